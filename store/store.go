@@ -1,0 +1,174 @@
+// Package store keeps Postern's metadata: accounts, users, API tokens,
+// activations, managed nodes and sessions.
+//
+// The Store interface is what the server needs from a metadata database. The
+// embedded default is SQLite through a pure Go driver (OpenSQLite); a
+// PostgreSQL implementation for multi-replica deployments satisfies the same
+// interface and runs the same conformance suite (package storetest).
+//
+// Every record belongs to an account: the data model is multi-account from the
+// start even though a single-node deployment has only the default account.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors callers branch on. Implementations wrap them with context, so test
+// with errors.Is.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrConflict  = errors.New("already exists")
+	ErrExpired   = errors.New("activation expired")
+	ErrExhausted = errors.New("activation registration limit reached")
+)
+
+// DefaultAccount is the account a fresh installation creates.
+const DefaultAccount = "000000000001"
+
+// Account is a tenant: everything else belongs to exactly one.
+type Account struct {
+	ID        string // 12 digits
+	Name      string
+	CreatedAt time.Time
+}
+
+// User is a person who signs in to Postern.
+type User struct {
+	Account      string
+	Name         string
+	PasswordHash string // PHC-formatted argon2id hash; empty for users who cannot sign in with a password
+	Admin        bool
+	RunAs        string // per-user OS user override (Session Manager's SSMSessionRunAs tag); empty for none
+	CreatedAt    time.Time
+}
+
+// Token is an API bearer token. Only its SHA-256 hash is stored.
+type Token struct {
+	Hash      string // hex SHA-256 of the secret
+	Account   string
+	User      string
+	CreatedAt time.Time
+	ExpiresAt time.Time // zero: never
+}
+
+// Activation lets nodes register, as a Session Manager hybrid activation.
+type Activation struct {
+	ID                string // UUID shown to the operator
+	Account           string
+	CodeHash          string // hex SHA-256 of the activation code
+	Description       string
+	DefaultName       string            // name given to registered nodes that bring none
+	Tags              map[string]string // applied to every node registered with it
+	RegistrationLimit int
+	RegistrationCount int
+	ExpiresAt         time.Time
+	CreatedAt         time.Time
+}
+
+// Node is a managed node (an agent) registered through an activation.
+type Node struct {
+	ID           string // mi- + 17 lowercase hex
+	Account      string
+	Name         string
+	Hostname     string
+	OS           string // e.g. "linux"
+	Platform     string // e.g. "Debian GNU/Linux 12 (bookworm)"
+	AgentVersion string
+	IP           string
+	Tags         map[string]string
+	ActivationID string
+	CertSerial   string // serial of the client certificate issued at registration (hex)
+	RegisteredAt time.Time
+	LastSeen     time.Time // zero: never connected
+}
+
+// Session states, as Session Manager names them where it has a name.
+const (
+	StatusConnecting  = "Connecting"
+	StatusConnected   = "Connected"
+	StatusTerminating = "Terminating"
+	StatusTerminated  = "Terminated"
+	StatusFailed      = "Failed"
+)
+
+// Session is one shell, command or port forward on a node.
+type Session struct {
+	ID           string // <user>-<17 hex>
+	Account      string
+	Owner        string // user name
+	Target       string // node id
+	Document     string // session document name
+	Reason       string // free text given by the user at start
+	Status       string
+	StatusReason string // why the session ended or failed, e.g. "IdleTimeout"
+	RunAsUser    string
+	StartedAt    time.Time
+	EndedAt      time.Time // zero while active
+	ExitCode     *int      // nil while active or when unknown
+	Cols, Rows   int
+	// RecordedSeq is the highest agent record sequence number durably
+	// recorded; a restarted server resumes the agent stream after it.
+	RecordedSeq uint64
+}
+
+// Active reports whether the session has not ended.
+func (s Session) Active() bool {
+	return s.Status == StatusConnecting || s.Status == StatusConnected || s.Status == StatusTerminating
+}
+
+// SessionFilter selects sessions in ListSessions. Zero fields match all.
+type SessionFilter struct {
+	Account string
+	Active  *bool // true: active only; false: ended only
+	Target  string
+	Owner   string
+	Since   time.Time // started at or after
+	Limit   int       // 0: no limit
+}
+
+// Store is the metadata database the server uses. Implementations are safe
+// for concurrent use.
+type Store interface {
+	// EnsureAccount creates the account if it does not exist.
+	EnsureAccount(ctx context.Context, a Account) error
+
+	CreateUser(ctx context.Context, u User) error // ErrConflict if it exists
+	GetUser(ctx context.Context, account, name string) (User, error)
+	UpdateUser(ctx context.Context, u User) error
+	ListUsers(ctx context.Context, account string) ([]User, error)
+
+	CreateToken(ctx context.Context, t Token) error
+	// GetToken returns the token with this hash; expired tokens are
+	// ErrNotFound.
+	GetToken(ctx context.Context, hash string, now time.Time) (Token, error)
+	DeleteToken(ctx context.Context, hash string) error
+
+	CreateActivation(ctx context.Context, a Activation) error
+	GetActivation(ctx context.Context, id string) (Activation, error)
+	ListActivations(ctx context.Context, account string) ([]Activation, error)
+
+	// RegisterNode atomically checks that the activation exists (ErrNotFound),
+	// has not expired at now (ErrExpired) and is under its registration limit
+	// (ErrExhausted), counts the registration and inserts the node
+	// (ErrConflict if the node id exists). The activation code is checked by
+	// the caller before.
+	RegisterNode(ctx context.Context, activationID string, n Node, now time.Time) error
+	GetNode(ctx context.Context, id string) (Node, error)
+	ListNodes(ctx context.Context, account string) ([]Node, error)
+	// TouchNode records that the node connected or sent a heartbeat, and
+	// updates what it reports about itself.
+	TouchNode(ctx context.Context, id string, seen time.Time, ip, agentVersion string) error
+
+	CreateSession(ctx context.Context, s Session) error // ErrConflict if the id exists
+	GetSession(ctx context.Context, id string) (Session, error)
+	// UpdateSession replaces every mutable field of the session with the
+	// given values.
+	UpdateSession(ctx context.Context, s Session) error
+	// ListSessions returns matching sessions, newest first.
+	ListSessions(ctx context.Context, f SessionFilter) ([]Session, error)
+
+	Close() error
+}
