@@ -1,0 +1,151 @@
+// Package api holds the JSON types of Postern's HTTPS API. The server, the
+// Go client, the agent's registration and the web console all speak them.
+//
+// Errors are returned as an Error body with an HTTP status; Message is
+// written for the person at the terminal: what is wrong and what to do.
+package api
+
+import "time"
+
+// Paths of the API.
+const (
+	PathLogin       = "/v1/login"
+	PathWhoAmI      = "/v1/whoami"
+	PathActivations = "/v1/activations"
+	PathRegister    = "/v1/register"
+	PathAgent       = "/v1/agent/connect"
+	PathNodes       = "/v1/nodes"
+	PathSessions    = "/v1/sessions"
+	PathHealth      = "/healthz"
+)
+
+// Error is the body of every non-2xx response.
+type Error struct {
+	Code    string `json:"code"` // machine-readable, e.g. "NodeOffline"
+	Message string `json:"message"`
+}
+
+// LoginRequest signs a user in with a password.
+type LoginRequest struct {
+	Account  string `json:"account,omitempty"` // default: the default account
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// LoginResponse carries a bearer token.
+type LoginResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Account   string    `json:"account"`
+	User      string    `json:"user"`
+}
+
+// WhoAmI describes the caller.
+type WhoAmI struct {
+	Account string `json:"account"`
+	User    string `json:"user"`
+	ARN     string `json:"arn"`
+	Admin   bool   `json:"admin"`
+}
+
+// CreateActivationRequest creates an activation, as Session Manager's
+// CreateActivation.
+type CreateActivationRequest struct {
+	Description       string            `json:"description,omitempty"`
+	DefaultName       string            `json:"defaultInstanceName,omitempty"`
+	RegistrationLimit int               `json:"registrationLimit,omitempty"` // default 1
+	ExpiresIn         string            `json:"expiresIn,omitempty"`         // Go duration or Nd; default 24h, at most 30d
+	Tags              map[string]string `json:"tags,omitempty"`
+}
+
+// Activation is an activation as listed; the code is shown only once, at
+// creation.
+type Activation struct {
+	ID                string            `json:"activationId"`
+	Code              string            `json:"activationCode,omitempty"`
+	Description       string            `json:"description,omitempty"`
+	DefaultName       string            `json:"defaultInstanceName,omitempty"`
+	RegistrationLimit int               `json:"registrationLimit"`
+	RegistrationCount int               `json:"registrationsCount"`
+	ExpiresAt         time.Time         `json:"expirationDate"`
+	Expired           bool              `json:"expired"`
+	Tags              map[string]string `json:"tags,omitempty"`
+	CreatedAt         time.Time         `json:"createdDate"`
+	// CAPin is the server CA's fingerprint, for the agent's first contact.
+	CAPin string `json:"caPin,omitempty"`
+}
+
+// RegisterRequest is an agent's registration.
+type RegisterRequest struct {
+	ActivationID   string            `json:"activationId"`
+	ActivationCode string            `json:"activationCode"`
+	CSR            string            `json:"csr"` // PEM certificate request
+	Name           string            `json:"name,omitempty"`
+	Hostname       string            `json:"hostname"`
+	OS             string            `json:"os"`
+	Platform       string            `json:"platform,omitempty"`
+	AgentVersion   string            `json:"agentVersion"`
+	IP             string            `json:"ip,omitempty"`
+	Tags           map[string]string `json:"tags,omitempty"`
+}
+
+// RegisterResponse carries the node's identity.
+type RegisterResponse struct {
+	NodeID      string `json:"nodeId"`
+	Certificate string `json:"certificate"` // PEM
+	CA          string `json:"ca"`          // PEM
+}
+
+// Node is a managed node.
+type Node struct {
+	ID           string            `json:"id"`
+	Name         string            `json:"name"`
+	Hostname     string            `json:"hostname"`
+	OS           string            `json:"os"`
+	Platform     string            `json:"platform,omitempty"`
+	AgentVersion string            `json:"agentVersion"`
+	IP           string            `json:"ip,omitempty"`
+	Tags         map[string]string `json:"tags,omitempty"`
+	Online       bool              `json:"online"`
+	PingStatus   string            `json:"pingStatus"` // Online or ConnectionLost, as Session Manager
+	LastSeen     time.Time         `json:"lastSeen,omitzero"`
+	RegisteredAt time.Time         `json:"registeredAt"`
+}
+
+// StartSessionRequest starts a session on a node.
+type StartSessionRequest struct {
+	Target     string            `json:"target"` // node id or name
+	Document   string            `json:"documentName,omitempty"`
+	Parameters map[string]string `json:"parameters,omitempty"`
+	Reason     string            `json:"reason,omitempty"`
+	Command    []string          `json:"command,omitempty"` // empty: interactive shell
+	Cols       int               `json:"cols,omitempty"`
+	Rows       int               `json:"rows,omitempty"`
+}
+
+// Session describes a session.
+type Session struct {
+	ID           string     `json:"sessionId"`
+	Owner        string     `json:"owner"`
+	Target       string     `json:"target"`
+	Document     string     `json:"documentName,omitempty"`
+	Reason       string     `json:"reason,omitempty"`
+	Status       string     `json:"status"`
+	StatusReason string     `json:"statusReason,omitempty"`
+	RunAsUser    string     `json:"runAsUser,omitempty"`
+	StartedAt    time.Time  `json:"startDate"`
+	EndedAt      *time.Time `json:"endDate,omitempty"`
+	ExitCode     *int       `json:"exitCode,omitempty"`
+	// StreamURL is the WebSocket to attach to (relative to the server).
+	StreamURL string `json:"streamUrl,omitempty"`
+	// Logs are where the session's artifacts are.
+	Logs []LogLocation `json:"logs,omitempty"`
+}
+
+// LogLocation is one artifact of a session at one destination.
+type LogLocation struct {
+	Destination string `json:"destination"` // "local", later "s3", "cloudwatch", ...
+	Format      string `json:"format"`      // log, cast, events
+	Location    string `json:"location"`
+	Status      string `json:"status"` // Recording, Delivered, Pending, Failed
+}

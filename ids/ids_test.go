@@ -1,0 +1,44 @@
+package ids
+
+import "testing"
+
+func TestNewIDsAreValid(t *testing.T) {
+	for i := 0; i < 100; i++ {
+		if n := NewNode(); !ValidNode(n) {
+			t.Fatalf("NewNode() = %q, not valid", n)
+		}
+		if s := NewSession("alice"); !ValidSession(s) || SessionOwner(s) != "alice" {
+			t.Fatalf("NewSession(alice) = %q", s)
+		}
+	}
+}
+
+func TestValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func(string) bool
+		in   string
+		want bool
+	}{
+		{"node ok", ValidNode, "mi-0a1b2c3d4e5f60718", true},
+		{"node upper hex", ValidNode, "mi-0A1B2C3D4E5F60718", false},
+		{"node short", ValidNode, "mi-0a1b2c3d4e5f6071", false},
+		{"session ok", ValidSession, "alice-07e2d6c1b9a3f4e51", true},
+		{"session dashed user", ValidSession, "jean-luc-07e2d6c1b9a3f4e51", true},
+		{"session no user", ValidSession, "-07e2d6c1b9a3f4e51", false},
+		{"session path", ValidSession, "../x-07e2d6c1b9a3f4e51", false},
+		{"account ok", ValidAccount, "000000000001", true},
+		{"account short", ValidAccount, "1", false},
+		{"user slash", ValidUser, "a/b", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.fn(tt.in); got != tt.want {
+				t.Errorf("(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+	if got := UserARN("000000000001", "alice"); got != "prn:postern:iam:000000000001:user/alice" {
+		t.Errorf("UserARN = %q", got)
+	}
+}

@@ -1,0 +1,195 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// Hello is the first frame an agent sends on its control stream.
+type Hello struct {
+	NodeID       string `json:"nodeId"`
+	AgentVersion string `json:"agentVersion"`
+	Hostname     string `json:"hostname"`
+	OS           string `json:"os"`
+	Platform     string `json:"platform,omitempty"`
+	IP           string `json:"ip,omitempty"`
+	// Sessions the agent is still running, so a (restarted) server can
+	// resume them.
+	Sessions []LiveSession `json:"sessions,omitempty"`
+}
+
+// LiveSession is a session an agent holds.
+type LiveSession struct {
+	ID      string `json:"id"`
+	LastSeq uint64 `json:"lastSeq"`
+}
+
+// Open asks the agent to start a session.
+type Open struct {
+	SessionID string            `json:"sessionId"`
+	Owner     string            `json:"owner"`
+	RunAs     string            `json:"runAs,omitempty"`   // OS user; empty: the agent's own user
+	Command   []string          `json:"command,omitempty"` // empty: login shell
+	Env       map[string]string `json:"env,omitempty"`
+	Cols      int               `json:"cols"`
+	Rows      int               `json:"rows"`
+}
+
+// Resume reattaches the server to a running session: the agent drops records
+// up to AckedSeq and sends the rest.
+type Resume struct {
+	SessionID string `json:"sessionId"`
+	AckedSeq  uint64 `json:"ackedSeq"`
+}
+
+// OpenResult answers Open and Resume.
+type OpenResult struct {
+	OK        bool   `json:"ok"`
+	Error     string `json:"error,omitempty"`
+	RunAsUser string `json:"runAsUser,omitempty"`
+	Shell     string `json:"shell,omitempty"`
+	// Unknown is set when a Resume names a session the agent does not
+	// have (it restarted, or the session ended and was acknowledged).
+	Unknown bool `json:"unknown,omitempty"`
+}
+
+// Terminate asks the agent to end a session.
+type Terminate struct {
+	Reason string `json:"reason"`
+}
+
+// Exit tells a client the session is over.
+type Exit struct {
+	Code   int    `json:"code"`
+	Reason string `json:"reason,omitempty"`
+	Status string `json:"status,omitempty"`
+}
+
+// RecordKind says what a Record holds.
+type RecordKind uint8
+
+// Record kinds. Values are part of the protocol.
+const (
+	RecOutput RecordKind = 1 // terminal output
+	RecInput  RecordKind = 2 // input written while the terminal echoed
+	RecResize RecordKind = 3 // Cols, Rows
+	RecExit   RecordKind = 5 // ExitCode; Data is the reason
+)
+
+// Record is one numbered event of a session, produced by the agent.
+type Record struct {
+	Seq      uint64
+	Time     time.Duration // since session start, microsecond resolution on the wire
+	Kind     RecordKind
+	Data     []byte
+	Cols     int
+	Rows     int
+	ExitCode int
+}
+
+// recordHeaderLen is seq(8) + time(8) + kind(1).
+const recordHeaderLen = 17
+
+// MaxRecordData is the most data one record carries, so that a record always
+// fits a frame.
+const MaxRecordData = MaxPayload - recordHeaderLen - 8
+
+// AppendRecord appends r's encoding, the payload of a TRecord frame.
+func AppendRecord(b []byte, r Record) []byte {
+	b = binary.BigEndian.AppendUint64(b, r.Seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Time/time.Microsecond))
+	b = append(b, byte(r.Kind))
+	switch r.Kind {
+	case RecResize:
+		b = binary.BigEndian.AppendUint16(b, uint16(r.Cols))
+		b = binary.BigEndian.AppendUint16(b, uint16(r.Rows))
+	case RecExit:
+		b = binary.BigEndian.AppendUint32(b, uint32(int32(r.ExitCode)))
+	}
+	return append(b, r.Data...)
+}
+
+// ParseRecord decodes a TRecord payload. Data aliases p.
+func ParseRecord(p []byte) (Record, error) {
+	if len(p) < recordHeaderLen {
+		return Record{}, fmt.Errorf("wire: %w: record of %d bytes is shorter than its header", ErrMalformed, len(p))
+	}
+	r := Record{
+		Seq:  binary.BigEndian.Uint64(p),
+		Time: time.Duration(binary.BigEndian.Uint64(p[8:])) * time.Microsecond,
+		Kind: RecordKind(p[16]),
+	}
+	if r.Time < 0 {
+		return Record{}, fmt.Errorf("wire: %w: record %d has a negative time", ErrMalformed, r.Seq)
+	}
+	if r.Seq == 0 {
+		return Record{}, fmt.Errorf("wire: %w: record sequence numbers start at 1", ErrMalformed)
+	}
+	p = p[recordHeaderLen:]
+	switch r.Kind {
+	case RecOutput, RecInput:
+	case RecResize:
+		if len(p) != 4 {
+			return Record{}, fmt.Errorf("wire: %w: resize record %d has %d bytes, want 4", ErrMalformed, r.Seq, len(p))
+		}
+		r.Cols = int(binary.BigEndian.Uint16(p))
+		r.Rows = int(binary.BigEndian.Uint16(p[2:]))
+		p = nil
+	case RecExit:
+		if len(p) < 4 {
+			return Record{}, fmt.Errorf("wire: %w: exit record %d is truncated", ErrMalformed, r.Seq)
+		}
+		r.ExitCode = int(int32(binary.BigEndian.Uint32(p)))
+		p = p[4:]
+	default:
+		return Record{}, fmt.Errorf("wire: %w: record %d has unknown kind %d", ErrMalformed, r.Seq, r.Kind)
+	}
+	if len(p) > 0 {
+		r.Data = p
+	}
+	return r, nil
+}
+
+// AppendSeq appends the payload of a TAck frame.
+func AppendSeq(b []byte, seq uint64) []byte { return binary.BigEndian.AppendUint64(b, seq) }
+
+// ParseSeq decodes a TAck payload.
+func ParseSeq(p []byte) (uint64, error) {
+	if len(p) != 8 {
+		return 0, fmt.Errorf("wire: %w: ack of %d bytes, want 8", ErrMalformed, len(p))
+	}
+	return binary.BigEndian.Uint64(p), nil
+}
+
+// AppendResize appends the payload of a TResize frame.
+func AppendResize(b []byte, cols, rows int) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(cols))
+	return binary.BigEndian.AppendUint16(b, uint16(rows))
+}
+
+// ParseResize decodes a TResize payload. Zero sizes are malformed.
+func ParseResize(p []byte) (cols, rows int, err error) {
+	if len(p) != 4 {
+		return 0, 0, fmt.Errorf("wire: %w: resize of %d bytes, want 4", ErrMalformed, len(p))
+	}
+	cols, rows = int(binary.BigEndian.Uint16(p)), int(binary.BigEndian.Uint16(p[2:]))
+	if cols == 0 || rows == 0 {
+		return 0, 0, fmt.Errorf("wire: %w: resize to %dx%d", ErrMalformed, cols, rows)
+	}
+	return cols, rows, nil
+}
+
+// AppendOutput appends the payload of a TOutput frame.
+func AppendOutput(b []byte, offset uint64, data []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, offset)
+	return append(b, data...)
+}
+
+// ParseOutput decodes a TOutput payload. Data aliases p.
+func ParseOutput(p []byte) (offset uint64, data []byte, err error) {
+	if len(p) < 8 {
+		return 0, nil, fmt.Errorf("wire: %w: output of %d bytes is shorter than its offset", ErrMalformed, len(p))
+	}
+	return binary.BigEndian.Uint64(p), p[8:], nil
+}

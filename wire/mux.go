@@ -1,0 +1,68 @@
+package wire
+
+import (
+	"context"
+	"io"
+	"log"
+	"net"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hashicorp/yamux"
+)
+
+// StreamWindow is each stream's flow-control window. Every session and port
+// forward is its own stream, so a bulk transfer fills only its own window
+// and never delays another session's keystrokes.
+const StreamWindow = 4 << 20
+
+// MuxConfig is the yamux configuration both ends of an agent connection use.
+// Keep-alives detect a dead peer within about 30 seconds; they run on the
+// connection, not on streams, so idle sessions and tunnels are unaffected.
+func MuxConfig(logf func(format string, args ...any)) *yamux.Config {
+	c := yamux.DefaultConfig()
+	c.AcceptBacklog = 1024
+	c.EnableKeepAlive = true
+	c.KeepAliveInterval = 10 * time.Second
+	c.ConnectionWriteTimeout = 20 * time.Second
+	c.MaxStreamWindowSize = StreamWindow
+	c.StreamOpenTimeout = 30 * time.Second
+	c.StreamCloseTimeout = time.Minute
+	c.LogOutput = nil
+	c.Logger = log.New(logWriter(logf), "", 0)
+	return c
+}
+
+type logWriter func(format string, args ...any)
+
+func (f logWriter) Write(p []byte) (int, error) {
+	if f != nil {
+		f("yamux: %s", trimNewline(p))
+	}
+	return len(p), nil
+}
+
+func trimNewline(p []byte) string {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return string(p)
+}
+
+// WebSocketConn adapts a WebSocket to a net.Conn carrying a byte stream in
+// binary messages. ctx bounds the connection's lifetime.
+func WebSocketConn(ctx context.Context, c *websocket.Conn) net.Conn {
+	// A yamux frame body is at most one stream window; allow headroom.
+	c.SetReadLimit(2*StreamWindow + 1<<16)
+	return websocket.NetConn(ctx, c, websocket.MessageBinary)
+}
+
+// AgentMux starts the agent's end of the multiplexed connection.
+func AgentMux(conn io.ReadWriteCloser, logf func(string, ...any)) (*yamux.Session, error) {
+	return yamux.Client(conn, MuxConfig(logf))
+}
+
+// ServerMux starts the server's end of an agent's multiplexed connection.
+func ServerMux(conn io.ReadWriteCloser, logf func(string, ...any)) (*yamux.Session, error) {
+	return yamux.Server(conn, MuxConfig(logf))
+}
