@@ -127,7 +127,7 @@ func Fingerprint(c *x509.Certificate) string {
 func (ca *CA) ServerCertificate(dir string, hosts []string) (tls.Certificate, error) {
 	certPath, keyPath := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
 	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && c.Leaf != nil && serverCertCovers(c.Leaf, ca, hosts) {
-		return c, nil
+		return ca.withChain(c), nil
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -164,7 +164,18 @@ func (ca *CA) ServerCertificate(dir string, hosts []string) (tls.Certificate, er
 	if err := WriteFileAtomic(certPath, certPEM, 0o644); err != nil {
 		return tls.Certificate{}, err
 	}
-	return tls.X509KeyPair(certPEM, keyPEM)
+	c, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("pki: %w", err)
+	}
+	return ca.withChain(c), nil
+}
+
+// withChain appends the CA to a certificate's chain, so clients holding only
+// the CA's fingerprint can verify the server on first contact.
+func (ca *CA) withChain(c tls.Certificate) tls.Certificate {
+	c.Certificate = append(c.Certificate, ca.Cert.Raw)
+	return c
 }
 
 func serverCertCovers(leaf *x509.Certificate, ca *CA, hosts []string) bool {
@@ -275,19 +286,42 @@ func ParseCertPEM(b []byte) (*x509.Certificate, error) {
 	return x509.ParseCertificate(blk.Bytes)
 }
 
-// VerifyPinned returns a TLS verification function that accepts a server
-// whose chain contains a certificate with the given fingerprint. Agents and
-// clients use it on first contact, before they hold the CA.
+// VerifyPinned returns a TLS verification function for first contact,
+// before a client holds the CA: the server must send the CA with the given
+// fingerprint in its chain, and its leaf certificate must verify against
+// that CA alone. (Merely containing the CA is not enough: anyone can send a
+// copy of a public certificate.)
 func VerifyPinned(pin string) func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 	pin = strings.ToLower(strings.TrimSpace(pin))
 	return func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
-		for _, raw := range rawCerts {
+		if len(rawCerts) == 0 {
+			return errors.New("pki: the server sent no certificate")
+		}
+		var ca *x509.Certificate
+		for _, raw := range rawCerts[1:] {
 			sum := sha256.Sum256(raw)
 			if "sha256:"+hex.EncodeToString(sum[:]) == pin {
-				return nil
+				c, err := x509.ParseCertificate(raw)
+				if err != nil {
+					return fmt.Errorf("pki: pinned CA: %w", err)
+				}
+				ca = c
+				break
 			}
 		}
-		return fmt.Errorf("pki: the server's certificate chain does not contain the pinned CA %s", pin)
+		if ca == nil {
+			return fmt.Errorf("pki: the server's certificate chain does not contain the pinned CA %s", pin)
+		}
+		leaf, err := x509.ParseCertificate(rawCerts[0])
+		if err != nil {
+			return fmt.Errorf("pki: server certificate: %w", err)
+		}
+		roots := x509.NewCertPool()
+		roots.AddCert(ca)
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots}); err != nil {
+			return fmt.Errorf("pki: the server's certificate is not issued by the pinned CA: %w", err)
+		}
+		return nil
 	}
 }
 

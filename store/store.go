@@ -164,8 +164,10 @@ type Store interface {
 
 	CreateSession(ctx context.Context, s Session) error // ErrConflict if the id exists
 	GetSession(ctx context.Context, id string) (Session, error)
-	// UpdateSession replaces every mutable field of the session with the
-	// given values.
+	// UpdateSession replaces the fields that change after creation
+	// (status, status reason, run-as user, end, exit code, size, recorded
+	// sequence) with the given values; ErrNotFound unless both id and
+	// account match.
 	UpdateSession(ctx context.Context, s Session) error
 	// ListSessions returns matching sessions, newest first.
 	ListSessions(ctx context.Context, f SessionFilter) ([]Session, error)

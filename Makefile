@@ -1,0 +1,8 @@
+# Convenience targets; scripts/ hold the real commands.
+.PHONY: test build dev bench
+test:
+	./scripts/test
+build:
+	go build -o bin/postern ./cmd/postern
+dev:
+	go run ./cmd/postern dev

@@ -1,0 +1,217 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/pki"
+)
+
+// Version is the agent's version, reported at registration and on connect.
+var Version = "0.1.0-dev"
+
+// Identity is what registration leaves on the node: who it is and how to
+// reach and trust the server.
+type Identity struct {
+	NodeID string `json:"nodeId"`
+	Server string `json:"server"` // https://host:port
+	// Files, relative to the identity directory.
+	CertFile string `json:"certFile"`
+	KeyFile  string `json:"keyFile"`
+	CAFile   string `json:"caFile"`
+}
+
+const identityFile = "identity.json"
+
+// LoadIdentity reads the identity registered in dir.
+func LoadIdentity(dir string) (Identity, error) {
+	b, err := os.ReadFile(filepath.Join(dir, identityFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return Identity{}, fmt.Errorf("agent: not registered: no %s in %s; run `postern agent register` first", identityFile, dir)
+	}
+	if err != nil {
+		return Identity{}, fmt.Errorf("agent: %w", err)
+	}
+	var id Identity
+	if err := json.Unmarshal(b, &id); err != nil {
+		return Identity{}, fmt.Errorf("agent: %s: %w", filepath.Join(dir, identityFile), err)
+	}
+	return id, nil
+}
+
+// TLSConfig returns the client TLS configuration for the identity in dir:
+// the node's certificate, trusting only the server's CA.
+func (id Identity) TLSConfig(dir string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, id.CertFile), filepath.Join(dir, id.KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("agent: load client certificate: %w", err)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, id.CAFile))
+	if err != nil {
+		return nil, fmt.Errorf("agent: load server CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("agent: %s holds no certificate", id.CAFile)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// RegisterOptions are the inputs of Register.
+type RegisterOptions struct {
+	Server string // https://host:port
+	Code   string
+	ID     string // activation id
+	Name   string
+	Tags   map[string]string
+	// CAPin, when set, trusts a server whose chain holds the CA with this
+	// fingerprint (printed by `postern activations create`). CAFile
+	// trusts a CA certificate file. With neither, the system roots are used.
+	CAPin  string
+	CAFile string
+	Dir    string // where to keep the identity
+}
+
+// Register registers this node with an activation and stores its identity
+// in opts.Dir. It refuses to overwrite an existing registration.
+func Register(ctx context.Context, opts RegisterOptions) (Identity, error) {
+	if opts.Server == "" || opts.Code == "" || opts.ID == "" {
+		return Identity{}, errors.New("agent: register needs --server, --code and --id")
+	}
+	server := strings.TrimRight(opts.Server, "/")
+	if !strings.HasPrefix(server, "https://") {
+		return Identity{}, fmt.Errorf("agent: server %q must be an https:// URL", opts.Server)
+	}
+	if _, err := os.Stat(filepath.Join(opts.Dir, identityFile)); err == nil {
+		return Identity{}, fmt.Errorf("agent: this node is already registered (%s exists); remove it to register again", filepath.Join(opts.Dir, identityFile))
+	}
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	switch {
+	case opts.CAPin != "":
+		// The pin replaces chain verification on first contact; from then
+		// on the stored CA is used.
+		tlsConf.InsecureSkipVerify = true
+		tlsConf.VerifyPeerCertificate = pki.VerifyPinned(opts.CAPin)
+	case opts.CAFile != "":
+		b, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return Identity{}, fmt.Errorf("agent: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return Identity{}, fmt.Errorf("agent: %s holds no certificate", opts.CAFile)
+		}
+		tlsConf.RootCAs = pool
+	}
+	keyPEM, csrPEM, err := pki.NewClientKey("postern-agent")
+	if err != nil {
+		return Identity{}, err
+	}
+	host, _ := os.Hostname()
+	req := api.RegisterRequest{
+		ActivationID:   opts.ID,
+		ActivationCode: opts.Code,
+		CSR:            string(csrPEM),
+		Name:           opts.Name,
+		Hostname:       host,
+		OS:             runtime.GOOS,
+		Platform:       platformName(),
+		AgentVersion:   Version,
+		IP:             primaryIP(),
+		Tags:           opts.Tags,
+	}
+	body, _ := json.Marshal(req)
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, Proxy: http.ProxyFromEnvironment}}
+	hreq, err := http.NewRequestWithContext(ctx, "POST", server+api.PathRegister, bytes.NewReader(body))
+	if err != nil {
+		return Identity{}, fmt.Errorf("agent: %w", err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		return Identity{}, fmt.Errorf("agent: cannot reach %s: %w", server, err)
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		var e api.Error
+		if json.Unmarshal(rb, &e) == nil && e.Message != "" {
+			return Identity{}, fmt.Errorf("registration refused: %s", e.Message)
+		}
+		return Identity{}, fmt.Errorf("registration refused: %s: %s", resp.Status, strings.TrimSpace(string(rb)))
+	}
+	var rr api.RegisterResponse
+	if err := json.Unmarshal(rb, &rr); err != nil {
+		return Identity{}, fmt.Errorf("agent: registration response: %w", err)
+	}
+	id := Identity{NodeID: rr.NodeID, Server: server, CertFile: "agent.crt", KeyFile: "agent.key", CAFile: "ca.crt"}
+	if err := SaveIdentity(opts.Dir, id, keyPEM, []byte(rr.Certificate), []byte(rr.CA)); err != nil {
+		return Identity{}, err
+	}
+	return id, nil
+}
+
+// SaveIdentity writes an identity and its key material to dir.
+func SaveIdentity(dir string, id Identity, keyPEM, certPEM, caPEM []byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	files := []struct {
+		name string
+		data []byte
+		perm os.FileMode
+	}{
+		{id.KeyFile, keyPEM, 0o600},
+		{id.CertFile, certPEM, 0o644},
+		{id.CAFile, caPEM, 0o644},
+	}
+	for _, f := range files {
+		if err := pki.WriteFileAtomic(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
+			return err
+		}
+	}
+	b, _ := json.MarshalIndent(id, "", "  ")
+	// The identity file goes last: its presence means registration is
+	// complete.
+	return pki.WriteFileAtomic(filepath.Join(dir, identityFile), append(b, '\n'), 0o600)
+}
+
+// primaryIP is the node's first non-loopback IPv4 address, as shown in
+// `postern nodes`.
+func primaryIP() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+			return ipn.IP.String()
+		}
+	}
+	return "127.0.0.1"
+}
+
+// platformName reads PRETTY_NAME from os-release where there is one.
+func platformName() string {
+	b, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return runtime.GOOS
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return runtime.GOOS
+}

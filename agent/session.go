@@ -1,0 +1,413 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/user"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/postern/postern/shell"
+	"github.com/postern/postern/wire"
+)
+
+// session is one shell the agent runs. Its records (output, echoed input,
+// resizes, exit) are numbered from 1 and kept until the server acknowledges
+// them, so any attachment can resume from the last acknowledged record.
+type session struct {
+	id    string
+	a     *Agent
+	proc  *shell.Process
+	start time.Time
+	runAs string
+
+	mu   sync.Mutex // guards the fields below
+	cond *sync.Cond // signals changes of recs, acked, gen and closed
+	// recs holds the unacknowledged records in order; recs[0].Seq is
+	// acked+1 when recs is not empty.
+	recs     []wire.Record
+	recBytes int
+	nextSeq  uint64
+	acked    uint64
+	// gen counts attachments; a sender or receiver of an older
+	// generation stops.
+	gen        int
+	attached   bool
+	detachedAt time.Time
+	exited     bool // the exit record is appended; no more records follow
+	termReason string
+	closed     bool // removed from the agent; everything is acknowledged
+	lastCols   int
+	lastRows   int
+}
+
+// serveStream handles one stream the server opened: the first frame says
+// which session to open or resume.
+func (a *Agent) serveStream(ctx context.Context, st *yamux.Stream) {
+	defer st.Close()
+	r := wire.NewReader(st)
+	w := wire.NewWriter(st)
+	f, err := r.Read()
+	if err != nil {
+		a.logf("agent: stream %d: reading first frame: %v", st.StreamID(), err)
+		return
+	}
+	var s *session
+	var from uint64
+	switch f.Type {
+	case wire.TOpen:
+		var o wire.Open
+		if err := wire.DecodeJSON(f, &o); err != nil {
+			a.logf("agent: stream %d: %v", st.StreamID(), err)
+			w.WriteJSON(wire.TOpenResult, wire.OpenResult{Error: err.Error()})
+			return
+		}
+		s, err = a.open(ctx, o)
+		if err != nil {
+			a.logf("agent: session %s: %v", o.SessionID, err)
+			w.WriteJSON(wire.TOpenResult, wire.OpenResult{Error: err.Error()})
+			return
+		}
+	case wire.TResume:
+		var rs wire.Resume
+		if err := wire.DecodeJSON(f, &rs); err != nil {
+			a.logf("agent: stream %d: %v", st.StreamID(), err)
+			return
+		}
+		a.mu.Lock()
+		s = a.sessions[rs.SessionID]
+		a.mu.Unlock()
+		if s == nil {
+			w.WriteJSON(wire.TOpenResult, wire.OpenResult{Unknown: true, Error: fmt.Sprintf("session %s is not running on this node", rs.SessionID)})
+			return
+		}
+		from = rs.AckedSeq
+	default:
+		a.logf("agent: stream %d: expected open or resume, got %s; closing the stream", st.StreamID(), f.Type)
+		return
+	}
+	if err := w.WriteJSON(wire.TOpenResult, wire.OpenResult{OK: true, RunAsUser: s.runAs}); err != nil {
+		return
+	}
+	s.attach(ctx, st, r, w, from)
+}
+
+// open starts the shell for a new session.
+func (a *Agent) open(ctx context.Context, o wire.Open) (*session, error) {
+	a.mu.Lock()
+	if _, dup := a.sessions[o.SessionID]; dup {
+		a.mu.Unlock()
+		return nil, fmt.Errorf("session %s already exists on this node", o.SessionID)
+	}
+	a.mu.Unlock()
+	runAs, err := a.runAsUser(ctx, o.RunAs)
+	if err != nil {
+		return nil, err
+	}
+	env := []string{"POSTERN_SESSION_ID=" + o.SessionID}
+	for k, v := range o.Env {
+		env = append(env, k+"="+v)
+	}
+	cols, rows := o.Cols, o.Rows
+	if cols <= 0 || rows <= 0 {
+		cols, rows = 80, 24
+	}
+	proc, err := shell.Start(context.WithoutCancel(ctx), shell.Spec{
+		User: runAs, Command: o.Command, Env: env,
+		Cols: uint16(cols), Rows: uint16(rows),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &session{id: o.SessionID, a: a, proc: proc, start: time.Now(), runAs: runAs, lastCols: cols, lastRows: rows}
+	s.cond = sync.NewCond(&s.mu)
+	a.mu.Lock()
+	a.sessions[o.SessionID] = s
+	a.mu.Unlock()
+	a.logf("agent: session %s started for %s as %s (pid %d)", o.SessionID, o.Owner, runAs, proc.Pid())
+	go s.pump()
+	go s.watchOrphan()
+	return s, nil
+}
+
+// runAsUser picks the OS user for a session.
+func (a *Agent) runAsUser(ctx context.Context, requested string) (string, error) {
+	me, err := user.Current()
+	if err != nil {
+		return "", fmt.Errorf("cannot determine the agent's user: %w", err)
+	}
+	name := requested
+	if name == "" {
+		name = a.cfg.DefaultRunAs
+	}
+	if name == "" {
+		if me.Uid != "0" {
+			return me.Username, nil
+		}
+		name = "ssm-user"
+		if _, err := shell.EnsureUser(ctx, name); err != nil {
+			return "", fmt.Errorf("create default run-as user %s: %w", name, err)
+		}
+	}
+	return name, nil
+}
+
+// append adds a record. Terminal output blocks while too much is
+// unacknowledged, so a disconnected or slow server applies backpressure to
+// the terminal instead of growing memory without bound. Records made by the
+// receiver (echoed input, resizes) never block: the receiver is what reads
+// the acknowledgements that would unblock it.
+func (s *session) append(kind wire.RecordKind, data []byte, mutate func(*wire.Record)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for kind == wire.RecOutput && s.recBytes >= s.a.cfg.MaxUnacked && !s.closed {
+		s.cond.Wait()
+	}
+	if s.exited {
+		return
+	}
+	s.nextSeq++
+	r := wire.Record{Seq: s.nextSeq, Time: time.Since(s.start), Kind: kind, Data: data}
+	if mutate != nil {
+		mutate(&r)
+	}
+	if kind == wire.RecExit {
+		s.exited = true
+	}
+	s.recs = append(s.recs, r)
+	s.recBytes += len(data) + 32
+	s.cond.Broadcast()
+}
+
+func (s *session) lastSeq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nextSeq
+}
+
+// pump copies the terminal's output into records until the shell exits,
+// then appends the exit record.
+func (s *session) pump() {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := s.proc.Read(buf)
+		if n > 0 {
+			s.append(wire.RecOutput, append([]byte(nil), buf[:n]...), nil)
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				s.a.logf("agent: session %s: reading terminal: %v", s.id, err)
+			}
+			break
+		}
+	}
+	code, err := s.proc.Wait()
+	if err != nil {
+		s.a.logf("agent: session %s: wait: %v", s.id, err)
+	}
+	s.mu.Lock()
+	reason := s.termReason
+	s.mu.Unlock()
+	s.append(wire.RecExit, []byte(reason), func(r *wire.Record) { r.ExitCode = code })
+	s.a.logf("agent: session %s exited with code %d", s.id, code)
+}
+
+// attach serves one attachment of the server: it sends records after from
+// and applies what the server sends, until the stream breaks or a newer
+// attachment replaces it.
+func (s *session) attach(ctx context.Context, st *yamux.Stream, r *wire.Reader, w *wire.Writer, from uint64) {
+	s.mu.Lock()
+	s.gen++
+	gen := s.gen
+	s.attached = true
+	s.ackLocked(from)
+	s.cond.Broadcast()
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.send(st, gen, from+1)
+	}()
+	s.receive(r, gen)
+	// The stream broke or the server detached: stop the sender.
+	s.mu.Lock()
+	if s.gen == gen {
+		s.gen++
+		s.attached = false
+		s.detachedAt = time.Now()
+	}
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	st.Close()
+	<-done
+}
+
+// send writes records from seq next on, batching what is ready into one
+// stream write.
+func (s *session) send(st *yamux.Stream, gen int, next uint64) {
+	var buf []byte
+	for {
+		s.mu.Lock()
+		for s.gen == gen && !s.closed && (len(s.recs) == 0 || s.recs[len(s.recs)-1].Seq < next) {
+			s.cond.Wait()
+		}
+		if s.gen != gen || s.closed {
+			s.mu.Unlock()
+			return
+		}
+		i := 0
+		if len(s.recs) > 0 && next > s.recs[0].Seq {
+			i = int(next - s.recs[0].Seq)
+		}
+		buf = buf[:0]
+		for ; i < len(s.recs) && len(buf) < 256<<10; i++ {
+			rec := s.recs[i]
+			buf = wire.AppendFrame(buf, wire.TRecord, wire.AppendRecord(nil, rec))
+			next = rec.Seq + 1
+		}
+		s.mu.Unlock()
+		if _, err := st.Write(buf); err != nil {
+			return
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil
+		}
+	}
+}
+
+// receive applies the server's frames to the session.
+func (s *session) receive(r *wire.Reader, gen int) {
+	for {
+		f, err := r.Read()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, yamux.ErrStreamClosed) && !errors.Is(err, yamux.ErrSessionShutdown) && !errors.Is(err, yamux.ErrConnectionReset) {
+				s.a.logf("agent: session %s: %v; closing this attachment", s.id, err)
+			}
+			return
+		}
+		s.mu.Lock()
+		stale := s.gen != gen
+		s.mu.Unlock()
+		if stale {
+			return
+		}
+		switch f.Type {
+		case wire.TInput:
+			// Decide before writing: input typed while the terminal does
+			// not echo (a password prompt) is never recorded.
+			echo := s.proc.Echo()
+			data := append([]byte(nil), f.Payload...)
+			if _, err := s.proc.Write(data); err != nil {
+				s.a.logf("agent: session %s: writing input: %v", s.id, err)
+				continue
+			}
+			if echo {
+				s.append(wire.RecInput, data, nil)
+			}
+		case wire.TResize:
+			cols, rows, err := wire.ParseResize(f.Payload)
+			if err != nil {
+				s.a.logf("agent: session %s: %v; ignoring", s.id, err)
+				continue
+			}
+			s.resize(cols, rows)
+		case wire.TAck:
+			seq, err := wire.ParseSeq(f.Payload)
+			if err != nil {
+				s.a.logf("agent: session %s: %v; closing this attachment", s.id, err)
+				return
+			}
+			s.mu.Lock()
+			s.ackLocked(seq)
+			s.mu.Unlock()
+		case wire.TTerminate:
+			var t wire.Terminate
+			_ = wire.DecodeJSON(f, &t)
+			s.terminate(t.Reason)
+		default:
+			s.a.logf("agent: session %s: unexpected %s frame; closing this attachment", s.id, f.Type)
+			return
+		}
+	}
+}
+
+func (s *session) resize(cols, rows int) {
+	s.mu.Lock()
+	same := cols == s.lastCols && rows == s.lastRows
+	s.lastCols, s.lastRows = cols, rows
+	s.mu.Unlock()
+	if same {
+		return
+	}
+	if err := s.proc.Resize(uint16(cols), uint16(rows)); err != nil {
+		s.a.logf("agent: session %s: resize: %v", s.id, err)
+		return
+	}
+	s.append(wire.RecResize, nil, func(r *wire.Record) { r.Cols, r.Rows = cols, rows })
+}
+
+// ackLocked drops records up to seq. Once the exit record is acknowledged
+// the session is complete and leaves the agent.
+func (s *session) ackLocked(seq uint64) {
+	if seq > s.nextSeq {
+		seq = s.nextSeq // never trust an ack beyond what exists
+	}
+	if seq <= s.acked {
+		return
+	}
+	n := int(seq - s.acked)
+	for _, r := range s.recs[:n] {
+		s.recBytes -= len(r.Data) + 32
+	}
+	s.recs = append(s.recs[:0:0], s.recs[n:]...)
+	s.acked = seq
+	s.cond.Broadcast()
+	if s.exited && len(s.recs) == 0 && !s.closed {
+		s.closed = true
+		go s.remove()
+	}
+}
+
+func (s *session) remove() {
+	s.a.mu.Lock()
+	if s.a.sessions[s.id] == s {
+		delete(s.a.sessions, s.id)
+	}
+	s.a.mu.Unlock()
+	s.proc.Close()
+}
+
+// terminate hangs up the shell; the pump then records the exit.
+func (s *session) terminate(reason string) {
+	s.mu.Lock()
+	if s.termReason == "" {
+		s.termReason = reason
+	}
+	s.mu.Unlock()
+	s.proc.Close()
+}
+
+// watchOrphan ends the session when no server has been attached for
+// OrphanTimeout, so a shell the server lost for good does not run forever.
+func (s *session) watchOrphan() {
+	t := time.NewTicker(min(s.a.cfg.OrphanTimeout/4, time.Minute))
+	defer t.Stop()
+	for range t.C {
+		s.mu.Lock()
+		closed, attached, since := s.closed, s.attached, s.detachedAt
+		s.mu.Unlock()
+		if closed {
+			return
+		}
+		if !attached && !since.IsZero() && time.Since(since) > s.a.cfg.OrphanTimeout {
+			s.a.logf("agent: session %s: no server attached for %v; ending it", s.id, s.a.cfg.OrphanTimeout)
+			s.terminate("OrphanTimeout")
+			return
+		}
+	}
+}

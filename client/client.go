@@ -1,0 +1,277 @@
+// Package client is the Go client of Postern's API: the one way the CLI and
+// the tests talk to a server. It also runs an interactive session over the
+// session WebSocket, reconnecting by itself and resuming without losing or
+// repeating output when the connection drops.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/postern/postern/api"
+)
+
+// Config is what the CLI keeps under $POSTERN_HOME.
+type Config struct {
+	Server  string `json:"server"`           // https://host:port
+	CA      string `json:"ca,omitempty"`     // PEM of the server's CA; empty: system roots
+	Token   string `json:"token,omitempty"`  // bearer token
+	User    string `json:"user,omitempty"`   // for display
+	Account string `json:"account,omitempty"` // for display
+}
+
+// Home returns the CLI's configuration directory: $POSTERN_HOME, or
+// ~/.config/postern.
+func Home() string {
+	if h := os.Getenv("POSTERN_HOME"); h != "" {
+		return h
+	}
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "postern")
+	}
+	return ".postern"
+}
+
+const configFile = "config.json"
+
+// ErrNoConfig means the CLI has never logged in.
+var ErrNoConfig = errors.New("not logged in: run `postern login --server URL` (or `postern dev` for a local server)")
+
+// LoadConfig reads the configuration in dir.
+func LoadConfig(dir string) (Config, error) {
+	b, err := os.ReadFile(filepath.Join(dir, configFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return Config{}, ErrNoConfig
+	}
+	if err != nil {
+		return Config{}, fmt.Errorf("client: %w", err)
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Config{}, fmt.Errorf("client: %s: %w", filepath.Join(dir, configFile), err)
+	}
+	return c, nil
+}
+
+// SaveConfig writes the configuration to dir with owner-only permissions:
+// it holds a bearer token.
+func SaveConfig(dir string, c Config) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	b, _ := json.MarshalIndent(c, "", "  ")
+	tmp := filepath.Join(dir, "."+configFile+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(dir, configFile))
+}
+
+// Client talks to one server.
+type Client struct {
+	base  string
+	token string
+	tls   *tls.Config
+	hc    *http.Client
+}
+
+// New returns a client for the configuration.
+func New(c Config) (*Client, error) {
+	base := strings.TrimRight(c.Server, "/")
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("client: server %q must be an https:// URL", c.Server)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CA != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(c.CA)) {
+			return nil, errors.New("client: the configured CA holds no certificate")
+		}
+		tc.RootCAs = pool
+	}
+	tr := &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+	return &Client{base: base, token: c.Token, tls: tc, hc: &http.Client{Transport: tr}}, nil
+}
+
+// Error is an error the server answered with.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// do sends a request and decodes a JSON answer into out (if not nil).
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.raw(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("client: decoding %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// raw sends a request and returns a 2xx response; other statuses become
+// *Error.
+func (c *Client) raw(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the Postern server at %s: %w", c.base, unwrapURLError(err))
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var e api.Error
+		if json.Unmarshal(b, &e) == nil && e.Message != "" {
+			return nil, &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Message}
+		}
+		return nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))}
+	}
+	return resp, nil
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// Login signs in with a password and returns a token.
+func (c *Client) Login(ctx context.Context, account, user, password string) (api.LoginResponse, error) {
+	var out api.LoginResponse
+	err := c.do(ctx, "POST", api.PathLogin, api.LoginRequest{Account: account, User: user, Password: password}, &out)
+	return out, err
+}
+
+// WhoAmI describes the signed-in user.
+func (c *Client) WhoAmI(ctx context.Context) (api.WhoAmI, error) {
+	var out api.WhoAmI
+	err := c.do(ctx, "GET", api.PathWhoAmI, nil, &out)
+	return out, err
+}
+
+// CreateActivation creates an activation; the answer holds the code.
+func (c *Client) CreateActivation(ctx context.Context, req api.CreateActivationRequest) (api.Activation, error) {
+	var out api.Activation
+	err := c.do(ctx, "POST", api.PathActivations, req, &out)
+	return out, err
+}
+
+// Activations lists the account's activations.
+func (c *Client) Activations(ctx context.Context) ([]api.Activation, error) {
+	var out []api.Activation
+	err := c.do(ctx, "GET", api.PathActivations, nil, &out)
+	return out, err
+}
+
+// Nodes lists the account's managed nodes.
+func (c *Client) Nodes(ctx context.Context) ([]api.Node, error) {
+	var out []api.Node
+	err := c.do(ctx, "GET", api.PathNodes, nil, &out)
+	return out, err
+}
+
+// StartSession starts a session; attach to it with Attach or RunTerminal.
+func (c *Client) StartSession(ctx context.Context, req api.StartSessionRequest) (api.Session, error) {
+	var out api.Session
+	err := c.do(ctx, "POST", api.PathSessions, req, &out)
+	return out, err
+}
+
+// SessionFilter selects sessions in Sessions.
+type SessionFilter struct {
+	State  string // active, history or "" for all
+	Target string
+	Owner  string
+	Since  string // e.g. 30d, 12h
+	Limit  int
+}
+
+// Sessions lists sessions, newest first.
+func (c *Client) Sessions(ctx context.Context, f SessionFilter) ([]api.Session, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"state": f.State, "target": f.Target, "owner": f.Owner, "since": f.Since} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.Limit > 0 {
+		q.Set("limit", fmt.Sprint(f.Limit))
+	}
+	var out []api.Session
+	err := c.do(ctx, "GET", api.PathSessions+"?"+q.Encode(), nil, &out)
+	return out, err
+}
+
+// Session describes one session.
+func (c *Client) Session(ctx context.Context, id string) (api.Session, error) {
+	var out api.Session
+	err := c.do(ctx, "GET", api.PathSessions+"/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// Terminate ends a session.
+func (c *Client) Terminate(ctx context.Context, id string) (api.Session, error) {
+	var out api.Session
+	err := c.do(ctx, "POST", api.PathSessions+"/"+url.PathEscape(id)+"/terminate", nil, &out)
+	return out, err
+}
+
+// Logs returns a session's recording in a format: "log" (transcript) or
+// "cast" (asciicast v2).
+func (c *Client) Logs(ctx context.Context, id, format string) (io.ReadCloser, error) {
+	resp, err := c.raw(ctx, "GET", api.PathSessions+"/"+url.PathEscape(id)+"/logs?format="+url.QueryEscape(format), nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// retryable reports whether a failed attach may succeed later.
+func retryable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+	}
+	return true // network errors
+}
+

@@ -1,0 +1,257 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/wire"
+)
+
+// Size is a terminal's size in cells.
+type Size struct{ Cols, Rows int }
+
+// TerminalIO connects a session to the user's terminal.
+type TerminalIO struct {
+	In      io.Reader   // keystrokes
+	Out     io.Writer   // the session's output
+	Notices io.Writer   // Postern's own messages (reconnecting, ...); nil: Out
+	Sizes   <-chan Size // window size changes; nil: never resized
+	Size    Size        // the size at start
+}
+
+// ResumeOptions control reconnection.
+type ResumeOptions struct {
+	// Grace is how long to keep trying to reconnect after the connection
+	// drops (default 2 minutes, the server's default grace period).
+	Grace time.Duration
+	// MinBackoff and MaxBackoff bound the delay between attempts
+	// (defaults 200ms and 5s).
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// ExitError reports how a session ended when it did not end with exit code
+// 0 by itself.
+type ExitError struct {
+	Code   int
+	Reason string
+	Status string
+}
+
+func (e *ExitError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("session ended (%s): %s", e.Status, e.Reason)
+	}
+	return fmt.Sprintf("session ended with exit code %d", e.Code)
+}
+
+// RunTerminal attaches to a session and runs it on tio until it ends,
+// reconnecting and resuming exactly where the output left off when the
+// connection drops. It returns the session's exit code.
+func (c *Client) RunTerminal(ctx context.Context, sessionID string, tio TerminalIO, opts ResumeOptions) (wire.Exit, error) {
+	if opts.Grace == 0 {
+		opts.Grace = 2 * time.Minute
+	}
+	if opts.MinBackoff == 0 {
+		opts.MinBackoff = 200 * time.Millisecond
+	}
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 5 * time.Second
+	}
+	if tio.Notices == nil {
+		tio.Notices = tio.Out
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// One reader of the user's input for the whole session, across
+	// reconnects. It cannot be interrupted (a blocking read of stdin), so
+	// it is owned by the process, not by this call.
+	input := make(chan []byte, 64)
+	if tio.In != nil {
+		go func() {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := tio.In.Read(buf)
+				if n > 0 {
+					select {
+					case input <- append([]byte(nil), buf[:n]...):
+					case <-ctx.Done():
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+
+	var offset uint64
+	size := tio.Size
+	var lostAt time.Time
+	backoff := opts.MinBackoff
+	for {
+		ws, err := c.Attach(ctx, sessionID, offset)
+		if err != nil {
+			if ctx.Err() != nil {
+				return wire.Exit{}, ctx.Err()
+			}
+			if lostAt.IsZero() || !retryable(err) || time.Since(lostAt) > opts.Grace {
+				return wire.Exit{}, err
+			}
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return wire.Exit{}, ctx.Err()
+			}
+			backoff = min(2*backoff, opts.MaxBackoff)
+			continue
+		}
+		if !lostAt.IsZero() {
+			fmt.Fprintf(tio.Notices, "\r\n[postern: reconnected]\r\n")
+		}
+		backoff = opts.MinBackoff
+		exit, ended, err := c.runAttached(ctx, ws, &offset, &size, input, tio)
+		if ended {
+			return exit, nil
+		}
+		if ctx.Err() != nil {
+			return wire.Exit{}, ctx.Err()
+		}
+		var pe *protocolError
+		if errors.As(err, &pe) {
+			return wire.Exit{}, err
+		}
+		lostAt = time.Now()
+		fmt.Fprintf(tio.Notices, "\r\n[postern: connection lost (%v); reconnecting for up to %v]\r\n", err, opts.Grace)
+	}
+}
+
+type protocolError struct{ err error }
+
+func (e *protocolError) Error() string { return "protocol error: " + e.err.Error() }
+
+// runAttached runs one attachment. It reports ended when the session is
+// over.
+func (c *Client) runAttached(ctx context.Context, ws *websocket.Conn, offset *uint64, size *Size, input <-chan []byte, tio TerminalIO) (wire.Exit, bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer ws.CloseNow()
+	send := func(t wire.Type, p []byte) error {
+		return ws.Write(ctx, websocket.MessageBinary, wire.AppendFrame(nil, t, p))
+	}
+	if size.Cols > 0 && size.Rows > 0 {
+		if err := send(wire.TResize, wire.AppendResize(nil, size.Cols, size.Rows)); err != nil {
+			return wire.Exit{}, false, err
+		}
+	}
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case b := <-input:
+				if err := send(wire.TInput, b); err != nil {
+					return
+				}
+			case sz, ok := <-tio.Sizes:
+				if !ok {
+					tio.Sizes = nil
+					continue
+				}
+				*size = sz
+				if err := send(wire.TResize, wire.AppendResize(nil, sz.Cols, sz.Rows)); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	defer func() { cancel(); <-writerDone }()
+	for {
+		typ, msg, err := ws.Read(ctx)
+		if err != nil {
+			return wire.Exit{}, false, err
+		}
+		if typ != websocket.MessageBinary {
+			return wire.Exit{}, false, &protocolError{errors.New("text message from the server")}
+		}
+		f, err := wire.DecodeFrame(msg)
+		if err != nil {
+			return wire.Exit{}, false, &protocolError{err}
+		}
+		switch f.Type {
+		case wire.TOutput:
+			off, data, err := wire.ParseOutput(f.Payload)
+			if err != nil {
+				return wire.Exit{}, false, &protocolError{err}
+			}
+			if off > *offset {
+				return wire.Exit{}, false, &protocolError{fmt.Errorf("output resumes at %d, expected %d", off, *offset)}
+			}
+			skip := *offset - off // already shown before a reconnect
+			if skip >= uint64(len(data)) {
+				continue
+			}
+			data = data[skip:]
+			if _, err := tio.Out.Write(data); err != nil {
+				return wire.Exit{}, false, &protocolError{fmt.Errorf("writing output: %w", err)}
+			}
+			*offset += uint64(len(data))
+		case wire.TNotice:
+			fmt.Fprintf(tio.Notices, "\r\n%s\r\n", f.Payload)
+		case wire.TExit:
+			var e wire.Exit
+			if err := wire.DecodeJSON(f, &e); err != nil {
+				return wire.Exit{}, false, &protocolError{err}
+			}
+			return e, true, nil
+		case wire.TError:
+			return wire.Exit{}, false, &protocolError{errors.New(string(f.Payload))}
+		default:
+			return wire.Exit{}, false, &protocolError{fmt.Errorf("unexpected %s frame", f.Type)}
+		}
+	}
+}
+
+// Attach opens the session's WebSocket, resuming after offset bytes of
+// output.
+func (c *Client) Attach(ctx context.Context, sessionID string, offset uint64) (*websocket.Conn, error) {
+	u := "wss" + strings.TrimPrefix(c.base, "https") + api.PathSessions + "/" + url.PathEscape(sessionID) + "/stream?offset=" + fmt.Sprint(offset)
+	tc := c.tls.Clone()
+	tc.NextProtos = []string{"http/1.1"}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}
+	hdr := http.Header{}
+	if c.token != "" {
+		hdr.Set("Authorization", "Bearer "+c.token)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ws, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: hdr, CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			var e api.Error
+			if resp.Body != nil {
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+				if json.Unmarshal(b, &e) == nil && e.Message != "" {
+					return nil, &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Message}
+				}
+			}
+			return nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("attach to %s: %s", sessionID, resp.Status)}
+		}
+		return nil, fmt.Errorf("cannot reach the Postern server at %s: %w", c.base, err)
+	}
+	ws.SetReadLimit(wire.MaxPayload + wire.HeaderLen)
+	return ws, nil
+}

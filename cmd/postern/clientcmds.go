@@ -1,0 +1,402 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/client"
+	"github.com/postern/postern/recording"
+)
+
+func newLoginCmd() *cobra.Command {
+	var server, caFile, account, user string
+	cmd := &cobra.Command{
+		Use:   "login [--server URL]",
+		Short: "Sign in and keep a token under $POSTERN_HOME",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, _ := client.LoadConfig(client.Home())
+			if server != "" {
+				cfg.Server = server
+			}
+			if cfg.Server == "" {
+				return usagef("no server: pass --server https://host:port")
+			}
+			if caFile != "" {
+				b, err := os.ReadFile(caFile)
+				if err != nil {
+					return err
+				}
+				cfg.CA = string(b)
+			}
+			in := bufio.NewReader(os.Stdin)
+			if user == "" {
+				fmt.Fprint(os.Stderr, "User: ")
+				l, _ := in.ReadString('\n')
+				user = strings.TrimSpace(l)
+			}
+			pw := os.Getenv("POSTERN_PASSWORD")
+			if pw == "" {
+				fmt.Fprint(os.Stderr, "Password: ")
+				if term.IsTerminal(int(os.Stdin.Fd())) {
+					b, err := term.ReadPassword(int(os.Stdin.Fd()))
+					fmt.Fprintln(os.Stderr)
+					if err != nil {
+						return err
+					}
+					pw = string(b)
+				} else {
+					l, _ := in.ReadString('\n')
+					pw = strings.TrimRight(l, "\r\n")
+				}
+			}
+			c, err := client.New(cfg)
+			if err != nil {
+				return err
+			}
+			res, err := c.Login(cmd.Context(), account, user, pw)
+			if err != nil {
+				return err
+			}
+			cfg.Token, cfg.User, cfg.Account = res.Token, res.User, res.Account
+			if err := client.SaveConfig(client.Home(), cfg); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Logged in to %s as %s (account %s) until %s.\n", cfg.Server, res.User, res.Account, fmtTime(res.ExpiresAt))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "server URL, https://host:port")
+	f.StringVar(&caFile, "ca-file", "", "server CA certificate (PEM), for servers with a private CA")
+	f.StringVar(&account, "account", "", "account id (default: the default account)")
+	f.StringVarP(&user, "user", "u", "", "user name (default: ask)")
+	return cmd
+}
+
+func newNodesCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "nodes",
+		Short: "List managed nodes",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			ns, err := c.Nodes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, n := range ns {
+				rows = append(rows, []string{n.ID, n.Name, n.PingStatus, n.IP, n.Platform, n.AgentVersion, fmtTime(n.LastSeen), fmtTags(n.Tags)})
+			}
+			return table(cmd.OutOrStdout(), out, []string{"ID", "NAME", "STATUS", "IP", "PLATFORM", "AGENT", "LAST SEEN", "TAGS"}, rows, ns)
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
+	return cmd
+}
+
+func newConnectCmd() *cobra.Command {
+	var req api.StartSessionRequest
+	var params []string
+	cmd := &cobra.Command{
+		Use:   "connect NODE",
+		Short: "Open an interactive shell on a node",
+		Args:  exactArgs(1, "one node id or name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Target = args[0]
+			p, err := parseTags(params)
+			if err != nil {
+				return err
+			}
+			if len(p) > 0 {
+				req.Parameters = p
+			}
+			return runConnect(cmd, req)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Document, "document", "", "session document")
+	f.StringArrayVar(&params, "parameters", nil, "document parameters k=v[,k=v]")
+	f.StringVar(&req.Reason, "reason", "", "why you are connecting (recorded)")
+	return cmd
+}
+
+func runConnect(cmd *cobra.Command, req api.StartSessionRequest) error {
+	c, _, err := apiClient()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	inFd, outFd := int(os.Stdin.Fd()), int(os.Stdout.Fd())
+	isTTY := term.IsTerminal(inFd)
+	size := client.Size{}
+	if w, h, err := term.GetSize(outFd); err == nil {
+		size = client.Size{Cols: w, Rows: h}
+		req.Cols, req.Rows = w, h
+	}
+	sess, err := c.StartSession(ctx, req)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "\nStarting session with SessionId: %s\n\n", sess.ID)
+	tio := client.TerminalIO{In: os.Stdin, Out: os.Stdout, Notices: os.Stderr, Size: size}
+	restore := func() {}
+	if isTTY {
+		old, err := term.MakeRaw(inFd)
+		if err != nil {
+			return fmt.Errorf("cannot put the terminal in raw mode: %w", err)
+		}
+		restore = func() { term.Restore(inFd, old) }
+		defer restore()
+		tio.Sizes = client.WatchSize(ctx, outFd)
+	}
+	exit, err := c.RunTerminal(ctx, sess.ID, tio, client.ResumeOptions{})
+	restore()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "\n\nExiting session with sessionId: %s.\n\n", sess.ID)
+	if exit.Status == "Failed" {
+		fmt.Fprintf(os.Stderr, "postern: session failed: %s\n", exit.Reason)
+	}
+	if exit.Code != 0 {
+		return exitCode(exit.Code)
+	}
+	return nil
+}
+
+func newSessionsCmd() *cobra.Command {
+	var f client.SessionFilter
+	var out string
+	cmd := &cobra.Command{
+		Use:   "sessions",
+		Short: "List sessions (active and history)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.State != "" && f.State != "active" && f.State != "history" {
+				return usagef("--state %q: must be active or history", f.State)
+			}
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			ss, err := c.Sessions(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, s := range ss {
+				rows = append(rows, sessionRow(s))
+			}
+			return table(cmd.OutOrStdout(), out, []string{"SESSION", "OWNER", "TARGET", "STATUS", "REASON", "STARTED", "ENDED", "EXIT"}, rows, ss)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.State, "state", "", "active or history (default: both)")
+	fl.StringVar(&f.Target, "target", "", "only sessions on this node")
+	fl.StringVar(&f.Owner, "owner", "", "only sessions of this user")
+	fl.StringVar(&f.Since, "since", "", "only sessions started within this long (e.g. 30d, 12h)")
+	fl.StringVarP(&out, "output", "o", "table", "table, json or csv")
+
+	var showOut string
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one session",
+		Args:  exactArgs(1, "one session id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			s, err := c.Session(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if showOut == "json" {
+				return table(cmd.OutOrStdout(), "json", nil, nil, s)
+			}
+			w := cmd.OutOrStdout()
+			row := sessionRow(s)
+			for i, h := range []string{"Session", "Owner", "Target", "Status", "Reason", "Started", "Ended", "Exit code"} {
+				fmt.Fprintf(w, "%-11s %s\n", h+":", row[i])
+			}
+			if s.RunAsUser != "" {
+				fmt.Fprintf(w, "%-11s %s\n", "Run as:", s.RunAsUser)
+			}
+			if s.Reason != "" {
+				fmt.Fprintf(w, "%-11s %s\n", "Why:", s.Reason)
+			}
+			fmt.Fprintln(w, "Logs:")
+			for _, l := range s.Logs {
+				fmt.Fprintf(w, "  %-6s %-8s %-10s %s\n", l.Destination, l.Format, l.Status, l.Location)
+			}
+			return nil
+		},
+	}
+	show.Flags().StringVarP(&showOut, "output", "o", "text", "text or json")
+	cmd.AddCommand(show)
+	return cmd
+}
+
+func sessionRow(s api.Session) []string {
+	end, code := "-", "-"
+	if s.EndedAt != nil {
+		end = fmtTime(*s.EndedAt)
+	}
+	if s.ExitCode != nil {
+		code = fmt.Sprint(*s.ExitCode)
+	}
+	reason := s.StatusReason
+	if reason == "" {
+		reason = "-"
+	}
+	return []string{s.ID, s.Owner, s.Target, s.Status, reason, fmtTime(s.StartedAt), end, code}
+}
+
+func newTerminateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "terminate ID",
+		Short: "End a session",
+		Args:  exactArgs(1, "one session id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			s, err := c.Terminate(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Session %s: %s\n", s.ID, s.Status)
+			return nil
+		},
+	}
+}
+
+func newLogsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "logs", Short: "Read session recordings"}
+	var format string
+	get := &cobra.Command{
+		Use:   "get ID",
+		Short: "Print a session's recording: the transcript (log) or the asciicast (cast)",
+		Args:  exactArgs(1, "one session id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "log" && format != "cast" {
+				return usagef("--format %q: must be log or cast", format)
+			}
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			rc, err := c.Logs(cmd.Context(), args[0], format)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			_, err = io.Copy(cmd.OutOrStdout(), rc)
+			return err
+		},
+	}
+	get.Flags().StringVar(&format, "format", "log", "log or cast")
+	var speed float64
+	var idle time.Duration
+	play := &cobra.Command{
+		Use:   "play ID",
+		Short: "Replay a session in this terminal",
+		Args:  exactArgs(1, "one session id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if speed <= 0 {
+				return usagef("--speed must be positive")
+			}
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			rc, err := c.Logs(cmd.Context(), args[0], "cast")
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			return recording.Play(cmd.Context(), cmd.OutOrStdout(), rc, recording.PlayOptions{Speed: speed, IdleLimit: idle})
+		},
+	}
+	play.Flags().Float64Var(&speed, "speed", 1, "playback speed factor")
+	play.Flags().DurationVar(&idle, "idle-limit", 2*time.Second, "cap pauses at this long")
+	cmd.AddCommand(get, play)
+	return cmd
+}
+
+func newActivationsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "activations", Short: "Create and list node activations"}
+	var req api.CreateActivationRequest
+	var tags []string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create an activation code for registering nodes",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := parseTags(tags)
+			if err != nil {
+				return err
+			}
+			if len(t) > 0 {
+				req.Tags = t
+			}
+			c, cfg, err := apiClient()
+			if err != nil {
+				return err
+			}
+			a, err := c.CreateActivation(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Activation Code: %s\nActivation ID:   %s\nExpires:         %s\nRegistrations:   %d\n\n", a.Code, a.ID, fmtTime(a.ExpiresAt), a.RegistrationLimit)
+			fmt.Fprintf(w, "On each node, run:\n  postern agent register --server %s --code %s --id %s --ca-pin %s\n  postern agent run\n", cfg.Server, a.Code, a.ID, a.CAPin)
+			return nil
+		},
+	}
+	f := create.Flags()
+	f.IntVar(&req.RegistrationLimit, "count", 1, "how many nodes may register with it")
+	f.StringVar(&req.ExpiresIn, "expires", "24h", "validity (e.g. 24h, 7d; at most 30d)")
+	f.StringVar(&req.Description, "description", "", "description")
+	f.StringVar(&req.DefaultName, "name", "", "default name for the nodes")
+	f.StringArrayVar(&tags, "tag", nil, "tag key=value for the nodes (repeatable)")
+	var out string
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List activations",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			as, err := c.Activations(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, a := range as {
+				rows = append(rows, []string{a.ID, fmt.Sprintf("%d/%d", a.RegistrationCount, a.RegistrationLimit), fmtTime(a.ExpiresAt), fmt.Sprint(a.Expired), a.Description})
+			}
+			return table(cmd.OutOrStdout(), out, []string{"ID", "REGISTERED", "EXPIRES", "EXPIRED", "DESCRIPTION"}, rows, as)
+		},
+	}
+	ls.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
+	cmd.AddCommand(create, ls)
+	return cmd
+}

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/postern/postern/agent"
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/authn"
+	"github.com/postern/postern/client"
+	"github.com/postern/postern/logger"
+	"github.com/postern/postern/pki"
+	"github.com/postern/postern/server"
+	"github.com/postern/postern/store"
+)
+
+var version = agent.Version
+
+// serverOptions are shared by `server` and `dev`.
+type serverOptions struct {
+	data   string
+	listen string
+	hosts  []string
+	grace  time.Duration
+	quiet  bool
+}
+
+// runningServer is a started server and where it listens.
+type runningServer struct {
+	srv   *server.Server
+	st    store.Store
+	url   string
+	done  chan error
+	admin string // the bootstrap admin's password, when just created
+}
+
+// startServer opens the store, starts the server and returns once it
+// listens.
+func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runningServer, error) {
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(o.data, "postern.db"))
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.New(server.Config{DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		srv.Close()
+		st.Close()
+		return nil, fmt.Errorf("listen on %s: %w", o.listen, err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	rs := &runningServer{srv: srv, st: st, url: "https://" + net.JoinHostPort(host, fmt.Sprint(addr.Port)), done: make(chan error, 1)}
+	pw, err := ensureAdmin(ctx, st, o.data)
+	if err != nil {
+		ln.Close()
+		srv.Close()
+		st.Close()
+		return nil, err
+	}
+	rs.admin = pw
+	go func() {
+		err := srv.Serve(ctx, ln)
+		st.Close()
+		rs.done <- err
+	}()
+	return rs, nil
+}
+
+// ensureAdmin creates the bootstrap administrator "admin" on first start,
+// with the password from $POSTERN_ADMIN_PASSWORD or a random one kept in
+// the data directory (mode 0600). It returns the password when it created
+// the user.
+func ensureAdmin(ctx context.Context, st store.Store, data string) (string, error) {
+	_, err := st.GetUser(ctx, store.DefaultAccount, "admin")
+	if err == nil {
+		return "", nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	pw := os.Getenv("POSTERN_ADMIN_PASSWORD")
+	if pw == "" {
+		pw = authn.NewSecret("")
+		if err := pki.WriteFileAtomic(filepath.Join(data, "admin-password"), []byte(pw+"\n"), 0o600); err != nil {
+			return "", err
+		}
+	}
+	hash, err := authn.HashPassword(pw)
+	if err != nil {
+		return "", err
+	}
+	return pw, st.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "admin", PasswordHash: hash, Admin: true, CreatedAt: time.Now()})
+}
+
+func newServerCmd() *cobra.Command {
+	var o serverOptions
+	var config string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Postern server",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if config != "" {
+				if err := loadServerConfig(config, &o); err != nil {
+					return err
+				}
+			}
+			rs, err := startServer(cmd.Context(), o, logger.Std)
+			if err != nil {
+				return err
+			}
+			log.Printf("postern server listening on %s (CA fingerprint %s)", rs.url, rs.srv.CA().Pin())
+			if rs.admin != "" {
+				log.Printf("created administrator \"admin\"; its password is in %s", filepath.Join(o.data, "admin-password"))
+			}
+			return <-rs.done
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&config, "config", "", "configuration file (YAML or JSON)")
+	f.StringVar(&o.data, "data", "/var/lib/postern", "data directory")
+	f.StringVar(&o.listen, "listen", ":8443", "address to listen on")
+	f.StringSliceVar(&o.hosts, "host", nil, "extra names or addresses for the server certificate")
+	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
+	return cmd
+}
+
+func newDevCmd() *cobra.Command {
+	var o serverOptions
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a local server and an agent for this host, logged in, in one process",
+		Long: `Run a Postern server with embedded defaults, an agent for this host and an
+administrator, and log the local CLI in, so that 'postern connect <this host>'
+works at once. State lives in one data directory; running it again resumes it.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error { return runDev(cmd.Context(), cmd.OutOrStdout(), o) },
+	}
+	home, _ := os.UserHomeDir()
+	f := cmd.Flags()
+	f.StringVar(&o.data, "data", filepath.Join(home, ".local", "share", "postern", "dev"), "data directory")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8443", "address to listen on (port 0 picks a free one)")
+	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "log only errors")
+	return cmd
+}
+
+func runDev(ctx context.Context, out io.Writer, o serverOptions) error {
+	logf := logger.Logf(logger.Std)
+	if o.quiet {
+		logf = logger.Discard
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rs, err := startServer(ctx, o, logf)
+	if err != nil {
+		return err
+	}
+	// The local CLI: a long-lived token for the admin in $POSTERN_HOME.
+	token, _, err := rs.srv.IssueToken(ctx, store.DefaultAccount, "admin", 30*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	home := client.Home()
+	if err := client.SaveConfig(home, client.Config{Server: rs.url, CA: string(rs.srv.CA().CertPEM), Token: token, User: "admin", Account: store.DefaultAccount}); err != nil {
+		return err
+	}
+	// The local agent, registered through the real activation path on the
+	// first run.
+	agentDir := filepath.Join(o.data, "agent")
+	if _, err := agent.LoadIdentity(agentDir); err != nil {
+		c, err := client.New(client.Config{Server: rs.url, CA: string(rs.srv.CA().CertPEM), Token: token})
+		if err != nil {
+			return err
+		}
+		act, err := c.CreateActivation(ctx, api.CreateActivationRequest{Description: "postern dev local agent", ExpiresIn: "1h"})
+		if err != nil {
+			return err
+		}
+		caFile := filepath.Join(o.data, "tls", "ca.crt")
+		if _, err := agent.Register(ctx, agent.RegisterOptions{Server: rs.url, Code: act.Code, ID: act.ID, CAFile: caFile, Dir: agentDir, Tags: map[string]string{"env": "dev"}}); err != nil {
+			return err
+		}
+	}
+	runAs := ""
+	if u, err := user.Current(); err == nil {
+		runAs = u.Username // dev shells are the developer's own
+	}
+	ag, err := agent.New(agent.Config{Dir: agentDir, Logf: logf, DefaultRunAs: runAs, Server: rs.url})
+	if err != nil {
+		return err
+	}
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- ag.Run(ctx) }()
+	if err := waitOnline(ctx, rs, ag.NodeID()); err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	fmt.Fprintf(out, "postern dev ready: %s\n", rs.url)
+	fmt.Fprintf(out, `
+  data:     %s
+  node:     %s (%s)
+  CLI home: %s (logged in as admin)
+
+Next, in another terminal:
+  postern nodes
+  postern connect %s
+  postern sessions
+  postern logs get <session-id>
+
+Press Ctrl-C to stop.
+`, o.data, ag.NodeID(), host, home, host)
+	if rs.admin != "" {
+		fmt.Fprintf(out, "Administrator \"admin\" was created; its password is in %s\n", filepath.Join(o.data, "admin-password"))
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-rs.done:
+		return err
+	case err := <-agentDone:
+		if err != nil {
+			return err
+		}
+	}
+	cancel()
+	<-agentDone
+	return <-rs.done
+}
+
+func waitOnline(ctx context.Context, rs *runningServer, nodeID string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if rs.srv.NodeOnline(nodeID) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the local agent %s did not connect within 30s", nodeID)
+}
+
+// loadServerConfig reads a server configuration file.
+func loadServerConfig(path string, o *serverOptions) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var c struct {
+		Data   string   `json:"data"`
+		Listen string   `json:"listen"`
+		Hosts  []string `json:"hosts"`
+		Grace  string   `json:"grace"`
+	}
+	if err := yaml.UnmarshalStrict(b, &c); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if c.Data != "" {
+		o.data = c.Data
+	}
+	if c.Listen != "" {
+		o.listen = c.Listen
+	}
+	o.hosts = append(o.hosts, c.Hosts...)
+	if c.Grace != "" {
+		d, err := time.ParseDuration(c.Grace)
+		if err != nil {
+			return fmt.Errorf("%s: grace: %w", path, err)
+		}
+		o.grace = d
+	}
+	return nil
+}

@@ -1,0 +1,229 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	"github.com/hashicorp/yamux"
+
+	"github.com/postern/postern/store"
+	"github.com/postern/postern/wire"
+)
+
+func newUUID() string { return uuid.NewString() }
+
+// agentConn is a connected agent.
+type agentConn struct {
+	nodeID string
+	mux    *yamux.Session
+	ctl    *wire.Writer
+	since  time.Time
+}
+
+// agent returns the connected agent of a node, or nil.
+func (s *Server) agent(nodeID string) *agentConn {
+	s.agentsMu.Lock()
+	defer s.agentsMu.Unlock()
+	return s.agents[nodeID]
+}
+
+// NodeOnline reports whether the node's agent is connected.
+func (s *Server) NodeOnline(nodeID string) bool { return s.agent(nodeID) != nil }
+
+// handleAgent accepts an agent's connection. The TLS layer has already
+// verified any client certificate against the CA; here the certificate must
+// exist and be the one issued to the node it names.
+func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
+	n, err := s.authenticateAgent(r)
+	if err != nil {
+		s.logf("server: agent connection from %s refused: %v", r.RemoteAddr, err)
+		s.writeError(w, r, errorf(http.StatusUnauthorized, "AgentUnauthorized", "%v", err))
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		s.logf("server: agent %s: websocket: %v", n.ID, err)
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	conn := wire.WebSocketConn(ctx, ws)
+	mux, err := wire.ServerMux(conn, s.logf)
+	if err != nil {
+		conn.Close()
+		return
+	}
+	defer mux.Close()
+	s.serveAgent(ctx, n, mux, r.RemoteAddr)
+}
+
+func (s *Server) authenticateAgent(r *http.Request) (store.Node, error) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
+		return store.Node{}, errors.New("no client certificate: agents authenticate with the certificate issued at registration")
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	nodeID := leaf.Subject.CommonName
+	n, err := s.store.GetNode(r.Context(), nodeID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Node{}, fmt.Errorf("node %s is not registered", nodeID)
+	} else if err != nil {
+		return store.Node{}, err
+	}
+	if n.CertSerial != leaf.SerialNumber.Text(16) {
+		return store.Node{}, fmt.Errorf("certificate %s is not the one issued to node %s", leaf.SerialNumber.Text(16), nodeID)
+	}
+	return n, nil
+}
+
+func (s *Server) serveAgent(ctx context.Context, n store.Node, mux *yamux.Session, remote string) {
+	acceptCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctlc := make(chan *yamux.Stream, 1)
+	go func() {
+		st, err := mux.AcceptStream()
+		if err == nil {
+			ctlc <- st
+		}
+	}()
+	var ctl *yamux.Stream
+	select {
+	case ctl = <-ctlc:
+	case <-acceptCtx.Done():
+		cancel()
+		s.logf("server: agent %s did not open its control stream; closing", n.ID)
+		return
+	}
+	cancel()
+	r := wire.NewReader(ctl)
+	f, err := r.Read()
+	if err != nil || f.Type != wire.THello {
+		s.logf("server: agent %s: expected hello, got %v %v; closing", n.ID, f.Type, err)
+		return
+	}
+	var hello wire.Hello
+	if err := wire.DecodeJSON(f, &hello); err != nil {
+		s.logf("server: agent %s: %v; closing", n.ID, err)
+		return
+	}
+	if hello.NodeID != n.ID {
+		s.logf("server: agent with the certificate of %s says it is %s; closing", n.ID, hello.NodeID)
+		return
+	}
+	ip, _, _ := net.SplitHostPort(remote)
+	if hello.IP != "" {
+		ip = hello.IP
+	}
+	if err := s.store.TouchNode(ctx, n.ID, s.now(), ip, hello.AgentVersion); err != nil {
+		s.logf("server: agent %s: %v", n.ID, err)
+	}
+	ac := &agentConn{nodeID: n.ID, mux: mux, ctl: wire.NewWriter(ctl), since: s.now()}
+	s.agentsMu.Lock()
+	old := s.agents[n.ID]
+	s.agents[n.ID] = ac
+	s.agentsMu.Unlock()
+	if old != nil {
+		// The node reconnected before we noticed the old connection die.
+		old.mux.Close()
+	}
+	s.logf("server: agent %s connected from %s (%d live sessions)", n.ID, remote, len(hello.Sessions))
+	defer func() {
+		s.agentsMu.Lock()
+		if s.agents[n.ID] == ac {
+			delete(s.agents, n.ID)
+		}
+		s.agentsMu.Unlock()
+		s.logf("server: agent %s disconnected", n.ID)
+		s.agentGone(n.ID)
+	}()
+
+	live := map[string]bool{}
+	for _, ls := range hello.Sessions {
+		live[ls.ID] = true
+	}
+	s.resumeSessions(n.ID, ac, live)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.pingAgent(ctx, ac)
+	}()
+	for {
+		f, err := r.Read()
+		if err != nil {
+			return
+		}
+		switch f.Type {
+		case wire.TPong:
+			if err := s.store.TouchNode(ctx, n.ID, s.now(), ip, hello.AgentVersion); err != nil {
+				s.logf("server: agent %s: %v", n.ID, err)
+			}
+		case wire.TPing:
+			ac.ctl.Write(wire.TPong, f.Payload)
+		default:
+			s.logf("server: agent %s: unexpected %s frame on the control stream; closing the connection", n.ID, f.Type)
+			return
+		}
+	}
+}
+
+// pingAgent keeps the node's last-seen time fresh. Liveness itself is the
+// multiplexer's keep-alive.
+func (s *Server) pingAgent(ctx context.Context, ac *agentConn) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ac.mux.CloseChan():
+			return
+		case <-t.C:
+			if err := ac.ctl.Write(wire.TPing, nil); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// resumeSessions reattaches the relays of a node's active sessions after
+// the agent (re)connects. Sessions the agent no longer has are failed.
+func (s *Server) resumeSessions(nodeID string, ac *agentConn, live map[string]bool) {
+	s.relaysMu.Lock()
+	var rs []*relay
+	for _, r := range s.relays {
+		if r.target == nodeID {
+			rs = append(rs, r)
+		}
+	}
+	s.relaysMu.Unlock()
+	for _, r := range rs {
+		if !live[r.id] {
+			r.fail("AgentRestarted", "the node's agent restarted and the session's shell is gone")
+			continue
+		}
+		r.attachAgent(ac, false)
+	}
+}
+
+// agentGone tells the node's relays their agent connection is gone.
+func (s *Server) agentGone(nodeID string) {
+	s.relaysMu.Lock()
+	var rs []*relay
+	for _, r := range s.relays {
+		if r.target == nodeID {
+			rs = append(rs, r)
+		}
+	}
+	s.relaysMu.Unlock()
+	for _, r := range rs {
+		r.agentLost()
+	}
+}

@@ -1,0 +1,213 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/postern/postern/recording"
+	"github.com/postern/postern/wire"
+)
+
+// maxOutputFrame is the most output sent to a client in one message.
+const maxOutputFrame = 256 << 10
+
+// serveClient relays a session to one attached client until the client
+// goes away or the session ends and the client has everything.
+func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint64) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.mu.Lock()
+	if offset > r.outEnd {
+		// The client claims output that does not exist (a different
+		// server's numbering, or a bug): start it over cleanly.
+		offset = r.outEnd
+	}
+	r.clients++
+	r.clientsGone = time.Time{}
+	noticeIdx := len(r.notices)
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.clients--
+		if r.clients == 0 {
+			r.clientsGone = r.s.now()
+		}
+		r.cond.Broadcast()
+		r.mu.Unlock()
+	}()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.readClient(ctx, ws)
+		cancel()
+		// Wake the sender so it sees ctx is done.
+		r.mu.Lock()
+		r.cond.Broadcast()
+		r.mu.Unlock()
+	}()
+	err := r.sendClient(ctx, ws, offset, noticeIdx)
+	if err == nil {
+		ws.Close(websocket.StatusNormalClosure, "session ended")
+	} else {
+		ws.CloseNow()
+	}
+	cancel()
+	<-done
+}
+
+
+// sendClient writes output from offset on, notices, and finally the exit.
+func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64, noticeIdx int) error {
+	for {
+		r.mu.Lock()
+		for ctx.Err() == nil && sent >= r.outEnd && !r.ended && noticeIdx >= len(r.notices) {
+			r.cond.Wait()
+		}
+		if ctx.Err() != nil {
+			r.mu.Unlock()
+			return ctx.Err()
+		}
+		var notices []string
+		if noticeIdx < len(r.notices) {
+			notices = append(notices, r.notices[noticeIdx:]...)
+			noticeIdx = len(r.notices)
+		}
+		var data []byte
+		fromJournal := false
+		switch {
+		case sent < r.ringStart:
+			fromJournal = true
+		case sent < r.outEnd:
+			i := sent - r.ringStart
+			n := min(uint64(len(r.ring))-i, maxOutputFrame)
+			data = append([]byte(nil), r.ring[i:i+n]...)
+		}
+		ended, exit, outEnd := r.ended, r.exit, r.outEnd
+		r.mu.Unlock()
+
+		for _, n := range notices {
+			if err := writeFrame(ctx, ws, wire.TNotice, []byte(n)); err != nil {
+				return err
+			}
+		}
+		if fromJournal {
+			var err error
+			data, err = journalOutput(r.journalPath, sent, maxOutputFrame)
+			if err != nil {
+				r.s.logf("server: session %s: reading journal for a client: %v", r.id, err)
+				return err
+			}
+			if len(data) == 0 {
+				return errors.New("journal is behind the relay")
+			}
+		}
+		if len(data) > 0 {
+			if err := writeFrame(ctx, ws, wire.TOutput, wire.AppendOutput(nil, sent, data)); err != nil {
+				return err
+			}
+			sent += uint64(len(data))
+			continue
+		}
+		if ended && sent >= outEnd {
+			return writeFrame(ctx, ws, wire.TExit, mustJSON(exit))
+		}
+	}
+}
+
+// readClient applies the client's frames until it disconnects. A malformed
+// frame ends only this client's attachment.
+func (r *relay) readClient(ctx context.Context, ws *websocket.Conn) {
+	for {
+		typ, msg, err := ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageBinary {
+			r.s.logf("server: session %s: client sent a text message; closing its attachment", r.id)
+			ws.Close(websocket.StatusUnsupportedData, "binary frames only")
+			return
+		}
+		f, err := wire.DecodeFrame(msg)
+		if err != nil {
+			r.s.logf("server: session %s: client: %v; closing its attachment", r.id, err)
+			ws.Close(websocket.StatusProtocolError, err.Error())
+			return
+		}
+		switch f.Type {
+		case wire.TInput:
+			r.input(f.Payload)
+		case wire.TResize:
+			cols, rows, err := wire.ParseResize(f.Payload)
+			if err != nil {
+				r.s.logf("server: session %s: client: %v; ignoring", r.id, err)
+				continue
+			}
+			r.resize(cols, rows)
+		default:
+			r.s.logf("server: session %s: client sent a %s frame; closing its attachment", r.id, f.Type)
+			ws.Close(websocket.StatusProtocolError, "unexpected "+f.Type.String()+" frame")
+			return
+		}
+	}
+}
+
+// journalOutput reads up to max output bytes starting at output offset
+// from a journal.
+func journalOutput(path string, from uint64, max int) ([]byte, error) {
+	var out []byte
+	var pos uint64
+	err := eachRecord(path, func(rec recording.Record) bool {
+		if rec.Kind != recording.KindOutput {
+			return true
+		}
+		end := pos + uint64(len(rec.Data))
+		if end > from {
+			start := uint64(0)
+			if from > pos {
+				start = from - pos
+			}
+			out = append(out, rec.Data[start:]...)
+		}
+		pos = end
+		return len(out) < max
+	})
+	if len(out) > max {
+		out = out[:max]
+	}
+	return out, err
+}
+
+// journalOutputLen is the number of output bytes a journal holds.
+func journalOutputLen(path string) (uint64, error) {
+	var n uint64
+	err := eachRecord(path, func(rec recording.Record) bool {
+		if rec.Kind == recording.KindOutput {
+			n += uint64(len(rec.Data))
+		}
+		return true
+	})
+	return n, err
+}
+
+// eachRecord calls fn for each record of a journal until fn returns false.
+// Record data is valid only during the call.
+func eachRecord(path string, fn func(recording.Record) bool) error {
+	jr, err := recording.ReadJournal(path)
+	if err != nil {
+		return err
+	}
+	defer jr.Close()
+	for rec, err := range jr.All() {
+		if err != nil {
+			return err
+		}
+		if !fn(rec) {
+			return nil
+		}
+	}
+	return nil
+}

@@ -1,0 +1,464 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/postern/postern/recording"
+	"github.com/postern/postern/store"
+	"github.com/postern/postern/wire"
+)
+
+// ringMax bounds the recent output a relay keeps in memory for clients. A
+// client further behind (a resume after a long gap, a slow link) reads from
+// the journal instead.
+const ringMax = 8 << 20
+
+// relay carries one session between its agent and its clients and records
+// it. The agent's records go to the journal first; the committer syncs the
+// journal in groups and acknowledges to the agent what is durable.
+type relay struct {
+	s                          *Server
+	id, account, owner, target string
+	journalPath                string
+	journal                    *recording.Journal
+	kick                       chan struct{} // wakes the committer; capacity 1
+
+	mu   sync.Mutex // guards the fields below
+	cond *sync.Cond // broadcast on output, end, and attachment changes
+	sess store.Session
+	// ring holds output bytes [ringStart, outEnd).
+	ring      []byte
+	ringStart uint64
+	outEnd    uint64
+	// agent is the current agent attachment, nil while the agent is
+	// away since agentLostAt.
+	agent       *agentAttachment
+	agentLostAt time.Time
+	clients     int
+	clientsGone time.Time // when the last client left; zero while one is attached
+	exitSeq     uint64    // seq of the exit record once received
+	exitRec     wire.Record
+	ended       bool
+	exit        wire.Exit
+	closed      bool // journal closed
+	// notices are lines for clients' terminals; each client shows those
+	// added after it attached.
+	notices []string
+}
+
+type agentAttachment struct {
+	st *yamux.Stream
+	w  *wire.Writer
+	r  *wire.Reader
+}
+
+func (s *Server) newRelay(sess store.Session, j *recording.Journal, outEnd uint64) *relay {
+	r := &relay{
+		s: s, id: sess.ID, account: sess.Account, owner: sess.Owner, target: sess.Target,
+		journalPath: s.journalPath(sess.Account, sess.ID), journal: j,
+		kick: make(chan struct{}, 1), sess: sess,
+		ringStart: outEnd, outEnd: outEnd,
+		agentLostAt: s.now(), clientsGone: s.now(),
+	}
+	r.cond = sync.NewCond(&r.mu)
+	s.relaysMu.Lock()
+	s.relays[sess.ID] = r
+	s.relaysMu.Unlock()
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); r.commit() }()
+	go func() { defer s.wg.Done(); r.watch() }()
+	return r
+}
+
+func (s *Server) relay(id string) *relay {
+	s.relaysMu.Lock()
+	defer s.relaysMu.Unlock()
+	return s.relays[id]
+}
+
+// openAgent opens a stream to the agent and sends the first frame (Open or
+// Resume), returning the agent's answer.
+func (r *relay) openAgent(ctx context.Context, ac *agentConn, t wire.Type, first any) (*agentAttachment, wire.OpenResult, error) {
+	st, err := ac.mux.OpenStream()
+	if err != nil {
+		return nil, wire.OpenResult{}, fmt.Errorf("open stream to %s: %w", ac.nodeID, err)
+	}
+	att := &agentAttachment{st: st, w: wire.NewWriter(st), r: wire.NewReader(st)}
+	if err := att.w.WriteJSON(t, first); err != nil {
+		st.Close()
+		return nil, wire.OpenResult{}, fmt.Errorf("send %s to %s: %w", t, ac.nodeID, err)
+	}
+	type result struct {
+		res wire.OpenResult
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		f, err := att.r.Read()
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		if f.Type != wire.TOpenResult {
+			ch <- result{err: fmt.Errorf("agent answered %s instead of open-result", f.Type)}
+			return
+		}
+		var res wire.OpenResult
+		ch <- result{res: res, err: wire.DecodeJSON(f, &res)}
+	}()
+	select {
+	case rr := <-ch:
+		if rr.err != nil {
+			st.Close()
+			return nil, wire.OpenResult{}, rr.err
+		}
+		if !rr.res.OK {
+			st.Close()
+		}
+		return att, rr.res, nil
+	case <-ctx.Done():
+		st.Close()
+		return nil, wire.OpenResult{}, fmt.Errorf("node %s did not answer in time: %w", ac.nodeID, ctx.Err())
+	}
+}
+
+// attachAgent resumes the session on a (re)connected agent, asking it for
+// everything after the journal's last record.
+func (r *relay) attachAgent(ac *agentConn, _ bool) {
+	ctx, cancel := context.WithTimeout(r.s.ctx, 30*time.Second)
+	defer cancel()
+	att, res, err := r.openAgent(ctx, ac, wire.TResume, wire.Resume{SessionID: r.id, AckedSeq: r.journal.LastSeq()})
+	if err != nil {
+		r.s.logf("server: session %s: resume on %s: %v", r.id, ac.nodeID, err)
+		return
+	}
+	if !res.OK {
+		if res.Unknown {
+			r.fail("AgentRestarted", "the node's agent no longer has this session")
+		} else {
+			r.fail("ResumeFailed", res.Error)
+		}
+		return
+	}
+	r.s.logf("server: session %s resumed on %s after record %d", r.id, ac.nodeID, r.journal.LastSeq())
+	r.notice("[postern: reconnected to the node]")
+	r.runAgent(att)
+}
+
+// runAgent makes att the current attachment and reads its records until
+// the stream breaks.
+func (r *relay) runAgent(att *agentAttachment) {
+	r.mu.Lock()
+	old := r.agent
+	r.agent = att
+	r.mu.Unlock()
+	if old != nil {
+		old.st.Close()
+	}
+	r.s.wg.Add(1)
+	go func() {
+		defer r.s.wg.Done()
+		err := r.readAgent(att)
+		r.mu.Lock()
+		if r.agent == att {
+			r.agent = nil
+			r.agentLostAt = r.s.now()
+		}
+		ended := r.ended
+		r.mu.Unlock()
+		att.st.Close()
+		if err != nil && !ended {
+			r.s.logf("server: session %s: agent stream: %v", r.id, err)
+		}
+	}()
+}
+
+func (r *relay) readAgent(att *agentAttachment) error {
+	for {
+		f, err := att.r.Read()
+		if err != nil {
+			if errors.Is(err, yamux.ErrStreamClosed) || errors.Is(err, yamux.ErrSessionShutdown) || errors.Is(err, yamux.ErrConnectionReset) {
+				return nil
+			}
+			return err
+		}
+		if f.Type != wire.TRecord {
+			return fmt.Errorf("unexpected %s frame from the agent; closing the stream", f.Type)
+		}
+		rec, err := wire.ParseRecord(f.Payload)
+		if err != nil {
+			return err
+		}
+		if err := r.record(rec); err != nil {
+			return err
+		}
+	}
+}
+
+// record journals one agent record and hands output to clients.
+func (r *relay) record(rec wire.Record) error {
+	fresh, err := r.journal.Append(recording.Record{
+		Seq: rec.Seq, Time: rec.Time, Kind: recording.Kind(rec.Kind),
+		Data: rec.Data, Cols: rec.Cols, Rows: rec.Rows, ExitCode: rec.ExitCode,
+	})
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if !fresh {
+		return nil // a replay of something already recorded
+	}
+	r.mu.Lock()
+	switch rec.Kind {
+	case wire.RecOutput:
+		r.ring = append(r.ring, rec.Data...)
+		r.outEnd += uint64(len(rec.Data))
+		if len(r.ring) > ringMax {
+			keep := r.ring[len(r.ring)-ringMax/2:]
+			r.ringStart += uint64(len(r.ring) - len(keep))
+			r.ring = append(make([]byte, 0, ringMax), keep...)
+		}
+		r.cond.Broadcast()
+	case wire.RecResize:
+		r.sess.Cols, r.sess.Rows = rec.Cols, rec.Rows
+	case wire.RecExit:
+		r.exitSeq = rec.Seq
+		rec.Data = append([]byte(nil), rec.Data...)
+		r.exitRec = rec
+	}
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// commit is the group commit: whatever was appended while the previous
+// fsync ran is synced by the next one, and the agent is told what is
+// durable so it can free it.
+func (r *relay) commit() {
+	var acked uint64
+	for {
+		select {
+		case <-r.s.ctx.Done():
+			return
+		case <-r.kick:
+		}
+		time.Sleep(r.s.cfg.SyncInterval)
+		select {
+		case <-r.kick: // coalesced into this sync
+		default:
+		}
+		if err := r.journal.Sync(); err != nil {
+			// Without a durable journal nothing may be acknowledged; the
+			// agent keeps the records.
+			r.s.logf("server: session %s: sync recording: %v", r.id, err)
+			continue
+		}
+		durable := r.journal.DurableSeq()
+		r.mu.Lock()
+		att, exitSeq, ended := r.agent, r.exitSeq, r.ended
+		r.mu.Unlock()
+		if exitSeq != 0 && durable >= exitSeq && !ended {
+			r.finish()
+		}
+		if att != nil && durable > acked {
+			if err := att.w.Write(wire.TAck, wire.AppendSeq(nil, durable)); err == nil {
+				acked = durable
+			}
+		}
+		if exitSeq != 0 && durable >= exitSeq {
+			return
+		}
+	}
+}
+
+// finish ends a session whose exit record is durable.
+func (r *relay) finish() {
+	r.mu.Lock()
+	rec := r.exitRec
+	r.mu.Unlock()
+	status, reason := store.StatusTerminated, string(rec.Data)
+	r.end(status, reason, &rec.ExitCode, "")
+}
+
+// fail ends a session that cannot continue.
+func (r *relay) fail(reason, msg string) {
+	r.s.logf("server: session %s failed: %s: %s", r.id, reason, msg)
+	r.end(store.StatusFailed, reason, nil, msg)
+}
+
+// end records the final state, renders the artifacts and tells clients.
+func (r *relay) end(status, reason string, code *int, msg string) {
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return
+	}
+	r.ended = true
+	r.sess.Status = status
+	r.sess.StatusReason = reason
+	r.sess.EndedAt = r.s.now()
+	r.sess.ExitCode = code
+	r.sess.RecordedSeq = r.journal.LastSeq()
+	sess := r.sess
+	exit := wire.Exit{Code: 255, Reason: reason, Status: status}
+	if code != nil {
+		exit.Code = *code
+	}
+	if msg != "" {
+		exit.Reason = msg
+	}
+	r.exit = exit
+	att := r.agent
+	r.mu.Unlock()
+
+	if err := r.closeJournal(); err != nil {
+		r.s.logf("server: session %s: %v", r.id, err)
+	}
+	if err := r.render(); err != nil {
+		r.s.logf("server: session %s: render recording: %v", r.id, err)
+	}
+	if err := r.s.store.UpdateSession(context.WithoutCancel(r.s.ctx), sess); err != nil {
+		r.s.logf("server: session %s: %v", r.id, err)
+	}
+	if att != nil && status == store.StatusTerminated {
+		// Let the agent free the session.
+		att.w.Write(wire.TAck, wire.AppendSeq(nil, sess.RecordedSeq))
+	}
+	r.mu.Lock()
+	r.cond.Broadcast()
+	r.mu.Unlock()
+	r.s.logf("server: session %s ended: %s %s (exit %d)", r.id, status, reason, exit.Code)
+	// Clients still attached drain the remaining output and the exit;
+	// the relay leaves the table when they are gone (see watch).
+}
+
+func (r *relay) closeJournal() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	return r.journal.Close()
+}
+
+// render writes the .cast and .log artifacts from the journal.
+func (r *relay) render() error {
+	cast := r.s.recordingPath(r.account, r.id, "cast")
+	log := r.s.recordingPath(r.account, r.id, "log")
+	if err := os.MkdirAll(filepath.Dir(cast), 0o700); err != nil {
+		return err
+	}
+	return recording.Render(r.journalPath, cast, log)
+}
+
+// notice shows a line on every attached client's terminal.
+func (r *relay) notice(msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notices = append(r.notices, msg)
+	r.cond.Broadcast()
+}
+
+// terminate asks the agent to end the session.
+func (r *relay) terminate(reason string) {
+	r.mu.Lock()
+	att, ended := r.agent, r.ended
+	if !ended {
+		r.sess.Status = store.StatusTerminating
+	}
+	r.mu.Unlock()
+	if ended {
+		return
+	}
+	if att == nil {
+		r.end(store.StatusTerminated, reason, nil, "")
+		return
+	}
+	if err := att.w.WriteJSON(wire.TTerminate, wire.Terminate{Reason: reason}); err != nil {
+		r.end(store.StatusTerminated, reason, nil, "")
+	}
+}
+
+// input forwards what the user typed to the agent. Input typed while the
+// agent is away is dropped, as a terminal would while its link is down.
+func (r *relay) input(data []byte) {
+	r.mu.Lock()
+	att := r.agent
+	r.mu.Unlock()
+	if att == nil {
+		return
+	}
+	for len(data) > 0 {
+		n := min(len(data), wire.MaxPayload)
+		if err := att.w.Write(wire.TInput, data[:n]); err != nil {
+			return
+		}
+		data = data[n:]
+	}
+}
+
+func (r *relay) resize(cols, rows int) {
+	r.mu.Lock()
+	att := r.agent
+	r.mu.Unlock()
+	if att != nil {
+		att.w.Write(wire.TResize, wire.AppendResize(nil, cols, rows))
+	}
+}
+
+// agentLost is called when the node's connection drops.
+func (r *relay) agentLost() {
+	r.mu.Lock()
+	ended := r.ended
+	r.mu.Unlock()
+	if !ended {
+		r.notice(fmt.Sprintf("[postern: lost the connection to the node; waiting up to %v for it to come back]", r.s.cfg.GracePeriod))
+	}
+}
+
+// watch enforces the grace periods: a session nobody is attached to, or
+// whose agent is away, for longer than the grace period ends.
+func (r *relay) watch() {
+	tick := time.NewTicker(min(r.s.cfg.GracePeriod/4, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := r.s.now()
+		r.mu.Lock()
+		ended, clients, gone, agent, lost := r.ended, r.clients, r.clientsGone, r.agent, r.agentLostAt
+		endedAt := r.sess.EndedAt
+		r.mu.Unlock()
+		grace := r.s.cfg.GracePeriod
+		switch {
+		case ended:
+			if clients == 0 && now.Sub(endedAt) > min(grace, 10*time.Second) {
+				r.s.relaysMu.Lock()
+				if r.s.relays[r.id] == r {
+					delete(r.s.relays, r.id)
+				}
+				r.s.relaysMu.Unlock()
+				return
+			}
+		case agent == nil && now.Sub(lost) > grace:
+			r.fail("AgentDisconnected", fmt.Sprintf("lost contact with node %s for more than %v", r.target, grace))
+		case clients == 0 && now.Sub(gone) > grace:
+			r.s.logf("server: session %s: no client for %v; terminating", r.id, grace)
+			r.terminate("ClientDisconnected")
+		}
+	}
+}

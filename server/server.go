@@ -1,0 +1,193 @@
+// Package server is Postern's control plane: the HTTPS API, the endpoint
+// agents dial out to, the session broker and relay, and the recorder that
+// journals every session before anything else sees it.
+//
+// A session's bytes flow agent -> relay -> journal (group-committed to disk)
+// -> acknowledgement back to the agent, and in parallel relay -> attached
+// clients. Because the agent keeps every record until it is acknowledged,
+// neither a network cut nor a server crash loses output: on reconnect the
+// relay resumes the agent's stream after the journal's last durable record.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/postern/postern/logger"
+	"github.com/postern/postern/pki"
+	"github.com/postern/postern/store"
+)
+
+// Config configures a Server.
+type Config struct {
+	// DataDir holds the CA, the server certificate and session recordings.
+	DataDir string
+	// Store is the metadata store.
+	Store store.Store
+	// Hosts are the names and addresses the server certificate covers, in
+	// addition to localhost and 127.0.0.1.
+	Hosts []string
+	// Logf logs; nil discards.
+	Logf logger.Logf
+	// GracePeriod is how long a session waits for its client or agent to
+	// come back after a dropped connection (default 2 minutes).
+	GracePeriod time.Duration
+	// TokenTTL is the lifetime of tokens issued at login (default 12h).
+	TokenTTL time.Duration
+	// SyncInterval is the group-commit interval of recordings (default
+	// 5ms): records arriving within it share one fsync.
+	SyncInterval time.Duration
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// Server is a Postern control plane.
+type Server struct {
+	cfg   Config
+	logf  logger.Logf
+	store store.Store
+	ca    *pki.CA
+	cert  tls.Certificate
+	now   func() time.Time
+
+	agentsMu sync.Mutex // guards agents
+	agents   map[string]*agentConn
+
+	relaysMu sync.Mutex // guards relays
+	relays   map[string]*relay
+
+	// ctx ends when the server shuts down; every relay goroutine
+	// watches it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // relay and agent goroutines
+}
+
+// New prepares a server: it loads or creates the CA and server certificate
+// and recovers the sessions that were active when the server last stopped.
+func New(cfg Config) (*Server, error) {
+	if cfg.DataDir == "" || cfg.Store == nil {
+		return nil, errors.New("server: DataDir and Store are required")
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = logger.Discard
+	}
+	if cfg.GracePeriod == 0 {
+		cfg.GracePeriod = 2 * time.Minute
+	}
+	if cfg.TokenTTL == 0 {
+		cfg.TokenTTL = 12 * time.Hour
+	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = 5 * time.Millisecond
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: data directory: %w", err)
+	}
+	tlsDir := filepath.Join(cfg.DataDir, "tls")
+	ca, err := pki.LoadOrCreateCA(tlsDir, "Postern CA")
+	if err != nil {
+		return nil, err
+	}
+	hosts := append([]string{"localhost", "127.0.0.1", "::1"}, cfg.Hosts...)
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	cert, err := ca.ServerCertificate(tlsDir, hosts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg: cfg, logf: cfg.Logf, store: cfg.Store, ca: ca, cert: cert, now: cfg.Now,
+		agents: map[string]*agentConn{}, relays: map[string]*relay{},
+		ctx: ctx, cancel: cancel,
+	}
+	if err := s.cfg.Store.EnsureAccount(ctx, store.Account{ID: store.DefaultAccount, Name: "default", CreatedAt: s.now()}); err != nil {
+		cancel()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := s.recoverSessions(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	return s, nil
+}
+
+// CA returns the server's certificate authority.
+func (s *Server) CA() *pki.CA { return s.ca }
+
+// TLSConfig is the listener's configuration: the server certificate, and
+// client certificates from agents verified against the CA when presented.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{s.cert},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    s.ca.Pool(),
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+	}
+}
+
+// Serve serves HTTPS on ln until ctx is done, then shuts down: listeners
+// close, agents and clients are disconnected, and every journal is synced.
+// Sessions stay active in the store; the next start resumes them.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          nil,
+		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+	}
+	tln := tls.NewListener(ln, s.TLSConfig())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(tln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		s.Close()
+		return fmt.Errorf("server: %w", err)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.Close()
+	hs.Shutdown(shutCtx)
+	return nil
+}
+
+// Close disconnects everyone and syncs every recording.
+func (s *Server) Close() {
+	s.cancel()
+	s.agentsMu.Lock()
+	for _, a := range s.agents {
+		a.mux.Close()
+	}
+	s.agentsMu.Unlock()
+	s.wg.Wait()
+	s.relaysMu.Lock()
+	for _, r := range s.relays {
+		r.closeJournal()
+	}
+	s.relaysMu.Unlock()
+}
+
+// sessionDir is where a session's journal lives while it runs.
+func (s *Server) journalPath(account, id string) string {
+	return filepath.Join(s.cfg.DataDir, "sessions", account, id+".journal")
+}
+
+// recordingPath is where a finished session's artifact is kept.
+func (s *Server) recordingPath(account, id, ext string) string {
+	return filepath.Join(s.cfg.DataDir, "recordings", account, id+"."+ext)
+}

@@ -1,0 +1,232 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/agent"
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/authn"
+	"github.com/postern/postern/client"
+	"github.com/postern/postern/server"
+	"github.com/postern/postern/store"
+)
+
+// clock is an injectable clock for expiry tests.
+type clock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type testServer struct {
+	srv   *server.Server
+	url   string
+	dir   string
+	admin *client.Client
+	clk   *clock
+}
+
+// startServer runs a real server on a loopback port with an admin user.
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Now()}
+	srv, err := server.New(server.Config{DataDir: dir, Store: st, Logf: t.Logf, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	hash, _ := authn.HashPassword("pw")
+	if err := st.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "admin", PasswordHash: hash, Admin: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "bob", PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	url := "https://" + ln.Addr().String()
+	tok, _, err := srv.IssueToken(ctx, store.DefaultAccount, "admin", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Config{Server: url, CA: string(srv.CA().CertPEM), Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testServer{srv: srv, url: url, dir: dir, admin: c, clk: clk}
+}
+
+func (ts *testServer) activation(t *testing.T, req api.CreateActivationRequest) api.Activation {
+	t.Helper()
+	a, err := ts.admin.CreateActivation(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (ts *testServer) register(t *testing.T, a api.Activation, code string) (agent.Identity, error) {
+	return agent.Register(context.Background(), agent.RegisterOptions{
+		Server: ts.url, Code: code, ID: a.ID, CAPin: a.CAPin, Dir: t.TempDir(),
+		Tags: map[string]string{"env": "test"},
+	})
+}
+
+func TestRegistration(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+
+	a := ts.activation(t, api.CreateActivationRequest{RegistrationLimit: 2, Tags: map[string]string{"team": "infra"}})
+	id, err := ts.register(t, a, a.Code)
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	nodes, err := ts.admin.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 1 || nodes[0].ID != id.NodeID || nodes[0].Tags["team"] != "infra" || nodes[0].Tags["env"] != "test" || nodes[0].Hostname == "" || nodes[0].OS == "" || nodes[0].AgentVersion == "" {
+		t.Fatalf("nodes = %+v, want the registered node with its tags and facts", nodes)
+	}
+
+	tests := []struct {
+		name    string
+		act     func() (api.Activation, string)
+		wantErr string
+	}{
+		{"wrong code", func() (api.Activation, string) { return a, "not-the-code" }, "activation code does not match"},
+		{"unknown activation", func() (api.Activation, string) {
+			b := a
+			b.ID = "00000000-0000-0000-0000-000000000000"
+			return b, a.Code
+		}, "does not exist"},
+		{"used up", func() (api.Activation, string) {
+			b := ts.activation(t, api.CreateActivationRequest{RegistrationLimit: 1})
+			if _, err := ts.register(t, b, b.Code); err != nil {
+				t.Fatal(err)
+			}
+			return b, b.Code
+		}, "registration limit of 1"},
+		{"expired", func() (api.Activation, string) {
+			b := ts.activation(t, api.CreateActivationRequest{ExpiresIn: "1h"})
+			ts.clk.Advance(2 * time.Hour)
+			return b, b.Code
+		}, "expired"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			act, code := tt.act()
+			_, err := ts.register(t, act, code)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("register = %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestActivationNeedsAdmin(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	anon, _ := client.New(client.Config{Server: ts.url, CA: string(ts.srv.CA().CertPEM)})
+	res, err := anon.Login(ctx, "", "bob", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.Login(ctx, "", "bob", "wrong"); err == nil || !strings.Contains(err.Error(), "wrong user name or password") {
+		t.Errorf("bad password: %v", err)
+	}
+	bob, _ := client.New(client.Config{Server: ts.url, CA: string(ts.srv.CA().CertPEM), Token: res.Token})
+	if _, err := bob.CreateActivation(ctx, api.CreateActivationRequest{}); err == nil || !strings.Contains(err.Error(), "administrator") {
+		t.Errorf("non-admin created an activation: %v", err)
+	}
+}
+
+// TestAgentCertificates checks that only the certificate issued to a node
+// lets an agent connect.
+func TestAgentCertificates(t *testing.T) {
+	ts := startServer(t)
+	a := ts.activation(t, api.CreateActivationRequest{})
+	dir := t.TempDir()
+	id, err := agent.Register(context.Background(), agent.RegisterOptions{Server: ts.url, Code: a.Code, ID: a.ID, CAPin: a.CAPin, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := ts.srv.CA().Pool()
+	dial := func(certs []tls.Certificate) (int, error) {
+		tc := &tls.Config{RootCAs: pool}
+		if len(certs) > 0 {
+			// Send the certificate even when it does not match the CAs the
+			// server asks for, as an attacker would.
+			tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &certs[0], nil }
+		}
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+		resp, err := hc.Get(ts.url + api.PathAgent)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := dial(nil); err != nil || code != http.StatusUnauthorized {
+		t.Errorf("no certificate: status %d, err %v; want 401", code, err)
+	}
+	// A certificate from a foreign CA naming the real node fails the TLS
+	// handshake.
+	foreign := selfSigned(t, id.NodeID)
+	if code, err := dial([]tls.Certificate{foreign}); err == nil {
+		t.Errorf("foreign certificate accepted with status %d", code)
+	}
+	// The node's own certificate gets as far as the WebSocket upgrade.
+	tc, err := id.TLSConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := dial(tc.Certificates); err != nil || code == http.StatusUnauthorized {
+		t.Errorf("own certificate: status %d, err %v", code, err)
+	}
+}
+
+func selfSigned(t *testing.T, cn string) tls.Certificate {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}

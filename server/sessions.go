@@ -1,0 +1,353 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/ids"
+	"github.com/postern/postern/recording"
+	"github.com/postern/postern/store"
+	"github.com/postern/postern/wire"
+)
+
+// DefaultDocument is the preferences document applied when a session names
+// none.
+const DefaultDocument = "Postern-SessionManagerRunShell"
+
+func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	var req api.StartSessionRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Target == "" {
+		return errorf(http.StatusBadRequest, "ValidationError", "target: a node id or name is required")
+	}
+	if req.Document != "" && req.Document != DefaultDocument {
+		return errorf(http.StatusBadRequest, "InvalidDocument", "document %q does not exist (only %s is available)", req.Document, DefaultDocument)
+	}
+	n, err := s.resolveNode(r.Context(), c.Account, req.Target)
+	if err != nil {
+		return err
+	}
+	ac := s.agent(n.ID)
+	if ac == nil {
+		last := "never"
+		if !n.LastSeen.IsZero() {
+			last = "last seen " + n.LastSeen.UTC().Format(time.RFC3339)
+		}
+		return errorf(http.StatusConflict, "TargetNotConnected", "node %s (%s) is offline (%s): check that `postern agent run` is running on it", n.ID, n.Name, last)
+	}
+	cols, rows := req.Cols, req.Rows
+	if cols <= 0 || rows <= 0 || cols > 10000 || rows > 10000 {
+		cols, rows = 80, 24
+	}
+	now := s.now()
+	sess := store.Session{
+		ID: newSessionID(c.User.Name), Account: c.Account, Owner: c.User.Name, Target: n.ID,
+		Document: DefaultDocument, Reason: req.Reason, Status: store.StatusConnecting,
+		StartedAt: now, Cols: cols, Rows: rows,
+	}
+	if err := s.store.CreateSession(r.Context(), sess); err != nil {
+		return err
+	}
+	jpath := s.journalPath(sess.Account, sess.ID)
+	if err := os.MkdirAll(filepath.Dir(jpath), 0o700); err != nil {
+		return err
+	}
+	j, err := recording.CreateJournal(jpath, recording.Meta{
+		SessionID: sess.ID, Start: now, Width: cols, Height: rows,
+		Env:   map[string]string{"TERM": "xterm-256color"},
+		Title: fmt.Sprintf("%s on %s", sess.Owner, n.Name),
+	})
+	if err != nil {
+		return err
+	}
+	rl := s.newRelay(sess, j, 0)
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	att, res, err := rl.openAgent(ctx, ac, wire.TOpen, wire.Open{
+		SessionID: sess.ID, Owner: sess.Owner, RunAs: c.User.RunAs,
+		Command: req.Command, Cols: cols, Rows: rows,
+	})
+	if err == nil && !res.OK {
+		err = errors.New(res.Error)
+	}
+	if err != nil {
+		rl.fail("StartFailed", err.Error())
+		return errorf(http.StatusBadGateway, "StartFailed", "node %s could not start the session: %v", n.ID, err)
+	}
+	rl.mu.Lock()
+	rl.sess.Status = store.StatusConnected
+	rl.sess.RunAsUser = res.RunAsUser
+	sess = rl.sess
+	rl.mu.Unlock()
+	if err := s.store.UpdateSession(r.Context(), sess); err != nil {
+		return err
+	}
+	rl.runAgent(att)
+	s.logf("server: session %s started by %s on %s as %s", sess.ID, sess.Owner, n.ID, res.RunAsUser)
+	writeJSON(w, http.StatusOK, s.apiSession(sess))
+	return nil
+}
+
+// newSessionID makes session ids; a variable so tests can force collisions.
+var newSessionID = ids.NewSession
+
+func (s *Server) apiSession(sess store.Session) api.Session {
+	out := api.Session{
+		ID: sess.ID, Owner: sess.Owner, Target: sess.Target, Document: sess.Document,
+		Reason: sess.Reason, Status: sess.Status, StatusReason: sess.StatusReason,
+		RunAsUser: sess.RunAsUser, StartedAt: sess.StartedAt, ExitCode: sess.ExitCode,
+	}
+	if !sess.EndedAt.IsZero() {
+		t := sess.EndedAt
+		out.EndedAt = &t
+	}
+	if sess.Active() {
+		out.StreamURL = api.PathSessions + "/" + sess.ID + "/stream"
+		out.Logs = []api.LogLocation{{Destination: "local", Format: "journal", Location: s.journalPath(sess.Account, sess.ID), Status: "Recording"}}
+	} else {
+		for _, f := range []string{"log", "cast"} {
+			p := s.recordingPath(sess.Account, sess.ID, f)
+			st := "Delivered"
+			if _, err := os.Stat(p); err != nil {
+				st = "Missing"
+			}
+			out.Logs = append(out.Logs, api.LogLocation{Destination: "local", Format: f, Location: p, Status: st})
+		}
+	}
+	return out
+}
+
+// session loads a session the caller may see: its owner or an
+// administrator of its account.
+func (s *Server) session(ctx context.Context, c caller, id string) (store.Session, error) {
+	if rl := s.relay(id); rl != nil {
+		rl.mu.Lock()
+		sess := rl.sess
+		rl.mu.Unlock()
+		if sess.Account == c.Account && (c.User.Admin || sess.Owner == c.User.Name) {
+			return sess, nil
+		}
+		return store.Session{}, errorf(http.StatusNotFound, "SessionNotFound", "session %s does not exist", id)
+	}
+	sess, err := s.store.GetSession(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && (sess.Account != c.Account || !c.User.Admin && sess.Owner != c.User.Name) {
+		return store.Session{}, errorf(http.StatusNotFound, "SessionNotFound", "session %s does not exist", id)
+	}
+	return sess, err
+}
+
+func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) error {
+	sess, err := s.session(r.Context(), callerOf(r), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.apiSession(sess))
+	return nil
+}
+
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	q := r.URL.Query()
+	f := store.SessionFilter{Account: c.Account, Target: q.Get("target"), Owner: q.Get("owner")}
+	switch q.Get("state") {
+	case "", "all":
+	case "active":
+		t := true
+		f.Active = &t
+	case "history":
+		t := false
+		f.Active = &t
+	default:
+		return errorf(http.StatusBadRequest, "ValidationError", "state: %q must be active or history", q.Get("state"))
+	}
+	if !c.User.Admin {
+		if f.Owner != "" && f.Owner != c.User.Name {
+			return errorf(http.StatusForbidden, "AccessDenied", "%s may list only their own sessions", c.User.Name)
+		}
+		f.Owner = c.User.Name
+	}
+	if v := q.Get("since"); v != "" {
+		d, err := parseDuration(v)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "ValidationError", "since: %v", err)
+		}
+		f.Since = s.now().Add(-d)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errorf(http.StatusBadRequest, "ValidationError", "limit: %q is not a number", v)
+		}
+		f.Limit = n
+	}
+	ss, err := s.store.ListSessions(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := []api.Session{}
+	for _, sess := range ss {
+		if rl := s.relay(sess.ID); rl != nil {
+			rl.mu.Lock()
+			sess = rl.sess
+			rl.mu.Unlock()
+		}
+		out = append(out, s.apiSession(sess))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleTerminate(w http.ResponseWriter, r *http.Request) error {
+	sess, err := s.session(r.Context(), callerOf(r), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	rl := s.relay(sess.ID)
+	if rl == nil || !sess.Active() {
+		return errorf(http.StatusConflict, "SessionEnded", "session %s already ended (%s)", sess.ID, sess.Status)
+	}
+	rl.terminate("TerminatedByUser")
+	rl.mu.Lock()
+	sess = rl.sess
+	rl.mu.Unlock()
+	writeJSON(w, http.StatusOK, s.apiSession(sess))
+	return nil
+}
+
+func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
+	sess, err := s.session(r.Context(), callerOf(r), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "log"
+	}
+	if format != "log" && format != "cast" {
+		return errorf(http.StatusBadRequest, "ValidationError", "format: %q must be log or cast", format)
+	}
+	path := s.recordingPath(sess.Account, sess.ID, format)
+	if sess.Active() {
+		// Render a snapshot of the running session from its journal.
+		tmp, err := os.MkdirTemp("", "postern-logs-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		if rl := s.relay(sess.ID); rl != nil {
+			rl.journal.Sync()
+		}
+		cast, log := filepath.Join(tmp, "s.cast"), filepath.Join(tmp, "s.log")
+		if err := recording.Render(s.journalPath(sess.Account, sess.ID), cast, log); err != nil {
+			return err
+		}
+		path = map[string]string{"cast": cast, "log": log}[format]
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return errorf(http.StatusNotFound, "LogNotFound", "session %s has no %s recording", sess.ID, format)
+	} else if err != nil {
+		return err
+	}
+	defer f.Close()
+	ctype := "text/plain; charset=utf-8"
+	if format == "cast" {
+		ctype = "application/x-asciicast"
+	}
+	w.Header().Set("Content-Type", ctype)
+	_, err = io.Copy(w, f)
+	return err
+}
+
+// handleStream attaches a client to a session's terminal over a WebSocket.
+// The client says where to resume with ?offset=N (output bytes it has
+// already shown).
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	sess, err := s.session(r.Context(), c, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if sess.Owner != c.User.Name {
+		return errorf(http.StatusForbidden, "AccessDenied", "session %s belongs to %s; only its owner may type into it", sess.ID, sess.Owner)
+	}
+	var offset uint64
+	if v := r.URL.Query().Get("offset"); v != "" {
+		if offset, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return errorf(http.StatusBadRequest, "ValidationError", "offset: %q is not a number", v)
+		}
+	}
+	rl := s.relay(sess.ID)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		return nil // Accept wrote the response
+	}
+	ws.SetReadLimit(wire.MaxPayload + wire.HeaderLen)
+	if rl == nil {
+		// The session ended and its relay is gone: just say how it ended.
+		code := 255
+		if sess.ExitCode != nil {
+			code = *sess.ExitCode
+		}
+		writeFrame(r.Context(), ws, wire.TExit, mustJSON(wire.Exit{Code: code, Reason: sess.StatusReason, Status: sess.Status}))
+		ws.Close(websocket.StatusNormalClosure, "session ended")
+		return nil
+	}
+	rl.serveClient(r.Context(), ws, offset)
+	return nil
+}
+
+func writeFrame(ctx context.Context, ws *websocket.Conn, t wire.Type, payload []byte) error {
+	return ws.Write(ctx, websocket.MessageBinary, wire.AppendFrame(nil, t, payload))
+}
+
+// recoverSessions reopens the journals of sessions that were active when
+// the server stopped. Their agents resume them when they reconnect.
+func (s *Server) recoverSessions(ctx context.Context) error {
+	active := true
+	ss, err := s.store.ListSessions(ctx, store.SessionFilter{Active: &active})
+	if err != nil {
+		return fmt.Errorf("server: recover sessions: %w", err)
+	}
+	for _, sess := range ss {
+		jpath := s.journalPath(sess.Account, sess.ID)
+		j, err := recording.OpenJournal(jpath)
+		if err != nil {
+			s.logf("server: session %s cannot be recovered: %v", sess.ID, err)
+			sess.Status, sess.StatusReason, sess.EndedAt = store.StatusFailed, "ServerRestarted", s.now()
+			if err := s.store.UpdateSession(ctx, sess); err != nil {
+				return err
+			}
+			continue
+		}
+		outEnd, err := journalOutputLen(jpath)
+		if err != nil {
+			s.logf("server: session %s: %v", sess.ID, err)
+		}
+		s.newRelay(sess, j, outEnd)
+		s.logf("server: recovered session %s at record %d; waiting for its agent", sess.ID, j.LastSeq())
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only called with types that always marshal
+	}
+	return b
+}

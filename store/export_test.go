@@ -1,0 +1,10 @@
+package store
+
+import "database/sql"
+
+// SchemaVersion is the schema version OpenSQLite brings a database to.
+var SchemaVersion = len(migrations)
+
+// DB returns the store's database handle, to inspect what the interface
+// does not show.
+func (s *SQLite) DB() *sql.DB { return s.db }

@@ -1,0 +1,696 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// SQLite is the embedded Store: one SQLite database file.
+//
+// All queries share a single connection. SQLite admits one writer at a time
+// whatever the pool size, so more connections would only turn in-process
+// contention into SQLITE_BUSY and busy_timeout polling; with one connection
+// database/sql queues callers instead, RegisterNode's check-then-write cannot
+// interleave with another writer in this process, and ":memory:" databases
+// work. Reads queue behind writes too, which is fine for metadata-sized
+// queries; if that ever shows, add a separate read-only pool, which WAL mode
+// allows to run alongside the writer.
+type SQLite struct {
+	db *sql.DB
+}
+
+var _ Store = (*SQLite)(nil)
+
+// OpenSQLite opens the SQLite database at path, creating it if needed, and
+// brings its schema up to date. A path of ":memory:" gives a private
+// in-memory database that lasts until Close.
+func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	dsn, err := sqliteDSN(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	// Never let the connection go idle-closed: reopening it would drop an
+	// in-memory database and the page cache.
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+
+	s := &SQLite{db: db}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// sqliteDSN builds the driver DSN for path. Pragmas go in the DSN rather than
+// through Exec after opening so that they also apply to a connection
+// database/sql opens to replace a broken one.
+func sqliteDSN(path string) (string, error) {
+	const params = "?_busy_timeout=5000" + // wait for other processes' locks (backups, the sqlite3 shell)
+		"&_foreign_keys=1" +
+		"&_journal_mode=WAL" +
+		"&_synchronous=NORMAL" + // durable enough under WAL; FULL costs an fsync per commit
+		// Every transaction here writes. A deferred one that reads first
+		// and then writes fails with SQLITE_BUSY, without waiting, if
+		// another process wrote in between; IMMEDIATE takes the write lock
+		// up front, under busy_timeout.
+		"&_txlock=immediate"
+	if path == ":memory:" {
+		return path + params, nil
+	}
+	// A file: URI so that a '?' in the path is not taken for the start of
+	// the parameters. filepath.Abs also keeps a path starting with "//"
+	// from reading as a URI authority.
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // Windows: file:/C:/...
+	}
+	p = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+	return "file:" + p + params, nil
+}
+
+// migrations are applied in order, each in its own transaction; the version
+// of a database is the number applied. Append only: never edit or reorder an
+// entry once it has shipped.
+//
+// Times are INTEGER unix microseconds (the precision PostgreSQL keeps), NULL
+// for the zero time. Maps are JSON objects in TEXT.
+var migrations = []string{
+	// 1: initial schema.
+	`
+CREATE TABLE accounts (
+	id         TEXT PRIMARY KEY,
+	name       TEXT NOT NULL,
+	created_at INTEGER
+) STRICT;
+
+CREATE TABLE users (
+	account       TEXT NOT NULL REFERENCES accounts (id),
+	name          TEXT NOT NULL,
+	password_hash TEXT NOT NULL,
+	admin         INTEGER NOT NULL,
+	run_as        TEXT NOT NULL,
+	created_at    INTEGER,
+	PRIMARY KEY (account, name)
+) STRICT;
+
+CREATE TABLE tokens (
+	hash       TEXT PRIMARY KEY,
+	account    TEXT NOT NULL,
+	user_name  TEXT NOT NULL,
+	created_at INTEGER,
+	expires_at INTEGER,
+	-- A user's tokens go with the user.
+	FOREIGN KEY (account, user_name) REFERENCES users (account, name) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX tokens_user ON tokens (account, user_name);
+
+CREATE TABLE activations (
+	id                 TEXT PRIMARY KEY,
+	account            TEXT NOT NULL REFERENCES accounts (id),
+	code_hash          TEXT NOT NULL,
+	description        TEXT NOT NULL,
+	default_name       TEXT NOT NULL,
+	tags               TEXT NOT NULL,
+	registration_limit INTEGER NOT NULL,
+	registration_count INTEGER NOT NULL,
+	expires_at         INTEGER,
+	created_at         INTEGER
+) STRICT;
+CREATE INDEX activations_account ON activations (account);
+
+-- activation_id is not a foreign key: a node stays registered after its
+-- activation is deleted, as in Session Manager.
+CREATE TABLE nodes (
+	id            TEXT PRIMARY KEY,
+	account       TEXT NOT NULL REFERENCES accounts (id),
+	name          TEXT NOT NULL,
+	hostname      TEXT NOT NULL,
+	os            TEXT NOT NULL,
+	platform      TEXT NOT NULL,
+	agent_version TEXT NOT NULL,
+	ip            TEXT NOT NULL,
+	tags          TEXT NOT NULL,
+	activation_id TEXT NOT NULL,
+	cert_serial   TEXT NOT NULL,
+	registered_at INTEGER,
+	last_seen     INTEGER
+) STRICT;
+CREATE INDEX nodes_account ON nodes (account);
+
+-- owner and target are not foreign keys: session history outlives the
+-- users and nodes it names.
+CREATE TABLE sessions (
+	id            TEXT PRIMARY KEY,
+	account       TEXT NOT NULL REFERENCES accounts (id),
+	owner         TEXT NOT NULL,
+	target        TEXT NOT NULL,
+	document      TEXT NOT NULL,
+	reason        TEXT NOT NULL,
+	status        TEXT NOT NULL,
+	status_reason TEXT NOT NULL,
+	run_as_user   TEXT NOT NULL,
+	started_at    INTEGER,
+	ended_at      INTEGER,
+	exit_code     INTEGER,
+	cols          INTEGER NOT NULL,
+	term_rows     INTEGER NOT NULL,
+	recorded_seq  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX sessions_account_started ON sessions (account, started_at);
+CREATE INDEX sessions_target ON sessions (target, started_at);
+CREATE INDEX sessions_owner ON sessions (account, owner, started_at);
+CREATE INDEX sessions_status ON sessions (account, status, started_at);
+`,
+}
+
+// migrate applies the migrations the database has not seen yet.
+func (s *SQLite) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `
+		CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			applied_at INTEGER NOT NULL
+		) STRICT`); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	for {
+		done, err := s.migrateOne(ctx)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// migrateOne applies the next migration, if any. It reads the version inside
+// the transaction so that two processes opening a new database at once do not
+// both apply it.
+func (s *SQLite) migrateOne(ctx context.Context) (done bool, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("store: migrate: %w", err)
+	}
+	defer tx.Rollback()
+
+	var version int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+		return false, fmt.Errorf("store: migrate: %w", err)
+	}
+	switch {
+	case version == len(migrations):
+		return true, nil
+	case version > len(migrations):
+		return false, fmt.Errorf("store: migrate: database schema version %d is newer than this binary's %d", version, len(migrations))
+	}
+	next := version + 1
+	if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
+		return false, fmt.Errorf("store: migrate to version %d: %w", next, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		next, time.Now().UnixMicro()); err != nil {
+		return false, fmt.Errorf("store: migrate to version %d: %w", next, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("store: migrate to version %d: %w", next, err)
+	}
+	return false, nil
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error {
+	return s.db.Close()
+}
+
+func (s *SQLite) EnsureAccount(ctx context.Context, a Account) error {
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`,
+		a.ID, a.Name, timeArg(a.CreatedAt))
+	return wrapErr(err, "ensure account %s", a.ID)
+}
+
+func (s *SQLite) CreateUser(ctx context.Context, u User) error {
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO users (account, name, password_hash, admin, run_as, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		u.Account, u.Name, u.PasswordHash, u.Admin, u.RunAs, timeArg(u.CreatedAt))
+	return wrapErr(err, "create user %s/%s", u.Account, u.Name)
+}
+
+const userColumns = `account, name, password_hash, admin, run_as, created_at`
+
+func scanUser(row scanner) (User, error) {
+	var u User
+	err := row.Scan(&u.Account, &u.Name, &u.PasswordHash, &u.Admin, &u.RunAs, microTime{&u.CreatedAt})
+	return u, err
+}
+
+func (s *SQLite) GetUser(ctx context.Context, account, name string) (User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx,
+		`SELECT `+userColumns+` FROM users WHERE account = ? AND name = ?`, account, name))
+	if err != nil {
+		return User{}, wrapErr(err, "get user %s/%s", account, name)
+	}
+	return u, nil
+}
+
+// UpdateUser updates the user's password hash, admin flag and RunAs.
+func (s *SQLite) UpdateUser(ctx context.Context, u User) error {
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE users SET password_hash = ?, admin = ?, run_as = ?
+		WHERE account = ? AND name = ?`,
+		u.PasswordHash, u.Admin, u.RunAs, u.Account, u.Name)
+	return wrapErr(checkAffected(res, err), "update user %s/%s", u.Account, u.Name)
+}
+
+// ListUsers returns the account's users ordered by name.
+func (s *SQLite) ListUsers(ctx context.Context, account string) ([]User, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT `+userColumns+` FROM users WHERE account = ? ORDER BY name`, account)
+	us, err := collect(rows, err, scanUser)
+	return us, wrapErr(err, "list users in %s", account)
+}
+
+func (s *SQLite) CreateToken(ctx context.Context, t Token) error {
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO tokens (hash, account, user_name, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?)`,
+		t.Hash, t.Account, t.User, timeArg(t.CreatedAt), timeArg(t.ExpiresAt))
+	// The hash stays out of errors: they end up in logs.
+	return wrapErr(err, "create token for %s/%s", t.Account, t.User)
+}
+
+func (s *SQLite) GetToken(ctx context.Context, hash string, now time.Time) (Token, error) {
+	var t Token
+	err := s.db.QueryRowContext(ctx, `
+		SELECT hash, account, user_name, created_at, expires_at
+		FROM tokens WHERE hash = ?`, hash).
+		Scan(&t.Hash, &t.Account, &t.User, microTime{&t.CreatedAt}, microTime{&t.ExpiresAt})
+	if err != nil {
+		return Token{}, wrapErr(err, "get token")
+	}
+	if !t.ExpiresAt.IsZero() && now.After(t.ExpiresAt) {
+		return Token{}, fmt.Errorf("store: get token: expired: %w", ErrNotFound)
+	}
+	return t, nil
+}
+
+func (s *SQLite) DeleteToken(ctx context.Context, hash string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE hash = ?`, hash)
+	return wrapErr(checkAffected(res, err), "delete token")
+}
+
+func (s *SQLite) CreateActivation(ctx context.Context, a Activation) error {
+	tags, err := jsonMapArg(a.Tags)
+	if err != nil {
+		return fmt.Errorf("store: create activation %s: %w", a.ID, err)
+	}
+	_, err = s.db.ExecContext(ctx, `
+		INSERT INTO activations (id, account, code_hash, description, default_name, tags,
+			registration_limit, registration_count, expires_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Account, a.CodeHash, a.Description, a.DefaultName, tags,
+		a.RegistrationLimit, a.RegistrationCount, timeArg(a.ExpiresAt), timeArg(a.CreatedAt))
+	return wrapErr(err, "create activation %s", a.ID)
+}
+
+const activationColumns = `id, account, code_hash, description, default_name, tags,
+	registration_limit, registration_count, expires_at, created_at`
+
+func scanActivation(row scanner) (Activation, error) {
+	var a Activation
+	err := row.Scan(&a.ID, &a.Account, &a.CodeHash, &a.Description, &a.DefaultName, jsonMap{&a.Tags},
+		&a.RegistrationLimit, &a.RegistrationCount, microTime{&a.ExpiresAt}, microTime{&a.CreatedAt})
+	return a, err
+}
+
+func (s *SQLite) GetActivation(ctx context.Context, id string) (Activation, error) {
+	a, err := scanActivation(s.db.QueryRowContext(ctx,
+		`SELECT `+activationColumns+` FROM activations WHERE id = ?`, id))
+	if err != nil {
+		return Activation{}, wrapErr(err, "get activation %s", id)
+	}
+	return a, nil
+}
+
+// ListActivations returns the account's activations, oldest first.
+func (s *SQLite) ListActivations(ctx context.Context, account string) ([]Activation, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT `+activationColumns+` FROM activations WHERE account = ? ORDER BY created_at, id`, account)
+	as, err := collect(rows, err, scanActivation)
+	return as, wrapErr(err, "list activations in %s", account)
+}
+
+// RegisterNode implements Store. The node's Account and ActivationID are
+// taken from the activation, whatever n holds, so that a node can only land
+// in the account that created the activation. An activation with a zero
+// ExpiresAt counts as expired.
+func (s *SQLite) RegisterNode(ctx context.Context, activationID string, n Node, now time.Time) error {
+	err := s.registerNode(ctx, activationID, n, now)
+	return wrapErr(err, "register node %s with activation %s", n.ID, activationID)
+}
+
+func (s *SQLite) registerNode(ctx context.Context, activationID string, n Node, now time.Time) error {
+	tags, err := jsonMapArg(n.Tags)
+	if err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	var (
+		account      string
+		limit, count int
+		expires      time.Time
+	)
+	err = tx.QueryRowContext(ctx, `
+		SELECT account, registration_limit, registration_count, expires_at
+		FROM activations WHERE id = ?`, activationID).
+		Scan(&account, &limit, &count, microTime{&expires})
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("activation: %w", ErrNotFound)
+	case err != nil:
+		return err
+	case now.After(expires):
+		return ErrExpired
+	case count >= limit:
+		return ErrExhausted
+	}
+
+	// The count < limit condition repeats the check above so that the limit
+	// holds by itself, not only because of how the transaction locks.
+	res, err := tx.ExecContext(ctx, `
+		UPDATE activations SET registration_count = registration_count + 1
+		WHERE id = ? AND registration_count < registration_limit`, activationID)
+	if err := checkAffected(res, err); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return ErrExhausted
+		}
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO nodes (id, account, name, hostname, os, platform, agent_version, ip, tags,
+			activation_id, cert_serial, registered_at, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		n.ID, account, n.Name, n.Hostname, n.OS, n.Platform, n.AgentVersion, n.IP, tags,
+		activationID, n.CertSerial, timeArg(n.RegisteredAt), timeArg(n.LastSeen))
+	if err != nil {
+		return err // rolls back the count too
+	}
+	return tx.Commit()
+}
+
+const nodeColumns = `id, account, name, hostname, os, platform, agent_version, ip, tags,
+	activation_id, cert_serial, registered_at, last_seen`
+
+func scanNode(row scanner) (Node, error) {
+	var n Node
+	err := row.Scan(&n.ID, &n.Account, &n.Name, &n.Hostname, &n.OS, &n.Platform, &n.AgentVersion,
+		&n.IP, jsonMap{&n.Tags}, &n.ActivationID, &n.CertSerial,
+		microTime{&n.RegisteredAt}, microTime{&n.LastSeen})
+	return n, err
+}
+
+func (s *SQLite) GetNode(ctx context.Context, id string) (Node, error) {
+	n, err := scanNode(s.db.QueryRowContext(ctx, `SELECT `+nodeColumns+` FROM nodes WHERE id = ?`, id))
+	if err != nil {
+		return Node{}, wrapErr(err, "get node %s", id)
+	}
+	return n, nil
+}
+
+// ListNodes returns the account's nodes ordered by name, then id.
+func (s *SQLite) ListNodes(ctx context.Context, account string) ([]Node, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT `+nodeColumns+` FROM nodes WHERE account = ? ORDER BY name, id`, account)
+	ns, err := collect(rows, err, scanNode)
+	return ns, wrapErr(err, "list nodes in %s", account)
+}
+
+// TouchNode implements Store. It sets LastSeen, IP and AgentVersion to the
+// given values, empty ones included.
+func (s *SQLite) TouchNode(ctx context.Context, id string, seen time.Time, ip, agentVersion string) error {
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE nodes SET last_seen = ?, ip = ?, agent_version = ? WHERE id = ?`,
+		timeArg(seen), ip, agentVersion, id)
+	return wrapErr(checkAffected(res, err), "touch node %s", id)
+}
+
+func (s *SQLite) CreateSession(ctx context.Context, se Session) error {
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO sessions (id, account, owner, target, document, reason, status, status_reason,
+			run_as_user, started_at, ended_at, exit_code, cols, term_rows, recorded_seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		se.ID, se.Account, se.Owner, se.Target, se.Document, se.Reason, se.Status, se.StatusReason,
+		se.RunAsUser, timeArg(se.StartedAt), timeArg(se.EndedAt), intPtrArg(se.ExitCode),
+		se.Cols, se.Rows, int64(se.RecordedSeq))
+	return wrapErr(err, "create session %s", se.ID)
+}
+
+const sessionColumns = `id, account, owner, target, document, reason, status, status_reason,
+	run_as_user, started_at, ended_at, exit_code, cols, term_rows, recorded_seq`
+
+func scanSession(row scanner) (Session, error) {
+	var (
+		se   Session
+		exit sql.Null[int]
+		seq  int64
+	)
+	err := row.Scan(&se.ID, &se.Account, &se.Owner, &se.Target, &se.Document, &se.Reason,
+		&se.Status, &se.StatusReason, &se.RunAsUser, microTime{&se.StartedAt}, microTime{&se.EndedAt},
+		&exit, &se.Cols, &se.Rows, &seq)
+	if exit.Valid {
+		se.ExitCode = &exit.V
+	}
+	se.RecordedSeq = uint64(seq)
+	return se, err
+}
+
+func (s *SQLite) GetSession(ctx context.Context, id string) (Session, error) {
+	se, err := scanSession(s.db.QueryRowContext(ctx,
+		`SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	if err != nil {
+		return Session{}, wrapErr(err, "get session %s", id)
+	}
+	return se, nil
+}
+
+// UpdateSession implements Store. The mutable fields are Status,
+// StatusReason, EndedAt, ExitCode, Cols, Rows and RecordedSeq; the rest is
+// fixed when the session starts. The session must match on both ID and
+// Account.
+func (s *SQLite) UpdateSession(ctx context.Context, se Session) error {
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE sessions SET status = ?, status_reason = ?, run_as_user = ?, ended_at = ?, exit_code = ?,
+			cols = ?, term_rows = ?, recorded_seq = ?
+		WHERE id = ? AND account = ?`,
+		se.Status, se.StatusReason, se.RunAsUser, timeArg(se.EndedAt), intPtrArg(se.ExitCode),
+		se.Cols, se.Rows, int64(se.RecordedSeq), se.ID, se.Account)
+	return wrapErr(checkAffected(res, err), "update session %s", se.ID)
+}
+
+// activeStatuses are the statuses for which Session.Active reports true.
+var activeStatuses = []any{StatusConnecting, StatusConnected, StatusTerminating}
+
+// ListSessions implements Store. Sessions that started at the same time are
+// ordered by descending ID so that pages are stable.
+func (s *SQLite) ListSessions(ctx context.Context, f SessionFilter) ([]Session, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Account != "" {
+		where = append(where, "account = ?")
+		args = append(args, f.Account)
+	}
+	if f.Active != nil {
+		in := "IN"
+		if !*f.Active {
+			in = "NOT IN"
+		}
+		where = append(where, "status "+in+" (?"+strings.Repeat(", ?", len(activeStatuses)-1)+")")
+		args = append(args, activeStatuses...)
+	}
+	if f.Target != "" {
+		where = append(where, "target = ?")
+		args = append(args, f.Target)
+	}
+	if f.Owner != "" {
+		where = append(where, "owner = ?")
+		args = append(args, f.Owner)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "started_at >= ?")
+		args = append(args, f.Since.UnixMicro())
+	}
+	q := `SELECT ` + sessionColumns + ` FROM sessions`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY started_at DESC, id DESC"
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	ss, err := collect(rows, err, scanSession)
+	return ss, wrapErr(err, "list sessions")
+}
+
+// wrapErr adds context to err and translates SQLite errors callers branch on
+// into this package's sentinel errors. It returns nil if err is nil.
+func wrapErr(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			err = ErrConflict
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			err = fmt.Errorf("referenced record %w", ErrNotFound)
+		}
+	}
+	return fmt.Errorf("store: "+format+": %w", append(args, err)...)
+}
+
+// checkAffected turns an update or delete that matched no row into
+// ErrNotFound.
+func checkAffected(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// collect scans every row with scan. It takes the results of QueryContext
+// as they are, so that callers have one error to check.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// timeArg returns t as a query argument: unix microseconds, or NULL for the
+// zero time, whose UnixMicro is not zero and would not compare sensibly.
+func timeArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// microTime scans what timeArg stored into *t, in UTC.
+type microTime struct{ t *time.Time }
+
+func (m microTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*m.t = time.Time{}
+	case int64:
+		*m.t = time.UnixMicro(v).UTC()
+	default:
+		return fmt.Errorf("time column holds %T, want integer", src)
+	}
+	return nil
+}
+
+// jsonMapArg returns m as a JSON object. A nil map is stored as {}, so that
+// the column is always an object.
+func jsonMapArg(m map[string]string) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// jsonMap scans a JSON object into *m. An empty object gives a nil map, so
+// that what was stored from nil reads back as nil.
+type jsonMap struct{ m *map[string]string }
+
+func (j jsonMap) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("map column holds %T, want text", src)
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	if len(m) == 0 {
+		m = nil
+	}
+	*j.m = m
+	return nil
+}
+
+func intPtrArg(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

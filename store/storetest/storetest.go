@@ -1,0 +1,836 @@
+// Package storetest is a conformance suite for store.Store implementations.
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/store"
+)
+
+// Run tests a store.Store implementation. open must return a new, empty
+// store on each call; Run closes it when the subtest that opened it ends.
+//
+// Times in the suite have microsecond precision, the finest PostgreSQL
+// keeps. Implementations may return times in any location, and nil or empty
+// maps for no tags; the suite treats those as equal. It does not depend on
+// the order of ListUsers, ListActivations and ListNodes, which the interface
+// leaves open.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, store.Store)
+	}{
+		{"Accounts", testAccounts},
+		{"Users", testUsers},
+		{"Tokens", testTokens},
+		{"Activations", testActivations},
+		{"RegisterNode", testRegisterNode},
+		{"RegisterNodeRefusals", testRegisterNodeRefusals},
+		{"RegisterNodeConcurrentLimit", testRegisterNodeConcurrentLimit},
+		{"Nodes", testNodes},
+		{"TouchNode", testTouchNode},
+		{"Sessions", testSessions},
+		{"UpdateSession", testUpdateSession},
+		{"ListSessions", testListSessions},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			for _, id := range []string{acctA, acctB} {
+				if err := s.EnsureAccount(t.Context(), store.Account{ID: id, Name: "account " + id, CreatedAt: t0}); err != nil {
+					t.Fatalf("EnsureAccount(%s): %v", id, err)
+				}
+			}
+			tt.fn(t, s)
+		})
+	}
+}
+
+const (
+	acctA       = store.DefaultAccount
+	acctB       = "000000000002"
+	acctUnknown = "999999999999"
+)
+
+// t0 has sub-second digits down to the microsecond so that a store that
+// kept only milliseconds or seconds fails.
+var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+
+func testAccounts(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	// Run already created acctA; doing it again, under another name, is
+	// not an error.
+	if err := s.EnsureAccount(ctx, store.Account{ID: acctA, Name: "renamed", CreatedAt: t0.Add(time.Hour)}); err != nil {
+		t.Fatalf("EnsureAccount(existing): %v", err)
+	}
+	const acctC = "000000000003"
+	if err := s.EnsureAccount(ctx, store.Account{ID: acctC, Name: "third", CreatedAt: t0}); err != nil {
+		t.Fatalf("EnsureAccount(new): %v", err)
+	}
+	// There is no GetAccount: show the account exists by using it.
+	if err := s.CreateUser(ctx, store.User{Account: acctC, Name: "carol", CreatedAt: t0}); err != nil {
+		t.Fatalf("CreateUser in new account: %v", err)
+	}
+}
+
+func testUsers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := store.User{
+		Account:      acctA,
+		Name:         "alice",
+		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+		Admin:        true,
+		RunAs:        "ubuntu",
+		CreatedAt:    t0,
+	}
+	bob := store.User{Account: acctA, Name: "bob", CreatedAt: t0.Add(time.Minute)}
+	aliceB := store.User{Account: acctB, Name: "alice", PasswordHash: "other", CreatedAt: t0}
+	for _, u := range []store.User{alice, bob, aliceB} {
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatalf("CreateUser(%s/%s): %v", u.Account, u.Name, err)
+		}
+	}
+
+	got, err := s.GetUser(ctx, acctA, "alice")
+	if err != nil {
+		t.Fatalf("GetUser: %v", err)
+	}
+	checkEqual(t, "GetUser", got, alice)
+
+	dup := alice
+	dup.PasswordHash = "different"
+	if err := s.CreateUser(ctx, dup); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateUser(duplicate) = %v, want ErrConflict", err)
+	}
+	if got, _ := s.GetUser(ctx, acctA, "alice"); got.PasswordHash != alice.PasswordHash {
+		t.Errorf("duplicate CreateUser changed the password hash to %q", got.PasswordHash)
+	}
+
+	for _, tt := range []struct{ name, account, user string }{
+		{"unknown user", acctA, "mallory"},
+		{"user of another account", acctB, "bob"},
+		{"unknown account", acctUnknown, "alice"},
+	} {
+		if _, err := s.GetUser(ctx, tt.account, tt.user); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetUser(%s) = %v, want ErrNotFound", tt.name, err)
+		}
+	}
+
+	updated := alice
+	updated.PasswordHash = ""
+	updated.Admin = false
+	updated.RunAs = "alice"
+	if err := s.UpdateUser(ctx, updated); err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	got, err = s.GetUser(ctx, acctA, "alice")
+	if err != nil {
+		t.Fatalf("GetUser after update: %v", err)
+	}
+	checkEqual(t, "GetUser after update", got, updated)
+	if got, _ := s.GetUser(ctx, acctB, "alice"); got.PasswordHash != aliceB.PasswordHash {
+		t.Errorf("UpdateUser changed the same-named user of another account")
+	}
+	if err := s.UpdateUser(ctx, store.User{Account: acctA, Name: "mallory"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateUser(unknown) = %v, want ErrNotFound", err)
+	}
+
+	for _, tt := range []struct {
+		account string
+		want    []store.User
+	}{
+		{acctA, []store.User{updated, bob}},
+		{acctB, []store.User{aliceB}},
+		{acctUnknown, nil},
+	} {
+		got, err := s.ListUsers(ctx, tt.account)
+		if err != nil {
+			t.Fatalf("ListUsers(%s): %v", tt.account, err)
+		}
+		sortBy(got, func(u store.User) string { return u.Name })
+		checkList(t, "ListUsers("+tt.account+")", got, tt.want)
+	}
+}
+
+func testTokens(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if err := s.CreateUser(ctx, store.User{Account: acctA, Name: "alice", CreatedAt: t0}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	tests := []struct {
+		name    string
+		expires time.Time
+		now     time.Time
+		wantErr error
+	}{
+		{"before expiry", t0.Add(time.Hour), t0.Add(59 * time.Minute), nil},
+		{"after expiry", t0.Add(time.Hour), t0.Add(time.Hour + time.Second), store.ErrNotFound},
+		{"zero expiry never expires", time.Time{}, t0.AddDate(100, 0, 0), nil},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := store.Token{
+				Hash:      fmt.Sprintf("%064x", i+1),
+				Account:   acctA,
+				User:      "alice",
+				CreatedAt: t0,
+				ExpiresAt: tt.expires,
+			}
+			if err := s.CreateToken(ctx, tok); err != nil {
+				t.Fatalf("CreateToken: %v", err)
+			}
+			got, err := s.GetToken(ctx, tok.Hash, tt.now)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("GetToken = %v, want %v", err, tt.wantErr)
+			}
+			if err == nil {
+				checkEqual(t, "GetToken", got, tok)
+			}
+		})
+	}
+
+	tok := store.Token{Hash: strings.Repeat("ab", 32), Account: acctA, User: "alice", CreatedAt: t0}
+	if err := s.CreateToken(ctx, tok); err != nil {
+		t.Fatalf("CreateToken: %v", err)
+	}
+	if err := s.CreateToken(ctx, tok); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateToken(duplicate) = %v, want ErrConflict", err)
+	}
+	if _, err := s.GetToken(ctx, strings.Repeat("cd", 32), t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetToken(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteToken(ctx, tok.Hash); err != nil {
+		t.Fatalf("DeleteToken: %v", err)
+	}
+	if _, err := s.GetToken(ctx, tok.Hash, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetToken after delete = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteToken(ctx, tok.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteToken(deleted) = %v, want ErrNotFound", err)
+	}
+	// Deleting one token leaves the others alone.
+	if _, err := s.GetToken(ctx, fmt.Sprintf("%064x", 1), t0); err != nil {
+		t.Errorf("GetToken(other token) after delete: %v", err)
+	}
+}
+
+func newActivation(id, account string) store.Activation {
+	return store.Activation{
+		ID:                id,
+		Account:           account,
+		CodeHash:          strings.Repeat("c0", 32),
+		Description:       "web fleet",
+		DefaultName:       "web",
+		Tags:              map[string]string{"env": "prod", "team": "infra"},
+		RegistrationLimit: 10,
+		ExpiresAt:         t0.Add(24 * time.Hour),
+		CreatedAt:         t0,
+	}
+}
+
+func createActivation(t *testing.T, s store.Store, a store.Activation) {
+	t.Helper()
+	if err := s.CreateActivation(t.Context(), a); err != nil {
+		t.Fatalf("CreateActivation(%s): %v", a.ID, err)
+	}
+}
+
+func testActivations(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a1 := newActivation("11111111-1111-4111-8111-111111111111", acctA)
+	a1.RegistrationCount = 4
+	a2 := newActivation("22222222-2222-4222-8222-222222222222", acctA)
+	a2.Tags = nil
+	a2.CreatedAt = t0.Add(time.Minute)
+	b1 := newActivation("33333333-3333-4333-8333-333333333333", acctB)
+	for _, a := range []store.Activation{a1, a2, b1} {
+		createActivation(t, s, a)
+	}
+
+	for _, want := range []store.Activation{a1, a2} {
+		got, err := s.GetActivation(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("GetActivation(%s): %v", want.ID, err)
+		}
+		checkEqual(t, "GetActivation", got, want)
+	}
+	if _, err := s.GetActivation(ctx, "44444444-4444-4444-8444-444444444444"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetActivation(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := s.CreateActivation(ctx, a1); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateActivation(duplicate) = %v, want ErrConflict", err)
+	}
+
+	for _, tt := range []struct {
+		account string
+		want    []store.Activation
+	}{
+		{acctA, []store.Activation{a1, a2}},
+		{acctB, []store.Activation{b1}},
+		{acctUnknown, nil},
+	} {
+		got, err := s.ListActivations(ctx, tt.account)
+		if err != nil {
+			t.Fatalf("ListActivations(%s): %v", tt.account, err)
+		}
+		sortBy(got, func(a store.Activation) string { return a.ID })
+		checkList(t, "ListActivations("+tt.account+")", got, tt.want)
+	}
+}
+
+func newNode(id string) store.Node {
+	return store.Node{
+		ID:           id,
+		Name:         "web-1",
+		Hostname:     "web-1.example.com",
+		OS:           "linux",
+		Platform:     "Debian GNU/Linux 12 (bookworm)",
+		AgentVersion: "0.1.0",
+		IP:           "192.0.2.10",
+		Tags:         map[string]string{"env": "prod"},
+		CertSerial:   "7f3a",
+		RegisteredAt: t0.Add(time.Hour),
+	}
+}
+
+func checkRegistrationCount(t *testing.T, s store.Store, activationID string, want int) {
+	t.Helper()
+	a, err := s.GetActivation(t.Context(), activationID)
+	if err != nil {
+		t.Fatalf("GetActivation: %v", err)
+	}
+	if a.RegistrationCount != want {
+		t.Errorf("RegistrationCount = %d, want %d", a.RegistrationCount, want)
+	}
+}
+
+func testRegisterNode(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	act := newActivation("11111111-1111-4111-8111-111111111111", acctA)
+	createActivation(t, s, act)
+
+	// The node's account and activation come from the activation: the
+	// caller need not fill them in.
+	n := newNode("mi-0123456789abcdef0")
+	if err := s.RegisterNode(ctx, act.ID, n, t0.Add(time.Hour)); err != nil {
+		t.Fatalf("RegisterNode: %v", err)
+	}
+	want := n
+	want.Account = acctA
+	want.ActivationID = act.ID
+	got, err := s.GetNode(ctx, n.ID)
+	if err != nil {
+		t.Fatalf("GetNode: %v", err)
+	}
+	checkEqual(t, "GetNode", got, want)
+	if !got.LastSeen.IsZero() {
+		t.Errorf("LastSeen = %v, want zero", got.LastSeen)
+	}
+	checkRegistrationCount(t, s, act.ID, 1)
+
+	// A node cannot use an activation to join another account.
+	n2 := newNode("mi-0123456789abcdef1")
+	n2.Account = acctB
+	if err := s.RegisterNode(ctx, act.ID, n2, t0.Add(time.Hour)); err != nil {
+		t.Fatalf("RegisterNode(node naming another account): %v", err)
+	}
+	if got, err := s.GetNode(ctx, n2.ID); err != nil {
+		t.Fatalf("GetNode: %v", err)
+	} else if got.Account != acctA {
+		t.Errorf("node registered with %s's activation is in account %s", acctA, got.Account)
+	}
+}
+
+func testRegisterNodeRefusals(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	// A node that exists already, registered with its own activation.
+	existing := newActivation("00000000-0000-4000-8000-000000000000", acctA)
+	createActivation(t, s, existing)
+	const dupID = "mi-00000000000000000"
+	if err := s.RegisterNode(ctx, existing.ID, newNode(dupID), t0); err != nil {
+		t.Fatalf("RegisterNode: %v", err)
+	}
+
+	tests := []struct {
+		name    string
+		limit   int
+		count   int
+		expires time.Time
+		unknown bool // register with an activation id that does not exist
+		nodeID  string
+		wantErr error
+	}{
+		{
+			name:    "unknown activation",
+			unknown: true,
+			wantErr: store.ErrNotFound,
+		},
+		{
+			name:    "expired",
+			expires: t0.Add(-time.Second),
+			wantErr: store.ErrExpired,
+		},
+		{
+			name:    "exhausted",
+			limit:   2,
+			count:   2,
+			wantErr: store.ErrExhausted,
+		},
+		{
+			name:    "over limit",
+			limit:   1,
+			count:   5,
+			wantErr: store.ErrExhausted,
+		},
+		{
+			name:    "duplicate node id",
+			nodeID:  dupID,
+			wantErr: store.ErrConflict,
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			act := newActivation(fmt.Sprintf("aaaaaaaa-aaaa-4aaa-8aaa-%012d", i+1), acctA)
+			if tt.limit != 0 {
+				act.RegistrationLimit = tt.limit
+			}
+			act.RegistrationCount = tt.count
+			if !tt.expires.IsZero() {
+				act.ExpiresAt = tt.expires
+			}
+			createActivation(t, s, act)
+			id := act.ID
+			if tt.unknown {
+				id = "ffffffff-ffff-4fff-8fff-ffffffffffff"
+			}
+			nodeID := tt.nodeID
+			if nodeID == "" {
+				nodeID = fmt.Sprintf("mi-%017x", i+1)
+			}
+
+			err := s.RegisterNode(ctx, id, newNode(nodeID), t0)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("RegisterNode = %v, want %v", err, tt.wantErr)
+			}
+			checkRegistrationCount(t, s, act.ID, tt.count)
+			n, err := s.GetNode(ctx, nodeID)
+			switch {
+			case nodeID == dupID:
+				if err != nil || n.ActivationID != existing.ID {
+					t.Errorf("GetNode(existing) = %+v, %v; want the node registered before", n, err)
+				}
+			case !errors.Is(err, store.ErrNotFound):
+				t.Errorf("refused node was stored: GetNode = %+v, %v", n, err)
+			}
+		})
+	}
+	checkRegistrationCount(t, s, existing.ID, 1)
+}
+
+func testRegisterNodeConcurrentLimit(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const limit, tries = 3, 16
+	act := newActivation("11111111-1111-4111-8111-111111111111", acctA)
+	act.RegistrationLimit = limit
+	createActivation(t, s, act)
+
+	errs := make([]error, tries)
+	var wg sync.WaitGroup
+	for i := range tries {
+		wg.Go(func() {
+			errs[i] = s.RegisterNode(ctx, act.ID, newNode(fmt.Sprintf("mi-%017x", i+1)), t0)
+		})
+	}
+	wg.Wait()
+
+	registered := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			registered++
+		case !errors.Is(err, store.ErrExhausted):
+			t.Errorf("RegisterNode #%d = %v, want nil or ErrExhausted", i, err)
+		}
+	}
+	if registered != limit {
+		t.Errorf("%d of %d concurrent registrations succeeded, want the limit %d", registered, tries, limit)
+	}
+	checkRegistrationCount(t, s, act.ID, limit)
+	nodes, err := s.ListNodes(ctx, acctA)
+	if err != nil {
+		t.Fatalf("ListNodes: %v", err)
+	}
+	if len(nodes) != limit {
+		t.Errorf("ListNodes has %d nodes, want %d", len(nodes), limit)
+	}
+}
+
+func testNodes(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	actA := newActivation("11111111-1111-4111-8111-111111111111", acctA)
+	actB := newActivation("22222222-2222-4222-8222-222222222222", acctB)
+	createActivation(t, s, actA)
+	createActivation(t, s, actB)
+
+	tagged := newNode("mi-00000000000000001")
+	tagged.Tags = map[string]string{
+		"Name":      "web-1",
+		"empty":     "",
+		"a=b,c":     `quote " and backslash \`,
+		"ünïcödé 🚀": "値",
+	}
+	untagged := newNode("mi-00000000000000002")
+	untagged.Name = "db-1"
+	untagged.Tags = nil
+	other := newNode("mi-00000000000000003")
+	for _, r := range []struct {
+		act store.Activation
+		n   store.Node
+	}{{actA, tagged}, {actA, untagged}, {actB, other}} {
+		if err := s.RegisterNode(ctx, r.act.ID, r.n, t0); err != nil {
+			t.Fatalf("RegisterNode(%s): %v", r.n.ID, err)
+		}
+	}
+
+	for _, want := range []store.Node{tagged, untagged} {
+		got, err := s.GetNode(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("GetNode(%s): %v", want.ID, err)
+		}
+		want.Account = acctA
+		want.ActivationID = actA.ID
+		checkEqual(t, "GetNode", got, want)
+	}
+	if _, err := s.GetNode(ctx, "mi-fffffffffffffffff"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetNode(unknown) = %v, want ErrNotFound", err)
+	}
+
+	for _, tt := range []struct {
+		account string
+		want    []string
+	}{
+		{acctA, []string{tagged.ID, untagged.ID}},
+		{acctB, []string{other.ID}},
+		{acctUnknown, nil},
+	} {
+		nodes, err := s.ListNodes(ctx, tt.account)
+		if err != nil {
+			t.Fatalf("ListNodes(%s): %v", tt.account, err)
+		}
+		got := ids(nodes, func(n store.Node) string { return n.ID })
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("ListNodes(%s) = %q, want %q", tt.account, got, tt.want)
+		}
+	}
+}
+
+func testTouchNode(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	act := newActivation("11111111-1111-4111-8111-111111111111", acctA)
+	createActivation(t, s, act)
+	n := newNode("mi-00000000000000001")
+	if err := s.RegisterNode(ctx, act.ID, n, t0); err != nil {
+		t.Fatalf("RegisterNode: %v", err)
+	}
+
+	want := n
+	want.Account = acctA
+	want.ActivationID = act.ID
+	for _, tt := range []struct {
+		name         string
+		seen         time.Time
+		ip, agentVer string
+	}{
+		{"first connection", t0.Add(2 * time.Hour), "198.51.100.7", "0.2.0"},
+		{"heartbeat from a new address", t0.Add(3 * time.Hour), "2001:db8::7", "0.2.1"},
+	} {
+		if err := s.TouchNode(ctx, n.ID, tt.seen, tt.ip, tt.agentVer); err != nil {
+			t.Fatalf("TouchNode(%s): %v", tt.name, err)
+		}
+		want.LastSeen, want.IP, want.AgentVersion = tt.seen, tt.ip, tt.agentVer
+		got, err := s.GetNode(ctx, n.ID)
+		if err != nil {
+			t.Fatalf("GetNode: %v", err)
+		}
+		checkEqual(t, "GetNode after TouchNode("+tt.name+")", got, want)
+	}
+	if err := s.TouchNode(ctx, "mi-fffffffffffffffff", t0, "", ""); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("TouchNode(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+func newSession(id, account, owner, target, status string, started time.Time) store.Session {
+	return store.Session{
+		ID:          id,
+		Account:     account,
+		Owner:       owner,
+		Target:      target,
+		Document:    "SSM-StartInteractiveCommand",
+		Reason:      "investigating INC-42",
+		Status:      status,
+		RunAsUser:   "ubuntu",
+		StartedAt:   started,
+		Cols:        120,
+		Rows:        40,
+		RecordedSeq: 0,
+	}
+}
+
+func testSessions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	se := newSession("alice-0123456789abcdef0", acctA, "alice", "mi-00000000000000001", store.StatusConnecting, t0)
+	if err := s.CreateSession(ctx, se); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	got, err := s.GetSession(ctx, se.ID)
+	if err != nil {
+		t.Fatalf("GetSession: %v", err)
+	}
+	checkEqual(t, "GetSession", got, se)
+	if !got.Active() || !got.EndedAt.IsZero() || got.ExitCode != nil {
+		t.Errorf("new session: Active %v, EndedAt %v, ExitCode %v; want active, zero, nil", got.Active(), got.EndedAt, got.ExitCode)
+	}
+
+	if err := s.CreateSession(ctx, se); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateSession(duplicate) = %v, want ErrConflict", err)
+	}
+	if _, err := s.GetSession(ctx, "alice-fffffffffffffffff"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetSession(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+func exitCode(c int) *int { return &c }
+
+func testUpdateSession(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	se := newSession("alice-0123456789abcdef0", acctA, "alice", "mi-00000000000000001", store.StatusConnecting, t0)
+	if err := s.CreateSession(ctx, se); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+
+	// The steps run in order on one session, so each also checks that the
+	// update replaced what the one before wrote: an exit code back to nil,
+	// an end time back to zero.
+	steps := []struct {
+		name   string
+		update func(*store.Session)
+	}{
+		{"connected", func(s *store.Session) {
+			s.Status = store.StatusConnected
+			s.RunAsUser = "ssm-user" // known only once the agent answers
+			s.Cols, s.Rows = 200, 50
+			s.RecordedSeq = 17
+		}},
+		{"exited 3", func(s *store.Session) {
+			s.Status = store.StatusTerminated
+			s.StatusReason = "ExitStatus"
+			s.EndedAt = t0.Add(10 * time.Minute)
+			s.ExitCode = exitCode(3)
+			s.RecordedSeq = 1234
+		}},
+		{"exited 0", func(s *store.Session) {
+			s.ExitCode = exitCode(0)
+		}},
+		{"exit code unknown", func(s *store.Session) {
+			s.Status = store.StatusFailed
+			s.StatusReason = "AgentDisconnected"
+			s.ExitCode = nil
+		}},
+		{"largest sequence number", func(s *store.Session) {
+			s.RecordedSeq = math.MaxUint64
+		}},
+		{"not ended after all", func(s *store.Session) {
+			s.Status = store.StatusTerminating
+			s.StatusReason = ""
+			s.EndedAt = time.Time{}
+			s.RecordedSeq = 1 << 40
+		}},
+	}
+	for _, step := range steps {
+		step.update(&se)
+		if err := s.UpdateSession(ctx, se); err != nil {
+			t.Fatalf("UpdateSession(%s): %v", step.name, err)
+		}
+		got, err := s.GetSession(ctx, se.ID)
+		if err != nil {
+			t.Fatalf("GetSession(%s): %v", step.name, err)
+		}
+		checkEqual(t, "GetSession after "+step.name, got, se)
+	}
+
+	unknown := se
+	unknown.ID = "alice-fffffffffffffffff"
+	if err := s.UpdateSession(ctx, unknown); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateSession(unknown) = %v, want ErrNotFound", err)
+	}
+	foreign := se
+	foreign.Account = acctB
+	foreign.Status = store.StatusTerminated
+	if err := s.UpdateSession(ctx, foreign); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateSession(another account's session) = %v, want ErrNotFound", err)
+	}
+	if got, _ := s.GetSession(ctx, se.ID); got.Status != se.Status {
+		t.Errorf("UpdateSession through another account changed the status to %q", got.Status)
+	}
+}
+
+func testListSessions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const node1, node2, nodeB = "mi-00000000000000001", "mi-00000000000000002", "mi-0000000000000000b"
+	minute := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Minute) }
+	sessions := []store.Session{
+		newSession("s1", acctA, "alice", node1, store.StatusConnected, minute(0)),
+		newSession("s2", acctA, "bob", node2, store.StatusTerminated, minute(1)),
+		newSession("s3", acctA, "alice", node2, store.StatusFailed, minute(2)),
+		newSession("s4", acctA, "alice", node1, store.StatusConnecting, minute(3)),
+		newSession("s5", acctA, "bob", node1, store.StatusTerminating, minute(4)),
+		// Another account's newest session, with the same owner name and
+		// a target name of the account's own.
+		newSession("b1", acctB, "alice", nodeB, store.StatusConnected, minute(10)),
+	}
+	// Insert out of order so that newest-first cannot come from insertion
+	// order.
+	for _, i := range []int{2, 0, 5, 4, 1, 3} {
+		se := sessions[i]
+		if !se.Active() {
+			se.EndedAt = se.StartedAt.Add(30 * time.Second)
+			se.ExitCode = exitCode(0)
+		}
+		sessions[i] = se
+		if err := s.CreateSession(ctx, se); err != nil {
+			t.Fatalf("CreateSession(%s): %v", se.ID, err)
+		}
+	}
+
+	active, ended := true, false
+	tests := []struct {
+		name   string
+		filter store.SessionFilter
+		want   []string
+	}{
+		{"account", store.SessionFilter{Account: acctA}, []string{"s5", "s4", "s3", "s2", "s1"}},
+		{"active only", store.SessionFilter{Account: acctA, Active: &active}, []string{"s5", "s4", "s1"}},
+		{"ended only", store.SessionFilter{Account: acctA, Active: &ended}, []string{"s3", "s2"}},
+		{"target", store.SessionFilter{Account: acctA, Target: node1}, []string{"s5", "s4", "s1"}},
+		{"owner", store.SessionFilter{Account: acctA, Owner: "alice"}, []string{"s4", "s3", "s1"}},
+		{"since is inclusive", store.SessionFilter{Account: acctA, Since: minute(2)}, []string{"s5", "s4", "s3"}},
+		{"limit", store.SessionFilter{Account: acctA, Limit: 2}, []string{"s5", "s4"}},
+		{"limit above count", store.SessionFilter{Account: acctA, Limit: 100}, []string{"s5", "s4", "s3", "s2", "s1"}},
+		{"owner, target and active", store.SessionFilter{Account: acctA, Owner: "alice", Target: node1, Active: &active}, []string{"s4", "s1"}},
+		{"owner and limit", store.SessionFilter{Account: acctA, Owner: "bob", Limit: 1}, []string{"s5"}},
+		{"other account", store.SessionFilter{Account: acctB}, []string{"b1"}},
+		{"owner in other account", store.SessionFilter{Account: acctB, Owner: "alice"}, []string{"b1"}},
+		{"other account's target", store.SessionFilter{Account: acctA, Target: nodeB}, nil},
+		{"unknown account", store.SessionFilter{Account: acctUnknown}, nil},
+		{"no match", store.SessionFilter{Account: acctA, Owner: "mallory"}, nil},
+		{"zero filter matches all", store.SessionFilter{}, []string{"b1", "s5", "s4", "s3", "s2", "s1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.ListSessions(ctx, tt.filter)
+			if err != nil {
+				t.Fatalf("ListSessions: %v", err)
+			}
+			if gotIDs := ids(got, func(s store.Session) string { return s.ID }); !slices.Equal(gotIDs, tt.want) {
+				t.Errorf("ListSessions = %q, want %q", gotIDs, tt.want)
+			}
+		})
+	}
+
+	// Listed sessions are whole records, not just ids.
+	got, err := s.ListSessions(ctx, store.SessionFilter{Account: acctA, Active: &ended})
+	if err != nil {
+		t.Fatalf("ListSessions: %v", err)
+	}
+	checkList(t, "ListSessions(ended only)", got, []store.Session{sessions[2], sessions[1]})
+}
+
+func ids[T any](xs []T, id func(T) string) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, id(x))
+	}
+	return out
+}
+
+func sortBy[T any](xs []T, key func(T) string) {
+	slices.SortFunc(xs, func(a, b T) int { return strings.Compare(key(a), key(b)) })
+}
+
+func checkList[T any](t *testing.T, what string, got, want []T) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s has %d records, want %d: %+v", what, len(got), len(want), got)
+		return
+	}
+	for i := range got {
+		checkEqual(t, fmt.Sprintf("%s[%d]", what, i), got[i], want[i])
+	}
+}
+
+// checkEqual reports the fields in which got differs from want, a record
+// struct, after normalize.
+func checkEqual[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	got, want = normalize(got), normalize(want)
+	if reflect.DeepEqual(got, want) {
+		return
+	}
+	gv, wv := reflect.ValueOf(got), reflect.ValueOf(want)
+	var diffs []string
+	for i := range gv.NumField() {
+		g, w := gv.Field(i).Interface(), wv.Field(i).Interface()
+		if !reflect.DeepEqual(g, w) {
+			diffs = append(diffs, fmt.Sprintf("%s = %s, want %s", gv.Type().Field(i).Name, show(g), show(w)))
+		}
+	}
+	t.Errorf("%s: %s", what, strings.Join(diffs, "; "))
+}
+
+// normalize returns the record v with times in UTC and empty maps nil, the
+// differences between implementations the suite allows.
+func normalize[T any](v T) T {
+	rv := reflect.ValueOf(&v).Elem()
+	for i := range rv.NumField() {
+		f := rv.Field(i)
+		switch x := f.Interface().(type) {
+		case time.Time:
+			f.Set(reflect.ValueOf(x.UTC()))
+		case map[string]string:
+			if len(x) == 0 {
+				f.Set(reflect.Zero(f.Type()))
+			}
+		}
+	}
+	return v
+}
+
+func show(v any) string {
+	switch x := v.(type) {
+	case *int:
+		if x == nil {
+			return "nil"
+		}
+		return fmt.Sprintf("&%d", *x)
+	case time.Time:
+		if x.IsZero() {
+			return "zero time"
+		}
+		return x.Format(time.RFC3339Nano)
+	}
+	return fmt.Sprintf("%#v", v)
+}
