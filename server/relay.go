@@ -46,7 +46,8 @@ type relay struct {
 	clientsGone time.Time // when the last client left; zero while one is attached
 	exitSeq     uint64    // seq of the exit record once received
 	exitRec     wire.Record
-	ended       bool
+	ending      bool // end has begun; nothing else may end the session
+	ended       bool // artifacts and store are final
 	exit        wire.Exit
 	closed      bool // journal closed
 	// notices are lines for clients' terminals; each client shows those
@@ -265,9 +266,9 @@ func (r *relay) commit() {
 		}
 		durable := r.journal.DurableSeq()
 		r.mu.Lock()
-		att, exitSeq, ended := r.agent, r.exitSeq, r.ended
+		att, exitSeq, ending := r.agent, r.exitSeq, r.ending
 		r.mu.Unlock()
-		if exitSeq != 0 && durable >= exitSeq && !ended {
+		if exitSeq != 0 && durable >= exitSeq && !ending {
 			r.finish()
 		}
 		if att != nil && durable > acked {
@@ -297,19 +298,21 @@ func (r *relay) fail(reason, msg string) {
 }
 
 // end records the final state, renders the artifacts and tells clients.
+// The relay reports the session as ended only once its artifacts and the
+// store are written, so whoever sees "Terminated" can fetch the recording.
 func (r *relay) end(status, reason string, code *int, msg string) {
 	r.mu.Lock()
-	if r.ended {
+	if r.ending {
 		r.mu.Unlock()
 		return
 	}
-	r.ended = true
-	r.sess.Status = status
-	r.sess.StatusReason = reason
-	r.sess.EndedAt = r.s.now()
-	r.sess.ExitCode = code
-	r.sess.RecordedSeq = r.journal.LastSeq()
-	sess := r.sess
+	r.ending = true
+	final := r.sess
+	final.Status = status
+	final.StatusReason = reason
+	final.EndedAt = r.s.now()
+	final.ExitCode = code
+	final.RecordedSeq = r.journal.LastSeq()
 	exit := wire.Exit{Code: 255, Reason: reason, Status: status}
 	if code != nil {
 		exit.Code = *code
@@ -317,7 +320,6 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	if msg != "" {
 		exit.Reason = msg
 	}
-	r.exit = exit
 	att := r.agent
 	r.mu.Unlock()
 
@@ -327,14 +329,17 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	if err := r.render(); err != nil {
 		r.s.logf("server: session %s: render recording: %v", r.id, err)
 	}
-	if err := r.s.store.UpdateSession(context.WithoutCancel(r.s.ctx), sess); err != nil {
+	if err := r.s.store.UpdateSession(context.WithoutCancel(r.s.ctx), final); err != nil {
 		r.s.logf("server: session %s: %v", r.id, err)
 	}
 	if att != nil && status == store.StatusTerminated {
 		// Let the agent free the session.
-		att.w.Write(wire.TAck, wire.AppendSeq(nil, sess.RecordedSeq))
+		att.w.Write(wire.TAck, wire.AppendSeq(nil, final.RecordedSeq))
 	}
 	r.mu.Lock()
+	r.sess = final
+	r.exit = exit
+	r.ended = true
 	r.cond.Broadcast()
 	r.mu.Unlock()
 	r.s.logf("server: session %s ended: %s %s (exit %d)", r.id, status, reason, exit.Code)
@@ -373,12 +378,12 @@ func (r *relay) notice(msg string) {
 // terminate asks the agent to end the session.
 func (r *relay) terminate(reason string) {
 	r.mu.Lock()
-	att, ended := r.agent, r.ended
-	if !ended {
+	att, ending := r.agent, r.ending
+	if !ending {
 		r.sess.Status = store.StatusTerminating
 	}
 	r.mu.Unlock()
-	if ended {
+	if ending {
 		return
 	}
 	if att == nil {
@@ -420,9 +425,9 @@ func (r *relay) resize(cols, rows int) {
 // agentLost is called when the node's connection drops.
 func (r *relay) agentLost() {
 	r.mu.Lock()
-	ended := r.ended
+	ending := r.ending
 	r.mu.Unlock()
-	if !ended {
+	if !ending {
 		r.notice(fmt.Sprintf("[postern: lost the connection to the node; waiting up to %v for it to come back]", r.s.cfg.GracePeriod))
 	}
 }
@@ -440,11 +445,12 @@ func (r *relay) watch() {
 		}
 		now := r.s.now()
 		r.mu.Lock()
-		ended, clients, gone, agent, lost := r.ended, r.clients, r.clientsGone, r.agent, r.agentLostAt
+		ending, ended, clients, gone, agent, lost := r.ending, r.ended, r.clients, r.clientsGone, r.agent, r.agentLostAt
 		endedAt := r.sess.EndedAt
 		r.mu.Unlock()
 		grace := r.s.cfg.GracePeriod
 		switch {
+		case ending && !ended:
 		case ended:
 			if clients == 0 && now.Sub(endedAt) > min(grace, 10*time.Second) {
 				r.s.relaysMu.Lock()

@@ -39,11 +39,12 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type testServer struct {
-	srv   *server.Server
-	url   string
-	dir   string
-	admin *client.Client
-	clk   *clock
+	srv        *server.Server
+	url        string
+	dir        string
+	admin      *client.Client
+	adminToken string
+	clk        *clock
 }
 
 // startServer runs a real server on a loopback port with an admin user.
@@ -83,7 +84,7 @@ func startServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{srv: srv, url: url, dir: dir, admin: c, clk: clk}
+	return &testServer{srv: srv, url: url, dir: dir, admin: c, adminToken: tok, clk: clk}
 }
 
 func (ts *testServer) activation(t *testing.T, req api.CreateActivationRequest) api.Activation {

@@ -1,0 +1,561 @@
+package recording
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"iter"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A journal file is
+//
+//	header: magic [8]byte | metaLen uint32 | crc uint32 | meta JSON
+//	frame:  payloadLen uint32 | crc uint32 | payload
+//	payload: seq uint64 | time int64 (ns) | kind uint8 | kind fields | data
+//
+// where integers are big-endian, kind fields are cols, rows uint16 for
+// KindResize and code int32 for KindExit, and each crc is CRC-32C over the
+// length field and the bytes it counts, so that a flipped length is caught
+// as surely as flipped data. Frames are only ever appended; a crash can
+// leave at most one torn frame at the end (or garbage, on filesystems that
+// extend a file before writing its blocks), and everything from the first
+// frame that does not check out is discarded.
+const (
+	journalMagic = "PSTNJNL1"
+
+	headerPrefixLen = len(journalMagic) + 8
+	frameHeaderLen  = 8
+	payloadFixedLen = 8 + 8 + 1
+
+	// MaxFrame is the largest record payload a journal holds. A length
+	// above it is corruption, never a reason to allocate.
+	MaxFrame = 4 << 20
+
+	// maxMetaLen bounds the header for the same reason.
+	maxMetaLen = 1 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrCorrupt reports a journal whose header is unreadable, so that not even
+// its Meta can be recovered. Damage after the header is never an error: it
+// is a torn tail, and the records before it are kept.
+var ErrCorrupt = errors.New("recording: corrupt journal")
+
+// ErrClosed reports use of a closed Journal.
+var ErrClosed = errors.New("recording: journal closed")
+
+// Journal is the server's spool of one session's records: an append-only
+// file that survives a crash at any point with every synced record intact.
+//
+// One goroutine appends while another may call Sync, DurableSeq or Close
+// concurrently (the usual shape: the relay appends, a ticker syncs every few
+// milliseconds and acknowledges DurableSeq to the agent). Appends never wait
+// for an fsync in progress, which is what makes group commit pay off.
+type Journal struct {
+	path string
+	f    *os.File
+	meta Meta
+
+	// syncMu serializes Sync and Close, so that DurableSeq only moves
+	// forward and Close waits for an fsync in flight. It is taken before mu.
+	syncMu sync.Mutex
+
+	// mu guards the buffered writer and the fields below it. Sync holds it
+	// only to flush the buffer, not across the fsync.
+	mu      sync.Mutex
+	bw      *bufio.Writer
+	buf     []byte // scratch for encoding one frame
+	lastSeq uint64
+	closed  bool
+	err     error // sticky: after a failed write the file's tail is unknown
+
+	durable atomic.Uint64
+}
+
+// CreateJournal creates a journal for a new session at path, which must not
+// exist. The header is durable when it returns, so a journal that exists is
+// always one OpenJournal can recover.
+func CreateJournal(path string, m Meta) (*Journal, error) {
+	meta, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("recording: create journal %s: encode meta: %w", path, err)
+	}
+	if len(meta) > maxMetaLen {
+		return nil, fmt.Errorf("recording: create journal %s: meta of %d bytes exceeds %d", path, len(meta), maxMetaLen)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("recording: create journal: %w", err)
+	}
+	hdr := make([]byte, 0, headerPrefixLen+len(meta))
+	hdr = append(hdr, journalMagic...)
+	hdr = binary.BigEndian.AppendUint32(hdr, uint32(len(meta)))
+	sum := crc32.Update(0, castagnoli, hdr[len(journalMagic):])
+	sum = crc32.Update(sum, castagnoli, meta)
+	hdr = binary.BigEndian.AppendUint32(hdr, sum)
+	hdr = append(hdr, meta...)
+	if _, err := f.Write(hdr); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("recording: create journal %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("recording: create journal %s: sync: %w", path, err)
+	}
+	// Without this a power loss can forget the file's name even though its
+	// contents were synced.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("recording: create journal %s: %w", path, err)
+	}
+	return newJournal(path, f, m, 0), nil
+}
+
+// OpenJournal reopens an existing journal for appending, as after a server
+// restart. It keeps every record up to the first frame that is torn or does
+// not check out, truncates the file there and syncs it, so LastSeq and
+// DurableSeq both report the last record kept.
+func OpenJournal(path string) (*Journal, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("recording: open journal: %w", err)
+	}
+	r, err := newJournalReader(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("recording: open journal %s: %w", path, err)
+	}
+	for {
+		if _, err := r.Next(); err != nil {
+			if err == io.EOF {
+				break
+			}
+			f.Close()
+			return nil, fmt.Errorf("recording: open journal %s: %w", path, err)
+		}
+	}
+	if r.Damaged() {
+		if err := f.Truncate(r.off); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("recording: open journal %s: truncate torn tail: %w", path, err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("recording: open journal %s: sync: %w", path, err)
+	}
+	if _, err := f.Seek(r.off, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("recording: open journal %s: %w", path, err)
+	}
+	return newJournal(path, f, r.meta, r.lastSeq), nil
+}
+
+func newJournal(path string, f *os.File, m Meta, lastSeq uint64) *Journal {
+	j := &Journal{
+		path:    path,
+		f:       f,
+		meta:    m,
+		bw:      bufio.NewWriterSize(f, 64<<10),
+		lastSeq: lastSeq,
+	}
+	j.durable.Store(lastSeq)
+	return j
+}
+
+// Meta returns the session description the journal was created with.
+func (j *Journal) Meta() Meta { return j.meta }
+
+// Path returns the journal's file name.
+func (j *Journal) Path() string { return j.path }
+
+// LastSeq returns the sequence number of the last record appended, durable
+// or not; 0 if there is none.
+func (j *Journal) LastSeq() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.lastSeq
+}
+
+// DurableSeq returns the sequence number of the last record covered by a
+// completed Sync: the one the server may acknowledge to the agent.
+func (j *Journal) DurableSeq() uint64 { return j.durable.Load() }
+
+// Append adds r to the journal's buffer. It reports false, and writes
+// nothing, for a record at or below LastSeq: the agent replays what was not
+// acknowledged after a reconnect, and some of that was already recorded. A
+// record that would leave a gap is an error, since the missing records
+// could never be filled in. Nothing is durable until Sync returns.
+func (j *Journal) Append(r Record) (bool, error) {
+	if r.Seq == 0 {
+		return false, fmt.Errorf("recording: journal %s: record sequence numbers start at 1", j.path)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return false, ErrClosed
+	}
+	if j.err != nil {
+		return false, j.err
+	}
+	if r.Seq <= j.lastSeq {
+		return false, nil
+	}
+	if r.Seq != j.lastSeq+1 {
+		return false, fmt.Errorf("recording: journal %s: record %d would leave a gap after %d", j.path, r.Seq, j.lastSeq)
+	}
+	b, err := appendFrame(j.buf[:0], r)
+	if err != nil {
+		return false, fmt.Errorf("recording: journal %s: %w", j.path, err)
+	}
+	j.buf = b[:0]
+	if cap(j.buf) > 1<<20 {
+		j.buf = nil // don't pin one huge record's buffer for the session
+	}
+	if _, err := j.bw.Write(b); err != nil {
+		j.err = fmt.Errorf("recording: journal %s: write: %w", j.path, err)
+		return false, j.err
+	}
+	j.lastSeq = r.Seq
+	return true, nil
+}
+
+// Sync writes out everything appended so far and fsyncs it. When it
+// returns nil, DurableSeq covers every record appended before the call.
+func (j *Journal) Sync() error {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	return j.syncLocked()
+}
+
+// syncLocked does Sync's work; j.syncMu must be held.
+func (j *Journal) syncLocked() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return ErrClosed
+	}
+	if j.err != nil {
+		j.mu.Unlock()
+		return j.err
+	}
+	if err := j.bw.Flush(); err != nil {
+		j.err = fmt.Errorf("recording: journal %s: write: %w", j.path, err)
+		j.mu.Unlock()
+		return j.err
+	}
+	seq := j.lastSeq
+	j.mu.Unlock()
+
+	if seq == j.durable.Load() {
+		return nil
+	}
+	if err := j.f.Sync(); err != nil {
+		// What the kernel did with the data after a failed fsync is
+		// unknowable (it may have dropped the dirty pages), so the
+		// journal must not pretend anything more is durable.
+		err = fmt.Errorf("recording: journal %s: sync: %w", j.path, err)
+		j.mu.Lock()
+		j.err = err
+		j.mu.Unlock()
+		return err
+	}
+	j.durable.Store(seq)
+	return nil
+}
+
+// Close syncs the journal and closes its file. It returns the journal's
+// sticky write error, if any. Closing twice is not an error.
+func (j *Journal) Close() error {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	j.mu.Lock()
+	closed := j.closed
+	j.mu.Unlock()
+	if closed {
+		return nil
+	}
+	err := j.syncLocked()
+	j.mu.Lock()
+	j.closed = true
+	j.mu.Unlock()
+	if cerr := j.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("recording: journal %s: close: %w", j.path, cerr)
+	}
+	return err
+}
+
+// appendFrame appends r's frame to b.
+func appendFrame(b []byte, r Record) ([]byte, error) {
+	if !r.Kind.valid() {
+		return b, fmt.Errorf("record %d has unknown kind %d", r.Seq, r.Kind)
+	}
+	if r.Time < 0 {
+		return b, fmt.Errorf("record %d has negative time %v", r.Seq, r.Time)
+	}
+	start := len(b)
+	b = append(b, make([]byte, frameHeaderLen)...)
+	b = binary.BigEndian.AppendUint64(b, r.Seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Time))
+	b = append(b, byte(r.Kind))
+	switch r.Kind {
+	case KindResize:
+		if r.Cols < 1 || r.Cols > maxTermSize || r.Rows < 1 || r.Rows > maxTermSize {
+			return b[:start], fmt.Errorf("resize record %d has size %dx%d", r.Seq, r.Cols, r.Rows)
+		}
+		b = binary.BigEndian.AppendUint16(b, uint16(r.Cols))
+		b = binary.BigEndian.AppendUint16(b, uint16(r.Rows))
+	case KindExit:
+		if r.ExitCode < math.MinInt32 || r.ExitCode > math.MaxInt32 {
+			return b[:start], fmt.Errorf("exit record %d has code %d", r.Seq, r.ExitCode)
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(int32(r.ExitCode)))
+	}
+	n := len(b) - start - frameHeaderLen + len(r.Data)
+	if n > MaxFrame {
+		return b[:start], fmt.Errorf("record %d of %d bytes exceeds %d", r.Seq, n, MaxFrame)
+	}
+	b = append(b, r.Data...)
+	binary.BigEndian.PutUint32(b[start:], uint32(n))
+	sum := crc32.Update(0, castagnoli, b[start:start+4])
+	sum = crc32.Update(sum, castagnoli, b[start+frameHeaderLen:])
+	binary.BigEndian.PutUint32(b[start+4:], sum)
+	return b, nil
+}
+
+// errBadFrame marks a frame that is complete but does not check out.
+var errBadFrame = errors.New("bad frame")
+
+// parsePayload decodes a frame's payload. Data is copied out of p.
+func parsePayload(p []byte) (Record, error) {
+	if len(p) < payloadFixedLen {
+		return Record{}, errBadFrame
+	}
+	r := Record{
+		Seq:  binary.BigEndian.Uint64(p),
+		Time: time.Duration(binary.BigEndian.Uint64(p[8:])),
+		Kind: Kind(p[16]),
+	}
+	if r.Seq == 0 || r.Time < 0 {
+		return Record{}, errBadFrame
+	}
+	p = p[payloadFixedLen:]
+	switch r.Kind {
+	case KindOutput, KindInput, KindMarker:
+	case KindResize:
+		if len(p) < 4 {
+			return Record{}, errBadFrame
+		}
+		r.Cols = int(binary.BigEndian.Uint16(p))
+		r.Rows = int(binary.BigEndian.Uint16(p[2:]))
+		if r.Cols == 0 || r.Rows == 0 {
+			return Record{}, errBadFrame
+		}
+		p = p[4:]
+	case KindExit:
+		if len(p) < 4 {
+			return Record{}, errBadFrame
+		}
+		r.ExitCode = int(int32(binary.BigEndian.Uint32(p)))
+		p = p[4:]
+	default:
+		return Record{}, errBadFrame
+	}
+	if len(p) > 0 {
+		r.Data = append([]byte(nil), p...)
+	}
+	return r, nil
+}
+
+// JournalReader reads a journal's records in order. It may run while a
+// Journal appends to the same file: it stops cleanly at the end of what was
+// written, and a later Next picks up records appended since.
+type JournalReader struct {
+	f    *os.File
+	br   *bufio.Reader
+	meta Meta
+
+	off     int64  // file offset just after the last good frame
+	lastSeq uint64 // seq of the last good frame
+	damaged bool   // the last Next stopped at bytes that are not a good frame
+	buf     []byte
+}
+
+// ReadJournal opens the journal at path for reading and decodes its header.
+func ReadJournal(path string) (*JournalReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("recording: read journal: %w", err)
+	}
+	r, err := newJournalReader(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("recording: read journal %s: %w", path, err)
+	}
+	return r, nil
+}
+
+func newJournalReader(f *os.File) (*JournalReader, error) {
+	br := bufio.NewReaderSize(f, 64<<10)
+	var pre [headerPrefixLen]byte
+	if _, err := io.ReadFull(br, pre[:]); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("%w: header truncated", ErrCorrupt)
+		}
+		return nil, err
+	}
+	if string(pre[:len(journalMagic)]) != journalMagic {
+		return nil, fmt.Errorf("%w: not a journal (bad magic %q)", ErrCorrupt, pre[:len(journalMagic)])
+	}
+	n := binary.BigEndian.Uint32(pre[len(journalMagic):])
+	if n > maxMetaLen {
+		return nil, fmt.Errorf("%w: header length %d exceeds %d", ErrCorrupt, n, maxMetaLen)
+	}
+	meta := make([]byte, n)
+	if _, err := io.ReadFull(br, meta); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("%w: header truncated", ErrCorrupt)
+		}
+		return nil, err
+	}
+	sum := crc32.Update(0, castagnoli, pre[len(journalMagic):len(journalMagic)+4])
+	sum = crc32.Update(sum, castagnoli, meta)
+	if sum != binary.BigEndian.Uint32(pre[len(journalMagic)+4:]) {
+		return nil, fmt.Errorf("%w: header checksum mismatch", ErrCorrupt)
+	}
+	r := &JournalReader{f: f, br: br, off: int64(headerPrefixLen) + int64(n)}
+	if err := json.Unmarshal(meta, &r.meta); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+	}
+	return r, nil
+}
+
+// Meta returns the session description from the journal's header.
+func (r *JournalReader) Meta() Meta { return r.meta }
+
+// Next returns the next record, or io.EOF at the end of the good records:
+// at the end of the file, or at the first frame that is incomplete or does
+// not check out (see Damaged). Other errors are I/O errors.
+func (r *JournalReader) Next() (Record, error) {
+	rec, n, err := r.next()
+	if err == nil {
+		r.off += int64(n)
+		r.lastSeq = rec.Seq
+		r.damaged = false
+		return rec, nil
+	}
+	// Rewind to the end of the last good frame so that a later call sees
+	// the file afresh, with whatever a writer completed in the meantime.
+	if _, serr := r.f.Seek(r.off, io.SeekStart); serr != nil {
+		return Record{}, fmt.Errorf("recording: read journal: %w", serr)
+	}
+	r.br.Reset(r.f)
+	switch err {
+	case io.EOF:
+		r.damaged = false
+		return Record{}, io.EOF
+	case io.ErrUnexpectedEOF, errBadFrame:
+		r.damaged = true
+		return Record{}, io.EOF
+	}
+	return Record{}, fmt.Errorf("recording: read journal: %w", err)
+}
+
+// next decodes one frame. It returns io.EOF if no byte of one is there,
+// io.ErrUnexpectedEOF if part of one is, and errBadFrame if it is complete
+// but wrong, including a sequence number that does not follow the last.
+func (r *JournalReader) next() (Record, int, error) {
+	var hdr [frameHeaderLen]byte
+	if _, err := io.ReadFull(r.br, hdr[:]); err != nil {
+		return Record{}, 0, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > MaxFrame || n < payloadFixedLen {
+		return Record{}, 0, errBadFrame
+	}
+	if cap(r.buf) < int(n) {
+		r.buf = make([]byte, n)
+	}
+	p := r.buf[:n]
+	if _, err := io.ReadFull(r.br, p); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Record{}, 0, err
+	}
+	sum := crc32.Update(0, castagnoli, hdr[:4])
+	sum = crc32.Update(sum, castagnoli, p)
+	if sum != binary.BigEndian.Uint32(hdr[4:]) {
+		return Record{}, 0, errBadFrame
+	}
+	rec, err := parsePayload(p)
+	if err != nil {
+		return Record{}, 0, err
+	}
+	if rec.Seq != r.lastSeq+1 {
+		return Record{}, 0, errBadFrame
+	}
+	return rec, frameHeaderLen + int(n), nil
+}
+
+// Damaged reports whether the last Next returned io.EOF at bytes that do
+// not form a good frame rather than at the end of the file. After a crash
+// that is the torn tail OpenJournal truncates; while a writer is active it
+// may also be a frame that is being written.
+func (r *JournalReader) Damaged() bool { return r.damaged }
+
+// LastSeq returns the sequence number of the last record read.
+func (r *JournalReader) LastSeq() uint64 { return r.lastSeq }
+
+// All returns an iterator over the remaining records. It ends at io.EOF,
+// which it does not yield; any other error is yielded once, last.
+func (r *JournalReader) All() iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		for {
+			rec, err := r.Next()
+			if err == io.EOF {
+				return
+			}
+			if !yield(rec, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Close closes the reader's file.
+func (r *JournalReader) Close() error { return r.f.Close() }
+
+// syncDir fsyncs a directory so that entries created or renamed in it
+// survive a power loss.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		// Windows cannot open a directory for syncing; NTFS journals
+		// metadata itself.
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}

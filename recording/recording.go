@@ -1,0 +1,133 @@
+// Package recording keeps and renders the record of a terminal session.
+//
+// The server relays every byte between a user and a node, so it is where a
+// session is recorded. The agent numbers and timestamps what it sees as
+// [Record]s; the server spools them into a crash-safe [Journal] as they pass,
+// acknowledging to the agent only what a [Journal.Sync] made durable. When the
+// session ends, [Render] turns the journal into the two artifacts that are
+// delivered: an asciicast v2 recording (.cast, for asciinema and the web
+// player) and a plain-text transcript (.log) in the layout Session Manager
+// users know, with terminal control sequences interpreted by a
+// [TextRenderer] rather than dumped.
+//
+// Nothing here trusts its input: journals may have torn tails after a crash,
+// casts may come from anywhere, and terminal output is whatever a program on
+// the node chose to print. Decoders return errors and never panic, and every
+// length they read from input is bounded before anything is allocated.
+package recording
+
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Kind says what a [Record] holds.
+type Kind uint8
+
+// Record kinds. The values are stored in journals: never renumber.
+const (
+	KindOutput Kind = 1 // bytes the node's terminal printed
+	KindInput  Kind = 2 // bytes the user typed, recorded only while the terminal echoed (the agent decides)
+	KindResize Kind = 3 // terminal resized to Cols x Rows
+	KindMarker Kind = 4 // Data is a marker label (later: command boundaries)
+	KindExit   Kind = 5 // session ended; ExitCode, Data is the reason (may be empty)
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindOutput:
+		return "output"
+	case KindInput:
+		return "input"
+	case KindResize:
+		return "resize"
+	case KindMarker:
+		return "marker"
+	case KindExit:
+		return "exit"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+func (k Kind) valid() bool { return k >= KindOutput && k <= KindExit }
+
+// Record is one event of a session as the agent numbered and timed it.
+type Record struct {
+	Seq      uint64        // 1, 2, 3, ... per session, strictly increasing
+	Time     time.Duration // since session start (agent's clock)
+	Kind     Kind
+	Data     []byte
+	Cols     int // KindResize
+	Rows     int // KindResize
+	ExitCode int // KindExit
+}
+
+// Meta describes a session for rendering.
+type Meta struct {
+	SessionID string            `json:"sessionId"`
+	Start     time.Time         `json:"start"`
+	Width     int               `json:"width"`
+	Height    int               `json:"height"`
+	Env       map[string]string `json:"env,omitempty"` // e.g. {"SHELL": "/bin/bash", "TERM": "xterm-256color"}
+	Title     string            `json:"title,omitempty"`
+}
+
+// ExitUnknown is the exit code rendered when a session has no KindExit
+// record, as after a crash of the node or a lost agent. Real exit codes are
+// never negative (a process killed by signal n reports 128+n), so it cannot
+// be mistaken for one.
+const ExitUnknown = -1
+
+// Terminal sizes assumed when Meta has none, as for a session without a
+// terminal: those of a VT100, which is what most programs assume too.
+const (
+	defaultCols = 80
+	defaultRows = 24
+)
+
+// maxTermSize bounds terminal dimensions. Resize records carry 16-bit sizes
+// on the wire; anything larger is a bug or an attack, not a terminal.
+const maxTermSize = 1<<16 - 1
+
+func termSize(cols, rows int) (int, int) {
+	if cols <= 0 || cols > maxTermSize {
+		cols = defaultCols
+	}
+	if rows <= 0 || rows > maxTermSize {
+		rows = defaultRows
+	}
+	return cols, rows
+}
+
+// appendValidUTF8 appends p to b with each byte that is not part of a valid
+// UTF-8 sequence replaced by U+FFFD, the way a range loop over a string
+// decodes it.
+func appendValidUTF8(b, p []byte) []byte {
+	for len(p) > 0 {
+		r, n := utf8.DecodeRune(p)
+		if r == utf8.RuneError && n == 1 {
+			b = utf8.AppendRune(b, utf8.RuneError)
+		} else {
+			b = append(b, p[:n]...)
+		}
+		p = p[n:]
+	}
+	return b
+}
+
+// incompleteSuffix returns how many bytes at the end of p are the start of
+// a UTF-8 sequence that the next bytes may complete. Such bytes are carried
+// over rather than replaced, because the agent cuts output into records
+// wherever a read returned, not at character boundaries.
+func incompleteSuffix(p []byte) int {
+	for i := len(p) - 1; i >= 0 && i >= len(p)-utf8.UTFMax+1; i-- {
+		if utf8.RuneStart(p[i]) {
+			if !utf8.FullRune(p[i:]) {
+				return len(p) - i
+			}
+			return 0
+		}
+	}
+	return 0
+}

@@ -1,0 +1,188 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFrameRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	frames := []Frame{{TInput, []byte("ls\r")}, {TAck, AppendSeq(nil, 42)}, {TPing, nil}, {TOutput, bytes.Repeat([]byte("x"), MaxPayload-8)}}
+	for _, f := range frames {
+		if err := w.Write(f.Type, f.Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := NewReader(&buf)
+	for _, want := range frames {
+		got, err := r.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Type != want.Type || !bytes.Equal(got.Payload, want.Payload) {
+			t.Fatalf("got %s/%d bytes, want %s/%d", got.Type, len(got.Payload), want.Type, len(want.Payload))
+		}
+	}
+	if _, err := r.Read(); err != io.EOF {
+		t.Fatalf("at end: %v, want io.EOF", err)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"short header", []byte{byte(TInput), 0, 0}, ErrMalformed},
+		{"unknown type", AppendFrame(nil, Type(99), nil), ErrUnknownType},
+		{"too large", []byte{byte(TInput), 0x7f, 0xff, 0xff, 0xff}, ErrTooLarge},
+		{"length mismatch", append(AppendFrame(nil, TInput, []byte("ab")), 'c'), ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeFrame(tt.in)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("DecodeFrame = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	// A stream that ends inside a payload is unexpected.
+	r := NewReader(bytes.NewReader(AppendFrame(nil, TInput, []byte("hello"))[:7]))
+	if _, err := r.Read(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated payload: %v", err)
+	}
+	// The writer refuses what a reader would refuse.
+	if err := NewWriter(io.Discard).Write(TOutput, make([]byte, MaxPayload+1)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized write: %v", err)
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	recs := []Record{
+		{Seq: 1, Time: 1500 * time.Microsecond, Kind: RecOutput, Data: []byte("héllo\r\n")},
+		{Seq: 2, Time: time.Second, Kind: RecInput, Data: []byte("x")},
+		{Seq: 3, Time: 2 * time.Second, Kind: RecResize, Cols: 132, Rows: 43},
+		{Seq: 4, Time: 3 * time.Second, Kind: RecExit, ExitCode: -1, Data: []byte("TerminatedByUser")},
+		{Seq: 5, Kind: RecOutput},
+	}
+	for _, want := range recs {
+		got, err := ParseRecord(AppendRecord(nil, want))
+		if err != nil {
+			t.Fatalf("%+v: %v", want, err)
+		}
+		if got.Seq != want.Seq || got.Time != want.Time || got.Kind != want.Kind || !bytes.Equal(got.Data, want.Data) ||
+			got.Cols != want.Cols || got.Rows != want.Rows || got.ExitCode != want.ExitCode {
+			t.Fatalf("round trip: got %+v, want %+v", got, want)
+		}
+	}
+}
+
+func TestParseRecordErrors(t *testing.T) {
+	good := AppendRecord(nil, Record{Seq: 1, Kind: RecResize, Cols: 1, Rows: 1})
+	tests := []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"short", good[:10], "shorter than its header"},
+		{"seq zero", AppendRecord(nil, Record{Seq: 0, Kind: RecOutput}), "start at 1"},
+		{"unknown kind", AppendRecord(nil, Record{Seq: 1, Kind: 9}), "unknown kind"},
+		{"resize short", good[:len(good)-1], "want 4"},
+		{"exit truncated", AppendRecord(nil, Record{Seq: 1, Kind: RecExit})[:19], "truncated"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseRecord(tt.in)
+			if err == nil || !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ParseRecord = %v, want ErrMalformed containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestResizeAndOutput(t *testing.T) {
+	c, r, err := ParseResize(AppendResize(nil, 80, 24))
+	if err != nil || c != 80 || r != 24 {
+		t.Fatalf("ParseResize = %d %d %v", c, r, err)
+	}
+	if _, _, err := ParseResize(AppendResize(nil, 0, 24)); err == nil {
+		t.Fatal("zero size accepted")
+	}
+	off, data, err := ParseOutput(AppendOutput(nil, 1<<40, []byte("abc")))
+	if err != nil || off != 1<<40 || string(data) != "abc" {
+		t.Fatalf("ParseOutput = %d %q %v", off, data, err)
+	}
+}
+
+// The fuzz targets check that no input makes a decoder panic, allocate past
+// the frame limit, or accept what its encoder cannot have produced.
+
+func FuzzDecodeFrame(f *testing.F) {
+	f.Add(AppendFrame(nil, TInput, []byte("ls\r")))
+	f.Add(AppendFrame(nil, TExit, []byte(`{"code":3}`)))
+	f.Add([]byte{byte(TOutput), 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := DecodeFrame(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(AppendFrame(nil, fr.Type, fr.Payload), b) {
+			t.Fatalf("decoded frame does not re-encode to its input")
+		}
+	})
+}
+
+func FuzzReader(f *testing.F) {
+	var seed []byte
+	seed = AppendFrame(seed, THello, []byte(`{"nodeId":"mi-0a1b2c3d4e5f60718"}`))
+	seed = AppendFrame(seed, TRecord, AppendRecord(nil, Record{Seq: 1, Kind: RecOutput, Data: []byte("x")}))
+	f.Add(seed)
+	f.Add([]byte{byte(TInput), 0, 0, 0, 9, 'a'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := NewReader(bytes.NewReader(b))
+		for i := 0; i < 1000; i++ {
+			fr, err := r.Read()
+			if err != nil {
+				return
+			}
+			if len(fr.Payload) > MaxPayload {
+				t.Fatalf("payload of %d bytes passed the limit", len(fr.Payload))
+			}
+			switch fr.Type {
+			case TRecord:
+				ParseRecord(fr.Payload)
+			case TAck:
+				ParseSeq(fr.Payload)
+			case TResize:
+				ParseResize(fr.Payload)
+			case TOutput:
+				ParseOutput(fr.Payload)
+			case THello:
+				var h Hello
+				DecodeJSON(fr, &h)
+			}
+		}
+	})
+}
+
+func FuzzParseRecord(f *testing.F) {
+	f.Add(AppendRecord(nil, Record{Seq: 1, Kind: RecOutput, Data: []byte("hello")}))
+	f.Add(AppendRecord(nil, Record{Seq: 7, Kind: RecResize, Cols: 80, Rows: 24}))
+	f.Add(AppendRecord(nil, Record{Seq: 9, Kind: RecExit, ExitCode: 130, Data: []byte("x")}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseRecord(b)
+		if err != nil {
+			return
+		}
+		again, err := ParseRecord(AppendRecord(nil, r))
+		if err != nil || again.Seq != r.Seq || again.Kind != r.Kind || !bytes.Equal(again.Data, r.Data) {
+			t.Fatalf("record %+v does not round-trip: %+v %v", r, again, err)
+		}
+	})
+}
