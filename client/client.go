@@ -24,10 +24,10 @@ import (
 
 // Config is what the CLI keeps under $POSTERN_HOME.
 type Config struct {
-	Server  string `json:"server"`           // https://host:port
-	CA      string `json:"ca,omitempty"`     // PEM of the server's CA; empty: system roots
-	Token   string `json:"token,omitempty"`  // bearer token
-	User    string `json:"user,omitempty"`   // for display
+	Server  string `json:"server"`            // https://host:port
+	CA      string `json:"ca,omitempty"`      // PEM of the server's CA; empty: system roots
+	Token   string `json:"token,omitempty"`   // bearer token
+	User    string `json:"user,omitempty"`    // for display
 	Account string `json:"account,omitempty"` // for display
 }
 
@@ -274,4 +274,3 @@ func retryable(err error) bool {
 	}
 	return true // network errors
 }
-

@@ -59,7 +59,6 @@ func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint
 	<-done
 }
 
-
 // sendClient writes output from offset on, notices, and finally the exit.
 func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64, noticeIdx int) error {
 	for {
