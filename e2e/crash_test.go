@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/ptytest"
 	"github.com/postern/postern/recording"
 )
 
@@ -157,4 +159,56 @@ func TestServerCrashLosesNothing(t *testing.T) {
 	if !strings.Contains(c.server.Output(), "recovered session") {
 		t.Errorf("the restarted server recovered no session; the kill landed after every session ended, so the test proved nothing")
 	}
+}
+
+// TestKilledAgentFailsSession kills the agent process under a live
+// session: the session fails with a reason, the CLI says so and exits
+// non-zero, and the recording holds everything the user saw.
+func TestKilledAgentFailsSession(t *testing.T) {
+	ctx := testCtx(t)
+	c := startCluster(t, ctx, "2s")
+	home := filepath.Join(c.dir, "cli")
+	ca, _ := os.ReadFile(filepath.Join(c.dir, "server", "tls", "ca.crt"))
+	tok := loginToken(t, ctx, c)
+	if err := client.SaveConfig(home, client.Config{Server: "https://" + c.addr, CA: string(ca), Token: tok}); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, dir: c.dir, home: home}
+	pty := ptytest.Start(t, e.connectCmd(c.nodeID))
+	id := pty.ExpectRegexp(ctx, sessionIDRE)[1]
+	pty.WriteLine("echo seen-before-$((6*7))")
+	pty.Expect(ctx, "seen-before-42")
+
+	c.agent.signal(syscall.SIGKILL)
+	pty.Expect(ctx, "lost the connection to the node")
+	pty.Expect(ctx, "session failed")
+	if code := pty.Wait(ctx); code == 0 {
+		t.Fatalf("connect exited 0 after the agent died")
+	}
+	s, err := c.admin.Session(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Status != "Failed" || s.StatusReason != "AgentDisconnected" {
+		t.Errorf("session = %s/%s, want Failed/AgentDisconnected", s.Status, s.StatusReason)
+	}
+	rc, err := c.admin.Logs(ctx, id, "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	if !strings.Contains(string(b), "seen-before-42") {
+		t.Errorf("transcript lacks what the user saw:\n%s", b)
+	}
+}
+
+func loginToken(t *testing.T, ctx context.Context, c *cluster) string {
+	ca, _ := os.ReadFile(filepath.Join(c.dir, "server", "tls", "ca.crt"))
+	anon, _ := client.New(client.Config{Server: "https://" + c.addr, CA: string(ca)})
+	res, err := anon.Login(ctx, "", "admin", "admin-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Token
 }
