@@ -192,6 +192,15 @@ func TestKilledAgentFailsSession(t *testing.T) {
 	if s.Status != "Failed" || s.StatusReason != "AgentDisconnected" {
 		t.Errorf("session = %s/%s, want Failed/AgentDisconnected", s.Status, s.StatusReason)
 	}
+	// A root agent runs sessions as the unprivileged ssm-user.
+	if s.RunAsUser != "ssm-user" && os.Geteuid() == 0 {
+		t.Errorf("session ran as %q, want ssm-user", s.RunAsUser)
+	}
+	// The node is offline now: a new session is refused in one clear line.
+	_, errOut, code := e.run(ctx, "connect", c.nodeID)
+	if code != 1 || !strings.Contains(errOut, "is offline") {
+		t.Errorf("connect to an offline node: exit %d, %q", code, errOut)
+	}
 	rc, err := c.admin.Logs(ctx, id, "log")
 	if err != nil {
 		t.Fatal(err)
