@@ -95,3 +95,16 @@ func TestClearErrors(t *testing.T) {
 		t.Errorf("not logged in: exit %d, %q", cmd.ProcessState.ExitCode(), out)
 	}
 }
+
+// TestExec runs a command and passes its output and exit code through.
+func TestExec(t *testing.T) {
+	ctx := testCtx(t)
+	e := startDev(t)
+	out, _, code := e.run(ctx, "exec", hostname(t), "--", "sh", "-c", "echo out-$((2*21)); exit 6")
+	if code != 6 || !strings.Contains(out, "out-42") {
+		t.Errorf("exec: exit %d, stdout %q; want 6 and out-42", code, out)
+	}
+	if _, errOut, code := e.run(ctx, "exec", hostname(t)); code != 2 || !strings.Contains(errOut, "usage") {
+		t.Errorf("exec without a command: exit %d, %q", code, errOut)
+	}
+}

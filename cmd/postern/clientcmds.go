@@ -134,14 +134,45 @@ func newConnectCmd() *cobra.Command {
 	return cmd
 }
 
+func newExecCmd() *cobra.Command {
+	var tty bool
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "exec NODE [--tty] -- CMD [ARGS...]",
+		Short: "Run a command on a node, recorded; exits with its exit code",
+		Long: `Run a command on a node in a recorded session and exit with its exit code.
+The command runs in a pseudo-terminal on the node; --tty also puts this
+terminal in raw mode, for interactive programs.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 || cmd.ArgsLenAtDash() != 1 {
+				return usagef("usage: postern exec NODE [--tty] -- CMD [ARGS...]")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSession(cmd, api.StartSessionRequest{Target: args[0], Command: args[1:], Reason: reason}, tty, false)
+		},
+	}
+	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "raw mode for this terminal (interactive programs)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why you are running it (recorded)")
+	return cmd
+}
+
 func runConnect(cmd *cobra.Command, req api.StartSessionRequest) error {
+	return runSession(cmd, req, true, true)
+}
+
+// runSession starts a session and runs it on this terminal. raw puts a
+// terminal stdin in raw mode; banner prints Session Manager's start and
+// exit lines.
+func runSession(cmd *cobra.Command, req api.StartSessionRequest, raw, banner bool) error {
 	c, _, err := apiClient()
 	if err != nil {
 		return err
 	}
 	ctx := cmd.Context()
 	inFd, outFd := int(os.Stdin.Fd()), int(os.Stdout.Fd())
-	isTTY := term.IsTerminal(inFd)
+	isTTY := raw && term.IsTerminal(inFd)
 	size := client.Size{}
 	if w, h, err := term.GetSize(outFd); err == nil {
 		size = client.Size{Cols: w, Rows: h}
@@ -151,7 +182,9 @@ func runConnect(cmd *cobra.Command, req api.StartSessionRequest) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "\nStarting session with SessionId: %s\n\n", sess.ID)
+	if banner {
+		fmt.Fprintf(os.Stderr, "\nStarting session with SessionId: %s\n\n", sess.ID)
+	}
 	tio := client.TerminalIO{In: os.Stdin, Out: os.Stdout, Notices: os.Stderr, Size: size}
 	restore := func() {}
 	if isTTY {
@@ -168,7 +201,9 @@ func runConnect(cmd *cobra.Command, req api.StartSessionRequest) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "\n\nExiting session with sessionId: %s.\n\n", sess.ID)
+	if banner {
+		fmt.Fprintf(os.Stderr, "\n\nExiting session with sessionId: %s.\n\n", sess.ID)
+	}
 	if exit.Status == "Failed" {
 		fmt.Fprintf(os.Stderr, "postern: session failed: %s\n", exit.Reason)
 	}

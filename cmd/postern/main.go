@@ -64,7 +64,7 @@ func newRoot() *cobra.Command {
 	})
 	root.AddCommand(
 		newDevCmd(), newServerCmd(), newAgentCmd(),
-		newLoginCmd(), newNodesCmd(), newConnectCmd(),
+		newLoginCmd(), newNodesCmd(), newConnectCmd(), newExecCmd(),
 		newSessionsCmd(), newTerminateCmd(), newLogsCmd(), newActivationsCmd(),
 		newVersionCmd(),
 	)
