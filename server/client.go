@@ -123,6 +123,9 @@ func (r *relay) readClient(ctx context.Context, ws *websocket.Conn) {
 	for {
 		typ, msg, err := ws.Read(ctx)
 		if err != nil {
+			if ctx.Err() == nil && websocket.CloseStatus(err) != websocket.StatusNormalClosure && websocket.CloseStatus(err) != websocket.StatusGoingAway {
+				r.s.logf("server: session %s: client connection: %v", r.id, err)
+			}
 			return
 		}
 		if typ != websocket.MessageBinary {
