@@ -133,7 +133,7 @@ func (c *Client) RunTerminal(ctx context.Context, sessionID string, tio Terminal
 			return wire.Exit{}, err
 		}
 		lostAt = time.Now()
-		fmt.Fprintf(tio.Notices, "\r\n[postern: connection lost (%v); reconnecting for up to %v]\r\n", err, opts.Grace)
+		fmt.Fprintf(tio.Notices, "\r\n[postern: connection lost; reconnecting for up to %v]\r\n", opts.Grace)
 	}
 }
 
@@ -179,6 +179,8 @@ func (c *Client) runAttached(ctx context.Context, ws *websocket.Conn, offset *ui
 		}
 	}()
 	defer func() { cancel(); <-writerDone }()
+	// A black-holed link never errors by itself: ping to notice.
+	go wire.KeepAlive(ctx, ws)
 	for {
 		typ, msg, err := ws.Read(ctx)
 		if err != nil {

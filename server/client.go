@@ -39,6 +39,8 @@ func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint
 		r.mu.Unlock()
 	}()
 
+	// Notice a vanished client, so its grace period starts.
+	go wire.KeepAlive(ctx, ws)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -15,6 +15,7 @@ import (
 	"github.com/postern/postern/client"
 	"github.com/postern/postern/netfault"
 	"github.com/postern/postern/recording"
+	"github.com/postern/postern/wire"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
@@ -73,6 +74,10 @@ func waitFor(t *testing.T, cond func() bool) {
 // client must show every byte exactly once and in order, and the recording
 // must hold the same bytes.
 func TestResumeAcrossConnectionCuts(t *testing.T) {
+	// Short liveness timing, so black-holed links are noticed quickly.
+	oldI, oldT := wire.KeepAliveInterval, wire.LivenessTimeout
+	wire.KeepAliveInterval, wire.LivenessTimeout = 100*time.Millisecond, 300*time.Millisecond
+	t.Cleanup(func() { wire.KeepAliveInterval, wire.LivenessTimeout = oldI, oldT })
 	ts := startServer(t)
 	target := strings.TrimPrefix(ts.url, "https://")
 	agentProxy, err := netfault.New(target)
@@ -105,8 +110,10 @@ func TestResumeAcrossConnectionCuts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Faults: alternately cut the client's and the agent's connections,
-	// and stall the agent's for a moment, until the session ends.
+	// Faults, in turn until the session ends: cut the client's connection,
+	// cut the agent's, stall the agent's briefly (flow control absorbs it),
+	// and black-hole the client's long enough that only a missed ping can
+	// reveal it.
 	stop := make(chan struct{})
 	faultsDone := make(chan int)
 	go func() {
@@ -118,7 +125,7 @@ func TestResumeAcrossConnectionCuts(t *testing.T) {
 				return
 			case <-time.After(150 * time.Millisecond):
 			}
-			switch i % 3 {
+			switch i % 4 {
 			case 0:
 				cuts += clientProxy.Cut()
 			case 1:
@@ -127,6 +134,10 @@ func TestResumeAcrossConnectionCuts(t *testing.T) {
 				agentProxy.Stall(true)
 				time.Sleep(100 * time.Millisecond)
 				agentProxy.Stall(false)
+			case 3:
+				clientProxy.Stall(true)
+				time.Sleep(3 * wire.LivenessTimeout)
+				clientProxy.Stall(false)
 			}
 		}
 	}()

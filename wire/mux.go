@@ -16,15 +16,23 @@ import (
 // and never delays another session's keystrokes.
 const StreamWindow = 4 << 20
 
+// Liveness timing of every link: a peer is pinged every KeepAliveInterval
+// and declared dead when a ping or a write gets no answer within
+// LivenessTimeout, so a dead peer is detected within 30 seconds. Pings run
+// on connections, never on streams, so idle sessions and forwarded
+// connections stay open indefinitely. Variables so tests can shorten them.
+var (
+	KeepAliveInterval = 10 * time.Second
+	LivenessTimeout   = 20 * time.Second
+)
+
 // MuxConfig is the yamux configuration both ends of an agent connection use.
-// Keep-alives detect a dead peer within about 30 seconds; they run on the
-// connection, not on streams, so idle sessions and tunnels are unaffected.
 func MuxConfig(logf func(format string, args ...any)) *yamux.Config {
 	c := yamux.DefaultConfig()
 	c.AcceptBacklog = 1024
 	c.EnableKeepAlive = true
-	c.KeepAliveInterval = 10 * time.Second
-	c.ConnectionWriteTimeout = 20 * time.Second
+	c.KeepAliveInterval = KeepAliveInterval
+	c.ConnectionWriteTimeout = LivenessTimeout
 	c.MaxStreamWindowSize = StreamWindow
 	c.StreamOpenTimeout = 30 * time.Second
 	c.StreamCloseTimeout = time.Minute
@@ -55,6 +63,31 @@ func WebSocketConn(ctx context.Context, c *websocket.Conn) net.Conn {
 	// A yamux frame body is at most one stream window; allow headroom.
 	c.SetReadLimit(2*StreamWindow + 1<<16)
 	return websocket.NetConn(ctx, c, websocket.MessageBinary)
+}
+
+// KeepAlive pings a WebSocket peer every KeepAliveInterval until ctx ends or
+// a ping goes unanswered for LivenessTimeout; then it closes the connection,
+// so the reader on it fails and its owner reconnects or gives up. Someone
+// must be reading c for pongs to arrive.
+func KeepAlive(ctx context.Context, c *websocket.Conn) {
+	t := time.NewTicker(KeepAliveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, LivenessTimeout)
+		err := c.Ping(pctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				c.CloseNow()
+			}
+			return
+		}
+	}
 }
 
 // AgentMux starts the agent's end of the multiplexed connection.

@@ -1,0 +1,85 @@
+package wire
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/postern/postern/netfault"
+)
+
+// TestKeepAliveDetectsDeadPeerButSparesIdleStreams runs a mux over a proxy
+// with short liveness timing: an idle stream outlives many keep-alive
+// intervals, and a black-holed link is declared dead.
+func TestKeepAliveDetectsDeadPeerButSparesIdleStreams(t *testing.T) {
+	oldI, oldT := KeepAliveInterval, LivenessTimeout
+	KeepAliveInterval, LivenessTimeout = 50*time.Millisecond, 200*time.Millisecond
+	t.Cleanup(func() { KeepAliveInterval, LivenessTimeout = oldI, oldT })
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	proxy, err := netfault.New(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	accepted := make(chan *yamux.Session, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		s, _ := ServerMux(c, t.Logf)
+		accepted <- s
+	}()
+	c, err := net.Dial("tcp", proxy.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentSide, err := AgentMux(c, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agentSide.Close()
+	serverSide := <-accepted
+	defer serverSide.Close()
+
+	st, err := agentSide.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write([]byte("x")) // the stream reaches the other side on first data
+	peer, err := serverSide.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Idle for 20 keep-alive intervals: nothing closes.
+	time.Sleep(20 * KeepAliveInterval)
+	if agentSide.IsClosed() || serverSide.IsClosed() {
+		t.Fatal("keep-alive closed a healthy idle connection")
+	}
+	if _, err := st.Write([]byte("still here")); err != nil {
+		t.Fatalf("idle stream broken: %v", err)
+	}
+	buf := make([]byte, 16)
+	if n, err := peer.Read(buf); err != nil || string(buf[:n]) != "xstill here" && string(buf[:n]) != "x" {
+		t.Fatalf("idle stream read %q %v", buf[:n], err)
+	}
+
+	// Black-hole the link: both ends must give up on their own.
+	proxy.Stall(true)
+	deadline := time.After(10 * time.Second)
+	for !agentSide.IsClosed() || !serverSide.IsClosed() {
+		select {
+		case <-deadline:
+			t.Fatalf("dead peer not detected: agent closed=%v server closed=%v", agentSide.IsClosed(), serverSide.IsClosed())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	proxy.Stall(false)
+}
