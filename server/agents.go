@@ -196,15 +196,7 @@ func (s *Server) pingAgent(ctx context.Context, ac *agentConn) {
 // resumeSessions reattaches the relays of a node's active sessions after
 // the agent (re)connects. Sessions the agent no longer has are failed.
 func (s *Server) resumeSessions(nodeID string, ac *agentConn, live map[string]bool) {
-	s.relaysMu.Lock()
-	var rs []*relay
-	for _, r := range s.relays {
-		if r.target == nodeID {
-			rs = append(rs, r)
-		}
-	}
-	s.relaysMu.Unlock()
-	for _, r := range rs {
+	for _, r := range s.relaysOn(nodeID) {
 		if !live[r.id] {
 			r.fail("AgentRestarted", "the node's agent restarted and the session's shell is gone")
 			continue
@@ -215,15 +207,20 @@ func (s *Server) resumeSessions(nodeID string, ac *agentConn, live map[string]bo
 
 // agentGone tells the node's relays their agent connection is gone.
 func (s *Server) agentGone(nodeID string) {
+	for _, r := range s.relaysOn(nodeID) {
+		r.agentLost()
+	}
+}
+
+// relaysOn returns the relays of a node's sessions.
+func (s *Server) relaysOn(nodeID string) []*relay {
 	s.relaysMu.Lock()
+	defer s.relaysMu.Unlock()
 	var rs []*relay
 	for _, r := range s.relays {
 		if r.target == nodeID {
 			rs = append(rs, r)
 		}
 	}
-	s.relaysMu.Unlock()
-	for _, r := range rs {
-		r.agentLost()
-	}
+	return rs
 }
