@@ -194,14 +194,19 @@ func (s *Server) pingAgent(ctx context.Context, ac *agentConn) {
 }
 
 // resumeSessions reattaches the relays of a node's active sessions after
-// the agent (re)connects. Sessions the agent no longer has are failed.
+// the agent (re)connects, all at once so a node with many sessions resumes
+// in one round trip. Sessions the agent no longer has are failed.
 func (s *Server) resumeSessions(nodeID string, ac *agentConn, live map[string]bool) {
 	for _, r := range s.relaysOn(nodeID) {
 		if !live[r.id] {
 			r.fail("AgentRestarted", "the node's agent restarted and the session's shell is gone")
 			continue
 		}
-		r.attachAgent(ac, false)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			r.attachAgent(ac)
+		}()
 	}
 }
 

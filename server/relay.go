@@ -133,7 +133,7 @@ func (r *relay) openAgent(ctx context.Context, ac *agentConn, t wire.Type, first
 
 // attachAgent resumes the session on a (re)connected agent, asking it for
 // everything after the journal's last record.
-func (r *relay) attachAgent(ac *agentConn, _ bool) {
+func (r *relay) attachAgent(ac *agentConn) {
 	ctx, cancel := context.WithTimeout(r.s.ctx, 30*time.Second)
 	defer cancel()
 	att, res, err := r.openAgent(ctx, ac, wire.TResume, wire.Resume{SessionID: r.id, AckedSeq: r.journal.LastSeq()})
