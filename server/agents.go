@@ -123,6 +123,9 @@ func (s *Server) serveAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 		s.logf("server: agent %s: %v", n.ID, err)
 	}
 	ac := &agentConn{nodeID: n.ID, mux: mux, ctl: wire.NewWriter(ctl), since: s.now()}
+	// Which sessions to resume is decided before the agent is published:
+	// a session started on it afterwards is new, not one its hello forgot.
+	toResume := s.relaysOn(n.ID)
 	s.agentsMu.Lock()
 	old := s.agents[n.ID]
 	s.agents[n.ID] = ac
@@ -146,7 +149,7 @@ func (s *Server) serveAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 	for _, ls := range hello.Sessions {
 		live[ls.ID] = true
 	}
-	s.resumeSessions(n.ID, ac, live)
+	s.resumeSessions(toResume, ac, live)
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -196,8 +199,8 @@ func (s *Server) pingAgent(ctx context.Context, ac *agentConn) {
 // resumeSessions reattaches the relays of a node's active sessions after
 // the agent (re)connects, all at once so a node with many sessions resumes
 // in one round trip. Sessions the agent no longer has are failed.
-func (s *Server) resumeSessions(nodeID string, ac *agentConn, live map[string]bool) {
-	for _, r := range s.relaysOn(nodeID) {
+func (s *Server) resumeSessions(rs []*relay, ac *agentConn, live map[string]bool) {
+	for _, r := range rs {
 		if !live[r.id] {
 			r.fail("AgentRestarted", "the node's agent restarted and the session's shell is gone")
 			continue
