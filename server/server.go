@@ -35,6 +35,13 @@ type Config struct {
 	// Hosts are the names and addresses the server certificate covers, in
 	// addition to localhost and 127.0.0.1.
 	Hosts []string
+	// CACertFile and CAKeyFile, when set, are the CA that signs agents'
+	// client certificates (and the server's, unless CertFile is set);
+	// otherwise a CA is created in DataDir on first start.
+	CACertFile, CAKeyFile string
+	// CertFile and KeyFile, when set, are the server's TLS certificate
+	// (e.g. from a public CA); otherwise one is issued by the CA.
+	CertFile, KeyFile string
 	// Logf logs; nil discards.
 	Logf logger.Logf
 	// GracePeriod is how long a session waits for its client or agent to
@@ -95,16 +102,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: data directory: %w", err)
 	}
-	tlsDir := filepath.Join(cfg.DataDir, "tls")
-	ca, err := pki.LoadOrCreateCA(tlsDir, "Postern CA")
-	if err != nil {
-		return nil, err
-	}
-	hosts := append([]string{"localhost", "127.0.0.1", "::1"}, cfg.Hosts...)
-	if h, err := os.Hostname(); err == nil {
-		hosts = append(hosts, h)
-	}
-	cert, err := ca.ServerCertificate(tlsDir, hosts)
+	ca, cert, err := loadTLS(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +121,37 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// loadTLS loads or creates the CA and the server certificate.
+func loadTLS(cfg Config) (*pki.CA, tls.Certificate, error) {
+	tlsDir := filepath.Join(cfg.DataDir, "tls")
+	var ca *pki.CA
+	var err error
+	switch {
+	case cfg.CACertFile != "" && cfg.CAKeyFile != "":
+		ca, err = pki.LoadCA(cfg.CACertFile, cfg.CAKeyFile)
+	case cfg.CACertFile != "" || cfg.CAKeyFile != "":
+		err = errors.New("server: a CA needs both a certificate and a key file")
+	default:
+		ca, err = pki.LoadOrCreateCA(tlsDir, "Postern CA")
+	}
+	if err != nil {
+		return nil, tls.Certificate{}, err
+	}
+	if cfg.CertFile != "" || cfg.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, tls.Certificate{}, fmt.Errorf("server: TLS certificate: %w", err)
+		}
+		return ca, cert, nil
+	}
+	hosts := append([]string{"localhost", "127.0.0.1", "::1"}, cfg.Hosts...)
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	cert, err := ca.ServerCertificate(tlsDir, hosts)
+	return ca, cert, err
 }
 
 // CA returns the server's certificate authority.

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/pki"
 	"github.com/postern/postern/server"
 	"github.com/postern/postern/store"
 )
@@ -230,4 +232,51 @@ func selfSigned(t *testing.T, cn string) tls.Certificate {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestTLSFromFiles runs a server on a CA and certificate given as files
+// instead of the ones it would create.
+func TestTLSFromFiles(t *testing.T) {
+	pkiDir := t.TempDir()
+	ca, err := pki.LoadOrCreateCA(pkiDir, "operator CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.ServerCertificate(pkiDir, []string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := server.New(server.Config{
+		DataDir: dir, Store: st, Logf: t.Logf,
+		CACertFile: filepath.Join(pkiDir, "ca.crt"), CAKeyFile: filepath.Join(pkiDir, "ca.key"),
+		CertFile: filepath.Join(pkiDir, "server.crt"), KeyFile: filepath.Join(pkiDir, "server.key"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if srv.CA().Pin() != ca.Pin() {
+		t.Error("server did not use the CA from the files")
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(ctx, ln)
+	conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool()})
+	if err != nil {
+		t.Fatalf("TLS with the operator's CA: %v", err)
+	}
+	conn.Close()
+	if _, err := os.Stat(filepath.Join(dir, "tls", "ca.key")); err == nil {
+		t.Error("server created its own CA although one was given")
+	}
+	_, err = server.New(server.Config{DataDir: t.TempDir(), Store: st, CACertFile: filepath.Join(pkiDir, "ca.crt")})
+	if err == nil || !strings.Contains(err.Error(), "both a certificate and a key") {
+		t.Errorf("CA without key: %v", err)
+	}
 }

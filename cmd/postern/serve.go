@@ -34,6 +34,8 @@ type serverOptions struct {
 	hosts  []string
 	grace  time.Duration
 	quiet  bool
+	// TLS material from files; empty: created in the data directory.
+	caCert, caKey, cert, key string
 }
 
 // runningServer is a started server and where it listens.
@@ -55,7 +57,10 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	if err != nil {
 		return nil, err
 	}
-	srv, err := server.New(server.Config{DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace})
+	srv, err := server.New(server.Config{
+		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
+		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
+	})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -144,6 +149,10 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&o.listen, "listen", ":8443", "address to listen on")
 	f.StringSliceVar(&o.hosts, "host", nil, "extra names or addresses for the server certificate")
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
+	f.StringVar(&o.cert, "tls-cert", "", "server certificate (PEM); default: issued by the CA")
+	f.StringVar(&o.key, "tls-key", "", "server certificate key (PEM)")
+	f.StringVar(&o.caCert, "ca-cert", "", "CA certificate for agent certificates (PEM); default: created in the data directory")
+	f.StringVar(&o.caKey, "ca-key", "", "CA key (PEM)")
 	return cmd
 }
 
@@ -271,10 +280,14 @@ func loadServerConfig(path string, o *serverOptions) error {
 		return err
 	}
 	var c struct {
-		Data   string   `json:"data"`
-		Listen string   `json:"listen"`
-		Hosts  []string `json:"hosts"`
-		Grace  string   `json:"grace"`
+		Data    string   `json:"data"`
+		Listen  string   `json:"listen"`
+		Hosts   []string `json:"hosts"`
+		Grace   string   `json:"grace"`
+		TLSCert string   `json:"tlsCert"`
+		TLSKey  string   `json:"tlsKey"`
+		CACert  string   `json:"caCert"`
+		CAKey   string   `json:"caKey"`
 	}
 	if err := yaml.UnmarshalStrict(b, &c); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -286,6 +299,14 @@ func loadServerConfig(path string, o *serverOptions) error {
 		o.listen = c.Listen
 	}
 	o.hosts = append(o.hosts, c.Hosts...)
+	for _, kv := range []struct {
+		dst *string
+		v   string
+	}{{&o.cert, c.TLSCert}, {&o.key, c.TLSKey}, {&o.caCert, c.CACert}, {&o.caKey, c.CAKey}} {
+		if kv.v != "" {
+			*kv.dst = kv.v
+		}
+	}
 	if c.Grace != "" {
 		d, err := time.ParseDuration(c.Grace)
 		if err != nil {
