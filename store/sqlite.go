@@ -185,6 +185,20 @@ CREATE INDEX sessions_target ON sessions (target, started_at);
 CREATE INDEX sessions_owner ON sessions (account, owner, started_at);
 CREATE INDEX sessions_status ON sessions (account, status, started_at);
 `,
+	// 2: session documents, versioned.
+	`
+CREATE TABLE documents (
+	account      TEXT NOT NULL REFERENCES accounts (id),
+	name         TEXT NOT NULL,
+	version      INTEGER NOT NULL,
+	content      TEXT NOT NULL,
+	session_type TEXT NOT NULL,
+	description  TEXT NOT NULL,
+	created_by   TEXT NOT NULL,
+	created_at   INTEGER,
+	PRIMARY KEY (account, name, version)
+) STRICT;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -364,6 +378,60 @@ func (s *SQLite) ListActivations(ctx context.Context, account string) ([]Activat
 		`SELECT `+activationColumns+` FROM activations WHERE account = ? ORDER BY created_at, id`, account)
 	as, err := collect(rows, err, scanActivation)
 	return as, wrapErr(err, "list activations in %s", account)
+}
+
+// PutDocument implements Store. The next version number is taken inside
+// the insert, so concurrent writers get distinct versions.
+func (s *SQLite) PutDocument(ctx context.Context, d Document) (Document, error) {
+	err := s.db.QueryRowContext(ctx, `
+		INSERT INTO documents (account, name, version, content, session_type, description, created_by, created_at)
+		VALUES (?, ?, (SELECT COALESCE(MAX(version), 0) + 1 FROM documents WHERE account = ? AND name = ?), ?, ?, ?, ?, ?)
+		RETURNING version`,
+		d.Account, d.Name, d.Account, d.Name, d.Content, d.SessionType, d.Description, d.CreatedBy, timeArg(d.CreatedAt),
+	).Scan(&d.Version)
+	if err != nil {
+		return Document{}, wrapErr(err, "put document %s", d.Name)
+	}
+	return d, nil
+}
+
+const documentColumns = `account, name, version, content, session_type, description, created_by, created_at`
+
+func scanDocument(row scanner) (Document, error) {
+	var d Document
+	err := row.Scan(&d.Account, &d.Name, &d.Version, &d.Content, &d.SessionType, &d.Description, &d.CreatedBy, microTime{&d.CreatedAt})
+	return d, err
+}
+
+// GetDocument implements Store.
+func (s *SQLite) GetDocument(ctx context.Context, account, name string, version int) (Document, error) {
+	q := `SELECT ` + documentColumns + ` FROM documents WHERE account = ? AND name = ? ORDER BY version DESC LIMIT 1`
+	args := []any{account, name}
+	if version > 0 {
+		q = `SELECT ` + documentColumns + ` FROM documents WHERE account = ? AND name = ? AND version = ?`
+		args = append(args, version)
+	}
+	d, err := scanDocument(s.db.QueryRowContext(ctx, q, args...))
+	if err != nil {
+		return Document{}, wrapErr(err, "get document %s version %d", name, version)
+	}
+	return d, nil
+}
+
+// ListDocuments implements Store.
+func (s *SQLite) ListDocuments(ctx context.Context, account string) ([]Document, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT `+documentColumns+` FROM documents d WHERE account = ?
+		AND version = (SELECT MAX(version) FROM documents WHERE account = d.account AND name = d.name)
+		ORDER BY name`, account)
+	ds, err := collect(rows, err, scanDocument)
+	return ds, wrapErr(err, "list documents in %s", account)
+}
+
+// DeleteDocument implements Store.
+func (s *SQLite) DeleteDocument(ctx context.Context, account, name string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM documents WHERE account = ? AND name = ?`, account, name)
+	return wrapErr(checkAffected(res, err), "delete document %s", name)
 }
 
 // RegisterNode implements Store. The node's Account and ActivationID are

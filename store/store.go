@@ -119,6 +119,19 @@ func (s Session) Active() bool {
 	return s.Status == StatusConnecting || s.Status == StatusConnected || s.Status == StatusTerminating
 }
 
+// Document is one version of a session document, stored as its author
+// wrote it (JSON or YAML) so that `documents show` returns it unchanged.
+type Document struct {
+	Account     string
+	Name        string
+	Version     int // 1, 2, ... per name
+	Content     string
+	SessionType string
+	Description string
+	CreatedBy   string
+	CreatedAt   time.Time
+}
+
 // SessionFilter selects sessions in ListSessions. Zero fields match all.
 type SessionFilter struct {
 	Account string
@@ -161,6 +174,17 @@ type Store interface {
 	// TouchNode records that the node connected or sent a heartbeat, and
 	// updates what it reports about itself.
 	TouchNode(ctx context.Context, id string, seen time.Time, ip, agentVersion string) error
+
+	// PutDocument stores a new version of a document (version 1 for a new
+	// name) and returns it with its version number.
+	PutDocument(ctx context.Context, d Document) (Document, error)
+	// GetDocument returns a version of a document; version 0 is the latest.
+	GetDocument(ctx context.Context, account, name string, version int) (Document, error)
+	// ListDocuments returns the latest version of each of the account's
+	// documents, by name.
+	ListDocuments(ctx context.Context, account string) ([]Document, error)
+	// DeleteDocument removes every version of a document.
+	DeleteDocument(ctx context.Context, account, name string) error
 
 	CreateSession(ctx context.Context, s Session) error // ErrConflict if the id exists
 	GetSession(ctx context.Context, id string) (Session, error)

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TouchNode", testTouchNode},
 		{"Sessions", testSessions},
 		{"UpdateSession", testUpdateSession},
+		{"Documents", testDocuments},
 		{"ListSessions", testListSessions},
 	}
 	for _, tt := range tests {
@@ -833,4 +834,59 @@ func show(v any) string {
 		return x.Format(time.RFC3339Nano)
 	}
 	return fmt.Sprintf("%#v", v)
+}
+
+func testDocuments(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	put := func(account, name, content string) store.Document {
+		t.Helper()
+		d, err := s.PutDocument(ctx, store.Document{Account: account, Name: name, Content: content, SessionType: "Port", Description: "d", CreatedBy: "alice", CreatedAt: t0})
+		if err != nil {
+			t.Fatalf("PutDocument(%s): %v", name, err)
+		}
+		return d
+	}
+	if d := put(acctA, "Fwd", "v1"); d.Version != 1 {
+		t.Fatalf("first version = %d, want 1", d.Version)
+	}
+	if d := put(acctA, "Fwd", "v2"); d.Version != 2 {
+		t.Fatalf("second version = %d, want 2", d.Version)
+	}
+	put(acctA, "Another", "x")
+	put(acctB, "Fwd", "other account")
+
+	latest, err := s.GetDocument(ctx, acctA, "Fwd", 0)
+	if err != nil || latest.Version != 2 || latest.Content != "v2" || latest.CreatedBy != "alice" || !latest.CreatedAt.Equal(t0) {
+		t.Fatalf("GetDocument(latest) = %+v, %v", latest, err)
+	}
+	v1, err := s.GetDocument(ctx, acctA, "Fwd", 1)
+	if err != nil || v1.Content != "v1" {
+		t.Fatalf("GetDocument(v1) = %+v, %v", v1, err)
+	}
+	if _, err := s.GetDocument(ctx, acctA, "Fwd", 3); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetDocument(v3) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetDocument(ctx, acctA, "Missing", 0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetDocument(missing) = %v, want ErrNotFound", err)
+	}
+	list, err := s.ListDocuments(ctx, acctA)
+	if err != nil || len(list) != 2 || list[0].Name != "Another" || list[1].Name != "Fwd" || list[1].Version != 2 {
+		t.Fatalf("ListDocuments = %+v, %v; want Another and Fwd v2", list, err)
+	}
+	if err := s.DeleteDocument(ctx, acctA, "Fwd"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetDocument(ctx, acctA, "Fwd", 1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after delete: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteDocument(ctx, acctA, "Fwd"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delete twice: %v, want ErrNotFound", err)
+	}
+	if d, err := s.GetDocument(ctx, acctB, "Fwd", 0); err != nil || d.Content != "other account" {
+		t.Errorf("another account's document was touched: %+v %v", d, err)
+	}
+	// Versions continue after a deletion and recreation start again at 1.
+	if d := put(acctA, "Fwd", "again"); d.Version != 1 {
+		t.Errorf("recreated document version = %d, want 1", d.Version)
+	}
 }
