@@ -1,0 +1,29 @@
+package document
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,128}$`)
+
+// reservedPrefixes start the names of built-in documents: Postern's own, and
+// Session Manager's, which Builtin answers to so that migrated scripts work.
+var reservedPrefixes = []string{"Postern-", "AWS-", "SSM-"}
+
+// ValidName reports whether name can name a document that a user creates:
+// 3–128 letters, digits, '_', '.' and '-', as Session Manager allows, and not
+// starting with a prefix reserved for built-in documents.
+func ValidName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("document name %s is not valid: use 3–128 letters, digits, '_', '.' and '-'", quoteShort(name))
+	}
+	for _, p := range reservedPrefixes {
+		// Case does not matter: aws-StartSSHSession would fool people too.
+		if len(name) >= len(p) && strings.EqualFold(name[:len(p)], p) {
+			return fmt.Errorf("document name %q is not valid: names starting with %q are reserved for built-in documents", name, p)
+		}
+	}
+	return nil
+}
