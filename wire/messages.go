@@ -34,6 +34,14 @@ type Open struct {
 	Env       map[string]string `json:"env,omitempty"`
 	Cols      int               `json:"cols"`
 	Rows      int               `json:"rows"`
+
+	// Limits from the session's preferences. The agent enforces them
+	// itself, so a compromised or partitioned server cannot lift them.
+	IdleTimeout      time.Duration `json:"idleTimeout,omitempty"`      // 0: none
+	IdleCountsOutput bool          `json:"idleCountsOutput,omitempty"` // output also counts as activity
+	MaxDuration      time.Duration `json:"maxDuration,omitempty"`      // 0: none
+	AllowRoot        bool          `json:"allowRoot,omitempty"`        // RunAs may be root
+	ShellProfile     string        `json:"shellProfile,omitempty"`     // typed into an interactive shell at start
 }
 
 // Resume reattaches the server to a running session: the agent drops records
@@ -52,6 +60,14 @@ type OpenResult struct {
 	// Unknown is set when a Resume names a session the agent does not
 	// have (it restarted, or the session ended and was acknowledged).
 	Unknown bool `json:"unknown,omitempty"`
+}
+
+// Forward asks the agent to connect to a TCP port for one forwarded
+// connection of a port session.
+type Forward struct {
+	SessionID string `json:"sessionId"`
+	Host      string `json:"host"` // empty: localhost
+	Port      int    `json:"port"`
 }
 
 // Terminate asks the agent to end a session.

@@ -47,6 +47,7 @@ const (
 	TInput      Type = 15 // client -> server -> agent, raw bytes typed
 	TResize     Type = 16 // client -> server -> agent, 2+2 bytes cols, rows
 	TTerminate  Type = 17 // server -> agent, JSON Terminate
+	TForward    Type = 18 // server -> agent, JSON Forward; after an OK open-result the stream carries raw TCP bytes
 
 	// Client <-> server session WebSocket (one frame per message).
 	TOutput Type = 20 // server -> client, 8-byte offset then bytes
@@ -58,7 +59,7 @@ const (
 var typeNames = map[Type]string{
 	THello: "hello", TPing: "ping", TPong: "pong",
 	TOpen: "open", TResume: "resume", TOpenResult: "open-result", TRecord: "record",
-	TAck: "ack", TInput: "input", TResize: "resize", TTerminate: "terminate",
+	TAck: "ack", TInput: "input", TResize: "resize", TTerminate: "terminate", TForward: "forward",
 	TOutput: "output", TExit: "exit", TNotice: "notice", TError: "error",
 }
 
