@@ -56,6 +56,11 @@ type Config struct {
 	// OrphanTimeout ends a session nobody has been attached to for this
 	// long (default 10 minutes): the server lost it for good.
 	OrphanTimeout time.Duration
+	// Now is the clock for session limits (idle timeout, maximum
+	// duration); nil: time.Now. CheckInterval is how often limits are
+	// checked (default 1s).
+	Now           func() time.Time
+	CheckInterval time.Duration
 	// MaxUnacked bounds the bytes of records a session keeps waiting for
 	// acknowledgement before it stops reading its terminal (default 16 MiB).
 	MaxUnacked int
@@ -94,6 +99,12 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.MaxUnacked == 0 {
 		cfg.MaxUnacked = 16 << 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CheckInterval == 0 {
+		cfg.CheckInterval = time.Second
 	}
 	return &Agent{cfg: cfg, id: id, logf: cfg.Logf, sessions: map[string]*session{}}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/user"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,10 @@ type session struct {
 	proc  *shell.Process
 	start time.Time
 	runAs string
+	// limits are the session's preferences; opened is when it started
+	// on the limits clock.
+	limits wire.Open
+	opened time.Time
 
 	mu   sync.Mutex // guards the fields below
 	cond *sync.Cond // signals changes of recs, acked, gen and closed
@@ -43,6 +48,10 @@ type session struct {
 	closed     bool // removed from the agent; everything is acknowledged
 	lastCols   int
 	lastRows   int
+	// lastActivity is the last input (or output, if it counts) on the
+	// limits clock; warned is set once the maximum-duration warning shows.
+	lastActivity time.Time
+	warned       bool
 }
 
 // serveStream handles one stream the server opened: the first frame says
@@ -86,8 +95,16 @@ func (a *Agent) serveStream(ctx context.Context, st *yamux.Stream) {
 			return
 		}
 		from = rs.AckedSeq
+	case wire.TForward:
+		var fw wire.Forward
+		if err := wire.DecodeJSON(f, &fw); err != nil {
+			a.logf("agent: stream %d: %v", st.StreamID(), err)
+			return
+		}
+		a.forward(ctx, st, w, fw)
+		return
 	default:
-		a.logf("agent: stream %d: expected open or resume, got %s; closing the stream", st.StreamID(), f.Type)
+		a.logf("agent: stream %d: expected open, resume or forward, got %s; closing the stream", st.StreamID(), f.Type)
 		return
 	}
 	if err := w.WriteJSON(wire.TOpenResult, wire.OpenResult{OK: true, RunAsUser: s.runAs}); err != nil {
@@ -108,6 +125,12 @@ func (a *Agent) open(ctx context.Context, o wire.Open) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.RunAs != "" && !o.AllowRoot {
+		// The agent checks too: a server alone cannot grant root.
+		if u, err := user.Lookup(runAs); err == nil && u.Uid == "0" {
+			return nil, fmt.Errorf("we couldn't start the session because the run-as user %s is root, which the session preferences do not allow", runAs)
+		}
+	}
 	env := []string{"POSTERN_SESSION_ID=" + o.SessionID}
 	for k, v := range o.Env {
 		env = append(env, k+"="+v)
@@ -121,16 +144,31 @@ func (a *Agent) open(ctx context.Context, o wire.Open) (*session, error) {
 		Cols: uint16(cols), Rows: uint16(rows),
 	})
 	if err != nil {
+		if errors.Is(err, shell.ErrUnknownUser) {
+			return nil, fmt.Errorf("we couldn't start the session because the run-as user %s does not exist on this node: create it, or change runAsDefaultUser or the user's runAs attribute", runAs)
+		}
 		return nil, err
 	}
-	s := &session{id: o.SessionID, a: a, proc: proc, start: time.Now(), runAs: runAs, lastCols: cols, lastRows: rows}
+	now := a.cfg.Now()
+	s := &session{id: o.SessionID, a: a, proc: proc, start: time.Now(), runAs: runAs, lastCols: cols, lastRows: rows,
+		limits: o, opened: now, lastActivity: now}
 	s.cond = sync.NewCond(&s.mu)
+	if len(o.Command) == 0 && o.ShellProfile != "" {
+		// As Session Manager does: the profile is typed into the shell,
+		// so it runs with the shell's own startup files already read.
+		if _, err := proc.Write([]byte(strings.TrimRight(o.ShellProfile, "\n") + "\n")); err != nil {
+			a.logf("agent: session %s: shell profile: %v", o.SessionID, err)
+		}
+	}
 	a.mu.Lock()
 	a.sessions[o.SessionID] = s
 	a.mu.Unlock()
 	a.logf("agent: session %s started for %s as %s (pid %d)", o.SessionID, o.Owner, runAs, proc.Pid())
 	go s.pump()
 	go s.watchOrphan()
+	if o.IdleTimeout > 0 || o.MaxDuration > 0 {
+		go s.enforceLimits()
+	}
 	return s, nil
 }
 
@@ -197,6 +235,9 @@ func (s *session) pump() {
 		n, err := s.proc.Read(buf)
 		if n > 0 {
 			s.append(wire.RecOutput, append([]byte(nil), buf[:n]...), nil)
+			if s.limits.IdleCountsOutput {
+				s.touch()
+			}
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -298,6 +339,7 @@ func (s *session) receive(r *wire.Reader, gen int) {
 		}
 		switch f.Type {
 		case wire.TInput:
+			s.touch()
 			// Decide before writing: input typed while the terminal does
 			// not echo (a password prompt) is never recorded.
 			echo := s.proc.Echo()
@@ -407,6 +449,56 @@ func (s *session) watchOrphan() {
 		if !attached && !since.IsZero() && time.Since(since) > s.a.cfg.OrphanTimeout {
 			s.a.logf("agent: session %s: no server attached for %v; ending it", s.id, s.a.cfg.OrphanTimeout)
 			s.terminate("OrphanTimeout")
+			return
+		}
+	}
+}
+
+// touch records activity for the idle timeout.
+func (s *session) touch() {
+	now := s.a.cfg.Now()
+	s.mu.Lock()
+	s.lastActivity = now
+	s.mu.Unlock()
+}
+
+// say shows a line on the user's terminal through the recorded output, so
+// the recording says why a session ended.
+func (s *session) say(msg string) {
+	s.append(wire.RecOutput, []byte("\r\n[postern: "+msg+"]\r\n"), nil)
+}
+
+// enforceLimits ends the session at its idle timeout or maximum duration,
+// warning a minute before the latter.
+func (s *session) enforceLimits() {
+	t := time.NewTicker(s.a.cfg.CheckInterval)
+	defer t.Stop()
+	lim := s.limits
+	for range t.C {
+		now := s.a.cfg.Now()
+		s.mu.Lock()
+		done, last, warned := s.exited || s.closed || s.termReason != "", s.lastActivity, s.warned
+		s.mu.Unlock()
+		if done {
+			return
+		}
+		if lim.MaxDuration > 0 {
+			left := lim.MaxDuration - now.Sub(s.opened)
+			if left <= 0 {
+				s.say(fmt.Sprintf("the session reached its maximum duration of %v and is ending (maxSessionDuration)", lim.MaxDuration))
+				s.terminate("MaxSessionDuration")
+				return
+			}
+			if left <= time.Minute && !warned {
+				s.mu.Lock()
+				s.warned = true
+				s.mu.Unlock()
+				s.say(fmt.Sprintf("this session ends in %v: maximum session duration is %v", left.Round(time.Second), lim.MaxDuration))
+			}
+		}
+		if lim.IdleTimeout > 0 && now.Sub(last) >= lim.IdleTimeout {
+			s.say(fmt.Sprintf("no input for %v: the session is ending (idleSessionTimeout)", lim.IdleTimeout))
+			s.terminate("IdleTimeout")
 			return
 		}
 	}
