@@ -16,6 +16,8 @@ const (
 	PathAgent       = "/v1/agent/connect"
 	PathNodes       = "/v1/nodes"
 	PathSessions    = "/v1/sessions"
+	PathDocuments   = "/v1/documents"
+	PathPreferences = "/v1/preferences"
 	PathHealth      = "/healthz"
 )
 
@@ -136,10 +138,22 @@ type Session struct {
 	StartedAt    time.Time  `json:"startDate"`
 	EndedAt      *time.Time `json:"endDate,omitempty"`
 	ExitCode     *int       `json:"exitCode,omitempty"`
+	// SessionType is the document's session type: Standard_Stream,
+	// InteractiveCommands, NonInteractiveCommands or Port.
+	SessionType string `json:"sessionType,omitempty"`
+	// Port describes a port forwarding session.
+	Port *PortForward `json:"port,omitempty"`
 	// StreamURL is the WebSocket to attach to (relative to the server).
 	StreamURL string `json:"streamUrl,omitempty"`
 	// Logs are where the session's artifacts are.
 	Logs []LogLocation `json:"logs,omitempty"`
+}
+
+// PortForward is where a port session's connections go.
+type PortForward struct {
+	Host            string `json:"host,omitempty"` // on the node's network; empty: the node itself
+	PortNumber      int    `json:"portNumber"`
+	LocalPortNumber int    `json:"localPortNumber"` // the client's listening port; 0: any free one
 }
 
 // LogLocation is one artifact of a session at one destination.
@@ -148,4 +162,29 @@ type LogLocation struct {
 	Format      string `json:"format"`      // log, cast, events
 	Location    string `json:"location"`
 	Status      string `json:"status"` // Recording, Delivered, Pending, Failed
+}
+
+// Document is a session document, as listed (without Content) or shown.
+type Document struct {
+	Name        string     `json:"name"`
+	Version     int        `json:"documentVersion"`
+	SessionType string     `json:"sessionType"`
+	Description string     `json:"description,omitempty"`
+	Content     string     `json:"content,omitempty"`
+	CreatedBy   string     `json:"createdBy,omitempty"`
+	CreatedAt   *time.Time `json:"createdDate,omitempty"`
+	Builtin     bool       `json:"builtin,omitempty"`
+}
+
+// PutDocumentRequest creates a document version, sets the preferences, or
+// validates content.
+type PutDocumentRequest struct {
+	Name    string `json:"name,omitempty"`
+	Content string `json:"content"` // JSON or YAML, as written
+}
+
+// ValidateResponse lists a document's problems.
+type ValidateResponse struct {
+	Valid  bool     `json:"valid"`
+	Errors []string `json:"errors,omitempty"`
 }

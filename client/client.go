@@ -274,3 +274,54 @@ func retryable(err error) bool {
 	}
 	return true // network errors
 }
+
+// Documents lists the session documents available to the account.
+func (c *Client) Documents(ctx context.Context) ([]api.Document, error) {
+	var out []api.Document
+	err := c.do(ctx, "GET", api.PathDocuments, nil, &out)
+	return out, err
+}
+
+// Document returns a document with its content; version 0 is the latest.
+func (c *Client) Document(ctx context.Context, name string, version int) (api.Document, error) {
+	var out api.Document
+	path := api.PathDocuments + "/" + url.PathEscape(name)
+	if version > 0 {
+		path += fmt.Sprintf("?version=%d", version)
+	}
+	err := c.do(ctx, "GET", path, nil, &out)
+	return out, err
+}
+
+// CreateDocument stores a new version of a document.
+func (c *Client) CreateDocument(ctx context.Context, name, content string) (api.Document, error) {
+	var out api.Document
+	err := c.do(ctx, "POST", api.PathDocuments, api.PutDocumentRequest{Name: name, Content: content}, &out)
+	return out, err
+}
+
+// DeleteDocument removes every version of a document.
+func (c *Client) DeleteDocument(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", api.PathDocuments+"/"+url.PathEscape(name), nil, nil)
+}
+
+// ValidateDocument checks a document without storing it.
+func (c *Client) ValidateDocument(ctx context.Context, content string) (api.ValidateResponse, error) {
+	var out api.ValidateResponse
+	err := c.do(ctx, "POST", api.PathDocuments+"/validate", api.PutDocumentRequest{Content: content}, &out)
+	return out, err
+}
+
+// Preferences returns the account's session preferences document.
+func (c *Client) Preferences(ctx context.Context) (api.Document, error) {
+	var out api.Document
+	err := c.do(ctx, "GET", api.PathPreferences, nil, &out)
+	return out, err
+}
+
+// SetPreferences replaces the account's session preferences.
+func (c *Client) SetPreferences(ctx context.Context, content string) (api.Document, error) {
+	var out api.Document
+	err := c.do(ctx, "PUT", api.PathPreferences, api.PutDocumentRequest{Content: content}, &out)
+	return out, err
+}

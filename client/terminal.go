@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -230,7 +231,29 @@ func (c *Client) runAttached(ctx context.Context, ws *websocket.Conn, offset *ui
 // Attach opens the session's WebSocket, resuming after offset bytes of
 // output.
 func (c *Client) Attach(ctx context.Context, sessionID string, offset uint64) (*websocket.Conn, error) {
-	u := "wss" + strings.TrimPrefix(c.base, "https") + api.PathSessions + "/" + url.PathEscape(sessionID) + "/stream?offset=" + fmt.Sprint(offset)
+	ws, err := c.dialWS(ctx, api.PathSessions+"/"+url.PathEscape(sessionID)+"/stream?offset="+fmt.Sprint(offset))
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(wire.MaxPayload + wire.HeaderLen)
+	return ws, nil
+}
+
+// DialForward opens one forwarded TCP connection of a port session: bytes
+// written to the connection reach the target port from the node.
+func (c *Client) DialForward(ctx context.Context, sessionID string) (net.Conn, error) {
+	ws, err := c.dialWS(ctx, api.PathSessions+"/"+url.PathEscape(sessionID)+"/forward")
+	if err != nil {
+		return nil, err
+	}
+	// The connection outlives the dial's context; its owner closes it.
+	return wire.WebSocketConn(context.WithoutCancel(ctx), ws), nil
+}
+
+// dialWS opens a WebSocket to path on the server, turning a refusal into
+// the server's own message.
+func (c *Client) dialWS(ctx context.Context, path string) (*websocket.Conn, error) {
+	u := "wss" + strings.TrimPrefix(c.base, "https") + path
 	tc := c.tls.Clone()
 	tc.NextProtos = []string{"http/1.1"}
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}
@@ -243,17 +266,16 @@ func (c *Client) Attach(ctx context.Context, sessionID string, offset uint64) (*
 	ws, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: hc, HTTPHeader: hdr, CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			var e api.Error
 			if resp.Body != nil {
 				b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+				var e api.Error
 				if json.Unmarshal(b, &e) == nil && e.Message != "" {
 					return nil, &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Message}
 				}
 			}
-			return nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("attach to %s: %s", sessionID, resp.Status)}
+			return nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("%s: %s", path, resp.Status)}
 		}
 		return nil, fmt.Errorf("cannot reach the Postern server at %s: %w", c.base, err)
 	}
-	ws.SetReadLimit(wire.MaxPayload + wire.HeaderLen)
 	return ws, nil
 }

@@ -201,6 +201,9 @@ func (s *Server) pingAgent(ctx context.Context, ac *agentConn) {
 // in one round trip. Sessions the agent no longer has are failed.
 func (s *Server) resumeSessions(rs []*relay, ac *agentConn, live map[string]bool) {
 	for _, r := range rs {
+		if r.port != nil {
+			continue // port sessions keep no state on the agent
+		}
 		if !live[r.id] {
 			r.fail("AgentRestarted", "the node's agent restarted and the session's shell is gone")
 			continue

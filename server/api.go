@@ -35,6 +35,14 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST "+api.PathSessions+"/{id}/terminate", s.authed(s.handleTerminate))
 	mux.Handle("GET "+api.PathSessions+"/{id}/stream", s.authed(s.handleStream))
 	mux.Handle("GET "+api.PathSessions+"/{id}/logs", s.authed(s.handleLogs))
+	mux.Handle("GET "+api.PathSessions+"/{id}/forward", s.authed(s.handleForward))
+	mux.Handle("GET "+api.PathDocuments, s.authed(s.handleListDocuments))
+	mux.Handle("POST "+api.PathDocuments, s.authed(s.handleCreateDocument))
+	mux.Handle("POST "+api.PathDocuments+"/validate", s.authed(s.handleValidateDocument))
+	mux.Handle("GET "+api.PathDocuments+"/{name}", s.authed(s.handleGetDocument))
+	mux.Handle("DELETE "+api.PathDocuments+"/{name}", s.authed(s.handleDeleteDocument))
+	mux.Handle("GET "+api.PathPreferences, s.authed(s.handleGetPreferences))
+	mux.Handle("PUT "+api.PathPreferences, s.authed(s.handlePutPreferences))
 	return mux
 }
 

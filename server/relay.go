@@ -53,6 +53,27 @@ type relay struct {
 	// notices are lines for clients' terminals; each client shows those
 	// added after it attached.
 	notices []string
+	// limits of the session and the activity they are measured against,
+	// on the server's clock; warned is set once the maximum-duration
+	// warning went out.
+	limits limits
+	opened time.Time
+	// Port sessions: where connections go, the open ones (by id), and the
+	// server's own record numbering (there is no agent stream).
+	port         *portTarget
+	conns        map[int]context.CancelFunc
+	nextConn     int
+	serverSeq    uint64
+	lastActivity time.Time
+	warned       bool
+}
+
+// limits are the preferences the relay enforces (the agent enforces them
+// too, so neither side alone can be bypassed).
+type limits struct {
+	IdleTimeout      time.Duration
+	IdleCountsOutput bool
+	MaxDuration      time.Duration
 }
 
 type agentAttachment struct {
@@ -68,6 +89,7 @@ func (s *Server) newRelay(sess store.Session, j *recording.Journal, outEnd uint6
 		kick: make(chan struct{}, 1), sess: sess,
 		ringStart: outEnd, outEnd: outEnd,
 		agentLostAt: s.now(), clientsGone: s.now(),
+		opened: sess.StartedAt, lastActivity: s.now(),
 	}
 	r.cond = sync.NewCond(&r.mu)
 	s.relaysMu.Lock()
@@ -219,6 +241,9 @@ func (r *relay) record(rec wire.Record) error {
 	r.mu.Lock()
 	switch rec.Kind {
 	case wire.RecOutput:
+		if r.limits.IdleCountsOutput {
+			r.lastActivity = r.s.now()
+		}
 		r.ring = append(r.ring, rec.Data...)
 		r.outEnd += uint64(len(rec.Data))
 		if len(r.ring) > ringMax {
@@ -320,9 +345,22 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	if msg != "" {
 		exit.Reason = msg
 	}
-	att := r.agent
+	att, port := r.agent, r.port
 	r.mu.Unlock()
 
+	if port != nil {
+		r.closeConns()
+		r.mu.Lock()
+		seq := max(r.serverSeq, r.journal.LastSeq()) + 1
+		r.mu.Unlock()
+		if _, err := r.journal.Append(recording.Record{Seq: seq, Time: r.s.now().Sub(r.opened), Kind: recording.KindExit, Data: []byte(reason)}); err != nil {
+			r.s.logf("server: session %s: journal: %v", r.id, err)
+		}
+		if status == store.StatusTerminated {
+			// A port session that ended as asked succeeded.
+			final.ExitCode, exit.Code = new(int), 0
+		}
+	}
 	if err := r.closeJournal(); err != nil {
 		r.s.logf("server: session %s: %v", r.id, err)
 	}
@@ -400,6 +438,7 @@ func (r *relay) terminate(reason string) {
 func (r *relay) input(data []byte) {
 	r.mu.Lock()
 	att := r.agent
+	r.lastActivity = r.s.now()
 	r.mu.Unlock()
 	if att == nil {
 		return
@@ -426,6 +465,9 @@ func (r *relay) resize(cols, rows int) {
 func (r *relay) agentLost() {
 	r.mu.Lock()
 	ending := r.ending
+	if r.port != nil {
+		r.agentLostAt = r.s.now()
+	}
 	r.mu.Unlock()
 	if !ending {
 		r.notice(fmt.Sprintf("[postern: lost the connection to the node; waiting up to %v for it to come back]", r.s.cfg.GracePeriod))
@@ -460,11 +502,41 @@ func (r *relay) watch() {
 				r.s.relaysMu.Unlock()
 				return
 			}
-		case agent == nil && now.Sub(lost) > grace:
+		case r.port != nil && !r.s.NodeOnline(r.target) && now.Sub(lost) > grace:
+			r.fail("AgentDisconnected", fmt.Sprintf("node %s went offline", r.target))
+		case r.port == nil && agent == nil && now.Sub(lost) > grace:
 			r.fail("AgentDisconnected", fmt.Sprintf("lost contact with node %s for more than %v", r.target, grace))
 		case clients == 0 && now.Sub(gone) > grace:
 			r.s.logf("server: session %s: no client for %v; terminating", r.id, grace)
 			r.terminate("ClientDisconnected")
+		default:
+			r.enforceLimits(now)
 		}
+	}
+}
+
+// enforceLimits ends the session at its idle timeout or maximum duration,
+// warning a minute before the latter.
+func (r *relay) enforceLimits(now time.Time) {
+	r.mu.Lock()
+	lim, opened, last, warned := r.limits, r.opened, r.lastActivity, r.warned
+	r.mu.Unlock()
+	if lim.MaxDuration > 0 {
+		left := lim.MaxDuration - now.Sub(opened)
+		if left <= 0 {
+			r.notice(fmt.Sprintf("[postern: the session reached its maximum duration of %v and is ending (maxSessionDuration)]", lim.MaxDuration))
+			r.terminate("MaxSessionDuration")
+			return
+		}
+		if left <= time.Minute && !warned {
+			r.mu.Lock()
+			r.warned = true
+			r.mu.Unlock()
+			r.notice(fmt.Sprintf("[postern: this session ends in %v: maximum session duration is %v]", left.Round(time.Second), lim.MaxDuration))
+		}
+	}
+	if lim.IdleTimeout > 0 && now.Sub(last) >= lim.IdleTimeout {
+		r.notice(fmt.Sprintf("[postern: no input for %v: the session is ending (idleSessionTimeout)]", lim.IdleTimeout))
+		r.terminate("IdleTimeout")
 	}
 }

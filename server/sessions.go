@@ -22,7 +22,7 @@ import (
 )
 
 // DefaultDocument is the preferences document applied when a session names
-// none.
+// none; each account may store its own version.
 const DefaultDocument = "Postern-SessionManagerRunShell"
 
 func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) error {
@@ -34,10 +34,11 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	if req.Target == "" {
 		return errorf(http.StatusBadRequest, "ValidationError", "target: a node id or name is required")
 	}
-	if req.Document != "" && req.Document != DefaultDocument {
-		return errorf(http.StatusBadRequest, "InvalidDocument", "document %q does not exist (only %s is available)", req.Document, DefaultDocument)
-	}
 	n, err := s.resolveNode(r.Context(), c.Account, req.Target)
+	if err != nil {
+		return err
+	}
+	plan, err := s.planSession(r.Context(), c, req)
 	if err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	now := s.now()
 	sess := store.Session{
 		ID: newSessionID(c.User.Name), Account: c.Account, Owner: c.User.Name, Target: n.ID,
-		Document: DefaultDocument, Reason: req.Reason, Status: store.StatusConnecting,
+		Document: plan.document, Reason: req.Reason, Status: store.StatusConnecting,
 		StartedAt: now, Cols: cols, Rows: rows,
 	}
 	if err := s.store.CreateSession(r.Context(), sess); err != nil {
@@ -75,30 +76,49 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	rl := s.newRelay(sess, j, 0)
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	att, res, err := rl.openAgent(ctx, ac, wire.TOpen, wire.Open{
-		SessionID: sess.ID, Owner: sess.Owner, RunAs: c.User.RunAs,
-		Command: req.Command, Cols: cols, Rows: rows,
-	})
-	if err == nil && !res.OK {
-		err = errors.New(res.Error)
-	}
-	if err != nil {
-		rl.fail("StartFailed", err.Error())
-		return errorf(http.StatusBadGateway, "StartFailed", "node %s could not start the session: %v", n.ID, err)
+	rl.mu.Lock()
+	rl.limits = plan.limits
+	rl.port = plan.port
+	rl.mu.Unlock()
+
+	if plan.port != nil {
+		// A port session opens a stream per forwarded connection; there is
+		// nothing to start on the node yet.
+		rl.marker(fmt.Sprintf("port forwarding to %s:%d", hostOrLocal(plan.port.Host), plan.port.Port))
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		att, res, err := rl.openAgent(ctx, ac, wire.TOpen, wire.Open{
+			SessionID: sess.ID, Owner: sess.Owner, RunAs: plan.runAs, AllowRoot: plan.allowRoot,
+			Command: plan.command, Cols: cols, Rows: rows, ShellProfile: plan.profile,
+			IdleTimeout: plan.limits.IdleTimeout, IdleCountsOutput: plan.limits.IdleCountsOutput, MaxDuration: plan.limits.MaxDuration,
+		})
+		if err == nil && !res.OK {
+			err = errors.New(res.Error)
+		}
+		if err != nil {
+			rl.fail("StartFailed", err.Error())
+			return errorf(http.StatusBadGateway, "StartFailed", "node %s could not start the session: %v", n.ID, err)
+		}
+		rl.mu.Lock()
+		rl.sess.RunAsUser = res.RunAsUser
+		rl.mu.Unlock()
+		rl.runAgent(att)
 	}
 	rl.mu.Lock()
 	rl.sess.Status = store.StatusConnected
-	rl.sess.RunAsUser = res.RunAsUser
 	sess = rl.sess
 	rl.mu.Unlock()
 	if err := s.store.UpdateSession(r.Context(), sess); err != nil {
 		return err
 	}
-	rl.runAgent(att)
-	s.logf("server: session %s started by %s on %s as %s", sess.ID, sess.Owner, n.ID, res.RunAsUser)
-	writeJSON(w, http.StatusOK, s.apiSession(sess))
+	s.logf("server: session %s (%s) started by %s on %s as %q", sess.ID, plan.document, sess.Owner, n.ID, sess.RunAsUser)
+	out := s.apiSession(sess)
+	out.SessionType = plan.sessionType
+	if plan.port != nil {
+		out.Port = &api.PortForward{Host: plan.port.Host, PortNumber: plan.port.Port, LocalPortNumber: plan.localPort}
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

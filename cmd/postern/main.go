@@ -64,8 +64,9 @@ func newRoot() *cobra.Command {
 	})
 	root.AddCommand(
 		newDevCmd(), newServerCmd(), newAgentCmd(),
-		newLoginCmd(), newNodesCmd(), newConnectCmd(), newExecCmd(),
+		newLoginCmd(), newNodesCmd(), newConnectCmd(), newExecCmd(), newForwardCmd(), newProxyCmd(),
 		newSessionsCmd(), newTerminateCmd(), newLogsCmd(), newActivationsCmd(),
+		newDocumentsCmd(), newPrefsCmd(),
 		newVersionCmd(),
 	)
 	return root

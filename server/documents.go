@@ -1,0 +1,320 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/document"
+	"github.com/postern/postern/store"
+)
+
+// preferences returns the account's preferences document: the stored
+// Postern-SessionManagerRunShell, or the built-in default.
+func (s *Server) preferences(ctx context.Context, account string) (*document.Document, string, error) {
+	d, err := s.store.GetDocument(ctx, account, DefaultDocument, 0)
+	if errors.Is(err, store.ErrNotFound) {
+		b, _ := document.Builtin(DefaultDocument)
+		return b, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	doc, err := document.Parse([]byte(d.Content))
+	if err != nil {
+		// Stored documents were validated when stored; a newer Postern may
+		// be stricter. Say which document is wrong.
+		return nil, "", errorf(http.StatusConflict, "InvalidPreferences", "the account's preferences document %s (version %d) is no longer valid: %v; fix it with `postern prefs set -f FILE`", DefaultDocument, d.Version, err)
+	}
+	return doc, d.Content, nil
+}
+
+// lookupDocument finds a document by name: the account's own, else a
+// built-in (including the AWS- aliases).
+func (s *Server) lookupDocument(ctx context.Context, account, name string, version int) (*document.Document, store.Document, error) {
+	d, err := s.store.GetDocument(ctx, account, name, version)
+	if err == nil {
+		doc, perr := document.Parse([]byte(d.Content))
+		if perr != nil {
+			return nil, d, errorf(http.StatusConflict, "InvalidDocument", "document %s (version %d) is no longer valid: %v", name, d.Version, perr)
+		}
+		return doc, d, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, store.Document{}, err
+	}
+	if b, ok := document.Builtin(name); ok && version <= 1 {
+		return b, store.Document{Name: name, Version: 1, SessionType: string(b.SessionType), Description: b.Description}, nil
+	}
+	return nil, store.Document{}, errorf(http.StatusNotFound, "InvalidDocument", "document %q does not exist: see `postern documents ls`", name)
+}
+
+// sessionPlan is what a session start resolved to.
+type sessionPlan struct {
+	document    string
+	sessionType string
+	command     []string // empty: login shell
+	runAs       string   // empty: the agent's default
+	allowRoot   bool
+	profile     string
+	limits      limits
+	port        *portTarget
+	localPort   int
+}
+
+// planSession applies the requested document and the account's
+// preferences to a session request.
+func (s *Server) planSession(ctx context.Context, c caller, req api.StartSessionRequest) (sessionPlan, error) {
+	prefsDoc, _, err := s.preferences(ctx, c.Account)
+	if err != nil {
+		return sessionPlan{}, err
+	}
+	prefs, err := prefsDoc.Resolve(nil)
+	if err != nil {
+		return sessionPlan{}, errorf(http.StatusConflict, "InvalidPreferences", "the account's preferences: %v", err)
+	}
+	p := sessionPlan{document: DefaultDocument, sessionType: string(prefs.SessionType)}
+	res := prefs
+	if req.Document != "" && req.Document != DefaultDocument {
+		doc, _, err := s.lookupDocument(ctx, c.Account, req.Document, 0)
+		if err != nil {
+			return sessionPlan{}, err
+		}
+		res, err = doc.Resolve(req.Parameters)
+		if err != nil {
+			return sessionPlan{}, errorf(http.StatusBadRequest, "InvalidParameters", "document %s: %v", req.Document, err)
+		}
+		p.document, p.sessionType = req.Document, string(res.SessionType)
+	} else if len(req.Parameters) > 0 {
+		return sessionPlan{}, errorf(http.StatusBadRequest, "InvalidParameters", "%s takes no parameters", DefaultDocument)
+	}
+	// A Standard_Stream document brings its own preferences; the other
+	// session types run under the account's.
+	in := prefs.Inputs
+	if res.Inputs != nil {
+		in = res.Inputs
+	}
+	p.limits = limits{
+		IdleTimeout:      time.Duration(in.IdleSessionTimeout) * time.Minute,
+		IdleCountsOutput: in.IdleTimeoutCountsOutput,
+		MaxDuration:      time.Duration(in.MaxSessionDuration) * time.Minute,
+	}
+	if in.RunAsEnabled {
+		p.runAs = c.User.RunAs // a per-user attribute wins, as Session Manager's SSMSessionRunAs tag
+		if p.runAs == "" {
+			p.runAs = in.RunAsDefaultUser
+		}
+		if p.runAs == "" {
+			return sessionPlan{}, errorf(http.StatusConflict, "InvalidPreferences", "we couldn't start the session because runAsEnabled is true but neither runAsDefaultUser nor a runAs attribute of user %s names an OS user", c.User.Name)
+		}
+		p.allowRoot = in.RunAsAllowRoot
+		if p.runAs == "root" && !p.allowRoot {
+			return sessionPlan{}, errorf(http.StatusForbidden, "RunAsRootDenied", "we couldn't start the session as root: the preferences do not allow it (set inputs.runAsAllowRoot to true to allow root sessions)")
+		}
+	}
+	switch res.SessionType {
+	case document.StandardStream:
+		p.command = req.Command
+		if len(req.Command) == 0 {
+			p.profile = in.ShellProfile.Linux
+		}
+	case document.InteractiveCommands, document.NonInteractiveCommands:
+		if len(req.Command) > 0 {
+			return sessionPlan{}, errorf(http.StatusBadRequest, "InvalidParameters", "document %s runs its own command; pass parameters instead of a command", p.document)
+		}
+		p.command = res.Command
+	case document.Port:
+		if len(req.Command) > 0 {
+			return sessionPlan{}, errorf(http.StatusBadRequest, "InvalidParameters", "document %s forwards a port and runs no command", p.document)
+		}
+		p.port = &portTarget{Host: res.Port.Host, Port: res.Port.PortNumber, Stdio: res.Port.Type == document.StdioForwarding}
+		p.localPort = res.Port.LocalPortNumber
+	}
+	return p, nil
+}
+
+func apiDocument(d store.Document, builtin bool) api.Document {
+	out := api.Document{Name: d.Name, Version: d.Version, SessionType: d.SessionType, Description: d.Description, Content: d.Content, CreatedBy: d.CreatedBy, Builtin: builtin}
+	if !d.CreatedAt.IsZero() {
+		t := d.CreatedAt
+		out.CreatedAt = &t
+	}
+	return out
+}
+
+func (s *Server) handleListDocuments(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	ds, err := s.store.ListDocuments(r.Context(), c.Account)
+	if err != nil {
+		return err
+	}
+	out := []api.Document{}
+	own := map[string]bool{}
+	for _, d := range ds {
+		own[d.Name] = true
+		d.Content = ""
+		out = append(out, apiDocument(d, false))
+	}
+	for _, name := range document.BuiltinNames() {
+		if own[name] {
+			continue // the account's preferences replace the built-in default
+		}
+		b, _ := document.Builtin(name)
+		out = append(out, apiDocument(store.Document{Name: name, Version: 1, SessionType: string(b.SessionType), Description: b.Description}, true))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleGetDocument(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	name := r.PathValue("name")
+	version := 0
+	if v := r.URL.Query().Get("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return errorf(http.StatusBadRequest, "ValidationError", "version: %q must be a positive number", v)
+		}
+		version = n
+	}
+	d, err := s.store.GetDocument(r.Context(), c.Account, name, version)
+	if errors.Is(err, store.ErrNotFound) {
+		if content, ok := document.BuiltinContent(name); ok && version <= 1 {
+			b, _ := document.Builtin(name)
+			writeJSON(w, http.StatusOK, apiDocument(store.Document{Name: name, Version: 1, SessionType: string(b.SessionType), Description: b.Description, Content: content}, true))
+			return nil
+		}
+		return errorf(http.StatusNotFound, "InvalidDocument", "document %q does not exist: see `postern documents ls`", name)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apiDocument(d, false))
+	return nil
+}
+
+// putDocument validates and stores a document version.
+func (s *Server) putDocument(ctx context.Context, c caller, name, content string) (store.Document, error) {
+	doc, err := document.Parse([]byte(content))
+	if err != nil {
+		return store.Document{}, errorf(http.StatusBadRequest, "InvalidDocumentContent", "%s: %v", name, err)
+	}
+	return s.store.PutDocument(ctx, store.Document{
+		Account: c.Account, Name: name, Content: content, SessionType: string(doc.SessionType),
+		Description: doc.Description, CreatedBy: c.User.Name, CreatedAt: s.now(),
+	})
+}
+
+func (s *Server) handleCreateDocument(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	if err := requireAdmin(c, "create documents"); err != nil {
+		return err
+	}
+	var req api.PutDocumentRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := document.ValidName(req.Name); err != nil {
+		return errorf(http.StatusBadRequest, "ValidationError", "name: %v", err)
+	}
+	d, err := s.putDocument(r.Context(), c, req.Name, req.Content)
+	if err != nil {
+		return err
+	}
+	d.Content = ""
+	writeJSON(w, http.StatusOK, apiDocument(d, false))
+	return nil
+}
+
+func (s *Server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	if err := requireAdmin(c, "delete documents"); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	err := s.store.DeleteDocument(r.Context(), c.Account, name)
+	if errors.Is(err, store.ErrNotFound) {
+		if _, ok := document.Builtin(name); ok {
+			return errorf(http.StatusForbidden, "ValidationError", "%s is a built-in document and cannot be deleted", name)
+		}
+		return errorf(http.StatusNotFound, "InvalidDocument", "document %q does not exist", name)
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) handleValidateDocument(w http.ResponseWriter, r *http.Request) error {
+	var req api.PutDocumentRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	res := api.ValidateResponse{Valid: true}
+	if _, err := document.Parse([]byte(req.Content)); err != nil {
+		res.Valid = false
+		res.Errors = splitErrors(err)
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// splitErrors lists the problems in a joined error, one per entry.
+func splitErrors(err error) []string {
+	var out []string
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, splitErrors(e)...)
+		}
+		return out
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func (s *Server) handleGetPreferences(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	doc, content, err := s.preferences(r.Context(), c.Account)
+	if err != nil {
+		return err
+	}
+	if content == "" {
+		content, _ = document.BuiltinContent(DefaultDocument)
+	}
+	writeJSON(w, http.StatusOK, apiDocument(store.Document{Name: DefaultDocument, SessionType: string(doc.SessionType), Description: doc.Description, Content: content}, false))
+	return nil
+}
+
+func (s *Server) handlePutPreferences(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	if err := requireAdmin(c, "change the session preferences"); err != nil {
+		return err
+	}
+	var req api.PutDocumentRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	doc, err := document.Parse([]byte(req.Content))
+	if err != nil {
+		return errorf(http.StatusBadRequest, "InvalidDocumentContent", "%v", err)
+	}
+	if doc.SessionType != document.StandardStream {
+		return errorf(http.StatusBadRequest, "InvalidDocumentContent", "sessionType: the preferences document must be Standard_Stream, not %s", doc.SessionType)
+	}
+	d, err := s.putDocument(r.Context(), c, DefaultDocument, req.Content)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apiDocument(d, false))
+	return nil
+}
+
