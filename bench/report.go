@@ -1,0 +1,185 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// results is everything a run found; it is also the JSON written by -o
+// json.
+type results struct {
+	Date     string                 `json:"date"`
+	Machine  machine                `json:"machine"`
+	Command  string                 `json:"command"`
+	Settings settings               `json:"settings"`
+	Sides    map[string]*sideResult `json:"results"`
+	Noise    *noise                 `json:"noise,omitempty"`
+	Table    []row                  `json:"table"`
+	Warnings []string               `json:"warnings,omitempty"`
+}
+
+type settings struct {
+	SizeBytes   int64  `json:"bulk_file_bytes"`
+	EchoSamples int    `json:"echo_samples"`
+	EchoWarmup  int    `json:"echo_warmup"`
+	Starts      int    `json:"session_start_samples"`
+	BulkRuns    int    `json:"bulk_runs"`
+	ClockTicks  int64  `json:"clock_ticks_per_s"`
+	TempDir     string `json:"temp_dir"`
+	Postern     string `json:"postern"` // which postern was measured
+}
+
+// sideResult is what was measured of one side.
+type sideResult struct {
+	EchoIdle Summary `json:"echo_idle"`
+	EchoBusy Summary `json:"echo_while_bulk"`
+	// EchoBusyBulkMBps is the rate the other session streamed at while
+	// EchoBusy was measured.
+	EchoBusyBulkMBps float64           `json:"bulk_mb_per_s_during_echo"`
+	Bulk             []bulkRun         `json:"bulk_runs"`
+	BulkBestMBps     float64           `json:"bulk_best_mb_per_s"`
+	BulkMedianMBps   float64           `json:"bulk_median_mb_per_s"`
+	CPUPerGiB        float64           `json:"cpu_s_per_gib_median"`
+	Start            Summary           `json:"session_start"`
+	Recordings       []*recordingCheck `json:"recordings,omitempty"`
+}
+
+// row is one line of the table.
+type row struct {
+	Metric  string `json:"metric"`
+	Postern string `json:"postern"`
+	OpenSSH string `json:"openssh"`
+	Ratio   string `json:"ratio"`
+	Target  string `json:"target"`
+	Met     string `json:"met"`
+}
+
+// finish derives the bulk aggregates and the table.
+func (r *results) finish() {
+	for _, sr := range r.Sides {
+		var rates, cpus []float64
+		for _, b := range sr.Bulk {
+			rates = append(rates, b.MBps)
+			cpus = append(cpus, b.CPUPerGiB)
+		}
+		if len(rates) > 0 {
+			sr.BulkBestMBps = slices.Max(rates)
+			sr.BulkMedianMBps = median(rates)
+			sr.CPUPerGiB = median(cpus)
+		}
+	}
+	p, o := r.Sides["postern"], r.Sides["openssh"]
+	yes := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "NO"
+	}
+	ratio := func(a, b float64) (float64, string) {
+		if b == 0 {
+			return math.NaN(), "-"
+		}
+		return a / b, fmt.Sprintf("%.2fx", a/b)
+	}
+	var rows []row
+	// Echo p50 is compared with OpenSSH's: the same machine, the same
+	// terminal, so the ratio is what Postern's path adds.
+	x, xs := ratio(p.EchoIdle.P50, o.EchoIdle.P50)
+	rows = append(rows, row{"echo round trip p50 (1-byte writes)", fmtDur(us(p.EchoIdle.P50)), fmtDur(us(o.EchoIdle.P50)), xs, "<= 3x openssh", yes(x <= 3)})
+	_, xs = ratio(p.EchoIdle.P99, o.EchoIdle.P99)
+	rows = append(rows, row{"echo round trip p99", fmtDur(us(p.EchoIdle.P99)), fmtDur(us(o.EchoIdle.P99)), xs, "<= 2 ms", yes(us(p.EchoIdle.P99) <= 2*time.Millisecond)})
+	_, xs = ratio(p.EchoBusy.P99, o.EchoBusy.P99)
+	rows = append(rows, row{"echo p99 while another session bulks", fmtDur(us(p.EchoBusy.P99)), fmtDur(us(o.EchoBusy.P99)), xs, "<= 10 ms", yes(us(p.EchoBusy.P99) <= 10*time.Millisecond)})
+	x, xs = ratio(p.BulkBestMBps, o.BulkBestMBps)
+	rows = append(rows, row{fmt.Sprintf("recorded bulk output (cat %s)", fmtBytes(r.Settings.SizeBytes)), fmtRate(p.BulkBestMBps), fmtRate(o.BulkBestMBps), xs, ">= 0.9x openssh", yes(x >= 0.9)})
+	x, xs = ratio(p.Start.P50, o.Start.P50)
+	rows = append(rows, row{"session start (command to first byte)", fmtDur(us(p.Start.P50)), fmtDur(us(o.Start.P50)), xs, "<= openssh", yes(x <= 1)})
+	_, xs = ratio(p.CPUPerGiB, o.CPUPerGiB)
+	rows = append(rows, row{"CPU per GiB of output (all processes)", fmt.Sprintf("%.2f s", p.CPUPerGiB), fmt.Sprintf("%.2f s", o.CPUPerGiB), xs, "(info)", ""})
+	r.Table = rows
+}
+
+// print writes the table, the notes and the machine line.
+func (r *results) print(w io.Writer) {
+	line := func(cols ...any) {
+		s := fmt.Sprintf("%-40s %-12s %-12s %-7s %-16s %s", cols...)
+		fmt.Fprintln(w, strings.TrimRight(s, " "))
+	}
+	fmt.Fprintln(w)
+	line("metric", "postern", "openssh", "ratio", "target", "met")
+	for _, x := range r.Table {
+		line(x.Metric, x.Postern, x.OpenSSH, x.Ratio, x.Target, x.Met)
+	}
+	p, o := r.Sides["postern"], r.Sides["openssh"]
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "echo: %d samples per side and row after %d warm-up, idle ones alternating sides in blocks of %d; in the loaded row the other session streamed %.0f MB/s (postern) and %.0f MB/s (openssh).\n",
+		r.Settings.EchoSamples, r.Settings.EchoWarmup, echoBlock, p.EchoBusyBulkMBps, o.EchoBusyBulkMBps)
+	fmt.Fprintf(w, "bulk: best of %d runs (median %s vs %s); output is the file with LF as CR LF; MB = 10^6 bytes.\n",
+		r.Settings.BulkRuns, fmtRate(p.BulkMedianMBps), fmtRate(o.BulkMedianMBps))
+	fmt.Fprintf(w, "CPU: median of the runs; server side (postern dev, resp. every sshd process) including the remote cat, plus the client; %d ticks/s.\n", r.Settings.ClockTicks)
+	fmt.Fprintf(w, "session start: median of %d per side (p90 %s vs %s), interactive login shells.\n",
+		r.Settings.Starts, fmtDur(us(p.Start.P90)), fmtDur(us(o.Start.P90)))
+	if n := r.Noise; n != nil {
+		fmt.Fprintf(w, "other load: load average %.2f at the start; other processes and kernel threads used %.1f s of CPU during the run (%.0f%% of the machine); hypervisor steal %.1f s.\n",
+			n.LoadAtStart, n.OtherCPU, 100*n.OtherShare, n.Steal)
+	}
+	fmt.Fprintf(w, "date: %s\n%s\npostern: %s\ncommand: %s\n", r.Date, r.Machine.line(), r.Settings.Postern, r.Command)
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", warn)
+	}
+}
+
+func (r *results) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// fmtDur prints a latency with three significant digits or so.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	case d < 100*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+func fmtRate(mbps float64) string {
+	if mbps < 100 {
+		return fmt.Sprintf("%.1f MB/s", mbps)
+	}
+	return fmt.Sprintf("%.0f MB/s", mbps)
+}
+
+// fmtBytes prints a size in binary units.
+func fmtBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
