@@ -203,10 +203,29 @@ func appendEvent(b []byte, t time.Duration, code string, data []byte) []byte {
 // appendJSONString appends p as a JSON string, with invalid UTF-8 replaced
 // by U+FFFD. Unlike encoding/json it leaves <, > and & alone: casts are not
 // embedded in HTML, and terminal output is full of them.
+// jsonSafe marks the bytes appendJSONString copies as they are.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 func appendJSONString(b, p []byte) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for len(p) > 0 {
+		// Copy the run that needs no escaping at once: most output is
+		// plain text.
+		n := 0
+		for n < len(p) && jsonSafe[p[n]] {
+			n++
+		}
+		b = append(b, p[:n]...)
+		p = p[n:]
+		if len(p) == 0 {
+			break
+		}
 		c := p[0]
 		if c < utf8.RuneSelf {
 			switch {

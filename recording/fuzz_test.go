@@ -294,6 +294,9 @@ func FuzzTextRenderer(f *testing.F) {
 		if split := render(t, c, string(data[:i]), string(data[i:j]), string(data[j:])); split != whole {
 			t.Fatalf("chunking changed the text:\nwhole %q\nsplit %q", whole, split)
 		}
+		if slow := renderWith(t, true, c, string(data)); slow != whole {
+			t.Fatalf("the plain-text fast path changed the text:\nfast %q\nslow %q", whole, slow)
+		}
 		if !utf8.ValidString(whole) {
 			t.Fatalf("invalid UTF-8: %q", whole)
 		}

@@ -64,6 +64,10 @@ type TextRenderer struct {
 	joined   bool   // the line was written out early, at alt screen entry
 
 	out []byte
+
+	// slow turns off the printASCII fast path, so tests can check it
+	// renders exactly as the general path does.
+	slow bool
 }
 
 // cell is one column of the terminal. A wide character occupies two:
@@ -134,10 +138,99 @@ func (t *TextRenderer) Resize(cols int) {
 // Write feeds terminal output to the renderer. It writes completed lines
 // to the underlying writer and returns its first error, if any.
 func (t *TextRenderer) Write(p []byte) (int, error) {
-	for _, b := range p {
-		t.advance(b)
+	for i := 0; i < len(p); {
+		if t.state == stGround && t.u8n == 0 && !t.slow {
+			if n := t.plainLine(p[i:]); n > 0 {
+				i += n
+				continue
+			}
+			if printableASCII(p[i]) {
+				if n := t.printASCII(p[i:]); n > 0 {
+					i += n
+					continue
+				}
+			}
+		}
+		t.advance(p[i])
+		i++
 	}
 	return len(p), t.err
+}
+
+func printableASCII(b byte) bool { return b >= 0x20 && b < 0x7f }
+
+// plainLine renders a whole line of printable ASCII ended by CR LF that
+// starts on a fresh, empty line, and returns how many bytes of p it took;
+// 0 when p does not start with one. Such lines are most of what `cat`,
+// logs and builds print, and their text is the bytes themselves, cut into
+// rows of the terminal's width: no cell needs to be touched.
+func (t *TextRenderer) plainLine(p []byte) int {
+	if len(t.cells) != 0 || t.cur != 0 || t.alt || t.insert || t.noWrap || t.wrapNext || t.joined || t.cols < 2 {
+		return 0
+	}
+	n := 0
+	for n < len(p) && printableASCII(p[n]) {
+		n++
+	}
+	if n+1 >= len(p) || p[n] != '\r' || p[n+1] != '\n' || n >= maxLineCells {
+		return 0
+	}
+	b := t.out[:0]
+	if n == 0 {
+		b = append(b, '\n')
+	}
+	for i := 0; i < n; i += t.cols {
+		row := p[i:min(i+t.cols, n)]
+		for len(row) > 0 && row[len(row)-1] == ' ' {
+			row = row[:len(row)-1]
+		}
+		b = append(append(b, row...), '\n')
+	}
+	t.out = b
+	t.write(b)
+	t.gen++
+	return n + 2
+}
+
+// printASCII prints the run of printable ASCII at the start of p that fits
+// on the cursor's row short of the last column, and returns its length; 0
+// when the general path must handle p[0]. It is print for the common case
+// (plain text, most of any session's bytes), a cell at a time without the
+// per-character width lookup, wrap and insert-mode checks, which do not
+// apply there.
+func (t *TextRenderer) printASCII(p []byte) int {
+	if t.alt || t.insert || t.wrapNext {
+		return 0
+	}
+	room := t.cols - 1 - t.col()
+	n := 0
+	for n < len(p) && n < room && printableASCII(p[n]) {
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	i, end := t.cur, t.cur+n
+	for len(t.cells) < i {
+		t.cells = append(t.cells, blank)
+	}
+	// Half-overwritten wide characters lose their other half, as in
+	// setCell.
+	if i < len(t.cells) && t.cells[i].r == wideTail && i > 0 && t.cells[i-1].wide {
+		t.cells[i-1] = blank
+	}
+	if end < len(t.cells) && t.cells[end].r == wideTail && t.cells[end-1].wide {
+		t.cells[end] = blank
+	}
+	overwrite := min(end, len(t.cells)) - i
+	for k := 0; k < overwrite; k++ {
+		t.cells[i+k] = cell{r: rune(p[k])}
+	}
+	for k := max(overwrite, 0); k < n; k++ {
+		t.cells = append(t.cells, cell{r: rune(p[k])})
+	}
+	t.cur = end
+	return n
 }
 
 // Flush writes out the current line, if it has any text, as if a newline
@@ -338,7 +431,7 @@ func (t *TextRenderer) escDispatch(b byte) {
 		if !t.alt && !t.lineBlank() {
 			t.emitLine() // clearing the screen does not unsay what it showed
 		}
-		*t = TextRenderer{w: t.w, err: t.err, cols: t.cols, cells: t.cells[:0], saved: -1, gen: t.gen, out: t.out}
+		*t = TextRenderer{w: t.w, err: t.err, cols: t.cols, cells: t.cells[:0], saved: -1, gen: t.gen, out: t.out, slow: t.slow}
 		return
 	}
 	if t.alt {
@@ -745,6 +838,8 @@ func (t *TextRenderer) emitRows(cells []cell) {
 				continue
 			case c.r == wideTail:
 				b = append(b, ' ')
+			case c.r < utf8.RuneSelf && c.extra == "":
+				b = append(b, byte(c.r))
 			default:
 				b = utf8.AppendRune(b, c.r)
 				b = append(b, c.extra...)

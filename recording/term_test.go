@@ -11,8 +11,15 @@ import (
 // Flush included.
 func render(t testing.TB, cols int, chunks ...string) string {
 	t.Helper()
+	return renderWith(t, false, cols, chunks...)
+}
+
+// renderWith renders chunks with the fast path for plain text on or off.
+func renderWith(t testing.TB, slow bool, cols int, chunks ...string) string {
+	t.Helper()
 	var buf bytes.Buffer
 	tr := NewTextRenderer(&buf, cols)
+	tr.slow = slow
 	for _, c := range chunks {
 		if _, err := tr.Write([]byte(c)); err != nil {
 			t.Fatal(err)
@@ -459,5 +466,46 @@ func TestTextRendererWriteError(t *testing.T) {
 	}
 	if err := tr.Flush(); err == nil {
 		t.Fatal("Flush forgot the error")
+	}
+}
+
+// TestTextRendererFastPathMatches checks the plain-text fast path against
+// the general one where it is most likely to differ: text overwriting wide
+// characters at either edge, runs reaching the last column, padding past
+// the line's end, insert mode and narrow terminals.
+func TestTextRendererFastPathMatches(t *testing.T) {
+	inputs := []string{
+		"文件名\rab\r\n",
+		"文件名\r\x1b[1Cab\r\n",
+		"文件名\r\x1b[1Cabc\r\n",
+		"ab文件名\r\x1b[2Cxyz\r\n",
+		"\x1b[10Cfar away\r\n",
+		strings.Repeat("x", 79) + "yz\r\n",
+		strings.Repeat("0123456789", 30) + "\r\n",
+		"abc\x1b[4h\rXY\x1b[4l\r\n",
+		"e\u0301tude cafe\u0301\r\n",
+		"\x1b[?7labcdefghijklmnopqrstuvwxyz\x1b[?7h\r\n",
+		"\x1b[?1049hhidden\x1b[?1049lshown\r\n",
+		"plain\r\n\r\n\r\ntrailing   \r\n" + strings.Repeat("ab ", 40) + "\r\n",
+		strings.Repeat("y", 80) + "\r\n" + strings.Repeat("z", 160) + "\r\n" + strings.Repeat(" ", 81) + "x\r\n",
+		"before\x1b[?1049h\x1b[?1049l\r\nafter\r\n",
+		"no cr\nthen plain\r\n",
+		"\x1b7saved\r\nnext\x1b8line\r\n",
+		"\x1bcreset\r\n",
+		"tab\there\r\n",
+	}
+	for _, cols := range []int{1, 2, 3, 10, 80} {
+		for _, in := range inputs {
+			slow := renderWith(t, true, cols, in)
+			if fast := renderWith(t, false, cols, in); fast != slow {
+				t.Errorf("cols %d, %q:\nfast %q\nslow %q", cols, in, fast, slow)
+			}
+			// Cut everywhere: a line's CR and LF may arrive apart.
+			for i := range len(in) {
+				if fast := renderWith(t, false, cols, in[:i], in[i:]); fast != slow {
+					t.Errorf("cols %d, %q cut at %d:\nfast %q\nslow %q", cols, in, i, fast, slow)
+				}
+			}
+		}
 	}
 }
