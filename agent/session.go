@@ -230,14 +230,28 @@ func (s *session) lastSeq() uint64 {
 // pump copies the terminal's output into records until the shell exits,
 // then appends the exit record.
 func (s *session) pump() {
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, 64<<10)
 	for {
 		n, err := s.proc.Read(buf)
+		// Gather what else is already waiting into the same record: a
+		// busy terminal hands out 4 KiB per read, and each record costs
+		// the same on its way to the journal and the clients whatever
+		// its size. Nothing waits for more output, so keystroke echoes
+		// go out at once.
+		for err == nil && n > 0 && len(buf)-n >= 4<<10 {
+			m, rerr := s.proc.ReadBuffered(buf[n:])
+			if m == 0 || rerr != nil {
+				break
+			}
+			n += m
+		}
 		if n > 0 {
-			s.append(wire.RecOutput, append([]byte(nil), buf[:n]...), nil)
 			if s.limits.IdleCountsOutput {
+				// Before the output leaves, so that whoever sees it
+				// can count on the activity being noted.
 				s.touch()
 			}
+			s.append(wire.RecOutput, append([]byte(nil), buf[:n]...), nil)
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -308,7 +322,9 @@ func (s *session) send(st *yamux.Stream, gen int, next uint64) {
 		buf = buf[:0]
 		for ; i < len(s.recs) && len(buf) < 256<<10; i++ {
 			rec := s.recs[i]
-			buf = wire.AppendFrame(buf, wire.TRecord, wire.AppendRecord(nil, rec))
+			start := len(buf)
+			buf = wire.AppendRecord(wire.AppendFrameHeader(buf, wire.TRecord), rec)
+			wire.SetFrameLen(buf[start:])
 			next = rec.Seq + 1
 		}
 		s.mu.Unlock()

@@ -34,10 +34,8 @@ type relay struct {
 	mu   sync.Mutex // guards the fields below
 	cond *sync.Cond // broadcast on output, end, and attachment changes
 	sess store.Session
-	// ring holds output bytes [ringStart, outEnd).
-	ring      []byte
-	ringStart uint64
-	outEnd    uint64
+	// ring holds the latest output; ring.end is the output so far.
+	ring outputRing
 	// agent is the current agent attachment, nil while the agent is
 	// away since agentLostAt.
 	agent       *agentAttachment
@@ -87,7 +85,7 @@ func (s *Server) newRelay(sess store.Session, j *recording.Journal, outEnd uint6
 		s: s, id: sess.ID, account: sess.Account, owner: sess.Owner, target: sess.Target,
 		journalPath: s.journalPath(sess.Account, sess.ID), journal: j,
 		kick: make(chan struct{}, 1), sess: sess,
-		ringStart: outEnd, outEnd: outEnd,
+		ring:        newOutputRing(ringMax, outEnd),
 		agentLostAt: s.now(), clientsGone: s.now(),
 		opened: sess.StartedAt, lastActivity: s.now(),
 	}
@@ -244,13 +242,7 @@ func (r *relay) record(rec wire.Record) error {
 		if r.limits.IdleCountsOutput {
 			r.lastActivity = r.s.now()
 		}
-		r.ring = append(r.ring, rec.Data...)
-		r.outEnd += uint64(len(rec.Data))
-		if len(r.ring) > ringMax {
-			keep := r.ring[len(r.ring)-ringMax/2:]
-			r.ringStart += uint64(len(r.ring) - len(keep))
-			r.ring = append(make([]byte, 0, ringMax), keep...)
-		}
+		r.ring.write(rec.Data)
 		r.cond.Broadcast()
 	case wire.RecResize:
 		r.sess.Cols, r.sess.Rows = rec.Cols, rec.Rows
@@ -322,9 +314,11 @@ func (r *relay) fail(reason, msg string) {
 	r.end(store.StatusFailed, reason, nil, msg)
 }
 
-// end records the final state, renders the artifacts and tells clients.
-// The relay reports the session as ended only once its artifacts and the
-// store are written, so whoever sees "Terminated" can fetch the recording.
+// end records the final state, queues the artifacts for rendering and
+// tells clients. The journal is closed (synced) and the outbox entry is
+// durable before anyone sees the session as ended, so the recording is
+// complete and its artifacts are certain to follow; `logs get` waits for
+// them.
 func (r *relay) end(status, reason string, code *int, msg string) {
 	r.mu.Lock()
 	if r.ending {
@@ -364,8 +358,13 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	if err := r.closeJournal(); err != nil {
 		r.s.logf("server: session %s: %v", r.id, err)
 	}
-	if err := r.render(); err != nil {
-		r.s.logf("server: session %s: render recording: %v", r.id, err)
+	if err := r.s.outbox.add(r.account, r.id); err != nil {
+		// Without a durable entry a crash could leave the session
+		// without artifacts: render now, however long it takes.
+		r.s.logf("server: session %s: %v; rendering before publishing the end", r.id, err)
+		if err := r.render(); err != nil {
+			r.s.logf("server: session %s: render recording: %v", r.id, err)
+		}
 	}
 	if err := r.s.store.UpdateSession(context.WithoutCancel(r.s.ctx), final); err != nil {
 		r.s.logf("server: session %s: %v", r.id, err)
@@ -520,7 +519,12 @@ func (r *relay) watch() {
 func (r *relay) enforceLimits(now time.Time) {
 	r.mu.Lock()
 	lim, opened, last, warned := r.limits, r.opened, r.lastActivity, r.warned
+	// Already on its way out (a limit, the user): say it once, not every tick.
+	stopping := r.ending || r.sess.Status == store.StatusTerminating
 	r.mu.Unlock()
+	if stopping {
+		return
+	}
 	if lim.MaxDuration > 0 {
 		left := lim.MaxDuration - now.Sub(opened)
 		if left <= 0 {
@@ -530,9 +534,12 @@ func (r *relay) enforceLimits(now time.Time) {
 		}
 		if left <= time.Minute && !warned {
 			r.mu.Lock()
+			first := !r.warned // once, even if two checks race
 			r.warned = true
 			r.mu.Unlock()
-			r.notice(fmt.Sprintf("[postern: this session ends in %v: maximum session duration is %v]", left.Round(time.Second), lim.MaxDuration))
+			if first {
+				r.notice(fmt.Sprintf("[postern: this session ends in %v: maximum session duration is %v]", left.Round(time.Second), lim.MaxDuration))
+			}
 		}
 	}
 	if lim.IdleTimeout > 0 && now.Sub(last) >= lim.IdleTimeout {

@@ -71,6 +71,8 @@ type Server struct {
 	relaysMu sync.Mutex // guards relays
 	relays   map[string]*relay
 
+	outbox *outbox // renders ended sessions' artifacts
+
 	// ctx ends when the server shuts down; every relay goroutine
 	// watches it.
 	ctx    context.Context
@@ -116,8 +118,14 @@ func New(cfg Config) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	s.outbox = newOutbox(s)
 	if err := s.recoverSessions(ctx); err != nil {
 		cancel()
+		return nil, err
+	}
+	if err := s.outbox.start(func(it outboxItem) bool { return s.relay(it.id) != nil }); err != nil {
+		cancel()
+		s.wg.Wait()
 		return nil, err
 	}
 	return s, nil

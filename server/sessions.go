@@ -139,10 +139,13 @@ func (s *Server) apiSession(sess store.Session) api.Session {
 		out.StreamURL = api.PathSessions + "/" + sess.ID + "/stream"
 		out.Logs = []api.LogLocation{{Destination: "local", Format: "journal", Location: s.journalPath(sess.Account, sess.ID), Status: "Recording"}}
 	} else {
+		pending := s.outbox.isPending(sess.Account, sess.ID)
 		for _, f := range []string{"log", "cast"} {
 			p := s.recordingPath(sess.Account, sess.ID, f)
 			st := "Delivered"
-			if _, err := os.Stat(p); err != nil {
+			if pending {
+				st = "Pending"
+			} else if _, err := os.Stat(p); err != nil {
 				st = "Missing"
 			}
 			out.Logs = append(out.Logs, api.LogLocation{Destination: "local", Format: f, Location: p, Status: st})
@@ -276,6 +279,11 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		path = map[string]string{"cast": cast, "log": log}[format]
+	}
+	if !sess.Active() {
+		if err := s.outbox.wait(r.Context(), sess.Account, sess.ID); err != nil {
+			return err
+		}
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {

@@ -15,14 +15,15 @@ type Process struct{}
 // Start fails with ErrUnsupported on this platform.
 func Start(ctx context.Context, s Spec) (*Process, error) { return nil, ErrUnsupported }
 
-func (p *Process) Read(b []byte) (int, error)      { return 0, ErrUnsupported }
-func (p *Process) Write(b []byte) (int, error)     { return 0, ErrUnsupported }
-func (p *Process) Resize(cols, rows uint16) error  { return ErrUnsupported }
-func (p *Process) Echo() bool                      { return false }
-func (p *Process) Wait() (exitCode int, err error) { return -1, ErrUnsupported }
-func (p *Process) Signal(sig os.Signal) error      { return ErrUnsupported }
-func (p *Process) Close() error                    { return nil }
-func (p *Process) Pid() int                        { return -1 }
+func (p *Process) Read(b []byte) (int, error)         { return 0, ErrUnsupported }
+func (p *Process) Write(b []byte) (int, error)        { return 0, ErrUnsupported }
+func (p *Process) ReadBuffered(b []byte) (int, error) { return 0, ErrUnsupported }
+func (p *Process) Resize(cols, rows uint16) error     { return ErrUnsupported }
+func (p *Process) Echo() bool                         { return false }
+func (p *Process) Wait() (exitCode int, err error)    { return -1, ErrUnsupported }
+func (p *Process) Signal(sig os.Signal) error         { return ErrUnsupported }
+func (p *Process) Close() error                       { return nil }
+func (p *Process) Pid() int                           { return -1 }
 
 const canCreateUsers = false
 

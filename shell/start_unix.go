@@ -209,6 +209,22 @@ func (p *Process) Read(b []byte) (int, error) {
 	}
 }
 
+// ReadBuffered reads what the terminal has already buffered, without
+// waiting: 0 and no error when there is nothing (or the output has ended;
+// the next Read reports that). After a Read, it lets a reader gather a
+// burst of output, which the terminal hands out at most 4 KiB at a time,
+// into one larger piece.
+func (p *Process) ReadBuffered(b []byte) (int, error) {
+	if len(b) == 0 || p.draining.Load() {
+		return 0, nil
+	}
+	n, err := p.readNonblocking(b)
+	if err == io.EOF {
+		return 0, nil
+	}
+	return n, err
+}
+
 // readNonblocking reads what the terminal has buffered, without waiting for
 // more. The master is in non-blocking mode, so a read with nothing to return
 // fails with EAGAIN instead of blocking.

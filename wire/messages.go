@@ -202,6 +202,12 @@ func AppendOutput(b []byte, offset uint64, data []byte) []byte {
 	return append(b, data...)
 }
 
+// AppendOutputHeader appends a TOutput frame's header and offset; the
+// caller appends the data and calls SetFrameLen.
+func AppendOutputHeader(b []byte, offset uint64) []byte {
+	return binary.BigEndian.AppendUint64(AppendFrameHeader(b, TOutput), offset)
+}
+
 // ParseOutput decodes a TOutput payload. Data aliases p.
 func ParseOutput(p []byte) (offset uint64, data []byte, err error) {
 	if len(p) < 8 {

@@ -2,9 +2,11 @@ package wire
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"log"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -62,7 +64,46 @@ func trimNewline(p []byte) string {
 func WebSocketConn(ctx context.Context, c *websocket.Conn) net.Conn {
 	// A yamux frame body is at most one stream window; allow headroom.
 	c.SetReadLimit(2*StreamWindow + 1<<16)
-	return websocket.NetConn(ctx, c, websocket.MessageBinary)
+	return &frameConn{Conn: websocket.NetConn(ctx, c, websocket.MessageBinary)}
+}
+
+// yamux's frame header (its spec.md): version, type, flags, stream id and
+// length; for a data frame, length bytes of body follow.
+const (
+	yamuxHeaderLen = 12
+	yamuxTypeData  = 0
+)
+
+// frameConn sends a yamux data frame's header and body as one WebSocket
+// message. yamux writes them with two calls, and over a WebSocket every
+// write is a message of its own, with its own TLS record and system call:
+// twice the cost per frame for nothing.
+type frameConn struct {
+	net.Conn
+
+	mu  sync.Mutex // guards hdr; yamux writes from one goroutine, but Close may race it
+	hdr []byte     // a data frame's header, held for its body
+}
+
+func (c *frameConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.hdr) > 0 {
+		msg := append(c.hdr, p...)
+		c.hdr = msg[:0]
+		if cap(c.hdr) > 1<<20 {
+			c.hdr = nil // do not pin a rare large frame's buffer
+		}
+		if _, err := c.Conn.Write(msg); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	if len(p) == yamuxHeaderLen && p[1] == yamuxTypeData && binary.BigEndian.Uint32(p[8:]) > 0 {
+		c.hdr = append(c.hdr[:0], p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
 }
 
 // KeepAlive pings a WebSocket peer every KeepAliveInterval until ctx ends or

@@ -102,6 +102,19 @@ func AppendFrame(b []byte, t Type, payload []byte) []byte {
 	return append(b, payload...)
 }
 
+// AppendFrameHeader appends the header of a frame whose payload the caller
+// appends next, so the payload is written once, in place; SetFrameLen then
+// fills in the length.
+func AppendFrameHeader(b []byte, t Type) []byte {
+	return append(b, byte(t), 0, 0, 0, 0)
+}
+
+// SetFrameLen sets the payload length in the header at frame[0] to cover
+// the rest of frame.
+func SetFrameLen(frame []byte) {
+	binary.BigEndian.PutUint32(frame[1:HeaderLen], uint32(len(frame)-HeaderLen))
+}
+
 // ParseHeader validates a frame header and returns the type and payload
 // length.
 func ParseHeader(h [HeaderLen]byte) (Type, int, error) {

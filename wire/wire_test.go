@@ -186,3 +186,27 @@ func FuzzParseRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestFrameBuiltInPlace checks that a frame whose payload is appended after
+// its header decodes like one built by AppendFrame.
+func TestFrameBuiltInPlace(t *testing.T) {
+	rec := Record{Seq: 7, Time: 1500 * time.Microsecond, Kind: RecOutput, Data: []byte("hello")}
+	prefix := []byte("earlier frames")
+	b := AppendRecord(AppendFrameHeader(append([]byte(nil), prefix...), TRecord), rec)
+	SetFrameLen(b[len(prefix):])
+	want := AppendFrame(nil, TRecord, AppendRecord(nil, rec))
+	if !bytes.Equal(b[len(prefix):], want) {
+		t.Fatalf("in place %x\nappended %x", b[len(prefix):], want)
+	}
+	out := AppendOutputHeader(nil, 42)
+	out = append(out, "data"...)
+	SetFrameLen(out)
+	f, err := DecodeFrame(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, data, err := ParseOutput(f.Payload)
+	if err != nil || off != 42 || string(data) != "data" {
+		t.Fatalf("output frame = %d %q %v", off, data, err)
+	}
+}
