@@ -20,10 +20,10 @@ func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.mu.Lock()
-	if offset > r.outEnd {
+	if offset > r.ring.end {
 		// The client claims output that does not exist (a different
 		// server's numbering, or a bug): start it over cleanly.
-		offset = r.outEnd
+		offset = r.ring.end
 	}
 	r.clients++
 	r.clientsGone = time.Time{}
@@ -63,9 +63,10 @@ func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint
 
 // sendClient writes output from offset on, notices, and finally the exit.
 func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64, noticeIdx int) error {
+	var frame []byte
 	for {
 		r.mu.Lock()
-		for ctx.Err() == nil && sent >= r.outEnd && !r.ended && noticeIdx >= len(r.notices) {
+		for ctx.Err() == nil && sent >= r.ring.end && !r.ended && noticeIdx >= len(r.notices) {
 			r.cond.Wait()
 		}
 		if ctx.Err() != nil {
@@ -77,17 +78,18 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 			notices = append(notices, r.notices[noticeIdx:]...)
 			noticeIdx = len(r.notices)
 		}
-		var data []byte
+		// The frame is built in place: header, offset, then the output
+		// copied straight from the ring.
+		frame = wire.AppendOutputHeader(frame[:0], sent)
+		hdrLen := len(frame)
 		fromJournal := false
 		switch {
-		case sent < r.ringStart:
+		case sent < r.ring.start:
 			fromJournal = true
-		case sent < r.outEnd:
-			i := sent - r.ringStart
-			n := min(uint64(len(r.ring))-i, maxOutputFrame)
-			data = append([]byte(nil), r.ring[i:i+n]...)
+		case sent < r.ring.end:
+			frame = r.ring.appendFrom(frame, sent, maxOutputFrame)
 		}
-		ended, exit, outEnd := r.ended, r.exit, r.outEnd
+		ended, exit, outEnd := r.ended, r.exit, r.ring.end
 		r.mu.Unlock()
 
 		for _, n := range notices {
@@ -96,8 +98,7 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 			}
 		}
 		if fromJournal {
-			var err error
-			data, err = journalOutput(r.journalPath, sent, maxOutputFrame)
+			data, err := journalOutput(r.journalPath, sent, maxOutputFrame)
 			if err != nil {
 				r.s.logf("server: session %s: reading journal for a client: %v", r.id, err)
 				return err
@@ -105,12 +106,17 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 			if len(data) == 0 {
 				return errors.New("journal is behind the relay")
 			}
+			frame = append(frame, data...)
 		}
-		if len(data) > 0 {
-			if err := writeFrame(ctx, ws, wire.TOutput, wire.AppendOutput(nil, sent, data)); err != nil {
+		if n := len(frame) - hdrLen; n > 0 {
+			wire.SetFrameLen(frame)
+			if err := ws.Write(ctx, websocket.MessageBinary, frame); err != nil {
 				return err
 			}
-			sent += uint64(len(data))
+			sent += uint64(n)
+			if cap(frame) > 2*maxOutputFrame {
+				frame = nil
+			}
 			continue
 		}
 		if ended && sent >= outEnd {
