@@ -8,16 +8,17 @@
 //	go run ./bench -o json -out r.json  # also write the raw numbers
 //
 // It builds the postern binary (without -race), starts `postern dev` (server
-// and agent for this host in one process) and a private sshd with
-// throwaway keys, both on 127.0.0.1, and drives the real clients
-// (`postern exec`/`postern connect` and `ssh -tt`) through pipes:
+// and agent for this host in one process, with its profiler on) and a
+// private sshd with throwaway keys, both on 127.0.0.1, and drives the real
+// clients (`postern exec`/`postern connect` and `ssh -tt`) through pipes:
 //
 //   - echo round trip: one byte written to a remote `cat` in a PTY until
 //     the terminal's echo comes back, idle and while another session of the
 //     same server streams a file as fast as it can;
 //   - bulk output: `cat` of a file of random base64 lines, drained by the
 //     benchmark, with the CPU time of every process involved (Postern also
-//     records every byte; the recording is checked afterwards);
+//     records every byte; the recording is checked afterwards, and a CPU
+//     profile of postern dev over the run tells what recording cost);
 //   - session start: from starting the client to the first byte of the
 //     remote login shell.
 //
@@ -32,6 +33,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -375,15 +377,31 @@ func measureBulk(ctx context.Context, reg *registry, sides []side, bulkFile stri
 			if err != nil {
 				return err
 			}
-			logf("%s: bulk run %d/%d: %s in %.2fs (bytes flowed from %.2fs to %.2fs) = %.1f MB/s; CPU server %.2fs + client %.2fs = %.2f s/GiB",
-				s.name(), i, cfg.runs, fmtBytes(r.Bytes), r.Seconds, r.FirstByte, r.LastByte, r.MBps, r.ServerCPU, r.ClientCPU, r.CPUPerGiB)
+			logf("%s: bulk run %d/%d: %s in %.2fs (bytes flowed from %.2fs to %.2fs; artifacts done at %.2fs) = %.1f MB/s; CPU server %.2fs + client %.2fs = %.2f s/GiB",
+				s.name(), i, cfg.runs, fmtBytes(r.Bytes), r.Seconds, r.FirstByte, r.LastByte, r.Recorded, r.MBps, r.ServerCPU, r.ClientCPU, r.CPUPerGiB)
+			if rc := r.Recording; rc != nil {
+				logf("%s: bulk run %d/%d: recording CPU %.2fs (%s) = %.1f%% ± %.1f over the unrecorded relay's %.2fs; the profile saw %.2fs (%d samples) of postern dev's %.2fs",
+					s.name(), i, cfg.runs, rc.RecordingCPU, rc.funcBreakdown(), 100*rc.Overhead, 100*rc.OverheadError,
+					r.ServerCPU+r.ClientCPU-rc.RecordingCPU, rc.ProfiledCPU, rc.Samples, rc.ProcessCPU)
+				if rc.RecordingSamples == 0 {
+					res.warn(s.name() + ": no CPU sample of a bulk run fell in the recording functions (" + strings.Join(recordingFuncs, ", ") + "); were they renamed?")
+				}
+				if rc.ProcessCPU >= 1 && math.Abs(rc.ProfiledCPU/rc.ProcessCPU-1) > 0.2 {
+					res.warn(fmt.Sprintf("%s: the CPU profile of bulk run %d saw %.2fs of postern dev's %.2fs of CPU; the recording CPU row may be off", s.name(), i, rc.ProfiledCPU, rc.ProcessCPU))
+				}
+			}
+			if r.ProfileProblem != "" {
+				logf("%s: bulk run %d/%d: no recording CPU: %s", s.name(), i, cfg.runs, r.ProfileProblem)
+				res.warn(s.name() + ": recording CPU: " + r.ProfileProblem)
+			}
 			sr := res.Sides[s.name()]
 			sr.Bulk = append(sr.Bulk, r)
 			rc, err := s.verifyRecording(ctx, r.Bytes)
 			if err != nil {
 				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: could not check the recording: %v", s.name(), err))
 			} else if rc != nil {
-				logf("%s: recording %s: %s (%.3f x output)", s.name(), rc.Session, fmtBytes(rc.CastBytes), rc.Ratio)
+				logf("%s: recording %s: .cast %s (%.3f x output) rendered on read in %.2fs (%.0f MB/s), .log %s in %.2fs", s.name(), rc.Session,
+					fmtBytes(rc.CastBytes), rc.Ratio, rc.CastSeconds, float64(rc.CastBytes)/1e6/max(rc.CastSeconds, 1e-9), fmtBytes(rc.LogBytes), rc.LogSeconds)
 				if rc.Problem != "" {
 					res.Warnings = append(res.Warnings, s.name()+": recording check failed: "+rc.Problem)
 				}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/google/pprof/profile"
 )
 
 // stallLimit is how long any step may go without progress (an echo, a
@@ -70,11 +72,16 @@ func (w *watchdog) resume() {
 }
 
 // quiesce readies the machine for a measurement: no session may still be
-// running on the server side, and what earlier steps wrote (Postern's
+// running on the server side, nor may Postern still be rendering an
+// earlier session's recording (the bulk stream behind the loaded echo
+// measurement leaves a large one), and what earlier steps wrote (Postern's
 // journals and recordings, gigabytes with the default -size) must not be
 // written back to disk during the measurement.
 func quiesce(ctx context.Context, s side) error {
 	if err := waitNoChildren(ctx, s.serverPID(), 2*stallLimit); err != nil {
+		return err
+	}
+	if err := s.awaitArtifacts(ctx); err != nil {
 		return err
 	}
 	syscall.Sync()
@@ -339,14 +346,24 @@ type bulkRun struct {
 	FirstByte float64 `json:"first_byte_s"`
 	LastByte  float64 `json:"last_byte_s"`
 	MBps      float64 `json:"mb_per_s"`
+	// Recorded is when the recording's artifacts were complete (Postern
+	// renders them after the client has its exit code).
+	Recorded  float64 `json:"recorded_s"`
 	ServerCPU float64 `json:"server_cpu_s"` // incl. the remote cat
 	ClientCPU float64 `json:"client_cpu_s"`
 	CPUPerGiB float64 `json:"cpu_s_per_gib"`
+	// Recording is what recording cost, from a CPU profile of postern dev
+	// over the same window as ServerCPU; nil for OpenSSH, or when the
+	// profile could not be had, as ProfileProblem says.
+	Recording      *recordingCPU `json:"recording,omitempty"`
+	ProfileProblem string        `json:"profile_problem,omitempty"`
 }
 
 // runBulk runs `cat file` remotely, drains the client's stdout, and
 // measures bytes received over the client's lifetime (start to exit) and
-// the CPU time of the client and of the server side.
+// the CPU time of the client and of the server side, and, from a CPU
+// profile of the server process over the same window, how much of it was
+// recording.
 func runBulk(ctx context.Context, reg *registry, s side, file string, expect int64, hz int64, timeout time.Duration) (bulkRun, error) {
 	var r bulkRun
 	if err := quiesce(ctx, s); err != nil {
@@ -355,6 +372,21 @@ func runBulk(ctx context.Context, reg *registry, s side, file string, expect int
 	before, err := treeTicks(s.serverPID())
 	if err != nil {
 		return r, err
+	}
+	ownBefore, err := readStat(s.serverPID())
+	if err != nil {
+		return r, err
+	}
+	profiling := false
+	if err := s.startCPUProfile(ctx); err != nil {
+		r.ProfileProblem = fmt.Sprintf("could not start a CPU profile: %v", err)
+	} else {
+		profiling = true
+		defer func() {
+			if profiling { // not stopped: the run failed
+				s.stopCPUProfile(context.WithoutCancel(ctx))
+			}
+		}()
 	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
@@ -389,9 +421,7 @@ func runBulk(ctx context.Context, reg *registry, s side, file string, expect int
 			wd.progress()
 			if r.Bytes == expect {
 				r.LastByte = time.Since(p.start).Seconds()
-				// Ending a session may take a while without any output
-				// (Postern renders the recording first); from here only
-				// the overall timeout applies.
+				// From here only the overall timeout applies.
 				wd.close()
 			}
 			continue
@@ -423,7 +453,23 @@ func runBulk(ctx context.Context, reg *registry, s side, file string, expect int
 	if err := waitNoChildren(ctx, s.serverPID(), stallLimit); err != nil {
 		return r, err
 	}
+	if err := s.awaitArtifacts(ctx); err != nil {
+		return r, err
+	}
+	r.Recorded = time.Since(p.start).Seconds()
+	var prof *profile.Profile
+	if profiling {
+		profiling = false
+		prof, err = s.stopCPUProfile(ctx)
+		if err != nil {
+			r.ProfileProblem = fmt.Sprintf("could not stop the CPU profile: %v", err)
+		}
+	}
 	after, err := treeTicks(s.serverPID())
+	if err != nil {
+		return r, err
+	}
+	ownAfter, err := readStat(s.serverPID())
 	if err != nil {
 		return r, err
 	}
@@ -432,6 +478,16 @@ func runBulk(ctx context.Context, reg *registry, s side, file string, expect int
 	r.ServerCPU = float64(after-before) / float64(hz)
 	r.ClientCPU = p.cpu().Seconds()
 	r.CPUPerGiB = (r.ServerCPU + r.ClientCPU) / (float64(r.Bytes) / (1 << 30))
+	if prof != nil {
+		own := float64(ownAfter.utime+ownAfter.stime-ownBefore.utime-ownBefore.stime) / float64(hz)
+		split, err := attribute(prof, recordingFuncs)
+		if err == nil {
+			r.Recording, err = newRecordingCPU(split, own, r.ServerCPU+r.ClientCPU)
+		}
+		if err != nil {
+			r.ProfileProblem = err.Error()
+		}
+	}
 	return r, nil
 }
 

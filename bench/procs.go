@@ -340,15 +340,6 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// fileSize is the size of a file, or -1 when it cannot be read.
-func fileSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return -1
-	}
-	return fi.Size()
-}
-
 // absPath is filepath.Abs that cannot fail in practice.
 func absPath(p string) string {
 	if a, err := filepath.Abs(p); err == nil {

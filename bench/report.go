@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -50,6 +51,10 @@ type sideResult struct {
 	CPUPerGiB        float64           `json:"cpu_s_per_gib_median"`
 	Start            Summary           `json:"session_start"`
 	Recordings       []*recordingCheck `json:"recordings,omitempty"`
+	// RecordingOverhead is the median of the bulk runs' recording
+	// overhead (bulkRun.Recording.Overhead); nil for a side that does not
+	// record, or when no run had a profile.
+	RecordingOverhead *float64 `json:"recording_cpu_overhead_median,omitempty"`
 }
 
 // row is one line of the table.
@@ -65,15 +70,22 @@ type row struct {
 // finish derives the bulk aggregates and the table.
 func (r *results) finish() {
 	for _, sr := range r.Sides {
-		var rates, cpus []float64
+		var rates, cpus, overheads []float64
 		for _, b := range sr.Bulk {
 			rates = append(rates, b.MBps)
 			cpus = append(cpus, b.CPUPerGiB)
+			if b.Recording != nil {
+				overheads = append(overheads, b.Recording.Overhead)
+			}
 		}
 		if len(rates) > 0 {
 			sr.BulkBestMBps = slices.Max(rates)
 			sr.BulkMedianMBps = median(rates)
 			sr.CPUPerGiB = median(cpus)
+		}
+		if len(overheads) > 0 {
+			m := median(overheads)
+			sr.RecordingOverhead = &m
 		}
 	}
 	p, o := r.Sides["postern"], r.Sides["openssh"]
@@ -102,6 +114,13 @@ func (r *results) finish() {
 	rows = append(rows, row{fmt.Sprintf("recorded bulk output (cat %s)", fmtBytes(r.Settings.SizeBytes)), fmtRate(p.BulkBestMBps), fmtRate(o.BulkBestMBps), xs, ">= 0.9x openssh", yes(x >= 0.9)})
 	x, xs = ratio(p.Start.P50, o.Start.P50)
 	rows = append(rows, row{"session start (command to first byte)", fmtDur(us(p.Start.P50)), fmtDur(us(o.Start.P50)), xs, "<= openssh", yes(x <= 1)})
+	// What recording costs, from CPU profiles of postern dev; OpenSSH
+	// records nothing to compare with.
+	if m := p.RecordingOverhead; m != nil {
+		rows = append(rows, row{"recording CPU over unrecorded relay", fmt.Sprintf("%.1f%%", *m*100), "—", "", "<= 10%", yes(*m <= 0.10)})
+	} else {
+		rows = append(rows, row{"recording CPU over unrecorded relay", "n/a", "—", "", "<= 10%", ""})
+	}
 	_, xs = ratio(p.CPUPerGiB, o.CPUPerGiB)
 	rows = append(rows, row{"CPU per GiB of output (all processes)", fmt.Sprintf("%.2f s", p.CPUPerGiB), fmt.Sprintf("%.2f s", o.CPUPerGiB), xs, "(info)", ""})
 	r.Table = rows
@@ -125,6 +144,7 @@ func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "bulk: best of %d runs (median %s vs %s); output is the file with LF as CR LF; MB = 10^6 bytes.\n",
 		r.Settings.BulkRuns, fmtRate(p.BulkMedianMBps), fmtRate(o.BulkMedianMBps))
 	fmt.Fprintf(w, "CPU: median of the runs; server side (postern dev, resp. every sshd process) including the remote cat, plus the client; %d ticks/s.\n", r.Settings.ClockTicks)
+	fmt.Fprintln(w, r.recordingNote())
 	fmt.Fprintf(w, "session start: median of %d per side (p90 %s vs %s), interactive login shells.\n",
 		r.Settings.Starts, fmtDur(us(p.Start.P90)), fmtDur(us(o.Start.P90)))
 	if n := r.Noise; n != nil {
@@ -134,6 +154,34 @@ func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "date: %s\n%s\npostern: %s\ncommand: %s\n", r.Date, r.Machine.line(), r.Settings.Postern, r.Command)
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
+	}
+}
+
+// recordingNote explains the recording CPU row.
+func (r *results) recordingNote() string {
+	const method = "recording CPU: from a CPU profile of postern dev over each bulk run (client start to exit), the samples whose stack holds recording.(*Journal).Append/Sync/Close or recording.RenderJournal, over the rest of the run's CPU (every other sample of postern dev, the remote cat, the client): what an unrecorded relay of the same bytes would cost"
+	p := r.Sides["postern"]
+	// The run whose overhead is the median (the lower middle one for an
+	// even count) stands for the sampling error.
+	var runs []*recordingCPU
+	for _, b := range p.Bulk {
+		if b.Recording != nil {
+			runs = append(runs, b.Recording)
+		}
+	}
+	if len(runs) == 0 {
+		return method + "; no run had a profile (see the warnings)."
+	}
+	slices.SortFunc(runs, func(a, b *recordingCPU) int { return cmp.Compare(a.Overhead, b.Overhead) })
+	m := runs[(len(runs)-1)/2]
+	return fmt.Sprintf("%s; median of %d runs; its sampling error is about ±%.1f points (1 sigma: %d recording samples at %.0f Hz); CPU off the process's stacks (kernel writeback threads) is not counted.",
+		method, len(runs), 100*m.OverheadError, m.RecordingSamples, 1/m.Period)
+}
+
+// warn adds a warning once.
+func (r *results) warn(msg string) {
+	if !slices.Contains(r.Warnings, msg) {
+		r.Warnings = append(r.Warnings, msg)
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/pprof/profile"
+
 	"github.com/postern/postern/api"
 )
 
@@ -35,9 +37,18 @@ type side interface {
 	// endSessions ends whatever sessions a killed client left running on
 	// the server side (Postern keeps a session for its grace period).
 	endSessions(ctx context.Context) error
+	// awaitArtifacts waits until the session that just ended has its
+	// recording's artifacts (Postern renders them after the session ends),
+	// so their CPU time is counted; a no-op for sides that do not record.
+	awaitArtifacts(ctx context.Context) error
 	// verifyRecording checks the recording of the session that just ended
 	// after sending output bytes; nil for sides that do not record.
 	verifyRecording(ctx context.Context, output int64) (*recordingCheck, error)
+	// startCPUProfile starts a CPU profile of the server process, and
+	// stopCPUProfile stops it and returns it; nil for sides that do not
+	// record (their recording costs nothing).
+	startCPUProfile(ctx context.Context) error
+	stopCPUProfile(ctx context.Context) (*profile.Profile, error)
 }
 
 // recordingCheck is what the benchmark found of a session's recording.
@@ -48,6 +59,8 @@ type recordingCheck struct {
 	Cast        string  `json:"cast"`
 	CastBytes   int64   `json:"cast_bytes"`
 	LogBytes    int64   `json:"log_bytes"`
+	CastSeconds float64 `json:"cast_seconds"` // to render and download the .cast
+	LogSeconds  float64 `json:"log_seconds"`
 	OutputBytes int64   `json:"output_bytes"`
 	Ratio       float64 `json:"cast_to_output_ratio"`
 	Problem     string  `json:"problem,omitempty"`
@@ -72,6 +85,28 @@ func childEnv(tmp string) []string {
 }
 
 // runQuick runs a short command to completion and returns its stdout.
+// countOutput runs cmd and returns how many bytes it wrote to stdout and
+// how long it ran.
+func countOutput(ctx context.Context, reg *registry, name string, cmd *exec.Cmd) (int64, float64, error) {
+	var n countingWriter
+	cmd.Stdout = &n
+	p, err := reg.start(name, cmd)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := p.wait(ctx, 10*time.Minute); err != nil {
+		return 0, 0, fmt.Errorf("%s: %s", name, p.describe(err))
+	}
+	return int64(n), time.Since(p.start).Seconds(), nil
+}
+
+type countingWriter int64
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
+}
+
 func runQuick(ctx context.Context, reg *registry, name string, cmd *exec.Cmd, timeout time.Duration) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -93,11 +128,17 @@ type posternSide struct {
 	data, home string
 	env        []string
 	dev        *proc
+	// debugAddr is postern dev's --debug-listen address, for CPU
+	// profiles; empty when the binary has no such flag, as noProfiler
+	// says.
+	debugAddr, noProfiler string
+	profiles              int // CPU profiles taken so far
 }
 
 // startPostern runs `postern dev` on a free loopback port with its state in
-// the temp dir, waits until it is ready and checks that a command runs on
-// this machine's node.
+// the temp dir, and its profiler on another (when the binary has one: an
+// older build given with -postern may not), waits until it is ready and
+// checks that a command runs on this machine's node.
 func startPostern(ctx context.Context, reg *registry, tmp, bin string) (*posternSide, error) {
 	host, err := os.Hostname()
 	if err != nil {
@@ -117,7 +158,19 @@ func startPostern(ctx context.Context, reg *registry, tmp, bin string) (*postern
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "dev", "--listen", "127.0.0.1:0", "--data", s.data, "--quiet")
+	args := []string{"dev", "--listen", "127.0.0.1:0", "--data", s.data, "--quiet"}
+	help, err := exec.CommandContext(ctx, bin, "dev", "--help").CombinedOutput()
+	if err == nil && bytes.Contains(help, []byte("--debug-listen")) {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s.debugAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		args = append(args, "--debug-listen", s.debugAddr)
+	} else {
+		s.noProfiler = fmt.Sprintf("%s dev --help does not list --debug-listen", bin)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = s.env
 	cmd.Stdout, cmd.Stderr = w, logFile
 	s.dev, err = reg.start("postern dev", cmd)
@@ -208,6 +261,29 @@ func (s *posternSide) endSessions(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+func (s *posternSide) awaitArtifacts(ctx context.Context) error {
+	for {
+		ss, err := s.sessions(ctx)
+		if err != nil {
+			return err
+		}
+		pending := false
+		for _, x := range ss {
+			for _, l := range x.Logs {
+				pending = pending || l.Status == "Pending" || l.Status == "Recording"
+			}
+		}
+		if !pending {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 func (s *posternSide) verifyRecording(ctx context.Context, output int64) (*recordingCheck, error) {
 	ss, err := s.sessions(ctx)
 	if err != nil {
@@ -223,14 +299,15 @@ func (s *posternSide) verifyRecording(ctx context.Context, output int64) (*recor
 		}
 	}
 	rc := &recordingCheck{Session: newest.ID, Status: newest.Status, ExitCode: newest.ExitCode, OutputBytes: output,
-		Cast: filepath.Join(s.data, "recordings", "000000000001", newest.ID+".cast")}
-	for _, l := range newest.Logs {
-		if l.Format == "cast" && l.Location != "" {
-			rc.Cast = l.Location
-		}
+		Cast: "postern logs get " + newest.ID + " --format cast"}
+	// The journal is the recording; the artifacts are rendered from it as
+	// they are read, which is timed here (not part of the bulk run).
+	if rc.CastBytes, rc.CastSeconds, err = countOutput(ctx, s.reg, "postern logs get (cast)", s.cli("logs", "get", newest.ID, "--format", "cast")); err != nil {
+		return nil, err
 	}
-	rc.CastBytes = fileSize(rc.Cast)
-	rc.LogBytes = fileSize(strings.TrimSuffix(rc.Cast, ".cast") + ".log")
+	if rc.LogBytes, rc.LogSeconds, err = countOutput(ctx, s.reg, "postern logs get (log)", s.cli("logs", "get", newest.ID, "--format", "log")); err != nil {
+		return nil, err
+	}
 	if output > 0 {
 		rc.Ratio = float64(rc.CastBytes) / float64(output)
 	}
@@ -240,8 +317,8 @@ func (s *posternSide) verifyRecording(ctx context.Context, output int64) (*recor
 	switch {
 	case newest.Status != "Terminated" || newest.ExitCode == nil || *newest.ExitCode != 0:
 		rc.Problem = fmt.Sprintf("session %s ended %s (%s), exit code %v", newest.ID, newest.Status, newest.StatusReason, fmtExit(newest.ExitCode))
-	case rc.CastBytes < 0:
-		rc.Problem = fmt.Sprintf("no recording at %s", rc.Cast)
+	case rc.CastBytes <= 0:
+		rc.Problem = fmt.Sprintf("%s printed nothing", rc.Cast)
 	case rc.Ratio < 0.98 || rc.Ratio > 1.5:
 		rc.Problem = fmt.Sprintf("recording %s holds %d bytes for %d bytes of output (ratio %.3f; expected about 1.03)", rc.Cast, rc.CastBytes, output, rc.Ratio)
 	}
@@ -409,4 +486,10 @@ func (s *sshSide) serverPID() int { return s.sshd.cmd.Process.Pid }
 // endSessions: an OpenSSH session ends with its connection.
 func (s *sshSide) endSessions(context.Context) error { return nil }
 
+func (s *sshSide) awaitArtifacts(context.Context) error { return nil }
+
 func (s *sshSide) verifyRecording(context.Context, int64) (*recordingCheck, error) { return nil, nil }
+
+func (s *sshSide) startCPUProfile(context.Context) error { return nil }
+
+func (s *sshSide) stopCPUProfile(context.Context) (*profile.Profile, error) { return nil, nil }

@@ -86,3 +86,30 @@ func BenchmarkCastWriterBulk(b *testing.B) {
 		cw.Close()
 	}
 }
+
+// BenchmarkRender renders a journal of bulk output to both artifacts on
+// disk, as the server does when a session ends.
+func BenchmarkRender(b *testing.B) {
+	dir := b.TempDir()
+	jpath := dir + "/s.journal"
+	j, err := CreateJournal(jpath, Meta{SessionID: "bench", Start: time.Unix(0, 0), Width: 80, Height: 24})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total int64
+	for i, c := range bulkOutput(32 << 20) {
+		total += int64(len(c))
+		if _, err := j.Append(Record{Seq: uint64(i + 1), Time: time.Duration(i) * time.Microsecond, Kind: KindOutput, Data: c}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(total)
+	for b.Loop() {
+		if err := Render(jpath, dir+"/s.cast", dir+"/s.log"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

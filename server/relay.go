@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -314,11 +312,9 @@ func (r *relay) fail(reason, msg string) {
 	r.end(store.StatusFailed, reason, nil, msg)
 }
 
-// end records the final state, queues the artifacts for rendering and
-// tells clients. The journal is closed (synced) and the outbox entry is
-// durable before anyone sees the session as ended, so the recording is
-// complete and its artifacts are certain to follow; `logs get` waits for
-// them.
+// end records the final state and tells clients. The journal is closed
+// (synced) before anyone sees the session as ended, so whoever sees
+// "Terminated" can fetch the complete recording.
 func (r *relay) end(status, reason string, code *int, msg string) {
 	r.mu.Lock()
 	if r.ending {
@@ -358,14 +354,6 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	if err := r.closeJournal(); err != nil {
 		r.s.logf("server: session %s: %v", r.id, err)
 	}
-	if err := r.s.outbox.add(r.account, r.id); err != nil {
-		// Without a durable entry a crash could leave the session
-		// without artifacts: render now, however long it takes.
-		r.s.logf("server: session %s: %v; rendering before publishing the end", r.id, err)
-		if err := r.render(); err != nil {
-			r.s.logf("server: session %s: render recording: %v", r.id, err)
-		}
-	}
 	if err := r.s.store.UpdateSession(context.WithoutCancel(r.s.ctx), final); err != nil {
 		r.s.logf("server: session %s: %v", r.id, err)
 	}
@@ -392,16 +380,6 @@ func (r *relay) closeJournal() error {
 	}
 	r.closed = true
 	return r.journal.Close()
-}
-
-// render writes the .cast and .log artifacts from the journal.
-func (r *relay) render() error {
-	cast := r.s.recordingPath(r.account, r.id, "cast")
-	log := r.s.recordingPath(r.account, r.id, "log")
-	if err := os.MkdirAll(filepath.Dir(cast), 0o700); err != nil {
-		return err
-	}
-	return recording.Render(r.journalPath, cast, log)
 }
 
 // notice shows a line on every attached client's terminal.

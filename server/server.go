@@ -71,8 +71,6 @@ type Server struct {
 	relaysMu sync.Mutex // guards relays
 	relays   map[string]*relay
 
-	outbox *outbox // renders ended sessions' artifacts
-
 	// ctx ends when the server shuts down; every relay goroutine
 	// watches it.
 	ctx    context.Context
@@ -118,14 +116,8 @@ func New(cfg Config) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s.outbox = newOutbox(s)
 	if err := s.recoverSessions(ctx); err != nil {
 		cancel()
-		return nil, err
-	}
-	if err := s.outbox.start(func(it outboxItem) bool { return s.relay(it.id) != nil }); err != nil {
-		cancel()
-		s.wg.Wait()
 		return nil, err
 	}
 	return s, nil
@@ -222,9 +214,4 @@ func (s *Server) Close() {
 // sessionDir is where a session's journal lives while it runs.
 func (s *Server) journalPath(account, id string) string {
 	return filepath.Join(s.cfg.DataDir, "sessions", account, id+".journal")
-}
-
-// recordingPath is where a finished session's artifact is kept.
-func (s *Server) recordingPath(account, id, ext string) string {
-	return filepath.Join(s.cfg.DataDir, "recordings", account, id+"."+ext)
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -139,17 +140,11 @@ func (s *Server) apiSession(sess store.Session) api.Session {
 		out.StreamURL = api.PathSessions + "/" + sess.ID + "/stream"
 		out.Logs = []api.LogLocation{{Destination: "local", Format: "journal", Location: s.journalPath(sess.Account, sess.ID), Status: "Recording"}}
 	} else {
-		pending := s.outbox.isPending(sess.Account, sess.ID)
-		for _, f := range []string{"log", "cast"} {
-			p := s.recordingPath(sess.Account, sess.ID, f)
-			st := "Delivered"
-			if pending {
-				st = "Pending"
-			} else if _, err := os.Stat(p); err != nil {
-				st = "Missing"
-			}
-			out.Logs = append(out.Logs, api.LogLocation{Destination: "local", Format: f, Location: p, Status: st})
+		st := "Complete"
+		if _, err := os.Stat(s.journalPath(sess.Account, sess.ID)); err != nil {
+			st = "Missing"
 		}
+		out.Logs = []api.LogLocation{{Destination: "local", Format: "journal", Location: s.journalPath(sess.Account, sess.ID), Status: st}}
 	}
 	return out
 }
@@ -263,42 +258,37 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
 	if format != "log" && format != "cast" {
 		return errorf(http.StatusBadRequest, "ValidationError", "format: %q must be log or cast", format)
 	}
-	path := s.recordingPath(sess.Account, sess.ID, format)
-	if sess.Active() {
-		// Render a snapshot of the running session from its journal.
-		tmp, err := os.MkdirTemp("", "postern-logs-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		if rl := s.relay(sess.ID); rl != nil {
-			rl.journal.Sync()
-		}
-		cast, log := filepath.Join(tmp, "s.cast"), filepath.Join(tmp, "s.log")
-		if err := recording.Render(s.journalPath(sess.Account, sess.ID), cast, log); err != nil {
-			return err
-		}
-		path = map[string]string{"cast": cast, "log": log}[format]
+	// The journal is the recording; the .cast and .log are views of it,
+	// rendered as they are read (a few hundred MB/s), so that recording
+	// costs one sequential write and the artifacts take no space.
+	jpath := s.journalPath(sess.Account, sess.ID)
+	if rl := s.relay(sess.ID); rl != nil && sess.Active() {
+		rl.journal.Sync() // include what was just said
 	}
-	if !sess.Active() {
-		if err := s.outbox.wait(r.Context(), sess.Account, sess.ID); err != nil {
-			return err
-		}
-	}
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return errorf(http.StatusNotFound, "LogNotFound", "session %s has no %s recording", sess.ID, format)
+	if _, err := os.Stat(jpath); errors.Is(err, os.ErrNotExist) {
+		return errorf(http.StatusNotFound, "LogNotFound", "session %s has no recording", sess.ID)
 	} else if err != nil {
 		return err
 	}
-	defer f.Close()
 	ctype := "text/plain; charset=utf-8"
 	if format == "cast" {
 		ctype = "application/x-asciicast"
 	}
 	w.Header().Set("Content-Type", ctype)
-	_, err = io.Copy(w, f)
-	return err
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var cast, log io.Writer
+	if format == "cast" {
+		cast = bw
+	} else {
+		log = bw
+	}
+	if err := recording.RenderJournal(jpath, cast, log); err != nil {
+		// The status line is gone; the client sees a short body.
+		s.logf("server: session %s: rendering its %s: %v", sess.ID, format, err)
+		return nil
+	}
+	bw.Flush()
+	return nil
 }
 
 // handleStream attaches a client to a session's terminal over a WebSocket.

@@ -34,6 +34,8 @@ type serverOptions struct {
 	hosts  []string
 	grace  time.Duration
 	quiet  bool
+	// debugListen serves Go's profiler (net/http/pprof) there; empty: off.
+	debugListen string
 	// TLS material from files; empty: created in the data directory.
 	caCert, caKey, cert, key string
 }
@@ -85,6 +87,14 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		return nil, err
 	}
 	rs.admin = pw
+	if o.debugListen != "" {
+		if err := serveDebug(ctx, o.debugListen, logf); err != nil {
+			ln.Close()
+			srv.Close()
+			st.Close()
+			return nil, err
+		}
+	}
 	go func() {
 		err := srv.Serve(ctx, ln)
 		st.Close()
@@ -149,6 +159,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&o.listen, "listen", ":8443", "address to listen on")
 	f.StringSliceVar(&o.hosts, "host", nil, "extra names or addresses for the server certificate")
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
+	f.StringVar(&o.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	f.StringVar(&o.cert, "tls-cert", "", "server certificate (PEM); default: issued by the CA")
 	f.StringVar(&o.key, "tls-key", "", "server certificate key (PEM)")
 	f.StringVar(&o.caCert, "ca-cert", "", "CA certificate for agent certificates (PEM); default: created in the data directory")
@@ -173,6 +184,7 @@ works at once. State lives in one data directory; running it again resumes it.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8443", "address to listen on (port 0 picks a free one)")
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "log only errors")
+	f.StringVar(&o.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	return cmd
 }
 
