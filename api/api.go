@@ -18,6 +18,7 @@ const (
 	PathSessions    = "/v1/sessions"
 	PathDocuments   = "/v1/documents"
 	PathPreferences = "/v1/preferences"
+	PathUsers       = "/v1/users"
 	PathHealth      = "/healthz"
 )
 
@@ -187,4 +188,20 @@ type PutDocumentRequest struct {
 type ValidateResponse struct {
 	Valid  bool     `json:"valid"`
 	Errors []string `json:"errors,omitempty"`
+}
+
+// User is a Postern user, as administrators see it.
+type User struct {
+	Name  string `json:"name"`
+	Admin bool   `json:"admin"`
+	// RunAs is the OS user the user's sessions run as when the session
+	// preferences enable run-as (runAsEnabled); it wins over
+	// runAsDefaultUser, as Session Manager's SSMSessionRunAs tag does.
+	RunAs string `json:"runAs,omitempty"`
+}
+
+// SetUserAttributesRequest changes a user's attributes. Fields left out
+// stay as they are.
+type SetUserAttributesRequest struct {
+	RunAs *string `json:"runAs,omitempty"` // "": none
 }

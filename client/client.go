@@ -325,3 +325,11 @@ func (c *Client) SetPreferences(ctx context.Context, content string) (api.Docume
 	err := c.do(ctx, "PUT", api.PathPreferences, api.PutDocumentRequest{Content: content}, &out)
 	return out, err
 }
+
+// SetUserAttributes changes a user's attributes, such as the OS user their
+// sessions run as. Only administrators may.
+func (c *Client) SetUserAttributes(ctx context.Context, name string, req api.SetUserAttributesRequest) (api.User, error) {
+	var out api.User
+	err := c.do(ctx, "PATCH", api.PathUsers+"/"+url.PathEscape(name), req, &out)
+	return out, err
+}

@@ -60,6 +60,16 @@ func BuiltinContent(name string) (string, bool) {
 	return string(data), true
 }
 
+// PosternName returns the Postern name of a built-in document named by
+// Session Manager's name (AWS-StartSSHSession is Postern-StartSSHSession),
+// and any other name as it is.
+func PosternName(name string) string {
+	if n, ok := awsNames[name]; ok {
+		return n
+	}
+	return name
+}
+
 // BuiltinNames returns the Postern names of the built-in documents, sorted.
 // Builtin also answers to Session Manager's names for them.
 func BuiltinNames() []string {

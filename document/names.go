@@ -27,3 +27,14 @@ func ValidName(name string) error {
 	}
 	return nil
 }
+
+// ValidUserName reports whether name can name a run-as user
+// (runAsDefaultUser, or a user's runAs attribute): 1–64 letters, digits,
+// '_', '.', '@' and '-', starting with a letter or '_', so that no Unix
+// rejects it and it cannot be taken for an option (-x) or a uid (1000).
+func ValidUserName(name string) error {
+	if !userRE.MatchString(name) {
+		return fmt.Errorf("%s is not a valid user name: 1–64 letters, digits, '_', '.', '@' and '-', starting with a letter or '_'", quoteShort(name))
+	}
+	return nil
+}

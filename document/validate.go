@@ -162,9 +162,9 @@ func (v *validator) inputs(in *Inputs) {
 		v.errorf("inputs.kmsKeyId", "%s is not a KMS key id, key ARN, alias name (alias/...) or alias ARN", quoteShort(k))
 	}
 	switch u := in.RunAsDefaultUser; {
-	case u != "" && !userRE.MatchString(u):
-		v.errorf("inputs.runAsDefaultUser", "%s is not a valid user name: 1–64 letters, digits, '_', '.', '@' and '-', starting with a letter or '_'", quoteShort(u))
-	case u == "" && in.RunAsEnabled:
+	case u != "":
+		v.add("inputs.runAsDefaultUser", ValidUserName(u))
+	case in.RunAsEnabled:
 		// Session Manager refuses sessions then; better to say so now.
 		v.errorf("inputs.runAsDefaultUser", "required when runAsEnabled is true")
 	}

@@ -43,6 +43,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE "+api.PathDocuments+"/{name}", s.authed(s.handleDeleteDocument))
 	mux.Handle("GET "+api.PathPreferences, s.authed(s.handleGetPreferences))
 	mux.Handle("PUT "+api.PathPreferences, s.authed(s.handlePutPreferences))
+	mux.Handle("PATCH "+api.PathUsers+"/{name}", s.authed(s.handleSetUserAttributes))
 	return mux
 }
 

@@ -79,7 +79,10 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 	}
 	p := sessionPlan{document: DefaultDocument, sessionType: string(prefs.SessionType)}
 	res := prefs
-	if req.Document != "" && req.Document != DefaultDocument {
+	// The preferences document under Session Manager's name
+	// (SSM-SessionManagerRunShell) is the account's too, not the built-in
+	// default: otherwise naming it would shed the account's preferences.
+	if req.Document != "" && document.PosternName(req.Document) != DefaultDocument {
 		doc, _, err := s.lookupDocument(ctx, c.Account, req.Document, 0)
 		if err != nil {
 			return sessionPlan{}, err
@@ -172,7 +175,9 @@ func (s *Server) handleListDocuments(w http.ResponseWriter, r *http.Request) err
 
 func (s *Server) handleGetDocument(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	name := r.PathValue("name")
+	// SSM-SessionManagerRunShell shows the account's preferences, as it
+	// applies them.
+	name := document.PosternName(r.PathValue("name"))
 	version := 0
 	if v := r.URL.Query().Get("version"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -318,3 +323,37 @@ func (s *Server) handlePutPreferences(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
+// handleSetUserAttributes sets a user's attributes: runAs, the OS user
+// their sessions run as when the preferences enable run-as (see
+// planSession).
+func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	if err := requireAdmin(c, "change users' attributes"); err != nil {
+		return err
+	}
+	var req api.SetUserAttributesRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	u, err := s.store.GetUser(r.Context(), c.Account, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "UserNotFound", "user %q does not exist", name)
+	}
+	if err != nil {
+		return err
+	}
+	if req.RunAs != nil {
+		if *req.RunAs != "" {
+			if err := document.ValidUserName(*req.RunAs); err != nil {
+				return errorf(http.StatusBadRequest, "ValidationError", "runAs: %v", err)
+			}
+		}
+		u.RunAs = *req.RunAs
+	}
+	if err := s.store.UpdateUser(r.Context(), u); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.User{Name: u.Name, Admin: u.Admin, RunAs: u.RunAs})
+	return nil
+}

@@ -1,0 +1,14 @@
+package server
+
+// CheckLimits runs the idle-timeout and maximum-duration check of session id
+// at the server's current time, as the relay's watcher does on every tick,
+// so that tests which move the clock need not wait for a tick. It reports
+// whether the session has a relay.
+func (s *Server) CheckLimits(id string) bool {
+	r := s.relay(id)
+	if r == nil {
+		return false
+	}
+	r.enforceLimits(s.now())
+	return true
+}
