@@ -199,6 +199,27 @@ CREATE TABLE documents (
 	PRIMARY KEY (account, name, version)
 ) STRICT;
 `,
+	// 3: the delivery outbox.
+	`
+CREATE TABLE deliveries (
+	account      TEXT NOT NULL REFERENCES accounts (id),
+	session_id   TEXT NOT NULL,
+	destination  TEXT NOT NULL,
+	artifact     TEXT NOT NULL,
+	target       TEXT NOT NULL,
+	status       TEXT NOT NULL,
+	attempts     INTEGER NOT NULL,
+	last_error   TEXT NOT NULL,
+	location     TEXT NOT NULL,
+	bytes        INTEGER NOT NULL,
+	cursor       INTEGER NOT NULL,
+	next_attempt INTEGER,
+	created_at   INTEGER,
+	updated_at   INTEGER,
+	PRIMARY KEY (account, session_id, destination, artifact)
+) STRICT;
+CREATE INDEX deliveries_due ON deliveries (status, next_attempt);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -761,4 +782,90 @@ func intPtrArg(p *int) any {
 		return nil
 	}
 	return *p
+}
+
+// CreateDeliveries implements Store.
+func (s *SQLite) CreateDeliveries(ctx context.Context, ds []Delivery) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrapErr(err, "create deliveries")
+	}
+	defer tx.Rollback()
+	for _, d := range ds {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO deliveries (`+deliveryColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			d.Account, d.SessionID, d.Destination, d.Artifact, d.Target, d.Status, d.Attempts,
+			d.LastError, d.Location, d.Bytes, int64(d.Cursor), timeArg(d.NextAttempt), timeArg(d.CreatedAt), timeArg(d.UpdatedAt))
+		if err != nil {
+			return wrapErr(err, "create delivery of %s %s to %s", d.SessionID, d.Artifact, d.Destination)
+		}
+	}
+	return wrapErr(tx.Commit(), "create deliveries")
+}
+
+const deliveryColumns = `account, session_id, destination, artifact, target, status, attempts,
+	last_error, location, bytes, cursor, next_attempt, created_at, updated_at`
+
+func scanDelivery(row scanner) (Delivery, error) {
+	var d Delivery
+	var cursor int64
+	err := row.Scan(&d.Account, &d.SessionID, &d.Destination, &d.Artifact, &d.Target, &d.Status, &d.Attempts,
+		&d.LastError, &d.Location, &d.Bytes, &cursor, microTime{&d.NextAttempt}, microTime{&d.CreatedAt}, microTime{&d.UpdatedAt})
+	d.Cursor = uint64(cursor)
+	return d, err
+}
+
+// UpdateDelivery implements Store.
+func (s *SQLite) UpdateDelivery(ctx context.Context, d Delivery) error {
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE deliveries SET status = ?, attempts = ?, last_error = ?, location = ?, bytes = ?,
+			cursor = ?, next_attempt = ?, updated_at = ?
+		WHERE account = ? AND session_id = ? AND destination = ? AND artifact = ?`,
+		d.Status, d.Attempts, d.LastError, d.Location, d.Bytes, int64(d.Cursor), timeArg(d.NextAttempt), timeArg(d.UpdatedAt),
+		d.Account, d.SessionID, d.Destination, d.Artifact)
+	return wrapErr(checkAffected(res, err), "update delivery of %s %s to %s", d.SessionID, d.Artifact, d.Destination)
+}
+
+// ReleaseDeliveries implements Store.
+func (s *SQLite) ReleaseDeliveries(ctx context.Context, account, sessionID string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `
+		UPDATE deliveries SET status = ?, next_attempt = ?, updated_at = ?
+		WHERE account = ? AND session_id = ? AND status = ?`,
+		DeliveryPending, timeArg(now), timeArg(now), account, sessionID, DeliveryWaiting)
+	return wrapErr(err, "release deliveries of %s", sessionID)
+}
+
+// ListDeliveries implements Store.
+func (s *SQLite) ListDeliveries(ctx context.Context, account, sessionID string) ([]Delivery, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE account = ? AND session_id = ? ORDER BY destination, artifact`, account, sessionID)
+	ds, err := collect(rows, err, scanDelivery)
+	return ds, wrapErr(err, "list deliveries of %s", sessionID)
+}
+
+// DueDeliveries implements Store.
+func (s *SQLite) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE status IN (?, ?) AND next_attempt <= ? ORDER BY next_attempt, session_id, destination, artifact LIMIT ?`,
+		DeliveryPending, DeliveryFailing, timeArg(now), limit)
+	ds, err := collect(rows, err, scanDelivery)
+	return ds, wrapErr(err, "list due deliveries")
+}
+
+// WaitingDeliveries implements Store.
+func (s *SQLite) WaitingDeliveries(ctx context.Context, limit int) ([]Delivery, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE status = ? ORDER BY created_at, session_id LIMIT ?`, DeliveryWaiting, limit)
+	ds, err := collect(rows, err, scanDelivery)
+	return ds, wrapErr(err, "list waiting deliveries")
+}
+
+// DeliveryBacklog implements Store.
+func (s *SQLite) DeliveryBacklog(ctx context.Context) (int, time.Time, error) {
+	var n int
+	var oldest time.Time
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status != ?`,
+		DeliveryDelivered).Scan(&n, microTime{&oldest})
+	return n, oldest, wrapErr(err, "delivery backlog")
 }

@@ -132,6 +132,39 @@ type Document struct {
 	CreatedAt   time.Time
 }
 
+// Delivery states. A delivery waits while its session runs, is pending once
+// the session has ended, and then either delivered or failing (retried
+// with backoff, never dropped).
+const (
+	DeliveryWaiting   = "Waiting"
+	DeliveryPending   = "Pending"
+	DeliveryDelivered = "Delivered"
+	DeliveryFailing   = "Failing"
+)
+
+// Delivery is one artifact of one session owed to one destination: a row
+// of the durable outbox. The target (bucket and prefix, log group, ...) is
+// fixed when the session starts, from the preferences then in force, so
+// that a later change of preferences does not redirect a recording.
+type Delivery struct {
+	Account     string
+	SessionID   string
+	Destination string // "s3", "cloudwatch"
+	Artifact    string // "log", "cast"
+	Target      string // the destination's own description of where, as JSON
+	Status      string
+	Attempts    int
+	LastError   string // the last failed attempt's error
+	Location    string // where it was delivered, e.g. s3://bucket/key
+	Bytes       int64  // size delivered
+	// Cursor is how far a streamed delivery got: the sequence number of
+	// the last journal record whose output the destination has.
+	Cursor      uint64
+	NextAttempt time.Time // when a pending or failing delivery is due
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
 // SessionFilter selects sessions in ListSessions. Zero fields match all.
 type SessionFilter struct {
 	Account string
@@ -195,6 +228,30 @@ type Store interface {
 	UpdateSession(ctx context.Context, s Session) error
 	// ListSessions returns matching sessions, newest first.
 	ListSessions(ctx context.Context, f SessionFilter) ([]Session, error)
+
+	// CreateDeliveries adds a session's deliveries (ErrConflict if one
+	// exists), all or none.
+	CreateDeliveries(ctx context.Context, ds []Delivery) error
+	// UpdateDelivery replaces a delivery's state (status, attempts, last
+	// error, location, bytes, cursor, next attempt, updated at);
+	// ErrNotFound if it does not exist.
+	UpdateDelivery(ctx context.Context, d Delivery) error
+	// ReleaseDeliveries makes a session's waiting deliveries pending and
+	// due at now, when the session has ended.
+	ReleaseDeliveries(ctx context.Context, account, sessionID string, now time.Time) error
+	// ListDeliveries returns a session's deliveries by destination and
+	// artifact.
+	ListDeliveries(ctx context.Context, account, sessionID string) ([]Delivery, error)
+	// DueDeliveries returns up to limit pending or failing deliveries due
+	// at or before now, of any account, the longest due first.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	// WaitingDeliveries returns up to limit deliveries still waiting for
+	// their sessions to end, of any account; a starting server releases
+	// those of sessions that ended while it was going down.
+	WaitingDeliveries(ctx context.Context, limit int) ([]Delivery, error)
+	// DeliveryBacklog counts the deliveries not yet delivered (waiting
+	// ones included) and the creation time of the oldest.
+	DeliveryBacklog(ctx context.Context) (n int, oldest time.Time, err error)
 
 	Close() error
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateSession", testUpdateSession},
 		{"Documents", testDocuments},
 		{"ListSessions", testListSessions},
+		{"Deliveries", testDeliveries},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -888,5 +889,91 @@ func testDocuments(t *testing.T, s store.Store) {
 	// Versions continue after a deletion and recreation start again at 1.
 	if d := put(acctA, "Fwd", "again"); d.Version != 1 {
 		t.Errorf("recreated document version = %d, want 1", d.Version)
+	}
+}
+
+func testDeliveries(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mk := func(account, session, dest, artifact string) store.Delivery {
+		return store.Delivery{Account: account, SessionID: session, Destination: dest, Artifact: artifact,
+			Target: `{"bucket":"logs"}`, Status: store.DeliveryWaiting, CreatedAt: t0, UpdatedAt: t0}
+	}
+	a1, a2 := mk(acctA, "alice-1", "s3", "cast"), mk(acctA, "alice-1", "s3", "log")
+	b1 := mk(acctB, "bob-1", "cloudwatch", "log")
+	for _, ds := range [][]store.Delivery{{a1, a2}, {b1}} {
+		if err := s.CreateDeliveries(ctx, ds); err != nil {
+			t.Fatalf("CreateDeliveries: %v", err)
+		}
+	}
+	// All or none: the new one must not land when its sibling conflicts.
+	if err := s.CreateDeliveries(ctx, []store.Delivery{mk(acctA, "alice-1", "cloudwatch", "log"), a1}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("CreateDeliveries of an existing delivery = %v, want ErrConflict", err)
+	}
+	got, err := s.ListDeliveries(ctx, acctA, "alice-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkList(t, "deliveries of alice-1", got, []store.Delivery{a1, a2})
+
+	// Waiting deliveries are never due; released ones are.
+	if due, err := s.DueDeliveries(ctx, t0.Add(time.Hour), 10); err != nil || len(due) != 0 {
+		t.Fatalf("DueDeliveries before release = %v, %v", due, err)
+	}
+	if n, oldest, err := s.DeliveryBacklog(ctx); err != nil || n != 3 || !oldest.Equal(t0) {
+		t.Fatalf("DeliveryBacklog = %d, %v, %v; want 3, %v", n, oldest, err, t0)
+	}
+	waiting, err := s.WaitingDeliveries(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkList(t, "waiting deliveries", waiting, []store.Delivery{a1, a2, b1})
+	t1 := t0.Add(time.Minute)
+	if err := s.ReleaseDeliveries(ctx, acctA, "alice-1", t1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseDeliveries(ctx, acctB, "alice-1", t1); err != nil {
+		t.Fatal(err) // another account's session of that name: nothing to release
+	}
+	if due, err := s.DueDeliveries(ctx, t0, 10); err != nil || len(due) != 0 {
+		t.Fatalf("DueDeliveries before their time = %v, %v", due, err)
+	}
+	due, err := s.DueDeliveries(ctx, t1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1.Status, a1.NextAttempt, a1.UpdatedAt = store.DeliveryPending, t1, t1
+	a2.Status, a2.NextAttempt, a2.UpdatedAt = store.DeliveryPending, t1, t1
+	checkList(t, "due deliveries", due, []store.Delivery{a1, a2})
+	if waiting, _ := s.WaitingDeliveries(ctx, 10); len(waiting) != 1 || waiting[0].SessionID != "bob-1" {
+		t.Fatalf("waiting after release = %v, want bob-1's only", waiting)
+	}
+	if due, _ := s.DueDeliveries(ctx, t1, 1); len(due) != 1 {
+		t.Fatalf("DueDeliveries with limit 1 returned %d", len(due))
+	}
+
+	// A failing delivery is due again at its next attempt; a delivered one
+	// never.
+	a1.Status, a1.Attempts, a1.LastError, a1.NextAttempt, a1.UpdatedAt = store.DeliveryFailing, 1, "bucket unreachable", t1.Add(time.Minute), t1
+	a2.Status, a2.Attempts, a2.Location, a2.Bytes, a2.Cursor, a2.UpdatedAt = store.DeliveryDelivered, 1, "s3://logs/alice-1.log", 1234, 1<<40, t1
+	for _, d := range []store.Delivery{a1, a2} {
+		if err := s.UpdateDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if due, _ := s.DueDeliveries(ctx, t1.Add(30*time.Second), 10); len(due) != 0 {
+		t.Fatalf("due before the retry: %v", due)
+	}
+	due, err = s.DueDeliveries(ctx, t1.Add(time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkList(t, "due retries", due, []store.Delivery{a1})
+	got, _ = s.ListDeliveries(ctx, acctA, "alice-1")
+	checkList(t, "deliveries after updates", got, []store.Delivery{a1, a2})
+	if n, _, err := s.DeliveryBacklog(ctx); err != nil || n != 2 {
+		t.Fatalf("DeliveryBacklog = %d, %v; want 2", n, err)
+	}
+	if err := s.UpdateDelivery(ctx, mk(acctB, "alice-1", "s3", "log")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("UpdateDelivery of a missing delivery = %v, want ErrNotFound", err)
 	}
 }
