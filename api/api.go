@@ -159,10 +159,17 @@ type PortForward struct {
 
 // LogLocation is one artifact of a session at one destination.
 type LogLocation struct {
-	Destination string `json:"destination"` // "local", later "s3", "cloudwatch", ...
-	Format      string `json:"format"`      // log, cast, events
+	Destination string `json:"destination"` // "local", "s3", "cloudwatch"
+	Format      string `json:"format"`      // journal, log, cast, events
 	Location    string `json:"location"`
-	Status      string `json:"status"` // Recording, Delivered, Pending, Failed
+	// Status is Recording or Complete for the local journal; Waiting (for
+	// the session to end), Pending, Delivered or Failing for a destination.
+	Status string `json:"status"`
+	// Delivery state of a destination's artifact.
+	Attempts    int        `json:"attempts,omitempty"`
+	Error       string     `json:"error,omitempty"` // the last failed attempt's
+	NextAttempt *time.Time `json:"nextAttempt,omitempty"`
+	Bytes       int64      `json:"bytes,omitempty"`
 }
 
 // Document is a session document, as listed (without Content) or shown.

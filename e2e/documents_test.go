@@ -335,7 +335,10 @@ properties:
 func TestSharedExamples(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	e := startDev(t)
+	// The example preferences log to an encrypted bucket and log group;
+	// sessions are refused unless they exist.
+	d := startDestinations(t)
+	e := startDevEnv(t, d.env())
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(examples, name))
 		if err != nil {
@@ -401,6 +404,7 @@ func TestSharedExamples(t *testing.T) {
 		if s := e.waitEnded(ctx, id); s.RunAsUser != "ssm-user" || s.Status != "Terminated" {
 			t.Errorf("session = %+v, want Terminated, run as ssm-user", s)
 		}
+		d.checkDelivered(ctx, t, e, id, "ssm-user", "I am ssm-user")
 	})
 
 	t.Run("interactive command", func(t *testing.T) {

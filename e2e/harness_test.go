@@ -146,6 +146,9 @@ type env struct {
 	home string
 	url  string
 	dev  *proc
+	// devEnv is added to postern dev's environment only (e.g. where the
+	// AWS SDK finds S3 and CloudWatch Logs).
+	devEnv []string
 }
 
 func (e *env) vars() []string {
@@ -157,8 +160,14 @@ var readyRE = regexp.MustCompile(`postern dev ready: (https://\S+)`)
 // startDev runs `postern dev` on a free loopback port.
 func startDev(t *testing.T, extra ...string) *env {
 	t.Helper()
+	return startDevEnv(t, nil, extra...)
+}
+
+// startDevEnv starts postern dev with devEnv added to its environment.
+func startDevEnv(t *testing.T, devEnv []string, extra ...string) *env {
+	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, home: filepath.Join(dir, "cli")}
+	e := &env{t: t, dir: dir, home: filepath.Join(dir, "cli"), devEnv: devEnv}
 	e.startDevIn(testCtx(t), extra...)
 	return e
 }
@@ -166,7 +175,7 @@ func startDev(t *testing.T, extra ...string) *env {
 func (e *env) startDevIn(ctx context.Context, extra ...string) {
 	e.t.Helper()
 	args := append([]string{"dev", "--listen", "127.0.0.1:0", "--data", filepath.Join(e.dir, "data")}, extra...)
-	e.dev = start(e.t, e.vars(), args...)
+	e.dev = start(e.t, append(e.vars(), e.devEnv...), args...)
 	e.url = e.dev.waitFor(ctx, readyRE)[1]
 }
 

@@ -64,6 +64,7 @@ type sessionPlan struct {
 	limits      limits
 	port        *portTarget
 	localPort   int
+	deliveries  []plannedDelivery
 }
 
 // planSession applies the requested document and the account's
@@ -118,6 +119,9 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 		if p.runAs == "root" && !p.allowRoot {
 			return sessionPlan{}, errorf(http.StatusForbidden, "RunAsRootDenied", "we couldn't start the session as root: the preferences do not allow it (set inputs.runAsAllowRoot to true to allow root sessions)")
 		}
+	}
+	if p.deliveries, err = s.planDeliveries(ctx, *in); err != nil {
+		return sessionPlan{}, err
 	}
 	switch res.SessionType {
 	case document.StandardStream:

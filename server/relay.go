@@ -357,6 +357,11 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	if err := r.s.store.UpdateSession(context.WithoutCancel(r.s.ctx), final); err != nil {
 		r.s.logf("server: session %s: %v", r.id, err)
 	}
+	// The journal is complete: its artifacts may go to the destinations.
+	if err := r.s.store.ReleaseDeliveries(context.WithoutCancel(r.s.ctx), r.account, r.id, r.s.now()); err != nil {
+		r.s.logf("server: session %s: %v", r.id, err)
+	}
+	r.s.deliver.kick()
 	if att != nil && status == store.StatusTerminated {
 		// Let the agent free the session.
 		att.w.Write(wire.TAck, wire.AppendSeq(nil, final.RecordedSeq))

@@ -54,6 +54,13 @@ type Config struct {
 	SyncInterval time.Duration
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// S3 delivers session logs to S3-compatible storage when preferences
+	// name a bucket; nil: sessions whose preferences name one are refused.
+	S3 S3Destination
+	// CloudWatch delivers transcripts to CloudWatch Logs when preferences
+	// name a log group; nil: sessions whose preferences name one are
+	// refused.
+	CloudWatch CloudWatchDestination
 }
 
 // Server is a Postern control plane.
@@ -70,6 +77,8 @@ type Server struct {
 
 	relaysMu sync.Mutex // guards relays
 	relays   map[string]*relay
+
+	deliver *deliverer // the outbox of artifacts owed to destinations
 
 	// ctx ends when the server shuts down; every relay goroutine
 	// watches it.
@@ -120,6 +129,9 @@ func New(cfg Config) (*Server, error) {
 		cancel()
 		return nil, err
 	}
+	s.deliver = newDeliverer(s)
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.deliver.run(ctx) }()
 	return s, nil
 }
 

@@ -64,6 +64,11 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	if err := s.store.CreateSession(r.Context(), sess); err != nil {
 		return err
 	}
+	if err := s.createDeliveries(r.Context(), sess, plan.deliveries); err != nil {
+		sess.Status, sess.StatusReason, sess.EndedAt = store.StatusFailed, "DeliveryUnavailable", s.now()
+		s.store.UpdateSession(context.WithoutCancel(r.Context()), sess)
+		return err
+	}
 	jpath := s.journalPath(sess.Account, sess.ID)
 	if err := os.MkdirAll(filepath.Dir(jpath), 0o700); err != nil {
 		return err
@@ -115,6 +120,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	}
 	s.logf("server: session %s (%s) started by %s on %s as %q", sess.ID, plan.document, sess.Owner, n.ID, sess.RunAsUser)
 	out := s.apiSession(sess)
+	s.apiDeliveries(r.Context(), sess, &out)
 	out.SessionType = plan.sessionType
 	if plan.port != nil {
 		out.Port = &api.PortForward{Host: plan.port.Host, PortNumber: plan.port.Port, LocalPortNumber: plan.localPort}
@@ -173,7 +179,9 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.apiSession(sess))
+	out := s.apiSession(sess)
+	s.apiDeliveries(r.Context(), sess, &out)
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -359,7 +367,27 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 		s.newRelay(sess, j, outEnd)
 		s.logf("server: recovered session %s at record %d; waiting for its agent", sess.ID, j.LastSeq())
 	}
-	return nil
+	// Sessions that ended as the server went down, before their
+	// deliveries were released: release them now.
+	for {
+		waiting, err := s.store.WaitingDeliveries(ctx, 1000)
+		if err != nil {
+			return fmt.Errorf("server: recover deliveries: %w", err)
+		}
+		released := 0
+		for _, d := range waiting {
+			if s.relay(d.SessionID) != nil {
+				continue // still running
+			}
+			if err := s.store.ReleaseDeliveries(ctx, d.Account, d.SessionID, s.now()); err != nil {
+				return fmt.Errorf("server: recover deliveries: %w", err)
+			}
+			released++
+		}
+		if released == 0 || len(waiting) < 1000 {
+			return nil
+		}
+	}
 }
 
 func mustJSON(v any) []byte {

@@ -36,6 +36,8 @@ type serverOptions struct {
 	quiet  bool
 	// debugListen serves Go's profiler (net/http/pprof) there; empty: off.
 	debugListen string
+	// destinations configures S3 and CloudWatch Logs delivery.
+	destinations destinationsConfig
 	// TLS material from files; empty: created in the data directory.
 	caCert, caKey, cert, key string
 }
@@ -59,9 +61,15 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	if err != nil {
 		return nil, err
 	}
+	s3d, cwd, err := destinations(ctx, o.destinations)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	srv, err := server.New(server.Config{
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
+		S3: s3d, CloudWatch: cwd,
 	})
 	if err != nil {
 		st.Close()
@@ -300,6 +308,7 @@ func loadServerConfig(path string, o *serverOptions) error {
 		TLSKey  string   `json:"tlsKey"`
 		CACert  string   `json:"caCert"`
 		CAKey   string   `json:"caKey"`
+		destinationsConfig
 	}
 	if err := yaml.UnmarshalStrict(b, &c); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -311,6 +320,7 @@ func loadServerConfig(path string, o *serverOptions) error {
 		o.listen = c.Listen
 	}
 	o.hosts = append(o.hosts, c.Hosts...)
+	o.destinations = c.destinationsConfig
 	for _, kv := range []struct {
 		dst *string
 		v   string

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/postern/postern/cwlogs"
+	"github.com/postern/postern/s3logs"
+	"github.com/postern/postern/server"
+)
+
+// destinationsConfig is the server configuration's `s3:` and
+// `cloudWatch:` sections. What it leaves empty comes from the standard AWS
+// configuration chain (environment, shared config and credentials files),
+// including AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_LOGS.
+type destinationsConfig struct {
+	S3 struct {
+		Endpoint        string            `json:"endpoint"`
+		Region          string            `json:"region"`
+		AccessKeyID     string            `json:"accessKeyId"`
+		SecretAccessKey string            `json:"secretAccessKey"`
+		ForcePathStyle  bool              `json:"forcePathStyle"`
+		StorageClass    string            `json:"storageClass"`
+		Tags            map[string]string `json:"tags"`
+		Timeout         string            `json:"timeout"`
+	} `json:"s3"`
+	CloudWatch struct {
+		Endpoint        string `json:"endpoint"`
+		Region          string `json:"region"`
+		AccessKeyID     string `json:"accessKeyId"`
+		SecretAccessKey string `json:"secretAccessKey"`
+		Timeout         string `json:"timeout"`
+		// MaxEventSize is 262144 for services that predate the 1 MiB
+		// event limit.
+		MaxEventSize int `json:"maxEventSize"`
+	} `json:"cloudWatch"`
+}
+
+// destinations builds the S3 and CloudWatch Logs destinations. The AWS SDK
+// resolves credentials lazily, so a server without any AWS configuration
+// starts; sessions whose preferences name a bucket or log group it cannot
+// reach are refused with the reason.
+func destinations(ctx context.Context, c destinationsConfig) (server.S3Destination, server.CloudWatchDestination, error) {
+	s3t, err := parseTimeout("s3.timeout", c.S3.Timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	cwt, err := parseTimeout("cloudWatch.timeout", c.CloudWatch.Timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	s3c, err := s3logs.New(ctx, s3logs.Config{
+		Endpoint: c.S3.Endpoint, Region: c.S3.Region, AccessKeyID: c.S3.AccessKeyID, SecretAccessKey: c.S3.SecretAccessKey,
+		ForcePathStyle: c.S3.ForcePathStyle, StorageClass: c.S3.StorageClass, Tags: c.S3.Tags, Timeout: s3t,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("s3: %w", err)
+	}
+	cwc, err := cwlogs.New(ctx, cwlogs.Config{
+		Endpoint: c.CloudWatch.Endpoint, Region: c.CloudWatch.Region, AccessKeyID: c.CloudWatch.AccessKeyID,
+		SecretAccessKey: c.CloudWatch.SecretAccessKey, Timeout: cwt, MaxEventSize: c.CloudWatch.MaxEventSize,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cloudWatch: %w", err)
+	}
+	return s3Destination{s3c}, cloudWatchDestination{cwc}, nil
+}
+
+func parseTimeout(field, v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive duration such as 30s", field, v)
+	}
+	return d, nil
+}
+
+// s3Destination adapts s3logs to the server.
+type s3Destination struct{ c *s3logs.Client }
+
+func s3Target(t server.S3Target) s3logs.Target {
+	return s3logs.Target{Bucket: t.Bucket, Prefix: t.Prefix, RequireEncryption: t.RequireEncryption}
+}
+
+func (d s3Destination) Check(ctx context.Context, t server.S3Target) error {
+	return d.c.Check(ctx, s3Target(t))
+}
+
+func (d s3Destination) Put(ctx context.Context, t server.S3Target, name, contentType string, body io.Reader) (string, error) {
+	return d.c.Put(ctx, s3Target(t), name, contentType, body)
+}
+
+// cloudWatchDestination adapts cwlogs to the server.
+type cloudWatchDestination struct{ c *cwlogs.Client }
+
+func cwTarget(t server.CloudWatchTarget) cwlogs.Target {
+	return cwlogs.Target{LogGroup: t.LogGroup, RequireEncryption: t.RequireEncryption}
+}
+
+func (d cloudWatchDestination) Check(ctx context.Context, t server.CloudWatchTarget) error {
+	return d.c.Check(ctx, cwTarget(t))
+}
+
+func (d cloudWatchDestination) PutTranscript(ctx context.Context, t server.CloudWatchTarget, stream string, at time.Time, body io.Reader) (string, error) {
+	return d.c.PutTranscript(ctx, cwTarget(t), stream, at, body)
+}
+
+func (d cloudWatchDestination) PutEvents(ctx context.Context, t server.CloudWatchTarget, stream string, events []server.StreamEvent) error {
+	evs := make([]cwlogs.Event, len(events))
+	for i, e := range events {
+		evs[i] = cwlogs.Event{Time: e.Time, Message: e.Message}
+	}
+	return d.c.PutEvents(ctx, cwTarget(t), stream, evs)
+}

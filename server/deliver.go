@@ -1,0 +1,420 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/document"
+	"github.com/postern/postern/recording"
+	"github.com/postern/postern/store"
+)
+
+// S3Target is where a session's artifacts go in an S3-compatible bucket, as
+// the preferences (s3BucketName, s3KeyPrefix, s3EncryptionEnabled) said
+// when the session started. The preferences' kmsKeyId is the key of the
+// session's own data, not of the bucket: objects are encrypted as the
+// bucket's default encryption says.
+type S3Target struct {
+	Bucket            string `json:"bucket"`
+	Prefix            string `json:"prefix,omitempty"`
+	RequireEncryption bool   `json:"requireEncryption,omitempty"`
+}
+
+// S3Destination uploads artifacts to S3-compatible storage.
+type S3Destination interface {
+	// Check verifies before a session starts that its artifacts can be
+	// delivered to t, and that t is encrypted if it must be.
+	Check(ctx context.Context, t S3Target) error
+	// Put uploads body as name under t's prefix and returns where it went.
+	Put(ctx context.Context, t S3Target, name, contentType string, body io.Reader) (location string, err error)
+}
+
+// CloudWatchTarget is the log group a session's transcript goes to, as
+// the preferences (cloudWatchLogGroupName, cloudWatchEncryptionEnabled)
+// said when the session started.
+type CloudWatchTarget struct {
+	LogGroup          string `json:"logGroup"`
+	RequireEncryption bool   `json:"requireEncryption,omitempty"`
+	Streaming         bool   `json:"streaming,omitempty"`
+}
+
+// CloudWatchDestination uploads transcripts to CloudWatch Logs.
+type CloudWatchDestination interface {
+	// Check verifies before a session starts that its transcript can go
+	// to t, and that t is encrypted if it must be.
+	Check(ctx context.Context, t CloudWatchTarget) error
+	// PutTranscript uploads the transcript read from body to the log
+	// stream named stream, its lines stamped at, and returns where it went.
+	PutTranscript(ctx context.Context, t CloudWatchTarget, stream string, at time.Time, body io.Reader) (location string, err error)
+	// PutEvents appends events, in order, to the log stream named stream.
+	PutEvents(ctx context.Context, t CloudWatchTarget, stream string, events []StreamEvent) error
+}
+
+// Timing of deliveries. Variables so tests can shorten them.
+var (
+	// checkTimeout bounds a destination check at session start, so a
+	// destination that hangs refuses the session instead of hanging it.
+	checkTimeout = 15 * time.Second
+	// deliverTimeout bounds one delivery attempt.
+	deliverTimeout = 30 * time.Minute
+	// retryMin and retryMax bound the backoff between failed attempts.
+	retryMin, retryMax = time.Second, 5 * time.Minute
+	// deliverPoll is how often the deliverer looks for due work when
+	// nothing wakes it.
+	deliverPoll = time.Second
+)
+
+// artifacts are what each destination receives, as Session Manager writes
+// them: the transcript, and Postern's asciicast beside it.
+var artifacts = []struct{ name, contentType string }{
+	{"log", "text/plain; charset=utf-8"},
+	{"cast", "application/x-asciicast"},
+}
+
+// plannedDelivery is a destination a session start resolved to.
+type plannedDelivery struct {
+	destination string   // "s3", "cloudwatch"
+	target      any      // S3Target, CloudWatchTarget
+	artifacts   []string // what goes there: log, cast
+}
+
+// planDeliveries turns the preferences' logging inputs into deliveries and
+// checks each destination now: a session whose recording could not be
+// delivered where the preferences say is refused before it starts, with
+// the reason (Session Manager would find out at the end, if at all).
+func (s *Server) planDeliveries(ctx context.Context, in document.Inputs) ([]plannedDelivery, error) {
+	var plan []plannedDelivery
+	if in.S3BucketName != "" {
+		if s.cfg.S3 == nil {
+			return nil, errorf(http.StatusConflict, "DestinationUnavailable",
+				"we couldn't start the session because the preferences send session logs to S3 bucket %s, but this server has no S3 destination configured", in.S3BucketName)
+		}
+		t := S3Target{Bucket: in.S3BucketName, Prefix: in.S3KeyPrefix, RequireEncryption: in.S3EncryptionEnabled}
+		if err := check(ctx, func(ctx context.Context) error { return s.cfg.S3.Check(ctx, t) }); err != nil {
+			return nil, err
+		}
+		plan = append(plan, plannedDelivery{destination: "s3", target: t, artifacts: []string{"log", "cast"}})
+	}
+	if in.CloudWatchLogGroupName != "" {
+		if s.cfg.CloudWatch == nil {
+			return nil, errorf(http.StatusConflict, "DestinationUnavailable",
+				"we couldn't start the session because the preferences send session logs to CloudWatch Logs log group %s, but this server has no CloudWatch Logs destination configured", in.CloudWatchLogGroupName)
+		}
+		t := CloudWatchTarget{LogGroup: in.CloudWatchLogGroupName, RequireEncryption: in.CloudWatchEncryptionEnabled, Streaming: in.CloudWatchStreamingEnabled}
+		if err := check(ctx, func(ctx context.Context) error { return s.cfg.CloudWatch.Check(ctx, t) }); err != nil {
+			return nil, err
+		}
+		// Streamed: Session Manager's JSON events as the session runs,
+		// instead of the transcript at the end.
+		artifact := "log"
+		if t.Streaming {
+			artifact = "events"
+		}
+		plan = append(plan, plannedDelivery{destination: "cloudwatch", target: t, artifacts: []string{artifact}})
+	}
+	return plan, nil
+}
+
+// check runs a destination check within checkTimeout.
+func check(ctx context.Context, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	if err := fn(ctx); err != nil {
+		return errorf(http.StatusConflict, "DestinationCheckFailed", "%v", err)
+	}
+	return nil
+}
+
+// createDeliveries records a new session's deliveries; they wait until the
+// session ends.
+func (s *Server) createDeliveries(ctx context.Context, sess store.Session, plan []plannedDelivery) error {
+	var ds []store.Delivery
+	for _, p := range plan {
+		target, err := json.Marshal(p.target)
+		if err != nil {
+			return err
+		}
+		for _, a := range p.artifacts {
+			d := store.Delivery{
+				Account: sess.Account, SessionID: sess.ID, Destination: p.destination, Artifact: a,
+				Target: string(target), Status: store.DeliveryWaiting, CreatedAt: sess.StartedAt, UpdatedAt: sess.StartedAt,
+			}
+			if a == "events" {
+				// Streamed from the start.
+				d.Status, d.NextAttempt = store.DeliveryPending, sess.StartedAt
+			}
+			ds = append(ds, d)
+		}
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	if err := s.store.CreateDeliveries(ctx, ds); err != nil {
+		return err
+	}
+	s.deliver.kick()
+	return nil
+}
+
+// deliverer works the outbox: it delivers due artifacts, one at a time
+// per destination kind, and reschedules failures with backoff. A
+// destination that is down for hours only grows the backlog; the journals
+// stay on disk until every artifact made from them is delivered.
+type deliverer struct {
+	s    *Server
+	wake chan struct{} // capacity 1
+
+	mu     sync.Mutex // guards active
+	active map[deliveryKey]bool
+}
+
+type deliveryKey struct{ account, session, destination, artifact string }
+
+func keyOf(d store.Delivery) deliveryKey {
+	return deliveryKey{d.Account, d.SessionID, d.Destination, d.Artifact}
+}
+
+func newDeliverer(s *Server) *deliverer {
+	return &deliverer{s: s, wake: make(chan struct{}, 1), active: map[deliveryKey]bool{}}
+}
+
+// kick makes the deliverer look for due work now.
+func (d *deliverer) kick() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run delivers until ctx ends.
+func (d *deliverer) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	t := time.NewTicker(deliverPoll)
+	defer t.Stop()
+	for {
+		// Running attempts (streams last as long as their sessions) are
+		// due too; ask for enough that they cannot crowd out new work.
+		d.mu.Lock()
+		running := len(d.active)
+		d.mu.Unlock()
+		due, err := d.s.store.DueDeliveries(ctx, d.s.now(), 32+running)
+		if err != nil && ctx.Err() == nil {
+			d.s.logf("server: outbox: %v", err)
+		}
+		for _, dl := range due {
+			k := keyOf(dl)
+			d.mu.Lock()
+			busy := d.active[k]
+			d.active[k] = true
+			d.mu.Unlock()
+			if busy {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.attempt(ctx, dl)
+				d.mu.Lock()
+				delete(d.active, k)
+				d.mu.Unlock()
+				d.kick() // the next one may be due
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// attempt tries one delivery and records the outcome.
+func (d *deliverer) attempt(ctx context.Context, dl store.Delivery) {
+	timeout := deliverTimeout
+	if dl.Artifact == "events" {
+		timeout = 0 // it streams for as long as the session runs
+	}
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if timeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	loc, n, err := d.deliver(actx, &dl)
+	cancel()
+	if ctx.Err() != nil {
+		return // shutting down: the delivery stays due for the next start
+	}
+	now := d.s.now()
+	dl.Attempts++
+	dl.UpdatedAt = now
+	if err != nil {
+		dl.Status, dl.LastError = store.DeliveryFailing, err.Error()
+		dl.NextAttempt = now.Add(backoff(dl.Attempts))
+		d.s.logf("server: session %s: delivering its %s to %s (attempt %d): %v; retrying at %s",
+			dl.SessionID, dl.Artifact, dl.Destination, dl.Attempts, err, dl.NextAttempt.UTC().Format(time.RFC3339))
+	} else {
+		dl.Status, dl.LastError, dl.Location, dl.Bytes = store.DeliveryDelivered, "", loc, n
+	}
+	if err := d.s.store.UpdateDelivery(context.WithoutCancel(ctx), dl); err != nil {
+		d.s.logf("server: session %s: recording delivery state: %v", dl.SessionID, err)
+	}
+}
+
+// backoff is the wait before attempt n+1: exponential from retryMin,
+// capped at retryMax, with jitter so a recovered destination is not hit by
+// every session at once.
+func backoff(attempts int) time.Duration {
+	d := retryMin << min(attempts-1, 20)
+	if d <= 0 || d > retryMax {
+		d = retryMax
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// deliver renders the artifact from the session's journal straight into
+// the destination's upload: nothing is staged on disk, and the journal
+// stays the only copy until every destination has its artifacts.
+func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, int64, error) {
+	if dl.Destination == "cloudwatch" && dl.Artifact == "events" {
+		if d.s.cfg.CloudWatch == nil {
+			return "", 0, errors.New("this server has no CloudWatch Logs destination configured")
+		}
+		var t CloudWatchTarget
+		if err := json.Unmarshal([]byte(dl.Target), &t); err != nil {
+			return "", 0, fmt.Errorf("delivery target: %w", err)
+		}
+		if err := d.stream(ctx, dl, t); err != nil {
+			return "", 0, err
+		}
+		return "cloudwatch://" + t.LogGroup + "/" + dl.SessionID, 0, nil
+	}
+	var contentType string
+	for _, a := range artifacts {
+		if a.name == dl.Artifact {
+			contentType = a.contentType
+		}
+	}
+	if contentType == "" {
+		return "", 0, fmt.Errorf("unknown artifact %q", dl.Artifact)
+	}
+	render := func(upload func(io.Reader) error) (int64, error) { return d.render(*dl, upload) }
+	var loc string
+	switch dl.Destination {
+	case "s3":
+		if d.s.cfg.S3 == nil {
+			return "", 0, errors.New("this server has no S3 destination configured")
+		}
+		var t S3Target
+		if err := json.Unmarshal([]byte(dl.Target), &t); err != nil {
+			return "", 0, fmt.Errorf("delivery target: %w", err)
+		}
+		n, err := render(func(body io.Reader) (err error) {
+			loc, err = d.s.cfg.S3.Put(ctx, t, dl.SessionID+"."+dl.Artifact, contentType, body)
+			return err
+		})
+		return loc, n, err
+	case "cloudwatch":
+		if d.s.cfg.CloudWatch == nil {
+			return "", 0, errors.New("this server has no CloudWatch Logs destination configured")
+		}
+		var t CloudWatchTarget
+		if err := json.Unmarshal([]byte(dl.Target), &t); err != nil {
+			return "", 0, fmt.Errorf("delivery target: %w", err)
+		}
+		sess, err := d.s.store.GetSession(ctx, dl.SessionID)
+		if err != nil {
+			return "", 0, err
+		}
+		n, err := render(func(body io.Reader) (err error) {
+			loc, err = d.s.cfg.CloudWatch.PutTranscript(ctx, t, dl.SessionID, sess.EndedAt, body)
+			return err
+		})
+		return loc, n, err
+	}
+	return "", 0, fmt.Errorf("unknown destination %q", dl.Destination)
+}
+
+// render streams an artifact of dl's session to upload, which must read
+// the body to its end, and returns the artifact's size.
+func (d *deliverer) render(dl store.Delivery, upload func(io.Reader) error) (int64, error) {
+	jpath := d.s.journalPath(dl.Account, dl.SessionID)
+	pr, pw := io.Pipe()
+	cw := &countingWriter{w: pw}
+	go func() {
+		var cast, log io.Writer
+		if dl.Artifact == "cast" {
+			cast = cw
+		} else {
+			log = cw
+		}
+		pw.CloseWithError(recording.RenderJournal(jpath, cast, log))
+	}()
+	err := upload(pr)
+	pr.CloseWithError(errors.New("upload ended")) // stops the renderer if the upload gave up early
+	return cw.n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// apiDeliveries adds a session's deliveries to its log locations.
+func (s *Server) apiDeliveries(ctx context.Context, sess store.Session, out *api.Session) {
+	ds, err := s.store.ListDeliveries(ctx, sess.Account, sess.ID)
+	if err != nil {
+		s.logf("server: session %s: %v", out.ID, err)
+		return
+	}
+	for _, d := range ds {
+		l := api.LogLocation{Destination: d.Destination, Format: d.Artifact, Location: d.Location, Status: d.Status,
+			Attempts: d.Attempts, Error: d.LastError, Bytes: d.Bytes}
+		if d.Artifact == "events" && d.Status == store.DeliveryPending && sess.Active() {
+			l.Status = "Streaming"
+		}
+		if !d.NextAttempt.IsZero() && d.Status != store.DeliveryDelivered && d.Status != store.DeliveryWaiting {
+			t := d.NextAttempt
+			l.NextAttempt = &t
+		}
+		if l.Location == "" {
+			l.Location = describeTarget(d)
+		}
+		out.Logs = append(out.Logs, l)
+	}
+}
+
+// describeTarget says where an undelivered artifact is going.
+func describeTarget(d store.Delivery) string {
+	if d.Destination == "cloudwatch" {
+		var t CloudWatchTarget
+		if json.Unmarshal([]byte(d.Target), &t) == nil {
+			return "cloudwatch://" + t.LogGroup + "/" + d.SessionID
+		}
+	}
+	if d.Destination == "s3" {
+		var t S3Target
+		if json.Unmarshal([]byte(d.Target), &t) == nil {
+			key := d.SessionID + "." + d.Artifact
+			if t.Prefix != "" {
+				key = t.Prefix + "/" + key
+			}
+			return "s3://" + t.Bucket + "/" + key
+		}
+	}
+	return d.Destination
+}

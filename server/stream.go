@@ -1,0 +1,206 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/postern/postern/recording"
+	"github.com/postern/postern/store"
+)
+
+// StreamEvent is one CloudWatch Logs event of a streamed session.
+type StreamEvent struct {
+	Time    time.Time
+	Message string
+}
+
+// Streaming timing. Variables so tests can shorten them.
+var (
+	// streamFlush is how often a streamed session's new lines are sent:
+	// Session Manager's users expect them within a second or two.
+	streamFlush = 500 * time.Millisecond
+	// maxStreamEvent bounds one event's JSON; lines beyond it go in the
+	// next event. Well under the service's 256 KiB (older) and 1 MiB
+	// limits.
+	maxStreamEvent = 200 << 10
+)
+
+// sessionEvent is Session Manager's streamed event (DESIGN.md §4).
+type sessionEvent struct {
+	EventVersion string `json:"eventVersion"`
+	EventTime    string `json:"eventTime"`
+	AWSRegion    string `json:"awsRegion"`
+	Target       struct {
+		ID string `json:"id"`
+	} `json:"target"`
+	UserIdentity struct {
+		ARN string `json:"arn"`
+	} `json:"userIdentity"`
+	RunAsUser   string   `json:"runAsUser"`
+	SessionID   string   `json:"sessionId"`
+	SessionData []string `json:"sessionData"`
+}
+
+// lineSink collects the lines a TextRenderer writes.
+type lineSink struct {
+	lines   []string
+	discard bool
+}
+
+func (l *lineSink) Write(p []byte) (int, error) {
+	if !l.discard {
+		for _, line := range bytes.SplitAfter(p, []byte("\n")) {
+			if len(line) > 0 {
+				l.lines = append(l.lines, string(bytes.TrimSuffix(line, []byte("\n"))))
+			}
+		}
+	}
+	return len(p), nil
+}
+
+// stream follows a running session's journal and sends its transcript to
+// CloudWatch Logs as Session Manager's events, a batch of lines at a time,
+// until the session has ended and everything is sent. The journal is the
+// spool: the delivery's cursor says which records the log group has, so a
+// restart or an outage resumes exactly there (the transcript up to the
+// cursor is rendered again, unsent, to rebuild the terminal's state).
+// Lines in flight when the server dies may be sent twice; none is lost.
+func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, t CloudWatchTarget) error {
+	sess, err := d.s.store.GetSession(ctx, dl.SessionID)
+	if err != nil {
+		return err
+	}
+	jr, err := recording.ReadJournal(d.s.journalPath(dl.Account, dl.SessionID))
+	if err != nil {
+		return err
+	}
+	defer jr.Close()
+	sink := &lineSink{discard: dl.Cursor > 0}
+	tr := recording.NewTextRenderer(sink, jr.Meta().Width)
+	ev := sessionEvent{EventVersion: "1.0", AWSRegion: "local", SessionID: sess.ID}
+	ev.Target.ID = sess.Target
+	ev.UserIdentity.ARN = "prn:postern:iam:" + sess.Account + ":user/" + sess.Owner
+
+	var seq uint64 // last record fed to the renderer
+	tick := time.NewTicker(streamFlush)
+	defer tick.Stop()
+	for {
+		ended := d.sessionEnded(ctx, dl.SessionID)
+		exited := false
+		for {
+			rec, err := jr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			seq = rec.Seq
+			switch rec.Kind {
+			case recording.KindOutput:
+				tr.Write(rec.Data)
+			case recording.KindResize:
+				tr.Resize(rec.Cols)
+			case recording.KindExit:
+				exited = true
+			}
+			if seq == dl.Cursor {
+				sink.discard = false // caught up with what was sent
+			}
+			if len(sink.lines) > 4096 {
+				break // send what there is before reading on
+			}
+		}
+		if seq < dl.Cursor {
+			// The journal holds less than was sent: only a journal cut
+			// back after a crash does that, and its records come again.
+			if ended {
+				return errors.New("the journal ends before what was already streamed")
+			}
+		}
+		done := exited || ended
+		if done {
+			tr.Flush() // the last, unterminated line
+		}
+		if len(sink.lines) > 0 || done {
+			if sess.RunAsUser == "" || ev.RunAsUser == "" {
+				if s, err := d.s.store.GetSession(ctx, dl.SessionID); err == nil {
+					ev.RunAsUser = s.RunAsUser
+				}
+			}
+			if err := d.sendLines(ctx, t, dl.SessionID, &ev, sink.lines); err != nil {
+				return err
+			}
+			sink.lines = sink.lines[:0]
+			if seq > dl.Cursor {
+				dl.Cursor = seq
+				dl.UpdatedAt = d.s.now()
+				if err := d.s.store.UpdateDelivery(context.WithoutCancel(ctx), *dl); err != nil {
+					d.s.logf("server: session %s: recording stream position: %v", dl.SessionID, err)
+				}
+			}
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// sessionEnded reports whether a session has ended, so that what its
+// journal holds is all there will be.
+func (d *deliverer) sessionEnded(ctx context.Context, id string) bool {
+	if rl := d.s.relay(id); rl != nil {
+		rl.mu.Lock()
+		defer rl.mu.Unlock()
+		return rl.ended
+	}
+	sess, err := d.s.store.GetSession(ctx, id)
+	return err == nil && !sess.Active()
+}
+
+// sendLines sends lines as events of at most maxStreamEvent bytes each.
+func (d *deliverer) sendLines(ctx context.Context, t CloudWatchTarget, stream string, ev *sessionEvent, lines []string) error {
+	var events []StreamEvent
+	now := d.s.now()
+	ev.EventTime = now.UTC().Format(time.RFC3339)
+	for len(lines) > 0 {
+		n, size := 0, 512 // the event's fixed fields
+		for n < len(lines) && (n == 0 || size+len(lines[n])+8 <= maxStreamEvent) {
+			size += len(lines[n]) + 8 // quotes, comma, and room for escapes
+			n++
+		}
+		batch := lines[:n]
+		lines = lines[n:]
+		if len(batch) == 1 && len(batch[0]) > maxStreamEvent {
+			// One enormous line (output without newlines): cut it, not
+			// inside a character.
+			cut := maxStreamEvent
+			for cut > 0 && !utf8.RuneStart(batch[0][cut]) {
+				cut--
+			}
+			rest := batch[0][cut:]
+			batch = []string{batch[0][:cut]}
+			lines = append([]string{rest}, lines...)
+		}
+		ev.SessionData = batch
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		events = append(events, StreamEvent{Time: now, Message: string(b)})
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	return d.s.cfg.CloudWatch.PutEvents(ctx, t, stream, events)
+}

@@ -1,0 +1,172 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+
+	"github.com/postern/postern/cwlogs"
+	"github.com/postern/postern/cwlogs/cwlogstest"
+	"github.com/postern/postern/recording"
+	"github.com/postern/postern/store"
+)
+
+// cwAdapter lets the server use cwlogs in tests, as cmd/postern does.
+type cwAdapter struct{ c *cwlogs.Client }
+
+func (a cwAdapter) target(t CloudWatchTarget) cwlogs.Target {
+	return cwlogs.Target{LogGroup: t.LogGroup, RequireEncryption: t.RequireEncryption}
+}
+func (a cwAdapter) Check(ctx context.Context, t CloudWatchTarget) error {
+	return a.c.Check(ctx, a.target(t))
+}
+func (a cwAdapter) PutTranscript(ctx context.Context, t CloudWatchTarget, stream string, at time.Time, body io.Reader) (string, error) {
+	return a.c.PutTranscript(ctx, a.target(t), stream, at, body)
+}
+func (a cwAdapter) PutEvents(ctx context.Context, t CloudWatchTarget, stream string, events []StreamEvent) error {
+	evs := make([]cwlogs.Event, len(events))
+	for i, e := range events {
+		evs[i] = cwlogs.Event{Time: e.Time, Message: e.Message}
+	}
+	return a.c.PutEvents(ctx, a.target(t), stream, evs)
+}
+
+// TestStreamResumesAtCursor streams an ended session's journal to the
+// CloudWatch Logs fake as if an earlier attempt had sent everything up to
+// record 2: exactly the lines completed after it must go, including the
+// one that record 3 began, and the cursor must end at the last record.
+func TestStreamResumesAtCursor(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fake := cwlogstest.NewServer()
+	defer fake.Close()
+	cw, err := cwlogs.New(ctx, cwlogs.Config{Endpoint: fake.URL(), Region: "us-east-1", AccessKeyID: "k", SecretAccessKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createGroup(t, fake, "group")
+	srv, err := New(Config{DataDir: dir, Store: st, Logf: t.Logf, CloudWatch: cwAdapter{cw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	start := time.Unix(1700000000, 0)
+	sess := store.Session{ID: "alice-00000000000000001", Account: store.DefaultAccount, Owner: "alice", Target: "mi-00000000000000001",
+		Document: DefaultDocument, Status: store.StatusTerminated, RunAsUser: "ssm-user", StartedAt: start, EndedAt: start.Add(time.Minute), Cols: 80, Rows: 24}
+	if err := st.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(srv.journalPath(sess.Account, sess.ID)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	j, err := recording.CreateJournal(srv.journalPath(sess.Account, sess.ID), recording.Meta{SessionID: sess.ID, Start: start, Width: 80, Height: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, data := range []string{"one\r\n", "two\r\n", "thr", "ee\r\nfour\r\n", "$ "} {
+		if _, err := j.Append(recording.Record{Seq: uint64(i + 1), Kind: recording.KindOutput, Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Append(recording.Record{Seq: 6, Kind: recording.KindExit})
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dl := store.Delivery{Account: sess.Account, SessionID: sess.ID, Destination: "cloudwatch", Artifact: "events",
+		Target: `{"logGroup":"group","streaming":true}`, Status: store.DeliveryPending, Cursor: 2, CreatedAt: start}
+	if err := st.CreateDeliveries(ctx, []store.Delivery{dl}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.deliver.stream(ctx, &dl, CloudWatchTarget{LogGroup: "group", Streaming: true}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range fake.Events("group", sess.ID) {
+		var m sessionEvent
+		if err := json.Unmarshal([]byte(ev.Message), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.SessionID != sess.ID || m.RunAsUser != "ssm-user" || m.UserIdentity.ARN != "prn:postern:iam:000000000001:user/alice" {
+			t.Errorf("event %s", ev.Message)
+		}
+		got = append(got, m.SessionData...)
+	}
+	if want := []string{"three", "four", "$"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("streamed %q, want %q", got, want)
+	}
+	if dl.Cursor != 6 {
+		t.Errorf("cursor %d, want 6", dl.Cursor)
+	}
+	stored, _ := st.ListDeliveries(ctx, sess.Account, sess.ID)
+	if len(stored) != 1 || stored[0].Cursor != 6 {
+		t.Errorf("stored cursor: %+v", stored)
+	}
+}
+
+// TestStreamEventsSplit checks that lines are packed into events under the
+// size limit and that a line longer than an event is cut, never inside a
+// UTF-8 character.
+func TestStreamEventsSplit(t *testing.T) {
+	old := maxStreamEvent
+	maxStreamEvent = 1000
+	t.Cleanup(func() { maxStreamEvent = old })
+	ctx := context.Background()
+	fake := cwlogstest.NewServer()
+	defer fake.Close()
+	cw, err := cwlogs.New(ctx, cwlogs.Config{Endpoint: fake.URL(), Region: "us-east-1", AccessKeyID: "k", SecretAccessKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createGroup(t, fake, "group")
+	d := &deliverer{s: &Server{now: time.Now, cfg: Config{CloudWatch: cwAdapter{cw}}}}
+	long := strings.Repeat("é", 1500) // 3000 bytes
+	if err := d.sendLines(ctx, CloudWatchTarget{LogGroup: "group"}, "s", &sessionEvent{}, []string{"short", long, "after"}); err != nil {
+		t.Fatal(err)
+	}
+	var joined strings.Builder
+	events := fake.Events("group", "s")
+	for _, ev := range events {
+		var m sessionEvent
+		if err := json.Unmarshal([]byte(ev.Message), &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range m.SessionData {
+			if !utf8.ValidString(l) || strings.ContainsRune(l, utf8.RuneError) {
+				t.Fatalf("line cut inside a character: %q", l)
+			}
+			joined.WriteString(l)
+		}
+	}
+	if joined.String() != "short"+long+"after" {
+		t.Errorf("lines lost or reordered")
+	}
+	if len(events) < 4 {
+		t.Errorf("%d events for 3000+ bytes with a 1000-byte limit", len(events))
+	}
+}
+
+func createGroup(t *testing.T, fake *cwlogstest.Server, name string) {
+	t.Helper()
+	c := cloudwatchlogs.New(cloudwatchlogs.Options{Region: "us-east-1", BaseEndpoint: aws.String(fake.URL()),
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
+	if _, err := c.CreateLogGroup(context.Background(), &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+}
