@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -25,7 +26,18 @@ func (a *Agent) forward(ctx context.Context, st *yamux.Stream, w *wire.Writer, f
 		w.WriteJSON(wire.TOpenResult, wire.OpenResult{Error: fmt.Sprintf("port %d is out of range 1–65535", fw.Port)})
 		return
 	}
-	d := net.Dialer{Timeout: 10 * time.Second}
+	// The address is checked as dialled, after name resolution, so a DNS
+	// name cannot smuggle in a metadata address.
+	d := net.Dialer{Timeout: 10 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		if why := wire.ForbiddenTarget(net.ParseIP(host)); why != "" && !fw.AllowLinkLocal {
+			return fmt.Errorf("forwarding to %s (%s) is refused: it can hand out the node's credentials; a port document must set properties.allowLinkLocal to reach it", host, why)
+		}
+		return nil
+	}}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		w.WriteJSON(wire.TOpenResult, wire.OpenResult{Error: fmt.Sprintf("the node could not connect to %s: %v", addr, err)})

@@ -60,6 +60,11 @@ type PortForward struct {
 	// LocalPortNumber is the client's port to listen on for
 	// LocalPortForwarding, 0–65535; 0 lets the client choose.
 	LocalPortNumber int
+	// AllowLinkLocal lets the session reach link-local and cloud metadata
+	// addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254, ...), which are
+	// refused otherwise: from a node they hand out its credentials. A
+	// Postern extension (properties.allowLinkLocal).
+	AllowLinkLocal bool
 }
 
 // Resolve substitutes params for the document's parameters and returns the
@@ -233,6 +238,8 @@ func resolvePort(props map[string]any, vals map[string]value) (*PortForward, err
 	check("type", err)
 	pf.Host, err = hostName(m["host"])
 	check("host", err)
+	pf.AllowLinkLocal, err = boolProperty(m["allowLinkLocal"])
+	check("allowLinkLocal", err)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -54,14 +54,15 @@ func TestResolvePort(t *testing.T) {
 		params map[string]string
 		want   PortForward
 	}{
-		{"remote host all given", remote, map[string]string{"host": "10.0.0.5", "portNumber": "5432", "localPortNumber": "15432"}, PortForward{LocalPortForwarding, 5432, "10.0.0.5", 15432}},
-		{"remote ipv6 host", remote, map[string]string{"host": "fd00::1"}, PortForward{LocalPortForwarding, 80, "fd00::1", 0}},
-		{"literal numbers", portDoc(``, `"portNumber":443,"localPortNumber":"8443","type":"LocalPortForwarding"`), nil, PortForward{LocalPortForwarding, 443, "", 8443}},
-		{"stdio when no type", portDoc(`"p":{"default":"22"}`, `"portNumber":"{{p}}"`), nil, PortForward{StdioForwarding, 22, "", 0}},
-		{"integer parameter", portDoc(`"p":{"type":"Integer","default":2222}`, `"portNumber":"{{ p }}"`), nil, PortForward{StdioForwarding, 2222, "", 0}},
-		{"placeholder inside text", portDoc(`"h":{"default":"db"}`, `"portNumber":"22","host":"{{h}}.internal"`), nil, PortForward{StdioForwarding, 22, "db.internal", 0}},
-		{"type from a parameter", portDoc(`"t":{"allowedValues":["LocalPortForwarding"],"default":"LocalPortForwarding"}`, `"portNumber":"22","type":"{{t}}"`), nil, PortForward{LocalPortForwarding, 22, "", 0}},
-		{"empty host parameter is the node", portDoc(`"h":{"default":""}`, `"portNumber":"22","host":"{{ h }}"`), nil, PortForward{StdioForwarding, 22, "", 0}},
+		{"remote host all given", remote, map[string]string{"host": "10.0.0.5", "portNumber": "5432", "localPortNumber": "15432"}, PortForward{LocalPortForwarding, 5432, "10.0.0.5", 15432, false}},
+		{"remote ipv6 host", remote, map[string]string{"host": "fd00::1"}, PortForward{LocalPortForwarding, 80, "fd00::1", 0, false}},
+		{"literal numbers", portDoc(``, `"portNumber":443,"localPortNumber":"8443","type":"LocalPortForwarding"`), nil, PortForward{LocalPortForwarding, 443, "", 8443, false}},
+		{"stdio when no type", portDoc(`"p":{"default":"22"}`, `"portNumber":"{{p}}"`), nil, PortForward{StdioForwarding, 22, "", 0, false}},
+		{"metadata allowed", portDoc(``, `"portNumber":80,"host":"169.254.169.254","allowLinkLocal":true,"type":"LocalPortForwarding"`), nil, PortForward{LocalPortForwarding, 80, "169.254.169.254", 0, true}},
+		{"integer parameter", portDoc(`"p":{"type":"Integer","default":2222}`, `"portNumber":"{{ p }}"`), nil, PortForward{StdioForwarding, 2222, "", 0, false}},
+		{"placeholder inside text", portDoc(`"h":{"default":"db"}`, `"portNumber":"22","host":"{{h}}.internal"`), nil, PortForward{StdioForwarding, 22, "db.internal", 0, false}},
+		{"type from a parameter", portDoc(`"t":{"allowedValues":["LocalPortForwarding"],"default":"LocalPortForwarding"}`, `"portNumber":"22","type":"{{t}}"`), nil, PortForward{LocalPortForwarding, 22, "", 0, false}},
+		{"empty host parameter is the node", portDoc(`"h":{"default":""}`, `"portNumber":"22","host":"{{ h }}"`), nil, PortForward{StdioForwarding, 22, "", 0, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -52,7 +52,7 @@ var (
 
 var (
 	displayTypes    = []string{"textfield", "textarea"}
-	portFields      = []string{"portNumber", "type", "host", "localPortNumber"}
+	portFields      = []string{"portNumber", "type", "host", "localPortNumber", "allowLinkLocal"}
 	shellFields     = []string{"commands", "runAsElevated", "separateOutputStream", "stdOutSeparatorPrefix", "stdErrSeparatorPrefix"}
 	platforms       = []string{"linux", "windows", "macos"}
 	commandsTop     = append(append([]string{}, platforms...), shellFields...)
@@ -464,6 +464,8 @@ func (v *validator) portProperties(d *Document) {
 			_, err = forwardType(val)
 		case "host":
 			_, err = hostName(val)
+		case "allowLinkLocal":
+			_, err = boolProperty(val)
 		}
 		v.add(joinKey("properties", k), err)
 	}

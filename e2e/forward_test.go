@@ -194,3 +194,19 @@ func waitPort(t *testing.T, ctx context.Context, port int) {
 		}
 	}
 }
+
+// TestForwardToMetadataRefused checks that the server refuses a forward to
+// a cloud metadata address before any session starts, saying how to allow
+// it.
+func TestForwardToMetadataRefused(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	e := startDev(t)
+	_, stderr, code := e.run(ctx, "forward", hostname(t), "--port", "80", "--host", "169.254.169.254")
+	if code != 1 || !strings.Contains(stderr, "forwarding to 169.254.169.254 (a link-local address) is refused") || !strings.Contains(stderr, "allowLinkLocal") {
+		t.Errorf("forward = exit %d, stderr %q", code, stderr)
+	}
+	if n := len(e.sessions(ctx)); n != 0 {
+		t.Errorf("%d sessions after a refused forward", n)
+	}
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/store"
+	"github.com/postern/postern/wire"
 )
 
 // preferences returns the account's preferences document: the stored
@@ -138,7 +140,15 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 		if len(req.Command) > 0 {
 			return sessionPlan{}, errorf(http.StatusBadRequest, "InvalidParameters", "document %s forwards a port and runs no command", p.document)
 		}
-		p.port = &portTarget{Host: res.Port.Host, Port: res.Port.PortNumber, Stdio: res.Port.Type == document.StdioForwarding}
+		p.port = &portTarget{Host: res.Port.Host, Port: res.Port.PortNumber, Stdio: res.Port.Type == document.StdioForwarding, AllowLinkLocal: res.Port.AllowLinkLocal}
+		// An address is refused here already; a name is checked by the
+		// agent once it has resolved it.
+		if ip := net.ParseIP(res.Port.Host); ip != nil && !res.Port.AllowLinkLocal {
+			if why := wire.ForbiddenTarget(ip); why != "" {
+				return sessionPlan{}, errorf(http.StatusForbidden, "ForwardingRefused",
+					"forwarding to %s (%s) is refused: it can hand out the node's credentials; a port document must set properties.allowLinkLocal to reach it", res.Port.Host, why)
+			}
+		}
 		p.localPort = res.Port.LocalPortNumber
 	}
 	return p, nil

@@ -18,6 +18,9 @@ import (
 type portTarget struct {
 	Host string
 	Port int
+	// AllowLinkLocal lets connections reach link-local and metadata
+	// addresses (the document's properties.allowLinkLocal).
+	AllowLinkLocal bool
 	// Stdio marks a session that carries one connection, as ssh's
 	// ProxyCommand does: it ends when that connection closes, however the
 	// client went away (ssh SIGHUPs its proxy on exit).
@@ -45,7 +48,7 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusConflict, "TargetNotConnected", "node %s is offline", sess.Target)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	att, res, err := rl.openAgent(ctx, ac, wire.TForward, wire.Forward{SessionID: sess.ID, Host: rl.port.Host, Port: rl.port.Port})
+	att, res, err := rl.openAgent(ctx, ac, wire.TForward, wire.Forward{SessionID: sess.ID, Host: rl.port.Host, Port: rl.port.Port, AllowLinkLocal: rl.port.AllowLinkLocal})
 	cancel()
 	if err == nil && !res.OK {
 		err = fmt.Errorf("%s", res.Error)

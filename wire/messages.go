@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -68,6 +69,26 @@ type Forward struct {
 	SessionID string `json:"sessionId"`
 	Host      string `json:"host"` // empty: localhost
 	Port      int    `json:"port"`
+	// AllowLinkLocal lets the connection reach link-local and cloud
+	// metadata addresses, which the agent refuses otherwise.
+	AllowLinkLocal bool `json:"allowLinkLocal,omitempty"`
+}
+
+// ForbiddenTarget reports why a node must not connect to ip for a
+// forwarded connection unless its document allows it, or "" if it may:
+// link-local addresses, where clouds serve instance metadata and
+// credentials (169.254.169.254, fd00:ec2::254), and other metadata
+// endpoints.
+func ForbiddenTarget(ip net.IP) string {
+	switch {
+	case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast():
+		return "a link-local address"
+	case ip.Equal(net.ParseIP("fd00:ec2::254")):
+		return "the AWS instance metadata service"
+	case ip.Equal(net.ParseIP("100.100.100.200")):
+		return "the Alibaba Cloud instance metadata service"
+	}
+	return ""
 }
 
 // Terminate asks the agent to end a session.
