@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -215,7 +218,8 @@ func TestDeliveryOutage(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	d := startDestinations(t)
-	e := startDevEnv(t, d.env())
+	e := startDevEnv(t, d.env(), "--metrics-listen", "127.0.0.1:0")
+	metricsURL := e.dev.waitFor(ctx, regexp.MustCompile(`metrics on (http://\S+)`))[1]
 	prefs := filepath.Join(t.TempDir(), "prefs.json")
 	doc := `{"schemaVersion": "1.0", "sessionType": "Standard_Stream", "inputs": {"s3BucketName": "` + exampleBucket + `", "s3KeyPrefix": "outage", "s3EncryptionEnabled": true}}`
 	if err := os.WriteFile(prefs, []byte(doc), 0o600); err != nil {
@@ -263,4 +267,33 @@ func TestDeliveryOutage(t *testing.T) {
 	if !strings.Contains(string(got), "during-42-outage") {
 		t.Errorf("transcript delivered after the outage:\n%s", got)
 	}
+	// The metrics tell the story: failures during the outage, every
+	// artifact delivered in the end, nothing owed.
+	m := scrape(t, metricsURL)
+	for _, want := range []string{
+		`postern_deliveries_total{artifact="log",destination="s3",result="delivered"} 2`,
+		`postern_deliveries_total{artifact="cast",destination="s3",result="delivered"} 2`,
+		`postern_delivery_backlog 0`,
+	} {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if !regexp.MustCompile(`postern_deliveries_total\{artifact="log",destination="s3",result="failed"\} [1-9]`).MatchString(m) {
+		t.Errorf("metrics show no failed delivery:\n%s", m)
+	}
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(b)
 }

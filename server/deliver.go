@@ -256,6 +256,11 @@ func (d *deliverer) attempt(ctx context.Context, dl store.Delivery) {
 	now := d.s.now()
 	dl.Attempts++
 	dl.UpdatedAt = now
+	result := "delivered"
+	if err != nil {
+		result = "failed"
+	}
+	d.s.metrics.deliveries.WithLabelValues(dl.Destination, dl.Artifact, result).Inc()
 	if err != nil {
 		dl.Status, dl.LastError = store.DeliveryFailing, err.Error()
 		dl.NextAttempt = now.Add(backoff(dl.Attempts))

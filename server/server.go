@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/store"
@@ -61,6 +63,9 @@ type Config struct {
 	// name a log group; nil: sessions whose preferences name one are
 	// refused.
 	CloudWatch CloudWatchDestination
+	// Metrics is where the server registers its Prometheus metrics; nil:
+	// not exported.
+	Metrics prometheus.Registerer
 }
 
 // Server is a Postern control plane.
@@ -79,6 +84,7 @@ type Server struct {
 	relays   map[string]*relay
 
 	deliver *deliverer // the outbox of artifacts owed to destinations
+	metrics *metrics
 
 	// ctx ends when the server shuts down; every relay goroutine
 	// watches it.
@@ -129,6 +135,7 @@ func New(cfg Config) (*Server, error) {
 		cancel()
 		return nil, err
 	}
+	s.metrics = newMetrics(s, cfg.Metrics)
 	s.deliver = newDeliverer(s)
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.deliver.run(ctx) }()

@@ -87,6 +87,10 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, t CloudWatch
 	ev.UserIdentity.ARN = "prn:postern:iam:" + sess.Account + ":user/" + sess.Owner
 
 	var seq uint64 // last record fed to the renderer
+	// oldest is when the oldest output not yet sent was printed on the
+	// node (the session's start plus the record's time, which is the
+	// agent's clock: skew between the two shows in the latency).
+	var oldest time.Time
 	tick := time.NewTicker(streamFlush)
 	defer tick.Stop()
 	for {
@@ -103,6 +107,9 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, t CloudWatch
 			seq = rec.Seq
 			switch rec.Kind {
 			case recording.KindOutput:
+				if oldest.IsZero() && !sink.discard {
+					oldest = sess.StartedAt.Add(rec.Time)
+				}
 				tr.Write(rec.Data)
 			case recording.KindResize:
 				tr.Resize(rec.Cols)
@@ -136,6 +143,10 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, t CloudWatch
 			if err := d.sendLines(ctx, t, dl.SessionID, &ev, sink.lines); err != nil {
 				return err
 			}
+			if len(sink.lines) > 0 && !oldest.IsZero() {
+				d.s.metrics.streamLatency.WithLabelValues("cloudwatch").Observe(d.s.now().Sub(oldest).Seconds())
+			}
+			oldest = time.Time{}
 			sink.lines = sink.lines[:0]
 			if seq > dl.Cursor {
 				dl.Cursor = seq

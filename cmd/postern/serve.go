@@ -38,6 +38,8 @@ type serverOptions struct {
 	debugListen string
 	// destinations configures S3 and CloudWatch Logs delivery.
 	destinations destinationsConfig
+	// metricsListen serves Prometheus metrics there; empty: off.
+	metricsListen string
 	// TLS material from files; empty: created in the data directory.
 	caCert, caKey, cert, key string
 }
@@ -61,6 +63,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	if err != nil {
 		return nil, err
 	}
+	reg := newMetricsRegistry()
 	s3d, cwd, err := destinations(ctx, o.destinations)
 	if err != nil {
 		st.Close()
@@ -69,7 +72,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	srv, err := server.New(server.Config{
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
-		S3: s3d, CloudWatch: cwd,
+		S3: s3d, CloudWatch: cwd, Metrics: reg,
 	})
 	if err != nil {
 		st.Close()
@@ -95,6 +98,14 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		return nil, err
 	}
 	rs.admin = pw
+	if o.metricsListen != "" {
+		if err := serveMetrics(ctx, o.metricsListen, reg, logf); err != nil {
+			ln.Close()
+			srv.Close()
+			st.Close()
+			return nil, err
+		}
+	}
 	if o.debugListen != "" {
 		if err := serveDebug(ctx, o.debugListen, logf); err != nil {
 			ln.Close()
@@ -168,6 +179,7 @@ func newServerCmd() *cobra.Command {
 	f.StringSliceVar(&o.hosts, "host", nil, "extra names or addresses for the server certificate")
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090")
 	f.StringVar(&o.cert, "tls-cert", "", "server certificate (PEM); default: issued by the CA")
 	f.StringVar(&o.key, "tls-key", "", "server certificate key (PEM)")
 	f.StringVar(&o.caCert, "ca-cert", "", "CA certificate for agent certificates (PEM); default: created in the data directory")
@@ -193,6 +205,7 @@ works at once. State lives in one data directory; running it again resumes it.`,
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "log only errors")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090")
 	return cmd
 }
 
@@ -300,14 +313,15 @@ func loadServerConfig(path string, o *serverOptions) error {
 		return err
 	}
 	var c struct {
-		Data    string   `json:"data"`
-		Listen  string   `json:"listen"`
-		Hosts   []string `json:"hosts"`
-		Grace   string   `json:"grace"`
-		TLSCert string   `json:"tlsCert"`
-		TLSKey  string   `json:"tlsKey"`
-		CACert  string   `json:"caCert"`
-		CAKey   string   `json:"caKey"`
+		Data          string   `json:"data"`
+		Listen        string   `json:"listen"`
+		Hosts         []string `json:"hosts"`
+		Grace         string   `json:"grace"`
+		TLSCert       string   `json:"tlsCert"`
+		TLSKey        string   `json:"tlsKey"`
+		CACert        string   `json:"caCert"`
+		CAKey         string   `json:"caKey"`
+		MetricsListen string   `json:"metricsListen"`
 		destinationsConfig
 	}
 	if err := yaml.UnmarshalStrict(b, &c); err != nil {
@@ -321,6 +335,9 @@ func loadServerConfig(path string, o *serverOptions) error {
 	}
 	o.hosts = append(o.hosts, c.Hosts...)
 	o.destinations = c.destinationsConfig
+	if c.MetricsListen != "" {
+		o.metricsListen = c.MetricsListen
+	}
 	for _, kv := range []struct {
 		dst *string
 		v   string
