@@ -93,7 +93,10 @@ func New(c Config) (*Client, error) {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("client: server %q must be an https:// URL", c.Server)
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	// Session tickets let the many WebSockets of one client (a port
+	// forward opens one per connection) resume instead of a full
+	// handshake each.
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(32)}
 	if c.CA != "" {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM([]byte(c.CA)) {
