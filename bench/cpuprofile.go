@@ -142,6 +142,12 @@ func (r *recordingCPU) funcBreakdown() string {
 
 // ---- the profiler of postern dev (cmd/postern/debug.go) ----
 
+// Names of the kept profiles: NAME-N.pprof in the temp dir.
+const (
+	bulkProfile    = "postern-cpu"
+	forwardProfile = "postern-forward-cpu"
+)
+
 // debugPost sends an empty POST to postern dev's debug listener and returns
 // the answer's body.
 func (s *posternSide) debugPost(ctx context.Context, path string) ([]byte, error) {
@@ -174,15 +180,18 @@ func (s *posternSide) startCPUProfile(ctx context.Context) error {
 	return err
 }
 
-// stopCPUProfile also keeps the profile in the temp dir, for -keep and
-// `go tool pprof`.
-func (s *posternSide) stopCPUProfile(ctx context.Context) (*profile.Profile, error) {
+// stopCPUProfile also keeps the profile in the temp dir as NAME-N.pprof,
+// for -keep and `go tool pprof`.
+func (s *posternSide) stopCPUProfile(ctx context.Context, name string) (*profile.Profile, error) {
 	b, err := s.debugPost(ctx, "/debug/postern/cpuprofile/stop")
 	if err != nil {
 		return nil, err
 	}
-	s.profiles++
-	os.WriteFile(filepath.Join(filepath.Dir(s.data), fmt.Sprintf("postern-cpu-%d.pprof", s.profiles)), b, 0o600)
+	if s.profiles == nil {
+		s.profiles = map[string]int{}
+	}
+	s.profiles[name]++
+	os.WriteFile(filepath.Join(filepath.Dir(s.data), fmt.Sprintf("%s-%d.pprof", name, s.profiles[name])), b, 0o600)
 	p, err := profile.Parse(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("parse the CPU profile: %w", err)

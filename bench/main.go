@@ -57,15 +57,21 @@ type config struct {
 	outFile  string
 	bin      string
 	args     []string
+
+	// forwardSize is what each transfer through a forwarded port carries
+	// (-forward-size, by default -size).
+	forwardSize     int64
+	forwardSizeText string
 }
 
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&c.sizeText, "size", "512MiB", "size of the bulk file (e.g. 64MiB, 1GiB)")
+	fs.StringVar(&c.forwardSizeText, "forward-size", "", "bytes per transfer through a forwarded port (default: -size)")
 	fs.IntVar(&c.n, "n", 2000, "echo round-trip samples per measurement")
 	fs.IntVar(&c.starts, "starts", 20, "session-start samples per side")
-	fs.IntVar(&c.runs, "runs", 3, "bulk transfers per side (the best is reported)")
+	fs.IntVar(&c.runs, "runs", 3, "bulk transfers, and forwarded transfers each way, per side (the best is reported)")
 	fs.IntVar(&c.warm, "warm", 50, "echo samples discarded before each measurement")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, recordings; several GiB with the default -size)")
 	fs.StringVar(&c.output, "o", "table", "table, or json to also write the raw numbers to -out")
@@ -90,6 +96,15 @@ func parseFlags(args []string) (config, error) {
 	}
 	if c.size < 1<<20 {
 		return c, errors.New("-size: at least 1MiB")
+	}
+	c.forwardSize = c.size
+	if c.forwardSizeText != "" {
+		if c.forwardSize, err = parseSize(c.forwardSizeText); err != nil {
+			return c, fmt.Errorf("-forward-size: %w", err)
+		}
+		if c.forwardSize < 1<<20 {
+			return c, errors.New("-forward-size: at least 1MiB")
+		}
 	}
 	if c.n < 1 || c.starts < 1 || c.runs < 1 || c.warm < 0 {
 		return c, errors.New("-n, -starts and -runs must be at least 1, -warm at least 0")
@@ -189,7 +204,7 @@ func run(ctx context.Context, cfg config) error {
 		Machine: machineInfo(ctx),
 		Command: commandLine(cfg.args),
 		Settings: settings{SizeBytes: cfg.size, EchoSamples: cfg.n, EchoWarmup: cfg.warm, Starts: cfg.starts,
-			BulkRuns: cfg.runs, TempDir: tmp},
+			BulkRuns: cfg.runs, ForwardBytes: cfg.forwardSize, ForwardRuns: cfg.runs, TempDir: tmp},
 		Sides: map[string]*sideResult{"postern": {}, "openssh": {}},
 	}
 	nz := startNoise()
@@ -250,6 +265,9 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	if err := measureBulk(ctx, reg, sides, bulkFile, expect, hz, cfg, res); err != nil {
+		return err
+	}
+	if err := measureForward(ctx, reg, sides, hz, cfg, res); err != nil {
 		return err
 	}
 	if err := measureStarts(ctx, reg, sides, cfg, res); err != nil {

@@ -33,6 +33,13 @@ type watchdog struct {
 }
 
 func newWatchdog(ctx context.Context, p *proc, limit time.Duration) *watchdog {
+	return newWatchdogFunc(ctx, p.done, p.kill, limit)
+}
+
+// newWatchdogFunc is a watchdog that calls kill, for a step that is not a
+// process of its own (a connection of the benchmark's, which kill closes);
+// it stops watching once done is closed.
+func newWatchdogFunc(ctx context.Context, done <-chan struct{}, kill func(), limit time.Duration) *watchdog {
 	w := &watchdog{stop: make(chan struct{})}
 	w.progress()
 	go func() {
@@ -42,16 +49,16 @@ func newWatchdog(ctx context.Context, p *proc, limit time.Duration) *watchdog {
 			select {
 			case <-w.stop:
 				return
-			case <-p.done:
+			case <-done:
 				return
 			case <-ctx.Done():
 				w.fired.Store(true)
-				p.kill()
+				kill()
 				return
 			case <-t.C:
 				if !w.paused.Load() && time.Since(time.Unix(0, w.last.Load())) > limit {
 					w.fired.Store(true)
-					p.kill()
+					kill()
 					return
 				}
 			}
@@ -384,7 +391,7 @@ func runBulk(ctx context.Context, reg *registry, s side, file string, expect int
 		profiling = true
 		defer func() {
 			if profiling { // not stopped: the run failed
-				s.stopCPUProfile(context.WithoutCancel(ctx))
+				s.stopCPUProfile(context.WithoutCancel(ctx), bulkProfile)
 			}
 		}()
 	}
@@ -460,7 +467,7 @@ func runBulk(ctx context.Context, reg *registry, s side, file string, expect int
 	var prof *profile.Profile
 	if profiling {
 		profiling = false
-		prof, err = s.stopCPUProfile(ctx)
+		prof, err = s.stopCPUProfile(ctx, bulkProfile)
 		if err != nil {
 			r.ProfileProblem = fmt.Sprintf("could not stop the CPU profile: %v", err)
 		}

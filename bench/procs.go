@@ -217,6 +217,22 @@ func treeTicks(pid int) (int64, error) {
 	return st.utime + st.stime + st.cutime + st.cstime, nil
 }
 
+// liveTreeTicks is treeTicks of pid plus that of its live descendants:
+// the CPU time of the sshd listener and of the per-connection processes of
+// a connection that lasts (ssh -L's), in clock ticks.
+func liveTreeTicks(pid int) (int64, error) {
+	t, err := treeTicks(pid)
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range children(pid) {
+		if ct, err := liveTreeTicks(c); err == nil { // a child may just have exited
+			t += ct
+		}
+	}
+	return t, nil
+}
+
 // children returns the pids whose parent is pid.
 func children(pid int) []int {
 	ents, _ := os.ReadDir("/proc")

@@ -28,14 +28,18 @@ type results struct {
 }
 
 type settings struct {
-	SizeBytes   int64  `json:"bulk_file_bytes"`
-	EchoSamples int    `json:"echo_samples"`
-	EchoWarmup  int    `json:"echo_warmup"`
-	Starts      int    `json:"session_start_samples"`
-	BulkRuns    int    `json:"bulk_runs"`
-	ClockTicks  int64  `json:"clock_ticks_per_s"`
-	TempDir     string `json:"temp_dir"`
-	Postern     string `json:"postern"` // which postern was measured
+	SizeBytes   int64 `json:"bulk_file_bytes"`
+	EchoSamples int   `json:"echo_samples"`
+	EchoWarmup  int   `json:"echo_warmup"`
+	Starts      int   `json:"session_start_samples"`
+	BulkRuns    int   `json:"bulk_runs"`
+	// ForwardBytes is what each transfer through a forwarded port
+	// carried; ForwardRuns how many there were each way per side.
+	ForwardBytes int64  `json:"forward_bytes"`
+	ForwardRuns  int    `json:"forward_runs_per_direction"`
+	ClockTicks   int64  `json:"clock_ticks_per_s"`
+	TempDir      string `json:"temp_dir"`
+	Postern      string `json:"postern"` // which postern was measured
 }
 
 // sideResult is what was measured of one side.
@@ -51,6 +55,15 @@ type sideResult struct {
 	CPUPerGiB        float64           `json:"cpu_s_per_gib_median"`
 	Start            Summary           `json:"session_start"`
 	Recordings       []*recordingCheck `json:"recordings,omitempty"`
+	// Forward holds the transfers through a forwarded port, both ways;
+	// the aggregates are over the downloads (the node to the client) and
+	// the uploads separately, and CPU per GiB over the downloads.
+	Forward               []forwardRun `json:"forward_runs"`
+	ForwardDownBestMBps   float64      `json:"forward_download_best_mb_per_s"`
+	ForwardDownMedianMBps float64      `json:"forward_download_median_mb_per_s"`
+	ForwardUpBestMBps     float64      `json:"forward_upload_best_mb_per_s"`
+	ForwardUpMedianMBps   float64      `json:"forward_upload_median_mb_per_s"`
+	ForwardCPUPerGiB      float64      `json:"forward_download_cpu_s_per_gib_median"`
 	// RecordingOverhead is the median of the bulk runs' recording
 	// overhead (bulkRun.Recording.Overhead); nil for a side that does not
 	// record, or when no run had a profile.
@@ -87,6 +100,22 @@ func (r *results) finish() {
 			m := median(overheads)
 			sr.RecordingOverhead = &m
 		}
+		var down, up, fcpus []float64
+		for _, f := range sr.Forward {
+			if f.Direction == dirDownload {
+				down = append(down, f.MBps)
+				fcpus = append(fcpus, f.CPUPerGiB)
+			} else {
+				up = append(up, f.MBps)
+			}
+		}
+		if len(down) > 0 {
+			sr.ForwardDownBestMBps, sr.ForwardDownMedianMBps = slices.Max(down), median(down)
+			sr.ForwardCPUPerGiB = median(fcpus)
+		}
+		if len(up) > 0 {
+			sr.ForwardUpBestMBps, sr.ForwardUpMedianMBps = slices.Max(up), median(up)
+		}
 	}
 	p, o := r.Sides["postern"], r.Sides["openssh"]
 	yes := func(ok bool) string {
@@ -112,6 +141,12 @@ func (r *results) finish() {
 	rows = append(rows, row{"echo p99 while another session bulks", fmtDur(us(p.EchoBusy.P99)), fmtDur(us(o.EchoBusy.P99)), xs, "<= 10 ms", yes(us(p.EchoBusy.P99) <= 10*time.Millisecond)})
 	x, xs = ratio(p.BulkBestMBps, o.BulkBestMBps)
 	rows = append(rows, row{fmt.Sprintf("recorded bulk output (cat %s)", fmtBytes(r.Settings.SizeBytes)), fmtRate(p.BulkBestMBps), fmtRate(o.BulkBestMBps), xs, ">= 0.9x openssh", yes(x >= 0.9)})
+	// Port forwarding: the node's port to the client (download) is the
+	// target; the other way is for information.
+	x, xs = ratio(p.ForwardDownBestMBps, o.ForwardDownBestMBps)
+	rows = append(rows, row{fmt.Sprintf("port forward throughput (%s)", fmtBytes(r.Settings.ForwardBytes)), fmtRate(p.ForwardDownBestMBps), fmtRate(o.ForwardDownBestMBps), xs, ">= 0.8x ssh -L", yes(x >= 0.8)})
+	_, xs = ratio(p.ForwardUpBestMBps, o.ForwardUpBestMBps)
+	rows = append(rows, row{fmt.Sprintf("port forward upload (%s)", fmtBytes(r.Settings.ForwardBytes)), fmtRate(p.ForwardUpBestMBps), fmtRate(o.ForwardUpBestMBps), xs, "(info)", ""})
 	x, xs = ratio(p.Start.P50, o.Start.P50)
 	rows = append(rows, row{"session start (command to first byte)", fmtDur(us(p.Start.P50)), fmtDur(us(o.Start.P50)), xs, "<= openssh", yes(x <= 1)})
 	// What recording costs, from CPU profiles of postern dev; OpenSSH
@@ -145,6 +180,9 @@ func (r *results) print(w io.Writer) {
 		r.Settings.BulkRuns, fmtRate(p.BulkMedianMBps), fmtRate(o.BulkMedianMBps))
 	fmt.Fprintf(w, "CPU: median of the runs; server side (postern dev, resp. every sshd process) including the remote cat, plus the client; %d ticks/s.\n", r.Settings.ClockTicks)
 	fmt.Fprintln(w, r.recordingNote())
+	fmt.Fprintf(w, "forward: one connection per run from the benchmark through `postern forward` (default port document) or `ssh -N -L` to a TCP server of the benchmark's on 127.0.0.1, which sends (throughput row) or receives (upload row) %s of random bytes; first byte to end of file at the receiving end, exact count; best of %d runs each way, alternating sides (medians %s vs %s, upload %s vs %s); CPU per GiB downloaded (server side and forwarder, median): %.2f s vs %.2f s.\n",
+		fmtBytes(r.Settings.ForwardBytes), r.Settings.ForwardRuns, fmtRate(p.ForwardDownMedianMBps), fmtRate(o.ForwardDownMedianMBps),
+		fmtRate(p.ForwardUpMedianMBps), fmtRate(o.ForwardUpMedianMBps), p.ForwardCPUPerGiB, o.ForwardCPUPerGiB)
 	fmt.Fprintf(w, "session start: median of %d per side (p90 %s vs %s), interactive login shells.\n",
 		r.Settings.Starts, fmtDur(us(p.Start.P90)), fmtDur(us(o.Start.P90)))
 	if n := r.Noise; n != nil {

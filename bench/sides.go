@@ -45,10 +45,17 @@ type side interface {
 	// after sending output bytes; nil for sides that do not record.
 	verifyRecording(ctx context.Context, output int64) (*recordingCheck, error)
 	// startCPUProfile starts a CPU profile of the server process, and
-	// stopCPUProfile stops it and returns it; nil for sides that do not
-	// record (their recording costs nothing).
+	// stopCPUProfile stops it and returns it, keeping it in the temp dir
+	// as name-N.pprof; nil for sides that do not record (their recording
+	// costs nothing).
 	startCPUProfile(ctx context.Context) error
-	stopCPUProfile(ctx context.Context) (*profile.Profile, error)
+	stopCPUProfile(ctx context.Context, name string) (*profile.Profile, error)
+	// forwarder returns a client that listens on 127.0.0.1:local and
+	// carries each connection to 127.0.0.1:target on this machine
+	// (`postern forward`, `ssh -N -L`), and what it prints on stderr once
+	// it accepts connections ("" when it prints nothing: then the port is
+	// polled).
+	forwarder(local, target int) (cmd *exec.Cmd, ready string)
 }
 
 // recordingCheck is what the benchmark found of a session's recording.
@@ -132,7 +139,7 @@ type posternSide struct {
 	// profiles; empty when the binary has no such flag, as noProfiler
 	// says.
 	debugAddr, noProfiler string
-	profiles              int // CPU profiles taken so far
+	profiles              map[string]int // CPU profiles taken so far, by name
 }
 
 // startPostern runs `postern dev` on a free loopback port with its state in
@@ -226,11 +233,20 @@ func (s *posternSide) cli(args ...string) *exec.Cmd {
 	return cmd
 }
 
+// command is `postern exec --tty`: without --tty the command runs with
+// pipes, not a terminal (an older build, given with -postern, always used
+// one, and --tty only made its own terminal raw, which pipes are not).
 func (s *posternSide) command(argv ...string) *exec.Cmd {
-	return s.cli(append([]string{"exec", s.node, "--"}, argv...)...)
+	return s.cli(append([]string{"exec", s.node, "--tty", "--"}, argv...)...)
 }
 
 func (s *posternSide) login() *exec.Cmd { return s.cli("connect", s.node) }
+
+// forwarder is `postern forward` with the default port document, which
+// connects to localhost on the node.
+func (s *posternSide) forwarder(local, target int) (*exec.Cmd, string) {
+	return s.cli("forward", s.node, "--port", fmt.Sprint(target), "--local-port", fmt.Sprint(local)), "Waiting for connections"
+}
 
 func (s *posternSide) serverPID() int { return s.dev.cmd.Process.Pid }
 
@@ -461,12 +477,25 @@ func waitSSHBanner(ctx context.Context, sshd *proc, port int, timeout time.Durat
 func (s *sshSide) name() string { return "openssh" }
 
 func (s *sshSide) ssh(remote ...string) *exec.Cmd {
+	return s.sshWith([]string{"-tt"}, remote...)
+}
+
+// sshWith runs ssh with the benchmark's options, then opts, against the
+// private sshd.
+func (s *sshSide) sshWith(opts []string, remote ...string) *exec.Cmd {
 	args := []string{"-F", "/dev/null", "-i", s.key, "-p", fmt.Sprint(s.port),
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-tt", "127.0.0.1"}
+		"-o", "LogLevel=ERROR", "-o", "BatchMode=yes"}
+	args = append(append(args, opts...), "127.0.0.1")
 	cmd := exec.Command("ssh", append(args, remote...)...)
 	cmd.Env = s.env
 	return cmd
+}
+
+// forwarder is `ssh -N -L`, which prints nothing when it is ready; it
+// exits if it cannot listen on the local port.
+func (s *sshSide) forwarder(local, target int) (*exec.Cmd, string) {
+	return s.sshWith([]string{"-N", "-o", "ExitOnForwardFailure=yes", "-L", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", local, target)}), ""
 }
 
 // command passes argv as one shell-quoted string: ssh joins its arguments
@@ -492,4 +521,4 @@ func (s *sshSide) verifyRecording(context.Context, int64) (*recordingCheck, erro
 
 func (s *sshSide) startCPUProfile(context.Context) error { return nil }
 
-func (s *sshSide) stopCPUProfile(context.Context) (*profile.Profile, error) { return nil, nil }
+func (s *sshSide) stopCPUProfile(context.Context, string) (*profile.Profile, error) { return nil, nil }
