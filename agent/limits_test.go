@@ -73,8 +73,9 @@ func newTestAgent(t *testing.T, clk *testClock) *Agent {
 type fakeServer struct {
 	t    *testing.T
 	w    *wire.Writer
-	mu   sync.Mutex   // guards out and exit
+	mu   sync.Mutex   // guards out, all and exit
 	out  bytes.Buffer // output records
+	all  []wire.Record
 	exit *wire.Record
 	done chan struct{} // closed when the exit record arrived
 }
@@ -136,6 +137,8 @@ func (fs *fakeServer) read(r *wire.Reader) {
 			return
 		}
 		fs.mu.Lock()
+		rec.Data = append([]byte(nil), rec.Data...)
+		fs.all = append(fs.all, rec)
 		switch rec.Kind {
 		case wire.RecOutput:
 			fs.out.Write(rec.Data)

@@ -20,9 +20,12 @@ import (
 // resizes, exit) are numbered from 1 and kept until the server acknowledges
 // them, so any attachment can resume from the last acknowledged record.
 type session struct {
-	id    string
-	a     *Agent
+	id string
+	a  *Agent
+	// proc is the shell of a terminal session; pipe the command of a
+	// session without one (Open.Pipes). Exactly one is set.
 	proc  *shell.Process
+	pipe  *shell.PipeProcess
 	start time.Time
 	runAs string
 	// limits are the session's preferences; opened is when it started
@@ -52,6 +55,15 @@ type session struct {
 	// limits clock; warned is set once the maximum-duration warning shows.
 	lastActivity time.Time
 	warned       bool
+
+	// Standard input of a session without a terminal: the receiver queues
+	// what the server sends (nil for end of file) and stdinWriter writes
+	// it, so that a command slow to read its input does not hold up
+	// acknowledgements and terminate requests. stdinEOF is set once end
+	// of file is queued; gone is closed when the session leaves.
+	stdinQ   chan []byte
+	stdinEOF bool
+	gone     chan struct{}
 }
 
 // serveStream handles one stream the server opened: the first frame says
@@ -107,7 +119,7 @@ func (a *Agent) serveStream(ctx context.Context, st *yamux.Stream) {
 		a.logf("agent: stream %d: expected open, resume or forward, got %s; closing the stream", st.StreamID(), f.Type)
 		return
 	}
-	if err := w.WriteJSON(wire.TOpenResult, wire.OpenResult{OK: true, RunAsUser: s.runAs}); err != nil {
+	if err := w.WriteJSON(wire.TOpenResult, wire.OpenResult{OK: true, RunAsUser: s.runAs, Pipes: s.pipe != nil}); err != nil {
 		return
 	}
 	s.attach(ctx, st, r, w, from)
@@ -139,10 +151,17 @@ func (a *Agent) open(ctx context.Context, o wire.Open) (*session, error) {
 	if cols <= 0 || rows <= 0 {
 		cols, rows = 80, 24
 	}
-	proc, err := shell.Start(context.WithoutCancel(ctx), shell.Spec{
+	spec := shell.Spec{
 		User: runAs, Command: o.Command, Env: env,
 		Cols: uint16(cols), Rows: uint16(rows),
-	})
+	}
+	var proc *shell.Process
+	var pipe *shell.PipeProcess
+	if o.Pipes {
+		pipe, err = shell.StartPipes(context.WithoutCancel(ctx), spec)
+	} else {
+		proc, err = shell.Start(context.WithoutCancel(ctx), spec)
+	}
 	if err != nil {
 		if errors.Is(err, shell.ErrUnknownUser) {
 			return nil, fmt.Errorf("we couldn't start the session because the run-as user %s does not exist on this node: create it, or change runAsDefaultUser or the user's runAs attribute", runAs)
@@ -150,10 +169,13 @@ func (a *Agent) open(ctx context.Context, o wire.Open) (*session, error) {
 		return nil, err
 	}
 	now := a.cfg.Now()
-	s := &session{id: o.SessionID, a: a, proc: proc, start: time.Now(), runAs: runAs, lastCols: cols, lastRows: rows,
-		limits: o, opened: now, lastActivity: now}
+	s := &session{id: o.SessionID, a: a, proc: proc, pipe: pipe, start: time.Now(), runAs: runAs, lastCols: cols, lastRows: rows,
+		limits: o, opened: now, lastActivity: now, gone: make(chan struct{})}
 	s.cond = sync.NewCond(&s.mu)
-	if len(o.Command) == 0 && o.ShellProfile != "" {
+	if pipe != nil {
+		s.stdinQ = make(chan []byte, 64)
+		go s.stdinWriter()
+	} else if len(o.Command) == 0 && o.ShellProfile != "" {
 		// As Session Manager does: the profile is typed into the shell,
 		// so it runs with the shell's own startup files already read.
 		if _, err := proc.Write([]byte(strings.TrimRight(o.ShellProfile, "\n") + "\n")); err != nil {
@@ -163,8 +185,13 @@ func (a *Agent) open(ctx context.Context, o wire.Open) (*session, error) {
 	a.mu.Lock()
 	a.sessions[o.SessionID] = s
 	a.mu.Unlock()
-	a.logf("agent: session %s started for %s as %s (pid %d)", o.SessionID, o.Owner, runAs, proc.Pid())
-	go s.pump()
+	if pipe != nil {
+		a.logf("agent: session %s started for %s as %s without a terminal (pid %d)", o.SessionID, o.Owner, runAs, pipe.Pid())
+		go s.pumpPipes()
+	} else {
+		a.logf("agent: session %s started for %s as %s (pid %d)", o.SessionID, o.Owner, runAs, proc.Pid())
+		go s.pump()
+	}
 	go s.watchOrphan()
 	if o.IdleTimeout > 0 || o.MaxDuration > 0 {
 		go s.enforceLimits()
@@ -202,7 +229,7 @@ func (a *Agent) runAsUser(ctx context.Context, requested string) (string, error)
 func (s *session) append(kind wire.RecordKind, data []byte, mutate func(*wire.Record)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for kind == wire.RecOutput && s.recBytes >= s.a.cfg.MaxUnacked && !s.closed {
+	for (kind == wire.RecOutput || kind == wire.RecStderr) && s.recBytes >= s.a.cfg.MaxUnacked && !s.closed {
 		s.cond.Wait()
 	}
 	if s.exited {
@@ -260,7 +287,41 @@ func (s *session) pump() {
 			break
 		}
 	}
-	code, err := s.proc.Wait()
+	s.exit(s.proc.Wait())
+}
+
+// pumpPipes copies a command's standard output and error into records
+// until both end, then appends the exit record.
+func (s *session) pumpPipes() {
+	var wg sync.WaitGroup
+	copyOut := func(r io.Reader, kind wire.RecordKind) {
+		defer wg.Done()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				if s.limits.IdleCountsOutput {
+					s.touch()
+				}
+				s.append(kind, append([]byte(nil), buf[:n]...), nil)
+			}
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					s.a.logf("agent: session %s: reading the command's output: %v", s.id, err)
+				}
+				return
+			}
+		}
+	}
+	wg.Add(2)
+	go copyOut(s.pipe.Stdout, wire.RecOutput)
+	go copyOut(s.pipe.Stderr, wire.RecStderr)
+	wg.Wait()
+	s.exit(s.pipe.Wait())
+}
+
+// exit appends the exit record, once the output has all been appended.
+func (s *session) exit(code int, err error) {
 	if err != nil {
 		s.a.logf("agent: session %s: wait: %v", s.id, err)
 	}
@@ -356,6 +417,10 @@ func (s *session) receive(r *wire.Reader, gen int) {
 		switch f.Type {
 		case wire.TInput:
 			s.touch()
+			if s.pipe != nil {
+				s.queueStdin(append([]byte(nil), f.Payload...))
+				continue
+			}
 			// Decide before writing: input typed while the terminal does
 			// not echo (a password prompt) is never recorded.
 			echo := s.proc.Echo()
@@ -367,7 +432,15 @@ func (s *session) receive(r *wire.Reader, gen int) {
 			if echo {
 				s.append(wire.RecInput, data, nil)
 			}
+		case wire.TInputEOF:
+			s.touch()
+			if s.pipe != nil {
+				s.queueStdin(nil)
+			}
 		case wire.TResize:
+			if s.pipe != nil {
+				continue // no terminal to resize
+			}
 			cols, rows, err := wire.ParseResize(f.Payload)
 			if err != nil {
 				s.a.logf("agent: session %s: %v; ignoring", s.id, err)
@@ -437,7 +510,69 @@ func (s *session) remove() {
 		delete(s.a.sessions, s.id)
 	}
 	s.a.mu.Unlock()
+	close(s.gone)
+	s.closeProc()
+}
+
+// closeProc hangs up the shell, or ends the command of a session without
+// a terminal.
+func (s *session) closeProc() {
+	if s.pipe != nil {
+		s.pipe.Close()
+		return
+	}
 	s.proc.Close()
+}
+
+// queueStdin hands data (nil: end of file) to stdinWriter. Data after end
+// of file, and further ends of file (a client resends it after each
+// reconnect), are dropped.
+func (s *session) queueStdin(data []byte) {
+	s.mu.Lock()
+	if s.stdinEOF {
+		s.mu.Unlock()
+		return
+	}
+	s.stdinEOF = data == nil
+	s.mu.Unlock()
+	select {
+	case s.stdinQ <- data:
+	case <-s.gone:
+	}
+}
+
+// stdinWriter writes the queued input to the command's standard input and
+// records it. A command without a terminal has no echo to tell a secret
+// from the rest, so everything it is given is recorded: piping a password
+// into a recorded session is the user's choice. Input the command no longer
+// takes (it closed its input or exited) is neither written nor recorded.
+func (s *session) stdinWriter() {
+	broken := false
+	for {
+		var data []byte
+		select {
+		case data = <-s.stdinQ:
+		case <-s.gone:
+			return
+		}
+		if data == nil {
+			if err := s.pipe.Stdin.Close(); err != nil {
+				s.a.logf("agent: session %s: closing standard input: %v", s.id, err)
+			}
+			return
+		}
+		if broken {
+			continue
+		}
+		n, err := s.pipe.Stdin.Write(data)
+		if n > 0 {
+			s.append(wire.RecInput, data[:n], nil)
+		}
+		if err != nil {
+			broken = true
+			s.a.logf("agent: session %s: the command no longer reads its input: %v", s.id, err)
+		}
+	}
 }
 
 // terminate hangs up the shell; the pump then records the exit.
@@ -447,7 +582,7 @@ func (s *session) terminate(reason string) {
 		s.termReason = reason
 	}
 	s.mu.Unlock()
-	s.proc.Close()
+	s.closeProc()
 }
 
 // watchOrphan ends the session when no server has been attached for
@@ -481,6 +616,11 @@ func (s *session) touch() {
 // say shows a line on the user's terminal through the recorded output, so
 // the recording says why a session ended.
 func (s *session) say(msg string) {
+	if s.pipe != nil {
+		// Not into the command's output, which may be data.
+		s.append(wire.RecStderr, []byte("[postern: "+msg+"]\n"), nil)
+		return
+	}
 	s.append(wire.RecOutput, []byte("\r\n[postern: "+msg+"]\r\n"), nil)
 }
 

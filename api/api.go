@@ -124,6 +124,11 @@ type StartSessionRequest struct {
 	Command    []string          `json:"command,omitempty"` // empty: interactive shell
 	Cols       int               `json:"cols,omitempty"`
 	Rows       int               `json:"rows,omitempty"`
+	// Pipes runs Command without a terminal, as a NonInteractiveCommands
+	// document does: standard output and standard error stay apart and
+	// the exit code is the command's. It needs a Command; a document that
+	// names its own session type decides for itself.
+	Pipes bool `json:"pipes,omitempty"`
 }
 
 // Session describes a session.
@@ -142,6 +147,10 @@ type Session struct {
 	// SessionType is the document's session type: Standard_Stream,
 	// InteractiveCommands, NonInteractiveCommands or Port.
 	SessionType string `json:"sessionType,omitempty"`
+	// Pipes is set for a session without a terminal
+	// (NonInteractiveCommands): its stream carries standard output and
+	// standard error as chunks a wire.StreamDemux separates.
+	Pipes bool `json:"pipes,omitempty"`
 	// Port describes a port forwarding session.
 	Port *PortForward `json:"port,omitempty"`
 	// StreamURL is the WebSocket to attach to (relative to the server).

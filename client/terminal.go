@@ -28,6 +28,13 @@ type TerminalIO struct {
 	Notices io.Writer   // Postern's own messages (reconnecting, ...); nil: Out
 	Sizes   <-chan Size // window size changes; nil: never resized
 	Size    Size        // the size at start
+
+	// Pipes is set for a session without a terminal (api.Session.Pipes):
+	// Out gets the command's standard output and Stderr (nil: Notices)
+	// its standard error, byte for byte, and the end of In ends the
+	// command's standard input. Notices then end lines with "\n" alone.
+	Pipes  bool
+	Stderr io.Writer
 }
 
 // ResumeOptions control reconnection.
@@ -71,12 +78,24 @@ func (c *Client) RunTerminal(ctx context.Context, sessionID string, tio Terminal
 	if tio.Notices == nil {
 		tio.Notices = tio.Out
 	}
+	nl := "\r\n"
+	if tio.Pipes {
+		if tio.Stderr == nil {
+			tio.Stderr = tio.Notices
+		}
+		// The stream is chunks of both outputs. The demultiplexer lives
+		// as long as the session, so a chunk cut by a reconnect goes on
+		// where it stopped.
+		tio.Out = &wire.StreamDemux{Stdout: tio.Out, Stderr: tio.Stderr}
+		nl = "\n"
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	// One reader of the user's input for the whole session, across
 	// reconnects. It cannot be interrupted (a blocking read of stdin), so
-	// it is owned by the process, not by this call.
+	// it is owned by the process, not by this call. In a session without
+	// a terminal, the end of the input is sent on as nil.
 	input := make(chan []byte, 64)
 	if tio.In != nil {
 		go func() {
@@ -91,11 +110,18 @@ func (c *Client) RunTerminal(ctx context.Context, sessionID string, tio Terminal
 					}
 				}
 				if err != nil {
+					if tio.Pipes {
+						select {
+						case input <- nil:
+						case <-ctx.Done():
+						}
+					}
 					return
 				}
 			}
 		}()
 	}
+	inputEnded := false // the end of input was read, so every attachment sends it
 
 	var offset uint64
 	size := tio.Size
@@ -119,10 +145,10 @@ func (c *Client) RunTerminal(ctx context.Context, sessionID string, tio Terminal
 			continue
 		}
 		if !lostAt.IsZero() {
-			fmt.Fprintf(tio.Notices, "\r\n[postern: reconnected]\r\n")
+			fmt.Fprintf(tio.Notices, "%s[postern: reconnected]%s", nl, nl)
 		}
 		backoff = opts.MinBackoff
-		exit, ended, err := c.runAttached(ctx, ws, &offset, &size, input, tio)
+		exit, ended, err := c.runAttached(ctx, ws, &offset, &size, input, &inputEnded, tio, nl)
 		if ended {
 			return exit, nil
 		}
@@ -134,7 +160,7 @@ func (c *Client) RunTerminal(ctx context.Context, sessionID string, tio Terminal
 			return wire.Exit{}, err
 		}
 		lostAt = time.Now()
-		fmt.Fprintf(tio.Notices, "\r\n[postern: connection lost; reconnecting for up to %v]\r\n", opts.Grace)
+		fmt.Fprintf(tio.Notices, "%s[postern: connection lost; reconnecting for up to %v]%s", nl, opts.Grace, nl)
 	}
 }
 
@@ -144,14 +170,21 @@ func (e *protocolError) Error() string { return "protocol error: " + e.err.Error
 
 // runAttached runs one attachment. It reports ended when the session is
 // over.
-func (c *Client) runAttached(ctx context.Context, ws *websocket.Conn, offset *uint64, size *Size, input <-chan []byte, tio TerminalIO) (wire.Exit, bool, error) {
+func (c *Client) runAttached(ctx context.Context, ws *websocket.Conn, offset *uint64, size *Size, input <-chan []byte, inputEnded *bool, tio TerminalIO, nl string) (wire.Exit, bool, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer ws.CloseNow()
 	send := func(t wire.Type, p []byte) error {
 		return ws.Write(ctx, websocket.MessageBinary, wire.AppendFrame(nil, t, p))
 	}
-	if size.Cols > 0 && size.Rows > 0 {
+	if *inputEnded {
+		// It may not have reached the node before the last attachment
+		// broke; the node takes it once.
+		if err := send(wire.TInputEOF, nil); err != nil {
+			return wire.Exit{}, false, err
+		}
+	}
+	if size.Cols > 0 && size.Rows > 0 && !tio.Pipes {
 		if err := send(wire.TResize, wire.AppendResize(nil, size.Cols, size.Rows)); err != nil {
 			return wire.Exit{}, false, err
 		}
@@ -164,6 +197,13 @@ func (c *Client) runAttached(ctx context.Context, ws *websocket.Conn, offset *ui
 			case <-ctx.Done():
 				return
 			case b := <-input:
+				if b == nil {
+					*inputEnded = true
+					if err := send(wire.TInputEOF, nil); err != nil {
+						return
+					}
+					continue
+				}
 				if err := send(wire.TInput, b); err != nil {
 					return
 				}
@@ -213,7 +253,7 @@ func (c *Client) runAttached(ctx context.Context, ws *websocket.Conn, offset *ui
 			}
 			*offset += uint64(len(data))
 		case wire.TNotice:
-			fmt.Fprintf(tio.Notices, "\r\n%s\r\n", f.Payload)
+			fmt.Fprintf(tio.Notices, "%s%s%s", nl, f.Payload, nl)
 		case wire.TExit:
 			var e wire.Exit
 			if err := wire.DecodeJSON(f, &e); err != nil {

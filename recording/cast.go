@@ -63,8 +63,9 @@ type Event struct {
 type CastWriter struct {
 	w     io.Writer
 	buf   []byte
-	carry [2]carry      // output, input
+	carry [3]carry      // output, input, stderr
 	last  time.Duration // time of the last event written
+	pipes bool          // Meta.Pipes: show "\n" as "\r\n"
 	err   error
 }
 
@@ -97,7 +98,7 @@ func NewCastWriter(w io.Writer, m Meta) (*CastWriter, error) {
 	if _, err := w.Write(b); err != nil {
 		return nil, fmt.Errorf("recording: write cast header: %w", err)
 	}
-	return &CastWriter{w: w}, nil
+	return &CastWriter{w: w, pipes: m.Pipes}, nil
 }
 
 // Write writes the event for r, if it has one: exit records have no
@@ -109,15 +110,24 @@ func (c *CastWriter) Write(r Record) error {
 	}
 	b := c.buf[:0]
 	switch r.Kind {
-	case KindOutput, KindInput:
+	case KindOutput, KindInput, KindStderr:
+		// Standard error is what the user saw too, as output; it keeps
+		// a carry of its own, since its records interleave with those of
+		// standard output.
 		cr := &c.carry[0]
 		code := EventOutput
-		if r.Kind == KindInput {
+		switch r.Kind {
+		case KindInput:
 			cr, code = &c.carry[1], EventInput
+		case KindStderr:
+			cr = &c.carry[2]
 		}
 		data := r.Data
+		if c.pipes && r.Kind != KindInput {
+			data = appendCRLF(nil, data)
+		}
 		if cr.n > 0 {
-			data = append(cr.b[:cr.n:cr.n], r.Data...)
+			data = append(cr.b[:cr.n:cr.n], data...)
 			cr.n = 0
 		}
 		if k := incompleteSuffix(data); k > 0 {
@@ -144,7 +154,7 @@ func (c *CastWriter) Write(r Record) error {
 // Close writes out characters left incomplete at the end of the session,
 // as U+FFFD. It does not close the underlying writer.
 func (c *CastWriter) Close() error {
-	for i, code := range []string{EventOutput, EventInput} {
+	for i, code := range []string{EventOutput, EventInput, EventOutput} {
 		cr := &c.carry[i]
 		if cr.n == 0 || c.err != nil {
 			continue

@@ -166,6 +166,15 @@ func FuzzJournal(f *testing.F) {
 		body = append(body, b...)
 	}
 	f.Add(uint8(fuzzBodyAfterHeader), body)
+	var pipesBody []byte
+	for _, r := range pipesRecords() {
+		b, err := appendFrame(nil, r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		pipesBody = append(pipesBody, b...)
+	}
+	f.Add(uint8(fuzzBodyAfterHeader), pipesBody)
 	f.Add(uint8(fuzzBodyAfterHeader), body[:len(body)-3])
 	f.Add(uint8(fuzzBodyAfterHeader), append(bytes.Clone(body), 0, 0, 0, 0, 0, 0, 0, 0))
 	f.Add(uint8(fuzzBodyAfterHeader), []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0})
@@ -258,6 +267,13 @@ func must[T any](v T, err error) T {
 // this goes straight for the decoder.
 func FuzzParsePayload(f *testing.F) {
 	for _, r := range sampleRecords() {
+		b, err := appendFrame(nil, r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b[frameHeaderLen:])
+	}
+	for _, r := range pipesRecords() {
 		b, err := appendFrame(nil, r)
 		if err != nil {
 			f.Fatal(err)

@@ -356,7 +356,7 @@ func parsePayload(p []byte) (Record, error) {
 	}
 	p = p[payloadFixedLen:]
 	switch r.Kind {
-	case KindOutput, KindInput, KindMarker:
+	case KindOutput, KindInput, KindMarker, KindStderr:
 	case KindResize:
 		if len(p) < 4 {
 			return Record{}, errBadFrame

@@ -17,6 +17,7 @@
 package recording
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -32,6 +33,7 @@ const (
 	KindResize Kind = 3 // terminal resized to Cols x Rows
 	KindMarker Kind = 4 // Data is a marker label (later: command boundaries)
 	KindExit   Kind = 5 // session ended; ExitCode, Data is the reason (may be empty)
+	KindStderr Kind = 6 // bytes a command without a terminal wrote to its standard error
 )
 
 func (k Kind) String() string {
@@ -46,11 +48,13 @@ func (k Kind) String() string {
 		return "marker"
 	case KindExit:
 		return "exit"
+	case KindStderr:
+		return "stderr"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
-func (k Kind) valid() bool { return k >= KindOutput && k <= KindExit }
+func (k Kind) valid() bool { return k >= KindOutput && k <= KindStderr }
 
 // Record is one event of a session as the agent numbered and timed it.
 type Record struct {
@@ -71,6 +75,12 @@ type Meta struct {
 	Height    int               `json:"height"`
 	Env       map[string]string `json:"env,omitempty"` // e.g. {"SHELL": "/bin/bash", "TERM": "xterm-256color"}
 	Title     string            `json:"title,omitempty"`
+	// Pipes marks a session without a terminal (NonInteractiveCommands):
+	// KindOutput is the command's standard output, KindStderr its standard
+	// error, and KindInput all it was given on standard input. Renderers
+	// show both outputs as a terminal in its usual mode would have, with
+	// each "\n" as "\r\n".
+	Pipes bool `json:"pipes,omitempty"`
 }
 
 // ExitUnknown is the exit code rendered when a session has no KindExit
@@ -98,6 +108,20 @@ func termSize(cols, rows int) (int, int) {
 		rows = defaultRows
 	}
 	return cols, rows
+}
+
+// appendCRLF appends p to b with each "\n" as "\r\n", as a terminal's
+// output processing (ONLCR) shows what a program writes to a pipe.
+func appendCRLF(b, p []byte) []byte {
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			return append(b, p...)
+		}
+		b = append(append(b, p[:i]...), '\r', '\n')
+		p = p[i+1:]
+	}
+	return b
 }
 
 // appendValidUTF8 appends p to b with each byte that is not part of a valid

@@ -20,12 +20,20 @@ const transcriptTime = "2006-01-02 15:04:05-07:00"
 //	ssm-user
 //	Script done on 2024-05-09 10:20:31+00:00 [COMMAND_EXIT_CODE="0"]
 //
-// The text between is the session's output rendered by a TextRenderer.
-// Input records are not rendered: what the user typed is in the output
+// The text between is the session's output rendered by a TextRenderer;
+// for a session without a terminal, its standard output and standard error
+// as they arrived. Input records are not rendered: what the user typed is in the output
 // exactly where and when the terminal echoed it, and nowhere else.
 type TranscriptWriter struct {
-	w  io.Writer
-	tr *TextRenderer
+	w     io.Writer
+	tr    *TextRenderer
+	pipes bool // Meta.Pipes: show "\n" as "\r\n"
+	buf   []byte
+	// carry holds, per output (standard output, standard error), the
+	// start of a character cut at the end of a record, for the next
+	// record of the same output: the two interleave in a session without
+	// a terminal.
+	carry [2][]byte
 }
 
 // NewTranscriptWriter writes the first line of the transcript for m.
@@ -52,14 +60,26 @@ func NewTranscriptWriter(w io.Writer, m Meta) (*TranscriptWriter, error) {
 	if _, err := fmt.Fprintf(w, "Script started on %s [%s]\n", m.Start.UTC().Format(transcriptTime), sanitizeLine(info)); err != nil {
 		return nil, fmt.Errorf("recording: write transcript: %w", err)
 	}
-	return &TranscriptWriter{w: w, tr: NewTextRenderer(w, m.Width)}, nil
+	return &TranscriptWriter{w: w, tr: NewTextRenderer(w, m.Width), pipes: m.Pipes}, nil
 }
 
-// Write renders r if it is output, or applies it if it is a resize.
+// Write renders r if it is output (standard output or error), or applies
+// it if it is a resize.
 func (t *TranscriptWriter) Write(r Record) error {
 	switch r.Kind {
-	case KindOutput:
-		if _, err := t.tr.Write(r.Data); err != nil {
+	case KindOutput, KindStderr:
+		data := r.Data
+		if t.pipes {
+			cr := &t.carry[0]
+			if r.Kind == KindStderr {
+				cr = &t.carry[1]
+			}
+			t.buf = appendCRLF(append(t.buf[:0], *cr...), data)
+			k := incompleteSuffix(t.buf)
+			*cr = append((*cr)[:0], t.buf[len(t.buf)-k:]...)
+			data = t.buf[:len(t.buf)-k]
+		}
+		if _, err := t.tr.Write(data); err != nil {
 			return fmt.Errorf("recording: write transcript: %w", err)
 		}
 	case KindResize:
@@ -72,6 +92,14 @@ func (t *TranscriptWriter) Write(r Record) error {
 // line, with the session's end time and exit code (ExitUnknown if the
 // session ended without one).
 func (t *TranscriptWriter) Finish(end time.Time, exitCode int) error {
+	for i := range t.carry {
+		if len(t.carry[i]) > 0 {
+			if _, err := t.tr.Write(t.carry[i]); err != nil {
+				return fmt.Errorf("recording: write transcript: %w", err)
+			}
+			t.carry[i] = nil
+		}
+	}
 	if err := t.tr.Flush(); err != nil {
 		return fmt.Errorf("recording: write transcript: %w", err)
 	}

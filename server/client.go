@@ -98,7 +98,7 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 			}
 		}
 		if fromJournal {
-			data, err := journalOutput(r.journalPath, sent, maxOutputFrame)
+			data, err := journalOutput(r.journalPath, r.pipes, sent, maxOutputFrame)
 			if err != nil {
 				r.s.logf("server: session %s: reading journal for a client: %v", r.id, err)
 				return err
@@ -150,6 +150,8 @@ func (r *relay) readClient(ctx context.Context, ws *websocket.Conn) {
 		switch f.Type {
 		case wire.TInput:
 			r.input(f.Payload)
+		case wire.TInputEOF:
+			r.inputEOF()
 		case wire.TResize:
 			cols, rows, err := wire.ParseResize(f.Payload)
 			if err != nil {
@@ -165,22 +167,37 @@ func (r *relay) readClient(ctx context.Context, ws *websocket.Conn) {
 	}
 }
 
-// journalOutput reads up to max output bytes starting at output offset
-// from a journal.
-func journalOutput(path string, from uint64, max int) ([]byte, error) {
-	var out []byte
+// clientOutput appends to b the bytes that a record adds to the output
+// stream clients see and count their offsets in: a terminal's output as it
+// is; for a session without a terminal (pipes), standard output and error
+// as wire stream chunks. The relay uses it as records arrive and
+// journalOutput when it reads them back, so offsets always agree.
+func clientOutput(b []byte, pipes bool, kind recording.Kind, data []byte) []byte {
+	switch {
+	case !pipes && kind == recording.KindOutput:
+		return append(b, data...)
+	case pipes && kind == recording.KindOutput:
+		return wire.AppendStreamChunk(b, wire.StreamStdout, data)
+	case pipes && kind == recording.KindStderr:
+		return wire.AppendStreamChunk(b, wire.StreamStderr, data)
+	}
+	return b
+}
+
+// journalOutput reads up to max bytes of the client output stream (see
+// clientOutput) starting at offset from, from a journal.
+func journalOutput(path string, pipes bool, from uint64, max int) ([]byte, error) {
+	var out, buf []byte
 	var pos uint64
 	err := eachRecord(path, func(rec recording.Record) bool {
-		if rec.Kind != recording.KindOutput {
-			return true
-		}
-		end := pos + uint64(len(rec.Data))
+		buf = clientOutput(buf[:0], pipes, rec.Kind, rec.Data)
+		end := pos + uint64(len(buf))
 		if end > from {
 			start := uint64(0)
 			if from > pos {
 				start = from - pos
 			}
-			out = append(out, rec.Data[start:]...)
+			out = append(out, buf[start:]...)
 		}
 		pos = end
 		return len(out) < max
@@ -191,13 +208,14 @@ func journalOutput(path string, from uint64, max int) ([]byte, error) {
 	return out, err
 }
 
-// journalOutputLen is the number of output bytes a journal holds.
-func journalOutputLen(path string) (uint64, error) {
+// journalOutputLen is the length of the client output stream a journal
+// holds.
+func journalOutputLen(path string, pipes bool) (uint64, error) {
 	var n uint64
+	var buf []byte
 	err := eachRecord(path, func(rec recording.Record) bool {
-		if rec.Kind == recording.KindOutput {
-			n += uint64(len(rec.Data))
-		}
+		buf = clientOutput(buf[:0], pipes, rec.Kind, rec.Data)
+		n += uint64(len(buf))
 		return true
 	})
 	return n, err

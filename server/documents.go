@@ -63,15 +63,21 @@ type sessionPlan struct {
 	runAs       string   // empty: the agent's default
 	allowRoot   bool
 	profile     string
+	pipes       bool // run the command without a terminal
 	limits      limits
 	port        *portTarget
 	localPort   int
 	deliveries  []plannedDelivery
 }
 
+var errPipesNeedCommand = errorf(http.StatusBadRequest, "ValidationError", "pipes: a session without a terminal needs a command")
+
 // planSession applies the requested document and the account's
 // preferences to a session request.
 func (s *Server) planSession(ctx context.Context, c caller, req api.StartSessionRequest) (sessionPlan, error) {
+	if req.Pipes && len(req.Command) == 0 && (req.Document == "" || document.PosternName(req.Document) == DefaultDocument) {
+		return sessionPlan{}, errPipesNeedCommand
+	}
 	prefsDoc, _, err := s.preferences(ctx, c.Account)
 	if err != nil {
 		return sessionPlan{}, err
@@ -129,13 +135,22 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 	case document.StandardStream:
 		p.command = req.Command
 		if len(req.Command) == 0 {
+			if req.Pipes {
+				return sessionPlan{}, errPipesNeedCommand
+			}
 			p.profile = in.ShellProfile.Linux
+		} else if req.Pipes {
+			// `postern exec` without --tty: the command runs as a
+			// NonInteractiveCommands document's would.
+			p.pipes = true
+			p.sessionType = string(document.NonInteractiveCommands)
 		}
 	case document.InteractiveCommands, document.NonInteractiveCommands:
 		if len(req.Command) > 0 {
 			return sessionPlan{}, errorf(http.StatusBadRequest, "InvalidParameters", "document %s runs its own command; pass parameters instead of a command", p.document)
 		}
 		p.command = res.Command
+		p.pipes = res.SessionType == document.NonInteractiveCommands
 	case document.Port:
 		if len(req.Command) > 0 {
 			return sessionPlan{}, errorf(http.StatusBadRequest, "InvalidParameters", "document %s forwards a port and runs no command", p.document)

@@ -80,6 +80,12 @@ properties:
 			wantMsgs: []string{"parameter wrod: not a parameter of this document (did you mean word?)"},
 		},
 		{
+			name:     "no terminal without a command",
+			req:      api.StartSessionRequest{Pipes: true},
+			code:     "ValidationError",
+			wantMsgs: []string{"pipes: a session without a terminal needs a command"},
+		},
+		{
 			name:     "unknown document",
 			req:      api.StartSessionRequest{Document: "AWS-StartShell"},
 			code:     "InvalidDocument",

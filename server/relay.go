@@ -28,12 +28,16 @@ type relay struct {
 	journalPath                string
 	journal                    *recording.Journal
 	kick                       chan struct{} // wakes the committer; capacity 1
+	// pipes is set for a session without a terminal: clients get its
+	// standard output and error as chunks (see clientOutput).
+	pipes bool
 
 	mu   sync.Mutex // guards the fields below
 	cond *sync.Cond // broadcast on output, end, and attachment changes
 	sess store.Session
 	// ring holds the latest output; ring.end is the output so far.
-	ring outputRing
+	ring     outputRing
+	chunkBuf []byte // scratch for clientOutput
 	// agent is the current agent attachment, nil while the agent is
 	// away since agentLostAt.
 	agent       *agentAttachment
@@ -54,6 +58,9 @@ type relay struct {
 	// warning went out.
 	limits limits
 	opened time.Time
+	// stdinClosed is set once a client ended the command's input (pipes
+	// sessions); every new agent attachment is told again.
+	stdinClosed bool
 	// Port sessions: where connections go, the open ones (by id), and the
 	// server's own record numbering (there is no agent stream).
 	port         *portTarget
@@ -81,7 +88,7 @@ type agentAttachment struct {
 func (s *Server) newRelay(sess store.Session, j *recording.Journal, outEnd uint64) *relay {
 	r := &relay{
 		s: s, id: sess.ID, account: sess.Account, owner: sess.Owner, target: sess.Target,
-		journalPath: s.journalPath(sess.Account, sess.ID), journal: j,
+		journalPath: s.journalPath(sess.Account, sess.ID), journal: j, pipes: j.Meta().Pipes,
 		kick: make(chan struct{}, 1), sess: sess,
 		ring:        newOutputRing(ringMax, outEnd),
 		agentLostAt: s.now(), clientsGone: s.now(),
@@ -178,9 +185,14 @@ func (r *relay) runAgent(att *agentAttachment) {
 	r.mu.Lock()
 	old := r.agent
 	r.agent = att
+	eof := r.stdinClosed
 	r.mu.Unlock()
 	if old != nil {
 		old.st.Close()
+	}
+	if eof {
+		// The end of input may have been lost with the old attachment.
+		att.w.Write(wire.TInputEOF, nil)
 	}
 	r.s.wg.Add(1)
 	go func() {
@@ -236,11 +248,19 @@ func (r *relay) record(rec wire.Record) error {
 	}
 	r.mu.Lock()
 	switch rec.Kind {
-	case wire.RecOutput:
+	case wire.RecOutput, wire.RecStderr:
 		if r.limits.IdleCountsOutput {
 			r.lastActivity = r.s.now()
 		}
-		r.ring.write(rec.Data)
+		if r.pipes {
+			r.chunkBuf = clientOutput(r.chunkBuf[:0], true, recording.Kind(rec.Kind), rec.Data)
+			r.ring.write(r.chunkBuf)
+			if cap(r.chunkBuf) > 1<<20 {
+				r.chunkBuf = nil
+			}
+		} else if rec.Kind == wire.RecOutput {
+			r.ring.write(rec.Data) // clientOutput's bytes, without a copy
+		}
 		r.cond.Broadcast()
 	case wire.RecResize:
 		r.sess.Cols, r.sess.Rows = rec.Cols, rec.Rows
@@ -431,6 +451,21 @@ func (r *relay) input(data []byte) {
 			return
 		}
 		data = data[n:]
+	}
+}
+
+// inputEOF ends the command's standard input in a session without a
+// terminal; for a terminal session it means nothing.
+func (r *relay) inputEOF() {
+	r.mu.Lock()
+	att, pipes := r.agent, r.pipes
+	r.lastActivity = r.s.now()
+	if pipes {
+		r.stdinClosed = true
+	}
+	r.mu.Unlock()
+	if pipes && att != nil {
+		att.w.Write(wire.TInputEOF, nil)
 	}
 }
 

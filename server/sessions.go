@@ -73,11 +73,17 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	if err := os.MkdirAll(filepath.Dir(jpath), 0o700); err != nil {
 		return err
 	}
-	j, err := recording.CreateJournal(jpath, recording.Meta{
+	meta := recording.Meta{
 		SessionID: sess.ID, Start: now, Width: cols, Height: rows,
 		Env:   map[string]string{"TERM": "xterm-256color"},
 		Title: fmt.Sprintf("%s on %s", sess.Owner, n.Name),
-	})
+	}
+	if plan.pipes {
+		// No terminal: no TERM and no size, so the transcript says
+		// "<not executed on terminal>" as Session Manager's does.
+		meta.Width, meta.Height, meta.Env, meta.Pipes = 0, 0, nil, true
+	}
+	j, err := recording.CreateJournal(jpath, meta)
 	if err != nil {
 		return err
 	}
@@ -96,11 +102,16 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		defer cancel()
 		att, res, err := rl.openAgent(ctx, ac, wire.TOpen, wire.Open{
 			SessionID: sess.ID, Owner: sess.Owner, RunAs: plan.runAs, AllowRoot: plan.allowRoot,
-			Command: plan.command, Cols: cols, Rows: rows, ShellProfile: plan.profile,
+			Command: plan.command, Cols: cols, Rows: rows, ShellProfile: plan.profile, Pipes: plan.pipes,
 			IdleTimeout: plan.limits.IdleTimeout, IdleCountsOutput: plan.limits.IdleCountsOutput, MaxDuration: plan.limits.MaxDuration,
 		})
 		if err == nil && !res.OK {
 			err = errors.New(res.Error)
+		}
+		if err == nil && plan.pipes && !res.Pipes {
+			att.w.WriteJSON(wire.TTerminate, wire.Terminate{Reason: "StartFailed"})
+			att.st.Close()
+			err = errors.New("its agent cannot run commands without a terminal; upgrade it, or use a terminal (postern exec --tty)")
 		}
 		if err != nil {
 			rl.fail("StartFailed", err.Error())
@@ -122,6 +133,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	out := s.apiSession(sess)
 	s.apiDeliveries(r.Context(), sess, &out)
 	out.SessionType = plan.sessionType
+	out.Pipes = plan.pipes
 	if plan.port != nil {
 		out.Port = &api.PortForward{Host: plan.port.Host, PortNumber: plan.port.Port, LocalPortNumber: plan.localPort}
 	}
@@ -141,6 +153,9 @@ func (s *Server) apiSession(sess store.Session) api.Session {
 	if !sess.EndedAt.IsZero() {
 		t := sess.EndedAt
 		out.EndedAt = &t
+	}
+	if rl := s.relay(sess.ID); rl != nil {
+		out.Pipes = rl.pipes
 	}
 	if sess.Active() {
 		out.StreamURL = api.PathSessions + "/" + sess.ID + "/stream"
@@ -360,7 +375,7 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 			}
 			continue
 		}
-		outEnd, err := journalOutputLen(jpath)
+		outEnd, err := journalOutputLen(jpath, j.Meta().Pipes)
 		if err != nil {
 			s.logf("server: session %s: %v", sess.ID, err)
 		}

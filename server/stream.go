@@ -106,11 +106,16 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, t CloudWatch
 			}
 			seq = rec.Seq
 			switch rec.Kind {
-			case recording.KindOutput:
+			case recording.KindOutput, recording.KindStderr:
 				if oldest.IsZero() && !sink.discard {
 					oldest = sess.StartedAt.Add(rec.Time)
 				}
-				tr.Write(rec.Data)
+				if jr.Meta().Pipes {
+					// No terminal turned "\n" into "\r\n"; the user's did.
+					tr.Write(bytes.ReplaceAll(rec.Data, []byte("\n"), []byte("\r\n")))
+				} else {
+					tr.Write(rec.Data)
+				}
 			case recording.KindResize:
 				tr.Resize(rec.Cols)
 			case recording.KindExit:

@@ -5,6 +5,7 @@ package shell
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 )
 
@@ -24,6 +25,21 @@ func (p *Process) Wait() (exitCode int, err error)    { return -1, ErrUnsupporte
 func (p *Process) Signal(sig os.Signal) error         { return ErrUnsupported }
 func (p *Process) Close() error                       { return nil }
 func (p *Process) Pid() int                           { return -1 }
+
+// PipeProcess is a program running without a terminal. On this platform
+// StartPipes always fails, so there are none.
+type PipeProcess struct {
+	Stdin          io.WriteCloser
+	Stdout, Stderr io.Reader
+}
+
+// StartPipes fails with ErrUnsupported on this platform.
+func StartPipes(ctx context.Context, s Spec) (*PipeProcess, error) { return nil, ErrUnsupported }
+
+func (p *PipeProcess) Wait() (exitCode int, err error) { return -1, ErrUnsupported }
+func (p *PipeProcess) Signal(sig os.Signal) error      { return ErrUnsupported }
+func (p *PipeProcess) Close() error                    { return nil }
+func (p *PipeProcess) Pid() int                        { return -1 }
 
 const canCreateUsers = false
 

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,40 +56,11 @@ type Process struct {
 // it lingers), but the terminal stays open so that its final output can be
 // read; Close must still be called.
 func Start(ctx context.Context, s Spec) (*Process, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("shell: start: %w", err)
-	}
-	u, err := lookupUser(s.User)
+	pr, err := prepare(ctx, s, true)
 	if err != nil {
 		return nil, err
 	}
-	cred, err := credential(u, os.Geteuid())
-	if err != nil {
-		return nil, err
-	}
-	loginShell := loginShellFor(ctx, u.Username)
-	env, err := baseEnv(u.HomeDir, u.Username, loginShell, s.Term, os.Getenv("LANG"), s.Env)
-	if err != nil {
-		return nil, err
-	}
-
-	var path string
-	var argv []string
-	if s.Command == nil {
-		path = loginShell
-		// The leading "-" is how login(1) and sshd tell a shell it is a
-		// login shell, so it reads /etc/profile and the user's profile.
-		argv = []string{"-" + filepath.Base(loginShell)}
-	} else {
-		if len(s.Command) == 0 || s.Command[0] == "" {
-			return nil, errors.New("shell: start: empty command")
-		}
-		path, err = lookPath(s.Command[0], lookupEnv(env, "PATH"))
-		if err != nil {
-			return nil, fmt.Errorf("shell: start %s: %w", s.Command[0], err)
-		}
-		argv = s.Command
-	}
+	path, argv, env, cred := pr.path, pr.argv, pr.env, pr.cred
 
 	cols, rows := s.Cols, s.Rows
 	if cols == 0 {
@@ -123,7 +95,7 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 		Path:   path,
 		Args:   argv,
 		Env:    env,
-		Dir:    workDir(s.Dir, u.HomeDir),
+		Dir:    pr.dir,
 		Stdin:  slave,
 		Stdout: slave,
 		Stderr: slave,
@@ -149,6 +121,58 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 	stop := context.AfterFunc(ctx, p.hangup)
 	go p.wait(stop)
 	return p, nil
+}
+
+// prepared is what starting a Spec resolves to, with or without a
+// terminal.
+type prepared struct {
+	path string
+	argv []string
+	env  []string
+	dir  string
+	cred *syscall.Credential // nil: run as the agent's own user
+}
+
+// prepare resolves the user, environment and program of s. Without a
+// terminal (tty false) the environment has no TERM unless s asks for one.
+func prepare(ctx context.Context, s Spec, tty bool) (prepared, error) {
+	if err := ctx.Err(); err != nil {
+		return prepared{}, fmt.Errorf("shell: start: %w", err)
+	}
+	u, err := lookupUser(s.User)
+	if err != nil {
+		return prepared{}, err
+	}
+	cred, err := credential(u, os.Geteuid())
+	if err != nil {
+		return prepared{}, err
+	}
+	loginShell := loginShellFor(ctx, u.Username)
+	env, err := baseEnv(u.HomeDir, u.Username, loginShell, s.Term, os.Getenv("LANG"), s.Env)
+	if err != nil {
+		return prepared{}, err
+	}
+	if !tty && s.Term == "" && lookupEnv(s.Env, "TERM") == "" {
+		// Programs that see TERM assume a terminal to draw on.
+		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "TERM=") })
+	}
+	pr := prepared{env: env, dir: workDir(s.Dir, u.HomeDir), cred: cred}
+	if s.Command == nil {
+		pr.path = loginShell
+		// The leading "-" is how login(1) and sshd tell a shell it is a
+		// login shell, so it reads /etc/profile and the user's profile.
+		pr.argv = []string{"-" + filepath.Base(loginShell)}
+		return pr, nil
+	}
+	if len(s.Command) == 0 || s.Command[0] == "" {
+		return prepared{}, errors.New("shell: start: empty command")
+	}
+	pr.path, err = lookPath(s.Command[0], lookupEnv(env, "PATH"))
+	if err != nil {
+		return prepared{}, fmt.Errorf("shell: start %s: %w", s.Command[0], err)
+	}
+	pr.argv = s.Command
+	return pr, nil
 }
 
 // wait reaps the process, then lets readers drain its output.

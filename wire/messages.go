@@ -43,6 +43,13 @@ type Open struct {
 	MaxDuration      time.Duration `json:"maxDuration,omitempty"`      // 0: none
 	AllowRoot        bool          `json:"allowRoot,omitempty"`        // RunAs may be root
 	ShellProfile     string        `json:"shellProfile,omitempty"`     // typed into an interactive shell at start
+
+	// Pipes runs Command without a terminal (NonInteractiveCommands):
+	// standard input, output and error are separate pipes. Output is
+	// recorded as RecOutput, standard error as RecStderr, and everything
+	// written to standard input as RecInput; TInputEOF closes standard
+	// input.
+	Pipes bool `json:"pipes,omitempty"`
 }
 
 // Resume reattaches the server to a running session: the agent drops records
@@ -61,6 +68,9 @@ type OpenResult struct {
 	// Unknown is set when a Resume names a session the agent does not
 	// have (it restarted, or the session ended and was acknowledged).
 	Unknown bool `json:"unknown,omitempty"`
+	// Pipes confirms that the session runs without a terminal, as
+	// Open.Pipes asked: an agent that predates it would run a terminal.
+	Pipes bool `json:"pipes,omitempty"`
 }
 
 // Forward asks the agent to connect to a TCP port for one forwarded
@@ -108,10 +118,11 @@ type RecordKind uint8
 
 // Record kinds. Values are part of the protocol.
 const (
-	RecOutput RecordKind = 1 // terminal output
-	RecInput  RecordKind = 2 // input written while the terminal echoed
+	RecOutput RecordKind = 1 // terminal output; standard output without a terminal
+	RecInput  RecordKind = 2 // input written while the terminal echoed; all of standard input without one
 	RecResize RecordKind = 3 // Cols, Rows
 	RecExit   RecordKind = 5 // ExitCode; Data is the reason
+	RecStderr RecordKind = 6 // standard error of a command run without a terminal
 )
 
 // Record is one numbered event of a session, produced by the agent.
@@ -165,7 +176,7 @@ func ParseRecord(p []byte) (Record, error) {
 	}
 	p = p[recordHeaderLen:]
 	switch r.Kind {
-	case RecOutput, RecInput:
+	case RecOutput, RecInput, RecStderr:
 	case RecResize:
 		if len(p) != 4 {
 			return Record{}, fmt.Errorf("wire: %w: resize record %d has %d bytes, want 4", ErrMalformed, r.Seq, len(p))

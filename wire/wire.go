@@ -54,6 +54,12 @@ const (
 	TExit   Type = 21 // server -> client, JSON Exit; the session is over
 	TNotice Type = 22 // server -> client, UTF-8 text for the user's terminal
 	TError  Type = 23 // server -> client, UTF-8 text; the attachment is refused or broken
+
+	// TInputEOF closes the command's standard input in a session without a
+	// terminal (Open.Pipes): client -> server -> agent, empty payload. It
+	// is idempotent, so a client resends it on every attachment after its
+	// input ended.
+	TInputEOF Type = 24
 )
 
 var typeNames = map[Type]string{
@@ -61,6 +67,7 @@ var typeNames = map[Type]string{
 	TOpen: "open", TResume: "resume", TOpenResult: "open-result", TRecord: "record",
 	TAck: "ack", TInput: "input", TResize: "resize", TTerminate: "terminate", TForward: "forward",
 	TOutput: "output", TExit: "exit", TNotice: "notice", TError: "error",
+	TInputEOF: "input-eof",
 }
 
 func (t Type) String() string {

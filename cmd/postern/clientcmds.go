@@ -141,8 +141,18 @@ func newExecCmd() *cobra.Command {
 		Use:   "exec NODE [--tty] -- CMD [ARGS...]",
 		Short: "Run a command on a node, recorded; exits with its exit code",
 		Long: `Run a command on a node in a recorded session and exit with its exit code.
-The command runs in a pseudo-terminal on the node; --tty also puts this
-terminal in raw mode, for interactive programs.`,
+
+Without --tty the command runs without a terminal, as Session Manager's
+NonInteractiveCommands sessions do: its standard output and standard error
+arrive here separately and byte for byte, and this command's standard input
+is its standard input, end of file included, so it works in pipelines:
+
+  printf 'b\na\n' | postern exec web-1 -- sort > sorted.txt
+
+With --tty it runs in a pseudo-terminal on the node (InteractiveCommands),
+and a terminal here is put in raw mode, for interactive programs. Both are
+recorded; without a terminal, everything given on standard input is
+recorded too, since no echo tells a password prompt from the rest.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 || cmd.ArgsLenAtDash() != 1 {
 				return usagef("usage: postern exec NODE [--tty] -- CMD [ARGS...]")
@@ -150,10 +160,10 @@ terminal in raw mode, for interactive programs.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runSession(cmd, api.StartSessionRequest{Target: args[0], Command: args[1:], Reason: reason}, tty, false)
+			return runSession(cmd, api.StartSessionRequest{Target: args[0], Command: args[1:], Reason: reason, Pipes: !tty}, tty, false)
 		},
 	}
-	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "raw mode for this terminal (interactive programs)")
+	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "run in a pseudo-terminal, this terminal in raw mode (interactive programs)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why you are running it (recorded)")
 	return cmd
 }
@@ -174,7 +184,7 @@ func runSession(cmd *cobra.Command, req api.StartSessionRequest, raw, banner boo
 	inFd, outFd := int(os.Stdin.Fd()), int(os.Stdout.Fd())
 	isTTY := raw && term.IsTerminal(inFd)
 	size := client.Size{}
-	if w, h, err := term.GetSize(outFd); err == nil {
+	if w, h, err := term.GetSize(outFd); err == nil && !req.Pipes {
 		size = client.Size{Cols: w, Rows: h}
 		req.Cols, req.Rows = w, h
 	}
@@ -182,10 +192,15 @@ func runSession(cmd *cobra.Command, req api.StartSessionRequest, raw, banner boo
 	if err != nil {
 		return err
 	}
+	if sess.Pipes {
+		// No terminal on the node (exec without --tty, or a
+		// NonInteractiveCommands document): nothing to make raw or size.
+		isTTY, size = false, client.Size{}
+	}
 	if banner {
 		fmt.Fprintf(os.Stderr, "\nStarting session with SessionId: %s\n\n", sess.ID)
 	}
-	tio := client.TerminalIO{In: os.Stdin, Out: os.Stdout, Notices: os.Stderr, Size: size}
+	tio := client.TerminalIO{In: os.Stdin, Out: os.Stdout, Notices: os.Stderr, Size: size, Pipes: sess.Pipes, Stderr: os.Stderr}
 	restore := func() {}
 	if isTTY {
 		old, err := term.MakeRaw(inFd)
