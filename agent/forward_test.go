@@ -8,12 +8,33 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/yamux"
+
 	"github.com/postern/postern/wire"
 )
 
 // openForward asks the agent for a forwarded connection as the server
 // does, and returns its answer and the stream.
 func openForward(t *testing.T, a *Agent, fw wire.Forward) (wire.OpenResult, net.Conn) {
+	t.Helper()
+	st := serverStream(t, a)
+	if err := wire.NewWriter(st).WriteJSON(wire.TForward, fw); err != nil {
+		t.Fatal(err)
+	}
+	f, err := wire.NewReader(st).Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res wire.OpenResult
+	if err := wire.DecodeJSON(f, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res, st
+}
+
+// serverStream connects the agent to a multiplexed connection as the
+// server's end of it would be, and opens a stream to the agent.
+func serverStream(t *testing.T, a *Agent) *yamux.Stream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c1, c2 := net.Pipe()
@@ -39,18 +60,7 @@ func openForward(t *testing.T, a *Agent, fw wire.Forward) (wire.OpenResult, net.
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wire.NewWriter(st).WriteJSON(wire.TForward, fw); err != nil {
-		t.Fatal(err)
-	}
-	f, err := wire.NewReader(st).Read()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res wire.OpenResult
-	if err := wire.DecodeJSON(f, &res); err != nil {
-		t.Fatal(err)
-	}
-	return res, st
+	return st
 }
 
 // TestForwardRefusesMetadataAddresses checks the agent's own refusal of

@@ -2,9 +2,7 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -82,30 +80,7 @@ type fakeServer struct {
 
 func openSession(t *testing.T, a *Agent, o wire.Open) (*fakeServer, wire.OpenResult) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	c1, c2 := net.Pipe()
-	am, err := wire.AgentMux(c1, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sm, err := wire.ServerMux(c2, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); sm.Close(); am.Close() })
-	go func() {
-		for {
-			st, err := am.AcceptStream()
-			if err != nil {
-				return
-			}
-			go a.serveStream(ctx, st)
-		}
-	}()
-	st, err := sm.OpenStream()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := serverStream(t, a)
 	fs := &fakeServer{t: t, w: wire.NewWriter(st), done: make(chan struct{})}
 	r := wire.NewReader(st)
 	if err := fs.w.WriteJSON(wire.TOpen, o); err != nil {

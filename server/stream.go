@@ -82,7 +82,7 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, t CloudWatch
 	defer jr.Close()
 	sink := &lineSink{discard: dl.Cursor > 0}
 	tr := recording.NewTextRenderer(sink, jr.Meta().Width)
-	ev := sessionEvent{EventVersion: "1.0", AWSRegion: "local", SessionID: sess.ID}
+	ev := sessionEvent{EventVersion: "1.0", AWSRegion: "local", SessionID: sess.ID, RunAsUser: sess.RunAsUser}
 	ev.Target.ID = sess.Target
 	ev.UserIdentity.ARN = "prn:postern:iam:" + sess.Account + ":user/" + sess.Owner
 
@@ -140,7 +140,8 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, t CloudWatch
 			tr.Flush() // the last, unterminated line
 		}
 		if len(sink.lines) > 0 || done {
-			if sess.RunAsUser == "" || ev.RunAsUser == "" {
+			if ev.RunAsUser == "" {
+				// Known once the node has started the session.
 				if s, err := d.s.store.GetSession(ctx, dl.SessionID); err == nil {
 					ev.RunAsUser = s.RunAsUser
 				}

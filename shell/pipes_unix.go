@@ -185,37 +185,8 @@ func (p *PipeProcess) hangup() {
 	p.killAfterGrace()
 }
 
-func (p *PipeProcess) killAfterGrace() {
-	t := time.NewTimer(hangupGrace)
-	defer t.Stop()
-	select {
-	case <-p.exited:
-		return
-	case <-t.C:
-	}
-	p.signalGroup(unix.SIGKILL)
-	t.Reset(hangupGrace)
-	select {
-	case <-p.exited:
-	case <-t.C:
-	}
-}
-
-// signalGroup sends sig to the process group the child leads, unless the
-// child has been reaped (its pid, and so the group id, may be reused). See
-// Process.signalGroup.
-func (p *PipeProcess) signalGroup(sig unix.Signal) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	pgid := p.cmd.Process.Pid
-	_ = unix.Kill(-pgid, sig) // ESRCH: already gone
-	if sig != unix.SIGKILL && sig != unix.SIGCONT {
-		_ = unix.Kill(-pgid, unix.SIGCONT)
-	}
-}
+func (p *PipeProcess) killAfterGrace()             { killAfterGrace(p.cmd.Process.Pid, p.exited) }
+func (p *PipeProcess) signalGroup(sig unix.Signal) { signalGroup(p.cmd.Process.Pid, p.exited, sig) }
 
 // stdinPipe is the write end of the command's standard input.
 type stdinPipe struct {
@@ -272,27 +243,7 @@ func (r *pipeReader) Read(b []byte) (int, error) {
 }
 
 func (r *pipeReader) readNonblocking(b []byte) (int, error) {
-	var n int
-	var rerr error
-	if err := r.conn.Control(func(fd uintptr) {
-		for {
-			n, rerr = unix.Read(int(fd), b)
-			if rerr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return 0, r.readError(err)
-	}
-	switch {
-	case rerr == unix.EAGAIN:
-		return 0, io.EOF
-	case rerr != nil:
-		return 0, r.readError(rerr)
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
+	return readNonblocking(r.conn, b, r.readError)
 }
 
 func (r *pipeReader) readError(err error) error {

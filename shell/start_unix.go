@@ -253,9 +253,16 @@ func (p *Process) ReadBuffered(b []byte) (int, error) {
 // more. The master is in non-blocking mode, so a read with nothing to return
 // fails with EAGAIN instead of blocking.
 func (p *Process) readNonblocking(b []byte) (int, error) {
+	return readNonblocking(p.conn, b, p.readError)
+}
+
+// readNonblocking reads from a non-blocking descriptor what is there now:
+// io.EOF when nothing is (EAGAIN) or the other end has closed; other
+// errors go through readError.
+func readNonblocking(conn syscall.RawConn, b []byte, readError func(error) error) (int, error) {
 	var n int
 	var rerr error
-	if err := p.conn.Control(func(fd uintptr) {
+	if err := conn.Control(func(fd uintptr) {
 		for {
 			n, rerr = unix.Read(int(fd), b)
 			if rerr != unix.EINTR {
@@ -263,13 +270,13 @@ func (p *Process) readNonblocking(b []byte) (int, error) {
 			}
 		}
 	}); err != nil {
-		return 0, p.readError(err)
+		return 0, readError(err)
 	}
 	switch {
 	case rerr == unix.EAGAIN:
 		return 0, io.EOF
 	case rerr != nil:
-		return 0, p.readError(rerr)
+		return 0, readError(rerr)
 	case n == 0:
 		return 0, io.EOF
 	}
@@ -384,41 +391,45 @@ func (p *Process) hangup() {
 	p.killAfterGrace()
 }
 
-func (p *Process) killAfterGrace() {
+func (p *Process) killAfterGrace()             { killAfterGrace(p.cmd.Process.Pid, p.exited) }
+func (p *Process) signalGroup(sig unix.Signal) { signalGroup(p.cmd.Process.Pid, p.exited, sig) }
+
+// killAfterGrace waits hangupGrace for the process to exit after a polite
+// signal, then kills its group and waits as long again.
+func killAfterGrace(pid int, exited <-chan struct{}) {
 	t := time.NewTimer(hangupGrace)
 	defer t.Stop()
 	select {
-	case <-p.exited:
+	case <-exited:
 		return
 	case <-t.C:
 	}
-	p.signalGroup(unix.SIGKILL)
+	signalGroup(pid, exited, unix.SIGKILL)
 	t.Reset(hangupGrace)
 	select {
-	case <-p.exited:
+	case <-exited:
 	case <-t.C:
 	}
 }
 
-// signalGroup sends sig to the process group the child leads (Setsid made it
-// leader of a new session and group, so the group id is its pid). SIGHUP is
-// followed by SIGCONT, as the kernel does on hangup, so that stopped jobs
-// act on it.
+// signalGroup sends sig to the process group the child pid leads (Setsid
+// made it leader of a new session and group, so the group id is its pid).
+// Any signal but SIGKILL is followed by SIGCONT, as the kernel does on
+// hangup, so that stopped jobs act on it.
 //
-// Once the child has been reaped its pid may be reused, and -pid might then
-// name a stranger's group; so nothing is sent after that. The window between
-// the check and the kill is a few instructions against the kernel cycling
-// through the whole pid space.
-func (p *Process) signalGroup(sig unix.Signal) {
+// Once the child has been reaped (exited is closed) its pid may be reused,
+// and -pid might then name a stranger's group; so nothing is sent after
+// that. The window between the check and the kill is a few instructions
+// against the kernel cycling through the whole pid space.
+func signalGroup(pid int, exited <-chan struct{}, sig unix.Signal) {
 	select {
-	case <-p.exited:
+	case <-exited:
 		return
 	default:
 	}
-	pgid := p.cmd.Process.Pid
-	_ = unix.Kill(-pgid, sig) // ESRCH: already gone
-	if sig == unix.SIGHUP {
-		_ = unix.Kill(-pgid, unix.SIGCONT)
+	_ = unix.Kill(-pid, sig) // ESRCH: already gone
+	if sig != unix.SIGKILL && sig != unix.SIGCONT {
+		_ = unix.Kill(-pid, unix.SIGCONT)
 	}
 }
 

@@ -84,6 +84,11 @@ type Forward struct {
 	AllowLinkLocal bool `json:"allowLinkLocal,omitempty"`
 }
 
+var (
+	awsMetadataV6   = net.ParseIP("fd00:ec2::254")
+	alibabaMetadata = net.ParseIP("100.100.100.200")
+)
+
 // ForbiddenTarget reports why a node must not connect to ip for a
 // forwarded connection unless its document allows it, or "" if it may:
 // link-local addresses, where clouds serve instance metadata and
@@ -93,9 +98,9 @@ func ForbiddenTarget(ip net.IP) string {
 	switch {
 	case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast():
 		return "a link-local address"
-	case ip.Equal(net.ParseIP("fd00:ec2::254")):
+	case ip.Equal(awsMetadataV6):
 		return "the AWS instance metadata service"
-	case ip.Equal(net.ParseIP("100.100.100.200")):
+	case ip.Equal(alibabaMetadata):
 		return "the Alibaba Cloud instance metadata service"
 	}
 	return ""
