@@ -6,6 +6,7 @@
 //	go run ./bench                      # defaults: 512 MiB bulk, 2000 echo samples
 //	go run ./bench -size 64MiB -n 500   # a quick run
 //	go run ./bench -o json -out r.json  # also write the raw numbers
+//	go run ./bench -only forward        # one measurement (echo, bulk, forward, start)
 //
 // It builds the postern binary (without -race), starts `postern dev` (server
 // and agent for this host in one process, with its profiler on) and a
@@ -19,6 +20,8 @@
 //     benchmark, with the CPU time of every process involved (Postern also
 //     records every byte; the recording is checked afterwards, and a CPU
 //     profile of postern dev over the run tells what recording cost);
+//   - port forwarding: one TCP connection through `postern forward` or
+//     `ssh -N -L` carrying random bytes each way;
 //   - session start: from starting the client to the first byte of the
 //     remote login shell.
 //
@@ -38,6 +41,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,6 +62,9 @@ type config struct {
 	bin      string
 	args     []string
 
+	// only is the measurements to run (-only); all of them when empty.
+	only map[string]bool
+
 	// forwardSize is what each transfer through a forwarded port carries
 	// (-forward-size, by default -size).
 	forwardSize     int64
@@ -76,6 +83,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, recordings; several GiB with the default -size)")
 	fs.StringVar(&c.output, "o", "table", "table, or json to also write the raw numbers to -out")
 	fs.StringVar(&c.outFile, "out", "bench-results.json", "where -o json writes")
+	onlyText := fs.String("only", "", "run only these measurements, comma-separated: "+strings.Join(measurements, ","))
 	fs.StringVar(&c.bin, "postern", "", "use this postern binary instead of building ./cmd/postern (e.g. to compare two builds)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./bench [flags]\n\nMeasures Postern against OpenSSH on loopback and prints a table.\n\n")
@@ -112,9 +120,25 @@ func parseFlags(args []string) (config, error) {
 	if c.output != "table" && c.output != "json" {
 		return c, fmt.Errorf("-o %q: must be table or json", c.output)
 	}
+	if *onlyText != "" {
+		c.only = map[string]bool{}
+		for _, m := range strings.Split(*onlyText, ",") {
+			m = strings.TrimSpace(m)
+			if !slices.Contains(measurements, m) {
+				return c, fmt.Errorf("-only: unknown measurement %q (want %s)", m, strings.Join(measurements, ", "))
+			}
+			c.only[m] = true
+		}
+	}
 	c.args = args
 	return c, nil
 }
+
+// measurements are the names -only takes, in the order they run.
+var measurements = []string{"echo", "bulk", "forward", "start"}
+
+// measures reports whether the measurement named m is to run.
+func (c config) measures(m string) bool { return c.only == nil || c.only[m] }
 
 // errPrinted is an error whose message is already on stderr.
 var errPrinted = errors.New("(printed)")
@@ -241,13 +265,16 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	bulkFile := filepath.Join(tmp, "bulk.txt")
-	logf("writing the bulk file (%s of random base64 lines)", fmtBytes(cfg.size))
-	lines, err := makeBulkFile(bulkFile, cfg.size)
-	if err != nil {
-		return err
+	var expect int64
+	if cfg.measures("echo") || cfg.measures("bulk") {
+		logf("writing the bulk file (%s of random base64 lines)", fmtBytes(cfg.size))
+		lines, err := makeBulkFile(bulkFile, cfg.size)
+		if err != nil {
+			return err
+		}
+		// The terminal turns each LF into CR LF on output, for both sides.
+		expect = cfg.size + lines
 	}
-	// The terminal turns each LF into CR LF on output, for both sides.
-	expect := cfg.size + lines
 
 	logf("starting postern dev and sshd on 127.0.0.1")
 	pst, err := startPostern(ctx, reg, tmp, bin)
@@ -260,18 +287,23 @@ func run(ctx context.Context, cfg config) error {
 	}
 	sides := []side{pst, ssh}
 
-	if err := measureEcho(ctx, reg, sides, bulkFile, cfg, res); err != nil {
-		return err
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"echo", func() error { return measureEcho(ctx, reg, sides, bulkFile, cfg, res) }},
+		{"bulk", func() error { return measureBulk(ctx, reg, sides, bulkFile, expect, hz, cfg, res) }},
+		{"forward", func() error { return measureForward(ctx, reg, sides, hz, cfg, res) }},
+		{"start", func() error { return measureStarts(ctx, reg, sides, cfg, res) }},
 	}
-
-	if err := measureBulk(ctx, reg, sides, bulkFile, expect, hz, cfg, res); err != nil {
-		return err
-	}
-	if err := measureForward(ctx, reg, sides, hz, cfg, res); err != nil {
-		return err
-	}
-	if err := measureStarts(ctx, reg, sides, cfg, res); err != nil {
-		return err
+	for _, st := range steps {
+		if !cfg.measures(st.name) {
+			continue
+		}
+		if err := st.run(); err != nil {
+			return err
+		}
+		res.Measured = append(res.Measured, st.name)
 	}
 
 	nz.finish(hz, pst.serverPID(), ssh.serverPID())

@@ -23,8 +23,10 @@ type results struct {
 	Settings settings               `json:"settings"`
 	Sides    map[string]*sideResult `json:"results"`
 	Noise    *noise                 `json:"noise,omitempty"`
-	Table    []row                  `json:"table"`
-	Warnings []string               `json:"warnings,omitempty"`
+	// Measured names the measurements that ran (-only may skip some).
+	Measured []string `json:"measured"`
+	Table    []row    `json:"table"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type settings struct {
@@ -131,35 +133,49 @@ func (r *results) finish() {
 		return a / b, fmt.Sprintf("%.2fx", a/b)
 	}
 	var rows []row
-	// Echo p50 is compared with OpenSSH's: the same machine, the same
-	// terminal, so the ratio is what Postern's path adds.
-	x, xs := ratio(p.EchoIdle.P50, o.EchoIdle.P50)
-	rows = append(rows, row{"echo round trip p50 (1-byte writes)", fmtDur(us(p.EchoIdle.P50)), fmtDur(us(o.EchoIdle.P50)), xs, "<= 3x openssh", yes(x <= 3)})
-	_, xs = ratio(p.EchoIdle.P99, o.EchoIdle.P99)
-	rows = append(rows, row{"echo round trip p99", fmtDur(us(p.EchoIdle.P99)), fmtDur(us(o.EchoIdle.P99)), xs, "<= 2 ms", yes(us(p.EchoIdle.P99) <= 2*time.Millisecond)})
-	_, xs = ratio(p.EchoBusy.P99, o.EchoBusy.P99)
-	rows = append(rows, row{"echo p99 while another session bulks", fmtDur(us(p.EchoBusy.P99)), fmtDur(us(o.EchoBusy.P99)), xs, "<= 10 ms", yes(us(p.EchoBusy.P99) <= 10*time.Millisecond)})
-	x, xs = ratio(p.BulkBestMBps, o.BulkBestMBps)
-	rows = append(rows, row{fmt.Sprintf("recorded bulk output (cat %s)", fmtBytes(r.Settings.SizeBytes)), fmtRate(p.BulkBestMBps), fmtRate(o.BulkBestMBps), xs, ">= 0.9x openssh", yes(x >= 0.9)})
-	// Port forwarding: the node's port to the client (download) is the
-	// target; the other way is for information.
-	x, xs = ratio(p.ForwardDownBestMBps, o.ForwardDownBestMBps)
-	rows = append(rows, row{fmt.Sprintf("port forward throughput (%s)", fmtBytes(r.Settings.ForwardBytes)), fmtRate(p.ForwardDownBestMBps), fmtRate(o.ForwardDownBestMBps), xs, ">= 0.8x ssh -L", yes(x >= 0.8)})
-	_, xs = ratio(p.ForwardUpBestMBps, o.ForwardUpBestMBps)
-	rows = append(rows, row{fmt.Sprintf("port forward upload (%s)", fmtBytes(r.Settings.ForwardBytes)), fmtRate(p.ForwardUpBestMBps), fmtRate(o.ForwardUpBestMBps), xs, "(info)", ""})
-	x, xs = ratio(p.Start.P50, o.Start.P50)
-	rows = append(rows, row{"session start (command to first byte)", fmtDur(us(p.Start.P50)), fmtDur(us(o.Start.P50)), xs, "<= openssh", yes(x <= 1)})
-	// What recording costs, from CPU profiles of postern dev; OpenSSH
-	// records nothing to compare with.
-	if m := p.RecordingOverhead; m != nil {
-		rows = append(rows, row{"recording CPU over unrecorded relay", fmt.Sprintf("%.1f%%", *m*100), "—", "", "<= 10%", yes(*m <= 0.10)})
-	} else {
-		rows = append(rows, row{"recording CPU over unrecorded relay", "n/a", "—", "", "<= 10%", ""})
+	ran := r.ran
+	if ran("echo") {
+		// Echo p50 is compared with OpenSSH's: the same machine, the same
+		// terminal, so the ratio is what Postern's path adds.
+		x, xs := ratio(p.EchoIdle.P50, o.EchoIdle.P50)
+		rows = append(rows, row{"echo round trip p50 (1-byte writes)", fmtDur(us(p.EchoIdle.P50)), fmtDur(us(o.EchoIdle.P50)), xs, "<= 3x openssh", yes(x <= 3)})
+		_, xs = ratio(p.EchoIdle.P99, o.EchoIdle.P99)
+		rows = append(rows, row{"echo round trip p99", fmtDur(us(p.EchoIdle.P99)), fmtDur(us(o.EchoIdle.P99)), xs, "<= 2 ms", yes(us(p.EchoIdle.P99) <= 2*time.Millisecond)})
+		_, xs = ratio(p.EchoBusy.P99, o.EchoBusy.P99)
+		rows = append(rows, row{"echo p99 while another session bulks", fmtDur(us(p.EchoBusy.P99)), fmtDur(us(o.EchoBusy.P99)), xs, "<= 10 ms", yes(us(p.EchoBusy.P99) <= 10*time.Millisecond)})
 	}
-	_, xs = ratio(p.CPUPerGiB, o.CPUPerGiB)
-	rows = append(rows, row{"CPU per GiB of output (all processes)", fmt.Sprintf("%.2f s", p.CPUPerGiB), fmt.Sprintf("%.2f s", o.CPUPerGiB), xs, "(info)", ""})
+	if ran("bulk") {
+		x, xs := ratio(p.BulkBestMBps, o.BulkBestMBps)
+		rows = append(rows, row{fmt.Sprintf("recorded bulk output (cat %s)", fmtBytes(r.Settings.SizeBytes)), fmtRate(p.BulkBestMBps), fmtRate(o.BulkBestMBps), xs, ">= 0.9x openssh", yes(x >= 0.9)})
+	}
+	if ran("forward") {
+		// Port forwarding: the node's port to the client (download) is the
+		// target; the other way is for information.
+		x, xs := ratio(p.ForwardDownBestMBps, o.ForwardDownBestMBps)
+		rows = append(rows, row{fmt.Sprintf("port forward throughput (%s)", fmtBytes(r.Settings.ForwardBytes)), fmtRate(p.ForwardDownBestMBps), fmtRate(o.ForwardDownBestMBps), xs, ">= 0.8x ssh -L", yes(x >= 0.8)})
+		_, xs = ratio(p.ForwardUpBestMBps, o.ForwardUpBestMBps)
+		rows = append(rows, row{fmt.Sprintf("port forward upload (%s)", fmtBytes(r.Settings.ForwardBytes)), fmtRate(p.ForwardUpBestMBps), fmtRate(o.ForwardUpBestMBps), xs, "(info)", ""})
+	}
+	if ran("start") {
+		x, xs := ratio(p.Start.P50, o.Start.P50)
+		rows = append(rows, row{"session start (command to first byte)", fmtDur(us(p.Start.P50)), fmtDur(us(o.Start.P50)), xs, "<= openssh", yes(x <= 1)})
+	}
+	if ran("bulk") {
+		// What recording costs, from CPU profiles of postern dev; OpenSSH
+		// records nothing to compare with.
+		if m := p.RecordingOverhead; m != nil {
+			rows = append(rows, row{"recording CPU over unrecorded relay", fmt.Sprintf("%.1f%%", *m*100), "—", "", "<= 10%", yes(*m <= 0.10)})
+		} else {
+			rows = append(rows, row{"recording CPU over unrecorded relay", "n/a", "—", "", "<= 10%", ""})
+		}
+		_, xs := ratio(p.CPUPerGiB, o.CPUPerGiB)
+		rows = append(rows, row{"CPU per GiB of output (all processes)", fmt.Sprintf("%.2f s", p.CPUPerGiB), fmt.Sprintf("%.2f s", o.CPUPerGiB), xs, "(info)", ""})
+	}
 	r.Table = rows
 }
+
+// ran reports whether the measurement named m ran.
+func (r *results) ran(m string) bool { return slices.Contains(r.Measured, m) }
 
 // print writes the table, the notes and the machine line.
 func (r *results) print(w io.Writer) {
@@ -174,17 +190,25 @@ func (r *results) print(w io.Writer) {
 	}
 	p, o := r.Sides["postern"], r.Sides["openssh"]
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "echo: %d samples per side and row after %d warm-up, idle ones alternating sides in blocks of %d; in the loaded row the other session streamed %.0f MB/s (postern) and %.0f MB/s (openssh).\n",
-		r.Settings.EchoSamples, r.Settings.EchoWarmup, echoBlock, p.EchoBusyBulkMBps, o.EchoBusyBulkMBps)
-	fmt.Fprintf(w, "bulk: best of %d runs (median %s vs %s); output is the file with LF as CR LF; MB = 10^6 bytes.\n",
-		r.Settings.BulkRuns, fmtRate(p.BulkMedianMBps), fmtRate(o.BulkMedianMBps))
-	fmt.Fprintf(w, "CPU: median of the runs; server side (postern dev, resp. every sshd process) including the remote cat, plus the client; %d ticks/s.\n", r.Settings.ClockTicks)
-	fmt.Fprintln(w, r.recordingNote())
-	fmt.Fprintf(w, "forward: one connection per run from the benchmark through `postern forward` (default port document) or `ssh -N -L` to a TCP server of the benchmark's on 127.0.0.1, which sends (throughput row) or receives (upload row) %s of random bytes; first byte to end of file at the receiving end, exact count; best of %d runs each way, alternating sides (medians %s vs %s, upload %s vs %s); CPU per GiB downloaded (server side and forwarder, median): %.2f s vs %.2f s.\n",
-		fmtBytes(r.Settings.ForwardBytes), r.Settings.ForwardRuns, fmtRate(p.ForwardDownMedianMBps), fmtRate(o.ForwardDownMedianMBps),
-		fmtRate(p.ForwardUpMedianMBps), fmtRate(o.ForwardUpMedianMBps), p.ForwardCPUPerGiB, o.ForwardCPUPerGiB)
-	fmt.Fprintf(w, "session start: median of %d per side (p90 %s vs %s), interactive login shells.\n",
-		r.Settings.Starts, fmtDur(us(p.Start.P90)), fmtDur(us(o.Start.P90)))
+	if r.ran("echo") {
+		fmt.Fprintf(w, "echo: %d samples per side and row after %d warm-up, idle ones alternating sides in blocks of %d; in the loaded row the other session streamed %.0f MB/s (postern) and %.0f MB/s (openssh).\n",
+			r.Settings.EchoSamples, r.Settings.EchoWarmup, echoBlock, p.EchoBusyBulkMBps, o.EchoBusyBulkMBps)
+	}
+	if r.ran("bulk") {
+		fmt.Fprintf(w, "bulk: best of %d runs (median %s vs %s); output is the file with LF as CR LF; MB = 10^6 bytes.\n",
+			r.Settings.BulkRuns, fmtRate(p.BulkMedianMBps), fmtRate(o.BulkMedianMBps))
+		fmt.Fprintf(w, "CPU: median of the runs; server side (postern dev, resp. every sshd process) including the remote cat, plus the client; %d ticks/s.\n", r.Settings.ClockTicks)
+		fmt.Fprintln(w, r.recordingNote())
+	}
+	if r.ran("forward") {
+		fmt.Fprintf(w, "forward: one connection per run from the benchmark through `postern forward` (default port document) or `ssh -N -L` to a TCP server of the benchmark's on 127.0.0.1, which sends (throughput row) or receives (upload row) %s of random bytes; first byte to end of file at the receiving end, exact count; best of %d runs each way, alternating sides (medians %s vs %s, upload %s vs %s); CPU per GiB downloaded (server side and forwarder, median): %.2f s vs %.2f s.\n",
+			fmtBytes(r.Settings.ForwardBytes), r.Settings.ForwardRuns, fmtRate(p.ForwardDownMedianMBps), fmtRate(o.ForwardDownMedianMBps),
+			fmtRate(p.ForwardUpMedianMBps), fmtRate(o.ForwardUpMedianMBps), p.ForwardCPUPerGiB, o.ForwardCPUPerGiB)
+	}
+	if r.ran("start") {
+		fmt.Fprintf(w, "session start: median of %d per side (p90 %s vs %s), interactive login shells.\n",
+			r.Settings.Starts, fmtDur(us(p.Start.P90)), fmtDur(us(o.Start.P90)))
+	}
 	if n := r.Noise; n != nil {
 		fmt.Fprintf(w, "other load: load average %.2f at the start; other processes and kernel threads used %.1f s of CPU during the run (%.0f%% of the machine); hypervisor steal %.1f s.\n",
 			n.LoadAtStart, n.OtherCPU, 100*n.OtherShare, n.Steal)
