@@ -26,11 +26,20 @@ func WatchSize(ctx context.Context, fd int) <-chan Size {
 				return
 			case <-sig:
 			}
-			if w, h, err := term.GetSize(fd); err == nil {
-				select {
-				case ch <- Size{Cols: w, Rows: h}:
-				default: // the consumer has an older size pending; it will catch up
-				}
+			w, h, err := term.GetSize(fd)
+			if err != nil {
+				continue
+			}
+			// Only the newest size matters: replace one the consumer
+			// has not taken yet rather than drop this one.
+			select {
+			case <-ch:
+			default:
+			}
+			select {
+			case ch <- Size{Cols: w, Rows: h}:
+			case <-ctx.Done():
+				return
 			}
 		}
 	}()

@@ -75,10 +75,23 @@ func TestInteractiveShell(t *testing.T) {
 	pty.Expect(ctx, "got 14 chars")
 	pty.Expect(ctx, prompt)
 
+	// The size travels on its own (SIGWINCH to the client, then a resize
+	// frame), so a command typed right after may still see the old one, as
+	// with ssh; ask until the new size has arrived.
 	pty.Resize(100, 30)
-	pty.WriteLine("stty size")
-	pty.Expect(ctx, "30 100")
-	pty.Expect(ctx, prompt)
+	sizeRE := regexp.MustCompile(`[\r\n](\d+ \d+)\r\n`)
+	for try := 1; ; try++ {
+		pty.WriteLine("stty size")
+		got := pty.ExpectRegexp(ctx, sizeRE)[1]
+		pty.Expect(ctx, prompt)
+		if got == "30 100" {
+			break
+		}
+		if try == 50 {
+			t.Fatalf("stty size still says %q after resizing to 100x30", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	pty.WriteLine("exit 3")
 	if code := pty.Wait(ctx); code != 3 {
