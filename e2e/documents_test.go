@@ -301,28 +301,40 @@ parameters:
   msg:
     type: String
     description: What to print
+  words:
+    type: StringList
+    default: ["none"]
 properties:
   linux:
     commands:
       - echo before
       - echo {{ msg }} | tr a-z A-Z
+      - printf '<%s>' {{ words }}; echo
       - echo after
 `)
 	e.mustRun(ctx, "documents", "create", "-f", doc)
 
 	dir := t.TempDir()
 	pwned := func(i int) string { return filepath.Join(dir, fmt.Sprintf("pwned-%d", i)) }
-	// --parameters splits on commas, so there are none in it.
-	msg := fmt.Sprintf(`x; touch %s $(touch %s) `+"`touch %s`"+` '; touch %s; ' "; touch %s; " && touch %s`,
+	// Commas, and what looks like the next parameter, are part of the
+	// value.
+	msg := fmt.Sprintf(`x, y; touch %s $(touch %s) `+"`touch %s`"+` '; touch %s; ' "; touch %s; " && touch %s,words=z`,
 		pwned(1), pwned(2), pwned(3), pwned(4), pwned(5), pwned(6))
-	out, errOut, code := e.run(ctx, "connect", hostname(t), "--document", "say", "--parameters", "msg="+msg)
-	if code != 0 {
-		t.Fatalf("connect: exit %d\n%s%s", code, out, errOut)
+	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace
+	list := `["a b","$(touch ` + pwned(7) + `)"]`
+	for _, flag := range []string{
+		`msg="` + esc(msg) + `",words=` + list,              // the CLI's shorthand
+		`{"msg":["` + esc(msg) + `"],"words":` + list + `}`, // the AWS CLI's JSON
+	} {
+		out, errOut, code := e.run(ctx, "connect", hostname(t), "--document", "say", "--parameters", flag)
+		if code != 0 {
+			t.Fatalf("connect --parameters %s: exit %d\n%s%s", flag, code, out, errOut)
+		}
+		if want := "before\r\n" + strings.ToUpper(msg) + "\r\n<a b><$(touch " + pwned(7) + ")>\r\nafter\r\n"; !strings.Contains(out, want) {
+			t.Errorf("--parameters %s: output lacks the message and the list as data, the message upper-cased by the document's pipe (%q):\n%q", flag, want, out)
+		}
 	}
-	if want := "before\r\n" + strings.ToUpper(msg) + "\r\nafter\r\n"; !strings.Contains(out, want) {
-		t.Errorf("output lacks the message as data, upper-cased by the document's pipe (%q):\n%q", want, out)
-	}
-	for i := 1; i <= 6; i++ {
+	for i := 1; i <= 7; i++ {
 		if _, err := os.Stat(pwned(i)); err == nil {
 			t.Errorf("%s exists: the parameter ran as a command", pwned(i))
 		}

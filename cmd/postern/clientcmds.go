@@ -13,6 +13,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/document"
 	"github.com/postern/postern/recording"
 )
 
@@ -117,9 +118,9 @@ func newConnectCmd() *cobra.Command {
 		Args:  exactArgs(1, "one node id or name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Target = args[0]
-			p, err := parseTags(params)
+			p, err := document.ParseParameters(params)
 			if err != nil {
-				return err
+				return usagef("%v", err)
 			}
 			if len(p) > 0 {
 				req.Parameters = p
@@ -129,7 +130,7 @@ func newConnectCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Document, "document", "", "session document")
-	f.StringArrayVar(&params, "parameters", nil, "document parameters k=v[,k=v]")
+	f.StringArrayVar(&params, "parameters", nil, `document parameters: k=v[,k=v], k="v,w", k=[a,b] or AWS CLI JSON {"k":["v"]}`)
 	f.StringVar(&req.Reason, "reason", "", "why you are connecting (recorded)")
 	return cmd
 }
