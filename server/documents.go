@@ -63,9 +63,8 @@ type sessionPlan struct {
 	runAs       string   // empty: the agent's default
 	allowRoot   bool
 	profile     string
-	pipes       bool // run the command without a terminal
-	limits      limits
-	port        *portTarget
+	pipes       bool                  // run the command without a terminal
+	settings    store.SessionSettings // what the server enforces; Port for port sessions
 	localPort   int
 	deliveries  []plannedDelivery
 }
@@ -110,7 +109,7 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 	if res.Inputs != nil {
 		in = res.Inputs
 	}
-	p.limits = limits{
+	p.settings = store.SessionSettings{
 		IdleTimeout:      time.Duration(in.IdleSessionTimeout) * time.Minute,
 		IdleCountsOutput: in.IdleTimeoutCountsOutput,
 		MaxDuration:      time.Duration(in.MaxSessionDuration) * time.Minute,
@@ -155,7 +154,7 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 		if len(req.Command) > 0 {
 			return sessionPlan{}, errorf(http.StatusBadRequest, "InvalidParameters", "document %s forwards a port and runs no command", p.document)
 		}
-		p.port = &portTarget{Host: res.Port.Host, Port: res.Port.PortNumber, Stdio: res.Port.Type == document.StdioForwarding, AllowLinkLocal: res.Port.AllowLinkLocal}
+		p.settings.Port = &store.PortTarget{Host: res.Port.Host, Port: res.Port.PortNumber, Stdio: res.Port.Type == document.StdioForwarding, AllowLinkLocal: res.Port.AllowLinkLocal}
 		// An address is refused here already; a name is checked by the
 		// agent once it has resolved it.
 		if ip := net.ParseIP(res.Port.Host); ip != nil && !res.Port.AllowLinkLocal {

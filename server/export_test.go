@@ -12,3 +12,15 @@ func (s *Server) CheckLimits(id string) bool {
 	r.enforceLimits(s.now())
 	return true
 }
+
+// SessionAttached reports whether session id has both its agent and at
+// least one client attached.
+func (s *Server) SessionAttached(id string) bool {
+	r := s.relay(id)
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.agent != nil && r.clients > 0
+}

@@ -14,19 +14,6 @@ import (
 	"github.com/postern/postern/wire"
 )
 
-// portTarget is where a port session's connections go, from the node.
-type portTarget struct {
-	Host string
-	Port int
-	// AllowLinkLocal lets connections reach link-local and metadata
-	// addresses (the document's properties.allowLinkLocal).
-	AllowLinkLocal bool
-	// Stdio marks a session that carries one connection, as ssh's
-	// ProxyCommand does: it ends when that connection closes, however the
-	// client went away (ssh SIGHUPs its proxy on exit).
-	Stdio bool
-}
-
 // handleForward carries one forwarded TCP connection of a port session:
 // client WebSocket <-> its own yamux stream <-> the agent's TCP connection
 // to the target.

@@ -431,3 +431,19 @@ func TestSessionLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionLimitsSurviveRestart restarts the server during a session:
+// the new server still enforces the session's idle timeout (kept in the
+// store), with only its own clock moving.
+func TestSessionLimitsSurviveRestart(t *testing.T) {
+	ls := startLimitsSession(t, "server", limitsPrefs(1, 0, false))
+	ls.ts.restart(t)
+	// The agent reconnects and resumes the session; the client, cut off,
+	// reattaches.
+	waitFor(t, func() bool { return ls.ts.srv.SessionAttached(ls.id) })
+	ls.output()
+	ls.advance(59 * time.Second)
+	ls.expectRunning()
+	ls.advance(time.Second)
+	ls.expectEnd("IdleTimeout", idleMsg)
+}

@@ -53,30 +53,25 @@ type relay struct {
 	// notices are lines for clients' terminals; each client shows those
 	// added after it attached.
 	notices []string
-	// limits of the session and the activity they are measured against,
-	// on the server's clock; warned is set once the maximum-duration
-	// warning went out.
-	limits limits
+	// limits are the session's idle timeout and maximum duration (the
+	// agent enforces them too, so neither side alone can be bypassed);
+	// opened and lastActivity are what they are measured against, on the
+	// server's clock; warned is set once the maximum-duration warning went
+	// out. limits is fixed before the relay's goroutines start.
+	limits store.SessionSettings
 	opened time.Time
 	// stdinClosed is set once a client ended the command's input (pipes
 	// sessions); every new agent attachment is told again.
 	stdinClosed bool
-	// Port sessions: where connections go, the open ones (by id), and the
-	// server's own record numbering (there is no agent stream).
-	port         *portTarget
+	// Port sessions: where connections go (fixed before the relay's
+	// goroutines start), the open ones (by id), and the server's own
+	// record numbering (there is no agent stream).
+	port         *store.PortTarget
 	conns        map[int]context.CancelFunc
 	nextConn     int
 	serverSeq    uint64
 	lastActivity time.Time
 	warned       bool
-}
-
-// limits are the preferences the relay enforces (the agent enforces them
-// too, so neither side alone can be bypassed).
-type limits struct {
-	IdleTimeout      time.Duration
-	IdleCountsOutput bool
-	MaxDuration      time.Duration
 }
 
 type agentAttachment struct {
@@ -93,6 +88,8 @@ func (s *Server) newRelay(sess store.Session, j *recording.Journal, outEnd uint6
 		ring:        newOutputRing(ringMax, outEnd),
 		agentLostAt: s.now(), clientsGone: s.now(),
 		opened: sess.StartedAt, lastActivity: s.now(),
+		// From the store, so that a recovered session keeps them.
+		limits: sess.Settings, port: sess.Settings.Port,
 	}
 	r.cond = sync.NewCond(&r.mu)
 	s.relaysMu.Lock()

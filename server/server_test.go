@@ -47,29 +47,17 @@ type testServer struct {
 	admin      *client.Client
 	adminToken string
 	clk        *clock
+	srvStore   *store.SQLite
+	stop       func() // stops srv and closes its store
 }
 
 // startServer runs a real server on a loopback port with an admin user.
 func startServer(t *testing.T) *testServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{t: time.Now()}
-	srv, err := server.New(server.Config{DataDir: dir, Store: st, Logf: t.Logf, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	ts := &testServer{dir: t.TempDir(), clk: &clock{t: time.Now()}}
+	ts.run(t, "127.0.0.1:0")
+	ctx := t.Context()
+	st := ts.srvStore
 	hash, _ := authn.HashPassword("pw")
 	if err := st.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "admin", PasswordHash: hash, Admin: true}); err != nil {
 		t.Fatal(err)
@@ -77,16 +65,49 @@ func startServer(t *testing.T) *testServer {
 	if err := st.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "bob", PasswordHash: hash}); err != nil {
 		t.Fatal(err)
 	}
-	url := "https://" + ln.Addr().String()
-	tok, _, err := srv.IssueToken(ctx, store.DefaultAccount, "admin", time.Hour)
+	tok, _, err := ts.srv.IssueToken(ctx, store.DefaultAccount, "admin", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(client.Config{Server: url, CA: string(srv.CA().CertPEM), Token: tok})
+	c, err := client.New(client.Config{Server: ts.url, CA: string(ts.srv.CA().CertPEM), Token: tok})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{srv: srv, url: url, dir: dir, admin: c, adminToken: tok, clk: clk}
+	ts.admin, ts.adminToken = c, tok
+	return ts
+}
+
+// run starts a server on ts's data directory, listening on addr.
+func (ts *testServer) run(t *testing.T, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := store.OpenSQLite(ctx, filepath.Join(ts.dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{DataDir: ts.dir, Store: st, Logf: t.Logf, Now: ts.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	var once sync.Once
+	ts.stop = func() { once.Do(func() { cancel(); <-done; st.Close() }) }
+	t.Cleanup(ts.stop)
+	ts.srv, ts.srvStore, ts.url = srv, st, "https://"+ln.Addr().String()
+}
+
+// restart stops the server and starts a new one on the same data directory
+// and address, as a restarted process would be; agents and clients
+// reconnect by themselves.
+func (ts *testServer) restart(t *testing.T) {
+	t.Helper()
+	ts.stop()
+	ts.run(t, strings.TrimPrefix(ts.url, "https://"))
 }
 
 func (ts *testServer) activation(t *testing.T, req api.CreateActivationRequest) api.Activation {

@@ -59,7 +59,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	sess := store.Session{
 		ID: newSessionID(c.User.Name), Account: c.Account, Owner: c.User.Name, Target: n.ID,
 		Document: plan.document, Reason: req.Reason, Status: store.StatusConnecting,
-		StartedAt: now, Cols: cols, Rows: rows,
+		StartedAt: now, Cols: cols, Rows: rows, Settings: plan.settings,
 	}
 	if err := s.store.CreateSession(r.Context(), sess); err != nil {
 		return err
@@ -88,22 +88,18 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	rl := s.newRelay(sess, j, 0)
-	rl.mu.Lock()
-	rl.limits = plan.limits
-	rl.port = plan.port
-	rl.mu.Unlock()
-
-	if plan.port != nil {
+	port := plan.settings.Port
+	if port != nil {
 		// A port session opens a stream per forwarded connection; there is
 		// nothing to start on the node yet.
-		rl.marker(fmt.Sprintf("port forwarding to %s:%d", hostOrLocal(plan.port.Host), plan.port.Port))
+		rl.marker(fmt.Sprintf("port forwarding to %s:%d", hostOrLocal(port.Host), port.Port))
 	} else {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()
 		att, res, err := rl.openAgent(ctx, ac, wire.TOpen, wire.Open{
 			SessionID: sess.ID, Owner: sess.Owner, RunAs: plan.runAs, AllowRoot: plan.allowRoot,
 			Command: plan.command, Cols: cols, Rows: rows, ShellProfile: plan.profile, Pipes: plan.pipes,
-			IdleTimeout: plan.limits.IdleTimeout, IdleCountsOutput: plan.limits.IdleCountsOutput, MaxDuration: plan.limits.MaxDuration,
+			IdleTimeout: plan.settings.IdleTimeout, IdleCountsOutput: plan.settings.IdleCountsOutput, MaxDuration: plan.settings.MaxDuration,
 		})
 		if err == nil && !res.OK {
 			err = errors.New(res.Error)
@@ -134,8 +130,8 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	s.apiDeliveries(r.Context(), sess, &out)
 	out.SessionType = plan.sessionType
 	out.Pipes = plan.pipes
-	if plan.port != nil {
-		out.Port = &api.PortForward{Host: plan.port.Host, PortNumber: plan.port.Port, LocalPortNumber: plan.localPort}
+	if port != nil {
+		out.Port = &api.PortForward{Host: port.Host, PortNumber: port.Port, LocalPortNumber: plan.localPort}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

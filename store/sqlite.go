@@ -220,6 +220,11 @@ CREATE TABLE deliveries (
 ) STRICT;
 CREATE INDEX deliveries_due ON deliveries (status, next_attempt);
 `,
+	// 4: what the server enforces for a session (JSON of SessionSettings),
+	// so that it survives a restart.
+	`
+ALTER TABLE sessions ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -555,33 +560,44 @@ func (s *SQLite) TouchNode(ctx context.Context, id string, seen time.Time, ip, a
 }
 
 func (s *SQLite) CreateSession(ctx context.Context, se Session) error {
-	_, err := s.db.ExecContext(ctx, `
+	settings, err := json.Marshal(se.Settings)
+	if err != nil {
+		return fmt.Errorf("store: create session %s: %w", se.ID, err)
+	}
+	_, err = s.db.ExecContext(ctx, `
 		INSERT INTO sessions (id, account, owner, target, document, reason, status, status_reason,
-			run_as_user, started_at, ended_at, exit_code, cols, term_rows, recorded_seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			run_as_user, started_at, ended_at, exit_code, cols, term_rows, recorded_seq, settings)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		se.ID, se.Account, se.Owner, se.Target, se.Document, se.Reason, se.Status, se.StatusReason,
 		se.RunAsUser, timeArg(se.StartedAt), timeArg(se.EndedAt), intPtrArg(se.ExitCode),
-		se.Cols, se.Rows, int64(se.RecordedSeq))
+		se.Cols, se.Rows, int64(se.RecordedSeq), string(settings))
 	return wrapErr(err, "create session %s", se.ID)
 }
 
 const sessionColumns = `id, account, owner, target, document, reason, status, status_reason,
-	run_as_user, started_at, ended_at, exit_code, cols, term_rows, recorded_seq`
+	run_as_user, started_at, ended_at, exit_code, cols, term_rows, recorded_seq, settings`
 
 func scanSession(row scanner) (Session, error) {
 	var (
-		se   Session
-		exit sql.Null[int]
-		seq  int64
+		se       Session
+		exit     sql.Null[int]
+		seq      int64
+		settings string
 	)
 	err := row.Scan(&se.ID, &se.Account, &se.Owner, &se.Target, &se.Document, &se.Reason,
 		&se.Status, &se.StatusReason, &se.RunAsUser, microTime{&se.StartedAt}, microTime{&se.EndedAt},
-		&exit, &se.Cols, &se.Rows, &seq)
+		&exit, &se.Cols, &se.Rows, &seq, &settings)
+	if err != nil {
+		return se, err
+	}
 	if exit.Valid {
 		se.ExitCode = &exit.V
 	}
 	se.RecordedSeq = uint64(seq)
-	return se, err
+	if err := json.Unmarshal([]byte(settings), &se.Settings); err != nil {
+		return se, fmt.Errorf("session %s: settings %q: %w", se.ID, settings, err)
+	}
+	return se, nil
 }
 
 func (s *SQLite) GetSession(ctx context.Context, id string) (Session, error) {

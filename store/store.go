@@ -112,6 +112,31 @@ type Session struct {
 	// RecordedSeq is the highest agent record sequence number durably
 	// recorded; a restarted server resumes the agent stream after it.
 	RecordedSeq uint64
+	// Settings are what the server enforces, fixed when the session
+	// starts and kept so that a restarted server goes on enforcing them.
+	Settings SessionSettings
+}
+
+// SessionSettings are the parts of a session's document the server keeps
+// enforcing for as long as the session runs.
+type SessionSettings struct {
+	IdleTimeout      time.Duration `json:"idleTimeout,omitempty"`
+	IdleCountsOutput bool          `json:"idleCountsOutput,omitempty"`
+	MaxDuration      time.Duration `json:"maxDuration,omitempty"`
+	// Port is where a port session's connections go; nil for other
+	// sessions.
+	Port *PortTarget `json:"port,omitempty"`
+}
+
+// PortTarget is the destination of a port session's connections, from the
+// node.
+type PortTarget struct {
+	Host           string `json:"host,omitempty"` // empty: the node itself
+	Port           int    `json:"port"`
+	AllowLinkLocal bool   `json:"allowLinkLocal,omitempty"`
+	// Stdio marks a session that carries one connection, as ssh's
+	// ProxyCommand does: it ends when that connection closes.
+	Stdio bool `json:"stdio,omitempty"`
 }
 
 // Active reports whether the session has not ended.

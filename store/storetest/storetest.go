@@ -589,6 +589,7 @@ func newSession(id, account, owner, target, status string, started time.Time) st
 		Cols:        120,
 		Rows:        40,
 		RecordedSeq: 0,
+		Settings:    store.SessionSettings{IdleTimeout: 20 * time.Minute, IdleCountsOutput: true, MaxDuration: 90 * time.Minute},
 	}
 }
 
@@ -609,6 +610,18 @@ func testSessions(t *testing.T, s store.Store) {
 
 	if err := s.CreateSession(ctx, se); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("CreateSession(duplicate) = %v, want ErrConflict", err)
+	}
+
+	// A port session keeps where its connections go.
+	port := newSession("alice-0123456789abcdef1", acctA, "alice", "mi-00000000000000001", store.StatusConnected, t0)
+	port.Settings = store.SessionSettings{MaxDuration: time.Hour, Port: &store.PortTarget{Host: "db.internal", Port: 5432, AllowLinkLocal: true, Stdio: true}}
+	if err := s.CreateSession(ctx, port); err != nil {
+		t.Fatalf("CreateSession(port): %v", err)
+	}
+	if got, err := s.GetSession(ctx, port.ID); err != nil {
+		t.Fatalf("GetSession(port): %v", err)
+	} else {
+		checkEqual(t, "GetSession(port)", got, port)
 	}
 	if _, err := s.GetSession(ctx, "alice-fffffffffffffffff"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetSession(unknown) = %v, want ErrNotFound", err)
