@@ -21,9 +21,11 @@ type Proxy struct {
 	conns   map[*pair]struct{}
 	refuse  bool
 	stalled bool
-	closed  bool
-	cuts    int
-	wg      sync.WaitGroup // accept loop and copiers
+	// stalledBack holds only what the target sends back.
+	stalledBack bool
+	closed      bool
+	cuts        int
+	wg          sync.WaitGroup // accept loop and copiers
 }
 
 type pair struct{ a, b net.Conn }
@@ -68,13 +70,14 @@ func (p *Proxy) accept() {
 		p.conns[pr] = struct{}{}
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.copy(pr, up, c)
-		go p.copy(pr, c, up)
+		go p.copy(pr, up, c, false)
+		go p.copy(pr, c, up, true)
 	}
 }
 
-// copy forwards src to dst, holding data while the proxy is stalled.
-func (p *Proxy) copy(pr *pair, dst, src net.Conn) {
+// copy forwards src to dst, holding data while the proxy is stalled; back
+// marks the direction from the target.
+func (p *Proxy) copy(pr *pair, dst, src net.Conn, back bool) {
 	defer p.wg.Done()
 	defer p.drop(pr)
 	buf := make([]byte, 32<<10)
@@ -82,7 +85,7 @@ func (p *Proxy) copy(pr *pair, dst, src net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			for p.stalled && !p.closed {
+			for (p.stalled || back && p.stalledBack) && !p.closed {
 				p.cond.Wait()
 			}
 			p.mu.Unlock()
@@ -138,6 +141,16 @@ func (p *Proxy) Stall(on bool) {
 	p.stalled = on
 	p.cond.Broadcast()
 	p.mu.Unlock()
+}
+
+// StallBack holds (true) or releases (false) only what the target sends
+// to the connecting side, as a link that lost one direction: the
+// connecting side's messages still arrive, nothing reaches it.
+func (p *Proxy) StallBack(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalledBack = on
+	p.cond.Broadcast()
 }
 
 // Refuse makes the proxy close new connections at once (true) or accept

@@ -24,3 +24,14 @@ func (s *Server) SessionAttached(id string) bool {
 	defer r.mu.Unlock()
 	return r.agent != nil && r.clients > 0
 }
+
+// CheckSession runs one round of session id's watcher (grace periods, the
+// wait for a termination, limits) at the server's current time.
+func (s *Server) CheckSession(id string) bool {
+	r := s.relay(id)
+	if r == nil {
+		return false
+	}
+	r.check(s.now())
+	return true
+}

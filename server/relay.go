@@ -72,7 +72,19 @@ type relay struct {
 	serverSeq    uint64
 	lastActivity time.Time
 	warned       bool
+	// terminatingAt is when the server asked the agent to end the session
+	// (termReason says why); if the agent has not ended it terminateWait
+	// later, the server ends it alone.
+	terminatingAt time.Time
+	termReason    string
 }
+
+// terminateWait is how long the server waits for a node to confirm the end
+// of a session it was asked to end. A shell that ignores its hangup is
+// killed by the agent within seconds; longer means the node's agent is
+// stuck, or an unkillable process holds the session, and the session
+// must not stay Terminating forever.
+const terminateWait = 30 * time.Second
 
 type agentAttachment struct {
 	st *yamux.Stream
@@ -418,6 +430,9 @@ func (r *relay) terminate(reason string) {
 	att, ending := r.agent, r.ending
 	if !ending {
 		r.sess.Status = store.StatusTerminating
+		if r.terminatingAt.IsZero() {
+			r.terminatingAt, r.termReason = r.s.now(), reason
+		}
 	}
 	r.mu.Unlock()
 	if ending {
@@ -488,8 +503,8 @@ func (r *relay) agentLost() {
 	}
 }
 
-// watch enforces the grace periods: a session nobody is attached to, or
-// whose agent is away, for longer than the grace period ends.
+// watch enforces the grace periods and limits once a tick until the
+// relay is done.
 func (r *relay) watch() {
 	tick := time.NewTicker(min(r.s.cfg.GracePeriod/4, time.Second))
 	defer tick.Stop()
@@ -499,34 +514,55 @@ func (r *relay) watch() {
 			return
 		case <-tick.C:
 		}
-		now := r.s.now()
-		r.mu.Lock()
-		ending, ended, clients, gone, agent, lost := r.ending, r.ended, r.clients, r.clientsGone, r.agent, r.agentLostAt
-		endedAt := r.sess.EndedAt
-		r.mu.Unlock()
-		grace := r.s.cfg.GracePeriod
-		switch {
-		case ending && !ended:
-		case ended:
-			if clients == 0 && now.Sub(endedAt) > min(grace, 10*time.Second) {
-				r.s.relaysMu.Lock()
-				if r.s.relays[r.id] == r {
-					delete(r.s.relays, r.id)
-				}
-				r.s.relaysMu.Unlock()
-				return
-			}
-		case r.port != nil && !r.s.NodeOnline(r.target) && now.Sub(lost) > grace:
-			r.fail("AgentDisconnected", fmt.Sprintf("node %s went offline", r.target))
-		case r.port == nil && agent == nil && now.Sub(lost) > grace:
-			r.fail("AgentDisconnected", fmt.Sprintf("lost contact with node %s for more than %v", r.target, grace))
-		case clients == 0 && now.Sub(gone) > grace:
-			r.s.logf("server: session %s: no client for %v; terminating", r.id, grace)
-			r.terminate("ClientDisconnected")
-		default:
-			r.enforceLimits(now)
+		if r.check(r.s.now()) {
+			return
 		}
 	}
+}
+
+// check enforces, at now, the grace periods (a session nobody is attached
+// to, or whose agent is away, for longer than the grace period ends), the
+// wait for a node to confirm a termination, and the session's limits. It
+// reports when the relay is done and has left the server.
+func (r *relay) check(now time.Time) (done bool) {
+	r.mu.Lock()
+	ending, ended, clients, gone, agent, lost := r.ending, r.ended, r.clients, r.clientsGone, r.agent, r.agentLostAt
+	endedAt, terminating, termReason := r.sess.EndedAt, r.terminatingAt, r.termReason
+	r.mu.Unlock()
+	grace := r.s.cfg.GracePeriod
+	switch {
+	case ending && !ended:
+	case ended:
+		if clients == 0 && now.Sub(endedAt) > min(grace, 10*time.Second) {
+			r.s.relaysMu.Lock()
+			if r.s.relays[r.id] == r {
+				delete(r.s.relays, r.id)
+			}
+			r.s.relaysMu.Unlock()
+			return true
+		}
+	case !terminating.IsZero() && now.Sub(terminating) >= terminateWait:
+		msg := fmt.Sprintf("node %s did not end the session within %v of being asked (%s); the server ended it", r.target, terminateWait, termReason)
+		r.s.logf("server: session %s: %s", r.id, msg)
+		r.notice("[postern: " + msg + "]")
+		r.end(store.StatusTerminated, termReason, nil, msg)
+		r.mu.Lock()
+		att := r.agent
+		r.mu.Unlock()
+		if att != nil {
+			att.st.Close() // nothing more of it is relayed or recorded
+		}
+	case r.port != nil && !r.s.NodeOnline(r.target) && now.Sub(lost) > grace:
+		r.fail("AgentDisconnected", fmt.Sprintf("node %s went offline", r.target))
+	case r.port == nil && agent == nil && now.Sub(lost) > grace:
+		r.fail("AgentDisconnected", fmt.Sprintf("lost contact with node %s for more than %v", r.target, grace))
+	case clients == 0 && now.Sub(gone) > grace:
+		r.s.logf("server: session %s: no client for %v; terminating", r.id, grace)
+		r.terminate("ClientDisconnected")
+	default:
+		r.enforceLimits(now)
+	}
+	return false
 }
 
 // enforceLimits ends the session at its idle timeout or maximum duration,
