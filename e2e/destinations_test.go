@@ -218,7 +218,9 @@ func TestDeliveryOutage(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	d := startDestinations(t)
-	e := startDevEnv(t, d.env(), "--metrics-listen", "127.0.0.1:0")
+	// An outbox bound of one byte: any recording owed to a destination
+	// fills it.
+	e := startDevEnv(t, d.env(), "--metrics-listen", "127.0.0.1:0", "--outbox-max-bytes", "1")
 	metricsURL := e.dev.waitFor(ctx, regexp.MustCompile(`metrics on (http://\S+)`))[1]
 	prefs := filepath.Join(t.TempDir(), "prefs.json")
 	doc := `{"schemaVersion": "1.0", "sessionType": "Standard_Stream", "inputs": {"s3BucketName": "` + exampleBucket + `", "s3KeyPrefix": "outage", "s3EncryptionEnabled": true}}`
@@ -230,6 +232,11 @@ func TestDeliveryOutage(t *testing.T) {
 	if !strings.Contains(first, "before-the-outage") {
 		t.Fatalf("exec printed %q", first)
 	}
+	ss := e.sessions(ctx)
+	if len(ss) != 1 {
+		t.Fatalf("sessions: %+v", ss)
+	}
+	e.waitDelivered(ctx, ss[0].ID) // the outbox is empty again
 	// The session started while MinIO was up; it goes down before the
 	// session ends.
 	pty := ptytest.Start(t, e.connectCmd(hostname(t)))
@@ -259,10 +266,25 @@ func TestDeliveryOutage(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	// The outbox holds the session's recording: at its bound, sessions
+	// that name a destination are refused, with an alarm.
+	out, errOut, code := e.run(ctx, "exec", hostname(t), "--", "echo", "refused")
+	if code == 0 || !strings.Contains(errOut, "delivery outbox is full") || strings.Contains(out, "refused") {
+		t.Errorf("exec with a full outbox: exit %d, stdout %q, stderr %q; want a refusal", code, out, errOut)
+	}
+	e.dev.waitFor(ctx, regexp.MustCompile(`ALARM: the delivery outbox is full`))
+	if m := scrape(t, metricsURL); !strings.Contains(m, "postern_outbox_full 1\n") || !strings.Contains(m, "postern_outbox_limit_bytes 1\n") {
+		t.Errorf("metrics do not show the full outbox:\n%s", m)
+	}
+
 	if err := d.minio.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	e.waitDelivered(ctx, id)
+	if out := e.mustRun(ctx, "exec", hostname(t), "--", "echo", "admitted-again"); !strings.Contains(out, "admitted-again") {
+		t.Errorf("exec once the outbox emptied printed %q", out)
+	}
+	e.waitDelivered(ctx, e.sessions(ctx)[0].ID)
 	got, _ := d.minio.Object(t, exampleBucket, "outage/"+id+".log")
 	if !strings.Contains(string(got), "during-42-outage") {
 		t.Errorf("transcript delivered after the outage:\n%s", got)
@@ -271,9 +293,11 @@ func TestDeliveryOutage(t *testing.T) {
 	// artifact delivered in the end, nothing owed.
 	m := scrape(t, metricsURL)
 	for _, want := range []string{
-		`postern_deliveries_total{artifact="log",destination="s3",result="delivered"} 2`,
-		`postern_deliveries_total{artifact="cast",destination="s3",result="delivered"} 2`,
+		`postern_deliveries_total{artifact="log",destination="s3",result="delivered"} 3`,
+		`postern_deliveries_total{artifact="cast",destination="s3",result="delivered"} 3`,
 		`postern_delivery_backlog 0`,
+		`postern_outbox_bytes 0`,
+		`postern_outbox_full 0`,
 	} {
 		if !strings.Contains(m, want+"\n") {
 			t.Errorf("metrics lack %q", want)

@@ -92,6 +92,13 @@ type plannedDelivery struct {
 // the reason (Session Manager would find out at the end, if at all).
 func (s *Server) planDeliveries(ctx context.Context, in document.Inputs) ([]plannedDelivery, error) {
 	var plan []plannedDelivery
+	if in.S3BucketName != "" || in.CloudWatchLogGroupName != "" {
+		// First, as it is local and cheap: a full outbox could not promise
+		// this session's recording a delivery either.
+		if err := s.outbox.admit(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if in.S3BucketName != "" {
 		if s.cfg.S3 == nil {
 			return nil, errorf(http.StatusConflict, "DestinationUnavailable",
@@ -160,6 +167,7 @@ func (s *Server) createDeliveries(ctx context.Context, sess store.Session, plan 
 	if err := s.store.CreateDeliveries(ctx, ds); err != nil {
 		return err
 	}
+	s.outbox.changed()
 	s.deliver.kick()
 	return nil
 }
@@ -272,6 +280,7 @@ func (d *deliverer) attempt(ctx context.Context, dl store.Delivery) {
 	if err := d.s.store.UpdateDelivery(context.WithoutCancel(ctx), dl); err != nil {
 		d.s.logf("server: session %s: recording delivery state: %v", dl.SessionID, err)
 	}
+	d.s.outbox.changed()
 }
 
 // backoff is the wait before attempt n+1: exponential from retryMin,

@@ -41,7 +41,36 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 			return value(n, oldest)
 		}
 	}
+	outbox := func(value func(bytes int64) float64) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+			defer cancel()
+			n, _, err := s.outbox.size(ctx)
+			if err != nil {
+				s.logf("server: metrics: %v", err)
+				return 0
+			}
+			return value(n)
+		}
+	}
 	reg.MustRegister(m.deliveries, m.streamLatency,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postern_outbox_bytes",
+			Help: "Bytes of session recordings the delivery outbox holds: those of sessions with an artifact not yet delivered.",
+		}, outbox(func(n int64) float64 { return float64(n) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postern_outbox_limit_bytes",
+			Help: "The outbox's bound (outboxMaxBytes); at it, sessions that name a log destination are refused.",
+		}, func() float64 { return float64(s.outbox.max) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postern_outbox_full",
+			Help: "1 while the outbox is at its bound and sessions that name a log destination are refused; alert on it.",
+		}, outbox(func(n int64) float64 {
+			if n >= s.outbox.max {
+				return 1
+			}
+			return 0
+		})),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "postern_delivery_backlog",
 			Help: "Session artifacts not yet delivered to their destinations (waiting for their sessions to end, pending or failing).",

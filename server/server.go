@@ -66,6 +66,10 @@ type Config struct {
 	// Metrics is where the server registers its Prometheus metrics; nil:
 	// not exported.
 	Metrics prometheus.Registerer
+	// OutboxMaxBytes bounds the recordings waiting for delivery to log
+	// destinations (default DefaultOutboxMaxBytes); at the bound, sessions
+	// whose preferences name a destination are refused.
+	OutboxMaxBytes int64
 }
 
 // Server is a Postern control plane.
@@ -84,6 +88,7 @@ type Server struct {
 	relays   map[string]*relay
 
 	deliver *deliverer // the outbox of artifacts owed to destinations
+	outbox  *outbox    // how much the outbox holds, and its bound
 	metrics *metrics
 
 	// ctx ends when the server shuts down; every relay goroutine
@@ -135,6 +140,7 @@ func New(cfg Config) (*Server, error) {
 		cancel()
 		return nil, err
 	}
+	s.outbox = newOutbox(s, cfg.OutboxMaxBytes)
 	s.metrics = newMetrics(s, cfg.Metrics)
 	s.deliver = newDeliverer(s)
 	s.wg.Add(1)

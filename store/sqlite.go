@@ -885,3 +885,14 @@ func (s *SQLite) DeliveryBacklog(ctx context.Context) (int, time.Time, error) {
 		DeliveryDelivered).Scan(&n, microTime{&oldest})
 	return n, oldest, wrapErr(err, "delivery backlog")
 }
+
+func (s *SQLite) OwedSessions(ctx context.Context) ([]SessionRef, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT account, session_id FROM deliveries WHERE status != ? ORDER BY account, session_id`,
+		DeliveryDelivered)
+	refs, err := collect(rows, err, func(row scanner) (SessionRef, error) {
+		var r SessionRef
+		err := row.Scan(&r.Account, &r.SessionID)
+		return r, err
+	})
+	return refs, wrapErr(err, "owed sessions")
+}

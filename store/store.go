@@ -167,6 +167,9 @@ const (
 	DeliveryFailing   = "Failing"
 )
 
+// SessionRef names a session.
+type SessionRef struct{ Account, SessionID string }
+
 // Delivery is one artifact of one session owed to one destination: a row
 // of the durable outbox. The target (bucket and prefix, log group, ...) is
 // fixed when the session starts, from the preferences then in force, so
@@ -277,6 +280,9 @@ type Store interface {
 	// DeliveryBacklog counts the deliveries not yet delivered (waiting
 	// ones included) and the creation time of the oldest.
 	DeliveryBacklog(ctx context.Context) (n int, oldest time.Time, err error)
+	// OwedSessions returns the sessions, of any account, that have a
+	// delivery not yet delivered: the recordings the outbox holds.
+	OwedSessions(ctx context.Context) ([]SessionRef, error)
 
 	Close() error
 }

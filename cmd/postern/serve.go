@@ -40,6 +40,8 @@ type serverOptions struct {
 	destinations destinationsConfig
 	// metricsListen serves Prometheus metrics there; empty: off.
 	metricsListen string
+	// outboxMax bounds the recordings waiting for delivery; 0: default.
+	outboxMax int64
 	// TLS material from files; empty: created in the data directory.
 	caCert, caKey, cert, key string
 }
@@ -72,7 +74,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	srv, err := server.New(server.Config{
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
-		S3: s3d, CloudWatch: cwd, Metrics: reg,
+		S3: s3d, CloudWatch: cwd, Metrics: reg, OutboxMaxBytes: o.outboxMax,
 	})
 	if err != nil {
 		st.Close()
@@ -180,6 +182,7 @@ func newServerCmd() *cobra.Command {
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090")
+	f.Int64Var(&o.outboxMax, "outbox-max-bytes", server.DefaultOutboxMaxBytes, "bound on recordings waiting for delivery to log destinations; at it, sessions that name one are refused")
 	f.StringVar(&o.cert, "tls-cert", "", "server certificate (PEM); default: issued by the CA")
 	f.StringVar(&o.key, "tls-key", "", "server certificate key (PEM)")
 	f.StringVar(&o.caCert, "ca-cert", "", "CA certificate for agent certificates (PEM); default: created in the data directory")
@@ -206,6 +209,7 @@ works at once. State lives in one data directory; running it again resumes it.`,
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "log only errors")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090")
+	f.Int64Var(&o.outboxMax, "outbox-max-bytes", server.DefaultOutboxMaxBytes, "bound on recordings waiting for delivery to log destinations; at it, sessions that name one are refused")
 	return cmd
 }
 
@@ -313,15 +317,16 @@ func loadServerConfig(path string, o *serverOptions) error {
 		return err
 	}
 	var c struct {
-		Data          string   `json:"data"`
-		Listen        string   `json:"listen"`
-		Hosts         []string `json:"hosts"`
-		Grace         string   `json:"grace"`
-		TLSCert       string   `json:"tlsCert"`
-		TLSKey        string   `json:"tlsKey"`
-		CACert        string   `json:"caCert"`
-		CAKey         string   `json:"caKey"`
-		MetricsListen string   `json:"metricsListen"`
+		Data           string   `json:"data"`
+		Listen         string   `json:"listen"`
+		Hosts          []string `json:"hosts"`
+		Grace          string   `json:"grace"`
+		TLSCert        string   `json:"tlsCert"`
+		TLSKey         string   `json:"tlsKey"`
+		CACert         string   `json:"caCert"`
+		CAKey          string   `json:"caKey"`
+		MetricsListen  string   `json:"metricsListen"`
+		OutboxMaxBytes int64    `json:"outboxMaxBytes"`
 		destinationsConfig
 	}
 	if err := yaml.UnmarshalStrict(b, &c); err != nil {
@@ -337,6 +342,12 @@ func loadServerConfig(path string, o *serverOptions) error {
 	o.destinations = c.destinationsConfig
 	if c.MetricsListen != "" {
 		o.metricsListen = c.MetricsListen
+	}
+	if c.OutboxMaxBytes < 0 {
+		return fmt.Errorf("%s: outboxMaxBytes: %d is negative", path, c.OutboxMaxBytes)
+	}
+	if c.OutboxMaxBytes > 0 {
+		o.outboxMax = c.OutboxMaxBytes
 	}
 	for _, kv := range []struct {
 		dst *string

@@ -986,6 +986,18 @@ func testDeliveries(t *testing.T, s store.Store) {
 	if n, _, err := s.DeliveryBacklog(ctx); err != nil || n != 2 {
 		t.Fatalf("DeliveryBacklog = %d, %v; want 2", n, err)
 	}
+	// Both sessions still owe something (alice-1 its cast, bob-1 its log).
+	owed, err := s.OwedSessions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkList(t, "owed sessions", owed, []store.SessionRef{{Account: acctA, SessionID: "alice-1"}, {Account: acctB, SessionID: "bob-1"}})
+	a1.Status = store.DeliveryDelivered
+	if err := s.UpdateDelivery(ctx, a1); err != nil {
+		t.Fatal(err)
+	}
+	owed, _ = s.OwedSessions(ctx)
+	checkList(t, "owed sessions once alice-1 has delivered everything", owed, []store.SessionRef{{Account: acctB, SessionID: "bob-1"}})
 	if err := s.UpdateDelivery(ctx, mk(acctB, "alice-1", "s3", "log")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("UpdateDelivery of a missing delivery = %v, want ErrNotFound", err)
 	}
