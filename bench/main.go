@@ -6,7 +6,7 @@
 //	go run ./bench                      # defaults: 512 MiB bulk, 2000 echo samples
 //	go run ./bench -size 64MiB -n 500   # a quick run
 //	go run ./bench -o json -out r.json  # also write the raw numbers
-//	go run ./bench -only forward        # one measurement (echo, bulk, forward, start)
+//	go run ./bench -only forward        # one measurement (echo, bulk, forward, start, stream)
 //
 // It builds the postern binary (without -race), starts `postern dev` (server
 // and agent for this host in one process, with its profiler on) and a
@@ -23,7 +23,10 @@
 //   - port forwarding: one TCP connection through `postern forward` or
 //     `ssh -N -L` carrying random bytes each way;
 //   - session start: from starting the client to the first byte of the
-//     remote login shell.
+//     remote login shell;
+//   - stream latency (Postern only): from a line's output on the node to a
+//     CloudWatch Logs endpoint (cwlogstest's fake, in this process)
+//     accepting the streamed event that holds it.
 //
 // Everything runs as the current user in a temporary directory that is
 // removed at the end (-keep keeps it). Every process is stopped on any way
@@ -135,7 +138,7 @@ func parseFlags(args []string) (config, error) {
 }
 
 // measurements are the names -only takes, in the order they run.
-var measurements = []string{"echo", "bulk", "forward", "start"}
+var measurements = []string{"echo", "bulk", "forward", "start", "stream"}
 
 // measures reports whether the measurement named m is to run.
 func (c config) measures(m string) bool { return c.only == nil || c.only[m] }
@@ -276,8 +279,15 @@ func run(ctx context.Context, cfg config) error {
 		expect = cfg.size + lines
 	}
 
+	var dest *streamDestination
+	var extraEnv []string
+	if cfg.measures("stream") {
+		dest = startStreamDestination()
+		defer dest.close()
+		extraEnv = dest.env()
+	}
 	logf("starting postern dev and sshd on 127.0.0.1")
-	pst, err := startPostern(ctx, reg, tmp, bin)
+	pst, err := startPostern(ctx, reg, tmp, bin, extraEnv)
 	if err != nil {
 		return err
 	}
@@ -295,6 +305,8 @@ func run(ctx context.Context, cfg config) error {
 		{"bulk", func() error { return measureBulk(ctx, reg, sides, bulkFile, expect, hz, cfg, res) }},
 		{"forward", func() error { return measureForward(ctx, reg, sides, hz, cfg, res) }},
 		{"start", func() error { return measureStarts(ctx, reg, sides, cfg, res) }},
+		// Last: it changes the account's preferences.
+		{"stream", func() error { return measureStream(ctx, reg, pst, dest, res) }},
 	}
 	for _, st := range steps {
 		if !cfg.measures(st.name) {

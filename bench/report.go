@@ -50,13 +50,16 @@ type sideResult struct {
 	EchoBusy Summary `json:"echo_while_bulk"`
 	// EchoBusyBulkMBps is the rate the other session streamed at while
 	// EchoBusy was measured.
-	EchoBusyBulkMBps float64           `json:"bulk_mb_per_s_during_echo"`
-	Bulk             []bulkRun         `json:"bulk_runs"`
-	BulkBestMBps     float64           `json:"bulk_best_mb_per_s"`
-	BulkMedianMBps   float64           `json:"bulk_median_mb_per_s"`
-	CPUPerGiB        float64           `json:"cpu_s_per_gib_median"`
-	Start            Summary           `json:"session_start"`
-	Recordings       []*recordingCheck `json:"recordings,omitempty"`
+	EchoBusyBulkMBps float64   `json:"bulk_mb_per_s_during_echo"`
+	Bulk             []bulkRun `json:"bulk_runs"`
+	BulkBestMBps     float64   `json:"bulk_best_mb_per_s"`
+	BulkMedianMBps   float64   `json:"bulk_median_mb_per_s"`
+	CPUPerGiB        float64   `json:"cpu_s_per_gib_median"`
+	Start            Summary   `json:"session_start"`
+	// StreamLatency is from a line's output on the node to the log
+	// destination accepting its streamed event (Postern only).
+	StreamLatency Summary           `json:"stream_event_latency"`
+	Recordings    []*recordingCheck `json:"recordings,omitempty"`
 	// Forward holds the transfers through a forwarded port, both ways;
 	// the aggregates are over the downloads (the node to the client) and
 	// the uploads separately, and CPU per GiB over the downloads.
@@ -160,6 +163,10 @@ func (r *results) finish() {
 		x, xs := ratio(p.Start.P50, o.Start.P50)
 		rows = append(rows, row{"session start (command to first byte)", fmtDur(us(p.Start.P50)), fmtDur(us(o.Start.P50)), xs, "<= openssh", yes(x <= 1)})
 	}
+	if ran("stream") {
+		rows = append(rows, row{"stream event latency p50", fmtDur(us(p.StreamLatency.P50)), "—", "", "(info)", ""})
+		rows = append(rows, row{"stream event latency p99", fmtDur(us(p.StreamLatency.P99)), "—", "", "<= 1 s", yes(us(p.StreamLatency.P99) <= time.Second)})
+	}
 	if ran("bulk") {
 		// What recording costs, from CPU profiles of postern dev; OpenSSH
 		// records nothing to compare with.
@@ -208,6 +215,10 @@ func (r *results) print(w io.Writer) {
 	if r.ran("start") {
 		fmt.Fprintf(w, "session start: median of %d per side (p90 %s vs %s), interactive login shells.\n",
 			r.Settings.Starts, fmtDur(us(p.Start.P90)), fmtDur(us(o.Start.P90)))
+	}
+	if r.ran("stream") {
+		fmt.Fprintf(w, "stream: %d lines, one every %s s, in a session whose preferences stream to a CloudWatch Logs log group (cloudWatchStreamingEnabled) served by cwlogstest's fake in the benchmark's process; from the line's time on the node (date +%%s%%N in the line) to the fake accepting its event (ms resolution); max %s.\n",
+			p.StreamLatency.N, streamGap, fmtDur(us(p.StreamLatency.Max)))
 	}
 	if n := r.Noise; n != nil {
 		fmt.Fprintf(w, "other load: load average %.2f at the start; other processes and kernel threads used %.1f s of CPU during the run (%.0f%% of the machine); hypervisor steal %.1f s.\n",

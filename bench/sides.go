@@ -146,12 +146,12 @@ type posternSide struct {
 // the temp dir, and its profiler on another (when the binary has one: an
 // older build given with -postern may not), waits until it is ready and
 // checks that a command runs on this machine's node.
-func startPostern(ctx context.Context, reg *registry, tmp, bin string) (*posternSide, error) {
+func startPostern(ctx context.Context, reg *registry, tmp, bin string, extraEnv []string) (*posternSide, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		return nil, fmt.Errorf("hostname (the node's name): %w", err)
 	}
-	s := &posternSide{reg: reg, bin: bin, node: host, data: filepath.Join(tmp, "data"), home: filepath.Join(tmp, "home"), env: childEnv(tmp)}
+	s := &posternSide{reg: reg, bin: bin, node: host, data: filepath.Join(tmp, "data"), home: filepath.Join(tmp, "home"), env: append(childEnv(tmp), extraEnv...)}
 	// stderr goes straight to the log; stdout through the watcher below,
 	// which appends it too (both descriptors are O_APPEND, so lines do not
 	// overwrite each other).
