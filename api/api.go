@@ -19,6 +19,7 @@ const (
 	PathDocuments   = "/v1/documents"
 	PathPreferences = "/v1/preferences"
 	PathUsers       = "/v1/users"
+	PathLogGroups   = "/v1/log-groups"
 	PathHealth      = "/healthz"
 )
 
@@ -220,4 +221,41 @@ type User struct {
 // stay as they are.
 type SetUserAttributesRequest struct {
 	RunAs *string `json:"runAs,omitempty"` // "": none
+}
+
+// LogGroup is one of Postern's built-in log groups, described as
+// CloudWatch Logs' DescribeLogGroups does.
+type LogGroup struct {
+	Name            string    `json:"logGroupName"`
+	ARN             string    `json:"arn"`
+	RetentionInDays int       `json:"retentionInDays,omitempty"` // 0: never expire
+	KMSKeyID        string    `json:"kmsKeyId,omitempty"`
+	CreationTime    time.Time `json:"creationTime"`
+	StoredBytes     int64     `json:"storedBytes"`
+}
+
+// CreateLogGroupRequest creates a built-in log group.
+type CreateLogGroupRequest struct {
+	Name            string `json:"logGroupName"`
+	RetentionInDays int    `json:"retentionInDays,omitempty"`
+	KMSKeyID        string `json:"kmsKeyId,omitempty"`
+}
+
+// LogStream is one stream of a log group: one per session.
+type LogStream struct {
+	Name              string     `json:"logStreamName"`
+	FirstEventTime    *time.Time `json:"firstEventTimestamp,omitempty"`
+	LastEventTime     *time.Time `json:"lastEventTimestamp,omitempty"`
+	LastIngestionTime *time.Time `json:"lastIngestionTime,omitempty"`
+	Events            int64      `json:"events"`
+	StoredBytes       int64      `json:"storedBytes"`
+}
+
+// LogEvent is one event of a log stream; ID orders them and pages through
+// them (GET ...?after=ID).
+type LogEvent struct {
+	ID            int64     `json:"id"`
+	Timestamp     time.Time `json:"timestamp"`
+	IngestionTime time.Time `json:"ingestionTime"`
+	Message       string    `json:"message"`
 }

@@ -41,6 +41,9 @@ type S3Destination interface {
 // the preferences (cloudWatchLogGroupName, cloudWatchEncryptionEnabled)
 // said when the session started.
 type CloudWatchTarget struct {
+	// Account is the session's; the built-in log store keeps each
+	// account's log groups apart (CloudWatch Logs has its own accounts).
+	Account           string `json:"-"`
 	LogGroup          string `json:"logGroup"`
 	RequireEncryption bool   `json:"requireEncryption,omitempty"`
 	Streaming         bool   `json:"streaming,omitempty"`
@@ -90,7 +93,7 @@ type plannedDelivery struct {
 // checks each destination now: a session whose recording could not be
 // delivered where the preferences say is refused before it starts, with
 // the reason (Session Manager would find out at the end, if at all).
-func (s *Server) planDeliveries(ctx context.Context, in document.Inputs) ([]plannedDelivery, error) {
+func (s *Server) planDeliveries(ctx context.Context, account string, in document.Inputs) ([]plannedDelivery, error) {
 	var plan []plannedDelivery
 	if in.S3BucketName != "" || in.CloudWatchLogGroupName != "" {
 		// First, as it is local and cheap: a full outbox could not promise
@@ -111,12 +114,18 @@ func (s *Server) planDeliveries(ctx context.Context, in document.Inputs) ([]plan
 		plan = append(plan, plannedDelivery{destination: "s3", target: t, artifacts: []string{"log", "cast"}})
 	}
 	if in.CloudWatchLogGroupName != "" {
-		if s.cfg.CloudWatch == nil {
-			return nil, errorf(http.StatusConflict, "DestinationUnavailable",
-				"we couldn't start the session because the preferences send session logs to CloudWatch Logs log group %s, but this server has no CloudWatch Logs destination configured", in.CloudWatchLogGroupName)
+		// CloudWatch Logs when configured, else Postern's own log groups.
+		name := "cloudwatch"
+		if s.cfg.CloudWatch == nil && s.cfg.LogStore != nil {
+			name = "logs"
 		}
-		t := CloudWatchTarget{LogGroup: in.CloudWatchLogGroupName, RequireEncryption: in.CloudWatchEncryptionEnabled, Streaming: in.CloudWatchStreamingEnabled}
-		if err := check(ctx, func(ctx context.Context) error { return s.cfg.CloudWatch.Check(ctx, t) }); err != nil {
+		dest, err := s.logDestination(name)
+		if err != nil {
+			return nil, errorf(http.StatusConflict, "DestinationUnavailable",
+				"we couldn't start the session because the preferences send session logs to log group %s, but %v", in.CloudWatchLogGroupName, err)
+		}
+		t := CloudWatchTarget{Account: account, LogGroup: in.CloudWatchLogGroupName, RequireEncryption: in.CloudWatchEncryptionEnabled, Streaming: in.CloudWatchStreamingEnabled}
+		if err := check(ctx, func(ctx context.Context) error { return dest.Check(ctx, t) }); err != nil {
 			return nil, err
 		}
 		// Streamed: Session Manager's JSON events as the session runs,
@@ -125,7 +134,7 @@ func (s *Server) planDeliveries(ctx context.Context, in document.Inputs) ([]plan
 		if t.Streaming {
 			artifact = "events"
 		}
-		plan = append(plan, plannedDelivery{destination: "cloudwatch", target: t, artifacts: []string{artifact}})
+		plan = append(plan, plannedDelivery{destination: name, target: t, artifacts: []string{artifact}})
 	}
 	return plan, nil
 }
@@ -298,18 +307,19 @@ func backoff(attempts int) time.Duration {
 // the destination's upload: nothing is staged on disk, and the journal
 // stays the only copy until every destination has its artifacts.
 func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, int64, error) {
-	if dl.Destination == "cloudwatch" && dl.Artifact == "events" {
-		if d.s.cfg.CloudWatch == nil {
-			return "", 0, errors.New("this server has no CloudWatch Logs destination configured")
-		}
-		var t CloudWatchTarget
-		if err := json.Unmarshal([]byte(dl.Target), &t); err != nil {
-			return "", 0, fmt.Errorf("delivery target: %w", err)
-		}
-		if err := d.stream(ctx, dl, t); err != nil {
+	if dl.Artifact == "events" {
+		dest, err := d.s.logDestination(dl.Destination)
+		if err != nil {
 			return "", 0, err
 		}
-		return "cloudwatch://" + t.LogGroup + "/" + dl.SessionID, 0, nil
+		t, err := logTarget(*dl)
+		if err != nil {
+			return "", 0, err
+		}
+		if err := d.stream(ctx, dl, dest, t); err != nil {
+			return "", 0, err
+		}
+		return logLocation(*dl, t), 0, nil
 	}
 	var contentType string
 	for _, a := range artifacts {
@@ -336,20 +346,21 @@ func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, in
 			return err
 		})
 		return loc, n, err
-	case "cloudwatch":
-		if d.s.cfg.CloudWatch == nil {
-			return "", 0, errors.New("this server has no CloudWatch Logs destination configured")
+	case "cloudwatch", "logs":
+		dest, err := d.s.logDestination(dl.Destination)
+		if err != nil {
+			return "", 0, err
 		}
-		var t CloudWatchTarget
-		if err := json.Unmarshal([]byte(dl.Target), &t); err != nil {
-			return "", 0, fmt.Errorf("delivery target: %w", err)
+		t, err := logTarget(*dl)
+		if err != nil {
+			return "", 0, err
 		}
 		sess, err := d.s.store.GetSession(ctx, dl.SessionID)
 		if err != nil {
 			return "", 0, err
 		}
 		n, err := render(func(body io.Reader) (err error) {
-			loc, err = d.s.cfg.CloudWatch.PutTranscript(ctx, t, dl.SessionID, sess.EndedAt, body)
+			loc, err = dest.PutTranscript(ctx, t, dl.SessionID, sess.EndedAt, body)
 			return err
 		})
 		return loc, n, err
@@ -414,10 +425,9 @@ func (s *Server) apiDeliveries(ctx context.Context, sess store.Session, out *api
 
 // describeTarget says where an undelivered artifact is going.
 func describeTarget(d store.Delivery) string {
-	if d.Destination == "cloudwatch" {
-		var t CloudWatchTarget
-		if json.Unmarshal([]byte(d.Target), &t) == nil {
-			return "cloudwatch://" + t.LogGroup + "/" + d.SessionID
+	if d.Destination == "cloudwatch" || d.Destination == "logs" {
+		if t, err := logTarget(d); err == nil {
+			return logLocation(d, t)
 		}
 	}
 	if d.Destination == "s3" {
@@ -431,4 +441,41 @@ func describeTarget(d store.Delivery) string {
 		}
 	}
 	return d.Destination
+}
+
+// logDestination is the log-group destination a delivery names:
+// "cloudwatch" (CloudWatch Logs) or "logs" (the built-in log store).
+func (s *Server) logDestination(name string) (CloudWatchDestination, error) {
+	switch name {
+	case "cloudwatch":
+		if s.cfg.CloudWatch == nil {
+			return nil, errors.New("this server has no CloudWatch Logs destination configured")
+		}
+		return s.cfg.CloudWatch, nil
+	case "logs":
+		if s.cfg.LogStore == nil {
+			return nil, errors.New("this server has no built-in log store")
+		}
+		return builtinLogs{s.cfg.LogStore}, nil
+	}
+	return nil, fmt.Errorf("unknown log destination %q", name)
+}
+
+// logTarget decodes a log-group delivery's target.
+func logTarget(d store.Delivery) (CloudWatchTarget, error) {
+	var t CloudWatchTarget
+	if err := json.Unmarshal([]byte(d.Target), &t); err != nil {
+		return t, fmt.Errorf("delivery target: %w", err)
+	}
+	t.Account = d.Account
+	return t, nil
+}
+
+// logLocation names a session's log stream in its log group.
+func logLocation(d store.Delivery, t CloudWatchTarget) string {
+	scheme := "cloudwatch"
+	if d.Destination == "logs" {
+		scheme = "postern-logs"
+	}
+	return scheme + "://" + t.LogGroup + "/" + d.SessionID
 }

@@ -127,7 +127,7 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 			return sessionPlan{}, errorf(http.StatusForbidden, "RunAsRootDenied", "we couldn't start the session as root: the preferences do not allow it (set inputs.runAsAllowRoot to true to allow root sessions)")
 		}
 	}
-	if p.deliveries, err = s.planDeliveries(ctx, *in); err != nil {
+	if p.deliveries, err = s.planDeliveries(ctx, c.Account, *in); err != nil {
 		return sessionPlan{}, err
 	}
 	switch res.SessionType {

@@ -63,6 +63,10 @@ type Config struct {
 	// name a log group; nil: sessions whose preferences name one are
 	// refused.
 	CloudWatch CloudWatchDestination
+	// LogStore is Postern's own log groups: where preferences that name a
+	// log group deliver when CloudWatch is nil. Nil too: such sessions are
+	// refused.
+	LogStore LogStore
 	// Metrics is where the server registers its Prometheus metrics; nil:
 	// not exported.
 	Metrics prometheus.Registerer
@@ -145,8 +149,16 @@ func New(cfg Config) (*Server, error) {
 	s.deliver = newDeliverer(s)
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.deliver.run(ctx) }()
+	if cfg.LogStore != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.expireLogs(logRetentionEvery) }()
+	}
 	return s, nil
 }
+
+// logRetentionEvery is how often the built-in log groups' retention is
+// enforced; CloudWatch Logs, too, deletes expired events within hours.
+const logRetentionEvery = time.Hour
 
 // loadTLS loads or creates the CA and the server certificate.
 func loadTLS(cfg Config) (*pki.CA, tls.Certificate, error) {

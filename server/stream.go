@@ -70,7 +70,7 @@ func (l *lineSink) Write(p []byte) (int, error) {
 // restart or an outage resumes exactly there (the transcript up to the
 // cursor is rendered again, unsent, to rebuild the terminal's state).
 // Lines in flight when the server dies may be sent twice; none is lost.
-func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, t CloudWatchTarget) error {
+func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWatchDestination, t CloudWatchTarget) error {
 	sess, err := d.s.store.GetSession(ctx, dl.SessionID)
 	if err != nil {
 		return err
@@ -146,11 +146,11 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, t CloudWatch
 					ev.RunAsUser = s.RunAsUser
 				}
 			}
-			if err := d.sendLines(ctx, t, dl.SessionID, &ev, sink.lines); err != nil {
+			if err := d.sendLines(ctx, dest, t, dl.SessionID, &ev, sink.lines); err != nil {
 				return err
 			}
 			if len(sink.lines) > 0 && !oldest.IsZero() {
-				d.s.metrics.streamLatency.WithLabelValues("cloudwatch").Observe(d.s.now().Sub(oldest).Seconds())
+				d.s.metrics.streamLatency.WithLabelValues(dl.Destination).Observe(d.s.now().Sub(oldest).Seconds())
 			}
 			oldest = time.Time{}
 			sink.lines = sink.lines[:0]
@@ -186,7 +186,7 @@ func (d *deliverer) sessionEnded(ctx context.Context, id string) bool {
 }
 
 // sendLines sends lines as events of at most maxStreamEvent bytes each.
-func (d *deliverer) sendLines(ctx context.Context, t CloudWatchTarget, stream string, ev *sessionEvent, lines []string) error {
+func (d *deliverer) sendLines(ctx context.Context, dest CloudWatchDestination, t CloudWatchTarget, stream string, ev *sessionEvent, lines []string) error {
 	var events []StreamEvent
 	now := d.s.now()
 	ev.EventTime = now.UTC().Format(time.RFC3339)
@@ -219,5 +219,5 @@ func (d *deliverer) sendLines(ctx context.Context, t CloudWatchTarget, stream st
 	if len(events) == 0 {
 		return nil
 	}
-	return d.s.cfg.CloudWatch.PutEvents(ctx, t, stream, events)
+	return dest.PutEvents(ctx, t, stream, events)
 }

@@ -94,7 +94,7 @@ func TestStreamResumesAtCursor(t *testing.T) {
 	if err := st.CreateDeliveries(ctx, []store.Delivery{dl}); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.deliver.stream(ctx, &dl, CloudWatchTarget{LogGroup: "group", Streaming: true}); err != nil {
+	if err := srv.deliver.stream(ctx, &dl, srv.cfg.CloudWatch, CloudWatchTarget{LogGroup: "group", Streaming: true}); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -137,7 +137,7 @@ func TestStreamEventsSplit(t *testing.T) {
 	createGroup(t, fake, "group")
 	d := &deliverer{s: &Server{now: time.Now, cfg: Config{CloudWatch: cwAdapter{cw}}}}
 	long := strings.Repeat("é", 1500) // 3000 bytes
-	if err := d.sendLines(ctx, CloudWatchTarget{LogGroup: "group"}, "s", &sessionEvent{}, []string{"short", long, "after"}); err != nil {
+	if err := d.sendLines(ctx, d.s.cfg.CloudWatch, CloudWatchTarget{LogGroup: "group"}, "s", &sessionEvent{}, []string{"short", long, "after"}); err != nil {
 		t.Fatal(err)
 	}
 	var joined strings.Builder

@@ -387,6 +387,7 @@ func newLogsCmd() *cobra.Command {
 	play.Flags().Float64Var(&speed, "speed", 1, "playback speed factor")
 	play.Flags().DurationVar(&idle, "idle-limit", 2*time.Second, "cap pauses at this long")
 	cmd.AddCommand(get, play)
+	cmd.AddCommand(newLogGroupsCmds()...)
 	return cmd
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/postern/postern/cwlogs"
@@ -27,6 +29,10 @@ type destinationsConfig struct {
 		Timeout         string            `json:"timeout"`
 	} `json:"s3"`
 	CloudWatch struct {
+		// Use is "aws" or "builtin" to choose where log groups are
+		// regardless of the environment; empty: CloudWatch Logs when any
+		// AWS configuration for it is found (see awsLogsConfigured).
+		Use             string `json:"use"`
 		Endpoint        string `json:"endpoint"`
 		Region          string `json:"region"`
 		AccessKeyID     string `json:"accessKeyId"`
@@ -40,9 +46,16 @@ type destinationsConfig struct {
 
 // destinations builds the S3 and CloudWatch Logs destinations. The AWS SDK
 // resolves credentials lazily, so a server without any AWS configuration
-// starts; sessions whose preferences name a bucket or log group it cannot
-// reach are refused with the reason.
+// starts; sessions whose preferences name a bucket it cannot reach are
+// refused with the reason. Without any AWS configuration for CloudWatch
+// Logs there is no CloudWatch destination (nil): log groups are then
+// Postern's built-in ones, so the same preferences work without AWS.
 func destinations(ctx context.Context, c destinationsConfig) (server.S3Destination, server.CloudWatchDestination, error) {
+	switch c.CloudWatch.Use {
+	case "", "aws", "builtin":
+	default:
+		return nil, nil, fmt.Errorf("cloudWatch.use: %q must be aws or builtin", c.CloudWatch.Use)
+	}
 	s3t, err := parseTimeout("s3.timeout", c.S3.Timeout)
 	if err != nil {
 		return nil, nil, err
@@ -57,6 +70,9 @@ func destinations(ctx context.Context, c destinationsConfig) (server.S3Destinati
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("s3: %w", err)
+	}
+	if !awsLogsConfigured(c) {
+		return s3Destination{s3c}, nil, nil
 	}
 	cwc, err := cwlogs.New(ctx, cwlogs.Config{
 		Endpoint: c.CloudWatch.Endpoint, Region: c.CloudWatch.Region, AccessKeyID: c.CloudWatch.AccessKeyID,
@@ -115,4 +131,34 @@ func (d cloudWatchDestination) PutEvents(ctx context.Context, t server.CloudWatc
 		evs[i] = cwlogs.Event{Time: e.Time, Message: e.Message}
 	}
 	return d.c.PutEvents(ctx, cwTarget(t), stream, evs)
+}
+
+// awsLogsConfigured reports whether log groups are CloudWatch Logs' rather
+// than Postern's own: the configuration says so, or names an endpoint,
+// region or keys for it, or the environment holds AWS configuration the
+// SDK would use (region, endpoint, profile, keys, shared files).
+func awsLogsConfigured(c destinationsConfig) bool {
+	cw := c.CloudWatch
+	switch cw.Use {
+	case "aws":
+		return true
+	case "builtin":
+		return false
+	}
+	if cw.Endpoint != "" || cw.Region != "" || cw.AccessKeyID != "" {
+		return true
+	}
+	for _, k := range []string{"AWS_ENDPOINT_URL_LOGS", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		if os.Getenv(k) != "" {
+			return true
+		}
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		for _, f := range []string{"config", "credentials"} {
+			if _, err := os.Stat(filepath.Join(home, ".aws", f)); err == nil {
+				return true
+			}
+		}
+	}
+	return false
 }

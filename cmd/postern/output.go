@@ -64,3 +64,8 @@ func parseTags(in []string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// writeJSONLine writes v as one line of JSON.
+func writeJSONLine(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/postern/postern/authn"
 	"github.com/postern/postern/client"
 	"github.com/postern/postern/logger"
+	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/server"
 	"github.com/postern/postern/store"
@@ -71,19 +72,28 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		st.Close()
 		return nil, err
 	}
+	logs, err := logstore.Open(ctx, filepath.Join(o.data, "logs.db"), nil)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	closeStores := func() { logs.Close(); st.Close() }
+	if cwd == nil {
+		logf("server: log groups named by preferences are Postern's built-in ones (no AWS configuration for CloudWatch Logs: set cloudWatch: in the configuration, or AWS_REGION/AWS_ENDPOINT_URL_LOGS/AWS_PROFILE, to use CloudWatch Logs)")
+	}
 	srv, err := server.New(server.Config{
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
-		S3: s3d, CloudWatch: cwd, Metrics: reg, OutboxMaxBytes: o.outboxMax,
+		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, OutboxMaxBytes: o.outboxMax,
 	})
 	if err != nil {
-		st.Close()
+		closeStores()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		srv.Close()
-		st.Close()
+		closeStores()
 		return nil, fmt.Errorf("listen on %s: %w", o.listen, err)
 	}
 	addr := ln.Addr().(*net.TCPAddr)
@@ -96,7 +106,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	if err != nil {
 		ln.Close()
 		srv.Close()
-		st.Close()
+		closeStores()
 		return nil, err
 	}
 	rs.admin = pw
@@ -104,7 +114,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		if err := serveMetrics(ctx, o.metricsListen, reg, logf); err != nil {
 			ln.Close()
 			srv.Close()
-			st.Close()
+			closeStores()
 			return nil, err
 		}
 	}
@@ -112,13 +122,13 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		if err := serveDebug(ctx, o.debugListen, logf); err != nil {
 			ln.Close()
 			srv.Close()
-			st.Close()
+			closeStores()
 			return nil, err
 		}
 	}
 	go func() {
 		err := srv.Serve(ctx, ln)
-		st.Close()
+		closeStores()
 		rs.done <- err
 	}()
 	return rs, nil

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/postern/postern/api"
+)
+
+// newLogGroupsCmds are `postern logs groups|streams|events`: the built-in
+// log groups that sessions deliver to when no CloudWatch Logs is
+// configured.
+func newLogGroupsCmds() []*cobra.Command {
+	groups := &cobra.Command{Use: "groups", Short: "List, create and delete the built-in log groups"}
+	var out string
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List the built-in log groups",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			gs, err := c.LogGroups(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, g := range gs {
+				ret := "never expire"
+				if g.RetentionInDays > 0 {
+					ret = fmt.Sprintf("%d days", g.RetentionInDays)
+				}
+				key := g.KMSKeyID
+				if key == "" {
+					key = "-"
+				}
+				rows = append(rows, []string{g.Name, ret, key, fmt.Sprint(g.StoredBytes), fmtTime(g.CreationTime)})
+			}
+			return table(cmd.OutOrStdout(), out, []string{"NAME", "RETENTION", "KMS KEY", "STORED BYTES", "CREATED"}, rows, gs)
+		},
+	}
+	ls.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
+
+	var req api.CreateLogGroupRequest
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a built-in log group",
+		Args:  exactArgs(1, "one log group name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			req.Name = args[0]
+			g, err := c.CreateLogGroup(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Created log group %s (%s).\n", g.Name, g.ARN)
+			return nil
+		},
+	}
+	create.Flags().IntVar(&req.RetentionInDays, "retention-days", 0, "delete events older than this (CloudWatch Logs' values: 1, 3, 5, 7, 14, 30, 60, 90, ... 3653); 0: never")
+	create.Flags().StringVar(&req.KMSKeyID, "kms-key-id", "", "key that encrypts the group; cloudWatchEncryptionEnabled requires one")
+
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a built-in log group and every event in it",
+		Args:  exactArgs(1, "one log group name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteLogGroup(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted log group %s.\n", args[0])
+			return nil
+		},
+	}
+	groups.AddCommand(ls, create, del)
+
+	var streamsOut string
+	streams := &cobra.Command{
+		Use:   "streams GROUP",
+		Short: "List a built-in log group's streams (one per session)",
+		Args:  exactArgs(1, "one log group name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			ss, err := c.LogStreams(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, s := range ss {
+				last := "-"
+				if s.LastEventTime != nil {
+					last = fmtTime(*s.LastEventTime)
+				}
+				rows = append(rows, []string{s.Name, fmt.Sprint(s.Events), fmt.Sprint(s.StoredBytes), last})
+			}
+			return table(cmd.OutOrStdout(), streamsOut, []string{"STREAM", "EVENTS", "STORED BYTES", "LAST EVENT"}, rows, ss)
+		},
+	}
+	streams.Flags().StringVarP(&streamsOut, "output", "o", "table", "table, json or csv")
+
+	var eventsOut string
+	events := &cobra.Command{
+		Use:   "events GROUP STREAM",
+		Short: "Print a built-in log stream's events, oldest first",
+		Args:  exactArgs(2, "a log group name and a stream name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if eventsOut != "text" && eventsOut != "json" {
+				return usagef("-o %q: must be text or json", eventsOut)
+			}
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			var after int64
+			for {
+				evs, err := c.LogEvents(cmd.Context(), args[0], args[1], after, 10000)
+				if err != nil {
+					return err
+				}
+				for _, e := range evs {
+					if eventsOut == "json" {
+						if err := writeJSONLine(w, e); err != nil {
+							return err
+						}
+					} else {
+						fmt.Fprintln(w, e.Message)
+					}
+					after = e.ID
+				}
+				if len(evs) < 10000 {
+					return nil
+				}
+			}
+		},
+	}
+	events.Flags().StringVarP(&eventsOut, "output", "o", "text", "text (the messages, one per line) or json (one event object per line)")
+	return []*cobra.Command{groups, streams, events}
+}

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/postern/postern/api"
+)
+
+// noAWS clears every AWS setting the environment might hold, so that log
+// groups are Postern's built-in ones.
+var noAWS = []string{
+	"AWS_REGION=", "AWS_DEFAULT_REGION=", "AWS_PROFILE=", "AWS_ENDPOINT_URL_LOGS=", "AWS_ENDPOINT_URL=",
+	"AWS_ACCESS_KEY_ID=", "AWS_CONFIG_FILE=", "AWS_SHARED_CREDENTIALS_FILE=", "AWS_WEB_IDENTITY_TOKEN_FILE=",
+	"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=",
+}
+
+// TestBuiltinLogGroups runs preferences that name a log group on a server
+// without AWS: the log group is Postern's own, with CloudWatch Logs'
+// semantics. A missing or unencrypted group refuses the session as
+// CloudWatch's would; an existing one receives the transcript at the end,
+// or Session Manager's events while the session runs.
+func TestBuiltinLogGroups(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	e := startDevEnv(t, noAWS)
+	e.dev.waitFor(ctx, regexp.MustCompile(`log groups named by preferences are Postern's built-in ones`))
+	node := hostname(t)
+	setPrefs := func(inputs string) {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "prefs.json")
+		doc := `{"schemaVersion":"1.0","sessionType":"Standard_Stream","inputs":{` + inputs + `}}`
+		if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e.mustRun(ctx, "prefs", "set", "-f", p)
+	}
+	refused := func(want string) {
+		t.Helper()
+		out, errOut, code := e.run(ctx, "exec", node, "--", "echo", "must-not-run")
+		if code == 0 || strings.Contains(out, "must-not-run") || !strings.Contains(errOut, want) {
+			t.Errorf("exec: exit %d, stdout %q, stderr %q; want a refusal saying %q", code, out, errOut, want)
+		}
+	}
+
+	setPrefs(`"cloudWatchLogGroupName":"/postern/sessions"`)
+	refused("the log group /postern/sessions (cloudWatchLogGroupName) does not exist in Postern's built-in log store")
+
+	if out := e.mustRun(ctx, "logs", "groups", "create", "/postern/sessions", "--retention-days", "30"); !strings.Contains(out, "Created log group /postern/sessions (prn:postern:logs:") {
+		t.Errorf("groups create: %q", out)
+	}
+	_, errOut, code := e.run(ctx, "logs", "groups", "create", "bad", "--retention-days", "31")
+	if code == 0 || !strings.Contains(errOut, "31") {
+		t.Errorf("a retention CloudWatch does not offer: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = e.run(ctx, "logs", "groups", "create", "/postern/sessions")
+	if code == 0 || !strings.Contains(errOut, "already exists") {
+		t.Errorf("creating a group twice: exit %d, %q", code, errOut)
+	}
+
+	setPrefs(`"cloudWatchLogGroupName":"/postern/sessions","cloudWatchEncryptionEnabled":true`)
+	refused("encryption is not set up on the selected log group /postern/sessions. Either encrypt the log group or choose an option to enable logging without encryption")
+
+	// At the end: the transcript, line by line, in a stream named after
+	// the session.
+	setPrefs(`"cloudWatchLogGroupName":"/postern/sessions"`)
+	if out := e.mustRun(ctx, "exec", node, "--", "sh", "-c", "echo one; echo two"); out != "one\ntwo\n" {
+		t.Fatalf("exec printed %q", out)
+	}
+	id := e.sessions(ctx)[0].ID
+	s := e.waitDelivered(ctx, id)
+	if !hasDelivery(s, "logs", "postern-logs:///postern/sessions/"+id) {
+		t.Errorf("deliveries: %+v", s.Logs)
+	}
+	events := e.mustRun(ctx, "logs", "events", "/postern/sessions", id)
+	if !strings.Contains(events, "\none\ntwo\n") || !strings.HasPrefix(events, "Script started on ") {
+		t.Errorf("the stream holds\n%s\nwant the transcript", events)
+	}
+	if log := e.logs(ctx, id, "log"); strings.TrimRight(log, "\n") != strings.TrimRight(events, "\n") {
+		t.Errorf("the stream differs from the transcript:\n%s\n---\n%s", events, log)
+	}
+
+	// Streamed, to an encrypted group: Session Manager's events.
+	e.mustRun(ctx, "logs", "groups", "create", "secure", "--kms-key-id", "alias/postern-logs")
+	setPrefs(`"cloudWatchLogGroupName":"secure","cloudWatchEncryptionEnabled":true,"cloudWatchStreamingEnabled":true`)
+	e.mustRun(ctx, "exec", node, "--", "echo", "streamed-line")
+	id = e.sessions(ctx)[0].ID
+	e.waitDelivered(ctx, id)
+	var evs []api.LogEvent
+	for _, line := range strings.Split(strings.TrimSpace(e.mustRun(ctx, "logs", "events", "secure", id, "-o", "json")), "\n") {
+		var ev api.LogEvent
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("events -o json: %q: %v", line, err)
+		}
+		evs = append(evs, ev)
+	}
+	var data []string
+	for _, ev := range evs {
+		var m struct {
+			SessionID   string   `json:"sessionId"`
+			SessionData []string `json:"sessionData"`
+			Target      struct {
+				ID string `json:"id"`
+			} `json:"target"`
+		}
+		if err := json.Unmarshal([]byte(ev.Message), &m); err != nil || m.SessionID != id || !strings.HasPrefix(m.Target.ID, "mi-") {
+			t.Fatalf("event %q is not Session Manager's (%v)", ev.Message, err)
+		}
+		data = append(data, m.SessionData...)
+	}
+	if !strings.Contains(strings.Join(data, "\n"), "streamed-line") {
+		t.Errorf("streamed events hold %q", data)
+	}
+
+	var groups []api.LogGroup
+	e.jsonOut(ctx, &groups, "logs", "groups", "ls", "-o", "json")
+	if len(groups) != 2 || groups[0].Name != "/postern/sessions" || groups[0].RetentionInDays != 30 || groups[0].StoredBytes == 0 ||
+		groups[1].Name != "secure" || groups[1].KMSKeyID != "alias/postern-logs" {
+		t.Errorf("groups: %+v", groups)
+	}
+	if out := e.mustRun(ctx, "logs", "streams", "/postern/sessions"); !strings.Contains(out, e.sessions(ctx)[1].ID) {
+		t.Errorf("streams:\n%s", out)
+	}
+	e.mustRun(ctx, "logs", "groups", "delete", "secure")
+	_, errOut, code = e.run(ctx, "logs", "streams", "secure")
+	if code == 0 || !strings.Contains(errOut, "log group secure does not exist") {
+		t.Errorf("streams of a deleted group: exit %d, %q", code, errOut)
+	}
+}
+
+func hasDelivery(s api.Session, dest, location string) bool {
+	for _, l := range s.Logs {
+		if l.Destination == dest && l.Status == "Delivered" && l.Location == location {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,724 @@
+// Package logstore is Postern's built-in log destination: log groups with
+// CloudWatch Logs' semantics (a name, a retention in days, an optional KMS key
+// id), each holding log streams of timestamped events, kept in an embedded
+// SQLite database of their own. It lets a Session Manager preferences document
+// that names cloudWatchLogGroupName work without AWS.
+//
+// Every group belongs to an account, and every method takes the account, so
+// that one account never sees another's groups.
+//
+// The schema is kept plain so that search and queries can be built on it:
+// all events are rows of one table, in insertion order, with their stream,
+// their own time and their ingestion time in unix milliseconds, and the
+// message text.
+package logstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Errors callers branch on. They come wrapped with context, so test with
+// errors.Is.
+var (
+	ErrNotFound = errors.New("logstore: not found")
+	ErrExists   = errors.New("logstore: already exists")
+	// ErrInvalid is a name, retention or event the store refuses; the
+	// error's text says which and what is allowed.
+	ErrInvalid = errors.New("logstore: invalid")
+)
+
+// invalidError is a validation error: its own text, matching ErrInvalid.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return &invalidError{fmt.Sprintf(format, args...)}
+}
+
+// MaxMessageBytes is the largest message an event may carry, in bytes of
+// UTF-8: CloudWatch Logs' historical event size limit.
+const MaxMessageBytes = 256 << 10
+
+// defaultEventsLimit is how many events Events returns when not told.
+const defaultEventsLimit = 10_000
+
+const msPerDay = 24 * 60 * 60 * 1000
+
+// validRetentionDays are the retentions CloudWatch Logs accepts
+// (PutRetentionPolicy's retentionInDays). 0, never expire, is valid too.
+var validRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+// Group is a log group.
+type Group struct {
+	Account       string
+	Name          string // CloudWatch rules: 1-512 chars of [.\-_/#A-Za-z0-9]
+	RetentionDays int    // 0: never expire; else one of CloudWatch's values (see SetRetention)
+	KMSKeyID      string // empty: not encrypted with a key
+	CreatedAt     time.Time
+	StoredBytes   int64 // filled by Group/Groups: sum of message bytes stored
+}
+
+// Stream is a log stream and what it holds.
+type Stream struct {
+	Name         string    // CloudWatch rules: 1-512 chars, no ':' or '*'
+	FirstEvent   time.Time // earliest event Time held; zero if none
+	LastEvent    time.Time // latest event Time held; zero if none
+	LastIngested time.Time // when the store last took events for it; zero if never
+	Events       int64
+	StoredBytes  int64 // sum of message bytes held
+}
+
+// Event is a log event.
+type Event struct {
+	ID       int64     // assigned by the store, increasing in insertion order; 0 on input
+	Time     time.Time // the event's own time (ms precision); required
+	Ingested time.Time // when the store took it; set by the store
+	Message  string
+}
+
+// Store is a log store in one SQLite database file.
+//
+// All queries share a single connection, as in package store: SQLite admits
+// one writer at a time anyway, so more connections would only turn
+// in-process contention into SQLITE_BUSY polling, while one connection makes
+// database/sql queue callers. A Store is safe for concurrent use.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// Open opens the database at path, creating it if needed, and brings its
+// schema up to date. now is the clock for ingestion times and retention; nil
+// means time.Now. A path of ":memory:" gives a private in-memory database
+// that lasts until Close.
+func Open(ctx context.Context, path string, now func() time.Time) (*Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	dsn, err := sqliteDSN(path)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: open %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	// Never let the connection go idle-closed: reopening it would drop an
+	// in-memory database and the page cache.
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+
+	s := &Store{db: db, now: now}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("logstore: open %s: %w", path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return s.db.Close()
+}
+
+// sqliteDSN builds the driver DSN for path, with the same pragmas as package
+// store. They go in the DSN rather than through Exec after opening so that
+// they also apply to a connection database/sql opens to replace a broken one.
+func sqliteDSN(path string) (string, error) {
+	const params = "?_busy_timeout=5000" + // wait for other processes' locks (backups, the sqlite3 shell)
+		"&_foreign_keys=1" + // DeleteGroup relies on ON DELETE CASCADE
+		"&_journal_mode=WAL" +
+		"&_synchronous=NORMAL" + // durable enough under WAL; FULL costs an fsync per commit
+		// A deferred transaction that reads first and then writes fails
+		// with SQLITE_BUSY, without waiting, if another process wrote in
+		// between; IMMEDIATE takes the write lock up front, under
+		// busy_timeout.
+		"&_txlock=immediate"
+	if path == ":memory:" {
+		return path + params, nil
+	}
+	// A file: URI so that a '?' in the path is not taken for the start of
+	// the parameters. filepath.Abs also keeps a path starting with "//"
+	// from reading as a URI authority.
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // Windows: file:/C:/...
+	}
+	p = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+	return "file:" + p + params, nil
+}
+
+// migrations are applied in order, each in its own transaction; the version
+// of a database is the number applied. Append only: never edit or reorder an
+// entry once it has shipped.
+//
+// Times are INTEGER unix milliseconds, CloudWatch Logs' precision, NULL for
+// none.
+var migrations = []string{
+	// 1: initial schema.
+	//
+	// Groups and streams have integer ids so that each event row carries
+	// an integer, not the account, group and stream names, both in the
+	// table and in its indexes. A group re-created under the same name
+	// gets a new id, so nothing of the old one can show through.
+	//
+	// log_streams keeps running counts of its events and their bytes
+	// (octet_length of the message), so that sizes cost a row read, not a
+	// scan; whatever adds or removes events updates them in the same
+	// transaction. A group's size is the sum over its streams. The first
+	// and last event times come from events_stream_time instead, so that
+	// expiring events does not have to recompute them.
+	//
+	// log_events' ids are AUTOINCREMENT so that they are never reused after
+	// the newest events are deleted (ReplaceStream, DeleteGroup): a reader
+	// paging with "id > after" must not miss events that take an old id.
+	`
+CREATE TABLE log_groups (
+	id             INTEGER PRIMARY KEY,
+	account        TEXT NOT NULL,
+	name           TEXT NOT NULL,
+	retention_days INTEGER NOT NULL,
+	kms_key_id     TEXT NOT NULL,
+	created_at     INTEGER NOT NULL,
+	UNIQUE (account, name)
+) STRICT;
+
+CREATE TABLE log_streams (
+	id            INTEGER PRIMARY KEY,
+	group_id      INTEGER NOT NULL REFERENCES log_groups (id) ON DELETE CASCADE,
+	name          TEXT NOT NULL,
+	last_ingested INTEGER,
+	events        INTEGER NOT NULL,
+	stored_bytes  INTEGER NOT NULL,
+	UNIQUE (group_id, name)
+) STRICT;
+
+CREATE TABLE log_events (
+	id        INTEGER PRIMARY KEY AUTOINCREMENT,
+	stream_id INTEGER NOT NULL REFERENCES log_streams (id) ON DELETE CASCADE,
+	time      INTEGER NOT NULL,
+	ingested  INTEGER NOT NULL,
+	message   TEXT NOT NULL
+) STRICT;
+-- Reading a stream in order, and the cascade from log_streams.
+CREATE INDEX events_stream ON log_events (stream_id, id);
+-- Retention, and a stream's first and last event times.
+CREATE INDEX events_stream_time ON log_events (stream_id, time);
+`,
+}
+
+// migrate applies the migrations the database has not seen yet.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `
+		CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			applied_at INTEGER NOT NULL
+		) STRICT`); err != nil {
+		return fmt.Errorf("logstore: migrate: %w", err)
+	}
+	for {
+		done, err := s.migrateOne(ctx)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// migrateOne applies the next migration, if any. It reads the version inside
+// the transaction so that two processes opening a new database at once do not
+// both apply it.
+func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("logstore: migrate: %w", err)
+	}
+	defer tx.Rollback()
+
+	var version int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+		return false, fmt.Errorf("logstore: migrate: %w", err)
+	}
+	switch {
+	case version == len(migrations):
+		return true, nil
+	case version > len(migrations):
+		return false, fmt.Errorf("logstore: migrate: database schema version %d is newer than this binary's %d", version, len(migrations))
+	}
+	next := version + 1
+	if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
+		return false, fmt.Errorf("logstore: migrate to version %d: %w", next, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		next, s.now().UnixMilli()); err != nil {
+		return false, fmt.Errorf("logstore: migrate to version %d: %w", next, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("logstore: migrate to version %d: %w", next, err)
+	}
+	return false, nil
+}
+
+// CreateGroup creates the log group g. It fails with ErrExists if the
+// account already has a group of that name. A zero CreatedAt means now.
+func (s *Store) CreateGroup(ctx context.Context, g Group) error {
+	if err := checkGroupName(g.Name); err != nil {
+		return fmt.Errorf("logstore: create group %q: %w", g.Name, err)
+	}
+	if err := checkRetention(g.RetentionDays); err != nil {
+		return fmt.Errorf("logstore: create group %s: %w", g.Name, err)
+	}
+	if g.CreatedAt.IsZero() {
+		g.CreatedAt = s.now()
+	}
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO log_groups (account, name, retention_days, kms_key_id, created_at)
+		VALUES (?, ?, ?, ?, ?)`,
+		g.Account, g.Name, g.RetentionDays, g.KMSKeyID, g.CreatedAt.UnixMilli())
+	return wrapErr(err, "create group %s", g.Name)
+}
+
+const groupColumns = `g.account, g.name, g.retention_days, g.kms_key_id, g.created_at,
+	(SELECT COALESCE(SUM(stored_bytes), 0) FROM log_streams WHERE group_id = g.id)`
+
+func scanGroup(row scanner) (Group, error) {
+	var g Group
+	err := row.Scan(&g.Account, &g.Name, &g.RetentionDays, &g.KMSKeyID, msTime{&g.CreatedAt}, &g.StoredBytes)
+	return g, err
+}
+
+// Group returns the account's group name, or ErrNotFound.
+func (s *Store) Group(ctx context.Context, account, name string) (Group, error) {
+	g, err := scanGroup(s.db.QueryRowContext(ctx,
+		`SELECT `+groupColumns+` FROM log_groups g WHERE g.account = ? AND g.name = ?`, account, name))
+	if err != nil {
+		return Group{}, wrapErr(err, "get group %s", name)
+	}
+	return g, nil
+}
+
+// Groups returns the account's groups ordered by name.
+func (s *Store) Groups(ctx context.Context, account string) ([]Group, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT `+groupColumns+` FROM log_groups g WHERE g.account = ? ORDER BY g.name`, account)
+	gs, err := collect(rows, err, scanGroup)
+	return gs, wrapErr(err, "list groups")
+}
+
+// SetRetention sets the retention of the account's group name, in days: 0
+// (never expire) or one of CloudWatch Logs' values, 1, 3, 5, 7, 14, 30, 60,
+// 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288
+// and 3653. Events go at the next ExpireEvents.
+func (s *Store) SetRetention(ctx context.Context, account, name string, days int) error {
+	if err := checkRetention(days); err != nil {
+		return fmt.Errorf("logstore: set retention of group %s: %w", name, err)
+	}
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE log_groups SET retention_days = ? WHERE account = ? AND name = ?`, days, account, name)
+	return wrapErr(checkAffected(res, err), "set retention of group %s", name)
+}
+
+// DeleteGroup deletes the account's group name with its streams and events,
+// or returns ErrNotFound.
+func (s *Store) DeleteGroup(ctx context.Context, account, name string) error {
+	// The streams and events go by ON DELETE CASCADE.
+	res, err := s.db.ExecContext(ctx, `DELETE FROM log_groups WHERE account = ? AND name = ?`, account, name)
+	return wrapErr(checkAffected(res, err), "delete group %s", name)
+}
+
+// PutEvents appends events, in order, to the stream of the account's group
+// (ErrNotFound if the group does not exist), creating the stream on first
+// use. It is one transaction: if an event is refused (a zero Time, a message
+// longer than MaxMessageBytes), nothing is stored. Invalid UTF-8 in messages
+// is stored as U+FFFD, as CloudWatch Logs would receive it from a JSON
+// encoder. An empty batch is a no-op.
+func (s *Store) PutEvents(ctx context.Context, account, group, stream string, events []Event) error {
+	if err := s.write(ctx, account, group, stream, events, false); err != nil {
+		return fmt.Errorf("logstore: put events to %s/%s: %w", group, stream, err)
+	}
+	return nil
+}
+
+// ReplaceStream makes the stream of the account's group hold exactly events,
+// deleting what it held, in one transaction: an upload of a whole transcript
+// that can be retried and leaves one copy however often it ran. The stream
+// is created if needed, even for no events. Events are checked as by
+// PutEvents.
+func (s *Store) ReplaceStream(ctx context.Context, account, group, stream string, events []Event) error {
+	if err := s.write(ctx, account, group, stream, events, true); err != nil {
+		return fmt.Errorf("logstore: replace stream %s/%s: %w", group, stream, err)
+	}
+	return nil
+}
+
+// write is PutEvents, or ReplaceStream if replace.
+func (s *Store) write(ctx context.Context, account, group, stream string, events []Event, replace bool) error {
+	if err := checkStreamName(stream); err != nil {
+		return err
+	}
+	msgs := make([]string, len(events))
+	var bytes int64
+	for i, e := range events {
+		if e.Time.IsZero() {
+			return invalidf("event %d: Time is zero", i)
+		}
+		m := strings.ToValidUTF8(e.Message, "\uFFFD")
+		if len(m) > MaxMessageBytes {
+			return invalidf("event %d: message is %d bytes, more than MaxMessageBytes (%d)", i, len(m), MaxMessageBytes)
+		}
+		msgs[i] = m
+		bytes += int64(len(m))
+	}
+	if len(events) == 0 && !replace {
+		return nil
+	}
+
+	now := s.now().UnixMilli()
+	var ingested any // NULL keeps the stream's last_ingested
+	if len(events) > 0 {
+		ingested = now
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	groupID, err := lookupGroup(ctx, tx, account, group)
+	if err != nil {
+		return err
+	}
+	counts := `events = events + excluded.events, stored_bytes = stored_bytes + excluded.stored_bytes`
+	if replace {
+		counts = `events = excluded.events, stored_bytes = excluded.stored_bytes`
+	}
+	var streamID int64
+	err = tx.QueryRowContext(ctx, `
+		INSERT INTO log_streams (group_id, name, last_ingested, events, stored_bytes)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (group_id, name) DO UPDATE SET
+			last_ingested = COALESCE(excluded.last_ingested, last_ingested), `+counts+`
+		RETURNING id`,
+		groupID, stream, ingested, len(events), bytes).Scan(&streamID)
+	if err != nil {
+		return err
+	}
+	if replace {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM log_events WHERE stream_id = ?`, streamID); err != nil {
+			return err
+		}
+	}
+	if len(events) > 0 {
+		insert, err := tx.PrepareContext(ctx, `INSERT INTO log_events (stream_id, time, ingested, message) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insert.Close()
+		for i, e := range events {
+			if _, err := insert.ExecContext(ctx, streamID, e.Time.UnixMilli(), now, msgs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+// Streams returns the streams of the account's group ordered by name, or
+// ErrNotFound if the group does not exist.
+func (s *Store) Streams(ctx context.Context, account, group string) ([]Stream, error) {
+	groupID, err := lookupGroup(ctx, s.db, account, group)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: list streams of %s: %w", group, err)
+	}
+	// Each MIN and MAX is one lookup in events_stream_time.
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT s.name,
+			(SELECT MIN(time) FROM log_events WHERE stream_id = s.id),
+			(SELECT MAX(time) FROM log_events WHERE stream_id = s.id),
+			s.last_ingested, s.events, s.stored_bytes
+		FROM log_streams s WHERE s.group_id = ? ORDER BY s.name`, groupID)
+	ss, err := collect(rows, err, func(row scanner) (Stream, error) {
+		var st Stream
+		err := row.Scan(&st.Name, msTime{&st.FirstEvent}, msTime{&st.LastEvent}, msTime{&st.LastIngested}, &st.Events, &st.StoredBytes)
+		return st, err
+	})
+	return ss, wrapErr(err, "list streams of %s", group)
+}
+
+// Events returns up to limit events of the stream of the account's group
+// with IDs greater than after, in ID order; limit <= 0 means 10,000. Pass the
+// last ID returned as after to read on. It returns ErrNotFound if the group
+// does not exist; an unknown stream has no events.
+func (s *Store) Events(ctx context.Context, account, group, stream string, after int64, limit int) ([]Event, error) {
+	if limit <= 0 {
+		limit = defaultEventsLimit
+	}
+	groupID, err := lookupGroup(ctx, s.db, account, group)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: get events of %s/%s: %w", group, stream, err)
+	}
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT e.id, e.time, e.ingested, e.message
+		FROM log_streams s JOIN log_events e ON e.stream_id = s.id
+		WHERE s.group_id = ? AND s.name = ? AND e.id > ?
+		ORDER BY e.id LIMIT ?`, groupID, stream, after, limit)
+	es, err := collect(rows, err, func(row scanner) (Event, error) {
+		var e Event
+		err := row.Scan(&e.ID, msTime{&e.Time}, msTime{&e.Ingested}, &e.Message)
+		return e, err
+	})
+	return es, wrapErr(err, "get events of %s/%s", group, stream)
+}
+
+// ExpireEvents deletes the events whose Time is older than their group's
+// retention and reports how many went. Groups with retention 0 keep
+// everything. The server calls it periodically.
+//
+// Each stream is expired in its own transaction, so that a large expiry does
+// not hold the write lock for long; on error, the count covers the streams
+// done.
+func (s *Store) ExpireEvents(ctx context.Context) (int64, error) {
+	now := s.now().UnixMilli()
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT s.id FROM log_streams s JOIN log_groups g ON g.id = s.group_id
+		WHERE g.retention_days > 0
+			AND (SELECT MIN(time) FROM log_events WHERE stream_id = s.id) < ? - g.retention_days * ?`,
+		now, msPerDay)
+	ids, err := collect(rows, err, func(row scanner) (int64, error) {
+		var id int64
+		err := row.Scan(&id)
+		return id, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("logstore: expire events: %w", err)
+	}
+	var total int64
+	for _, id := range ids {
+		n, err := s.expireStream(ctx, id, now)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("logstore: expire events: %w", err)
+		}
+	}
+	return total, nil
+}
+
+// expireStream deletes the events of stream id older than its group's
+// retention at now (unix ms) and keeps its counts right.
+func (s *Store) expireStream(ctx context.Context, id, now int64) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+
+	// The retention is read again, under the write lock: it may have
+	// changed, or the group gone, since ExpireEvents listed the stream.
+	var days int64
+	err = tx.QueryRowContext(ctx, `
+		SELECT g.retention_days FROM log_streams s JOIN log_groups g ON g.id = s.group_id
+		WHERE s.id = ?`, id).Scan(&days)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && days == 0) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	cutoff := now - days*msPerDay
+	var n, bytes int64
+	if err := tx.QueryRowContext(ctx, `
+		SELECT COUNT(*), COALESCE(SUM(octet_length(message)), 0)
+		FROM log_events WHERE stream_id = ? AND time < ?`, id, cutoff).Scan(&n, &bytes); err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM log_events WHERE stream_id = ? AND time < ?`, id, cutoff); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE log_streams SET events = events - ?, stored_bytes = stored_bytes - ? WHERE id = ?`,
+		n, bytes, id); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// querier is a *sql.DB or *sql.Tx.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// lookupGroup returns the id of the account's group name, or ErrNotFound.
+func lookupGroup(ctx context.Context, q querier, account, name string) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT id FROM log_groups WHERE account = ? AND name = ?`, account, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("log group %s: %w", name, ErrNotFound)
+	}
+	return id, err
+}
+
+// reGroupName is CloudWatch Logs' pattern for log group names
+// (CreateLogGroup), without the length.
+var reGroupName = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]+$`)
+
+const maxNameLen = 512
+
+const groupNameRule = "log group names are 1 to 512 characters among a-z, A-Z, 0-9, '_' (underscore), '-' (hyphen), '/' (forward slash), '.' (period) and '#' (number sign)"
+
+// checkGroupName reports why name is not a valid log group name.
+func checkGroupName(name string) error {
+	switch {
+	case name == "":
+		return invalidf("invalid Name: it is empty; %s", groupNameRule)
+	case len(name) > maxNameLen:
+		return invalidf("invalid Name: it is %d characters long; %s", len(name), groupNameRule)
+	case !reGroupName.MatchString(name):
+		return invalidf("invalid Name: %s", groupNameRule)
+	}
+	return nil
+}
+
+const streamNameRule = "log stream names are 1 to 512 characters of UTF-8 other than ':' (colon) and '*' (asterisk)"
+
+// checkStreamName reports why name is not a valid log stream name
+// (CreateLogStream).
+func checkStreamName(name string) error {
+	switch {
+	case name == "":
+		return invalidf("invalid stream name: it is empty; %s", streamNameRule)
+	case !utf8.ValidString(name):
+		return invalidf("invalid stream name: it is not valid UTF-8; %s", streamNameRule)
+	case utf8.RuneCountInString(name) > maxNameLen:
+		return invalidf("invalid stream name: it is %d characters long; %s", utf8.RuneCountInString(name), streamNameRule)
+	case strings.ContainsAny(name, ":*"):
+		return invalidf("invalid stream name: %s", streamNameRule)
+	}
+	return nil
+}
+
+// checkRetention reports why days is not a retention CloudWatch Logs
+// accepts.
+func checkRetention(days int) error {
+	if days == 0 {
+		return nil
+	}
+	for _, d := range validRetentionDays {
+		if d == days {
+			return nil
+		}
+	}
+	vals := make([]string, len(validRetentionDays))
+	for i, d := range validRetentionDays {
+		vals[i] = strconv.Itoa(d)
+	}
+	return invalidf("invalid RetentionDays %d: want 0 (never expire) or one of %s", days, strings.Join(vals, ", "))
+}
+
+// wrapErr adds context to err and translates SQLite errors callers branch on
+// into this package's sentinel errors. It returns nil if err is nil.
+func wrapErr(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			err = ErrExists
+		}
+	}
+	return fmt.Errorf("logstore: "+format+": %w", append(args, err)...)
+}
+
+// checkAffected turns an update or delete that matched no row into
+// ErrNotFound.
+func checkAffected(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// collect scans every row with scan. It takes the results of QueryContext
+// as they are, so that callers have one error to check.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// msTime scans a unix millisecond column into *t, in UTC; NULL is the zero
+// time.
+type msTime struct{ t *time.Time }
+
+func (m msTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*m.t = time.Time{}
+	case int64:
+		*m.t = time.UnixMilli(v).UTC()
+	default:
+		return fmt.Errorf("time column holds %T, want integer", src)
+	}
+	return nil
+}

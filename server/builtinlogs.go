@@ -1,0 +1,132 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/postern/postern/logstore"
+)
+
+// LogStore is Postern's own store of log groups (package logstore): the
+// destination of preferences that name a log group when no CloudWatch Logs
+// is configured, with the same semantics.
+type LogStore interface {
+	CreateGroup(ctx context.Context, g logstore.Group) error
+	Group(ctx context.Context, account, name string) (logstore.Group, error)
+	Groups(ctx context.Context, account string) ([]logstore.Group, error)
+	DeleteGroup(ctx context.Context, account, name string) error
+	PutEvents(ctx context.Context, account, group, stream string, events []logstore.Event) error
+	ReplaceStream(ctx context.Context, account, group, stream string, events []logstore.Event) error
+	Streams(ctx context.Context, account, group string) ([]logstore.Stream, error)
+	Events(ctx context.Context, account, group, stream string, after int64, limit int) ([]logstore.Event, error)
+	ExpireEvents(ctx context.Context) (int64, error)
+}
+
+// builtinLogs delivers to the built-in log store as CloudWatch Logs would:
+// the same checks, the same streams and events.
+type builtinLogs struct{ ls LogStore }
+
+func (b builtinLogs) Check(ctx context.Context, t CloudWatchTarget) error {
+	g, err := b.ls.Group(ctx, t.Account, t.LogGroup)
+	if errors.Is(err, logstore.ErrNotFound) {
+		return fmt.Errorf("we couldn't start the session because the log group %s (cloudWatchLogGroupName) does not exist in Postern's built-in log store. Create it (postern logs groups create %s), or correct cloudWatchLogGroupName", t.LogGroup, t.LogGroup)
+	}
+	if err != nil {
+		return fmt.Errorf("we couldn't start the session because the built-in log store could not be read: %w", err)
+	}
+	if t.RequireEncryption && g.KMSKeyID == "" {
+		return fmt.Errorf("we couldn't start the session because encryption is not set up on the selected log group %s. Either encrypt the log group or choose an option to enable logging without encryption", t.LogGroup)
+	}
+	return nil
+}
+
+// PutTranscript stores the transcript's lines as the stream's events,
+// replacing what an earlier attempt stored, so a retry never doubles it.
+func (b builtinLogs) PutTranscript(ctx context.Context, t CloudWatchTarget, stream string, at time.Time, body io.Reader) (string, error) {
+	var events []logstore.Event
+	br := bufio.NewReaderSize(body, 64<<10)
+	for {
+		line, err := br.ReadString('\n')
+		line = strings.TrimSuffix(line, "\n")
+		if line != "" || err == nil {
+			for _, piece := range splitMessage(line, logstore.MaxMessageBytes) {
+				events = append(events, logstore.Event{Time: at, Message: piece})
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading the transcript: %w", err)
+		}
+	}
+	if err := b.ls.ReplaceStream(ctx, t.Account, t.LogGroup, stream, events); err != nil {
+		return "", err
+	}
+	return builtinLocation(t.LogGroup, stream), nil
+}
+
+func (b builtinLogs) PutEvents(ctx context.Context, t CloudWatchTarget, stream string, events []StreamEvent) error {
+	evs := make([]logstore.Event, len(events))
+	for i, e := range events {
+		evs[i] = logstore.Event{Time: e.Time, Message: e.Message}
+	}
+	return b.ls.PutEvents(ctx, t.Account, t.LogGroup, stream, evs)
+}
+
+// builtinLocation names a stream of the built-in log store, as logLocation
+// does.
+func builtinLocation(group, stream string) string {
+	return "postern-logs://" + group + "/" + stream
+}
+
+// splitMessage cuts s into pieces of at most max bytes, not inside a
+// character; an empty s is one empty piece.
+func splitMessage(s string, max int) []string {
+	if len(s) <= max {
+		return []string{s}
+	}
+	var out []string
+	for len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		if cut == 0 {
+			cut = max
+		}
+		out = append(out, s[:cut])
+		s = s[cut:]
+	}
+	if s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// expireLogs enforces the log groups' retention every interval until the
+// server stops.
+func (s *Server) expireLogs(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := s.cfg.LogStore.ExpireEvents(s.ctx)
+		switch {
+		case err != nil && s.ctx.Err() == nil:
+			s.logf("server: log store retention: %v", err)
+		case n > 0:
+			s.logf("server: log store retention: %d events past their group's retention deleted", n)
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

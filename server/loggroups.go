@@ -1,0 +1,176 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/ids"
+	"github.com/postern/postern/logstore"
+)
+
+// The built-in log groups' API: what CloudWatch Logs' console and
+// DescribeLogGroups, DescribeLogStreams and GetLogEvents give, for the
+// groups sessions deliver to when no CloudWatch Logs is configured. Group
+// and stream names go in the query, as group names hold slashes
+// (/aws/ssm/sessions).
+
+func (s *Server) logStore() (LogStore, error) {
+	if s.cfg.LogStore == nil {
+		return nil, errorf(http.StatusNotFound, "NoLogStore", "this server has no built-in log store")
+	}
+	return s.cfg.LogStore, nil
+}
+
+// logStoreError turns the log store's errors into API errors.
+func logStoreError(err error, what string) error {
+	switch {
+	case errors.Is(err, logstore.ErrNotFound):
+		return errorf(http.StatusNotFound, "ResourceNotFoundException", "%s does not exist", what)
+	case errors.Is(err, logstore.ErrExists):
+		return errorf(http.StatusConflict, "ResourceAlreadyExistsException", "%s already exists", what)
+	case errors.Is(err, logstore.ErrInvalid):
+		return errorf(http.StatusBadRequest, "InvalidParameterException", "%v", err)
+	}
+	return err
+}
+
+func apiLogGroup(g logstore.Group) api.LogGroup {
+	return api.LogGroup{
+		Name: g.Name, ARN: ids.ARN("logs", g.Account, "log-group", g.Name), RetentionInDays: g.RetentionDays,
+		KMSKeyID: g.KMSKeyID, CreationTime: g.CreatedAt, StoredBytes: g.StoredBytes,
+	}
+}
+
+func (s *Server) handleListLogGroups(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.logStore()
+	if err != nil {
+		return err
+	}
+	gs, err := ls.Groups(r.Context(), callerOf(r).Account)
+	if err != nil {
+		return err
+	}
+	out := make([]api.LogGroup, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, apiLogGroup(g))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleCreateLogGroup(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	if err := requireAdmin(c, "create log groups"); err != nil {
+		return err
+	}
+	ls, err := s.logStore()
+	if err != nil {
+		return err
+	}
+	var req api.CreateLogGroupRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	g := logstore.Group{Account: c.Account, Name: req.Name, RetentionDays: req.RetentionInDays, KMSKeyID: req.KMSKeyID, CreatedAt: s.now()}
+	if err := ls.CreateGroup(r.Context(), g); err != nil {
+		return logStoreError(err, "log group "+req.Name)
+	}
+	g, err = ls.Group(r.Context(), c.Account, req.Name)
+	if err != nil {
+		return err
+	}
+	s.logf("server: %s created log group %s (retention %d days, key %q)", c.User.Name, g.Name, g.RetentionDays, g.KMSKeyID)
+	writeJSON(w, http.StatusOK, apiLogGroup(g))
+	return nil
+}
+
+func (s *Server) handleDeleteLogGroup(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	if err := requireAdmin(c, "delete log groups"); err != nil {
+		return err
+	}
+	ls, err := s.logStore()
+	if err != nil {
+		return err
+	}
+	name := r.URL.Query().Get("name")
+	if err := ls.DeleteGroup(r.Context(), c.Account, name); err != nil {
+		return logStoreError(err, "log group "+name)
+	}
+	s.logf("server: %s deleted log group %s", c.User.Name, name)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) handleListLogStreams(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.logStore()
+	if err != nil {
+		return err
+	}
+	name := r.URL.Query().Get("group")
+	streams, err := ls.Streams(r.Context(), callerOf(r).Account, name)
+	if err != nil {
+		return logStoreError(err, "log group "+name)
+	}
+	t := func(v time.Time) *time.Time {
+		if v.IsZero() {
+			return nil
+		}
+		return &v
+	}
+	out := make([]api.LogStream, 0, len(streams))
+	for _, st := range streams {
+		out = append(out, api.LogStream{
+			Name: st.Name, FirstEventTime: t(st.FirstEvent), LastEventTime: t(st.LastEvent),
+			LastIngestionTime: t(st.LastIngested), Events: st.Events, StoredBytes: st.StoredBytes,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// handleLogEvents returns the events of ?group= and ?stream= after
+// ?after=ID, up to ?limit=N (at most 10,000, the default), oldest first.
+func (s *Server) handleLogEvents(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.logStore()
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	num := func(key string, def int64) (int64, error) {
+		v := q.Get(key)
+		if v == "" {
+			return def, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, errorf(http.StatusBadRequest, "InvalidParameterException", "%s: %q is not a non-negative integer", key, v)
+		}
+		return n, nil
+	}
+	after, err := num("after", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := num("limit", 10000)
+	if err != nil {
+		return err
+	}
+	if limit == 0 || limit > 10000 {
+		return errorf(http.StatusBadRequest, "InvalidParameterException", "limit: %d is out of range 1–10000", limit)
+	}
+	name, stream := q.Get("group"), q.Get("stream")
+	evs, err := ls.Events(r.Context(), callerOf(r).Account, name, stream, after, int(limit))
+	if err != nil {
+		return logStoreError(err, "log group "+name)
+	}
+	out := make([]api.LogEvent, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, api.LogEvent{ID: e.ID, Timestamp: e.Time, IngestionTime: e.Ingested, Message: e.Message})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
