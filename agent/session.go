@@ -154,6 +154,8 @@ func (a *Agent) open(ctx context.Context, o wire.Open) (*session, error) {
 	spec := shell.Spec{
 		User: runAs, Command: o.Command, Env: env,
 		Cols: uint16(cols), Rows: uint16(rows),
+		// Command events for the recording (bash; others as they are).
+		Integration: true,
 	}
 	var proc *shell.Process
 	var pipe *shell.PipeProcess

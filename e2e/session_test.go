@@ -79,7 +79,7 @@ func TestInteractiveShell(t *testing.T) {
 	// frame), so a command typed right after may still see the old one, as
 	// with ssh; ask until the new size has arrived.
 	pty.Resize(100, 30)
-	sizeRE := regexp.MustCompile(`[\r\n](\d+ \d+)\r\n`)
+	sizeRE := regexp.MustCompile(`[\r\n\a](\d+ \d+)\r\n`) // \a: the end of a shell integration mark
 	for try := 1; ; try++ {
 		pty.WriteLine("stty size")
 		got := pty.ExpectRegexp(ctx, sizeRE)[1]

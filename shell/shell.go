@@ -54,6 +54,13 @@ type Spec struct {
 
 	// Term is the TERM value; "" means "xterm-256color".
 	Term string
+
+	// Integration asks for shell integration in a login shell (Command
+	// nil) with a terminal: bash then marks its prompts and commands with
+	// OSC 133 sequences, which the recorder turns into command events. It
+	// starts as `bash --rcfile INTEGRATION -i`, which reads the login
+	// startup files itself. Other shells start as they would without it.
+	Integration bool
 }
 
 // Defaults for Spec's zero values.

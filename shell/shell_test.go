@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -23,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/postern/postern/recording"
 )
 
 func TestMain(m *testing.M) {
@@ -258,6 +261,55 @@ func TestLoginShell(t *testing.T) {
 	tm.write("exit 0\r")
 	if code := tm.wait(ctx); code != 0 {
 		t.Errorf("exit code = %d, want 0", code)
+	}
+}
+
+// TestBashIntegration runs commands in a login bash with integration: the
+// startup files still run, and the output carries the OSC 133 marks from
+// which the recorder makes command events, with each command's line and
+// exit code.
+func TestBashIntegration(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh := loginShellFor(ctx, u.Username); !strings.HasSuffix(sh, "bash") {
+		t.Skipf("login shell of %s is %s, not bash", u.Username, sh)
+	}
+	// A login startup file, to show the integration reads them.
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, ".bash_profile"), []byte("export FROM_PROFILE=yes\nPS1='my-prompt$ '\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tm := start(t, ctx, Spec{Integration: true, Env: []string{"HOME=" + home}})
+	tm.expect(ctx, "my-prompt$ ")
+	tm.write("echo profile=$FROM_PROFILE\r")
+	tm.expect(ctx, "profile=yes\r\n")
+	tm.write("false\r")
+	tm.expect(ctx, "\x1b]133;D;1\x07")
+	tm.write("(exit 7)\r")
+	tm.expect(ctx, "\x1b]133;D;7\x07")
+	tm.write("exit 0\r")
+	if code := tm.wait(ctx); code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+
+	tr := recording.NewCommandTracker(80)
+	clean, cmds := tr.Feed(nil, 0, []byte(tm.output(ctx)))
+	_, more := tr.Close(clean, 0)
+	cmds = append(cmds, more...)
+	var got []string
+	for _, c := range cmds {
+		got = append(got, fmt.Sprintf("%s=%d/%v", c.Line, c.ExitCode, c.HasExit))
+	}
+	want := []string{"echo profile=$FROM_PROFILE=0/true", "false=1/true", "(exit 7)=7/true", "exit 0=0/false"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("commands %q, want %q\noutput: %q", got, want, tm.output(ctx))
+	}
+	if bytes.Contains(clean, []byte("133;")) {
+		t.Errorf("marks left in the output: %q", clean)
 	}
 }
 

@@ -162,6 +162,13 @@ func prepare(ctx context.Context, s Spec, tty bool) (prepared, error) {
 		// The leading "-" is how login(1) and sshd tell a shell it is a
 		// login shell, so it reads /etc/profile and the user's profile.
 		pr.argv = []string{"-" + filepath.Base(loginShell)}
+		if s.Integration && tty && filepath.Base(loginShell) == "bash" {
+			// Bash ignores --rcfile as a login shell; the rcfile reads
+			// the login startup files instead.
+			if rc, err := bashRCFile(); err == nil {
+				pr.argv = []string{"bash", "--rcfile", rc, "-i"}
+			}
+		}
 		return pr, nil
 	}
 	if len(s.Command) == 0 || s.Command[0] == "" {
