@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/ptytest"
+	"github.com/postern/postern/recording"
 )
 
 // noAWS clears every AWS setting the environment might hold, so that log
@@ -139,4 +142,88 @@ func hasDelivery(s api.Session, dest, location string) bool {
 		}
 	}
 	return false
+}
+
+// TestCommandEvents streams an interactive bash session: beside Session
+// Manager's events, each command the shell ran is an event of its own, with
+// its line, exit code, duration and place in the .cast.
+func TestCommandEvents(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	e := startDevEnv(t, noAWS)
+	e.mustRun(ctx, "logs", "groups", "create", "audit")
+	p := filepath.Join(t.TempDir(), "prefs.json")
+	if err := os.WriteFile(p, []byte(`{"schemaVersion":"1.0","sessionType":"Standard_Stream","inputs":{"cloudWatchLogGroupName":"audit","cloudWatchStreamingEnabled":true}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun(ctx, "prefs", "set", "-f", p)
+
+	pty := ptytest.Start(t, e.connectCmd(hostname(t)))
+	id := pty.ExpectRegexp(ctx, sessionIDRE)[1]
+	pty.WriteLine(setPrompt)
+	pty.Expect(ctx, prompt)
+	for _, line := range []string{"ls /", "false", "sh -c 'exit 3'"} {
+		pty.WriteLine(line)
+		pty.Expect(ctx, prompt)
+	}
+	pty.WriteLine("exit")
+	if code := pty.Wait(ctx); code != 3 {
+		t.Fatalf("connect exited %d, want the last command's 3", code)
+	}
+	e.waitDelivered(ctx, id)
+
+	type cmdEvent struct {
+		EventType  string              `json:"eventType"`
+		SessionID  string              `json:"sessionId"`
+		Command    string              `json:"command"`
+		ExitCode   *int                `json:"exitCode"`
+		DurationMS *int64              `json:"durationMs"`
+		CastOffset *float64            `json:"castOffset"`
+		RunAsUser  string              `json:"runAsUser"`
+		Target     struct{ ID string } `json:"target"`
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(e.mustRun(ctx, "logs", "events", "audit", id)), "\n") {
+		var ev cmdEvent
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("event %q: %v", line, err)
+		}
+		if ev.EventType != "Command" {
+			continue
+		}
+		if ev.SessionID != id || ev.DurationMS == nil || ev.CastOffset == nil || *ev.CastOffset <= 0 || ev.RunAsUser == "" || !strings.HasPrefix(ev.Target.ID, "mi-") {
+			t.Errorf("command event lacks who, where or when: %s", line)
+		}
+		code := "none"
+		if ev.ExitCode != nil {
+			code = fmt.Sprint(*ev.ExitCode)
+		}
+		got = append(got, ev.Command+"="+code)
+	}
+	want := []string{setPrompt + "=0", "ls /=0", "false=1", "sh -c 'exit 3'=3", "exit=none"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("command events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The marks are gone from the transcript and the cast; the cast marks
+	// each command where it starts.
+	if log := e.logs(ctx, id, "log"); strings.Contains(log, "133;") {
+		t.Errorf("transcript holds shell integration marks:\n%q", log)
+	}
+	cast := e.logs(ctx, id, "cast")
+	_, events, err := recording.ReadCast(strings.NewReader(cast))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var markers []string
+	for _, ev := range events {
+		if ev.Type == "m" {
+			markers = append(markers, ev.Data)
+		}
+		if ev.Type == "o" && strings.Contains(ev.Data, "133;") {
+			t.Errorf("cast output holds a mark: %q", ev.Data)
+		}
+	}
+	if got, want := strings.Join(markers, "|"), setPrompt+"|ls /|false|sh -c 'exit 3'|exit"; got != want {
+		t.Errorf("cast markers %q, want %q", got, want)
+	}
 }

@@ -67,6 +67,13 @@ type CastWriter struct {
 	last  time.Duration // time of the last event written
 	pipes bool          // Meta.Pipes: show "\n" as "\r\n"
 	err   error
+	// cmds removes the shell integration's OSC 133 marks from a
+	// terminal's output and reports the commands they delimit, which
+	// become markers (labelled with the command line) where they start;
+	// nil without a terminal.
+	cmds    *CommandTracker
+	started []Command // commands started in the record being written
+	clean   []byte
 }
 
 type carry struct {
@@ -98,7 +105,12 @@ func NewCastWriter(w io.Writer, m Meta) (*CastWriter, error) {
 	if _, err := w.Write(b); err != nil {
 		return nil, fmt.Errorf("recording: write cast header: %w", err)
 	}
-	return &CastWriter{w: w, pipes: m.Pipes}, nil
+	c := &CastWriter{w: w, pipes: m.Pipes}
+	if !m.Pipes {
+		c.cmds = NewCommandTracker(cols)
+		c.cmds.OnStart = func(cmd Command) { c.started = append(c.started, cmd) }
+	}
+	return c, nil
 }
 
 // Write writes the event for r, if it has one: exit records have no
@@ -126,6 +138,14 @@ func (c *CastWriter) Write(r Record) error {
 		if c.pipes && r.Kind != KindInput {
 			data = appendCRLF(nil, data)
 		}
+		if c.cmds != nil && r.Kind == KindOutput {
+			c.started = c.started[:0]
+			c.clean, _ = c.cmds.Feed(c.clean[:0], r.Time, data)
+			data = c.clean
+			for _, cmd := range c.started {
+				b = appendEvent(b, r.Time, EventMarker, []byte(cmd.Line))
+			}
+		}
 		if cr.n > 0 {
 			data = append(cr.b[:cr.n:cr.n], data...)
 			cr.n = 0
@@ -136,11 +156,17 @@ func (c *CastWriter) Write(r Record) error {
 			data = data[:len(data)-k]
 		}
 		if len(data) == 0 {
-			return nil
+			if len(b) == 0 {
+				return nil
+			}
+			break // only markers
 		}
 		b = appendEvent(b, r.Time, code, data)
 	case KindResize:
 		b = appendEvent(b, r.Time, EventResize, fmt.Appendf(nil, "%dx%d", r.Cols, r.Rows))
+		if c.cmds != nil {
+			c.cmds.Resize(r.Cols)
+		}
 	case KindMarker:
 		b = appendEvent(b, r.Time, EventMarker, r.Data)
 	default:
@@ -154,6 +180,16 @@ func (c *CastWriter) Write(r Record) error {
 // Close writes out characters left incomplete at the end of the session,
 // as U+FFFD. It does not close the underlying writer.
 func (c *CastWriter) Close() error {
+	if c.cmds != nil && c.err == nil {
+		// Bytes held as the possible start of a mark were output.
+		rest, _ := c.cmds.Close(nil, c.last)
+		c.cmds = nil
+		if len(rest) > 0 {
+			if err := c.Write(Record{Kind: KindOutput, Time: c.last, Data: rest}); err != nil {
+				return err
+			}
+		}
+	}
 	for i, code := range []string{EventOutput, EventInput, EventOutput} {
 		cr := &c.carry[i]
 		if cr.n == 0 || c.err != nil {

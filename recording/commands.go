@@ -42,6 +42,10 @@ const (
 type CommandTracker struct {
 	width int
 
+	// OnStart, if set, is called with each command as it starts (its
+	// Duration and exit code not known yet).
+	OnStart func(Command)
+
 	// Scanning state; a mark cut between two Feeds is held in pending.
 	state   scanState
 	pending []byte // ESC, or ESC ] and what follows, not yet decided
@@ -202,6 +206,9 @@ func (c *CommandTracker) mark(done []Command, t time.Duration, payload []byte) [
 		if c.phase == phaseTyping {
 			c.cur = Command{Line: renderLine(c.capture, c.width), Start: t}
 			c.phase = phaseRunning
+			if c.OnStart != nil {
+				c.OnStart(c.cur)
+			}
 		}
 	case "D": // command end, with its exit code
 		if c.phase == phaseRunning {

@@ -2,7 +2,9 @@ package recording
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -161,4 +163,48 @@ func FuzzCommandTracker(f *testing.F) {
 			t.Fatalf("output without marks changed: %q -> %q", data, out)
 		}
 	})
+}
+
+// TestCastMarksCommands writes a bash session with integration as a cast:
+// the marks are gone from the output, and each command is a marker at its
+// start, labelled with its line.
+func TestCastMarksCommands(t *testing.T) {
+	var buf bytes.Buffer
+	cw, err := NewCastWriter(&buf, Meta{Width: 80, Height: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []Record{
+		{Kind: KindOutput, Time: 0, Data: []byte(markD("0") + prompt("$ "))},
+		{Kind: KindOutput, Time: time.Second, Data: []byte("ls\r\n" + markC + "a\r\n" + markD("0") + prompt("$ "))},
+		{Kind: KindOutput, Time: 2 * time.Second, Data: []byte("false\r\n" + markC)},
+		{Kind: KindOutput, Time: 3 * time.Second, Data: []byte(markD("1") + "\x1b]13")},
+	}
+	for _, r := range recs {
+		if err := cw.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, events, err := ReadCast(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, markers []string
+	for _, e := range events {
+		switch e.Type {
+		case EventOutput:
+			out = append(out, e.Data)
+		case EventMarker:
+			markers = append(markers, fmt.Sprintf("%.0f:%s", e.Time, e.Data))
+		}
+	}
+	if got, want := strings.Join(out, ""), "$ ls\r\na\r\n$ false\r\n\x1b]13"; got != want {
+		t.Errorf("output %q, want %q (marks removed, an unfinished sequence kept)", got, want)
+	}
+	if got, want := strings.Join(markers, ","), "1:ls,2:false"; got != want {
+		t.Errorf("markers %q, want %q", got, want)
+	}
 }

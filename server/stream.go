@@ -46,6 +46,44 @@ type sessionEvent struct {
 	SessionData []string `json:"sessionData"`
 }
 
+// commandEvent is Postern's per-command event, streamed beside Session
+// Manager's: one per command an integrated shell ran (recording.Command),
+// with who ran it where, and where it starts in the .cast.
+type commandEvent struct {
+	EventVersion string `json:"eventVersion"`
+	EventType    string `json:"eventType"` // "Command"
+	EventTime    string `json:"eventTime"` // when the command started
+	AWSRegion    string `json:"awsRegion"`
+	Target       struct {
+		ID string `json:"id"`
+	} `json:"target"`
+	UserIdentity struct {
+		ARN string `json:"arn"`
+	} `json:"userIdentity"`
+	RunAsUser  string  `json:"runAsUser"`
+	SessionID  string  `json:"sessionId"`
+	Command    string  `json:"command"`
+	ExitCode   *int    `json:"exitCode,omitempty"` // absent: the shell never said
+	DurationMS int64   `json:"durationMs"`
+	CastOffset float64 `json:"castOffset"` // seconds into the .cast
+}
+
+// newCommandEvent describes c of the session ev streams.
+func newCommandEvent(ev *sessionEvent, started time.Time, c recording.Command) commandEvent {
+	ce := commandEvent{
+		EventVersion: "1.0", EventType: "Command", AWSRegion: ev.AWSRegion,
+		EventTime: started.Add(c.Start).UTC().Format(time.RFC3339Nano),
+		RunAsUser: ev.RunAsUser, SessionID: ev.SessionID, Command: c.Line,
+		DurationMS: c.Duration.Milliseconds(), CastOffset: c.Start.Seconds(),
+	}
+	ce.Target.ID, ce.UserIdentity.ARN = ev.Target.ID, ev.UserIdentity.ARN
+	if c.HasExit {
+		code := c.ExitCode
+		ce.ExitCode = &code
+	}
+	return ce
+}
+
 // lineSink collects the lines a TextRenderer writes.
 type lineSink struct {
 	lines   []string
@@ -82,6 +120,11 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 	defer jr.Close()
 	sink := &lineSink{discard: dl.Cursor > 0}
 	tr := recording.NewTextRenderer(sink, jr.Meta().Width)
+	// Commands of an integrated shell; none in a session without a
+	// terminal.
+	tracker := recording.NewCommandTracker(jr.Meta().Width)
+	var cmds []recording.Command
+	var scratch []byte
 	ev := sessionEvent{EventVersion: "1.0", AWSRegion: "local", SessionID: sess.ID, RunAsUser: sess.RunAsUser}
 	ev.Target.ID = sess.Target
 	ev.UserIdentity.ARN = "prn:postern:iam:" + sess.Account + ":user/" + sess.Owner
@@ -115,11 +158,21 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 					tr.Write(bytes.ReplaceAll(rec.Data, []byte("\n"), []byte("\r\n")))
 				} else {
 					tr.Write(rec.Data)
+					var done []recording.Command
+					scratch, done = tracker.Feed(scratch[:0], rec.Time, rec.Data)
+					if !sink.discard {
+						cmds = append(cmds, done...)
+					}
 				}
 			case recording.KindResize:
 				tr.Resize(rec.Cols)
+				tracker.Resize(rec.Cols)
 			case recording.KindExit:
 				exited = true
+				if !jr.Meta().Pipes {
+					_, done := tracker.Close(nil, rec.Time)
+					cmds = append(cmds, done...)
+				}
 			}
 			if seq == dl.Cursor {
 				sink.discard = false // caught up with what was sent
@@ -139,16 +192,25 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 		if done {
 			tr.Flush() // the last, unterminated line
 		}
-		if len(sink.lines) > 0 || done {
+		if len(sink.lines) > 0 || len(cmds) > 0 || done {
 			if ev.RunAsUser == "" {
 				// Known once the node has started the session.
 				if s, err := d.s.store.GetSession(ctx, dl.SessionID); err == nil {
 					ev.RunAsUser = s.RunAsUser
 				}
 			}
-			if err := d.sendLines(ctx, dest, t, dl.SessionID, &ev, sink.lines); err != nil {
+			var extra []string
+			for _, c := range cmds {
+				b, err := json.Marshal(newCommandEvent(&ev, sess.StartedAt, c))
+				if err != nil {
+					return err
+				}
+				extra = append(extra, string(b))
+			}
+			if err := d.sendLines(ctx, dest, t, dl.SessionID, &ev, sink.lines, extra...); err != nil {
 				return err
 			}
+			cmds = cmds[:0]
 			if len(sink.lines) > 0 && !oldest.IsZero() {
 				d.s.metrics.streamLatency.WithLabelValues(dl.Destination).Observe(d.s.now().Sub(oldest).Seconds())
 			}
@@ -185,8 +247,9 @@ func (d *deliverer) sessionEnded(ctx context.Context, id string) bool {
 	return err == nil && !sess.Active()
 }
 
-// sendLines sends lines as events of at most maxStreamEvent bytes each.
-func (d *deliverer) sendLines(ctx context.Context, dest CloudWatchDestination, t CloudWatchTarget, stream string, ev *sessionEvent, lines []string) error {
+// sendLines sends lines as events of at most maxStreamEvent bytes each,
+// then the extra events' messages (command events), in one batch.
+func (d *deliverer) sendLines(ctx context.Context, dest CloudWatchDestination, t CloudWatchTarget, stream string, ev *sessionEvent, lines []string, extra ...string) error {
 	var events []StreamEvent
 	now := d.s.now()
 	ev.EventTime = now.UTC().Format(time.RFC3339)
@@ -215,6 +278,11 @@ func (d *deliverer) sendLines(ctx context.Context, dest CloudWatchDestination, t
 			return err
 		}
 		events = append(events, StreamEvent{Time: now, Message: string(b)})
+	}
+	// Stamped with the batch's time too: a batch must be in order, and
+	// each command event says when its command started.
+	for _, m := range extra {
+		events = append(events, StreamEvent{Time: now, Message: m})
 	}
 	if len(events) == 0 {
 		return nil
