@@ -88,6 +88,9 @@ type Event struct {
 	Time     time.Time // the event's own time (ms precision); required
 	Ingested time.Time // when the store took it; set by the store
 	Message  string
+	// Stream is the event's stream, filled by GroupEvents (the other
+	// readers name one stream).
+	Stream string
 }
 
 // Store is a log store in one SQLite database file.
@@ -494,6 +497,55 @@ func (s *Store) Events(ctx context.Context, account, group, stream string, after
 		return e, err
 	})
 	return es, wrapErr(err, "get events of %s/%s", group, stream)
+}
+
+// GroupEvents returns up to limit events of any stream of the account's
+// group with IDs greater than after, in ID order (the order the store took
+// them), each with its stream; limit <= 0 means 10,000. It is how a tail
+// follows a group: pass the last ID returned as after. ErrNotFound if the
+// group does not exist.
+func (s *Store) GroupEvents(ctx context.Context, account, group string, after int64, limit int) ([]Event, error) {
+	if limit <= 0 {
+		limit = defaultEventsLimit
+	}
+	groupID, err := lookupGroup(ctx, s.db, account, group)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: get events of %s: %w", group, err)
+	}
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT e.id, e.time, e.ingested, e.message, s.name
+		FROM log_events e JOIN log_streams s ON s.id = e.stream_id
+		WHERE s.group_id = ? AND e.id > ?
+		ORDER BY e.id LIMIT ?`, groupID, after, limit)
+	es, err := collect(rows, err, func(row scanner) (Event, error) {
+		var e Event
+		err := row.Scan(&e.ID, msTime{&e.Time}, msTime{&e.Ingested}, &e.Message, &e.Stream)
+		return e, err
+	})
+	return es, wrapErr(err, "get events of %s", group)
+}
+
+// FirstEventSince returns the ID just before the first event of the
+// account's group (any stream) whose Time is at or after since, for a tail
+// that starts there: pass it as GroupEvents' after. With no such event it
+// returns the group's last ID, so the tail shows only what comes next.
+func (s *Store) FirstEventSince(ctx context.Context, account, group string, since time.Time) (int64, error) {
+	groupID, err := lookupGroup(ctx, s.db, account, group)
+	if err != nil {
+		return 0, fmt.Errorf("logstore: find events of %s: %w", group, err)
+	}
+	var first, last sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `
+		SELECT (SELECT MIN(e.id) FROM log_events e JOIN log_streams s ON s.id = e.stream_id WHERE s.group_id = ? AND e.time >= ?),
+		       (SELECT MAX(e.id) FROM log_events e JOIN log_streams s ON s.id = e.stream_id WHERE s.group_id = ?)`,
+		groupID, since.UnixMilli(), groupID).Scan(&first, &last)
+	if err != nil {
+		return 0, wrapErr(err, "find events of %s", group)
+	}
+	if first.Valid {
+		return first.Int64 - 1, nil
+	}
+	return last.Int64, nil
 }
 
 // ExpireEvents deletes the events whose Time is older than their group's

@@ -884,3 +884,56 @@ func TestConcurrentPutEvents(t *testing.T) {
 	}
 	checkStats(t, s, acct, "/g")
 }
+
+// TestGroupEvents follows a whole group, as a tail does: events of every
+// stream in the order the store took them, each with its stream, starting
+// at a time or at the end.
+func TestGroupEvents(t *testing.T) {
+	s, c := openTemp(t)
+	ctx := t.Context()
+	mustCreate(t, s, logstore.Group{Account: acct, Name: "/tail"})
+	mustCreate(t, s, logstore.Group{Account: acct, Name: "/other"})
+	t0 := c.Now()
+	mustPut(t, s, acct, "/tail", "s1", ev(t0, "a1"))
+	mustPut(t, s, acct, "/other", "x", ev(t0, "not this group"))
+	mustPut(t, s, acct, "/tail", "s2", ev(t0.Add(time.Minute), "b1"))
+	mustPut(t, s, acct, "/tail", "s1", ev(t0.Add(2*time.Minute), "a2"))
+
+	all, err := s.GroupEvents(ctx, acct, "/tail", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range all {
+		got = append(got, e.Stream+":"+e.Message)
+	}
+	if want := "s1:a1 s2:b1 s1:a2"; strings.Join(got, " ") != want {
+		t.Errorf("GroupEvents = %q, want %q", got, want)
+	}
+	page, err := s.GroupEvents(ctx, acct, "/tail", all[0].ID, 1)
+	if err != nil || len(page) != 1 || page[0].Message != "b1" {
+		t.Errorf("GroupEvents(after the first, limit 1) = %+v, %v", page, err)
+	}
+
+	after, err := s.FirstEventSince(ctx, acct, "/tail", t0.Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es, _ := s.GroupEvents(ctx, acct, "/tail", after, 0); strings.Join(messages(es), " ") != "b1 a2" {
+		t.Errorf("events since t0+30s: %q", messages(es))
+	}
+	after, err = s.FirstEventSince(ctx, acct, "/tail", t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es, _ := s.GroupEvents(ctx, acct, "/tail", after, 0); len(es) != 0 {
+		t.Errorf("nothing since t0+1h, got %q", messages(es))
+	}
+	mustPut(t, s, acct, "/tail", "s3", ev(t0.Add(2*time.Hour), "new"))
+	if es, _ := s.GroupEvents(ctx, acct, "/tail", after, 0); strings.Join(messages(es), " ") != "new" {
+		t.Errorf("what came next: %q", messages(es))
+	}
+	if _, err := s.GroupEvents(ctx, "000000000002", "/tail", 0, 0); !errors.Is(err, logstore.ErrNotFound) {
+		t.Errorf("another account's group: %v, want ErrNotFound", err)
+	}
+}

@@ -130,3 +130,25 @@ func (s *Server) expireLogs(interval time.Duration) {
 		}
 	}
 }
+
+// OwnLogGroup is the built-in log group every session streams to: its
+// Session Manager events and its command events, for tail and queries.
+const OwnLogGroup = "/postern/sessions"
+
+// ownLogs is the deliveries' name for the stream to OwnLogGroup (apart
+// from "logs", a built-in group the preferences name).
+const ownLogs = "postern"
+
+// ensureOwnLogGroup creates the account's OwnLogGroup if it does not exist
+// yet (never expiring: an administrator sets a retention).
+func (s *Server) ensureOwnLogGroup(ctx context.Context, account string) error {
+	_, err := s.cfg.LogStore.Group(ctx, account, OwnLogGroup)
+	if !errors.Is(err, logstore.ErrNotFound) {
+		return err
+	}
+	err = s.cfg.LogStore.CreateGroup(ctx, logstore.Group{Account: account, Name: OwnLogGroup, CreatedAt: s.now()})
+	if errors.Is(err, logstore.ErrExists) {
+		return nil // created meanwhile
+	}
+	return err
+}

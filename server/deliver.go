@@ -136,6 +136,15 @@ func (s *Server) planDeliveries(ctx context.Context, account string, in document
 		}
 		plan = append(plan, plannedDelivery{destination: name, target: t, artifacts: []string{artifact}})
 	}
+	if s.cfg.LogStore != nil {
+		// Every session streams to Postern's own log store, whatever
+		// the preferences say, so that it can be tailed and searched.
+		if err := s.ensureOwnLogGroup(ctx, account); err != nil {
+			return nil, err
+		}
+		t := CloudWatchTarget{Account: account, LogGroup: OwnLogGroup, Streaming: true}
+		plan = append(plan, plannedDelivery{destination: ownLogs, target: t, artifacts: []string{"events"}})
+	}
 	return plan, nil
 }
 
@@ -346,7 +355,7 @@ func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, in
 			return err
 		})
 		return loc, n, err
-	case "cloudwatch", "logs":
+	case "cloudwatch", "logs", ownLogs:
 		dest, err := d.s.logDestination(dl.Destination)
 		if err != nil {
 			return "", 0, err
@@ -425,7 +434,7 @@ func (s *Server) apiDeliveries(ctx context.Context, sess store.Session, out *api
 
 // describeTarget says where an undelivered artifact is going.
 func describeTarget(d store.Delivery) string {
-	if d.Destination == "cloudwatch" || d.Destination == "logs" {
+	if d.Destination == "cloudwatch" || d.Destination == "logs" || d.Destination == ownLogs {
 		if t, err := logTarget(d); err == nil {
 			return logLocation(d, t)
 		}
@@ -452,7 +461,7 @@ func (s *Server) logDestination(name string) (CloudWatchDestination, error) {
 			return nil, errors.New("this server has no CloudWatch Logs destination configured")
 		}
 		return s.cfg.CloudWatch, nil
-	case "logs":
+	case "logs", ownLogs:
 		if s.cfg.LogStore == nil {
 			return nil, errors.New("this server has no built-in log store")
 		}
@@ -474,7 +483,7 @@ func logTarget(d store.Delivery) (CloudWatchTarget, error) {
 // logLocation names a session's log stream in its log group.
 func logLocation(d store.Delivery, t CloudWatchTarget) string {
 	scheme := "cloudwatch"
-	if d.Destination == "logs" {
+	if d.Destination == "logs" || d.Destination == ownLogs {
 		scheme = "postern-logs"
 	}
 	return scheme + "://" + t.LogGroup + "/" + d.SessionID

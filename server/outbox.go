@@ -54,7 +54,9 @@ func (o *outbox) size(ctx context.Context) (bytes int64, sessions int, err error
 	if !o.measured.IsZero() && now.Sub(o.measured) < outboxMeasureEvery && now.After(o.measured) {
 		return o.bytes, o.sessions, nil
 	}
-	refs, err := o.s.store.OwedSessions(ctx)
+	// Postern's own log store is on this machine: it does not go down
+	// for hours, and every session streams to it.
+	refs, err := o.s.store.OwedSessions(ctx, ownLogs)
 	if err != nil {
 		return 0, 0, fmt.Errorf("outbox: %w", err)
 	}

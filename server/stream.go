@@ -28,6 +28,10 @@ var (
 	// next event. Well under the service's 256 KiB (older) and 1 MiB
 	// limits.
 	maxStreamEvent = 200 << 10
+	// ownLogsBudget is how much output a session's stream to Postern's
+	// own log store reads per streamFlush: 8 MiB/s, far more than people
+	// read, far less than a bulk transfer.
+	ownLogsBudget = 4 << 20
 )
 
 // sessionEvent is Session Manager's streamed event (DESIGN.md §4).
@@ -136,9 +140,19 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 	var oldest time.Time
 	tick := time.NewTicker(streamFlush)
 	defer tick.Stop()
+	// Postern's own log store takes every session, so a session that
+	// prints hundreds of MB/s must not spend the relay's CPU on it: its
+	// stream reads at most ownLogsBudget of output per flush and catches
+	// up from the journal after the burst.
+	budget := -1
+	if dl.Destination == ownLogs {
+		budget = ownLogsBudget
+	}
 	for {
 		ended := d.sessionEnded(ctx, dl.SessionID)
 		exited := false
+		more, throttled := false, false // stopped before the journal's end
+		read := 0
 		for {
 			rec, err := jr.Next()
 			if err == io.EOF {
@@ -178,7 +192,12 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 				sink.discard = false // caught up with what was sent
 			}
 			if len(sink.lines) > 4096 {
+				more = true
 				break // send what there is before reading on
+			}
+			if read += len(rec.Data); budget >= 0 && read >= budget && !sink.discard {
+				more, throttled = true, true
+				break
 			}
 		}
 		if seq < dl.Cursor {
@@ -188,7 +207,9 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 				return errors.New("the journal ends before what was already streamed")
 			}
 		}
-		done := exited || ended
+		// The exit record is the last; a session that ended without one is
+		// done once its journal is read to the end.
+		done := exited || ended && !more
 		if done {
 			tr.Flush() // the last, unterminated line
 		}
@@ -226,6 +247,9 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 		}
 		if done {
 			return nil
+		}
+		if more && !throttled {
+			continue
 		}
 		select {
 		case <-ctx.Done():

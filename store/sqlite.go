@@ -886,9 +886,14 @@ func (s *SQLite) DeliveryBacklog(ctx context.Context) (int, time.Time, error) {
 	return n, oldest, wrapErr(err, "delivery backlog")
 }
 
-func (s *SQLite) OwedSessions(ctx context.Context) ([]SessionRef, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT account, session_id FROM deliveries WHERE status != ? ORDER BY account, session_id`,
-		DeliveryDelivered)
+func (s *SQLite) OwedSessions(ctx context.Context, except ...string) ([]SessionRef, error) {
+	q := `SELECT DISTINCT account, session_id FROM deliveries WHERE status != ?`
+	args := []any{DeliveryDelivered}
+	for _, d := range except {
+		q += ` AND destination != ?`
+		args = append(args, d)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY account, session_id`, args...)
 	refs, err := collect(rows, err, func(row scanner) (SessionRef, error) {
 		var r SessionRef
 		err := row.Scan(&r.Account, &r.SessionID)

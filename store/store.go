@@ -281,8 +281,9 @@ type Store interface {
 	// ones included) and the creation time of the oldest.
 	DeliveryBacklog(ctx context.Context) (n int, oldest time.Time, err error)
 	// OwedSessions returns the sessions, of any account, that have a
-	// delivery not yet delivered: the recordings the outbox holds.
-	OwedSessions(ctx context.Context) ([]SessionRef, error)
+	// delivery not yet delivered to a destination other than those
+	// excepted: the recordings the outbox holds.
+	OwedSessions(ctx context.Context, except ...string) ([]SessionRef, error)
 
 	Close() error
 }

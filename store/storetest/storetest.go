@@ -998,6 +998,9 @@ func testDeliveries(t *testing.T, s store.Store) {
 	}
 	owed, _ = s.OwedSessions(ctx)
 	checkList(t, "owed sessions once alice-1 has delivered everything", owed, []store.SessionRef{{Account: acctB, SessionID: "bob-1"}})
+	if owed, _ = s.OwedSessions(ctx, "cloudwatch"); len(owed) != 0 {
+		t.Errorf("owed sessions except to cloudwatch = %+v, want none (bob-1 owes cloudwatch only)", owed)
+	}
 	if err := s.UpdateDelivery(ctx, mk(acctB, "alice-1", "s3", "log")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("UpdateDelivery of a missing delivery = %v, want ErrNotFound", err)
 	}
