@@ -258,4 +258,12 @@ type LogEvent struct {
 	Timestamp     time.Time `json:"timestamp"`
 	IngestionTime time.Time `json:"ingestionTime"`
 	Message       string    `json:"message"`
+	Stream        string    `json:"logStreamName,omitempty"` // in a tail of a whole group
+}
+
+// TailResponse is a page of a tail: the events after the asked ID, and the
+// ID to ask after next (the last event's, or the asked one when none came).
+type TailResponse struct {
+	Events []LogEvent `json:"events"`
+	Next   int64      `json:"next"`
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/postern/postern/api"
 )
@@ -41,5 +42,38 @@ func (c *Client) LogEvents(ctx context.Context, group, stream string, after int6
 	var out []api.LogEvent
 	q := url.Values{"group": {group}, "stream": {stream}, "after": {fmt.Sprint(after)}, "limit": {fmt.Sprint(limit)}}
 	err := c.do(ctx, "GET", api.PathLogGroups+"/events?"+q.Encode(), nil, &out)
+	return out, err
+}
+
+// TailOptions choose what a tail reads: the group (default: Postern's own
+// /postern/sessions), one session's stream, where to start, and how long
+// to wait for new events.
+type TailOptions struct {
+	Group   string
+	Session string
+	After   int64     // the Next of the last page; 0: start at Since
+	Since   time.Time // zero: the server's default, 10 minutes ago
+	Wait    time.Duration
+}
+
+// Tail returns the next page of a tail.
+func (c *Client) Tail(ctx context.Context, o TailOptions) (api.TailResponse, error) {
+	q := url.Values{}
+	if o.Group != "" {
+		q.Set("group", o.Group)
+	}
+	if o.Session != "" {
+		q.Set("session", o.Session)
+	}
+	if o.After > 0 {
+		q.Set("after", fmt.Sprint(o.After))
+	} else if !o.Since.IsZero() {
+		q.Set("since", o.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if o.Wait > 0 {
+		q.Set("wait", o.Wait.String())
+	}
+	var out api.TailResponse
+	err := c.do(ctx, "GET", api.PathLogGroups+"/tail?"+q.Encode(), nil, &out)
 	return out, err
 }

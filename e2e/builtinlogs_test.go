@@ -227,3 +227,47 @@ func TestCommandEvents(t *testing.T) {
 		t.Errorf("cast markers %q, want %q", got, want)
 	}
 }
+
+// TestLogsTail follows Postern's own log group while a session runs: with
+// no preferences at all, what the session prints and the commands it runs
+// arrive in the tail as they happen.
+func TestLogsTail(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	e := startDev(t)
+	// The group exists once a session has started; until then the tail
+	// has nothing to follow.
+	e.mustRun(ctx, "exec", hostname(t), "--", "true")
+	tail := start(t, e.vars(), "logs", "tail", "-f")
+
+	pty := ptytest.Start(t, e.connectCmd(hostname(t)))
+	id := pty.ExpectRegexp(ctx, sessionIDRE)[1]
+	pty.WriteLine(setPrompt)
+	pty.Expect(ctx, prompt)
+	pty.WriteLine("echo tail-$((6*7))")
+	pty.Expect(ctx, "tail-42")
+	// Output, then the command's own event, each in a line that names
+	// the session's stream.
+	tail.waitFor(ctx, regexp.MustCompile(` `+id+` \{.*"sessionData":\[[^]]*"tail-42"`))
+	tail.waitFor(ctx, regexp.MustCompile(` `+id+` \{.*"eventType":"Command".*"command":"echo tail-\$\(\(6\*7\)\)","exitCode":0`))
+	pty.WriteLine("exit")
+	pty.Wait(ctx)
+
+	// Without -f: what is there, for one session, then exit.
+	out := e.mustRun(ctx, "logs", "tail", "--session", id, "-o", "json")
+	var n int
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev api.LogEvent
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Stream != id {
+			t.Fatalf("tail --session %s -o json: %q (%v)", id, line, err)
+		}
+		n++
+	}
+	if n < 2 {
+		t.Errorf("tail --session printed %d events:\n%s", n, out)
+	}
+	_, errOut, code := e.run(ctx, "logs", "tail", "--group", "missing")
+	if code == 0 || !strings.Contains(errOut, "log group missing does not exist") {
+		t.Errorf("tail of a missing group: exit %d, %q", code, errOut)
+	}
+}

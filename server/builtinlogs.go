@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -25,12 +26,17 @@ type LogStore interface {
 	ReplaceStream(ctx context.Context, account, group, stream string, events []logstore.Event) error
 	Streams(ctx context.Context, account, group string) ([]logstore.Stream, error)
 	Events(ctx context.Context, account, group, stream string, after int64, limit int) ([]logstore.Event, error)
+	GroupEvents(ctx context.Context, account, group string, after int64, limit int) ([]logstore.Event, error)
+	FirstEventSince(ctx context.Context, account, group string, since time.Time) (int64, error)
 	ExpireEvents(ctx context.Context) (int64, error)
 }
 
 // builtinLogs delivers to the built-in log store as CloudWatch Logs would:
 // the same checks, the same streams and events.
-type builtinLogs struct{ ls LogStore }
+type builtinLogs struct {
+	ls      LogStore
+	changed func() // tells tails that events arrived
+}
 
 func (b builtinLogs) Check(ctx context.Context, t CloudWatchTarget) error {
 	g, err := b.ls.Group(ctx, t.Account, t.LogGroup)
@@ -69,6 +75,7 @@ func (b builtinLogs) PutTranscript(ctx context.Context, t CloudWatchTarget, stre
 	if err := b.ls.ReplaceStream(ctx, t.Account, t.LogGroup, stream, events); err != nil {
 		return "", err
 	}
+	b.changed()
 	return builtinLocation(t.LogGroup, stream), nil
 }
 
@@ -77,7 +84,36 @@ func (b builtinLogs) PutEvents(ctx context.Context, t CloudWatchTarget, stream s
 	for i, e := range events {
 		evs[i] = logstore.Event{Time: e.Time, Message: e.Message}
 	}
-	return b.ls.PutEvents(ctx, t.Account, t.LogGroup, stream, evs)
+	if err := b.ls.PutEvents(ctx, t.Account, t.LogGroup, stream, evs); err != nil {
+		return err
+	}
+	b.changed()
+	return nil
+}
+
+// logSignal wakes the tails waiting for new events in the log store.
+type logSignal struct {
+	mu sync.Mutex    // guards ch
+	ch chan struct{} // closed when events arrive; nil until someone waits
+}
+
+// wait returns a channel closed when events next arrive.
+func (s *logSignal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *logSignal) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
 }
 
 // builtinLocation names a stream of the built-in log store, as logLocation

@@ -174,3 +174,80 @@ func (s *Server) handleLogEvents(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// maxTailWait bounds how long a tail request waits for new events.
+const maxTailWait = 25 * time.Second
+
+// handleTail returns the events of ?group= (default OwnLogGroup), or only
+// its stream ?session=, after the event ?after=ID, or else those since
+// ?since= (RFC 3339; default 10 minutes ago). With ?wait=D it waits up to D
+// for events when there are none yet, so that a follower sees them as
+// they arrive.
+func (s *Server) handleTail(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.logStore()
+	if err != nil {
+		return err
+	}
+	c := callerOf(r)
+	q := r.URL.Query()
+	group, session := q.Get("group"), q.Get("session")
+	if group == "" {
+		group = OwnLogGroup
+	}
+	var wait time.Duration
+	if v := q.Get("wait"); v != "" {
+		if wait, err = time.ParseDuration(v); err != nil || wait < 0 {
+			return errorf(http.StatusBadRequest, "InvalidParameterException", "wait: %q is not a duration such as 20s", v)
+		}
+		wait = min(wait, maxTailWait)
+	}
+	var after int64
+	if v := q.Get("after"); v != "" {
+		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
+			return errorf(http.StatusBadRequest, "InvalidParameterException", "after: %q is not an event ID", v)
+		}
+	} else {
+		since := s.now().Add(-10 * time.Minute)
+		if v := q.Get("since"); v != "" {
+			if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return errorf(http.StatusBadRequest, "InvalidParameterException", "since: %q is not an RFC 3339 time", v)
+			}
+		}
+		if after, err = ls.FirstEventSince(r.Context(), c.Account, group, since); err != nil {
+			return logStoreError(err, "log group "+group)
+		}
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		changed := s.logSignal.wait() // before reading, so nothing slips between
+		var evs []logstore.Event
+		if session != "" {
+			evs, err = ls.Events(r.Context(), c.Account, group, session, after, 1000)
+			for i := range evs {
+				evs[i].Stream = session
+			}
+		} else {
+			evs, err = ls.GroupEvents(r.Context(), c.Account, group, after, 1000)
+		}
+		if err != nil {
+			return logStoreError(err, "log group "+group)
+		}
+		if len(evs) > 0 || wait == 0 {
+			out := api.TailResponse{Events: make([]api.LogEvent, 0, len(evs)), Next: after}
+			for _, e := range evs {
+				out.Events = append(out.Events, api.LogEvent{ID: e.ID, Timestamp: e.Time, IngestionTime: e.Ingested, Message: e.Message, Stream: e.Stream})
+				out.Next = e.ID
+			}
+			writeJSON(w, http.StatusOK, out)
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			wait = 0 // answer with what there is: nothing
+		case <-r.Context().Done():
+			return nil
+		}
+	}
+}

@@ -93,7 +93,9 @@ type Server struct {
 
 	deliver *deliverer // the outbox of artifacts owed to destinations
 	outbox  *outbox    // how much the outbox holds, and its bound
-	metrics *metrics
+	// logSignal wakes tails of the built-in log store.
+	logSignal logSignal
+	metrics   *metrics
 
 	// ctx ends when the server shuts down; every relay goroutine
 	// watches it.

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/client"
 )
 
 // newLogGroupsCmds are `postern logs groups|streams|events`: the built-in
@@ -148,5 +150,57 @@ func newLogGroupsCmds() []*cobra.Command {
 		},
 	}
 	events.Flags().StringVarP(&eventsOut, "output", "o", "text", "text (the messages, one per line) or json (one event object per line)")
-	return []*cobra.Command{groups, streams, events}
+
+	var to client.TailOptions
+	var follow bool
+	var since time.Duration
+	var tailOut string
+	tail := &cobra.Command{
+		Use:   "tail",
+		Short: "Print the events of a built-in log group as they arrive (default: every session's, in /postern/sessions)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if tailOut != "text" && tailOut != "json" {
+				return usagef("-o %q: must be text or json", tailOut)
+			}
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			to.Since = time.Now().Add(-since)
+			w := cmd.OutOrStdout()
+			for {
+				if follow {
+					to.Wait = 20 * time.Second
+				}
+				page, err := c.Tail(cmd.Context(), to)
+				if err != nil {
+					if cmd.Context().Err() != nil {
+						return nil // interrupted
+					}
+					return err
+				}
+				for _, e := range page.Events {
+					if tailOut == "json" {
+						if err := writeJSONLine(w, e); err != nil {
+							return err
+						}
+						continue
+					}
+					fmt.Fprintf(w, "%s %s %s\n", e.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z"), e.Stream, e.Message)
+				}
+				to.After = page.Next
+				if !follow && len(page.Events) == 0 {
+					return nil
+				}
+			}
+		},
+	}
+	f := tail.Flags()
+	f.StringVar(&to.Group, "group", "", "log group (default /postern/sessions, where every session goes)")
+	f.StringVar(&to.Session, "session", "", "only this session's stream")
+	f.DurationVar(&since, "since", 10*time.Minute, "start with the events of this long ago")
+	f.BoolVarP(&follow, "follow", "f", false, "keep printing events as they arrive")
+	f.StringVarP(&tailOut, "output", "o", "text", "text (time, stream, message per line) or json (one event object per line)")
+	return []*cobra.Command{groups, streams, events, tail}
 }
