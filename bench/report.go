@@ -58,8 +58,11 @@ type sideResult struct {
 	Start            Summary   `json:"session_start"`
 	// StreamLatency is from a line's output on the node to the log
 	// destination accepting its streamed event (Postern only).
-	StreamLatency Summary           `json:"stream_event_latency"`
-	Recordings    []*recordingCheck `json:"recordings,omitempty"`
+	StreamLatency Summary `json:"stream_event_latency"`
+	// TailLatency is from a line's output on the node to `postern logs
+	// tail -f` printing it (Postern only).
+	TailLatency Summary           `json:"live_tail_latency"`
+	Recordings  []*recordingCheck `json:"recordings,omitempty"`
 	// Forward holds the transfers through a forwarded port, both ways;
 	// the aggregates are over the downloads (the node to the client) and
 	// the uploads separately, and CPU per GiB over the downloads.
@@ -166,6 +169,7 @@ func (r *results) finish() {
 	if ran("stream") {
 		rows = append(rows, row{"stream event latency p50", fmtDur(us(p.StreamLatency.P50)), "—", "", "(info)", ""})
 		rows = append(rows, row{"stream event latency p99", fmtDur(us(p.StreamLatency.P99)), "—", "", "<= 1 s", yes(us(p.StreamLatency.P99) <= time.Second)})
+		rows = append(rows, row{"live tail latency p99 (logs tail -f)", fmtDur(us(p.TailLatency.P99)), "—", "", "<= 1 s", yes(us(p.TailLatency.P99) <= time.Second)})
 	}
 	if ran("bulk") {
 		// What recording costs, from CPU profiles of postern dev; OpenSSH
@@ -219,6 +223,8 @@ func (r *results) print(w io.Writer) {
 	if r.ran("stream") {
 		fmt.Fprintf(w, "stream: %d lines, one every %s s, in a session whose preferences stream to a CloudWatch Logs log group (cloudWatchStreamingEnabled) served by cwlogstest's fake in the benchmark's process; from the line's time on the node (date +%%s%%N in the line) to the fake accepting its event (ms resolution); max %s.\n",
 			p.StreamLatency.N, streamGap, fmtDur(us(p.StreamLatency.Max)))
+		fmt.Fprintf(w, "live tail: the same lines, from their time on the node to `postern logs tail -f -o json` (Postern's own log group, which every session streams to) printing them to the benchmark; p50 %s, max %s.\n",
+			fmtDur(us(p.TailLatency.P50)), fmtDur(us(p.TailLatency.Max)))
 	}
 	if n := r.Noise; n != nil {
 		fmt.Fprintf(w, "other load: load average %.2f at the start; other processes and kernel threads used %.1f s of CPU during the run (%.0f%% of the machine); hypervisor steal %.1f s.\n",

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -82,6 +84,20 @@ func measureStream(ctx context.Context, reg *registry, p *posternSide, dest *str
 	if _, err := runQuick(ctx, reg, "postern prefs set", p.cli("prefs", "set", "-f", prefs), 30*time.Second); err != nil {
 		return err
 	}
+	// Postern's own log group takes every session: follow it as a user
+	// would, and note when each stamp shows up in the tail.
+	if _, err := runQuick(ctx, reg, "postern exec (creates the own log group)", p.command("true"), time.Minute); err != nil {
+		return err
+	}
+	tailed := newTailWatcher()
+	tailCmd := p.cli("logs", "tail", "-f", "-o", "json", "--since", "1s")
+	tailCmd.Stdout = tailed
+	tail, err := reg.start("postern logs tail -f", tailCmd)
+	if err != nil {
+		return err
+	}
+	defer tail.stop(5 * time.Second)
+
 	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo "stamp-$(date +%%s%%N)"; sleep %s; i=$((i+1)); done`, streamLines, streamGap)
 	if _, err := runQuick(ctx, reg, "postern exec (streamed)", p.command("sh", "-c", script), 5*time.Minute); err != nil {
 		return err
@@ -100,14 +116,17 @@ func measureStream(ctx context.Context, reg *registry, p *posternSide, dest *str
 		if err != nil {
 			return err
 		}
-		if len(lat) == streamLines {
-			res.Sides["postern"].StreamLatency = summarize(lat)
-			s := res.Sides["postern"].StreamLatency
+		tl := tailed.latencies()
+		if len(lat) == streamLines && len(tl) == streamLines {
+			sr := res.Sides["postern"]
+			sr.StreamLatency, sr.TailLatency = summarize(lat), summarize(tl)
+			s, t := sr.StreamLatency, sr.TailLatency
 			logf("postern: stream latency p50 %s p99 %s max %s over %d lines", fmtDur(us(s.P50)), fmtDur(us(s.P99)), fmtDur(us(s.Max)), s.N)
+			logf("postern: live tail latency p50 %s p99 %s max %s over %d lines", fmtDur(us(t.P50)), fmtDur(us(t.P99)), fmtDur(us(t.Max)), t.N)
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("stream latency: %d of %d lines of session %s reached the log group within a minute of its end", len(lat), streamLines, id)
+			return fmt.Errorf("stream latency: of %d lines of session %s, %d reached the log group and %d the tail within a minute of its end", streamLines, id, len(lat), len(tl))
 		}
 		select {
 		case <-ctx.Done():
@@ -142,4 +161,59 @@ func (d *streamDestination) latencies(session string) ([]time.Duration, error) {
 		}
 	}
 	return out, nil
+}
+
+// tailWatcher reads `postern logs tail -o json` and notes when each stamp
+// line arrives.
+type tailWatcher struct {
+	mu   sync.Mutex // guards buf and lat
+	buf  []byte
+	lat  []time.Duration
+	seen map[string]bool
+}
+
+func newTailWatcher() *tailWatcher { return &tailWatcher{seen: map[string]bool{}} }
+
+func (w *tailWatcher) Write(p []byte) (int, error) {
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := w.buf[:i]
+		w.buf = w.buf[i+1:]
+		var ev struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(line, &ev) != nil {
+			continue
+		}
+		var e struct {
+			SessionData []string `json:"sessionData"`
+		}
+		if json.Unmarshal([]byte(ev.Message), &e) != nil {
+			continue
+		}
+		for _, l := range e.SessionData {
+			m := stampRE.FindStringSubmatch(l)
+			if m == nil || w.seen[m[1]] {
+				continue
+			}
+			w.seen[m[1]] = true
+			if ns, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+				w.lat = append(w.lat, now.Sub(time.Unix(0, ns)))
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (w *tailWatcher) latencies() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]time.Duration(nil), w.lat...)
 }
