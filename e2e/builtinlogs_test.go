@@ -50,36 +50,36 @@ func TestBuiltinLogGroups(t *testing.T) {
 		}
 	}
 
-	setPrefs(`"cloudWatchLogGroupName":"/postern/sessions"`)
-	refused("the log group /postern/sessions (cloudWatchLogGroupName) does not exist in Postern's built-in log store")
+	setPrefs(`"cloudWatchLogGroupName":"/audit/sessions"`)
+	refused("the log group /audit/sessions (cloudWatchLogGroupName) does not exist in Postern's built-in log store")
 
-	if out := e.mustRun(ctx, "logs", "groups", "create", "/postern/sessions", "--retention-days", "30"); !strings.Contains(out, "Created log group /postern/sessions (prn:postern:logs:") {
+	if out := e.mustRun(ctx, "logs", "groups", "create", "/audit/sessions", "--retention-days", "30"); !strings.Contains(out, "Created log group /audit/sessions (prn:postern:logs:") {
 		t.Errorf("groups create: %q", out)
 	}
 	_, errOut, code := e.run(ctx, "logs", "groups", "create", "bad", "--retention-days", "31")
 	if code == 0 || !strings.Contains(errOut, "31") {
 		t.Errorf("a retention CloudWatch does not offer: exit %d, %q", code, errOut)
 	}
-	_, errOut, code = e.run(ctx, "logs", "groups", "create", "/postern/sessions")
+	_, errOut, code = e.run(ctx, "logs", "groups", "create", "/audit/sessions")
 	if code == 0 || !strings.Contains(errOut, "already exists") {
 		t.Errorf("creating a group twice: exit %d, %q", code, errOut)
 	}
 
-	setPrefs(`"cloudWatchLogGroupName":"/postern/sessions","cloudWatchEncryptionEnabled":true`)
-	refused("encryption is not set up on the selected log group /postern/sessions. Either encrypt the log group or choose an option to enable logging without encryption")
+	setPrefs(`"cloudWatchLogGroupName":"/audit/sessions","cloudWatchEncryptionEnabled":true`)
+	refused("encryption is not set up on the selected log group /audit/sessions. Either encrypt the log group or choose an option to enable logging without encryption")
 
 	// At the end: the transcript, line by line, in a stream named after
 	// the session.
-	setPrefs(`"cloudWatchLogGroupName":"/postern/sessions"`)
+	setPrefs(`"cloudWatchLogGroupName":"/audit/sessions"`)
 	if out := e.mustRun(ctx, "exec", node, "--", "sh", "-c", "echo one; echo two"); out != "one\ntwo\n" {
 		t.Fatalf("exec printed %q", out)
 	}
 	id := e.sessions(ctx)[0].ID
 	s := e.waitDelivered(ctx, id)
-	if !hasDelivery(s, "logs", "postern-logs:///postern/sessions/"+id) {
+	if !hasDelivery(s, "logs", "postern-logs:///audit/sessions/"+id) {
 		t.Errorf("deliveries: %+v", s.Logs)
 	}
-	events := e.mustRun(ctx, "logs", "events", "/postern/sessions", id)
+	events := e.mustRun(ctx, "logs", "events", "/audit/sessions", id)
 	if !strings.Contains(events, "\none\ntwo\n") || !strings.HasPrefix(events, "Script started on ") {
 		t.Errorf("the stream holds\n%s\nwant the transcript", events)
 	}
@@ -121,11 +121,13 @@ func TestBuiltinLogGroups(t *testing.T) {
 
 	var groups []api.LogGroup
 	e.jsonOut(ctx, &groups, "logs", "groups", "ls", "-o", "json")
-	if len(groups) != 2 || groups[0].Name != "/postern/sessions" || groups[0].RetentionInDays != 30 || groups[0].StoredBytes == 0 ||
-		groups[1].Name != "secure" || groups[1].KMSKeyID != "alias/postern-logs" {
+	// Postern's own group, where every session goes, is there too.
+	if len(groups) != 3 || groups[0].Name != "/audit/sessions" || groups[0].RetentionInDays != 30 || groups[0].StoredBytes == 0 ||
+		groups[1].Name != "/postern/sessions" || groups[1].StoredBytes == 0 ||
+		groups[2].Name != "secure" || groups[2].KMSKeyID != "alias/postern-logs" {
 		t.Errorf("groups: %+v", groups)
 	}
-	if out := e.mustRun(ctx, "logs", "streams", "/postern/sessions"); !strings.Contains(out, e.sessions(ctx)[1].ID) {
+	if out := e.mustRun(ctx, "logs", "streams", "/audit/sessions"); !strings.Contains(out, e.sessions(ctx)[1].ID) {
 		t.Errorf("streams:\n%s", out)
 	}
 	e.mustRun(ctx, "logs", "groups", "delete", "secure")

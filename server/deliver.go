@@ -95,6 +95,12 @@ type plannedDelivery struct {
 // the reason (Session Manager would find out at the end, if at all).
 func (s *Server) planDeliveries(ctx context.Context, account string, in document.Inputs) ([]plannedDelivery, error) {
 	var plan []plannedDelivery
+	if s.cfg.LogStore != nil {
+		// Before the checks: preferences may name it.
+		if err := s.ensureOwnLogGroup(ctx, account); err != nil {
+			return nil, err
+		}
+	}
 	if in.S3BucketName != "" || in.CloudWatchLogGroupName != "" {
 		// First, as it is local and cheap: a full outbox could not promise
 		// this session's recording a delivery either.
@@ -139,8 +145,10 @@ func (s *Server) planDeliveries(ctx context.Context, account string, in document
 	if s.cfg.LogStore != nil {
 		// Every session streams to Postern's own log store, whatever
 		// the preferences say, so that it can be tailed and searched.
-		if err := s.ensureOwnLogGroup(ctx, account); err != nil {
-			return nil, err
+		// Preferences that name that very group get its stream (two
+		// deliveries to one stream would overwrite each other).
+		if len(plan) > 0 && plan[len(plan)-1].destination == "logs" && in.CloudWatchLogGroupName == OwnLogGroup {
+			plan = plan[:len(plan)-1]
 		}
 		t := CloudWatchTarget{Account: account, LogGroup: OwnLogGroup, Streaming: true}
 		plan = append(plan, plannedDelivery{destination: ownLogs, target: t, artifacts: []string{"events"}})
