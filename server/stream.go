@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 	"unicode/utf8"
@@ -29,9 +30,12 @@ var (
 	// limits.
 	maxStreamEvent = 200 << 10
 	// ownLogsBudget is how much output a session's stream to Postern's
-	// own log store reads per streamFlush: 8 MiB/s, far more than people
+	// own log store renders per streamFlush: 4 MiB/s, far more than people
 	// read, far less than a bulk transfer.
-	ownLogsBudget = 4 << 20
+	ownLogsBudget = 2 << 20
+	// ownLogsMaxOutput is how much of a session's output its stream to
+	// Postern's own log store indexes.
+	ownLogsMaxOutput = 64 << 20
 )
 
 // sessionEvent is Session Manager's streamed event (DESIGN.md §4).
@@ -144,10 +148,15 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 	// prints hundreds of MB/s must not spend the relay's CPU on it: its
 	// stream reads at most ownLogsBudget of output per flush and catches
 	// up from the journal after the burst.
-	budget := -1
+	// It also indexes only the first ownLogsMaxOutput of a session's
+	// output (commands are followed to the end): searching a dump of
+	// hundreds of MB is not what the store is for, and the recording
+	// keeps all of it.
+	budget, maxOutput := -1, int64(-1)
 	if dl.Destination == ownLogs {
-		budget = ownLogsBudget
+		budget, maxOutput = ownLogsBudget, int64(ownLogsMaxOutput)
 	}
+	var rendered int64 // output fed to the renderer, resumed or not
 	for {
 		ended := d.sessionEnded(ctx, dl.SessionID)
 		exited := false
@@ -167,11 +176,21 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 				if oldest.IsZero() && !sink.discard {
 					oldest = sess.StartedAt.Add(rec.Time)
 				}
-				if jr.Meta().Pipes {
+				switch {
+				case maxOutput >= 0 && rendered >= maxOutput:
+					// Past the cap: not rendered, so not read either.
+				case jr.Meta().Pipes:
 					// No terminal turned "\n" into "\r\n"; the user's did.
 					tr.Write(bytes.ReplaceAll(rec.Data, []byte("\n"), []byte("\r\n")))
-				} else {
+				default:
 					tr.Write(rec.Data)
+				}
+				if maxOutput >= 0 && rendered < maxOutput && rendered+int64(len(rec.Data)) >= maxOutput {
+					tr.Flush()
+					fmt.Fprintf(sink, "[postern: this session's output beyond %d MiB is not indexed here; its recording has all of it]\n", maxOutput>>20)
+				}
+				rendered += int64(len(rec.Data))
+				if !jr.Meta().Pipes {
 					var done []recording.Command
 					scratch, done = tracker.Feed(scratch[:0], rec.Time, rec.Data)
 					if !sink.discard {
@@ -195,7 +214,10 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 				more = true
 				break // send what there is before reading on
 			}
-			if read += len(rec.Data); budget >= 0 && read >= budget && !sink.discard {
+			if maxOutput < 0 || rendered <= maxOutput {
+				read += len(rec.Data)
+			}
+			if budget >= 0 && read >= budget && !sink.discard {
 				more, throttled = true, true
 				break
 			}
