@@ -267,3 +267,14 @@ type TailResponse struct {
 	Events []LogEvent `json:"events"`
 	Next   int64      `json:"next"`
 }
+
+// QueryResult is the table a Logs Insights-style query gives.
+type QueryResult struct {
+	Columns []string `json:"columns"`
+	Rows    [][]any  `json:"rows"`
+	// Scanned is how many events were read, Matched how many passed the
+	// filters (before stats, sort, dedup and limit).
+	Scanned   int64 `json:"scanned"`
+	Matched   int64 `json:"matched"`
+	ElapsedMS int64 `json:"elapsedMs"`
+}

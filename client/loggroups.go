@@ -77,3 +77,22 @@ func (c *Client) Tail(ctx context.Context, o TailOptions) (api.TailResponse, err
 	err := c.do(ctx, "GET", api.PathLogGroups+"/tail?"+q.Encode(), nil, &out)
 	return out, err
 }
+
+// Query runs a Logs Insights-style query over the events of group (""
+// for Postern's own /postern/sessions) between start and end (zero: the
+// server's default, the last hour).
+func (c *Client) Query(ctx context.Context, query, group string, start, end time.Time) (api.QueryResult, error) {
+	q := url.Values{"q": {query}}
+	if group != "" {
+		q.Set("group", group)
+	}
+	if !start.IsZero() {
+		q.Set("start", start.UTC().Format(time.RFC3339Nano))
+	}
+	if !end.IsZero() {
+		q.Set("end", end.UTC().Format(time.RFC3339Nano))
+	}
+	var out api.QueryResult
+	err := c.do(ctx, "GET", api.PathLogGroups+"/query?"+q.Encode(), nil, &out)
+	return out, err
+}

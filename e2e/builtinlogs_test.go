@@ -273,3 +273,57 @@ func TestLogsTail(t *testing.T) {
 		t.Errorf("tail of a missing group: exit %d, %q", code, errOut)
 	}
 }
+
+// TestLogsQuery is the first thing a new user does: run a few commands on
+// the local node with postern dev and nothing else, then query them: who
+// ran what, with which exit code, when.
+func TestLogsQuery(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	e := startDev(t)
+	pty := ptytest.Start(t, e.connectCmd(hostname(t)))
+	id := pty.ExpectRegexp(ctx, sessionIDRE)[1]
+	pty.WriteLine(setPrompt)
+	pty.Expect(ctx, prompt)
+	for _, line := range []string{"ls /", "false", "sh -c 'exit 3'"} {
+		pty.WriteLine(line)
+		pty.Expect(ctx, prompt)
+	}
+	pty.WriteLine("exit 0")
+	pty.Wait(ctx)
+	e.waitDelivered(ctx, id)
+
+	var res api.QueryResult
+	e.jsonOut(ctx, &res, "logs", "query", `filter eventType = "Command" | fields command, exitCode, userIdentity.arn, @logStream | sort @timestamp asc`, "-o", "json")
+	var got []string
+	for _, r := range res.Rows {
+		var cells []string
+		for _, v := range r {
+			cells = append(cells, fmt.Sprint(v))
+		}
+		got = append(got, strings.Join(cells, " "))
+	}
+	arn := "prn:postern:iam:000000000001:user/admin"
+	want := []string{
+		setPrompt + " 0 " + arn + " " + id, "ls / 0 " + arn + " " + id, "false 1 " + arn + " " + id,
+		"sh -c 'exit 3' 3 " + arn + " " + id, "exit 0 <nil> " + arn + " " + id,
+	}
+	if strings.Join(res.Columns, ",") != "command,exitCode,userIdentity.arn,@logStream" || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("query gave %v:\n%s\nwant:\n%s", res.Columns, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	out := e.mustRun(ctx, "logs", "query", `filter eventType = "Command" and exitCode != 0 | stats count(*) as failed by userIdentity.arn`, "--since", "1d", "-o", "csv")
+	if want := "userIdentity.arn,failed\n" + arn + ",2\n"; out != want {
+		t.Errorf("stats query printed %q, want %q", out, want)
+	}
+	// What a command printed is in Session Manager's events beside it.
+	out = e.mustRun(ctx, "logs", "query", `filter @message like "boot" and @logStream = "`+id+`" | stats count(*) as n`, "-o", "csv")
+	if out != "n\n1\n" {
+		t.Errorf("the output of ls / (boot) is not found: %q", out)
+	}
+
+	_, errOut, code := e.run(ctx, "logs", "query", `filter command like /sudo/ | stats count(*) by`)
+	if code == 0 || !strings.Contains(errOut, "query:1:") {
+		t.Errorf("a malformed query: exit %d, %q; want the column of the error", code, errOut)
+	}
+}

@@ -42,6 +42,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+api.PathLogGroups+"/streams", s.authed(s.handleListLogStreams))
 	mux.Handle("GET "+api.PathLogGroups+"/events", s.authed(s.handleLogEvents))
 	mux.Handle("GET "+api.PathLogGroups+"/tail", s.authed(s.handleTail))
+	mux.Handle("GET "+api.PathLogGroups+"/query", s.authed(s.handleQuery))
 	mux.Handle("GET "+api.PathDocuments, s.authed(s.handleListDocuments))
 	mux.Handle("POST "+api.PathDocuments, s.authed(s.handleCreateDocument))
 	mux.Handle("POST "+api.PathDocuments+"/validate", s.authed(s.handleValidateDocument))

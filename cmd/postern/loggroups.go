@@ -199,8 +199,84 @@ func newLogGroupsCmds() []*cobra.Command {
 	f := tail.Flags()
 	f.StringVar(&to.Group, "group", "", "log group (default /postern/sessions, where every session goes)")
 	f.StringVar(&to.Session, "session", "", "only this session's stream")
-	f.DurationVar(&since, "since", 10*time.Minute, "start with the events of this long ago")
+	since = 10 * time.Minute
+	f.Var(days{&since}, "since", "start with the events of this long ago (e.g. 10m, 2h, 7d)")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing events as they arrive")
 	f.StringVarP(&tailOut, "output", "o", "text", "text (time, stream, message per line) or json (one event object per line)")
-	return []*cobra.Command{groups, streams, events, tail}
+
+	var qGroup, qOut, qStart, qEnd string
+	var qSince time.Duration
+	query := &cobra.Command{
+		Use:   "query QUERY",
+		Short: "Run a Logs Insights-style query over a built-in log group (default: every session's)",
+		Long: `Run a query in a subset of CloudWatch Logs Insights' language over the events
+of a built-in log group, by default /postern/sessions, where every session's
+output and commands go. For example:
+
+  postern logs query 'filter eventType = "Command" | fields @timestamp, userIdentity.arn, command, exitCode'
+  postern logs query 'filter command like /sudo/ | stats count(*) by userIdentity.arn' --since 7d`,
+		Args: exactArgs(1, "one query (quote it)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var start, end time.Time
+			var err error
+			if qStart != "" {
+				if start, err = time.Parse(time.RFC3339, qStart); err != nil {
+					return usagef("--start %q: want an RFC 3339 time such as 2026-12-01T10:00:00Z", qStart)
+				}
+			} else {
+				start = time.Now().Add(-qSince)
+			}
+			if qEnd != "" {
+				if end, err = time.Parse(time.RFC3339, qEnd); err != nil {
+					return usagef("--end %q: want an RFC 3339 time such as 2026-12-01T11:00:00Z", qEnd)
+				}
+			}
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			res, err := c.Query(cmd.Context(), args[0], qGroup, start, end)
+			if err != nil {
+				return err
+			}
+			rows := make([][]string, len(res.Rows))
+			for i, r := range res.Rows {
+				for _, v := range r {
+					rows[i] = append(rows[i], fmtValue(v))
+				}
+			}
+			if err := table(cmd.OutOrStdout(), qOut, res.Columns, rows, res); err != nil {
+				return err
+			}
+			if qOut == "table" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d rows; %d events scanned, %d matched, in %d ms\n", len(res.Rows), res.Scanned, res.Matched, res.ElapsedMS)
+			}
+			return nil
+		},
+	}
+	qf := query.Flags()
+	qf.StringVar(&qGroup, "group", "", "log group (default /postern/sessions)")
+	qSince = time.Hour
+	qf.Var(days{&qSince}, "since", "query the events of this long ago until now (e.g. 30m, 12h, 7d; default 1h)")
+	qf.StringVar(&qStart, "start", "", "query from this time (RFC 3339) instead of --since")
+	qf.StringVar(&qEnd, "end", "", "query until this time (RFC 3339; default now)")
+	qf.StringVarP(&qOut, "output", "o", "table", "table, json or csv")
+	return []*cobra.Command{groups, streams, events, tail, query}
+}
+
+// fmtValue prints a query result's value: JSON gives strings, numbers,
+// times (RFC 3339) and null.
+func fmtValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		if x == float64(int64(x)) {
+			return fmt.Sprint(int64(x))
+		}
+		return fmt.Sprint(x)
+	}
+	return fmt.Sprint(v)
 }

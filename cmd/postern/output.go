@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -69,3 +70,33 @@ func parseTags(in []string) (map[string]string, error) {
 func writeJSONLine(w io.Writer, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
+
+// days is a duration flag that also takes whole days ("7d"), as --since
+// does everywhere in the CLI.
+type days struct{ d *time.Duration }
+
+func (v days) String() string {
+	if v.d == nil {
+		return ""
+	}
+	return v.d.String()
+}
+
+func (v days) Set(s string) error {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		k, err := strconv.Atoi(n)
+		if err != nil || k < 0 {
+			return fmt.Errorf("%q is not a number of days", s)
+		}
+		*v.d = time.Duration(k) * 24 * time.Hour
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("%q is not a duration such as 10m, 12h or 7d", s)
+	}
+	*v.d = d
+	return nil
+}
+
+func (days) Type() string { return "duration" }

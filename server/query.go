@@ -1,0 +1,104 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/logquery"
+	"github.com/postern/postern/logstore"
+)
+
+// queryTimeout bounds one query, so that an expensive one answers with a
+// clear error instead of holding the server.
+const queryTimeout = 30 * time.Second
+
+// handleQuery runs ?q= (a Logs Insights-style query, package logquery)
+// over the events of ?group= (default OwnLogGroup) whose time is within
+// [?start=, ?end=] (RFC 3339; default the last hour).
+func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.logStore()
+	if err != nil {
+		return err
+	}
+	c := callerOf(r)
+	qv := r.URL.Query()
+	q, err := logquery.Parse(qv.Get("q"))
+	if err != nil {
+		return errorf(http.StatusBadRequest, "MalformedQueryException", "%v", err)
+	}
+	group := qv.Get("group")
+	if group == "" {
+		group = OwnLogGroup
+	}
+	end := s.now()
+	start := end.Add(-time.Hour)
+	for _, p := range []struct {
+		key string
+		t   *time.Time
+	}{{"start", &start}, {"end", &end}} {
+		if v := qv.Get(p.key); v != "" {
+			if *p.t, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return errorf(http.StatusBadRequest, "InvalidParameterException", "%s: %q is not an RFC 3339 time", p.key, v)
+			}
+		}
+	}
+	if end.Before(start) {
+		return errorf(http.StatusBadRequest, "InvalidParameterException", "end %s is before start %s", end.Format(time.RFC3339), start.Format(time.RFC3339))
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+	defer cancel()
+	began := time.Now()
+	// Events come in the order the store took them, which is close to
+	// their own; the time range is applied to each.
+	after, err := ls.FirstEventSince(ctx, c.Account, group, start)
+	if err != nil {
+		return logStoreError(err, "log group "+group)
+	}
+	var page []logstore.Event
+	var readErr error
+	next := func() (logquery.Event, bool) {
+		for {
+			if len(page) == 0 {
+				if readErr != nil {
+					return logquery.Event{}, false
+				}
+				page, readErr = ls.GroupEvents(ctx, c.Account, group, after, 10000)
+				if readErr != nil || len(page) == 0 {
+					if readErr == nil {
+						readErr = errEndOfEvents
+					}
+					return logquery.Event{}, false
+				}
+				after = page[len(page)-1].ID
+			}
+			e := page[0]
+			page = page[1:]
+			if e.Time.Before(start) || e.Time.After(end) {
+				continue
+			}
+			return logquery.Event{Timestamp: e.Time, Ingestion: e.Ingested, Stream: e.Stream, Message: e.Message}, true
+		}
+	}
+	res, err := q.Run(ctx, next, logquery.Limits{})
+	if readErr != nil && !errors.Is(readErr, errEndOfEvents) && err == nil {
+		err = readErr
+	}
+	if err != nil {
+		if ctx.Err() != nil && r.Context().Err() == nil {
+			return errorf(http.StatusBadRequest, "LimitExceededException", "the query took longer than %v: narrow the time range or add a filter", queryTimeout)
+		}
+		return errorf(http.StatusBadRequest, "QueryFailed", "%v", err)
+	}
+	rows := res.Rows
+	if rows == nil {
+		rows = [][]any{}
+	}
+	writeJSON(w, http.StatusOK, api.QueryResult{Columns: res.Columns, Rows: rows, Scanned: res.Scanned, Matched: res.Matched, ElapsedMS: time.Since(began).Milliseconds()})
+	return nil
+}
+
+// errEndOfEvents marks a query's reader that read everything.
+var errEndOfEvents = errors.New("end of events")
