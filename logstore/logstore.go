@@ -232,6 +232,21 @@ CREATE INDEX events_stream ON log_events (stream_id, id);
 -- Retention, and a stream's first and last event times.
 CREATE INDEX events_stream_time ON log_events (stream_id, time);
 `,
+	// 2: metric filters, CloudWatch's: a pattern over a group's events
+	// and the metric it counts into. Deleted with their group.
+	`
+CREATE TABLE metric_filters (
+	group_id    INTEGER NOT NULL REFERENCES log_groups (id) ON DELETE CASCADE,
+	name        TEXT NOT NULL,
+	pattern     TEXT NOT NULL,
+	namespace   TEXT NOT NULL,
+	metric_name TEXT NOT NULL,
+	value       TEXT NOT NULL,
+	dimensions  TEXT NOT NULL,
+	created_at  INTEGER NOT NULL,
+	PRIMARY KEY (group_id, name)
+) STRICT;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
