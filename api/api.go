@@ -278,3 +278,16 @@ type QueryResult struct {
 	Matched   int64 `json:"matched"`
 	ElapsedMS int64 `json:"elapsedMs"`
 }
+
+// MetricFilter counts a log group's events matching Pattern (CloudWatch
+// Logs' filter pattern syntax) into a metric, as PutMetricFilter does.
+type MetricFilter struct {
+	Group        string            `json:"logGroupName"`
+	Name         string            `json:"filterName"`
+	Pattern      string            `json:"filterPattern"`
+	Namespace    string            `json:"metricNamespace"`
+	MetricName   string            `json:"metricName"`
+	Value        string            `json:"metricValue,omitempty"` // default "1"; or a field such as $.durationMs
+	Dimensions   map[string]string `json:"dimensions,omitempty"`  // name -> field, e.g. user: $.userIdentity.arn
+	CreationTime time.Time         `json:"creationTime,omitempty"`
+}

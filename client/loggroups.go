@@ -96,3 +96,25 @@ func (c *Client) Query(ctx context.Context, query, group string, start, end time
 	err := c.do(ctx, "GET", api.PathLogGroups+"/query?"+q.Encode(), nil, &out)
 	return out, err
 }
+
+// PutMetricFilter creates or replaces a metric filter (administrators
+// only).
+func (c *Client) PutMetricFilter(ctx context.Context, f api.MetricFilter) (api.MetricFilter, error) {
+	var out api.MetricFilter
+	err := c.do(ctx, "PUT", api.PathLogGroups+"/metric-filters", f, &out)
+	return out, err
+}
+
+// MetricFilters lists the account's metric filters, of group only if it
+// is not empty.
+func (c *Client) MetricFilters(ctx context.Context, group string) ([]api.MetricFilter, error) {
+	var out []api.MetricFilter
+	err := c.do(ctx, "GET", api.PathLogGroups+"/metric-filters?group="+url.QueryEscape(group), nil, &out)
+	return out, err
+}
+
+// DeleteMetricFilter deletes a metric filter (administrators only).
+func (c *Client) DeleteMetricFilter(ctx context.Context, group, name string) error {
+	q := url.Values{"group": {group}, "name": {name}}
+	return c.do(ctx, "DELETE", api.PathLogGroups+"/metric-filters?"+q.Encode(), nil, nil)
+}

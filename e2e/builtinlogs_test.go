@@ -327,3 +327,54 @@ func TestLogsQuery(t *testing.T) {
 		t.Errorf("a malformed query: exit %d, %q; want the column of the error", code, errOut)
 	}
 }
+
+// TestMetricFilters counts failed commands with a metric filter in
+// CloudWatch's pattern syntax, and reads the counter on /metrics.
+func TestMetricFilters(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	e := startDev(t, "--metrics-listen", "127.0.0.1:0")
+	metricsURL := e.dev.waitFor(ctx, regexp.MustCompile(`metrics on (http://\S+)`))[1]
+	e.mustRun(ctx, "exec", hostname(t), "--", "true") // creates /postern/sessions
+	e.mustRun(ctx, "logs", "metric-filters", "put", "--group", "/postern/sessions", "--name", "failed",
+		"--pattern", `{ $.eventType = "Command" && $.exitCode != 0 }`, "--metric-namespace", "Postern", "--metric-name", "FailedCommands",
+		"--dimensions", "user=$.userIdentity.arn")
+	_, errOut, code := e.run(ctx, "logs", "metric-filters", "put", "--group", "/postern/sessions", "--name", "bad",
+		"--pattern", `{ $.exitCode != }`, "--metric-namespace", "Postern", "--metric-name", "X")
+	if code == 0 || !strings.Contains(errOut, "filter pattern") {
+		t.Errorf("a malformed pattern: exit %d, %q", code, errOut)
+	}
+	if out := e.mustRun(ctx, "logs", "metric-filters", "ls"); !strings.Contains(out, "Postern/FailedCommands") {
+		t.Errorf("metric-filters ls:\n%s", out)
+	}
+
+	pty := ptytest.Start(t, e.connectCmd(hostname(t)))
+	id := pty.ExpectRegexp(ctx, sessionIDRE)[1]
+	pty.WriteLine(setPrompt)
+	pty.Expect(ctx, prompt)
+	for _, line := range []string{"false", "true", "sh -c 'exit 3'"} {
+		pty.WriteLine(line)
+		pty.Expect(ctx, prompt)
+	}
+	pty.WriteLine("exit 0")
+	pty.Wait(ctx)
+	e.waitDelivered(ctx, id)
+	want := `postern_logs_Postern_FailedCommands{filter="failed",log_group="/postern/sessions",user="prn:postern:iam:000000000001:user/admin"} 2`
+	if m := scrape(t, metricsURL); !strings.Contains(m, want+"\n") {
+		t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "postern_logs_"))
+	}
+	e.mustRun(ctx, "logs", "metric-filters", "delete", "--group", "/postern/sessions", "--name", "failed")
+	if out := e.mustRun(ctx, "logs", "metric-filters", "ls", "-o", "json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("after delete: %s", out)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

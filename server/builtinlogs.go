@@ -29,13 +29,26 @@ type LogStore interface {
 	GroupEvents(ctx context.Context, account, group string, after int64, limit int) ([]logstore.Event, error)
 	FirstEventSince(ctx context.Context, account, group string, since time.Time) (int64, error)
 	ExpireEvents(ctx context.Context) (int64, error)
+	PutMetricFilter(ctx context.Context, f logstore.MetricFilter) error
+	DeleteMetricFilter(ctx context.Context, account, group, name string) error
+	MetricFilters(ctx context.Context, account string) ([]logstore.MetricFilter, error)
 }
 
 // builtinLogs delivers to the built-in log store as CloudWatch Logs would:
 // the same checks, the same streams and events.
 type builtinLogs struct {
-	ls      LogStore
-	changed func() // tells tails that events arrived
+	ls LogStore
+	s  *Server // tails to wake, metric filters to count
+}
+
+// took tells the server that events arrived in a group.
+func (b builtinLogs) took(t CloudWatchTarget, events []logstore.Event) {
+	msgs := make([]string, len(events))
+	for i, e := range events {
+		msgs[i] = e.Message
+	}
+	b.s.metricFilters.observe(t.Account, t.LogGroup, msgs)
+	b.s.logSignal.notify()
 }
 
 func (b builtinLogs) Check(ctx context.Context, t CloudWatchTarget) error {
@@ -75,7 +88,7 @@ func (b builtinLogs) PutTranscript(ctx context.Context, t CloudWatchTarget, stre
 	if err := b.ls.ReplaceStream(ctx, t.Account, t.LogGroup, stream, events); err != nil {
 		return "", err
 	}
-	b.changed()
+	b.took(t, events)
 	return builtinLocation(t.LogGroup, stream), nil
 }
 
@@ -87,7 +100,7 @@ func (b builtinLogs) PutEvents(ctx context.Context, t CloudWatchTarget, stream s
 	if err := b.ls.PutEvents(ctx, t.Account, t.LogGroup, stream, evs); err != nil {
 		return err
 	}
-	b.changed()
+	b.took(t, evs)
 	return nil
 }
 

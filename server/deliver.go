@@ -473,7 +473,7 @@ func (s *Server) logDestination(name string) (CloudWatchDestination, error) {
 		if s.cfg.LogStore == nil {
 			return nil, errors.New("this server has no built-in log store")
 		}
-		return builtinLogs{s.cfg.LogStore, s.logSignal.notify}, nil
+		return builtinLogs{s.cfg.LogStore, s}, nil
 	}
 	return nil, fmt.Errorf("unknown log destination %q", name)
 }

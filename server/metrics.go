@@ -53,6 +53,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 			return value(n)
 		}
 	}
+	reg.MustRegister(s.metricFilters)
 	reg.MustRegister(m.deliveries, m.streamLatency,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "postern_outbox_bytes",

@@ -95,7 +95,9 @@ type Server struct {
 	outbox  *outbox    // how much the outbox holds, and its bound
 	// logSignal wakes tails of the built-in log store.
 	logSignal logSignal
-	metrics   *metrics
+	// metricFilters count the built-in log groups' matching events.
+	metricFilters *metricFilters
+	metrics       *metrics
 
 	// ctx ends when the server shuts down; every relay goroutine
 	// watches it.
@@ -147,6 +149,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.outbox = newOutbox(s, cfg.OutboxMaxBytes)
+	s.metricFilters = newMetricFilters()
+	if cfg.LogStore != nil {
+		if err := s.metricFilters.load(ctx, cfg.LogStore, s.logf); err != nil {
+			cancel()
+			return nil, fmt.Errorf("server: metric filters: %w", err)
+		}
+	}
 	s.metrics = newMetrics(s, cfg.Metrics)
 	s.deliver = newDeliverer(s)
 	s.wg.Add(1)

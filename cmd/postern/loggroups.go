@@ -261,7 +261,104 @@ output and commands go. For example:
 	qf.StringVar(&qStart, "start", "", "query from this time (RFC 3339) instead of --since")
 	qf.StringVar(&qEnd, "end", "", "query until this time (RFC 3339; default now)")
 	qf.StringVarP(&qOut, "output", "o", "table", "table, json or csv")
-	return []*cobra.Command{groups, streams, events, tail, query}
+	return []*cobra.Command{groups, streams, events, tail, query, newMetricFiltersCmd()}
+}
+
+func newMetricFiltersCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "metric-filters", Short: "Count a built-in log group's matching events as Prometheus metrics"}
+	var f api.MetricFilter
+	var dims []string
+	put := &cobra.Command{
+		Use:   "put",
+		Short: "Create or replace a metric filter (CloudWatch Logs' filter pattern syntax)",
+		Long: `Create or replace a metric filter: the events of a built-in log group that
+match the pattern add --value (default 1, or a field such as $.durationMs) to
+the counter postern_logs_<namespace>_<metric> on the server's /metrics
+(--metrics-listen), labelled with the group, the filter and any dimensions.
+
+  postern logs metric-filters put --group /postern/sessions --name sudo \
+    --pattern '{ $.eventType = "Command" && $.command = "sudo*" }' \
+    --metric-namespace Postern --metric-name SudoCommands --dimensions user=$.userIdentity.arn`,
+		Args: exactArgs(0, "no arguments (flags only)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.Group == "" || f.Name == "" || f.Namespace == "" || f.MetricName == "" {
+				return usagef("--group, --name, --metric-namespace and --metric-name are required")
+			}
+			d, err := parseTags(dims)
+			if err != nil {
+				return err
+			}
+			if len(d) > 0 {
+				f.Dimensions = d
+			}
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			if _, err := c.PutMetricFilter(cmd.Context(), f); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Metric filter %s on log group %s counts into %s/%s.\n", f.Name, f.Group, f.Namespace, f.MetricName)
+			return nil
+		},
+	}
+	pf := put.Flags()
+	pf.StringVar(&f.Group, "group", "", "log group")
+	pf.StringVar(&f.Name, "name", "", "filter name")
+	pf.StringVar(&f.Pattern, "pattern", "", `filter pattern, e.g. 'ERROR -timeout', '{ $.exitCode != 0 }' (empty: every event)`)
+	pf.StringVar(&f.Namespace, "metric-namespace", "", "metric namespace")
+	pf.StringVar(&f.MetricName, "metric-name", "", "metric name")
+	pf.StringVar(&f.Value, "value", "1", "what each matching event adds: a number, or a field such as $.durationMs")
+	pf.StringArrayVar(&dims, "dimensions", nil, "dimension=field[,dimension=field] (at most 3), e.g. user=$.userIdentity.arn")
+
+	var out, group string
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List metric filters",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			fs, err := c.MetricFilters(cmd.Context(), group)
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, f := range fs {
+				rows = append(rows, []string{f.Group, f.Name, f.Pattern, f.Namespace + "/" + f.MetricName, f.Value, fmtTags(f.Dimensions)})
+			}
+			return table(cmd.OutOrStdout(), out, []string{"GROUP", "NAME", "PATTERN", "METRIC", "VALUE", "DIMENSIONS"}, rows, fs)
+		},
+	}
+	ls.Flags().StringVar(&group, "group", "", "only this log group's")
+	ls.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
+
+	var delGroup, delName string
+	del := &cobra.Command{
+		Use:   "delete",
+		Short: "Delete a metric filter",
+		Args:  exactArgs(0, "no arguments (flags only)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if delGroup == "" || delName == "" {
+				return usagef("--group and --name are required")
+			}
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteMetricFilter(cmd.Context(), delGroup, delName); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted metric filter %s of log group %s.\n", delName, delGroup)
+			return nil
+		},
+	}
+	del.Flags().StringVar(&delGroup, "group", "", "log group")
+	del.Flags().StringVar(&delName, "name", "", "filter name")
+	cmd.AddCommand(put, ls, del)
+	return cmd
 }
 
 // fmtValue prints a query result's value: JSON gives strings, numbers,
