@@ -6,7 +6,7 @@
 //	go run ./bench                      # defaults: 512 MiB bulk, 2000 echo samples
 //	go run ./bench -size 64MiB -n 500   # a quick run
 //	go run ./bench -o json -out r.json  # also write the raw numbers
-//	go run ./bench -only forward        # one measurement (echo, bulk, forward, start, stream)
+//	go run ./bench -only forward        # one measurement (echo, bulk, forward, start, logstore, stream)
 //
 // It builds the postern binary (without -race), starts `postern dev` (server
 // and agent for this host in one process, with its profiler on) and a
@@ -24,6 +24,8 @@
 //     `ssh -N -L` carrying random bytes each way;
 //   - session start: from starting the client to the first byte of the
 //     remote login shell;
+//   - log store (Postern only): 1,000,000 generated events of 1,000
+//     sessions ingested into the log store, then queried;
 //   - stream latency (Postern only): from a line's output on the node to a
 //     CloudWatch Logs endpoint (cwlogstest's fake, in this process)
 //     accepting the streamed event that holds it.
@@ -138,7 +140,7 @@ func parseFlags(args []string) (config, error) {
 }
 
 // measurements are the names -only takes, in the order they run.
-var measurements = []string{"echo", "bulk", "forward", "start", "stream"}
+var measurements = []string{"echo", "bulk", "forward", "start", "logstore", "stream"}
 
 // measures reports whether the measurement named m is to run.
 func (c config) measures(m string) bool { return c.only == nil || c.only[m] }
@@ -305,6 +307,7 @@ func run(ctx context.Context, cfg config) error {
 		{"bulk", func() error { return measureBulk(ctx, reg, sides, bulkFile, expect, hz, cfg, res) }},
 		{"forward", func() error { return measureForward(ctx, reg, sides, hz, cfg, res) }},
 		{"start", func() error { return measureStarts(ctx, reg, sides, cfg, res) }},
+		{"logstore", func() error { return measureLogStore(ctx, tmp, res) }},
 		// Last: it changes the account's preferences.
 		{"stream", func() error { return measureStream(ctx, reg, pst, dest, res) }},
 	}

@@ -23,6 +23,8 @@ type results struct {
 	Settings settings               `json:"settings"`
 	Sides    map[string]*sideResult `json:"results"`
 	Noise    *noise                 `json:"noise,omitempty"`
+	// LogStore is the log store measurement (Postern only).
+	LogStore *logStoreResult `json:"log_store,omitempty"`
 	// Measured names the measurements that ran (-only may skip some).
 	Measured []string `json:"measured"`
 	Table    []row    `json:"table"`
@@ -166,6 +168,12 @@ func (r *results) finish() {
 		x, xs := ratio(p.Start.P50, o.Start.P50)
 		rows = append(rows, row{"session start (command to first byte)", fmtDur(us(p.Start.P50)), fmtDur(us(o.Start.P50)), xs, "<= openssh", yes(x <= 1)})
 	}
+	if ran("logstore") && r.LogStore != nil {
+		ls := r.LogStore
+		rows = append(rows, row{"log store ingestion (events/s)", fmt.Sprintf("%.0f", ls.IngestPerSec), "—", "", ">= 50000", yes(ls.IngestPerSec >= 50000)})
+		rows = append(rows, row{"selective query over 1M events", fmt.Sprintf("%.0f ms", ls.SelectiveMS), "—", "", "<= 300 ms", yes(ls.SelectiveMS <= 300)})
+		rows = append(rows, row{"full-scan regex query over 1M events", fmt.Sprintf("%.0f ms", ls.FullScanMS), "—", "", "<= 2 s", yes(ls.FullScanMS <= 2000)})
+	}
 	if ran("stream") {
 		rows = append(rows, row{"stream event latency p50", fmtDur(us(p.StreamLatency.P50)), "—", "", "(info)", ""})
 		rows = append(rows, row{"stream event latency p99", fmtDur(us(p.StreamLatency.P99)), "—", "", "<= 1 s", yes(us(p.StreamLatency.P99) <= time.Second)})
@@ -219,6 +227,10 @@ func (r *results) print(w io.Writer) {
 	if r.ran("start") {
 		fmt.Fprintf(w, "session start: median of %d per side (p90 %s vs %s), interactive login shells.\n",
 			r.Settings.Starts, fmtDur(us(p.Start.P90)), fmtDur(us(o.Start.P90)))
+	}
+	if r.ran("logstore") && r.LogStore != nil {
+		fmt.Fprintf(w, "log store: %d generated events (a quarter command events, the rest Session Manager's) of %d sessions put in batches of %d into package logstore's SQLite in this process; queries by package logquery over the group's events, best of 3: %q (%d rows), %q (%d rows).\n",
+			r.LogStore.Events, r.LogStore.Sessions, storeBatch, selectiveQuery, r.LogStore.SelectiveRows, fullScanQuery, r.LogStore.FullScanRows)
 	}
 	if r.ran("stream") {
 		fmt.Fprintf(w, "stream: %d lines, one every %s s, in a session whose preferences stream to a CloudWatch Logs log group (cloudWatchStreamingEnabled) served by cwlogstest's fake in the benchmark's process; from the line's time on the node (date +%%s%%N in the line) to the fake accepting its event (ms resolution); max %s.\n",

@@ -1,0 +1,145 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"time"
+
+	"github.com/postern/postern/logquery"
+	"github.com/postern/postern/logstore"
+)
+
+// The log store measurement's data: what the issue names, generated here.
+const (
+	storeSessions = 1000
+	storeEvents   = 1_000_000
+	storeBatch    = 500 // events per PutEvents: a busy session's flush
+)
+
+// logStoreResult is what the log store measurement found.
+type logStoreResult struct {
+	Events        int     `json:"events"`
+	Sessions      int     `json:"sessions"`
+	IngestPerSec  float64 `json:"ingest_events_per_s"`
+	SelectiveMS   float64 `json:"selective_query_ms"`
+	SelectiveRows int     `json:"selective_query_rows"`
+	FullScanMS    float64 `json:"full_scan_regex_query_ms"`
+	FullScanRows  int     `json:"full_scan_regex_query_rows"`
+}
+
+// Queries the issue names: a selective one and a full-scan regex.
+const (
+	selectiveQuery = `filter command like /sudo/ | stats count(*) by userIdentity.arn`
+	fullScanQuery  = `filter @message like /[Pp]ermission denied|segfault/ | stats count(*) by target.id`
+)
+
+// measureLogStore fills Postern's log store (package logstore, in this
+// process, in the temp dir) with generated sessions, as the server's
+// streams do, then runs queries over it as `postern logs query` does
+// (package logquery over the group's events).
+func measureLogStore(ctx context.Context, tmp string, res *results) error {
+	ls, err := logstore.Open(ctx, filepath.Join(tmp, "bench-logs.db"), nil)
+	if err != nil {
+		return err
+	}
+	defer ls.Close()
+	const account, group = "000000000001", "/postern/sessions"
+	if err := ls.CreateGroup(ctx, logstore.Group{Account: account, Name: group}); err != nil {
+		return err
+	}
+	logf("log store: ingesting %d events of %d sessions in batches of %d", storeEvents, storeSessions, storeBatch)
+	rng := rand.New(rand.NewPCG(1, 2))
+	users := []string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"}
+	commands := []string{"ls -la", "cd /var/log", "tail -n 50 syslog", "systemctl status nginx", "git pull", "make", "df -h", "ps aux", "sudo systemctl restart nginx", "sudo -n true"}
+	t0 := time.Now().Add(-time.Hour)
+	batch := make([]logstore.Event, 0, storeBatch)
+	start := time.Now()
+	for i := 0; i < storeEvents; {
+		s := rng.IntN(storeSessions)
+		user := users[s%len(users)]
+		sid := fmt.Sprintf("%s-%017x", user, s)
+		batch = batch[:0]
+		for j := 0; j < storeBatch && i < storeEvents; j, i = j+1, i+1 {
+			at := t0.Add(time.Duration(i) * time.Millisecond * 3)
+			var msg string
+			if rng.IntN(4) == 0 {
+				c := commands[rng.IntN(len(commands))]
+				msg = fmt.Sprintf(`{"eventVersion":"1.0","eventType":"Command","eventTime":%q,"awsRegion":"local","target":{"id":"mi-%017x"},"userIdentity":{"arn":"prn:postern:iam:%s:user/%s"},"runAsUser":"%s","sessionId":%q,"command":%q,"exitCode":%d,"durationMs":%d,"castOffset":%d.5}`,
+					at.UTC().Format(time.RFC3339Nano), s%50, account, user, user, sid, c, rng.IntN(3)/2, rng.IntN(5000), i%3600)
+			} else {
+				line := fmt.Sprintf("drwxr-xr-x 2 %s %s 4096 Dec  1 04:%02d file-%d", user, user, i%60, rng.IntN(100000))
+				if rng.IntN(500) == 0 {
+					line = "cat: /etc/shadow: Permission denied"
+				}
+				msg = fmt.Sprintf(`{"eventVersion":"1.0","eventTime":%q,"awsRegion":"local","target":{"id":"mi-%017x"},"userIdentity":{"arn":"prn:postern:iam:%s:user/%s"},"runAsUser":"%s","sessionId":%q,"sessionData":[%q]}`,
+					at.UTC().Format(time.RFC3339), s%50, account, user, user, sid, line)
+			}
+			batch = append(batch, logstore.Event{Time: at, Message: msg})
+		}
+		if err := ls.PutEvents(ctx, account, group, sid, batch); err != nil {
+			return err
+		}
+	}
+	r := &logStoreResult{Events: storeEvents, Sessions: storeSessions, IngestPerSec: storeEvents / time.Since(start).Seconds()}
+	logf("log store: ingested %.0f events/s", r.IngestPerSec)
+
+	run := func(q string) (float64, int, error) {
+		pq, err := logquery.Parse(q)
+		if err != nil {
+			return 0, 0, err
+		}
+		begin := time.Now()
+		var page []logstore.Event
+		var after int64
+		var readErr error
+		next := func() (logquery.Event, bool) {
+			if len(page) == 0 {
+				page, readErr = ls.GroupEvents(ctx, account, group, after, 10000)
+				if readErr != nil || len(page) == 0 {
+					return logquery.Event{}, false
+				}
+				after = page[len(page)-1].ID
+			}
+			e := page[0]
+			page = page[1:]
+			return logquery.Event{Timestamp: e.Time, Ingestion: e.Ingested, Stream: e.Stream, Message: e.Message}, true
+		}
+		out, err := pq.Run(ctx, next, logquery.Limits{})
+		if err == nil {
+			err = readErr
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		return float64(time.Since(begin).Microseconds()) / 1000, len(out.Rows), nil
+	}
+	// Best of three: the first warms SQLite's page cache, as a server's
+	// would be.
+	best := func(q string) (float64, int, error) {
+		var ms float64
+		var rows int
+		for i := range 3 {
+			m, n, err := run(q)
+			if err != nil {
+				return 0, 0, fmt.Errorf("log store: %s: %w", q, err)
+			}
+			if i == 0 || m < ms {
+				ms, rows = m, n
+			}
+		}
+		return ms, rows, nil
+	}
+	if r.SelectiveMS, r.SelectiveRows, err = best(selectiveQuery); err != nil {
+		return err
+	}
+	if r.FullScanMS, r.FullScanRows, err = best(fullScanQuery); err != nil {
+		return err
+	}
+	logf("log store: selective query %.0f ms (%d rows), full-scan regex query %.0f ms (%d rows)", r.SelectiveMS, r.SelectiveRows, r.FullScanMS, r.FullScanRows)
+	res.LogStore = r
+	return nil
+}
