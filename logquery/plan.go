@@ -2,6 +2,7 @@ package logquery
 
 import (
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 )
@@ -450,6 +451,8 @@ func (e *likeExpr) compile(b *builder) pred {
 		// strings.Contains does much faster than the regex engine.
 		if lit, complete := e.re.LiteralPrefix(); complete {
 			p.sub, p.re = lit, nil
+		} else {
+			p.req = requiredLits(e.re)
 		}
 	}
 	return p
@@ -512,6 +515,11 @@ type likePred struct {
 	neg bool
 	sub string
 	re  *regexp.Regexp
+	// req are literals one of which every match of re contains: a value
+	// with none of them is no match, found without the regex engine
+	// (which costs tens of ns a byte for a pattern without a literal
+	// prefix).
+	req []string
 }
 
 func (p *likePred) eval(c *evalCtx) bool {
@@ -522,7 +530,7 @@ func (p *likePred) eval(c *evalCtx) bool {
 	s := v.str()
 	var m bool
 	if p.re != nil {
-		m = p.re.MatchString(s)
+		m = (p.req == nil || containsAny(s, p.req)) && p.re.MatchString(s)
 	} else {
 		m = strings.Contains(s, p.sub)
 	}
@@ -601,6 +609,11 @@ func prechecksFor(pl *plan, p pred) []precheck {
 // litsFor returns literals of which every event passing p contains one.
 func litsFor(pl *plan, p pred) ([]string, bool) {
 	isJSON := func(o opnd) bool { return o.slot >= 0 && pl.slots[o.slot].src == srcJSON }
+	// @message is the raw message itself: any literal in it is in the
+	// message.
+	isMessage := func(o opnd) bool {
+		return o.slot >= 0 && pl.slots[o.slot].src == srcSys && pl.slots[o.slot].sys == sysMessage
+	}
 	switch p := p.(type) {
 	case *andPred:
 		if l, ok := litsFor(pl, p.l); ok {
@@ -615,14 +628,22 @@ func litsFor(pl *plan, p pred) ([]string, bool) {
 		r, ok := litsFor(pl, p.r)
 		return append(l, r...), ok
 	case *likePred:
-		if p.neg || !isJSON(p.x) {
+		if p.neg || !isJSON(p.x) && !isMessage(p.x) {
 			return nil, false
 		}
-		lit := p.sub
+		lits := []string{p.sub}
 		if p.re != nil {
-			lit, _ = p.re.LiteralPrefix()
+			if lits = p.req; lits == nil {
+				lit, _ := p.re.LiteralPrefix()
+				lits = []string{lit}
+			}
 		}
-		return []string{lit}, safeLit(lit)
+		for _, l := range lits {
+			if l == "" || !isMessage(p.x) && !safeLit(l) {
+				return nil, false
+			}
+		}
+		return lits, true
 	case *cmpPred:
 		if p.op != tEq {
 			return nil, false
@@ -656,4 +677,76 @@ func safeLit(s string) bool {
 		}
 	}
 	return false
+}
+
+func containsAny(s string, lits []string) bool {
+	for _, l := range lits {
+		if strings.Contains(s, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// requiredLits returns literals one of which every match of re contains,
+// or nil when it cannot tell (a case-folded literal, a pattern that may
+// match without any literal).
+func requiredLits(re *regexp.Regexp) []string {
+	r, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	lits := required(r.Simplify())
+	for _, l := range lits {
+		if l == "" {
+			return nil
+		}
+	}
+	return lits
+}
+
+func required(r *syntax.Regexp) []string {
+	switch r.Op {
+	case syntax.OpLiteral:
+		if r.Flags&syntax.FoldCase != 0 {
+			return nil
+		}
+		return []string{string(r.Rune)}
+	case syntax.OpCapture, syntax.OpPlus:
+		return required(r.Sub[0])
+	case syntax.OpRepeat:
+		if r.Min >= 1 {
+			return required(r.Sub[0])
+		}
+	case syntax.OpConcat:
+		// Any child's requirement holds; the one with the longest
+		// shortest literal rules out the most.
+		var best []string
+		bestLen := 0
+		for _, sub := range r.Sub {
+			ls := required(sub)
+			if ls == nil {
+				continue
+			}
+			short := len(ls[0])
+			for _, l := range ls {
+				short = min(short, len(l))
+			}
+			if short > bestLen {
+				best, bestLen = ls, short
+			}
+		}
+		return best
+	case syntax.OpAlternate:
+		var all []string
+		for _, sub := range r.Sub {
+			ls := required(sub)
+			if ls == nil {
+				return nil
+			}
+			all = append(all, ls...)
+		}
+		return all
+	}
+	return nil
 }
