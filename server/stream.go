@@ -30,9 +30,12 @@ var (
 	// limits.
 	maxStreamEvent = 200 << 10
 	// ownLogsBudget is how much output a session's stream to Postern's
-	// own log store renders per streamFlush: 4 MiB/s, far more than people
+	// own log store renders per streamFlush: 1 MiB/s, more than people
 	// read, far less than a bulk transfer.
-	ownLogsBudget = 2 << 20
+	ownLogsBudget = 512 << 10
+	// ownLogsBusy is the output per streamFlush above which a session's
+	// own-log stream waits for the burst to end (2 MB/s).
+	ownLogsBusy = 1 << 20
 	// ownLogsMaxOutput is how much of a session's output its stream to
 	// Postern's own log store indexes.
 	ownLogsMaxOutput = 64 << 20
@@ -157,8 +160,27 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 		budget, maxOutput = ownLogsBudget, int64(ownLogsMaxOutput)
 	}
 	var rendered int64 // output fed to the renderer, resumed or not
+	var lastOut uint64 // the session's output so far, at the last flush
 	for {
 		ended := d.sessionEnded(ctx, dl.SessionID)
+		if budget >= 0 && !ended {
+			// While the session prints faster than anyone reads, its
+			// own-log stream waits: on two cores, indexing beside a
+			// bulk transfer delays everyone's keystrokes by tens of
+			// ms. The journal keeps it all for when the burst ends.
+			if out, ok := d.s.outputSoFar(dl.SessionID); ok {
+				busy := out-lastOut > uint64(ownLogsBusy)
+				lastOut = out
+				if busy {
+					select {
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-tick.C:
+					}
+					continue
+				}
+			}
+		}
 		exited := false
 		more, throttled := false, false // stopped before the journal's end
 		read := 0
@@ -334,4 +356,15 @@ func (d *deliverer) sendLines(ctx context.Context, dest CloudWatchDestination, t
 		return nil
 	}
 	return dest.PutEvents(ctx, t, stream, events)
+}
+
+// outputSoFar returns how much a running session has printed.
+func (s *Server) outputSoFar(id string) (uint64, bool) {
+	rl := s.relay(id)
+	if rl == nil {
+		return 0, false
+	}
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	return rl.ring.end, true
 }
