@@ -96,9 +96,10 @@ func measureLogStore(ctx context.Context, tmp string, res *results) error {
 		var page []logstore.Event
 		var after int64
 		var readErr error
+		lits := pq.MessageLiterals()
 		next := func() (logquery.Event, bool) {
 			if len(page) == 0 {
-				page, readErr = ls.GroupEvents(ctx, account, group, after, 10000)
+				page, readErr = ls.GroupEventsContaining(ctx, account, group, after, 10000, lits)
 				if readErr != nil || len(page) == 0 {
 					return logquery.Event{}, false
 				}

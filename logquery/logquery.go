@@ -112,6 +112,18 @@ func (q *Query) String() string {
 // any JSON path means @message is needed, since the JSON lives there.
 func (q *Query) Fields() []string { return slices.Clone(q.pl.fields) }
 
+// MessageLiterals returns what the raw message of every event the query
+// can match holds: for each list, one of its strings, or a backslash (an
+// escaped JSON string may spell a literal differently). A store may skip
+// the other events without reading them; Run checks the same.
+func (q *Query) MessageLiterals() [][]string {
+	out := make([][]string, 0, len(q.pl.checks))
+	for _, pc := range q.pl.checks {
+		out = append(out, slices.Clone(pc.lits))
+	}
+	return out
+}
+
 // Event is one log event as the store gives it.
 type Event struct {
 	Timestamp time.Time // @timestamp; the zero time reads as null

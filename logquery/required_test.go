@@ -1,6 +1,7 @@
 package logquery
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -44,4 +45,23 @@ func FuzzRequiredLits(f *testing.F) {
 			t.Fatalf("%q matches %q but holds none of %q", expr, s, lits)
 		}
 	})
+}
+
+func TestMessageLiterals(t *testing.T) {
+	tests := []struct{ q, want string }{
+		{`filter command like /sudo/ | stats count(*) by userIdentity.arn`, "[[sudo]]"},
+		{`filter @message like /[Pp]ermission denied|segfault/`, "[[ermission denied segfault]]"},
+		{`filter exitCode != 0`, "[]"},
+		{`filter eventType = "Command" and command in ["ls", "pwd"]`, "[[Command]]"},
+		{`fields @message`, "[]"},
+	}
+	for _, tt := range tests {
+		q, err := Parse(tt.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(q.MessageLiterals()); got != tt.want {
+			t.Errorf("MessageLiterals(%q) = %s, want %s", tt.q, got, tt.want)
+		}
+	}
 }

@@ -937,3 +937,30 @@ func TestGroupEvents(t *testing.T) {
 		t.Errorf("another account's group: %v, want ErrNotFound", err)
 	}
 }
+
+// TestGroupEventsContaining checks the store's pre-filter for queries:
+// only events holding one literal of each list, or a backslash, come out.
+func TestGroupEventsContaining(t *testing.T) {
+	s, c := openTemp(t)
+	ctx := t.Context()
+	mustCreate(t, s, logstore.Group{Account: acct, Name: "/q"})
+	t0 := c.Now()
+	mustPut(t, s, acct, "/q", "s1", ev(t0, `{"command":"sudo ls"}`), ev(t0, `{"command":"ls"}`),
+		ev(t0, `{"command":"su\u0064o -i"}`), ev(t0, `{"command":"git push"}`), ev(t0, `{"command":"sudo git"}`))
+	got := func(anyOf [][]string) string {
+		es, err := s.GroupEventsContaining(ctx, acct, "/q", 0, 0, anyOf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(messages(es), " ")
+	}
+	if g := got([][]string{{"sudo"}}); g != `{"command":"sudo ls"} {"command":"su\u0064o -i"} {"command":"sudo git"}` {
+		t.Errorf("sudo (or a backslash): %s", g)
+	}
+	if g := got([][]string{{"sudo"}, {"git", "push"}}); g != `{"command":"su\u0064o -i"} {"command":"sudo git"}` {
+		t.Errorf("sudo and (git or push): %s", g)
+	}
+	if g := got(nil); strings.Count(g, "command") != 5 {
+		t.Errorf("no literals: %s", g)
+	}
+}

@@ -59,13 +59,15 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	}
 	var page []logstore.Event
 	var readErr error
+	// The store hands over only events the query's filters can match.
+	lits := q.MessageLiterals()
 	next := func() (logquery.Event, bool) {
 		for {
 			if len(page) == 0 {
 				if readErr != nil {
 					return logquery.Event{}, false
 				}
-				page, readErr = ls.GroupEvents(ctx, c.Account, group, after, 10000)
+				page, readErr = ls.GroupEventsContaining(ctx, c.Account, group, after, 10000, lits)
 				if readErr != nil || len(page) == 0 {
 					if readErr == nil {
 						readErr = errEndOfEvents
