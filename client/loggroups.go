@@ -118,3 +118,10 @@ func (c *Client) DeleteMetricFilter(ctx context.Context, group, name string) err
 	q := url.Values{"group": {group}, "name": {name}}
 	return c.do(ctx, "DELETE", api.PathLogGroups+"/metric-filters?"+q.Encode(), nil, nil)
 }
+
+// SetRetention sets a built-in log group's retention in days (0: never
+// expire; administrators only).
+func (c *Client) SetRetention(ctx context.Context, group string, days int) error {
+	q := url.Values{"name": {group}, "days": {fmt.Sprint(days)}}
+	return c.do(ctx, "PUT", api.PathLogGroups+"/retention?"+q.Encode(), nil, nil)
+}

@@ -127,6 +127,16 @@ func TestBuiltinLogGroups(t *testing.T) {
 		groups[2].Name != "secure" || groups[2].KMSKeyID != "alias/postern-logs" {
 		t.Errorf("groups: %+v", groups)
 	}
+	if out := e.mustRun(ctx, "logs", "groups", "set-retention", "/postern/sessions", "90"); out != "Log group /postern/sessions keeps events 90 days.\n" {
+		t.Errorf("set-retention: %q", out)
+	}
+	if _, errOut, code := e.run(ctx, "logs", "groups", "set-retention", "/postern/sessions", "31"); code == 0 || !strings.Contains(errOut, "invalid RetentionDays 31") {
+		t.Errorf("a retention CloudWatch does not offer: exit %d, %q", code, errOut)
+	}
+	e.jsonOut(ctx, &groups, "logs", "groups", "ls", "-o", "json")
+	if len(groups) != 3 || groups[1].RetentionInDays != 90 {
+		t.Errorf("after set-retention: %+v", groups)
+	}
 	if out := e.mustRun(ctx, "logs", "streams", "/audit/sessions"); !strings.Contains(out, e.sessions(ctx)[1].ID) {
 		t.Errorf("streams:\n%s", out)
 	}

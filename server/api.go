@@ -39,6 +39,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+api.PathLogGroups, s.authed(s.handleListLogGroups))
 	mux.Handle("POST "+api.PathLogGroups, s.authed(s.handleCreateLogGroup))
 	mux.Handle("DELETE "+api.PathLogGroups, s.authed(s.handleDeleteLogGroup))
+	mux.Handle("PUT "+api.PathLogGroups+"/retention", s.authed(s.handleSetRetention))
 	mux.Handle("GET "+api.PathLogGroups+"/streams", s.authed(s.handleListLogStreams))
 	mux.Handle("GET "+api.PathLogGroups+"/events", s.authed(s.handleLogEvents))
 	mux.Handle("GET "+api.PathLogGroups+"/tail", s.authed(s.handleTail))

@@ -22,6 +22,7 @@ type LogStore interface {
 	Group(ctx context.Context, account, name string) (logstore.Group, error)
 	Groups(ctx context.Context, account string) ([]logstore.Group, error)
 	DeleteGroup(ctx context.Context, account, name string) error
+	SetRetention(ctx context.Context, account, name string, days int) error
 	PutEvents(ctx context.Context, account, group, stream string, events []logstore.Event) error
 	ReplaceStream(ctx context.Context, account, group, stream string, events []logstore.Event) error
 	Streams(ctx context.Context, account, group string) ([]logstore.Stream, error)

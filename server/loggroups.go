@@ -105,6 +105,30 @@ func (s *Server) handleDeleteLogGroup(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
+// handleSetRetention sets ?name='s retention to ?days= (0: never expire),
+// as PutRetentionPolicy does.
+func (s *Server) handleSetRetention(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	if err := requireAdmin(c, "set log group retention"); err != nil {
+		return err
+	}
+	ls, err := s.logStore()
+	if err != nil {
+		return err
+	}
+	name, v := r.URL.Query().Get("name"), r.URL.Query().Get("days")
+	days, err := strconv.Atoi(v)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "InvalidParameterException", "days: %q is not a number of days", v)
+	}
+	if err := ls.SetRetention(r.Context(), c.Account, name, days); err != nil {
+		return logStoreError(err, "log group "+name)
+	}
+	s.logf("server: %s set the retention of log group %s to %d days", c.User.Name, name, days)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *Server) handleListLogStreams(w http.ResponseWriter, r *http.Request) error {
 	ls, err := s.logStore()
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -84,7 +85,27 @@ func newLogGroupsCmds() []*cobra.Command {
 			return nil
 		},
 	}
-	groups.AddCommand(ls, create, del)
+	retention := &cobra.Command{
+		Use:   "set-retention NAME DAYS",
+		Short: "Keep a built-in log group's events DAYS days (CloudWatch Logs' values; 0: never expire)",
+		Args:  exactArgs(2, "a log group name and a number of days"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			days, err := strconv.Atoi(args[1])
+			if err != nil {
+				return usagef("DAYS %q is not a number", args[1])
+			}
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			if err := c.SetRetention(cmd.Context(), args[0], days); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Log group %s keeps events %s.\n", args[0], map[bool]string{true: "forever", false: fmt.Sprintf("%d days", days)}[days == 0])
+			return nil
+		},
+	}
+	groups.AddCommand(ls, create, del, retention)
 
 	var streamsOut string
 	streams := &cobra.Command{
