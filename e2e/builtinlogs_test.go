@@ -354,6 +354,12 @@ func TestMetricFilters(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "filter pattern") {
 		t.Errorf("a malformed pattern: exit %d, %q", code, errOut)
 	}
+	// One metric, one set of labels: /metrics would fail for everyone.
+	_, errOut, code = e.run(ctx, "logs", "metric-filters", "put", "--group", "/postern/sessions", "--name", "failed-by-node",
+		"--pattern", `{ $.exitCode != 0 }`, "--metric-namespace", "Postern", "--metric-name", "FailedCommands", "--dimensions", "node=$.target.id")
+	if code == 0 || !strings.Contains(errOut, "already counted by filter failed") {
+		t.Errorf("a second filter with other dimensions into the same metric: exit %d, %q", code, errOut)
+	}
 	if out := e.mustRun(ctx, "logs", "metric-filters", "ls"); !strings.Contains(out, "Postern/FailedCommands") {
 		t.Errorf("metric-filters ls:\n%s", out)
 	}

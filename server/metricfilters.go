@@ -68,6 +68,25 @@ func compile(f logstore.MetricFilter) (*compiledFilter, error) {
 	return &compiledFilter{f: f, p: p, promName: "postern_logs_" + promSafe(f.Namespace) + "_" + promSafe(f.MetricName), dimNames: dims}, nil
 }
 
+// conflict reports a filter other than cf (another name or group) that
+// counts into the same Prometheus metric with other dimensions: one metric
+// must have one set of labels, or /metrics fails for everyone.
+func (m *metricFilters) conflict(cf *compiledFilter) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, fs := range m.filters {
+		for _, o := range fs {
+			same := o.f.Account == cf.f.Account && o.f.Group == cf.f.Group && o.f.Name == cf.f.Name
+			if same || o.promName != cf.promName || slices.Equal(o.dimNames, cf.dimNames) {
+				continue
+			}
+			return fmt.Errorf("metric %s/%s is already counted by filter %s of log group %s with dimensions [%s]; use the same dimensions or another metric name",
+				cf.f.Namespace, cf.f.MetricName, o.f.Name, o.f.Group, strings.Join(o.dimNames, ", "))
+		}
+	}
+	return nil
+}
+
 // load replaces the filters with the store's.
 func (m *metricFilters) load(ctx context.Context, ls LogStore, logf func(string, ...any)) error {
 	fs, err := ls.MetricFilters(ctx, "")
@@ -81,13 +100,36 @@ func (m *metricFilters) load(ctx context.Context, ls LogStore, logf func(string,
 			logf("server: metric filter %s of log group %s: %v; ignoring it", f.Name, f.Group, err)
 			continue
 		}
+		if clash := conflictIn(filters, cf); clash != "" {
+			logf("server: metric filter %s of log group %s: %s; ignoring it", f.Name, f.Group, clash)
+			continue
+		}
 		k := groupKey{f.Account, f.Group}
 		filters[k] = append(filters[k], cf)
 	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.filters = filters
-	m.mu.Unlock()
+	m.dropStale()
 	return nil
+}
+
+// dropStale drops the counts of filters deleted, or replaced with other
+// dimensions: a metric keeps one set of labels. m.mu must be held.
+func (m *metricFilters) dropStale() {
+	for key, se := range m.series {
+		keep := false
+		for _, fs := range m.filters {
+			for _, cf := range fs {
+				if cf.promName == se.name && slices.Equal(append([]string{"log_group", "filter"}, cf.dimNames...), se.labels) {
+					keep = true
+				}
+			}
+		}
+		if !keep {
+			delete(m.series, key)
+		}
+	}
 }
 
 // observe counts messages that arrived in an account's log group.
@@ -167,8 +209,12 @@ func (s *Server) handlePutMetricFilter(w http.ResponseWriter, r *http.Request) e
 	}
 	f := logstore.MetricFilter{Account: c.Account, Group: req.Group, Name: req.Name, Pattern: req.Pattern,
 		Namespace: req.Namespace, MetricName: req.MetricName, Value: req.Value, Dimensions: req.Dimensions, CreatedAt: s.now()}
-	if _, err := compile(f); err != nil {
+	cf, err := compile(f)
+	if err != nil {
 		return errorf(http.StatusBadRequest, "InvalidParameterException", "%v", err)
+	}
+	if err := s.metricFilters.conflict(cf); err != nil {
+		return errorf(http.StatusConflict, "InvalidParameterException", "%v", err)
 	}
 	if err := ls.PutMetricFilter(r.Context(), f); err != nil {
 		return logStoreError(err, "log group "+req.Group)
@@ -224,4 +270,13 @@ func (s *Server) handleDeleteMetricFilter(w http.ResponseWriter, r *http.Request
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// conflictIn is conflict over filters being loaded.
+func conflictIn(filters map[groupKey][]*compiledFilter, cf *compiledFilter) string {
+	m := &metricFilters{filters: filters}
+	if err := m.conflict(cf); err != nil {
+		return err.Error()
+	}
+	return ""
 }
