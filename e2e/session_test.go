@@ -187,9 +187,11 @@ func TestControlKeysAndFullScreen(t *testing.T) {
 
 	// Ctrl-C interrupts the foreground job, not the session.
 	// Whether the SIGINT lands on sleep or on bash before it forks, the
-	// command list is abandoned and "slept" is never printed.
-	pty.WriteLine("sleep 100; echo sl''ept")
-	pty.Expect(ctx, readlineDone)
+	// command list is abandoned and "slept" is never printed. (Bash
+	// ignores a SIGINT that arrives after readline returns and before the
+	// list starts, while it prints PS0: wait until the list runs.)
+	pty.WriteLine("echo sta''rted; sleep 100; echo sl''ept")
+	pty.Expect(ctx, "started\r\n")
 	pty.Write("\x03")
 	pty.Expect(ctx, prompt)
 	pty.WriteLine("echo after-interrupt")
