@@ -93,25 +93,14 @@ func measureLogStore(ctx context.Context, tmp string, res *results) error {
 			return 0, 0, err
 		}
 		begin := time.Now()
-		var page []logstore.Event
-		var after int64
-		var readErr error
-		lits := pq.MessageLiterals()
+		rd := ls.ReadGroup(ctx, account, group, 0, pq.MessageLiterals())
 		next := func() (logquery.Event, bool) {
-			if len(page) == 0 {
-				page, readErr = ls.GroupEventsContaining(ctx, account, group, after, 10000, lits)
-				if readErr != nil || len(page) == 0 {
-					return logquery.Event{}, false
-				}
-				after = page[len(page)-1].ID
-			}
-			e := page[0]
-			page = page[1:]
-			return logquery.Event{Timestamp: e.Time, Ingestion: e.Ingested, Stream: e.Stream, Message: e.Message}, true
+			e, ok := rd.Next()
+			return logquery.Event{Timestamp: e.Time, Ingestion: e.Ingested, Stream: e.Stream, Message: e.Message}, ok
 		}
 		out, err := pq.Run(ctx, next, logquery.Limits{})
 		if err == nil {
-			err = readErr
+			err = rd.Err()
 		}
 		if err != nil {
 			return 0, 0, err

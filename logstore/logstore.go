@@ -847,3 +847,43 @@ func (m msTime) Scan(src any) error {
 	}
 	return nil
 }
+
+// GroupReader reads an account's group in the order the store took its
+// events, a page at a time, as queries do: only events whose message holds
+// the literals GroupEventsContaining describes, starting after an ID.
+type GroupReader struct {
+	s              *Store
+	ctx            context.Context
+	account, group string
+	anyOf          [][]string
+	after          int64
+	page           []Event
+	err            error
+	done           bool
+}
+
+// ReadGroup returns a reader of the group's events after the ID after.
+func (s *Store) ReadGroup(ctx context.Context, account, group string, after int64, anyOf [][]string) *GroupReader {
+	return &GroupReader{s: s, ctx: ctx, account: account, group: group, after: after, anyOf: anyOf}
+}
+
+// Next returns the next event, or false at the end or on an error (Err).
+func (r *GroupReader) Next() (Event, bool) {
+	if len(r.page) == 0 {
+		if r.done || r.err != nil {
+			return Event{}, false
+		}
+		r.page, r.err = r.s.GroupEventsContaining(r.ctx, r.account, r.group, r.after, defaultEventsLimit, r.anyOf)
+		if r.err != nil || len(r.page) == 0 {
+			r.done = true
+			return Event{}, false
+		}
+		r.after = r.page[len(r.page)-1].ID
+	}
+	e := r.page[0]
+	r.page = r.page[1:]
+	return e, true
+}
+
+// Err is the error that ended the reading, if any.
+func (r *GroupReader) Err() error { return r.err }

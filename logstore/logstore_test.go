@@ -964,3 +964,26 @@ func TestGroupEventsContaining(t *testing.T) {
 		t.Errorf("no literals: %s", g)
 	}
 }
+
+// TestReadGroup pages through a group with the reader queries use.
+func TestReadGroup(t *testing.T) {
+	s, c := openTemp(t)
+	mustCreate(t, s, logstore.Group{Account: acct, Name: "/r"})
+	var want []string
+	for i := range 25 {
+		msg := fmt.Sprintf("event-%d", i)
+		mustPut(t, s, acct, "/r", fmt.Sprintf("s%d", i%3), ev(c.Now(), msg))
+		want = append(want, msg)
+	}
+	rd := s.ReadGroup(t.Context(), acct, "/r", 0, [][]string{{"event-"}})
+	var got []string
+	for e, ok := rd.Next(); ok; e, ok = rd.Next() {
+		got = append(got, e.Message)
+	}
+	if rd.Err() != nil || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("read %q, %v", got, rd.Err())
+	}
+	if rd := s.ReadGroup(t.Context(), acct, "/missing", 0, nil); func() bool { _, ok := rd.Next(); return ok }() || !errors.Is(rd.Err(), logstore.ErrNotFound) {
+		t.Errorf("a missing group: %v", rd.Err())
+	}
+}

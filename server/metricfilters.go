@@ -74,7 +74,11 @@ func compile(f logstore.MetricFilter) (*compiledFilter, error) {
 func (m *metricFilters) conflict(cf *compiledFilter) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, fs := range m.filters {
+	return conflicting(m.filters, cf)
+}
+
+func conflicting(filters map[groupKey][]*compiledFilter, cf *compiledFilter) error {
+	for _, fs := range filters {
 		for _, o := range fs {
 			same := o.f.Account == cf.f.Account && o.f.Group == cf.f.Group && o.f.Name == cf.f.Name
 			if same || o.promName != cf.promName || slices.Equal(o.dimNames, cf.dimNames) {
@@ -100,8 +104,8 @@ func (m *metricFilters) load(ctx context.Context, ls LogStore, logf func(string,
 			logf("server: metric filter %s of log group %s: %v; ignoring it", f.Name, f.Group, err)
 			continue
 		}
-		if clash := conflictIn(filters, cf); clash != "" {
-			logf("server: metric filter %s of log group %s: %s; ignoring it", f.Name, f.Group, clash)
+		if err := conflicting(filters, cf); err != nil {
+			logf("server: metric filter %s of log group %s: %v; ignoring it", f.Name, f.Group, err)
 			continue
 		}
 		k := groupKey{f.Account, f.Group}
@@ -270,13 +274,4 @@ func (s *Server) handleDeleteMetricFilter(w http.ResponseWriter, r *http.Request
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// conflictIn is conflict over filters being loaded.
-func conflictIn(filters map[groupKey][]*compiledFilter, cf *compiledFilter) string {
-	m := &metricFilters{filters: filters}
-	if err := m.conflict(cf); err != nil {
-		return err.Error()
-	}
-	return ""
 }

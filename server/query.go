@@ -2,13 +2,11 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/logquery"
-	"github.com/postern/postern/logstore"
 )
 
 // queryTimeout bounds one query, so that an expensive one answers with a
@@ -57,27 +55,14 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return logStoreError(err, "log group "+group)
 	}
-	var page []logstore.Event
-	var readErr error
 	// The store hands over only events the query's filters can match.
-	lits := q.MessageLiterals()
+	rd := ls.ReadGroup(ctx, c.Account, group, after, q.MessageLiterals())
 	next := func() (logquery.Event, bool) {
 		for {
-			if len(page) == 0 {
-				if readErr != nil {
-					return logquery.Event{}, false
-				}
-				page, readErr = ls.GroupEventsContaining(ctx, c.Account, group, after, 10000, lits)
-				if readErr != nil || len(page) == 0 {
-					if readErr == nil {
-						readErr = errEndOfEvents
-					}
-					return logquery.Event{}, false
-				}
-				after = page[len(page)-1].ID
+			e, ok := rd.Next()
+			if !ok {
+				return logquery.Event{}, false
 			}
-			e := page[0]
-			page = page[1:]
 			if e.Time.Before(start) || e.Time.After(end) {
 				continue
 			}
@@ -85,8 +70,8 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	res, err := q.Run(ctx, next, logquery.Limits{})
-	if readErr != nil && !errors.Is(readErr, errEndOfEvents) && err == nil {
-		err = readErr
+	if err == nil {
+		err = rd.Err()
 	}
 	if err != nil {
 		if ctx.Err() != nil && r.Context().Err() == nil {
@@ -101,6 +86,3 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, api.QueryResult{Columns: res.Columns, Rows: rows, Scanned: res.Scanned, Matched: res.Matched, ElapsedMS: time.Since(began).Milliseconds()})
 	return nil
 }
-
-// errEndOfEvents marks a query's reader that read everything.
-var errEndOfEvents = errors.New("end of events")
