@@ -96,9 +96,11 @@ type plannedDelivery struct {
 func (s *Server) planDeliveries(ctx context.Context, account string, in document.Inputs) ([]plannedDelivery, error) {
 	var plan []plannedDelivery
 	if s.cfg.LogStore != nil {
-		// Before the checks: preferences may name it.
+		// Before the checks: preferences may name it. A log store that
+		// cannot take it now must not stop sessions: the recording is
+		// the journal, and the stream tries again when it delivers.
 		if err := s.ensureOwnLogGroup(ctx, account); err != nil {
-			return nil, err
+			s.logf("server: log store: creating %s for account %s: %v; its sessions are indexed once it can be", OwnLogGroup, account, err)
 		}
 	}
 	if in.S3BucketName != "" || in.CloudWatchLogGroupName != "" {
@@ -328,6 +330,13 @@ func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, in
 		dest, err := d.s.logDestination(dl.Destination)
 		if err != nil {
 			return "", 0, err
+		}
+		if dl.Destination == ownLogs {
+			// It may have failed at the session's start, or an
+			// administrator may have deleted it since.
+			if err := d.s.ensureOwnLogGroup(ctx, dl.Account); err != nil {
+				return "", 0, err
+			}
 		}
 		t, err := logTarget(*dl)
 		if err != nil {
