@@ -232,6 +232,7 @@ type LogGroup struct {
 	KMSKeyID        string    `json:"kmsKeyId,omitempty"`
 	CreationTime    time.Time `json:"creationTime"`
 	StoredBytes     int64     `json:"storedBytes"`
+	IndexBytes      int64     `json:"indexBytes"` // Postern's full-text index of the group
 }
 
 // CreateLogGroupRequest creates a built-in log group.

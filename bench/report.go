@@ -172,7 +172,9 @@ func (r *results) finish() {
 		ls := r.LogStore
 		rows = append(rows, row{"log store ingestion (events/s)", fmt.Sprintf("%.0f", ls.IngestPerSec), "—", "", ">= 50000", yes(ls.IngestPerSec >= 50000)})
 		rows = append(rows, row{"selective query over 1M events", fmt.Sprintf("%.0f ms", ls.SelectiveMS), "—", "", "<= 300 ms", yes(ls.SelectiveMS <= 300)})
-		rows = append(rows, row{"full-scan regex query over 1M events", fmt.Sprintf("%.0f ms", ls.FullScanMS), "—", "", "<= 2 s", yes(ls.FullScanMS <= 2000)})
+		rows = append(rows, row{"regex query, index-narrowed, 1M events", fmt.Sprintf("%.0f ms", ls.RegexMS), "—", "", "<= 2 s", yes(ls.RegexMS <= 2000)})
+		rows = append(rows, row{"regex query, no literal: reads all 1M", fmt.Sprintf("%.0f ms", ls.FullScanMS), "—", "", "<= 2 s", yes(ls.FullScanMS <= 2000)})
+		rows = append(rows, row{"ingestion and indexing (events/s)", fmt.Sprintf("%.0f", ls.IndexedPerSec), "—", "", "(info)", ""})
 	}
 	if ran("stream") {
 		rows = append(rows, row{"stream event latency p50", fmtDur(us(p.StreamLatency.P50)), "—", "", "(info)", ""})
@@ -229,8 +231,8 @@ func (r *results) print(w io.Writer) {
 			r.Settings.Starts, fmtDur(us(p.Start.P90)), fmtDur(us(o.Start.P90)))
 	}
 	if r.ran("logstore") && r.LogStore != nil {
-		fmt.Fprintf(w, "log store: %d generated events (a quarter command events, the rest Session Manager's) of %d sessions put in batches of %d into package logstore's SQLite in this process; queries by package logquery over the group's events, best of 3: %q (%d rows), %q (%d rows).\n",
-			r.LogStore.Events, r.LogStore.Sessions, storeBatch, selectiveQuery, r.LogStore.SelectiveRows, fullScanQuery, r.LogStore.FullScanRows)
+		fmt.Fprintf(w, "log store: %d generated events (a quarter command events, the rest Session Manager's) of %d sessions put in batches of %d into package logstore's SQLite in this process; full-text index caught up %.0f ms after the last write and holds %s for %s of messages; queries by package logquery over the group's events as ReadGroup hands them over, best of 3: %q (%d rows), %q (%d rows), %q (%d rows).\n",
+			r.LogStore.Events, r.LogStore.Sessions, storeBatch, r.LogStore.IndexLagMS, fmtBytes(r.LogStore.IndexBytes), fmtBytes(r.LogStore.StoredBytes), selectiveQuery, r.LogStore.SelectiveRows, regexQuery, r.LogStore.RegexRows, fullScanQuery, r.LogStore.FullScanRows)
 	}
 	if r.ran("stream") {
 		fmt.Fprintf(w, "stream: %d lines, one every %s s, in a session whose preferences stream to a CloudWatch Logs log group (cloudWatchStreamingEnabled) served by cwlogstest's fake in the benchmark's process; from the line's time on the node (date +%%s%%N in the line) to the fake accepting its event (ms resolution); max %s.\n",

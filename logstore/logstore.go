@@ -14,6 +14,7 @@
 package logstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -22,9 +23,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/postern/postern/logger"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -70,6 +73,7 @@ type Group struct {
 	KMSKeyID      string // empty: not encrypted with a key
 	CreatedAt     time.Time
 	StoredBytes   int64 // filled by Group/Groups: sum of message bytes stored
+	IndexBytes    int64 // filled by Group/Groups: bytes of its full-text index
 }
 
 // Stream is a log stream and what it holds.
@@ -100,17 +104,49 @@ type Event struct {
 // in-process contention into SQLITE_BUSY polling, while one connection makes
 // database/sql queue callers. A Store is safe for concurrent use.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db   *sql.DB
+	now  func() time.Time
+	logf logger.Logf
+
+	segs       *segmentCache
+	indexPoke  chan struct{} // a write tells the indexer, without waiting
+	stopIndex  context.CancelFunc
+	indexDone  chan struct{} // closed when the indexer has returned
+	closeOnce  sync.Once
+	closeError error
+
+	segmentSize int
+	indexMu     sync.Mutex    // held while indexing, so that one segment is written once
+	pendingMu   sync.Mutex    // guards pending
+	pending     map[int64]int // group ID → events written since its last segment, at least; see indexPending
+
+	fetchMu sync.Mutex // guards fetch
+	fetch   *sql.Stmt  // see fetchStmt
+}
+
+// Options are a Store's dependencies. The zero value is usable.
+type Options struct {
+	// Now is the clock for ingestion times and retention; nil means
+	// time.Now.
+	Now func() time.Time
+	// Logf logs what goes wrong in the background (indexing); nil
+	// discards.
+	Logf logger.Logf
+
+	segmentSize int // events per index segment; 0 means segmentEvents (tests make it small)
 }
 
 // Open opens the database at path, creating it if needed, and brings its
-// schema up to date. now is the clock for ingestion times and retention; nil
-// means time.Now. A path of ":memory:" gives a private in-memory database
-// that lasts until Close.
-func Open(ctx context.Context, path string, now func() time.Time) (*Store, error) {
+// schema up to date. A path of ":memory:" gives a private in-memory database
+// that lasts until Close. The Store indexes events in the background until
+// Close.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	now, logf := opts.Now, opts.Logf
 	if now == nil {
 		now = time.Now
+	}
+	if logf == nil {
+		logf = logger.Discard
 	}
 	dsn, err := sqliteDSN(path)
 	if err != nil {
@@ -127,7 +163,16 @@ func Open(ctx context.Context, path string, now func() time.Time) (*Store, error
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
 
-	s := &Store{db: db, now: now}
+	s := &Store{
+		db:          db,
+		now:         now,
+		logf:        logf,
+		segs:        newSegmentCache(segmentCacheBytes),
+		indexPoke:   make(chan struct{}, 1),
+		indexDone:   make(chan struct{}),
+		pending:     make(map[int64]int),
+		segmentSize: cmp.Or(opts.segmentSize, segmentEvents),
+	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("logstore: open %s: %w", path, err)
@@ -136,12 +181,40 @@ func Open(ctx context.Context, path string, now func() time.Time) (*Store, error
 		db.Close()
 		return nil, err
 	}
+	// Whatever was written before, by an older version or before a
+	// crash, is counted by the indexer's first round.
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM log_groups`)
+	groups, err := collect(rows, err, func(row scanner) (int64, error) {
+		var id int64
+		return id, row.Scan(&id)
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("logstore: open %s: %w", path, err)
+	}
+	for _, g := range groups {
+		s.pending[g] = s.segmentSize
+	}
+	ictx, cancel := context.WithCancel(context.Background())
+	s.stopIndex = cancel
+	go s.indexLoop(ictx)
+	s.pokeIndexer()
 	return s, nil
 }
 
-// Close closes the database.
+// Close stops the indexer and closes the database.
 func (s *Store) Close() error {
-	return s.db.Close()
+	s.closeOnce.Do(func() {
+		s.stopIndex()
+		<-s.indexDone
+		s.fetchMu.Lock()
+		if s.fetch != nil {
+			s.fetch.Close()
+		}
+		s.fetchMu.Unlock()
+		s.closeError = s.db.Close()
+	})
+	return s.closeError
 }
 
 // sqliteDSN builds the driver DSN for path, with the same pragmas as package
@@ -156,7 +229,8 @@ func sqliteDSN(path string) (string, error) {
 		// with SQLITE_BUSY, without waiting, if another process wrote in
 		// between; IMMEDIATE takes the write lock up front, under
 		// busy_timeout.
-		"&_txlock=immediate"
+		"&_txlock=immediate" +
+		"&_pragma=mmap_size(2147418112)"
 	if path == ":memory:" {
 		return path + params, nil
 	}
@@ -255,6 +329,19 @@ ALTER TABLE log_events ADD COLUMN group_id INTEGER NOT NULL DEFAULT 0;
 UPDATE log_events SET group_id = (SELECT group_id FROM log_streams WHERE log_streams.id = log_events.stream_id);
 CREATE INDEX events_group ON log_events (group_id, id);
 `,
+	// 4: the full-text index (index.go, segment.go): segments of a
+	// group's events. IDs are AUTOINCREMENT so that a decoded segment
+	// cached under its ID is never taken for a later one.
+	`
+CREATE TABLE index_segments (
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
+	group_id INTEGER NOT NULL REFERENCES log_groups (id) ON DELETE CASCADE,
+	first_id INTEGER NOT NULL,
+	last_id  INTEGER NOT NULL,
+	data     BLOB NOT NULL
+) STRICT;
+CREATE INDEX index_segments_group ON index_segments (group_id, last_id);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -331,11 +418,12 @@ func (s *Store) CreateGroup(ctx context.Context, g Group) error {
 }
 
 const groupColumns = `g.account, g.name, g.retention_days, g.kms_key_id, g.created_at,
-	(SELECT COALESCE(SUM(stored_bytes), 0) FROM log_streams WHERE group_id = g.id)`
+	(SELECT COALESCE(SUM(stored_bytes), 0) FROM log_streams WHERE group_id = g.id),
+	(SELECT COALESCE(SUM(length(data)), 0) FROM index_segments WHERE group_id = g.id)`
 
 func scanGroup(row scanner) (Group, error) {
 	var g Group
-	err := row.Scan(&g.Account, &g.Name, &g.RetentionDays, &g.KMSKeyID, msTime{&g.CreatedAt}, &g.StoredBytes)
+	err := row.Scan(&g.Account, &g.Name, &g.RetentionDays, &g.KMSKeyID, msTime{&g.CreatedAt}, &g.StoredBytes, &g.IndexBytes)
 	return g, err
 }
 
@@ -486,7 +574,11 @@ func (s *Store) write(ctx context.Context, account, group, stream string, events
 			return err
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.noteWritten(groupID, len(events))
+	return nil
 }
 
 // Streams returns the streams of the account's group ordered by name, or
@@ -542,59 +634,20 @@ func (s *Store) Events(ctx context.Context, account, group, stream string, after
 // follows a group: pass the last ID returned as after. ErrNotFound if the
 // group does not exist.
 func (s *Store) GroupEvents(ctx context.Context, account, group string, after int64, limit int) ([]Event, error) {
-	if limit <= 0 {
-		limit = defaultEventsLimit
-	}
-	groupID, err := lookupGroup(ctx, s.db, account, group)
-	if err != nil {
-		return nil, fmt.Errorf("logstore: get events of %s: %w", group, err)
-	}
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT e.id, e.time, e.ingested, e.message, s.name
-		FROM log_events e INDEXED BY events_group JOIN log_streams s ON s.id = e.stream_id
-		WHERE e.group_id = ? AND e.id > ?
-		ORDER BY e.id LIMIT ?`, groupID, after, limit)
-	es, err := collect(rows, err, func(row scanner) (Event, error) {
-		var e Event
-		err := row.Scan(&e.ID, msTime{&e.Time}, msTime{&e.Ingested}, &e.Message, &e.Stream)
-		return e, err
-	})
-	return es, wrapErr(err, "get events of %s", group)
+	return s.GroupEventsContaining(ctx, account, group, after, limit, nil)
 }
 
 // GroupEventsContaining is GroupEvents for a query that needs only events
 // whose message, for each list of anyOf, holds one of its strings or a
 // backslash (see logquery's MessageLiterals): SQLite skips the others
-// without handing them over, which is most of a read's cost.
+// without handing them over, which is most of a read's cost. ReadGroup
+// does the same through the full-text index.
 func (s *Store) GroupEventsContaining(ctx context.Context, account, group string, after int64, limit int, anyOf [][]string) ([]Event, error) {
-	if limit <= 0 {
-		limit = defaultEventsLimit
-	}
 	groupID, err := lookupGroup(ctx, s.db, account, group)
 	if err != nil {
 		return nil, fmt.Errorf("logstore: get events of %s: %w", group, err)
 	}
-	q := `SELECT e.id, e.time, e.ingested, e.message, s.name
-		FROM log_events e INDEXED BY events_group JOIN log_streams s ON s.id = e.stream_id
-		WHERE e.group_id = ? AND e.id > ?`
-	args := []any{groupID, after}
-	for _, lits := range anyOf {
-		if len(lits) == 0 {
-			continue
-		}
-		q += ` AND (instr(e.message, '\') > 0`
-		for _, l := range lits {
-			q += ` OR instr(e.message, ?) > 0`
-			args = append(args, l)
-		}
-		q += `)`
-	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY e.id LIMIT ?`, append(args, limit)...)
-	es, err := collect(rows, err, func(row scanner) (Event, error) {
-		var e Event
-		err := row.Scan(&e.ID, msTime{&e.Time}, msTime{&e.Ingested}, &e.Message, &e.Stream)
-		return e, err
-	})
+	es, err := s.groupEvents(ctx, groupID, after, 0, limit, anyOf)
 	return es, wrapErr(err, "get events of %s", group)
 }
 
@@ -649,6 +702,11 @@ func (s *Store) ExpireEvents(ctx context.Context) (int64, error) {
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("logstore: expire events: %w", err)
+		}
+	}
+	if total > 0 {
+		if err := s.dropEmptySegments(ctx); err != nil {
+			return total, fmt.Errorf("logstore: expire events: drop index segments: %w", err)
 		}
 	}
 	return total, nil
@@ -847,43 +905,3 @@ func (m msTime) Scan(src any) error {
 	}
 	return nil
 }
-
-// GroupReader reads an account's group in the order the store took its
-// events, a page at a time, as queries do: only events whose message holds
-// the literals GroupEventsContaining describes, starting after an ID.
-type GroupReader struct {
-	s              *Store
-	ctx            context.Context
-	account, group string
-	anyOf          [][]string
-	after          int64
-	page           []Event
-	err            error
-	done           bool
-}
-
-// ReadGroup returns a reader of the group's events after the ID after.
-func (s *Store) ReadGroup(ctx context.Context, account, group string, after int64, anyOf [][]string) *GroupReader {
-	return &GroupReader{s: s, ctx: ctx, account: account, group: group, after: after, anyOf: anyOf}
-}
-
-// Next returns the next event, or false at the end or on an error (Err).
-func (r *GroupReader) Next() (Event, bool) {
-	if len(r.page) == 0 {
-		if r.done || r.err != nil {
-			return Event{}, false
-		}
-		r.page, r.err = r.s.GroupEventsContaining(r.ctx, r.account, r.group, r.after, defaultEventsLimit, r.anyOf)
-		if r.err != nil || len(r.page) == 0 {
-			r.done = true
-			return Event{}, false
-		}
-		r.after = r.page[len(r.page)-1].ID
-	}
-	e := r.page[0]
-	r.page = r.page[1:]
-	return e, true
-}
-
-// Err is the error that ended the reading, if any.
-func (r *GroupReader) Err() error { return r.err }

@@ -40,7 +40,7 @@ func (c *clock) Advance(d time.Duration) {
 
 func open(t *testing.T, path string, c *clock) *logstore.Store {
 	t.Helper()
-	s, err := logstore.Open(t.Context(), path, c.Now)
+	s, err := logstore.Open(t.Context(), path, logstore.Options{Now: c.Now, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -754,7 +754,7 @@ func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "logs.db")
 	ctx := t.Context()
 
-	s, err := logstore.Open(ctx, path, c.Now)
+	s, err := logstore.Open(ctx, path, logstore.Options{Now: c.Now, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}

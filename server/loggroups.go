@@ -41,6 +41,7 @@ func apiLogGroup(g logstore.Group) api.LogGroup {
 	return api.LogGroup{
 		Name: g.Name, ARN: ids.ARN("logs", g.Account, "log-group", g.Name), RetentionInDays: g.RetentionDays,
 		KMSKeyID: g.KMSKeyID, CreationTime: g.CreatedAt, StoredBytes: g.StoredBytes,
+		IndexBytes: g.IndexBytes,
 	}
 }
 

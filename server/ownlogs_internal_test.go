@@ -31,7 +31,7 @@ func TestOwnLogsIndexCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ls, err := logstore.Open(ctx, filepath.Join(dir, "logs.db"), nil)
+	ls, err := logstore.Open(ctx, filepath.Join(dir, "logs.db"), logstore.Options{Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}

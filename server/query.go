@@ -57,6 +57,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The store hands over only events the query's filters can match.
 	rd := ls.ReadGroup(ctx, c.Account, group, after, q.MessageLiterals())
+	defer rd.Close()
 	next := func() (logquery.Event, bool) {
 		for {
 			e, ok := rd.Next()

@@ -40,9 +40,9 @@ func newLogGroupsCmds() []*cobra.Command {
 				if key == "" {
 					key = "-"
 				}
-				rows = append(rows, []string{g.Name, ret, key, fmt.Sprint(g.StoredBytes), fmtTime(g.CreationTime)})
+				rows = append(rows, []string{g.Name, ret, key, fmt.Sprint(g.StoredBytes), fmt.Sprint(g.IndexBytes), fmtTime(g.CreationTime)})
 			}
-			return table(cmd.OutOrStdout(), out, []string{"NAME", "RETENTION", "KMS KEY", "STORED BYTES", "CREATED"}, rows, gs)
+			return table(cmd.OutOrStdout(), out, []string{"NAME", "RETENTION", "KMS KEY", "STORED BYTES", "INDEX BYTES", "CREATED"}, rows, gs)
 		},
 	}
 	ls.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")

@@ -1,0 +1,554 @@
+package logstore
+
+import (
+	"container/list"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/bits"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// The full-text index: each group's events, segmentEvents at a time in the
+// order the store took them, are indexed into a segment (segment.go) by a
+// goroutine the Store owns, behind the writers. A query visits the group's
+// segments, fetches only the events that may match, and scans what is not
+// indexed yet as before, so results never depend on the index being up to
+// date, only their speed does.
+
+// segmentCacheBytes bounds the decoded segments a Store keeps.
+const segmentCacheBytes = 64 << 20
+
+// fetchBatch is how many candidate events one statement fetches.
+const fetchBatch = 500
+
+// indexLoop indexes whatever is pending whenever poked, until ctx ends.
+func (s *Store) indexLoop(ctx context.Context) {
+	defer close(s.indexDone)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.indexPoke:
+		}
+		if err := s.indexPending(ctx); err != nil && ctx.Err() == nil {
+			s.logf("logstore: indexing: %v", err)
+		}
+	}
+}
+
+// noteWritten counts n events written to the group since its last segment
+// and wakes the indexer once they fill one.
+func (s *Store) noteWritten(groupID int64, n int) {
+	s.pendingMu.Lock()
+	s.pending[groupID] += n
+	full := s.pending[groupID] >= s.segmentSize
+	s.pendingMu.Unlock()
+	if full {
+		s.pokeIndexer()
+	}
+}
+
+// pokeIndexer wakes the indexer.
+func (s *Store) pokeIndexer() {
+	select {
+	case s.indexPoke <- struct{}{}:
+	default:
+	}
+}
+
+// indexPending writes a segment for every run of segmentSize unindexed
+// events of every group.
+//
+// Which groups to look at comes from counts kept in memory (noteWritten),
+// since counting a group's unindexed events in the database for every write
+// would cost the writers about as much as the indexing. The counts may run
+// high (deleted events, a write counted twice while the indexer recounts),
+// which costs a recount, never low, which would leave events unindexed.
+func (s *Store) indexPending(ctx context.Context) error {
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
+	for {
+		s.pendingMu.Lock()
+		var groups []int64
+		for g, n := range s.pending {
+			if n >= s.segmentSize {
+				groups = append(groups, g)
+			}
+		}
+		s.pendingMu.Unlock()
+		if len(groups) == 0 {
+			return nil
+		}
+		slices.Sort(groups)
+		for _, g := range groups {
+			if err := s.indexNext(ctx, g); err != nil {
+				return fmt.Errorf("group %d: %w", g, err)
+			}
+		}
+	}
+}
+
+// indexNext writes the group's next segment if its events after the last
+// segment number segmentSize or more, and recounts what is left.
+func (s *Store) indexNext(ctx context.Context, groupID int64) error {
+	s.pendingMu.Lock()
+	before := s.pending[groupID]
+	s.pendingMu.Unlock()
+	recount := func(n int) {
+		s.pendingMu.Lock()
+		s.pending[groupID] += n - before
+		s.pendingMu.Unlock()
+	}
+	covered, err := s.indexedUpTo(ctx, s.db, groupID)
+	if err != nil {
+		return err
+	}
+	// The events are read first and indexed after, so that the
+	// connection, which the writers share, is not held while tokenizing.
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT id, message FROM log_events INDEXED BY events_group
+		WHERE group_id = ? AND id > ? ORDER BY id LIMIT ?`, groupID, covered, s.segmentSize)
+	type idMsg struct {
+		id  int64
+		msg string
+	}
+	evs, err := collect(rows, err, func(row scanner) (idMsg, error) {
+		var e idMsg
+		return e, row.Scan(&e.id, &e.msg)
+	})
+	if err != nil {
+		return err
+	}
+	if len(evs) < s.segmentSize {
+		recount(len(evs))
+		return nil
+	}
+	b := newSegmentBuilder()
+	for _, e := range evs {
+		b.add(e.id, e.msg)
+	}
+	data := b.encode()
+	// The group may have gone since it was listed; its events with it.
+	res, err := s.db.ExecContext(ctx, `
+		INSERT INTO index_segments (group_id, first_id, last_id, data)
+		SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM log_groups WHERE id = ?)`,
+		groupID, b.ids[0], b.ids[len(b.ids)-1], data, groupID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		s.pendingMu.Lock()
+		delete(s.pending, groupID)
+		s.pendingMu.Unlock()
+		return nil
+	}
+	// What is left is counted on the next round.
+	s.pendingMu.Lock()
+	s.pending[groupID] -= s.segmentSize
+	s.pending[groupID] = max(s.pending[groupID], s.segmentSize)
+	s.pendingMu.Unlock()
+	return nil
+}
+
+// indexedUpTo returns the last event ID the group's segments cover.
+func (s *Store) indexedUpTo(ctx context.Context, q querier, groupID int64) (int64, error) {
+	var last int64
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(last_id), 0) FROM index_segments WHERE group_id = ?`, groupID).Scan(&last)
+	return last, err
+}
+
+// IndexIdle waits until the indexer has indexed every full segment's worth of
+// events written before the call, or ctx ends. Benchmarks and tests use it;
+// queries do not need it.
+func (s *Store) IndexIdle(ctx context.Context) error {
+	if err := s.indexPending(ctx); err != nil {
+		return fmt.Errorf("logstore: indexing: %w", err)
+	}
+	return nil
+}
+
+// dropEmptySegments deletes the segments none of whose events are left.
+func (s *Store) dropEmptySegments(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `
+		DELETE FROM index_segments WHERE NOT EXISTS (
+			SELECT 1 FROM log_events e INDEXED BY events_group
+			WHERE e.group_id = index_segments.group_id
+				AND e.id BETWEEN index_segments.first_id AND index_segments.last_id)`)
+	return err
+}
+
+// segmentRef is a segment's row.
+type segmentRef struct{ id, first, last int64 }
+
+// segment returns the decoded segment of row id, from the cache if there.
+func (s *Store) segment(ctx context.Context, id int64) (*segment, error) {
+	if seg := s.segs.get(id); seg != nil {
+		return seg, nil
+	}
+	var data []byte
+	if err := s.db.QueryRowContext(ctx, `SELECT data FROM index_segments WHERE id = ?`, id).Scan(&data); err != nil {
+		return nil, err
+	}
+	seg, err := decodeSegment(data)
+	if err != nil {
+		return nil, fmt.Errorf("segment %d: %w", id, err)
+	}
+	s.segs.put(id, seg)
+	return seg, nil
+}
+
+// segmentCache is a least-recently-used cache of decoded segments, bounded
+// by their size.
+type segmentCache struct {
+	max int
+	mu  sync.Mutex // guards the fields below
+	ll  *list.List // of *cacheEntry, most recent first
+	m   map[int64]*list.Element
+	n   int // bytes held
+}
+
+type cacheEntry struct {
+	id  int64
+	seg *segment
+}
+
+func newSegmentCache(max int) *segmentCache {
+	return &segmentCache{max: max, ll: list.New(), m: make(map[int64]*list.Element)}
+}
+
+func (c *segmentCache) get(id int64) *segment {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[id]; ok {
+		c.ll.MoveToFront(e)
+		return e.Value.(*cacheEntry).seg
+	}
+	return nil
+}
+
+func (c *segmentCache) put(id int64, seg *segment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[id]; ok || seg.size > c.max {
+		return
+	}
+	c.m[id] = c.ll.PushFront(&cacheEntry{id, seg})
+	c.n += seg.size
+	for c.n > c.max {
+		e := c.ll.Back()
+		ce := e.Value.(*cacheEntry)
+		c.ll.Remove(e)
+		delete(c.m, ce.id)
+		c.n -= ce.seg.size
+	}
+}
+
+// GroupReader reads an account's group in the order the store took its
+// events, as queries do: only events whose message holds the literals
+// GroupEventsContaining describes, starting after an ID. The indexed part of
+// the group is read through the index.
+//
+// A goroutine reads ahead a few pages while the caller works through the
+// current one; Close stops it.
+type GroupReader struct {
+	s              *Store
+	ctx            context.Context
+	account, group string
+
+	// Read and written by the reading goroutine only, once started.
+	anyOf   [][]string
+	plan    textPlan
+	usePlan bool
+	started bool
+	groupID int64
+	after   int64
+	segs    []segmentRef     // segments still to visit
+	pending []int64          // candidates of the current segment still to fetch
+	scanTo  int64            // if not 0, the segment being scanned instead ends here
+	streams map[int64]string // stream names by ID
+	page    []Event
+	done    bool
+
+	running bool
+	pages   chan []Event
+	stop    context.CancelFunc
+	stopped chan struct{} // closed when the reading goroutine has returned
+	err     error         // set by the reading goroutine before it closes pages
+	cur     []Event       // the page being handed out
+	closed  bool
+}
+
+// readAhead is how many pages a GroupReader reads ahead of its caller.
+const readAhead = 4
+
+// ReadGroup returns a reader of the group's events after the ID after. Call
+// Close when done with it.
+func (s *Store) ReadGroup(ctx context.Context, account, group string, after int64, anyOf [][]string) *GroupReader {
+	plan, ok := planText(anyOf)
+	return &GroupReader{s: s, ctx: ctx, account: account, group: group, after: after, anyOf: anyOf, plan: plan, usePlan: ok}
+}
+
+// Next returns the next event, or false at the end or on an error (Err).
+func (r *GroupReader) Next() (Event, bool) {
+	if !r.running {
+		r.running = true
+		ctx, cancel := context.WithCancel(r.ctx)
+		r.stop = cancel
+		r.pages = make(chan []Event, readAhead)
+		r.stopped = make(chan struct{})
+		go r.read(ctx)
+	}
+	for len(r.cur) == 0 {
+		p, ok := <-r.pages
+		if !ok {
+			return Event{}, false
+		}
+		r.cur = p
+	}
+	e := r.cur[0]
+	r.cur = r.cur[1:]
+	return e, true
+}
+
+// read sends pages until the end, an error or Close.
+func (r *GroupReader) read(ctx context.Context) {
+	defer close(r.stopped)
+	defer close(r.pages)
+	r.ctx = ctx
+	for !r.done {
+		if err := r.fill(); err != nil {
+			r.err = fmt.Errorf("logstore: get events of %s: %w", r.group, err)
+			return
+		}
+		if len(r.page) == 0 {
+			continue
+		}
+		select {
+		case r.pages <- r.page:
+			r.page = nil
+		case <-ctx.Done():
+			r.err = fmt.Errorf("logstore: get events of %s: %w", r.group, ctx.Err())
+			return
+		}
+	}
+}
+
+// Err is the error that ended the reading, if any. Call it after Next
+// returned false.
+func (r *GroupReader) Err() error { return r.err }
+
+// Close stops reading ahead. The reader returns no more events.
+func (r *GroupReader) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	if r.running {
+		r.stop()
+		<-r.stopped
+		for range r.pages {
+		}
+	} else {
+		r.running = true
+		r.pages = make(chan []Event)
+		close(r.pages)
+	}
+	r.cur = nil
+}
+
+// fill reads the next page: candidates of the current segment, the next
+// segment's, or past the segments, the next page of the rest. It may leave
+// the page empty, to be called again.
+func (r *GroupReader) fill() error {
+	ctx := r.ctx
+	if !r.started {
+		r.started = true
+		id, err := lookupGroup(ctx, r.s.db, r.account, r.group)
+		if err != nil {
+			return err
+		}
+		r.groupID = id
+		r.streams = make(map[int64]string)
+		if r.usePlan {
+			rows, err := r.s.db.QueryContext(ctx, `
+				SELECT id, first_id, last_id FROM index_segments
+				WHERE group_id = ? AND last_id > ? ORDER BY first_id`, id, r.after)
+			r.segs, err = collect(rows, err, func(row scanner) (segmentRef, error) {
+				var sr segmentRef
+				return sr, row.Scan(&sr.id, &sr.first, &sr.last)
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if r.scanTo > 0 {
+		page, err := r.s.groupEvents(ctx, r.groupID, r.after, r.scanTo, 0, r.anyOf)
+		if err != nil {
+			return err
+		}
+		r.page = page
+		if len(page) == 0 || page[len(page)-1].ID >= r.scanTo {
+			r.after, r.scanTo = max(r.after, r.scanTo), 0
+		} else {
+			r.after = page[len(page)-1].ID
+		}
+		return nil
+	}
+	if len(r.pending) > 0 {
+		n := min(fetchBatch, len(r.pending))
+		page, err := r.s.eventsByID(ctx, r.groupID, r.pending[:n], r.streams)
+		r.pending = r.pending[n:]
+		r.page = page
+		return err
+	}
+	if len(r.segs) > 0 {
+		sr := r.segs[0]
+		r.segs = r.segs[1:]
+		seg, err := r.s.segment(ctx, sr.id)
+		if errors.Is(err, errSegment) {
+			// A damaged index must not lose events: read the range.
+			r.s.logf("logstore: group %s: %v; reading its events without the index", r.group, err)
+			r.scanTo = sr.last
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		cand := seg.candidates(r.plan)
+		if cand.count() > len(seg.ids)/4 {
+			// Fetching one by one would cost more than reading the
+			// segment's range.
+			r.scanTo = sr.last
+			return nil
+		}
+		for w, word := range cand {
+			for word != 0 {
+				b := bits.TrailingZeros64(word)
+				word &= word - 1
+				if id := seg.ids[w*64+b]; id > r.after {
+					r.pending = append(r.pending, id)
+				}
+			}
+		}
+		r.after = max(r.after, sr.last)
+		return nil
+	}
+	page, err := r.s.groupEvents(ctx, r.groupID, r.after, 0, defaultEventsLimit, r.anyOf)
+	if err != nil {
+		return err
+	}
+	if len(page) == 0 {
+		r.done = true
+		return nil
+	}
+	r.page = page
+	r.after = page[len(page)-1].ID
+	return nil
+}
+
+// eventsByID returns the group's events of ids (increasing) that still exist.
+// The IDs are looked up in the table itself (the unary + keeps SQLite from
+// going through events_group, a second lookup per event), and stream names
+// come from names, filled as needed.
+func (s *Store) eventsByID(ctx context.Context, groupID int64, ids []int64, names map[int64]string) ([]Event, error) {
+	stmt, err := s.fetchStmt(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// One statement of fetchBatch IDs, prepared once; IDs past the end
+	// are 0, which no event has.
+	args := make([]any, fetchBatch+1)
+	for i := range fetchBatch {
+		args[i] = int64(0)
+		if i < len(ids) {
+			args[i] = ids[i]
+		}
+	}
+	args[fetchBatch] = groupID
+	rows, err := stmt.QueryContext(ctx, args...)
+	type row struct {
+		e      Event
+		stream int64
+	}
+	es, err := collect(rows, err, func(sc scanner) (row, error) {
+		var r row
+		err := sc.Scan(&r.e.ID, msTime{&r.e.Time}, msTime{&r.e.Ingested}, &r.e.Message, &r.stream)
+		return r, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Event, len(es))
+	for i, r := range es {
+		name, ok := names[r.stream]
+		if !ok {
+			if err := s.db.QueryRowContext(ctx, `SELECT name FROM log_streams WHERE id = ?`, r.stream).Scan(&name); err != nil {
+				return nil, err
+			}
+			names[r.stream] = name
+		}
+		r.e.Stream = name
+		out[i] = r.e
+	}
+	return out, nil
+}
+
+// fetchStmt returns the statement eventsByID runs, preparing it once.
+func (s *Store) fetchStmt(ctx context.Context) (*sql.Stmt, error) {
+	s.fetchMu.Lock()
+	defer s.fetchMu.Unlock()
+	if s.fetch == nil {
+		stmt, err := s.db.PrepareContext(ctx, `
+			SELECT id, time, ingested, message, stream_id FROM log_events
+			WHERE id IN (?`+strings.Repeat(`, ?`, fetchBatch-1)+`) AND +group_id = ?
+			ORDER BY id`)
+		if err != nil {
+			return nil, err
+		}
+		s.fetch = stmt
+	}
+	return s.fetch, nil
+}
+
+// groupEvents returns up to limit events of the group with IDs greater than
+// after and, unless upTo is 0, at most upTo, whose message passes anyOf as
+// GroupEventsContaining describes.
+func (s *Store) groupEvents(ctx context.Context, groupID, after, upTo int64, limit int, anyOf [][]string) ([]Event, error) {
+	if limit <= 0 {
+		limit = defaultEventsLimit
+	}
+	q := `SELECT e.id, e.time, e.ingested, e.message, s.name
+		FROM log_events e INDEXED BY events_group JOIN log_streams s ON s.id = e.stream_id
+		WHERE e.group_id = ? AND e.id > ?`
+	args := []any{groupID, after}
+	if upTo > 0 {
+		q += ` AND e.id <= ?`
+		args = append(args, upTo)
+	}
+	for _, lits := range anyOf {
+		// A literal of a byte or two is in most messages; checking it
+		// would cost more than handing them over.
+		if len(lits) == 0 || slices.ContainsFunc(lits, func(l string) bool { return len(l) < 3 }) {
+			continue
+		}
+		q += ` AND (instr(e.message, '\') > 0`
+		for _, l := range lits {
+			q += ` OR instr(e.message, ?) > 0`
+			args = append(args, l)
+		}
+		q += `)`
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY e.id LIMIT ?`, append(args, limit)...)
+	return collect(rows, err, scanGroupEvent)
+}
+
+func scanGroupEvent(row scanner) (Event, error) {
+	var e Event
+	err := row.Scan(&e.ID, msTime{&e.Time}, msTime{&e.Ingested}, &e.Message, &e.Stream)
+	return e, err
+}
