@@ -3,44 +3,65 @@
 package shell
 
 import (
-	_ "embed"
+	"embed"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 )
 
-// bashIntegration is the rcfile that gives bash sessions OSC 133 marks.
+// integrationFiles give bash and zsh sessions OSC 133 marks: bash.sh is
+// bash's rcfile, and zsh/ the startup files of a ZDOTDIR (see zsh/zshenv).
 //
-//go:embed integration/bash.sh
-var bashIntegration []byte
+//go:embed integration/bash.sh integration/zsh
+var integrationFiles embed.FS
 
 var (
 	integrationOnce sync.Once
-	integrationPath string // bash's rcfile, once written
+	integrationDir  string // where the files are, once written
 	integrationErr  error
 )
 
-// bashRCFile returns the path of the bash integration, written once per
-// process into a directory of its own that every user can read (sessions
-// run as other users) and only this process's user can change.
-func bashRCFile() (string, error) {
+// integration returns the directory holding the integration: bash's rcfile
+// as bash-integration.sh and zsh's startup files in zsh/. It is written once
+// per process into a directory of its own that every user can read
+// (sessions run as other users) and only this process's user can change.
+func integration() (string, error) {
 	integrationOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "postern-shell-")
-		if err != nil {
-			integrationErr = fmt.Errorf("shell: integration: %w", err)
-			return
+		integrationDir, integrationErr = writeIntegration()
+		if integrationErr != nil {
+			integrationErr = fmt.Errorf("shell: integration: %w", integrationErr)
 		}
-		if err := os.Chmod(dir, 0o755); err != nil {
-			integrationErr = fmt.Errorf("shell: integration: %w", err)
-			return
-		}
-		p := filepath.Join(dir, "bash-integration.sh")
-		if err := os.WriteFile(p, bashIntegration, 0o644); err != nil {
-			integrationErr = fmt.Errorf("shell: integration: %w", err)
-			return
-		}
-		integrationPath = p
 	})
-	return integrationPath, integrationErr
+	return integrationDir, integrationErr
+}
+
+func writeIntegration() (string, error) {
+	dir, err := os.MkdirTemp("", "postern-shell-")
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	files := map[string]string{
+		"bash-integration.sh": "integration/bash.sh",
+		"zsh/.zshenv":         "integration/zsh/zshenv",
+		"zsh/.zprofile":       "integration/zsh/zprofile",
+		"zsh/.zshrc":          "integration/zsh/zshrc",
+		"zsh/.zlogin":         "integration/zsh/zlogin",
+	}
+	if err := os.Mkdir(filepath.Join(dir, "zsh"), 0o755); err != nil {
+		return "", err
+	}
+	for dst, src := range files {
+		b, err := integrationFiles.ReadFile(src)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }

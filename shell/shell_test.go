@@ -296,21 +296,74 @@ func TestBashIntegration(t *testing.T) {
 		t.Errorf("exit code = %d, want 0", code)
 	}
 
+	checkCommands(t, tm.output(ctx), "echo profile=$FROM_PROFILE=0/true", "false=1/true", "(exit 7)=7/true", "exit 0=0/false")
+}
+
+// checkCommands checks the commands the recorder finds in a session's
+// output, each as line=exit/hasExit, and that it strips the marks.
+func checkCommands(t *testing.T, output string, want ...string) {
+	t.Helper()
 	tr := recording.NewCommandTracker(80)
-	clean, cmds := tr.Feed(nil, 0, []byte(tm.output(ctx)))
+	clean, cmds := tr.Feed(nil, 0, []byte(output))
 	_, more := tr.Close(clean, 0)
 	cmds = append(cmds, more...)
 	var got []string
 	for _, c := range cmds {
 		got = append(got, fmt.Sprintf("%s=%d/%v", c.Line, c.ExitCode, c.HasExit))
 	}
-	want := []string{"echo profile=$FROM_PROFILE=0/true", "false=1/true", "(exit 7)=7/true", "exit 0=0/false"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("commands %q, want %q\noutput: %q", got, want, tm.output(ctx))
+		t.Errorf("commands %q, want %q\noutput: %q", got, want, output)
 	}
 	if bytes.Contains(clean, []byte("133;")) {
 		t.Errorf("marks left in the output: %q", clean)
 	}
+}
+
+// TestZshIntegration: a user whose login shell is zsh gets the same marks,
+// and zsh still reads the user's startup files, from their home.
+func TestZshIntegration(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	zsh, err := exec.LookPath("zsh")
+	if err != nil {
+		t.Skip("zsh is not installed (scripts/install-test-deps installs it)")
+	}
+	u := throwawayUser(t)
+	ensureMu.Lock()
+	out, err := exec.Command("usermod", "--shell", zsh, u.Username).CombinedOutput()
+	ensureMu.Unlock()
+	if err != nil {
+		t.Fatalf("usermod: %v: %s", err, out)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	for name, text := range map[string]string{
+		".zshenv":   "export FROM_ZSHENV=yes\n",
+		".zprofile": "export FROM_ZPROFILE=yes\n",
+		".zshrc":    "export FROM_ZSHRC=yes\nPS1='zsh-prompt%# '\n",
+		".zlogin":   "export FROM_ZLOGIN=yes\n",
+	} {
+		p := filepath.Join(u.HomeDir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tm := start(t, ctx, Spec{User: u.Username, Integration: true})
+	tm.expect(ctx, "zsh-prompt% ")
+	tm.write("echo $FROM_ZSHENV,$FROM_ZPROFILE,$FROM_ZSHRC,$FROM_ZLOGIN,$ZDOTDIR\r")
+	tm.expect(ctx, "yes,yes,yes,yes,"+u.HomeDir+"\r\n")
+	tm.write("false\r")
+	tm.expect(ctx, "\x1b]133;D;1\x07")
+	tm.write("(exit 7)\r")
+	tm.expect(ctx, "\x1b]133;D;7\x07")
+	tm.write("exit 0\r")
+	if code := tm.wait(ctx); code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+	checkCommands(t, tm.output(ctx), "echo $FROM_ZSHENV,$FROM_ZPROFILE,$FROM_ZSHRC,$FROM_ZLOGIN,$ZDOTDIR=0/true", "false=1/true", "(exit 7)=7/true", "exit 0=0/false")
 }
 
 func TestEcho(t *testing.T) {

@@ -162,12 +162,26 @@ func prepare(ctx context.Context, s Spec, tty bool) (prepared, error) {
 		// The leading "-" is how login(1) and sshd tell a shell it is a
 		// login shell, so it reads /etc/profile and the user's profile.
 		pr.argv = []string{"-" + filepath.Base(loginShell)}
-		if s.Integration && tty && filepath.Base(loginShell) == "bash" {
+		if !s.Integration || !tty {
+			return pr, nil
+		}
+		dir, err := integration()
+		if err != nil {
+			return pr, nil // a session without command events, not none
+		}
+		switch filepath.Base(loginShell) {
+		case "bash":
 			// Bash ignores --rcfile as a login shell; the rcfile reads
 			// the login startup files instead.
-			if rc, err := bashRCFile(); err == nil {
-				pr.argv = []string{"bash", "--rcfile", rc, "-i"}
+			pr.argv = []string{"bash", "--rcfile", filepath.Join(dir, "bash-integration.sh"), "-i"}
+		case "zsh":
+			// zsh reads its startup files from ZDOTDIR; ours read the
+			// user's, from where the user keeps them.
+			if zd := lookupEnv(pr.env, "ZDOTDIR"); zd != "" {
+				pr.env = append(pr.env, "__POSTERN_USER_ZDOTDIR="+zd)
 			}
+			pr.env = append(slices.DeleteFunc(pr.env, func(kv string) bool { return strings.HasPrefix(kv, "ZDOTDIR=") }),
+				"ZDOTDIR="+filepath.Join(dir, "zsh"))
 		}
 		return pr, nil
 	}
