@@ -119,7 +119,7 @@ func measureLogStore(ctx context.Context, tmp string, res *results) error {
 			return 0, 0, err
 		}
 		begin := time.Now()
-		rd := ls.ReadGroup(ctx, account, group, 0, pq.MessageLiterals())
+		rd := ls.ReadGroup(ctx, account, group, logstore.QueryOptions(pq.Fields(), pq.MessageLiterals(), time.Time{}, time.Time{}))
 		defer rd.Close()
 		next := func() (logquery.Event, bool) {
 			e, ok := rd.Next()

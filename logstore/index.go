@@ -6,10 +6,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The full-text index: each group's events, segmentEvents at a time in the
@@ -247,10 +249,74 @@ func (c *segmentCache) put(id int64, seg *segment) {
 	}
 }
 
+// ReadOptions says which of a group's events ReadGroup reads, and what of
+// them. The zero value reads every event and all of it.
+type ReadOptions struct {
+	// After skips events with IDs up to it.
+	After int64
+	// AnyOf skips events that do not hold, for each list, one of its
+	// strings, as GroupEventsContaining describes (logquery's
+	// MessageLiterals).
+	AnyOf [][]string
+	// Since and Until, when not zero, skip events whose Time is before
+	// or after them.
+	Since, Until time.Time
+	// NoTime, NoIngested and NoStream leave Time, Ingested and Stream
+	// zero: reading less is faster (logquery's Fields says what a
+	// query reads).
+	NoTime, NoIngested, NoStream bool
+}
+
+// QueryOptions returns the ReadOptions of a query (package logquery) over
+// [since, until] that reads fields (its Fields: @timestamp, @ingestionTime,
+// @logStream, @message and JSON paths) and needs the literals anyOf (its
+// MessageLiterals).
+func QueryOptions(fields []string, anyOf [][]string, since, until time.Time) ReadOptions {
+	return ReadOptions{
+		AnyOf:      anyOf,
+		Since:      since,
+		Until:      until,
+		NoTime:     !slices.Contains(fields, "@timestamp"),
+		NoIngested: !slices.Contains(fields, "@ingestionTime"),
+		NoStream:   !slices.Contains(fields, "@logStream"),
+	}
+}
+
+// readSpec is what the reading statements need of ReadOptions.
+type readSpec struct {
+	groupID        int64
+	cols           string // select list: id, time, ingested, message, stream_id or NULLs
+	timeLo, timeHi int64  // unix ms, inclusive
+	// wide: the group holds most of the store's events, so reading the
+	// table in ID order costs less than going through events_group.
+	wide bool
+}
+
+func (o ReadOptions) spec(groupID int64) readSpec {
+	col := func(omit bool, name string) string {
+		if omit {
+			return "NULL"
+		}
+		return name
+	}
+	sp := readSpec{
+		groupID: groupID,
+		cols:    "id, " + col(o.NoTime, "time") + ", " + col(o.NoIngested, "ingested") + ", message, " + col(o.NoStream, "stream_id"),
+		timeLo:  math.MinInt64,
+		timeHi:  math.MaxInt64,
+	}
+	if !o.Since.IsZero() {
+		sp.timeLo = o.Since.UnixMilli()
+	}
+	if !o.Until.IsZero() {
+		sp.timeHi = o.Until.UnixMilli()
+	}
+	return sp
+}
+
 // GroupReader reads an account's group in the order the store took its
-// events, as queries do: only events whose message holds the literals
-// GroupEventsContaining describes, starting after an ID. The indexed part of
-// the group is read through the index.
+// events, as queries do (see ReadOptions). The indexed part of the group is
+// read through the index.
 //
 // A goroutine reads ahead a few pages while the caller works through the
 // current one; Close stops it.
@@ -258,13 +324,13 @@ type GroupReader struct {
 	s              *Store
 	ctx            context.Context
 	account, group string
+	opts           ReadOptions
 
 	// Read and written by the reading goroutine only, once started.
-	anyOf   [][]string
 	plan    textPlan
 	usePlan bool
 	started bool
-	groupID int64
+	spec    readSpec
 	after   int64
 	segs    []segmentRef     // segments still to visit
 	pending []int64          // candidates of the current segment still to fetch
@@ -285,11 +351,11 @@ type GroupReader struct {
 // readAhead is how many pages a GroupReader reads ahead of its caller.
 const readAhead = 4
 
-// ReadGroup returns a reader of the group's events after the ID after. Call
-// Close when done with it.
-func (s *Store) ReadGroup(ctx context.Context, account, group string, after int64, anyOf [][]string) *GroupReader {
-	plan, ok := planText(anyOf)
-	return &GroupReader{s: s, ctx: ctx, account: account, group: group, after: after, anyOf: anyOf, plan: plan, usePlan: ok}
+// ReadGroup returns a reader of the account's group. Call Close when done
+// with it.
+func (s *Store) ReadGroup(ctx context.Context, account, group string, opts ReadOptions) *GroupReader {
+	plan, ok := planText(opts.AnyOf)
+	return &GroupReader{s: s, ctx: ctx, account: account, group: group, opts: opts, after: opts.After, plan: plan, usePlan: ok}
 }
 
 // Next returns the next event, or false at the end or on an error (Err).
@@ -371,7 +437,14 @@ func (r *GroupReader) fill() error {
 		if err != nil {
 			return err
 		}
-		r.groupID = id
+		r.spec = r.opts.spec(id)
+		var mine, all int64
+		if err := r.s.db.QueryRowContext(ctx, `
+			SELECT COALESCE(SUM(CASE WHEN group_id = ? THEN events END), 0), COALESCE(SUM(events), 0)
+			FROM log_streams`, id).Scan(&mine, &all); err != nil {
+			return err
+		}
+		r.spec.wide = 2*mine >= all
 		r.streams = make(map[int64]string)
 		if r.usePlan {
 			rows, err := r.s.db.QueryContext(ctx, `
@@ -387,7 +460,7 @@ func (r *GroupReader) fill() error {
 		}
 	}
 	if r.scanTo > 0 {
-		page, err := r.s.groupEvents(ctx, r.groupID, r.after, r.scanTo, 0, r.anyOf)
+		page, err := r.s.groupEvents(ctx, r.spec, r.after, r.scanTo, 0, r.opts.AnyOf, r.streams)
 		if err != nil {
 			return err
 		}
@@ -401,7 +474,7 @@ func (r *GroupReader) fill() error {
 	}
 	if len(r.pending) > 0 {
 		n := min(fetchBatch, len(r.pending))
-		page, err := r.s.eventsByID(ctx, r.groupID, r.pending[:n], r.streams)
+		page, err := r.s.eventsByID(ctx, r.spec, r.pending[:n], r.streams)
 		r.pending = r.pending[n:]
 		r.page = page
 		return err
@@ -438,7 +511,7 @@ func (r *GroupReader) fill() error {
 		r.after = max(r.after, sr.last)
 		return nil
 	}
-	page, err := r.s.groupEvents(ctx, r.groupID, r.after, 0, defaultEventsLimit, r.anyOf)
+	page, err := r.s.groupEvents(ctx, r.spec, r.after, 0, defaultEventsLimit, r.opts.AnyOf, r.streams)
 	if err != nil {
 		return err
 	}
@@ -451,29 +524,37 @@ func (r *GroupReader) fill() error {
 	return nil
 }
 
-// eventsByID returns the group's events of ids (increasing) that still exist.
-// The IDs are looked up in the table itself (the unary + keeps SQLite from
-// going through events_group, a second lookup per event), and stream names
-// come from names, filled as needed.
-func (s *Store) eventsByID(ctx context.Context, groupID int64, ids []int64, names map[int64]string) ([]Event, error) {
-	stmt, err := s.fetchStmt(ctx)
+// eventsByID returns the group's events of ids (increasing) that still exist
+// and are in the spec's time range. The IDs are looked up in the table
+// itself (the unary + keeps SQLite from going through events_group, a second
+// lookup per event).
+func (s *Store) eventsByID(ctx context.Context, sp readSpec, ids []int64, names map[int64]string) ([]Event, error) {
+	stmt, err := s.fetchStmt(ctx, sp.cols)
 	if err != nil {
 		return nil, err
 	}
 	// One statement of fetchBatch IDs, prepared once; IDs past the end
 	// are 0, which no event has.
-	args := make([]any, fetchBatch+1)
+	args := make([]any, fetchBatch, fetchBatch+3)
 	for i := range fetchBatch {
 		args[i] = int64(0)
 		if i < len(ids) {
 			args[i] = ids[i]
 		}
 	}
-	args[fetchBatch] = groupID
+	args = append(args, sp.groupID, sp.timeLo, sp.timeHi)
 	rows, err := stmt.QueryContext(ctx, args...)
+	return s.withStreams(ctx, rows, err, names)
+}
+
+// withStreams reads rows of (id, time, ingested, message, stream_id) into
+// events, naming their streams from names, which it fills as needed: cheaper
+// than a join for every row, since a group has few streams next to its
+// events.
+func (s *Store) withStreams(ctx context.Context, rows *sql.Rows, err error, names map[int64]string) ([]Event, error) {
 	type row struct {
 		e      Event
-		stream int64
+		stream sql.NullInt64 // NULL when not asked for
 	}
 	es, err := collect(rows, err, func(sc scanner) (row, error) {
 		var r row
@@ -485,12 +566,16 @@ func (s *Store) eventsByID(ctx context.Context, groupID int64, ids []int64, name
 	}
 	out := make([]Event, len(es))
 	for i, r := range es {
-		name, ok := names[r.stream]
+		if !r.stream.Valid {
+			out[i] = r.e
+			continue
+		}
+		name, ok := names[r.stream.Int64]
 		if !ok {
-			if err := s.db.QueryRowContext(ctx, `SELECT name FROM log_streams WHERE id = ?`, r.stream).Scan(&name); err != nil {
+			if err := s.db.QueryRowContext(ctx, `SELECT name FROM log_streams WHERE id = ?`, r.stream.Int64).Scan(&name); err != nil {
 				return nil, err
 			}
-			names[r.stream] = name
+			names[r.stream.Int64] = name
 		}
 		r.e.Stream = name
 		out[i] = r.e
@@ -498,37 +583,48 @@ func (s *Store) eventsByID(ctx context.Context, groupID int64, ids []int64, name
 	return out, nil
 }
 
-// fetchStmt returns the statement eventsByID runs, preparing it once.
-func (s *Store) fetchStmt(ctx context.Context) (*sql.Stmt, error) {
+// fetchStmt returns the statement eventsByID runs for a select list,
+// preparing it once.
+func (s *Store) fetchStmt(ctx context.Context, cols string) (*sql.Stmt, error) {
 	s.fetchMu.Lock()
 	defer s.fetchMu.Unlock()
-	if s.fetch == nil {
-		stmt, err := s.db.PrepareContext(ctx, `
-			SELECT id, time, ingested, message, stream_id FROM log_events
-			WHERE id IN (?`+strings.Repeat(`, ?`, fetchBatch-1)+`) AND +group_id = ?
-			ORDER BY id`)
-		if err != nil {
-			return nil, err
-		}
-		s.fetch = stmt
+	if stmt, ok := s.fetch[cols]; ok {
+		return stmt, nil
 	}
-	return s.fetch, nil
+	stmt, err := s.db.PrepareContext(ctx, `
+		SELECT `+cols+` FROM log_events
+		WHERE id IN (?`+strings.Repeat(`, ?`, fetchBatch-1)+`) AND +group_id = ? AND time BETWEEN ? AND ?
+		ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	s.fetch[cols] = stmt
+	return stmt, nil
 }
 
-// groupEvents returns up to limit events of the group with IDs greater than
-// after and, unless upTo is 0, at most upTo, whose message passes anyOf as
-// GroupEventsContaining describes.
-func (s *Store) groupEvents(ctx context.Context, groupID, after, upTo int64, limit int, anyOf [][]string) ([]Event, error) {
+// groupEvents returns up to limit events of the spec's group with IDs
+// greater than after and, unless upTo is 0, at most upTo, in its time range,
+// whose message passes anyOf as GroupEventsContaining describes.
+func (s *Store) groupEvents(ctx context.Context, sp readSpec, after, upTo int64, limit int, anyOf [][]string, names map[int64]string) ([]Event, error) {
 	if limit <= 0 {
 		limit = defaultEventsLimit
 	}
-	q := `SELECT e.id, e.time, e.ingested, e.message, s.name
-		FROM log_events e INDEXED BY events_group JOIN log_streams s ON s.id = e.stream_id
-		WHERE e.group_id = ? AND e.id > ?`
-	args := []any{groupID, after}
+	q := `SELECT ` + sp.cols + ` FROM log_events INDEXED BY events_group WHERE group_id = ? AND id > ?`
+	if sp.wide {
+		q = `SELECT ` + sp.cols + ` FROM log_events NOT INDEXED WHERE +group_id = ? AND id > ?`
+	}
+	args := []any{sp.groupID, after}
 	if upTo > 0 {
-		q += ` AND e.id <= ?`
+		q += ` AND id <= ?`
 		args = append(args, upTo)
+	}
+	if sp.timeLo != math.MinInt64 {
+		q += ` AND time >= ?`
+		args = append(args, sp.timeLo)
+	}
+	if sp.timeHi != math.MaxInt64 {
+		q += ` AND time <= ?`
+		args = append(args, sp.timeHi)
 	}
 	for _, lits := range anyOf {
 		// A literal of a byte or two is in most messages; checking it
@@ -536,19 +632,13 @@ func (s *Store) groupEvents(ctx context.Context, groupID, after, upTo int64, lim
 		if len(lits) == 0 || slices.ContainsFunc(lits, func(l string) bool { return len(l) < 3 }) {
 			continue
 		}
-		q += ` AND (instr(e.message, '\') > 0`
+		q += ` AND (instr(message, '\') > 0`
 		for _, l := range lits {
-			q += ` OR instr(e.message, ?) > 0`
+			q += ` OR instr(message, ?) > 0`
 			args = append(args, l)
 		}
 		q += `)`
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY e.id LIMIT ?`, append(args, limit)...)
-	return collect(rows, err, scanGroupEvent)
-}
-
-func scanGroupEvent(row scanner) (Event, error) {
-	var e Event
-	err := row.Scan(&e.ID, msTime{&e.Time}, msTime{&e.Ingested}, &e.Message, &e.Stream)
-	return e, err
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id LIMIT ?`, append(args, limit)...)
+	return s.withStreams(ctx, rows, err, names)
 }

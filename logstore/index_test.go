@@ -80,7 +80,7 @@ func fillGroup(t *testing.T, s *Store, group string, n int, at time.Time) {
 // readAll reads the group with ReadGroup.
 func readAll(t *testing.T, s *Store, group string, after int64, anyOf [][]string) []Event {
 	t.Helper()
-	rd := s.ReadGroup(t.Context(), testAccount, group, after, anyOf)
+	rd := s.ReadGroup(t.Context(), testAccount, group, ReadOptions{After: after, AnyOf: anyOf})
 	defer rd.Close()
 	var out []Event
 	for e, ok := rd.Next(); ok; e, ok = rd.Next() {
@@ -212,6 +212,40 @@ func TestIndexedReadsMatchScans(t *testing.T) {
 	if n := checkSameAsScan(t, s, "/i", 0, [][]string{{"sudo"}}); n == 0 {
 		t.Fatal("no sudo events read")
 	}
+	// The smaller group is read through events_group, not the table.
+	for _, anyOf := range [][][]string{nil, {{"sudo"}}, {{"event"}}} {
+		checkSameAsScan(t, s, "/other", 0, anyOf)
+	}
+
+	// A time range, and leaving out what is not needed.
+	from, to := all[100].Time, all[len(all)-100].Time
+	for _, anyOf := range [][][]string{nil, {{"sudo"}}} {
+		rd := s.ReadGroup(ctx, testAccount, "/i", ReadOptions{AnyOf: anyOf, Since: from, Until: to, NoIngested: true, NoStream: true})
+		var got []Event
+		for e, ok := rd.Next(); ok; e, ok = rd.Next() {
+			got = append(got, e)
+		}
+		rd.Close()
+		if rd.Err() != nil {
+			t.Fatal(rd.Err())
+		}
+		var want []int64
+		for _, e := range readAll(t, s, "/i", 0, anyOf) {
+			if !e.Time.Before(from) && !e.Time.After(to) {
+				want = append(want, e.ID)
+			}
+		}
+		var ids []int64
+		for _, e := range got {
+			ids = append(ids, e.ID)
+			if e.Stream != "" || !e.Ingested.IsZero() || e.Time.IsZero() {
+				t.Fatalf("%q: event %+v has what was left out, or lacks its time", anyOf, e)
+			}
+		}
+		if !slices.Equal(ids, want) || len(ids) == 0 {
+			t.Errorf("%q in [%v, %v]: read %d events, want %d", anyOf, from, to, len(ids), len(want))
+		}
+	}
 }
 
 func TestIndexCorruptSegmentIsReadWithout(t *testing.T) {
@@ -309,7 +343,7 @@ func TestGroupReaderCloseEarly(t *testing.T) {
 	if err := s.IndexIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rd := s.ReadGroup(ctx, testAccount, "/x", 0, [][]string{{"event"}}) // pages of at most a segment
+	rd := s.ReadGroup(ctx, testAccount, "/x", ReadOptions{AnyOf: [][]string{{"event"}}}) // pages of at most a segment
 	for range 3 {
 		if _, ok := rd.Next(); !ok {
 			t.Fatal(rd.Err())
@@ -320,7 +354,7 @@ func TestGroupReaderCloseEarly(t *testing.T) {
 	if _, ok := rd.Next(); ok {
 		t.Error("Next after Close returned an event")
 	}
-	never := s.ReadGroup(ctx, testAccount, "/x", 0, nil)
+	never := s.ReadGroup(ctx, testAccount, "/x", ReadOptions{})
 	never.Close()
 	if _, ok := never.Next(); ok {
 		t.Error("Next after Close returned an event")

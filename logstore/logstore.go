@@ -120,8 +120,8 @@ type Store struct {
 	pendingMu   sync.Mutex    // guards pending
 	pending     map[int64]int // group ID → events written since its last segment, at least; see indexPending
 
-	fetchMu sync.Mutex // guards fetch
-	fetch   *sql.Stmt  // see fetchStmt
+	fetchMu sync.Mutex           // guards fetch
+	fetch   map[string]*sql.Stmt // by select list; see fetchStmt
 }
 
 // Options are a Store's dependencies. The zero value is usable.
@@ -171,6 +171,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		indexPoke:   make(chan struct{}, 1),
 		indexDone:   make(chan struct{}),
 		pending:     make(map[int64]int),
+		fetch:       make(map[string]*sql.Stmt),
 		segmentSize: cmp.Or(opts.segmentSize, segmentEvents),
 	}
 	if err := db.PingContext(ctx); err != nil {
@@ -208,8 +209,8 @@ func (s *Store) Close() error {
 		s.stopIndex()
 		<-s.indexDone
 		s.fetchMu.Lock()
-		if s.fetch != nil {
-			s.fetch.Close()
+		for _, stmt := range s.fetch {
+			stmt.Close()
 		}
 		s.fetchMu.Unlock()
 		s.closeError = s.db.Close()
@@ -647,7 +648,7 @@ func (s *Store) GroupEventsContaining(ctx context.Context, account, group string
 	if err != nil {
 		return nil, fmt.Errorf("logstore: get events of %s: %w", group, err)
 	}
-	es, err := s.groupEvents(ctx, groupID, after, 0, limit, anyOf)
+	es, err := s.groupEvents(ctx, ReadOptions{}.spec(groupID), after, 0, limit, anyOf, make(map[int64]string))
 	return es, wrapErr(err, "get events of %s", group)
 }
 

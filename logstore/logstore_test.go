@@ -975,7 +975,7 @@ func TestReadGroup(t *testing.T) {
 		mustPut(t, s, acct, "/r", fmt.Sprintf("s%d", i%3), ev(c.Now(), msg))
 		want = append(want, msg)
 	}
-	rd := s.ReadGroup(t.Context(), acct, "/r", 0, [][]string{{"event-"}})
+	rd := s.ReadGroup(t.Context(), acct, "/r", logstore.ReadOptions{AnyOf: [][]string{{"event-"}}})
 	var got []string
 	for e, ok := rd.Next(); ok; e, ok = rd.Next() {
 		got = append(got, e.Message)
@@ -983,7 +983,7 @@ func TestReadGroup(t *testing.T) {
 	if rd.Err() != nil || strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("read %q, %v", got, rd.Err())
 	}
-	if rd := s.ReadGroup(t.Context(), acct, "/missing", 0, nil); func() bool { _, ok := rd.Next(); return ok }() || !errors.Is(rd.Err(), logstore.ErrNotFound) {
+	if rd := s.ReadGroup(t.Context(), acct, "/missing", logstore.ReadOptions{}); func() bool { _, ok := rd.Next(); return ok }() || !errors.Is(rd.Err(), logstore.ErrNotFound) {
 		t.Errorf("a missing group: %v", rd.Err())
 	}
 }

@@ -28,7 +28,7 @@ type LogStore interface {
 	Streams(ctx context.Context, account, group string) ([]logstore.Stream, error)
 	Events(ctx context.Context, account, group, stream string, after int64, limit int) ([]logstore.Event, error)
 	GroupEvents(ctx context.Context, account, group string, after int64, limit int) ([]logstore.Event, error)
-	ReadGroup(ctx context.Context, account, group string, after int64, anyOf [][]string) *logstore.GroupReader
+	ReadGroup(ctx context.Context, account, group string, opts logstore.ReadOptions) *logstore.GroupReader
 	FirstEventSince(ctx context.Context, account, group string, since time.Time) (int64, error)
 	ExpireEvents(ctx context.Context) (int64, error)
 	PutMetricFilter(ctx context.Context, f logstore.MetricFilter) error

@@ -7,6 +7,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/logquery"
+	"github.com/postern/postern/logstore"
 )
 
 // queryTimeout bounds one query, so that an expensive one answers with a
@@ -55,20 +56,15 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return logStoreError(err, "log group "+group)
 	}
-	// The store hands over only events the query's filters can match.
-	rd := ls.ReadGroup(ctx, c.Account, group, after, q.MessageLiterals())
+	// The store hands over only events in the time range that the
+	// query's filters can match, and only what the query reads of them.
+	opts := logstore.QueryOptions(q.Fields(), q.MessageLiterals(), start, end)
+	opts.After = after
+	rd := ls.ReadGroup(ctx, c.Account, group, opts)
 	defer rd.Close()
 	next := func() (logquery.Event, bool) {
-		for {
-			e, ok := rd.Next()
-			if !ok {
-				return logquery.Event{}, false
-			}
-			if e.Time.Before(start) || e.Time.After(end) {
-				continue
-			}
-			return logquery.Event{Timestamp: e.Time, Ingestion: e.Ingested, Stream: e.Stream, Message: e.Message}, true
-		}
+		e, ok := rd.Next()
+		return logquery.Event{Timestamp: e.Time, Ingestion: e.Ingested, Stream: e.Stream, Message: e.Message}, ok
 	}
 	res, err := q.Run(ctx, next, logquery.Limits{})
 	if err == nil {
