@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -37,7 +39,15 @@ func (q *Query) Run(ctx context.Context, next func() (Event, bool), lim Limits) 
 	s := x.build()
 	c := newEventCtx(pl)
 	res := x.res
-events:
+	if workers := runtime.GOMAXPROCS(0); workers > 1 && hasFilter(pl.head) {
+		if err := x.runPrefiltered(ctx, next, s, c, workers); err != nil {
+			return nil, err
+		}
+		if err := s.finish(); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	for {
 		// Checking the context costs little, but not nothing; every 1024
 		// events still stops a run within microseconds.
@@ -51,16 +61,8 @@ events:
 			break
 		}
 		res.Scanned++
-		for _, pc := range pl.checks {
-			if !pc.pass(ev.Message) {
-				continue events
-			}
-		}
-		c.begin(ev, res.Scanned)
-		for _, st := range pl.head {
-			if !st.apply(c) {
-				continue events
-			}
+		if !pl.passes(c, ev, res.Scanned) {
+			continue
 		}
 		res.Matched++
 		if err := s.push(c); err != nil {
@@ -71,6 +73,108 @@ events:
 		return nil, err
 	}
 	return res, nil
+}
+
+// prefilterBatch is events whose filters other goroutines evaluate.
+type prefilterBatch struct {
+	evs  []Event
+	pass []bool        // written by the worker
+	done chan struct{} // closed when pass is
+}
+
+// prefilterBatchSize is how many events go to a worker at a time.
+const prefilterBatchSize = 256
+
+// hasFilter reports whether head has a filter, the stage that may drop
+// most events.
+func hasFilter(head []rowStage) bool {
+	return slices.ContainsFunc(head, func(st rowStage) bool { _, ok := st.(*filterStage); return ok })
+}
+
+// passes reports whether ev gets through the checks and the head.
+func (pl *plan) passes(c *evalCtx, ev Event, seq int64) bool {
+	for _, pc := range pl.checks {
+		if !pc.pass(ev.Message) {
+			return false
+		}
+	}
+	c.begin(ev, seq)
+	for _, st := range pl.head {
+		if !st.apply(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// runPrefiltered is Run's loop with the filters spread over workers: a
+// regex or JSON filter over every event of a full scan is most of a query's
+// work, and the head is a function of the event alone. Workers tell which
+// events pass, in batches; this goroutine takes the batches in order and
+// runs the head again on the events that passed (few, when the filter is
+// what costs), then the tail, so results are as without workers.
+func (x *exec) runPrefiltered(ctx context.Context, next func() (Event, bool), s sink, c *evalCtx, workers int) error {
+	pl, res := x.pl, x.res
+	in := make(chan *prefilterBatch, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wc := newEventCtx(pl)
+			for b := range in {
+				for i, ev := range b.evs {
+					b.pass[i] = pl.passes(wc, ev, 0)
+				}
+				close(b.done)
+			}
+		}()
+	}
+	defer func() {
+		close(in)
+		wg.Wait()
+	}()
+	var queue []*prefilterBatch // sent, in order
+	eof := false
+	for !eof || len(queue) > 0 {
+		for !eof && len(queue) < 2*workers {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("query canceled after reading %d events: %w", res.Scanned, err)
+			}
+			b := &prefilterBatch{evs: make([]Event, 0, prefilterBatchSize), done: make(chan struct{})}
+			for len(b.evs) < prefilterBatchSize {
+				ev, ok := next()
+				if !ok {
+					eof = true
+					break
+				}
+				b.evs = append(b.evs, ev)
+			}
+			if len(b.evs) == 0 {
+				break
+			}
+			b.pass = make([]bool, len(b.evs))
+			in <- b
+			queue = append(queue, b)
+		}
+		if len(queue) == 0 {
+			break
+		}
+		b := queue[0]
+		queue = queue[1:]
+		<-b.done
+		for i, ev := range b.evs {
+			res.Scanned++
+			if !b.pass[i] || !pl.passes(c, ev, res.Scanned) {
+				continue
+			}
+			res.Matched++
+			if err := s.push(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // row is a row held past the event it came from.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -555,6 +556,42 @@ func TestConcurrentRuns(t *testing.T) {
 	for range 8 {
 		if err := <-errc; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// TestPrefilteredSameAsSerial: spreading the filters over workers (as Run
+// does when it has more than one CPU) gives the results one goroutine gives,
+// rows in the same order, counts included.
+func TestPrefilteredSameAsSerial(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	evs := make([]Event, 5000)
+	for i := range evs {
+		evs[i] = testEvents[rng.IntN(len(testEvents))]
+		evs[i].Timestamp = at(time.Duration(rng.IntN(3600)) * time.Second)
+	}
+	queries := []string{
+		`filter command like /sudo/ | stats count(*) by user`,
+		`filter @message like /"exitCode":[1-9]/ | fields @timestamp, command | sort @timestamp desc | limit 17`,
+		`filter exitCode != 0 | dedup user`,
+		`parse @message "cmd=* " as cmd | filter ispresent(cmd) | fields cmd`,
+		`filter user in ["alice", "bob"] and not command like "ls" | stats count(*) by bin(10m)`,
+		`fields command | filter command like /^s/ | limit 3`,
+	}
+	for _, q := range queries {
+		prev := runtime.GOMAXPROCS(1)
+		serial, err1 := run(t, q, evs, Limits{})
+		runtime.GOMAXPROCS(4)
+		parallel, err2 := run(t, q, evs, Limits{})
+		runtime.GOMAXPROCS(prev)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: %v, %v", q, err1, err2)
+		}
+		if !reflect.DeepEqual(serial, parallel) {
+			t.Errorf("%s:\nserial   %+v\nparallel %+v", q, serial, parallel)
+		}
+		if serial.Matched == 0 || serial.Matched == serial.Scanned {
+			t.Errorf("%s: matched %d of %d; the filter should drop some", q, serial.Matched, serial.Scanned)
 		}
 	}
 }

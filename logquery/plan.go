@@ -453,6 +453,7 @@ func (e *likeExpr) compile(b *builder) pred {
 			p.sub, p.re = lit, nil
 		} else {
 			p.req = requiredLits(e.re)
+			p.match = matcher(e.re)
 		}
 	}
 	return p
@@ -519,7 +520,8 @@ type likePred struct {
 	// with none of them is no match, found without the regex engine
 	// (which costs tens of ns a byte for a pattern without a literal
 	// prefix).
-	req []string
+	req   []string
+	match func(string) bool // re's test; see matcher
 }
 
 func (p *likePred) eval(c *evalCtx) bool {
@@ -530,7 +532,7 @@ func (p *likePred) eval(c *evalCtx) bool {
 	s := v.str()
 	var m bool
 	if p.re != nil {
-		m = (p.req == nil || containsAny(s, p.req)) && p.re.MatchString(s)
+		m = (p.req == nil || containsAny(s, p.req)) && p.match(s)
 	} else {
 		m = strings.Contains(s, p.sub)
 	}
