@@ -10,7 +10,9 @@
 // The schema is kept plain so that search and queries can be built on it:
 // all events are rows of one table, in insertion order, with their stream,
 // their own time and their ingestion time in unix milliseconds, and the
-// message text.
+// message text. A full-text index of each group (index.go, segment.go),
+// written behind the writers, lets ReadGroup hand a query only the events
+// holding its literals.
 package logstore
 
 import (
