@@ -69,6 +69,13 @@ func sqliteDSN(path string) (string, error) {
 		"&_foreign_keys=1" +
 		"&_journal_mode=WAL" +
 		"&_synchronous=NORMAL" + // durable enough under WAL; FULL costs an fsync per commit
+		// Overwrite deleted content with zeros instead of leaving it in
+		// free pages and in the gaps of pages still in use: a destroyed
+		// key's wrapped material, and later crypto-shredded session
+		// secrets, must not linger in the file for a copy of it (a
+		// backup, a disk) to give back. See DestroyKey for what WAL mode
+		// adds to that.
+		"&_pragma=secure_delete(1)" +
 		// Every transaction here writes. A deferred one that reads first
 		// and then writes fails with SQLITE_BUSY, without waiting, if
 		// another process wrote in between; IMMEDIATE takes the write lock
@@ -224,6 +231,51 @@ CREATE INDEX deliveries_due ON deliveries (status, next_attempt);
 	// so that it survives a restart.
 	`
 ALTER TABLE sessions ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+`,
+	// 5: the key service's keys, their versions (material wrapped by the
+	// root key) and aliases, and the value that recognises the root key.
+	// rotation_period is a time.Duration: integer nanoseconds.
+	`
+CREATE TABLE keys (
+	account         TEXT NOT NULL REFERENCES accounts (id),
+	id              TEXT NOT NULL,
+	description     TEXT NOT NULL,
+	state           TEXT NOT NULL,
+	deletion_date   INTEGER,
+	policy          TEXT NOT NULL,
+	rotation_period INTEGER NOT NULL,
+	next_rotation   INTEGER,
+	created_at      INTEGER,
+	PRIMARY KEY (account, id)
+) STRICT;
+CREATE INDEX keys_next_rotation ON keys (state, next_rotation);
+CREATE INDEX keys_deletion_date ON keys (state, deletion_date);
+
+CREATE TABLE key_versions (
+	account    TEXT NOT NULL,
+	key_id     TEXT NOT NULL,
+	version    INTEGER NOT NULL,
+	wrapped    BLOB NOT NULL CHECK (length(wrapped) > 0),
+	created_at INTEGER,
+	PRIMARY KEY (account, key_id, version),
+	FOREIGN KEY (account, key_id) REFERENCES keys (account, id) ON DELETE CASCADE
+) STRICT;
+
+CREATE TABLE key_aliases (
+	account    TEXT NOT NULL,
+	name       TEXT NOT NULL,
+	key_id     TEXT NOT NULL,
+	created_at INTEGER,
+	PRIMARY KEY (account, name),
+	FOREIGN KEY (account, key_id) REFERENCES keys (account, id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX key_aliases_key ON key_aliases (account, key_id);
+
+-- At most one row: the CHECK pins its id.
+CREATE TABLE root_key_check (
+	id    INTEGER PRIMARY KEY CHECK (id = 1),
+	value BLOB NOT NULL
+) STRICT;
 `,
 }
 
@@ -900,4 +952,285 @@ func (s *SQLite) OwedSessions(ctx context.Context, except ...string) ([]SessionR
 		return r, err
 	})
 	return refs, wrapErr(err, "owed sessions")
+}
+
+// CreateKey implements Store. The key and its versions are inserted in one
+// transaction. Versions must be numbered 1, 2, ... in order, as
+// AddKeyVersion numbers them, so that the last one is the newest.
+func (s *SQLite) CreateKey(ctx context.Context, k Key) error {
+	for i, v := range k.Versions {
+		if v.Version != i+1 {
+			return fmt.Errorf("store: create key %s/%s: version %d at position %d, want versions 1, 2, ... in order",
+				k.Account, k.ID, v.Version, i+1)
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrapErr(err, "create key %s/%s", k.Account, k.ID)
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO keys (account, id, description, state, deletion_date, policy,
+			rotation_period, next_rotation, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.Account, k.ID, k.Description, k.State, timeArg(k.DeletionDate), k.Policy,
+		int64(k.RotationPeriod), timeArg(k.NextRotation), timeArg(k.CreatedAt))
+	if err != nil {
+		return wrapErr(err, "create key %s/%s", k.Account, k.ID)
+	}
+	for _, v := range k.Versions {
+		if err := insertKeyVersion(ctx, tx, k.Account, k.ID, v); err != nil {
+			return wrapErr(err, "create key %s/%s version %d", k.Account, k.ID, v.Version)
+		}
+	}
+	return wrapErr(tx.Commit(), "create key %s/%s", k.Account, k.ID)
+}
+
+func insertKeyVersion(ctx context.Context, tx *sql.Tx, account, id string, v KeyVersion) error {
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO key_versions (account, key_id, version, wrapped, created_at)
+		VALUES (?, ?, ?, ?, ?)`,
+		account, id, v.Version, v.Wrapped, timeArg(v.CreatedAt))
+	return err
+}
+
+// keysWithVersions selects keys joined with their versions, one row per
+// version and one, with NULL version columns, for a key without any; add
+// WHERE and ORDER BY, the order keeping each key's rows together and by
+// version, and read the rows with collectKeys. Reading a key and its
+// versions in one statement reads them as of one moment.
+const keysWithVersions = `
+	SELECT k.account, k.id, k.description, k.state, k.deletion_date, k.policy,
+		k.rotation_period, k.next_rotation, k.created_at,
+		v.version, v.wrapped, v.created_at
+	FROM keys k LEFT JOIN key_versions v ON v.account = k.account AND v.key_id = k.id`
+
+// keyRow is one row of keysWithVersions.
+type keyRow struct {
+	k Key
+	v sql.Null[KeyVersion]
+}
+
+func scanKeyRow(row scanner) (keyRow, error) {
+	var (
+		r       keyRow
+		period  int64
+		version sql.Null[int]
+	)
+	err := row.Scan(&r.k.Account, &r.k.ID, &r.k.Description, &r.k.State, microTime{&r.k.DeletionDate}, &r.k.Policy,
+		&period, microTime{&r.k.NextRotation}, microTime{&r.k.CreatedAt},
+		&version, &r.v.V.Wrapped, microTime{&r.v.V.CreatedAt})
+	r.k.RotationPeriod = time.Duration(period)
+	r.v.V.Version, r.v.Valid = version.V, version.Valid
+	return r, err
+}
+
+// collectKeys reads the rows of a keysWithVersions query into keys, with
+// their versions.
+func collectKeys(rows *sql.Rows, err error) ([]Key, error) {
+	rs, err := collect(rows, err, scanKeyRow)
+	if err != nil {
+		return nil, err
+	}
+	var ks []Key
+	for _, r := range rs {
+		if n := len(ks); n == 0 || ks[n-1].Account != r.k.Account || ks[n-1].ID != r.k.ID {
+			ks = append(ks, r.k)
+		}
+		if r.v.Valid {
+			k := &ks[len(ks)-1]
+			k.Versions = append(k.Versions, r.v.V)
+		}
+	}
+	return ks, nil
+}
+
+// GetKey implements Store.
+func (s *SQLite) GetKey(ctx context.Context, account, id string) (Key, error) {
+	rows, err := s.db.QueryContext(ctx, keysWithVersions+`
+		WHERE k.account = ? AND k.id = ? ORDER BY v.version`, account, id)
+	ks, err := collectKeys(rows, err)
+	if err == nil && len(ks) == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Key{}, wrapErr(err, "get key %s/%s", account, id)
+	}
+	return ks[0], nil
+}
+
+// ListKeys implements Store. Keys created at the same time are ordered by
+// id.
+func (s *SQLite) ListKeys(ctx context.Context, account string) ([]Key, error) {
+	rows, err := s.db.QueryContext(ctx, keysWithVersions+`
+		WHERE k.account = ? ORDER BY k.created_at, k.id, v.version`, account)
+	ks, err := collectKeys(rows, err)
+	return ks, wrapErr(err, "list keys in %s", account)
+}
+
+// DueKeys implements Store. A rotation is due only for an enabled key, as
+// AWS KMS rotates neither disabled keys nor keys pending deletion. The keys
+// come by account, then as ListKeys orders them.
+func (s *SQLite) DueKeys(ctx context.Context, now time.Time) ([]Key, error) {
+	rows, err := s.db.QueryContext(ctx, keysWithVersions+`
+		WHERE (k.state = ? AND k.next_rotation <= ?) OR (k.state = ? AND k.deletion_date <= ?)
+		ORDER BY k.account, k.created_at, k.id, v.version`,
+		KeyEnabled, timeArg(now), KeyPendingDeletion, timeArg(now))
+	ks, err := collectKeys(rows, err)
+	return ks, wrapErr(err, "list due keys")
+}
+
+// UpdateKey implements Store. The key must match on both ID and Account;
+// its CreatedAt and Versions are left as they are.
+func (s *SQLite) UpdateKey(ctx context.Context, k Key) error {
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE keys SET description = ?, state = ?, deletion_date = ?, policy = ?,
+			rotation_period = ?, next_rotation = ?
+		WHERE account = ? AND id = ?`,
+		k.Description, k.State, timeArg(k.DeletionDate), k.Policy,
+		int64(k.RotationPeriod), timeArg(k.NextRotation), k.Account, k.ID)
+	return wrapErr(checkAffected(res, err), "update key %s/%s", k.Account, k.ID)
+}
+
+// AddKeyVersion implements Store. A missing key is ErrNotFound. A key
+// without versions takes version 1.
+func (s *SQLite) AddKeyVersion(ctx context.Context, account, id string, v KeyVersion, nextRotation time.Time) error {
+	err := s.addKeyVersion(ctx, account, id, v, nextRotation)
+	return wrapErr(err, "add version %d to key %s/%s", v.Version, account, id)
+}
+
+func (s *SQLite) addKeyVersion(ctx context.Context, account, id string, v KeyVersion, nextRotation time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	var last int
+	err = tx.QueryRowContext(ctx, `
+		SELECT (SELECT COALESCE(MAX(version), 0) FROM key_versions WHERE account = k.account AND key_id = k.id)
+		FROM keys k WHERE account = ? AND id = ?`, account, id).Scan(&last)
+	if err != nil {
+		return err // sql.ErrNoRows: no such key
+	}
+	if v.Version != last+1 {
+		return fmt.Errorf("the key is at version %d: %w", last, ErrConflict)
+	}
+	if err := insertKeyVersion(ctx, tx, account, id, v); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE keys SET next_rotation = ? WHERE account = ? AND id = ?`,
+		timeArg(nextRotation), account, id); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// DestroyKey implements Store. The versions and aliases are deleted by
+// statements of their own rather than left to the foreign keys' cascade,
+// so that the material goes even from a database whose foreign keys are
+// off.
+//
+// secure_delete (see sqliteDSN) zeroes the material, but in WAL mode the
+// zeros reach the database file only at a checkpoint, and the WAL file
+// keeps the frames that once wrote the material until a checkpoint
+// truncates it. So a truncating checkpoint follows: destruction is rare,
+// and what it promises (nothing left to decrypt with) must hold on disk,
+// not only in the tables. If readers keep it from completing, the
+// material goes at the next checkpoint instead; the key is gone either way.
+func (s *SQLite) DestroyKey(ctx context.Context, account, id string) error {
+	if err := s.destroyKey(ctx, account, id); err != nil {
+		return wrapErr(err, "destroy key %s/%s", account, id)
+	}
+	s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return nil
+}
+
+func (s *SQLite) destroyKey(ctx context.Context, account, id string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`DELETE FROM key_aliases WHERE account = ? AND key_id = ?`,
+		`DELETE FROM key_versions WHERE account = ? AND key_id = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, account, id); err != nil {
+			return err
+		}
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE account = ? AND id = ?`, account, id)
+	if err := checkAffected(res, err); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// PutAlias implements Store. An alias pointed at another key keeps its
+// CreatedAt; a.CreatedAt is used only when the alias is new. A key that
+// does not exist in the alias's account is ErrNotFound, the foreign key
+// refusing it.
+func (s *SQLite) PutAlias(ctx context.Context, a KeyAlias) error {
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO key_aliases (account, name, key_id, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (account, name) DO UPDATE SET key_id = excluded.key_id`,
+		a.Account, a.Name, a.KeyID, timeArg(a.CreatedAt))
+	return wrapErr(err, "put alias %s/%s for key %s", a.Account, a.Name, a.KeyID)
+}
+
+const aliasColumns = `account, name, key_id, created_at`
+
+func scanAlias(row scanner) (KeyAlias, error) {
+	var a KeyAlias
+	err := row.Scan(&a.Account, &a.Name, &a.KeyID, microTime{&a.CreatedAt})
+	return a, err
+}
+
+// GetAlias implements Store.
+func (s *SQLite) GetAlias(ctx context.Context, account, name string) (KeyAlias, error) {
+	a, err := scanAlias(s.db.QueryRowContext(ctx,
+		`SELECT `+aliasColumns+` FROM key_aliases WHERE account = ? AND name = ?`, account, name))
+	if err != nil {
+		return KeyAlias{}, wrapErr(err, "get alias %s/%s", account, name)
+	}
+	return a, nil
+}
+
+// ListAliases implements Store.
+func (s *SQLite) ListAliases(ctx context.Context, account string) ([]KeyAlias, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT `+aliasColumns+` FROM key_aliases WHERE account = ? ORDER BY name`, account)
+	as, err := collect(rows, err, scanAlias)
+	return as, wrapErr(err, "list aliases in %s", account)
+}
+
+// DeleteAlias implements Store. A missing alias is ErrNotFound; the key
+// stays.
+func (s *SQLite) DeleteAlias(ctx context.Context, account, name string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM key_aliases WHERE account = ? AND name = ?`, account, name)
+	return wrapErr(checkAffected(res, err), "delete alias %s/%s", account, name)
+}
+
+// RootKeyCheck implements Store.
+func (s *SQLite) RootKeyCheck(ctx context.Context) ([]byte, error) {
+	var check []byte
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM root_key_check WHERE id = 1`).Scan(&check)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, wrapErr(err, "get root key check")
+	}
+	return check, nil
+}
+
+// SetRootKeyCheck implements Store. An empty check is refused: it would
+// read back as none.
+func (s *SQLite) SetRootKeyCheck(ctx context.Context, check []byte) error {
+	if len(check) == 0 {
+		return errors.New("store: set root key check: empty check")
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO root_key_check (id, value) VALUES (1, ?)`, check)
+	return wrapErr(err, "set root key check")
 }

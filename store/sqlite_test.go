@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"os"
@@ -49,6 +50,7 @@ func TestSQLitePragmas(t *testing.T) {
 		{"foreign_keys", "1"},
 		{"synchronous", "1"}, // NORMAL
 		{"busy_timeout", "5000"},
+		{"secure_delete", "1"},
 	} {
 		var got string
 		if err := s.DB().QueryRowContext(t.Context(), "PRAGMA "+tt.pragma).Scan(&got); err != nil {
@@ -173,5 +175,61 @@ func TestSQLiteCanceledContext(t *testing.T) {
 	cancel()
 	if _, err := s.GetUser(ctx, store.DefaultAccount, "alice"); err == nil {
 		t.Error("GetUser with a canceled context succeeded")
+	}
+}
+
+// TestSQLiteDestroyKeyLeavesNoMaterial checks that secure_delete is on
+// where it matters: a destroyed key's material is not left in the database
+// file's free pages or in the gaps of the pages it shared with other keys.
+func TestSQLiteDestroyKeyLeavesNoMaterial(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "postern.db")
+	s, err := store.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.EnsureAccount(ctx, store.Account{ID: store.DefaultAccount, Name: "default"}); err != nil {
+		t.Fatal(err)
+	}
+	material := []byte("destroyed key material, never to be seen again")
+	doomed := store.Key{Account: store.DefaultAccount, ID: "doomed", State: store.KeyEnabled,
+		Versions: []store.KeyVersion{{Version: 1, Wrapped: material}, {Version: 2, Wrapped: material}}}
+	kept := store.Key{Account: store.DefaultAccount, ID: "kept", State: store.KeyEnabled,
+		Versions: []store.KeyVersion{{Version: 1, Wrapped: []byte("kept key material")}}}
+	for _, k := range []store.Key{doomed, kept} {
+		if err := s.CreateKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Everything so far into the database file, and the WAL emptied.
+	checkpoint := func() {
+		t.Helper()
+		if _, err := s.DB().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkpoint()
+	if b, err := os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	} else if !bytes.Contains(b, material) {
+		t.Fatal("the material is not in the database file to begin with: the test shows nothing")
+	}
+
+	// DestroyKey checkpoints by itself: no checkpoint here.
+	if err := s.DestroyKey(ctx, doomed.Account, doomed.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, material) {
+			t.Errorf("%s still holds the destroyed key's material", filepath.Base(f))
+		}
+	}
+	if _, err := s.GetKey(ctx, kept.Account, kept.ID); err != nil {
+		t.Errorf("GetKey(kept): %v", err)
 	}
 }

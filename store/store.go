@@ -203,6 +203,52 @@ type SessionFilter struct {
 	Limit   int       // 0: no limit
 }
 
+// Key states, as AWS KMS names them.
+const (
+	KeyEnabled         = "Enabled"
+	KeyDisabled        = "Disabled"
+	KeyPendingDeletion = "PendingDeletion"
+)
+
+// Key is a symmetric key of the built-in key service (package keys). Its
+// material never leaves the server unwrapped: each version is stored
+// encrypted under the root key.
+type Key struct {
+	Account     string
+	ID          string // UUID, as AWS KMS key ids
+	Description string
+	State       string // KeyEnabled, KeyDisabled or KeyPendingDeletion
+	// DeletionDate is when a key pending deletion is destroyed; zero
+	// otherwise.
+	DeletionDate time.Time
+	// Policy is the key policy, a JSON document (see package keys).
+	Policy string
+	// RotationPeriod is how often a new version is made (0: never);
+	// NextRotation when the next is due.
+	RotationPeriod time.Duration
+	NextRotation   time.Time
+	CreatedAt      time.Time
+	// Versions are the key's material, oldest first; the last encrypts,
+	// all decrypt. Filled by GetKey and ListKeys.
+	Versions []KeyVersion
+}
+
+// KeyVersion is one version of a key's material, wrapped by the root key.
+type KeyVersion struct {
+	Version   int // 1, 2, ...
+	Wrapped   []byte
+	CreatedAt time.Time
+}
+
+// KeyAlias is a friendly name for a key, "alias/..." as in AWS KMS; unique
+// per account.
+type KeyAlias struct {
+	Account   string
+	Name      string // "alias/session-manager-logs"
+	KeyID     string
+	CreatedAt time.Time
+}
+
 // Store is the metadata database the server uses. Implementations are safe
 // for concurrent use.
 type Store interface {
@@ -284,6 +330,42 @@ type Store interface {
 	// delivery not yet delivered to a destination other than those
 	// excepted: the recordings the outbox holds.
 	OwedSessions(ctx context.Context, except ...string) ([]SessionRef, error)
+
+	// CreateKey stores a new key with its versions, which must be numbered
+	// 1, 2, ... in order (ErrConflict if the id exists in the account).
+	CreateKey(ctx context.Context, k Key) error
+	// GetKey returns a key with its versions.
+	GetKey(ctx context.Context, account, id string) (Key, error)
+	// ListKeys returns the account's keys, with their versions, oldest
+	// first.
+	ListKeys(ctx context.Context, account string) ([]Key, error)
+	// DueKeys returns the keys of any account that have work due at now:
+	// a rotation (NextRotation at or before now) or a destruction
+	// (pending deletion with DeletionDate at or before now).
+	DueKeys(ctx context.Context, now time.Time) ([]Key, error)
+	// UpdateKey replaces what changes after creation (description, state,
+	// deletion date, policy, rotation period, next rotation); ErrNotFound
+	// if it does not exist.
+	UpdateKey(ctx context.Context, k Key) error
+	// AddKeyVersion appends a version, which must be the key's last
+	// version + 1 (ErrConflict otherwise), and sets the key's next
+	// rotation, in one transaction.
+	AddKeyVersion(ctx context.Context, account, id string, v KeyVersion, nextRotation time.Time) error
+	// DestroyKey deletes a key, its versions and its aliases; the
+	// material is gone for good.
+	DestroyKey(ctx context.Context, account, id string) error
+	// PutAlias creates an alias or points it at another key.
+	PutAlias(ctx context.Context, a KeyAlias) error
+	GetAlias(ctx context.Context, account, name string) (KeyAlias, error)
+	// ListAliases returns the account's aliases by name.
+	ListAliases(ctx context.Context, account string) ([]KeyAlias, error)
+	DeleteAlias(ctx context.Context, account, name string) error
+	// RootKeyCheck returns the value the key service stored to recognise
+	// its root key (nil if none yet); SetRootKeyCheck stores it, only if
+	// none is stored (ErrConflict otherwise), so that two servers starting
+	// at once do not each record their own.
+	RootKeyCheck(ctx context.Context) ([]byte, error)
+	SetRootKeyCheck(ctx context.Context, check []byte) error
 
 	Close() error
 }

@@ -19,8 +19,9 @@ import (
 // store on each call; Run closes it when the subtest that opened it ends.
 //
 // Times in the suite have microsecond precision, the finest PostgreSQL
-// keeps. Implementations may return times in any location, and nil or empty
-// maps for no tags; the suite treats those as equal. It does not depend on
+// keeps, and so have durations. Implementations may return times in any
+// location, nil or empty maps for no tags and nil or empty lists for a key
+// without versions; the suite treats those as equal. It does not depend on
 // the order of ListUsers, ListActivations and ListNodes, which the interface
 // leaves open.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
@@ -42,6 +43,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Documents", testDocuments},
 		{"ListSessions", testListSessions},
 		{"Deliveries", testDeliveries},
+		{"Keys", testKeys},
+		{"UpdateKey", testUpdateKey},
+		{"AddKeyVersion", testAddKeyVersion},
+		{"AddKeyVersionConcurrent", testAddKeyVersionConcurrent},
+		{"DueKeys", testDueKeys},
+		{"DestroyKey", testDestroyKey},
+		{"Aliases", testAliases},
+		{"RootKeyCheck", testRootKeyCheck},
+		{"RootKeyCheckConcurrent", testRootKeyCheckConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -816,8 +826,9 @@ func checkEqual[T any](t *testing.T, what string, got, want T) {
 	t.Errorf("%s: %s", what, strings.Join(diffs, "; "))
 }
 
-// normalize returns the record v with times in UTC and empty maps nil, the
-// differences between implementations the suite allows.
+// normalize returns the record v with times in UTC (a key's versions'
+// too) and empty maps and version lists nil, the differences between
+// implementations the suite allows.
 func normalize[T any](v T) T {
 	rv := reflect.ValueOf(&v).Elem()
 	for i := range rv.NumField() {
@@ -829,6 +840,16 @@ func normalize[T any](v T) T {
 			if len(x) == 0 {
 				f.Set(reflect.Zero(f.Type()))
 			}
+		case []store.KeyVersion:
+			if len(x) == 0 {
+				f.Set(reflect.Zero(f.Type()))
+				break
+			}
+			vs := make([]store.KeyVersion, len(x)) // a copy: v shares the caller's
+			for i, kv := range x {
+				vs[i] = normalize(kv)
+			}
+			f.Set(reflect.ValueOf(vs))
 		}
 	}
 	return v
@@ -846,6 +867,14 @@ func show(v any) string {
 			return "zero time"
 		}
 		return x.Format(time.RFC3339Nano)
+	case time.Duration:
+		return x.String()
+	case []store.KeyVersion:
+		var vs []string
+		for _, kv := range x {
+			vs = append(vs, fmt.Sprintf("{%d %q %s}", kv.Version, kv.Wrapped, show(kv.CreatedAt)))
+		}
+		return "[" + strings.Join(vs, " ") + "]"
 	}
 	return fmt.Sprintf("%#v", v)
 }
@@ -1003,5 +1032,639 @@ func testDeliveries(t *testing.T, s store.Store) {
 	}
 	if err := s.UpdateDelivery(ctx, mk(acctB, "alice-1", "s3", "log")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("UpdateDelivery of a missing delivery = %v, want ErrNotFound", err)
+	}
+}
+
+// Key ids, UUIDs as in AWS KMS.
+const (
+	keyID1       = "1234abcd-12ab-34cd-56ef-000000000001"
+	keyID2       = "1234abcd-12ab-34cd-56ef-000000000002"
+	keyID3       = "1234abcd-12ab-34cd-56ef-000000000003"
+	keyIDUnknown = "1234abcd-12ab-34cd-56ef-ffffffffffff"
+)
+
+const keyPolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow",` +
+	`"Principal":{"AWS":"arn:aws:iam::000000000001:root"},"Action":"kms:*","Resource":"*"}]}`
+
+func newKey(account, id string) store.Key {
+	return store.Key{
+		Account:     account,
+		ID:          id,
+		Description: "session logs",
+		State:       store.KeyEnabled,
+		Policy:      keyPolicy,
+		CreatedAt:   t0,
+	}
+}
+
+// keyVersion returns version n of a key, with material that is not text.
+func keyVersion(n int, created time.Time) store.KeyVersion {
+	return store.KeyVersion{
+		Version:   n,
+		Wrapped:   fmt.Appendf([]byte{0, 0xff}, "wrapped material %d", n),
+		CreatedAt: created,
+	}
+}
+
+func createKey(t *testing.T, s store.Store, k store.Key) {
+	t.Helper()
+	if err := s.CreateKey(t.Context(), k); err != nil {
+		t.Fatalf("CreateKey(%s/%s): %v", k.Account, k.ID, err)
+	}
+}
+
+// checkKey checks that the store holds want.
+func checkKey(t *testing.T, s store.Store, what string, want store.Key) {
+	t.Helper()
+	got, err := s.GetKey(t.Context(), want.Account, want.ID)
+	if err != nil {
+		t.Fatalf("%s: GetKey(%s/%s): %v", what, want.Account, want.ID, err)
+	}
+	checkEqual(t, what, got, want)
+}
+
+func checkKeyMissing(t *testing.T, s store.Store, what, account, id string) {
+	t.Helper()
+	if k, err := s.GetKey(t.Context(), account, id); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("%s: GetKey(%s/%s) = %+v, %v; want ErrNotFound", what, account, id, k, err)
+	}
+}
+
+func testKeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	day := 24 * time.Hour
+	// Each key fills the fields differently.
+	rotating := newKey(acctA, keyID1)
+	rotating.RotationPeriod = 365*day + time.Microsecond
+	rotating.NextRotation = t0.Add(365 * day)
+	rotating.CreatedAt = t0.Add(2 * time.Minute)
+	rotating.Versions = []store.KeyVersion{keyVersion(1, t0), keyVersion(2, t0.Add(time.Hour))}
+	pending := newKey(acctA, keyID2)
+	pending.State = store.KeyPendingDeletion
+	pending.DeletionDate = t0.Add(7 * day)
+	pending.Versions = []store.KeyVersion{keyVersion(1, t0)}
+	bare := newKey(acctA, keyID3)
+	bare.State = store.KeyDisabled
+	bare.Description = ""
+	bare.Policy = ""
+	// Every time zero, and the id of one of the other account's keys.
+	zero := store.Key{
+		Account:  acctB,
+		ID:       keyID1,
+		State:    store.KeyEnabled,
+		Versions: []store.KeyVersion{{Version: 1, Wrapped: []byte{0}}},
+	}
+	// Created out of order, so that the list order cannot come from it.
+	for _, k := range []store.Key{rotating, bare, pending, zero} {
+		createKey(t, s, k)
+	}
+
+	for _, tt := range []struct {
+		name string
+		key  store.Key
+	}{
+		{"with versions and rotation", rotating},
+		{"pending deletion", pending},
+		{"without versions", bare},
+		{"zero times, in another account", zero},
+	} {
+		checkKey(t, s, "GetKey("+tt.name+")", tt.key)
+	}
+
+	dup := newKey(acctA, keyID1)
+	dup.Description = "different"
+	dup.Versions = []store.KeyVersion{keyVersion(1, t0.Add(time.Minute))}
+	if err := s.CreateKey(ctx, dup); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateKey(duplicate) = %v, want ErrConflict", err)
+	}
+	checkKey(t, s, "GetKey after duplicate CreateKey", rotating)
+
+	// Versions are numbered as AddKeyVersion numbers them.
+	for _, tt := range []struct {
+		name     string
+		versions []int
+	}{
+		{"starting at 2", []int{2}},
+		{"starting at 0", []int{0, 1}},
+		{"repeated", []int{1, 1}},
+		{"with a gap", []int{1, 3}},
+		{"out of order", []int{2, 1}},
+	} {
+		k := newKey(acctA, keyIDUnknown)
+		for _, n := range tt.versions {
+			k.Versions = append(k.Versions, keyVersion(n, t0))
+		}
+		if err := s.CreateKey(ctx, k); err == nil {
+			t.Errorf("CreateKey(versions %s) succeeded, want an error", tt.name)
+		}
+		checkKeyMissing(t, s, "after CreateKey(versions "+tt.name+")", acctA, keyIDUnknown)
+	}
+
+	for _, tt := range []struct{ name, account, id string }{
+		{"unknown key", acctA, keyIDUnknown},
+		{"key of another account", acctB, keyID2},
+		{"unknown account", acctUnknown, keyID1},
+	} {
+		checkKeyMissing(t, s, tt.name, tt.account, tt.id)
+	}
+
+	for _, tt := range []struct {
+		account string
+		want    []store.Key
+	}{
+		// By creation time, then id.
+		{acctA, []store.Key{pending, bare, rotating}},
+		{acctB, []store.Key{zero}},
+		{acctUnknown, nil},
+	} {
+		got, err := s.ListKeys(ctx, tt.account)
+		if err != nil {
+			t.Fatalf("ListKeys(%s): %v", tt.account, err)
+		}
+		checkList(t, "ListKeys("+tt.account+")", got, tt.want)
+	}
+}
+
+func testUpdateKey(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	day := 24 * time.Hour
+	k := newKey(acctA, keyID1)
+	k.Versions = []store.KeyVersion{keyVersion(1, t0)}
+	createKey(t, s, k)
+	other := newKey(acctB, keyID1)
+	createKey(t, s, other)
+
+	// The steps run in order on one key, so each also checks that the
+	// update replaced what the one before wrote.
+	steps := []struct {
+		name   string
+		update func(*store.Key)
+	}{
+		{"disable", func(k *store.Key) { k.State = store.KeyDisabled }},
+		{"schedule deletion", func(k *store.Key) {
+			k.State = store.KeyPendingDeletion
+			k.DeletionDate = t0.Add(30 * day)
+		}},
+		{"cancel deletion", func(k *store.Key) {
+			k.State = store.KeyDisabled
+			k.DeletionDate = time.Time{}
+		}},
+		{"enable rotation", func(k *store.Key) {
+			k.State = store.KeyEnabled
+			k.RotationPeriod = 90*day + time.Microsecond
+			k.NextRotation = t0.Add(90 * day)
+		}},
+		{"new description and policy", func(k *store.Key) {
+			k.Description = "ünïcödé 🔑"
+			k.Policy = `{"Version":"2012-10-17","Statement":[]}`
+		}},
+		{"disable rotation", func(k *store.Key) {
+			k.RotationPeriod = 0
+			k.NextRotation = time.Time{}
+		}},
+	}
+	for _, step := range steps {
+		step.update(&k)
+		// What UpdateKey does not change, given other values.
+		u := k
+		u.CreatedAt = t0.Add(time.Hour)
+		u.Versions = nil
+		if err := s.UpdateKey(ctx, u); err != nil {
+			t.Fatalf("UpdateKey(%s): %v", step.name, err)
+		}
+		checkKey(t, s, "GetKey after "+step.name, k)
+	}
+
+	unknown := k
+	unknown.ID = keyIDUnknown
+	if err := s.UpdateKey(ctx, unknown); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateKey(unknown) = %v, want ErrNotFound", err)
+	}
+	checkKeyMissing(t, s, "after UpdateKey(unknown)", acctA, keyIDUnknown)
+	foreign := newKey(acctB, keyID2)
+	foreign.State = store.KeyDisabled
+	createKey(t, s, newKey(acctA, keyID2))
+	if err := s.UpdateKey(ctx, foreign); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateKey(another account's key) = %v, want ErrNotFound", err)
+	}
+	checkKey(t, s, "GetKey after UpdateKey through another account", newKey(acctA, keyID2))
+	checkKey(t, s, "GetKey of the other account's key of the same id", other)
+}
+
+func testAddKeyVersion(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	day := 24 * time.Hour
+	k := newKey(acctA, keyID1)
+	k.RotationPeriod = 90 * day
+	k.NextRotation = t0.Add(time.Minute)
+	createKey(t, s, k) // without versions
+	// Another account's key of the same id, with versions of its own.
+	other := newKey(acctB, keyID1)
+	other.Versions = []store.KeyVersion{keyVersion(1, t0), keyVersion(2, t0), keyVersion(3, t0)}
+	createKey(t, s, other)
+
+	// The steps run in order on one key; a refused one leaves it as it
+	// was, next rotation included.
+	steps := []struct {
+		name    string
+		version store.KeyVersion
+		next    time.Time
+		wantErr error
+	}{
+		{"version 2 first", keyVersion(2, t0), t0.Add(day), store.ErrConflict},
+		{"version 0", keyVersion(0, t0), t0.Add(day), store.ErrConflict},
+		{"first version", keyVersion(1, t0.Add(time.Minute)), t0.Add(90 * day), nil},
+		{"version 1 again", keyVersion(1, t0.Add(2*time.Minute)), t0.Add(day), store.ErrConflict},
+		{"skipping a version", keyVersion(3, t0.Add(2*time.Minute)), t0.Add(day), store.ErrConflict},
+		{"second version", keyVersion(2, t0.Add(90*day)), t0.Add(180 * day), nil},
+		{"no next rotation", keyVersion(3, t0.Add(100*day)), time.Time{}, nil},
+		{"rotation again", keyVersion(4, t0.Add(101*day)), t0.Add(191*day + time.Microsecond), nil},
+	}
+	for _, step := range steps {
+		err := s.AddKeyVersion(ctx, acctA, keyID1, step.version, step.next)
+		if !errors.Is(err, step.wantErr) {
+			t.Fatalf("AddKeyVersion(%s) = %v, want %v", step.name, err, step.wantErr)
+		}
+		if err == nil {
+			k.Versions = append(k.Versions, step.version)
+			k.NextRotation = step.next
+		}
+		checkKey(t, s, "GetKey after AddKeyVersion("+step.name+")", k)
+	}
+
+	for _, tt := range []struct{ name, account, id string }{
+		{"unknown key", acctA, keyIDUnknown},
+		{"unknown account", acctUnknown, keyID1},
+	} {
+		if err := s.AddKeyVersion(ctx, tt.account, tt.id, keyVersion(1, t0), t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("AddKeyVersion(%s) = %v, want ErrNotFound", tt.name, err)
+		}
+		checkKeyMissing(t, s, "after AddKeyVersion("+tt.name+")", tt.account, tt.id)
+	}
+	// Numbering is per key: version 4 of acctB's key follows its own 3.
+	if err := s.AddKeyVersion(ctx, acctB, keyID1, keyVersion(5, t0), t0); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("AddKeyVersion(version 5 to the other account's key at 3) = %v, want ErrConflict", err)
+	}
+	if err := s.AddKeyVersion(ctx, acctB, keyID1, keyVersion(4, t0), time.Time{}); err != nil {
+		t.Fatalf("AddKeyVersion(version 4 to the other account's key): %v", err)
+	}
+	other.Versions = append(other.Versions, keyVersion(4, t0))
+	checkKey(t, s, "GetKey of the other account's key", other)
+	checkKey(t, s, "GetKey after adding to the other account's key", k)
+}
+
+func testAddKeyVersionConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const tries = 16
+	k := newKey(acctA, keyID1)
+	k.Versions = []store.KeyVersion{keyVersion(1, t0)}
+	createKey(t, s, k)
+
+	// Every rotation tries to add version 2, with material of its own.
+	versions := make([]store.KeyVersion, tries)
+	errs := make([]error, tries)
+	var wg sync.WaitGroup
+	for i := range tries {
+		versions[i] = store.KeyVersion{Version: 2, Wrapped: fmt.Appendf(nil, "material of rotation %d", i), CreatedAt: t0}
+		wg.Go(func() {
+			errs[i] = s.AddKeyVersion(ctx, acctA, keyID1, versions[i], t0.Add(time.Duration(i)*time.Hour))
+		})
+	}
+	wg.Wait()
+
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("AddKeyVersion #%d and #%d both added version 2", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("AddKeyVersion #%d = %v, want nil or ErrConflict", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no concurrent AddKeyVersion succeeded")
+	}
+	// The key holds the winner's version and next rotation.
+	k.Versions = append(k.Versions, versions[winner])
+	k.NextRotation = t0.Add(time.Duration(winner) * time.Hour)
+	checkKey(t, s, "GetKey after concurrent AddKeyVersion", k)
+}
+
+func testDueKeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := t0.Add(24 * time.Hour)
+	past, future := now.Add(-time.Minute), now.Add(time.Microsecond)
+	tests := []struct {
+		name           string
+		account, state string
+		nextRotation   time.Time
+		deletionDate   time.Time
+		due            bool
+	}{
+		{"rotation due", acctA, store.KeyEnabled, past, time.Time{}, true},
+		{"rotation due now", acctA, store.KeyEnabled, now, time.Time{}, true},
+		{"rotation not yet due", acctA, store.KeyEnabled, future, time.Time{}, false},
+		{"no rotation", acctA, store.KeyEnabled, time.Time{}, time.Time{}, false},
+		{"disabled with rotation due", acctA, store.KeyDisabled, past, time.Time{}, false},
+		{"deletion due", acctA, store.KeyPendingDeletion, time.Time{}, past, true},
+		{"deletion due now", acctA, store.KeyPendingDeletion, time.Time{}, now, true},
+		{"deletion not yet due", acctA, store.KeyPendingDeletion, time.Time{}, future, false},
+		{"pending deletion with rotation due", acctA, store.KeyPendingDeletion, past, future, false},
+		{"enabled with a past deletion date", acctA, store.KeyEnabled, time.Time{}, past, false},
+		{"another account's rotation due", acctB, store.KeyEnabled, past, time.Time{}, true},
+		{"another account's deletion due", acctB, store.KeyPendingDeletion, time.Time{}, past, true},
+	}
+	keys := make([]store.Key, len(tests))
+	var want []store.Key
+	for i, tt := range tests {
+		k := newKey(tt.account, fmt.Sprintf("%08x-0000-4000-8000-000000000000", i+1))
+		k.Description = tt.name
+		k.State = tt.state
+		k.NextRotation = tt.nextRotation
+		k.DeletionDate = tt.deletionDate
+		if !tt.nextRotation.IsZero() {
+			k.RotationPeriod = 24 * time.Hour
+		}
+		k.Versions = []store.KeyVersion{keyVersion(1, t0)}
+		createKey(t, s, k)
+		keys[i] = k
+		if tt.due {
+			want = append(want, k)
+		}
+	}
+
+	got, err := s.DueKeys(ctx, now)
+	if err != nil {
+		t.Fatalf("DueKeys: %v", err)
+	}
+	key := func(k store.Key) string { return k.Account + "/" + k.ID }
+	gotIDs := ids(got, key)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if returned := slices.Contains(gotIDs, key(keys[i])); returned != tt.due {
+				t.Errorf("DueKeys returned the key: %v, want %v", returned, tt.due)
+			}
+		})
+	}
+	// Due keys are whole records, versions included.
+	sortBy(got, key)
+	checkList(t, "DueKeys", got, want)
+
+	if got, err := s.DueKeys(ctx, t0); err != nil || len(got) != 0 {
+		t.Errorf("DueKeys(before anything is due) = %q, %v; want none", ids(got, key), err)
+	}
+}
+
+func testDestroyKey(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	doomed := newKey(acctA, keyID1)
+	doomed.Versions = []store.KeyVersion{keyVersion(1, t0), keyVersion(2, t0.Add(time.Hour))}
+	kept := newKey(acctA, keyID2)
+	kept.Versions = []store.KeyVersion{keyVersion(1, t0)}
+	sameID := newKey(acctB, keyID1) // another account's key of the doomed key's id
+	sameID.Versions = []store.KeyVersion{keyVersion(1, t0)}
+	for _, k := range []store.Key{doomed, kept, sameID} {
+		createKey(t, s, k)
+	}
+	aliases := []store.KeyAlias{
+		{Account: acctA, Name: "alias/doomed", KeyID: keyID1, CreatedAt: t0},
+		{Account: acctA, Name: "alias/doomed-too", KeyID: keyID1, CreatedAt: t0},
+		{Account: acctA, Name: "alias/kept", KeyID: keyID2, CreatedAt: t0},
+		{Account: acctB, Name: "alias/doomed", KeyID: keyID1, CreatedAt: t0},
+	}
+	for _, a := range aliases {
+		if err := s.PutAlias(ctx, a); err != nil {
+			t.Fatalf("PutAlias(%s/%s): %v", a.Account, a.Name, err)
+		}
+	}
+
+	// Another account cannot destroy a key.
+	if err := s.DestroyKey(ctx, acctB, keyID2); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DestroyKey(another account's key) = %v, want ErrNotFound", err)
+	}
+	checkKey(t, s, "GetKey after DestroyKey through another account", kept)
+
+	if err := s.DestroyKey(ctx, acctA, keyID1); err != nil {
+		t.Fatalf("DestroyKey: %v", err)
+	}
+	checkKeyMissing(t, s, "after DestroyKey", acctA, keyID1)
+	keys, err := s.ListKeys(ctx, acctA)
+	if err != nil {
+		t.Fatalf("ListKeys: %v", err)
+	}
+	checkList(t, "ListKeys after DestroyKey", keys, []store.Key{kept})
+	for _, name := range []string{"alias/doomed", "alias/doomed-too"} {
+		if a, err := s.GetAlias(ctx, acctA, name); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetAlias(%s) of a destroyed key = %+v, %v; want ErrNotFound", name, a, err)
+		}
+	}
+	got, err := s.ListAliases(ctx, acctA)
+	if err != nil {
+		t.Fatalf("ListAliases: %v", err)
+	}
+	checkList(t, "ListAliases after DestroyKey", got, aliases[2:3])
+	// The other account's key of that id, and its alias, stay.
+	checkKey(t, s, "GetKey of the other account's key of the destroyed id", sameID)
+	got, err = s.ListAliases(ctx, acctB)
+	if err != nil {
+		t.Fatalf("ListAliases: %v", err)
+	}
+	checkList(t, "ListAliases of the other account", got, aliases[3:])
+
+	if err := s.DestroyKey(ctx, acctA, keyID1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DestroyKey(destroyed) = %v, want ErrNotFound", err)
+	}
+	if err := s.AddKeyVersion(ctx, acctA, keyID1, keyVersion(3, t0), t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("AddKeyVersion(destroyed key) = %v, want ErrNotFound", err)
+	}
+
+	// A key made again under the id starts afresh: none of the destroyed
+	// versions come back with it.
+	again := newKey(acctA, keyID1)
+	again.CreatedAt = t0.Add(time.Hour)
+	createKey(t, s, again)
+	checkKey(t, s, "GetKey of a key made again under a destroyed id", again)
+	v := keyVersion(1, t0.Add(time.Hour))
+	v.Wrapped = []byte("new material")
+	if err := s.AddKeyVersion(ctx, acctA, keyID1, v, time.Time{}); err != nil {
+		t.Fatalf("AddKeyVersion(1) to the new key: %v", err)
+	}
+	again.Versions = []store.KeyVersion{v}
+	checkKey(t, s, "GetKey of the new key after AddKeyVersion", again)
+	if a, err := s.GetAlias(ctx, acctA, "alias/doomed"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetAlias(alias/doomed) after the id was made again = %+v, %v; want ErrNotFound", a, err)
+	}
+}
+
+func testAliases(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, k := range []store.Key{newKey(acctA, keyID1), newKey(acctA, keyID2), newKey(acctB, keyID3)} {
+		createKey(t, s, k)
+	}
+	put := func(a store.KeyAlias) {
+		t.Helper()
+		if err := s.PutAlias(ctx, a); err != nil {
+			t.Fatalf("PutAlias(%s/%s -> %s): %v", a.Account, a.Name, a.KeyID, err)
+		}
+	}
+	checkAlias := func(what string, want store.KeyAlias) {
+		t.Helper()
+		got, err := s.GetAlias(ctx, want.Account, want.Name)
+		if err != nil {
+			t.Fatalf("%s: GetAlias(%s/%s): %v", what, want.Account, want.Name, err)
+		}
+		checkEqual(t, what, got, want)
+	}
+
+	// Put out of order, so that the list order cannot come from it.
+	logs := store.KeyAlias{Account: acctA, Name: "alias/session-manager-logs", KeyID: keyID1, CreatedAt: t0}
+	apps := store.KeyAlias{Account: acctA, Name: "alias/apps", KeyID: keyID2, CreatedAt: t0.Add(time.Minute)}
+	logsB := store.KeyAlias{Account: acctB, Name: logs.Name, KeyID: keyID3, CreatedAt: t0}
+	for _, a := range []store.KeyAlias{logs, apps, logsB} {
+		put(a)
+	}
+	checkAlias("GetAlias", logs)
+	checkAlias("GetAlias(same name in another account)", logsB)
+
+	// Pointing an alias at another key keeps when it was created.
+	repointed := logs
+	repointed.KeyID = keyID2
+	repointed.CreatedAt = t0.Add(time.Hour)
+	put(repointed)
+	logs.KeyID = keyID2
+	checkAlias("GetAlias after pointing it at another key", logs)
+
+	for _, tt := range []struct {
+		name  string
+		alias store.KeyAlias
+	}{
+		{"new alias for a missing key", store.KeyAlias{Account: acctA, Name: "alias/new", KeyID: keyIDUnknown, CreatedAt: t0}},
+		{"new alias for another account's key", store.KeyAlias{Account: acctA, Name: "alias/new", KeyID: keyID3, CreatedAt: t0}},
+		{"alias pointed at a missing key", store.KeyAlias{Account: acctA, Name: logs.Name, KeyID: keyIDUnknown, CreatedAt: t0}},
+		{"alias pointed at another account's key", store.KeyAlias{Account: acctA, Name: logs.Name, KeyID: keyID3, CreatedAt: t0}},
+		{"alias in an unknown account", store.KeyAlias{Account: acctUnknown, Name: "alias/new", KeyID: keyID1, CreatedAt: t0}},
+	} {
+		if err := s.PutAlias(ctx, tt.alias); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("PutAlias(%s) = %v, want ErrNotFound", tt.name, err)
+		}
+	}
+	checkAlias("GetAlias after refused PutAlias", logs)
+
+	for _, tt := range []struct{ name, account, alias string }{
+		{"unknown alias", acctA, "alias/unknown"},
+		{"alias of another account", acctB, apps.Name},
+		{"refused alias", acctA, "alias/new"},
+		{"unknown account", acctUnknown, logs.Name},
+	} {
+		if a, err := s.GetAlias(ctx, tt.account, tt.alias); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetAlias(%s) = %+v, %v; want ErrNotFound", tt.name, a, err)
+		}
+	}
+
+	for _, tt := range []struct {
+		account string
+		want    []store.KeyAlias
+	}{
+		{acctA, []store.KeyAlias{apps, logs}},
+		{acctB, []store.KeyAlias{logsB}},
+		{acctUnknown, nil},
+	} {
+		got, err := s.ListAliases(ctx, tt.account)
+		if err != nil {
+			t.Fatalf("ListAliases(%s): %v", tt.account, err)
+		}
+		checkList(t, "ListAliases("+tt.account+")", got, tt.want)
+	}
+
+	if err := s.DeleteAlias(ctx, acctB, apps.Name); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteAlias(another account's alias) = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteAlias(ctx, acctA, apps.Name); err != nil {
+		t.Fatalf("DeleteAlias: %v", err)
+	}
+	if a, err := s.GetAlias(ctx, acctA, apps.Name); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetAlias after DeleteAlias = %+v, %v; want ErrNotFound", a, err)
+	}
+	if err := s.DeleteAlias(ctx, acctA, apps.Name); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteAlias(deleted) = %v, want ErrNotFound", err)
+	}
+	// The key outlives its alias.
+	checkKey(t, s, "GetKey after deleting its alias", newKey(acctA, keyID2))
+	got, err := s.ListAliases(ctx, acctA)
+	if err != nil {
+		t.Fatalf("ListAliases: %v", err)
+	}
+	checkList(t, "ListAliases after DeleteAlias", got, []store.KeyAlias{logs})
+	checkAlias("GetAlias(same name in another account) after DeleteAlias", logsB)
+}
+
+func testRootKeyCheck(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if got, err := s.RootKeyCheck(ctx); err != nil || got != nil {
+		t.Fatalf("RootKeyCheck of a new store = %q, %v; want nil, nil", got, err)
+	}
+	// An empty check would read back as none.
+	if err := s.SetRootKeyCheck(ctx, nil); err == nil {
+		t.Errorf("SetRootKeyCheck(nil) succeeded, want an error")
+	}
+	if got, err := s.RootKeyCheck(ctx); err != nil || got != nil {
+		t.Fatalf("RootKeyCheck after SetRootKeyCheck(nil) = %q, %v; want nil, nil", got, err)
+	}
+
+	check := []byte("root key check\x00\xff")
+	if err := s.SetRootKeyCheck(ctx, check); err != nil {
+		t.Fatalf("SetRootKeyCheck: %v", err)
+	}
+	if got, err := s.RootKeyCheck(ctx); err != nil || !slices.Equal(got, check) {
+		t.Fatalf("RootKeyCheck = %q, %v; want %q", got, err, check)
+	}
+	for _, tt := range []struct {
+		name  string
+		check []byte
+	}{
+		{"another check", []byte("another root key")},
+		{"the same check", check},
+	} {
+		if err := s.SetRootKeyCheck(ctx, tt.check); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("SetRootKeyCheck(%s) = %v, want ErrConflict", tt.name, err)
+		}
+	}
+	if got, err := s.RootKeyCheck(ctx); err != nil || !slices.Equal(got, check) {
+		t.Errorf("RootKeyCheck after refused SetRootKeyCheck = %q, %v; want %q", got, err, check)
+	}
+}
+
+func testRootKeyCheckConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const servers = 8
+	// Servers starting at once, each with its own root key.
+	errs := make([]error, servers)
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Go(func() {
+			errs[i] = s.SetRootKeyCheck(ctx, fmt.Appendf(nil, "check of server %d", i))
+		})
+	}
+	wg.Wait()
+
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("SetRootKeyCheck #%d and #%d both succeeded", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("SetRootKeyCheck #%d = %v, want nil or ErrConflict", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no concurrent SetRootKeyCheck succeeded")
+	}
+	want := fmt.Appendf(nil, "check of server %d", winner)
+	if got, err := s.RootKeyCheck(ctx); err != nil || !slices.Equal(got, want) {
+		t.Errorf("RootKeyCheck = %q, %v; want the winner's %q", got, err, want)
 	}
 }
