@@ -1,0 +1,481 @@
+package keys_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/keys"
+	"github.com/postern/postern/store"
+)
+
+const acct = "000000000001"
+
+var (
+	admin = keys.UserCaller(acct, "admin", true)
+	bob   = keys.UserCaller(acct, "bob", false)
+	logs  = keys.Caller{Account: acct, Service: keys.LogsService}
+)
+
+// clock is a clock tests move by hand.
+type clock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	dir   string
+	st    *store.SQLite
+	clock *clock
+	svc   *keys.Service
+}
+
+// newEnv opens a key service over a real SQLite store in a temp dir.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	t.Setenv(keys.RootKeyEnv, "") // the key file, not the environment
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.EnsureAccount(t.Context(), store.Account{ID: acct, Name: "default"}); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{dir: dir, st: st, clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	e.svc = e.open(t)
+	return e
+}
+
+func (e *env) keyFile() string { return filepath.Join(e.dir, "root.key") }
+
+func (e *env) open(t *testing.T) *keys.Service {
+	t.Helper()
+	svc, err := keys.Open(t.Context(), e.st, e.keyFile(), keys.Options{Now: e.clock.Now})
+	if err != nil {
+		t.Fatalf("keys.Open: %v", err)
+	}
+	return svc
+}
+
+func mustCreate(t *testing.T, svc *keys.Service, o keys.CreateOptions) keys.Key {
+	t.Helper()
+	k, err := svc.Create(t.Context(), acct, o)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	return k
+}
+
+func TestRootKey(t *testing.T) {
+	e := newEnv(t)
+	fi, err := os.Stat(e.keyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("root key file mode %v, want 0600", fi.Mode().Perm())
+	}
+	k := mustCreate(t, e.svc, keys.CreateOptions{})
+	_, wrapped, err := e.svc.GenerateDataKey(t.Context(), admin, k.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(e.keyFile())
+
+	// The same file again: the keys are readable.
+	if _, err := e.open(t).Decrypt(t.Context(), admin, wrapped, nil); err != nil {
+		t.Errorf("reopened with the same root key: %v", err)
+	}
+
+	other := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	for _, tc := range []struct {
+		name  string
+		setup func()
+		want  string
+	}{
+		{"wrong key file", func() { os.WriteFile(e.keyFile(), []byte(other), 0o600) }, "is not the one this database's keys are wrapped with"},
+		{"missing key file", func() { os.Remove(e.keyFile()) }, "is missing"},
+		{"readable by others", func() { os.WriteFile(e.keyFile(), good, 0o644); os.Chmod(e.keyFile(), 0o644) }, "readable by others"},
+		{"not a key", func() { os.WriteFile(e.keyFile(), []byte("hunter2"), 0o600) }, "base64 of 32 bytes"},
+		{"wrong key in the environment", func() { os.WriteFile(e.keyFile(), good, 0o600); t.Setenv(keys.RootKeyEnv, other) }, "from " + keys.RootKeyEnv},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(e.keyFile())
+			tc.setup()
+			before, _ := os.ReadFile(e.keyFile())
+			_, err := keys.Open(t.Context(), e.st, e.keyFile(), keys.Options{})
+			if !errors.Is(err, keys.ErrRootKey) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open = %v, want ErrRootKey saying %q", err, tc.want)
+			}
+			if after, _ := os.ReadFile(e.keyFile()); !bytes.Equal(before, after) {
+				t.Errorf("the key file changed")
+			}
+			t.Setenv(keys.RootKeyEnv, "")
+		})
+	}
+	// The right key in the environment works, whatever the file says.
+	os.Remove(e.keyFile())
+	t.Setenv(keys.RootKeyEnv, strings.TrimSpace(string(good)))
+	svc, err := keys.Open(t.Context(), e.st, e.keyFile(), keys.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Decrypt(t.Context(), admin, wrapped, nil); err != nil {
+		t.Errorf("with the root key from the environment: %v", err)
+	}
+}
+
+func TestDataKeys(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	k := mustCreate(t, e.svc, keys.CreateOptions{Description: "session logs"})
+	ec := keys.EncryptionContext{"postern:session": "alice-0123456789abcdef0", "aws:logs:arn": "prn:postern:logs:000000000001:log-group/audit"}
+	dk, wrapped, err := e.svc.GenerateDataKey(ctx, admin, k.ID, ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dk) != 32 || bytes.Contains(wrapped, dk) {
+		t.Fatalf("data key of %d bytes, or in the clear in its wrapping", len(dk))
+	}
+	if id, err := keys.WrappedKeyID(wrapped); err != nil || id != k.ID {
+		t.Errorf("WrappedKeyID = %q, %v; want %q", id, err, k.ID)
+	}
+	got, err := e.svc.Decrypt(ctx, admin, wrapped, keys.EncryptionContext{"aws:logs:arn": ec["aws:logs:arn"], "postern:session": ec["postern:session"]})
+	if err != nil || !bytes.Equal(got, dk) {
+		t.Fatalf("Decrypt = %x, %v; want %x", got, err, dk)
+	}
+
+	tampered := func(i int) []byte {
+		b := bytes.Clone(wrapped)
+		b[i] ^= 1
+		return b
+	}
+	for _, tc := range []struct {
+		name    string
+		caller  keys.Caller
+		wrapped []byte
+		ec      keys.EncryptionContext
+		want    error
+	}{
+		{"another context", admin, wrapped, keys.EncryptionContext{"postern:session": "bob-0123456789abcdef0", "aws:logs:arn": ec["aws:logs:arn"]}, keys.ErrDecrypt},
+		{"no context", admin, wrapped, nil, keys.ErrDecrypt},
+		{"an extra context entry", admin, wrapped, keys.EncryptionContext{"postern:session": ec["postern:session"], "aws:logs:arn": ec["aws:logs:arn"], "x": "y"}, keys.ErrDecrypt},
+		{"flipped bit in the sealed key", admin, tampered(len(wrapped) - 1), ec, keys.ErrDecrypt},
+		{"flipped bit in the nonce", admin, tampered(len(wrapped) - 48 - 1), ec, keys.ErrDecrypt},
+		{"truncated", admin, wrapped[:len(wrapped)-5], ec, keys.ErrDecrypt},
+		{"not a data key", admin, []byte("hello"), ec, keys.ErrDecrypt},
+		{"another account", keys.UserCaller("000000000002", "admin", true), wrapped, ec, keys.ErrNotFound},
+		{"a user the policy does not name", bob, wrapped, ec, keys.ErrAccessDenied},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, err := e.svc.Decrypt(ctx, tc.caller, tc.wrapped, tc.ec); !errors.Is(err, tc.want) {
+				t.Errorf("Decrypt = %x, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestKeyReferences(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	k := mustCreate(t, e.svc, keys.CreateOptions{})
+	if err := e.svc.SetAlias(ctx, admin, "alias/session-manager-logs", k.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{k.ID, k.ARN, "alias/session-manager-logs", "prn:postern:kms:" + acct + ":alias/session-manager-logs"} {
+		d, err := e.svc.Describe(ctx, admin, ref)
+		if err != nil || d.ID != k.ID || strings.Join(d.Aliases, ",") != "alias/session-manager-logs" || d.Versions != 1 || d.State != store.KeyEnabled {
+			t.Errorf("Describe(%q) = %+v, %v", ref, d, err)
+		}
+	}
+	for _, ref := range []string{"alias/missing", "3f8d1c9e-0000-4000-8000-000000000000", "prn:postern:kms:000000000002:key/" + k.ID} {
+		if _, err := e.svc.Describe(ctx, admin, ref); !errors.Is(err, keys.ErrNotFound) {
+			t.Errorf("Describe(%q) = %v, want ErrNotFound", ref, err)
+		}
+	}
+	for _, name := range []string{"session-manager-logs", "alias/", "alias/aws/ssm", "alias/a b", "alias/" + strings.Repeat("x", 251)} {
+		if err := e.svc.SetAlias(ctx, admin, name, k.ID); !errors.Is(err, keys.ErrInvalid) {
+			t.Errorf("SetAlias(%q) = %v, want ErrInvalid", name, err)
+		}
+	}
+	// Repointing an alias moves new data keys to the other key.
+	e.clock.Advance(time.Second) // List is oldest first
+	k2 := mustCreate(t, e.svc, keys.CreateOptions{})
+	if err := e.svc.SetAlias(ctx, admin, "alias/session-manager-logs", k2.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, wrapped, err := e.svc.GenerateDataKey(ctx, admin, "alias/session-manager-logs", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := keys.WrappedKeyID(wrapped); id != k2.ID {
+		t.Errorf("data key from key %s, want the alias's new target %s", id, k2.ID)
+	}
+	ks, err := e.svc.List(ctx, acct)
+	if err != nil || len(ks) != 2 || ks[0].ID != k.ID || len(ks[0].Aliases) != 0 || ks[1].Aliases[0] != "alias/session-manager-logs" {
+		t.Errorf("List = %+v, %v", ks, err)
+	}
+	if err := e.svc.DeleteAlias(ctx, admin, "alias/session-manager-logs"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Describe(ctx, admin, "alias/session-manager-logs"); !errors.Is(err, keys.ErrNotFound) {
+		t.Errorf("deleted alias: %v", err)
+	}
+}
+
+func TestRotation(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	k := mustCreate(t, e.svc, keys.CreateOptions{})
+	old, oldWrapped, err := e.svc.GenerateDataKey(ctx, admin, k.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not due yet.
+	e.clock.Advance(364 * 24 * time.Hour)
+	if rotated, _, err := e.svc.RunDue(ctx); err != nil || len(rotated) != 0 {
+		t.Fatalf("RunDue before a year: rotated %v, %v", rotated, err)
+	}
+	e.clock.Advance(25 * time.Hour)
+	if rotated, _, err := e.svc.RunDue(ctx); err != nil || len(rotated) != 1 || rotated[0] != k.ARN {
+		t.Fatalf("RunDue after a year: rotated %v, %v", rotated, err)
+	}
+	if d, _ := e.svc.Describe(ctx, admin, k.ID); d.Versions != 2 || !d.NextRotation.After(e.clock.Now().Add(364*24*time.Hour)) {
+		t.Errorf("after rotation: %+v", d)
+	}
+	if _, err := e.svc.Rotate(ctx, admin, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Old data keys still decrypt; new ones come from the newest version.
+	if got, err := e.svc.Decrypt(ctx, admin, oldWrapped, nil); err != nil || !bytes.Equal(got, old) {
+		t.Errorf("data key from version 1 after two rotations: %v", err)
+	}
+	dk, wrapped, err := e.svc.GenerateDataKey(ctx, admin, k.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.svc.Decrypt(ctx, admin, wrapped, nil); err != nil || !bytes.Equal(got, dk) {
+		t.Errorf("new data key: %v", err)
+	}
+	if bytes.Equal(wrapped[:len(wrapped)-60], oldWrapped[:len(oldWrapped)-60]) {
+		t.Errorf("new data key names the same version as the old")
+	}
+	// A key made without rotation never rotates.
+	never := mustCreate(t, e.svc, keys.CreateOptions{RotationPeriod: -1})
+	e.clock.Advance(5 * 365 * 24 * time.Hour)
+	rotated, _, _ := e.svc.RunDue(ctx)
+	for _, r := range rotated {
+		if r == never.ARN {
+			t.Errorf("a key without rotation was rotated")
+		}
+	}
+}
+
+func TestStatesAndDeletion(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	k := mustCreate(t, e.svc, keys.CreateOptions{})
+	_, wrapped, err := e.svc.GenerateDataKey(ctx, admin, k.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	use := func() error {
+		if _, _, err := e.svc.GenerateDataKey(ctx, admin, k.ID, nil); err != nil {
+			return err
+		}
+		_, err := e.svc.Decrypt(ctx, admin, wrapped, nil)
+		return err
+	}
+	if err := e.svc.Disable(ctx, admin, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := use(); !errors.Is(err, keys.ErrInvalidState) || !strings.Contains(err.Error(), "Disabled") {
+		t.Errorf("a disabled key: %v", err)
+	}
+	if err := e.svc.Enable(ctx, admin, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := use(); err != nil {
+		t.Errorf("enabled again: %v", err)
+	}
+
+	for _, days := range []int{6, 31, -1} {
+		if _, err := e.svc.ScheduleDeletion(ctx, admin, k.ID, days); !errors.Is(err, keys.ErrInvalid) {
+			t.Errorf("ScheduleDeletion(%d days) = %v, want ErrInvalid", days, err)
+		}
+	}
+	when, err := e.svc.ScheduleDeletion(ctx, admin, k.ID, 7)
+	if err != nil || !when.Equal(e.clock.Now().Add(7*24*time.Hour)) {
+		t.Fatalf("ScheduleDeletion = %v, %v", when, err)
+	}
+	if err := use(); !errors.Is(err, keys.ErrInvalidState) {
+		t.Errorf("a key pending deletion: %v", err)
+	}
+	if err := e.svc.Enable(ctx, admin, k.ID); !errors.Is(err, keys.ErrInvalidState) {
+		t.Errorf("Enable of a key pending deletion: %v", err)
+	}
+	// Cancelled, it comes back disabled.
+	if err := e.svc.CancelDeletion(ctx, admin, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.svc.Describe(ctx, admin, k.ID); d.State != store.KeyDisabled || !d.DeletionDate.IsZero() {
+		t.Errorf("after CancelDeletion: %+v", d)
+	}
+	if err := e.svc.Enable(ctx, admin, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ScheduleDeletion(ctx, admin, k.ID, 7); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(7*24*time.Hour - time.Minute)
+	if _, destroyed, _ := e.svc.RunDue(ctx); len(destroyed) != 0 {
+		t.Fatalf("destroyed before the date: %v", destroyed)
+	}
+	e.clock.Advance(time.Minute)
+	if _, destroyed, err := e.svc.RunDue(ctx); err != nil || len(destroyed) != 1 || destroyed[0] != k.ARN {
+		t.Fatalf("RunDue on the date: destroyed %v, %v", destroyed, err)
+	}
+	// Gone: what it protected cannot be read, by anyone.
+	if _, err := e.svc.Decrypt(ctx, admin, wrapped, nil); !errors.Is(err, keys.ErrNotFound) {
+		t.Errorf("Decrypt after destruction: %v", err)
+	}
+}
+
+// TestLogGroupKeyPolicy is the key policy of Session Manager's logging
+// guide, with Postern's names: the log store may use the key for one log
+// group only; users are not named, so only administrators manage it.
+func TestLogGroupKeyPolicy(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	policy := `{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Sid": "Enable administrators", "Effect": "Allow", "Principal": {"AWS": "prn:postern:iam:000000000001:root"}, "Action": "kms:*", "Resource": "*"},
+    {"Effect": "Allow", "Principal": {"Service": "logs.us-east-1.amazonaws.com"},
+     "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"], "Resource": "*",
+     "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": "prn:postern:logs:000000000001:log-group/ssm-secure-*"}}},
+    {"Sid": "No one reads the break-glass group", "Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*",
+     "Condition": {"StringEquals": {"kms:EncryptionContext:aws:logs:arn": "prn:postern:logs:000000000001:log-group/ssm-secure-breakglass"}}}
+  ]
+}`
+	k := mustCreate(t, e.svc, keys.CreateOptions{Policy: policy})
+	group := func(name string) keys.EncryptionContext {
+		return keys.EncryptionContext{"aws:logs:arn": "prn:postern:logs:000000000001:log-group/" + name}
+	}
+	for _, tc := range []struct {
+		name   string
+		caller keys.Caller
+		ec     keys.EncryptionContext
+		want   error
+	}{
+		{"the log store for a named group", logs, group("ssm-secure-consolelog-group"), nil},
+		{"the log store for another group", logs, group("scratch"), keys.ErrAccessDenied},
+		{"the log store without a group", logs, nil, keys.ErrAccessDenied},
+		{"an administrator", admin, nil, nil},
+		{"a user", bob, group("ssm-secure-consolelog-group"), keys.ErrAccessDenied},
+		{"denied whoever asks", logs, group("ssm-secure-breakglass"), keys.ErrAccessDenied},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, wrapped, err := e.svc.GenerateDataKey(ctx, tc.caller, k.ID, tc.ec)
+			if tc.name == "denied whoever asks" {
+				// Encrypting is allowed; reading is not.
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = e.svc.Decrypt(ctx, tc.caller, wrapped, tc.ec)
+			}
+			if !errors.Is(err, tc.want) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// Management needs the policy too.
+	if err := e.svc.Disable(ctx, bob, k.ID); !errors.Is(err, keys.ErrAccessDenied) {
+		t.Errorf("a user disabling the key: %v", err)
+	}
+	if err := e.svc.SetPolicy(ctx, admin, k.ID, `{"Statement": []}`); !errors.Is(err, keys.ErrInvalid) {
+		t.Errorf("an empty policy: %v", err)
+	}
+}
+
+func TestParsePolicyErrors(t *testing.T) {
+	for _, tc := range []struct{ policy, want string }{
+		{`not json`, "invalid character"},
+		{`{"Statement": []}`, "no Statement"},
+		{`{"Statement": [{"Effect": "Maybe", "Principal": "*", "Action": "kms:*"}]}`, `Effect "Maybe"`},
+		{`{"Statement": [{"Effect": "Allow", "Action": "kms:*"}]}`, "no Principal"},
+		{`{"Statement": [{"Effect": "Allow", "Principal": "bob", "Action": "kms:*"}]}`, `Principal "bob"`},
+		{`{"Statement": [{"Effect": "Allow", "Principal": {"Federated": "x"}, "Action": "kms:*"}]}`, `unknown kind "Federated"`},
+		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]}`, `Action "s3:GetObject"`},
+		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"NumericLessThan": {"kms:EncryptionContext:x": "1"}}}]}`, `operator "NumericLessThan"`},
+		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"StringEquals": {"aws:SourceIp": "1"}}}]}`, `Condition key "aws:SourceIp"`},
+		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Extra": 1}]}`, `unknown field "Extra"`},
+	} {
+		_, err := keys.ParsePolicy(tc.policy)
+		if !errors.Is(err, keys.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParsePolicy(%s) = %v, want ErrInvalid saying %q", tc.policy, err, tc.want)
+		}
+	}
+}
+
+func FuzzParsePolicy(f *testing.F) {
+	f.Add(keys.DefaultPolicy(acct))
+	f.Add(`{"Statement": [{"Effect": "Deny", "Principal": {"Service": ["logs.postern"]}, "Action": ["kms:Decrypt"], "Condition": {"ArnLikeIfExists": {"kms:EncryptionContext:aws:logs:arn": ["prn:*"]}}}]}`)
+	f.Fuzz(func(t *testing.T, policy string) {
+		p, err := keys.ParsePolicy(policy)
+		if err != nil {
+			return
+		}
+		p.Allows(admin, "kms:Decrypt", keys.EncryptionContext{"aws:logs:arn": policy})
+		p.Allows(logs, "kms:GenerateDataKey", nil)
+	})
+}
+
+func FuzzDecrypt(f *testing.F) {
+	f.Add([]byte("PDK1\x24" + strings.Repeat("a", 36) + "\x01" + strings.Repeat("n", 60)))
+	f.Add([]byte("PDK1"))
+	f.Add([]byte{})
+	dir := f.TempDir()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "postern.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.EnsureAccount(context.Background(), store.Account{ID: acct, Name: "default"}); err != nil {
+		f.Fatal(err)
+	}
+	svc, err := keys.Open(context.Background(), st, filepath.Join(dir, "root.key"), keys.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := svc.Create(context.Background(), acct, keys.CreateOptions{}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, wrapped []byte) {
+		// Whatever the bytes, an error, never a panic or a key.
+		if dk, err := svc.Decrypt(context.Background(), admin, wrapped, nil); err == nil {
+			t.Errorf("random bytes decrypted to %x", dk)
+		}
+	})
+}
