@@ -20,6 +20,7 @@ const (
 	PathPreferences = "/v1/preferences"
 	PathUsers       = "/v1/users"
 	PathLogGroups   = "/v1/log-groups"
+	PathKeys        = "/v1/keys"
 	PathHealth      = "/healthz"
 )
 
@@ -291,4 +292,37 @@ type MetricFilter struct {
 	Value        string            `json:"metricValue,omitempty"` // default "1"; or a field such as $.durationMs
 	Dimensions   map[string]string `json:"dimensions,omitempty"`  // name -> field, e.g. user: $.userIdentity.arn
 	CreationTime time.Time         `json:"creationTime,omitempty"`
+}
+
+// Key is a key of the built-in key service, as KMS's DescribeKey gives it.
+type Key struct {
+	KeyID              string    `json:"keyId"`
+	ARN                string    `json:"arn"`
+	Aliases            []string  `json:"aliases,omitempty"`
+	Description        string    `json:"description,omitempty"`
+	KeyState           string    `json:"keyState"` // Enabled, Disabled, PendingDeletion
+	DeletionDate       time.Time `json:"deletionDate,omitzero"`
+	RotationPeriodDays int       `json:"rotationPeriodInDays,omitempty"` // 0: no automatic rotation
+	NextRotationDate   time.Time `json:"nextRotationDate,omitzero"`
+	Versions           int       `json:"versions"`
+	CreationDate       time.Time `json:"creationDate"`
+	Policy             string    `json:"policy,omitempty"` // filled by describe
+}
+
+// CreateKeyRequest creates a key.
+type CreateKeyRequest struct {
+	Description string `json:"description,omitempty"`
+	Policy      string `json:"policy,omitempty"` // empty: the account's administrators may do everything
+	// RotationPeriodDays: 0 is yearly; -1, no automatic rotation.
+	RotationPeriodDays int `json:"rotationPeriodInDays,omitempty"`
+}
+
+// KeyRequest is an action on a key (POST PathKeys/{action}): describe,
+// alias, delete-alias, enable, disable, schedule-deletion,
+// cancel-deletion, rotate, put-policy.
+type KeyRequest struct {
+	KeyID               string `json:"keyId,omitempty"` // id, ARN, alias/NAME or alias ARN
+	AliasName           string `json:"aliasName,omitempty"`
+	PendingWindowInDays int    `json:"pendingWindowInDays,omitempty"`
+	Policy              string `json:"policy,omitempty"`
 }

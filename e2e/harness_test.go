@@ -78,7 +78,9 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start postern %v: %v", args, err)
 	}
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
@@ -86,10 +88,14 @@ func start(t *testing.T, env []string, args ...string) *proc {
 			p.out.WriteString(sc.Text() + "\n")
 			p.mu.Unlock()
 		}
+		io.Copy(io.Discard, pr) // a line too long for the scanner
 	}()
 	go func() {
 		cmd.Wait()
 		pw.Close()
+		// done means all the output is in: a process's last words are
+		// often what a test waits for.
+		<-scanned
 		close(p.done)
 	}()
 	t.Cleanup(func() {

@@ -70,6 +70,8 @@ type Config struct {
 	// Metrics is where the server registers its Prometheus metrics; nil:
 	// not exported.
 	Metrics prometheus.Registerer
+	// Keys is the built-in key service; nil: no key API.
+	Keys KeyService
 	// OutboxMaxBytes bounds the recordings waiting for delivery to log
 	// destinations (default DefaultOutboxMaxBytes); at the bound, sessions
 	// whose preferences name a destination are refused.
@@ -163,6 +165,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LogStore != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.expireLogs(logRetentionEvery) }()
+	}
+	if cfg.Keys != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.runKeys(keysEvery) }()
 	}
 	return s, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/pki"
@@ -66,6 +67,13 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	if err != nil {
 		return nil, err
 	}
+	// The key service first: a wrong or missing root key stops the
+	// server before anything else is touched.
+	ks, err := keys.Open(ctx, st, filepath.Join(o.data, "root.key"), keys.Options{})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	reg := newMetricsRegistry()
 	s3d, cwd, err := destinations(ctx, o.destinations)
 	if err != nil {
@@ -84,7 +92,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	srv, err := server.New(server.Config{
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
-		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, OutboxMaxBytes: o.outboxMax,
+		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, OutboxMaxBytes: o.outboxMax, Keys: ks,
 	})
 	if err != nil {
 		closeStores()

@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/postern/postern/api"
+)
+
+// TestKeys walks the built-in key service through the CLI as an
+// administrator setting up Session Manager's logging guide would: a key
+// with an alias, rotation, disable and enable, a scheduled deletion and
+// its cancellation, a policy that locks administrators out, and a server
+// that refuses to start with the wrong root key.
+func TestKeys(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	e := startDev(t)
+
+	out := e.mustRun(ctx, "keys", "create", "--description", "session logs", "--alias", "alias/session-manager-logs")
+	m := regexp.MustCompile(`Created key ([0-9a-f-]{36}) \(prn:postern:kms:000000000001:key/([0-9a-f-]{36})\)`).FindStringSubmatch(out)
+	if m == nil || m[1] != m[2] {
+		t.Fatalf("keys create printed %q", out)
+	}
+	id := m[1]
+	var ks []api.Key
+	e.jsonOut(ctx, &ks, "keys", "ls")
+	if len(ks) != 1 || ks[0].KeyID != id || strings.Join(ks[0].Aliases, ",") != "alias/session-manager-logs" || ks[0].KeyState != "Enabled" || ks[0].RotationPeriodDays != 365 {
+		t.Errorf("keys ls: %+v", ks)
+	}
+	show := e.mustRun(ctx, "keys", "show", "alias/session-manager-logs")
+	for _, want := range []string{"Key ID:        " + id, "State:         Enabled", "Rotation:      every 365 days", `"Action":"kms:*"`} {
+		if !strings.Contains(show, want) {
+			t.Errorf("keys show lacks %q:\n%s", want, show)
+		}
+	}
+	if out := e.mustRun(ctx, "keys", "rotate", id); !strings.Contains(out, "it has 2 versions") {
+		t.Errorf("keys rotate: %q", out)
+	}
+	e.mustRun(ctx, "keys", "disable", "alias/session-manager-logs")
+	if show := e.mustRun(ctx, "keys", "show", id); !strings.Contains(show, "State:         Disabled") {
+		t.Errorf("after disable:\n%s", show)
+	}
+	e.mustRun(ctx, "keys", "enable", id)
+
+	_, errOut, code := e.run(ctx, "keys", "schedule-deletion", id, "--days", "3")
+	if code == 0 || !strings.Contains(errOut, "waiting period 3 days is out of range 7-30") {
+		t.Errorf("a 3-day waiting period: exit %d, %q", code, errOut)
+	}
+	if out := e.mustRun(ctx, "keys", "schedule-deletion", id, "--days", "7"); !strings.Contains(out, "will be destroyed on") {
+		t.Errorf("keys schedule-deletion: %q", out)
+	}
+	_, errOut, code = e.run(ctx, "keys", "enable", id)
+	if code == 0 || !strings.Contains(errOut, "pending deletion") {
+		t.Errorf("enabling a key pending deletion: exit %d, %q", code, errOut)
+	}
+	e.mustRun(ctx, "keys", "cancel-deletion", id)
+	if show := e.mustRun(ctx, "keys", "show", id); !strings.Contains(show, "State:         Disabled") {
+		t.Errorf("after cancel-deletion:\n%s", show)
+	}
+
+	// A policy that names only the log store: as in KMS, administrators
+	// are locked out of it.
+	policy := filepath.Join(e.dir, "policy.json")
+	if err := os.WriteFile(policy, []byte(`{"Statement":[{"Effect":"Allow","Principal":{"Service":"logs.postern"},"Action":"kms:GenerateDataKey*","Resource":"*"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = e.mustRun(ctx, "keys", "create", "--policy-file", policy)
+	locked := regexp.MustCompile(`Created key (\S+) `).FindStringSubmatch(out)[1]
+	_, errOut, code = e.run(ctx, "keys", "show", locked)
+	if code == 0 || !strings.Contains(errOut, "may not kms:DescribeKey") {
+		t.Errorf("describing a key whose policy does not name administrators: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = e.run(ctx, "keys", "alias", "alias/aws/x", id)
+	if code == 0 || !strings.Contains(errOut, "not alias/aws/") {
+		t.Errorf("a reserved alias: exit %d, %q", code, errOut)
+	}
+
+	// The root key file was created with 0600; the server does not start
+	// with another one, and leaves the file as it is.
+	keyFile := filepath.Join(e.dir, "data", "root.key")
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("root key file: %v, %v", fi, err)
+	}
+	e.dev.stop(ctx)
+	wrong := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32))) + "\n"
+	if err := os.WriteFile(keyFile, []byte(wrong), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dev := start(t, e.vars(), "dev", "--listen", "127.0.0.1:0", "--data", filepath.Join(e.dir, "data"))
+	dev.waitFor(ctx, regexp.MustCompile(`wrong root key: the root key \(file .*root.key\) is not the one this database's keys are wrapped with`))
+	if b, _ := os.ReadFile(keyFile); string(b) != wrong {
+		t.Errorf("the refused key file was changed")
+	}
+}

@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/keys"
+)
+
+// The key service's API: KMS's key management for the built-in key service
+// (package keys). Key references hold slashes (alias/x), so they go in the
+// request body; actions are POST PathKeys/{action}, as KMS's are calls.
+
+// KeyService is what the server needs of the key service.
+type KeyService interface {
+	Create(ctx context.Context, account string, o keys.CreateOptions) (keys.Key, error)
+	List(ctx context.Context, account string) ([]keys.Key, error)
+	Describe(ctx context.Context, c keys.Caller, ref string) (keys.Key, error)
+	SetAlias(ctx context.Context, c keys.Caller, name, ref string) error
+	DeleteAlias(ctx context.Context, c keys.Caller, name string) error
+	Enable(ctx context.Context, c keys.Caller, ref string) error
+	Disable(ctx context.Context, c keys.Caller, ref string) error
+	ScheduleDeletion(ctx context.Context, c keys.Caller, ref string, days int) (time.Time, error)
+	CancelDeletion(ctx context.Context, c keys.Caller, ref string) error
+	Rotate(ctx context.Context, c keys.Caller, ref string) (keys.Key, error)
+	SetPolicy(ctx context.Context, c keys.Caller, ref, policy string) error
+	RunDue(ctx context.Context) (rotated, destroyed []string, err error)
+}
+
+func (s *Server) keyService() (KeyService, error) {
+	if s.cfg.Keys == nil {
+		return nil, errorf(http.StatusNotFound, "NoKeyService", "this server has no key service")
+	}
+	return s.cfg.Keys, nil
+}
+
+func keyCaller(c caller) keys.Caller {
+	return keys.UserCaller(c.Account, c.User.Name, c.User.Admin)
+}
+
+// keyError turns the key service's errors into API errors, with KMS's
+// exception names.
+func keyError(err error) error {
+	switch {
+	case errors.Is(err, keys.ErrNotFound):
+		return errorf(http.StatusNotFound, "NotFoundException", "%v", err)
+	case errors.Is(err, keys.ErrInvalidState):
+		return errorf(http.StatusConflict, "KMSInvalidStateException", "%v", err)
+	case errors.Is(err, keys.ErrInvalid):
+		return errorf(http.StatusBadRequest, "ValidationException", "%v", err)
+	case errors.Is(err, keys.ErrAccessDenied):
+		return errorf(http.StatusForbidden, "AccessDeniedException", "%v", err)
+	}
+	return err
+}
+
+func apiKey(k keys.Key) api.Key {
+	return api.Key{
+		KeyID: k.ID, ARN: k.ARN, Aliases: k.Aliases, Description: k.Description, KeyState: k.State,
+		DeletionDate: k.DeletionDate, RotationPeriodDays: int(k.RotationPeriod / (24 * time.Hour)),
+		NextRotationDate: k.NextRotation, Versions: k.Versions, CreationDate: k.CreatedAt,
+	}
+}
+
+func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) error {
+	ks, err := s.keyService()
+	if err != nil {
+		return err
+	}
+	list, err := ks.List(r.Context(), callerOf(r).Account)
+	if err != nil {
+		return keyError(err)
+	}
+	out := make([]api.Key, 0, len(list))
+	for _, k := range list {
+		out = append(out, apiKey(k))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	if err := requireAdmin(c, "create keys"); err != nil {
+		return err
+	}
+	ks, err := s.keyService()
+	if err != nil {
+		return err
+	}
+	var req api.CreateKeyRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	period := time.Duration(req.RotationPeriodDays) * 24 * time.Hour
+	if req.RotationPeriodDays < 0 {
+		period = -1
+	}
+	k, err := ks.Create(r.Context(), c.Account, keys.CreateOptions{Description: req.Description, Policy: req.Policy, RotationPeriod: period})
+	if err != nil {
+		return keyError(err)
+	}
+	writeJSON(w, http.StatusCreated, apiKey(k))
+	return nil
+}
+
+// handleKeyAction runs one of KMS's calls on a key and answers with the
+// key as it is after.
+func (s *Server) handleKeyAction(w http.ResponseWriter, r *http.Request) error {
+	ks, err := s.keyService()
+	if err != nil {
+		return err
+	}
+	var req api.KeyRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	ctx, c := r.Context(), keyCaller(callerOf(r))
+	ref := req.KeyID
+	switch action := r.PathValue("action"); action {
+	case "describe":
+		k, err := ks.Describe(ctx, c, ref)
+		if err != nil {
+			return keyError(err)
+		}
+		out := apiKey(k)
+		out.Policy = k.Policy
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	case "alias":
+		err = ks.SetAlias(ctx, c, req.AliasName, ref)
+		ref = req.AliasName
+	case "delete-alias":
+		err = ks.DeleteAlias(ctx, c, req.AliasName)
+		if err == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+	case "enable":
+		err = ks.Enable(ctx, c, ref)
+	case "disable":
+		err = ks.Disable(ctx, c, ref)
+	case "schedule-deletion":
+		_, err = ks.ScheduleDeletion(ctx, c, ref, req.PendingWindowInDays)
+	case "cancel-deletion":
+		err = ks.CancelDeletion(ctx, c, ref)
+	case "rotate":
+		_, err = ks.Rotate(ctx, c, ref)
+	case "put-policy":
+		err = ks.SetPolicy(ctx, c, ref, req.Policy)
+	default:
+		return errorf(http.StatusNotFound, "UnknownOperation", "no key action %q: want describe, alias, delete-alias, enable, disable, schedule-deletion, cancel-deletion, rotate or put-policy", action)
+	}
+	if err != nil {
+		return keyError(err)
+	}
+	k, err := ks.Describe(ctx, c, ref)
+	if err != nil {
+		return keyError(err)
+	}
+	writeJSON(w, http.StatusOK, apiKey(k))
+	return nil
+}
+
+// runKeys rotates and destroys keys when due, every interval until the
+// server stops.
+func (s *Server) runKeys(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		rotated, destroyed, err := s.cfg.Keys.RunDue(s.ctx)
+		if err != nil && s.ctx.Err() == nil {
+			s.logf("server: keys: %v", err)
+		}
+		for _, k := range rotated {
+			s.logf("server: keys: rotated %s", k)
+		}
+		for _, k := range destroyed {
+			s.logf("server: keys: destroyed %s after its waiting period: what it protected is unreadable", k)
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// keysEvery is how often due rotations and deletions run.
+const keysEvery = time.Hour
