@@ -92,7 +92,7 @@ func BenchmarkCastWriterBulk(b *testing.B) {
 func BenchmarkRender(b *testing.B) {
 	dir := b.TempDir()
 	jpath := dir + "/s.journal"
-	j, err := CreateJournal(jpath, Meta{SessionID: "bench", Start: time.Unix(0, 0), Width: 80, Height: 24})
+	j, err := CreateJournal(jpath, Meta{SessionID: "bench", Start: time.Unix(0, 0), Width: 80, Height: 24}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func BenchmarkRender(b *testing.B) {
 	}
 	b.SetBytes(total)
 	for b.Loop() {
-		if err := Render(jpath, dir+"/s.cast", dir+"/s.log"); err != nil {
+		if err := Render(jpath, nil, dir+"/s.cast", dir+"/s.log"); err != nil {
 			b.Fatal(err)
 		}
 	}

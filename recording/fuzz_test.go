@@ -182,7 +182,7 @@ func FuzzJournal(f *testing.F) {
 	f.Add(uint8(fuzzWholeFile), []byte("PSTNJ"))
 
 	hp := filepath.Join(f.TempDir(), "h")
-	j, err := CreateJournal(hp, testMeta)
+	j, err := CreateJournal(hp, testMeta, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -202,12 +202,12 @@ func FuzzJournal(f *testing.F) {
 			t.Fatal(err)
 		}
 
-		r, err := ReadJournal(path)
+		r, err := ReadJournal(path, nil)
 		if err != nil {
 			if mode%2 == fuzzBodyAfterHeader {
 				t.Fatalf("good header rejected: %v", err)
 			}
-			if _, err := OpenJournal(path); err == nil {
+			if _, err := OpenJournal(path, nil); err == nil {
 				t.Fatal("OpenJournal accepted what ReadJournal rejected")
 			}
 			return
@@ -225,7 +225,7 @@ func FuzzJournal(f *testing.F) {
 		good := r.off
 		r.Close()
 
-		j, err := OpenJournal(path)
+		j, err := OpenJournal(path, nil)
 		if err != nil {
 			t.Fatalf("OpenJournal of a readable journal: %v", err)
 		}

@@ -2,6 +2,8 @@ package recording
 
 import (
 	"bufio"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -31,6 +33,15 @@ import (
 // leave at most one torn frame at the end (or garbage, on filesystems that
 // extend a file before writing its blocks), and everything from the first
 // frame that does not check out is discarded.
+//
+// A sealed journal (Meta.Sealed set) encrypts each payload with the
+// session's data key, AES-256-GCM: the frame holds nonce [12]byte |
+// ciphertext and tag, and the associated data is the record's sequence
+// number, so that a frame moved, dropped from the middle or taken from
+// another session fails authentication. The CRC covers the sealed bytes and
+// still tells a torn tail; a frame whose CRC checks out but which does not
+// authenticate was altered, and reading it is an error (ErrTampered), never
+// a silent end.
 const (
 	journalMagic = "PSTNJNL1"
 
@@ -56,6 +67,17 @@ var ErrCorrupt = errors.New("recording: corrupt journal")
 // ErrClosed reports use of a closed Journal.
 var ErrClosed = errors.New("recording: journal closed")
 
+// ErrTampered reports a sealed journal's frame that is whole (its CRC
+// checks out) but does not authenticate: altered, moved, or sealed with
+// another key.
+var ErrTampered = errors.New("recording: journal record fails authentication (altered, or not this session's key)")
+
+// ErrSealed reports a sealed journal opened without its key.
+var ErrSealed = errors.New("recording: journal is encrypted and no key was given")
+
+// sealOverhead is what sealing adds to a payload: nonce and tag.
+const sealOverhead = 12 + 16
+
 // Journal is the server's spool of one session's records: an append-only
 // file that survives a crash at any point with every synced record intact.
 //
@@ -76,7 +98,9 @@ type Journal struct {
 	// only to flush the buffer, not across the fsync.
 	mu      sync.Mutex
 	bw      *bufio.Writer
-	buf     []byte // scratch for encoding one frame
+	buf     []byte      // scratch for encoding one frame
+	plain   []byte      // scratch for a sealed frame's payload
+	aead    cipher.AEAD // nil for a plain journal
 	lastSeq uint64
 	closed  bool
 	err     error // sticky: after a failed write the file's tail is unknown
@@ -86,8 +110,16 @@ type Journal struct {
 
 // CreateJournal creates a journal for a new session at path, which must not
 // exist. The header is durable when it returns, so a journal that exists is
-// always one OpenJournal can recover.
-func CreateJournal(path string, m Meta) (*Journal, error) {
+// always one OpenJournal can recover. With a key (m.Sealed must then be
+// set, and says how to get the key back), records are sealed with it;
+// without, they are written in the clear.
+func CreateJournal(path string, m Meta, key cipher.AEAD) (*Journal, error) {
+	if (key != nil) != (m.Sealed != nil) {
+		return nil, fmt.Errorf("recording: create journal %s: a key needs Meta.Sealed and Meta.Sealed a key", path)
+	}
+	if key != nil && key.NonceSize() != 12 {
+		return nil, fmt.Errorf("recording: create journal %s: key must take 12-byte nonces", path)
+	}
 	meta, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("recording: create journal %s: encode meta: %w", path, err)
@@ -123,19 +155,21 @@ func CreateJournal(path string, m Meta) (*Journal, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("recording: create journal %s: %w", path, err)
 	}
-	return newJournal(path, f, m, 0), nil
+	return newJournal(path, f, m, 0, key), nil
 }
 
 // OpenJournal reopens an existing journal for appending, as after a server
 // restart. It keeps every record up to the first frame that is torn or does
 // not check out, truncates the file there and syncs it, so LastSeq and
 // DurableSeq both report the last record kept.
-func OpenJournal(path string) (*Journal, error) {
+//
+// A sealed journal needs its key; a plain one ignores it.
+func OpenJournal(path string, key cipher.AEAD) (*Journal, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("recording: open journal: %w", err)
 	}
-	r, err := newJournalReader(f)
+	r, err := newJournalReader(f, key)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("recording: open journal %s: %w", path, err)
@@ -163,14 +197,15 @@ func OpenJournal(path string) (*Journal, error) {
 		f.Close()
 		return nil, fmt.Errorf("recording: open journal %s: %w", path, err)
 	}
-	return newJournal(path, f, r.meta, r.lastSeq), nil
+	return newJournal(path, f, r.meta, r.lastSeq, r.aead), nil
 }
 
-func newJournal(path string, f *os.File, m Meta, lastSeq uint64) *Journal {
+func newJournal(path string, f *os.File, m Meta, lastSeq uint64, key cipher.AEAD) *Journal {
 	j := &Journal{
 		path:    path,
 		f:       f,
 		meta:    m,
+		aead:    key,
 		bw:      bufio.NewWriterSize(f, 64<<10),
 		lastSeq: lastSeq,
 	}
@@ -180,6 +215,10 @@ func newJournal(path string, f *os.File, m Meta, lastSeq uint64) *Journal {
 
 // Meta returns the session description the journal was created with.
 func (j *Journal) Meta() Meta { return j.meta }
+
+// Key returns the key the journal's records are sealed with; nil for a
+// journal in the clear.
+func (j *Journal) Key() cipher.AEAD { return j.aead }
 
 // Path returns the journal's file name.
 func (j *Journal) Path() string { return j.path }
@@ -219,7 +258,19 @@ func (j *Journal) Append(r Record) (bool, error) {
 	if r.Seq != j.lastSeq+1 {
 		return false, fmt.Errorf("recording: journal %s: record %d would leave a gap after %d", j.path, r.Seq, j.lastSeq)
 	}
-	b, err := appendFrame(j.buf[:0], r)
+	var b []byte
+	var err error
+	if j.aead == nil {
+		b, err = appendFrame(j.buf[:0], r)
+	} else {
+		j.plain, err = appendPayload(j.plain[:0], r)
+		if err == nil {
+			b, err = appendSealedFrame(j.buf[:0], j.aead, r.Seq, j.plain)
+		}
+		if cap(j.plain) > 1<<20 {
+			j.plain = nil
+		}
+	}
 	if err != nil {
 		return false, fmt.Errorf("recording: journal %s: %w", j.path, err)
 	}
@@ -302,6 +353,47 @@ func (j *Journal) Close() error {
 
 // appendFrame appends r's frame to b.
 func appendFrame(b []byte, r Record) ([]byte, error) {
+	start := len(b)
+	b = append(b, make([]byte, frameHeaderLen)...)
+	b, err := appendPayload(b, r)
+	if err != nil {
+		return b[:start], err
+	}
+	return finishFrame(b, start)
+}
+
+// appendSealedFrame appends the frame of a payload sealed with key.
+func appendSealedFrame(b []byte, key cipher.AEAD, seq uint64, payload []byte) ([]byte, error) {
+	start := len(b)
+	b = append(b, make([]byte, frameHeaderLen+12)...)
+	nonce := b[start+frameHeaderLen:]
+	if _, err := rand.Read(nonce); err != nil {
+		return b[:start], fmt.Errorf("record %d: nonce: %w", seq, err)
+	}
+	b = key.Seal(b, nonce, payload, sealAAD(seq))
+	return finishFrame(b, start)
+}
+
+// sealAAD is the associated data of the record seq's seal.
+func sealAAD(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte("PSTNJNL1 record "), seq)
+}
+
+// finishFrame fills in the header of the frame at b[start:].
+func finishFrame(b []byte, start int) ([]byte, error) {
+	n := len(b) - start - frameHeaderLen
+	if n > MaxFrame+sealOverhead {
+		return b[:start], fmt.Errorf("frame of %d bytes exceeds %d", n, MaxFrame+sealOverhead)
+	}
+	binary.BigEndian.PutUint32(b[start:], uint32(n))
+	sum := crc32.Update(0, castagnoli, b[start:start+4])
+	sum = crc32.Update(sum, castagnoli, b[start+frameHeaderLen:])
+	binary.BigEndian.PutUint32(b[start+4:], sum)
+	return b, nil
+}
+
+// appendPayload appends r's payload to b.
+func appendPayload(b []byte, r Record) ([]byte, error) {
 	if !r.Kind.valid() {
 		return b, fmt.Errorf("record %d has unknown kind %d", r.Seq, r.Kind)
 	}
@@ -309,7 +401,6 @@ func appendFrame(b []byte, r Record) ([]byte, error) {
 		return b, fmt.Errorf("record %d has negative time %v", r.Seq, r.Time)
 	}
 	start := len(b)
-	b = append(b, make([]byte, frameHeaderLen)...)
 	b = binary.BigEndian.AppendUint64(b, r.Seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(r.Time))
 	b = append(b, byte(r.Kind))
@@ -326,16 +417,10 @@ func appendFrame(b []byte, r Record) ([]byte, error) {
 		}
 		b = binary.BigEndian.AppendUint32(b, uint32(int32(r.ExitCode)))
 	}
-	n := len(b) - start - frameHeaderLen + len(r.Data)
-	if n > MaxFrame {
+	if n := len(b) - start + len(r.Data); n > MaxFrame {
 		return b[:start], fmt.Errorf("record %d of %d bytes exceeds %d", r.Seq, n, MaxFrame)
 	}
-	b = append(b, r.Data...)
-	binary.BigEndian.PutUint32(b[start:], uint32(n))
-	sum := crc32.Update(0, castagnoli, b[start:start+4])
-	sum = crc32.Update(sum, castagnoli, b[start+frameHeaderLen:])
-	binary.BigEndian.PutUint32(b[start+4:], sum)
-	return b, nil
+	return append(b, r.Data...), nil
 }
 
 // errBadFrame marks a frame that is complete but does not check out.
@@ -394,15 +479,19 @@ type JournalReader struct {
 	lastSeq uint64 // seq of the last good frame
 	damaged bool   // the last Next stopped at bytes that are not a good frame
 	buf     []byte
+	aead    cipher.AEAD // nil for a plain journal
+	plain   []byte      // scratch for an opened payload
 }
 
 // ReadJournal opens the journal at path for reading and decodes its header.
-func ReadJournal(path string) (*JournalReader, error) {
+// A sealed journal needs its key (Meta.Sealed says which; ReadJournalMeta
+// reads it first); a plain one ignores it.
+func ReadJournal(path string, key cipher.AEAD) (*JournalReader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("recording: read journal: %w", err)
 	}
-	r, err := newJournalReader(f)
+	r, err := newJournalReader(f, key)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("recording: read journal %s: %w", path, err)
@@ -410,7 +499,22 @@ func ReadJournal(path string) (*JournalReader, error) {
 	return r, nil
 }
 
-func newJournalReader(f *os.File) (*JournalReader, error) {
+// ReadJournalMeta returns the header of the journal at path: what it
+// records, and for a sealed one, how to get its key.
+func ReadJournalMeta(path string) (Meta, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Meta{}, fmt.Errorf("recording: read journal: %w", err)
+	}
+	defer f.Close()
+	r, err := newJournalReader(f, nil)
+	if err != nil && !errors.Is(err, ErrSealed) {
+		return Meta{}, fmt.Errorf("recording: read journal %s: %w", path, err)
+	}
+	return r.meta, nil
+}
+
+func newJournalReader(f *os.File, key cipher.AEAD) (*JournalReader, error) {
 	br := bufio.NewReaderSize(f, 64<<10)
 	var pre [headerPrefixLen]byte
 	if _, err := io.ReadFull(br, pre[:]); err != nil {
@@ -441,6 +545,12 @@ func newJournalReader(f *os.File) (*JournalReader, error) {
 	r := &JournalReader{f: f, br: br, off: int64(headerPrefixLen) + int64(n)}
 	if err := json.Unmarshal(meta, &r.meta); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+	}
+	if r.meta.Sealed != nil {
+		if key == nil {
+			return r, ErrSealed
+		}
+		r.aead = key
 	}
 	return r, nil
 }
@@ -485,7 +595,7 @@ func (r *JournalReader) next() (Record, int, error) {
 		return Record{}, 0, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > MaxFrame || n < payloadFixedLen {
+	if n > MaxFrame+sealOverhead || n < payloadFixedLen {
 		return Record{}, 0, errBadFrame
 	}
 	if cap(r.buf) < int(n) {
@@ -502,6 +612,18 @@ func (r *JournalReader) next() (Record, int, error) {
 	sum = crc32.Update(sum, castagnoli, p)
 	if sum != binary.BigEndian.Uint32(hdr[4:]) {
 		return Record{}, 0, errBadFrame
+	}
+	if r.aead != nil {
+		seq := r.lastSeq + 1
+		if len(p) < sealOverhead {
+			return Record{}, 0, fmt.Errorf("%w: record %d", ErrTampered, seq)
+		}
+		var err error
+		r.plain, err = r.aead.Open(r.plain[:0], p[:12], p[12:], sealAAD(seq))
+		if err != nil {
+			return Record{}, 0, fmt.Errorf("%w: record %d", ErrTampered, seq)
+		}
+		p = r.plain
 	}
 	rec, err := parsePayload(p)
 	if err != nil {

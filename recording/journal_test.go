@@ -38,7 +38,7 @@ func sampleRecords() []Record {
 func writeTestJournal(t *testing.T, recs []Record) (path string, ends []int64) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "s.journal")
-	j, err := CreateJournal(path, testMeta)
+	j, err := CreateJournal(path, testMeta, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func fileSize(t *testing.T, path string) int64 {
 
 func readAll(t *testing.T, path string) (Meta, []Record, bool) {
 	t.Helper()
-	r, err := ReadJournal(path)
+	r, err := ReadJournal(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestCreateJournalExists(t *testing.T) {
 	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := CreateJournal(path, testMeta); !errors.Is(err, os.ErrExist) {
+	if _, err := CreateJournal(path, testMeta, nil); !errors.Is(err, os.ErrExist) {
 		t.Fatalf("CreateJournal over an existing file: err = %v, want ErrExist", err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "x" {
@@ -132,7 +132,7 @@ func TestJournalSequence(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "s.journal")
-			j, err := CreateJournal(path, testMeta)
+			j, err := CreateJournal(path, testMeta, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -189,7 +189,7 @@ func TestJournalRejectsBadRecords(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "s.journal")
-			j, err := CreateJournal(path, testMeta)
+			j, err := CreateJournal(path, testMeta, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,7 +223,7 @@ func TestJournalLargestRecord(t *testing.T) {
 // to size, and that the session goes on from there.
 func checkRecovered(t *testing.T, path string, want []Record, n int, size int64) {
 	t.Helper()
-	j, err := OpenJournal(path)
+	j, err := OpenJournal(path, nil)
 	if err != nil {
 		t.Fatalf("OpenJournal: %v", err)
 	}
@@ -382,10 +382,10 @@ func TestJournalBadHeader(t *testing.T) {
 			if err := os.WriteFile(p, tt.b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := ReadJournal(p); !errors.Is(err, ErrCorrupt) {
+			if _, err := ReadJournal(p, nil); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("ReadJournal: err = %v, want ErrCorrupt", err)
 			}
-			if _, err := OpenJournal(p); !errors.Is(err, ErrCorrupt) {
+			if _, err := OpenJournal(p, nil); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("OpenJournal: err = %v, want ErrCorrupt", err)
 			}
 			if b, _ := os.ReadFile(p); !bytes.Equal(b, tt.b) {
@@ -397,7 +397,7 @@ func TestJournalBadHeader(t *testing.T) {
 
 func TestJournalClosed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.journal")
-	j, err := CreateJournal(path, testMeta)
+	j, err := CreateJournal(path, testMeta, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +423,7 @@ func TestJournalClosed(t *testing.T) {
 
 func TestJournalDurableSeq(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.journal")
-	j, err := CreateJournal(path, testMeta)
+	j, err := CreateJournal(path, testMeta, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +453,7 @@ func TestJournalDurableSeq(t *testing.T) {
 // with -race.
 func TestJournalConcurrentSync(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.journal")
-	j, err := CreateJournal(path, testMeta)
+	j, err := CreateJournal(path, testMeta, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,12 +504,12 @@ func TestJournalConcurrentSync(t *testing.T) {
 func TestJournalReaderFollowsWriter(t *testing.T) {
 	recs := sampleRecords()
 	path := filepath.Join(t.TempDir(), "s.journal")
-	j, err := CreateJournal(path, testMeta)
+	j, err := CreateJournal(path, testMeta, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	r, err := ReadJournal(path)
+	r, err := ReadJournal(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

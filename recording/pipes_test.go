@@ -26,7 +26,7 @@ var pipesMeta = Meta{SessionID: "alice-07e2d6c1b9a3f4e51", Start: time.Date(2024
 func TestPipesJournalCastTranscript(t *testing.T) {
 	recs := pipesRecords()
 	path := filepath.Join(t.TempDir(), "j")
-	j, err := CreateJournal(path, pipesMeta)
+	j, err := CreateJournal(path, pipesMeta, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestPipesJournalCastTranscript(t *testing.T) {
 	}
 
 	var cast, log bytes.Buffer
-	if err := RenderJournal(path, &cast, &log); err != nil {
+	if err := RenderJournal(path, nil, &cast, &log); err != nil {
 		t.Fatal(err)
 	}
 	h, evs, err := ReadCast(&cast)

@@ -81,6 +81,18 @@ type Meta struct {
 	// show both outputs as a terminal in its usual mode would have, with
 	// each "\n" as "\r\n".
 	Pipes bool `json:"pipes,omitempty"`
+	// Sealed, on a journal, says that its records are encrypted and how
+	// to get the key back; nil for a journal in the clear.
+	Sealed *Sealed `json:"sealed,omitempty"`
+}
+
+// Sealed describes a sealed journal's key: a data key from a key service,
+// wrapped, with the encryption context it was made with. The recording
+// package only stores it; the server unwraps the key.
+type Sealed struct {
+	KeyARN     string            `json:"keyArn"`
+	WrappedKey []byte            `json:"wrappedKey"`
+	Context    map[string]string `json:"context,omitempty"`
 }
 
 // ExitUnknown is the exit code rendered when a session has no KindExit

@@ -2,6 +2,7 @@ package recording
 
 import (
 	"bufio"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"io"
@@ -18,8 +19,8 @@ import (
 // The session's end is Meta.Start plus the time of its last record, and
 // its exit code that of its KindExit record, or ExitUnknown if it has none
 // (the agent was lost before the session ended).
-func RenderJournal(path string, cast, log io.Writer) error {
-	jr, err := ReadJournal(path)
+func RenderJournal(path string, key cipher.AEAD, cast, log io.Writer) error {
+	jr, err := ReadJournal(path, key)
 	if err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func RenderJournal(path string, cast, log io.Writer) error {
 // mode 0600, so a reader never sees a partial artifact and a crash leaves
 // either the old file or the new one. Nothing is renamed until both
 // artifacts are complete.
-func Render(journalPath, castPath, logPath string) (err error) {
+func Render(journalPath string, key cipher.AEAD, castPath, logPath string) (err error) {
 	var cast, log *atomicFile
 	defer func() {
 		// After a successful commit these are no-ops.
@@ -95,7 +96,7 @@ func Render(journalPath, castPath, logPath string) (err error) {
 			return err
 		}
 	}
-	if err := RenderJournal(journalPath, cast.writer(), log.writer()); err != nil {
+	if err := RenderJournal(journalPath, key, cast.writer(), log.writer()); err != nil {
 		return err
 	}
 	if err := cast.finish(); err != nil {

@@ -20,7 +20,7 @@ func TestRender(t *testing.T) {
 	if err := os.WriteFile(logPath, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Render(path, castPath, logPath); err != nil {
+	if err := Render(path, nil, castPath, logPath); err != nil {
 		t.Fatal(err)
 	}
 
@@ -120,7 +120,7 @@ func TestRenderJournalEndAndExit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path, _ := writeTestJournal(t, tt.recs)
 			var log bytes.Buffer
-			if err := RenderJournal(path, nil, &log); err != nil {
+			if err := RenderJournal(path, nil, nil, &log); err != nil {
 				t.Fatal(err)
 			}
 			lines := strings.Split(strings.TrimSuffix(log.String(), "\n"), "\n")
@@ -140,7 +140,7 @@ func TestRenderTornJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cast, log bytes.Buffer
-	if err := RenderJournal(path, &cast, &log); err != nil {
+	if err := RenderJournal(path, nil, &cast, &log); err != nil {
 		t.Fatal(err)
 	}
 	_, evs, err := ReadCast(&cast)
@@ -163,10 +163,10 @@ func TestRenderFailureLeavesNothing(t *testing.T) {
 	}
 	castPath := filepath.Join(dir, "s.cast")
 	logPath := filepath.Join(dir, "s.log")
-	if err := Render(bad, castPath, logPath); err == nil {
+	if err := Render(bad, nil, castPath, logPath); err == nil {
 		t.Fatal("Render of a bad journal succeeded")
 	}
-	if err := Render(filepath.Join(dir, "missing"), castPath, logPath); err == nil {
+	if err := Render(filepath.Join(dir, "missing"), nil, castPath, logPath); err == nil {
 		t.Fatal("Render of a missing journal succeeded")
 	}
 	if names := dirNames(t, dir); !reflect.DeepEqual(names, []string{"bad.journal"}) {
@@ -178,7 +178,7 @@ func TestRenderOnlyOne(t *testing.T) {
 	path, _ := writeTestJournal(t, sampleRecords())
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "s.log")
-	if err := Render(path, "", logPath); err != nil {
+	if err := Render(path, nil, "", logPath); err != nil {
 		t.Fatal(err)
 	}
 	if names := dirNames(t, dir); !reflect.DeepEqual(names, []string{"s.log"}) {
