@@ -277,6 +277,11 @@ CREATE TABLE root_key_check (
 	value BLOB NOT NULL
 ) STRICT;
 `,
+	// 6: a session's shred key (see Session.ShredKey); NULL once shredded,
+	// and for sessions of older versions.
+	`
+ALTER TABLE sessions ADD COLUMN shred_key BLOB;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -618,16 +623,16 @@ func (s *SQLite) CreateSession(ctx context.Context, se Session) error {
 	}
 	_, err = s.db.ExecContext(ctx, `
 		INSERT INTO sessions (id, account, owner, target, document, reason, status, status_reason,
-			run_as_user, started_at, ended_at, exit_code, cols, term_rows, recorded_seq, settings)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			run_as_user, started_at, ended_at, exit_code, cols, term_rows, recorded_seq, settings, shred_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		se.ID, se.Account, se.Owner, se.Target, se.Document, se.Reason, se.Status, se.StatusReason,
 		se.RunAsUser, timeArg(se.StartedAt), timeArg(se.EndedAt), intPtrArg(se.ExitCode),
-		se.Cols, se.Rows, int64(se.RecordedSeq), string(settings))
+		se.Cols, se.Rows, int64(se.RecordedSeq), string(settings), se.ShredKey)
 	return wrapErr(err, "create session %s", se.ID)
 }
 
 const sessionColumns = `id, account, owner, target, document, reason, status, status_reason,
-	run_as_user, started_at, ended_at, exit_code, cols, term_rows, recorded_seq, settings`
+	run_as_user, started_at, ended_at, exit_code, cols, term_rows, recorded_seq, settings, shred_key`
 
 func scanSession(row scanner) (Session, error) {
 	var (
@@ -638,7 +643,7 @@ func scanSession(row scanner) (Session, error) {
 	)
 	err := row.Scan(&se.ID, &se.Account, &se.Owner, &se.Target, &se.Document, &se.Reason,
 		&se.Status, &se.StatusReason, &se.RunAsUser, microTime{&se.StartedAt}, microTime{&se.EndedAt},
-		&exit, &se.Cols, &se.Rows, &seq, &settings)
+		&exit, &se.Cols, &se.Rows, &seq, &settings, &se.ShredKey)
 	if err != nil {
 		return se, err
 	}
@@ -659,6 +664,18 @@ func (s *SQLite) GetSession(ctx context.Context, id string) (Session, error) {
 		return Session{}, wrapErr(err, "get session %s", id)
 	}
 	return se, nil
+}
+
+// ShredSession implements Store. Like DestroyKey, it ends with a
+// truncating checkpoint, so that the shred key is gone from the files, not
+// only from the table.
+func (s *SQLite) ShredSession(ctx context.Context, account, id string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE sessions SET shred_key = NULL WHERE id = ? AND account = ?`, id, account)
+	if err := checkAffected(res, err); err != nil {
+		return wrapErr(err, "shred session %s", id)
+	}
+	s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return nil
 }
 
 // UpdateSession implements Store. The mutable fields are Status,

@@ -115,6 +115,11 @@ type Session struct {
 	// Settings are what the server enforces, fixed when the session
 	// starts and kept so that a restarted server goes on enforcing them.
 	Settings SessionSettings
+	// ShredKey is mixed into the key that encrypts the session's
+	// recordings, so that erasing it (ShredSession) makes every copy
+	// unreadable, wherever it is, while the key it was wrapped with lives
+	// on for other sessions. Set at creation; nil once shredded.
+	ShredKey []byte
 }
 
 // SessionSettings are the parts of a session's document the server keeps
@@ -302,6 +307,9 @@ type Store interface {
 	UpdateSession(ctx context.Context, s Session) error
 	// ListSessions returns matching sessions, newest first.
 	ListSessions(ctx context.Context, f SessionFilter) ([]Session, error)
+	// ShredSession erases a session's ShredKey for good (ErrNotFound
+	// unless both id and account match).
+	ShredSession(ctx context.Context, account, id string) error
 
 	// CreateDeliveries adds a session's deliveries (ErrConflict if one
 	// exists), all or none.

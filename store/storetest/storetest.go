@@ -600,6 +600,7 @@ func newSession(id, account, owner, target, status string, started time.Time) st
 		Rows:        40,
 		RecordedSeq: 0,
 		Settings:    store.SessionSettings{IdleTimeout: 20 * time.Minute, IdleCountsOutput: true, MaxDuration: 90 * time.Minute},
+		ShredKey:    []byte("32 bytes of shred key for " + id)[:32],
 	}
 }
 
@@ -635,6 +636,27 @@ func testSessions(t *testing.T, s store.Store) {
 	}
 	if _, err := s.GetSession(ctx, "alice-fffffffffffffffff"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetSession(unknown) = %v, want ErrNotFound", err)
+	}
+
+	// Shredding erases the shred key and nothing else, in the session's
+	// account only.
+	if err := s.ShredSession(ctx, acctB, se.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ShredSession(another account) = %v, want ErrNotFound", err)
+	}
+	if err := s.ShredSession(ctx, acctA, "alice-fffffffffffffffff"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ShredSession(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := s.ShredSession(ctx, acctA, se.ID); err != nil {
+		t.Fatalf("ShredSession: %v", err)
+	}
+	got, err = s.GetSession(ctx, se.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	se.ShredKey = nil
+	checkEqual(t, "GetSession after ShredSession", got, se)
+	if got, _ := s.GetSession(ctx, port.ID); got.ShredKey == nil {
+		t.Error("ShredSession erased another session's shred key")
 	}
 }
 
