@@ -173,6 +173,50 @@ func (s *Store) IndexIdle(ctx context.Context) error {
 	return nil
 }
 
+// reindex rebuilds the group's segments that overlap the IDs lo..hi from
+// the events they still cover, so that deleted events leave no words in the
+// index. The caller holds indexMu.
+func (s *Store) reindex(ctx context.Context, groupID, lo, hi int64) error {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT id, first_id, last_id FROM index_segments
+		WHERE group_id = ? AND last_id >= ? AND first_id <= ?`, groupID, lo, hi)
+	segs, err := collect(rows, err, func(row scanner) (segmentRef, error) {
+		var sr segmentRef
+		return sr, row.Scan(&sr.id, &sr.first, &sr.last)
+	})
+	if err != nil {
+		return err
+	}
+	for _, sr := range segs {
+		rows, err := s.db.QueryContext(ctx, `
+			SELECT id, message FROM log_events INDEXED BY events_group
+			WHERE group_id = ? AND id BETWEEN ? AND ? ORDER BY id`, groupID, sr.first, sr.last)
+		b := newSegmentBuilder()
+		_, err = collect(rows, err, func(row scanner) (struct{}, error) {
+			var id int64
+			var msg string
+			if err := row.Scan(&id, &msg); err != nil {
+				return struct{}{}, err
+			}
+			b.add(id, msg)
+			return struct{}{}, nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(b.ids) == 0 {
+			_, err = s.db.ExecContext(ctx, `DELETE FROM index_segments WHERE id = ?`, sr.id)
+		} else {
+			_, err = s.db.ExecContext(ctx, `UPDATE index_segments SET data = ? WHERE id = ?`, b.encode(), sr.id)
+		}
+		if err != nil {
+			return err
+		}
+		s.segs.remove(sr.id)
+	}
+	return nil
+}
+
 // dropEmptySegments deletes the segments none of whose events are left.
 func (s *Store) dropEmptySegments(ctx context.Context) error {
 	_, err := s.db.ExecContext(ctx, `
@@ -230,6 +274,16 @@ func (c *segmentCache) get(id int64) *segment {
 		return e.Value.(*cacheEntry).seg
 	}
 	return nil
+}
+
+func (c *segmentCache) remove(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[id]; ok {
+		c.ll.Remove(e)
+		delete(c.m, id)
+		c.n -= e.Value.(*cacheEntry).seg.size
+	}
 }
 
 func (c *segmentCache) put(id int64, seg *segment) {

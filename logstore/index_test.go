@@ -1,8 +1,12 @@
 package logstore
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -358,5 +362,66 @@ func TestGroupReaderCloseEarly(t *testing.T) {
 	never.Close()
 	if _, ok := never.Next(); ok {
 		t.Error("Next after Close returned an event")
+	}
+}
+
+// TestDeleteStreamsLeavesNothing: deleting a session's streams removes its
+// events, and its words from the index, from the database files too; the
+// other sessions stay readable through the index.
+func TestDeleteStreamsLeavesNothing(t *testing.T) {
+	c := &fixedClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	path := filepath.Join(t.TempDir(), "logs.db")
+	s := openIndexed(t, path, c)
+	ctx := t.Context()
+	for _, g := range []string{"/postern/sessions", "/audit"} {
+		if err := s.CreateGroup(ctx, Group{Account: testAccount, Name: g}); err != nil {
+			t.Fatal(err)
+		}
+		fillGroup(t, s, g, 3*testSegment, c.now())
+		var secret []Event
+		for i := range 40 {
+			secret = append(secret, Event{Time: c.now(), Message: fmt.Sprintf(`{"sessionData":["export TOKEN=zq7Secretvalue%d"]}`, i)})
+		}
+		if err := s.PutEvents(ctx, testAccount, g, "victim-0123456789abcdef0", secret); err != nil {
+			t.Fatal(err)
+		}
+		fillGroup(t, s, g, 2*testSegment, c.now())
+	}
+	if err := s.IndexIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	holding := func(g string) int {
+		n := 0
+		for _, e := range readAll(t, s, g, 0, [][]string{{"zq7Secretvalue"}}) {
+			if strings.Contains(e.Message, "zq7Secretvalue") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := holding("/audit"); n != 40 {
+		t.Fatalf("before: %d secret events, want 40", n)
+	}
+	n, err := s.DeleteStreams(ctx, testAccount, "victim-0123456789abcdef0")
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteStreams = %d, %v; want 2", n, err)
+	}
+	for _, g := range []string{"/postern/sessions", "/audit"} {
+		if n := holding(g); n != 0 {
+			t.Errorf("%s: %d secret events after deletion", g, n)
+		}
+		checkSameAsScan(t, s, g, 0, [][]string{{"sudo"}})
+		if ss, _ := s.Streams(ctx, testAccount, g); slices.ContainsFunc(ss, func(st Stream) bool { return strings.HasPrefix(st.Name, "victim") }) {
+			t.Errorf("%s: the stream is still listed", g)
+		}
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(bytes.ToLower(b), []byte("zq7secretvalue")) {
+			t.Errorf("%s still holds the deleted text", filepath.Base(f))
+		}
 	}
 }

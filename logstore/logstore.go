@@ -233,7 +233,10 @@ func sqliteDSN(path string) (string, error) {
 		// between; IMMEDIATE takes the write lock up front, under
 		// busy_timeout.
 		"&_txlock=immediate" +
-		"&_pragma=mmap_size(2147418112)"
+		"&_pragma=mmap_size(2147418112)" +
+		// Deleted events (a session's logs deleted on request) are
+		// zeroed, not left in free pages.
+		"&_pragma=secure_delete(1)"
 	if path == ":memory:" {
 		return path + params, nil
 	}
@@ -467,6 +470,42 @@ func (s *Store) DeleteGroup(ctx context.Context, account, name string) error {
 	// The streams and events go by ON DELETE CASCADE.
 	res, err := s.db.ExecContext(ctx, `DELETE FROM log_groups WHERE account = ? AND name = ?`, account, name)
 	return wrapErr(checkAffected(res, err), "delete group %s", name)
+}
+
+// DeleteStreams deletes the streams called stream in every group of the
+// account, as when a session's logs are deleted, and reports how many went.
+// The index segments that held their events are rebuilt without them, and
+// the database is checkpointed, so that neither the events nor their words
+// remain in the files.
+func (s *Store) DeleteStreams(ctx context.Context, account, stream string) (int, error) {
+	s.indexMu.Lock() // no segment is written from events being deleted
+	defer s.indexMu.Unlock()
+	type hit struct{ group, stream, lo, hi int64 }
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT st.group_id, st.id, COALESCE(MIN(e.id), 0), COALESCE(MAX(e.id), 0)
+		FROM log_streams st JOIN log_groups g ON g.id = st.group_id
+		LEFT JOIN log_events e ON e.stream_id = st.id
+		WHERE g.account = ? AND st.name = ? GROUP BY st.id`, account, stream)
+	hits, err := collect(rows, err, func(row scanner) (hit, error) {
+		var h hit
+		return h, row.Scan(&h.group, &h.stream, &h.lo, &h.hi)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("logstore: delete streams %s: %w", stream, err)
+	}
+	for _, h := range hits {
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM log_streams WHERE id = ?`, h.stream); err != nil {
+			return 0, fmt.Errorf("logstore: delete stream %s: %w", stream, err)
+		}
+		if h.hi == 0 {
+			continue
+		}
+		if err := s.reindex(ctx, h.group, h.lo, h.hi); err != nil {
+			return 0, fmt.Errorf("logstore: delete stream %s: rebuild index: %w", stream, err)
+		}
+	}
+	s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return len(hits), nil
 }
 
 // PutEvents appends events, in order, to the stream of the account's group

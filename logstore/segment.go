@@ -21,8 +21,9 @@ import (
 // backslash, of the message with its JSON escapes decoded in place, so that a
 // field's decoded value is found as well as the raw text.
 //
-// Segments are immutable once written, so a decoded one can be cached by its
-// row ID for as long as the row lives.
+// A segment changes only when events it covers are deleted on request
+// (DeleteStreams rebuilds it), so a decoded one is cached by its row ID and
+// dropped from the cache then.
 //
 // Encoding, all integers unsigned varints:
 //
