@@ -294,6 +294,20 @@ type MetricFilter struct {
 	CreationTime time.Time         `json:"creationTime,omitempty"`
 }
 
+// DeleteLogsResult is what deleting a session's logs did.
+type DeleteLogsResult struct {
+	SessionID string `json:"sessionId"`
+	// Shredded: the session's shred key is erased, so its recording
+	// cannot be decrypted anywhere, whatever copy is left.
+	Shredded       bool `json:"shredded"`
+	JournalRemoved bool `json:"journalRemoved"`
+	// LogStreamsDeleted counts the built-in log streams deleted.
+	LogStreamsDeleted int `json:"logStreamsDeleted"`
+	// Elsewhere are copies delivered outside Postern (S3, CloudWatch
+	// Logs), which their owners must delete.
+	Elsewhere []string `json:"elsewhere,omitempty"`
+}
+
 // Key is a key of the built-in key service, as KMS's DescribeKey gives it.
 type Key struct {
 	KeyID              string    `json:"keyId"`

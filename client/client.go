@@ -269,6 +269,14 @@ func (c *Client) Logs(ctx context.Context, id, format string) (io.ReadCloser, er
 	return resp.Body, nil
 }
 
+// DeleteLogs deletes a session's logs (administrators only): see
+// api.DeleteLogsResult.
+func (c *Client) DeleteLogs(ctx context.Context, id string) (api.DeleteLogsResult, error) {
+	var out api.DeleteLogsResult
+	err := c.do(ctx, "DELETE", api.PathSessions+"/"+url.PathEscape(id)+"/logs", nil, &out)
+	return out, err
+}
+
 // retryable reports whether a failed attach may succeed later.
 func retryable(err error) bool {
 	var e *Error

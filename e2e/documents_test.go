@@ -347,10 +347,12 @@ properties:
 func TestSharedExamples(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	// The example preferences log to an encrypted bucket and log group;
+	// The example preferences log to an encrypted bucket and log group,
+	// and seal recordings with the key alias/session-manager-logs;
 	// sessions are refused unless they exist.
 	d := startDestinations(t)
 	e := startDevEnv(t, d.env())
+	e.mustRun(ctx, "keys", "create", "--alias", "alias/session-manager-logs")
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(examples, name))
 		if err != nil {

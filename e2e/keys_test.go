@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/base64"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/ptytest"
 )
 
 // TestKeys walks the built-in key service through the CLI as an
@@ -95,5 +99,61 @@ func TestKeys(t *testing.T) {
 	dev.waitFor(ctx, regexp.MustCompile(`wrong root key: the root key \(file .*root.key\) is not the one this database's keys are wrapped with`))
 	if b, _ := os.ReadFile(keyFile); string(b) != wrong {
 		t.Errorf("the refused key file was changed")
+	}
+}
+
+// TestRecordingsSealedAndShredded: what a session prints is not in its
+// journal in plain text; `postern logs delete` makes it unreadable and
+// removes it from the built-in log store, words of the index included.
+func TestRecordingsSealedAndShredded(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	e := startDev(t)
+	const secret = "Zq9HunterSecret"
+	pty := ptytest.Start(t, e.connectCmd(hostname(t)))
+	id := pty.ExpectRegexp(ctx, sessionIDRE)[1]
+	pty.WriteLine(setPrompt)
+	pty.Expect(ctx, prompt)
+	pty.WriteLine("echo " + secret + "-$((6*7))")
+	pty.Expect(ctx, secret+"-42")
+	pty.WriteLine("exit")
+	pty.Wait(ctx)
+	e.waitDelivered(ctx, id)
+
+	if log := e.logs(ctx, id, "log"); !strings.Contains(log, secret+"-42") {
+		t.Fatalf("the transcript lacks the output:\n%s", log)
+	}
+	journals, _ := filepath.Glob(filepath.Join(e.dir, "data", "sessions", "*", id+".journal"))
+	if len(journals) != 1 {
+		t.Fatalf("journals of %s: %v", id, journals)
+	}
+	if b, err := os.ReadFile(journals[0]); err != nil || bytes.Contains(b, []byte(secret)) {
+		t.Fatalf("the journal holds the output in plain text (or: %v)", err)
+	}
+	if out := e.mustRun(ctx, "logs", "events", "/postern/sessions", id); !strings.Contains(out, secret) {
+		t.Fatalf("the session's own log stream lacks the output:\n%s", out)
+	}
+
+	out := e.mustRun(ctx, "logs", "delete", id)
+	if !strings.Contains(out, "its key is destroyed") || !strings.Contains(out, "Recording removed: true; built-in log streams deleted: 1") {
+		t.Errorf("logs delete printed %q", out)
+	}
+	if _, errOut, code := e.run(ctx, "logs", "get", id); code == 0 || !strings.Contains(errOut, "deleted") {
+		t.Errorf("logs get after delete: exit %d, %q", code, errOut)
+	}
+	if _, err := os.Stat(journals[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the journal is still there: %v", err)
+	}
+	if out := e.mustRun(ctx, "logs", "query", `filter @message like "`+secret+`" | stats count(*) as n`, "--since", "1d", "-o", "csv"); out != "n\n0\n" {
+		t.Errorf("a query still finds the output: %q", out)
+	}
+	for _, f := range []string{"logs.db", "logs.db-wal", "postern.db", "postern.db-wal"} {
+		b, err := os.ReadFile(filepath.Join(e.dir, "data", f))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(secret))) {
+			t.Errorf("%s still holds the deleted output", f)
+		}
 	}
 }

@@ -57,8 +57,12 @@ type Principals struct {
 	Services []string
 }
 
-// LogsService is the principal of Postern's log store.
-const LogsService = "logs.postern"
+// Postern's own principals: the log store using a key for a log group, and
+// the recorder sealing and reading sessions' recordings.
+const (
+	LogsService     = "logs.postern"
+	RecorderService = "sessions.postern"
+)
 
 func (p *Principals) UnmarshalJSON(b []byte) error {
 	var s string
@@ -168,10 +172,14 @@ func ParsePolicy(text string) (*Policy, error) {
 
 // DefaultPolicy is a new key's policy when none is given: the account's
 // administrators may do everything, as KMS's default key policy gives the
-// account root.
+// account root, and Postern's recorder may seal and read sessions with it.
+// Users who start sessions with the key need a statement of their own, as
+// in Session Manager, where they need kms:GenerateDataKey.
 func DefaultPolicy(account string) string {
-	return `{"Version":"2012-10-17","Statement":[{"Sid":"Enable administrators of the account","Effect":"Allow","Principal":{"Postern":"` +
-		RootARN(account) + `"},"Action":"kms:*","Resource":"*"}]}`
+	return `{"Version":"2012-10-17","Statement":[` +
+		`{"Sid":"Enable administrators of the account","Effect":"Allow","Principal":{"Postern":"` + RootARN(account) + `"},"Action":"kms:*","Resource":"*"},` +
+		`{"Sid":"Postern's recorder seals and reads sessions","Effect":"Allow","Principal":{"Service":"` + RecorderService + `"},` +
+		`"Action":["kms:GenerateDataKey","kms:Decrypt","kms:DescribeKey"],"Resource":"*"}]}`
 }
 
 // RootARN is the principal that stands for an account's administrators.

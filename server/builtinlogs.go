@@ -31,6 +31,7 @@ type LogStore interface {
 	ReadGroup(ctx context.Context, account, group string, opts logstore.ReadOptions) *logstore.GroupReader
 	FirstEventSince(ctx context.Context, account, group string, since time.Time) (int64, error)
 	ExpireEvents(ctx context.Context) (int64, error)
+	DeleteStreams(ctx context.Context, account, stream string) (int, error)
 	PutMetricFilter(ctx context.Context, f logstore.MetricFilter) error
 	DeleteMetricFilter(ctx context.Context, account, group, name string) error
 	MetricFilters(ctx context.Context, account string) ([]logstore.MetricFilter, error)

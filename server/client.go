@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"time"
 
@@ -98,7 +99,7 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 			}
 		}
 		if fromJournal {
-			data, err := journalOutput(r.journalPath, r.pipes, sent, maxOutputFrame)
+			data, err := journalOutput(r.journalPath, r.journal.Key(), r.pipes, sent, maxOutputFrame)
 			if err != nil {
 				r.s.logf("server: session %s: reading journal for a client: %v", r.id, err)
 				return err
@@ -186,10 +187,10 @@ func clientOutput(b []byte, pipes bool, kind recording.Kind, data []byte) []byte
 
 // journalOutput reads up to max bytes of the client output stream (see
 // clientOutput) starting at offset from, from a journal.
-func journalOutput(path string, pipes bool, from uint64, max int) ([]byte, error) {
+func journalOutput(path string, key cipher.AEAD, pipes bool, from uint64, max int) ([]byte, error) {
 	var out, buf []byte
 	var pos uint64
-	err := eachRecord(path, func(rec recording.Record) bool {
+	err := eachRecord(path, key, func(rec recording.Record) bool {
 		buf = clientOutput(buf[:0], pipes, rec.Kind, rec.Data)
 		end := pos + uint64(len(buf))
 		if end > from {
@@ -210,10 +211,10 @@ func journalOutput(path string, pipes bool, from uint64, max int) ([]byte, error
 
 // journalOutputLen is the length of the client output stream a journal
 // holds.
-func journalOutputLen(path string, pipes bool) (uint64, error) {
+func journalOutputLen(path string, key cipher.AEAD, pipes bool) (uint64, error) {
 	var n uint64
 	var buf []byte
-	err := eachRecord(path, func(rec recording.Record) bool {
+	err := eachRecord(path, key, func(rec recording.Record) bool {
 		buf = clientOutput(buf[:0], pipes, rec.Kind, rec.Data)
 		n += uint64(len(buf))
 		return true
@@ -223,8 +224,8 @@ func journalOutputLen(path string, pipes bool) (uint64, error) {
 
 // eachRecord calls fn for each record of a journal until fn returns false.
 // Record data is valid only during the call.
-func eachRecord(path string, fn func(recording.Record) bool) error {
-	jr, err := recording.ReadJournal(path)
+func eachRecord(path string, key cipher.AEAD, fn func(recording.Record) bool) error {
+	jr, err := recording.ReadJournal(path, key)
 	if err != nil {
 		return err
 	}

@@ -407,7 +407,12 @@ func (d *deliverer) render(dl store.Delivery, upload func(io.Reader) error) (int
 		} else {
 			log = cw
 		}
-		pw.CloseWithError(recording.RenderJournal(jpath, cast, log))
+		key, err := d.s.journalKey(d.s.ctx, dl.Account, dl.SessionID)
+		if err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		pw.CloseWithError(recording.RenderJournal(jpath, key, cast, log))
 	}()
 	err := upload(pr)
 	pr.CloseWithError(errors.New("upload ended")) // stops the renderer if the upload gave up early

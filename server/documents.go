@@ -67,6 +67,7 @@ type sessionPlan struct {
 	settings    store.SessionSettings // what the server enforces; Port for port sessions
 	localPort   int
 	deliveries  []plannedDelivery
+	kmsKeyID    string // the key that seals the recording; empty: the account's default
 }
 
 var errPipesNeedCommand = errorf(http.StatusBadRequest, "ValidationError", "pipes: a session without a terminal needs a command")
@@ -109,6 +110,7 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 	if res.Inputs != nil {
 		in = res.Inputs
 	}
+	p.kmsKeyID = in.KMSKeyID
 	p.settings = store.SessionSettings{
 		IdleTimeout:      time.Duration(in.IdleSessionTimeout) * time.Minute,
 		IdleCountsOutput: in.IdleTimeoutCountsOutput,

@@ -53,7 +53,7 @@ func TestOwnLogsIndexCap(t *testing.T) {
 	}
 	jpath := srv.journalPath(sess.Account, sess.ID)
 	os.MkdirAll(filepath.Dir(jpath), 0o700)
-	j, err := recording.CreateJournal(jpath, recording.Meta{SessionID: sess.ID, Start: start, Width: 80, Height: 24})
+	j, err := recording.CreateJournal(jpath, recording.Meta{SessionID: sess.ID, Start: start, Width: 80, Height: 24}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

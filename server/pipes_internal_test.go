@@ -16,7 +16,7 @@ import (
 func TestJournalOutputPipes(t *testing.T) {
 	for _, pipes := range []bool{false, true} {
 		path := filepath.Join(t.TempDir(), "j")
-		j, err := recording.CreateJournal(path, recording.Meta{SessionID: "s", Start: time.Now(), Pipes: pipes})
+		j, err := recording.CreateJournal(path, recording.Meta{SessionID: "s", Start: time.Now(), Pipes: pipes}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,12 +45,12 @@ func TestJournalOutputPipes(t *testing.T) {
 		if got := ring.appendFrom(nil, 0, len(want)+1); !bytes.Equal(got, want) {
 			t.Fatalf("pipes %v: ring holds %q, want %q", pipes, got, want)
 		}
-		if n, err := journalOutputLen(path, pipes); err != nil || n != uint64(len(want)) {
+		if n, err := journalOutputLen(path, nil, pipes); err != nil || n != uint64(len(want)) {
 			t.Fatalf("pipes %v: journalOutputLen = %d, %v; want %d", pipes, n, err, len(want))
 		}
 		for from := 0; from <= len(want); from++ {
 			for _, max := range []int{1, 7, 4096} {
-				got, err := journalOutput(path, pipes, uint64(from), max)
+				got, err := journalOutput(path, nil, pipes, uint64(from), max)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -100,6 +100,8 @@ type Server struct {
 	// metricFilters count the built-in log groups' matching events.
 	metricFilters *metricFilters
 	metrics       *metrics
+	// journalKeys are the keys of sealed journals (sealing.go).
+	journalKeys journalKeys
 
 	// ctx ends when the server shuts down; every relay goroutine
 	// watches it.

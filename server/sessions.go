@@ -61,6 +61,10 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		Document: plan.document, Reason: req.Reason, Status: store.StatusConnecting,
 		StartedAt: now, Cols: cols, Rows: rows, Settings: plan.settings,
 	}
+	sealed, jkey, err := s.sealSession(r.Context(), c, &sess, plan.kmsKeyID)
+	if err != nil {
+		return err
+	}
 	if err := s.store.CreateSession(r.Context(), sess); err != nil {
 		return err
 	}
@@ -75,15 +79,16 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	}
 	meta := recording.Meta{
 		SessionID: sess.ID, Start: now, Width: cols, Height: rows,
-		Env:   map[string]string{"TERM": "xterm-256color"},
-		Title: fmt.Sprintf("%s on %s", sess.Owner, n.Name),
+		Env:    map[string]string{"TERM": "xterm-256color"},
+		Title:  fmt.Sprintf("%s on %s", sess.Owner, n.Name),
+		Sealed: sealed,
 	}
 	if plan.pipes {
 		// No terminal: no TERM and no size, so the transcript says
 		// "<not executed on terminal>" as Session Manager's does.
 		meta.Width, meta.Height, meta.Env, meta.Pipes = 0, 0, nil, true
 	}
-	j, err := recording.CreateJournal(jpath, meta)
+	j, err := recording.CreateJournal(jpath, meta, jkey)
 	if err != nil {
 		return err
 	}
@@ -285,6 +290,9 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
 		rl.journal.Sync() // include what was just said
 	}
 	if _, err := os.Stat(jpath); errors.Is(err, os.ErrNotExist) {
+		if sess.ShredKey == nil && !sess.Active() {
+			return errorf(http.StatusGone, "LogDeleted", "session %s's logs were deleted (postern logs delete): they cannot be read", sess.ID)
+		}
 		return errorf(http.StatusNotFound, "LogNotFound", "session %s has no recording", sess.ID)
 	} else if err != nil {
 		return err
@@ -301,7 +309,11 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		log = bw
 	}
-	if err := recording.RenderJournal(jpath, cast, log); err != nil {
+	key, err := s.readerJournalKey(r.Context(), callerOf(r), sess.ID)
+	if err != nil {
+		return errorf(http.StatusForbidden, "LogUnreadable", "session %s: %v", sess.ID, err)
+	}
+	if err := recording.RenderJournal(jpath, key, cast, log); err != nil {
 		// The status line is gone; the client sees a short body.
 		s.logf("server: session %s: rendering its %s: %v", sess.ID, format, err)
 		return nil
@@ -362,7 +374,11 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 	}
 	for _, sess := range ss {
 		jpath := s.journalPath(sess.Account, sess.ID)
-		j, err := recording.OpenJournal(jpath)
+		key, err := s.journalKey(ctx, sess.Account, sess.ID)
+		var j *recording.Journal
+		if err == nil {
+			j, err = recording.OpenJournal(jpath, key)
+		}
 		if err != nil {
 			s.logf("server: session %s cannot be recovered: %v", sess.ID, err)
 			sess.Status, sess.StatusReason, sess.EndedAt = store.StatusFailed, "ServerRestarted", s.now()
@@ -371,7 +387,7 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 			}
 			continue
 		}
-		outEnd, err := journalOutputLen(jpath, j.Meta().Pipes)
+		outEnd, err := journalOutputLen(jpath, key, j.Meta().Pipes)
 		if err != nil {
 			s.logf("server: session %s: %v", sess.ID, err)
 		}

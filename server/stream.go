@@ -124,7 +124,11 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 	if err != nil {
 		return err
 	}
-	jr, err := recording.ReadJournal(d.s.journalPath(dl.Account, dl.SessionID))
+	key, err := d.s.journalKey(ctx, dl.Account, dl.SessionID)
+	if err != nil {
+		return err
+	}
+	jr, err := recording.ReadJournal(d.s.journalPath(dl.Account, dl.SessionID), key)
 	if err != nil {
 		return err
 	}

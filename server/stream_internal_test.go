@@ -76,7 +76,7 @@ func TestStreamResumesAtCursor(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(srv.journalPath(sess.Account, sess.ID)), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	j, err := recording.CreateJournal(srv.journalPath(sess.Account, sess.ID), recording.Meta{SessionID: sess.ID, Start: start, Width: 80, Height: 24})
+	j, err := recording.CreateJournal(srv.journalPath(sess.Account, sess.ID), recording.Meta{SessionID: sess.ID, Start: start, Width: 80, Height: 24}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -386,7 +386,33 @@ func newLogsCmd() *cobra.Command {
 	}
 	play.Flags().Float64Var(&speed, "speed", 1, "playback speed factor")
 	play.Flags().DurationVar(&idle, "idle-limit", 2*time.Second, "cap pauses at this long")
-	cmd.AddCommand(get, play)
+	del := &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a session's logs for good (crypto-shredding): its recording becomes unreadable wherever a copy is",
+		Args:  exactArgs(1, "one session id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			res, err := c.DeleteLogs(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if res.Shredded {
+				fmt.Fprintf(w, "Session %s: its key is destroyed; no copy of its recording can be decrypted.\n", res.SessionID)
+			} else {
+				fmt.Fprintf(w, "Session %s: its recording was not encrypted (recorded by an older version); the copies Postern holds are deleted.\n", res.SessionID)
+			}
+			fmt.Fprintf(w, "Recording removed: %v; built-in log streams deleted: %d.\n", res.JournalRemoved, res.LogStreamsDeleted)
+			for _, loc := range res.Elsewhere {
+				fmt.Fprintf(w, "Delivered elsewhere, delete it there too: %s\n", loc)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(get, play, del)
 	cmd.AddCommand(newLogGroupsCmds()...)
 	return cmd
 }

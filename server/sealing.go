@@ -1,0 +1,308 @@
+package server
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/keys"
+	"github.com/postern/postern/recording"
+	"github.com/postern/postern/store"
+)
+
+// Recordings at rest are sealed: each session's journal is encrypted with a
+// key of its own, derived from
+//
+//   - a data key from the key service, made with the preferences' kmsKeyId
+//     (or the account's default key) for the user who starts the session,
+//     whom the key's policy must allow kms:GenerateDataKey, and stored
+//     wrapped in the journal's header with its encryption context; and
+//   - the session's shred key, 32 random bytes kept only in the metadata
+//     store, which `postern logs delete` erases: after that no copy of the
+//     recording, wherever it went, can be decrypted, while the key it was
+//     made with goes on serving other sessions.
+//
+// The server reads journals (to replay, deliver, recover) as the recorder,
+// service "sessions.postern", which the key's policy must let decrypt: a
+// session whose key does not is refused at start, not discovered at its
+// end.
+
+// DefaultKeyAlias names the key that seals recordings when the preferences
+// name no kmsKeyId, made for each account on first use, as AWS makes its
+// managed keys.
+const DefaultKeyAlias = "alias/postern/sessions"
+
+// defaultKeyPolicy lets administrators manage the account's default key,
+// the recorder use it, and any user of the account make and read data keys
+// with it: who may read which session is the API's decision.
+func defaultKeyPolicy(account string) string {
+	return `{"Version":"2012-10-17","Statement":[` +
+		`{"Sid":"Administrators manage the key","Effect":"Allow","Principal":{"Postern":"` + keys.RootARN(account) + `"},"Action":"kms:*","Resource":"*"},` +
+		`{"Sid":"The recorder uses it","Effect":"Allow","Principal":{"Service":"` + keys.RecorderService + `"},"Action":"kms:*","Resource":"*"},` +
+		`{"Sid":"Users of the account seal and read sessions","Effect":"Allow","Principal":"*","Action":["kms:GenerateDataKey","kms:Decrypt","kms:DescribeKey"],"Resource":"*"}]}`
+}
+
+// SealingKeys is what sealing needs of the key service.
+type SealingKeys interface {
+	Create(ctx context.Context, account string, o keys.CreateOptions) (keys.Key, error)
+	Describe(ctx context.Context, c keys.Caller, ref string) (keys.Key, error)
+	SetAlias(ctx context.Context, c keys.Caller, name, ref string) error
+	GenerateDataKey(ctx context.Context, c keys.Caller, ref string, ec keys.EncryptionContext) (plaintext, wrapped []byte, err error)
+	Decrypt(ctx context.Context, c keys.Caller, wrapped []byte, ec keys.EncryptionContext) ([]byte, error)
+}
+
+// ErrShredded is a session whose shred key was erased.
+var ErrShredded = errors.New("the session was deleted: its recordings cannot be decrypted")
+
+func recorder(account string) keys.Caller {
+	return keys.Caller{Account: account, Service: keys.RecorderService}
+}
+
+// journalKeys caches the keys of sessions' journals, so that the relay,
+// deliveries and replays do not unwrap a data key for every read.
+type journalKeys struct {
+	mu sync.Mutex // guards m and creating
+	m  map[string]cipher.AEAD
+	// creating serializes making an account's default key.
+	creating sync.Mutex
+}
+
+// maxJournalKeys bounds the cache; an evicted key is unwrapped again when
+// needed.
+const maxJournalKeys = 4096
+
+func (jk *journalKeys) get(id string) cipher.AEAD {
+	jk.mu.Lock()
+	defer jk.mu.Unlock()
+	return jk.m[id]
+}
+
+func (jk *journalKeys) put(id string, a cipher.AEAD) {
+	jk.mu.Lock()
+	defer jk.mu.Unlock()
+	if jk.m == nil {
+		jk.m = make(map[string]cipher.AEAD)
+	}
+	if len(jk.m) >= maxJournalKeys {
+		for k := range jk.m { // any one: they are all cheap to get back
+			delete(jk.m, k)
+			break
+		}
+	}
+	jk.m[id] = a
+}
+
+func (jk *journalKeys) forget(id string) {
+	jk.mu.Lock()
+	delete(jk.m, id)
+	jk.mu.Unlock()
+}
+
+// sealingContext is the encryption context of a session's data key.
+func sealingContext(sess store.Session) keys.EncryptionContext {
+	return keys.EncryptionContext{"postern:account": sess.Account, "postern:session": sess.ID}
+}
+
+// journalAEAD derives a journal's key from the data key and the shred key.
+func journalAEAD(dataKey, shredKey []byte, sess store.Session) (cipher.AEAD, error) {
+	k, err := hkdf.Key(sha256.New, dataKey, shredKey, "postern journal "+sess.Account+"/"+sess.ID, 32)
+	if err != nil {
+		return nil, err
+	}
+	b, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+// sealSession makes the key of a new session's journal, as the user c who
+// starts it, with keyRef (the preferences' kmsKeyId, or "" for the
+// account's default key). It sets sess.ShredKey. Without a key service,
+// journals are not sealed (nil, nil, nil).
+func (s *Server) sealSession(ctx context.Context, c caller, sess *store.Session, keyRef string) (*recording.Sealed, cipher.AEAD, error) {
+	ks := s.cfg.Keys
+	if ks == nil {
+		return nil, nil, nil
+	}
+	if keyRef == "" {
+		var err error
+		if keyRef, err = s.defaultKey(ctx, c.Account); err != nil {
+			return nil, nil, err
+		}
+	}
+	ec := sealingContext(*sess)
+	dk, wrapped, err := ks.GenerateDataKey(ctx, keyCaller(c), keyRef, ec)
+	if err != nil {
+		return nil, nil, refuseForKey(keyRef, err)
+	}
+	if _, err := ks.Decrypt(ctx, recorder(c.Account), wrapped, ec); err != nil {
+		return nil, nil, errorf(http.StatusForbidden, "KMSKeyNotUsable",
+			"we couldn't start the session because the key %s does not let Postern's recorder read the recording: its key policy must allow service %s kms:Decrypt (%v)", keyRef, keys.RecorderService, err)
+	}
+	shred := make([]byte, 32)
+	rand.Read(shred)
+	aead, err := journalAEAD(dk, shred, *sess)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, _ := keys.WrappedKeyID(wrapped)
+	sess.ShredKey = shred
+	s.journalKeys.put(sess.ID, aead)
+	return &recording.Sealed{KeyARN: keys.KeyARN(c.Account, id), WrappedKey: wrapped, Context: ec}, aead, nil
+}
+
+// refuseForKey explains why a session cannot be sealed with keyRef.
+func refuseForKey(keyRef string, err error) error {
+	status := http.StatusConflict
+	switch {
+	case errors.Is(err, keys.ErrAccessDenied):
+		status = http.StatusForbidden
+	case errors.Is(err, keys.ErrNotFound):
+		status = http.StatusNotFound
+	}
+	return errorf(status, "KMSKeyNotUsable", "we couldn't start the session because the key %s (kmsKeyId) cannot encrypt it: %v", keyRef, err)
+}
+
+// defaultKey returns the account's default key, making it on first use.
+func (s *Server) defaultKey(ctx context.Context, account string) (string, error) {
+	ks := s.cfg.Keys
+	rec := recorder(account)
+	if _, err := ks.Describe(ctx, rec, DefaultKeyAlias); err == nil {
+		return DefaultKeyAlias, nil
+	} else if !errors.Is(err, keys.ErrNotFound) {
+		return "", fmt.Errorf("server: default key: %w", err)
+	}
+	s.journalKeys.creating.Lock()
+	defer s.journalKeys.creating.Unlock()
+	if _, err := ks.Describe(ctx, rec, DefaultKeyAlias); err == nil {
+		return DefaultKeyAlias, nil
+	}
+	k, err := ks.Create(ctx, account, keys.CreateOptions{Description: "Postern's default key for session recordings", Policy: defaultKeyPolicy(account)})
+	if err != nil {
+		return "", fmt.Errorf("server: default key: %w", err)
+	}
+	if err := ks.SetAlias(ctx, rec, DefaultKeyAlias, k.ID); err != nil {
+		return "", fmt.Errorf("server: default key: %w", err)
+	}
+	s.logf("server: created the default key %s (%s) for the recordings of account %s", k.ARN, DefaultKeyAlias, account)
+	return DefaultKeyAlias, nil
+}
+
+// journalKey returns the key of a session's journal for the server's own
+// reading, or nil for a journal in the clear.
+func (s *Server) journalKey(ctx context.Context, account, id string) (cipher.AEAD, error) {
+	if a := s.journalKeys.get(id); a != nil {
+		return a, nil
+	}
+	return s.unsealJournal(ctx, recorder(account), account, id, true)
+}
+
+// readerJournalKey returns the key of a session's journal for a user who
+// wants to read it: the key's policy must let them decrypt.
+func (s *Server) readerJournalKey(ctx context.Context, c caller, id string) (cipher.AEAD, error) {
+	return s.unsealJournal(ctx, keyCaller(c), c.Account, id, false)
+}
+
+func (s *Server) unsealJournal(ctx context.Context, kc keys.Caller, account, id string, cache bool) (cipher.AEAD, error) {
+	meta, err := recording.ReadJournalMeta(s.journalPath(account, id))
+	if err != nil {
+		return nil, err
+	}
+	if meta.Sealed == nil {
+		return nil, nil
+	}
+	if s.cfg.Keys == nil {
+		return nil, fmt.Errorf("session %s: its recording is encrypted and this server has no key service", id)
+	}
+	sess, err := s.store.GetSession(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if sess.ShredKey == nil {
+		return nil, fmt.Errorf("session %s: %w", id, ErrShredded)
+	}
+	dk, err := s.cfg.Keys.Decrypt(ctx, kc, meta.Sealed.WrappedKey, meta.Sealed.Context)
+	if err != nil {
+		return nil, fmt.Errorf("session %s: unwrap its recording's key: %w", id, err)
+	}
+	aead, err := journalAEAD(dk, sess.ShredKey, sess)
+	if err != nil {
+		return nil, err
+	}
+	if cache {
+		s.journalKeys.put(id, aead)
+	}
+	return aead, nil
+}
+
+// handleDeleteLogs deletes a session's logs on request (a deletion request,
+// a secret typed where it should not have been): it erases the session's
+// shred key first, which makes every copy of its sealed recording
+// unreadable wherever it is, then removes what it can: the journal and the
+// session's built-in log streams (and their words in the index). Copies
+// delivered outside Postern are listed for their owners.
+func (s *Server) handleDeleteLogs(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	if err := requireAdmin(c, "delete session logs"); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	sess, err := s.session(ctx, c, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if sess.Active() {
+		return errorf(http.StatusConflict, "SessionActive", "session %s is still running: terminate it first", sess.ID)
+	}
+	ds, err := s.store.ListDeliveries(ctx, sess.Account, sess.ID)
+	if err != nil {
+		return err
+	}
+	out := api.DeleteLogsResult{SessionID: sess.ID}
+	for _, d := range ds {
+		if d.Status != store.DeliveryDelivered {
+			return errorf(http.StatusConflict, "DeliveryPending", "session %s's %s is still owed to %s (%s): wait until it is delivered, or it would be lost half-way", sess.ID, d.Artifact, d.Destination, d.Status)
+		}
+		if d.Destination != ownLogs && d.Destination != "logs" {
+			out.Elsewhere = append(out.Elsewhere, d.Location)
+		}
+	}
+	meta, err := recording.ReadJournalMeta(s.journalPath(sess.Account, sess.ID))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := s.store.ShredSession(ctx, sess.Account, sess.ID); err != nil {
+		return err
+	}
+	s.journalKeys.forget(sess.ID)
+	if rl := s.relay(sess.ID); rl != nil { // an ended session's relay lingers a while
+		rl.mu.Lock()
+		rl.sess.ShredKey = nil
+		rl.mu.Unlock()
+	}
+	out.Shredded = meta.Sealed != nil
+	if err := os.Remove(s.journalPath(sess.Account, sess.ID)); err == nil {
+		out.JournalRemoved = true
+	} else if !errors.Is(err, os.ErrNotExist) {
+		s.logf("server: session %s: removing its journal: %v", sess.ID, err)
+	}
+	if ls := s.cfg.LogStore; ls != nil {
+		if out.LogStreamsDeleted, err = ls.DeleteStreams(ctx, sess.Account, sess.ID); err != nil {
+			s.logf("server: session %s: deleting its log streams: %v", sess.ID, err)
+		}
+	}
+	s.logf("server: %s deleted the logs of session %s (shredded; journal removed %v; %d log streams deleted; elsewhere: %v)",
+		c.User.Name, sess.ID, out.JournalRemoved, out.LogStreamsDeleted, out.Elsewhere)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
