@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -94,6 +95,8 @@ type Service struct {
 	root cipher.AEAD
 	now  func() time.Time
 	rand io.Reader
+	// defaultMu serializes making accounts' default keys.
+	defaultMu sync.Mutex
 }
 
 // Options are a Service's dependencies; the zero value is usable.
@@ -755,4 +758,75 @@ func (s *Service) material(k store.Key, v store.KeyVersion) (cipher.AEAD, error)
 		return nil, fmt.Errorf("keys: key %s version %d does not unwrap with the root key: %w", k.ID, v.Version, err)
 	}
 	return newGCM(m)
+}
+
+// DefaultKeyAlias names the key that seals recordings and log groups when
+// nothing names another (no kmsKeyId in the preferences, no key on the
+// group): DefaultKey makes it for each account on first use, as AWS makes
+// its managed keys.
+const DefaultKeyAlias = "alias/postern/sessions"
+
+// managedPolicy is the default key's policy: administrators manage it,
+// Postern's recorder and log store use it, and any user of the account may
+// make and read data keys with it (who may read which session or group is
+// the API's decision).
+func managedPolicy(account string) string {
+	return `{"Version":"2012-10-17","Statement":[` +
+		`{"Sid":"Administrators manage the key","Effect":"Allow","Principal":{"Postern":"` + RootARN(account) + `"},"Action":"kms:*","Resource":"*"},` +
+		`{"Sid":"Postern uses it","Effect":"Allow","Principal":{"Service":["` + RecorderService + `","` + LogsService + `"]},"Action":"kms:*","Resource":"*"},` +
+		`{"Sid":"Users of the account seal and read sessions","Effect":"Allow","Principal":"*","Action":["kms:GenerateDataKey","kms:Decrypt","kms:DescribeKey"],"Resource":"*"}]}`
+}
+
+// DefaultKey returns the account's default key (DefaultKeyAlias), making
+// it on first use.
+func (s *Service) DefaultKey(ctx context.Context, account string) (string, error) {
+	rec := Caller{Account: account, Service: RecorderService}
+	if _, err := s.resolve(ctx, account, DefaultKeyAlias); err == nil {
+		return DefaultKeyAlias, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("keys: default key: %w", err)
+	}
+	s.defaultMu.Lock()
+	defer s.defaultMu.Unlock()
+	if _, err := s.resolve(ctx, account, DefaultKeyAlias); err == nil {
+		return DefaultKeyAlias, nil
+	}
+	k, err := s.Create(ctx, account, CreateOptions{Description: "Postern's default key for session recordings and log groups", Policy: managedPolicy(account)})
+	if err != nil {
+		return "", fmt.Errorf("keys: default key: %w", err)
+	}
+	if err := s.SetAlias(ctx, rec, DefaultKeyAlias, k.ID); err != nil {
+		return "", fmt.Errorf("keys: default key: %w", err)
+	}
+	return DefaultKeyAlias, nil
+}
+
+// LogGroupKeys is the key service as Postern's log store uses it (package
+// logstore's GroupKeys): a data key per log group, made and unwrapped by the
+// log store (LogsService) with the group's KMS key, or the account's
+// default key, and the group's ARN as encryption context under
+// "aws:logs:arn", as CloudWatch Logs does, so that a key policy can name
+// the groups that may use its key (Session Manager's logging guide).
+type LogGroupKeys struct{ S *Service }
+
+func logGroupContext(account, group string) EncryptionContext {
+	return EncryptionContext{"aws:logs:arn": ids.ARN("logs", account, "log-group", group)}
+}
+
+// NewGroupKey returns a new data key for the group, wrapped.
+func (l LogGroupKeys) NewGroupKey(ctx context.Context, account, group, kmsKeyID string) ([]byte, error) {
+	ref := kmsKeyID
+	if ref == "" {
+		var err error
+		if ref, err = l.S.DefaultKey(ctx, account); err != nil {
+			return nil, err
+		}
+	}
+	_, wrapped, err := l.S.GenerateDataKey(ctx, Caller{Account: account, Service: LogsService}, ref, logGroupContext(account, group))
+	return wrapped, err
+}
+
+// GroupKey unwraps a group's data key.
+func (l LogGroupKeys) GroupKey(ctx context.Context, account, group, kmsKeyID string, wrapped []byte) ([]byte, error) {
+	return l.S.Decrypt(ctx, Caller{Account: account, Service: LogsService}, wrapped, logGroupContext(account, group))
 }

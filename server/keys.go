@@ -17,6 +17,9 @@ import (
 // KeyService is what the server needs of the key service.
 type KeyService interface {
 	SealingKeys
+	Create(ctx context.Context, account string, o keys.CreateOptions) (keys.Key, error)
+	Describe(ctx context.Context, c keys.Caller, ref string) (keys.Key, error)
+	SetAlias(ctx context.Context, c keys.Caller, name, ref string) error
 	List(ctx context.Context, account string) ([]keys.Key, error)
 	DeleteAlias(ctx context.Context, c keys.Caller, name string) error
 	Enable(ctx context.Context, c keys.Caller, ref string) error

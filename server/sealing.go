@@ -36,26 +36,9 @@ import (
 // session whose key does not is refused at start, not discovered at its
 // end.
 
-// DefaultKeyAlias names the key that seals recordings when the preferences
-// name no kmsKeyId, made for each account on first use, as AWS makes its
-// managed keys.
-const DefaultKeyAlias = "alias/postern/sessions"
-
-// defaultKeyPolicy lets administrators manage the account's default key,
-// the recorder use it, and any user of the account make and read data keys
-// with it: who may read which session is the API's decision.
-func defaultKeyPolicy(account string) string {
-	return `{"Version":"2012-10-17","Statement":[` +
-		`{"Sid":"Administrators manage the key","Effect":"Allow","Principal":{"Postern":"` + keys.RootARN(account) + `"},"Action":"kms:*","Resource":"*"},` +
-		`{"Sid":"The recorder uses it","Effect":"Allow","Principal":{"Service":"` + keys.RecorderService + `"},"Action":"kms:*","Resource":"*"},` +
-		`{"Sid":"Users of the account seal and read sessions","Effect":"Allow","Principal":"*","Action":["kms:GenerateDataKey","kms:Decrypt","kms:DescribeKey"],"Resource":"*"}]}`
-}
-
 // SealingKeys is what sealing needs of the key service.
 type SealingKeys interface {
-	Create(ctx context.Context, account string, o keys.CreateOptions) (keys.Key, error)
-	Describe(ctx context.Context, c keys.Caller, ref string) (keys.Key, error)
-	SetAlias(ctx context.Context, c keys.Caller, name, ref string) error
+	DefaultKey(ctx context.Context, account string) (string, error)
 	GenerateDataKey(ctx context.Context, c keys.Caller, ref string, ec keys.EncryptionContext) (plaintext, wrapped []byte, err error)
 	Decrypt(ctx context.Context, c keys.Caller, wrapped []byte, ec keys.EncryptionContext) ([]byte, error)
 }
@@ -70,10 +53,8 @@ func recorder(account string) keys.Caller {
 // journalKeys caches the keys of sessions' journals, so that the relay,
 // deliveries and replays do not unwrap a data key for every read.
 type journalKeys struct {
-	mu sync.Mutex // guards m and creating
+	mu sync.Mutex // guards m
 	m  map[string]cipher.AEAD
-	// creating serializes making an account's default key.
-	creating sync.Mutex
 }
 
 // maxJournalKeys bounds the cache; an evicted key is unwrapped again when
@@ -136,7 +117,7 @@ func (s *Server) sealSession(ctx context.Context, c caller, sess *store.Session,
 	}
 	if keyRef == "" {
 		var err error
-		if keyRef, err = s.defaultKey(ctx, c.Account); err != nil {
+		if keyRef, err = ks.DefaultKey(ctx, c.Account); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -171,31 +152,6 @@ func refuseForKey(keyRef string, err error) error {
 		status = http.StatusNotFound
 	}
 	return errorf(status, "KMSKeyNotUsable", "we couldn't start the session because the key %s (kmsKeyId) cannot encrypt it: %v", keyRef, err)
-}
-
-// defaultKey returns the account's default key, making it on first use.
-func (s *Server) defaultKey(ctx context.Context, account string) (string, error) {
-	ks := s.cfg.Keys
-	rec := recorder(account)
-	if _, err := ks.Describe(ctx, rec, DefaultKeyAlias); err == nil {
-		return DefaultKeyAlias, nil
-	} else if !errors.Is(err, keys.ErrNotFound) {
-		return "", fmt.Errorf("server: default key: %w", err)
-	}
-	s.journalKeys.creating.Lock()
-	defer s.journalKeys.creating.Unlock()
-	if _, err := ks.Describe(ctx, rec, DefaultKeyAlias); err == nil {
-		return DefaultKeyAlias, nil
-	}
-	k, err := ks.Create(ctx, account, keys.CreateOptions{Description: "Postern's default key for session recordings", Policy: defaultKeyPolicy(account)})
-	if err != nil {
-		return "", fmt.Errorf("server: default key: %w", err)
-	}
-	if err := ks.SetAlias(ctx, rec, DefaultKeyAlias, k.ID); err != nil {
-		return "", fmt.Errorf("server: default key: %w", err)
-	}
-	s.logf("server: created the default key %s (%s) for the recordings of account %s", k.ARN, DefaultKeyAlias, account)
-	return DefaultKeyAlias, nil
 }
 
 // journalKey returns the key of a session's journal for the server's own
