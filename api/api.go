@@ -234,6 +234,7 @@ type LogGroup struct {
 	CreationTime    time.Time `json:"creationTime"`
 	StoredBytes     int64     `json:"storedBytes"`
 	IndexBytes      int64     `json:"indexBytes"` // Postern's full-text index of the group
+	Encrypted       bool      `json:"encrypted"`  // its events and index are sealed at rest
 }
 
 // CreateLogGroupRequest creates a built-in log group.

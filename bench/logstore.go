@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logquery"
 	"github.com/postern/postern/logstore"
+	"github.com/postern/postern/store"
 )
 
 // The log store measurement's data: what the issue names, generated here.
@@ -53,12 +55,26 @@ const (
 // streams do, then runs queries over it as `postern logs query` does
 // (package logquery over the group's events).
 func measureLogStore(ctx context.Context, tmp string, res *results) error {
-	ls, err := logstore.Open(ctx, filepath.Join(tmp, "bench-logs.db"), logstore.Options{Logf: logf})
+	const account, group = "000000000001", "/postern/sessions"
+	// Sealed, as a server seals its groups: the key service over a
+	// metadata store of its own.
+	st, err := store.OpenSQLite(ctx, filepath.Join(tmp, "bench-postern.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.EnsureAccount(ctx, store.Account{ID: account, Name: "default"}); err != nil {
+		return err
+	}
+	ks, err := keys.Open(ctx, st, filepath.Join(tmp, "bench-root.key"), keys.Options{})
+	if err != nil {
+		return err
+	}
+	ls, err := logstore.Open(ctx, filepath.Join(tmp, "bench-logs.db"), logstore.Options{Logf: logf, Keys: keys.LogGroupKeys{S: ks}})
 	if err != nil {
 		return err
 	}
 	defer ls.Close()
-	const account, group = "000000000001", "/postern/sessions"
 	if err := ls.CreateGroup(ctx, logstore.Group{Account: account, Name: group}); err != nil {
 		return err
 	}

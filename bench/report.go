@@ -231,7 +231,7 @@ func (r *results) print(w io.Writer) {
 			r.Settings.Starts, fmtDur(us(p.Start.P90)), fmtDur(us(o.Start.P90)))
 	}
 	if r.ran("logstore") && r.LogStore != nil {
-		fmt.Fprintf(w, "log store: %d generated events (a quarter command events, the rest Session Manager's) of %d sessions put in batches of %d into package logstore's SQLite in this process; full-text index caught up %.0f ms after the last write and holds %s for %s of messages; queries by package logquery over the group's events as ReadGroup hands them over, best of 3: %q (%d rows), %q (%d rows), %q (%d rows).\n",
+		fmt.Fprintf(w, "log store: %d generated events (a quarter command events, the rest Session Manager's) of %d sessions put in batches of %d into package logstore's SQLite in this process, sealed (AES-256-GCM, a group key from package keys) as a server keeps them; full-text index caught up %.0f ms after the last write and holds %s for %s of messages; queries by package logquery over the group's events as ReadGroup hands them over, best of 3: %q (%d rows), %q (%d rows), %q (%d rows).\n",
 			r.LogStore.Events, r.LogStore.Sessions, storeBatch, r.LogStore.IndexLagMS, fmtBytes(r.LogStore.IndexBytes), fmtBytes(r.LogStore.StoredBytes), selectiveQuery, r.LogStore.SelectiveRows, regexQuery, r.LogStore.RegexRows, fullScanQuery, r.LogStore.FullScanRows)
 	}
 	if r.ran("stream") {

@@ -87,7 +87,22 @@ func TestBuiltinLogGroups(t *testing.T) {
 		t.Errorf("the stream differs from the transcript:\n%s\n---\n%s", events, log)
 	}
 
-	// Streamed, to an encrypted group: Session Manager's events.
+	// Streamed, to an encrypted group: Session Manager's events. As in
+	// Session Manager's logging guide, the key's policy must let the log
+	// store use it for that group.
+	e.mustRun(ctx, "keys", "create", "--alias", "alias/postern-logs")
+	_, errOut, code = e.run(ctx, "logs", "groups", "create", "secure", "--kms-key-id", "alias/postern-logs")
+	if code == 0 || !strings.Contains(errOut, "service logs.postern may not kms:GenerateDataKey") {
+		t.Errorf("a group whose key's policy does not allow the log store: exit %d, %q", code, errOut)
+	}
+	policy := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(policy, []byte(`{"Version": "2012-10-17", "Statement": [
+		{"Effect": "Allow", "Principal": {"Postern": "prn:postern:iam:000000000001:root"}, "Action": "kms:*", "Resource": "*"},
+		{"Effect": "Allow", "Principal": {"Service": "logs.postern"}, "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:GenerateDataKey*", "kms:Describe*"], "Resource": "*",
+		 "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": "prn:postern:logs:000000000001:log-group/secure"}}}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun(ctx, "keys", "put-policy", "alias/postern-logs", "-f", policy)
 	e.mustRun(ctx, "logs", "groups", "create", "secure", "--kms-key-id", "alias/postern-logs")
 	setPrefs(`"cloudWatchLogGroupName":"secure","cloudWatchEncryptionEnabled":true,"cloudWatchStreamingEnabled":true`)
 	e.mustRun(ctx, "exec", node, "--", "echo", "streamed-line")

@@ -130,6 +130,17 @@ func TestRecordingsSealedAndShredded(t *testing.T) {
 	if b, err := os.ReadFile(journals[0]); err != nil || bytes.Contains(b, []byte(secret)) {
 		t.Fatalf("the journal holds the output in plain text (or: %v)", err)
 	}
+	// Nothing in the data directory holds it in the clear: the log
+	// store's events and index are sealed too.
+	filepath.WalkDir(filepath.Join(e.dir, "data"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if b, _ := os.ReadFile(p); bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(secret))) {
+			t.Errorf("%s holds the session's output in plain text", p)
+		}
+		return nil
+	})
 	if out := e.mustRun(ctx, "logs", "events", "/postern/sessions", id); !strings.Contains(out, secret) {
 		t.Fatalf("the session's own log stream lacks the output:\n%s", out)
 	}

@@ -3,6 +3,7 @@ package logstore
 import (
 	"container/list"
 	"context"
+	"crypto/cipher"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -109,18 +110,26 @@ func (s *Store) indexNext(ctx context.Context, groupID int64) error {
 	if err != nil {
 		return err
 	}
+	aead, err := s.sealer(ctx, s.db, groupID)
+	if errors.Is(err, ErrNotFound) {
+		return nil // gone since it was counted
+	}
+	if err != nil {
+		return err
+	}
 	// The events are read first and indexed after, so that the
 	// connection, which the writers share, is not held while tokenizing.
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT id, message FROM log_events INDEXED BY events_group
+		SELECT id, message, sealed FROM log_events INDEXED BY events_group
 		WHERE group_id = ? AND id > ? ORDER BY id LIMIT ?`, groupID, covered, s.segmentSize)
 	type idMsg struct {
-		id  int64
-		msg string
+		id     int64
+		msg    string
+		sealed []byte
 	}
 	evs, err := collect(rows, err, func(row scanner) (idMsg, error) {
 		var e idMsg
-		return e, row.Scan(&e.id, &e.msg)
+		return e, row.Scan(&e.id, &e.msg, &e.sealed)
 	})
 	if err != nil {
 		return err
@@ -131,9 +140,13 @@ func (s *Store) indexNext(ctx context.Context, groupID int64) error {
 	}
 	b := newSegmentBuilder()
 	for _, e := range evs {
-		b.add(e.id, e.msg)
+		msg, err := messageOf(aead, groupID, e.msg, e.sealed)
+		if err != nil {
+			return fmt.Errorf("event %d: %w", e.id, err)
+		}
+		b.add(e.id, msg)
 	}
-	data := b.encode()
+	data := sealSegment(aead, groupID, b.encode())
 	// The group may have gone since it was listed; its events with it.
 	res, err := s.db.ExecContext(ctx, `
 		INSERT INTO index_segments (group_id, first_id, last_id, data)
@@ -187,16 +200,24 @@ func (s *Store) reindex(ctx context.Context, groupID, lo, hi int64) error {
 	if err != nil {
 		return err
 	}
+	aead, err := s.sealer(ctx, s.db, groupID)
+	if err != nil {
+		return err
+	}
 	for _, sr := range segs {
 		rows, err := s.db.QueryContext(ctx, `
-			SELECT id, message FROM log_events INDEXED BY events_group
+			SELECT id, message, sealed FROM log_events INDEXED BY events_group
 			WHERE group_id = ? AND id BETWEEN ? AND ? ORDER BY id`, groupID, sr.first, sr.last)
 		b := newSegmentBuilder()
 		_, err = collect(rows, err, func(row scanner) (struct{}, error) {
 			var id int64
 			var msg string
-			if err := row.Scan(&id, &msg); err != nil {
+			var sealed []byte
+			if err := row.Scan(&id, &msg, &sealed); err != nil {
 				return struct{}{}, err
+			}
+			if msg, err = messageOf(aead, groupID, msg, sealed); err != nil {
+				return struct{}{}, fmt.Errorf("event %d: %w", id, err)
 			}
 			b.add(id, msg)
 			return struct{}{}, nil
@@ -207,7 +228,7 @@ func (s *Store) reindex(ctx context.Context, groupID, lo, hi int64) error {
 		if len(b.ids) == 0 {
 			_, err = s.db.ExecContext(ctx, `DELETE FROM index_segments WHERE id = ?`, sr.id)
 		} else {
-			_, err = s.db.ExecContext(ctx, `UPDATE index_segments SET data = ? WHERE id = ?`, b.encode(), sr.id)
+			_, err = s.db.ExecContext(ctx, `UPDATE index_segments SET data = ? WHERE id = ?`, sealSegment(aead, groupID, b.encode()), sr.id)
 		}
 		if err != nil {
 			return err
@@ -231,13 +252,19 @@ func (s *Store) dropEmptySegments(ctx context.Context) error {
 type segmentRef struct{ id, first, last int64 }
 
 // segment returns the decoded segment of row id, from the cache if there.
-func (s *Store) segment(ctx context.Context, id int64) (*segment, error) {
+func (s *Store) segment(ctx context.Context, id int64, sp readSpec) (*segment, error) {
 	if seg := s.segs.get(id); seg != nil {
 		return seg, nil
 	}
 	var data []byte
 	if err := s.db.QueryRowContext(ctx, `SELECT data FROM index_segments WHERE id = ?`, id).Scan(&data); err != nil {
 		return nil, err
+	}
+	if sp.aead != nil {
+		var err error
+		if data, err = unseal(sp.aead, "segment", sp.groupID, data); err != nil {
+			return nil, fmt.Errorf("segment %d: %w: %w", id, errSegment, err)
+		}
 	}
 	seg, err := decodeSegment(data)
 	if err != nil {
@@ -339,23 +366,31 @@ func QueryOptions(fields []string, anyOf [][]string, since, until time.Time) Rea
 // readSpec is what the reading statements need of ReadOptions.
 type readSpec struct {
 	groupID        int64
-	cols           string // select list: id, time, ingested, message, stream_id or NULLs
-	timeLo, timeHi int64  // unix ms, inclusive
+	aead           cipher.AEAD // the group's key; nil for a group in the clear
+	cols           string      // select list: id, time, ingested, message or sealed, stream_id, or NULLs
+	timeLo, timeHi int64       // unix ms, inclusive
 	// wide: the group holds most of the store's events, so reading the
 	// table in ID order costs less than going through events_group.
 	wide bool
 }
 
-func (o ReadOptions) spec(groupID int64) readSpec {
+// spec is what reading the group takes: aead is its key, nil for a group in
+// the clear, whose messages are then read from message instead of sealed.
+func (o ReadOptions) spec(groupID int64, aead cipher.AEAD) readSpec {
 	col := func(omit bool, name string) string {
 		if omit {
 			return "NULL"
 		}
 		return name
 	}
+	msg := "message"
+	if aead != nil {
+		msg = "sealed"
+	}
 	sp := readSpec{
 		groupID: groupID,
-		cols:    "id, " + col(o.NoTime, "time") + ", " + col(o.NoIngested, "ingested") + ", message, " + col(o.NoStream, "stream_id"),
+		aead:    aead,
+		cols:    "id, " + col(o.NoTime, "time") + ", " + col(o.NoIngested, "ingested") + ", " + msg + ", " + col(o.NoStream, "stream_id"),
 		timeLo:  math.MinInt64,
 		timeHi:  math.MaxInt64,
 	}
@@ -491,7 +526,11 @@ func (r *GroupReader) fill() error {
 		if err != nil {
 			return err
 		}
-		r.spec = r.opts.spec(id)
+		aead, err := r.s.sealer(ctx, r.s.db, id)
+		if err != nil {
+			return err
+		}
+		r.spec = r.opts.spec(id, aead)
 		var mine, all int64
 		if err := r.s.db.QueryRowContext(ctx, `
 			SELECT COALESCE(SUM(CASE WHEN group_id = ? THEN events END), 0), COALESCE(SUM(events), 0)
@@ -536,7 +575,7 @@ func (r *GroupReader) fill() error {
 	if len(r.segs) > 0 {
 		sr := r.segs[0]
 		r.segs = r.segs[1:]
-		seg, err := r.s.segment(ctx, sr.id)
+		seg, err := r.s.segment(ctx, sr.id, r.spec)
 		if errors.Is(err, errSegment) {
 			// A damaged index must not lose events: read the range.
 			r.s.logf("logstore: group %s: %v; reading its events without the index", r.group, err)
@@ -598,22 +637,35 @@ func (s *Store) eventsByID(ctx context.Context, sp readSpec, ids []int64, names 
 	}
 	args = append(args, sp.groupID, sp.timeLo, sp.timeHi)
 	rows, err := stmt.QueryContext(ctx, args...)
-	return s.withStreams(ctx, rows, err, names)
+	return s.withStreams(ctx, sp, rows, err, names)
 }
 
-// withStreams reads rows of (id, time, ingested, message, stream_id) into
-// events, naming their streams from names, which it fills as needed: cheaper
+// withStreams reads rows of sp.cols into events, opening sealed messages
+// and naming their streams from names, which it fills as needed: cheaper
 // than a join for every row, since a group has few streams next to its
 // events.
-func (s *Store) withStreams(ctx context.Context, rows *sql.Rows, err error, names map[int64]string) ([]Event, error) {
+func (s *Store) withStreams(ctx context.Context, sp readSpec, rows *sql.Rows, err error, names map[int64]string) ([]Event, error) {
 	type row struct {
 		e      Event
 		stream sql.NullInt64 // NULL when not asked for
 	}
+	var raw sql.RawBytes // valid until the next row: opened or copied at once
+	var buf []byte
 	es, err := collect(rows, err, func(sc scanner) (row, error) {
 		var r row
-		err := sc.Scan(&r.e.ID, msTime{&r.e.Time}, msTime{&r.e.Ingested}, &r.e.Message, &r.stream)
-		return r, err
+		if err := sc.Scan(&r.e.ID, msTime{&r.e.Time}, msTime{&r.e.Ingested}, &raw, &r.stream); err != nil {
+			return r, err
+		}
+		if sp.aead == nil {
+			r.e.Message = string(raw)
+			return r, nil
+		}
+		var err error
+		if buf, err = unsealTo(buf[:0], sp.aead, "event", sp.groupID, raw); err != nil {
+			return r, fmt.Errorf("event %d: %w", r.e.ID, err)
+		}
+		r.e.Message = string(buf)
+		return r, nil
 	})
 	if err != nil {
 		return nil, err
@@ -658,7 +710,8 @@ func (s *Store) fetchStmt(ctx context.Context, cols string) (*sql.Stmt, error) {
 
 // groupEvents returns up to limit events of the spec's group with IDs
 // greater than after and, unless upTo is 0, at most upTo, in its time range,
-// whose message passes anyOf as GroupEventsContaining describes.
+// whose message passes anyOf as GroupEventsContaining describes. It returns
+// no events only at the end.
 func (s *Store) groupEvents(ctx context.Context, sp readSpec, after, upTo int64, limit int, anyOf [][]string, names map[int64]string) ([]Event, error) {
 	if limit <= 0 {
 		limit = defaultEventsLimit
@@ -667,7 +720,7 @@ func (s *Store) groupEvents(ctx context.Context, sp readSpec, after, upTo int64,
 	if sp.wide {
 		q = `SELECT ` + sp.cols + ` FROM log_events NOT INDEXED WHERE +group_id = ? AND id > ?`
 	}
-	args := []any{sp.groupID, after}
+	var args []any
 	if upTo > 0 {
 		q += ` AND id <= ?`
 		args = append(args, upTo)
@@ -680,10 +733,12 @@ func (s *Store) groupEvents(ctx context.Context, sp readSpec, after, upTo int64,
 		q += ` AND time <= ?`
 		args = append(args, sp.timeHi)
 	}
+	// SQLite reads messages in the clear and skips those without the
+	// literals itself; sealed ones are opened and checked here.
 	for _, lits := range anyOf {
 		// A literal of a byte or two is in most messages; checking it
 		// would cost more than handing them over.
-		if len(lits) == 0 || slices.ContainsFunc(lits, func(l string) bool { return len(l) < 3 }) {
+		if sp.aead != nil || len(lits) == 0 || slices.ContainsFunc(lits, func(l string) bool { return len(l) < 3 }) {
 			continue
 		}
 		q += ` AND (instr(message, '\') > 0`
@@ -693,6 +748,17 @@ func (s *Store) groupEvents(ctx context.Context, sp readSpec, after, upTo int64,
 		}
 		q += `)`
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id LIMIT ?`, append(args, limit)...)
-	return s.withStreams(ctx, rows, err, names)
+	q += ` ORDER BY id LIMIT ?`
+	for {
+		rows, err := s.db.QueryContext(ctx, q, append([]any{sp.groupID, after}, append(args, limit)...)...)
+		page, err := s.withStreams(ctx, sp, rows, err, names)
+		if err != nil || sp.aead == nil || len(page) == 0 {
+			return page, err
+		}
+		after = page[len(page)-1].ID
+		kept := slices.DeleteFunc(page, func(e Event) bool { return !passes(e.Message, anyOf) })
+		if len(kept) > 0 || len(page) < limit {
+			return kept, nil
+		}
+	}
 }

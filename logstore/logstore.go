@@ -18,6 +18,7 @@ package logstore
 import (
 	"cmp"
 	"context"
+	"crypto/cipher"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -76,6 +77,7 @@ type Group struct {
 	CreatedAt     time.Time
 	StoredBytes   int64 // filled by Group/Groups: sum of message bytes stored
 	IndexBytes    int64 // filled by Group/Groups: bytes of its full-text index
+	Encrypted     bool  // filled by Group/Groups: its events are sealed at rest (seal.go)
 }
 
 // Stream is a log stream and what it holds.
@@ -122,6 +124,10 @@ type Store struct {
 	pendingMu   sync.Mutex    // guards pending
 	pending     map[int64]int // group ID → events written since its last segment, at least; see indexPending
 
+	keys    GroupKeys             // nil: new groups are not sealed
+	sealMu  sync.Mutex            // guards sealers
+	sealers map[int64]cipher.AEAD // by group ID; nil value: a group in the clear
+
 	fetchMu sync.Mutex           // guards fetch
 	fetch   map[string]*sql.Stmt // by select list; see fetchStmt
 }
@@ -134,6 +140,10 @@ type Options struct {
 	// Logf logs what goes wrong in the background (indexing); nil
 	// discards.
 	Logf logger.Logf
+
+	// Keys seals the groups created from now on (seal.go); nil: they
+	// are kept in the clear.
+	Keys GroupKeys
 
 	segmentSize int // events per index segment; 0 means segmentEvents (tests make it small)
 }
@@ -174,6 +184,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		indexDone:   make(chan struct{}),
 		pending:     make(map[int64]int),
 		fetch:       make(map[string]*sql.Stmt),
+		keys:        opts.Keys,
+		sealers:     make(map[int64]cipher.AEAD),
 		segmentSize: cmp.Or(opts.segmentSize, segmentEvents),
 	}
 	if err := db.PingContext(ctx); err != nil {
@@ -348,6 +360,12 @@ CREATE TABLE index_segments (
 ) STRICT;
 CREATE INDEX index_segments_group ON index_segments (group_id, last_id);
 `,
+	// 5: sealed groups (seal.go): a group's wrapped data key, and events'
+	// encrypted messages (message is then empty).
+	`
+ALTER TABLE log_groups ADD COLUMN data_key BLOB;
+ALTER TABLE log_events ADD COLUMN sealed BLOB;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -416,20 +434,28 @@ func (s *Store) CreateGroup(ctx context.Context, g Group) error {
 	if g.CreatedAt.IsZero() {
 		g.CreatedAt = s.now()
 	}
+	var wrapped []byte
+	if s.keys != nil {
+		var err error
+		if wrapped, err = s.keys.NewGroupKey(ctx, g.Account, g.Name, g.KMSKeyID); err != nil {
+			return fmt.Errorf("logstore: create group %s: %w", g.Name, err)
+		}
+	}
 	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO log_groups (account, name, retention_days, kms_key_id, created_at)
-		VALUES (?, ?, ?, ?, ?)`,
-		g.Account, g.Name, g.RetentionDays, g.KMSKeyID, g.CreatedAt.UnixMilli())
+		INSERT INTO log_groups (account, name, retention_days, kms_key_id, created_at, data_key)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		g.Account, g.Name, g.RetentionDays, g.KMSKeyID, g.CreatedAt.UnixMilli(), wrapped)
 	return wrapErr(err, "create group %s", g.Name)
 }
 
 const groupColumns = `g.account, g.name, g.retention_days, g.kms_key_id, g.created_at,
 	(SELECT COALESCE(SUM(stored_bytes), 0) FROM log_streams WHERE group_id = g.id),
-	(SELECT COALESCE(SUM(length(data)), 0) FROM index_segments WHERE group_id = g.id)`
+	(SELECT COALESCE(SUM(length(data)), 0) FROM index_segments WHERE group_id = g.id),
+	g.data_key IS NOT NULL`
 
 func scanGroup(row scanner) (Group, error) {
 	var g Group
-	err := row.Scan(&g.Account, &g.Name, &g.RetentionDays, &g.KMSKeyID, msTime{&g.CreatedAt}, &g.StoredBytes, &g.IndexBytes)
+	err := row.Scan(&g.Account, &g.Name, &g.RetentionDays, &g.KMSKeyID, msTime{&g.CreatedAt}, &g.StoredBytes, &g.IndexBytes, &g.Encrypted)
 	return g, err
 }
 
@@ -468,8 +494,13 @@ func (s *Store) SetRetention(ctx context.Context, account, name string, days int
 // or returns ErrNotFound.
 func (s *Store) DeleteGroup(ctx context.Context, account, name string) error {
 	// The streams and events go by ON DELETE CASCADE.
-	res, err := s.db.ExecContext(ctx, `DELETE FROM log_groups WHERE account = ? AND name = ?`, account, name)
-	return wrapErr(checkAffected(res, err), "delete group %s", name)
+	var id int64
+	err := s.db.QueryRowContext(ctx, `DELETE FROM log_groups WHERE account = ? AND name = ? RETURNING id`, account, name).Scan(&id)
+	if err != nil {
+		return wrapErr(err, "delete group %s", name)
+	}
+	s.forgetSealer(id)
+	return nil
 }
 
 // DeleteStreams deletes the streams called stream in every group of the
@@ -570,6 +601,10 @@ func (s *Store) write(ctx context.Context, account, group, stream string, events
 	if err != nil {
 		return err
 	}
+	aead, err := s.sealer(ctx, tx, groupID)
+	if err != nil {
+		return err
+	}
 	counts := `events = events + excluded.events, stored_bytes = stored_bytes + excluded.stored_bytes`
 	if replace {
 		counts = `events = excluded.events, stored_bytes = excluded.stored_bytes`
@@ -598,8 +633,8 @@ func (s *Store) write(ctx context.Context, account, group, stream string, events
 		n := min(rowsPerInsert, len(events)-i)
 		stmt := insert
 		if n != rowsPerInsert || stmt == nil {
-			q := `INSERT INTO log_events (stream_id, group_id, time, ingested, message) VALUES (?, ?, ?, ?, ?)` +
-				strings.Repeat(`, (?, ?, ?, ?, ?)`, n-1)
+			q := `INSERT INTO log_events (stream_id, group_id, time, ingested, message, sealed) VALUES (?, ?, ?, ?, ?, ?)` +
+				strings.Repeat(`, (?, ?, ?, ?, ?, ?)`, n-1)
 			if stmt, err = tx.PrepareContext(ctx, q); err != nil {
 				return err
 			}
@@ -608,9 +643,13 @@ func (s *Store) write(ctx context.Context, account, group, stream string, events
 				insert = stmt
 			}
 		}
-		args := make([]any, 0, 5*n)
+		args := make([]any, 0, 6*n)
 		for j := i; j < i+n; j++ {
-			args = append(args, streamID, groupID, events[j].Time.UnixMilli(), now, msgs[j])
+			if aead != nil {
+				args = append(args, streamID, groupID, events[j].Time.UnixMilli(), now, "", seal(aead, "event", groupID, []byte(msgs[j])))
+			} else {
+				args = append(args, streamID, groupID, events[j].Time.UnixMilli(), now, msgs[j], nil)
+			}
 		}
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return err
@@ -657,14 +696,22 @@ func (s *Store) Events(ctx context.Context, account, group, stream string, after
 	if err != nil {
 		return nil, fmt.Errorf("logstore: get events of %s/%s: %w", group, stream, err)
 	}
+	aead, err := s.sealer(ctx, s.db, groupID)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: get events of %s/%s: %w", group, stream, err)
+	}
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT e.id, e.time, e.ingested, e.message
+		SELECT e.id, e.time, e.ingested, e.message, e.sealed
 		FROM log_streams s JOIN log_events e ON e.stream_id = s.id
 		WHERE s.group_id = ? AND s.name = ? AND e.id > ?
 		ORDER BY e.id LIMIT ?`, groupID, stream, after, limit)
 	es, err := collect(rows, err, func(row scanner) (Event, error) {
 		var e Event
-		err := row.Scan(&e.ID, msTime{&e.Time}, msTime{&e.Ingested}, &e.Message)
+		var sealed []byte
+		if err := row.Scan(&e.ID, msTime{&e.Time}, msTime{&e.Ingested}, &e.Message, &sealed); err != nil {
+			return e, err
+		}
+		e.Message, err = messageOf(aead, groupID, e.Message, sealed)
 		return e, err
 	})
 	return es, wrapErr(err, "get events of %s/%s", group, stream)
@@ -689,7 +736,12 @@ func (s *Store) GroupEventsContaining(ctx context.Context, account, group string
 	if err != nil {
 		return nil, fmt.Errorf("logstore: get events of %s: %w", group, err)
 	}
-	es, err := s.groupEvents(ctx, ReadOptions{}.spec(groupID), after, 0, limit, anyOf, make(map[int64]string))
+	aead, err := s.sealer(ctx, s.db, groupID)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: get events of %s: %w", group, err)
+	}
+	sp := ReadOptions{}.spec(groupID, aead)
+	es, err := s.groupEvents(ctx, sp, after, 0, limit, anyOf, make(map[int64]string))
 	return es, wrapErr(err, "get events of %s", group)
 }
 
@@ -778,7 +830,7 @@ func (s *Store) expireStream(ctx context.Context, id, now int64) (int64, error) 
 	cutoff := now - days*msPerDay
 	var n, bytes int64
 	if err := tx.QueryRowContext(ctx, `
-		SELECT COUNT(*), COALESCE(SUM(octet_length(message)), 0)
+		SELECT COUNT(*), COALESCE(SUM(octet_length(message) + COALESCE(length(sealed) - `+strconv.Itoa(sealOverhead)+`, 0)), 0)
 		FROM log_events WHERE stream_id = ? AND time < ?`, id, cutoff).Scan(&n, &bytes); err != nil {
 		return 0, err
 	}

@@ -2,12 +2,14 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/ids"
+	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logstore"
 )
 
@@ -27,6 +29,8 @@ func (s *Server) logStore() (LogStore, error) {
 // logStoreError turns the log store's errors into API errors.
 func logStoreError(err error, what string) error {
 	switch {
+	case errors.Is(err, keys.ErrAccessDenied), errors.Is(err, keys.ErrInvalidState), errors.Is(err, keys.ErrNotFound), errors.Is(err, keys.ErrInvalid):
+		return keyError(fmt.Errorf("%s: %w", what, err))
 	case errors.Is(err, logstore.ErrNotFound):
 		return errorf(http.StatusNotFound, "ResourceNotFoundException", "%s does not exist", what)
 	case errors.Is(err, logstore.ErrExists):
@@ -41,7 +45,7 @@ func apiLogGroup(g logstore.Group) api.LogGroup {
 	return api.LogGroup{
 		Name: g.Name, ARN: ids.ARN("logs", g.Account, "log-group", g.Name), RetentionInDays: g.RetentionDays,
 		KMSKeyID: g.KMSKeyID, CreationTime: g.CreatedAt, StoredBytes: g.StoredBytes,
-		IndexBytes: g.IndexBytes,
+		IndexBytes: g.IndexBytes, Encrypted: g.Encrypted,
 	}
 }
 

@@ -37,8 +37,11 @@ func newLogGroupsCmds() []*cobra.Command {
 					ret = fmt.Sprintf("%d days", g.RetentionInDays)
 				}
 				key := g.KMSKeyID
-				if key == "" {
-					key = "-"
+				switch {
+				case key == "" && g.Encrypted:
+					key = "(default key)"
+				case key == "":
+					key = "- (not encrypted)"
 				}
 				rows = append(rows, []string{g.Name, ret, key, fmt.Sprint(g.StoredBytes), fmt.Sprint(g.IndexBytes), fmtTime(g.CreationTime)})
 			}

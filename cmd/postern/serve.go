@@ -80,7 +80,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		st.Close()
 		return nil, err
 	}
-	logs, err := logstore.Open(ctx, filepath.Join(o.data, "logs.db"), logstore.Options{Logf: logf})
+	logs, err := logstore.Open(ctx, filepath.Join(o.data, "logs.db"), logstore.Options{Logf: logf, Keys: keys.LogGroupKeys{S: ks}})
 	if err != nil {
 		st.Close()
 		return nil, err
