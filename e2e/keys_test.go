@@ -11,7 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/awskms/kmstest"
 	"github.com/postern/postern/ptytest"
 )
 
@@ -166,5 +170,46 @@ func TestRecordingsSealedAndShredded(t *testing.T) {
 		if bytes.Contains(bytes.ToLower(b), []byte(strings.ToLower(secret))) {
 			t.Errorf("%s still holds the deleted output", f)
 		}
+	}
+}
+
+// TestAWSKMSKey: preferences whose kmsKeyId is an AWS KMS key (here
+// local-kms, a server that speaks KMS's API) seal recordings with it; once
+// the key is disabled in KMS, sessions are refused with KMS's reason.
+func TestAWSKMSKey(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	kmsSrv := kmstest.Start(t)
+	arn := kmsSrv.CreateKey(t, "session logs")
+	e := startDevEnv(t, append(append([]string{}, noAWS...), kmsSrv.Env()...))
+	p := filepath.Join(t.TempDir(), "prefs.json")
+	if err := os.WriteFile(p, []byte(`{"schemaVersion":"1.0","sessionType":"Standard_Stream","inputs":{"kmsKeyId":"`+arn+`"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun(ctx, "prefs", "set", "-f", p)
+	node := hostname(t)
+	if out := e.mustRun(ctx, "exec", node, "--", "echo", "Zq4AwsSealed"); out != "Zq4AwsSealed\n" {
+		t.Fatalf("exec printed %q", out)
+	}
+	id := e.sessions(ctx)[0].ID
+	e.waitDelivered(ctx, id)
+	if log := e.logs(ctx, id, "log"); !strings.Contains(log, "Zq4AwsSealed") {
+		t.Errorf("the transcript lacks the output:\n%s", log)
+	}
+	journals, _ := filepath.Glob(filepath.Join(e.dir, "data", "sessions", "*", id+".journal"))
+	if len(journals) != 1 {
+		t.Fatalf("journals of %s: %v", id, journals)
+	}
+	b, err := os.ReadFile(journals[0])
+	if err != nil || !bytes.Contains(b, []byte(`"keyArn":"`+arn+`"`)) || bytes.Contains(b, []byte("Zq4AwsSealed")) {
+		t.Errorf("the journal is not sealed with %s (or: %v)", arn, err)
+	}
+
+	if _, err := kmsSrv.Client().DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := e.run(ctx, "exec", node, "--", "echo", "must-not-run")
+	if code == 0 || strings.Contains(out, "must-not-run") || !strings.Contains(errOut, "DisabledException") {
+		t.Errorf("a session with a disabled AWS key: exit %d, %q, %q", code, out, errOut)
 	}
 }

@@ -97,12 +97,27 @@ type Service struct {
 	rand io.Reader
 	// defaultMu serializes making accounts' default keys.
 	defaultMu sync.Mutex
+	ext       External // nil: no keys outside Postern
+	extAll    bool     // every reference goes to ext
+}
+
+// External is a key service outside Postern, AWS KMS (package awskms), for
+// the kmsKeyId values that name its keys: ARNs "arn:aws:kms:...", or every
+// reference when Options.ExternalAll is set. AWS evaluates its own key
+// policies, with the server's AWS identity.
+type External interface {
+	GenerateDataKey(ctx context.Context, keyID string, ec map[string]string) (plaintext, blob []byte, keyARN string, err error)
+	Decrypt(ctx context.Context, blob []byte, ec map[string]string) (plaintext []byte, keyARN string, err error)
 }
 
 // Options are a Service's dependencies; the zero value is usable.
 type Options struct {
 	Now  func() time.Time // nil: time.Now
 	Rand io.Reader        // nil: crypto/rand
+	// External serves the references to keys outside Postern (see
+	// External); ExternalAll sends it every reference.
+	External    External
+	ExternalAll bool
 }
 
 // Open returns the key service over st. The root key comes from RootKeyEnv
@@ -110,7 +125,7 @@ type Options struct {
 // but only for a database that has never had a root key: otherwise its
 // keys would become unreadable, and Open fails without changing anything.
 func Open(ctx context.Context, st Store, rootKeyFile string, opts Options) (*Service, error) {
-	s := &Service{st: st, now: opts.Now, rand: opts.Rand}
+	s := &Service{st: st, now: opts.Now, rand: opts.Rand, ext: opts.External, extAll: opts.ExternalAll}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -657,6 +672,9 @@ const dataKeyMagic = "PDK1"
 // (its current version) for storing beside the ciphertext. Decrypt with
 // the same account and ec unwraps it. The key must be enabled.
 func (s *Service) GenerateDataKey(ctx context.Context, c Caller, ref string, ec EncryptionContext) (plaintext, wrapped []byte, err error) {
+	if s.isExternal(ref) {
+		return s.externalDataKey(ctx, ref, ec)
+	}
 	account := c.Account
 	k, err := s.authorized(ctx, c, ref, "kms:GenerateDataKey", ec)
 	if err != nil {
@@ -688,10 +706,59 @@ func dataKeyAAD(head []byte, account string, ec EncryptionContext) []byte {
 	return append(aad, ec.encode()...)
 }
 
-// WrappedKeyID returns the id of the key a wrapped data key was made with.
+// WrappedKeyID returns the id of the key a wrapped data key was made with:
+// a built-in key's id, or an external key's ARN.
 func WrappedKeyID(wrapped []byte) (string, error) {
+	if arn, _, ok := parseExternal(wrapped); ok {
+		return arn, nil
+	}
 	id, _, _, err := parseWrapped(wrapped)
 	return id, err
+}
+
+// WrappedKeyARN returns the ARN of the key a wrapped data key was made
+// with, in the account.
+func WrappedKeyARN(account string, wrapped []byte) (string, error) {
+	id, err := WrappedKeyID(wrapped)
+	if err != nil || strings.HasPrefix(id, "arn:") {
+		return id, err
+	}
+	return KeyARN(account, id), nil
+}
+
+// isExternal reports whether ref names a key of the external service.
+func (s *Service) isExternal(ref string) bool {
+	return strings.HasPrefix(ref, "arn:aws:kms:") || s.ext != nil && s.extAll && ref != DefaultKeyAlias
+}
+
+// externalMagic starts a data key the external service wrapped, followed
+// by its key's ARN and its blob.
+const externalMagic = "PDKA"
+
+func (s *Service) externalDataKey(ctx context.Context, ref string, ec EncryptionContext) ([]byte, []byte, error) {
+	if s.ext == nil {
+		return nil, nil, fmt.Errorf("%w: key %s is in AWS KMS, and this server has no AWS KMS configured (kms: in its configuration, or AWS_REGION/AWS_ENDPOINT_URL_KMS)", ErrNotFound, ref)
+	}
+	dk, blob, arn, err := s.ext.GenerateDataKey(ctx, ref, ec)
+	if err != nil {
+		return nil, nil, err
+	}
+	w := binary.AppendUvarint([]byte(externalMagic), uint64(len(arn)))
+	w = append(w, arn...)
+	return dk, append(w, blob...), nil
+}
+
+func parseExternal(b []byte) (arn string, blob []byte, ok bool) {
+	rest, ok := strings.CutPrefix(string(b), externalMagic)
+	if !ok {
+		return "", nil, false
+	}
+	p := []byte(rest)
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n == 0 || n > 2048 || uint64(len(p)-k) < n {
+		return "", nil, false
+	}
+	return string(p[k : k+int(n)]), p[k+int(n):], true
 }
 
 func parseWrapped(b []byte) (id string, version int, headLen int, err error) {
@@ -718,6 +785,13 @@ func parseWrapped(b []byte) (id string, version int, headLen int, err error) {
 // the encryption context ec. The key must exist and be enabled; any version
 // it had when the data key was made still works after rotations.
 func (s *Service) Decrypt(ctx context.Context, c Caller, wrapped []byte, ec EncryptionContext) ([]byte, error) {
+	if arn, blob, ok := parseExternal(wrapped); ok {
+		if s.ext == nil {
+			return nil, fmt.Errorf("%w: the data key was made by %s, and this server has no AWS KMS configured", ErrNotFound, arn)
+		}
+		dk, _, err := s.ext.Decrypt(ctx, blob, ec)
+		return dk, err
+	}
 	account := c.Account
 	id, version, headLen, err := parseWrapped(wrapped)
 	if err != nil {

@@ -136,10 +136,10 @@ func (s *Server) sealSession(ctx context.Context, c caller, sess *store.Session,
 	if err != nil {
 		return nil, nil, err
 	}
-	id, _ := keys.WrappedKeyID(wrapped)
+	arn, _ := keys.WrappedKeyARN(c.Account, wrapped)
 	sess.ShredKey = shred
 	s.journalKeys.put(sess.ID, aead)
-	return &recording.Sealed{KeyARN: keys.KeyARN(c.Account, id), WrappedKey: wrapped, Context: ec}, aead, nil
+	return &recording.Sealed{KeyARN: arn, WrappedKey: wrapped, Context: ec}, aead, nil
 }
 
 // refuseForKey explains why a session cannot be sealed with keyRef.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/postern/postern/awskms"
 	"github.com/postern/postern/cwlogs"
 	"github.com/postern/postern/s3logs"
 	"github.com/postern/postern/server"
@@ -42,6 +43,38 @@ type destinationsConfig struct {
 		// event limit.
 		MaxEventSize int `json:"maxEventSize"`
 	} `json:"cloudWatch"`
+	// KMS is where kmsKeyId values that name AWS KMS keys go. Use "aws"
+	// sends every kmsKeyId there (alias/x as in AWS); "builtin" none;
+	// empty: ARNs arn:aws:kms:... go to AWS KMS when any AWS
+	// configuration is found, the rest to the built-in key service.
+	KMS struct {
+		Use             string `json:"use"`
+		Endpoint        string `json:"endpoint"`
+		Region          string `json:"region"`
+		AccessKeyID     string `json:"accessKeyId"`
+		SecretAccessKey string `json:"secretAccessKey"`
+	} `json:"kms"`
+}
+
+// awsKMS returns the AWS KMS client the configuration asks for, and whether
+// every kmsKeyId goes to it; nil when AWS KMS is not configured.
+func awsKMS(ctx context.Context, c destinationsConfig) (*awskms.Client, bool, error) {
+	k := c.KMS
+	switch k.Use {
+	case "builtin":
+		return nil, false, nil
+	case "", "aws":
+	default:
+		return nil, false, fmt.Errorf("kms.use: %q must be aws or builtin", k.Use)
+	}
+	if k.Use == "" && k.Endpoint == "" && k.Region == "" && !awsEnvironment("AWS_ENDPOINT_URL_KMS") {
+		return nil, false, nil
+	}
+	cl, err := awskms.New(ctx, awskms.Config{Endpoint: k.Endpoint, Region: k.Region, AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey})
+	if err != nil {
+		return nil, false, fmt.Errorf("kms: %w", err)
+	}
+	return cl, k.Use == "aws", nil
 }
 
 // destinations builds the S3 and CloudWatch Logs destinations. The AWS SDK
@@ -148,7 +181,13 @@ func awsLogsConfigured(c destinationsConfig) bool {
 	if cw.Endpoint != "" || cw.Region != "" || cw.AccessKeyID != "" {
 		return true
 	}
-	for _, k := range []string{"AWS_ENDPOINT_URL_LOGS", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+	return awsEnvironment("AWS_ENDPOINT_URL_LOGS")
+}
+
+// awsEnvironment reports whether the environment or the shared files hold
+// any AWS configuration: service's endpoint variable, or the general ones.
+func awsEnvironment(service string) bool {
+	for _, k := range []string{service, "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
 		if os.Getenv(k) != "" {
 			return true
 		}

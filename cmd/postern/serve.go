@@ -69,7 +69,16 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	}
 	// The key service first: a wrong or missing root key stops the
 	// server before anything else is touched.
-	ks, err := keys.Open(ctx, st, filepath.Join(o.data, "root.key"), keys.Options{})
+	ext, extAll, err := awsKMS(ctx, o.destinations)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	kopts := keys.Options{ExternalAll: extAll}
+	if ext != nil {
+		kopts.External = ext
+	}
+	ks, err := keys.Open(ctx, st, filepath.Join(o.data, "root.key"), kopts)
 	if err != nil {
 		st.Close()
 		return nil, err
