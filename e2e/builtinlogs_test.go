@@ -133,13 +133,26 @@ func TestBuiltinLogGroups(t *testing.T) {
 	if !strings.Contains(strings.Join(data, "\n"), "streamed-line") {
 		t.Errorf("streamed events hold %q", data)
 	}
+	// The group's key must still serve it: disabled, or pending
+	// deletion, new sessions are refused with the reason.
+	e.mustRun(ctx, "keys", "disable", "alias/postern-logs")
+	refused("the key alias/postern-logs of the log group secure cannot encrypt it")
+	refused("is Disabled")
+	e.mustRun(ctx, "keys", "enable", "alias/postern-logs")
+	e.mustRun(ctx, "keys", "schedule-deletion", "alias/postern-logs", "--days", "7")
+	refused("is PendingDeletion")
+	e.mustRun(ctx, "keys", "cancel-deletion", "alias/postern-logs")
+	e.mustRun(ctx, "keys", "enable", "alias/postern-logs")
+	if out := e.mustRun(ctx, "exec", node, "--", "echo", "after-enable"); out != "after-enable\n" {
+		t.Errorf("exec after enabling the key: %q", out)
+	}
 
 	var groups []api.LogGroup
 	e.jsonOut(ctx, &groups, "logs", "groups", "ls", "-o", "json")
 	// Postern's own group, where every session goes, is there too.
 	if len(groups) != 3 || groups[0].Name != "/audit/sessions" || groups[0].RetentionInDays != 30 || groups[0].StoredBytes == 0 ||
 		groups[1].Name != "/postern/sessions" || groups[1].StoredBytes == 0 ||
-		groups[2].Name != "secure" || groups[2].KMSKeyID != "alias/postern-logs" {
+		groups[2].Name != "secure" || groups[2].KMSKeyID != "alias/postern-logs" || !groups[0].Encrypted || !groups[2].Encrypted {
 		t.Errorf("groups: %+v", groups)
 	}
 	if out := e.mustRun(ctx, "logs", "groups", "set-retention", "/postern/sessions", "90"); out != "Log group /postern/sessions keeps events 90 days.\n" {
@@ -152,7 +165,7 @@ func TestBuiltinLogGroups(t *testing.T) {
 	if len(groups) != 3 || groups[1].RetentionInDays != 90 {
 		t.Errorf("after set-retention: %+v", groups)
 	}
-	if out := e.mustRun(ctx, "logs", "streams", "/audit/sessions"); !strings.Contains(out, e.sessions(ctx)[1].ID) {
+	if out := e.mustRun(ctx, "logs", "streams", "/audit/sessions"); !strings.Contains(out, e.sessions(ctx)[2].ID) {
 		t.Errorf("streams:\n%s", out)
 	}
 	e.mustRun(ctx, "logs", "groups", "delete", "secure")

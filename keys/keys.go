@@ -883,7 +883,8 @@ func (s *Service) DefaultKey(ctx context.Context, account string) (string, error
 // the groups that may use its key (Session Manager's logging guide).
 type LogGroupKeys struct{ S *Service }
 
-func logGroupContext(account, group string) EncryptionContext {
+// LogGroupContext is the encryption context of a log group's data keys.
+func LogGroupContext(account, group string) EncryptionContext {
 	return EncryptionContext{"aws:logs:arn": ids.ARN("logs", account, "log-group", group)}
 }
 
@@ -896,11 +897,11 @@ func (l LogGroupKeys) NewGroupKey(ctx context.Context, account, group, kmsKeyID 
 			return nil, err
 		}
 	}
-	_, wrapped, err := l.S.GenerateDataKey(ctx, Caller{Account: account, Service: LogsService}, ref, logGroupContext(account, group))
+	_, wrapped, err := l.S.GenerateDataKey(ctx, Caller{Account: account, Service: LogsService}, ref, LogGroupContext(account, group))
 	return wrapped, err
 }
 
 // GroupKey unwraps a group's data key.
 func (l LogGroupKeys) GroupKey(ctx context.Context, account, group, kmsKeyID string, wrapped []byte) ([]byte, error) {
-	return l.S.Decrypt(ctx, Caller{Account: account, Service: LogsService}, wrapped, logGroupContext(account, group))
+	return l.S.Decrypt(ctx, Caller{Account: account, Service: LogsService}, wrapped, LogGroupContext(account, group))
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logstore"
 )
 
@@ -64,6 +65,16 @@ func (b builtinLogs) Check(ctx context.Context, t CloudWatchTarget) error {
 	}
 	if t.RequireEncryption && g.KMSKeyID == "" {
 		return fmt.Errorf("we couldn't start the session because encryption is not set up on the selected log group %s. Either encrypt the log group or choose an option to enable logging without encryption", t.LogGroup)
+	}
+	// The group's key must still serve it: not disabled, not pending
+	// deletion, and still allowed for this group by its policy. The log
+	// store keeps a group's key once it has it, so sessions already
+	// running go on; a new one would record what cannot be read back.
+	if ks := b.s.cfg.Keys; t.RequireEncryption && ks != nil {
+		logs := keys.Caller{Account: t.Account, Service: keys.LogsService}
+		if _, _, err := ks.GenerateDataKey(ctx, logs, g.KMSKeyID, keys.LogGroupContext(t.Account, t.LogGroup)); err != nil {
+			return fmt.Errorf("we couldn't start the session because the key %s of the log group %s cannot encrypt it: %w", g.KMSKeyID, t.LogGroup, err)
+		}
 	}
 	return nil
 }
