@@ -309,6 +309,19 @@ type DeleteLogsResult struct {
 	Elsewhere []string `json:"elsewhere,omitempty"`
 }
 
+// ArtifactKeyRequest asks for the key of an artifact's envelope (package
+// envelope): what its header says.
+type ArtifactKeyRequest struct {
+	Artifact   string            `json:"artifact"` // "log" or "cast"
+	WrappedKey []byte            `json:"wrappedKey"`
+	Context    map[string]string `json:"context"`
+}
+
+// ArtifactKey is the key that opens an artifact's envelope.
+type ArtifactKey struct {
+	Key []byte `json:"key"`
+}
+
 // Key is a key of the built-in key service, as KMS's DescribeKey gives it.
 type Key struct {
 	KeyID              string    `json:"keyId"`

@@ -277,6 +277,14 @@ func (c *Client) DeleteLogs(ctx context.Context, id string) (api.DeleteLogsResul
 	return out, err
 }
 
+// ArtifactKey asks for the key of a session artifact's envelope (see
+// package envelope).
+func (c *Client) ArtifactKey(ctx context.Context, id string, req api.ArtifactKeyRequest) ([]byte, error) {
+	var out api.ArtifactKey
+	err := c.do(ctx, "POST", api.PathSessions+"/"+url.PathEscape(id)+"/logs/key", req, &out)
+	return out.Key, err
+}
+
 // retryable reports whether a failed attach may succeed later.
 func retryable(err error) bool {
 	var e *Error

@@ -213,3 +213,62 @@ func TestAWSKMSKey(t *testing.T) {
 		t.Errorf("a session with a disabled AWS key: exit %d, %q, %q", code, out, errOut)
 	}
 }
+
+// TestS3ClientSideEncryption: with s3.clientSideEncryption, what reaches a
+// bucket (here MinIO without a default encryption) is an envelope with no
+// plain text in it; postern logs decrypt gives back the transcript, until
+// postern logs delete makes it unreadable where it lies.
+func TestS3ClientSideEncryption(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	d := startDestinations(t)
+	cfg := filepath.Join(t.TempDir(), "postern.yaml")
+	if err := os.WriteFile(cfg, []byte("s3:\n  clientSideEncryption: true\ncloudWatch:\n  use: builtin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startDevEnv(t, d.env(), "--config", cfg)
+	p := filepath.Join(t.TempDir(), "prefs.json")
+	if err := os.WriteFile(p, []byte(`{"schemaVersion":"1.0","sessionType":"Standard_Stream","inputs":{"s3BucketName":"`+plainBucket+`","s3KeyPrefix":"cse"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun(ctx, "prefs", "set", "-f", p)
+	const secret = "Zq6ClientSideSecret"
+	if out := e.mustRun(ctx, "exec", hostname(t), "--", "echo", secret); out != secret+"\n" {
+		t.Fatalf("exec printed %q", out)
+	}
+	id := e.sessions(ctx)[0].ID
+	e.waitDelivered(ctx, id)
+
+	obj, _ := d.minio.Object(t, plainBucket, "cse/"+id+".log")
+	if bytes.Contains(obj, []byte(secret)) || !bytes.HasPrefix(obj, []byte("PSTNENV1\n")) {
+		t.Fatalf("the uploaded transcript is not an envelope, or holds the output in plain text:\n%q", obj[:min(len(obj), 200)])
+	}
+	file := filepath.Join(t.TempDir(), id+".log")
+	if err := os.WriteFile(file, obj, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := e.mustRun(ctx, "logs", "decrypt", file)
+	if want := e.logs(ctx, id, "log"); out != want || !strings.Contains(out, secret) {
+		t.Errorf("logs decrypt gave\n%s\nwant the transcript\n%s", out, want)
+	}
+	// Altered, it does not open, and nothing is written.
+	tampered := bytes.Clone(obj)
+	tampered[len(tampered)-20] ^= 1
+	os.WriteFile(file, tampered, 0o600)
+	outFile := filepath.Join(t.TempDir(), "out.log")
+	if _, errOut, code := e.run(ctx, "logs", "decrypt", file, "-o", outFile); code == 0 || !strings.Contains(errOut, "fails authentication") {
+		t.Errorf("decrypting an altered file: exit %d, %q", code, errOut)
+	}
+	if _, err := os.Stat(outFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a partial output was written: %v", err)
+	}
+
+	// Deleted, the copy in the bucket cannot be read any more.
+	os.WriteFile(file, obj, 0o600)
+	if out := e.mustRun(ctx, "logs", "delete", id); !strings.Contains(out, "Delivered elsewhere, delete it there too: s3://"+plainBucket+"/cse/"+id+".log") {
+		t.Errorf("logs delete printed %q", out)
+	}
+	if _, errOut, code := e.run(ctx, "logs", "decrypt", file); code == 0 || !strings.Contains(errOut, "were deleted") {
+		t.Errorf("decrypting after the logs were deleted: exit %d, %q", code, errOut)
+	}
+}

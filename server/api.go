@@ -36,6 +36,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+api.PathSessions+"/{id}/stream", s.authed(s.handleStream))
 	mux.Handle("GET "+api.PathSessions+"/{id}/logs", s.authed(s.handleLogs))
 	mux.Handle("DELETE "+api.PathSessions+"/{id}/logs", s.authed(s.handleDeleteLogs))
+	mux.Handle("POST "+api.PathSessions+"/{id}/logs/key", s.authed(s.handleArtifactKey))
 	mux.Handle("GET "+api.PathSessions+"/{id}/forward", s.authed(s.handleForward))
 	mux.Handle("GET "+api.PathLogGroups, s.authed(s.handleListLogGroups))
 	mux.Handle("POST "+api.PathLogGroups, s.authed(s.handleCreateLogGroup))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/document"
+	"github.com/postern/postern/envelope"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/store"
 )
@@ -26,6 +27,9 @@ type S3Target struct {
 	Bucket            string `json:"bucket"`
 	Prefix            string `json:"prefix,omitempty"`
 	RequireEncryption bool   `json:"requireEncryption,omitempty"`
+	// ClientSide: the server encrypts the artifacts itself (package
+	// envelope) before they leave, for stores without KMS.
+	ClientSide bool `json:"clientSideEncryption,omitempty"`
 }
 
 // S3Destination uploads artifacts to S3-compatible storage.
@@ -115,7 +119,7 @@ func (s *Server) planDeliveries(ctx context.Context, account string, in document
 			return nil, errorf(http.StatusConflict, "DestinationUnavailable",
 				"we couldn't start the session because the preferences send session logs to S3 bucket %s, but this server has no S3 destination configured", in.S3BucketName)
 		}
-		t := S3Target{Bucket: in.S3BucketName, Prefix: in.S3KeyPrefix, RequireEncryption: in.S3EncryptionEnabled}
+		t := S3Target{Bucket: in.S3BucketName, Prefix: in.S3KeyPrefix, RequireEncryption: in.S3EncryptionEnabled, ClientSide: s.cfg.S3ClientSideEncryption}
 		if err := check(ctx, func(ctx context.Context) error { return s.cfg.S3.Check(ctx, t) }); err != nil {
 			return nil, err
 		}
@@ -356,7 +360,7 @@ func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, in
 	if contentType == "" {
 		return "", 0, fmt.Errorf("unknown artifact %q", dl.Artifact)
 	}
-	render := func(upload func(io.Reader) error) (int64, error) { return d.render(*dl, upload) }
+	render := func(upload func(io.Reader) error) (int64, error) { return d.render(*dl, false, upload) }
 	var loc string
 	switch dl.Destination {
 	case "s3":
@@ -367,7 +371,10 @@ func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, in
 		if err := json.Unmarshal([]byte(dl.Target), &t); err != nil {
 			return "", 0, fmt.Errorf("delivery target: %w", err)
 		}
-		n, err := render(func(body io.Reader) (err error) {
+		if t.ClientSide {
+			contentType = "application/octet-stream"
+		}
+		n, err := d.render(*dl, t.ClientSide, func(body io.Reader) (err error) {
 			loc, err = d.s.cfg.S3.Put(ctx, t, dl.SessionID+"."+dl.Artifact, contentType, body)
 			return err
 		})
@@ -395,24 +402,38 @@ func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, in
 }
 
 // render streams an artifact of dl's session to upload, which must read
-// the body to its end, and returns the artifact's size.
-func (d *deliverer) render(dl store.Delivery, upload func(io.Reader) error) (int64, error) {
+// the body to its end, and returns the artifact's size. Sealed, the
+// artifact goes in an envelope (client-side encryption).
+func (d *deliverer) render(dl store.Delivery, sealed bool, upload func(io.Reader) error) (int64, error) {
 	jpath := d.s.journalPath(dl.Account, dl.SessionID)
 	pr, pw := io.Pipe()
 	cw := &countingWriter{w: pw}
 	go func() {
-		var cast, log io.Writer
-		if dl.Artifact == "cast" {
-			cast = cw
-		} else {
-			log = cw
-		}
 		key, err := d.s.journalKey(d.s.ctx, dl.Account, dl.SessionID)
 		if err != nil {
 			pw.CloseWithError(err)
 			return
 		}
-		pw.CloseWithError(recording.RenderJournal(jpath, key, cast, log))
+		out := io.Writer(cw)
+		var env *envelope.Writer
+		if sealed {
+			if env, err = d.s.envelopeWriter(d.s.ctx, cw, dl); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			out = env
+		}
+		var cast, log io.Writer
+		if dl.Artifact == "cast" {
+			cast = out
+		} else {
+			log = out
+		}
+		err = recording.RenderJournal(jpath, key, cast, log)
+		if err == nil && env != nil {
+			err = env.Close()
+		}
+		pw.CloseWithError(err)
 	}()
 	err := upload(pr)
 	pr.CloseWithError(errors.New("upload ended")) // stops the renderer if the upload gave up early

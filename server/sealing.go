@@ -9,11 +9,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sync"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/envelope"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/store"
@@ -260,5 +262,92 @@ func (s *Server) handleDeleteLogs(w http.ResponseWriter, r *http.Request) error 
 	s.logf("server: %s deleted the logs of session %s (shredded; journal removed %v; %d log streams deleted; elsewhere: %v)",
 		c.User.Name, sess.ID, out.JournalRemoved, out.LogStreamsDeleted, out.Elsewhere)
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// artifactKey derives the key of an artifact that leaves Postern in an
+// envelope: from the session's data key and its shred key, so that deleting
+// the session's logs makes every copy unreadable.
+func artifactKey(dataKey, shredKey []byte, account, id, artifact string) ([]byte, error) {
+	return hkdf.Key(sha256.New, dataKey, shredKey, "postern artifact "+account+"/"+id+"/"+artifact, 32)
+}
+
+// sessionDataKey unwraps a session's data key as kc, and returns it with
+// the session's shred key.
+func (s *Server) sessionDataKey(ctx context.Context, kc keys.Caller, account, id string, wrapped []byte, ec keys.EncryptionContext) (dk, shred []byte, err error) {
+	if s.cfg.Keys == nil {
+		return nil, nil, errors.New("this server has no key service")
+	}
+	sess, err := s.store.GetSession(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sess.Account != account {
+		return nil, nil, fmt.Errorf("session %s: %w", id, store.ErrNotFound)
+	}
+	if sess.ShredKey == nil {
+		return nil, nil, fmt.Errorf("session %s: %w", id, ErrShredded)
+	}
+	if ec["postern:session"] != id || ec["postern:account"] != account {
+		return nil, nil, fmt.Errorf("session %s: the key's encryption context is another session's", id)
+	}
+	dk, err = s.cfg.Keys.Decrypt(ctx, kc, wrapped, ec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("session %s: unwrap its key: %w", id, err)
+	}
+	return dk, sess.ShredKey, nil
+}
+
+// envelopeWriter starts the envelope of a delivery's artifact.
+func (s *Server) envelopeWriter(ctx context.Context, w io.Writer, dl store.Delivery) (*envelope.Writer, error) {
+	meta, err := recording.ReadJournalMeta(s.journalPath(dl.Account, dl.SessionID))
+	if err != nil {
+		return nil, err
+	}
+	if meta.Sealed == nil {
+		return nil, fmt.Errorf("session %s: its recording was not sealed, so it has no key to encrypt its artifacts with", dl.SessionID)
+	}
+	dk, shred, err := s.sessionDataKey(ctx, recorder(dl.Account), dl.Account, dl.SessionID, meta.Sealed.WrappedKey, meta.Sealed.Context)
+	if err != nil {
+		return nil, err
+	}
+	key, err := artifactKey(dk, shred, dl.Account, dl.SessionID, dl.Artifact)
+	if err != nil {
+		return nil, err
+	}
+	return envelope.NewWriter(w, envelope.Header{
+		Account: dl.Account, SessionID: dl.SessionID, Artifact: dl.Artifact,
+		KeyARN: meta.Sealed.KeyARN, WrappedKey: meta.Sealed.WrappedKey, Context: meta.Sealed.Context,
+	}, key)
+}
+
+// handleArtifactKey gives a reader the key of an artifact's envelope, for
+// `postern logs decrypt`: the key's policy must let them decrypt, and the
+// session must not have been deleted.
+func (s *Server) handleArtifactKey(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	var req api.ArtifactKeyRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if req.Artifact != "log" && req.Artifact != "cast" {
+		return errorf(http.StatusBadRequest, "ValidationError", "artifact: %q must be log or cast", req.Artifact)
+	}
+	if _, err := s.session(r.Context(), c, id); err != nil {
+		return err
+	}
+	dk, shred, err := s.sessionDataKey(r.Context(), keyCaller(c), c.Account, id, req.WrappedKey, req.Context)
+	if errors.Is(err, ErrShredded) {
+		return errorf(http.StatusGone, "LogDeleted", "session %s's logs were deleted (postern logs delete): they cannot be decrypted", id)
+	}
+	if err != nil {
+		return keyError(err)
+	}
+	key, err := artifactKey(dk, shred, c.Account, id, req.Artifact)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.ArtifactKey{Key: key})
 	return nil
 }

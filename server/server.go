@@ -72,6 +72,10 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Keys is the built-in key service; nil: no key API.
 	Keys KeyService
+	// S3ClientSideEncryption makes the server encrypt the artifacts it
+	// uploads to S3 itself (package envelope), for stores without KMS;
+	// `postern logs decrypt` reads them.
+	S3ClientSideEncryption bool
 	// OutboxMaxBytes bounds the recordings waiting for delivery to log
 	// destinations (default DefaultOutboxMaxBytes); at the bound, sessions
 	// whose preferences name a destination are refused.

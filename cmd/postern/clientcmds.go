@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
 	"github.com/postern/postern/document"
+	"github.com/postern/postern/envelope"
 	"github.com/postern/postern/recording"
 )
 
@@ -412,7 +414,65 @@ func newLogsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(get, play, del)
+	var decryptOut string
+	decrypt := &cobra.Command{
+		Use:   "decrypt FILE",
+		Short: "Decrypt a session artifact Postern encrypted before uploading it (S3 client-side encryption)",
+		Long: `Decrypt a .log or .cast that Postern uploaded encrypted (package envelope's
+format: a JSON header naming the session and its wrapped key, then AES-256-GCM
+chunks). The server gives the artifact's key to users the key's policy lets
+decrypt, until the session's logs are deleted. Nothing is written unless the
+whole file checks out.`,
+		Args: exactArgs(1, "one file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			r, err := envelope.NewReader(f)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			h := r.Header()
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			key, err := c.ArtifactKey(cmd.Context(), h.SessionID, api.ArtifactKeyRequest{Artifact: h.Artifact, WrappedKey: h.WrappedKey, Context: h.Context})
+			if err != nil {
+				return err
+			}
+			// Into a temporary file first: a tampered file must not
+			// leave half a transcript behind.
+			dir := os.TempDir()
+			if decryptOut != "" && decryptOut != "-" {
+				dir = filepath.Dir(decryptOut)
+			}
+			tmp, err := os.CreateTemp(dir, ".postern-decrypt-*")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp.Name())
+			defer tmp.Close()
+			if err := r.Decrypt(key, tmp); err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if decryptOut != "" && decryptOut != "-" {
+				if err := tmp.Close(); err != nil {
+					return err
+				}
+				return os.Rename(tmp.Name(), decryptOut)
+			}
+			if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			_, err = io.Copy(cmd.OutOrStdout(), tmp)
+			return err
+		},
+	}
+	decrypt.Flags().StringVarP(&decryptOut, "output", "o", "-", "where to write the plain artifact (- for standard output)")
+	cmd.AddCommand(get, play, del, decrypt)
 	cmd.AddCommand(newLogGroupsCmds()...)
 	return cmd
 }

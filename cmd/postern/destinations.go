@@ -28,6 +28,10 @@ type destinationsConfig struct {
 		StorageClass    string            `json:"storageClass"`
 		Tags            map[string]string `json:"tags"`
 		Timeout         string            `json:"timeout"`
+		// ClientSideEncryption: Postern encrypts what it uploads
+		// (package envelope; postern logs decrypt reads it), for stores
+		// without KMS.
+		ClientSideEncryption bool `json:"clientSideEncryption"`
 	} `json:"s3"`
 	CloudWatch struct {
 		// Use is "aws" or "builtin" to choose where log groups are

@@ -102,6 +102,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
 		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, OutboxMaxBytes: o.outboxMax, Keys: ks,
+		S3ClientSideEncryption: o.destinations.S3.ClientSideEncryption,
 	})
 	if err != nil {
 		closeStores()
@@ -219,6 +220,7 @@ func newServerCmd() *cobra.Command {
 
 func newDevCmd() *cobra.Command {
 	var o serverOptions
+	var config string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a local server and an agent for this host, logged in, in one process",
@@ -226,10 +228,18 @@ func newDevCmd() *cobra.Command {
 administrator, and log the local CLI in, so that 'postern connect <this host>'
 works at once. State lives in one data directory; running it again resumes it.`,
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error { return runDev(cmd.Context(), cmd.OutOrStdout(), o) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if config != "" {
+				if err := loadServerConfig(config, &o); err != nil {
+					return err
+				}
+			}
+			return runDev(cmd.Context(), cmd.OutOrStdout(), o)
+		},
 	}
 	home, _ := os.UserHomeDir()
 	f := cmd.Flags()
+	f.StringVar(&config, "config", "", "configuration file (YAML or JSON), as postern server takes; optional")
 	f.StringVar(&o.data, "data", filepath.Join(home, ".local", "share", "postern", "dev"), "data directory")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8443", "address to listen on (port 0 picks a free one)")
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
