@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -192,6 +193,9 @@ func (s *Server) handleLogEvents(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "InvalidParameterException", "limit: %d is out of range 1–10000", limit)
 	}
 	name, stream := q.Get("group"), q.Get("stream")
+	if err := s.mayReadGroup(r.Context(), ls, callerOf(r), name); err != nil {
+		return err
+	}
 	evs, err := ls.Events(r.Context(), callerOf(r).Account, name, stream, after, int(limit))
 	if err != nil {
 		return logStoreError(err, "log group "+name)
@@ -222,6 +226,9 @@ func (s *Server) handleTail(w http.ResponseWriter, r *http.Request) error {
 	group, session := q.Get("group"), q.Get("session")
 	if group == "" {
 		group = OwnLogGroup
+	}
+	if err := s.mayReadGroup(r.Context(), ls, c, group); err != nil {
+		return err
 	}
 	var wait time.Duration
 	if v := q.Get("wait"); v != "" {
@@ -279,4 +286,29 @@ func (s *Server) handleTail(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
+}
+
+// mayReadGroup checks that the caller may read the group's events: for a
+// group sealed with a key, its policy must let them decrypt, as CloudWatch
+// Logs requires kms:Decrypt of whoever reads an encrypted group.
+func (s *Server) mayReadGroup(ctx context.Context, ls LogStore, c caller, group string) error {
+	ks := s.cfg.Keys
+	if ks == nil {
+		return nil
+	}
+	g, err := ls.Group(ctx, c.Account, group)
+	if err != nil {
+		return logStoreError(err, "log group "+group)
+	}
+	if !g.Encrypted {
+		return nil
+	}
+	ref := g.KMSKeyID
+	if ref == "" {
+		ref = keys.DefaultKeyAlias
+	}
+	if err := ks.Authorize(ctx, keyCaller(c), ref, "kms:Decrypt", keys.LogGroupContext(c.Account, group)); err != nil {
+		return keyError(fmt.Errorf("log group %s: %w", group, err))
+	}
+	return nil
 }

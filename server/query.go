@@ -32,6 +32,9 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	if group == "" {
 		group = OwnLogGroup
 	}
+	if err := s.mayReadGroup(r.Context(), ls, c, group); err != nil {
+		return err
+	}
 	end := s.now()
 	start := end.Add(-time.Hour)
 	for _, p := range []struct {

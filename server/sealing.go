@@ -41,6 +41,7 @@ import (
 // SealingKeys is what sealing needs of the key service.
 type SealingKeys interface {
 	DefaultKey(ctx context.Context, account string) (string, error)
+	Authorize(ctx context.Context, c keys.Caller, ref, action string, ec keys.EncryptionContext) error
 	GenerateDataKey(ctx context.Context, c keys.Caller, ref string, ec keys.EncryptionContext) (plaintext, wrapped []byte, err error)
 	Decrypt(ctx context.Context, c keys.Caller, wrapped []byte, ec keys.EncryptionContext) ([]byte, error)
 }
