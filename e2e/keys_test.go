@@ -173,17 +173,25 @@ func TestRecordingsSealedAndShredded(t *testing.T) {
 	}
 }
 
-// TestAWSKMSKey: preferences whose kmsKeyId is an AWS KMS key (here
-// local-kms, a server that speaks KMS's API) seal recordings with it; once
-// the key is disabled in KMS, sessions are refused with KMS's reason.
+// TestAWSKMSKey is Session Manager's logging guide with the key in AWS KMS
+// (here local-kms, a server that speaks KMS's API): a customer managed key
+// seals the recordings (kmsKeyId) and an encrypted log group that
+// encryption is required of; once the key is disabled in KMS, or KMS cannot
+// be reached, sessions are refused with the reason.
 func TestAWSKMSKey(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	kmsSrv := kmstest.Start(t)
 	arn := kmsSrv.CreateKey(t, "session logs")
-	e := startDevEnv(t, append(append([]string{}, noAWS...), kmsSrv.Env()...))
+	cfg := filepath.Join(t.TempDir(), "postern.yaml")
+	if err := os.WriteFile(cfg, []byte("cloudWatch:\n  use: builtin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startDevEnv(t, append(append([]string{}, noAWS...), kmsSrv.Env()...), "--config", cfg)
+	e.mustRun(ctx, "logs", "groups", "create", "ssm-secure-consolelog-group", "--kms-key-id", arn)
 	p := filepath.Join(t.TempDir(), "prefs.json")
-	if err := os.WriteFile(p, []byte(`{"schemaVersion":"1.0","sessionType":"Standard_Stream","inputs":{"kmsKeyId":"`+arn+`"}}`), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(`{"schemaVersion":"1.0","sessionType":"Standard_Stream","inputs":{"kmsKeyId":"`+arn+`",`+
+		`"cloudWatchLogGroupName":"ssm-secure-consolelog-group","cloudWatchEncryptionEnabled":true,"cloudWatchStreamingEnabled":true}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.mustRun(ctx, "prefs", "set", "-f", p)
@@ -196,14 +204,25 @@ func TestAWSKMSKey(t *testing.T) {
 	if log := e.logs(ctx, id, "log"); !strings.Contains(log, "Zq4AwsSealed") {
 		t.Errorf("the transcript lacks the output:\n%s", log)
 	}
+	if evs := e.mustRun(ctx, "logs", "events", "ssm-secure-consolelog-group", id); !strings.Contains(evs, "Zq4AwsSealed") {
+		t.Errorf("the encrypted group lacks the session's events:\n%s", evs)
+	}
 	journals, _ := filepath.Glob(filepath.Join(e.dir, "data", "sessions", "*", id+".journal"))
 	if len(journals) != 1 {
 		t.Fatalf("journals of %s: %v", id, journals)
 	}
-	b, err := os.ReadFile(journals[0])
-	if err != nil || !bytes.Contains(b, []byte(`"keyArn":"`+arn+`"`)) || bytes.Contains(b, []byte("Zq4AwsSealed")) {
+	if b, err := os.ReadFile(journals[0]); err != nil || !bytes.Contains(b, []byte(`"keyArn":"`+arn+`"`)) {
 		t.Errorf("the journal is not sealed with %s (or: %v)", arn, err)
 	}
+	filepath.WalkDir(filepath.Join(e.dir, "data"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if b, _ := os.ReadFile(p); bytes.Contains(b, []byte("Zq4AwsSealed")) {
+			t.Errorf("%s holds the session's output in plain text", p)
+		}
+		return nil
+	})
 
 	if _, err := kmsSrv.Client().DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(arn)}); err != nil {
 		t.Fatal(err)
@@ -211,6 +230,14 @@ func TestAWSKMSKey(t *testing.T) {
 	out, errOut, code := e.run(ctx, "exec", node, "--", "echo", "must-not-run")
 	if code == 0 || strings.Contains(out, "must-not-run") || !strings.Contains(errOut, "DisabledException") {
 		t.Errorf("a session with a disabled AWS key: exit %d, %q, %q", code, out, errOut)
+	}
+	if _, err := kmsSrv.Client().EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	kmsSrv.Close()
+	out, errOut, code = e.run(ctx, "exec", node, "--", "echo", "must-not-run")
+	if code == 0 || strings.Contains(out, "must-not-run") || !strings.Contains(errOut, "cannot encrypt it") {
+		t.Errorf("a session while AWS KMS is unreachable: exit %d, %q, %q", code, out, errOut)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,8 +40,9 @@ const (
 
 // Server is a running local-kms.
 type Server struct {
-	URL string // http://127.0.0.1:PORT
-	cmd *exec.Cmd
+	URL  string // http://127.0.0.1:PORT
+	cmd  *exec.Cmd
+	once sync.Once
 }
 
 func binary() string {
@@ -87,8 +89,7 @@ func Start(t testing.TB) *Server {
 	}
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		s.Close()
 		if t.Failed() {
 			t.Logf("kmstest: local-kms output:\n%s", out.String())
 		}
@@ -105,6 +106,15 @@ func Start(t testing.TB) *Server {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Close stops the server, as an outage would; clients then fail to
+// connect. It may be called more than once.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+	})
 }
 
 // Env is the environment a process needs to reach the server through the
