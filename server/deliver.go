@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,13 +21,15 @@ import (
 
 // S3Target is where a session's artifacts go in an S3-compatible bucket, as
 // the preferences (s3BucketName, s3KeyPrefix, s3EncryptionEnabled) said
-// when the session started. The preferences' kmsKeyId is the key of the
-// session's own data, not of the bucket: objects are encrypted as the
-// bucket's default encryption says.
+// when the session started. When the preferences' kmsKeyId names an AWS
+// KMS key, objects use SSE-KMS with it; otherwise (a built-in key, which
+// S3 cannot use) they are encrypted as the bucket's default encryption
+// says, or by Postern itself (ClientSide).
 type S3Target struct {
 	Bucket            string `json:"bucket"`
 	Prefix            string `json:"prefix,omitempty"`
 	RequireEncryption bool   `json:"requireEncryption,omitempty"`
+	KMSKeyID          string `json:"kmsKeyId,omitempty"` // SSE-KMS with this AWS KMS key
 	// ClientSide: the server encrypts the artifacts itself (package
 	// envelope) before they leave, for stores without KMS.
 	ClientSide bool `json:"clientSideEncryption,omitempty"`
@@ -93,6 +96,15 @@ type plannedDelivery struct {
 	artifacts   []string // what goes there: log, cast
 }
 
+// s3TargetFor is where the preferences in send artifacts in S3.
+func s3TargetFor(in document.Inputs, clientSide bool) S3Target {
+	t := S3Target{Bucket: in.S3BucketName, Prefix: in.S3KeyPrefix, RequireEncryption: in.S3EncryptionEnabled, ClientSide: clientSide}
+	if strings.HasPrefix(in.KMSKeyID, "arn:aws:kms:") {
+		t.KMSKeyID = in.KMSKeyID
+	}
+	return t
+}
+
 // planDeliveries turns the preferences' logging inputs into deliveries and
 // checks each destination now: a session whose recording could not be
 // delivered where the preferences say is refused before it starts, with
@@ -119,7 +131,7 @@ func (s *Server) planDeliveries(ctx context.Context, account string, in document
 			return nil, errorf(http.StatusConflict, "DestinationUnavailable",
 				"we couldn't start the session because the preferences send session logs to S3 bucket %s, but this server has no S3 destination configured", in.S3BucketName)
 		}
-		t := S3Target{Bucket: in.S3BucketName, Prefix: in.S3KeyPrefix, RequireEncryption: in.S3EncryptionEnabled, ClientSide: s.cfg.S3ClientSideEncryption}
+		t := s3TargetFor(in, s.cfg.S3ClientSideEncryption)
 		if err := check(ctx, func(ctx context.Context) error { return s.cfg.S3.Check(ctx, t) }); err != nil {
 			return nil, err
 		}

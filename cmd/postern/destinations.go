@@ -136,7 +136,7 @@ func parseTimeout(field, v string) (time.Duration, error) {
 type s3Destination struct{ c *s3logs.Client }
 
 func s3Target(t server.S3Target) s3logs.Target {
-	return s3logs.Target{Bucket: t.Bucket, Prefix: t.Prefix, RequireEncryption: t.RequireEncryption}
+	return s3logs.Target{Bucket: t.Bucket, Prefix: t.Prefix, RequireEncryption: t.RequireEncryption, KMSKeyID: t.KMSKeyID}
 }
 
 func (d s3Destination) Check(ctx context.Context, t server.S3Target) error {
