@@ -21,6 +21,7 @@ const (
 	PathUsers       = "/v1/users"
 	PathLogGroups   = "/v1/log-groups"
 	PathKeys        = "/v1/keys"
+	PathAudit       = "/v1/audit"
 	PathHealth      = "/healthz"
 )
 
@@ -307,6 +308,30 @@ type DeleteLogsResult struct {
 	// Elsewhere are copies delivered outside Postern (S3, CloudWatch
 	// Logs), which their owners must delete.
 	Elsewhere []string `json:"elsewhere,omitempty"`
+}
+
+// AuditRecord is one record of the audit trail.
+type AuditRecord struct {
+	Seq       int64     `json:"seq"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	Resource  string    `json:"resource"`
+	Source    string    `json:"source,omitempty"`
+	Result    string    `json:"result"` // Allowed, Denied or Failed
+	Status    int       `json:"status,omitempty"`
+	RequestID string    `json:"requestId,omitempty"`
+	Detail    string    `json:"detail,omitempty"`
+	Hash      string    `json:"hash"` // hex: commits to this record and all before it
+}
+
+// AuditVerification is what checking the audit trail's chain found.
+type AuditVerification struct {
+	OK       bool   `json:"ok"`
+	Records  int    `json:"records"`
+	Head     string `json:"head,omitempty"` // the last record's hash: note it to detect later truncation
+	BrokenAt int64  `json:"brokenAt,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // ArtifactKeyRequest asks for the key of an artifact's envelope (package

@@ -16,7 +16,9 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -99,7 +101,13 @@ type Service struct {
 	defaultMu sync.Mutex
 	ext       External // nil: no keys outside Postern
 	extAll    bool     // every reference goes to ext
+	auditKey  []byte   // see AuditKey
 }
+
+// AuditKey is the key of the audit trail's chain (package audit), derived
+// from the root key: whoever can write the database without holding the
+// root key cannot forge the trail.
+func (s *Service) AuditKey() []byte { return s.auditKey }
 
 // External is a key service outside Postern, AWS KMS (package awskms), for
 // the kmsKeyId values that name its keys: ARNs "arn:aws:kms:...", or every
@@ -141,6 +149,9 @@ func Open(ctx context.Context, st Store, rootKeyFile string, opts Options) (*Ser
 		return nil, err
 	}
 	if s.root, err = newGCM(root); err != nil {
+		return nil, err
+	}
+	if s.auditKey, err = hkdf.Key(sha256.New, root, nil, "postern audit chain", 32); err != nil {
 		return nil, err
 	}
 	if check == nil {

@@ -60,7 +60,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+api.PathPreferences, s.authed(s.handleGetPreferences))
 	mux.Handle("PUT "+api.PathPreferences, s.authed(s.handlePutPreferences))
 	mux.Handle("PATCH "+api.PathUsers+"/{name}", s.authed(s.handleSetUserAttributes))
-	return mux
+	mux.Handle("GET "+api.PathAudit, s.authed(s.handleAudit))
+	mux.Handle("GET "+api.PathAudit+"/verify", s.authed(s.handleAuditVerify))
+	return s.audited(mux)
 }
 
 // caller is the authenticated user of a request.
@@ -91,6 +93,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &ae) {
 		s.logf("server: %s %s: %v", r.Method, r.URL.Path, err)
 		ae = errorf(http.StatusInternalServerError, "InternalError", "internal error; see the server log")
+	}
+	if ai := auditOf(r); ai != nil {
+		ai.detail = ae.code + ": " + ae.msg
 	}
 	writeJSON(w, ae.status, api.Error{Code: ae.code, Message: ae.msg})
 }
@@ -137,6 +142,9 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request) error) http.H
 			}
 			s.writeError(w, r, err)
 			return
+		}
+		if ai := auditOf(r); ai != nil {
+			ai.account, ai.actor = t.Account, ids.UserARN(t.Account, u.Name)
 		}
 		ctx := context.WithValue(r.Context(), ctxKey{}, caller{Account: t.Account, User: u})
 		if err := h(w, r.WithContext(ctx)); err != nil {

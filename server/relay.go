@@ -402,6 +402,7 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	r.cond.Broadcast()
 	r.mu.Unlock()
 	r.s.logf("server: session %s ended: %s %s (exit %d)", r.id, status, reason, exit.Code)
+	r.s.auditEvent(final, "SessionEnded", fmt.Sprintf("%s %s, exit %d", status, reason, exit.Code))
 	// Clients still attached drain the remaining output and the exit;
 	// the relay leaves the table when they are gone (see watch).
 }

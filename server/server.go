@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/postern/postern/audit"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/store"
@@ -72,6 +73,9 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Keys is the built-in key service; nil: no key API.
 	Keys KeyService
+	// AuditKey keys the audit trail's chain (keys.Service.AuditKey); nil:
+	// plain SHA-256, which tells edits but not forgeries.
+	AuditKey []byte
 	// S3ClientSideEncryption makes the server encrypt the artifacts it
 	// uploads to S3 itself (package envelope), for stores without KMS;
 	// `postern logs decrypt` reads them.
@@ -106,6 +110,8 @@ type Server struct {
 	metrics       *metrics
 	// journalKeys are the keys of sealed journals (sealing.go).
 	journalKeys journalKeys
+	// chain links the audit trail's records (audit.go).
+	chain audit.Chain
 
 	// ctx ends when the server shuts down; every relay goroutine
 	// watches it.
@@ -146,7 +152,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, logf: cfg.Logf, store: cfg.Store, ca: ca, cert: cert, now: cfg.Now,
 		agents: map[string]*agentConn{}, relays: map[string]*relay{},
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, chain: audit.NewChain(cfg.AuditKey),
 	}
 	if err := s.cfg.Store.EnsureAccount(ctx, store.Account{ID: store.DefaultAccount, Name: "default", CreatedAt: s.now()}); err != nil {
 		cancel()

@@ -131,6 +131,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	s.logf("server: session %s (%s) started by %s on %s as %q", sess.ID, plan.document, sess.Owner, n.ID, sess.RunAsUser)
+	s.auditEvent(sess, "SessionStarted", fmt.Sprintf("document %s on %s as %q", plan.document, n.ID, sess.RunAsUser))
 	out := s.apiSession(sess)
 	s.apiDeliveries(r.Context(), sess, &out)
 	out.SessionType = plan.sessionType

@@ -282,6 +282,25 @@ CREATE TABLE root_key_check (
 	`
 ALTER TABLE sessions ADD COLUMN shred_key BLOB;
 `,
+	// 7: the audit trail, a hash chain (see AuditRecord).
+	`
+CREATE TABLE audit (
+	seq        INTEGER PRIMARY KEY,
+	time       INTEGER NOT NULL,
+	account    TEXT NOT NULL,
+	actor      TEXT NOT NULL,
+	action     TEXT NOT NULL,
+	resource   TEXT NOT NULL,
+	source     TEXT NOT NULL,
+	result     TEXT NOT NULL,
+	status     INTEGER NOT NULL,
+	request_id TEXT NOT NULL,
+	detail     TEXT NOT NULL,
+	prev_hash  BLOB,
+	hash       BLOB NOT NULL
+) STRICT;
+CREATE INDEX audit_account_time ON audit (account, time);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -1250,4 +1269,66 @@ func (s *SQLite) SetRootKeyCheck(ctx context.Context, check []byte) error {
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO root_key_check (id, value) VALUES (1, ?)`, check)
 	return wrapErr(err, "set root key check")
+}
+
+// AppendAudit implements Store.
+func (s *SQLite) AppendAudit(ctx context.Context, r AuditRecord, link func(AuditRecord) []byte) (AuditRecord, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return r, wrapErr(err, "append audit record")
+	}
+	defer tx.Rollback()
+	var last sql.NullInt64
+	var prev []byte
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return r, wrapErr(err, "append audit record")
+	}
+	r.Seq, r.PrevHash = last.Int64+1, prev
+	r.Hash = link(r)
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO audit (seq, time, account, actor, action, resource, source, result, status, request_id, detail, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Seq, timeArg(r.Time), r.Account, r.Actor, r.Action, r.Resource, r.Source, r.Result, r.Status, r.RequestID, r.Detail, r.PrevHash, r.Hash); err != nil {
+		return r, wrapErr(err, "append audit record")
+	}
+	return r, wrapErr(tx.Commit(), "append audit record")
+}
+
+// ListAudit implements Store.
+func (s *SQLite) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	if f.Account != "" {
+		add("account = ?", f.Account)
+	}
+	if f.Actor != "" {
+		add("actor = ?", f.Actor)
+	}
+	if f.Action != "" {
+		add("instr(action, ?) > 0", f.Action)
+	}
+	if !f.Since.IsZero() {
+		add("time >= ?", timeArg(f.Since))
+	}
+	if f.AfterSeq > 0 {
+		add("seq > ?", f.AfterSeq)
+	}
+	q := `SELECT seq, time, account, actor, action, resource, source, result, status, request_id, detail, prev_hash, hash FROM audit`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY seq"
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	rs, err := collect(rows, err, func(row scanner) (AuditRecord, error) {
+		var r AuditRecord
+		err := row.Scan(&r.Seq, microTime{&r.Time}, &r.Account, &r.Actor, &r.Action, &r.Resource, &r.Source, &r.Result, &r.Status, &r.RequestID, &r.Detail, &r.PrevHash, &r.Hash)
+		return r, err
+	})
+	return rs, wrapErr(err, "list audit records")
 }

@@ -254,6 +254,36 @@ type KeyAlias struct {
 	CreatedAt time.Time
 }
 
+// AuditRecord is one entry of the audit trail: an API call or a session's
+// lifecycle event. Records form a chain: each one's Hash commits to its
+// fields and to the previous record's Hash (package audit computes it), so
+// that an edited, removed or reordered record shows.
+type AuditRecord struct {
+	Seq       int64 // 1, 2, ... in the order appended; set by AppendAudit
+	Time      time.Time
+	Account   string // empty for calls of no account (a failed sign-in)
+	Actor     string // a user's resource name, "agent:mi-...", or "anonymous"
+	Action    string // "POST /v1/sessions", or a lifecycle event ("SessionEnded")
+	Resource  string // what it was about: a path, a session id
+	Source    string // the client's address
+	Result    string // "Allowed", "Denied" or "Failed"
+	Status    int    // the HTTP status, 0 for events
+	RequestID string
+	Detail    string // e.g. the error's code and message
+	PrevHash  []byte // set by AppendAudit
+	Hash      []byte // set by AppendAudit
+}
+
+// AuditFilter selects audit records in ListAudit; zero fields match all.
+type AuditFilter struct {
+	Account  string
+	Actor    string
+	Action   string // a substring
+	Since    time.Time
+	AfterSeq int64
+	Limit    int // 0: no limit
+}
+
 // Store is the metadata database the server uses. Implementations are safe
 // for concurrent use.
 type Store interface {
@@ -374,6 +404,13 @@ type Store interface {
 	// at once do not each record their own.
 	RootKeyCheck(ctx context.Context) ([]byte, error)
 	SetRootKeyCheck(ctx context.Context, check []byte) error
+
+	// AppendAudit appends r to the audit trail in one transaction: it
+	// sets r.Seq to the last record's + 1, r.PrevHash to the last record's
+	// Hash (nil for the first), and r.Hash to link(r), and returns r.
+	AppendAudit(ctx context.Context, r AuditRecord, link func(AuditRecord) []byte) (AuditRecord, error)
+	// ListAudit returns matching records in sequence order.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
 
 	Close() error
 }

@@ -66,7 +66,7 @@ func newRoot() *cobra.Command {
 		newDevCmd(), newServerCmd(), newAgentCmd(),
 		newLoginCmd(), newNodesCmd(), newConnectCmd(), newExecCmd(), newForwardCmd(), newProxyCmd(),
 		newSessionsCmd(), newTerminateCmd(), newLogsCmd(), newActivationsCmd(),
-		newDocumentsCmd(), newPrefsCmd(), newUsersCmd(), newKeysCmd(),
+		newDocumentsCmd(), newPrefsCmd(), newUsersCmd(), newKeysCmd(), newAuditCmd(),
 		newVersionCmd(),
 	)
 	return root

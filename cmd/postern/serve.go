@@ -102,7 +102,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
 		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, OutboxMaxBytes: o.outboxMax, Keys: ks,
-		S3ClientSideEncryption: o.destinations.S3.ClientSideEncryption,
+		S3ClientSideEncryption: o.destinations.S3.ClientSideEncryption, AuditKey: ks.AuditKey(),
 	})
 	if err != nil {
 		closeStores()

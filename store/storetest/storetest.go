@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Aliases", testAliases},
 		{"RootKeyCheck", testRootKeyCheck},
 		{"RootKeyCheckConcurrent", testRootKeyCheckConcurrent},
+		{"Audit", testAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1688,5 +1689,62 @@ func testRootKeyCheckConcurrent(t *testing.T, s store.Store) {
 	want := fmt.Appendf(nil, "check of server %d", winner)
 	if got, err := s.RootKeyCheck(ctx); err != nil || !slices.Equal(got, want) {
 		t.Errorf("RootKeyCheck = %q, %v; want the winner's %q", got, err, want)
+	}
+}
+
+func testAudit(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	// A link that shows what it was given: the sequence number and the
+	// previous hash, which the store sets.
+	link := func(r store.AuditRecord) []byte {
+		return []byte(fmt.Sprintf("%d<%s|%s", r.Seq, r.PrevHash, r.Action))
+	}
+	var want []store.AuditRecord
+	for i, a := range []struct{ account, actor, action string }{
+		{acctA, "alice", "POST /v1/sessions"}, {acctB, "bob", "GET /v1/nodes"}, {acctA, "alice", "SessionEnded"}, {"", "anonymous", "POST /v1/login"},
+	} {
+		r := store.AuditRecord{Time: t0.Add(time.Duration(i) * time.Minute), Account: a.account, Actor: a.actor, Action: a.action,
+			Resource: "/r", Source: "127.0.0.1:1", Result: "Allowed", Status: 200, RequestID: fmt.Sprint(i), Detail: "d"}
+		got, err := s.AppendAudit(ctx, r, link)
+		if err != nil {
+			t.Fatalf("AppendAudit: %v", err)
+		}
+		r.Seq = int64(i + 1)
+		if i > 0 {
+			r.PrevHash = want[i-1].Hash
+		}
+		r.Hash = link(r)
+		checkEqual(t, "AppendAudit", got, r)
+		want = append(want, r)
+	}
+	all, err := s.ListAudit(ctx, store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(want) {
+		t.Fatalf("ListAudit: %d records, want %d", len(all), len(want))
+	}
+	for i := range want {
+		checkEqual(t, "ListAudit", all[i], want[i])
+	}
+	for _, tc := range []struct {
+		name string
+		f    store.AuditFilter
+		want []int64
+	}{
+		{"account", store.AuditFilter{Account: acctA}, []int64{1, 3}},
+		{"actor", store.AuditFilter{Actor: "bob"}, []int64{2}},
+		{"action substring", store.AuditFilter{Action: "/v1/"}, []int64{1, 2, 4}},
+		{"since", store.AuditFilter{Since: t0.Add(2 * time.Minute)}, []int64{3, 4}},
+		{"after and limit", store.AuditFilter{AfterSeq: 1, Limit: 2}, []int64{2, 3}},
+	} {
+		rs, err := s.ListAudit(ctx, tc.f)
+		var got []int64
+		for _, r := range rs {
+			got = append(got, r.Seq)
+		}
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("ListAudit(%s) = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
 	}
 }

@@ -1,0 +1,195 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/audit"
+	"github.com/postern/postern/ids"
+	"github.com/postern/postern/store"
+)
+
+// The audit trail: every API call (who, what, on what, from where, when,
+// with which result, under which request id) and every session's start
+// and end, appended to a hash chain in the metadata store (package audit).
+// An append that fails is logged and the call still answered: refusing
+// service because the trail is down would be a denial of service anyone
+// who can fill the disk could cause.
+
+// auditInfo is what handlers add to their request's record.
+type auditInfo struct {
+	account, actor string
+	detail         string
+}
+
+type auditKey struct{}
+
+func auditOf(r *http.Request) *auditInfo {
+	ai, _ := r.Context().Value(auditKey{}).(*auditInfo)
+	return ai
+}
+
+// audited records every request h serves, except health checks.
+func (s *Server) audited(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == api.PathHealth {
+			h.ServeHTTP(w, r)
+			return
+		}
+		var id [8]byte
+		rand.Read(id[:])
+		reqID := hex.EncodeToString(id[:])
+		w.Header().Set("X-Postern-Request-Id", reqID)
+		ai := &auditInfo{actor: "anonymous"}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		r = r.WithContext(context.WithValue(r.Context(), auditKey{}, ai))
+		h.ServeHTTP(sw, r)
+		action := r.Pattern
+		if action == "" {
+			action = r.Method + " " + r.URL.Path // no route matched
+		}
+		s.appendAudit(context.WithoutCancel(r.Context()), store.AuditRecord{
+			Account: ai.account, Actor: ai.actor, Action: action, Resource: r.URL.RequestURI(), Source: r.RemoteAddr,
+			Result: resultOf(sw.status), Status: sw.status, RequestID: reqID, Detail: ai.detail,
+		})
+	})
+}
+
+func resultOf(status int) string {
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return "Denied"
+	case status >= 400:
+		return "Failed"
+	}
+	return "Allowed"
+}
+
+// auditEvent records a session's lifecycle event.
+func (s *Server) auditEvent(sess store.Session, action, detail string) {
+	s.appendAudit(s.ctx, store.AuditRecord{
+		Account: sess.Account, Actor: ids.UserARN(sess.Account, sess.Owner), Action: action,
+		Resource: sess.ID, Result: "Allowed", Detail: detail,
+	})
+}
+
+func (s *Server) appendAudit(ctx context.Context, rec store.AuditRecord) {
+	rec.Time = audit.Time(s.now())
+	if _, err := s.store.AppendAudit(ctx, rec, s.chain.Link); err != nil {
+		s.logf("server: audit trail: %v (record: %+v)", err, rec)
+	}
+}
+
+// statusWriter remembers the status written, and lets WebSocket upgrades
+// and flushes through.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("server: connection cannot be hijacked")
+	}
+	if !w.wrote {
+		w.status, w.wrote = http.StatusSwitchingProtocols, true
+	}
+	return h.Hijack()
+}
+
+// handleAudit returns the account's audit records (administrators only):
+// ?since= (RFC 3339), ?actor=, ?action= (a substring), ?after=SEQ, ?limit=N.
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	if err := requireAdmin(c, "read the audit trail"); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := store.AuditFilter{Account: c.Account, Actor: q.Get("actor"), Action: q.Get("action"), Limit: 10000}
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "ValidationError", "since: %q is not an RFC 3339 time", v)
+		}
+		f.Since = t
+	}
+	for key, p := range map[string]*int64{"after": &f.AfterSeq} {
+		if v := q.Get(key); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return errorf(http.StatusBadRequest, "ValidationError", "%s: %q is not a record number", key, v)
+			}
+			*p = n
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return errorf(http.StatusBadRequest, "ValidationError", "limit: %q is out of range 1-10000", v)
+		}
+		f.Limit = n
+	}
+	rs, err := s.store.ListAudit(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]api.AuditRecord, 0, len(rs))
+	for _, rec := range rs {
+		out = append(out, api.AuditRecord{Seq: rec.Seq, Time: rec.Time, Actor: rec.Actor, Action: rec.Action, Resource: rec.Resource,
+			Source: rec.Source, Result: rec.Result, Status: rec.Status, RequestID: rec.RequestID, Detail: rec.Detail, Hash: hex.EncodeToString(rec.Hash)})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// handleAuditVerify checks the whole trail's chain (administrators only).
+func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	if err := requireAdmin(c, "verify the audit trail"); err != nil {
+		return err
+	}
+	rs, err := s.store.ListAudit(r.Context(), store.AuditFilter{})
+	if err != nil {
+		return err
+	}
+	out := api.AuditVerification{Records: len(rs), OK: true}
+	if len(rs) > 0 {
+		out.Head = hex.EncodeToString(rs[len(rs)-1].Hash)
+	}
+	var b *audit.Broken
+	if err := s.chain.Verify(rs); errors.As(err, &b) {
+		out.OK, out.BrokenAt, out.Reason = false, b.Seq, b.Reason
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
