@@ -62,6 +62,11 @@ func TestAuditTrail(t *testing.T) {
 	}
 	// The refused call belongs to no account, so it is not in the
 	// account's trail, but it is in the chain verify checks.
+	// Changes and sessions' lifecycle also go to the log group
+	// /postern/audit, for queries, tails and metric filters.
+	if out := e.mustRun(ctx, "logs", "query", `filter action = "SessionEnded" and resource = "`+id+`" | stats count(*) as n`, "--group", "/postern/audit", "-o", "csv"); out != "n\n1\n" {
+		t.Errorf("the audit log group holds %q SessionEnded records of %s", out, id)
+	}
 	out := e.mustRun(ctx, "audit", "verify")
 	if !strings.Contains(out, "records are intact") {
 		t.Fatalf("audit verify: %q", out)

@@ -5,15 +5,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/audit"
 	"github.com/postern/postern/ids"
+	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/store"
 )
 
@@ -83,9 +86,43 @@ func (s *Server) auditEvent(sess store.Session, action, detail string) {
 
 func (s *Server) appendAudit(ctx context.Context, rec store.AuditRecord) {
 	rec.Time = audit.Time(s.now())
-	if _, err := s.store.AppendAudit(ctx, rec, s.chain.Link); err != nil {
+	rec, err := s.store.AppendAudit(ctx, rec, s.chain.Link)
+	if err != nil {
 		s.logf("server: audit trail: %v (record: %+v)", err, rec)
+		return
 	}
+	s.deliverAudit(ctx, rec)
+}
+
+// AuditLogGroup is the built-in log group that receives each account's
+// audit records, for tails, queries and metric filters as session logs
+// have.
+const AuditLogGroup = "/postern/audit"
+
+// deliverAudit copies a record to the account's AuditLogGroup: changes,
+// refusals and failures, and sessions' lifecycle; plain reads stay in the
+// trail only, or a tail of the group would feed itself.
+func (s *Server) deliverAudit(ctx context.Context, rec store.AuditRecord) {
+	ls := s.cfg.LogStore
+	if ls == nil || rec.Account == "" || (strings.HasPrefix(rec.Action, "GET ") && rec.Result == "Allowed") {
+		return
+	}
+	if err := s.ensureGroup(ctx, rec.Account, AuditLogGroup); err != nil {
+		s.logf("server: audit trail: delivering to %s: %v", AuditLogGroup, err)
+		return
+	}
+	msg, _ := json.Marshal(struct {
+		EventVersion string    `json:"eventVersion"`
+		EventType    string    `json:"eventType"`
+		EventTime    time.Time `json:"eventTime"`
+		api.AuditRecord
+	}{"1.0", "AuditRecord", rec.Time, api.AuditRecord{Seq: rec.Seq, Time: rec.Time, Actor: rec.Actor, Action: rec.Action, Resource: rec.Resource,
+		Source: rec.Source, Result: rec.Result, Status: rec.Status, RequestID: rec.RequestID, Detail: rec.Detail, Hash: hex.EncodeToString(rec.Hash)}})
+	if err := ls.PutEvents(ctx, rec.Account, AuditLogGroup, "trail", []logstore.Event{{Time: rec.Time, Message: string(msg)}}); err != nil {
+		s.logf("server: audit trail: delivering to %s: %v", AuditLogGroup, err)
+		return
+	}
+	s.logSignal.notify()
 }
 
 // statusWriter remembers the status written, and lets WebSocket upgrades

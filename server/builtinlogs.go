@@ -205,11 +205,17 @@ const ownLogs = "postern"
 // ensureOwnLogGroup creates the account's OwnLogGroup if it does not exist
 // yet (never expiring: an administrator sets a retention).
 func (s *Server) ensureOwnLogGroup(ctx context.Context, account string) error {
-	_, err := s.cfg.LogStore.Group(ctx, account, OwnLogGroup)
+	return s.ensureGroup(ctx, account, OwnLogGroup)
+}
+
+// ensureGroup creates one of Postern's own groups of the account if it is
+// missing.
+func (s *Server) ensureGroup(ctx context.Context, account, name string) error {
+	_, err := s.cfg.LogStore.Group(ctx, account, name)
 	if !errors.Is(err, logstore.ErrNotFound) {
 		return err
 	}
-	err = s.cfg.LogStore.CreateGroup(ctx, logstore.Group{Account: account, Name: OwnLogGroup, CreatedAt: s.now()})
+	err = s.cfg.LogStore.CreateGroup(ctx, logstore.Group{Account: account, Name: name, CreatedAt: s.now()})
 	if errors.Is(err, logstore.ErrExists) {
 		return nil // created meanwhile
 	}
