@@ -61,16 +61,20 @@ func TestInteractiveShell(t *testing.T) {
 	// Input is recorded while the terminal echoes: a cooked-mode read.
 	// (At the bash prompt readline turns ECHO off and echoes by itself, so
 	// keystrokes there appear as output only.)
-	pty.WriteLine(`read -r line; echo "line=$line"`)
-	pty.Expect(ctx, readlineDone) // typeahead before this is flushed by bash
+	// read prints its prompt once it reads: typed before that, a line
+	// can be lost to bash handing the terminal over (under load it was).
+	pty.WriteLine(`read -r -p "in""put> " line; echo "line=$line"`)
+	pty.Expect(ctx, readlineDone)
+	pty.Expect(ctx, "input> ")
 	pty.WriteLine("visible-input")
 	pty.Expect(ctx, "line=visible-input")
 	pty.Expect(ctx, prompt)
 
 	// A password typed with echo off must not be recorded anywhere.
 	const secret = "hunter2-Secret"
-	pty.WriteLine(`stty -echo; echo "ready-for-""secret"; read -r pw; stty echo; echo "got ${#pw} chars"`)
+	pty.WriteLine(`stty -echo; echo "ready-for-""secret"; read -r -p "pass""word> " pw; stty echo; echo "got ${#pw} chars"`)
 	pty.Expect(ctx, "ready-for-secret") // echo is off from here on
+	pty.Expect(ctx, "password> ")
 	pty.WriteLine(secret)
 	pty.Expect(ctx, "got 14 chars")
 	pty.Expect(ctx, prompt)
