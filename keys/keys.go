@@ -540,23 +540,21 @@ func (s *Service) update(ctx context.Context, c Caller, ref, action string, chan
 
 // Disable stops a key from encrypting and decrypting until Enable.
 func (s *Service) Disable(ctx context.Context, c Caller, ref string) error {
-	_, err := s.update(ctx, c, ref, "kms:DisableKey", func(k *store.Key) error {
-		if k.State == store.KeyPendingDeletion {
-			return fmt.Errorf("%w: it is pending deletion; cancel the deletion first", ErrInvalidState)
-		}
-		k.State = store.KeyDisabled
-		return nil
-	})
-	return err
+	return s.setState(ctx, c, ref, "kms:DisableKey", store.KeyDisabled)
 }
 
 // Enable makes a disabled key usable again.
 func (s *Service) Enable(ctx context.Context, c Caller, ref string) error {
-	_, err := s.update(ctx, c, ref, "kms:EnableKey", func(k *store.Key) error {
+	return s.setState(ctx, c, ref, "kms:EnableKey", store.KeyEnabled)
+}
+
+// setState enables or disables a key that is not pending deletion.
+func (s *Service) setState(ctx context.Context, c Caller, ref, action, state string) error {
+	_, err := s.update(ctx, c, ref, action, func(k *store.Key) error {
 		if k.State == store.KeyPendingDeletion {
 			return fmt.Errorf("%w: it is pending deletion; cancel the deletion first", ErrInvalidState)
 		}
-		k.State = store.KeyEnabled
+		k.State = state
 		return nil
 	})
 	return err

@@ -416,8 +416,7 @@ type GroupReader struct {
 	opts           ReadOptions
 
 	// Read and written by the reading goroutine only, once started.
-	plan    textPlan
-	usePlan bool
+	plan    textPlan // nil: the literals give the index nothing to use
 	started bool
 	spec    readSpec
 	after   int64
@@ -443,8 +442,8 @@ const readAhead = 4
 // ReadGroup returns a reader of the account's group. Call Close when done
 // with it.
 func (s *Store) ReadGroup(ctx context.Context, account, group string, opts ReadOptions) *GroupReader {
-	plan, ok := planText(opts.AnyOf)
-	return &GroupReader{s: s, ctx: ctx, account: account, group: group, opts: opts, after: opts.After, plan: plan, usePlan: ok}
+	plan, _ := planText(opts.AnyOf)
+	return &GroupReader{s: s, ctx: ctx, account: account, group: group, opts: opts, after: opts.After, plan: plan}
 }
 
 // Next returns the next event, or false at the end or on an error (Err).
@@ -539,7 +538,7 @@ func (r *GroupReader) fill() error {
 		}
 		r.spec.wide = 2*mine >= all
 		r.streams = make(map[int64]string)
-		if r.usePlan {
+		if r.plan != nil {
 			rows, err := r.s.db.QueryContext(ctx, `
 				SELECT id, first_id, last_id FROM index_segments
 				WHERE group_id = ? AND last_id > ? ORDER BY first_id`, id, r.after)

@@ -84,51 +84,35 @@ func unescapeJSON(s string) string {
 			i++
 			continue
 		}
-		switch e := s[i+1]; e {
-		case '"', '\\', '/':
-			b.WriteByte(e)
+		e := s[i+1]
+		if d, ok := simpleEscapes[e]; ok {
+			b.WriteByte(d)
 			i += 2
-		case 'b':
-			b.WriteByte('\b')
-			i += 2
-		case 'f':
-			b.WriteByte('\f')
-			i += 2
-		case 'n':
-			b.WriteByte('\n')
-			i += 2
-		case 'r':
-			b.WriteByte('\r')
-			i += 2
-		case 't':
-			b.WriteByte('\t')
-			i += 2
-		case 'u':
-			r, ok := hex4(s, i+2)
-			if !ok {
-				b.WriteByte(c)
-				i++
-				continue
-			}
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if r2, ok := hex4(s, i+2); ok && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-						b.WriteRune(d)
-						i += 6
-						continue
-					}
-				}
+			continue
+		}
+		r, ok := hex4(s, i+2)
+		if e != 'u' || !ok {
+			b.WriteByte(c) // kept as written
+			i++
+			continue
+		}
+		i += 6
+		if utf16.IsSurrogate(r) {
+			r2, ok := hex4(s, i+2)
+			if d := utf16.DecodeRune(r, r2); ok && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' && d != utf8.RuneError {
+				r = d
+				i += 6
+			} else {
 				r = utf8.RuneError
 			}
-			b.WriteRune(r)
-		default:
-			b.WriteByte(c)
-			i++
 		}
+		b.WriteRune(r)
 	}
 	return b.String()
 }
+
+// simpleEscapes are JSON's one-character escapes and what they stand for.
+var simpleEscapes = map[byte]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // hex4 reads four hex digits at s[i:].
 func hex4(s string, i int) (rune, bool) {

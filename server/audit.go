@@ -180,14 +180,12 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Since = t
 	}
-	for key, p := range map[string]*int64{"after": &f.AfterSeq} {
-		if v := q.Get(key); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				return errorf(http.StatusBadRequest, "ValidationError", "%s: %q is not a record number", key, v)
-			}
-			*p = n
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return errorf(http.StatusBadRequest, "ValidationError", "after: %q is not a record number", v)
 		}
+		f.AfterSeq = n
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
