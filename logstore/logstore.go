@@ -469,6 +469,15 @@ func (s *Store) Group(ctx context.Context, account, name string) (Group, error) 
 	return g, nil
 }
 
+// Sealing reports how the account's group name is sealed: its KMS key id
+// (empty: the account's default key) and whether it is sealed at all. It
+// reads the group's row only, where Group also sums its sizes.
+func (s *Store) Sealing(ctx context.Context, account, name string) (kmsKeyID string, sealed bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT kms_key_id, data_key IS NOT NULL FROM log_groups WHERE account = ? AND name = ?`,
+		account, name).Scan(&kmsKeyID, &sealed)
+	return kmsKeyID, sealed, wrapErr(err, "get group %s", name)
+}
+
 // Groups returns the account's groups ordered by name.
 func (s *Store) Groups(ctx context.Context, account string) ([]Group, error) {
 	rows, err := s.db.QueryContext(ctx,

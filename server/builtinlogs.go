@@ -21,6 +21,7 @@ import (
 type LogStore interface {
 	CreateGroup(ctx context.Context, g logstore.Group) error
 	Group(ctx context.Context, account, name string) (logstore.Group, error)
+	Sealing(ctx context.Context, account, name string) (kmsKeyID string, sealed bool, err error)
 	Groups(ctx context.Context, account string) ([]logstore.Group, error)
 	DeleteGroup(ctx context.Context, account, name string) error
 	SetRetention(ctx context.Context, account, name string, days int) error

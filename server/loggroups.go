@@ -296,14 +296,14 @@ func (s *Server) mayReadGroup(ctx context.Context, ls LogStore, c caller, group 
 	if ks == nil {
 		return nil
 	}
-	g, err := ls.Group(ctx, c.Account, group)
+	// On every tail poll: the group's row, not its sizes.
+	ref, sealed, err := ls.Sealing(ctx, c.Account, group)
 	if err != nil {
 		return logStoreError(err, "log group "+group)
 	}
-	if !g.Encrypted {
+	if !sealed {
 		return nil
 	}
-	ref := g.KMSKeyID
 	if ref == "" {
 		ref = keys.DefaultKeyAlias
 	}
