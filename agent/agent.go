@@ -6,6 +6,10 @@
 // The agent never imports server-side packages: it speaks the wire protocol
 // and nothing else, so its binary path stays small.
 //
+// The agent trusts the connection for nothing but transport: it opens,
+// resumes or forwards a session only for a request the server signed for
+// this node with a key its CA certified as a session signer (verify.go).
+//
 // Sessions outlive connections. Every record a session produces stays in the
 // agent's memory until the server acknowledges it as durably recorded; when
 // the connection drops the shell keeps running, and after the agent
@@ -64,6 +68,11 @@ type Config struct {
 	// MaxUnacked bounds the bytes of records a session keeps waiting for
 	// acknowledgement before it stops reading its terminal (default 16 MiB).
 	MaxUnacked int
+	// GrantNow is the wall clock that the validity of the server's session
+	// grants is checked against; nil: time.Now. It is not Now: grants are
+	// an agreement with the server's clock, limits a measure of time
+	// passing, and tests move one without the other.
+	GrantNow func() time.Time
 }
 
 // Agent runs sessions for one registered node.
@@ -71,6 +80,10 @@ type Agent struct {
 	cfg  Config
 	id   Identity
 	logf func(string, ...any)
+
+	// grants verifies that each request on a stream was signed by the
+	// server for this node.
+	grants *grantVerifier
 
 	mu       sync.Mutex // guards sessions
 	sessions map[string]*session
@@ -106,7 +119,14 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.CheckInterval == 0 {
 		cfg.CheckInterval = time.Second
 	}
-	return &Agent{cfg: cfg, id: id, logf: cfg.Logf, sessions: map[string]*session{}}, nil
+	roots, err := id.CAPool(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{
+		cfg: cfg, id: id, logf: cfg.Logf, sessions: map[string]*session{},
+		grants: newGrantVerifier(roots, id.NodeID, cfg.GrantNow),
+	}, nil
 }
 
 // NodeID returns the node's managed node id.

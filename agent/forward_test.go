@@ -18,6 +18,9 @@ import (
 func openForward(t *testing.T, a *Agent, fw wire.Forward) (wire.OpenResult, net.Conn) {
 	t.Helper()
 	st := serverStream(t, a)
+	if fw.Grant == nil {
+		fw.Grant = trustOf(t, a).grant(t, fw.Request())
+	}
 	if err := wire.NewWriter(st).WriteJSON(wire.TForward, fw); err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,17 @@ func (id Identity) TLSConfig(dir string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: load client certificate: %w", err)
 	}
+	pool, err := id.CAPool(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// CAPool returns the server's CA stored with the identity in dir: the only
+// issuer the agent trusts, for the server's TLS certificate and for the
+// certificate that signs session grants.
+func (id Identity) CAPool(dir string) (*x509.CertPool, error) {
 	caPEM, err := os.ReadFile(filepath.Join(dir, id.CAFile))
 	if err != nil {
 		return nil, fmt.Errorf("agent: load server CA: %w", err)
@@ -68,7 +79,7 @@ func (id Identity) TLSConfig(dir string) (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("agent: %s holds no certificate", id.CAFile)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	return pool, nil
 }
 
 // RegisterOptions are the inputs of Register.

@@ -46,6 +46,8 @@ func (c *testClock) Reads() int {
 
 // newTestAgent is an agent with no server connection and no identity,
 // whose sessions run as the test's own user and whose limits run on clk.
+// It trusts a CA of its own, whose signer openSession and openForward sign
+// requests with, as the server does.
 func newTestAgent(t *testing.T, clk *testClock) *Agent {
 	t.Helper()
 	me, err := user.Current()
@@ -60,6 +62,7 @@ func newTestAgent(t *testing.T, clk *testClock) *Agent {
 		logf:     t.Logf,
 		sessions: map[string]*session{},
 	}
+	trustForTest(t, a)
 	t.Cleanup(a.closeAll)
 	return a
 }
@@ -83,6 +86,9 @@ func openSession(t *testing.T, a *Agent, o wire.Open) (*fakeServer, wire.OpenRes
 	st := serverStream(t, a)
 	fs := &fakeServer{t: t, w: wire.NewWriter(st), done: make(chan struct{})}
 	r := wire.NewReader(st)
+	if o.Grant == nil {
+		o.Grant = trustOf(t, a).grant(t, o.Request())
+	}
 	if err := fs.w.WriteJSON(wire.TOpen, o); err != nil {
 		t.Fatal(err)
 	}

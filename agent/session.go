@@ -67,7 +67,10 @@ type session struct {
 }
 
 // serveStream handles one stream the server opened: the first frame says
-// which session to open or resume.
+// which session to open or resume, or where to forward a connection, and
+// carries the server's grant for exactly that (verify.go). Later frames on
+// the stream (input, resizes, acknowledgements, terminate) belong to what
+// the grant allowed and need none of their own.
 func (a *Agent) serveStream(ctx context.Context, st *yamux.Stream) {
 	defer st.Close()
 	r := wire.NewReader(st)
@@ -87,6 +90,10 @@ func (a *Agent) serveStream(ctx context.Context, st *yamux.Stream) {
 			w.WriteJSON(wire.TOpenResult, wire.OpenResult{Error: err.Error()})
 			return
 		}
+		if err := a.grants.verify(o.Grant, o.Request()); err != nil {
+			a.refuse(st, w, wire.TOpen, o.SessionID, err)
+			return
+		}
 		s, err = a.open(ctx, o)
 		if err != nil {
 			a.logf("agent: session %s: %v", o.SessionID, err)
@@ -97,6 +104,10 @@ func (a *Agent) serveStream(ctx context.Context, st *yamux.Stream) {
 		var rs wire.Resume
 		if err := wire.DecodeJSON(f, &rs); err != nil {
 			a.logf("agent: stream %d: %v", st.StreamID(), err)
+			return
+		}
+		if err := a.grants.verify(rs.Grant, rs.Request()); err != nil {
+			a.refuse(st, w, wire.TResume, rs.SessionID, err)
 			return
 		}
 		a.mu.Lock()
@@ -113,6 +124,10 @@ func (a *Agent) serveStream(ctx context.Context, st *yamux.Stream) {
 			a.logf("agent: stream %d: %v", st.StreamID(), err)
 			return
 		}
+		if err := a.grants.verify(fw.Grant, fw.Request()); err != nil {
+			a.refuse(st, w, wire.TForward, fw.SessionID, err)
+			return
+		}
 		a.forward(ctx, st, w, fw)
 		return
 	default:
@@ -123,6 +138,13 @@ func (a *Agent) serveStream(ctx context.Context, st *yamux.Stream) {
 		return
 	}
 	s.attach(ctx, st, r, w, from)
+}
+
+// refuse answers a request whose grant did not verify. Such a stream may
+// come from anything but the server's session logic, so it is logged.
+func (a *Agent) refuse(st *yamux.Stream, w *wire.Writer, t wire.Type, sessionID string, err error) {
+	a.logf("agent: stream %d: refused %s for session %q: %v", st.StreamID(), t, sessionID, err)
+	w.WriteJSON(wire.TOpenResult, wire.OpenResult{Error: err.Error()})
 }
 
 // open starts the shell for a new session.

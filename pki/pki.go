@@ -1,6 +1,7 @@
 // Package pki is Postern's private certificate authority: it creates the CA
 // and the server certificate on first start, signs agents' client
-// certificates at registration, and lets clients pin the CA by fingerprint.
+// certificates at registration, certifies the server's session-signing key
+// (signer.go), and lets clients pin the CA by fingerprint.
 package pki
 
 import (

@@ -119,9 +119,14 @@ func (s *Server) relay(id string) *relay {
 	return s.relays[id]
 }
 
-// openAgent opens a stream to the agent and sends the first frame (Open or
-// Resume), returning the agent's answer.
+// openAgent opens a stream to the agent and sends the first frame (Open,
+// Resume or Forward) with the server's grant for it, returning the agent's
+// answer.
 func (r *relay) openAgent(ctx context.Context, ac *agentConn, t wire.Type, first any) (*agentAttachment, wire.OpenResult, error) {
+	first, err := r.s.grant(ac.nodeID, first)
+	if err != nil {
+		return nil, wire.OpenResult{}, err
+	}
 	st, err := ac.mux.OpenStream()
 	if err != nil {
 		return nil, wire.OpenResult{}, fmt.Errorf("open stream to %s: %w", ac.nodeID, err)

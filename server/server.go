@@ -95,6 +95,9 @@ type Server struct {
 	cert  tls.Certificate
 	now   func() time.Time
 
+	// signer signs every request the server sends an agent (signing.go).
+	signer *pki.Signer
+
 	agentsMu sync.Mutex // guards agents
 	agents   map[string]*agentConn
 
@@ -148,9 +151,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	signer, err := ca.SessionSigner(filepath.Join(cfg.DataDir, "tls"))
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg, logf: cfg.Logf, store: cfg.Store, ca: ca, cert: cert, now: cfg.Now,
+		cfg: cfg, logf: cfg.Logf, store: cfg.Store, ca: ca, cert: cert, signer: signer, now: cfg.Now,
 		agents: map[string]*agentConn{}, relays: map[string]*relay{},
 		ctx: ctx, cancel: cancel, chain: audit.NewChain(cfg.AuditKey),
 	}

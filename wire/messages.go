@@ -50,6 +50,10 @@ type Open struct {
 	// written to standard input as RecInput; TInputEOF closes standard
 	// input.
 	Pipes bool `json:"pipes,omitempty"`
+
+	// Grant is the server's signature over this request (see SignGrant);
+	// the agent refuses an Open without a valid one.
+	Grant []byte `json:"grant,omitempty"`
 }
 
 // Resume reattaches the server to a running session: the agent drops records
@@ -57,6 +61,9 @@ type Open struct {
 type Resume struct {
 	SessionID string `json:"sessionId"`
 	AckedSeq  uint64 `json:"ackedSeq"`
+	// Grant is the server's signature over this request, fresh for each
+	// resume; the agent refuses a Resume without a valid one.
+	Grant []byte `json:"grant,omitempty"`
 }
 
 // OpenResult answers Open and Resume.
@@ -82,6 +89,9 @@ type Forward struct {
 	// AllowLinkLocal lets the connection reach link-local and cloud
 	// metadata addresses, which the agent refuses otherwise.
 	AllowLinkLocal bool `json:"allowLinkLocal,omitempty"`
+	// Grant is the server's signature over this request, one per
+	// connection; the agent refuses a Forward without a valid one.
+	Grant []byte `json:"grant,omitempty"`
 }
 
 var (

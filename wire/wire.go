@@ -14,6 +14,10 @@
 // a byte stream with offsets (TOutput) and resume from the last offset they
 // printed.
 //
+// Each stream the server opens to an agent starts with a request (Open,
+// Resume or Forward) carrying the server's signed grant for exactly that
+// request on that node (grant.go); the agent acts on nothing unsigned.
+//
 // This package depends on nothing else of Postern: agent, server and client
 // all build on it.
 package wire
