@@ -65,12 +65,33 @@ require (
 	github.com/wasilibs/go-re2 v1.13.0
 )
 
+// Authorization: every API action is a Cedar request (package authz), in
+// the policy language security teams already read and test; x/time/rate
+// limits sign-in attempts per source address.
+require (
+	github.com/cedar-policy/cedar-go v1.9.1
+	golang.org/x/time v0.16.0
+)
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.8 // indirect
+	github.com/go-json-experiment/json v1.27.2 // indirect
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	golang.org/x/exp v0.0.0-20220921023135-46d9e7742f1e // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+// Single sign-on (package sso): go-oidc discovers the provider and verifies
+// ID tokens, x/oauth2 runs the code flow with PKCE, and mockoidc is the real
+// OpenID provider the tests sign in against.
+require (
+	github.com/coreos/go-oidc/v3 v3.21.0
+	github.com/oauth2-proxy/mockoidc v0.0.0-20261103160011-e06ed0b7cb7f
+	golang.org/x/oauth2 v0.38.0
 )

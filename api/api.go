@@ -22,6 +22,8 @@ const (
 	PathLogGroups   = "/v1/log-groups"
 	PathKeys        = "/v1/keys"
 	PathAudit       = "/v1/audit"
+	PathRefresh     = "/v1/login/refresh"
+	PathPolicies    = "/v1/policies"
 	PathHealth      = "/healthz"
 )
 
@@ -38,20 +40,90 @@ type LoginRequest struct {
 	Password string `json:"password"`
 }
 
-// LoginResponse carries a bearer token.
+// LoginResponse carries a short-lived session token and the refresh token
+// that buys the next one.
 type LoginResponse struct {
-	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expiresAt"`
-	Account   string    `json:"account"`
-	User      string    `json:"user"`
+	Token            string    `json:"token"`
+	ExpiresAt        time.Time `json:"expiresAt"`
+	RefreshToken     string    `json:"refreshToken,omitempty"`
+	RefreshExpiresAt time.Time `json:"refreshExpiresAt,omitzero"`
+	Account          string    `json:"account"`
+	User             string    `json:"user"`
+}
+
+// RefreshRequest trades a refresh token for a new session token (and a
+// new refresh token: each is good once).
+type RefreshRequest struct {
+	RefreshToken string `json:"refreshToken"`
 }
 
 // WhoAmI describes the caller.
 type WhoAmI struct {
-	Account string `json:"account"`
-	User    string `json:"user"`
-	ARN     string `json:"arn"`
-	Admin   bool   `json:"admin"`
+	Account string   `json:"account"`
+	User    string   `json:"user"`
+	ARN     string   `json:"arn"`
+	Admin   bool     `json:"admin"` // in the administrators group
+	Groups  []string `json:"groups,omitempty"`
+	RunAs   string   `json:"runAs,omitempty"`
+	// TokenID and Scopes describe the token the request came with.
+	TokenID string   `json:"tokenId,omitempty"`
+	Scopes  []string `json:"scopes,omitempty"`
+}
+
+// CreateUserRequest creates a local user. Without a password the user
+// signs in only through single sign-on (or not at all, for automation
+// with API tokens an administrator makes).
+type CreateUserRequest struct {
+	Name     string   `json:"name"`
+	Password string   `json:"password,omitempty"`
+	Groups   []string `json:"groups,omitempty"`
+	RunAs    string   `json:"runAs,omitempty"`
+}
+
+// CreateTokenRequest makes an API token for a user.
+type CreateTokenRequest struct {
+	Name      string   `json:"name"`
+	ExpiresIn string   `json:"expiresIn,omitempty"` // Go duration or Nd; default 30d, at most 365d
+	Scopes    []string `json:"scopes,omitempty"`    // actions; empty: all the user's permissions
+}
+
+// Token describes a token; Secret is shown once, at creation.
+type Token struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	Name      string    `json:"name,omitempty"`
+	Scopes    []string  `json:"scopes,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	Secret    string    `json:"secret,omitempty"`
+}
+
+// Policy is one of an account's Cedar policy documents.
+type Policy struct {
+	ID        string    `json:"id"`
+	Text      string    `json:"text"`
+	UpdatedAt time.Time `json:"updatedAt,omitzero"`
+	UpdatedBy string    `json:"updatedBy,omitempty"`
+}
+
+// PolicyTestRequest asks whether a principal may perform an action on a
+// resource, under the account's policies or, with Policies set, under
+// these instead (to try a change before putting it).
+type PolicyTestRequest struct {
+	Principal string            `json:"principal"` // a user name
+	Action    string            `json:"action"`
+	Resource  string            `json:"resource"` // node:ID|NAME, session:ID, document:NAME, log-group:NAME, key:ID, user:NAME, account
+	Context   map[string]string `json:"context,omitempty"`
+	Policies  []Policy          `json:"policies,omitempty"`
+}
+
+// PolicyTestResponse is the decision and what decided it.
+type PolicyTestResponse struct {
+	Decision    string   `json:"decision"` // Allow or Deny
+	Explanation string   `json:"explanation"`
+	Policies    []string `json:"policies,omitempty"`  // the policies that decided
+	Documents   []string `json:"documents,omitempty"` // the stored documents they are in
+	Errors      []string `json:"errors,omitempty"`
 }
 
 // CreateActivationRequest creates an activation, as Session Manager's
@@ -211,8 +283,10 @@ type ValidateResponse struct {
 
 // User is a Postern user, as administrators see it.
 type User struct {
-	Name  string `json:"name"`
-	Admin bool   `json:"admin"`
+	Name      string   `json:"name"`
+	Admin     bool     `json:"admin"` // in the administrators group
+	Groups    []string `json:"groups,omitempty"`
+	Federated string   `json:"federated,omitempty"` // "issuer subject" of a single sign-on user
 	// RunAs is the OS user the user's sessions run as when the session
 	// preferences enable run-as (runAsEnabled); it wins over
 	// runAsDefaultUser, as Session Manager's SSMSessionRunAs tag does.
@@ -222,7 +296,9 @@ type User struct {
 // SetUserAttributesRequest changes a user's attributes. Fields left out
 // stay as they are.
 type SetUserAttributesRequest struct {
-	RunAs *string `json:"runAs,omitempty"` // "": none
+	RunAs    *string   `json:"runAs,omitempty"`    // "": none
+	Groups   *[]string `json:"groups,omitempty"`   // replaces the user's groups
+	Password *string   `json:"password,omitempty"` // "": the user can no longer sign in with a password
 }
 
 // LogGroup is one of Postern's built-in log groups, described as

@@ -18,17 +18,20 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/postern/postern/api"
 )
 
 // Config is what the CLI keeps under $POSTERN_HOME.
 type Config struct {
-	Server  string `json:"server"`            // https://host:port
-	CA      string `json:"ca,omitempty"`      // PEM of the server's CA; empty: system roots
-	Token   string `json:"token,omitempty"`   // bearer token
-	User    string `json:"user,omitempty"`    // for display
-	Account string `json:"account,omitempty"` // for display
+	Server string `json:"server"`          // https://host:port
+	CA     string `json:"ca,omitempty"`    // PEM of the server's CA; empty: system roots
+	Token  string `json:"token,omitempty"` // bearer token
+	// RefreshToken buys the next token when Token expires.
+	RefreshToken string `json:"refreshToken,omitempty"`
+	User         string `json:"user,omitempty"`    // for display
+	Account      string `json:"account,omitempty"` // for display
 }
 
 // Home returns the CLI's configuration directory: $POSTERN_HOME, or
@@ -80,10 +83,54 @@ func SaveConfig(dir string, c Config) error {
 
 // Client talks to one server.
 type Client struct {
-	base  string
-	token string
-	tls   *tls.Config
-	hc    *http.Client
+	base string
+	tls  *tls.Config
+	hc   *http.Client
+
+	mu      sync.Mutex // guards token and refresh
+	token   string
+	refresh string
+	// saved is told of tokens bought with the refresh token, to keep
+	// them (the CLI writes its configuration).
+	saved func(api.LoginResponse)
+}
+
+// OnRefresh sets what is told of new tokens the client buys when its
+// token expires.
+func (c *Client) OnRefresh(f func(api.LoginResponse)) { c.saved = f }
+
+func (c *Client) bearer() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.token
+}
+
+// renew trades the refresh token for a new token, once per expired token
+// (concurrent requests that all found it expired share one renewal).
+func (c *Client) renew(ctx context.Context, expired string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token != expired {
+		return true // renewed meanwhile
+	}
+	if c.refresh == "" {
+		return false
+	}
+	var res api.LoginResponse
+	resp, err := c.send(ctx, "POST", api.PathRefresh, api.RefreshRequest{RefreshToken: c.refresh}, "")
+	if err != nil {
+		c.refresh = "" // used or expired: don't try it again
+		return false
+	}
+	defer resp.Body.Close()
+	if json.NewDecoder(resp.Body).Decode(&res) != nil || res.Token == "" {
+		return false
+	}
+	c.token, c.refresh = res.Token, res.RefreshToken
+	if c.saved != nil {
+		c.saved(res)
+	}
+	return true
 }
 
 // New returns a client for the configuration.
@@ -105,7 +152,7 @@ func New(c Config) (*Client, error) {
 		tc.RootCAs = pool
 	}
 	tr := &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
-	return &Client{base: base, token: c.Token, tls: tc, hc: &http.Client{Transport: tr}}, nil
+	return &Client{base: base, token: c.Token, refresh: c.RefreshToken, tls: tc, hc: &http.Client{Transport: tr}}, nil
 }
 
 // Error is an error the server answered with.
@@ -134,8 +181,18 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 }
 
 // raw sends a request and returns a 2xx response; other statuses become
-// *Error.
+// *Error. An expired token is renewed with the refresh token, once.
 func (c *Client) raw(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	tok := c.bearer()
+	resp, err := c.send(ctx, method, path, in, tok)
+	var e *Error
+	if errors.As(err, &e) && e.Status == http.StatusUnauthorized && tok != "" && path != api.PathRefresh && c.renew(ctx, tok) {
+		resp, err = c.send(ctx, method, path, in, c.bearer())
+	}
+	return resp, err
+}
+
+func (c *Client) send(ctx context.Context, method, path string, in any, token string) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -151,8 +208,8 @@ func (c *Client) raw(ctx context.Context, method, path string, in any) (*http.Re
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

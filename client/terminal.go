@@ -291,15 +291,25 @@ func (c *Client) DialForward(ctx context.Context, sessionID string) (net.Conn, e
 }
 
 // dialWS opens a WebSocket to path on the server, turning a refusal into
-// the server's own message.
+// the server's own message. An expired token is renewed, once.
 func (c *Client) dialWS(ctx context.Context, path string) (*websocket.Conn, error) {
+	tok := c.bearer()
+	ws, err := c.dialWSWith(ctx, path, tok)
+	var e *Error
+	if errors.As(err, &e) && e.Status == http.StatusUnauthorized && tok != "" && c.renew(ctx, tok) {
+		ws, err = c.dialWSWith(ctx, path, c.bearer())
+	}
+	return ws, err
+}
+
+func (c *Client) dialWSWith(ctx context.Context, path, token string) (*websocket.Conn, error) {
 	u := "wss" + strings.TrimPrefix(c.base, "https") + path
 	tc := c.tls.Clone()
 	tc.NextProtos = []string{"http/1.1"}
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}
 	hdr := http.Header{}
-	if c.token != "" {
-		hdr.Set("Authorization", "Bearer "+c.token)
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -66,7 +66,7 @@ func TestRunAs(t *testing.T) {
 	}
 
 	// The attribute, through the CLI once.
-	if out := e.mustRun(ctx, "users", "set-attr", "admin", "runAs="+attr); out != "User admin: runAs "+attr+"\n" {
+	if out := e.mustRun(ctx, "users", "set-attr", "admin", "runAs="+attr); out != "User admin: groups administrators, runAs "+attr+"\n" {
 		t.Errorf("users set-attr: %q", out)
 	}
 	if _, errOut, code := e.run(ctx, "users", "set-attr", "admin", "runAs=-rf"); code != 1 || !strings.Contains(errOut, `runAs: "-rf" is not a valid user name`) {

@@ -420,7 +420,7 @@ func checkPolicy(k store.Key, c Caller, action string, ec EncryptionContext) err
 	if err != nil {
 		return fmt.Errorf("keys: key %s: stored %w", k.ID, err)
 	}
-	if !p.Allows(c, action, ec) {
+	if !p.Allows(c.forKey(k.ID, action), action, ec) {
 		who := c.ARN
 		if c.Service != "" {
 			who = "service " + c.Service

@@ -193,6 +193,11 @@ type Caller struct {
 	ARN string
 	// Admin: the user administers the account, and so is its root.
 	Admin bool
+	// Delegate, when set, says whether the account's own policies (Cedar,
+	// package authz) let the user perform action with the key. A key
+	// policy statement whose principal is the account root matches when it
+	// does: as in KMS, where such a statement enables IAM policies.
+	Delegate func(keyID, action string) bool
 	// Service is the service acting ("logs.postern"), or empty for a
 	// user.
 	Service string
@@ -201,6 +206,15 @@ type Caller struct {
 // UserCaller is the Caller for a user of an account.
 func UserCaller(account, user string, admin bool) Caller {
 	return Caller{Account: account, ARN: ids.UserARN(account, user), Admin: admin}
+}
+
+// forKey is c as a key's policy sees it: the root when the account's
+// policies delegate action on keyID to it.
+func (c Caller) forKey(keyID, action string) Caller {
+	if !c.Admin && c.Service == "" && c.Delegate != nil {
+		c.Admin = c.Delegate(keyID, action)
+	}
+	return c
 }
 
 // Allows reports whether the policy lets c perform action with the

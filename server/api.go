@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,12 +9,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/store"
 )
@@ -21,54 +24,95 @@ import (
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+api.PathHealth, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("POST "+api.PathLogin, s.handleLogin)
-	mux.HandleFunc("POST "+api.PathRegister, s.handleRegister)
-	mux.HandleFunc("GET "+api.PathAgent, s.handleAgent)
-	mux.Handle("GET "+api.PathWhoAmI, s.authed(s.handleWhoAmI))
-	mux.Handle("POST "+api.PathActivations, s.authed(s.handleCreateActivation))
-	mux.Handle("GET "+api.PathActivations, s.authed(s.handleListActivations))
-	mux.Handle("GET "+api.PathNodes, s.authed(s.handleNodes))
-	mux.Handle("POST "+api.PathSessions, s.authed(s.handleStartSession))
-	mux.Handle("GET "+api.PathSessions, s.authed(s.handleListSessions))
-	mux.Handle("GET "+api.PathSessions+"/{id}", s.authed(s.handleGetSession))
-	mux.Handle("POST "+api.PathSessions+"/{id}/terminate", s.authed(s.handleTerminate))
-	mux.Handle("GET "+api.PathSessions+"/{id}/stream", s.authed(s.handleStream))
-	mux.Handle("GET "+api.PathSessions+"/{id}/logs", s.authed(s.handleLogs))
-	mux.Handle("DELETE "+api.PathSessions+"/{id}/logs", s.authed(s.handleDeleteLogs))
-	mux.Handle("POST "+api.PathSessions+"/{id}/logs/key", s.authed(s.handleArtifactKey))
-	mux.Handle("GET "+api.PathSessions+"/{id}/forward", s.authed(s.handleForward))
-	mux.Handle("GET "+api.PathLogGroups, s.authed(s.handleListLogGroups))
-	mux.Handle("POST "+api.PathLogGroups, s.authed(s.handleCreateLogGroup))
-	mux.Handle("DELETE "+api.PathLogGroups, s.authed(s.handleDeleteLogGroup))
-	mux.Handle("PUT "+api.PathLogGroups+"/retention", s.authed(s.handleSetRetention))
-	mux.Handle("GET "+api.PathLogGroups+"/streams", s.authed(s.handleListLogStreams))
-	mux.Handle("GET "+api.PathLogGroups+"/events", s.authed(s.handleLogEvents))
-	mux.Handle("GET "+api.PathLogGroups+"/tail", s.authed(s.handleTail))
-	mux.Handle("GET "+api.PathLogGroups+"/query", s.authed(s.handleQuery))
-	mux.Handle("GET "+api.PathLogGroups+"/metric-filters", s.authed(s.handleListMetricFilters))
-	mux.Handle("PUT "+api.PathLogGroups+"/metric-filters", s.authed(s.handlePutMetricFilter))
-	mux.Handle("DELETE "+api.PathLogGroups+"/metric-filters", s.authed(s.handleDeleteMetricFilter))
-	mux.Handle("GET "+api.PathKeys, s.authed(s.handleListKeys))
-	mux.Handle("POST "+api.PathKeys, s.authed(s.handleCreateKey))
-	mux.Handle("POST "+api.PathKeys+"/{action}", s.authed(s.handleKeyAction))
-	mux.Handle("GET "+api.PathDocuments, s.authed(s.handleListDocuments))
-	mux.Handle("POST "+api.PathDocuments, s.authed(s.handleCreateDocument))
-	mux.Handle("POST "+api.PathDocuments+"/validate", s.authed(s.handleValidateDocument))
-	mux.Handle("GET "+api.PathDocuments+"/{name}", s.authed(s.handleGetDocument))
-	mux.Handle("DELETE "+api.PathDocuments+"/{name}", s.authed(s.handleDeleteDocument))
-	mux.Handle("GET "+api.PathPreferences, s.authed(s.handleGetPreferences))
-	mux.Handle("PUT "+api.PathPreferences, s.authed(s.handlePutPreferences))
-	mux.Handle("PATCH "+api.PathUsers+"/{name}", s.authed(s.handleSetUserAttributes))
-	mux.Handle("GET "+api.PathAudit, s.authed(s.handleAudit))
-	mux.Handle("GET "+api.PathAudit+"/verify", s.authed(s.handleAuditVerify))
+	for _, rt := range s.routes() {
+		if rt.public != "" {
+			mux.HandleFunc(rt.pattern, rt.open)
+			continue
+		}
+		mux.Handle(rt.pattern, s.authed(rt.action, rt.handler))
+	}
 	return s.audited(mux)
+}
+
+// route is one endpoint of the API.
+type route struct {
+	pattern string
+	// action is what the route is authorized as; its handler checks it
+	// on the resource it names.
+	action  authz.Action
+	handler func(http.ResponseWriter, *http.Request) error
+	// public, for routes that take no user's token, says how the route
+	// authenticates instead; open is its handler.
+	public string
+	open   http.HandlerFunc
+}
+
+// routes is the API. Every route either names the action its handler
+// authorizes or says why it needs no user.
+func (s *Server) routes() []route {
+	return append(s.ssoRoutes(), []route{
+		{pattern: "GET " + api.PathHealth, public: "health check: says only ok", open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},
+		{pattern: "POST " + api.PathLogin, public: "signs in with a password (rate limited)", open: s.handleLogin},
+		{pattern: "POST " + api.PathRefresh, public: "trades a refresh token", open: s.handleRefresh},
+		{pattern: "POST " + api.PathRegister, public: "authenticated by an activation code; authorized as RegisterNode", open: s.handleRegister},
+		{pattern: "GET " + api.PathAgent, public: "authenticated by the agent's client certificate", open: s.handleAgent},
+		{pattern: "GET " + api.PathWhoAmI, action: authz.GetCallerIdentity, handler: s.handleWhoAmI},
+		{pattern: "POST " + api.PathActivations, action: authz.CreateActivation, handler: s.handleCreateActivation},
+		{pattern: "GET " + api.PathActivations, action: authz.DescribeActivations, handler: s.handleListActivations},
+		{pattern: "GET " + api.PathNodes, action: authz.DescribeNodes, handler: s.handleNodes},
+		{pattern: "POST " + api.PathSessions, action: authz.StartSession, handler: s.handleStartSession},
+		{pattern: "GET " + api.PathSessions, action: authz.DescribeSessions, handler: s.handleListSessions},
+		{pattern: "GET " + api.PathSessions + "/{id}", action: authz.DescribeSessions, handler: s.handleGetSession},
+		{pattern: "POST " + api.PathSessions + "/{id}/terminate", action: authz.TerminateSession, handler: s.handleTerminate},
+		{pattern: "GET " + api.PathSessions + "/{id}/stream", action: authz.ResumeSession, handler: s.handleStream},
+		{pattern: "GET " + api.PathSessions + "/{id}/logs", action: authz.GetSessionLogs, handler: s.handleLogs},
+		{pattern: "DELETE " + api.PathSessions + "/{id}/logs", action: authz.DeleteSessionLogs, handler: s.handleDeleteLogs},
+		{pattern: "POST " + api.PathSessions + "/{id}/logs/key", action: authz.GetSessionLogs, handler: s.handleArtifactKey},
+		{pattern: "GET " + api.PathSessions + "/{id}/forward", action: authz.ResumeSession, handler: s.handleForward},
+		{pattern: "GET " + api.PathLogGroups, action: authz.DescribeLogGroups, handler: s.handleListLogGroups},
+		{pattern: "POST " + api.PathLogGroups, action: authz.CreateLogGroup, handler: s.handleCreateLogGroup},
+		{pattern: "DELETE " + api.PathLogGroups, action: authz.DeleteLogGroup, handler: s.handleDeleteLogGroup},
+		{pattern: "PUT " + api.PathLogGroups + "/retention", action: authz.PutRetentionPolicy, handler: s.handleSetRetention},
+		{pattern: "GET " + api.PathLogGroups + "/streams", action: authz.DescribeLogStreams, handler: s.handleListLogStreams},
+		{pattern: "GET " + api.PathLogGroups + "/events", action: authz.GetLogEvents, handler: s.handleLogEvents},
+		{pattern: "GET " + api.PathLogGroups + "/tail", action: authz.GetLogEvents, handler: s.handleTail},
+		{pattern: "GET " + api.PathLogGroups + "/query", action: authz.QueryLogs, handler: s.handleQuery},
+		{pattern: "GET " + api.PathLogGroups + "/metric-filters", action: authz.DescribeMetricFilters, handler: s.handleListMetricFilters},
+		{pattern: "PUT " + api.PathLogGroups + "/metric-filters", action: authz.PutMetricFilter, handler: s.handlePutMetricFilter},
+		{pattern: "DELETE " + api.PathLogGroups + "/metric-filters", action: authz.DeleteMetricFilter, handler: s.handleDeleteMetricFilter},
+		{pattern: "GET " + api.PathKeys, action: authz.DescribeKeys, handler: s.handleListKeys},
+		{pattern: "POST " + api.PathKeys, action: authz.CreateKey, handler: s.handleCreateKey},
+		{pattern: "POST " + api.PathKeys + "/{action}", action: authz.ManageKey, handler: s.handleKeyAction},
+		{pattern: "GET " + api.PathDocuments, action: authz.DescribeDocuments, handler: s.handleListDocuments},
+		{pattern: "POST " + api.PathDocuments, action: authz.CreateDocument, handler: s.handleCreateDocument},
+		{pattern: "POST " + api.PathDocuments + "/validate", action: authz.ValidateDocument, handler: s.handleValidateDocument},
+		{pattern: "GET " + api.PathDocuments + "/{name}", action: authz.GetDocument, handler: s.handleGetDocument},
+		{pattern: "DELETE " + api.PathDocuments + "/{name}", action: authz.DeleteDocument, handler: s.handleDeleteDocument},
+		{pattern: "GET " + api.PathPreferences, action: authz.GetPreferences, handler: s.handleGetPreferences},
+		{pattern: "PUT " + api.PathPreferences, action: authz.UpdatePreferences, handler: s.handlePutPreferences},
+		{pattern: "GET " + api.PathUsers, action: authz.DescribeUsers, handler: s.handleListUsers},
+		{pattern: "POST " + api.PathUsers, action: authz.CreateUser, handler: s.handleCreateUser},
+		{pattern: "PATCH " + api.PathUsers + "/{name}", action: authz.UpdateUser, handler: s.handleSetUserAttributes},
+		{pattern: "DELETE " + api.PathUsers + "/{name}", action: authz.DeleteUser, handler: s.handleDeleteUser},
+		{pattern: "GET " + api.PathUsers + "/{name}/tokens", action: authz.DescribeTokens, handler: s.handleListTokens},
+		{pattern: "POST " + api.PathUsers + "/{name}/tokens", action: authz.CreateToken, handler: s.handleCreateToken},
+		{pattern: "DELETE " + api.PathUsers + "/{name}/tokens/{id}", action: authz.RevokeToken, handler: s.handleRevokeToken},
+		{pattern: "GET " + api.PathPolicies, action: authz.DescribePolicies, handler: s.handleListPolicies},
+		{pattern: "PUT " + api.PathPolicies + "/{id}", action: authz.PutPolicy, handler: s.handlePutPolicy},
+		{pattern: "DELETE " + api.PathPolicies + "/{id}", action: authz.DeletePolicy, handler: s.handleDeletePolicy},
+		{pattern: "POST " + api.PathPolicies + "/test", action: authz.TestPolicy, handler: s.handleTestPolicy},
+		{pattern: "GET " + api.PathAudit, action: authz.LookupAuditEvents, handler: s.handleAudit},
+		{pattern: "GET " + api.PathAudit + "/verify", action: authz.VerifyAuditTrail, handler: s.handleAuditVerify},
+	}...)
 }
 
 // caller is the authenticated user of a request.
 type caller struct {
 	Account string
 	User    store.User
+	Token   store.Token
+	// mark is set when the request's authorization has been checked.
+	mark *authzMark
 }
 
 type ctxKey struct{}
@@ -119,100 +163,135 @@ func readJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// authed wraps a handler that needs a signed-in user (Authorization: Bearer).
-func (s *Server) authed(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+// authed wraps a handler that needs a signed-in user (Authorization:
+// Bearer), authorized as action. Its response is held back until the
+// handler has checked authorization: one that forgot answers 500, never
+// the resource.
+func (s *Server) authed(action authz.Action, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || tok == "" {
-			s.writeError(w, r, errorf(http.StatusUnauthorized, "Unauthenticated", "not signed in: run `postern login`"))
-			return
-		}
-		t, err := s.store.GetToken(r.Context(), authn.HashSecret(tok), s.now())
+		c, err := s.authenticate(r)
 		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				err = errorf(http.StatusUnauthorized, "Unauthenticated", "your token is unknown or expired: run `postern login` again")
-			}
-			s.writeError(w, r, err)
-			return
-		}
-		u, err := s.store.GetUser(r.Context(), t.Account, t.User)
-		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				err = errorf(http.StatusUnauthorized, "Unauthenticated", "user %s no longer exists", t.User)
-			}
 			s.writeError(w, r, err)
 			return
 		}
 		if ai := auditOf(r); ai != nil {
-			ai.account, ai.actor = t.Account, ids.UserARN(t.Account, u.Name)
+			ai.account, ai.actor = c.Account, ids.UserARN(c.Account, c.User.Name)
 		}
-		ctx := context.WithValue(r.Context(), ctxKey{}, caller{Account: t.Account, User: u})
-		if err := h(w, r.WithContext(ctx)); err != nil {
-			s.writeError(w, r, err)
+		if len(c.Token.Scopes) > 0 && !slices.Contains(c.Token.Scopes, string(action)) {
+			s.writeError(w, r, errorf(http.StatusForbidden, "AccessDenied", "%s's token %s may not %s: its scopes are %v", c.User.Name, c.Token.ID, action, c.Token.Scopes))
+			return
+		}
+		c.mark = &authzMark{}
+		gw := &guardWriter{ResponseWriter: w, mark: c.mark, s: s, r: r}
+		ctx := context.WithValue(r.Context(), ctxKey{}, c)
+		if err := h(gw, r.WithContext(ctx)); err != nil {
+			s.writeError(gw, r, err)
+		}
+		if !c.mark.checked.Load() && gw.status == 0 {
+			s.uncheckedRequests.Add(1)
+			s.logf("server: BUG: %s answered %s %s without checking %s", r.Pattern, r.Method, r.URL.Path, action)
 		}
 	})
 }
 
-func requireAdmin(c caller, what string) error {
-	if !c.User.Admin {
-		return errorf(http.StatusForbidden, "AccessDenied", "%s is not allowed to %s: an administrator must do it", c.User.Name, what)
+// authenticate finds the caller of a request by its bearer token.
+func (s *Server) authenticate(r *http.Request) (caller, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return caller{}, errorf(http.StatusUnauthorized, "Unauthenticated", "not signed in: run `postern login`")
 	}
-	return nil
-}
-
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	var req api.LoginRequest
-	if err := readJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	account := req.Account
-	if account == "" {
-		account = store.DefaultAccount
-	}
-	denied := errorf(http.StatusUnauthorized, "AuthenticationFailed", "wrong user name or password")
-	u, err := s.store.GetUser(r.Context(), account, req.User)
+	t, err := s.store.GetToken(r.Context(), authn.HashSecret(tok), s.now())
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			// Spend the same time as a real check, so response timing
-			// does not reveal which users exist.
-			authn.CheckPassword(dummyHash, req.Password)
-			err = denied
+			err = errorf(http.StatusUnauthorized, "Unauthenticated", "your token is unknown, expired or revoked: run `postern login` again")
 		}
-		s.writeError(w, r, err)
-		return
+		return caller{}, err
 	}
-	if u.PasswordHash == "" || authn.CheckPassword(u.PasswordHash, req.Password) != nil {
-		s.writeError(w, r, denied)
-		return
+	if t.Kind == store.TokenRefresh {
+		return caller{}, errorf(http.StatusUnauthorized, "Unauthenticated", "a refresh token only buys a new session token (POST %s)", api.PathRefresh)
 	}
-	secret, exp, err := s.IssueToken(r.Context(), account, u.Name, s.cfg.TokenTTL)
+	u, err := s.store.GetUser(r.Context(), t.Account, t.User)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		if errors.Is(err, store.ErrNotFound) {
+			err = errorf(http.StatusUnauthorized, "Unauthenticated", "user %s no longer exists", t.User)
+		}
+		return caller{}, err
 	}
-	writeJSON(w, http.StatusOK, api.LoginResponse{Token: secret, ExpiresAt: exp, Account: account, User: u.Name})
+	return caller{Account: t.Account, User: u, Token: t}, nil
 }
 
-var dummyHash, _ = authn.HashPassword("postern-timing-equalizer")
+// guardWriter holds back a response until the request's authorization was
+// checked. Errors pass (they say nothing the caller may not know: a
+// handler refuses bad input or missing things before it can name a
+// resource), as do responses after a check.
+type guardWriter struct {
+	http.ResponseWriter
+	mark    *authzMark
+	s       *Server
+	r       *http.Request
+	refused bool // the guard answered instead of the handler
+	status  int  // what the handler wrote, once it has
+}
 
-// IssueToken creates an API token for a user.
-func (s *Server) IssueToken(ctx context.Context, account, user string, ttl time.Duration) (string, time.Time, error) {
-	secret := authn.NewSecret("pst_")
-	now := s.now()
-	t := store.Token{Hash: authn.HashSecret(secret), Account: account, User: user, CreatedAt: now}
-	if ttl > 0 {
-		t.ExpiresAt = now.Add(ttl)
+func (w *guardWriter) ok(status int) bool {
+	if w.refused {
+		return false
 	}
-	if err := s.store.CreateToken(ctx, t); err != nil {
-		return "", time.Time{}, err
+	if w.status == 0 {
+		w.status = status
 	}
-	return secret, t.ExpiresAt, nil
+	if w.status >= 400 || w.mark.checked.Load() {
+		return true
+	}
+	w.refused = true
+	w.s.uncheckedRequests.Add(1)
+	w.s.logf("server: BUG: %s tried to answer %s %s without an authorization check; refused", w.r.Pattern, w.r.Method, w.r.URL.Path)
+	writeJSON(w.ResponseWriter, http.StatusInternalServerError, api.Error{Code: "InternalError", Message: "internal error: the server did not check this request's authorization"})
+	return false
+}
+
+func (w *guardWriter) WriteHeader(code int) {
+	if w.ok(code) {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *guardWriter) Write(b []byte) (int, error) {
+	if !w.ok(http.StatusOK) {
+		return 0, errUnchecked
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *guardWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *guardWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && w.ok(http.StatusOK) {
+		f.Flush()
+	}
+}
+
+func (w *guardWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !w.ok(http.StatusSwitchingProtocols) {
+		return nil, nil, errUnchecked
+	}
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("server: connection cannot be hijacked")
+	}
+	return h.Hijack()
 }
 
 func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	writeJSON(w, http.StatusOK, api.WhoAmI{Account: c.Account, User: c.User.Name, ARN: ids.UserARN(c.Account, c.User.Name), Admin: c.User.Admin})
+	if err := s.authorize(r, authz.GetCallerIdentity, userEntity(c.User)); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.WhoAmI{
+		Account: c.Account, User: c.User.Name, ARN: ids.UserARN(c.Account, c.User.Name),
+		Admin: slices.Contains(c.User.Groups, authz.Administrators), Groups: c.User.Groups, RunAs: c.User.RunAs,
+		TokenID: c.Token.ID, Scopes: c.Token.Scopes,
+	})
 	return nil
 }
 
@@ -230,7 +309,7 @@ func parseDuration(s string) (time.Duration, error) {
 
 func (s *Server) handleCreateActivation(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "create activations"); err != nil {
+	if err := s.authorize(r, authz.CreateActivation, c.account()); err != nil {
 		return err
 	}
 	var req api.CreateActivationRequest
@@ -278,7 +357,7 @@ func apiActivation(a store.Activation, now time.Time) api.Activation {
 
 func (s *Server) handleListActivations(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "list activations"); err != nil {
+	if err := s.authorize(r, authz.DescribeActivations, c.account()); err != nil {
 		return err
 	}
 	as, err := s.store.ListActivations(r.Context(), c.Account)
@@ -316,17 +395,36 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if !authn.EqualHash(a.CodeHash, authn.HashSecret(req.ActivationCode)) {
 		return refused("the activation code does not match activation %s: check the --code you were given", req.ActivationID)
 	}
+	// The activation's tags win over the ones the node brings: they are
+	// what an administrator decided, and policies grant access by tag
+	// (a node registered with an env=prod activation cannot call itself
+	// env=dev).
+	tags := map[string]string{}
+	for k, v := range req.Tags {
+		tags[k] = v
+	}
+	for k, v := range a.Tags {
+		tags[k] = v
+	}
+	if ai := auditOf(r); ai != nil {
+		ai.account, ai.actor = a.Account, "activation/"+a.ID
+	}
+	ps, err := s.policies(r.Context(), a.Account)
+	if err != nil {
+		return err
+	}
+	d := ps.Decide(authz.Request{
+		Principal: authz.Entity{Type: "Activation", ID: a.ID, Account: a.Account, Tags: a.Tags},
+		Action:    authz.RegisterNode, Resource: authz.AccountEntity(a.Account),
+		Context: map[string]string{"name": req.Name, "hostname": req.Hostname},
+	})
+	if !d.Allowed {
+		return errorf(http.StatusForbidden, "AccessDenied", "activation %s may not register nodes (%s)", a.ID, d.Explain())
+	}
 	nodeID := ids.NewNode()
 	certPEM, serial, err := s.ca.SignClient([]byte(req.CSR), nodeID, 5*365*24*time.Hour)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "BadRequest", "invalid certificate request: %v", err)
-	}
-	tags := map[string]string{}
-	for k, v := range a.Tags {
-		tags[k] = v
-	}
-	for k, v := range req.Tags {
-		tags[k] = v
 	}
 	name := req.Name
 	if name == "" {
@@ -366,9 +464,12 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.listing(r)
 	out := []api.Node{}
 	for _, n := range ns {
-		out = append(out, s.apiNode(n))
+		if s.allowed(r, authz.DescribeNodes, nodeEntity(n)) {
+			out = append(out, s.apiNode(n))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

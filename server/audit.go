@@ -15,6 +15,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/audit"
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/store"
@@ -31,6 +32,7 @@ import (
 type auditInfo struct {
 	account, actor string
 	detail         string
+	authz          string // the authorization decision, when there was one
 }
 
 type auditKey struct{}
@@ -59,9 +61,13 @@ func (s *Server) audited(h http.Handler) http.Handler {
 		if action == "" {
 			action = r.Method + " " + r.URL.Path // no route matched
 		}
+		detail := ai.detail
+		if ai.authz != "" {
+			detail = strings.TrimPrefix(detail+"; "+ai.authz, "; ")
+		}
 		s.appendAudit(context.WithoutCancel(r.Context()), store.AuditRecord{
 			Account: ai.account, Actor: ai.actor, Action: action, Resource: r.URL.RequestURI(), Source: r.RemoteAddr,
-			Result: resultOf(sw.status), Status: sw.status, RequestID: reqID, Detail: ai.detail,
+			Result: resultOf(sw.status), Status: sw.status, RequestID: reqID, Detail: detail,
 		})
 	})
 }
@@ -168,7 +174,7 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // ?since= (RFC 3339), ?actor=, ?action= (a substring), ?after=SEQ, ?limit=N.
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "read the audit trail"); err != nil {
+	if err := s.authorize(r, authz.LookupAuditEvents, c.account()); err != nil {
 		return err
 	}
 	q := r.URL.Query()
@@ -210,7 +216,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 // handleAuditVerify checks the whole trail's chain (administrators only).
 func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "verify the audit trail"); err != nil {
+	if err := s.authorize(r, authz.VerifyAuditTrail, c.account()); err != nil {
 		return err
 	}
 	rs, err := s.store.ListAudit(r.Context(), store.AuditFilter{})

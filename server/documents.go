@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/wire"
@@ -185,15 +186,18 @@ func (s *Server) handleListDocuments(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	s.listing(r)
 	out := []api.Document{}
 	own := map[string]bool{}
 	for _, d := range ds {
 		own[d.Name] = true
 		d.Content = ""
-		out = append(out, apiDocument(d, false))
+		if s.allowed(r, authz.DescribeDocuments, authz.Named("Document", c.Account, d.Name)) {
+			out = append(out, apiDocument(d, false))
+		}
 	}
 	for _, name := range document.BuiltinNames() {
-		if own[name] {
+		if own[name] || !s.allowed(r, authz.DescribeDocuments, authz.Named("Document", c.Account, name)) {
 			continue // the account's preferences replace the built-in default
 		}
 		b, _ := document.Builtin(name)
@@ -208,6 +212,9 @@ func (s *Server) handleGetDocument(w http.ResponseWriter, r *http.Request) error
 	// SSM-SessionManagerRunShell shows the account's preferences, as it
 	// applies them.
 	name := document.PosternName(r.PathValue("name"))
+	if err := s.authorize(r, authz.GetDocument, authz.Named("Document", c.Account, name)); err != nil {
+		return err
+	}
 	version := 0
 	if v := r.URL.Query().Get("version"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -246,11 +253,11 @@ func (s *Server) putDocument(ctx context.Context, c caller, name, content string
 
 func (s *Server) handleCreateDocument(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "create documents"); err != nil {
-		return err
-	}
 	var req api.PutDocumentRequest
 	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := s.authorize(r, authz.CreateDocument, authz.Named("Document", c.Account, req.Name)); err != nil {
 		return err
 	}
 	if err := document.ValidName(req.Name); err != nil {
@@ -267,10 +274,10 @@ func (s *Server) handleCreateDocument(w http.ResponseWriter, r *http.Request) er
 
 func (s *Server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "delete documents"); err != nil {
+	name := r.PathValue("name")
+	if err := s.authorize(r, authz.DeleteDocument, authz.Named("Document", c.Account, name)); err != nil {
 		return err
 	}
-	name := r.PathValue("name")
 	err := s.store.DeleteDocument(r.Context(), c.Account, name)
 	if errors.Is(err, store.ErrNotFound) {
 		if _, ok := document.Builtin(name); ok {
@@ -286,6 +293,9 @@ func (s *Server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) er
 }
 
 func (s *Server) handleValidateDocument(w http.ResponseWriter, r *http.Request) error {
+	if err := s.authorize(r, authz.ValidateDocument, callerOf(r).account()); err != nil {
+		return err
+	}
 	var req api.PutDocumentRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
@@ -318,6 +328,9 @@ func splitErrors(err error) []string {
 
 func (s *Server) handleGetPreferences(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
+	if err := s.authorize(r, authz.GetPreferences, authz.Named("Document", c.Account, DefaultDocument)); err != nil {
+		return err
+	}
 	doc, content, err := s.preferences(r.Context(), c.Account)
 	if err != nil {
 		return err
@@ -331,7 +344,7 @@ func (s *Server) handleGetPreferences(w http.ResponseWriter, r *http.Request) er
 
 func (s *Server) handlePutPreferences(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "change the session preferences"); err != nil {
+	if err := s.authorize(r, authz.UpdatePreferences, authz.Named("Document", c.Account, DefaultDocument)); err != nil {
 		return err
 	}
 	var req api.PutDocumentRequest
@@ -350,40 +363,5 @@ func (s *Server) handlePutPreferences(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	writeJSON(w, http.StatusOK, apiDocument(d, false))
-	return nil
-}
-
-// handleSetUserAttributes sets a user's attributes: runAs, the OS user
-// their sessions run as when the preferences enable run-as (see
-// planSession).
-func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request) error {
-	c := callerOf(r)
-	if err := requireAdmin(c, "change users' attributes"); err != nil {
-		return err
-	}
-	var req api.SetUserAttributesRequest
-	if err := readJSON(r, &req); err != nil {
-		return err
-	}
-	name := r.PathValue("name")
-	u, err := s.store.GetUser(r.Context(), c.Account, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, "UserNotFound", "user %q does not exist", name)
-	}
-	if err != nil {
-		return err
-	}
-	if req.RunAs != nil {
-		if *req.RunAs != "" {
-			if err := document.ValidUserName(*req.RunAs); err != nil {
-				return errorf(http.StatusBadRequest, "ValidationError", "runAs: %v", err)
-			}
-		}
-		u.RunAs = *req.RunAs
-	}
-	if err := s.store.UpdateUser(r.Context(), u); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, api.User{Name: u.Name, Admin: u.Admin, RunAs: u.RunAs})
 	return nil
 }

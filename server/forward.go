@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/wire"
@@ -19,7 +20,7 @@ import (
 // to the target.
 func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	sess, err := s.session(r.Context(), c, r.PathValue("id"))
+	sess, err := s.session(r, authz.ResumeSession, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/keys"
 )
 
@@ -38,8 +40,29 @@ func (s *Server) keyService() (KeyService, error) {
 	return s.cfg.Keys, nil
 }
 
-func keyCaller(c caller) keys.Caller {
-	return keys.UserCaller(c.Account, c.User.Name, c.User.Admin)
+// keyCaller is the caller as the key service sees it. A key policy
+// statement for the account root delegates to the account's Cedar
+// policies, as KMS's does to IAM: kms:Decrypt, kms:Encrypt and
+// kms:GenerateDataKey* are UseKey, kms:DescribeKey is DescribeKeys, the
+// rest ManageKey; each with the KMS operation as context.operation.
+func (s *Server) keyCaller(ctx context.Context, c caller) keys.Caller {
+	kc := keys.UserCaller(c.Account, c.User.Name, false)
+	kc.Delegate = func(keyID, op string) bool {
+		action := authz.ManageKey
+		switch {
+		case op == "kms:Decrypt" || op == "kms:Encrypt" || strings.HasPrefix(op, "kms:GenerateDataKey"):
+			action = authz.UseKey
+		case op == "kms:DescribeKey":
+			action = authz.DescribeKeys
+		}
+		d, err := s.decide(ctx, c, action, authz.Named("Key", c.Account, keyID), withContext("operation", op))
+		if err != nil {
+			s.logf("server: authorization of %s on key %s: %v", action, keyID, err)
+			return false
+		}
+		return d.Allowed
+	}
+	return kc
 }
 
 // keyError turns the key service's errors into API errors, with KMS's
@@ -75,9 +98,12 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return keyError(err)
 	}
+	s.listing(r)
 	out := make([]api.Key, 0, len(list))
 	for _, k := range list {
-		out = append(out, apiKey(k))
+		if s.allowed(r, authz.DescribeKeys, authz.Named("Key", k.Account, k.ID)) {
+			out = append(out, apiKey(k))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -85,7 +111,7 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "create keys"); err != nil {
+	if err := s.authorize(r, authz.CreateKey, c.account()); err != nil {
 		return err
 	}
 	ks, err := s.keyService()
@@ -119,7 +145,10 @@ func (s *Server) handleKeyAction(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	ctx, c := r.Context(), keyCaller(callerOf(r))
+	// Each call is authorized by the key's policy, which delegates to
+	// the account's policies where it names the account root.
+	s.listing(r)
+	ctx, c := r.Context(), s.keyCaller(r.Context(), callerOf(r))
 	ref := req.KeyID
 	switch action := r.PathValue("action"); action {
 	case "describe":

@@ -11,6 +11,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/client"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logstore"
@@ -37,9 +38,20 @@ func startKeyServer(t *testing.T) *keyServer {
 	}
 	st.EnsureAccount(ctx, store.Account{ID: store.DefaultAccount, Name: "default"})
 	hash, _ := authn.HashPassword("pw")
-	for _, u := range []store.User{{Name: "admin", Admin: true}, {Name: "bob"}} {
+	for _, u := range []store.User{{Name: "admin", Groups: []string{"administrators"}}, {Name: "bob", Groups: []string{"readers"}}} {
 		u.Account, u.PasswordHash = store.DefaultAccount, hash
 		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Bob may read log groups, but no key policy or Cedar policy lets him
+	// decrypt with their keys.
+	for _, p := range []store.Policy{
+		{ID: authz.DefaultPolicyID, Text: authz.DefaultPolicies},
+		{ID: "readers", Text: `permit (principal in Group::"readers", action in [Action::"GetLogEvents", Action::"QueryLogs", Action::"DescribeKeys"], resource);`},
+	} {
+		p.Account = store.DefaultAccount
+		if err := st.PutPolicy(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logstore"
@@ -59,9 +59,12 @@ func (s *Server) handleListLogGroups(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	s.listing(r)
 	out := make([]api.LogGroup, 0, len(gs))
 	for _, g := range gs {
-		out = append(out, apiLogGroup(g))
+		if s.allowed(r, authz.DescribeLogGroups, logGroupEntity(g.Account, g.Name)) {
+			out = append(out, apiLogGroup(g))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -69,15 +72,15 @@ func (s *Server) handleListLogGroups(w http.ResponseWriter, r *http.Request) err
 
 func (s *Server) handleCreateLogGroup(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "create log groups"); err != nil {
+	var req api.CreateLogGroupRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := s.authorize(r, authz.CreateLogGroup, logGroupEntity(c.Account, req.Name)); err != nil {
 		return err
 	}
 	ls, err := s.logStore()
 	if err != nil {
-		return err
-	}
-	var req api.CreateLogGroupRequest
-	if err := readJSON(r, &req); err != nil {
 		return err
 	}
 	g := logstore.Group{Account: c.Account, Name: req.Name, RetentionDays: req.RetentionInDays, KMSKeyID: req.KMSKeyID, CreatedAt: s.now()}
@@ -95,14 +98,14 @@ func (s *Server) handleCreateLogGroup(w http.ResponseWriter, r *http.Request) er
 
 func (s *Server) handleDeleteLogGroup(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "delete log groups"); err != nil {
+	name := r.URL.Query().Get("name")
+	if err := s.authorize(r, authz.DeleteLogGroup, logGroupEntity(c.Account, name)); err != nil {
 		return err
 	}
 	ls, err := s.logStore()
 	if err != nil {
 		return err
 	}
-	name := r.URL.Query().Get("name")
 	if err := ls.DeleteGroup(r.Context(), c.Account, name); err != nil {
 		return logStoreError(err, "log group "+name)
 	}
@@ -115,14 +118,14 @@ func (s *Server) handleDeleteLogGroup(w http.ResponseWriter, r *http.Request) er
 // as PutRetentionPolicy does.
 func (s *Server) handleSetRetention(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "set log group retention"); err != nil {
+	name, v := r.URL.Query().Get("name"), r.URL.Query().Get("days")
+	if err := s.authorize(r, authz.PutRetentionPolicy, logGroupEntity(c.Account, name)); err != nil {
 		return err
 	}
 	ls, err := s.logStore()
 	if err != nil {
 		return err
 	}
-	name, v := r.URL.Query().Get("name"), r.URL.Query().Get("days")
 	days, err := strconv.Atoi(v)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "InvalidParameterException", "days: %q is not a number of days", v)
@@ -141,6 +144,9 @@ func (s *Server) handleListLogStreams(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	name := r.URL.Query().Get("group")
+	if err := s.authorize(r, authz.DescribeLogStreams, logGroupEntity(callerOf(r).Account, name)); err != nil {
+		return err
+	}
 	streams, err := ls.Streams(r.Context(), callerOf(r).Account, name)
 	if err != nil {
 		return logStoreError(err, "log group "+name)
@@ -193,7 +199,7 @@ func (s *Server) handleLogEvents(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "InvalidParameterException", "limit: %d is out of range 1–10000", limit)
 	}
 	name, stream := q.Get("group"), q.Get("stream")
-	if err := s.mayReadGroup(r.Context(), ls, callerOf(r), name); err != nil {
+	if err := s.mayReadGroup(r, ls, authz.GetLogEvents, name); err != nil {
 		return err
 	}
 	evs, err := ls.Events(r.Context(), callerOf(r).Account, name, stream, after, int(limit))
@@ -227,7 +233,7 @@ func (s *Server) handleTail(w http.ResponseWriter, r *http.Request) error {
 	if group == "" {
 		group = OwnLogGroup
 	}
-	if err := s.mayReadGroup(r.Context(), ls, c, group); err != nil {
+	if err := s.mayReadGroup(r, ls, authz.GetLogEvents, group); err != nil {
 		return err
 	}
 	var wait time.Duration
@@ -291,7 +297,11 @@ func (s *Server) handleTail(w http.ResponseWriter, r *http.Request) error {
 // mayReadGroup checks that the caller may read the group's events: for a
 // group sealed with a key, its policy must let them decrypt, as CloudWatch
 // Logs requires kms:Decrypt of whoever reads an encrypted group.
-func (s *Server) mayReadGroup(ctx context.Context, ls LogStore, c caller, group string) error {
+func (s *Server) mayReadGroup(r *http.Request, ls LogStore, action authz.Action, group string) error {
+	ctx, c := r.Context(), callerOf(r)
+	if err := s.authorize(r, action, logGroupEntity(c.Account, group)); err != nil {
+		return err
+	}
 	ks := s.cfg.Keys
 	if ks == nil {
 		return nil
@@ -307,7 +317,7 @@ func (s *Server) mayReadGroup(ctx context.Context, ls LogStore, c caller, group 
 	if ref == "" {
 		ref = keys.DefaultKeyAlias
 	}
-	if err := ks.Authorize(ctx, keyCaller(c), ref, "kms:Decrypt", keys.LogGroupContext(c.Account, group)); err != nil {
+	if err := ks.Authorize(ctx, s.keyCaller(ctx, c), ref, "kms:Decrypt", keys.LogGroupContext(c.Account, group)); err != nil {
 		return keyError(fmt.Errorf("log group %s: %w", group, err))
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/filterpattern"
 	"github.com/postern/postern/logstore"
 )
@@ -197,15 +198,15 @@ func validLabel(s string) bool {
 
 func (s *Server) handlePutMetricFilter(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "put metric filters"); err != nil {
+	var req api.MetricFilter
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := s.authorize(r, authz.PutMetricFilter, logGroupEntity(c.Account, req.Group)); err != nil {
 		return err
 	}
 	ls, err := s.logStore()
 	if err != nil {
-		return err
-	}
-	var req api.MetricFilter
-	if err := readJSON(r, &req); err != nil {
 		return err
 	}
 	if req.Value == "" {
@@ -241,9 +242,10 @@ func (s *Server) handleListMetricFilters(w http.ResponseWriter, r *http.Request)
 		return err
 	}
 	group := r.URL.Query().Get("group")
+	s.listing(r)
 	out := []api.MetricFilter{}
 	for _, f := range fs {
-		if group != "" && f.Group != group {
+		if group != "" && f.Group != group || !s.allowed(r, authz.DescribeMetricFilters, logGroupEntity(f.Account, f.Group)) {
 			continue
 		}
 		out = append(out, api.MetricFilter{Group: f.Group, Name: f.Name, Pattern: f.Pattern, Namespace: f.Namespace,
@@ -255,14 +257,14 @@ func (s *Server) handleListMetricFilters(w http.ResponseWriter, r *http.Request)
 
 func (s *Server) handleDeleteMetricFilter(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "delete metric filters"); err != nil {
+	group, name := r.URL.Query().Get("group"), r.URL.Query().Get("name")
+	if err := s.authorize(r, authz.DeleteMetricFilter, logGroupEntity(c.Account, group)); err != nil {
 		return err
 	}
 	ls, err := s.logStore()
 	if err != nil {
 		return err
 	}
-	group, name := r.URL.Query().Get("group"), r.URL.Query().Get("name")
 	if err := ls.DeleteMetricFilter(r.Context(), c.Account, group, name); err != nil {
 		if errors.Is(err, logstore.ErrNotFound) {
 			return errorf(http.StatusNotFound, "ResourceNotFoundException", "log group %s has no metric filter %s", group, name)

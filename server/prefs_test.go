@@ -162,7 +162,7 @@ func TestSetUserAttributes(t *testing.T) {
 		runAs string
 		want  string
 	}{
-		{"not an administrator", bob, "bob", "root", "an administrator must do it"},
+		{"not an administrator", bob, "bob", "root", "bob is not allowed to UpdateUser on user bob (denied by system:no-self-elevation)"},
 		{"no such user", ts.admin, "carol", "ops", `user "carol" does not exist`},
 		{"not a user name", ts.admin, "bob", "-rf", `runAs: "-rf" is not a valid user name`},
 		{"a uid", ts.admin, "bob", "0", `runAs: "0" is not a valid user name`},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/logquery"
 	"github.com/postern/postern/logstore"
 )
@@ -32,7 +33,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	if group == "" {
 		group = OwnLogGroup
 	}
-	if err := s.mayReadGroup(r.Context(), ls, c, group); err != nil {
+	if err := s.mayReadGroup(r, ls, authz.QueryLogs, group); err != nil {
 		return err
 	}
 	end := s.now()

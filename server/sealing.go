@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/envelope"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/recording"
@@ -125,7 +126,7 @@ func (s *Server) sealSession(ctx context.Context, c caller, sess *store.Session,
 		}
 	}
 	ec := sealingContext(*sess)
-	dk, wrapped, err := ks.GenerateDataKey(ctx, keyCaller(c), keyRef, ec)
+	dk, wrapped, err := ks.GenerateDataKey(ctx, s.keyCaller(ctx, c), keyRef, ec)
 	if err != nil {
 		return nil, nil, refuseForKey(keyRef, err)
 	}
@@ -169,7 +170,7 @@ func (s *Server) journalKey(ctx context.Context, account, id string) (cipher.AEA
 // readerJournalKey returns the key of a session's journal for a user who
 // wants to read it: the key's policy must let them decrypt.
 func (s *Server) readerJournalKey(ctx context.Context, c caller, id string) (cipher.AEAD, error) {
-	return s.unsealJournal(ctx, keyCaller(c), c.Account, id, false)
+	return s.unsealJournal(ctx, s.keyCaller(ctx, c), c.Account, id, false)
 }
 
 func (s *Server) unsealJournal(ctx context.Context, kc keys.Caller, account, id string, cache bool) (cipher.AEAD, error) {
@@ -212,11 +213,8 @@ func (s *Server) unsealJournal(ctx context.Context, kc keys.Caller, account, id 
 // delivered outside Postern are listed for their owners.
 func (s *Server) handleDeleteLogs(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := requireAdmin(c, "delete session logs"); err != nil {
-		return err
-	}
 	ctx := r.Context()
-	sess, err := s.session(ctx, c, r.PathValue("id"))
+	sess, err := s.session(r, authz.DeleteSessionLogs, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -335,10 +333,10 @@ func (s *Server) handleArtifactKey(w http.ResponseWriter, r *http.Request) error
 	if req.Artifact != "log" && req.Artifact != "cast" {
 		return errorf(http.StatusBadRequest, "ValidationError", "artifact: %q must be log or cast", req.Artifact)
 	}
-	if _, err := s.session(r.Context(), c, id); err != nil {
+	if _, err := s.session(r, authz.GetSessionLogs, id); err != nil {
 		return err
 	}
-	dk, shred, err := s.sessionDataKey(r.Context(), keyCaller(c), c.Account, id, req.WrappedKey, req.Context)
+	dk, shred, err := s.sessionDataKey(r.Context(), s.keyCaller(r.Context(), c), c.Account, id, req.WrappedKey, req.Context)
 	if errors.Is(err, ErrShredded) {
 		return errorf(http.StatusGone, "LogDeleted", "session %s's logs were deleted (postern logs delete): they cannot be decrypted", id)
 	}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,7 @@ import (
 	"github.com/postern/postern/audit"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
+	"github.com/postern/postern/sso"
 	"github.com/postern/postern/store"
 )
 
@@ -80,6 +82,9 @@ type Config struct {
 	// uploads to S3 itself (package envelope), for stores without KMS;
 	// `postern logs decrypt` reads them.
 	S3ClientSideEncryption bool
+	// SSO, when set, signs users in through an OpenID Connect provider
+	// (package sso).
+	SSO *sso.Provider
 	// OutboxMaxBytes bounds the recordings waiting for delivery to log
 	// destinations (default DefaultOutboxMaxBytes); at the bound, sessions
 	// whose preferences name a destination are refused.
@@ -115,6 +120,13 @@ type Server struct {
 	journalKeys journalKeys
 	// chain links the audit trail's records (audit.go).
 	chain audit.Chain
+	// policyCache holds accounts' parsed authorization policies.
+	policyCache policyCache
+	// uncheckedRequests counts requests whose handler tried to answer
+	// without an authorization check (a bug; see authed).
+	uncheckedRequests atomic.Int64
+	// logins limits sign-in attempts.
+	logins loginGuard
 
 	// ctx ends when the server shuts down; every relay goroutine
 	// watches it.

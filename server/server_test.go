@@ -59,7 +59,7 @@ func startServer(t *testing.T) *testServer {
 	ctx := t.Context()
 	st := ts.srvStore
 	hash, _ := authn.HashPassword("pw")
-	if err := st.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "admin", PasswordHash: hash, Admin: true}); err != nil {
+	if err := st.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "admin", PasswordHash: hash, Groups: []string{"administrators"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "bob", PasswordHash: hash}); err != nil {
@@ -190,7 +190,7 @@ func TestActivationNeedsAdmin(t *testing.T) {
 		t.Errorf("bad password: %v", err)
 	}
 	bob, _ := client.New(client.Config{Server: ts.url, CA: string(ts.srv.CA().CertPEM), Token: res.Token})
-	if _, err := bob.CreateActivation(ctx, api.CreateActivationRequest{}); err == nil || !strings.Contains(err.Error(), "administrator") {
+	if _, err := bob.CreateActivation(ctx, api.CreateActivationRequest{}); err == nil || !strings.Contains(err.Error(), "bob is not allowed to CreateActivation on account 000000000001 (denied: no policy permits it)") {
 		t.Errorf("non-admin created an activation: %v", err)
 	}
 }

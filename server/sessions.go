@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/store"
@@ -37,6 +38,13 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	}
 	n, err := s.resolveNode(r.Context(), c.Account, req.Target)
 	if err != nil {
+		return err
+	}
+	doc := req.Document
+	if doc == "" {
+		doc = DefaultDocument
+	}
+	if err := s.authorize(r, authz.StartSession, nodeEntity(n), withContext("document", doc), withContext("reason", req.Reason)); err != nil {
 		return err
 	}
 	plan, err := s.planSession(r.Context(), c, req)
@@ -172,27 +180,31 @@ func (s *Server) apiSession(sess store.Session) api.Session {
 	return out
 }
 
-// session loads a session the caller may see: its owner or an
-// administrator of its account.
-func (s *Server) session(ctx context.Context, c caller, id string) (store.Session, error) {
+// session loads a session of the caller's account and checks that the
+// caller may perform action on it. Sessions of other accounts do not
+// exist, as far as the caller can tell.
+func (s *Server) session(r *http.Request, action authz.Action, id string) (store.Session, error) {
+	c := callerOf(r)
+	var sess store.Session
 	if rl := s.relay(id); rl != nil {
 		rl.mu.Lock()
-		sess := rl.sess
+		sess = rl.sess
 		rl.mu.Unlock()
-		if sess.Account == c.Account && (c.User.Admin || sess.Owner == c.User.Name) {
-			return sess, nil
+	} else {
+		var err error
+		if sess, err = s.store.GetSession(r.Context(), id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Session{}, err
 		}
+	}
+	if sess.ID == "" || sess.Account != c.Account {
+		s.listing(r) // nothing to authorize: it does not exist
 		return store.Session{}, errorf(http.StatusNotFound, "SessionNotFound", "session %s does not exist", id)
 	}
-	sess, err := s.store.GetSession(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || err == nil && (sess.Account != c.Account || !c.User.Admin && sess.Owner != c.User.Name) {
-		return store.Session{}, errorf(http.StatusNotFound, "SessionNotFound", "session %s does not exist", id)
-	}
-	return sess, err
+	return sess, s.authorizeSession(r, action, sess)
 }
 
 func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) error {
-	sess, err := s.session(r.Context(), callerOf(r), r.PathValue("id"))
+	sess, err := s.session(r, authz.DescribeSessions, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -217,12 +229,6 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 	default:
 		return errorf(http.StatusBadRequest, "ValidationError", "state: %q must be active or history", q.Get("state"))
 	}
-	if !c.User.Admin {
-		if f.Owner != "" && f.Owner != c.User.Name {
-			return errorf(http.StatusForbidden, "AccessDenied", "%s may list only their own sessions", c.User.Name)
-		}
-		f.Owner = c.User.Name
-	}
 	if v := q.Get("since"); v != "" {
 		d, err := parseDuration(v)
 		if err != nil {
@@ -241,21 +247,33 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	s.listing(r)
 	out := []api.Session{}
+	nodes := map[string]store.Node{} // the listing's targets, looked up once each
 	for _, sess := range ss {
 		if rl := s.relay(sess.ID); rl != nil {
 			rl.mu.Lock()
 			sess = rl.sess
 			rl.mu.Unlock()
 		}
-		out = append(out, s.apiSession(sess))
+		n, ok := nodes[sess.Target]
+		if !ok {
+			if n, _ = s.store.GetNode(r.Context(), sess.Target); n.Account != sess.Account {
+				n = store.Node{ID: sess.Target, Account: sess.Account}
+			}
+			nodes[sess.Target] = n
+		}
+		ne := nodeEntity(n)
+		if s.allowed(r, authz.DescribeSessions, authz.Session(sess.Account, sess.ID, sess.Owner, ne), related(ne)) {
+			out = append(out, s.apiSession(sess))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
 func (s *Server) handleTerminate(w http.ResponseWriter, r *http.Request) error {
-	sess, err := s.session(r.Context(), callerOf(r), r.PathValue("id"))
+	sess, err := s.session(r, authz.TerminateSession, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -272,7 +290,7 @@ func (s *Server) handleTerminate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
-	sess, err := s.session(r.Context(), callerOf(r), r.PathValue("id"))
+	sess, err := s.session(r, authz.GetSessionLogs, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -328,7 +346,7 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
 // already shown).
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	sess, err := s.session(r.Context(), c, r.PathValue("id"))
+	sess, err := s.session(r, authz.ResumeSession, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -301,6 +302,30 @@ CREATE TABLE audit (
 ) STRICT;
 CREATE INDEX audit_account_time ON audit (account, time);
 `,
+	// 8: identities and authorization: users' groups (administrators were
+	// the admin flag, which stays for older readers) and single sign-on
+	// subject; tokens with IDs, kinds, names and scopes; accounts'
+	// policies.
+	`
+ALTER TABLE users ADD COLUMN groups TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE users ADD COLUMN federated TEXT NOT NULL DEFAULT '';
+UPDATE users SET groups = '["administrators"]' WHERE admin = 1;
+CREATE UNIQUE INDEX users_federated ON users (account, federated) WHERE federated != '';
+ALTER TABLE tokens ADD COLUMN id TEXT NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'session';
+ALTER TABLE tokens ADD COLUMN name TEXT NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT '[]';
+CREATE INDEX tokens_id ON tokens (account, user_name, id);
+ALTER TABLE accounts ADD COLUMN policies_seeded INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE policies (
+	account    TEXT NOT NULL REFERENCES accounts (id),
+	id         TEXT NOT NULL,
+	body       TEXT NOT NULL,
+	updated_at INTEGER,
+	updated_by TEXT NOT NULL,
+	PRIMARY KEY (account, id)
+) STRICT;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -371,18 +396,27 @@ func (s *SQLite) EnsureAccount(ctx context.Context, a Account) error {
 }
 
 func (s *SQLite) CreateUser(ctx context.Context, u User) error {
-	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO users (account, name, password_hash, admin, run_as, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		u.Account, u.Name, u.PasswordHash, u.Admin, u.RunAs, timeArg(u.CreatedAt))
+	groups, err := jsonListArg(u.Groups)
+	if err != nil {
+		return fmt.Errorf("store: create user %s/%s: %w", u.Account, u.Name, err)
+	}
+	_, err = s.db.ExecContext(ctx, `
+		INSERT INTO users (account, name, password_hash, admin, groups, run_as, federated, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.Account, u.Name, u.PasswordHash, slices.Contains(u.Groups, "administrators"), groups, u.RunAs, u.Federated, timeArg(u.CreatedAt))
 	return wrapErr(err, "create user %s/%s", u.Account, u.Name)
 }
 
-const userColumns = `account, name, password_hash, admin, run_as, created_at`
+const userColumns = `account, name, password_hash, groups, run_as, federated, created_at`
 
 func scanUser(row scanner) (User, error) {
 	var u User
-	err := row.Scan(&u.Account, &u.Name, &u.PasswordHash, &u.Admin, &u.RunAs, microTime{&u.CreatedAt})
+	var groups string
+	err := row.Scan(&u.Account, &u.Name, &u.PasswordHash, &groups, &u.RunAs, &u.Federated, microTime{&u.CreatedAt})
+	if err == nil {
+		err = json.Unmarshal([]byte(groups), &u.Groups)
+		u.Groups = slices.Clip(nilIfEmpty(u.Groups))
+	}
 	return u, err
 }
 
@@ -395,13 +429,36 @@ func (s *SQLite) GetUser(ctx context.Context, account, name string) (User, error
 	return u, nil
 }
 
-// UpdateUser updates the user's password hash, admin flag and RunAs.
+// UpdateUser updates the user's password hash, groups, RunAs and
+// federated identity.
 func (s *SQLite) UpdateUser(ctx context.Context, u User) error {
+	groups, err := jsonListArg(u.Groups)
+	if err != nil {
+		return fmt.Errorf("store: update user %s/%s: %w", u.Account, u.Name, err)
+	}
 	res, err := s.db.ExecContext(ctx, `
-		UPDATE users SET password_hash = ?, admin = ?, run_as = ?
+		UPDATE users SET password_hash = ?, admin = ?, groups = ?, run_as = ?, federated = ?
 		WHERE account = ? AND name = ?`,
-		u.PasswordHash, u.Admin, u.RunAs, u.Account, u.Name)
+		u.PasswordHash, slices.Contains(u.Groups, "administrators"), groups, u.RunAs, u.Federated, u.Account, u.Name)
 	return wrapErr(checkAffected(res, err), "update user %s/%s", u.Account, u.Name)
+}
+
+func (s *SQLite) FederatedUser(ctx context.Context, account, federated string) (User, error) {
+	if federated == "" {
+		return User{}, fmt.Errorf("store: federated user: none named: %w", ErrNotFound)
+	}
+	u, err := scanUser(s.db.QueryRowContext(ctx,
+		`SELECT `+userColumns+` FROM users WHERE account = ? AND federated = ?`, account, federated))
+	if err != nil {
+		return User{}, wrapErr(err, "federated user in %s", account)
+	}
+	return u, nil
+}
+
+// DeleteUser deletes a user and, with it, the user's tokens.
+func (s *SQLite) DeleteUser(ctx context.Context, account, name string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE account = ? AND name = ?`, account, name)
+	return wrapErr(checkAffected(res, err), "delete user %s/%s", account, name)
 }
 
 // ListUsers returns the account's users ordered by name.
@@ -413,20 +470,36 @@ func (s *SQLite) ListUsers(ctx context.Context, account string) ([]User, error) 
 }
 
 func (s *SQLite) CreateToken(ctx context.Context, t Token) error {
-	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO tokens (hash, account, user_name, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?)`,
-		t.Hash, t.Account, t.User, timeArg(t.CreatedAt), timeArg(t.ExpiresAt))
+	scopes, err := jsonListArg(t.Scopes)
+	if err != nil {
+		return fmt.Errorf("store: create token for %s/%s: %w", t.Account, t.User, err)
+	}
+	if t.Kind == "" {
+		t.Kind = TokenSession
+	}
+	_, err = s.db.ExecContext(ctx, `
+		INSERT INTO tokens (hash, id, account, user_name, kind, name, scopes, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.ID, t.Account, t.User, t.Kind, t.Name, scopes, timeArg(t.CreatedAt), timeArg(t.ExpiresAt))
 	// The hash stays out of errors: they end up in logs.
 	return wrapErr(err, "create token for %s/%s", t.Account, t.User)
 }
 
-func (s *SQLite) GetToken(ctx context.Context, hash string, now time.Time) (Token, error) {
+const tokenColumns = `hash, id, account, user_name, kind, name, scopes, created_at, expires_at`
+
+func scanToken(row scanner) (Token, error) {
 	var t Token
-	err := s.db.QueryRowContext(ctx, `
-		SELECT hash, account, user_name, created_at, expires_at
-		FROM tokens WHERE hash = ?`, hash).
-		Scan(&t.Hash, &t.Account, &t.User, microTime{&t.CreatedAt}, microTime{&t.ExpiresAt})
+	var scopes string
+	err := row.Scan(&t.Hash, &t.ID, &t.Account, &t.User, &t.Kind, &t.Name, &scopes, microTime{&t.CreatedAt}, microTime{&t.ExpiresAt})
+	if err == nil {
+		err = json.Unmarshal([]byte(scopes), &t.Scopes)
+		t.Scopes = nilIfEmpty(t.Scopes)
+	}
+	return t, err
+}
+
+func (s *SQLite) GetToken(ctx context.Context, hash string, now time.Time) (Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash))
 	if err != nil {
 		return Token{}, wrapErr(err, "get token")
 	}
@@ -439,6 +512,61 @@ func (s *SQLite) GetToken(ctx context.Context, hash string, now time.Time) (Toke
 func (s *SQLite) DeleteToken(ctx context.Context, hash string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE hash = ?`, hash)
 	return wrapErr(checkAffected(res, err), "delete token")
+}
+
+func (s *SQLite) ListTokens(ctx context.Context, account, user string, now time.Time) ([]Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens
+		WHERE account = ? AND user_name = ? AND (expires_at IS NULL OR expires_at = 0 OR expires_at >= ?)
+		ORDER BY created_at DESC, id`, account, user, now.UnixMicro())
+	ts, err := collect(rows, err, scanToken)
+	for i := range ts {
+		ts[i].Hash = "" // what lists are for: showing, not using
+	}
+	return ts, wrapErr(err, "list tokens of %s/%s", account, user)
+}
+
+func (s *SQLite) RevokeToken(ctx context.Context, account, user, id string) error {
+	if id == "" {
+		return fmt.Errorf("store: revoke token: no ID: %w", ErrNotFound)
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE account = ? AND user_name = ? AND id = ?`, account, user, id)
+	return wrapErr(checkAffected(res, err), "revoke token %s of %s/%s", id, account, user)
+}
+
+func (s *SQLite) Policies(ctx context.Context, account string) ([]Policy, bool, error) {
+	var seeded bool
+	if err := s.db.QueryRowContext(ctx, `SELECT policies_seeded FROM accounts WHERE id = ?`, account).Scan(&seeded); err != nil {
+		return nil, false, wrapErr(err, "policies of %s", account)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT account, id, body, updated_at, updated_by FROM policies WHERE account = ? ORDER BY id`, account)
+	ps, err := collect(rows, err, func(row scanner) (Policy, error) {
+		var p Policy
+		return p, row.Scan(&p.Account, &p.ID, &p.Text, microTime{&p.UpdatedAt}, &p.UpdatedBy)
+	})
+	return ps, seeded, wrapErr(err, "policies of %s", account)
+}
+
+func (s *SQLite) PutPolicy(ctx context.Context, p Policy) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrapErr(err, "put policy %s/%s", p.Account, p.ID)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO policies (account, id, body, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (account, id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+		p.Account, p.ID, p.Text, timeArg(p.UpdatedAt), p.UpdatedBy); err != nil {
+		return wrapErr(err, "put policy %s/%s", p.Account, p.ID)
+	}
+	if err := checkAffected(tx.ExecContext(ctx, `UPDATE accounts SET policies_seeded = 1 WHERE id = ?`, p.Account)); err != nil {
+		return wrapErr(err, "put policy %s/%s: account", p.Account, p.ID)
+	}
+	return wrapErr(tx.Commit(), "put policy %s/%s", p.Account, p.ID)
+}
+
+func (s *SQLite) DeletePolicy(ctx context.Context, account, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM policies WHERE account = ? AND id = ?`, account, id)
+	return wrapErr(checkAffected(res, err), "delete policy %s/%s", account, id)
 }
 
 func (s *SQLite) CreateActivation(ctx context.Context, a Activation) error {
@@ -853,6 +981,23 @@ func jsonMapArg(m map[string]string) (string, error) {
 		return "{}", nil
 	}
 	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// nilIfEmpty makes what was stored from nil read back as nil.
+func nilIfEmpty(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}
+
+// jsonListArg returns l as a JSON array; nil is [].
+func jsonListArg(l []string) (string, error) {
+	if len(l) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(l)
 	return string(b), err
 }
 

@@ -104,7 +104,7 @@ func TestSQLiteReopen(t *testing.T) {
 			t.Fatalf("migration versions = %v, want 1 to %d", ms, store.SchemaVersion)
 		}
 	}
-	u := store.User{Account: store.DefaultAccount, Name: "alice", Admin: true, CreatedAt: time.Unix(1700000000, 123456000)}
+	u := store.User{Account: store.DefaultAccount, Name: "alice", Groups: []string{"administrators"}, CreatedAt: time.Unix(1700000000, 123456000)}
 	if err := s.EnsureAccount(ctx, store.Account{ID: store.DefaultAccount, Name: "default"}); err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +130,49 @@ func TestSQLiteReopen(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetUser after reopen: %v", err)
 	}
-	if !got.CreatedAt.Equal(u.CreatedAt) || !got.Admin {
+	if !got.CreatedAt.Equal(u.CreatedAt) || !slices.Equal(got.Groups, u.Groups) {
 		t.Errorf("GetUser after reopen = %+v, want %+v", got, u)
+	}
+}
+
+// TestSQLiteAdminsBecomeAdministrators upgrades a database of schema 7,
+// where administrators were a flag, and finds them in the group.
+func TestSQLiteAdminsBecomeAdministrators(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "postern.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range store.Migrations[:7] {
+		if _, err := db.ExecContext(ctx, m); err != nil {
+			t.Fatalf("migration %d: %v", i+1, err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, 0)`, i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO accounts (id, name) VALUES ('000000000001', 'default');
+		INSERT INTO users (account, name, password_hash, admin, run_as) VALUES ('000000000001', 'root', '', 1, ''), ('000000000001', 'bob', '', 0, '')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := store.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for name, want := range map[string][]string{"root": {"administrators"}, "bob": nil} {
+		u, err := s.GetUser(ctx, store.DefaultAccount, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(u.Groups, want) {
+			t.Errorf("%s: groups %v, want %v", name, u.Groups, want)
+		}
 	}
 }
 

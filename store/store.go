@@ -39,19 +39,44 @@ type Account struct {
 type User struct {
 	Account      string
 	Name         string
-	PasswordHash string // PHC-formatted argon2id hash; empty for users who cannot sign in with a password
-	Admin        bool
-	RunAs        string // per-user OS user override (Session Manager's SSMSessionRunAs tag); empty for none
-	CreatedAt    time.Time
+	PasswordHash string   // PHC-formatted argon2id hash; empty for users who cannot sign in with a password
+	Groups       []string // what policies know the user by (administrators, operators, ...), sorted
+	RunAs        string   // per-user OS user override (Session Manager's SSMSessionRunAs tag); empty for none
+	// Federated is the issuer and subject of a user who signs in through
+	// single sign-on ("issuer sub"); empty for local users.
+	Federated string
+	CreatedAt time.Time
 }
 
-// Token is an API bearer token. Only its SHA-256 hash is stored.
+// The kinds of token.
+const (
+	TokenSession = "session" // from signing in; short-lived
+	TokenRefresh = "refresh" // trades for a new session token
+	TokenAPI     = "api"     // made by a user for automation
+)
+
+// Token is a bearer token. Only its SHA-256 hash is stored.
 type Token struct {
-	Hash      string // hex SHA-256 of the secret
-	Account   string
-	User      string
+	Hash    string // hex SHA-256 of the secret
+	ID      string // shown to users, to list and revoke tokens without their secret
+	Account string
+	User    string
+	Kind    string // TokenSession, TokenRefresh or TokenAPI
+	Name    string // an API token's description
+	// Scopes, when not empty, are the only actions the token may be used
+	// for (authz action names), whatever its user may do.
+	Scopes    []string
 	CreatedAt time.Time
 	ExpiresAt time.Time // zero: never
+}
+
+// Policy is one of an account's authorization policy documents (Cedar).
+type Policy struct {
+	Account   string
+	ID        string
+	Text      string
+	UpdatedAt time.Time
+	UpdatedBy string
 }
 
 // Activation lets nodes register, as a Session Manager hybrid activation.
@@ -300,6 +325,24 @@ type Store interface {
 	// ErrNotFound.
 	GetToken(ctx context.Context, hash string, now time.Time) (Token, error)
 	DeleteToken(ctx context.Context, hash string) error
+	// ListTokens returns a user's unexpired tokens, newest first.
+	ListTokens(ctx context.Context, account, user string, now time.Time) ([]Token, error)
+	// RevokeToken deletes the user's token with this ID, and the tokens
+	// made from it (a session token's refresh token shares its ID).
+	RevokeToken(ctx context.Context, account, user, id string) error
+	DeleteUser(ctx context.Context, account, name string) error
+	// FederatedUser returns the user signed in through single sign-on as
+	// federated ("issuer subject").
+	FederatedUser(ctx context.Context, account, federated string) (User, error)
+
+	// Policies returns the account's policies, ordered by ID. seeded
+	// reports whether the account has ever had policies (so that an
+	// account an administrator emptied is not refilled with defaults).
+	Policies(ctx context.Context, account string) (ps []Policy, seeded bool, err error)
+	// PutPolicy creates or replaces a policy, marking the account seeded.
+	PutPolicy(ctx context.Context, p Policy) error
+	// DeletePolicy deletes a policy (ErrNotFound if there is none).
+	DeletePolicy(ctx context.Context, account, id string) error
 
 	CreateActivation(ctx context.Context, a Activation) error
 	GetActivation(ctx context.Context, id string) (Activation, error)

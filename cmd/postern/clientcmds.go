@@ -21,10 +21,16 @@ import (
 
 func newLoginCmd() *cobra.Command {
 	var server, caFile, account, user string
+	var useSSO bool
 	cmd := &cobra.Command{
-		Use:   "login [--server URL]",
+		Use:   "login [--server URL] [--sso]",
 		Short: "Sign in and keep a token under $POSTERN_HOME",
-		Args:  exactArgs(0, "no arguments"),
+		Long: `Sign in with a password, or with --sso through the server's single sign-on:
+the CLI opens your browser at the identity provider (or prints the URL to
+open) and waits on a loopback port for the result. Either way it keeps a
+short-lived token and a refresh token under $POSTERN_HOME; commands renew
+the token as it expires.`,
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, _ := client.LoadConfig(client.Home())
 			if server != "" {
@@ -39,6 +45,22 @@ func newLoginCmd() *cobra.Command {
 					return err
 				}
 				cfg.CA = string(b)
+			}
+			if useSSO {
+				c, err := client.New(cfg)
+				if err != nil {
+					return err
+				}
+				res, err := c.SSOLogin(cmd.Context(), openBrowser)
+				if err != nil {
+					return err
+				}
+				cfg.Token, cfg.RefreshToken, cfg.User, cfg.Account = res.Token, res.RefreshToken, res.User, res.Account
+				if err := client.SaveConfig(client.Home(), cfg); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Logged in to %s as %s (account %s) until %s.\n", cfg.Server, res.User, res.Account, fmtTime(res.ExpiresAt))
+				return nil
 			}
 			in := bufio.NewReader(os.Stdin)
 			if user == "" {
@@ -69,7 +91,7 @@ func newLoginCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg.Token, cfg.User, cfg.Account = res.Token, res.User, res.Account
+			cfg.Token, cfg.RefreshToken, cfg.User, cfg.Account = res.Token, res.RefreshToken, res.User, res.Account
 			if err := client.SaveConfig(client.Home(), cfg); err != nil {
 				return err
 			}
@@ -82,6 +104,7 @@ func newLoginCmd() *cobra.Command {
 	f.StringVar(&caFile, "ca-file", "", "server CA certificate (PEM), for servers with a private CA")
 	f.StringVar(&account, "account", "", "account id (default: the default account)")
 	f.StringVarP(&user, "user", "u", "", "user name (default: ask)")
+	f.BoolVar(&useSSO, "sso", false, "sign in through the server's single sign-on, in a browser")
 	return cmd
 }
 

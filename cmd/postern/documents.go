@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/postern/postern/api"
 )
 
 // readDocFile reads a document file for create/set/validate.
@@ -200,52 +198,5 @@ func newPrefsCmd() *cobra.Command {
 	}
 	validate.Flags().StringVarP(&vfile, "file", "f", "", "document file (JSON or YAML; - for stdin)")
 	cmd.AddCommand(get, set, validate)
-	return cmd
-}
-
-func newUsersCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "users", Short: "Manage users' attributes"}
-	setAttr := &cobra.Command{
-		Use:   "set-attr USER runAs=OSUSER",
-		Short: "Set a user's attributes (runAs: the OS user their sessions run as)",
-		Long: `Set a user's attributes. runAs is the OS user the user's sessions run as
-when the session preferences set runAsEnabled; it wins over runAsDefaultUser,
-as Session Manager's SSMSessionRunAs tag does. runAs= removes it.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 2 {
-				return usagef("usage: postern users set-attr USER runAs=OSUSER")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var req api.SetUserAttributesRequest
-			for _, kv := range args[1:] {
-				k, v, ok := strings.Cut(kv, "=")
-				switch {
-				case !ok:
-					return usagef("%q must be attribute=value", kv)
-				case k == "runAs":
-					req.RunAs = &v
-				default:
-					return usagef("unknown attribute %q (the attribute is runAs)", k)
-				}
-			}
-			c, _, err := apiClient()
-			if err != nil {
-				return err
-			}
-			u, err := c.SetUserAttributes(cmd.Context(), args[0], req)
-			if err != nil {
-				return err
-			}
-			runAs := u.RunAs
-			if runAs == "" {
-				runAs = "(none: runAsDefaultUser applies)"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "User %s: runAs %s\n", u.Name, runAs)
-			return nil
-		},
-	}
-	cmd.AddCommand(setAttr)
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
 )
 
@@ -64,9 +65,9 @@ func newRoot() *cobra.Command {
 	})
 	root.AddCommand(
 		newDevCmd(), newServerCmd(), newAgentCmd(),
-		newLoginCmd(), newNodesCmd(), newConnectCmd(), newExecCmd(), newForwardCmd(), newProxyCmd(),
+		newLoginCmd(), newWhoAmICmd(), newNodesCmd(), newConnectCmd(), newExecCmd(), newForwardCmd(), newProxyCmd(),
 		newSessionsCmd(), newTerminateCmd(), newLogsCmd(), newActivationsCmd(),
-		newDocumentsCmd(), newPrefsCmd(), newUsersCmd(), newKeysCmd(), newAuditCmd(),
+		newDocumentsCmd(), newPrefsCmd(), newUsersCmd(), newTokensCmd(), newPolicyCmd(), newKeysCmd(), newAuditCmd(),
 		newVersionCmd(),
 	)
 	return root
@@ -89,6 +90,17 @@ func apiClient() (*client.Client, client.Config, error) {
 		return nil, cfg, err
 	}
 	c, err := client.New(cfg)
+	if err != nil {
+		return nil, cfg, err
+	}
+	// Tokens bought with the refresh token replace the expired one in
+	// the configuration, for the next command.
+	c.OnRefresh(func(res api.LoginResponse) {
+		cfg.Token, cfg.RefreshToken = res.Token, res.RefreshToken
+		if err := client.SaveConfig(client.Home(), cfg); err != nil {
+			fmt.Fprintf(os.Stderr, "postern: keeping the renewed token: %v\n", err)
+		}
+	})
 	return c, cfg, err
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/server"
+	"github.com/postern/postern/sso"
 	"github.com/postern/postern/store"
 )
 
@@ -40,6 +41,8 @@ type serverOptions struct {
 	debugListen string
 	// destinations configures S3 and CloudWatch Logs delivery.
 	destinations destinationsConfig
+	// sso configures single sign-on; nil: passwords and tokens only.
+	sso *sso.Config
 	// metricsListen serves Prometheus metrics there; empty: off.
 	metricsListen string
 	// outboxMax bounds the recordings waiting for delivery; 0: default.
@@ -98,7 +101,18 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	if cwd == nil {
 		logf("server: log groups named by preferences are Postern's built-in ones (no AWS configuration for CloudWatch Logs: set cloudWatch: in the configuration, or AWS_REGION/AWS_ENDPOINT_URL_LOGS/AWS_PROFILE, to use CloudWatch Logs)")
 	}
+	var idp *sso.Provider
+	if o.sso != nil {
+		// Discovery now: a misconfigured provider is a startup error,
+		// not a surprise at the first sign-in.
+		if idp, err = sso.New(ctx, *o.sso, sso.Options{Logf: logf}); err != nil {
+			closeStores()
+			return nil, err
+		}
+		logf("server: single sign-on through %s", o.sso.Issuer)
+	}
 	srv, err := server.New(server.Config{
+		SSO:     idp,
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
 		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, OutboxMaxBytes: o.outboxMax, Keys: ks,
@@ -175,7 +189,7 @@ func ensureAdmin(ctx context.Context, st store.Store, data string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	return pw, st.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "admin", PasswordHash: hash, Admin: true, CreatedAt: time.Now()})
+	return pw, st.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "admin", PasswordHash: hash, Groups: []string{"administrators"}, CreatedAt: time.Now()})
 }
 
 func newServerCmd() *cobra.Command {
@@ -364,6 +378,8 @@ func loadServerConfig(path string, o *serverOptions) error {
 		CAKey          string   `json:"caKey"`
 		MetricsListen  string   `json:"metricsListen"`
 		OutboxMaxBytes int64    `json:"outboxMaxBytes"`
+		// SSO signs users in through an OpenID Connect provider.
+		SSO *sso.Config `json:"sso"`
 		destinationsConfig
 	}
 	if err := yaml.UnmarshalStrict(b, &c); err != nil {
@@ -377,6 +393,12 @@ func loadServerConfig(path string, o *serverOptions) error {
 	}
 	o.hosts = append(o.hosts, c.Hosts...)
 	o.destinations = c.destinationsConfig
+	if c.SSO != nil {
+		if err := c.SSO.Validate(); err != nil {
+			return fmt.Errorf("%s: sso: %w", path, err)
+		}
+		o.sso = c.SSO
+	}
 	if c.MetricsListen != "" {
 		o.metricsListen = c.MetricsListen
 	}

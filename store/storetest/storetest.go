@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Accounts", testAccounts},
 		{"Users", testUsers},
 		{"Tokens", testTokens},
+		{"Policies", testPolicies},
 		{"Activations", testActivations},
 		{"RegisterNode", testRegisterNode},
 		{"RegisterNodeRefusals", testRegisterNodeRefusals},
@@ -105,7 +106,7 @@ func testUsers(t *testing.T, s store.Store) {
 		Account:      acctA,
 		Name:         "alice",
 		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
-		Admin:        true,
+		Groups:       []string{"administrators", "operators"},
 		RunAs:        "ubuntu",
 		CreatedAt:    t0,
 	}
@@ -144,8 +145,9 @@ func testUsers(t *testing.T, s store.Store) {
 
 	updated := alice
 	updated.PasswordHash = ""
-	updated.Admin = false
+	updated.Groups = nil
 	updated.RunAs = "alice"
+	updated.Federated = "https://idp.example.com alice-sub"
 	if err := s.UpdateUser(ctx, updated); err != nil {
 		t.Fatalf("UpdateUser: %v", err)
 	}
@@ -154,6 +156,17 @@ func testUsers(t *testing.T, s store.Store) {
 		t.Fatalf("GetUser after update: %v", err)
 	}
 	checkEqual(t, "GetUser after update", got, updated)
+	if got, err := s.FederatedUser(ctx, acctA, updated.Federated); err != nil || got.Name != "alice" {
+		t.Errorf("FederatedUser = %+v, %v", got, err)
+	}
+	for _, f := range []string{"", "https://idp.example.com bob-sub"} {
+		if _, err := s.FederatedUser(ctx, acctA, f); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("FederatedUser(%q) = %v, want ErrNotFound", f, err)
+		}
+	}
+	if _, err := s.FederatedUser(ctx, acctB, updated.Federated); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("FederatedUser(other account) = %v, want ErrNotFound", err)
+	}
 	if got, _ := s.GetUser(ctx, acctB, "alice"); got.PasswordHash != aliceB.PasswordHash {
 		t.Errorf("UpdateUser changed the same-named user of another account")
 	}
@@ -197,8 +210,12 @@ func testTokens(t *testing.T, s store.Store) {
 		t.Run(tt.name, func(t *testing.T) {
 			tok := store.Token{
 				Hash:      fmt.Sprintf("%064x", i+1),
+				ID:        fmt.Sprintf("tok-%d", i+1),
 				Account:   acctA,
 				User:      "alice",
+				Kind:      store.TokenAPI,
+				Name:      tt.name,
+				Scopes:    []string{"DescribeSessions", "QueryLogs"},
 				CreatedAt: t0,
 				ExpiresAt: tt.expires,
 			}
@@ -215,7 +232,7 @@ func testTokens(t *testing.T, s store.Store) {
 		})
 	}
 
-	tok := store.Token{Hash: strings.Repeat("ab", 32), Account: acctA, User: "alice", CreatedAt: t0}
+	tok := store.Token{Hash: strings.Repeat("ab", 32), Account: acctA, User: "alice", Kind: store.TokenSession, CreatedAt: t0}
 	if err := s.CreateToken(ctx, tok); err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
@@ -237,6 +254,95 @@ func testTokens(t *testing.T, s store.Store) {
 	// Deleting one token leaves the others alone.
 	if _, err := s.GetToken(ctx, fmt.Sprintf("%064x", 1), t0); err != nil {
 		t.Errorf("GetToken(other token) after delete: %v", err)
+	}
+
+	// Listing shows unexpired tokens without their hashes; revoking by ID
+	// takes a session token and its refresh token together.
+	for _, tk := range []store.Token{
+		{Hash: strings.Repeat("11", 32), ID: "tok-s", Account: acctA, User: "alice", Kind: store.TokenSession, CreatedAt: t0.Add(time.Minute), ExpiresAt: t0.Add(time.Hour)},
+		{Hash: strings.Repeat("22", 32), ID: "tok-s", Account: acctA, User: "alice", Kind: store.TokenRefresh, CreatedAt: t0.Add(time.Minute), ExpiresAt: t0.Add(24 * time.Hour)},
+	} {
+		if err := s.CreateToken(ctx, tk); err != nil {
+			t.Fatalf("CreateToken(%s): %v", tk.Kind, err)
+		}
+	}
+	list, err := s.ListTokens(ctx, acctA, "alice", t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatalf("ListTokens: %v", err)
+	}
+	var ids []string
+	for _, tk := range list {
+		if tk.Hash != "" {
+			t.Errorf("ListTokens shows the hash of %s", tk.ID)
+		}
+		ids = append(ids, tk.ID+"/"+tk.Kind)
+	}
+	// tok-1 expired at t0+1h; tok-3 never expires; the session token
+	// expired, its refresh token has not.
+	if want := []string{"tok-s/refresh", "tok-3/api"}; !slices.Equal(ids, want) {
+		t.Errorf("ListTokens = %v, want %v", ids, want)
+	}
+	if err := s.RevokeToken(ctx, acctB, "alice", "tok-s"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RevokeToken(another account's user) = %v, want ErrNotFound", err)
+	}
+	if err := s.RevokeToken(ctx, acctA, "alice", "tok-s"); err != nil {
+		t.Fatalf("RevokeToken: %v", err)
+	}
+	for _, h := range []string{strings.Repeat("11", 32), strings.Repeat("22", 32)} {
+		if _, err := s.GetToken(ctx, h, t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetToken after revoke = %v, want ErrNotFound", err)
+		}
+	}
+	if err := s.RevokeToken(ctx, acctA, "alice", ""); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RevokeToken(no ID) = %v, want ErrNotFound", err)
+	}
+	// A user's tokens go with the user.
+	if err := s.DeleteUser(ctx, acctA, "alice"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if _, err := s.GetToken(ctx, fmt.Sprintf("%064x", 3), t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetToken after DeleteUser = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteUser(ctx, acctA, "alice"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteUser(deleted) = %v, want ErrNotFound", err)
+	}
+}
+
+func testPolicies(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ps, seeded, err := s.Policies(ctx, acctA)
+	if err != nil || seeded || len(ps) != 0 {
+		t.Fatalf("Policies(new account) = %v, %v, %v; want none, not seeded", ps, seeded, err)
+	}
+	p := store.Policy{Account: acctA, ID: "defaults", Text: "permit (principal, action, resource);", UpdatedAt: t0, UpdatedBy: "alice"}
+	if err := s.PutPolicy(ctx, p); err != nil {
+		t.Fatalf("PutPolicy: %v", err)
+	}
+	p2 := p
+	p2.Text, p2.UpdatedBy = "forbid (principal, action, resource);", "bob"
+	if err := s.PutPolicy(ctx, p2); err != nil {
+		t.Fatalf("PutPolicy(replace): %v", err)
+	}
+	ps, seeded, err = s.Policies(ctx, acctA)
+	if err != nil || !seeded || len(ps) != 1 {
+		t.Fatalf("Policies = %v, %v, %v", ps, seeded, err)
+	}
+	checkEqual(t, "Policies", ps[0], p2)
+	if ps, _, _ := s.Policies(ctx, acctB); len(ps) != 0 {
+		t.Errorf("another account sees %d policies", len(ps))
+	}
+	if err := s.DeletePolicy(ctx, acctA, "defaults"); err != nil {
+		t.Fatalf("DeletePolicy: %v", err)
+	}
+	// Emptied, but still seeded: an administrator's choice to keep.
+	if ps, seeded, err := s.Policies(ctx, acctA); err != nil || !seeded || len(ps) != 0 {
+		t.Errorf("Policies after delete = %v, %v, %v", ps, seeded, err)
+	}
+	if err := s.DeletePolicy(ctx, acctA, "defaults"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeletePolicy(deleted) = %v, want ErrNotFound", err)
+	}
+	if _, _, err := s.Policies(ctx, acctUnknown); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Policies(unknown account) = %v, want ErrNotFound", err)
 	}
 }
 

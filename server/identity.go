@@ -1,0 +1,522 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/authn"
+	"github.com/postern/postern/authz"
+	"github.com/postern/postern/document"
+	"github.com/postern/postern/ids"
+	"github.com/postern/postern/store"
+)
+
+// Signing in: a password buys a short-lived session token and a refresh
+// token; the refresh token buys the next pair, once. Failed passwords
+// lock the user out for a while and every source address is rate
+// limited, so that guessing is slow whichever users it tries.
+
+const (
+	// RefreshTTL is how long a refresh token lasts unused.
+	RefreshTTL = 30 * 24 * time.Hour
+	// lockoutFailures failed sign-ins within lockoutWindow lock the user
+	// out for lockoutWindow.
+	lockoutFailures = 5
+	lockoutWindow   = 15 * time.Minute
+	// Sign-in attempts per source address: a burst, then one every
+	// loginInterval.
+	loginBurst    = 10
+	loginInterval = 6 * time.Second
+)
+
+// loginGuard counts failed sign-ins per user and limits attempts per
+// source address. It is in memory: a restart forgives, as it would
+// after lockoutWindow anyway.
+type loginGuard struct {
+	mu       sync.Mutex               // guards failures and sources
+	failures map[string][]time.Time   // by account/user: recent failures
+	sources  map[string]*rate.Limiter // by source IP
+}
+
+func (g *loginGuard) source(addr string, now time.Time) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sources == nil {
+		g.sources = map[string]*rate.Limiter{}
+	}
+	if len(g.sources) > 100_000 {
+		clear(g.sources) // bound memory under a spray of addresses
+	}
+	l := g.sources[host]
+	if l == nil {
+		l = rate.NewLimiter(rate.Every(loginInterval), loginBurst)
+		g.sources[host] = l
+	}
+	return l.AllowN(now, 1)
+}
+
+// locked returns until when the user is locked out, or zero.
+func (g *loginGuard) locked(key string, now time.Time) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	fs := g.recent(key, now)
+	if len(fs) >= lockoutFailures {
+		return fs[len(fs)-lockoutFailures].Add(lockoutWindow)
+	}
+	return time.Time{}
+}
+
+func (g *loginGuard) fail(key string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.failures == nil {
+		g.failures = map[string][]time.Time{}
+	}
+	g.failures[key] = append(g.recent(key, now), now)
+}
+
+func (g *loginGuard) succeed(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.failures, key)
+}
+
+// recent drops failures older than the window. g.mu must be held.
+func (g *loginGuard) recent(key string, now time.Time) []time.Time {
+	fs := g.failures[key]
+	i := 0
+	for i < len(fs) && now.Sub(fs[i]) >= lockoutWindow {
+		i++
+	}
+	fs = fs[i:]
+	if len(fs) == 0 {
+		delete(g.failures, key)
+		return nil
+	}
+	g.failures[key] = fs
+	return fs
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if err := s.login(w, r); err != nil {
+		s.writeError(w, r, err)
+	}
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	now := s.now()
+	if !s.logins.source(r.RemoteAddr, now) {
+		w.Header().Set("Retry-After", fmt.Sprint(int(loginInterval.Seconds())))
+		return errorf(http.StatusTooManyRequests, "TooManyRequests", "too many sign-in attempts from this address: wait a few seconds")
+	}
+	var req api.LoginRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	account := req.Account
+	if account == "" {
+		account = store.DefaultAccount
+	}
+	if ai := auditOf(r); ai != nil {
+		ai.account, ai.actor = account, ids.UserARN(account, req.User)
+	}
+	key := account + "/" + req.User
+	if until := s.logins.locked(key, now); !until.IsZero() {
+		// Spend the time of a check anyway: a locked user must not be
+		// told apart by timing from a wrong password.
+		authn.CheckPassword(dummyHash, req.Password)
+		return errorf(http.StatusTooManyRequests, "LockedOut", "too many failed sign-ins for %s: try again after %s, or ask an administrator", req.User, until.UTC().Format(time.RFC3339))
+	}
+	denied := errorf(http.StatusUnauthorized, "AuthenticationFailed", "wrong user name or password")
+	u, err := s.store.GetUser(r.Context(), account, req.User)
+	if errors.Is(err, store.ErrNotFound) {
+		// Spend the same time as a real check, so response timing does
+		// not reveal which users exist.
+		authn.CheckPassword(dummyHash, req.Password)
+		s.logins.fail(key, now)
+		return denied
+	}
+	if err != nil {
+		return err
+	}
+	if u.PasswordHash == "" || authn.CheckPassword(u.PasswordHash, req.Password) != nil {
+		s.logins.fail(key, now)
+		return denied
+	}
+	s.logins.succeed(key)
+	out, err := s.issueSession(r.Context(), account, u.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+var dummyHash, _ = authn.HashPassword("postern-timing-equalizer")
+
+// issueSession makes a session token and its refresh token, which share
+// an ID (revoking one revokes both).
+func (s *Server) issueSession(ctx context.Context, account, user string) (api.LoginResponse, error) {
+	id := newTokenID()
+	secret, exp, err := s.issueToken(ctx, store.Token{ID: id, Account: account, User: user, Kind: store.TokenSession}, s.cfg.TokenTTL)
+	if err != nil {
+		return api.LoginResponse{}, err
+	}
+	refresh, rexp, err := s.issueToken(ctx, store.Token{ID: id, Account: account, User: user, Kind: store.TokenRefresh}, RefreshTTL)
+	if err != nil {
+		return api.LoginResponse{}, err
+	}
+	return api.LoginResponse{Token: secret, ExpiresAt: exp, RefreshToken: refresh, RefreshExpiresAt: rexp, Account: account, User: user}, nil
+}
+
+// IssueToken creates a session token for a user (for `postern dev` and
+// tests, which sign in without a password).
+func (s *Server) IssueToken(ctx context.Context, account, user string, ttl time.Duration) (string, time.Time, error) {
+	return s.issueToken(ctx, store.Token{ID: newTokenID(), Account: account, User: user, Kind: store.TokenSession}, ttl)
+}
+
+func (s *Server) issueToken(ctx context.Context, t store.Token, ttl time.Duration) (string, time.Time, error) {
+	prefix := "pst_"
+	if t.Kind == store.TokenRefresh {
+		prefix = "psr_"
+	}
+	secret := authn.NewSecret(prefix)
+	t.Hash, t.CreatedAt = authn.HashSecret(secret), s.now()
+	if ttl > 0 {
+		t.ExpiresAt = t.CreatedAt.Add(ttl)
+	}
+	if err := s.store.CreateToken(ctx, t); err != nil {
+		return "", time.Time{}, err
+	}
+	return secret, t.ExpiresAt, nil
+}
+
+func newTokenID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "tok-" + hex.EncodeToString(b[:])
+}
+
+// handleRefresh trades a refresh token for a new session: the old pair is
+// revoked, so a stolen refresh token works once, and its use by the thief
+// ends the owner's session (who then signs in again).
+func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	if err := s.refresh(w, r); err != nil {
+		s.writeError(w, r, err)
+	}
+}
+
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
+	var req api.RefreshRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	t, err := s.store.GetToken(r.Context(), authn.HashSecret(req.RefreshToken), s.now())
+	if errors.Is(err, store.ErrNotFound) || err == nil && t.Kind != store.TokenRefresh {
+		return errorf(http.StatusUnauthorized, "Unauthenticated", "the refresh token is unknown, expired, used or revoked: run `postern login` again")
+	}
+	if err != nil {
+		return err
+	}
+	if ai := auditOf(r); ai != nil {
+		ai.account, ai.actor = t.Account, ids.UserARN(t.Account, t.User)
+	}
+	if err := s.store.RevokeToken(r.Context(), t.Account, t.User, t.ID); err != nil {
+		if errors.Is(err, store.ErrNotFound) { // used concurrently
+			return errorf(http.StatusUnauthorized, "Unauthenticated", "the refresh token was just used: run `postern login` again")
+		}
+		return err
+	}
+	if _, err := s.store.GetUser(r.Context(), t.Account, t.User); err != nil {
+		return errorf(http.StatusUnauthorized, "Unauthenticated", "user %s no longer exists", t.User)
+	}
+	out, err := s.issueSession(r.Context(), t.Account, t.User)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// Users.
+
+var groupName = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
+
+func checkGroups(groups []string) ([]string, error) {
+	out := slices.Clone(groups)
+	for _, g := range out {
+		if !groupName.MatchString(g) {
+			return nil, errorf(http.StatusBadRequest, "ValidationError", "groups: %q must be 1–64 lowercase letters, digits, '_', '.' or '-', starting with a letter", g)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out), nil
+}
+
+func apiUser(u store.User) api.User {
+	return api.User{Name: u.Name, Admin: slices.Contains(u.Groups, authz.Administrators), Groups: u.Groups, RunAs: u.RunAs, Federated: u.Federated}
+}
+
+func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	us, err := s.store.ListUsers(r.Context(), c.Account)
+	if err != nil {
+		return err
+	}
+	s.listing(r)
+	out := []api.User{}
+	for _, u := range us {
+		if s.allowed(r, authz.DescribeUsers, userEntity(u)) {
+			out = append(out, apiUser(u))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	var req api.CreateUserRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	groups, err := checkGroups(req.Groups)
+	if err != nil {
+		return err
+	}
+	u := store.User{Account: c.Account, Name: req.Name, Groups: groups, RunAs: req.RunAs, CreatedAt: s.now()}
+	if err := s.authorize(r, authz.CreateUser, userEntity(u)); err != nil {
+		return err
+	}
+	if !ids.ValidUser(req.Name) {
+		return errorf(http.StatusBadRequest, "ValidationError", "name: %q is not a valid user name (%s)", req.Name, ids.UserRE)
+	}
+	if req.RunAs != "" {
+		if err := document.ValidUserName(req.RunAs); err != nil {
+			return errorf(http.StatusBadRequest, "ValidationError", "runAs: %v", err)
+		}
+	}
+	if req.Password != "" {
+		if len(req.Password) < 12 {
+			return errorf(http.StatusBadRequest, "ValidationError", "password: at least 12 characters")
+		}
+		if u.PasswordHash, err = authn.HashPassword(req.Password); err != nil {
+			return err
+		}
+	}
+	if err := s.store.CreateUser(r.Context(), u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return errorf(http.StatusConflict, "UserExists", "user %q already exists", req.Name)
+		}
+		return err
+	}
+	writeJSON(w, http.StatusOK, apiUser(u))
+	return nil
+}
+
+// namedUser loads the user of the path's {name} in the caller's account.
+func (s *Server) namedUser(r *http.Request) (store.User, error) {
+	name := r.PathValue("name")
+	u, err := s.store.GetUser(r.Context(), callerOf(r).Account, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return u, errorf(http.StatusNotFound, "UserNotFound", "user %q does not exist", name)
+	}
+	return u, err
+}
+
+// handleSetUserAttributes changes a user's runAs (the OS user their
+// sessions run as when the preferences enable run-as, see planSession),
+// groups or password. A user cannot change their own (a system policy),
+// unless an administrator.
+func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.namedUser(r)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(r, authz.UpdateUser, userEntity(u)); err != nil {
+		return err
+	}
+	var req api.SetUserAttributesRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if req.RunAs != nil {
+		if *req.RunAs != "" {
+			if err := document.ValidUserName(*req.RunAs); err != nil {
+				return errorf(http.StatusBadRequest, "ValidationError", "runAs: %v", err)
+			}
+		}
+		u.RunAs = *req.RunAs
+	}
+	if req.Groups != nil {
+		if u.Groups, err = checkGroups(*req.Groups); err != nil {
+			return err
+		}
+	}
+	if req.Groups != nil {
+		// Whoever may change the user must also be allowed to change
+		// the user it becomes: no promoting past one's permissions.
+		if err := s.authorize(r, authz.UpdateUser, userEntity(u)); err != nil {
+			return err
+		}
+	}
+	if req.Password != nil {
+		u.PasswordHash = ""
+		if *req.Password != "" {
+			if len(*req.Password) < 12 {
+				return errorf(http.StatusBadRequest, "ValidationError", "password: at least 12 characters")
+			}
+			if u.PasswordHash, err = authn.HashPassword(*req.Password); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.store.UpdateUser(r.Context(), u); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apiUser(u))
+	return nil
+}
+
+func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.namedUser(r)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(r, authz.DeleteUser, userEntity(u)); err != nil {
+		return err
+	}
+	if err := s.store.DeleteUser(r.Context(), u.Account, u.Name); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// Tokens.
+
+func apiToken(t store.Token) api.Token {
+	return api.Token{ID: t.ID, Kind: t.Kind, Name: t.Name, Scopes: t.Scopes, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt}
+}
+
+func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.namedUser(r)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(r, authz.DescribeTokens, userEntity(u)); err != nil {
+		return err
+	}
+	ts, err := s.store.ListTokens(r.Context(), u.Account, u.Name, s.now())
+	if err != nil {
+		return err
+	}
+	out := []api.Token{}
+	for _, t := range ts {
+		if t.Kind != store.TokenRefresh { // the other half of a session
+			out = append(out, apiToken(t))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.namedUser(r)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(r, authz.CreateToken, userEntity(u)); err != nil {
+		return err
+	}
+	var req api.CreateTokenRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Name == "" || len(req.Name) > 128 {
+		return errorf(http.StatusBadRequest, "ValidationError", "name: 1–128 characters saying what the token is for")
+	}
+	ttl := 30 * 24 * time.Hour
+	if req.ExpiresIn != "" {
+		d, err := parseDuration(req.ExpiresIn)
+		if err != nil || d <= 0 || d > 365*24*time.Hour {
+			return errorf(http.StatusBadRequest, "ValidationError", "expiresIn: %q must be a duration between 1s and 365d (e.g. 12h, 90d)", req.ExpiresIn)
+		}
+		ttl = d
+	}
+	var scopes []string
+	for _, sc := range req.Scopes {
+		a, err := authz.ParseAction(sc)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "ValidationError", "scopes: %q is not an action (e.g. DescribeSessions, QueryLogs)", sc)
+		}
+		scopes = append(scopes, string(a))
+	}
+	// A token made with a scoped token is scoped at least as narrowly.
+	if c := callerOf(r); len(c.Token.Scopes) > 0 {
+		if len(scopes) == 0 {
+			scopes = c.Token.Scopes
+		}
+		for _, sc := range scopes {
+			if !slices.Contains(c.Token.Scopes, sc) {
+				return errorf(http.StatusForbidden, "AccessDenied", "scope %s is wider than this token's %v", sc, c.Token.Scopes)
+			}
+		}
+	}
+	sort.Strings(scopes)
+	t := store.Token{ID: newTokenID(), Account: u.Account, User: u.Name, Kind: store.TokenAPI, Name: req.Name, Scopes: slices.Compact(scopes)}
+	secret, exp, err := s.issueToken(r.Context(), t, ttl)
+	if err != nil {
+		return err
+	}
+	t.CreatedAt, t.ExpiresAt = s.now(), exp
+	out := apiToken(t)
+	out.Secret = secret
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.namedUser(r)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(r, authz.RevokeToken, userEntity(u)); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := s.store.RevokeToken(r.Context(), u.Account, u.Name, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusNotFound, "TokenNotFound", "%s has no token %q", u.Name, id)
+		}
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// listing marks a request whose answer is filtered item by item with
+// s.allowed: that filter is its authorization, even when there is
+// nothing to filter.
+func (s *Server) listing(r *http.Request) {
+	if m := callerOf(r).mark; m != nil {
+		m.checked.Store(true)
+	}
+}

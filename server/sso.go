@@ -1,0 +1,72 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/sso"
+	"github.com/postern/postern/store"
+)
+
+// Single sign-on: users of an OpenID Connect provider sign in through
+// package sso's routes; issueSSO maps the identity they bring to a Postern
+// user and gives them a session as a password sign-in does.
+
+// ssoRoutes are the public routes of single sign-on, when it is
+// configured.
+func (s *Server) ssoRoutes() []route {
+	if s.cfg.SSO == nil {
+		return nil
+	}
+	rt := &sso.Routes[api.LoginResponse]{
+		Provider: s.cfg.SSO, Handoffs: sso.NewHandoffs[api.LoginResponse](s.now), Issue: s.issueSSO, Logf: s.logf,
+	}
+	return []route{
+		{pattern: "GET " + sso.PathStart, public: "starts a sign-in at the identity provider", open: rt.Start},
+		{pattern: "GET " + sso.PathCallback, public: "authenticated by the identity provider's ID token (signature, issuer, audience, nonce)", open: rt.Callback},
+		{pattern: "POST " + sso.PathExchange, public: "authenticated by a single-use hand-off code", open: rt.Exchange},
+	}
+}
+
+// issueSSO finds the user an identity belongs to, by issuer and subject
+// only (never by a name the provider lets people choose): new identities
+// become users of the default account named after their username, in the
+// groups the provider's claims map to, and returning ones get those
+// groups again, so that a change at the provider applies at the next
+// sign-in.
+func (s *Server) issueSSO(ctx context.Context, id sso.Identity) (api.LoginResponse, error) {
+	account := store.DefaultAccount
+	federated := id.Issuer + " " + id.Subject
+	u, err := s.store.FederatedUser(ctx, account, federated)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		u = store.User{Account: account, Name: id.Username, Groups: id.Groups, Federated: federated, CreatedAt: s.now()}
+		if err := s.store.CreateUser(ctx, u); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return api.LoginResponse{}, fmt.Errorf("a Postern user named %s already exists and is not linked to your identity at %s: ask an administrator", id.Username, id.Issuer)
+			}
+			s.logf("server: single sign-on: creating user %s: %v", id.Username, err)
+			return api.LoginResponse{}, errors.New("internal error; see the server log")
+		}
+		s.logf("server: single sign-on: created user %s (%s) in groups %v", u.Name, federated, u.Groups)
+	case err != nil:
+		s.logf("server: single sign-on: %v", err)
+		return api.LoginResponse{}, errors.New("internal error; see the server log")
+	case !slices.Equal(u.Groups, id.Groups):
+		u.Groups = id.Groups
+		if err := s.store.UpdateUser(ctx, u); err != nil {
+			s.logf("server: single sign-on: updating user %s: %v", u.Name, err)
+			return api.LoginResponse{}, errors.New("internal error; see the server log")
+		}
+	}
+	out, err := s.issueSession(ctx, account, u.Name)
+	if err != nil {
+		s.logf("server: single sign-on: %v", err)
+		return api.LoginResponse{}, errors.New("internal error; see the server log")
+	}
+	s.appendAudit(ctx, store.AuditRecord{Account: account, Actor: "prn:postern:iam:" + account + ":user/" + u.Name, Action: "SignIn", Resource: federated, Result: "Allowed", Detail: fmt.Sprintf("single sign-on, groups %v", u.Groups)})
+	return out, nil
+}
