@@ -52,7 +52,8 @@ type Config struct {
 	// GracePeriod is how long a session waits for its client or agent to
 	// come back after a dropped connection (default 2 minutes).
 	GracePeriod time.Duration
-	// TokenTTL is the lifetime of tokens issued at login (default 12h).
+	// TokenTTL is the lifetime of session tokens issued at sign-in
+	// (default 1h); clients renew them with their refresh token.
 	TokenTTL time.Duration
 	// SyncInterval is the group-commit interval of recordings (default
 	// 5ms): records arriving within it share one fsync.
@@ -148,7 +149,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.GracePeriod = 2 * time.Minute
 	}
 	if cfg.TokenTTL == 0 {
-		cfg.TokenTTL = 12 * time.Hour
+		cfg.TokenTTL = time.Hour
 	}
 	if cfg.SyncInterval == 0 {
 		cfg.SyncInterval = 5 * time.Millisecond

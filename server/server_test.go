@@ -301,3 +301,34 @@ func TestTLSFromFiles(t *testing.T) {
 		t.Errorf("CA without key: %v", err)
 	}
 }
+
+// TestClientRenewsExpiredToken: a client whose token expired renews it
+// with its refresh token, once, and reports the new pair.
+func TestClientRenewsExpiredToken(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	anon, _ := client.New(client.Config{Server: ts.url, CA: string(ts.srv.CA().CertPEM)})
+	res, err := anon.Login(ctx, "", "bob", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, _ := client.New(client.Config{Server: ts.url, CA: string(ts.srv.CA().CertPEM), Token: res.Token, RefreshToken: res.RefreshToken})
+	var renewed []api.LoginResponse
+	bob.OnRefresh(func(r api.LoginResponse) { renewed = append(renewed, r) })
+	if _, err := bob.WhoAmI(ctx); err != nil || len(renewed) != 0 {
+		t.Fatalf("fresh token: %v, renewed %d", err, len(renewed))
+	}
+	ts.clk.Advance(2 * time.Hour)
+	if w, err := bob.WhoAmI(ctx); err != nil || w.User != "bob" {
+		t.Fatalf("after expiry: %+v, %v", w, err)
+	}
+	if len(renewed) != 1 || renewed[0].Token == res.Token {
+		t.Fatalf("renewed %+v", renewed)
+	}
+	// A client with only the old, used refresh token gets the server's
+	// refusal, not a loop.
+	stale, _ := client.New(client.Config{Server: ts.url, CA: string(ts.srv.CA().CertPEM), Token: res.Token, RefreshToken: res.RefreshToken})
+	if _, err := stale.WhoAmI(ctx); err == nil || !strings.Contains(err.Error(), "unknown, expired or revoked") {
+		t.Errorf("stale client: %v", err)
+	}
+}
