@@ -24,6 +24,8 @@ const (
 	PathAudit       = "/v1/audit"
 	PathRefresh     = "/v1/login/refresh"
 	PathPolicies    = "/v1/policies"
+	PathConsole     = "/v1/console"
+	PathDashboard   = "/v1/dashboard"
 	PathHealth      = "/healthz"
 )
 

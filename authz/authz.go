@@ -37,6 +37,7 @@ const (
 
 	StartSession      Action = "StartSession"
 	ResumeSession     Action = "ResumeSession"
+	ObserveSession    Action = "ObserveSession"
 	TerminateSession  Action = "TerminateSession"
 	DescribeSessions  Action = "DescribeSessions"
 	GetSessionLogs    Action = "GetSessionLogs"
@@ -89,7 +90,7 @@ const (
 var Actions = []Action{
 	GetCallerIdentity,
 	CreateActivation, DescribeActivations, RegisterNode, DescribeNodes,
-	StartSession, ResumeSession, TerminateSession, DescribeSessions, GetSessionLogs, DeleteSessionLogs,
+	StartSession, ResumeSession, ObserveSession, TerminateSession, DescribeSessions, GetSessionLogs, DeleteSessionLogs,
 	DescribeLogGroups, CreateLogGroup, DeleteLogGroup, PutRetentionPolicy, DescribeLogStreams, GetLogEvents, QueryLogs,
 	DescribeMetricFilters, PutMetricFilter, DeleteMetricFilter,
 	DescribeKeys, CreateKey, ManageKey, UseKey,
@@ -407,7 +408,7 @@ func Named(typ, account, name string) Entity {
 var resourceTypes = map[Action]string{
 	GetCallerIdentity: "User",
 	CreateActivation:  "Account", DescribeActivations: "Account", RegisterNode: "Account", DescribeNodes: "Node",
-	StartSession: "Node", ResumeSession: "Session", TerminateSession: "Session", DescribeSessions: "Session",
+	StartSession: "Node", ResumeSession: "Session", ObserveSession: "Session", TerminateSession: "Session", DescribeSessions: "Session",
 	GetSessionLogs: "Session", DeleteSessionLogs: "Session",
 	DescribeLogGroups: "LogGroup", CreateLogGroup: "LogGroup", DeleteLogGroup: "LogGroup", PutRetentionPolicy: "LogGroup",
 	DescribeLogStreams: "LogGroup", GetLogEvents: "LogGroup", QueryLogs: "LogGroup",

@@ -75,7 +75,7 @@ var (
 	operatorReads = []Action{DescribeNodes, DescribeDocuments, GetDocument, ValidateDocument, GetPreferences}
 	operatorOwn   = []Action{DescribeSessions, ResumeSession, TerminateSession, GetSessionLogs}
 	auditorReads  = []Action{
-		DescribeNodes, DescribeSessions, GetSessionLogs,
+		DescribeNodes, DescribeSessions, GetSessionLogs, ObserveSession,
 		DescribeLogGroups, DescribeLogStreams, GetLogEvents, QueryLogs, DescribeMetricFilters,
 		DescribeDocuments, GetDocument, ValidateDocument, GetPreferences,
 		DescribeKeys, DescribeUsers, DescribePolicies, TestPolicy,

@@ -54,6 +54,11 @@ func (s *Server) routes() []route {
 		{pattern: "GET " + api.PathHealth, public: "health check: says only ok", open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},
 		{pattern: "POST " + api.PathLogin, public: "signs in with a password (rate limited)", open: s.handleLogin},
 		{pattern: "POST " + api.PathRefresh, public: "trades a refresh token", open: s.handleRefresh},
+		{pattern: "GET " + api.PathConsole + "/config", public: "says which sign-ins the console offers", open: s.handleConsoleConfig},
+		{pattern: "POST " + api.PathConsole + "/login", public: "signs the browser in with a password (rate limited) or a single sign-on code", open: s.handleConsoleLogin},
+		{pattern: "POST " + api.PathConsole + "/logout", action: authz.RevokeToken, handler: s.handleConsoleLogout},
+		{pattern: "GET " + api.PathDashboard, action: authz.DescribeSessions, handler: s.handleDashboard},
+		{pattern: "GET " + api.PathSessions + "/{id}/commands", action: authz.GetSessionLogs, handler: s.handleSessionCommands},
 		{pattern: "POST " + api.PathRegister, public: "authenticated by an activation code; authorized as RegisterNode", open: s.handleRegister},
 		{pattern: "GET " + api.PathAgent, public: "authenticated by the agent's client certificate", open: s.handleAgent},
 		{pattern: "GET " + api.PathWhoAmI, action: authz.GetCallerIdentity, handler: s.handleWhoAmI},
@@ -194,11 +199,17 @@ func (s *Server) authed(action authz.Action, h func(http.ResponseWriter, *http.R
 	})
 }
 
-// authenticate finds the caller of a request by its bearer token.
+// authenticate finds the caller of a request by its bearer token, or the
+// web console's cookie (which also needs what cookieCheck asks).
 func (s *Server) authenticate(r *http.Request) (caller, error) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	viaCookie := false
 	if !ok || tok == "" {
-		return caller{}, errorf(http.StatusUnauthorized, "Unauthenticated", "not signed in: run `postern login`")
+		ck, err := r.Cookie(sessionCookie)
+		if err != nil || ck.Value == "" {
+			return caller{}, errorf(http.StatusUnauthorized, "Unauthenticated", "not signed in: run `postern login`")
+		}
+		tok, viaCookie = ck.Value, true
 	}
 	t, err := s.store.GetToken(r.Context(), authn.HashSecret(tok), s.now())
 	if err != nil {
@@ -209,6 +220,11 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	}
 	if t.Kind == store.TokenRefresh {
 		return caller{}, errorf(http.StatusUnauthorized, "Unauthenticated", "a refresh token only buys a new session token (POST %s)", api.PathRefresh)
+	}
+	if viaCookie {
+		if err := cookieCheck(r, tok); err != nil {
+			return caller{}, err
+		}
 	}
 	u, err := s.store.GetUser(r.Context(), t.Account, t.User)
 	if err != nil {

@@ -16,8 +16,11 @@ import (
 const maxOutputFrame = 256 << 10
 
 // serveClient relays a session to one attached client until the client
-// goes away or the session ends and the client has everything.
-func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint64) {
+// goes away or the session ends and the client has everything. An
+// observer (a read-only live view) gets the same output but its input is
+// dropped, and it does not keep the session alive: only the owner's
+// attachment counts for the grace period.
+func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint64, observe bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.mu.Lock()
@@ -26,15 +29,19 @@ func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint
 		// server's numbering, or a bug): start it over cleanly.
 		offset = r.ring.end
 	}
-	r.clients++
-	r.clientsGone = time.Time{}
+	if !observe {
+		r.clients++
+		r.clientsGone = time.Time{}
+	}
 	noticeIdx := len(r.notices)
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
-		r.clients--
-		if r.clients == 0 {
-			r.clientsGone = r.s.now()
+		if !observe {
+			r.clients--
+			if r.clients == 0 {
+				r.clientsGone = r.s.now()
+			}
 		}
 		r.cond.Broadcast()
 		r.mu.Unlock()
@@ -45,7 +52,7 @@ func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		r.readClient(ctx, ws)
+		r.readClient(ctx, ws, observe)
 		cancel()
 		// Wake the sender so it sees ctx is done.
 		r.mu.Lock()
@@ -128,7 +135,7 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 
 // readClient applies the client's frames until it disconnects. A malformed
 // frame ends only this client's attachment.
-func (r *relay) readClient(ctx context.Context, ws *websocket.Conn) {
+func (r *relay) readClient(ctx context.Context, ws *websocket.Conn, observe bool) {
 	for {
 		typ, msg, err := ws.Read(ctx)
 		if err != nil {
@@ -147,6 +154,10 @@ func (r *relay) readClient(ctx context.Context, ws *websocket.Conn) {
 			r.s.logf("server: session %s: client: %v; closing its attachment", r.id, err)
 			ws.Close(websocket.StatusProtocolError, err.Error())
 			return
+		}
+		switch {
+		case observe && (f.Type == wire.TInput || f.Type == wire.TInputEOF || f.Type == wire.TResize):
+			continue // a live view only watches
 		}
 		switch f.Type {
 		case wire.TInput:

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"regexp"
@@ -121,52 +120,60 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
-	now := s.now()
-	if !s.logins.source(r.RemoteAddr, now) {
-		w.Header().Set("Retry-After", fmt.Sprint(int(loginInterval.Seconds())))
-		return errorf(http.StatusTooManyRequests, "TooManyRequests", "too many sign-in attempts from this address: wait a few seconds")
-	}
 	var req api.LoginRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	account := req.Account
-	if account == "" {
-		account = store.DefaultAccount
-	}
-	if ai := auditOf(r); ai != nil {
-		ai.account, ai.actor = account, ids.UserARN(account, req.User)
-	}
-	key := account + "/" + req.User
-	if until := s.logins.locked(key, now); !until.IsZero() {
-		// Spend the time of a check anyway: a locked user must not be
-		// told apart by timing from a wrong password.
-		authn.CheckPassword(dummyHash, req.Password)
-		return errorf(http.StatusTooManyRequests, "LockedOut", "too many failed sign-ins for %s: try again after %s, or ask an administrator", req.User, until.UTC().Format(time.RFC3339))
-	}
-	denied := errorf(http.StatusUnauthorized, "AuthenticationFailed", "wrong user name or password")
-	u, err := s.store.GetUser(r.Context(), account, req.User)
-	if errors.Is(err, store.ErrNotFound) {
-		// Spend the same time as a real check, so response timing does
-		// not reveal which users exist.
-		authn.CheckPassword(dummyHash, req.Password)
-		s.logins.fail(key, now)
-		return denied
-	}
+	u, err := s.checkPassword(r, req.Account, req.User, req.Password)
 	if err != nil {
 		return err
 	}
-	if u.PasswordHash == "" || authn.CheckPassword(u.PasswordHash, req.Password) != nil {
-		s.logins.fail(key, now)
-		return denied
-	}
-	s.logins.succeed(key)
-	out, err := s.issueSession(r.Context(), account, u.Name)
+	out, err := s.issueSession(r.Context(), u.Account, u.Name)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// checkPassword signs a user in with a password, within the source's
+// budget and unless the user is locked out.
+func (s *Server) checkPassword(r *http.Request, account, user, password string) (store.User, error) {
+	now := s.now()
+	if !s.logins.source(r.RemoteAddr, now) {
+		return store.User{}, errorf(http.StatusTooManyRequests, "TooManyRequests", "too many sign-in attempts from this address: wait a few seconds")
+	}
+	if account == "" {
+		account = store.DefaultAccount
+	}
+	if ai := auditOf(r); ai != nil {
+		ai.account, ai.actor = account, ids.UserARN(account, user)
+	}
+	key := account + "/" + user
+	if until := s.logins.locked(key, now); !until.IsZero() {
+		// Spend the time of a check anyway: a locked user must not be
+		// told apart by timing from a wrong password.
+		authn.CheckPassword(dummyHash, password)
+		return store.User{}, errorf(http.StatusTooManyRequests, "LockedOut", "too many failed sign-ins for %s: try again after %s, or ask an administrator", user, until.UTC().Format(time.RFC3339))
+	}
+	denied := errorf(http.StatusUnauthorized, "AuthenticationFailed", "wrong user name or password")
+	u, err := s.store.GetUser(r.Context(), account, user)
+	if errors.Is(err, store.ErrNotFound) {
+		// Spend the same time as a real check, so response timing does
+		// not reveal which users exist.
+		authn.CheckPassword(dummyHash, password)
+		s.logins.fail(key, now)
+		return store.User{}, denied
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	if u.PasswordHash == "" || authn.CheckPassword(u.PasswordHash, password) != nil {
+		s.logins.fail(key, now)
+		return store.User{}, denied
+	}
+	s.logins.succeed(key)
+	return u, nil
 }
 
 var dummyHash, _ = authn.HashPassword("postern-timing-equalizer")

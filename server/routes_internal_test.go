@@ -143,14 +143,31 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 		if rec := do("", rt.pattern); rec.Code != http.StatusUnauthorized {
 			t.Errorf("%s without a token: %d %s, want 401", rt.pattern, rec.Code, rec.Body)
 		}
-		rec := do(nobody, rt.pattern)
+		tok := nobody
+		if rt.pattern == "POST "+api.PathConsole+"/logout" {
+			tok = tokenOf("nobody") // signing out revokes the token
+		}
+		rec := do(tok, rt.pattern)
 		var e api.Error
 		json.Unmarshal(rec.Body.Bytes(), &e)
 		t.Logf("%s as nobody: %d %s", rt.pattern, rec.Code, e.Message)
 		switch {
-		case rt.pattern == "GET "+api.PathWhoAmI && rec.Code == http.StatusOK:
-			// Everyone may see who they are (default policy
-			// self-service); checked below by the guard's count.
+		case (rt.pattern == "GET "+api.PathWhoAmI || rt.pattern == "POST "+api.PathConsole+"/logout") && rec.Code/100 == 2:
+			// Everyone may see who they are and sign themselves out
+			// (default policy self-service); checked below by the
+			// guard's count.
+		case rt.pattern == "GET "+api.PathDashboard && rec.Code == http.StatusOK:
+			// An aggregate of what the caller may describe: nothing.
+			var d Dashboard
+			json.Unmarshal(rec.Body.Bytes(), &d)
+			if len(d.TopUsers) != 0 || len(d.TopNodes) != 0 || d.Refused != -1 {
+				t.Errorf("dashboard of a user with no permissions shows %s", rec.Body)
+			}
+			for _, day := range d.Days {
+				if day.Sessions != 0 {
+					t.Errorf("dashboard of a user with no permissions counts sessions: %s", rec.Body)
+				}
+			}
 		case strings.HasSuffix(rt.pattern, "s") && strings.HasPrefix(rt.pattern, "GET ") && rec.Code == http.StatusOK:
 			// Listings filter what they show: nothing, here.
 			if b := strings.TrimSpace(rec.Body.String()); b != "[]" {
@@ -167,7 +184,11 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 	// still comes after a check.
 	for _, rt := range s.routes() {
 		if rt.public == "" {
-			if rec := do(admin, rt.pattern); rec.Code >= 500 {
+			tok := admin
+			if rt.pattern == "POST "+api.PathConsole+"/logout" {
+				tok = tokenOf("admin")
+			}
+			if rec := do(tok, rt.pattern); rec.Code >= 500 || rec.Code == http.StatusUnauthorized || rec.Code == http.StatusForbidden {
 				t.Errorf("%s as an administrator: %d %s", rt.pattern, rec.Code, rec.Body)
 			}
 		}

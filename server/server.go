@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/postern/postern/api"
 	"github.com/postern/postern/audit"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
@@ -128,6 +129,9 @@ type Server struct {
 	uncheckedRequests atomic.Int64
 	// logins limits sign-in attempts.
 	logins loginGuard
+	// ssoHandoffs carry single sign-on results to the CLI and the web
+	// console; nil without single sign-on.
+	ssoHandoffs *sso.Handoffs[api.LoginResponse]
 
 	// ctx ends when the server shuts down; every relay goroutine
 	// watches it.
@@ -173,6 +177,9 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, logf: cfg.Logf, store: cfg.Store, ca: ca, cert: cert, signer: signer, now: cfg.Now,
 		agents: map[string]*agentConn{}, relays: map[string]*relay{},
 		ctx: ctx, cancel: cancel, chain: audit.NewChain(cfg.AuditKey),
+	}
+	if cfg.SSO != nil {
+		s.ssoHandoffs = sso.NewHandoffs[api.LoginResponse](s.now)
 	}
 	if err := s.cfg.Store.EnsureAccount(ctx, store.Account{ID: store.DefaultAccount, Name: "default", CreatedAt: s.now()}); err != nil {
 		cancel()

@@ -346,12 +346,26 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
 // already shown).
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	sess, err := s.session(r, authz.ResumeSession, r.PathValue("id"))
+	// ?mode=observe is a read-only live view, for whoever may observe
+	// the session; otherwise the owner attaches (or resumes) to type.
+	observe := false
+	switch m := r.URL.Query().Get("mode"); m {
+	case "":
+	case "observe":
+		observe = true
+	default:
+		return errorf(http.StatusBadRequest, "ValidationError", "mode: %q must be observe or left out", m)
+	}
+	action := authz.ResumeSession
+	if observe {
+		action = authz.ObserveSession
+	}
+	sess, err := s.session(r, action, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if sess.Owner != c.User.Name {
-		return errorf(http.StatusForbidden, "AccessDenied", "session %s belongs to %s; only its owner may type into it", sess.ID, sess.Owner)
+	if !observe && sess.Owner != c.User.Name {
+		return errorf(http.StatusForbidden, "AccessDenied", "session %s belongs to %s; only its owner may type into it (others may watch it with mode=observe)", sess.ID, sess.Owner)
 	}
 	var offset uint64
 	if v := r.URL.Query().Get("offset"); v != "" {
@@ -375,7 +389,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 		ws.Close(websocket.StatusNormalClosure, "session ended")
 		return nil
 	}
-	rl.serveClient(r.Context(), ws, offset)
+	if observe {
+		s.logf("server: session %s: %s is watching", sess.ID, c.User.Name)
+		s.auditEvent(sess, "SessionObserved", "by "+c.User.Name)
+	}
+	rl.serveClient(r.Context(), ws, offset, observe)
 	return nil
 }
 

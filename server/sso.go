@@ -21,9 +21,7 @@ func (s *Server) ssoRoutes() []route {
 	if s.cfg.SSO == nil {
 		return nil
 	}
-	rt := &sso.Routes[api.LoginResponse]{
-		Provider: s.cfg.SSO, Handoffs: sso.NewHandoffs[api.LoginResponse](s.now), Issue: s.issueSSO, Logf: s.logf,
-	}
+	rt := &sso.Routes[api.LoginResponse]{Provider: s.cfg.SSO, Handoffs: s.ssoHandoffs, Issue: s.issueSSO, Logf: s.logf}
 	return []route{
 		{pattern: "GET " + sso.PathStart, public: "starts a sign-in at the identity provider", open: rt.Start},
 		{pattern: "GET " + sso.PathCallback, public: "authenticated by the identity provider's ID token (signature, issuer, audience, nonce)", open: rt.Callback},
