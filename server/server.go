@@ -84,6 +84,9 @@ type Config struct {
 	// uploads to S3 itself (package envelope), for stores without KMS;
 	// `postern logs decrypt` reads them.
 	S3ClientSideEncryption bool
+	// AuditArchive names where the audit trail is copied (through S3 and
+	// CloudWatch above).
+	AuditArchive AuditArchive
 	// SSO, when set, signs users in through an OpenID Connect provider
 	// (package sso).
 	SSO *sso.Provider
@@ -209,6 +212,8 @@ func New(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.runKeys(keysEvery) }()
 	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.archiveAudit(ctx) }()
 	return s, nil
 }
 

@@ -326,6 +326,14 @@ CREATE TABLE policies (
 	PRIMARY KEY (account, id)
 ) STRICT;
 `,
+	// 9: durable cursors of background shippers (how far the audit trail
+	// has been copied to each destination).
+	`
+CREATE TABLE cursors (
+	name  TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+) STRICT;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -531,6 +539,21 @@ func (s *SQLite) RevokeToken(ctx context.Context, account, user, id string) erro
 	}
 	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE account = ? AND user_name = ? AND id = ?`, account, user, id)
 	return wrapErr(checkAffected(res, err), "revoke token %s of %s/%s", id, account, user)
+}
+
+func (s *SQLite) Cursor(ctx context.Context, name string) (int64, error) {
+	var v int64
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM cursors WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, wrapErr(err, "cursor %s", name)
+}
+
+func (s *SQLite) SetCursor(ctx context.Context, name string, value int64) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO cursors (name, value) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
+	return wrapErr(err, "set cursor %s", name)
 }
 
 func (s *SQLite) Policies(ctx context.Context, account string) ([]Policy, bool, error) {

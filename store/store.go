@@ -344,6 +344,11 @@ type Store interface {
 	// DeletePolicy deletes a policy (ErrNotFound if there is none).
 	DeletePolicy(ctx context.Context, account, id string) error
 
+	// Cursor returns a named durable position (0 if never set); SetCursor
+	// moves it.
+	Cursor(ctx context.Context, name string) (int64, error)
+	SetCursor(ctx context.Context, name string, value int64) error
+
 	CreateActivation(ctx context.Context, a Activation) error
 	GetActivation(ctx context.Context, id string) (Activation, error)
 	ListActivations(ctx context.Context, account string) ([]Activation, error)

@@ -43,6 +43,8 @@ type serverOptions struct {
 	destinations destinationsConfig
 	// sso configures single sign-on; nil: passwords and tokens only.
 	sso *sso.Config
+	// audit is where the audit trail is copied.
+	audit server.AuditArchive
 	// metricsListen serves Prometheus metrics there; empty: off.
 	metricsListen string
 	// outboxMax bounds the recordings waiting for delivery; 0: default.
@@ -112,7 +114,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		logf("server: single sign-on through %s", o.sso.Issuer)
 	}
 	srv, err := server.New(server.Config{
-		SSO:     idp,
+		SSO: idp, AuditArchive: o.audit,
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
 		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, OutboxMaxBytes: o.outboxMax, Keys: ks,
@@ -380,6 +382,14 @@ func loadServerConfig(path string, o *serverOptions) error {
 		OutboxMaxBytes int64    `json:"outboxMaxBytes"`
 		// SSO signs users in through an OpenID Connect provider.
 		SSO *sso.Config `json:"sso"`
+		// Audit copies the audit trail to an S3 bucket and/or a
+		// CloudWatch Logs group (through the s3: and cloudWatch:
+		// configuration).
+		Audit struct {
+			S3BucketName           string `json:"s3BucketName"`
+			S3KeyPrefix            string `json:"s3KeyPrefix"`
+			CloudWatchLogGroupName string `json:"cloudWatchLogGroupName"`
+		} `json:"audit"`
 		destinationsConfig
 	}
 	if err := yaml.UnmarshalStrict(b, &c); err != nil {
@@ -393,6 +403,10 @@ func loadServerConfig(path string, o *serverOptions) error {
 	}
 	o.hosts = append(o.hosts, c.Hosts...)
 	o.destinations = c.destinationsConfig
+	if c.Audit.S3BucketName != "" {
+		o.audit.S3 = &server.S3Target{Bucket: c.Audit.S3BucketName, Prefix: c.Audit.S3KeyPrefix, ClientSide: c.S3.ClientSideEncryption}
+	}
+	o.audit.CloudWatchLogGroup = c.Audit.CloudWatchLogGroupName
 	if c.SSO != nil {
 		if err := c.SSO.Validate(); err != nil {
 			return fmt.Errorf("%s: sso: %w", path, err)

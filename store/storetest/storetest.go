@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Users", testUsers},
 		{"Tokens", testTokens},
 		{"Policies", testPolicies},
+		{"Cursors", testCursors},
 		{"Activations", testActivations},
 		{"RegisterNode", testRegisterNode},
 		{"RegisterNodeRefusals", testRegisterNodeRefusals},
@@ -305,6 +306,24 @@ func testTokens(t *testing.T, s store.Store) {
 	}
 	if err := s.DeleteUser(ctx, acctA, "alice"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("DeleteUser(deleted) = %v, want ErrNotFound", err)
+	}
+}
+
+func testCursors(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if v, err := s.Cursor(ctx, "audit/s3"); err != nil || v != 0 {
+		t.Fatalf("new cursor = %d, %v", v, err)
+	}
+	for _, v := range []int64{7, 42} {
+		if err := s.SetCursor(ctx, "audit/s3", v); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Cursor(ctx, "audit/s3"); err != nil || got != v {
+			t.Errorf("Cursor = %d, %v; want %d", got, err, v)
+		}
+	}
+	if v, _ := s.Cursor(ctx, "audit/cloudwatch"); v != 0 {
+		t.Errorf("another cursor moved with it: %d", v)
 	}
 }
 
