@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/client"
 	"github.com/postern/postern/ptytest"
 	"github.com/postern/postern/recording"
 )
@@ -423,4 +428,36 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestMetricsTLS: a metrics listener off loopback speaks only TLS, with the
+// server's certificate.
+func TestMetricsTLS(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	e := startDev(t, "--metrics-listen", "0.0.0.0:0")
+	port := e.dev.waitFor(ctx, regexp.MustCompile(`metrics on https://\S+:(\d+)/metrics`))[1]
+	u := "https://127.0.0.1:" + port + "/metrics"
+	if resp, err := http.Get(strings.Replace(u, "https://", "http://", 1)); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP to %s: %s", u, resp.Status)
+		}
+	}
+	cfg, err := client.LoadConfig(e.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(cfg.CA))
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "postern_outbox_bytes") {
+		t.Errorf("GET %s: %s\n%.300s", u, resp.Status, b)
+	}
 }

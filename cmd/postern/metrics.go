@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,13 +23,20 @@ func newMetricsRegistry() *prometheus.Registry {
 	return reg
 }
 
-// serveMetrics serves reg at /metrics on addr, over plain HTTP as
-// Prometheus scrapes, until ctx ends. It exposes counts, not session
-// content, so any address may be used; keep it off the public internet.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, logf logger.Logf) error {
+// serveMetrics serves reg at /metrics on addr until ctx ends: over HTTPS
+// with the server's certificate (tc), or plain HTTP when addr is a
+// loopback address. It exposes counts, not session content; keep it off
+// the public internet all the same.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, tc *tls.Config, logf logger.Logf) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--metrics-listen: %w", err)
+	}
+	// Listeners are TLS-only, with the server's certificate; plain HTTP
+	// only on loopback, for a scraper on the same host.
+	scheme := "http"
+	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
+		ln, scheme = tls.NewListener(ln, tc), "https"
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -42,6 +50,6 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, lo
 			logf("metrics listener: %v", err)
 		}
 	}()
-	logf("metrics on http://%s/metrics", ln.Addr())
+	logf("metrics on %s://%s/metrics", scheme, ln.Addr())
 	return nil
 }

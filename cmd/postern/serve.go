@@ -145,7 +145,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	}
 	rs.admin = pw
 	if o.metricsListen != "" {
-		if err := serveMetrics(ctx, o.metricsListen, reg, logf); err != nil {
+		if err := serveMetrics(ctx, o.metricsListen, reg, srv.TLSConfig(), logf); err != nil {
 			ln.Close()
 			srv.Close()
 			closeStores()
