@@ -2,7 +2,7 @@
 // (github.com/cedar-policy/cedar-go).
 //
 // Every API request becomes a Cedar request: a principal (a User, member of
-// Groups; or an Activation registering a node), an Action (StartSession,
+// Groups; an Activation registering a node; an Agent connecting), an Action (StartSession,
 // QueryLogs, ...) and a resource with attributes (a Node with its tags, a
 // Session with its owner, a LogGroup, a Key, a Document, a User, or the
 // Account for what concerns it as a whole). Each account has its own
@@ -33,6 +33,7 @@ const (
 	CreateActivation    Action = "CreateActivation"
 	DescribeActivations Action = "DescribeActivations"
 	RegisterNode        Action = "RegisterNode"
+	ConnectAgent        Action = "ConnectAgent"
 	DescribeNodes       Action = "DescribeNodes"
 
 	StartSession      Action = "StartSession"
@@ -61,7 +62,7 @@ const (
 
 	DescribeDocuments Action = "DescribeDocuments"
 	GetDocument       Action = "GetDocument"
-	CreateDocument    Action = "CreateDocument"
+	PutDocument       Action = "PutDocument"
 	DeleteDocument    Action = "DeleteDocument"
 	ValidateDocument  Action = "ValidateDocument"
 	GetPreferences    Action = "GetPreferences"
@@ -89,12 +90,12 @@ const (
 // tests that go through them all.
 var Actions = []Action{
 	GetCallerIdentity,
-	CreateActivation, DescribeActivations, RegisterNode, DescribeNodes,
+	CreateActivation, DescribeActivations, RegisterNode, ConnectAgent, DescribeNodes,
 	StartSession, ResumeSession, ObserveSession, TerminateSession, DescribeSessions, GetSessionLogs, DeleteSessionLogs,
 	DescribeLogGroups, CreateLogGroup, DeleteLogGroup, PutRetentionPolicy, DescribeLogStreams, GetLogEvents, QueryLogs,
 	DescribeMetricFilters, PutMetricFilter, DeleteMetricFilter,
 	DescribeKeys, CreateKey, ManageKey, UseKey,
-	DescribeDocuments, GetDocument, CreateDocument, DeleteDocument, ValidateDocument, GetPreferences, UpdatePreferences,
+	DescribeDocuments, GetDocument, PutDocument, DeleteDocument, ValidateDocument, GetPreferences, UpdatePreferences,
 	DescribeUsers, CreateUser, UpdateUser, DeleteUser,
 	CreateToken, DescribeTokens, RevokeToken,
 	DescribePolicies, PutPolicy, DeletePolicy, TestPolicy,
@@ -385,7 +386,12 @@ func AccountEntity(account string) Entity {
 
 // Node is a managed node with its tags.
 func Node(account, id, name string, tags map[string]string) Entity {
-	return Entity{Type: "Node", ID: id, Account: account, Attrs: map[string]string{"name": name}, Tags: tags}
+	return Entity{Type: "Node", ID: id, Account: account, Attrs: map[string]string{"name": name, "nodeId": id}, Tags: tags}
+}
+
+// Agent is a node's agent as a principal, with the node's tags.
+func Agent(account, nodeID string, tags map[string]string) Entity {
+	return Entity{Type: "Agent", ID: nodeID, Account: account, Attrs: map[string]string{"nodeId": nodeID}, Tags: tags}
 }
 
 // Session is a session, with its owner and target node as references and
@@ -407,14 +413,14 @@ func Named(typ, account, name string) Entity {
 // resourceTypes is the type of resource each action is checked on.
 var resourceTypes = map[Action]string{
 	GetCallerIdentity: "User",
-	CreateActivation:  "Account", DescribeActivations: "Account", RegisterNode: "Account", DescribeNodes: "Node",
+	CreateActivation:  "Account", DescribeActivations: "Account", RegisterNode: "Account", ConnectAgent: "Node", DescribeNodes: "Node",
 	StartSession: "Node", ResumeSession: "Session", ObserveSession: "Session", TerminateSession: "Session", DescribeSessions: "Session",
 	GetSessionLogs: "Session", DeleteSessionLogs: "Session",
 	DescribeLogGroups: "LogGroup", CreateLogGroup: "LogGroup", DeleteLogGroup: "LogGroup", PutRetentionPolicy: "LogGroup",
 	DescribeLogStreams: "LogGroup", GetLogEvents: "LogGroup", QueryLogs: "LogGroup",
 	DescribeMetricFilters: "LogGroup", PutMetricFilter: "LogGroup", DeleteMetricFilter: "LogGroup",
 	DescribeKeys: "Key", CreateKey: "Account", ManageKey: "Key", UseKey: "Key",
-	DescribeDocuments: "Document", GetDocument: "Document", CreateDocument: "Document", DeleteDocument: "Document",
+	DescribeDocuments: "Document", GetDocument: "Document", PutDocument: "Document", DeleteDocument: "Document",
 	ValidateDocument: "Account", GetPreferences: "Document", UpdatePreferences: "Document",
 	DescribeUsers: "User", CreateUser: "User", UpdateUser: "User", DeleteUser: "User",
 	CreateToken: "User", DescribeTokens: "User", RevokeToken: "User",

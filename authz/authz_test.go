@@ -218,3 +218,30 @@ func TestParseAction(t *testing.T) {
 		t.Error("ParseAction(Launch) succeeded")
 	}
 }
+
+func TestAgentsConnect(t *testing.T) {
+	quarantine := Stored{ID: "quarantine", Text: `forbid (principal is Agent, action == Action::"ConnectAgent", resource) when { resource.hasTag("quarantine") };`}
+	ps, err := NewPolicySet([]Stored{{ID: DefaultPolicyID, Text: DefaultPolicies}, quarantine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		agent Entity
+		node  Entity
+		want  bool
+	}{
+		{"its own node", Agent(home, "mi-1", nil), Node(home, "mi-1", "web", nil), true},
+		{"another node", Agent(home, "mi-1", nil), Node(home, "mi-2", "db", nil), false},
+		{"another account's node", Agent(home, "mi-1", nil), Node(other, "mi-1", "web", nil), false},
+		{"quarantined", Agent(home, "mi-1", map[string]string{"quarantine": "yes"}), Node(home, "mi-1", "web", map[string]string{"quarantine": "yes"}), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := ps.Decide(Request{Principal: tt.agent, Action: ConnectAgent, Resource: tt.node})
+			if d.Allowed != tt.want || len(d.Errors) > 0 {
+				t.Errorf("%+v (%s), want allowed=%v", d, d.Explain(), tt.want)
+			}
+		})
+	}
+}

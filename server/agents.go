@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/yamux"
 
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/wire"
 )
@@ -45,6 +46,19 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.logf("server: agent connection from %s refused: %v", r.RemoteAddr, err)
 		s.writeError(w, r, errorf(http.StatusUnauthorized, "AgentUnauthorized", "%v", err))
+		return
+	}
+	if ai := auditOf(r); ai != nil {
+		ai.account, ai.actor = n.Account, "agent/"+n.ID
+	}
+	ps, err := s.policies(r.Context(), n.Account)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if d := ps.Decide(authz.Request{Principal: authz.Agent(n.Account, n.ID, n.Tags), Action: authz.ConnectAgent, Resource: nodeEntity(n)}); !d.Allowed {
+		s.logf("server: agent %s (%s) refused: %s", n.ID, n.Name, d.Explain())
+		s.writeError(w, r, errorf(http.StatusForbidden, "AccessDenied", "agent %s may not connect (%s)", n.ID, d.Explain()))
 		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})

@@ -89,7 +89,7 @@ func (s *Server) routes() []route {
 		{pattern: "POST " + api.PathKeys, action: authz.CreateKey, handler: s.handleCreateKey},
 		{pattern: "POST " + api.PathKeys + "/{action}", action: authz.ManageKey, handler: s.handleKeyAction},
 		{pattern: "GET " + api.PathDocuments, action: authz.DescribeDocuments, handler: s.handleListDocuments},
-		{pattern: "POST " + api.PathDocuments, action: authz.CreateDocument, handler: s.handleCreateDocument},
+		{pattern: "POST " + api.PathDocuments, action: authz.PutDocument, handler: s.handleCreateDocument},
 		{pattern: "POST " + api.PathDocuments + "/validate", action: authz.ValidateDocument, handler: s.handleValidateDocument},
 		{pattern: "GET " + api.PathDocuments + "/{name}", action: authz.GetDocument, handler: s.handleGetDocument},
 		{pattern: "DELETE " + api.PathDocuments + "/{name}", action: authz.DeleteDocument, handler: s.handleDeleteDocument},

@@ -257,7 +257,7 @@ func (s *Server) handleCreateDocument(w http.ResponseWriter, r *http.Request) er
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	if err := s.authorize(r, authz.CreateDocument, authz.Named("Document", c.Account, req.Name)); err != nil {
+	if err := s.authorize(r, authz.PutDocument, authz.Named("Document", c.Account, req.Name)); err != nil {
 		return err
 	}
 	if err := document.ValidName(req.Name); err != nil {
