@@ -129,6 +129,8 @@ type apiError struct {
 	status int
 	code   string
 	msg    string
+	// retryAfter, when set, is sent as Retry-After (seconds).
+	retryAfter int
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -145,6 +147,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if ai := auditOf(r); ai != nil {
 		ai.detail = ae.code + ": " + ae.msg
+	}
+	if ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
 	}
 	writeJSON(w, ae.status, api.Error{Code: ae.code, Message: ae.msg})
 }

@@ -141,7 +141,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) checkPassword(r *http.Request, account, user, password string) (store.User, error) {
 	now := s.now()
 	if !s.logins.source(r.RemoteAddr, now) {
-		return store.User{}, errorf(http.StatusTooManyRequests, "TooManyRequests", "too many sign-in attempts from this address: wait a few seconds")
+		e := errorf(http.StatusTooManyRequests, "TooManyRequests", "too many sign-in attempts from this address: wait a few seconds")
+		e.retryAfter = int(loginInterval.Seconds())
+		return store.User{}, e
 	}
 	if account == "" {
 		account = store.DefaultAccount
