@@ -45,6 +45,9 @@ type ResumeOptions struct {
 	// MinBackoff and MaxBackoff bound the delay between attempts
 	// (defaults 200ms and 5s).
 	MinBackoff, MaxBackoff time.Duration
+	// Observe watches someone else's session read-only (the server drops
+	// input); TerminalIO.In and Sizes are then ignored.
+	Observe bool
 }
 
 // ExitError reports how a session ended when it did not end with exit code
@@ -97,6 +100,9 @@ func (c *Client) RunTerminal(ctx context.Context, sessionID string, tio Terminal
 	// it is owned by the process, not by this call. In a session without
 	// a terminal, the end of the input is sent on as nil.
 	input := make(chan []byte, 64)
+	if opts.Observe {
+		tio.In, tio.Sizes = nil, nil
+	}
 	if tio.In != nil {
 		go func() {
 			buf := make([]byte, 32<<10)
@@ -128,7 +134,7 @@ func (c *Client) RunTerminal(ctx context.Context, sessionID string, tio Terminal
 	var lostAt time.Time
 	backoff := opts.MinBackoff
 	for {
-		ws, err := c.Attach(ctx, sessionID, offset)
+		ws, err := c.attach(ctx, sessionID, offset, opts.Observe)
 		if err != nil {
 			if ctx.Err() != nil {
 				return wire.Exit{}, ctx.Err()
@@ -271,7 +277,15 @@ func (c *Client) runAttached(ctx context.Context, ws *websocket.Conn, offset *ui
 // Attach opens the session's WebSocket, resuming after offset bytes of
 // output.
 func (c *Client) Attach(ctx context.Context, sessionID string, offset uint64) (*websocket.Conn, error) {
-	ws, err := c.dialWS(ctx, api.PathSessions+"/"+url.PathEscape(sessionID)+"/stream?offset="+fmt.Sprint(offset))
+	return c.attach(ctx, sessionID, offset, false)
+}
+
+func (c *Client) attach(ctx context.Context, sessionID string, offset uint64, observe bool) (*websocket.Conn, error) {
+	path := api.PathSessions + "/" + url.PathEscape(sessionID) + "/stream?offset=" + fmt.Sprint(offset)
+	if observe {
+		path += "&mode=observe"
+	}
+	ws, err := c.dialWS(ctx, path)
 	if err != nil {
 		return nil, err
 	}

@@ -120,6 +120,27 @@ func TestDefaultRoles(t *testing.T) {
 		t.Errorf("olivia sees sessions %v, want only her own", mine)
 	}
 	olivia.mustFail([]string{"terminate", all["admin"]}, "olivia is not allowed to TerminateSession on session "+all["admin"])
+	// Auditors watch live sessions read-only; operators may not watch
+	// others'.
+	olivia.mustFail([]string{"sessions", "watch", all["admin"]}, "olivia is not allowed to")
+	ticker := start(t, olivia.vars(), "exec", dev, "--", "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do echo tick-$i; sleep 0.5; done")
+	var ticking string
+	for ticking == "" {
+		var ss []api.Session
+		olivia.jsonOut(ctx, &ss, "sessions", "--state", "active")
+		for _, s := range ss {
+			if s.Status == "Connected" && s.ID != all["olivia"] {
+				ticking = s.ID
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("olivia's second session never became active")
+		}
+	}
+	if out := audrey.mustRun(ctx, "sessions", "watch", ticking); !strings.Contains(out, "tick-1\n") || !strings.Contains(out, "tick-10") {
+		t.Errorf("auditor watching: %q", out)
+	}
+	ticker.stop(ctx)
 	olivia.mustRun(ctx, "terminate", all["olivia"])
 	oliviaLong.stop(ctx)
 	adminLong.stop(ctx)

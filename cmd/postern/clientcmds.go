@@ -323,7 +323,33 @@ func newSessionsCmd() *cobra.Command {
 		},
 	}
 	show.Flags().StringVarP(&showOut, "output", "o", "text", "text or json")
-	cmd.AddCommand(show)
+	watch := &cobra.Command{
+		Use:   "watch ID",
+		Short: "Watch a live session, read-only",
+		Long: `Watch someone's live session as it happens: the output so far, then
+what follows, until it ends. Nothing you type reaches it. It takes the
+ObserveSession permission (auditors have it by default), and the audit
+trail records who watched.`,
+		Args: exactArgs(1, "a session ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			sess, err := c.Session(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			tio := client.TerminalIO{Out: os.Stdout, Notices: os.Stderr, Pipes: sess.Pipes, Stderr: os.Stdout}
+			exit, err := c.RunTerminal(cmd.Context(), sess.ID, tio, client.ResumeOptions{Observe: true})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "\n[postern: session %s ended: %s, exit code %d]\n", sess.ID, exit.Status, exit.Code)
+			return nil
+		},
+	}
+	cmd.AddCommand(show, watch)
 	return cmd
 }
 
