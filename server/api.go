@@ -19,6 +19,7 @@ import (
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/store"
+	"github.com/postern/postern/web"
 )
 
 // Handler returns the server's HTTP handler.
@@ -51,6 +52,7 @@ type route struct {
 // authorizes or says why it needs no user.
 func (s *Server) routes() []route {
 	return append(s.ssoRoutes(), []route{
+		{pattern: "GET /", public: "the web console's static pages (each API call they make is checked)", open: web.Handler().ServeHTTP},
 		{pattern: "GET " + api.PathHealth, public: "health check: says only ok", open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},
 		{pattern: "POST " + api.PathLogin, public: "signs in with a password (rate limited)", open: s.handleLogin},
 		{pattern: "POST " + api.PathRefresh, public: "trades a refresh token", open: s.handleRefresh},

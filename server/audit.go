@@ -42,10 +42,12 @@ func auditOf(r *http.Request) *auditInfo {
 	return ai
 }
 
-// audited records every request h serves, except health checks.
+// audited records every API request h serves.
 func (s *Server) audited(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == api.PathHealth {
+		// Health checks and the console's static pages are not calls
+		// of anyone's: the API calls the pages make are.
+		if r.URL.Path == api.PathHealth || !strings.HasPrefix(r.URL.Path, "/v1/") {
 			h.ServeHTTP(w, r)
 			return
 		}

@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// chromiumPath is Debian's Chromium, which scripts/install-test-deps
+// installs; Playwright drives it (it downloads no browser of its own).
+const chromiumPath = "/usr/bin/chromium"
+
+// TestConsole drives the web console in a real browser against a real
+// `postern dev`: web/e2e/console.mjs signs in, opens a shell on the node,
+// types into it, drops and resumes the connection, watches it live, plays
+// the recording back and seeks it from the command timeline, runs a query
+// and sees its chart, and gets an inline error for an out-of-range
+// preference. It saves a screenshot of each page in $POSTERN_ARTIFACTS
+// (or the test's temporary directory).
+func TestConsole(t *testing.T) {
+	need := func(what, fix string) {
+		t.Helper()
+		if os.Getenv("POSTERN_REQUIRE_CHROMIUM") != "" {
+			t.Fatalf("%s is missing (%s); POSTERN_REQUIRE_CHROMIUM is set", what, fix)
+		}
+		t.Skipf("%s is missing (%s)", what, fix)
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		need(chromiumPath, "apt-get install chromium, or scripts/install-test-deps")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		need("node", "Node.js runs the browser test")
+	}
+	web, err := filepath.Abs("../web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(web, "node_modules", "playwright-core", "package.json")); err != nil {
+		need("web/node_modules/playwright-core", "npm ci --prefix web, or scripts/install-test-deps")
+	}
+
+	e := startDev(t)
+	ctx := testCtx(t)
+
+	// The console is served at the server's root.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	res, err := hc.Get(e.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(page), `<div id="app">`) {
+		t.Fatalf("GET / does not serve the console: %s\n%s", res.Status, page)
+	}
+
+	password := os.Getenv("POSTERN_ADMIN_PASSWORD")
+	if b, err := os.ReadFile(filepath.Join(e.dir, "data", "admin-password")); err == nil {
+		password = strings.TrimSpace(string(b))
+	}
+	shots := t.TempDir()
+	if dir := os.Getenv("POSTERN_ARTIFACTS"); dir != "" {
+		shots = filepath.Join(dir, "console")
+	}
+
+	cmd := exec.CommandContext(ctx, node, filepath.Join(web, "e2e", "console.mjs"))
+	cmd.Dir = web
+	cmd.Env = append(os.Environ(),
+		"POSTERN_URL="+e.url,
+		"POSTERN_USER=admin",
+		"POSTERN_PASSWORD="+password,
+		"POSTERN_SCREENSHOTS="+shots,
+		"CHROMIUM="+chromiumPath,
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("browser test failed (%v); screenshots in %s\n%s", err, shots, out)
+	}
+	t.Logf("screenshots in %s\n%s", shots, out)
+}
