@@ -2,6 +2,7 @@ package recording
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +53,13 @@ type CommandTracker struct {
 
 	phase   cmdPhase
 	capture []byte // output since the last B mark, while phase is typing
-	cur     Command
+	// line is the output since the last newline, while not typing: at a
+	// B mark, the prompt the cursor follows. Readline redraws an edited
+	// or pasted line from the start of the row (CR, then right past the
+	// prompt), so the echo renders right only after it.
+	line   []byte
+	prompt []byte // line at the last B mark
+	cur    Command
 }
 
 type scanState uint8
@@ -182,12 +189,38 @@ func (c *CommandTracker) Feed(dst []byte, t time.Duration, p []byte) ([]byte, []
 	return dst, done
 }
 
-// out appends output to dst, capturing it while a command line is typed.
+// out appends output to dst, capturing it while a command line is typed,
+// and the current row otherwise.
 func (c *CommandTracker) out(dst, p []byte) []byte {
-	if c.phase == phaseTyping && len(c.capture)+len(p) <= maxLineCapture {
-		c.capture = append(c.capture, p...)
+	switch {
+	case c.phase == phaseTyping:
+		if len(c.capture)+len(p) <= maxLineCapture {
+			c.capture = append(c.capture, p...)
+		}
+	default:
+		if i := bytes.LastIndexByte(p, '\n'); i >= 0 {
+			c.line = append(c.line[:0], p[i+1:]...)
+		} else {
+			c.line = append(c.line, p...)
+		}
+		if len(c.line) > maxLineCapture {
+			c.line = c.line[:0] // a row this long is not a prompt
+		}
 	}
 	return append(dst, p...)
+}
+
+// commandLine renders the echo of a command line after its prompt.
+func (c *CommandTracker) commandLine() string {
+	if len(c.prompt) > 0 {
+		prompt := renderLine(c.prompt, c.width)
+		full := renderLine(append(slices.Clip(c.prompt), c.capture...), c.width)
+		if rest, ok := strings.CutPrefix(full, prompt); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	// The echo overwrote the prompt (or there was none): the echo alone.
+	return renderLine(c.capture, c.width)
 }
 
 // mark handles one OSC 133 payload ("133;C", "133;D;1", ...).
@@ -202,9 +235,10 @@ func (c *CommandTracker) mark(done []Command, t time.Duration, payload []byte) [
 		c.phase = phaseIdle
 	case "B": // input start (also after a redrawn prompt)
 		c.phase, c.capture = phaseTyping, c.capture[:0]
+		c.prompt = append(c.prompt[:0], c.line...)
 	case "C": // command start
 		if c.phase == phaseTyping {
-			c.cur = Command{Line: renderLine(c.capture, c.width), Start: t}
+			c.cur = Command{Line: c.commandLine(), Start: t}
 			c.phase = phaseRunning
 			if c.OnStart != nil {
 				c.OnStart(c.cur)

@@ -57,6 +57,24 @@ func TestCommandTracker(t *testing.T) {
 			want:  []Command{{Line: "ls -l", Start: sec(1), Duration: sec(1), ExitCode: 2, HasExit: true}},
 		},
 		{
+			// Bash redraws a pasted line (bracketed paste) or one edited
+			// mid-row from the start of the row: CR, then right past the
+			// prompt. What the user saw is the prompt and the command.
+			name: "line redrawn from the start of the row",
+			chunks: []chunk{
+				{0, markD("0") + "\x1b]133;A\x07\x1b[01;32mroot@vm\x1b[00m:~# \x1b]133;B\x07"},
+				{1, "\x1b[7mecho pasted-ok\x1b[27m\r\x1b[11Cecho pasted-ok\r\n" + markC},
+				{1.5, "pasted-ok\r\n" + markD("0") + "\x1b]133;A\x07no-newline\x1b[01;32mroot@vm\x1b[00m:~# \x1b]133;B\x07"},
+				{2, "\x1b[7mls\x1b[27m\x08\x08ls\r\n" + markC},
+				{2.5, markD("0")},
+			},
+			clean: "\x1b[01;32mroot@vm\x1b[00m:~# \x1b[7mecho pasted-ok\x1b[27m\r\x1b[11Cecho pasted-ok\r\npasted-ok\r\nno-newline\x1b[01;32mroot@vm\x1b[00m:~# \x1b[7mls\x1b[27m\x08\x08ls\r\n",
+			want: []Command{
+				{Line: "echo pasted-ok", Start: sec(1), Duration: sec(0.5), ExitCode: 0, HasExit: true},
+				{Line: "ls", Start: sec(2), Duration: sec(0.5), ExitCode: 0, HasExit: true},
+			},
+		},
+		{
 			name: "marks cut between records",
 			chunks: []chunk{
 				{0, "\x1b]13"}, {0, "3;A\x07$ \x1b"}, {0, "]133;B"}, {0, "\x07"},

@@ -240,6 +240,11 @@ try {
     await cmd.click();
     await page.waitForFunction((want) => Math.abs(Number(document.querySelector('[data-current-time]').dataset.currentTime) - want) < 0.35, webOk);
     log(`     player: ${t0.toFixed(2)}s -> ${t1.toFixed(2)}s ("${target.text.trim()}" at ${target.offset}) -> web-ok at ${webOk}`);
+    // The timeline names commands as typed, pasted ones too.
+    const texts = offsets.map((o) => o.text);
+    if (!texts.some((t) => t.includes('echo pasted-ok')) || texts.some((t) => t.includes('pastedecho'))) {
+      throw new Error(`the timeline garbles the pasted command: ${JSON.stringify(texts)}`);
+    }
     // Speed control rebuilds the player where it was.
     await page.getByLabel('Playback speed').selectOption('2');
     await page.waitForFunction((want) => Math.abs(Number(document.querySelector('[data-current-time]').dataset.currentTime) - want) < 0.6, webOk);
