@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oauth2-proxy/mockoidc"
 )
 
 // chromiumPath is Debian's Chromium, which scripts/install-test-deps
@@ -46,7 +50,27 @@ func TestConsole(t *testing.T) {
 		need("web/node_modules/playwright-core", "npm ci --prefix web, or scripts/install-test-deps")
 	}
 
-	e := startDev(t)
+	// Single sign-on through a real OpenID provider, for the console's
+	// SSO button: the provider signs "sam" in as an operator.
+	idp, err := mockoidc.NewServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idp.Start(ln, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idp.Shutdown() })
+	idp.QueueUser(&mockoidc.MockUser{Subject: "00u-sam", PreferredUsername: "sam", Groups: []string{"eng-oncall"}})
+	port := freePort(t)
+	cfg := filepath.Join(t.TempDir(), "postern.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("sso:\n  issuer: %s\n  clientId: %s\n  clientSecret: %s\n  redirectUrl: https://127.0.0.1:%d/v1/sso/callback\n  groupMap:\n    eng-oncall: [operators]\n",
+		idp.Issuer(), idp.ClientID, idp.ClientSecret, port)), 0o600)
+
+	e := startDev(t, "--config", cfg, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 	ctx := testCtx(t)
 
 	// The console is served at the server's root.
@@ -78,6 +102,7 @@ func TestConsole(t *testing.T) {
 		"POSTERN_PASSWORD="+password,
 		"POSTERN_SCREENSHOTS="+shots,
 		"CHROMIUM="+chromiumPath,
+		"POSTERN_SSO_USER=sam",
 	)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

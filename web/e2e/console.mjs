@@ -308,6 +308,18 @@ try {
     if (status !== 401) throw new Error(`whoami after sign-out: ${status}`);
   });
 
+  if (process.env.POSTERN_SSO_USER) {
+    await step('single sign-on', async () => {
+      // The identity provider (mockoidc, started by the Go test) signs
+      // the queued user in without a page of its own.
+      await page.getByRole('button', { name: /single sign-on/ }).click();
+      await page.waitForURL((u) => u.pathname === '/' && !u.search, { timeout: 15000 });
+      const who = await page.evaluate(() => fetch('/v1/whoami').then((r) => r.json()));
+      if (who.user !== process.env.POSTERN_SSO_USER) throw new Error(`signed in as ${JSON.stringify(who)}`);
+      await page.getByText(process.env.POSTERN_SSO_USER, { exact: true }).first().waitFor();
+    });
+  }
+
   if (problems.length) {
     failed++;
     log(`FAIL the pages reported problems:\n  ${problems.join('\n  ')}`);

@@ -1,8 +1,12 @@
 // Hash routing: #/sessions/ID?state=active. The server's single sign-on
-// hands back to /#/sso?code=..., so the hash is the console's address.
+// hands back to the path /sso?code=... (a redirect carries no fragment),
+// which reads as the route /sso until the console moves on.
 import { useEffect, useState } from 'preact/hooks';
 
 export function parseHash(hash = location.hash) {
+  if (location.pathname === '/sso' && (hash === '' || hash === '#')) {
+    return { path: '/sso', params: new URLSearchParams(location.search) };
+  }
   const h = hash.replace(/^#/, '') || '/';
   const i = h.indexOf('?');
   const path = i < 0 ? h : h.slice(0, i);
@@ -26,7 +30,8 @@ export function href(path, params) {
 
 export function navigate(path, params, { replace = false } = {}) {
   const h = href(path, params);
-  if (replace) history.replaceState(null, '', h);
+  // Leaving the single sign-on return path: back to the console's root.
+  if (replace) history.replaceState(null, '', location.pathname === '/sso' ? `/${h}` : h);
   else location.hash = h;
   if (replace) window.dispatchEvent(new HashChangeEvent('hashchange'));
 }

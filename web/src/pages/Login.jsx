@@ -4,7 +4,7 @@ import { Banner, Loading } from '../components/ui.jsx';
 import { Logo } from '../components/Sidebar.jsx';
 
 function startSSO() {
-  location.href = `/v1/sso/start?redirect=${encodeURIComponent('/#/sso')}`;
+  location.href = `/v1/sso/start?redirect=${encodeURIComponent('/sso')}`;
 }
 
 export function Login({ sso, notice, onSignedIn }) {
@@ -78,7 +78,7 @@ export function Login({ sso, notice, onSignedIn }) {
 }
 
 // SSOReturn finishes a single sign-on: the server sent the browser back to
-// /#/sso?code=... (or ?error=...), and the code buys the console's cookie.
+// /sso?code=... (or ?error=...), and the code buys the console's cookie.
 export function SSOReturn({ params, onSignedIn }) {
   const [error, setError] = useState(null);
   const code = params.get('code');
