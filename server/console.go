@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"sort"
@@ -171,11 +172,19 @@ func (s *Server) handleSessionCommands(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
+	// The commands are the session's events: reading them takes what
+	// reading its group does, the key's permission to decrypt.
+	if err := s.mayDecryptGroup(r, ls, OwnLogGroup); err != nil && !errors.Is(err, logstore.ErrNotFound) {
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.status != http.StatusNotFound {
+			return err
+		}
+	}
 	out := []SessionCommand{}
 	var after int64
 	for {
 		evs, err := ls.Events(r.Context(), sess.Account, OwnLogGroup, sess.ID, after, 10000)
-		if err != nil && !isNotFound(err) {
+		if err != nil && !errors.Is(err, logstore.ErrNotFound) { // no stream yet: no commands
 			return logStoreError(err, "log group "+OwnLogGroup)
 		}
 		for _, e := range evs {

@@ -298,10 +298,16 @@ func (s *Server) handleTail(w http.ResponseWriter, r *http.Request) error {
 // group sealed with a key, its policy must let them decrypt, as CloudWatch
 // Logs requires kms:Decrypt of whoever reads an encrypted group.
 func (s *Server) mayReadGroup(r *http.Request, ls LogStore, action authz.Action, group string) error {
-	ctx, c := r.Context(), callerOf(r)
-	if err := s.authorize(r, action, logGroupEntity(c.Account, group)); err != nil {
+	if err := s.authorize(r, action, logGroupEntity(callerOf(r).Account, group)); err != nil {
 		return err
 	}
+	return s.mayDecryptGroup(r, ls, group)
+}
+
+// mayDecryptGroup checks that the caller may decrypt a sealed group's
+// events under its key's policy.
+func (s *Server) mayDecryptGroup(r *http.Request, ls LogStore, group string) error {
+	ctx, c := r.Context(), callerOf(r)
 	ks := s.cfg.Keys
 	if ks == nil {
 		return nil
