@@ -322,6 +322,7 @@ func runDev(ctx context.Context, out io.Writer, o serverOptions) error {
   data:     %s
   node:     %s (%s)
   CLI home: %s (logged in as admin)
+  console:  %s (admin; its password is in %s)
 
 Next, in another terminal:
   postern nodes
@@ -330,7 +331,7 @@ Next, in another terminal:
   postern logs get <session-id>
 
 Press Ctrl-C to stop.
-`, o.data, ag.NodeID(), host, home, host)
+`, o.data, ag.NodeID(), host, home, rs.url, filepath.Join(o.data, "admin-password"), host)
 	if rs.admin != "" {
 		fmt.Fprintf(out, "Administrator \"admin\" was created; its password is in %s\n", filepath.Join(o.data, "admin-password"))
 	}
