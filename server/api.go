@@ -54,14 +54,14 @@ func (s *Server) routes() []route {
 	return append(s.ssoRoutes(), []route{
 		{pattern: "GET /", public: "the web console's static pages (each API call they make is checked)", open: web.Handler().ServeHTTP},
 		{pattern: "GET " + api.PathHealth, public: "health check: says only ok", open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},
-		{pattern: "POST " + api.PathLogin, public: "signs in with a password (rate limited)", open: s.handleLogin},
-		{pattern: "POST " + api.PathRefresh, public: "trades a refresh token", open: s.handleRefresh},
+		{pattern: "POST " + api.PathLogin, public: "signs in with a password (rate limited)", open: s.public(s.login)},
+		{pattern: "POST " + api.PathRefresh, public: "trades a refresh token", open: s.public(s.refresh)},
 		{pattern: "GET " + api.PathConsole + "/config", public: "says which sign-ins the console offers", open: s.handleConsoleConfig},
-		{pattern: "POST " + api.PathConsole + "/login", public: "signs the browser in with a password (rate limited) or a single sign-on code", open: s.handleConsoleLogin},
+		{pattern: "POST " + api.PathConsole + "/login", public: "signs the browser in with a password (rate limited) or a single sign-on code", open: s.public(s.consoleLogin)},
 		{pattern: "POST " + api.PathConsole + "/logout", action: authz.RevokeToken, handler: s.handleConsoleLogout},
 		{pattern: "GET " + api.PathDashboard, action: authz.DescribeSessions, handler: s.handleDashboard},
 		{pattern: "GET " + api.PathSessions + "/{id}/commands", action: authz.GetSessionLogs, handler: s.handleSessionCommands},
-		{pattern: "POST " + api.PathRegister, public: "authenticated by an activation code; authorized as RegisterNode", open: s.handleRegister},
+		{pattern: "POST " + api.PathRegister, public: "authenticated by an activation code; authorized as RegisterNode", open: s.public(s.register)},
 		{pattern: "GET " + api.PathAgent, public: "authenticated by the agent's client certificate", open: s.handleAgent},
 		{pattern: "GET " + api.PathWhoAmI, action: authz.GetCallerIdentity, handler: s.handleWhoAmI},
 		{pattern: "POST " + api.PathActivations, action: authz.CreateActivation, handler: s.handleCreateActivation},
@@ -204,6 +204,15 @@ func (s *Server) authed(action authz.Action, h func(http.ResponseWriter, *http.R
 			s.logf("server: BUG: %s answered %s %s without checking %s", r.Pattern, r.Method, r.URL.Path, action)
 		}
 	})
+}
+
+// public adapts a handler of a route that takes no user's token.
+func (s *Server) public(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
 }
 
 // authenticate finds the caller of a request by its bearer token, or the
@@ -393,12 +402,6 @@ func (s *Server) handleListActivations(w http.ResponseWriter, r *http.Request) e
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	if err := s.register(w, r); err != nil {
-		s.writeError(w, r, err)
-	}
 }
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {

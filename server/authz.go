@@ -73,9 +73,7 @@ func (s *Server) forgetPolicies(account string) {
 }
 
 // principal is the caller as policies see it.
-func (c caller) principal() authz.Entity {
-	return authz.User(c.Account, c.User.Name, c.User.Groups, c.User.RunAs)
-}
+func (c caller) principal() authz.Entity { return userEntity(c.User) }
 
 // authzMark records that a request's authorization was checked.
 type authzMark struct{ checked atomic.Bool }
@@ -174,20 +172,32 @@ func userEntity(u store.User) authz.Entity {
 	return authz.User(u.Account, u.Name, u.Groups, u.RunAs)
 }
 
-// sessionEntity is a session with its target node's tags; a node since
-// deregistered leaves the session without tags.
-func (s *Server) sessionEntity(ctx context.Context, sess store.Session) (authz.Entity, []authzOption) {
+// targetOf is the node a session ran on; a node since deregistered is one
+// without tags. Listings pass seen to look each node up once; nil keeps
+// nothing.
+func (s *Server) targetOf(ctx context.Context, sess store.Session, seen map[string]store.Node) store.Node {
+	if n, ok := seen[sess.Target]; ok {
+		return n
+	}
 	n, err := s.store.GetNode(ctx, sess.Target)
 	if err != nil || n.Account != sess.Account {
 		n = store.Node{ID: sess.Target, Account: sess.Account}
 	}
-	ne := nodeEntity(n)
+	if seen != nil {
+		seen[sess.Target] = n
+	}
+	return n
+}
+
+// sessionEntity is a session with its target node's tags (see targetOf).
+func (s *Server) sessionEntity(ctx context.Context, sess store.Session, seen map[string]store.Node) (authz.Entity, []authzOption) {
+	ne := nodeEntity(s.targetOf(ctx, sess, seen))
 	return authz.Session(sess.Account, sess.ID, sess.Owner, ne), []authzOption{related(ne)}
 }
 
 // authorizeSession checks action on a loaded session.
 func (s *Server) authorizeSession(r *http.Request, action authz.Action, sess store.Session) error {
-	e, opts := s.sessionEntity(r.Context(), sess)
+	e, opts := s.sessionEntity(r.Context(), sess, nil)
 	return s.authorize(r, action, e, opts...)
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"github.com/postern/postern/api"
-	"github.com/postern/postern/authn"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/store"
@@ -45,7 +45,7 @@ func csrfToken(secret string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
-// cookieCaller checks what a cookie-authenticated request must carry
+// cookieCheck checks what a cookie-authenticated request must carry
 // besides the cookie.
 func cookieCheck(r *http.Request, secret string) error {
 	if origin := r.Header.Get("Origin"); origin != "" {
@@ -67,8 +67,8 @@ func cookieCheck(r *http.Request, secret string) error {
 	return nil
 }
 
-// ConsoleLoginRequest signs the browser in with a password or with a
-// single sign-on hand-off code.
+// consoleLogin is how the browser signs in: a password, or a single
+// sign-on hand-off code.
 type consoleLogin struct {
 	Account  string `json:"account,omitempty"`
 	User     string `json:"user,omitempty"`
@@ -87,12 +87,6 @@ func (s *Server) handleConsoleConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]bool{"sso": s.cfg.SSO != nil})
 }
 
-func (s *Server) handleConsoleLogin(w http.ResponseWriter, r *http.Request) {
-	if err := s.consoleLogin(w, r); err != nil {
-		s.writeError(w, r, err)
-	}
-}
-
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
 	var req consoleLogin
 	if err := readJSON(r, &req); err != nil {
@@ -104,14 +98,11 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
 		if s.ssoHandoffs == nil {
 			return errorf(http.StatusBadRequest, "NoSingleSignOn", "this server has no single sign-on")
 		}
-		res, ok := s.ssoHandoffs.Take(req.SSOCode)
+		u, ok := s.ssoHandoffs.Take(req.SSOCode)
 		if !ok {
 			return errorf(http.StatusUnauthorized, "InvalidCode", "the sign-in code is unknown, used or expired: sign in again")
 		}
-		// The hand-off carried a CLI session; the browser gets its own.
-		s.store.DeleteToken(r.Context(), authn.HashSecret(res.Token))
-		s.store.DeleteToken(r.Context(), authn.HashSecret(res.RefreshToken))
-		account, user = res.Account, res.User
+		account, user = u.Account, u.User
 	default:
 		u, err := s.checkPassword(r, req.Account, req.User, req.Password)
 		if err != nil {
@@ -276,17 +267,9 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 		byDay[out.Days[i].Date] = &out.Days[i]
 	}
 	users, nodes := map[string]int{}, map[string]int{}
-	nodeNames := map[string]store.Node{}
+	nodeNames := map[string]store.Node{} // the sessions' targets, looked up once each
 	for _, sess := range ss {
-		n, ok := nodeNames[sess.Target]
-		if !ok {
-			if n, _ = s.store.GetNode(r.Context(), sess.Target); n.Account != sess.Account {
-				n = store.Node{ID: sess.Target, Account: sess.Account}
-			}
-			nodeNames[sess.Target] = n
-		}
-		ne := nodeEntity(n)
-		if !s.allowed(r, authz.DescribeSessions, authz.Session(sess.Account, sess.ID, sess.Owner, ne), related(ne)) {
+		if e, opts := s.sessionEntity(r.Context(), sess, nodeNames); !s.allowed(r, authz.DescribeSessions, e, opts...) {
 			continue
 		}
 		d := byDay[sess.StartedAt.UTC().Format(time.DateOnly)]
@@ -303,7 +286,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 	}
 	out.TopUsers = top(users, func(k string) DashboardCount { return DashboardCount{Name: k} })
 	out.TopNodes = top(nodes, func(k string) DashboardCount {
-		return DashboardCount{ID: k, Name: cmpOr(nodeNames[k].Name, k)}
+		return DashboardCount{ID: k, Name: cmp.Or(nodeNames[k].Name, k)}
 	})
 	if s.allowed(r, authz.LookupAuditEvents, c.account()) {
 		recs, err := s.store.ListAudit(r.Context(), store.AuditFilter{Account: c.Account, Since: first, Action: "POST " + api.PathSessions, Limit: 100000})
@@ -322,13 +305,6 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // top returns the ten keys with the most counts, most first.

@@ -113,12 +113,6 @@ func (g *loginGuard) recent(key string, now time.Time) []time.Time {
 	return fs
 }
 
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	if err := s.login(w, r); err != nil {
-		s.writeError(w, r, err)
-	}
-}
-
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	var req api.LoginRequest
 	if err := readJSON(r, &req); err != nil {
@@ -223,15 +217,9 @@ func newTokenID() string {
 	return "tok-" + hex.EncodeToString(b[:])
 }
 
-// handleRefresh trades a refresh token for a new session: the old pair is
+// refresh trades a refresh token for a new session: the old pair is
 // revoked, so a stolen refresh token works once, and its use by the thief
 // ends the owner's session (who then signs in again).
-func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
-	if err := s.refresh(w, r); err != nil {
-		s.writeError(w, r, err)
-	}
-}
-
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	var req api.RefreshRequest
 	if err := readJSON(r, &req); err != nil {
@@ -340,14 +328,18 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// namedUser loads the user of the path's {name} in the caller's account.
-func (s *Server) namedUser(r *http.Request) (store.User, error) {
+// namedUser loads the user of the path's {name} in the caller's account
+// and checks that the caller may perform action on it.
+func (s *Server) namedUser(r *http.Request, action authz.Action) (store.User, error) {
 	name := r.PathValue("name")
 	u, err := s.store.GetUser(r.Context(), callerOf(r).Account, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return u, errorf(http.StatusNotFound, "UserNotFound", "user %q does not exist", name)
 	}
-	return u, err
+	if err != nil {
+		return u, err
+	}
+	return u, s.authorize(r, action, userEntity(u))
 }
 
 // handleSetUserAttributes changes a user's runAs (the OS user their
@@ -355,11 +347,8 @@ func (s *Server) namedUser(r *http.Request) (store.User, error) {
 // groups or password. A user cannot change their own (a system policy),
 // unless an administrator.
 func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request) error {
-	u, err := s.namedUser(r)
+	u, err := s.namedUser(r, authz.UpdateUser)
 	if err != nil {
-		return err
-	}
-	if err := s.authorize(r, authz.UpdateUser, userEntity(u)); err != nil {
 		return err
 	}
 	var req api.SetUserAttributesRequest
@@ -405,11 +394,8 @@ func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) error {
-	u, err := s.namedUser(r)
+	u, err := s.namedUser(r, authz.DeleteUser)
 	if err != nil {
-		return err
-	}
-	if err := s.authorize(r, authz.DeleteUser, userEntity(u)); err != nil {
 		return err
 	}
 	if err := s.store.DeleteUser(r.Context(), u.Account, u.Name); err != nil {
@@ -426,11 +412,8 @@ func apiToken(t store.Token) api.Token {
 }
 
 func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) error {
-	u, err := s.namedUser(r)
+	u, err := s.namedUser(r, authz.DescribeTokens)
 	if err != nil {
-		return err
-	}
-	if err := s.authorize(r, authz.DescribeTokens, userEntity(u)); err != nil {
 		return err
 	}
 	ts, err := s.store.ListTokens(r.Context(), u.Account, u.Name, s.now())
@@ -448,11 +431,8 @@ func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) error {
-	u, err := s.namedUser(r)
+	u, err := s.namedUser(r, authz.CreateToken)
 	if err != nil {
-		return err
-	}
-	if err := s.authorize(r, authz.CreateToken, userEntity(u)); err != nil {
 		return err
 	}
 	var req api.CreateTokenRequest
@@ -503,11 +483,8 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) error {
-	u, err := s.namedUser(r)
+	u, err := s.namedUser(r, authz.RevokeToken)
 	if err != nil {
-		return err
-	}
-	if err := s.authorize(r, authz.RevokeToken, userEntity(u)); err != nil {
 		return err
 	}
 	id := r.PathValue("id")

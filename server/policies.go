@@ -143,10 +143,7 @@ func (s *Server) handleTestPolicy(w http.ResponseWriter, r *http.Request) error 
 	if want := authz.ResourceType(action); res.Type != want {
 		return errorf(http.StatusBadRequest, "ValidationError", "resource: %s is checked on a %s, not a %s", action, strings.ToLower(want), strings.ToLower(res.Type))
 	}
-	ps, err := s.policies(r.Context(), c.Account)
-	if err != nil {
-		return err
-	}
+	var ps *authz.PolicySet
 	if len(req.Policies) > 0 {
 		var docs []authz.Stored
 		for _, p := range req.Policies {
@@ -155,6 +152,8 @@ func (s *Server) handleTestPolicy(w http.ResponseWriter, r *http.Request) error 
 		if ps, err = authz.NewPolicySet(docs); err != nil {
 			return errorf(http.StatusBadRequest, "InvalidPolicy", "%v", err)
 		}
+	} else if ps, err = s.policies(r.Context(), c.Account); err != nil {
+		return err
 	}
 	areq := authz.Request{Principal: userEntity(u), Action: action, Resource: res, Context: req.Context}
 	for _, o := range opts {
@@ -193,7 +192,7 @@ func (s *Server) testResource(r *http.Request, ref string) (authz.Entity, []auth
 		if err != nil || sess.Account != c.Account {
 			return bad("session %q does not exist", name)
 		}
-		e, opts := s.sessionEntity(ctx, sess)
+		e, opts := s.sessionEntity(ctx, sess, nil)
 		return e, opts, nil
 	case "user":
 		u, err := s.store.GetUser(ctx, c.Account, name)

@@ -24,7 +24,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/postern/postern/api"
 	"github.com/postern/postern/audit"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
@@ -134,7 +133,7 @@ type Server struct {
 	logins loginGuard
 	// ssoHandoffs carry single sign-on results to the CLI and the web
 	// console; nil without single sign-on.
-	ssoHandoffs *sso.Handoffs[api.LoginResponse]
+	ssoHandoffs *sso.Handoffs[ssoUser]
 
 	// ctx ends when the server shuts down; every relay goroutine
 	// watches it.
@@ -182,7 +181,7 @@ func New(cfg Config) (*Server, error) {
 		ctx: ctx, cancel: cancel, chain: audit.NewChain(cfg.AuditKey),
 	}
 	if cfg.SSO != nil {
-		s.ssoHandoffs = sso.NewHandoffs[api.LoginResponse](s.now)
+		s.ssoHandoffs = sso.NewHandoffs[ssoUser](s.now)
 	}
 	if err := s.cfg.Store.EnsureAccount(ctx, store.Account{ID: store.DefaultAccount, Name: "default", CreatedAt: s.now()}); err != nil {
 		cancel()

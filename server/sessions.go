@@ -256,15 +256,7 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 			sess = rl.sess
 			rl.mu.Unlock()
 		}
-		n, ok := nodes[sess.Target]
-		if !ok {
-			if n, _ = s.store.GetNode(r.Context(), sess.Target); n.Account != sess.Account {
-				n = store.Node{ID: sess.Target, Account: sess.Account}
-			}
-			nodes[sess.Target] = n
-		}
-		ne := nodeEntity(n)
-		if s.allowed(r, authz.DescribeSessions, authz.Session(sess.Account, sess.ID, sess.Owner, ne), related(ne)) {
+		if e, opts := s.sessionEntity(r.Context(), sess, nodes); s.allowed(r, authz.DescribeSessions, e, opts...) {
 			out = append(out, s.apiSession(sess))
 		}
 	}

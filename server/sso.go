@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/postern/postern/api"
+	"github.com/postern/postern/ids"
 	"github.com/postern/postern/sso"
 	"github.com/postern/postern/store"
 )
@@ -21,7 +21,7 @@ func (s *Server) ssoRoutes() []route {
 	if s.cfg.SSO == nil {
 		return nil
 	}
-	rt := &sso.Routes[api.LoginResponse]{Provider: s.cfg.SSO, Handoffs: s.ssoHandoffs, Issue: s.issueSSO, Logf: s.logf}
+	rt := &sso.Routes[ssoUser]{Provider: s.cfg.SSO, Handoffs: s.ssoHandoffs, Issue: s.issueSSO, Redeem: s.redeemSSO, Logf: s.logf}
 	return []route{
 		{pattern: "GET " + sso.PathStart, public: "starts a sign-in at the identity provider", open: rt.Start},
 		{pattern: "GET " + sso.PathCallback, public: "authenticated by the identity provider's ID token (signature, issuer, audience, nonce)", open: rt.Callback},
@@ -35,7 +35,12 @@ func (s *Server) ssoRoutes() []route {
 // groups the provider's claims map to, and returning ones get those
 // groups again, so that a change at the provider applies at the next
 // sign-in.
-func (s *Server) issueSSO(ctx context.Context, id sso.Identity) (api.LoginResponse, error) {
+// ssoUser is who a single sign-on hand-off code stands for. The tokens
+// are made only when the code is redeemed, by the CLI (redeemSSO) or the
+// web console (its own cookie session), so neither mints the other's.
+type ssoUser struct{ Account, User string }
+
+func (s *Server) issueSSO(ctx context.Context, id sso.Identity) (ssoUser, error) {
 	account := store.DefaultAccount
 	federated := id.Issuer + " " + id.Subject
 	u, err := s.store.FederatedUser(ctx, account, federated)
@@ -44,27 +49,32 @@ func (s *Server) issueSSO(ctx context.Context, id sso.Identity) (api.LoginRespon
 		u = store.User{Account: account, Name: id.Username, Groups: id.Groups, Federated: federated, CreatedAt: s.now()}
 		if err := s.store.CreateUser(ctx, u); err != nil {
 			if errors.Is(err, store.ErrConflict) {
-				return api.LoginResponse{}, fmt.Errorf("a Postern user named %s already exists and is not linked to your identity at %s: ask an administrator", id.Username, id.Issuer)
+				return ssoUser{}, fmt.Errorf("a Postern user named %s already exists and is not linked to your identity at %s: ask an administrator", id.Username, id.Issuer)
 			}
 			s.logf("server: single sign-on: creating user %s: %v", id.Username, err)
-			return api.LoginResponse{}, errors.New("internal error; see the server log")
+			return ssoUser{}, errors.New("internal error; see the server log")
 		}
 		s.logf("server: single sign-on: created user %s (%s) in groups %v", u.Name, federated, u.Groups)
 	case err != nil:
 		s.logf("server: single sign-on: %v", err)
-		return api.LoginResponse{}, errors.New("internal error; see the server log")
+		return ssoUser{}, errors.New("internal error; see the server log")
 	case !slices.Equal(u.Groups, id.Groups):
 		u.Groups = id.Groups
 		if err := s.store.UpdateUser(ctx, u); err != nil {
 			s.logf("server: single sign-on: updating user %s: %v", u.Name, err)
-			return api.LoginResponse{}, errors.New("internal error; see the server log")
+			return ssoUser{}, errors.New("internal error; see the server log")
 		}
 	}
-	out, err := s.issueSession(ctx, account, u.Name)
+	s.appendAudit(ctx, store.AuditRecord{Account: account, Actor: ids.UserARN(account, u.Name), Action: "SignIn", Resource: federated, Result: "Allowed", Detail: fmt.Sprintf("single sign-on, groups %v", u.Groups)})
+	return ssoUser{Account: account, User: u.Name}, nil
+}
+
+// redeemSSO gives the CLI that redeemed a hand-off code its session.
+func (s *Server) redeemSSO(ctx context.Context, u ssoUser) (any, error) {
+	out, err := s.issueSession(ctx, u.Account, u.User)
 	if err != nil {
 		s.logf("server: single sign-on: %v", err)
-		return api.LoginResponse{}, errors.New("internal error; see the server log")
+		return nil, errors.New("internal error; see the server log")
 	}
-	s.appendAudit(ctx, store.AuditRecord{Account: account, Actor: "prn:postern:iam:" + account + ":user/" + u.Name, Action: "SignIn", Resource: federated, Result: "Allowed", Detail: fmt.Sprintf("single sign-on, groups %v", u.Groups)})
 	return out, nil
 }

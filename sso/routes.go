@@ -45,7 +45,12 @@ type Routes[T any] struct {
 	// says) and returns what the client receives from PathExchange. The
 	// text of its error is shown to the user, so write it for them.
 	Issue func(ctx context.Context, id Identity) (T, error)
-	Logf  logger.Logf // nil discards
+	// Redeem, when set, is what PathExchange answers with for the
+	// handed-off value, made only then (tokens minted for the client that
+	// redeems the code, not before); nil answers with the value itself.
+	// Its error's text is shown to the user.
+	Redeem func(ctx context.Context, v T) (any, error)
+	Logf   logger.Logf // nil discards
 }
 
 func (rt *Routes[T]) logf(format string, args ...any) {
@@ -129,8 +134,17 @@ func (rt *Routes[T]) Exchange(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeInvalidCode, "the sign-in code is unknown, already used or expired (codes last a minute): sign in again")
 		return
 	}
+	var out any = v
+	if rt.Redeem != nil {
+		var err error
+		if out, err = rt.Redeem(r.Context(), v); err != nil {
+			rt.logf("sso: redeeming a sign-in code: %v", err)
+			writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
+			return
+		}
+	}
 	noStore(w)
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, out)
 }
 
 // userMessage is what the person signing in reads about err: what happened
