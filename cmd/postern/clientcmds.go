@@ -46,48 +46,26 @@ the token as it expires.`,
 				}
 				cfg.CA = string(b)
 			}
-			if useSSO {
-				c, err := client.New(cfg)
-				if err != nil {
-					return err
-				}
-				res, err := c.SSOLogin(cmd.Context(), openBrowser)
-				if err != nil {
-					return err
-				}
-				cfg.Token, cfg.RefreshToken, cfg.User, cfg.Account = res.Token, res.RefreshToken, res.User, res.Account
-				if err := client.SaveConfig(client.Home(), cfg); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Logged in to %s as %s (account %s) until %s.\n", cfg.Server, res.User, res.Account, fmtTime(res.ExpiresAt))
-				return nil
-			}
-			in := bufio.NewReader(os.Stdin)
-			if user == "" {
-				fmt.Fprint(os.Stderr, "User: ")
-				l, _ := in.ReadString('\n')
-				user = strings.TrimSpace(l)
-			}
-			pw := os.Getenv("POSTERN_PASSWORD")
-			if pw == "" {
-				fmt.Fprint(os.Stderr, "Password: ")
-				if term.IsTerminal(int(os.Stdin.Fd())) {
-					b, err := term.ReadPassword(int(os.Stdin.Fd()))
-					fmt.Fprintln(os.Stderr)
-					if err != nil {
-						return err
-					}
-					pw = string(b)
-				} else {
-					l, _ := in.ReadString('\n')
-					pw = strings.TrimRight(l, "\r\n")
-				}
-			}
 			c, err := client.New(cfg)
 			if err != nil {
 				return err
 			}
-			res, err := c.Login(cmd.Context(), account, user, pw)
+			var res api.LoginResponse
+			if useSSO {
+				res, err = c.SSOLogin(cmd.Context(), openBrowser)
+			} else {
+				in := bufio.NewReader(os.Stdin)
+				if user == "" {
+					fmt.Fprint(os.Stderr, "User: ")
+					l, _ := in.ReadString('\n')
+					user = strings.TrimSpace(l)
+				}
+				pw, err := readSecret("Password: ", in)
+				if err != nil {
+					return err
+				}
+				res, err = c.Login(cmd.Context(), account, user, pw)
+			}
 			if err != nil {
 				return err
 			}

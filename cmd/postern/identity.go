@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -15,8 +16,9 @@ import (
 )
 
 // readSecret reads a password from POSTERN_PASSWORD, the terminal
-// (without echo) or the first line of stdin.
-func readSecret(prompt string) (string, error) {
+// (without echo) or the next line of in (standard input, through the
+// reader that may already hold what came before it).
+func readSecret(prompt string, in *bufio.Reader) (string, error) {
 	if pw := os.Getenv("POSTERN_PASSWORD"); pw != "" {
 		return pw, nil
 	}
@@ -26,7 +28,7 @@ func readSecret(prompt string) (string, error) {
 		fmt.Fprintln(os.Stderr)
 		return string(b), err
 	}
-	l, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	l, err := in.ReadString('\n')
 	if err != nil && err != io.EOF {
 		return "", err
 	}
@@ -83,7 +85,7 @@ through single sign-on or with API tokens an administrator makes.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := api.CreateUserRequest{Name: args[0], Groups: splitList(groups), RunAs: runAs}
 			if password {
-				pw, err := readSecret("Password for " + args[0] + ": ")
+				pw, err := readSecret("Password for "+args[0]+": ", bufio.NewReader(os.Stdin))
 				if err != nil {
 					return err
 				}
@@ -146,7 +148,7 @@ changes their own user.`,
 			case setPassword && noPassword:
 				return usagef("--password and --no-password contradict each other")
 			case setPassword:
-				pw, err := readSecret("New password for " + args[0] + ": ")
+				pw, err := readSecret("New password for "+args[0]+": ", bufio.NewReader(os.Stdin))
 				if err != nil {
 					return err
 				}
@@ -196,15 +198,6 @@ changes their own user.`,
 	return cmd
 }
 
-// whoseTokens is the --user flag of the tokens commands, defaulting to the
-// signed-in user.
-func whoseTokens(user string, cfgUser string) string {
-	if user != "" {
-		return user
-	}
-	return cfgUser
-}
-
 func newTokensCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "tokens", Short: "Manage API tokens: scoped, expiring, revocable"}
 	var user, out string
@@ -215,7 +208,7 @@ func newTokensCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ts, err := c.Tokens(cmd.Context(), whoseTokens(user, cfg.User))
+			ts, err := c.Tokens(cmd.Context(), cmp.Or(user, cfg.User))
 			if err != nil {
 				return err
 			}
@@ -246,7 +239,7 @@ Actions: ` + actionList(),
 			if err != nil {
 				return err
 			}
-			t, err := c.CreateToken(cmd.Context(), whoseTokens(user, cfg.User), api.CreateTokenRequest{Name: name, ExpiresIn: expires, Scopes: splitList(scopes)})
+			t, err := c.CreateToken(cmd.Context(), cmp.Or(user, cfg.User), api.CreateTokenRequest{Name: name, ExpiresIn: expires, Scopes: splitList(scopes)})
 			if err != nil {
 				return err
 			}
@@ -267,7 +260,7 @@ Actions: ` + actionList(),
 			if err != nil {
 				return err
 			}
-			if err := c.RevokeToken(cmd.Context(), whoseTokens(user, cfg.User), args[0]); err != nil {
+			if err := c.RevokeToken(cmd.Context(), cmp.Or(user, cfg.User), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Revoked %s.\n", args[0])
