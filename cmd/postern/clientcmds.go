@@ -60,8 +60,8 @@ the token as it expires.`,
 					l, _ := in.ReadString('\n')
 					user = strings.TrimSpace(l)
 				}
-				pw, err := readSecret("Password: ", in)
-				if err != nil {
+				var pw string
+				if pw, err = readSecret("Password: ", in); err != nil {
 					return err
 				}
 				res, err = c.Login(cmd.Context(), account, user, pw)
