@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"crypto/tls"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -52,25 +50,8 @@ func TestConsole(t *testing.T) {
 
 	// Single sign-on through a real OpenID provider, for the console's
 	// SSO button: the provider signs "sam" in as an operator.
-	idp, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := idp.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { idp.Shutdown() })
+	idp, e := startDevWithSSO(t)
 	idp.QueueUser(&mockoidc.MockUser{Subject: "00u-sam", PreferredUsername: "sam", Groups: []string{"eng-oncall"}})
-	port := freePort(t)
-	cfg := filepath.Join(t.TempDir(), "postern.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("sso:\n  issuer: %s\n  clientId: %s\n  clientSecret: %s\n  redirectUrl: https://127.0.0.1:%d/v1/sso/callback\n  groupMap:\n    eng-oncall: [operators]\n",
-		idp.Issuer(), idp.ClientID, idp.ClientSecret, port)), 0o600)
-
-	e := startDev(t, "--config", cfg, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 	ctx := testCtx(t)
 
 	// The console is served at the server's root.

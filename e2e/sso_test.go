@@ -21,13 +21,11 @@ import (
 	"github.com/postern/postern/client"
 )
 
-// TestSingleSignOn signs in with `postern login --sso` against a real
-// OpenID Connect provider (mockoidc, started here) through `postern dev`
-// configured with an sso: section. The test is the browser: it follows
-// the URL the CLI prints. The provider's groups claim maps to Postern's
-// operators, whose default policy then applies.
-func TestSingleSignOn(t *testing.T) {
-	ctx := testCtx(t)
+// startDevWithSSO runs a real OpenID provider (mockoidc) and `postern dev`
+// configured to sign in through it, mapping the provider's group
+// eng-oncall to operators.
+func startDevWithSSO(t *testing.T) (*mockoidc.MockOIDC, *env) {
+	t.Helper()
 	idp, err := mockoidc.NewServer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -40,10 +38,10 @@ func TestSingleSignOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { idp.Shutdown() })
-
+	// The provider sends browsers back to the server's callback: the
+	// server's port must be known before it starts.
 	port := freePort(t)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "postern.yaml")
+	cfg := filepath.Join(t.TempDir(), "postern.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`sso:
   issuer: %s
   clientId: %s
@@ -52,7 +50,17 @@ func TestSingleSignOn(t *testing.T) {
   groupMap:
     eng-oncall: [operators]
 `, idp.Issuer(), idp.ClientID, idp.ClientSecret, port)), 0o600)
-	e := startDev(t, "--config", cfg, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	return idp, startDev(t, "--config", cfg, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+}
+
+// TestSingleSignOn signs in with `postern login --sso` against a real
+// OpenID Connect provider (mockoidc, started here) through `postern dev`
+// configured with an sso: section. The test is the browser: it follows
+// the URL the CLI prints. The provider's groups claim maps to Postern's
+// operators, whose default policy then applies.
+func TestSingleSignOn(t *testing.T) {
+	ctx := testCtx(t)
+	idp, e := startDevWithSSO(t)
 
 	ccfg, err := client.LoadConfig(e.home)
 	if err != nil {
