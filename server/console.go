@@ -189,7 +189,8 @@ func (s *Server) handleSessionCommands(w http.ResponseWriter, r *http.Request) e
 				CastOffset float64   `json:"castOffset"`
 				RunAsUser  string    `json:"runAsUser"`
 			}
-			if json.Unmarshal([]byte(e.Message), &ev) != nil || ev.EventType != "Command" {
+			// Most events are output: decode only what can be a command.
+			if !strings.Contains(e.Message, `"Command"`) || json.Unmarshal([]byte(e.Message), &ev) != nil || ev.EventType != "Command" {
 				continue
 			}
 			out = append(out, SessionCommand{Command: ev.Command, ExitCode: ev.ExitCode, StartTime: ev.EventTime, DurationMs: ev.DurationMs, CastOffset: ev.CastOffset, RunAsUser: ev.RunAsUser})
