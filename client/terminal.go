@@ -65,9 +65,33 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("session ended with exit code %d", e.Code)
 }
 
+// IncompleteOutputError reports a session that ended while this client
+// was away and whose output after what the client showed could not all be
+// sent (the server says how long the output is, or why it cannot read it).
+// Exit is how the session ended; the recording may still hold the rest.
+type IncompleteOutputError struct {
+	SessionID string
+	Exit      wire.Exit
+	Shown     uint64 // bytes of output this client showed
+}
+
+func (e *IncompleteOutputError) Error() string {
+	var what string
+	if e.Exit.OutputError != "" {
+		what = fmt.Sprintf("the output after byte %d could not be fetched: %s", e.Shown, e.Exit.OutputError)
+	} else {
+		what = fmt.Sprintf("%d bytes of output after byte %d could not be fetched", e.Exit.OutputEnd-e.Shown, e.Shown)
+	}
+	return fmt.Sprintf("session %s ended (%s, exit code %d) while this client was away, and %s; see postern logs get %s",
+		e.SessionID, e.Exit.Status, e.Exit.Code, what, e.SessionID)
+}
+
 // RunTerminal attaches to a session and runs it on tio until it ends,
 // reconnecting and resuming exactly where the output left off when the
-// connection drops. It returns the session's exit code.
+// connection drops. It returns the session's exit code; when the session
+// ended while the client was away and not all of its output could be
+// fetched, it says so on tio.Notices and returns an *IncompleteOutputError
+// along with the exit.
 func (c *Client) RunTerminal(ctx context.Context, sessionID string, tio TerminalIO, opts ResumeOptions) (wire.Exit, error) {
 	if opts.Grace == 0 {
 		opts.Grace = 2 * time.Minute
@@ -156,6 +180,11 @@ func (c *Client) RunTerminal(ctx context.Context, sessionID string, tio Terminal
 		backoff = opts.MinBackoff
 		exit, ended, err := c.runAttached(ctx, ws, &offset, &size, input, &inputEnded, tio, nl)
 		if ended {
+			if exit.OutputError != "" || offset < exit.OutputEnd {
+				inc := &IncompleteOutputError{SessionID: sessionID, Exit: exit, Shown: offset}
+				fmt.Fprintf(tio.Notices, "%s[postern: %v]%s", nl, inc, nl)
+				return exit, inc
+			}
 			return exit, nil
 		}
 		if ctx.Err() != nil {
@@ -278,6 +307,12 @@ func (c *Client) runAttached(ctx context.Context, ws *websocket.Conn, offset *ui
 // output.
 func (c *Client) Attach(ctx context.Context, sessionID string, offset uint64) (*websocket.Conn, error) {
 	return c.attach(ctx, sessionID, offset, false)
+}
+
+// Observe opens a read-only live view of the session's WebSocket (the
+// ObserveSession permission), from offset bytes of output.
+func (c *Client) Observe(ctx context.Context, sessionID string, offset uint64) (*websocket.Conn, error) {
+	return c.attach(ctx, sessionID, offset, true)
 }
 
 func (c *Client) attach(ctx context.Context, sessionID string, offset uint64, observe bool) (*websocket.Conn, error) {

@@ -286,6 +286,23 @@ func (j *Journal) Append(r Record) (bool, error) {
 	return true, nil
 }
 
+// Flush writes out everything appended so far, without an fsync, so that
+// a reader of the file sees it. Flushing a closed journal does nothing.
+func (j *Journal) Flush() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return nil
+	}
+	if j.err != nil {
+		return j.err
+	}
+	if err := j.bw.Flush(); err != nil {
+		j.err = fmt.Errorf("recording: journal %s: write: %w", j.path, err)
+	}
+	return j.err
+}
+
 // Sync writes out everything appended so far and fsyncs it. When it
 // returns nil, DurableSeq covers every record appended before the call.
 func (j *Journal) Sync() error {

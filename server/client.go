@@ -3,7 +3,8 @@ package server
 import (
 	"context"
 	"crypto/cipher"
-	"errors"
+	"fmt"
+	"io"
 	"time"
 
 	"github.com/coder/websocket"
@@ -70,7 +71,12 @@ func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint
 }
 
 // sendClient writes output from offset on, notices, and finally the exit.
+// Output the ring no longer holds comes from the journal through one
+// cursor for the whole attachment, so a client that falls behind, catches
+// up and falls behind again still reads each record once.
 func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64, noticeIdx int) error {
+	cur := newJournalCursor(r.journalPath, r.journal.Key(), r.pipes, r.s.countCatchup)
+	defer cur.close()
 	var frame []byte
 	for {
 		r.mu.Lock()
@@ -106,19 +112,30 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 			}
 		}
 		if fromJournal {
-			data, err := journalOutput(r.journalPath, r.journal.Key(), r.pipes, sent, maxOutputFrame)
+			var err error
+			// Not past what the ring has announced: the journal may hold a
+			// record the ring has yet to see.
+			want := int(min(maxOutputFrame, outEnd-sent))
+			frame, err = cur.appendFrom(frame, sent, want)
+			if err == nil && len(frame) == hdrLen {
+				// What left the ring may still be in the journal's
+				// write buffer.
+				if err = r.journal.Flush(); err == nil {
+					frame, err = cur.appendFrom(frame, sent, want)
+				}
+			}
 			if err != nil {
 				r.s.logf("server: session %s: reading journal for a client: %v", r.id, err)
 				return err
 			}
-			if len(data) == 0 {
-				return errors.New("journal is behind the relay")
+			if len(frame) == hdrLen {
+				err := fmt.Errorf("the journal ends before output byte %d, which the relay no longer holds", sent)
+				r.s.logf("server: session %s: %v", r.id, err)
+				return err
 			}
-			frame = append(frame, data...)
 		}
 		if n := len(frame) - hdrLen; n > 0 {
-			wire.SetFrameLen(frame)
-			if err := ws.Write(ctx, websocket.MessageBinary, frame); err != nil {
+			if err := writeOutput(ctx, ws, frame); err != nil {
 				return err
 			}
 			sent += uint64(n)
@@ -128,9 +145,45 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 			continue
 		}
 		if ended && sent >= outEnd {
+			exit.OutputEnd = outEnd
 			return writeFrame(ctx, ws, wire.TExit, mustJSON(exit))
 		}
 	}
+}
+
+// sendEnded serves a client of a session whose relay is gone: everything
+// after offset that the journal holds, then how the session ended. The
+// exit says how long the output is, so a client that could not be given
+// all of it knows; if the journal cannot be read, it says why instead.
+func sendEnded(ctx context.Context, ws *websocket.Conn, cur *journalCursor, sent uint64, exit wire.Exit) error {
+	defer cur.close()
+	var frame []byte
+	for {
+		frame = wire.AppendOutputHeader(frame[:0], sent)
+		hdrLen := len(frame)
+		var err error
+		frame, err = cur.appendFrom(frame, sent, maxOutputFrame)
+		if err != nil {
+			exit.OutputError = fmt.Sprintf("the recording could not be read after byte %d: %v", sent, err)
+			break
+		}
+		if len(frame) == hdrLen {
+			exit.OutputEnd = sent
+			break
+		}
+		if err := writeOutput(ctx, ws, frame); err != nil {
+			return err
+		}
+		sent += uint64(len(frame) - hdrLen)
+	}
+	return writeFrame(ctx, ws, wire.TExit, mustJSON(exit))
+}
+
+// writeOutput sends an output frame built by wire.AppendOutputHeader and
+// the output appended to it.
+func writeOutput(ctx context.Context, ws *websocket.Conn, frame []byte) error {
+	wire.SetFrameLen(frame)
+	return ws.Write(ctx, websocket.MessageBinary, frame)
 }
 
 // readClient applies the client's frames until it disconnects. A malformed
@@ -196,28 +249,78 @@ func clientOutput(b []byte, pipes bool, kind recording.Kind, data []byte) []byte
 	return b
 }
 
-// journalOutput reads up to max bytes of the client output stream (see
-// clientOutput) starting at offset from, from a journal.
-func journalOutput(path string, key cipher.AEAD, pipes bool, from uint64, max int) ([]byte, error) {
-	var out, buf []byte
-	var pos uint64
-	err := eachRecord(path, key, func(rec recording.Record) bool {
-		buf = clientOutput(buf[:0], pipes, rec.Kind, rec.Data)
-		end := pos + uint64(len(buf))
-		if end > from {
-			start := uint64(0)
-			if from > pos {
-				start = from - pos
-			}
-			out = append(out, buf[start:]...)
-		}
-		pos = end
-		return len(out) < max
-	})
-	if len(out) > max {
-		out = out[:max]
+// journalCursor reads a session's client output stream (see clientOutput)
+// from its journal, keeping its place between reads: a client that has
+// fallen behind the ring, a late watcher or a resume after the end reads
+// each record once, however many frames its catch-up takes, so catching up
+// costs what reading the journal once costs. It may read while the relay
+// appends: the reader stops cleanly at the end of what is written and
+// finds later records on the next read.
+//
+// A cursor belongs to one client's sender; it is not safe for concurrent
+// use.
+type journalCursor struct {
+	path  string
+	key   cipher.AEAD
+	pipes bool
+	// read is told of each record read, for the catch-up metric.
+	read func()
+
+	jr *recording.JournalReader // nil until the first read, and after close
+	// pending is the client output of the last record read that is not yet
+	// handed out: bytes [pendingAt, pendingAt+len(pending)) of the stream.
+	pending   []byte
+	pendingAt uint64
+}
+
+func newJournalCursor(path string, key cipher.AEAD, pipes bool, read func()) *journalCursor {
+	return &journalCursor{path: path, key: key, pipes: pipes, read: read}
+}
+
+// appendFrom appends to dst up to max bytes of the output stream starting
+// at offset from, as far as the journal holds them now. Offsets move
+// forward as a client's do; a read before the cursor's place starts it
+// over from the journal's first record.
+func (c *journalCursor) appendFrom(dst []byte, from uint64, max int) ([]byte, error) {
+	if c.jr != nil && from < c.pendingAt {
+		c.close()
 	}
-	return out, err
+	if c.jr == nil {
+		jr, err := recording.ReadJournal(c.path, c.key)
+		if err != nil {
+			return dst, err
+		}
+		c.jr, c.pending, c.pendingAt = jr, c.pending[:0], 0
+	}
+	for max > 0 {
+		if end := c.pendingAt + uint64(len(c.pending)); from < end {
+			chunk := c.pending[from-c.pendingAt:]
+			chunk = chunk[:min(len(chunk), max)]
+			dst = append(dst, chunk...)
+			from += uint64(len(chunk))
+			max -= len(chunk)
+			continue
+		}
+		rec, err := c.jr.Next()
+		if err == io.EOF {
+			return dst, nil // the rest is not written yet
+		}
+		if err != nil {
+			return dst, err
+		}
+		c.read()
+		c.pendingAt += uint64(len(c.pending))
+		c.pending = clientOutput(c.pending[:0], c.pipes, rec.Kind, rec.Data)
+	}
+	return dst, nil
+}
+
+// close releases the journal's file; a later read reopens it.
+func (c *journalCursor) close() {
+	if c.jr != nil {
+		c.jr.Close()
+		c.jr = nil
+	}
 }
 
 // journalOutputLen is the length of the client output stream a journal
@@ -251,3 +354,6 @@ func eachRecord(path string, key cipher.AEAD, fn func(recording.Record) bool) er
 	}
 	return nil
 }
+
+// countCatchup counts one journal record read for a client.
+func (s *Server) countCatchup() { s.catchupRecords.Add(1) }

@@ -35,3 +35,22 @@ func (s *Server) CheckSession(id string) bool {
 	r.check(s.now())
 	return true
 }
+
+// CatchupRecords is how many journal records have been read to serve
+// clients behind the relay's memory.
+func (s *Server) CatchupRecords() uint64 { return s.catchupRecords.Load() }
+
+// OutputEnd is how much output session id's relay has handed to clients,
+// and whether it has a relay.
+func (s *Server) OutputEnd(id string) (uint64, bool) {
+	r := s.relay(id)
+	if r == nil {
+		return 0, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ring.end, true
+}
+
+// JournalPath is where session id of account keeps its journal.
+func (s *Server) JournalPath(account, id string) string { return s.journalPath(account, id) }

@@ -55,6 +55,10 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 	}
 	reg.MustRegister(s.metricFilters)
 	reg.MustRegister(m.deliveries, m.streamLatency,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "postern_client_catchup_records_total",
+			Help: "Journal records read to serve clients further behind than the relay's memory (resumes, late watchers, slow readers).",
+		}, func() float64 { return float64(s.catchupRecords.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "postern_outbox_bytes",
 			Help: "Bytes of session recordings the delivery outbox holds: those of sessions with an artifact not yet delivered.",

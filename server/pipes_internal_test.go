@@ -28,7 +28,7 @@ func TestJournalOutputPipes(t *testing.T) {
 			{Kind: recording.KindStderr, Data: []byte("err-2\n")},
 			{Kind: recording.KindExit, ExitCode: 3},
 		}
-		ring := newOutputRing(ringMax, 0)
+		ring := newOutputRing(defaultOutputMemory, 0)
 		var want []byte
 		for i, r := range recs {
 			r.Seq = uint64(i + 1)
@@ -50,12 +50,14 @@ func TestJournalOutputPipes(t *testing.T) {
 		}
 		for from := 0; from <= len(want); from++ {
 			for _, max := range []int{1, 7, 4096} {
-				got, err := journalOutput(path, nil, pipes, uint64(from), max)
+				cur := newJournalCursor(path, nil, pipes, func() {})
+				got, err := cur.appendFrom(nil, uint64(from), max)
+				cur.close()
 				if err != nil {
 					t.Fatal(err)
 				}
 				if w := want[from:min(len(want), from+max)]; !bytes.Equal(got, w) {
-					t.Fatalf("pipes %v: journalOutput(%d, %d) = %q, want %q", pipes, from, max, got, w)
+					t.Fatalf("pipes %v: appendFrom(%d, %d) = %q, want %q", pipes, from, max, got, w)
 				}
 			}
 		}

@@ -14,10 +14,10 @@ import (
 	"github.com/postern/postern/wire"
 )
 
-// ringMax bounds the recent output a relay keeps in memory for clients. A
-// client further behind (a resume after a long gap, a slow link) reads from
-// the journal instead.
-const ringMax = 8 << 20
+// defaultOutputMemory bounds the recent output a relay keeps in memory for
+// clients (Config.OutputMemory). A client further behind (a resume after a
+// long gap, a slow link, a late watcher) reads from the journal instead.
+const defaultOutputMemory = 8 << 20
 
 // relay carries one session between its agent and its clients and records
 // it. The agent's records go to the journal first; the committer syncs the
@@ -97,7 +97,7 @@ func (s *Server) newRelay(sess store.Session, j *recording.Journal, outEnd uint6
 		s: s, id: sess.ID, account: sess.Account, owner: sess.Owner, target: sess.Target,
 		journalPath: s.journalPath(sess.Account, sess.ID), journal: j, pipes: j.Meta().Pipes,
 		kick: make(chan struct{}, 1), sess: sess,
-		ring:        newOutputRing(ringMax, outEnd),
+		ring:        newOutputRing(s.cfg.OutputMemory, outEnd),
 		agentLostAt: s.now(), clientsGone: s.now(),
 		opened: sess.StartedAt, lastActivity: s.now(),
 		// From the store, so that a recovered session keeps them.

@@ -58,6 +58,10 @@ type Config struct {
 	// SyncInterval is the group-commit interval of recordings (default
 	// 5ms): records arriving within it share one fsync.
 	SyncInterval time.Duration
+	// OutputMemory is how much of each session's latest output the relay
+	// keeps in memory for its clients (default 8 MiB); a client further
+	// behind reads the recording instead.
+	OutputMemory int
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 	// S3 delivers session logs to S3-compatible storage when preferences
@@ -122,6 +126,12 @@ type Server struct {
 	metrics       *metrics
 	// journalKeys are the keys of sealed journals (sealing.go).
 	journalKeys journalKeys
+
+	// catchupRecords counts journal records read to serve clients that
+	// the relay's memory no longer covers (client.go): resumes, late
+	// watchers, slow readers. Each reads a record once, so it grows with
+	// what they are sent, never with how often they fall behind.
+	catchupRecords atomic.Uint64
 	// chain links the audit trail's records (audit.go).
 	chain audit.Chain
 	// policyCache holds accounts' parsed authorization policies.
@@ -156,6 +166,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = time.Hour
+	}
+	if cfg.OutputMemory <= 0 {
+		cfg.OutputMemory = defaultOutputMemory
 	}
 	if cfg.SyncInterval == 0 {
 		cfg.SyncInterval = 5 * time.Millisecond

@@ -48,13 +48,20 @@ type testServer struct {
 	adminToken string
 	clk        *clock
 	srvStore   *store.SQLite
-	stop       func() // stops srv and closes its store
+	tune       func(*server.Config) // adjusts the configuration of each run
+	stop       func()               // stops srv and closes its store
 }
 
 // startServer runs a real server on a loopback port with an admin user.
 func startServer(t *testing.T) *testServer {
 	t.Helper()
-	ts := &testServer{dir: t.TempDir(), clk: &clock{t: time.Now()}}
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with tune adjusting the configuration.
+func startServerWith(t *testing.T, tune func(*server.Config)) *testServer {
+	t.Helper()
+	ts := &testServer{dir: t.TempDir(), clk: &clock{t: time.Now()}, tune: tune}
 	ts.run(t, "127.0.0.1:0")
 	ctx := t.Context()
 	st := ts.srvStore
@@ -85,7 +92,11 @@ func (ts *testServer) run(t *testing.T, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{DataDir: ts.dir, Store: st, Logf: t.Logf, Now: ts.clk.Now})
+	cfg := server.Config{DataDir: ts.dir, Store: st, Logf: t.Logf, Now: ts.clk.Now}
+	if ts.tune != nil {
+		ts.tune(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -372,13 +372,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	}
 	ws.SetReadLimit(wire.MaxPayload + wire.HeaderLen)
 	if rl == nil {
-		// The session ended and its relay is gone: just say how it ended.
-		code := 255
-		if sess.ExitCode != nil {
-			code = *sess.ExitCode
-		}
-		writeFrame(r.Context(), ws, wire.TExit, mustJSON(wire.Exit{Code: code, Reason: sess.StatusReason, Status: sess.Status}))
-		ws.Close(websocket.StatusNormalClosure, "session ended")
+		// The session ended and its relay is gone: the client gets what it
+		// has not seen from the recording, then how the session ended.
+		s.serveEnded(r.Context(), ws, sess, offset)
 		return nil
 	}
 	if observe {
@@ -387,6 +383,46 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	}
 	rl.serveClient(r.Context(), ws, offset, observe)
 	return nil
+}
+
+// serveEnded sends a client of an ended session whose relay is gone the
+// output after offset from its journal, then the exit.
+func (s *Server) serveEnded(ctx context.Context, ws *websocket.Conn, sess store.Session, offset uint64) {
+	exit := wire.Exit{Code: 255, Reason: sess.StatusReason, Status: sess.Status}
+	if sess.ExitCode != nil {
+		exit.Code = *sess.ExitCode
+	}
+	cur, err := s.endedCursor(ctx, sess)
+	if err != nil {
+		exit.OutputError = err.Error()
+		err = writeFrame(ctx, ws, wire.TExit, mustJSON(exit))
+	} else {
+		err = sendEnded(ctx, ws, cur, offset, exit)
+	}
+	if err != nil {
+		ws.CloseNow()
+		return
+	}
+	ws.Close(websocket.StatusNormalClosure, "session ended")
+}
+
+// endedCursor opens the journal of an ended session for a client, with
+// the key its relay used: whoever may resume or watch a session was shown
+// its output live, and is shown the rest the same way.
+func (s *Server) endedCursor(ctx context.Context, sess store.Session) (*journalCursor, error) {
+	path := s.journalPath(sess.Account, sess.ID)
+	meta, err := recording.ReadJournalMeta(path)
+	if errors.Is(err, os.ErrNotExist) && sess.ShredKey == nil {
+		return nil, errors.New("its logs were deleted (postern logs delete)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.journalKey(ctx, sess.Account, sess.ID)
+	if err != nil {
+		return nil, err
+	}
+	return newJournalCursor(path, key, meta.Pipes, s.countCatchup), nil
 }
 
 func writeFrame(ctx context.Context, ws *websocket.Conn, t wire.Type, payload []byte) error {

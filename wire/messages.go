@@ -126,6 +126,13 @@ type Exit struct {
 	Code   int    `json:"code"`
 	Reason string `json:"reason,omitempty"`
 	Status string `json:"status,omitempty"`
+	// OutputEnd is the length of the session's output stream, so that a
+	// client that was away when the session ended can tell whether it was
+	// given all of it (zero from servers that do not say).
+	OutputEnd uint64 `json:"outputEnd,omitempty"`
+	// OutputError says why the output after the client's position could
+	// not be sent (the recording was deleted, or is unreadable).
+	OutputError string `json:"outputError,omitempty"`
 }
 
 // RecordKind says what a Record holds.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -217,6 +218,12 @@ func runSession(cmd *cobra.Command, req api.StartSessionRequest, raw, banner boo
 	}
 	exit, err := c.RunTerminal(ctx, sess.ID, tio, client.ResumeOptions{})
 	restore()
+	var incomplete *client.IncompleteOutputError
+	if errors.As(err, &incomplete) {
+		// Already said on the terminal. A script must not take partial
+		// output for the whole, whatever the command's own exit code.
+		return exitCode(255)
+	}
 	if err != nil {
 		return err
 	}
@@ -320,6 +327,10 @@ trail records who watched.`,
 			}
 			tio := client.TerminalIO{Out: os.Stdout, Notices: os.Stderr, Pipes: sess.Pipes, Stderr: os.Stdout}
 			exit, err := c.RunTerminal(cmd.Context(), sess.ID, tio, client.ResumeOptions{Observe: true})
+			var incomplete *client.IncompleteOutputError
+			if errors.As(err, &incomplete) {
+				return exitCode(1) // already said on the terminal
+			}
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,250 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/client"
+	"github.com/postern/postern/recording"
+	"github.com/postern/postern/server"
+	"github.com/postern/postern/store"
+	"github.com/postern/postern/wire"
+)
+
+// smallOutputMemory keeps these tests' relays from holding much output,
+// so that a few megabytes put a client behind them.
+const smallOutputMemory = 64 << 10
+
+// rawClient reads a session's stream frame by frame, at the test's pace.
+type rawClient struct {
+	t    *testing.T
+	ws   *websocket.Conn
+	out  bytes.Buffer // output shown, from offset 0
+	exit *wire.Exit
+}
+
+func attachRaw(t *testing.T, ctx context.Context, c *client.Client, id string, offset uint64, observe bool) *rawClient {
+	t.Helper()
+	var ws *websocket.Conn
+	var err error
+	if observe {
+		ws, err = c.Observe(ctx, id, offset)
+	} else {
+		ws, err = c.Attach(ctx, id, offset)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &rawClient{t: t, ws: ws}
+	rc.out.Grow(int(offset))
+	rc.out.Write(make([]byte, offset)) // placeholders for what was shown before
+	t.Cleanup(func() { ws.CloseNow() })
+	return rc
+}
+
+// readUntil reads frames until the output holds n bytes or the exit came.
+func (rc *rawClient) readUntil(ctx context.Context, n int) {
+	rc.t.Helper()
+	for rc.out.Len() < n && rc.exit == nil {
+		typ, msg, err := rc.ws.Read(ctx)
+		if err != nil {
+			rc.t.Fatalf("read after %d of %d bytes: %v", rc.out.Len(), n, err)
+		}
+		if typ != websocket.MessageBinary {
+			rc.t.Fatalf("a %v message", typ)
+		}
+		f, err := wire.DecodeFrame(msg)
+		if err != nil {
+			rc.t.Fatal(err)
+		}
+		switch f.Type {
+		case wire.TOutput:
+			off, data, err := wire.ParseOutput(f.Payload)
+			if err != nil {
+				rc.t.Fatal(err)
+			}
+			if off != uint64(rc.out.Len()) {
+				rc.t.Fatalf("output frame at offset %d after %d bytes: a byte lost or repeated", off, rc.out.Len())
+			}
+			rc.out.Write(data)
+		case wire.TNotice:
+		case wire.TExit:
+			var e wire.Exit
+			if err := wire.DecodeJSON(f, &e); err != nil {
+				rc.t.Fatal(err)
+			}
+			rc.exit = &e
+		default:
+			rc.t.Fatalf("unexpected %s frame", f.Type)
+		}
+	}
+}
+
+// seqOutput is what `seq from to` prints through a terminal.
+func seqOutput(from, to int) []byte {
+	var b bytes.Buffer
+	for i := from; i <= to; i++ {
+		fmt.Fprintf(&b, "%d\r\n", i)
+	}
+	return b.Bytes()
+}
+
+// journalRecords counts the records of a plain (unsealed) journal.
+func journalRecords(t *testing.T, path string) uint64 {
+	t.Helper()
+	jr, err := recording.ReadJournal(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jr.Close()
+	var n uint64
+	for _, err := range jr.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return n
+}
+
+// TestSlowClientCatchesUpOnce: a client that stops reading while its
+// session prints far more than the relay keeps in memory falls behind into
+// the journal, catches up into memory, and falls behind again. It is sent
+// every byte exactly once and in order, and the server reads each journal
+// record for it at most once: catching up costs one pass over the journal,
+// not one pass per frame sent (which made a slow terminal quadratic). A
+// watcher that attaches after it all is served the same way.
+func TestSlowClientCatchesUpOnce(t *testing.T) {
+	ts := startServerWith(t, func(c *server.Config) { c.OutputMemory = smallOutputMemory })
+	node := runAgent(t, ts, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	// Each line typed is a burst of seq; input is not echoed, so the output
+	// is only what seq prints.
+	script := `stty -echo; echo ready; while read a b; do seq "$a" "$b"; done; exit 3`
+	sess, err := ts.admin.StartSession(ctx, api.StartSessionRequest{Target: node, Command: []string{"/bin/sh", "-c", script}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := attachRaw(t, ctx, ts.admin, sess.ID, 0, false)
+	want := []byte("ready\r\n")
+	rc.readUntil(ctx, len(want))
+
+	type burst struct{ from, to int }
+	bursts := []burst{{1, 400000}, {400001, 700000}}
+	var behind []uint64
+	for _, b := range bursts {
+		before := ts.srv.CatchupRecords()
+		want = append(want, seqOutput(b.from, b.to)...)
+		if err := rc.ws.Write(ctx, websocket.MessageBinary, wire.AppendFrame(nil, wire.TInput, fmt.Appendf(nil, "%d %d\n", b.from, b.to))); err != nil {
+			t.Fatal(err)
+		}
+		// Not reading while the burst is relayed: the client falls far
+		// behind what the relay keeps in memory.
+		waitFor(t, func() bool { end, _ := ts.srv.OutputEnd(sess.ID); return end >= uint64(len(want)) })
+		rc.readUntil(ctx, len(want))
+		behind = append(behind, ts.srv.CatchupRecords()-before)
+	}
+	for i, n := range behind {
+		if n == 0 {
+			t.Fatalf("burst %d: the client never read from the journal; the test did not put it behind the relay's memory", i+1)
+		}
+	}
+	if err := rc.ws.Write(ctx, websocket.MessageBinary, wire.AppendFrame(nil, wire.TInput, []byte{4})); err != nil {
+		t.Fatal(err)
+	}
+	rc.readUntil(ctx, 1<<40)
+	if rc.exit == nil || rc.exit.Code != 3 {
+		t.Fatalf("exit %+v, want code 3", rc.exit)
+	}
+	if got := rc.out.Bytes(); !bytes.Equal(got, want) {
+		t.Fatalf("client output differs (%d bytes, want %d)\n%s", len(got), len(want), firstDiff(got, want))
+	}
+	if rc.exit.OutputEnd != uint64(len(want)) {
+		t.Errorf("exit says the output is %d bytes long, want %d", rc.exit.OutputEnd, len(want))
+	}
+	records := journalRecords(t, ts.srv.JournalPath(store.DefaultAccount, sess.ID))
+	read := behind[0] + behind[1]
+	t.Logf("journal: %d records; read for the slow client: %d (%d, %d)", records, read, behind[0], behind[1])
+	if read > records {
+		t.Fatalf("the slow client's catch-up read %d journal records; the journal has %d: records were read more than once", read, records)
+	}
+
+	// A watcher arriving after all of it reads the journal once too.
+	before := ts.srv.CatchupRecords()
+	w := attachRaw(t, ctx, ts.admin, sess.ID, 0, true)
+	w.readUntil(ctx, 1<<40)
+	if got := w.out.Bytes(); !bytes.Equal(got, want) {
+		t.Fatalf("late watcher's output differs (%d bytes, want %d)\n%s", len(got), len(want), firstDiff(got, want))
+	}
+	if n := ts.srv.CatchupRecords() - before; n == 0 || n > records {
+		t.Fatalf("the late watcher read %d journal records; the journal has %d", n, records)
+	}
+}
+
+// TestResumeAfterEnd: a client that comes back after its session ended
+// and the relay let go of it is sent every byte after its position from
+// the recording, then the exit; a client whose session's logs were deleted
+// is told it cannot have them.
+func TestResumeAfterEnd(t *testing.T) {
+	ts := startServerWith(t, func(c *server.Config) { c.OutputMemory = smallOutputMemory })
+	node := runAgent(t, ts, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sess, err := ts.admin.StartSession(ctx, api.StartSessionRequest{Target: node, Command: []string{"/bin/sh", "-c", "seq 1 100000; exit 5"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := seqOutput(1, 100000)
+	rc := attachRaw(t, ctx, ts.admin, sess.ID, 0, false)
+	rc.readUntil(ctx, 1000)
+	shown := uint64(rc.out.Len())
+	rc.ws.CloseNow()
+
+	// The session ends with nobody attached; later the relay goes.
+	waitFor(t, func() bool {
+		s, err := ts.admin.Session(ctx, sess.ID)
+		return err == nil && s.EndedAt != nil
+	})
+	ts.clk.Advance(time.Minute)
+	waitFor(t, func() bool { ts.srv.CheckSession(sess.ID); _, ok := ts.srv.OutputEnd(sess.ID); return !ok })
+
+	for _, observe := range []bool{false, true} {
+		late := attachRaw(t, ctx, ts.admin, sess.ID, shown, observe)
+		late.readUntil(ctx, 1<<40)
+		if late.exit == nil || late.exit.Code != 5 || late.exit.OutputError != "" || late.exit.OutputEnd != uint64(len(want)) {
+			t.Fatalf("observe %v: exit %+v, want code 5 with the output's length %d", observe, late.exit, len(want))
+		}
+		if got := late.out.Bytes()[shown:]; !bytes.Equal(got, want[shown:]) {
+			t.Fatalf("observe %v: the output after byte %d differs (%d bytes, want %d)\n%s", observe, shown, len(got), len(want)-int(shown), firstDiff(got, want[shown:]))
+		}
+	}
+
+	// Through the client package the CLI uses: resumed at the start, the
+	// whole output and the exit, nothing else said.
+	var out, notices syncBuffer
+	exit, err := ts.admin.RunTerminal(ctx, sess.ID, client.TerminalIO{Out: &out, Notices: &notices}, client.ResumeOptions{})
+	if err != nil || exit.Code != 5 || !bytes.Equal(out.Bytes(), want) {
+		t.Fatalf("RunTerminal = %+v, %v with %d bytes of output (want %d); notices %q", exit, err, len(out.Bytes()), len(want), notices.Bytes())
+	}
+
+	// With the logs deleted, the client learns that the rest is gone.
+	if _, err := ts.admin.DeleteLogs(ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	var out2, notices2 syncBuffer
+	_, err = ts.admin.RunTerminal(ctx, sess.ID, client.TerminalIO{Out: &out2, Notices: &notices2}, client.ResumeOptions{})
+	var inc *client.IncompleteOutputError
+	if !errors.As(err, &inc) || !strings.Contains(err.Error(), "logs were deleted") || !strings.Contains(string(notices2.Bytes()), "could not be fetched") {
+		t.Fatalf("after the logs were deleted: err %v, notices %q; want an IncompleteOutputError saying so", err, notices2.Bytes())
+	}
+}
