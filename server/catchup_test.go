@@ -13,6 +13,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/netfault"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/server"
 	"github.com/postern/postern/store"
@@ -246,5 +247,86 @@ func TestResumeAfterEnd(t *testing.T) {
 	var inc *client.IncompleteOutputError
 	if !errors.As(err, &inc) || !strings.Contains(err.Error(), "logs were deleted") || !strings.Contains(string(notices2.Bytes()), "could not be fetched") {
 		t.Fatalf("after the logs were deleted: err %v, notices %q; want an IncompleteOutputError saying so", err, notices2.Bytes())
+	}
+}
+
+// TestClientAwayAcrossTheEnd is the chaos test of a client whose link to
+// the server goes dark (black-holed, then refused) while its command
+// prints 200,000 lines and ends, long enough that the server lets go of
+// the finished session. When the link returns, the client resumes from
+// the recording and shows every line exactly once, then exits with the
+// command's code.
+func TestClientAwayAcrossTheEnd(t *testing.T) {
+	oldI, oldT := wire.KeepAliveInterval, wire.LivenessTimeout
+	wire.KeepAliveInterval, wire.LivenessTimeout = 100*time.Millisecond, 300*time.Millisecond
+	t.Cleanup(func() { wire.KeepAliveInterval, wire.LivenessTimeout = oldI, oldT })
+	for _, fault := range []string{"blackhole", "refuse"} {
+		t.Run(fault, func(t *testing.T) {
+			ts := startServerWith(t, func(c *server.Config) { c.OutputMemory = smallOutputMemory })
+			node := runAgent(t, ts, nil)
+			proxy, err := netfault.New(strings.TrimPrefix(ts.url, "https://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proxy.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			const lines = 200000
+			sess, err := ts.admin.StartSession(ctx, api.StartSessionRequest{Target: node, Pipes: true,
+				Command: []string{"/bin/sh", "-c", fmt.Sprintf("seq 1 %d; exit 7", lines)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := client.New(client.Config{Server: "https://" + proxy.Addr(), CA: string(ts.srv.CA().CertPEM), Token: ts.adminToken})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out, notices syncBuffer
+			type result struct {
+				exit wire.Exit
+				err  error
+			}
+			done := make(chan result, 1)
+			go func() {
+				exit, err := c.RunTerminal(ctx, sess.ID, client.TerminalIO{Out: &out, Notices: &notices, Pipes: true},
+					client.ResumeOptions{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+				done <- result{exit, err}
+			}()
+			waitFor(t, func() bool { return len(out.Bytes()) > 0 })
+			switch fault {
+			case "blackhole":
+				proxy.Stall(true)
+			case "refuse":
+				proxy.Refuse(true)
+				proxy.Cut()
+			}
+			// The command finishes while the client is away, and the
+			// server drops the finished session from memory.
+			waitFor(t, func() bool {
+				s, err := ts.admin.Session(ctx, sess.ID)
+				return err == nil && s.EndedAt != nil
+			})
+			ts.clk.Advance(time.Minute)
+			waitFor(t, func() bool { ts.srv.CheckSession(sess.ID); _, ok := ts.srv.OutputEnd(sess.ID); return !ok })
+			shownWhileAway := len(out.Bytes())
+			proxy.Stall(false)
+			proxy.Refuse(false)
+
+			r := <-done
+			if r.err != nil || r.exit.Code != 7 {
+				t.Fatalf("RunTerminal = %+v, %v; want exit 7\nnotices: %s", r.exit, r.err, notices.Bytes())
+			}
+			var want bytes.Buffer
+			for i := 1; i <= lines; i++ {
+				fmt.Fprintf(&want, "%d\n", i)
+			}
+			if got := out.Bytes(); !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("client output differs (%d bytes, want %d)\n%s", len(got), want.Len(), firstDiff(got, want.Bytes()))
+			}
+			if shownWhileAway >= want.Len() {
+				t.Fatalf("the client had shown everything before its link went dark; the test did not exercise a resume after the end")
+			}
+			t.Logf("%d of %d bytes shown before the link went dark; notices:\n%s", shownWhileAway, want.Len(), notices.Bytes())
+		})
 	}
 }
