@@ -6,7 +6,7 @@
 //	go run ./bench                      # defaults: 512 MiB bulk, 2000 echo samples
 //	go run ./bench -size 64MiB -n 500   # a quick run
 //	go run ./bench -o json -out r.json  # also write the raw numbers
-//	go run ./bench -only forward        # one measurement (echo, bulk, forward, start, logstore, stream)
+//	go run ./bench -only forward        # one measurement (echo, bulk, terminal, watch, forward, start, logstore, stream)
 //
 // It builds the postern binary (without -race), starts `postern dev` (server
 // and agent for this host in one process, with its profiler on) and a
@@ -20,6 +20,12 @@
 //     benchmark, with the CPU time of every process involved (Postern also
 //     records every byte; the recording is checked afterwards, and a CPU
 //     profile of postern dev over the run tells what recording cost);
+//   - bulk output through a terminal: `postern connect` and `ssh -tt` on
+//     a pseudo-terminal of the benchmark's, read the way a terminal
+//     emulator reads it, while the login shell cats the bulk file;
+//   - a late watcher (Postern only): `postern sessions watch` of a
+//     session that already printed the bulk file twice, start to last
+//     byte;
 //   - port forwarding: one TCP connection through `postern forward` or
 //     `ssh -N -L` carrying random bytes each way;
 //   - session start: from starting the client to the first byte of the
@@ -140,7 +146,7 @@ func parseFlags(args []string) (config, error) {
 }
 
 // measurements are the names -only takes, in the order they run.
-var measurements = []string{"echo", "bulk", "forward", "start", "logstore", "stream"}
+var measurements = []string{"echo", "bulk", "terminal", "watch", "forward", "start", "logstore", "stream"}
 
 // measures reports whether the measurement named m is to run.
 func (c config) measures(m string) bool { return c.only == nil || c.only[m] }
@@ -271,7 +277,7 @@ func run(ctx context.Context, cfg config) error {
 
 	bulkFile := filepath.Join(tmp, "bulk.txt")
 	var expect int64
-	if cfg.measures("echo") || cfg.measures("bulk") {
+	if cfg.measures("echo") || cfg.measures("bulk") || cfg.measures("terminal") || cfg.measures("watch") {
 		logf("writing the bulk file (%s of random base64 lines)", fmtBytes(cfg.size))
 		lines, err := makeBulkFile(bulkFile, cfg.size)
 		if err != nil {
@@ -305,6 +311,8 @@ func run(ctx context.Context, cfg config) error {
 	}{
 		{"echo", func() error { return measureEcho(ctx, reg, sides, bulkFile, cfg, res) }},
 		{"bulk", func() error { return measureBulk(ctx, reg, sides, bulkFile, expect, hz, cfg, res) }},
+		{"terminal", func() error { return measureTerminalBulk(ctx, reg, sides, bulkFile, cfg, res) }},
+		{"watch", func() error { return measureLateWatch(ctx, reg, pst, bulkFile, expect, res) }},
 		{"forward", func() error { return measureForward(ctx, reg, sides, hz, cfg, res) }},
 		{"start", func() error { return measureStarts(ctx, reg, sides, cfg, res) }},
 		{"logstore", func() error { return measureLogStore(ctx, tmp, res) }},

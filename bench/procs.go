@@ -40,7 +40,13 @@ type proc struct {
 func (r *registry) start(name string, cmd *exec.Cmd) (*proc, error) {
 	// Pdeathsig is tied to the thread that forks; Go only retires threads
 	// that exit while locked, which this program never does.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if a := cmd.SysProcAttr; a != nil && a.Setsid {
+		// A client on a terminal of the benchmark's (see terminal.go):
+		// a session of its own makes it a group leader already.
+		a.Pdeathsig = syscall.SIGKILL
+	} else {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	}
 	// Grandchildren may inherit stderr (sshd's per-connection processes
 	// do); do not let Wait hang on them.
 	cmd.WaitDelay = 2 * time.Second

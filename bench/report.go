@@ -58,6 +58,13 @@ type sideResult struct {
 	BulkMedianMBps   float64   `json:"bulk_median_mb_per_s"`
 	CPUPerGiB        float64   `json:"cpu_s_per_gib_median"`
 	Start            Summary   `json:"session_start"`
+	// TerminalBulk are the rates of the bulk file through a terminal
+	// (terminal.go), MB/s of terminal output per run.
+	TerminalBulk     []float64 `json:"terminal_bulk_mb_per_s"`
+	TerminalBestMBps float64   `json:"terminal_bulk_best_mb_per_s"`
+	// WatchCatchupMBps is how fast a late watcher caught up (Postern
+	// only).
+	WatchCatchupMBps float64 `json:"late_watch_mb_per_s,omitempty"`
 	// StreamLatency is from a line's output on the node to the log
 	// destination accepting its streamed event (Postern only).
 	StreamLatency Summary `json:"stream_event_latency"`
@@ -100,6 +107,9 @@ func (r *results) finish() {
 			if b.Recording != nil {
 				overheads = append(overheads, b.Recording.Overhead)
 			}
+		}
+		if len(sr.TerminalBulk) > 0 {
+			sr.TerminalBestMBps = slices.Max(sr.TerminalBulk)
 		}
 		if len(rates) > 0 {
 			sr.BulkBestMBps = slices.Max(rates)
@@ -155,6 +165,13 @@ func (r *results) finish() {
 	if ran("bulk") {
 		x, xs := ratio(p.BulkBestMBps, o.BulkBestMBps)
 		rows = append(rows, row{fmt.Sprintf("recorded bulk output (cat %s)", fmtBytes(r.Settings.SizeBytes)), fmtRate(p.BulkBestMBps), fmtRate(o.BulkBestMBps), xs, ">= 0.9x openssh", yes(x >= 0.9)})
+	}
+	if ran("terminal") {
+		x, xs := ratio(p.TerminalBestMBps, o.TerminalBestMBps)
+		rows = append(rows, row{fmt.Sprintf("bulk through a terminal (cat %s, PTY)", fmtBytes(r.Settings.SizeBytes)), fmtRate(p.TerminalBestMBps), fmtRate(o.TerminalBestMBps), xs, ">= 0.9x ssh -tt", yes(x >= 0.9)})
+	}
+	if ran("watch") {
+		rows = append(rows, row{fmt.Sprintf("late watcher catch-up (%s printed)", fmtBytes(2*r.Settings.SizeBytes)), fmtRate(p.WatchCatchupMBps), "—", "", ">= 100 MB/s", yes(p.WatchCatchupMBps >= 100)})
 	}
 	if ran("forward") {
 		// Port forwarding: the node's port to the client (download) is the
@@ -220,6 +237,13 @@ func (r *results) print(w io.Writer) {
 			r.Settings.BulkRuns, fmtRate(p.BulkMedianMBps), fmtRate(o.BulkMedianMBps))
 		fmt.Fprintf(w, "CPU: median of the runs; server side (postern dev, resp. every sshd process) including the remote cat, plus the client; %d ticks/s.\n", r.Settings.ClockTicks)
 		fmt.Fprintln(w, r.recordingNote())
+	}
+	if r.ran("terminal") {
+		fmt.Fprintf(w, "terminal: `postern connect` and `ssh -tt` with a pseudo-terminal of the benchmark's as their terminal, read %d KiB at a time as a terminal emulator reads; `cat FILE` typed at the login shell, timed from Enter to the line echoed after it; best of %d runs (median %s vs %s).\n",
+			termReadBuf>>10, r.Settings.BulkRuns, fmtRate(median(p.TerminalBulk)), fmtRate(median(o.TerminalBulk)))
+	}
+	if r.ran("watch") {
+		fmt.Fprintln(w, "late watcher: `postern sessions watch` of a live session once it has printed the bulk file twice, from starting the watcher to its last byte; all but the relay's last 8 MiB come from the recording.")
 	}
 	if r.ran("forward") {
 		fmt.Fprintf(w, "forward: one connection per run from the benchmark through `postern forward` (default port document) or `ssh -N -L` to a TCP server of the benchmark's on 127.0.0.1, which sends (throughput row) or receives (upload row) %s of random bytes; first byte to end of file at the receiving end, exact count; best of %d runs each way, alternating sides (medians %s vs %s, upload %s vs %s); CPU per GiB downloaded (server side and forwarder, median): %.2f s vs %.2f s.\n",
