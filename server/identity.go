@@ -5,21 +5,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
 	"sort"
-	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/ids"
+	"github.com/postern/postern/signin"
 	"github.com/postern/postern/store"
 )
 
@@ -28,90 +25,8 @@ import (
 // lock the user out for a while and every source address is rate
 // limited, so that guessing is slow whichever users it tries.
 
-const (
-	// RefreshTTL is how long a refresh token lasts unused.
-	RefreshTTL = 30 * 24 * time.Hour
-	// lockoutFailures failed sign-ins within lockoutWindow lock the user
-	// out for lockoutWindow.
-	lockoutFailures = 5
-	lockoutWindow   = 15 * time.Minute
-	// Sign-in attempts per source address: a burst, then one every
-	// loginInterval.
-	loginBurst    = 10
-	loginInterval = 6 * time.Second
-)
-
-// loginGuard counts failed sign-ins per user and limits attempts per
-// source address. It is in memory: a restart forgives, as it would
-// after lockoutWindow anyway.
-type loginGuard struct {
-	mu       sync.Mutex               // guards failures and sources
-	failures map[string][]time.Time   // by account/user: recent failures
-	sources  map[string]*rate.Limiter // by source IP
-}
-
-func (g *loginGuard) source(addr string, now time.Time) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.sources == nil {
-		g.sources = map[string]*rate.Limiter{}
-	}
-	if len(g.sources) > 100_000 {
-		clear(g.sources) // bound memory under a spray of addresses
-	}
-	l := g.sources[host]
-	if l == nil {
-		l = rate.NewLimiter(rate.Every(loginInterval), loginBurst)
-		g.sources[host] = l
-	}
-	return l.AllowN(now, 1)
-}
-
-// locked returns until when the user is locked out, or zero.
-func (g *loginGuard) locked(key string, now time.Time) time.Time {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	fs := g.recent(key, now)
-	if len(fs) >= lockoutFailures {
-		return fs[len(fs)-lockoutFailures].Add(lockoutWindow)
-	}
-	return time.Time{}
-}
-
-func (g *loginGuard) fail(key string, now time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.failures == nil {
-		g.failures = map[string][]time.Time{}
-	}
-	g.failures[key] = append(g.recent(key, now), now)
-}
-
-func (g *loginGuard) succeed(key string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	delete(g.failures, key)
-}
-
-// recent drops failures older than the window. g.mu must be held.
-func (g *loginGuard) recent(key string, now time.Time) []time.Time {
-	fs := g.failures[key]
-	i := 0
-	for i < len(fs) && now.Sub(fs[i]) >= lockoutWindow {
-		i++
-	}
-	fs = fs[i:]
-	if len(fs) == 0 {
-		delete(g.failures, key)
-		return nil
-	}
-	g.failures[key] = fs
-	return fs
-}
+// RefreshTTL is how long a refresh token lasts unused.
+const RefreshTTL = 30 * 24 * time.Hour
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	var req api.LoginRequest
@@ -134,9 +49,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 // budget and unless the user is locked out.
 func (s *Server) checkPassword(r *http.Request, account, user, password string) (store.User, error) {
 	now := s.now()
-	if !s.logins.source(r.RemoteAddr, now) {
+	if !s.logins.Allow(r.RemoteAddr, now) {
 		e := errorf(http.StatusTooManyRequests, "TooManyRequests", "too many sign-in attempts from this address: wait a few seconds")
-		e.retryAfter = int(loginInterval.Seconds())
+		e.retryAfter = int(signin.Interval.Seconds())
 		return store.User{}, e
 	}
 	if account == "" {
@@ -145,12 +60,11 @@ func (s *Server) checkPassword(r *http.Request, account, user, password string) 
 	if ai := auditOf(r); ai != nil {
 		ai.account, ai.actor = account, ids.UserARN(account, user)
 	}
-	key := account + "/" + user
-	if until := s.logins.locked(key, now); !until.IsZero() {
+	if until := s.logins.Locked(account, user, now); !until.IsZero() {
 		// Spend the time of a check anyway: a locked user must not be
 		// told apart by timing from a wrong password.
 		authn.CheckPassword(dummyHash, password)
-		return store.User{}, errorf(http.StatusTooManyRequests, "LockedOut", "too many failed sign-ins for %s: try again after %s, or ask an administrator", user, until.UTC().Format(time.RFC3339))
+		return store.User{}, errorf(http.StatusTooManyRequests, "LockedOut", "too many failed sign-ins for %s: try again after %s, or ask an administrator", clip(user), until.UTC().Format(time.RFC3339))
 	}
 	denied := errorf(http.StatusUnauthorized, "AuthenticationFailed", "wrong user name or password")
 	u, err := s.store.GetUser(r.Context(), account, user)
@@ -158,17 +72,17 @@ func (s *Server) checkPassword(r *http.Request, account, user, password string) 
 		// Spend the same time as a real check, so response timing does
 		// not reveal which users exist.
 		authn.CheckPassword(dummyHash, password)
-		s.logins.fail(key, now)
+		s.logins.Fail(account, user, now)
 		return store.User{}, denied
 	}
 	if err != nil {
 		return store.User{}, err
 	}
 	if u.PasswordHash == "" || authn.CheckPassword(u.PasswordHash, password) != nil {
-		s.logins.fail(key, now)
+		s.logins.Fail(account, user, now)
 		return store.User{}, denied
 	}
-	s.logins.succeed(key)
+	s.logins.Succeed(account, user)
 	return u, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
+	"github.com/postern/postern/signin"
 	"github.com/postern/postern/store"
 )
 
@@ -60,7 +61,7 @@ func TestLockout(t *testing.T) {
 		rec, e := post(t, h, api.PathLogin, from, api.LoginRequest{User: "alice", Password: pw}, "")
 		return rec.Code, e.Code
 	}
-	for i := range lockoutFailures {
+	for i := range signin.Failures {
 		if code, ec := login("wrong"); code != http.StatusUnauthorized || ec != "AuthenticationFailed" {
 			t.Fatalf("failure %d: %d %s", i+1, code, ec)
 		}
@@ -69,7 +70,7 @@ func TestLockout(t *testing.T) {
 	if code, ec := login("pw"); code != http.StatusTooManyRequests || ec != "LockedOut" {
 		t.Fatalf("right password while locked: %d %s", code, ec)
 	}
-	*now = now.Add(lockoutWindow)
+	*now = now.Add(signin.Window)
 	if code, ec := login("pw"); code != http.StatusOK {
 		t.Fatalf("right password after the window: %d %s", code, ec)
 	}
@@ -82,7 +83,7 @@ func TestLockout(t *testing.T) {
 
 func TestSignInRateLimitPerSource(t *testing.T) {
 	_, h, _ := identityServer(t)
-	for i := range loginBurst {
+	for i := range signin.Burst {
 		// Unknown users: no lockout involved, only the source's budget.
 		if rec, _ := post(t, h, api.PathLogin, "192.0.2.20:1", api.LoginRequest{User: "u" + string(rune('a'+i)), Password: "x"}, ""); rec.Code != http.StatusUnauthorized {
 			t.Fatalf("attempt %d: %d", i+1, rec.Code)

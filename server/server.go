@@ -27,6 +27,7 @@ import (
 	"github.com/postern/postern/audit"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
+	"github.com/postern/postern/signin"
 	"github.com/postern/postern/sso"
 	"github.com/postern/postern/store"
 )
@@ -140,7 +141,7 @@ type Server struct {
 	// without an authorization check (a bug; see authed).
 	uncheckedRequests atomic.Int64
 	// logins limits sign-in attempts.
-	logins loginGuard
+	logins *signin.Guard
 	// ssoHandoffs carry single sign-on results to the CLI and the web
 	// console; nil without single sign-on.
 	ssoHandoffs *sso.Handoffs[ssoUser]
@@ -190,7 +191,7 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, logf: cfg.Logf, store: cfg.Store, ca: ca, cert: cert, signer: signer, now: cfg.Now,
-		agents: map[string]*agentConn{}, relays: map[string]*relay{},
+		agents: map[string]*agentConn{}, relays: map[string]*relay{}, logins: signin.New(),
 		ctx: ctx, cancel: cancel, chain: audit.NewChain(cfg.AuditKey),
 	}
 	if cfg.SSO != nil {
