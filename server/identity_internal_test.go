@@ -11,13 +11,14 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
+	"github.com/postern/postern/clocktest"
 	"github.com/postern/postern/signin"
 	"github.com/postern/postern/store"
 )
 
 // identityServer is a server with one user, alice (password "pw"), and a
 // clock the test moves.
-func identityServer(t *testing.T) (*Server, http.Handler, *time.Time) {
+func identityServer(t *testing.T) (*Server, http.Handler, *clocktest.Clock) {
 	t.Helper()
 	ctx := t.Context()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "postern.db"))
@@ -30,13 +31,13 @@ func identityServer(t *testing.T) (*Server, http.Handler, *time.Time) {
 	if err := st.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "alice", PasswordHash: hash, Groups: []string{"operators"}}); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	s, err := New(Config{DataDir: t.TempDir(), Store: st, Logf: t.Logf, Now: func() time.Time { return now }})
+	now := clocktest.New(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	s, err := New(Config{DataDir: t.TempDir(), Store: st, Logf: t.Logf, Now: now.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	return s, s.Handler(), &now
+	return s, s.Handler(), now
 }
 
 func post(t *testing.T, h http.Handler, path, from string, body any, token string) (*httptest.ResponseRecorder, api.Error) {
@@ -70,7 +71,7 @@ func TestLockout(t *testing.T) {
 	if code, ec := login("pw"); code != http.StatusTooManyRequests || ec != "LockedOut" {
 		t.Fatalf("right password while locked: %d %s", code, ec)
 	}
-	*now = now.Add(signin.Window)
+	now.Advance(signin.Window)
 	if code, ec := login("pw"); code != http.StatusOK {
 		t.Fatalf("right password after the window: %d %s", code, ec)
 	}
@@ -104,7 +105,7 @@ func TestRefresh(t *testing.T) {
 	rec, _ := post(t, h, api.PathLogin, from, api.LoginRequest{User: "alice", Password: "pw"}, "")
 	var first api.LoginResponse
 	json.Unmarshal(rec.Body.Bytes(), &first)
-	if first.Token == "" || first.RefreshToken == "" || !first.ExpiresAt.Equal(now.Add(time.Hour)) {
+	if first.Token == "" || first.RefreshToken == "" || !first.ExpiresAt.Equal(now.Now().Add(time.Hour)) {
 		t.Fatalf("login: %+v", first)
 	}
 	whoami := func(tok string) int {
@@ -117,7 +118,7 @@ func TestRefresh(t *testing.T) {
 	if whoami(first.RefreshToken) != http.StatusUnauthorized {
 		t.Error("a refresh token was accepted as a bearer token")
 	}
-	*now = now.Add(2 * time.Hour) // the session token has expired
+	now.Advance(2 * time.Hour) // the session token has expired
 	if whoami(first.Token) != http.StatusUnauthorized {
 		t.Error("an expired token was accepted")
 	}
@@ -141,7 +142,7 @@ func TestRefresh(t *testing.T) {
 	if rec, _ := post(t, h, api.PathRefresh, from, api.RefreshRequest{RefreshToken: second.Token}, ""); rec.Code != http.StatusUnauthorized {
 		t.Errorf("session token as refresh token: %d", rec.Code)
 	}
-	*now = now.Add(RefreshTTL + time.Hour)
+	now.Advance(RefreshTTL + time.Hour)
 	if rec, _ := post(t, h, api.PathRefresh, from, api.RefreshRequest{RefreshToken: second.RefreshToken}, ""); rec.Code != http.StatusUnauthorized {
 		t.Errorf("expired refresh token: %d", rec.Code)
 	}

@@ -22,31 +22,20 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/clocktest"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/server"
 	"github.com/postern/postern/store"
 )
 
 // clock is an injectable clock for expiry tests.
-type clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type testServer struct {
 	srv        *server.Server
 	url        string
 	dir        string
 	admin      *client.Client
 	adminToken string
-	clk        *clock
+	clk        *clocktest.Clock
 	srvStore   *store.SQLite
 	tune       func(*server.Config) // adjusts the configuration of each run
 	stop       func()               // stops srv and closes its store
@@ -61,7 +50,7 @@ func startServer(t *testing.T) *testServer {
 // startServerWith is startServer with tune adjusting the configuration.
 func startServerWith(t *testing.T, tune func(*server.Config)) *testServer {
 	t.Helper()
-	ts := &testServer{dir: t.TempDir(), clk: &clock{t: time.Now()}, tune: tune}
+	ts := &testServer{dir: t.TempDir(), clk: clocktest.New(time.Now()), tune: tune}
 	ts.run(t, "127.0.0.1:0")
 	ctx := t.Context()
 	st := ts.srvStore
