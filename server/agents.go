@@ -48,6 +48,7 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusUnauthorized, "AgentUnauthorized", "%v", err))
 		return
 	}
+	connAuthenticated(r)
 	if ai := auditOf(r); ai != nil {
 		ai.account, ai.actor = n.Account, "agent/"+n.ID
 	}

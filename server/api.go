@@ -147,6 +147,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.logf("server: %s %s: %v", r.Method, r.URL.Path, err)
 		ae = errorf(http.StatusInternalServerError, "InternalError", "internal error; see the server log")
 	}
+	// Messages quote what callers sent; most quote it clipped, and none
+	// may carry more than maxMessage back.
+	ae.msg = clipTo(ae.msg, maxMessage)
 	if ai := auditOf(r); ai != nil {
 		ai.detail = ae.code + ": " + ae.msg
 	}
@@ -186,6 +189,7 @@ func (s *Server) authed(action authz.Action, h func(http.ResponseWriter, *http.R
 			s.writeError(w, r, err)
 			return
 		}
+		connAuthenticated(r)
 		if ai := auditOf(r); ai != nil {
 			ai.account, ai.actor = c.Account, ids.UserARN(c.Account, c.User.Name)
 		}
@@ -414,12 +418,12 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	}
 	a, err := s.store.GetActivation(r.Context(), req.ActivationID)
 	if errors.Is(err, store.ErrNotFound) {
-		return refused("activation %s does not exist: check the --id you were given", req.ActivationID)
+		return refused("activation %s does not exist: check the --id you were given", clip(req.ActivationID))
 	} else if err != nil {
 		return err
 	}
 	if !authn.EqualHash(a.CodeHash, authn.HashSecret(req.ActivationCode)) {
-		return refused("the activation code does not match activation %s: check the --code you were given", req.ActivationID)
+		return refused("the activation code does not match activation %s: check the --code you were given", clip(req.ActivationID))
 	}
 	// The activation's tags win over the ones the node brings: they are
 	// what an administrator decided, and policies grant access by tag

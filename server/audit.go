@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -67,6 +68,9 @@ func (s *Server) audited(h http.Handler) http.Handler {
 		if ai.authz != "" {
 			detail = strings.TrimPrefix(detail+"; "+ai.authz, "; ")
 		}
+		if ai.actor == "anonymous" && sw.status >= 400 && !s.auditFlood.Admit(r.RemoteAddr, action, s.now()) {
+			return // counted, and summarized by flushAuditFlood
+		}
 		s.appendAudit(context.WithoutCancel(r.Context()), store.AuditRecord{
 			Account: ai.account, Actor: ai.actor, Action: action, Resource: r.URL.RequestURI(), Source: r.RemoteAddr,
 			Result: resultOf(sw.status), Status: sw.status, RequestID: reqID, Detail: detail,
@@ -92,14 +96,56 @@ func (s *Server) auditEvent(sess store.Session, action, detail string) {
 	})
 }
 
+// Bounds of an audit record's fields, which quote what callers sent:
+// the trail must hold every call, not every byte of every call.
+const (
+	maxAuditAction   = 256
+	maxAuditResource = 1 << 10
+	maxAuditDetail   = 2 << 10
+)
+
 func (s *Server) appendAudit(ctx context.Context, rec store.AuditRecord) {
 	rec.Time = audit.Time(s.now())
+	rec.Actor, rec.Source = clipTo(rec.Actor, maxAuditAction), clipTo(rec.Source, maxAuditAction)
+	rec.Action = clipTo(rec.Action, maxAuditAction)
+	rec.Resource = clipTo(rec.Resource, maxAuditResource)
+	rec.Detail = clipTo(rec.Detail, maxAuditDetail)
 	rec, err := s.store.AppendAudit(ctx, rec, s.chain.Link)
 	if err != nil {
 		s.logf("server: audit trail: %v (record: %+v)", err, rec)
 		return
 	}
 	s.deliverAudit(ctx, rec)
+}
+
+// flushAuditFlood writes, every window until ctx ends and once more
+// then, a summary record per source of the refused unauthenticated
+// requests the throttle counted instead of recording one by one.
+func (s *Server) flushAuditFlood(ctx context.Context) {
+	t := time.NewTicker(s.auditFlood.Window)
+	defer t.Stop()
+	for {
+		final := false
+		select {
+		case <-ctx.Done():
+			final = true
+		case <-t.C:
+		}
+		for _, sum := range s.auditFlood.Flush(s.now(), final) {
+			src := "other sources (past the per-source tracking limit)"
+			if sum.Source.IsValid() {
+				src = sum.Source.String()
+			}
+			s.appendAudit(context.WithoutCancel(ctx), store.AuditRecord{
+				Actor: "anonymous", Action: "RefusedRequestsSummarized", Source: src, Result: "Denied",
+				Detail: fmt.Sprintf("%d refused unauthenticated requests from %s between %s and %s were counted, not recorded one by one (over %d a %v); the last was %s",
+					sum.Count, src, sum.First.UTC().Format(time.RFC3339), sum.Last.UTC().Format(time.RFC3339), s.auditFlood.PerSource, s.auditFlood.Window, sum.LastAction),
+			})
+		}
+		if final {
+			return
+		}
+	}
 }
 
 // AuditLogGroup is the built-in log group that receives each account's

@@ -10,6 +10,10 @@ import (
 // nor stored once per request.
 const maxEcho = 256
 
+// maxMessage bounds an error message, whatever it quotes: a document's
+// list of problems is long, a megabyte is not.
+const maxMessage = 16 << 10
+
 // clip returns s cut to maxEcho bytes (at a character boundary), saying
 // how much was cut.
 func clip(s string) string { return clipTo(s, maxEcho) }

@@ -1,5 +1,7 @@
 package server
 
+import "time"
+
 // CheckLimits runs the idle-timeout and maximum-duration check of session id
 // at the server's current time, as the relay's watcher does on every tick,
 // so that tests which move the clock need not wait for a tick. It reports
@@ -54,3 +56,12 @@ func (s *Server) OutputEnd(id string) (uint64, bool) {
 
 // JournalPath is where session id of account keeps its journal.
 func (s *Server) JournalPath(account, id string) string { return s.journalPath(account, id) }
+
+// SetHTTPTimeouts sets how long a keep-alive connection may idle and a
+// request body may take, for servers started after it, and returns a
+// function that restores them.
+func SetHTTPTimeouts(idle, body time.Duration) (restore func()) {
+	oldIdle, oldBody := idleTimeout, bodyTimeout
+	idleTimeout, bodyTimeout = idle, body
+	return func() { idleTimeout, bodyTimeout = oldIdle, oldBody }
+}

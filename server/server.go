@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/postern/postern/audit"
+	"github.com/postern/postern/connlimit"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/signin"
@@ -59,6 +60,10 @@ type Config struct {
 	// SyncInterval is the group-commit interval of recordings (default
 	// 5ms): records arriving within it share one fsync.
 	SyncInterval time.Duration
+	// MaxPendingConns caps the connections one source address (an IPv6
+	// address's /64) may hold open before they authenticate (default
+	// 256; negative for no cap). See package connlimit.
+	MaxPendingConns int
 	// OutputMemory is how much of each session's latest output the relay
 	// keeps in memory for its clients (default 8 MiB); a client further
 	// behind reads the recording instead.
@@ -142,6 +147,9 @@ type Server struct {
 	uncheckedRequests atomic.Int64
 	// logins limits sign-in attempts.
 	logins *signin.Guard
+	// auditFlood counts refused unauthenticated requests past a rate per
+	// source instead of recording each (audit.go).
+	auditFlood *audit.Throttle
 	// ssoHandoffs carry single sign-on results to the CLI and the web
 	// console; nil without single sign-on.
 	ssoHandoffs *sso.Handoffs[ssoUser]
@@ -168,6 +176,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = time.Hour
 	}
+	if cfg.MaxPendingConns == 0 {
+		cfg.MaxPendingConns = 256
+	}
 	if cfg.OutputMemory <= 0 {
 		cfg.OutputMemory = defaultOutputMemory
 	}
@@ -191,7 +202,7 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, logf: cfg.Logf, store: cfg.Store, ca: ca, cert: cert, signer: signer, now: cfg.Now,
-		agents: map[string]*agentConn{}, relays: map[string]*relay{}, logins: signin.New(),
+		agents: map[string]*agentConn{}, relays: map[string]*relay{}, logins: signin.New(), auditFlood: audit.NewThrottle(),
 		ctx: ctx, cancel: cancel, chain: audit.NewChain(cfg.AuditKey),
 	}
 	if cfg.SSO != nil {
@@ -227,6 +238,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.archiveAudit(ctx) }()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.flushAuditFlood(ctx) }()
 	return s, nil
 }
 
@@ -285,12 +298,21 @@ func (s *Server) TLSConfig() *tls.Config {
 // Sessions stay active in the store; the next start resumes them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.Handler(),
+		Handler: bodyDeadline(s.Handler()),
+		// A TLS handshake and a request's headers get ReadHeaderTimeout,
+		// its body bodyTimeout (bodyDeadline), a keep-alive connection
+		// IdleTimeout between requests: a caller who sends a byte now and
+		// then holds nothing open for long.
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          nil,
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 	}
-	tln := tls.NewListener(ln, s.TLSConfig())
+	tln := tls.NewListener(connlimit.Wrap(ln, s.cfg.MaxPendingConns), s.TLSConfig())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tln) }()
 	select {

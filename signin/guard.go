@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/postern/postern/clientaddr"
 )
 
 // Defaults of a Guard's settings.
@@ -104,7 +106,7 @@ func NewWithLimits(maxFailures, maxSources int) *Guard {
 // Allow reports whether a sign-in attempt from addr (host:port, or a bare
 // host) may go ahead at now, and spends one of the source's attempts.
 func (g *Guard) Allow(addr string, now time.Time) bool {
-	p := sourceOf(addr)
+	p := clientaddr.Prefix(addr)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	l := g.sources[p]
@@ -131,26 +133,6 @@ func (g *Guard) pruneSources(now time.Time) {
 	if len(g.sources) >= g.maxSources {
 		clear(g.sources)
 	}
-}
-
-// sourceOf is the address a limiter counts: the IP, or an IPv6 address's
-// /64.
-func sourceOf(addr string) netip.Prefix {
-	ap, err := netip.ParseAddrPort(addr)
-	var ip netip.Addr
-	if err == nil {
-		ip = ap.Addr()
-	} else if ip, err = netip.ParseAddr(addr); err != nil {
-		// Not an address (a test's recorder, a unix socket): one bucket.
-		return netip.Prefix{}
-	}
-	ip = ip.Unmap()
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, _ := ip.Prefix(bits)
-	return p
 }
 
 // Locked returns until when the user is locked out at now, or zero.

@@ -74,7 +74,11 @@ func (handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p == "/v1" || strings.HasPrefix(p, "/v1/") {
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
-		w.Write([]byte(`{"code":"NotFound","message":"no such API route: ` + jsonEscape(r.Method+" "+p) + `"}` + "\n"))
+		route := r.Method + " " + p
+		if len(route) > 256 {
+			route = strings.ToValidUTF8(route[:256], "") + "…" // never echo a megabyte
+		}
+		w.Write([]byte(`{"code":"NotFound","message":"no such API route: ` + jsonEscape(route) + `"}` + "\n"))
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
