@@ -41,7 +41,7 @@ const identityFile = "identity.json"
 func LoadIdentity(dir string) (Identity, error) {
 	b, err := os.ReadFile(filepath.Join(dir, identityFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return Identity{}, fmt.Errorf("agent: not registered: no %s in %s; run `postern agent register` first", identityFile, dir)
+		return Identity{}, fmt.Errorf("agent: not registered: no %s in %s; run `postern-agent register` first", identityFile, dir)
 	}
 	if err != nil {
 		return Identity{}, fmt.Errorf("agent: %w", err)

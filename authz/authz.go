@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/cedar-policy/cedar-go"
 )
@@ -143,7 +144,9 @@ when { resource == principal }
 unless { principal in Group::"administrators" };
 `
 
-var system = mustParse("system", systemPolicies)
+// system is the system policies, parsed on first use rather than at package
+// init, which every process linking authz (the CLI too) would pay.
+var system = sync.OnceValue(func() []namedPolicy { return mustParse("system", systemPolicies) })
 
 func mustParse(name, text string) []namedPolicy {
 	ps, err := Parse(name, text)
@@ -205,7 +208,7 @@ func NewPolicySet(docs []Stored) (*PolicySet, error) {
 		ps.from[p.id] = doc
 		return nil
 	}
-	for _, p := range system {
+	for _, p := range system() {
 		if err := add("system", p); err != nil {
 			return nil, err
 		}

@@ -6,7 +6,7 @@
 //	go run ./bench                      # defaults: 512 MiB bulk, 2000 echo samples
 //	go run ./bench -size 64MiB -n 500   # a quick run
 //	go run ./bench -o json -out r.json  # also write the raw numbers
-//	go run ./bench -only forward        # one measurement (echo, bulk, terminal, watch, forward, start, logstore, stream)
+//	go run ./bench -only forward        # one measurement (echo, bulk, terminal, watch, forward, start, logstore, agent, stream)
 //
 // It builds the postern binary (without -race), starts `postern dev` (server
 // and agent for this host in one process, with its profiler on) and a
@@ -32,6 +32,10 @@
 //     remote login shell;
 //   - log store (Postern only): 1,000,000 generated events of 1,000
 //     sessions ingested into the log store, then queried;
+//   - idle agents: -agents postern-agent processes registered against
+//     postern dev and left idle: their memory (RSS, private) and CPU
+//     (heartbeats) beside the sshd listener and an idle connection's sshd
+//     processes; and the wall time of `postern --version` beside `ssh -V`;
 //   - stream latency (Postern only): from a line's output on the node to a
 //     CloudWatch Logs endpoint (cwlogstest's fake, in this process)
 //     accepting the streamed event that holds it.
@@ -80,6 +84,14 @@ type config struct {
 	// (-forward-size, by default -size).
 	forwardSize     int64
 	forwardSizeText string
+
+	// agents is how many postern-agent processes idle (-agents), for
+	// agentIdle; agentBin a postern-agent to use instead of building one;
+	// versionRuns how many times --version runs per program.
+	agents      int
+	agentIdle   time.Duration
+	agentBin    string
+	versionRuns int
 }
 
 func parseFlags(args []string) (config, error) {
@@ -95,6 +107,10 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.output, "o", "table", "table, or json to also write the raw numbers to -out")
 	fs.StringVar(&c.outFile, "out", "bench-results.json", "where -o json writes")
 	onlyText := fs.String("only", "", "run only these measurements, comma-separated: "+strings.Join(measurements, ","))
+	fs.IntVar(&c.agents, "agents", 10, "idle postern-agent processes in the agent measurement")
+	fs.DurationVar(&c.agentIdle, "agent-idle", 30*time.Second, "how long the agents idle while their CPU is measured")
+	fs.StringVar(&c.agentBin, "postern-agent", "", "use this postern-agent binary instead of building ./cmd/postern-agent")
+	fs.IntVar(&c.versionRuns, "version-runs", 20, "runs of postern --version and ssh -V each")
 	fs.StringVar(&c.bin, "postern", "", "use this postern binary instead of building ./cmd/postern (e.g. to compare two builds)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./bench [flags]\n\nMeasures Postern against OpenSSH on loopback and prints a table.\n\n")
@@ -128,6 +144,9 @@ func parseFlags(args []string) (config, error) {
 	if c.n < 1 || c.starts < 1 || c.runs < 1 || c.warm < 0 {
 		return c, errors.New("-n, -starts and -runs must be at least 1, -warm at least 0")
 	}
+	if c.agents < 1 || c.agentIdle < time.Second || c.versionRuns < 1 {
+		return c, errors.New("-agents and -version-runs must be at least 1, -agent-idle at least 1s")
+	}
 	if c.output != "table" && c.output != "json" {
 		return c, fmt.Errorf("-o %q: must be table or json", c.output)
 	}
@@ -146,7 +165,7 @@ func parseFlags(args []string) (config, error) {
 }
 
 // measurements are the names -only takes, in the order they run.
-var measurements = []string{"echo", "bulk", "terminal", "watch", "forward", "start", "logstore", "stream"}
+var measurements = []string{"echo", "bulk", "terminal", "watch", "forward", "start", "logstore", "agent", "stream"}
 
 // measures reports whether the measurement named m is to run.
 func (c config) measures(m string) bool { return c.only == nil || c.only[m] }
@@ -316,6 +335,7 @@ func run(ctx context.Context, cfg config) error {
 		{"forward", func() error { return measureForward(ctx, reg, sides, hz, cfg, res) }},
 		{"start", func() error { return measureStarts(ctx, reg, sides, cfg, res) }},
 		{"logstore", func() error { return measureLogStore(ctx, tmp, res) }},
+		{"agent", func() error { return measureAgents(ctx, reg, tmp, pst, ssh, cfg, res) }},
 		// Last: it changes the account's preferences.
 		{"stream", func() error { return measureStream(ctx, reg, pst, dest, res) }},
 	}

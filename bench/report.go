@@ -25,6 +25,8 @@ type results struct {
 	Noise    *noise                 `json:"noise,omitempty"`
 	// LogStore is the log store measurement (Postern only).
 	LogStore *logStoreResult `json:"log_store,omitempty"`
+	// Agent is the idle agent and CLI start measurement.
+	Agent *agentResult `json:"agent,omitempty"`
 	// Measured names the measurements that ran (-only may skip some).
 	Measured []string `json:"measured"`
 	Table    []row    `json:"table"`
@@ -193,6 +195,9 @@ func (r *results) finish() {
 		rows = append(rows, row{"regex query, no literal: reads all 1M", fmt.Sprintf("%.0f ms", ls.FullScanMS), "—", "", "<= 2 s", yes(ls.FullScanMS <= 2000)})
 		rows = append(rows, row{"ingestion and indexing (events/s)", fmt.Sprintf("%.0f", ls.IndexedPerSec), "—", "", "(info)", ""})
 	}
+	if ran("agent") && r.Agent != nil {
+		rows = append(rows, r.Agent.rows()...)
+	}
 	if ran("stream") {
 		rows = append(rows, row{"stream event latency p50", fmtDur(us(p.StreamLatency.P50)), "—", "", "(info)", ""})
 		rows = append(rows, row{"stream event latency p99", fmtDur(us(p.StreamLatency.P99)), "—", "", "<= 1 s", yes(us(p.StreamLatency.P99) <= time.Second)})
@@ -257,6 +262,9 @@ func (r *results) print(w io.Writer) {
 	if r.ran("logstore") && r.LogStore != nil {
 		fmt.Fprintf(w, "log store: %d generated events (a quarter command events, the rest Session Manager's) of %d sessions put in batches of %d into package logstore's SQLite in this process, sealed (AES-256-GCM, a group key from package keys) as a server keeps them; full-text index caught up %.0f ms after the last write and holds %s for %s of messages; queries by package logquery over the group's events as ReadGroup hands them over, best of 3: %q (%d rows), %q (%d rows), %q (%d rows).\n",
 			r.LogStore.Events, r.LogStore.Sessions, storeBatch, r.LogStore.IndexLagMS, fmtBytes(r.LogStore.IndexBytes), fmtBytes(r.LogStore.StoredBytes), selectiveQuery, r.LogStore.SelectiveRows, regexQuery, r.LogStore.RegexRows, fullScanQuery, r.LogStore.FullScanRows)
+	}
+	if r.ran("agent") && r.Agent != nil {
+		fmt.Fprintln(w, r.Agent.note())
 	}
 	if r.ran("stream") {
 		fmt.Fprintf(w, "stream: %d lines, one every %s s, in a session whose preferences stream to a CloudWatch Logs log group (cloudWatchStreamingEnabled) served by cwlogstest's fake in the benchmark's process; from the line's time on the node (date +%%s%%N in the line) to the fake accepting its event (ms resolution); max %s.\n",

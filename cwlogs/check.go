@@ -3,17 +3,18 @@ package cwlogs
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+
+	"github.com/postern/postern/lazyregexp"
 )
 
 // Naming rules from the CloudWatch Logs API reference (CreateLogGroup,
 // CreateLogStream).
-var reGroupName = regexp.MustCompile(`^[\.\-_/#A-Za-z0-9]+$`)
+var reGroupName = lazyregexp.New(`^[\.\-_/#A-Za-z0-9]+$`)
 
 const maxNameLen = 512
 

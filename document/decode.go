@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/postern/postern/lazyregexp"
 )
 
 // maxDepth bounds how deeply a document may nest. Real documents nest three
@@ -113,7 +114,7 @@ func lineCol(data []byte, off int64) string {
 // Paths name where in a document something is, the way people would write
 // it: inputs.idleSessionTimeout, properties.linux.commands[2].
 
-var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+var plainKey = lazyregexp.New(`^[A-Za-z0-9_-]+$`)
 
 func joinKey(path, key string) string {
 	if !plainKey.MatchString(key) {

@@ -2,11 +2,12 @@ package document
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/postern/postern/lazyregexp"
 )
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,128}$`)
+var nameRE = lazyregexp.New(`^[a-zA-Z0-9_.-]{3,128}$`)
 
 // reservedPrefixes start the names of built-in documents: Postern's own, and
 // Session Manager's, which Builtin answers to so that migrated scripts work.

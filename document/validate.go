@@ -12,20 +12,22 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/postern/postern/lazyregexp"
 )
 
 // The forms of names and identifiers in inputs, as the services they name
 // define them.
 var (
 	// S3's bucket naming rules (general purpose buckets).
-	bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	bucketRE = lazyregexp.New(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	ipv4RE   = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$`)
 	// S3's "safe" key characters, and = which people use for partitions.
-	keyPrefixRE = regexp.MustCompile(`^[A-Za-z0-9!_.*'()=/-]*$`)
+	keyPrefixRE = lazyregexp.New(`^[A-Za-z0-9!_.*'()=/-]*$`)
 	// CloudWatch Logs' log group names.
-	logGroupRE = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]{1,512}$`)
+	logGroupRE = lazyregexp.New(`^[.\-_/#A-Za-z0-9]{1,512}$`)
 	// KMS: key id, multi-Region key id, key ARN, alias name, alias ARN.
-	kmsKeyRE = regexp.MustCompile(`^(` +
+	kmsKeyRE = lazyregexp.New(`^(` +
 		`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}` +
 		`|mrk-[0-9a-f]{32}` +
 		`|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|mrk-[0-9a-f]{32})` +
@@ -34,20 +36,20 @@ var (
 		`)$`)
 	// A user name that every Unix accepts and that cannot be taken for an
 	// option (-x) or a uid (1000).
-	userRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.@-]{0,63}$`)
+	userRE = lazyregexp.New(`^[A-Za-z_][A-Za-z0-9_.@-]{0,63}$`)
 
-	paramNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	integerRE   = regexp.MustCompile(`^-?[0-9]{1,18}$`)
+	paramNameRE = lazyregexp.New(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	integerRE   = lazyregexp.New(`^-?[0-9]{1,18}$`)
 
 	// placeholderRE matches {{ name }}, spaces inside optional. Names start
 	// with a letter, digit or _, so that Go templates such as
 	// docker ps --format '{{.Names}}' are left alone.
-	placeholderRE = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_][A-Za-z0-9_.-]*)\s*\}\}`)
+	placeholderRE = lazyregexp.New(`\{\{\s*([A-Za-z0-9_][A-Za-z0-9_.-]*)\s*\}\}`)
 	// wholeRE matches a string that is one placeholder and nothing else.
-	wholeRE = regexp.MustCompile(`^\s*\{\{\s*([A-Za-z0-9_][A-Za-z0-9_.-]*)\s*\}\}\s*$`)
+	wholeRE = lazyregexp.New(`^\s*\{\{\s*([A-Za-z0-9_][A-Za-z0-9_.-]*)\s*\}\}\s*$`)
 	// Session Manager's Parameter Store references, which Postern has no
 	// Parameter Store for.
-	ssmRefRE = regexp.MustCompile(`\{\{\s*(ssm|ssm-secure|resolve):[^{}]*\}\}`)
+	ssmRefRE = lazyregexp.New(`\{\{\s*(ssm|ssm-secure|resolve):[^{}]*\}\}`)
 )
 
 var (

@@ -59,7 +59,7 @@ func TestDefaultRoles(t *testing.T) {
 	// A second node, registered with an env=prod activation. The tag it
 	// claims for itself does not override the activation's.
 	out := e.mustRun(ctx, "activations", "create", "--tag", "env=prod")
-	m := regexp.MustCompile(`postern agent register --server (\S+) --code (\S+) --id (\S+) --ca-pin (\S+)`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`postern-agent register --server (\S+) --code (\S+) --id (\S+) --ca-pin (\S+)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("activation output: %s", out)
 	}

@@ -7,17 +7,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/postern/postern/lazyregexp"
 )
 
 var (
-	nodeRE    = regexp.MustCompile(`^mi-[0-9a-f]{17}$`)
-	sessionRE = regexp.MustCompile(`^[A-Za-z0-9_.@+=,-]{1,64}-[0-9a-f]{17}$`)
-	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+	nodeRE    = lazyregexp.New(`^mi-[0-9a-f]{17}$`)
+	sessionRE = lazyregexp.New(`^[A-Za-z0-9_.@+=,-]{1,64}-[0-9a-f]{17}$`)
+	accountRE = lazyregexp.New(`^[0-9]{12}$`)
 	// UserRE is what a user name may be: it prefixes session ids and
 	// appears in resource names.
-	UserRE = regexp.MustCompile(`^[A-Za-z0-9_.@+=,-]{1,64}$`)
+	UserRE = lazyregexp.New(`^[A-Za-z0-9_.@+=,-]{1,64}$`)
 )
 
 func hex17() string {

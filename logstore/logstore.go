@@ -23,13 +23,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/postern/postern/lazyregexp"
 	"github.com/postern/postern/logger"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -877,7 +877,7 @@ func lookupGroup(ctx context.Context, q querier, account, name string) (int64, e
 
 // reGroupName is CloudWatch Logs' pattern for log group names
 // (CreateLogGroup), without the length.
-var reGroupName = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]+$`)
+var reGroupName = lazyregexp.New(`^[.\-_/#A-Za-z0-9]+$`)
 
 const maxNameLen = 512
 

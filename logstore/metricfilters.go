@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"time"
+
+	"github.com/postern/postern/lazyregexp"
 )
 
 // MetricFilter counts a log group's events that match Pattern (CloudWatch
@@ -28,8 +29,8 @@ type MetricFilter struct {
 // reFilterName is CloudWatch's filterName pattern ([^:*]{1,512}); metric
 // namespaces and names are CloudWatch's too, without ':' and '$'.
 var (
-	reFilterName = regexp.MustCompile(`^[^:*]{1,512}$`)
-	reMetricName = regexp.MustCompile(`^[^:$]{1,255}$`)
+	reFilterName = lazyregexp.New(`^[^:*]{1,512}$`)
+	reMetricName = lazyregexp.New(`^[^:$]{1,255}$`)
 )
 
 func checkMetricFilter(f MetricFilter) error {

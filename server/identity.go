@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"regexp"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/postern/postern/api"
@@ -16,6 +16,7 @@ import (
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/ids"
+	"github.com/postern/postern/lazyregexp"
 	"github.com/postern/postern/signin"
 	"github.com/postern/postern/store"
 )
@@ -63,7 +64,7 @@ func (s *Server) checkPassword(r *http.Request, account, user, password string) 
 	if until := s.logins.Locked(account, user, now); !until.IsZero() {
 		// Spend the time of a check anyway: a locked user must not be
 		// told apart by timing from a wrong password.
-		authn.CheckPassword(dummyHash, password)
+		authn.CheckPassword(dummyHash(), password)
 		return store.User{}, errorf(http.StatusTooManyRequests, "LockedOut", "too many failed sign-ins for %s: try again after %s, or ask an administrator", clip(user), until.UTC().Format(time.RFC3339))
 	}
 	denied := errorf(http.StatusUnauthorized, "AuthenticationFailed", "wrong user name or password")
@@ -71,7 +72,7 @@ func (s *Server) checkPassword(r *http.Request, account, user, password string) 
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the same time as a real check, so response timing does
 		// not reveal which users exist.
-		authn.CheckPassword(dummyHash, password)
+		authn.CheckPassword(dummyHash(), password)
 		s.logins.Fail(account, user, now)
 		return store.User{}, denied
 	}
@@ -86,7 +87,19 @@ func (s *Server) checkPassword(r *http.Request, account, user, password string) 
 	return u, nil
 }
 
-var dummyHash, _ = authn.HashPassword("postern-timing-equalizer")
+// dummyHash is the hash checked when there is no real one to check, so that
+// failing costs what succeeding costs. Computing it takes an argon2id run
+// (tens of megabytes, tens of milliseconds): it is made on first use, not
+// at package init, which every CLI command and the agent would pay; New
+// makes it before the server answers, so that the first failed sign-in is
+// not the slow one.
+var dummyHash = sync.OnceValue(func() string {
+	h, err := authn.HashPassword("postern-timing-equalizer")
+	if err != nil {
+		panic("server: hashing the timing equalizer: " + err.Error())
+	}
+	return h
+})
 
 // issueSession makes a session token and its refresh token, which share
 // an ID (revoking one revokes both).
@@ -168,7 +181,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 
 // Users.
 
-var groupName = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
+var groupName = lazyregexp.New(`^[a-z][a-z0-9_.-]{0,63}$`)
 
 func checkGroups(groups []string) ([]string, error) {
 	out := slices.Clone(groups)

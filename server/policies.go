@@ -3,17 +3,17 @@ package server
 import (
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/lazyregexp"
 	"github.com/postern/postern/store"
 )
 
 // Policy administration: `postern policy ls|put|delete|test`.
 
-var policyID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+var policyID = lazyregexp.New(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 func (s *Server) handleListPolicies(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)

@@ -167,6 +167,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DataDir == "" || cfg.Store == nil {
 		return nil, errors.New("server: DataDir and Store are required")
 	}
+	dummyHash()
 	if cfg.Logf == nil {
 		cfg.Logf = logger.Discard
 	}

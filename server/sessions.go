@@ -57,7 +57,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		if !n.LastSeen.IsZero() {
 			last = "last seen " + n.LastSeen.UTC().Format(time.RFC3339)
 		}
-		return errorf(http.StatusConflict, "TargetNotConnected", "node %s (%s) is offline (%s): check that `postern agent run` is running on it", n.ID, n.Name, last)
+		return errorf(http.StatusConflict, "TargetNotConnected", "node %s (%s) is offline (%s): check that `postern-agent run` is running on it", n.ID, n.Name, last)
 	}
 	cols, rows := req.Cols, req.Rows
 	if cols <= 0 || rows <= 0 || cols > 10000 || rows > 10000 {

@@ -21,10 +21,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/postern/postern/lazyregexp"
 )
 
 // Spec describes what to start.
@@ -115,7 +116,7 @@ func (e *unknownUserError) Is(target error) bool { return target == ErrUnknownUs
 // userNameRE is the portable subset of names useradd and busybox adduser
 // accept. It rules out anything an option parser could take for a flag and
 // anything numeric, which tools might read as a uid.
-var userNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+var userNameRE = lazyregexp.New(`^[a-z_][a-z0-9_-]{0,31}$`)
 
 // validUserName reports whether EnsureUser would create a user called name.
 // Start accepts any existing user; this only restricts what gets created.

@@ -12,10 +12,11 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/postern/postern/lazyregexp"
 )
 
 //go:embed dist
@@ -54,7 +55,7 @@ type handler struct{}
 const cspTemplate = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'%s; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // hostRE is what a Host header may be to be named in the policy.
-var hostRE = regexp.MustCompile(`^[A-Za-z0-9.\-\[\]:]+$`)
+var hostRE = lazyregexp.New(`^[A-Za-z0-9.\-\[\]:]+$`)
 
 func csp(host string) string {
 	ws := ""

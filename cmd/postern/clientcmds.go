@@ -541,7 +541,7 @@ func newActivationsCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "Activation Code: %s\nActivation ID:   %s\nExpires:         %s\nRegistrations:   %d\n\n", a.Code, a.ID, fmtTime(a.ExpiresAt), a.RegistrationLimit)
-			fmt.Fprintf(w, "On each node, run:\n  postern agent register --server %s --code %s --id %s --ca-pin %s\n  postern agent run\n", cfg.Server, a.Code, a.ID, a.CAPin)
+			fmt.Fprintf(w, "On each node, run:\n  postern-agent register --server %s --code %s --id %s --ca-pin %s\n  postern-agent run\n", cfg.Server, a.Code, a.ID, a.CAPin)
 			return nil
 		},
 	}

@@ -370,7 +370,9 @@ change that would leave you unable to manage policies.`,
 			return nil
 		},
 	}
-	var principal, action, resource, with string
+	// testOut is test's own: sharing ls's variable let test's default
+	// ("text") overwrite ls's ("table").
+	var principal, action, resource, with, testOut string
 	var ctxPairs []string
 	test := &cobra.Command{
 		Use:   "test --principal USER --action ACTION --resource RESOURCE [--context k=v] [--with ID=FILE]",
@@ -427,7 +429,7 @@ Exits 0 when allowed, 3 when denied.`,
 			if err != nil {
 				return err
 			}
-			if out == "json" {
+			if testOut == "json" {
 				return writeJSONLine(cmd.OutOrStdout(), res)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", res.Decision, res.Explanation)
@@ -449,7 +451,7 @@ Exits 0 when allowed, 3 when denied.`,
 	f.StringVar(&resource, "resource", "", "node:ID|NAME, session:ID, document:NAME, log-group:NAME, key:ID, user:NAME or account")
 	f.StringArrayVar(&ctxPairs, "context", nil, "request context, key=value (e.g. operation=kms:Decrypt for UseKey)")
 	f.StringVar(&with, "with", "", "ID=FILE: evaluate with this policy text in place of policy ID")
-	f.StringVarP(&out, "output", "o", "text", "text or json")
+	f.StringVarP(&testOut, "output", "o", "text", "text or json")
 	cmd.AddCommand(ls, show, put, del, test)
 	return cmd
 }

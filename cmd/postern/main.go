@@ -4,83 +4,39 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/postern/postern/agentcli"
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/cli"
 	"github.com/postern/postern/client"
 )
 
-// exitCode makes the process exit with a code; the message, if any, has
-// already been printed.
-type exitCode int
+// The command line conventions postern shares with postern-agent.
+type exitCode = cli.ExitCode
 
-func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+func usagef(format string, args ...any) error { return cli.Usagef(format, args...) }
 
-// usageError is a mistake in the command line (exit 2).
-type usageError struct{ error }
+// exactArgs is cobra.ExactArgs with a usage error.
+func exactArgs(n int, names string) cobra.PositionalArgs { return cli.ExactArgs(n, names) }
 
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	root := newRoot()
-	err := root.ExecuteContext(ctx)
-	stop()
-	os.Exit(report(err))
-}
-
-func report(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ec exitCode
-	if errors.As(err, &ec) {
-		return int(ec)
-	}
-	var ue usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(os.Stderr, "postern: %v\n", ue.error)
-		return 2
-	}
-	fmt.Fprintf(os.Stderr, "postern: %v\n", err)
-	return 1
-}
+func main() { cli.Main(newRoot()) }
 
 func newRoot() *cobra.Command {
-	root := &cobra.Command{
-		Use:           "postern",
-		Short:         "Postern: shell access to your nodes without inbound ports, with every session recorded",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%v\nRun '%s --help' for usage.", err, c.CommandPath())}
-	})
+	root := cli.Root(&cobra.Command{
+		Use:   "postern",
+		Short: "Postern: shell access to your nodes without inbound ports, with every session recorded",
+	}, version)
 	root.AddCommand(
-		newDevCmd(), newServerCmd(), newAgentCmd(),
+		newDevCmd(), newServerCmd(), agentcli.New("agent", "Register and run the node agent (what postern-agent does)"),
 		newLoginCmd(), newWhoAmICmd(), newNodesCmd(), newConnectCmd(), newExecCmd(), newForwardCmd(), newProxyCmd(),
 		newSessionsCmd(), newTerminateCmd(), newLogsCmd(), newActivationsCmd(),
 		newDocumentsCmd(), newPrefsCmd(), newUsersCmd(), newTokensCmd(), newPolicyCmd(), newKeysCmd(), newAuditCmd(),
-		newVersionCmd(),
 	)
 	return root
-}
-
-// exactArgs is cobra.ExactArgs with a usage error.
-func exactArgs(n int, names string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			return usagef("%s takes %s\nRun '%s --help' for usage.", cmd.CommandPath(), names, cmd.CommandPath())
-		}
-		return nil
-	}
 }
 
 // apiClient loads the CLI configuration and returns a client.
@@ -102,13 +58,4 @@ func apiClient() (*client.Client, client.Config, error) {
 		}
 	})
 	return c, cfg, err
-}
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  exactArgs(0, "no arguments"),
-		Run:   func(cmd *cobra.Command, args []string) { fmt.Fprintln(cmd.OutOrStdout(), "postern", version) },
-	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/postern/postern/cli"
 )
 
 // table prints rows as an aligned table, JSON (the API objects) or CSV.
@@ -52,19 +54,7 @@ func fmtTags(m map[string]string) string {
 }
 
 // parseTags parses k=v flags.
-func parseTags(in []string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, t := range in {
-		for _, kv := range strings.Split(t, ",") {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return nil, usagef("tag %q must be key=value", kv)
-			}
-			out[k] = v
-		}
-	}
-	return out, nil
-}
+func parseTags(in []string) (map[string]string, error) { return cli.ParseTags(in) }
 
 // writeJSONLine writes v as one line of JSON.
 func writeJSONLine(w io.Writer, v any) error {

@@ -1,4 +1,8 @@
-package main
+// Package agentcli is the node agent's command line, `register` and `run`,
+// shared by `postern agent ...` and the postern-agent binary that nodes
+// install. It imports only the agent's side of Postern, so postern-agent
+// links no server code (cmd/postern-agent's tests check that).
+package agentcli
 
 import (
 	"fmt"
@@ -8,12 +12,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/postern/postern/agent"
+	"github.com/postern/postern/cli"
 	"github.com/postern/postern/logger"
 )
 
-// defaultAgentDir is where the agent keeps its identity: a system path when
-// it runs as root, the CLI home otherwise.
-func defaultAgentDir() string {
+// DefaultDir is where the agent keeps its identity: $POSTERN_AGENT_DIR, a
+// system path when it runs as root, under the user's home otherwise.
+func DefaultDir() string {
 	if d := os.Getenv("POSTERN_AGENT_DIR"); d != "" {
 		return d
 	}
@@ -24,31 +29,34 @@ func defaultAgentDir() string {
 	return filepath.Join(home, ".local", "share", "postern", "agent")
 }
 
-func newAgentCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "agent", Short: "Register and run the node agent"}
+// New returns the agent's command named use, with its --dir flag and the
+// register and run subcommands: "agent" under postern, or postern-agent's
+// root.
+func New(use, short string) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short}
 	var dir string
-	cmd.PersistentFlags().StringVar(&dir, "dir", defaultAgentDir(), "where the agent keeps its identity ($POSTERN_AGENT_DIR)")
+	cmd.PersistentFlags().StringVar(&dir, "dir", DefaultDir(), "where the agent keeps its identity ($POSTERN_AGENT_DIR)")
 
 	var ro agent.RegisterOptions
 	var tags []string
 	reg := &cobra.Command{
 		Use:   "register --server URL --code CODE --id ID",
 		Short: "Register this node with an activation",
-		Args:  exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  cli.ExactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, args []string) error {
 			if ro.Server == "" || ro.Code == "" || ro.ID == "" {
-				return usagef("agent register needs --server, --code and --id (from `postern activations create`)")
+				return cli.Usagef("%s needs --server, --code and --id (from `postern activations create`)", c.CommandPath())
 			}
-			t, err := parseTags(tags)
+			t, err := cli.ParseTags(tags)
 			if err != nil {
 				return err
 			}
 			ro.Tags, ro.Dir = t, dir
-			id, err := agent.Register(cmd.Context(), ro)
+			id, err := agent.Register(c.Context(), ro)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Registered this node as %s. Start the agent with: postern agent run --dir %s\n", id.NodeID, dir)
+			fmt.Fprintf(c.OutOrStdout(), "Registered this node as %s. Start the agent with: %s run --dir %s\n", id.NodeID, cmd.CommandPath(), dir)
 			return nil
 		},
 	}
@@ -65,13 +73,13 @@ func newAgentCmd() *cobra.Command {
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent: connect out to the server and serve sessions",
-		Args:  exactArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:  cli.ExactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, args []string) error {
 			a, err := agent.New(agent.Config{Dir: dir, Logf: logger.Std, DefaultRunAs: runAs})
 			if err != nil {
 				return err
 			}
-			return a.Run(cmd.Context())
+			return a.Run(c.Context())
 		},
 	}
 	run.Flags().StringVar(&runAs, "run-as", "", "OS user for sessions that name none (default: ssm-user when root, else the agent's user)")

@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// listingArgs are the arguments of the listing commands that need some,
+// by command path without "postern ".
+var listingArgs = map[string][]string{
+	"logs streams": {"/postern/audit"},
+	"logs query":   {"fields @timestamp, action | limit 3", "--group", "/postern/audit", "--since", "1h"},
+}
+
+// TestListingsDefaultOutput runs every listing command, as the CLI's own
+// help describes its command tree, with its default output (no -o): each
+// must succeed and print a header and rows. A listing is a command whose
+// -o defaults to a table, or one called ls; a new one is found here
+// without being added to a list (unless it needs arguments).
+func TestListingsDefaultOutput(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	e := startDevEnv(t, noAWS)
+
+	// Something to list everywhere: a session, a log group with a metric
+	// filter, a token.
+	e.mustRun(ctx, "exec", hostname(t), "--", "true")
+	e.mustRun(ctx, "logs", "groups", "create", "/listing")
+	e.mustRun(ctx, "logs", "metric-filters", "put", "--group", "/listing", "--name", "all",
+		"--pattern", "", "--metric-namespace", "Listing", "--metric-name", "Events")
+	e.mustRun(ctx, "tokens", "create", "--name", "listing")
+
+	listings := findListings(ctx, t)
+	var names []string
+	for _, l := range listings {
+		names = append(names, strings.Join(l.path, " "))
+	}
+	t.Logf("listing commands: %s", strings.Join(names, "; "))
+	for _, want := range []string{"nodes", "sessions", "activations ls", "users ls", "tokens ls", "policy ls", "documents ls",
+		"keys ls", "logs groups ls", "logs streams", "logs metric-filters ls", "logs query", "audit query"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("%q is not found among the listing commands in postern's help", want)
+		}
+	}
+
+	for _, l := range listings {
+		name := strings.Join(l.path, " ")
+		args, ok := listingArgs[name]
+		if l.needsArgs && !ok {
+			t.Errorf("postern %s takes arguments (%s): give it some in listingArgs", name, l.usage)
+			continue
+		}
+		out, errOut, code := e.run(ctx, append(slices.Clone(l.path), args...)...)
+		if code != 0 {
+			t.Errorf("postern %s (default output): exit %d\nstdout: %s\nstderr: %s", name, code, out, errOut)
+			continue
+		}
+		var lines []string
+		for _, line := range strings.Split(out, "\n") {
+			if strings.TrimSpace(line) != "" {
+				lines = append(lines, line)
+			}
+		}
+		// A header, then at least one row: every listing has something
+		// to list here.
+		if len(lines) < 2 || strings.Contains(lines[0], "{") {
+			t.Errorf("postern %s (default output): want a header and rows, got:\n%s\nstderr: %s", name, out, errOut)
+		}
+	}
+}
+
+// listing is a command that lists things, as found in postern's help.
+type listing struct {
+	path      []string
+	usage     string // its usage line
+	needsArgs bool   // the usage names positional arguments
+}
+
+var (
+	outputTableRE = regexp.MustCompile(`(?m)^\s+-o, --output string\s.*\(default "table"\)$`)
+	bracketsRE    = regexp.MustCompile(`\[[^\]]*\]`)
+)
+
+// findListings walks postern's command tree through --help.
+func findListings(ctx context.Context, t *testing.T) []listing {
+	t.Helper()
+	var found []listing
+	var walk func(path []string)
+	walk = func(path []string) {
+		out, err := exec.CommandContext(ctx, bin, append(slices.Clone(path), "--help")...).Output()
+		if err != nil {
+			t.Fatalf("postern %s --help: %v", strings.Join(path, " "), err)
+		}
+		help := string(out)
+		usage, subs := helpSections(help)
+		prefix := strings.Join(append([]string{"postern"}, path...), " ")
+		for _, u := range usage {
+			if strings.HasSuffix(u, "[command]") || !strings.HasPrefix(u, prefix) {
+				continue // not runnable itself
+			}
+			if len(path) == 0 || !outputTableRE.MatchString(help) && path[len(path)-1] != "ls" {
+				continue
+			}
+			rest := strings.Fields(bracketsRE.ReplaceAllString(strings.TrimPrefix(u, prefix), ""))
+			found = append(found, listing{path: path, usage: u, needsArgs: len(rest) > 0})
+			break
+		}
+		for _, s := range subs {
+			if s == "help" || s == "completion" {
+				continue
+			}
+			walk(append(slices.Clone(path), s))
+		}
+	}
+	walk(nil)
+	if len(found) == 0 {
+		t.Fatal("no listing commands found in postern's help")
+	}
+	return found
+}
+
+// helpSections returns the usage lines and the subcommand names of a
+// command's help.
+func helpSections(help string) (usage, subs []string) {
+	section := ""
+	for _, line := range strings.Split(help, "\n") {
+		switch {
+		case line == "":
+			section = ""
+		case !strings.HasPrefix(line, " "):
+			section = strings.TrimSuffix(line, ":")
+		case section == "Usage":
+			usage = append(usage, strings.TrimSpace(line))
+		case section == "Available Commands" || section == "Additional Commands":
+			subs = append(subs, strings.Fields(line)[0])
+		}
+	}
+	return usage, subs
+}
