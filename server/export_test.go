@@ -35,3 +35,14 @@ func (s *Server) CheckSession(id string) bool {
 	r.check(s.now())
 	return true
 }
+
+// AgentAttached reports whether session id's relay has its agent attached.
+func (s *Server) AgentAttached(id string) bool {
+	r := s.relay(id)
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.agent != nil
+}
