@@ -554,6 +554,7 @@ func (s *session) remove() {
 		delete(s.a.sessions, s.id)
 	}
 	s.a.mu.Unlock()
+	s.a.logf("agent: session %s closed: the server has all of it", s.id)
 	close(s.gone)
 	s.closeProc()
 }

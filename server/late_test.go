@@ -49,36 +49,41 @@ func runAgentWith(t *testing.T, ts *testServer, dial func(ctx context.Context, n
 // lateMarkerRE finds the marker a late hand-over puts in the .cast.
 var lateMarkerRE = regexp.MustCompile(`^late output: the server ended this session at \S+ \(AgentDisconnected\); node mi-[0-9a-f]{17} handed over what follows at \S+, and its command was ended then$`)
 
-// TestLateOutputAfterGrace black-holes the agent's link past the grace
-// period while a command prints numbered lines. The session fails; the
-// command goes on, its output held by the agent up to the agent's bound,
-// beyond which the command waits. When the link comes back the agent
-// hands over what it holds: the recording then has every line exactly
-// once, in order, with the late marker where the late part begins; the
-// command on the node is gone; the session is still Failed.
-func TestLateOutputAfterGrace(t *testing.T) {
+// lostNode is a session whose node the server gave up on: its agent's
+// link is black-holed, and the grace period has passed.
+type lostNode struct {
+	ts       *testServer
+	proxy    *netfault.Proxy
+	id       string
+	pid      int // the command's, on the node
+	agentLog *syncBuffer
+}
+
+const lostNodeMaxUnacked = 64 << 10
+
+// loseNode starts a command printing numbered lines on an agent with a
+// small buffer (lostNodeMaxUnacked), black-holes the agent's link and lets
+// the grace period pass: the session fails as AgentDisconnected while the
+// command goes on, paused once the agent's buffer is full.
+func loseNode(t *testing.T, ctx context.Context) *lostNode {
 	oldI, oldT := wire.KeepAliveInterval, wire.LivenessTimeout
 	wire.KeepAliveInterval, wire.LivenessTimeout = 100*time.Millisecond, 300*time.Millisecond
 	t.Cleanup(func() { wire.KeepAliveInterval, wire.LivenessTimeout = oldI, oldT })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	ts := startServer(t)
 	proxy, err := netfault.New(strings.TrimPrefix(ts.url, "https://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer proxy.Close()
-	defer proxy.Stall(false)
-	const maxUnacked = 64 << 10
+	t.Cleanup(func() { proxy.Stall(false); proxy.Close() })
 	var d net.Dialer
-	var agentLog syncBuffer
+	agentLog := &syncBuffer{}
 	node := runAgentWith(t, ts, func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return d.DialContext(ctx, network, proxy.Addr())
 	}, func(c *agent.Config) {
-		c.MaxUnacked = maxUnacked
+		c.MaxUnacked = lostNodeMaxUnacked
 		c.Logf = func(format string, args ...any) {
 			t.Logf(format, args...)
-			fmt.Fprintf(&agentLog, format+"\n", args...)
+			fmt.Fprintf(agentLog, format+"\n", args...)
 		}
 	})
 
@@ -127,18 +132,41 @@ func TestLateOutputAfterGrace(t *testing.T) {
 	}
 	// The command goes on meanwhile, paused once the agent's buffer is full.
 	waitFor(t, func() bool {
-		return bytes.Contains(agentLog.Bytes(), []byte("session "+sess.ID+": ")) &&
-			regexp.MustCompile(`session `+sess.ID+`: \d+ bytes of output wait for the server, which is away; the command waits`).Match(agentLog.Bytes())
+		return regexp.MustCompile(`session ` + sess.ID + `: \d+ bytes of output wait for the server, which is away; the command waits`).Match(agentLog.Bytes())
 	})
 	if err := syscall.Kill(pid, 0); err != nil {
 		t.Fatalf("the command is gone before its agent came back: %v", err)
 	}
+	return &lostNode{ts: ts, proxy: proxy, id: sess.ID, pid: pid, agentLog: agentLog}
+}
 
-	proxy.Stall(false)
-	waitFor(t, func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) })
-	var events []recording.Event
+// commandEnded waits until the node's command is gone and the agent has
+// let go of the session.
+func (ln *lostNode) commandEnded(t *testing.T) {
+	t.Helper()
+	waitFor(t, func() bool { return errors.Is(syscall.Kill(ln.pid, 0), syscall.ESRCH) })
 	waitFor(t, func() bool {
-		rc, err := ts.admin.Logs(ctx, sess.ID, "log")
+		return bytes.Contains(ln.agentLog.Bytes(), []byte("agent: session "+ln.id+" closed: the server has all of it"))
+	})
+}
+
+// TestLateOutputAfterGrace black-holes the agent's link past the grace
+// period while a command prints numbered lines. The session fails; the
+// command goes on, its output held by the agent up to the agent's bound,
+// beyond which the command waits. When the link comes back the agent
+// hands over what it holds: the recording then has every line exactly
+// once, in order, with the late marker where the late part begins; the
+// command on the node is gone; the session is still Failed.
+func TestLateOutputAfterGrace(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ln := loseNode(t, ctx)
+	ts := ln.ts
+
+	ln.proxy.Stall(false)
+	ln.commandEnded(t)
+	waitFor(t, func() bool {
+		rc, err := ts.admin.Logs(ctx, ln.id, "log")
 		if err != nil {
 			return false
 		}
@@ -147,11 +175,11 @@ func TestLateOutputAfterGrace(t *testing.T) {
 		// The exit record is the hand-over's last.
 		return regexp.MustCompile(`Script done on .* \[COMMAND_EXIT_CODE="\d+"\]\n$`).Match(log)
 	})
-	rc, err := ts.admin.Logs(ctx, sess.ID, "cast")
+	rc, err := ts.admin.Logs(ctx, ln.id, "cast")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, events, err = recording.ReadCast(rc)
+	_, events, err := recording.ReadCast(rc)
 	rc.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -177,14 +205,31 @@ func TestLateOutputAfterGrace(t *testing.T) {
 	if late.Len() == 0 {
 		t.Fatal("nothing after the late marker: the output made while the agent was away is missing")
 	}
-	if late.Len() > maxUnacked+64<<10 {
-		t.Errorf("%d bytes of late output: more than the agent may hold (%d) and one read", late.Len(), maxUnacked)
+	if late.Len() > lostNodeMaxUnacked+64<<10 {
+		t.Errorf("%d bytes of late output: more than the agent may hold (%d) and one read", late.Len(), lostNodeMaxUnacked)
 	}
-	checkNumberedLines(t, append(onTime.Bytes(), late.Bytes()...), pid)
-	if s, err := ts.admin.Session(ctx, sess.ID); err != nil || s.Status != store.StatusFailed || s.StatusReason != "AgentDisconnected" {
+	checkNumberedLines(t, append(onTime.Bytes(), late.Bytes()...), ln.pid)
+	if s, err := ts.admin.Session(ctx, ln.id); err != nil || s.Status != store.StatusFailed || s.StatusReason != "AgentDisconnected" {
 		t.Errorf("session after the late output = %+v, %v; want still Failed/AgentDisconnected", s, err)
 	}
 	t.Logf("%d bytes on time, %d late", onTime.Len(), late.Len())
+}
+
+// TestLateOutputOfDeletedLogs: a session whose logs were deleted after it
+// failed keeps nothing, late output neither; its command is ended all
+// the same.
+func TestLateOutputOfDeletedLogs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ln := loseNode(t, ctx)
+	if _, err := ln.ts.admin.DeleteLogs(ctx, ln.id); err != nil {
+		t.Fatal(err)
+	}
+	ln.proxy.Stall(false)
+	ln.commandEnded(t)
+	if _, err := ln.ts.admin.Logs(ctx, ln.id, "cast"); err == nil || !strings.Contains(err.Error(), "deleted") {
+		t.Errorf("logs of the deleted session after its late output: %v, want them still deleted", err)
+	}
 }
 
 // checkNumberedLines checks output of `echo pid=$$` and then line-1,

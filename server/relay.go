@@ -276,6 +276,12 @@ func (r *relay) readAgent(att *agentAttachment) error {
 
 // record journals one agent record and hands output to clients.
 func (r *relay) record(rec wire.Record) error {
+	if rec.Kind == wire.RecMarker {
+		// An agent makes one only in a late hand-over (late.go), of a
+		// session that has ended: here it could only pass for a
+		// server's note.
+		return fmt.Errorf("record %d: a marker from the agent in a running session; closing the stream", rec.Seq)
+	}
 	fresh, err := r.journal.Append(recording.Record{
 		Seq: rec.Seq, Time: rec.Time, Kind: recording.Kind(rec.Kind),
 		Data: rec.Data, Cols: rec.Cols, Rows: rec.Rows, ExitCode: rec.ExitCode,
