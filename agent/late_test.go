@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -144,6 +145,12 @@ func TestLateHandOver(t *testing.T) {
 		t.Fatalf("after the marker: record %d, want 5", r.Seq)
 	}
 	h1.st.Close()
+
+	// A plain resume that crossed the hand-over is refused: it would take
+	// the session's stream from the hand-over.
+	if _, res := attachLate(t, a, wire.TResume, wire.Resume{SessionID: id, AckedSeq: 3}); res.OK || res.Unknown || !strings.Contains(res.Error, "has ended") {
+		t.Fatalf("plain resume after a late one = %+v, want it refused", res)
+	}
 
 	// Again from the same point, with another label: the same marker, once.
 	again := wire.Ended{Reason: "AgentDisconnected", Marker: "another label"}

@@ -121,6 +121,13 @@ func (a *Agent) serveStream(ctx context.Context, st *yamux.Stream) {
 		a.mu.Lock()
 		s = a.sessions[rs.SessionID]
 		a.mu.Unlock()
+		if s != nil && rs.Ended == nil && s.isLate() {
+			// The server said the session ended; a plain resume is one
+			// that crossed that word on its way, and would take the
+			// stream from the hand-over.
+			w.WriteJSON(wire.TOpenResult, wire.OpenResult{Error: fmt.Sprintf("session %s has ended; the server is taking its late output", rs.SessionID)})
+			return
+		}
 		if s != nil && rs.Ended != nil && !s.handOver(rs.AckedSeq, *rs.Ended) {
 			s = nil // the recording has all of it: nothing is late
 		}
@@ -663,6 +670,13 @@ func (s *session) handOver(acked uint64, e wire.Ended) bool {
 	s.a.logf("agent: session %s: the server ended it (%s) while this node was away; handing over what it printed since and ending it", s.id, e.Reason)
 	s.terminate(e.Reason)
 	return true
+}
+
+// isLate reports whether the server has said the session ended (handOver).
+func (s *session) isLate() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lateMarked
 }
 
 // terminate hangs up the shell; the pump then records the exit.

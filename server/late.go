@@ -141,7 +141,7 @@ func (s *Server) takeLate(ac *agentConn, id string) error {
 	now := s.now()
 	ended := &wire.Ended{
 		Reason: sess.StatusReason,
-		Marker: fmt.Sprintf("late output: the server ended this session at %s (%s); node %s handed over what follows at %s, and its command was ended then",
+		Marker: fmt.Sprintf("late output: the server ended this session at %s (%s); node %s handed over what follows at %s, and ended the command if it still ran",
 			sess.EndedAt.UTC().Format(time.RFC3339), sess.StatusReason, sess.Target, now.UTC().Format(time.RFC3339)),
 	}
 

@@ -47,7 +47,7 @@ func runAgentWith(t *testing.T, ts *testServer, dial func(ctx context.Context, n
 }
 
 // lateMarkerRE finds the marker a late hand-over puts in the .cast.
-var lateMarkerRE = regexp.MustCompile(`^late output: the server ended this session at \S+ \(AgentDisconnected\); node mi-[0-9a-f]{17} handed over what follows at \S+, and its command was ended then$`)
+var lateMarkerRE = regexp.MustCompile(`^late output: the server ended this session at \S+ \(AgentDisconnected\); node mi-[0-9a-f]{17} handed over what follows at \S+, and ended the command if it still ran$`)
 
 // lostNode is a session whose node the server gave up on: its agent's
 // link is black-holed, and the grace period has passed.
