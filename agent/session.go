@@ -55,6 +55,10 @@ type session struct {
 	// limits clock; warned is set once the maximum-duration warning shows.
 	lastActivity time.Time
 	warned       bool
+	// held is set once the output waiting for a server that is away
+	// has filled MaxUnacked (and said so in the log); cleared when a
+	// server is attached again.
+	held bool
 
 	// Standard input of a session without a terminal: the receiver queues
 	// what the server sends (nil for end of file) and stdinWriter writes
@@ -64,6 +68,10 @@ type session struct {
 	stdinQ   chan []byte
 	stdinEOF bool
 	gone     chan struct{}
+
+	// lateMarked is set once the marker of a late hand-over is in recs
+	// (guarded by mu; see handOver).
+	lateMarked bool
 }
 
 // serveStream handles one stream the server opened: the first frame says
@@ -113,6 +121,16 @@ func (a *Agent) serveStream(ctx context.Context, st *yamux.Stream) {
 		a.mu.Lock()
 		s = a.sessions[rs.SessionID]
 		a.mu.Unlock()
+		if s != nil && rs.Ended == nil && s.isLate() {
+			// The server said the session ended; a plain resume is one
+			// that crossed that word on its way, and would take the
+			// stream from the hand-over.
+			w.WriteJSON(wire.TOpenResult, wire.OpenResult{Error: fmt.Sprintf("session %s has ended; the server is taking its late output", rs.SessionID)})
+			return
+		}
+		if s != nil && rs.Ended != nil && !s.handOver(rs.AckedSeq, *rs.Ended) {
+			s = nil // the recording has all of it: nothing is late
+		}
 		if s == nil {
 			w.WriteJSON(wire.TOpenResult, wire.OpenResult{Unknown: true, Error: fmt.Sprintf("session %s is not running on this node", rs.SessionID)})
 			return
@@ -254,7 +272,16 @@ func (s *session) append(kind wire.RecordKind, data []byte, mutate func(*wire.Re
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for (kind == wire.RecOutput || kind == wire.RecStderr) && s.recBytes >= s.a.cfg.MaxUnacked && !s.closed {
+		if !s.attached && !s.held {
+			// Once per time away: the command is paused until the
+			// server is back to take its output.
+			s.held = true
+			s.a.logf("agent: session %s: %d bytes of output wait for the server, which is away; the command waits for them to be taken", s.id, s.recBytes)
+		}
 		s.cond.Wait()
+	}
+	if s.attached {
+		s.held = false
 	}
 	if s.exited {
 		return
@@ -534,6 +561,7 @@ func (s *session) remove() {
 		delete(s.a.sessions, s.id)
 	}
 	s.a.mu.Unlock()
+	s.a.logf("agent: session %s closed: the server has all of it", s.id)
 	close(s.gone)
 	s.closeProc()
 }
@@ -597,6 +625,58 @@ func (s *session) stdinWriter() {
 			s.a.logf("agent: session %s: the command no longer reads its input: %v", s.id, err)
 		}
 	}
+}
+
+// handOver prepares the late hand-over of a session the server has
+// already ended (Resume.Ended): the server gave up waiting for this agent,
+// so its recording stops at acked and everything held here arrived late.
+// The records up to acked are dropped; a marker labelled e.Marker goes
+// right after them, and the records held after it are numbered on from
+// there, so that the recording's numbering stays the agent's and the
+// marker shows where the late part begins. That happens once: a hand-over
+// interrupted and taken up again finds the marker in place (sent or not).
+// Then the command is ended as the server's terminate would end it, with
+// e.Reason as its exit record's reason: the session is over, and output
+// made after nobody can see it is not worth keeping the node busy for.
+//
+// It reports false if the session has nothing left to hand over (the
+// server recorded everything, exit included, and only its final
+// acknowledgement was lost); the session then leaves the agent.
+func (s *session) handOver(acked uint64, e wire.Ended) bool {
+	s.mu.Lock()
+	s.ackLocked(acked)
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	if !s.lateMarked {
+		s.lateMarked = true
+		// At the time of the first late record, so that the recording's
+		// times never go back.
+		t := time.Since(s.start)
+		if len(s.recs) > 0 {
+			t = min(t, s.recs[0].Time)
+		}
+		m := wire.Record{Seq: s.acked + 1, Time: t, Kind: wire.RecMarker, Data: []byte(e.Marker)}
+		for i := range s.recs {
+			s.recs[i].Seq++
+		}
+		s.recs = append([]wire.Record{m}, s.recs...)
+		s.nextSeq++
+		s.recBytes += len(m.Data) + 32
+		s.cond.Broadcast()
+	}
+	s.mu.Unlock()
+	s.a.logf("agent: session %s: the server ended it (%s) while this node was away; handing over what it printed since and ending it", s.id, e.Reason)
+	s.terminate(e.Reason)
+	return true
+}
+
+// isLate reports whether the server has said the session ended (handOver).
+func (s *session) isLate() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lateMarked
 }
 
 // terminate hangs up the shell; the pump then records the exit.

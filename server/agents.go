@@ -160,11 +160,7 @@ func (s *Server) serveAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 		s.agentGone(n.ID)
 	}()
 
-	live := map[string]bool{}
-	for _, ls := range hello.Sessions {
-		live[ls.ID] = true
-	}
-	s.resumeSessions(toResume, ac, live)
+	s.resumeSessions(toResume, ac, hello.Sessions)
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -213,12 +209,23 @@ func (s *Server) pingAgent(ctx context.Context, ac *agentConn) {
 
 // resumeSessions reattaches the relays of a node's active sessions after
 // the agent (re)connects, all at once so a node with many sessions resumes
-// in one round trip. Sessions the agent no longer has are failed.
-func (s *Server) resumeSessions(rs []*relay, ac *agentConn, live map[string]bool) {
+// in one round trip. Sessions the agent no longer has are failed. Sessions
+// the agent still has but the server has ended (it gave up waiting for
+// the agent) are handed over late (late.go).
+func (s *Server) resumeSessions(rs []*relay, ac *agentConn, held []wire.LiveSession) {
+	live := map[string]bool{}
+	for _, ls := range held {
+		live[ls.ID] = true
+	}
+	resumed := map[string]bool{}
 	for _, r := range rs {
 		if r.port != nil {
 			continue // port sessions keep no state on the agent
 		}
+		if r.isEnding() {
+			continue // over: handed over late below, if the agent has it
+		}
+		resumed[r.id] = true
 		if !live[r.id] {
 			r.fail("AgentRestarted", "the node's agent restarted and the session's shell is gone")
 			continue
@@ -228,6 +235,15 @@ func (s *Server) resumeSessions(rs []*relay, ac *agentConn, live map[string]bool
 			defer s.wg.Done()
 			r.attachAgent(ac)
 		}()
+	}
+	var late []string
+	for _, ls := range held {
+		if !resumed[ls.ID] {
+			late = append(late, ls.ID)
+		}
+	}
+	if len(late) > 0 {
+		s.handOverLate(ac, late...)
 	}
 }
 

@@ -226,6 +226,17 @@ type deliverer struct {
 
 	mu     sync.Mutex // guards active
 	active map[deliveryKey]bool
+
+	// reopenMu serializes reopening a session's deliveries (late output,
+	// late.go) with recording the outcome of an attempt, so that an
+	// attempt which rendered the journal before it grew cannot mark its
+	// delivery Delivered after the reopening made it due again. It is
+	// taken before mu.
+	reopenMu sync.Mutex
+	// reopened holds the attempts in flight when their session's
+	// deliveries were reopened (guarded by reopenMu): what they deliver
+	// is not the whole recording, so they end pending, not delivered.
+	reopened map[deliveryKey]bool
 }
 
 type deliveryKey struct{ account, session, destination, artifact string }
@@ -235,7 +246,7 @@ func keyOf(d store.Delivery) deliveryKey {
 }
 
 func newDeliverer(s *Server) *deliverer {
-	return &deliverer{s: s, wake: make(chan struct{}, 1), active: map[deliveryKey]bool{}}
+	return &deliverer{s: s, wake: make(chan struct{}, 1), active: map[deliveryKey]bool{}, reopened: map[deliveryKey]bool{}}
 }
 
 // kick makes the deliverer look for due work now.
@@ -274,11 +285,8 @@ func (d *deliverer) run(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				d.attempt(ctx, dl)
-				d.mu.Lock()
-				delete(d.active, k)
-				d.mu.Unlock()
-				d.kick() // the next one may be due
+				d.attempt(ctx, dl) // forgets k in active when done
+				d.kick()           // the next one may be due
 			}()
 		}
 		select {
@@ -303,7 +311,11 @@ func (d *deliverer) attempt(ctx context.Context, dl store.Delivery) {
 	loc, n, err := d.deliver(actx, &dl)
 	cancel()
 	if ctx.Err() != nil {
-		return // shutting down: the delivery stays due for the next start
+		// Shutting down: the delivery stays due for the next start.
+		d.mu.Lock()
+		delete(d.active, keyOf(dl))
+		d.mu.Unlock()
+		return
 	}
 	now := d.s.now()
 	dl.Attempts++
@@ -321,10 +333,49 @@ func (d *deliverer) attempt(ctx context.Context, dl store.Delivery) {
 	} else {
 		dl.Status, dl.LastError, dl.Location, dl.Bytes = store.DeliveryDelivered, "", loc, n
 	}
+	k := keyOf(dl)
+	d.reopenMu.Lock()
+	if d.reopened[k] {
+		delete(d.reopened, k)
+		if err == nil {
+			// Delivered what the journal held before late output
+			// arrived: again, with all of it.
+			dl.Status, dl.NextAttempt = store.DeliveryPending, now
+		}
+	}
 	if err := d.s.store.UpdateDelivery(context.WithoutCancel(ctx), dl); err != nil {
 		d.s.logf("server: session %s: recording delivery state: %v", dl.SessionID, err)
 	}
+	// No longer in flight: under reopenMu, so that reopen either sees it
+	// in flight or finds its outcome in the store.
+	d.mu.Lock()
+	delete(d.active, k)
+	d.mu.Unlock()
+	d.reopenMu.Unlock()
 	d.s.outbox.changed()
+}
+
+// reopen makes a session's released deliveries due again, because its
+// recording grew after it ended (late output): S3 objects and built-in
+// transcripts are written again whole, streams go on from their cursor.
+// Attempts in flight finish as they are and are then done again.
+func (d *deliverer) reopen(ctx context.Context, account, sessionID string) error {
+	d.reopenMu.Lock()
+	d.mu.Lock()
+	for k := range d.active {
+		if k.account == account && k.session == sessionID {
+			d.reopened[k] = true
+		}
+	}
+	d.mu.Unlock()
+	err := d.s.store.ReopenDeliveries(ctx, account, sessionID, d.s.now())
+	d.reopenMu.Unlock()
+	if err != nil {
+		return err
+	}
+	d.s.outbox.changed()
+	d.kick()
+	return nil
 }
 
 // backoff is the wait before attempt n+1: exponential from retryMin,
@@ -404,8 +455,19 @@ func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, in
 		if err != nil {
 			return "", 0, err
 		}
+		stream := dl.SessionID
+		if dl.Location != "" && dl.Destination == "cloudwatch" {
+			// Delivered before, and reopened by late output. A
+			// CloudWatch Logs stream only grows, and the transcript
+			// changed before its end (the exit line, a line cut off),
+			// so the complete one goes to a stream of its own, named
+			// after the recording's length so that another late
+			// hand-over gets another (the built-in log store replaces
+			// a transcript in place).
+			stream = fmt.Sprintf("%s-late-%d", dl.SessionID, sess.RecordedSeq)
+		}
 		n, err := render(func(body io.Reader) (err error) {
-			loc, err = dest.PutTranscript(ctx, t, dl.SessionID, sess.EndedAt, body)
+			loc, err = dest.PutTranscript(ctx, t, stream, sess.EndedAt, body)
 			return err
 		})
 		return loc, n, err

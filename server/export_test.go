@@ -65,3 +65,14 @@ func SetHTTPTimeouts(idle, body time.Duration) (restore func()) {
 	idleTimeout, bodyTimeout = idle, body
 	return func() { idleTimeout, bodyTimeout = oldIdle, oldBody }
 }
+
+// AgentAttached reports whether session id's relay has its agent attached.
+func (s *Server) AgentAttached(id string) bool {
+	r := s.relay(id)
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.agent != nil
+}

@@ -123,7 +123,11 @@ func (s *Server) relay(id string) *relay {
 // Resume or Forward) with the server's grant for it, returning the agent's
 // answer.
 func (r *relay) openAgent(ctx context.Context, ac *agentConn, t wire.Type, first any) (*agentAttachment, wire.OpenResult, error) {
-	first, err := r.s.grant(ac.nodeID, first)
+	return r.s.openAgent(ctx, ac, t, first)
+}
+
+func (s *Server) openAgent(ctx context.Context, ac *agentConn, t wire.Type, first any) (*agentAttachment, wire.OpenResult, error) {
+	first, err := s.grant(ac.nodeID, first)
 	if err != nil {
 		return nil, wire.OpenResult{}, err
 	}
@@ -171,8 +175,14 @@ func (r *relay) openAgent(ctx context.Context, ac *agentConn, t wire.Type, first
 }
 
 // attachAgent resumes the session on a (re)connected agent, asking it for
-// everything after the journal's last record.
+// everything after the journal's last record. A session that ended
+// meanwhile (its grace period ran out as the agent came back) is handed
+// over late instead.
 func (r *relay) attachAgent(ac *agentConn) {
+	if r.isEnding() {
+		r.s.handOverLate(ac, r.id)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.s.ctx, 30*time.Second)
 	defer cancel()
 	att, res, err := r.openAgent(ctx, ac, wire.TResume, wire.Resume{SessionID: r.id, AckedSeq: r.journal.LastSeq()})
@@ -188,15 +198,30 @@ func (r *relay) attachAgent(ac *agentConn) {
 		}
 		return
 	}
+	if !r.runAgent(att) {
+		att.st.Close()
+		r.s.handOverLate(ac, r.id)
+		return
+	}
 	r.s.logf("server: session %s resumed on %s after record %d", r.id, ac.nodeID, r.journal.LastSeq())
 	r.notice("[postern: reconnected to the node]")
-	r.runAgent(att)
+}
+
+func (r *relay) isEnding() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ending
 }
 
 // runAgent makes att the current attachment and reads its records until
-// the stream breaks.
-func (r *relay) runAgent(att *agentAttachment) {
+// the stream breaks. It reports false, and does nothing, if the session
+// has begun to end: its journal takes no more records.
+func (r *relay) runAgent(att *agentAttachment) bool {
 	r.mu.Lock()
+	if r.ending {
+		r.mu.Unlock()
+		return false
+	}
 	old := r.agent
 	r.agent = att
 	eof := r.stdinClosed
@@ -224,6 +249,7 @@ func (r *relay) runAgent(att *agentAttachment) {
 			r.s.logf("server: session %s: agent stream: %v", r.id, err)
 		}
 	}()
+	return true
 }
 
 func (r *relay) readAgent(att *agentAttachment) error {
@@ -250,6 +276,12 @@ func (r *relay) readAgent(att *agentAttachment) error {
 
 // record journals one agent record and hands output to clients.
 func (r *relay) record(rec wire.Record) error {
+	if rec.Kind == wire.RecMarker {
+		// An agent makes one only in a late hand-over (late.go), of a
+		// session that has ended: here it could only pass for a
+		// server's note.
+		return fmt.Errorf("record %d: a marker from the agent in a running session; closing the stream", rec.Seq)
+	}
 	fresh, err := r.journal.Append(recording.Record{
 		Seq: rec.Seq, Time: rec.Time, Kind: recording.Kind(rec.Kind),
 		Data: rec.Data, Cols: rec.Cols, Rows: rec.Rows, ExitCode: rec.ExitCode,
@@ -399,6 +431,13 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	if att != nil && status == store.StatusTerminated {
 		// Let the agent free the session.
 		att.w.Write(wire.TAck, wire.AppendSeq(nil, final.RecordedSeq))
+	}
+	if ac := r.s.agent(r.target); att == nil && port == nil && ac != nil && reason != "AgentRestarted" {
+		// The node is connected but not attached to the session (a
+		// resume failed, or raced the end): whatever it still holds
+		// of the session, and the command itself, are taken over now
+		// rather than at its next reconnect, which may never come.
+		r.s.handOverLate(ac, r.id)
 	}
 	r.mu.Lock()
 	r.sess = final

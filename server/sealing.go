@@ -221,6 +221,9 @@ func (s *Server) handleDeleteLogs(w http.ResponseWriter, r *http.Request) error 
 	if sess.Active() {
 		return errorf(http.StatusConflict, "SessionActive", "session %s is still running: terminate it first", sess.ID)
 	}
+	if s.handingOver(sess.ID) {
+		return errorf(http.StatusConflict, "LateOutputArriving", "session %s's node is handing over what it printed after the session ended: try again once that is recorded", sess.ID)
+	}
 	ds, err := s.store.ListDeliveries(ctx, sess.Account, sess.ID)
 	if err != nil {
 		return err

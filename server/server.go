@@ -123,6 +123,9 @@ type Server struct {
 	relaysMu sync.Mutex // guards relays
 	relays   map[string]*relay
 
+	// late keeps one late hand-over per session at a time (late.go).
+	late lateHandOvers
+
 	deliver *deliverer // the outbox of artifacts owed to destinations
 	outbox  *outbox    // how much the outbox holds, and its bound
 	// logSignal wakes tails of the built-in log store.

@@ -1108,6 +1108,15 @@ func (s *SQLite) ReleaseDeliveries(ctx context.Context, account, sessionID strin
 	return wrapErr(err, "release deliveries of %s", sessionID)
 }
 
+// ReopenDeliveries implements Store.
+func (s *SQLite) ReopenDeliveries(ctx context.Context, account, sessionID string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `
+		UPDATE deliveries SET status = ?, next_attempt = ?, updated_at = ?
+		WHERE account = ? AND session_id = ? AND status != ?`,
+		DeliveryPending, timeArg(now), timeArg(now), account, sessionID, DeliveryWaiting)
+	return wrapErr(err, "reopen deliveries of %s", sessionID)
+}
+
 // ListDeliveries implements Store.
 func (s *SQLite) ListDeliveries(ctx context.Context, account, sessionID string) ([]Delivery, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries

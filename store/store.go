@@ -399,6 +399,12 @@ type Store interface {
 	// ReleaseDeliveries makes a session's waiting deliveries pending and
 	// due at now, when the session has ended.
 	ReleaseDeliveries(ctx context.Context, account, sessionID string, now time.Time) error
+	// ReopenDeliveries makes a session's released deliveries (pending,
+	// failing or delivered) pending and due at now, leaving the rest of
+	// their state (attempts, location, cursor) as it is: the session's
+	// recording grew after it ended (late output), and every destination
+	// gets the complete artifacts again, streams from their cursor.
+	ReopenDeliveries(ctx context.Context, account, sessionID string, now time.Time) error
 	// ListDeliveries returns a session's deliveries by destination and
 	// artifact.
 	ListDeliveries(ctx context.Context, account, sessionID string) ([]Delivery, error)

@@ -267,11 +267,19 @@ func (o Open) Request() Request {
 }
 
 // Request returns what a grant for r must say: a resume is bound to the
-// records it lets the agent drop.
+// records it lets the agent drop and, for a late hand-over, to the end it
+// announces. A resume without Ended hashes as it always did, so an agent
+// that predates Ended verifies it, and refuses one with Ended (whose field
+// it would not see) instead of resuming a session it should end.
 func (r Resume) Request() Request {
 	h := newParamHash("postern resume v1")
 	h.str(r.SessionID)
 	h.u64(r.AckedSeq)
+	if r.Ended != nil {
+		h.flag(true)
+		h.str(r.Ended.Reason)
+		h.str(r.Ended.Marker)
+	}
 	return Request{Kind: GrantResume, SessionID: r.SessionID, Params: h.sum()}
 }
 

@@ -135,12 +135,43 @@ func checkCovers(t *testing.T, zero any, req func(any) Request) {
 			fv.Set(reflect.ValueOf([]string{""}))
 		case reflect.Map:
 			fv.Set(reflect.ValueOf(map[string]string{"": ""}))
+		case reflect.Pointer:
+			fv.Set(reflect.New(fv.Type().Elem())) // its fields: their own test
 		default:
 			t.Fatalf("%s.%s: a %s the test cannot set; teach it", typ.Name(), f.Name, fv.Kind())
 		}
 		if got := req(v.Interface()); got.Params == base.Params {
 			t.Errorf("%s.%s does not change the grant's parameter hash", typ.Name(), f.Name)
 		}
+	}
+}
+
+// TestResumeEndedCovered: a late hand-over's reason and marker are signed,
+// apart, and a resume without one hashes as before Ended existed, so agents
+// that predate it still verify ordinary resumes.
+func TestResumeEndedCovered(t *testing.T) {
+	plain := Resume{SessionID: "s", AckedSeq: 3}
+	reqs := map[[32]byte]string{plain.Request().Params: "no Ended"}
+	for name, e := range map[string]*Ended{
+		"empty":  {},
+		"reason": {Reason: "x"},
+		"marker": {Marker: "x"},
+		"moved":  {Reason: "", Marker: "x\x00"},
+	} {
+		r := plain
+		r.Ended = e
+		p := r.Request().Params
+		if other, dup := reqs[p]; dup {
+			t.Errorf("Ended %s hashes as %s", name, other)
+		}
+		reqs[p] = name
+	}
+	// The hash of a resume as agents before Ended computed it.
+	h := newParamHash("postern resume v1")
+	h.str("s")
+	h.u64(3)
+	if plain.Request().Params != h.sum() {
+		t.Error("a resume without Ended no longer hashes as it did: older agents would refuse every resume")
 	}
 }
 

@@ -61,9 +61,26 @@ type Open struct {
 type Resume struct {
 	SessionID string `json:"sessionId"`
 	AckedSeq  uint64 `json:"ackedSeq"`
+	// Ended is set when the server has already ended the session (it
+	// gave up waiting for the agent) and takes over what the agent still
+	// holds: see Ended.
+	Ended *Ended `json:"ended,omitempty"`
 	// Grant is the server's signature over this request, fresh for each
 	// resume; the agent refuses a Resume without a valid one.
 	Grant []byte `json:"grant,omitempty"`
+}
+
+// Ended turns a Resume into the late hand-over of a session the server
+// has already ended. The agent drops the records up to AckedSeq (the
+// recording has them), puts a RecMarker record labelled Marker right after
+// them, numbering the records it still holds on from there (once per
+// session: a hand-over interrupted and taken up again adds no second
+// marker), ends the command as a terminate with Reason would (hangup, then
+// kill), sends everything after AckedSeq, and leaves the session once all
+// of it, exit record included, is acknowledged.
+type Ended struct {
+	Reason string `json:"reason"`
+	Marker string `json:"marker"`
 }
 
 // OpenResult answers Open and Resume.
@@ -143,6 +160,10 @@ const (
 	RecOutput RecordKind = 1 // terminal output; standard output without a terminal
 	RecInput  RecordKind = 2 // input written while the terminal echoed; all of standard input without one
 	RecResize RecordKind = 3 // Cols, Rows
+	// RecMarker labels a point in the session (Data is the label). The
+	// agent makes one only when a Resume says the session ended
+	// (Resume.Ended): the label says that what follows arrived late.
+	RecMarker RecordKind = 4
 	RecExit   RecordKind = 5 // ExitCode; Data is the reason
 	RecStderr RecordKind = 6 // standard error of a command run without a terminal
 )
@@ -198,7 +219,7 @@ func ParseRecord(p []byte) (Record, error) {
 	}
 	p = p[recordHeaderLen:]
 	switch r.Kind {
-	case RecOutput, RecInput, RecStderr:
+	case RecOutput, RecInput, RecStderr, RecMarker:
 	case RecResize:
 		if len(p) != 4 {
 			return Record{}, fmt.Errorf("wire: %w: resize record %d has %d bytes, want 4", ErrMalformed, r.Seq, len(p))

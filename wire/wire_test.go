@@ -70,6 +70,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{Seq: 3, Time: 2 * time.Second, Kind: RecResize, Cols: 132, Rows: 43},
 		{Seq: 4, Time: 3 * time.Second, Kind: RecExit, ExitCode: -1, Data: []byte("TerminatedByUser")},
 		{Seq: 5, Kind: RecOutput},
+		{Seq: 6, Time: 4 * time.Second, Kind: RecMarker, Data: []byte("late output")},
 	}
 	for _, want := range recs {
 		got, err := ParseRecord(AppendRecord(nil, want))
@@ -175,6 +176,7 @@ func FuzzParseRecord(f *testing.F) {
 	f.Add(AppendRecord(nil, Record{Seq: 1, Kind: RecOutput, Data: []byte("hello")}))
 	f.Add(AppendRecord(nil, Record{Seq: 7, Kind: RecResize, Cols: 80, Rows: 24}))
 	f.Add(AppendRecord(nil, Record{Seq: 9, Kind: RecExit, ExitCode: 130, Data: []byte("x")}))
+	f.Add(AppendRecord(nil, Record{Seq: 10, Kind: RecMarker, Data: []byte("late output")}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ParseRecord(b)
 		if err != nil {

@@ -1181,6 +1181,23 @@ func testDeliveries(t *testing.T, s store.Store) {
 	if err := s.UpdateDelivery(ctx, mk(acctB, "alice-1", "s3", "log")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("UpdateDelivery of a missing delivery = %v, want ErrNotFound", err)
 	}
+
+	// Late output reopens what was released, keeping what each delivery
+	// knows (a stream's cursor, where it went); a session that has not
+	// ended keeps waiting.
+	t2 := t1.Add(time.Hour)
+	for _, sess := range []store.SessionRef{{Account: acctA, SessionID: "alice-1"}, {Account: acctB, SessionID: "bob-1"}} {
+		if err := s.ReopenDeliveries(ctx, sess.Account, sess.SessionID, t2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a1.Status, a1.NextAttempt, a1.UpdatedAt = store.DeliveryPending, t2, t2
+	a2.Status, a2.NextAttempt, a2.UpdatedAt = store.DeliveryPending, t2, t2
+	got, _ = s.ListDeliveries(ctx, acctA, "alice-1")
+	checkList(t, "deliveries after reopening", got, []store.Delivery{a1, a2})
+	if waiting, _ := s.WaitingDeliveries(ctx, 10); len(waiting) != 1 || waiting[0].SessionID != "bob-1" {
+		t.Fatalf("waiting after reopening = %v, want bob-1's still waiting", waiting)
+	}
 }
 
 // Key ids, UUIDs as in AWS KMS.
