@@ -99,3 +99,91 @@ func TestKeyServiceRoutesToAWS(t *testing.T) {
 		t.Errorf("a built-in key's data key: %q, %v", wrapped[:4], err)
 	}
 }
+
+// TestAWSKeysHoldUsersToAccountPolicies: AWS evaluates an AWS key's policy
+// for the server's identity, which acts for every user, so the key service
+// asks the account's policies (Caller.Delegate) whether the user may use
+// the key before it calls AWS for them, for each use: making a data key,
+// unwrapping one, and authorizing a read the server decrypts for them.
+// Postern's own services act as the server.
+func TestAWSKeysHoldUsersToAccountPolicies(t *testing.T) {
+	t.Setenv(keys.RootKeyEnv, "")
+	srv := kmstest.Start(t)
+	ctx := t.Context()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const acct = "000000000001"
+	st.EnsureAccount(ctx, store.Account{ID: acct, Name: "default"})
+	ks, err := keys.Open(ctx, st, filepath.Join(dir, "root.key"), keys.Options{External: newClient(t, srv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := srv.CreateKey(t, "session logs")
+	ec := keys.EncryptionContext{"aws:logs:arn": "prn:postern:logs:" + acct + ":log-group/secure"}
+
+	// May: what the account's policies allow, by key and operation.
+	type use struct{ key, op string }
+	var asked []use
+	user := func(name string, may ...use) keys.Caller {
+		c := keys.UserCaller(acct, name, false)
+		c.Delegate = func(keyID, op string) bool {
+			asked = append(asked, use{keyID, op})
+			for _, m := range may {
+				if m == (use{keyID, op}) {
+					return true
+				}
+			}
+			return false
+		}
+		return c
+	}
+	nobody := user("nick")
+	writer := user("olivia", use{arn, "kms:GenerateDataKey"})
+	reader := user("audrey", use{arn, "kms:Decrypt"})
+	recorder := keys.Caller{Account: acct, Service: keys.RecorderService}
+	denied := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, keys.ErrAccessDenied) || !strings.Contains(err.Error(), arn) {
+			t.Errorf("%s: %v, want ErrAccessDenied naming %s", what, err, arn)
+		}
+	}
+
+	_, _, err = ks.GenerateDataKey(ctx, nobody, arn, ec)
+	denied("a user the account's policies do not allow GenerateDataKey", err)
+	_, _, err = ks.GenerateDataKey(ctx, reader, arn, ec)
+	denied("a reader making a data key", err)
+	dk, wrapped, err := ks.GenerateDataKey(ctx, writer, arn, ec)
+	if err != nil {
+		t.Fatalf("a user allowed GenerateDataKey: %v", err)
+	}
+
+	_, err = ks.Decrypt(ctx, nobody, wrapped, ec)
+	denied("a user the account's policies do not allow Decrypt", err)
+	_, err = ks.Decrypt(ctx, writer, wrapped, ec)
+	denied("a writer unwrapping", err)
+	for _, c := range []keys.Caller{reader, recorder, keys.UserCaller(acct, "admin", true)} {
+		if got, err := ks.Decrypt(ctx, c, wrapped, ec); err != nil || !bytes.Equal(got, dk) {
+			t.Errorf("%s%s unwrapping: %v", c.ARN, c.Service, err)
+		}
+	}
+
+	denied("authorizing a user's read", ks.Authorize(ctx, nobody, arn, "kms:Decrypt", ec))
+	if err := ks.Authorize(ctx, reader, arn, "kms:Decrypt", ec); err != nil {
+		t.Errorf("authorizing a reader's read: %v", err)
+	}
+
+	// The account's policies were asked about the key by its ARN, with
+	// the KMS operation, as for a built-in key.
+	for _, a := range asked {
+		if a.key != arn || (a.op != "kms:Decrypt" && a.op != "kms:GenerateDataKey") {
+			t.Errorf("the account's policies were asked about %+v", a)
+		}
+	}
+	if len(asked) == 0 {
+		t.Error("the account's policies were never asked")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -232,6 +233,35 @@ func TestAWSKMSKey(t *testing.T) {
 		}
 		return nil
 	})
+
+	// AWS evaluates the key's policy for the server's identity only, so
+	// Postern holds each reader to the account's policies (UseKey,
+	// kms:Decrypt) before it decrypts for them, as for a built-in key:
+	// Nick may read sessions and log groups but not use keys; an auditor
+	// may.
+	readers := filepath.Join(t.TempDir(), "readers.cedar")
+	if err := os.WriteFile(readers, []byte(`permit (principal in Group::"readers", action in [Action::"DescribeSessions", Action::"GetSessionLogs", `+
+		`Action::"DescribeLogGroups", Action::"DescribeLogStreams", Action::"GetLogEvents"], resource);`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun(ctx, "policy", "put", "readers", "-f", readers)
+	const pw = "correct horse battery staple"
+	for _, u := range [][]string{{"nick", "readers"}, {"audrey", "auditors"}} {
+		cmd := exec.CommandContext(ctx, bin, "users", "create", u[0], "--group", u[1], "--password")
+		cmd.Env = append(os.Environ(), append(e.vars(), "POSTERN_PASSWORD="+pw)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("users create %s: %v\n%s", u[0], err, out)
+		}
+	}
+	nick, audrey := e.as(t, "nick", pw), e.as(t, "audrey", pw)
+	nick.mustFail([]string{"logs", "get", id}, "may not kms:Decrypt with key "+arn)
+	nick.mustFail([]string{"logs", "events", "ssm-secure-consolelog-group", id}, "may not kms:Decrypt with key "+arn)
+	if log := audrey.mustRun(ctx, "logs", "get", id); !strings.Contains(log, "Zq4AwsSealed") {
+		t.Errorf("an auditor's transcript lacks the output:\n%s", log)
+	}
+	if evs := audrey.mustRun(ctx, "logs", "events", "ssm-secure-consolelog-group", id); !strings.Contains(evs, "Zq4AwsSealed") {
+		t.Errorf("an auditor's events lack the output:\n%s", evs)
+	}
 
 	if _, err := kmsSrv.Client().DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(arn)}); err != nil {
 		t.Fatal(err)

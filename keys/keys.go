@@ -432,11 +432,12 @@ func checkPolicy(k store.Key, c Caller, action string, ec EncryptionContext) err
 
 // Authorize checks that the key ref names is enabled and that its policy
 // lets c perform action with ec, without using the key: for reads of data
-// the server decrypts on the caller's behalf (a log group's events). Keys
-// outside Postern are AWS's to authorize.
+// the server decrypts on the caller's behalf (a log group's events). For a
+// key outside Postern, whose policy AWS evaluates for the server alone, it
+// checks the account's policies (see externalAllowed).
 func (s *Service) Authorize(ctx context.Context, c Caller, ref, action string, ec EncryptionContext) error {
 	if s.isExternal(ref) {
-		return nil
+		return externalAllowed(c, ref, action)
 	}
 	k, err := s.authorized(ctx, c, ref, action, ec)
 	if err != nil {
@@ -700,6 +701,9 @@ const dataKeyMagic = "PDK1"
 // the same account and ec unwraps it. The key must be enabled.
 func (s *Service) GenerateDataKey(ctx context.Context, c Caller, ref string, ec EncryptionContext) (plaintext, wrapped []byte, err error) {
 	if s.isExternal(ref) {
+		if err := externalAllowed(c, ref, "kms:GenerateDataKey"); err != nil {
+			return nil, nil, err
+		}
 		return s.externalDataKey(ctx, ref, ec)
 	}
 	account := c.Account
@@ -751,6 +755,22 @@ func WrappedKeyARN(account string, wrapped []byte) (string, error) {
 		return id, err
 	}
 	return KeyARN(account, id), nil
+}
+
+// externalAllowed checks that c may perform action with keyID, a key
+// outside Postern, before the server asks AWS KMS on c's behalf. AWS
+// evaluates that key's policy for the server's own AWS identity, which acts
+// for every user alike, so it cannot tell users apart: the user's own
+// right is the account's policies' to give (Caller.Delegate), as IAM
+// policies give it in AWS when a key's policy enables the account. This is
+// the check a built-in key's policy makes through its statement for the
+// account root. Postern's own services act as the server, which AWS
+// checks.
+func externalAllowed(c Caller, keyID, action string) error {
+	if c.Service != "" || c.forKey(keyID, action).Admin {
+		return nil
+	}
+	return fmt.Errorf("%w: %s may not %s with key %s (the account's policies do not allow it; AWS KMS checks only the server's own identity)", ErrAccessDenied, c.ARN, action, keyID)
 }
 
 // isExternal reports whether ref names a key of the external service.
@@ -815,6 +835,9 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, wrapped []byte, ec Encr
 	if arn, blob, ok := parseExternal(wrapped); ok {
 		if s.ext == nil {
 			return nil, fmt.Errorf("%w: the data key was made by %s, and this server has no AWS KMS configured", ErrNotFound, arn)
+		}
+		if err := externalAllowed(c, arn, "kms:Decrypt"); err != nil {
+			return nil, err
 		}
 		dk, _, err := s.ext.Decrypt(ctx, blob, ec)
 		return dk, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -430,6 +431,9 @@ func TestParsePolicyErrors(t *testing.T) {
 		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]}`, `Action "s3:GetObject"`},
 		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"NumericLessThan": {"kms:EncryptionContext:x": "1"}}}]}`, `operator "NumericLessThan"`},
 		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"StringEquals": {"aws:SourceIp": "1"}}}]}`, `Condition key "aws:SourceIp"`},
+		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"ForAnyValue:StringEquals": {"kms:EncryptionContext:x": "1"}}}]}`, `operator "ForAnyValue:StringEquals"`},
+		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"NullIfExists": {"kms:EncryptionContext:x": "true"}}}]}`, `operator "NullIfExists"`},
+		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"Null": {"kms:EncryptionContext:x": "yes"}}}]}`, `Null "kms:EncryptionContext:x": "yes"`},
 		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Extra": 1}]}`, `unknown field "Extra"`},
 	} {
 		_, err := keys.ParsePolicy(tc.policy)
@@ -442,13 +446,30 @@ func TestParsePolicyErrors(t *testing.T) {
 func FuzzParsePolicy(f *testing.F) {
 	f.Add(keys.DefaultPolicy(acct))
 	f.Add(`{"Statement": [{"Effect": "Deny", "Principal": {"Service": ["logs.postern"]}, "Action": ["kms:Decrypt"], "Condition": {"ArnLikeIfExists": {"kms:EncryptionContext:aws:logs:arn": ["prn:*"]}}}]}`)
+	f.Add(`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*"}, {"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt", "Condition": {"StringNotEquals": {"kms:EncryptionContext:aws:logs:arn": ["prn:postern:logs:000000000001:log-group/a", "b"]}, "Null": {"KMS:EncryptionContext:k": "false"}}}]}`)
+	f.Add(`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Condition": {"ArnNotLikeIfExists": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-*:111122223333:log-group:*"}, "StringEqualsIgnoreCase": {"kms:EncryptionContext:d": ["Finance", "h?"]}}}]}`)
+	f.Add(`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Condition": {"StringNotLikeIfExists": {"kms:EncryptionContext:": []}, "ArnEquals": {"kms:EncryptionContext:a": "prn:*:*:*:*"}, "StringNotEqualsIgnoreCase": {"kms:EncryptionContext:b": "x"}}}]}`)
 	f.Fuzz(func(t *testing.T, policy string) {
 		p, err := keys.ParsePolicy(policy)
 		if err != nil {
 			return
 		}
+		// Whatever the policy, evaluating it ends without a panic, on
+		// every shape of request: the policy's own text as an ARN, a
+		// missing key, an empty one.
 		p.Allows(admin, "kms:Decrypt", keys.EncryptionContext{"aws:logs:arn": policy})
 		p.Allows(logs, "kms:GenerateDataKey", nil)
+		p.Allows(bob, "kms:Decrypt", keys.EncryptionContext{"aws:logs:arn": "arn:aws:logs:us-east-1:111122223333:log-group:" + policy, "": ""})
+		p.Allows(logs, "kms:Decrypt", keys.EncryptionContext{"k": "prn:postern:logs:000000000001:log-group/" + policy})
+		// ...and a policy that parsed is one SetPolicy would store:
+		// its JSON round trip parses again.
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatalf("marshal a parsed policy: %v", err)
+		}
+		if _, err := keys.ParsePolicy(string(b)); err != nil {
+			t.Errorf("a parsed policy's JSON %s does not parse again: %v", b, err)
+		}
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/postern/postern/ids"
@@ -20,9 +21,10 @@ import (
 //	  "Principal": "*" | {"Postern": ARN or [ARNs], "Service": name or [names]},
 //	  "Action": "kms:Decrypt" | ["kms:GenerateDataKey*", ...],
 //	  "Resource": "*",
-//	  "Condition": {"StringEquals" | "StringLike" | "ArnEquals" | "ArnLike" |
-//	                "StringNotEquals" | "StringNotLike":
-//	                  {"kms:EncryptionContext:KEY": value or [values]}}}]}
+//	  "Condition": {OPERATOR: {"kms:EncryptionContext:KEY": value or [values]}}}]}
+//
+// with the condition operators of conditionOps (see there for how each
+// evaluates, a missing key included).
 //
 // Principals are users' resource names (prn:postern:iam:ACCOUNT:user/NAME),
 // an account's root (prn:postern:iam:ACCOUNT:root: its administrators), or
@@ -127,7 +129,78 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-var conditionOps = []string{"StringEquals", "StringLike", "ArnEquals", "ArnLike", "StringNotEquals", "StringNotLike"}
+// conditionOps are the condition operators a key policy may use, as IAM
+// documents them ("IAM JSON policy elements: Condition operators", and
+// "Conditions with multiple context keys or values"), for the string
+// valued keys Postern's requests have (kms:EncryptionContext:KEY):
+//
+//   - String* compare case-sensitively, ...IgnoreCase without case;
+//     StringLike takes the wildcards * (any run) and ? (one character).
+//   - ArnEquals and ArnLike are the same test (IAM documents them together):
+//     an AWS ARN has six colon-delimited parts
+//     (arn:partition:service:region:account:resource), a Postern resource
+//     name five (prn:postern:service:account:resource, with no region); the
+//     request's value and the policy's split into as many parts, each part
+//     matched on its own with * and ?, so that a wildcard never reaches
+//     across a colon except inside the resource part, which may hold
+//     colons itself. A value that is neither form matches nothing.
+//   - Several values for one key: true if any matches (OR); for a negated
+//     operator (...Not...), true if none matches (NOR).
+//   - A key missing from the request: a positive operator is false, a
+//     negated one true (so a Deny with StringNotEquals bites when the key is
+//     missing), and any operator with IfExists appended true.
+//   - Null: "true" holds when the key is missing, "false" when it is
+//     present. It takes no IfExists.
+//
+// Several keys under one operator, and several operators, must all hold
+// (AND).
+var conditionOps = map[string]condOp{
+	"StringEquals":              {match: stringEquals},
+	"StringNotEquals":           {match: stringEquals, negated: true},
+	"StringEqualsIgnoreCase":    {match: strings.EqualFold},
+	"StringNotEqualsIgnoreCase": {match: strings.EqualFold, negated: true},
+	"StringLike":                {match: glob},
+	"StringNotLike":             {match: glob, negated: true},
+	"ArnEquals":                 {match: arnLike},
+	"ArnLike":                   {match: arnLike},
+	"ArnNotEquals":              {match: arnLike, negated: true},
+	"ArnNotLike":                {match: arnLike, negated: true},
+}
+
+// nullOp is IAM's Null check: whether a key is missing.
+const nullOp = "Null"
+
+// condOp is how a condition operator compares a request's value with one
+// of the policy's.
+type condOp struct {
+	match   func(policyValue, requestValue string) bool
+	negated bool
+}
+
+func stringEquals(a, b string) bool { return a == b }
+
+// conditionKeyPrefix starts the condition keys Postern evaluates. IAM's
+// condition key names are not case-sensitive; the encryption context key
+// after the prefix is compared as written, as the encryption context is.
+const conditionKeyPrefix = "kms:EncryptionContext:"
+
+// contextKey returns the encryption context key a condition key names.
+func contextKey(conditionKey string) (string, bool) {
+	if len(conditionKey) < len(conditionKeyPrefix) || !strings.EqualFold(conditionKey[:len(conditionKeyPrefix)], conditionKeyPrefix) {
+		return "", false
+	}
+	return conditionKey[len(conditionKeyPrefix):], true
+}
+
+// operatorNames lists the condition operators for error messages.
+func operatorNames() string {
+	names := make([]string, 0, len(conditionOps)+1)
+	for name := range conditionOps {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return strings.Join(append(names, nullOp), ", ")
+}
 
 // ParsePolicy parses and checks a key policy, naming what is wrong.
 func ParsePolicy(text string) (*Policy, error) {
@@ -157,12 +230,20 @@ func ParsePolicy(text string) (*Policy, error) {
 			}
 		}
 		for op, conds := range st.Condition {
-			if !slices.Contains(conditionOps, strings.TrimSuffix(op, "IfExists")) {
-				return nil, fmt.Errorf("%w: %s: Condition operator %q: want one of %s (optionally ...IfExists)", ErrInvalid, where, op, strings.Join(conditionOps, ", "))
+			if _, ok := conditionOps[strings.TrimSuffix(op, "IfExists")]; !ok && op != nullOp {
+				return nil, fmt.Errorf("%w: %s: Condition operator %q: want one of %s (all but Null optionally ...IfExists)", ErrInvalid, where, op, operatorNames())
 			}
-			for k := range conds {
-				if !strings.HasPrefix(k, "kms:EncryptionContext:") {
-					return nil, fmt.Errorf("%w: %s: Condition key %q: only kms:EncryptionContext:... is supported", ErrInvalid, where, k)
+			for k, values := range conds {
+				if _, ok := contextKey(k); !ok {
+					return nil, fmt.Errorf("%w: %s: Condition key %q: only %s... is supported", ErrInvalid, where, k, conditionKeyPrefix)
+				}
+				if op != nullOp {
+					continue
+				}
+				for _, v := range values {
+					if v != "true" && v != "false" {
+						return nil, fmt.Errorf("%w: %s: Condition Null %q: %q: want \"true\" (the key is missing) or \"false\" (it is present)", ErrInvalid, where, k, v)
+					}
 				}
 			}
 		}
@@ -241,21 +322,37 @@ func (st Statement) matches(c Caller, action string, ec EncryptionContext) bool 
 		return false
 	}
 	for op, conds := range st.Condition {
-		base, ifExists := strings.CutSuffix(op, "IfExists")
-		for key, want := range conds {
-			got, ok := ec[strings.TrimPrefix(key, "kms:EncryptionContext:")]
-			if !ok {
-				if ifExists {
-					continue
-				}
-				return false
-			}
-			if !condition(base, got, want) {
+		for key, values := range conds {
+			if !condition(op, key, values, ec) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// condition evaluates one operator on one key as IAM does (see
+// conditionOps). A policy that passed ParsePolicy has only known operators
+// and keys; anything else holds nowhere.
+func condition(op, key string, values []string, ec EncryptionContext) bool {
+	name, ok := contextKey(key)
+	if !ok {
+		return false
+	}
+	got, present := ec[name]
+	if op == nullOp {
+		return slices.ContainsFunc(values, func(v string) bool { return v == strconv.FormatBool(!present) })
+	}
+	base, ifExists := strings.CutSuffix(op, "IfExists")
+	o, ok := conditionOps[base]
+	if !ok {
+		return false
+	}
+	if !present {
+		return ifExists || o.negated
+	}
+	matched := slices.ContainsFunc(values, func(v string) bool { return o.match(v, got) })
+	return matched != o.negated
 }
 
 func (p Principals) matches(c Caller) bool {
@@ -273,20 +370,6 @@ func (p Principals) matches(c Caller) bool {
 	return false
 }
 
-func condition(op, got string, want []string) bool {
-	switch op {
-	case "StringEquals", "ArnEquals":
-		return slices.Contains(want, got)
-	case "StringLike", "ArnLike":
-		return slices.ContainsFunc(want, func(w string) bool { return glob(w, got) })
-	case "StringNotEquals":
-		return !slices.Contains(want, got)
-	case "StringNotLike":
-		return !slices.ContainsFunc(want, func(w string) bool { return glob(w, got) })
-	}
-	return false
-}
-
 // glob matches s against pattern with IAM's wildcards: * any run, ? one
 // character.
 func glob(pattern, s string) bool {
@@ -299,4 +382,28 @@ func glob(pattern, s string) bool {
 	esc := strings.NewReplacer("[", `\[`, `\`, `\\`, "/", sep)
 	ok, err := path.Match(esc.Replace(pattern), strings.ReplaceAll(s, "/", sep))
 	return err == nil && ok
+}
+
+// arnLike matches an ARN against a pattern part by part (see
+// conditionOps).
+func arnLike(pattern, arn string) bool {
+	n := 0
+	switch {
+	case strings.HasPrefix(arn, "arn:"):
+		n = 6
+	case strings.HasPrefix(arn, "prn:"):
+		n = 5
+	default:
+		return false
+	}
+	p, a := strings.SplitN(pattern, ":", n), strings.SplitN(arn, ":", n)
+	if len(p) != n || len(a) != n {
+		return false
+	}
+	for i := range p {
+		if !glob(p[i], a[i]) {
+			return false
+		}
+	}
+	return true
 }

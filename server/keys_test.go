@@ -12,6 +12,8 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/awskms"
+	"github.com/postern/postern/awskms/kmstest"
 	"github.com/postern/postern/client"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logstore"
@@ -27,7 +29,9 @@ type keyServer struct {
 	ls         *logstore.Store
 }
 
-func startKeyServer(t *testing.T) *keyServer {
+// startKeyServer starts a keyServer whose key service has opts (AWS KMS
+// as its External, say).
+func startKeyServer(t *testing.T, opts keys.Options) *keyServer {
 	t.Helper()
 	t.Setenv(keys.RootKeyEnv, "")
 	dir := t.TempDir()
@@ -55,7 +59,7 @@ func startKeyServer(t *testing.T) *keyServer {
 			t.Fatal(err)
 		}
 	}
-	ks, err := keys.Open(ctx, st, filepath.Join(dir, "root.key"), keys.Options{})
+	ks, err := keys.Open(ctx, st, filepath.Join(dir, "root.key"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +95,7 @@ func startKeyServer(t *testing.T) *keyServer {
 // kms:Decrypt under its key's policy, as with CloudWatch Logs; managing the
 // key takes what the policy grants administrators.
 func TestEncryptedGroupReaders(t *testing.T) {
-	ts := startKeyServer(t)
+	ts := startKeyServer(t, keys.Options{})
 	ctx := t.Context()
 	k, err := ts.admin.CreateKey(ctx, api.CreateKeyRequest{Policy: `{"Statement": [
 		{"Effect": "Allow", "Principal": {"Postern": "prn:postern:iam:000000000001:root"}, "Action": "kms:*"},
@@ -130,5 +134,51 @@ func TestEncryptedGroupReaders(t *testing.T) {
 	}
 	if _, err := ts.admin.LogEvents(ctx, "audit", "s", 0, 100); err == nil || !strings.Contains(err.Error(), "is Disabled") {
 		t.Errorf("reading a group whose key is disabled: %v", err)
+	}
+}
+
+// TestAWSKMSGroupReaders: a group sealed with an AWS KMS key is read as a
+// built-in one is, with the reader held to the account's policies
+// (UseKey, kms:Decrypt) before the server decrypts for them: AWS
+// evaluates its key policy for the server's own identity only, so without
+// Postern's check anyone who may read the group would read it.
+func TestAWSKMSGroupReaders(t *testing.T) {
+	kmsSrv := kmstest.Start(t)
+	aws, err := awskms.New(t.Context(), awskms.Config{Endpoint: kmsSrv.URL, Region: kmstest.Region, AccessKeyID: "test", SecretAccessKey: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startKeyServer(t, keys.Options{External: aws})
+	ctx := t.Context()
+	arn := kmsSrv.CreateKey(t, "ssm-secure")
+	if _, err := ts.admin.CreateLogGroup(ctx, api.CreateLogGroupRequest{Name: "ssm-secure", KMSKeyID: arn}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.ls.PutEvents(ctx, store.DefaultAccount, "ssm-secure", "s", []logstore.Event{{Time: time.Now(), Message: "secret"}}); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := ts.admin.LogEvents(ctx, "ssm-secure", "s", 0, 100); err != nil || len(evs) != 1 || evs[0].Message != "secret" {
+		t.Fatalf("an administrator reading: %v, %v", evs, err)
+	}
+	denied := func(what string, err error) {
+		t.Helper()
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != 403 || !strings.Contains(err.Error(), "may not kms:Decrypt with key "+arn) {
+			t.Errorf("%s: %v, want 403 naming kms:Decrypt with %s", what, err, arn)
+		}
+	}
+	// Bob may read log groups, but nothing lets him use keys.
+	_, err = ts.bob.LogEvents(ctx, "ssm-secure", "s", 0, 100)
+	denied("bob's events", err)
+	_, err = ts.bob.Query(ctx, "fields @message", "ssm-secure", time.Now().Add(-time.Hour), time.Now().Add(time.Minute))
+	denied("bob's query", err)
+	_, err = ts.bob.Tail(ctx, client.TailOptions{Group: "ssm-secure"})
+	denied("bob's tail", err)
+	// Once the account's policies let readers decrypt, he reads.
+	if _, err := ts.admin.PutPolicy(ctx, "readers-decrypt", `permit (principal in Group::"readers", action == Action::"UseKey", resource is Key) when { context.operation == "kms:Decrypt" };`); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := ts.bob.LogEvents(ctx, "ssm-secure", "s", 0, 100); err != nil || len(evs) != 1 || evs[0].Message != "secret" {
+		t.Errorf("bob reading with UseKey: %v, %v", evs, err)
 	}
 }
