@@ -28,7 +28,11 @@ var Version = "0.1.0-dev"
 // reach and trust the server.
 type Identity struct {
 	NodeID string `json:"nodeId"`
-	Server string `json:"server"` // https://host:port
+	// Name is the node's name as the server registered it; Renamed says
+	// why it is not the one asked for (only on the result of Register).
+	Name    string `json:"name,omitempty"`
+	Renamed string `json:"-"`
+	Server  string `json:"server"` // https://host:port
 	// Files, relative to the identity directory.
 	CertFile string `json:"certFile"`
 	KeyFile  string `json:"keyFile"`
@@ -95,6 +99,9 @@ type RegisterOptions struct {
 	CAPin  string
 	CAFile string
 	Dir    string // where to keep the identity
+	// Hostname is what the node reports as its host name (default: the
+	// system's).
+	Hostname string
 }
 
 // Register registers this node with an activation and stores its identity
@@ -132,7 +139,10 @@ func Register(ctx context.Context, opts RegisterOptions) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
-	host, _ := os.Hostname()
+	host := opts.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
 	req := api.RegisterRequest{
 		ActivationID:   opts.ID,
 		ActivationCode: opts.Code,
@@ -169,7 +179,7 @@ func Register(ctx context.Context, opts RegisterOptions) (Identity, error) {
 	if err := json.Unmarshal(rb, &rr); err != nil {
 		return Identity{}, fmt.Errorf("agent: registration response: %w", err)
 	}
-	id := Identity{NodeID: rr.NodeID, Server: server, CertFile: "agent.crt", KeyFile: "agent.key", CAFile: "ca.crt"}
+	id := Identity{NodeID: rr.NodeID, Name: rr.Name, Renamed: rr.Renamed, Server: server, CertFile: "agent.crt", KeyFile: "agent.key", CAFile: "ca.crt"}
 	if err := SaveIdentity(opts.Dir, id, keyPEM, []byte(rr.Certificate), []byte(rr.CA)); err != nil {
 		return Identity{}, err
 	}

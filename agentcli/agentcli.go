@@ -56,7 +56,10 @@ func New(use, short string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "Registered this node as %s. Start the agent with: %s run --dir %s\n", id.NodeID, cmd.CommandPath(), dir)
+			if id.Renamed != "" {
+				fmt.Fprintf(c.ErrOrStderr(), "%s: note: %s\n", cmd.Root().Name(), cli.Printable(id.Renamed))
+			}
+			fmt.Fprintf(c.OutOrStdout(), "Registered this node as %s (name %s). Start the agent with: %s run --dir %s\n", id.NodeID, cli.Printable(id.Name), cmd.CommandPath(), dir)
 			return nil
 		},
 	}

@@ -171,7 +171,11 @@ type RegisterRequest struct {
 
 // RegisterResponse carries the node's identity.
 type RegisterResponse struct {
-	NodeID      string `json:"nodeId"`
+	NodeID string `json:"nodeId"`
+	// Name is the node's name; Renamed says why it is not the one asked
+	// for (another node of the account has that name).
+	Name        string `json:"name"`
+	Renamed     string `json:"renamed,omitempty"`
 	Certificate string `json:"certificate"` // PEM
 	CA          string `json:"ca"`          // PEM
 }

@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -104,9 +107,59 @@ func Report(name string, err error) int {
 	}
 	var ue UsageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, ue.error)
+		fmt.Fprintf(os.Stderr, "%s: %s\n", name, PrintableText(ue.error.Error()))
 		return 2
 	}
-	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+	// Errors quote what servers and nodes said.
+	fmt.Fprintf(os.Stderr, "%s: %s\n", name, PrintableText(err.Error()))
 	return 1
 }
+
+// Printable returns s safe to print on a terminal: control characters
+// (C0, DEL, C1) and invisible formatting characters (bidirectional
+// overrides among them) are shown as Go escapes, so that text from a node
+// or another user cannot retitle, clear or colour the terminal, write its
+// clipboard (OSC 52), or make one name read as another. Text with none
+// of them is returned as is.
+func Printable(s string) string { return printable(s, false) }
+
+// PrintableText is Printable for text of several lines: line feeds and
+// tabs stay as they are.
+func PrintableText(s string) string { return printable(s, true) }
+
+func printable(s string, lines bool) string {
+	unsafe := func(r rune) bool { return unsafeRune(r) && !(lines && (r == '\n' || r == '\t')) }
+	clean := utf8.ValidString(s)
+	for _, r := range s {
+		if !clean || unsafe(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i, w := 0, 0; i < len(s); i += w {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		w = n
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case !unsafe(r):
+			b.WriteRune(r)
+		case r == '\t', r == '\n', r == '\r':
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			if r < 0x100 {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		}
+	}
+	return b.String()
+}
+
+func unsafeRune(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }

@@ -40,7 +40,7 @@ func TestPosternAgentBinary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("postern-agent register: %v\n%s", err, regOut)
 	}
-	nm := regexp.MustCompile(`Registered this node as (mi-[0-9a-f]{17})\. Start the agent with: postern-agent run --dir (\S+)`).FindSubmatch(regOut)
+	nm := regexp.MustCompile(`Registered this node as (mi-[0-9a-f]{17}) \(name [^)]*\)\. Start the agent with: postern-agent run --dir (\S+)`).FindSubmatch(regOut)
 	if nm == nil || string(nm[2]) != dir {
 		t.Fatalf("postern-agent register printed %q", regOut)
 	}

@@ -413,6 +413,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
+	if err := checkRegistration(req); err != nil {
+		return err
+	}
 	refused := func(format string, args ...any) error {
 		return errorf(http.StatusForbidden, "InvalidActivation", format, args...)
 	}
@@ -467,6 +470,19 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if ip == "" {
 		ip, _, _ = net.SplitHostPort(r.RemoteAddr)
 	}
+	// One registration at a time picks a name, so two cannot take the
+	// same free one.
+	s.registerMu.Lock()
+	defer s.registerMu.Unlock()
+	asked := name
+	name, holder, err := s.uniqueNodeName(r.Context(), a.Account, name)
+	if err != nil {
+		return err
+	}
+	renamed := ""
+	if holder != "" {
+		renamed = fmt.Sprintf("the name %s belongs to node %s, so this node is %s (postern-agent register --name picks another)", asked, holder, name)
+	}
 	now := s.now()
 	n := store.Node{
 		ID: nodeID, Account: a.Account, Name: name, Hostname: req.Hostname, OS: req.OS,
@@ -484,7 +500,10 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.logf("server: node %s (%s) registered with activation %s", nodeID, name, a.ID)
-	writeJSON(w, http.StatusOK, api.RegisterResponse{NodeID: nodeID, Certificate: string(certPEM), CA: string(s.ca.CertPEM)})
+	if renamed != "" {
+		s.logf("server: node %s: %s", nodeID, renamed)
+	}
+	writeJSON(w, http.StatusOK, api.RegisterResponse{NodeID: nodeID, Name: name, Renamed: renamed, Certificate: string(certPEM), CA: string(s.ca.CertPEM)})
 	return nil
 }
 
@@ -534,23 +553,23 @@ func (s *Server) resolveNode(ctx context.Context, account, target string) (store
 	if err != nil {
 		return store.Node{}, err
 	}
+	// Names are unique in an account, so a name leads to one node. A
+	// hostname is what a node says it is: it leads to a node only if no
+	// other says the same.
 	var match []store.Node
 	for _, n := range ns {
-		if n.Name == target || n.Hostname == target {
+		if n.Name == target {
+			return n, nil
+		}
+		if n.Hostname == target {
 			match = append(match, n)
 		}
 	}
 	switch len(match) {
 	case 0:
-		return store.Node{}, errorf(http.StatusNotFound, "TargetNotConnected", "no node named %q: see `postern nodes`", target)
+		return store.Node{}, errorf(http.StatusNotFound, "TargetNotConnected", "no node named %q: see `postern nodes`", clip(target))
 	case 1:
 		return match[0], nil
 	}
-	// Several registrations of the same host: prefer the one online.
-	for _, n := range match {
-		if s.agent(n.ID) != nil {
-			return n, nil
-		}
-	}
-	return store.Node{}, errorf(http.StatusConflict, "AmbiguousTarget", "%d nodes are named %q and none is online: use the node id (see `postern nodes`)", len(match), target)
+	return store.Node{}, ambiguousNodes(s, target, match)
 }

@@ -121,7 +121,9 @@ type Server struct {
 	agents   map[string]*agentConn
 
 	relaysMu sync.Mutex // guards relays
-	relays   map[string]*relay
+	// registerMu serializes node registrations' choice of a name.
+	registerMu sync.Mutex
+	relays     map[string]*relay
 
 	// late keeps one late hand-over per session at a time (late.go).
 	late lateHandOvers

@@ -22,19 +22,33 @@ func table(w io.Writer, format string, header []string, rows [][]string, objects
 		enc.SetIndent("", "  ")
 		return enc.Encode(objects)
 	case "csv":
+		// Cells hold what nodes and users said: no terminal control
+		// sequence reaches whoever cats the file.
 		cw := csv.NewWriter(w)
-		cw.Write(header)
-		cw.WriteAll(rows)
+		cw.Write(printableCells(header))
+		for _, r := range rows {
+			cw.Write(printableCells(r))
+		}
+		cw.Flush()
 		return cw.Error()
 	case "", "table":
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(header, "\t"))
+		fmt.Fprintln(tw, strings.Join(printableCells(header), "\t"))
 		for _, r := range rows {
-			fmt.Fprintln(tw, strings.Join(r, "\t"))
+			fmt.Fprintln(tw, strings.Join(printableCells(r), "\t"))
 		}
 		return tw.Flush()
 	}
 	return usagef("-o %q: must be table, json or csv", format)
+}
+
+// printableCells returns the cells escaped for a terminal (cli.Printable).
+func printableCells(cells []string) []string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = cli.Printable(c)
+	}
+	return out
 }
 
 func fmtTime(t time.Time) string {
