@@ -252,3 +252,45 @@ type storedFilters []logstore.MetricFilter
 func (s storedFilters) MetricFilters(context.Context, string) ([]logstore.MetricFilter, error) {
 	return s, nil
 }
+
+// FuzzMetricFilterLabels: whatever events arrive, the counts gather
+// without error, every label value is one Prometheus takes, and a filter
+// keeps at most maxSeries series and _other.
+func FuzzMetricFilterLabels(f *testing.F) {
+	for _, seed := range []string{
+		`{"n":1,"a":"x","b":"y"}`,
+		`{"n":1,"a":"","b":"_other"}`,
+		"{\"n\":1,\"a\":\"\xff\xfe\",\"b\":1}",
+		`{"n":1,"a":"\ud800","b":"\u0000"}`,
+		`{"n":1,"a":true,"b":-1.5e300}`,
+		`{"n":1,"a":"` + strings.Repeat("z", maxDimensionValue+1) + `","b":"y"}`,
+		`not json`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		var bugs []string
+		m := newMetricFilters(2, func(format string, a ...any) {
+			if line := fmt.Sprintf(format, a...); strings.HasPrefix(line, "server: metrics:") {
+				bugs = append(bugs, line)
+			}
+		})
+		putFilter(t, m, logstore.MetricFilter{Account: "a", Group: "g", Name: "f", Pattern: `{ $.n = 1 }`, Namespace: "NS", MetricName: "M",
+			Dimensions: map[string]string{"a": "$.a", "b": "$.b"}})
+		// The message, and variations that make new values of it.
+		for i := range 4 {
+			m.observe("a", "g", []string{strings.Replace(msg, `"a":"`, fmt.Sprintf(`"a":"%d`, i), 1), msg})
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(m.forAccount("a"))
+		mfs, err := reg.Gather()
+		if err != nil || len(bugs) > 0 {
+			t.Fatalf("gather after %q: %v %q", msg, err, bugs)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "postern_logs_NS_M" && len(mf.GetMetric()) > 3 {
+				t.Fatalf("%d series after %q, want at most 2 and _other", len(mf.GetMetric()), msg)
+			}
+		}
+	})
+}
