@@ -111,6 +111,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 const (
 	codeMetricsUnauthenticated = "Unauthenticated"
 	codeMetricsDenied          = "AccessDenied"
+	codeMetricsMethod          = "MethodNotAllowed"
 )
 
 // MetricsHandler serves the metrics g gathers, with the caller's account's
@@ -126,7 +127,7 @@ func (s *Server) MetricsHandler(g prometheus.Gatherer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeJSON(w, http.StatusMethodNotAllowed, api.Error{Code: "MethodNotAllowed", Message: "/metrics answers GET"})
+			writeJSON(w, http.StatusMethodNotAllowed, api.Error{Code: codeMetricsMethod, Message: "/metrics answers GET"})
 			return
 		}
 		c, err := s.metricsCaller(r)
