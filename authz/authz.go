@@ -85,6 +85,12 @@ const (
 
 	LookupAuditEvents Action = "LookupAuditEvents"
 	VerifyAuditTrail  Action = "VerifyAuditTrail"
+
+	// GetMetrics reads the server's Prometheus metrics (--metrics-listen),
+	// which include the account's metric filters' counts, labelled with
+	// dimension values taken from its log groups: administrators only by
+	// default.
+	GetMetrics Action = "GetMetrics"
 )
 
 // Actions lists every action, for `postern policy test`'s help and for
@@ -101,6 +107,7 @@ var Actions = []Action{
 	CreateToken, DescribeTokens, RevokeToken,
 	DescribePolicies, PutPolicy, DeletePolicy, TestPolicy,
 	LookupAuditEvents, VerifyAuditTrail,
+	GetMetrics,
 }
 
 // ParseAction returns the action named s.
@@ -429,6 +436,7 @@ var resourceTypes = map[Action]string{
 	CreateToken: "User", DescribeTokens: "User", RevokeToken: "User",
 	DescribePolicies: "Account", PutPolicy: "Account", DeletePolicy: "Account", TestPolicy: "Account",
 	LookupAuditEvents: "Account", VerifyAuditTrail: "Account",
+	GetMetrics: "Account",
 }
 
 // ResourceType is the type of resource a is checked on.

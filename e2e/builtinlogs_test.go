@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -374,12 +373,20 @@ func TestLogsQuery(t *testing.T) {
 }
 
 // TestMetricFilters counts failed commands with a metric filter in
-// CloudWatch's pattern syntax, and reads the counter on /metrics.
+// CloudWatch's pattern syntax, and reads the counter on /metrics with the
+// token postern dev keeps for it. A dimension may not read what sessions
+// typed, and /metrics answers no one without a token (issue 16, finding 6:
+// cmd=$.command put "export DBPASS=..." on an open /metrics).
 func TestMetricFilters(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	e := startDev(t, "--metrics-listen", "127.0.0.1:0")
 	metricsURL := e.dev.waitFor(ctx, regexp.MustCompile(`metrics on (http://\S+)`))[1]
+	tokenFile := filepath.Join(e.dir, "data", "metrics-token")
+	e.dev.waitFor(ctx, regexp.MustCompile(`Metrics: `+regexp.QuoteMeta(metricsURL)+` with Authorization: Bearer \$\(cat `+regexp.QuoteMeta(tokenFile)+`\)`))
+	if fi, err := os.Stat(tokenFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("metrics token file: %v, %v", fi, err)
+	}
 	e.mustRun(ctx, "exec", hostname(t), "--", "true") // creates /postern/sessions
 	e.mustRun(ctx, "logs", "metric-filters", "put", "--group", "/postern/sessions", "--name", "failed",
 		"--pattern", `{ $.eventType = "Command" && $.exitCode != 0 }`, "--metric-namespace", "Postern", "--metric-name", "FailedCommands",
@@ -395,7 +402,12 @@ func TestMetricFilters(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "already counted by filter failed") {
 		t.Errorf("a second filter with other dimensions into the same metric: exit %d, %q", code, errOut)
 	}
-	if out := e.mustRun(ctx, "logs", "metric-filters", "ls"); !strings.Contains(out, "Postern/FailedCommands") {
+	_, errOut, code = e.run(ctx, "logs", "metric-filters", "put", "--group", "/postern/sessions", "--name", "commands",
+		"--pattern", `{ $.eventType = "Command" }`, "--metric-namespace", "Postern", "--metric-name", "Commands", "--dimensions", "cmd=$.command")
+	if code == 0 || !strings.Contains(errOut, "$.command holds what sessions typed or showed") {
+		t.Errorf("a dimension reading $.command: exit %d, %q", code, errOut)
+	}
+	if out := e.mustRun(ctx, "logs", "metric-filters", "ls"); !strings.Contains(out, "Postern/FailedCommands") || strings.Contains(out, "commands") {
 		t.Errorf("metric-filters ls:\n%s", out)
 	}
 
@@ -403,7 +415,7 @@ func TestMetricFilters(t *testing.T) {
 	id := pty.ExpectRegexp(ctx, sessionIDRE)[1]
 	pty.WriteLine(setPrompt)
 	pty.Expect(ctx, prompt)
-	for _, line := range []string{"false", "true", "sh -c 'exit 3'"} {
+	for _, line := range []string{"false", "true", "sh -c 'exit 3'", "export DBPASS=S3cr3tPassw0rd"} {
 		pty.WriteLine(line)
 		pty.Expect(ctx, prompt)
 	}
@@ -411,8 +423,21 @@ func TestMetricFilters(t *testing.T) {
 	pty.Wait(ctx)
 	e.waitDelivered(ctx, id)
 	want := `postern_logs_Postern_FailedCommands{filter="failed",log_group="/postern/sessions",user="prn:postern:iam:000000000001:user/admin"} 2`
-	if m := scrape(t, metricsURL); !strings.Contains(m, want+"\n") {
+	m := scrape(t, metricsURL, e.metricsToken())
+	if !strings.Contains(m, want+"\n") {
 		t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "postern_logs_"))
+	}
+	if strings.Contains(m, "S3cr3t") {
+		t.Errorf("metrics show a typed secret:\n%s", grepLines(m, "S3cr3t"))
+	}
+	// Without a token, or with the CLI's own scoped to something else:
+	// nothing.
+	other := strings.TrimSpace(e.mustRun(ctx, "tokens", "create", "--name", "reader", "--scope", "QueryLogs"))
+	for name, tok := range map[string]string{"no token": "", "a token scoped to QueryLogs": other} {
+		status, body := get(t, http.DefaultClient, metricsURL, tok)
+		if status == http.StatusOK || strings.Contains(body, "postern_") || !strings.Contains(body, "GetMetrics") {
+			t.Errorf("%s: %d %s", name, status, body)
+		}
 	}
 	e.mustRun(ctx, "logs", "metric-filters", "delete", "--group", "/postern/sessions", "--name", "failed")
 	if out := e.mustRun(ctx, "logs", "metric-filters", "ls", "-o", "json"); strings.TrimSpace(out) != "[]" {
@@ -431,7 +456,7 @@ func grepLines(s, sub string) string {
 }
 
 // TestMetricsTLS: a metrics listener off loopback speaks only TLS, with the
-// server's certificate.
+// server's certificate, and wants a token there too.
 func TestMetricsTLS(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
@@ -451,13 +476,10 @@ func TestMetricsTLS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(cfg.CA))
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := hc.Get(u)
-	if err != nil {
-		t.Fatal(err)
+	if status, body := get(t, hc, u, ""); status != http.StatusUnauthorized || strings.Contains(body, "postern_outbox_bytes") {
+		t.Errorf("GET %s without a token: %d\n%.300s", u, status, body)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "postern_outbox_bytes") {
-		t.Errorf("GET %s: %s\n%.300s", u, resp.Status, b)
+	if status, body := get(t, hc, u, e.metricsToken()); status != http.StatusOK || !strings.Contains(body, "postern_outbox_bytes") {
+		t.Errorf("GET %s: %d\n%.300s", u, status, body)
 	}
 }

@@ -294,7 +294,7 @@ func TestDeliveryOutage(t *testing.T) {
 		t.Errorf("exec with a full outbox: exit %d, stdout %q, stderr %q; want a refusal", code, out, errOut)
 	}
 	e.dev.waitFor(ctx, regexp.MustCompile(`ALARM: the delivery outbox is full`))
-	if m := scrape(t, metricsURL); !strings.Contains(m, "postern_outbox_full 1\n") || !strings.Contains(m, "postern_outbox_limit_bytes 1\n") {
+	if m := scrape(t, metricsURL, e.metricsToken()); !strings.Contains(m, "postern_outbox_full 1\n") || !strings.Contains(m, "postern_outbox_limit_bytes 1\n") {
 		t.Errorf("metrics do not show the full outbox:\n%s", m)
 	}
 
@@ -312,7 +312,7 @@ func TestDeliveryOutage(t *testing.T) {
 	}
 	// The metrics tell the story: failures during the outage, every
 	// artifact delivered in the end, nothing owed.
-	m := scrape(t, metricsURL)
+	m := scrape(t, metricsURL, e.metricsToken())
 	for _, want := range []string{
 		`postern_deliveries_total{artifact="log",destination="s3",result="delivered"} 3`,
 		`postern_deliveries_total{artifact="cast",destination="s3",result="delivered"} 3`,
@@ -329,16 +329,46 @@ func TestDeliveryOutage(t *testing.T) {
 	}
 }
 
-func scrape(t *testing.T, url string) string {
+// scrape reads the metrics at url as a scraper would, with token (the
+// one postern dev keeps: metricsToken).
+func scrape(t *testing.T, url, token string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	status, body := get(t, http.DefaultClient, url, token)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, status, body)
+	}
+	return body
+}
+
+// get GETs url with hc and token as a bearer token (none if empty).
+func get(t *testing.T, hc *http.Client, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// metricsToken is the metrics token postern dev keeps for the local
+// administrator.
+func (e *env) metricsToken() string {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.dir, "data", "metrics-token"))
+	if err != nil {
+		e.t.Fatal(err)
 	}
 	return string(b)
 }

@@ -386,6 +386,25 @@ func (p *Pattern) CheckMetric(value string, dims map[string]string) error {
 	return nil
 }
 
+// FieldRoot returns the top-level property a metric value or dimension
+// of p reads: "command" for $.command, $.command[0] and $.['command'].x.
+// It returns "" for a field of a space-delimited pattern, which reads a
+// word of the message's text wherever it falls, and an error for what
+// CheckMetric refuses or a number.
+func (p *Pattern) FieldRoot(spec string) (string, error) {
+	if p == nil {
+		return "", fmt.Errorf("no filter pattern")
+	}
+	ref, err := p.parseRef(strings.TrimSpace(spec))
+	if err != nil {
+		return "", err
+	}
+	if ref.sel == nil {
+		return "", nil
+	}
+	return ref.sel.segs[0].key, nil
+}
+
 // A fieldRef is a parsed metric value or dimension that names a field.
 type fieldRef struct {
 	sel  *selector // JSON patterns

@@ -324,6 +324,30 @@ func TestCheckMetric(t *testing.T) {
 	}
 }
 
+func TestFieldRoot(t *testing.T) {
+	cases := []struct{ pattern, spec, want, err string }{
+		{`{ $.a = 1 }`, "$.command", "command", ""},
+		{`{ $.a = 1 }`, " $.sessionData[0] ", "sessionData", ""},
+		{`{ $.a = 1 }`, "$.['command'].x", "command", ""},
+		{`{ $.a = 1 }`, `$.["user.name"]`, "user.name", ""},
+		{`{ $.a = 1 }`, "$.a.command", "a", ""},
+		{`[ip, user, ..., bytes]`, "$user", "", ""},
+		{`[ip, user, ..., bytes]`, "$2", "", ""},
+		{`{ $.a = 1 }`, "$.*", "", "wildcard"},
+		{`{ $.a = 1 }`, "1", "", "not a number or a field reference"},
+		{`ERROR`, "$.a", "", "only JSON and space-delimited"},
+	}
+	for _, tc := range cases {
+		got, err := mustParse(t, tc.pattern).FieldRoot(tc.spec)
+		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("Parse(%q).FieldRoot(%q) = %q, %v; want %q, error %q", tc.pattern, tc.spec, got, err, tc.want, tc.err)
+		}
+	}
+	if _, err := (*Pattern)(nil).FieldRoot("$.a"); err == nil {
+		t.Error("a nil Pattern has fields")
+	}
+}
+
 func TestNilPattern(t *testing.T) {
 	var p *Pattern
 	if p.Match("x") || p.String() != "" {

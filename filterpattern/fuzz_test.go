@@ -129,6 +129,11 @@ func FuzzMatch(f *testing.F) {
 			if !ok || dims["d"] != text {
 				t.Fatalf("Parse(%q).Dimensions(d: %q, %q) = %v, %v; Extract says %q", pattern, key, message, dims, ok, text)
 			}
+			// The server refuses metrics that read session content by
+			// the field's root: every field has one, JSON fields a name.
+			if root, err := p.FieldRoot(key); err != nil || (root == "") != (p.kind != kindJSON) {
+				t.Fatalf("Parse(%q).FieldRoot(%q) = %q, %v", pattern, key, root, err)
+			}
 		}
 		if p.kind == kindJSON && matched {
 			checkJSONAgainstStdlib(t, p, message, fields)

@@ -18,7 +18,9 @@ import (
 // anything about the resource beyond whether it exists. Routes declare
 // their action in the route table; a handler that answers without any
 // check is a bug the server logs and counts (uncheckedRequests), and
-// TestEveryRouteIsAuthorized fails on.
+// TestEveryRouteIsAuthorized fails on. The metrics listener is outside the
+// route table (MetricsHandler): it checks GetMetrics on the caller's
+// account itself (metricsCaller), which TestMetricsNeedGetMetrics covers.
 
 // policyCache holds accounts' parsed policy sets.
 type policyCache struct {

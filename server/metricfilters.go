@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,14 +23,51 @@ import (
 // counts as Prometheus counters named postern_logs_<namespace>_<metric>,
 // labelled with the log group, the filter and the filter's dimensions.
 // The filters live in the log store; the counts live in memory, from the
-// server's start, as Prometheus counters do.
+// server's start, as Prometheus counters do. Each account sees its own
+// (forAccount).
+//
+// Dimension values come from the events, so they are bounded twice. What
+// they may read: never the fields that hold what a session typed or showed
+// (contentFields), nor a space-delimited pattern's words, which can fall
+// anywhere in an event's text; a label is readable by whoever scrapes
+// /metrics, without the log group's permission or key. And how many: as
+// CloudWatch Logs disables a filter that makes 1,000 dimension values in a
+// while, a filter here keeps at most maxSeries combinations of values;
+// further new ones count under overflowValue in every dimension, so the
+// totals stay right, and postern_metric_filter_overflow_events_total says
+// how many events went there.
 type metricFilters struct {
-	mu      sync.Mutex // guards filters and series
+	maxSeries int
+	logf      func(string, ...any)
+
+	mu      sync.Mutex // guards filters and counts
 	filters map[groupKey][]*compiledFilter
-	series  map[string]*series // by promName and label values
+	counts  map[filterKey]*filterCounts
 }
 
+// DefaultMetricFilterMaxSeries is how many combinations of dimension
+// values a metric filter counts separately by default.
+const DefaultMetricFilterMaxSeries = 100
+
+const (
+	// overflowValue is every dimension's value of the series that counts
+	// a filter's events past its maxSeries, or with a value that cannot
+	// be a label.
+	overflowValue = "_other"
+	// maxDimensionValue bounds a dimension value, in bytes: CloudWatch's
+	// limit for one.
+	maxDimensionValue = 1024
+)
+
+// contentFields are the properties of Postern's session events that hold
+// what a session showed (sessionData) or ran (command): passwords typed on
+// a command line included. Metric values and dimensions may not read them;
+// patterns may match on them, which only counts.
+var contentFields = []string{"sessionData", "command"}
+
 type groupKey struct{ account, group string }
+
+type filterKey struct{ account, group, name string }
 
 type compiledFilter struct {
 	f        logstore.MetricFilter
@@ -38,18 +76,31 @@ type compiledFilter struct {
 	dimNames []string // sorted
 }
 
+// filterCounts are one filter's series.
+type filterCounts struct {
+	promName string
+	dimNames []string
+	series   map[string]*series // by dimension values, NUL-joined
+	// overflow counts the events counted under overflowValue.
+	overflow float64
+	// warned is set once the server has logged that the filter overflowed.
+	warned bool
+}
+
 type series struct {
-	name   string
-	labels []string // label names
-	values []string
+	values []string // dimension values, in dimNames' order
 	value  float64
 }
 
-func newMetricFilters() *metricFilters {
-	return &metricFilters{filters: map[groupKey][]*compiledFilter{}, series: map[string]*series{}}
+func newMetricFilters(maxSeries int, logf func(string, ...any)) *metricFilters {
+	if maxSeries <= 0 {
+		maxSeries = DefaultMetricFilterMaxSeries
+	}
+	return &metricFilters{maxSeries: maxSeries, logf: logf, filters: map[groupKey][]*compiledFilter{}, counts: map[filterKey]*filterCounts{}}
 }
 
-// compile checks f the way CloudWatch's PutMetricFilter does.
+// compile checks f the way CloudWatch's PutMetricFilter does, and that its
+// value and dimensions read no session content.
 func compile(f logstore.MetricFilter) (*compiledFilter, error) {
 	p, err := filterpattern.Parse(f.Pattern)
 	if err != nil {
@@ -58,10 +109,16 @@ func compile(f logstore.MetricFilter) (*compiledFilter, error) {
 	if err := p.CheckMetric(f.Value, f.Dimensions); err != nil {
 		return nil, err
 	}
+	if err := checkContent(p, "metric value", f.Value); err != nil {
+		return nil, err
+	}
 	dims := make([]string, 0, len(f.Dimensions))
-	for d := range f.Dimensions {
+	for d, spec := range f.Dimensions {
 		if !validLabel(d) || d == "log_group" || d == "filter" {
 			return nil, fmt.Errorf("dimension %q: want a name of letters, digits and _ other than log_group and filter", d)
+		}
+		if err := checkContent(p, fmt.Sprintf("dimension %q", d), spec); err != nil {
+			return nil, err
 		}
 		dims = append(dims, d)
 	}
@@ -69,9 +126,29 @@ func compile(f logstore.MetricFilter) (*compiledFilter, error) {
 	return &compiledFilter{f: f, p: p, promName: "postern_logs_" + promSafe(f.Namespace) + "_" + promSafe(f.MetricName), dimNames: dims}, nil
 }
 
-// conflict reports a filter other than cf (another name or group) that
-// counts into the same Prometheus metric with other dimensions: one metric
-// must have one set of labels, or /metrics fails for everyone.
+// checkContent refuses a metric value or dimension (what) that reads spec
+// when spec is a field holding session content.
+func checkContent(p *filterpattern.Pattern, what, spec string) error {
+	if !strings.HasPrefix(strings.TrimSpace(spec), "$") {
+		return nil // a number
+	}
+	root, err := p.FieldRoot(spec)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	const why = "metric labels and values are readable by whoever may scrape /metrics (GetMetrics), without the log group's read permission or key"
+	switch {
+	case root == "":
+		return fmt.Errorf("%s %s: a space-delimited field is a word of the event's text wherever it falls, typed commands and output included; %s. Use a JSON pattern and a field such as $.userIdentity.arn", what, strings.TrimSpace(spec), why)
+	case slices.Contains(contentFields, root):
+		return fmt.Errorf("%s %s: $.%s holds what sessions typed or showed, secrets included; %s. Count such events with a pattern instead ({ $.command = \"sudo*\" }) and read them with postern logs query", what, strings.TrimSpace(spec), root, why)
+	}
+	return nil
+}
+
+// conflict reports a filter other than cf (another name or group) of the
+// same account that counts into the same Prometheus metric with other
+// dimensions: one metric must have one set of labels, or /metrics fails.
 func (m *metricFilters) conflict(cf *compiledFilter) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -79,9 +156,12 @@ func (m *metricFilters) conflict(cf *compiledFilter) error {
 }
 
 func conflicting(filters map[groupKey][]*compiledFilter, cf *compiledFilter) error {
-	for _, fs := range filters {
+	for k, fs := range filters {
+		if k.account != cf.f.Account {
+			continue // each account has its own /metrics (forAccount)
+		}
 		for _, o := range fs {
-			same := o.f.Account == cf.f.Account && o.f.Group == cf.f.Group && o.f.Name == cf.f.Name
+			same := o.f.Group == cf.f.Group && o.f.Name == cf.f.Name
 			if same || o.promName != cf.promName || slices.Equal(o.dimNames, cf.dimNames) {
 				continue
 			}
@@ -92,8 +172,13 @@ func conflicting(filters map[groupKey][]*compiledFilter, cf *compiledFilter) err
 	return nil
 }
 
+// filterSource is where load finds the filters: the log store.
+type filterSource interface {
+	MetricFilters(ctx context.Context, account string) ([]logstore.MetricFilter, error)
+}
+
 // load replaces the filters with the store's.
-func (m *metricFilters) load(ctx context.Context, ls LogStore, logf func(string, ...any)) error {
+func (m *metricFilters) load(ctx context.Context, ls filterSource) error {
 	fs, err := ls.MetricFilters(ctx, "")
 	if err != nil {
 		return err
@@ -102,11 +187,11 @@ func (m *metricFilters) load(ctx context.Context, ls LogStore, logf func(string,
 	for _, f := range fs {
 		cf, err := compile(f)
 		if err != nil {
-			logf("server: metric filter %s of log group %s: %v; ignoring it", f.Name, f.Group, err)
+			m.logf("server: metric filter %s of log group %s: %v; ignoring it", f.Name, f.Group, err)
 			continue
 		}
 		if err := conflicting(filters, cf); err != nil {
-			logf("server: metric filter %s of log group %s: %v; ignoring it", f.Name, f.Group, err)
+			m.logf("server: metric filter %s of log group %s: %v; ignoring it", f.Name, f.Group, err)
 			continue
 		}
 		k := groupKey{f.Account, f.Group}
@@ -119,20 +204,19 @@ func (m *metricFilters) load(ctx context.Context, ls LogStore, logf func(string,
 	return nil
 }
 
-// dropStale drops the counts of filters deleted, or replaced with other
-// dimensions: a metric keeps one set of labels. m.mu must be held.
+// dropStale drops the counts of filters deleted, or replaced with another
+// metric or other dimensions: a metric keeps one set of labels. m.mu must
+// be held.
 func (m *metricFilters) dropStale() {
-	for key, se := range m.series {
+	for k, fc := range m.counts {
 		keep := false
-		for _, fs := range m.filters {
-			for _, cf := range fs {
-				if cf.promName == se.name && slices.Equal(append([]string{"log_group", "filter"}, cf.dimNames...), se.labels) {
-					keep = true
-				}
+		for _, cf := range m.filters[groupKey{k.account, k.group}] {
+			if cf.f.Name == k.name && cf.promName == fc.promName && slices.Equal(cf.dimNames, fc.dimNames) {
+				keep = true
 			}
 		}
 		if !keep {
-			delete(m.series, key)
+			delete(m.counts, k)
 		}
 	}
 }
@@ -147,38 +231,114 @@ func (m *metricFilters) observe(account, group string, messages []string) {
 			if !ok {
 				continue
 			}
-			labels := append([]string{"log_group", "filter"}, cf.dimNames...)
-			values := []string{group, cf.f.Name}
+			var values []string
 			if len(cf.dimNames) > 0 {
 				dims, ok := cf.p.Dimensions(cf.f.Dimensions, msg)
 				if !ok {
 					continue // CloudWatch publishes nothing without every dimension
 				}
-				for _, d := range cf.dimNames {
-					values = append(values, dims[d])
+				values = make([]string, len(cf.dimNames))
+				for i, d := range cf.dimNames {
+					values[i] = dims[d]
 				}
 			}
-			key := cf.promName + "\x00" + strings.Join(values, "\x00")
-			s := m.series[key]
-			if s == nil {
-				s = &series{name: cf.promName, labels: labels, values: values}
-				m.series[key] = s
-			}
-			s.value += v
+			m.count(filterKey{account, group, cf.f.Name}, cf, values, v)
 		}
 	}
 }
 
-// Describe sends nothing: the metrics are the users', made as filters come
-// (an unchecked collector).
-func (m *metricFilters) Describe(chan<- *prometheus.Desc) {}
+// count adds v to the filter's series of values, or to its overflow
+// series. m.mu must be held.
+func (m *metricFilters) count(k filterKey, cf *compiledFilter, values []string, v float64) {
+	fc := m.counts[k]
+	if fc == nil {
+		fc = &filterCounts{promName: cf.promName, dimNames: cf.dimNames, series: map[string]*series{}}
+		m.counts[k] = fc
+	}
+	key := strings.Join(values, "\x00")
+	s := fc.series[key]
+	if s == nil && len(values) > 0 {
+		other := slices.Repeat([]string{overflowValue}, len(values))
+		otherKey := strings.Join(other, "\x00")
+		distinct := len(fc.series)
+		if _, ok := fc.series[otherKey]; ok {
+			distinct--
+		}
+		if reason := unlabelable(values, distinct >= m.maxSeries, m.maxSeries); reason != "" {
+			fc.overflow++
+			if !fc.warned {
+				fc.warned = true
+				m.logf("server: metric filter %s of log group %s (account %s): %s; such events count with every dimension %q (postern_metric_filter_overflow_events_total)",
+					k.name, k.group, k.account, reason, overflowValue)
+			}
+			key, values = otherKey, other
+			s = fc.series[key]
+		}
+	}
+	if s == nil {
+		s = &series{values: values}
+		fc.series[key] = s
+	}
+	s.value += v
+}
 
-func (m *metricFilters) Collect(ch chan<- prometheus.Metric) {
+// unlabelable says why dimension values go to the overflow series, or "".
+func unlabelable(values []string, full bool, max int) string {
+	if full {
+		return fmt.Sprintf("it has counted %d combinations of dimension values, the most it may (metricFilterMaxSeries)", max)
+	}
+	for _, v := range values {
+		if len(v) > maxDimensionValue {
+			return fmt.Sprintf("a dimension value is longer than %d bytes", maxDimensionValue)
+		}
+		if !utf8.ValidString(v) {
+			return "a dimension value is not UTF-8"
+		}
+	}
+	return ""
+}
+
+// forAccount is the account's metric filters' counts, for its /metrics.
+func (m *metricFilters) forAccount(account string) prometheus.Collector {
+	return accountFilters{m: m, account: account}
+}
+
+// accountFilters is an unchecked collector (Describe sends nothing): its
+// metrics are the users', made as filters come.
+type accountFilters struct {
+	m       *metricFilters
+	account string
+}
+
+func (accountFilters) Describe(chan<- *prometheus.Desc) {}
+
+var overflowDesc = prometheus.NewDesc("postern_metric_filter_overflow_events_total",
+	"Events a metric filter with dimensions counted under the dimension value "+overflowValue+": past its limit of distinct dimension values (metricFilterMaxSeries), or with a value too long or not UTF-8.",
+	[]string{"log_group", "filter"}, nil)
+
+func (a accountFilters) Collect(ch chan<- prometheus.Metric) {
+	m := a.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, s := range m.series {
-		desc := prometheus.NewDesc(s.name, "Events of log group matching a metric filter (postern logs metric-filters).", s.labels, nil)
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, s.value, s.values...)
+	send := func(pm prometheus.Metric, err error) {
+		if err != nil {
+			m.logf("server: metrics: %v", err) // a bug: values are checked as they are counted
+			return
+		}
+		ch <- pm
+	}
+	for k, fc := range m.counts {
+		if k.account != a.account {
+			continue
+		}
+		desc := prometheus.NewDesc(fc.promName, "Events of log group matching a metric filter (postern logs metric-filters).",
+			append([]string{"log_group", "filter"}, fc.dimNames...), nil)
+		for _, s := range fc.series {
+			send(prometheus.NewConstMetric(desc, prometheus.CounterValue, s.value, append([]string{k.group, k.name}, s.values...)...))
+		}
+		if len(fc.dimNames) > 0 {
+			send(prometheus.NewConstMetric(overflowDesc, prometheus.CounterValue, fc.overflow, k.group, k.name))
+		}
 	}
 }
 
@@ -224,7 +384,7 @@ func (s *Server) handlePutMetricFilter(w http.ResponseWriter, r *http.Request) e
 	if err := ls.PutMetricFilter(r.Context(), f); err != nil {
 		return logStoreError(err, "log group "+req.Group)
 	}
-	if err := s.metricFilters.load(r.Context(), ls, s.logf); err != nil {
+	if err := s.metricFilters.load(r.Context(), ls); err != nil {
 		return err
 	}
 	s.logf("server: %s put metric filter %s on log group %s: %s -> %s/%s", c.User.Name, f.Name, f.Group, f.Pattern, f.Namespace, f.MetricName)
@@ -271,7 +431,7 @@ func (s *Server) handleDeleteMetricFilter(w http.ResponseWriter, r *http.Request
 		}
 		return err
 	}
-	if err := s.metricFilters.load(r.Context(), ls, s.logf); err != nil {
+	if err := s.metricFilters.load(r.Context(), ls); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -2,9 +2,17 @@ package server
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/authz"
 )
 
 // metrics are the server's Prometheus metrics. Without a registry they
@@ -12,6 +20,9 @@ import (
 type metrics struct {
 	deliveries    *prometheus.CounterVec   // destination, artifact, result
 	streamLatency *prometheus.HistogramVec // destination
+	// metricsRefused counts requests to /metrics refused, by reason
+	// (unauthenticated, forbidden).
+	metricsRefused *prometheus.CounterVec
 }
 
 func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
@@ -25,6 +36,10 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 			Help:    "From a line's output on the node to the destination acknowledging its streamed event.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30, 60},
 		}, []string{"destination"}),
+		metricsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "postern_metrics_requests_refused_total",
+			Help: "Requests to /metrics refused: without a valid token (unauthenticated) or allowed GetMetrics (forbidden).",
+		}, []string{"reason"}),
 	}
 	if reg == nil {
 		return m
@@ -53,8 +68,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 			return value(n)
 		}
 	}
-	reg.MustRegister(s.metricFilters)
-	reg.MustRegister(m.deliveries, m.streamLatency,
+	reg.MustRegister(m.deliveries, m.streamLatency, m.metricsRefused,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "postern_client_catchup_records_total",
 			Help: "Journal records read to serve clients further behind than the relay's memory (resumes, late watchers, slow readers).",
@@ -91,4 +105,79 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 		})),
 	)
 	return m
+}
+
+// Error codes of /metrics.
+const (
+	codeMetricsUnauthenticated = "Unauthenticated"
+	codeMetricsDenied          = "AccessDenied"
+	codeMetricsMethod          = "MethodNotAllowed"
+)
+
+// MetricsHandler serves the metrics g gathers, with the caller's account's
+// metric filter counts, in Prometheus' formats, to callers whose bearer
+// token may GetMetrics on their account: an administrator's token, best
+// one scoped to it (postern tokens create --scope GetMetrics), which a
+// scraper sends as Authorization: Bearer. Metric filter labels are taken
+// from log groups' events, which their read permission and key guard; the
+// listener must not hand them to anyone who can reach its port. Scrapes are
+// not audited (one every few seconds would bury the trail); refusals are
+// counted in postern_metrics_requests_refused_total.
+func (s *Server) MetricsHandler(g prometheus.Gatherer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, api.Error{Code: codeMetricsMethod, Message: "/metrics answers GET"})
+			return
+		}
+		c, err := s.metricsCaller(r)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) {
+				s.logf("server: metrics: %v", err)
+				ae = errorf(http.StatusInternalServerError, "InternalError", "internal error; see the server log")
+			}
+			switch ae.status {
+			case http.StatusUnauthorized:
+				s.metrics.metricsRefused.WithLabelValues("unauthenticated").Inc()
+				w.Header().Set("WWW-Authenticate", `Bearer realm="postern metrics"`)
+			case http.StatusForbidden:
+				s.metrics.metricsRefused.WithLabelValues("forbidden").Inc()
+			}
+			writeJSON(w, ae.status, api.Error{Code: ae.code, Message: ae.msg})
+			return
+		}
+		own := prometheus.NewRegistry()
+		own.MustRegister(s.metricFilters.forAccount(c.Account))
+		promhttp.HandlerFor(prometheus.Gatherers{g, own}, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	})
+}
+
+// metricsCaller authenticates a request to /metrics by its bearer token
+// (never the console's cookie, which a browser would send to any port of
+// the host) and checks that it may GetMetrics on its account.
+func (s *Server) metricsCaller(r *http.Request) (caller, error) {
+	const how = "send an API token allowed GetMetrics as Authorization: Bearer (an administrator makes one with `postern tokens create --name prometheus --scope GetMetrics`)"
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || strings.TrimSpace(tok) == "" {
+		return caller{}, errorf(http.StatusUnauthorized, codeMetricsUnauthenticated, "metrics need a token: %s", how)
+	}
+	c, err := s.authenticate(r)
+	if err != nil {
+		if ae := (*apiError)(nil); errors.As(err, &ae) && ae.status == http.StatusUnauthorized {
+			return caller{}, errorf(http.StatusUnauthorized, codeMetricsUnauthenticated, "%s; %s", ae.msg, how)
+		}
+		return caller{}, err
+	}
+	d, err := s.decide(r.Context(), c, authz.GetMetrics, c.account())
+	if err != nil {
+		return caller{}, err
+	}
+	switch {
+	case d.Allowed:
+		return c, nil
+	case slices.Equal(d.Policies, []string{"token-scope"}):
+		return caller{}, errorf(http.StatusForbidden, codeMetricsDenied, "%s's token %s may not GetMetrics: its scopes are %v", c.User.Name, c.Token.ID, c.Token.Scopes)
+	}
+	return caller{}, errorf(http.StatusForbidden, codeMetricsDenied, "%s is not allowed to GetMetrics on account %s (%s)", c.User.Name, c.Account, d.Explain())
 }

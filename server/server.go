@@ -82,8 +82,12 @@ type Config struct {
 	// refused.
 	LogStore LogStore
 	// Metrics is where the server registers its Prometheus metrics; nil:
-	// not exported.
+	// not exported. MetricsHandler serves them.
 	Metrics prometheus.Registerer
+	// MetricFilterMaxSeries bounds the combinations of dimension values
+	// each metric filter counts separately (default
+	// DefaultMetricFilterMaxSeries); more count under "_other".
+	MetricFilterMaxSeries int
 	// Keys is the built-in key service; nil: no key API.
 	Keys KeyService
 	// AuditKey keys the audit trail's chain (keys.Service.AuditKey); nil:
@@ -223,9 +227,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.outbox = newOutbox(s, cfg.OutboxMaxBytes)
-	s.metricFilters = newMetricFilters()
+	s.metricFilters = newMetricFilters(cfg.MetricFilterMaxSeries, s.logf)
 	if cfg.LogStore != nil {
-		if err := s.metricFilters.load(ctx, cfg.LogStore, s.logf); err != nil {
+		if err := s.metricFilters.load(ctx, cfg.LogStore); err != nil {
 			cancel()
 			return nil, fmt.Errorf("server: metric filters: %w", err)
 		}

@@ -299,6 +299,11 @@ func newMetricFiltersCmd() *cobra.Command {
 match the pattern add --value (default 1, or a field such as $.durationMs) to
 the counter postern_logs_<namespace>_<metric> on the server's /metrics
 (--metrics-listen), labelled with the group, the filter and any dimensions.
+Whoever may scrape the metrics (GetMetrics) reads the labels, so a value or
+dimension may not read $.command or $.sessionData, nor a space-delimited
+field; match on them in the pattern instead. Past 100 combinations of
+dimension values (the server's --metric-filter-max-series), new ones count
+under _other.
 
   postern logs metric-filters put --group /postern/sessions --name sudo \
     --pattern '{ $.eventType = "Command" && $.command = "sudo*" }' \

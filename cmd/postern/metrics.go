@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/postern/postern/logger"
 )
@@ -23,14 +22,15 @@ func newMetricsRegistry() *prometheus.Registry {
 	return reg
 }
 
-// serveMetrics serves reg at /metrics on addr until ctx ends: over HTTPS
+// serveMetrics serves h (the server's MetricsHandler, which asks for a
+// token allowed GetMetrics) at /metrics on addr until ctx ends: over HTTPS
 // with the server's certificate (tc), or plain HTTP when addr is a
-// loopback address. It exposes counts, not session content; keep it off
-// the public internet all the same.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, tc *tls.Config, logf logger.Logf) error {
+// loopback address. It returns the URL. Loopback is no reason to skip the
+// token: every local user and process can reach it.
+func serveMetrics(ctx context.Context, addr string, h http.Handler, tc *tls.Config, logf logger.Logf) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("--metrics-listen: %w", err)
+		return "", fmt.Errorf("--metrics-listen: %w", err)
 	}
 	// Listeners are TLS-only, with the server's certificate; plain HTTP
 	// only on loopback, for a scraper on the same host.
@@ -39,8 +39,11 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, tc
 		ln, scheme = tls.NewListener(ln, tc), "https"
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.Handle("/metrics", h)
+	// A scrape is one small request; nobody gets to hold a connection
+	// open for free.
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	go func() {
 		<-ctx.Done()
 		hs.Close()
@@ -50,6 +53,7 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, tc
 			logf("metrics listener: %v", err)
 		}
 	}()
-	logf("metrics on %s://%s/metrics", scheme, ln.Addr())
-	return nil
+	u := fmt.Sprintf("%s://%s/metrics", scheme, ln.Addr())
+	logf("metrics on %s (bearer token allowed GetMetrics: postern tokens create --name prometheus --scope GetMetrics)", u)
+	return u, nil
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +20,7 @@ import (
 	"github.com/postern/postern/agent"
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/client"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logger"
@@ -47,6 +50,9 @@ type serverOptions struct {
 	audit server.AuditArchive
 	// metricsListen serves Prometheus metrics there; empty: off.
 	metricsListen string
+	// metricFilterMaxSeries bounds each metric filter's dimension values;
+	// 0: default.
+	metricFilterMaxSeries int
 	// outboxMax bounds the recordings waiting for delivery; 0: default.
 	outboxMax int64
 	// TLS material from files; empty: created in the data directory.
@@ -60,6 +66,8 @@ type runningServer struct {
 	url   string
 	done  chan error
 	admin string // the bootstrap admin's password, when just created
+	// metricsURL is where metrics are served; empty: not served.
+	metricsURL string
 }
 
 // startServer opens the store, starts the server and returns once it
@@ -117,7 +125,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		SSO: idp, AuditArchive: o.audit,
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
-		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, OutboxMaxBytes: o.outboxMax, Keys: ks,
+		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, MetricFilterMaxSeries: o.metricFilterMaxSeries, OutboxMaxBytes: o.outboxMax, Keys: ks,
 		S3ClientSideEncryption: o.destinations.S3.ClientSideEncryption, AuditKey: ks.AuditKey(),
 	})
 	if err != nil {
@@ -145,7 +153,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	}
 	rs.admin = pw
 	if o.metricsListen != "" {
-		if err := serveMetrics(ctx, o.metricsListen, reg, srv.TLSConfig(), logf); err != nil {
+		if rs.metricsURL, err = serveMetrics(ctx, o.metricsListen, srv.MetricsHandler(reg), srv.TLSConfig(), logf); err != nil {
 			ln.Close()
 			srv.Close()
 			closeStores()
@@ -225,7 +233,8 @@ func newServerCmd() *cobra.Command {
 	f.StringSliceVar(&o.hosts, "host", nil, "extra names or addresses for the server certificate")
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
-	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090; scrapers need a token allowed GetMetrics")
+	f.IntVar(&o.metricFilterMaxSeries, "metric-filter-max-series", server.DefaultMetricFilterMaxSeries, "combinations of dimension values each metric filter counts separately; more count under \"_other\"")
 	f.Int64Var(&o.outboxMax, "outbox-max-bytes", server.DefaultOutboxMaxBytes, "bound on recordings waiting for delivery to log destinations; at it, sessions that name one are refused")
 	f.StringVar(&o.cert, "tls-cert", "", "server certificate (PEM); default: issued by the CA")
 	f.StringVar(&o.key, "tls-key", "", "server certificate key (PEM)")
@@ -261,7 +270,8 @@ works at once. State lives in one data directory; running it again resumes it.`,
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "log only errors")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
-	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090; scrapers need a token allowed GetMetrics")
+	f.IntVar(&o.metricFilterMaxSeries, "metric-filter-max-series", server.DefaultMetricFilterMaxSeries, "combinations of dimension values each metric filter counts separately; more count under \"_other\"")
 	f.Int64Var(&o.outboxMax, "outbox-max-bytes", server.DefaultOutboxMaxBytes, "bound on recordings waiting for delivery to log destinations; at it, sessions that name one are refused")
 	return cmd
 }
@@ -285,6 +295,14 @@ func runDev(ctx context.Context, out io.Writer, o serverOptions) error {
 	home := client.Home()
 	if err := client.SaveConfig(home, client.Config{Server: rs.url, CA: string(rs.srv.CA().CertPEM), Token: token, User: "admin", Account: store.DefaultAccount}); err != nil {
 		return err
+	}
+	// The local administrator's metrics token, where a local Prometheus
+	// can read it (credentials_file).
+	metricsTokenFile := ""
+	if rs.metricsURL != "" {
+		if metricsTokenFile, err = ensureMetricsToken(ctx, rs, token, filepath.Join(o.data, "metrics-token")); err != nil {
+			return err
+		}
 	}
 	// The local agent, registered through the real activation path on the
 	// first run.
@@ -332,6 +350,9 @@ Next, in another terminal:
 
 Press Ctrl-C to stop.
 `, o.data, ag.NodeID(), host, home, rs.url, filepath.Join(o.data, "admin-password"), host)
+	if metricsTokenFile != "" {
+		fmt.Fprintf(out, "Metrics: %s with Authorization: Bearer $(cat %s) (admin's token, scope GetMetrics)\n", rs.metricsURL, metricsTokenFile)
+	}
 	if rs.admin != "" {
 		fmt.Fprintf(out, "Administrator \"admin\" was created; its password is in %s\n", filepath.Join(o.data, "admin-password"))
 	}
@@ -347,6 +368,33 @@ Press Ctrl-C to stop.
 	cancel()
 	<-agentDone
 	return <-rs.done
+}
+
+// ensureMetricsToken keeps in file an API token of the local admin scoped
+// to GetMetrics, made with the admin's token: the one already there while
+// it is good for another day, else a new one (30 days). It returns file.
+func ensureMetricsToken(ctx context.Context, rs *runningServer, adminToken, file string) (string, error) {
+	if b, err := os.ReadFile(file); err == nil {
+		t, err := rs.st.GetToken(ctx, authn.HashSecret(strings.TrimSpace(string(b))), time.Now())
+		if err == nil && t.Kind == store.TokenAPI && t.User == "admin" && slices.Equal(t.Scopes, []string{string(authz.GetMetrics)}) &&
+			time.Until(t.ExpiresAt) > 24*time.Hour {
+			return file, nil
+		}
+	}
+	c, err := client.New(client.Config{Server: rs.url, CA: string(rs.srv.CA().CertPEM), Token: adminToken})
+	if err != nil {
+		return "", err
+	}
+	t, err := c.CreateToken(ctx, "admin", api.CreateTokenRequest{Name: "postern dev metrics", ExpiresIn: "30d", Scopes: []string{string(authz.GetMetrics)}})
+	if err != nil {
+		return "", fmt.Errorf("metrics token: %w", err)
+	}
+	// No newline: the file is the credential, as Prometheus'
+	// credentials_file reads it.
+	if err := pki.WriteFileAtomic(file, []byte(t.Secret), 0o600); err != nil {
+		return "", err
+	}
+	return file, nil
 }
 
 func waitOnline(ctx context.Context, rs *runningServer, nodeID string) error {
@@ -381,6 +429,9 @@ func loadServerConfig(path string, o *serverOptions) error {
 		CAKey          string   `json:"caKey"`
 		MetricsListen  string   `json:"metricsListen"`
 		OutboxMaxBytes int64    `json:"outboxMaxBytes"`
+		// MetricFilterMaxSeries bounds each metric filter's
+		// combinations of dimension values.
+		MetricFilterMaxSeries int `json:"metricFilterMaxSeries"`
 		// SSO signs users in through an OpenID Connect provider.
 		SSO *sso.Config `json:"sso"`
 		// Audit copies the audit trail to an S3 bucket and/or a
@@ -416,6 +467,12 @@ func loadServerConfig(path string, o *serverOptions) error {
 	}
 	if c.MetricsListen != "" {
 		o.metricsListen = c.MetricsListen
+	}
+	if c.MetricFilterMaxSeries < 0 {
+		return fmt.Errorf("%s: metricFilterMaxSeries: %d is negative", path, c.MetricFilterMaxSeries)
+	}
+	if c.MetricFilterMaxSeries > 0 {
+		o.metricFilterMaxSeries = c.MetricFilterMaxSeries
 	}
 	if c.OutboxMaxBytes < 0 {
 		return fmt.Errorf("%s: outboxMaxBytes: %d is negative", path, c.OutboxMaxBytes)
