@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/postern/postern/api"
 )
 
@@ -40,29 +42,34 @@ func (e *SSOError) Error() string {
 
 // SSOLogin signs in through the server's single sign-on, as RFC 8252 has
 // native apps do: it listens on 127.0.0.1:0, has open show the user
-// serverURL/v1/sso/start?redirect=http://127.0.0.1:PORT/callback?state=...
+// serverURL/v1/sso/start?redirect=http://127.0.0.1:PORT/callback?state=...&code_challenge=...
 // (open may start a browser or just print the URL), waits until the browser
 // comes back to /callback with a one-time code (or an error), tells the
-// browser it can close the tab, and then POSTs the code to
-// serverURL/v1/sso/exchange with hc and decodes the JSON answer, the
-// server's token, into out.
+// browser it can close the tab, and then POSTs the code with its code
+// verifier to serverURL/v1/sso/exchange with hc and decodes the JSON
+// answer, the server's token, into out.
 //
-// The random state in the callback URL means only the sign-in this call
-// started is accepted: a web page that finds the port cannot make the CLI
-// sign in with a code of the page's choosing.
+// Two secrets bind the sign-in to this call. The random state in the
+// callback URL means only the sign-in this call started is accepted: a web
+// page that finds the port cannot make the CLI sign in with a code of the
+// page's choosing. The code verifier, of which the server sees only the
+// S256 hash (code_challenge) until the exchange, means the code is good
+// only here: one that leaks from the browser signs nobody else in.
 func SSOLogin(ctx context.Context, hc *http.Client, serverURL string, open func(url string) error, out any) error {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
 	base := strings.TrimRight(serverURL, "/")
-	code, err := waitForCode(ctx, base, open)
+	verifier := oauth2.GenerateVerifier()
+	code, err := waitForCode(ctx, base, oauth2.S256ChallengeFromVerifier(verifier), open)
 	if err != nil {
 		return err
 	}
 
 	body, _ := json.Marshal(struct {
-		Code string `json:"code"`
-	}{code})
+		Code         string `json:"code"`
+		CodeVerifier string `json:"codeVerifier"`
+	}{code, verifier})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+pathSSOExchange, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("client: single sign-on: %w", err)
@@ -102,10 +109,10 @@ type callback struct {
 	err  error
 }
 
-// waitForCode runs the loopback listener for one sign-in and returns the
-// hand-off code the browser brings. The listener and its server live only
-// for this call.
-func waitForCode(ctx context.Context, base string, open func(string) error) (string, error) {
+// waitForCode runs the loopback listener for one sign-in, bound to
+// challenge, and returns the hand-off code the browser brings. The listener
+// and its server live only for this call.
+func waitForCode(ctx context.Context, base, challenge string, open func(string) error) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("client: single sign-on: listen for the browser: %w", err)
@@ -155,7 +162,7 @@ func waitForCode(ctx context.Context, base string, open func(string) error) (str
 		<-served
 	}()
 
-	start := base + pathSSOStart + "?redirect=" + url.QueryEscape(redirect)
+	start := base + pathSSOStart + "?" + url.Values{"redirect": {redirect}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}.Encode()
 	if err := open(start); err != nil {
 		return "", fmt.Errorf("client: single sign-on: open %s: %w", start, err)
 	}

@@ -1,12 +1,15 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -17,6 +20,7 @@ import (
 	"time"
 
 	"github.com/oauth2-proxy/mockoidc"
+	"golang.org/x/oauth2"
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
@@ -118,8 +122,14 @@ type browser struct {
 	page string // guarded by mu
 }
 
-func newBrowser(s *ssoServer) *browser {
-	return &browser{hc: &http.Client{Transport: s.Client().Transport}}
+// newBrowser is a browser with a cookie jar, which keeps the server's
+// binding cookie from the start of a sign-in to its callback.
+func newBrowser(t *testing.T, s *ssoServer) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{hc: &http.Client{Transport: s.Client().Transport, Jar: jar}}
 }
 
 func (b *browser) visit(u string) error {
@@ -141,7 +151,7 @@ func (b *browser) lastPage() string {
 	return b.page
 }
 
-var startRE = regexp.MustCompile(`^https://127\.0\.0\.1:\d+/v1/sso/start\?redirect=http%3A%2F%2F127\.0\.0\.1%3A\d+%2Fcallback%3Fstate%3D[A-Z2-7]{26}$`)
+var startRE = regexp.MustCompile(`^https://127\.0\.0\.1:\d+/v1/sso/start\?code_challenge=[A-Za-z0-9_-]{43}&code_challenge_method=S256&redirect=http%3A%2F%2F127\.0\.0\.1%3A\d+%2Fcallback%3Fstate%3D[A-Z2-7]{26}$`)
 
 func TestSSOLogin(t *testing.T) {
 	tests := []struct {
@@ -200,14 +210,15 @@ func TestSSOLogin(t *testing.T) {
 			wantPage: "jane.doe is disabled",
 		},
 		{
-			name: "code already redeemed",
+			name: "code stolen on its way",
 			open: func(t *testing.T, s *ssoServer, b *browser, _ context.CancelFunc, start string) error {
-				// Something else redeems the code on its way to the
-				// CLI; the CLI must say the code is spent.
+				// Something else tries the code on its way to the
+				// CLI, with a verifier of its own: refused, and the
+				// code is void, so the CLI must say the code is spent.
 				b.hc.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
 					if r.URL.Hostname() == "127.0.0.1" && r.URL.Path == "/callback" {
-						if _, err := s.Client().Post(s.URL+sso.PathExchange, "application/json", strings.NewReader(`{"code":"`+r.URL.Query().Get("code")+`"}`)); err != nil {
-							t.Error(err)
+						if status := s.redeem(t, r.URL.Query().Get("code"), oauth2.GenerateVerifier()); status != http.StatusBadRequest {
+							t.Errorf("the thief's exchange: %d; want 400", status)
 						}
 					}
 					return nil
@@ -218,6 +229,36 @@ func TestSSOLogin(t *testing.T) {
 				e := new(client.Error)
 				return errors.As(err, &e) && e.Code == sso.CodeInvalidCode
 			},
+		},
+		{
+			name: "code stolen, tried without a verifier",
+			open: func(t *testing.T, s *ssoServer, b *browser, _ context.CancelFunc, start string) error {
+				b.hc.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+					if r.URL.Hostname() == "127.0.0.1" && r.URL.Path == "/callback" {
+						if status := s.redeem(t, r.URL.Query().Get("code"), ""); status != http.StatusBadRequest {
+							t.Errorf("the thief's exchange: %d; want 400", status)
+						}
+					}
+					return nil
+				}
+				return b.visit(start)
+			},
+			want:     "pst_jane.doe",
+			wantPage: "You can close this tab",
+		},
+		{
+			name: "browser without cookies",
+			open: func(t *testing.T, s *ssoServer, b *browser, cancel context.CancelFunc, start string) error {
+				// The server cannot tell this browser from another
+				// one: it says so on its page, and the CLI waits
+				// until the user gives up.
+				b.hc.Jar = nil
+				err := b.visit(start)
+				cancel()
+				return err
+			},
+			wantErr:  func(err error) bool { return errors.Is(err, context.Canceled) },
+			wantPage: "started in another browser",
 		},
 		{
 			name: "open fails",
@@ -243,7 +284,7 @@ func TestSSOLogin(t *testing.T) {
 				tt.setup(s)
 				s.mu.Unlock()
 			}
-			b := newBrowser(s)
+			b := newBrowser(t, s)
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			open := func(start string) error {
@@ -281,7 +322,7 @@ func TestClientSSOLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBrowser(s)
+	b := newBrowser(t, s)
 	got, err := c.SSOLogin(t.Context(), b.visit)
 	if err != nil || got.Token != "pst_ops" || got.User != "ops" {
 		t.Fatalf("SSOLogin: %+v, %v", got, err)
@@ -291,6 +332,20 @@ func TestClientSSOLogin(t *testing.T) {
 	if len(s.issued) != 1 || !slices.Equal(s.issued[0].Groups, []string{"operators"}) {
 		t.Errorf("issued for %+v; want groups [operators]", s.issued)
 	}
+}
+
+// redeem tries code at the exchange with verifier, as a program other than
+// the CLI that started the sign-in would, and returns the status.
+func (s *ssoServer) redeem(t *testing.T, code, verifier string) int {
+	t.Helper()
+	body, _ := json.Marshal(sso.ExchangeRequest{Code: code, CodeVerifier: verifier})
+	resp, err := s.Client().Post(s.URL+sso.PathExchange, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // caPEM is the test server's certificate, which is its own CA.

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,11 +52,18 @@ func TestConsole(t *testing.T) {
 	// Single sign-on through a real OpenID provider, for the console's
 	// SSO button: the provider signs "sam" in as an operator.
 	idp, e := startDevWithSSO(t)
-	idp.QueueUser(&mockoidc.MockUser{Subject: "00u-sam", PreferredUsername: "sam", Groups: []string{"eng-oncall"}})
 	ctx := testCtx(t)
 
 	// The console is served at the server's root.
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
+	// Another browser (with cookies of its own) signs "mallory" in at
+	// the provider and stops at the redirect back to the server: the
+	// console's browser is then given that URL, which must not sign it
+	// in (login CSRF).
+	idp.QueueUser(&mockoidc.MockUser{Subject: "00u-mallory", PreferredUsername: "mallory", Groups: []string{"eng-oncall"}})
+	forged := ssoCallbackOf(t, e.url+"/v1/sso/start?redirect=%2Fsso")
+	idp.QueueUser(&mockoidc.MockUser{Subject: "00u-sam", PreferredUsername: "sam", Groups: []string{"eng-oncall"}})
 	res, err := hc.Get(e.url + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -84,10 +92,42 @@ func TestConsole(t *testing.T) {
 		"POSTERN_SCREENSHOTS="+shots,
 		"CHROMIUM="+chromiumPath,
 		"POSTERN_SSO_USER=sam",
+		"POSTERN_SSO_FORGED_CALLBACK="+forged,
 	)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("browser test failed (%v); screenshots in %s\n%s", err, shots, out)
 	}
 	t.Logf("screenshots in %s\n%s", shots, out)
+}
+
+// ssoCallbackOf is a browser of its own starting a single sign-on at start:
+// it follows the redirects through the provider and returns the provider's
+// redirect back to the server's callback, unvisited.
+func ssoCallbackOf(t *testing.T, start string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	b := &http.Client{
+		Timeout:       10 * time.Second,
+		Jar:           jar,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	u := start
+	for range 5 {
+		resp, err := b.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, err := resp.Location()
+		if err != nil {
+			t.Fatalf("GET %s: %s, no redirect", u, resp.Status)
+		}
+		if u = loc.String(); strings.Contains(loc.Path, "/v1/sso/callback") {
+			return u
+		}
+	}
+	t.Fatalf("no redirect to the callback from %s", start)
+	return ""
 }

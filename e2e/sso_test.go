@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,7 +89,10 @@ func TestSingleSignOn(t *testing.T) {
 			if u := strings.TrimSpace(sc.Text()); strings.HasPrefix(u, "https://") {
 				pool := x509.NewCertPool()
 				pool.AppendCertsFromPEM([]byte(ccfg.CA))
-				browser := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+				// A browser keeps cookies: the server binds the
+				// sign-in to the browser that started it by one.
+				jar, _ := cookiejar.New(nil)
+				browser := &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 				resp, err := browser.Get(u)
 				if err != nil {
 					t.Fatalf("browser: %v", err)

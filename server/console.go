@@ -17,6 +17,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/logstore"
+	"github.com/postern/postern/sso"
 	"github.com/postern/postern/store"
 )
 
@@ -98,9 +99,16 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
 		if s.ssoHandoffs == nil {
 			return errorf(http.StatusBadRequest, "NoSingleSignOn", "this server has no single sign-on")
 		}
-		u, ok := s.ssoHandoffs.Take(req.SSOCode)
-		if !ok {
-			return errorf(http.StatusUnauthorized, "InvalidCode", "the sign-in code is unknown, used or expired: sign in again")
+		// The code is good only in the browser that started the
+		// sign-in, with its binding cookie: one that leaked from a
+		// victim's browser signs nobody else in.
+		u, err := s.ssoHandoffs.TakeInBrowser(w, r, req.SSOCode)
+		switch {
+		case errors.Is(err, sso.ErrCodeElsewhere):
+			s.logf("server: single sign-on: the console presented a sign-in code in a browser that did not start the sign-in; the code is void")
+			return errorf(http.StatusForbidden, sso.CodeSignInElsewhere, "this sign-in was started in another browser: start it again in this one")
+		case err != nil:
+			return errorf(http.StatusUnauthorized, sso.CodeInvalidCode, "the sign-in code is unknown, used or expired: sign in again")
 		}
 		account, user = u.Account, u.User
 	default:

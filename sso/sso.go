@@ -3,7 +3,9 @@
 // is the relying party: it runs the authorization code flow with PKCE, checks
 // the ID token with go-oidc, maps the provider's groups onto Postern's, and
 // hands the token it then issues to the CLI or web console through a
-// one-time code (Handoffs), so no Postern token ever travels in a URL.
+// one-time code (Handoffs), so no Postern token ever travels in a URL. Each
+// login is bound to the browser that started it (a cookie) and its code to
+// the client that redeems it (a PKCE-like verifier): see binding.go.
 //
 // The package knows nothing of the server: Routes serves the three
 // endpoints, and the server supplies an Issue function that turns a verified
@@ -252,8 +254,14 @@ type Provider struct {
 type pendingLogin struct {
 	nonce, verifier string
 	redirect        string // where the user goes afterwards
-	expires         time.Time
-	used            bool // kept after Finish until swept as expired, so a replay says so
+	// browser is the S256 hash of the binding secret of the browser
+	// that started the login: only that browser may finish it.
+	browser string
+	// challenge is the client's S256 code challenge, which the hand-off
+	// code is bound to; empty for the console, bound by browser.
+	challenge string
+	expires   time.Time
+	used      bool // kept after Finish until swept as expired, so a replay says so
 }
 
 // New discovers the provider and returns a relying party for it.
@@ -303,19 +311,46 @@ func New(ctx context.Context, cfg Config, opts Options) (*Provider, error) {
 	return p, nil
 }
 
-// Begin starts a login and returns the provider's authorization URL to send
-// the user to. clientRedirect is where the user goes when the login is done:
-// see CheckClientRedirect.
-func (p *Provider) Begin(clientRedirect string) (authURL string, err error) {
+// Login is a login Begin started.
+type Login struct {
+	// AuthURL is the provider's authorization URL to send the user to.
+	AuthURL string
+	// BrowserSecret binds the login to the browser that started it: the
+	// caller keeps it in that browser (Routes: in BindingCookie), and
+	// Finish accepts the provider's redirect only from a browser that
+	// presents it.
+	BrowserSecret string
+}
+
+// Begin starts a login. clientRedirect is where the user goes when the
+// login is done: see CheckClientRedirect. clientChallenge is the S256
+// challenge of a verifier kept by the client that will redeem the hand-off
+// code: required when clientRedirect is a loopback URL (the CLI), refused
+// when it is a path on this server (the web console, whose code is bound
+// to its browser instead).
+func (p *Provider) Begin(clientRedirect, clientChallenge string) (Login, error) {
 	redirect, err := CheckClientRedirect(clientRedirect)
 	if err != nil {
-		return "", err
+		return Login{}, err
+	}
+	switch {
+	case strings.HasPrefix(redirect, "/") && clientChallenge != "":
+		return Login{}, fmt.Errorf("%w: a sign-in for a path on this server (the web console) is bound to its browser and takes no code_challenge", ErrBadChallenge)
+	case !strings.HasPrefix(redirect, "/") && clientChallenge == "":
+		return Login{}, ErrNoChallenge
+	case clientChallenge != "":
+		if err := checkChallenge(clientChallenge); err != nil {
+			return Login{}, err
+		}
 	}
 	state := rand.Text()
+	secret := rand.Text()
 	pl := &pendingLogin{
-		nonce:    rand.Text(),
-		verifier: oauth2.GenerateVerifier(),
-		redirect: redirect,
+		nonce:     rand.Text(),
+		verifier:  oauth2.GenerateVerifier(),
+		redirect:  redirect,
+		browser:   s256(secret),
+		challenge: clientChallenge,
 	}
 	now := p.now()
 	pl.expires = now.Add(loginTTL)
@@ -325,73 +360,115 @@ func (p *Provider) Begin(clientRedirect string) (authURL string, err error) {
 	p.pending[state] = pl
 	p.mu.Unlock()
 
-	return p.oauth.AuthCodeURL(state, oidc.Nonce(pl.nonce), oauth2.S256ChallengeOption(pl.verifier)), nil
+	return Login{
+		AuthURL:       p.oauth.AuthCodeURL(state, oidc.Nonce(pl.nonce), oauth2.S256ChallengeOption(pl.verifier)),
+		BrowserSecret: secret,
+	}, nil
 }
 
-// takeState marks state's login used and returns it. The login comes back
-// with ErrStateExpired too, since where to send the user is still known.
-func (p *Provider) takeState(state string) (*pendingLogin, error) {
+// takeState finds state's login, checks that one of browserSecrets is the
+// one it was started with, marks it used and returns it with the secret
+// that matched. The login comes back with ErrStateExpired too, since where
+// to send the user is still known. A browser that did not start the login
+// gets ErrOtherBrowser and leaves it as it was: whoever holds a login's
+// callback URL cannot spend it for the browser that started it.
+func (p *Provider) takeState(state string, browserSecrets []string) (*pendingLogin, string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pl, ok := p.pending[state]
+	if state == "" || !ok {
+		return nil, "", ErrUnknownState
+	}
+	secret := ""
+	for _, s := range browserSecrets {
+		if subtle.ConstantTimeCompare([]byte(s256(s)), []byte(pl.browser)) == 1 {
+			secret = s
+			break
+		}
+	}
 	switch {
-	case state == "" || !ok:
-		return nil, ErrUnknownState
+	case secret == "" && len(browserSecrets) == 0:
+		return nil, "", fmt.Errorf("%w: the request has no binding cookie", ErrOtherBrowser)
+	case secret == "":
+		return nil, "", fmt.Errorf("%w: none of the %d binding secrets of its cookie is this login's", ErrOtherBrowser, len(browserSecrets))
 	case pl.used:
-		return nil, ErrStateReused
+		return nil, "", ErrStateReused
 	}
 	pl.used = true
 	if !p.now().Before(pl.expires) {
 		delete(p.pending, state)
-		return pl, ErrStateExpired
+		return pl, secret, ErrStateExpired
 	}
-	return pl, nil
+	return pl, secret, nil
 }
 
-// Finish handles the provider's redirect to RedirectURL: it checks the
-// state (each is good once), redeems the code with the PKCE verifier,
-// verifies the ID token and its nonce, and returns who signed in and the
-// clientRedirect given to Begin.
+// Finished is what Finish tells about a login besides who signed in.
+type Finished struct {
+	// Redirect is the clientRedirect given to Begin, where to send the
+	// user with the outcome; empty when the login is unknown, already
+	// finished, or was not started by this browser (then the outcome
+	// is nobody else's business).
+	Redirect string
+	// BrowserSecret is the one of the browser's secrets that started
+	// the login. It has served, unless the hand-off is bound to it.
+	BrowserSecret string
+	// Challenge is the S256 challenge the hand-off code must be bound
+	// to: the client's given to Begin, or, for a login that gave none
+	// (the web console), that of BrowserSecret, so that the code is
+	// good only in this browser.
+	Challenge string
+}
+
+// Finish handles the provider's redirect to RedirectURL, r: it checks the
+// state (each is good once) and that the browser presents, among
+// browserSecrets, the secret Begin returned for that login; it redeems the
+// code with the PKCE verifier, verifies the ID token and its nonce, and
+// returns who signed in and what the hand-off is bound to.
 //
 // The redirect is returned with some errors too (the provider's refusal, a
 // token that failed verification, an expired login), so the user can be
 // sent back to the client with the error rather than left on the server's
-// page; it is empty when the login is unknown or was already finished.
-func (p *Provider) Finish(ctx context.Context, r *http.Request) (Identity, string, error) {
+// page.
+func (p *Provider) Finish(ctx context.Context, r *http.Request, browserSecrets []string) (Identity, Finished, error) {
 	q := r.URL.Query()
-	pl, err := p.takeState(q.Get("state"))
-	var redirect string
+	pl, secret, err := p.takeState(q.Get("state"), browserSecrets)
+	var fin Finished
 	if pl != nil {
-		redirect = pl.redirect
+		fin = Finished{Redirect: pl.redirect, BrowserSecret: secret, Challenge: cmp.Or(pl.challenge, pl.browser)}
+	}
+	if errors.Is(err, ErrOtherBrowser) {
+		// Before the provider's error: a refusal from another
+		// browser's login is not this browser's to pass on.
+		return Identity{}, fin, err
 	}
 	if code := q.Get("error"); code != "" {
-		return Identity{}, redirect, &IdPError{Code: code, Description: q.Get("error_description")}
+		return Identity{}, fin, &IdPError{Code: code, Description: q.Get("error_description")}
 	}
 	if err != nil {
-		return Identity{}, redirect, err
+		return Identity{}, fin, err
 	}
 	code := q.Get("code")
 	if code == "" {
-		return Identity{}, redirect, ErrNoCode
+		return Identity{}, fin, ErrNoCode
 	}
 
 	tok, err := p.oauth.Exchange(context.WithValue(ctx, oauth2.HTTPClient, p.hc), code, oauth2.VerifierOption(pl.verifier))
 	if err != nil {
-		return Identity{}, redirect, fmt.Errorf("%w: %w", ErrExchange, err)
+		return Identity{}, fin, fmt.Errorf("%w: %w", ErrExchange, err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return Identity{}, redirect, ErrNoIDToken
+		return Identity{}, fin, ErrNoIDToken
 	}
 	idt, err := p.verify(ctx, raw, pl.nonce)
 	if err != nil {
-		return Identity{}, redirect, err
+		return Identity{}, fin, err
 	}
 	id, err := p.identity(idt)
 	if err != nil {
-		return Identity{}, redirect, err
+		return Identity{}, fin, err
 	}
-	return id, redirect, nil
+	return id, fin, nil
 }
 
 // verify checks the ID token with go-oidc and then its nonce, which go-oidc

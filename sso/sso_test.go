@@ -3,6 +3,7 @@ package sso
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"slices"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/oauth2-proxy/mockoidc"
+	"golang.org/x/oauth2"
 
 	"github.com/postern/postern/api"
 )
@@ -362,18 +365,18 @@ func TestFinish(t *testing.T) {
 			}
 			p := newProvider(t, cfg, newClock())
 			f.QueueUser(tt.user)
-			authURL, err := p.Begin("http://127.0.0.1:4242/callback")
+			login, err := p.Begin("http://127.0.0.1:4242/callback", cliChallenge)
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := authorize(t, authURL)
+			r := authorize(t, login.AuthURL)
 			if tt.before != nil {
 				tt.before(t, f)
 			}
 			if tt.request != nil {
 				tt.request(r)
 			}
-			id, redirect, err := p.Finish(t.Context(), r)
+			id, fin, err := p.Finish(t.Context(), r, []string{login.BrowserSecret})
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Finish: %v; want %v", err, tt.wantErr)
@@ -391,8 +394,11 @@ func TestFinish(t *testing.T) {
 			if fmt.Sprint(id) != fmt.Sprint(tt.want) {
 				t.Errorf("identity %+v; want %+v", id, tt.want)
 			}
-			if redirect != "http://127.0.0.1:4242/callback" {
-				t.Errorf("redirect %q", redirect)
+			if fin.Redirect != "http://127.0.0.1:4242/callback" {
+				t.Errorf("redirect %q", fin.Redirect)
+			}
+			if fin.Challenge != cliChallenge || fin.BrowserSecret != login.BrowserSecret {
+				t.Errorf("finished %+v; want the hand-off bound to the CLI's challenge %q", fin, cliChallenge)
 			}
 		})
 	}
@@ -436,37 +442,37 @@ func flipSignature(tok string) string {
 func TestFinishIdPError(t *testing.T) {
 	f := startIdP(t)
 	p := newProvider(t, f.config(testRedirectURL), newClock())
-	authURL, err := p.Begin("/console/signed-in")
+	login, err := p.Begin("/console/signed-in", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.setDeny()
-	_, redirect, err := p.Finish(t.Context(), authorize(t, authURL))
+	_, fin, err := p.Finish(t.Context(), authorize(t, login.AuthURL), []string{login.BrowserSecret})
 	var idpErr *IdPError
 	if !errors.As(err, &idpErr) || idpErr.Code != "access_denied" || idpErr.Description != "The user declined." {
 		t.Fatalf("Finish: %v; want the provider's access_denied", err)
 	}
-	if redirect != "/console/signed-in" {
-		t.Errorf("redirect %q; want the client's, so the user is sent back with the error", redirect)
+	if fin.Redirect != "/console/signed-in" {
+		t.Errorf("redirect %q; want the client's, so the user is sent back with the error", fin.Redirect)
 	}
 }
 
 func TestFinishState(t *testing.T) {
 	tests := []struct {
 		name         string
-		run          func(t *testing.T, p *Provider, clock *fakeClock, r *http.Request) error
+		run          func(t *testing.T, p *Provider, clock *fakeClock, r *http.Request, secret []string) error
 		wantErr      error
 		wantRedirect bool
 	}{
 		{
 			name: "replayed",
-			run: func(t *testing.T, p *Provider, _ *fakeClock, r *http.Request) error {
-				if _, _, err := p.Finish(t.Context(), r); err != nil {
+			run: func(t *testing.T, p *Provider, _ *fakeClock, r *http.Request, secret []string) error {
+				if _, _, err := p.Finish(t.Context(), r, secret); err != nil {
 					t.Fatalf("first Finish: %v", err)
 				}
-				_, redirect, err := p.Finish(t.Context(), r)
-				if redirect != "" {
-					t.Errorf("replay redirects to %q", redirect)
+				_, fin, err := p.Finish(t.Context(), r, secret)
+				if fin.Redirect != "" {
+					t.Errorf("replay redirects to %q", fin.Redirect)
 				}
 				return err
 			},
@@ -474,10 +480,10 @@ func TestFinishState(t *testing.T) {
 		},
 		{
 			name: "expired",
-			run: func(t *testing.T, p *Provider, clock *fakeClock, r *http.Request) error {
+			run: func(t *testing.T, p *Provider, clock *fakeClock, r *http.Request, secret []string) error {
 				clock.Advance(loginTTL)
-				_, redirect, err := p.Finish(t.Context(), r)
-				if redirect == "" {
+				_, fin, err := p.Finish(t.Context(), r, secret)
+				if fin.Redirect == "" {
 					t.Error("no redirect: the CLI would wait for nothing")
 				}
 				return err
@@ -486,25 +492,25 @@ func TestFinishState(t *testing.T) {
 		},
 		{
 			name: "just in time",
-			run: func(t *testing.T, p *Provider, clock *fakeClock, r *http.Request) error {
+			run: func(t *testing.T, p *Provider, clock *fakeClock, r *http.Request, secret []string) error {
 				clock.Advance(loginTTL - time.Second)
-				_, _, err := p.Finish(t.Context(), r)
+				_, _, err := p.Finish(t.Context(), r, secret)
 				return err
 			},
 		},
 		{
 			name: "evicted by a flood of logins",
-			run: func(t *testing.T, p *Provider, clock *fakeClock, r *http.Request) error {
+			run: func(t *testing.T, p *Provider, clock *fakeClock, r *http.Request, secret []string) error {
 				for range p.maxPending {
 					clock.Advance(time.Millisecond)
-					if _, err := p.Begin("/flood"); err != nil {
+					if _, err := p.Begin("/flood", ""); err != nil {
 						t.Fatal(err)
 					}
 				}
 				if n := len(p.pending); n != p.maxPending {
 					t.Errorf("%d logins pending; want the bound %d", n, p.maxPending)
 				}
-				_, _, err := p.Finish(t.Context(), r)
+				_, _, err := p.Finish(t.Context(), r, secret)
 				return err
 			},
 			wantErr: ErrUnknownState,
@@ -516,11 +522,11 @@ func TestFinishState(t *testing.T) {
 			clock := newClock()
 			p := newProvider(t, f.config(testRedirectURL), clock)
 			p.maxPending = 50
-			authURL, err := p.Begin("http://[::1]:4242/callback")
+			login, err := p.Begin("http://[::1]:4242/callback", cliChallenge)
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = tt.run(t, p, clock, authorize(t, authURL))
+			err = tt.run(t, p, clock, authorize(t, login.AuthURL), []string{login.BrowserSecret})
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("got %v; want %v", err, tt.wantErr)
 			}
@@ -532,8 +538,8 @@ func TestBeginRefusesRedirect(t *testing.T) {
 	f := startIdP(t)
 	p := newProvider(t, f.config(testRedirectURL), newClock())
 	for _, r := range []string{"https://evil.example.com/callback", "//evil.example.com/x", "http://192.168.1.10:8080/callback", ""} {
-		if u, err := p.Begin(r); !errors.Is(err, ErrBadRedirect) {
-			t.Errorf("Begin(%q) = %q, %v; want ErrBadRedirect", r, u, err)
+		if u, err := p.Begin(r, cliChallenge); !errors.Is(err, ErrBadRedirect) {
+			t.Errorf("Begin(%q) = %+v, %v; want ErrBadRedirect", r, u, err)
 		}
 	}
 	if len(p.pending) != 0 {
@@ -544,13 +550,16 @@ func TestBeginRefusesRedirect(t *testing.T) {
 func TestBeginAuthURL(t *testing.T) {
 	f := startIdP(t)
 	p := newProvider(t, f.config(testRedirectURL), newClock())
-	a, err := p.Begin("/console")
+	a, err := p.Begin("/console", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := p.Begin("/console")
-	ua, _ := url.Parse(a)
-	ub, _ := url.Parse(b)
+	b, _ := p.Begin("/console", "")
+	if !isBindingSecret(a.BrowserSecret) || a.BrowserSecret == b.BrowserSecret || strings.Contains(a.AuthURL, a.BrowserSecret) {
+		t.Errorf("browser secrets %q, %q: want fresh random ones, not in the URL", a.BrowserSecret, b.BrowserSecret)
+	}
+	ua, _ := url.Parse(a.AuthURL)
+	ub, _ := url.Parse(b.AuthURL)
 	qa, qb := ua.Query(), ub.Query()
 	if got := ua.Scheme + "://" + ua.Host + ua.Path; got != f.AuthorizationEndpoint() {
 		t.Errorf("auth URL %s; want the provider's endpoint %s", got, f.AuthorizationEndpoint())
@@ -760,74 +769,250 @@ func FuzzCheckClientRedirect(f *testing.F) {
 	})
 }
 
+// cliVerifier is the CLI's code verifier in these tests, and cliChallenge
+// its S256 hash: all the server sees of it before the exchange.
+var (
+	cliVerifier  = oauth2.GenerateVerifier()
+	cliChallenge = oauth2.S256ChallengeFromVerifier(cliVerifier)
+)
+
+// TestFinishBinding checks that only the browser that started a login can
+// finish it, and what the hand-off is then bound to.
+func TestFinishBinding(t *testing.T) {
+	tests := []struct {
+		name      string
+		redirect  string
+		challenge string
+		deny      bool                              // the provider refuses
+		secrets   func(login, other Login) []string // what the browser presents
+		wantErr   error
+		// wantBound is what the hand-off must be bound to, on success.
+		wantBound func(login Login) string
+	}{
+		{
+			name:      "the CLI's browser",
+			redirect:  "http://127.0.0.1:4242/callback",
+			challenge: cliChallenge,
+			secrets:   func(login, _ Login) []string { return []string{login.BrowserSecret} },
+			wantBound: func(Login) string { return cliChallenge },
+		},
+		{
+			name:      "the console's browser",
+			redirect:  "/sso",
+			secrets:   func(login, _ Login) []string { return []string{login.BrowserSecret} },
+			wantBound: func(login Login) string { return s256(login.BrowserSecret) },
+		},
+		{
+			name:      "a browser with other logins in flight too",
+			redirect:  "/sso",
+			secrets:   func(login, other Login) []string { return []string{other.BrowserSecret, login.BrowserSecret} },
+			wantBound: func(login Login) string { return s256(login.BrowserSecret) },
+		},
+		{
+			name:     "a browser without the cookie",
+			redirect: "/sso",
+			secrets:  func(Login, Login) []string { return nil },
+			wantErr:  ErrOtherBrowser,
+		},
+		{
+			// The login CSRF: an attacker's login finished in the
+			// victim's browser, which has a login of its own.
+			name:      "a browser that started another login",
+			redirect:  "http://127.0.0.1:4242/callback",
+			challenge: cliChallenge,
+			secrets:   func(_, other Login) []string { return []string{other.BrowserSecret} },
+			wantErr:   ErrOtherBrowser,
+		},
+		{
+			name:     "the login's hash instead of its secret",
+			redirect: "/sso",
+			secrets:  func(login, _ Login) []string { return []string{s256(login.BrowserSecret)} },
+			wantErr:  ErrOtherBrowser,
+		},
+		{
+			name:     "the provider's refusal, in another browser",
+			redirect: "/sso",
+			deny:     true,
+			secrets:  func(Login, Login) []string { return nil },
+			wantErr:  ErrOtherBrowser,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := startIdP(t)
+			p := newProvider(t, f.config(testRedirectURL), newClock())
+			login, err := p.Begin(tt.redirect, tt.challenge)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := p.Begin("/sso", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.deny {
+				f.setDeny()
+			}
+			r := authorize(t, login.AuthURL)
+			id, fin, err := p.Finish(t.Context(), r, tt.secrets(login, other))
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Finish: %v; want %v", err, tt.wantErr)
+				}
+				if fin != (Finished{}) {
+					t.Errorf("finished %+v: another browser learns where the login goes", fin)
+				}
+				t.Logf("error: %v", err)
+				// The refusal spent nothing: the browser that
+				// started the login still finishes it.
+				if _, _, err := p.Finish(t.Context(), r, []string{login.BrowserSecret}); err != nil && !tt.deny {
+					t.Errorf("then in the browser that started it: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Finish: %v", err)
+			}
+			if id.Subject == "" || fin.Redirect != tt.redirect || fin.BrowserSecret != login.BrowserSecret || fin.Challenge != tt.wantBound(login) {
+				t.Errorf("finished %+v for %+v; want the login's redirect and secret, bound to %q", fin, id, tt.wantBound(login))
+			}
+		})
+	}
+}
+
+func TestBeginChallenge(t *testing.T) {
+	f := startIdP(t)
+	p := newProvider(t, f.config(testRedirectURL), newClock())
+	for _, tt := range []struct {
+		redirect, challenge string
+		wantErr             error
+	}{
+		{"http://127.0.0.1:4242/callback", cliChallenge, nil},
+		{"/sso", "", nil},
+		{"http://127.0.0.1:4242/callback", "", ErrNoChallenge},
+		{"http://localhost:4242/callback", "", ErrNoChallenge},
+		{"/sso", cliChallenge, ErrBadChallenge},
+		{"http://127.0.0.1:4242/callback", cliVerifier[:40], ErrBadChallenge},
+		{"http://127.0.0.1:4242/callback", cliChallenge + "=", ErrBadChallenge},
+		{"http://127.0.0.1:4242/callback", "+" + cliChallenge[1:], ErrBadChallenge},
+		{"http://127.0.0.1:4242/callback", strings.Repeat("A", 4096), ErrBadChallenge},
+	} {
+		before := len(p.pending)
+		_, err := p.Begin(tt.redirect, tt.challenge)
+		if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+			t.Errorf("Begin(%q, %.50q): %v; want %v", tt.redirect, tt.challenge, err, tt.wantErr)
+		}
+		if got := len(p.pending) - before; err != nil && got != 0 {
+			t.Errorf("Begin(%q, %.50q) refused, yet recorded", tt.redirect, tt.challenge)
+		}
+	}
+}
+
 func TestHandoffs(t *testing.T) {
 	tests := []struct {
-		name string
-		run  func(h *Handoffs[string], clock *fakeClock) (string, bool)
-		want string // "" for refused
+		name    string
+		run     func(h *Handoffs[string], clock *fakeClock) (string, error)
+		want    string // when wantErr is nil
+		wantErr error
 	}{
 		{
 			name: "taken once",
-			run:  func(h *Handoffs[string], _ *fakeClock) (string, bool) { return h.Take(h.Put("token")) },
+			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+				return h.Take(h.Put("token", cliChallenge), cliVerifier)
+			},
 			want: "token",
 		},
 		{
 			name: "used twice",
-			run: func(h *Handoffs[string], _ *fakeClock) (string, bool) {
-				c := h.Put("token")
-				h.Take(c)
-				return h.Take(c)
+			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+				c := h.Put("token", cliChallenge)
+				h.Take(c, cliVerifier)
+				return h.Take(c, cliVerifier)
 			},
+			wantErr: ErrCodeUnknown,
+		},
+		{
+			name: "another client's verifier",
+			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+				return h.Take(h.Put("token", cliChallenge), oauth2.GenerateVerifier())
+			},
+			wantErr: ErrCodeElsewhere,
+		},
+		{
+			name: "no verifier",
+			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+				return h.Take(h.Put("token", cliChallenge), "")
+			},
+			wantErr: ErrCodeElsewhere,
+		},
+		{
+			name: "the challenge as its own verifier",
+			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+				return h.Take(h.Put("token", cliChallenge), cliChallenge)
+			},
+			wantErr: ErrCodeElsewhere,
+		},
+		{
+			name: "void after a wrong verifier",
+			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+				c := h.Put("token", cliChallenge)
+				h.Take(c, oauth2.GenerateVerifier())
+				return h.Take(c, cliVerifier)
+			},
+			wantErr: ErrCodeUnknown,
 		},
 		{
 			name: "just before expiry",
-			run: func(h *Handoffs[string], clock *fakeClock) (string, bool) {
-				c := h.Put("token")
+			run: func(h *Handoffs[string], clock *fakeClock) (string, error) {
+				c := h.Put("token", cliChallenge)
 				clock.Advance(HandoffTTL - time.Millisecond)
-				return h.Take(c)
+				return h.Take(c, cliVerifier)
 			},
 			want: "token",
 		},
 		{
 			name: "expired",
-			run: func(h *Handoffs[string], clock *fakeClock) (string, bool) {
-				c := h.Put("token")
+			run: func(h *Handoffs[string], clock *fakeClock) (string, error) {
+				c := h.Put("token", cliChallenge)
 				clock.Advance(HandoffTTL)
-				return h.Take(c)
+				return h.Take(c, cliVerifier)
 			},
+			wantErr: ErrCodeUnknown,
 		},
 		{
 			name: "unknown",
-			run: func(h *Handoffs[string], _ *fakeClock) (string, bool) {
-				h.Put("token")
-				return h.Take("NOTACODE")
+			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+				h.Put("token", cliChallenge)
+				return h.Take("NOTACODE", cliVerifier)
 			},
+			wantErr: ErrCodeUnknown,
 		},
 		{
-			name: "empty",
-			run:  func(h *Handoffs[string], _ *fakeClock) (string, bool) { return h.Take("") },
+			name:    "empty",
+			run:     func(h *Handoffs[string], _ *fakeClock) (string, error) { return h.Take("", cliVerifier) },
+			wantErr: ErrCodeUnknown,
 		},
 		{
 			name: "oldest dropped when full",
-			run: func(h *Handoffs[string], clock *fakeClock) (string, bool) {
-				first := h.Put("first")
+			run: func(h *Handoffs[string], clock *fakeClock) (string, error) {
+				first := h.Put("first", cliChallenge)
 				for i := range h.max {
 					clock.Advance(time.Millisecond)
-					h.Put(fmt.Sprint(i))
+					h.Put(fmt.Sprint(i), cliChallenge)
 				}
 				if len(h.m) != h.max {
-					return fmt.Sprintf("holds %d codes", len(h.m)), true
+					return fmt.Sprintf("holds %d codes", len(h.m)), nil
 				}
-				return h.Take(first)
+				return h.Take(first, cliVerifier)
 			},
+			wantErr: ErrCodeUnknown,
 		},
 		{
 			name: "expired swept on Put",
-			run: func(h *Handoffs[string], clock *fakeClock) (string, bool) {
-				h.Put("old")
+			run: func(h *Handoffs[string], clock *fakeClock) (string, error) {
+				h.Put("old", cliChallenge)
 				clock.Advance(HandoffTTL)
-				h.Put("new")
-				return fmt.Sprint(len(h.m)), true
+				h.Put("new", cliChallenge)
+				return fmt.Sprint(len(h.m)), nil
 			},
 			want: "1",
 		},
@@ -837,9 +1022,54 @@ func TestHandoffs(t *testing.T) {
 			clock := newClock()
 			h := NewHandoffs[string](clock.Now)
 			h.max = 5
-			got, ok := tt.run(h, clock)
-			if ok != (tt.want != "") || got != tt.want {
-				t.Fatalf("got %q, %v; want %q", got, ok, tt.want)
+			got, err := tt.run(h, clock)
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) || got != tt.want {
+				t.Fatalf("got %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestTakeInBrowser checks the console's redemption: with the cookie of the
+// browser that started the login only, which then forgets that secret.
+func TestTakeInBrowser(t *testing.T) {
+	mine, other, another := rand.Text(), rand.Text(), rand.Text()
+	tests := []struct {
+		name       string
+		cookie     string // the BindingCookie the browser sends; "" none
+		wantErr    error
+		wantCookie string // the cookie's value after, when it is set; "-" cleared
+	}{
+		{name: "its browser", cookie: mine, wantCookie: "-"},
+		{name: "its browser, with other logins", cookie: other + "." + mine + "." + another, wantCookie: other + "." + another},
+		{name: "no cookie", wantErr: ErrCodeElsewhere},
+		{name: "another browser", cookie: other + "." + another, wantErr: ErrCodeElsewhere},
+		{name: "the hash of its secret", cookie: s256(mine), wantErr: ErrCodeElsewhere},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := NewHandoffs[string](nil)
+			code := h.Put("token", s256(mine))
+			r := httptest.NewRequest("POST", "/v1/console/login", nil)
+			if tt.cookie != "" {
+				r.Header.Set("Cookie", BindingCookie+"="+tt.cookie)
+			}
+			w := httptest.NewRecorder()
+			v, err := h.TakeInBrowser(w, r, code)
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) || (err == nil && v != "token") {
+				t.Fatalf("got %q, %v; want %v", v, err, tt.wantErr)
+			}
+			set := w.Result().Cookies()
+			switch {
+			case tt.wantCookie == "" && len(set) != 0:
+				t.Errorf("set cookies %v; want none", set)
+			case tt.wantCookie == "-" && (len(set) != 1 || set[0].MaxAge >= 0):
+				t.Errorf("set cookies %v; want %s cleared", set, BindingCookie)
+			case tt.wantCookie != "" && tt.wantCookie != "-" && (len(set) != 1 || set[0].Value != tt.wantCookie):
+				t.Errorf("set cookies %v; want %s=%s", set, BindingCookie, tt.wantCookie)
+			}
+			if _, err := h.TakeInBrowser(httptest.NewRecorder(), r, code); !errors.Is(err, ErrCodeUnknown) {
+				t.Errorf("second try: %v; want ErrCodeUnknown (a code is good once, right or wrong)", err)
 			}
 		})
 	}
@@ -852,8 +1082,8 @@ func TestHandoffsConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				v := g*1000 + i
-				if got, ok := h.Take(h.Put(v)); !ok || got != v {
-					t.Errorf("Take = %d, %v; want %d", got, ok, v)
+				if got, err := h.Take(h.Put(v, cliChallenge), cliVerifier); err != nil || got != v {
+					t.Errorf("Take = %d, %v; want %d", got, err, v)
 				}
 			}
 		})
@@ -862,7 +1092,9 @@ func TestHandoffsConcurrent(t *testing.T) {
 }
 
 // server mounts Routes as the Postern server would, with an Issue that
-// hands out a LoginResponse.
+// hands out a LoginResponse, over TLS since the binding cookie is Secure.
+// POST pathConsoleLogin {"code": ...} stands for the web console's
+// redemption of its code, as the Postern server does it.
 type server struct {
 	*httptest.Server
 	idp   *idp
@@ -874,11 +1106,13 @@ type server struct {
 	refuse error      // guarded by mu; Issue's error
 }
 
+const pathConsoleLogin = "/test/console-login"
+
 func startServer(t *testing.T) *server {
 	t.Helper()
 	s := &server{idp: startIdP(t), clock: newClock()}
 	mux := http.NewServeMux()
-	s.Server = httptest.NewServer(mux)
+	s.Server = httptest.NewTLSServer(mux)
 	t.Cleanup(s.Close)
 	p := newProvider(t, s.idp.config(s.URL+PathCallback), s.clock)
 	s.rt = &Routes[api.LoginResponse]{
@@ -890,6 +1124,19 @@ func startServer(t *testing.T) *server {
 	mux.HandleFunc(PathStart, s.rt.Start)
 	mux.HandleFunc(PathCallback, s.rt.Callback)
 	mux.HandleFunc(PathExchange, s.rt.Exchange)
+	mux.HandleFunc("POST "+pathConsoleLogin, func(w http.ResponseWriter, r *http.Request) {
+		var req ExchangeRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		v, err := s.rt.Handoffs.TakeInBrowser(w, r, req.Code)
+		switch {
+		case errors.Is(err, ErrCodeElsewhere):
+			writeError(w, http.StatusForbidden, CodeSignInElsewhere, err.Error())
+		case err != nil:
+			writeError(w, http.StatusUnauthorized, CodeInvalidCode, err.Error())
+		default:
+			writeJSON(w, http.StatusOK, v)
+		}
+	})
 	return s
 }
 
@@ -903,14 +1150,50 @@ func (s *server) issue(_ context.Context, id Identity) (api.LoginResponse, error
 	return api.LoginResponse{Token: "pst_token_for_" + id.Username, User: id.Username, Account: "000000000001"}, nil
 }
 
+func (s *server) issuedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.issued)
+}
+
+// browser is one person's browser: it keeps cookies, and stops at each
+// redirect so a test sees where it is sent.
+type browser struct {
+	hc *http.Client
+	s  *server
+}
+
+func (s *server) browser(t *testing.T) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{s: s, hc: &http.Client{
+		Transport:     s.Client().Transport,
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// binding is the browser's BindingCookie for the server; "" if none.
+func (b *browser) binding() string {
+	u, _ := url.Parse(b.s.URL)
+	for _, c := range b.hc.Jar.Cookies(u) {
+		if c.Name == BindingCookie {
+			return c.Value
+		}
+	}
+	return ""
+}
+
 // browse follows redirects from start like a browser, until one leads to
-// the client (stop), and returns that URL unvisited; or, if none does, the
+// where stop says, and returns that URL unvisited; or, if none does, the
 // last response and its body.
-func browse(t *testing.T, start string, stop func(*url.URL) bool) (*url.URL, *http.Response, []byte) {
+func (b *browser) browse(t *testing.T, start string, stop func(*url.URL) bool) (*url.URL, *http.Response, []byte) {
 	t.Helper()
 	u, _ := url.Parse(start)
 	for range 10 {
-		resp, err := noFollow.Get(u.String())
+		resp, err := b.hc.Get(u.String())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -930,12 +1213,30 @@ func browse(t *testing.T, start string, stop func(*url.URL) bool) (*url.URL, *ht
 	return nil, nil, nil
 }
 
-func atCLI(u *url.URL) bool { return u.Host == "127.0.0.1:4242" }
-
-func (s *server) exchange(t *testing.T, code string) (int, []byte) {
+// post sends body to path on the server, from this browser.
+func (b *browser) post(t *testing.T, path string, body any) (int, []byte) {
 	t.Helper()
-	body, _ := json.Marshal(ExchangeRequest{Code: code})
-	resp, err := http.Post(s.URL+PathExchange, "application/json", strings.NewReader(string(body)))
+	j, _ := json.Marshal(body)
+	resp, err := b.hc.Post(b.s.URL+path, "application/json", strings.NewReader(string(j)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+const cliRedirect = "http://127.0.0.1:4242/callback"
+
+func atCLI(u *url.URL) bool      { return u.Host == "127.0.0.1:4242" }
+func atConsole(u *url.URL) bool  { return u.Path == "/sso" }
+func atCallback(u *url.URL) bool { return u.Path == PathCallback }
+
+// exchange redeems code as a CLI with verifier would.
+func (s *server) exchange(t *testing.T, code, verifier string) (int, []byte) {
+	t.Helper()
+	body, _ := json.Marshal(ExchangeRequest{Code: code, CodeVerifier: verifier})
+	resp, err := s.Client().Post(s.URL+PathExchange, "application/json", strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -944,14 +1245,28 @@ func (s *server) exchange(t *testing.T, code string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func startURL(s *server, redirect string) string {
-	return s.URL + PathStart + "?redirect=" + url.QueryEscape(redirect)
+// startURL is PathStart for redirect; challenge, if any, is the client's.
+func startURL(s *server, redirect, challenge string) string {
+	q := url.Values{"redirect": {redirect}}
+	if challenge != "" {
+		q.Set("code_challenge", challenge)
+		q.Set("code_challenge_method", "S256")
+	}
+	return s.URL + PathStart + "?" + q.Encode()
+}
+
+// errorCode is the api.Error code of body; "" if it is none.
+func errorCode(body []byte) string {
+	var e api.Error
+	json.Unmarshal(body, &e)
+	return e.Code
 }
 
 func TestRoutesLogin(t *testing.T) {
 	s := startServer(t)
 	s.idp.QueueUser(jane)
-	u, _, _ := browse(t, startURL(s, "http://127.0.0.1:4242/callback?state=cli"), atCLI)
+	b := s.browser(t)
+	u, _, _ := b.browse(t, startURL(s, cliRedirect+"?state=cli", cliChallenge), atCLI)
 	if u == nil {
 		t.Fatal("never sent back to the CLI")
 	}
@@ -959,7 +1274,10 @@ func TestRoutesLogin(t *testing.T) {
 	if q.Get("state") != "cli" || q.Get("code") == "" || u.Path != "/callback" {
 		t.Fatalf("sent back to %s; want /callback with the CLI's state and a code", u)
 	}
-	status, body := s.exchange(t, q.Get("code"))
+	if c := b.binding(); c != "" {
+		t.Errorf("the browser keeps %s=%s; want it cleared once the CLI has its code", BindingCookie, c)
+	}
+	status, body := s.exchange(t, q.Get("code"), cliVerifier)
 	var got api.LoginResponse
 	if status != http.StatusOK || json.Unmarshal(body, &got) != nil || got.Token != "pst_token_for_jane.doe" {
 		t.Fatalf("exchange: %d %s", status, body)
@@ -970,80 +1288,299 @@ func TestRoutesLogin(t *testing.T) {
 	}
 	s.mu.Unlock()
 
-	status, body = s.exchange(t, q.Get("code"))
-	var e api.Error
-	if status != http.StatusBadRequest || json.Unmarshal(body, &e) != nil || e.Code != CodeInvalidCode {
+	status, body = s.exchange(t, q.Get("code"), cliVerifier)
+	if status != http.StatusBadRequest || errorCode(body) != CodeInvalidCode {
 		t.Errorf("second exchange: %d %s; want 400 InvalidCode", status, body)
 	}
 }
 
-func TestRoutesConsoleRedirect(t *testing.T) {
+// TestRoutesPhishedCode: a hand-off code that leaks from the browser on its
+// way to the CLI is worthless to another CLI, which lacks the verifier; and
+// the code is then void.
+func TestRoutesPhishedCode(t *testing.T) {
+	for _, tt := range []struct {
+		name, verifier, wantCode string
+	}{
+		{"without a verifier", "", CodeBadRequest},
+		{"with another CLI's verifier", oauth2.GenerateVerifier(), CodeVerifierMismatch},
+		{"with the challenge", cliChallenge, CodeVerifierMismatch},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startServer(t)
+			u, resp, body := s.browser(t).browse(t, startURL(s, cliRedirect, cliChallenge), atCLI)
+			if u == nil {
+				t.Fatalf("never sent back to the CLI: %v %s", resp.Status, body)
+			}
+			code := u.Query().Get("code")
+			status, body := s.exchange(t, code, tt.verifier)
+			if status != http.StatusBadRequest || errorCode(body) != tt.wantCode {
+				t.Fatalf("exchange %s: %d %s; want 400 %s", tt.name, status, body, tt.wantCode)
+			}
+			t.Logf("refused: %s", body)
+			status, body = s.exchange(t, code, cliVerifier)
+			want, wantCode := http.StatusBadRequest, CodeInvalidCode
+			if tt.wantCode == CodeBadRequest {
+				// A malformed request spends nothing.
+				want, wantCode = http.StatusOK, ""
+			}
+			if status != want || errorCode(body) != wantCode {
+				t.Errorf("then by the CLI: %d %s; want %d %s", status, body, want, wantCode)
+			}
+		})
+	}
+}
+
+// TestRoutesConsole: the console's code is good in the browser that started
+// the login only.
+func TestRoutesConsole(t *testing.T) {
 	s := startServer(t)
-	u, _, _ := browse(t, startURL(s, "/console/signed-in"), func(u *url.URL) bool { return strings.HasPrefix(u.Path, "/console/") })
-	if u == nil || u.Host != strings.TrimPrefix(s.URL, "http://") || u.Query().Get("code") == "" {
+	b := s.browser(t)
+	u, _, _ := b.browse(t, startURL(s, "/sso", ""), atConsole)
+	if u == nil || u.Host != strings.TrimPrefix(s.URL, "https://") || u.Query().Get("code") == "" {
 		t.Fatalf("sent to %v; want the console on this server with a code", u)
+	}
+	if b.binding() == "" {
+		t.Fatalf("the browser lost its %s before redeeming the console's code", BindingCookie)
+	}
+	// The browser that started the login redeems its code, and forgets
+	// the binding.
+	status, body := b.post(t, pathConsoleLogin, ExchangeRequest{Code: u.Query().Get("code")})
+	if status != http.StatusOK || !strings.Contains(string(body), "pst_token_for_") {
+		t.Fatalf("the console's code in its browser: %d %s", status, body)
+	}
+	if c := b.binding(); c != "" {
+		t.Errorf("the browser keeps %s=%s after redeeming; want it cleared", BindingCookie, c)
+	}
+
+	// Someone else, with the code (from the victim's history, say) but
+	// not the cookie, is refused, and the code is void.
+	u, _, _ = b.browse(t, startURL(s, "/sso", ""), atConsole)
+	code := u.Query().Get("code")
+	status, body = s.browser(t).post(t, pathConsoleLogin, ExchangeRequest{Code: code})
+	if status != http.StatusForbidden || errorCode(body) != CodeSignInElsewhere {
+		t.Fatalf("the code in another browser: %d %s; want 403 %s", status, body, CodeSignInElsewhere)
+	}
+	status, body = b.post(t, pathConsoleLogin, ExchangeRequest{Code: code})
+	if status != http.StatusUnauthorized || errorCode(body) != CodeInvalidCode {
+		t.Fatalf("the voided code: %d %s; want 401 %s", status, body, CodeInvalidCode)
+	}
+
+	// A console code is no CLI's.
+	u, _, _ = b.browse(t, startURL(s, "/sso", ""), atConsole)
+	if status, body := s.exchange(t, u.Query().Get("code"), cliVerifier); status != http.StatusBadRequest || errorCode(body) != CodeVerifierMismatch {
+		t.Errorf("the console's code at %s: %d %s", PathExchange, status, body)
+	}
+}
+
+// TestRoutesLoginCSRF: a login is finished only in the browser that started
+// it. The attacker starts a login and stops at the provider's redirect back;
+// the victim's browser, given that URL, must not sign the victim in as the
+// attacker.
+func TestRoutesLoginCSRF(t *testing.T) {
+	tests := []struct {
+		name   string
+		victim func(t *testing.T, s *server, v *browser) // the victim's browser before the attack
+	}{
+		{name: "victim without the cookie", victim: func(*testing.T, *server, *browser) {}},
+		{
+			name: "victim with a login of their own",
+			victim: func(t *testing.T, s *server, v *browser) {
+				if u, _, _ := v.browse(t, startURL(s, "/sso", ""), atCallback); u == nil || v.binding() == "" {
+					t.Fatal("the victim's own login did not start")
+				}
+			},
+		},
+	}
+	for _, redirect := range []string{"/sso", cliRedirect} {
+		for _, tt := range tests {
+			t.Run(tt.name+" "+redirect, func(t *testing.T) {
+				s := startServer(t)
+				challenge := ""
+				if redirect == cliRedirect {
+					challenge = cliChallenge
+				}
+				attacker, victim := s.browser(t), s.browser(t)
+				s.idp.QueueUser(&mockoidc.MockUser{Subject: "00u-mallory", PreferredUsername: "mallory"})
+				callback, _, _ := attacker.browse(t, startURL(s, redirect, challenge), atCallback)
+				if callback == nil {
+					t.Fatal("the attacker's login did not reach the callback")
+				}
+				tt.victim(t, s, victim)
+				before := victim.binding()
+
+				u, resp, body := victim.browse(t, callback.String(), func(*url.URL) bool { return true })
+				if u != nil {
+					t.Fatalf("the victim's browser was sent to %s; want a page saying no", u)
+				}
+				if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "started in another browser") || !strings.Contains(string(body), CodeSignInElsewhere) {
+					t.Errorf("victim's page: %s %q; want 403 saying the sign-in was started in another browser", resp.Status, body)
+				}
+				if n := s.issuedCount(); n != 0 {
+					t.Errorf("issued %d sign-ins", n)
+				}
+				if after := victim.binding(); after != before {
+					t.Errorf("the victim's cookie went from %q to %q", before, after)
+				}
+				// The attacker's own browser still can: the
+				// victim's refusal spent nothing of it.
+				stop := atConsole
+				if redirect == cliRedirect {
+					stop = atCLI
+				}
+				if u, resp, body := attacker.browse(t, callback.String(), stop); u == nil || u.Query().Get("code") == "" {
+					t.Errorf("the attacker's own callback: %v %v %s", u, resp, body)
+				}
+			})
+		}
+	}
+}
+
+// TestRoutesConcurrentLogins: one browser may have a few logins in flight
+// (two tabs, the console and the CLI); past maxBindings, the oldest goes.
+func TestRoutesConcurrentLogins(t *testing.T) {
+	s := startServer(t)
+	b := s.browser(t)
+	var callbacks []*url.URL
+	for range maxBindings + 1 {
+		u, _, _ := b.browse(t, startURL(s, "/sso", ""), atCallback)
+		if u == nil {
+			t.Fatal("login did not reach the callback")
+		}
+		callbacks = append(callbacks, u)
+	}
+	if n := len(strings.Split(b.binding(), ".")); n != maxBindings {
+		t.Errorf("the cookie holds %d secrets; want at most %d", n, maxBindings)
+	}
+	// Newest first, each in its turn.
+	for i := len(callbacks) - 1; i >= 1; i-- {
+		if u, resp, body := b.browse(t, callbacks[i].String(), atConsole); u == nil || u.Query().Get("code") == "" {
+			t.Fatalf("login %d: %v %v %s", i, u, resp, body)
+		}
+	}
+	u, resp, body := b.browse(t, callbacks[0].String(), atConsole)
+	if u != nil || resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), CodeSignInElsewhere) {
+		t.Errorf("the oldest login, pushed out of the cookie: %v %v %s; want 403 %s", u, resp, body, CodeSignInElsewhere)
+	}
+}
+
+func TestStartCookie(t *testing.T) {
+	s := startServer(t)
+	resp, err := s.browser(t).hc.Get(startURL(s, "/sso", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var c *http.Cookie
+	for _, k := range resp.Cookies() {
+		if k.Name == BindingCookie {
+			c = k
+		}
+	}
+	switch {
+	case c == nil:
+		t.Fatalf("no %s set: %v", BindingCookie, resp.Header["Set-Cookie"])
+	case !c.HttpOnly, !c.Secure, c.SameSite != http.SameSiteLaxMode, c.Path != "/", c.Domain != "":
+		t.Errorf("cookie %s; want HttpOnly, Secure, SameSite=Lax, Path=/ and no Domain (a __Host- cookie)", c)
+	case c.MaxAge != int(loginTTL.Seconds()):
+		t.Errorf("cookie lasts %d s; want a login's %v", c.MaxAge, loginTTL)
+	case !isBindingSecret(c.Value) || strings.Contains(resp.Header.Get("Location"), c.Value):
+		t.Errorf("cookie value %q; want a secret, not in the provider's URL", c.Value)
+	}
+}
+
+func TestStartChallengeErrors(t *testing.T) {
+	s := startServer(t)
+	for _, u := range []string{
+		s.URL + PathStart + "?" + url.Values{"redirect": {cliRedirect}}.Encode(),
+		startURL(s, "/sso", cliChallenge),
+		startURL(s, cliRedirect, "short"),
+		s.URL + PathStart + "?" + url.Values{"redirect": {cliRedirect}, "code_challenge": {cliVerifier}, "code_challenge_method": {"plain"}}.Encode(),
+	} {
+		b := s.browser(t)
+		resp, err := b.hc.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || errorCode(body) != CodeInvalidChallenge || b.binding() != "" {
+			t.Errorf("GET %s: %s %s, cookie %q; want 400 %s and no cookie", u, resp.Status, body, b.binding(), CodeInvalidChallenge)
+		}
 	}
 }
 
 func TestRoutesFailures(t *testing.T) {
 	tests := []struct {
 		name     string
-		run      func(t *testing.T, s *server) (*url.URL, *http.Response, []byte)
+		run      func(t *testing.T, s *server, b *browser) (*url.URL, *http.Response, []byte)
 		wantDesc string // in error_description of the redirect to the CLI
 		wantBody string // in the body of the page, when there is no redirect
 		status   int
 	}{
 		{
 			name: "provider refuses",
-			run: func(t *testing.T, s *server) (*url.URL, *http.Response, []byte) {
+			run: func(t *testing.T, s *server, b *browser) (*url.URL, *http.Response, []byte) {
 				s.idp.setDeny()
-				return browse(t, startURL(s, "http://127.0.0.1:4242/callback"), atCLI)
+				return b.browse(t, startURL(s, cliRedirect, cliChallenge), atCLI)
 			},
 			wantDesc: "The identity provider did not sign you in: The user declined.",
 		},
 		{
 			name: "Issue refuses",
-			run: func(t *testing.T, s *server) (*url.URL, *http.Response, []byte) {
+			run: func(t *testing.T, s *server, b *browser) (*url.URL, *http.Response, []byte) {
 				s.mu.Lock()
 				s.refuse = errors.New("jane.doe is disabled")
 				s.mu.Unlock()
-				return browse(t, startURL(s, "http://127.0.0.1:4242/callback"), atCLI)
+				return b.browse(t, startURL(s, cliRedirect, cliChallenge), atCLI)
 			},
 			wantDesc: "Postern refused the sign-in: jane.doe is disabled",
 		},
 		{
 			name: "token fails verification",
-			run: func(t *testing.T, s *server) (*url.URL, *http.Response, []byte) {
+			run: func(t *testing.T, s *server, b *browser) (*url.URL, *http.Response, []byte) {
 				s.idp.setReissue(&reissue{edit: func(c *mockoidc.Config, _ *mockoidc.Session) { c.ClientID = "another-client" }})
-				return browse(t, startURL(s, "http://127.0.0.1:4242/callback"), atCLI)
+				return b.browse(t, startURL(s, cliRedirect, cliChallenge), atCLI)
 			},
 			wantDesc: "failed verification. Ask your administrator",
 		},
 		{
 			name: "login expired",
-			run: func(t *testing.T, s *server) (*url.URL, *http.Response, []byte) {
-				resp, err := noFollow.Get(startURL(s, "http://127.0.0.1:4242/callback"))
+			run: func(t *testing.T, s *server, b *browser) (*url.URL, *http.Response, []byte) {
+				resp, err := b.hc.Get(startURL(s, cliRedirect, cliChallenge))
 				if err != nil {
 					t.Fatal(err)
 				}
 				resp.Body.Close()
 				s.clock.Advance(loginTTL + time.Second)
-				return browse(t, resp.Header.Get("Location"), atCLI)
+				return b.browse(t, resp.Header.Get("Location"), atCLI)
 			},
 			wantDesc: "more than 10 minutes",
 		},
 		{
 			name: "unknown state",
-			run: func(t *testing.T, s *server) (*url.URL, *http.Response, []byte) {
-				return browse(t, s.URL+PathCallback+"?state=forged&code=x", atCLI)
+			run: func(t *testing.T, s *server, b *browser) (*url.URL, *http.Response, []byte) {
+				return b.browse(t, s.URL+PathCallback+"?state=forged&code=x", atCLI)
 			},
 			status:   http.StatusBadRequest,
 			wantBody: "unknown or already finished",
 		},
 		{
+			name: "replayed",
+			run: func(t *testing.T, s *server, b *browser) (*url.URL, *http.Response, []byte) {
+				// The console's browser keeps its secret until it
+				// redeems the code: a reload of the callback is
+				// told it is done.
+				cb, _, _ := b.browse(t, startURL(s, "/sso", ""), atCallback)
+				b.browse(t, cb.String(), atConsole)
+				return b.browse(t, cb.String(), atConsole)
+			},
+			status:   http.StatusBadRequest,
+			wantBody: "already finished. Start the sign-in again.\n\n(error " + CodeInvalidState + ")",
+		},
+		{
 			name: "redirect to another site refused",
-			run: func(t *testing.T, s *server) (*url.URL, *http.Response, []byte) {
-				return browse(t, startURL(s, "https://evil.example.com/callback"), atCLI)
+			run: func(t *testing.T, s *server, b *browser) (*url.URL, *http.Response, []byte) {
+				return b.browse(t, startURL(s, "https://evil.example.com/callback", cliChallenge), atCLI)
 			},
 			status:   http.StatusBadRequest,
 			wantBody: `"code":"InvalidRedirect"`,
@@ -1052,7 +1589,8 @@ func TestRoutesFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startServer(t)
-			u, resp, body := tt.run(t, s)
+			b := s.browser(t)
+			u, resp, body := tt.run(t, s, b)
 			if tt.wantDesc != "" {
 				if u == nil {
 					t.Fatalf("not sent back to the CLI: %s", resp.Status)
@@ -1060,6 +1598,9 @@ func TestRoutesFailures(t *testing.T) {
 				q := u.Query()
 				if q.Get("error") != "access_denied" || !strings.Contains(q.Get("error_description"), tt.wantDesc) || q.Has("code") {
 					t.Fatalf("sent back to %s; want error=access_denied saying %q", u, tt.wantDesc)
+				}
+				if c := b.binding(); c != "" {
+					t.Errorf("the browser keeps %s=%s after a failed login", BindingCookie, c)
 				}
 				return
 			}
@@ -1080,27 +1621,27 @@ func TestExchangeErrors(t *testing.T) {
 	tests := []struct {
 		name     string
 		method   string
-		body     string
+		body     string // CODE is replaced by a fresh code bound to cliChallenge
 		advance  time.Duration
 		status   int
 		wantCode string
 	}{
-		{name: "expired code", method: "POST", body: "CODE", advance: HandoffTTL, status: 400, wantCode: CodeInvalidCode},
-		{name: "unknown code", method: "POST", body: `{"code":"NOPE"}`, status: 400, wantCode: CodeInvalidCode},
+		{name: "expired code", method: "POST", body: `{"code":"CODE","codeVerifier":"` + cliVerifier + `"}`, advance: HandoffTTL, status: 400, wantCode: CodeInvalidCode},
+		{name: "unknown code", method: "POST", body: `{"code":"NOPE","codeVerifier":"` + cliVerifier + `"}`, status: 400, wantCode: CodeInvalidCode},
+		{name: "no verifier", method: "POST", body: `{"code":"CODE"}`, status: 400, wantCode: CodeBadRequest},
+		{name: "wrong verifier", method: "POST", body: `{"code":"CODE","codeVerifier":"` + oauth2.GenerateVerifier() + `"}`, status: 400, wantCode: CodeVerifierMismatch},
+		{name: "verifier too long", method: "POST", body: `{"code":"CODE","codeVerifier":"` + strings.Repeat("a", maxVerifierLen+1) + `"}`, status: 400, wantCode: CodeBadRequest},
 		{name: "not JSON", method: "POST", body: `code=x`, status: 400, wantCode: CodeBadRequest},
-		{name: "unknown field", method: "POST", body: `{"code":"x","token":"y"}`, status: 400, wantCode: CodeBadRequest},
+		{name: "unknown field", method: "POST", body: `{"code":"x","codeVerifier":"y","token":"y"}`, status: 400, wantCode: CodeBadRequest},
 		{name: "GET", method: "GET", status: 405, wantCode: CodeBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startServer(t)
-			body := tt.body
-			if body == "CODE" {
-				body = fmt.Sprintf(`{"code":%q}`, s.rt.Handoffs.Put(api.LoginResponse{Token: "t"}))
-			}
+			body := strings.ReplaceAll(tt.body, "CODE", s.rt.Handoffs.Put(api.LoginResponse{Token: "t"}, cliChallenge))
 			s.clock.Advance(tt.advance)
 			req, _ := http.NewRequest(tt.method, s.URL+PathExchange, strings.NewReader(body))
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := s.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1111,4 +1652,63 @@ func TestExchangeErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzBrowserSecrets: whatever a cookie holds, only well-formed secrets
+// come out, at most maxBindings of them, and writing them back reads the
+// same.
+func FuzzBrowserSecrets(f *testing.F) {
+	for _, seed := range []string{
+		"", rand.Text(), rand.Text() + "." + rand.Text(), strings.Repeat(rand.Text()+".", 9),
+		"..", "A.B", rand.Text() + "=", `"` + rand.Text() + `"`, rand.Text() + ";" + rand.Text(),
+		strings.ToLower(rand.Text()), rand.Text() + "." + rand.Text()[:25] + "1",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		r := httptest.NewRequest("GET", PathCallback, nil)
+		r.Header.Set("Cookie", BindingCookie+"="+v)
+		got := BrowserSecrets(r)
+		if len(got) > maxBindings {
+			t.Fatalf("%d secrets", len(got))
+		}
+		for i, s := range got {
+			if !isBindingSecret(s) || slices.Contains(got[:i], s) {
+				t.Fatalf("secret %q of %q", s, got)
+			}
+		}
+		w := httptest.NewRecorder()
+		setBrowserSecrets(w, got)
+		r2 := httptest.NewRequest("GET", PathCallback, nil)
+		for _, c := range w.Result().Cookies() {
+			if c.MaxAge >= 0 {
+				r2.AddCookie(c)
+			}
+		}
+		if again := BrowserSecrets(r2); !slices.Equal(again, got) {
+			t.Fatalf("wrote %q, read back %q", got, again)
+		}
+	})
+}
+
+// FuzzCheckChallenge: what checkChallenge accepts is the base64url of 32
+// bytes, as every S256 challenge is.
+func FuzzCheckChallenge(f *testing.F) {
+	for _, seed := range []string{cliChallenge, cliVerifier, "", "A", cliChallenge + "=", strings.Replace(cliChallenge, cliChallenge[:1], "+", 1), strings.Repeat("_", 43), strings.Repeat("é", 43)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, c string) {
+		if err := checkChallenge(c); err != nil {
+			if !errors.Is(err, ErrBadChallenge) {
+				t.Fatalf("error %v is not ErrBadChallenge", err)
+			}
+			return
+		}
+		if b, err := base64.RawURLEncoding.DecodeString(c); err != nil || len(b) != 32 {
+			t.Fatalf("accepted %q: %d bytes, %v", c, len(b), err)
+		}
+		if checkChallenge(s256(c)) != nil {
+			t.Fatalf("refused the S256 of %q", c)
+		}
+	})
 }

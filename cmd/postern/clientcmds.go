@@ -28,7 +28,9 @@ func newLoginCmd() *cobra.Command {
 		Short: "Sign in and keep a token under $POSTERN_HOME",
 		Long: `Sign in with a password, or with --sso through the server's single sign-on:
 the CLI opens your browser at the identity provider (or prints the URL to
-open) and waits on a loopback port for the result. Either way it keeps a
+open) and waits on a loopback port for the result. The sign-in is bound to
+the browser that opens that URL and to this command: finish it there, and
+never open a sign-in URL someone else gave you. Either way it keeps a
 short-lived token and a refresh token under $POSTERN_HOME; commands renew
 the token as it expires.`,
 		Args: exactArgs(0, "no arguments"),

@@ -8,7 +8,10 @@
 //
 // Env: POSTERN_URL, POSTERN_USER, POSTERN_PASSWORD, POSTERN_SCREENSHOTS
 // (a directory for one PNG per page; default: none), CHROMIUM (default
-// /usr/bin/chromium). Exits non-zero with what failed.
+// /usr/bin/chromium); POSTERN_SSO_USER, the user the identity provider
+// signs in at the single sign-on button, and POSTERN_SSO_FORGED_CALLBACK,
+// a callback URL of a sign-in another browser started. Exits non-zero
+// with what failed.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -307,6 +310,22 @@ try {
     const status = await page.evaluate(() => fetch('/v1/whoami').then((r) => r.status));
     if (status !== 401) throw new Error(`whoami after sign-out: ${status}`);
   });
+
+  if (process.env.POSTERN_SSO_FORGED_CALLBACK) {
+    await step('single sign-on started in another browser is refused', async () => {
+      // Someone else's sign-in, stopped at the provider's redirect back
+      // (login CSRF): this browser did not start it, so it must not end
+      // up signed in as them.
+      const res = await page.goto(process.env.POSTERN_SSO_FORGED_CALLBACK);
+      if (res.status() !== 403) throw new Error(`someone else's callback: ${res.status()} ${await res.text()}`);
+      await page.getByText('started in another browser').waitFor();
+      await shot('09-sso-elsewhere');
+      const status = await page.evaluate(() => fetch('/v1/whoami').then((r) => r.status));
+      if (status !== 401) throw new Error(`whoami after someone else's callback: ${status}`);
+      await page.goto(`${base}/`);
+      await page.getByLabel('User name').waitFor();
+    });
+  }
 
   if (process.env.POSTERN_SSO_USER) {
     await step('single sign-on', async () => {
