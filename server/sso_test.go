@@ -20,6 +20,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/clocktest"
 	"github.com/postern/postern/server"
 	"github.com/postern/postern/sso"
 )
@@ -63,7 +64,7 @@ func startSSOServer(t *testing.T) *ssoServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{dir: t.TempDir(), clk: &clock{t: time.Now()}, tune: func(c *server.Config) { c.SSO = p }}
+	ts := &testServer{dir: t.TempDir(), clk: clocktest.New(time.Now()), tune: func(c *server.Config) { c.SSO = p }}
 	ts.run(t, addr)
 	return &ssoServer{testServer: ts, idp: idp}
 }
