@@ -122,7 +122,7 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	secret, exp, err := s.issueToken(r.Context(), store.Token{ID: newTokenID(), Account: account, User: user, Kind: store.TokenSession, Name: "web console"}, consoleTTL)
+	secret, exp, err := s.issueToken(r.Context(), store.Token{ID: newTokenID(), Account: account, User: user, Kind: store.TokenSession, Name: "web console", SignedInAt: s.now()}, consoleTTL)
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +31,56 @@ import (
 // RefreshTTL is how long a refresh token lasts unused.
 const RefreshTTL = 30 * 24 * time.Hour
 
+// How long a sign-in lasts, however often its tokens are refreshed
+// (Config.SignInLifetime, Config.SSOSignInLifetime): then the user signs
+// in again. A single sign-on's is short, so that someone removed at the
+// identity provider loses access within it.
+const (
+	defaultSignInLifetime    = 30 * 24 * time.Hour
+	defaultSSOSignInLifetime = 12 * time.Hour
+)
+
+// Error codes of signing in and of revocation.
+const (
+	codeSignInExpired = "SignInExpired"
+	codeRevoked       = "UserRevoked"
+)
+
+// signInLifetime is how long a sign-in of u lasts.
+func (s *Server) signInLifetime(u store.User) time.Duration {
+	if u.Federated != "" {
+		return s.cfg.SSOSignInLifetime
+	}
+	return s.cfg.SignInLifetime
+}
+
+// revokeUser ends everything the user holds: every token (session,
+// refresh and API) and every live session they own, whose terminal says
+// why. Called when an administrator changes their password or groups, or
+// deletes them: what they were trusted with before must not outlive it.
+func (s *Server) revokeUser(ctx context.Context, account, user, why string) error {
+	n, err := s.store.RevokeUserTokens(ctx, account, user)
+	if err != nil {
+		return err
+	}
+	var ended []string
+	s.relaysMu.Lock()
+	var rs []*relay
+	for _, r := range s.relays {
+		if r.account == account && r.owner == user {
+			rs = append(rs, r)
+		}
+	}
+	s.relaysMu.Unlock()
+	for _, r := range rs {
+		r.notice(fmt.Sprintf("[postern: %s: your access was revoked, and this session is ending]", why))
+		r.terminate(codeRevoked)
+		ended = append(ended, r.id)
+	}
+	s.logf("server: %s/%s: %s: revoked %d tokens, ending sessions %v", account, user, why, n, ended)
+	return nil
+}
+
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	var req api.LoginRequest
 	if err := readJSON(r, &req); err != nil {
@@ -38,7 +90,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.issueSession(r.Context(), u.Account, u.Name)
+	out, err := s.issueSession(r.Context(), u.Account, u.Name, s.now())
 	if err != nil {
 		return err
 	}
@@ -103,13 +155,14 @@ var dummyHash = sync.OnceValue(func() string {
 
 // issueSession makes a session token and its refresh token, which share
 // an ID (revoking one revokes both).
-func (s *Server) issueSession(ctx context.Context, account, user string) (api.LoginResponse, error) {
+// signedIn is when the user proved who they are; refreshes carry it on.
+func (s *Server) issueSession(ctx context.Context, account, user string, signedIn time.Time) (api.LoginResponse, error) {
 	id := newTokenID()
-	secret, exp, err := s.issueToken(ctx, store.Token{ID: id, Account: account, User: user, Kind: store.TokenSession}, s.cfg.TokenTTL)
+	secret, exp, err := s.issueToken(ctx, store.Token{ID: id, Account: account, User: user, Kind: store.TokenSession, SignedInAt: signedIn}, s.cfg.TokenTTL)
 	if err != nil {
 		return api.LoginResponse{}, err
 	}
-	refresh, rexp, err := s.issueToken(ctx, store.Token{ID: id, Account: account, User: user, Kind: store.TokenRefresh}, RefreshTTL)
+	refresh, rexp, err := s.issueToken(ctx, store.Token{ID: id, Account: account, User: user, Kind: store.TokenRefresh, SignedInAt: signedIn}, RefreshTTL)
 	if err != nil {
 		return api.LoginResponse{}, err
 	}
@@ -168,10 +221,23 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	if _, err := s.store.GetUser(r.Context(), t.Account, t.User); err != nil {
+	u, err := s.store.GetUser(r.Context(), t.Account, t.User)
+	if err != nil {
 		return errorf(http.StatusUnauthorized, "Unauthenticated", "user %s no longer exists", t.User)
 	}
-	out, err := s.issueSession(r.Context(), t.Account, t.User)
+	signedIn := t.SignedInAt
+	if signedIn.IsZero() {
+		signedIn = t.CreatedAt // a token from before sign-ins had a lifetime
+	}
+	if life := s.signInLifetime(u); s.now().Sub(signedIn) > life {
+		how := "a sign-in"
+		if u.Federated != "" {
+			how = "a single sign-on (the identity provider must vouch for you again)"
+		}
+		return errorf(http.StatusUnauthorized, codeSignInExpired, "your sign-in of %s is older than %v, the longest %s lasts: run `postern login` again",
+			signedIn.UTC().Format(time.RFC3339), life, how)
+	}
+	out, err := s.issueSession(r.Context(), t.Account, t.User, signedIn)
 	if err != nil {
 		return err
 	}
@@ -290,6 +356,7 @@ func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request)
 		}
 		u.RunAs = *req.RunAs
 	}
+	oldGroups := u.Groups
 	if req.Groups != nil {
 		if u.Groups, err = checkGroups(*req.Groups); err != nil {
 			return err
@@ -316,6 +383,18 @@ func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request)
 	if err := s.store.UpdateUser(r.Context(), u); err != nil {
 		return err
 	}
+	var why []string
+	if req.Password != nil {
+		why = append(why, "password changed")
+	}
+	if !slices.Equal(oldGroups, u.Groups) {
+		why = append(why, fmt.Sprintf("groups changed from %v to %v", oldGroups, u.Groups))
+	}
+	if len(why) > 0 {
+		if err := s.revokeUser(r.Context(), u.Account, u.Name, fmt.Sprintf("user %s: %s by %s", u.Name, strings.Join(why, ", "), callerOf(r).User.Name)); err != nil {
+			return err
+		}
+	}
 	writeJSON(w, http.StatusOK, apiUser(u))
 	return nil
 }
@@ -326,6 +405,9 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if err := s.store.DeleteUser(r.Context(), u.Account, u.Name); err != nil {
+		return err
+	}
+	if err := s.revokeUser(r.Context(), u.Account, u.Name, fmt.Sprintf("user %s deleted by %s", u.Name, callerOf(r).User.Name)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -54,6 +54,10 @@ type Config struct {
 	// GracePeriod is how long a session waits for its client or agent to
 	// come back after a dropped connection (default 2 minutes).
 	GracePeriod time.Duration
+	// SignInLifetime and SSOSignInLifetime are how long a sign-in with a
+	// password, resp. single sign-on, lasts however often it is refreshed
+	// (defaults 30 days and 12 hours).
+	SignInLifetime, SSOSignInLifetime time.Duration
 	// TokenTTL is the lifetime of session tokens issued at sign-in
 	// (default 1h); clients renew them with their refresh token.
 	TokenTTL time.Duration
@@ -182,6 +186,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.GracePeriod == 0 {
 		cfg.GracePeriod = 2 * time.Minute
+	}
+	if cfg.SignInLifetime == 0 {
+		cfg.SignInLifetime = defaultSignInLifetime
+	}
+	if cfg.SSOSignInLifetime == 0 {
+		cfg.SSOSignInLifetime = defaultSSOSignInLifetime
 	}
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = time.Hour

@@ -71,7 +71,7 @@ func (s *Server) issueSSO(ctx context.Context, id sso.Identity) (ssoUser, error)
 
 // redeemSSO gives the CLI that redeemed a hand-off code its session.
 func (s *Server) redeemSSO(ctx context.Context, u ssoUser) (any, error) {
-	out, err := s.issueSession(ctx, u.Account, u.User)
+	out, err := s.issueSession(ctx, u.Account, u.User, s.now())
 	if err != nil {
 		s.logf("server: single sign-on: %v", err)
 		return nil, errors.New("internal error; see the server log")

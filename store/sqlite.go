@@ -334,6 +334,11 @@ CREATE TABLE cursors (
 	value INTEGER NOT NULL
 ) STRICT;
 `,
+	// 10: when the sign-in behind a session or refresh token happened,
+	// carried from refresh to refresh so that a sign-in has a lifetime.
+	`
+ALTER TABLE tokens ADD COLUMN signed_in_at INTEGER;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -486,19 +491,19 @@ func (s *SQLite) CreateToken(ctx context.Context, t Token) error {
 		t.Kind = TokenSession
 	}
 	_, err = s.db.ExecContext(ctx, `
-		INSERT INTO tokens (hash, id, account, user_name, kind, name, scopes, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.ID, t.Account, t.User, t.Kind, t.Name, scopes, timeArg(t.CreatedAt), timeArg(t.ExpiresAt))
+		INSERT INTO tokens (hash, id, account, user_name, kind, name, scopes, created_at, expires_at, signed_in_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.ID, t.Account, t.User, t.Kind, t.Name, scopes, timeArg(t.CreatedAt), timeArg(t.ExpiresAt), timeArg(t.SignedInAt))
 	// The hash stays out of errors: they end up in logs.
 	return wrapErr(err, "create token for %s/%s", t.Account, t.User)
 }
 
-const tokenColumns = `hash, id, account, user_name, kind, name, scopes, created_at, expires_at`
+const tokenColumns = `hash, id, account, user_name, kind, name, scopes, created_at, expires_at, signed_in_at`
 
 func scanToken(row scanner) (Token, error) {
 	var t Token
 	var scopes string
-	err := row.Scan(&t.Hash, &t.ID, &t.Account, &t.User, &t.Kind, &t.Name, &scopes, microTime{&t.CreatedAt}, microTime{&t.ExpiresAt})
+	err := row.Scan(&t.Hash, &t.ID, &t.Account, &t.User, &t.Kind, &t.Name, &scopes, microTime{&t.CreatedAt}, microTime{&t.ExpiresAt}, microTime{&t.SignedInAt})
 	if err == nil {
 		err = json.Unmarshal([]byte(scopes), &t.Scopes)
 		t.Scopes = nilIfEmpty(t.Scopes)
@@ -539,6 +544,15 @@ func (s *SQLite) RevokeToken(ctx context.Context, account, user, id string) erro
 	}
 	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE account = ? AND user_name = ? AND id = ?`, account, user, id)
 	return wrapErr(checkAffected(res, err), "revoke token %s of %s/%s", id, account, user)
+}
+
+func (s *SQLite) RevokeUserTokens(ctx context.Context, account, user string) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE account = ? AND user_name = ?`, account, user)
+	if err != nil {
+		return 0, wrapErr(err, "revoke the tokens of %s/%s", account, user)
+	}
+	n, err := res.RowsAffected()
+	return int(n), wrapErr(err, "revoke the tokens of %s/%s", account, user)
 }
 
 func (s *SQLite) Cursor(ctx context.Context, name string) (int64, error) {

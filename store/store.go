@@ -68,6 +68,11 @@ type Token struct {
 	Scopes    []string
 	CreatedAt time.Time
 	ExpiresAt time.Time // zero: never
+	// SignedInAt is when the user proved who they are (password or single
+	// sign-on) for a session or refresh token: refreshes carry it on, so
+	// that a sign-in ends however often it is refreshed. Zero for API
+	// tokens, and for tokens older than it (then CreatedAt stands in).
+	SignedInAt time.Time
 }
 
 // Policy is one of an account's authorization policy documents (Cedar).
@@ -330,6 +335,9 @@ type Store interface {
 	// RevokeToken deletes the user's token with this ID, and the tokens
 	// made from it (a session token's refresh token shares its ID).
 	RevokeToken(ctx context.Context, account, user, id string) error
+	// RevokeUserTokens deletes every token of the user (session, refresh
+	// and API) and returns how many there were.
+	RevokeUserTokens(ctx context.Context, account, user string) (int, error)
 	DeleteUser(ctx context.Context, account, name string) error
 	// FederatedUser returns the user signed in through single sign-on as
 	// federated ("issuer subject").

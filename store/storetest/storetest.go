@@ -297,6 +297,33 @@ func testTokens(t *testing.T, s store.Store) {
 	if err := s.RevokeToken(ctx, acctA, "alice", ""); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RevokeToken(no ID) = %v, want ErrNotFound", err)
 	}
+	// Revoking a user's tokens takes every kind, of that user only, and
+	// keeps the time of the sign-in behind a token.
+	signed := t0.Add(-time.Hour)
+	if err := s.CreateUser(ctx, store.User{Account: acctA, Name: "bob", CreatedAt: t0}); err != nil && !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("CreateUser(bob): %v", err)
+	}
+	for i, k := range []string{store.TokenSession, store.TokenRefresh, store.TokenAPI} {
+		tk := store.Token{Hash: fmt.Sprintf("%064x", 100+i), ID: "tok-r", Account: acctA, User: "bob", Kind: k, CreatedAt: t0, SignedInAt: signed}
+		if k == store.TokenAPI {
+			tk.ID, tk.SignedInAt = "tok-rapi", time.Time{}
+		}
+		if err := s.CreateToken(ctx, tk); err != nil {
+			t.Fatalf("CreateToken: %v", err)
+		}
+	}
+	if tk, err := s.GetToken(ctx, fmt.Sprintf("%064x", 100), t0); err != nil || !tk.SignedInAt.Equal(signed) {
+		t.Errorf("GetToken = %+v, %v; want SignedInAt %v", tk, err, signed)
+	}
+	if n, err := s.RevokeUserTokens(ctx, acctA, "bob"); n != 3 || err != nil {
+		t.Errorf("RevokeUserTokens(bob) = %d, %v; want 3", n, err)
+	}
+	if n, err := s.RevokeUserTokens(ctx, acctB, "alice"); n != 0 || err != nil {
+		t.Errorf("RevokeUserTokens(another account's alice) = %d, %v; want 0", n, err)
+	}
+	if _, err := s.GetToken(ctx, fmt.Sprintf("%064x", 3), t0); err != nil {
+		t.Errorf("alice's token after bob's were revoked: %v", err)
+	}
 	// A user's tokens go with the user.
 	if err := s.DeleteUser(ctx, acctA, "alice"); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
