@@ -40,6 +40,11 @@ type serverOptions struct {
 	hosts  []string
 	grace  time.Duration
 	quiet  bool
+	// signInLifetime and ssoSignInLifetime bound a sign-in; 0: defaults.
+	signInLifetime, ssoSignInLifetime time.Duration
+	// maxPendingConns caps a source's unauthenticated connections; 0:
+	// default, negative: none.
+	maxPendingConns int
 	// debugListen serves Go's profiler (net/http/pprof) there; empty: off.
 	debugListen string
 	// destinations configures S3 and CloudWatch Logs delivery.
@@ -127,6 +132,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
 		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, MetricFilterMaxSeries: o.metricFilterMaxSeries, OutboxMaxBytes: o.outboxMax, Keys: ks,
 		S3ClientSideEncryption: o.destinations.S3.ClientSideEncryption, AuditKey: ks.AuditKey(),
+		SignInLifetime: o.signInLifetime, SSOSignInLifetime: o.ssoSignInLifetime, MaxPendingConns: o.maxPendingConns,
 	})
 	if err != nil {
 		closeStores()
@@ -419,16 +425,23 @@ func loadServerConfig(path string, o *serverOptions) error {
 		return err
 	}
 	var c struct {
-		Data           string   `json:"data"`
-		Listen         string   `json:"listen"`
-		Hosts          []string `json:"hosts"`
-		Grace          string   `json:"grace"`
-		TLSCert        string   `json:"tlsCert"`
-		TLSKey         string   `json:"tlsKey"`
-		CACert         string   `json:"caCert"`
-		CAKey          string   `json:"caKey"`
-		MetricsListen  string   `json:"metricsListen"`
-		OutboxMaxBytes int64    `json:"outboxMaxBytes"`
+		Data   string   `json:"data"`
+		Listen string   `json:"listen"`
+		Hosts  []string `json:"hosts"`
+		Grace  string   `json:"grace"`
+		// SignInLifetime and SSOSignInLifetime bound a sign-in, however
+		// often it is refreshed (durations: 720h, 12h).
+		SignInLifetime    string `json:"signInLifetime"`
+		SSOSignInLifetime string `json:"ssoSignInLifetime"`
+		// MaxPendingConns caps the connections a source address holds
+		// before they authenticate (-1: no cap).
+		MaxPendingConns int    `json:"maxPendingConns"`
+		TLSCert         string `json:"tlsCert"`
+		TLSKey          string `json:"tlsKey"`
+		CACert          string `json:"caCert"`
+		CAKey           string `json:"caKey"`
+		MetricsListen   string `json:"metricsListen"`
+		OutboxMaxBytes  int64  `json:"outboxMaxBytes"`
 		// MetricFilterMaxSeries bounds each metric filter's
 		// combinations of dimension values.
 		MetricFilterMaxSeries int `json:"metricFilterMaxSeries"`
@@ -488,12 +501,22 @@ func loadServerConfig(path string, o *serverOptions) error {
 			*kv.dst = kv.v
 		}
 	}
-	if c.Grace != "" {
-		d, err := time.ParseDuration(c.Grace)
-		if err != nil {
-			return fmt.Errorf("%s: grace: %w", path, err)
+	for _, d := range []struct {
+		name, v string
+		dst     *time.Duration
+	}{{"grace", c.Grace, &o.grace}, {"signInLifetime", c.SignInLifetime, &o.signInLifetime}, {"ssoSignInLifetime", c.SSOSignInLifetime, &o.ssoSignInLifetime}} {
+		if d.v == "" {
+			continue
 		}
-		o.grace = d
+		v, err := time.ParseDuration(d.v)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", path, d.name, err)
+		}
+		if v <= 0 {
+			return fmt.Errorf("%s: %s: %s must be positive", path, d.name, d.v)
+		}
+		*d.dst = v
 	}
+	o.maxPendingConns = c.MaxPendingConns
 	return nil
 }

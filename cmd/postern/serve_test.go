@@ -1,0 +1,35 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestServerConfigLimits(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, "postern.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var o serverOptions
+	if err := loadServerConfig(write("grace: 30s\nsignInLifetime: 168h\nssoSignInLifetime: 8h\nmaxPendingConns: 64\n"), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.grace != 30*time.Second || o.signInLifetime != 168*time.Hour || o.ssoSignInLifetime != 8*time.Hour || o.maxPendingConns != 64 {
+		t.Fatalf("options %+v", o)
+	}
+	for body, want := range map[string]string{
+		"ssoSignInLifetime: 8 hours\n": "ssoSignInLifetime: time: unknown unit",
+		"signInLifetime: -1h\n":        "signInLifetime: -1h must be positive",
+	} {
+		if err := loadServerConfig(write(body), &serverOptions{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v; want an error containing %q", body, err, want)
+		}
+	}
+}
