@@ -80,30 +80,92 @@ func (b builtinLogs) Check(ctx context.Context, t CloudWatchTarget) error {
 	return nil
 }
 
+// transcriptBatch bounds the transcript PutTranscript holds at once, so
+// that delivering the transcript of a session that printed gigabytes
+// costs what delivering a small one does.
+const transcriptBatch = 1 << 20
+
 // PutTranscript stores the transcript's lines as the stream's events,
 // replacing what an earlier attempt stored, so a retry never doubles it.
+// It reads and stores in batches: the first replaces the stream, the rest
+// append, so memory stays bounded whatever the transcript's size (a
+// reader may see the stream half written while a delivery runs, as it
+// may see a CloudWatch Logs stream). A line longer than an event may be
+// is cut into several, at character boundaries.
 func (b builtinLogs) PutTranscript(ctx context.Context, t CloudWatchTarget, stream string, at time.Time, body io.Reader) (string, error) {
-	var events []logstore.Event
-	br := bufio.NewReaderSize(body, 64<<10)
+	var batch []logstore.Event
+	size, replaced := 0, false
+	flush := func() error {
+		var err error
+		if replaced {
+			err = b.ls.PutEvents(ctx, t.Account, t.LogGroup, stream, batch)
+		} else {
+			err = b.ls.ReplaceStream(ctx, t.Account, t.LogGroup, stream, batch)
+		}
+		if err != nil {
+			return err
+		}
+		b.took(t, batch)
+		replaced, batch, size = true, batch[:0], 0
+		return nil
+	}
+	add := func(msg string) error {
+		batch = append(batch, logstore.Event{Time: at, Message: msg})
+		if size += len(msg); size >= transcriptBatch {
+			return flush()
+		}
+		return nil
+	}
+	// Room for a character carried over from the last piece.
+	br := bufio.NewReaderSize(body, logstore.MaxMessageBytes-utf8.UTFMax)
+	var carry []byte // the start of a character cut off the last piece
+	partial := false // pieces of the current line went out already
 	for {
-		line, err := br.ReadString('\n')
-		line = strings.TrimSuffix(line, "\n")
-		if line != "" || err == nil {
-			for _, piece := range splitMessage(line, logstore.MaxMessageBytes) {
-				events = append(events, logstore.Event{Time: at, Message: piece})
+		chunk, err := br.ReadSlice('\n')
+		piece := append(carry, chunk...)
+		carry = nil
+		switch {
+		case err == bufio.ErrBufferFull:
+			// A line longer than an event: out goes what fits, cut at a
+			// character boundary.
+			cut := len(piece)
+			for i := len(piece) - 1; i >= 0 && i >= len(piece)-utf8.UTFMax; i-- {
+				if utf8.RuneStart(piece[i]) {
+					if !utf8.FullRune(piece[i:]) {
+						cut = i
+					}
+					break
+				}
+			}
+			carry = append([]byte(nil), piece[cut:]...)
+			if cut > 0 {
+				if err := add(string(piece[:cut])); err != nil {
+					return "", err
+				}
+				partial = true
+			}
+			continue
+		case err != nil && err != io.EOF:
+			return "", fmt.Errorf("reading the transcript: %w", err)
+		}
+		line := strings.TrimSuffix(string(piece), "\n")
+		if line != "" || (err == nil && !partial) {
+			for _, p := range splitMessage(line, logstore.MaxMessageBytes) {
+				if err := add(p); err != nil {
+					return "", err
+				}
 			}
 		}
+		partial = false
 		if err == io.EOF {
 			break
 		}
-		if err != nil {
-			return "", fmt.Errorf("reading the transcript: %w", err)
+	}
+	if len(batch) > 0 || !replaced {
+		if err := flush(); err != nil {
+			return "", err
 		}
 	}
-	if err := b.ls.ReplaceStream(ctx, t.Account, t.LogGroup, stream, events); err != nil {
-		return "", err
-	}
-	b.took(t, events)
 	return builtinLocation(t.LogGroup, stream), nil
 }
 
