@@ -62,23 +62,45 @@ func (b *Broken) Is(target error) bool { return target == ErrBroken }
 // does not match it), one missing (a gap in the sequence), or out of place
 // (its PrevHash is not the previous record's hash).
 func (c Chain) Verify(records []store.AuditRecord) error {
-	var prev []byte
-	for i, r := range records {
-		want := int64(i + 1)
-		switch {
-		case r.Seq > want:
-			return &Broken{Seq: want, Reason: fmt.Sprintf("missing: the trail goes from %d to %d", want-1, r.Seq)}
-		case r.Seq < want:
-			return &Broken{Seq: r.Seq, Reason: "out of order, or repeated"}
-		case !hmac.Equal(r.PrevHash, prev):
-			return &Broken{Seq: r.Seq, Reason: "does not follow the record before it (removed, reordered or replaced records)"}
-		case !hmac.Equal(r.Hash, c.Link(r)):
-			return &Broken{Seq: r.Seq, Reason: "altered: its contents do not match its hash"}
+	v := c.Verifier()
+	for _, r := range records {
+		if err := v.Next(r); err != nil {
+			return err
 		}
-		prev = r.Hash
 	}
 	return nil
 }
+
+// Verifier checks a trail one record at a time, so that a trail of any
+// length is checked in constant memory.
+type Verifier struct {
+	c    Chain
+	n    int64  // records checked
+	prev []byte // the last one's hash
+}
+
+// Verifier returns a Verifier of a trail from its first record.
+func (c Chain) Verifier() *Verifier { return &Verifier{c: c} }
+
+// Next checks the next record, as Verify does.
+func (v *Verifier) Next(r store.AuditRecord) error {
+	want := v.n + 1
+	switch {
+	case r.Seq > want:
+		return &Broken{Seq: want, Reason: fmt.Sprintf("missing: the trail goes from %d to %d", want-1, r.Seq)}
+	case r.Seq < want:
+		return &Broken{Seq: r.Seq, Reason: "out of order, or repeated"}
+	case !hmac.Equal(r.PrevHash, v.prev):
+		return &Broken{Seq: r.Seq, Reason: "does not follow the record before it (removed, reordered or replaced records)"}
+	case !hmac.Equal(r.Hash, v.c.Link(r)):
+		return &Broken{Seq: r.Seq, Reason: "altered: its contents do not match its hash"}
+	}
+	v.n, v.prev = want, r.Hash
+	return nil
+}
+
+// Checked returns how many records checked out, and the last one's hash.
+func (v *Verifier) Checked() (int64, []byte) { return v.n, v.prev }
 
 // Time truncates t to what the store keeps, so that a record hashes the
 // same when read back.

@@ -67,6 +67,40 @@ func TestAuditTrail(t *testing.T) {
 	if out := e.mustRun(ctx, "logs", "query", `filter action = "SessionEnded" and resource = "`+id+`" | stats count(*) as n`, "--group", "/postern/audit", "-o", "csv"); out != "n\n1\n" {
 		t.Errorf("the audit log group holds %q SessionEnded records of %s", out, id)
 	}
+	// Query reads the trail a page at a time: past several pages, every
+	// record comes once and in order, in JSON and CSV alike, and --limit
+	// stops where it says.
+	real, err := client.LoadConfig(e.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admc, err := client.New(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2100 {
+		if _, err := admc.Nodes(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []api.AuditRecord
+	e.jsonOut(ctx, &all, "audit", "query")
+	for i := 1; i < len(all); i++ {
+		if all[i].Seq <= all[i-1].Seq {
+			t.Fatalf("record %d follows %d", all[i].Seq, all[i-1].Seq)
+		}
+	}
+	if len(all) < 2100+len(rs) {
+		t.Fatalf("audit query returned %d records after 2,100 more calls; want at least %d", len(all), 2100+len(rs))
+	}
+	if csvOut := e.mustRun(ctx, "audit", "query", "-o", "csv"); strings.Count(csvOut, "\n") < len(all)+1 {
+		t.Errorf("CSV has %d lines for %d records", strings.Count(csvOut, "\n"), len(all))
+	}
+	var limited []api.AuditRecord
+	e.jsonOut(ctx, &limited, "audit", "query", "--limit", "1500")
+	if len(limited) != 1500 || limited[0].Seq != all[0].Seq {
+		t.Errorf("--limit 1500 gave %d records", len(limited))
+	}
 	out := e.mustRun(ctx, "audit", "verify")
 	if !strings.Contains(out, "records are intact") {
 		t.Fatalf("audit verify: %q", out)

@@ -1487,7 +1487,7 @@ func (s *SQLite) AppendAudit(ctx context.Context, r AuditRecord, link func(Audit
 }
 
 // ListAudit implements Store.
-func (s *SQLite) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error) {
+func (s *SQLite) EachAudit(ctx context.Context, f AuditFilter, fn func(AuditRecord) error) error {
 	var where []string
 	var args []any
 	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
@@ -1516,10 +1516,24 @@ func (s *SQLite) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, e
 		args = append(args, f.Limit)
 	}
 	rows, err := s.db.QueryContext(ctx, q, args...)
-	rs, err := collect(rows, err, func(row scanner) (AuditRecord, error) {
+	if err != nil {
+		return wrapErr(err, "list audit records")
+	}
+	defer rows.Close()
+	for rows.Next() {
 		var r AuditRecord
-		err := row.Scan(&r.Seq, microTime{&r.Time}, &r.Account, &r.Actor, &r.Action, &r.Resource, &r.Source, &r.Result, &r.Status, &r.RequestID, &r.Detail, &r.PrevHash, &r.Hash)
-		return r, err
-	})
-	return rs, wrapErr(err, "list audit records")
+		if err := rows.Scan(&r.Seq, microTime{&r.Time}, &r.Account, &r.Actor, &r.Action, &r.Resource, &r.Source, &r.Result, &r.Status, &r.RequestID, &r.Detail, &r.PrevHash, &r.Hash); err != nil {
+			return wrapErr(err, "list audit records")
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return wrapErr(rows.Err(), "list audit records")
+}
+
+func (s *SQLite) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error) {
+	var rs []AuditRecord
+	err := s.EachAudit(ctx, f, func(r AuditRecord) error { rs = append(rs, r); return nil })
+	return rs, err
 }

@@ -473,6 +473,10 @@ type Store interface {
 	AppendAudit(ctx context.Context, r AuditRecord, link func(AuditRecord) []byte) (AuditRecord, error)
 	// ListAudit returns matching records in sequence order.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
+	// EachAudit calls fn with each matching record in sequence order,
+	// reading as it goes (memory stays flat whatever the trail holds),
+	// and stops at fn's first error.
+	EachAudit(ctx context.Context, f AuditFilter, fn func(AuditRecord) error) error
 
 	Close() error
 }
