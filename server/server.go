@@ -29,6 +29,7 @@ import (
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/sso"
 	"github.com/postern/postern/store"
+	"github.com/postern/postern/wire"
 )
 
 // Config configures a Server.
@@ -275,8 +276,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          nil,
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		// WebSocket handlers cork the connection under TLS around each
+		// large message (wire.CorkConn).
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if ck := wire.ConnCorker(c); ck != nil {
+				return wire.WithCorker(ctx, ck)
+			}
+			return ctx
+		},
 	}
-	tln := tls.NewListener(ln, s.TLSConfig())
+	tln := tls.NewListener(wire.CorkListener(ln), s.TLSConfig())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tln) }()
 	select {
