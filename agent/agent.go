@@ -166,7 +166,7 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) connectOnce(ctx context.Context, tlsConf *tls.Config) error {
-	cd := &wire.CorkDialer{Dial: a.cfg.DialContext}
+	cd := &wire.BatchDialer{Dial: a.cfg.DialContext}
 	tr := &http.Transport{TLSClientConfig: tlsConf, Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: false, DialContext: cd.DialContext}
 	defer tr.CloseIdleConnections()
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)

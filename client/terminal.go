@@ -322,7 +322,7 @@ func (c *Client) dialWSWith(ctx context.Context, path, token string) (*websocket
 	u := "wss" + strings.TrimPrefix(c.base, "https") + path
 	tc := c.tls.Clone()
 	tc.NextProtos = []string{"http/1.1"}
-	cd := &wire.CorkDialer{}
+	cd := &wire.BatchDialer{}
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment, DialContext: cd.DialContext}}
 	hdr := http.Header{}
 	if token != "" {

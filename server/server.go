@@ -277,7 +277,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          nil,
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 		// WebSocket handlers cork the connection under TLS around each
-		// large message (wire.CorkConn).
+		// large message (wire.BatchConn).
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if ck := wire.ConnCorker(c); ck != nil {
 				return wire.WithCorker(ctx, ck)
@@ -285,7 +285,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return ctx
 		},
 	}
-	tln := tls.NewListener(wire.CorkListener(ln), s.TLSConfig())
+	tln := tls.NewListener(wire.BatchListener(ln), s.TLSConfig())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tln) }()
 	select {

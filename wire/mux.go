@@ -62,7 +62,7 @@ func trimNewline(p []byte) string {
 // MuxConn adapts the agent connection's WebSocket to the byte stream yamux
 // runs over, in binary messages, one per yamux frame. ctx bounds the
 // connection's lifetime. cork, if not nil, gathers the writes of the
-// connection under the WebSocket's TLS (see CorkConn): each large frame
+// connection under the WebSocket's TLS (see BatchConn): each large frame
 // then leaves in one system call.
 func MuxConn(ctx context.Context, ws *websocket.Conn, cork Corker) net.Conn {
 	// NetConn streams each message into the reader's buffer, so a

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -88,7 +89,7 @@ func randomBytes(n int, seed uint64) []byte {
 
 func TestCorkGathersWritesUntilUncork(t *testing.T) {
 	raw, peer := tcpPair(t)
-	c := NewCorkConn(raw)
+	c := NewBatchConn(raw)
 	data := randomBytes(100<<10, 1)
 	got := readAll(peer, len(data))
 
@@ -139,7 +140,7 @@ func TestCorkGathersWritesUntilUncork(t *testing.T) {
 // straight through.
 func TestCorkIsBounded(t *testing.T) {
 	raw, peer := tcpPair(t)
-	c := NewCorkConn(raw)
+	c := NewBatchConn(raw)
 	data := randomBytes(5*CorkLimit+12345, 2)
 	got := readAll(peer, len(data))
 	c.Cork()
@@ -172,7 +173,7 @@ func TestCorkIsBounded(t *testing.T) {
 
 func TestCorkReportsFailedSend(t *testing.T) {
 	raw, _ := tcpPair(t)
-	c := NewCorkConn(raw)
+	c := NewBatchConn(raw)
 	c.Cork()
 	if _, err := c.Write([]byte("held")); err != nil {
 		t.Fatal(err)
@@ -184,7 +185,7 @@ func TestCorkReportsFailedSend(t *testing.T) {
 }
 
 // wsPair connects a WebSocket client to a TLS server as Postern's ends do,
-// each with a CorkConn under TLS, and returns the client's and server's
+// each with a BatchConn under TLS, and returns the client's and server's
 // WebSockets with their Corkers and the client's raw connection, counted.
 func wsPair(t *testing.T) (client, server *websocket.Conn, clientCork, serverCork Corker, raw func() *countingConn) {
 	t.Helper()
@@ -202,7 +203,7 @@ func wsPair(t *testing.T) (client, server *websocket.Conn, clientCork, serverCor
 		acc <- accepted{ws, CorkerFrom(r.Context())}
 		<-done
 	}))
-	srv.Listener = CorkListener(srv.Listener)
+	srv.Listener = BatchListener(srv.Listener)
 	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if ck := ConnCorker(c); ck != nil {
 			return WithCorker(ctx, ck)
@@ -214,7 +215,7 @@ func wsPair(t *testing.T) (client, server *websocket.Conn, clientCork, serverCor
 
 	var mu sync.Mutex
 	var last *countingConn
-	cd := &CorkDialer{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	cd := &BatchDialer{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
@@ -343,5 +344,71 @@ func TestForwardConnSendsEveryWriteAtOnce(t *testing.T) {
 		if _, err := io.ReadFull(dir.r, got); err != nil || !bytes.Equal(got, big) {
 			t.Fatalf("%s: a corked write: %v", dir.name, err)
 		}
+	}
+}
+
+// TestBatchedReads reads what a peer wrote in pieces of every size, as TLS
+// does, through batched reads: every byte in order, then the end of file;
+// and a connection with nothing left to read holds no buffer.
+func TestBatchedReads(t *testing.T) {
+	raw, peer := tcpPair(t)
+	c := NewBatchConn(peer)
+	if batchRead != nil && c.raw == nil {
+		t.Fatal("reads of a TCP connection are not batched")
+	}
+	data := randomBytes(3*ReadBatch+777, 4)
+	go func() {
+		for p := data; len(p) > 0; {
+			n := min(len(p), 1+len(p)%(90<<10))
+			raw.Write(p[:n])
+			p = p[n:]
+		}
+		raw.Close()
+	}()
+	var got []byte
+	buf := make([]byte, ReadBatch)
+	for i := 0; ; i++ {
+		size := []int{5, 4118, 8236, 16 << 10, 1, ReadBatch / 4}[i%6]
+		n, err := c.Read(buf[:size])
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, not the %d written in order", len(got), len(data))
+	}
+	if c.rbuf != nil {
+		t.Error("a connection with nothing left to read holds a buffer")
+	}
+	if n, err := c.Read(buf[:10]); n != 0 || err != io.EOF {
+		t.Errorf("read after the end: %d, %v", n, err)
+	}
+}
+
+// TestBatchedReadDeadlineAndClose: a batched read waiting for data ends at
+// its deadline with a timeout, as net.Conn's does (HTTP's header timeout
+// relies on it), and on Close with net.ErrClosed.
+func TestBatchedReadDeadlineAndClose(t *testing.T) {
+	_, peer := tcpPair(t)
+	c := NewBatchConn(peer)
+	c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	_, err := c.Read(make([]byte, 100))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past its deadline: %v, want a timeout", err)
+	}
+	c.SetReadDeadline(time.Time{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 100))
+		done <- err
+	}()
+	c.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read on a closed connection: %v, want net.ErrClosed", err)
 	}
 }
