@@ -2,10 +2,8 @@ package wire
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"syscall"
 )
@@ -147,9 +145,11 @@ func (c *BatchConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// readError dresses an error of a batched read as net.Conn's Read does.
+// readError dresses an error of a batched read as net.Conn's Read does:
+// the end of file as it is, anything else (a deadline, a closed
+// connection, a reset) in a *net.OpError.
 func (c *BatchConn) readError(err error) error {
-	if err == io.EOF || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
+	if err == io.EOF {
 		return err
 	}
 	return &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
