@@ -166,10 +166,8 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) connectOnce(ctx context.Context, tlsConf *tls.Config) error {
-	tr := &http.Transport{TLSClientConfig: tlsConf, Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: false}
-	if a.cfg.DialContext != nil {
-		tr.DialContext = a.cfg.DialContext
-	}
+	cd := &wire.BatchDialer{Dial: a.cfg.DialContext}
+	tr := &http.Transport{TLSClientConfig: tlsConf, Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: false, DialContext: cd.DialContext}
 	defer tr.CloseIdleConnections()
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -183,7 +181,7 @@ func (a *Agent) connectOnce(ctx context.Context, tlsConf *tls.Config) error {
 	}
 	connCtx, cancelConn := context.WithCancel(ctx)
 	defer cancelConn()
-	conn := wire.WebSocketConn(connCtx, ws)
+	conn := wire.MuxConn(connCtx, ws, cd.Corker())
 	mux, err := wire.AgentMux(conn, a.logf)
 	if err != nil {
 		conn.Close()

@@ -320,7 +320,7 @@ func (c *Client) attach(ctx context.Context, sessionID string, offset uint64, ob
 	if observe {
 		path += "&mode=observe"
 	}
-	ws, err := c.dialWS(ctx, path)
+	ws, _, err := c.dialWS(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -331,31 +331,34 @@ func (c *Client) attach(ctx context.Context, sessionID string, offset uint64, ob
 // DialForward opens one forwarded TCP connection of a port session: bytes
 // written to the connection reach the target port from the node.
 func (c *Client) DialForward(ctx context.Context, sessionID string) (net.Conn, error) {
-	ws, err := c.dialWS(ctx, api.PathSessions+"/"+url.PathEscape(sessionID)+"/forward")
+	ws, cork, err := c.dialWS(ctx, api.PathSessions+"/"+url.PathEscape(sessionID)+"/forward")
 	if err != nil {
 		return nil, err
 	}
 	// The connection outlives the dial's context; its owner closes it.
-	return wire.WebSocketConn(context.WithoutCancel(ctx), ws), nil
+	return wire.ForwardConn(context.WithoutCancel(ctx), ws, cork), nil
 }
 
 // dialWS opens a WebSocket to path on the server, turning a refusal into
-// the server's own message. An expired token is renewed, once.
-func (c *Client) dialWS(ctx context.Context, path string) (*websocket.Conn, error) {
+// the server's own message. An expired token is renewed, once. The Corker
+// gathers the writes of the connection under the WebSocket's TLS (nil if
+// it cannot).
+func (c *Client) dialWS(ctx context.Context, path string) (*websocket.Conn, wire.Corker, error) {
 	tok := c.bearer()
-	ws, err := c.dialWSWith(ctx, path, tok)
+	ws, cork, err := c.dialWSWith(ctx, path, tok)
 	var e *Error
 	if errors.As(err, &e) && e.Status == http.StatusUnauthorized && tok != "" && c.renew(ctx, tok) {
-		ws, err = c.dialWSWith(ctx, path, c.bearer())
+		ws, cork, err = c.dialWSWith(ctx, path, c.bearer())
 	}
-	return ws, err
+	return ws, cork, err
 }
 
-func (c *Client) dialWSWith(ctx context.Context, path, token string) (*websocket.Conn, error) {
+func (c *Client) dialWSWith(ctx context.Context, path, token string) (*websocket.Conn, wire.Corker, error) {
 	u := "wss" + strings.TrimPrefix(c.base, "https") + path
 	tc := c.tls.Clone()
 	tc.NextProtos = []string{"http/1.1"}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}
+	cd := &wire.BatchDialer{}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment, DialContext: cd.DialContext}}
 	hdr := http.Header{}
 	if token != "" {
 		hdr.Set("Authorization", "Bearer "+token)
@@ -369,12 +372,12 @@ func (c *Client) dialWSWith(ctx context.Context, path, token string) (*websocket
 				b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 				var e api.Error
 				if json.Unmarshal(b, &e) == nil && e.Message != "" {
-					return nil, &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Message}
+					return nil, nil, &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Message}
 				}
 			}
-			return nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("%s: %s", path, resp.Status)}
+			return nil, nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("%s: %s", path, resp.Status)}
 		}
-		return nil, fmt.Errorf("cannot reach the Postern server at %s: %w", c.base, err)
+		return nil, nil, fmt.Errorf("cannot reach the Postern server at %s: %w", c.base, err)
 	}
-	return ws, nil
+	return ws, cd.Corker(), nil
 }

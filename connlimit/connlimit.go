@@ -86,6 +86,10 @@ type Conn struct {
 	once sync.Once // releases the source's count once
 }
 
+// NetConn returns the connection the Listener accepted, for code that
+// looks through wrappers (as tls.Conn's NetConn does).
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
 // Authenticated takes the connection out of its source's count.
 func (c *Conn) Authenticated() { c.once.Do(func() { c.l.release(c.src) }) }
 

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/wire"
 )
 
 // TestCap: a source past its cap of unauthenticated connections has the
@@ -63,5 +65,17 @@ func TestCap(t *testing.T) {
 	<-accepted
 	if l.Pending(src) != 3 {
 		t.Fatalf("pending %d, want 3", l.Pending(src))
+	}
+}
+
+// TestLooksThrough: the server's TLS connections sit on a Conn over a
+// wire.BatchConn, and the WebSocket handlers must still find the latter.
+func TestLooksThrough(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := &Conn{Conn: wire.NewBatchConn(a)}
+	if wire.ConnCorker(c) == nil {
+		t.Fatal("wire.ConnCorker does not find the BatchConn under a connlimit.Conn")
 	}
 }

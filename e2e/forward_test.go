@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/wire"
 )
 
 // TestPortForwardManyConnections forwards a local port to a real HTTP
@@ -209,4 +211,198 @@ func TestForwardToMetadataRefused(t *testing.T) {
 	if n := len(e.sessions(ctx)); n != 0 {
 		t.Errorf("%d sessions after a refused forward", n)
 	}
+}
+
+// pattern is the byte at offset i of a test transfer: anything lost,
+// repeated or reordered shows.
+func pattern(i int64) byte { return byte(i*7 + i>>9 + i>>17) }
+
+// checkPattern reads want bytes from r and says what is wrong unless they
+// are pattern's.
+func checkPattern(r io.Reader, want int64) error {
+	buf := make([]byte, 64<<10)
+	var off int64
+	for off < want {
+		n, err := r.Read(buf[:min(int64(len(buf)), want-off)])
+		for i, b := range buf[:n] {
+			if b != pattern(off+int64(i)) {
+				return fmt.Errorf("byte %d is %#x, want %#x", off+int64(i), b, pattern(off+int64(i)))
+			}
+		}
+		off += int64(n)
+		if err != nil {
+			return fmt.Errorf("after %d of %d bytes: %w", off, want, err)
+		}
+	}
+	return nil
+}
+
+// writePattern writes n bytes of pattern to w.
+func writePattern(w io.Writer, n int64) error {
+	buf := make([]byte, 256<<10)
+	for off := int64(0); off < n; {
+		m := min(int64(len(buf)), n-off)
+		for i := range buf[:m] {
+			buf[i] = pattern(off + int64(i))
+		}
+		if _, err := w.Write(buf[:m]); err != nil {
+			return err
+		}
+		off += m
+	}
+	return nil
+}
+
+// TestForwardBulkBothWays moves bulk data each way through `postern
+// forward` at once, in large and in odd-sized writes: every byte arrives,
+// in order. (Neither end half-closes: a forwarded connection's WebSocket
+// carries no half-close, so the end of one direction closes both.)
+func TestForwardBulkBothWays(t *testing.T) {
+	ctx := testCtx(t)
+	e := startDev(t)
+	const size = 24 << 20
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	targetErr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			targetErr <- err
+			return
+		}
+		defer c.Close()
+		sent := make(chan error, 1)
+		go func() { sent <- writePattern(c, size) }()
+		if err := checkPattern(c, size); err != nil {
+			targetErr <- fmt.Errorf("upload: %w", err)
+			return
+		}
+		targetErr <- <-sent
+	}()
+	local := freePort(t)
+	fwd := start(t, e.vars(), "forward", hostname(t), "--port", fmt.Sprint(ln.Addr().(*net.TCPAddr).Port), "--local-port", fmt.Sprint(local))
+	fwd.waitFor(ctx, regexp.MustCompile(`Waiting for connections`))
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", local))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sent := make(chan error, 1)
+	go func() { sent <- writePattern(oddWriter{c}, size) }()
+	if err := checkPattern(c, size); err != nil {
+		t.Fatalf("download: %v", err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	if err := <-targetErr; err != nil {
+		t.Fatalf("target: %v", err)
+	}
+}
+
+// oddWriter writes in pieces of odd sizes, down to a byte.
+type oddWriter struct{ w io.Writer }
+
+func (o oddWriter) Write(p []byte) (int, error) {
+	var n int
+	for i := 0; len(p) > 0; i++ {
+		k := min(len(p), []int{1, 12, 4097, 65537, 777}[i%5])
+		m, err := o.w.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// TestForwardStalledReader: the program on the user's side of a forward
+// stops reading while the target keeps sending. What is in flight stays
+// bounded (the stream's flow-control window, plus what the kernel's
+// socket buffers hold), other sessions on the node run meanwhile, and
+// when the reader resumes every byte arrives.
+func TestForwardStalledReader(t *testing.T) {
+	ctx := testCtx(t)
+	e := startDev(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stalled := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// Send until a write makes no progress for a few seconds: the
+		// path is full.
+		buf := make([]byte, 64<<10)
+		var off int64
+		for {
+			for i := range buf {
+				buf[i] = pattern(off + int64(i))
+			}
+			c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+			n, err := c.Write(buf)
+			off += int64(n)
+			if err != nil {
+				stalled <- off
+				return
+			}
+		}
+	}()
+	local := freePort(t)
+	fwd := start(t, e.vars(), "forward", hostname(t), "--port", fmt.Sprint(ln.Addr().(*net.TCPAddr).Port), "--local-port", fmt.Sprint(local))
+	fwd.waitFor(ctx, regexp.MustCompile(`Waiting for connections`))
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", local))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var sent int64
+	select {
+	case sent = <-stalled:
+	case <-ctx.Done():
+		t.Fatal("the target never stalled: something buffers without bound")
+	}
+	// Three TCP connections on the way hold what their sockets' buffers
+	// can; the stream's window and Postern's own buffers hold a few MiB.
+	bound := 3*(sysctlMax(t, "net/ipv4/tcp_rmem")+sysctlMax(t, "net/ipv4/tcp_wmem")) + wire.StreamWindow + 16<<20
+	t.Logf("%d bytes in flight when the target stalled (bound %d)", sent, bound)
+	if sent > bound {
+		t.Fatalf("%d bytes were taken from the target with nobody reading, more than %d", sent, bound)
+	}
+	// The node's connection is not blocked by the full stream.
+	if out := e.mustRun(ctx, "exec", hostname(t), "--", "echo", "still-responsive"); out != "still-responsive\n" {
+		t.Fatalf("a command during the stalled forward printed %q", out)
+	}
+	if err := checkPattern(c, sent); err != nil {
+		t.Fatalf("after the stall: %v", err)
+	}
+	// The target closed after its stalled write: so does the forward.
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after all %d bytes: read %d more, %v; want the end", sent, n, err)
+	}
+}
+
+// sysctlMax is the last (maximum) value of a Linux TCP buffer sysctl.
+func sysctlMax(t *testing.T, name string) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/" + name)
+	if err != nil {
+		t.Skipf("cannot read %s: %v", name, err)
+	}
+	f := strings.Fields(string(b))
+	n, err := strconv.ParseInt(f[len(f)-1], 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %q", name, b)
+	}
+	return n
 }

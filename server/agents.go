@@ -69,7 +69,7 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	conn := wire.WebSocketConn(ctx, ws)
+	conn := wire.MuxConn(ctx, ws, wire.CorkerFrom(r.Context()))
 	mux, err := wire.ServerMux(conn, s.logf)
 	if err != nil {
 		conn.Close()

@@ -52,7 +52,7 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) error {
 	}
 	cctx, ccancel := context.WithCancel(s.ctx)
 	defer ccancel()
-	conn := wire.WebSocketConn(cctx, ws)
+	conn := wire.ForwardConn(cctx, ws, wire.CorkerFrom(r.Context()))
 	done := rl.addConn(ccancel)
 	if done == nil {
 		conn.Close()

@@ -31,6 +31,7 @@ import (
 	"github.com/postern/postern/signin"
 	"github.com/postern/postern/sso"
 	"github.com/postern/postern/store"
+	"github.com/postern/postern/wire"
 )
 
 // Config configures a Server.
@@ -328,11 +329,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          nil,
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		// The request's connection, for connlimit; WebSocket handlers
+		// cork it under TLS around each large message (wire.BatchConn).
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, connKey{}, c)
+			ctx = context.WithValue(ctx, connKey{}, c)
+			if ck := wire.ConnCorker(c); ck != nil {
+				return wire.WithCorker(ctx, ck)
+			}
+			return ctx
 		},
 	}
-	tln := tls.NewListener(connlimit.Wrap(ln, s.cfg.MaxPendingConns), s.TLSConfig())
+	// TLS over the per-source cap over batched socket I/O.
+	tln := tls.NewListener(connlimit.Wrap(wire.BatchListener(ln), s.cfg.MaxPendingConns), s.TLSConfig())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tln) }()
 	select {

@@ -59,12 +59,49 @@ func trimNewline(p []byte) string {
 	return string(p)
 }
 
-// WebSocketConn adapts a WebSocket to a net.Conn carrying a byte stream in
-// binary messages. ctx bounds the connection's lifetime.
-func WebSocketConn(ctx context.Context, c *websocket.Conn) net.Conn {
-	// A yamux frame body is at most one stream window; allow headroom.
-	c.SetReadLimit(2*StreamWindow + 1<<16)
-	return &frameConn{Conn: websocket.NetConn(ctx, c, websocket.MessageBinary)}
+// MuxConn adapts the agent connection's WebSocket to the byte stream yamux
+// runs over, in binary messages, one per yamux frame. ctx bounds the
+// connection's lifetime. cork, if not nil, gathers the writes of the
+// connection under the WebSocket's TLS (see BatchConn): each large frame
+// then leaves in one system call.
+func MuxConn(ctx context.Context, ws *websocket.Conn, cork Corker) net.Conn {
+	// NetConn streams each message into the reader's buffer, so a
+	// message's size costs no memory: it lifts the read limit itself.
+	return &muxConn{Conn: websocket.NetConn(ctx, ws, websocket.MessageBinary), ws: ws, ctx: ctx, cork: cork}
+}
+
+// ForwardConn adapts a forwarded TCP connection's WebSocket (between the
+// CLI and the server) to a net.Conn carrying its bytes in binary
+// messages. cork is as for MuxConn.
+func ForwardConn(ctx context.Context, ws *websocket.Conn, cork Corker) net.Conn {
+	return &forwardConn{Conn: websocket.NetConn(ctx, ws, websocket.MessageBinary), cork: cork}
+}
+
+// corkAbove is the message size from which a write is corked: more than
+// one TLS record's worth.
+const corkAbove = 16 << 10
+
+// corked runs write between cork's Cork and Uncork when there is a cork and
+// n bytes are worth it.
+func corked(cork Corker, n int, write func() (int, error)) (int, error) {
+	if cork == nil || n <= corkAbove {
+		return write()
+	}
+	cork.Cork()
+	m, err := write()
+	if uerr := cork.Uncork(); err == nil && uerr != nil {
+		return 0, uerr
+	}
+	return m, err
+}
+
+type forwardConn struct {
+	net.Conn
+	cork Corker
+}
+
+func (c *forwardConn) Write(p []byte) (int, error) {
+	return corked(c.cork, len(p), func() (int, error) { return c.Conn.Write(p) })
 }
 
 // yamux's frame header (its spec.md): version, type, flags, stream id and
@@ -74,36 +111,54 @@ const (
 	yamuxTypeData  = 0
 )
 
-// frameConn sends a yamux data frame's header and body as one WebSocket
+// muxConn sends a yamux data frame's header and body as one WebSocket
 // message. yamux writes them with two calls, and over a WebSocket every
-// write is a message of its own, with its own TLS record and system call:
-// twice the cost per frame for nothing.
-type frameConn struct {
-	net.Conn
+// write is a message of its own, with its own TLS record: twice the cost
+// per frame for nothing. The message is written as two fragments, header
+// and body, so the body is not copied once more to join them.
+type muxConn struct {
+	net.Conn // websocket.NetConn: reads, frames without a body, Close
 
-	mu  sync.Mutex // guards hdr; yamux writes from one goroutine, but Close may race it
-	hdr []byte     // a data frame's header, held for its body
+	ws   *websocket.Conn
+	ctx  context.Context
+	cork Corker // nil: none
+
+	mu   sync.Mutex // guards hdr and held; yamux writes from one goroutine, but Close may race it
+	hdr  [yamuxHeaderLen]byte
+	held bool // hdr is a data frame's header, waiting for its body
 }
 
-func (c *frameConn) Write(p []byte) (int, error) {
+func (c *muxConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.hdr) > 0 {
-		msg := append(c.hdr, p...)
-		c.hdr = msg[:0]
-		if cap(c.hdr) > 1<<20 {
-			c.hdr = nil // do not pin a rare large frame's buffer
-		}
-		if _, err := c.Conn.Write(msg); err != nil {
-			return 0, err
-		}
-		return len(p), nil
+	if c.held {
+		c.held = false
+		return corked(c.cork, len(p), func() (int, error) { return c.writeFrame(p) })
 	}
 	if len(p) == yamuxHeaderLen && p[1] == yamuxTypeData && binary.BigEndian.Uint32(p[8:]) > 0 {
-		c.hdr = append(c.hdr[:0], p...)
+		copy(c.hdr[:], p)
+		c.held = true
 		return len(p), nil
 	}
 	return c.Conn.Write(p)
+}
+
+// writeFrame writes the held header and body as one message.
+func (c *muxConn) writeFrame(body []byte) (int, error) {
+	w, err := c.ws.Writer(c.ctx, websocket.MessageBinary)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := w.Write(c.hdr[:]); err != nil {
+		return 0, err
+	}
+	if _, err := w.Write(body); err != nil {
+		return 0, err
+	}
+	if err := w.Close(); err != nil {
+		return 0, err
+	}
+	return len(body), nil
 }
 
 // KeepAlive pings a WebSocket peer every KeepAliveInterval until ctx ends or
