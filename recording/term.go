@@ -2,6 +2,7 @@ package recording
 
 import (
 	"io"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/clipperhouse/displaywidth"
@@ -827,7 +828,19 @@ func (t *TextRenderer) emitLine() {
 }
 
 func (t *TextRenderer) emitRows(cells []cell) {
-	b := t.out[:0]
+	t.out = t.appendRows(t.out[:0], cells)
+	t.write(t.out)
+}
+
+// Line returns the text of the current logical line as the terminal
+// shows it: its rows joined, each without trailing spaces.
+func (t *TextRenderer) Line() string {
+	return strings.ReplaceAll(string(t.appendRows(nil, t.cells)), "\n", "")
+}
+
+// appendRows appends cells as rows of the terminal's width, each without
+// trailing spaces and ended by "\n".
+func (t *TextRenderer) appendRows(b []byte, cells []cell) []byte {
 	for len(cells) > 0 {
 		row := cells[:min(t.cols, len(cells))]
 		cells = cells[len(row):]
@@ -850,8 +863,7 @@ func (t *TextRenderer) emitRows(cells []cell) {
 		}
 		b = append(b, '\n')
 	}
-	t.out = b
-	t.write(b)
+	return b
 }
 
 func (t *TextRenderer) writeLine(s string) {
