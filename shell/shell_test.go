@@ -374,10 +374,20 @@ func TestEcho(t *testing.T) {
 	// the terminal is in the mode stty left it in. (At the prompt, readline
 	// turns echo off to draw the line itself.) The arithmetic makes the
 	// awaited text differ from the echoed command line.
+	tm.write("PS1='$((20+1))P '\r")
+	tm.expect(ctx, "21P ")
+	// At the prompt readline reads each key and draws it itself.
+	if echo, canon, err := tm.p.Modes(); echo || canon || err != nil {
+		t.Errorf("at readline's prompt, Modes() = echo %v, canonical %v, %v; want neither", echo, canon, err)
+	}
 	tm.write("stty -echo; echo $((40+1))X; read -r secret\r")
 	tm.expect(ctx, "41X")
 	if tm.p.Echo() {
 		t.Errorf("Echo() = true after stty -echo")
+	}
+	// A prompt for a secret: a whole line, without echo.
+	if echo, canon, err := tm.p.Modes(); echo || !canon || err != nil {
+		t.Errorf("at read's prompt after stty -echo, Modes() = echo %v, canonical %v, %v; want a line without echo", echo, canon, err)
 	}
 	tm.write("hunter2\r")
 	tm.write("stty echo; echo $((40+2))Y; read -r line\r")
@@ -391,6 +401,9 @@ func TestEcho(t *testing.T) {
 	tm.p.Close()
 	if tm.p.Echo() {
 		t.Errorf("Echo() = true after Close; want false (fail closed)")
+	}
+	if _, _, err := tm.p.Modes(); err == nil {
+		t.Errorf("Modes() after Close: no error")
 	}
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
