@@ -17,16 +17,31 @@ func TestTypedMarks(t *testing.T) {
 	fs, res := openSession(t, a, wire.Open{
 		SessionID: "typed-0000000000000001", Cols: 80, Rows: 24,
 		Command: []string{"/bin/bash", "--norc", "--noprofile", "-i"},
+		Env:     map[string]string{"PS1": "typed> "},
 	})
 	if !res.OK {
 		t.Fatalf("open: %s", res.Error)
 	}
+	// Typed at the prompt, once readline reads it: before, the terminal
+	// still echoes.
+	prompts := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for strings.Count(fs.output(), "typed> ") < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no prompt %d; output:\n%s", n, fs.output())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	prompts(1)
 	fs.w.Write(wire.TInput, []byte("echo $((6*7))x\r"))
-	fs.waitOutput("42x")
+	prompts(2)
 	fs.w.Write(wire.TInput, []byte("stty -echo; echo $((3*5))s; read -r s; stty echo; echo got-${#s}\r"))
 	fs.waitOutput("15s")
 	fs.w.Write(wire.TInput, []byte("hunter2\r"))
 	fs.waitOutput("got-7")
+	prompts(3)
 	fs.w.Write(wire.TInput, []byte("e"))
 	fs.w.Write(wire.TInput, []byte("xit\r"))
 	fs.waitExit()
