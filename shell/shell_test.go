@@ -320,7 +320,8 @@ func checkCommands(t *testing.T, output string, want ...string) {
 }
 
 // TestZshIntegration: a user whose login shell is zsh gets the same marks,
-// and zsh still reads the user's startup files, from their home.
+// and zsh still reads the user's startup files, from their home. At the
+// prompt ZDOTDIR is as the user left it: unset.
 func TestZshIntegration(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
@@ -340,7 +341,7 @@ func TestZshIntegration(t *testing.T) {
 	for name, text := range map[string]string{
 		".zshenv":   "export FROM_ZSHENV=yes\n",
 		".zprofile": "export FROM_ZPROFILE=yes\n",
-		".zshrc":    "export FROM_ZSHRC=yes\nPS1='zsh-prompt%# '\n",
+		".zshrc":    "export FROM_ZSHRC=yes\nPS1='zsh-prompt%# '\nshow() { print -r -- \"zd=${ZDOTDIR-unset}.\" }\nprecmd_functions+=(show)\n",
 		".zlogin":   "export FROM_ZLOGIN=yes\n",
 	} {
 		p := filepath.Join(u.HomeDir, name)
@@ -352,9 +353,11 @@ func TestZshIntegration(t *testing.T) {
 		}
 	}
 	tm := start(t, ctx, Spec{User: u.Username, Integration: true})
+	tm.expect(ctx, "zd=unset.")
 	tm.expect(ctx, "zsh-prompt% ")
-	tm.write("echo $FROM_ZSHENV,$FROM_ZPROFILE,$FROM_ZSHRC,$FROM_ZLOGIN,$ZDOTDIR\r")
-	tm.expect(ctx, "yes,yes,yes,yes,"+u.HomeDir+"\r\n")
+	tm.write("echo $FROM_ZSHENV,$FROM_ZPROFILE,$FROM_ZSHRC,$FROM_ZLOGIN\r")
+	tm.expect(ctx, "yes,yes,yes,yes\r\n")
+	tm.expect(ctx, "zd=unset.")
 	tm.write("false\r")
 	tm.expect(ctx, "\x1b]133;D;1\x07")
 	tm.write("(exit 7)\r")
@@ -363,7 +366,7 @@ func TestZshIntegration(t *testing.T) {
 	if code := tm.wait(ctx); code != 0 {
 		t.Errorf("exit code = %d, want 0", code)
 	}
-	checkCommands(t, tm.output(ctx), "echo $FROM_ZSHENV,$FROM_ZPROFILE,$FROM_ZSHRC,$FROM_ZLOGIN,$ZDOTDIR=0/true", "false=1/true", "(exit 7)=7/true", "exit 0=0/false")
+	checkCommands(t, tm.output(ctx), "echo $FROM_ZSHENV,$FROM_ZPROFILE,$FROM_ZSHRC,$FROM_ZLOGIN=0/true", "false=1/true", "(exit 7)=7/true", "exit 0=0/false")
 }
 
 func TestEcho(t *testing.T) {
