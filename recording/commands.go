@@ -91,12 +91,11 @@ type CommandTracker struct {
 	entered    []Command       // lines entered, not yet returned
 }
 
-// rowSink collects the lines a TextRenderer writes out, each one string
-// with its rows joined.
+// rowSink collects the lines a TextRenderer with joinRows writes out.
 type rowSink struct{ lines []string }
 
 func (r *rowSink) Write(p []byte) (int, error) {
-	r.lines = append(r.lines, strings.ReplaceAll(string(p), "\n", ""))
+	r.lines = append(r.lines, strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
 }
 
@@ -376,6 +375,7 @@ func (c *CommandTracker) Typed(t time.Duration, marks []byte) {
 // rebuilt from the output since the last newline.
 func (c *CommandTracker) watch() {
 	c.screen = NewTextRenderer(&c.rows, c.width)
+	c.screen.joinRows = true
 	c.screen.Write(c.line)
 	c.rows.lines = c.rows.lines[:0]
 	c.linePrompt = ""
@@ -537,6 +537,7 @@ func (c *CommandTracker) Close(dst []byte, t time.Duration) ([]byte, []Command) 
 func renderLine(echo []byte, cols int) string {
 	var sb strings.Builder
 	tr := NewTextRenderer(&sb, cols)
+	tr.joinRows = true
 	tr.Write(echo)
 	tr.Flush()
 	lines := strings.Split(strings.TrimRight(sb.String(), "\n"), "\n")

@@ -477,3 +477,19 @@ func TestCastMarksTypedLines(t *testing.T) {
 		t.Errorf("events %s, want %s", strings.Join(got, " "), want)
 	}
 }
+
+// TestCommandLineWrappedAtSpace: a command line wider than the terminal,
+// wrapped where it has a space, keeps the space, with integration or
+// without.
+func TestCommandLineWrappedAtSpace(t *testing.T) {
+	// "$ " and 18 characters fill a 20-column row; the space is the last.
+	line := "echo 0123456789ab cdef"
+	tr := NewCommandTracker(20)
+	_, cmds := tr.Feed(nil, 0, []byte(prompt("$ ")+line+"\r\n"+markC+markD("0")+"$ "))
+	tr.Typed(time.Second, []byte("LE"))
+	_, more := tr.Feed(nil, time.Second, []byte(line+"\r\n"))
+	cmds = append(cmds, more...)
+	if len(cmds) != 2 || cmds[0].Line != line || cmds[1].Line != line {
+		t.Errorf("commands %+v, want %q twice", cmds, line)
+	}
+}
