@@ -271,3 +271,46 @@ func TestNestedSudo(t *testing.T) {
 		"sudo -E -s=0/false", "PS1='in''ner$ '=0/true", "false=1/true", "exit=1/true",
 		"exit 0=0/false")
 }
+
+// TestNestedExportedPrompt: a PS1 exported from bash carries bash's marks
+// into a nested zsh, and one zsh exports carries zsh's into a bash; each
+// shell marks the prompt its own way and shows none of the other's.
+func TestNestedExportedPrompt(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	if _, err := exec.LookPath("zsh"); err != nil {
+		t.Skip("zsh is not installed (scripts/install-test-deps installs it)")
+	}
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh := loginShellFor(ctx, u.Username); !strings.HasSuffix(sh, "bash") {
+		t.Skipf("login shell of %s is %s, not bash", u.Username, sh)
+	}
+	home := t.TempDir() // no zsh startup files: zsh keeps the PS1 it was given
+	writeFiles(t, home, nil, map[string]string{".bash_profile": "export PS1='ex> '\n"})
+	tm := start(t, ctx, Spec{Integration: true, Env: []string{"HOME=" + home}})
+	tm.expect(ctx, "ex> ")
+	tm.write("zsh\r")
+	tm.expect(ctx, "ex> ")
+	tm.write("(exit 4)\r")
+	tm.expect(ctx, "\x1b]133;D;4\x07")
+	tm.write("bash --norc --noprofile -i\r")
+	tm.expect(ctx, "ex> ")
+	tm.write("(exit 5)\r")
+	tm.expect(ctx, "\x1b]133;D;5\x07")
+	tm.write("exit\r")
+	tm.expect(ctx, "ex> ")
+	tm.write("exit\r")
+	tm.expect(ctx, "ex> ")
+	tm.write("exit 0\r")
+	if code := tm.wait(ctx); code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+	out := tm.output(ctx)
+	if strings.Contains(out, `\[`) || strings.Contains(out, "%{") {
+		t.Errorf("one shell's prompt marks shown by another: %q", out)
+	}
+	checkCommands(t, out, "zsh=0/false", "(exit 4)=4/true", "bash --norc --noprofile -i=0/false", "(exit 5)=5/true", "exit=5/true", "exit=5/true", "exit 0=0/false")
+}
