@@ -454,7 +454,7 @@ func (s *session) receive(r *wire.Reader, gen int) {
 			// before writing, so that the marks come before the echo.
 			echo, canonical, merr := s.proc.Modes()
 			data := append([]byte(nil), f.Payload...)
-			if merr == nil && (echo || !canonical) {
+			if merr == nil && s.limits.TypedMarks && (echo || !canonical) {
 				s.mu.Lock()
 				marks := s.lines.Append(nil, data)
 				s.mu.Unlock()

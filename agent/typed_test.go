@@ -15,7 +15,7 @@ import (
 func TestTypedMarks(t *testing.T) {
 	a := newTestAgent(t, &testClock{t: time.Now()})
 	fs, res := openSession(t, a, wire.Open{
-		SessionID: "typed-0000000000000001", Cols: 80, Rows: 24,
+		SessionID: "typed-0000000000000001", Cols: 80, Rows: 24, TypedMarks: true,
 		Command: []string{"/bin/bash", "--norc", "--noprofile", "-i"},
 		Env:     map[string]string{"PS1": "typed> "},
 	})
@@ -59,5 +59,28 @@ func TestTypedMarks(t *testing.T) {
 		if strings.Contains(string(r.Data), "hunter2") {
 			t.Errorf("the secret is in a %d record: %q", r.Kind, r.Data)
 		}
+	}
+}
+
+// TestNoTypedMarksForAnOlderServer: a server that does not ask for typed
+// marks (one older than them, which would refuse the record kind) gets
+// none.
+func TestNoTypedMarksForAnOlderServer(t *testing.T) {
+	a := newTestAgent(t, &testClock{t: time.Now()})
+	fs, res := openSession(t, a, wire.Open{
+		SessionID: "typed-0000000000000002", Cols: 80, Rows: 24,
+		Command: []string{"/bin/bash", "--norc", "--noprofile", "-i"},
+		Env:     map[string]string{"PS1": "typed> "},
+	})
+	if !res.OK {
+		t.Fatalf("open: %s", res.Error)
+	}
+	fs.waitOutput("typed> ")
+	fs.w.Write(wire.TInput, []byte("echo $((6*7))x\r"))
+	fs.waitOutput("42x")
+	fs.w.Write(wire.TInput, []byte("exit\r"))
+	fs.waitExit()
+	if m, ok := fs.streams()[wire.RecTyped]; ok {
+		t.Errorf("typed marks %q sent to a server that did not ask for them", m)
 	}
 }

@@ -51,6 +51,10 @@ type Open struct {
 	// input.
 	Pipes bool `json:"pipes,omitempty"`
 
+	// TypedMarks says the server records RecTyped marks. An agent sends
+	// them only then: a server older than them refuses the record kind.
+	TypedMarks bool `json:"typedMarks,omitempty"`
+
 	// Grant is the server's signature over this request (see SignGrant);
 	// the agent refuses an Open without a valid one.
 	Grant []byte `json:"grant,omitempty"`
