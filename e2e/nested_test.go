@@ -78,14 +78,17 @@ func TestNestedShellCommandEvents(t *testing.T) {
 	want := []string{setPrompt + "=0"}
 
 	// The login bash replaced: the new one finds the hook in its
-	// environment. Its own startup files set a prompt of their own.
-	step("exec bash -i", "\n")
+	// environment. Its own startup files set a prompt of their own, so
+	// wait for its first mark (the client sees them) before typing: a
+	// line typed while bash goes from reading one line to running it is
+	// echoed by the terminal, on the line being run.
+	step("exec bash -i", "\x1b]133;A")
 	step("PS1='E''X> '", "EX> ")
 	step("sh -c 'exit 4'", "EX> ")
 	want = append(want, "exec bash -i=none", "PS1='E''X> '=0", "sh -c 'exit 4'=4")
 
 	if _, err := exec.LookPath("zsh"); err == nil {
-		step("zsh", "\n")
+		step("zsh", "\x1b]133;A")
 		step("PS1='Z''S> '", "ZS> ")
 		step("false", "ZS> ")
 		step("exit 3", "EX> ")
