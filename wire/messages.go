@@ -18,6 +18,9 @@ type Hello struct {
 	// Sessions the agent is still running, so a (restarted) server can
 	// resume them.
 	Sessions []LiveSession `json:"sessions,omitempty"`
+	// TypedMarks says the agent marks typed lines (RecTyped) in sessions
+	// whose Open asks for them.
+	TypedMarks bool `json:"typedMarks,omitempty"`
 }
 
 // LiveSession is a session an agent holds.
@@ -51,8 +54,10 @@ type Open struct {
 	// input.
 	Pipes bool `json:"pipes,omitempty"`
 
-	// TypedMarks says the server records RecTyped marks. An agent sends
-	// them only then: a server older than them refuses the record kind.
+	// TypedMarks asks for RecTyped marks; a server sets it only for an
+	// agent whose Hello says it makes them. Either side older than the
+	// marks leaves it unset: such a server refuses the record kind, such
+	// an agent could not check a grant that covered the field.
 	TypedMarks bool `json:"typedMarks,omitempty"`
 
 	// Grant is the server's signature over this request (see SignGrant);
