@@ -197,7 +197,7 @@ func (a *Agent) connectOnce(ctx context.Context, tlsConf *tls.Config) error {
 	hello := wire.Hello{
 		NodeID: a.id.NodeID, AgentVersion: Version, Hostname: host,
 		OS: runtime.GOOS, Platform: platformName(), IP: primaryIP(),
-		Sessions: a.liveSessions(),
+		Sessions: a.liveSessions(), TypedMarks: true,
 	}
 	cw := wire.NewWriter(ctl)
 	if err := cw.WriteJSON(wire.THello, hello); err != nil {

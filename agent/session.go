@@ -59,6 +59,8 @@ type session struct {
 	// has filled MaxUnacked (and said so in the log); cleared when a
 	// server is attached again.
 	held bool
+	// lines marks where typed lines start and end (wire.RecTyped).
+	lines wire.LineMarks
 
 	// Standard input of a session without a terminal: the receiver queues
 	// what the server sends (nil for end of file) and stdinWriter writes
@@ -473,14 +475,25 @@ func (s *session) receive(r *wire.Reader, gen int) {
 				continue
 			}
 			// Decide before writing: input typed while the terminal does
-			// not echo (a password prompt) is never recorded.
-			echo := s.proc.Echo()
+			// not echo (a password prompt) is never recorded. Where lines
+			// start and end is, so that the server can read them off the
+			// terminal, except at a prompt that reads a line without echo;
+			// before writing, so that the marks come before the echo.
+			echo, canonical, merr := s.proc.Modes()
 			data := append([]byte(nil), f.Payload...)
+			if merr == nil && s.limits.TypedMarks && (echo || !canonical) {
+				s.mu.Lock()
+				marks := s.lines.Append(nil, data)
+				s.mu.Unlock()
+				if len(marks) > 0 {
+					s.append(wire.RecTyped, marks, nil)
+				}
+			}
 			if _, err := s.proc.Write(data); err != nil {
 				s.a.logf("agent: session %s: writing input: %v", s.id, err)
 				continue
 			}
-			if echo {
+			if merr == nil && echo {
 				s.append(wire.RecInput, data, nil)
 			}
 		case wire.TInputEOF:

@@ -116,9 +116,11 @@ func TestForwardErrors(t *testing.T) {
 	fwd.waitFor(ctx, regexp.MustCompile(`could not connect to localhost:\d+`))
 }
 
-// TestSSHThroughProxy runs ssh with `postern proxy` as its ProxyCommand to
-// a real sshd on the node.
-func TestSSHThroughProxy(t *testing.T) {
+// startSSHD runs a real sshd on a free loopback port for the test, which
+// root may log in to with the key it returns. It skips the test where
+// sshd is missing or cannot run.
+func startSSHD(t *testing.T, ctx context.Context) (port int, key string) {
+	t.Helper()
 	sshd, err := exec.LookPath("sshd")
 	if err != nil {
 		sshd = "/usr/sbin/sshd"
@@ -129,8 +131,6 @@ func TestSSHThroughProxy(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("sshd needs root to run here")
 	}
-	ctx := testCtx(t)
-	e := startDev(t)
 	dir := t.TempDir()
 	for _, k := range []string{"host", "user"} {
 		out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, k)).CombinedOutput()
@@ -140,7 +140,7 @@ func TestSSHThroughProxy(t *testing.T) {
 	}
 	pub, _ := os.ReadFile(filepath.Join(dir, "user.pub"))
 	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
-	port := freePort(t)
+	port = freePort(t)
 	cfg := fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1
 HostKey %s
@@ -160,10 +160,19 @@ LogLevel ERROR
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	waitPort(t, ctx, port)
+	return port, filepath.Join(dir, "user")
+}
 
-	ssh := exec.CommandContext(ctx, "ssh", "-F", "/dev/null", "-i", filepath.Join(dir, "user"),
+// TestSSHThroughProxy runs ssh with `postern proxy` as its ProxyCommand to
+// a real sshd on the node.
+func TestSSHThroughProxy(t *testing.T) {
+	ctx := testCtx(t)
+	port, key := startSSHD(t, ctx)
+	e := startDev(t)
+
+	ssh := exec.CommandContext(ctx, "ssh", "-F", "/dev/null", "-i", key,
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
 		"-o", "ProxyCommand="+bin+" proxy %h %p", "-p", fmt.Sprint(port), "root@"+hostname(t), "echo via-postern-$((40+2))")
 	ssh.Env = append(os.Environ(), e.vars()...)

@@ -169,6 +169,13 @@ func (c *CastWriter) Write(r Record) error {
 		}
 	case KindMarker:
 		b = appendEvent(b, r.Time, EventMarker, r.Data)
+	case KindTyped:
+		// No event of its own: the lines the keys enter are marked
+		// when the terminal shows them.
+		if c.cmds != nil {
+			c.cmds.Typed(r.Time, r.Data)
+		}
+		return nil
 	default:
 		return nil
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // prompt is what bash with Postern's integration prints around a prompt.
@@ -224,5 +226,270 @@ func TestCastMarksCommands(t *testing.T) {
 	}
 	if got, want := strings.Join(markers, ","), "1:ls,2:false"; got != want {
 		t.Errorf("markers %q, want %q", got, want)
+	}
+}
+
+// TestCommandTrackerTypedLines follows lines entered where no integration
+// marks them: each is read off the terminal when it is left after an
+// Enter, less the prompt the line's first key found.
+func TestCommandTrackerTypedLines(t *testing.T) {
+	sec := func(n float64) time.Duration { return time.Duration(n * float64(time.Second)) }
+	// step is output printed at a time, or the marks of keys typed then.
+	type step struct {
+		at    float64
+		out   string
+		typed string
+	}
+	line := func(at float64, text, prompt string) Command {
+		return Command{Line: text, Start: sec(at), LineOnly: true, Prompt: prompt}
+	}
+	tests := []struct {
+		name  string
+		cols  int
+		steps []step
+		want  []Command
+	}{
+		{
+			name: "a line editor echoes each key",
+			steps: []step{
+				{0, "user@host:~$ ", ""}, {1, "", "L"}, {1, "l", ""}, {1.1, "s", ""},
+				{2, "", "E"}, {2, "\r\nfile\r\nuser@host:~$ ", ""},
+			},
+			want: []Command{line(2, "ls", "user@host:~$")},
+		},
+		{
+			name: "a pasted line: both marks come before the echo",
+			steps: []step{
+				{0, "$ ", ""}, {1, "", "LE"}, {1.2, "echo hi\r\nhi\r\n$ ", ""},
+			},
+			want: []Command{line(1, "echo hi", "$")},
+		},
+		{
+			name: "a remote echo that comes after Enter",
+			steps: []step{
+				{0, "[root@db1 ~]# ", ""}, {1, "", "L"}, {1.05, "d", ""}, {1.1, "", "E"},
+				{1.15, "f\r\n", ""}, {1.2, "Filesystem\r\n[root@db1 ~]# ", ""},
+			},
+			want: []Command{line(1.1, "df", "[root@db1 ~]#")},
+		},
+		{
+			name: "edits, a redraw from the start of the row and a line wider than the terminal",
+			cols: 20,
+			steps: []step{
+				{0, "$ ", ""}, {1, "", "L"}, {1, "echo x", ""}, {1.5, "\b \b", ""},
+				{2, "\r$ echo 0123456789abcdefghij", ""}, {3, "", "E"}, {3, "\r\n", ""},
+			},
+			want: []Command{line(3, "echo 0123456789abcdefghij", "$")},
+		},
+		{
+			// Readline moves down the rows of a long line with newlines
+			// before it leaves it.
+			name: "Enter with the cursor on an upper row of a long line",
+			cols: 10,
+			steps: []step{
+				{0, "$ ", ""}, {1, "", "L"}, {1, "abcdefghijkl", ""}, {1.5, "\x1b[A", ""},
+				{2, "", "E"}, {2, "\n\r\n", ""},
+			},
+			want: []Command{line(2, "abcdefghijkl", "$")},
+		},
+		{
+			name: "a password prompt shows nothing typed",
+			steps: []step{
+				{0, "$ ", ""}, {1, "", "LE"}, {1, "su - bob\r\nPassword: ", ""},
+				{2, "", "L"}, {3, "", "E"}, {3, "\r\n", ""},
+				{4, "bob@host:~$ ", ""}, {5, "", "LE"}, {5, "id\r\nuid=1001(bob)\r\nbob@host:~$ ", ""},
+			},
+			want: []Command{line(1, "su - bob", "$"), line(5, "id", "bob@host:~$")},
+		},
+		{
+			name: "a password echoed as asterisks",
+			steps: []step{
+				{0, "[sudo] password for bob: ", ""}, {1, "", "L"}, {1, "****", ""}, {2, "", "E"}, {2, "\r\n", ""},
+			},
+		},
+		{
+			name: "Ctrl-C abandons a line",
+			steps: []step{
+				{0, "$ ", ""}, {1, "", "L"}, {1, "rm -rf x", ""}, {2, "^C\r\n$ ", ""},
+				{3, "", "L"}, {3, "ls", ""}, {4, "", "E"}, {4, "\r\n", ""},
+			},
+			want: []Command{line(4, "ls", "$")},
+		},
+		{
+			name:  "Enter at an empty prompt",
+			steps: []step{{0, "$ ", ""}, {1, "", "E"}, {1, "\r\n$ ", ""}},
+		},
+		{
+			name:  "lines typed where nothing prompted",
+			steps: []step{{0, "$ cat > notes\r\n", ""}, {1, "", "L"}, {1, "hello", ""}, {2, "", "E"}, {2, "\r\n", ""}},
+		},
+		{
+			name: "lines typed ahead",
+			steps: []step{
+				{0, "$ ", ""}, {1, "", "L"}, {1, "sleep 1", ""}, {2, "", "E"}, {2.5, "", "LE"},
+				{2, "\r\n", ""}, {3, "$ pwd\r\n/root\r\n$ ", ""},
+			},
+			want: []Command{line(2, "sleep 1", "$"), line(2.5, "pwd", "$")},
+		},
+		{
+			name: "a full-screen program",
+			steps: []step{
+				{0, "$ ", ""}, {1, "", "L"}, {1, "vi f", ""}, {2, "", "E"}, {2, "\x1b[?1049h\x1b[H\x1b[2Jfile", ""},
+				{3, "", "L"}, {3, "ihello", ""}, {4, "", "E"}, {4, "\r\nworld\r\n", ""},
+				{5, "", "L"}, {5, "\x1b[?1049l", ""}, {6, "$ ", ""}, {7, "", "LE"}, {7, "ls\r\n", ""},
+			},
+			want: []Command{line(2, "vi f", "$"), line(7, "ls", "$")},
+		},
+		{
+			name:  "a line entered just before the end",
+			steps: []step{{0, "$ ", ""}, {1, "", "L"}, {1, "exit", ""}, {2, "", "E"}},
+			want:  []Command{line(2, "exit", "$")},
+		},
+		{
+			name: "a shell with integration reports its own lines",
+			steps: []step{
+				{0, prompt("$ "), ""}, {1, "", "LE"}, {1, "ls\r\n" + markC + "file\r\n", ""}, {2, markD("0") + prompt("$ "), ""},
+			},
+			want: []Command{{Line: "ls", Start: sec(1), Duration: sec(1), HasExit: true}},
+		},
+		{
+			name: "lines entered into a program a marked command runs, and a nested shell without marks",
+			steps: []step{
+				{0, prompt("$ "), ""}, {1, "", "LE"}, {1, "python3\r\n" + markC + "Python 3\r\n>>> ", ""},
+				{2, "", "LE"}, {2, "print(6*7)\r\n42\r\n>>> ", ""}, {3, "", "L"}, {3, "exit()", ""}, {4, "", "E"},
+				{4, "\r\n" + markD("0") + prompt("$ "), ""},
+				{5, "", "LE"}, {5, "exec bash --norc\r\n" + markC + "bash-5.2# ", ""},
+				{6, "", "LE"}, {6, "id -u\r\n0\r\nbash-5.2# ", ""},
+			},
+			want: []Command{
+				line(2, "print(6*7)", ">>>"), line(4, "exit()", ">>>"),
+				{Line: "python3", Start: sec(1), Duration: sec(3), HasExit: true},
+				line(6, "id -u", "bash-5.2#"),
+				{Line: "exec bash --norc", Start: sec(5), Duration: sec(3)},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := NewCommandTracker(tt.cols)
+			var started []Command
+			tr.OnStart = func(c Command) { started = append(started, c) }
+			var got []Command
+			var out, clean []byte
+			for _, s := range tt.steps {
+				if s.typed != "" {
+					tr.Typed(sec(s.at), []byte(s.typed))
+				}
+				var done []Command
+				out = append(out, s.out...)
+				clean, done = tr.Feed(clean, sec(s.at), []byte(s.out))
+				got = append(got, done...)
+			}
+			_, done := tr.Close(nil, sec(8))
+			got = append(got, done...)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("commands\n%+v\nwant\n%+v", got, tt.want)
+			}
+			if len(started) != len(tt.want) {
+				t.Errorf("OnStart saw %d commands, want %d", len(started), len(tt.want))
+			}
+			if !bytes.Equal(clean, []byte(strings.NewReplacer(markC, "", markD("0"), "", "\x1b]133;A\x07", "", "\x1b]133;B\x07", "").Replace(string(out)))) {
+				t.Errorf("output changed: %q", clean)
+			}
+		})
+	}
+}
+
+// FuzzCommandTrackerTyped interleaves output with typed marks: the tracker
+// never panics, passes output without marks through unchanged, holds no
+// more Enters than its bound, and every line it reads off the terminal is
+// made of what the output printed.
+func FuzzCommandTrackerTyped(f *testing.F) {
+	f.Add([]byte("$ "), []byte("L"), []byte("ls\r\nfile\r\n$ "), []byte("E"), 40)
+	f.Add([]byte("\x1b[?1049h$ "), []byte("LELE"), []byte("x\x1b[?1049lecho\r\n"), []byte("EEEEEEEEEEE"), 5)
+	f.Add([]byte(prompt("$ ")), []byte("LE"), []byte("ls\r\n"+markC+">>> "), []byte("LE"), 80)
+	f.Fuzz(func(t *testing.T, out1, typed1, out2, typed2 []byte, cols int) {
+		tr := NewCommandTracker(cols % 300)
+		var out []byte
+		var cmds []Command
+		var done []Command
+		tr.Typed(0, typed1)
+		out, done = tr.Feed(out, time.Second, out1)
+		cmds = append(cmds, done...)
+		tr.Typed(2*time.Second, typed2)
+		out, done = tr.Feed(out, 3*time.Second, out2)
+		cmds = append(cmds, done...)
+		if len(tr.enters) > maxEnters {
+			t.Fatalf("%d Enters held", len(tr.enters))
+		}
+		out, done = tr.Close(out, 4*time.Second)
+		cmds = append(cmds, done...)
+		data := append(slices.Clip(out1), out2...)
+		if !bytes.Contains(data, []byte("133")) && !bytes.Equal(out, data) {
+			t.Fatalf("output without marks changed: %q -> %q", data, out)
+		}
+		for _, c := range cmds {
+			if !c.LineOnly {
+				continue
+			}
+			for _, r := range c.Line + c.Prompt {
+				if r != ' ' && r != utf8.RuneError && !bytes.ContainsRune(data, r) {
+					t.Fatalf("line %q (prompt %q) holds %q, which the output %q never printed", c.Line, c.Prompt, r, data)
+				}
+			}
+		}
+	})
+}
+
+// TestCastMarksTypedLines: in a shell without integration, each line
+// entered is a marker where the terminal showed it, and the keys' marks
+// leave no event of their own.
+func TestCastMarksTypedLines(t *testing.T) {
+	var buf bytes.Buffer
+	cw, err := NewCastWriter(&buf, Meta{Width: 80, Height: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []Record{
+		{Kind: KindOutput, Time: 0, Data: []byte("$ ")},
+		{Kind: KindTyped, Time: time.Second, Data: []byte("L")},
+		{Kind: KindOutput, Time: time.Second, Data: []byte("ls")},
+		{Kind: KindTyped, Time: 2 * time.Second, Data: []byte("E")},
+		{Kind: KindOutput, Time: 3 * time.Second, Data: []byte("\r\nfile\r\n$ ")},
+	}
+	for _, r := range recs {
+		if err := cw.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, events, err := ReadCast(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range events {
+		got = append(got, fmt.Sprintf("%.0f:%s:%q", e.Time, e.Type, e.Data))
+	}
+	if want := `0:o:"$ " 1:o:"ls" 3:m:"ls" 3:o:"\r\nfile\r\n$ "`; strings.Join(got, " ") != want {
+		t.Errorf("events %s, want %s", strings.Join(got, " "), want)
+	}
+}
+
+// TestCommandLineWrappedAtSpace: a command line wider than the terminal,
+// wrapped where it has a space, keeps the space, with integration or
+// without.
+func TestCommandLineWrappedAtSpace(t *testing.T) {
+	// "$ " and 18 characters fill a 20-column row; the space is the last.
+	line := "echo 0123456789ab cdef"
+	tr := NewCommandTracker(20)
+	_, cmds := tr.Feed(nil, 0, []byte(prompt("$ ")+line+"\r\n"+markC+markD("0")+"$ "))
+	tr.Typed(time.Second, []byte("LE"))
+	_, more := tr.Feed(nil, time.Second, []byte(line+"\r\n"))
+	cmds = append(cmds, more...)
+	if len(cmds) != 2 || cmds[0].Line != line || cmds[1].Line != line {
+		t.Errorf("commands %+v, want %q twice", cmds, line)
 	}
 }

@@ -458,7 +458,7 @@ func parsePayload(p []byte) (Record, error) {
 	}
 	p = p[payloadFixedLen:]
 	switch r.Kind {
-	case KindOutput, KindInput, KindMarker, KindStderr:
+	case KindOutput, KindInput, KindMarker, KindStderr, KindTyped:
 	case KindResize:
 		if len(p) < 4 {
 			return Record{}, errBadFrame

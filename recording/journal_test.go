@@ -31,7 +31,8 @@ func sampleRecords() []Record {
 		{Seq: 4, Time: 1500 * time.Millisecond, Kind: KindResize, Cols: 120, Rows: 40},
 		{Seq: 5, Time: 1600 * time.Millisecond, Kind: KindMarker, Data: []byte("command")},
 		{Seq: 6, Time: 2 * time.Second, Kind: KindOutput, Data: []byte("hoami\r\nssm-user\r\nsh-5.2$ ")},
-		{Seq: 7, Time: 3 * time.Second, Kind: KindExit, ExitCode: 0},
+		{Seq: 7, Time: 2500 * time.Millisecond, Kind: KindTyped, Data: []byte("LE")},
+		{Seq: 8, Time: 3 * time.Second, Kind: KindExit, ExitCode: 0},
 	}
 }
 

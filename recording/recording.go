@@ -34,6 +34,17 @@ const (
 	KindMarker Kind = 4 // Data is a marker label (later: command boundaries)
 	KindExit   Kind = 5 // session ended; ExitCode, Data is the reason (may be empty)
 	KindStderr Kind = 6 // bytes a command without a terminal wrote to its standard error
+	KindTyped  Kind = 7 // where the user started a line and pressed Enter: Data is marks (TypedLine, TypedEnter), never what was typed
+)
+
+// Marks in a KindTyped record's Data, one byte each, in the order typed.
+// The agent records them for what the user types into a terminal, echoed
+// or not, except at a prompt that reads a whole line without echo (a
+// password). They say no more than that a key began a line, or ended one:
+// a [CommandTracker] reads the line itself off the terminal.
+const (
+	TypedLine  = 'L' // the first key of a line (after an Enter or Ctrl-C)
+	TypedEnter = 'E' // Enter (CR or LF)
 )
 
 func (k Kind) String() string {
@@ -50,11 +61,13 @@ func (k Kind) String() string {
 		return "exit"
 	case KindStderr:
 		return "stderr"
+	case KindTyped:
+		return "typed"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
-func (k Kind) valid() bool { return k >= KindOutput && k <= KindStderr }
+func (k Kind) valid() bool { return k >= KindOutput && k <= KindTyped }
 
 // Record is one event of a session as the agent numbered and timed it.
 type Record struct {

@@ -2,6 +2,7 @@ package recording
 
 import (
 	"io"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/clipperhouse/displaywidth"
@@ -68,6 +69,10 @@ type TextRenderer struct {
 	// slow turns off the printASCII fast path, so tests can check it
 	// renders exactly as the general path does.
 	slow bool
+	// joinRows writes each logical line as one line, its rows joined as
+	// the terminal wrapped them: spaces at the end of a row that the line
+	// goes on from are kept. For command lines, not transcripts.
+	joinRows bool
 }
 
 // cell is one column of the terminal. A wide character occupies two:
@@ -165,7 +170,7 @@ func printableASCII(b byte) bool { return b >= 0x20 && b < 0x7f }
 // logs and builds print, and their text is the bytes themselves, cut into
 // rows of the terminal's width: no cell needs to be touched.
 func (t *TextRenderer) plainLine(p []byte) int {
-	if len(t.cells) != 0 || t.cur != 0 || t.alt || t.insert || t.noWrap || t.wrapNext || t.joined || t.cols < 2 {
+	if len(t.cells) != 0 || t.cur != 0 || t.alt || t.insert || t.noWrap || t.wrapNext || t.joined || t.cols < 2 || t.joinRows {
 		return 0
 	}
 	n := 0
@@ -827,11 +832,31 @@ func (t *TextRenderer) emitLine() {
 }
 
 func (t *TextRenderer) emitRows(cells []cell) {
-	b := t.out[:0]
+	t.out = t.appendRows(t.out[:0], cells)
+	t.write(t.out)
+}
+
+// Line returns the text of the current logical line as the terminal
+// shows it, its rows joined as joinRows does.
+func (t *TextRenderer) Line() string {
+	join := t.joinRows
+	t.joinRows = true
+	b := t.appendRows(nil, t.cells)
+	t.joinRows = join
+	return strings.TrimSuffix(string(b), "\n")
+}
+
+// appendRows appends cells as rows of the terminal's width, each without
+// trailing spaces and ended by "\n"; with joinRows, as one line.
+func (t *TextRenderer) appendRows(b []byte, cells []cell) []byte {
+	line := len(b)
 	for len(cells) > 0 {
 		row := cells[:min(t.cols, len(cells))]
 		cells = cells[len(row):]
 		start := len(b)
+		if t.joinRows {
+			start = line
+		}
 		for i, c := range row {
 			switch {
 			case c.r == wideTail && i > 0 && row[i-1].wide:
@@ -845,13 +870,15 @@ func (t *TextRenderer) emitRows(cells []cell) {
 				b = append(b, c.extra...)
 			}
 		}
+		if t.joinRows && len(cells) > 0 {
+			continue // the line goes on: its spaces are in it
+		}
 		for len(b) > start && b[len(b)-1] == ' ' {
 			b = b[:len(b)-1]
 		}
 		b = append(b, '\n')
 	}
-	t.out = b
-	t.write(b)
+	return b
 }
 
 func (t *TextRenderer) writeLine(s string) {

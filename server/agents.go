@@ -26,6 +26,8 @@ type agentConn struct {
 	mux    *yamux.Session
 	ctl    *wire.Writer
 	since  time.Time
+	// typedMarks: the agent marks typed lines when an Open asks.
+	typedMarks bool
 }
 
 // agent returns the connected agent of a node, or nil.
@@ -137,7 +139,7 @@ func (s *Server) serveAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 	if err := s.store.TouchNode(ctx, n.ID, s.now(), ip, hello.AgentVersion); err != nil {
 		s.logf("server: agent %s: %v", n.ID, err)
 	}
-	ac := &agentConn{nodeID: n.ID, mux: mux, ctl: wire.NewWriter(ctl), since: s.now()}
+	ac := &agentConn{nodeID: n.ID, mux: mux, ctl: wire.NewWriter(ctl), since: s.now(), typedMarks: hello.TypedMarks}
 	// Which sessions to resume is decided before the agent is published:
 	// a session started on it afterwards is new, not one its hello forgot.
 	toResume := s.relaysOn(n.ID)

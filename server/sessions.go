@@ -111,7 +111,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		defer cancel()
 		att, res, err := rl.openAgent(ctx, ac, wire.TOpen, wire.Open{
 			SessionID: sess.ID, Owner: sess.Owner, RunAs: plan.runAs, AllowRoot: plan.allowRoot,
-			Command: plan.command, Cols: cols, Rows: rows, ShellProfile: plan.profile, Pipes: plan.pipes,
+			Command: plan.command, Cols: cols, Rows: rows, ShellProfile: plan.profile, Pipes: plan.pipes, TypedMarks: ac.typedMarks,
 			IdleTimeout: plan.settings.IdleTimeout, IdleCountsOutput: plan.settings.IdleCountsOutput, MaxDuration: plan.settings.MaxDuration,
 		})
 		if err == nil && !res.OK {

@@ -58,8 +58,9 @@ type sessionEvent struct {
 }
 
 // commandEvent is Postern's per-command event, streamed beside Session
-// Manager's: one per command an integrated shell ran (recording.Command),
-// with who ran it where, and where it starts in the .cast.
+// Manager's: one per command an integrated shell ran, or line entered at a
+// prompt without integration (recording.Command), with who ran it where,
+// and where it starts in the .cast.
 type commandEvent struct {
 	EventVersion string `json:"eventVersion"`
 	EventType    string `json:"eventType"` // "Command"
@@ -74,9 +75,12 @@ type commandEvent struct {
 	RunAsUser  string  `json:"runAsUser"`
 	SessionID  string  `json:"sessionId"`
 	Command    string  `json:"command"`
-	ExitCode   *int    `json:"exitCode,omitempty"` // absent: the shell never said
-	DurationMS int64   `json:"durationMs"`
-	CastOffset float64 `json:"castOffset"` // seconds into the .cast
+	ExitCode   *int    `json:"exitCode,omitempty"`   // absent: the shell never said
+	DurationMS *int64  `json:"durationMs,omitempty"` // absent: a line read off the terminal
+	CastOffset float64 `json:"castOffset"`           // seconds into the .cast
+	// Prompt is what the line was typed after, for a line read off the
+	// terminal (no integration): it often says who ran it, and where.
+	Prompt string `json:"prompt,omitempty"`
 }
 
 // newCommandEvent describes c of the session ev streams.
@@ -85,9 +89,13 @@ func newCommandEvent(ev *sessionEvent, started time.Time, c recording.Command) c
 		EventVersion: "1.0", EventType: "Command", AWSRegion: ev.AWSRegion,
 		EventTime: started.Add(c.Start).UTC().Format(time.RFC3339Nano),
 		RunAsUser: ev.RunAsUser, SessionID: ev.SessionID, Command: c.Line,
-		DurationMS: c.Duration.Milliseconds(), CastOffset: c.Start.Seconds(),
+		CastOffset: c.Start.Seconds(), Prompt: c.Prompt,
 	}
 	ce.Target.ID, ce.UserIdentity.ARN = ev.Target.ID, ev.UserIdentity.ARN
+	if !c.LineOnly {
+		ms := c.Duration.Milliseconds()
+		ce.DurationMS = &ms
+	}
 	if c.HasExit {
 		code := c.ExitCode
 		ce.ExitCode = &code
@@ -222,6 +230,13 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 					if !sink.discard {
 						cmds = append(cmds, done...)
 					}
+				}
+			case recording.KindTyped:
+				// Where lines were started and entered: the tracker
+				// reads them off the terminal where no integration
+				// marks them.
+				if !jr.Meta().Pipes {
+					tracker.Typed(rec.Time, rec.Data)
 				}
 			case recording.KindResize:
 				tr.Resize(rec.Cols)

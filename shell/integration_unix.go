@@ -11,9 +11,10 @@ import (
 )
 
 // integrationFiles give bash and zsh sessions OSC 133 marks: bash.sh is
-// bash's rcfile, and zsh/ the startup files of a ZDOTDIR (see zsh/zshenv).
+// bash's rcfile, zsh/ the startup files of a ZDOTDIR (see zsh/zshenv), and
+// hook.sh the prompt hook both hand to a bash started from the session.
 //
-//go:embed integration/bash.sh integration/zsh
+//go:embed integration/bash.sh integration/hook.sh integration/zsh
 var integrationFiles embed.FS
 
 var (
@@ -23,7 +24,8 @@ var (
 )
 
 // integration returns the directory holding the integration: bash's rcfile
-// as bash-integration.sh and zsh's startup files in zsh/. It is written once
+// as bash-integration.sh, the prompt hook as hook.sh and zsh's startup
+// files in zsh/. It is written once
 // per process into a directory of its own that every user can read
 // (sessions run as other users) and only this process's user can change.
 func integration() (string, error) {
@@ -46,10 +48,12 @@ func writeIntegration() (string, error) {
 	}
 	files := map[string]string{
 		"bash-integration.sh": "integration/bash.sh",
+		"hook.sh":             "integration/hook.sh",
 		"zsh/.zshenv":         "integration/zsh/zshenv",
 		"zsh/.zprofile":       "integration/zsh/zprofile",
 		"zsh/.zshrc":          "integration/zsh/zshrc",
 		"zsh/.zlogin":         "integration/zsh/zlogin",
+		"zsh/.zlogout":        "integration/zsh/zlogout",
 	}
 	if err := os.Mkdir(filepath.Join(dir, "zsh"), 0o755); err != nil {
 		return "", err

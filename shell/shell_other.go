@@ -21,10 +21,13 @@ func (p *Process) Write(b []byte) (int, error)        { return 0, ErrUnsupported
 func (p *Process) ReadBuffered(b []byte) (int, error) { return 0, ErrUnsupported }
 func (p *Process) Resize(cols, rows uint16) error     { return ErrUnsupported }
 func (p *Process) Echo() bool                         { return false }
-func (p *Process) Wait() (exitCode int, err error)    { return -1, ErrUnsupported }
-func (p *Process) Signal(sig os.Signal) error         { return ErrUnsupported }
-func (p *Process) Close() error                       { return nil }
-func (p *Process) Pid() int                           { return -1 }
+func (p *Process) Modes() (echo, canonical bool, err error) {
+	return false, false, ErrUnsupported
+}
+func (p *Process) Wait() (exitCode int, err error) { return -1, ErrUnsupported }
+func (p *Process) Signal(sig os.Signal) error      { return ErrUnsupported }
+func (p *Process) Close() error                    { return nil }
+func (p *Process) Pid() int                        { return -1 }
 
 // PipeProcess is a program running without a terminal. On this platform
 // StartPipes always fails, so there are none.

@@ -320,7 +320,8 @@ func checkCommands(t *testing.T, output string, want ...string) {
 }
 
 // TestZshIntegration: a user whose login shell is zsh gets the same marks,
-// and zsh still reads the user's startup files, from their home.
+// and zsh still reads the user's startup files, from their home. At the
+// prompt ZDOTDIR is as the user left it: unset.
 func TestZshIntegration(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
@@ -340,7 +341,7 @@ func TestZshIntegration(t *testing.T) {
 	for name, text := range map[string]string{
 		".zshenv":   "export FROM_ZSHENV=yes\n",
 		".zprofile": "export FROM_ZPROFILE=yes\n",
-		".zshrc":    "export FROM_ZSHRC=yes\nPS1='zsh-prompt%# '\n",
+		".zshrc":    "export FROM_ZSHRC=yes\nPS1='zsh-prompt%# '\nshow() { print -r -- \"zd=${ZDOTDIR-unset}.\" }\nprecmd_functions+=(show)\n",
 		".zlogin":   "export FROM_ZLOGIN=yes\n",
 	} {
 		p := filepath.Join(u.HomeDir, name)
@@ -352,9 +353,11 @@ func TestZshIntegration(t *testing.T) {
 		}
 	}
 	tm := start(t, ctx, Spec{User: u.Username, Integration: true})
+	tm.expect(ctx, "zd=unset.")
 	tm.expect(ctx, "zsh-prompt% ")
-	tm.write("echo $FROM_ZSHENV,$FROM_ZPROFILE,$FROM_ZSHRC,$FROM_ZLOGIN,$ZDOTDIR\r")
-	tm.expect(ctx, "yes,yes,yes,yes,"+u.HomeDir+"\r\n")
+	tm.write("echo $FROM_ZSHENV,$FROM_ZPROFILE,$FROM_ZSHRC,$FROM_ZLOGIN\r")
+	tm.expect(ctx, "yes,yes,yes,yes\r\n")
+	tm.expect(ctx, "zd=unset.")
 	tm.write("false\r")
 	tm.expect(ctx, "\x1b]133;D;1\x07")
 	tm.write("(exit 7)\r")
@@ -363,7 +366,7 @@ func TestZshIntegration(t *testing.T) {
 	if code := tm.wait(ctx); code != 0 {
 		t.Errorf("exit code = %d, want 0", code)
 	}
-	checkCommands(t, tm.output(ctx), "echo $FROM_ZSHENV,$FROM_ZPROFILE,$FROM_ZSHRC,$FROM_ZLOGIN,$ZDOTDIR=0/true", "false=1/true", "(exit 7)=7/true", "exit 0=0/false")
+	checkCommands(t, tm.output(ctx), "echo $FROM_ZSHENV,$FROM_ZPROFILE,$FROM_ZSHRC,$FROM_ZLOGIN=0/true", "false=1/true", "(exit 7)=7/true", "exit 0=0/false")
 }
 
 func TestEcho(t *testing.T) {
@@ -374,10 +377,20 @@ func TestEcho(t *testing.T) {
 	// the terminal is in the mode stty left it in. (At the prompt, readline
 	// turns echo off to draw the line itself.) The arithmetic makes the
 	// awaited text differ from the echoed command line.
+	tm.write("PS1='$((20+1))P '\r")
+	tm.expect(ctx, "21P ")
+	// At the prompt readline reads each key and draws it itself.
+	if echo, canon, err := tm.p.Modes(); echo || canon || err != nil {
+		t.Errorf("at readline's prompt, Modes() = echo %v, canonical %v, %v; want neither", echo, canon, err)
+	}
 	tm.write("stty -echo; echo $((40+1))X; read -r secret\r")
 	tm.expect(ctx, "41X")
 	if tm.p.Echo() {
 		t.Errorf("Echo() = true after stty -echo")
+	}
+	// A prompt for a secret: a whole line, without echo.
+	if echo, canon, err := tm.p.Modes(); echo || !canon || err != nil {
+		t.Errorf("at read's prompt after stty -echo, Modes() = echo %v, canonical %v, %v; want a line without echo", echo, canon, err)
 	}
 	tm.write("hunter2\r")
 	tm.write("stty echo; echo $((40+2))Y; read -r line\r")
@@ -391,6 +404,9 @@ func TestEcho(t *testing.T) {
 	tm.p.Close()
 	if tm.p.Echo() {
 		t.Errorf("Echo() = true after Close; want false (fail closed)")
+	}
+	if _, _, err := tm.p.Modes(); err == nil {
+		t.Errorf("Modes() after Close: no error")
 	}
 	tm.mu.Lock()
 	defer tm.mu.Unlock()

@@ -358,14 +358,23 @@ func (p *Process) Resize(cols, rows uint16) error {
 // so at such a prompt Echo reports false; what was typed then shows up in the
 // output instead.
 func (p *Process) Echo() bool {
+	echo, _, err := p.Modes()
+	return err == nil && echo
+}
+
+// Modes reports whether the terminal echoes input and whether it reads
+// whole lines (canonical mode). A prompt for a secret reads a line without
+// echo; line editors (readline, zle) and programs that relay keys elsewhere
+// (ssh, docker exec) read each key without echo and draw what they like.
+func (p *Process) Modes() (echo, canonical bool, err error) {
 	var t *unix.Termios
 	var ierr error
 	if err := p.conn.Control(func(fd uintptr) {
 		t, ierr = unix.IoctlGetTermios(int(fd), ioctlGetTermios)
 	}); err != nil || ierr != nil {
-		return false
+		return false, false, fmt.Errorf("shell: terminal modes: %w", errors.Join(err, ierr))
 	}
-	return t.Lflag&unix.ECHO != 0
+	return t.Lflag&unix.ECHO != 0, t.Lflag&unix.ICANON != 0, nil
 }
 
 // Wait waits for the process to exit and returns its exit code, or 128 plus

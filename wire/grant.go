@@ -259,6 +259,11 @@ func (o Open) Request() Request {
 	h.flag(o.AllowRoot)
 	h.str(o.ShellProfile)
 	h.flag(o.Pipes)
+	if o.TypedMarks {
+		// Only when set, so that an Open without it hashes as it did
+		// before the field, for agents that do not know it.
+		h.flag(true)
+	}
 	kind := GrantShell
 	if len(o.Command) > 0 {
 		kind = GrantCommand

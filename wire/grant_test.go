@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -232,4 +233,19 @@ func FuzzParseGrant(f *testing.F) {
 			t.Fatalf("accepted an incomplete grant %+v", g)
 		}
 	})
+}
+
+// TestOpenRequestWithoutTypedMarks: an Open that does not ask for typed
+// marks hashes as it did before the field existed, so an agent older than
+// it still accepts the grant. The value was computed by the code before.
+func TestOpenRequestWithoutTypedMarks(t *testing.T) {
+	o := Open{SessionID: "alice-0123456789abcdef0", Owner: "alice", RunAs: "ssm-user", Env: map[string]string{"TERM": "xterm"},
+		Cols: 80, Rows: 24, IdleTimeout: time.Minute, ShellProfile: "echo hi"}
+	if got, want := fmt.Sprintf("%x", o.Request().Params), "342289c1bc82de8fc701042fc110b739e104124368b081c8d4c683f13c9c817b"; got != want {
+		t.Errorf("params %s, want %s as before TypedMarks", got, want)
+	}
+	o.TypedMarks = true
+	if fmt.Sprintf("%x", o.Request().Params) == "342289c1bc82de8fc701042fc110b739e104124368b081c8d4c683f13c9c817b" {
+		t.Error("asking for typed marks does not change the hash")
+	}
 }

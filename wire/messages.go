@@ -18,6 +18,9 @@ type Hello struct {
 	// Sessions the agent is still running, so a (restarted) server can
 	// resume them.
 	Sessions []LiveSession `json:"sessions,omitempty"`
+	// TypedMarks says the agent marks typed lines (RecTyped) in sessions
+	// whose Open asks for them.
+	TypedMarks bool `json:"typedMarks,omitempty"`
 }
 
 // LiveSession is a session an agent holds.
@@ -50,6 +53,12 @@ type Open struct {
 	// written to standard input as RecInput; TInputEOF closes standard
 	// input.
 	Pipes bool `json:"pipes,omitempty"`
+
+	// TypedMarks asks for RecTyped marks; a server sets it only for an
+	// agent whose Hello says it makes them. Either side older than the
+	// marks leaves it unset: such a server refuses the record kind, such
+	// an agent could not check a grant that covered the field.
+	TypedMarks bool `json:"typedMarks,omitempty"`
 
 	// Grant is the server's signature over this request (see SignGrant);
 	// the agent refuses an Open without a valid one.
@@ -166,7 +175,43 @@ const (
 	RecMarker RecordKind = 4
 	RecExit   RecordKind = 5 // ExitCode; Data is the reason
 	RecStderr RecordKind = 6 // standard error of a command run without a terminal
+	RecTyped  RecordKind = 7 // where the user started a line and pressed Enter: marks only (LineMarks), never what was typed
 )
+
+// Marks in a RecTyped record's data, one byte each, in the order typed.
+const (
+	TypedLine  = 'L' // the first key of a line: after an Enter or Ctrl-C
+	TypedEnter = 'E' // Enter: CR or LF
+)
+
+// LineMarks turns what a user types into a terminal into RecTyped marks:
+// where a line starts and where Enter ends it, which is all the server
+// needs to read the line the terminal shows (recording.CommandTracker).
+// The zero value is ready; the first key starts a line.
+type LineMarks struct {
+	started bool // a key came since the last Enter or Ctrl-C
+	cr      bool // the last byte was CR: an LF after it is the same Enter
+}
+
+// Append appends to dst the marks of input, typed after everything
+// Append was given before, and returns dst.
+func (m *LineMarks) Append(dst, input []byte) []byte {
+	for _, b := range input {
+		switch {
+		case b == '\n' && m.cr:
+		case b == '\r' || b == '\n':
+			dst = append(dst, TypedEnter)
+			m.started = false
+		case b == 0x03: // Ctrl-C abandons the line
+			m.started = false
+		case !m.started:
+			dst = append(dst, TypedLine)
+			m.started = true
+		}
+		m.cr = b == '\r'
+	}
+	return dst
+}
 
 // Record is one numbered event of a session, produced by the agent.
 type Record struct {
@@ -220,6 +265,13 @@ func ParseRecord(p []byte) (Record, error) {
 	p = p[recordHeaderLen:]
 	switch r.Kind {
 	case RecOutput, RecInput, RecStderr, RecMarker:
+	case RecTyped:
+		// Marks only: anything else could be what was typed.
+		for _, b := range p {
+			if b != TypedLine && b != TypedEnter {
+				return Record{}, fmt.Errorf("wire: %w: typed record %d holds %q, not only marks", ErrMalformed, r.Seq, b)
+			}
+		}
 	case RecResize:
 		if len(p) != 4 {
 			return Record{}, fmt.Errorf("wire: %w: resize record %d has %d bytes, want 4", ErrMalformed, r.Seq, len(p))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,7 @@ func TestParseRecordErrors(t *testing.T) {
 		{"unknown kind", AppendRecord(nil, Record{Seq: 1, Kind: 9}), "unknown kind"},
 		{"resize short", good[:len(good)-1], "want 4"},
 		{"exit truncated", AppendRecord(nil, Record{Seq: 1, Kind: RecExit})[:19], "truncated"},
+		{"typed with text", AppendRecord(nil, Record{Seq: 1, Kind: RecTyped, Data: []byte("LsE")}), `holds 's', not only marks`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,6 +179,7 @@ func FuzzParseRecord(f *testing.F) {
 	f.Add(AppendRecord(nil, Record{Seq: 7, Kind: RecResize, Cols: 80, Rows: 24}))
 	f.Add(AppendRecord(nil, Record{Seq: 9, Kind: RecExit, ExitCode: 130, Data: []byte("x")}))
 	f.Add(AppendRecord(nil, Record{Seq: 10, Kind: RecMarker, Data: []byte("late output")}))
+	f.Add(AppendRecord(nil, Record{Seq: 3, Kind: RecTyped, Data: []byte("LEL")}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ParseRecord(b)
 		if err != nil {
@@ -211,4 +214,45 @@ func TestFrameBuiltInPlace(t *testing.T) {
 	if err != nil || off != 42 || string(data) != "data" {
 		t.Fatalf("output frame = %d %q %v", off, data, err)
 	}
+}
+
+func TestLineMarks(t *testing.T) {
+	var m LineMarks
+	for _, tt := range []struct{ in, want string }{
+		{"l", "L"},                // a line starts
+		{"s -l", ""},              // and goes on
+		{"\r", "E"},               // Enter
+		{"\r", "E"},               // at an empty line: no start
+		{"pwd\r\nid\r\n", "LELE"}, // pasted lines, CR LF as one Enter
+		{"\n", "E"},               // LF alone is an Enter too
+		{"\x1b[A", "L"},           // an arrow key starts a line
+		{"\x03", ""},              // Ctrl-C abandons it
+		{"x", "L"},                // so the next key starts one again
+		{"\r\n", "E"},
+	} {
+		if got := string(m.Append(nil, []byte(tt.in))); got != tt.want {
+			t.Errorf("marks of %q = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzLineMarks checks that marks are only marks, never more than the
+// input's bytes, with one Enter for each CR, LF or CR LF.
+func FuzzLineMarks(f *testing.F) {
+	f.Add([]byte("ls\r\n"), []byte("\x03pwd\n"))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var m LineMarks
+		marks := m.Append(m.Append(nil, a), b)
+		in := append(slices.Clip(a), b...)
+		if len(marks) > len(in) {
+			t.Fatalf("%d marks for %d bytes", len(marks), len(in))
+		}
+		enters := bytes.Count(in, []byte("\r")) + bytes.Count(in, []byte("\n")) - bytes.Count(in, []byte("\r\n"))
+		if n := bytes.Count(marks, []byte{TypedEnter}); n != enters {
+			t.Fatalf("%d Enters marked in %q, want %d", n, in, enters)
+		}
+		if _, err := ParseRecord(AppendRecord(nil, Record{Seq: 1, Kind: RecTyped, Data: marks})); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -14,26 +14,39 @@ fi
 
 if [ -z "$__postern_integration" ]; then
   __postern_integration=1
+  . "${BASH_SOURCE[0]%/*}/hook.sh"
 
-  __postern_prompt() {
-    local ec=$?
-    printf '\033]133;D;%s\007' "$ec"
-    # Startup files or a prompt framework may set PS1 at any time: mark
-    # whatever it is now.
-    case "$PS1" in
-      *'133;B'*) ;;
-      *) PS1='\[\033]133;A\007\]'"$PS1"'\[\033]133;B\007\]' ;;
+  # Ours runs first, so it sees the command's exit status. Exported, so
+  # that a bash started from this one marks its commands too; an array
+  # (bash 5.1 runs each element) cannot be exported, so it stays here.
+  case "$(declare -p PROMPT_COMMAND 2>/dev/null)" in
+  'declare -a'*)
+    case "${PROMPT_COMMAND[*]}" in
+    *__postern_prompt*) ;;
+    *) PROMPT_COMMAND=("$__postern_bash_hook" "${PROMPT_COMMAND[@]}") ;;
     esac
-    return $ec
-  }
-
-  # Bash 5.1 runs every element of a PROMPT_COMMAND array; before, only a
-  # string. Ours runs first, so it sees the command's exit status.
-  if [ "${BASH_VERSINFO[0]}" -gt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ "${BASH_VERSINFO[1]}" -ge 1 ]; }; then
-    PROMPT_COMMAND=(__postern_prompt "${PROMPT_COMMAND[@]}")
-  else
-    PROMPT_COMMAND="__postern_prompt${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
-  fi
+    ;;
+  *)
+    case "${PROMPT_COMMAND-}" in
+    *__postern_prompt*) ;;
+    *) PROMPT_COMMAND="$__postern_bash_hook${PROMPT_COMMAND:+
+$PROMPT_COMMAND}" ;;
+    esac
+    export PROMPT_COMMAND
+    ;;
+  esac
+  unset __postern_bash_hook
   # Printed after a command line is read, before it runs (bash 4.4+).
-  PS0='\e]133;C\a'"${PS0-}"
+  case "${PS0-}" in
+  *'133;C'*) ;;
+  *) PS0='\e]133;C\a'"${PS0-}" ;;
+  esac
+  export PS0
+
+  # A zsh started from this shell reads Postern's startup files, which
+  # read the user's own (see zsh/zshenv).
+  if [ -n "${ZDOTDIR-}" ] && [ "$ZDOTDIR" != "${BASH_SOURCE[0]%/*}/zsh" ]; then
+    export __POSTERN_USER_ZDOTDIR="$ZDOTDIR"
+  fi
+  export ZDOTDIR="${BASH_SOURCE[0]%/*}/zsh"
 fi
