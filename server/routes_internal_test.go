@@ -16,11 +16,18 @@ import (
 	"github.com/postern/postern/store"
 )
 
-// TestEveryRouteIsAuthorized goes through the server's whole route table:
-// each route that takes a user must refuse one with no permissions (403,
-// not 401, 404 or a leak) and one with no token (401), and no route may
-// answer an administrator without having checked authorization.
-func TestEveryRouteIsAuthorized(t *testing.T) {
+// routeFixture is a real server (SQLite store, keys, log store) with
+// resources for routes to name: a node, an ended session of admin's, a
+// log group and a key, and users admin (administrators), nobody (no
+// groups) and carol (operators).
+type routeFixture struct {
+	s               *Server
+	nodeID, session string
+	group, keyID    string
+}
+
+func newRouteFixture(t testing.TB) routeFixture {
+	t.Helper()
 	t.Setenv(keys.RootKeyEnv, "")
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -28,7 +35,7 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	st.EnsureAccount(ctx, store.Account{ID: store.DefaultAccount, Name: "default"})
 	for _, u := range []store.User{{Name: "admin", Groups: []string{"administrators"}}, {Name: "nobody"}, {Name: "carol", Groups: []string{"operators"}}} {
 		u.Account = store.DefaultAccount
@@ -40,39 +47,65 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls, err := logstore.Open(ctx, filepath.Join(dir, "logs.db"), logstore.Options{Logf: t.Logf, Keys: keys.LogGroupKeys{S: ks}})
+	ls, err := logstore.Open(ctx, filepath.Join(dir, "logs.db"), logstore.Options{Logf: func(string, ...any) {}, Keys: keys.LogGroupKeys{S: ks}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ls.Close()
-	s, err := New(Config{DataDir: dir, Store: st, Logf: t.Logf, Keys: ks, LogStore: ls})
+	t.Cleanup(func() { ls.Close() })
+	logf := t.Logf
+	if _, fuzzing := t.(*testing.F); fuzzing {
+		// The server logs from inside the fuzz target, where a testing.F
+		// may not.
+		logf = func(string, ...any) {}
+	}
+	s, err := New(Config{DataDir: dir, Store: st, Logf: logf, Keys: ks, LogStore: ls})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(s.Close)
 
-	// Resources for the routes to name.
 	now := time.Now()
 	if err := st.CreateActivation(ctx, store.Activation{ID: "act-1", Account: store.DefaultAccount, CodeHash: strings.Repeat("00", 32), RegistrationLimit: 5, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	const nodeID = "mi-0123456789abcdef0"
-	if err := st.RegisterNode(ctx, "act-1", store.Node{ID: nodeID, Account: store.DefaultAccount, Name: "web", Tags: map[string]string{"env": "dev"}, RegisteredAt: now}, now); err != nil {
+	f := routeFixture{s: s, nodeID: "mi-0123456789abcdef0", session: "admin-0123456789abcdef0", group: "/test/group"}
+	if err := st.RegisterNode(ctx, "act-1", store.Node{ID: f.nodeID, Account: store.DefaultAccount, Name: "web", Tags: map[string]string{"env": "dev"}, RegisteredAt: now}, now); err != nil {
 		t.Fatal(err)
 	}
-	const sessionID = "admin-0123456789abcdef0"
-	if err := st.CreateSession(ctx, store.Session{ID: sessionID, Account: store.DefaultAccount, Owner: "admin", Target: nodeID, Document: DefaultDocument,
+	if err := st.CreateSession(ctx, store.Session{ID: f.session, Account: store.DefaultAccount, Owner: "admin", Target: f.nodeID, Document: DefaultDocument,
 		Status: store.StatusTerminated, StartedAt: now.Add(-time.Minute), EndedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	const group = "/test/group"
-	if err := ls.CreateGroup(ctx, logstore.Group{Account: store.DefaultAccount, Name: group, CreatedAt: now}); err != nil {
+	if err := ls.CreateGroup(ctx, logstore.Group{Account: store.DefaultAccount, Name: f.group, CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
 	key, err := ks.Create(ctx, store.DefaultAccount, keys.CreateOptions{Description: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.keyID = key.ID
+	return f
+}
+
+// token issues a session token of user.
+func (f routeFixture) token(t testing.TB, user string) string {
+	t.Helper()
+	tok, _, err := f.s.IssueToken(t.Context(), store.DefaultAccount, user, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// TestEveryRouteIsAuthorized goes through the server's whole route table:
+// each route that takes a user must refuse one with no permissions (403,
+// not 401, 404 or a leak) and one with no token (401), and no route may
+// answer an administrator without having checked authorization.
+func TestEveryRouteIsAuthorized(t *testing.T) {
+	ctx := t.Context()
+	f := newRouteFixture(t)
+	s, nodeID, sessionID, group := f.s, f.nodeID, f.session, f.group
+	key := struct{ ID string }{f.keyID}
 
 	// What each route is sent: a valid request, so that only
 	// authorization stands in the way.
@@ -121,13 +154,7 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		return rec
 	}
-	tokenOf := func(user string) string {
-		tok, _, err := s.IssueToken(ctx, store.DefaultAccount, user, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	tokenOf := func(user string) string { return f.token(t, user) }
 	nobody, admin := tokenOf("nobody"), tokenOf("admin")
 
 	checked := 0
