@@ -67,6 +67,46 @@ func LoadConfig(dir string) (Config, error) {
 	return c, nil
 }
 
+// The environment variables EnvConfig reads: an API token for scripts and
+// CI, and where its server is when no configuration file says.
+const (
+	EnvToken  = "POSTERN_TOKEN"
+	EnvServer = "POSTERN_SERVER"
+	EnvCAFile = "POSTERN_CA_FILE"
+)
+
+// EnvConfig is the configuration in dir with the environment applied: with
+// $POSTERN_TOKEN set, that token is used instead of the saved one (and no
+// refresh token, so nothing saved is spent or replaced), at
+// $POSTERN_SERVER with the CA in $POSTERN_CA_FILE where set, else the saved
+// server and CA. fromEnv reports that the token came from the environment:
+// renewed tokens must then not be saved over the configuration.
+func EnvConfig(dir string) (c Config, fromEnv bool, err error) {
+	c, err = LoadConfig(dir)
+	tok := os.Getenv(EnvToken)
+	if tok == "" {
+		return c, false, err
+	}
+	if err != nil && !errors.Is(err, ErrNoConfig) {
+		return c, false, err
+	}
+	c.Token, c.RefreshToken = tok, ""
+	if srv := os.Getenv(EnvServer); srv != "" {
+		c.Server = srv
+	}
+	if f := os.Getenv(EnvCAFile); f != "" {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return c, true, fmt.Errorf("client: %s: %w", EnvCAFile, err)
+		}
+		c.CA = string(pem)
+	}
+	if c.Server == "" {
+		return c, true, fmt.Errorf("client: %s is set but no server is known: set %s=https://host:port (and %s for a private CA), or run `postern login` once", EnvToken, EnvServer, EnvCAFile)
+	}
+	return c, true, nil
+}
+
 // SaveConfig writes the configuration to dir with owner-only permissions:
 // it holds a bearer token.
 func SaveConfig(dir string, c Config) error {

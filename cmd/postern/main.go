@@ -41,13 +41,16 @@ func newRoot() *cobra.Command {
 
 // apiClient loads the CLI configuration and returns a client.
 func apiClient() (*client.Client, client.Config, error) {
-	cfg, err := client.LoadConfig(client.Home())
+	cfg, fromEnv, err := client.EnvConfig(client.Home())
 	if err != nil {
 		return nil, cfg, err
 	}
 	c, err := client.New(cfg)
 	if err != nil {
 		return nil, cfg, err
+	}
+	if fromEnv {
+		return c, cfg, nil // an API token: nothing to renew or save
 	}
 	// Tokens bought with the refresh token replace the expired one in
 	// the configuration, for the next command.
