@@ -75,11 +75,42 @@ type runningServer struct {
 	metricsURL string
 }
 
+// dataFiles are the databases in the data directory: password and token
+// hashes, per-session shred keys, the sealed log store.
+var dataFiles = []string{"postern.db", "postern.db-wal", "postern.db-shm", "logs.db", "logs.db-wal", "logs.db-shm"}
+
+// privateData makes the data directory and its databases the owner's
+// alone (0700, 0600), creating the databases so: SQLite would create them
+// as the umask says, 0644 in a 0755 directory on most systems, and keeps
+// its WAL files as the database is. Existing ones are tightened too.
+func privateData(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	for _, name := range dataFiles {
+		p := filepath.Join(dir, name)
+		if strings.HasSuffix(name, ".db") {
+			f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+			if err != nil {
+				return fmt.Errorf("data directory: %w", err)
+			}
+			f.Close()
+		}
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("data directory: %w", err)
+		}
+	}
+	return nil
+}
+
 // startServer opens the store, starts the server and returns once it
 // listens.
 func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runningServer, error) {
-	if err := os.MkdirAll(o.data, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	if err := privateData(o.data); err != nil {
+		return nil, err
 	}
 	st, err := store.OpenSQLite(ctx, filepath.Join(o.data, "postern.db"))
 	if err != nil {

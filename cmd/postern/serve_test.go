@@ -33,3 +33,27 @@ func TestServerConfigLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivateData: the databases hold password and token hashes and shred
+// keys: only their owner may read them, new or already there.
+func TestPrivateData(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "logs.db"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := privateData(dir); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{".": 0o700, "postern.db": 0o600, "logs.db": 0o600} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %o, want %o", name, got, want)
+		}
+	}
+}
