@@ -75,6 +75,33 @@ type runningServer struct {
 	metricsURL string
 }
 
+// externalHosts returns, for a listen address on every interface (":8443",
+// "0.0.0.0:8443", "[::]:8443"), the names remote clients and agents reach
+// this machine by: its host name and its addresses other than loopback
+// and link-local ones. For any other address, nothing.
+func externalHosts(listen string) []string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return nil
+	}
+	var hosts []string
+	if h, err := os.Hostname(); err == nil && h != "" && h != "localhost" {
+		hosts = append(hosts, h)
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() || ipn.IP.IsLinkLocalMulticast() {
+			continue
+		}
+		hosts = append(hosts, ipn.IP.String())
+	}
+	return hosts
+}
+
 // dataFiles are the databases in the data directory: password and token
 // hashes, per-session shred keys, the sealed log store.
 var dataFiles = []string{"postern.db", "postern.db-wal", "postern.db-shm", "logs.db", "logs.db-wal", "logs.db-shm"}
@@ -157,6 +184,9 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		}
 		logf("server: single sign-on through %s", o.sso.Issuer)
 	}
+	// Listening on every address: the certificate must name what remote
+	// clients and agents will dial, not only loopback.
+	o.hosts = append(o.hosts, externalHosts(o.listen)...)
 	srv, err := server.New(server.Config{
 		SSO: idp, AuditArchive: o.audit,
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
@@ -256,7 +286,15 @@ func newServerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log.Printf("postern server listening on %s (CA fingerprint %s)", rs.url, rs.srv.CA().Pin())
+			urls := []string{rs.url}
+			if ext := externalHosts(o.listen); len(ext) > 0 {
+				_, port, _ := net.SplitHostPort(strings.TrimPrefix(rs.url, "https://"))
+				urls = nil
+				for _, h := range ext {
+					urls = append(urls, "https://"+net.JoinHostPort(h, port))
+				}
+			}
+			log.Printf("postern server listening on %s (CA fingerprint %s; the certificate names %s; more with --host)", strings.Join(urls, ", "), rs.srv.CA().Pin(), strings.Join(append([]string{"localhost", "127.0.0.1", "::1"}, o.hosts...), ", "))
 			if rs.admin != "" {
 				log.Printf("created administrator \"admin\"; its password is in %s", filepath.Join(o.data, "admin-password"))
 			}

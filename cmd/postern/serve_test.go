@@ -57,3 +57,26 @@ func TestPrivateData(t *testing.T) {
 		}
 	}
 }
+
+// TestExternalHosts: listening on every address, the certificate names
+// the machine as remote clients reach it (issue 17, item 5); listening on
+// one, nothing is added.
+func TestExternalHosts(t *testing.T) {
+	host, _ := os.Hostname()
+	for _, listen := range []string{":9443", "0.0.0.0:9443", "[::]:9443"} {
+		hs := externalHosts(listen)
+		if host != "" && host != "localhost" && (len(hs) == 0 || hs[0] != host) {
+			t.Errorf("externalHosts(%q) = %v, want the host name %q first", listen, hs, host)
+		}
+		for _, h := range hs {
+			if h == "127.0.0.1" || h == "::1" {
+				t.Errorf("externalHosts(%q) names loopback: %v", listen, hs)
+			}
+		}
+	}
+	for _, listen := range []string{"127.0.0.1:8443", "192.0.2.1:8443", "localhost:8443", "bad"} {
+		if hs := externalHosts(listen); hs != nil {
+			t.Errorf("externalHosts(%q) = %v, want none", listen, hs)
+		}
+	}
+}
