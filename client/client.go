@@ -223,10 +223,18 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 // raw sends a request and returns a 2xx response; other statuses become
 // *Error. An expired token is renewed with the refresh token, once.
 func (c *Client) raw(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	if path == api.PathLogin || path == api.PathRefresh {
+		// Signing in proves who one is with what the body carries: a
+		// token the client holds has no part in it, and a refusal is
+		// about the password or refresh token sent, not a reason to
+		// spend the saved refresh token (whose successor nobody would
+		// keep).
+		return c.send(ctx, method, path, in, "")
+	}
 	tok := c.bearer()
 	resp, err := c.send(ctx, method, path, in, tok)
 	var e *Error
-	if errors.As(err, &e) && e.Status == http.StatusUnauthorized && tok != "" && path != api.PathRefresh && c.renew(ctx, tok) {
+	if errors.As(err, &e) && e.Status == http.StatusUnauthorized && tok != "" && c.renew(ctx, tok) {
 		resp, err = c.send(ctx, method, path, in, c.bearer())
 	}
 	return resp, err

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -86,6 +88,23 @@ func TestClearErrors(t *testing.T) {
 				t.Errorf("want one line, got:\n%s", se.String())
 			}
 		})
+	}
+	// A wrong password at login leaves the login there was in place, a
+	// password login with its refresh token included (issue 17, item 1).
+	pw, err := os.ReadFile(filepath.Join(e.dir, "data", "admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range []string{strings.TrimSpace(string(pw)), "not-the-password"} {
+		cmd := exec.CommandContext(ctx, bin, "login", "-u", "admin")
+		cmd.Env = append(e.vars(), "POSTERN_PASSWORD="+p)
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != (i == 0) {
+			t.Fatalf("login %d: %v\n%s", i, err, out)
+		}
+	}
+	if out, errOut, code := e.run(ctx, "whoami"); code != 0 {
+		t.Errorf("whoami after a refused login: exit %d: %s%s", code, out, errOut)
 	}
 	// Not logged in at all.
 	cmd := exec.CommandContext(ctx, bin, "nodes")
