@@ -26,6 +26,12 @@ func TestTerminateAndPlay(t *testing.T) {
 	if len(active) != 1 || active[0].ID != id || active[0].Status != "Connected" {
 		t.Fatalf("active sessions = %+v", active)
 	}
+	// --target takes the node's name as well as its id (issue 17, item 7).
+	var byName []api.Session
+	e.jsonOut(ctx, &byName, "sessions", "--target", hostname(t))
+	if len(byName) != 1 || byName[0].ID != id {
+		t.Fatalf("sessions --target %s = %+v", hostname(t), byName)
+	}
 	out := e.mustRun(ctx, "terminate", id)
 	if !strings.Contains(out, id) {
 		t.Errorf("terminate printed %q", out)

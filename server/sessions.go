@@ -218,6 +218,14 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 	c := callerOf(r)
 	q := r.URL.Query()
 	f := store.SessionFilter{Account: c.Account, Target: q.Get("target"), Owner: q.Get("owner")}
+	if f.Target != "" && !ids.ValidNode(f.Target) {
+		// A node's name, as everything else that takes a node takes it.
+		n, err := s.resolveNode(r.Context(), c.Account, f.Target)
+		if err != nil {
+			return err
+		}
+		f.Target = n.ID
+	}
 	switch q.Get("state") {
 	case "", "all":
 	case "active":
@@ -227,7 +235,7 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 		t := false
 		f.Active = &t
 	default:
-		return errorf(http.StatusBadRequest, "ValidationError", "state: %q must be active or history", q.Get("state"))
+		return errorf(http.StatusBadRequest, "ValidationError", "state: %q must be active or history", clip(q.Get("state")))
 	}
 	if v := q.Get("since"); v != "" {
 		d, err := parseDuration(v)
@@ -239,7 +247,7 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return errorf(http.StatusBadRequest, "ValidationError", "limit: %q is not a number", v)
+			return errorf(http.StatusBadRequest, "ValidationError", "limit: %q is not a number", clip(v))
 		}
 		f.Limit = n
 	}
