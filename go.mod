@@ -73,6 +73,11 @@ require (
 	golang.org/x/time v0.16.0
 )
 
+// Configuration files' errors name the line of an unknown field (package
+// configfile): yaml.v3's node tree has the lines, which sigs.k8s.io/yaml's
+// JSON round trip loses. Already in the build as sigs.k8s.io/yaml's own.
+require go.yaml.in/yaml/v3 v3.0.5
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

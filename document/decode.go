@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/postern/postern/lazyregexp"
+	"github.com/postern/postern/suggest"
 )
 
 // maxDepth bounds how deeply a document may nest. Real documents nest three
@@ -199,7 +200,7 @@ func (d *decoder) fields(path string, m map[string]any, known ...string) {
 }
 
 func unknownField(path, key string, known []string) error {
-	if s := suggest(key, known); s != "" {
+	if s := suggest.Closest(key, known); s != "" {
 		return fmt.Errorf("%s: unknown field (did you mean %s?)", path, s)
 	}
 	return fmt.Errorf("%s: unknown field (known fields are %s)", path, strings.Join(known, ", "))

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/postern/postern/suggest"
 )
 
 // Shell is the program that runs the commands of a commands document.
@@ -113,7 +115,7 @@ func (d *Document) values(params map[string]string) (map[string]value, error) {
 		if !paramNameRE.MatchString(name) {
 			shown = quoteShort(name)
 		}
-		switch s := suggest(name, sortedKeys(d.Parameters)); {
+		switch s := suggest.Closest(name, sortedKeys(d.Parameters)); {
 		case len(d.Parameters) == 0:
 			errs = append(errs, fmt.Errorf("parameter %s: this document takes no parameters", shown))
 		case s != "":

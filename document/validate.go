@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/postern/postern/lazyregexp"
+	"github.com/postern/postern/suggest"
 )
 
 // The forms of names and identifiers in inputs, as the services they name
@@ -408,7 +409,7 @@ func (v *validator) references(d *Document) {
 				continue
 			}
 			msg := fmt.Sprintf("%s refers to an undefined parameter %s", m[0], m[1])
-			if s := suggest(m[1], sortedKeys(d.Parameters)); s != "" {
+			if s := suggest.Closest(m[1], sortedKeys(d.Parameters)); s != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", s)
 			}
 			v.errorf(path, "%s", msg)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/suggest"
 )
 
 // Documents for tests, from their parts.
@@ -219,8 +221,8 @@ func TestSuggest(t *testing.T) {
 		{strings.Repeat("a", 1000), ""},
 	}
 	for _, tt := range tests {
-		if got := suggest(tt.in, known); got != tt.want {
-			t.Errorf("suggest(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := suggest.Closest(tt.in, known); got != tt.want {
+			t.Errorf("suggest.Closest(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -15,13 +15,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
 	"github.com/postern/postern/agent"
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/configfile"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/logstore"
@@ -526,8 +526,8 @@ func loadServerConfig(path string, o *serverOptions) error {
 		} `json:"audit"`
 		destinationsConfig
 	}
-	if err := yaml.UnmarshalStrict(b, &c); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	if err := configfile.Unmarshal(path, b, &c); err != nil {
+		return err
 	}
 	if c.Data != "" {
 		o.data = c.Data

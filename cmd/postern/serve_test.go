@@ -25,6 +25,7 @@ func TestServerConfigLimits(t *testing.T) {
 		t.Fatalf("options %+v", o)
 	}
 	for body, want := range map[string]string{
+		"listn: :9443\n":               `postern.yaml:1: unknown field "listn" (did you mean listen?)`,
 		"ssoSignInLifetime: 8 hours\n": "ssoSignInLifetime: time: unknown unit",
 		"signInLifetime: -1h\n":        "signInLifetime: -1h must be positive",
 	} {

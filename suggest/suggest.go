@@ -1,10 +1,13 @@
-package document
+// Package suggest finds the known name a misspelt one was most likely
+// meant to be, so that an unknown field in a document or a configuration
+// file can say "did you mean ...?".
+package suggest
 
 import "strings"
 
-// suggest returns the name in known that name was most likely meant to be,
-// or "" if none is close: a misspelt field should say what it meant.
-func suggest(name string, known []string) string {
+// Closest returns the name in known that name was most likely meant to
+// be, or "" if none is close: a misspelt field should say what it meant.
+func Closest(name string, known []string) string {
 	// Names longer than any known one by this much are not misspellings,
 	// and comparing them would only cost time.
 	const maxLen = 64
