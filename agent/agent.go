@@ -147,6 +147,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		start := time.Now()
 		err := a.connectOnce(ctx, tlsConf)
 		if ctx.Err() != nil {
+			a.logf("agent: stopped; its running sessions end (AgentStopped)")
 			return nil
 		}
 		if time.Since(start) > time.Minute {
@@ -158,6 +159,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.logf("agent: connection to %s lost: %v; reconnecting in %v", a.id.Server, err, d.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
+			a.logf("agent: stopped")
 			return nil
 		case <-time.After(d):
 		}

@@ -127,10 +127,18 @@ func CreateJournal(path string, m Meta, key cipher.AEAD) (*Journal, error) {
 	if len(meta) > maxMetaLen {
 		return nil, fmt.Errorf("recording: create journal %s: meta of %d bytes exceeds %d", path, len(meta), maxMetaLen)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	// The header is written to a file of another name and the journal
+	// appears under its own only whole: a reader that opens it (a
+	// delivery, a watcher) never sees it half written, which would look
+	// like a corrupt journal.
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.%x.tmp", filepath.Base(path), rnd))
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("recording: create journal: %w", err)
 	}
+	defer os.Remove(tmp) // the name only: the journal's is a link to the same file
 	hdr := make([]byte, 0, headerPrefixLen+len(meta))
 	hdr = append(hdr, journalMagic...)
 	hdr = binary.BigEndian.AppendUint32(hdr, uint32(len(meta)))
@@ -140,13 +148,17 @@ func CreateJournal(path string, m Meta, key cipher.AEAD) (*Journal, error) {
 	hdr = append(hdr, meta...)
 	if _, err := f.Write(hdr); err != nil {
 		f.Close()
-		os.Remove(path)
 		return nil, fmt.Errorf("recording: create journal %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		os.Remove(path)
 		return nil, fmt.Errorf("recording: create journal %s: sync: %w", path, err)
+	}
+	// A link, not a rename: it fails, as O_EXCL would, if the journal
+	// exists.
+	if err := os.Link(tmp, path); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("recording: create journal: %w", err)
 	}
 	// Without this a power loss can forget the file's name even though its
 	// contents were synced.

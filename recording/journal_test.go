@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -546,5 +547,47 @@ func TestJournalReaderFollowsWriter(t *testing.T) {
 	}
 	if r.LastSeq() != 2 {
 		t.Fatalf("LastSeq = %d, want 2", r.LastSeq())
+	}
+}
+
+// TestCreateJournalIsNeverSeenHalfWritten: a reader that opens a journal
+// while it is being created finds it missing or whole, never with a
+// truncated header (which the delivery reported as a corrupt journal).
+func TestCreateJournalIsNeverSeenHalfWritten(t *testing.T) {
+	dir := t.TempDir()
+	meta := Meta{SessionID: "s", Start: time.Now(), Env: map[string]string{"PAD": strings.Repeat("x", 64<<10)}}
+	for i := range 50 {
+		path := filepath.Join(dir, fmt.Sprintf("j%d", i))
+		done := make(chan struct{})
+		var bad error
+		go func() {
+			defer close(done)
+			for {
+				_, err := ReadJournalMeta(path)
+				if err == nil {
+					return
+				}
+				if !errors.Is(err, os.ErrNotExist) {
+					bad = err
+					return
+				}
+			}
+		}()
+		j, err := CreateJournal(path, meta, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		j.Close()
+		if bad != nil {
+			t.Fatalf("journal %d read while created: %v", i, bad)
+		}
+	}
+	if _, err := CreateJournal(filepath.Join(dir, "j0"), meta, nil); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("creating an existing journal: %v, want ErrExist", err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".*"))
+	if len(left) != 0 {
+		t.Fatalf("temporary files left: %v", left)
 	}
 }

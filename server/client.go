@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/cipher"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -192,7 +193,14 @@ func (r *relay) readClient(ctx context.Context, ws *websocket.Conn, observe bool
 	for {
 		typ, msg, err := ws.Read(ctx)
 		if err != nil {
-			if ctx.Err() == nil && websocket.CloseStatus(err) != websocket.StatusNormalClosure && websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			// A client that goes when its session has ended, or closes
+			// its connection without a close frame (an EOF), is not
+			// worth a line: that is how clients leave.
+			r.mu.Lock()
+			ended := r.ended
+			r.mu.Unlock()
+			cs := websocket.CloseStatus(err)
+			if ctx.Err() == nil && !ended && cs != websocket.StatusNormalClosure && cs != websocket.StatusGoingAway && !errors.Is(err, io.EOF) {
 				r.s.logf("server: session %s: client connection: %v", r.id, err)
 			}
 			return

@@ -238,6 +238,11 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	go func() {
 		err := srv.Serve(ctx, ln)
 		closeStores()
+		if err == nil {
+			logf("server: stopped: connections closed, recordings synced, stores closed")
+		} else {
+			logf("server: stopped: %v", err)
+		}
 		rs.done <- err
 	}()
 	return rs, nil
