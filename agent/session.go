@@ -222,9 +222,7 @@ func (a *Agent) open(ctx context.Context, o wire.Open) (*session, error) {
 	} else if len(o.Command) == 0 && o.ShellProfile != "" {
 		// As Session Manager does: the profile is typed into the shell,
 		// so it runs with the shell's own startup files already read.
-		if _, err := proc.Write([]byte(strings.TrimRight(o.ShellProfile, "\n") + "\n")); err != nil {
-			a.logf("agent: session %s: shell profile: %v", o.SessionID, err)
-		}
+		go s.typeProfile(o.ShellProfile)
 	}
 	a.mu.Lock()
 	a.sessions[o.SessionID] = s
@@ -774,5 +772,34 @@ func (s *session) enforceLimits() {
 			s.terminate("IdleTimeout")
 			return
 		}
+	}
+}
+
+// profileWait is how long typeProfile waits for a line-editing shell to
+// take the terminal before it types anyway (a shell without line editing
+// never does, and reads the line as the terminal echoed it).
+const profileWait = 2 * time.Second
+
+// typeProfile types the preferences' shellProfile into the session's
+// shell once the shell reads its first line. Typed earlier, the terminal
+// echoes it as type-ahead and then readline or zle draws it again after
+// the prompt: the transcript showed the profile twice. So it waits until
+// the terminal leaves canonical mode (the line editor took it), or
+// profileWait, or the session's end.
+func (s *session) typeProfile(profile string) {
+	deadline := time.Now().Add(profileWait)
+	for time.Now().Before(deadline) {
+		_, canonical, err := s.proc.Modes()
+		if err != nil || !canonical {
+			break
+		}
+		select {
+		case <-s.gone:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if _, err := s.proc.Write([]byte(strings.TrimRight(profile, "\n") + "\n")); err != nil {
+		s.a.logf("agent: session %s: shell profile: %v", s.id, err)
 	}
 }

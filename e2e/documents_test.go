@@ -419,6 +419,11 @@ func TestSharedExamples(t *testing.T) {
 			t.Errorf("session = %+v, want Terminated, run as ssm-user", s)
 		}
 		d.checkDelivered(ctx, t, e, id, "ssm-user", "I am ssm-user")
+		// Typed once the shell reads its first line: once in the
+		// transcript, not echoed as type-ahead and again by readline.
+		if n := strings.Count(e.mustRun(ctx, "logs", "get", id), "cd $HOME; pwd"); n != 1 {
+			t.Errorf("the shell profile is %d times in the transcript, want once", n)
+		}
 	})
 
 	t.Run("interactive command", func(t *testing.T) {
