@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -73,6 +74,24 @@ type runningServer struct {
 	admin string // the bootstrap admin's password, when just created
 	// metricsURL is where metrics are served; empty: not served.
 	metricsURL string
+}
+
+// devCLIHome is where postern dev logs the CLI in: home, unless home holds
+// a login to a server other than a local one (a postern dev's, any
+// port), which it must not silently replace; then a directory in the data
+// directory, and kept names the server of the login left alone.
+func devCLIHome(home, data string) (dir, kept string) {
+	cfg, err := client.LoadConfig(home)
+	if err != nil || cfg.Server == "" {
+		return home, ""
+	}
+	u, err := url.Parse(cfg.Server)
+	if err == nil {
+		if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return home, ""
+		}
+	}
+	return filepath.Join(data, "cli"), cfg.Server
 }
 
 // externalHosts returns, for a listen address on every interface (":8443",
@@ -372,7 +391,7 @@ func runDev(ctx context.Context, out io.Writer, o serverOptions) error {
 	if err != nil {
 		return err
 	}
-	home := client.Home()
+	home, kept := devCLIHome(client.Home(), o.data)
 	if err := client.SaveConfig(home, client.Config{Server: rs.url, CA: string(rs.srv.CA().CertPEM), Token: token, User: "admin", Account: store.DefaultAccount}); err != nil {
 		return err
 	}
@@ -435,6 +454,9 @@ Press Ctrl-C to stop.
 	}
 	if rs.admin != "" {
 		fmt.Fprintf(out, "Administrator \"admin\" was created; its password is in %s\n", filepath.Join(o.data, "admin-password"))
+	}
+	if kept != "" {
+		fmt.Fprintf(out, "The login in %s (to %s) is left as it was: run the CLI with POSTERN_HOME=%s for this server.\n", client.Home(), kept, home)
 	}
 	select {
 	case <-ctx.Done():

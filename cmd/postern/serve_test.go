@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/client"
 )
 
 func TestServerConfigLimits(t *testing.T) {
@@ -78,6 +80,24 @@ func TestExternalHosts(t *testing.T) {
 	for _, listen := range []string{"127.0.0.1:8443", "192.0.2.1:8443", "localhost:8443", "bad"} {
 		if hs := externalHosts(listen); hs != nil {
 			t.Errorf("externalHosts(%q) = %v, want none", listen, hs)
+		}
+	}
+}
+
+// TestDevCLIHome: postern dev replaces a local login (an earlier postern
+// dev's) but leaves a login to another server alone (issue 17, item 7).
+func TestDevCLIHome(t *testing.T) {
+	home, data := t.TempDir(), t.TempDir()
+	if dir, kept := devCLIHome(home, data); dir != home || kept != "" {
+		t.Fatalf("no login: %q, %q", dir, kept)
+	}
+	for srv, replace := range map[string]bool{"https://127.0.0.1:8443": true, "https://localhost:9000": true, "https://[::1]:1": true, "https://postern.example.com:8443": false, "https://192.0.2.2:8443": false} {
+		if err := client.SaveConfig(home, client.Config{Server: srv}); err != nil {
+			t.Fatal(err)
+		}
+		dir, kept := devCLIHome(home, data)
+		if replace && (dir != home || kept != "") || !replace && (dir != filepath.Join(data, "cli") || kept != srv) {
+			t.Errorf("login to %s: dev uses %q (kept %q)", srv, dir, kept)
 		}
 	}
 }
