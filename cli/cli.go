@@ -91,7 +91,15 @@ func Root(root *cobra.Command, version string) *cobra.Command {
 func Main(root *cobra.Command) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := root.ExecuteContext(ctx)
+	interrupted := ctx.Err() != nil
 	stop()
+	if interrupted && errors.Is(err, context.Canceled) {
+		// The user pressed ^C (or the process was asked to stop): that is
+		// not an error to explain, and "context canceled" explains
+		// nothing. Exit as a shell reports an interrupted command.
+		fmt.Fprintln(os.Stderr)
+		os.Exit(130)
+	}
 	os.Exit(Report(root.Name(), err))
 }
 

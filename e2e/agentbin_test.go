@@ -33,6 +33,11 @@ func TestPosternAgentBinary(t *testing.T) {
 	if m == nil {
 		t.Fatalf("activations create does not say how to register with postern-agent:\n%s", out)
 	}
+	// The listing shows what nodes registering with it will be tagged
+	// (issue 17, item 7).
+	if ls := e.mustRun(ctx, "activations", "ls"); !strings.Contains(ls, "TAGS") || !strings.Contains(ls, "env=lean") {
+		t.Errorf("activations ls does not show the activation's tags:\n%s", ls)
+	}
 	dir := filepath.Join(e.dir, "lean-agent")
 	reg := exec.CommandContext(ctx, agentBin, "register", "--server", m[1], "--code", m[2], "--id", m[3], "--ca-pin", m[4], "--name", "lean")
 	reg.Env = append(os.Environ(), "POSTERN_AGENT_DIR="+dir) // the directory from the environment

@@ -569,9 +569,9 @@ func newActivationsCmd() *cobra.Command {
 			}
 			var rows [][]string
 			for _, a := range as {
-				rows = append(rows, []string{a.ID, fmt.Sprintf("%d/%d", a.RegistrationCount, a.RegistrationLimit), fmtTime(a.ExpiresAt), fmt.Sprint(a.Expired), a.Description})
+				rows = append(rows, []string{a.ID, fmt.Sprintf("%d/%d", a.RegistrationCount, a.RegistrationLimit), fmtTime(a.ExpiresAt), fmt.Sprint(a.Expired), orDash(fmtTags(a.Tags)), a.Description})
 			}
-			return table(cmd.OutOrStdout(), out, []string{"ID", "REGISTERED", "EXPIRES", "EXPIRED", "DESCRIPTION"}, rows, as)
+			return table(cmd.OutOrStdout(), out, []string{"ID", "REGISTERED", "EXPIRES", "EXPIRED", "TAGS", "DESCRIPTION"}, rows, as)
 		},
 	}
 	ls.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
