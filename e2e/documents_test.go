@@ -125,7 +125,8 @@ func TestDocumentValidationErrors(t *testing.T) {
 			name: "malformed JSON, with where",
 			file: file{"comma.json", "{\n  \"schemaVersion\": \"1.0\",\n  \"sessionType\": \"Port\",,\n}"},
 			args: []string{"prefs", "set", "-f", "{{file}}"},
-			want: []string{"document is not valid JSON: line 3, column"},
+			// Named by its file, as validate names it (issue 17, item 9).
+			want: []string{"comma.json: document is not valid JSON: line 3, column"},
 		},
 		{
 			name: "malformed YAML",

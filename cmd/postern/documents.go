@@ -1,14 +1,33 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/postern/postern/cli"
+	"github.com/postern/postern/client"
 )
+
+// docProblems reports a document the server refused as validate does:
+// each problem on its own line, after the file's name, so an editor can
+// jump to it. Other errors pass through.
+func docProblems(w io.Writer, file string, err error) error {
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusBadRequest {
+		return err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(ce.Message), "\n") {
+		fmt.Fprintf(w, "%s: %s\n", file, cli.PrintableText(line))
+	}
+	return exitCode(1)
+}
 
 // readDocFile reads a document file for create/set/validate.
 func readDocFile(path string) (string, error) {
@@ -77,7 +96,7 @@ func newDocumentsCmd() *cobra.Command {
 			}
 			d, err := c.CreateDocument(cmd.Context(), name, content)
 			if err != nil {
-				return err
+				return docProblems(cmd.ErrOrStderr(), file, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Created %s version %d (%s).\n", d.Name, d.Version, d.SessionType)
 			return nil
@@ -161,7 +180,7 @@ func newPrefsCmd() *cobra.Command {
 			}
 			d, err := c.SetPreferences(cmd.Context(), content)
 			if err != nil {
-				return err
+				return docProblems(cmd.ErrOrStderr(), file, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Preferences updated (version %d).\n", d.Version)
 			return nil
