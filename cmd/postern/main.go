@@ -36,6 +36,7 @@ func newRoot() *cobra.Command {
 		newSessionsCmd(), newTerminateCmd(), newLogsCmd(), newActivationsCmd(),
 		newDocumentsCmd(), newPrefsCmd(), newUsersCmd(), newTokensCmd(), newPolicyCmd(), newKeysCmd(), newAuditCmd(),
 	)
+	addCompletions(root)
 	return root
 }
 
