@@ -72,19 +72,24 @@ func New(use, short string) *cobra.Command {
 	f.StringVar(&ro.CAPin, "ca-pin", "", "trust the server CA with this fingerprint (sha256:...)")
 	f.StringVar(&ro.CAFile, "ca-file", "", "trust the server CA in this PEM file")
 
-	var runAs string
+	var runAs, logFormat string
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent: connect out to the server and serve sessions",
 		Args:  cli.ExactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, args []string) error {
-			a, err := agent.New(agent.Config{Dir: dir, Logf: logger.Std, DefaultRunAs: runAs})
+			logf, err := logger.New(logFormat, os.Stderr)
+			if err != nil {
+				return cli.Usagef("--log-format: %v", err)
+			}
+			a, err := agent.New(agent.Config{Dir: dir, Logf: logf, DefaultRunAs: runAs})
 			if err != nil {
 				return err
 			}
 			return a.Run(c.Context())
 		},
 	}
+	run.Flags().StringVar(&logFormat, "log-format", logger.FormatText, "log lines as text, or json (log/slog's JSON lines)")
 	run.Flags().StringVar(&runAs, "run-as", "", "OS user for sessions that name none (default: ssm-user when root, else the agent's user)")
 	cmd.AddCommand(reg, run)
 	return cmd

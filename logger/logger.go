@@ -5,7 +5,10 @@ package logger
 
 import (
 	"fmt"
+	"io"
 	"log"
+	"log/slog"
+	"strings"
 )
 
 // Logf is a printf-style log function.
@@ -22,4 +25,33 @@ func WithPrefix(logf Logf, prefix string) Logf {
 	return func(format string, args ...any) {
 		logf("%s", prefix+fmt.Sprintf(format, args...))
 	}
+}
+
+// Formats of New.
+const (
+	FormatText = "text"
+	FormatJSON = "json"
+)
+
+// New returns a Logf writing to w: text lines with the time, as the
+// standard library's logger writes, or JSON lines (log/slog's) with
+// "time", "level", "msg" and, for lines that start "component: ...", a
+// "component" of their own, for log collectors to parse.
+func New(format string, w io.Writer) (Logf, error) {
+	switch format {
+	case FormatText, "":
+		l := log.New(w, "", log.LstdFlags)
+		return func(f string, args ...any) { l.Printf(f, args...) }, nil
+	case FormatJSON:
+		l := slog.New(slog.NewJSONHandler(w, nil))
+		return func(f string, args ...any) {
+			msg := fmt.Sprintf(f, args...)
+			if comp, rest, ok := strings.Cut(msg, ": "); ok && comp != "" && !strings.ContainsAny(comp, " \t") {
+				l.Info(rest, "component", comp)
+				return
+			}
+			l.Info(msg)
+		}, nil
+	}
+	return nil, fmt.Errorf("log format %q: must be %s or %s", format, FormatText, FormatJSON)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/url"
 	"os"
@@ -295,7 +294,7 @@ func ensureAdmin(ctx context.Context, st store.Store, data string) (string, erro
 
 func newServerCmd() *cobra.Command {
 	var o serverOptions
-	var config string
+	var config, logFormat string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Postern server",
@@ -306,7 +305,11 @@ func newServerCmd() *cobra.Command {
 					return err
 				}
 			}
-			rs, err := startServer(cmd.Context(), o, logger.Std)
+			logf, err := logger.New(logFormat, os.Stderr)
+			if err != nil {
+				return usagef("--log-format: %v", err)
+			}
+			rs, err := startServer(cmd.Context(), o, logf)
 			if err != nil {
 				return err
 			}
@@ -318,15 +321,16 @@ func newServerCmd() *cobra.Command {
 					urls = append(urls, "https://"+net.JoinHostPort(h, port))
 				}
 			}
-			log.Printf("postern server listening on %s (CA fingerprint %s; the certificate names %s; more with --host)", strings.Join(urls, ", "), rs.srv.CA().Pin(), strings.Join(append([]string{"localhost", "127.0.0.1", "::1"}, o.hosts...), ", "))
+			logf("server: listening on %s (CA fingerprint %s; the certificate names %s; more with --host)", strings.Join(urls, ", "), rs.srv.CA().Pin(), strings.Join(append([]string{"localhost", "127.0.0.1", "::1"}, o.hosts...), ", "))
 			if rs.admin != "" {
-				log.Printf("created administrator \"admin\"; its password is in %s", filepath.Join(o.data, "admin-password"))
+				logf("server: created administrator \"admin\"; its password is in %s", filepath.Join(o.data, "admin-password"))
 			}
 			return <-rs.done
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&config, "config", "", "configuration file (YAML or JSON)")
+	f.StringVar(&logFormat, "log-format", logger.FormatText, "log lines as text, or json (log/slog's JSON lines)")
 	f.StringVar(&o.data, "data", "/var/lib/postern", "data directory")
 	f.StringVar(&o.listen, "listen", ":8443", "address to listen on")
 	f.StringSliceVar(&o.hosts, "host", nil, "extra names or addresses for the server certificate")
