@@ -72,8 +72,8 @@ func TestPortForwardManyConnections(t *testing.T) {
 
 	var sess api.Session
 	e.jsonOut(ctx, &sess, "sessions", "show", id)
-	if sess.Status != "Connected" || sess.Document != "Postern-StartPortForwardingSession" {
-		t.Errorf("session = %+v, want a connected port session", sess)
+	if sess.Status != "Connected" || sess.Document != "Postern-StartPortForwardingSession" || sess.SessionType != "Port" || sess.Port == nil || sess.Port.PortNumber == 0 {
+		t.Errorf("session = %+v, want a connected port session with its type and port", sess)
 	}
 	fwd.signal(syscall.SIGINT)
 	fwd.waitFor(ctx, regexp.MustCompile(`Exiting session with sessionId`))
@@ -85,6 +85,15 @@ func TestPortForwardManyConnections(t *testing.T) {
 	cast := e.mustRun(ctx, "logs", "get", id, "--format", "cast")
 	if n := strings.Count(cast, "opened"); n != conns {
 		t.Errorf("recording lists %d opened connections, want %d", n, conns)
+	}
+	// So does the transcript, a line each, with the bytes each way
+	// (issue 17, item 3).
+	transcript := e.mustRun(ctx, "logs", "get", id)
+	if n := strings.Count(transcript, "opened"); n != conns || strings.Count(transcript, "bytes in") != conns || !strings.HasPrefix(transcript, "Script started on") {
+		t.Errorf("transcript lists %d opened connections, want %d:\n%s", n, conns, transcript)
+	}
+	if tbl := e.mustRun(ctx, "sessions"); !strings.Contains(tbl, "TYPE") || !strings.Contains(tbl, "Port") {
+		t.Errorf("the sessions table does not say it was a port session:\n%s", tbl)
 	}
 }
 
@@ -182,8 +191,8 @@ func TestSSHThroughProxy(t *testing.T) {
 	}
 	var hist []api.Session
 	e.jsonOut(ctx, &hist, "sessions")
-	if len(hist) != 1 || hist[0].Document != "Postern-StartSSHSession" {
-		t.Fatalf("sessions = %+v, want one Postern-StartSSHSession", hist)
+	if len(hist) != 1 || hist[0].Document != "Postern-StartSSHSession" || hist[0].SessionType != "Port" || hist[0].Port == nil || hist[0].Port.PortNumber != port {
+		t.Fatalf("sessions = %+v, want one Postern-StartSSHSession, a port session to %d", hist, port)
 	}
 	s := waitSession(ctx, t, e, hist[0].ID, func(s api.Session) bool { return !isActive(s) })
 	if s.Status != "Terminated" {

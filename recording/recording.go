@@ -94,6 +94,10 @@ type Meta struct {
 	// show both outputs as a terminal in its usual mode would have, with
 	// each "\n" as "\r\n".
 	Pipes bool `json:"pipes,omitempty"`
+	// Port marks a port forwarding session: it has no terminal, and its
+	// KindMarker records, one as each forwarded connection opens and
+	// closes, are its transcript.
+	Port bool `json:"port,omitempty"`
 	// Sealed, on a journal, says that its records are encrypted and how
 	// to get the key back; nil for a journal in the clear.
 	Sealed *Sealed `json:"sealed,omitempty"`

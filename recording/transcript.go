@@ -28,6 +28,10 @@ type TranscriptWriter struct {
 	w     io.Writer
 	tr    *TextRenderer
 	pipes bool // Meta.Pipes: show "\n" as "\r\n"
+	// port (Meta.Port): markers are the transcript, each a line with its
+	// time (start is the session's).
+	port  bool
+	start time.Time
 	buf   []byte
 	// carry holds, per output (standard output, standard error), the
 	// start of a character cut at the end of a record, for the next
@@ -60,7 +64,7 @@ func NewTranscriptWriter(w io.Writer, m Meta) (*TranscriptWriter, error) {
 	if _, err := fmt.Fprintf(w, "Script started on %s [%s]\n", m.Start.UTC().Format(transcriptTime), sanitizeLine(info)); err != nil {
 		return nil, fmt.Errorf("recording: write transcript: %w", err)
 	}
-	return &TranscriptWriter{w: w, tr: NewTextRenderer(w, m.Width), pipes: m.Pipes}, nil
+	return &TranscriptWriter{w: w, tr: NewTextRenderer(w, m.Width), pipes: m.Pipes, port: m.Port, start: m.Start}, nil
 }
 
 // Write renders r if it is output (standard output or error), or applies
@@ -84,6 +88,12 @@ func (t *TranscriptWriter) Write(r Record) error {
 		}
 	case KindResize:
 		t.tr.Resize(r.Cols)
+	case KindMarker:
+		if t.port {
+			if _, err := fmt.Fprintf(t.w, "%s %s\n", t.start.Add(r.Time).UTC().Format(time.RFC3339), sanitizeLine(string(r.Data))); err != nil {
+				return fmt.Errorf("recording: write transcript: %w", err)
+			}
+		}
 	}
 	return nil
 }

@@ -69,6 +69,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		Document: plan.document, Reason: req.Reason, Status: store.StatusConnecting,
 		StartedAt: now, Cols: cols, Rows: rows, Settings: plan.settings,
 	}
+	sess.Settings.Type, sess.Settings.Pipes = plan.sessionType, plan.pipes
 	sealed, jkey, err := s.sealSession(r.Context(), c, &sess, plan.kmsKeyID)
 	if err != nil {
 		return err
@@ -91,10 +92,11 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		Title:  fmt.Sprintf("%s on %s", sess.Owner, n.Name),
 		Sealed: sealed,
 	}
-	if plan.pipes {
+	if plan.pipes || plan.settings.Port != nil {
 		// No terminal: no TERM and no size, so the transcript says
 		// "<not executed on terminal>" as Session Manager's does.
-		meta.Width, meta.Height, meta.Env, meta.Pipes = 0, 0, nil, true
+		meta.Width, meta.Height, meta.Env = 0, 0, nil
+		meta.Pipes, meta.Port = plan.pipes, plan.settings.Port != nil
 	}
 	j, err := recording.CreateJournal(jpath, meta, jkey)
 	if err != nil {
@@ -164,8 +166,15 @@ func (s *Server) apiSession(sess store.Session) api.Session {
 		t := sess.EndedAt
 		out.EndedAt = &t
 	}
+	out.SessionType, out.Pipes = sess.Settings.Type, sess.Settings.Pipes
 	if rl := s.relay(sess.ID); rl != nil {
 		out.Pipes = rl.pipes
+	}
+	if p := sess.Settings.Port; p != nil {
+		out.Port = &api.PortForward{Host: p.Host, PortNumber: p.Port}
+		if out.SessionType == "" {
+			out.SessionType = "Port"
+		}
 	}
 	if sess.Active() {
 		out.StreamURL = api.PathSessions + "/" + sess.ID + "/stream"

@@ -161,6 +161,12 @@ type SessionSettings struct {
 	// Port is where a port session's connections go; nil for other
 	// sessions.
 	Port *PortTarget `json:"port,omitempty"`
+	// Type is the session document's sessionType (Standard_Stream,
+	// InteractiveCommands, NonInteractiveCommands, Port); Pipes marks a
+	// session without a terminal. Kept for listings and the console,
+	// which show what kind of session each was.
+	Type  string `json:"type,omitempty"`
+	Pipes bool   `json:"pipes,omitempty"`
 }
 
 // PortTarget is the destination of a port session's connections, from the

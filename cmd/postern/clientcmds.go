@@ -264,7 +264,7 @@ func newSessionsCmd() *cobra.Command {
 			for _, s := range ss {
 				rows = append(rows, sessionRow(s))
 			}
-			return table(cmd.OutOrStdout(), out, []string{"SESSION", "OWNER", "TARGET", "STATUS", "REASON", "STARTED", "ENDED", "EXIT"}, rows, ss)
+			return table(cmd.OutOrStdout(), out, []string{"SESSION", "OWNER", "TARGET", "TYPE", "STATUS", "REASON", "STARTED", "ENDED", "EXIT"}, rows, ss)
 		},
 	}
 	fl := cmd.Flags()
@@ -356,7 +356,7 @@ func sessionRow(s api.Session) []string {
 	if reason == "" {
 		reason = "-"
 	}
-	return []string{s.ID, s.Owner, s.Target, s.Status, reason, fmtTime(s.StartedAt), end, code}
+	return []string{s.ID, s.Owner, s.Target, orDash(s.SessionType), s.Status, reason, fmtTime(s.StartedAt), end, code}
 }
 
 func newTerminateCmd() *cobra.Command {
