@@ -78,6 +78,10 @@ require (
 // JSON round trip loses. Already in the build as sigs.k8s.io/yaml's own.
 require go.yaml.in/yaml/v3 v3.0.5
 
+// Only the fleet load test (bench/fleet) uses it: expfmt parses the
+// server's /metrics.
+require github.com/prometheus/common v0.72.0
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
@@ -86,7 +90,6 @@ require (
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
-	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	golang.org/x/exp v0.0.0-20220921023135-46d9e7742f1e // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
