@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -28,7 +29,31 @@ type agentConn struct {
 	since  time.Time
 	// typedMarks: the agent marks typed lines when an Open asks.
 	typedMarks bool
+	// seen is when the agent last answered a ping, in Unix nanoseconds of
+	// the server's clock: the node's last-seen time while it is connected
+	// (the store's is written only now and then; see nodeSeenWrite).
+	seen atomic.Int64
 }
+
+// lastSeen is when the agent last answered a ping, or connected.
+func (ac *agentConn) lastSeen() time.Time { return time.Unix(0, ac.seen.Load()).UTC() }
+
+// Heartbeats of connected agents.
+var (
+	// agentPingInterval is how often the server pings an agent on its
+	// control stream; the answers keep the node's last-seen time. (The
+	// connection's liveness is wire's business.) A variable so tests
+	// can shorten it.
+	agentPingInterval = 30 * time.Second
+	// nodeSeenWrite is how often a connected node's last-seen time is
+	// written to the store: a write per heartbeat would be one per
+	// agent every ping interval, which for a fleet of thousands keeps
+	// the store's one writer busy for nothing. Listings show the live
+	// time of a connected node, and the store gets the last one when
+	// the agent disconnects, so only a server that dies leaves a
+	// last-seen time this old.
+	nodeSeenWrite = 5 * time.Minute
+)
 
 // agent returns the connected agent of a node, or nil.
 func (s *Server) agent(nodeID string) *agentConn {
@@ -69,16 +94,27 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		s.logf("server: agent %s: websocket: %v", n.ID, err)
 		return
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
-	defer cancel()
-	conn := wire.MuxConn(ctx, ws, wire.CorkerFrom(r.Context()))
-	mux, err := wire.ServerMux(conn, s.logf)
-	if err != nil {
-		conn.Close()
-		return
-	}
-	defer mux.Close()
-	s.serveAgent(ctx, n, mux, r.RemoteAddr)
+	// The connection lasts as long as the agent runs, on a goroutine of
+	// its own, and this handler returns: its goroutine's stack grew
+	// with the TLS handshake and it holds the request, which a fleet of
+	// thousands of idle agents would otherwise keep for nothing. (The
+	// audit trail records the connection when the handler returns, so
+	// at connect.)
+	remote, cork := r.RemoteAddr, wire.CorkerFrom(r.Context())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithCancel(s.ctx)
+		defer cancel()
+		conn := wire.MuxConn(ctx, ws, cork)
+		mux, err := wire.ServerMux(conn, s.logf)
+		if err != nil {
+			conn.Close()
+			return
+		}
+		defer mux.Close()
+		s.serveAgent(ctx, n, mux, remote)
+	}()
 }
 
 func (s *Server) authenticateAgent(r *http.Request) (store.Node, error) {
@@ -140,6 +176,8 @@ func (s *Server) serveAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 		s.logf("server: agent %s: %v", n.ID, err)
 	}
 	ac := &agentConn{nodeID: n.ID, mux: mux, ctl: wire.NewWriter(ctl), since: s.now(), typedMarks: hello.TypedMarks}
+	ac.seen.Store(ac.since.UnixNano())
+	stored := ac.since // the last-seen time in the store
 	// Which sessions to resume is decided before the agent is published:
 	// a session started on it afterwards is new, not one its hello forgot.
 	toResume := s.relaysOn(n.ID)
@@ -154,23 +192,29 @@ func (s *Server) serveAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 	s.logf("server: agent %s connected from %s (%d live sessions)", n.ID, remote, len(hello.Sessions))
 	defer func() {
 		s.agentsMu.Lock()
-		if s.agents[n.ID] == ac {
+		current := s.agents[n.ID] == ac
+		if current {
 			delete(s.agents, n.ID)
 		}
 		s.agentsMu.Unlock()
 		s.logf("server: agent %s disconnected", n.ID)
+		// The store gets the last heartbeat; not from a connection the
+		// node has already replaced, nor when the server stops, where
+		// the agents come back to a new one in a moment anyway and a
+		// write per agent would hold up the stop.
+		if seen := ac.lastSeen(); current && s.ctx.Err() == nil && seen.After(stored) {
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if err := s.store.TouchNode(tctx, n.ID, seen, ip, hello.AgentVersion); err != nil {
+				s.logf("server: agent %s: %v", n.ID, err)
+			}
+			cancel()
+		}
 		s.agentGone(n.ID)
 	}()
 
 	s.resumeSessions(toResume, ac, hello.Sessions)
 
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.pingAgent(ctx, ac)
-	}()
+	defer pingAgent(ac).stop()
 	for {
 		f, err := r.Read()
 		if err != nil {
@@ -178,8 +222,14 @@ func (s *Server) serveAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 		}
 		switch f.Type {
 		case wire.TPong:
-			if err := s.store.TouchNode(ctx, n.ID, s.now(), ip, hello.AgentVersion); err != nil {
-				s.logf("server: agent %s: %v", n.ID, err)
+			now := s.now()
+			ac.seen.Store(now.UnixNano())
+			if now.Sub(stored) >= nodeSeenWrite {
+				if err := s.store.TouchNode(ctx, n.ID, now, ip, hello.AgentVersion); err != nil {
+					s.logf("server: agent %s: %v", n.ID, err)
+				} else {
+					stored = now
+				}
 			}
 		case wire.TPing:
 			ac.ctl.Write(wire.TPong, f.Payload)
@@ -190,23 +240,40 @@ func (s *Server) serveAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 	}
 }
 
-// pingAgent keeps the node's last-seen time fresh. Liveness itself is the
-// multiplexer's keep-alive.
-func (s *Server) pingAgent(ctx context.Context, ac *agentConn) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+// pinger pings an agent on its control stream every agentPingInterval.
+// It is a timer, not a goroutine: a fleet of idle agents costs the server
+// no stack for it.
+type pinger struct {
+	mu      sync.Mutex // guards t and stopped
+	t       *time.Timer
+	stopped bool
+}
+
+// pingAgent starts pinging ac until stop.
+func pingAgent(ac *agentConn) *pinger {
+	p := &pinger{}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.t = time.AfterFunc(agentPingInterval, func() {
+		// A write that fails means the connection is gone; its reader
+		// ends it.
+		if err := ac.ctl.Write(wire.TPing, nil); err != nil {
 			return
-		case <-ac.mux.CloseChan():
-			return
-		case <-t.C:
-			if err := ac.ctl.Write(wire.TPing, nil); err != nil {
-				return
-			}
 		}
-	}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.stopped {
+			p.t.Reset(agentPingInterval)
+		}
+	})
+	return p
+}
+
+func (p *pinger) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	p.t.Stop()
 }
 
 // resumeSessions reattaches the relays of a node's active sessions after

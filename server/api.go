@@ -525,15 +525,20 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiNode(n store.Node) api.Node {
-	online := s.agent(n.ID) != nil
-	ping := "ConnectionLost"
+	ac := s.agent(n.ID)
+	online, ping, seen := ac != nil, "ConnectionLost", n.LastSeen
 	if online {
 		ping = "Online"
+		// The store's time of a connected node is written only now and
+		// then; the connection knows the last heartbeat.
+		if t := ac.lastSeen(); t.After(seen) {
+			seen = t
+		}
 	}
 	return api.Node{
 		ID: n.ID, Name: n.Name, Hostname: n.Hostname, OS: n.OS, Platform: n.Platform,
 		AgentVersion: n.AgentVersion, IP: n.IP, Tags: n.Tags, Online: online, PingStatus: ping,
-		LastSeen: n.LastSeen, RegisteredAt: n.RegisteredAt,
+		LastSeen: seen, RegisteredAt: n.RegisteredAt,
 	}
 }
 

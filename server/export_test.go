@@ -76,3 +76,11 @@ func (s *Server) AgentAttached(id string) bool {
 	defer r.mu.Unlock()
 	return r.agent != nil
 }
+
+// SetAgentPingInterval sets how often the server pings agents, for tests
+// that watch heartbeats; the returned function restores it.
+func SetAgentPingInterval(d time.Duration) (restore func()) {
+	old := agentPingInterval
+	agentPingInterval = d
+	return func() { agentPingInterval = old }
+}
