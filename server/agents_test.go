@@ -102,8 +102,9 @@ func TestNodeLastSeenFollowsHeartbeats(t *testing.T) {
 
 // TestConnectedAgentsCostFewGoroutines checks what each connected idle
 // agent keeps running in the server, which a fleet of thousands
-// multiplies: its control stream's reader and the multiplexer's, and no
-// HTTP handler or pinger.
+// multiplies: its control stream's reader and the multiplexer's two, and
+// no HTTP handler, pinger or keep-alive of the server's (the agents in
+// this process run yamux's keep-alive of their own, one each).
 func TestConnectedAgentsCostFewGoroutines(t *testing.T) {
 	ts := startServer(t)
 	const agents = 5
@@ -134,6 +135,7 @@ func TestConnectedAgentsCostFewGoroutines(t *testing.T) {
 	waitFor(t, func() bool { return count("github.com/postern/postern/server.(*Server).handleAgent") == 0 })
 	for frame, want := range map[string]int{
 		"github.com/postern/postern/server.(*Server).serveAgent": agents,
+		"github.com/hashicorp/yamux.(*Session).keepalive":        agents,
 		"github.com/hashicorp/yamux.(*Session).recvLoop":         2 * agents,
 		"github.com/hashicorp/yamux.(*Session).sendLoop":         2 * agents,
 	} {

@@ -20,8 +20,10 @@ const StreamWindow = 4 << 20
 
 // Liveness timing of every link: a peer is pinged every KeepAliveInterval
 // and declared dead when a ping or a write gets no answer within
-// LivenessTimeout, so a dead peer is detected within 30 seconds. Pings run
-// on connections, never on streams, so idle sessions and forwarded
+// LivenessTimeout, so a dead peer is detected within 30 seconds. (On an
+// agent's connection only the agent pings; the server declares it dead
+// when nothing has arrived for both together: see ServerMux.) Pings run on
+// connections, never on streams, so idle sessions and forwarded
 // connections stay open indefinitely. Variables so tests can shorten them.
 var (
 	KeepAliveInterval = 10 * time.Second
@@ -192,6 +194,48 @@ func AgentMux(conn io.ReadWriteCloser, logf func(string, ...any)) (*yamux.Sessio
 }
 
 // ServerMux starts the server's end of an agent's multiplexed connection.
-func ServerMux(conn io.ReadWriteCloser, logf func(string, ...any)) (*yamux.Session, error) {
-	return yamux.Server(conn, MuxConfig(logf))
+//
+// One server holds thousands of these, so its end is leaner than the
+// agent's. It sends no keep-alive pings of its own: the agent pings every
+// KeepAliveInterval, so a connection that brings nothing at all for
+// KeepAliveInterval+LivenessTimeout has a dead agent at the other end, and
+// a read deadline closes it then (the same 30 seconds the agent takes to
+// notice a dead server). That halves the pings and saves a goroutine per
+// agent. And where the agent accepts every stream the server opens, the
+// agent itself opens just one, its control stream, so the server keeps a
+// short accept backlog (each slot of yamux's backlog costs memory for as
+// long as the connection lasts).
+func ServerMux(conn net.Conn, logf func(string, ...any)) (*yamux.Session, error) {
+	c := MuxConfig(logf)
+	c.EnableKeepAlive = false
+	c.AcceptBacklog = serverAcceptBacklog
+	idle := KeepAliveInterval + LivenessTimeout
+	return yamux.Server(&idleConn{Conn: conn, idle: idle, refresh: min(time.Second, idle/8)}, c)
+}
+
+// serverAcceptBacklog is the server's yamux accept backlog. It also bounds
+// the streams the server has opened that the agent has not yet
+// acknowledged, which each take one round trip: a node with more sessions
+// or forwarded connections starting in the same instant waits that long
+// for the excess.
+const serverAcceptBacklog = 64
+
+// idleConn is a connection whose reads fail once nothing has arrived for
+// idle. yamux reads it from one goroutine only, so set is unguarded.
+type idleConn struct {
+	net.Conn
+	idle, refresh time.Duration
+	set           time.Time // when the deadline was last moved
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	// Moving the deadline is a timer reset: do it at most every refresh,
+	// which makes the effective timeout between idle-refresh and idle.
+	if now := time.Now(); now.Sub(c.set) >= c.refresh {
+		if err := c.Conn.SetReadDeadline(now.Add(c.idle)); err != nil {
+			return 0, err
+		}
+		c.set = now
+	}
+	return c.Conn.Read(p)
 }
