@@ -156,7 +156,11 @@ func Register(ctx context.Context, opts RegisterOptions) (Identity, error) {
 		Tags:           opts.Tags,
 	}
 	body, _ := json.Marshal(req)
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, Proxy: http.ProxyFromEnvironment}}
+	// One request: no connection kept open after it (a process that
+	// registers in-process, as postern dev does, would keep it forever).
+	tr := &http.Transport{TLSClientConfig: tlsConf, Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	hreq, err := http.NewRequestWithContext(ctx, "POST", server+api.PathRegister, bytes.NewReader(body))
 	if err != nil {
 		return Identity{}, fmt.Errorf("agent: %w", err)

@@ -111,36 +111,58 @@ func TestConnectedAgentsCostFewGoroutines(t *testing.T) {
 	for range agents {
 		startAgent(t, ts)
 	}
-	count := func(frame string) int {
-		buf := make([]byte, 1<<20)
-		for {
-			n := runtime.Stack(buf, true)
-			if n < len(buf) {
-				buf = buf[:n]
-				break
-			}
-			buf = make([]byte, 2*len(buf))
-		}
-		c := 0
-		for _, g := range bytes.Split(buf, []byte("\n\n")) {
-			for _, line := range strings.Split(string(g), "\n") {
-				if strings.HasPrefix(line, frame+"(") {
-					c++
-					break
-				}
-			}
-		}
-		return c
-	}
-	waitFor(t, func() bool { return count("github.com/postern/postern/server.(*Server).handleAgent") == 0 })
+	waitFor(t, func() bool { return goroutinesIn("github.com/postern/postern/server.(*Server).handleAgent") == 0 })
 	for frame, want := range map[string]int{
 		"github.com/postern/postern/server.(*Server).serveAgent": agents,
 		"github.com/hashicorp/yamux.(*Session).keepalive":        agents,
 		"github.com/hashicorp/yamux.(*Session).recvLoop":         2 * agents,
 		"github.com/hashicorp/yamux.(*Session).sendLoop":         2 * agents,
 	} {
-		if got := count(frame); got != want {
+		if got := goroutinesIn(frame); got != want {
 			t.Errorf("%d goroutines in %s with %d agents connected, want %d", got, frame, agents, want)
 		}
 	}
+}
+
+// goroutinesIn counts the goroutines that have function frame on their
+// stack.
+func goroutinesIn(frame string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	c := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		for _, line := range strings.Split(string(g), "\n") {
+			if strings.HasPrefix(line, frame+"(") {
+				c++
+				break
+			}
+		}
+	}
+	return c
+}
+
+// TestRegistrationLeavesNoConnection registers nodes in this process, as
+// postern dev and the fleet load test do: each registration is one request,
+// and no connection may stay open after it (with thousands of nodes, the
+// server held a connection and a goroutine for each until it stopped).
+func TestRegistrationLeavesNoConnection(t *testing.T) {
+	ts := startServer(t)
+	acts := make([]api.Activation, 3)
+	for i := range acts {
+		acts[i] = ts.activation(t, api.CreateActivationRequest{})
+	}
+	base := goroutinesIn("net/http.(*conn).serve") // the admin client's
+	for _, a := range acts {
+		if _, err := ts.register(t, a, a.Code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return goroutinesIn("net/http.(*conn).serve") == base })
 }
