@@ -23,10 +23,11 @@ func newUUID() string { return uuid.NewString() }
 
 // agentConn is a connected agent.
 type agentConn struct {
-	nodeID string
-	mux    *yamux.Session
-	ctl    *wire.Writer
-	since  time.Time
+	nodeID  string
+	mux     *yamux.Session
+	ctl     *wire.Writer
+	ctlRead *yamux.Stream // the control stream, which serveAgent reads
+	since   time.Time
 	// typedMarks: the agent marks typed lines when an Open asks.
 	typedMarks bool
 	// seen is when the agent last answered a ping, in Unix nanoseconds of
@@ -69,6 +70,11 @@ func (s *Server) NodeOnline(nodeID string) bool { return s.agent(nodeID) != nil 
 // verified any client certificate against the CA; here the certificate must
 // exist and be the one issued to the node it names.
 func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
+	if s.ctx.Err() != nil {
+		// The agent comes back to the next server, after its backoff.
+		s.writeError(w, r, errorf(http.StatusServiceUnavailable, "ServerStopping", "the server is stopping"))
+		return
+	}
 	n, err := s.authenticateAgent(r)
 	if err != nil {
 		s.logf("server: agent connection from %s refused: %v", r.RemoteAddr, err)
@@ -175,7 +181,7 @@ func (s *Server) serveAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 	if err := s.store.TouchNode(ctx, n.ID, s.now(), ip, hello.AgentVersion); err != nil {
 		s.logf("server: agent %s: %v", n.ID, err)
 	}
-	ac := &agentConn{nodeID: n.ID, mux: mux, ctl: wire.NewWriter(ctl), since: s.now(), typedMarks: hello.TypedMarks}
+	ac := &agentConn{nodeID: n.ID, mux: mux, ctl: wire.NewWriter(ctl), ctlRead: ctl, since: s.now(), typedMarks: hello.TypedMarks}
 	ac.seen.Store(ac.since.UnixNano())
 	stored := ac.since // the last-seen time in the store
 	// Which sessions to resume is decided before the agent is published:

@@ -351,6 +351,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// No new connections first: agents reconnect at once when theirs
+	// closes, and thousands of handshakes would keep the stop busy with
+	// connections it is only going to close.
+	tln.Close()
 	s.Close()
 	hs.Shutdown(shutCtx)
 	return nil
@@ -360,10 +364,26 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Close() {
 	s.cancel()
 	s.agentsMu.Lock()
+	agents := make([]*agentConn, 0, len(s.agents))
 	for _, a := range s.agents {
-		a.mux.Close()
+		agents = append(agents, a)
 	}
 	s.agentsMu.Unlock()
+	// yamux (v0.1.2) spins a stream's reader at full speed from the
+	// moment its session shuts down until the session has closed its
+	// connection (hashicorp/yamux#176). Every agent's control stream has
+	// a reader waiting, and with thousands of agents the spinning kept
+	// the stop from closing the connections for minutes: a deadline
+	// sends the readers away first. Then the connections close all at
+	// once, as each waits for its connection's reader to let go.
+	for _, a := range agents {
+		a.ctlRead.SetReadDeadline(time.Now())
+	}
+	var closing sync.WaitGroup
+	for _, a := range agents {
+		closing.Go(func() { a.mux.Close() })
+	}
+	closing.Wait()
 	s.wg.Wait()
 	s.relaysMu.Lock()
 	for _, r := range s.relays {
