@@ -27,11 +27,15 @@ func TestParseFlagsQuickFillsWhatIsNotGiven(t *testing.T) {
 		t.Errorf("-quick -agents 300: agents %d sessions %d idle %d window %v samples %d; want 300 20 100 15s 300",
 			c.agents, c.sessions, c.idleAgents, c.idleWindow, c.echoSamples)
 	}
+	c, err = parseFlags([]string{"-only", "storm, load"})
+	if err != nil || c.runs("idle") || !c.runs("storm") || !c.runs("load") {
+		t.Errorf("-only storm,load: idle %v storm %v load %v (%v)", c.runs("idle"), c.runs("storm"), c.runs("load"), err)
+	}
 	c, err = parseFlags(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.agents != 5000 || c.sessions != 200 || c.idleAgents != 1000 || c.idleWindow != time.Minute {
+	if c.agents != 5000 || c.sessions != 200 || c.idleAgents != 1000 || c.idleWindow != time.Minute || !c.runs("idle") {
 		t.Errorf("defaults: agents %d sessions %d idle %d window %v; want 5000 200 1000 1m", c.agents, c.sessions, c.idleAgents, c.idleWindow)
 	}
 }
@@ -46,6 +50,7 @@ func TestParseFlagsRefusesWhatCannotRun(t *testing.T) {
 		{"-idle-window", "1s"},
 		{"-echo-samples", "3"},
 		{"-echo-gap", "-1ms"},
+		{"-only", "idle,bogus"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(args); err == nil {

@@ -8,6 +8,7 @@
 //	go run ./bench/fleet            # 5,000 agents; 200 streaming sessions beside 1,000 idle agents
 //	go run ./bench/fleet -quick     # 200 agents; 20 streaming sessions beside 100 idle: about a minute
 //	go run ./bench/fleet -agents 2000 -idle-window 30s -profiles /tmp/p
+//	go run ./bench/fleet -only storm,load
 //
 // It builds postern (without -race), starts a real `postern server` on
 // 127.0.0.1 with a temporary data directory (its profiler and metrics
@@ -32,13 +33,15 @@
 //     a target of 64 KiB; the Go heap and goroutine stacks (from /metrics)
 //     are given beside it. Server CPU while the agents idle is its user and
 //     system time over -idle-window, as CPU-seconds per minute.
-//   - storm: the server is stopped (SIGTERM) and started again on the same
-//     data directory and port. The time until it lists every agent online
-//     again (polling GET /v1/nodes, what `postern nodes -o json` reads,
-//     once a second) counts from when the restarted server answers, against
-//     a target of 60 s; an agent the server turned away during the storm
-//     (an HTTP error instead of the WebSocket, as the agent logs it) is
-//     counted, and one still offline at the end is refused for good.
+//   - storm: the server is stopped (SIGTERM; SIGKILL after 30 s) with every
+//     agent connected, and started again on the same data directory and
+//     port. The time until it lists every agent online again (polling GET
+//     /v1/nodes, what `postern nodes -o json` reads, once a second) counts
+//     from the start of the new server process, against a target of 60 s;
+//     how long the stop took, and the CPU it used, are printed beside it.
+//     An agent the server turned away during the storm (an HTTP error
+//     instead of the WebSocket, as the agent logs it) is counted, and one
+//     still offline at the end is refused for good.
 //   - load: all but -idle-agents + -sessions agents hang up; -sessions of
 //     those left each run a session (bash printing a line of -line-bytes
 //     every 1/-rate seconds in a pseudo-terminal) with a client of package
@@ -56,6 +59,9 @@
 // not time itself; the server is what the load and the measured session
 // share (and the machine: on 2 cores, the harness, the shells and the
 // server compete for CPU).
+//
+// -only runs some of the scenarios (the agents connect all the same; without
+// idle, the server is not restarted after the registrations either).
 //
 // Every process the harness starts is stopped on any way out, Ctrl-C
 // included, and the temporary directory is removed (-keep keeps it: the
@@ -76,6 +82,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -105,6 +112,7 @@ type config struct {
 	keep                         bool
 	bin                          string
 	profiles                     string // where to write the server's profiles; empty: none
+	only                         map[string]bool
 	args                         []string
 }
 
@@ -116,7 +124,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.idleAgents, "idle-agents", 1000, "agents left idle beside the streaming sessions")
 	fs.BoolVar(&c.quick, "quick", false, "a small run of about a minute: 200 agents, 20 sessions, 100 idle agents, 15s idle window, 300 echo samples (flags given win)")
 	fs.DurationVar(&c.idleWindow, "idle-window", time.Minute, "how long server CPU is measured while the agents idle")
-	fs.Float64Var(&c.rate, "rate", 50, "lines per second printed by each streaming session")
+	fs.Float64Var(&c.rate, "rate", 10, "lines per second printed by each streaming session (2,000 lines a second from 200 sessions keeps 2 shared cores from saturating)")
 	fs.IntVar(&c.lineBytes, "line-bytes", 64, "bytes per line of a streaming session, newline included")
 	fs.IntVar(&c.echoSamples, "echo-samples", 1000, "echo round trips measured, idle and under load")
 	fs.IntVar(&c.echoWarm, "echo-warm", 50, "echo round trips discarded before each measurement")
@@ -125,6 +133,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (server log and data)")
 	fs.StringVar(&c.bin, "postern", "", "use this postern binary instead of building ./cmd/postern")
 	fs.StringVar(&c.profiles, "profiles", "", "write the server's heap and CPU profiles of each scenario to this directory (profiling costs the server a little CPU)")
+	onlyText := fs.String("only", "", "run only these scenarios, comma-separated: "+strings.Join(scenarios, ","))
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./bench/fleet [flags]\n\nRuns thousands of simulated agents against a real postern server on loopback and prints a table.\n\n")
 		fs.PrintDefaults()
@@ -170,9 +179,25 @@ func parseFlags(args []string) (config, error) {
 	case c.connectRate < 1:
 		return c, errors.New("-connect-rate: at least 1")
 	}
+	if *onlyText != "" {
+		c.only = map[string]bool{}
+		for _, m := range strings.Split(*onlyText, ",") {
+			m = strings.TrimSpace(m)
+			if !slices.Contains(scenarios, m) {
+				return c, fmt.Errorf("-only: unknown scenario %q (want %s)", m, strings.Join(scenarios, ", "))
+			}
+			c.only[m] = true
+		}
+	}
 	c.args = args
 	return c, nil
 }
+
+// scenarios are the names -only takes, in the order they run.
+var scenarios = []string{"idle", "storm", "load"}
+
+// runs reports whether scenario m is to run.
+func (c config) runs(m string) bool { return c.only == nil || c.only[m] }
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:])
@@ -332,7 +357,14 @@ func run(ctx context.Context, cfg config) error {
 		{"storm", h.storm},
 		{"load", h.load},
 	}
-	for _, st := range steps {
+	if !cfg.runs("idle") {
+		// The others need the agents connected all the same.
+		steps[0].run = h.connect
+	}
+	for i, st := range steps {
+		if i > 0 && !cfg.runs(st.name) {
+			continue
+		}
 		if err := st.run(fctx); err != nil {
 			return fmt.Errorf("%s: %w", st.name, err)
 		}
@@ -425,12 +457,14 @@ func (h *harness) reconnectClient() error {
 	return err
 }
 
-func (h *harness) restartServer(ctx context.Context) (stopped time.Duration, err error) {
-	stopped = h.srv.stop(30 * time.Second)
+// restartServer stops the server and starts it again; started is when the
+// new process started.
+func (h *harness) restartServer(ctx context.Context) (stopped stopResult, started time.Time, err error) {
+	stopped = h.srv.stop(30*time.Second, h.hz)
 	if err := h.srv.start(ctx); err != nil {
-		return stopped, err
+		return stopped, started, err
 	}
-	return stopped, h.reconnectClient()
+	return stopped, h.srv.p.start, h.reconnectClient()
 }
 
 // ---- idle ----
@@ -438,7 +472,7 @@ func (h *harness) restartServer(ctx context.Context) (stopped time.Duration, err
 func (h *harness) idle(ctx context.Context) error {
 	n := len(h.agents)
 	logf("restarting the server so that its baseline holds nothing of the registrations")
-	if _, err := h.restartServer(ctx); err != nil {
+	if _, _, err := h.restartServer(ctx); err != nil {
 		return err
 	}
 	if err := sleep(ctx, 3*time.Second); err != nil {
@@ -449,19 +483,7 @@ func (h *harness) idle(ctx context.Context) error {
 		return err
 	}
 	logf("server with no agent: RSS %s, heap %s, stacks %s, %d goroutines", fmtBytes(float64(base.RSS)), fmtBytes(float64(base.HeapInuse)), fmtBytes(float64(base.StackInuse)), base.Goroutines)
-
-	logf("connecting %d agents, %d a second", n, h.cfg.connectRate)
-	tc := time.Now()
-	if err := h.fleet.startAll(ctx, h.agents, h.cfg.connectRate); err != nil {
-		return err
-	}
-	nodes := nodeSet(h.agents)
-	timeout := 2*time.Minute + 3*time.Duration(n/h.cfg.connectRate)*time.Second
-	if _, _, err := waitOnline(ctx, h.c, nodes, atLeast(n), time.Second, timeout, func(k int) { logf("%d/%d online", k, n) }); err != nil {
-		return fmt.Errorf("connecting the agents: %w (%s)", err, describeCounters(sumCounters(h.agents), h.agents))
-	}
-	logf("all %d agents online %.1fs after the first started", n, time.Since(tc).Seconds())
-	if err := sleep(ctx, 10*time.Second); err != nil { // handshakes' garbage collected, timers settled
+	if err := h.connect(ctx); err != nil {
 		return err
 	}
 	loaded, err := h.srv.sampleMemory(ctx)
@@ -489,9 +511,10 @@ func (h *harness) idle(ctx context.Context) error {
 		info("idle: of which heap in use (after GC), stacks", fmtBytes(heap)+", "+fmtBytes(stacks)),
 		info("idle: server goroutines per agent", fmt.Sprintf("%.1f", perAgent(base.Goroutines, loaded.Goroutines, n))),
 	)
-	h.res.note("idle: server RSS %s with no agent, %s with %s (Go heap %s -> %s, stacks %s -> %s, goroutines %d -> %d, %d open files); measured after a GC (/debug/pprof/heap?gc=1) and 2s",
+	h.res.note("idle: server RSS %s with no agent, %s with %s (Go heap in use %s -> %s, stacks %s -> %s, heap held unused %s -> %s, all the Go runtime mapped %s -> %s; goroutines %d -> %d; %d open files); measured after a GC (/debug/pprof/heap?gc=1) and 2s",
 		fmtBytes(float64(base.RSS)), fmtBytes(float64(loaded.RSS)), thousands(n), fmtBytes(float64(base.HeapInuse)), fmtBytes(float64(loaded.HeapInuse)),
-		fmtBytes(float64(base.StackInuse)), fmtBytes(float64(loaded.StackInuse)), base.Goroutines, loaded.Goroutines, loaded.FDs)
+		fmtBytes(float64(base.StackInuse)), fmtBytes(float64(loaded.StackInuse)), fmtBytes(float64(base.HeapFree)), fmtBytes(float64(loaded.HeapFree)),
+		fmtBytes(float64(base.GoSys)), fmtBytes(float64(loaded.GoSys)), base.Goroutines, loaded.Goroutines, loaded.FDs)
 	if ms, err := readMemStatus(os.Getpid()); err == nil {
 		h.res.note("idle: the harness (all simulated agents' side) had an RSS of %s, %s per agent", fmtBytes(float64(ms.RSS)), fmtBytes(float64(ms.RSS)/float64(n)))
 	}
@@ -509,6 +532,24 @@ func (h *harness) idle(ctx context.Context) error {
 	h.res.note("idle: CPU over %v; in it %d agent connections dropped and %d were refused (0 and 0 expected)", w, c1.Lost, c1.Refused)
 	logf("server CPU while idle: %.2f CPU-s per minute", perMin)
 	return nil
+}
+
+// connect starts every simulated agent and waits until the server lists
+// them all online, and a little more for the garbage of the handshakes to
+// go and timers to settle.
+func (h *harness) connect(ctx context.Context) error {
+	n := len(h.agents)
+	logf("connecting %d agents, %d a second", n, h.cfg.connectRate)
+	tc := time.Now()
+	if err := h.fleet.startAll(ctx, h.agents, h.cfg.connectRate); err != nil {
+		return err
+	}
+	timeout := 2*time.Minute + 3*time.Duration(n/h.cfg.connectRate)*time.Second
+	if _, _, err := waitOnline(ctx, h.c, nodeSet(h.agents), atLeast(n), time.Second, timeout, func(k int) { logf("%d/%d online", k, n) }); err != nil {
+		return fmt.Errorf("connecting the agents: %w (%s)", err, describeCounters(sumCounters(h.agents), h.agents))
+	}
+	logf("all %d agents online %.1fs after the first started", n, time.Since(tc).Seconds())
+	return sleep(ctx, 10*time.Second)
 }
 
 // serverCPU measures the server's CPU time over d, profiling it meanwhile
@@ -562,13 +603,12 @@ func (h *harness) storm(ctx context.Context) error {
 	}
 	c0 := sumCounters(h.agents)
 	logf("reconnect storm: restarting the server with %d agents connected", n)
-	tStop := time.Now()
-	stopped, err := h.restartServer(ctx)
+	stopped, started, err := h.restartServer(ctx)
 	if err != nil {
 		return err
 	}
 	ready := time.Now()
-	logf("server stopped in %.1fs and answered again %.1fs after the stop began", stopped.Seconds(), ready.Sub(tStop).Seconds())
+	logf("server stopped (%s); the new one started and answered its health check %.1fs later", stopped, ready.Sub(started).Seconds())
 	nodes := nodeSet(h.agents)
 	back, online, werr := waitOnline(ctx, h.c, nodes, atLeast(n), time.Second, 2*targetStorm, func(k int) { logf("%d/%d online", k, n) })
 	if werr != nil && ctx.Err() != nil {
@@ -581,17 +621,18 @@ func (h *harness) storm(ctx context.Context) error {
 			refusedAgents++
 		}
 	}
-	took := back.Sub(ready)
+	took := back.Sub(started)
 	value := fmt.Sprintf("%.1f s", took.Seconds())
 	if werr != nil {
-		took, value = time.Duration(math.MaxInt64), fmt.Sprintf("%d of %d after %v", online, n, 2*targetStorm)
+		took, value = time.Duration(math.MaxInt64), fmt.Sprintf("%d of %d after %v", online, n, time.Since(started).Round(time.Second))
 	}
 	h.res.add(atMost(fmt.Sprintf("storm: all %s agents back after a server restart", thousands(n)), value, took.Seconds(), targetStorm.Seconds(), "<= 60 s"))
+	h.res.add(info("storm: stopping the server with them connected", stopped.String()))
 	forGood := n - online
 	r := row{Metric: "storm: agents refused for good", Value: fmt.Sprintf("%d (%d refused at least once, %d refusals)", forGood, refusedAgents, c1.Refused), Target: "none", Ratio: math.NaN(), Met: yesNo(forGood == 0)}
 	h.res.add(r)
-	h.res.note("storm: timed from the restarted server's first health-check answer to GET /v1/nodes listing every agent online (polled every second); the stop took %.1fs and the server answered again %.1fs after it began; agents made %d connection attempts (%d failed before the server answered, %d refused by it)",
-		stopped.Seconds(), ready.Sub(tStop).Seconds(), c1.Dials, c1.Lost, c1.Refused)
+	h.res.note("storm: timed from the start of the new server process (after the old one exited) to GET /v1/nodes listing every agent online (polled every second); the new server answered its health check %.1fs after it started; agents made %d connection attempts from the stop on (%d failed before the server answered, %d refused by it)",
+		ready.Sub(started).Seconds(), c1.Dials, c1.Lost, c1.Refused)
 	if msg := lastRefusal(h.agents); msg != "" && c1.Refused > 0 {
 		h.res.note("storm: a refusal, as an agent logged it: %s", msg)
 	}
@@ -599,7 +640,7 @@ func (h *harness) storm(ctx context.Context) error {
 		logf("not all agents came back: %v", werr)
 		return nil // reported in the table; the load scenario still runs
 	}
-	logf("all %d agents back %.1fs after the server answered again (%d refusals)", n, took.Seconds(), c1.Refused)
+	logf("all %d agents back %.1fs after the new server started (%d refusals)", n, took.Seconds(), c1.Refused)
 	if err := sleep(ctx, 10*time.Second); err != nil {
 		return err
 	}

@@ -135,10 +135,32 @@ func (s *posternServer) healthy(ctx context.Context) error {
 
 // stop stops the server the way an operator does (SIGTERM), killing it if
 // it has not exited within grace. It returns how long stopping took.
-func (s *posternServer) stop(grace time.Duration) time.Duration {
+func (s *posternServer) stop(grace time.Duration, hz int64) stopResult {
 	t0 := time.Now()
+	ticks, _ := cpuTicks(s.pid())
 	s.p.stop(grace)
-	return time.Since(t0)
+	r := stopResult{Took: time.Since(t0)}
+	if ps := s.p.cmd.ProcessState; ps != nil {
+		total := ps.UserTime() + ps.SystemTime()
+		r.CPU = total - time.Duration(float64(ticks)/float64(hz)*float64(time.Second))
+		r.Killed = !ps.Exited() // ended by a signal: SIGKILL after grace
+	}
+	return r
+}
+
+// stopResult is how a stop of the server went.
+type stopResult struct {
+	Took   time.Duration // from SIGTERM to exit
+	CPU    time.Duration // the server's CPU time meanwhile
+	Killed bool          // it did not exit within the grace period
+}
+
+func (r stopResult) String() string {
+	s := fmt.Sprintf("%.1fs, %.1f CPU-s", r.Took.Seconds(), r.CPU.Seconds())
+	if r.Killed {
+		s += ", killed after the grace period"
+	}
+	return s
 }
 
 // memSample is the server's memory at one moment.
@@ -147,8 +169,13 @@ type memSample struct {
 	Threads      int
 	HeapInuse    int64 // go_memstats_heap_inuse_bytes
 	StackInuse   int64 // go_memstats_stack_inuse_bytes
-	Goroutines   int64 // go_goroutines
-	FDs          int   // entries of /proc/PID/fd
+	// HeapFree is heap the runtime holds but does not use (idle minus
+	// released): the garbage collector's room to grow, which the
+	// scavenger returns to the system only slowly.
+	HeapFree   int64
+	GoSys      int64 // go_memstats_sys_bytes: all the runtime has mapped
+	Goroutines int64 // go_goroutines
+	FDs        int   // entries of /proc/PID/fd
 }
 
 // sampleMemory collects garbage in the server (the profiler's heap
@@ -171,7 +198,8 @@ func (s *posternServer) sampleMemory(ctx context.Context) (memSample, error) {
 	if err := s.get(ctx, "http://"+s.metrics+"/metrics", &b); err != nil {
 		return memSample{}, err
 	}
-	vals, err := parseMetrics(strings.NewReader(b.String()), "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines")
+	vals, err := parseMetrics(strings.NewReader(b.String()), "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines",
+		"go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes", "go_memstats_sys_bytes")
 	if err != nil {
 		return memSample{}, err
 	}
@@ -179,7 +207,8 @@ func (s *posternServer) sampleMemory(ctx context.Context) (memSample, error) {
 	return memSample{
 		RSS: st.RSS, RSSAnon: st.RSSAnon, Threads: st.Threads, FDs: len(fds),
 		HeapInuse: int64(vals["go_memstats_heap_inuse_bytes"]), StackInuse: int64(vals["go_memstats_stack_inuse_bytes"]),
-		Goroutines: int64(vals["go_goroutines"]),
+		Goroutines: int64(vals["go_goroutines"]), GoSys: int64(vals["go_memstats_sys_bytes"]),
+		HeapFree: int64(vals["go_memstats_heap_idle_bytes"] - vals["go_memstats_heap_released_bytes"]),
 	}, nil
 }
 
