@@ -442,6 +442,13 @@ func (h *harness) login(ctx context.Context) error {
 	if h.c, err = client.New(cc); err != nil {
 		return err
 	}
+	// The server's /metrics wants a token allowed GetMetrics, as a
+	// Prometheus scraper has.
+	tok, err := h.c.CreateToken(ctx, "admin", api.CreateTokenRequest{Name: "fleet-metrics", ExpiresIn: "1d", Scopes: []string{"GetMetrics"}})
+	if err != nil {
+		return fmt.Errorf("create a token for /metrics: %w", err)
+	}
+	h.srv.metricsToken = tok.Secret
 	// The CLI of the measured session signs in the same way.
 	return client.SaveConfig(filepath.Join(h.tmp, "home"), cc)
 }

@@ -29,6 +29,7 @@ type posternServer struct {
 	env                      []string
 	addr, debugAddr, metrics string // host:port of the API, the profiler, /metrics
 	password                 string // the bootstrap administrator's
+	metricsToken             string // a bearer token allowed GetMetrics
 	wantNofile               uint64 // the open-file limit the server needs
 
 	p    *proc
@@ -195,7 +196,7 @@ func (s *posternServer) sampleMemory(ctx context.Context) (memSample, error) {
 		return memSample{}, err
 	}
 	var b strings.Builder
-	if err := s.get(ctx, "http://"+s.metrics+"/metrics", &b); err != nil {
+	if err := s.do(ctx, "GET", "http://"+s.metrics+"/metrics", &b, s.metricsToken); err != nil {
 		return memSample{}, err
 	}
 	vals, err := parseMetrics(strings.NewReader(b.String()), "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines",
@@ -249,17 +250,20 @@ func (s *posternServer) goroutines(ctx context.Context, path string) error {
 }
 
 func (s *posternServer) get(ctx context.Context, url string, w io.Writer) error {
-	return s.do(ctx, "GET", url, w)
+	return s.do(ctx, "GET", url, w, "")
 }
 
 func (s *posternServer) post(ctx context.Context, url string, w io.Writer) error {
-	return s.do(ctx, "POST", url, w)
+	return s.do(ctx, "POST", url, w, "")
 }
 
-func (s *posternServer) do(ctx context.Context, method, url string, w io.Writer) error {
+func (s *posternServer) do(ctx context.Context, method, url string, w io.Writer, token string) error {
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := s.hc.Do(req)
 	if err != nil {
