@@ -538,10 +538,10 @@ func (h *harness) idle(ctx context.Context) error {
 		info("idle: of which heap in use (after GC), stacks", fmtBytes(heap)+", "+fmtBytes(stacks)),
 		info("idle: server goroutines per agent", fmt.Sprintf("%.1f", perAgent(base.Goroutines, loaded.Goroutines, n))),
 	)
-	h.res.note("idle: server RSS %s with no agent, %s with %s (Go heap in use %s -> %s, stacks %s -> %s, heap held unused %s -> %s, all the Go runtime mapped %s -> %s; goroutines %d -> %d; %d open files); measured after a GC (/debug/pprof/heap?gc=1) and 2s",
+	h.res.note("idle: server RSS %s with no agent, %s with %s (Go heap in use %s -> %s, stacks %s -> %s, heap held unused %s -> %s, all the Go runtime mapped %s -> %s; goroutines %d -> %d; %d open files); measured after %d GCs (/debug/pprof/heap?gc=1) a second apart",
 		fmtBytes(float64(base.RSS)), fmtBytes(float64(loaded.RSS)), thousands(n), fmtBytes(float64(base.HeapInuse)), fmtBytes(float64(loaded.HeapInuse)),
 		fmtBytes(float64(base.StackInuse)), fmtBytes(float64(loaded.StackInuse)), fmtBytes(float64(base.HeapFree)), fmtBytes(float64(loaded.HeapFree)),
-		fmtBytes(float64(base.GoSys)), fmtBytes(float64(loaded.GoSys)), base.Goroutines, loaded.Goroutines, loaded.FDs)
+		fmtBytes(float64(base.GoSys)), fmtBytes(float64(loaded.GoSys)), base.Goroutines, loaded.Goroutines, loaded.FDs, sampleGCs)
 	if ms, err := readMemStatus(os.Getpid()); err == nil {
 		h.res.note("idle: the harness (all simulated agents' side) had an RSS of %s, %s per agent", fmtBytes(float64(ms.RSS)), fmtBytes(float64(ms.RSS)/float64(n)))
 	}
