@@ -350,7 +350,7 @@ func run(ctx context.Context, cfg config) error {
 	for _, a := range h.agents {
 		a.src = sourceAddr(a.i, cfg.sources)
 	}
-	h.res.note("agents: %s, each a real agent.Agent in the harness with its own certificate and TLS WebSocket, connecting from %s", thousands(cfg.agents), sourcesNote(cfg.sources))
+	h.res.note("agents: %s, each a real agent.Agent in the harness with its own certificate and TLS WebSocket, connecting from %s", thousands(cfg.agents), sourcesNote(min(cfg.sources, cfg.agents)))
 
 	// The simulated agents end with ctx; stopping them before the server
 	// goes keeps its log free of their reconnect attempts.
@@ -658,8 +658,8 @@ func (h *harness) storm(ctx context.Context) error {
 	forGood := n - online
 	r := row{Metric: "storm: agents refused for good", Value: fmt.Sprintf("%d (%d refused at least once, %d refusals)", forGood, refusedAgents, c1.Refused), Target: "none", Ratio: math.NaN(), Met: yesNo(forGood == 0)}
 	h.res.add(r)
-	h.res.note("storm: timed from the start of the new server process (after the old one exited) to GET /v1/nodes listing every agent online (polled every second); the new server answered its health check %.1fs after it started; agents made %d connection attempts from the stop on (%d failed before the server answered, %d refused by it)",
-		ready.Sub(started).Seconds(), c1.Dials, c1.Lost, c1.Refused)
+	h.res.note("storm: timed from the start of the new server process (after the old one exited) to GET /v1/nodes listing every agent online (polled every second); the new server answered its health check %.1fs after it started; from the stop on, the agents lost or failed to make %d connections (the stop drops one each) in %d attempts, and the server refused %d",
+		ready.Sub(started).Seconds(), c1.Lost, c1.Dials, c1.Refused)
 	if msg := lastRefusal(h.agents); msg != "" && c1.Refused > 0 {
 		h.res.note("storm: a refusal, as an agent logged it: %s", msg)
 	}
