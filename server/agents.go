@@ -70,7 +70,7 @@ func (s *Server) NodeOnline(nodeID string) bool { return s.agent(nodeID) != nil 
 // verified any client certificate against the CA; here the certificate must
 // exist and be the one issued to the node it names.
 func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
-	if s.ctx.Err() != nil {
+	if s.stopping.Load() {
 		// The agent comes back to the next server, after its backoff.
 		s.writeError(w, r, errorf(http.StatusServiceUnavailable, "ServerStopping", "the server is stopping"))
 		return
@@ -208,7 +208,7 @@ func (s *Server) serveAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 		// node has already replaced, nor when the server stops, where
 		// the agents come back to a new one in a moment anyway and a
 		// write per agent would hold up the stop.
-		if seen := ac.lastSeen(); current && s.ctx.Err() == nil && seen.After(stored) {
+		if seen := ac.lastSeen(); current && !s.stopping.Load() && seen.After(stored) {
 			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			if err := s.store.TouchNode(tctx, n.ID, seen, ip, hello.AgentVersion); err != nil {
 				s.logf("server: agent %s: %v", n.ID, err)

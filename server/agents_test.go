@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os/user"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/postern/postern/agent"
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/server"
+	"github.com/postern/postern/store"
 )
 
 // startAgent registers a node and runs its agent in this process until the
@@ -165,4 +167,34 @@ func TestRegistrationLeavesNoConnection(t *testing.T) {
 		}
 	}
 	waitFor(t, func() bool { return goroutinesIn("net/http.(*conn).serve") == base })
+}
+
+// TestStopLeavesLastSeenAlone stops a server with an agent connected: the
+// agent goes, but not because it went away, and a stop with thousands of
+// agents must not write each one's last-seen time to the store (they come
+// back to the next server in a moment).
+func TestStopLeavesLastSeenAlone(t *testing.T) {
+	t.Cleanup(server.SetAgentPingInterval(20 * time.Millisecond)) // after the server stops
+	ts := startServer(t)
+	ctx := t.Context()
+	connected := ts.clk.Now().Truncate(time.Microsecond)
+	node, _ := startAgent(t, ts)
+	ts.clk.Advance(time.Minute)
+	waitFor(t, func() bool {
+		ns, err := ts.admin.Nodes(ctx)
+		return err == nil && len(ns) == 1 && ns[0].LastSeen.Truncate(time.Microsecond).Equal(connected.Add(time.Minute))
+	})
+	ts.stop()
+	st, err := store.OpenSQLite(ctx, filepath.Join(ts.dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n, err := st.GetNode(ctx, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.LastSeen.Equal(connected) {
+		t.Errorf("after the stop the store has last-seen %v, want the connection's %v: the stop wrote it", n.LastSeen, connected)
+	}
 }

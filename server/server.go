@@ -172,7 +172,10 @@ type Server struct {
 	// watches it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // relay and agent goroutines
+	// stopping is set when Close begins, before ctx ends: agents' control
+	// loops are sent away first (see Close).
+	stopping atomic.Bool
+	wg       sync.WaitGroup // relay and agent goroutines
 }
 
 // New prepares a server: it loads or creates the CA and server certificate
@@ -362,7 +365,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close disconnects everyone and syncs every recording.
 func (s *Server) Close() {
-	s.cancel()
+	s.stopping.Store(true)
 	s.agentsMu.Lock()
 	agents := make([]*agentConn, 0, len(s.agents))
 	for _, a := range s.agents {
@@ -372,13 +375,16 @@ func (s *Server) Close() {
 	// yamux (v0.1.2) spins a stream's reader at full speed from the
 	// moment its session shuts down until the session has closed its
 	// connection (hashicorp/yamux#176). Every agent's control stream has
-	// a reader waiting, and with thousands of agents the spinning kept
-	// the stop from closing the connections for minutes: a deadline
-	// sends the readers away first. Then the connections close all at
-	// once, as each waits for its connection's reader to let go.
+	// a reader waiting, and with thousands of agents the spinning
+	// goroutines starved the ones that would have ended it, for minutes.
+	// So a deadline sends the readers away while the sessions are still
+	// up, before anything shuts them down; each control loop then closes
+	// its own connection. Then the rest close all at once, as each waits
+	// for its connection's reader to let go.
 	for _, a := range agents {
 		a.ctlRead.SetReadDeadline(time.Now())
 	}
+	s.cancel()
 	var closing sync.WaitGroup
 	for _, a := range agents {
 		closing.Go(func() { a.mux.Close() })

@@ -25,6 +25,7 @@ type simAgent struct {
 	i      int
 	dir    string
 	nodeID string
+	src    net.IP // the loopback address it connects from; nil: any
 
 	cancel context.CancelFunc // nil: not running
 	done   chan struct{}      // closed when Run has returned
@@ -41,6 +42,9 @@ type simAgent struct {
 func (a *simAgent) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	a.dials.Add(1)
 	var d net.Dialer
+	if a.src != nil {
+		d.LocalAddr = &net.TCPAddr{IP: a.src}
+	}
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
@@ -175,6 +179,18 @@ feed:
 		}
 	}
 	return agents, err
+}
+
+// sourceAddr is the loopback address agent i of a fleet spread over
+// sources addresses connects from: 127.0.0.2 on (Linux routes all of
+// 127.0.0.0/8 to the loopback interface), as nodes have addresses of
+// their own; 1 source is a fleet behind one NAT address, 127.0.0.1.
+func sourceAddr(i, sources int) net.IP {
+	if sources <= 1 {
+		return net.IPv4(127, 0, 0, 1)
+	}
+	k := 2 + i%sources
+	return net.IPv4(127, byte(k>>16), byte(k>>8), byte(k))
 }
 
 // start runs agent a until stop or parent ends.

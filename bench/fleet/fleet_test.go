@@ -51,6 +51,7 @@ func TestParseFlagsRefusesWhatCannotRun(t *testing.T) {
 		{"-echo-samples", "3"},
 		{"-echo-gap", "-1ms"},
 		{"-only", "idle,bogus"},
+		{"-sources", "0"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(args); err == nil {
@@ -286,4 +287,15 @@ func FuzzClassifyAgentLog(f *testing.F) {
 			t.Errorf("classifyAgentLog(%q) = %d for a line that is not about a connection", s, k)
 		}
 	})
+}
+
+func TestSourceAddr(t *testing.T) {
+	for _, tc := range []struct {
+		i, sources int
+		want       string
+	}{{0, 1, "127.0.0.1"}, {7, 1, "127.0.0.1"}, {0, 250, "127.0.0.2"}, {249, 250, "127.0.0.251"}, {250, 250, "127.0.0.2"}, {300, 1000, "127.0.1.46"}} {
+		if got := sourceAddr(tc.i, tc.sources).String(); got != tc.want {
+			t.Errorf("sourceAddr(%d, %d) = %s, want %s", tc.i, tc.sources, got, tc.want)
+		}
+	}
 }

@@ -18,7 +18,12 @@
 // node is a real agent.Agent of package agent, run in this process with its
 // own identity directory: its own client certificate, its own TLS
 // WebSocket speaking the wire protocol (hello, yamux keep-alives, the
-// server's pings), and real sessions in real pseudo-terminals. The harness
+// server's pings), and real sessions in real pseudo-terminals. They connect
+// from -sources loopback addresses (127.0.0.2 on; Linux routes 127.0.0.0/8
+// to the loopback interface), as nodes have addresses of their own: the
+// server caps the unauthenticated connections of each source address, so
+// -sources 1, a fleet behind one NAT address, comes back from a restart
+// more slowly. The harness
 // raises its own open-file limit (RLIMIT_NOFILE) and checks the server's,
 // raising it with prlimit(2) if it is too low; it prints both.
 //
@@ -109,6 +114,7 @@ type config struct {
 	echoSamples, echoWarm        int
 	echoGap                      time.Duration // mean pause between echo samples
 	connectRate                  int           // agents started per second
+	sources                      int           // loopback addresses the agents connect from
 	keep                         bool
 	bin                          string
 	profiles                     string // where to write the server's profiles; empty: none
@@ -130,6 +136,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.echoWarm, "echo-warm", 50, "echo round trips discarded before each measurement")
 	fs.DurationVar(&c.echoGap, "echo-gap", 10*time.Millisecond, "mean pause before each echo round trip (uniform from half to 1.5 times it)")
 	fs.IntVar(&c.connectRate, "connect-rate", 500, "agents started per second in the idle scenario")
+	fs.IntVar(&c.sources, "sources", 250, "loopback addresses the agents connect from (127.0.0.2 on), as nodes have addresses of their own; 1: all from 127.0.0.1, a fleet behind one NAT address")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (server log and data)")
 	fs.StringVar(&c.bin, "postern", "", "use this postern binary instead of building ./cmd/postern")
 	fs.StringVar(&c.profiles, "profiles", "", "write the server's heap and CPU profiles of each scenario to this directory (profiling costs the server a little CPU)")
@@ -178,6 +185,8 @@ func parseFlags(args []string) (config, error) {
 		return c, errors.New("-echo-samples: at least 10; -echo-warm and -echo-gap: at least 0")
 	case c.connectRate < 1:
 		return c, errors.New("-connect-rate: at least 1")
+	case c.sources < 1 || c.sources > 1<<16:
+		return c, errors.New("-sources: between 1 and 65536")
 	}
 	if *onlyText != "" {
 		c.only = map[string]bool{}
@@ -338,6 +347,10 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	logf("registered %d agents in %.1fs", cfg.agents, time.Since(tr).Seconds())
+	for _, a := range h.agents {
+		a.src = sourceAddr(a.i, cfg.sources)
+	}
+	h.res.note("agents: %s, each a real agent.Agent in the harness with its own certificate and TLS WebSocket, connecting from %s", thousands(cfg.agents), sourcesNote(min(cfg.sources, cfg.agents)))
 
 	// The simulated agents end with ctx; stopping them before the server
 	// goes keeps its log free of their reconnect attempts.
@@ -377,6 +390,13 @@ func run(ctx context.Context, cfg config) error {
 	h.res.note("postern: %s", h.describeBinary(ctx))
 	h.res.note("command: %s", commandLine(cfg.args))
 	return printTable(os.Stdout, h.res.rows, h.res.notes)
+}
+
+func sourcesNote(n int) string {
+	if n <= 1 {
+		return "127.0.0.1 (one source address, as behind a NAT)"
+	}
+	return fmt.Sprintf("%d loopback addresses (%s to %s)", n, sourceAddr(0, n), sourceAddr(n-1, n))
 }
 
 func serverLimitNote(s *posternServer) string {
@@ -518,10 +538,10 @@ func (h *harness) idle(ctx context.Context) error {
 		info("idle: of which heap in use (after GC), stacks", fmtBytes(heap)+", "+fmtBytes(stacks)),
 		info("idle: server goroutines per agent", fmt.Sprintf("%.1f", perAgent(base.Goroutines, loaded.Goroutines, n))),
 	)
-	h.res.note("idle: server RSS %s with no agent, %s with %s (Go heap in use %s -> %s, stacks %s -> %s, heap held unused %s -> %s, all the Go runtime mapped %s -> %s; goroutines %d -> %d; %d open files); measured after a GC (/debug/pprof/heap?gc=1) and 2s",
+	h.res.note("idle: server RSS %s with no agent, %s with %s (Go heap in use %s -> %s, stacks %s -> %s, heap held unused %s -> %s, all the Go runtime mapped %s -> %s; goroutines %d -> %d; %d open files); measured after %d GCs (/debug/pprof/heap?gc=1) a second apart",
 		fmtBytes(float64(base.RSS)), fmtBytes(float64(loaded.RSS)), thousands(n), fmtBytes(float64(base.HeapInuse)), fmtBytes(float64(loaded.HeapInuse)),
 		fmtBytes(float64(base.StackInuse)), fmtBytes(float64(loaded.StackInuse)), fmtBytes(float64(base.HeapFree)), fmtBytes(float64(loaded.HeapFree)),
-		fmtBytes(float64(base.GoSys)), fmtBytes(float64(loaded.GoSys)), base.Goroutines, loaded.Goroutines, loaded.FDs)
+		fmtBytes(float64(base.GoSys)), fmtBytes(float64(loaded.GoSys)), base.Goroutines, loaded.Goroutines, loaded.FDs, sampleGCs)
 	if ms, err := readMemStatus(os.Getpid()); err == nil {
 		h.res.note("idle: the harness (all simulated agents' side) had an RSS of %s, %s per agent", fmtBytes(float64(ms.RSS)), fmtBytes(float64(ms.RSS)/float64(n)))
 	}
@@ -638,8 +658,8 @@ func (h *harness) storm(ctx context.Context) error {
 	forGood := n - online
 	r := row{Metric: "storm: agents refused for good", Value: fmt.Sprintf("%d (%d refused at least once, %d refusals)", forGood, refusedAgents, c1.Refused), Target: "none", Ratio: math.NaN(), Met: yesNo(forGood == 0)}
 	h.res.add(r)
-	h.res.note("storm: timed from the start of the new server process (after the old one exited) to GET /v1/nodes listing every agent online (polled every second); the new server answered its health check %.1fs after it started; agents made %d connection attempts from the stop on (%d failed before the server answered, %d refused by it)",
-		ready.Sub(started).Seconds(), c1.Dials, c1.Lost, c1.Refused)
+	h.res.note("storm: timed from the start of the new server process (after the old one exited) to GET /v1/nodes listing every agent online (polled every second); the new server answered its health check %.1fs after it started; from the stop on, the agents lost or failed to make %d connections (the stop drops one each) in %d attempts, and the server refused %d",
+		ready.Sub(started).Seconds(), c1.Lost, c1.Dials, c1.Refused)
 	if msg := lastRefusal(h.agents); msg != "" && c1.Refused > 0 {
 		h.res.note("storm: a refusal, as an agent logged it: %s", msg)
 	}

@@ -164,6 +164,9 @@ func (r stopResult) String() string {
 	return s
 }
 
+// sampleGCs is how many garbage collections sampleMemory runs first.
+const sampleGCs = 4
+
 // memSample is the server's memory at one moment.
 type memSample struct {
 	RSS, RSSAnon int64 // /proc/PID/status
@@ -180,16 +183,21 @@ type memSample struct {
 }
 
 // sampleMemory collects garbage in the server (the profiler's heap
-// endpoint does, with gc=1), gives the runtime a moment, and reads the
-// process's and the runtime's numbers.
+// endpoint does, with gc=1) a few times, a second apart, and reads the
+// process's and the runtime's numbers. Several collections, because each
+// shrinks a goroutine's stack by half at most: a server that has run a
+// while (the runtime collects at least every two minutes) holds its
+// goroutines' stacks at the size they need.
 func (s *posternServer) sampleMemory(ctx context.Context) (memSample, error) {
-	if err := s.get(ctx, "http://"+s.debugAddr+"/debug/pprof/heap?gc=1", io.Discard); err != nil {
-		return memSample{}, fmt.Errorf("collect garbage in the server: %w", err)
-	}
-	select {
-	case <-ctx.Done():
-		return memSample{}, ctx.Err()
-	case <-time.After(2 * time.Second):
+	for range sampleGCs {
+		if err := s.get(ctx, "http://"+s.debugAddr+"/debug/pprof/heap?gc=1", io.Discard); err != nil {
+			return memSample{}, fmt.Errorf("collect garbage in the server: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return memSample{}, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 	st, err := readMemStatus(s.pid())
 	if err != nil {
