@@ -185,6 +185,11 @@ func TestPrintTable(t *testing.T) {
 			t.Errorf("value column not at %d in %q", col, l)
 		}
 	}
+	for _, l := range lines {
+		if strings.HasSuffix(l, " ") {
+			t.Errorf("trailing spaces: %q", l)
+		}
+	}
 	if lines[6] != "note one" {
 		t.Errorf("notes: %q", lines[6])
 	}

@@ -48,7 +48,8 @@ func yesNo(b bool) string {
 
 // printTable writes the rows as aligned columns, then the notes.
 func printTable(w io.Writer, rows []row, notes []string) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "metric\tvalue\ttarget\tratio\tmet")
 	for _, r := range rows {
 		ratio := ""
@@ -59,6 +60,13 @@ func printTable(w io.Writer, rows []row, notes []string) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	// Rows for information leave the last columns empty: no padding
+	// after them.
+	for _, l := range strings.SplitAfter(b.String(), "\n") {
+		if _, err := io.WriteString(w, strings.TrimRight(l, " \n")+strings.Repeat("\n", strings.Count(l, "\n"))); err != nil {
+			return err
+		}
 	}
 	if len(notes) > 0 {
 		fmt.Fprintln(w)
