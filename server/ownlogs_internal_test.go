@@ -25,38 +25,8 @@ func TestOwnLogsIndexCap(t *testing.T) {
 	t.Cleanup(func() { ownLogsMaxOutput, ownLogsBudget = oldMax, oldBudget })
 
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ls, err := logstore.Open(ctx, filepath.Join(dir, "logs.db"), logstore.Options{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ls.Close()
-	srv, err := New(Config{DataDir: dir, Store: st, Logf: t.Logf, LogStore: ls})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	if err := srv.ensureOwnLogGroup(ctx, store.DefaultAccount); err != nil {
-		t.Fatal(err)
-	}
-
-	start := time.Unix(1700000000, 0)
-	sess := store.Session{ID: "alice-00000000000000002", Account: store.DefaultAccount, Owner: "alice", Target: "mi-00000000000000001",
-		Document: DefaultDocument, Status: store.StatusTerminated, RunAsUser: "alice", StartedAt: start, EndedAt: start.Add(time.Minute), Cols: 80, Rows: 24}
-	if err := st.CreateSession(ctx, sess); err != nil {
-		t.Fatal(err)
-	}
-	jpath := srv.journalPath(sess.Account, sess.ID)
-	os.MkdirAll(filepath.Dir(jpath), 0o700)
-	j, err := recording.CreateJournal(jpath, recording.Meta{SessionID: sess.ID, Start: start, Width: 80, Height: 24}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, st, ls, sess, j := ownLogsSession(t, "alice-00000000000000002")
+	start := sess.StartedAt
 	line := strings.Repeat("x", 60) + "\r\n" // narrower than the terminal
 	chunk := strings.Repeat(line, 1000)
 	seq := uint64(0)
@@ -124,4 +94,45 @@ func TestOwnLogsIndexCap(t *testing.T) {
 		t.Errorf("indexed %d lines (want %d), notice %v, %d command events (want 1)", lines, capLines, notice, commands)
 	}
 
+}
+
+// ownLogsSession is a server with a store and a log store, its account's
+// own log group made, and an ended session of alice's (id) with a fresh
+// plain journal, for tests of what a session's recording becomes in the
+// built-in logs.
+func ownLogsSession(t *testing.T, id string) (*Server, *store.SQLite, *logstore.Store, store.Session, *recording.Journal) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ls, err := logstore.Open(ctx, filepath.Join(dir, "logs.db"), logstore.Options{Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ls.Close() })
+	srv, err := New(Config{DataDir: dir, Store: st, Logf: t.Logf, LogStore: ls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	if err := srv.ensureOwnLogGroup(ctx, store.DefaultAccount); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Unix(1700000000, 0)
+	sess := store.Session{ID: id, Account: store.DefaultAccount, Owner: "alice", Target: "mi-00000000000000001",
+		Document: DefaultDocument, Status: store.StatusTerminated, RunAsUser: "alice", StartedAt: start, EndedAt: start.Add(time.Minute), Cols: 80, Rows: 24}
+	if err := st.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	jpath := srv.journalPath(sess.Account, sess.ID)
+	os.MkdirAll(filepath.Dir(jpath), 0o700)
+	j, err := recording.CreateJournal(jpath, recording.Meta{SessionID: sess.ID, Start: start, Width: 80, Height: 24}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, st, ls, sess, j
 }

@@ -2,13 +2,10 @@ package server
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/wire"
@@ -29,37 +26,8 @@ func TestTypedMarksAgree(t *testing.T) {
 // keeps both.
 func TestTypedLineEvents(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ls, err := logstore.Open(ctx, filepath.Join(dir, "logs.db"), logstore.Options{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ls.Close()
-	srv, err := New(Config{DataDir: dir, Store: st, Logf: t.Logf, LogStore: ls})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	if err := srv.ensureOwnLogGroup(ctx, store.DefaultAccount); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Unix(1700000000, 0)
-	sess := store.Session{ID: "alice-00000000000000003", Account: store.DefaultAccount, Owner: "alice", Target: "mi-00000000000000001",
-		Document: DefaultDocument, Status: store.StatusTerminated, RunAsUser: "alice", StartedAt: start, EndedAt: start.Add(time.Minute), Cols: 80, Rows: 24}
-	if err := st.CreateSession(ctx, sess); err != nil {
-		t.Fatal(err)
-	}
-	jpath := srv.journalPath(sess.Account, sess.ID)
-	os.MkdirAll(filepath.Dir(jpath), 0o700)
-	j, err := recording.CreateJournal(jpath, recording.Meta{SessionID: sess.ID, Start: start, Width: 80, Height: 24}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, st, ls, sess, j := ownLogsSession(t, "alice-00000000000000003")
+	start := sess.StartedAt
 	seq := uint64(0)
 	add := func(kind recording.Kind, data string) {
 		seq++
