@@ -141,7 +141,9 @@ func TestSlowClientCatchesUpOnce(t *testing.T) {
 	rc.readUntil(ctx, len(want))
 
 	type burst struct{ from, to int }
-	bursts := []burst{{1, 400000}, {400001, 700000}}
+	// Each burst is larger than what loopback socket buffers can hold
+	// (several MB autotuned), so the client truly falls behind.
+	bursts := []burst{{1, 1500000}, {1500001, 3000000}}
 	var behind []uint64
 	for _, b := range bursts {
 		before := ts.srv.CatchupRecords()
@@ -273,7 +275,9 @@ func TestClientAwayAcrossTheEnd(t *testing.T) {
 			defer cancel()
 			const lines = 200000
 			sess, err := ts.admin.StartSession(ctx, api.StartSessionRequest{Target: node, Pipes: true,
-				Command: []string{"/bin/sh", "-c", fmt.Sprintf("seq 1 %d; exit 7", lines)}})
+				// The lines come only once the link has gone dark: a
+				// socket buffer cannot have them all already.
+				Command: []string{"/bin/sh", "-c", fmt.Sprintf("echo start; sleep 1; seq 1 %d; exit 7", lines)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -317,6 +321,7 @@ func TestClientAwayAcrossTheEnd(t *testing.T) {
 				t.Fatalf("RunTerminal = %+v, %v; want exit 7\nnotices: %s", r.exit, r.err, notices.Bytes())
 			}
 			var want bytes.Buffer
+			want.WriteString("start\n")
 			for i := 1; i <= lines; i++ {
 				fmt.Fprintf(&want, "%d\n", i)
 			}
