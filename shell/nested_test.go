@@ -77,6 +77,7 @@ func TestNestedBash(t *testing.T) {
 	tm.write("false\r")
 	tm.expect(ctx, "\x1b]133;D;1\x07")
 	tm.expect(ctx, "rc-status=1-")
+	tm.expect(ctx, "inner$ ") // this shell's; the exec'd one prints the next
 	tm.write("exec bash -i\r")
 	tm.expect(ctx, "inner$ ")
 	tm.write("(exit 5)\r")
@@ -133,7 +134,8 @@ func TestNestedZsh(t *testing.T) {
 	tm.expect(ctx, "zsh> ")
 	tm.write("(exit 9)\r")
 	tm.expect(ctx, "\x1b]133;D;9\x07")
-	tm.write("exit\r") // the exec'd zsh, started by the first
+	tm.expect(ctx, "zsh> ") // the exec'd zsh's; the first one's comes after exit
+	tm.write("exit\r")      // the exec'd zsh, started by the first
 	tm.expect(ctx, "zsh> ")
 	tm.write("exit 2\r")
 	tm.expect(ctx, "bash-outer$ ")
@@ -255,6 +257,10 @@ func TestNestedSudo(t *testing.T) {
 	tm.expect(ctx, "root$ ")
 	for _, sudo := range []string{"sudo -s", "sudo -E -s"} {
 		tm.write(sudo + "\r")
+		// The default prompt of root's shell (…# ), before typing into it:
+		// typed ahead, the line would be echoed by the terminal into the
+		// outer shell's command line.
+		tm.expect(ctx, "# ")
 		tm.write("PS1='in''ner$ '\r")
 		tm.expect(ctx, "inner$ ")
 		tm.write("false\r")
@@ -296,10 +302,15 @@ func TestNestedExportedPrompt(t *testing.T) {
 	tm.expect(ctx, "ex> ")
 	tm.write("(exit 4)\r")
 	tm.expect(ctx, "\x1b]133;D;4\x07")
+	// The prompt after the mark is zsh's: wait for it, so the next line is
+	// typed at a prompt rather than ahead into the terminal, where the tty
+	// would echo it into zsh's command line.
+	tm.expect(ctx, "ex> ")
 	tm.write("bash --norc --noprofile -i\r")
 	tm.expect(ctx, "ex> ")
 	tm.write("(exit 5)\r")
 	tm.expect(ctx, "\x1b]133;D;5\x07")
+	tm.expect(ctx, "ex> ")
 	tm.write("exit\r")
 	tm.expect(ctx, "ex> ")
 	tm.write("exit\r")
