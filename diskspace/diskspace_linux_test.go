@@ -19,7 +19,7 @@ func TestMonitorOnATmpfs(t *testing.T) {
 		t.Fatalf("empty 4 MiB filesystem: %+v", st)
 	}
 	changed := m.Changed()
-	free := disktest.Fill(t, dir)
+	free := disktest.Fill(t, dir, 0)
 	err := os.WriteFile(filepath.Join(dir, "more"), make([]byte, 8192), 0o600)
 	if !m.Report(err) {
 		t.Fatalf("Report(%v) = false, want a lack of space", err)

@@ -249,6 +249,14 @@ func (j *Journal) LastSeq() uint64 {
 	return j.lastSeq
 }
 
+// Err returns the error of a failed write or sync that Recover has not yet
+// recovered from, or nil.
+func (j *Journal) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}
+
 // DurableSeq returns the sequence number of the last record covered by a
 // completed Sync: the one the server may acknowledge to the agent.
 func (j *Journal) DurableSeq() uint64 { return j.durable.Load() }

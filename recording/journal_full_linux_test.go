@@ -34,7 +34,7 @@ func TestJournalRecoversFromAFullDisk(t *testing.T) {
 	if err := j.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	free := disktest.Fill(t, dir)
+	free := disktest.Fill(t, dir, 0)
 
 	// Appends fill the buffer, and the write of it fails; or the sync does.
 	var failed error

@@ -31,6 +31,9 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) error {
 	if rl == nil || rl.port == nil || !sess.Active() {
 		return errorf(http.StatusConflict, "NotPortSession", "session %s is not an active port forwarding session", sess.ID)
 	}
+	if err := s.diskFull(); err != nil {
+		return err // a connection's record could not be written
+	}
 	ac := s.agent(sess.Target)
 	if ac == nil {
 		return errorf(http.StatusConflict, "TargetNotConnected", "node %s is offline", sess.Target)
@@ -135,7 +138,10 @@ func (a activityConn) CloseWrite() error {
 }
 
 // marker records a line in a port session's journal: port sessions carry
-// no terminal, so their recording is the list of connections.
+// no terminal, so their recording is the list of connections. The server
+// makes these records itself, so it keeps each until it is durable, as an
+// agent keeps its own: if the journal cannot take it (a full disk), it is
+// appended again after Recover (writeMarks, on each append and each tick).
 func (r *relay) marker(text string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -143,14 +149,44 @@ func (r *relay) marker(text string) {
 		return
 	}
 	r.serverSeq = max(r.serverSeq, r.journal.LastSeq()) + 1
-	rec := recording.Record{Seq: r.serverSeq, Time: r.s.now().Sub(r.opened), Kind: recording.KindMarker, Data: []byte(text)}
-	if _, err := r.journal.Append(rec); err != nil {
-		r.s.logf("server: session %s: journal: %v", r.id, err)
-		return
+	r.marks = append(r.marks, recording.Record{Seq: r.serverSeq, Time: r.s.now().Sub(r.opened), Kind: recording.KindMarker, Data: []byte(text)})
+	r.writeMarksLocked()
+}
+
+// writeMarksLocked forgets the markers that are durable and appends those
+// the journal does not have. r.mu must be held.
+func (r *relay) writeMarksLocked() {
+	durable := r.journal.DurableSeq()
+	keep := r.marks[:0]
+	for _, m := range r.marks {
+		if m.Seq > durable {
+			keep = append(keep, m)
+		}
 	}
-	select {
-	case r.kick <- struct{}{}:
-	default:
+	clear(r.marks[len(keep):])
+	r.marks = keep
+	wrote := false
+	for _, m := range r.marks {
+		if m.Seq <= r.journal.LastSeq() {
+			continue
+		}
+		if _, err := r.journal.Append(m); err != nil {
+			if werr := r.journal.Err(); werr != nil {
+				r.s.disk.Report(werr)
+				_, err = r.journal.Recover()
+			}
+			if err != nil {
+				r.s.logf("server: session %s: journal: %v", r.id, err)
+			}
+			break // kept: tried again at the next tick
+		}
+		wrote = true
+	}
+	if wrote {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/postern/postern/diskspace"
 )
 
 // Small mounts a tmpfs of size bytes and returns its directory; it is
@@ -37,28 +39,32 @@ func Small(t testing.TB, size int64) string {
 	return dir
 }
 
-// Fill writes a file in dir until the filesystem is full, and returns a
-// function that removes it again.
-func Fill(t testing.TB, dir string) (free func()) {
+// Fill writes a file in dir until the filesystem has at most leave bytes
+// free, and returns a function that removes it again.
+func Fill(t testing.TB, dir string, leave uint64) (free func()) {
 	t.Helper()
-	name := filepath.Join(dir, "filler")
-	f, err := os.Create(name)
+	f, err := os.CreateTemp(dir, "filler")
 	if err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 64<<10)
 	for {
-		if _, err := f.Write(buf); err != nil {
-			if len(buf) == 1 {
-				break
-			}
-			buf = buf[:len(buf)/2]
+		u, err := diskspace.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Free <= leave {
+			break
+		}
+		n := min(uint64(len(buf)), u.Free-leave)
+		if _, err := f.Write(buf[:n]); err != nil {
+			break // full; a page's worth can be the last to go
 		}
 	}
 	f.Close()
 	return func() {
 		t.Helper()
-		if err := os.Remove(name); err != nil {
+		if err := os.Remove(f.Name()); err != nil {
 			t.Fatal(err)
 		}
 	}
