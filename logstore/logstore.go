@@ -129,7 +129,7 @@ type Store struct {
 	sealers map[int64]cipher.AEAD // by group ID; nil value: a group in the clear
 
 	fetchMu sync.Mutex           // guards fetch
-	fetch   map[string]*sql.Stmt // by select list; see fetchStmt
+	fetch   map[string]*sql.Stmt // prepared statements by their SQL; see stmt
 }
 
 // Options are a Store's dependencies. The zero value is usable.
@@ -600,13 +600,48 @@ func (s *Store) write(ctx context.Context, account, group, stream string, events
 	if len(events) > 0 {
 		ingested = now
 	}
+	counts := `events = events + excluded.events, stored_bytes = stored_bytes + excluded.stored_bytes`
+	if replace {
+		counts = `events = excluded.events, stored_bytes = excluded.stored_bytes`
+	}
+	// Prepared before the transaction takes the connection (see stmt):
+	// the lookup, the stream's row, and an insert of many rows per
+	// statement (each statement costs as much as a few dozen rows do),
+	// plus one for the remainder.
+	const rowsPerInsert = 64
+	insertSQL := func(n int) string {
+		return `INSERT INTO log_events (stream_id, group_id, time, ingested, message, sealed) VALUES (?, ?, ?, ?, ?, ?)` +
+			strings.Repeat(`, (?, ?, ?, ?, ?, ?)`, n-1)
+	}
+	queries := []string{lookupGroupSQL, `
+		INSERT INTO log_streams (group_id, name, last_ingested, events, stored_bytes)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (group_id, name) DO UPDATE SET
+			last_ingested = COALESCE(excluded.last_ingested, last_ingested), ` + counts + `
+		RETURNING id`}
+	if len(events) >= rowsPerInsert {
+		queries = append(queries, insertSQL(rowsPerInsert))
+	}
+	if n := len(events) % rowsPerInsert; n > 0 {
+		queries = append(queries, insertSQL(n))
+	}
+	stmts := make(map[string]*sql.Stmt, len(queries))
+	for _, q := range queries {
+		st, err := s.stmt(ctx, q)
+		if err != nil {
+			return err
+		}
+		stmts[q] = st
+	}
+
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	in := func(q string) *sql.Stmt { return tx.StmtContext(ctx, stmts[q]) }
 
-	groupID, err := lookupGroup(ctx, tx, account, group)
+	groupID, err := scanGroupID(in(lookupGroupSQL).QueryRowContext(ctx, account, group), group)
 	if err != nil {
 		return err
 	}
@@ -614,19 +649,8 @@ func (s *Store) write(ctx context.Context, account, group, stream string, events
 	if err != nil {
 		return err
 	}
-	counts := `events = events + excluded.events, stored_bytes = stored_bytes + excluded.stored_bytes`
-	if replace {
-		counts = `events = excluded.events, stored_bytes = excluded.stored_bytes`
-	}
 	var streamID int64
-	err = tx.QueryRowContext(ctx, `
-		INSERT INTO log_streams (group_id, name, last_ingested, events, stored_bytes)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (group_id, name) DO UPDATE SET
-			last_ingested = COALESCE(excluded.last_ingested, last_ingested), `+counts+`
-		RETURNING id`,
-		groupID, stream, ingested, len(events), bytes).Scan(&streamID)
-	if err != nil {
+	if err = in(queries[1]).QueryRowContext(ctx, groupID, stream, ingested, len(events), bytes).Scan(&streamID); err != nil {
 		return err
 	}
 	if replace {
@@ -634,25 +658,10 @@ func (s *Store) write(ctx context.Context, account, group, stream string, events
 			return err
 		}
 	}
-	// Many rows per statement: each statement costs as much as a few
-	// dozen rows do.
-	const rowsPerInsert = 64
-	var insert *sql.Stmt
+	args := make([]any, 0, 6*min(len(events), rowsPerInsert))
 	for i := 0; i < len(events); i += rowsPerInsert {
 		n := min(rowsPerInsert, len(events)-i)
-		stmt := insert
-		if n != rowsPerInsert || stmt == nil {
-			q := `INSERT INTO log_events (stream_id, group_id, time, ingested, message, sealed) VALUES (?, ?, ?, ?, ?, ?)` +
-				strings.Repeat(`, (?, ?, ?, ?, ?, ?)`, n-1)
-			if stmt, err = tx.PrepareContext(ctx, q); err != nil {
-				return err
-			}
-			defer stmt.Close()
-			if n == rowsPerInsert {
-				insert = stmt
-			}
-		}
-		args := make([]any, 0, 6*n)
+		args = args[:0]
 		for j := i; j < i+n; j++ {
 			if aead != nil {
 				args = append(args, streamID, groupID, events[j].Time.UnixMilli(), now, "", seal(aead, "event", groupID, []byte(msgs[j])))
@@ -660,7 +669,7 @@ func (s *Store) write(ctx context.Context, account, group, stream string, events
 				args = append(args, streamID, groupID, events[j].Time.UnixMilli(), now, msgs[j], nil)
 			}
 		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+		if _, err := in(insertSQL(n)).ExecContext(ctx, args...); err != nil {
 			return err
 		}
 	}
@@ -865,10 +874,18 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// lookupGroupSQL finds a group's id by account and name.
+const lookupGroupSQL = `SELECT id FROM log_groups WHERE account = ? AND name = ?`
+
 // lookupGroup returns the id of the account's group name, or ErrNotFound.
 func lookupGroup(ctx context.Context, q querier, account, name string) (int64, error) {
+	return scanGroupID(q.QueryRowContext(ctx, lookupGroupSQL, account, name), name)
+}
+
+// scanGroupID reads the row of lookupGroupSQL for the group name.
+func scanGroupID(row *sql.Row, name string) (int64, error) {
 	var id int64
-	err := q.QueryRowContext(ctx, `SELECT id FROM log_groups WHERE account = ? AND name = ?`, account, name).Scan(&id)
+	err := row.Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("log group %s: %w", name, ErrNotFound)
 	}

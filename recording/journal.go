@@ -112,6 +112,8 @@ type Journal struct {
 	err error
 
 	durable atomic.Uint64
+	// durableBytes is durableSize, for Unsynced.
+	durableBytes atomic.Int64
 }
 
 // writeAt is how much Append buffers before writing it to the file.
@@ -228,6 +230,7 @@ func newJournal(path string, f *os.File, m Meta, lastSeq uint64, size int64, key
 		durableSize: size,
 	}
 	j.durable.Store(lastSeq)
+	j.durableBytes.Store(size)
 	return j
 }
 
@@ -388,8 +391,18 @@ func (j *Journal) syncLocked() error {
 		return err
 	}
 	j.durableSize = size
+	j.durableBytes.Store(size)
 	j.durable.Store(seq)
 	return nil
+}
+
+// Unsynced returns how many bytes were appended since the last completed
+// Sync: a writer that paces its syncs syncs early when it is large.
+func (j *Journal) Unsynced() int64 {
+	j.mu.Lock()
+	n := j.size + int64(len(j.pend))
+	j.mu.Unlock()
+	return n - j.durableBytes.Load()
 }
 
 // Recover makes a journal whose write or sync failed (a full disk, say)

@@ -360,11 +360,24 @@ func (r *relay) record(rec wire.Record) error {
 	return nil
 }
 
+// Pacing of a session's fsyncs. Nothing waits for them but the agent,
+// which keeps every record until it is acknowledged durable (and resends
+// it after a crash), and clients are shown output before it is durable:
+// so a session that prints a line every few milliseconds need not cost an
+// fsync each. It is synced at most every minSyncGap, and at once when
+// syncEagerly bytes wait (a bulk transfer, which must not fill the
+// agent's buffer) or its exit record does.
+const (
+	minSyncGap  = 200 * time.Millisecond
+	syncEagerly = 1 << 20
+)
+
 // commit is the group commit: whatever was appended while the previous
 // fsync ran is synced by the next one, and the agent is told what is
 // durable so it can free it.
 func (r *relay) commit() {
 	var acked uint64
+	var lastSync time.Time
 	for {
 		select {
 		case <-r.s.ctx.Done():
@@ -376,6 +389,10 @@ func (r *relay) commit() {
 		case <-r.kick: // coalesced into this sync
 		default:
 		}
+		if !r.pace(lastSync) {
+			return
+		}
+		lastSync = time.Now()
 		if err := r.journal.Sync(); err != nil {
 			// Without a durable journal nothing may be acknowledged; the
 			// agent keeps the records.
@@ -400,6 +417,29 @@ func (r *relay) commit() {
 		}
 		if exitSeq != 0 && durable >= exitSeq {
 			return
+		}
+	}
+}
+
+// pace waits until the next fsync is due (see minSyncGap), or reports
+// false if the server is stopping.
+func (r *relay) pace(lastSync time.Time) bool {
+	for {
+		r.mu.Lock()
+		now := r.exitSeq != 0 || r.ending
+		r.mu.Unlock()
+		wait := minSyncGap - time.Since(lastSync)
+		if now || wait <= 0 || r.journal.Unsynced() >= syncEagerly {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-r.s.ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		case <-r.kick: // more appended: time to look again
+			t.Stop()
 		}
 	}
 }
