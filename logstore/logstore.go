@@ -128,6 +128,13 @@ type Store struct {
 	sealMu  sync.Mutex            // guards sealers
 	sealers map[int64]cipher.AEAD // by group ID; nil value: a group in the clear
 
+	// writes carries PutEvents' writes to the writer goroutine
+	// (write.go), which stops when writerStop is closed and then closes
+	// writerDone.
+	writes     chan *writeReq
+	writerStop chan struct{}
+	writerDone chan struct{}
+
 	fetchMu sync.Mutex           // guards fetch
 	fetch   map[string]*sql.Stmt // prepared statements by their SQL; see stmt
 }
@@ -187,6 +194,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		keys:        opts.Keys,
 		sealers:     make(map[int64]cipher.AEAD),
 		segmentSize: cmp.Or(opts.segmentSize, segmentEvents),
+		writes:      make(chan *writeReq),
+		writerStop:  make(chan struct{}),
+		writerDone:  make(chan struct{}),
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -213,6 +223,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	ictx, cancel := context.WithCancel(context.Background())
 	s.stopIndex = cancel
 	go s.indexLoop(ictx)
+	go s.writer()
 	s.pokeIndexer()
 	return s, nil
 }
@@ -220,6 +231,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 // Close stops the indexer and closes the database.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.writerStop)
+		<-s.writerDone
 		s.stopIndex()
 		<-s.indexDone
 		s.fetchMu.Lock()
@@ -570,113 +583,6 @@ func (s *Store) ReplaceStream(ctx context.Context, account, group, stream string
 	if err := s.write(ctx, account, group, stream, events, true); err != nil {
 		return fmt.Errorf("logstore: replace stream %s/%s: %w", group, stream, err)
 	}
-	return nil
-}
-
-// write is PutEvents, or ReplaceStream if replace.
-func (s *Store) write(ctx context.Context, account, group, stream string, events []Event, replace bool) error {
-	if err := checkStreamName(stream); err != nil {
-		return err
-	}
-	msgs := make([]string, len(events))
-	var bytes int64
-	for i, e := range events {
-		if e.Time.IsZero() {
-			return invalidf("event %d: Time is zero", i)
-		}
-		m := strings.ToValidUTF8(e.Message, "\uFFFD")
-		if len(m) > MaxMessageBytes {
-			return invalidf("event %d: message is %d bytes, more than MaxMessageBytes (%d)", i, len(m), MaxMessageBytes)
-		}
-		msgs[i] = m
-		bytes += int64(len(m))
-	}
-	if len(events) == 0 && !replace {
-		return nil
-	}
-
-	now := s.now().UnixMilli()
-	var ingested any // NULL keeps the stream's last_ingested
-	if len(events) > 0 {
-		ingested = now
-	}
-	counts := `events = events + excluded.events, stored_bytes = stored_bytes + excluded.stored_bytes`
-	if replace {
-		counts = `events = excluded.events, stored_bytes = excluded.stored_bytes`
-	}
-	// Prepared before the transaction takes the connection (see stmt):
-	// the lookup, the stream's row, and an insert of many rows per
-	// statement (each statement costs as much as a few dozen rows do),
-	// plus one for the remainder.
-	const rowsPerInsert = 64
-	insertSQL := func(n int) string {
-		return `INSERT INTO log_events (stream_id, group_id, time, ingested, message, sealed) VALUES (?, ?, ?, ?, ?, ?)` +
-			strings.Repeat(`, (?, ?, ?, ?, ?, ?)`, n-1)
-	}
-	queries := []string{lookupGroupSQL, `
-		INSERT INTO log_streams (group_id, name, last_ingested, events, stored_bytes)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (group_id, name) DO UPDATE SET
-			last_ingested = COALESCE(excluded.last_ingested, last_ingested), ` + counts + `
-		RETURNING id`}
-	if len(events) >= rowsPerInsert {
-		queries = append(queries, insertSQL(rowsPerInsert))
-	}
-	if n := len(events) % rowsPerInsert; n > 0 {
-		queries = append(queries, insertSQL(n))
-	}
-	stmts := make(map[string]*sql.Stmt, len(queries))
-	for _, q := range queries {
-		st, err := s.stmt(ctx, q)
-		if err != nil {
-			return err
-		}
-		stmts[q] = st
-	}
-
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	in := func(q string) *sql.Stmt { return tx.StmtContext(ctx, stmts[q]) }
-
-	groupID, err := scanGroupID(in(lookupGroupSQL).QueryRowContext(ctx, account, group), group)
-	if err != nil {
-		return err
-	}
-	aead, err := s.sealer(ctx, tx, groupID)
-	if err != nil {
-		return err
-	}
-	var streamID int64
-	if err = in(queries[1]).QueryRowContext(ctx, groupID, stream, ingested, len(events), bytes).Scan(&streamID); err != nil {
-		return err
-	}
-	if replace {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM log_events WHERE stream_id = ?`, streamID); err != nil {
-			return err
-		}
-	}
-	args := make([]any, 0, 6*min(len(events), rowsPerInsert))
-	for i := 0; i < len(events); i += rowsPerInsert {
-		n := min(rowsPerInsert, len(events)-i)
-		args = args[:0]
-		for j := i; j < i+n; j++ {
-			if aead != nil {
-				args = append(args, streamID, groupID, events[j].Time.UnixMilli(), now, "", seal(aead, "event", groupID, []byte(msgs[j])))
-			} else {
-				args = append(args, streamID, groupID, events[j].Time.UnixMilli(), now, msgs[j], nil)
-			}
-		}
-		if _, err := in(insertSQL(n)).ExecContext(ctx, args...); err != nil {
-			return err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	s.noteWritten(groupID, len(events))
 	return nil
 }
 

@@ -368,7 +368,7 @@ func (r *relay) record(rec wire.Record) error {
 // syncEagerly bytes wait (a bulk transfer, which must not fill the
 // agent's buffer) or its exit record does.
 const (
-	minSyncGap  = 200 * time.Millisecond
+	minSyncGap  = 500 * time.Millisecond
 	syncEagerly = 1 << 20
 )
 
