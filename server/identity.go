@@ -348,6 +348,8 @@ func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request)
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
+	c := callerOf(r)
+	oldRunAs, oldGroups := u.RunAs, u.Groups
 	if req.RunAs != nil {
 		if *req.RunAs != "" {
 			if err := document.ValidUserName(*req.RunAs); err != nil {
@@ -356,7 +358,28 @@ func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request)
 		}
 		u.RunAs = *req.RunAs
 	}
-	oldGroups := u.Groups
+	if u.RunAs != oldRunAs {
+		// As for groups below: the user with its new run-as user must be
+		// the caller's to change too, so that a policy on resource.runAs
+		// restricts who may hand out which OS user. Cedar knows one
+		// entity per UID: an administrator changing their own runAs is
+		// asked about as the user they become, or the principal, as they
+		// are, would stand for the resource too and hide the new value.
+		dc := c
+		if u.Name == c.User.Name {
+			dc.User = u
+		}
+		d, err := s.decide(r.Context(), dc, authz.UpdateUser, userEntity(u))
+		if err != nil {
+			return err
+		}
+		if !d.Allowed {
+			if ai := auditOf(r); ai != nil {
+				ai.authz = string(authz.UpdateUser) + " " + d.Explain()
+			}
+			return errorf(http.StatusForbidden, "AccessDenied", "%s may not set user %s's runAs to %q: UpdateUser on the user with that runAs is %s", c.User.Name, u.Name, u.RunAs, d.Explain())
+		}
+	}
 	if req.Groups != nil {
 		if u.Groups, err = checkGroups(*req.Groups); err != nil {
 			return err
@@ -391,7 +414,7 @@ func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request)
 		why = append(why, fmt.Sprintf("groups changed from %v to %v", oldGroups, u.Groups))
 	}
 	if len(why) > 0 {
-		if err := s.revokeUser(r.Context(), u.Account, u.Name, fmt.Sprintf("user %s: %s by %s", u.Name, strings.Join(why, ", "), callerOf(r).User.Name)); err != nil {
+		if err := s.revokeUser(r.Context(), u.Account, u.Name, fmt.Sprintf("user %s: %s by %s", u.Name, strings.Join(why, ", "), c.User.Name)); err != nil {
 			return err
 		}
 	}
