@@ -9,7 +9,9 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/server"
 	"github.com/postern/postern/store"
+	"github.com/postern/postern/wire"
 )
 
 // Run-as users and the policies that restrict them (issue 16, finding 8):
@@ -29,6 +31,64 @@ func clientFor(t *testing.T, ts *testServer, user string) *client.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// runAsPrefs are preferences that run sessions as defaultUser.
+func runAsPrefs(defaultUser string) string {
+	return `{"schemaVersion": "1.0", "sessionType": "Standard_Stream",
+  "inputs": {"runAsEnabled": true, "runAsDefaultUser": "` + defaultUser + `"}}`
+}
+
+// runAsAdmin makes bob an administrator, in a test's setup: changing his
+// groups revokes his tokens, so clients for him are made after it.
+func runAsAdmin(t *testing.T, ts *testServer) {
+	t.Helper()
+	admins := []string{"administrators"}
+	if _, err := ts.admin.SetUserAttributes(t.Context(), "bob", api.SetUserAttributesRequest{Groups: &admins}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// liveSession is a session of a shell command attached to a client.
+type liveSession struct {
+	id           string
+	out, notices syncBuffer
+	exit         chan wire.Exit
+	errc         chan error
+	cancel       context.CancelFunc
+}
+
+// startWhoami starts, as c, a session that prints its OS user and then
+// waits, and attaches to it; it returns once that user was printed.
+func startWhoami(t *testing.T, c *client.Client, req api.StartSessionRequest) (*liveSession, string) {
+	t.Helper()
+	req.Command = []string{"/bin/sh", "-c", "echo \"user=$(id -un).\"; exec cat"}
+	sess, err := c.StartSession(t.Context(), req)
+	if err != nil {
+		t.Fatalf("start session: %v", err)
+	}
+	ls := attach(t, c, sess.ID)
+	var user string
+	waitFor(t, func() bool {
+		_, rest, ok := strings.Cut(string(ls.out.Bytes()), "user=")
+		user, _, ok = strings.Cut(rest, ".")
+		return ok
+	})
+	return ls, user
+}
+
+// attach runs a client's terminal on session id until ls.cancel.
+func attach(t *testing.T, c *client.Client, id string) *liveSession {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	ls := &liveSession{id: id, exit: make(chan wire.Exit, 1), errc: make(chan error, 1), cancel: cancel}
+	t.Cleanup(cancel)
+	go func() {
+		exit, err := c.RunTerminal(ctx, id, client.TerminalIO{Out: &ls.out, Notices: &ls.notices}, client.ResumeOptions{})
+		ls.exit <- exit
+		ls.errc <- err
+	}()
+	return ls
 }
 
 // setRunAs sets user's runAs attribute as c.
@@ -92,5 +152,58 @@ when { resource.runAs == "root" };`); err != nil {
 	}
 	if _, err := ts.admin.CreateUser(ctx, api.CreateUserRequest{Name: "dave", RunAs: "root"}); err == nil || !strings.Contains(err.Error(), "denied by no-root-run-as") {
 		t.Errorf("an administrator creates a user with runAs root under a forbid: %v", err)
+	}
+}
+
+// TestStartSessionDecidesOnRunAs: StartSession is decided on with the OS
+// user the session would run as (context.runAs), from the user's runAs as
+// it is now, even with a token issued before it changed, or from the
+// preferences' runAsDefaultUser.
+func TestStartSessionDecidesOnRunAs(t *testing.T) {
+	ts := startServer(t)
+	ctx := t.Context()
+	node := runAgent(t, ts, nil)
+	runAsAdmin(t, ts)
+	if _, err := ts.admin.SetPreferences(ctx, runAsPrefs("nobody")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.admin.PutPolicy(ctx, "no-daemon", `@id("no-daemon-sessions")
+forbid (principal, action == Action::"StartSession", resource)
+when { context.runAs == "daemon" };`); err != nil {
+		t.Fatal(err)
+	}
+	bob := clientFor(t, ts, "bob") // before his runAs changes
+	ls, user := startWhoami(t, bob, api.StartSessionRequest{Target: node})
+	if user != "nobody" {
+		t.Fatalf("bob's session runs as %q, want the preferences' nobody", user)
+	}
+	ls.cancel()
+
+	refused := func(what string) {
+		t.Helper()
+		_, err := bob.StartSession(ctx, api.StartSessionRequest{Target: node, Command: []string{"id", "-un"}})
+		var e *client.Error
+		if !errors.As(err, &e) || e.Code != "AccessDenied" ||
+			!strings.Contains(e.Message, "bob is not allowed to StartSession on node "+node+" as OS user daemon (denied by no-daemon-sessions)") {
+			t.Errorf("%s: %v; want AccessDenied by no-daemon-sessions", what, err)
+		}
+	}
+	if _, err := setRunAs(ctx, ts.admin, "bob", "daemon"); err != nil {
+		t.Fatal(err)
+	}
+	refused("bob's runAs changed to daemon, with his earlier token")
+	if _, err := setRunAs(ctx, ts.admin, "bob", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.admin.SetPreferences(ctx, runAsPrefs("daemon")); err != nil {
+		t.Fatal(err)
+	}
+	refused("the preferences' runAsDefaultUser is daemon")
+
+	// `postern policy test` asks the same question.
+	res, err := ts.admin.TestPolicy(ctx, api.PolicyTestRequest{Principal: "bob", Action: "StartSession", Resource: "node:" + node,
+		Context: map[string]string{"document": server.DefaultDocument, "runAs": "daemon"}})
+	if err != nil || res.Decision != "Deny" || !strings.Contains(res.Explanation, "no-daemon-sessions") {
+		t.Errorf("policy test: %+v, %v", res, err)
 	}
 }

@@ -44,11 +44,23 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	if doc == "" {
 		doc = DefaultDocument
 	}
-	if err := s.authorize(r, authz.StartSession, nodeEntity(n), withContext("document", doc), withContext("reason", req.Reason)); err != nil {
+	// The decision needs the OS user the session would run as, which
+	// planning resolves: planning comes first, reading and checking
+	// only; the destinations, which it may reach over the network, are
+	// checked after the decision. A request that cannot be planned is
+	// decided on without the run-as user, only to choose which refusal
+	// the caller sees.
+	plan, planErr := s.planSession(r.Context(), c, req)
+	if planErr != nil {
+		if err := s.authorize(r, authz.StartSession, nodeEntity(n), withContext("document", doc), withContext("reason", req.Reason)); err != nil {
+			return err
+		}
+		return planErr
+	}
+	if err := s.authorizeAs(r, authz.StartSession, nodeEntity(n), onNodeAs(n.ID, plan.runAs), startContext(doc, req.Reason, plan.runAs)...); err != nil {
 		return err
 	}
-	plan, err := s.planSession(r.Context(), c, req)
-	if err != nil {
+	if plan.deliveries, err = s.planDeliveries(r.Context(), c.Account, plan.inputs); err != nil {
 		return err
 	}
 	ac := s.agent(n.ID)
@@ -151,6 +163,21 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// startContext is what StartSession is decided on besides the node: the
+// document, the reason given, and the OS user the session runs as
+// (context.runAs; empty when the node's agent chooses).
+func startContext(doc, reason, runAs string) []authzOption {
+	return []authzOption{withContext("document", doc), withContext("reason", reason), withContext("runAs", runAs)}
+}
+
+// onNodeAs names node id and the run-as user in refusals.
+func onNodeAs(id, runAs string) string {
+	if runAs == "" {
+		return "node " + id
+	}
+	return "node " + id + " as OS user " + runAs
 }
 
 // newSessionID makes session ids; a variable so tests can force collisions.
