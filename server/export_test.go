@@ -84,3 +84,15 @@ func SetAgentPingInterval(d time.Duration) (restore func()) {
 	agentPingInterval = d
 	return func() { agentPingInterval = old }
 }
+
+// SetSessionIDHook has f called with the owner of every session the
+// server starts, after its decision and before the session exists, and
+// returns a function that removes it. Set it before the server starts.
+func SetSessionIDHook(f func(user string)) (restore func()) {
+	old := newSessionID
+	newSessionID = func(user string) string {
+		f(user)
+		return old(user)
+	}
+	return func() { newSessionID = old }
+}

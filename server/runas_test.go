@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,11 @@ func clientFor(t *testing.T, ts *testServer, user string) *client.Client {
 func runAsPrefs(defaultUser string) string {
 	return `{"schemaVersion": "1.0", "sessionType": "Standard_Stream",
   "inputs": {"runAsEnabled": true, "runAsDefaultUser": "` + defaultUser + `"}}`
+}
+
+// setRunAs sets user's runAs attribute as c.
+func setRunAs(ctx context.Context, c *client.Client, user, runAs string) (api.User, error) {
+	return c.SetUserAttributes(ctx, user, api.SetUserAttributesRequest{RunAs: &runAs})
 }
 
 // runAsAdmin makes bob an administrator, in a test's setup: changing his
@@ -89,11 +95,6 @@ func attach(t *testing.T, c *client.Client, id string) *liveSession {
 		ls.errc <- err
 	}()
 	return ls
-}
-
-// setRunAs sets user's runAs attribute as c.
-func setRunAs(ctx context.Context, c *client.Client, user, runAs string) (api.User, error) {
-	return c.SetUserAttributes(ctx, user, api.SetUserAttributesRequest{RunAs: &runAs})
 }
 
 // TestSetRunAsIsAuthorized: changing a user's runAs is decided on with
@@ -205,5 +206,164 @@ when { context.runAs == "daemon" };`); err != nil {
 		Context: map[string]string{"document": server.DefaultDocument, "runAs": "daemon"}})
 	if err != nil || res.Decision != "Deny" || !strings.Contains(res.Explanation, "no-daemon-sessions") {
 		t.Errorf("policy test: %+v, %v", res, err)
+	}
+}
+
+// TestRunAsChangeEndsSessions: when a user's runAs changes, their live
+// sessions that run as a run-as user other than the new one end, with
+// their terminal saying why; sessions that run as the node's default user
+// (run-as off) go on, and so do the user's tokens, which carry no run-as
+// user.
+func TestRunAsChangeEndsSessions(t *testing.T) {
+	ts := startServer(t)
+	ctx := t.Context()
+	node := runAgent(t, ts, nil)
+	runAsAdmin(t, ts)
+	if _, err := ts.admin.SetPreferences(ctx, runAsPrefs("nobody")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.admin.CreateDocument(ctx, "no-run-as", `{"schemaVersion": "1.0", "sessionType": "Standard_Stream", "inputs": {"runAsEnabled": false}}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setRunAs(ctx, ts.admin, "bob", "daemon"); err != nil {
+		t.Fatal(err)
+	}
+	bob := clientFor(t, ts, "bob")
+	asDaemon, user := startWhoami(t, bob, api.StartSessionRequest{Target: node})
+	if user != "daemon" {
+		t.Fatalf("bob's session runs as %q, want his runAs daemon", user)
+	}
+	asDefault, defUser := startWhoami(t, bob, api.StartSessionRequest{Target: node, Document: "no-run-as"})
+
+	if _, err := setRunAs(ctx, ts.admin, "bob", "nobody"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case exit := <-asDaemon.exit:
+		if exit.Reason != "RunAsChanged" || !strings.Contains(string(asDaemon.notices.Bytes()), "user bob: runAs changed from daemon to nobody by admin: this session runs as daemon, and is ending") {
+			t.Errorf("bob's session as daemon ended %+v with notices %q; want RunAsChanged, saying why", exit, asDaemon.notices.Bytes())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("bob's session as daemon goes on after his runAs changed to nobody; notices %q", asDaemon.notices.Bytes())
+	}
+	if s, err := ts.admin.Session(ctx, asDaemon.id); err != nil || s.Status != "Terminated" || s.StatusReason != "RunAsChanged" {
+		t.Errorf("session as daemon: %+v, %v; want Terminated, RunAsChanged", s, err)
+	}
+	if s, err := ts.admin.Session(ctx, asDefault.id); err != nil || s.Status != "Connected" {
+		t.Errorf("bob's session as the node's default user %s: %+v, %v; want it still Connected", defUser, s, err)
+	}
+	if _, err := bob.WhoAmI(ctx); err != nil {
+		t.Errorf("bob's token after his runAs changed: %v", err)
+	}
+	if ls, user := startWhoami(t, bob, api.StartSessionRequest{Target: node}); user != "nobody" {
+		t.Errorf("bob's new session runs as %q, want nobody", user)
+	} else {
+		ls.cancel()
+	}
+	// Setting the same value again changes nothing.
+	asNobody, _ := startWhoami(t, bob, api.StartSessionRequest{Target: node})
+	if _, err := setRunAs(ctx, ts.admin, "bob", "nobody"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := ts.admin.Session(ctx, asNobody.id); err != nil || s.Status != "Connected" {
+		t.Errorf("bob's session as nobody after runAs=nobody again: %+v, %v; want it still Connected", s, err)
+	}
+}
+
+// TestResumeDecidesOnRunAs: resuming a session is a new connection to a
+// shell running as its run-as user, so it is decided on as starting it
+// would be now: a policy that since forbids that user refuses the resume.
+func TestResumeDecidesOnRunAs(t *testing.T) {
+	ts := startServer(t)
+	ctx := t.Context()
+	node := runAgent(t, ts, nil)
+	runAsAdmin(t, ts)
+	if _, err := ts.admin.SetPreferences(ctx, runAsPrefs("daemon")); err != nil {
+		t.Fatal(err)
+	}
+	bob := clientFor(t, ts, "bob")
+	ls, user := startWhoami(t, bob, api.StartSessionRequest{Target: node})
+	if user != "daemon" {
+		t.Fatalf("bob's session runs as %q, want daemon", user)
+	}
+	ls.cancel() // bob's connection drops
+	<-ls.errc
+	waitFor(t, func() bool { return !ts.srv.SessionAttached(ls.id) })
+
+	if _, err := ts.admin.PutPolicy(ctx, "no-daemon", `@id("no-daemon-sessions")
+forbid (principal, action == Action::"StartSession", resource)
+when { context.runAs == "daemon" };`); err != nil {
+		t.Fatal(err)
+	}
+	again := attach(t, bob, ls.id)
+	var err error
+	select {
+	case err = <-again.errc:
+	case <-time.After(time.Minute):
+		t.Fatalf("bob resumed his session as daemon after a policy forbade it; output %q", again.out.Bytes())
+	}
+	var e *client.Error
+	if !errors.As(err, &e) || e.Code != "AccessDenied" ||
+		!strings.Contains(e.Message, "bob may no longer resume session "+ls.id+": starting it now, on node "+node+" as OS user daemon, is denied by no-daemon-sessions") {
+		t.Fatalf("resume after a policy forbids daemon: %v; want AccessDenied saying why", err)
+	}
+	// Watching it runs nothing as anyone: still allowed.
+	if ws, err := ts.admin.Observe(ctx, ls.id, 0); err != nil {
+		t.Errorf("observe: %v", err)
+	} else {
+		ws.CloseNow()
+	}
+}
+
+// TestRunAsChangeWhileStarting: a runAs change that lands while a session
+// of the user is being set up, after its decision and before the server
+// knows of the session, still reaches it: the session is refused rather
+// than started as the old run-as user.
+func TestRunAsChangeWhileStarting(t *testing.T) {
+	// The hook is in place before the server starts (and gone after it
+	// stopped), so that its goroutines see it.
+	var armed atomic.Bool
+	reached, release := make(chan struct{}), make(chan struct{})
+	t.Cleanup(server.SetSessionIDHook(func(user string) {
+		if user == "bob" && armed.CompareAndSwap(true, false) {
+			close(reached)
+			<-release
+		}
+	}))
+	ts := startServer(t)
+	ctx := t.Context()
+	node := runAgent(t, ts, nil)
+	runAsAdmin(t, ts)
+	if _, err := ts.admin.SetPreferences(ctx, runAsPrefs("nobody")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setRunAs(ctx, ts.admin, "bob", "daemon"); err != nil {
+		t.Fatal(err)
+	}
+	bob := clientFor(t, ts, "bob")
+	armed.Store(true)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := bob.StartSession(ctx, api.StartSessionRequest{Target: node, Command: []string{"/bin/sh", "-c", "echo \"user=$(id -un).\"; exec cat"}})
+		errc <- err
+	}()
+	<-reached
+	if _, err := setRunAs(ctx, ts.admin, "bob", "nobody"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	err := <-errc
+	var e *client.Error
+	if !errors.As(err, &e) || e.Code != "RunAsChanged" || !strings.Contains(e.Message, "bob's runAs changed from daemon to nobody while the session started: start it again") {
+		t.Fatalf("start across a runAs change: %v; want RunAsChanged", err)
+	}
+	ss, err := ts.admin.Sessions(ctx, client.SessionFilter{Owner: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ss {
+		if s.Status == "Connected" || s.Status == "Connecting" || s.RunAsUser == "daemon" {
+			t.Errorf("session %s: %s as %q after bob's runAs changed while it started", s.ID, s.Status, s.RunAsUser)
+		}
 	}
 }
