@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -147,5 +148,35 @@ func TestRunAs(t *testing.T) {
 	pty.WriteLine("exit 0")
 	if code := pty.Wait(ctx); code != 0 {
 		t.Errorf("connect exited %d", code)
+	}
+
+	// Changing the runAs ends a shell running as the old one, and its
+	// terminal says why.
+	pty = ptytest.Start(t, e.connectCmd(node))
+	pty.ExpectRegexp(ctx, sessionIDRE)
+	pty.WriteLine("echo whoami says $(whoami)")
+	pty.Expect(ctx, "whoami says "+attr)
+	e.mustRun(ctx, "users", "set-attr", "admin", "runAs="+def)
+	pty.Expect(ctx, "user admin: runAs changed from "+attr+" to "+def+" by admin: this session runs as "+attr+", and is ending")
+	if code := pty.Wait(ctx); code == 0 {
+		t.Errorf("connect exited 0 after its session was ended")
+	}
+
+	// Policies decide on the run-as user: of a session (context.runAs),
+	// and of a change of the attribute (resource.runAs).
+	policy := filepath.Join(t.TempDir(), "run-as.cedar")
+	if err := os.WriteFile(policy, []byte(`@id("no-def-sessions")
+forbid (principal, action == Action::"StartSession", resource) when { context.runAs == "`+def+`" };
+@id("no-root-run-as")
+forbid (principal, action == Action::"UpdateUser", resource is User) when { resource.runAs == "root" };
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun(ctx, "policy", "put", "run-as", "-f", policy)
+	if _, errOut, code := e.run(ctx, "exec", node, "--", "id", "-un"); code != 1 || !strings.Contains(errOut, "admin is not allowed to StartSession on node ") || !strings.Contains(errOut, " as OS user "+def+" (denied by no-def-sessions)") {
+		t.Errorf("exec as %s under a policy forbidding it: exit %d, %q", def, code, errOut)
+	}
+	if _, errOut, code := e.run(ctx, "users", "set-attr", "admin", "runAs=root"); code != 1 || !strings.Contains(errOut, `admin may not set user admin's runAs to "root"`) || !strings.Contains(errOut, "denied by no-root-run-as") {
+		t.Errorf("set-attr runAs=root under a policy forbidding it: exit %d, %q", code, errOut)
 	}
 }

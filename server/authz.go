@@ -118,6 +118,12 @@ func withContext(k, v string) authzOption {
 // authorize returns an AccessDenied error unless the caller may perform
 // action on resource.
 func (s *Server) authorize(r *http.Request, action authz.Action, resource authz.Entity, opts ...authzOption) error {
+	return s.authorizeAs(r, action, resource, describe(resource), opts...)
+}
+
+// authorizeAs is authorize with what the error calls the resource (say,
+// "node mi-... as OS user deploy").
+func (s *Server) authorizeAs(r *http.Request, action authz.Action, resource authz.Entity, what string, opts ...authzOption) error {
 	c := callerOf(r)
 	d, err := s.decide(r.Context(), c, action, resource, opts...)
 	if err != nil {
@@ -132,7 +138,7 @@ func (s *Server) authorize(r *http.Request, action authz.Action, resource authz.
 	if slices.Equal(d.Policies, []string{"token-scope"}) {
 		return errorf(http.StatusForbidden, "AccessDenied", "%s's token %s may not %s: its scopes are %v", c.User.Name, c.Token.ID, action, c.Token.Scopes)
 	}
-	return errorf(http.StatusForbidden, "AccessDenied", "%s is not allowed to %s on %s (%s)", c.User.Name, action, describe(resource), d.Explain())
+	return errorf(http.StatusForbidden, "AccessDenied", "%s is not allowed to %s on %s (%s)", c.User.Name, action, what, d.Explain())
 }
 
 // allowed reports whether the caller may perform action on resource, for

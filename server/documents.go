@@ -61,20 +61,30 @@ type sessionPlan struct {
 	document    string
 	sessionType string
 	command     []string // empty: login shell
-	runAs       string   // empty: the agent's default
-	allowRoot   bool
-	profile     string
-	pipes       bool                  // run the command without a terminal
-	settings    store.SessionSettings // what the server enforces; Port for port sessions
-	localPort   int
-	deliveries  []plannedDelivery
-	kmsKeyID    string // the key that seals the recording; empty: the account's default
+	// runAs is the OS user the server asks the agent to run the session
+	// as: the user's runAs attribute, else the preferences'
+	// runAsDefaultUser, when they enable run-as; empty when they do not
+	// (the agent's default) and for port sessions, which run nothing.
+	// Policies see it as context.runAs.
+	runAs      string
+	allowRoot  bool
+	profile    string
+	pipes      bool                  // run the command without a terminal
+	settings   store.SessionSettings // what the server enforces; Port for port sessions
+	localPort  int
+	deliveries []plannedDelivery
+	kmsKeyID   string // the key that seals the recording; empty: the account's default
+	// inputs are the preferences in force, for planDeliveries.
+	inputs document.Inputs
 }
 
 var errPipesNeedCommand = errorf(http.StatusBadRequest, "ValidationError", "pipes: a session without a terminal needs a command")
 
 // planSession applies the requested document and the account's
-// preferences to a session request.
+// preferences to a session request. It reads and checks and reaches
+// nothing outside the server, so that it can run before the request's
+// authorization, which needs the run-as user it resolves; the
+// destinations are checked afterwards (planDeliveries).
 func (s *Server) planSession(ctx context.Context, c caller, req api.StartSessionRequest) (sessionPlan, error) {
 	if req.Pipes && len(req.Command) == 0 && (req.Document == "" || document.PosternName(req.Document) == DefaultDocument) {
 		return sessionPlan{}, errPipesNeedCommand
@@ -130,9 +140,7 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 			return sessionPlan{}, errorf(http.StatusForbidden, "RunAsRootDenied", "we couldn't start the session as root: the preferences do not allow it (set inputs.runAsAllowRoot to true to allow root sessions)")
 		}
 	}
-	if p.deliveries, err = s.planDeliveries(ctx, c.Account, *in); err != nil {
-		return sessionPlan{}, err
-	}
+	p.inputs = *in
 	switch res.SessionType {
 	case document.StandardStream:
 		p.command = req.Command
@@ -167,6 +175,9 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 			}
 		}
 		p.localPort = res.Port.LocalPortNumber
+		// Its connections are made by the agent itself: no process runs
+		// as the run-as user (which was still checked above, as before).
+		p.runAs, p.allowRoot = "", false
 	}
 	return p, nil
 }

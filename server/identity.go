@@ -40,10 +40,12 @@ const (
 	defaultSSOSignInLifetime = 12 * time.Hour
 )
 
-// Error codes of signing in and of revocation.
+// Error codes of signing in and of revocation, also the reasons the
+// sessions they end end with.
 const (
 	codeSignInExpired = "SignInExpired"
 	codeRevoked       = "UserRevoked"
+	codeRunAsChanged  = "RunAsChanged"
 )
 
 // signInLifetime is how long a sign-in of u lasts.
@@ -79,6 +81,58 @@ func (s *Server) revokeUser(ctx context.Context, account, user, why string) erro
 	}
 	s.logf("server: %s/%s: %s: revoked %d tokens, ending sessions %v", account, user, why, n, ended)
 	return nil
+}
+
+// endRunAsSessions ends the user's live sessions that run as a run-as
+// user their runAs attribute, just changed (why says how), no longer
+// names (runAsStale), each terminal saying why. Their tokens stay: they
+// carry no run-as user, and every request reads the user afresh, so the
+// next session start is decided on with the new one.
+//
+// This follows Teleport, which decides on the logins a user's roles give
+// at each connection, rather than Session Manager, which reads the
+// SSMSessionRunAs tag at session start only: a run-as user is a
+// privilege, and an administrator who narrows it must not leave shells
+// running, or waiting to be resumed, with the old one.
+func (s *Server) endRunAsSessions(account, user, runAs, why string) {
+	s.relaysMu.Lock()
+	var rs []*relay
+	for _, r := range s.relays {
+		if r.account == account && r.owner == user {
+			rs = append(rs, r)
+		}
+	}
+	s.relaysMu.Unlock()
+	var ended []string
+	for _, r := range rs {
+		r.mu.Lock()
+		was, ending := r.sess.Settings.RunAs, r.ending
+		r.mu.Unlock()
+		if ending || !runAsStale(was, runAs) {
+			continue // ended already, or the attribute does not apply
+		}
+		r.notice(fmt.Sprintf("[postern: %s: this session runs as %s, and is ending]", why, was))
+		r.terminate(codeRunAsChanged)
+		ended = append(ended, r.id)
+	}
+	s.logf("server: %s/%s: %s: ending sessions %v", account, user, why, ended)
+}
+
+// runAsStale reports whether a session started as run-as user was (""
+// when run-as was off and the node's agent chose) runs as someone other
+// than its owner's runAs attribute, now runAs, makes sessions run as.
+// Never one on the node's default user: the attribute does not apply to
+// it. When the attribute was removed, every session that ran as a run-as
+// user is, even one whose runAsDefaultUser names the same user: the
+// server does not plan the session anew to know.
+func runAsStale(was, runAs string) bool { return was != "" && was != runAs }
+
+// orNone shows an optional value in messages.
+func orNone(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
@@ -348,6 +402,8 @@ func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request)
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
+	c := callerOf(r)
+	oldRunAs, oldGroups := u.RunAs, u.Groups
 	if req.RunAs != nil {
 		if *req.RunAs != "" {
 			if err := document.ValidUserName(*req.RunAs); err != nil {
@@ -356,7 +412,28 @@ func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request)
 		}
 		u.RunAs = *req.RunAs
 	}
-	oldGroups := u.Groups
+	if u.RunAs != oldRunAs {
+		// As for groups below: the user with its new run-as user must be
+		// the caller's to change too, so that a policy on resource.runAs
+		// restricts who may hand out which OS user. Cedar knows one
+		// entity per UID: an administrator changing their own runAs is
+		// asked about as the user they become, or the principal, as they
+		// are, would stand for the resource too and hide the new value.
+		dc := c
+		if u.Name == c.User.Name {
+			dc.User = u
+		}
+		d, err := s.decide(r.Context(), dc, authz.UpdateUser, userEntity(u))
+		if err != nil {
+			return err
+		}
+		if !d.Allowed {
+			if ai := auditOf(r); ai != nil {
+				ai.authz = string(authz.UpdateUser) + " " + d.Explain()
+			}
+			return errorf(http.StatusForbidden, "AccessDenied", "%s may not set user %s's runAs to %q: UpdateUser on the user with that runAs is %s", c.User.Name, u.Name, u.RunAs, d.Explain())
+		}
+	}
 	if req.Groups != nil {
 		if u.Groups, err = checkGroups(*req.Groups); err != nil {
 			return err
@@ -390,10 +467,18 @@ func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request)
 	if !slices.Equal(oldGroups, u.Groups) {
 		why = append(why, fmt.Sprintf("groups changed from %v to %v", oldGroups, u.Groups))
 	}
-	if len(why) > 0 {
-		if err := s.revokeUser(r.Context(), u.Account, u.Name, fmt.Sprintf("user %s: %s by %s", u.Name, strings.Join(why, ", "), callerOf(r).User.Name)); err != nil {
+	runAsChange := fmt.Sprintf("runAs changed from %s to %s", orNone(oldRunAs), orNone(u.RunAs))
+	switch {
+	case len(why) > 0:
+		// Revocation ends every live session anyway.
+		if u.RunAs != oldRunAs {
+			why = append(why, runAsChange)
+		}
+		if err := s.revokeUser(r.Context(), u.Account, u.Name, fmt.Sprintf("user %s: %s by %s", u.Name, strings.Join(why, ", "), c.User.Name)); err != nil {
 			return err
 		}
+	case u.RunAs != oldRunAs:
+		s.endRunAsSessions(u.Account, u.Name, u.RunAs, fmt.Sprintf("user %s: %s by %s", u.Name, runAsChange, c.User.Name))
 	}
 	writeJSON(w, http.StatusOK, apiUser(u))
 	return nil

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -44,11 +45,23 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	if doc == "" {
 		doc = DefaultDocument
 	}
-	if err := s.authorize(r, authz.StartSession, nodeEntity(n), withContext("document", doc), withContext("reason", req.Reason)); err != nil {
+	// The decision needs the OS user the session would run as, which
+	// planning resolves: planning comes first, reading and checking
+	// only; the destinations, which it may reach over the network, are
+	// checked after the decision. A request that cannot be planned is
+	// decided on without the run-as user, only to choose which refusal
+	// the caller sees.
+	plan, planErr := s.planSession(r.Context(), c, req)
+	if planErr != nil {
+		if err := s.authorize(r, authz.StartSession, nodeEntity(n), withContext("document", doc), withContext("reason", req.Reason)); err != nil {
+			return err
+		}
+		return planErr
+	}
+	if err := s.authorizeAs(r, authz.StartSession, nodeEntity(n), onNodeAs(n.ID, plan.runAs), startContext(doc, req.Reason, plan.runAs)...); err != nil {
 		return err
 	}
-	plan, err := s.planSession(r.Context(), c, req)
-	if err != nil {
+	if plan.deliveries, err = s.planDeliveries(r.Context(), c.Account, plan.inputs); err != nil {
 		return err
 	}
 	ac := s.agent(n.ID)
@@ -69,7 +82,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		Document: plan.document, Reason: req.Reason, Status: store.StatusConnecting,
 		StartedAt: now, Cols: cols, Rows: rows, Settings: plan.settings,
 	}
-	sess.Settings.Type, sess.Settings.Pipes = plan.sessionType, plan.pipes
+	sess.Settings.Type, sess.Settings.Pipes, sess.Settings.RunAs = plan.sessionType, plan.pipes, plan.runAs
 	sealed, jkey, err := s.sealSession(r.Context(), c, &sess, plan.kmsKeyID)
 	if err != nil {
 		return err
@@ -105,6 +118,18 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	rl := s.newRelay(sess, j, 0)
+	// A change of the user that landed after this request was
+	// authenticated, and before the relay was in the table that the
+	// change's sweep of live sessions reads, is seen now.
+	if err := s.startStillValid(r.Context(), c, plan); err != nil {
+		reason, msg := "StartFailed", err.Error()
+		var ae *apiError
+		if errors.As(err, &ae) {
+			reason = ae.code
+		}
+		rl.fail(reason, msg)
+		return err
+	}
 	port := plan.settings.Port
 	if port != nil {
 		// A port session opens a stream per forwarded connection; there is
@@ -133,14 +158,29 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		rl.mu.Lock()
 		rl.sess.RunAsUser = res.RunAsUser
 		rl.mu.Unlock()
-		rl.runAgent(att)
+		if !rl.runAgent(att) {
+			// Ended while the node started it (its user was revoked,
+			// or their runAs changed): what the node just started is
+			// taken over, and ended, as late output is.
+			att.st.Close()
+			s.handOverLate(ac, sess.ID)
+			return endedWhileStarting(rl)
+		}
 	}
+	// Connected, unless it is already ending (a command that was quick
+	// to exit, a termination): the client that attaches gets its output
+	// and how it ended. Under mu, so that an end beginning now (end
+	// takes mu first) writes its final state to the store after this.
+	var stored error
 	rl.mu.Lock()
-	rl.sess.Status = store.StatusConnected
+	if !rl.ending {
+		rl.sess.Status = store.StatusConnected
+		stored = s.store.UpdateSession(r.Context(), rl.sess)
+	}
 	sess = rl.sess
 	rl.mu.Unlock()
-	if err := s.store.UpdateSession(r.Context(), sess); err != nil {
-		return err
+	if stored != nil {
+		return stored
 	}
 	s.logf("server: session %s (%s) started by %s on %s as %q", sess.ID, plan.document, sess.Owner, n.ID, sess.RunAsUser)
 	s.auditEvent(sess, "SessionStarted", fmt.Sprintf("document %s on %s as %q", plan.document, n.ID, sess.RunAsUser))
@@ -153,6 +193,55 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// startContext is what StartSession is decided on besides the node: the
+// document, the reason given, and the OS user the session runs as
+// (context.runAs; empty when the node's agent chooses).
+func startContext(doc, reason, runAs string) []authzOption {
+	return []authzOption{withContext("document", doc), withContext("reason", reason), withContext("runAs", runAs)}
+}
+
+// onNodeAs names node id and the run-as user in refusals.
+func onNodeAs(id, runAs string) string {
+	if runAs == "" {
+		return "node " + id
+	}
+	return "node " + id + " as OS user " + runAs
+}
+
+// startStillValid checks, once a starting session is in the relay table,
+// that its user has not changed since the request was authenticated in a
+// way that ends live sessions: deleted, password or groups changed
+// (revokeUser), or, for a session whose run-as user was taken from it,
+// the runAs attribute (endRunAsSessions). Those changes sweep the table
+// after storing the change, so a session registered too late for the
+// sweep sees the change here.
+func (s *Server) startStillValid(ctx context.Context, c caller, plan sessionPlan) error {
+	u, err := s.store.GetUser(ctx, c.Account, c.User.Name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errorf(http.StatusForbidden, codeRevoked, "user %s was deleted while the session started", c.User.Name)
+	case err != nil:
+		return fmt.Errorf("checking user %s: %w", c.User.Name, err)
+	case u.PasswordHash != c.User.PasswordHash || !slices.Equal(u.Groups, c.User.Groups):
+		return errorf(http.StatusForbidden, codeRevoked, "user %s's password or groups changed while the session started, which revokes their access: sign in again", c.User.Name)
+	case u.RunAs != c.User.RunAs && runAsStale(plan.runAs, u.RunAs):
+		return errorf(http.StatusConflict, codeRunAsChanged, "%s's runAs changed from %s to %s while the session started: start it again", c.User.Name, orNone(c.User.RunAs), orNone(u.RunAs))
+	}
+	return nil
+}
+
+// endedWhileStarting is the answer to a start whose session ended before
+// it was under way.
+func endedWhileStarting(rl *relay) error {
+	rl.mu.Lock()
+	reason := rl.termReason
+	rl.mu.Unlock()
+	if reason == "" {
+		reason = "SessionEnded"
+	}
+	return errorf(http.StatusConflict, reason, "session %s was ended (%s) while it started", rl.id, reason)
 }
 
 // newSessionID makes session ids; a variable so tests can force collisions.
@@ -385,6 +474,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	rl := s.relay(sess.ID)
+	if rl != nil && !observe {
+		if err := s.authorizeResume(r, sess); err != nil {
+			return err
+		}
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return nil // Accept wrote the response
@@ -402,6 +496,30 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	}
 	rl.serveClient(r.Context(), ws, offset, observe)
 	return nil
+}
+
+// authorizeResume decides on a client attaching to type into a live
+// session as on starting it now: StartSession on its node, with its
+// document, reason and run-as user (context.runAs). Attaching is a new
+// connection to a shell that runs as that user, as an SSH connection is
+// in Teleport, which decides on the login at each one; so a policy that
+// has since come to forbid the run-as user (or the node, or the document)
+// refuses the resume. The session goes on without the client, and ends
+// when the grace period for one runs out.
+func (s *Server) authorizeResume(r *http.Request, sess store.Session) error {
+	c := callerOf(r)
+	d, err := s.decide(r.Context(), c, authz.StartSession, nodeEntity(s.targetOf(r.Context(), sess, nil)), startContext(sess.Document, sess.Reason, sess.Settings.RunAs)...)
+	if err != nil {
+		return err
+	}
+	if d.Allowed {
+		return nil
+	}
+	if ai := auditOf(r); ai != nil {
+		ai.authz = string(authz.StartSession) + " " + d.Explain()
+	}
+	return errorf(http.StatusForbidden, "AccessDenied", "%s may no longer resume session %s: starting it now, on %s, is %s (a resume needs what a start needs)",
+		c.User.Name, sess.ID, onNodeAs(sess.Target, sess.Settings.RunAs), d.Explain())
 }
 
 // serveEnded sends a client of an ended session whose relay is gone the

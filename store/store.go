@@ -167,6 +167,12 @@ type SessionSettings struct {
 	// which show what kind of session each was.
 	Type  string `json:"type,omitempty"`
 	Pipes bool   `json:"pipes,omitempty"`
+	// RunAs is the run-as user the server asked the node for (the
+	// user's runAs attribute or the preferences' runAsDefaultUser);
+	// empty when run-as was off and the node's agent chose. A resume is
+	// decided on, and a change of the owner's runAs ends the session,
+	// by it.
+	RunAs string `json:"runAs,omitempty"`
 }
 
 // PortTarget is the destination of a port session's connections, from the

@@ -114,9 +114,12 @@ through single sign-on or with API tokens an administrator makes.`,
 		Short: "Change a user's groups, password or attributes",
 		Long: `Change a user. runAs is the OS user the user's sessions run as when the
 session preferences set runAsEnabled; it wins over runAsDefaultUser, as
-Session Manager's SSMSessionRunAs tag does. runAs= removes it. --groups
-replaces the user's groups ("" for none). Nobody but an administrator
-changes their own user.`,
+Session Manager's SSMSessionRunAs tag does. runAs= removes it. A new
+runAs is allowed only if UpdateUser on the user with that runAs is
+(resource.runAs), and it ends the user's live sessions that run as
+another run-as user, their terminal saying why. --groups replaces the
+user's groups ("" for none) and revokes the user's tokens and sessions.
+Nobody but an administrator changes their own user.`,
 		Aliases: []string{"set-attr"},
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 {
@@ -382,7 +385,9 @@ and the policies that decided it (the permits that allow, or the forbids
 that deny; "no policy permits it" for Cedar's default deny).
 
 RESOURCE is node:ID|NAME, session:ID, document:NAME, log-group:NAME,
-key:ID, user:NAME or account. --with ID=FILE evaluates with FILE in place
+key:ID, user:NAME or account. StartSession's context is document, reason
+and runAs (the OS user the session runs as; empty when the node's agent
+chooses). --with ID=FILE evaluates with FILE in place
 of policy ID (or in addition), to try a change before 'policy put'.
 Exits 0 when allowed, 3 when denied.`,
 		Args: exactArgs(0, "no arguments"),
