@@ -59,9 +59,17 @@ func (s *Server) issueSSO(ctx context.Context, id sso.Identity) (ssoUser, error)
 		s.logf("server: single sign-on: %v", err)
 		return ssoUser{}, errors.New("internal error; see the server log")
 	case !slices.Equal(u.Groups, id.Groups):
+		old := u.Groups
 		u.Groups = id.Groups
 		if err := s.store.UpdateUser(ctx, u); err != nil {
 			s.logf("server: single sign-on: updating user %s: %v", u.Name, err)
+			return ssoUser{}, errors.New("internal error; see the server log")
+		}
+		// As an administrator's change of groups does: what was signed
+		// in with the old groups goes (the new sign-in's tokens come
+		// after this).
+		if err := s.revokeUser(ctx, account, u.Name, fmt.Sprintf("user %s: groups changed at the identity provider, from %v to %v", u.Name, old, u.Groups)); err != nil {
+			s.logf("server: single sign-on: revoking user %s's earlier sign-ins: %v", u.Name, err)
 			return ssoUser{}, errors.New("internal error; see the server log")
 		}
 	}

@@ -346,3 +346,40 @@ func TestSSOCLIBinding(t *testing.T) {
 		}
 	})
 }
+
+// TestSSOGroupChangeRevokes: a sign-in that brings other groups from the
+// identity provider revokes what the user signed in with before, as an
+// administrator's change of their groups does; one with the same groups
+// does not.
+func TestSSOGroupChangeRevokes(t *testing.T) {
+	s := startSSOServer(t)
+	signIn := func(groups ...string) *ssoBrowser {
+		t.Helper()
+		b := s.browser(t)
+		s.idp.QueueUser(&mockoidc.MockUser{Subject: "00u-sam", PreferredUsername: "sam", Groups: groups})
+		u, status, body := b.browse(t, s.consoleStart(), atConsole)
+		if u == nil {
+			t.Fatalf("sign-in: %d %s", status, body)
+		}
+		if status, body := b.call(t, "POST", api.PathConsole+"/login", fmt.Sprintf(`{"ssoCode":%q}`, u.Query().Get("code"))); status != http.StatusOK {
+			t.Fatalf("console login: %d %s", status, body)
+		}
+		return b
+	}
+	signedIn := func(b *ssoBrowser) bool {
+		status, _ := b.call(t, "GET", api.PathWhoAmI, "")
+		return status == http.StatusOK
+	}
+	first := signIn("eng-oncall")
+	second := signIn("eng-oncall")
+	if !signedIn(first) || !signedIn(second) {
+		t.Fatal("a second sign-in with the same groups signed the first out")
+	}
+	third := signIn() // out of eng-oncall: no longer an operator
+	if signedIn(first) || signedIn(second) {
+		t.Error("sign-ins from before the groups changed at the provider still work")
+	}
+	if !signedIn(third) {
+		t.Error("the sign-in that brought the new groups does not work")
+	}
+}
