@@ -75,6 +75,9 @@ func (s *Server) revokeUser(ctx context.Context, account, user, why string) erro
 	}
 	s.relaysMu.Unlock()
 	for _, r := range rs {
+		if r.isEnding() {
+			continue // over already; the relay stays a while for its clients
+		}
 		r.notice(fmt.Sprintf("[postern: %s: your access was revoked, and this session is ending]", why))
 		r.terminate(codeRevoked)
 		ended = append(ended, r.id)
