@@ -326,17 +326,31 @@ type AuditFilter struct {
 	Limit    int // 0: no limit
 }
 
-// Store is the metadata database the server uses. Implementations are safe
-// for concurrent use.
-type Store interface {
+// The store's roles. A consumer takes the role it uses, as small as it
+// needs (a delivery pipeline takes Deliveries and Sessions, not the whole
+// Store), so that each part can be tested with only what it touches.
+// Store is all of them.
+
+// Accounts stores accounts.
+type Accounts interface {
 	// EnsureAccount creates the account if it does not exist.
 	EnsureAccount(ctx context.Context, a Account) error
+}
 
+// Users stores users, and finds those signed in through single sign-on.
+type Users interface {
 	CreateUser(ctx context.Context, u User) error // ErrConflict if it exists
 	GetUser(ctx context.Context, account, name string) (User, error)
 	UpdateUser(ctx context.Context, u User) error
 	ListUsers(ctx context.Context, account string) ([]User, error)
+	DeleteUser(ctx context.Context, account, name string) error
+	// FederatedUser returns the user signed in through single sign-on as
+	// federated ("issuer subject").
+	FederatedUser(ctx context.Context, account, federated string) (User, error)
+}
 
+// Tokens stores sign-in and API tokens.
+type Tokens interface {
 	CreateToken(ctx context.Context, t Token) error
 	// GetToken returns the token with this hash; expired tokens are
 	// ErrNotFound.
@@ -350,11 +364,10 @@ type Store interface {
 	// RevokeUserTokens deletes every token of the user (session, refresh
 	// and API) and returns how many there were.
 	RevokeUserTokens(ctx context.Context, account, user string) (int, error)
-	DeleteUser(ctx context.Context, account, name string) error
-	// FederatedUser returns the user signed in through single sign-on as
-	// federated ("issuer subject").
-	FederatedUser(ctx context.Context, account, federated string) (User, error)
+}
 
+// Policies stores accounts' authorization policies.
+type Policies interface {
 	// Policies returns the account's policies, ordered by ID. seeded
 	// reports whether the account has ever had policies (so that an
 	// account an administrator emptied is not refilled with defaults).
@@ -363,12 +376,18 @@ type Store interface {
 	PutPolicy(ctx context.Context, p Policy) error
 	// DeletePolicy deletes a policy (ErrNotFound if there is none).
 	DeletePolicy(ctx context.Context, account, id string) error
+}
 
+// Cursors stores named durable positions.
+type Cursors interface {
 	// Cursor returns a named durable position (0 if never set); SetCursor
 	// moves it.
 	Cursor(ctx context.Context, name string) (int64, error)
 	SetCursor(ctx context.Context, name string, value int64) error
+}
 
+// Nodes stores hybrid activations and the nodes registered with them.
+type Nodes interface {
 	CreateActivation(ctx context.Context, a Activation) error
 	GetActivation(ctx context.Context, id string) (Activation, error)
 	ListActivations(ctx context.Context, account string) ([]Activation, error)
@@ -384,7 +403,10 @@ type Store interface {
 	// TouchNode records that the node connected or sent a heartbeat, and
 	// updates what it reports about itself.
 	TouchNode(ctx context.Context, id string, seen time.Time, ip, agentVersion string) error
+}
 
+// Documents stores session documents, by version.
+type Documents interface {
 	// PutDocument stores a new version of a document (version 1 for a new
 	// name) and returns it with its version number.
 	PutDocument(ctx context.Context, d Document) (Document, error)
@@ -395,7 +417,10 @@ type Store interface {
 	ListDocuments(ctx context.Context, account string) ([]Document, error)
 	// DeleteDocument removes every version of a document.
 	DeleteDocument(ctx context.Context, account, name string) error
+}
 
+// Sessions stores sessions.
+type Sessions interface {
 	CreateSession(ctx context.Context, s Session) error // ErrConflict if the id exists
 	GetSession(ctx context.Context, id string) (Session, error)
 	// UpdateSession replaces the fields that change after creation
@@ -408,7 +433,10 @@ type Store interface {
 	// ShredSession erases a session's ShredKey for good (ErrNotFound
 	// unless both id and account match).
 	ShredSession(ctx context.Context, account, id string) error
+}
 
+// Deliveries stores the outbox: what each session owes each log destination.
+type Deliveries interface {
 	// CreateDeliveries adds a session's deliveries (ErrConflict if one
 	// exists), all or none.
 	CreateDeliveries(ctx context.Context, ds []Delivery) error
@@ -442,7 +470,10 @@ type Store interface {
 	// delivery not yet delivered to a destination other than those
 	// excepted: the recordings the outbox holds.
 	OwedSessions(ctx context.Context, except ...string) ([]SessionRef, error)
+}
 
+// Keys stores the key service's keys, versions and aliases.
+type Keys interface {
 	// CreateKey stores a new key with its versions, which must be numbered
 	// 1, 2, ... in order (ErrConflict if the id exists in the account).
 	CreateKey(ctx context.Context, k Key) error
@@ -478,7 +509,10 @@ type Store interface {
 	// at once do not each record their own.
 	RootKeyCheck(ctx context.Context) ([]byte, error)
 	SetRootKeyCheck(ctx context.Context, check []byte) error
+}
 
+// Audit stores the audit trail.
+type Audit interface {
 	// AppendAudit appends r to the audit trail in one transaction: it
 	// sets r.Seq to the last record's + 1, r.PrevHash to the last record's
 	// Hash (nil for the first), and r.Hash to link(r), and returns r.
@@ -489,6 +523,22 @@ type Store interface {
 	// reading as it goes (memory stays flat whatever the trail holds),
 	// and stops at fn's first error.
 	EachAudit(ctx context.Context, f AuditFilter, fn func(AuditRecord) error) error
+}
+
+// Store is the metadata database the server uses: every role, and Close.
+// Implementations are safe for concurrent use.
+type Store interface {
+	Accounts
+	Users
+	Tokens
+	Policies
+	Cursors
+	Nodes
+	Documents
+	Sessions
+	Deliveries
+	Keys
+	Audit
 
 	Close() error
 }
