@@ -67,8 +67,8 @@ type relay struct {
 	// goroutines start), the open ones (by id), and the server's own
 	// record numbering (there is no agent stream).
 	port         *store.PortTarget
-	conns        map[int]context.CancelFunc
-	nextConn     int
+	conns        map[int]*openConn
+	nextConn     int // the last connection id given out
 	serverSeq    uint64
 	lastActivity time.Time
 	warned       bool
@@ -405,7 +405,7 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	r.mu.Unlock()
 
 	if port != nil {
-		r.closeConns()
+		r.closeConns(reason)
 		r.mu.Lock()
 		seq := max(r.serverSeq, r.journal.LastSeq()) + 1
 		r.mu.Unlock()

@@ -473,7 +473,12 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 		if err != nil {
 			s.logf("server: session %s: %v", sess.ID, err)
 		}
-		s.newRelay(sess, j, outEnd)
+		rl := s.newRelay(sess, j, outEnd)
+		if j.Meta().Port {
+			if err := rl.recoverConns(key); err != nil {
+				s.logf("server: session %s: %v", sess.ID, err)
+			}
+		}
 		s.logf("server: recovered session %s at record %d; waiting for its agent", sess.ID, j.LastSeq())
 	}
 	// Sessions that ended as the server went down, before their
