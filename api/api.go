@@ -214,9 +214,12 @@ type StartSessionRequest struct {
 
 // Session describes a session.
 type Session struct {
-	ID           string     `json:"sessionId"`
-	Owner        string     `json:"owner"`
-	Target       string     `json:"target"`
+	ID     string `json:"sessionId"`
+	Owner  string `json:"owner"`
+	Target string `json:"target"`
+	// TargetName is the target node's name, for a node that is still
+	// registered and that the caller may describe (DescribeNodes).
+	TargetName   string     `json:"targetName,omitempty"`
 	Document     string     `json:"documentName,omitempty"`
 	Reason       string     `json:"reason,omitempty"`
 	Status       string     `json:"status"`

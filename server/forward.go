@@ -94,9 +94,14 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer oc.finish()
 	// A cancel ends both sides at once: the client's WebSocket goes with
-	// cctx, and the node's stream must not wait for the target to answer
-	// a half-close.
-	stop := context.AfterFunc(cctx, func() { att.st.Close() })
+	// cctx, and reading the node's stream must not wait for the target to
+	// answer a half-close (yamux's Close only half-closes: the deadline
+	// ends the read; the node's side gets a reset after its stream close
+	// timeout if the target keeps its connection open).
+	stop := context.AfterFunc(cctx, func() {
+		att.st.SetReadDeadline(time.Now())
+		att.st.Close()
+	})
 	defer stop()
 	rl.recordConn(conn)
 	ends := connEnds{ctx: cctx}

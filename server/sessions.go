@@ -143,6 +143,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	s.logf("server: session %s (%s) started by %s on %s as %q", sess.ID, plan.document, sess.Owner, n.ID, sess.RunAsUser)
 	s.auditEvent(sess, "SessionStarted", fmt.Sprintf("document %s on %s as %q", plan.document, n.ID, sess.RunAsUser))
 	out := s.apiSession(sess)
+	out.TargetName = s.targetName(r, sess, map[string]store.Node{n.ID: n}, nil)
 	s.apiDeliveries(r.Context(), sess, &out)
 	out.SessionType = plan.sessionType
 	out.Pipes = plan.pipes
@@ -218,9 +219,31 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	out := s.apiSession(sess)
+	out.TargetName = s.targetName(r, sess, nil, nil)
 	s.apiDeliveries(r.Context(), sess, &out)
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// targetName is the name of sess's target node, if it is still
+// registered and the caller may describe it. seen and describable, if
+// not nil, keep the nodes looked up and the decisions made for a listing.
+func (s *Server) targetName(r *http.Request, sess store.Session, seen map[string]store.Node, describable map[string]bool) string {
+	n := s.targetOf(r.Context(), sess, seen)
+	if n.Name == "" {
+		return "" // gone, or never named
+	}
+	ok, decided := describable[n.ID]
+	if !decided {
+		ok = s.allowed(r, authz.DescribeNodes, nodeEntity(n))
+		if describable != nil {
+			describable[n.ID] = ok
+		}
+	}
+	if !ok {
+		return ""
+	}
+	return n.Name
 }
 
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) error {
@@ -267,6 +290,7 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 	s.listing(r)
 	out := []api.Session{}
 	nodes := map[string]store.Node{} // the listing's targets, looked up once each
+	describable := map[string]bool{} // whether the caller may describe each
 	for _, sess := range ss {
 		if rl := s.relay(sess.ID); rl != nil {
 			rl.mu.Lock()
@@ -274,7 +298,9 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 			rl.mu.Unlock()
 		}
 		if e, opts := s.sessionEntity(r.Context(), sess, nodes); s.allowed(r, authz.DescribeSessions, e, opts...) {
-			out = append(out, s.apiSession(sess))
+			as := s.apiSession(sess)
+			as.TargetName = s.targetName(r, sess, nodes, describable)
+			out = append(out, as)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
