@@ -77,11 +77,6 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	if err := s.store.CreateSession(r.Context(), sess); err != nil {
 		return err
 	}
-	if err := s.createDeliveries(r.Context(), sess, plan.deliveries); err != nil {
-		sess.Status, sess.StatusReason, sess.EndedAt = store.StatusFailed, "DeliveryUnavailable", s.now()
-		s.store.UpdateSession(context.WithoutCancel(r.Context()), sess)
-		return err
-	}
 	jpath := s.journalPath(sess.Account, sess.ID)
 	if err := os.MkdirAll(filepath.Dir(jpath), 0o700); err != nil {
 		return err
@@ -100,6 +95,16 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	}
 	j, err := recording.CreateJournal(jpath, meta, jkey)
 	if err != nil {
+		return err
+	}
+	// After the journal: a streamed delivery is due at once, and reads
+	// the journal from its start (before, its first attempt could fail
+	// on a journal not made yet, and wait out a retry).
+	if err := s.createDeliveries(r.Context(), sess, plan.deliveries); err != nil {
+		j.Close()
+		os.Remove(jpath)
+		sess.Status, sess.StatusReason, sess.EndedAt = store.StatusFailed, "DeliveryUnavailable", s.now()
+		s.store.UpdateSession(context.WithoutCancel(r.Context()), sess)
 		return err
 	}
 	rl := s.newRelay(sess, j, 0)
