@@ -393,9 +393,9 @@ func sessionRow(s api.Session) []string {
 // targetLabels says how the sessions table names each session's target:
 // by its node's name, or by its id where the server gave no name (the
 // node is no longer registered, or the caller may not describe it), or
-// both where two targets in the listing have the same name (names are
-// unique among an account's nodes, so only nodes registered before that
-// rule, or renamed, can share one).
+// both where two targets in the listing have the same name (registration
+// keeps names unique in an account, but nodes registered before it did
+// may share one).
 func targetLabels(ss []api.Session) map[string]string {
 	ids := map[string]map[string]bool{} // name -> the targets that have it
 	for _, s := range ss {
