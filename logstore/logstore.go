@@ -128,8 +128,15 @@ type Store struct {
 	sealMu  sync.Mutex            // guards sealers
 	sealers map[int64]cipher.AEAD // by group ID; nil value: a group in the clear
 
+	// writes carries PutEvents' writes to the writer goroutine
+	// (write.go), which stops when writerStop is closed and then closes
+	// writerDone.
+	writes     chan *writeReq
+	writerStop chan struct{}
+	writerDone chan struct{}
+
 	fetchMu sync.Mutex           // guards fetch
-	fetch   map[string]*sql.Stmt // by select list; see fetchStmt
+	fetch   map[string]*sql.Stmt // prepared statements by their SQL; see stmt
 }
 
 // Options are a Store's dependencies. The zero value is usable.
@@ -187,6 +194,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		keys:        opts.Keys,
 		sealers:     make(map[int64]cipher.AEAD),
 		segmentSize: cmp.Or(opts.segmentSize, segmentEvents),
+		writes:      make(chan *writeReq),
+		writerStop:  make(chan struct{}),
+		writerDone:  make(chan struct{}),
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -213,6 +223,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	ictx, cancel := context.WithCancel(context.Background())
 	s.stopIndex = cancel
 	go s.indexLoop(ictx)
+	go s.writer()
 	s.pokeIndexer()
 	return s, nil
 }
@@ -220,6 +231,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 // Close stops the indexer and closes the database.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.writerStop)
+		<-s.writerDone
 		s.stopIndex()
 		<-s.indexDone
 		s.fetchMu.Lock()
@@ -573,104 +586,6 @@ func (s *Store) ReplaceStream(ctx context.Context, account, group, stream string
 	return nil
 }
 
-// write is PutEvents, or ReplaceStream if replace.
-func (s *Store) write(ctx context.Context, account, group, stream string, events []Event, replace bool) error {
-	if err := checkStreamName(stream); err != nil {
-		return err
-	}
-	msgs := make([]string, len(events))
-	var bytes int64
-	for i, e := range events {
-		if e.Time.IsZero() {
-			return invalidf("event %d: Time is zero", i)
-		}
-		m := strings.ToValidUTF8(e.Message, "\uFFFD")
-		if len(m) > MaxMessageBytes {
-			return invalidf("event %d: message is %d bytes, more than MaxMessageBytes (%d)", i, len(m), MaxMessageBytes)
-		}
-		msgs[i] = m
-		bytes += int64(len(m))
-	}
-	if len(events) == 0 && !replace {
-		return nil
-	}
-
-	now := s.now().UnixMilli()
-	var ingested any // NULL keeps the stream's last_ingested
-	if len(events) > 0 {
-		ingested = now
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-
-	groupID, err := lookupGroup(ctx, tx, account, group)
-	if err != nil {
-		return err
-	}
-	aead, err := s.sealer(ctx, tx, groupID)
-	if err != nil {
-		return err
-	}
-	counts := `events = events + excluded.events, stored_bytes = stored_bytes + excluded.stored_bytes`
-	if replace {
-		counts = `events = excluded.events, stored_bytes = excluded.stored_bytes`
-	}
-	var streamID int64
-	err = tx.QueryRowContext(ctx, `
-		INSERT INTO log_streams (group_id, name, last_ingested, events, stored_bytes)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (group_id, name) DO UPDATE SET
-			last_ingested = COALESCE(excluded.last_ingested, last_ingested), `+counts+`
-		RETURNING id`,
-		groupID, stream, ingested, len(events), bytes).Scan(&streamID)
-	if err != nil {
-		return err
-	}
-	if replace {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM log_events WHERE stream_id = ?`, streamID); err != nil {
-			return err
-		}
-	}
-	// Many rows per statement: each statement costs as much as a few
-	// dozen rows do.
-	const rowsPerInsert = 64
-	var insert *sql.Stmt
-	for i := 0; i < len(events); i += rowsPerInsert {
-		n := min(rowsPerInsert, len(events)-i)
-		stmt := insert
-		if n != rowsPerInsert || stmt == nil {
-			q := `INSERT INTO log_events (stream_id, group_id, time, ingested, message, sealed) VALUES (?, ?, ?, ?, ?, ?)` +
-				strings.Repeat(`, (?, ?, ?, ?, ?, ?)`, n-1)
-			if stmt, err = tx.PrepareContext(ctx, q); err != nil {
-				return err
-			}
-			defer stmt.Close()
-			if n == rowsPerInsert {
-				insert = stmt
-			}
-		}
-		args := make([]any, 0, 6*n)
-		for j := i; j < i+n; j++ {
-			if aead != nil {
-				args = append(args, streamID, groupID, events[j].Time.UnixMilli(), now, "", seal(aead, "event", groupID, []byte(msgs[j])))
-			} else {
-				args = append(args, streamID, groupID, events[j].Time.UnixMilli(), now, msgs[j], nil)
-			}
-		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	s.noteWritten(groupID, len(events))
-	return nil
-}
-
 // Streams returns the streams of the account's group ordered by name, or
 // ErrNotFound if the group does not exist.
 func (s *Store) Streams(ctx context.Context, account, group string) ([]Stream, error) {
@@ -865,10 +780,18 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// lookupGroupSQL finds a group's id by account and name.
+const lookupGroupSQL = `SELECT id FROM log_groups WHERE account = ? AND name = ?`
+
 // lookupGroup returns the id of the account's group name, or ErrNotFound.
 func lookupGroup(ctx context.Context, q querier, account, name string) (int64, error) {
+	return scanGroupID(q.QueryRowContext(ctx, lookupGroupSQL, account, name), name)
+}
+
+// scanGroupID reads the row of lookupGroupSQL for the group name.
+func scanGroupID(row *sql.Row, name string) (int64, error) {
 	var id int64
-	err := q.QueryRowContext(ctx, `SELECT id FROM log_groups WHERE account = ? AND name = ?`, account, name).Scan(&id)
+	err := row.Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("log group %s: %w", name, ErrNotFound)
 	}

@@ -1,6 +1,7 @@
 package logstore_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -985,5 +986,69 @@ func TestReadGroup(t *testing.T) {
 	}
 	if rd := s.ReadGroup(t.Context(), acct, "/missing", logstore.ReadOptions{}); func() bool { _, ok := rd.Next(); return ok }() || !errors.Is(rd.Err(), logstore.ErrNotFound) {
 		t.Errorf("a missing group: %v", rd.Err())
+	}
+}
+
+// TestBatchedWritesStandAlone: writes that share a transaction (the writer
+// takes all that wait) succeed or fail each on its own: one to a group
+// that does not exist, or whose caller gave up, takes none of the others
+// with it, and a stream's count is what it holds.
+func TestBatchedWritesStandAlone(t *testing.T) {
+	s, c := openTemp(t)
+	ctx := t.Context()
+	mustCreate(t, s, logstore.Group{Account: acct, Name: "/g", RetentionDays: 1})
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+
+	const writers = 64
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			group, wctx := "/g", ctx
+			switch w % 4 {
+			case 1:
+				group = "/missing"
+			case 2:
+				wctx = gone
+			}
+			errs[w] = s.PutEvents(wctx, acct, group, fmt.Sprint("s", w), []logstore.Event{ev(c.Now(), fmt.Sprint("w", w)), ev(c.Now(), "more")})
+		})
+	}
+	wg.Wait()
+	stored := 0
+	for w, err := range errs {
+		switch w % 4 {
+		case 1:
+			if !errors.Is(err, logstore.ErrNotFound) {
+				t.Errorf("writer %d (missing group): %v, want ErrNotFound", w, err)
+			}
+		case 2:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("writer %d (gave up): %v, want context.Canceled", w, err)
+			}
+		default:
+			if err != nil {
+				t.Errorf("writer %d: %v", w, err)
+				continue
+			}
+			es := mustEvents(t, s, acct, "/g", fmt.Sprint("s", w))
+			if len(es) != 2 || es[0].Message != fmt.Sprint("w", w) {
+				t.Errorf("writer %d's stream holds %+v", w, es)
+			}
+			stored++
+		}
+	}
+	streams, err := s.Streams(ctx, acct, "/g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(streams) != stored {
+		t.Errorf("%d streams, want %d (none for the writes that failed)", len(streams), stored)
+	}
+	for _, st := range streams {
+		if st.Events != 2 {
+			t.Errorf("stream %s counts %d events, want 2", st.Name, st.Events)
+		}
 	}
 }

@@ -90,23 +90,34 @@ type Journal struct {
 	f    *os.File
 	meta Meta
 
-	// syncMu serializes Sync and Close, so that DurableSeq only moves
-	// forward and Close waits for an fsync in flight. It is taken before mu.
-	syncMu sync.Mutex
+	// syncMu serializes Sync, Recover and Close, so that DurableSeq only
+	// moves forward, Close waits for an fsync in flight, and Recover never
+	// cuts the file under one. It is taken before mu, and guards
+	// durableSize.
+	syncMu      sync.Mutex
+	durableSize int64 // bytes of the file covered by the last completed Sync
 
-	// mu guards the buffered writer and the fields below it. Sync holds it
-	// only to flush the buffer, not across the fsync.
+	// mu guards the fields below. Sync holds it only to write out pend,
+	// not across the fsync.
 	mu      sync.Mutex
-	bw      *bufio.Writer
+	pend    []byte      // frames appended and not yet written to the file
+	size    int64       // bytes of the file written: the header and whole frames
 	buf     []byte      // scratch for encoding one frame
 	plain   []byte      // scratch for a sealed frame's payload
 	aead    cipher.AEAD // nil for a plain journal
 	lastSeq uint64
 	closed  bool
-	err     error // sticky: after a failed write the file's tail is unknown
+	// err is sticky until Recover: after a failed write or fsync the
+	// file's tail past durableSize is unknown.
+	err error
 
 	durable atomic.Uint64
+	// durableBytes is durableSize, for Unsynced.
+	durableBytes atomic.Int64
 }
+
+// writeAt is how much Append buffers before writing it to the file.
+const writeAt = 64 << 10
 
 // CreateJournal creates a journal for a new session at path, which must not
 // exist. The header is durable when it returns, so a journal that exists is
@@ -167,7 +178,7 @@ func CreateJournal(path string, m Meta, key cipher.AEAD) (*Journal, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("recording: create journal %s: %w", path, err)
 	}
-	return newJournal(path, f, m, 0, key), nil
+	return newJournal(path, f, m, 0, int64(len(hdr)), key), nil
 }
 
 // OpenJournal reopens an existing journal for appending, as after a server
@@ -205,23 +216,21 @@ func OpenJournal(path string, key cipher.AEAD) (*Journal, error) {
 		f.Close()
 		return nil, fmt.Errorf("recording: open journal %s: sync: %w", path, err)
 	}
-	if _, err := f.Seek(r.off, io.SeekStart); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("recording: open journal %s: %w", path, err)
-	}
-	return newJournal(path, f, r.meta, r.lastSeq, r.aead), nil
+	return newJournal(path, f, r.meta, r.lastSeq, r.off, r.aead), nil
 }
 
-func newJournal(path string, f *os.File, m Meta, lastSeq uint64, key cipher.AEAD) *Journal {
+func newJournal(path string, f *os.File, m Meta, lastSeq uint64, size int64, key cipher.AEAD) *Journal {
 	j := &Journal{
-		path:    path,
-		f:       f,
-		meta:    m,
-		aead:    key,
-		bw:      bufio.NewWriterSize(f, 64<<10),
-		lastSeq: lastSeq,
+		path:        path,
+		f:           f,
+		meta:        m,
+		aead:        key,
+		lastSeq:     lastSeq,
+		size:        size,
+		durableSize: size,
 	}
 	j.durable.Store(lastSeq)
+	j.durableBytes.Store(size)
 	return j
 }
 
@@ -241,6 +250,14 @@ func (j *Journal) LastSeq() uint64 {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.lastSeq
+}
+
+// Err returns the error of a failed write or sync that Recover has not yet
+// recovered from, or nil.
+func (j *Journal) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
 }
 
 // DurableSeq returns the sequence number of the last record covered by a
@@ -290,12 +307,34 @@ func (j *Journal) Append(r Record) (bool, error) {
 	if cap(j.buf) > 1<<20 {
 		j.buf = nil // don't pin one huge record's buffer for the session
 	}
-	if _, err := j.bw.Write(b); err != nil {
-		j.err = fmt.Errorf("recording: journal %s: write: %w", j.path, err)
-		return false, j.err
-	}
+	j.pend = append(j.pend, b...)
 	j.lastSeq = r.Seq
+	if len(j.pend) >= writeAt {
+		if err := j.writeLocked(); err != nil {
+			return false, err
+		}
+	}
 	return true, nil
+}
+
+// writeLocked writes pend to the file after its whole frames; j.mu must be
+// held. A failure is sticky until Recover, which cuts off whatever part of
+// pend reached the file.
+func (j *Journal) writeLocked() error {
+	if len(j.pend) == 0 {
+		return nil
+	}
+	n, err := j.f.WriteAt(j.pend, j.size)
+	if err != nil {
+		j.err = fmt.Errorf("recording: journal %s: write: %w", j.path, err)
+		return j.err
+	}
+	j.size += int64(n)
+	j.pend = j.pend[:0]
+	if cap(j.pend) > 4*writeAt {
+		j.pend = nil // don't pin one huge record's buffer for the session
+	}
+	return nil
 }
 
 // Flush writes out everything appended so far, without an fsync, so that
@@ -309,10 +348,7 @@ func (j *Journal) Flush() error {
 	if j.err != nil {
 		return j.err
 	}
-	if err := j.bw.Flush(); err != nil {
-		j.err = fmt.Errorf("recording: journal %s: write: %w", j.path, err)
-	}
-	return j.err
+	return j.writeLocked()
 }
 
 // Sync writes out everything appended so far and fsyncs it. When it
@@ -334,12 +370,11 @@ func (j *Journal) syncLocked() error {
 		j.mu.Unlock()
 		return j.err
 	}
-	if err := j.bw.Flush(); err != nil {
-		j.err = fmt.Errorf("recording: journal %s: write: %w", j.path, err)
+	if err := j.writeLocked(); err != nil {
 		j.mu.Unlock()
-		return j.err
+		return err
 	}
-	seq := j.lastSeq
+	seq, size := j.lastSeq, j.size
 	j.mu.Unlock()
 
 	if seq == j.durable.Load() {
@@ -355,8 +390,46 @@ func (j *Journal) syncLocked() error {
 		j.mu.Unlock()
 		return err
 	}
+	j.durableSize = size
+	j.durableBytes.Store(size)
 	j.durable.Store(seq)
 	return nil
+}
+
+// Unsynced returns how many bytes were appended since the last completed
+// Sync: a writer that paces its syncs syncs early when it is large.
+func (j *Journal) Unsynced() int64 {
+	j.mu.Lock()
+	n := j.size + int64(len(j.pend))
+	j.mu.Unlock()
+	return n - j.durableBytes.Load()
+}
+
+// Recover makes a journal whose write or sync failed (a full disk, say)
+// usable again: it forgets every record after DurableSeq, cuts the file
+// back to the last completed Sync, and returns DurableSeq, which LastSeq
+// reports again. The writer then appends the forgotten records anew; the
+// server's agents keep every record until it is acknowledged durable, so
+// they resend them. Recover fails, and the journal stays failed, only if
+// the file cannot be cut back.
+func (j *Journal) Recover() (uint64, error) {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return 0, ErrClosed
+	}
+	// Truncating frees what the failed writes took, and removes frames a
+	// reader could otherwise take for records that are not durable.
+	if err := j.f.Truncate(j.durableSize); err != nil {
+		j.err = errors.Join(j.err, fmt.Errorf("recording: journal %s: cut back to record %d: %w", j.path, j.durable.Load(), err))
+		return 0, j.err
+	}
+	j.pend, j.size = j.pend[:0], j.durableSize
+	j.lastSeq = j.durable.Load()
+	j.err = nil
+	return j.lastSeq, nil
 }
 
 // Close syncs the journal and closes its file. It returns the journal's

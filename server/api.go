@@ -143,6 +143,7 @@ func errorf(status int, code, format string, args ...any) *apiError {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	err = s.diskError(err)
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		s.logf("server: %s %s: %v", r.Method, r.URL.Path, err)
@@ -198,6 +199,10 @@ func (s *Server) authed(action authz.Action, h func(http.ResponseWriter, *http.R
 			s.writeError(w, r, errorf(http.StatusForbidden, "AccessDenied", "%s's token %s may not %s: its scopes are %v", c.User.Name, c.Token.ID, action, c.Token.Scopes))
 			return
 		}
+		if err := s.refuseWhenFull(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		c.mark = &authzMark{}
 		gw := &guardWriter{ResponseWriter: w, mark: c.mark, s: s, r: r}
 		ctx := context.WithValue(r.Context(), ctxKey{}, c)
@@ -214,7 +219,11 @@ func (s *Server) authed(action authz.Action, h func(http.ResponseWriter, *http.R
 // public adapts a handler of a route that takes no user's token.
 func (s *Server) public(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
+		err := s.refuseWhenFull(r)
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
 			s.writeError(w, r, err)
 		}
 	}

@@ -25,9 +25,13 @@ import (
 // The audit trail: every API call (who, what, on what, from where, when,
 // with which result, under which request id) and every session's start
 // and end, appended to a hash chain in the metadata store (package audit).
-// An append that fails is logged and the call still answered: refusing
-// service because the trail is down would be a denial of service anyone
-// who can fill the disk could cause.
+// A call's answer is held until its record is written: if the record
+// cannot be, the call fails instead, so that the trail never silently
+// misses one, and the record is kept and written late once it can be
+// (diskfull.go). What the throttle counts instead of recording, and
+// answers that stream (a session's WebSocket, a large download) and so go
+// out before their record, are the exceptions; the latter's records are
+// kept and written late just the same.
 
 // auditInfo is what handlers add to their request's record.
 type auditInfo struct {
@@ -57,7 +61,9 @@ func (s *Server) audited(h http.Handler) http.Handler {
 		reqID := hex.EncodeToString(id[:])
 		w.Header().Set("X-Postern-Request-Id", reqID)
 		ai := &auditInfo{actor: "anonymous"}
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		// The answer is held until its record is written (unless it
+		// streams: see statusWriter).
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, hold: true}
 		r = r.WithContext(context.WithValue(r.Context(), auditKey{}, ai))
 		h.ServeHTTP(sw, r)
 		action := r.Pattern
@@ -69,14 +75,41 @@ func (s *Server) audited(h http.Handler) http.Handler {
 			detail = strings.TrimPrefix(detail+"; "+ai.authz, "; ")
 		}
 		if ai.actor == "anonymous" && sw.status >= 400 && !s.auditFlood.Admit(r.RemoteAddr, action, s.now()) {
+			sw.release()
 			return // counted, and summarized by flushAuditFlood
 		}
-		s.appendAudit(context.WithoutCancel(r.Context()), store.AuditRecord{
+		rec, err := s.writeAudit(context.WithoutCancel(r.Context()), store.AuditRecord{
 			Account: ai.account, Actor: ai.actor, Action: action, Resource: r.URL.RequestURI(), Source: r.RemoteAddr,
 			Result: resultOf(sw.status), Status: sw.status, RequestID: reqID, Detail: detail,
 		})
+		if err == nil {
+			sw.release()
+			return
+		}
+		if !sw.discard() {
+			s.keepAudit(rec, err) // the answer went out: recorded late
+			return
+		}
+		// The call fails instead, and is recorded (late) as it was
+		// answered.
+		if ae, ok := s.diskError(err).(*apiError); ok {
+			ae.msg = "this call's audit record could not be written, so the call fails: " + ae.msg
+			err = ae
+		} else {
+			err = errorf(http.StatusInternalServerError, codeAuditFailed, "this call's audit record could not be written, so the call fails: %v", err)
+		}
+		s.writeError(sw, r, err)
+		sw.release()
+		rec.Status, rec.Result = sw.status, resultOf(sw.status)
+		rec.Detail = clipTo(strings.TrimPrefix(rec.Detail+"; ", "; ")+"answered "+ai.detail, maxAuditDetail)
+		s.keepAudit(rec, err)
 	})
 }
+
+// codeAuditFailed is the API error code of a call that failed because
+// its audit record could not be written (for a reason other than a full
+// disk, which is codeDiskFull).
+const codeAuditFailed = "AuditFailed"
 
 func resultOf(status int) string {
 	switch {
@@ -104,18 +137,104 @@ const (
 	maxAuditDetail   = 2 << 10
 )
 
-func (s *Server) appendAudit(ctx context.Context, rec store.AuditRecord) {
+// appendAudit writes rec to the trail, after any records kept for a full
+// disk. If it cannot, rec is kept to be written late (auditBacklog) and
+// the error returned.
+func (s *Server) appendAudit(ctx context.Context, rec store.AuditRecord) error {
+	rec, err := s.writeAudit(ctx, rec)
+	if err != nil {
+		s.keepAudit(rec, err)
+	}
+	return err
+}
+
+// writeAudit writes rec to the trail, after any records kept for a full
+// disk, and returns it as it is to be written (clipped).
+func (s *Server) writeAudit(ctx context.Context, rec store.AuditRecord) (store.AuditRecord, error) {
 	rec.Time = audit.Time(s.now())
 	rec.Actor, rec.Source = clipTo(rec.Actor, maxAuditAction), clipTo(rec.Source, maxAuditAction)
 	rec.Action = clipTo(rec.Action, maxAuditAction)
 	rec.Resource = clipTo(rec.Resource, maxAuditResource)
 	rec.Detail = clipTo(rec.Detail, maxAuditDetail)
-	rec, err := s.store.AppendAudit(ctx, rec, s.chain.Link)
-	if err != nil {
-		s.logf("server: audit trail: %v (record: %+v)", err, rec)
-		return
+	s.auditMu.Lock()
+	err := s.writeAuditBacklogLocked(ctx)
+	if err == nil {
+		var written store.AuditRecord
+		if written, err = s.store.AppendAudit(ctx, rec, s.chain.Link); err == nil {
+			s.auditMu.Unlock()
+			s.deliverAudit(ctx, written)
+			return rec, nil
+		}
 	}
-	s.deliverAudit(ctx, rec)
+	s.auditMu.Unlock()
+	s.disk.Report(err)
+	return rec, err
+}
+
+// keepAudit keeps a record writeAudit could not write, to be written late.
+func (s *Server) keepAudit(rec store.AuditRecord, err error) {
+	s.auditBacklog.add(rec)
+	s.logf("server: audit trail: %v (the record of %s %s is kept and written when the trail can be written again)", err, rec.Action, clip(rec.Resource))
+}
+
+// flushAuditBacklog writes the audit records kept for a full disk.
+func (s *Server) flushAuditBacklog(ctx context.Context) {
+	s.auditMu.Lock()
+	err := s.writeAuditBacklogLocked(ctx)
+	s.auditMu.Unlock()
+	if err != nil {
+		s.disk.Report(err)
+		s.logf("server: audit trail: writing the records kept while it could not be written: %v", err)
+	}
+}
+
+// writeAuditBacklogLocked writes the kept records in order, each saying
+// it was written late, then a record of how many had to be dropped, if
+// any. It stops at the first that still cannot be written. s.auditMu must
+// be held.
+func (s *Server) writeAuditBacklogLocked(ctx context.Context) error {
+	b := &s.auditBacklog
+	for {
+		b.mu.Lock()
+		if len(b.recs) == 0 {
+			b.mu.Unlock()
+			break
+		}
+		rec := b.recs[0]
+		b.mu.Unlock()
+		rec.Detail = clipTo(strings.TrimPrefix(rec.Detail+"; ", "; ")+
+			"written late, at "+audit.Time(s.now()).Format(time.RFC3339)+": the trail could not be written when this happened", maxAuditDetail)
+		written, err := s.store.AppendAudit(ctx, rec, s.chain.Link)
+		if err != nil {
+			return err
+		}
+		b.mu.Lock()
+		b.recs = b.recs[1:]
+		if len(b.recs) == 0 {
+			b.recs = nil
+		}
+		b.mu.Unlock()
+		s.deliverAudit(ctx, written)
+	}
+	b.mu.Lock()
+	lost, first, last := b.lost, b.first, b.last
+	b.mu.Unlock()
+	if lost == 0 {
+		return nil
+	}
+	written, err := s.store.AppendAudit(ctx, store.AuditRecord{
+		Time: audit.Time(s.now()), Actor: "postern", Action: "AuditRecordsLost", Result: "Failed",
+		Detail: fmt.Sprintf("%d audit records made between %s and %s could not be written (the trail could not be written, and %d more were already waiting) and are lost",
+			lost, first.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339), maxAuditBacklog),
+	}, s.chain.Link)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.lost -= lost
+	b.mu.Unlock()
+	s.deliverAudit(ctx, written)
+	return nil
 }
 
 // flushAuditFlood writes, every window until ctx ends and once more
@@ -180,28 +299,95 @@ func (s *Server) deliverAudit(ctx context.Context, rec store.AuditRecord) {
 }
 
 // statusWriter remembers the status written, and lets WebSocket upgrades
-// and flushes through.
+// and flushes through. With hold set it keeps the answer back until
+// release (so that discard can replace it with an error), unless the
+// handler flushes, upgrades, or writes more than maxHeld.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	hold   bool
+	held   []byte // the body held back
+	sent   bool   // the status went to the ResponseWriter
 }
 
+// maxHeld bounds a held answer; most are a few kilobytes.
+const maxHeld = 1 << 20
+
 func (w *statusWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.ResponseWriter.WriteHeader(code) // informational: more follows
+		return
+	}
 	if !w.wrote {
 		w.status, w.wrote = code, true
 	}
-	w.ResponseWriter.WriteHeader(code)
+	if !w.hold || code == http.StatusSwitchingProtocols {
+		w.hold = false // an upgrade: the connection is the handler's
+		w.send()
+	}
+}
+
+func (w *statusWriter) send() {
+	if !w.sent {
+		w.sent = true
+		w.ResponseWriter.WriteHeader(w.status)
+	}
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wrote = true
+	if w.hold && len(w.held)+len(b) <= maxHeld {
+		w.held = append(w.held, b...)
+		return len(b), nil
+	}
+	if err := w.stopHolding(); err != nil {
+		return 0, err
+	}
 	return w.ResponseWriter.Write(b)
+}
+
+// stopHolding sends what was held, and passes everything on from now.
+func (w *statusWriter) stopHolding() error {
+	w.hold = false
+	w.send()
+	if len(w.held) > 0 {
+		held := w.held
+		w.held = nil
+		if _, err := w.ResponseWriter.Write(held); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// release sends the answer held back, if any.
+func (w *statusWriter) release() {
+	if w.wrote || len(w.held) > 0 {
+		w.stopHolding()
+	}
+	w.hold = false
+}
+
+// discard drops the answer held back so that another can be written
+// instead, reporting false if it already went out. The handler's headers
+// are dropped with it (a cookie, say, of a sign-in that failed).
+func (w *statusWriter) discard() bool {
+	if w.sent {
+		return false
+	}
+	w.held, w.hold, w.wrote = nil, false, false
+	h := w.ResponseWriter.Header()
+	reqID := h.Get("X-Postern-Request-Id")
+	clear(h)
+	h.Set("X-Postern-Request-Id", reqID)
+	return true
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Flush() {
+	w.stopHolding()
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -215,6 +401,7 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if !w.wrote {
 		w.status, w.wrote = http.StatusSwitchingProtocols, true
 	}
+	w.hold, w.sent = false, true // the connection is the handler's now
 	return h.Hijack()
 }
 

@@ -26,10 +26,11 @@ const smallOutputMemory = 64 << 10
 
 // rawClient reads a session's stream frame by frame, at the test's pace.
 type rawClient struct {
-	t    *testing.T
-	ws   *websocket.Conn
-	out  bytes.Buffer // output shown, from offset 0
-	exit *wire.Exit
+	t       *testing.T
+	ws      *websocket.Conn
+	out     bytes.Buffer // output shown, from offset 0
+	notices []string
+	exit    *wire.Exit
 }
 
 func attachRaw(t *testing.T, ctx context.Context, c *client.Client, id string, offset uint64, observe bool) *rawClient {
@@ -55,37 +56,44 @@ func attachRaw(t *testing.T, ctx context.Context, c *client.Client, id string, o
 func (rc *rawClient) readUntil(ctx context.Context, n int) {
 	rc.t.Helper()
 	for rc.out.Len() < n && rc.exit == nil {
-		typ, msg, err := rc.ws.Read(ctx)
-		if err != nil {
-			rc.t.Fatalf("read after %d of %d bytes: %v", rc.out.Len(), n, err)
-		}
-		if typ != websocket.MessageBinary {
-			rc.t.Fatalf("a %v message", typ)
-		}
-		f, err := wire.DecodeFrame(msg)
+		rc.readFrame(ctx, fmt.Sprintf("after %d of %d bytes", rc.out.Len(), n))
+	}
+}
+
+// readFrame reads and takes in one frame; where says what was awaited.
+func (rc *rawClient) readFrame(ctx context.Context, where string) {
+	rc.t.Helper()
+	typ, msg, err := rc.ws.Read(ctx)
+	if err != nil {
+		rc.t.Fatalf("read %s: %v", where, err)
+	}
+	if typ != websocket.MessageBinary {
+		rc.t.Fatalf("a %v message", typ)
+	}
+	f, err := wire.DecodeFrame(msg)
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	switch f.Type {
+	case wire.TOutput:
+		off, data, err := wire.ParseOutput(f.Payload)
 		if err != nil {
 			rc.t.Fatal(err)
 		}
-		switch f.Type {
-		case wire.TOutput:
-			off, data, err := wire.ParseOutput(f.Payload)
-			if err != nil {
-				rc.t.Fatal(err)
-			}
-			if off != uint64(rc.out.Len()) {
-				rc.t.Fatalf("output frame at offset %d after %d bytes: a byte lost or repeated", off, rc.out.Len())
-			}
-			rc.out.Write(data)
-		case wire.TNotice:
-		case wire.TExit:
-			var e wire.Exit
-			if err := wire.DecodeJSON(f, &e); err != nil {
-				rc.t.Fatal(err)
-			}
-			rc.exit = &e
-		default:
-			rc.t.Fatalf("unexpected %s frame", f.Type)
+		if off != uint64(rc.out.Len()) {
+			rc.t.Fatalf("output frame at offset %d after %d bytes: a byte lost or repeated", off, rc.out.Len())
 		}
+		rc.out.Write(data)
+	case wire.TNotice:
+		rc.notices = append(rc.notices, string(f.Payload))
+	case wire.TExit:
+		var e wire.Exit
+		if err := wire.DecodeJSON(f, &e); err != nil {
+			rc.t.Fatal(err)
+		}
+		rc.exit = &e
+	default:
+		rc.t.Fatalf("unexpected %s frame", f.Type)
 	}
 }
 

@@ -121,13 +121,18 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 			if err == nil && len(frame) == hdrLen {
 				// What left the ring may still be in the journal's
 				// write buffer.
-				if err = r.journal.Flush(); err == nil {
+				if ferr := r.journal.Flush(); ferr != nil {
+					r.stall(ferr) // the bytes come again once it can be written
+				} else {
 					frame, err = cur.appendFrom(frame, sent, want)
 				}
 			}
 			if err != nil {
 				r.s.logf("server: session %s: reading journal for a client: %v", r.id, err)
 				return err
+			}
+			if len(frame) == hdrLen && r.waitStalled(ctx) {
+				continue // the journal forgot them in a stall; the agent sends them again
 			}
 			if len(frame) == hdrLen {
 				err := fmt.Errorf("the journal ends before output byte %d, which the relay no longer holds", sent)
@@ -150,6 +155,18 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 			return writeFrame(ctx, ws, wire.TExit, mustJSON(exit))
 		}
 	}
+}
+
+// waitStalled waits while the session is paused for its recording (see
+// relay.stall), and reports whether it was.
+func (r *relay) waitStalled(ctx context.Context) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	was := r.stalled
+	for r.stalled && ctx.Err() == nil {
+		r.cond.Wait()
+	}
+	return was
 }
 
 // sendEnded serves a client of a session whose relay is gone: everything

@@ -225,6 +225,19 @@ type Dashboard struct {
 	// those who may read it; -1 for others.
 	Refused int              `json:"refused"`
 	Backlog DashboardBacklog `json:"backlog"`
+	Disk    DashboardDisk    `json:"disk"`
+}
+
+// DashboardDisk is the data directory's free space: the console warns
+// when new work is refused for lack of it (diskfull.go).
+type DashboardDisk struct {
+	Free  uint64 `json:"free"`
+	Total uint64 `json:"total"`
+	Min   uint64 `json:"min"`
+	Low   bool   `json:"low"`
+	// Paused counts live sessions paused because their recordings
+	// cannot be written.
+	Paused int `json:"paused"`
 }
 
 // DashboardDay is one day's sessions.
@@ -312,6 +325,9 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 	if s.outbox != nil {
 		out.Backlog.Bytes, out.Backlog.Sessions, _ = s.outbox.size(r.Context())
 	}
+	// What a DiskFull refusal would tell the caller anyway.
+	st := s.disk.State()
+	out.Disk = DashboardDisk{Free: st.Free, Total: st.Total, Min: st.Min, Low: st.Low, Paused: s.pausedSessions()}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -84,3 +84,9 @@ func SetAgentPingInterval(d time.Duration) (restore func()) {
 	agentPingInterval = d
 	return func() { agentPingInterval = old }
 }
+
+// PausedSessions counts the sessions paused for their recordings.
+func (s *Server) PausedSessions() int { return s.pausedSessions() }
+
+// DiskLow reports whether the server is refusing work for lack of space.
+func (s *Server) DiskLow() bool { return s.disk.Low() }

@@ -50,6 +50,9 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) error {
 	if rl == nil || rl.port == nil || !sess.Active() {
 		return errorf(http.StatusConflict, "NotPortSession", "session %s is not an active port forwarding session", sess.ID)
 	}
+	if err := s.diskFull(); err != nil {
+		return err // a connection's record could not be written
+	}
 	ac := s.agent(sess.Target)
 	if ac == nil {
 		return errorf(http.StatusConflict, "TargetNotConnected", "node %s is offline", sess.Target)
@@ -279,7 +282,10 @@ func (r *relay) recordConn(c recording.Connection) {
 }
 
 // appendServerRecord appends a record the server makes (there is no
-// agent stream in a port session) and has the committer sync it.
+// agent stream in a port session). The server keeps each until it is
+// durable, as an agent keeps its own: if the journal cannot take it (a
+// full disk), it is appended again after Recover (writeMarks, on each
+// append and each tick).
 func (r *relay) appendServerRecord(kind recording.Kind, data []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -287,14 +293,44 @@ func (r *relay) appendServerRecord(kind recording.Kind, data []byte) {
 		return
 	}
 	r.serverSeq = max(r.serverSeq, r.journal.LastSeq()) + 1
-	rec := recording.Record{Seq: r.serverSeq, Time: r.s.now().Sub(r.opened), Kind: kind, Data: data}
-	if _, err := r.journal.Append(rec); err != nil {
-		r.s.logf("server: session %s: journal: %v", r.id, err)
-		return
+	r.marks = append(r.marks, recording.Record{Seq: r.serverSeq, Time: r.s.now().Sub(r.opened), Kind: kind, Data: data})
+	r.writeMarksLocked()
+}
+
+// writeMarksLocked forgets the records of appendServerRecord that are
+// durable and appends those the journal does not have. r.mu must be held.
+func (r *relay) writeMarksLocked() {
+	durable := r.journal.DurableSeq()
+	keep := r.marks[:0]
+	for _, m := range r.marks {
+		if m.Seq > durable {
+			keep = append(keep, m)
+		}
 	}
-	select {
-	case r.kick <- struct{}{}:
-	default:
+	clear(r.marks[len(keep):])
+	r.marks = keep
+	wrote := false
+	for _, m := range r.marks {
+		if m.Seq <= r.journal.LastSeq() {
+			continue
+		}
+		if _, err := r.journal.Append(m); err != nil {
+			if werr := r.journal.Err(); werr != nil {
+				r.s.disk.Report(werr)
+				_, err = r.journal.Recover()
+			}
+			if err != nil {
+				r.s.logf("server: session %s: journal: %v", r.id, err)
+			}
+			break // kept: tried again at the next tick
+		}
+		wrote = true
+	}
+	if wrote {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
 	}
 }
 

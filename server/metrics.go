@@ -74,6 +74,31 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 			Help: "Journal records read to serve clients further behind than the relay's memory (resumes, late watchers, slow readers).",
 		}, func() float64 { return float64(s.catchupRecords.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postern_data_free_bytes",
+			Help: "Free space of the data directory's filesystem at the last look.",
+		}, func() float64 { return float64(s.disk.State().Free) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postern_data_min_free_bytes",
+			Help: "The free space the data directory must keep (minFreeDisk); below it new sessions and changes are refused.",
+		}, func() float64 { return float64(s.disk.State().Min) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postern_data_disk_low",
+			Help: "1 while the data directory is below its minimum free space or a write failed for lack of space: new sessions and changes are refused with DiskFull; alert on it.",
+		}, func() float64 {
+			if s.disk.Low() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postern_sessions_paused",
+			Help: "Live sessions paused because their recordings cannot be written; they resume by themselves when they can.",
+		}, func() float64 { return float64(s.pausedSessions()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "postern_audit_backlog_records",
+			Help: "Audit records kept in memory because the trail could not be written; written, late, when it can be.",
+		}, func() float64 { return float64(s.auditBacklog.len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "postern_outbox_bytes",
 			Help: "Bytes of session recordings the delivery outbox holds: those of sessions with an artifact not yet delivered.",
 		}, outbox(func(n int64) float64 { return float64(n) })),

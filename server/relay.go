@@ -66,10 +66,13 @@ type relay struct {
 	// Port sessions: where connections go (fixed before the relay's
 	// goroutines start), the open ones (by id), and the server's own
 	// record numbering (there is no agent stream).
-	port         *store.PortTarget
-	conns        map[int]*openConn
-	nextConn     int // the last connection id given out
-	serverSeq    uint64
+	port      *store.PortTarget
+	conns     map[int]*openConn
+	nextConn  int // the last connection id given out
+	serverSeq uint64
+	// marks are a port session's records not yet durable
+	// (appendServerRecord).
+	marks        []recording.Record
 	lastActivity time.Time
 	warned       bool
 	// terminatingAt is when the server asked the agent to end the session
@@ -77,7 +80,19 @@ type relay struct {
 	// later, the server ends it alone.
 	terminatingAt time.Time
 	termReason    string
+	// stalled is set while the journal cannot be written (a full disk;
+	// see stall): the agent is detached and keeps the records, and the
+	// session waits. resuming is set while a resume after it is under
+	// way.
+	stalled, resuming bool
+	// shownSeq is the last record handed to clients. A record the
+	// journal forgot in a stall comes again from the agent: it is
+	// journaled again, but not shown twice.
+	shownSeq uint64
 }
+
+// errStalled ends an agent stream whose records the journal cannot take.
+var errStalled = errors.New("the session's recording cannot be written; paused")
 
 // terminateWait is how long the server waits for a node to confirm the end
 // of a session it was asked to end. A shell that ignores its hangup is
@@ -225,6 +240,10 @@ func (r *relay) runAgent(att *agentAttachment) bool {
 	old := r.agent
 	r.agent = att
 	eof := r.stdinClosed
+	wasStalled := r.stalled
+	r.stalled = false
+	terminating, termReason := r.terminatingAt, r.termReason
+	r.cond.Broadcast()
 	r.mu.Unlock()
 	if old != nil {
 		old.st.Close()
@@ -232,6 +251,14 @@ func (r *relay) runAgent(att *agentAttachment) bool {
 	if eof {
 		// The end of input may have been lost with the old attachment.
 		att.w.Write(wire.TInputEOF, nil)
+	}
+	if wasStalled {
+		r.s.logf("server: session %s: its recording can be written again; resumed after record %d", r.id, r.journal.LastSeq())
+		r.notice("[postern: the recording can be written again; the session continues]")
+		if !terminating.IsZero() {
+			// Asked to end while paused: the agent hears it now.
+			att.w.WriteJSON(wire.TTerminate, wire.Terminate{Reason: termReason})
+		}
 	}
 	r.s.wg.Add(1)
 	go func() {
@@ -242,10 +269,10 @@ func (r *relay) runAgent(att *agentAttachment) bool {
 			r.agent = nil
 			r.agentLostAt = r.s.now()
 		}
-		ended := r.ended
+		ended, stalled := r.ended, r.stalled
 		r.mu.Unlock()
 		att.st.Close()
-		if err != nil && !ended {
+		if err != nil && !ended && !stalled {
 			r.s.logf("server: session %s: agent stream: %v", r.id, err)
 		}
 	}()
@@ -287,16 +314,27 @@ func (r *relay) record(rec wire.Record) error {
 		Data: rec.Data, Cols: rec.Cols, Rows: rec.Rows, ExitCode: rec.ExitCode,
 	})
 	if err != nil {
+		if werr := r.journal.Err(); werr != nil {
+			r.stall(werr)
+			return errStalled
+		}
 		return fmt.Errorf("journal: %w", err)
 	}
 	if !fresh {
 		return nil // a replay of something already recorded
 	}
 	r.mu.Lock()
+	show := rec.Seq > r.shownSeq
+	if show {
+		r.shownSeq = rec.Seq
+	}
 	switch rec.Kind {
 	case wire.RecOutput, wire.RecStderr:
 		if r.limits.IdleCountsOutput {
 			r.lastActivity = r.s.now()
+		}
+		if !show {
+			break // shown before the journal forgot it (stall)
 		}
 		if r.pipes {
 			r.chunkBuf = clientOutput(r.chunkBuf[:0], true, recording.Kind(rec.Kind), rec.Data)
@@ -323,11 +361,24 @@ func (r *relay) record(rec wire.Record) error {
 	return nil
 }
 
+// Pacing of a session's fsyncs. Nothing waits for them but the agent,
+// which keeps every record until it is acknowledged durable (and resends
+// it after a crash), and clients are shown output before it is durable:
+// so a session that prints a line every few milliseconds need not cost an
+// fsync each. It is synced at most every minSyncGap, and at once when
+// syncEagerly bytes wait (a bulk transfer, which must not fill the
+// agent's buffer) or its exit record does.
+const (
+	minSyncGap  = 500 * time.Millisecond
+	syncEagerly = 1 << 20
+)
+
 // commit is the group commit: whatever was appended while the previous
 // fsync ran is synced by the next one, and the agent is told what is
 // durable so it can free it.
 func (r *relay) commit() {
 	var acked uint64
+	var lastSync time.Time
 	for {
 		select {
 		case <-r.s.ctx.Done():
@@ -339,10 +390,18 @@ func (r *relay) commit() {
 		case <-r.kick: // coalesced into this sync
 		default:
 		}
+		if !r.pace(lastSync) {
+			return
+		}
+		lastSync = time.Now()
 		if err := r.journal.Sync(); err != nil {
 			// Without a durable journal nothing may be acknowledged; the
 			// agent keeps the records.
-			r.s.logf("server: session %s: sync recording: %v", r.id, err)
+			if werr := r.journal.Err(); werr != nil {
+				r.stall(werr)
+			} else if !errors.Is(err, recording.ErrClosed) {
+				r.s.logf("server: session %s: sync recording: %v", r.id, err)
+			}
 			continue
 		}
 		durable := r.journal.DurableSeq()
@@ -359,6 +418,29 @@ func (r *relay) commit() {
 		}
 		if exitSeq != 0 && durable >= exitSeq {
 			return
+		}
+	}
+}
+
+// pace waits until the next fsync is due (see minSyncGap), or reports
+// false if the server is stopping.
+func (r *relay) pace(lastSync time.Time) bool {
+	for {
+		r.mu.Lock()
+		now := r.exitSeq != 0 || r.ending
+		r.mu.Unlock()
+		wait := minSyncGap - time.Since(lastSync)
+		if now || wait <= 0 || r.journal.Unsynced() >= syncEagerly {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-r.s.ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		case <-r.kick: // more appended: time to look again
+			t.Stop()
 		}
 	}
 }
@@ -407,7 +489,10 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	if port != nil {
 		r.closeConns(reason)
 		r.mu.Lock()
-		seq := max(r.serverSeq, r.journal.LastSeq()) + 1
+		r.writeMarksLocked()
+		// After the markers, or after what the journal has of them if
+		// it still cannot take them all.
+		seq := r.journal.LastSeq() + 1
 		r.mu.Unlock()
 		if _, err := r.journal.Append(recording.Record{Seq: seq, Time: r.s.now().Sub(r.opened), Kind: recording.KindExit, Data: []byte(reason)}); err != nil {
 			r.s.logf("server: session %s: journal: %v", r.id, err)
@@ -461,6 +546,75 @@ func (r *relay) closeJournal() error {
 	return r.journal.Close()
 }
 
+// stall pauses a session whose journal could not be written (a full disk,
+// or another write error): the journal is cut back to its last durable
+// record, the agent's stream is closed (the agent keeps every record not
+// acknowledged, and holds the command's output once its buffer is full),
+// and clients are told. resumeStalled takes the session up again.
+func (r *relay) stall(cause error) {
+	full := r.s.disk.Report(cause)
+	if _, err := r.journal.Recover(); err != nil {
+		r.fail("RecordingFailed", fmt.Sprintf("the session's recording cannot be written: %v", err))
+		return
+	}
+	if r.port != nil {
+		// No agent stream to pause: the server's own records are
+		// appended again at the next tick (writeMarksLocked).
+		return
+	}
+	r.mu.Lock()
+	if r.ending {
+		r.mu.Unlock()
+		return
+	}
+	att := r.agent
+	r.agent = nil
+	first := !r.stalled
+	r.stalled = true
+	r.mu.Unlock()
+	if att != nil {
+		att.st.Close()
+	}
+	if !first {
+		return
+	}
+	why := "the server's disk is full"
+	if !full {
+		why = fmt.Sprintf("the server cannot write the session's recording (%v)", cause)
+	}
+	r.s.logf("server: session %s paused after record %d: %v", r.id, r.journal.LastSeq(), cause)
+	r.notice("[postern: " + why + ": the session is paused, and resumes by itself when its recording can be written again; what you type meanwhile is not sent]")
+}
+
+// resumeStalled resumes a paused session's agent stream, after the
+// journal's last record, once the disk has space again. A node that went
+// away meanwhile gets the usual grace period from then on.
+func (r *relay) resumeStalled() {
+	if r.s.disk.Low() {
+		return
+	}
+	ac := r.s.agent(r.target)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.resuming || !r.stalled {
+		return
+	}
+	if ac == nil {
+		r.stalled, r.agentLostAt = false, r.s.now() // back to an agent that is away
+		r.cond.Broadcast()
+		return
+	}
+	r.resuming = true
+	r.s.wg.Add(1)
+	go func() {
+		defer r.s.wg.Done()
+		r.attachAgent(ac)
+		r.mu.Lock()
+		r.resuming = false
+		r.mu.Unlock()
+	}()
+}
+
 // notice shows a line on every attached client's terminal.
 func (r *relay) notice(msg string) {
 	r.mu.Lock()
@@ -484,6 +638,12 @@ func (r *relay) terminate(reason string) {
 		return
 	}
 	if att == nil {
+		r.mu.Lock()
+		stalled := r.stalled
+		r.mu.Unlock()
+		if stalled {
+			return // the agent is told when it is back (runAgent)
+		}
 		r.end(store.StatusTerminated, reason, nil, "")
 		return
 	}
@@ -572,7 +732,7 @@ func (r *relay) watch() {
 func (r *relay) check(now time.Time) (done bool) {
 	r.mu.Lock()
 	ending, ended, clients, gone, agent, lost := r.ending, r.ended, r.clients, r.clientsGone, r.agent, r.agentLostAt
-	endedAt, terminating, termReason := r.sess.EndedAt, r.terminatingAt, r.termReason
+	endedAt, terminating, termReason, stalled := r.sess.EndedAt, r.terminatingAt, r.termReason, r.stalled
 	r.mu.Unlock()
 	grace := r.s.cfg.GracePeriod
 	switch {
@@ -586,6 +746,10 @@ func (r *relay) check(now time.Time) (done bool) {
 			r.s.relaysMu.Unlock()
 			return true
 		}
+	case stalled:
+		// Paused for its recording: neither grace periods nor limits
+		// run out meanwhile.
+		r.resumeStalled()
 	case !terminating.IsZero() && now.Sub(terminating) >= terminateWait:
 		msg := fmt.Sprintf("node %s did not end the session within %v of being asked (%s); the server ended it", r.target, terminateWait, termReason)
 		r.s.logf("server: session %s: %s", r.id, msg)
@@ -606,6 +770,13 @@ func (r *relay) check(now time.Time) (done bool) {
 		r.terminate("ClientDisconnected")
 	default:
 		r.enforceLimits(now)
+	}
+	if r.port != nil {
+		r.mu.Lock()
+		if len(r.marks) > 0 && !r.closed {
+			r.writeMarksLocked()
+		}
+		r.mu.Unlock()
 	}
 	return false
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/postern/postern/audit"
 	"github.com/postern/postern/connlimit"
+	"github.com/postern/postern/diskspace"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/signin"
@@ -112,6 +113,13 @@ type Config struct {
 	// destinations (default DefaultOutboxMaxBytes); at the bound, sessions
 	// whose preferences name a destination are refused.
 	OutboxMaxBytes int64
+	// MinFreeDisk is the free space the data directory's filesystem must
+	// keep (default 64 MiB; negative: none but the last byte): below it,
+	// new sessions and changes are refused with DiskFull (diskfull.go).
+	MinFreeDisk int64
+	// DiskCheckInterval is how often the free space is looked at (default
+	// 5s; four times as often while it is low).
+	DiskCheckInterval time.Duration
 }
 
 // Server is a Postern control plane.
@@ -154,6 +162,12 @@ type Server struct {
 	catchupRecords atomic.Uint64
 	// chain links the audit trail's records (audit.go).
 	chain audit.Chain
+	// auditMu serializes appends to the audit trail, so that records
+	// kept for a full disk (auditBacklog) go in before newer ones.
+	auditMu      sync.Mutex
+	auditBacklog auditBacklog
+	// disk watches the data directory's free space (diskfull.go).
+	disk *diskspace.Monitor
 	// policyCache holds accounts' parsed authorization policies.
 	policyCache policyCache
 	// uncheckedRequests counts requests whose handler tried to answer
@@ -212,6 +226,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	switch {
+	case cfg.MinFreeDisk == 0:
+		cfg.MinFreeDisk = DefaultMinFreeDisk
+	case cfg.MinFreeDisk < 0:
+		cfg.MinFreeDisk = 0
+	}
+	if cfg.DiskCheckInterval <= 0 {
+		cfg.DiskCheckInterval = defaultDiskCheckEvery
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: data directory: %w", err)
 	}
@@ -228,6 +251,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, logf: cfg.Logf, store: cfg.Store, ca: ca, cert: cert, signer: signer, now: cfg.Now,
 		agents: map[string]*agentConn{}, relays: map[string]*relay{}, logins: signin.New(), auditFlood: audit.NewThrottle(),
 		ctx: ctx, cancel: cancel, chain: audit.NewChain(cfg.AuditKey),
+		disk: diskspace.New(cfg.DataDir, uint64(cfg.MinFreeDisk), cfg.Now),
 	}
 	if cfg.SSO != nil {
 		s.ssoHandoffs = sso.NewHandoffs[ssoUser](s.now)
@@ -264,6 +288,8 @@ func New(cfg Config) (*Server, error) {
 	go func() { defer s.wg.Done(); s.archiveAudit(ctx) }()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.flushAuditFlood(ctx) }()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.watchDisk(ctx, cfg.DiskCheckInterval) }()
 	return s, nil
 }
 

@@ -50,7 +50,13 @@ func startServer(t *testing.T) *testServer {
 // startServerWith is startServer with tune adjusting the configuration.
 func startServerWith(t *testing.T, tune func(*server.Config)) *testServer {
 	t.Helper()
-	ts := &testServer{dir: t.TempDir(), clk: clocktest.New(time.Now()), tune: tune}
+	return startServerIn(t, t.TempDir(), tune)
+}
+
+// startServerIn is startServerWith on the data directory dir.
+func startServerIn(t *testing.T, dir string, tune func(*server.Config)) *testServer {
+	t.Helper()
+	ts := &testServer{dir: dir, clk: clocktest.New(time.Now()), tune: tune}
 	ts.run(t, "127.0.0.1:0")
 	ctx := t.Context()
 	st := ts.srvStore

@@ -95,6 +95,8 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	}
 	j, err := recording.CreateJournal(jpath, meta, jkey)
 	if err != nil {
+		sess.Status, sess.StatusReason, sess.EndedAt = store.StatusFailed, "RecordingFailed", s.now()
+		s.store.UpdateSession(context.WithoutCancel(r.Context()), sess)
 		return err
 	}
 	// After the journal: a streamed delivery is due at once, and reads

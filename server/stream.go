@@ -39,6 +39,8 @@ var (
 	// ownLogsMaxOutput is how much of a session's output its stream to
 	// Postern's own log store indexes.
 	ownLogsMaxOutput = 64 << 20
+	// cursorEvery is how often a streamed session's position is stored.
+	cursorEvery = 5 * time.Second
 )
 
 // sessionEvent is Session Manager's streamed event (DESIGN.md §4).
@@ -180,7 +182,8 @@ func (l *lineSink) Write(p []byte) (int, error) {
 // spool: the delivery's cursor says which records the log group has, so a
 // restart or an outage resumes exactly there (the transcript up to the
 // cursor is rendered again, unsent, to rebuild the terminal's state).
-// Lines in flight when the server dies may be sent twice; none is lost.
+// Lines sent in the last cursorEvery before the server dies may be sent
+// twice; none is lost.
 func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWatchDestination, t CloudWatchTarget) error {
 	sess, err := d.s.store.GetSession(ctx, dl.SessionID)
 	if err != nil {
@@ -228,8 +231,9 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 	if dl.Destination == ownLogs {
 		budget, maxOutput = ownLogsBudget, int64(ownLogsMaxOutput)
 	}
-	var rendered int64 // output fed to the renderer, resumed or not
-	var lastOut uint64 // the session's output so far, at the last flush
+	var cursorWritten time.Time // when dl.Cursor was last stored
+	var rendered int64          // output fed to the renderer, resumed or not
+	var lastOut uint64          // the session's output so far, at the last flush
 	for {
 		ended := d.sessionEnded(ctx, dl.SessionID)
 		if budget >= 0 && !ended {
@@ -374,9 +378,16 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 			sink.lines = sink.lines[:0]
 			if seq > dl.Cursor {
 				dl.Cursor = seq
-				dl.UpdatedAt = d.s.now()
-				if err := d.s.store.UpdateDelivery(context.WithoutCancel(ctx), *dl); err != nil {
-					d.s.logf("server: session %s: recording stream position: %v", dl.SessionID, err)
+				// Written at most every cursorEvery (a write of the
+				// metadata store per flush per session was a third of
+				// streaming's cost): a restart sends again what was
+				// sent since, as it does what was in flight.
+				if done || time.Since(cursorWritten) >= cursorEvery {
+					cursorWritten = time.Now()
+					dl.UpdatedAt = d.s.now()
+					if err := d.s.store.UpdateDelivery(context.WithoutCancel(ctx), *dl); err != nil {
+						d.s.logf("server: session %s: recording stream position: %v", dl.SessionID, err)
+					}
 				}
 			}
 		}

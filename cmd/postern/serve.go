@@ -60,6 +60,8 @@ type serverOptions struct {
 	metricFilterMaxSeries int
 	// outboxMax bounds the recordings waiting for delivery; 0: default.
 	outboxMax int64
+	// minFreeDisk is the free space the data directory keeps; 0: default.
+	minFreeDisk int64
 	// TLS material from files; empty: created in the data directory.
 	caCert, caKey, cert, key string
 }
@@ -209,7 +211,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		SSO: idp, AuditArchive: o.audit,
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
-		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, MetricFilterMaxSeries: o.metricFilterMaxSeries, OutboxMaxBytes: o.outboxMax, Keys: ks,
+		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, MetricFilterMaxSeries: o.metricFilterMaxSeries, OutboxMaxBytes: o.outboxMax, MinFreeDisk: o.minFreeDisk, Keys: ks,
 		S3ClientSideEncryption: o.destinations.S3.ClientSideEncryption, AuditKey: ks.AuditKey(),
 		SignInLifetime: o.signInLifetime, SSOSignInLifetime: o.ssoSignInLifetime, MaxPendingConns: o.maxPendingConns,
 	})
@@ -339,6 +341,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090; scrapers need a token allowed GetMetrics")
 	f.IntVar(&o.metricFilterMaxSeries, "metric-filter-max-series", server.DefaultMetricFilterMaxSeries, "combinations of dimension values each metric filter counts separately; more count under \"_other\"")
 	f.Int64Var(&o.outboxMax, "outbox-max-bytes", server.DefaultOutboxMaxBytes, "bound on recordings waiting for delivery to log destinations; at it, sessions that name one are refused")
+	f.Int64Var(&o.minFreeDisk, "min-free-disk", server.DefaultMinFreeDisk, "bytes the data directory's filesystem keeps free; below it, new sessions and changes are refused (DiskFull) and live sessions that cannot be recorded pause (-1: none)")
 	f.StringVar(&o.cert, "tls-cert", "", "server certificate (PEM); default: issued by the CA")
 	f.StringVar(&o.key, "tls-key", "", "server certificate key (PEM)")
 	f.StringVar(&o.caCert, "ca-cert", "", "CA certificate for agent certificates (PEM); default: created in the data directory")
@@ -376,6 +379,7 @@ works at once. State lives in one data directory; running it again resumes it.`,
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090; scrapers need a token allowed GetMetrics")
 	f.IntVar(&o.metricFilterMaxSeries, "metric-filter-max-series", server.DefaultMetricFilterMaxSeries, "combinations of dimension values each metric filter counts separately; more count under \"_other\"")
 	f.Int64Var(&o.outboxMax, "outbox-max-bytes", server.DefaultOutboxMaxBytes, "bound on recordings waiting for delivery to log destinations; at it, sessions that name one are refused")
+	f.Int64Var(&o.minFreeDisk, "min-free-disk", server.DefaultMinFreeDisk, "bytes the data directory's filesystem keeps free; below it, new sessions and changes are refused (DiskFull) and live sessions that cannot be recorded pause (-1: none)")
 	return cmd
 }
 
@@ -542,6 +546,9 @@ func loadServerConfig(path string, o *serverOptions) error {
 		CAKey           string `json:"caKey"`
 		MetricsListen   string `json:"metricsListen"`
 		OutboxMaxBytes  int64  `json:"outboxMaxBytes"`
+		// MinFreeDisk is the free space (bytes) the data directory
+		// keeps; -1 for none.
+		MinFreeDisk int64 `json:"minFreeDisk"`
 		// MetricFilterMaxSeries bounds each metric filter's
 		// combinations of dimension values.
 		MetricFilterMaxSeries int `json:"metricFilterMaxSeries"`
@@ -592,6 +599,12 @@ func loadServerConfig(path string, o *serverOptions) error {
 	}
 	if c.OutboxMaxBytes > 0 {
 		o.outboxMax = c.OutboxMaxBytes
+	}
+	if c.MinFreeDisk < -1 {
+		return fmt.Errorf("%s: minFreeDisk: %d is neither a number of bytes nor -1 (none)", path, c.MinFreeDisk)
+	}
+	if c.MinFreeDisk != 0 {
+		o.minFreeDisk = c.MinFreeDisk
 	}
 	for _, kv := range []struct {
 		dst *string

@@ -2,7 +2,7 @@ import { useMemo } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { fmtBytes, fmtDay, fmtNum, ago } from '../lib/format.js';
 import { Chart } from '../components/Chart.jsx';
-import { Badge, Empty, ErrorBanner, Loading, PageHeader, useAsync } from '../components/ui.jsx';
+import { Badge, Banner, Empty, ErrorBanner, Loading, PageHeader, useAsync } from '../components/ui.jsx';
 
 function Stat({ label, value, sub, tone, href }) {
   const body = (
@@ -83,12 +83,21 @@ export function Dashboard({ can }) {
         )}
       </PageHeader>
       <ErrorBanner error={dash.error} title="The dashboard could not be loaded" onRetry={dash.reload} />
+      {d?.disk?.low && (
+        <Banner title="The server's disk is full">
+          {fmtBytes(d.disk.free)} free of {fmtBytes(d.disk.total)}, below the minimum of {fmtBytes(d.disk.min)}: new sessions and changes are refused until space is freed in the server's data directory; reads and deletions still work.
+          {d.disk.paused > 0 && ` ${fmtNum(d.disk.paused)} live ${d.disk.paused === 1 ? 'session is' : 'sessions are'} paused and will resume by themselves.`}
+        </Banner>
+      )}
       <div class="stats">
         <Stat label="Sessions" value={d ? fmtNum(total) : '…'} sub="last 30 days" href="#/sessions?state=history" />
         <Stat label="Active now" value={active.data ? fmtNum(active.data.length) : '…'} sub="sessions connected" tone={active.data?.length ? 'live' : ''} href="#/sessions?state=active" />
         <Stat label="Nodes online" value={nodes.data ? `${online} / ${nodes.data.length}` : '…'} sub={nodes.data && online < nodes.data.length ? `${nodes.data.length - online} offline` : 'all reachable'} tone={nodes.data && online < nodes.data.length ? 'warn' : ''} href="#/nodes" />
         <Stat label="Failed sessions" value={d ? fmtNum(d.failed) : '…'} sub="ended in failure" tone={d?.failed ? 'bad' : ''} href="#/sessions?state=history&status=Failed" />
         {(!d || d.refused >= 0) && <Stat label="Refused" value={d ? fmtNum(d.refused) : '…'} sub="starts denied or refused" tone={d?.refused ? 'warn' : ''} />}
+        {d?.disk?.total > 0 && (
+          <Stat label="Disk free" value={fmtBytes(d.disk.free)} sub={`of ${fmtBytes(d.disk.total)}; minimum ${fmtBytes(d.disk.min)}`} tone={d.disk.low ? 'bad' : d.disk.free < 4 * d.disk.min ? 'warn' : ''} />
+        )}
         <Stat label="Delivery backlog" value={d ? fmtNum(d.backlog?.sessions ?? 0) : '…'} sub={d ? `${fmtBytes(d.backlog?.bytes ?? 0)} waiting for destinations` : 'sessions waiting'} tone={d?.backlog?.sessions ? 'warn' : ''} />
       </div>
 
