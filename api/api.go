@@ -214,9 +214,12 @@ type StartSessionRequest struct {
 
 // Session describes a session.
 type Session struct {
-	ID           string     `json:"sessionId"`
-	Owner        string     `json:"owner"`
-	Target       string     `json:"target"`
+	ID     string `json:"sessionId"`
+	Owner  string `json:"owner"`
+	Target string `json:"target"`
+	// TargetName is the target node's name, for a node that is still
+	// registered and that the caller may describe (DescribeNodes).
+	TargetName   string     `json:"targetName,omitempty"`
 	Document     string     `json:"documentName,omitempty"`
 	Reason       string     `json:"reason,omitempty"`
 	Status       string     `json:"status"`
@@ -245,6 +248,32 @@ type PortForward struct {
 	Host            string `json:"host,omitempty"` // on the node's network; empty: the node itself
 	PortNumber      int    `json:"portNumber"`
 	LocalPortNumber int    `json:"localPortNumber"` // the client's listening port; 0: any free one
+}
+
+// Connection is one TCP connection a port session forwarded, from its
+// recording (GET /v1/sessions/{id}/connections).
+type Connection struct {
+	ID int `json:"connectionId"` // 1, 2, ... in the session
+	// ClientAddress is where the connection came from, as the server saw
+	// it (the user's `postern forward` or `postern proxy`).
+	ClientAddress string `json:"clientAddress"`
+	// TargetHost and TargetPort are where it went, as the node reaches
+	// them ("localhost": the node itself).
+	TargetHost string     `json:"targetHost"`
+	TargetPort int        `json:"targetPort"`
+	StartTime  time.Time  `json:"startTime"`
+	EndTime    *time.Time `json:"endTime,omitempty"` // nil while it is open
+	// BytesFromClient and BytesFromTarget are counted when it closes:
+	// nil while it is open, or if it ended uncounted (the server stopped
+	// with it open).
+	BytesFromClient *int64 `json:"bytesFromClient,omitempty"`
+	BytesFromTarget *int64 `json:"bytesFromTarget,omitempty"`
+	// CloseReason says why it closed: ClientClosed, TargetClosed,
+	// ClientDisconnected, AgentDisconnected, ConnectFailed, SessionEnded,
+	// ServerStopped or ServerRestarted; empty while it is open. Detail
+	// says more where there is more (the node's error).
+	CloseReason string `json:"closeReason,omitempty"`
+	Detail      string `json:"detail,omitempty"`
 }
 
 // LogLocation is one artifact of a session at one destination.

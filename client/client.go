@@ -357,6 +357,14 @@ func (c *Client) Session(ctx context.Context, id string) (api.Session, error) {
 	return out, err
 }
 
+// Connections lists a port session's forwarded connections, from its
+// recording.
+func (c *Client) Connections(ctx context.Context, id string) ([]api.Connection, error) {
+	var out []api.Connection
+	err := c.do(ctx, "GET", api.PathSessions+"/"+url.PathEscape(id)+"/connections", nil, &out)
+	return out, err
+}
+
 // Terminate ends a session.
 func (c *Client) Terminate(ctx context.Context, id string) (api.Session, error) {
 	var out api.Session

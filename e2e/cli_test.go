@@ -52,7 +52,7 @@ func TestTerminateAndPlay(t *testing.T) {
 		t.Errorf("logs play output lacks the session's output:\n%q", played)
 	}
 	csv := e.mustRun(ctx, "sessions", "-o", "csv")
-	if !strings.HasPrefix(csv, "SESSION,OWNER,TARGET,TYPE,STATUS") || !strings.Contains(csv, id) {
+	if !strings.HasPrefix(csv, "SESSION,OWNER,TARGET,TARGET NAME,TYPE,STATUS") || !strings.Contains(csv, id) {
 		t.Errorf("sessions -o csv:\n%s", csv)
 	}
 }

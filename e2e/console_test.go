@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +78,10 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("GET / does not serve the console: %s\n%s", res.Status, page)
 	}
 
+	// A port session with one connection, which the console must show
+	// as such: its type and port, the connection, no player.
+	portSession, portTarget := endedPortSession(t, ctx, e)
+
 	password := os.Getenv("POSTERN_ADMIN_PASSWORD")
 	if b, err := os.ReadFile(filepath.Join(e.dir, "data", "admin-password")); err == nil {
 		password = strings.TrimSpace(string(b))
@@ -93,6 +101,8 @@ func TestConsole(t *testing.T) {
 		"CHROMIUM="+chromiumPath,
 		"POSTERN_SSO_USER=sam",
 		"POSTERN_SSO_FORGED_CALLBACK="+forged,
+		"POSTERN_PORT_SESSION="+portSession,
+		"POSTERN_PORT_TARGET="+portTarget,
 	)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -130,4 +140,42 @@ func ssoCallbackOf(t *testing.T, start string) string {
 	}
 	t.Fatalf("no redirect to the callback from %s", start)
 	return ""
+}
+
+// endedPortSession runs a port session through `postern forward` with one
+// connection, on which the client sends 1000 bytes and the target answers
+// 5000 and closes, and returns the ended session's id and its target
+// (localhost:PORT).
+func endedPortSession(t *testing.T, ctx context.Context, e *env) (string, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.CopyN(io.Discard, c, 1000)
+		c.Write(make([]byte, 5000))
+		c.Close()
+	}()
+	port, local := ln.Addr().(*net.TCPAddr).Port, freePort(t)
+	fwd := start(t, e.vars(), "forward", hostname(t), "--port", fmt.Sprint(port), "--local-port", fmt.Sprint(local))
+	id := fwd.waitFor(ctx, regexp.MustCompile(`Port \d+ opened for sessionId (\S+)\.`))[1]
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", local))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(time.Minute))
+	c.Write(make([]byte, 1000))
+	if b, err := io.ReadAll(c); len(b) != 5000 || err != nil {
+		t.Fatalf("the port session's connection read %d bytes, %v; want 5000", len(b), err)
+	}
+	c.Close()
+	fwd.stop(ctx)
+	e.waitEnded(ctx, id)
+	return id, fmt.Sprintf("localhost:%d", port)
 }

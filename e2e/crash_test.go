@@ -221,3 +221,77 @@ func loginToken(t *testing.T, ctx context.Context, c *cluster) string {
 	}
 	return res.Token
 }
+
+// TestPortSessionServerCrash kills the server under a port session with a
+// connection open: the restarted server recovers the session, records the
+// lost connection as closed by the restart with its bytes uncounted, and
+// numbers the session's next connection after it.
+func TestPortSessionServerCrash(t *testing.T) {
+	ctx := testCtx(t)
+	c := startCluster(t, ctx, "2m")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(conn, conn); conn.Close() }() // echoes until the client's end
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	s, err := c.admin.StartSession(ctx, api.StartSessionRequest{Target: c.nodeID, Document: "Postern-StartPortForwardingSession",
+		Parameters: map[string]string{"portNumber": fmt.Sprint(port)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo := func(conn net.Conn, msg string) {
+		t.Helper()
+		conn.SetDeadline(time.Now().Add(time.Minute))
+		if _, err := conn.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, len(msg))
+		if _, err := io.ReadFull(conn, b); err != nil || string(b) != msg {
+			t.Fatalf("echo of %q: %q, %v", msg, b, err)
+		}
+	}
+	conn, err := c.admin.DialForward(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	echo(conn, "before the crash")
+	// The connection's opening is durable once the API lists it.
+	if cs, err := c.admin.Connections(ctx, s.ID); err != nil || len(cs) != 1 || cs[0].EndTime != nil {
+		t.Fatalf("connections before the crash: %+v, %v", cs, err)
+	}
+	c.server.signal(syscall.SIGKILL)
+	<-c.server.done
+	c.startServer(ctx, "2m")
+	c.waitOnline(ctx)
+
+	cs, err := c.admin.Connections(ctx, s.ID)
+	if err != nil || len(cs) != 1 || cs[0].ID != 1 || cs[0].CloseReason != "ServerRestarted" || cs[0].EndTime == nil ||
+		cs[0].BytesFromClient != nil || cs[0].BytesFromTarget != nil || cs[0].TargetPort != port {
+		t.Fatalf("connections after the restart: %+v, %v; want the first closed by the restart, uncounted", cs, err)
+	}
+	// The recovered session forwards on, numbering after the lost one.
+	conn2, err := c.admin.DialForward(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(conn2, "after the restart")
+	conn2.Close()
+	if _, err := c.admin.Terminate(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	cs, err = c.admin.Connections(ctx, s.ID)
+	if err != nil || len(cs) != 2 || cs[1].ID != 2 || cs[1].CloseReason == "" || cs[1].BytesFromClient == nil || *cs[1].BytesFromClient != int64(len("after the restart")) {
+		t.Fatalf("connections at the end: %+v, %v", cs, err)
+	}
+}

@@ -496,7 +496,7 @@ func TestSharedExamples(t *testing.T) {
 			t.Errorf("session = %+v, want a Terminated port-forwarding-remote-host session", s)
 		}
 		cast := e.logs(ctx, id, "cast")
-		if !strings.Contains(cast, fmt.Sprintf("-> 127.0.0.1:%d opened", port)) {
+		if !strings.Contains(cast, fmt.Sprintf(" to 127.0.0.1:%d opened", port)) {
 			t.Errorf("recording does not list the connection to 127.0.0.1:%d:\n%s", port, cast)
 		}
 	})

@@ -86,14 +86,28 @@ func TestPortForwardManyConnections(t *testing.T) {
 	if n := strings.Count(cast, "opened"); n != conns {
 		t.Errorf("recording lists %d opened connections, want %d", n, conns)
 	}
-	// So does the transcript, a line each, with the bytes each way
-	// (issue 17, item 3).
+	// So does the transcript, a line each as they open and close, with
+	// the bytes each way (issue 17, item 3).
 	transcript := e.mustRun(ctx, "logs", "get", id)
-	if n := strings.Count(transcript, "opened"); n != conns || strings.Count(transcript, "bytes in") != conns || !strings.HasPrefix(transcript, "Script started on") {
+	if n := strings.Count(transcript, "opened"); n != conns || strings.Count(transcript, "bytes from the client") != conns || !strings.HasPrefix(transcript, "Script started on") {
 		t.Errorf("transcript lists %d opened connections, want %d:\n%s", n, conns, transcript)
 	}
-	if tbl := e.mustRun(ctx, "sessions"); !strings.Contains(tbl, "TYPE") || !strings.Contains(tbl, "Port") {
-		t.Errorf("the sessions table does not say it was a port session:\n%s", tbl)
+	// The sessions table says it was a port session, and names its node
+	// by name, not id (issue 17, item 7).
+	var nodes []api.Node
+	e.jsonOut(ctx, &nodes, "nodes")
+	tbl := e.mustRun(ctx, "sessions")
+	if len(nodes) != 1 || nodes[0].Name == "" || !regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(id)+` +admin +`+regexp.QuoteMeta(nodes[0].Name)+` +Port +Terminated `).MatchString(tbl) ||
+		strings.Contains(tbl, nodes[0].ID) || !strings.Contains(tbl, "TYPE") {
+		t.Errorf("the sessions table does not say it was a port session on %+v:\n%s", nodes, tbl)
+	}
+	csv := e.mustRun(ctx, "sessions", "-o", "csv")
+	if want := id + ",admin," + nodes[0].ID + "," + nodes[0].Name + ",Port,Terminated,"; !strings.HasPrefix(csv, "SESSION,OWNER,TARGET,TARGET NAME,TYPE,STATUS,") || !strings.Contains(csv, want) {
+		t.Errorf("sessions -o csv lacks %q:\n%s", want, csv)
+	}
+	show := e.mustRun(ctx, "sessions", "show", id)
+	if want := fmt.Sprintf("Target:     %s (%s)\n", nodes[0].Name, nodes[0].ID); !strings.Contains(show, want) || !strings.Contains(show, "Connections:\n") {
+		t.Errorf("sessions show lacks %q:\n%s", want, show)
 	}
 }
 
@@ -197,6 +211,20 @@ func TestSSHThroughProxy(t *testing.T) {
 	s := waitSession(ctx, t, e, hist[0].ID, func(s api.Session) bool { return !isActive(s) })
 	if s.Status != "Terminated" {
 		t.Errorf("ssh session ended %s", s.Status)
+	}
+	// Its one connection is on record, with what SSH carried each way
+	// (encrypted, so only counted) and who ended it.
+	e.waitDelivered(ctx, s.ID)
+	var res api.QueryResult
+	e.jsonOut(ctx, &res, "logs", "query", `filter eventType = "ConnectionClosed" and sessionId = "`+s.ID+`" | fields targetPort, bytesFromClient, bytesFromTarget, closeReason`)
+	if len(res.Rows) != 1 {
+		t.Fatalf("ConnectionClosed events of the ssh session: %v", res.Rows)
+	}
+	r := res.Rows[0]
+	in, _ := r[1].(float64)
+	out2, _ := r[2].(float64)
+	if r[0] != float64(port) || in < 100 || out2 < 100 || (r[3] != "ClientClosed" && r[3] != "TargetClosed") {
+		t.Errorf("the ssh connection's event: %v %v", res.Columns, r)
 	}
 }
 
@@ -423,4 +451,194 @@ func sysctlMax(t *testing.T, name string) int64 {
 		t.Fatalf("%s: %q", name, b)
 	}
 	return n
+}
+
+// TestPortSessionConnectionEvents: every forwarded connection of a port
+// session is on record (issue 17, item 3) as events in the session's
+// stream in the built-in log store, where queries and metric filters
+// find them, in `sessions show` and the API, and in the transcript: the
+// client's address, the target, when, the bytes each way and why it
+// closed. The target here behaves so that each close has one cause: it
+// closes first; the client closes first; the session is terminated with
+// the connection open; the node cannot connect.
+func TestPortSessionConnectionEvents(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	e := startDev(t, "--metrics-listen", "127.0.0.1:0")
+	metricsURL := e.dev.waitFor(ctx, regexp.MustCompile(`metrics on (http://\S+)`))[1]
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	clientEOF := make(chan struct{}, 1)
+	holding := make(chan net.Conn, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				mode := make([]byte, 1)
+				if _, err := io.ReadFull(c, mode); err != nil {
+					c.Close()
+					return
+				}
+				switch mode[0] {
+				case 'a': // answers 5000 bytes to 1000 and closes
+					io.CopyN(io.Discard, c, 999)
+					c.Write(make([]byte, 5000))
+					c.Close()
+				case 'b': // reads until the client's end, then closes
+					io.Copy(io.Discard, c)
+					c.Close()
+					clientEOF <- struct{}{}
+				case 'c': // reads 10 bytes and keeps the connection
+					io.CopyN(io.Discard, c, 9)
+					holding <- c
+				}
+			}()
+		}
+	}()
+
+	local := freePort(t)
+	fwd := start(t, e.vars(), "forward", hostname(t), "--port", fmt.Sprint(port), "--local-port", fmt.Sprint(local))
+	id := fwd.waitFor(ctx, regexp.MustCompile(`Port \d+ opened for sessionId (\S+)\.`))[1]
+	// The session made the account's own log group: a metric filter on
+	// it adds up what targets sent on the connections they closed.
+	e.mustRun(ctx, "logs", "metric-filters", "put", "--group", "/postern/sessions", "--name", "target-bytes",
+		"--pattern", `{ $.eventType = "ConnectionClosed" && $.closeReason = "TargetClosed" }`,
+		"--metric-namespace", "Postern", "--metric-name", "TargetBytes", "--value", "$.bytesFromTarget")
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", local))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(time.Minute))
+		return c
+	}
+	// 1: the target closes first.
+	c := dial()
+	c.Write(append([]byte{'a'}, make([]byte, 999)...))
+	if b, err := io.ReadAll(c); len(b) != 5000 || err != nil {
+		t.Fatalf("connection 1 read %d bytes, %v; want 5000 and the end", len(b), err)
+	}
+	c.Close()
+	// 2: the client closes first.
+	c = dial()
+	c.Write(append([]byte{'b'}, make([]byte, 699)...))
+	c.Close()
+	select {
+	case <-clientEOF:
+	case <-ctx.Done():
+		t.Fatal("the target never saw connection 2 end")
+	}
+	// 3: open when the session is terminated.
+	c = dial()
+	defer c.Close()
+	c.Write(append([]byte{'c'}, make([]byte, 9)...))
+	var held net.Conn
+	select {
+	case held = <-holding:
+		defer held.Close()
+	case <-ctx.Done():
+		t.Fatal("connection 3 never reached the target")
+	}
+	// While it runs, the API lists the open connection.
+	cs, err := e.api().Connections(ctx, id)
+	if err != nil || len(cs) != 3 || cs[2].EndTime != nil || cs[2].CloseReason != "" || cs[0].CloseReason != "TargetClosed" {
+		t.Fatalf("connections of the running session: %+v, %v", cs, err)
+	}
+	e.mustRun(ctx, "terminate", id)
+	fwd.waitFor(ctx, regexp.MustCompile(`Exiting session with sessionId`))
+	e.waitDelivered(ctx, id)
+
+	type row struct {
+		id, bytesIn, bytesOut         int
+		host, reason, detail, address string
+		port                          int
+	}
+	want := []row{
+		{id: 1, bytesIn: 1000, bytesOut: 5000, reason: "TargetClosed"},
+		{id: 2, bytesIn: 700, bytesOut: 0, reason: "ClientClosed"},
+		{id: 3, bytesIn: 10, bytesOut: 0, reason: "SessionEnded", detail: "the session ended: TerminatedByUser"},
+	}
+	var res api.QueryResult
+	e.jsonOut(ctx, &res, "logs", "query", `filter eventType = "ConnectionClosed" and sessionId = "`+id+`"
+		| fields connectionId, clientAddress, targetHost, targetPort, bytesFromClient, bytesFromTarget, closeReason, detail | sort connectionId asc`)
+	if len(res.Rows) != len(want) {
+		t.Fatalf("ConnectionClosed events of %s: %v %v, want %d", id, res.Columns, res.Rows, len(want))
+	}
+	for i, r := range res.Rows {
+		num := func(v any) int { f, _ := v.(float64); return int(f) }
+		str := func(v any) string { s, _ := v.(string); return s }
+		got := row{id: num(r[0]), address: str(r[1]), host: str(r[2]), port: num(r[3]), bytesIn: num(r[4]), bytesOut: num(r[5]), reason: str(r[6]), detail: str(r[7])}
+		w := want[i]
+		if got.id != w.id || !strings.HasPrefix(got.address, "127.0.0.1:") || got.host != "localhost" || got.port != port ||
+			got.bytesIn != w.bytesIn || got.bytesOut != w.bytesOut || got.reason != w.reason || got.detail != w.detail {
+			t.Errorf("ConnectionClosed event %d: %+v, want %+v (from 127.0.0.1, to localhost:%d)", i+1, got, w, port)
+		}
+	}
+	if out := e.mustRun(ctx, "logs", "query", `filter eventType = "ConnectionOpened" and sessionId = "`+id+`" | stats count(*) as n`, "-o", "csv"); out != "n\n3\n" {
+		t.Errorf("ConnectionOpened events: %q, want 3", out)
+	}
+	metric := `postern_logs_Postern_TargetBytes{filter="target-bytes",log_group="/postern/sessions"} 5000`
+	if m := scrape(t, metricsURL, e.metricsToken()); !strings.Contains(m, metric+"\n") {
+		t.Errorf("metrics lack %s:\n%s", metric, grepLines(m, "postern_logs_"))
+	}
+
+	// The API, sessions show and the transcript say the same.
+	cs, err = e.api().Connections(ctx, id)
+	if err != nil || len(cs) != 3 {
+		t.Fatalf("connections: %+v, %v", cs, err)
+	}
+	for i, cn := range cs {
+		w := want[i]
+		if cn.ID != w.id || cn.EndTime == nil || cn.BytesFromClient == nil || *cn.BytesFromClient != int64(w.bytesIn) ||
+			cn.BytesFromTarget == nil || *cn.BytesFromTarget != int64(w.bytesOut) || cn.CloseReason != w.reason || cn.TargetPort != port {
+			t.Errorf("connection %d in the API: %+v", i+1, cn)
+		}
+	}
+	show := e.mustRun(ctx, "sessions", "show", id)
+	for _, re := range []string{
+		`(?m)^Type: +Port$`, fmt.Sprintf(`(?m)^Port: +localhost:%d$`, port), `(?m)^Status: +Terminated$`,
+		`(?m)^  ID +CLIENT +TARGET +OPENED +CLOSED +DURATION +FROM CLIENT +FROM TARGET +CLOSE REASON +DETAIL$`,
+		fmt.Sprintf(`(?m)^  1 +127\.0\.0\.1:\d+ +localhost:%d +.* 1000 +5000 +TargetClosed +-$`, port),
+		fmt.Sprintf(`(?m)^  2 +127\.0\.0\.1:\d+ +localhost:%d +.* 700 +0 +ClientClosed +-$`, port),
+		fmt.Sprintf(`(?m)^  3 +127\.0\.0\.1:\d+ +localhost:%d +.* 10 +0 +SessionEnded +the session ended: TerminatedByUser$`, port),
+	} {
+		if !regexp.MustCompile(re).MatchString(show) {
+			t.Errorf("sessions show lacks %s:\n%s", re, show)
+		}
+	}
+	transcript := e.mustRun(ctx, "logs", "get", id)
+	for _, s := range []string{
+		fmt.Sprintf("to localhost:%d closed (TargetClosed) after", port), "1000 bytes from the client, 5000 from the target",
+		"700 bytes from the client, 0 from the target", "closed (SessionEnded)",
+	} {
+		if !strings.Contains(transcript, s) {
+			t.Errorf("transcript lacks %q:\n%s", s, transcript)
+		}
+	}
+
+	// A connection the node cannot make is on record too, with the
+	// node's reason.
+	closed, local := freePort(t), freePort(t)
+	fwd = start(t, e.vars(), "forward", hostname(t), "--port", fmt.Sprint(closed), "--local-port", fmt.Sprint(local))
+	id = fwd.waitFor(ctx, regexp.MustCompile(`Port \d+ opened for sessionId (\S+)\.`))[1]
+	c = dial()
+	c.Read(make([]byte, 1))
+	c.Close()
+	fwd.waitFor(ctx, regexp.MustCompile(`could not connect to localhost:\d+`))
+	fwd.signal(syscall.SIGINT)
+	fwd.waitFor(ctx, regexp.MustCompile(`Exiting session with sessionId`))
+	e.waitDelivered(ctx, id)
+	e.jsonOut(ctx, &res, "logs", "query", `filter eventType = "ConnectionClosed" and sessionId = "`+id+`" | fields closeReason, detail, bytesFromClient`)
+	if len(res.Rows) != 1 || res.Rows[0][0] != "ConnectFailed" || !strings.Contains(fmt.Sprint(res.Rows[0][1]), fmt.Sprintf("could not connect to localhost:%d", closed)) || res.Rows[0][2] != 0.0 {
+		t.Errorf("the refused connection's event: %v", res.Rows)
+	}
 }

@@ -1,8 +1,8 @@
 package logstore_test
 
 import (
-	"database/sql"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"

@@ -169,6 +169,9 @@ func (c *CastWriter) Write(r Record) error {
 		}
 	case KindMarker:
 		b = appendEvent(b, r.Time, EventMarker, r.Data)
+	case KindConnection:
+		// A port session's connections are its markers, in words.
+		b = appendEvent(b, r.Time, EventMarker, []byte(connectionText(r.Data)))
 	case KindTyped:
 		// No event of its own: the lines the keys enter are marked
 		// when the terminal shows them.

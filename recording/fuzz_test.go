@@ -280,6 +280,12 @@ func FuzzParsePayload(f *testing.F) {
 		}
 		f.Add(b[frameHeaderLen:])
 	}
+	conn := Record{Seq: 3, Time: time.Second, Kind: KindConnection, Data: must(EncodeConnection(sampleConnections()[2]))}
+	b, err := appendFrame(nil, conn)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b[frameHeaderLen:])
 	f.Add([]byte{})
 	f.Add(make([]byte, payloadFixedLen))
 	f.Fuzz(func(t *testing.T, p []byte) {

@@ -35,6 +35,10 @@ const (
 	KindExit   Kind = 5 // session ended; ExitCode, Data is the reason (may be empty)
 	KindStderr Kind = 6 // bytes a command without a terminal wrote to its standard error
 	KindTyped  Kind = 7 // where the user started a line and pressed Enter: Data is marks (TypedLine, TypedEnter), never what was typed
+	// KindConnection: a port session's forwarded connection opened or
+	// closed; Data is a Connection as JSON (EncodeConnection). Only the
+	// server writes them: no agent record becomes one.
+	KindConnection Kind = 8
 )
 
 // Marks in a KindTyped record's Data, one byte each, in the order typed.
@@ -63,11 +67,13 @@ func (k Kind) String() string {
 		return "stderr"
 	case KindTyped:
 		return "typed"
+	case KindConnection:
+		return "connection"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
-func (k Kind) valid() bool { return k >= KindOutput && k <= KindTyped }
+func (k Kind) valid() bool { return k >= KindOutput && k <= KindConnection }
 
 // Record is one event of a session as the agent numbered and timed it.
 type Record struct {
@@ -95,8 +101,9 @@ type Meta struct {
 	// each "\n" as "\r\n".
 	Pipes bool `json:"pipes,omitempty"`
 	// Port marks a port forwarding session: it has no terminal, and its
-	// KindMarker records, one as each forwarded connection opens and
-	// closes, are its transcript.
+	// KindConnection records, one as each forwarded connection opens and
+	// one as it closes, are its transcript (with its KindMarker notes;
+	// journals written before KindConnection have only those).
 	Port bool `json:"port,omitempty"`
 	// Sealed, on a journal, says that its records are encrypted and how
 	// to get the key back; nil for a journal in the clear.

@@ -28,8 +28,8 @@ type TranscriptWriter struct {
 	w     io.Writer
 	tr    *TextRenderer
 	pipes bool // Meta.Pipes: show "\n" as "\r\n"
-	// port (Meta.Port): markers are the transcript, each a line with its
-	// time (start is the session's).
+	// port (Meta.Port): markers and connection records are the
+	// transcript, each a line with its time (start is the session's).
 	port  bool
 	start time.Time
 	buf   []byte
@@ -90,12 +90,31 @@ func (t *TranscriptWriter) Write(r Record) error {
 		t.tr.Resize(r.Cols)
 	case KindMarker:
 		if t.port {
-			if _, err := fmt.Fprintf(t.w, "%s %s\n", t.start.Add(r.Time).UTC().Format(time.RFC3339), sanitizeLine(string(r.Data))); err != nil {
-				return fmt.Errorf("recording: write transcript: %w", err)
-			}
+			return t.line(r.Time, string(r.Data))
 		}
+	case KindConnection:
+		return t.line(r.Time, connectionText(r.Data))
 	}
 	return nil
+}
+
+// line writes a port session's line, with its time.
+func (t *TranscriptWriter) line(at time.Duration, text string) error {
+	if _, err := fmt.Fprintf(t.w, "%s %s\n", t.start.Add(at).UTC().Format(time.RFC3339), sanitizeLine(text)); err != nil {
+		return fmt.Errorf("recording: write transcript: %w", err)
+	}
+	return nil
+}
+
+// connectionText is a KindConnection record's line; a record that does not
+// decode says so rather than ending the rendering, which would lose the
+// lines after it.
+func connectionText(data []byte) string {
+	c, err := ParseConnection(data)
+	if err != nil {
+		return fmt.Sprintf("(an unreadable connection record: %v)", err)
+	}
+	return c.Text()
 }
 
 // Finish writes out the last line of output and the transcript's last

@@ -76,6 +76,7 @@ func (s *Server) routes() []route {
 		{pattern: "DELETE " + api.PathSessions + "/{id}/logs", action: authz.DeleteSessionLogs, handler: s.handleDeleteLogs},
 		{pattern: "POST " + api.PathSessions + "/{id}/logs/key", action: authz.GetSessionLogs, handler: s.handleArtifactKey},
 		{pattern: "GET " + api.PathSessions + "/{id}/forward", action: authz.ResumeSession, handler: s.handleForward},
+		{pattern: "GET " + api.PathSessions + "/{id}/connections", action: authz.GetSessionLogs, handler: s.handleConnections},
 		{pattern: "GET " + api.PathLogGroups, action: authz.DescribeLogGroups, handler: s.handleListLogGroups},
 		{pattern: "POST " + api.PathLogGroups, action: authz.CreateLogGroup, handler: s.handleCreateLogGroup},
 		{pattern: "DELETE " + api.PathLogGroups, action: authz.DeleteLogGroup, handler: s.handleDeleteLogGroup},

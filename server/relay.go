@@ -67,10 +67,11 @@ type relay struct {
 	// goroutines start), the open ones (by id), and the server's own
 	// record numbering (there is no agent stream).
 	port      *store.PortTarget
-	conns     map[int]context.CancelFunc
-	nextConn  int
+	conns     map[int]*openConn
+	nextConn  int // the last connection id given out
 	serverSeq uint64
-	// marks are a port session's records not yet durable (marker).
+	// marks are a port session's records not yet durable
+	// (appendServerRecord).
 	marks        []recording.Record
 	lastActivity time.Time
 	warned       bool
@@ -486,7 +487,7 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	r.mu.Unlock()
 
 	if port != nil {
-		r.closeConns()
+		r.closeConns(reason)
 		r.mu.Lock()
 		r.writeMarksLocked()
 		// After the markers, or after what the journal has of them if

@@ -90,11 +90,6 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	if err := s.store.CreateSession(r.Context(), sess); err != nil {
 		return err
 	}
-	if err := s.createDeliveries(r.Context(), sess, plan.deliveries); err != nil {
-		sess.Status, sess.StatusReason, sess.EndedAt = store.StatusFailed, "DeliveryUnavailable", s.now()
-		s.store.UpdateSession(context.WithoutCancel(r.Context()), sess)
-		return err
-	}
 	jpath := s.journalPath(sess.Account, sess.ID)
 	if err := os.MkdirAll(filepath.Dir(jpath), 0o700); err != nil {
 		return err
@@ -114,6 +109,16 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	j, err := recording.CreateJournal(jpath, meta, jkey)
 	if err != nil {
 		sess.Status, sess.StatusReason, sess.EndedAt = store.StatusFailed, "RecordingFailed", s.now()
+		s.store.UpdateSession(context.WithoutCancel(r.Context()), sess)
+		return err
+	}
+	// After the journal: a streamed delivery is due at once, and reads
+	// the journal from its start (before, its first attempt could fail
+	// on a journal not made yet, and wait out a retry).
+	if err := s.createDeliveries(r.Context(), sess, plan.deliveries); err != nil {
+		j.Close()
+		os.Remove(jpath)
+		sess.Status, sess.StatusReason, sess.EndedAt = store.StatusFailed, "DeliveryUnavailable", s.now()
 		s.store.UpdateSession(context.WithoutCancel(r.Context()), sess)
 		return err
 	}
@@ -185,6 +190,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	s.logf("server: session %s (%s) started by %s on %s as %q", sess.ID, plan.document, sess.Owner, n.ID, sess.RunAsUser)
 	s.auditEvent(sess, "SessionStarted", fmt.Sprintf("document %s on %s as %q", plan.document, n.ID, sess.RunAsUser))
 	out := s.apiSession(sess)
+	out.TargetName = s.targetName(r, sess, map[string]store.Node{n.ID: n}, nil)
 	s.apiDeliveries(r.Context(), sess, &out)
 	out.SessionType = plan.sessionType
 	out.Pipes = plan.pipes
@@ -309,9 +315,31 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	out := s.apiSession(sess)
+	out.TargetName = s.targetName(r, sess, nil, nil)
 	s.apiDeliveries(r.Context(), sess, &out)
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// targetName is the name of sess's target node, if it is still
+// registered and the caller may describe it. seen and describable, if
+// not nil, keep the nodes looked up and the decisions made for a listing.
+func (s *Server) targetName(r *http.Request, sess store.Session, seen map[string]store.Node, describable map[string]bool) string {
+	n := s.targetOf(r.Context(), sess, seen)
+	if n.Name == "" {
+		return "" // gone, or never named
+	}
+	ok, decided := describable[n.ID]
+	if !decided {
+		ok = s.allowed(r, authz.DescribeNodes, nodeEntity(n))
+		if describable != nil {
+			describable[n.ID] = ok
+		}
+	}
+	if !ok {
+		return ""
+	}
+	return n.Name
 }
 
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) error {
@@ -358,6 +386,7 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 	s.listing(r)
 	out := []api.Session{}
 	nodes := map[string]store.Node{} // the listing's targets, looked up once each
+	describable := map[string]bool{} // whether the caller may describe each
 	for _, sess := range ss {
 		if rl := s.relay(sess.ID); rl != nil {
 			rl.mu.Lock()
@@ -365,7 +394,9 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 			rl.mu.Unlock()
 		}
 		if e, opts := s.sessionEntity(r.Context(), sess, nodes); s.allowed(r, authz.DescribeSessions, e, opts...) {
-			out = append(out, s.apiSession(sess))
+			as := s.apiSession(sess)
+			as.TargetName = s.targetName(r, sess, nodes, describable)
+			out = append(out, as)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -593,7 +624,12 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 		if err != nil {
 			s.logf("server: session %s: %v", sess.ID, err)
 		}
-		s.newRelay(sess, j, outEnd)
+		rl := s.newRelay(sess, j, outEnd)
+		if j.Meta().Port {
+			if err := rl.recoverConns(key); err != nil {
+				s.logf("server: session %s: %v", sess.ID, err)
+			}
+		}
 		s.logf("server: recovered session %s at record %d; waiting for its agent", sess.ID, j.LastSeq())
 	}
 	// Sessions that ended as the server went down, before their

@@ -105,6 +105,60 @@ func newCommandEvent(ev *sessionEvent, started time.Time, c recording.Command) c
 	return ce
 }
 
+// connectionEvent is Postern's per-connection event of a port session,
+// streamed as Session Manager's events are: one as a forwarded connection
+// opens and one as it closes (recording.Connection), so that queries and
+// metric filters can find who connected from where to what, when, how much
+// went each way and why it closed.
+type connectionEvent struct {
+	EventVersion string `json:"eventVersion"`
+	EventType    string `json:"eventType"` // recording.ConnectionOpened or ConnectionClosed
+	EventTime    string `json:"eventTime"` // when it opened, or closed
+	AWSRegion    string `json:"awsRegion"`
+	Target       struct {
+		ID string `json:"id"`
+	} `json:"target"`
+	UserIdentity struct {
+		ARN string `json:"arn"`
+	} `json:"userIdentity"`
+	SessionID     string `json:"sessionId"`
+	ConnectionID  int    `json:"connectionId"`
+	ClientAddress string `json:"clientAddress"`
+	TargetHost    string `json:"targetHost"`
+	TargetPort    int    `json:"targetPort"`
+	StartTime     string `json:"startTime"`
+	// The rest once it closed; the byte counts are absent when they are
+	// not known (recording.Connection.BytesUnknown).
+	EndTime         string `json:"endTime,omitempty"`
+	DurationMS      *int64 `json:"durationMs,omitempty"`
+	BytesFromClient *int64 `json:"bytesFromClient,omitempty"`
+	BytesFromTarget *int64 `json:"bytesFromTarget,omitempty"`
+	CloseReason     string `json:"closeReason,omitempty"`
+	Detail          string `json:"detail,omitempty"`
+}
+
+// newConnectionEvent describes c of the session ev streams.
+func newConnectionEvent(ev *sessionEvent, c recording.Connection) connectionEvent {
+	ce := connectionEvent{
+		EventVersion: "1.0", EventType: c.Event, AWSRegion: ev.AWSRegion, SessionID: ev.SessionID,
+		EventTime: c.Start.UTC().Format(time.RFC3339Nano), StartTime: c.Start.UTC().Format(time.RFC3339Nano),
+		ConnectionID: c.ID, ClientAddress: c.Client, TargetHost: c.Host, TargetPort: c.Port,
+	}
+	ce.Target.ID, ce.UserIdentity.ARN = ev.Target.ID, ev.UserIdentity.ARN
+	if c.Event == recording.ConnectionClosed {
+		ce.EventTime = c.End.UTC().Format(time.RFC3339Nano)
+		ce.EndTime = ce.EventTime
+		ms := c.End.Sub(c.Start).Milliseconds()
+		ce.DurationMS = &ms
+		if !c.BytesUnknown {
+			in, out := c.BytesFromClient, c.BytesFromTarget
+			ce.BytesFromClient, ce.BytesFromTarget = &in, &out
+		}
+		ce.CloseReason, ce.Detail = c.CloseReason, c.Detail
+	}
+	return ce
+}
+
 // lineSink collects the lines a TextRenderer writes.
 type lineSink struct {
 	lines   []string
@@ -150,6 +204,9 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 	// terminal.
 	tracker := recording.NewCommandTracker(jr.Meta().Width)
 	var cmds []recording.Command
+	// A port session's connections opened or closed since the last
+	// flush.
+	var conns []recording.Connection
 	var scratch []byte
 	ev := sessionEvent{EventVersion: "1.0", AWSRegion: "local", SessionID: sess.ID, RunAsUser: sess.RunAsUser}
 	ev.Target.ID = sess.Target
@@ -176,7 +233,7 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 	}
 	var cursorWritten time.Time // when dl.Cursor was last stored
 	var rendered int64          // output fed to the renderer, resumed or not
-	var lastOut uint64 // the session's output so far, at the last flush
+	var lastOut uint64          // the session's output so far, at the last flush
 	for {
 		ended := d.sessionEnded(ctx, dl.SessionID)
 		if budget >= 0 && !ended {
@@ -242,6 +299,14 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 				if !jr.Meta().Pipes {
 					tracker.Typed(rec.Time, rec.Data)
 				}
+			case recording.KindConnection:
+				c, err := recording.ParseConnection(rec.Data)
+				if err != nil {
+					// Only the server writes them: a bug, not input.
+					d.s.logf("server: session %s: record %d: %v; not streamed", dl.SessionID, rec.Seq, err)
+				} else if !sink.discard {
+					conns = append(conns, c)
+				}
 			case recording.KindResize:
 				tr.Resize(rec.Cols)
 				tracker.Resize(rec.Cols)
@@ -255,7 +320,7 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 			if seq == dl.Cursor {
 				sink.discard = false // caught up with what was sent
 			}
-			if len(sink.lines) > 4096 {
+			if len(sink.lines) > 4096 || len(conns) > 4096 {
 				more = true
 				break // send what there is before reading on
 			}
@@ -280,7 +345,7 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 		if done {
 			tr.Flush() // the last, unterminated line
 		}
-		if len(sink.lines) > 0 || len(cmds) > 0 || done {
+		if len(sink.lines) > 0 || len(cmds) > 0 || len(conns) > 0 || done {
 			if ev.RunAsUser == "" {
 				// Known once the node has started the session.
 				if s, err := d.s.store.GetSession(ctx, dl.SessionID); err == nil {
@@ -295,10 +360,17 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 				}
 				extra = append(extra, string(b))
 			}
+			for _, c := range conns {
+				b, err := json.Marshal(newConnectionEvent(&ev, c))
+				if err != nil {
+					return err
+				}
+				extra = append(extra, string(b))
+			}
 			if err := d.sendLines(ctx, dest, t, dl.SessionID, &ev, sink.lines, extra...); err != nil {
 				return err
 			}
-			cmds = cmds[:0]
+			cmds, conns = cmds[:0], conns[:0]
 			if len(sink.lines) > 0 && !oldest.IsZero() {
 				d.s.metrics.streamLatency.WithLabelValues(dl.Destination).Observe(d.s.now().Sub(oldest).Seconds())
 			}
@@ -346,7 +418,8 @@ func (d *deliverer) sessionEnded(ctx context.Context, id string) bool {
 }
 
 // sendLines sends lines as events of at most maxStreamEvent bytes each,
-// then the extra events' messages (command events), in one batch.
+// then the extra events' messages (command and connection events), in one
+// batch.
 func (d *deliverer) sendLines(ctx context.Context, dest CloudWatchDestination, t CloudWatchTarget, stream string, ev *sessionEvent, lines []string, extra ...string) error {
 	var events []StreamEvent
 	now := d.s.now()
@@ -378,7 +451,7 @@ func (d *deliverer) sendLines(ctx context.Context, dest CloudWatchDestination, t
 		events = append(events, StreamEvent{Time: now, Message: string(b)})
 	}
 	// Stamped with the batch's time too: a batch must be in order, and
-	// each command event says when its command started.
+	// each command or connection event says when it happened.
 	for _, m := range extra {
 		events = append(events, StreamEvent{Time: now, Message: m})
 	}

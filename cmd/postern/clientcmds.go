@@ -2,11 +2,15 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/cli"
 	"github.com/postern/postern/client"
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/envelope"
@@ -260,11 +265,23 @@ func newSessionsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			header := []string{"SESSION", "OWNER", "TARGET", "TYPE", "STATUS", "REASON", "STARTED", "ENDED", "EXIT"}
+			labels := targetLabels(ss)
 			var rows [][]string
 			for _, s := range ss {
-				rows = append(rows, sessionRow(s))
+				row := sessionRow(s)
+				if out == "csv" {
+					// For programs: the id, and the name beside it.
+					row = slices.Insert(row, 3, s.TargetName)
+				} else {
+					row[2] = labels[s.Target]
+				}
+				rows = append(rows, row)
 			}
-			return table(cmd.OutOrStdout(), out, []string{"SESSION", "OWNER", "TARGET", "TYPE", "STATUS", "REASON", "STARTED", "ENDED", "EXIT"}, rows, ss)
+			if out == "csv" {
+				header = slices.Insert(header, 3, "TARGET NAME")
+			}
+			return table(cmd.OutOrStdout(), out, header, rows, ss)
 		},
 	}
 	fl := cmd.Flags()
@@ -293,18 +310,32 @@ func newSessionsCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			row := sessionRow(s)
-			for i, h := range []string{"Session", "Owner", "Target", "Status", "Reason", "Started", "Ended", "Exit code"} {
-				fmt.Fprintf(w, "%-11s %s\n", h+":", row[i])
+			target := s.Target
+			if s.TargetName != "" {
+				target = s.TargetName + " (" + s.Target + ")"
+			}
+			lines := [][2]string{{"Session", row[0]}, {"Owner", row[1]}, {"Target", target}, {"Type", row[3]}}
+			if p := s.Port; p != nil {
+				lines = append(lines, [2]string{"Port", portTarget(*p)})
+			}
+			for i, h := range []string{"Status", "Reason", "Started", "Ended", "Exit code"} {
+				lines = append(lines, [2]string{h, row[4+i]})
 			}
 			if s.RunAsUser != "" {
-				fmt.Fprintf(w, "%-11s %s\n", "Run as:", s.RunAsUser)
+				lines = append(lines, [2]string{"Run as", s.RunAsUser})
 			}
 			if s.Reason != "" {
-				fmt.Fprintf(w, "%-11s %s\n", "Why:", s.Reason)
+				lines = append(lines, [2]string{"Why", s.Reason})
+			}
+			for _, l := range lines {
+				fmt.Fprintf(w, "%-11s %s\n", l[0]+":", cli.Printable(l[1]))
 			}
 			fmt.Fprintln(w, "Logs:")
 			for _, l := range s.Logs {
 				fmt.Fprintf(w, "  %-6s %-8s %-10s %s\n", l.Destination, l.Format, l.Status, l.Location)
+			}
+			if s.Port != nil {
+				return printConnections(cmd.Context(), w, c, s.ID)
 			}
 			return nil
 		},
@@ -357,6 +388,87 @@ func sessionRow(s api.Session) []string {
 		reason = "-"
 	}
 	return []string{s.ID, s.Owner, s.Target, orDash(s.SessionType), s.Status, reason, fmtTime(s.StartedAt), end, code}
+}
+
+// targetLabels says how the sessions table names each session's target:
+// by its node's name, or by its id where the server gave no name (the
+// node is no longer registered, or the caller may not describe it), or
+// both where two targets in the listing have the same name (registration
+// keeps names unique in an account, but nodes registered before it did
+// may share one).
+func targetLabels(ss []api.Session) map[string]string {
+	ids := map[string]map[string]bool{} // name -> the targets that have it
+	for _, s := range ss {
+		if s.TargetName == "" {
+			continue
+		}
+		if ids[s.TargetName] == nil {
+			ids[s.TargetName] = map[string]bool{}
+		}
+		ids[s.TargetName][s.Target] = true
+	}
+	out := map[string]string{}
+	for _, s := range ss {
+		switch {
+		case s.TargetName == "":
+			out[s.Target] = s.Target
+		case len(ids[s.TargetName]) > 1:
+			out[s.Target] = s.TargetName + " (" + s.Target + ")"
+		default:
+			out[s.Target] = s.TargetName
+		}
+	}
+	return out
+}
+
+// portTarget is where a port session's connections go.
+func portTarget(p api.PortForward) string {
+	host := p.Host
+	if host == "" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p.PortNumber))
+}
+
+// printConnections lists a port session's forwarded connections under
+// sessions show.
+func printConnections(ctx context.Context, w io.Writer, c *client.Client, id string) error {
+	cs, err := c.Connections(ctx, id)
+	if err != nil {
+		fmt.Fprintf(w, "Connections: cannot be listed: %s\n", cli.Printable(err.Error()))
+		return nil
+	}
+	if len(cs) == 0 {
+		fmt.Fprintln(w, "Connections: none")
+		return nil
+	}
+	fmt.Fprintln(w, "Connections:")
+	count := func(n *int64) string {
+		if n == nil {
+			return "-"
+		}
+		return strconv.FormatInt(*n, 10)
+	}
+	var rows [][]string
+	for _, cn := range cs {
+		closed, dur := "open", "-"
+		if cn.EndTime != nil {
+			closed = fmtTime(*cn.EndTime)
+			dur = cn.EndTime.Sub(cn.StartTime).Round(time.Millisecond).String()
+		}
+		rows = append(rows, []string{strconv.Itoa(cn.ID), cn.ClientAddress, net.JoinHostPort(cn.TargetHost, strconv.Itoa(cn.TargetPort)),
+			fmtTime(cn.StartTime), closed, dur, count(cn.BytesFromClient), count(cn.BytesFromTarget), orDash(cn.CloseReason), orDash(shorten(cn.Detail, 100))})
+	}
+	var b strings.Builder
+	if err := table(&b, "table", []string{"ID", "CLIENT", "TARGET", "OPENED", "CLOSED", "DURATION", "FROM CLIENT", "FROM TARGET", "CLOSE REASON", "DETAIL"}, rows, nil); err != nil {
+		return err
+	}
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
+		if line != "" {
+			io.WriteString(w, "  "+line)
+		}
+	}
+	return nil
 }
 
 func newTerminateCmd() *cobra.Command {

@@ -10,8 +10,10 @@
 // (a directory for one PNG per page; default: none), CHROMIUM (default
 // /usr/bin/chromium); POSTERN_SSO_USER, the user the identity provider
 // signs in at the single sign-on button, and POSTERN_SSO_FORGED_CALLBACK,
-// a callback URL of a sign-in another browser started. Exits non-zero
-// with what failed.
+// a callback URL of a sign-in another browser started; POSTERN_PORT_SESSION,
+// an ended port session with one connection (1000 bytes from the client,
+// 5000 from the target, which closed it) to POSTERN_PORT_TARGET
+// (localhost:PORT). Exits non-zero with what failed.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -260,6 +262,40 @@ try {
     await page.locator('pre.transcript').filter({ hasText: 'web-ok' }).waitFor();
     await page.locator('pre.transcript').filter({ hasText: /Script started on/ }).waitFor();
   });
+
+  const portSession = process.env.POSTERN_PORT_SESSION;
+  if (portSession) {
+    await step('port session: its type, port and connections, no player', async () => {
+      const target = process.env.POSTERN_PORT_TARGET;
+      await go('/sessions?state=history');
+      const row = page.locator(`tr[data-session="${portSession}"]`);
+      await row.waitFor();
+      if ((await row.getAttribute('data-kind')) !== 'port') throw new Error(`the port session's row is a ${await row.getAttribute('data-kind')}`);
+      await row.getByText('Port forward', { exact: true }).waitFor();
+      await row.getByText(`to ${target}`, { exact: true }).waitFor();
+      if (await row.getByRole('link', { name: 'Replay' }).count()) throw new Error('a port session offers Replay');
+      // A shell beside it is still a shell, with its Replay.
+      const shellRow = page.locator(`tr[data-session="${sessionId}"]`);
+      if ((await shellRow.getAttribute('data-kind')) !== 'shell') throw new Error('the shell session is not listed as a shell');
+      await shellRow.getByRole('link', { name: 'Replay' }).waitFor();
+      await row.getByRole('link', { name: 'Connections' }).click();
+      await page.waitForURL(new RegExp(`#/sessions/${portSession}$`));
+      const conns = page.getByRole('table', { name: 'Forwarded connections' });
+      const conn = conns.locator('tr[data-connection="1"]');
+      await conn.waitFor();
+      const text = (await conn.innerText()).replace(/\s+/g, ' ');
+      for (const want of [target, '127.0.0.1:', '1,000', '5,000', 'TargetClosed']) {
+        if (!text.includes(want)) throw new Error(`the connection's row lacks ${want}: ${text}`);
+      }
+      if ((await conns.locator('tbody tr').count()) !== 1) throw new Error('more than the one connection listed');
+      await page.locator('.meta dd').filter({ hasText: `Port forward to ${target}` }).waitFor();
+      // No player, no playback tabs, no .cast: there is no terminal.
+      if (await page.locator('.player').count()) throw new Error('a port session shows a player');
+      if (await page.getByRole('tab', { name: 'Playback' }).count()) throw new Error('a port session shows playback');
+      if (await page.getByRole('link', { name: 'Download .cast' }).count()) throw new Error('a port session offers a .cast');
+      await shot('06c-port-session');
+    });
+  }
 
   await step('logs: stats by bin(5m) draws a chart', async () => {
     await go('/logs');

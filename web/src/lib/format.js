@@ -74,3 +74,23 @@ export const fmtNum = (n) => (n === null || n === undefined ? '—' : new Intl.N
 export function isoDay(d) {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
+
+// portTarget is where a port session's connections go: host:port, the
+// host as the node reaches it (localhost: the node itself).
+export function portTarget(host, port) {
+  const h = host || 'localhost';
+  return h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`;
+}
+
+// sessionKind says what a session is, for lists and headings: a port
+// session (SSH through `postern proxy`, or a port forward) carries
+// connections, not a terminal, and is never a shell.
+export function sessionKind(s) {
+  if (s.port) {
+    const ssh = /(^|-)StartSSHSession$/.test(s.documentName || '');
+    return { kind: 'port', label: ssh ? 'SSH' : 'Port forward', target: portTarget(s.port.host, s.port.portNumber) };
+  }
+  if (s.pipes) return { kind: 'command', label: 'Command', target: '' };
+  if (s.sessionType === 'InteractiveCommands') return { kind: 'commands', label: 'Commands', target: '' };
+  return { kind: 'shell', label: 'Shell', target: '' };
+}

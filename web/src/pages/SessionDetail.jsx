@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import * as AsciinemaPlayer from 'asciinema-player';
 import { api, sessionPath } from '../lib/api.js';
-import { clock, fmtBytes, fmtDuration, fmtTime, sessionDuration } from '../lib/format.js';
+import { clock, fmtBytes, fmtDuration, fmtNum, fmtTime, portTarget, sessionDuration, sessionKind } from '../lib/format.js';
 import { monoFont } from '../lib/xterm.js';
 import { Badge, Banner, Confirm, Empty, ErrorBanner, Loading, PageHeader, Tabs, useAsync, Copyable } from '../components/ui.jsx';
 import { isActive } from './Sessions.jsx';
@@ -13,7 +13,7 @@ function Meta({ s, nodeName }) {
     ['Status', <Badge status={s.status} />],
     ['User', s.owner],
     ['Node', <a href={`#/sessions?state=all&target=${encodeURIComponent(s.target)}`}>{nodeName || s.target}</a>, s.target],
-    ['Kind', s.pipes ? 'Command (no terminal)' : s.port ? `Port forward to ${s.port.host || 'the node'}:${s.port.portNumber}` : s.sessionType || 'Standard_Stream'],
+    ['Type', s.port ? `${sessionKind(s).label} to ${sessionKind(s).target}` : s.pipes ? 'Command (no terminal)' : sessionKind(s).label, s.sessionType],
     ['Document', s.documentName || '—'],
     ['Run as', s.runAsUser || '—'],
     ['Started', fmtTime(s.startDate)],
@@ -226,6 +226,78 @@ function Playback({ id, active }) {
   );
 }
 
+// Connections lists a port session's forwarded connections from its
+// recording: where each came from and went, when, the bytes each way and
+// why it closed. A port session has no terminal to play.
+function Connections({ id, active }) {
+  const list = useAsync((signal) => api(`${sessionPath(id)}/connections`, { signal }), [id], { interval: active ? 5000 : 0 });
+  if (list.loading && list.data === undefined) return <Loading label="Loading the connections…" />;
+  if (list.error && !list.data) return <ErrorBanner error={list.error} title="The connections cannot be listed" onRetry={list.reload} />;
+  const cs = list.data || [];
+  if (cs.length === 0) {
+    return (
+      <Empty icon="⇄" title={active ? 'No connection yet' : 'No connection was made'}>
+        <p>Each TCP connection forwarded through this session is listed here as it opens and closes. What the connections carry is not recorded.</p>
+      </Empty>
+    );
+  }
+  const sum = (f) => cs.reduce((n, c) => n + (c[f] || 0), 0);
+  const open = cs.filter((c) => !c.endTime).length;
+  return (
+    <>
+      <p class="muted small" data-summary>
+        {cs.length} {cs.length === 1 ? 'connection' : 'connections'}
+        {open ? `, ${open} open` : ''} · {fmtBytes(sum('bytesFromClient'))} from clients, {fmtBytes(sum('bytesFromTarget'))} from targets
+      </p>
+      <div class="table-wrap">
+        <table class="table" aria-label="Forwarded connections">
+          <thead>
+            <tr>
+              <th scope="col" class="num">
+                #
+              </th>
+              <th scope="col">From</th>
+              <th scope="col">To</th>
+              <th scope="col">Opened</th>
+              <th scope="col" class="num">
+                Duration
+              </th>
+              <th scope="col" class="num">
+                Bytes from client
+              </th>
+              <th scope="col" class="num">
+                Bytes from target
+              </th>
+              <th scope="col">Closed because</th>
+            </tr>
+          </thead>
+          <tbody>
+            {cs.map((c) => (
+              <tr key={c.connectionId} data-connection={c.connectionId}>
+                <td class="num mono">{c.connectionId}</td>
+                <td class="mono">{c.clientAddress}</td>
+                <td class="mono">{portTarget(c.targetHost, c.targetPort)}</td>
+                <td title={c.startTime}>{fmtTime(c.startTime)}</td>
+                <td class="num">{c.endTime ? fmtDuration(new Date(c.endTime) - new Date(c.startTime)) : 'open'}</td>
+                <td class="num" title={c.bytesFromClient !== undefined ? `${c.bytesFromClient} bytes` : 'counted when it closes'}>
+                  {c.bytesFromClient !== undefined ? fmtNum(c.bytesFromClient) : '—'}
+                </td>
+                <td class="num" title={c.bytesFromTarget !== undefined ? `${c.bytesFromTarget} bytes` : 'counted when it closes'}>
+                  {c.bytesFromTarget !== undefined ? fmtNum(c.bytesFromTarget) : '—'}
+                </td>
+                <td>
+                  {c.closeReason ? <span class={/Closed$/.test(c.closeReason) ? '' : 'tone-bad'}>{c.closeReason}</span> : <Badge status="Connected" label="Open" />}
+                  {c.detail && <div class="cell-sub">{c.detail}</div>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </>
+  );
+}
+
 function Transcript({ id }) {
   const t = useAsync((signal) => api(`${sessionPath(id)}/logs`, { params: { format: 'log' }, signal }), [id]);
   if (t.loading && t.data === undefined) return <Loading label="Loading the transcript…" />;
@@ -245,7 +317,7 @@ export function SessionDetail({ id, me, can }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const sess = s.data;
-  const nodeName = nodes.data?.find((n) => n.id === sess?.target)?.name;
+  const nodeName = sess?.targetName || nodes.data?.find((n) => n.id === sess?.target)?.name;
   const active = sess && isActive(sess);
   const mine = sess && sess.owner === me.user;
 
@@ -283,7 +355,7 @@ export function SessionDetail({ id, me, can }) {
       <nav class="crumbs" aria-label="Breadcrumb">
         <a href="#/sessions">Sessions</a> <span aria-hidden="true">/</span> <span aria-current="page">{id}</span>
       </nav>
-      <PageHeader title={<Copyable text={id}>{<span class="mono">{id}</span>}</Copyable>} subtitle={`${sess.owner} on ${nodeName || sess.target} · ${fmtTime(sess.startDate)}`}>
+      <PageHeader title={<Copyable text={id}>{<span class="mono">{id}</span>}</Copyable>} subtitle={`${sess.owner} on ${nodeName || sess.target} · ${sessionKind(sess).label}${sessionKind(sess).target ? ` to ${sessionKind(sess).target}` : ''} · ${fmtTime(sess.startDate)}`}>
         {active && mine && !sess.pipes && !sess.port && (
           <a class="btn btn-primary" href={`#/shell/${encodeURIComponent(id)}?node=${encodeURIComponent(nodeName || sess.target)}`}>
             Resume shell
@@ -299,9 +371,11 @@ export function SessionDetail({ id, me, can }) {
             Terminate
           </button>
         )}
-        <a class="btn" href={`${sessionPath(id)}/logs?format=cast`} download={`${id}.cast`}>
-          Download .cast
-        </a>
+        {!sess.port && (
+          <a class="btn" href={`${sessionPath(id)}/logs?format=cast`} download={`${id}.cast`}>
+            Download .cast
+          </a>
+        )}
         <a class="btn" href={`${sessionPath(id)}/logs?format=log`} download={`${id}.log`}>
           Download .log
         </a>
@@ -314,33 +388,36 @@ export function SessionDetail({ id, me, can }) {
       <section class="card" aria-label="Session details">
         <Meta s={sess} nodeName={nodeName} />
       </section>
-      <section class="card" aria-labelledby="rec-title">
-        <div class="card-head">
-          <h2 class="card-title" id="rec-title">
-            Recording
-          </h2>
-          <Tabs
-            label="Recording view"
-            value={tab}
-            onChange={setTab}
-            tabs={[
-              { id: 'playback', label: 'Playback' },
-              { id: 'transcript', label: 'Transcript' },
-            ]}
-          />
-        </div>
-        <div role="tabpanel" aria-labelledby={`tab-${tab}`}>
-          {sess.port ? (
-            <Empty icon="⇄" title="Port forwarding sessions carry no terminal">
-              <p>Only their start, end and byte counts are recorded.</p>
-            </Empty>
-          ) : tab === 'playback' ? (
-            <Playback id={id} active={active} />
-          ) : (
-            <Transcript id={id} />
-          )}
-        </div>
-      </section>
+      {sess.port ? (
+        <section class="card" aria-labelledby="conn-title">
+          <div class="card-head">
+            <h2 class="card-title" id="conn-title">
+              Connections
+            </h2>
+          </div>
+          <Connections id={id} active={active} />
+        </section>
+      ) : (
+        <section class="card" aria-labelledby="rec-title">
+          <div class="card-head">
+            <h2 class="card-title" id="rec-title">
+              Recording
+            </h2>
+            <Tabs
+              label="Recording view"
+              value={tab}
+              onChange={setTab}
+              tabs={[
+                { id: 'playback', label: 'Playback' },
+                { id: 'transcript', label: 'Transcript' },
+              ]}
+            />
+          </div>
+          <div role="tabpanel" aria-labelledby={`tab-${tab}`}>
+            {tab === 'playback' ? <Playback id={id} active={active} /> : <Transcript id={id} />}
+          </div>
+        </section>
+      )}
       <section class="card" aria-labelledby="deliv-title">
         <h2 class="card-title" id="deliv-title">
           Delivery

@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'preact/hooks';
 import { api, sessionPath } from '../lib/api.js';
 import { navigate } from '../lib/router.js';
-import { fmtDuration, fmtTime, isoDay, sessionDuration } from '../lib/format.js';
+import { fmtDuration, fmtTime, isoDay, sessionDuration, sessionKind } from '../lib/format.js';
 import { toCSV, download } from '../lib/csv.js';
 import { Badge, Banner, Confirm, Empty, ErrorBanner, Loading, PageHeader, Tabs, useAsync } from '../components/ui.jsx';
 
@@ -35,7 +35,7 @@ export async function connectionsReport(names) {
     s.sessionId,
     s.owner,
     s.target,
-    names.get(s.target) || '',
+    s.targetName || names.get(s.target) || '',
     s.status,
     s.statusReason || '',
     s.startDate || '',
@@ -45,8 +45,10 @@ export async function connectionsReport(names) {
     s.documentName || '',
     s.runAsUser || '',
     s.reason || '',
+    sessionKind(s).label,
+    sessionKind(s).target,
   ]);
-  const csv = toCSV(['session_id', 'user', 'node_id', 'node_name', 'status', 'status_reason', 'start_time', 'end_time', 'duration_seconds', 'exit_code', 'document', 'run_as', 'reason'], rows);
+  const csv = toCSV(['session_id', 'user', 'node_id', 'node_name', 'status', 'status_reason', 'start_time', 'end_time', 'duration_seconds', 'exit_code', 'document', 'run_as', 'reason', 'type', 'port_target'], rows);
   download(`postern-connections-${isoDay(new Date())}.csv`, csv);
   return list.length;
 }
@@ -207,6 +209,7 @@ export function Sessions({ params, me, can }) {
                 <th scope="col">Session</th>
                 <th scope="col">User</th>
                 <th scope="col">Node</th>
+                <th scope="col">Type</th>
                 <th scope="col">Status</th>
                 <th scope="col">Started</th>
                 <th scope="col" class="num">
@@ -224,18 +227,24 @@ export function Sessions({ params, me, can }) {
               {list.map((s) => {
                 const active = isActive(s);
                 const mine = s.owner === me.user;
+                const kind = sessionKind(s);
+                const port = kind.kind === 'port';
                 return (
-                  <tr key={s.sessionId} data-session={s.sessionId}>
+                  <tr key={s.sessionId} data-session={s.sessionId} data-kind={kind.kind}>
                     <td>
                       <a class="mono" href={`#/sessions/${encodeURIComponent(s.sessionId)}`}>
                         {s.sessionId}
                       </a>
-                      <div class="cell-sub">{s.pipes ? 'command' : s.port ? `port ${s.port.portNumber}` : s.sessionType === 'InteractiveCommands' ? 'commands' : 'shell'}{s.reason ? ` · ${s.reason}` : ''}</div>
+                      {s.reason && <div class="cell-sub">{s.reason}</div>}
                     </td>
                     <td>{s.owner}</td>
                     <td>
-                      <div class="cell-main">{names.get(s.target) || s.target}</div>
+                      <div class="cell-main">{s.targetName || names.get(s.target) || s.target}</div>
                       <div class="cell-sub mono">{s.target}</div>
+                    </td>
+                    <td>
+                      <div class="cell-main">{kind.label}</div>
+                      {kind.target && <div class="cell-sub mono">to {kind.target}</div>}
                     </td>
                     <td>
                       <Badge status={s.status} />
@@ -245,20 +254,26 @@ export function Sessions({ params, me, can }) {
                     <td class="num">{fmtDuration(sessionDuration(s))}</td>
                     <td class="num mono">{s.exitCode ?? '—'}</td>
                     <td class="actions">
-                      {active && mine && !s.pipes && !s.port && (
-                        <a class="btn btn-sm btn-primary" href={`#/shell/${encodeURIComponent(s.sessionId)}?node=${encodeURIComponent(names.get(s.target) || s.target)}`}>
+                      {active && mine && !s.pipes && !port && (
+                        <a class="btn btn-sm btn-primary" href={`#/shell/${encodeURIComponent(s.sessionId)}?node=${encodeURIComponent(s.targetName || names.get(s.target) || s.target)}`}>
                           Resume
                         </a>
                       )}
-                      {active && !mine && can.observe && !s.port && (
+                      {active && !mine && can.observe && !port && (
                         <a class="btn btn-sm" href={`#/sessions/${encodeURIComponent(s.sessionId)}/live`}>
                           Watch live
                         </a>
                       )}
-                      {!active && (
+                      {port ? (
                         <a class="btn btn-sm" href={`#/sessions/${encodeURIComponent(s.sessionId)}`}>
-                          Replay
+                          Connections
                         </a>
+                      ) : (
+                        !active && (
+                          <a class="btn btn-sm" href={`#/sessions/${encodeURIComponent(s.sessionId)}`}>
+                            Replay
+                          </a>
+                        )
                       )}
                       {active && (mine || can.terminateAny) && (
                         <button type="button" class="btn btn-sm btn-danger-outline" onClick={() => setTerm(s)}>
@@ -279,7 +294,7 @@ export function Sessions({ params, me, can }) {
       )}
       <Confirm open={!!term} title="Terminate this session?" confirmLabel="Terminate" danger busy={termBusy} onConfirm={terminate} onCancel={() => setTerm(null)}>
         <p>
-          <strong>{term?.owner}</strong>'s session <code>{term?.sessionId}</code> on {term && (names.get(term.target) || term.target)} will be stopped. The recording is kept.
+          <strong>{term?.owner}</strong>'s session <code>{term?.sessionId}</code> on {term && (term.targetName || names.get(term.target) || term.target)} will be stopped. The recording is kept.
         </p>
       </Confirm>
     </div>
