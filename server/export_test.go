@@ -90,6 +90,7 @@ func (s *Server) PausedSessions() int { return s.pausedSessions() }
 
 // DiskLow reports whether the server is refusing work for lack of space.
 func (s *Server) DiskLow() bool { return s.disk.Low() }
+
 // SetSessionIDHook has f called with the owner of every session the
 // server starts, after its decision and before the session exists, and
 // returns a function that removes it. Set it before the server starts.
