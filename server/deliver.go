@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/cipher"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/envelope"
+	"github.com/postern/postern/logger"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/store"
 )
@@ -221,7 +223,7 @@ func (s *Server) createDeliveries(ctx context.Context, sess store.Session, plan 
 // destination that is down for hours only grows the backlog; the journals
 // stay on disk until every artifact made from them is delivered.
 type deliverer struct {
-	s    *Server
+	deliveryDeps
 	wake chan struct{} // capacity 1
 
 	mu     sync.Mutex // guards active
@@ -239,14 +241,70 @@ type deliverer struct {
 	reopened map[deliveryKey]bool
 }
 
+// deliveryStore is the slice of the metadata store the deliverer uses.
+type deliveryStore interface {
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error)
+	UpdateDelivery(ctx context.Context, d store.Delivery) error
+	ReopenDeliveries(ctx context.Context, account, sessionID string, now time.Time) error
+	GetSession(ctx context.Context, id string) (store.Session, error)
+}
+
+// deliveryDeps are what the deliverer works with, passed in rather than
+// reached through the server, so that the pipeline that carries the
+// "nothing is lost" promise can be built, and tested, with only these.
+type deliveryDeps struct {
+	store deliveryStore
+	now   func() time.Time
+	logf  logger.Logf
+	// s3 is the S3 destination; nil: none is configured.
+	s3 S3Destination
+	// logDestination resolves a log-group destination by name
+	// ("cloudwatch", "logs", ownLogs); ensureOwnLogGroup creates an
+	// account's own log group if it is missing.
+	logDestination    func(name string) (CloudWatchDestination, error)
+	ensureOwnLogGroup func(ctx context.Context, account string) error
+	// journalPath and journalKey find a session's journal and its key.
+	journalPath func(account, id string) string
+	journalKey  func(ctx context.Context, account, id string) (cipher.AEAD, error)
+	// envelopeWriter seals an artifact for client-side encryption.
+	envelopeWriter func(ctx context.Context, w io.Writer, dl store.Delivery) (*envelope.Writer, error)
+	// sessionEnded reports whether a session has ended (its journal
+	// holds all there will be); outputSoFar how much a running session
+	// has printed, if it runs here.
+	sessionEnded func(ctx context.Context, id string) bool
+	outputSoFar  func(id string) (uint64, bool)
+	// changed says the outbox's contents changed; delivered counts an
+	// attempt's result; streamed observes a streamed line's latency.
+	changed   func()
+	delivered func(destination, artifact, result string)
+	streamed  func(destination string, latency time.Duration)
+}
+
 type deliveryKey struct{ account, session, destination, artifact string }
 
 func keyOf(d store.Delivery) deliveryKey {
 	return deliveryKey{d.Account, d.SessionID, d.Destination, d.Artifact}
 }
 
-func newDeliverer(s *Server) *deliverer {
-	return &deliverer{s: s, wake: make(chan struct{}, 1), active: map[deliveryKey]bool{}, reopened: map[deliveryKey]bool{}}
+func newDeliverer(deps deliveryDeps) *deliverer {
+	return &deliverer{deliveryDeps: deps, wake: make(chan struct{}, 1), active: map[deliveryKey]bool{}, reopened: map[deliveryKey]bool{}}
+}
+
+// deliveryDeps gives the server's deliverer what it works with.
+func (s *Server) deliveryDeps() deliveryDeps {
+	return deliveryDeps{
+		store: s.store, now: s.now, logf: s.logf, s3: s.cfg.S3,
+		logDestination: s.logDestination, ensureOwnLogGroup: s.ensureOwnLogGroup,
+		journalPath: s.journalPath, journalKey: s.journalKey, envelopeWriter: s.envelopeWriter,
+		sessionEnded: s.sessionEnded, outputSoFar: s.outputSoFar,
+		changed: func() { s.outbox.changed() },
+		delivered: func(destination, artifact, result string) {
+			s.metrics.deliveries.WithLabelValues(destination, artifact, result).Inc()
+		},
+		streamed: func(destination string, latency time.Duration) {
+			s.metrics.streamLatency.WithLabelValues(destination).Observe(latency.Seconds())
+		},
+	}
 }
 
 // kick makes the deliverer look for due work now.
@@ -269,9 +327,9 @@ func (d *deliverer) run(ctx context.Context) {
 		d.mu.Lock()
 		running := len(d.active)
 		d.mu.Unlock()
-		due, err := d.s.store.DueDeliveries(ctx, d.s.now(), 32+running)
+		due, err := d.store.DueDeliveries(ctx, d.now(), 32+running)
 		if err != nil && ctx.Err() == nil {
-			d.s.logf("server: outbox: %v", err)
+			d.logf("server: outbox: %v", err)
 		}
 		for _, dl := range due {
 			k := keyOf(dl)
@@ -317,18 +375,18 @@ func (d *deliverer) attempt(ctx context.Context, dl store.Delivery) {
 		d.mu.Unlock()
 		return
 	}
-	now := d.s.now()
+	now := d.now()
 	dl.Attempts++
 	dl.UpdatedAt = now
 	result := "delivered"
 	if err != nil {
 		result = "failed"
 	}
-	d.s.metrics.deliveries.WithLabelValues(dl.Destination, dl.Artifact, result).Inc()
+	d.delivered(dl.Destination, dl.Artifact, result)
 	if err != nil {
 		dl.Status, dl.LastError = store.DeliveryFailing, err.Error()
 		dl.NextAttempt = now.Add(backoff(dl.Attempts))
-		d.s.logf("server: session %s: delivering its %s to %s (attempt %d): %v; retrying at %s",
+		d.logf("server: session %s: delivering its %s to %s (attempt %d): %v; retrying at %s",
 			dl.SessionID, dl.Artifact, dl.Destination, dl.Attempts, err, dl.NextAttempt.UTC().Format(time.RFC3339))
 	} else {
 		dl.Status, dl.LastError, dl.Location, dl.Bytes = store.DeliveryDelivered, "", loc, n
@@ -343,8 +401,8 @@ func (d *deliverer) attempt(ctx context.Context, dl store.Delivery) {
 			dl.Status, dl.NextAttempt = store.DeliveryPending, now
 		}
 	}
-	if err := d.s.store.UpdateDelivery(context.WithoutCancel(ctx), dl); err != nil {
-		d.s.logf("server: session %s: recording delivery state: %v", dl.SessionID, err)
+	if err := d.store.UpdateDelivery(context.WithoutCancel(ctx), dl); err != nil {
+		d.logf("server: session %s: recording delivery state: %v", dl.SessionID, err)
 	}
 	// No longer in flight: under reopenMu, so that reopen either sees it
 	// in flight or finds its outcome in the store.
@@ -352,7 +410,7 @@ func (d *deliverer) attempt(ctx context.Context, dl store.Delivery) {
 	delete(d.active, k)
 	d.mu.Unlock()
 	d.reopenMu.Unlock()
-	d.s.outbox.changed()
+	d.changed()
 }
 
 // reopen makes a session's released deliveries due again, because its
@@ -368,12 +426,12 @@ func (d *deliverer) reopen(ctx context.Context, account, sessionID string) error
 		}
 	}
 	d.mu.Unlock()
-	err := d.s.store.ReopenDeliveries(ctx, account, sessionID, d.s.now())
+	err := d.store.ReopenDeliveries(ctx, account, sessionID, d.now())
 	d.reopenMu.Unlock()
 	if err != nil {
 		return err
 	}
-	d.s.outbox.changed()
+	d.changed()
 	d.kick()
 	return nil
 }
@@ -394,14 +452,14 @@ func backoff(attempts int) time.Duration {
 // stays the only copy until every destination has its artifacts.
 func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, int64, error) {
 	if dl.Artifact == "events" {
-		dest, err := d.s.logDestination(dl.Destination)
+		dest, err := d.logDestination(dl.Destination)
 		if err != nil {
 			return "", 0, err
 		}
 		if dl.Destination == ownLogs {
 			// It may have failed at the session's start, or an
 			// administrator may have deleted it since.
-			if err := d.s.ensureOwnLogGroup(ctx, dl.Account); err != nil {
+			if err := d.ensureOwnLogGroup(ctx, dl.Account); err != nil {
 				return "", 0, err
 			}
 		}
@@ -423,11 +481,11 @@ func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, in
 	if contentType == "" {
 		return "", 0, fmt.Errorf("unknown artifact %q", dl.Artifact)
 	}
-	render := func(upload func(io.Reader) error) (int64, error) { return d.render(*dl, false, upload) }
+	render := func(upload func(io.Reader) error) (int64, error) { return d.render(ctx, *dl, false, upload) }
 	var loc string
 	switch dl.Destination {
 	case "s3":
-		if d.s.cfg.S3 == nil {
+		if d.s3 == nil {
 			return "", 0, errors.New("this server has no S3 destination configured")
 		}
 		var t S3Target
@@ -437,13 +495,13 @@ func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, in
 		if t.ClientSide {
 			contentType = "application/octet-stream"
 		}
-		n, err := d.render(*dl, t.ClientSide, func(body io.Reader) (err error) {
-			loc, err = d.s.cfg.S3.Put(ctx, t, dl.SessionID+"."+dl.Artifact, contentType, body)
+		n, err := d.render(ctx, *dl, t.ClientSide, func(body io.Reader) (err error) {
+			loc, err = d.s3.Put(ctx, t, dl.SessionID+"."+dl.Artifact, contentType, body)
 			return err
 		})
 		return loc, n, err
 	case "cloudwatch", "logs", ownLogs:
-		dest, err := d.s.logDestination(dl.Destination)
+		dest, err := d.logDestination(dl.Destination)
 		if err != nil {
 			return "", 0, err
 		}
@@ -451,7 +509,7 @@ func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, in
 		if err != nil {
 			return "", 0, err
 		}
-		sess, err := d.s.store.GetSession(ctx, dl.SessionID)
+		sess, err := d.store.GetSession(ctx, dl.SessionID)
 		if err != nil {
 			return "", 0, err
 		}
@@ -478,12 +536,12 @@ func (d *deliverer) deliver(ctx context.Context, dl *store.Delivery) (string, in
 // render streams an artifact of dl's session to upload, which must read
 // the body to its end, and returns the artifact's size. Sealed, the
 // artifact goes in an envelope (client-side encryption).
-func (d *deliverer) render(dl store.Delivery, sealed bool, upload func(io.Reader) error) (int64, error) {
-	jpath := d.s.journalPath(dl.Account, dl.SessionID)
+func (d *deliverer) render(ctx context.Context, dl store.Delivery, sealed bool, upload func(io.Reader) error) (int64, error) {
+	jpath := d.journalPath(dl.Account, dl.SessionID)
 	pr, pw := io.Pipe()
 	cw := &countingWriter{w: pw}
 	go func() {
-		key, err := d.s.journalKey(d.s.ctx, dl.Account, dl.SessionID)
+		key, err := d.journalKey(ctx, dl.Account, dl.SessionID)
 		if err != nil {
 			pw.CloseWithError(err)
 			return
@@ -491,7 +549,7 @@ func (d *deliverer) render(dl store.Delivery, sealed bool, upload func(io.Reader
 		out := io.Writer(cw)
 		var env *envelope.Writer
 		if sealed {
-			if env, err = d.s.envelopeWriter(d.s.ctx, cw, dl); err != nil {
+			if env, err = d.envelopeWriter(ctx, cw, dl); err != nil {
 				pw.CloseWithError(err)
 				return
 			}

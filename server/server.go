@@ -273,7 +273,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.metrics = newMetrics(s, cfg.Metrics)
-	s.deliver = newDeliverer(s)
+	s.deliver = newDeliverer(s.deliveryDeps())
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.deliver.run(ctx) }()
 	if cfg.LogStore != nil {

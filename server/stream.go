@@ -185,15 +185,15 @@ func (l *lineSink) Write(p []byte) (int, error) {
 // Lines sent in the last cursorEvery before the server dies may be sent
 // twice; none is lost.
 func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWatchDestination, t CloudWatchTarget) error {
-	sess, err := d.s.store.GetSession(ctx, dl.SessionID)
+	sess, err := d.store.GetSession(ctx, dl.SessionID)
 	if err != nil {
 		return err
 	}
-	key, err := d.s.journalKey(ctx, dl.Account, dl.SessionID)
+	key, err := d.journalKey(ctx, dl.Account, dl.SessionID)
 	if err != nil {
 		return err
 	}
-	jr, err := recording.ReadJournal(d.s.journalPath(dl.Account, dl.SessionID), key)
+	jr, err := recording.ReadJournal(d.journalPath(dl.Account, dl.SessionID), key)
 	if err != nil {
 		return err
 	}
@@ -241,7 +241,7 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 			// own-log stream waits: on two cores, indexing beside a
 			// bulk transfer delays everyone's keystrokes by tens of
 			// ms. The journal keeps it all for when the burst ends.
-			if out, ok := d.s.outputSoFar(dl.SessionID); ok {
+			if out, ok := d.outputSoFar(dl.SessionID); ok {
 				busy := out-lastOut > uint64(ownLogsBusy)
 				lastOut = out
 				if busy {
@@ -303,7 +303,7 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 				c, err := recording.ParseConnection(rec.Data)
 				if err != nil {
 					// Only the server writes them: a bug, not input.
-					d.s.logf("server: session %s: record %d: %v; not streamed", dl.SessionID, rec.Seq, err)
+					d.logf("server: session %s: record %d: %v; not streamed", dl.SessionID, rec.Seq, err)
 				} else if !sink.discard {
 					conns = append(conns, c)
 				}
@@ -348,7 +348,7 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 		if len(sink.lines) > 0 || len(cmds) > 0 || len(conns) > 0 || done {
 			if ev.RunAsUser == "" {
 				// Known once the node has started the session.
-				if s, err := d.s.store.GetSession(ctx, dl.SessionID); err == nil {
+				if s, err := d.store.GetSession(ctx, dl.SessionID); err == nil {
 					ev.RunAsUser = s.RunAsUser
 				}
 			}
@@ -372,7 +372,7 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 			}
 			cmds, conns = cmds[:0], conns[:0]
 			if len(sink.lines) > 0 && !oldest.IsZero() {
-				d.s.metrics.streamLatency.WithLabelValues(dl.Destination).Observe(d.s.now().Sub(oldest).Seconds())
+				d.streamed(dl.Destination, d.now().Sub(oldest))
 			}
 			oldest = time.Time{}
 			sink.lines = sink.lines[:0]
@@ -384,9 +384,9 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 				// sent since, as it does what was in flight.
 				if done || time.Since(cursorWritten) >= cursorEvery {
 					cursorWritten = time.Now()
-					dl.UpdatedAt = d.s.now()
-					if err := d.s.store.UpdateDelivery(context.WithoutCancel(ctx), *dl); err != nil {
-						d.s.logf("server: session %s: recording stream position: %v", dl.SessionID, err)
+					dl.UpdatedAt = d.now()
+					if err := d.store.UpdateDelivery(context.WithoutCancel(ctx), *dl); err != nil {
+						d.logf("server: session %s: recording stream position: %v", dl.SessionID, err)
 					}
 				}
 			}
@@ -407,13 +407,13 @@ func (d *deliverer) stream(ctx context.Context, dl *store.Delivery, dest CloudWa
 
 // sessionEnded reports whether a session has ended, so that what its
 // journal holds is all there will be.
-func (d *deliverer) sessionEnded(ctx context.Context, id string) bool {
-	if rl := d.s.relay(id); rl != nil {
+func (s *Server) sessionEnded(ctx context.Context, id string) bool {
+	if rl := s.relay(id); rl != nil {
 		rl.mu.Lock()
 		defer rl.mu.Unlock()
 		return rl.ended
 	}
-	sess, err := d.s.store.GetSession(ctx, id)
+	sess, err := s.store.GetSession(ctx, id)
 	return err == nil && !sess.Active()
 }
 
@@ -422,7 +422,7 @@ func (d *deliverer) sessionEnded(ctx context.Context, id string) bool {
 // batch.
 func (d *deliverer) sendLines(ctx context.Context, dest CloudWatchDestination, t CloudWatchTarget, stream string, ev *sessionEvent, lines []string, extra ...string) error {
 	var events []StreamEvent
-	now := d.s.now()
+	now := d.now()
 	ev.EventTime = now.UTC().Format(time.RFC3339)
 	for len(lines) > 0 {
 		n, size := 0, 512 // the event's fixed fields

@@ -135,9 +135,10 @@ func TestStreamEventsSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 	createGroup(t, fake, "group")
-	d := &deliverer{s: &Server{now: time.Now, cfg: Config{CloudWatch: cwAdapter{cw}}}}
+	// The deliverer alone, with only what sending lines uses.
+	d := newDeliverer(deliveryDeps{now: time.Now})
 	long := strings.Repeat("é", 1500) // 3000 bytes
-	if err := d.sendLines(ctx, d.s.cfg.CloudWatch, CloudWatchTarget{LogGroup: "group"}, "s", &sessionEvent{}, []string{"short", long, "after"}); err != nil {
+	if err := d.sendLines(ctx, cwAdapter{cw}, CloudWatchTarget{LogGroup: "group"}, "s", &sessionEvent{}, []string{"short", long, "after"}); err != nil {
 		t.Fatal(err)
 	}
 	var joined strings.Builder
