@@ -249,6 +249,11 @@ func TestCommandEvents(t *testing.T) {
 	want := []string{setPrompt + "=0", "ls /=0", "false=1", "sh -c 'exit 3'=3", "exit=none"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("command events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		// Commands twice over were seen once in a loaded CI run: every
+		// event with its id and ingestion time says whether they were
+		// stored twice, and when.
+		t.Logf("all events of the stream:\n%s", e.mustRun(ctx, "logs", "events", "audit", id, "-o", "json"))
+		t.Logf("session:\n%s", e.mustRun(ctx, "sessions", "show", id))
 	}
 	// The marks are gone from the transcript and the cast; the cast marks
 	// each command where it starts.
