@@ -223,7 +223,10 @@ func TestSSHThroughProxy(t *testing.T) {
 	r := res.Rows[0]
 	in, _ := r[1].(float64)
 	out2, _ := r[2].(float64)
-	if r[0] != float64(port) || in < 100 || out2 < 100 || (r[3] != "ClientClosed" && r[3] != "TargetClosed") {
+	// Who ended it: ssh closing, sshd closing, or `postern proxy`
+	// ending its session as ssh exits, when the server hears that first
+	// (a race on a loaded machine; each is the truth).
+	if r[0] != float64(port) || in < 100 || out2 < 100 || (r[3] != "ClientClosed" && r[3] != "TargetClosed" && r[3] != "SessionEnded") {
 		t.Errorf("the ssh connection's event: %v %v", res.Columns, r)
 	}
 }
