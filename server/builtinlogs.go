@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/postern/postern/delivery"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logstore"
 )
@@ -263,7 +264,7 @@ const OwnLogGroup = "/postern/sessions"
 
 // ownLogs is the deliveries' name for the stream to OwnLogGroup (apart
 // from "logs", a built-in group the preferences name).
-const ownLogs = "postern"
+const ownLogs = delivery.OwnLogs
 
 // ensureOwnLogGroup creates the account's OwnLogGroup if it does not exist
 // yet (never expiring: an administrator sets a retention).

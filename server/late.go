@@ -207,7 +207,7 @@ func (s *Server) takeLate(ac *agentConn, id string) error {
 		cur.RecordedSeq = last
 		err = errors.Join(err, s.store.UpdateSession(bg, cur))
 	}
-	err = errors.Join(err, s.deliver.reopen(bg, sess.Account, sess.ID))
+	err = errors.Join(err, s.deliver.Reopen(bg, sess.Account, sess.ID))
 	detail := fmt.Sprintf("%d records from node %s after the session ended (%s)", got, sess.Target, sess.StatusReason)
 	if exit != nil {
 		detail += fmt.Sprintf("; its command was ended (exit %d)", exit.ExitCode)

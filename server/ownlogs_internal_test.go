@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postern/postern/delivery"
 	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/store"
@@ -20,10 +21,6 @@ import (
 // that says the rest is in the recording, and the commands after the cap
 // still arrive as command events.
 func TestOwnLogsIndexCap(t *testing.T) {
-	oldMax, oldBudget := ownLogsMaxOutput, ownLogsBudget
-	ownLogsMaxOutput, ownLogsBudget = 1<<20, 1<<30
-	t.Cleanup(func() { ownLogsMaxOutput, ownLogsBudget = oldMax, oldBudget })
-
 	ctx := context.Background()
 	srv, st, ls, sess, j := ownLogsSession(t, "alice-00000000000000002")
 	start := sess.StartedAt
@@ -53,7 +50,10 @@ func TestOwnLogsIndexCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest, _ := srv.logDestination(ownLogs)
-	if err := srv.deliver.stream(ctx, &dl, dest, CloudWatchTarget{Account: sess.Account, LogGroup: OwnLogGroup, Streaming: true}); err != nil {
+	// A worker of the server's with a 1 MiB cap and no budget per flush.
+	deps := srv.deliveryDeps()
+	deps.Limits = delivery.StreamLimits{OwnLogsMaxOutput: 1 << 20, OwnLogsBudget: 1 << 30}
+	if err := delivery.New(deps).Stream(ctx, &dl, dest, CloudWatchTarget{Account: sess.Account, LogGroup: OwnLogGroup, Streaming: true}); err != nil {
 		t.Fatal(err)
 	}
 	evs, err := ls.Events(ctx, sess.Account, OwnLogGroup, sess.ID, 0, 0)

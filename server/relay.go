@@ -512,7 +512,7 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	if err := r.s.store.ReleaseDeliveries(context.WithoutCancel(r.s.ctx), r.account, r.id, r.s.now()); err != nil {
 		r.s.logf("server: session %s: %v", r.id, err)
 	}
-	r.s.deliver.kick()
+	r.s.deliver.Kick()
 	if att != nil && status == store.StatusTerminated {
 		// Let the agent free the session.
 		att.w.Write(wire.TAck, wire.AppendSeq(nil, final.RecordedSeq))

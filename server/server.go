@@ -26,6 +26,7 @@ import (
 
 	"github.com/postern/postern/audit"
 	"github.com/postern/postern/connlimit"
+	"github.com/postern/postern/delivery"
 	"github.com/postern/postern/diskspace"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
@@ -145,8 +146,8 @@ type Server struct {
 	// late keeps one late hand-over per session at a time (late.go).
 	late lateHandOvers
 
-	deliver *deliverer // the outbox of artifacts owed to destinations
-	outbox  *outbox    // how much the outbox holds, and its bound
+	deliver *delivery.Worker // the outbox of artifacts owed to destinations
+	outbox  *outbox          // how much the outbox holds, and its bound
 	// logSignal wakes tails of the built-in log store.
 	logSignal logSignal
 	// metricFilters count the built-in log groups' matching events.
@@ -273,9 +274,9 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.metrics = newMetrics(s, cfg.Metrics)
-	s.deliver = newDeliverer(s.deliveryDeps())
+	s.deliver = delivery.New(s.deliveryDeps())
 	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.deliver.run(ctx) }()
+	go func() { defer s.wg.Done(); s.deliver.Run(ctx) }()
 	if cfg.LogStore != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.expireLogs(logRetentionEvery) }()

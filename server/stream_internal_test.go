@@ -7,10 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/postern/postern/cwlogs"
 	"github.com/postern/postern/cwlogs/cwlogstest"
+	"github.com/postern/postern/delivery"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/store"
 )
@@ -94,12 +93,12 @@ func TestStreamResumesAtCursor(t *testing.T) {
 	if err := st.CreateDeliveries(ctx, []store.Delivery{dl}); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.deliver.stream(ctx, &dl, srv.cfg.CloudWatch, CloudWatchTarget{LogGroup: "group", Streaming: true}); err != nil {
+	if err := srv.deliver.Stream(ctx, &dl, srv.cfg.CloudWatch, CloudWatchTarget{LogGroup: "group", Streaming: true}); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, ev := range fake.Events("group", sess.ID) {
-		var m sessionEvent
+		var m delivery.SessionEvent
 		if err := json.Unmarshal([]byte(ev.Message), &m); err != nil {
 			t.Fatal(err)
 		}
@@ -117,49 +116,6 @@ func TestStreamResumesAtCursor(t *testing.T) {
 	stored, _ := st.ListDeliveries(ctx, sess.Account, sess.ID)
 	if len(stored) != 1 || stored[0].Cursor != 6 {
 		t.Errorf("stored cursor: %+v", stored)
-	}
-}
-
-// TestStreamEventsSplit checks that lines are packed into events under the
-// size limit and that a line longer than an event is cut, never inside a
-// UTF-8 character.
-func TestStreamEventsSplit(t *testing.T) {
-	old := maxStreamEvent
-	maxStreamEvent = 1000
-	t.Cleanup(func() { maxStreamEvent = old })
-	ctx := context.Background()
-	fake := cwlogstest.NewServer()
-	defer fake.Close()
-	cw, err := cwlogs.New(ctx, cwlogs.Config{Endpoint: fake.URL(), Region: "us-east-1", AccessKeyID: "k", SecretAccessKey: "s"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	createGroup(t, fake, "group")
-	// The deliverer alone, with only what sending lines uses.
-	d := newDeliverer(deliveryDeps{now: time.Now})
-	long := strings.Repeat("é", 1500) // 3000 bytes
-	if err := d.sendLines(ctx, cwAdapter{cw}, CloudWatchTarget{LogGroup: "group"}, "s", &sessionEvent{}, []string{"short", long, "after"}); err != nil {
-		t.Fatal(err)
-	}
-	var joined strings.Builder
-	events := fake.Events("group", "s")
-	for _, ev := range events {
-		var m sessionEvent
-		if err := json.Unmarshal([]byte(ev.Message), &m); err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range m.SessionData {
-			if !utf8.ValidString(l) || strings.ContainsRune(l, utf8.RuneError) {
-				t.Fatalf("line cut inside a character: %q", l)
-			}
-			joined.WriteString(l)
-		}
-	}
-	if joined.String() != "short"+long+"after" {
-		t.Errorf("lines lost or reordered")
-	}
-	if len(events) < 4 {
-		t.Errorf("%d events for 3000+ bytes with a 1000-byte limit", len(events))
 	}
 }
 

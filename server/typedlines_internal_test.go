@@ -57,7 +57,7 @@ func TestTypedLineEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest, _ := srv.logDestination(ownLogs)
-	if err := srv.deliver.stream(ctx, &dl, dest, CloudWatchTarget{Account: sess.Account, LogGroup: OwnLogGroup, Streaming: true}); err != nil {
+	if err := srv.deliver.Stream(ctx, &dl, dest, CloudWatchTarget{Account: sess.Account, LogGroup: OwnLogGroup, Streaming: true}); err != nil {
 		t.Fatal(err)
 	}
 	evs, err := ls.Events(ctx, sess.Account, OwnLogGroup, sess.ID, 0, 0)

@@ -1,0 +1,131 @@
+package delivery
+
+import (
+	"context"
+	"crypto/cipher"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/clocktest"
+	"github.com/postern/postern/cwlogs"
+	"github.com/postern/postern/cwlogs/cwlogstest"
+	"github.com/postern/postern/recording"
+	"github.com/postern/postern/store"
+)
+
+// TestWorkerAlone builds the outbox's worker from its dependencies only (a
+// real metadata store, a journal on disk, a destination), no server: a
+// transcript whose log group does not exist yet fails, is retried with
+// backoff on the worker's clock, and is delivered once the group exists,
+// with every line of the recording.
+func TestWorkerAlone(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	// Near the real time: the destination refuses events far from its clock.
+	clk := clocktest.New(time.Now().Truncate(time.Millisecond))
+	start := clk.Now()
+
+	const account, id = store.DefaultAccount, "alice-00000000000000001"
+	if err := st.EnsureAccount(ctx, store.Account{ID: account, Name: "default", CreatedAt: start}); err != nil {
+		t.Fatal(err)
+	}
+	code := 0
+	if err := st.CreateSession(ctx, store.Session{ID: id, Account: account, Owner: "alice", Target: "mi-00000000000000001",
+		Status: store.StatusTerminated, StartedAt: start, EndedAt: start.Add(time.Second), ExitCode: &code}); err != nil {
+		t.Fatal(err)
+	}
+	jpath := filepath.Join(dir, id+".journal")
+	j, err := recording.CreateJournal(jpath, recording.Meta{SessionID: id, Start: start, Width: 80, Height: 24}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range []recording.Record{
+		{Kind: recording.KindOutput, Data: []byte("$ echo hello\r\nhello\r\n")},
+		{Kind: recording.KindOutput, Data: []byte("$ exit\r\n")},
+		{Kind: recording.KindExit},
+	} {
+		r.Seq, r.Time = uint64(i+1), time.Duration(i)*time.Millisecond
+		if _, err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dl := store.Delivery{Account: account, SessionID: id, Destination: "cloudwatch", Artifact: "log",
+		Target: `{"logGroup":"audit"}`, Status: store.DeliveryPending, CreatedAt: start, UpdatedAt: start, NextAttempt: start}
+	if err := st.CreateDeliveries(ctx, []store.Delivery{dl}); err != nil {
+		t.Fatal(err)
+	}
+
+	fake := cwlogstest.NewServer()
+	defer fake.Close()
+	cw, err := cwlogs.New(ctx, cwlogs.Config{Endpoint: fake.URL(), Region: "us-east-1", AccessKeyID: "k", SecretAccessKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan string, 10)
+	w := New(Deps{
+		Store: st, Now: clk.Now, Logf: t.Logf,
+		LogDestination: func(name string) (CloudWatchDestination, error) { return cwDest{cw}, nil },
+		JournalPath:    func(string, string) string { return jpath },
+		JournalKey:     func(context.Context, string, string) (cipher.AEAD, error) { return nil, nil },
+		Delivered:      func(dest, artifact, result string) { results <- result },
+	})
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { w.Run(wctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	if r := <-results; r != "failed" {
+		t.Fatalf("first attempt: %s, want failed (the log group does not exist)", r)
+	}
+	ds := waitDelivery(t, st, account, id, store.DeliveryFailing)
+	if ds.Attempts != 1 || !ds.NextAttempt.After(start) || !strings.Contains(ds.LastError, "does not exist") {
+		t.Fatalf("after a failure: %+v; want it attempted once, due later, saying why", ds)
+	}
+	createGroup(t, fake, "audit")
+	clk.Advance(10 * time.Minute) // past any backoff
+	w.Kick()
+	if r := <-results; r != "delivered" {
+		t.Fatalf("second attempt: %s, want delivered", r)
+	}
+	ds = waitDelivery(t, st, account, id, store.DeliveryDelivered)
+	if ds.Attempts != 2 || ds.Location == "" {
+		t.Fatalf("after delivery: %+v", ds)
+	}
+	var lines []string
+	for _, e := range fake.Events("audit", id) {
+		lines = append(lines, e.Message)
+	}
+	if got := strings.Join(lines, "\n"); !strings.Contains(got, "hello") || !strings.Contains(got, "$ exit") {
+		t.Errorf("transcript delivered: %q", got)
+	}
+}
+
+// waitDelivery waits until the session's one delivery has status, as the
+// worker records it after counting the attempt.
+func waitDelivery(t *testing.T, st store.Store, account, id, status string) store.Delivery {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ds, err := st.ListDeliveries(t.Context(), account, id)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("deliveries: %+v, %v", ds, err)
+		}
+		if ds[0].Status == status {
+			return ds[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %+v did not become %s", ds[0], status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
