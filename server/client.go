@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/cipher"
 	"errors"
@@ -348,17 +349,22 @@ func (c *journalCursor) close() {
 	}
 }
 
-// journalOutputLen is the length of the client output stream a journal
-// holds.
-func journalOutputLen(path string, key cipher.AEAD, pipes bool) (uint64, error) {
+// journalState reads a journal for a relay that takes it up again (a
+// server restart): the length of the client output stream it holds (see
+// clientOutput), and its exit record if it has one.
+func journalState(path string, key cipher.AEAD, pipes bool) (uint64, *wire.Record, error) {
 	var n uint64
+	var exit *wire.Record
 	var buf []byte
 	err := eachRecord(path, key, func(rec recording.Record) bool {
 		buf = clientOutput(buf[:0], pipes, rec.Kind, rec.Data)
 		n += uint64(len(buf))
+		if rec.Kind == recording.KindExit {
+			exit = &wire.Record{Seq: rec.Seq, Time: rec.Time, Kind: wire.RecExit, Data: bytes.Clone(rec.Data), ExitCode: rec.ExitCode}
+		}
 		return true
 	})
-	return n, err
+	return n, exit, err
 }
 
 // eachRecord calls fn for each record of a journal until fn returns false.

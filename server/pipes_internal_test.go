@@ -45,8 +45,8 @@ func TestJournalOutputPipes(t *testing.T) {
 		if got := ring.appendFrom(nil, 0, len(want)+1); !bytes.Equal(got, want) {
 			t.Fatalf("pipes %v: ring holds %q, want %q", pipes, got, want)
 		}
-		if n, err := journalOutputLen(path, nil, pipes); err != nil || n != uint64(len(want)) {
-			t.Fatalf("pipes %v: journalOutputLen = %d, %v; want %d", pipes, n, err, len(want))
+		if n, _, err := journalState(path, nil, pipes); err != nil || n != uint64(len(want)) {
+			t.Fatalf("pipes %v: journalState = %d, %v; want %d", pipes, n, err, len(want))
 		}
 		for from := 0; from <= len(want); from++ {
 			for _, max := range []int{1, 7, 4096} {

@@ -493,9 +493,12 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 		// After the markers, or after what the journal has of them if
 		// it still cannot take them all.
 		seq := r.journal.LastSeq() + 1
+		recorded := r.exitSeq != 0 // its end is in the journal already (a restart found it)
 		r.mu.Unlock()
-		if _, err := r.journal.Append(recording.Record{Seq: seq, Time: r.s.now().Sub(r.opened), Kind: recording.KindExit, Data: []byte(reason)}); err != nil {
-			r.s.logf("server: session %s: journal: %v", r.id, err)
+		if !recorded {
+			if _, err := r.journal.Append(recording.Record{Seq: seq, Time: r.s.now().Sub(r.opened), Kind: recording.KindExit, Data: []byte(reason)}); err != nil {
+				r.s.logf("server: session %s: journal: %v", r.id, err)
+			}
 		}
 		if status == store.StatusTerminated {
 			// A port session that ended as asked succeeded.

@@ -15,6 +15,7 @@ import (
 	"github.com/postern/postern/client"
 	"github.com/postern/postern/netfault"
 	"github.com/postern/postern/recording"
+	"github.com/postern/postern/store"
 	"github.com/postern/postern/wire"
 )
 
@@ -195,4 +196,40 @@ func firstDiff(got, want []byte) string {
 		}
 	}
 	return fmt.Sprintf("one is a prefix of the other (got %d, want %d bytes)", len(got), len(want))
+}
+
+// TestRestartEndsARecordedExit: a server killed after a session's exit
+// record was durable, and before the session's end was stored, finds the
+// exit in the journal when it starts again and ends the session with it.
+// (The agent freed the session once the exit was acknowledged: waiting for
+// it to send the exit again would wait for ever.)
+func TestRestartEndsARecordedExit(t *testing.T) {
+	ts := startServer(t)
+	node := runAgent(t, ts, nil)
+	ctx := t.Context()
+	sess, err := ts.admin.StartSession(ctx, api.StartSessionRequest{Target: node, Command: []string{"/bin/sh", "-c", "echo hi; exit 7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		s, err := ts.admin.Session(ctx, sess.ID)
+		return err == nil && s.EndedAt != nil
+	})
+	// The store as the kill left it: the session still running.
+	s, err := ts.srvStore.GetSession(ctx, sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Status, s.StatusReason, s.EndedAt, s.ExitCode = store.StatusConnected, "", time.Time{}, nil
+	if err := ts.srvStore.UpdateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	ts.restart(t)
+	got, err := ts.admin.Session(ctx, sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.StatusTerminated || got.ExitCode == nil || *got.ExitCode != 7 || got.EndedAt == nil {
+		t.Fatalf("after the restart: %s exit %v ended %v; want Terminated with the journal's exit 7", got.Status, got.ExitCode, got.EndedAt)
+	}
 }

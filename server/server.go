@@ -167,6 +167,9 @@ type Server struct {
 	// kept for a full disk (auditBacklog) go in before newer ones.
 	auditMu      sync.Mutex
 	auditBacklog auditBacklog
+	// recoveredEnded are the sessions recoverSessions found with their
+	// exit in the journal; New ends them once it has built the server.
+	recoveredEnded []*relay
 	// disk watches the data directory's free space (diskfull.go).
 	disk *diskspace.Monitor
 	// policyCache holds accounts' parsed authorization policies.
@@ -291,6 +294,13 @@ func New(cfg Config) (*Server, error) {
 	go func() { defer s.wg.Done(); s.flushAuditFlood(ctx) }()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.watchDisk(ctx, cfg.DiskCheckInterval) }()
+	// Sessions whose journals already hold their exit end now, with
+	// everything above ready for it (deliveries, the outbox).
+	for _, rl := range s.recoveredEnded {
+		s.logf("server: session %s: its journal holds its exit; ending it", rl.id)
+		rl.finish()
+	}
+	s.recoveredEnded = nil
 	return s, nil
 }
 

@@ -620,11 +620,21 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 			}
 			continue
 		}
-		outEnd, err := journalOutputLen(jpath, key, j.Meta().Pipes)
+		// The output's length, and the exit record if the journal has
+		// it: a server killed after the exit was durable and before the
+		// session's end was stored would otherwise wait for an exit its
+		// agent has already seen acknowledged, and freed.
+		outEnd, exit, err := journalState(jpath, key, j.Meta().Pipes)
 		if err != nil {
 			s.logf("server: session %s: %v", sess.ID, err)
 		}
 		rl := s.newRelay(sess, j, outEnd)
+		if exit != nil {
+			rl.mu.Lock()
+			rl.exitSeq, rl.exitRec = exit.Seq, *exit
+			rl.mu.Unlock()
+			s.recoveredEnded = append(s.recoveredEnded, rl)
+		}
 		if j.Meta().Port {
 			if err := rl.recoverConns(key); err != nil {
 				s.logf("server: session %s: %v", sess.ID, err)
