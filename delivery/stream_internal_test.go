@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -16,27 +15,6 @@ import (
 	"github.com/postern/postern/cwlogs"
 	"github.com/postern/postern/cwlogs/cwlogstest"
 )
-
-// cwDest delivers to CloudWatch Logs through package cwlogs, as
-// cmd/postern wires it.
-type cwDest struct{ c *cwlogs.Client }
-
-func (a cwDest) target(t CloudWatchTarget) cwlogs.Target {
-	return cwlogs.Target{LogGroup: t.LogGroup, RequireEncryption: t.RequireEncryption}
-}
-func (a cwDest) Check(ctx context.Context, t CloudWatchTarget) error {
-	return a.c.Check(ctx, a.target(t))
-}
-func (a cwDest) PutTranscript(ctx context.Context, t CloudWatchTarget, stream string, at time.Time, body io.Reader) (string, error) {
-	return a.c.PutTranscript(ctx, a.target(t), stream, at, body)
-}
-func (a cwDest) PutEvents(ctx context.Context, t CloudWatchTarget, stream string, events []StreamEvent) error {
-	evs := make([]cwlogs.Event, len(events))
-	for i, e := range events {
-		evs[i] = cwlogs.Event{Time: e.Time, Message: e.Message}
-	}
-	return a.c.PutEvents(ctx, a.target(t), stream, evs)
-}
 
 // TestStreamEventsSplit checks that lines are packed into events under the
 // size limit and that a line longer than an event is cut, never inside a
@@ -53,7 +31,7 @@ func TestStreamEventsSplit(t *testing.T) {
 	// The deliverer alone, with only what sending lines uses.
 	d := New(Deps{Now: time.Now, Limits: StreamLimits{MaxEvent: 1000}})
 	long := strings.Repeat("é", 1500) // 3000 bytes
-	if err := d.sendLines(ctx, cwDest{cw}, CloudWatchTarget{LogGroup: "group"}, "s", &SessionEvent{}, []string{"short", long, "after"}); err != nil {
+	if err := d.sendLines(ctx, CloudWatchLogs{Client: cw}, CloudWatchTarget{LogGroup: "group"}, "s", &SessionEvent{}, []string{"short", long, "after"}); err != nil {
 		t.Fatal(err)
 	}
 	var joined strings.Builder

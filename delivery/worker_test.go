@@ -74,7 +74,7 @@ func TestWorkerAlone(t *testing.T) {
 	results := make(chan string, 10)
 	w := New(Deps{
 		Store: st, Now: clk.Now, Logf: t.Logf,
-		LogDestination: func(name string) (CloudWatchDestination, error) { return cwDest{cw}, nil },
+		LogDestination: func(name string) (CloudWatchDestination, error) { return CloudWatchLogs{Client: cw}, nil },
 		JournalPath:    func(string, string) string { return jpath },
 		JournalKey:     func(context.Context, string, string) (cipher.AEAD, error) { return nil, nil },
 		Delivered:      func(dest, artifact, result string) { results <- result },

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -20,26 +19,6 @@ import (
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/store"
 )
-
-// cwAdapter lets the server use cwlogs in tests, as cmd/postern does.
-type cwAdapter struct{ c *cwlogs.Client }
-
-func (a cwAdapter) target(t CloudWatchTarget) cwlogs.Target {
-	return cwlogs.Target{LogGroup: t.LogGroup, RequireEncryption: t.RequireEncryption}
-}
-func (a cwAdapter) Check(ctx context.Context, t CloudWatchTarget) error {
-	return a.c.Check(ctx, a.target(t))
-}
-func (a cwAdapter) PutTranscript(ctx context.Context, t CloudWatchTarget, stream string, at time.Time, body io.Reader) (string, error) {
-	return a.c.PutTranscript(ctx, a.target(t), stream, at, body)
-}
-func (a cwAdapter) PutEvents(ctx context.Context, t CloudWatchTarget, stream string, events []StreamEvent) error {
-	evs := make([]cwlogs.Event, len(events))
-	for i, e := range events {
-		evs[i] = cwlogs.Event{Time: e.Time, Message: e.Message}
-	}
-	return a.c.PutEvents(ctx, a.target(t), stream, evs)
-}
 
 // TestStreamResumesAtCursor streams an ended session's journal to the
 // CloudWatch Logs fake as if an earlier attempt had sent everything up to
@@ -60,7 +39,7 @@ func TestStreamResumesAtCursor(t *testing.T) {
 		t.Fatal(err)
 	}
 	createGroup(t, fake, "group")
-	srv, err := New(Config{DataDir: dir, Store: st, Logf: t.Logf, CloudWatch: cwAdapter{cw}})
+	srv, err := New(Config{DataDir: dir, Store: st, Logf: t.Logf, CloudWatch: delivery.CloudWatchLogs{Client: cw}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/postern/postern/awskms"
 	"github.com/postern/postern/cwlogs"
+	"github.com/postern/postern/delivery"
 	"github.com/postern/postern/s3logs"
 	"github.com/postern/postern/server"
 )
@@ -118,7 +119,7 @@ func destinations(ctx context.Context, c destinationsConfig) (server.S3Destinati
 	if err != nil {
 		return nil, nil, fmt.Errorf("cloudWatch: %w", err)
 	}
-	return s3Destination{s3c}, cloudWatchDestination{cwc}, nil
+	return s3Destination{s3c}, delivery.CloudWatchLogs{Client: cwc}, nil
 }
 
 func parseTimeout(field, v string) (time.Duration, error) {
@@ -145,29 +146,6 @@ func (d s3Destination) Check(ctx context.Context, t server.S3Target) error {
 
 func (d s3Destination) Put(ctx context.Context, t server.S3Target, name, contentType string, body io.Reader) (string, error) {
 	return d.c.Put(ctx, s3Target(t), name, contentType, body)
-}
-
-// cloudWatchDestination adapts cwlogs to the server.
-type cloudWatchDestination struct{ c *cwlogs.Client }
-
-func cwTarget(t server.CloudWatchTarget) cwlogs.Target {
-	return cwlogs.Target{LogGroup: t.LogGroup, RequireEncryption: t.RequireEncryption}
-}
-
-func (d cloudWatchDestination) Check(ctx context.Context, t server.CloudWatchTarget) error {
-	return d.c.Check(ctx, cwTarget(t))
-}
-
-func (d cloudWatchDestination) PutTranscript(ctx context.Context, t server.CloudWatchTarget, stream string, at time.Time, body io.Reader) (string, error) {
-	return d.c.PutTranscript(ctx, cwTarget(t), stream, at, body)
-}
-
-func (d cloudWatchDestination) PutEvents(ctx context.Context, t server.CloudWatchTarget, stream string, events []server.StreamEvent) error {
-	evs := make([]cwlogs.Event, len(events))
-	for i, e := range events {
-		evs[i] = cwlogs.Event{Time: e.Time, Message: e.Message}
-	}
-	return d.c.PutEvents(ctx, cwTarget(t), stream, evs)
 }
 
 // awsLogsConfigured reports whether log groups are CloudWatch Logs' rather
