@@ -336,7 +336,13 @@ func (d *Worker) Stream(ctx context.Context, dl *store.Delivery, dest CloudWatch
 				exited = true
 				if !jr.Meta().Pipes {
 					_, done := tracker.Close(nil, rec.Time)
-					cmds = append(cmds, done...)
+					if !sink.discard {
+						// Not when the exit was sent before (seq ==
+						// dl.Cursor): a stream run again over a session
+						// it finished must not send the command the exit
+						// closed a second time.
+						cmds = append(cmds, done...)
+					}
 				}
 			}
 			if seq == dl.Cursor {
