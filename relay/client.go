@@ -1,9 +1,10 @@
-package server
+package relay
 
 import (
 	"bytes"
 	"context"
 	"crypto/cipher"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +24,7 @@ const maxOutputFrame = 256 << 10
 // observer (a read-only live view) gets the same output but its input is
 // dropped, and it does not keep the session alive: only the owner's
 // attachment counts for the grace period.
-func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint64, observe bool) {
+func (r *Relay) ServeClient(ctx context.Context, ws *websocket.Conn, offset uint64, observe bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.mu.Lock()
@@ -43,7 +44,7 @@ func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint
 		if !observe {
 			r.clients--
 			if r.clients == 0 {
-				r.clientsGone = r.s.now()
+				r.clientsGone = r.t.Now()
 			}
 		}
 		r.cond.Broadcast()
@@ -76,8 +77,8 @@ func (r *relay) serveClient(ctx context.Context, ws *websocket.Conn, offset uint
 // Output the ring no longer holds comes from the journal through one
 // cursor for the whole attachment, so a client that falls behind, catches
 // up and falls behind again still reads each record once.
-func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64, noticeIdx int) error {
-	cur := newJournalCursor(r.journalPath, r.journal.Key(), r.pipes, r.s.countCatchup)
+func (r *Relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64, noticeIdx int) error {
+	cur := NewJournalCursor(r.journalPath, r.journal.Key(), r.pipes, r.t.CatchupRead)
 	defer cur.close()
 	var frame []byte
 	for {
@@ -129,7 +130,7 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 				}
 			}
 			if err != nil {
-				r.s.logf("server: session %s: reading journal for a client: %v", r.id, err)
+				r.t.Logf("server: session %s: reading journal for a client: %v", r.id, err)
 				return err
 			}
 			if len(frame) == hdrLen && r.waitStalled(ctx) {
@@ -137,7 +138,7 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 			}
 			if len(frame) == hdrLen {
 				err := fmt.Errorf("the journal ends before output byte %d, which the relay no longer holds", sent)
-				r.s.logf("server: session %s: %v", r.id, err)
+				r.t.Logf("server: session %s: %v", r.id, err)
 				return err
 			}
 		}
@@ -153,14 +154,14 @@ func (r *relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 		}
 		if ended && sent >= outEnd {
 			exit.OutputEnd = outEnd
-			return writeFrame(ctx, ws, wire.TExit, mustJSON(exit))
+			return SendExit(ctx, ws, exit)
 		}
 	}
 }
 
 // waitStalled waits while the session is paused for its recording (see
 // relay.stall), and reports whether it was.
-func (r *relay) waitStalled(ctx context.Context) bool {
+func (r *Relay) waitStalled(ctx context.Context) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	was := r.stalled
@@ -170,11 +171,11 @@ func (r *relay) waitStalled(ctx context.Context) bool {
 	return was
 }
 
-// sendEnded serves a client of a session whose relay is gone: everything
+// SendEnded serves a client of a session whose relay is gone: everything
 // after offset that the journal holds, then how the session ended. The
 // exit says how long the output is, so a client that could not be given
 // all of it knows; if the journal cannot be read, it says why instead.
-func sendEnded(ctx context.Context, ws *websocket.Conn, cur *journalCursor, sent uint64, exit wire.Exit) error {
+func SendEnded(ctx context.Context, ws *websocket.Conn, cur *JournalCursor, sent uint64, exit wire.Exit) error {
 	defer cur.close()
 	var frame []byte
 	for {
@@ -195,7 +196,7 @@ func sendEnded(ctx context.Context, ws *websocket.Conn, cur *journalCursor, sent
 		}
 		sent += uint64(len(frame) - hdrLen)
 	}
-	return writeFrame(ctx, ws, wire.TExit, mustJSON(exit))
+	return SendExit(ctx, ws, exit)
 }
 
 // writeOutput sends an output frame built by wire.AppendOutputHeader and
@@ -207,7 +208,7 @@ func writeOutput(ctx context.Context, ws *websocket.Conn, frame []byte) error {
 
 // readClient applies the client's frames until it disconnects. A malformed
 // frame ends only this client's attachment.
-func (r *relay) readClient(ctx context.Context, ws *websocket.Conn, observe bool) {
+func (r *Relay) readClient(ctx context.Context, ws *websocket.Conn, observe bool) {
 	for {
 		typ, msg, err := ws.Read(ctx)
 		if err != nil {
@@ -219,18 +220,18 @@ func (r *relay) readClient(ctx context.Context, ws *websocket.Conn, observe bool
 			r.mu.Unlock()
 			cs := websocket.CloseStatus(err)
 			if ctx.Err() == nil && !ended && cs != websocket.StatusNormalClosure && cs != websocket.StatusGoingAway && !errors.Is(err, io.EOF) {
-				r.s.logf("server: session %s: client connection: %v", r.id, err)
+				r.t.Logf("server: session %s: client connection: %v", r.id, err)
 			}
 			return
 		}
 		if typ != websocket.MessageBinary {
-			r.s.logf("server: session %s: client sent a text message; closing its attachment", r.id)
+			r.t.Logf("server: session %s: client sent a text message; closing its attachment", r.id)
 			ws.Close(websocket.StatusUnsupportedData, "binary frames only")
 			return
 		}
 		f, err := wire.DecodeFrame(msg)
 		if err != nil {
-			r.s.logf("server: session %s: client: %v; closing its attachment", r.id, err)
+			r.t.Logf("server: session %s: client: %v; closing its attachment", r.id, err)
 			ws.Close(websocket.StatusProtocolError, err.Error())
 			return
 		}
@@ -246,12 +247,12 @@ func (r *relay) readClient(ctx context.Context, ws *websocket.Conn, observe bool
 		case wire.TResize:
 			cols, rows, err := wire.ParseResize(f.Payload)
 			if err != nil {
-				r.s.logf("server: session %s: client: %v; ignoring", r.id, err)
+				r.t.Logf("server: session %s: client: %v; ignoring", r.id, err)
 				continue
 			}
 			r.resize(cols, rows)
 		default:
-			r.s.logf("server: session %s: client sent a %s frame; closing its attachment", r.id, f.Type)
+			r.t.Logf("server: session %s: client sent a %s frame; closing its attachment", r.id, f.Type)
 			ws.Close(websocket.StatusProtocolError, "unexpected "+f.Type.String()+" frame")
 			return
 		}
@@ -275,7 +276,7 @@ func clientOutput(b []byte, pipes bool, kind recording.Kind, data []byte) []byte
 	return b
 }
 
-// journalCursor reads a session's client output stream (see clientOutput)
+// JournalCursor reads a session's client output stream (see clientOutput)
 // from its journal, keeping its place between reads: a client that has
 // fallen behind the ring, a late watcher or a resume after the end reads
 // each record once, however many frames its catch-up takes, so catching up
@@ -285,7 +286,7 @@ func clientOutput(b []byte, pipes bool, kind recording.Kind, data []byte) []byte
 //
 // A cursor belongs to one client's sender; it is not safe for concurrent
 // use.
-type journalCursor struct {
+type JournalCursor struct {
 	path  string
 	key   cipher.AEAD
 	pipes bool
@@ -299,15 +300,15 @@ type journalCursor struct {
 	pendingAt uint64
 }
 
-func newJournalCursor(path string, key cipher.AEAD, pipes bool, read func()) *journalCursor {
-	return &journalCursor{path: path, key: key, pipes: pipes, read: read}
+func NewJournalCursor(path string, key cipher.AEAD, pipes bool, read func()) *JournalCursor {
+	return &JournalCursor{path: path, key: key, pipes: pipes, read: read}
 }
 
 // appendFrom appends to dst up to max bytes of the output stream starting
 // at offset from, as far as the journal holds them now. Offsets move
 // forward as a client's do; a read before the cursor's place starts it
 // over from the journal's first record.
-func (c *journalCursor) appendFrom(dst []byte, from uint64, max int) ([]byte, error) {
+func (c *JournalCursor) appendFrom(dst []byte, from uint64, max int) ([]byte, error) {
 	if c.jr != nil && from < c.pendingAt {
 		c.close()
 	}
@@ -342,7 +343,7 @@ func (c *journalCursor) appendFrom(dst []byte, from uint64, max int) ([]byte, er
 }
 
 // close releases the journal's file; a later read reopens it.
-func (c *journalCursor) close() {
+func (c *JournalCursor) close() {
 	if c.jr != nil {
 		c.jr.Close()
 		c.jr = nil
@@ -386,5 +387,15 @@ func eachRecord(path string, key cipher.AEAD, fn func(recording.Record) bool) er
 	return nil
 }
 
-// countCatchup counts one journal record read for a client.
-func (s *Server) countCatchup() { s.catchupRecords.Add(1) }
+// SendExit tells a client how its session ended.
+func SendExit(ctx context.Context, ws *websocket.Conn, exit wire.Exit) error {
+	b, err := json.Marshal(exit)
+	if err != nil {
+		return fmt.Errorf("exit frame: %w", err)
+	}
+	return writeFrame(ctx, ws, wire.TExit, b)
+}
+
+func writeFrame(ctx context.Context, ws *websocket.Conn, t wire.Type, payload []byte) error {
+	return ws.Write(ctx, websocket.MessageBinary, wire.AppendFrame(nil, t, payload))
+}

@@ -1,4 +1,4 @@
-package server
+package relay
 
 import (
 	"bytes"
@@ -28,7 +28,7 @@ func TestJournalOutputPipes(t *testing.T) {
 			{Kind: recording.KindStderr, Data: []byte("err-2\n")},
 			{Kind: recording.KindExit, ExitCode: 3},
 		}
-		ring := newOutputRing(defaultOutputMemory, 0)
+		ring := newOutputRing(DefaultOutputMemory, 0)
 		var want []byte
 		for i, r := range recs {
 			r.Seq = uint64(i + 1)
@@ -50,7 +50,7 @@ func TestJournalOutputPipes(t *testing.T) {
 		}
 		for from := 0; from <= len(want); from++ {
 			for _, max := range []int{1, 7, 4096} {
-				cur := newJournalCursor(path, nil, pipes, func() {})
+				cur := NewJournalCursor(path, nil, pipes, func() {})
 				got, err := cur.appendFrom(nil, uint64(from), max)
 				cur.close()
 				if err != nil {

@@ -1,7 +1,19 @@
-package server
+// Package relay carries live sessions between a node's agent and the
+// people attached to them, and records them: every record the agent sends
+// goes to the session's journal first, the journal is synced in groups,
+// and the agent is told what is durable so it can let go of it. Clients
+// read the output from the relay's memory while they keep up, and from
+// the journal when they fall behind, resume or watch late.
+//
+// A relay works with what its Table's Deps give it (the two store calls
+// it makes, a clock, a logger, the free-space monitor, the node links and
+// callbacks into the server), never the server itself, so the part that
+// carries the "nothing is lost" promise can be built and tested alone.
+package relay
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"sync"
@@ -9,21 +21,128 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/postern/postern/logger"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/wire"
 )
 
-// defaultOutputMemory bounds the recent output a relay keeps in memory for
-// clients (Config.OutputMemory). A client further behind (a resume after a
+// DefaultOutputMemory bounds the recent output a relay keeps in memory for
+// clients (Deps.OutputMemory). A client further behind (a resume after a
 // long gap, a slow link, a late watcher) reads from the journal instead.
-const defaultOutputMemory = 8 << 20
+const DefaultOutputMemory = 8 << 20
 
-// relay carries one session between its agent and its clients and records
+// Store is what a relay writes to the metadata store: a session's final
+// state, and the release of its deliveries once its journal is complete.
+type Store interface {
+	UpdateSession(ctx context.Context, s store.Session) error
+	ReleaseDeliveries(ctx context.Context, account, sessionID string, now time.Time) error
+}
+
+// Disk is the data directory's free-space monitor (package diskspace).
+type Disk interface {
+	// Report tells it a write failed, and reports whether for lack of space.
+	Report(err error) bool
+	// Low reports whether the server is short of space.
+	Low() bool
+}
+
+// Deps are what relays need from the server around them.
+type Deps struct {
+	Store Store
+	Disk  Disk
+	Now   func() time.Time
+	Logf  logger.Logf
+	// Agent returns the node's connected agent, or nil.
+	Agent func(nodeID string) *Link
+	// Grant signs the first frame of a stream to a node's agent (Open,
+	// Resume or Forward) with the server's grant for it.
+	Grant func(nodeID string, first any) (any, error)
+	// HandOver takes over what the node's agent still holds of sessions
+	// that have ended (their late output), and ends their commands.
+	HandOver func(l *Link, ids ...string)
+	// Ended is called once a session's end is recorded (journal closed,
+	// final state stored, deliveries released), with a line that says
+	// how it ended.
+	Ended func(final store.Session, how string)
+	// CatchupRead counts one journal record read for a client the relay's
+	// memory no longer covers.
+	CatchupRead func()
+
+	// OutputMemory is how much recent output each relay keeps for clients
+	// (default DefaultOutputMemory).
+	OutputMemory int
+	// SyncInterval is how long the committer waits for more records
+	// before it syncs the journal.
+	SyncInterval time.Duration
+	// GracePeriod is how long a session waits for its agent, or for a
+	// client, before it ends.
+	GracePeriod time.Duration
+}
+
+// Table holds the server's live relays, and owns their goroutines.
+type Table struct {
+	Deps
+	// ctx ends when the server stops; every relay goroutine watches it.
+	ctx context.Context
+	wg  sync.WaitGroup // the relays' goroutines
+
+	mu     sync.Mutex // guards relays
+	relays map[string]*Relay
+}
+
+// NewTable makes an empty table whose relays run until ctx ends.
+func NewTable(ctx context.Context, d Deps) *Table {
+	if d.OutputMemory <= 0 {
+		d.OutputMemory = DefaultOutputMemory
+	}
+	if d.CatchupRead == nil {
+		d.CatchupRead = func() {}
+	}
+	return &Table{Deps: d, ctx: ctx, relays: map[string]*Relay{}}
+}
+
+// Get returns session id's relay, or nil.
+func (t *Table) Get(id string) *Relay {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.relays[id]
+}
+
+// Select returns the relays for which keep reports true. keep runs with
+// the table locked, so it may read only what a relay fixes at its start
+// (its ids, account, owner and target).
+func (t *Table) Select(keep func(*Relay) bool) []*Relay {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var rs []*Relay
+	for _, r := range t.relays {
+		if keep(r) {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// OnNode returns the relays of a node's sessions.
+func (t *Table) OnNode(nodeID string) []*Relay {
+	return t.Select(func(r *Relay) bool { return r.target == nodeID })
+}
+
+// Close waits for the relays' goroutines, which end with the table's
+// context, then closes (and so syncs) every journal still open.
+func (t *Table) Close() {
+	t.wg.Wait()
+	for _, r := range t.Select(func(*Relay) bool { return true }) {
+		r.CloseJournal()
+	}
+}
+
+// Relay carries one session between its agent and its clients and records
 // it. The agent's records go to the journal first; the committer syncs the
 // journal in groups and acknowledges to the agent what is durable.
-type relay struct {
-	s                          *Server
+type Relay struct {
+	t                          *Table
 	id, account, owner, target string
 	journalPath                string
 	journal                    *recording.Journal
@@ -40,7 +159,7 @@ type relay struct {
 	chunkBuf []byte // scratch for clientOutput
 	// agent is the current agent attachment, nil while the agent is
 	// away since agentLostAt.
-	agent       *agentAttachment
+	agent       *Attachment
 	agentLostAt time.Time
 	clients     int
 	clientsGone time.Time // when the last client left; zero while one is attached
@@ -76,7 +195,7 @@ type relay struct {
 	lastActivity time.Time
 	warned       bool
 	// terminatingAt is when the server asked the agent to end the session
-	// (termReason says why); if the agent has not ended it terminateWait
+	// (termReason says why); if the agent has not ended it TerminateWait
 	// later, the server ends it alone.
 	terminatingAt time.Time
 	termReason    string
@@ -94,66 +213,93 @@ type relay struct {
 // errStalled ends an agent stream whose records the journal cannot take.
 var errStalled = errors.New("the session's recording cannot be written; paused")
 
-// terminateWait is how long the server waits for a node to confirm the end
+// TerminateWait is how long the server waits for a node to confirm the end
 // of a session it was asked to end. A shell that ignores its hangup is
 // killed by the agent within seconds; longer means the node's agent is
 // stuck, or an unkillable process holds the session, and the session
 // must not stay Terminating forever.
-const terminateWait = 30 * time.Second
+const TerminateWait = 30 * time.Second
 
-type agentAttachment struct {
-	st *yamux.Stream
-	w  *wire.Writer
-	r  *wire.Reader
+// Link is a node's connected agent as relays see it: the connection on
+// which they open a stream per attachment.
+type Link struct {
+	NodeID string
+	Mux    *yamux.Session
 }
 
-func (s *Server) newRelay(sess store.Session, j *recording.Journal, outEnd uint64) *relay {
-	r := &relay{
-		s: s, id: sess.ID, account: sess.Account, owner: sess.Owner, target: sess.Target,
-		journalPath: s.journalPath(sess.Account, sess.ID), journal: j, pipes: j.Meta().Pipes,
+// Attachment is a stream to a node's agent: a session's records come
+// from it, its input and acknowledgements go to it.
+type Attachment struct {
+	Stream *yamux.Stream
+	W      *wire.Writer
+	R      *wire.Reader
+}
+
+// Start makes the relay of a session whose journal is j and whose client
+// output so far is outEnd bytes, adds it to the table and starts its
+// committer and watcher.
+func (t *Table) Start(sess store.Session, journalPath string, j *recording.Journal, outEnd uint64) *Relay {
+	now := t.Now()
+	r := &Relay{
+		t: t, id: sess.ID, account: sess.Account, owner: sess.Owner, target: sess.Target,
+		journalPath: journalPath, journal: j, pipes: j.Meta().Pipes,
 		kick: make(chan struct{}, 1), sess: sess,
-		ring:        newOutputRing(s.cfg.OutputMemory, outEnd),
-		agentLostAt: s.now(), clientsGone: s.now(),
-		opened: sess.StartedAt, lastActivity: s.now(),
+		ring:        newOutputRing(t.OutputMemory, outEnd),
+		agentLostAt: now, clientsGone: now,
+		opened: sess.StartedAt, lastActivity: now,
 		// From the store, so that a recovered session keeps them.
 		limits: sess.Settings, port: sess.Settings.Port,
 	}
 	r.cond = sync.NewCond(&r.mu)
-	s.relaysMu.Lock()
-	s.relays[sess.ID] = r
-	s.relaysMu.Unlock()
-	s.wg.Add(2)
-	go func() { defer s.wg.Done(); r.commit() }()
-	go func() { defer s.wg.Done(); r.watch() }()
+	t.mu.Lock()
+	t.relays[sess.ID] = r
+	t.mu.Unlock()
+	t.wg.Go(r.commit)
+	t.wg.Go(r.watch)
 	return r
 }
 
-func (s *Server) relay(id string) *relay {
-	s.relaysMu.Lock()
-	defer s.relaysMu.Unlock()
-	return s.relays[id]
+// Recover takes up a session that was live when the server stopped, from
+// its journal: the relay waits for its agent. It reports whether the
+// journal already holds the session's exit (a server killed after the
+// exit was durable and before the end was stored): then the caller ends
+// it with Finish once the server is ready, rather than wait for an exit
+// the agent has already seen acknowledged, and freed.
+func (t *Table) Recover(sess store.Session, journalPath string, j *recording.Journal, key cipher.AEAD) (r *Relay, exited bool) {
+	outEnd, exit, err := journalState(journalPath, key, j.Meta().Pipes)
+	if err != nil {
+		t.Logf("server: session %s: %v", sess.ID, err)
+	}
+	r = t.Start(sess, journalPath, j, outEnd)
+	if exit != nil {
+		r.mu.Lock()
+		r.exitSeq, r.exitRec = exit.Seq, *exit
+		r.mu.Unlock()
+	}
+	if j.Meta().Port {
+		if err := r.recoverConns(key); err != nil {
+			t.Logf("server: session %s: %v", sess.ID, err)
+		}
+	}
+	return r, exit != nil
 }
 
-// openAgent opens a stream to the agent and sends the first frame (Open,
-// Resume or Forward) with the server's grant for it, returning the agent's
-// answer.
-func (r *relay) openAgent(ctx context.Context, ac *agentConn, t wire.Type, first any) (*agentAttachment, wire.OpenResult, error) {
-	return r.s.openAgent(ctx, ac, t, first)
-}
-
-func (s *Server) openAgent(ctx context.Context, ac *agentConn, t wire.Type, first any) (*agentAttachment, wire.OpenResult, error) {
-	first, err := s.grant(ac.nodeID, first)
+// Open opens a stream to the agent on l and sends the first frame (Open,
+// Resume or Forward) with the server's grant for it (grant), returning
+// the agent's answer.
+func Open(ctx context.Context, l *Link, grant func(nodeID string, first any) (any, error), t wire.Type, first any) (*Attachment, wire.OpenResult, error) {
+	first, err := grant(l.NodeID, first)
 	if err != nil {
 		return nil, wire.OpenResult{}, err
 	}
-	st, err := ac.mux.OpenStream()
+	st, err := l.Mux.OpenStream()
 	if err != nil {
-		return nil, wire.OpenResult{}, fmt.Errorf("open stream to %s: %w", ac.nodeID, err)
+		return nil, wire.OpenResult{}, fmt.Errorf("open stream to %s: %w", l.NodeID, err)
 	}
-	att := &agentAttachment{st: st, w: wire.NewWriter(st), r: wire.NewReader(st)}
-	if err := att.w.WriteJSON(t, first); err != nil {
+	att := &Attachment{Stream: st, W: wire.NewWriter(st), R: wire.NewReader(st)}
+	if err := att.W.WriteJSON(t, first); err != nil {
 		st.Close()
-		return nil, wire.OpenResult{}, fmt.Errorf("send %s to %s: %w", t, ac.nodeID, err)
+		return nil, wire.OpenResult{}, fmt.Errorf("send %s to %s: %w", t, l.NodeID, err)
 	}
 	type result struct {
 		res wire.OpenResult
@@ -161,7 +307,7 @@ func (s *Server) openAgent(ctx context.Context, ac *agentConn, t wire.Type, firs
 	}
 	ch := make(chan result, 1)
 	go func() {
-		f, err := att.r.Read()
+		f, err := att.R.Read()
 		if err != nil {
 			ch <- result{err: err}
 			return
@@ -185,44 +331,49 @@ func (s *Server) openAgent(ctx context.Context, ac *agentConn, t wire.Type, firs
 		return att, rr.res, nil
 	case <-ctx.Done():
 		st.Close()
-		return nil, wire.OpenResult{}, fmt.Errorf("node %s did not answer in time: %w", ac.nodeID, ctx.Err())
+		return nil, wire.OpenResult{}, fmt.Errorf("node %s did not answer in time: %w", l.NodeID, ctx.Err())
 	}
+}
+
+// Open opens a stream to the session's node on l (see Open).
+func (r *Relay) Open(ctx context.Context, l *Link, t wire.Type, first any) (*Attachment, wire.OpenResult, error) {
+	return Open(ctx, l, r.t.Grant, t, first)
 }
 
 // attachAgent resumes the session on a (re)connected agent, asking it for
 // everything after the journal's last record. A session that ended
 // meanwhile (its grace period ran out as the agent came back) is handed
 // over late instead.
-func (r *relay) attachAgent(ac *agentConn) {
-	if r.isEnding() {
-		r.s.handOverLate(ac, r.id)
+func (r *Relay) attachAgent(ac *Link) {
+	if r.Ending() {
+		r.t.HandOver(ac, r.id)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.s.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(r.t.ctx, 30*time.Second)
 	defer cancel()
-	att, res, err := r.openAgent(ctx, ac, wire.TResume, wire.Resume{SessionID: r.id, AckedSeq: r.journal.LastSeq()})
+	att, res, err := r.Open(ctx, ac, wire.TResume, wire.Resume{SessionID: r.id, AckedSeq: r.journal.LastSeq()})
 	if err != nil {
-		r.s.logf("server: session %s: resume on %s: %v", r.id, ac.nodeID, err)
+		r.t.Logf("server: session %s: resume on %s: %v", r.id, ac.NodeID, err)
 		return
 	}
 	if !res.OK {
 		if res.Unknown {
-			r.fail("AgentRestarted", "the node's agent no longer has this session")
+			r.Fail("AgentRestarted", "the node's agent no longer has this session")
 		} else {
-			r.fail("ResumeFailed", res.Error)
+			r.Fail("ResumeFailed", res.Error)
 		}
 		return
 	}
-	if !r.runAgent(att) {
-		att.st.Close()
-		r.s.handOverLate(ac, r.id)
+	if !r.RunAgent(att) {
+		att.Stream.Close()
+		r.t.HandOver(ac, r.id)
 		return
 	}
-	r.s.logf("server: session %s resumed on %s after record %d", r.id, ac.nodeID, r.journal.LastSeq())
-	r.notice("[postern: reconnected to the node]")
+	r.t.Logf("server: session %s resumed on %s after record %d", r.id, ac.NodeID, r.journal.LastSeq())
+	r.Notice("[postern: reconnected to the node]")
 }
 
-func (r *relay) isEnding() bool {
+func (r *Relay) Ending() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.ending
@@ -231,7 +382,7 @@ func (r *relay) isEnding() bool {
 // runAgent makes att the current attachment and reads its records until
 // the stream breaks. It reports false, and does nothing, if the session
 // has begun to end: its journal takes no more records.
-func (r *relay) runAgent(att *agentAttachment) bool {
+func (r *Relay) RunAgent(att *Attachment) bool {
 	r.mu.Lock()
 	if r.ending {
 		r.mu.Unlock()
@@ -246,42 +397,40 @@ func (r *relay) runAgent(att *agentAttachment) bool {
 	r.cond.Broadcast()
 	r.mu.Unlock()
 	if old != nil {
-		old.st.Close()
+		old.Stream.Close()
 	}
 	if eof {
 		// The end of input may have been lost with the old attachment.
-		att.w.Write(wire.TInputEOF, nil)
+		att.W.Write(wire.TInputEOF, nil)
 	}
 	if wasStalled {
-		r.s.logf("server: session %s: its recording can be written again; resumed after record %d", r.id, r.journal.LastSeq())
-		r.notice("[postern: the recording can be written again; the session continues]")
+		r.t.Logf("server: session %s: its recording can be written again; resumed after record %d", r.id, r.journal.LastSeq())
+		r.Notice("[postern: the recording can be written again; the session continues]")
 		if !terminating.IsZero() {
 			// Asked to end while paused: the agent hears it now.
-			att.w.WriteJSON(wire.TTerminate, wire.Terminate{Reason: termReason})
+			att.W.WriteJSON(wire.TTerminate, wire.Terminate{Reason: termReason})
 		}
 	}
-	r.s.wg.Add(1)
-	go func() {
-		defer r.s.wg.Done()
+	r.t.wg.Go(func() {
 		err := r.readAgent(att)
 		r.mu.Lock()
 		if r.agent == att {
 			r.agent = nil
-			r.agentLostAt = r.s.now()
+			r.agentLostAt = r.t.Now()
 		}
 		ended, stalled := r.ended, r.stalled
 		r.mu.Unlock()
-		att.st.Close()
+		att.Stream.Close()
 		if err != nil && !ended && !stalled {
-			r.s.logf("server: session %s: agent stream: %v", r.id, err)
+			r.t.Logf("server: session %s: agent stream: %v", r.id, err)
 		}
-	}()
+	})
 	return true
 }
 
-func (r *relay) readAgent(att *agentAttachment) error {
+func (r *Relay) readAgent(att *Attachment) error {
 	for {
-		f, err := att.r.Read()
+		f, err := att.R.Read()
 		if err != nil {
 			if errors.Is(err, yamux.ErrStreamClosed) || errors.Is(err, yamux.ErrSessionShutdown) || errors.Is(err, yamux.ErrConnectionReset) {
 				return nil
@@ -302,9 +451,9 @@ func (r *relay) readAgent(att *agentAttachment) error {
 }
 
 // record journals one agent record and hands output to clients.
-func (r *relay) record(rec wire.Record) error {
+func (r *Relay) record(rec wire.Record) error {
 	if rec.Kind == wire.RecMarker {
-		// An agent makes one only in a late hand-over (late.go), of a
+		// An agent makes one only in a late hand-over (the server's late.go), of a
 		// session that has ended: here it could only pass for a
 		// server's note.
 		return fmt.Errorf("record %d: a marker from the agent in a running session; closing the stream", rec.Seq)
@@ -331,7 +480,7 @@ func (r *relay) record(rec wire.Record) error {
 	switch rec.Kind {
 	case wire.RecOutput, wire.RecStderr:
 		if r.limits.IdleCountsOutput {
-			r.lastActivity = r.s.now()
+			r.lastActivity = r.t.Now()
 		}
 		if !show {
 			break // shown before the journal forgot it (stall)
@@ -376,16 +525,16 @@ const (
 // commit is the group commit: whatever was appended while the previous
 // fsync ran is synced by the next one, and the agent is told what is
 // durable so it can free it.
-func (r *relay) commit() {
+func (r *Relay) commit() {
 	var acked uint64
 	var lastSync time.Time
 	for {
 		select {
-		case <-r.s.ctx.Done():
+		case <-r.t.ctx.Done():
 			return
 		case <-r.kick:
 		}
-		time.Sleep(r.s.cfg.SyncInterval)
+		time.Sleep(r.t.SyncInterval)
 		select {
 		case <-r.kick: // coalesced into this sync
 		default:
@@ -400,7 +549,7 @@ func (r *relay) commit() {
 			if werr := r.journal.Err(); werr != nil {
 				r.stall(werr)
 			} else if !errors.Is(err, recording.ErrClosed) {
-				r.s.logf("server: session %s: sync recording: %v", r.id, err)
+				r.t.Logf("server: session %s: sync recording: %v", r.id, err)
 			}
 			continue
 		}
@@ -409,10 +558,10 @@ func (r *relay) commit() {
 		att, exitSeq, ending := r.agent, r.exitSeq, r.ending
 		r.mu.Unlock()
 		if exitSeq != 0 && durable >= exitSeq && !ending {
-			r.finish()
+			r.Finish()
 		}
 		if att != nil && durable > acked {
-			if err := att.w.Write(wire.TAck, wire.AppendSeq(nil, durable)); err == nil {
+			if err := att.W.Write(wire.TAck, wire.AppendSeq(nil, durable)); err == nil {
 				acked = durable
 			}
 		}
@@ -424,7 +573,7 @@ func (r *relay) commit() {
 
 // pace waits until the next fsync is due (see minSyncGap), or reports
 // false if the server is stopping.
-func (r *relay) pace(lastSync time.Time) bool {
+func (r *Relay) pace(lastSync time.Time) bool {
 	for {
 		r.mu.Lock()
 		now := r.exitSeq != 0 || r.ending
@@ -435,7 +584,7 @@ func (r *relay) pace(lastSync time.Time) bool {
 		}
 		t := time.NewTimer(wait)
 		select {
-		case <-r.s.ctx.Done():
+		case <-r.t.ctx.Done():
 			t.Stop()
 			return false
 		case <-t.C:
@@ -446,7 +595,7 @@ func (r *relay) pace(lastSync time.Time) bool {
 }
 
 // finish ends a session whose exit record is durable.
-func (r *relay) finish() {
+func (r *Relay) Finish() {
 	r.mu.Lock()
 	rec := r.exitRec
 	r.mu.Unlock()
@@ -455,15 +604,15 @@ func (r *relay) finish() {
 }
 
 // fail ends a session that cannot continue.
-func (r *relay) fail(reason, msg string) {
-	r.s.logf("server: session %s failed: %s: %s", r.id, reason, msg)
+func (r *Relay) Fail(reason, msg string) {
+	r.t.Logf("server: session %s failed: %s: %s", r.id, reason, msg)
 	r.end(store.StatusFailed, reason, nil, msg)
 }
 
 // end records the final state and tells clients. The journal is closed
 // (synced) before anyone sees the session as ended, so whoever sees
 // "Terminated" can fetch the complete recording.
-func (r *relay) end(status, reason string, code *int, msg string) {
+func (r *Relay) end(status, reason string, code *int, msg string) {
 	r.mu.Lock()
 	if r.ending {
 		r.mu.Unlock()
@@ -473,7 +622,7 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	final := r.sess
 	final.Status = status
 	final.StatusReason = reason
-	final.EndedAt = r.s.now()
+	final.EndedAt = r.t.Now()
 	final.ExitCode = code
 	final.RecordedSeq = r.journal.LastSeq()
 	exit := wire.Exit{Code: 255, Reason: reason, Status: status}
@@ -496,8 +645,8 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 		recorded := r.exitSeq != 0 // its end is in the journal already (a restart found it)
 		r.mu.Unlock()
 		if !recorded {
-			if _, err := r.journal.Append(recording.Record{Seq: seq, Time: r.s.now().Sub(r.opened), Kind: recording.KindExit, Data: []byte(reason)}); err != nil {
-				r.s.logf("server: session %s: journal: %v", r.id, err)
+			if _, err := r.journal.Append(recording.Record{Seq: seq, Time: r.t.Now().Sub(r.opened), Kind: recording.KindExit, Data: []byte(reason)}); err != nil {
+				r.t.Logf("server: session %s: journal: %v", r.id, err)
 			}
 		}
 		if status == store.StatusTerminated {
@@ -505,27 +654,26 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 			final.ExitCode, exit.Code = new(int), 0
 		}
 	}
-	if err := r.closeJournal(); err != nil {
-		r.s.logf("server: session %s: %v", r.id, err)
+	if err := r.CloseJournal(); err != nil {
+		r.t.Logf("server: session %s: %v", r.id, err)
 	}
-	if err := r.s.store.UpdateSession(context.WithoutCancel(r.s.ctx), final); err != nil {
-		r.s.logf("server: session %s: %v", r.id, err)
+	if err := r.t.Store.UpdateSession(context.WithoutCancel(r.t.ctx), final); err != nil {
+		r.t.Logf("server: session %s: %v", r.id, err)
 	}
 	// The journal is complete: its artifacts may go to the destinations.
-	if err := r.s.store.ReleaseDeliveries(context.WithoutCancel(r.s.ctx), r.account, r.id, r.s.now()); err != nil {
-		r.s.logf("server: session %s: %v", r.id, err)
+	if err := r.t.Store.ReleaseDeliveries(context.WithoutCancel(r.t.ctx), r.account, r.id, r.t.Now()); err != nil {
+		r.t.Logf("server: session %s: %v", r.id, err)
 	}
-	r.s.deliver.Kick()
 	if att != nil && status == store.StatusTerminated {
 		// Let the agent free the session.
-		att.w.Write(wire.TAck, wire.AppendSeq(nil, final.RecordedSeq))
+		att.W.Write(wire.TAck, wire.AppendSeq(nil, final.RecordedSeq))
 	}
-	if ac := r.s.agent(r.target); att == nil && port == nil && ac != nil && reason != "AgentRestarted" {
+	if ac := r.t.Agent(r.target); att == nil && port == nil && ac != nil && reason != "AgentRestarted" {
 		// The node is connected but not attached to the session (a
 		// resume failed, or raced the end): whatever it still holds
 		// of the session, and the command itself, are taken over now
 		// rather than at its next reconnect, which may never come.
-		r.s.handOverLate(ac, r.id)
+		r.t.HandOver(ac, r.id)
 	}
 	r.mu.Lock()
 	r.sess = final
@@ -533,13 +681,13 @@ func (r *relay) end(status, reason string, code *int, msg string) {
 	r.ended = true
 	r.cond.Broadcast()
 	r.mu.Unlock()
-	r.s.logf("server: session %s ended: %s %s (exit %d)", r.id, status, reason, exit.Code)
-	r.s.auditEvent(final, "SessionEnded", fmt.Sprintf("%s %s, exit %d", status, reason, exit.Code))
+	r.t.Logf("server: session %s ended: %s %s (exit %d)", r.id, status, reason, exit.Code)
+	r.t.Ended(final, fmt.Sprintf("%s %s, exit %d", status, reason, exit.Code))
 	// Clients still attached drain the remaining output and the exit;
 	// the relay leaves the table when they are gone (see watch).
 }
 
-func (r *relay) closeJournal() error {
+func (r *Relay) CloseJournal() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -554,10 +702,10 @@ func (r *relay) closeJournal() error {
 // record, the agent's stream is closed (the agent keeps every record not
 // acknowledged, and holds the command's output once its buffer is full),
 // and clients are told. resumeStalled takes the session up again.
-func (r *relay) stall(cause error) {
-	full := r.s.disk.Report(cause)
+func (r *Relay) stall(cause error) {
+	full := r.t.Disk.Report(cause)
 	if _, err := r.journal.Recover(); err != nil {
-		r.fail("RecordingFailed", fmt.Sprintf("the session's recording cannot be written: %v", err))
+		r.Fail("RecordingFailed", fmt.Sprintf("the session's recording cannot be written: %v", err))
 		return
 	}
 	if r.port != nil {
@@ -576,7 +724,7 @@ func (r *relay) stall(cause error) {
 	r.stalled = true
 	r.mu.Unlock()
 	if att != nil {
-		att.st.Close()
+		att.Stream.Close()
 	}
 	if !first {
 		return
@@ -585,41 +733,39 @@ func (r *relay) stall(cause error) {
 	if !full {
 		why = fmt.Sprintf("the server cannot write the session's recording (%v)", cause)
 	}
-	r.s.logf("server: session %s paused after record %d: %v", r.id, r.journal.LastSeq(), cause)
-	r.notice("[postern: " + why + ": the session is paused, and resumes by itself when its recording can be written again; what you type meanwhile is not sent]")
+	r.t.Logf("server: session %s paused after record %d: %v", r.id, r.journal.LastSeq(), cause)
+	r.Notice("[postern: " + why + ": the session is paused, and resumes by itself when its recording can be written again; what you type meanwhile is not sent]")
 }
 
 // resumeStalled resumes a paused session's agent stream, after the
 // journal's last record, once the disk has space again. A node that went
 // away meanwhile gets the usual grace period from then on.
-func (r *relay) resumeStalled() {
-	if r.s.disk.Low() {
+func (r *Relay) resumeStalled() {
+	if r.t.Disk.Low() {
 		return
 	}
-	ac := r.s.agent(r.target)
+	ac := r.t.Agent(r.target)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.resuming || !r.stalled {
 		return
 	}
 	if ac == nil {
-		r.stalled, r.agentLostAt = false, r.s.now() // back to an agent that is away
+		r.stalled, r.agentLostAt = false, r.t.Now() // back to an agent that is away
 		r.cond.Broadcast()
 		return
 	}
 	r.resuming = true
-	r.s.wg.Add(1)
-	go func() {
-		defer r.s.wg.Done()
+	r.t.wg.Go(func() {
 		r.attachAgent(ac)
 		r.mu.Lock()
 		r.resuming = false
 		r.mu.Unlock()
-	}()
+	})
 }
 
 // notice shows a line on every attached client's terminal.
-func (r *relay) notice(msg string) {
+func (r *Relay) Notice(msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.notices = append(r.notices, msg)
@@ -627,13 +773,13 @@ func (r *relay) notice(msg string) {
 }
 
 // terminate asks the agent to end the session.
-func (r *relay) terminate(reason string) {
+func (r *Relay) Terminate(reason string) {
 	r.mu.Lock()
 	att, ending := r.agent, r.ending
 	if !ending {
 		r.sess.Status = store.StatusTerminating
 		if r.terminatingAt.IsZero() {
-			r.terminatingAt, r.termReason = r.s.now(), reason
+			r.terminatingAt, r.termReason = r.t.Now(), reason
 		}
 	}
 	r.mu.Unlock()
@@ -650,24 +796,24 @@ func (r *relay) terminate(reason string) {
 		r.end(store.StatusTerminated, reason, nil, "")
 		return
 	}
-	if err := att.w.WriteJSON(wire.TTerminate, wire.Terminate{Reason: reason}); err != nil {
+	if err := att.W.WriteJSON(wire.TTerminate, wire.Terminate{Reason: reason}); err != nil {
 		r.end(store.StatusTerminated, reason, nil, "")
 	}
 }
 
 // input forwards what the user typed to the agent. Input typed while the
 // agent is away is dropped, as a terminal would while its link is down.
-func (r *relay) input(data []byte) {
+func (r *Relay) input(data []byte) {
 	r.mu.Lock()
 	att := r.agent
-	r.lastActivity = r.s.now()
+	r.lastActivity = r.t.Now()
 	r.mu.Unlock()
 	if att == nil {
 		return
 	}
 	for len(data) > 0 {
 		n := min(len(data), wire.MaxPayload)
-		if err := att.w.Write(wire.TInput, data[:n]); err != nil {
+		if err := att.W.Write(wire.TInput, data[:n]); err != nil {
 			return
 		}
 		data = data[n:]
@@ -676,53 +822,53 @@ func (r *relay) input(data []byte) {
 
 // inputEOF ends the command's standard input in a session without a
 // terminal; for a terminal session it means nothing.
-func (r *relay) inputEOF() {
+func (r *Relay) inputEOF() {
 	r.mu.Lock()
 	att, pipes := r.agent, r.pipes
-	r.lastActivity = r.s.now()
+	r.lastActivity = r.t.Now()
 	if pipes {
 		r.stdinClosed = true
 	}
 	r.mu.Unlock()
 	if pipes && att != nil {
-		att.w.Write(wire.TInputEOF, nil)
+		att.W.Write(wire.TInputEOF, nil)
 	}
 }
 
-func (r *relay) resize(cols, rows int) {
+func (r *Relay) resize(cols, rows int) {
 	r.mu.Lock()
 	att := r.agent
 	r.mu.Unlock()
 	if att != nil {
-		att.w.Write(wire.TResize, wire.AppendResize(nil, cols, rows))
+		att.W.Write(wire.TResize, wire.AppendResize(nil, cols, rows))
 	}
 }
 
 // agentLost is called when the node's connection drops.
-func (r *relay) agentLost() {
+func (r *Relay) AgentLost() {
 	r.mu.Lock()
 	ending := r.ending
 	if r.port != nil {
-		r.agentLostAt = r.s.now()
+		r.agentLostAt = r.t.Now()
 	}
 	r.mu.Unlock()
 	if !ending {
-		r.notice(fmt.Sprintf("[postern: lost the connection to the node; waiting up to %v for it to come back]", r.s.cfg.GracePeriod))
+		r.Notice(fmt.Sprintf("[postern: lost the connection to the node; waiting up to %v for it to come back]", r.t.GracePeriod))
 	}
 }
 
 // watch enforces the grace periods and limits once a tick until the
 // relay is done.
-func (r *relay) watch() {
-	tick := time.NewTicker(min(r.s.cfg.GracePeriod/4, time.Second))
+func (r *Relay) watch() {
+	tick := time.NewTicker(min(r.t.GracePeriod/4, time.Second))
 	defer tick.Stop()
 	for {
 		select {
-		case <-r.s.ctx.Done():
+		case <-r.t.ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if r.check(r.s.now()) {
+		if r.Check(r.t.Now()) {
 			return
 		}
 	}
@@ -732,47 +878,47 @@ func (r *relay) watch() {
 // to, or whose agent is away, for longer than the grace period ends), the
 // wait for a node to confirm a termination, and the session's limits. It
 // reports when the relay is done and has left the server.
-func (r *relay) check(now time.Time) (done bool) {
+func (r *Relay) Check(now time.Time) (done bool) {
 	r.mu.Lock()
 	ending, ended, clients, gone, agent, lost := r.ending, r.ended, r.clients, r.clientsGone, r.agent, r.agentLostAt
 	endedAt, terminating, termReason, stalled := r.sess.EndedAt, r.terminatingAt, r.termReason, r.stalled
 	r.mu.Unlock()
-	grace := r.s.cfg.GracePeriod
+	grace := r.t.GracePeriod
 	switch {
 	case ending && !ended:
 	case ended:
 		if clients == 0 && now.Sub(endedAt) > min(grace, 10*time.Second) {
-			r.s.relaysMu.Lock()
-			if r.s.relays[r.id] == r {
-				delete(r.s.relays, r.id)
+			r.t.mu.Lock()
+			if r.t.relays[r.id] == r {
+				delete(r.t.relays, r.id)
 			}
-			r.s.relaysMu.Unlock()
+			r.t.mu.Unlock()
 			return true
 		}
 	case stalled:
 		// Paused for its recording: neither grace periods nor limits
 		// run out meanwhile.
 		r.resumeStalled()
-	case !terminating.IsZero() && now.Sub(terminating) >= terminateWait:
-		msg := fmt.Sprintf("node %s did not end the session within %v of being asked (%s); the server ended it", r.target, terminateWait, termReason)
-		r.s.logf("server: session %s: %s", r.id, msg)
-		r.notice("[postern: " + msg + "]")
+	case !terminating.IsZero() && now.Sub(terminating) >= TerminateWait:
+		msg := fmt.Sprintf("node %s did not end the session within %v of being asked (%s); the server ended it", r.target, TerminateWait, termReason)
+		r.t.Logf("server: session %s: %s", r.id, msg)
+		r.Notice("[postern: " + msg + "]")
 		r.end(store.StatusTerminated, termReason, nil, msg)
 		r.mu.Lock()
 		att := r.agent
 		r.mu.Unlock()
 		if att != nil {
-			att.st.Close() // nothing more of it is relayed or recorded
+			att.Stream.Close() // nothing more of it is relayed or recorded
 		}
-	case r.port != nil && !r.s.NodeOnline(r.target) && now.Sub(lost) > grace:
-		r.fail("AgentDisconnected", fmt.Sprintf("node %s went offline", r.target))
+	case r.port != nil && r.t.Agent(r.target) == nil && now.Sub(lost) > grace:
+		r.Fail("AgentDisconnected", fmt.Sprintf("node %s went offline", r.target))
 	case r.port == nil && agent == nil && now.Sub(lost) > grace:
-		r.fail("AgentDisconnected", fmt.Sprintf("lost contact with node %s for more than %v", r.target, grace))
+		r.Fail("AgentDisconnected", fmt.Sprintf("lost contact with node %s for more than %v", r.target, grace))
 	case clients == 0 && now.Sub(gone) > grace:
-		r.s.logf("server: session %s: no client for %v; terminating", r.id, grace)
-		r.terminate("ClientDisconnected")
+		r.t.Logf("server: session %s: no client for %v; terminating", r.id, grace)
+		r.Terminate("ClientDisconnected")
 	default:
-		r.enforceLimits(now)
+		r.EnforceLimits(now)
 	}
 	if r.port != nil {
 		r.mu.Lock()
@@ -786,7 +932,7 @@ func (r *relay) check(now time.Time) (done bool) {
 
 // enforceLimits ends the session at its idle timeout or maximum duration,
 // warning a minute before the latter.
-func (r *relay) enforceLimits(now time.Time) {
+func (r *Relay) EnforceLimits(now time.Time) {
 	r.mu.Lock()
 	lim, opened, last, warned := r.limits, r.opened, r.lastActivity, r.warned
 	// Already on its way out (a limit, the user): say it once, not every tick.
@@ -798,8 +944,8 @@ func (r *relay) enforceLimits(now time.Time) {
 	if lim.MaxDuration > 0 {
 		left := lim.MaxDuration - now.Sub(opened)
 		if left <= 0 {
-			r.notice(fmt.Sprintf("[postern: the session reached its maximum duration of %v and is ending (maxSessionDuration)]", lim.MaxDuration))
-			r.terminate("MaxSessionDuration")
+			r.Notice(fmt.Sprintf("[postern: the session reached its maximum duration of %v and is ending (maxSessionDuration)]", lim.MaxDuration))
+			r.Terminate("MaxSessionDuration")
 			return
 		}
 		if left <= time.Minute && !warned {
@@ -808,12 +954,12 @@ func (r *relay) enforceLimits(now time.Time) {
 			r.warned = true
 			r.mu.Unlock()
 			if first {
-				r.notice(fmt.Sprintf("[postern: this session ends in %v: maximum session duration is %v]", left.Round(time.Second), lim.MaxDuration))
+				r.Notice(fmt.Sprintf("[postern: this session ends in %v: maximum session duration is %v]", left.Round(time.Second), lim.MaxDuration))
 			}
 		}
 	}
 	if lim.IdleTimeout > 0 && now.Sub(last) >= lim.IdleTimeout {
-		r.notice(fmt.Sprintf("[postern: no input for %v: the session is ending (idleSessionTimeout)]", lim.IdleTimeout))
-		r.terminate("IdleTimeout")
+		r.Notice(fmt.Sprintf("[postern: no input for %v: the session is ending (idleSessionTimeout)]", lim.IdleTimeout))
+		r.Terminate("IdleTimeout")
 	}
 }

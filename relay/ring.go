@@ -1,4 +1,4 @@
-package server
+package relay
 
 // outputRing keeps the most recent output of a session, so that attached
 // clients, and clients resuming after a short gap, are served from memory.

@@ -14,7 +14,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/yamux"
 
+	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/relay"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/wire"
 )
@@ -23,11 +25,10 @@ func newUUID() string { return uuid.NewString() }
 
 // agentConn is a connected agent.
 type agentConn struct {
-	nodeID  string
-	mux     *yamux.Session
-	ctl     *wire.Writer
-	ctlRead *yamux.Stream // the control stream, which serveAgent reads
-	since   time.Time
+	relay.Link // its node and connection, as relays open streams on it
+	ctl        *wire.Writer
+	ctlRead    *yamux.Stream // the control stream, which serveAgent reads
+	since      time.Time
 	// typedMarks: the agent marks typed lines when an Open asks.
 	typedMarks bool
 	// seen is when the agent last answered a ping, in Unix nanoseconds of
@@ -72,13 +73,13 @@ func (s *Server) NodeOnline(nodeID string) bool { return s.agent(nodeID) != nil 
 func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 	if s.stopping.Load() {
 		// The agent comes back to the next server, after its backoff.
-		s.writeError(w, r, errorf(http.StatusServiceUnavailable, "ServerStopping", "the server is stopping"))
+		s.writeError(w, r, errorf(http.StatusServiceUnavailable, api.CodeServerStopping, "the server is stopping"))
 		return
 	}
 	n, err := s.authenticateAgent(r)
 	if err != nil {
 		s.logf("server: agent connection from %s refused: %v", r.RemoteAddr, err)
-		s.writeError(w, r, errorf(http.StatusUnauthorized, "AgentUnauthorized", "%v", err))
+		s.writeError(w, r, errorf(http.StatusUnauthorized, api.CodeAgentUnauthorized, "%v", err))
 		return
 	}
 	connAuthenticated(r)
@@ -92,7 +93,7 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	if d := ps.Decide(authz.Request{Principal: authz.Agent(n.Account, n.ID, n.Tags), Action: authz.ConnectAgent, Resource: nodeEntity(n)}); !d.Allowed {
 		s.logf("server: agent %s (%s) refused: %s", n.ID, n.Name, d.Explain())
-		s.writeError(w, r, errorf(http.StatusForbidden, "AccessDenied", "agent %s may not connect (%s)", n.ID, d.Explain()))
+		s.writeError(w, r, errorf(http.StatusForbidden, api.CodeAccessDenied, "agent %s may not connect (%s)", n.ID, d.Explain()))
 		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
@@ -181,19 +182,19 @@ func (s *Server) serveAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 	if err := s.store.TouchNode(ctx, n.ID, s.now(), ip, hello.AgentVersion); err != nil {
 		s.logf("server: agent %s: %v", n.ID, err)
 	}
-	ac := &agentConn{nodeID: n.ID, mux: mux, ctl: wire.NewWriter(ctl), ctlRead: ctl, since: s.now(), typedMarks: hello.TypedMarks}
+	ac := &agentConn{Link: relay.Link{NodeID: n.ID, Mux: mux}, ctl: wire.NewWriter(ctl), ctlRead: ctl, since: s.now(), typedMarks: hello.TypedMarks}
 	ac.seen.Store(ac.since.UnixNano())
 	stored := ac.since // the last-seen time in the store
 	// Which sessions to resume is decided before the agent is published:
 	// a session started on it afterwards is new, not one its hello forgot.
-	toResume := s.relaysOn(n.ID)
+	toResume := s.relays.OnNode(n.ID)
 	s.agentsMu.Lock()
 	old := s.agents[n.ID]
 	s.agents[n.ID] = ac
 	s.agentsMu.Unlock()
 	if old != nil {
 		// The node reconnected before we noticed the old connection die.
-		old.mux.Close()
+		old.Mux.Close()
 	}
 	s.logf("server: agent %s connected from %s (%d live sessions)", n.ID, remote, len(hello.Sessions))
 	defer func() {
@@ -287,29 +288,25 @@ func (p *pinger) stop() {
 // in one round trip. Sessions the agent no longer has are failed. Sessions
 // the agent still has but the server has ended (it gave up waiting for
 // the agent) are handed over late (late.go).
-func (s *Server) resumeSessions(rs []*relay, ac *agentConn, held []wire.LiveSession) {
+func (s *Server) resumeSessions(rs []*relay.Relay, ac *agentConn, held []wire.LiveSession) {
 	live := map[string]bool{}
 	for _, ls := range held {
 		live[ls.ID] = true
 	}
 	resumed := map[string]bool{}
 	for _, r := range rs {
-		if r.port != nil {
+		if r.Port() != nil {
 			continue // port sessions keep no state on the agent
 		}
-		if r.isEnding() {
+		if r.Ending() {
 			continue // over: handed over late below, if the agent has it
 		}
-		resumed[r.id] = true
-		if !live[r.id] {
-			r.fail("AgentRestarted", "the node's agent restarted and the session's shell is gone")
+		resumed[r.ID()] = true
+		if !live[r.ID()] {
+			r.Fail("AgentRestarted", "the node's agent restarted and the session's shell is gone")
 			continue
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			r.attachAgent(ac)
-		}()
+		r.Resume(&ac.Link)
 	}
 	var late []string
 	for _, ls := range held {
@@ -318,26 +315,13 @@ func (s *Server) resumeSessions(rs []*relay, ac *agentConn, held []wire.LiveSess
 		}
 	}
 	if len(late) > 0 {
-		s.handOverLate(ac, late...)
+		s.handOverLate(&ac.Link, late...)
 	}
 }
 
 // agentGone tells the node's relays their agent connection is gone.
 func (s *Server) agentGone(nodeID string) {
-	for _, r := range s.relaysOn(nodeID) {
-		r.agentLost()
+	for _, r := range s.relays.OnNode(nodeID) {
+		r.AgentLost()
 	}
-}
-
-// relaysOn returns the relays of a node's sessions.
-func (s *Server) relaysOn(nodeID string) []*relay {
-	s.relaysMu.Lock()
-	defer s.relaysMu.Unlock()
-	var rs []*relay
-	for _, r := range s.relays {
-		if r.target == nodeID {
-			rs = append(rs, r)
-		}
-	}
-	return rs
 }

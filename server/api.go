@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,129 +15,120 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/web"
 )
 
-// Handler returns the server's HTTP handler.
+// Handler returns the server's HTTP handler: the route table behind the
+// guard (package httpapi), every call audited.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	for _, rt := range s.routes() {
-		if rt.public != "" {
-			mux.HandleFunc(rt.pattern, rt.open)
-			continue
-		}
-		mux.Handle(rt.pattern, s.authed(rt.action, rt.handler))
-	}
-	return s.audited(mux)
+	return s.audited(s.guard().Mux(s.routes()))
 }
 
-// route is one endpoint of the API.
-type route struct {
-	pattern string
-	// action is what the route is authorized as; its handler checks it
-	// on the resource it names.
-	action  authz.Action
-	handler func(http.ResponseWriter, *http.Request) error
-	// public, for routes that take no user's token, says how the route
-	// authenticates instead; open is its handler.
-	public string
-	open   http.HandlerFunc
+// guard is the API's guard, with the server's authentication, admission
+// (a full disk refuses) and error answers.
+func (s *Server) guard() *httpapi.Guard {
+	return &httpapi.Guard{
+		Authenticate: s.authenticate,
+		Authenticated: func(r *http.Request, c caller) {
+			connAuthenticated(r)
+			if ai := auditOf(r); ai != nil {
+				ai.account, ai.actor = c.Account, ids.UserARN(c.Account, c.User.Name)
+			}
+		},
+		Admit:      s.refuseWhenFull,
+		WriteError: s.writeError,
+		Unchecked: func(r *http.Request, action authz.Action, refused bool) {
+			s.uncheckedRequests.Add(1)
+			if refused {
+				s.logf("server: BUG: %s tried to answer %s %s without an authorization check; refused", r.Pattern, r.Method, r.URL.Path)
+			} else {
+				s.logf("server: BUG: %s answered %s %s without checking %s", r.Pattern, r.Method, r.URL.Path, action)
+			}
+		},
+	}
 }
+
+// The API's frame, by its names here.
+type (
+	route    = httpapi.Route
+	caller   = httpapi.Caller
+	apiError = httpapi.Error
+)
+
+var (
+	callerOf  = httpapi.CallerOf
+	errorf    = httpapi.Errorf
+	writeJSON = httpapi.WriteJSON
+	readJSON  = httpapi.ReadJSON
+)
 
 // routes is the API. Every route either names the action its handler
 // authorizes or says why it needs no user.
 func (s *Server) routes() []route {
 	return append(s.ssoRoutes(), []route{
-		{pattern: "GET /", public: "the web console's static pages (each API call they make is checked)", open: web.Handler().ServeHTTP},
-		{pattern: "GET " + api.PathHealth, public: "health check: says only ok", open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},
-		{pattern: "POST " + api.PathLogin, public: "signs in with a password (rate limited)", open: s.public(s.login)},
-		{pattern: "POST " + api.PathRefresh, public: "trades a refresh token", open: s.public(s.refresh)},
-		{pattern: "GET " + api.PathConsole + "/config", public: "says which sign-ins the console offers", open: s.handleConsoleConfig},
-		{pattern: "POST " + api.PathConsole + "/login", public: "signs the browser in with a password (rate limited) or a single sign-on code", open: s.public(s.consoleLogin)},
-		{pattern: "POST " + api.PathConsole + "/logout", action: authz.RevokeToken, handler: s.handleConsoleLogout},
-		{pattern: "GET " + api.PathDashboard, action: authz.DescribeSessions, handler: s.handleDashboard},
-		{pattern: "GET " + api.PathSessions + "/{id}/commands", action: authz.GetSessionLogs, handler: s.handleSessionCommands},
-		{pattern: "POST " + api.PathRegister, public: "authenticated by an activation code; authorized as RegisterNode", open: s.public(s.register)},
-		{pattern: "GET " + api.PathAgent, public: "authenticated by the agent's client certificate", open: s.handleAgent},
-		{pattern: "GET " + api.PathWhoAmI, action: authz.GetCallerIdentity, handler: s.handleWhoAmI},
-		{pattern: "POST " + api.PathActivations, action: authz.CreateActivation, handler: s.handleCreateActivation},
-		{pattern: "GET " + api.PathActivations, action: authz.DescribeActivations, handler: s.handleListActivations},
-		{pattern: "GET " + api.PathNodes, action: authz.DescribeNodes, handler: s.handleNodes},
-		{pattern: "POST " + api.PathSessions, action: authz.StartSession, handler: s.handleStartSession},
-		{pattern: "GET " + api.PathSessions, action: authz.DescribeSessions, handler: s.handleListSessions},
-		{pattern: "GET " + api.PathSessions + "/{id}", action: authz.DescribeSessions, handler: s.handleGetSession},
-		{pattern: "POST " + api.PathSessions + "/{id}/terminate", action: authz.TerminateSession, handler: s.handleTerminate},
-		{pattern: "GET " + api.PathSessions + "/{id}/stream", action: authz.ResumeSession, handler: s.handleStream},
-		{pattern: "GET " + api.PathSessions + "/{id}/logs", action: authz.GetSessionLogs, handler: s.handleLogs},
-		{pattern: "DELETE " + api.PathSessions + "/{id}/logs", action: authz.DeleteSessionLogs, handler: s.handleDeleteLogs},
-		{pattern: "POST " + api.PathSessions + "/{id}/logs/key", action: authz.GetSessionLogs, handler: s.handleArtifactKey},
-		{pattern: "GET " + api.PathSessions + "/{id}/forward", action: authz.ResumeSession, handler: s.handleForward},
-		{pattern: "GET " + api.PathSessions + "/{id}/connections", action: authz.GetSessionLogs, handler: s.handleConnections},
-		{pattern: "GET " + api.PathLogGroups, action: authz.DescribeLogGroups, handler: s.handleListLogGroups},
-		{pattern: "POST " + api.PathLogGroups, action: authz.CreateLogGroup, handler: s.handleCreateLogGroup},
-		{pattern: "DELETE " + api.PathLogGroups, action: authz.DeleteLogGroup, handler: s.handleDeleteLogGroup},
-		{pattern: "PUT " + api.PathLogGroups + "/retention", action: authz.PutRetentionPolicy, handler: s.handleSetRetention},
-		{pattern: "GET " + api.PathLogGroups + "/streams", action: authz.DescribeLogStreams, handler: s.handleListLogStreams},
-		{pattern: "GET " + api.PathLogGroups + "/events", action: authz.GetLogEvents, handler: s.handleLogEvents},
-		{pattern: "GET " + api.PathLogGroups + "/tail", action: authz.GetLogEvents, handler: s.handleTail},
-		{pattern: "GET " + api.PathLogGroups + "/query", action: authz.QueryLogs, handler: s.handleQuery},
-		{pattern: "GET " + api.PathLogGroups + "/metric-filters", action: authz.DescribeMetricFilters, handler: s.handleListMetricFilters},
-		{pattern: "PUT " + api.PathLogGroups + "/metric-filters", action: authz.PutMetricFilter, handler: s.handlePutMetricFilter},
-		{pattern: "DELETE " + api.PathLogGroups + "/metric-filters", action: authz.DeleteMetricFilter, handler: s.handleDeleteMetricFilter},
-		{pattern: "GET " + api.PathKeys, action: authz.DescribeKeys, handler: s.handleListKeys},
-		{pattern: "POST " + api.PathKeys, action: authz.CreateKey, handler: s.handleCreateKey},
-		{pattern: "POST " + api.PathKeys + "/{action}", action: authz.ManageKey, handler: s.handleKeyAction},
-		{pattern: "GET " + api.PathDocuments, action: authz.DescribeDocuments, handler: s.handleListDocuments},
-		{pattern: "POST " + api.PathDocuments, action: authz.PutDocument, handler: s.handleCreateDocument},
-		{pattern: "POST " + api.PathDocuments + "/validate", action: authz.ValidateDocument, handler: s.handleValidateDocument},
-		{pattern: "GET " + api.PathDocuments + "/{name}", action: authz.GetDocument, handler: s.handleGetDocument},
-		{pattern: "DELETE " + api.PathDocuments + "/{name}", action: authz.DeleteDocument, handler: s.handleDeleteDocument},
-		{pattern: "GET " + api.PathPreferences, action: authz.GetPreferences, handler: s.handleGetPreferences},
-		{pattern: "PUT " + api.PathPreferences, action: authz.UpdatePreferences, handler: s.handlePutPreferences},
-		{pattern: "GET " + api.PathUsers, action: authz.DescribeUsers, handler: s.handleListUsers},
-		{pattern: "POST " + api.PathUsers, action: authz.CreateUser, handler: s.handleCreateUser},
-		{pattern: "PATCH " + api.PathUsers + "/{name}", action: authz.UpdateUser, handler: s.handleSetUserAttributes},
-		{pattern: "DELETE " + api.PathUsers + "/{name}", action: authz.DeleteUser, handler: s.handleDeleteUser},
-		{pattern: "GET " + api.PathUsers + "/{name}/tokens", action: authz.DescribeTokens, handler: s.handleListTokens},
-		{pattern: "POST " + api.PathUsers + "/{name}/tokens", action: authz.CreateToken, handler: s.handleCreateToken},
-		{pattern: "DELETE " + api.PathUsers + "/{name}/tokens/{id}", action: authz.RevokeToken, handler: s.handleRevokeToken},
-		{pattern: "GET " + api.PathPolicies, action: authz.DescribePolicies, handler: s.handleListPolicies},
-		{pattern: "PUT " + api.PathPolicies + "/{id}", action: authz.PutPolicy, handler: s.handlePutPolicy},
-		{pattern: "DELETE " + api.PathPolicies + "/{id}", action: authz.DeletePolicy, handler: s.handleDeletePolicy},
-		{pattern: "POST " + api.PathPolicies + "/test", action: authz.TestPolicy, handler: s.handleTestPolicy},
-		{pattern: "GET " + api.PathAudit, action: authz.LookupAuditEvents, handler: s.handleAudit},
-		{pattern: "GET " + api.PathAudit + "/verify", action: authz.VerifyAuditTrail, handler: s.handleAuditVerify},
+		{Pattern: "GET /", Public: "the web console's static pages (each API call they make is checked)", Open: web.Handler().ServeHTTP},
+		{Pattern: "GET " + api.PathHealth, Public: "health check: says only ok", Open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},
+		{Pattern: "POST " + api.PathLogin, Public: "signs in with a password (rate limited)", Open: s.guard().Public(s.login)},
+		{Pattern: "POST " + api.PathRefresh, Public: "trades a refresh token", Open: s.guard().Public(s.refresh)},
+		{Pattern: "GET " + api.PathConsole + "/config", Public: "says which sign-ins the console offers", Open: s.handleConsoleConfig},
+		{Pattern: "POST " + api.PathConsole + "/login", Public: "signs the browser in with a password (rate limited) or a single sign-on code", Open: s.guard().Public(s.consoleLogin)},
+		{Pattern: "POST " + api.PathConsole + "/logout", Action: authz.RevokeToken, Handler: s.handleConsoleLogout},
+		{Pattern: "GET " + api.PathDashboard, Action: authz.DescribeSessions, Handler: s.handleDashboard},
+		{Pattern: "GET " + api.PathSessions + "/{id}/commands", Action: authz.GetSessionLogs, Handler: s.handleSessionCommands},
+		{Pattern: "POST " + api.PathRegister, Public: "authenticated by an activation code; authorized as RegisterNode", Open: s.guard().Public(s.register)},
+		{Pattern: "GET " + api.PathAgent, Public: "authenticated by the agent's client certificate", Open: s.handleAgent},
+		{Pattern: "GET " + api.PathWhoAmI, Action: authz.GetCallerIdentity, Handler: s.handleWhoAmI},
+		{Pattern: "POST " + api.PathActivations, Action: authz.CreateActivation, Handler: s.handleCreateActivation},
+		{Pattern: "GET " + api.PathActivations, Action: authz.DescribeActivations, Handler: s.handleListActivations},
+		{Pattern: "GET " + api.PathNodes, Action: authz.DescribeNodes, Handler: s.handleNodes},
+		{Pattern: "POST " + api.PathSessions, Action: authz.StartSession, Handler: s.handleStartSession},
+		{Pattern: "GET " + api.PathSessions, Action: authz.DescribeSessions, Handler: s.handleListSessions},
+		{Pattern: "GET " + api.PathSessions + "/{id}", Action: authz.DescribeSessions, Handler: s.handleGetSession},
+		{Pattern: "POST " + api.PathSessions + "/{id}/terminate", Action: authz.TerminateSession, Handler: s.handleTerminate},
+		{Pattern: "GET " + api.PathSessions + "/{id}/stream", Action: authz.ResumeSession, Handler: s.handleStream},
+		{Pattern: "GET " + api.PathSessions + "/{id}/logs", Action: authz.GetSessionLogs, Handler: s.handleLogs},
+		{Pattern: "DELETE " + api.PathSessions + "/{id}/logs", Action: authz.DeleteSessionLogs, Handler: s.handleDeleteLogs},
+		{Pattern: "POST " + api.PathSessions + "/{id}/logs/key", Action: authz.GetSessionLogs, Handler: s.handleArtifactKey},
+		{Pattern: "GET " + api.PathSessions + "/{id}/forward", Action: authz.ResumeSession, Handler: s.handleForward},
+		{Pattern: "GET " + api.PathSessions + "/{id}/connections", Action: authz.GetSessionLogs, Handler: s.handleConnections},
+		{Pattern: "GET " + api.PathLogGroups, Action: authz.DescribeLogGroups, Handler: s.handleListLogGroups},
+		{Pattern: "POST " + api.PathLogGroups, Action: authz.CreateLogGroup, Handler: s.handleCreateLogGroup},
+		{Pattern: "DELETE " + api.PathLogGroups, Action: authz.DeleteLogGroup, Handler: s.handleDeleteLogGroup},
+		{Pattern: "PUT " + api.PathLogGroups + "/retention", Action: authz.PutRetentionPolicy, Handler: s.handleSetRetention},
+		{Pattern: "GET " + api.PathLogGroups + "/streams", Action: authz.DescribeLogStreams, Handler: s.handleListLogStreams},
+		{Pattern: "GET " + api.PathLogGroups + "/events", Action: authz.GetLogEvents, Handler: s.handleLogEvents},
+		{Pattern: "GET " + api.PathLogGroups + "/tail", Action: authz.GetLogEvents, Handler: s.handleTail},
+		{Pattern: "GET " + api.PathLogGroups + "/query", Action: authz.QueryLogs, Handler: s.handleQuery},
+		{Pattern: "GET " + api.PathLogGroups + "/metric-filters", Action: authz.DescribeMetricFilters, Handler: s.handleListMetricFilters},
+		{Pattern: "PUT " + api.PathLogGroups + "/metric-filters", Action: authz.PutMetricFilter, Handler: s.handlePutMetricFilter},
+		{Pattern: "DELETE " + api.PathLogGroups + "/metric-filters", Action: authz.DeleteMetricFilter, Handler: s.handleDeleteMetricFilter},
+		{Pattern: "GET " + api.PathKeys, Action: authz.DescribeKeys, Handler: s.handleListKeys},
+		{Pattern: "POST " + api.PathKeys, Action: authz.CreateKey, Handler: s.handleCreateKey},
+		{Pattern: "POST " + api.PathKeys + "/{action}", Action: authz.ManageKey, Handler: s.handleKeyAction},
+		{Pattern: "GET " + api.PathDocuments, Action: authz.DescribeDocuments, Handler: s.handleListDocuments},
+		{Pattern: "POST " + api.PathDocuments, Action: authz.PutDocument, Handler: s.handleCreateDocument},
+		{Pattern: "POST " + api.PathDocuments + "/validate", Action: authz.ValidateDocument, Handler: s.handleValidateDocument},
+		{Pattern: "GET " + api.PathDocuments + "/{name}", Action: authz.GetDocument, Handler: s.handleGetDocument},
+		{Pattern: "DELETE " + api.PathDocuments + "/{name}", Action: authz.DeleteDocument, Handler: s.handleDeleteDocument},
+		{Pattern: "GET " + api.PathPreferences, Action: authz.GetPreferences, Handler: s.handleGetPreferences},
+		{Pattern: "PUT " + api.PathPreferences, Action: authz.UpdatePreferences, Handler: s.handlePutPreferences},
+		{Pattern: "GET " + api.PathUsers, Action: authz.DescribeUsers, Handler: s.handleListUsers},
+		{Pattern: "POST " + api.PathUsers, Action: authz.CreateUser, Handler: s.handleCreateUser},
+		{Pattern: "PATCH " + api.PathUsers + "/{name}", Action: authz.UpdateUser, Handler: s.handleSetUserAttributes},
+		{Pattern: "DELETE " + api.PathUsers + "/{name}", Action: authz.DeleteUser, Handler: s.handleDeleteUser},
+		{Pattern: "GET " + api.PathUsers + "/{name}/tokens", Action: authz.DescribeTokens, Handler: s.handleListTokens},
+		{Pattern: "POST " + api.PathUsers + "/{name}/tokens", Action: authz.CreateToken, Handler: s.handleCreateToken},
+		{Pattern: "DELETE " + api.PathUsers + "/{name}/tokens/{id}", Action: authz.RevokeToken, Handler: s.handleRevokeToken},
+		{Pattern: "GET " + api.PathPolicies, Action: authz.DescribePolicies, Handler: s.handleListPolicies},
+		{Pattern: "PUT " + api.PathPolicies + "/{id}", Action: authz.PutPolicy, Handler: s.handlePutPolicy},
+		{Pattern: "DELETE " + api.PathPolicies + "/{id}", Action: authz.DeletePolicy, Handler: s.handleDeletePolicy},
+		{Pattern: "POST " + api.PathPolicies + "/test", Action: authz.TestPolicy, Handler: s.handleTestPolicy},
+		{Pattern: "GET " + api.PathAudit, Action: authz.LookupAuditEvents, Handler: s.handleAudit},
+		{Pattern: "GET " + api.PathAudit + "/verify", Action: authz.VerifyAuditTrail, Handler: s.handleAuditVerify},
 	}...)
-}
-
-// caller is the authenticated user of a request.
-type caller struct {
-	Account string
-	User    store.User
-	Token   store.Token
-	// mark is set when the request's authorization has been checked.
-	mark *authzMark
-}
-
-type ctxKey struct{}
-
-func callerOf(r *http.Request) caller { return r.Context().Value(ctxKey{}).(caller) }
-
-// apiError is an error with an HTTP status and a code for the API body.
-type apiError struct {
-	status int
-	code   string
-	msg    string
-	// retryAfter, when set, is sent as Retry-After (seconds).
-	retryAfter int
-}
-
-func (e *apiError) Error() string { return e.msg }
-
-func errorf(status int, code, format string, args ...any) *apiError {
-	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -147,86 +136,18 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		s.logf("server: %s %s: %v", r.Method, r.URL.Path, err)
-		ae = errorf(http.StatusInternalServerError, "InternalError", "internal error; see the server log")
+		ae = errorf(http.StatusInternalServerError, api.CodeInternalError, "internal error; see the server log")
 	}
 	// Messages quote what callers sent; most quote it clipped, and none
 	// may carry more than maxMessage back.
-	ae.msg = clipTo(ae.msg, maxMessage)
+	ae.Msg = clipTo(ae.Msg, maxMessage)
 	if ai := auditOf(r); ai != nil {
-		ai.detail = ae.code + ": " + ae.msg
+		ai.detail = ae.Code + ": " + ae.Msg
 	}
-	if ae.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
 	}
-	writeJSON(w, ae.status, api.Error{Code: ae.code, Message: ae.msg})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
-
-// readJSON decodes a request body, rejecting unknown fields so typos in
-// automation surface instead of being ignored.
-func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errorf(http.StatusBadRequest, "BadRequest", "invalid request body: %v", err)
-	}
-	return nil
-}
-
-// authed wraps a handler that needs a signed-in user (Authorization:
-// Bearer), authorized as action. Its response is held back until the
-// handler has checked authorization: one that forgot answers 500, never
-// the resource.
-func (s *Server) authed(action authz.Action, h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.authenticate(r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		connAuthenticated(r)
-		if ai := auditOf(r); ai != nil {
-			ai.account, ai.actor = c.Account, ids.UserARN(c.Account, c.User.Name)
-		}
-		if len(c.Token.Scopes) > 0 && !slices.Contains(c.Token.Scopes, string(action)) {
-			s.writeError(w, r, errorf(http.StatusForbidden, "AccessDenied", "%s's token %s may not %s: its scopes are %v", c.User.Name, c.Token.ID, action, c.Token.Scopes))
-			return
-		}
-		if err := s.refuseWhenFull(r); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		c.mark = &authzMark{}
-		gw := &guardWriter{ResponseWriter: w, mark: c.mark, s: s, r: r}
-		ctx := context.WithValue(r.Context(), ctxKey{}, c)
-		if err := h(gw, r.WithContext(ctx)); err != nil {
-			s.writeError(gw, r, err)
-		}
-		if !c.mark.checked.Load() && gw.status == 0 {
-			s.uncheckedRequests.Add(1)
-			s.logf("server: BUG: %s answered %s %s without checking %s", r.Pattern, r.Method, r.URL.Path, action)
-		}
-	})
-}
-
-// public adapts a handler of a route that takes no user's token.
-func (s *Server) public(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		err := s.refuseWhenFull(r)
-		if err == nil {
-			err = h(w, r)
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-		}
-	}
+	writeJSON(w, ae.Status, api.Error{Code: ae.Code, Message: ae.Msg})
 }
 
 // authenticate finds the caller of a request by its bearer token, or the
@@ -237,19 +158,19 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	if !ok || tok == "" {
 		ck, err := r.Cookie(sessionCookie)
 		if err != nil || ck.Value == "" {
-			return caller{}, errorf(http.StatusUnauthorized, "Unauthenticated", "not signed in: run `postern login`")
+			return caller{}, errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "not signed in: run `postern login`")
 		}
 		tok, viaCookie = ck.Value, true
 	}
 	t, err := s.store.GetToken(r.Context(), authn.HashSecret(tok), s.now())
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			err = errorf(http.StatusUnauthorized, "Unauthenticated", "your token is unknown, expired or revoked: run `postern login` again")
+			err = errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "your token is unknown, expired or revoked: run `postern login` again")
 		}
 		return caller{}, err
 	}
 	if t.Kind == store.TokenRefresh {
-		return caller{}, errorf(http.StatusUnauthorized, "Unauthenticated", "a refresh token only buys a new session token (POST %s)", api.PathRefresh)
+		return caller{}, errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "a refresh token only buys a new session token (POST %s)", api.PathRefresh)
 	}
 	if viaCookie {
 		if err := cookieCheck(r, tok); err != nil {
@@ -259,73 +180,11 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	u, err := s.store.GetUser(r.Context(), t.Account, t.User)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			err = errorf(http.StatusUnauthorized, "Unauthenticated", "user %s no longer exists", t.User)
+			err = errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "user %s no longer exists", t.User)
 		}
 		return caller{}, err
 	}
 	return caller{Account: t.Account, User: u, Token: t}, nil
-}
-
-// guardWriter holds back a response until the request's authorization was
-// checked. Errors pass (they say nothing the caller may not know: a
-// handler refuses bad input or missing things before it can name a
-// resource), as do responses after a check.
-type guardWriter struct {
-	http.ResponseWriter
-	mark    *authzMark
-	s       *Server
-	r       *http.Request
-	refused bool // the guard answered instead of the handler
-	status  int  // what the handler wrote, once it has
-}
-
-func (w *guardWriter) ok(status int) bool {
-	if w.refused {
-		return false
-	}
-	if w.status == 0 {
-		w.status = status
-	}
-	if w.status >= 400 || w.mark.checked.Load() {
-		return true
-	}
-	w.refused = true
-	w.s.uncheckedRequests.Add(1)
-	w.s.logf("server: BUG: %s tried to answer %s %s without an authorization check; refused", w.r.Pattern, w.r.Method, w.r.URL.Path)
-	writeJSON(w.ResponseWriter, http.StatusInternalServerError, api.Error{Code: "InternalError", Message: "internal error: the server did not check this request's authorization"})
-	return false
-}
-
-func (w *guardWriter) WriteHeader(code int) {
-	if w.ok(code) {
-		w.ResponseWriter.WriteHeader(code)
-	}
-}
-
-func (w *guardWriter) Write(b []byte) (int, error) {
-	if !w.ok(http.StatusOK) {
-		return 0, errUnchecked
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *guardWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *guardWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok && w.ok(http.StatusOK) {
-		f.Flush()
-	}
-}
-
-func (w *guardWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if !w.ok(http.StatusSwitchingProtocols) {
-		return nil, nil, errUnchecked
-	}
-	h, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("server: connection cannot be hijacked")
-	}
-	return h.Hijack()
 }
 
 func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) error {
@@ -355,7 +214,7 @@ func parseDuration(s string) (time.Duration, error) {
 
 func (s *Server) handleCreateActivation(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := s.authorize(r, authz.CreateActivation, c.account()); err != nil {
+	if err := s.authorize(r, authz.CreateActivation, accountEntity(c)); err != nil {
 		return err
 	}
 	var req api.CreateActivationRequest
@@ -366,13 +225,13 @@ func (s *Server) handleCreateActivation(w http.ResponseWriter, r *http.Request) 
 		req.RegistrationLimit = 1
 	}
 	if req.RegistrationLimit < 1 || req.RegistrationLimit > 1000 {
-		return errorf(http.StatusBadRequest, "ValidationError", "registrationLimit: %d is out of range 1–1000", req.RegistrationLimit)
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "registrationLimit: %d is out of range 1–1000", req.RegistrationLimit)
 	}
 	ttl := 24 * time.Hour
 	if req.ExpiresIn != "" {
 		d, err := parseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 || d > 30*24*time.Hour {
-			return errorf(http.StatusBadRequest, "ValidationError", "expiresIn: %q must be a duration between 1s and 30d (e.g. 24h, 7d)", req.ExpiresIn)
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "expiresIn: %q must be a duration between 1s and 30d (e.g. 24h, 7d)", req.ExpiresIn)
 		}
 		ttl = d
 	}
@@ -403,7 +262,7 @@ func apiActivation(a store.Activation, now time.Time) api.Activation {
 
 func (s *Server) handleListActivations(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := s.authorize(r, authz.DescribeActivations, c.account()); err != nil {
+	if err := s.authorize(r, authz.DescribeActivations, accountEntity(c)); err != nil {
 		return err
 	}
 	as, err := s.store.ListActivations(r.Context(), c.Account)
@@ -427,7 +286,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	refused := func(format string, args ...any) error {
-		return errorf(http.StatusForbidden, "InvalidActivation", format, args...)
+		return errorf(http.StatusForbidden, api.CodeInvalidActivation, format, args...)
 	}
 	a, err := s.store.GetActivation(r.Context(), req.ActivationID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -462,12 +321,12 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		Context: map[string]string{"name": req.Name, "hostname": req.Hostname},
 	})
 	if !d.Allowed {
-		return errorf(http.StatusForbidden, "AccessDenied", "activation %s may not register nodes (%s)", a.ID, d.Explain())
+		return errorf(http.StatusForbidden, api.CodeAccessDenied, "activation %s may not register nodes (%s)", a.ID, d.Explain())
 	}
 	nodeID := ids.NewNode()
 	certPEM, serial, err := s.ca.SignClient([]byte(req.CSR), nodeID, 5*365*24*time.Hour)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "BadRequest", "invalid certificate request: %v", err)
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "invalid certificate request: %v", err)
 	}
 	name := req.Name
 	if name == "" {
@@ -562,7 +421,7 @@ func (s *Server) resolveNode(ctx context.Context, account, target string) (store
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return store.Node{}, err
 		}
-		return store.Node{}, errorf(http.StatusNotFound, "TargetNotConnected", "node %s is not registered in account %s: see `postern nodes`", target, account)
+		return store.Node{}, errorf(http.StatusNotFound, api.CodeTargetNotConnected, "node %s is not registered in account %s: see `postern nodes`", target, account)
 	}
 	ns, err := s.store.ListNodes(ctx, account)
 	if err != nil {
@@ -582,7 +441,7 @@ func (s *Server) resolveNode(ctx context.Context, account, target string) (store
 	}
 	switch len(match) {
 	case 0:
-		return store.Node{}, errorf(http.StatusNotFound, "TargetNotConnected", "no node named %q: see `postern nodes`", clip(target))
+		return store.Node{}, errorf(http.StatusNotFound, api.CodeTargetNotConnected, "no node named %q: see `postern nodes`", clip(target))
 	case 1:
 		return match[0], nil
 	}

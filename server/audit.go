@@ -93,10 +93,10 @@ func (s *Server) audited(h http.Handler) http.Handler {
 		// The call fails instead, and is recorded (late) as it was
 		// answered.
 		if ae, ok := s.diskError(err).(*apiError); ok {
-			ae.msg = "this call's audit record could not be written, so the call fails: " + ae.msg
+			ae.Msg = "this call's audit record could not be written, so the call fails: " + ae.Msg
 			err = ae
 		} else {
-			err = errorf(http.StatusInternalServerError, codeAuditFailed, "this call's audit record could not be written, so the call fails: %v", err)
+			err = errorf(http.StatusInternalServerError, api.CodeAuditFailed, "this call's audit record could not be written, so the call fails: %v", err)
 		}
 		s.writeError(sw, r, err)
 		sw.release()
@@ -105,11 +105,6 @@ func (s *Server) audited(h http.Handler) http.Handler {
 		s.keepAudit(rec, err)
 	})
 }
-
-// codeAuditFailed is the API error code of a call that failed because
-// its audit record could not be written (for a reason other than a full
-// disk, which is codeDiskFull).
-const codeAuditFailed = "AuditFailed"
 
 func resultOf(status int) string {
 	switch {
@@ -409,7 +404,7 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // ?since= (RFC 3339), ?actor=, ?action= (a substring), ?after=SEQ, ?limit=N.
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := s.authorize(r, authz.LookupAuditEvents, c.account()); err != nil {
+	if err := s.authorize(r, authz.LookupAuditEvents, accountEntity(c)); err != nil {
 		return err
 	}
 	q := r.URL.Query()
@@ -417,21 +412,21 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			return errorf(http.StatusBadRequest, "ValidationError", "since: %q is not an RFC 3339 time", clip(v))
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "since: %q is not an RFC 3339 time", clip(v))
 		}
 		f.Since = t
 	}
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return errorf(http.StatusBadRequest, "ValidationError", "after: %q is not a record number", clip(v))
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "after: %q is not a record number", clip(v))
 		}
 		f.AfterSeq = n
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
-			return errorf(http.StatusBadRequest, "ValidationError", "limit: %q is out of range 1-10000", clip(v))
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "limit: %q is out of range 1-10000", clip(v))
 		}
 		f.Limit = n
 	}
@@ -467,7 +462,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 // handleAuditVerify checks the whole trail's chain (administrators only).
 func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := s.authorize(r, authz.VerifyAuditTrail, c.account()); err != nil {
+	if err := s.authorize(r, authz.VerifyAuditTrail, accountEntity(c)); err != nil {
 		return err
 	}
 	// One record at a time: the trail can be longer than memory.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/store"
 )
@@ -75,16 +76,14 @@ func (s *Server) forgetPolicies(account string) {
 }
 
 // principal is the caller as policies see it.
-func (c caller) principal() authz.Entity { return userEntity(c.User) }
+func principalEntity(c caller) authz.Entity { return userEntity(c.User) }
 
 // authzMark records that a request's authorization was checked.
 type authzMark struct{ checked atomic.Bool }
 
 // decide evaluates the caller's request; it honours the token's scopes.
 func (s *Server) decide(ctx context.Context, c caller, action authz.Action, resource authz.Entity, opts ...authzOption) (authz.Decision, error) {
-	if c.mark != nil {
-		c.mark.checked.Store(true)
-	}
+	c.Checked()
 	if len(c.Token.Scopes) > 0 && !slices.Contains(c.Token.Scopes, string(action)) {
 		return authz.Decision{Policies: []string{"token-scope"}}, nil
 	}
@@ -92,7 +91,7 @@ func (s *Server) decide(ctx context.Context, c caller, action authz.Action, reso
 	if err != nil {
 		return authz.Decision{}, err
 	}
-	req := authz.Request{Principal: c.principal(), Action: action, Resource: resource}
+	req := authz.Request{Principal: principalEntity(c), Action: action, Resource: resource}
 	for _, o := range opts {
 		o(&req)
 	}
@@ -136,9 +135,9 @@ func (s *Server) authorizeAs(r *http.Request, action authz.Action, resource auth
 		return nil
 	}
 	if slices.Equal(d.Policies, []string{"token-scope"}) {
-		return errorf(http.StatusForbidden, "AccessDenied", "%s's token %s may not %s: its scopes are %v", c.User.Name, c.Token.ID, action, c.Token.Scopes)
+		return errorf(http.StatusForbidden, api.CodeAccessDenied, "%s's token %s may not %s: its scopes are %v", c.User.Name, c.Token.ID, action, c.Token.Scopes)
 	}
-	return errorf(http.StatusForbidden, "AccessDenied", "%s is not allowed to %s on %s (%s)", c.User.Name, action, what, d.Explain())
+	return errorf(http.StatusForbidden, api.CodeAccessDenied, "%s is not allowed to %s on %s (%s)", c.User.Name, action, what, d.Explain())
 }
 
 // allowed reports whether the caller may perform action on resource, for
@@ -172,7 +171,7 @@ func fmtType(t string) string {
 
 // Entities of the server's resources.
 
-func (c caller) account() authz.Entity { return authz.AccountEntity(c.Account) }
+func accountEntity(c caller) authz.Entity { return authz.AccountEntity(c.Account) }
 
 func nodeEntity(n store.Node) authz.Entity { return authz.Node(n.Account, n.ID, n.Name, n.Tags) }
 

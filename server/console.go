@@ -52,18 +52,18 @@ func cookieCheck(r *http.Request, secret string) error {
 	if origin := r.Header.Get("Origin"); origin != "" {
 		u, err := url.Parse(origin)
 		if err != nil || u.Host != r.Host {
-			return errorf(http.StatusForbidden, "CrossOrigin", "requests signed in by cookie must come from this server's own pages, not %q", origin)
+			return errorf(http.StatusForbidden, api.CodeCrossOrigin, "requests signed in by cookie must come from this server's own pages, not %q", origin)
 		}
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && r.Header.Get("Origin") == "" {
-			return errorf(http.StatusForbidden, "CrossOrigin", "a WebSocket signed in by cookie must say its origin")
+			return errorf(http.StatusForbidden, api.CodeCrossOrigin, "a WebSocket signed in by cookie must say its origin")
 		}
 		return nil
 	}
 	if subtle.ConstantTimeCompare([]byte(r.Header.Get(csrfHeader)), []byte(csrfToken(secret))) != 1 {
-		return errorf(http.StatusForbidden, "CSRFTokenMissing", "this request changes something and must carry the %s header the console got at sign-in", csrfHeader)
+		return errorf(http.StatusForbidden, api.CodeCSRFTokenMissing, "this request changes something and must carry the %s header the console got at sign-in", csrfHeader)
 	}
 	return nil
 }
@@ -97,7 +97,7 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case req.SSOCode != "":
 		if s.ssoHandoffs == nil {
-			return errorf(http.StatusBadRequest, "NoSingleSignOn", "this server has no single sign-on")
+			return errorf(http.StatusBadRequest, api.CodeNoSingleSignOn, "this server has no single sign-on")
 		}
 		// The code is good only in the browser that started the
 		// sign-in, with its binding cookie: one that leaked from a
@@ -175,7 +175,7 @@ func (s *Server) handleSessionCommands(w http.ResponseWriter, r *http.Request) e
 	// reading its group does, the key's permission to decrypt.
 	if err := s.mayDecryptGroup(r, ls, OwnLogGroup); err != nil && !errors.Is(err, logstore.ErrNotFound) {
 		var ae *apiError
-		if !errors.As(err, &ae) || ae.status != http.StatusNotFound {
+		if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
 			return err
 		}
 	}
@@ -268,7 +268,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 	if v := r.URL.Query().Get("days"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 90 {
-			return errorf(http.StatusBadRequest, "ValidationError", "days: %q must be 1–90", v)
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "days: %q must be 1–90", v)
 		}
 		days = n
 	}
@@ -310,7 +310,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 	out.TopNodes = top(nodes, func(k string) DashboardCount {
 		return DashboardCount{ID: k, Name: cmp.Or(nodeNames[k].Name, k)}
 	})
-	if s.allowed(r, authz.LookupAuditEvents, c.account()) {
+	if s.allowed(r, authz.LookupAuditEvents, accountEntity(c)) {
 		recs, err := s.store.ListAudit(r.Context(), store.AuditFilter{Account: c.Account, Since: first, Action: "POST " + api.PathSessions, Limit: 100000})
 		if err != nil {
 			return err

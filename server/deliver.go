@@ -69,7 +69,7 @@ func (s *Server) planDeliveries(ctx context.Context, account string, in document
 	}
 	if in.S3BucketName != "" {
 		if s.cfg.S3 == nil {
-			return nil, errorf(http.StatusConflict, "DestinationUnavailable",
+			return nil, errorf(http.StatusConflict, api.CodeDestinationUnavailable,
 				"we couldn't start the session because the preferences send session logs to S3 bucket %s, but this server has no S3 destination configured", in.S3BucketName)
 		}
 		t := s3TargetFor(in, s.cfg.S3ClientSideEncryption)
@@ -86,7 +86,7 @@ func (s *Server) planDeliveries(ctx context.Context, account string, in document
 		}
 		dest, err := s.logDestination(name)
 		if err != nil {
-			return nil, errorf(http.StatusConflict, "DestinationUnavailable",
+			return nil, errorf(http.StatusConflict, api.CodeDestinationUnavailable,
 				"we couldn't start the session because the preferences send session logs to log group %s, but %v", in.CloudWatchLogGroupName, err)
 		}
 		t := CloudWatchTarget{Account: account, LogGroup: in.CloudWatchLogGroupName, RequireEncryption: in.CloudWatchEncryptionEnabled, Streaming: in.CloudWatchStreamingEnabled}
@@ -120,7 +120,7 @@ func check(ctx context.Context, fn func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	if err := fn(ctx); err != nil {
-		return errorf(http.StatusConflict, "DestinationCheckFailed", "%v", err)
+		return errorf(http.StatusConflict, api.CodeDestinationCheckFailed, "%v", err)
 	}
 	return nil
 }

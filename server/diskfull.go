@@ -7,7 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postern/postern/api"
 	"github.com/postern/postern/diskspace"
+	"github.com/postern/postern/relay"
 	"github.com/postern/postern/store"
 )
 
@@ -36,10 +38,6 @@ import (
 //     (auditBacklog) and written, late and saying so, once space returns.
 
 const (
-	// codeDiskFull is the API error code of work refused for lack of
-	// space in the data directory.
-	codeDiskFull = "DiskFull"
-
 	// DefaultMinFreeDisk is Config.MinFreeDisk's default: room for the
 	// audit records of reads and deletions, and for live sessions to
 	// finish what they are writing, once new work is refused.
@@ -55,7 +53,7 @@ func (s *Server) diskFull() error {
 	if !st.Low {
 		return nil
 	}
-	return errorf(http.StatusInsufficientStorage, codeDiskFull, "%v: new sessions and changes are refused until space is freed (reads and deletions still work)", st.Error())
+	return errorf(http.StatusInsufficientStorage, api.CodeDiskFull, "%v: new sessions and changes are refused until space is freed (reads and deletions still work)", st.Error())
 }
 
 // refuseWhenFull refuses a change while the disk is low: every method but
@@ -77,7 +75,7 @@ func (s *Server) diskError(err error) error {
 		return err
 	}
 	s.logf("server: out of disk space: %v", err)
-	return errorf(http.StatusInsufficientStorage, codeDiskFull, "the server's disk is full: %v", err)
+	return errorf(http.StatusInsufficientStorage, api.CodeDiskFull, "the server's disk is full: %v", err)
 }
 
 // watchDisk looks at the data directory's free space until ctx ends,
@@ -107,17 +105,7 @@ func (s *Server) watchDisk(ctx context.Context, every time.Duration) {
 // pausedSessions counts the sessions paused because their journals could
 // not be written.
 func (s *Server) pausedSessions() int {
-	s.relaysMu.Lock()
-	defer s.relaysMu.Unlock()
-	n := 0
-	for _, r := range s.relays {
-		r.mu.Lock()
-		if r.stalled {
-			n++
-		}
-		r.mu.Unlock()
-	}
-	return n
+	return len(s.relays.Select(func(r *relay.Relay) bool { return r.Stalled() }))
 }
 
 // auditBacklog keeps audit records that could not be written, in order,

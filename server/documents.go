@@ -31,7 +31,7 @@ func (s *Server) preferences(ctx context.Context, account string) (*document.Doc
 	if err != nil {
 		// Stored documents were validated when stored; a newer Postern may
 		// be stricter. Say which document is wrong.
-		return nil, "", errorf(http.StatusConflict, "InvalidPreferences", "the account's preferences document %s (version %d) is no longer valid: %v; fix it with `postern prefs set -f FILE`", DefaultDocument, d.Version, err)
+		return nil, "", errorf(http.StatusConflict, api.CodeInvalidPreferences, "the account's preferences document %s (version %d) is no longer valid: %v; fix it with `postern prefs set -f FILE`", DefaultDocument, d.Version, err)
 	}
 	return doc, d.Content, nil
 }
@@ -43,7 +43,7 @@ func (s *Server) lookupDocument(ctx context.Context, account, name string, versi
 	if err == nil {
 		doc, perr := document.Parse([]byte(d.Content))
 		if perr != nil {
-			return nil, d, errorf(http.StatusConflict, "InvalidDocument", "document %s (version %d) is no longer valid: %v", name, d.Version, perr)
+			return nil, d, errorf(http.StatusConflict, api.CodeInvalidDocument, "document %s (version %d) is no longer valid: %v", name, d.Version, perr)
 		}
 		return doc, d, nil
 	}
@@ -53,7 +53,7 @@ func (s *Server) lookupDocument(ctx context.Context, account, name string, versi
 	if b, ok := document.Builtin(name); ok && version <= 1 {
 		return b, store.Document{Name: name, Version: 1, SessionType: string(b.SessionType), Description: b.Description}, nil
 	}
-	return nil, store.Document{}, errorf(http.StatusNotFound, "InvalidDocument", "document %q does not exist: see `postern documents ls`", name)
+	return nil, store.Document{}, errorf(http.StatusNotFound, api.CodeInvalidDocument, "document %q does not exist: see `postern documents ls`", name)
 }
 
 // sessionPlan is what a session start resolved to.
@@ -78,7 +78,7 @@ type sessionPlan struct {
 	inputs document.Inputs
 }
 
-var errPipesNeedCommand = errorf(http.StatusBadRequest, "ValidationError", "pipes: a session without a terminal needs a command")
+var errPipesNeedCommand = errorf(http.StatusBadRequest, api.CodeValidationError, "pipes: a session without a terminal needs a command")
 
 // planSession applies the requested document and the account's
 // preferences to a session request. It reads and checks and reaches
@@ -95,7 +95,7 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 	}
 	prefs, err := prefsDoc.Resolve(nil)
 	if err != nil {
-		return sessionPlan{}, errorf(http.StatusConflict, "InvalidPreferences", "the account's preferences: %v", err)
+		return sessionPlan{}, errorf(http.StatusConflict, api.CodeInvalidPreferences, "the account's preferences: %v", err)
 	}
 	p := sessionPlan{document: DefaultDocument, sessionType: string(prefs.SessionType)}
 	res := prefs
@@ -109,11 +109,11 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 		}
 		res, err = doc.Resolve(req.Parameters)
 		if err != nil {
-			return sessionPlan{}, errorf(http.StatusBadRequest, "InvalidParameters", "document %s: %v", req.Document, err)
+			return sessionPlan{}, errorf(http.StatusBadRequest, api.CodeInvalidParameters, "document %s: %v", req.Document, err)
 		}
 		p.document, p.sessionType = req.Document, string(res.SessionType)
 	} else if len(req.Parameters) > 0 {
-		return sessionPlan{}, errorf(http.StatusBadRequest, "InvalidParameters", "%s takes no parameters", DefaultDocument)
+		return sessionPlan{}, errorf(http.StatusBadRequest, api.CodeInvalidParameters, "%s takes no parameters", DefaultDocument)
 	}
 	// A Standard_Stream document brings its own preferences; the other
 	// session types run under the account's.
@@ -133,11 +133,11 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 			p.runAs = in.RunAsDefaultUser
 		}
 		if p.runAs == "" {
-			return sessionPlan{}, errorf(http.StatusConflict, "InvalidPreferences", "we couldn't start the session because runAsEnabled is true but neither runAsDefaultUser nor a runAs attribute of user %s names an OS user", c.User.Name)
+			return sessionPlan{}, errorf(http.StatusConflict, api.CodeInvalidPreferences, "we couldn't start the session because runAsEnabled is true but neither runAsDefaultUser nor a runAs attribute of user %s names an OS user", c.User.Name)
 		}
 		p.allowRoot = in.RunAsAllowRoot
 		if p.runAs == "root" && !p.allowRoot {
-			return sessionPlan{}, errorf(http.StatusForbidden, "RunAsRootDenied", "we couldn't start the session as root: the preferences do not allow it (set inputs.runAsAllowRoot to true to allow root sessions)")
+			return sessionPlan{}, errorf(http.StatusForbidden, api.CodeRunAsRootDenied, "we couldn't start the session as root: the preferences do not allow it (set inputs.runAsAllowRoot to true to allow root sessions)")
 		}
 	}
 	p.inputs = *in
@@ -157,20 +157,20 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 		}
 	case document.InteractiveCommands, document.NonInteractiveCommands:
 		if len(req.Command) > 0 {
-			return sessionPlan{}, errorf(http.StatusBadRequest, "InvalidParameters", "document %s runs its own command; pass parameters instead of a command", p.document)
+			return sessionPlan{}, errorf(http.StatusBadRequest, api.CodeInvalidParameters, "document %s runs its own command; pass parameters instead of a command", p.document)
 		}
 		p.command = res.Command
 		p.pipes = res.SessionType == document.NonInteractiveCommands
 	case document.Port:
 		if len(req.Command) > 0 {
-			return sessionPlan{}, errorf(http.StatusBadRequest, "InvalidParameters", "document %s forwards a port and runs no command", p.document)
+			return sessionPlan{}, errorf(http.StatusBadRequest, api.CodeInvalidParameters, "document %s forwards a port and runs no command", p.document)
 		}
 		p.settings.Port = &store.PortTarget{Host: res.Port.Host, Port: res.Port.PortNumber, Stdio: res.Port.Type == document.StdioForwarding, AllowLinkLocal: res.Port.AllowLinkLocal}
 		// An address is refused here already; a name is checked by the
 		// agent once it has resolved it.
 		if ip := net.ParseIP(res.Port.Host); ip != nil && !res.Port.AllowLinkLocal {
 			if why := wire.ForbiddenTarget(ip); why != "" {
-				return sessionPlan{}, errorf(http.StatusForbidden, "ForwardingRefused",
+				return sessionPlan{}, errorf(http.StatusForbidden, api.CodeForwardingRefused,
 					"forwarding to %s (%s) is refused: it can hand out the node's credentials; a port document must set properties.allowLinkLocal to reach it", res.Port.Host, why)
 			}
 		}
@@ -230,7 +230,7 @@ func (s *Server) handleGetDocument(w http.ResponseWriter, r *http.Request) error
 	if v := r.URL.Query().Get("version"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return errorf(http.StatusBadRequest, "ValidationError", "version: %q must be a positive number", v)
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "version: %q must be a positive number", v)
 		}
 		version = n
 	}
@@ -241,7 +241,7 @@ func (s *Server) handleGetDocument(w http.ResponseWriter, r *http.Request) error
 			writeJSON(w, http.StatusOK, apiDocument(store.Document{Name: name, Version: 1, SessionType: string(b.SessionType), Description: b.Description, Content: content}, true))
 			return nil
 		}
-		return errorf(http.StatusNotFound, "InvalidDocument", "document %q does not exist: see `postern documents ls`", name)
+		return errorf(http.StatusNotFound, api.CodeInvalidDocument, "document %q does not exist: see `postern documents ls`", name)
 	}
 	if err != nil {
 		return err
@@ -254,7 +254,7 @@ func (s *Server) handleGetDocument(w http.ResponseWriter, r *http.Request) error
 func (s *Server) putDocument(ctx context.Context, c caller, name, content string) (store.Document, error) {
 	doc, err := document.Parse([]byte(content))
 	if err != nil {
-		return store.Document{}, errorf(http.StatusBadRequest, "InvalidDocumentContent", "%s: %v", name, err)
+		return store.Document{}, errorf(http.StatusBadRequest, api.CodeInvalidDocumentContent, "%s: %v", name, err)
 	}
 	return s.store.PutDocument(ctx, store.Document{
 		Account: c.Account, Name: name, Content: content, SessionType: string(doc.SessionType),
@@ -272,7 +272,7 @@ func (s *Server) handleCreateDocument(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	if err := document.ValidName(req.Name); err != nil {
-		return errorf(http.StatusBadRequest, "ValidationError", "name: %v", err)
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "name: %v", err)
 	}
 	d, err := s.putDocument(r.Context(), c, req.Name, req.Content)
 	if err != nil {
@@ -292,9 +292,9 @@ func (s *Server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) er
 	err := s.store.DeleteDocument(r.Context(), c.Account, name)
 	if errors.Is(err, store.ErrNotFound) {
 		if _, ok := document.Builtin(name); ok {
-			return errorf(http.StatusForbidden, "ValidationError", "%s is a built-in document and cannot be deleted", name)
+			return errorf(http.StatusForbidden, api.CodeValidationError, "%s is a built-in document and cannot be deleted", name)
 		}
-		return errorf(http.StatusNotFound, "InvalidDocument", "document %q does not exist", name)
+		return errorf(http.StatusNotFound, api.CodeInvalidDocument, "document %q does not exist", name)
 	}
 	if err != nil {
 		return err
@@ -304,7 +304,7 @@ func (s *Server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) er
 }
 
 func (s *Server) handleValidateDocument(w http.ResponseWriter, r *http.Request) error {
-	if err := s.authorize(r, authz.ValidateDocument, callerOf(r).account()); err != nil {
+	if err := s.authorize(r, authz.ValidateDocument, accountEntity(callerOf(r))); err != nil {
 		return err
 	}
 	var req api.PutDocumentRequest
@@ -364,10 +364,10 @@ func (s *Server) handlePutPreferences(w http.ResponseWriter, r *http.Request) er
 	}
 	doc, err := document.Parse([]byte(req.Content))
 	if err != nil {
-		return errorf(http.StatusBadRequest, "InvalidDocumentContent", "%v", err)
+		return errorf(http.StatusBadRequest, api.CodeInvalidDocumentContent, "%v", err)
 	}
 	if doc.SessionType != document.StandardStream {
-		return errorf(http.StatusBadRequest, "InvalidDocumentContent", "sessionType: the preferences document must be Standard_Stream, not %s", doc.SessionType)
+		return errorf(http.StatusBadRequest, api.CodeInvalidDocumentContent, "sessionType: the preferences document must be Standard_Stream, not %s", doc.SessionType)
 	}
 	d, err := s.putDocument(r.Context(), c, DefaultDocument, req.Content)
 	if err != nil {

@@ -14,5 +14,5 @@ func (s *Server) AgentStream(nodeID string) (*yamux.Stream, error) {
 	if ac == nil {
 		return nil, fmt.Errorf("node %s is not connected", nodeID)
 	}
-	return ac.mux.OpenStream()
+	return ac.Mux.OpenStream()
 }

@@ -7,34 +7,33 @@ import "time"
 // so that tests which move the clock need not wait for a tick. It reports
 // whether the session has a relay.
 func (s *Server) CheckLimits(id string) bool {
-	r := s.relay(id)
+	r := s.relays.Get(id)
 	if r == nil {
 		return false
 	}
-	r.enforceLimits(s.now())
+	r.EnforceLimits(s.now())
 	return true
 }
 
 // SessionAttached reports whether session id has both its agent and at
 // least one client attached.
 func (s *Server) SessionAttached(id string) bool {
-	r := s.relay(id)
+	r := s.relays.Get(id)
 	if r == nil {
 		return false
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.agent != nil && r.clients > 0
+	agent, clients := r.Attached()
+	return agent && clients > 0
 }
 
 // CheckSession runs one round of session id's watcher (grace periods, the
 // wait for a termination, limits) at the server's current time.
 func (s *Server) CheckSession(id string) bool {
-	r := s.relay(id)
+	r := s.relays.Get(id)
 	if r == nil {
 		return false
 	}
-	r.check(s.now())
+	r.Check(s.now())
 	return true
 }
 
@@ -45,13 +44,7 @@ func (s *Server) CatchupRecords() uint64 { return s.catchupRecords.Load() }
 // OutputEnd is how much output session id's relay has handed to clients,
 // and whether it has a relay.
 func (s *Server) OutputEnd(id string) (uint64, bool) {
-	r := s.relay(id)
-	if r == nil {
-		return 0, false
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.ring.end, true
+	return s.outputSoFar(id)
 }
 
 // JournalPath is where session id of account keeps its journal.
@@ -68,13 +61,12 @@ func SetHTTPTimeouts(idle, body time.Duration) (restore func()) {
 
 // AgentAttached reports whether session id's relay has its agent attached.
 func (s *Server) AgentAttached(id string) bool {
-	r := s.relay(id)
+	r := s.relays.Get(id)
 	if r == nil {
 		return false
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.agent != nil
+	agent, _ := r.Attached()
+	return agent
 }
 
 // SetAgentPingInterval sets how often the server pings agents, for tests

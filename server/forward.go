@@ -2,41 +2,25 @@ package server
 
 import (
 	"context"
-	"crypto/cipher"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"sync"
-	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/recording"
-	"github.com/postern/postern/store"
+	"github.com/postern/postern/relay"
 	"github.com/postern/postern/wire"
 )
 
-// Why a forwarded connection closed: the closeReason of its record and
-// of its ConnectionClosed event.
-const (
-	closeClientClosed    = "ClientClosed"       // the client ended the connection first
-	closeTargetClosed    = "TargetClosed"       // the target ended it first (the node's side of the stream closed)
-	closeClientLost      = "ClientDisconnected" // the client's WebSocket broke
-	closeAgentLost       = "AgentDisconnected"  // the stream to the node broke: its agent went away, or reset it
-	closeConnectFailed   = "ConnectFailed"      // the node could not connect to the target
-	closeSessionEnded    = "SessionEnded"       // the session ended with the connection open (Detail says why)
-	closeServerStopped   = "ServerStopped"      // the server stopped with the connection open
-	closeServerRestarted = "ServerRestarted"    // found open in the recording of a session recovered after the server stopped
-)
-
-// handleForward carries one forwarded TCP connection of a port session:
-// client WebSocket <-> its own yamux stream <-> the agent's TCP connection
-// to the target. The journal records the connection as it opens and as
-// it closes (recording.Connection); that is the session's recording.
+// handleForward carries one forwarded TCP connection of a port session
+// through the session's relay (relay.Forward), which records it: client
+// WebSocket <-> its own stream to the node <-> the node's TCP connection
+// to the target.
 func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	sess, err := s.session(r, authz.ResumeSession, r.PathValue("id"))
@@ -44,373 +28,30 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if sess.Owner != c.User.Name {
-		return errorf(http.StatusForbidden, "AccessDenied", "session %s belongs to %s", sess.ID, sess.Owner)
+		return errorf(http.StatusForbidden, api.CodeAccessDenied, "session %s belongs to %s", sess.ID, sess.Owner)
 	}
-	rl := s.relay(sess.ID)
-	if rl == nil || rl.port == nil || !sess.Active() {
-		return errorf(http.StatusConflict, "NotPortSession", "session %s is not an active port forwarding session", sess.ID)
+	rl := s.relays.Get(sess.ID)
+	if rl == nil || rl.Port() == nil || !sess.Active() {
+		return errorf(http.StatusConflict, api.CodeNotPortSession, "session %s is not an active port forwarding session", sess.ID)
 	}
 	if err := s.diskFull(); err != nil {
 		return err // a connection's record could not be written
 	}
 	ac := s.agent(sess.Target)
 	if ac == nil {
-		return errorf(http.StatusConflict, "TargetNotConnected", "node %s is offline", sess.Target)
+		return errorf(http.StatusConflict, api.CodeTargetNotConnected, "node %s is offline", sess.Target)
 	}
-	conn := recording.Connection{
-		ID: rl.newConnID(), Event: recording.ConnectionOpened, Client: r.RemoteAddr,
-		Host: hostOrLocal(rl.port.Host), Port: rl.port.Port, Start: s.now(),
-	}
-	closed := func(reason, detail string) {
-		conn.Event, conn.End, conn.CloseReason, conn.Detail = recording.ConnectionClosed, s.now(), reason, detail
-		if conn.End.Before(conn.Start) {
-			conn.End = conn.Start // a clock stepped back
-		}
-		rl.recordConn(conn)
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	att, res, err := rl.openAgent(ctx, ac, wire.TForward, wire.Forward{SessionID: sess.ID, Host: rl.port.Host, Port: rl.port.Port, AllowLinkLocal: rl.port.AllowLinkLocal})
-	cancel()
-	if err == nil && !res.OK {
-		err = fmt.Errorf("%s", res.Error)
-	}
-	if err != nil {
-		closed(closeConnectFailed, err.Error())
-		return errorf(http.StatusBadGateway, "ConnectionFailed", "%v", err)
-	}
-	defer att.st.Close()
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
-	if err != nil {
-		closed(closeClientLost, err.Error())
-		return nil
-	}
-	// The session's end cancels cctx with its reason (closeConns); the
-	// server's stop cancels it through s.ctx.
-	cctx, ccancel := context.WithCancelCause(s.ctx)
-	defer ccancel(nil)
-	client := wire.ForwardConn(cctx, ws, wire.CorkerFrom(r.Context()))
-	oc := rl.addConn(conn.ID, ccancel)
-	if oc == nil {
-		client.Close()
-		closed(closeSessionEnded, "the session ended as the connection opened")
-		return nil
-	}
-	defer oc.finish()
-	// A cancel ends both sides at once: the client's WebSocket goes with
-	// cctx, and reading the node's stream must not wait for the target to
-	// answer a half-close (yamux's Close only half-closes: the deadline
-	// ends the read; the node's side gets a reset after its stream close
-	// timeout if the target keeps its connection open).
-	stop := context.AfterFunc(cctx, func() {
-		att.st.SetReadDeadline(time.Now())
-		att.st.Close()
-	})
-	defer stop()
-	rl.recordConn(conn)
-	ends := connEnds{ctx: cctx}
-	conn.BytesFromClient, conn.BytesFromTarget = rl.copyCounted(att.st, client, &ends)
-	closed(ends.reason())
-	oc.recorded()
-	if rl.port.Stdio {
-		go rl.end(store.StatusTerminated, "ConnectionClosed", nil, "")
-	}
-	return nil
-}
-
-// sessionEnding is the cause closeConns cancels open connections with.
-type sessionEnding struct{ reason string }
-
-func (e sessionEnding) Error() string { return "the session ended: " + e.reason }
-
-// connEnds keeps how the first side of a forwarded connection ended: that
-// is why the connection closed (the other side only follows).
-type connEnds struct {
-	// ctx is the connection's: once it is cancelled, whatever ends is
-	// its doing.
-	ctx    context.Context
-	mu     sync.Mutex // guards the fields below
-	first  string     // a close reason; empty until a side ends
-	detail string
-}
-
-// note records that reading a side ended with err (io.EOF: it closed).
-func (e *connEnds) note(closed, lost string, err error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	switch {
-	case e.first != "":
-	case e.ctx.Err() != nil:
-		e.first, e.detail = closeServerStopped, ""
-		var se sessionEnding
-		if errors.As(context.Cause(e.ctx), &se) {
-			e.first, e.detail = closeSessionEnded, se.Error()
-		}
-	case errors.Is(err, io.EOF):
-		e.first = closed
-	default:
-		e.first, e.detail = lost, err.Error()
-	}
-}
-
-// reason returns why the connection closed, and what more there is to say.
-func (e *connEnds) reason() (string, string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.first == "" {
-		// Both copies ended without a read ending: a write failed.
-		return closeClientLost, "the connection could not be written to"
-	}
-	return e.first, e.detail
-}
-
-func hostOrLocal(h string) string {
-	if h == "" {
-		return "localhost"
-	}
-	return h
-}
-
-// openConn is a forwarded connection of a port session being carried.
-type openConn struct {
-	r      *relay
-	id     int
-	cancel context.CancelCauseFunc
-	// done is closed once its ConnectionClosed record is written (or
-	// will not be): the session's end waits for it, so the record lands
-	// before the journal closes.
-	done     chan struct{}
-	doneOnce sync.Once
-}
-
-// newConnID numbers the session's next connection.
-func (r *relay) newConnID() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.nextConn++
-	return r.nextConn
-}
-
-// addConn registers an open forwarded connection so the session's end
-// closes it. It returns nil if the session already ended.
-func (r *relay) addConn(id int, cancel context.CancelCauseFunc) *openConn {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ending {
-		return nil
-	}
-	if r.conns == nil {
-		r.conns = map[int]*openConn{}
-	}
-	oc := &openConn{r: r, id: id, cancel: cancel, done: make(chan struct{})}
-	r.conns[id] = oc
-	r.clients++
-	r.clientsGone = time.Time{}
-	return oc
-}
-
-// recorded says the connection's close is in the journal.
-func (oc *openConn) recorded() { oc.doneOnce.Do(func() { close(oc.done) }) }
-
-// finish forgets the connection.
-func (oc *openConn) finish() {
-	oc.recorded()
-	r := oc.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.conns, oc.id)
-	r.clients--
-	if r.clients == 0 {
-		r.clientsGone = r.s.now()
-	}
-}
-
-// copyCounted pipes the agent's stream and the client's connection,
-// counting bytes from either side as activity for the idle timeout, and
-// noting in ends which side ended first. It returns the bytes each way.
-func (r *relay) copyCounted(agentSide, clientSide io.ReadWriteCloser, ends *connEnds) (fromClient, fromTarget int64) {
-	fromTarget, fromClient = wire.Pipe(
-		activityConn{r: r, ReadWriteCloser: agentSide, ends: ends, closed: closeTargetClosed, lost: closeAgentLost},
-		activityConn{r: r, ReadWriteCloser: clientSide, ends: ends, closed: closeClientClosed, lost: closeClientLost})
-	return fromClient, fromTarget
-}
-
-// activityConn marks the relay active whenever bytes arrive, and notes
-// when reading from its side ends, and how.
-type activityConn struct {
-	r *relay
-	io.ReadWriteCloser
-	ends         *connEnds
-	closed, lost string // the close reasons when reading ends at io.EOF, or with another error
-}
-
-func (a activityConn) Read(p []byte) (int, error) {
-	n, err := a.ReadWriteCloser.Read(p)
-	if n > 0 {
-		now := a.r.s.now()
-		a.r.mu.Lock()
-		a.r.lastActivity = now
-		a.r.mu.Unlock()
-	}
-	if err != nil && a.ends != nil {
-		a.ends.note(a.closed, a.lost, err)
-	}
-	return n, err
-}
-
-// CloseWrite passes a half-close on when the connection supports one.
-func (a activityConn) CloseWrite() error {
-	if cw, ok := a.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return a.Close()
-}
-
-// marker records a line in a port session's journal: port sessions carry
-// no terminal, so their recording is their notes and connections.
-func (r *relay) marker(text string) {
-	r.appendServerRecord(recording.KindMarker, []byte(text))
-}
-
-// recordConn records a connection's state in a port session's journal.
-func (r *relay) recordConn(c recording.Connection) {
-	data, err := recording.EncodeConnection(c)
-	if err != nil {
-		r.s.logf("server: session %s: connection %d: %v", r.id, c.ID, err)
-		return
-	}
-	r.appendServerRecord(recording.KindConnection, data)
-}
-
-// appendServerRecord appends a record the server makes (there is no
-// agent stream in a port session). The server keeps each until it is
-// durable, as an agent keeps its own: if the journal cannot take it (a
-// full disk), it is appended again after Recover (writeMarks, on each
-// append and each tick).
-func (r *relay) appendServerRecord(kind recording.Kind, data []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return
-	}
-	r.serverSeq = max(r.serverSeq, r.journal.LastSeq()) + 1
-	r.marks = append(r.marks, recording.Record{Seq: r.serverSeq, Time: r.s.now().Sub(r.opened), Kind: kind, Data: data})
-	r.writeMarksLocked()
-}
-
-// writeMarksLocked forgets the records of appendServerRecord that are
-// durable and appends those the journal does not have. r.mu must be held.
-func (r *relay) writeMarksLocked() {
-	durable := r.journal.DurableSeq()
-	keep := r.marks[:0]
-	for _, m := range r.marks {
-		if m.Seq > durable {
-			keep = append(keep, m)
-		}
-	}
-	clear(r.marks[len(keep):])
-	r.marks = keep
-	wrote := false
-	for _, m := range r.marks {
-		if m.Seq <= r.journal.LastSeq() {
-			continue
-		}
-		if _, err := r.journal.Append(m); err != nil {
-			if werr := r.journal.Err(); werr != nil {
-				r.s.disk.Report(werr)
-				_, err = r.journal.Recover()
-			}
-			if err != nil {
-				r.s.logf("server: session %s: journal: %v", r.id, err)
-			}
-			break // kept: tried again at the next tick
-		}
-		wrote = true
-	}
-	if wrote {
-		select {
-		case r.kick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// connCloseWait bounds how long a port session's end waits for its open
-// connections to record their close. A cancel ends both sides of each at
-// once, so this is only a guard.
-const connCloseWait = 10 * time.Second
-
-// closeConns ends every forwarded connection of a port session, saying
-// why, and waits (within connCloseWait) until each has recorded its
-// close.
-func (r *relay) closeConns(reason string) {
-	r.mu.Lock()
-	cs := r.conns
-	r.conns = nil
-	r.mu.Unlock()
-	for _, oc := range cs {
-		oc.cancel(sessionEnding{reason})
-	}
-	deadline := time.NewTimer(connCloseWait)
-	defer deadline.Stop()
-	for _, oc := range cs {
-		select {
-		case <-oc.done:
-		case <-deadline.C:
-			r.s.logf("server: session %s: connection %d did not close within %v of the session's end; its close is not recorded", r.id, oc.id, connCloseWait)
-			return
-		}
-	}
-}
-
-// journalConnections reads a port session's connections from its journal:
-// one per connection, each as its last record says (a connection without
-// a close record is open, or was when the recording stopped). It also
-// returns the time of the journal's last record, since the session began.
-func journalConnections(path string, key cipher.AEAD) ([]recording.Connection, time.Duration, error) {
-	var cs recording.Connections
-	var last time.Duration
-	var bad error
-	err := eachRecord(path, key, func(rec recording.Record) bool {
-		last = max(last, rec.Time)
-		if rec.Kind != recording.KindConnection {
-			return true
-		}
-		c, err := recording.ParseConnection(rec.Data)
+	err = rl.Forward(r.Context(), &ac.Link, r.RemoteAddr, func(connCtx context.Context) (io.ReadWriteCloser, error) {
+		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 		if err != nil {
-			bad = fmt.Errorf("record %d: %w", rec.Seq, err)
-			return false
+			return nil, err // Accept wrote the response
 		}
-		cs.Add(c)
-		return true
+		return wire.ForwardConn(connCtx, ws, wire.CorkerFrom(r.Context())), nil
 	})
-	return cs.List(), last, errors.Join(err, bad)
-}
-
-// recoverConns closes, in the journal of a port session recovered after
-// the server stopped, the connections it recorded as open: they went with
-// the server, uncounted. The session's next connection is numbered after
-// the last one recorded.
-func (r *relay) recoverConns(key cipher.AEAD) error {
-	cs, last, err := journalConnections(r.journalPath, key)
-	if err != nil {
-		return fmt.Errorf("reading its connections: %w", err)
+	if ce := (*relay.ConnectError)(nil); errors.As(err, &ce) {
+		return errorf(http.StatusBadGateway, api.CodeConnectionFailed, "%v", ce.Err)
 	}
-	stopped := r.opened.Add(last)
-	for _, c := range cs {
-		r.mu.Lock()
-		r.nextConn = max(r.nextConn, c.ID)
-		r.mu.Unlock()
-		if c.Event != recording.ConnectionOpened {
-			continue
-		}
-		c.Event, c.CloseReason, c.BytesUnknown, c.End = recording.ConnectionClosed, closeServerRestarted, true, stopped
-		if c.End.Before(c.Start) {
-			c.End = c.Start
-		}
-		c.Detail = "the server stopped while it was open: it ended then, at the latest after the recording's last record (the end given here), and its bytes were not counted"
-		r.recordConn(c)
-	}
-	return nil
+	return err
 }
 
 // handleConnections lists a port session's connections from its journal,
@@ -422,25 +63,25 @@ func (s *Server) handleConnections(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if sess.Settings.Port == nil {
-		return errorf(http.StatusConflict, "NotPortSession", "session %s is not a port forwarding session: it has no forwarded connections (its recording: postern logs get %s)", sess.ID, sess.ID)
+		return errorf(http.StatusConflict, api.CodeNotPortSession, "session %s is not a port forwarding session: it has no forwarded connections (its recording: postern logs get %s)", sess.ID, sess.ID)
 	}
 	jpath := s.journalPath(sess.Account, sess.ID)
-	if rl := s.relay(sess.ID); rl != nil && sess.Active() {
-		rl.journal.Sync() // include what was just recorded
+	if rl := s.relays.Get(sess.ID); rl != nil && sess.Active() {
+		rl.SyncJournal() // include what was just recorded
 	}
 	if _, err := os.Stat(jpath); errors.Is(err, os.ErrNotExist) {
 		if sess.ShredKey == nil && !sess.Active() {
-			return errorf(http.StatusGone, "LogDeleted", "session %s's logs were deleted (postern logs delete): they cannot be read", sess.ID)
+			return errorf(http.StatusGone, api.CodeLogDeleted, "session %s's logs were deleted (postern logs delete): they cannot be read", sess.ID)
 		}
-		return errorf(http.StatusNotFound, "LogNotFound", "session %s has no recording", sess.ID)
+		return errorf(http.StatusNotFound, api.CodeLogNotFound, "session %s has no recording", sess.ID)
 	} else if err != nil {
 		return err
 	}
 	key, err := s.readerJournalKey(r.Context(), callerOf(r), sess.ID)
 	if err != nil {
-		return errorf(http.StatusForbidden, "LogUnreadable", "session %s: %v", sess.ID, err)
+		return errorf(http.StatusForbidden, api.CodeLogUnreadable, "session %s: %v", sess.ID, err)
 	}
-	cs, _, err := journalConnections(jpath, key)
+	cs, _, err := relay.JournalConnections(jpath, key)
 	if err != nil {
 		return fmt.Errorf("session %s: %w", sess.ID, err)
 	}

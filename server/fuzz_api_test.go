@@ -23,7 +23,7 @@ func FuzzAPI(f *testing.F) {
 	h := fx.s.Handler()
 	fill := strings.NewReplacer("{id}", fx.session, "{name}", "carol", "{action}", "describe")
 	for _, rt := range fx.s.routes() {
-		method, path, _ := strings.Cut(rt.pattern, " ")
+		method, path, _ := strings.Cut(rt.Pattern, " ")
 		for who := range tokens {
 			f.Add(method, fill.Replace(path), "group="+fx.group, "Content-Type", "application/json", []byte(`{}`), uint8(who))
 		}

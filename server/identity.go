@@ -19,6 +19,7 @@ import (
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/lazyregexp"
+	"github.com/postern/postern/relay"
 	"github.com/postern/postern/signin"
 	"github.com/postern/postern/store"
 )
@@ -40,14 +41,6 @@ const (
 	defaultSSOSignInLifetime = 12 * time.Hour
 )
 
-// Error codes of signing in and of revocation, also the reasons the
-// sessions they end end with.
-const (
-	codeSignInExpired = "SignInExpired"
-	codeRevoked       = "UserRevoked"
-	codeRunAsChanged  = "RunAsChanged"
-)
-
 // signInLifetime is how long a sign-in of u lasts.
 func (s *Server) signInLifetime(u store.User) time.Duration {
 	if u.Federated != "" {
@@ -66,24 +59,21 @@ func (s *Server) revokeUser(ctx context.Context, account, user, why string) erro
 		return err
 	}
 	var ended []string
-	s.relaysMu.Lock()
-	var rs []*relay
-	for _, r := range s.relays {
-		if r.account == account && r.owner == user {
-			rs = append(rs, r)
-		}
-	}
-	s.relaysMu.Unlock()
-	for _, r := range rs {
-		if r.isEnding() {
+	for _, r := range s.relays.Select(ownedBy(account, user)) {
+		if r.Ending() {
 			continue // over already; the relay stays a while for its clients
 		}
-		r.notice(fmt.Sprintf("[postern: %s: your access was revoked, and this session is ending]", why))
-		r.terminate(codeRevoked)
-		ended = append(ended, r.id)
+		r.Notice(fmt.Sprintf("[postern: %s: your access was revoked, and this session is ending]", why))
+		r.Terminate(api.CodeUserRevoked)
+		ended = append(ended, r.ID())
 	}
 	s.logf("server: %s/%s: %s: revoked %d tokens, ending sessions %v", account, user, why, n, ended)
 	return nil
+}
+
+// ownedBy selects the relays of a user's sessions.
+func ownedBy(account, user string) func(*relay.Relay) bool {
+	return func(r *relay.Relay) bool { return r.Account() == account && r.Owner() == user }
 }
 
 // endRunAsSessions ends the user's live sessions that run as a run-as
@@ -98,25 +88,15 @@ func (s *Server) revokeUser(ctx context.Context, account, user, why string) erro
 // privilege, and an administrator who narrows it must not leave shells
 // running, or waiting to be resumed, with the old one.
 func (s *Server) endRunAsSessions(account, user, runAs, why string) {
-	s.relaysMu.Lock()
-	var rs []*relay
-	for _, r := range s.relays {
-		if r.account == account && r.owner == user {
-			rs = append(rs, r)
-		}
-	}
-	s.relaysMu.Unlock()
 	var ended []string
-	for _, r := range rs {
-		r.mu.Lock()
-		was, ending := r.sess.Settings.RunAs, r.ending
-		r.mu.Unlock()
-		if ending || !runAsStale(was, runAs) {
+	for _, r := range s.relays.Select(ownedBy(account, user)) {
+		was := r.Session().Settings.RunAs
+		if r.Ending() || !runAsStale(was, runAs) {
 			continue // ended already, or the attribute does not apply
 		}
-		r.notice(fmt.Sprintf("[postern: %s: this session runs as %s, and is ending]", why, was))
-		r.terminate(codeRunAsChanged)
-		ended = append(ended, r.id)
+		r.Notice(fmt.Sprintf("[postern: %s: this session runs as %s, and is ending]", why, was))
+		r.Terminate(api.CodeRunAsChanged)
+		ended = append(ended, r.ID())
 	}
 	s.logf("server: %s/%s: %s: ending sessions %v", account, user, why, ended)
 }
@@ -160,8 +140,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) checkPassword(r *http.Request, account, user, password string) (store.User, error) {
 	now := s.now()
 	if !s.logins.Allow(r.RemoteAddr, now) {
-		e := errorf(http.StatusTooManyRequests, "TooManyRequests", "too many sign-in attempts from this address: wait a few seconds")
-		e.retryAfter = int(signin.Interval.Seconds())
+		e := errorf(http.StatusTooManyRequests, api.CodeTooManyRequests, "too many sign-in attempts from this address: wait a few seconds")
+		e.RetryAfter = int(signin.Interval.Seconds())
 		return store.User{}, e
 	}
 	if account == "" {
@@ -174,9 +154,9 @@ func (s *Server) checkPassword(r *http.Request, account, user, password string) 
 		// Spend the time of a check anyway: a locked user must not be
 		// told apart by timing from a wrong password.
 		authn.CheckPassword(dummyHash(), password)
-		return store.User{}, errorf(http.StatusTooManyRequests, "LockedOut", "too many failed sign-ins for %s: try again after %s, or ask an administrator", clip(user), until.UTC().Format(time.RFC3339))
+		return store.User{}, errorf(http.StatusTooManyRequests, api.CodeLockedOut, "too many failed sign-ins for %s: try again after %s, or ask an administrator", clip(user), until.UTC().Format(time.RFC3339))
 	}
-	denied := errorf(http.StatusUnauthorized, "AuthenticationFailed", "wrong user name or password")
+	denied := errorf(http.StatusUnauthorized, api.CodeAuthenticationFailed, "wrong user name or password")
 	u, err := s.store.GetUser(r.Context(), account, user)
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the same time as a real check, so response timing does
@@ -264,7 +244,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	}
 	t, err := s.store.GetToken(r.Context(), authn.HashSecret(req.RefreshToken), s.now())
 	if errors.Is(err, store.ErrNotFound) || err == nil && t.Kind != store.TokenRefresh {
-		return errorf(http.StatusUnauthorized, "Unauthenticated", "the refresh token is unknown, expired, used or revoked: run `postern login` again")
+		return errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "the refresh token is unknown, expired, used or revoked: run `postern login` again")
 	}
 	if err != nil {
 		return err
@@ -274,13 +254,13 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := s.store.RevokeToken(r.Context(), t.Account, t.User, t.ID); err != nil {
 		if errors.Is(err, store.ErrNotFound) { // used concurrently
-			return errorf(http.StatusUnauthorized, "Unauthenticated", "the refresh token was just used: run `postern login` again")
+			return errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "the refresh token was just used: run `postern login` again")
 		}
 		return err
 	}
 	u, err := s.store.GetUser(r.Context(), t.Account, t.User)
 	if err != nil {
-		return errorf(http.StatusUnauthorized, "Unauthenticated", "user %s no longer exists", t.User)
+		return errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "user %s no longer exists", t.User)
 	}
 	signedIn := t.SignedInAt
 	if signedIn.IsZero() {
@@ -291,7 +271,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		if u.Federated != "" {
 			how = "a single sign-on (the identity provider must vouch for you again)"
 		}
-		return errorf(http.StatusUnauthorized, codeSignInExpired, "your sign-in of %s is older than %v, the longest %s lasts: run `postern login` again",
+		return errorf(http.StatusUnauthorized, api.CodeSignInExpired, "your sign-in of %s is older than %v, the longest %s lasts: run `postern login` again",
 			signedIn.UTC().Format(time.RFC3339), life, how)
 	}
 	out, err := s.issueSession(r.Context(), t.Account, t.User, signedIn)
@@ -310,7 +290,7 @@ func checkGroups(groups []string) ([]string, error) {
 	out := slices.Clone(groups)
 	for _, g := range out {
 		if !groupName.MatchString(g) {
-			return nil, errorf(http.StatusBadRequest, "ValidationError", "groups: %q must be 1–64 lowercase letters, digits, '_', '.' or '-', starting with a letter", g)
+			return nil, errorf(http.StatusBadRequest, api.CodeValidationError, "groups: %q must be 1–64 lowercase letters, digits, '_', '.' or '-', starting with a letter", g)
 		}
 	}
 	sort.Strings(out)
@@ -353,16 +333,16 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if !ids.ValidUser(req.Name) {
-		return errorf(http.StatusBadRequest, "ValidationError", "name: %q is not a valid user name (%s)", req.Name, ids.UserRE)
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "name: %q is not a valid user name (%s)", req.Name, ids.UserRE)
 	}
 	if req.RunAs != "" {
 		if err := document.ValidUserName(req.RunAs); err != nil {
-			return errorf(http.StatusBadRequest, "ValidationError", "runAs: %v", err)
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "runAs: %v", err)
 		}
 	}
 	if req.Password != "" {
 		if len(req.Password) < 12 {
-			return errorf(http.StatusBadRequest, "ValidationError", "password: at least 12 characters")
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "password: at least 12 characters")
 		}
 		if u.PasswordHash, err = authn.HashPassword(req.Password); err != nil {
 			return err
@@ -370,7 +350,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) error 
 	}
 	if err := s.store.CreateUser(r.Context(), u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return errorf(http.StatusConflict, "UserExists", "user %q already exists", req.Name)
+			return errorf(http.StatusConflict, api.CodeUserExists, "user %q already exists", req.Name)
 		}
 		return err
 	}
@@ -384,7 +364,7 @@ func (s *Server) namedUser(r *http.Request, action authz.Action) (store.User, er
 	name := r.PathValue("name")
 	u, err := s.store.GetUser(r.Context(), callerOf(r).Account, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return u, errorf(http.StatusNotFound, "UserNotFound", "user %q does not exist", name)
+		return u, errorf(http.StatusNotFound, api.CodeUserNotFound, "user %q does not exist", name)
 	}
 	if err != nil {
 		return u, err
@@ -410,7 +390,7 @@ func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request)
 	if req.RunAs != nil {
 		if *req.RunAs != "" {
 			if err := document.ValidUserName(*req.RunAs); err != nil {
-				return errorf(http.StatusBadRequest, "ValidationError", "runAs: %v", err)
+				return errorf(http.StatusBadRequest, api.CodeValidationError, "runAs: %v", err)
 			}
 		}
 		u.RunAs = *req.RunAs
@@ -434,7 +414,7 @@ func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request)
 			if ai := auditOf(r); ai != nil {
 				ai.authz = string(authz.UpdateUser) + " " + d.Explain()
 			}
-			return errorf(http.StatusForbidden, "AccessDenied", "%s may not set user %s's runAs to %q: UpdateUser on the user with that runAs is %s", c.User.Name, u.Name, u.RunAs, d.Explain())
+			return errorf(http.StatusForbidden, api.CodeAccessDenied, "%s may not set user %s's runAs to %q: UpdateUser on the user with that runAs is %s", c.User.Name, u.Name, u.RunAs, d.Explain())
 		}
 	}
 	if req.Groups != nil {
@@ -453,7 +433,7 @@ func (s *Server) handleSetUserAttributes(w http.ResponseWriter, r *http.Request)
 		u.PasswordHash = ""
 		if *req.Password != "" {
 			if len(*req.Password) < 12 {
-				return errorf(http.StatusBadRequest, "ValidationError", "password: at least 12 characters")
+				return errorf(http.StatusBadRequest, api.CodeValidationError, "password: at least 12 characters")
 			}
 			if u.PasswordHash, err = authn.HashPassword(*req.Password); err != nil {
 				return err
@@ -537,13 +517,13 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if req.Name == "" || len(req.Name) > 128 {
-		return errorf(http.StatusBadRequest, "ValidationError", "name: 1–128 characters saying what the token is for")
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "name: 1–128 characters saying what the token is for")
 	}
 	ttl := 30 * 24 * time.Hour
 	if req.ExpiresIn != "" {
 		d, err := parseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 || d > 365*24*time.Hour {
-			return errorf(http.StatusBadRequest, "ValidationError", "expiresIn: %q must be a duration between 1s and 365d (e.g. 12h, 90d)", req.ExpiresIn)
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "expiresIn: %q must be a duration between 1s and 365d (e.g. 12h, 90d)", req.ExpiresIn)
 		}
 		ttl = d
 	}
@@ -551,7 +531,7 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) error
 	for _, sc := range req.Scopes {
 		a, err := authz.ParseAction(sc)
 		if err != nil {
-			return errorf(http.StatusBadRequest, "ValidationError", "scopes: %q is not an action (e.g. DescribeSessions, QueryLogs)", sc)
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "scopes: %q is not an action (e.g. DescribeSessions, QueryLogs)", sc)
 		}
 		scopes = append(scopes, string(a))
 	}
@@ -562,7 +542,7 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) error
 		}
 		for _, sc := range scopes {
 			if !slices.Contains(c.Token.Scopes, sc) {
-				return errorf(http.StatusForbidden, "AccessDenied", "scope %s is wider than this token's %v", sc, c.Token.Scopes)
+				return errorf(http.StatusForbidden, api.CodeAccessDenied, "scope %s is wider than this token's %v", sc, c.Token.Scopes)
 			}
 		}
 	}
@@ -587,7 +567,7 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) error
 	id := r.PathValue("id")
 	if err := s.store.RevokeToken(r.Context(), u.Account, u.Name, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return errorf(http.StatusNotFound, "TokenNotFound", "%s has no token %q", u.Name, id)
+			return errorf(http.StatusNotFound, api.CodeTokenNotFound, "%s has no token %q", u.Name, id)
 		}
 		return err
 	}
@@ -599,7 +579,5 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) error
 // s.allowed: that filter is its authorization, even when there is
 // nothing to filter.
 func (s *Server) listing(r *http.Request) {
-	if m := callerOf(r).mark; m != nil {
-		m.checked.Store(true)
-	}
+	callerOf(r).Checked()
 }

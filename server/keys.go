@@ -35,7 +35,7 @@ type KeyService interface {
 
 func (s *Server) keyService() (KeyService, error) {
 	if s.cfg.Keys == nil {
-		return nil, errorf(http.StatusNotFound, "NoKeyService", "this server has no key service")
+		return nil, errorf(http.StatusNotFound, api.CodeNoKeyService, "this server has no key service")
 	}
 	return s.cfg.Keys, nil
 }
@@ -70,13 +70,13 @@ func (s *Server) keyCaller(ctx context.Context, c caller) keys.Caller {
 func keyError(err error) error {
 	switch {
 	case errors.Is(err, keys.ErrNotFound):
-		return errorf(http.StatusNotFound, "NotFoundException", "%v", err)
+		return errorf(http.StatusNotFound, api.CodeNotFoundException, "%v", err)
 	case errors.Is(err, keys.ErrInvalidState):
-		return errorf(http.StatusConflict, "KMSInvalidStateException", "%v", err)
+		return errorf(http.StatusConflict, api.CodeKMSInvalidStateException, "%v", err)
 	case errors.Is(err, keys.ErrInvalid):
-		return errorf(http.StatusBadRequest, "ValidationException", "%v", err)
+		return errorf(http.StatusBadRequest, api.CodeValidationException, "%v", err)
 	case errors.Is(err, keys.ErrAccessDenied):
-		return errorf(http.StatusForbidden, "AccessDeniedException", "%v", err)
+		return errorf(http.StatusForbidden, api.CodeAccessDeniedException, "%v", err)
 	}
 	return err
 }
@@ -111,7 +111,7 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := s.authorize(r, authz.CreateKey, c.account()); err != nil {
+	if err := s.authorize(r, authz.CreateKey, accountEntity(c)); err != nil {
 		return err
 	}
 	ks, err := s.keyService()
@@ -182,7 +182,7 @@ func (s *Server) handleKeyAction(w http.ResponseWriter, r *http.Request) error {
 	case "put-policy":
 		err = ks.SetPolicy(ctx, c, ref, req.Policy)
 	default:
-		return errorf(http.StatusNotFound, "UnknownOperation", "no key action %q: want describe, alias, delete-alias, enable, disable, schedule-deletion, cancel-deletion, rotate or put-policy", action)
+		return errorf(http.StatusNotFound, api.CodeUnknownOperation, "no key action %q: want describe, alias, delete-alias, enable, disable, schedule-deletion, cancel-deletion, rotate or put-policy", action)
 	}
 	if err != nil {
 		return keyError(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/postern/postern/recording"
+	"github.com/postern/postern/relay"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/wire"
 )
@@ -61,7 +62,7 @@ func (s *Server) handingOver(id string) bool {
 // after the other, what it still holds of sessions ids that the server
 // may have ended. Each is checked first: a session of another node, or
 // one still running, is left alone.
-func (s *Server) handOverLate(ac *agentConn, ids ...string) {
+func (s *Server) handOverLate(ac *relay.Link, ids ...string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -70,7 +71,7 @@ func (s *Server) handOverLate(ac *agentConn, ids ...string) {
 				return
 			}
 			if err := s.handOverOne(ac, id); err != nil {
-				s.logf("server: session %s: late output from %s: %v", id, ac.nodeID, err)
+				s.logf("server: session %s: late output from %s: %v", id, ac.NodeID, err)
 			}
 		}
 	}()
@@ -78,7 +79,7 @@ func (s *Server) handOverLate(ac *agentConn, ids ...string) {
 
 // handOverOne waits for a hand-over of id already under way (the agent
 // reconnected once more) and then takes what is left.
-func (s *Server) handOverOne(ac *agentConn, id string) error {
+func (s *Server) handOverOne(ac *relay.Link, id string) error {
 	for {
 		s.late.mu.Lock()
 		if s.late.running == nil {
@@ -107,18 +108,12 @@ func (s *Server) handOverOne(ac *agentConn, id string) error {
 }
 
 // takeLate hands over session id's late output from the agent ac.
-func (s *Server) takeLate(ac *agentConn, id string) error {
+func (s *Server) takeLate(ac *relay.Link, id string) error {
 	ctx := s.ctx
-	if rl := s.relay(id); rl != nil {
+	if rl := s.relays.Get(id); rl != nil {
 		// Its journal is closed once it has ended: not before, or two
 		// writers would share it.
-		rl.mu.Lock()
-		for rl.ending && !rl.ended {
-			rl.cond.Wait()
-		}
-		running := !rl.ending
-		rl.mu.Unlock()
-		if running {
+		if rl.WaitEnded() {
 			return nil // resumed, not late
 		}
 	}
@@ -126,14 +121,14 @@ func (s *Server) takeLate(ac *agentConn, id string) error {
 	if errors.Is(err, store.ErrNotFound) {
 		// Not this server's (or long deleted): the agent's orphan
 		// timeout ends it.
-		s.logf("server: node %s holds session %s, which this server does not know; leaving it to the node", ac.nodeID, id)
+		s.logf("server: node %s holds session %s, which this server does not know; leaving it to the node", ac.NodeID, id)
 		return nil
 	} else if err != nil {
 		return err
 	}
-	if sess.Target != ac.nodeID {
+	if sess.Target != ac.NodeID {
 		// A node may hand over only its own sessions' output.
-		return fmt.Errorf("node %s says it holds the session, which ran on node %s; ignoring it", ac.nodeID, sess.Target)
+		return fmt.Errorf("node %s says it holds the session, which ran on node %s; ignoring it", ac.NodeID, sess.Target)
 	}
 	if sess.Active() || sess.Settings.Port != nil {
 		return nil // still running (another server's), or nothing held
@@ -160,9 +155,9 @@ func (s *Server) takeLate(ac *agentConn, id string) error {
 	if j != nil {
 		from = j.LastSeq()
 	}
-	att, res, err := s.openAgent(ctx, ac, wire.TResume, wire.Resume{SessionID: sess.ID, AckedSeq: from, Ended: ended})
+	att, res, err := relay.Open(ctx, ac, s.grant, wire.TResume, wire.Resume{SessionID: sess.ID, AckedSeq: from, Ended: ended})
 	if err == nil && !res.OK {
-		att.st.Close()
+		att.Stream.Close()
 		if res.Unknown {
 			err = nil // nothing held after all
 		} else {
@@ -185,7 +180,7 @@ func (s *Server) takeLate(ac *agentConn, id string) error {
 		s.logf("server: session %s: node %s is back and hands over what the session printed after it ended (from record %d)", sess.ID, sess.Target, from+1)
 	}
 	got, exit, err := s.receiveLate(att, j)
-	att.st.Close()
+	att.Stream.Close()
 	if j == nil {
 		return err
 	}
@@ -223,9 +218,9 @@ func (s *Server) takeLate(ac *agentConn, id string) error {
 // only counts them) and acknowledges them as they become durable, in
 // groups as a relay does, until the exit record is acknowledged, the stream
 // breaks, the server shuts down, or the node sends nothing for
-// terminateWait. It returns how many records were new and the exit record
+// relay.TerminateWait. It returns how many records were new and the exit record
 // if it came.
-func (s *Server) receiveLate(att *agentAttachment, j *recording.Journal) (int, *wire.Record, error) {
+func (s *Server) receiveLate(att *relay.Attachment, j *recording.Journal) (int, *wire.Record, error) {
 	kick := make(chan struct{}, 1)
 	readDone := make(chan error, 1)
 	var mu sync.Mutex // guards the three below
@@ -235,7 +230,7 @@ func (s *Server) receiveLate(att *agentAttachment, j *recording.Journal) (int, *
 	go func() {
 		readDone <- func() error {
 			for {
-				f, err := att.r.Read()
+				f, err := att.R.Read()
 				if err != nil {
 					if errors.Is(err, io.EOF) || errors.Is(err, yamux.ErrStreamClosed) || errors.Is(err, yamux.ErrSessionShutdown) || errors.Is(err, yamux.ErrConnectionReset) {
 						return nil
@@ -277,7 +272,7 @@ func (s *Server) receiveLate(att *agentAttachment, j *recording.Journal) (int, *
 		}()
 	}()
 
-	idle := time.NewTimer(terminateWait)
+	idle := time.NewTimer(relay.TerminateWait)
 	defer idle.Stop()
 	var acked uint64
 	var readErr error
@@ -285,7 +280,7 @@ func (s *Server) receiveLate(att *agentAttachment, j *recording.Journal) (int, *
 	for reading {
 		select {
 		case <-kick:
-			idle.Reset(terminateWait)
+			idle.Reset(relay.TerminateWait)
 			time.Sleep(s.cfg.SyncInterval) // group commit: what arrives meanwhile shares the sync
 			select {
 			case <-kick:
@@ -294,16 +289,16 @@ func (s *Server) receiveLate(att *agentAttachment, j *recording.Journal) (int, *
 		case readErr = <-readDone:
 			reading = false
 		case <-idle.C:
-			s.logf("server: the node sent nothing of the late output for %v; stopping the hand-over", terminateWait)
-			att.st.Close()
+			s.logf("server: the node sent nothing of the late output for %v; stopping the hand-over", relay.TerminateWait)
+			att.Stream.Close()
 		case <-s.ctx.Done():
-			att.st.Close()
+			att.Stream.Close()
 		}
 		durable := uint64(0)
 		if j != nil {
 			if err := j.Sync(); err != nil {
 				// Nothing more is acknowledged: the node keeps it.
-				att.st.Close()
+				att.Stream.Close()
 				if reading {
 					readErr = <-readDone
 				}
@@ -319,13 +314,13 @@ func (s *Server) receiveLate(att *agentAttachment, j *recording.Journal) (int, *
 		ex := exit
 		mu.Unlock()
 		if durable > acked {
-			if err := att.w.Write(wire.TAck, wire.AppendSeq(nil, durable)); err == nil {
+			if err := att.W.Write(wire.TAck, wire.AppendSeq(nil, durable)); err == nil {
 				acked = durable
 			}
 		}
 		if ex != nil && acked >= ex.Seq && reading {
 			// Complete: the agent lets the session go.
-			att.st.Close()
+			att.Stream.Close()
 			readErr = <-readDone
 			reading = false
 		}

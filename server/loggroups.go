@@ -22,7 +22,7 @@ import (
 
 func (s *Server) logStore() (LogStore, error) {
 	if s.cfg.LogStore == nil {
-		return nil, errorf(http.StatusNotFound, "NoLogStore", "this server has no built-in log store")
+		return nil, errorf(http.StatusNotFound, api.CodeNoLogStore, "this server has no built-in log store")
 	}
 	return s.cfg.LogStore, nil
 }
@@ -33,11 +33,11 @@ func logStoreError(err error, what string) error {
 	case errors.Is(err, keys.ErrAccessDenied), errors.Is(err, keys.ErrInvalidState), errors.Is(err, keys.ErrNotFound), errors.Is(err, keys.ErrInvalid):
 		return keyError(fmt.Errorf("%s: %w", what, err))
 	case errors.Is(err, logstore.ErrNotFound):
-		return errorf(http.StatusNotFound, "ResourceNotFoundException", "%s does not exist", what)
+		return errorf(http.StatusNotFound, api.CodeResourceNotFoundException, "%s does not exist", what)
 	case errors.Is(err, logstore.ErrExists):
-		return errorf(http.StatusConflict, "ResourceAlreadyExistsException", "%s already exists", what)
+		return errorf(http.StatusConflict, api.CodeResourceAlreadyExistsException, "%s already exists", what)
 	case errors.Is(err, logstore.ErrInvalid):
-		return errorf(http.StatusBadRequest, "InvalidParameterException", "%v", err)
+		return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "%v", err)
 	}
 	return err
 }
@@ -128,7 +128,7 @@ func (s *Server) handleSetRetention(w http.ResponseWriter, r *http.Request) erro
 	}
 	days, err := strconv.Atoi(v)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "InvalidParameterException", "days: %q is not a number of days", v)
+		return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "days: %q is not a number of days", v)
 	}
 	if err := ls.SetRetention(r.Context(), c.Account, name, days); err != nil {
 		return logStoreError(err, "log group "+name)
@@ -183,7 +183,7 @@ func (s *Server) handleLogEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return 0, errorf(http.StatusBadRequest, "InvalidParameterException", "%s: %q is not a non-negative integer", key, v)
+			return 0, errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "%s: %q is not a non-negative integer", key, v)
 		}
 		return n, nil
 	}
@@ -196,7 +196,7 @@ func (s *Server) handleLogEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if limit == 0 || limit > 10000 {
-		return errorf(http.StatusBadRequest, "InvalidParameterException", "limit: %d is out of range 1–10000", limit)
+		return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "limit: %d is out of range 1–10000", limit)
 	}
 	name, stream := q.Get("group"), q.Get("stream")
 	if err := s.mayReadGroup(r, ls, authz.GetLogEvents, name); err != nil {
@@ -239,20 +239,20 @@ func (s *Server) handleTail(w http.ResponseWriter, r *http.Request) error {
 	var wait time.Duration
 	if v := q.Get("wait"); v != "" {
 		if wait, err = time.ParseDuration(v); err != nil || wait < 0 {
-			return errorf(http.StatusBadRequest, "InvalidParameterException", "wait: %q is not a duration such as 20s", v)
+			return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "wait: %q is not a duration such as 20s", v)
 		}
 		wait = min(wait, maxTailWait)
 	}
 	var after int64
 	if v := q.Get("after"); v != "" {
 		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
-			return errorf(http.StatusBadRequest, "InvalidParameterException", "after: %q is not an event ID", v)
+			return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "after: %q is not an event ID", v)
 		}
 	} else {
 		since := s.now().Add(-10 * time.Minute)
 		if v := q.Get("since"); v != "" {
 			if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
-				return errorf(http.StatusBadRequest, "InvalidParameterException", "since: %q is not an RFC 3339 time", v)
+				return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "since: %q is not an RFC 3339 time", v)
 			}
 		}
 		if after, err = ls.FirstEventSince(r.Context(), c.Account, group, since); err != nil {

@@ -376,10 +376,10 @@ func (s *Server) handlePutMetricFilter(w http.ResponseWriter, r *http.Request) e
 		Namespace: req.Namespace, MetricName: req.MetricName, Value: req.Value, Dimensions: req.Dimensions, CreatedAt: s.now()}
 	cf, err := compile(f)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "InvalidParameterException", "%v", err)
+		return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "%v", err)
 	}
 	if err := s.metricFilters.conflict(cf); err != nil {
-		return errorf(http.StatusConflict, "InvalidParameterException", "%v", err)
+		return errorf(http.StatusConflict, api.CodeInvalidParameterException, "%v", err)
 	}
 	if err := ls.PutMetricFilter(r.Context(), f); err != nil {
 		return logStoreError(err, "log group "+req.Group)
@@ -427,7 +427,7 @@ func (s *Server) handleDeleteMetricFilter(w http.ResponseWriter, r *http.Request
 	}
 	if err := ls.DeleteMetricFilter(r.Context(), c.Account, group, name); err != nil {
 		if errors.Is(err, logstore.ErrNotFound) {
-			return errorf(http.StatusNotFound, "ResourceNotFoundException", "log group %s has no metric filter %s", group, name)
+			return errorf(http.StatusNotFound, api.CodeResourceNotFoundException, "log group %s has no metric filter %s", group, name)
 		}
 		return err
 	}

@@ -132,13 +132,6 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// Error codes of /metrics.
-const (
-	codeMetricsUnauthenticated = "Unauthenticated"
-	codeMetricsDenied          = "AccessDenied"
-	codeMetricsMethod          = "MethodNotAllowed"
-)
-
 // MetricsHandler serves the metrics g gathers, with the caller's account's
 // metric filter counts, in Prometheus' formats, to callers whose bearer
 // token may GetMetrics on their account: an administrator's token, best
@@ -152,7 +145,7 @@ func (s *Server) MetricsHandler(g prometheus.Gatherer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeJSON(w, http.StatusMethodNotAllowed, api.Error{Code: codeMetricsMethod, Message: "/metrics answers GET"})
+			writeJSON(w, http.StatusMethodNotAllowed, api.Error{Code: api.CodeMethodNotAllowed, Message: "/metrics answers GET"})
 			return
 		}
 		c, err := s.metricsCaller(r)
@@ -160,16 +153,16 @@ func (s *Server) MetricsHandler(g prometheus.Gatherer) http.Handler {
 			var ae *apiError
 			if !errors.As(err, &ae) {
 				s.logf("server: metrics: %v", err)
-				ae = errorf(http.StatusInternalServerError, "InternalError", "internal error; see the server log")
+				ae = errorf(http.StatusInternalServerError, api.CodeInternalError, "internal error; see the server log")
 			}
-			switch ae.status {
+			switch ae.Status {
 			case http.StatusUnauthorized:
 				s.metrics.metricsRefused.WithLabelValues("unauthenticated").Inc()
 				w.Header().Set("WWW-Authenticate", `Bearer realm="postern metrics"`)
 			case http.StatusForbidden:
 				s.metrics.metricsRefused.WithLabelValues("forbidden").Inc()
 			}
-			writeJSON(w, ae.status, api.Error{Code: ae.code, Message: ae.msg})
+			writeJSON(w, ae.Status, api.Error{Code: ae.Code, Message: ae.Msg})
 			return
 		}
 		own := prometheus.NewRegistry()
@@ -185,16 +178,16 @@ func (s *Server) metricsCaller(r *http.Request) (caller, error) {
 	const how = "send an API token allowed GetMetrics as Authorization: Bearer (an administrator makes one with `postern tokens create --name prometheus --scope GetMetrics`)"
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || strings.TrimSpace(tok) == "" {
-		return caller{}, errorf(http.StatusUnauthorized, codeMetricsUnauthenticated, "metrics need a token: %s", how)
+		return caller{}, errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "metrics need a token: %s", how)
 	}
 	c, err := s.authenticate(r)
 	if err != nil {
-		if ae := (*apiError)(nil); errors.As(err, &ae) && ae.status == http.StatusUnauthorized {
-			return caller{}, errorf(http.StatusUnauthorized, codeMetricsUnauthenticated, "%s; %s", ae.msg, how)
+		if ae := (*apiError)(nil); errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+			return caller{}, errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "%s; %s", ae.Msg, how)
 		}
 		return caller{}, err
 	}
-	d, err := s.decide(r.Context(), c, authz.GetMetrics, c.account())
+	d, err := s.decide(r.Context(), c, authz.GetMetrics, accountEntity(c))
 	if err != nil {
 		return caller{}, err
 	}
@@ -202,7 +195,7 @@ func (s *Server) metricsCaller(r *http.Request) (caller, error) {
 	case d.Allowed:
 		return c, nil
 	case slices.Equal(d.Policies, []string{"token-scope"}):
-		return caller{}, errorf(http.StatusForbidden, codeMetricsDenied, "%s's token %s may not GetMetrics: its scopes are %v", c.User.Name, c.Token.ID, c.Token.Scopes)
+		return caller{}, errorf(http.StatusForbidden, api.CodeAccessDenied, "%s's token %s may not GetMetrics: its scopes are %v", c.User.Name, c.Token.ID, c.Token.Scopes)
 	}
-	return caller{}, errorf(http.StatusForbidden, codeMetricsDenied, "%s is not allowed to GetMetrics on account %s (%s)", c.User.Name, c.Account, d.Explain())
+	return caller{}, errorf(http.StatusForbidden, api.CodeAccessDenied, "%s is not allowed to GetMetrics on account %s (%s)", c.User.Name, c.Account, d.Explain())
 }

@@ -127,5 +127,5 @@ func ambiguousNodes(s *Server, target string, match []store.Node) error {
 		}
 		fmt.Fprintf(&b, "%s (name %s, %s)", n.ID, n.Name, state)
 	}
-	return errorf(http.StatusConflict, "AmbiguousTarget", "%d nodes have the hostname %q: %s; name one by its id", len(match), target, b.String())
+	return errorf(http.StatusConflict, api.CodeAmbiguousTarget, "%d nodes have the hostname %q: %s; name one by its id", len(match), target, b.String())
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/postern/postern/api"
 )
 
 // DefaultOutboxMaxBytes bounds the outbox unless Config.OutboxMaxBytes
@@ -100,7 +102,7 @@ func (o *outbox) admit(ctx context.Context) error {
 		return err
 	}
 	if n >= o.max {
-		return errorf(http.StatusServiceUnavailable, "OutboxFull",
+		return errorf(http.StatusServiceUnavailable, api.CodeOutboxFull,
 			"we couldn't start the session because Postern's delivery outbox is full: %s of recordings of %d sessions wait for delivery to their log destinations (limit %s). Ask an administrator to check the failing deliveries and the destinations.",
 			fmtBytes(n), sessions, fmtBytes(o.max))
 	}

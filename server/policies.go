@@ -17,7 +17,7 @@ var policyID = lazyregexp.New(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 func (s *Server) handleListPolicies(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := s.authorize(r, authz.DescribePolicies, c.account()); err != nil {
+	if err := s.authorize(r, authz.DescribePolicies, accountEntity(c)); err != nil {
 		return err
 	}
 	if _, err := s.policies(r.Context(), c.Account); err != nil { // installs the defaults
@@ -57,11 +57,11 @@ func (s *Server) changePolicies(r *http.Request, put *store.Policy, deleteID str
 	}
 	ps, err := authz.NewPolicySet(docs)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "InvalidPolicy", "%v", err)
+		return errorf(http.StatusBadRequest, api.CodeInvalidPolicy, "%v", err)
 	}
 	for _, a := range []authz.Action{authz.PutPolicy, authz.DeletePolicy} {
-		if d := ps.Decide(authz.Request{Principal: c.principal(), Action: a, Resource: c.account()}); !d.Allowed {
-			return errorf(http.StatusConflict, "PolicyLockout",
+		if d := ps.Decide(authz.Request{Principal: principalEntity(c), Action: a, Resource: accountEntity(c)}); !d.Allowed {
+			return errorf(http.StatusConflict, api.CodePolicyLockout,
 				"refused: after this change %s could no longer %s (%s), and nobody might be left to undo it; give the permission in the same change", c.User.Name, a, d.Explain())
 		}
 	}
@@ -70,7 +70,7 @@ func (s *Server) changePolicies(r *http.Request, put *store.Policy, deleteID str
 
 func (s *Server) handlePutPolicy(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := s.authorize(r, authz.PutPolicy, c.account()); err != nil {
+	if err := s.authorize(r, authz.PutPolicy, accountEntity(c)); err != nil {
 		return err
 	}
 	var req api.Policy
@@ -79,7 +79,7 @@ func (s *Server) handlePutPolicy(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("id")
 	if !policyID.MatchString(id) || strings.HasPrefix(id, "system") {
-		return errorf(http.StatusBadRequest, "ValidationError", "policy ID %q: 1–128 letters, digits, '_', '.' or '-', not starting with \"system\"", id)
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "policy ID %q: 1–128 letters, digits, '_', '.' or '-', not starting with \"system\"", id)
 	}
 	p := store.Policy{Account: c.Account, ID: id, Text: req.Text, UpdatedAt: s.now(), UpdatedBy: c.User.Name}
 	if err := s.changePolicies(r, &p, ""); err != nil {
@@ -95,7 +95,7 @@ func (s *Server) handlePutPolicy(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) handleDeletePolicy(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := s.authorize(r, authz.DeletePolicy, c.account()); err != nil {
+	if err := s.authorize(r, authz.DeletePolicy, accountEntity(c)); err != nil {
 		return err
 	}
 	id := r.PathValue("id")
@@ -104,7 +104,7 @@ func (s *Server) handleDeletePolicy(w http.ResponseWriter, r *http.Request) erro
 	}
 	if err := s.store.DeletePolicy(r.Context(), c.Account, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return errorf(http.StatusNotFound, "PolicyNotFound", "there is no policy %q", id)
+			return errorf(http.StatusNotFound, api.CodePolicyNotFound, "there is no policy %q", id)
 		}
 		return err
 	}
@@ -118,7 +118,7 @@ func (s *Server) handleDeletePolicy(w http.ResponseWriter, r *http.Request) erro
 // or under the ones given.
 func (s *Server) handleTestPolicy(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := s.authorize(r, authz.TestPolicy, c.account()); err != nil {
+	if err := s.authorize(r, authz.TestPolicy, accountEntity(c)); err != nil {
 		return err
 	}
 	var req api.PolicyTestRequest
@@ -127,11 +127,11 @@ func (s *Server) handleTestPolicy(w http.ResponseWriter, r *http.Request) error 
 	}
 	action, err := authz.ParseAction(req.Action)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "ValidationError", "action: %v", err)
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "action: %v", err)
 	}
 	u, err := s.store.GetUser(r.Context(), c.Account, req.Principal)
 	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusBadRequest, "ValidationError", "principal: user %q does not exist", req.Principal)
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "principal: user %q does not exist", req.Principal)
 	}
 	if err != nil {
 		return err
@@ -141,7 +141,7 @@ func (s *Server) handleTestPolicy(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if want := authz.ResourceType(action); res.Type != want {
-		return errorf(http.StatusBadRequest, "ValidationError", "resource: %s is checked on a %s, not a %s", action, strings.ToLower(want), strings.ToLower(res.Type))
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "resource: %s is checked on a %s, not a %s", action, strings.ToLower(want), strings.ToLower(res.Type))
 	}
 	var ps *authz.PolicySet
 	if len(req.Policies) > 0 {
@@ -150,7 +150,7 @@ func (s *Server) handleTestPolicy(w http.ResponseWriter, r *http.Request) error 
 			docs = append(docs, authz.Stored{ID: p.ID, Text: p.Text})
 		}
 		if ps, err = authz.NewPolicySet(docs); err != nil {
-			return errorf(http.StatusBadRequest, "InvalidPolicy", "%v", err)
+			return errorf(http.StatusBadRequest, api.CodeInvalidPolicy, "%v", err)
 		}
 	} else if ps, err = s.policies(r.Context(), c.Account); err != nil {
 		return err
@@ -176,11 +176,11 @@ func (s *Server) testResource(r *http.Request, ref string) (authz.Entity, []auth
 	ctx := r.Context()
 	kind, name, _ := strings.Cut(ref, ":")
 	bad := func(format string, args ...any) (authz.Entity, []authzOption, error) {
-		return authz.Entity{}, nil, errorf(http.StatusBadRequest, "ValidationError", "resource: "+format, args...)
+		return authz.Entity{}, nil, errorf(http.StatusBadRequest, api.CodeValidationError, "resource: "+format, args...)
 	}
 	switch kind {
 	case "account":
-		return c.account(), nil, nil
+		return accountEntity(c), nil, nil
 	case "node":
 		n, err := s.resolveNode(ctx, c.Account, name)
 		if err != nil {

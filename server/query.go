@@ -27,7 +27,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	qv := r.URL.Query()
 	q, err := logquery.Parse(qv.Get("q"))
 	if err != nil {
-		return errorf(http.StatusBadRequest, "MalformedQueryException", "%v", err)
+		return errorf(http.StatusBadRequest, api.CodeMalformedQueryException, "%v", err)
 	}
 	group := qv.Get("group")
 	if group == "" {
@@ -44,12 +44,12 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	}{{"start", &start}, {"end", &end}} {
 		if v := qv.Get(p.key); v != "" {
 			if *p.t, err = time.Parse(time.RFC3339Nano, v); err != nil {
-				return errorf(http.StatusBadRequest, "InvalidParameterException", "%s: %q is not an RFC 3339 time", p.key, v)
+				return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "%s: %q is not an RFC 3339 time", p.key, v)
 			}
 		}
 	}
 	if end.Before(start) {
-		return errorf(http.StatusBadRequest, "InvalidParameterException", "end %s is before start %s", end.Format(time.RFC3339), start.Format(time.RFC3339))
+		return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "end %s is before start %s", end.Format(time.RFC3339), start.Format(time.RFC3339))
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
@@ -76,9 +76,9 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		if ctx.Err() != nil && r.Context().Err() == nil {
-			return errorf(http.StatusBadRequest, "LimitExceededException", "the query took longer than %v: narrow the time range or add a filter", queryTimeout)
+			return errorf(http.StatusBadRequest, api.CodeLimitExceededException, "the query took longer than %v: narrow the time range or add a filter", queryTimeout)
 		}
-		return errorf(http.StatusBadRequest, "QueryFailed", "%v", err)
+		return errorf(http.StatusBadRequest, api.CodeQueryFailed, "%v", err)
 	}
 	rows := res.Rows
 	if rows == nil {

@@ -159,31 +159,31 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 
 	checked := 0
 	for _, rt := range s.routes() {
-		if rt.public != "" {
-			t.Logf("public: %s (%s)", rt.pattern, rt.public)
+		if rt.Public != "" {
+			t.Logf("public: %s (%s)", rt.Pattern, rt.Public)
 			continue
 		}
-		if rt.action == "" {
-			t.Errorf("%s: no action", rt.pattern)
+		if rt.Action == "" {
+			t.Errorf("%s: no action", rt.Pattern)
 		}
 		checked++
-		if rec := do("", rt.pattern); rec.Code != http.StatusUnauthorized {
-			t.Errorf("%s without a token: %d %s, want 401", rt.pattern, rec.Code, rec.Body)
+		if rec := do("", rt.Pattern); rec.Code != http.StatusUnauthorized {
+			t.Errorf("%s without a token: %d %s, want 401", rt.Pattern, rec.Code, rec.Body)
 		}
 		tok := nobody
-		if rt.pattern == "POST "+api.PathConsole+"/logout" {
+		if rt.Pattern == "POST "+api.PathConsole+"/logout" {
 			tok = tokenOf("nobody") // signing out revokes the token
 		}
-		rec := do(tok, rt.pattern)
+		rec := do(tok, rt.Pattern)
 		var e api.Error
 		json.Unmarshal(rec.Body.Bytes(), &e)
-		t.Logf("%s as nobody: %d %s", rt.pattern, rec.Code, e.Message)
+		t.Logf("%s as nobody: %d %s", rt.Pattern, rec.Code, e.Message)
 		switch {
-		case (rt.pattern == "GET "+api.PathWhoAmI || rt.pattern == "POST "+api.PathConsole+"/logout") && rec.Code/100 == 2:
+		case (rt.Pattern == "GET "+api.PathWhoAmI || rt.Pattern == "POST "+api.PathConsole+"/logout") && rec.Code/100 == 2:
 			// Everyone may see who they are and sign themselves out
 			// (default policy self-service); checked below by the
 			// guard's count.
-		case rt.pattern == "GET "+api.PathDashboard && rec.Code == http.StatusOK:
+		case rt.Pattern == "GET "+api.PathDashboard && rec.Code == http.StatusOK:
 			// An aggregate of what the caller may describe: nothing.
 			var d Dashboard
 			json.Unmarshal(rec.Body.Bytes(), &d)
@@ -195,13 +195,13 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 					t.Errorf("dashboard of a user with no permissions counts sessions: %s", rec.Body)
 				}
 			}
-		case strings.HasSuffix(rt.pattern, "s") && strings.HasPrefix(rt.pattern, "GET ") && rec.Code == http.StatusOK:
+		case strings.HasSuffix(rt.Pattern, "s") && strings.HasPrefix(rt.Pattern, "GET ") && rec.Code == http.StatusOK:
 			// Listings filter what they show: nothing, here.
 			if b := strings.TrimSpace(rec.Body.String()); b != "[]" {
-				t.Errorf("%s as a user with no permissions lists %s", rt.pattern, b)
+				t.Errorf("%s as a user with no permissions lists %s", rt.Pattern, b)
 			}
 		case rec.Code != http.StatusForbidden || !strings.HasPrefix(e.Code, "AccessDenied"):
-			t.Errorf("%s as a user with no permissions: %d %s, want 403 AccessDenied", rt.pattern, rec.Code, rec.Body)
+			t.Errorf("%s as a user with no permissions: %d %s, want 403 AccessDenied", rt.Pattern, rec.Code, rec.Body)
 		}
 	}
 	if n := s.uncheckedRequests.Load(); n != 0 {
@@ -210,13 +210,13 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 	// An administrator gets past authorization everywhere; every answer
 	// still comes after a check.
 	for _, rt := range s.routes() {
-		if rt.public == "" {
+		if rt.Public == "" {
 			tok := admin
-			if rt.pattern == "POST "+api.PathConsole+"/logout" {
+			if rt.Pattern == "POST "+api.PathConsole+"/logout" {
 				tok = tokenOf("admin")
 			}
-			if rec := do(tok, rt.pattern); rec.Code >= 500 || rec.Code == http.StatusUnauthorized || rec.Code == http.StatusForbidden {
-				t.Errorf("%s as an administrator: %d %s", rt.pattern, rec.Code, rec.Body)
+			if rec := do(tok, rt.Pattern); rec.Code >= 500 || rec.Code == http.StatusUnauthorized || rec.Code == http.StatusForbidden {
+				t.Errorf("%s as an administrator: %d %s", rt.Pattern, rec.Code, rec.Body)
 			}
 		}
 	}
@@ -243,7 +243,7 @@ func TestUncheckedRouteIsRefused(t *testing.T) {
 	}
 	defer s.Close()
 	tok, _, _ := s.IssueToken(ctx, store.DefaultAccount, "admin", time.Hour)
-	h := s.authed("DescribeSecrets", func(w http.ResponseWriter, r *http.Request) error {
+	h := s.guard().Authed("DescribeSecrets", func(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, "the secret")
 		return nil
 	})

@@ -131,7 +131,7 @@ func (s *Server) sealSession(ctx context.Context, c caller, sess *store.Session,
 		return nil, nil, refuseForKey(keyRef, err)
 	}
 	if _, err := ks.Decrypt(ctx, recorder(c.Account), wrapped, ec); err != nil {
-		return nil, nil, errorf(http.StatusForbidden, "KMSKeyNotUsable",
+		return nil, nil, errorf(http.StatusForbidden, api.CodeKMSKeyNotUsable,
 			"we couldn't start the session because the key %s does not let Postern's recorder read the recording: its key policy must allow service %s kms:Decrypt (%v)", keyRef, keys.RecorderService, err)
 	}
 	shred := make([]byte, 32)
@@ -155,7 +155,7 @@ func refuseForKey(keyRef string, err error) error {
 	case errors.Is(err, keys.ErrNotFound):
 		status = http.StatusNotFound
 	}
-	return errorf(status, "KMSKeyNotUsable", "we couldn't start the session because the key %s (kmsKeyId) cannot encrypt it: %v", keyRef, err)
+	return errorf(status, api.CodeKMSKeyNotUsable, "we couldn't start the session because the key %s (kmsKeyId) cannot encrypt it: %v", keyRef, err)
 }
 
 // journalKey returns the key of a session's journal for the server's own
@@ -219,10 +219,10 @@ func (s *Server) handleDeleteLogs(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if sess.Active() {
-		return errorf(http.StatusConflict, "SessionActive", "session %s is still running: terminate it first", sess.ID)
+		return errorf(http.StatusConflict, api.CodeSessionActive, "session %s is still running: terminate it first", sess.ID)
 	}
 	if s.handingOver(sess.ID) {
-		return errorf(http.StatusConflict, "LateOutputArriving", "session %s's node is handing over what it printed after the session ended: try again once that is recorded", sess.ID)
+		return errorf(http.StatusConflict, api.CodeLateOutputArriving, "session %s's node is handing over what it printed after the session ended: try again once that is recorded", sess.ID)
 	}
 	ds, err := s.store.ListDeliveries(ctx, sess.Account, sess.ID)
 	if err != nil {
@@ -231,7 +231,7 @@ func (s *Server) handleDeleteLogs(w http.ResponseWriter, r *http.Request) error 
 	out := api.DeleteLogsResult{SessionID: sess.ID}
 	for _, d := range ds {
 		if d.Status != store.DeliveryDelivered {
-			return errorf(http.StatusConflict, "DeliveryPending", "session %s's %s is still owed to %s (%s): wait until it is delivered, or it would be lost half-way", sess.ID, d.Artifact, d.Destination, d.Status)
+			return errorf(http.StatusConflict, api.CodeDeliveryPending, "session %s's %s is still owed to %s (%s): wait until it is delivered, or it would be lost half-way", sess.ID, d.Artifact, d.Destination, d.Status)
 		}
 		if d.Destination != ownLogs && d.Destination != "logs" {
 			out.Elsewhere = append(out.Elsewhere, d.Location)
@@ -245,10 +245,8 @@ func (s *Server) handleDeleteLogs(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	s.journalKeys.forget(sess.ID)
-	if rl := s.relay(sess.ID); rl != nil { // an ended session's relay lingers a while
-		rl.mu.Lock()
-		rl.sess.ShredKey = nil
-		rl.mu.Unlock()
+	if rl := s.relays.Get(sess.ID); rl != nil { // an ended session's relay lingers a while
+		rl.ForgetShredKey()
 	}
 	out.Shredded = meta.Sealed != nil
 	if err := os.Remove(s.journalPath(sess.Account, sess.ID)); err == nil {
@@ -334,14 +332,14 @@ func (s *Server) handleArtifactKey(w http.ResponseWriter, r *http.Request) error
 	}
 	id := r.PathValue("id")
 	if req.Artifact != "log" && req.Artifact != "cast" {
-		return errorf(http.StatusBadRequest, "ValidationError", "artifact: %q must be log or cast", req.Artifact)
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "artifact: %q must be log or cast", req.Artifact)
 	}
 	if _, err := s.session(r, authz.GetSessionLogs, id); err != nil {
 		return err
 	}
 	dk, shred, err := s.sessionDataKey(r.Context(), s.keyCaller(r.Context(), c), c.Account, id, req.WrappedKey, req.Context)
 	if errors.Is(err, ErrShredded) {
-		return errorf(http.StatusGone, "LogDeleted", "session %s's logs were deleted (postern logs delete): they cannot be decrypted", id)
+		return errorf(http.StatusGone, api.CodeLogDeleted, "session %s's logs were deleted (postern logs delete): they cannot be decrypted", id)
 	}
 	if err != nil {
 		return keyError(err)

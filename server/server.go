@@ -30,6 +30,7 @@ import (
 	"github.com/postern/postern/diskspace"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
+	"github.com/postern/postern/relay"
 	"github.com/postern/postern/signin"
 	"github.com/postern/postern/sso"
 	"github.com/postern/postern/store"
@@ -138,10 +139,10 @@ type Server struct {
 	agentsMu sync.Mutex // guards agents
 	agents   map[string]*agentConn
 
-	relaysMu sync.Mutex // guards relays
 	// registerMu serializes node registrations' choice of a name.
 	registerMu sync.Mutex
-	relays     map[string]*relay
+	// relays are the live sessions (package relay).
+	relays *relay.Table
 
 	// late keeps one late hand-over per session at a time (late.go).
 	late lateHandOvers
@@ -157,7 +158,7 @@ type Server struct {
 	journalKeys journalKeys
 
 	// catchupRecords counts journal records read to serve clients that
-	// the relay's memory no longer covers (client.go): resumes, late
+	// the relay's memory no longer covers (package relay): resumes, late
 	// watchers, slow readers. Each reads a record once, so it grows with
 	// what they are sent, never with how often they fall behind.
 	catchupRecords atomic.Uint64
@@ -169,7 +170,7 @@ type Server struct {
 	auditBacklog auditBacklog
 	// recoveredEnded are the sessions recoverSessions found with their
 	// exit in the journal; New ends them once it has built the server.
-	recoveredEnded []*relay
+	recoveredEnded []*relay.Relay
 	// disk watches the data directory's free space (diskfull.go).
 	disk *diskspace.Monitor
 	// policyCache holds accounts' parsed authorization policies.
@@ -222,7 +223,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxPendingConns = 256
 	}
 	if cfg.OutputMemory <= 0 {
-		cfg.OutputMemory = defaultOutputMemory
+		cfg.OutputMemory = relay.DefaultOutputMemory
 	}
 	if cfg.SyncInterval == 0 {
 		cfg.SyncInterval = 5 * time.Millisecond
@@ -253,10 +254,11 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, logf: cfg.Logf, store: cfg.Store, ca: ca, cert: cert, signer: signer, now: cfg.Now,
-		agents: map[string]*agentConn{}, relays: map[string]*relay{}, logins: signin.New(), auditFlood: audit.NewThrottle(),
+		agents: map[string]*agentConn{}, logins: signin.New(), auditFlood: audit.NewThrottle(),
 		ctx: ctx, cancel: cancel, chain: audit.NewChain(cfg.AuditKey),
 		disk: diskspace.New(cfg.DataDir, uint64(cfg.MinFreeDisk), cfg.Now),
 	}
+	s.relays = relay.NewTable(ctx, s.relayDeps())
 	if cfg.SSO != nil {
 		s.ssoHandoffs = sso.NewHandoffs[ssoUser](s.now)
 	}
@@ -297,8 +299,8 @@ func New(cfg Config) (*Server, error) {
 	// Sessions whose journals already hold their exit end now, with
 	// everything above ready for it (deliveries, the outbox).
 	for _, rl := range s.recoveredEnded {
-		s.logf("server: session %s: its journal holds its exit; ending it", rl.id)
-		rl.finish()
+		s.logf("server: session %s: its journal holds its exit; ending it", rl.ID())
+		rl.Finish()
 	}
 	s.recoveredEnded = nil
 	return s, nil
@@ -424,15 +426,32 @@ func (s *Server) Close() {
 	s.cancel()
 	var closing sync.WaitGroup
 	for _, a := range agents {
-		closing.Go(func() { a.mux.Close() })
+		closing.Go(func() { a.Mux.Close() })
 	}
 	closing.Wait()
 	s.wg.Wait()
-	s.relaysMu.Lock()
-	for _, r := range s.relays {
-		r.closeJournal()
+	s.relays.Close()
+}
+
+// relayDeps are what the relays get of the server.
+func (s *Server) relayDeps() relay.Deps {
+	return relay.Deps{
+		Store: s.store, Disk: s.disk, Now: s.now, Logf: s.logf,
+		Agent: func(nodeID string) *relay.Link {
+			if ac := s.agent(nodeID); ac != nil {
+				return &ac.Link
+			}
+			return nil
+		},
+		Grant:    s.grant,
+		HandOver: s.handOverLate,
+		Ended: func(final store.Session, how string) {
+			s.deliver.Kick()
+			s.auditEvent(final, "SessionEnded", how)
+		},
+		CatchupRead:  func() { s.catchupRecords.Add(1) },
+		OutputMemory: s.cfg.OutputMemory, SyncInterval: s.cfg.SyncInterval, GracePeriod: s.cfg.GracePeriod,
 	}
-	s.relaysMu.Unlock()
 }
 
 // sessionDir is where a session's journal lives while it runs.

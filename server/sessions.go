@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/recording"
+	"github.com/postern/postern/relay"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/wire"
 )
@@ -35,7 +35,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	if req.Target == "" {
-		return errorf(http.StatusBadRequest, "ValidationError", "target: a node id or name is required")
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "target: a node id or name is required")
 	}
 	n, err := s.resolveNode(r.Context(), c.Account, req.Target)
 	if err != nil {
@@ -70,7 +70,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		if !n.LastSeen.IsZero() {
 			last = "last seen " + n.LastSeen.UTC().Format(time.RFC3339)
 		}
-		return errorf(http.StatusConflict, "TargetNotConnected", "node %s (%s) is offline (%s): check that `postern-agent run` is running on it", n.ID, n.Name, last)
+		return errorf(http.StatusConflict, api.CodeTargetNotConnected, "node %s (%s) is offline (%s): check that `postern-agent run` is running on it", n.ID, n.Name, last)
 	}
 	cols, rows := req.Cols, req.Rows
 	if cols <= 0 || rows <= 0 || cols > 10000 || rows > 10000 {
@@ -122,7 +122,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		s.store.UpdateSession(context.WithoutCancel(r.Context()), sess)
 		return err
 	}
-	rl := s.newRelay(sess, j, 0)
+	rl := s.relays.Start(sess, jpath, j, 0)
 	// A change of the user that landed after this request was
 	// authenticated, and before the relay was in the table that the
 	// change's sweep of live sessions reads, is seen now.
@@ -130,20 +130,20 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		reason, msg := "StartFailed", err.Error()
 		var ae *apiError
 		if errors.As(err, &ae) {
-			reason = ae.code
+			reason = ae.Code
 		}
-		rl.fail(reason, msg)
+		rl.Fail(reason, msg)
 		return err
 	}
 	port := plan.settings.Port
 	if port != nil {
 		// A port session opens a stream per forwarded connection; there is
 		// nothing to start on the node yet.
-		rl.marker(fmt.Sprintf("port forwarding to %s:%d", hostOrLocal(port.Host), port.Port))
+		rl.Marker(fmt.Sprintf("port forwarding to %s:%d", relay.HostOrLocal(port.Host), port.Port))
 	} else {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()
-		att, res, err := rl.openAgent(ctx, ac, wire.TOpen, wire.Open{
+		att, res, err := rl.Open(ctx, &ac.Link, wire.TOpen, wire.Open{
 			SessionID: sess.ID, Owner: sess.Owner, RunAs: plan.runAs, AllowRoot: plan.allowRoot,
 			Command: plan.command, Cols: cols, Rows: rows, ShellProfile: plan.profile, Pipes: plan.pipes, TypedMarks: ac.typedMarks,
 			IdleTimeout: plan.settings.IdleTimeout, IdleCountsOutput: plan.settings.IdleCountsOutput, MaxDuration: plan.settings.MaxDuration,
@@ -152,40 +152,30 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 			err = errors.New(res.Error)
 		}
 		if err == nil && plan.pipes && !res.Pipes {
-			att.w.WriteJSON(wire.TTerminate, wire.Terminate{Reason: "StartFailed"})
-			att.st.Close()
+			att.W.WriteJSON(wire.TTerminate, wire.Terminate{Reason: "StartFailed"})
+			att.Stream.Close()
 			err = errors.New("its agent cannot run commands without a terminal; upgrade it, or use a terminal (postern exec --tty)")
 		}
 		if err != nil {
-			rl.fail("StartFailed", err.Error())
-			return errorf(http.StatusBadGateway, "StartFailed", "node %s could not start the session: %v", n.ID, err)
+			rl.Fail("StartFailed", err.Error())
+			return errorf(http.StatusBadGateway, api.CodeStartFailed, "node %s could not start the session: %v", n.ID, err)
 		}
-		rl.mu.Lock()
-		rl.sess.RunAsUser = res.RunAsUser
-		rl.mu.Unlock()
-		if !rl.runAgent(att) {
+		rl.SetRunAsUser(res.RunAsUser)
+		if !rl.RunAgent(att) {
 			// Ended while the node started it (its user was revoked,
 			// or their runAs changed): what the node just started is
 			// taken over, and ended, as late output is.
-			att.st.Close()
-			s.handOverLate(ac, sess.ID)
+			att.Stream.Close()
+			s.handOverLate(&ac.Link, sess.ID)
 			return endedWhileStarting(rl)
 		}
 	}
 	// Connected, unless it is already ending (a command that was quick
 	// to exit, a termination): the client that attaches gets its output
-	// and how it ended. Under mu, so that an end beginning now (end
-	// takes mu first) writes its final state to the store after this.
-	var stored error
-	rl.mu.Lock()
-	if !rl.ending {
-		rl.sess.Status = store.StatusConnected
-		stored = s.store.UpdateSession(r.Context(), rl.sess)
-	}
-	sess = rl.sess
-	rl.mu.Unlock()
-	if stored != nil {
-		return stored
+	// and how it ended.
+	sess, err = rl.Connected(r.Context())
+	if err != nil {
+		return err
 	}
 	s.logf("server: session %s (%s) started by %s on %s as %q", sess.ID, plan.document, sess.Owner, n.ID, sess.RunAsUser)
 	s.auditEvent(sess, "SessionStarted", fmt.Sprintf("document %s on %s as %q", plan.document, n.ID, sess.RunAsUser))
@@ -227,27 +217,25 @@ func (s *Server) startStillValid(ctx context.Context, c caller, plan sessionPlan
 	u, err := s.store.GetUser(ctx, c.Account, c.User.Name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return errorf(http.StatusForbidden, codeRevoked, "user %s was deleted while the session started", c.User.Name)
+		return errorf(http.StatusForbidden, api.CodeUserRevoked, "user %s was deleted while the session started", c.User.Name)
 	case err != nil:
 		return fmt.Errorf("checking user %s: %w", c.User.Name, err)
 	case u.PasswordHash != c.User.PasswordHash || !slices.Equal(u.Groups, c.User.Groups):
-		return errorf(http.StatusForbidden, codeRevoked, "user %s's password or groups changed while the session started, which revokes their access: sign in again", c.User.Name)
+		return errorf(http.StatusForbidden, api.CodeUserRevoked, "user %s's password or groups changed while the session started, which revokes their access: sign in again", c.User.Name)
 	case u.RunAs != c.User.RunAs && runAsStale(plan.runAs, u.RunAs):
-		return errorf(http.StatusConflict, codeRunAsChanged, "%s's runAs changed from %s to %s while the session started: start it again", c.User.Name, orNone(c.User.RunAs), orNone(u.RunAs))
+		return errorf(http.StatusConflict, api.CodeRunAsChanged, "%s's runAs changed from %s to %s while the session started: start it again", c.User.Name, orNone(c.User.RunAs), orNone(u.RunAs))
 	}
 	return nil
 }
 
 // endedWhileStarting is the answer to a start whose session ended before
 // it was under way.
-func endedWhileStarting(rl *relay) error {
-	rl.mu.Lock()
-	reason := rl.termReason
-	rl.mu.Unlock()
+func endedWhileStarting(rl *relay.Relay) error {
+	reason := rl.TermReason()
 	if reason == "" {
 		reason = "SessionEnded"
 	}
-	return errorf(http.StatusConflict, reason, "session %s was ended (%s) while it started", rl.id, reason)
+	return errorf(http.StatusConflict, reason, "session %s was ended (%s) while it started", rl.ID(), reason)
 }
 
 // newSessionID makes session ids; a variable so tests can force collisions.
@@ -264,8 +252,8 @@ func (s *Server) apiSession(sess store.Session) api.Session {
 		out.EndedAt = &t
 	}
 	out.SessionType, out.Pipes = sess.Settings.Type, sess.Settings.Pipes
-	if rl := s.relay(sess.ID); rl != nil {
-		out.Pipes = rl.pipes
+	if rl := s.relays.Get(sess.ID); rl != nil {
+		out.Pipes = rl.Pipes()
 	}
 	if p := sess.Settings.Port; p != nil {
 		out.Port = &api.PortForward{Host: p.Host, PortNumber: p.Port}
@@ -292,10 +280,8 @@ func (s *Server) apiSession(sess store.Session) api.Session {
 func (s *Server) session(r *http.Request, action authz.Action, id string) (store.Session, error) {
 	c := callerOf(r)
 	var sess store.Session
-	if rl := s.relay(id); rl != nil {
-		rl.mu.Lock()
-		sess = rl.sess
-		rl.mu.Unlock()
+	if rl := s.relays.Get(id); rl != nil {
+		sess = rl.Session()
 	} else {
 		var err error
 		if sess, err = s.store.GetSession(r.Context(), id); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -304,7 +290,7 @@ func (s *Server) session(r *http.Request, action authz.Action, id string) (store
 	}
 	if sess.ID == "" || sess.Account != c.Account {
 		s.listing(r) // nothing to authorize: it does not exist
-		return store.Session{}, errorf(http.StatusNotFound, "SessionNotFound", "session %s does not exist", id)
+		return store.Session{}, errorf(http.StatusNotFound, api.CodeSessionNotFound, "session %s does not exist", id)
 	}
 	return sess, s.authorizeSession(r, action, sess)
 }
@@ -363,19 +349,19 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 		t := false
 		f.Active = &t
 	default:
-		return errorf(http.StatusBadRequest, "ValidationError", "state: %q must be active or history", clip(q.Get("state")))
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "state: %q must be active or history", clip(q.Get("state")))
 	}
 	if v := q.Get("since"); v != "" {
 		d, err := parseDuration(v)
 		if err != nil {
-			return errorf(http.StatusBadRequest, "ValidationError", "since: %v", err)
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "since: %v", err)
 		}
 		f.Since = s.now().Add(-d)
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return errorf(http.StatusBadRequest, "ValidationError", "limit: %q is not a number", clip(v))
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "limit: %q is not a number", clip(v))
 		}
 		f.Limit = n
 	}
@@ -388,10 +374,8 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 	nodes := map[string]store.Node{} // the listing's targets, looked up once each
 	describable := map[string]bool{} // whether the caller may describe each
 	for _, sess := range ss {
-		if rl := s.relay(sess.ID); rl != nil {
-			rl.mu.Lock()
-			sess = rl.sess
-			rl.mu.Unlock()
+		if rl := s.relays.Get(sess.ID); rl != nil {
+			sess = rl.Session()
 		}
 		if e, opts := s.sessionEntity(r.Context(), sess, nodes); s.allowed(r, authz.DescribeSessions, e, opts...) {
 			as := s.apiSession(sess)
@@ -408,14 +392,12 @@ func (s *Server) handleTerminate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rl := s.relay(sess.ID)
+	rl := s.relays.Get(sess.ID)
 	if rl == nil || !sess.Active() {
-		return errorf(http.StatusConflict, "SessionEnded", "session %s already ended (%s)", sess.ID, sess.Status)
+		return errorf(http.StatusConflict, api.CodeSessionEnded, "session %s already ended (%s)", sess.ID, sess.Status)
 	}
-	rl.terminate("TerminatedByUser")
-	rl.mu.Lock()
-	sess = rl.sess
-	rl.mu.Unlock()
+	rl.Terminate("TerminatedByUser")
+	sess = rl.Session()
 	writeJSON(w, http.StatusOK, s.apiSession(sess))
 	return nil
 }
@@ -430,20 +412,20 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
 		format = "log"
 	}
 	if format != "log" && format != "cast" {
-		return errorf(http.StatusBadRequest, "ValidationError", "format: %q must be log or cast", format)
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "format: %q must be log or cast", format)
 	}
 	// The journal is the recording; the .cast and .log are views of it,
 	// rendered as they are read (a few hundred MB/s), so that recording
 	// costs one sequential write and the artifacts take no space.
 	jpath := s.journalPath(sess.Account, sess.ID)
-	if rl := s.relay(sess.ID); rl != nil && sess.Active() {
-		rl.journal.Sync() // include what was just said
+	if rl := s.relays.Get(sess.ID); rl != nil && sess.Active() {
+		rl.SyncJournal() // include what was just said
 	}
 	if _, err := os.Stat(jpath); errors.Is(err, os.ErrNotExist) {
 		if sess.ShredKey == nil && !sess.Active() {
-			return errorf(http.StatusGone, "LogDeleted", "session %s's logs were deleted (postern logs delete): they cannot be read", sess.ID)
+			return errorf(http.StatusGone, api.CodeLogDeleted, "session %s's logs were deleted (postern logs delete): they cannot be read", sess.ID)
 		}
-		return errorf(http.StatusNotFound, "LogNotFound", "session %s has no recording", sess.ID)
+		return errorf(http.StatusNotFound, api.CodeLogNotFound, "session %s has no recording", sess.ID)
 	} else if err != nil {
 		return err
 	}
@@ -461,7 +443,7 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
 	}
 	key, err := s.readerJournalKey(r.Context(), callerOf(r), sess.ID)
 	if err != nil {
-		return errorf(http.StatusForbidden, "LogUnreadable", "session %s: %v", sess.ID, err)
+		return errorf(http.StatusForbidden, api.CodeLogUnreadable, "session %s: %v", sess.ID, err)
 	}
 	if err := recording.RenderJournal(jpath, key, cast, log); err != nil {
 		// The status line is gone; the client sees a short body.
@@ -485,7 +467,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	case "observe":
 		observe = true
 	default:
-		return errorf(http.StatusBadRequest, "ValidationError", "mode: %q must be observe or left out", m)
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "mode: %q must be observe or left out", m)
 	}
 	action := authz.ResumeSession
 	if observe {
@@ -496,15 +478,15 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !observe && sess.Owner != c.User.Name {
-		return errorf(http.StatusForbidden, "AccessDenied", "session %s belongs to %s; only its owner may type into it (others may watch it with mode=observe)", sess.ID, sess.Owner)
+		return errorf(http.StatusForbidden, api.CodeAccessDenied, "session %s belongs to %s; only its owner may type into it (others may watch it with mode=observe)", sess.ID, sess.Owner)
 	}
 	var offset uint64
 	if v := r.URL.Query().Get("offset"); v != "" {
 		if offset, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return errorf(http.StatusBadRequest, "ValidationError", "offset: %q is not a number", v)
+			return errorf(http.StatusBadRequest, api.CodeValidationError, "offset: %q is not a number", v)
 		}
 	}
-	rl := s.relay(sess.ID)
+	rl := s.relays.Get(sess.ID)
 	if rl != nil && !observe {
 		if err := s.authorizeResume(r, sess); err != nil {
 			return err
@@ -525,7 +507,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 		s.logf("server: session %s: %s is watching", sess.ID, c.User.Name)
 		s.auditEvent(sess, "SessionObserved", "by "+c.User.Name)
 	}
-	rl.serveClient(r.Context(), ws, offset, observe)
+	rl.ServeClient(r.Context(), ws, offset, observe)
 	return nil
 }
 
@@ -549,7 +531,7 @@ func (s *Server) authorizeResume(r *http.Request, sess store.Session) error {
 	if ai := auditOf(r); ai != nil {
 		ai.authz = string(authz.StartSession) + " " + d.Explain()
 	}
-	return errorf(http.StatusForbidden, "AccessDenied", "%s may no longer resume session %s: starting it now, on %s, is %s (a resume needs what a start needs)",
+	return errorf(http.StatusForbidden, api.CodeAccessDenied, "%s may no longer resume session %s: starting it now, on %s, is %s (a resume needs what a start needs)",
 		c.User.Name, sess.ID, onNodeAs(sess.Target, sess.Settings.RunAs), d.Explain())
 }
 
@@ -563,9 +545,9 @@ func (s *Server) serveEnded(ctx context.Context, ws *websocket.Conn, sess store.
 	cur, err := s.endedCursor(ctx, sess)
 	if err != nil {
 		exit.OutputError = err.Error()
-		err = writeFrame(ctx, ws, wire.TExit, mustJSON(exit))
+		err = relay.SendExit(ctx, ws, exit)
 	} else {
-		err = sendEnded(ctx, ws, cur, offset, exit)
+		err = relay.SendEnded(ctx, ws, cur, offset, exit)
 	}
 	if err != nil {
 		ws.CloseNow()
@@ -577,7 +559,7 @@ func (s *Server) serveEnded(ctx context.Context, ws *websocket.Conn, sess store.
 // endedCursor opens the journal of an ended session for a client, with
 // the key its relay used: whoever may resume or watch a session was shown
 // its output live, and is shown the rest the same way.
-func (s *Server) endedCursor(ctx context.Context, sess store.Session) (*journalCursor, error) {
+func (s *Server) endedCursor(ctx context.Context, sess store.Session) (*relay.JournalCursor, error) {
 	path := s.journalPath(sess.Account, sess.ID)
 	meta, err := recording.ReadJournalMeta(path)
 	if errors.Is(err, os.ErrNotExist) && sess.ShredKey == nil {
@@ -590,11 +572,7 @@ func (s *Server) endedCursor(ctx context.Context, sess store.Session) (*journalC
 	if err != nil {
 		return nil, err
 	}
-	return newJournalCursor(path, key, meta.Pipes, s.countCatchup), nil
-}
-
-func writeFrame(ctx context.Context, ws *websocket.Conn, t wire.Type, payload []byte) error {
-	return ws.Write(ctx, websocket.MessageBinary, wire.AppendFrame(nil, t, payload))
+	return relay.NewJournalCursor(path, key, meta.Pipes, func() { s.catchupRecords.Add(1) }), nil
 }
 
 // recoverSessions reopens the journals of sessions that were active when
@@ -620,25 +598,8 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 			}
 			continue
 		}
-		// The output's length, and the exit record if the journal has
-		// it: a server killed after the exit was durable and before the
-		// session's end was stored would otherwise wait for an exit its
-		// agent has already seen acknowledged, and freed.
-		outEnd, exit, err := journalState(jpath, key, j.Meta().Pipes)
-		if err != nil {
-			s.logf("server: session %s: %v", sess.ID, err)
-		}
-		rl := s.newRelay(sess, j, outEnd)
-		if exit != nil {
-			rl.mu.Lock()
-			rl.exitSeq, rl.exitRec = exit.Seq, *exit
-			rl.mu.Unlock()
+		if rl, exited := s.relays.Recover(sess, jpath, j, key); exited {
 			s.recoveredEnded = append(s.recoveredEnded, rl)
-		}
-		if j.Meta().Port {
-			if err := rl.recoverConns(key); err != nil {
-				s.logf("server: session %s: %v", sess.ID, err)
-			}
 		}
 		s.logf("server: recovered session %s at record %d; waiting for its agent", sess.ID, j.LastSeq())
 	}
@@ -651,7 +612,7 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 		}
 		released := 0
 		for _, d := range waiting {
-			if s.relay(d.SessionID) != nil {
+			if s.relays.Get(d.SessionID) != nil {
 				continue // still running
 			}
 			if err := s.store.ReleaseDeliveries(ctx, d.Account, d.SessionID, s.now()); err != nil {
@@ -663,12 +624,4 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 			return nil
 		}
 	}
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only called with types that always marshal
-	}
-	return b
 }

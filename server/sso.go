@@ -23,9 +23,9 @@ func (s *Server) ssoRoutes() []route {
 	}
 	rt := &sso.Routes[ssoUser]{Provider: s.cfg.SSO, Handoffs: s.ssoHandoffs, Issue: s.issueSSO, Redeem: s.redeemSSO, Logf: s.logf}
 	return []route{
-		{pattern: "GET " + sso.PathStart, public: "starts a sign-in at the identity provider", open: rt.Start},
-		{pattern: "GET " + sso.PathCallback, public: "authenticated by the identity provider's ID token (signature, issuer, audience, nonce), for the browser that started the sign-in (its binding cookie)", open: rt.Callback},
-		{pattern: "POST " + sso.PathExchange, public: "authenticated by a single-use hand-off code and the code verifier of the client that started the sign-in", open: rt.Exchange},
+		{Pattern: "GET " + sso.PathStart, Public: "starts a sign-in at the identity provider", Open: rt.Start},
+		{Pattern: "GET " + sso.PathCallback, Public: "authenticated by the identity provider's ID token (signature, issuer, audience, nonce), for the browser that started the sign-in (its binding cookie)", Open: rt.Callback},
+		{Pattern: "POST " + sso.PathExchange, Public: "authenticated by a single-use hand-off code and the code verifier of the client that started the sign-in", Open: rt.Exchange},
 	}
 }
 

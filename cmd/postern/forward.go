@@ -116,7 +116,7 @@ func newProxyCmd() *cobra.Command {
 			wire.Pipe(stdio{}, conn)
 			_, err = c.Terminate(context.WithoutCancel(ctx), sess.ID)
 			var ce *client.Error
-			if errors.As(err, &ce) && ce.Code == "SessionEnded" {
+			if errors.As(err, &ce) && ce.Code == api.CodeSessionEnded {
 				err = nil
 			}
 			return err

@@ -1,0 +1,80 @@
+package api
+
+// Error codes: the Code of an Error body. Clients branch on them, so they
+// are part of the API: never reworded, only added to. Where Session
+// Manager, CloudWatch Logs or KMS have a code for the same failure,
+// Postern answers with theirs (the ...Exception codes), so that scripts
+// written against them keep working.
+const (
+	// Requests that are malformed or invalid.
+	CodeBadRequest                = "BadRequest"
+	CodeValidationError           = "ValidationError"
+	CodeValidationException       = "ValidationException"
+	CodeInvalidParameters         = "InvalidParameters"
+	CodeInvalidParameterException = "InvalidParameterException"
+	CodeInvalidDocument           = "InvalidDocument"
+	CodeInvalidDocumentContent    = "InvalidDocumentContent"
+	CodeInvalidPreferences        = "InvalidPreferences"
+	CodeInvalidPolicy             = "InvalidPolicy"
+	CodeMalformedQueryException   = "MalformedQueryException"
+	CodeUnknownOperation          = "UnknownOperation"
+	CodeAmbiguousTarget           = "AmbiguousTarget"
+	CodeCrossOrigin               = "CrossOrigin"
+	CodeCSRFTokenMissing          = "CSRFTokenMissing"
+	CodeMethodNotAllowed          = "MethodNotAllowed"
+
+	// Who the caller is, and what they may do.
+	CodeUnauthenticated       = "Unauthenticated"
+	CodeAuthenticationFailed  = "AuthenticationFailed"
+	CodeAccessDenied          = "AccessDenied"
+	CodeAccessDeniedException = "AccessDeniedException"
+	CodeLockedOut             = "LockedOut"
+	CodeSignInExpired         = "SignInExpired"
+	CodeUserRevoked           = "UserRevoked"
+	CodeRunAsChanged          = "RunAsChanged"
+	CodeRunAsRootDenied       = "RunAsRootDenied"
+	CodePolicyLockout         = "PolicyLockout"
+	CodeAgentUnauthorized     = "AgentUnauthorized"
+	CodeInvalidActivation     = "InvalidActivation"
+	CodeNoSingleSignOn        = "NoSingleSignOn"
+	CodeTooManyRequests       = "TooManyRequests"
+
+	// Things that do not exist, or exist already.
+	CodeNotFoundException              = "NotFoundException"
+	CodeResourceNotFoundException      = "ResourceNotFoundException"
+	CodeResourceAlreadyExistsException = "ResourceAlreadyExistsException"
+	CodeUserNotFound                   = "UserNotFound"
+	CodeUserExists                     = "UserExists"
+	CodeTokenNotFound                  = "TokenNotFound"
+	CodePolicyNotFound                 = "PolicyNotFound"
+	CodeSessionNotFound                = "SessionNotFound"
+	CodeLogNotFound                    = "LogNotFound"
+	CodeLogDeleted                     = "LogDeleted"
+	CodeLimitExceededException         = "LimitExceededException"
+
+	// Sessions and their nodes.
+	CodeTargetNotConnected = "TargetNotConnected"
+	CodeStartFailed        = "StartFailed"
+	CodeSessionEnded       = "SessionEnded"
+	CodeSessionActive      = "SessionActive"
+	CodeNotPortSession     = "NotPortSession"
+	CodeConnectionFailed   = "ConnectionFailed"
+	CodeForwardingRefused  = "ForwardingRefused"
+	CodeLateOutputArriving = "LateOutputArriving"
+	CodeDeliveryPending    = "DeliveryPending"
+	CodeLogUnreadable      = "LogUnreadable"
+
+	// Destinations, keys and the server's own state.
+	CodeDestinationUnavailable   = "DestinationUnavailable"
+	CodeDestinationCheckFailed   = "DestinationCheckFailed"
+	CodeKMSKeyNotUsable          = "KMSKeyNotUsable"
+	CodeKMSInvalidStateException = "KMSInvalidStateException"
+	CodeNoKeyService             = "NoKeyService"
+	CodeNoLogStore               = "NoLogStore"
+	CodeQueryFailed              = "QueryFailed"
+	CodeOutboxFull               = "OutboxFull"
+	CodeAuditFailed              = "AuditFailed" // the call's audit record could not be written, so the call failed
+	CodeDiskFull                 = "DiskFull"
+	CodeServerStopping           = "ServerStopping"
+	CodeInternalError            = "InternalError"
+)
