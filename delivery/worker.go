@@ -110,8 +110,16 @@ type Worker struct {
 	Deps
 	wake chan struct{} // capacity 1
 
-	mu     sync.Mutex // guards active
+	mu     sync.Mutex // guards active, gen and doneGen
 	active map[deliveryKey]bool
+	// gen counts finished attempts; doneGen is the gen at which each
+	// delivery's last attempt finished, kept until the next query of due
+	// work begins. A query that ran while
+	// an attempt finished may return the delivery as due still: without
+	// this, it would be attempted again once it left active (a second
+	// upload, a stream's last events sent twice).
+	gen     uint64
+	doneGen map[deliveryKey]uint64
 
 	// reopenMu serializes reopening a session's deliveries (late output,
 	// the server's late hand-over) with recording the outcome of an attempt, so that an
@@ -189,7 +197,7 @@ func New(deps Deps) *Worker {
 	if deps.Streamed == nil {
 		deps.Streamed = func(string, time.Duration) {}
 	}
-	return &Worker{Deps: deps, wake: make(chan struct{}, 1), active: map[deliveryKey]bool{}, reopened: map[deliveryKey]bool{}}
+	return &Worker{Deps: deps, wake: make(chan struct{}, 1), active: map[deliveryKey]bool{}, doneGen: map[deliveryKey]uint64{}, reopened: map[deliveryKey]bool{}}
 }
 
 // Kick makes the worker look for due work now.
@@ -210,7 +218,7 @@ func (d *Worker) Run(ctx context.Context) {
 		// Running attempts (streams last as long as their sessions) are
 		// due too; ask for enough that they cannot crowd out new work.
 		d.mu.Lock()
-		running := len(d.active)
+		running, queried := len(d.active), d.gen
 		d.mu.Unlock()
 		due, err := d.Store.DueDeliveries(ctx, d.Now(), 32+running)
 		if err != nil && ctx.Err() == nil {
@@ -219,8 +227,12 @@ func (d *Worker) Run(ctx context.Context) {
 		for _, dl := range due {
 			k := keyOf(dl)
 			d.mu.Lock()
-			busy := d.active[k]
-			d.active[k] = true
+			// Busy, or finished since the query began: what the query
+			// saw of it is stale.
+			busy := d.active[k] || d.doneGen[k] > queried
+			if !busy {
+				d.active[k] = true
+			}
 			d.mu.Unlock()
 			if busy {
 				continue
@@ -232,6 +244,11 @@ func (d *Worker) Run(ctx context.Context) {
 				d.Kick()           // the next one may be due
 			}()
 		}
+		// The next query begins after every attempt finished so far:
+		// none of them can make what it returns stale.
+		d.mu.Lock()
+		clear(d.doneGen)
+		d.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
@@ -293,6 +310,8 @@ func (d *Worker) attempt(ctx context.Context, dl store.Delivery) {
 	// in flight or finds its outcome in the store.
 	d.mu.Lock()
 	delete(d.active, k)
+	d.gen++
+	d.doneGen[k] = d.gen
 	d.mu.Unlock()
 	d.reopenMu.Unlock()
 	d.Changed()

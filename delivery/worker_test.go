@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,5 +128,121 @@ func waitDelivery(t *testing.T, st store.Store, account, id, status string) stor
 			t.Fatalf("delivery %+v did not become %s", ds[0], status)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// staleDue is a store whose query of due deliveries, once armed, returns
+// what it found only after the attempt under way has finished: the race
+// of a query that runs while an attempt completes.
+type staleDue struct {
+	Store
+	armed    chan struct{} // closed: the next query waits
+	finished chan struct{} // closed when the attempt has finished
+}
+
+func (s *staleDue) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error) {
+	ds, err := s.Store.DueDeliveries(ctx, now, limit)
+	select {
+	case <-s.armed:
+		<-s.finished
+	default:
+	}
+	return ds, err
+}
+
+// TestStaleDueIsNotDeliveredTwice: a delivery a query saw as due while its
+// attempt was finishing is not attempted again.
+func TestStaleDueIsNotDeliveredTwice(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := clocktest.New(time.Now().Truncate(time.Millisecond))
+	const account, id = store.DefaultAccount, "alice-00000000000000003"
+	if err := st.EnsureAccount(ctx, store.Account{ID: account, Name: "default", CreatedAt: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	code := 0
+	if err := st.CreateSession(ctx, store.Session{ID: id, Account: account, Owner: "alice", Target: "mi-00000000000000001",
+		Status: store.StatusTerminated, StartedAt: clk.Now(), EndedAt: clk.Now(), ExitCode: &code}); err != nil {
+		t.Fatal(err)
+	}
+	jpath := filepath.Join(dir, id+".journal")
+	j, err := recording.CreateJournal(jpath, recording.Meta{SessionID: id, Start: clk.Now(), Width: 80, Height: 24}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range []recording.Record{{Kind: recording.KindOutput, Data: []byte("hello\r\n")}, {Kind: recording.KindExit}} {
+		r.Seq = uint64(i + 1)
+		if _, err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fake := cwlogstest.NewServer()
+	defer fake.Close()
+	createGroup(t, fake, "audit")
+	cw, err := cwlogs.New(ctx, cwlogs.Config{Endpoint: fake.URL(), Region: "us-east-1", AccessKeyID: "k", SecretAccessKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := &staleDue{Store: st, armed: make(chan struct{}), finished: make(chan struct{})}
+	release := make(chan struct{}) // holds the attempt until the racing query has run
+	results := make(chan string, 10)
+	var once sync.Once
+	w := New(Deps{
+		Store: sd, Now: clk.Now, Logf: t.Logf,
+		LogDestination: func(string) (CloudWatchDestination, error) {
+			once.Do(func() {
+				close(sd.armed)
+				<-release
+			})
+			return CloudWatchLogs{Client: cw}, nil
+		},
+		JournalPath: func(string, string) string { return jpath },
+		JournalKey:  func(context.Context, string, string) (cipher.AEAD, error) { return nil, nil },
+		Delivered:   func(dest, artifact, result string) { results <- result },
+		Changed: func() {
+			select {
+			case <-sd.finished:
+			default:
+				close(sd.finished)
+			}
+		},
+	})
+	if err := st.CreateDeliveries(ctx, []store.Delivery{{Account: account, SessionID: id, Destination: "cloudwatch", Artifact: "log",
+		Target: `{"logGroup":"audit"}`, Status: store.DeliveryPending, CreatedAt: clk.Now(), UpdatedAt: clk.Now(), NextAttempt: clk.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { w.Run(wctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	// The attempt is under way and holds; a query now sees the delivery
+	// as due, and returns only once the attempt has finished.
+	go func() {
+		<-sd.armed
+		w.Kick()
+		time.Sleep(50 * time.Millisecond) // let the query start before the attempt finishes
+		close(release)
+	}()
+	if r := <-results; r != "delivered" {
+		t.Fatalf("attempt: %s", r)
+	}
+	waitDelivery(t, st, account, id, store.DeliveryDelivered)
+	// Let the worker run a few rounds: a second attempt would show here.
+	for range 3 {
+		w.Kick()
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case r := <-results:
+		t.Fatalf("delivered twice (second attempt: %s); %d events in the stream", r, len(fake.Events("audit", id)))
+	default:
 	}
 }
