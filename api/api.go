@@ -26,6 +26,7 @@ const (
 	PathPolicies    = "/v1/policies"
 	PathConsole     = "/v1/console"
 	PathDashboard   = "/v1/dashboard"
+	PathOrg         = "/v1/organization"
 	PathHealth      = "/healthz"
 )
 
@@ -489,4 +490,70 @@ type KeyRequest struct {
 	AliasName           string `json:"aliasName,omitempty"`
 	PendingWindowInDays int    `json:"pendingWindowInDays,omitempty"`
 	Policy              string `json:"policy,omitempty"`
+}
+
+// Organization is an organization as its accounts see it.
+type Organization struct {
+	ID                string    `json:"id"`
+	ManagementAccount string    `json:"managementAccountId"`
+	Root              string    `json:"rootId"`
+	CreatedAt         time.Time `json:"createdAt"`
+}
+
+// OrgUnit is an organization's root or one of its organizational units.
+type OrgUnit struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Parent    string    `json:"parentId,omitempty"` // empty for the root
+	Path      string    `json:"path"`               // o-.../r-.../ou-.../: what aws:PrincipalOrgPaths matches
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// CreateOrgUnitRequest adds an organizational unit.
+type CreateOrgUnitRequest struct {
+	Name   string `json:"name"`
+	Parent string `json:"parentId,omitempty"` // default: the root
+}
+
+// OrgAccount is an account of an organization.
+type OrgAccount struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Parent     string    `json:"parentId"`
+	Path       string    `json:"path"`
+	Management bool      `json:"management,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+}
+
+// CreateAccountRequest creates a member account. The account gets the
+// role the management account assumes to act in it (RoleName, default
+// OrganizationAccountAccessRole), in group administrators; the member's
+// administrators may narrow or remove it.
+type CreateAccountRequest struct {
+	Name     string `json:"name"`
+	Parent   string `json:"parentId,omitempty"` // default: the root
+	RoleName string `json:"roleName,omitempty"`
+}
+
+// MoveAccountRequest moves an account between units; From must be where it is.
+type MoveAccountRequest struct {
+	From string `json:"sourceParentId"`
+	To   string `json:"destinationParentId"`
+}
+
+// AssumeRoleRequest asks for short-lived credentials of a role a member
+// account grants the management account.
+type AssumeRoleRequest struct {
+	RoleName        string `json:"roleName,omitempty"`        // default OrganizationAccountAccessRole
+	DurationSeconds int    `json:"durationSeconds,omitempty"` // 900–3600, default 3600
+}
+
+// AssumeRoleResponse is the role's credentials: a bearer token of the
+// member account (use it as POSTERN_TOKEN).
+type AssumeRoleResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Account   string    `json:"account"`
+	Role      string    `json:"role"`
+	ARN       string    `json:"arn"` // the assumed role's session
 }

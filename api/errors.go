@@ -47,10 +47,19 @@ const (
 	CodeUserExists                     = "UserExists"
 	CodeTokenNotFound                  = "TokenNotFound"
 	CodePolicyNotFound                 = "PolicyNotFound"
+	CodeAccountNotFound                = "AccountNotFoundException"
+	CodeOrgUnitNotFound                = "OrganizationalUnitNotFoundException"
 	CodeSessionNotFound                = "SessionNotFound"
 	CodeLogNotFound                    = "LogNotFound"
 	CodeLogDeleted                     = "LogDeleted"
 	CodeLimitExceededException         = "LimitExceededException"
+
+	// Organizations, as AWS Organizations words them.
+	CodeNotInOrganization     = "AWSOrganizationsNotInUseException"
+	CodeAlreadyInOrganization = "AlreadyInOrganizationException"
+	CodeNotManagementAccount  = "NotManagementAccount"
+	CodeOrgUnitNotEmpty       = "OrganizationalUnitNotEmptyException"
+	CodeDuplicateOrgUnit      = "DuplicateOrganizationalUnitException"
 
 	// Sessions and their nodes.
 	CodeTargetNotConnected = "TargetNotConnected"

@@ -86,6 +86,22 @@ const (
 	LookupAuditEvents Action = "LookupAuditEvents"
 	VerifyAuditTrail  Action = "VerifyAuditTrail"
 
+	// Organizations: checked in the caller's own account (the management
+	// account for everything but DescribeOrganization), on the
+	// organization or the account acted on.
+	CreateOrganization          Action = "CreateOrganization"
+	DescribeOrganization        Action = "DescribeOrganization"
+	CreateAccount               Action = "CreateAccount"
+	DescribeAccounts            Action = "DescribeAccounts"
+	MoveAccount                 Action = "MoveAccount"
+	CreateOrganizationalUnit    Action = "CreateOrganizationalUnit"
+	DeleteOrganizationalUnit    Action = "DeleteOrganizationalUnit"
+	DescribeOrganizationalUnits Action = "DescribeOrganizationalUnits"
+	// AssumeRole trades the caller's sign-in for short-lived credentials
+	// of a role a member account grants the management account; what the
+	// role may do there is the member's policies' business.
+	AssumeRole Action = "AssumeRole"
+
 	// GetMetrics reads the server's Prometheus metrics (--metrics-listen),
 	// which include the account's metric filters' counts, labelled with
 	// dimension values taken from its log groups: administrators only by
@@ -107,6 +123,8 @@ var Actions = []Action{
 	CreateToken, DescribeTokens, RevokeToken,
 	DescribePolicies, PutPolicy, DeletePolicy, TestPolicy,
 	LookupAuditEvents, VerifyAuditTrail,
+	CreateOrganization, DescribeOrganization, CreateAccount, DescribeAccounts, MoveAccount,
+	CreateOrganizationalUnit, DeleteOrganizationalUnit, DescribeOrganizationalUnits, AssumeRole,
 	GetMetrics,
 }
 
@@ -436,6 +454,9 @@ var resourceTypes = map[Action]string{
 	CreateToken: "User", DescribeTokens: "User", RevokeToken: "User",
 	DescribePolicies: "Account", PutPolicy: "Account", DeletePolicy: "Account", TestPolicy: "Account",
 	LookupAuditEvents: "Account", VerifyAuditTrail: "Account",
+	CreateOrganization: "Account", DescribeOrganization: "Account", CreateAccount: "Account", DescribeAccounts: "Account",
+	MoveAccount: "Account", CreateOrganizationalUnit: "Account", DeleteOrganizationalUnit: "Account",
+	DescribeOrganizationalUnits: "Account", AssumeRole: "Account",
 	GetMetrics: "Account",
 }
 

@@ -58,6 +58,62 @@ func ARN(service, account, typ, name string) string {
 	return fmt.Sprintf("prn:postern:%s:%s:%s/%s", service, account, typ, name)
 }
 
+// Organization ids, as AWS Organizations forms them: o- and 10, a root r-
+// and 4, an organizational unit ou-, its root's 4, - and 8 lowercase
+// letters and digits.
+var (
+	orgRE     = lazyregexp.New(`^o-[a-z0-9]{10}$`)
+	orgRootRE = lazyregexp.New(`^r-[a-z0-9]{4}$`)
+	orgUnitRE = lazyregexp.New(`^ou-[a-z0-9]{4}-[a-z0-9]{8}$`)
+)
+
+// base36 returns n random lowercase letters and digits.
+func base36(n int) string {
+	const digits = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("ids: crypto/rand failed: " + err.Error())
+	}
+	for i := range b {
+		b[i] = digits[int(b[i])%len(digits)] // 256 = 7*36+4: a bias too small to matter for ids
+	}
+	return string(b)
+}
+
+// NewOrganization returns a fresh organization id and its root's id.
+func NewOrganization() (org, root string) { return "o-" + base36(10), "r-" + base36(4) }
+
+// NewOrgUnit returns a fresh id for a unit of the organization with root.
+func NewOrgUnit(root string) string {
+	return "ou-" + strings.TrimPrefix(root, "r-") + "-" + base36(8)
+}
+
+// NewAccount returns a fresh account id: 12 digits, never the default
+// account's few leading zeros.
+func NewAccount() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("ids: crypto/rand failed: " + err.Error())
+	}
+	n := uint64(0)
+	for _, c := range b {
+		n = n<<8 | uint64(c)
+	}
+	return fmt.Sprintf("%012d", 100000000000+n%900000000000)
+}
+
+// ValidOrganization, ValidOrgRoot and ValidOrgUnit check those ids.
+func ValidOrganization(id string) bool { return orgRE.MatchString(id) }
+func ValidOrgRoot(id string) bool      { return orgRootRE.MatchString(id) }
+func ValidOrgUnit(id string) bool      { return orgUnitRE.MatchString(id) }
+
+// AssumedRoleARN names who acts through a role assumed in account: the
+// role, and the user of the source account who assumed it, as AWS names
+// an assumed role's session.
+func AssumedRoleARN(account, role, sourceAccount, sourceUser string) string {
+	return fmt.Sprintf("prn:postern:sts:%s:assumed-role/%s/%s@%s", account, role, sourceUser, sourceAccount)
+}
+
 // SessionOwner returns the user part of a session id.
 func SessionOwner(id string) string {
 	i := strings.LastIndexByte(id, '-')

@@ -42,3 +42,23 @@ func TestValidation(t *testing.T) {
 		t.Errorf("UserARN = %q", got)
 	}
 }
+
+func TestOrganizationIDs(t *testing.T) {
+	for range 100 {
+		org, root := NewOrganization()
+		if !ValidOrganization(org) || !ValidOrgRoot(root) {
+			t.Fatalf("NewOrganization() = %q, %q", org, root)
+		}
+		if ou := NewOrgUnit(root); !ValidOrgUnit(ou) || ou[3:7] != root[2:] {
+			t.Fatalf("NewOrgUnit(%q) = %q", root, ou)
+		}
+		if a := NewAccount(); !ValidAccount(a) || a[0] == '0' {
+			t.Fatalf("NewAccount() = %q", a)
+		}
+	}
+	for _, bad := range []string{"", "o-", "o-ABCDEFGHIJ", "o-abcdefghijk", "ou-ab12-abcdefgh "} {
+		if ValidOrganization(bad) || ValidOrgUnit(bad) || ValidOrgRoot(bad) {
+			t.Errorf("%q passed as an organization id", bad)
+		}
+	}
+}

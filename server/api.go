@@ -17,6 +17,7 @@ import (
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/ids"
+	"github.com/postern/postern/orgs"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/web"
 )
@@ -35,7 +36,7 @@ func (s *Server) guard() *httpapi.Guard {
 		Authenticated: func(r *http.Request, c caller) {
 			connAuthenticated(r)
 			if ai := auditOf(r); ai != nil {
-				ai.account, ai.actor = c.Account, ids.UserARN(c.Account, c.User.Name)
+				ai.account, ai.actor = c.Account, actorARN(c)
 			}
 		},
 		Admit:      s.refuseWhenFull,
@@ -49,6 +50,30 @@ func (s *Server) guard() *httpapi.Guard {
 			}
 		},
 	}
+}
+
+// actorARN names the caller in the audit trail: the user, or the role
+// and who assumed it (package orgs).
+func actorARN(c caller) string {
+	if acct, user, ok := orgs.AssumedBy(c.Token); ok {
+		return ids.AssumedRoleARN(c.Account, c.User.Name, acct, user)
+	}
+	return ids.UserARN(c.Account, c.User.Name)
+}
+
+// orgs is the organization API (package orgs).
+func (s *Server) orgs() *orgs.Handlers {
+	return orgs.New(orgs.Deps{
+		Store: s.store, Now: s.now, Logf: s.logf,
+		Authorize: func(r *http.Request, action authz.Action, resource authz.Entity) error {
+			return s.authorize(r, action, resource)
+		},
+		IssueToken: func(ctx context.Context, t store.Token, ttl time.Duration) (string, time.Time, error) {
+			t.ID = newTokenID()
+			return s.issueToken(ctx, t, ttl)
+		},
+		Audit: s.appendAudit,
+	})
 }
 
 // The API's frame, by its names here.
@@ -68,7 +93,8 @@ var (
 // routes is the API. Every route either names the action its handler
 // authorizes or says why it needs no user.
 func (s *Server) routes() []route {
-	return append(s.ssoRoutes(), []route{
+	rs := append(s.ssoRoutes(), s.orgs().Routes()...)
+	return append(rs, []route{
 		{Pattern: "GET /", Public: "the web console's static pages (each API call they make is checked)", Open: web.Handler().ServeHTTP},
 		{Pattern: "GET " + api.PathHealth, Public: "health check: says only ok", Open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},
 		{Pattern: "POST " + api.PathLogin, Public: "signs in with a password (rate limited)", Open: s.guard().Public(s.login)},

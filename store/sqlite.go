@@ -339,6 +339,27 @@ CREATE TABLE cursors (
 	`
 ALTER TABLE tokens ADD COLUMN signed_in_at INTEGER;
 `,
+	// 11: organizations: a management account, member accounts, and the
+	// root and organizational units they sit in.
+	`
+CREATE TABLE organizations (
+	id                 TEXT PRIMARY KEY,
+	management_account TEXT NOT NULL UNIQUE REFERENCES accounts (id),
+	root               TEXT NOT NULL,
+	created_at         INTEGER
+);
+CREATE TABLE org_units (
+	id         TEXT PRIMARY KEY,
+	org        TEXT NOT NULL REFERENCES organizations (id),
+	parent     TEXT REFERENCES org_units (id),
+	name       TEXT NOT NULL,
+	created_at INTEGER
+);
+CREATE UNIQUE INDEX org_units_name ON org_units (org, COALESCE(parent, ''), name);
+ALTER TABLE accounts ADD COLUMN org TEXT REFERENCES organizations (id);
+ALTER TABLE accounts ADD COLUMN parent TEXT REFERENCES org_units (id);
+CREATE INDEX accounts_org ON accounts (org, parent);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

@@ -33,6 +33,29 @@ type Account struct {
 	ID        string // 12 digits
 	Name      string
 	CreatedAt time.Time
+	// Org is the organization the account belongs to, and Parent the
+	// root or organizational unit it sits in; both empty for an account
+	// outside any organization.
+	Org, Parent string
+}
+
+// Organization is a management account and the member accounts it
+// created, arranged in organizational units under a root, as AWS
+// Organizations arranges accounts.
+type Organization struct {
+	ID                string // o- and 10 characters
+	ManagementAccount string
+	Root              string // the root unit's id (r- and 4 characters)
+	CreatedAt         time.Time
+}
+
+// OrgUnit is an organization's root or one of its organizational units.
+type OrgUnit struct {
+	ID        string // ou-ROOT-8 characters, or the root's r-...
+	Org       string
+	Parent    string // "" for the root
+	Name      string
+	CreatedAt time.Time
 }
 
 // User is a person who signs in to Postern.
@@ -335,6 +358,35 @@ type AuditFilter struct {
 type Accounts interface {
 	// EnsureAccount creates the account if it does not exist.
 	EnsureAccount(ctx context.Context, a Account) error
+	// GetAccount returns an account.
+	GetAccount(ctx context.Context, id string) (Account, error)
+}
+
+// Organizations stores organizations, their units and their accounts.
+type Organizations interface {
+	// CreateOrganization makes an organization whose management
+	// account (which must exist, outside any organization) is placed in
+	// its root. ErrConflict if the account already belongs to one.
+	CreateOrganization(ctx context.Context, o Organization) error
+	GetOrganization(ctx context.Context, id string) (Organization, error)
+	// CreateOrgUnit adds a unit under a parent (the root or a unit) of
+	// the same organization; ErrConflict if the parent has a unit of
+	// that name, ErrNotFound if the parent is not the organization's.
+	CreateOrgUnit(ctx context.Context, u OrgUnit) error
+	// ListOrgUnits returns the organization's root and units, root first.
+	ListOrgUnits(ctx context.Context, org string) ([]OrgUnit, error)
+	// DeleteOrgUnit deletes an empty unit; ErrConflict if it holds units
+	// or accounts, or is the root.
+	DeleteOrgUnit(ctx context.Context, org, id string) error
+	// CreateMemberAccount creates a new account in a.Org under a.Parent.
+	CreateMemberAccount(ctx context.Context, a Account) error
+	// MoveAccount moves an account of org from one parent to another (the
+	// move says where it expects the account to be, as AWS's does);
+	// ErrNotFound if it is not there or the destination is not the
+	// organization's.
+	MoveAccount(ctx context.Context, org, account, from, to string) error
+	// ListAccounts returns the organization's accounts, by id.
+	ListAccounts(ctx context.Context, org string) ([]Account, error)
 }
 
 // Users stores users, and finds those signed in through single sign-on.
@@ -529,6 +581,7 @@ type Audit interface {
 // Implementations are safe for concurrent use.
 type Store interface {
 	Accounts
+	Organizations
 	Users
 	Tokens
 	Policies

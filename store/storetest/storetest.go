@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		fn   func(*testing.T, store.Store)
 	}{
 		{"Accounts", testAccounts},
+		{"Organizations", testOrganizations},
 		{"Users", testUsers},
 		{"Tokens", testTokens},
 		{"Policies", testPolicies},
@@ -1915,5 +1916,114 @@ func testAudit(t *testing.T, s store.Store) {
 		if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("ListAudit(%s) = %v, %v; want %v", tc.name, got, err, tc.want)
 		}
+	}
+}
+
+func testOrganizations(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const org, root = "o-abcdefghij", "r-ab12"
+	if _, err := s.GetOrganization(ctx, org); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetOrganization(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := s.CreateOrganization(ctx, store.Organization{ID: org, ManagementAccount: acctUnknown, Root: root, CreatedAt: t0}); err == nil {
+		t.Fatal("CreateOrganization with an unknown management account succeeded")
+	}
+	o := store.Organization{ID: org, ManagementAccount: acctA, Root: root, CreatedAt: t0}
+	if err := s.CreateOrganization(ctx, o); err != nil {
+		t.Fatalf("CreateOrganization: %v", err)
+	}
+	if got, err := s.GetOrganization(ctx, org); err != nil || got != o {
+		t.Fatalf("GetOrganization = %+v, %v; want %+v", got, err, o)
+	}
+	if err := s.CreateOrganization(ctx, store.Organization{ID: "o-kkkkkkkkkk", ManagementAccount: acctA, Root: "r-kk12", CreatedAt: t0}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a second organization of the same management account: %v, want ErrConflict", err)
+	}
+	mgmt, err := s.GetAccount(ctx, acctA)
+	if err != nil || mgmt.Org != org || mgmt.Parent != root {
+		t.Fatalf("management account %+v, %v; want it in %s under %s", mgmt, err, org, root)
+	}
+	if a, err := s.GetAccount(ctx, acctB); err != nil || a.Org != "" || a.Parent != "" {
+		t.Fatalf("account outside the organization: %+v, %v", a, err)
+	}
+	if _, err := s.GetAccount(ctx, acctUnknown); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetAccount(unknown) = %v, want ErrNotFound", err)
+	}
+
+	prod := store.OrgUnit{ID: "ou-ab12-aaaaaaaa", Org: org, Parent: root, Name: "Prod", CreatedAt: t0.Add(time.Second)}
+	dev := store.OrgUnit{ID: "ou-ab12-bbbbbbbb", Org: org, Parent: root, Name: "Dev", CreatedAt: t0.Add(2 * time.Second)}
+	web := store.OrgUnit{ID: "ou-ab12-cccccccc", Org: org, Parent: prod.ID, Name: "Web", CreatedAt: t0.Add(3 * time.Second)}
+	for _, u := range []store.OrgUnit{prod, dev, web} {
+		if err := s.CreateOrgUnit(ctx, u); err != nil {
+			t.Fatalf("CreateOrgUnit(%s): %v", u.Name, err)
+		}
+	}
+	if err := s.CreateOrgUnit(ctx, store.OrgUnit{ID: "ou-ab12-dddddddd", Org: org, Parent: root, Name: "Prod", CreatedAt: t0}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a second unit named Prod under the root: %v, want ErrConflict", err)
+	}
+	if err := s.CreateOrgUnit(ctx, store.OrgUnit{ID: "ou-ab12-eeeeeeee", Org: org, Parent: "ou-zz99-zzzzzzzz", Name: "Lost", CreatedAt: t0}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a unit under an unknown parent: %v, want ErrNotFound", err)
+	}
+	us, err := s.ListOrgUnits(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, u := range us {
+		names = append(names, u.Name+"<"+u.Parent)
+	}
+	if want := []string{"Root<", "Prod<" + root, "Dev<" + root, "Web<" + prod.ID}; !slices.Equal(names, want) {
+		t.Fatalf("ListOrgUnits = %v, want %v", names, want)
+	}
+
+	member := store.Account{ID: "000000000010", Name: "web-prod", CreatedAt: t0, Org: org, Parent: web.ID}
+	if err := s.CreateMemberAccount(ctx, member); err != nil {
+		t.Fatalf("CreateMemberAccount: %v", err)
+	}
+	if err := s.CreateMemberAccount(ctx, member); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("CreateMemberAccount twice: %v, want ErrConflict", err)
+	}
+	if err := s.CreateMemberAccount(ctx, store.Account{ID: "000000000011", Name: "x", CreatedAt: t0, Org: org, Parent: "ou-zz99-zzzzzzzz"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an account under an unknown parent: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteOrgUnit(ctx, org, web.ID); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("DeleteOrgUnit of a unit holding an account: %v, want ErrConflict", err)
+	}
+	if err := s.DeleteOrgUnit(ctx, org, root); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("DeleteOrgUnit of the root: %v, want ErrConflict", err)
+	}
+	if err := s.MoveAccount(ctx, org, member.ID, dev.ID, root); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("MoveAccount from where it is not: %v, want ErrNotFound", err)
+	}
+	if err := s.MoveAccount(ctx, org, member.ID, web.ID, "ou-zz99-zzzzzzzz"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("MoveAccount to an unknown unit: %v, want ErrNotFound", err)
+	}
+	if err := s.MoveAccount(ctx, org, member.ID, web.ID, dev.ID); err != nil {
+		t.Fatalf("MoveAccount: %v", err)
+	}
+	if err := s.DeleteOrgUnit(ctx, org, web.ID); err != nil {
+		t.Fatalf("DeleteOrgUnit of an empty unit: %v", err)
+	}
+	if err := s.DeleteOrgUnit(ctx, org, web.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DeleteOrgUnit twice: %v, want ErrNotFound", err)
+	}
+	as, err := s.ListAccounts(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Account{mgmt, {ID: member.ID, Name: member.Name, CreatedAt: t0, Org: org, Parent: dev.ID}}
+	if !slices.EqualFunc(as, want, func(a, b store.Account) bool {
+		return a.ID == b.ID && a.Name == b.Name && a.Org == b.Org && a.Parent == b.Parent && a.CreatedAt.Equal(b.CreatedAt)
+	}) {
+		t.Fatalf("ListAccounts = %+v, want %+v", as, want)
+	}
+	// Another organization's units are not this one's.
+	if err := s.CreateOrganization(ctx, store.Organization{ID: "o-zzzzzzzzzz", ManagementAccount: acctB, Root: "r-zz99", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MoveAccount(ctx, org, member.ID, dev.ID, "r-zz99"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("MoveAccount into another organization's root: %v, want ErrNotFound", err)
+	}
+	if err := s.CreateMemberAccount(ctx, store.Account{ID: "000000000012", Name: "x", CreatedAt: t0, Org: "o-zzzzzzzzzz", Parent: dev.ID}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an account under another organization's unit: %v, want ErrNotFound", err)
 	}
 }

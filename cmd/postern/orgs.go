@@ -1,0 +1,225 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/postern/postern/api"
+)
+
+func newOrgCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "org", Short: "Manage an organization: its accounts, organizational units, and roles in member accounts"}
+	var out string
+	outFlag := func(c *cobra.Command) *cobra.Command {
+		c.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
+		return c
+	}
+	orgRow := func(w io.Writer, o api.Organization) error {
+		return table(w, out, []string{"ORGANIZATION", "MANAGEMENT ACCOUNT", "ROOT", "CREATED"},
+			[][]string{{o.ID, o.ManagementAccount, o.Root, fmtTime(o.CreatedAt)}}, o)
+	}
+	accountRows := func(w io.Writer, as ...api.OrgAccount) error {
+		var rows [][]string
+		for _, a := range as {
+			role := "member"
+			if a.Management {
+				role = "management"
+			}
+			rows = append(rows, []string{a.ID, a.Name, role, a.Path, fmtTime(a.CreatedAt)})
+		}
+		var objects any = as
+		if len(as) == 1 {
+			objects = as[0]
+		}
+		return table(w, out, []string{"ACCOUNT", "NAME", "ROLE", "PATH", "CREATED"}, rows, objects)
+	}
+
+	create := outFlag(&cobra.Command{
+		Use:   "create",
+		Short: "Make an organization managed by your account",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			o, err := c.CreateOrganization(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return orgRow(cmd.OutOrStdout(), o)
+		},
+	})
+	describe := outFlag(&cobra.Command{
+		Use:   "describe",
+		Short: "Describe your account's organization",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			o, err := c.Organization(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return orgRow(cmd.OutOrStdout(), o)
+		},
+	})
+	accounts := outFlag(&cobra.Command{
+		Use:   "accounts",
+		Short: "List the organization's accounts (from the management account)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			as, err := c.OrgAccounts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return accountRows(cmd.OutOrStdout(), as...)
+		},
+	})
+	var newAccount api.CreateAccountRequest
+	createAccount := outFlag(&cobra.Command{
+		Use:   "create-account NAME",
+		Short: "Create a member account, with the role the management account assumes in it",
+		Args:  exactArgs(1, "the account's name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			newAccount.Name = args[0]
+			a, err := c.CreateOrgAccount(cmd.Context(), newAccount)
+			if err != nil {
+				return err
+			}
+			return accountRows(cmd.OutOrStdout(), a)
+		},
+	})
+	createAccount.Flags().StringVar(&newAccount.Parent, "parent", "", "the unit to create it in (ou-...); default: the root")
+	createAccount.Flags().StringVar(&newAccount.RoleName, "role-name", "", "the role the management account assumes in it (default OrganizationAccountAccessRole)")
+
+	var move api.MoveAccountRequest
+	moveAccount := outFlag(&cobra.Command{
+		Use:   "move-account ACCOUNT --from PARENT --to PARENT",
+		Short: "Move an account to another unit (or the root)",
+		Args:  exactArgs(1, "the account's id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			a, err := c.MoveOrgAccount(cmd.Context(), args[0], move)
+			if err != nil {
+				return err
+			}
+			return accountRows(cmd.OutOrStdout(), a)
+		},
+	})
+	moveAccount.Flags().StringVar(&move.From, "from", "", "where the account is now (r-... or ou-...; default: the root)")
+	moveAccount.Flags().StringVar(&move.To, "to", "", "where it goes (r-... or ou-...; default: the root)")
+
+	units := outFlag(&cobra.Command{
+		Use:   "units",
+		Short: "List the organization's root and organizational units",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			us, err := c.OrgUnits(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, u := range us {
+				rows = append(rows, []string{u.ID, u.Name, orDash(u.Parent), u.Path})
+			}
+			return table(cmd.OutOrStdout(), out, []string{"ID", "NAME", "PARENT", "PATH"}, rows, us)
+		},
+	})
+	var unit api.CreateOrgUnitRequest
+	createUnit := outFlag(&cobra.Command{
+		Use:   "create-unit NAME",
+		Short: "Add an organizational unit",
+		Args:  exactArgs(1, "the unit's name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			unit.Name = args[0]
+			u, err := c.CreateOrgUnit(cmd.Context(), unit)
+			if err != nil {
+				return err
+			}
+			return table(cmd.OutOrStdout(), out, []string{"ID", "NAME", "PARENT", "PATH"}, [][]string{{u.ID, u.Name, u.Parent, u.Path}}, u)
+		},
+	})
+	createUnit.Flags().StringVar(&unit.Parent, "parent", "", "the parent unit (ou-...); default: the root")
+	deleteUnit := &cobra.Command{
+		Use:   "delete-unit ID",
+		Short: "Delete an empty organizational unit",
+		Args:  exactArgs(1, "the unit's id (ou-...)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteOrgUnit(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s.\n", args[0])
+			return nil
+		},
+	}
+
+	var assume api.AssumeRoleRequest
+	var duration time.Duration
+	var format string
+	assumeRole := &cobra.Command{
+		Use:   "assume-role ACCOUNT",
+		Short: "Get short-lived credentials of a role in a member account (use them as POSTERN_TOKEN)",
+		Long: `Get short-lived credentials of a role that a member account grants the
+management account (by default OrganizationAccountAccessRole, which the
+account got when it was created). What the role may do is the member's
+policies' business; the member's audit trail names you as its user.
+
+  eval "$(postern org assume-role 123456789012 --format env)"
+  postern whoami        # now the role, in the member account`,
+		Args: exactArgs(1, "the member account's id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			assume.DurationSeconds = int(duration / time.Second)
+			cr, err := c.AssumeRole(cmd.Context(), args[0], assume)
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "env":
+				fmt.Fprintf(cmd.OutOrStdout(), "export POSTERN_TOKEN=%s\n# %s until %s\n", cr.Token, cr.ARN, cr.ExpiresAt.Local().Format(time.RFC3339))
+				return nil
+			case "table", "json", "csv":
+				return table(cmd.OutOrStdout(), format, []string{"ACCOUNT", "ROLE", "EXPIRES", "TOKEN"}, [][]string{{cr.Account, cr.Role, fmtTime(cr.ExpiresAt), cr.Token}}, cr)
+			}
+			return usagef("--format %q: must be env, table, json or csv", format)
+		},
+	}
+	assumeRole.Flags().StringVar(&assume.RoleName, "role-name", "", "the role (default OrganizationAccountAccessRole)")
+	assumeRole.Flags().DurationVar(&duration, "duration", time.Hour, "how long the credentials last (15m to 1h)")
+	assumeRole.Flags().StringVarP(&format, "format", "o", "table", "env (export POSTERN_TOKEN=...), table, json or csv")
+
+	cmd.AddCommand(create, describe, accounts, createAccount, moveAccount, units, createUnit, deleteUnit, assumeRole)
+	return cmd
+}

@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/client"
+)
+
+// withToken runs a client command of e's CLI with POSTERN_TOKEN set, as a
+// user of assumed-role credentials does; it returns stdout, stderr and
+// the exit code.
+func (e *env) withToken(ctx context.Context, token string, args ...string) (string, string, int) {
+	e.t.Helper()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), append(e.vars(), "POSTERN_TOKEN="+token, "POSTERN_PASSWORD=correct horse battery")...)
+	var so, se strings.Builder
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("postern %v: %v", args, err)
+	}
+	return so.String(), se.String(), code
+}
+
+// inAccount is a CLI home of its own for a user of another account of
+// e's server, signed in with a password.
+func (e *env) inAccount(t *testing.T, account, user, password string) *env {
+	t.Helper()
+	cfg, err := client.LoadConfig(e.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &env{t: t, dir: e.dir, home: filepath.Join(e.dir, "cli-"+account+"-"+user), url: e.url}
+	if err := client.SaveConfig(u.home, client.Config{Server: cfg.Server, CA: cfg.CA}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(testCtx(t), bin, "login", "--account", account, "--user", user)
+	cmd.Env = append(os.Environ(), append(u.vars(), "POSTERN_PASSWORD="+password)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("login as %s in %s: %v\n%s", user, account, err, out)
+	}
+	return u
+}
+
+// TestOrganizations runs an organization end to end: the management
+// account makes units and member accounts, moves them, and acts in a
+// member through the role it got, with short-lived credentials the
+// member's policies scope; both trails say who did what; a member cannot
+// manage the organization, and nobody reaches an account outside it.
+func TestOrganizations(t *testing.T) {
+	ctx := testCtx(t)
+	e := startDev(t)
+	e.mustFail([]string{"org", "describe"}, "belongs to no organization")
+
+	var org api.Organization
+	e.jsonOut(ctx, &org, "org", "create")
+	if !strings.HasPrefix(org.ID, "o-") || org.ManagementAccount != "000000000001" || !strings.HasPrefix(org.Root, "r-") {
+		t.Fatalf("org create: %+v", org)
+	}
+	e.mustFail([]string{"org", "create"}, "already belongs to organization "+org.ID)
+
+	var prod, dev api.OrgUnit
+	e.jsonOut(ctx, &prod, "org", "create-unit", "Prod")
+	e.jsonOut(ctx, &dev, "org", "create-unit", "Dev")
+	e.mustFail([]string{"org", "create-unit", "Prod"}, `already holds a unit named "Prod"`)
+	if want := org.ID + "/" + org.Root + "/" + prod.ID + "/"; prod.Path != want {
+		t.Errorf("Prod's path %q, want %q", prod.Path, want)
+	}
+
+	var web, sandbox api.OrgAccount
+	e.jsonOut(ctx, &web, "org", "create-account", "web-prod", "--parent", prod.ID)
+	e.jsonOut(ctx, &sandbox, "org", "create-account", "sandbox")
+	e.mustFail([]string{"org", "create-account", "lost", "--parent", "ou-zzzz-zzzzzzzz"}, "is neither the root nor a unit of organization")
+	if web.Parent != prod.ID || sandbox.Parent != org.Root || web.ID == sandbox.ID {
+		t.Fatalf("created %+v and %+v", web, sandbox)
+	}
+	e.mustRun(ctx, "org", "move-account", sandbox.ID, "--from", org.Root, "--to", dev.ID)
+	e.mustFail([]string{"org", "move-account", sandbox.ID, "--from", org.Root, "--to", prod.ID}, "is not in "+org.Root)
+	e.mustFail([]string{"org", "delete-unit", prod.ID}, "still holds units or accounts")
+	var accounts []api.OrgAccount
+	e.jsonOut(ctx, &accounts, "org", "accounts")
+	paths := map[string]string{}
+	for _, a := range accounts {
+		paths[a.ID] = a.Path
+	}
+	if len(accounts) != 3 || paths[sandbox.ID] != org.ID+"/"+org.Root+"/"+dev.ID+"/" || paths["000000000001"] != org.ID+"/"+org.Root+"/" {
+		t.Fatalf("org accounts: %+v", accounts)
+	}
+
+	// The management account's administrator acts in web-prod through
+	// its role: short-lived credentials of that account.
+	var cr api.AssumeRoleResponse
+	e.jsonOut(ctx, &cr, "org", "assume-role", web.ID)
+	if cr.Account != web.ID || cr.Role != "OrganizationAccountAccessRole" || !strings.HasSuffix(cr.ARN, "/OrganizationAccountAccessRole/admin@000000000001") {
+		t.Fatalf("assume-role: %+v", cr)
+	}
+	out, errOut, code := e.withToken(ctx, cr.Token, "whoami", "-o", "json")
+	var me api.WhoAmI
+	if code != 0 || json.Unmarshal([]byte(out), &me) != nil || me.Account != web.ID || me.User != "OrganizationAccountAccessRole" {
+		t.Fatalf("whoami with the role's token: exit %d, %s %s", code, out, errOut)
+	}
+	if _, errOut, code := e.withToken(ctx, cr.Token, "users", "create", "alice", "--group", "administrators", "--password"); code != 0 {
+		t.Fatalf("creating web-prod's administrator through the role: exit %d: %s", code, errOut)
+	}
+	// Nothing outside the organization, nor the management account itself.
+	e.mustFail([]string{"org", "assume-role", "123456789012"}, "is not in organization "+org.ID)
+	e.mustFail([]string{"org", "assume-role", web.ID, "--duration", "2h"}, "out of range 900–3600")
+
+	// web-prod's own administrator sees the organization, cannot manage
+	// it, and narrows what the role may do: the credentials already
+	// handed out follow at once.
+	alice := e.inAccount(t, web.ID, "alice", "correct horse battery")
+	var seen api.Organization
+	alice.jsonOut(ctx, &seen, "org", "describe")
+	if seen.ID != org.ID {
+		t.Errorf("a member's view of its organization: %+v", seen)
+	}
+	alice.mustFail([]string{"org", "accounts"}, "is done from organization "+org.ID+"'s management account")
+	alice.mustFail([]string{"org", "create-account", "mine"}, "not from member account "+web.ID)
+	alice.mustFail([]string{"org", "assume-role", "000000000001"}, "not from member account "+web.ID)
+	alice.mustRun(ctx, "users", "set", "OrganizationAccountAccessRole", "--groups", "auditors")
+	if _, errOut, code := e.withToken(ctx, cr.Token, "users", "create", "mallory"); code == 0 || !strings.Contains(errOut, "revoked") {
+		t.Errorf("credentials of the role from before it was narrowed still work: exit %d: %s", code, errOut)
+	}
+	var narrowed api.AssumeRoleResponse
+	e.jsonOut(ctx, &narrowed, "org", "assume-role", web.ID)
+	if _, errOut, code := e.withToken(ctx, narrowed.Token, "users", "create", "mallory"); code == 0 || !strings.Contains(errOut, "is not allowed to CreateUser") {
+		t.Errorf("the narrowed role created a user: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := e.withToken(ctx, narrowed.Token, "audit", "query"); code != 0 {
+		t.Errorf("the narrowed role (an auditor) cannot read the trail: exit %d: %s", code, errOut)
+	}
+
+	// The member's trail names who came in through the role, and what
+	// they did there; the management account's, who assumed it.
+	var trail []api.AuditRecord
+	alice.jsonOut(ctx, &trail, "audit", "query")
+	has := func(rs []api.AuditRecord, actor, action string) bool {
+		for _, r := range rs {
+			if r.Actor == actor && r.Action == action {
+				return true
+			}
+		}
+		return false
+	}
+	for _, want := range []string{"AssumeRole", "POST /v1/users"} {
+		if !has(trail, cr.ARN, want) {
+			t.Errorf("web-prod's trail has no %s by %s:\n%+v", want, cr.ARN, trail)
+		}
+	}
+	if !has(trail, "prn:postern:iam:000000000001:user/admin", "CreateAccount") {
+		t.Errorf("web-prod's trail does not say who created it:\n%+v", trail)
+	}
+	var mgmt []api.AuditRecord
+	e.jsonOut(ctx, &mgmt, "audit", "query")
+	if !has(mgmt, "prn:postern:iam:000000000001:user/admin", "POST /v1/organization/accounts/{id}/assume-role") {
+		t.Errorf("the management account's trail has no assume-role:\n%+v", mgmt)
+	}
+}
