@@ -81,10 +81,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return s, nil
 }
 
-// Describe names a database for people: user, host (or socket directory),
-// port and database, never the password.
+// Describe names a database for people: database, host and port (or
+// socket directory) and user, never the password.
 func Describe(c *pgx.ConnConfig) string {
-	return fmt.Sprintf("postgres %s@%s/%s", c.User, hostPort(c.Host, c.Port), c.Database)
+	return fmt.Sprintf("PostgreSQL database %q on %s as %s", c.Database, hostPort(c.Host, c.Port), c.User)
 }
 
 func hostPort(host string, port uint16) string {

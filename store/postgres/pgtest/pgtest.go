@@ -178,11 +178,11 @@ func sharedServer(bin string) (*server, error) {
 
 // server is a running PostgreSQL server.
 type server struct {
-	dir    string // temporary directory: data/ and the socket
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when cmd has exited
-	log    *syncBuffer   // the server's output
-	waitMu sync.Mutex    // guards waitErr
+	dir     string // temporary directory: data/ and the socket
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when cmd has exited
+	log     *syncBuffer   // the server's output
+	waitMu  sync.Mutex    // guards waitErr
 	waitErr error
 }
 
