@@ -21,8 +21,8 @@
 // POSTERN_REQUIRE_POSTGRES=1, in which case it fails: CI must not pass by
 // skipping the PostgreSQL tests.
 //
-// A package using it calls Main from its TestMain, which stops the server
-// and removes its directory when the tests are done:
+// A package using it calls Main (or Run) from its TestMain, which stops
+// the server and removes its directory when the tests are done:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 package pgtest
@@ -73,12 +73,18 @@ var (
 	dbSeq atomic.Int64
 )
 
-// Main runs the tests and then stops the server, if one was started, and
-// exits with the tests' code.
-func Main(m *testing.M) {
+// Main runs the tests, stops the server if one was started, and exits
+// with the tests' code.
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run runs the tests and stops the server if one was started, for a
+// TestMain with more to do before it exits; it returns the tests' code,
+// made 1 if the server did not stop cleanly.
+func Run(m *testing.M) int {
 	mainCalled.Store(true)
 	code := m.Run()
 	mu.Lock()
+	defer mu.Unlock()
 	if shared != nil {
 		if err := shared.stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
@@ -88,8 +94,7 @@ func Main(m *testing.M) {
 		}
 		shared = nil
 	}
-	mu.Unlock()
-	os.Exit(code)
+	return code
 }
 
 // BinDir returns the directory of the PostgreSQL binaries, and whether
@@ -133,7 +138,7 @@ func required() bool {
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	if !mainCalled.Load() {
-		t.Fatal("pgtest: call pgtest.Main(m) from the package's TestMain, which stops the server")
+		t.Fatal("pgtest: call pgtest.Main(m) or pgtest.Run(m) from the package's TestMain, which stops the server")
 	}
 	bin, ok := BinDir()
 	if !ok {
