@@ -76,6 +76,9 @@ func migrateStore(cmd *cobra.Command, from, to string, replace bool) error {
 	}
 	defer dst.Close()
 	counts, err := dst.Import(ctx, src, postgres.ImportOptions{Replace: replace})
+	if errors.Is(err, postgres.ErrNotEmpty) {
+		return fmt.Errorf("%w (--replace)", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,9 @@ type Exporter interface {
 	Export(ctx context.Context, fn func(t store.Table, rows iter.Seq2[[]any, error]) error) error
 }
 
+// ErrNotEmpty is Import's refusal of a target that holds rows.
+var ErrNotEmpty = errors.New("the target is not empty")
+
 // ImportOptions adjust Import.
 type ImportOptions struct {
 	// Replace empties the target's tables first. Without it, a target
@@ -165,7 +168,7 @@ func prepareTarget(ctx context.Context, tx pgx.Tx, tables map[string][]column, r
 		}
 	}
 	if len(full) > 0 {
-		return fmt.Errorf("the target is not empty (rows in %s): import into a new database, or replace what it holds", strings.Join(full, ", "))
+		return fmt.Errorf("%w (rows in %s): import into a new database, or replace what it holds", ErrNotEmpty, strings.Join(full, ", "))
 	}
 	return nil
 }

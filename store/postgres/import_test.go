@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -299,7 +300,7 @@ func TestImportRefusesNonEmpty(t *testing.T) {
 	if err := dst.EnsureAccount(ctx, store.Account{ID: stray, Name: "stray"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dst.Import(ctx, src, postgres.ImportOptions{}); err == nil || !strings.Contains(err.Error(), "not empty (rows in accounts)") {
+	if _, err := dst.Import(ctx, src, postgres.ImportOptions{}); !errors.Is(err, postgres.ErrNotEmpty) || !strings.Contains(err.Error(), "(rows in accounts)") {
 		t.Fatalf("Import into a database holding an account = %v, want a refusal naming accounts", err)
 	}
 	if _, _, err := dst.Policies(ctx, stray); err != nil {
