@@ -24,7 +24,10 @@ type Table struct {
 // without a place for it fails loudly instead of dropping it.
 //
 // All of it is read in one transaction, so the tables agree with one
-// another and with their counts even if something writes meanwhile. The
+// another and with their counts. Like every transaction of this store it
+// takes the write lock (see sqliteDSN), so a server still running on the
+// database waits, and after its busy timeout fails, while the export
+// runs: stop it first. The
 // tables come parents first (a table after those its foreign keys name),
 // so that an importer checking foreign keys as it goes finds them
 // satisfied. fn gets each table and its rows, each row's values in

@@ -66,7 +66,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		// pgx's error shows the DSN with its password masked.
 		return nil, fmt.Errorf("store: postgres: %w", err)
 	}
-	s := &Store{desc: Describe(cfg.ConnConfig)}
+	s := &Store{desc: describe(cfg.ConnConfig)}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", s.desc, err)
 	}
@@ -81,9 +81,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return s, nil
 }
 
-// Describe names a database for people: database, host and port (or
+// describe names a database for people: database, host and port (or
 // socket directory) and user, never the password.
-func Describe(c *pgx.ConnConfig) string {
+func describe(c *pgx.ConnConfig) string {
 	return fmt.Sprintf("PostgreSQL database %q on %s as %s", c.Database, hostPort(c.Host, c.Port), c.User)
 }
 
@@ -94,7 +94,7 @@ func hostPort(host string, port uint16) string {
 	return net.JoinHostPort(host, strconv.Itoa(int(port)))
 }
 
-// String names the database, as Describe does.
+// String names the database for people, without the password.
 func (s *Store) String() string { return s.desc }
 
 // Close closes the pool's connections, waiting for those in use.

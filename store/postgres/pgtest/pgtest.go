@@ -25,6 +25,8 @@
 // the server and removes its directory when the tests are done:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
+//go:build unix
+
 package pgtest
 
 import (
@@ -209,13 +211,24 @@ func (s *server) admin(ctx context.Context, sql string) error {
 	return err
 }
 
+// ownerFile, in a server's directory, holds the PID of the test binary
+// that made it, so that a later one can tell a directory left behind by
+// a binary that died (killed at a timeout: Main never stopped its server)
+// from one in use.
+const ownerFile = "owner.pid"
+
 func start(bin string) (*server, error) {
 	cred, owner, err := credential()
 	if err != nil {
 		return nil, err
 	}
+	removeAbandoned()
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	if owner != nil {
@@ -232,7 +245,7 @@ func start(bin string) (*server, error) {
 	data := filepath.Join(dir, "data")
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "--pgdata", data, "--username", superuser,
 		"--auth", "trust", "--encoding", "UTF8", "--locale", "C", "--no-sync")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.SysProcAttr = procAttr(cred)
 	initdb.Dir = dir
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("initdb: %v\n%s", err, out))
@@ -244,13 +257,7 @@ func start(bin string) (*server, error) {
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: cred,
-		// Should the test binary die without running Main's stop (a
-		// timeout's panic), the server shuts down rather than linger.
-		// SIGINT: PostgreSQL's fast shutdown.
-		Pdeathsig: syscall.SIGINT,
-	}
+	s.cmd.SysProcAttr = procAttr(cred)
 	if err := s.cmd.Start(); err != nil {
 		return fail(fmt.Errorf("postgres: %w", err))
 	}
@@ -310,6 +317,27 @@ func (s *server) stop() error {
 		return fmt.Errorf("postgres: %v\n%s", s.waitErr, s.log.String())
 	}
 	return nil
+}
+
+// removeAbandoned removes the directories of servers whose test binary
+// has died: a data directory is tens of megabytes. Their servers are gone
+// too (Pdeathsig). A directory without its owner's PID yet is being made
+// and is left alone, as is one whose owner still runs.
+func removeAbandoned() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtest-*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 type ids struct{ uid, gid int }
