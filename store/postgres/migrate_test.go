@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -167,4 +168,47 @@ func TestCanceledContext(t *testing.T) {
 	if _, err := s.GetUser(ctx, store.DefaultAccount, "alice"); err == nil {
 		t.Error("GetUser with a canceled context succeeded")
 	}
+}
+
+// TestOpenUnresponsive: a database host that accepts connections and
+// never answers makes Open fail, by its default connect timeout, rather
+// than hang a starting server.
+func TestOpenUnresponsive(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*postgres.DefaultConnectTimeout)
+	defer cancel()
+	s, err := postgres.Open(ctx, "postgres://postern@"+ln.Addr().String()+"/postern?sslmode=disable")
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a silent server succeeded")
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Open waited for the test's own deadline: %v", err)
+	}
+	t.Logf("Open: %v", err)
 }

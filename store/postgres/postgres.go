@@ -54,17 +54,27 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// DefaultConnectTimeout bounds a connection attempt when the DSN does not
+// (libpq's default is to wait as long as TCP does, minutes for a host
+// that has gone away): a server starting, or a call needing a new
+// connection, fails with the reason instead of hanging.
+const DefaultConnectTimeout = 10 * time.Second
+
 // Open connects to the database named by dsn (a URL,
 // postgres://user@host:port/db?sslmode=..., or the key=value form libpq
 // takes; PGPASSWORD, PGSSLMODE and the other libpq environment
 // variables, and ~/.pgpass, fill in what it leaves out) and brings its
 // schema up to date. pool_max_conns in dsn sizes the pool (default: the
-// larger of 4 and the number of CPUs).
+// larger of 4 and the number of CPUs); connect_timeout bounds each
+// connection attempt (default: DefaultConnectTimeout).
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx's error shows the DSN with its password masked.
 		return nil, fmt.Errorf("store: postgres: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	s := &Store{desc: describe(cfg.ConnConfig)}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {

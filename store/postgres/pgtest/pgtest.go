@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package pgtest runs a real PostgreSQL server for tests: one server per
 // test binary, started on first use, and a database of its own for each
 // test, so that a package's tests can run in parallel against it.
@@ -25,8 +27,6 @@
 // the server and removes its directory when the tests are done:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
-//go:build unix
-
 package pgtest
 
 import (
