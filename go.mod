@@ -82,16 +82,30 @@ require go.yaml.in/yaml/v3 v3.0.5
 // server's /metrics.
 require github.com/prometheus/common v0.72.0
 
+// The PostgreSQL store (store/postgres): pgx's own interface and pool
+// (pgxpool) rather than its database/sql adapter, for what database/sql
+// does not offer: arrays as Go slices, COPY for moving a SQLite deployment
+// over (postern admin migrate-store), and a
+// connection of its own to LISTEN on, which several servers sharing one
+// database will use to hear of each other's changes. Pure Go: the CLI's
+// cross-builds stay plain.
+require github.com/jackc/pgx/v5 v5.13.0
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-jose/go-jose/v4 v4.1.8 // indirect
 	github.com/go-json-experiment/json v1.27.2 // indirect
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	golang.org/x/exp v0.0.0-20220921023135-46d9e7742f1e // indirect
+	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/store/postgres/pgtest"
 )
 
 // bin is the postern binary built once for the package's tests.
@@ -35,7 +37,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building postern:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	// pgtest.Run runs the tests and stops the PostgreSQL server the
+	// store migration's test started, if it did.
+	code := pgtest.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

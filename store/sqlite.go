@@ -340,7 +340,10 @@ CREATE TABLE cursors (
 ALTER TABLE tokens ADD COLUMN signed_in_at INTEGER;
 `,
 	// 11: organizations: a management account, member accounts, and the
-	// root and organizational units they sit in.
+	// root and organizational units they sit in. An account's org and
+	// parent are not declared foreign keys: organizations refer to their
+	// management account, and a cycle of references has no order to copy
+	// the tables in (Export); the store checks them itself.
 	`
 CREATE TABLE organizations (
 	id                 TEXT PRIMARY KEY,
@@ -356,8 +359,8 @@ CREATE TABLE org_units (
 	created_at INTEGER
 );
 CREATE UNIQUE INDEX org_units_name ON org_units (org, COALESCE(parent, ''), name);
-ALTER TABLE accounts ADD COLUMN org TEXT REFERENCES organizations (id);
-ALTER TABLE accounts ADD COLUMN parent TEXT REFERENCES org_units (id);
+ALTER TABLE accounts ADD COLUMN org TEXT;
+ALTER TABLE accounts ADD COLUMN parent TEXT;
 CREATE INDEX accounts_org ON accounts (org, parent);
 `,
 }

@@ -2,9 +2,10 @@
 // activations, managed nodes and sessions.
 //
 // The Store interface is what the server needs from a metadata database. The
-// embedded default is SQLite through a pure Go driver (OpenSQLite); a
-// PostgreSQL implementation for multi-replica deployments satisfies the same
-// interface and runs the same conformance suite (package storetest).
+// embedded default is SQLite through a pure Go driver (OpenSQLite); package
+// store/postgres is PostgreSQL, for deployments whose servers share one
+// database, and imports a SQLite deployment's tables (SQLite.Export). Both
+// run the same conformance suite (package storetest).
 //
 // Every record belongs to an account: the data model is multi-account from the
 // start even though a single-node deployment has only the default account.

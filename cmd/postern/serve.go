@@ -29,17 +29,21 @@ import (
 	"github.com/postern/postern/server"
 	"github.com/postern/postern/sso"
 	"github.com/postern/postern/store"
+	"github.com/postern/postern/store/postgres"
 )
 
 var version = agent.Version
 
 // serverOptions are shared by `server` and `dev`.
 type serverOptions struct {
-	data   string
-	listen string
-	hosts  []string
-	grace  time.Duration
-	quiet  bool
+	data string
+	// database is where the metadata lives: a postgres:// URL, or empty
+	// for SQLite in the data directory.
+	database string
+	listen   string
+	hosts    []string
+	grace    time.Duration
+	quiet    bool
 	// signInLifetime and ssoSignInLifetime bound a sign-in; 0: defaults.
 	signInLifetime, ssoSignInLifetime time.Duration
 	// maxPendingConns caps a source's unauthenticated connections; 0:
@@ -123,14 +127,23 @@ func externalHosts(listen string) []string {
 }
 
 // dataFiles are the databases in the data directory: password and token
-// hashes, per-session shred keys, the sealed log store.
-var dataFiles = []string{"postern.db", "postern.db-wal", "postern.db-shm", "logs.db", "logs.db-wal", "logs.db-shm"}
+// hashes, per-session shred keys (postern.db, unless the metadata lives in
+// PostgreSQL), the sealed log store.
+var (
+	metadataFiles = []string{"postern.db", "postern.db-wal", "postern.db-shm"}
+	logFiles      = []string{"logs.db", "logs.db-wal", "logs.db-shm"}
+)
 
 // privateData makes the data directory and its databases the owner's
 // alone (0700, 0600), creating the databases so: SQLite would create them
 // as the umask says, 0644 in a 0755 directory on most systems, and keeps
 // its WAL files as the database is. Existing ones are tightened too.
-func privateData(dir string) error {
+// sqliteMetadata is whether postern.db is among them.
+func privateData(dir string, sqliteMetadata bool) error {
+	dataFiles := logFiles
+	if sqliteMetadata {
+		dataFiles = append(slices.Clip(metadataFiles), logFiles...)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -156,10 +169,10 @@ func privateData(dir string) error {
 // startServer opens the store, starts the server and returns once it
 // listens.
 func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runningServer, error) {
-	if err := privateData(o.data); err != nil {
+	if err := privateData(o.data, o.database == ""); err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(o.data, "postern.db"))
+	st, err := openStore(ctx, o, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -268,6 +281,28 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	return rs, nil
 }
 
+// openStore opens the metadata store: PostgreSQL when o.database names
+// one, else SQLite in the data directory.
+func openStore(ctx context.Context, o serverOptions, logf logger.Logf) (store.Store, error) {
+	if o.database == "" {
+		return store.OpenSQLite(ctx, filepath.Join(o.data, "postern.db"))
+	}
+	if !isPostgresURL(o.database) {
+		// The value stays out of the message: it may hold a password.
+		return nil, usagef("database: not a postgres:// or postgresql:// URL (leave it out for SQLite in the data directory)")
+	}
+	st, err := postgres.Open(ctx, o.database)
+	if err != nil {
+		return nil, err
+	}
+	logf("server: metadata in %s", st)
+	return st, nil
+}
+
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
 // ensureAdmin creates the bootstrap administrator "admin" on first start,
 // with the password from $POSTERN_ADMIN_PASSWORD or a random one kept in
 // the data directory (mode 0600). It returns the password when it created
@@ -334,6 +369,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&config, "config", "", "configuration file (YAML or JSON)")
 	f.StringVar(&logFormat, "log-format", logger.FormatText, "log lines as text, or json (log/slog's JSON lines)")
 	f.StringVar(&o.data, "data", "/var/lib/postern", "data directory")
+	f.StringVar(&o.database, "database", "", "metadata database: postgres://USER@HOST/DB?sslmode=verify-full (password from PGPASSWORD or ~/.pgpass); default: SQLite in the data directory")
 	f.StringVar(&o.listen, "listen", ":8443", "address to listen on")
 	f.StringSliceVar(&o.hosts, "host", nil, "extra names or addresses for the server certificate")
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
@@ -529,10 +565,13 @@ func loadServerConfig(path string, o *serverOptions) error {
 		return err
 	}
 	var c struct {
-		Data   string   `json:"data"`
-		Listen string   `json:"listen"`
-		Hosts  []string `json:"hosts"`
-		Grace  string   `json:"grace"`
+		Data string `json:"data"`
+		// Database is where the metadata lives: a postgres:// URL;
+		// empty for SQLite in the data directory.
+		Database string   `json:"database"`
+		Listen   string   `json:"listen"`
+		Hosts    []string `json:"hosts"`
+		Grace    string   `json:"grace"`
 		// SignInLifetime and SSOSignInLifetime bound a sign-in, however
 		// often it is refreshed (durations: 720h, 12h).
 		SignInLifetime    string `json:"signInLifetime"`
@@ -569,6 +608,12 @@ func loadServerConfig(path string, o *serverOptions) error {
 	}
 	if c.Data != "" {
 		o.data = c.Data
+	}
+	if c.Database != "" {
+		if !isPostgresURL(c.Database) {
+			return fmt.Errorf("%s: database: not a postgres:// or postgresql:// URL (leave it out for SQLite in the data directory)", path)
+		}
+		o.database = c.Database
 	}
 	if c.Listen != "" {
 		o.listen = c.Listen

@@ -26,12 +26,19 @@ func TestServerConfigLimits(t *testing.T) {
 	if o.grace != 30*time.Second || o.signInLifetime != 168*time.Hour || o.ssoSignInLifetime != 8*time.Hour || o.maxPendingConns != 64 {
 		t.Fatalf("options %+v", o)
 	}
+	if err := loadServerConfig(write("database: postgres://postern@db.internal/postern?sslmode=verify-full\n"), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.database != "postgres://postern@db.internal/postern?sslmode=verify-full" {
+		t.Errorf("database: %q", o.database)
+	}
 	for body, want := range map[string]string{
+		"database: mysql://root:s3cret@db/postern\n": "database: not a postgres:// or postgresql:// URL",
 		"listn: :9443\n":               `postern.yaml:1: unknown field "listn" (did you mean listen?)`,
 		"ssoSignInLifetime: 8 hours\n": "ssoSignInLifetime: time: unknown unit",
 		"signInLifetime: -1h\n":        "signInLifetime: -1h must be positive",
 	} {
-		if err := loadServerConfig(write(body), &serverOptions{}); err == nil || !strings.Contains(err.Error(), want) {
+		if err := loadServerConfig(write(body), &serverOptions{}); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%q: %v; want an error containing %q", body, err, want)
 		}
 	}
@@ -47,7 +54,7 @@ func TestPrivateData(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "logs.db"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := privateData(dir); err != nil {
+	if err := privateData(dir, true); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]os.FileMode{".": 0o700, "postern.db": 0o600, "logs.db": 0o600} {
@@ -58,6 +65,18 @@ func TestPrivateData(t *testing.T) {
 		if got := fi.Mode().Perm(); got != want {
 			t.Errorf("%s: mode %o, want %o", name, got, want)
 		}
+	}
+	// With the metadata in PostgreSQL, no postern.db appears to mislead
+	// whoever looks for it.
+	other := t.TempDir()
+	if err := privateData(other, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(other, "postern.db")); !os.IsNotExist(err) {
+		t.Errorf("postern.db made for a PostgreSQL deployment: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(other, "logs.db")); err != nil {
+		t.Error(err)
 	}
 }
 

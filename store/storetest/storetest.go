@@ -2,6 +2,7 @@
 package storetest
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -44,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sessions", testSessions},
 		{"UpdateSession", testUpdateSession},
 		{"Documents", testDocuments},
+		{"DocumentsConcurrent", testDocumentsConcurrent},
 		{"ListSessions", testListSessions},
 		{"Deliveries", testDeliveries},
 		{"Keys", testKeys},
@@ -56,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RootKeyCheck", testRootKeyCheck},
 		{"RootKeyCheckConcurrent", testRootKeyCheckConcurrent},
 		{"Audit", testAudit},
+		{"AuditConcurrent", testAuditConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -2025,5 +2028,88 @@ func testOrganizations(t *testing.T, s store.Store) {
 	}
 	if err := s.CreateMemberAccount(ctx, store.Account{ID: "000000000012", Name: "x", CreatedAt: t0, Org: "o-zzzzzzzzzz", Parent: dev.ID}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("an account under another organization's unit: %v, want ErrNotFound", err)
+	}
+}
+
+// testDocumentsConcurrent: writers of one document at once, as servers
+// sharing a database may be, each get a version of their own.
+func testDocumentsConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const writers = 8
+	versions := make([]int, writers)
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			d, err := s.PutDocument(ctx, store.Document{Account: acctA, Name: "Shared", Content: fmt.Sprint(i), CreatedBy: "alice", CreatedAt: t0})
+			versions[i], errs[i] = d.Version, err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("PutDocument #%d: %v", i, err)
+		}
+	}
+	got := slices.Sorted(slices.Values(versions))
+	for i, v := range got {
+		if v != i+1 {
+			t.Fatalf("concurrent PutDocument versions = %v, want 1 to %d once each", got, writers)
+		}
+	}
+	// Each version holds what its writer wrote.
+	for i, v := range versions {
+		d, err := s.GetDocument(ctx, acctA, "Shared", v)
+		if err != nil || d.Content != fmt.Sprint(i) {
+			t.Errorf("GetDocument(version %d) = %+v, %v; want writer %d's content", v, d, err, i)
+		}
+	}
+}
+
+// testAuditConcurrent: records appended at once, as servers sharing a
+// database do, still form one chain: sequence numbers 1, 2, ... each
+// once, each record linked to the one before.
+func testAuditConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const appenders, each = 4, 10
+	link := func(r store.AuditRecord) []byte {
+		h := sha256.Sum256(fmt.Appendf(nil, "%d<%x|%s", r.Seq, r.PrevHash, r.RequestID))
+		return h[:]
+	}
+	errs := make([]error, appenders)
+	var wg sync.WaitGroup
+	for i := range appenders {
+		wg.Go(func() {
+			for j := range each {
+				r := store.AuditRecord{Time: t0, Account: acctA, Actor: "alice", Action: "GET /v1/nodes", Result: "Allowed", Status: 200, RequestID: fmt.Sprintf("%d-%d", i, j)}
+				if _, err := s.AppendAudit(ctx, r, link); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("AppendAudit: %v", err)
+	}
+	all, err := s.ListAudit(ctx, store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != appenders*each {
+		t.Fatalf("ListAudit: %d records, want %d", len(all), appenders*each)
+	}
+	seen := map[string]bool{}
+	var prev []byte
+	for i, r := range all {
+		if r.Seq != int64(i+1) || !slices.Equal(r.PrevHash, prev) || !slices.Equal(r.Hash, link(r)) {
+			t.Fatalf("record %d: seq %d, prev %q, hash %q; want seq %d linked to %q", i, r.Seq, r.PrevHash, r.Hash, i+1, prev)
+		}
+		if seen[r.RequestID] {
+			t.Errorf("record %s appended twice", r.RequestID)
+		}
+		seen[r.RequestID] = true
+		prev = r.Hash
 	}
 }
