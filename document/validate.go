@@ -27,13 +27,17 @@ var (
 	keyPrefixRE = lazyregexp.New(`^[A-Za-z0-9!_.*'()=/-]*$`)
 	// CloudWatch Logs' log group names.
 	logGroupRE = lazyregexp.New(`^[.\-_/#A-Za-z0-9]{1,512}$`)
-	// KMS: key id, multi-Region key id, key ARN, alias name, alias ARN.
+	// KMS: key id, multi-Region key id, key ARN, alias name, alias ARN;
+	// AWS KMS's or Postern's.
 	kmsKeyRE = lazyregexp.New(`^(` +
 		`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}` +
 		`|mrk-[0-9a-f]{32}` +
 		`|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|mrk-[0-9a-f]{32})` +
 		`|alias/[A-Za-z0-9/_-]{1,250}` +
 		`|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:alias/[A-Za-z0-9/_-]{1,250}` +
+		// Postern's own key service's key and alias ARNs.
+		`|prn:postern:kms:[0-9]{12}:key/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}` +
+		`|prn:postern:kms:[0-9]{12}:alias/[A-Za-z0-9/_-]{1,250}` +
 		`)$`)
 	// A user name that every Unix accepts and that cannot be taken for an
 	// option (-x) or a uid (1000).

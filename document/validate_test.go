@@ -54,6 +54,7 @@ func TestValidateErrors(t *testing.T) {
 		{"log group space", prefsDoc(`"cloudWatchLogGroupName":"my group"`), []string{`inputs.cloudWatchLogGroupName: "my group" is not a valid log group name: 1–512 letters, digits, '.', '-', '_', '/' and '#'`}},
 		{"log group too long", prefsDoc(`"cloudWatchLogGroupName":"` + strings.Repeat("g", 513) + `"`), []string{`inputs.cloudWatchLogGroupName: "gggg`, `is not a valid log group name`}},
 		{"kms key garbage", prefsDoc(`"kmsKeyId":"my-key"`), []string{`inputs.kmsKeyId: "my-key" is not a KMS key id, key ARN, alias name (alias/...) or alias ARN`}},
+		{"postern arn of another service", prefsDoc(`"kmsKeyId":"prn:postern:logs:000000000001:key/e04ff48b-4b8a-4c2b-ad25-a985c72cb1a6"`), []string{`inputs.kmsKeyId: "prn:postern:logs:`}},
 		{"kms alias empty", prefsDoc(`"kmsKeyId":"alias/"`), []string{`inputs.kmsKeyId: "alias/" is not a KMS key id`}},
 		{"kms arn of another service", prefsDoc(`"kmsKeyId":"arn:aws:s3:::bucket"`), []string{`inputs.kmsKeyId: "arn:aws:s3:::bucket" is not a KMS key id`}},
 		{"run-as user option", prefsDoc(`"runAsEnabled":true,"runAsDefaultUser":"-oProxyCommand"`), []string{`inputs.runAsDefaultUser: "-oProxyCommand" is not a valid user name`}},
@@ -246,5 +247,15 @@ func TestManyProblemsAreCapped(t *testing.T) {
 	lines := strings.Split(err.Error(), "\n")
 	if len(lines) != maxErrors+1 || lines[len(lines)-1] != "and 2450 more problems" {
 		t.Errorf("%d lines, ending %q", len(lines), lines[len(lines)-1])
+	}
+}
+
+// TestPosternKeyARNs: preferences may name a key of Postern's own key
+// service by its ARN or its alias's, as they may AWS KMS's.
+func TestPosternKeyARNs(t *testing.T) {
+	for _, k := range []string{"prn:postern:kms:000000000001:key/e04ff48b-4b8a-4c2b-ad25-a985c72cb1a6", "prn:postern:kms:000000000001:alias/session-logs"} {
+		if _, err := Parse([]byte(prefsDoc(`"kmsKeyId":"` + k + `"`))); err != nil {
+			t.Errorf("kmsKeyId %s: %v", k, err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -166,4 +167,57 @@ func TestOrganizations(t *testing.T) {
 	if !has(mgmt, "prn:postern:iam:000000000001:user/admin", "POST /v1/organization/accounts/{id}/assume-role") {
 		t.Errorf("the management account's trail has no assume-role:\n%+v", mgmt)
 	}
+}
+
+// TestOrgConditionKeys: a key policy that lets only its organization's
+// users and recorders use a key (aws:PrincipalOrgID, aws:SourceOrgID) admits
+// the organization's, and refuses once it names another organization:
+// sessions cannot be sealed with it, nor their logs read.
+func TestOrgConditionKeys(t *testing.T) {
+	ctx := testCtx(t)
+	e := startDev(t)
+	var org api.Organization
+	e.jsonOut(ctx, &org, "org", "create")
+	policy := func(orgID string) string {
+		p := filepath.Join(t.TempDir(), "policy.json")
+		text := `{"Version": "2012-10-17", "Statement": [
+		  {"Sid": "administrators manage it", "Effect": "Allow", "Principal": {"Postern": "prn:postern:iam:000000000001:root"},
+		   "Action": ["kms:DescribeKey", "kms:PutKeyPolicy", "kms:EnableKey", "kms:DisableKey"], "Resource": "*"},
+		  {"Sid": "the organization's recorders seal with it", "Effect": "Allow", "Principal": {"Service": "sessions.postern"},
+		   "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*",
+		   "Condition": {"StringEquals": {"aws:SourceOrgID": "` + orgID + `"}}},
+		  {"Sid": "the organization's users seal and read with it", "Effect": "Allow", "Principal": "*", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*",
+		   "Condition": {"StringEquals": {"aws:PrincipalOrgID": "` + orgID + `"}, "ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "` + orgID + `/*"}}}
+		]}`
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	out := e.mustRun(ctx, "keys", "create", "--policy-file", policy(org.ID))
+	m := regexp.MustCompile(`Created key (\S+) \((prn:\S+)\)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("keys create printed %q", out)
+	}
+	prefs := filepath.Join(t.TempDir(), "prefs.json")
+	if err := os.WriteFile(prefs, []byte(`{"schemaVersion":"1.0","sessionType":"Standard_Stream","inputs":{"kmsKeyId":"`+m[2]+`"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun(ctx, "prefs", "set", "-f", prefs)
+	node := hostname(t)
+	if out := e.mustRun(ctx, "exec", node, "--", "echo", "Zq7OrgSealed"); out != "Zq7OrgSealed\n" {
+		t.Fatalf("exec printed %q", out)
+	}
+	id := e.sessions(ctx)[0].ID
+	if log := e.logs(ctx, id, "log"); !strings.Contains(log, "Zq7OrgSealed") {
+		t.Errorf("the organization's administrator cannot read the sealed session:\n%s", log)
+	}
+	// The recorder read it too, for the built-in log store.
+	e.waitDelivered(ctx, id)
+
+	// The same key for another organization only: this one's recorder
+	// and users are outsiders.
+	e.mustRun(ctx, "keys", "put-policy", m[1], "-f", policy("o-zzzzzzzzzz"))
+	e.mustFail([]string{"logs", "get", id}, "may not kms:Decrypt with key "+m[2])
+	e.mustFail([]string{"exec", node, "--", "echo", "refused"}, "cannot encrypt it")
 }

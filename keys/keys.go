@@ -102,6 +102,9 @@ type Service struct {
 	ext       External // nil: no keys outside Postern
 	extAll    bool     // every reference goes to ext
 	auditKey  []byte   // see AuditKey
+	// place finds an account's organization (Options.Place); nil:
+	// accounts belong to none.
+	place func(ctx context.Context, account string) (org, path string, err error)
 }
 
 // AuditKey is the key of the audit trail's chain (package audit), derived
@@ -126,6 +129,11 @@ type Options struct {
 	// External); ExternalAll sends it every reference.
 	External    External
 	ExternalAll bool
+	// Place, when set, says which organization an account belongs to
+	// and where it sits in it (o-.../r-.../ou-.../): the values of the
+	// aws:PrincipalOrgID, aws:PrincipalOrgPaths and aws:SourceOrgID
+	// condition keys (package orgs's Place).
+	Place func(ctx context.Context, account string) (org, path string, err error)
 }
 
 // Open returns the key service over st. The root key comes from RootKeyEnv
@@ -133,7 +141,7 @@ type Options struct {
 // but only for a database that has never had a root key: otherwise its
 // keys would become unreadable, and Open fails without changing anything.
 func Open(ctx context.Context, st Store, rootKeyFile string, opts Options) (*Service, error) {
-	s := &Service{st: st, now: opts.Now, rand: opts.Rand, ext: opts.External, extAll: opts.ExternalAll}
+	s := &Service{st: st, now: opts.Now, rand: opts.Rand, ext: opts.External, extAll: opts.ExternalAll, place: opts.Place}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -409,6 +417,9 @@ func (s *Service) authorized(ctx context.Context, c Caller, ref, action string, 
 	if err != nil {
 		return store.Key{}, err
 	}
+	if c, err = s.placed(ctx, c); err != nil {
+		return store.Key{}, err
+	}
 	if err := checkPolicy(k, c, action, ec); err != nil {
 		return store.Key{}, err
 	}
@@ -428,6 +439,20 @@ func checkPolicy(k store.Key, c Caller, action string, ec EncryptionContext) err
 		return fmt.Errorf("%w: %s may not %s with key %s (its key policy does not allow it)", ErrAccessDenied, who, action, KeyARN(k.Account, k.ID))
 	}
 	return nil
+}
+
+// placed fills in the caller's organization and place in it, for the
+// condition keys that name them, unless the caller says them already.
+func (s *Service) placed(ctx context.Context, c Caller) (Caller, error) {
+	if s.place == nil || c.OrgID != "" {
+		return c, nil
+	}
+	org, path, err := s.place(ctx, c.Account)
+	if err != nil {
+		return c, fmt.Errorf("keys: the organization of account %s: %w", c.Account, err)
+	}
+	c.OrgID, c.OrgPath = org, path
+	return c, nil
 }
 
 // Authorize checks that the key ref names is enabled and that its policy
@@ -853,6 +878,9 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, wrapped []byte, ec Encr
 	}
 	if err != nil {
 		return nil, fmt.Errorf("keys: decrypt: %w", err)
+	}
+	if c, err = s.placed(ctx, c); err != nil {
+		return nil, err
 	}
 	if err := checkPolicy(k, c, "kms:Decrypt", ec); err != nil {
 		return nil, err

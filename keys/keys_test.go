@@ -431,7 +431,9 @@ func TestParsePolicyErrors(t *testing.T) {
 		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]}`, `Action "s3:GetObject"`},
 		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"NumericLessThan": {"kms:EncryptionContext:x": "1"}}}]}`, `operator "NumericLessThan"`},
 		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"StringEquals": {"aws:SourceIp": "1"}}}]}`, `Condition key "aws:SourceIp"`},
-		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"ForAnyValue:StringEquals": {"kms:EncryptionContext:x": "1"}}}]}`, `operator "ForAnyValue:StringEquals"`},
+		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"ForSomeValue:StringEquals": {"kms:EncryptionContext:x": "1"}}}]}`, `operator "ForSomeValue:StringEquals"`},
+		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"ForAnyValue:Null": {"aws:PrincipalOrgID": "true"}}}]}`, `operator "ForAnyValue:Null"`},
+		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"StringEquals": {"aws:PrincipalTag/team": "x"}}}]}`, `key "aws:PrincipalTag/team"`},
 		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"NullIfExists": {"kms:EncryptionContext:x": "true"}}}]}`, `operator "NullIfExists"`},
 		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Condition": {"Null": {"kms:EncryptionContext:x": "yes"}}}]}`, `Null "kms:EncryptionContext:x": "yes"`},
 		{`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Extra": 1}]}`, `unknown field "Extra"`},
@@ -449,6 +451,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add(`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*"}, {"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt", "Condition": {"StringNotEquals": {"kms:EncryptionContext:aws:logs:arn": ["prn:postern:logs:000000000001:log-group/a", "b"]}, "Null": {"KMS:EncryptionContext:k": "false"}}}]}`)
 	f.Add(`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Condition": {"ArnNotLikeIfExists": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-*:111122223333:log-group:*"}, "StringEqualsIgnoreCase": {"kms:EncryptionContext:d": ["Finance", "h?"]}}}]}`)
 	f.Add(`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Condition": {"StringNotLikeIfExists": {"kms:EncryptionContext:": []}, "ArnEquals": {"kms:EncryptionContext:a": "prn:*:*:*:*"}, "StringNotEqualsIgnoreCase": {"kms:EncryptionContext:b": "x"}}}]}`)
+	f.Add(`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}, "ForAnyValue:StringLike": {"AWS:PrincipalOrgPaths": ["o-abcdefghij/r-ab12/*"]}}}, {"Effect": "Deny", "Principal": {"Service": "sessions.postern"}, "Action": "kms:*", "Condition": {"ForAllValues:StringNotEquals": {"aws:SourceAccount": "1"}, "Null": {"aws:SourceOrgID": "true"}}}]}`)
 	f.Fuzz(func(t *testing.T, policy string) {
 		p, err := keys.ParsePolicy(policy)
 		if err != nil {
@@ -461,6 +464,8 @@ func FuzzParsePolicy(f *testing.F) {
 		p.Allows(logs, "kms:GenerateDataKey", nil)
 		p.Allows(bob, "kms:Decrypt", keys.EncryptionContext{"aws:logs:arn": "arn:aws:logs:us-east-1:111122223333:log-group:" + policy, "": ""})
 		p.Allows(logs, "kms:Decrypt", keys.EncryptionContext{"k": "prn:postern:logs:000000000001:log-group/" + policy})
+		p.Allows(keys.Caller{Account: acct, ARN: "prn:postern:iam:" + acct + ":user/x", OrgID: policy, OrgPath: policy + "/r-ab12/"}, "kms:Decrypt", nil)
+		p.Allows(keys.Caller{Account: acct, Service: keys.RecorderService, OrgID: policy}, "kms:GenerateDataKey", nil)
 		// ...and a policy that parsed is one SetPolicy would store:
 		// its JSON round trip parses again.
 		b, err := json.Marshal(p)
@@ -500,3 +505,4 @@ func FuzzDecrypt(f *testing.F) {
 		}
 	})
 }
+

@@ -179,10 +179,91 @@ type condOp struct {
 
 func stringEquals(a, b string) bool { return a == b }
 
-// conditionKeyPrefix starts the condition keys Postern evaluates. IAM's
+// conditionKeyPrefix starts the encryption context's condition keys. IAM's
 // condition key names are not case-sensitive; the encryption context key
 // after the prefix is compared as written, as the encryption context is.
 const conditionKeyPrefix = "kms:EncryptionContext:"
+
+// globalKeys are the other condition keys a key policy may use: IAM's
+// global keys about who asks, and for whom, as the multi-account logging
+// setup's key policies use them (an organization's archive key that every
+// member account's sessions may use):
+//
+//   - aws:PrincipalAccount: the account of the user asking.
+//   - aws:PrincipalOrgID: that account's organization (o-...).
+//   - aws:PrincipalOrgPaths: where the account sits in it,
+//     "o-.../r-.../ou-.../" (multivalued: use ForAnyValue:StringLike).
+//   - aws:SourceAccount, aws:SourceOrgID: for a service acting for an
+//     account (Postern's recorder and log store), the account whose
+//     session or log group it is, and its organization.
+//
+// A key the request does not have (a user outside any organization, a
+// service's aws:PrincipalOrgID) is missing, as IAM treats it.
+var globalKeys = []string{"aws:PrincipalAccount", "aws:PrincipalOrgID", "aws:PrincipalOrgPaths", "aws:SourceAccount", "aws:SourceOrgID"}
+
+// knownKey reports whether a policy may name the condition key k.
+func knownKey(k string) bool {
+	if _, ok := contextKey(k); ok {
+		return true
+	}
+	return slices.ContainsFunc(globalKeys, func(g string) bool { return strings.EqualFold(g, k) })
+}
+
+// requestValues returns a condition key's values in a request by c with
+// the encryption context ec, and whether the request has the key.
+func requestValues(k string, c Caller, ec EncryptionContext) ([]string, bool) {
+	if name, ok := contextKey(k); ok {
+		v, present := ec[name]
+		return []string{v}, present
+	}
+	var v string
+	switch strings.ToLower(k) {
+	case "aws:principalaccount":
+		if c.Service == "" {
+			v = c.Account
+		}
+	case "aws:principalorgid":
+		if c.Service == "" {
+			v = c.OrgID
+		}
+	case "aws:principalorgpaths":
+		if c.Service == "" {
+			v = c.OrgPath
+		}
+	case "aws:sourceaccount":
+		if c.Service != "" {
+			v = c.Account
+		}
+	case "aws:sourceorgid":
+		if c.Service != "" {
+			v = c.OrgID
+		}
+	}
+	if v == "" {
+		return nil, false
+	}
+	return []string{v}, true
+}
+
+// Set operators qualify a condition operator for multivalued keys, as
+// IAM's do: ForAnyValue holds when any of the request's values matches
+// (false when the key is missing), ForAllValues when each does (true when
+// it is missing). Without one, a key's values are taken as
+// ForAnyValue's.
+const (
+	forAnyValue  = "ForAnyValue:"
+	forAllValues = "ForAllValues:"
+)
+
+// splitOperator returns an operator's set qualifier and the rest.
+func splitOperator(op string) (set, base string) {
+	for _, q := range []string{forAnyValue, forAllValues} {
+		if len(op) > len(q) && strings.EqualFold(op[:len(q)], q) {
+			return q, op[len(q):]
+		}
+	}
+	return "", op
+}
 
 // contextKey returns the encryption context key a condition key names.
 func contextKey(conditionKey string) (string, bool) {
@@ -230,12 +311,13 @@ func ParsePolicy(text string) (*Policy, error) {
 			}
 		}
 		for op, conds := range st.Condition {
-			if _, ok := conditionOps[strings.TrimSuffix(op, "IfExists")]; !ok && op != nullOp {
-				return nil, fmt.Errorf("%w: %s: Condition operator %q: want one of %s (all but Null optionally ...IfExists)", ErrInvalid, where, op, operatorNames())
+			set, base := splitOperator(op)
+			if _, ok := conditionOps[strings.TrimSuffix(base, "IfExists")]; !ok && (base != nullOp || set != "") {
+				return nil, fmt.Errorf("%w: %s: Condition operator %q: want one of %s (all but Null optionally ...IfExists, and ForAnyValue: or ForAllValues: before)", ErrInvalid, where, op, operatorNames())
 			}
 			for k, values := range conds {
-				if _, ok := contextKey(k); !ok {
-					return nil, fmt.Errorf("%w: %s: Condition key %q: only %s... is supported", ErrInvalid, where, k, conditionKeyPrefix)
+				if !knownKey(k) {
+					return nil, fmt.Errorf("%w: %s: Condition key %q: want %s... or one of %s", ErrInvalid, where, k, conditionKeyPrefix, strings.Join(globalKeys, ", "))
 				}
 				if op != nullOp {
 					continue
@@ -282,6 +364,11 @@ type Caller struct {
 	// Service is the service acting ("logs.postern"), or empty for a
 	// user.
 	Service string
+	// OrgID and OrgPath are the organization of Account and where the
+	// account sits in it (o-.../r-.../ou-.../), empty outside any: a
+	// user's aws:PrincipalOrgID and aws:PrincipalOrgPaths, a service's
+	// aws:SourceOrgID.
+	OrgID, OrgPath string
 }
 
 // UserCaller is the Caller for a user of an account.
@@ -323,7 +410,7 @@ func (st Statement) matches(c Caller, action string, ec EncryptionContext) bool 
 	}
 	for op, conds := range st.Condition {
 		for key, values := range conds {
-			if !condition(op, key, values, ec) {
+			if !condition(op, key, values, c, ec) {
 				return false
 			}
 		}
@@ -334,14 +421,14 @@ func (st Statement) matches(c Caller, action string, ec EncryptionContext) bool 
 // condition evaluates one operator on one key as IAM does (see
 // conditionOps). A policy that passed ParsePolicy has only known operators
 // and keys; anything else holds nowhere.
-func condition(op, key string, values []string, ec EncryptionContext) bool {
-	name, ok := contextKey(key)
-	if !ok {
+func condition(op, key string, values []string, c Caller, ec EncryptionContext) bool {
+	if !knownKey(key) {
 		return false
 	}
-	got, present := ec[name]
+	got, present := requestValues(key, c, ec)
+	set, op := splitOperator(op)
 	if op == nullOp {
-		return slices.ContainsFunc(values, func(v string) bool { return v == strconv.FormatBool(!present) })
+		return set == "" && slices.ContainsFunc(values, func(v string) bool { return v == strconv.FormatBool(!present) })
 	}
 	base, ifExists := strings.CutSuffix(op, "IfExists")
 	o, ok := conditionOps[base]
@@ -349,10 +436,23 @@ func condition(op, key string, values []string, ec EncryptionContext) bool {
 		return false
 	}
 	if !present {
+		switch set {
+		case forAllValues:
+			return true // no value fails to match
+		case forAnyValue:
+			return ifExists
+		}
 		return ifExists || o.negated
 	}
-	matched := slices.ContainsFunc(values, func(v string) bool { return o.match(v, got) })
-	return matched != o.negated
+	// one reports whether a request value passes: matches one of the
+	// policy's values, or for a negated operator none.
+	one := func(g string) bool {
+		return slices.ContainsFunc(values, func(v string) bool { return o.match(v, g) }) != o.negated
+	}
+	if set == forAllValues {
+		return !slices.ContainsFunc(got, func(g string) bool { return !one(g) })
+	}
+	return slices.ContainsFunc(got, one)
 }
 
 func (p Principals) matches(c Caller) bool {

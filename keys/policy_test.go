@@ -302,3 +302,65 @@ func TestConditionExamples(t *testing.T) {
 		})
 	}
 }
+
+// TestOrganizationConditionKeys: a key policy that lets the principals
+// and services of one organization use a key, as the multi-account
+// logging setup's archive key does, admits them and refuses an outsider;
+// the set operators treat a missing key as IAM does.
+func TestOrganizationConditionKeys(t *testing.T) {
+	p, err := keys.ParsePolicy(`{"Version": "2012-10-17", "Statement": [
+	  {"Sid": "org users", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt",
+	   "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}},
+	  {"Sid": "prod units only may generate", "Effect": "Allow", "Principal": "*", "Action": "kms:GenerateDataKey",
+	   "Condition": {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-abcdefghij/r-ab12/ou-ab12-prodprod/*"}}},
+	  {"Sid": "the org's recorders", "Effect": "Allow", "Principal": {"Service": "sessions.postern"}, "Action": "kms:GenerateDataKey",
+	   "Condition": {"StringEquals": {"aws:SourceOrgID": "o-abcdefghij"}, "StringNotEquals": {"aws:SourceAccount": "111111111111"}}},
+	  {"Sid": "no user of another organization (ForAllValues holds on a missing key: hence the Null)", "Effect": "Deny", "Principal": "*", "Action": "kms:*",
+	   "Condition": {"ForAllValues:StringNotLike": {"aws:PrincipalOrgPaths": "o-abcdefghij/*"}, "Null": {"aws:PrincipalOrgPaths": "false"}}}
+	]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := keys.Caller{Account: "222222222222", ARN: "prn:postern:iam:222222222222:user/alice", OrgID: "o-abcdefghij", OrgPath: "o-abcdefghij/r-ab12/ou-ab12-prodprod/ou-ab12-webwebwe/"}
+	devMember := keys.Caller{Account: "333333333333", ARN: "prn:postern:iam:333333333333:user/bob", OrgID: "o-abcdefghij", OrgPath: "o-abcdefghij/r-ab12/ou-ab12-devdevde/"}
+	outsider := keys.Caller{Account: "444444444444", ARN: "prn:postern:iam:444444444444:user/eve"}
+	otherOrg := keys.Caller{Account: "555555555555", ARN: "prn:postern:iam:555555555555:user/mallory", OrgID: "o-zzzzzzzzzz", OrgPath: "o-zzzzzzzzzz/r-zz99/"}
+	recorder := func(account, org string) keys.Caller {
+		return keys.Caller{Account: account, Service: keys.RecorderService, OrgID: org}
+	}
+	for _, tt := range []struct {
+		name   string
+		c      keys.Caller
+		action string
+		want   bool
+	}{
+		{"a member decrypts", member, "kms:Decrypt", true},
+		{"a dev member decrypts", devMember, "kms:Decrypt", true},
+		{"an account outside any organization does not", outsider, "kms:Decrypt", false},
+		{"another organization's user does not", otherOrg, "kms:Decrypt", false},
+		{"a prod member generates", member, "kms:GenerateDataKey", true},
+		{"a dev member does not generate", devMember, "kms:GenerateDataKey", false},
+		{"the recorder of a member generates", recorder("222222222222", "o-abcdefghij"), "kms:GenerateDataKey", true},
+		{"the recorder of an excluded member does not", recorder("111111111111", "o-abcdefghij"), "kms:GenerateDataKey", false},
+		{"the recorder of an outsider does not", recorder("444444444444", ""), "kms:GenerateDataKey", false},
+		{"a service has no aws:PrincipalOrgID", recorder("222222222222", "o-abcdefghij"), "kms:Decrypt", false},
+	} {
+		if got := p.Allows(tt.c, tt.action, nil); got != tt.want {
+			t.Errorf("%s: Allows = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// The Deny's ForAllValues holds when the key is missing: a user
+	// outside any organization is denied even where another statement
+	// would allow everyone.
+	open, err := keys.ParsePolicy(`{"Statement": [
+	  {"Effect": "Allow", "Principal": "*", "Action": "kms:*"},
+	  {"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Condition": {"ForAnyValue:StringEquals": {"aws:PrincipalOrgID": "o-zzzzzzzzzz"}}}
+	]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !open.Allows(outsider, "kms:Decrypt", nil) || open.Allows(otherOrg, "kms:Decrypt", nil) || !open.Allows(member, "kms:Decrypt", nil) {
+		t.Errorf("ForAnyValue on a missing key: outsider %v, other organization %v, member %v; want true, false, true",
+			open.Allows(outsider, "kms:Decrypt", nil), open.Allows(otherOrg, "kms:Decrypt", nil), open.Allows(member, "kms:Decrypt", nil))
+	}
+}

@@ -474,3 +474,34 @@ func (h *Handlers) assumeRole(w http.ResponseWriter, r *http.Request) error {
 	httpapi.WriteJSON(w, http.StatusOK, api.AssumeRoleResponse{Token: secret, ExpiresAt: exp, Account: target.ID, Role: role, ARN: arn})
 	return nil
 }
+
+// PlaceStore is what Place reads.
+type PlaceStore interface {
+	GetAccount(ctx context.Context, id string) (store.Account, error)
+	ListOrgUnits(ctx context.Context, org string) ([]store.OrgUnit, error)
+}
+
+// Place returns a function that says which organization an account
+// belongs to and where it sits in it, as aws:PrincipalOrgID and
+// aws:PrincipalOrgPaths spell them (o-..., o-.../r-.../ou-.../); both
+// empty for an account outside any organization, or unknown.
+func Place(st PlaceStore) func(ctx context.Context, account string) (org, path string, err error) {
+	return func(ctx context.Context, account string) (string, string, error) {
+		a, err := st.GetAccount(ctx, account)
+		if errors.Is(err, store.ErrNotFound) || err == nil && a.Org == "" {
+			return "", "", nil
+		}
+		if err != nil {
+			return "", "", err
+		}
+		us, err := st.ListOrgUnits(ctx, a.Org)
+		if err != nil {
+			return "", "", err
+		}
+		t := tree{org: a.Org, units: map[string]store.OrgUnit{}}
+		for _, u := range us {
+			t.units[u.ID] = u
+		}
+		return a.Org, t.path(a.Parent), nil
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/logstore"
+	"github.com/postern/postern/orgs"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/server"
 	"github.com/postern/postern/sso"
@@ -183,7 +184,8 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		st.Close()
 		return nil, err
 	}
-	kopts := keys.Options{ExternalAll: extAll}
+	// Key policies may name the organization of whoever uses a key.
+	kopts := keys.Options{ExternalAll: extAll, Place: orgs.Place(st)}
 	if ext != nil {
 		kopts.External = ext
 	}
