@@ -505,4 +505,3 @@ func FuzzDecrypt(f *testing.F) {
 		}
 	})
 }
-
