@@ -373,16 +373,18 @@ func describe(k store.Key, aliases []store.KeyAlias) Key {
 	return d
 }
 
-// resolve finds the key a reference names: a key id, a key ARN, an alias
-// name ("alias/x") or an alias ARN, in the account.
+// resolve finds the key a reference names: a key id or an alias name
+// ("alias/x") in the account, or a key ARN or alias ARN in the account it
+// names, which may be another: as in KMS, a key of another account is
+// used by its ARN, and only as its policy lets the caller.
 func (s *Service) resolve(ctx context.Context, account, ref string) (store.Key, error) {
 	id := ref
-	prefix := "prn:postern:kms:" + account + ":"
-	if strings.HasPrefix(ref, "prn:") {
-		if !strings.HasPrefix(ref, prefix) {
-			return store.Key{}, fmt.Errorf("%w: key %s: not a key of account %s", ErrNotFound, ref, account)
+	if rest, ok := strings.CutPrefix(ref, "prn:"); ok {
+		parts := strings.SplitN(rest, ":", 4) // postern, kms, ACCOUNT, key/ID or alias/NAME
+		if len(parts) != 4 || parts[0] != "postern" || parts[1] != "kms" || !ids.ValidAccount(parts[2]) {
+			return store.Key{}, fmt.Errorf("%w: %s is not a key or alias ARN (prn:postern:kms:ACCOUNT:key/ID)", ErrNotFound, ref)
 		}
-		id = strings.TrimPrefix(ref, prefix)
+		account, id = parts[2], parts[3]
 		if rest, ok := strings.CutPrefix(id, "key/"); ok {
 			id = rest
 		}
@@ -469,7 +471,7 @@ func (s *Service) Authorize(ctx context.Context, c Caller, ref, action string, e
 		return err
 	}
 	if k.State != store.KeyEnabled {
-		return fmt.Errorf("%w: key %s is %s", ErrInvalidState, KeyARN(c.Account, k.ID), k.State)
+		return fmt.Errorf("%w: key %s is %s", ErrInvalidState, KeyARN(k.Account, k.ID), k.State)
 	}
 	return nil
 }
@@ -480,8 +482,7 @@ func (s *Service) Describe(ctx context.Context, c Caller, ref string) (Key, erro
 	if err != nil {
 		return Key{}, err
 	}
-	account := c.Account
-	as, err := s.st.ListAliases(ctx, account)
+	as, err := s.st.ListAliases(ctx, k.Account)
 	if err != nil {
 		return Key{}, fmt.Errorf("keys: describe %s: %w", ref, err)
 	}
@@ -737,7 +738,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, c Caller, ref string, ec 
 		return nil, nil, err
 	}
 	if k.State != store.KeyEnabled {
-		return nil, nil, fmt.Errorf("%w: key %s is %s", ErrInvalidState, KeyARN(account, k.ID), k.State)
+		return nil, nil, fmt.Errorf("%w: key %s is %s", ErrInvalidState, KeyARN(k.Account, k.ID), k.State)
 	}
 	v := k.Versions[len(k.Versions)-1]
 	kek, err := s.material(k, v)
@@ -748,10 +749,16 @@ func (s *Service) GenerateDataKey(ctx context.Context, c Caller, ref string, ec 
 	if _, err := io.ReadFull(s.rand, dk); err != nil {
 		return nil, nil, fmt.Errorf("keys: generate data key: %w", err)
 	}
-	head := binary.AppendUvarint([]byte(dataKeyMagic), uint64(len(k.ID)))
-	head = append(head, k.ID...)
+	// A key of the caller's own account is named by its id, as ever; a
+	// key of another by its ARN, so that Decrypt finds its account.
+	name := k.ID
+	if k.Account != account {
+		name = KeyARN(k.Account, k.ID)
+	}
+	head := binary.AppendUvarint([]byte(dataKeyMagic), uint64(len(name)))
+	head = append(head, name...)
 	head = binary.AppendUvarint(head, uint64(v.Version))
-	sealed := s.seal(kek, dk, dataKeyAAD(head, account, ec))
+	sealed := s.seal(kek, dk, dataKeyAAD(head, k.Account, ec))
 	return dk, append(head, sealed...), nil
 }
 
@@ -841,7 +848,7 @@ func parseWrapped(b []byte) (id string, version int, headLen int, err error) {
 	}
 	p := []byte(rest)
 	n, k := binary.Uvarint(p)
-	if k <= 0 || n == 0 || n > 64 || uint64(len(p)-k) < n {
+	if k <= 0 || n == 0 || n > 128 || uint64(len(p)-k) < n {
 		return "", 0, 0, bad
 	}
 	id = string(p[k : k+int(n)])
@@ -871,6 +878,18 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, wrapped []byte, ec Encr
 	id, version, headLen, err := parseWrapped(wrapped)
 	if err != nil {
 		return nil, err
+	}
+	if strings.HasPrefix(id, "prn:") {
+		// A key of another account (see GenerateDataKey).
+		parts := strings.SplitN(id, ":", 5)
+		rest, ok := "", len(parts) == 5 && parts[1] == "postern" && parts[2] == "kms" && ids.ValidAccount(parts[3])
+		if ok {
+			rest, ok = strings.CutPrefix(parts[4], "key/")
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w (its key %q is not a key ARN)", ErrDecrypt, id)
+		}
+		account, id = parts[3], rest
 	}
 	k, err := s.st.GetKey(ctx, account, id)
 	if errors.Is(err, store.ErrNotFound) {

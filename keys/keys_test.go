@@ -9,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/postern/postern/clocktest"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/store"
 )
@@ -25,28 +25,10 @@ var (
 	logs  = keys.Caller{Account: acct, Service: keys.LogsService}
 )
 
-// clock is a clock tests move by hand.
-type clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	dir   string
 	st    *store.SQLite
-	clock *clock
+	clock *clocktest.Clock
 	svc   *keys.Service
 }
 
@@ -63,7 +45,7 @@ func newEnv(t *testing.T) *env {
 	if err := st.EnsureAccount(t.Context(), store.Account{ID: acct, Name: "default"}); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{dir: dir, st: st, clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	e := &env{dir: dir, st: st, clock: clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	e.svc = e.open(t)
 	return e
 }
@@ -504,4 +486,79 @@ func FuzzDecrypt(f *testing.F) {
 			t.Errorf("random bytes decrypted to %x", dk)
 		}
 	})
+}
+
+// TestKeyOfAnotherAccount: a key is used from another account by its ARN,
+// only as its policy lets the caller (here: the organization's recorders
+// and users, by aws:SourceOrgID and aws:PrincipalOrgID); its own account's
+// administrators read what was sealed with it; a key policy naming only
+// its own account's root lets no other account's administrator in; and
+// the account a data key was made for is the key's, whoever made it.
+func TestKeyOfAnotherAccount(t *testing.T) {
+	const archive, member, outsider = acct, "222222222222", "333333333333"
+	e := newEnv(t)
+	for _, a := range []string{member, outsider} {
+		if err := e.st.EnsureAccount(t.Context(), store.Account{ID: a, Name: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	place := func(_ context.Context, account string) (string, string, error) {
+		if account == outsider {
+			return "", "", nil
+		}
+		return "o-abcdefghij", "o-abcdefghij/r-ab12/", nil
+	}
+	svc, err := keys.Open(t.Context(), e.st, e.keyFile(), keys.Options{Now: e.clock.Now, Place: place})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := svc.Create(t.Context(), archive, keys.CreateOptions{Policy: `{"Statement": [
+	  {"Effect": "Allow", "Principal": {"Postern": "prn:postern:iam:` + archive + `:root"}, "Action": "kms:*"},
+	  {"Effect": "Allow", "Principal": {"Service": "sessions.postern"}, "Action": "kms:GenerateDataKey",
+	   "Condition": {"StringEquals": {"aws:SourceOrgID": "o-abcdefghij"}}},
+	  {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}}
+	]}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := keys.EncryptionContext{"aws:postern:archive": member + "/s-1"}
+	memberRecorder := keys.Caller{Account: member, Service: keys.RecorderService}
+	if _, _, err := svc.GenerateDataKey(t.Context(), memberRecorder, k.ID, ec); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("a key of another account by its bare id: %v, want ErrNotFound", err)
+	}
+	dk, wrapped, err := svc.GenerateDataKey(t.Context(), memberRecorder, k.ARN, ec)
+	if err != nil {
+		t.Fatalf("the member's recorder with the archive's key: %v", err)
+	}
+	if _, _, err := svc.GenerateDataKey(t.Context(), keys.Caller{Account: outsider, Service: keys.RecorderService}, k.ARN, ec); !errors.Is(err, keys.ErrAccessDenied) {
+		t.Fatalf("an outsider's recorder with the archive's key: %v, want ErrAccessDenied", err)
+	}
+	for _, tt := range []struct {
+		name string
+		c    keys.Caller
+		ok   bool
+	}{
+		{"the archive's administrator", keys.UserCaller(archive, "admin", true), true},
+		{"a member's user (aws:PrincipalOrgID)", keys.UserCaller(member, "alice", false), true},
+		{"an outsider's administrator", keys.UserCaller(outsider, "admin", true), false},
+	} {
+		got, err := svc.Decrypt(t.Context(), tt.c, wrapped, ec)
+		if tt.ok && (err != nil || !bytes.Equal(got, dk)) {
+			t.Errorf("%s: Decrypt = %v", tt.name, err)
+		}
+		if !tt.ok && !errors.Is(err, keys.ErrAccessDenied) {
+			t.Errorf("%s: Decrypt = %v, want ErrAccessDenied", tt.name, err)
+		}
+	}
+	if _, err := svc.Decrypt(t.Context(), keys.UserCaller(archive, "admin", true), wrapped, keys.EncryptionContext{"aws:postern:archive": member + "/s-2"}); err == nil {
+		t.Error("Decrypt with another encryption context succeeded")
+	}
+	// Only its own account's root: a member's administrator is no root
+	// of the archive's.
+	if err := svc.SetPolicy(t.Context(), keys.UserCaller(archive, "admin", true), k.ID, keys.DefaultPolicy(archive)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Decrypt(t.Context(), keys.UserCaller(member, "admin", true), wrapped, ec); !errors.Is(err, keys.ErrAccessDenied) {
+		t.Errorf("a member's administrator with the archive's default policy: %v, want ErrAccessDenied", err)
+	}
 }
