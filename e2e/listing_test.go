@@ -33,6 +33,8 @@ func TestListingsDefaultOutput(t *testing.T) {
 	e.mustRun(ctx, "logs", "metric-filters", "put", "--group", "/listing", "--name", "all",
 		"--pattern", "", "--metric-namespace", "Listing", "--metric-name", "Events")
 	e.mustRun(ctx, "tokens", "create", "--name", "listing")
+	e.mustRun(ctx, "org", "create")
+	e.mustRun(ctx, "org", "create-unit", "Listing")
 
 	listings := findListings(ctx, t)
 	var names []string

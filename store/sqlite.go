@@ -363,6 +363,10 @@ ALTER TABLE accounts ADD COLUMN org TEXT;
 ALTER TABLE accounts ADD COLUMN parent TEXT;
 CREATE INDEX accounts_org ON accounts (org, parent);
 `,
+	// 12: an organization's central archive settings.
+	`
+ALTER TABLE organizations ADD COLUMN archive TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

@@ -32,8 +32,8 @@ func (s *SQLite) CreateOrganization(ctx context.Context, o Organization) error {
 	if org.Valid {
 		return fmt.Errorf("store: create organization %s: account %s belongs to organization %s: %w", o.ID, o.ManagementAccount, org.String, ErrConflict)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO organizations (id, management_account, root, created_at) VALUES (?, ?, ?, ?)`,
-		o.ID, o.ManagementAccount, o.Root, timeArg(o.CreatedAt)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO organizations (id, management_account, root, created_at, archive) VALUES (?, ?, ?, ?, ?)`,
+		o.ID, o.ManagementAccount, o.Root, timeArg(o.CreatedAt), o.Archive); err != nil {
 		return wrapErr(err, "create organization %s", o.ID)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO org_units (id, org, parent, name, created_at) VALUES (?, ?, NULL, 'Root', ?)`,
@@ -48,8 +48,8 @@ func (s *SQLite) CreateOrganization(ctx context.Context, o Organization) error {
 
 func (s *SQLite) GetOrganization(ctx context.Context, id string) (Organization, error) {
 	var o Organization
-	err := s.db.QueryRowContext(ctx, `SELECT id, management_account, root, created_at FROM organizations WHERE id = ?`, id).
-		Scan(&o.ID, &o.ManagementAccount, &o.Root, microTime{&o.CreatedAt})
+	err := s.db.QueryRowContext(ctx, `SELECT id, management_account, root, created_at, archive FROM organizations WHERE id = ?`, id).
+		Scan(&o.ID, &o.ManagementAccount, &o.Root, microTime{&o.CreatedAt}, &o.Archive)
 	return o, wrapErr(err, "get organization %s", id)
 }
 
@@ -156,4 +156,21 @@ func (s *SQLite) ListAccounts(ctx context.Context, org string) ([]Account, error
 	rows, err := s.db.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE org = ? ORDER BY id`, org)
 	as, err := collect(rows, err, scanAccount)
 	return as, wrapErr(err, "list accounts of %s", org)
+}
+
+func (s *SQLite) SetOrgArchive(ctx context.Context, org, archive string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE organizations SET archive = ? WHERE id = ?`, archive, org)
+	return wrapErr(checkAffected(res, err), "set the archive of organization %s", org)
+}
+
+func (s *SQLite) CountDeliveries(ctx context.Context, destination string) ([]DeliveryCount, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT account, status, COUNT(*), MIN(created_at) FROM deliveries
+		WHERE destination = ? GROUP BY account, status ORDER BY account, status`, destination)
+	cs, err := collect(rows, err, func(sc scanner) (DeliveryCount, error) {
+		var c DeliveryCount
+		err := sc.Scan(&c.Account, &c.Status, &c.N, microTime{&c.Oldest})
+		return c, err
+	})
+	return cs, wrapErr(err, "count deliveries to %s", destination)
 }

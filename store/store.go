@@ -48,6 +48,9 @@ type Organization struct {
 	ManagementAccount string
 	Root              string // the root unit's id (r- and 4 characters)
 	CreatedAt         time.Time
+	// Archive is the organization's central archive settings, as package
+	// orgs encodes them (JSON); empty for none.
+	Archive string
 }
 
 // OrgUnit is an organization's root or one of its organizational units.
@@ -388,6 +391,8 @@ type Organizations interface {
 	MoveAccount(ctx context.Context, org, account, from, to string) error
 	// ListAccounts returns the organization's accounts, by id.
 	ListAccounts(ctx context.Context, org string) ([]Account, error)
+	// SetOrgArchive replaces the organization's archive settings.
+	SetOrgArchive(ctx context.Context, org, archive string) error
 }
 
 // Users stores users, and finds those signed in through single sign-on.
@@ -523,6 +528,16 @@ type Deliveries interface {
 	// delivery not yet delivered to a destination other than those
 	// excepted: the recordings the outbox holds.
 	OwedSessions(ctx context.Context, except ...string) ([]SessionRef, error)
+	// CountDeliveries counts the deliveries to destination by account
+	// and status, with the creation time of the oldest of each.
+	CountDeliveries(ctx context.Context, destination string) ([]DeliveryCount, error)
+}
+
+// DeliveryCount is how many deliveries of an account have a status.
+type DeliveryCount struct {
+	Account, Status string
+	N               int
+	Oldest          time.Time
 }
 
 // Keys stores the key service's keys, versions and aliases.

@@ -17,6 +17,23 @@ func newOrgCmd() *cobra.Command {
 		c.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
 		return c
 	}
+	// done says what a change did, or prints the object it returns as
+	// JSON (-o json): changes are not listings.
+	var doneOut string
+	doneFlag := func(c *cobra.Command) *cobra.Command {
+		c.Flags().StringVarP(&doneOut, "output", "o", "text", "text or json")
+		return c
+	}
+	done := func(w io.Writer, obj any, format string, args ...any) error {
+		switch doneOut {
+		case "json":
+			return table(w, "json", nil, nil, obj)
+		case "", "text":
+			_, err := fmt.Fprintf(w, format+"\n", args...)
+			return err
+		}
+		return usagef("-o %q: must be text or json", doneOut)
+	}
 	orgRow := func(w io.Writer, o api.Organization) error {
 		return table(w, out, []string{"ORGANIZATION", "MANAGEMENT ACCOUNT", "ROOT", "CREATED"},
 			[][]string{{o.ID, o.ManagementAccount, o.Root, fmtTime(o.CreatedAt)}}, o)
@@ -37,7 +54,7 @@ func newOrgCmd() *cobra.Command {
 		return table(w, out, []string{"ACCOUNT", "NAME", "ROLE", "PATH", "CREATED"}, rows, objects)
 	}
 
-	create := outFlag(&cobra.Command{
+	create := doneFlag(&cobra.Command{
 		Use:   "create",
 		Short: "Make an organization managed by your account",
 		Args:  exactArgs(0, "no arguments"),
@@ -50,7 +67,7 @@ func newOrgCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return orgRow(cmd.OutOrStdout(), o)
+			return done(cmd.OutOrStdout(), o, "Created organization %s (root %s), managed by account %s.", o.ID, o.Root, o.ManagementAccount)
 		},
 	})
 	describe := outFlag(&cobra.Command{
@@ -86,7 +103,7 @@ func newOrgCmd() *cobra.Command {
 		},
 	})
 	var newAccount api.CreateAccountRequest
-	createAccount := outFlag(&cobra.Command{
+	createAccount := doneFlag(&cobra.Command{
 		Use:   "create-account NAME",
 		Short: "Create a member account, with the role the management account assumes in it",
 		Args:  exactArgs(1, "the account's name"),
@@ -100,14 +117,18 @@ func newOrgCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return accountRows(cmd.OutOrStdout(), a)
+			role := newAccount.RoleName
+			if role == "" {
+				role = "OrganizationAccountAccessRole"
+			}
+			return done(cmd.OutOrStdout(), a, "Created account %s (%s) in %s, with the role %s: postern org assume-role %s", a.ID, a.Name, a.Path, role, a.ID)
 		},
 	})
 	createAccount.Flags().StringVar(&newAccount.Parent, "parent", "", "the unit to create it in (ou-...); default: the root")
 	createAccount.Flags().StringVar(&newAccount.RoleName, "role-name", "", "the role the management account assumes in it (default OrganizationAccountAccessRole)")
 
 	var move api.MoveAccountRequest
-	moveAccount := outFlag(&cobra.Command{
+	moveAccount := doneFlag(&cobra.Command{
 		Use:   "move-account ACCOUNT --from PARENT --to PARENT",
 		Short: "Move an account to another unit (or the root)",
 		Args:  exactArgs(1, "the account's id"),
@@ -120,7 +141,7 @@ func newOrgCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return accountRows(cmd.OutOrStdout(), a)
+			return done(cmd.OutOrStdout(), a, "Moved account %s to %s.", a.ID, a.Path)
 		},
 	})
 	moveAccount.Flags().StringVar(&move.From, "from", "", "where the account is now (r-... or ou-...; default: the root)")
@@ -147,7 +168,7 @@ func newOrgCmd() *cobra.Command {
 		},
 	})
 	var unit api.CreateOrgUnitRequest
-	createUnit := outFlag(&cobra.Command{
+	createUnit := doneFlag(&cobra.Command{
 		Use:   "create-unit NAME",
 		Short: "Add an organizational unit",
 		Args:  exactArgs(1, "the unit's name"),
@@ -161,7 +182,7 @@ func newOrgCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return table(cmd.OutOrStdout(), out, []string{"ID", "NAME", "PARENT", "PATH"}, [][]string{{u.ID, u.Name, u.Parent, u.Path}}, u)
+			return done(cmd.OutOrStdout(), u, "Created organizational unit %s (%s) at %s.", u.ID, u.Name, u.Path)
 		},
 	})
 	createUnit.Flags().StringVar(&unit.Parent, "parent", "", "the parent unit (ou-...); default: the root")

@@ -255,6 +255,10 @@ ALTER TABLE accounts ADD COLUMN org text COLLATE "C";
 ALTER TABLE accounts ADD COLUMN parent text COLLATE "C";
 CREATE INDEX accounts_org ON accounts (org, parent);
 `,
+	// 3: an organization's central archive settings (SQLite's 12).
+	`
+ALTER TABLE organizations ADD COLUMN archive text COLLATE "C" NOT NULL DEFAULT '';
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

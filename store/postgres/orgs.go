@@ -35,8 +35,8 @@ func (s *Store) CreateOrganization(ctx context.Context, o store.Organization) er
 		if org != nil {
 			return fmt.Errorf("account %s belongs to organization %s: %w", o.ManagementAccount, *org, store.ErrConflict)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO organizations (id, management_account, root, created_at) VALUES ($1, $2, $3, $4)`,
-			o.ID, o.ManagementAccount, o.Root, tsArg(o.CreatedAt)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO organizations (id, management_account, root, created_at, archive) VALUES ($1, $2, $3, $4, $5)`,
+			o.ID, o.ManagementAccount, o.Root, tsArg(o.CreatedAt), o.Archive); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO org_units (id, org, parent, name, created_at) VALUES ($1, $2, NULL, 'Root', $3)`,
@@ -51,8 +51,8 @@ func (s *Store) CreateOrganization(ctx context.Context, o store.Organization) er
 
 func (s *Store) GetOrganization(ctx context.Context, id string) (store.Organization, error) {
 	var o store.Organization
-	err := s.pool.QueryRow(ctx, `SELECT id, management_account, root, created_at FROM organizations WHERE id = $1`, id).
-		Scan(&o.ID, &o.ManagementAccount, &o.Root, ts{&o.CreatedAt})
+	err := s.pool.QueryRow(ctx, `SELECT id, management_account, root, created_at, archive FROM organizations WHERE id = $1`, id).
+		Scan(&o.ID, &o.ManagementAccount, &o.Root, ts{&o.CreatedAt}, &o.Archive)
 	return o, wrapErr(err, "get organization %s", id)
 }
 
@@ -142,4 +142,23 @@ func (s *Store) ListAccounts(ctx context.Context, org string) ([]store.Account, 
 	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+` FROM accounts WHERE org = $1 ORDER BY id`, org)
 	as, err := collect(rows, err, scanAccount)
 	return as, wrapErr(err, "list accounts of %s", org)
+}
+
+func (s *Store) SetOrgArchive(ctx context.Context, org, archive string) error {
+	err := checkAffected(s.pool.Exec(ctx, `UPDATE organizations SET archive = $1 WHERE id = $2`, archive, org))
+	return wrapErr(err, "set the archive of organization %s", org)
+}
+
+func (s *Store) CountDeliveries(ctx context.Context, destination string) ([]store.DeliveryCount, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT account, status, COUNT(*), MIN(created_at) FROM deliveries
+		WHERE destination = $1 GROUP BY account, status ORDER BY account, status`, destination)
+	cs, err := collect(rows, err, func(row scanner) (store.DeliveryCount, error) {
+		var c store.DeliveryCount
+		var n int64
+		err := row.Scan(&c.Account, &c.Status, &n, ts{&c.Oldest})
+		c.N = int(n)
+		return c, err
+	})
+	return cs, wrapErr(err, "count deliveries to %s", destination)
 }

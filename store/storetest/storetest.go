@@ -1136,6 +1136,12 @@ func testDeliveries(t *testing.T, s store.Store) {
 	}
 	checkList(t, "deliveries of alice-1", got, []store.Delivery{a1, a2})
 
+	if cs, err := s.CountDeliveries(ctx, "s3"); err != nil || len(cs) != 1 || cs[0] != (store.DeliveryCount{Account: acctA, Status: store.DeliveryWaiting, N: 2, Oldest: cs[0].Oldest}) || !cs[0].Oldest.Equal(t0) {
+		t.Fatalf("CountDeliveries(s3) = %+v, %v; want 2 waiting of %s since %v", cs, err, acctA, t0)
+	}
+	if cs, err := s.CountDeliveries(ctx, "archive"); err != nil || len(cs) != 0 {
+		t.Fatalf("CountDeliveries(archive) = %+v, %v; want none", cs, err)
+	}
 	// Waiting deliveries are never due; released ones are.
 	if due, err := s.DueDeliveries(ctx, t0.Add(time.Hour), 10); err != nil || len(due) != 0 {
 		t.Fatalf("DueDeliveries before release = %v, %v", due, err)
@@ -2018,6 +2024,15 @@ func testOrganizations(t *testing.T, s store.Store) {
 		return a.ID == b.ID && a.Name == b.Name && a.Org == b.Org && a.Parent == b.Parent && a.CreatedAt.Equal(b.CreatedAt)
 	}) {
 		t.Fatalf("ListAccounts = %+v, want %+v", as, want)
+	}
+	if err := s.SetOrgArchive(ctx, org, `{"account":"000000000010"}`); err != nil {
+		t.Fatalf("SetOrgArchive: %v", err)
+	}
+	if got, err := s.GetOrganization(ctx, org); err != nil || got.Archive != `{"account":"000000000010"}` {
+		t.Fatalf("the organization's archive: %q, %v", got.Archive, err)
+	}
+	if err := s.SetOrgArchive(ctx, "o-nnnnnnnnnn", "{}"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SetOrgArchive of an unknown organization: %v, want ErrNotFound", err)
 	}
 	// Another organization's units are not this one's.
 	if err := s.CreateOrganization(ctx, store.Organization{ID: "o-zzzzzzzzzz", ManagementAccount: acctB, Root: "r-zz99", CreatedAt: t0}); err != nil {
