@@ -58,6 +58,14 @@ func ARN(service, account, typ, name string) string {
 	return fmt.Sprintf("prn:postern:%s:%s:%s/%s", service, account, typ, name)
 }
 
+// LogGroupARN is a log group's resource name
+// (prn:postern:logs:ACCOUNT:log-group/NAME), which key policies' conditions
+// on kms:EncryptionContext:aws:logs:arn name.
+func LogGroupARN(account, name string) string { return ARN("logs", account, "log-group", name) }
+
+// KeyARN is a key's resource name (prn:postern:kms:ACCOUNT:key/ID).
+func KeyARN(account, id string) string { return ARN("kms", account, "key", id) }
+
 // SessionOwner returns the user part of a session id.
 func SessionOwner(id string) string {
 	i := strings.LastIndexByte(id, '-')
