@@ -24,7 +24,10 @@ import (
 //	  "Condition": {OPERATOR: {"kms:EncryptionContext:KEY": value or [values]}}}]}
 //
 // with the condition operators of conditionOps (see there for how each
-// evaluates, a missing key included).
+// evaluates, a missing key included). Besides the encryption context, a
+// condition may test the caller's organization and account, with IAM's
+// global condition keys aws:PrincipalOrgID, aws:PrincipalAccount,
+// aws:SourceOrgID and aws:SourceAccount (see PrincipalOrgID).
 //
 // Principals are users' resource names (prn:postern:iam:ACCOUNT:user/NAME),
 // an account's root (prn:postern:iam:ACCOUNT:root: its administrators), or
@@ -132,7 +135,8 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 // conditionOps are the condition operators a key policy may use, as IAM
 // documents them ("IAM JSON policy elements: Condition operators", and
 // "Conditions with multiple context keys or values"), for the string
-// valued keys Postern's requests have (kms:EncryptionContext:KEY):
+// valued keys Postern's requests have (kms:EncryptionContext:KEY and the
+// global keys of PrincipalOrgID):
 //
 //   - String* compare case-sensitively, ...IgnoreCase without case;
 //     StringLike takes the wildcards * (any run) and ? (one character).
@@ -179,10 +183,60 @@ type condOp struct {
 
 func stringEquals(a, b string) bool { return a == b }
 
-// conditionKeyPrefix starts the condition keys Postern evaluates. IAM's
-// condition key names are not case-sensitive; the encryption context key
-// after the prefix is compared as written, as the encryption context is.
+// conditionKeyPrefix starts the condition keys of the encryption context.
+// IAM's condition key names are not case-sensitive; the encryption context
+// key after the prefix is compared as written, as the encryption context
+// is.
 const conditionKeyPrefix = "kms:EncryptionContext:"
+
+// The global condition keys a key policy may use besides the encryption
+// context: who the caller is in the organization, as IAM defines them. A
+// user's request has aws:PrincipalAccount, and aws:PrincipalOrgID when the
+// account belongs to an organization; a service's request on behalf of a
+// resource (the log store for a log group) has aws:SourceAccount and
+// aws:SourceOrgID instead. A key the request lacks is missing, as IAM has
+// it: a positive operator on it is false, so that
+// StringEquals aws:PrincipalOrgID admits no one outside an organization.
+const (
+	PrincipalOrgID   = "aws:PrincipalOrgID"
+	PrincipalAccount = "aws:PrincipalAccount"
+	SourceOrgID      = "aws:SourceOrgID"
+	SourceAccount    = "aws:SourceAccount"
+)
+
+var globalKeys = []string{PrincipalOrgID, PrincipalAccount, SourceOrgID, SourceAccount}
+
+// globalKey returns the global condition key conditionKey names, as IAM
+// spells it.
+func globalKey(conditionKey string) (string, bool) {
+	for _, k := range globalKeys {
+		if strings.EqualFold(conditionKey, k) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// value returns the value of a condition key in c's request with the
+// encryption context ec, and whether the request has it.
+func (c Caller) value(conditionKey string, ec EncryptionContext) (string, bool) {
+	if name, ok := contextKey(conditionKey); ok {
+		v, present := ec[name]
+		return v, present
+	}
+	k, ok := globalKey(conditionKey)
+	if !ok {
+		return "", false
+	}
+	user := c.Service == ""
+	switch {
+	case k == PrincipalAccount && user, k == SourceAccount && !user:
+		return c.Account, c.Account != ""
+	case k == PrincipalOrgID && user, k == SourceOrgID && !user:
+		return c.OrgID, c.OrgID != ""
+	}
+	return "", false
+}
 
 // contextKey returns the encryption context key a condition key names.
 func contextKey(conditionKey string) (string, bool) {
@@ -234,8 +288,9 @@ func ParsePolicy(text string) (*Policy, error) {
 				return nil, fmt.Errorf("%w: %s: Condition operator %q: want one of %s (all but Null optionally ...IfExists)", ErrInvalid, where, op, operatorNames())
 			}
 			for k, values := range conds {
-				if _, ok := contextKey(k); !ok {
-					return nil, fmt.Errorf("%w: %s: Condition key %q: only %s... is supported", ErrInvalid, where, k, conditionKeyPrefix)
+				_, isContext := contextKey(k)
+				if _, isGlobal := globalKey(k); !isContext && !isGlobal {
+					return nil, fmt.Errorf("%w: %s: Condition key %q: only %s... and %s are supported", ErrInvalid, where, k, conditionKeyPrefix, strings.Join(globalKeys, ", "))
 				}
 				if op != nullOp {
 					continue
@@ -282,6 +337,9 @@ type Caller struct {
 	// Service is the service acting ("logs.postern"), or empty for a
 	// user.
 	Service string
+	// OrgID is the organization (o-...) Account belongs to, or empty:
+	// the value of aws:PrincipalOrgID (aws:SourceOrgID for a service).
+	OrgID string
 }
 
 // UserCaller is the Caller for a user of an account.
@@ -323,7 +381,7 @@ func (st Statement) matches(c Caller, action string, ec EncryptionContext) bool 
 	}
 	for op, conds := range st.Condition {
 		for key, values := range conds {
-			if !condition(op, key, values, ec) {
+			if !condition(op, key, values, c, ec) {
 				return false
 			}
 		}
@@ -334,12 +392,12 @@ func (st Statement) matches(c Caller, action string, ec EncryptionContext) bool 
 // condition evaluates one operator on one key as IAM does (see
 // conditionOps). A policy that passed ParsePolicy has only known operators
 // and keys; anything else holds nowhere.
-func condition(op, key string, values []string, ec EncryptionContext) bool {
-	name, ok := contextKey(key)
-	if !ok {
+func condition(op, key string, values []string, c Caller, ec EncryptionContext) bool {
+	_, isContext := contextKey(key)
+	if _, isGlobal := globalKey(key); !isContext && !isGlobal {
 		return false
 	}
-	got, present := ec[name]
+	got, present := c.value(key, ec)
 	if op == nullOp {
 		return slices.ContainsFunc(values, func(v string) bool { return v == strconv.FormatBool(!present) })
 	}

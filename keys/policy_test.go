@@ -302,3 +302,49 @@ func TestConditionExamples(t *testing.T) {
 		})
 	}
 }
+
+// TestConditionOrganization is the multi-account guidance's key policy: the
+// organization's principals may use the key, whatever their account, and
+// no one else; a service acting for a resource is told apart by the
+// aws:Source... keys. A caller whose account belongs to no organization
+// lacks aws:PrincipalOrgID, and a positive condition on it fails.
+func TestConditionOrganization(t *testing.T) {
+	p := allowIf(t, `{"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}`)
+	member := keys.UserCaller("000000000002", "alice", false)
+	member.OrgID = "o-a1b2c3d4e5"
+	outsider := keys.UserCaller("000000000009", "mallory", false)
+	outsider.OrgID = "o-ffffffffff"
+	loner := keys.UserCaller("000000000003", "bob", false)
+	service := keys.Caller{Account: "000000000002", Service: keys.LogsService, OrgID: "o-a1b2c3d4e5"}
+	for _, c := range []struct {
+		name   string
+		caller keys.Caller
+		want   bool
+	}{
+		{"member", member, true},
+		{"another organization", outsider, false},
+		{"no organization", loner, false},
+		// A service is not a principal of the organization: it has
+		// aws:SourceOrgID instead.
+		{"service", service, false},
+	} {
+		if got := p.Allows(c.caller, "kms:Decrypt", nil); got != c.want {
+			t.Errorf("%s: allowed %v, want %v", c.name, got, c.want)
+		}
+	}
+	src := allowIf(t, `{"StringEquals": {"aws:SourceOrgID": "o-a1b2c3d4e5", "AWS:SOURCEACCOUNT": "000000000002"}}`)
+	if !src.Allows(service, "kms:Decrypt", nil) {
+		t.Error("the log store acting for a member account was refused")
+	}
+	if src.Allows(member, "kms:Decrypt", nil) {
+		t.Error("a user matched aws:SourceOrgID, which only services acting for a resource have")
+	}
+	acct := allowIf(t, `{"StringNotEquals": {"aws:PrincipalAccount": "000000000002"}}`)
+	if acct.Allows(member, "kms:Decrypt", nil) || !acct.Allows(loner, "kms:Decrypt", nil) {
+		t.Error("aws:PrincipalAccount is not the caller's account")
+	}
+	if _, err := keys.ParsePolicy(`{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Condition": {"StringEquals": {"aws:PrincipalOrgPaths": "o-a/r-b/"}}}]}`); err == nil ||
+		!strings.Contains(err.Error(), `Condition key "aws:PrincipalOrgPaths": only kms:EncryptionContext:... and aws:PrincipalOrgID, aws:PrincipalAccount, aws:SourceOrgID, aws:SourceAccount are supported`) {
+		t.Errorf("ParsePolicy took a condition key it cannot evaluate, or said so unclearly: %v", err)
+	}
+}
