@@ -111,11 +111,12 @@
 //
 // # Bounds
 //
-// Parse reads at most [MaxSize] (1 MiB, CloudFormation's limit for a
-// template in S3), [MaxResources], [MaxParameters] and [MaxOutputs] (500,
-// 200, 200: CloudFormation's), values nested at most 32 deep, and refuses
-// YAML anchors, aliases and merge keys outright (CloudFormation refuses
-// them too), so that no alias expands; Render stops once references would
-// copy more than 4 MiB of text. Parse and Render take time and memory in
-// proportion to the template's size.
+// Parse reads at most [MaxSize] (256 KiB; CloudFormation takes 51,200
+// bytes inline, 1 MB from S3), [MaxResources], [MaxParameters] and
+// [MaxOutputs] (500, 200, 200: CloudFormation's), values nested at most 32
+// deep, and refuses YAML anchors, aliases and merge keys outright
+// (CloudFormation refuses them too), so that no alias expands; Render
+// stops once references would copy more than 4 MiB of text. Parse and
+// Render take time and memory in proportion to the template's size: at
+// worst some 300 bytes allocated per byte of template.
 package stacktemplate

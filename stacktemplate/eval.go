@@ -6,9 +6,11 @@ import (
 
 // maxRendered bounds the bytes of text that references put into one
 // rendering. A template is at most MaxSize bytes, but each !Ref of a
-// 4 KiB parameter value, or each ${} of one, copies it: without a bound, a
-// megabyte of references would render to gigabytes.
-const maxRendered = 4 * MaxSize
+// 4 KiB parameter value, or each ${} of one, copies it: without a bound,
+// 256 KiB of references would render to half a gigabyte. 4 MiB is many
+// times what a real template renders to (a session document is at most
+// 64 KiB).
+const maxRendered = 4 << 20
 
 // evaluator turns nodes with functions into their values, for one
 // rendering (or, with env nil, for Parse's check of what is written out).

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -714,7 +713,10 @@ func decodeAlias(d *decoder) (Properties, string) {
 // `postern policy put`), which may not start with "system".
 var policyIDRE = lazyregexp.New(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
-var cedarPosRE = regexp.MustCompile(`parse error at <input>:([0-9]+):([0-9]+) (.*)$`)
+// cedarPosRE finds where in a policy's text cedar-go's parser found a
+// problem; it says "parse error at <input>:2:24 ...", or "<input>:2:26:
+// ..." for a problem of a token.
+var cedarPosRE = lazyregexp.New(`(?:parse error at )?<input>:([0-9]+):([0-9]+):? (.*)$`)
 
 func decodePolicy(d *decoder) (Properties, string) {
 	p := &Policy{}

@@ -97,13 +97,17 @@ func (n *node) describe() string {
 }
 
 // The limits of what Parse reads. CloudFormation takes templates of up to
-// 1 MB from S3, with up to 500 resources, 200 parameters and 200 outputs;
-// Postern takes the same, and nests no deeper than its session documents
-// (package document) do, so that a hostile template costs bounded memory and
-// stack. YAML anchors and aliases are refused outright, as CloudFormation
+// 51,200 bytes inline and 1 MB from S3, with up to 500 resources, 200
+// parameters and 200 outputs. Postern takes as many resources, parameters
+// and outputs, in up to 256 KiB (500 resources of 500 bytes each): YAML's
+// parser makes a node of as little as two bytes, and a template at the
+// limit built to make the most of them costs some 80 MB of allocations
+// and a quarter of a second to parse, where 1 MiB would cost four times
+// that. Values nest no deeper than session documents (package document)
+// do. YAML anchors and aliases are refused outright, as CloudFormation
 // refuses them, which also rules out alias bombs.
 const (
-	MaxSize       = 1 << 20
+	MaxSize       = 256 << 10
 	MaxResources  = 500
 	MaxParameters = 200
 	MaxOutputs    = 200
