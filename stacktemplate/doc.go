@@ -32,8 +32,9 @@
 //
 // A resource has Type and Properties, and optionally DependsOn (a logical
 // id or a list of them), DeletionPolicy (Delete, the default, or Retain:
-// the resource stays in the account when it leaves the template) and
-// Metadata. Condition, CreationPolicy, UpdatePolicy and UpdateReplacePolicy
+// the resource stays in the account when it leaves the template or the
+// stack instance is deleted; a key is deleted as KMS deletes one, after
+// its PendingWindowInDays) and Metadata. Condition, CreationPolicy, UpdatePolicy and UpdateReplacePolicy
 // are refused. Postern reads one key of Metadata, which CloudFormation
 // leaves to templates:
 //

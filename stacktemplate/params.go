@@ -239,7 +239,7 @@ func parseParameter(k, v *node, path string, errs *errList) *Parameter {
 	return p
 }
 
-// value returns the value of p given as s: a string, or a list of strings
+// check returns the value of p given as s: a string, or a list of strings
 // for a CommaDelimitedList, as !Ref gives it. The message says what is
 // wrong with s when it is not a value of p.
 func (p *Parameter) check(s string) (*node, string) {

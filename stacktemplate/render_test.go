@@ -168,6 +168,20 @@ func TestRenderTwoAccounts(t *testing.T) {
 				t.Errorf("preferences content\n got %s\nwant %s", got, exp)
 			}
 
+			// The text the server stores reads back as the same document.
+			text := dp.ContentText()
+			if !strings.HasPrefix(text, "description:") {
+				t.Errorf("DocumentFormat YAML, but the text is\n%s", text)
+			}
+			if back, err := document.Parse([]byte(text)); err != nil || !reflect.DeepEqual(back, dp.Content) {
+				t.Errorf("ContentText does not read back: %v\n%s", err, text)
+			}
+			asJSON := *dp
+			asJSON.DocumentFormat = "JSON"
+			if back, err := document.Parse([]byte(asJSON.ContentText())); err != nil || !reflect.DeepEqual(back, dp.Content) || !strings.HasPrefix(asJSON.ContentText(), "{") {
+				t.Errorf("ContentText in JSON does not read back: %v\n%s", err, asJSON.ContentText())
+			}
+
 			pol := m["OperatorsPolicy"]
 			pp := pol.Properties.(*Policy)
 			ps, err := authz.NewPolicySet([]authz.Stored{{ID: pp.PolicyID, Text: pp.Statement}})
@@ -325,6 +339,10 @@ Resources:
 	if p := a[1].Properties.(*Policy); p.PolicyID != a[1].PhysicalID || !policyIDRE.MatchString(p.PolicyID) {
 		t.Errorf("policy %+v", p)
 	}
+	// A made-up name must be a valid one.
+	e.StackName = "system"
+	_, err = tmpl.Render(e, nil)
+	checkErrors(t, err, []want{{6, 5, "Resources.Ops.Properties.PolicyId", `the id made up from the stack's name, "system-Ops-`}})
 }
 
 // TestRenderErrors: what only an account and parameter values show is

@@ -165,10 +165,10 @@ func Parse(name string, src []byte) (*Template, error) {
 			errs.at(k, joinKey("", k.text), "unknown section%s", didYouMean(k.text, sections))
 		}
 	}
-	if v := top.get("AWSTemplateFormatVersion"); v != nil && (v.kind != kString || v.text != FormatVersion) {
+	if v := top.get("AWSTemplateFormatVersion"); v != nil && literal(v, "AWSTemplateFormatVersion", errs) && (v.kind != kString || v.text != FormatVersion) {
 		errs.at(v, "AWSTemplateFormatVersion", "%s is not a template format version: the one there is is %s", v.describe(), FormatVersion)
 	}
-	if v := top.get("Description"); v != nil {
+	if v := top.get("Description"); v != nil && literal(v, "Description", errs) {
 		switch {
 		case v.kind != kString:
 			errs.at(v, "Description", "must be a string, not %s", v.describe())

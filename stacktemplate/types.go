@@ -15,6 +15,7 @@ import (
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/lazyregexp"
 	"github.com/postern/postern/suggest"
+	"sigs.k8s.io/yaml"
 )
 
 // The resource types a template may declare.
@@ -59,6 +60,22 @@ type SessionDocument struct {
 	// Content is the document, parsed and validated by package document,
 	// with its defaults filled in (idleSessionTimeout 20 ...).
 	Content *document.Document `json:"Content"`
+}
+
+// ContentText is the document as text in its DocumentFormat, as `postern
+// documents create` stores a document: package document parses it back to
+// an equal Content.
+func (d *SessionDocument) ContentText() string {
+	b, err := json.MarshalIndent(d.Content, "", "  ")
+	if err != nil {
+		return "" // a parsed document always encodes
+	}
+	if d.DocumentFormat == "YAML" {
+		if y, err := yaml.JSONToYAML(b); err == nil {
+			return string(y)
+		}
+	}
+	return string(b)
 }
 
 // Key is an AWS::KMS::Key: a key of Postern's key service.
@@ -369,6 +386,10 @@ func decodeDocument(d *decoder) (Properties, string) {
 		doc.Name = name
 	case d.get("Name") == nil:
 		doc.Name = d.generatedName(128)
+		if err := document.ValidName(doc.Name); doc.Name != "" && err != nil {
+			d.errs.at(d.r.propsAt, d.at("Name"), "the name made up from the stack's, %v: give the document a Name", err)
+			known = false
+		}
 	default:
 		known = false
 	}
@@ -730,6 +751,10 @@ func decodePolicy(d *decoder) (Properties, string) {
 		p.PolicyID = id
 	case d.get("PolicyId") == nil:
 		p.PolicyID = d.generatedName(128)
+		if strings.HasPrefix(p.PolicyID, "system") {
+			d.errs.at(d.r.propsAt, d.at("PolicyId"), "the id made up from the stack's name, %s, starts with \"system\", which is reserved: give the policy a PolicyId", quoteShort(p.PolicyID))
+			known = false
+		}
 	default:
 		known = false
 	}

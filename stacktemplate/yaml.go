@@ -184,7 +184,7 @@ var unsupportedFns = []string{
 	"Fn::Split", "Fn::ToJsonString", "Fn::Transform", "Condition",
 }
 
-// Supported lists the intrinsic functions a template may use.
+// supportedFns names the intrinsic functions a template may use, for errors.
 const supportedFns = "Ref (!Ref), Fn::GetAtt (!GetAtt) and Fn::Sub (!Sub)"
 
 func (c *converter) convert(y *yaml.Node, path string, depth int) *node {
