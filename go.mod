@@ -76,6 +76,12 @@ require (
 // Configuration files' errors name the line of an unknown field (package
 // configfile): yaml.v3's node tree has the lines, which sigs.k8s.io/yaml's
 // JSON round trip loses. Already in the build as sigs.k8s.io/yaml's own.
+// Templates (package stacktemplate) are read from its nodes too, tags
+// (!Ref, !Sub, !GetAtt) and all, rather than with awslabs/goformation v7:
+// goformation turns YAML into JSON through a fork of go-yaml v2 before it
+// looks at anything, so no error could name a line; it resolves !GetAtt to
+// nothing and a !Ref that names nothing silently, knows AWS's types but not
+// Postern's, and brings generated code for every AWS resource type.
 require go.yaml.in/yaml/v3 v3.0.5
 
 // Only the fleet load test (bench/fleet) uses it: expfmt parses the

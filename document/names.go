@@ -39,3 +39,13 @@ func ValidUserName(name string) error {
 	}
 	return nil
 }
+
+// ValidKeyID reports whether s can name a key, as kmsKeyId does: a key id,
+// key ARN, alias name (alias/...) or alias ARN, of AWS KMS or of Postern's
+// key service (prn:postern:kms:ACCOUNT:key/ID).
+func ValidKeyID(s string) error {
+	if !kmsKeyRE.MatchString(s) {
+		return fmt.Errorf("%s is not a KMS key id, key ARN, alias name (alias/...) or alias ARN", quoteShort(s))
+	}
+	return nil
+}

@@ -28,7 +28,9 @@ var (
 	// CloudWatch Logs' log group names.
 	logGroupRE = lazyregexp.New(`^[.\-_/#A-Za-z0-9]{1,512}$`)
 	// KMS: key id, multi-Region key id, key ARN, alias name, alias ARN;
-	// AWS KMS's or Postern's.
+	// and the ARNs of Postern's own keys and aliases
+	// (prn:postern:kms:ACCOUNT:key/ID), which its key service resolves
+	// as it does key ids.
 	kmsKeyRE = lazyregexp.New(`^(` +
 		`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}` +
 		`|mrk-[0-9a-f]{32}` +
@@ -165,8 +167,8 @@ func (v *validator) inputs(in *Inputs) {
 	if g := in.CloudWatchLogGroupName; g != "" && !logGroupRE.MatchString(g) {
 		v.errorf("inputs.cloudWatchLogGroupName", "%s is not a valid log group name: 1–512 letters, digits, '.', '-', '_', '/' and '#'", quoteShort(g))
 	}
-	if k := in.KMSKeyID; k != "" && !kmsKeyRE.MatchString(k) {
-		v.errorf("inputs.kmsKeyId", "%s is not a KMS key id, key ARN, alias name (alias/...) or alias ARN", quoteShort(k))
+	if k := in.KMSKeyID; k != "" {
+		v.add("inputs.kmsKeyId", ValidKeyID(k))
 	}
 	switch u := in.RunAsDefaultUser; {
 	case u != "":

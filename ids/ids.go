@@ -114,6 +114,14 @@ func AssumedRoleARN(account, role, sourceAccount, sourceUser string) string {
 	return fmt.Sprintf("prn:postern:sts:%s:assumed-role/%s/%s@%s", account, role, sourceUser, sourceAccount)
 }
 
+// LogGroupARN is a log group's resource name
+// (prn:postern:logs:ACCOUNT:log-group/NAME), which key policies' conditions
+// on kms:EncryptionContext:aws:logs:arn name.
+func LogGroupARN(account, name string) string { return ARN("logs", account, "log-group", name) }
+
+// KeyARN is a key's resource name (prn:postern:kms:ACCOUNT:key/ID).
+func KeyARN(account, id string) string { return ARN("kms", account, "key", id) }
+
 // SessionOwner returns the user part of a session id.
 func SessionOwner(id string) string {
 	i := strings.LastIndexByte(id, '-')

@@ -41,6 +41,13 @@ func TestValidation(t *testing.T) {
 	if got := UserARN("000000000001", "alice"); got != "prn:postern:iam:000000000001:user/alice" {
 		t.Errorf("UserARN = %q", got)
 	}
+	// The forms DESIGN.md gives, which key policies name.
+	if got := LogGroupARN("000000000001", "ssm-secure-consolelog-group"); got != "prn:postern:logs:000000000001:log-group/ssm-secure-consolelog-group" {
+		t.Errorf("LogGroupARN = %q", got)
+	}
+	if got := KeyARN("000000000001", "1234abcd-12ab-34cd-56ef-1234567890ab"); got != "prn:postern:kms:000000000001:key/1234abcd-12ab-34cd-56ef-1234567890ab" {
+		t.Errorf("KeyARN = %q", got)
+	}
 }
 
 func TestOrganizationIDs(t *testing.T) {

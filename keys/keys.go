@@ -296,7 +296,7 @@ type Key struct {
 }
 
 // KeyARN is a key's resource name.
-func KeyARN(account, id string) string { return ids.ARN("kms", account, "key", id) }
+func KeyARN(account, id string) string { return ids.KeyARN(account, id) }
 
 // CreateOptions are a new key's settings.
 type CreateOptions struct {
@@ -982,7 +982,7 @@ type LogGroupKeys struct{ S *Service }
 
 // LogGroupContext is the encryption context of a log group's data keys.
 func LogGroupContext(account, group string) EncryptionContext {
-	return EncryptionContext{"aws:logs:arn": ids.ARN("logs", account, "log-group", group)}
+	return EncryptionContext{"aws:logs:arn": ids.LogGroupARN(account, group)}
 }
 
 // NewGroupKey returns a new data key for the group, wrapped.
