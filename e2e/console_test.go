@@ -70,6 +70,20 @@ func TestConsole(t *testing.T) {
 	)
 }
 
+// TestConsoleOrganization drives the console's Organization page in a
+// real browser against a real `postern dev`: web/e2e/organization.mjs
+// creates the organization, units and accounts through the page, moves an
+// account, is refused deleting a unit that holds one (in the server's
+// words), checks that names are shown as text and not markup, then signs
+// in as a user of a member account (made with the role the management
+// account assumes) and sees only the organization's id and management
+// account.
+func TestConsoleOrganization(t *testing.T) {
+	node, web := consoleDeps(t)
+	e := startDev(t)
+	runBrowserTest(t, testCtx(t), e, node, web, "organization.mjs")
+}
+
 // consoleDeps returns node and the web directory, or skips the test when
 // the browser test cannot run (unless POSTERN_REQUIRE_CHROMIUM is set).
 func consoleDeps(t *testing.T) (node, web string) {
