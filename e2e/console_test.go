@@ -31,27 +31,7 @@ const chromiumPath = "/usr/bin/chromium"
 // preference. It saves a screenshot of each page in $POSTERN_ARTIFACTS
 // (or the test's temporary directory).
 func TestConsole(t *testing.T) {
-	need := func(what, fix string) {
-		t.Helper()
-		if os.Getenv("POSTERN_REQUIRE_CHROMIUM") != "" {
-			t.Fatalf("%s is missing (%s); POSTERN_REQUIRE_CHROMIUM is set", what, fix)
-		}
-		t.Skipf("%s is missing (%s)", what, fix)
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		need(chromiumPath, "apt-get install chromium, or scripts/install-test-deps")
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		need("node", "Node.js runs the browser test")
-	}
-	web, err := filepath.Abs("../web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(web, "node_modules", "playwright-core", "package.json")); err != nil {
-		need("web/node_modules/playwright-core", "npm ci --prefix web, or scripts/install-test-deps")
-	}
+	node, web := consoleDeps(t)
 
 	// Single sign-on through a real OpenID provider, for the console's
 	// SSO button: the provider signs "sam" in as an operator.
@@ -82,6 +62,61 @@ func TestConsole(t *testing.T) {
 	// as such: its type and port, the connection, no player.
 	portSession, portTarget := endedPortSession(t, ctx, e)
 
+	runBrowserTest(t, ctx, e, node, web, "console.mjs",
+		"POSTERN_SSO_USER=sam",
+		"POSTERN_SSO_FORGED_CALLBACK="+forged,
+		"POSTERN_PORT_SESSION="+portSession,
+		"POSTERN_PORT_TARGET="+portTarget,
+	)
+}
+
+// TestConsoleOrganization drives the console's Organization page in a
+// real browser against a real `postern dev`: web/e2e/organization.mjs
+// creates the organization, units and accounts through the page, moves an
+// account, is refused deleting a unit that holds one (in the server's
+// words), checks that names are shown as text and not markup, then signs
+// in as a user of a member account (made with the role the management
+// account assumes) and sees only the organization's id and management
+// account.
+func TestConsoleOrganization(t *testing.T) {
+	node, web := consoleDeps(t)
+	e := startDev(t)
+	runBrowserTest(t, testCtx(t), e, node, web, "organization.mjs")
+}
+
+// consoleDeps returns node and the web directory, or skips the test when
+// the browser test cannot run (unless POSTERN_REQUIRE_CHROMIUM is set).
+func consoleDeps(t *testing.T) (node, web string) {
+	t.Helper()
+	need := func(what, fix string) {
+		t.Helper()
+		if os.Getenv("POSTERN_REQUIRE_CHROMIUM") != "" {
+			t.Fatalf("%s is missing (%s); POSTERN_REQUIRE_CHROMIUM is set", what, fix)
+		}
+		t.Skipf("%s is missing (%s)", what, fix)
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		need(chromiumPath, "apt-get install chromium, or scripts/install-test-deps")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		need("node", "Node.js runs the browser test")
+	}
+	web, err = filepath.Abs("../web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(web, "node_modules", "playwright-core", "package.json")); err != nil {
+		need("web/node_modules/playwright-core", "npm ci --prefix web, or scripts/install-test-deps")
+	}
+	return node, web
+}
+
+// runBrowserTest runs web/e2e/script against e's server, signed in as its
+// administrator, with extra in its environment; screenshots go to
+// $POSTERN_ARTIFACTS/console (or a temporary directory).
+func runBrowserTest(t *testing.T, ctx context.Context, e *env, node, web, script string, extra ...string) {
+	t.Helper()
 	password := os.Getenv("POSTERN_ADMIN_PASSWORD")
 	if b, err := os.ReadFile(filepath.Join(e.dir, "data", "admin-password")); err == nil {
 		password = strings.TrimSpace(string(b))
@@ -90,23 +125,18 @@ func TestConsole(t *testing.T) {
 	if dir := os.Getenv("POSTERN_ARTIFACTS"); dir != "" {
 		shots = filepath.Join(dir, "console")
 	}
-
-	cmd := exec.CommandContext(ctx, node, filepath.Join(web, "e2e", "console.mjs"))
+	cmd := exec.CommandContext(ctx, node, filepath.Join(web, "e2e", script))
 	cmd.Dir = web
-	cmd.Env = append(os.Environ(),
-		"POSTERN_URL="+e.url,
+	cmd.Env = append(os.Environ(), append([]string{
+		"POSTERN_URL=" + e.url,
 		"POSTERN_USER=admin",
-		"POSTERN_PASSWORD="+password,
-		"POSTERN_SCREENSHOTS="+shots,
-		"CHROMIUM="+chromiumPath,
-		"POSTERN_SSO_USER=sam",
-		"POSTERN_SSO_FORGED_CALLBACK="+forged,
-		"POSTERN_PORT_SESSION="+portSession,
-		"POSTERN_PORT_TARGET="+portTarget,
-	)
+		"POSTERN_PASSWORD=" + password,
+		"POSTERN_SCREENSHOTS=" + shots,
+		"CHROMIUM=" + chromiumPath,
+	}, extra...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("browser test failed (%v); screenshots in %s\n%s", err, shots, out)
+		t.Fatalf("browser test %s failed (%v); screenshots in %s\n%s", script, err, shots, out)
 	}
 	t.Logf("screenshots in %s\n%s", shots, out)
 }

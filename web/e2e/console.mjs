@@ -7,78 +7,13 @@
 //   node web/e2e/console.mjs
 //
 // Env: POSTERN_URL, POSTERN_USER, POSTERN_PASSWORD, POSTERN_SCREENSHOTS
-// (a directory for one PNG per page; default: none), CHROMIUM (default
-// /usr/bin/chromium); POSTERN_SSO_USER, the user the identity provider
+// and CHROMIUM, as browser.mjs reads them; POSTERN_SSO_USER, the user the identity provider
 // signs in at the single sign-on button, and POSTERN_SSO_FORGED_CALLBACK,
 // a callback URL of a sign-in another browser started; POSTERN_PORT_SESSION,
 // an ended port session with one connection (1000 bytes from the client,
 // 5000 from the target, which closed it) to POSTERN_PORT_TARGET
 // (localhost:PORT). Exits non-zero with what failed.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-
-const base = (process.env.POSTERN_URL || '').replace(/\/$/, '');
-const user = process.env.POSTERN_USER || 'admin';
-const password = process.env.POSTERN_PASSWORD || '';
-const shots = process.env.POSTERN_SCREENSHOTS || '';
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!base || !password) {
-  console.error('set POSTERN_URL and POSTERN_PASSWORD');
-  process.exit(2);
-}
-if (shots) mkdirSync(shots, { recursive: true });
-
-const started = Date.now();
-const log = (...a) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
-let passed = 0;
-let failed = 0;
-
-const profile = mkdtempSync(join(tmpdir(), 'postern-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  ignoreHTTPSErrors: true, // postern dev's certificate is from its own CA
-  viewport: { width: 1440, height: 900 },
-  deviceScaleFactor: 1,
-  timezoneId: 'UTC',
-  locale: 'en-US',
-});
-context.setDefaultTimeout(15_000);
-await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
-
-// Everything the pages say went wrong: uncaught errors, failed requests
-// the app did not expect, and Content-Security-Policy refusals.
-const problems = [];
-function watch(page) {
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of (401|404)|Failed to load resource/.test(m.text())) problems.push(`console error: ${m.text()}`);
-  });
-  return page;
-}
-const page = watch(context.pages()[0] || (await context.newPage()));
-
-async function shot(name, p = page) {
-  if (!shots) return;
-  await p.screenshot({ path: join(shots, `${name}.png`) });
-}
-
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed++;
-    log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed++;
-    log(`FAIL ${name}: ${e.stack || e}`);
-    await shot(`FAILED-${name.replace(/\W+/g, '-')}`).catch(() => {});
-    throw e;
-  }
-}
+import { base, context, go, log, page, password, run, shot, step, user, watch } from './browser.mjs';
 
 // The terminal's screen and scrollback as text lines.
 const termLines = (p = page) =>
@@ -109,12 +44,11 @@ async function typeLine(text, p = page) {
 }
 
 const state = (p = page) => p.locator('[data-state]').first();
-const go = (hash, p = page) => p.goto(`${base}/#${hash}`);
 
 let sessionId = '';
 let nodeName = '';
 
-try {
+await run('console', async () => {
   await step('sign in', async () => {
     await page.goto(`${base}/`);
     await page.getByLabel('User name').waitFor();
@@ -375,19 +309,4 @@ try {
     });
   }
 
-  if (problems.length) {
-    failed++;
-    log(`FAIL the pages reported problems:\n  ${problems.join('\n  ')}`);
-  }
-} catch (e) {
-  // step() reported its own failures; anything else is one too.
-  if (!failed) {
-    failed++;
-    log(`FAIL ${e.stack || e}`);
-  }
-} finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-console.log(`console: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+});

@@ -18,6 +18,7 @@ import { SessionDetail } from './pages/SessionDetail.jsx';
 import { Live } from './pages/Live.jsx';
 import { Logs } from './pages/Logs.jsx';
 import { Preferences } from './pages/Preferences.jsx';
+import { Organization } from './pages/Organization.jsx';
 import { NotFound } from './pages/NotFound.jsx';
 
 const routes = [
@@ -30,6 +31,7 @@ const routes = [
   ['/sessions/:id/live', Live, 'Live view'],
   ['/logs', Logs, 'Logs'],
   ['/preferences', Preferences, 'Preferences'],
+  ['/organization', Organization, 'Organization'],
 ];
 
 // What the signed-in user may do, as far as the console can tell from

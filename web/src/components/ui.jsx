@@ -166,7 +166,7 @@ export function Tabs({ tabs, value, onChange, label }) {
 
 // Confirm is a modal dialog (the browser's <dialog>: focus stays inside,
 // Escape cancels).
-export function Confirm({ open, title, children, confirmLabel = 'Confirm', danger = false, busy = false, onConfirm, onCancel }) {
+export function Confirm({ open, title, children, confirmLabel = 'Confirm', danger = false, busy = false, disabled = false, onConfirm, onCancel }) {
   const ref = useRef(null);
   useEffect(() => {
     const d = ref.current;
@@ -182,7 +182,7 @@ export function Confirm({ open, title, children, confirmLabel = 'Confirm', dange
         <button type="button" class="btn" onClick={onCancel}>
           Cancel
         </button>
-        <button type="button" class={danger ? 'btn btn-danger' : 'btn btn-primary'} disabled={busy} onClick={onConfirm}>
+        <button type="button" class={danger ? 'btn btn-danger' : 'btn btn-primary'} disabled={busy || disabled} onClick={onConfirm}>
           {busy ? 'Working…' : confirmLabel}
         </button>
       </div>
