@@ -557,3 +557,42 @@ type AssumeRoleResponse struct {
 	Role      string    `json:"role"`
 	ARN       string    `json:"arn"` // the assumed role's session
 }
+
+// OrgArchive is an organization's central archive: a copy of every
+// account's session artifacts goes to Bucket, under
+// Prefix/ACCOUNT/sessions/YYYY/MM/DD/SESSION.ARTIFACT, encrypted under
+// KeyARN, a key of the archive account Account.
+type OrgArchive struct {
+	Account string `json:"accountId"`
+	Bucket  string `json:"bucket"`
+	Prefix  string `json:"prefix,omitempty"`
+	KeyARN  string `json:"kmsKeyArn"`
+}
+
+// OrgArchiveStatus is the archive's settings and, per account, its copies.
+type OrgArchiveStatus struct {
+	OrgArchive
+	Accounts []OrgArchiveAccount `json:"accounts"`
+}
+
+// OrgArchiveAccount counts an account's archive copies by status.
+type OrgArchiveAccount struct {
+	Account   string     `json:"accountId"`
+	Name      string     `json:"name"`
+	Delivered int        `json:"delivered"`
+	Waiting   int        `json:"waiting"` // sessions still running
+	Pending   int        `json:"pending"`
+	Failing   int        `json:"failing"`
+	Oldest    *time.Time `json:"oldestUndelivered,omitempty"`
+}
+
+// ArchiveKeyRequest asks for the key of an archive copy (its envelope's
+// header), for postern logs decrypt.
+type ArchiveKeyRequest struct {
+	Account    string            `json:"account"`
+	SessionID  string            `json:"sessionId"`
+	Artifact   string            `json:"artifact"`
+	KeyARN     string            `json:"keyArn"`
+	WrappedKey []byte            `json:"wrappedKey"`
+	Context    map[string]string `json:"context,omitempty"`
+}

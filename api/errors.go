@@ -60,6 +60,7 @@ const (
 	CodeNotManagementAccount  = "NotManagementAccount"
 	CodeOrgUnitNotEmpty       = "OrganizationalUnitNotEmptyException"
 	CodeDuplicateOrgUnit      = "DuplicateOrganizationalUnitException"
+	CodeArchiveNotSet         = "ArchiveNotSet"
 
 	// Sessions and their nodes.
 	CodeTargetNotConnected = "TargetNotConnected"

@@ -101,6 +101,13 @@ const (
 	// of a role a member account grants the management account; what the
 	// role may do there is the member's policies' business.
 	AssumeRole Action = "AssumeRole"
+	// The organization's central archive: its settings (the management
+	// account's), its status (the management and archive accounts'), and
+	// the keys of its copies (whoever the archive key's policy lets
+	// decrypt).
+	PutOrganizationArchive      Action = "PutOrganizationArchive"
+	DescribeOrganizationArchive Action = "DescribeOrganizationArchive"
+	ReadOrganizationArchive     Action = "ReadOrganizationArchive"
 
 	// GetMetrics reads the server's Prometheus metrics (--metrics-listen),
 	// which include the account's metric filters' counts, labelled with
@@ -125,6 +132,7 @@ var Actions = []Action{
 	LookupAuditEvents, VerifyAuditTrail,
 	CreateOrganization, DescribeOrganization, CreateAccount, DescribeAccounts, MoveAccount,
 	CreateOrganizationalUnit, DeleteOrganizationalUnit, DescribeOrganizationalUnits, AssumeRole,
+	PutOrganizationArchive, DescribeOrganizationArchive, ReadOrganizationArchive,
 	GetMetrics,
 }
 
@@ -457,6 +465,7 @@ var resourceTypes = map[Action]string{
 	CreateOrganization: "Account", DescribeOrganization: "Account", CreateAccount: "Account", DescribeAccounts: "Account",
 	MoveAccount: "Account", CreateOrganizationalUnit: "Account", DeleteOrganizationalUnit: "Account",
 	DescribeOrganizationalUnits: "Account", AssumeRole: "Account",
+	PutOrganizationArchive: "Account", DescribeOrganizationArchive: "Account", ReadOrganizationArchive: "Account",
 	GetMetrics: "Account",
 }
 

@@ -68,3 +68,24 @@ func (c *Client) CreateOrgUnit(ctx context.Context, req api.CreateOrgUnitRequest
 func (c *Client) DeleteOrgUnit(ctx context.Context, id string) error {
 	return c.do(ctx, "DELETE", api.PathOrg+"/units/"+url.PathEscape(id), nil, nil)
 }
+
+// SetOrgArchive sets the organization's central archive.
+func (c *Client) SetOrgArchive(ctx context.Context, a api.OrgArchive) (api.OrgArchive, error) {
+	var out api.OrgArchive
+	err := c.do(ctx, "PUT", api.PathOrg+"/archive", a, &out)
+	return out, err
+}
+
+// OrgArchive returns the organization's archive and its copies' status.
+func (c *Client) OrgArchive(ctx context.Context) (api.OrgArchiveStatus, error) {
+	var out api.OrgArchiveStatus
+	err := c.do(ctx, "GET", api.PathOrg+"/archive", nil, &out)
+	return out, err
+}
+
+// ArchiveKey returns the key of an organization's archive copy.
+func (c *Client) ArchiveKey(ctx context.Context, req api.ArchiveKeyRequest) ([]byte, error) {
+	var out api.ArtifactKey
+	err := c.do(ctx, "POST", api.PathOrg+"/archive/key", req, &out)
+	return out.Key, err
+}

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,31 @@ type S3Target struct {
 	// ClientSide: the server encrypts the artifacts itself (package
 	// envelope) before they leave, for stores without KMS.
 	ClientSide bool `json:"clientSideEncryption,omitempty"`
+}
+
+// ArchiveDestination is the destination of an organization's archive
+// copies (package orgs): every account's session artifacts, in the
+// archive account's bucket, sealed with its key.
+const ArchiveDestination = "archive"
+
+// ArchiveTarget is where an archive copy goes, as the organization's
+// archive settings said when the session started.
+type ArchiveTarget struct {
+	Org     string `json:"org"`
+	Account string `json:"account"` // the archive account
+	Bucket  string `json:"bucket"`
+	Prefix  string `json:"prefix,omitempty"`
+	KeyARN  string `json:"keyArn"`
+}
+
+// ObjectPrefix is where account's copies of a session started at start
+// go: PREFIX/ACCOUNT/sessions/YYYY/MM/DD (UTC).
+func (t ArchiveTarget) ObjectPrefix(account string, start time.Time) string {
+	p := account + "/sessions/" + start.UTC().Format("2006/01/02")
+	if t.Prefix != "" {
+		p = strings.TrimSuffix(t.Prefix, "/") + "/" + p
+	}
+	return p
 }
 
 // S3Destination uploads artifacts to S3-compatible storage.
@@ -160,6 +186,8 @@ type Deps struct {
 	JournalKey  func(ctx context.Context, account, id string) (cipher.AEAD, error)
 	// EnvelopeWriter seals an artifact for client-side encryption.
 	EnvelopeWriter func(ctx context.Context, w io.Writer, dl store.Delivery) (*envelope.Writer, error)
+	// ArchiveEnvelope seals an archive copy with the archive's key.
+	ArchiveEnvelope func(ctx context.Context, w io.Writer, dl store.Delivery, t ArchiveTarget) (*envelope.Writer, error)
 	// SessionEnded reports whether a session has ended (its journal
 	// holds all there will be); OutputSoFar how much a running session
 	// has printed, if it runs here.
@@ -385,7 +413,7 @@ func (d *Worker) deliver(ctx context.Context, dl *store.Delivery) (string, int64
 	if contentType == "" {
 		return "", 0, fmt.Errorf("unknown artifact %q", dl.Artifact)
 	}
-	render := func(upload func(io.Reader) error) (int64, error) { return d.render(ctx, *dl, false, upload) }
+	render := func(upload func(io.Reader) error) (int64, error) { return d.render(ctx, *dl, nil, upload) }
 	var loc string
 	switch dl.Destination {
 	case "s3":
@@ -396,13 +424,42 @@ func (d *Worker) deliver(ctx context.Context, dl *store.Delivery) (string, int64
 		if err := json.Unmarshal([]byte(dl.Target), &t); err != nil {
 			return "", 0, fmt.Errorf("delivery target: %w", err)
 		}
+		var seal sealer
 		if t.ClientSide {
 			contentType = "application/octet-stream"
+			seal = func(ctx context.Context, w io.Writer) (*envelope.Writer, error) { return d.EnvelopeWriter(ctx, w, *dl) }
 		}
-		n, err := d.render(ctx, *dl, t.ClientSide, func(body io.Reader) (err error) {
+		n, err := d.render(ctx, *dl, seal, func(body io.Reader) (err error) {
 			loc, err = d.S3.Put(ctx, t, dl.SessionID+"."+dl.Artifact, contentType, body)
 			return err
 		})
+		return loc, n, err
+	case ArchiveDestination:
+		// An organization's archive copy: in its bucket, under the
+		// account and the session's start day, always sealed with the
+		// archive's key.
+		if d.S3 == nil {
+			return "", 0, errors.New("this server has no S3 destination configured, which the organization's archive needs")
+		}
+		if d.ArchiveEnvelope == nil {
+			return "", 0, errors.New("this server has no key service, which the organization's archive needs")
+		}
+		var t ArchiveTarget
+		if err := json.Unmarshal([]byte(dl.Target), &t); err != nil {
+			return "", 0, fmt.Errorf("delivery target: %w", err)
+		}
+		sess, err := d.Store.GetSession(ctx, dl.SessionID)
+		if err != nil {
+			return "", 0, err
+		}
+		st := S3Target{Bucket: t.Bucket, Prefix: t.ObjectPrefix(dl.Account, sess.StartedAt)}
+		n, err := d.render(ctx, *dl, func(ctx context.Context, w io.Writer) (*envelope.Writer, error) {
+			return d.ArchiveEnvelope(ctx, w, *dl, t)
+		},
+			func(body io.Reader) (err error) {
+				loc, err = d.S3.Put(ctx, st, dl.SessionID+"."+dl.Artifact, "application/octet-stream", body)
+				return err
+			})
 		return loc, n, err
 	case "cloudwatch", "logs", OwnLogs:
 		dest, err := d.LogDestination(dl.Destination)
@@ -440,7 +497,7 @@ func (d *Worker) deliver(ctx context.Context, dl *store.Delivery) (string, int64
 // render streams an artifact of dl's session to upload, which must read
 // the body to its end, and returns the artifact's size. Sealed, the
 // artifact goes in an envelope (client-side encryption).
-func (d *Worker) render(ctx context.Context, dl store.Delivery, sealed bool, upload func(io.Reader) error) (int64, error) {
+func (d *Worker) render(ctx context.Context, dl store.Delivery, seal sealer, upload func(io.Reader) error) (int64, error) {
 	jpath := d.JournalPath(dl.Account, dl.SessionID)
 	pr, pw := io.Pipe()
 	cw := &countingWriter{w: pw}
@@ -454,8 +511,8 @@ func (d *Worker) render(ctx context.Context, dl store.Delivery, sealed bool, upl
 		}
 		out := io.Writer(cw)
 		var env *envelope.Writer
-		if sealed {
-			if env, err = d.EnvelopeWriter(ctx, cw, dl); err != nil {
+		if seal != nil {
+			if env, err = seal(ctx, cw); err != nil {
 				pw.CloseWithError(err)
 				return
 			}
@@ -480,6 +537,9 @@ func (d *Worker) render(ctx context.Context, dl store.Delivery, sealed bool, upl
 	<-rendered
 	return cw.n, err
 }
+
+// sealer starts an artifact's envelope on w (client-side encryption).
+type sealer func(ctx context.Context, w io.Writer) (*envelope.Writer, error)
 
 type countingWriter struct {
 	w io.Writer

@@ -49,3 +49,19 @@ func ValidKeyID(s string) error {
 	}
 	return nil
 }
+
+// ValidBucketName reports whether b is a valid S3 bucket name.
+func ValidBucketName(b string) error {
+	if !bucketRE.MatchString(b) || strings.Contains(b, "..") || ipv4RE.MatchString(b) {
+		return fmt.Errorf("%s is not a valid bucket name: 3–63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit", quoteShort(b))
+	}
+	return nil
+}
+
+// ValidKeyPrefix reports whether p is a valid S3 key prefix.
+func ValidKeyPrefix(p string) error {
+	if !validKeyPrefix(p) {
+		return fmt.Errorf("%s is not a valid key prefix: up to 1024 letters, digits and !-_.*'()=, in parts separated by single slashes, not starting with one", quoteShort(p))
+	}
+	return nil
+}

@@ -158,11 +158,11 @@ func (v *validator) inputs(in *Inputs) {
 	if n := in.MaxSessionDuration; n != 0 && (n < minMaxSessionDuration || n > maxMaxSessionDuration) {
 		v.errorf("inputs.maxSessionDuration", "%d is out of range %d–%d (leave it empty for no limit)", n, minMaxSessionDuration, maxMaxSessionDuration)
 	}
-	if b := in.S3BucketName; b != "" && (!bucketRE.MatchString(b) || strings.Contains(b, "..") || ipv4RE.MatchString(b)) {
-		v.errorf("inputs.s3BucketName", "%s is not a valid bucket name: 3–63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit", quoteShort(b))
+	if b := in.S3BucketName; b != "" {
+		v.add("inputs.s3BucketName", ValidBucketName(b))
 	}
-	if p := in.S3KeyPrefix; p != "" && !validKeyPrefix(p) {
-		v.errorf("inputs.s3KeyPrefix", "%s is not a valid key prefix: up to 1024 letters, digits and !-_.*'()=, in parts separated by single slashes, not starting with one", quoteShort(p))
+	if p := in.S3KeyPrefix; p != "" {
+		v.add("inputs.s3KeyPrefix", ValidKeyPrefix(p))
 	}
 	if g := in.CloudWatchLogGroupName; g != "" && !logGroupRE.MatchString(g) {
 		v.errorf("inputs.cloudWatchLogGroupName", "%s is not a valid log group name: 1–512 letters, digits, '.', '-', '_', '/' and '#'", quoteShort(g))

@@ -57,6 +57,11 @@ type Header struct {
 	WrappedKey []byte            `json:"wrappedKey"`
 	Context    map[string]string `json:"context,omitempty"`
 	ChunkSize  int               `json:"chunkSize"`
+	// Archive is set on an organization's archive copy (package orgs):
+	// the organization's id. Its key is derived from the data key alone
+	// (info "postern archive ACCOUNT/SESSION/ARTIFACT"), under the
+	// archive's key, so deleting the member's session leaves it readable.
+	Archive string `json:"archive,omitempty"`
 }
 
 // ErrInvalid is an envelope that is malformed, altered, truncated or opened

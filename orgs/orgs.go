@@ -45,6 +45,7 @@ const (
 // Store is what organizations need of the metadata store.
 type Store interface {
 	store.Organizations
+	CountDeliveries(ctx context.Context, destination string) ([]store.DeliveryCount, error)
 	GetAccount(ctx context.Context, id string) (store.Account, error)
 	CreateUser(ctx context.Context, u store.User) error
 	GetUser(ctx context.Context, account, name string) (store.User, error)
@@ -62,6 +63,11 @@ type Deps struct {
 	IssueToken func(ctx context.Context, t store.Token, ttl time.Duration) (secret string, expires time.Time, err error)
 	// Audit appends a record to an account's audit trail.
 	Audit func(ctx context.Context, rec store.AuditRecord) error
+	// CheckArchive checks that copies can be written to an archive's
+	// bucket; nil: not checked.
+	CheckArchive func(ctx context.Context, a Archive) error
+	// ArchiveKey unwraps, as the caller, the key of an archive copy.
+	ArchiveKey func(ctx context.Context, c httpapi.Caller, req api.ArchiveKeyRequest) ([]byte, error)
 }
 
 // Handlers serve the organization API.
@@ -83,6 +89,9 @@ func (h *Handlers) Routes() []httpapi.Route {
 		{Pattern: "GET " + p + "/units", Action: authz.DescribeOrganizationalUnits, Handler: h.listUnits},
 		{Pattern: "POST " + p + "/units", Action: authz.CreateOrganizationalUnit, Handler: h.createUnit},
 		{Pattern: "DELETE " + p + "/units/{id}", Action: authz.DeleteOrganizationalUnit, Handler: h.deleteUnit},
+		{Pattern: "PUT " + p + "/archive", Action: authz.PutOrganizationArchive, Handler: h.putArchive},
+		{Pattern: "GET " + p + "/archive", Action: authz.DescribeOrganizationArchive, Handler: h.getArchive},
+		{Pattern: "POST " + p + "/archive/key", Action: authz.ReadOrganizationArchive, Handler: h.archiveKey},
 	}
 }
 

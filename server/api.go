@@ -73,6 +73,15 @@ func (s *Server) orgs() *orgs.Handlers {
 			return s.issueToken(ctx, t, ttl)
 		},
 		Audit: s.appendAudit,
+		CheckArchive: func(ctx context.Context, a orgs.Archive) error {
+			if s.cfg.S3 == nil {
+				return errors.New("this server has no S3 destination configured")
+			}
+			return check(ctx, func(ctx context.Context) error {
+				return s.cfg.S3.Check(ctx, S3Target{Bucket: a.Bucket, Prefix: a.Prefix})
+			})
+		},
+		ArchiveKey: s.unwrapArchiveKey,
 	})
 }
 

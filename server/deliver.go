@@ -12,6 +12,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/delivery"
 	"github.com/postern/postern/document"
+	"github.com/postern/postern/orgs"
 	"github.com/postern/postern/store"
 )
 
@@ -112,6 +113,16 @@ func (s *Server) planDeliveries(ctx context.Context, account string, in document
 		t := CloudWatchTarget{Account: account, LogGroup: OwnLogGroup, Streaming: true}
 		plan = append(plan, plannedDelivery{destination: ownLogs, target: t, artifacts: []string{"events"}})
 	}
+	// The organization's archive gets a copy, whatever the preferences
+	// say, and is not checked now: an archive that is down delays its
+	// copies (they wait in the outbox), never the account's sessions.
+	a, org, err := orgs.ArchiveFor(ctx, s.store, s.store.GetOrganization, account)
+	if err != nil {
+		return nil, err
+	}
+	if a != nil {
+		plan = append(plan, plannedDelivery{destination: delivery.ArchiveDestination, target: a.Target(org), artifacts: []string{"log", "cast"}})
+	}
 	return plan, nil
 }
 
@@ -162,7 +173,7 @@ func (s *Server) deliveryDeps() delivery.Deps {
 	return delivery.Deps{
 		Store: s.store, Now: s.now, Logf: s.logf, S3: s.cfg.S3,
 		LogDestination: s.logDestination, EnsureOwnLogGroup: s.ensureOwnLogGroup,
-		JournalPath: s.journalPath, JournalKey: s.journalKey, EnvelopeWriter: s.envelopeWriter,
+		JournalPath: s.journalPath, JournalKey: s.journalKey, EnvelopeWriter: s.envelopeWriter, ArchiveEnvelope: s.archiveEnvelope,
 		SessionEnded: s.sessionEnded, OutputSoFar: s.outputSoFar,
 		Changed: func() { s.outbox.changed() },
 		Delivered: func(destination, artifact, result string) {
@@ -203,6 +214,12 @@ func describeTarget(d store.Delivery) string {
 	if d.Destination == "cloudwatch" || d.Destination == "logs" || d.Destination == ownLogs {
 		if t, err := delivery.LogTarget(d); err == nil {
 			return delivery.LogLocation(d, t)
+		}
+	}
+	if d.Destination == delivery.ArchiveDestination {
+		var t delivery.ArchiveTarget
+		if json.Unmarshal([]byte(d.Target), &t) == nil {
+			return "s3://" + t.Bucket + "/" + t.ObjectPrefix(d.Account, d.CreatedAt) + "/" + d.SessionID + "." + d.Artifact
 		}
 	}
 	if d.Destination == "s3" {

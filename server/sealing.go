@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"sync"
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/delivery"
 	"github.com/postern/postern/envelope"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/recording"
@@ -319,6 +321,58 @@ func (s *Server) envelopeWriter(ctx context.Context, w io.Writer, dl store.Deliv
 		Account: dl.Account, SessionID: dl.SessionID, Artifact: dl.Artifact,
 		KeyARN: meta.Sealed.KeyARN, WrappedKey: meta.Sealed.WrappedKey, Context: meta.Sealed.Context,
 	}, key)
+}
+
+// archiveEnvelope seals an organization's archive copy of an artifact: a
+// fresh data key made with the archive's key by the session's account's
+// recorder (the archive key's policy must let it: aws:SourceOrgID), and
+// the artifact key derived from it alone, so that deleting the session's
+// logs in its account leaves the copy readable to the archive.
+func (s *Server) archiveEnvelope(ctx context.Context, w io.Writer, dl store.Delivery, t delivery.ArchiveTarget) (*envelope.Writer, error) {
+	ks := s.cfg.Keys
+	if ks == nil {
+		return nil, errors.New("this server has no key service, which the organization's archive needs")
+	}
+	ec := archiveContext(t.Org, dl.Account, dl.SessionID, dl.Artifact)
+	dk, wrapped, err := ks.GenerateDataKey(ctx, recorder(dl.Account), t.KeyARN, ec)
+	if err != nil {
+		return nil, fmt.Errorf("sealing the archive copy with %s: %w", t.KeyARN, err)
+	}
+	key, err := archiveKey(dk, dl.Account, dl.SessionID, dl.Artifact)
+	if err != nil {
+		return nil, err
+	}
+	return envelope.NewWriter(w, envelope.Header{
+		Account: dl.Account, SessionID: dl.SessionID, Artifact: dl.Artifact,
+		KeyARN: t.KeyARN, WrappedKey: wrapped, Context: ec, Archive: t.Org,
+	}, key)
+}
+
+// archiveContext is the encryption context of an archive copy's data key.
+func archiveContext(org, account, id, artifact string) keys.EncryptionContext {
+	return keys.EncryptionContext{"postern:archive": org, "postern:account": account, "postern:session": id, "postern:artifact": artifact}
+}
+
+// archiveKey derives an archive copy's key from its data key.
+func archiveKey(dataKey []byte, account, id, artifact string) ([]byte, error) {
+	return hkdf.Key(sha256.New, dataKey, nil, "postern archive "+account+"/"+id+"/"+artifact, 32)
+}
+
+// unwrapArchiveKey gives a reader the key of an archive copy, if the
+// archive key's policy lets them decrypt with it.
+func (s *Server) unwrapArchiveKey(ctx context.Context, c caller, req api.ArchiveKeyRequest) ([]byte, error) {
+	if s.cfg.Keys == nil {
+		return nil, errors.New("this server has no key service")
+	}
+	want := archiveContext(req.Context["postern:archive"], req.Account, req.SessionID, req.Artifact)
+	if !maps.Equal(want, keys.EncryptionContext(req.Context)) {
+		return nil, errors.New("the copy's header does not match its encryption context")
+	}
+	dk, err := s.cfg.Keys.Decrypt(ctx, s.keyCaller(ctx, c), req.WrappedKey, want)
+	if err != nil {
+		return nil, err
+	}
+	return archiveKey(dk, req.Account, req.SessionID, req.Artifact)
 }
 
 // handleArtifactKey gives a reader the key of an artifact's envelope, for

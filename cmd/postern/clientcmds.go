@@ -573,8 +573,10 @@ func newLogsCmd() *cobra.Command {
 		Long: `Decrypt a .log or .cast that Postern uploaded encrypted (package envelope's
 format: a JSON header naming the session and its wrapped key, then AES-256-GCM
 chunks). The server gives the artifact's key to users the key's policy lets
-decrypt, until the session's logs are deleted. Nothing is written unless the
-whole file checks out.`,
+decrypt, until the session's logs are deleted. An organization's archive
+copy (postern org archive) opens with the archive's key instead, for whoever
+its policy lets decrypt, and stays readable when the session is deleted.
+Nothing is written unless the whole file checks out.`,
 		Args: exactArgs(1, "one file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := os.Open(args[0])
@@ -591,7 +593,15 @@ whole file checks out.`,
 			if err != nil {
 				return err
 			}
-			key, err := c.ArtifactKey(cmd.Context(), h.SessionID, api.ArtifactKeyRequest{Artifact: h.Artifact, WrappedKey: h.WrappedKey, Context: h.Context})
+			var key []byte
+			if h.Archive != "" {
+				// An organization's archive copy: its key is the
+				// archive's, whoever's session it is.
+				key, err = c.ArchiveKey(cmd.Context(), api.ArchiveKeyRequest{Account: h.Account, SessionID: h.SessionID, Artifact: h.Artifact,
+					KeyARN: h.KeyARN, WrappedKey: h.WrappedKey, Context: h.Context})
+			} else {
+				key, err = c.ArtifactKey(cmd.Context(), h.SessionID, api.ArtifactKeyRequest{Artifact: h.Artifact, WrappedKey: h.WrappedKey, Context: h.Context})
+			}
 			if err != nil {
 				return err
 			}

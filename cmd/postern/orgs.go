@@ -241,6 +241,79 @@ policies' business; the member's audit trail names you as its user.
 	assumeRole.Flags().DurationVar(&duration, "duration", time.Hour, "how long the credentials last (15m to 1h)")
 	assumeRole.Flags().StringVarP(&format, "format", "o", "table", "env (export POSTERN_TOKEN=...), table, json or csv")
 
-	cmd.AddCommand(create, describe, accounts, createAccount, moveAccount, units, createUnit, deleteUnit, assumeRole)
+	cmd.AddCommand(create, describe, accounts, createAccount, moveAccount, units, createUnit, deleteUnit, assumeRole, newOrgArchiveCmd())
+	return cmd
+}
+
+func newOrgArchiveCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "archive", Short: "The organization's central archive: a copy of every account's sessions, under the archive account's key"}
+	var a api.OrgArchive
+	var setOut string
+	set := &cobra.Command{
+		Use:   "set --account ID --bucket NAME --key ARN [--prefix P]",
+		Short: "Send a copy of every account's session artifacts to the archive account's bucket (from the management account)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			got, err := c.SetOrgArchive(cmd.Context(), a)
+			if err != nil {
+				return err
+			}
+			if setOut == "json" {
+				return table(cmd.OutOrStdout(), "json", nil, nil, got)
+			}
+			prefix := got.Prefix
+			if prefix != "" {
+				prefix += "/"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Every account's sessions are copied to s3://%s/%sACCOUNT/sessions/YYYY/MM/DD/, sealed with %s (account %s).\n", got.Bucket, prefix, got.KeyARN, got.Account)
+			return nil
+		},
+	}
+	set.Flags().StringVar(&a.Account, "account", "", "the archive account (an account of the organization)")
+	set.Flags().StringVar(&a.Bucket, "bucket", "", "its bucket")
+	set.Flags().StringVar(&a.Prefix, "prefix", "", "a prefix for the copies' keys")
+	set.Flags().StringVar(&a.KeyARN, "key", "", "the archive account's key that seals them (prn:postern:kms:ACCOUNT:key/ID); its policy must let the organization's recorders use it (aws:SourceOrgID)")
+	set.Flags().StringVarP(&setOut, "output", "o", "text", "text or json")
+
+	var showOut string
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "The archive's settings, and each account's copies: delivered, waiting for their sessions to end, due, failing (management and archive accounts)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			st, err := c.OrgArchive(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			var rows [][]string
+			for _, a := range st.Accounts {
+				oldest := "-"
+				if a.Oldest != nil {
+					oldest = fmtTime(*a.Oldest)
+				}
+				rows = append(rows, []string{a.Account, a.Name, fmt.Sprint(a.Delivered), fmt.Sprint(a.Waiting), fmt.Sprint(a.Pending), fmt.Sprint(a.Failing), oldest})
+			}
+			header := []string{"ACCOUNT", "NAME", "DELIVERED", "WAITING", "DUE", "FAILING", "OLDEST UNDELIVERED"}
+			switch showOut {
+			case "json", "csv":
+				return table(w, showOut, header, rows, st)
+			case "", "text":
+				fmt.Fprintf(w, "Archive: s3://%s/%s, sealed with %s (account %s)\n\n", st.Bucket, st.Prefix, st.KeyARN, st.Account)
+				return table(w, "table", header, rows, st)
+			}
+			return usagef("-o %q: must be text, json or csv", showOut)
+		},
+	}
+	show.Flags().StringVarP(&showOut, "output", "o", "text", "text, json or csv")
+	cmd.AddCommand(set, show)
 	return cmd
 }

@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/envelope"
+	"github.com/postern/postern/s3logs/miniotest"
+)
+
+// awsS3 runs the AWS CLI against MinIO, as an auditor checking the
+// archive bucket would.
+func awsS3(t *testing.T, m *miniotest.Server, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(testCtx(t), "aws", append([]string{"--endpoint-url", m.URL(), "--region", m.Region(), "s3"}, args...)...)
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+m.AccessKey(), "AWS_SECRET_ACCESS_KEY="+m.SecretKey(),
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("aws s3 %v: %v\n%s", args, err, se.String())
+	}
+	return so.String()
+}
+
+// TestOrgArchive runs the central archive end to end: a log-archive
+// account's bucket and key; a session of another account is copied there
+// under the documented layout, sealed so that only the archive's key opens
+// it (checked with the AWS CLI against MinIO); the archive's administrator
+// reads it, the session's own account cannot, and deleting the session
+// leaves the copy readable; with MinIO stopped, copies wait and arrive
+// once it is back, and the archive's status shows them.
+func TestOrgArchive(t *testing.T) {
+	ctx := testCtx(t)
+	if _, err := exec.LookPath("aws"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("the AWS CLI is missing (scripts/install-test-deps)")
+		}
+		t.Skip("no AWS CLI")
+	}
+	minio := miniotest.Start(t)
+	minio.CreateBucket(t, "org-archive", false)
+	e := startDevEnv(t, []string{
+		"AWS_ENDPOINT_URL_S3=" + minio.URL(), "AWS_ACCESS_KEY_ID=" + minio.AccessKey(), "AWS_SECRET_ACCESS_KEY=" + minio.SecretKey(),
+		"AWS_REGION=" + minio.Region(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+	})
+	var org api.Organization
+	e.jsonOut(ctx, &org, "org", "create")
+	var archive api.OrgAccount
+	e.jsonOut(ctx, &archive, "org", "create-account", "log-archive")
+	var role api.AssumeRoleResponse
+	e.jsonOut(ctx, &role, "org", "assume-role", archive.ID)
+
+	// The archive account's key: its administrators manage and read
+	// with it; the organization's recorders seal with it.
+	policy := filepath.Join(t.TempDir(), "archive-key.json")
+	if err := os.WriteFile(policy, []byte(`{"Version": "2012-10-17", "Statement": [
+	  {"Effect": "Allow", "Principal": {"Postern": "prn:postern:iam:`+archive.ID+`:root"}, "Action": "kms:*", "Resource": "*"},
+	  {"Effect": "Allow", "Principal": {"Service": "sessions.postern"}, "Action": "kms:GenerateDataKey", "Resource": "*",
+	   "Condition": {"StringEquals": {"aws:SourceOrgID": "`+org.ID+`"}}}
+	]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := e.withToken(ctx, role.Token, "keys", "create", "--policy-file", policy)
+	m := regexp.MustCompile(`Created key \S+ \((prn:\S+)\)`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("keys create in the archive account: exit %d, %s %s", code, out, errOut)
+	}
+	keyARN := m[1]
+	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--key", "prn:postern:kms:000000000001:key/e04ff48b-4b8a-4c2b-ad25-a985c72cb1a6"}, "must be the ARN of a key (or alias) of the archive account")
+	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "no-such-bucket", "--key", keyARN}, "the archive bucket no-such-bucket cannot take copies")
+	e.mustRun(ctx, "org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--prefix", "central", "--key", keyARN)
+
+	node := hostname(t)
+	if out := e.mustRun(ctx, "exec", node, "--", "echo", "Zq8Archived"); out != "Zq8Archived\n" {
+		t.Fatalf("exec printed %q", out)
+	}
+	id := e.sessions(ctx)[0].ID
+	e.waitDelivered(ctx, id)
+
+	// The layout, with the AWS CLI.
+	day := time.Now().UTC().Format("2006/01/02")
+	prefix := "central/000000000001/sessions/" + day + "/"
+	listing := awsS3(t, minio, "ls", "--recursive", "s3://org-archive/")
+	for _, name := range []string{prefix + id + ".log", prefix + id + ".cast"} {
+		if !strings.Contains(listing, name) {
+			t.Errorf("the archive bucket lacks %s:\n%s", name, listing)
+		}
+	}
+	copyPath := filepath.Join(t.TempDir(), id+".log")
+	awsS3(t, minio, "cp", "s3://org-archive/"+prefix+id+".log", copyPath)
+	raw, err := os.ReadFile(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(raw, []byte(envelope.Magic)) || bytes.Contains(raw, []byte("Zq8Archived")) {
+		t.Fatalf("the archive copy is not sealed:\n%q", raw[:min(len(raw), 200)])
+	}
+
+	// The archive's administrator reads it; the session's own account
+	// cannot, the archive key's policy does not let it.
+	if out, errOut, code := e.withToken(ctx, role.Token, "logs", "decrypt", copyPath); code != 0 || !strings.Contains(out, "Zq8Archived") {
+		t.Fatalf("the archive's administrator decrypting the copy: exit %d, %s %s", code, out, errOut)
+	}
+	e.mustFail([]string{"logs", "decrypt", copyPath}, "cannot read archive copies")
+	// Deleting the session's logs, in its account, leaves the copy readable.
+	e.mustRun(ctx, "logs", "delete", id)
+	if out, errOut, code := e.withToken(ctx, role.Token, "logs", "decrypt", copyPath); code != 0 || !strings.Contains(out, "Zq8Archived") {
+		t.Fatalf("the copy after its session was deleted: exit %d, %s %s", code, out, errOut)
+	}
+
+	// MinIO down: the copies wait, and arrive once it is back.
+	minio.Stop()
+	if out := e.mustRun(ctx, "exec", node, "--", "echo", "Zq8Outage"); out != "Zq8Outage\n" {
+		t.Fatalf("exec with the archive down printed %q", out)
+	}
+	late := e.sessions(ctx)[0].ID
+	var st api.OrgArchiveStatus
+	for {
+		out, _, _ := e.withToken(ctx, role.Token, "org", "archive", "show", "-o", "json")
+		if json.Unmarshal([]byte(out), &st) == nil && undelivered(st, "000000000001") > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the archive's status never showed the waiting copies: %+v", st)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := minio.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitDelivered(ctx, late)
+	if listing := awsS3(t, minio, "ls", "--recursive", "s3://org-archive/"); !strings.Contains(listing, late+".log") {
+		t.Errorf("the copy made while MinIO was down is missing:\n%s", listing)
+	}
+	e.jsonOut(ctx, &st, "org", "archive", "show")
+	for _, a := range st.Accounts {
+		if a.Account == "000000000001" && (a.Delivered != 4 || undelivered(st, a.Account) != 0) {
+			t.Errorf("the management account's copies: %+v, want 4 delivered, none waiting", a)
+		}
+	}
+}
+
+// undelivered counts an account's archive copies not delivered yet.
+func undelivered(st api.OrgArchiveStatus, account string) int {
+	for _, a := range st.Accounts {
+		if a.Account == account {
+			return a.Waiting + a.Pending + a.Failing
+		}
+	}
+	return 0
+}
