@@ -221,3 +221,34 @@ func TestOrgConditionKeys(t *testing.T) {
 	e.mustFail([]string{"logs", "get", id}, "may not kms:Decrypt with key "+m[2])
 	e.mustFail([]string{"exec", node, "--", "echo", "refused"}, "cannot encrypt it")
 }
+
+// TestOrgCedarAttributes: policies see the caller's organization and
+// place in it (principal.orgId, principal.orgPath), as they stand at each
+// request: a permission given to the users of accounts in one unit
+// follows the account in and out of it.
+func TestOrgCedarAttributes(t *testing.T) {
+	ctx := testCtx(t)
+	e := startDev(t)
+	var org api.Organization
+	e.jsonOut(ctx, &org, "org", "create")
+	var prod api.OrgUnit
+	e.jsonOut(ctx, &prod, "org", "create-unit", "Prod")
+	const pw = "correct horse battery staple"
+	cmd := exec.CommandContext(ctx, bin, "users", "create", "olga", "--password")
+	cmd.Env = append(os.Environ(), append(e.vars(), "POSTERN_PASSWORD="+pw)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("users create olga: %v\n%s", err, out)
+	}
+	policy := filepath.Join(t.TempDir(), "prod-auditors.cedar")
+	if err := os.WriteFile(policy, []byte(`permit (principal, action == Action::"LookupAuditEvents", resource)
+when { principal has orgId && principal.orgId == "`+org.ID+`" && principal.orgPath like "*/`+prod.ID+`/*" };`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun(ctx, "policy", "put", "prod-auditors", "-f", policy)
+	olga := e.as(t, "olga", pw)
+	olga.mustFail([]string{"audit", "query"}, "is not allowed to LookupAuditEvents")
+	e.mustRun(ctx, "org", "move-account", "000000000001", "--from", org.Root, "--to", prod.ID)
+	olga.mustRun(ctx, "audit", "query")
+	e.mustRun(ctx, "org", "move-account", "000000000001", "--from", prod.ID, "--to", org.Root)
+	olga.mustFail([]string{"audit", "query"}, "is not allowed to LookupAuditEvents")
+}

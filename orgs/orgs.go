@@ -66,6 +66,9 @@ type Deps struct {
 	// CheckArchive checks that copies can be written to an archive's
 	// bucket; nil: not checked.
 	CheckArchive func(ctx context.Context, a Archive) error
+	// Changed is told that the organization changed: an account's
+	// organization or place in it. Nil: nobody is.
+	Changed func()
 	// ArchiveKey unwraps, as the caller, the key of an archive copy.
 	ArchiveKey func(ctx context.Context, c httpapi.Caller, req api.ArchiveKeyRequest) ([]byte, error)
 }
@@ -74,7 +77,12 @@ type Deps struct {
 type Handlers struct{ Deps }
 
 // New returns the handlers.
-func New(d Deps) *Handlers { return &Handlers{d} }
+func New(d Deps) *Handlers {
+	if d.Changed == nil {
+		d.Changed = func() {}
+	}
+	return &Handlers{d}
+}
 
 // Routes are the organization API's routes, for the server's table.
 func (h *Handlers) Routes() []httpapi.Route {
@@ -142,6 +150,7 @@ func (h *Handlers) create(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
+	h.Changed()
 	h.Logf("orgs: %s created organization %s", ids.UserARN(c.Account, c.User.Name), o.ID)
 	httpapi.WriteJSON(w, http.StatusOK, apiOrg(o))
 	return nil
@@ -283,6 +292,7 @@ func (h *Handlers) createAccount(w http.ResponseWriter, r *http.Request) error {
 	// member, in its administrators group as AWS's role has
 	// AdministratorAccess; the member's administrators may narrow it
 	// (postern users set) or remove it.
+	h.Changed()
 	if err := h.Store.CreateUser(r.Context(), store.User{Account: a.ID, Name: role, Groups: []string{authz.Administrators}, CreatedAt: now}); err != nil {
 		return fmt.Errorf("account %s: its role %s: %w", a.ID, role, err)
 	}
@@ -326,6 +336,7 @@ func (h *Handlers) moveAccount(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
+	h.Changed()
 	a, err := h.Store.GetAccount(r.Context(), id)
 	if err != nil {
 		return err

@@ -75,9 +75,6 @@ func (s *Server) forgetPolicies(account string) {
 	s.policyCache.mu.Unlock()
 }
 
-// principal is the caller as policies see it.
-func principalEntity(c caller) authz.Entity { return userEntity(c.User) }
-
 // authzMark records that a request's authorization was checked.
 type authzMark struct{ checked atomic.Bool }
 
@@ -91,7 +88,11 @@ func (s *Server) decide(ctx context.Context, c caller, action authz.Action, reso
 	if err != nil {
 		return authz.Decision{}, err
 	}
-	req := authz.Request{Principal: principalEntity(c), Action: action, Resource: resource}
+	principal, err := s.principalEntity(ctx, c)
+	if err != nil {
+		return authz.Decision{}, err
+	}
+	req := authz.Request{Principal: principal, Action: action, Resource: resource}
 	for _, o := range opts {
 		o(&req)
 	}

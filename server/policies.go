@@ -59,8 +59,12 @@ func (s *Server) changePolicies(r *http.Request, put *store.Policy, deleteID str
 	if err != nil {
 		return errorf(http.StatusBadRequest, api.CodeInvalidPolicy, "%v", err)
 	}
+	principal, err := s.principalEntity(r.Context(), c)
+	if err != nil {
+		return err
+	}
 	for _, a := range []authz.Action{authz.PutPolicy, authz.DeletePolicy} {
-		if d := ps.Decide(authz.Request{Principal: principalEntity(c), Action: a, Resource: accountEntity(c)}); !d.Allowed {
+		if d := ps.Decide(authz.Request{Principal: principal, Action: a, Resource: accountEntity(c)}); !d.Allowed {
 			return errorf(http.StatusConflict, api.CodePolicyLockout,
 				"refused: after this change %s could no longer %s (%s), and nobody might be left to undo it; give the permission in the same change", c.User.Name, a, d.Explain())
 		}

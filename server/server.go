@@ -175,6 +175,8 @@ type Server struct {
 	disk *diskspace.Monitor
 	// policyCache holds accounts' parsed authorization policies.
 	policyCache policyCache
+	// places holds accounts' places in their organizations (places.go).
+	places placeCache
 	// uncheckedRequests counts requests whose handler tried to answer
 	// without an authorization check (a bug; see authed).
 	uncheckedRequests atomic.Int64
