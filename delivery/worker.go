@@ -70,11 +70,15 @@ type ArchiveTarget struct {
 // ObjectPrefix is where account's copies of a session started at start
 // go: PREFIX/ACCOUNT/sessions/YYYY/MM/DD (UTC).
 func (t ArchiveTarget) ObjectPrefix(account string, start time.Time) string {
-	p := account + "/sessions/" + start.UTC().Format("2006/01/02")
+	return t.AccountPrefix(account) + "/sessions/" + start.UTC().Format("2006/01/02")
+}
+
+// AccountPrefix is where an account's copies go: PREFIX/ACCOUNT.
+func (t ArchiveTarget) AccountPrefix(account string) string {
 	if t.Prefix != "" {
-		p = strings.TrimSuffix(t.Prefix, "/") + "/" + p
+		return strings.TrimSuffix(t.Prefix, "/") + "/" + account
 	}
-	return p
+	return account
 }
 
 // S3Destination uploads artifacts to S3-compatible storage.

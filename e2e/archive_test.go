@@ -117,6 +117,30 @@ func TestOrgArchive(t *testing.T) {
 		t.Fatalf("the copy after its session was deleted: exit %d, %s %s", code, out, errOut)
 	}
 
+	// The accounts' audit trails go there too, sealed the same way, as
+	// objects of consecutive records.
+	auditDir := t.TempDir()
+	for trail := ""; !strings.Contains(trail, `"action":"SessionStarted"`); {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the archive's audit trail lacks the session's start:\n%s", trail)
+		case <-time.After(200 * time.Millisecond):
+		}
+		awsS3(t, minio, "cp", "--recursive", "s3://org-archive/central/000000000001/audit/", auditDir)
+		trail = ""
+		filepath.WalkDir(auditDir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			out, errOut, code := e.withToken(ctx, role.Token, "logs", "decrypt", p)
+			if code != 0 {
+				t.Fatalf("decrypting the archive's audit object %s: %s", p, errOut)
+			}
+			trail += out
+			return nil
+		})
+	}
+
 	// MinIO down: the copies wait, and arrive once it is back.
 	minio.Stop()
 	if out := e.mustRun(ctx, "exec", node, "--", "echo", "Zq8Outage"); out != "Zq8Outage\n" {

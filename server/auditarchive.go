@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/orgs"
 	"github.com/postern/postern/store"
 )
 
@@ -112,31 +114,114 @@ func (s *Server) auditShippers() []auditShipper {
 	return out
 }
 
-// archiveAudit runs the shippers until the server stops.
-func (s *Server) archiveAudit(ctx context.Context) {
-	shippers := s.auditShippers()
-	if len(shippers) == 0 {
-		return
+// orgAuditShippers copy each organization's accounts' records to its
+// central archive, if it has one: JSON-lines objects of consecutive
+// records of one account, PREFIX/ACCOUNT/audit/YYYY/MM/DD/FIRST-LAST.jsonl
+// (the first record's day), sealed with the archive's key as session
+// copies are. An organization's cursor starts at the trail's beginning:
+// setting an archive copies the accounts' past records too.
+func (s *Server) orgAuditShippers(ctx context.Context) ([]auditShipper, error) {
+	if s.cfg.S3 == nil {
+		return nil, nil
 	}
-	wait := make([]time.Duration, len(shippers))
-	next := make([]time.Time, len(shippers))
+	os, err := s.store.ListOrganizations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []auditShipper
+	for _, o := range os {
+		a, err := orgs.ArchiveOf(o)
+		if err != nil || a == nil {
+			continue
+		}
+		t := a.Target(o.ID)
+		out = append(out, auditShipper{name: "audit/org/" + o.ID, put: func(ctx context.Context, recs []store.AuditRecord) error {
+			accounts, err := s.store.ListAccounts(ctx, o.ID)
+			if err != nil {
+				return err
+			}
+			in := map[string]bool{}
+			for _, acct := range accounts {
+				in[acct.ID] = true
+			}
+			byAccount := map[string][]store.AuditRecord{}
+			var order []string
+			for _, r := range recs {
+				if !in[r.Account] {
+					continue // another organization's, or no account's
+				}
+				if _, ok := byAccount[r.Account]; !ok {
+					order = append(order, r.Account)
+				}
+				byAccount[r.Account] = append(byAccount[r.Account], r)
+			}
+			for _, acct := range order {
+				rs := byAccount[acct]
+				id := fmt.Sprintf("%012d-%012d", rs[0].Seq, rs[len(rs)-1].Seq)
+				var b bytes.Buffer
+				env, err := s.sealForArchive(ctx, &b, t, acct, id, "audit")
+				if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(env)
+				for _, r := range rs {
+					enc.Encode(archived(r))
+				}
+				if err := env.Close(); err != nil {
+					return err
+				}
+				st := S3Target{Bucket: t.Bucket, Prefix: t.AccountPrefix(acct) + "/audit/" + rs[0].Time.UTC().Format("2006/01/02")}
+				if _, err := s.cfg.S3.Put(ctx, st, id+".jsonl", "application/octet-stream", &b); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
+	}
+	return out, nil
+}
+
+// archiveAudit runs the shippers until the server stops: those the
+// configuration names, and the organizations' archives, found again at
+// every round.
+func (s *Server) archiveAudit(ctx context.Context) {
+	static := s.auditShippers()
+	type backoff struct {
+		wait time.Duration
+		next time.Time
+	}
+	state := map[string]*backoff{}
 	t := time.NewTicker(auditArchiveEvery)
 	defer t.Stop()
 	for {
-		for i, sh := range shippers {
-			if time.Now().Before(next[i]) {
+		shippers := static
+		if orgShippers, err := s.orgAuditShippers(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.logf("server: audit archive: organizations: %v", err)
+		} else {
+			shippers = append(slices.Clip(static), orgShippers...)
+		}
+		for _, sh := range shippers {
+			b := state[sh.name]
+			if b == nil {
+				b = &backoff{}
+				state[sh.name] = b
+			}
+			if time.Now().Before(b.next) {
 				continue
 			}
 			if err := s.shipAudit(ctx, sh); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				wait[i] = min(max(2*wait[i], auditArchiveEvery), auditArchiveMaxWait)
-				next[i] = time.Now().Add(wait[i])
-				s.logf("server: audit archive %s: %v; retrying in %s", sh.name, err, wait[i])
+				b.wait = min(max(2*b.wait, auditArchiveEvery), auditArchiveMaxWait)
+				b.next = time.Now().Add(b.wait)
+				s.logf("server: audit archive %s: %v; retrying in %s", sh.name, err, b.wait)
 				continue
 			}
-			wait[i], next[i] = 0, time.Time{}
+			b.wait, b.next = 0, time.Time{}
 		}
 		select {
 		case <-ctx.Done():

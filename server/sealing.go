@@ -329,21 +329,27 @@ func (s *Server) envelopeWriter(ctx context.Context, w io.Writer, dl store.Deliv
 // the artifact key derived from it alone, so that deleting the session's
 // logs in its account leaves the copy readable to the archive.
 func (s *Server) archiveEnvelope(ctx context.Context, w io.Writer, dl store.Delivery, t delivery.ArchiveTarget) (*envelope.Writer, error) {
+	return s.sealForArchive(ctx, w, t, dl.Account, dl.SessionID, dl.Artifact)
+}
+
+// sealForArchive starts an archive copy of account's artifact id (a
+// session's, or a batch of its audit trail) on w.
+func (s *Server) sealForArchive(ctx context.Context, w io.Writer, t delivery.ArchiveTarget, account, id, artifact string) (*envelope.Writer, error) {
 	ks := s.cfg.Keys
 	if ks == nil {
 		return nil, errors.New("this server has no key service, which the organization's archive needs")
 	}
-	ec := archiveContext(t.Org, dl.Account, dl.SessionID, dl.Artifact)
-	dk, wrapped, err := ks.GenerateDataKey(ctx, recorder(dl.Account), t.KeyARN, ec)
+	ec := archiveContext(t.Org, account, id, artifact)
+	dk, wrapped, err := ks.GenerateDataKey(ctx, recorder(account), t.KeyARN, ec)
 	if err != nil {
 		return nil, fmt.Errorf("sealing the archive copy with %s: %w", t.KeyARN, err)
 	}
-	key, err := archiveKey(dk, dl.Account, dl.SessionID, dl.Artifact)
+	key, err := archiveKey(dk, account, id, artifact)
 	if err != nil {
 		return nil, err
 	}
 	return envelope.NewWriter(w, envelope.Header{
-		Account: dl.Account, SessionID: dl.SessionID, Artifact: dl.Artifact,
+		Account: account, SessionID: id, Artifact: artifact,
 		KeyARN: t.KeyARN, WrappedKey: wrapped, Context: ec, Archive: t.Org,
 	}, key)
 }

@@ -46,11 +46,23 @@ func (s *SQLite) CreateOrganization(ctx context.Context, o Organization) error {
 	return wrapErr(tx.Commit(), "create organization %s", o.ID)
 }
 
-func (s *SQLite) GetOrganization(ctx context.Context, id string) (Organization, error) {
+const orgColumns = `id, management_account, root, created_at, archive`
+
+func scanOrg(sc scanner) (Organization, error) {
 	var o Organization
-	err := s.db.QueryRowContext(ctx, `SELECT id, management_account, root, created_at, archive FROM organizations WHERE id = ?`, id).
-		Scan(&o.ID, &o.ManagementAccount, &o.Root, microTime{&o.CreatedAt}, &o.Archive)
+	err := sc.Scan(&o.ID, &o.ManagementAccount, &o.Root, microTime{&o.CreatedAt}, &o.Archive)
+	return o, err
+}
+
+func (s *SQLite) GetOrganization(ctx context.Context, id string) (Organization, error) {
+	o, err := scanOrg(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = ?`, id))
 	return o, wrapErr(err, "get organization %s", id)
+}
+
+func (s *SQLite) ListOrganizations(ctx context.Context) ([]Organization, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+orgColumns+` FROM organizations ORDER BY id`)
+	os, err := collect(rows, err, scanOrg)
+	return os, wrapErr(err, "list organizations")
 }
 
 // orgParent checks, in tx, that parent is a unit (or the root) of org.

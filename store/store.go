@@ -393,6 +393,8 @@ type Organizations interface {
 	ListAccounts(ctx context.Context, org string) ([]Account, error)
 	// SetOrgArchive replaces the organization's archive settings.
 	SetOrgArchive(ctx context.Context, org, archive string) error
+	// ListOrganizations returns every organization, by id.
+	ListOrganizations(ctx context.Context) ([]Organization, error)
 }
 
 // Users stores users, and finds those signed in through single sign-on.

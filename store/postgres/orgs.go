@@ -49,11 +49,23 @@ func (s *Store) CreateOrganization(ctx context.Context, o store.Organization) er
 	return wrapErr(err, "create organization %s", o.ID)
 }
 
-func (s *Store) GetOrganization(ctx context.Context, id string) (store.Organization, error) {
+const orgColumns = `id, management_account, root, created_at, archive`
+
+func scanOrg(row scanner) (store.Organization, error) {
 	var o store.Organization
-	err := s.pool.QueryRow(ctx, `SELECT id, management_account, root, created_at, archive FROM organizations WHERE id = $1`, id).
-		Scan(&o.ID, &o.ManagementAccount, &o.Root, ts{&o.CreatedAt}, &o.Archive)
+	err := row.Scan(&o.ID, &o.ManagementAccount, &o.Root, ts{&o.CreatedAt}, &o.Archive)
+	return o, err
+}
+
+func (s *Store) GetOrganization(ctx context.Context, id string) (store.Organization, error) {
+	o, err := scanOrg(s.pool.QueryRow(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1`, id))
 	return o, wrapErr(err, "get organization %s", id)
+}
+
+func (s *Store) ListOrganizations(ctx context.Context) ([]store.Organization, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+orgColumns+` FROM organizations ORDER BY id`)
+	os, err := collect(rows, err, scanOrg)
+	return os, wrapErr(err, "list organizations")
 }
 
 // orgParent checks, in tx, that parent is a unit (or the root) of org,

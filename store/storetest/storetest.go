@@ -2044,6 +2044,9 @@ func testOrganizations(t *testing.T, s store.Store) {
 	if err := s.CreateMemberAccount(ctx, store.Account{ID: "000000000012", Name: "x", CreatedAt: t0, Org: "o-zzzzzzzzzz", Parent: dev.ID}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("an account under another organization's unit: %v, want ErrNotFound", err)
 	}
+	if os, err := s.ListOrganizations(ctx); err != nil || len(os) != 2 || os[0].ID != org || os[0].Archive == "" || os[1].ID != "o-zzzzzzzzzz" {
+		t.Fatalf("ListOrganizations = %+v, %v; want %s (with its archive) and o-zzzzzzzzzz", os, err, org)
+	}
 }
 
 // testDocumentsConcurrent: writers of one document at once, as servers
