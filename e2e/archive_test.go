@@ -46,39 +46,7 @@ func TestOrgArchive(t *testing.T) {
 		}
 		t.Skip("no AWS CLI")
 	}
-	minio := miniotest.Start(t)
-	minio.CreateBucket(t, "org-archive", false)
-	e := startDevEnv(t, []string{
-		"AWS_ENDPOINT_URL_S3=" + minio.URL(), "AWS_ACCESS_KEY_ID=" + minio.AccessKey(), "AWS_SECRET_ACCESS_KEY=" + minio.SecretKey(),
-		"AWS_REGION=" + minio.Region(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-	})
-	var org api.Organization
-	e.jsonOut(ctx, &org, "org", "create")
-	var archive api.OrgAccount
-	e.jsonOut(ctx, &archive, "org", "create-account", "log-archive")
-	var role api.AssumeRoleResponse
-	e.jsonOut(ctx, &role, "org", "assume-role", archive.ID)
-
-	// The archive account's key: its administrators manage and read
-	// with it; the organization's recorders seal with it.
-	policy := filepath.Join(t.TempDir(), "archive-key.json")
-	if err := os.WriteFile(policy, []byte(`{"Version": "2012-10-17", "Statement": [
-	  {"Effect": "Allow", "Principal": {"Postern": "prn:postern:iam:`+archive.ID+`:root"}, "Action": "kms:*", "Resource": "*"},
-	  {"Effect": "Allow", "Principal": {"Service": "sessions.postern"}, "Action": "kms:GenerateDataKey", "Resource": "*",
-	   "Condition": {"StringEquals": {"aws:SourceOrgID": "`+org.ID+`"}}}
-	]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, errOut, code := e.withToken(ctx, role.Token, "keys", "create", "--policy-file", policy)
-	m := regexp.MustCompile(`Created key \S+ \((prn:\S+)\)`).FindStringSubmatch(out)
-	if code != 0 || m == nil {
-		t.Fatalf("keys create in the archive account: exit %d, %s %s", code, out, errOut)
-	}
-	keyARN := m[1]
-	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--key", "prn:postern:kms:000000000001:key/e04ff48b-4b8a-4c2b-ad25-a985c72cb1a6"}, "must be the ARN of a key (or alias) of the archive account")
-	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "no-such-bucket", "--key", keyARN}, "the archive bucket no-such-bucket cannot take copies")
-	e.mustRun(ctx, "org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--prefix", "central", "--key", keyARN)
-
+	e, minio, _, _, role, _ := orgWithArchive(t)
 	node := hostname(t)
 	if out := e.mustRun(ctx, "exec", node, "--", "echo", "Zq8Archived"); out != "Zq8Archived\n" {
 		t.Fatalf("exec printed %q", out)
@@ -182,4 +150,59 @@ func undelivered(st api.OrgArchiveStatus, account string) int {
 		}
 	}
 	return 0
+}
+
+// orgWithArchive starts postern dev with MinIO as its S3, makes an
+// organization with a log-archive account whose key (by its policy: its
+// administrators, and the organization's recorders) seals the archive in
+// bucket org-archive under prefix central, and checks archive set's
+// refusals on the way. role is the archive account's role's credentials.
+func orgWithArchive(t *testing.T) (e *env, minio *miniotest.Server, org api.Organization, archive api.OrgAccount, role api.AssumeRoleResponse, keyARN string) {
+	t.Helper()
+	ctx := testCtx(t)
+	minio = miniotest.Start(t)
+	minio.CreateBucket(t, "org-archive", false)
+	e = startDevEnv(t, []string{
+		"AWS_ENDPOINT_URL_S3=" + minio.URL(), "AWS_ACCESS_KEY_ID=" + minio.AccessKey(), "AWS_SECRET_ACCESS_KEY=" + minio.SecretKey(),
+		"AWS_REGION=" + minio.Region(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+	})
+	e.jsonOut(ctx, &org, "org", "create")
+	e.jsonOut(ctx, &archive, "org", "create-account", "log-archive")
+	e.jsonOut(ctx, &role, "org", "assume-role", archive.ID)
+
+	// The archive account's key: its administrators manage and read
+	// with it; the organization's recorders seal with it.
+	policy := filepath.Join(t.TempDir(), "archive-key.json")
+	if err := os.WriteFile(policy, []byte(`{"Version": "2012-10-17", "Statement": [
+	  {"Effect": "Allow", "Principal": {"Postern": "prn:postern:iam:`+archive.ID+`:root"}, "Action": "kms:*", "Resource": "*"},
+	  {"Effect": "Allow", "Principal": {"Service": "sessions.postern"}, "Action": "kms:GenerateDataKey", "Resource": "*",
+	   "Condition": {"StringEquals": {"aws:SourceOrgID": "`+org.ID+`"}}}
+	]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := e.withToken(ctx, role.Token, "keys", "create", "--policy-file", policy)
+	m := regexp.MustCompile(`Created key \S+ \((prn:\S+)\)`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("keys create in the archive account: exit %d, %s %s", code, out, errOut)
+	}
+	keyARN = m[1]
+	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--key", "prn:postern:kms:000000000001:key/e04ff48b-4b8a-4c2b-ad25-a985c72cb1a6"}, "must be the ARN of a key (or alias) of the archive account")
+	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "no-such-bucket", "--key", keyARN}, "the archive bucket no-such-bucket cannot take copies")
+	e.mustRun(ctx, "org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--prefix", "central", "--key", keyARN)
+
+	return e, minio, org, archive, role, keyARN
+}
+
+// TestConsoleArchive: the Organization page shows the central archive and
+// each account's copies.
+func TestConsoleArchive(t *testing.T) {
+	node, web := consoleDeps(t)
+	if _, err := exec.LookPath("aws"); err != nil && os.Getenv("CI") == "" {
+		t.Skip("no AWS CLI")
+	}
+	ctx := testCtx(t)
+	e, _, _, archive, _, _ := orgWithArchive(t)
+	e.mustRun(ctx, "exec", hostname(t), "--", "true")
+	e.waitDelivered(ctx, e.sessions(ctx)[0].ID)
+	runBrowserTest(t, ctx, e, node, web, "archive.mjs", "POSTERN_ARCHIVE_ACCOUNT="+archive.ID)
 }

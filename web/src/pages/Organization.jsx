@@ -6,6 +6,7 @@ import { Badge, Banner, Confirm, Copyable, Empty, ErrorBanner, Loading, PageHead
 const ORG = '/v1/organization';
 const NOT_IN_USE = 'AWSOrganizationsNotInUseException';
 const DEFAULT_ROLE = 'OrganizationAccountAccessRole';
+const NO_ARCHIVE = 'ArchiveNotSet';
 
 // load reads the caller's organization and, when the caller's account
 // manages it, its units and accounts. A member account asks for nothing
@@ -21,9 +22,16 @@ async function load(account, signal) {
     throw e;
   }
   if (org.managementAccountId !== account) return { org };
+  // The central archive's settings and each account's copies; none set
+  // is an answer too, not an error of the page.
+  const archive = api(`${ORG}/archive`, { signal }).catch((e) => {
+    if (e.code === NO_ARCHIVE) return null;
+    if (e.name === 'AbortError') throw e;
+    return { error: e };
+  });
   try {
-    const [units, accounts] = await Promise.all([api(`${ORG}/units`, { signal }), api(`${ORG}/accounts`, { signal })]);
-    return { org, units, accounts };
+    const [units, accounts, arch] = await Promise.all([api(`${ORG}/units`, { signal }), api(`${ORG}/accounts`, { signal }), archive]);
+    return { org, units, accounts, archive: arch };
   } catch (e) {
     // Allowed to describe the organization but not to list it: the
     // facts still show, the refusal beside them.
@@ -306,7 +314,66 @@ function ActionDialog({ dialog, tree, busy, error, onChange, onConfirm, onCancel
   );
 }
 
-function ManagementView({ org, units = [], accounts = [], listError, can, onChanged, onRetry }) {
+// ArchiveCard shows the organization's central archive: where every
+// account's copies go, and per account how many are delivered, waiting for
+// their sessions to end, due, and failing, with the oldest undelivered.
+function ArchiveCard({ archive }) {
+  const setCmd = 'postern org archive set --account ACCOUNT --bucket BUCKET --key prn:postern:kms:ACCOUNT:key/ID';
+  return (
+    <section class="card" aria-labelledby="org-archive-title" data-archive={archive && !archive.error ? archive.bucket : ''}>
+      <div class="card-head">
+        <h2 class="card-title" id="org-archive-title">
+          Central archive
+        </h2>
+      </div>
+      {archive === null && (
+        <Empty title="No central archive">
+          A copy of every account's sessions and audit trail can go to one account's bucket, under its key: <Copyable text={setCmd} label="Copy command" />
+        </Empty>
+      )}
+      {archive && archive.error && <ErrorBanner error={archive.error} title="The archive's status could not be read" />}
+      {archive && !archive.error && (
+        <>
+          <OrgFacts
+            rows={[
+              ['Archive account', <span class="mono">{archive.accountId}</span>],
+              ['Bucket', <span class="mono">{`s3://${archive.bucket}/${archive.prefix ? archive.prefix + '/' : ''}ACCOUNT/`}</span>],
+              ['Key', <span class="mono">{archive.kmsKeyArn}</span>],
+            ]}
+          />
+          <table class="table" aria-label="Copies per account">
+            <thead>
+              <tr>
+                <th>Account</th>
+                <th>Delivered</th>
+                <th>Waiting</th>
+                <th>Due</th>
+                <th>Failing</th>
+                <th>Oldest undelivered</th>
+              </tr>
+            </thead>
+            <tbody>
+              {archive.accounts.map((a) => (
+                <tr key={a.accountId} data-archive-account={a.accountId}>
+                  <td>
+                    <span class="org-name">{a.name}</span> <span class="mono muted small">{a.accountId}</span>
+                  </td>
+                  <td data-col="delivered">{a.delivered}</td>
+                  <td data-col="waiting">{a.waiting}</td>
+                  <td data-col="due">{a.pending}</td>
+                  <td data-col="failing">{a.failing ? <Badge kind="bad" label={String(a.failing)} /> : '0'}</td>
+                  <td>{a.oldestUndelivered ? fmtTime(a.oldestUndelivered) : '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </section>
+  );
+}
+
+function ManagementView({ org, units = [], accounts = [], archive, listError, can, onChanged, onRetry }) {
   const tree = useMemo(() => orgTree(org.rootId, units, accounts), [org.rootId, units, accounts]);
   const [dialog, setDialog] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -410,6 +477,7 @@ function ManagementView({ org, units = [], accounts = [], listError, can, onChan
           </ul>
         </section>
       )}
+      {archive !== undefined && <ArchiveCard archive={archive} />}
       <ActionDialog dialog={dialog} tree={tree} busy={busy} error={error} onChange={setDialog} onConfirm={run} onCancel={() => setDialog(null)} />
     </>
   );
@@ -445,6 +513,7 @@ export function Organization({ me, can }) {
         org={org}
         units={o.data.units}
         accounts={o.data.accounts}
+        archive={o.data.archive}
         listError={o.data.listError}
         can={can}
         onRetry={o.reload}
