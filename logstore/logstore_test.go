@@ -12,34 +12,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postern/postern/clocktest"
 	"github.com/postern/postern/logstore"
 )
 
 const acct = "000000000001"
 
-// clock is an injected clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// newClock is the one fake clock of the tests, at a fixed time.
+func newClock() *clocktest.Clock { return clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) }
 
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func open(t *testing.T, path string, c *clock) *logstore.Store {
+func open(t *testing.T, path string, c *clocktest.Clock) *logstore.Store {
 	t.Helper()
 	s, err := logstore.Open(t.Context(), path, logstore.Options{Now: c.Now, Logf: t.Logf})
 	if err != nil {
@@ -49,7 +31,7 @@ func open(t *testing.T, path string, c *clock) *logstore.Store {
 	return s
 }
 
-func openTemp(t *testing.T) (*logstore.Store, *clock) {
+func openTemp(t *testing.T) (*logstore.Store, *clocktest.Clock) {
 	t.Helper()
 	c := newClock()
 	return open(t, filepath.Join(t.TempDir(), "logs.db"), c), c

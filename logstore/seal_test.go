@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/postern/postern/clocktest"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/store"
@@ -16,7 +17,7 @@ import (
 
 // sealedStore opens a log store whose groups are sealed by a real key
 // service, over a real metadata store, in dir.
-func sealedStore(t *testing.T, dir string, c *clock) (*logstore.Store, *keys.Service) {
+func sealedStore(t *testing.T, dir string, c *clocktest.Clock) (*logstore.Store, *keys.Service) {
 	t.Helper()
 	t.Setenv(keys.RootKeyEnv, "")
 	st, err := store.OpenSQLite(t.Context(), filepath.Join(dir, "postern.db"))

@@ -25,28 +25,13 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/clocktest"
 )
 
-// fakeClock is the injected clock: tests move it instead of sleeping. It
-// starts at the real time because mockoidc stamps tokens with it.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time // guarded by mu
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newClock is the injected clock (the one fake clock of the tests): tests
+// move it instead of sleeping. It starts at the real time because
+// mockoidc stamps tokens with it.
+func newClock() *clocktest.Clock { return clocktest.New(time.Now()) }
 
 // idp is a real OpenID provider for one test (mockoidc, on 127.0.0.1),
 // with hooks to make it misbehave the ways a provider or an attacker can.
@@ -174,7 +159,7 @@ func (f *idp) config(redirectURL string) Config {
 
 const testRedirectURL = "https://postern.example.com/v1/sso/callback"
 
-func newProvider(t *testing.T, cfg Config, clock *fakeClock) *Provider {
+func newProvider(t *testing.T, cfg Config, clock *clocktest.Clock) *Provider {
 	t.Helper()
 	p, err := New(t.Context(), cfg, Options{Now: clock.Now, Logf: t.Logf})
 	if err != nil {
@@ -460,13 +445,13 @@ func TestFinishIdPError(t *testing.T) {
 func TestFinishState(t *testing.T) {
 	tests := []struct {
 		name         string
-		run          func(t *testing.T, p *Provider, clock *fakeClock, r *http.Request, secret []string) error
+		run          func(t *testing.T, p *Provider, clock *clocktest.Clock, r *http.Request, secret []string) error
 		wantErr      error
 		wantRedirect bool
 	}{
 		{
 			name: "replayed",
-			run: func(t *testing.T, p *Provider, _ *fakeClock, r *http.Request, secret []string) error {
+			run: func(t *testing.T, p *Provider, _ *clocktest.Clock, r *http.Request, secret []string) error {
 				if _, _, err := p.Finish(t.Context(), r, secret); err != nil {
 					t.Fatalf("first Finish: %v", err)
 				}
@@ -480,7 +465,7 @@ func TestFinishState(t *testing.T) {
 		},
 		{
 			name: "expired",
-			run: func(t *testing.T, p *Provider, clock *fakeClock, r *http.Request, secret []string) error {
+			run: func(t *testing.T, p *Provider, clock *clocktest.Clock, r *http.Request, secret []string) error {
 				clock.Advance(loginTTL)
 				_, fin, err := p.Finish(t.Context(), r, secret)
 				if fin.Redirect == "" {
@@ -492,7 +477,7 @@ func TestFinishState(t *testing.T) {
 		},
 		{
 			name: "just in time",
-			run: func(t *testing.T, p *Provider, clock *fakeClock, r *http.Request, secret []string) error {
+			run: func(t *testing.T, p *Provider, clock *clocktest.Clock, r *http.Request, secret []string) error {
 				clock.Advance(loginTTL - time.Second)
 				_, _, err := p.Finish(t.Context(), r, secret)
 				return err
@@ -500,7 +485,7 @@ func TestFinishState(t *testing.T) {
 		},
 		{
 			name: "evicted by a flood of logins",
-			run: func(t *testing.T, p *Provider, clock *fakeClock, r *http.Request, secret []string) error {
+			run: func(t *testing.T, p *Provider, clock *clocktest.Clock, r *http.Request, secret []string) error {
 				for range p.maxPending {
 					clock.Advance(time.Millisecond)
 					if _, err := p.Begin("/flood", ""); err != nil {
@@ -910,20 +895,20 @@ func TestBeginChallenge(t *testing.T) {
 func TestHandoffs(t *testing.T) {
 	tests := []struct {
 		name    string
-		run     func(h *Handoffs[string], clock *fakeClock) (string, error)
+		run     func(h *Handoffs[string], clock *clocktest.Clock) (string, error)
 		want    string // when wantErr is nil
 		wantErr error
 	}{
 		{
 			name: "taken once",
-			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+			run: func(h *Handoffs[string], _ *clocktest.Clock) (string, error) {
 				return h.Take(h.Put("token", cliChallenge), cliVerifier)
 			},
 			want: "token",
 		},
 		{
 			name: "used twice",
-			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+			run: func(h *Handoffs[string], _ *clocktest.Clock) (string, error) {
 				c := h.Put("token", cliChallenge)
 				h.Take(c, cliVerifier)
 				return h.Take(c, cliVerifier)
@@ -932,28 +917,28 @@ func TestHandoffs(t *testing.T) {
 		},
 		{
 			name: "another client's verifier",
-			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+			run: func(h *Handoffs[string], _ *clocktest.Clock) (string, error) {
 				return h.Take(h.Put("token", cliChallenge), oauth2.GenerateVerifier())
 			},
 			wantErr: ErrCodeElsewhere,
 		},
 		{
 			name: "no verifier",
-			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+			run: func(h *Handoffs[string], _ *clocktest.Clock) (string, error) {
 				return h.Take(h.Put("token", cliChallenge), "")
 			},
 			wantErr: ErrCodeElsewhere,
 		},
 		{
 			name: "the challenge as its own verifier",
-			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+			run: func(h *Handoffs[string], _ *clocktest.Clock) (string, error) {
 				return h.Take(h.Put("token", cliChallenge), cliChallenge)
 			},
 			wantErr: ErrCodeElsewhere,
 		},
 		{
 			name: "void after a wrong verifier",
-			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+			run: func(h *Handoffs[string], _ *clocktest.Clock) (string, error) {
 				c := h.Put("token", cliChallenge)
 				h.Take(c, oauth2.GenerateVerifier())
 				return h.Take(c, cliVerifier)
@@ -962,7 +947,7 @@ func TestHandoffs(t *testing.T) {
 		},
 		{
 			name: "just before expiry",
-			run: func(h *Handoffs[string], clock *fakeClock) (string, error) {
+			run: func(h *Handoffs[string], clock *clocktest.Clock) (string, error) {
 				c := h.Put("token", cliChallenge)
 				clock.Advance(HandoffTTL - time.Millisecond)
 				return h.Take(c, cliVerifier)
@@ -971,7 +956,7 @@ func TestHandoffs(t *testing.T) {
 		},
 		{
 			name: "expired",
-			run: func(h *Handoffs[string], clock *fakeClock) (string, error) {
+			run: func(h *Handoffs[string], clock *clocktest.Clock) (string, error) {
 				c := h.Put("token", cliChallenge)
 				clock.Advance(HandoffTTL)
 				return h.Take(c, cliVerifier)
@@ -980,7 +965,7 @@ func TestHandoffs(t *testing.T) {
 		},
 		{
 			name: "unknown",
-			run: func(h *Handoffs[string], _ *fakeClock) (string, error) {
+			run: func(h *Handoffs[string], _ *clocktest.Clock) (string, error) {
 				h.Put("token", cliChallenge)
 				return h.Take("NOTACODE", cliVerifier)
 			},
@@ -988,12 +973,12 @@ func TestHandoffs(t *testing.T) {
 		},
 		{
 			name:    "empty",
-			run:     func(h *Handoffs[string], _ *fakeClock) (string, error) { return h.Take("", cliVerifier) },
+			run:     func(h *Handoffs[string], _ *clocktest.Clock) (string, error) { return h.Take("", cliVerifier) },
 			wantErr: ErrCodeUnknown,
 		},
 		{
 			name: "oldest dropped when full",
-			run: func(h *Handoffs[string], clock *fakeClock) (string, error) {
+			run: func(h *Handoffs[string], clock *clocktest.Clock) (string, error) {
 				first := h.Put("first", cliChallenge)
 				for i := range h.max {
 					clock.Advance(time.Millisecond)
@@ -1008,7 +993,7 @@ func TestHandoffs(t *testing.T) {
 		},
 		{
 			name: "expired swept on Put",
-			run: func(h *Handoffs[string], clock *fakeClock) (string, error) {
+			run: func(h *Handoffs[string], clock *clocktest.Clock) (string, error) {
 				h.Put("old", cliChallenge)
 				clock.Advance(HandoffTTL)
 				h.Put("new", cliChallenge)
@@ -1098,7 +1083,7 @@ func TestHandoffsConcurrent(t *testing.T) {
 type server struct {
 	*httptest.Server
 	idp   *idp
-	clock *fakeClock
+	clock *clocktest.Clock
 	rt    *Routes[api.LoginResponse]
 
 	mu     sync.Mutex
