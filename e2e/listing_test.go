@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -87,15 +90,29 @@ var (
 	bracketsRE    = regexp.MustCompile(`\[[^\]]*\]`)
 )
 
-// findListings walks postern's command tree through --help.
+// findListings walks postern's command tree through --help, four
+// commands at a time (a tree of a hundred commands, each a race-built
+// binary's start, takes minutes one at a time on a loaded machine).
 func findListings(ctx context.Context, t *testing.T) []listing {
 	t.Helper()
-	var found []listing
+	var (
+		mu    sync.Mutex // guards found and failed
+		found []listing
+		fail  error
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, 4)
+	)
 	var walk func(path []string)
 	walk = func(path []string) {
+		defer wg.Done()
+		slots <- struct{}{}
 		out, err := exec.CommandContext(ctx, bin, append(slices.Clone(path), "--help")...).Output()
+		<-slots
 		if err != nil {
-			t.Fatalf("postern %s --help: %v", strings.Join(path, " "), err)
+			mu.Lock()
+			fail = errors.Join(fail, fmt.Errorf("postern %s --help: %w", strings.Join(path, " "), err))
+			mu.Unlock()
+			return
 		}
 		help := string(out)
 		usage, subs := helpSections(help)
@@ -108,20 +125,30 @@ func findListings(ctx context.Context, t *testing.T) []listing {
 				continue
 			}
 			rest := strings.Fields(bracketsRE.ReplaceAllString(strings.TrimPrefix(u, prefix), ""))
+			mu.Lock()
 			found = append(found, listing{path: path, usage: u, needsArgs: len(rest) > 0})
+			mu.Unlock()
 			break
 		}
 		for _, s := range subs {
 			if s == "help" || s == "completion" {
 				continue
 			}
-			walk(append(slices.Clone(path), s))
+			wg.Add(1)
+			go walk(append(slices.Clone(path), s))
 		}
 	}
+	wg.Add(1)
 	walk(nil)
+	wg.Wait()
+	if fail != nil {
+		t.Fatal(fail)
+	}
 	if len(found) == 0 {
 		t.Fatal("no listing commands found in postern's help")
 	}
+	// In the tree's order, whatever order the walk finished in.
+	slices.SortFunc(found, func(a, b listing) int { return strings.Compare(strings.Join(a.path, " "), strings.Join(b.path, " ")) })
 	return found
 }
 

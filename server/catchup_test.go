@@ -267,9 +267,7 @@ func TestResumeAfterEnd(t *testing.T) {
 // the recording and shows every line exactly once, then exits with the
 // command's code.
 func TestClientAwayAcrossTheEnd(t *testing.T) {
-	oldI, oldT := wire.KeepAliveInterval, wire.LivenessTimeout
-	wire.KeepAliveInterval, wire.LivenessTimeout = 100*time.Millisecond, 300*time.Millisecond
-	t.Cleanup(func() { wire.KeepAliveInterval, wire.LivenessTimeout = oldI, oldT })
+	t.Cleanup(wire.SetLiveness(100*time.Millisecond, 300*time.Millisecond))
 	for _, fault := range []string{"blackhole", "refuse"} {
 		t.Run(fault, func(t *testing.T) {
 			ts := startServerWith(t, func(c *server.Config) { c.OutputMemory = smallOutputMemory })

@@ -66,9 +66,7 @@ const lostNodeMaxUnacked = 64 << 10
 // the grace period pass: the session fails as AgentDisconnected while the
 // command goes on, paused once the agent's buffer is full.
 func loseNode(t *testing.T, ctx context.Context) *lostNode {
-	oldI, oldT := wire.KeepAliveInterval, wire.LivenessTimeout
-	wire.KeepAliveInterval, wire.LivenessTimeout = 100*time.Millisecond, 300*time.Millisecond
-	t.Cleanup(func() { wire.KeepAliveInterval, wire.LivenessTimeout = oldI, oldT })
+	t.Cleanup(wire.SetLiveness(100*time.Millisecond, 300*time.Millisecond))
 	ts := startServer(t)
 	proxy, err := netfault.New(strings.TrimPrefix(ts.url, "https://"))
 	if err != nil {

@@ -34,9 +34,7 @@ func (w taggedWriter) Write(p []byte) (int, error) {
 // and standard input given before the cuts, with its end, must reach the
 // command.
 func TestPipesResumeAcrossConnectionCuts(t *testing.T) {
-	oldI, oldT := wire.KeepAliveInterval, wire.LivenessTimeout
-	wire.KeepAliveInterval, wire.LivenessTimeout = 100*time.Millisecond, 300*time.Millisecond
-	t.Cleanup(func() { wire.KeepAliveInterval, wire.LivenessTimeout = oldI, oldT })
+	t.Cleanup(wire.SetLiveness(100*time.Millisecond, 300*time.Millisecond))
 	ts := startServer(t)
 	target := strings.TrimPrefix(ts.url, "https://")
 	clientProxy, err := netfault.New(target)
@@ -79,7 +77,7 @@ func TestPipesResumeAcrossConnectionCuts(t *testing.T) {
 			}
 			if i%3 == 2 {
 				clientProxy.Stall(true)
-				time.Sleep(3 * wire.LivenessTimeout)
+				time.Sleep(3 * 300 * time.Millisecond) // three liveness timeouts (SetLiveness above)
 				clientProxy.Stall(false)
 			} else {
 				cuts += clientProxy.Cut()

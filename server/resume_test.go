@@ -76,9 +76,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // must hold the same bytes.
 func TestResumeAcrossConnectionCuts(t *testing.T) {
 	// Short liveness timing, so black-holed links are noticed quickly.
-	oldI, oldT := wire.KeepAliveInterval, wire.LivenessTimeout
-	wire.KeepAliveInterval, wire.LivenessTimeout = 100*time.Millisecond, 300*time.Millisecond
-	t.Cleanup(func() { wire.KeepAliveInterval, wire.LivenessTimeout = oldI, oldT })
+	t.Cleanup(wire.SetLiveness(100*time.Millisecond, 300*time.Millisecond))
 	ts := startServer(t)
 	target := strings.TrimPrefix(ts.url, "https://")
 	agentProxy, err := netfault.New(target)
@@ -137,7 +135,7 @@ func TestResumeAcrossConnectionCuts(t *testing.T) {
 				agentProxy.Stall(false)
 			case 3:
 				clientProxy.Stall(true)
-				time.Sleep(3 * wire.LivenessTimeout)
+				time.Sleep(3 * 300 * time.Millisecond) // three liveness timeouts (SetLiveness above)
 				clientProxy.Stall(false)
 			}
 		}

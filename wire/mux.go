@@ -18,25 +18,53 @@ import (
 // and never delays another session's keystrokes.
 const StreamWindow = 4 << 20
 
-// Liveness timing of every link: a peer is pinged every KeepAliveInterval
-// and declared dead when a ping or a write gets no answer within
-// LivenessTimeout, so a dead peer is detected within 30 seconds. (On an
+// Liveness timing of every link: a peer is pinged every keep-alive
+// interval and declared dead when a ping or a write gets no answer within
+// the liveness timeout, so a dead peer is detected within 30 seconds. (On an
 // agent's connection only the agent pings; the server declares it dead
 // when nothing has arrived for both together: see ServerMux.) Pings run on
 // connections, never on streams, so idle sessions and forwarded
-// connections stay open indefinitely. Variables so tests can shorten them.
-var (
-	KeepAliveInterval = 10 * time.Second
-	LivenessTimeout   = 20 * time.Second
+// connections stay open indefinitely. Tests shorten them with SetLiveness.
+const (
+	DefaultKeepAliveInterval = 10 * time.Second
+	DefaultLivenessTimeout   = 20 * time.Second
 )
+
+// liveness is the timing in force: read by every link's goroutines, set
+// by tests (SetLiveness), whose links from a previous test may still be
+// winding down.
+var liveness struct {
+	mu                sync.RWMutex // guards the fields below
+	interval, timeout time.Duration
+}
+
+func init() {
+	liveness.interval, liveness.timeout = DefaultKeepAliveInterval, DefaultLivenessTimeout
+}
+
+// Liveness returns the keep-alive interval and the liveness timeout.
+func Liveness() (interval, timeout time.Duration) {
+	liveness.mu.RLock()
+	defer liveness.mu.RUnlock()
+	return liveness.interval, liveness.timeout
+}
+
+// SetLiveness sets them, for tests, and returns a function that restores
+// the old ones.
+func SetLiveness(interval, timeout time.Duration) (restore func()) {
+	liveness.mu.Lock()
+	oldI, oldT := liveness.interval, liveness.timeout
+	liveness.interval, liveness.timeout = interval, timeout
+	liveness.mu.Unlock()
+	return func() { SetLiveness(oldI, oldT) }
+}
 
 // MuxConfig is the yamux configuration both ends of an agent connection use.
 func MuxConfig(logf func(format string, args ...any)) *yamux.Config {
 	c := yamux.DefaultConfig()
 	c.AcceptBacklog = 1024
 	c.EnableKeepAlive = true
-	c.KeepAliveInterval = KeepAliveInterval
-	c.ConnectionWriteTimeout = LivenessTimeout
+	c.KeepAliveInterval, c.ConnectionWriteTimeout = Liveness()
 	c.MaxStreamWindowSize = StreamWindow
 	c.StreamOpenTimeout = 30 * time.Second
 	c.StreamCloseTimeout = time.Minute
@@ -163,12 +191,13 @@ func (c *muxConn) writeFrame(body []byte) (int, error) {
 	return len(body), nil
 }
 
-// KeepAlive pings a WebSocket peer every KeepAliveInterval until ctx ends or
-// a ping goes unanswered for LivenessTimeout; then it closes the connection,
+// KeepAlive pings a WebSocket peer every keep-alive interval until ctx
+// ends or a ping goes unanswered for the liveness timeout (Liveness); then it closes the connection,
 // so the reader on it fails and its owner reconnects or gives up. Someone
 // must be reading c for pongs to arrive.
 func KeepAlive(ctx context.Context, c *websocket.Conn) {
-	t := time.NewTicker(KeepAliveInterval)
+	interval, timeout := Liveness()
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -176,7 +205,7 @@ func KeepAlive(ctx context.Context, c *websocket.Conn) {
 			return
 		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, LivenessTimeout)
+		pctx, cancel := context.WithTimeout(ctx, timeout)
 		err := c.Ping(pctx)
 		cancel()
 		if err != nil {
@@ -197,8 +226,8 @@ func AgentMux(conn io.ReadWriteCloser, logf func(string, ...any)) (*yamux.Sessio
 //
 // One server holds thousands of these, so its end is leaner than the
 // agent's. It sends no keep-alive pings of its own: the agent pings every
-// KeepAliveInterval, so a connection that brings nothing at all for
-// KeepAliveInterval+LivenessTimeout has a dead agent at the other end, and
+// keep-alive interval, so a connection that brings nothing at all for the
+// interval and the liveness timeout together has a dead agent at the other end, and
 // a read deadline closes it then (the same 30 seconds the agent takes to
 // notice a dead server). That halves the pings and saves a goroutine per
 // agent. And where the agent accepts every stream the server opens, the
@@ -209,7 +238,8 @@ func ServerMux(conn net.Conn, logf func(string, ...any)) (*yamux.Session, error)
 	c := MuxConfig(logf)
 	c.EnableKeepAlive = false
 	c.AcceptBacklog = serverAcceptBacklog
-	idle := KeepAliveInterval + LivenessTimeout
+	interval, timeout := Liveness()
+	idle := interval + timeout
 	return yamux.Server(&idleConn{Conn: conn, idle: idle, refresh: min(time.Second, idle/8)}, c)
 }
 

@@ -14,9 +14,7 @@ import (
 // with short liveness timing: an idle stream outlives many keep-alive
 // intervals, and a black-holed link is declared dead.
 func TestKeepAliveDetectsDeadPeerButSparesIdleStreams(t *testing.T) {
-	oldI, oldT := KeepAliveInterval, LivenessTimeout
-	KeepAliveInterval, LivenessTimeout = 50*time.Millisecond, 200*time.Millisecond
-	t.Cleanup(func() { KeepAliveInterval, LivenessTimeout = oldI, oldT })
+	t.Cleanup(SetLiveness(50*time.Millisecond, 200*time.Millisecond))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,7 +57,7 @@ func TestKeepAliveDetectsDeadPeerButSparesIdleStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Idle for 20 keep-alive intervals: nothing closes.
-	time.Sleep(20 * KeepAliveInterval)
+	time.Sleep(20 * 50 * time.Millisecond) // twenty keep-alive intervals (SetLiveness above)
 	if agentSide.IsClosed() || serverSide.IsClosed() {
 		t.Fatal("keep-alive closed a healthy idle connection")
 	}
