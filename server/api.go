@@ -82,6 +82,7 @@ func (s *Server) orgs() *orgs.Handlers {
 			})
 		},
 		ArchiveKey: s.unwrapArchiveKey,
+		Rollout:    s.applier(),
 	})
 }
 
