@@ -45,6 +45,7 @@ const (
 // Store is what organizations need of the metadata store.
 type Store interface {
 	store.Organizations
+	store.StackSets
 	CountDeliveries(ctx context.Context, destination string) ([]store.DeliveryCount, error)
 	GetAccount(ctx context.Context, id string) (store.Account, error)
 	CreateUser(ctx context.Context, u store.User) error
@@ -68,6 +69,9 @@ type Deps struct {
 	CheckArchive func(ctx context.Context, a Archive) error
 	// ArchiveKey unwraps, as the caller, the key of an archive copy.
 	ArchiveKey func(ctx context.Context, c httpapi.Caller, req api.ArchiveKeyRequest) ([]byte, error)
+	// Rollout deploys stack sets' resources in accounts; nil: stack sets
+	// are kept, but not deployed.
+	Rollout Rollout
 }
 
 // Handlers serve the organization API.
@@ -79,7 +83,7 @@ func New(d Deps) *Handlers { return &Handlers{d} }
 // Routes are the organization API's routes, for the server's table.
 func (h *Handlers) Routes() []httpapi.Route {
 	p := api.PathOrg
-	return []httpapi.Route{
+	return append([]httpapi.Route{
 		{Pattern: "POST " + p, Action: authz.CreateOrganization, Handler: h.create},
 		{Pattern: "GET " + p, Action: authz.DescribeOrganization, Handler: h.describe},
 		{Pattern: "GET " + p + "/accounts", Action: authz.DescribeAccounts, Handler: h.listAccounts},
@@ -92,7 +96,7 @@ func (h *Handlers) Routes() []httpapi.Route {
 		{Pattern: "PUT " + p + "/archive", Action: authz.PutOrganizationArchive, Handler: h.putArchive},
 		{Pattern: "GET " + p + "/archive", Action: authz.DescribeOrganizationArchive, Handler: h.getArchive},
 		{Pattern: "POST " + p + "/archive/key", Action: authz.ReadOrganizationArchive, Handler: h.archiveKey},
-	}
+	}, h.stackSetRoutes()...)
 }
 
 // authorize checks action on the caller's own account.
@@ -294,6 +298,7 @@ func (h *Handlers) createAccount(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.Logf("orgs: %s created account %s (%s) in %s", actor, a.ID, a.Name, o.ID)
+	h.autoDeploy(r, o, a)
 	httpapi.WriteJSON(w, http.StatusOK, apiAccount(t, o, a))
 	return nil
 }
@@ -329,6 +334,9 @@ func (h *Handlers) moveAccount(w http.ResponseWriter, r *http.Request) error {
 	a, err := h.Store.GetAccount(r.Context(), id)
 	if err != nil {
 		return err
+	}
+	if from != to {
+		h.autoDeploy(r, o, a)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, apiAccount(t, o, a))
 	return nil
