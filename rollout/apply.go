@@ -100,7 +100,9 @@ func (a *Applier) Apply(ctx context.Context, account, by string, rs []stacktempl
 	kept := func() []Deployed {
 		out := slices.Clone(done)
 		for _, p := range prev {
-			if !slices.ContainsFunc(out, func(d Deployed) bool { return d.LogicalID == p.LogicalID || d.Type == p.Type && d.PhysicalID == p.PhysicalID }) {
+			if !slices.ContainsFunc(out, func(d Deployed) bool {
+				return d.LogicalID == p.LogicalID || d.Type == p.Type && d.PhysicalID == p.PhysicalID
+			}) {
 				out = append(out, p)
 			}
 		}
