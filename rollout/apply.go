@@ -97,12 +97,20 @@ func caller(account string) keys.Caller {
 // still there, with the error naming the resource that failed.
 func (a *Applier) Apply(ctx context.Context, account, by string, rs []stacktemplate.Resource, prev []Deployed) ([]Deployed, error) {
 	var done []Deployed
+	// same says whether a deployed resource is p: the same logical id
+	// for the same thing, or another logical id for it (renamed).
+	same := func(p Deployed) func(Deployed) bool {
+		return func(d Deployed) bool {
+			return d.LogicalID == p.LogicalID && d.PhysicalID == p.PhysicalID || d.Type == p.Type && d.PhysicalID == p.PhysicalID
+		}
+	}
+	// kept is what the instance has after a failure: what was applied,
+	// and what it had that is still there (replaced ones too, until a
+	// deployment gets through and removes them).
 	kept := func() []Deployed {
 		out := slices.Clone(done)
 		for _, p := range prev {
-			if !slices.ContainsFunc(out, func(d Deployed) bool {
-				return d.LogicalID == p.LogicalID || d.Type == p.Type && d.PhysicalID == p.PhysicalID
-			}) {
+			if !slices.ContainsFunc(done, same(p)) {
 				out = append(out, p)
 			}
 		}
@@ -122,9 +130,7 @@ func (a *Applier) Apply(ctx context.Context, account, by string, rs []stacktempl
 	// resource now is the same thing (a logical id renamed).
 	var gone []Deployed
 	for _, p := range prev {
-		if !slices.ContainsFunc(done, func(d Deployed) bool {
-			return d.LogicalID == p.LogicalID && d.PhysicalID == p.PhysicalID || d.Type == p.Type && d.PhysicalID == p.PhysicalID
-		}) {
+		if !slices.ContainsFunc(done, same(p)) {
 			gone = append(gone, p)
 		}
 	}
