@@ -84,9 +84,11 @@ a target unit later get one too.
   postern org stacksets instances Baseline
   postern org stacksets detect-drift Baseline`,
 	}
-	var out string
+	// outs are each command's -o, by command: a variable of each's own,
+	// with its own default.
+	outs := map[*cobra.Command]*string{}
 	outFlag := func(c *cobra.Command, def, formats string) *cobra.Command {
-		c.Flags().StringVarP(&out, "output", "o", def, formats)
+		outs[c] = c.Flags().StringP("output", "o", def, formats)
 		return c
 	}
 	var params []string
@@ -110,6 +112,7 @@ a target unit later get one too.
 		Short: "Make a stack set from a template (nothing is deployed until deploy)",
 		Args:  exactArgs(1, "the stack set's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := *outs[cmd]
 			text, name, err := readTemplate(template)
 			if err != nil {
 				return err
@@ -148,7 +151,7 @@ a target unit later get one too.
 
 	// operation prints what an operation did, account by account, and
 	// fails if it failed anywhere.
-	operation := func(w io.Writer, op api.StackOperation) error {
+	operation := func(w io.Writer, out string, op api.StackOperation) error {
 		var rows [][]string
 		failed := 0
 		for _, a := range op.Accounts {
@@ -184,6 +187,7 @@ a target unit later get one too.
 		Short: "Change a stack set's template or parameters, and roll the change out to its instances",
 		Args:  exactArgs(1, "the stack set's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := *outs[cmd]
 			var req api.UpdateStackSetRequest
 			if template != "" {
 				text, name, err := readTemplate(template)
@@ -208,7 +212,7 @@ a target unit later get one too.
 			if err != nil {
 				return err
 			}
-			return operation(cmd.OutOrStdout(), op)
+			return operation(cmd.OutOrStdout(), out, op)
 		},
 	}, "table", "table, json or csv")
 	update.Flags().StringVar(&template, "template", "", "a new template (default: keep it)")
@@ -221,6 +225,7 @@ a target unit later get one too.
 		Short: "List the organization's stack sets",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := *outs[cmd]
 			c, _, err := apiClient()
 			if err != nil {
 				return err
@@ -242,6 +247,7 @@ a target unit later get one too.
 		Short: "Describe a stack set: its template, parameters, targets and instances",
 		Args:  exactArgs(1, "the stack set's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := *outs[cmd]
 			c, _, err := apiClient()
 			if err != nil {
 				return err
@@ -280,6 +286,7 @@ a target unit later get one too.
 		Short: "Delete a stack set that has no instances left",
 		Args:  exactArgs(1, "the stack set's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := *outs[cmd]
 			c, _, err := apiClient()
 			if err != nil {
 				return err
@@ -310,6 +317,7 @@ moved into, a target unit get the stack set too. Deploying to a unit
 leaves out the management account; name it to deploy there.`,
 		Args: exactArgs(1, "the stack set's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := *outs[cmd]
 			c, _, err := apiClient()
 			if err != nil {
 				return err
@@ -318,7 +326,7 @@ leaves out the management account; name it to deploy there.`,
 			if err != nil {
 				return err
 			}
-			return operation(cmd.OutOrStdout(), op)
+			return operation(cmd.OutOrStdout(), out, op)
 		},
 	}, "table", "table, json or csv")
 	targetsFlag(deploy, "units (ou-..., r-... for all) and account ids, comma-separated")
@@ -329,6 +337,7 @@ leaves out the management account; name it to deploy there.`,
 		Short: "Remove a stack set's instances from units and accounts (resources with DeletionPolicy Retain stay)",
 		Args:  exactArgs(1, "the stack set's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := *outs[cmd]
 			c, _, err := apiClient()
 			if err != nil {
 				return err
@@ -337,7 +346,7 @@ leaves out the management account; name it to deploy there.`,
 			if err != nil {
 				return err
 			}
-			return operation(cmd.OutOrStdout(), op)
+			return operation(cmd.OutOrStdout(), out, op)
 		},
 	}, "table", "table, json or csv")
 	targetsFlag(remove, "units and account ids, comma-separated; units named stop being targets")
@@ -348,6 +357,7 @@ leaves out the management account; name it to deploy there.`,
 		Short: "List a stack set's instances: each account's status, template and parameters",
 		Args:  exactArgs(1, "the stack set's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := *outs[cmd]
 			c, _, err := apiClient()
 			if err != nil {
 				return err
@@ -369,6 +379,7 @@ leaves out the management account; name it to deploy there.`,
 		Short: "Compare each instance's resources with what it deployed, field by field",
 		Args:  exactArgs(1, "the stack set's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := *outs[cmd]
 			c, _, err := apiClient()
 			if err != nil {
 				return err
