@@ -13,81 +13,30 @@ import (
 	"github.com/postern/postern/api"
 )
 
-// baselineTemplate is what TestStackSets rolls out: a key for the
-// organization's log stores, a log group named after each account and
-// sealed with it, the preferences sending sessions there, and a Cedar
-// policy. The log group and the policy are protected; the group stays
-// when an instance is removed.
-const baselineTemplate = `AWSTemplateFormatVersion: "2010-09-09"
-Description: Every account's session logging.
-Parameters:
-  OrganizationId:
-    Type: String
-    AllowedPattern: "o-[a-z0-9]{10,32}"
-  Retention:
-    Type: Number
-    Default: 30
-    AllowedValues: [7, 30, 90]
-  IdleTimeout:
-    Type: Number
-    Default: 20
-    MinValue: 1
-    MaxValue: 60
-Resources:
-  SessionKey:
-    Type: AWS::KMS::Key
-    Properties:
-      Description: !Sub "session logs of ${AWS::AccountId}"
-      KeyPolicy:
-        Version: "2012-10-17"
-        Statement:
-          - Sid: The account's administrators
-            Effect: Allow
-            Principal:
-              Postern: !Sub "prn:${AWS::Partition}:iam:${AWS::AccountId}:root"
-            Action: "kms:*"
-            Resource: "*"
-          - Sid: The organization's log stores and recorders
-            Effect: Allow
-            Principal:
-              Service: [logs.postern, sessions.postern]
-            Action: ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"]
-            Resource: "*"
-            Condition:
-              StringEquals:
-                "aws:SourceOrgID": !Ref OrganizationId
-  SessionLogs:
-    Type: AWS::Logs::LogGroup
-    DeletionPolicy: Retain
-    Metadata:
-      Postern:
-        Protected: true
-    Properties:
-      LogGroupName: !Sub "/postern/${AWS::AccountId}/sessions"
-      RetentionInDays: !Ref Retention
-      KmsKeyId: !GetAtt SessionKey.Arn
-  Preferences:
-    Type: AWS::SSM::Document
-    Properties:
-      Name: SSM-SessionManagerRunShell
-      DocumentType: Session
-      Content:
-        schemaVersion: "1.0"
-        sessionType: Standard_Stream
-        inputs:
-          cloudWatchLogGroupName: !Ref SessionLogs
-          idleSessionTimeout: !Ref IdleTimeout
-  Operators:
-    Type: Postern::Authz::Policy
-    Metadata:
-      Postern:
-        Protected: true
-    Properties:
-      PolicyId: org-operators
-      Statement: |
-        @id("org-operators-read")
-        permit (principal in Group::"operators", action == Action::"DescribeNodes", resource);
-`
+// readmeTemplate is the template of the README's recipe for rolling
+// configuration out ("Rolling configuration out to every account"), which
+// TestStackSets rolls out: a key for the organization's log stores, a log
+// group named after each account and sealed with it, the preferences
+// sending sessions there, and a Cedar policy. The log group and the policy
+// are protected; the group stays when an instance is removed.
+func readmeTemplate(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s, ok := strings.Cut(string(b), "### Rolling configuration out to every account\n")
+	if ok {
+		_, s, ok = strings.Cut(s, "```yaml\n")
+	}
+	if ok {
+		s, _, ok = strings.Cut(s, "```")
+	}
+	if !ok {
+		t.Fatal("the README has no template under \"Rolling configuration out to every account\"")
+	}
+	return s
+}
 
 // member is what TestStackSets reads of an account through the role the
 // management account assumes there.
@@ -190,10 +139,10 @@ func TestStackSets(t *testing.T) {
 	// parameter value the template does not allow, each at its line.
 	bad := writeFile(t, "bad.yaml", "Resources:\n  Logs:\n    Type: AWS::Logs::LogGroup\n  Bucket:\n    Type: AWS::S3::Bucket\n")
 	e.mustFail([]string{"org", "stacksets", "create", "Bad", "--template", bad}, `bad.yaml:5:11: Resources.Bucket.Type: "AWS::S3::Bucket" is not a resource type Postern has`)
-	baseline := writeFile(t, "baseline.yaml", baselineTemplate)
+	baseline := writeFile(t, "baseline.yaml", readmeTemplate(t))
 	e.mustFail([]string{"org", "stacksets", "create", "Baseline", "--template", baseline, "--param", "OrganizationId=" + org.ID, "--param", "Retention=42"},
-		"baseline.yaml:7:3: Parameters.Retention: ")
-	e.mustFail([]string{"org", "stacksets", "create", "Baseline", "--template", baseline}, "baseline.yaml:4:3: Parameters.OrganizationId: no value given")
+		"baseline.yaml:3:3: Parameters.Retention: \"42\" is not one of the AllowedValues 7, 30, 90")
+	e.mustFail([]string{"org", "stacksets", "create", "Baseline", "--template", baseline}, "baseline.yaml:2:3: Parameters.OrganizationId: no value given")
 	var sets []api.StackSet
 	e.jsonOut(ctx, &sets, "org", "stacksets", "ls")
 	if len(sets) != 0 {
@@ -294,7 +243,7 @@ func TestStackSets(t *testing.T) {
 	// An update with a parameter the template does not allow is refused,
 	// naming the line, and changes nothing; a good one rolls out to every
 	// instance, and puts web's preferences back.
-	e.mustFail([]string{"org", "stacksets", "update", "Baseline", "--param", "IdleTimeout=600"}, "baseline.yaml:11:3: Parameters.IdleTimeout: ")
+	e.mustFail([]string{"org", "stacksets", "update", "Baseline", "--param", "IdleTimeout=600"}, "baseline.yaml:4:3: Parameters.IdleTimeout: ")
 	if in := instancesOf(ctx, e, "Baseline")[db.ID]; in.Status != api.StackCurrent || in.Parameters["Retention"] != "" {
 		t.Errorf("db's instance after a refused update: %+v", in)
 	}

@@ -7,6 +7,10 @@
 // they need as Deps (the store's roles, a clock, the caller's
 // authorization, token issuing and the audit trail), never the server.
 //
+// The management account also keeps stack sets (stacksets.go): templates
+// of Postern resources it rolls out to the organization's units and
+// accounts, as CloudFormation StackSets does, through Deps.Rollout.
+//
 // Every organization action is authorized in the caller's own account,
 // on that account: the management account's policies decide who there
 // may create accounts or assume roles; a member's policies decide what
