@@ -156,8 +156,11 @@ func (h *Handlers) begin(r *http.Request, ss store.StackSet) (context.Context, f
 	id := uuid.NewString()
 	now := h.Now()
 	err := h.Store.BeginStackSetOperation(r.Context(), ss.Org, ss.Name, id, now, now.Add(operationTimeout))
-	if errors.Is(err, store.ErrConflict) {
+	switch {
+	case errors.Is(err, store.ErrConflict):
 		return nil, nil, httpapi.Errorf(http.StatusConflict, api.CodeOperationInProgress, "another operation is running on stack set %s: try again once it is done", ss.Name)
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil, httpapi.Errorf(http.StatusNotFound, api.CodeStackSetNotFound, "stack set %s was deleted", ss.Name)
 	}
 	if err != nil {
 		return nil, nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/keys"
+	"github.com/postern/postern/rollout"
 	"github.com/postern/postern/stacktemplate"
 )
 
@@ -214,7 +215,16 @@ func (s *Server) refuseProtectedKey(ctx context.Context, ks KeyService, account,
 		if err != nil {
 			return nil // the action itself says what is wrong with the reference
 		}
-		return s.refuseProtected(ctx, keyAccount, stacktemplate.TypeKey, id)
+		if keyAccount == account {
+			return s.refuseProtected(ctx, account, stacktemplate.TypeKey, id)
+		}
+		// Another account's key, by its ARN: protected there too, but
+		// which stack set protects it is that account's business.
+		p, err := rollout.Protection(s.store)(ctx, keyAccount, stacktemplate.TypeKey, id)
+		if err != nil || p == nil {
+			return err
+		}
+		return errorf(http.StatusForbidden, api.CodeProtectedByStackSet, "key %s is protected by a stack set of its account's organization: it is changed only by the stack set", clip(req.KeyID))
 	}
 	return nil
 }
