@@ -116,7 +116,7 @@ type env struct {
 	tmpl *stacktemplate.Template
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	t.Setenv(keys.RootKeyEnv, "")
 	ctx := t.Context()
