@@ -27,6 +27,7 @@ const (
 	PathConsole     = "/v1/console"
 	PathDashboard   = "/v1/dashboard"
 	PathOrg         = "/v1/organization"
+	PathStackSets   = PathOrg + "/stacksets"
 	PathHealth      = "/healthz"
 )
 
@@ -595,4 +596,178 @@ type ArchiveKeyRequest struct {
 	KeyARN     string            `json:"keyArn"`
 	WrappedKey []byte            `json:"wrappedKey"`
 	Context    map[string]string `json:"context,omitempty"`
+}
+
+// Stack instance statuses: CURRENT, deployed as the stack set now is;
+// OUTDATED, not (yet) deployed as it now is; FAILED, its last deployment
+// failed (Reason says why); DRIFTED, deployed, but a resource was changed
+// in the account since (detect-drift found it).
+const (
+	StackCurrent  = "CURRENT"
+	StackOutdated = "OUTDATED"
+	StackFailed   = "FAILED"
+	StackDrifted  = "DRIFTED"
+)
+
+// StackSet is a template the management account rolls out to the
+// organization's accounts (PathStackSets), as CloudFormation StackSets
+// does.
+type StackSet struct {
+	Name           string            `json:"name"`
+	Description    string            `json:"description,omitempty"`
+	TemplateName   string            `json:"templateName"`
+	TemplateDigest string            `json:"templateDigest"` // SHA-256 of the template's text, hex
+	Parameters     map[string]string `json:"parameters,omitempty"`
+	// Targets are the units and accounts it was deployed to; accounts
+	// created in, or moved into, those units get it too.
+	Targets []string `json:"targets,omitempty"`
+	// Resources are the template's resources, in dependency order.
+	Resources []StackSetResource `json:"resources,omitempty"`
+	// Template is the template's text (describe only).
+	Template string `json:"template,omitempty"`
+	// Instances counts its instances by status.
+	Instances map[string]int `json:"instances"`
+	// Operation is the operation running on it, if one is.
+	Operation string    `json:"operationInProgress,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// StackSetResource is a resource a stack set's template declares.
+type StackSetResource struct {
+	LogicalID string `json:"logicalId"`
+	Type      string `json:"type"`
+	Line      int    `json:"line"`
+}
+
+// CreateStackSetRequest makes a stack set; nothing is deployed until
+// DeployStackSet.
+type CreateStackSetRequest struct {
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	Template    string            `json:"template"`               // YAML or JSON text
+	FileName    string            `json:"templateName,omitempty"` // names the template in errors
+	Parameters  map[string]string `json:"parameters,omitempty"`
+}
+
+// OperationPreferences are how an operation goes through accounts, as
+// StackSets' operation preferences: at most MaxConcurrent at a time
+// (default 1), and none started once more than FailureTolerance have
+// failed (default 0).
+type OperationPreferences struct {
+	MaxConcurrent    int `json:"maxConcurrentCount,omitempty"`
+	FailureTolerance int `json:"failureToleranceCount,omitempty"`
+}
+
+// UpdateStackSetRequest changes a stack set and rolls the change out to
+// every instance.
+type UpdateStackSetRequest struct {
+	Description *string `json:"description,omitempty"`
+	// Template replaces the template; empty keeps it.
+	Template string `json:"template,omitempty"`
+	FileName string `json:"templateName,omitempty"`
+	// Parameters change the values given; the others keep theirs.
+	Parameters map[string]string `json:"parameters,omitempty"`
+	OperationPreferences
+}
+
+// StackTargetsRequest deploys a stack set to targets, or removes its
+// instances from them: organizational units (ou-..., r-... for the whole
+// organization; the units below them too) and account ids.
+type StackTargetsRequest struct {
+	Targets []string `json:"targets"`
+	OperationPreferences
+}
+
+// Outcomes of an operation in an account.
+const (
+	StackOpSucceeded = "SUCCEEDED"
+	StackOpFailed    = "FAILED"
+	StackOpCancelled = "CANCELLED" // not started: the operation stopped
+)
+
+// StackOperation is what an operation (deploy, update, remove) did, account
+// by account.
+type StackOperation struct {
+	StackSet string `json:"stackSetName"`
+	Action   string `json:"action"` // DEPLOY, UPDATE, REMOVE
+	// Stopped says why accounts were left out, if some were: more than
+	// the failure tolerance failed, or the time ran out.
+	Stopped   string                  `json:"stopped,omitempty"`
+	Accounts  []StackOperationAccount `json:"accounts"`
+	StartedAt time.Time               `json:"startedAt"`
+	EndedAt   time.Time               `json:"endedAt"`
+}
+
+// StackOperationAccount is an operation's outcome in one account.
+type StackOperationAccount struct {
+	Account string `json:"account"`
+	Status  string `json:"status"` // SUCCEEDED, FAILED, CANCELLED
+	Reason  string `json:"reason,omitempty"`
+}
+
+// StackInstance is a stack set's deployment in one account.
+type StackInstance struct {
+	Account        string            `json:"account"`
+	AccountName    string            `json:"accountName,omitempty"`
+	Status         string            `json:"status"` // CURRENT, OUTDATED, FAILED, DRIFTED
+	Reason         string            `json:"reason,omitempty"`
+	TemplateDigest string            `json:"templateDigest,omitempty"` // what it runs
+	Parameters     map[string]string `json:"parameters,omitempty"`
+	Resources      []StackResource   `json:"resources,omitempty"`
+	LastOperation  time.Time         `json:"lastOperation"`
+	DriftCheckedAt *time.Time        `json:"driftCheckedAt,omitempty"`
+}
+
+// StackResource is a resource an instance deployed.
+type StackResource struct {
+	LogicalID      string `json:"logicalId"`
+	Type           string `json:"type"`
+	PhysicalID     string `json:"physicalId"`
+	Protected      bool   `json:"protected,omitempty"`
+	DeletionPolicy string `json:"deletionPolicy,omitempty"`
+}
+
+// Drift statuses of an instance and of its resources, as CloudFormation
+// words them.
+const (
+	DriftInSync   = "IN_SYNC"
+	DriftDrifted  = "DRIFTED"
+	DriftModified = "MODIFIED"
+	DriftDeleted  = "DELETED"
+	DriftUnknown  = "UNKNOWN" // could not be read back
+)
+
+// StackSetDrift is what drift detection found in each instance.
+type StackSetDrift struct {
+	StackSet  string          `json:"stackSetName"`
+	CheckedAt time.Time       `json:"checkedAt"`
+	Instances []InstanceDrift `json:"instances"`
+}
+
+// InstanceDrift is one instance's drift: DRIFTED if a resource differs
+// from what the instance deployed.
+type InstanceDrift struct {
+	Account   string          `json:"account"`
+	Status    string          `json:"status"` // IN_SYNC, DRIFTED, UNKNOWN
+	Resources []ResourceDrift `json:"resources"`
+}
+
+// ResourceDrift is one resource's drift, field by field.
+type ResourceDrift struct {
+	LogicalID   string               `json:"logicalId"`
+	Type        string               `json:"type"`
+	PhysicalID  string               `json:"physicalId"`
+	Status      string               `json:"status"` // IN_SYNC, MODIFIED, DELETED, UNKNOWN
+	Reason      string               `json:"reason,omitempty"`
+	Differences []PropertyDifference `json:"differences,omitempty"`
+}
+
+// PropertyDifference is a field of a resource that differs from what was
+// deployed: Path as Content.inputs.idleSessionTimeout, the values as JSON
+// has them (absent: null).
+type PropertyDifference struct {
+	Path     string `json:"path"`
+	Expected any    `json:"expected"`
+	Actual   any    `json:"actual"`
 }

@@ -62,6 +62,16 @@ const (
 	CodeDuplicateOrgUnit      = "DuplicateOrganizationalUnitException"
 	CodeArchiveNotSet         = "ArchiveNotSet"
 
+	// Stack sets, as CloudFormation words them.
+	CodeStackSetNotFound      = "StackSetNotFoundException"
+	CodeNameAlreadyExists     = "NameAlreadyExistsException"
+	CodeStackSetNotEmpty      = "StackSetNotEmptyException"
+	CodeOperationInProgress   = "OperationInProgressException"
+	CodeStackInstanceNotFound = "StackInstanceNotFoundException"
+	// CodeProtectedByStackSet refuses a change, made in an account, to a
+	// resource a stack set deployed there and its template protects.
+	CodeProtectedByStackSet = "ProtectedByStackSet"
+
 	// Sessions and their nodes.
 	CodeTargetNotConnected = "TargetNotConnected"
 	CodeStartFailed        = "StartFailed"

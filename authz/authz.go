@@ -108,6 +108,18 @@ const (
 	PutOrganizationArchive      Action = "PutOrganizationArchive"
 	DescribeOrganizationArchive Action = "DescribeOrganizationArchive"
 	ReadOrganizationArchive     Action = "ReadOrganizationArchive"
+	// Stack sets: templates the management account rolls out to the
+	// organization's accounts (CloudFormation StackSets), all checked in
+	// the management account. What a deployment does in a member is the
+	// rollout's, whatever the member's policies say, as a stack set's
+	// execution role does it in AWS.
+	CreateStackSet       Action = "CreateStackSet"
+	DescribeStackSets    Action = "DescribeStackSets"
+	UpdateStackSet       Action = "UpdateStackSet"
+	DeleteStackSet       Action = "DeleteStackSet"
+	DeployStackSet       Action = "DeployStackSet"
+	DeleteStackInstances Action = "DeleteStackInstances"
+	DetectStackSetDrift  Action = "DetectStackSetDrift"
 
 	// GetMetrics reads the server's Prometheus metrics (--metrics-listen),
 	// which include the account's metric filters' counts, labelled with
@@ -133,6 +145,7 @@ var Actions = []Action{
 	CreateOrganization, DescribeOrganization, CreateAccount, DescribeAccounts, MoveAccount,
 	CreateOrganizationalUnit, DeleteOrganizationalUnit, DescribeOrganizationalUnits, AssumeRole,
 	PutOrganizationArchive, DescribeOrganizationArchive, ReadOrganizationArchive,
+	CreateStackSet, DescribeStackSets, UpdateStackSet, DeleteStackSet, DeployStackSet, DeleteStackInstances, DetectStackSetDrift,
 	GetMetrics,
 }
 
@@ -466,6 +479,8 @@ var resourceTypes = map[Action]string{
 	MoveAccount: "Account", CreateOrganizationalUnit: "Account", DeleteOrganizationalUnit: "Account",
 	DescribeOrganizationalUnits: "Account", AssumeRole: "Account",
 	PutOrganizationArchive: "Account", DescribeOrganizationArchive: "Account", ReadOrganizationArchive: "Account",
+	CreateStackSet: "Account", DescribeStackSets: "Account", UpdateStackSet: "Account", DeleteStackSet: "Account",
+	DeployStackSet: "Account", DeleteStackInstances: "Account", DetectStackSetDrift: "Account",
 	GetMetrics: "Account",
 }
 

@@ -306,6 +306,21 @@ type CreateOptions struct {
 	Policy string
 	// RotationPeriod: 0 means DefaultRotationPeriod; negative, none.
 	RotationPeriod time.Duration
+	// ID, when set, is the new key's id (a lowercase UUID) instead of a
+	// fresh one: a deployer that names a key before it exists (a stack
+	// instance's key, which its template refers to by id) creates it
+	// under that name. ErrConflict wrapped when the account has it.
+	ID string
+}
+
+// ErrConflict is a key created with an ID the account already has.
+var ErrConflict = errors.New("keys: a key with this id exists")
+
+// ValidKeyID reports whether id has the form of a key id: a lowercase
+// UUID, as the service makes them.
+func ValidKeyID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && len(id) == 36 && u.String() == id
 }
 
 // Create makes a new enabled key with its first version. Who may create
@@ -327,9 +342,16 @@ func (s *Service) Create(ctx context.Context, account string, o CreateOptions) (
 	case period < 24*time.Hour:
 		return Key{}, fmt.Errorf("%w: rotation period %v is under a day", ErrInvalid, period)
 	}
+	id := o.ID
+	switch {
+	case id == "":
+		id = uuid.NewString()
+	case !ValidKeyID(id):
+		return Key{}, fmt.Errorf("%w: key id %q is not a lowercase UUID", ErrInvalid, id)
+	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	k := store.Key{
-		Account: account, ID: uuid.NewString(), Description: o.Description, State: store.KeyEnabled,
+		Account: account, ID: id, Description: o.Description, State: store.KeyEnabled,
 		Policy: policy, RotationPeriod: period, CreatedAt: now,
 	}
 	if period > 0 {
@@ -340,7 +362,9 @@ func (s *Service) Create(ctx context.Context, account string, o CreateOptions) (
 		return Key{}, err
 	}
 	k.Versions = []store.KeyVersion{v}
-	if err := s.st.CreateKey(ctx, k); err != nil {
+	if err := s.st.CreateKey(ctx, k); errors.Is(err, store.ErrConflict) {
+		return Key{}, fmt.Errorf("%w: %s", ErrConflict, KeyARN(account, id))
+	} else if err != nil {
 		return Key{}, fmt.Errorf("keys: create: %w", err)
 	}
 	return describe(k, nil), nil
@@ -632,6 +656,49 @@ func (s *Service) SetPolicy(ctx context.Context, c Caller, ref, policy string) e
 		return nil
 	})
 	return err
+}
+
+// SetDescription replaces a key's description, as KMS's
+// UpdateKeyDescription does.
+func (s *Service) SetDescription(ctx context.Context, c Caller, ref, description string) error {
+	_, err := s.update(ctx, c, ref, "kms:UpdateKeyDescription", func(k *store.Key) error {
+		k.Description = description
+		return nil
+	})
+	return err
+}
+
+// SetRotation turns a key's automatic rotation on, every period (at least
+// a day), or off (period 0), as KMS's EnableKeyRotation and
+// DisableKeyRotation do; the next rotation is a period from now.
+func (s *Service) SetRotation(ctx context.Context, c Caller, ref string, period time.Duration) error {
+	action := "kms:EnableKeyRotation"
+	switch {
+	case period == 0:
+		action = "kms:DisableKeyRotation"
+	case period < 24*time.Hour:
+		return fmt.Errorf("%w: rotation period %v is under a day", ErrInvalid, period)
+	}
+	_, err := s.update(ctx, c, ref, action, func(k *store.Key) error {
+		if k.RotationPeriod == period {
+			return nil
+		}
+		k.RotationPeriod, k.NextRotation = period, time.Time{}
+		if period > 0 {
+			k.NextRotation = s.now().UTC().Truncate(time.Microsecond).Add(period)
+		}
+		return nil
+	})
+	return err
+}
+
+// KeyOf resolves a reference (a key id, alias, key ARN or alias ARN) as
+// the key service does for account, without asking the key's policy: the
+// account and id of the key it names, for checks made before an action
+// (is the key one a rollout protects?), never to use it.
+func (s *Service) KeyOf(ctx context.Context, account, ref string) (keyAccount, id string, err error) {
+	k, err := s.resolve(ctx, account, ref)
+	return k.Account, k.ID, err
 }
 
 // Rotate gives a key a new version, which encrypts from now on; the old

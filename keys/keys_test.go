@@ -562,3 +562,70 @@ func TestKeyOfAnotherAccount(t *testing.T) {
 		t.Errorf("a member's administrator with the archive's default policy: %v, want ErrAccessDenied", err)
 	}
 }
+
+// TestCreateWithID: a key created under an id chosen beforehand (a stack
+// instance's) has it; a second one with the same id is a conflict; an id
+// not of the service's form is refused.
+func TestCreateWithID(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	const id = "0d2f6a4e-8c1b-4e7a-9f3d-5b6c7d8e9f01"
+	k := mustCreate(t, e.svc, keys.CreateOptions{ID: id, Description: "named"})
+	if k.ID != id || k.ARN != "prn:postern:kms:"+acct+":key/"+id {
+		t.Fatalf("Create with ID: %+v", k)
+	}
+	if _, err := e.svc.Create(ctx, acct, keys.CreateOptions{ID: id}); !errors.Is(err, keys.ErrConflict) {
+		t.Errorf("a second key with the same id: %v, want ErrConflict", err)
+	}
+	for _, bad := range []string{"0D2F6A4E-8C1B-4E7A-9F3D-5B6C7D8E9F01", "not-a-uuid", "{0d2f6a4e-8c1b-4e7a-9f3d-5b6c7d8e9f01}"} {
+		if _, err := e.svc.Create(ctx, acct, keys.CreateOptions{ID: bad}); !errors.Is(err, keys.ErrInvalid) {
+			t.Errorf("Create with ID %q: %v, want ErrInvalid", bad, err)
+		}
+	}
+	if a, got, err := e.svc.KeyOf(ctx, acct, "prn:postern:kms:"+acct+":key/"+id); err != nil || a != acct || got != id {
+		t.Errorf("KeyOf(ARN) = %s, %s, %v", a, got, err)
+	}
+	if err := e.svc.SetAlias(ctx, admin, "alias/named", id); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := e.svc.KeyOf(ctx, acct, "alias/named"); err != nil || got != id {
+		t.Errorf("KeyOf(alias) = %s, %v", got, err)
+	}
+	if _, _, err := e.svc.KeyOf(ctx, acct, "alias/none"); !errors.Is(err, keys.ErrNotFound) {
+		t.Errorf("KeyOf(unknown alias) = %v, want ErrNotFound", err)
+	}
+}
+
+// TestSetDescriptionAndRotation: KMS's UpdateKeyDescription,
+// EnableKeyRotation and DisableKeyRotation, each as the key's policy allows.
+func TestSetDescriptionAndRotation(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	k := mustCreate(t, e.svc, keys.CreateOptions{RotationPeriod: -1})
+	if err := e.svc.SetDescription(ctx, admin, k.ID, "sessions"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.SetRotation(ctx, admin, k.ID, 90*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.svc.Describe(ctx, admin, k.ID)
+	if err != nil || d.Description != "sessions" || d.RotationPeriod != 90*24*time.Hour || !d.NextRotation.Equal(e.clock.Now().UTC().Add(90*24*time.Hour)) {
+		t.Fatalf("after SetDescription and SetRotation: %+v, %v", d, err)
+	}
+	e.clock.Advance(91 * 24 * time.Hour)
+	if rotated, _, err := e.svc.RunDue(ctx); err != nil || len(rotated) != 1 {
+		t.Errorf("RunDue after the period: rotated %v, %v", rotated, err)
+	}
+	if err := e.svc.SetRotation(ctx, admin, k.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.svc.Describe(ctx, admin, k.ID); d.RotationPeriod != 0 || !d.NextRotation.IsZero() {
+		t.Errorf("after DisableKeyRotation: %+v", d)
+	}
+	if err := e.svc.SetRotation(ctx, admin, k.ID, time.Hour); !errors.Is(err, keys.ErrInvalid) {
+		t.Errorf("a rotation period of an hour: %v, want ErrInvalid", err)
+	}
+	if err := e.svc.SetDescription(ctx, bob, k.ID, "mine"); !errors.Is(err, keys.ErrAccessDenied) {
+		t.Errorf("bob, whom the policy does not name, changed the description: %v", err)
+	}
+}

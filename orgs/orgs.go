@@ -7,6 +7,10 @@
 // they need as Deps (the store's roles, a clock, the caller's
 // authorization, token issuing and the audit trail), never the server.
 //
+// The management account also keeps stack sets (stacksets.go): templates
+// of Postern resources it rolls out to the organization's units and
+// accounts, as CloudFormation StackSets does, through Deps.Rollout.
+//
 // Every organization action is authorized in the caller's own account,
 // on that account: the management account's policies decide who there
 // may create accounts or assume roles; a member's policies decide what
@@ -45,6 +49,7 @@ const (
 // Store is what organizations need of the metadata store.
 type Store interface {
 	store.Organizations
+	store.StackSets
 	CountDeliveries(ctx context.Context, destination string) ([]store.DeliveryCount, error)
 	GetAccount(ctx context.Context, id string) (store.Account, error)
 	CreateUser(ctx context.Context, u store.User) error
@@ -71,6 +76,9 @@ type Deps struct {
 	Changed func()
 	// ArchiveKey unwraps, as the caller, the key of an archive copy.
 	ArchiveKey func(ctx context.Context, c httpapi.Caller, req api.ArchiveKeyRequest) ([]byte, error)
+	// Rollout deploys stack sets' resources in accounts; nil: stack sets
+	// are kept, but not deployed.
+	Rollout Rollout
 }
 
 // Handlers serve the organization API.
@@ -87,7 +95,7 @@ func New(d Deps) *Handlers {
 // Routes are the organization API's routes, for the server's table.
 func (h *Handlers) Routes() []httpapi.Route {
 	p := api.PathOrg
-	return []httpapi.Route{
+	return append([]httpapi.Route{
 		{Pattern: "POST " + p, Action: authz.CreateOrganization, Handler: h.create},
 		{Pattern: "GET " + p, Action: authz.DescribeOrganization, Handler: h.describe},
 		{Pattern: "GET " + p + "/accounts", Action: authz.DescribeAccounts, Handler: h.listAccounts},
@@ -100,7 +108,7 @@ func (h *Handlers) Routes() []httpapi.Route {
 		{Pattern: "PUT " + p + "/archive", Action: authz.PutOrganizationArchive, Handler: h.putArchive},
 		{Pattern: "GET " + p + "/archive", Action: authz.DescribeOrganizationArchive, Handler: h.getArchive},
 		{Pattern: "POST " + p + "/archive/key", Action: authz.ReadOrganizationArchive, Handler: h.archiveKey},
-	}
+	}, h.stackSetRoutes()...)
 }
 
 // authorize checks action on the caller's own account.
@@ -304,6 +312,7 @@ func (h *Handlers) createAccount(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.Logf("orgs: %s created account %s (%s) in %s", actor, a.ID, a.Name, o.ID)
+	h.autoDeploy(r, o, a)
 	httpapi.WriteJSON(w, http.StatusOK, apiAccount(t, o, a))
 	return nil
 }
@@ -340,6 +349,9 @@ func (h *Handlers) moveAccount(w http.ResponseWriter, r *http.Request) error {
 	a, err := h.Store.GetAccount(r.Context(), id)
 	if err != nil {
 		return err
+	}
+	if from != to {
+		h.autoDeploy(r, o, a)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, apiAccount(t, o, a))
 	return nil

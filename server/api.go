@@ -83,6 +83,7 @@ func (s *Server) orgs() *orgs.Handlers {
 		},
 		ArchiveKey: s.unwrapArchiveKey,
 		Changed:    s.places.forget,
+		Rollout:    s.applier(),
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/document"
+	"github.com/postern/postern/stacktemplate"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/wire"
 )
@@ -250,16 +251,61 @@ func (s *Server) handleGetDocument(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-// putDocument validates and stores a document version.
-func (s *Server) putDocument(ctx context.Context, c caller, name, content string) (store.Document, error) {
+// documentWriter stores an account's documents and preferences as the
+// API stores them: checked by package document, the preferences a
+// Standard_Stream document. The API's handlers and the rollout (package
+// rollout's Documents) both go through it.
+type documentWriter struct {
+	st  store.Documents
+	now func() time.Time
+}
+
+func (s *Server) documents() documentWriter { return documentWriter{st: s.store, now: s.now} }
+
+// put validates and stores a document version.
+func (w documentWriter) put(ctx context.Context, account, by, name, content string) (store.Document, error) {
 	doc, err := document.Parse([]byte(content))
 	if err != nil {
 		return store.Document{}, errorf(http.StatusBadRequest, api.CodeInvalidDocumentContent, "%s: %v", name, err)
 	}
-	return s.store.PutDocument(ctx, store.Document{
-		Account: c.Account, Name: name, Content: content, SessionType: string(doc.SessionType),
-		Description: doc.Description, CreatedBy: c.User.Name, CreatedAt: s.now(),
+	return w.st.PutDocument(ctx, store.Document{
+		Account: account, Name: name, Content: content, SessionType: string(doc.SessionType),
+		Description: doc.Description, CreatedBy: by, CreatedAt: w.now(),
 	})
+}
+
+// PutDocument stores a new version of a document of the account's own
+// (not the preferences, whose name is reserved).
+func (w documentWriter) PutDocument(ctx context.Context, account, by, name, content string) (store.Document, error) {
+	if err := document.ValidName(name); err != nil {
+		return store.Document{}, errorf(http.StatusBadRequest, api.CodeValidationError, "name: %v", err)
+	}
+	return w.put(ctx, account, by, name, content)
+}
+
+// PutPreferences stores a new version of the account's preferences.
+func (w documentWriter) PutPreferences(ctx context.Context, account, by, content string) (store.Document, error) {
+	doc, err := document.Parse([]byte(content))
+	if err != nil {
+		return store.Document{}, errorf(http.StatusBadRequest, api.CodeInvalidDocumentContent, "%v", err)
+	}
+	if doc.SessionType != document.StandardStream {
+		return store.Document{}, errorf(http.StatusBadRequest, api.CodeInvalidDocumentContent, "sessionType: the preferences document must be Standard_Stream, not %s", doc.SessionType)
+	}
+	return w.put(ctx, account, by, DefaultDocument, content)
+}
+
+// Document returns the text of the latest version of one of the
+// account's stored documents (store.ErrNotFound for a built-in one).
+func (w documentWriter) Document(ctx context.Context, account, name string) (string, error) {
+	d, err := w.st.GetDocument(ctx, account, document.PosternName(name), 0)
+	return d.Content, err
+}
+
+// DeleteDocument deletes every version of one of the account's
+// documents; the preferences go back to the built-in default.
+func (w documentWriter) DeleteDocument(ctx context.Context, account, name string) error {
+	return w.st.DeleteDocument(ctx, account, document.PosternName(name))
 }
 
 func (s *Server) handleCreateDocument(w http.ResponseWriter, r *http.Request) error {
@@ -271,10 +317,10 @@ func (s *Server) handleCreateDocument(w http.ResponseWriter, r *http.Request) er
 	if err := s.authorize(r, authz.PutDocument, authz.Named("Document", c.Account, req.Name)); err != nil {
 		return err
 	}
-	if err := document.ValidName(req.Name); err != nil {
-		return errorf(http.StatusBadRequest, api.CodeValidationError, "name: %v", err)
+	if err := s.refuseProtected(r.Context(), c.Account, stacktemplate.TypeDocument, req.Name); err != nil {
+		return err
 	}
-	d, err := s.putDocument(r.Context(), c, req.Name, req.Content)
+	d, err := s.documents().PutDocument(r.Context(), c.Account, c.User.Name, req.Name, req.Content)
 	if err != nil {
 		return err
 	}
@@ -287,6 +333,9 @@ func (s *Server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) er
 	c := callerOf(r)
 	name := r.PathValue("name")
 	if err := s.authorize(r, authz.DeleteDocument, authz.Named("Document", c.Account, name)); err != nil {
+		return err
+	}
+	if err := s.refuseProtected(r.Context(), c.Account, stacktemplate.TypeDocument, name); err != nil {
 		return err
 	}
 	err := s.store.DeleteDocument(r.Context(), c.Account, name)
@@ -362,14 +411,10 @@ func (s *Server) handlePutPreferences(w http.ResponseWriter, r *http.Request) er
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	doc, err := document.Parse([]byte(req.Content))
-	if err != nil {
-		return errorf(http.StatusBadRequest, api.CodeInvalidDocumentContent, "%v", err)
+	if err := s.refuseProtected(r.Context(), c.Account, stacktemplate.TypeDocument, DefaultDocument); err != nil {
+		return err
 	}
-	if doc.SessionType != document.StandardStream {
-		return errorf(http.StatusBadRequest, api.CodeInvalidDocumentContent, "sessionType: the preferences document must be Standard_Stream, not %s", doc.SessionType)
-	}
-	d, err := s.putDocument(r.Context(), c, DefaultDocument, req.Content)
+	d, err := s.documents().PutPreferences(r.Context(), c.Account, c.User.Name, req.Content)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/keys"
+	"github.com/postern/postern/rollout"
+	"github.com/postern/postern/stacktemplate"
 )
 
 // The key service's API: KMS's key management for the built-in key service
@@ -30,6 +32,9 @@ type KeyService interface {
 	CancelDeletion(ctx context.Context, c keys.Caller, ref string) error
 	Rotate(ctx context.Context, c keys.Caller, ref string) (keys.Key, error)
 	SetPolicy(ctx context.Context, c keys.Caller, ref, policy string) error
+	SetDescription(ctx context.Context, c keys.Caller, ref, description string) error
+	SetRotation(ctx context.Context, c keys.Caller, ref string, period time.Duration) error
+	KeyOf(ctx context.Context, account, ref string) (keyAccount, id string, err error)
 	RunDue(ctx context.Context) (rotated, destroyed []string, err error)
 }
 
@@ -150,6 +155,9 @@ func (s *Server) handleKeyAction(w http.ResponseWriter, r *http.Request) error {
 	s.listing(r)
 	ctx, c := r.Context(), s.keyCaller(r.Context(), callerOf(r))
 	ref := req.KeyID
+	if err := s.refuseProtectedKey(ctx, ks, c.Account, r.PathValue("action"), req); err != nil {
+		return err
+	}
 	switch action := r.PathValue("action"); action {
 	case "describe":
 		k, err := ks.Describe(ctx, c, ref)
@@ -192,6 +200,32 @@ func (s *Server) handleKeyAction(w http.ResponseWriter, r *http.Request) error {
 		return keyError(err)
 	}
 	writeJSON(w, http.StatusOK, apiKey(k))
+	return nil
+}
+
+// refuseProtectedKey refuses the key actions that change a key or alias a
+// stack set protects (its policy, its state, where the alias points);
+// describing and rotating one change nothing a template says.
+func (s *Server) refuseProtectedKey(ctx context.Context, ks KeyService, account, action string, req api.KeyRequest) error {
+	switch action {
+	case "alias", "delete-alias":
+		return s.refuseProtected(ctx, account, stacktemplate.TypeAlias, req.AliasName)
+	case "put-policy", "enable", "disable", "schedule-deletion", "cancel-deletion":
+		keyAccount, id, err := ks.KeyOf(ctx, account, req.KeyID)
+		if err != nil {
+			return nil // the action itself says what is wrong with the reference
+		}
+		if keyAccount == account {
+			return s.refuseProtected(ctx, account, stacktemplate.TypeKey, id)
+		}
+		// Another account's key, by its ARN: protected there too, but
+		// which stack set protects it is that account's business.
+		p, err := rollout.Protection(s.store)(ctx, keyAccount, stacktemplate.TypeKey, id)
+		if err != nil || p == nil {
+			return err
+		}
+		return errorf(http.StatusForbidden, api.CodeProtectedByStackSet, "key %s is protected by a stack set of its account's organization: it is changed only by the stack set", clip(req.KeyID))
+	}
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logstore"
+	"github.com/postern/postern/stacktemplate"
 )
 
 // The built-in log groups' API: what CloudWatch Logs' console and
@@ -102,6 +103,9 @@ func (s *Server) handleDeleteLogGroup(w http.ResponseWriter, r *http.Request) er
 	if err := s.authorize(r, authz.DeleteLogGroup, logGroupEntity(c.Account, name)); err != nil {
 		return err
 	}
+	if err := s.refuseProtected(r.Context(), c.Account, stacktemplate.TypeLogGroup, name); err != nil {
+		return err
+	}
 	ls, err := s.logStore()
 	if err != nil {
 		return err
@@ -120,6 +124,9 @@ func (s *Server) handleSetRetention(w http.ResponseWriter, r *http.Request) erro
 	c := callerOf(r)
 	name, v := r.URL.Query().Get("name"), r.URL.Query().Get("days")
 	if err := s.authorize(r, authz.PutRetentionPolicy, logGroupEntity(c.Account, name)); err != nil {
+		return err
+	}
+	if err := s.refuseProtected(r.Context(), c.Account, stacktemplate.TypeLogGroup, name); err != nil {
 		return err
 	}
 	ls, err := s.logStore()

@@ -1,13 +1,18 @@
 package server
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/lazyregexp"
+	"github.com/postern/postern/rollout"
+	"github.com/postern/postern/stacktemplate"
 	"github.com/postern/postern/store"
 )
 
@@ -35,13 +40,46 @@ func (s *Server) handleListPolicies(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-// changePolicies checks the account's policies as they would be after a
-// change: they must parse, and must leave the caller able to manage
-// policies, so that nobody locks the account out of its own
-// administration by mistake.
-func (s *Server) changePolicies(r *http.Request, put *store.Policy, deleteID string) error {
-	c := callerOf(r)
-	stored, _, err := s.store.Policies(r.Context(), c.Account)
+// policyWriter changes an account's Cedar policies as `postern policy
+// put` and `delete` do: ids as the API has them, and the account's
+// policies, as they would be after the change, must parse and leave the
+// keeper (the caller; for a rollout, the account's administrators) able
+// to manage policies, so that nobody locks the account out of its own
+// administration by mistake. The API's handlers and the rollout (package
+// rollout's Policies) both go through it.
+type policyWriter struct {
+	st  store.Policies
+	now func() time.Time
+	// seed installs the default policies of an account that never had
+	// any, before a change adds to them.
+	seed func(ctx context.Context, account string) error
+	// forget drops the account's cached policy set once they changed.
+	forget func(account string)
+}
+
+func (s *Server) policyWriter() policyWriter {
+	return policyWriter{
+		st: s.store, now: s.now, forget: s.forgetPolicies,
+		seed: func(ctx context.Context, account string) error {
+			_, err := s.policies(ctx, account)
+			return err
+		},
+	}
+}
+
+// keeper is who must still manage policies after a change: an entity,
+// and how messages name it.
+type keeper struct {
+	entity authz.Entity
+	name   string
+}
+
+// check checks the account's policies as they would be after a change.
+func (w policyWriter) check(ctx context.Context, account string, k keeper, put *store.Policy, deleteID string) error {
+	if err := w.seed(ctx, account); err != nil {
+		return err
+	}
+	stored, _, err := w.st.Policies(ctx, account)
 	if err != nil {
 		return err
 	}
@@ -59,17 +97,72 @@ func (s *Server) changePolicies(r *http.Request, put *store.Policy, deleteID str
 	if err != nil {
 		return errorf(http.StatusBadRequest, api.CodeInvalidPolicy, "%v", err)
 	}
-	principal, err := s.principalEntity(r.Context(), c)
-	if err != nil {
-		return err
-	}
 	for _, a := range []authz.Action{authz.PutPolicy, authz.DeletePolicy} {
-		if d := ps.Decide(authz.Request{Principal: principal, Action: a, Resource: accountEntity(c)}); !d.Allowed {
+		if d := ps.Decide(authz.Request{Principal: k.entity, Action: a, Resource: authz.AccountEntity(account)}); !d.Allowed {
 			return errorf(http.StatusConflict, api.CodePolicyLockout,
-				"refused: after this change %s could no longer %s (%s), and nobody might be left to undo it; give the permission in the same change", c.User.Name, a, d.Explain())
+				"refused: after this change %s could no longer %s (%s), and nobody might be left to undo it; give the permission in the same change", k.name, a, d.Explain())
 		}
 	}
 	return nil
+}
+
+// put creates or replaces a policy.
+func (w policyWriter) put(ctx context.Context, account, by string, k keeper, id, text string) (store.Policy, error) {
+	if !policyID.MatchString(id) || strings.HasPrefix(id, "system") {
+		return store.Policy{}, errorf(http.StatusBadRequest, api.CodeValidationError, "policy ID %q: 1–128 letters, digits, '_', '.' or '-', not starting with \"system\"", id)
+	}
+	p := store.Policy{Account: account, ID: id, Text: text, UpdatedAt: w.now(), UpdatedBy: by}
+	if err := w.check(ctx, account, k, &p, ""); err != nil {
+		return store.Policy{}, err
+	}
+	if err := w.st.PutPolicy(ctx, p); err != nil {
+		return store.Policy{}, err
+	}
+	w.forget(account)
+	return p, nil
+}
+
+// delete deletes a policy (store.ErrNotFound if there is none).
+func (w policyWriter) delete(ctx context.Context, account string, k keeper, id string) error {
+	if err := w.check(ctx, account, k, nil, id); err != nil {
+		return err
+	}
+	if err := w.st.DeletePolicy(ctx, account, id); err != nil {
+		return err
+	}
+	w.forget(account)
+	return nil
+}
+
+// administrators is the keeper of a rollout's changes: a user of the
+// account's administrators group, as the default policies know them.
+func administrators(account string) keeper {
+	return keeper{entity: authz.User(account, rollout.ExecutionRole, []string{authz.Administrators}, ""), name: "the account's administrators"}
+}
+
+// PutPolicy is package rollout's: a policy a stack set deploys.
+func (w policyWriter) PutPolicy(ctx context.Context, account, by, id, text string) error {
+	_, err := w.put(ctx, account, by, administrators(account), id, text)
+	return err
+}
+
+// DeletePolicy is package rollout's: a policy that leaves a stack set.
+func (w policyWriter) DeletePolicy(ctx context.Context, account, by, id string) error {
+	return w.delete(ctx, account, administrators(account), id)
+}
+
+// Policy returns the text of one of the account's policies.
+func (w policyWriter) Policy(ctx context.Context, account, id string) (string, error) {
+	ps, _, err := w.st.Policies(ctx, account)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range ps {
+		if p.ID == id {
+			return p.Text, nil
+		}
+	}
+	return "", fmt.Errorf("policy %s of %s: %w", id, account, store.ErrNotFound)
 }
 
 func (s *Server) handlePutPolicy(w http.ResponseWriter, r *http.Request) error {
@@ -82,17 +175,17 @@ func (s *Server) handlePutPolicy(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	if !policyID.MatchString(id) || strings.HasPrefix(id, "system") {
-		return errorf(http.StatusBadRequest, api.CodeValidationError, "policy ID %q: 1–128 letters, digits, '_', '.' or '-', not starting with \"system\"", id)
-	}
-	p := store.Policy{Account: c.Account, ID: id, Text: req.Text, UpdatedAt: s.now(), UpdatedBy: c.User.Name}
-	if err := s.changePolicies(r, &p, ""); err != nil {
+	if err := s.refuseProtected(r.Context(), c.Account, stacktemplate.TypePolicy, id); err != nil {
 		return err
 	}
-	if err := s.store.PutPolicy(r.Context(), p); err != nil {
+	principal, err := s.principalEntity(r.Context(), c)
+	if err != nil {
 		return err
 	}
-	s.forgetPolicies(c.Account)
+	p, err := s.policyWriter().put(r.Context(), c.Account, c.User.Name, keeper{principal, c.User.Name}, id, req.Text)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, api.Policy{ID: p.ID, Text: p.Text, UpdatedAt: p.UpdatedAt, UpdatedBy: p.UpdatedBy})
 	return nil
 }
@@ -103,16 +196,19 @@ func (s *Server) handleDeletePolicy(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	id := r.PathValue("id")
-	if err := s.changePolicies(r, nil, id); err != nil {
+	if err := s.refuseProtected(r.Context(), c.Account, stacktemplate.TypePolicy, id); err != nil {
 		return err
 	}
-	if err := s.store.DeletePolicy(r.Context(), c.Account, id); err != nil {
+	principal, err := s.principalEntity(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	if err := s.policyWriter().delete(r.Context(), c.Account, keeper{principal, c.User.Name}, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(http.StatusNotFound, api.CodePolicyNotFound, "there is no policy %q", id)
 		}
 		return err
 	}
-	s.forgetPolicies(c.Account)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

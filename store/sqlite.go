@@ -367,6 +367,42 @@ CREATE INDEX accounts_org ON accounts (org, parent);
 	`
 ALTER TABLE organizations ADD COLUMN archive TEXT NOT NULL DEFAULT '';
 `,
+	// 13: stack sets, the templates an organization rolls out to its
+	// accounts, and their instances, one per account.
+	`
+CREATE TABLE stack_sets (
+	org             TEXT NOT NULL REFERENCES organizations (id),
+	name            TEXT NOT NULL,
+	description     TEXT NOT NULL,
+	template        TEXT NOT NULL,
+	template_name   TEXT NOT NULL,
+	digest          TEXT NOT NULL,
+	parameters      TEXT NOT NULL,
+	targets         TEXT NOT NULL,
+	created_at      INTEGER,
+	updated_at      INTEGER,
+	operation       TEXT NOT NULL,
+	operation_until INTEGER,
+	PRIMARY KEY (org, name)
+) STRICT;
+CREATE TABLE stack_instances (
+	org              TEXT NOT NULL,
+	stack_set        TEXT NOT NULL,
+	account          TEXT NOT NULL REFERENCES accounts (id),
+	status           TEXT NOT NULL,
+	reason           TEXT NOT NULL,
+	digest           TEXT NOT NULL,
+	parameters       TEXT NOT NULL,
+	physical_ids     TEXT NOT NULL,
+	resources        TEXT NOT NULL,
+	drift            TEXT NOT NULL,
+	drift_checked_at INTEGER,
+	updated_at       INTEGER,
+	PRIMARY KEY (org, stack_set, account),
+	FOREIGN KEY (org, stack_set) REFERENCES stack_sets (org, name)
+) STRICT;
+CREATE INDEX stack_instances_account ON stack_instances (account);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

@@ -62,6 +62,57 @@ type OrgUnit struct {
 	CreatedAt time.Time
 }
 
+// StackSet is a template of resources an organization's management
+// account rolls out to the organization's accounts (package orgs), as
+// CloudFormation StackSets does: its instances are its deployments, one
+// per account.
+type StackSet struct {
+	Org         string
+	Name        string
+	Description string
+	// Template is the template's text; TemplateName names it in errors
+	// (the file it came from); Digest is its SHA-256, hex.
+	Template, TemplateName, Digest string
+	// Parameters are the values given for the template's parameters.
+	Parameters map[string]string
+	// Targets are the organizational units (and the root, and accounts)
+	// it was deployed to: an account created in, or moved into, one of
+	// those units later gets an instance too.
+	Targets   []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Operation is the id of the operation running on the stack set (a
+	// deployment, an update, a drift detection), which holds it until
+	// OperationUntil; empty when none does.
+	Operation      string
+	OperationUntil time.Time
+}
+
+// StackInstance is a stack set's deployment in one account.
+type StackInstance struct {
+	Org, StackSet, Account string
+	// Status is CURRENT, OUTDATED, FAILED or DRIFTED (package api's
+	// StackStatus...); Reason says why, for the last three.
+	Status, Reason string
+	// Digest and Parameters are the template and values last deployed
+	// (empty before the first deployment).
+	Digest     string
+	Parameters map[string]string
+	// PhysicalIDs are the ids chosen for resources whose id the service
+	// assigns (keys), by logical id: chosen once, before the first
+	// deployment, and kept.
+	PhysicalIDs map[string]string
+	// Resources are the resources deployed, as package rollout records
+	// them (JSON text).
+	Resources string
+	// Drift is the last drift detection's findings (JSON text, package
+	// orgs's), DriftCheckedAt when it ran; empty and zero if never.
+	Drift          string
+	DriftCheckedAt time.Time
+	// UpdatedAt is the last operation's time.
+	UpdatedAt time.Time
+}
+
 // User is a person who signs in to Postern.
 type User struct {
 	Account      string
@@ -397,6 +448,42 @@ type Organizations interface {
 	ListOrganizations(ctx context.Context) ([]Organization, error)
 }
 
+// StackSets stores organizations' stack sets and their instances.
+type StackSets interface {
+	// CreateStackSet stores a new stack set of an existing organization
+	// (ErrNotFound otherwise); ErrConflict if the organization has one of
+	// that name.
+	CreateStackSet(ctx context.Context, ss StackSet) error
+	GetStackSet(ctx context.Context, org, name string) (StackSet, error)
+	// ListStackSets returns the organization's stack sets, by name.
+	ListStackSets(ctx context.Context, org string) ([]StackSet, error)
+	// UpdateStackSet replaces what changes after creation (description,
+	// template, its name and digest, parameters, targets, updated at);
+	// ErrNotFound if there is no such stack set.
+	UpdateStackSet(ctx context.Context, ss StackSet) error
+	// DeleteStackSet deletes a stack set that has no instances;
+	// ErrConflict if it has some, ErrNotFound if there is none.
+	DeleteStackSet(ctx context.Context, org, name string) error
+	// BeginStackSetOperation makes operation id the stack set's, until
+	// until, unless another one holds it at now (ErrConflict): one
+	// operation at a time, across servers sharing the store, and a
+	// server that dies holding it holds it only until then.
+	BeginStackSetOperation(ctx context.Context, org, name, id string, now, until time.Time) error
+	// EndStackSetOperation releases the stack set, if id still holds it.
+	EndStackSetOperation(ctx context.Context, org, name, id string) error
+	// PutStackInstance creates or replaces an instance of an existing
+	// stack set in an existing account (ErrNotFound otherwise).
+	PutStackInstance(ctx context.Context, in StackInstance) error
+	GetStackInstance(ctx context.Context, org, stackSet, account string) (StackInstance, error)
+	// ListStackInstances returns a stack set's instances, by account.
+	ListStackInstances(ctx context.Context, org, stackSet string) ([]StackInstance, error)
+	// AccountStackInstances returns the instances in an account, of every
+	// stack set, by organization and stack set.
+	AccountStackInstances(ctx context.Context, account string) ([]StackInstance, error)
+	// DeleteStackInstance deletes an instance (ErrNotFound if none).
+	DeleteStackInstance(ctx context.Context, org, stackSet, account string) error
+}
+
 // Users stores users, and finds those signed in through single sign-on.
 type Users interface {
 	CreateUser(ctx context.Context, u User) error // ErrConflict if it exists
@@ -600,6 +687,7 @@ type Audit interface {
 type Store interface {
 	Accounts
 	Organizations
+	StackSets
 	Users
 	Tokens
 	Policies

@@ -241,7 +241,7 @@ policies' business; the member's audit trail names you as its user.
 	assumeRole.Flags().DurationVar(&duration, "duration", time.Hour, "how long the credentials last (15m to 1h)")
 	assumeRole.Flags().StringVarP(&format, "format", "o", "table", "env (export POSTERN_TOKEN=...), table, json or csv")
 
-	cmd.AddCommand(create, describe, accounts, createAccount, moveAccount, units, createUnit, deleteUnit, assumeRole, newOrgArchiveCmd())
+	cmd.AddCommand(create, describe, accounts, createAccount, moveAccount, units, createUnit, deleteUnit, assumeRole, newOrgArchiveCmd(), newOrgStackSetsCmd())
 	return cmd
 }
 

@@ -48,6 +48,16 @@ func fill(t *testing.T, s store.Store) {
 	must(s.CreateOrgUnit(ctx, store.OrgUnit{ID: "ou-ab12-aaaaaaaa", Org: "o-abcdefghij", Parent: "r-ab12", Name: "Prod", CreatedAt: t0}))
 	must(s.CreateOrgUnit(ctx, store.OrgUnit{ID: "ou-ab12-bbbbbbbb", Org: "o-abcdefghij", Parent: "ou-ab12-aaaaaaaa", Name: "Web", CreatedAt: t0.Add(time.Second)}))
 	must(s.CreateMemberAccount(ctx, store.Account{ID: "123456789012", Name: "web-prod", CreatedAt: t0, Org: "o-abcdefghij", Parent: "ou-ab12-bbbbbbbb"}))
+	// A stack set with an instance in the member account, and one held by
+	// an operation: instances refer to their stack set and account.
+	must(s.CreateStackSet(ctx, store.StackSet{Org: "o-abcdefghij", Name: "Baseline", Description: "ünï", Template: "Resources:\n  Logs: {Type: AWS::Logs::LogGroup}\n",
+		TemplateName: "baseline.yaml", Digest: strings.Repeat("ef", 32), Parameters: map[string]string{"Retention": "30"}, Targets: []string{"ou-ab12-aaaaaaaa"}, CreatedAt: t0, UpdatedAt: t0.Add(time.Hour)}))
+	must(s.CreateStackSet(ctx, store.StackSet{Org: "o-abcdefghij", Name: "Empty"}))
+	must(s.BeginStackSetOperation(ctx, "o-abcdefghij", "Empty", "op-1", t0, t0.Add(5*time.Minute)))
+	must(s.PutStackInstance(ctx, store.StackInstance{Org: "o-abcdefghij", StackSet: "Baseline", Account: "123456789012", Status: "DRIFTED", Reason: "Logs: RetentionInDays",
+		Digest: strings.Repeat("ef", 32), Parameters: map[string]string{"Retention": "30"}, PhysicalIDs: map[string]string{"Key": "1234abcd-12ab-34cd-56ef-000000000003"},
+		Resources: `[{"logicalId":"Logs","type":"AWS::Logs::LogGroup"}]`, Drift: `{"status":"DRIFTED"}`, DriftCheckedAt: t0.Add(time.Minute), UpdatedAt: t0}))
+	must(s.PutStackInstance(ctx, store.StackInstance{Org: "o-abcdefghij", StackSet: "Baseline", Account: store.DefaultAccount, Status: "OUTDATED"}))
 	must(s.CreateToken(ctx, store.Token{Hash: strings.Repeat("ab", 32), ID: "tok-1", Account: store.DefaultAccount, User: "admin", Kind: store.TokenSession, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), SignedInAt: t0.Add(-time.Hour)}))
 	must(s.CreateToken(ctx, store.Token{Hash: strings.Repeat("cd", 32), ID: "tok-2", Account: store.DefaultAccount, User: "admin", Kind: store.TokenAPI, Name: "ci", Scopes: []string{"GetMetrics"}, CreatedAt: t0}))
 	must(s.PutPolicy(ctx, store.Policy{Account: store.DefaultAccount, ID: "defaults", Text: "permit (principal, action, resource);", UpdatedAt: t0, UpdatedBy: "admin"}))
@@ -146,6 +156,12 @@ func contents(t *testing.T, s store.Store) map[string]any {
 	for _, name := range []string{"audit/s3", "audit/cloudwatch"} {
 		v, err := s.Cursor(ctx, name)
 		put("cursor "+name, v, err)
+	}
+	sets, err := s.ListStackSets(ctx, "o-abcdefghij")
+	put("stack sets", sets, err)
+	for _, ss := range sets {
+		v, err := s.ListStackInstances(ctx, ss.Org, ss.Name)
+		put("stack instances "+ss.Name, v, err)
 	}
 	v1, err := s.RootKeyCheck(ctx)
 	put("root key check", v1, err)

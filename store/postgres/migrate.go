@@ -259,6 +259,41 @@ CREATE INDEX accounts_org ON accounts (org, parent);
 	`
 ALTER TABLE organizations ADD COLUMN archive text COLLATE "C" NOT NULL DEFAULT '';
 `,
+	// 4: stack sets and their instances (SQLite's 13).
+	`
+CREATE TABLE stack_sets (
+	org             text COLLATE "C" NOT NULL REFERENCES organizations (id),
+	name            text COLLATE "C" NOT NULL,
+	description     text COLLATE "C" NOT NULL,
+	template        text COLLATE "C" NOT NULL,
+	template_name   text COLLATE "C" NOT NULL,
+	digest          text COLLATE "C" NOT NULL,
+	parameters      text COLLATE "C" NOT NULL,
+	targets         text COLLATE "C" NOT NULL,
+	created_at      timestamptz,
+	updated_at      timestamptz,
+	operation       text COLLATE "C" NOT NULL,
+	operation_until timestamptz,
+	PRIMARY KEY (org, name)
+);
+CREATE TABLE stack_instances (
+	org              text COLLATE "C" NOT NULL,
+	stack_set        text COLLATE "C" NOT NULL,
+	account          text COLLATE "C" NOT NULL REFERENCES accounts (id),
+	status           text COLLATE "C" NOT NULL,
+	reason           text COLLATE "C" NOT NULL,
+	digest           text COLLATE "C" NOT NULL,
+	parameters       text COLLATE "C" NOT NULL,
+	physical_ids     text COLLATE "C" NOT NULL,
+	resources        text COLLATE "C" NOT NULL,
+	drift            text COLLATE "C" NOT NULL,
+	drift_checked_at timestamptz,
+	updated_at       timestamptz,
+	PRIMARY KEY (org, stack_set, account),
+	FOREIGN KEY (org, stack_set) REFERENCES stack_sets (org, name)
+);
+CREATE INDEX stack_instances_account ON stack_instances (account);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

@@ -32,6 +32,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"Accounts", testAccounts},
 		{"Organizations", testOrganizations},
+		{"StackSets", testStackSets},
+		{"StackSetOperations", testStackSetOperations},
 		{"Users", testUsers},
 		{"Tokens", testTokens},
 		{"Policies", testPolicies},
@@ -2129,5 +2131,197 @@ func testAuditConcurrent(t *testing.T, s store.Store) {
 		}
 		seen[r.RequestID] = true
 		prev = r.Hash
+	}
+}
+
+// stackSetFixture makes an organization of acctA with acctB as a member,
+// for the stack set tests.
+func stackSetFixture(t *testing.T, s store.Store) (org string) {
+	t.Helper()
+	ctx := t.Context()
+	org = "o-abcdefghij"
+	if err := s.CreateOrganization(ctx, store.Organization{ID: org, ManagementAccount: acctA, Root: "r-ab12", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateMemberAccount(ctx, store.Account{ID: "000000000010", Name: "member", CreatedAt: t0, Org: org, Parent: "r-ab12"}); err != nil {
+		t.Fatal(err)
+	}
+	return org
+}
+
+func testStackSets(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	org := stackSetFixture(t, s)
+	const member = "000000000010"
+	ss := store.StackSet{Org: org, Name: "Baseline", Description: "every account's logging", Template: "Resources: {}\n", TemplateName: "baseline.yaml",
+		Digest: strings.Repeat("ab", 32), Parameters: map[string]string{"Retention": "30", "Ünï": `"quoted" \`}, Targets: []string{"ou-ab12-aaaaaaaa", member},
+		CreatedAt: t0, UpdatedAt: t0}
+	if _, err := s.GetStackSet(ctx, org, "Baseline"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetStackSet(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := s.CreateStackSet(ctx, ss); err != nil {
+		t.Fatalf("CreateStackSet: %v", err)
+	}
+	if err := s.CreateStackSet(ctx, ss); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("CreateStackSet twice: %v, want ErrConflict", err)
+	}
+	if err := s.CreateStackSet(ctx, store.StackSet{Org: "o-nnnnnnnnnn", Name: "Lost", CreatedAt: t0}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("CreateStackSet of an unknown organization: %v, want ErrNotFound", err)
+	}
+	got, err := s.GetStackSet(ctx, org, "Baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEqual(t, "GetStackSet", got, ss)
+	bare := store.StackSet{Org: org, Name: "Alpha", CreatedAt: t0}
+	if err := s.CreateStackSet(ctx, bare); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListStackSets(ctx, org)
+	if err != nil || len(list) != 2 || list[0].Name != "Alpha" || list[1].Name != "Baseline" {
+		t.Fatalf("ListStackSets = %+v, %v; want Alpha, Baseline", list, err)
+	}
+	checkEqual(t, "ListStackSets[0]", list[0], bare)
+
+	ss.Description, ss.Template, ss.TemplateName, ss.Digest = "changed", "Resources: {A: {}}\n", "v2.yaml", strings.Repeat("cd", 32)
+	ss.Parameters, ss.Targets, ss.UpdatedAt = nil, nil, t0.Add(time.Hour)
+	if err := s.UpdateStackSet(ctx, ss); err != nil {
+		t.Fatalf("UpdateStackSet: %v", err)
+	}
+	got, _ = s.GetStackSet(ctx, org, "Baseline")
+	checkEqual(t, "GetStackSet after UpdateStackSet", got, ss)
+	if err := s.UpdateStackSet(ctx, store.StackSet{Org: org, Name: "Nope"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("UpdateStackSet(unknown) = %v, want ErrNotFound", err)
+	}
+
+	in := store.StackInstance{Org: org, StackSet: "Baseline", Account: member, Status: "FAILED", Reason: "log group: ünï",
+		Digest: ss.Digest, Parameters: map[string]string{"Retention": "30"}, PhysicalIDs: map[string]string{"Key": "0d2f6a4e-8c1b-4e7a-9f3d-5b6c7d8e9f01"},
+		Resources: `[{"logicalId":"Logs"}]`, Drift: `{"status":"DRIFTED"}`, DriftCheckedAt: t0.Add(time.Minute), UpdatedAt: t0}
+	if _, err := s.GetStackInstance(ctx, org, "Baseline", member); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetStackInstance(none) = %v, want ErrNotFound", err)
+	}
+	if err := s.PutStackInstance(ctx, in); err != nil {
+		t.Fatalf("PutStackInstance: %v", err)
+	}
+	gotIn, err := s.GetStackInstance(ctx, org, "Baseline", member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEqual(t, "GetStackInstance", gotIn, in)
+	// Put replaces every field.
+	in.Status, in.Reason, in.Parameters, in.Drift, in.DriftCheckedAt, in.UpdatedAt = "CURRENT", "", nil, "", time.Time{}, t0.Add(2*time.Hour)
+	if err := s.PutStackInstance(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	gotIn, _ = s.GetStackInstance(ctx, org, "Baseline", member)
+	checkEqual(t, "GetStackInstance after a second PutStackInstance", gotIn, in)
+	for _, bad := range []store.StackInstance{
+		{Org: org, StackSet: "Nope", Account: member, UpdatedAt: t0},
+		{Org: org, StackSet: "Baseline", Account: acctUnknown, UpdatedAt: t0},
+	} {
+		if err := s.PutStackInstance(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("PutStackInstance(%s/%s) = %v, want ErrNotFound", bad.StackSet, bad.Account, err)
+		}
+	}
+	mgmt := store.StackInstance{Org: org, StackSet: "Baseline", Account: acctA, Status: "OUTDATED", UpdatedAt: t0}
+	alpha := store.StackInstance{Org: org, StackSet: "Alpha", Account: member, Status: "CURRENT", UpdatedAt: t0}
+	for _, x := range []store.StackInstance{mgmt, alpha} {
+		if err := s.PutStackInstance(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ins, err := s.ListStackInstances(ctx, org, "Baseline")
+	if err != nil || len(ins) != 2 {
+		t.Fatalf("ListStackInstances = %+v, %v", ins, err)
+	}
+	checkEqual(t, "ListStackInstances[0]", ins[0], mgmt)
+	checkEqual(t, "ListStackInstances[1]", ins[1], in)
+	ins, err = s.AccountStackInstances(ctx, member)
+	if err != nil || len(ins) != 2 || ins[0].StackSet != "Alpha" || ins[1].StackSet != "Baseline" {
+		t.Fatalf("AccountStackInstances = %+v, %v; want Alpha's and Baseline's", ins, err)
+	}
+	if ins, err := s.AccountStackInstances(ctx, acctB); err != nil || len(ins) != 0 {
+		t.Errorf("AccountStackInstances of an account with none = %+v, %v", ins, err)
+	}
+
+	if err := s.DeleteStackSet(ctx, org, "Baseline"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("DeleteStackSet with instances = %v, want ErrConflict", err)
+	}
+	for _, a := range []string{acctA, member} {
+		if err := s.DeleteStackInstance(ctx, org, "Baseline", a); err != nil {
+			t.Fatalf("DeleteStackInstance(%s): %v", a, err)
+		}
+	}
+	if err := s.DeleteStackInstance(ctx, org, "Baseline", member); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DeleteStackInstance twice = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteStackSet(ctx, org, "Baseline"); err != nil {
+		t.Fatalf("DeleteStackSet: %v", err)
+	}
+	if err := s.DeleteStackSet(ctx, org, "Baseline"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DeleteStackSet twice = %v, want ErrNotFound", err)
+	}
+	if list, _ := s.ListStackSets(ctx, org); len(list) != 1 || list[0].Name != "Alpha" {
+		t.Errorf("ListStackSets after the delete = %+v", list)
+	}
+}
+
+// testStackSetOperations: one operation at a time holds a stack set, until
+// it ends or its time is up; concurrent beginners, as servers sharing a
+// database are, see one of them win.
+func testStackSetOperations(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	org := stackSetFixture(t, s)
+	if err := s.CreateStackSet(ctx, store.StackSet{Org: org, Name: "Baseline", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	until := t0.Add(5 * time.Minute)
+	if err := s.BeginStackSetOperation(ctx, org, "Nope", "op-0", t0, until); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("BeginStackSetOperation(unknown) = %v, want ErrNotFound", err)
+	}
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = s.BeginStackSetOperation(ctx, org, "Baseline", fmt.Sprintf("op-%d", i), t0, until) })
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("operations %d and %d both began", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, store.ErrConflict):
+			t.Fatalf("BeginStackSetOperation #%d = %v, want ErrConflict", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no operation began")
+	}
+	held := fmt.Sprintf("op-%d", winner)
+	if ss, err := s.GetStackSet(ctx, org, "Baseline"); err != nil || ss.Operation != held || !ss.OperationUntil.Equal(until) {
+		t.Fatalf("the stack set while %s holds it: %+v, %v", held, ss, err)
+	}
+	// Ending someone else's operation changes nothing.
+	if err := s.EndStackSetOperation(ctx, org, "Baseline", "op-other"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BeginStackSetOperation(ctx, org, "Baseline", "op-late", t0.Add(time.Minute), until); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a second operation while the first holds it: %v, want ErrConflict", err)
+	}
+	// Past its time, an operation no longer holds it (its server died).
+	if err := s.BeginStackSetOperation(ctx, org, "Baseline", "op-after", until.Add(time.Second), until.Add(time.Hour)); err != nil {
+		t.Fatalf("an operation after the first's time was up: %v", err)
+	}
+	if err := s.EndStackSetOperation(ctx, org, "Baseline", "op-after"); err != nil {
+		t.Fatal(err)
+	}
+	if ss, _ := s.GetStackSet(ctx, org, "Baseline"); ss.Operation != "" || !ss.OperationUntil.IsZero() {
+		t.Errorf("after the end: %+v", ss)
+	}
+	if err := s.BeginStackSetOperation(ctx, org, "Baseline", "op-next", t0, until); err != nil {
+		t.Errorf("an operation after the last ended: %v", err)
 	}
 }
