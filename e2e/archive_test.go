@@ -85,6 +85,44 @@ func TestOrgArchive(t *testing.T) {
 		t.Fatalf("the copy after its session was deleted: exit %d, %s %s", code, out, errOut)
 	}
 
+	// A member account's sessions, on a node of its own, land there too,
+	// under its id. Its administrator (the role, here) starts one.
+	var web api.OrgAccount
+	e.jsonOut(ctx, &web, "org", "create-account", "web-prod")
+	var webRole api.AssumeRoleResponse
+	e.jsonOut(ctx, &webRole, "org", "assume-role", web.ID)
+	out, errOut, code := e.withToken(ctx, webRole.Token, "activations", "create")
+	act := regexp.MustCompile(`postern-agent register --server (\S+) --code (\S+) --id (\S+) --ca-pin (\S+)`).FindStringSubmatch(out)
+	if code != 0 || act == nil {
+		t.Fatalf("an activation in the member account: exit %d, %s %s", code, out, errOut)
+	}
+	agentDir := filepath.Join(e.dir, "agent-web")
+	reg := start(t, nil, "agent", "register", "--dir", agentDir, "--server", act[1], "--code", act[2], "--id", act[3], "--ca-pin", act[4], "--name", "web-1")
+	webNode := reg.waitFor(ctx, regexp.MustCompile(`Registered this node as (mi-[0-9a-f]{17})`))[1]
+	start(t, nil, "agent", "run", "--dir", agentDir)
+	for {
+		out, errOut, code := e.withToken(ctx, webRole.Token, "exec", webNode, "--", "echo", "Zq8Member")
+		if code == 0 && out == "Zq8Member\n" {
+			break
+		}
+		if !strings.Contains(errOut, "offline") {
+			t.Fatalf("exec in the member account: exit %d, %q %s", code, out, errOut)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the member's node never came online")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	memberPrefix := "central/" + web.ID + "/sessions/" + day + "/"
+	for listing := ""; strings.Count(listing, memberPrefix) < 2; listing = awsS3(t, minio, "ls", "--recursive", "s3://org-archive/"+memberPrefix) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the member's session is not in the archive:\n%s", listing)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+
 	// The accounts' audit trails go there too, sealed the same way, as
 	// objects of consecutive records.
 	auditDir := t.TempDir()
