@@ -95,7 +95,9 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusForbidden, "AccessDenied", "agent %s may not connect (%s)", n.ID, d.Explain()))
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	// Lean buffers: the connection lasts as long as the agent runs, and
+	// a server holds thousands.
+	ws, err := websocket.Accept(wire.LeanHijack(w), r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		s.logf("server: agent %s: websocket: %v", n.ID, err)
 		return
