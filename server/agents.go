@@ -185,6 +185,9 @@ func (s *Server) setUpAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 		cancel()
 		s.logf("server: agent %s did not open its control stream; closing", n.ID)
 		return nil
+	case <-mux.CloseChan():
+		cancel()
+		return nil
 	}
 	cancel()
 	r := wire.NewReader(ctl)
