@@ -54,6 +54,22 @@ func (s *Server) OutputEnd(id string) (uint64, bool) {
 	return r.ring.end, true
 }
 
+// Pacing reports whether session id's relay is waiting for its owner's
+// terminal before it takes in more output, and how far the furthest owner
+// client has been sent output.
+func (s *Server) Pacing(id string) (waiting bool, ownerSent uint64) {
+	r := s.relay(id)
+	if r == nil {
+		return false, 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, at := range r.owners {
+		ownerSent = max(ownerSent, at)
+	}
+	return r.pacing, ownerSent
+}
+
 // JournalPath is where session id of account keeps its journal.
 func (s *Server) JournalPath(account, id string) string { return s.journalPath(account, id) }
 
