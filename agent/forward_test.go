@@ -45,7 +45,7 @@ func serverStream(t *testing.T, a *Agent) *yamux.Stream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sm, err := wire.ServerMux(c2, t.Logf)
+	sm, err := wire.ServerMux(c2, t.Logf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

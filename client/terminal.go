@@ -257,18 +257,17 @@ func (c *Client) runAttached(ctx context.Context, ws *websocket.Conn, offset *ui
 	defer func() { cancel(); <-writerDone }()
 	// A black-holed link never errors by itself: ping to notice.
 	go wire.KeepAlive(ctx, ws)
+	msgs := readMessages(ctx, ws)
+	defer msgs.stop()
 	for {
-		typ, msg, err := ws.Read(ctx)
-		if err != nil {
-			return wire.Exit{}, false, err
+		m, ok := msgs.next()
+		if !ok {
+			return wire.Exit{}, false, ctx.Err()
 		}
-		if typ != websocket.MessageBinary {
-			return wire.Exit{}, false, &protocolError{errors.New("text message from the server")}
+		if m.err != nil {
+			return wire.Exit{}, false, m.err
 		}
-		f, err := wire.DecodeFrame(msg)
-		if err != nil {
-			return wire.Exit{}, false, &protocolError{err}
-		}
+		f := m.frame
 		switch f.Type {
 		case wire.TOutput:
 			off, data, err := wire.ParseOutput(f.Payload)
@@ -279,14 +278,13 @@ func (c *Client) runAttached(ctx context.Context, ws *websocket.Conn, offset *ui
 				return wire.Exit{}, false, &protocolError{fmt.Errorf("output resumes at %d, expected %d", off, *offset)}
 			}
 			skip := *offset - off // already shown before a reconnect
-			if skip >= uint64(len(data)) {
-				continue
+			if skip < uint64(len(data)) {
+				data = data[skip:]
+				if _, err := tio.Out.Write(data); err != nil {
+					return wire.Exit{}, false, &protocolError{fmt.Errorf("writing output: %w", err)}
+				}
+				*offset += uint64(len(data))
 			}
-			data = data[skip:]
-			if _, err := tio.Out.Write(data); err != nil {
-				return wire.Exit{}, false, &protocolError{fmt.Errorf("writing output: %w", err)}
-			}
-			*offset += uint64(len(data))
 		case wire.TNotice:
 			fmt.Fprintf(tio.Notices, "%s%s%s", nl, f.Payload, nl)
 		case wire.TExit:
@@ -300,7 +298,105 @@ func (c *Client) runAttached(ctx context.Context, ws *websocket.Conn, offset *ui
 		default:
 			return wire.Exit{}, false, &protocolError{fmt.Errorf("unexpected %s frame", f.Type)}
 		}
+		msgs.done(m)
 	}
+}
+
+// readAhead is how many messages of the session WebSocket are read ahead
+// of the one whose output is being written.
+const readAhead = 2
+
+// message is one frame read from the session WebSocket, in a buffer of
+// its reader's, or the error that ended the reading.
+type message struct {
+	frame wire.Frame
+	buf   []byte
+	err   error
+}
+
+// messageReader reads the session WebSocket in a goroutine of its own
+// while the caller writes output: a terminal takes output at its own pace,
+// and blocks the write until it has room, and meanwhile the next messages
+// are already read off the connection and decrypted, ready to refill it
+// the moment it has room, as ssh's single loop does by polling both. It
+// holds at most readAhead+1 messages (a server's output frames are at most
+// 256 KiB) in buffers it reuses, so bulk output allocates nothing per
+// message.
+type messageReader struct {
+	msgs    chan message  // in order; closed when the reading ends
+	free    chan []byte   // buffers handed back by done
+	cancel  func()        // stops the reading
+	stopped chan struct{} // closed when the goroutine has ended
+}
+
+// readMessages starts reading ws; stop ends it. The goroutine ends after
+// the first error (which it hands over as the last message) or when ctx
+// or stop cancels.
+func readMessages(ctx context.Context, ws *websocket.Conn) *messageReader {
+	ctx, cancel := context.WithCancel(ctx)
+	mr := &messageReader{
+		msgs:    make(chan message, readAhead),
+		free:    make(chan []byte, readAhead+1),
+		cancel:  cancel,
+		stopped: make(chan struct{}),
+	}
+	for range readAhead + 1 {
+		mr.free <- nil
+	}
+	go func() {
+		defer close(mr.stopped)
+		defer close(mr.msgs)
+		for {
+			var buf []byte
+			select {
+			case buf = <-mr.free:
+			case <-ctx.Done():
+				return
+			}
+			m := readMessage(ctx, ws, buf)
+			select {
+			case mr.msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+			if m.err != nil {
+				return
+			}
+		}
+	}()
+	return mr
+}
+
+// readMessage reads one message into buf's storage.
+func readMessage(ctx context.Context, ws *websocket.Conn, buf []byte) message {
+	typ, r, err := ws.Reader(ctx)
+	if err != nil {
+		return message{buf: buf, err: err}
+	}
+	if typ != websocket.MessageBinary {
+		return message{buf: buf, err: &protocolError{errors.New("text message from the server")}}
+	}
+	f, buf, err := wire.ReadMessage(r, buf)
+	if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrUnknownType) {
+		err = &protocolError{err}
+	}
+	return message{frame: f, buf: buf, err: err}
+}
+
+// next returns the next message; false when the reading was stopped.
+func (mr *messageReader) next() (message, bool) {
+	m, ok := <-mr.msgs
+	return m, ok
+}
+
+// done hands a message's buffer back for reuse; its frame is not used
+// after.
+func (mr *messageReader) done(m message) { mr.free <- m.buf }
+
+// stop ends the reading and waits for its goroutine.
+func (mr *messageReader) stop() {
+	mr.cancel()
+	<-mr.stopped
 }
 
 // Attach opens the session's WebSocket, resuming after offset bytes of

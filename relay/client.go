@@ -19,11 +19,11 @@ import (
 // maxOutputFrame is the most output sent to a client in one message.
 const maxOutputFrame = 256 << 10
 
-// serveClient relays a session to one attached client until the client
+// ServeClient relays a session to one attached client until the client
 // goes away or the session ends and the client has everything. An
 // observer (a read-only live view) gets the same output but its input is
-// dropped, and it does not keep the session alive: only the owner's
-// attachment counts for the grace period.
+// dropped, and it neither keeps the session alive nor sets its pace: only
+// the owner's attachments count for the grace period and for awaitOwner.
 func (r *Relay) ServeClient(ctx context.Context, ws *websocket.Conn, offset uint64, observe bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -33,15 +33,23 @@ func (r *Relay) ServeClient(ctx context.Context, ws *websocket.Conn, offset uint
 		// server's numbering, or a bug): start it over cleanly.
 		offset = r.ring.end
 	}
+	owner := 0 // this attachment's key in r.owners; 0 for an observer
 	if !observe {
 		r.clients++
 		r.clientsGone = time.Time{}
+		r.lastOwner++
+		owner = r.lastOwner
+		if r.owners == nil {
+			r.owners = map[int]uint64{}
+		}
+		r.owners[owner] = offset
 	}
 	noticeIdx := len(r.notices)
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
 		if !observe {
+			delete(r.owners, owner)
 			r.clients--
 			if r.clients == 0 {
 				r.clientsGone = r.t.Now()
@@ -63,7 +71,7 @@ func (r *Relay) ServeClient(ctx context.Context, ws *websocket.Conn, offset uint
 		r.cond.Broadcast()
 		r.mu.Unlock()
 	}()
-	err := r.sendClient(ctx, ws, offset, noticeIdx)
+	err := r.sendClient(ctx, ws, offset, noticeIdx, owner)
 	if err == nil {
 		ws.Close(websocket.StatusNormalClosure, "session ended")
 	} else {
@@ -76,8 +84,10 @@ func (r *Relay) ServeClient(ctx context.Context, ws *websocket.Conn, offset uint
 // sendClient writes output from offset on, notices, and finally the exit.
 // Output the ring no longer holds comes from the journal through one
 // cursor for the whole attachment, so a client that falls behind, catches
-// up and falls behind again still reads each record once.
-func (r *Relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64, noticeIdx int) error {
+// up and falls behind again still reads each record once. An owner's
+// attachment (owner, its key in r.owners; 0 for an observer) notes there
+// how far it has been sent, which paces the session (see awaitOwner).
+func (r *Relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64, noticeIdx int, owner int) error {
 	cur := NewJournalCursor(r.journalPath, r.journal.Key(), r.pipes, r.t.CatchupRead)
 	defer cur.close()
 	var frame []byte
@@ -147,6 +157,14 @@ func (r *Relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 				return err
 			}
 			sent += uint64(n)
+			if owner != 0 {
+				r.mu.Lock()
+				r.owners[owner] = sent
+				if r.pacing {
+					r.cond.Broadcast()
+				}
+				r.mu.Unlock()
+			}
 			if cap(frame) > 2*maxOutputFrame {
 				frame = nil
 			}
@@ -157,6 +175,46 @@ func (r *Relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 			return SendExit(ctx, ws, exit)
 		}
 	}
+}
+
+// awaitOwner waits, before the relay takes in n more bytes of the agent's
+// output on attachment att, while the session's owner is attached and
+// they would put the furthest of its clients more than half the output the
+// relay keeps in memory behind (a record that alone is more waits until
+// the owner has everything else). The session then runs at the pace of
+// the terminal it is shown on, as a command under ssh does: the agent's
+// stream fills, then the agent's buffer, and the command's writes to its
+// terminal wait. Without it a terminal that takes output slower than the
+// command prints it falls ever further behind, into the journal, and
+// reading the journal back costs the server more than the memory would
+// have (a quarter of its CPU, serving one terminal in the benchmark).
+// Observers (watchers) set no pace: a watcher never slows the session it
+// watches; nor does a session with no owner attached. It reports false if
+// att is no longer the agent's attachment.
+func (r *Relay) awaitOwner(att *Attachment, n int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// The server's stop ends every client, which wakes this.
+	for r.agent == att && !r.ending && r.ownerBehind(n) {
+		r.pacing = true
+		r.cond.Wait()
+	}
+	r.pacing = false
+	return r.agent == att
+}
+
+// ownerBehind reports whether n more bytes of output would put the
+// furthest attached owner's client more than half the relay's memory
+// behind; r.mu must be held.
+func (r *Relay) ownerBehind(n int) bool {
+	if len(r.owners) == 0 {
+		return false
+	}
+	var furthest uint64
+	for _, at := range r.owners {
+		furthest = max(furthest, at)
+	}
+	return furthest < r.ring.end && r.ring.end+uint64(n) > furthest+uint64(r.ring.max/2)
 }
 
 // waitStalled waits while the session is paused for its recording (see

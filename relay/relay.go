@@ -169,6 +169,12 @@ type Relay struct {
 	ended       bool // artifacts and store are final
 	exit        wire.Exit
 	closed      bool // journal closed
+	// owners is how far each attached owner's client has been sent
+	// output, by attachment (numbered from lastOwner); pacing is set
+	// while readAgent waits for them (see awaitOwner).
+	owners    map[int]uint64
+	lastOwner int
+	pacing    bool
 	// notices are lines for clients' terminals; each client shows those
 	// added after it attached.
 	notices []string
@@ -443,6 +449,9 @@ func (r *Relay) readAgent(att *Attachment) error {
 		rec, err := wire.ParseRecord(f.Payload)
 		if err != nil {
 			return err
+		}
+		if !r.awaitOwner(att, len(rec.Data)) {
+			return nil // replaced; the agent sends rec again
 		}
 		if err := r.record(rec); err != nil {
 			return err

@@ -121,3 +121,15 @@ func (r *Relay) OutputEnd() uint64 {
 	defer r.mu.Unlock()
 	return r.ring.end
 }
+
+// Pacing reports whether the relay is waiting for its owner's terminal
+// before it takes in more output (awaitOwner), and how far the furthest
+// owner client has been sent output.
+func (r *Relay) Pacing() (waiting bool, ownerSent uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, at := range r.owners {
+		ownerSent = max(ownerSent, at)
+	}
+	return r.pacing, ownerSent
+}

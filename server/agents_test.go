@@ -104,18 +104,23 @@ func TestNodeLastSeenFollowsHeartbeats(t *testing.T) {
 
 // TestConnectedAgentsCostFewGoroutines checks what each connected idle
 // agent keeps running in the server, which a fleet of thousands
-// multiplies: its control stream's reader and the multiplexer's two, and
-// no HTTP handler, pinger or keep-alive of the server's (the agents in
-// this process run yamux's keep-alive of their own, one each).
+// multiplies: the multiplexer's two goroutines, and no HTTP handler, no
+// reader of its control stream (the heartbeat is a timer), no pinger and
+// no keep-alive of the server's (the agents in this process run yamux's
+// keep-alive of their own, one each).
 func TestConnectedAgentsCostFewGoroutines(t *testing.T) {
 	ts := startServer(t)
 	const agents = 5
 	for range agents {
 		startAgent(t, ts)
 	}
-	waitFor(t, func() bool { return goroutinesIn("github.com/postern/postern/server.(*Server).handleAgent") == 0 })
+	waitFor(t, func() bool {
+		return goroutinesIn("github.com/postern/postern/server.(*Server).handleAgent") == 0 &&
+			goroutinesIn("github.com/postern/postern/server.(*Server).serveAgent") == 0
+	})
 	for frame, want := range map[string]int{
-		"github.com/postern/postern/server.(*Server).serveAgent": agents,
+		"github.com/postern/postern/server.(*Server).setUpAgent": 0,
+		"github.com/hashicorp/yamux.(*Stream).Read":              agents, // the agents' own control loops
 		"github.com/hashicorp/yamux.(*Session).keepalive":        agents,
 		"github.com/hashicorp/yamux.(*Session).recvLoop":         2 * agents,
 		"github.com/hashicorp/yamux.(*Session).sendLoop":         2 * agents,

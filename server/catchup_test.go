@@ -124,13 +124,15 @@ func journalRecords(t *testing.T, path string) uint64 {
 	return n
 }
 
-// TestSlowClientCatchesUpOnce: a client that stops reading while its
+// TestSlowClientCatchesUpOnce: a watcher that stops reading while its
 // session prints far more than the relay keeps in memory falls behind into
 // the journal, catches up into memory, and falls behind again. It is sent
 // every byte exactly once and in order, and the server reads each journal
 // record for it at most once: catching up costs one pass over the journal,
 // not one pass per frame sent (which made a slow terminal quadratic). A
-// watcher that attaches after it all is served the same way.
+// watcher that attaches after it all is served the same way. (The owner
+// types, and reads as fast as it can: an owner's terminal that falls
+// behind paces the session instead; see TestOwnerPacesSession.)
 func TestSlowClientCatchesUpOnce(t *testing.T) {
 	ts := startServerWith(t, func(c *server.Config) { c.OutputMemory = smallOutputMemory })
 	node := runAgent(t, ts, nil)
@@ -144,22 +146,36 @@ func TestSlowClientCatchesUpOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := attachRaw(t, ctx, ts.admin, sess.ID, 0, false)
-	want := []byte("ready\r\n")
-	rc.readUntil(ctx, len(want))
+	owner := attachRaw(t, ctx, ts.admin, sess.ID, 0, false)
+	owner.readUntil(ctx, len("ready\r\n"))
+	rc := attachRaw(t, ctx, ts.admin, sess.ID, uint64(owner.out.Len()), true)
+	want := append([]byte(nil), owner.out.Bytes()...)
+	rc.out.Reset()
+	rc.out.Write(want)
+	ownerDone := make(chan error, 1)
+	go func() {
+		// The owner's terminal keeps up: it reads to the end.
+		for {
+			_, _, err := owner.ws.Read(ctx)
+			if err != nil {
+				ownerDone <- err
+				return
+			}
+		}
+	}()
 
 	type burst struct{ from, to int }
 	// Each burst is larger than what loopback socket buffers can hold
-	// (several MB autotuned), so the client truly falls behind.
+	// (several MB autotuned), so the watcher truly falls behind.
 	bursts := []burst{{1, 1500000}, {1500001, 3000000}}
 	var behind []uint64
 	for _, b := range bursts {
 		before := ts.srv.CatchupRecords()
 		want = append(want, seqOutput(b.from, b.to)...)
-		if err := rc.ws.Write(ctx, websocket.MessageBinary, wire.AppendFrame(nil, wire.TInput, fmt.Appendf(nil, "%d %d\n", b.from, b.to))); err != nil {
+		if err := owner.ws.Write(ctx, websocket.MessageBinary, wire.AppendFrame(nil, wire.TInput, fmt.Appendf(nil, "%d %d\n", b.from, b.to))); err != nil {
 			t.Fatal(err)
 		}
-		// Not reading while the burst is relayed: the client falls far
+		// Not reading while the burst is relayed: the watcher falls far
 		// behind what the relay keeps in memory.
 		waitFor(t, func() bool { end, _ := ts.srv.OutputEnd(sess.ID); return end >= uint64(len(want)) })
 		rc.readUntil(ctx, len(want))
@@ -170,10 +186,11 @@ func TestSlowClientCatchesUpOnce(t *testing.T) {
 			t.Fatalf("burst %d: the client never read from the journal; the test did not put it behind the relay's memory", i+1)
 		}
 	}
-	if err := rc.ws.Write(ctx, websocket.MessageBinary, wire.AppendFrame(nil, wire.TInput, []byte{4})); err != nil {
+	if err := owner.ws.Write(ctx, websocket.MessageBinary, wire.AppendFrame(nil, wire.TInput, []byte{4})); err != nil {
 		t.Fatal(err)
 	}
 	rc.readUntil(ctx, 1<<40)
+	<-ownerDone
 	if rc.exit == nil || rc.exit.Code != 3 {
 		t.Fatalf("exit %+v, want code 3", rc.exit)
 	}
@@ -185,9 +202,9 @@ func TestSlowClientCatchesUpOnce(t *testing.T) {
 	}
 	records := journalRecords(t, ts.srv.JournalPath(store.DefaultAccount, sess.ID))
 	read := behind[0] + behind[1]
-	t.Logf("journal: %d records; read for the slow client: %d (%d, %d)", records, read, behind[0], behind[1])
+	t.Logf("journal: %d records; read for the slow watcher: %d (%d, %d)", records, read, behind[0], behind[1])
 	if read > records {
-		t.Fatalf("the slow client's catch-up read %d journal records; the journal has %d: records were read more than once", read, records)
+		t.Fatalf("the slow watcher's catch-up read %d journal records; the journal has %d: records were read more than once", read, records)
 	}
 
 	// A watcher arriving after all of it reads the journal once too.

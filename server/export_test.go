@@ -47,6 +47,17 @@ func (s *Server) OutputEnd(id string) (uint64, bool) {
 	return s.outputSoFar(id)
 }
 
+// Pacing reports whether session id's relay is waiting for its owner's
+// terminal before it takes in more output, and how far the furthest owner
+// client has been sent output.
+func (s *Server) Pacing(id string) (waiting bool, ownerSent uint64) {
+	r := s.relays.Get(id)
+	if r == nil {
+		return false, 0
+	}
+	return r.Pacing()
+}
+
 // JournalPath is where session id of account keeps its journal.
 func (s *Server) JournalPath(account, id string) string { return s.journalPath(account, id) }
 

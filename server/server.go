@@ -415,16 +415,10 @@ func (s *Server) Close() {
 	s.agentsMu.Unlock()
 	// yamux (v0.1.2) spins a stream's reader at full speed from the
 	// moment its session shuts down until the session has closed its
-	// connection (hashicorp/yamux#176). Every agent's control stream has
-	// a reader waiting, and with thousands of agents the spinning
-	// goroutines starved the ones that would have ended it, for minutes.
-	// So a deadline sends the readers away while the sessions are still
-	// up, before anything shuts them down; each control loop then closes
-	// its own connection. Then the rest close all at once, as each waits
-	// for its connection's reader to let go.
-	for _, a := range agents {
-		a.ctlRead.SetReadDeadline(time.Now())
-	}
+	// connection (hashicorp/yamux#176): no goroutine waits on an agent's
+	// control stream (see heartbeat), or thousands of them would starve
+	// the ones that end it, for minutes. The connections close all at
+	// once, as each waits for its connection's reader to let go.
 	s.cancel()
 	var closing sync.WaitGroup
 	for _, a := range agents {

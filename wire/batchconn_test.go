@@ -251,7 +251,7 @@ func TestMuxOverCorkedWebSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer agentSide.Close()
-	serverSide, err := ServerMux(MuxConn(ctx, sws, scork), t.Logf)
+	serverSide, err := ServerMux(MuxConn(ctx, sws, scork), t.Logf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -234,13 +234,18 @@ func AgentMux(conn io.ReadWriteCloser, logf func(string, ...any)) (*yamux.Sessio
 // agent itself opens just one, its control stream, so the server keeps a
 // short accept backlog (each slot of yamux's backlog costs memory for as
 // long as the connection lasts).
-func ServerMux(conn net.Conn, logf func(string, ...any)) (*yamux.Session, error) {
+//
+// onClose, if not nil, is called once the connection has closed, whatever
+// closed it (the agent went away, nothing arrived for too long, the
+// session was closed), in a goroutine of its own: so the server needs no
+// goroutine per agent that waits for the end.
+func ServerMux(conn net.Conn, logf func(string, ...any), onClose func()) (*yamux.Session, error) {
 	c := MuxConfig(logf)
 	c.EnableKeepAlive = false
 	c.AcceptBacklog = serverAcceptBacklog
 	interval, timeout := Liveness()
 	idle := interval + timeout
-	return yamux.Server(&idleConn{Conn: conn, idle: idle, refresh: min(time.Second, idle/8)}, c)
+	return yamux.Server(&idleConn{Conn: conn, idle: idle, refresh: min(time.Second, idle/8), onClose: onClose}, c)
 }
 
 // serverAcceptBacklog is the server's yamux accept backlog. It also bounds
@@ -251,11 +256,15 @@ func ServerMux(conn net.Conn, logf func(string, ...any)) (*yamux.Session, error)
 const serverAcceptBacklog = 64
 
 // idleConn is a connection whose reads fail once nothing has arrived for
-// idle. yamux reads it from one goroutine only, so set is unguarded.
+// idle, and which calls onClose when it is closed. yamux reads it from one
+// goroutine only, so set is unguarded.
 type idleConn struct {
 	net.Conn
 	idle, refresh time.Duration
 	set           time.Time // when the deadline was last moved
+
+	onClose func()
+	closed  sync.Once
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
@@ -268,4 +277,16 @@ func (c *idleConn) Read(p []byte) (int, error) {
 		c.set = now
 	}
 	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Close() error {
+	err := c.Conn.Close()
+	c.closed.Do(func() {
+		if c.onClose != nil {
+			// Not in the caller's goroutine: yamux closes the
+			// connection holding its session's locks.
+			go c.onClose()
+		}
+	})
+	return err
 }

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 
 // TestKeepAliveDetectsDeadPeerButSparesIdleStreams runs a mux over a proxy
 // with short liveness timing: an idle stream outlives many keep-alive
-// intervals, and a black-holed link is declared dead.
+// intervals, and a black-holed link is declared dead, which the server's
+// end reports (once) to its onClose.
 func TestKeepAliveDetectsDeadPeerButSparesIdleStreams(t *testing.T) {
 	t.Cleanup(SetLiveness(50*time.Millisecond, 200*time.Millisecond))
 
@@ -27,12 +29,18 @@ func TestKeepAliveDetectsDeadPeerButSparesIdleStreams(t *testing.T) {
 	}
 	defer proxy.Close()
 	accepted := make(chan *yamux.Session, 1)
+	var closes atomic.Int32
+	closed := make(chan struct{})
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		s, _ := ServerMux(c, t.Logf)
+		s, _ := ServerMux(c, t.Logf, func() {
+			if closes.Add(1) == 1 {
+				close(closed)
+			}
+		})
 		accepted <- s
 	}()
 	c, err := net.Dial("tcp", proxy.Addr())
@@ -58,7 +66,7 @@ func TestKeepAliveDetectsDeadPeerButSparesIdleStreams(t *testing.T) {
 	}
 	// Idle for 20 keep-alive intervals: nothing closes.
 	time.Sleep(20 * 50 * time.Millisecond) // twenty keep-alive intervals (SetLiveness above)
-	if agentSide.IsClosed() || serverSide.IsClosed() {
+	if agentSide.IsClosed() || serverSide.IsClosed() || closes.Load() != 0 {
 		t.Fatal("keep-alive closed a healthy idle connection")
 	}
 	if _, err := st.Write([]byte("still here")); err != nil {
@@ -80,4 +88,14 @@ func TestKeepAliveDetectsDeadPeerButSparesIdleStreams(t *testing.T) {
 		}
 	}
 	proxy.Stall(false)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server's end closed without calling onClose")
+	}
+	serverSide.Close() // again: onClose is not called twice
+	time.Sleep(50 * time.Millisecond)
+	if n := closes.Load(); n != 1 {
+		t.Errorf("onClose called %d times, want once", n)
+	}
 }

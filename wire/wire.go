@@ -156,6 +156,64 @@ func DecodeFrame(msg []byte) (Frame, error) {
 	return Frame{Type: t, Payload: msg[HeaderLen:]}, nil
 }
 
+// ReadMessage reads and decodes a message that holds exactly one frame, as
+// on the client WebSocket, from r (the message's reader, which ends at the
+// message's end) into buf's storage, growing it as needed: unlike reading
+// the whole message and then decoding it, the header sizes the buffer, so
+// a reader that reuses buf copies each byte once and allocates nothing
+// once buf has grown to the largest message. It returns the frame, whose
+// payload aliases the returned buffer, and that buffer to pass to the next
+// call. A message longer than its header says is ErrMalformed; one that
+// ends before its header does, or before a header, is
+// io.ErrUnexpectedEOF: no peer sends one, but a WebSocket library may
+// report a connection that ends in the middle of a message as the end of
+// the message, and a broken connection is to be retried, not given up on.
+func ReadMessage(r io.Reader, buf []byte) (Frame, []byte, error) {
+	buf = buf[:0]
+	if cap(buf) < HeaderLen+1 {
+		buf = make([]byte, 0, 512)
+	}
+	buf = buf[:HeaderLen]
+	if n, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return Frame{}, buf, fmt.Errorf("wire: a message of %d bytes ends before its header: %w", n, io.ErrUnexpectedEOF)
+		}
+		return Frame{}, buf, err
+	}
+	t, n, err := ParseHeader([HeaderLen]byte(buf))
+	if err != nil {
+		return Frame{}, buf, err
+	}
+	// One byte to spare: the check for the message's end reads into it.
+	if cap(buf) < HeaderLen+n+1 {
+		nb := make([]byte, HeaderLen+n, HeaderLen+n+1)
+		copy(nb, buf)
+		buf = nb
+	}
+	buf = buf[:HeaderLen+n]
+	if got, err := io.ReadFull(r, buf[HeaderLen:]); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return Frame{}, buf, fmt.Errorf("wire: a %s message ends after %d of the %d payload bytes its header says: %w", t, got, n, io.ErrUnexpectedEOF)
+		}
+		return Frame{}, buf, err
+	}
+	// The message must end here: a frame's length and its message's agree.
+	extra := buf[len(buf) : len(buf)+1]
+	for range 100 { // as io.ReadFull gives up on a reader that brings nothing
+		m, err := r.Read(extra)
+		if m > 0 {
+			return Frame{}, buf, fmt.Errorf("wire: %w: %s message is longer than its header's %d payload bytes", ErrMalformed, t, n)
+		}
+		if err == io.EOF {
+			return Frame{Type: t, Payload: buf[HeaderLen:]}, buf, nil
+		}
+		if err != nil {
+			return Frame{}, buf, err
+		}
+	}
+	return Frame{}, buf, io.ErrNoProgress
+}
+
 // Reader reads frames from a byte stream.
 type Reader struct {
 	r   io.Reader

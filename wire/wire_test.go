@@ -256,3 +256,97 @@ func FuzzLineMarks(f *testing.F) {
 		}
 	})
 }
+
+// oneByteReader hands out one byte per Read, as a message reader may
+// when its frames arrive in pieces.
+type oneByteReader struct{ r io.Reader }
+
+func (o oneByteReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return o.r.Read(p[:1])
+}
+
+func TestReadMessage(t *testing.T) {
+	out := AppendOutput(nil, 42, bytes.Repeat([]byte("x"), 100000))
+	msg := AppendFrame(nil, TOutput, out)
+	for _, r := range []io.Reader{bytes.NewReader(msg), oneByteReader{bytes.NewReader(msg)}} {
+		f, buf, err := ReadMessage(r, nil)
+		if err != nil || f.Type != TOutput || !bytes.Equal(f.Payload, out) {
+			t.Fatalf("ReadMessage = %s %d bytes, %v", f.Type, len(f.Payload), err)
+		}
+		if &f.Payload[0] != &buf[HeaderLen] {
+			t.Fatal("the payload does not alias the returned buffer")
+		}
+	}
+
+	// Reusing the buffer: no allocation once it has grown.
+	_, buf, _ := ReadMessage(bytes.NewReader(msg), nil)
+	small := AppendFrame(nil, TNotice, []byte("hello"))
+	allocs := testing.AllocsPerRun(100, func() {
+		var f Frame
+		var err error
+		f, buf, err = ReadMessage(bytes.NewReader(msg), buf)
+		if err != nil || len(f.Payload) != len(out) {
+			t.Fatal(f.Type, err)
+		}
+		f, buf, err = ReadMessage(bytes.NewReader(small), buf)
+		if err != nil || string(f.Payload) != "hello" {
+			t.Fatal(f.Type, err)
+		}
+	})
+	if allocs > 2 { // the two bytes.Readers
+		t.Errorf("%v allocations per two messages into a reused buffer", allocs)
+	}
+
+	for name, tc := range map[string]struct {
+		msg  []byte
+		want error
+	}{
+		"empty":          {nil, io.ErrUnexpectedEOF},
+		"short header":   {[]byte{byte(TOutput), 0, 0}, io.ErrUnexpectedEOF},
+		"short payload":  {AppendFrame(nil, TNotice, []byte("hello"))[:8], io.ErrUnexpectedEOF},
+		"longer":         {append(AppendFrame(nil, TNotice, []byte("hello")), '!'), ErrMalformed},
+		"too large":      {[]byte{byte(TOutput), 0x7f, 0, 0, 0}, ErrTooLarge},
+		"unknown type":   {[]byte{99, 0, 0, 0, 0}, ErrUnknownType},
+		"two frames":     {append(AppendFrame(nil, TNotice, nil), AppendFrame(nil, TNotice, nil)...), ErrMalformed},
+		"empty payload ": {AppendFrame(nil, TInputEOF, nil), nil},
+	} {
+		_, _, err := ReadMessage(bytes.NewReader(tc.msg), nil)
+		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("%s: err %v, want %v", name, err, tc.want)
+		}
+	}
+
+	// Errors of the reader itself come through as they are.
+	boom := errors.New("connection reset")
+	if _, _, err := ReadMessage(io.MultiReader(bytes.NewReader(msg[:10]), iotest{boom}), nil); !errors.Is(err, boom) {
+		t.Errorf("a failing reader: %v", err)
+	}
+}
+
+// iotest is a reader that fails.
+type iotest struct{ err error }
+
+func (r iotest) Read([]byte) (int, error) { return 0, r.err }
+
+func FuzzReadMessage(f *testing.F) {
+	f.Add(AppendFrame(nil, TOutput, AppendOutput(nil, 7, []byte("output"))))
+	f.Add(AppendFrame(nil, TExit, []byte(`{"code":3}`)))
+	f.Add([]byte{byte(TOutput), 0xff, 0xff, 0xff, 0xff})
+	f.Add(append(AppendFrame(nil, TNotice, []byte("hi")), 0))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, buf, err := ReadMessage(bytes.NewReader(b), nil)
+		want, derr := DecodeFrame(b)
+		if (err == nil) != (derr == nil) {
+			t.Fatalf("ReadMessage: %v; DecodeFrame: %v", err, derr)
+		}
+		if err != nil {
+			return
+		}
+		if fr.Type != want.Type || !bytes.Equal(fr.Payload, want.Payload) || len(buf) != len(b) {
+			t.Fatalf("ReadMessage and DecodeFrame disagree")
+		}
+	})
+}
