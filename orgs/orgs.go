@@ -431,8 +431,13 @@ func (h *Handlers) deleteUnit(w http.ResponseWriter, r *http.Request) error {
 const assumedPrefix = "assumed-role by "
 
 // AssumedBy reports who assumed the role a token was issued for: the
-// account and user of the management account, for the audit trail.
+// account and user of the management account, for the audit trail. Only
+// session tokens count: users name their API tokens themselves, and one
+// named like an assumed role's must not pass for it in the trail.
 func AssumedBy(t store.Token) (account, user string, ok bool) {
+	if t.Kind != store.TokenSession {
+		return "", "", false
+	}
 	rest, ok := strings.CutPrefix(t.Name, assumedPrefix)
 	if !ok {
 		return "", "", false
