@@ -14,6 +14,7 @@ import (
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/ids"
+	"github.com/postern/postern/rollout"
 	"github.com/postern/postern/store"
 )
 
@@ -94,7 +95,7 @@ func (h *Handlers) putArchive(w http.ResponseWriter, r *http.Request) error {
 	}
 	acct, err := h.Store.GetAccount(r.Context(), req.Account)
 	if errors.Is(err, store.ErrNotFound) || err == nil && acct.Org != o.ID {
-		return httpapi.Errorf(http.StatusNotFound, api.CodeAccountNotFound, "accountId: %q is not an account of organization %s", clip(req.Account), o.ID)
+		return httpapi.Errorf(http.StatusNotFound, api.CodeAccountNotFound, "accountId: %q is not an account of organization %s", rollout.Clip(req.Account), o.ID)
 	} else if err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func (h *Handlers) putArchive(w http.ResponseWriter, r *http.Request) error {
 	// under its key, whichever account they come from.
 	keyPrefix := "prn:postern:kms:" + acct.ID + ":"
 	if !strings.HasPrefix(req.KeyARN, keyPrefix) || document.ValidKeyID(req.KeyARN) != nil {
-		return invalid("kmsKeyArn: %q must be the ARN of a key (or alias) of the archive account: %skey/ID", clip(req.KeyARN), keyPrefix)
+		return invalid("kmsKeyArn: %q must be the ARN of a key (or alias) of the archive account: %skey/ID", rollout.Clip(req.KeyARN), keyPrefix)
 	}
 	a := Archive{Account: acct.ID, Bucket: req.Bucket, Prefix: strings.TrimSuffix(req.Prefix, "/"), KeyARN: req.KeyARN}
 	if h.CheckArchive != nil {
@@ -197,14 +198,14 @@ func (h *Handlers) archiveKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Context["postern:archive"] != o.ID {
-		return httpapi.Errorf(http.StatusBadRequest, api.CodeValidationError, "the copy is of organization %q's archive, not of %s's", clip(req.Context["postern:archive"]), o.ID)
+		return httpapi.Errorf(http.StatusBadRequest, api.CodeValidationError, "the copy is of organization %q's archive, not of %s's", rollout.Clip(req.Context["postern:archive"]), o.ID)
 	}
 	if h.ArchiveKey == nil {
 		return errors.New("this server has no key service")
 	}
 	key, err := h.ArchiveKey(r.Context(), httpapi.CallerOf(r), req)
 	if err != nil {
-		return httpapi.Errorf(http.StatusForbidden, api.CodeAccessDenied, "%s cannot read archive copies of %s/%s: %v", ids.UserARN(httpapi.CallerOf(r).Account, httpapi.CallerOf(r).User.Name), clip(req.Account), clip(req.SessionID), err)
+		return httpapi.Errorf(http.StatusForbidden, api.CodeAccessDenied, "%s cannot read archive copies of %s/%s: %v", ids.UserARN(httpapi.CallerOf(r).Account, httpapi.CallerOf(r).User.Name), rollout.Clip(req.Account), rollout.Clip(req.SessionID), err)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, api.ArtifactKey{Key: key})
 	return nil

@@ -31,6 +31,7 @@ import (
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/logger"
+	"github.com/postern/postern/rollout"
 	"github.com/postern/postern/store"
 )
 
@@ -180,7 +181,14 @@ type tree struct {
 }
 
 func (h *Handlers) tree(ctx context.Context, org string) (tree, []store.OrgUnit, error) {
-	us, err := h.Store.ListOrgUnits(ctx, org)
+	return loadTree(ctx, h.Store, org)
+}
+
+// loadTree reads an organization's units (root first) into a tree.
+func loadTree(ctx context.Context, st interface {
+	ListOrgUnits(ctx context.Context, org string) ([]store.OrgUnit, error)
+}, org string) (tree, []store.OrgUnit, error) {
+	us, err := st.ListOrgUnits(ctx, org)
 	if err != nil {
 		return tree{}, nil, err
 	}
@@ -213,16 +221,9 @@ func (t tree) parent(o store.Organization, id string) (string, error) {
 		return o.Root, nil
 	}
 	if _, ok := t.units[id]; !ok {
-		return "", httpapi.Errorf(http.StatusNotFound, api.CodeOrgUnitNotFound, "%q is neither the root nor a unit of organization %s (postern org units lists them)", clip(id), o.ID)
+		return "", httpapi.Errorf(http.StatusNotFound, api.CodeOrgUnitNotFound, "%q is neither the root nor a unit of organization %s (postern org units lists them)", rollout.Clip(id), o.ID)
 	}
 	return id, nil
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }
 
 func (h *Handlers) listAccounts(w http.ResponseWriter, r *http.Request) error {
@@ -253,7 +254,7 @@ func apiAccount(t tree, o store.Organization, a store.Account) api.OrgAccount {
 // validName checks the name of an account or unit.
 func validName(what, name string) error {
 	if name == "" || len(name) > 128 || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return httpapi.Errorf(http.StatusBadRequest, api.CodeValidationError, "%s name %q must be 1–128 printable characters", what, clip(name))
+		return httpapi.Errorf(http.StatusBadRequest, api.CodeValidationError, "%s name %q must be 1–128 printable characters", what, rollout.Clip(name))
 	}
 	return nil
 }
@@ -275,7 +276,7 @@ func (h *Handlers) createAccount(w http.ResponseWriter, r *http.Request) error {
 		role = DefaultRole
 	}
 	if !ids.ValidUser(role) {
-		return httpapi.Errorf(http.StatusBadRequest, api.CodeValidationError, "roleName %q may hold only letters, digits and _.@+=,- (at most 64)", clip(role))
+		return httpapi.Errorf(http.StatusBadRequest, api.CodeValidationError, "roleName %q may hold only letters, digits and _.@+=,- (at most 64)", rollout.Clip(role))
 	}
 	t, _, err := h.tree(r.Context(), o.ID)
 	if err != nil {
@@ -341,7 +342,7 @@ func (h *Handlers) moveAccount(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	switch err := h.Store.MoveAccount(r.Context(), o.ID, id, from, to); {
 	case errors.Is(err, store.ErrNotFound):
-		return httpapi.Errorf(http.StatusNotFound, api.CodeAccountNotFound, "account %q is not in %s of organization %s (postern org accounts lists where each is)", clip(id), from, o.ID)
+		return httpapi.Errorf(http.StatusNotFound, api.CodeAccountNotFound, "account %q is not in %s of organization %s (postern org accounts lists where each is)", rollout.Clip(id), from, o.ID)
 	case err != nil:
 		return err
 	}
@@ -396,7 +397,7 @@ func (h *Handlers) createUnit(w http.ResponseWriter, r *http.Request) error {
 	}
 	u := store.OrgUnit{ID: ids.NewOrgUnit(o.Root), Org: o.ID, Parent: parent, Name: req.Name, CreatedAt: h.Now()}
 	if err := h.Store.CreateOrgUnit(r.Context(), u); errors.Is(err, store.ErrConflict) {
-		return httpapi.Errorf(http.StatusConflict, api.CodeDuplicateOrgUnit, "%s already holds a unit named %q", parent, clip(req.Name))
+		return httpapi.Errorf(http.StatusConflict, api.CodeDuplicateOrgUnit, "%s already holds a unit named %q", parent, rollout.Clip(req.Name))
 	} else if err != nil {
 		return err
 	}
@@ -413,12 +414,12 @@ func (h *Handlers) deleteUnit(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	switch err := h.Store.DeleteOrgUnit(r.Context(), o.ID, id); {
 	case errors.Is(err, store.ErrNotFound):
-		return httpapi.Errorf(http.StatusNotFound, api.CodeOrgUnitNotFound, "%q is not a unit of organization %s", clip(id), o.ID)
+		return httpapi.Errorf(http.StatusNotFound, api.CodeOrgUnitNotFound, "%q is not a unit of organization %s", rollout.Clip(id), o.ID)
 	case errors.Is(err, store.ErrConflict):
 		if id == o.Root {
 			return httpapi.Errorf(http.StatusConflict, api.CodeOrgUnitNotEmpty, "%s is the organization's root: it cannot be deleted", o.Root)
 		}
-		return httpapi.Errorf(http.StatusConflict, api.CodeOrgUnitNotEmpty, "%s still holds units or accounts: move or delete them first", clip(id))
+		return httpapi.Errorf(http.StatusConflict, api.CodeOrgUnitNotEmpty, "%s still holds units or accounts: move or delete them first", rollout.Clip(id))
 	case err != nil:
 		return err
 	}
@@ -470,7 +471,7 @@ func (h *Handlers) assumeRole(w http.ResponseWriter, r *http.Request) error {
 	target, err := h.Store.GetAccount(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || err == nil && target.Org != o.ID {
 		// Another organization's accounts are not even named.
-		return httpapi.Errorf(http.StatusNotFound, api.CodeAccountNotFound, "account %q is not in organization %s", clip(id), o.ID)
+		return httpapi.Errorf(http.StatusNotFound, api.CodeAccountNotFound, "account %q is not in organization %s", rollout.Clip(id), o.ID)
 	} else if err != nil {
 		return err
 	}
@@ -478,7 +479,7 @@ func (h *Handlers) assumeRole(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.Errorf(http.StatusBadRequest, api.CodeValidationError, "account %s is your own: act in it directly", c.Account)
 	}
 	denied := func(why string) error {
-		return httpapi.Errorf(http.StatusForbidden, api.CodeAccessDenied, "%s may not assume role %s in account %s: %s", ids.UserARN(c.Account, c.User.Name), clip(role), target.ID, why)
+		return httpapi.Errorf(http.StatusForbidden, api.CodeAccessDenied, "%s may not assume role %s in account %s: %s", ids.UserARN(c.Account, c.User.Name), rollout.Clip(role), target.ID, why)
 	}
 	if !ids.ValidUser(role) {
 		return denied("no such role")
@@ -531,13 +532,9 @@ func Place(st PlaceStore) func(ctx context.Context, account string) (org, path s
 		if err != nil {
 			return "", "", err
 		}
-		us, err := st.ListOrgUnits(ctx, a.Org)
+		t, _, err := loadTree(ctx, st, a.Org)
 		if err != nil {
 			return "", "", err
-		}
-		t := tree{org: a.Org, units: map[string]store.OrgUnit{}}
-		for _, u := range us {
-			t.units[u.ID] = u
 		}
 		return a.Org, t.path(a.Parent), nil
 	}

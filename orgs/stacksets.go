@@ -97,7 +97,7 @@ func parseTemplate(fileName, text string) (*stacktemplate.Template, string, erro
 		fileName = "template"
 	}
 	if len(fileName) > maxTemplateName || strings.ContainsFunc(fileName, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return nil, "", invalid("templateName %q must be 1–%d printable characters", clip(fileName), maxTemplateName)
+		return nil, "", invalid("templateName %q must be 1–%d printable characters", rollout.Clip(fileName), maxTemplateName)
 	}
 	t, err := stacktemplate.Parse(fileName, []byte(text))
 	if err != nil {
@@ -143,7 +143,7 @@ func renderError(failed map[string][]string) error {
 func (h *Handlers) getStackSet(ctx context.Context, o store.Organization, name string) (store.StackSet, error) {
 	ss, err := h.Store.GetStackSet(ctx, o.ID, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return ss, httpapi.Errorf(http.StatusNotFound, api.CodeStackSetNotFound, "organization %s has no stack set %q (postern org stacksets ls)", o.ID, clip(name))
+		return ss, httpapi.Errorf(http.StatusNotFound, api.CodeStackSetNotFound, "organization %s has no stack set %q (postern org stacksets ls)", o.ID, rollout.Clip(name))
 	}
 	return ss, err
 }
@@ -192,7 +192,7 @@ func (h *Handlers) createStackSet(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if !stackSetNameRE.MatchString(req.Name) {
-		return invalid("name %q: a stack set's name is a letter, then up to 127 letters, digits and '-'", clip(req.Name))
+		return invalid("name %q: a stack set's name is a letter, then up to 127 letters, digits and '-'", rollout.Clip(req.Name))
 	}
 	if len(req.Description) > maxDescription {
 		return invalid("description: %d bytes; the limit is %d", len(req.Description), maxDescription)
@@ -291,7 +291,7 @@ func (h *Handlers) deleteStackSet(w http.ResponseWriter, r *http.Request) error 
 	name := r.PathValue("name")
 	switch err := h.Store.DeleteStackSet(r.Context(), o.ID, name); {
 	case errors.Is(err, store.ErrNotFound):
-		return httpapi.Errorf(http.StatusNotFound, api.CodeStackSetNotFound, "organization %s has no stack set %q", o.ID, clip(name))
+		return httpapi.Errorf(http.StatusNotFound, api.CodeStackSetNotFound, "organization %s has no stack set %q", o.ID, rollout.Clip(name))
 	case errors.Is(err, store.ErrConflict):
 		return httpapi.Errorf(http.StatusConflict, api.CodeStackSetNotEmpty, "stack set %s still has instances: remove them first (postern org stacksets remove %s --targets ...)", name, name)
 	case err != nil:
@@ -577,7 +577,7 @@ func (h *Handlers) targets(ctx context.Context, o store.Organization, given []st
 			continue
 		}
 		if !slices.ContainsFunc(all, func(a store.Account) bool { return a.ID == g }) {
-			return nil, nil, httpapi.Errorf(http.StatusNotFound, api.CodeAccountNotFound, "target %q is neither a unit nor an account of organization %s (postern org units, postern org accounts)", clip(g), o.ID)
+			return nil, nil, httpapi.Errorf(http.StatusNotFound, api.CodeAccountNotFound, "target %q is neither a unit nor an account of organization %s (postern org units, postern org accounts)", rollout.Clip(g), o.ID)
 		}
 		seen[g] = true
 	}

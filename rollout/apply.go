@@ -388,7 +388,7 @@ func (a *Applier) remove(ctx context.Context, account, by string, d Deployed) er
 			err = nil
 		}
 	default:
-		err = fmt.Errorf("rollout: resource type %q is not one Postern deploys", clip(d.Type))
+		err = fmt.Errorf("rollout: resource type %q is not one Postern deploys", Clip(d.Type))
 	}
 	return err
 }
@@ -480,5 +480,5 @@ func (a *Applier) Read(ctx context.Context, account string, d Deployed) (got sta
 		}
 		return &stacktemplate.Policy{PolicyID: w.PolicyID, Statement: text}, true, nil
 	}
-	return nil, false, fmt.Errorf("rollout: resource type %q is not one Postern deploys", clip(d.Type))
+	return nil, false, fmt.Errorf("rollout: resource type %q is not one Postern deploys", Clip(d.Type))
 }

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/stacktemplate"
@@ -102,7 +103,7 @@ func DecodeProperties(typ string, raw []byte) (stacktemplate.Properties, error) 
 		}
 		return &stacktemplate.SessionDocument{Name: d.Name, DocumentType: d.DocumentType, DocumentFormat: d.DocumentFormat, Content: doc}, nil
 	default:
-		return nil, fmt.Errorf("rollout: resource type %q is not one a template has", clip(typ))
+		return nil, fmt.Errorf("rollout: resource type %q is not one a template has", Clip(typ))
 	}
 	if err := dec.Decode(p); err != nil {
 		return nil, fmt.Errorf("rollout: %s properties: %w", typ, err)
@@ -132,9 +133,15 @@ func EncodeDeployed(ds []Deployed) (string, error) {
 	return string(b), err
 }
 
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
+// Clip shortens what a caller sent for quoting in a message: at most 80
+// bytes, cut at a character's start.
+func Clip(s string) string {
+	if len(s) <= 80 {
+		return s
 	}
-	return s
+	cut := 80
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
