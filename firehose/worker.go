@@ -1,0 +1,482 @@
+package firehose
+
+import (
+	"bytes"
+	"cmp"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/postern/postern/filterpattern"
+	"github.com/postern/postern/logger"
+	"github.com/postern/postern/logstore"
+)
+
+// Source is one log group read into a delivery stream from a durable
+// cursor.
+type Source struct {
+	Account, Group string
+	// Filter names the source's cursor within its group: a subscription
+	// filter's name, or a name of Postern's own holding ':', which
+	// filter names cannot.
+	Filter string
+	// Pattern keeps the events it matches; nil keeps every event.
+	Pattern *filterpattern.Pattern
+	// Cursor is the ID of the last event delivered (or skipped).
+	Cursor int64
+	// Stream is where the events go.
+	Stream Stream
+}
+
+type srcKey struct{ account, group, filter string }
+
+func (s Source) key() srcKey { return srcKey{s.Account, s.Group, s.Filter} }
+
+// Deps is what a Worker works with.
+type Deps struct {
+	// Sources lists what is to be delivered, with each cursor as stored.
+	Sources func(ctx context.Context) ([]Source, error)
+	// Events reads a group's events after an ID, in ID order
+	// (logstore.Store.GroupEvents).
+	Events func(ctx context.Context, account, group string, after int64, limit int) ([]logstore.Event, error)
+	// SaveCursor stores a source's cursor once its events are written.
+	SaveCursor func(ctx context.Context, account, group, filter string, id int64) error
+	// Put writes an object.
+	Put func(ctx context.Context, bucket, key, contentType string, body []byte) error
+	// Refused reports whether a Put's error is the bucket refusing the
+	// object for good (access denied, say), not being unavailable: the
+	// batch then goes under the stream's error prefix if it has one.
+	// Nil: nothing is refused for good.
+	Refused func(error) bool
+	// Seal starts an object sealed with the stream's key, for the source
+	// account (the partition's, or the stream's own when the stream is
+	// not partitioned by source) and the object's key. Nil: streams with
+	// a key fail to deliver, and say why.
+	Seal func(ctx context.Context, w io.Writer, s Stream, account, objectKey string) (io.WriteCloser, error)
+	Now  func() time.Time
+	Logf logger.Logf
+	// MaxBuffered bounds the bytes buffered across every stream (default
+	// 64 MiB): past it, the fullest buffers are written early and nothing
+	// more is read until they are.
+	MaxBuffered int64
+}
+
+// DefaultMaxBuffered is Deps.MaxBuffered's default.
+const DefaultMaxBuffered = 64 << 20
+
+// pageEvents is how many events one read takes.
+const pageEvents = 1000
+
+// maxBackoff bounds the wait between attempts at a failing buffer.
+const maxBackoff = 5 * time.Minute
+
+// Worker delivers sources' events to their streams. Run drives it; its
+// one goroutine owns the buffers.
+type Worker struct {
+	d    Deps
+	kick chan struct{}
+
+	// Owned by the goroutine running Pass.
+	bufs map[bufKey]*buffer
+	read map[srcKey]int64 // events read into a buffer, not yet written
+
+	mu     sync.Mutex // guards status
+	status map[string]*StreamStatus
+}
+
+type bufKey struct{ stream, account, group string }
+
+// buffer is what waits to become one object.
+type buffer struct {
+	stream         Stream
+	parts          []prefixPart
+	account, group string // the partition's source; empty when not partitioned
+	data           []byte
+	records        int
+	events         int
+	first          time.Time        // when it took its first events
+	covers         map[srcKey]int64 // each source's last event read into it
+
+	attempts    int
+	nextAttempt time.Time
+}
+
+// StreamStatus is what a stream has delivered and what it owes.
+type StreamStatus struct {
+	Objects       int64     // objects written
+	Events        int64     // events delivered in them
+	Bytes         int64     // bytes written, as stored
+	ErrorObjects  int64     // objects written under the error prefix
+	Buffered      int64     // bytes waiting in memory
+	LastDelivery  time.Time // when the last object was written
+	LastError     string    // the last failure, until an object is written
+	FailingSince  time.Time
+	NextAttempt   time.Time
+	LastObjectKey string
+}
+
+// New returns a worker; Run starts it.
+func New(d Deps) *Worker {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logf == nil {
+		d.Logf = logger.Discard
+	}
+	if d.MaxBuffered <= 0 {
+		d.MaxBuffered = DefaultMaxBuffered
+	}
+	return &Worker{d: d, kick: make(chan struct{}, 1), bufs: map[bufKey]*buffer{}, read: map[srcKey]int64{}, status: map[string]*StreamStatus{}}
+}
+
+// Kick makes the worker look at its sources now: new events, a new
+// source.
+func (w *Worker) Kick() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends. Buffers not written by then are dropped:
+// their events are read again from the cursors by the next run.
+func (w *Worker) Run(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.kick:
+		}
+		next := w.Pass(ctx)
+		wait := time.Second
+		if !next.IsZero() {
+			wait = min(wait, max(next.Sub(w.d.Now()), 10*time.Millisecond))
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(wait)
+	}
+}
+
+// Status returns each stream's status, by ARN.
+func (w *Worker) Status() map[string]StreamStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]StreamStatus, len(w.status))
+	for k, v := range w.status {
+		out[k] = *v
+	}
+	return out
+}
+
+// statusOf returns a stream's status to update, under w.mu.
+func (w *Worker) statusOf(arn string) *StreamStatus {
+	st := w.status[arn]
+	if st == nil {
+		st = &StreamStatus{}
+		w.status[arn] = st
+	}
+	return st
+}
+
+// Pass reads what the sources have new and writes the buffers that are
+// due. It returns when the next buffer falls due (zero: none waits).
+func (w *Worker) Pass(ctx context.Context) time.Time {
+	srcs, err := w.d.Sources(ctx)
+	if err != nil {
+		w.d.Logf("firehose: list sources: %v", err)
+		return time.Time{}
+	}
+	live := make(map[srcKey]bool, len(srcs))
+	for _, s := range srcs {
+		live[s.key()] = true
+		if err := w.readSource(ctx, s); err != nil && ctx.Err() == nil {
+			w.d.Logf("firehose: %s %s: %v", s.Group, s.Filter, err)
+		}
+	}
+	for k := range w.read {
+		if !live[k] {
+			delete(w.read, k)
+		}
+	}
+	return w.flushDue(ctx)
+}
+
+// total is the bytes buffered across every stream.
+func (w *Worker) total() int64 {
+	var n int64
+	for _, b := range w.bufs {
+		n += int64(len(b.data))
+	}
+	return n
+}
+
+// readSource moves a source's new events into its buffer, as far as the
+// buffer and the total bound allow.
+func (w *Worker) readSource(ctx context.Context, s Source) error {
+	parts, err := parsePrefix(s.Stream.Prefix)
+	if err != nil {
+		return err
+	}
+	k := s.key()
+	bk := bufKey{stream: s.Stream.ARN()}
+	if partitioned(parts) {
+		bk.account, bk.group = s.Account, s.Group
+	}
+	after := max(w.read[k], s.Cursor)
+	for range 10 { // at most 10 pages a pass, so that one source cannot starve the rest
+		b := w.bufs[bk]
+		if b != nil && (int64(len(b.data)) >= b.stream.BufferBytes || b.attempts > 0) {
+			return nil
+		}
+		if w.total() >= w.d.MaxBuffered {
+			return nil
+		}
+		evs, err := w.d.Events(ctx, s.Account, s.Group, after, pageEvents)
+		if errors.Is(err, logstore.ErrNotFound) {
+			return nil // no such group (yet): nothing to send
+		}
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		if b == nil {
+			b = &buffer{stream: s.Stream, parts: parts, account: bk.account, group: bk.group, covers: map[srcKey]int64{}}
+			w.bufs[bk] = b
+		}
+		if b.first.IsZero() {
+			b.first = w.d.Now()
+		}
+		b.add(s, evs)
+		after = evs[len(evs)-1].ID
+		w.read[k] = after
+		if len(evs) < pageEvents {
+			return nil
+		}
+	}
+	return nil
+}
+
+// add appends the events s's pattern keeps, one Payload per log stream
+// (in the order streams first appear), and notes how far s was read.
+func (b *buffer) add(s Source, evs []logstore.Event) {
+	var order []string
+	byStream := map[string]*Payload{}
+	for _, e := range evs {
+		if s.Pattern != nil && !s.Pattern.Match(e.Message) {
+			continue
+		}
+		p := byStream[e.Stream]
+		if p == nil || len(p.LogEvents) >= maxPayloadEvents {
+			if p != nil {
+				b.data = appendPayload(b.data, p)
+				b.records++
+			}
+			p = &Payload{MessageType: DataMessage, Owner: s.Account, LogGroup: s.Group, LogStream: e.Stream, SubscriptionFilters: []string{s.Filter}}
+			if byStream[e.Stream] == nil {
+				order = append(order, e.Stream)
+			}
+			byStream[e.Stream] = p
+		}
+		p.LogEvents = append(p.LogEvents, LogEvent{ID: strconv.FormatInt(e.ID, 10), Timestamp: e.Time.UnixMilli(), Message: e.Message})
+		b.events++
+	}
+	for _, name := range order {
+		b.data = appendPayload(b.data, byStream[name])
+		b.records++
+	}
+	b.covers[s.key()] = evs[len(evs)-1].ID
+}
+
+// flushDue writes the buffers that are full, old enough, or the largest
+// while the total is over its bound, and returns when the next falls due.
+func (w *Worker) flushDue(ctx context.Context) time.Time {
+	now := w.d.Now()
+	keys := slices.SortedFunc(maps.Keys(w.bufs), func(a, b bufKey) int {
+		return cmp.Compare(len(w.bufs[b].data), len(w.bufs[a].data)) // largest first
+	})
+	var next time.Time
+	due := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for _, k := range keys {
+		b := w.bufs[k]
+		over := w.total() > w.d.MaxBuffered
+		ready := int64(len(b.data)) >= b.stream.BufferBytes || !now.Before(b.first.Add(b.stream.BufferInterval)) || over
+		if !ready {
+			due(b.first.Add(b.stream.BufferInterval))
+			continue
+		}
+		if now.Before(b.nextAttempt) {
+			due(b.nextAttempt)
+			continue
+		}
+		if err := w.flush(ctx, b); err != nil {
+			if ctx.Err() != nil {
+				return next
+			}
+			b.attempts++
+			backoff := min(time.Second<<min(b.attempts-1, 16), maxBackoff)
+			b.nextAttempt = now.Add(backoff)
+			due(b.nextAttempt)
+			w.mu.Lock()
+			st := w.statusOf(k.stream)
+			st.LastError = err.Error()
+			if st.FailingSince.IsZero() {
+				st.FailingSince = now
+			}
+			st.NextAttempt = b.nextAttempt
+			w.mu.Unlock()
+			w.d.Logf("firehose: %s: %v (attempt %d; next in %v)", b.stream.Name, err, b.attempts, backoff)
+			continue
+		}
+		delete(w.bufs, k)
+	}
+	w.mu.Lock()
+	for _, st := range w.status {
+		st.Buffered = 0
+	}
+	for k, b := range w.bufs {
+		w.statusOf(k.stream).Buffered += int64(len(b.data))
+	}
+	w.mu.Unlock()
+	return next
+}
+
+// flush writes a buffer as one object (or, refused for good, under the
+// error prefix) and then stores its sources' cursors.
+func (w *Worker) flush(ctx context.Context, b *buffer) error {
+	now := w.d.Now()
+	var key string
+	var size int
+	isError := false
+	if b.records > 0 {
+		var err error
+		key, size, err = w.write(ctx, b, b.parts, b.data, now)
+		if err != nil && w.d.Refused != nil && w.d.Refused(err) && b.stream.ErrorPrefix != "" {
+			eparts, perr := parsePrefix(b.stream.ErrorPrefix + "delivery-failed/")
+			if perr != nil {
+				return errors.Join(err, perr)
+			}
+			var eerr error
+			key, size, eerr = w.write(ctx, b, eparts, errorRecords(b, err), now)
+			if eerr != nil {
+				return fmt.Errorf("%w; and under the error prefix: %w", err, eerr)
+			}
+			isError = true
+			err = nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for k, id := range b.covers {
+		if err := w.d.SaveCursor(ctx, k.account, k.group, k.filter, id); err != nil && !errors.Is(err, logstore.ErrNotFound) {
+			// The object is written: the events would only be sent
+			// again after a restart (at least once).
+			w.d.Logf("firehose: %s: save the cursor of %s %s at %d: %v", b.stream.Name, k.group, k.filter, id, err)
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := w.statusOf(b.stream.ARN())
+	if b.records > 0 {
+		if isError {
+			st.ErrorObjects++
+		} else {
+			st.Objects++
+			st.Events += int64(b.events)
+			st.Bytes += int64(size)
+			st.LastDelivery, st.LastObjectKey = now, key
+			st.LastError, st.FailingSince, st.NextAttempt = "", time.Time{}, time.Time{}
+		}
+	}
+	return nil
+}
+
+// write makes one object of data under parts and puts it.
+func (w *Worker) write(ctx context.Context, b *buffer, parts []prefixPart, data []byte, now time.Time) (key string, size int, err error) {
+	s := b.stream
+	gz := s.Compression == GZIP
+	key = expand(parts, b.account, b.group, now) + objectName(s.Name, now, gz)
+	var body bytes.Buffer
+	var sink io.Writer = &body
+	var sealed io.WriteCloser
+	if s.KeyARN != "" {
+		if w.d.Seal == nil {
+			return "", 0, fmt.Errorf("stream %s is to be sealed with %s, but this server has no key service", s.Name, s.KeyARN)
+		}
+		account := b.account
+		if account == "" {
+			account = s.Account
+		}
+		sealed, err = w.d.Seal(ctx, &body, s, account, key)
+		if err != nil {
+			return "", 0, err
+		}
+		sink = sealed
+	}
+	if gz {
+		zw := gzip.NewWriter(sink)
+		_, _ = zw.Write(data)
+		if err := zw.Close(); err != nil {
+			return "", 0, err
+		}
+	} else if _, err := sink.Write(data); err != nil {
+		return "", 0, err
+	}
+	if sealed != nil {
+		if err := sealed.Close(); err != nil {
+			return "", 0, err
+		}
+	}
+	contentType := "application/x-ndjson"
+	switch {
+	case s.KeyARN != "":
+		contentType = "application/octet-stream"
+	case gz:
+		contentType = "application/gzip"
+	}
+	if err := w.d.Put(ctx, s.Bucket, key, contentType, body.Bytes()); err != nil {
+		return "", 0, err
+	}
+	return key, body.Len(), nil
+}
+
+// errorRecords is a refused buffer in Firehose's error output: one JSON
+// line per record with the attempt count, the error and the record's
+// bytes in base64.
+func errorRecords(b *buffer, cause error) []byte {
+	var out []byte
+	for line := range bytes.Lines(b.data) {
+		rec, _ := json.Marshal(struct {
+			AttemptsMade     int    `json:"attemptsMade"`
+			ArrivalTimestamp int64  `json:"arrivalTimestamp"`
+			ErrorCode        string `json:"errorCode"`
+			ErrorMessage     string `json:"errorMessage"`
+			RawData          string `json:"rawData"`
+		}{b.attempts + 1, b.first.UnixMilli(), "S3.Refused", cause.Error(), base64.StdEncoding.EncodeToString(bytes.TrimSuffix(line, []byte("\n")))})
+		out = append(append(out, rec...), '\n')
+	}
+	return out
+}

@@ -1,0 +1,441 @@
+package firehose
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/clocktest"
+	"github.com/postern/postern/filterpattern"
+	"github.com/postern/postern/logstore"
+)
+
+// These tests drive the worker's buffering and cursors with an in-memory
+// group and a bucket that is a map: the logic under test is the worker's
+// own. The e2e suite (TestDeliveryStreams) runs it against the real log
+// store and MinIO, read back with the AWS CLI.
+
+// group is an in-memory log group: events in ID order.
+type group struct {
+	mu     sync.Mutex
+	events []logstore.Event
+}
+
+func (g *group) add(stream string, at time.Time, msgs ...string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range msgs {
+		g.events = append(g.events, logstore.Event{ID: int64(len(g.events) + 1), Time: at, Message: m, Stream: stream})
+	}
+}
+
+type bucket struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+	fail    error
+}
+
+type fixture struct {
+	clock   *clocktest.Clock
+	groups  map[string]*group // by account/group
+	cursors map[srcKey]int64
+	bucket  *bucket
+	sources []Source
+	w       *Worker
+}
+
+func newFixture(t *testing.T, sources ...Source) *fixture {
+	t.Helper()
+	f := &fixture{
+		clock:   clocktest.New(time.Date(2026, 12, 6, 13, 59, 30, 0, time.UTC)),
+		groups:  map[string]*group{},
+		cursors: map[srcKey]int64{},
+		bucket:  &bucket{objects: map[string][]byte{}},
+		sources: sources,
+	}
+	for _, s := range sources {
+		f.groups[s.Account+s.Group] = &group{}
+	}
+	f.w = New(f.deps())
+	return f
+}
+
+func (f *fixture) deps() Deps {
+	return Deps{
+		Now:  f.clock.Now,
+		Logf: func(string, ...any) {},
+		Sources: func(context.Context) ([]Source, error) {
+			out := make([]Source, len(f.sources))
+			for i, s := range f.sources {
+				s.Cursor = f.cursors[s.key()]
+				out[i] = s
+			}
+			return out, nil
+		},
+		Events: func(_ context.Context, account, name string, after int64, limit int) ([]logstore.Event, error) {
+			g := f.groups[account+name]
+			if g == nil {
+				return nil, logstore.ErrNotFound
+			}
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			var out []logstore.Event
+			for _, e := range g.events {
+				if e.ID > after && len(out) < limit {
+					out = append(out, e)
+				}
+			}
+			return out, nil
+		},
+		SaveCursor: func(_ context.Context, account, group, filter string, id int64) error {
+			f.cursors[srcKey{account, group, filter}] = id
+			return nil
+		},
+		Put: func(_ context.Context, bucketName, key, _ string, body []byte) error {
+			f.bucket.mu.Lock()
+			defer f.bucket.mu.Unlock()
+			if f.bucket.fail != nil && !strings.Contains(key, "delivery-failed/") {
+				return f.bucket.fail
+			}
+			f.bucket.objects[bucketName+"/"+key] = bytes.Clone(body)
+			return nil
+		},
+		Refused: func(err error) bool { return errors.Is(err, errRefused) },
+	}
+}
+
+var errRefused = errors.New("AccessDenied")
+
+func (f *fixture) objects() map[string][]byte {
+	f.bucket.mu.Lock()
+	defer f.bucket.mu.Unlock()
+	out := map[string][]byte{}
+	for k, v := range f.bucket.objects {
+		out[k] = v
+	}
+	return out
+}
+
+// payloads decodes an object's lines.
+func payloads(t *testing.T, body []byte, gz bool) []Payload {
+	t.Helper()
+	var r io.Reader = bytes.NewReader(body)
+	if gz {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			t.Fatalf("object is not gzip: %v", err)
+		}
+		r = zr
+	}
+	var out []Payload
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 4<<20)
+	for sc.Scan() {
+		var p Payload
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func stream(name string, interval time.Duration) Stream {
+	s := Stream{Account: "111111111111", Name: name, Bucket: "b", Prefix: "logs/", BufferInterval: interval, Compression: GZIP}
+	s.Defaults()
+	return s
+}
+
+// TestBuffersByTime: events wait for the interval, then go as one gzip
+// object under the hour's partition, in order per stream, and the cursor
+// moves only then.
+func TestBuffersByTime(t *testing.T) {
+	ctx := context.Background()
+	src := Source{Account: "111111111111", Group: "/postern/sessions", Filter: "all", Stream: stream("s1", 60*time.Second)}
+	f := newFixture(t, src)
+	g := f.groups[src.Account+src.Group]
+	g.add("alice-1", f.clock.Now(), "one", "two")
+	g.add("bob-2", f.clock.Now(), "three")
+	g.add("alice-1", f.clock.Now(), "four")
+
+	f.w.Pass(ctx)
+	if n := len(f.objects()); n != 0 {
+		t.Fatalf("%d objects before the interval", n)
+	}
+	if c := f.cursors[src.key()]; c != 0 {
+		t.Fatalf("cursor %d before anything was written", c)
+	}
+	f.clock.Advance(60 * time.Second) // 14:00:30: the next hour's partition
+	f.w.Pass(ctx)
+	objs := f.objects()
+	if len(objs) != 1 {
+		t.Fatalf("objects: %v", keysOf(objs))
+	}
+	for k, body := range objs {
+		if !strings.HasPrefix(k, "b/logs/2026/12/06/14/s1-1-2026-12-06-14-00-30-") || !strings.HasSuffix(k, ".gz") {
+			t.Errorf("object key %q", k)
+		}
+		ps := payloads(t, body, true)
+		var got []string
+		for _, p := range ps {
+			if p.MessageType != DataMessage || p.Owner != src.Account || p.LogGroup != src.Group || p.SubscriptionFilters[0] != "all" {
+				t.Errorf("payload header %+v", p)
+			}
+			for _, e := range p.LogEvents {
+				got = append(got, p.LogStream+":"+e.Message+"#"+e.ID)
+			}
+		}
+		if want := "alice-1:one#1 alice-1:two#2 alice-1:four#4 bob-2:three#3"; strings.Join(got, " ") != want {
+			t.Errorf("events %q, want %q", strings.Join(got, " "), want)
+		}
+	}
+	if c := f.cursors[src.key()]; c != 4 {
+		t.Errorf("cursor %d after the object, want 4", c)
+	}
+	f.clock.Advance(time.Hour)
+	f.w.Pass(ctx)
+	if n := len(f.objects()); n != 1 {
+		t.Errorf("%d objects with nothing new", n)
+	}
+}
+
+func keysOf(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestBuffersBySize: a buffer that reaches its size goes at once.
+func TestBuffersBySize(t *testing.T) {
+	ctx := context.Background()
+	s := stream("big", 900*time.Second)
+	s.BufferBytes = MinBufferBytes
+	src := Source{Account: "111111111111", Group: "g", Filter: "all", Stream: s}
+	f := newFixture(t, src)
+	line := strings.Repeat("x", 1000)
+	for range 1200 {
+		f.groups[src.Account+src.Group].add("st", f.clock.Now(), line)
+	}
+	f.w.Pass(ctx)
+	objs := f.objects()
+	if len(objs) != 1 {
+		t.Fatalf("%d objects past the size, want 1", len(objs))
+	}
+	n := 0
+	for _, body := range objs {
+		for _, p := range payloads(t, body, true) {
+			n += len(p.LogEvents)
+		}
+	}
+	if c := f.cursors[src.key()]; int(c) != n || n < 1000 {
+		t.Errorf("cursor %d, events written %d", c, n)
+	}
+	f.w.Pass(ctx) // takes the rest, which waits for the interval
+	if len(f.objects()) != 1 {
+		t.Fatalf("%d objects before the rest's interval", len(f.objects()))
+	}
+	f.clock.Advance(900 * time.Second)
+	f.w.Pass(ctx)
+	total := 0
+	for _, body := range f.objects() {
+		for _, p := range payloads(t, body, true) {
+			total += len(p.LogEvents)
+		}
+	}
+	if total != 1200 {
+		t.Errorf("%d events delivered of 1200", total)
+	}
+}
+
+// TestNothingLost: while the bucket fails, the cursor stays; a new worker
+// (a restarted server) reads again from the cursor; once the bucket is
+// back every event is delivered.
+func TestNothingLost(t *testing.T) {
+	ctx := context.Background()
+	src := Source{Account: "111111111111", Group: "g", Filter: "all", Stream: stream("s", 0)}
+	f := newFixture(t, src)
+	g := f.groups[src.Account+src.Group]
+	f.bucket.fail = errors.New("connection refused")
+	g.add("st", f.clock.Now(), "a", "b")
+	next := f.w.Pass(ctx)
+	if len(f.objects()) != 0 || f.cursors[src.key()] != 0 {
+		t.Fatal("delivered to a failing bucket")
+	}
+	st := f.w.Status()[src.Stream.ARN()]
+	if !strings.Contains(st.LastError, "connection refused") || st.FailingSince.IsZero() || next.IsZero() {
+		t.Errorf("status while failing: %+v, next %v", st, next)
+	}
+	// The server restarts: its buffers are gone, the cursor is not.
+	f.w = New(f.deps())
+	g.add("st", f.clock.Now(), "c")
+	f.bucket.fail = nil
+	f.w.Pass(ctx)
+	var got []string
+	for _, body := range f.objects() {
+		for _, p := range payloads(t, body, true) {
+			for _, e := range p.LogEvents {
+				got = append(got, e.Message)
+			}
+		}
+	}
+	if strings.Join(got, "") != "abc" {
+		t.Errorf("delivered %q, want abc", got)
+	}
+	if st := f.w.Status()[src.Stream.ARN()]; st.Objects != 1 || st.Events != 3 || st.LastError != "" {
+		t.Errorf("status: %+v", st)
+	}
+}
+
+// TestPatternAndPartitions: a pattern keeps what it matches; the cursor
+// passes what it does not without writing anything; a prefix naming the
+// source writes each source's own objects.
+func TestPatternAndPartitions(t *testing.T) {
+	ctx := context.Background()
+	s := stream("central", 0)
+	s.Prefix = "org/!{source:account}/logs/!{source:logGroup}/!{timestamp:yyyy-MM-dd}/"
+	p, err := filterpattern.Parse(`"ERROR"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Source{Account: "111111111111", Group: "/postern/sessions", Filter: "errors", Pattern: p, Stream: s}
+	b := Source{Account: "222222222222", Group: "app", Filter: "all", Stream: s}
+	f := newFixture(t, a, b)
+	f.groups[a.Account+a.Group].add("x", f.clock.Now(), "fine", "still fine")
+	f.w.Pass(ctx)
+	if len(f.objects()) != 0 || f.cursors[a.key()] != 2 {
+		t.Fatalf("nothing matched: objects %v, cursor %d (want 2)", keysOf(f.objects()), f.cursors[a.key()])
+	}
+	f.groups[a.Account+a.Group].add("x", f.clock.Now(), "an ERROR here")
+	f.groups[b.Account+b.Group].add("y", f.clock.Now(), "hello")
+	f.w.Pass(ctx)
+	objs := f.objects()
+	var ks []string
+	for k := range objs {
+		ks = append(ks, k[:strings.LastIndexByte(k, '/')])
+	}
+	want := map[string]bool{"b/org/111111111111/logs/postern/sessions/2026-12-06": true, "b/org/222222222222/logs/app/2026-12-06": true}
+	if len(ks) != 2 || !want[ks[0]] || !want[ks[1]] {
+		t.Errorf("object prefixes %q", ks)
+	}
+}
+
+// TestErrorPrefix: a batch the bucket refuses for good goes under the
+// error prefix, in Firehose's error records, and the cursor moves on; one
+// it cannot take for now waits.
+func TestErrorPrefix(t *testing.T) {
+	ctx := context.Background()
+	s := stream("s", 0)
+	s.ErrorPrefix = "errors/"
+	s.Compression = Uncompressed
+	src := Source{Account: "111111111111", Group: "g", Filter: "all", Stream: s}
+	f := newFixture(t, src)
+	f.bucket.fail = fmt.Errorf("put: %w", errRefused)
+	f.groups[src.Account+src.Group].add("st", f.clock.Now(), "m")
+	f.w.Pass(ctx)
+	objs := f.objects()
+	if len(objs) != 1 {
+		t.Fatalf("objects %v", keysOf(objs))
+	}
+	for k, body := range objs {
+		if !strings.HasPrefix(k, "b/errors/delivery-failed/2026/12/06/13/") {
+			t.Errorf("error object %q", k)
+		}
+		var rec struct {
+			ErrorMessage string `json:"errorMessage"`
+			RawData      []byte `json:"rawData"`
+		}
+		if err := json.Unmarshal(bytes.TrimSpace(body), &rec); err != nil {
+			t.Fatal(err)
+		}
+		var p Payload
+		if err := json.Unmarshal(rec.RawData, &p); err != nil || p.LogEvents[0].Message != "m" || !strings.Contains(rec.ErrorMessage, "AccessDenied") {
+			t.Errorf("error record %+v (%v)", rec, err)
+		}
+	}
+	if f.cursors[src.key()] != 1 || f.w.Status()[s.ARN()].ErrorObjects != 1 {
+		t.Errorf("cursor %d, status %+v", f.cursors[src.key()], f.w.Status()[s.ARN()])
+	}
+}
+
+// TestMaxBuffered: past the total bound, the worker writes early and
+// reads no more until it has.
+func TestMaxBuffered(t *testing.T) {
+	ctx := context.Background()
+	s := stream("s", 900*time.Second)
+	src := Source{Account: "111111111111", Group: "g", Filter: "all", Stream: s}
+	f := newFixture(t, src)
+	d := f.deps()
+	d.MaxBuffered = 100 << 10
+	f.w = New(d)
+	for range 500 {
+		f.groups[src.Account+src.Group].add("st", f.clock.Now(), strings.Repeat("y", 1000))
+	}
+	f.w.Pass(ctx)
+	if len(f.objects()) == 0 {
+		t.Fatal("nothing written past the bound")
+	}
+	if b := f.w.Status()[s.ARN()].Buffered; b > 100<<10+pageEvents*1100 {
+		t.Errorf("%d bytes buffered past a bound of 100 KiB", b)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := stream("ok", 60*time.Second)
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		edit func(*Stream)
+		want string
+	}{
+		{func(s *Stream) { s.Name = "bad name" }, "name"},
+		{func(s *Stream) { s.Bucket = "" }, "bucket"},
+		{func(s *Stream) { s.BufferBytes = 200 << 20 }, "buffer size"},
+		{func(s *Stream) { s.BufferInterval = 901 * time.Second }, "buffer interval"},
+		{func(s *Stream) { s.Compression = "ZIP" }, "compression"},
+		{func(s *Stream) { s.Prefix = "a/!{nope:x}/" }, "prefix"},
+		{func(s *Stream) { s.ErrorPrefix = "e/!{timestamp:yyyy" }, "error prefix"},
+		{func(s *Stream) { s.Prefix = "/abs" }, "prefix"},
+		{func(s *Stream) { s.OrgID = "org" }, "organization"},
+	} {
+		s := good
+		tc.edit(&s)
+		if err := s.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want one naming %q", s, err, tc.want)
+		}
+	}
+	if a, n, err := ParseARN(good.ARN()); err != nil || a != good.Account || n != "ok" {
+		t.Errorf("ParseARN(%s) = %s %s %v", good.ARN(), a, n, err)
+	}
+	if _, _, err := ParseARN("prn:postern:firehose:12:deliverystream/x"); err == nil {
+		t.Error("ParseARN took a bad account")
+	}
+}
+
+func FuzzPrefix(f *testing.F) {
+	for _, s := range []string{"logs/", "a/!{timestamp:yyyy/MM/dd/HH}/b", "!{source:account}/!{source:logGroup}/", "!{", "!{x:y}", "!{timestamp:}"} {
+		f.Add(s)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, p string) {
+		parts, err := parsePrefix(p)
+		if err != nil {
+			return
+		}
+		out := expand(parts, "111111111111", "/g", at)
+		if strings.Contains(out, "!{") && !strings.Contains(p, "!{") {
+			t.Errorf("expand(%q) = %q", p, out)
+		}
+	})
+}
