@@ -379,6 +379,34 @@ CREATE INDEX index_segments_group ON index_segments (group_id, last_id);
 ALTER TABLE log_groups ADD COLUMN data_key BLOB;
 ALTER TABLE log_events ADD COLUMN sealed BLOB;
 `,
+	// 6: subscription filters (subscriptions.go), the cursors of what
+	// reads groups onward (a filter's, or an archive's of the group, so
+	// apart from the filters), and the delivery streams they feed. Filters
+	// and cursors go with their group.
+	`
+CREATE TABLE subscription_filters (
+	group_id        INTEGER NOT NULL REFERENCES log_groups (id) ON DELETE CASCADE,
+	name            TEXT NOT NULL,
+	pattern         TEXT NOT NULL,
+	destination_arn TEXT NOT NULL,
+	distribution    TEXT NOT NULL,
+	created_at      INTEGER NOT NULL,
+	PRIMARY KEY (group_id, name)
+) STRICT;
+CREATE TABLE subscription_cursors (
+	group_id     INTEGER NOT NULL REFERENCES log_groups (id) ON DELETE CASCADE,
+	filter       TEXT NOT NULL,
+	delivered_id INTEGER NOT NULL,
+	PRIMARY KEY (group_id, filter)
+) STRICT;
+CREATE TABLE delivery_streams (
+	account    TEXT NOT NULL,
+	name       TEXT NOT NULL,
+	settings   TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	PRIMARY KEY (account, name)
+) STRICT;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
