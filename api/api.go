@@ -28,7 +28,9 @@ const (
 	PathDashboard   = "/v1/dashboard"
 	PathOrg         = "/v1/organization"
 	PathStackSets   = PathOrg + "/stacksets"
-	PathHealth      = "/healthz"
+	// PathDeliveryStreams are delivery streams (package firehose).
+	PathDeliveryStreams = "/v1/delivery-streams"
+	PathHealth          = "/healthz"
 )
 
 // Error is the body of every non-2xx response.
@@ -409,6 +411,55 @@ type MetricFilter struct {
 	CreationTime time.Time         `json:"creationTime,omitempty"`
 }
 
+// SubscriptionFilter sends a log group's events matching Pattern onward
+// to a destination, as CloudWatch Logs' PutSubscriptionFilter does.
+type SubscriptionFilter struct {
+	Group          string    `json:"logGroupName"`
+	Name           string    `json:"filterName"`
+	Pattern        string    `json:"filterPattern"`
+	DestinationARN string    `json:"destinationArn"` // a delivery stream's
+	Distribution   string    `json:"distribution,omitempty"`
+	CreationTime   time.Time `json:"creationTime,omitempty"`
+	// Backlog is how many of the group's events the filter has not yet
+	// delivered (or passed over), and when the oldest was taken.
+	Backlog       int64      `json:"backlogEvents"`
+	OldestPending *time.Time `json:"oldestPendingEventTime,omitempty"`
+}
+
+// DeliveryStream is a delivery stream, Data Firehose's: it buffers what
+// subscription filters send it and writes objects to an S3-compatible
+// bucket.
+type DeliveryStream struct {
+	Name                  string    `json:"deliveryStreamName"`
+	ARN                   string    `json:"deliveryStreamArn,omitempty"`
+	Bucket                string    `json:"bucket"`
+	Prefix                string    `json:"prefix,omitempty"`
+	ErrorPrefix           string    `json:"errorOutputPrefix,omitempty"`
+	BufferSizeMiB         int       `json:"bufferSizeInMBs,omitempty"`         // 1-128, default 5
+	BufferIntervalSeconds *int      `json:"bufferIntervalInSeconds,omitempty"` // 0-900, default 300
+	Compression           string    `json:"compressionFormat,omitempty"`       // UNCOMPRESSED (default) or GZIP
+	CreationTime          time.Time `json:"createTimestamp,omitempty"`
+	// Status is filled by describe and list.
+	Status *DeliveryStreamStatus `json:"status,omitempty"`
+}
+
+// DeliveryStreamStatus is what a stream has delivered since the server
+// started, and what it owes.
+type DeliveryStreamStatus struct {
+	Objects       int64      `json:"objects"`
+	Events        int64      `json:"events"`
+	Bytes         int64      `json:"bytes"`
+	ErrorObjects  int64      `json:"errorObjects"`
+	BufferedBytes int64      `json:"bufferedBytes"`
+	Backlog       int64      `json:"backlogEvents"` // its sources' undelivered events
+	LastDelivery  *time.Time `json:"lastDelivery,omitempty"`
+	LastObjectKey string     `json:"lastObjectKey,omitempty"`
+	LastError     string     `json:"lastError,omitempty"`
+	FailingSince  *time.Time `json:"failingSince,omitempty"`
+	NextAttempt   *time.Time `json:"nextAttempt,omitempty"`
+	Sources       []string   `json:"sources,omitempty"` // LOG-GROUP:FILTER of each source
+}
+
 // DeleteLogsResult is what deleting a session's logs did.
 type DeleteLogsResult struct {
 	SessionID string `json:"sessionId"`
@@ -568,6 +619,10 @@ type OrgArchive struct {
 	Bucket  string `json:"bucket"`
 	Prefix  string `json:"prefix,omitempty"`
 	KeyARN  string `json:"kmsKeyArn"`
+	// LogsIntervalSeconds is how long the accounts' session log events,
+	// shipped to Prefix/ACCOUNT/logs/GROUP/YYYY/MM/DD/HH/, are buffered
+	// (0-900; default 60).
+	LogsIntervalSeconds *int `json:"logsBufferIntervalSeconds,omitempty"`
 }
 
 // OrgArchiveStatus is the archive's settings and, per account, its copies.
@@ -585,6 +640,10 @@ type OrgArchiveAccount struct {
 	Pending   int        `json:"pending"`
 	Failing   int        `json:"failing"`
 	Oldest    *time.Time `json:"oldestUndelivered,omitempty"`
+	// LogEventsPending are the account's session log events not yet
+	// shipped to the archive; LogEventsOldest when the oldest was taken.
+	LogEventsPending int64      `json:"logEventsPending"`
+	LogEventsOldest  *time.Time `json:"logEventsOldest,omitempty"`
 }
 
 // ArchiveKeyRequest asks for the key of an archive copy (its envelope's

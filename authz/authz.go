@@ -55,6 +55,14 @@ const (
 	DescribeMetricFilters Action = "DescribeMetricFilters"
 	PutMetricFilter       Action = "PutMetricFilter"
 	DeleteMetricFilter    Action = "DeleteMetricFilter"
+	// Subscription filters are checked on their log group; delivery
+	// streams on themselves.
+	DescribeSubscriptionFilters Action = "DescribeSubscriptionFilters"
+	PutSubscriptionFilter       Action = "PutSubscriptionFilter"
+	DeleteSubscriptionFilter    Action = "DeleteSubscriptionFilter"
+	CreateDeliveryStream        Action = "CreateDeliveryStream"
+	DescribeDeliveryStreams     Action = "DescribeDeliveryStreams"
+	DeleteDeliveryStream        Action = "DeleteDeliveryStream"
 
 	DescribeKeys Action = "DescribeKeys"
 	CreateKey    Action = "CreateKey"
@@ -136,6 +144,8 @@ var Actions = []Action{
 	StartSession, ResumeSession, ObserveSession, TerminateSession, DescribeSessions, GetSessionLogs, DeleteSessionLogs,
 	DescribeLogGroups, CreateLogGroup, DeleteLogGroup, PutRetentionPolicy, DescribeLogStreams, GetLogEvents, QueryLogs,
 	DescribeMetricFilters, PutMetricFilter, DeleteMetricFilter,
+	DescribeSubscriptionFilters, PutSubscriptionFilter, DeleteSubscriptionFilter,
+	CreateDeliveryStream, DescribeDeliveryStreams, DeleteDeliveryStream,
 	DescribeKeys, CreateKey, ManageKey, UseKey,
 	DescribeDocuments, GetDocument, PutDocument, DeleteDocument, ValidateDocument, GetPreferences, UpdatePreferences,
 	DescribeUsers, CreateUser, UpdateUser, DeleteUser,
@@ -468,6 +478,8 @@ var resourceTypes = map[Action]string{
 	DescribeLogGroups: "LogGroup", CreateLogGroup: "LogGroup", DeleteLogGroup: "LogGroup", PutRetentionPolicy: "LogGroup",
 	DescribeLogStreams: "LogGroup", GetLogEvents: "LogGroup", QueryLogs: "LogGroup",
 	DescribeMetricFilters: "LogGroup", PutMetricFilter: "LogGroup", DeleteMetricFilter: "LogGroup",
+	DescribeSubscriptionFilters: "LogGroup", PutSubscriptionFilter: "LogGroup", DeleteSubscriptionFilter: "LogGroup",
+	CreateDeliveryStream: "DeliveryStream", DescribeDeliveryStreams: "DeliveryStream", DeleteDeliveryStream: "DeliveryStream",
 	DescribeKeys: "Key", CreateKey: "Account", ManageKey: "Key", UseKey: "Key",
 	DescribeDocuments: "Document", GetDocument: "Document", PutDocument: "Document", DeleteDocument: "Document",
 	ValidateDocument: "Account", GetPreferences: "Document", UpdatePreferences: "Document",

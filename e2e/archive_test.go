@@ -13,6 +13,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/envelope"
+	"github.com/postern/postern/firehose"
 	"github.com/postern/postern/s3logs/miniotest"
 )
 
@@ -123,6 +124,52 @@ func TestOrgArchive(t *testing.T) {
 		}
 	}
 
+	// Each account's session log group (streamed and command events) is
+	// shipped there in batches, gzipped and sealed with the archive's key:
+	// the archive's administrator reads them, the accounts' cannot.
+	decrypt := func(token string) func(string) []byte {
+		return func(p string) []byte {
+			out, errOut, code := e.withToken(ctx, token, "logs", "decrypt", p)
+			if code != 0 {
+				t.Fatalf("decrypting the archive's log object %s: %s", p, errOut)
+			}
+			return []byte(out)
+		}
+	}
+	for _, acct := range []struct{ id, marker string }{{"000000000001", "Zq8Archived"}, {web.ID, "Zq8Member"}} {
+		logsPrefix := "central/" + acct.id + "/logs/postern/sessions/"
+		var keys []string
+		waitFor(ctx, t, "account "+acct.id+"'s session log events in the archive", func() bool {
+			var ps []firehose.Payload
+			keys, ps = streamedObjects(t, minio, "org-archive", logsPrefix, decrypt(role.Token))
+			for _, p := range ps {
+				if p.Owner != acct.id || p.LogGroup != "/postern/sessions" {
+					t.Fatalf("account %s's archived payload %+v", acct.id, p)
+				}
+			}
+			return strings.Contains(messages(ps), acct.marker)
+		})
+		if !regexp.MustCompile(`^` + logsPrefix + `\d{4}/\d\d/\d\d/\d\d/postern-archive-1-.*\.gz$`).MatchString(keys[0]) {
+			t.Errorf("archived log object %q", keys[0])
+		}
+		dir := t.TempDir()
+		awsS3(t, minio, "cp", "s3://org-archive/"+keys[0], filepath.Join(dir, "obj"))
+		if raw, _ := os.ReadFile(filepath.Join(dir, "obj")); !bytes.HasPrefix(raw, []byte(envelope.Magic)) {
+			t.Errorf("archived log object %s is not sealed", keys[0])
+		}
+		e.mustFail([]string{"logs", "decrypt", filepath.Join(dir, "obj")}, "cannot read archive copies")
+		if _, errOut, code := e.withToken(ctx, webRole.Token, "logs", "decrypt", filepath.Join(dir, "obj")); code == 0 || !strings.Contains(errOut, "cannot read archive copies") {
+			t.Errorf("the member's administrator decrypting an archived log object: exit %d, %s", code, errOut)
+		}
+	}
+	var shown api.OrgArchiveStatus
+	e.jsonOut(ctx, &shown, "org", "archive", "show")
+	for _, a := range shown.Accounts {
+		if a.LogEventsPending != 0 {
+			t.Errorf("account %s: %d log events pending after they were shipped", a.Account, a.LogEventsPending)
+		}
+	}
+
 	// The accounts' audit trails go there too, sealed the same way, as
 	// objects of consecutive records.
 	auditDir := t.TempDir()
@@ -169,6 +216,13 @@ func TestOrgArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitDelivered(ctx, late)
+	waitFor(ctx, t, "the session log events held during the outage in the archive", func() bool {
+		_, ps := streamedObjects(t, minio, "org-archive", "central/000000000001/logs/", func(p string) []byte {
+			out, _, _ := e.withToken(ctx, role.Token, "logs", "decrypt", p)
+			return []byte(out)
+		})
+		return strings.Contains(messages(ps), "Zq8Outage")
+	})
 	if listing := awsS3(t, minio, "ls", "--recursive", "s3://org-archive/"); !strings.Contains(listing, late+".log") {
 		t.Errorf("the copy made while MinIO was down is missing:\n%s", listing)
 	}
@@ -226,7 +280,8 @@ func orgWithArchive(t *testing.T) (e *env, minio *miniotest.Server, org api.Orga
 	keyARN = m[1]
 	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--key", "prn:postern:kms:000000000001:key/e04ff48b-4b8a-4c2b-ad25-a985c72cb1a6"}, "must be the ARN of a key (or alias) of the archive account")
 	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "no-such-bucket", "--key", keyARN}, "the archive bucket no-such-bucket cannot take copies")
-	e.mustRun(ctx, "org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--prefix", "central", "--key", keyARN)
+	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--key", keyARN, "--logs-buffer-interval", "901"}, "logsBufferIntervalSeconds: 901: from 0 to 900")
+	e.mustRun(ctx, "org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--prefix", "central", "--key", keyARN, "--logs-buffer-interval", "0")
 
 	return e, minio, org, archive, role, keyARN
 }

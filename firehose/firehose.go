@@ -66,12 +66,7 @@ type Stream struct {
 	Compression                 string
 	// KeyARN, when set, is the Postern key each object is sealed with
 	// (package envelope), as the session logs are.
-	KeyARN string
-	// OrgID, when set, lets subscription filters of every account of
-	// that organization send to the stream (as a CloudWatch Logs
-	// destination's access policy with aws:PrincipalOrgID does);
-	// otherwise only the stream's own account's.
-	OrgID     string
+	KeyARN    string
 	CreatedAt time.Time
 }
 
@@ -137,9 +132,6 @@ func (s Stream) Validate() error {
 	}
 	if s.Compression != Uncompressed && s.Compression != GZIP {
 		bad("compression %q: %s or %s", s.Compression, Uncompressed, GZIP)
-	}
-	if s.OrgID != "" && !ids.ValidOrganization(s.OrgID) {
-		bad("organization %q: not an organization id (o-...)", s.OrgID)
 	}
 	return errors.Join(errs...)
 }
@@ -250,7 +242,7 @@ func expand(parts []prefixPart, account, group string, t time.Time) string {
 func objectName(stream string, t time.Time, gzip bool) string {
 	var r [16]byte
 	_, _ = rand.Read(r[:])
-	name := stream + "-1-" + t.UTC().Format("2006-01-02-15-04-05") + "-" + hex.EncodeToString(r[:])
+	name := strings.ReplaceAll(stream, ":", "-") + "-1-" + t.UTC().Format("2006-01-02-15-04-05") + "-" + hex.EncodeToString(r[:])
 	if gzip {
 		name += ".gz"
 	}

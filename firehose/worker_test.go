@@ -407,7 +407,6 @@ func TestValidate(t *testing.T) {
 		{func(s *Stream) { s.Prefix = "a/!{nope:x}/" }, "prefix"},
 		{func(s *Stream) { s.ErrorPrefix = "e/!{timestamp:yyyy" }, "error prefix"},
 		{func(s *Stream) { s.Prefix = "/abs" }, "prefix"},
-		{func(s *Stream) { s.OrgID = "org" }, "organization"},
 	} {
 		s := good
 		tc.edit(&s)

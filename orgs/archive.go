@@ -39,6 +39,9 @@ type Archive struct {
 	Bucket  string `json:"bucket"`
 	Prefix  string `json:"prefix,omitempty"`
 	KeyARN  string `json:"keyArn"`
+	// LogsIntervalSeconds is how long the members' session log events
+	// shipped to the archive are buffered (nil: 60 s).
+	LogsIntervalSeconds *int `json:"logsIntervalSeconds,omitempty"`
 }
 
 // ArchiveOf returns an organization's archive, or nil if it has none.
@@ -78,7 +81,7 @@ func (a Archive) Target(org string) delivery.ArchiveTarget {
 }
 
 func apiArchive(a Archive) api.OrgArchive {
-	return api.OrgArchive{Account: a.Account, Bucket: a.Bucket, Prefix: a.Prefix, KeyARN: a.KeyARN}
+	return api.OrgArchive{Account: a.Account, Bucket: a.Bucket, Prefix: a.Prefix, KeyARN: a.KeyARN, LogsIntervalSeconds: a.LogsIntervalSeconds}
 }
 
 func (h *Handlers) putArchive(w http.ResponseWriter, r *http.Request) error {
@@ -113,7 +116,10 @@ func (h *Handlers) putArchive(w http.ResponseWriter, r *http.Request) error {
 	if !strings.HasPrefix(req.KeyARN, keyPrefix) || document.ValidKeyID(req.KeyARN) != nil {
 		return invalid("kmsKeyArn: %q must be the ARN of a key (or alias) of the archive account: %skey/ID", rollout.Clip(req.KeyARN), keyPrefix)
 	}
-	a := Archive{Account: acct.ID, Bucket: req.Bucket, Prefix: strings.TrimSuffix(req.Prefix, "/"), KeyARN: req.KeyARN}
+	if n := req.LogsIntervalSeconds; n != nil && (*n < 0 || *n > 900) {
+		return invalid("logsBufferIntervalSeconds: %d: from 0 to 900", *n)
+	}
+	a := Archive{Account: acct.ID, Bucket: req.Bucket, Prefix: strings.TrimSuffix(req.Prefix, "/"), KeyARN: req.KeyARN, LogsIntervalSeconds: req.LogsIntervalSeconds}
 	if h.CheckArchive != nil {
 		if err := h.CheckArchive(r.Context(), a); err != nil {
 			return httpapi.Errorf(http.StatusBadRequest, api.CodeDestinationCheckFailed, "the archive bucket %s cannot take copies: %v", a.Bucket, err)
@@ -176,6 +182,16 @@ func (h *Handlers) getArchive(w http.ResponseWriter, r *http.Request) error {
 			}
 			if t := n.Oldest; !t.IsZero() && (row.Oldest == nil || t.Before(*row.Oldest)) {
 				row.Oldest = &t
+			}
+		}
+		if h.LogsBacklog != nil {
+			n, oldest, err := h.LogsBacklog(r.Context(), acct.ID)
+			if err != nil {
+				return err
+			}
+			row.LogEventsPending = n
+			if !oldest.IsZero() {
+				row.LogEventsOldest = &oldest
 			}
 		}
 		out.Accounts = append(out.Accounts, row)

@@ -77,6 +77,9 @@ type Deps struct {
 	Changed func()
 	// ArchiveKey unwraps, as the caller, the key of an archive copy.
 	ArchiveKey func(ctx context.Context, c httpapi.Caller, req api.ArchiveKeyRequest) ([]byte, error)
+	// LogsBacklog counts an account's session log events the archive has
+	// yet to ship, and says when the oldest was taken; nil: none.
+	LogsBacklog func(ctx context.Context, account string) (int64, time.Time, error)
 	// Rollout deploys stack sets' resources in accounts; nil: stack sets
 	// are kept, but not deployed.
 	Rollout Rollout

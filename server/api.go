@@ -81,9 +81,10 @@ func (s *Server) orgs() *orgs.Handlers {
 				return s.cfg.S3.Check(ctx, S3Target{Bucket: a.Bucket, Prefix: a.Prefix})
 			})
 		},
-		ArchiveKey: s.unwrapArchiveKey,
-		Changed:    s.places.forget,
-		Rollout:    s.applier(),
+		ArchiveKey:  s.unwrapArchiveKey,
+		LogsBacklog: s.archiveLogsBacklog,
+		Changed:     s.places.forget,
+		Rollout:     s.applier(),
 	})
 }
 
@@ -105,6 +106,7 @@ var (
 // authorizes or says why it needs no user.
 func (s *Server) routes() []route {
 	rs := append(s.ssoRoutes(), s.orgs().Routes()...)
+	rs = append(rs, s.subscriptionRoutes()...)
 	return append(rs, []route{
 		{Pattern: "GET /", Public: "the web console's static pages (each API call they make is checked)", Open: web.Handler().ServeHTTP},
 		{Pattern: "GET " + api.PathHealth, Public: "health check: says only ok", Open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/postern/postern/subscriptions"
 	"io"
 	"strings"
 	"sync"
@@ -38,6 +39,7 @@ type LogStore interface {
 	PutMetricFilter(ctx context.Context, f logstore.MetricFilter) error
 	DeleteMetricFilter(ctx context.Context, account, group, name string) error
 	MetricFilters(ctx context.Context, account string) ([]logstore.MetricFilter, error)
+	subscriptions.LogStore
 }
 
 // builtinLogs delivers to the built-in log store as CloudWatch Logs would:

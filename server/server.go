@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/postern/postern/firehose"
 	"net"
 	"net/http"
 	"os"
@@ -148,7 +149,10 @@ type Server struct {
 	late lateHandOvers
 
 	deliver *delivery.Worker // the outbox of artifacts owed to destinations
-	outbox  *outbox          // how much the outbox holds, and its bound
+	// firehose ships log groups on through subscription filters and
+	// archives (package firehose); nil without the built-in log store.
+	firehose *firehose.Worker
+	outbox   *outbox // how much the outbox holds, and its bound
 	// logSignal wakes tails of the built-in log store.
 	logSignal logSignal
 	// metricFilters count the built-in log groups' matching events.
@@ -287,6 +291,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LogStore != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.expireLogs(logRetentionEvery) }()
+		s.firehose = firehose.New(s.firehoseDeps())
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.firehose.Run(ctx) }()
 	}
 	if cfg.Keys != nil {
 		s.wg.Add(1)

@@ -285,7 +285,7 @@ output and commands go. For example:
 	qf.StringVar(&qStart, "start", "", "query from this time (RFC 3339) instead of --since")
 	qf.StringVar(&qEnd, "end", "", "query until this time (RFC 3339; default now)")
 	qf.StringVarP(&qOut, "output", "o", "table", "table, json or csv")
-	return []*cobra.Command{groups, streams, events, tail, query, newMetricFiltersCmd()}
+	return []*cobra.Command{groups, streams, events, tail, query, newMetricFiltersCmd(), newSubscriptionFiltersCmd()}
 }
 
 func newMetricFiltersCmd() *cobra.Command {

@@ -249,11 +249,15 @@ func newOrgArchiveCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "archive", Short: "The organization's central archive: a copy of every account's sessions, under the archive account's key"}
 	var a api.OrgArchive
 	var setOut string
+	var logsInterval int
 	set := &cobra.Command{
 		Use:   "set --account ID --bucket NAME --key ARN [--prefix P]",
 		Short: "Send a copy of every account's session artifacts to the archive account's bucket (from the management account)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("logs-buffer-interval") {
+				a.LogsIntervalSeconds = &logsInterval
+			}
 			c, _, err := apiClient()
 			if err != nil {
 				return err
@@ -269,7 +273,7 @@ func newOrgArchiveCmd() *cobra.Command {
 			if prefix != "" {
 				prefix += "/"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Every account's sessions are copied to s3://%s/%sACCOUNT/sessions/YYYY/MM/DD/, sealed with %s (account %s).\n", got.Bucket, prefix, got.KeyARN, got.Account)
+			fmt.Fprintf(cmd.OutOrStdout(), "Every account's sessions are copied to s3://%s/%sACCOUNT/sessions/YYYY/MM/DD/, and its session log group to %sACCOUNT/logs/postern/sessions/YYYY/MM/DD/HH/, sealed with %s (account %s).\n", got.Bucket, prefix, prefix, got.KeyARN, got.Account)
 			return nil
 		},
 	}
@@ -277,6 +281,7 @@ func newOrgArchiveCmd() *cobra.Command {
 	set.Flags().StringVar(&a.Bucket, "bucket", "", "its bucket")
 	set.Flags().StringVar(&a.Prefix, "prefix", "", "a prefix for the copies' keys")
 	set.Flags().StringVar(&a.KeyARN, "key", "", "the archive account's key that seals them (prn:postern:kms:ACCOUNT:key/ID); its policy must let the organization's recorders use it (aws:SourceOrgID)")
+	set.Flags().IntVar(&logsInterval, "logs-buffer-interval", 60, "seconds the accounts' session log events are buffered before a batch is shipped (0-900)")
 	set.Flags().StringVarP(&setOut, "output", "o", "text", "text or json")
 
 	var showOut string
@@ -300,9 +305,9 @@ func newOrgArchiveCmd() *cobra.Command {
 				if a.Oldest != nil {
 					oldest = fmtTime(*a.Oldest)
 				}
-				rows = append(rows, []string{a.Account, a.Name, fmt.Sprint(a.Delivered), fmt.Sprint(a.Waiting), fmt.Sprint(a.Pending), fmt.Sprint(a.Failing), oldest})
+				rows = append(rows, []string{a.Account, a.Name, fmt.Sprint(a.Delivered), fmt.Sprint(a.Waiting), fmt.Sprint(a.Pending), fmt.Sprint(a.Failing), oldest, fmt.Sprint(a.LogEventsPending)})
 			}
-			header := []string{"ACCOUNT", "NAME", "DELIVERED", "WAITING", "DUE", "FAILING", "OLDEST UNDELIVERED"}
+			header := []string{"ACCOUNT", "NAME", "DELIVERED", "WAITING", "DUE", "FAILING", "OLDEST UNDELIVERED", "LOG EVENTS PENDING"}
 			switch showOut {
 			case "json", "csv":
 				return table(w, showOut, header, rows, st)

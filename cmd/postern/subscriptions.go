@@ -1,0 +1,219 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/postern/postern/api"
+)
+
+func newSubscriptionFiltersCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "subscription-filters", Short: "Send a built-in log group's matching events on to a delivery stream"}
+	var f api.SubscriptionFilter
+	put := &cobra.Command{
+		Use:   "put",
+		Short: "Create or replace a subscription filter (CloudWatch Logs' filter pattern syntax)",
+		Long: `Create or replace a subscription filter: the events of a built-in log group
+that match the pattern (every event if it is empty) go to a delivery stream of
+the same account (postern delivery-streams create), at least once and in order
+per log stream, from a cursor kept in the log store. A new filter sends what
+arrives after it; a group has at most two.
+
+  postern logs subscription-filters put --group /postern/sessions --name ship \
+    --destination prn:postern:firehose:ACCOUNT:deliverystream/sessions`,
+		Args: exactArgs(0, "no arguments (flags only)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.Group == "" || f.Name == "" || f.DestinationARN == "" {
+				return usagef("--group, --name and --destination are required")
+			}
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			if _, err := c.PutSubscriptionFilter(cmd.Context(), f); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Subscription filter %s on log group %s sends to %s.\n", f.Name, f.Group, f.DestinationARN)
+			return nil
+		},
+	}
+	pf := put.Flags()
+	pf.StringVar(&f.Group, "group", "", "log group")
+	pf.StringVar(&f.Name, "name", "", "filter name")
+	pf.StringVar(&f.Pattern, "pattern", "", `filter pattern, e.g. '{ $.eventType = "Command" }' (empty: every event)`)
+	pf.StringVar(&f.DestinationARN, "destination", "", "the delivery stream's ARN (prn:postern:firehose:ACCOUNT:deliverystream/NAME)")
+	pf.StringVar(&f.Distribution, "distribution", "", "ByLogStream (default) or Random, as CloudWatch Logs takes them")
+
+	var out, group string
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List subscription filters, with how many events each has yet to send",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			fs, err := c.SubscriptionFilters(cmd.Context(), group)
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, f := range fs {
+				oldest := "-"
+				if f.OldestPending != nil {
+					oldest = fmtTime(*f.OldestPending)
+				}
+				rows = append(rows, []string{f.Group, f.Name, f.Pattern, f.DestinationARN, strconv.FormatInt(f.Backlog, 10), oldest})
+			}
+			return table(cmd.OutOrStdout(), out, []string{"GROUP", "NAME", "PATTERN", "DESTINATION", "BACKLOG", "OLDEST PENDING"}, rows, fs)
+		},
+	}
+	ls.Flags().StringVar(&group, "group", "", "only this log group's")
+	ls.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
+
+	var delGroup, delName string
+	del := &cobra.Command{
+		Use:   "delete",
+		Short: "Delete a subscription filter",
+		Args:  exactArgs(0, "no arguments (flags only)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if delGroup == "" || delName == "" {
+				return usagef("--group and --name are required")
+			}
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteSubscriptionFilter(cmd.Context(), delGroup, delName); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted subscription filter %s of log group %s.\n", delName, delGroup)
+			return nil
+		},
+	}
+	del.Flags().StringVar(&delGroup, "group", "", "log group")
+	del.Flags().StringVar(&delName, "name", "", "filter name")
+	cmd.AddCommand(put, ls, del)
+	return cmd
+}
+
+func newDeliveryStreamsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "delivery-streams", Short: "Batch log events into objects in S3-compatible storage, as Data Firehose does"}
+	var s api.DeliveryStream
+	var interval int
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a delivery stream",
+		Long: `Create a delivery stream: what subscription filters send it is buffered until
+--buffer-size or --buffer-interval is reached, optionally gzipped, and written
+as one object to the bucket (the server's S3 destination) at
+PREFIX + YYYY/MM/DD/HH/ + NAME-1-YYYY-MM-DD-HH-MM-SS-RANDOM[.gz] (UTC). Each
+line of an object is one CloudWatch Logs subscription message (messageType,
+owner, logGroup, logStream, subscriptionFilters, logEvents). A prefix may
+place the time itself (!{timestamp:yyyy/MM/dd}) and name the source
+(!{source:account}, !{source:logGroup}), which gives each its own objects. A
+batch the bucket refuses for good (access denied) goes under
+ERROR-PREFIX/delivery-failed/ in Firehose's error records; one it cannot
+take for now waits, and is retried.
+
+  postern delivery-streams create sessions --bucket logs --prefix sessions/ --compression GZIP --buffer-interval 60`,
+		Args: exactArgs(1, "the stream's name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s.Name = args[0]
+			if s.Bucket == "" {
+				return usagef("--bucket is required")
+			}
+			if cmd.Flags().Changed("buffer-interval") {
+				s.BufferIntervalSeconds = &interval
+			}
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			got, err := c.CreateDeliveryStream(cmd.Context(), s)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Delivery stream %s writes to s3://%s/%s: %s\n", got.Name, got.Bucket, got.Prefix, got.ARN)
+			return nil
+		},
+	}
+	cf := create.Flags()
+	cf.StringVar(&s.Bucket, "bucket", "", "the bucket objects go to")
+	cf.StringVar(&s.Prefix, "prefix", "", "the objects' key prefix (end it with '/')")
+	cf.StringVar(&s.ErrorPrefix, "error-prefix", "", "where batches the bucket refuses for good go")
+	cf.IntVar(&s.BufferSizeMiB, "buffer-size", 5, "MiB buffered before an object is written (1-128)")
+	cf.IntVar(&interval, "buffer-interval", 300, "seconds buffered before an object is written (0-900)")
+	cf.StringVar(&s.Compression, "compression", "UNCOMPRESSED", "UNCOMPRESSED or GZIP")
+
+	var out string
+	row := func(d api.DeliveryStream) []string {
+		st := d.Status
+		if st == nil {
+			st = &api.DeliveryStreamStatus{}
+		}
+		return []string{d.Name, "s3://" + d.Bucket + "/" + d.Prefix, d.Compression, strconv.Itoa(d.BufferSizeMiB) + " MiB/" + strconv.Itoa(*d.BufferIntervalSeconds) + " s",
+			strconv.FormatInt(st.Objects, 10), strconv.FormatInt(st.Events, 10), strconv.FormatInt(st.Backlog, 10), st.LastError}
+	}
+	header := []string{"NAME", "DESTINATION", "COMPRESSION", "BUFFER", "OBJECTS", "EVENTS", "BACKLOG", "LAST ERROR"}
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List delivery streams with what they delivered and owe",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			ds, err := c.DeliveryStreams(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, d := range ds {
+				rows = append(rows, row(d))
+			}
+			return table(cmd.OutOrStdout(), out, header, rows, ds)
+		},
+	}
+	ls.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
+	var dout string
+	describe := &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Describe a delivery stream: its settings, sources, backlog and last error",
+		Args:  exactArgs(1, "the stream's name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			d, err := c.DeliveryStream(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return table(cmd.OutOrStdout(), dout, header, [][]string{row(d)}, d)
+		},
+	}
+	describe.Flags().StringVarP(&dout, "output", "o", "table", "table, json or csv")
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a delivery stream no subscription filter sends to",
+		Args:  exactArgs(1, "the stream's name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteDeliveryStream(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted delivery stream %s.\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, ls, describe, del)
+	return cmd
+}

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"time"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+
+	"github.com/postern/postern/authz"
+	"github.com/postern/postern/firehose"
+	"github.com/postern/postern/orgs"
+	"github.com/postern/postern/subscriptions"
+)
+
+// archiveLogsInterval is how long an archive buffers the log events it
+// ships when its settings do not say.
+const archiveLogsInterval = 60 * time.Second
+
+// subscriptions is the subscription filter and delivery stream API
+// (package subscriptions), and the firehose worker's sources.
+func (s *Server) subscriptions() *subscriptions.Handlers {
+	d := subscriptions.Deps{
+		Now: s.now, Logf: s.logf,
+		Authorize: func(r *http.Request, action authz.Action, resource authz.Entity) error {
+			return s.authorize(r, action, resource)
+		},
+		Archives:       s.logArchives,
+		ArchivedGroups: []string{OwnLogGroup},
+	}
+	if s.cfg.LogStore != nil {
+		d.Logs = s.cfg.LogStore
+	}
+	if s.firehose != nil {
+		d.Status, d.Kick = s.firehose.Status, s.firehose.Kick
+	}
+	if s.cfg.S3 != nil {
+		d.CheckBucket = func(ctx context.Context, bucket, prefix string) error {
+			return check(ctx, func(ctx context.Context) error { return s.cfg.S3.Check(ctx, S3Target{Bucket: bucket}) })
+		}
+	}
+	return subscriptions.New(d)
+}
+
+// subscriptionRoutes are package subscriptions' routes, refused with
+// NoLogStore on a server without the built-in log store.
+func (s *Server) subscriptionRoutes() []route {
+	rs := s.subscriptions().Routes()
+	if s.cfg.LogStore == nil {
+		for i := range rs {
+			rs[i].Handler = func(w http.ResponseWriter, r *http.Request) error {
+				_, err := s.logStore()
+				return err
+			}
+		}
+	}
+	return rs
+}
+
+// logArchives are the organizations' archives, with their members, for
+// shipping their session log groups.
+func (s *Server) logArchives(ctx context.Context) ([]subscriptions.Archive, error) {
+	os, err := s.store.ListOrganizations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []subscriptions.Archive
+	for _, o := range os {
+		a, err := orgs.ArchiveOf(o)
+		if err != nil || a == nil {
+			continue
+		}
+		accts, err := s.store.ListAccounts(ctx, o.ID)
+		if err != nil {
+			return nil, err
+		}
+		ar := subscriptions.Archive{Org: o.ID, Account: a.Account, Bucket: a.Bucket, Prefix: a.Prefix, KeyARN: a.KeyARN, Interval: archiveLogsInterval}
+		if a.LogsIntervalSeconds != nil {
+			ar.Interval = time.Duration(*a.LogsIntervalSeconds) * time.Second
+		}
+		for _, acct := range accts {
+			ar.Members = append(ar.Members, acct.ID)
+		}
+		out = append(out, ar)
+	}
+	return out, nil
+}
+
+// firehoseDeps gives the firehose worker what it works with.
+func (s *Server) firehoseDeps() firehose.Deps {
+	ls := s.cfg.LogStore
+	h := s.subscriptions()
+	return firehose.Deps{
+		Now: s.now, Logf: s.logf,
+		Sources:    h.Sources,
+		Events:     ls.GroupEvents,
+		SaveCursor: ls.SaveCursor,
+		Put: func(ctx context.Context, bucket, key, contentType string, body []byte) error {
+			if s.cfg.S3 == nil {
+				return errors.New("this server has no S3 destination configured")
+			}
+			_, err := s.cfg.S3.Put(ctx, S3Target{Bucket: bucket}, key, contentType, bytes.NewReader(body))
+			return err
+		},
+		Refused: s3Refused,
+		Seal:    s.sealShipped,
+	}
+}
+
+// s3Refused reports whether S3 refused a put for good: a client error
+// (access denied, a bad argument) rather than being down or busy.
+func s3Refused(err error) bool {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		code := re.HTTPStatusCode()
+		return code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests
+	}
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorFault() == smithy.FaultClient && ae.ErrorCode() != "SlowDown"
+}
+
+// sealShipped seals an object of shipped log events: an archive's with the
+// archive's key, as its other copies are (postern logs decrypt opens it).
+func (s *Server) sealShipped(ctx context.Context, w io.Writer, st firehose.Stream, account, objectKey string) (io.WriteCloser, error) {
+	if st.Name != subscriptions.ArchiveStreamName {
+		return nil, fmt.Errorf("delivery stream %s: sealing with a key is for archives only", st.Name)
+	}
+	a, org, err := orgs.ArchiveFor(ctx, s.store, s.store.GetOrganization, account)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil || a.Account != st.Account {
+		return nil, fmt.Errorf("account %s is no longer archived by account %s", account, st.Account)
+	}
+	return s.sealForArchive(ctx, w, a.Target(org), account, path.Base(objectKey), "logs")
+}
+
+// archiveLogsBacklog counts an account's session log events its
+// organization's archive has yet to ship.
+func (s *Server) archiveLogsBacklog(ctx context.Context, account string) (int64, time.Time, error) {
+	ls := s.cfg.LogStore
+	if ls == nil {
+		return 0, time.Time{}, nil
+	}
+	cur, _, err := ls.Cursor(ctx, account, OwnLogGroup, subscriptions.ArchiveCursor)
+	if err != nil {
+		return 0, time.Time{}, nil // no session log group yet: nothing owed
+	}
+	return ls.Backlog(ctx, account, OwnLogGroup, cur)
+}

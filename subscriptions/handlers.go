@@ -1,0 +1,252 @@
+package subscriptions
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/authz"
+	"github.com/postern/postern/filterpattern"
+	"github.com/postern/postern/firehose"
+	"github.com/postern/postern/httpapi"
+	"github.com/postern/postern/logstore"
+)
+
+func groupEntity(account, name string) authz.Entity { return authz.Named("LogGroup", account, name) }
+
+func streamEntity(account, name string) authz.Entity {
+	return authz.Named("DeliveryStream", account, name)
+}
+
+func (h *Handlers) putFilter(w http.ResponseWriter, r *http.Request) error {
+	c := httpapi.CallerOf(r)
+	var req api.SubscriptionFilter
+	if err := httpapi.ReadJSON(r, &req); err != nil {
+		return err
+	}
+	if err := h.Authorize(r, authz.PutSubscriptionFilter, groupEntity(c.Account, req.Group)); err != nil {
+		return err
+	}
+	if req.Pattern != "" {
+		if _, err := filterpattern.Parse(req.Pattern); err != nil {
+			return invalid("filterPattern: %v", err)
+		}
+	}
+	account, name, err := firehose.ParseARN(req.DestinationARN)
+	if err != nil {
+		return invalid("destinationArn: %v", err)
+	}
+	if account != c.Account {
+		return invalid("destinationArn: %s is a delivery stream of account %s; a subscription filter sends only to its own account's", req.DestinationARN, account)
+	}
+	ss, err := h.streams(r.Context(), c.Account)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, s := range ss {
+		found = found || s.Name == name
+	}
+	if !found {
+		return httpapi.Errorf(http.StatusNotFound, api.CodeResourceNotFoundException, "destinationArn: delivery stream %s does not exist", name)
+	}
+	f := logstore.SubscriptionFilter{Account: c.Account, Group: req.Group, Name: req.Name, Pattern: req.Pattern,
+		DestinationARN: req.DestinationARN, Distribution: req.Distribution, CreatedAt: h.Now()}
+	if err := h.Logs.PutSubscriptionFilter(r.Context(), f); err != nil {
+		return storeError(err, "log group "+req.Group)
+	}
+	h.Kick()
+	h.Logf("subscriptions: %s put subscription filter %s on log group %s -> %s", c.User.Name, f.Name, f.Group, f.DestinationARN)
+	req.CreationTime = f.CreatedAt
+	httpapi.WriteJSON(w, http.StatusOK, req)
+	return nil
+}
+
+func (h *Handlers) listFilters(w http.ResponseWriter, r *http.Request) error {
+	c := httpapi.CallerOf(r)
+	group := r.URL.Query().Get("group")
+	// A listing shows only what the caller may describe, checked filter
+	// by filter below: none at all is an answer too.
+	c.Checked()
+	fs, err := h.Logs.SubscriptionFilters(r.Context(), c.Account)
+	if err != nil {
+		return err
+	}
+	out := []api.SubscriptionFilter{}
+	for _, f := range fs {
+		if group != "" && f.Group != group {
+			continue
+		}
+		if err := h.Authorize(r, authz.DescribeSubscriptionFilters, groupEntity(c.Account, f.Group)); err != nil {
+			continue // a group the caller may not see
+		}
+		a := api.SubscriptionFilter{Group: f.Group, Name: f.Name, Pattern: f.Pattern, DestinationARN: f.DestinationARN,
+			Distribution: f.Distribution, CreationTime: f.CreatedAt}
+		n, oldest, err := h.Logs.Backlog(r.Context(), c.Account, f.Group, f.Cursor)
+		if err != nil {
+			return err
+		}
+		a.Backlog = n
+		if !oldest.IsZero() {
+			a.OldestPending = &oldest
+		}
+		out = append(out, a)
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handlers) deleteFilter(w http.ResponseWriter, r *http.Request) error {
+	c := httpapi.CallerOf(r)
+	group, name := r.URL.Query().Get("group"), r.URL.Query().Get("name")
+	if err := h.Authorize(r, authz.DeleteSubscriptionFilter, groupEntity(c.Account, group)); err != nil {
+		return err
+	}
+	if err := h.Logs.DeleteSubscriptionFilter(r.Context(), c.Account, group, name); err != nil {
+		return storeError(err, "subscription filter "+name+" of log group "+group)
+	}
+	h.Kick()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handlers) createStream(w http.ResponseWriter, r *http.Request) error {
+	c := httpapi.CallerOf(r)
+	var req api.DeliveryStream
+	if err := httpapi.ReadJSON(r, &req); err != nil {
+		return err
+	}
+	if err := h.Authorize(r, authz.CreateDeliveryStream, streamEntity(c.Account, req.Name)); err != nil {
+		return err
+	}
+	s := firehose.Stream{Account: c.Account, Name: req.Name, Bucket: req.Bucket, Prefix: req.Prefix, ErrorPrefix: req.ErrorPrefix,
+		BufferBytes: int64(req.BufferSizeMiB) << 20, BufferInterval: firehose.DefaultBufferInterval, Compression: req.Compression, CreatedAt: h.Now()}
+	if req.BufferIntervalSeconds != nil {
+		s.BufferInterval = time.Duration(*req.BufferIntervalSeconds) * time.Second
+	}
+	s.Defaults()
+	if err := s.Validate(); err != nil {
+		return invalid("%v", err)
+	}
+	if h.CheckBucket == nil {
+		return httpapi.Errorf(http.StatusConflict, api.CodeDestinationUnavailable, "this server has no S3 destination configured (--s3-endpoint), which delivery streams write to")
+	}
+	if err := h.CheckBucket(r.Context(), s.Bucket, s.Prefix); err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, api.CodeDestinationCheckFailed, "bucket %s cannot take the stream's objects: %v", s.Bucket, err)
+	}
+	settings, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	if err := h.Logs.CreateDeliveryStream(r.Context(), logstore.DeliveryStream{Account: c.Account, Name: s.Name, Settings: string(settings), CreatedAt: s.CreatedAt}); err != nil {
+		return storeError(err, "delivery stream "+s.Name)
+	}
+	h.Logf("subscriptions: %s created delivery stream %s -> s3://%s/%s", c.User.Name, s.Name, s.Bucket, s.Prefix)
+	httpapi.WriteJSON(w, http.StatusOK, apiStream(s))
+	return nil
+}
+
+func apiStream(s firehose.Stream) api.DeliveryStream {
+	secs := int(s.BufferInterval / time.Second)
+	return api.DeliveryStream{Name: s.Name, ARN: s.ARN(), Bucket: s.Bucket, Prefix: s.Prefix, ErrorPrefix: s.ErrorPrefix,
+		BufferSizeMiB: int(s.BufferBytes >> 20), BufferIntervalSeconds: &secs, Compression: s.Compression, CreationTime: s.CreatedAt}
+}
+
+// status is a stream's status, with its sources' backlog.
+func (h *Handlers) status(r *http.Request, s firehose.Stream) (*api.DeliveryStreamStatus, error) {
+	st := h.Status()[s.ARN()]
+	out := &api.DeliveryStreamStatus{Objects: st.Objects, Events: st.Events, Bytes: st.Bytes, ErrorObjects: st.ErrorObjects,
+		BufferedBytes: st.Buffered, LastObjectKey: st.LastObjectKey, LastError: st.LastError}
+	for t, p := range map[time.Time]**time.Time{st.LastDelivery: &out.LastDelivery, st.FailingSince: &out.FailingSince, st.NextAttempt: &out.NextAttempt} {
+		if !t.IsZero() {
+			*p = &t
+		}
+	}
+	fs, err := h.Logs.SubscriptionFilters(r.Context(), s.Account)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fs {
+		if f.DestinationARN != s.ARN() {
+			continue
+		}
+		out.Sources = append(out.Sources, f.Group+":"+f.Name)
+		n, _, err := h.Logs.Backlog(r.Context(), f.Account, f.Group, f.Cursor)
+		if err != nil && !errors.Is(err, logstore.ErrNotFound) {
+			return nil, err
+		}
+		out.Backlog += n
+	}
+	return out, nil
+}
+
+func (h *Handlers) listStreams(w http.ResponseWriter, r *http.Request) error {
+	c := httpapi.CallerOf(r)
+	c.Checked() // as listFilters: each stream is checked below
+	ss, err := h.streams(r.Context(), c.Account)
+	if err != nil {
+		return err
+	}
+	out := []api.DeliveryStream{}
+	for _, s := range ss {
+		if h.Authorize(r, authz.DescribeDeliveryStreams, streamEntity(c.Account, s.Name)) != nil {
+			continue
+		}
+		a := apiStream(s)
+		if a.Status, err = h.status(r, s); err != nil {
+			return err
+		}
+		out = append(out, a)
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handlers) describeStream(w http.ResponseWriter, r *http.Request) error {
+	c := httpapi.CallerOf(r)
+	name := r.PathValue("name")
+	if err := h.Authorize(r, authz.DescribeDeliveryStreams, streamEntity(c.Account, name)); err != nil {
+		return err
+	}
+	ss, err := h.streams(r.Context(), c.Account)
+	if err != nil {
+		return err
+	}
+	for _, s := range ss {
+		if s.Name == name {
+			a := apiStream(s)
+			if a.Status, err = h.status(r, s); err != nil {
+				return err
+			}
+			httpapi.WriteJSON(w, http.StatusOK, a)
+			return nil
+		}
+	}
+	return httpapi.Errorf(http.StatusNotFound, api.CodeResourceNotFoundException, "delivery stream %s does not exist", name)
+}
+
+func (h *Handlers) deleteStream(w http.ResponseWriter, r *http.Request) error {
+	c := httpapi.CallerOf(r)
+	name := r.PathValue("name")
+	if err := h.Authorize(r, authz.DeleteDeliveryStream, streamEntity(c.Account, name)); err != nil {
+		return err
+	}
+	arn := firehose.Stream{Account: c.Account, Name: name}.ARN()
+	fs, err := h.Logs.SubscriptionFilters(r.Context(), c.Account)
+	if err != nil {
+		return err
+	}
+	for _, f := range fs {
+		if f.DestinationARN == arn {
+			return httpapi.Errorf(http.StatusConflict, api.CodeResourceInUse, "delivery stream %s is the destination of subscription filter %s of log group %s: delete the filter first", name, f.Name, f.Group)
+		}
+	}
+	if err := h.Logs.DeleteDeliveryStream(r.Context(), c.Account, name); err != nil {
+		return storeError(err, "delivery stream "+name)
+	}
+	h.Kick()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
