@@ -430,17 +430,29 @@ type SubscriptionFilter struct {
 // subscription filters send it and writes objects to an S3-compatible
 // bucket.
 type DeliveryStream struct {
-	Name                  string    `json:"deliveryStreamName"`
-	ARN                   string    `json:"deliveryStreamArn,omitempty"`
-	Bucket                string    `json:"bucket"`
-	Prefix                string    `json:"prefix,omitempty"`
-	ErrorPrefix           string    `json:"errorOutputPrefix,omitempty"`
-	BufferSizeMiB         int       `json:"bufferSizeInMBs,omitempty"`         // 1-128, default 5
-	BufferIntervalSeconds *int      `json:"bufferIntervalInSeconds,omitempty"` // 0-900, default 300
-	Compression           string    `json:"compressionFormat,omitempty"`       // UNCOMPRESSED (default) or GZIP
-	CreationTime          time.Time `json:"createTimestamp,omitempty"`
+	Name                  string `json:"deliveryStreamName"`
+	ARN                   string `json:"deliveryStreamArn,omitempty"`
+	Bucket                string `json:"bucket"`
+	Prefix                string `json:"prefix,omitempty"`
+	ErrorPrefix           string `json:"errorOutputPrefix,omitempty"`
+	BufferSizeMiB         int    `json:"bufferSizeInMBs,omitempty"`         // 1-128, default 5
+	BufferIntervalSeconds *int   `json:"bufferIntervalInSeconds,omitempty"` // 0-900, default 300
+	Compression           string `json:"compressionFormat,omitempty"`       // UNCOMPRESSED (default) or GZIP
+	// KMSKeyID seals each object with this key of the account (ID, alias
+	// or ARN; the ARN is returned), as session logs are: postern logs
+	// decrypt opens them for whoever the key's policy lets decrypt.
+	KMSKeyID     string    `json:"kmsKeyArn,omitempty"`
+	CreationTime time.Time `json:"createTimestamp,omitempty"`
 	// Status is filled by describe and list.
 	Status *DeliveryStreamStatus `json:"status,omitempty"`
+}
+
+// DeliveryStreamKeyRequest asks for the key of a delivery stream's sealed
+// object (its envelope's header), for postern logs decrypt.
+type DeliveryStreamKeyRequest struct {
+	Object     string            `json:"object"`
+	WrappedKey []byte            `json:"wrappedKey"`
+	Context    map[string]string `json:"context"`
 }
 
 // DeliveryStreamStatus is what a stream has delivered since the server

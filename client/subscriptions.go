@@ -54,3 +54,10 @@ func (c *Client) DeliveryStream(ctx context.Context, name string) (api.DeliveryS
 func (c *Client) DeleteDeliveryStream(ctx context.Context, name string) error {
 	return c.do(ctx, "DELETE", api.PathDeliveryStreams+"/"+url.PathEscape(name), nil, nil)
 }
+
+// DeliveryStreamKey returns the key of a delivery stream's sealed object.
+func (c *Client) DeliveryStreamKey(ctx context.Context, name string, req api.DeliveryStreamKeyRequest) ([]byte, error) {
+	var out api.ArtifactKey
+	err := c.do(ctx, "POST", api.PathDeliveryStreams+"/"+url.PathEscape(name)+"/key", req, &out)
+	return out.Key, err
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/envelope"
 	"github.com/postern/postern/firehose"
 	"github.com/postern/postern/s3logs/miniotest"
 )
@@ -166,6 +167,41 @@ func TestDeliveryStreams(t *testing.T) {
 		t.Errorf("describe: %+v %+v", ds, ds.Status)
 	}
 
+	// A stream that seals its objects with a key of the account: the
+	// objects are envelopes, and postern logs decrypt opens them.
+	e.mustFail([]string{"delivery-streams", "create", "sealed", "--bucket", "streams", "--kms-key", "alias/none"}, "kmsKeyArn:")
+	keyOut := e.mustRun(ctx, "keys", "create", "--description", "streams")
+	keyARN := regexp.MustCompile(`Created key \S+ \((prn:\S+)\)`).FindStringSubmatch(keyOut)
+	if keyARN == nil {
+		t.Fatalf("keys create printed %q", keyOut)
+	}
+	out = e.mustRun(ctx, "delivery-streams", "create", "sealed", "--bucket", "streams", "--prefix", "sealed/", "--compression", "GZIP", "--buffer-interval", "0", "--kms-key", keyARN[1])
+	e.mustRun(ctx, "logs", "subscription-filters", "put", "--group", "/postern/sessions", "--name", "sealed", "--destination", strings.Replace(arn, "/sessions", "/sealed", 1),
+		"--pattern", `"Zq9Sealed"`)
+	e.mustFail([]string{"logs", "subscription-filters", "put", "--group", "/postern/sessions", "--name", "third", "--destination", arn}, "at most 2")
+	e.mustRun(ctx, "exec", node, "--", "echo", "Zq9Sealed")
+	waitFor(ctx, t, "the sealed stream's object", func() bool {
+		_, ps := streamedObjects(t, minio, "streams", "sealed/", func(p string) []byte {
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(raw, []byte(envelope.Magic)) {
+				t.Fatalf("the sealed stream's object %s is not sealed: %q", p, raw[:min(len(raw), 40)])
+			}
+			plain, errOut, code := e.run(ctx, "logs", "decrypt", p)
+			if code != 0 {
+				t.Fatalf("postern logs decrypt %s: %s", p, errOut)
+			}
+			return []byte(plain)
+		})
+		got := messages(ps)
+		if strings.Contains(got, "Zq9Shipped") {
+			t.Fatalf("the sealed stream's pattern let through events it does not match:\n%s", got)
+		}
+		return strings.Contains(got, "Zq9Sealed")
+	})
+
 	// MinIO down: the events wait, counted, and arrive once it is back.
 	minio.Stop()
 	e.mustRun(ctx, "exec", node, "--", "echo", "Zq9Outage")
@@ -175,7 +211,7 @@ func TestDeliveryStreams(t *testing.T) {
 	})
 	var fs []api.SubscriptionFilter
 	e.jsonOut(ctx, &fs, "logs", "subscription-filters", "ls")
-	if len(fs) != 1 || fs[0].Backlog == 0 || fs[0].OldestPending == nil {
+	if len(fs) != 2 || fs[1].Name != "ship" || fs[1].Backlog == 0 || fs[1].OldestPending == nil {
 		t.Errorf("the filter's backlog while MinIO is down: %+v", fs)
 	}
 	if err := minio.Restart(); err != nil {
@@ -187,12 +223,14 @@ func TestDeliveryStreams(t *testing.T) {
 	})
 	waitFor(ctx, t, "the backlog to drain", func() bool {
 		e.jsonOut(ctx, &fs, "logs", "subscription-filters", "ls", "--group", "/postern/sessions")
-		return len(fs) == 1 && fs[0].Backlog == 0
+		return len(fs) == 2 && fs[0].Backlog == 0 && fs[1].Backlog == 0
 	})
 
 	e.mustFail([]string{"delivery-streams", "delete", "sessions"}, "is the destination of subscription filter ship")
 	e.mustRun(ctx, "logs", "subscription-filters", "delete", "--group", "/postern/sessions", "--name", "ship")
 	e.mustRun(ctx, "delivery-streams", "delete", "sessions")
+	e.mustRun(ctx, "logs", "subscription-filters", "delete", "--group", "/postern/sessions", "--name", "sealed")
+	e.mustRun(ctx, "delivery-streams", "delete", "sealed")
 	var left []api.DeliveryStream
 	e.jsonOut(ctx, &left, "delivery-streams", "ls")
 	if len(left) != 0 {

@@ -62,6 +62,11 @@ type Header struct {
 	// (info "postern archive ACCOUNT/SESSION/ARTIFACT"), under the
 	// archive's key, so deleting the member's session leaves it readable.
 	Archive string `json:"archive,omitempty"`
+	// DeliveryStream is set on a delivery stream's object (package
+	// firehose): the stream's ARN. SessionID is then the object's name
+	// and Artifact "logs"; its key is derived from the data key alone
+	// (info "postern delivery stream ARN/NAME").
+	DeliveryStream string `json:"deliveryStream,omitempty"`
 }
 
 // ErrInvalid is an envelope that is malformed, altered, truncated or opened

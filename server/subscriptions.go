@@ -3,9 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"path"
 	"time"
@@ -13,8 +16,12 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 
+	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/envelope"
 	"github.com/postern/postern/firehose"
+	"github.com/postern/postern/ids"
+	"github.com/postern/postern/keys"
 	"github.com/postern/postern/orgs"
 	"github.com/postern/postern/subscriptions"
 )
@@ -39,6 +46,9 @@ func (s *Server) subscriptions() *subscriptions.Handlers {
 	}
 	if s.firehose != nil {
 		d.Status, d.Kick = s.firehose.Status, s.firehose.Kick
+	}
+	if s.cfg.Keys != nil {
+		d.CheckKey, d.ObjectKey = s.checkStreamKey, s.streamObjectKey
 	}
 	if s.cfg.S3 != nil {
 		d.CheckBucket = func(ctx context.Context, bucket, prefix string) error {
@@ -129,7 +139,7 @@ func s3Refused(err error) bool {
 // archive's key, as its other copies are (postern logs decrypt opens it).
 func (s *Server) sealShipped(ctx context.Context, w io.Writer, st firehose.Stream, account, objectKey string) (io.WriteCloser, error) {
 	if st.Name != subscriptions.ArchiveStreamName {
-		return nil, fmt.Errorf("delivery stream %s: sealing with a key is for archives only", st.Name)
+		return s.sealStreamObject(ctx, w, st, path.Base(objectKey))
 	}
 	a, org, err := orgs.ArchiveFor(ctx, s.store, s.store.GetOrganization, account)
 	if err != nil {
@@ -153,4 +163,65 @@ func (s *Server) archiveLogsBacklog(ctx context.Context, account string) (int64,
 		return 0, time.Time{}, nil // no session log group yet: nothing owed
 	}
 	return ls.Backlog(ctx, account, OwnLogGroup, cur)
+}
+
+// streamContext is the encryption context of a delivery stream's object's
+// data key.
+func streamContext(streamARN, object string) keys.EncryptionContext {
+	return keys.EncryptionContext{"postern:deliveryStream": streamARN, "postern:object": object}
+}
+
+// streamObjectKeyOf derives a stream object's key from its data key.
+func streamObjectKeyOf(dataKey []byte, streamARN, object string) ([]byte, error) {
+	return hkdf.Key(sha256.New, dataKey, nil, "postern delivery stream "+streamARN+"/"+object, 32)
+}
+
+// checkStreamKey resolves a delivery stream's key and checks that the
+// account's recorder may seal with it, as a session's key is checked.
+func (s *Server) checkStreamKey(ctx context.Context, account, ref, streamARN string) (string, error) {
+	ka, id, err := s.cfg.Keys.KeyOf(ctx, account, ref)
+	if err != nil {
+		return "", err
+	}
+	arn := ids.KeyARN(ka, id)
+	if err := s.cfg.Keys.Authorize(ctx, recorder(account), arn, "kms:GenerateDataKey", streamContext(streamARN, "")); err != nil {
+		return "", err
+	}
+	return arn, nil
+}
+
+// sealStreamObject seals a delivery stream's object with the stream's
+// key: a fresh data key its account's recorder makes, bound to the stream
+// and the object's name.
+func (s *Server) sealStreamObject(ctx context.Context, w io.Writer, st firehose.Stream, object string) (io.WriteCloser, error) {
+	if s.cfg.Keys == nil {
+		return nil, errors.New("this server has no key service")
+	}
+	ec := streamContext(st.ARN(), object)
+	dk, wrapped, err := s.cfg.Keys.GenerateDataKey(ctx, recorder(st.Account), st.KeyARN, ec)
+	if err != nil {
+		return nil, fmt.Errorf("sealing with %s: %w", st.KeyARN, err)
+	}
+	key, err := streamObjectKeyOf(dk, st.ARN(), object)
+	if err != nil {
+		return nil, err
+	}
+	return envelope.NewWriter(w, envelope.Header{
+		Account: st.Account, SessionID: object, Artifact: "logs",
+		KeyARN: st.KeyARN, WrappedKey: wrapped, Context: ec, DeliveryStream: st.ARN(),
+	}, key)
+}
+
+// streamObjectKey gives a reader the key of a stream's object, if the
+// stream's key's policy lets them decrypt with it.
+func (s *Server) streamObjectKey(r *http.Request, st firehose.Stream, req api.DeliveryStreamKeyRequest) ([]byte, error) {
+	want := streamContext(st.ARN(), req.Object)
+	if !maps.Equal(want, keys.EncryptionContext(req.Context)) {
+		return nil, errors.New("the object's header does not match its encryption context")
+	}
+	dk, err := s.cfg.Keys.Decrypt(r.Context(), s.keyCaller(r.Context(), callerOf(r)), req.WrappedKey, want)
+	if err != nil {
+		return nil, err
+	}
+	return streamObjectKeyOf(dk, st.ARN(), req.Object)
 }

@@ -130,6 +130,16 @@ func (h *Handlers) createStream(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Validate(); err != nil {
 		return invalid("%v", err)
 	}
+	if req.KMSKeyID != "" {
+		if h.CheckKey == nil {
+			return invalid("kmsKeyArn: this server has no key service")
+		}
+		arn, err := h.CheckKey(r.Context(), c.Account, req.KMSKeyID, s.ARN())
+		if err != nil {
+			return httpapi.Errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "kmsKeyArn: %v", err)
+		}
+		s.KeyARN = arn
+	}
 	if h.CheckBucket == nil {
 		return httpapi.Errorf(http.StatusConflict, api.CodeDestinationUnavailable, "this server has no S3 destination configured (--s3-endpoint), which delivery streams write to")
 	}
@@ -151,7 +161,7 @@ func (h *Handlers) createStream(w http.ResponseWriter, r *http.Request) error {
 func apiStream(s firehose.Stream) api.DeliveryStream {
 	secs := int(s.BufferInterval / time.Second)
 	return api.DeliveryStream{Name: s.Name, ARN: s.ARN(), Bucket: s.Bucket, Prefix: s.Prefix, ErrorPrefix: s.ErrorPrefix,
-		BufferSizeMiB: int(s.BufferBytes >> 20), BufferIntervalSeconds: &secs, Compression: s.Compression, CreationTime: s.CreatedAt}
+		BufferSizeMiB: int(s.BufferBytes >> 20), BufferIntervalSeconds: &secs, Compression: s.Compression, KMSKeyID: s.KeyARN, CreationTime: s.CreatedAt}
 }
 
 // status is a stream's status, with its sources' backlog.
@@ -249,4 +259,38 @@ func (h *Handlers) deleteStream(w http.ResponseWriter, r *http.Request) error {
 	h.Kick()
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// objectKey gives the caller the key of one of the stream's sealed
+// objects, for postern logs decrypt, if the stream's key's policy lets
+// them decrypt with it.
+func (h *Handlers) objectKey(w http.ResponseWriter, r *http.Request) error {
+	c := httpapi.CallerOf(r)
+	name := r.PathValue("name")
+	if err := h.Authorize(r, authz.DescribeDeliveryStreams, streamEntity(c.Account, name)); err != nil {
+		return err
+	}
+	var req api.DeliveryStreamKeyRequest
+	if err := httpapi.ReadJSON(r, &req); err != nil {
+		return err
+	}
+	ss, err := h.streams(r.Context(), c.Account)
+	if err != nil {
+		return err
+	}
+	for _, s := range ss {
+		if s.Name != name {
+			continue
+		}
+		if h.ObjectKey == nil || s.KeyARN == "" {
+			return invalid("delivery stream %s does not seal its objects", name)
+		}
+		key, err := h.ObjectKey(r, s, req)
+		if err != nil {
+			return httpapi.Errorf(http.StatusForbidden, api.CodeAccessDenied, "%s cannot read objects of delivery stream %s: %v", c.User.Name, name, err)
+		}
+		httpapi.WriteJSON(w, http.StatusOK, api.ArtifactKey{Key: key})
+		return nil
+	}
+	return httpapi.Errorf(http.StatusNotFound, api.CodeResourceNotFoundException, "delivery stream %s does not exist (deleting a stream leaves its objects sealed)", name)
 }

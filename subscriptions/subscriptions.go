@@ -67,6 +67,13 @@ type Deps struct {
 	Status func() map[string]firehose.StreamStatus
 	// Kick tells the worker that sources changed.
 	Kick func()
+	// CheckKey resolves a key reference of account (ID, alias or ARN)
+	// to its ARN, and checks that the stream arn may seal objects with
+	// it; nil: the server has no keys, and streams with one are refused.
+	CheckKey func(ctx context.Context, account, ref, arn string) (keyARN string, err error)
+	// ObjectKey unwraps, as the request's caller, the key of a stream's
+	// sealed object.
+	ObjectKey func(r *http.Request, s firehose.Stream, req api.DeliveryStreamKeyRequest) ([]byte, error)
 	// Archives lists the organizations' archives; nil: none.
 	Archives func(ctx context.Context) ([]Archive, error)
 	// ArchivedGroups are the log groups an archive ships of each member.
@@ -112,6 +119,7 @@ func (h *Handlers) Routes() []httpapi.Route {
 		{Pattern: "POST " + ds, Action: authz.CreateDeliveryStream, Handler: h.createStream},
 		{Pattern: "GET " + ds + "/{name}", Action: authz.DescribeDeliveryStreams, Handler: h.describeStream},
 		{Pattern: "DELETE " + ds + "/{name}", Action: authz.DeleteDeliveryStream, Handler: h.deleteStream},
+		{Pattern: "POST " + ds + "/{name}/key", Action: authz.DescribeDeliveryStreams, Handler: h.objectKey},
 	}
 }
 

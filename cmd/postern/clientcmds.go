@@ -22,6 +22,7 @@ import (
 	"github.com/postern/postern/client"
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/envelope"
+	"github.com/postern/postern/firehose"
 	"github.com/postern/postern/recording"
 )
 
@@ -575,7 +576,10 @@ format: a JSON header naming the session and its wrapped key, then AES-256-GCM
 chunks). The server gives the artifact's key to users the key's policy lets
 decrypt, until the session's logs are deleted. An organization's archive
 copy (postern org archive) opens with the archive's key instead, for whoever
-its policy lets decrypt, and stays readable when the session is deleted.
+its policy lets decrypt, and stays readable when the session is deleted; so
+do the batches it ships of the accounts' session log groups. A delivery
+stream's object (postern delivery-streams create --kms-key) opens with the
+stream's key.
 Nothing is written unless the whole file checks out.`,
 		Args: exactArgs(1, "one file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -594,7 +598,14 @@ Nothing is written unless the whole file checks out.`,
 				return err
 			}
 			var key []byte
-			if h.Archive != "" {
+			if h.DeliveryStream != "" {
+				// A delivery stream's object: its key is the stream's.
+				_, name, perr := firehose.ParseARN(h.DeliveryStream)
+				if perr != nil {
+					return fmt.Errorf("%s: %w", args[0], perr)
+				}
+				key, err = c.DeliveryStreamKey(cmd.Context(), name, api.DeliveryStreamKeyRequest{Object: h.SessionID, WrappedKey: h.WrappedKey, Context: h.Context})
+			} else if h.Archive != "" {
 				// An organization's archive copy: its key is the
 				// archive's, whoever's session it is.
 				key, err = c.ArchiveKey(cmd.Context(), api.ArchiveKeyRequest{Account: h.Account, SessionID: h.SessionID, Artifact: h.Artifact,

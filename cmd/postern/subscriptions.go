@@ -117,7 +117,9 @@ place the time itself (!{timestamp:yyyy/MM/dd}) and name the source
 (!{source:account}, !{source:logGroup}), which gives each its own objects. A
 batch the bucket refuses for good (access denied) goes under
 ERROR-PREFIX/delivery-failed/ in Firehose's error records; one it cannot
-take for now waits, and is retried.
+take for now waits, and is retried. With --kms-key each object is sealed
+(after compression) with a data key of that key, as session logs are, and
+postern logs decrypt opens it for whoever the key's policy lets decrypt.
 
   postern delivery-streams create sessions --bucket logs --prefix sessions/ --compression GZIP --buffer-interval 60`,
 		Args: exactArgs(1, "the stream's name"),
@@ -148,6 +150,7 @@ take for now waits, and is retried.
 	cf.IntVar(&s.BufferSizeMiB, "buffer-size", 5, "MiB buffered before an object is written (1-128)")
 	cf.IntVar(&interval, "buffer-interval", 300, "seconds buffered before an object is written (0-900)")
 	cf.StringVar(&s.Compression, "compression", "UNCOMPRESSED", "UNCOMPRESSED or GZIP")
+	cf.StringVar(&s.KMSKeyID, "kms-key", "", "seal each object with this key of the account (ID, alias or ARN); postern logs decrypt opens them")
 
 	var out string
 	row := func(d api.DeliveryStream) []string {
