@@ -757,11 +757,16 @@ const (
 	StackOpCancelled = "CANCELLED" // not started: the operation stopped
 )
 
-// StackOperation is what an operation (deploy, update, remove) did, account
-// by account.
+// StackOperation is what an operation (deploy, update, remove, drift
+// detection) did, account by account. A stack set's recent ones are
+// listed at PathStackSets/NAME/operations, newest first.
 type StackOperation struct {
 	StackSet string `json:"stackSetName"`
-	Action   string `json:"action"` // DEPLOY, UPDATE, REMOVE
+	// ID is the operation's; By is who asked for it (a user's resource
+	// name; the one who placed the account, for an automatic deployment).
+	ID     string `json:"operationId,omitempty"`
+	Action string `json:"action"` // DEPLOY, UPDATE, REMOVE, DETECT_DRIFT
+	By     string `json:"by,omitempty"`
 	// Stopped says why accounts were left out, if some were: more than
 	// the failure tolerance failed, or the time ran out.
 	Stopped   string                  `json:"stopped,omitempty"`
@@ -770,7 +775,10 @@ type StackOperation struct {
 	EndedAt   time.Time               `json:"endedAt"`
 }
 
-// StackOperationAccount is an operation's outcome in one account.
+// StackOperationAccount is an operation's outcome in one account. A drift
+// detection SUCCEEDED where it read every resource back, its Reason the
+// instance's drift status (IN_SYNC, DRIFTED: what changed), and FAILED
+// where it could not.
 type StackOperationAccount struct {
 	Account string `json:"account"`
 	Status  string `json:"status"` // SUCCEEDED, FAILED, CANCELLED
@@ -788,6 +796,9 @@ type StackInstance struct {
 	Resources      []StackResource   `json:"resources,omitempty"`
 	LastOperation  time.Time         `json:"lastOperation"`
 	DriftCheckedAt *time.Time        `json:"driftCheckedAt,omitempty"`
+	// Drift is what the last drift detection found (since the last
+	// deployment), field by field; absent if none ran since.
+	Drift *InstanceDrift `json:"drift,omitempty"`
 }
 
 // StackResource is a resource an instance deployed.

@@ -71,3 +71,10 @@ func (c *Client) DetectStackSetDrift(ctx context.Context, name string) (api.Stac
 	err := c.do(ctx, "POST", stackSetPath(name)+"/detect-drift", struct{}{}, &out)
 	return out, err
 }
+
+// StackSetOperations lists a stack set's recent operations, newest first.
+func (c *Client) StackSetOperations(ctx context.Context, name string) ([]api.StackOperation, error) {
+	var out []api.StackOperation
+	err := c.do(ctx, "GET", stackSetPath(name)+"/operations", nil, &out)
+	return out, err
+}

@@ -84,6 +84,21 @@ func TestConsoleOrganization(t *testing.T) {
 	runBrowserTest(t, testCtx(t), e, node, web, "organization.mjs")
 }
 
+// TestConsoleOrganizationRollout drives the Organization page's rollout
+// in a real browser against a real `postern dev`: web/e2e/rollout.mjs
+// makes an organization, a unit of two accounts and a stack set of the
+// accounts' preferences (smallTemplate), deploys it to the unit through
+// the API, sees each instance Current in the page, in its unit, with its
+// deployment; has one account change its preferences (as that account,
+// through the API) and, after Detect drift, sees that instance Drifted
+// with the field that changed, its deployed and its actual value; and
+// checks that a member account's user sees no rollout.
+func TestConsoleOrganizationRollout(t *testing.T) {
+	node, web := consoleDeps(t)
+	e := startDev(t)
+	runBrowserTest(t, testCtx(t), e, node, web, "rollout.mjs", "POSTERN_TEMPLATE="+smallTemplate, "POSTERN_MEMBER_PREFS="+memberPrefs)
+}
+
 // consoleDeps returns node and the web directory, or skips the test when
 // the browser test cannot run (unless POSTERN_REQUIRE_CHROMIUM is set).
 func consoleDeps(t *testing.T) (node, web string) {

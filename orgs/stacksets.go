@@ -82,6 +82,7 @@ func (h *Handlers) stackSetRoutes() []httpapi.Route {
 		{Pattern: "POST " + p + "/{name}/deploy", Action: authz.DeployStackSet, Handler: h.deployStackSet},
 		{Pattern: "POST " + p + "/{name}/remove", Action: authz.DeleteStackInstances, Handler: h.removeStackInstances},
 		{Pattern: "GET " + p + "/{name}/instances", Action: authz.DescribeStackSets, Handler: h.listStackInstances},
+		{Pattern: "GET " + p + "/{name}/operations", Action: authz.DescribeStackSets, Handler: h.listStackOperations},
 		{Pattern: "POST " + p + "/{name}/detect-drift", Action: authz.DetectStackSetDrift, Handler: h.detectDrift},
 	}
 }
@@ -149,29 +150,50 @@ func (h *Handlers) getStackSet(ctx context.Context, o store.Organization, name s
 }
 
 // begin makes an operation the stack set's until it ends or
-// operationTimeout passes; the context it returns ends then too, and
-// does not end with the request: an operation a caller walks away from
-// finishes, rather than leaving accounts half done.
-func (h *Handlers) begin(r *http.Request, ss store.StackSet) (context.Context, func(), error) {
+// operationTimeout passes, and returns its id; the context it returns
+// ends then too, and does not end with the request: an operation a
+// caller walks away from finishes, rather than leaving accounts half
+// done.
+func (h *Handlers) begin(r *http.Request, ss store.StackSet) (context.Context, string, func(), error) {
 	id := uuid.NewString()
 	now := h.Now()
 	err := h.Store.BeginStackSetOperation(r.Context(), ss.Org, ss.Name, id, now, now.Add(operationTimeout))
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		return nil, nil, httpapi.Errorf(http.StatusConflict, api.CodeOperationInProgress, "another operation is running on stack set %s: try again once it is done", ss.Name)
+		return nil, "", nil, httpapi.Errorf(http.StatusConflict, api.CodeOperationInProgress, "another operation is running on stack set %s: try again once it is done", ss.Name)
 	case errors.Is(err, store.ErrNotFound):
-		return nil, nil, httpapi.Errorf(http.StatusNotFound, api.CodeStackSetNotFound, "stack set %s was deleted", ss.Name)
+		return nil, "", nil, httpapi.Errorf(http.StatusNotFound, api.CodeStackSetNotFound, "stack set %s was deleted", ss.Name)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), operationTimeout)
-	return ctx, func() {
+	return ctx, id, func() {
 		cancel()
 		if err := h.Store.EndStackSetOperation(context.WithoutCancel(r.Context()), ss.Org, ss.Name, id); err != nil {
 			h.Logf("orgs: stack set %s: ending operation %s: %v (it ends by itself in %s)", ss.Name, id, err, operationTimeout)
 		}
 	}, nil
+}
+
+// keepOperations is how many of a stack set's operations are kept, the
+// newest: what the console and `stacksets operations` show.
+const keepOperations = 20
+
+// record gives op its id and who asked for it, and keeps it in the stack
+// set's history. The operation happened whatever becomes of the record:
+// failing to keep it is logged, not the request's failure.
+func (h *Handlers) record(ctx context.Context, r *http.Request, ss store.StackSet, id string, op *api.StackOperation) {
+	c := httpapi.CallerOf(r)
+	op.ID, op.By = id, ids.UserARN(c.Account, c.User.Name)
+	accounts, err := json.Marshal(op.Accounts)
+	if err == nil {
+		err = h.Store.AddStackSetOperation(context.WithoutCancel(ctx), store.StackSetOperation{Org: ss.Org, StackSet: ss.Name, ID: id,
+			Action: op.Action, By: op.By, Stopped: op.Stopped, Accounts: string(accounts), StartedAt: op.StartedAt, EndedAt: op.EndedAt}, keepOperations)
+	}
+	if err != nil {
+		h.Logf("orgs: stack set %s: recording operation %s (%s): %v", ss.Name, id, op.Action, err)
+	}
 }
 
 func (h *Handlers) preferences(p api.OperationPreferences) (rollout.Preferences, error) {
@@ -358,7 +380,7 @@ func (h *Handlers) updateStackSet(w http.ResponseWriter, r *http.Request) error 
 		return invalid("the template does not render with these parameters, nothing was changed:\n%v", err)
 	}
 
-	ctx, end, err := h.begin(r, ss)
+	ctx, id, end, err := h.begin(r, ss)
 	if err != nil {
 		return err
 	}
@@ -387,6 +409,7 @@ func (h *Handlers) updateStackSet(w http.ResponseWriter, r *http.Request) error 
 	}
 	h.Logf("orgs: %s updated stack set %s of %s (template %s, %s); rolling it out to %d accounts", ids.UserARN(c.Account, c.User.Name), ss.Name, o.ID, ss.TemplateName, ss.Digest[:12], len(plan))
 	op := h.run(ctx, r, ss, "UPDATE", plan, prefs)
+	h.record(ctx, r, ss, id, &op)
 	httpapi.WriteJSON(w, http.StatusOK, op)
 	return nil
 }
@@ -615,7 +638,7 @@ func (h *Handlers) deployStackSet(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	ctx, end, err := h.begin(r, ss)
+	ctx, id, end, err := h.begin(r, ss)
 	if err != nil {
 		return err
 	}
@@ -634,7 +657,9 @@ func (h *Handlers) deployStackSet(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	h.Logf("orgs: %s deploys stack set %s of %s to %s (%d accounts)", ids.UserARN(c.Account, c.User.Name), ss.Name, o.ID, strings.Join(targets, ", "), len(plan))
-	httpapi.WriteJSON(w, http.StatusOK, h.run(ctx, r, ss, "DEPLOY", plan, prefs))
+	op := h.run(ctx, r, ss, "DEPLOY", plan, prefs)
+	h.record(ctx, r, ss, id, &op)
+	httpapi.WriteJSON(w, http.StatusOK, op)
 	return nil
 }
 
@@ -662,7 +687,7 @@ func (h *Handlers) removeStackInstances(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	ctx, end, err := h.begin(r, ss)
+	ctx, id, end, err := h.begin(r, ss)
 	if err != nil {
 		return err
 	}
@@ -716,6 +741,7 @@ func (h *Handlers) removeStackInstances(w http.ResponseWriter, r *http.Request) 
 		op.Accounts = append(op.Accounts, row)
 	}
 	op.EndedAt = h.Now()
+	h.record(ctx, r, ss, id, &op)
 	httpapi.WriteJSON(w, http.StatusOK, op)
 	return nil
 }
@@ -779,7 +805,45 @@ func (h *Handlers) listStackInstances(w http.ResponseWriter, r *http.Request) er
 		for _, d := range ds {
 			ai.Resources = append(ai.Resources, api.StackResource{LogicalID: d.LogicalID, Type: d.Type, PhysicalID: d.PhysicalID, Protected: d.Protected, DeletionPolicy: d.DeletionPolicy})
 		}
+		if in.Drift != "" {
+			var d api.InstanceDrift
+			if err := json.Unmarshal([]byte(in.Drift), &d); err != nil {
+				return fmt.Errorf("stack set %s's instance in %s: its drift: %w", ss.Name, in.Account, err)
+			}
+			ai.Drift = &d
+		}
 		out = append(out, ai)
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// listStackOperations lists a stack set's recent operations, newest
+// first: the one running now, if one is, is not among them until it ends
+// (describe names it).
+func (h *Handlers) listStackOperations(w http.ResponseWriter, r *http.Request) error {
+	_, o, err := h.orgOf(r, authz.DescribeStackSets, true)
+	if err != nil {
+		return err
+	}
+	ss, err := h.getStackSet(r.Context(), o, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	ops, err := h.Store.ListStackSetOperations(r.Context(), o.ID, ss.Name)
+	if err != nil {
+		return err
+	}
+	out := []api.StackOperation{}
+	for _, op := range ops {
+		ao := api.StackOperation{StackSet: op.StackSet, ID: op.ID, Action: op.Action, By: op.By, Stopped: op.Stopped, StartedAt: op.StartedAt, EndedAt: op.EndedAt}
+		if err := json.Unmarshal([]byte(op.Accounts), &ao.Accounts); err != nil {
+			return fmt.Errorf("stack set %s's operation %s: its accounts: %w", ss.Name, op.ID, err)
+		}
+		if ao.Accounts == nil {
+			ao.Accounts = []api.StackOperationAccount{}
+		}
+		out = append(out, ao)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil
@@ -799,7 +863,7 @@ func (h *Handlers) detectDrift(w http.ResponseWriter, r *http.Request) error {
 	if h.Rollout == nil {
 		return errors.New("this server cannot read stack sets' resources")
 	}
-	ctx, end, err := h.begin(r, ss)
+	ctx, id, end, err := h.begin(r, ss)
 	if err != nil {
 		return err
 	}
@@ -809,12 +873,14 @@ func (h *Handlers) detectDrift(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := api.StackSetDrift{StackSet: ss.Name, CheckedAt: h.Now(), Instances: []api.InstanceDrift{}}
+	op := api.StackOperation{StackSet: ss.Name, Action: "DETECT_DRIFT", StartedAt: out.CheckedAt, Accounts: []api.StackOperationAccount{}}
 	for _, in := range ins {
 		d, err := h.instanceDrift(ctx, in)
 		if err != nil {
 			return err
 		}
 		out.Instances = append(out.Instances, d)
+		op.Accounts = append(op.Accounts, driftOutcome(d))
 		b, err := json.Marshal(d)
 		if err != nil {
 			return err
@@ -835,8 +901,30 @@ func (h *Handlers) detectDrift(w http.ResponseWriter, r *http.Request) error {
 			h.audit(ctx, r, c, in.Account, "DetectStackSetDrift", ss.Name, "Allowed", fmt.Sprintf("stack set %s of organization %s: %s", ss.Name, o.ID, driftReason(d)))
 		}
 	}
+	op.EndedAt = h.Now()
+	h.record(ctx, r, ss, id, &op)
 	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// driftOutcome is a drift detection's outcome in an account, for its
+// operation's record: SUCCEEDED with the drift status where every
+// resource was read back, FAILED with why where one was not.
+func driftOutcome(d api.InstanceDrift) api.StackOperationAccount {
+	row := api.StackOperationAccount{Account: d.Account, Status: api.StackOpSucceeded, Reason: d.Status}
+	switch d.Status {
+	case api.DriftDrifted:
+		row.Reason = api.DriftDrifted + ": " + driftReason(d)
+	case api.DriftUnknown:
+		row.Status = api.StackOpFailed
+		for _, rd := range d.Resources {
+			if rd.Status == api.DriftUnknown {
+				row.Reason = clipTo(rd.LogicalID+" could not be read back: "+rd.Reason, maxReason)
+				break
+			}
+		}
+	}
+	return row
 }
 
 func driftReason(d api.InstanceDrift) string {
@@ -932,7 +1020,7 @@ func (h *Handlers) autoDeployOne(r *http.Request, ss store.StackSet, account str
 	if err != nil {
 		return err
 	}
-	ctx, end, err := h.begin(r, ss)
+	ctx, id, end, err := h.begin(r, ss)
 	if err != nil {
 		// Another operation holds the stack set: the instance says the
 		// account is still to be deployed to.
@@ -956,6 +1044,7 @@ func (h *Handlers) autoDeployOne(r *http.Request, ss store.StackSet, account str
 		return errors.Join(err, h.Store.PutStackInstance(ctx, in))
 	}
 	op := h.run(ctx, r, ss, "DEPLOY", plan, rollout.Preferences{})
+	h.record(ctx, r, ss, id, &op)
 	for _, a := range op.Accounts {
 		if a.Status != api.StackOpSucceeded {
 			return fmt.Errorf("%s: %s", a.Status, a.Reason)

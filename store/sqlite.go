@@ -403,6 +403,23 @@ CREATE TABLE stack_instances (
 ) STRICT;
 CREATE INDEX stack_instances_account ON stack_instances (account);
 `,
+	// 14: what operations on stack sets did, the newest few of each.
+	`
+CREATE TABLE stack_set_operations (
+	org        TEXT NOT NULL,
+	stack_set  TEXT NOT NULL,
+	id         TEXT NOT NULL,
+	action     TEXT NOT NULL,
+	actor      TEXT NOT NULL,
+	stopped    TEXT NOT NULL,
+	accounts   TEXT NOT NULL,
+	started_at INTEGER,
+	ended_at   INTEGER,
+	PRIMARY KEY (org, stack_set, id),
+	FOREIGN KEY (org, stack_set) REFERENCES stack_sets (org, name)
+) STRICT;
+CREATE INDEX stack_set_operations_started ON stack_set_operations (org, stack_set, started_at);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

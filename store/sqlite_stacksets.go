@@ -75,6 +75,9 @@ func (s *SQLite) DeleteStackSet(ctx context.Context, org, name string) error {
 	if n > 0 {
 		return fmt.Errorf("store: delete stack set %s of %s: it has %d instances: %w", name, org, n, ErrConflict)
 	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM stack_set_operations WHERE org = ? AND stack_set = ?`, org, name); err != nil {
+		return wrapErr(err, "delete stack set %s of %s", name, org)
+	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM stack_sets WHERE org = ? AND name = ?`, org, name)
 	if err := checkAffected(res, err); err != nil {
 		return wrapErr(err, "delete stack set %s of %s", name, org)
@@ -159,4 +162,40 @@ func (s *SQLite) AccountStackInstances(ctx context.Context, account string) ([]S
 func (s *SQLite) DeleteStackInstance(ctx context.Context, org, stackSet, account string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM stack_instances WHERE org = ? AND stack_set = ? AND account = ?`, org, stackSet, account)
 	return wrapErr(checkAffected(res, err), "delete stack instance %s/%s of %s", stackSet, account, org)
+}
+
+const stackSetOperationColumns = `org, stack_set, id, action, actor, stopped, accounts, started_at, ended_at`
+
+func scanStackSetOperation(sc scanner) (StackSetOperation, error) {
+	var op StackSetOperation
+	err := sc.Scan(&op.Org, &op.StackSet, &op.ID, &op.Action, &op.By, &op.Stopped, &op.Accounts, microTime{&op.StartedAt}, microTime{&op.EndedAt})
+	return op, err
+}
+
+func (s *SQLite) AddStackSetOperation(ctx context.Context, op StackSetOperation, keep int) error {
+	if keep < 1 {
+		return fmt.Errorf("store: add operation %s of stack set %s: keep %d, want at least 1", op.ID, op.StackSet, keep)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrapErr(err, "add operation %s of stack set %s", op.ID, op.StackSet)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO stack_set_operations (`+stackSetOperationColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		op.Org, op.StackSet, op.ID, op.Action, op.By, op.Stopped, op.Accounts, timeArg(op.StartedAt), timeArg(op.EndedAt)); err != nil {
+		return wrapErr(err, "add operation %s of stack set %s of %s", op.ID, op.StackSet, op.Org)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM stack_set_operations WHERE org = ? AND stack_set = ? AND id NOT IN (
+		SELECT id FROM stack_set_operations WHERE org = ? AND stack_set = ? ORDER BY started_at DESC, id DESC LIMIT ?)`,
+		op.Org, op.StackSet, op.Org, op.StackSet, keep); err != nil {
+		return wrapErr(err, "forget old operations of stack set %s of %s", op.StackSet, op.Org)
+	}
+	return wrapErr(tx.Commit(), "add operation %s of stack set %s", op.ID, op.StackSet)
+}
+
+func (s *SQLite) ListStackSetOperations(ctx context.Context, org, stackSet string) ([]StackSetOperation, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+stackSetOperationColumns+` FROM stack_set_operations
+		WHERE org = ? AND stack_set = ? ORDER BY started_at DESC, id DESC`, org, stackSet)
+	ops, err := collect(rows, err, scanStackSetOperation)
+	return ops, wrapErr(err, "list operations of stack set %s of %s", stackSet, org)
 }

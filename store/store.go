@@ -113,6 +113,25 @@ type StackInstance struct {
 	UpdatedAt time.Time
 }
 
+// StackSetOperation is what an operation on a stack set did (a
+// deployment, an update, a removal, a drift detection), kept so that the
+// management account can see a stack set's recent operations, as
+// StackSets' ListStackSetOperations shows them.
+type StackSetOperation struct {
+	Org, StackSet string
+	// ID is the operation's id, the one that held the stack set.
+	ID string
+	// Action is DEPLOY, UPDATE, REMOVE or DETECT_DRIFT; By is who asked
+	// (a user's resource name).
+	Action, By string
+	// Stopped says why accounts were left out, if some were.
+	Stopped string
+	// Accounts are its outcomes, account by account (JSON text, package
+	// orgs's).
+	Accounts           string
+	StartedAt, EndedAt time.Time
+}
+
 // User is a person who signs in to Postern.
 type User struct {
 	Account      string
@@ -461,8 +480,9 @@ type StackSets interface {
 	// template, its name and digest, parameters, targets, updated at);
 	// ErrNotFound if there is no such stack set.
 	UpdateStackSet(ctx context.Context, ss StackSet) error
-	// DeleteStackSet deletes a stack set that has no instances;
-	// ErrConflict if it has some, ErrNotFound if there is none.
+	// DeleteStackSet deletes a stack set that has no instances, and its
+	// operations; ErrConflict if it has instances, ErrNotFound if there is
+	// none.
 	DeleteStackSet(ctx context.Context, org, name string) error
 	// BeginStackSetOperation makes operation id the stack set's, until
 	// until, unless another one holds it at now (ErrConflict): one
@@ -482,6 +502,14 @@ type StackSets interface {
 	AccountStackInstances(ctx context.Context, account string) ([]StackInstance, error)
 	// DeleteStackInstance deletes an instance (ErrNotFound if none).
 	DeleteStackInstance(ctx context.Context, org, stackSet, account string) error
+	// AddStackSetOperation records what an operation on an existing stack
+	// set did (ErrNotFound otherwise; ErrConflict if its id is recorded)
+	// and forgets all but the stack set's keep newest (by start, then
+	// id): a stack set's history stays as small as keep says.
+	AddStackSetOperation(ctx context.Context, op StackSetOperation, keep int) error
+	// ListStackSetOperations returns a stack set's recorded operations,
+	// newest first (by start, then id).
+	ListStackSetOperations(ctx context.Context, org, stackSet string) ([]StackSetOperation, error)
 }
 
 // Users stores users, and finds those signed in through single sign-on.

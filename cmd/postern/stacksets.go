@@ -69,6 +69,24 @@ func fmtCounts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
+// fmtOutcomes counts an operation's accounts by outcome.
+func fmtOutcomes(as []api.StackOperationAccount) string {
+	n := map[string]int{}
+	for _, a := range as {
+		n[a.Status]++
+	}
+	var parts []string
+	for _, s := range []string{api.StackOpSucceeded, api.StackOpFailed, api.StackOpCancelled} {
+		if n[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[s], s))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
 func newOrgStackSetsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stacksets",
@@ -82,7 +100,8 @@ a target unit later get one too.
   postern org stacksets create Baseline --template baseline.yaml --param Retention=90
   postern org stacksets deploy Baseline --targets ou-ab12-aaaaaaaa --max-concurrent 2 --failure-tolerance 1
   postern org stacksets instances Baseline
-  postern org stacksets detect-drift Baseline`,
+  postern org stacksets detect-drift Baseline
+  postern org stacksets operations Baseline`,
 	}
 	// outs are each command's -o, by command: a variable of each's own,
 	// with its own default.
@@ -418,7 +437,29 @@ leaves out the management account; name it to deploy there.`,
 		},
 	}, "text", "text or json")
 
-	cmd.AddCommand(create, update, ls, describe, del, deploy, remove, instances, detect)
+	operations := outFlag(&cobra.Command{
+		Use:   "operations NAME",
+		Short: "List a stack set's recent operations, newest first: what each did, by whom, account by account",
+		Args:  exactArgs(1, "the stack set's name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := *outs[cmd]
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			ops, err := c.StackSetOperations(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, op := range ops {
+				rows = append(rows, []string{fmtTime(op.StartedAt), op.Action, orDash(op.By), fmtOutcomes(op.Accounts), orDash(op.Stopped), op.ID})
+			}
+			return table(cmd.OutOrStdout(), out, []string{"STARTED", "ACTION", "BY", "ACCOUNTS", "STOPPED", "OPERATION"}, rows, ops)
+		},
+	}, "table", "table, json or csv")
+
+	cmd.AddCommand(create, update, ls, describe, del, deploy, remove, instances, detect, operations)
 	return cmd
 }
 

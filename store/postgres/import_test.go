@@ -58,6 +58,8 @@ func fill(t *testing.T, s store.Store) {
 		Digest: strings.Repeat("ef", 32), Parameters: map[string]string{"Retention": "30"}, PhysicalIDs: map[string]string{"Key": "1234abcd-12ab-34cd-56ef-000000000003"},
 		Resources: `[{"logicalId":"Logs","type":"AWS::Logs::LogGroup"}]`, Drift: `{"status":"DRIFTED"}`, DriftCheckedAt: t0.Add(time.Minute), UpdatedAt: t0}))
 	must(s.PutStackInstance(ctx, store.StackInstance{Org: "o-abcdefghij", StackSet: "Baseline", Account: store.DefaultAccount, Status: "OUTDATED"}))
+	must(s.AddStackSetOperation(ctx, store.StackSetOperation{Org: "o-abcdefghij", StackSet: "Baseline", ID: "op-0", Action: "DEPLOY", By: "prn:postern:iam:000000000001:user/admin",
+		Accounts: `[{"account":"123456789012","status":"SUCCEEDED"}]`, StartedAt: t0, EndedAt: t0.Add(time.Second)}, 20))
 	must(s.CreateToken(ctx, store.Token{Hash: strings.Repeat("ab", 32), ID: "tok-1", Account: store.DefaultAccount, User: "admin", Kind: store.TokenSession, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), SignedInAt: t0.Add(-time.Hour)}))
 	must(s.CreateToken(ctx, store.Token{Hash: strings.Repeat("cd", 32), ID: "tok-2", Account: store.DefaultAccount, User: "admin", Kind: store.TokenAPI, Name: "ci", Scopes: []string{"GetMetrics"}, CreatedAt: t0}))
 	must(s.PutPolicy(ctx, store.Policy{Account: store.DefaultAccount, ID: "defaults", Text: "permit (principal, action, resource);", UpdatedAt: t0, UpdatedBy: "admin"}))
@@ -162,6 +164,8 @@ func contents(t *testing.T, s store.Store) map[string]any {
 	for _, ss := range sets {
 		v, err := s.ListStackInstances(ctx, ss.Org, ss.Name)
 		put("stack instances "+ss.Name, v, err)
+		ops, err := s.ListStackSetOperations(ctx, ss.Org, ss.Name)
+		put("stack set operations "+ss.Name, ops, err)
 	}
 	v1, err := s.RootKeyCheck(ctx)
 	put("root key check", v1, err)

@@ -294,6 +294,23 @@ CREATE TABLE stack_instances (
 );
 CREATE INDEX stack_instances_account ON stack_instances (account);
 `,
+	// 5: what operations on stack sets did (SQLite's 14).
+	`
+CREATE TABLE stack_set_operations (
+	org        text COLLATE "C" NOT NULL,
+	stack_set  text COLLATE "C" NOT NULL,
+	id         text COLLATE "C" NOT NULL,
+	action     text COLLATE "C" NOT NULL,
+	actor      text COLLATE "C" NOT NULL,
+	stopped    text COLLATE "C" NOT NULL,
+	accounts   text COLLATE "C" NOT NULL,
+	started_at timestamptz,
+	ended_at   timestamptz,
+	PRIMARY KEY (org, stack_set, id),
+	FOREIGN KEY (org, stack_set) REFERENCES stack_sets (org, name)
+);
+CREATE INDEX stack_set_operations_started ON stack_set_operations (org, stack_set, started_at);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

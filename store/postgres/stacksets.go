@@ -84,6 +84,9 @@ func (s *Store) DeleteStackSet(ctx context.Context, org, name string) error {
 		if n > 0 {
 			return fmt.Errorf("it has %d instances: %w", n, store.ErrConflict)
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM stack_set_operations WHERE org = $1 AND stack_set = $2`, org, name); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, `DELETE FROM stack_sets WHERE org = $1 AND name = $2`, org, name)
 		return err
 	})
@@ -173,4 +176,36 @@ func (s *Store) AccountStackInstances(ctx context.Context, account string) ([]st
 func (s *Store) DeleteStackInstance(ctx context.Context, org, stackSet, account string) error {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM stack_instances WHERE org = $1 AND stack_set = $2 AND account = $3`, org, stackSet, account)
 	return wrapErr(checkAffected(tag, err), "delete stack instance %s/%s of %s", stackSet, account, org)
+}
+
+const stackSetOperationColumns = `org, stack_set, id, action, actor, stopped, accounts, started_at, ended_at`
+
+func scanStackSetOperation(row scanner) (store.StackSetOperation, error) {
+	var op store.StackSetOperation
+	err := row.Scan(&op.Org, &op.StackSet, &op.ID, &op.Action, &op.By, &op.Stopped, &op.Accounts, ts{&op.StartedAt}, ts{&op.EndedAt})
+	return op, err
+}
+
+func (s *Store) AddStackSetOperation(ctx context.Context, op store.StackSetOperation, keep int) error {
+	if keep < 1 {
+		return fmt.Errorf("store: add operation %s of stack set %s: keep %d, want at least 1", op.ID, op.StackSet, keep)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO stack_set_operations (`+stackSetOperationColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			op.Org, op.StackSet, op.ID, op.Action, op.By, op.Stopped, op.Accounts, tsArg(op.StartedAt), tsArg(op.EndedAt)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM stack_set_operations WHERE org = $1 AND stack_set = $2 AND id NOT IN (
+			SELECT id FROM stack_set_operations WHERE org = $1 AND stack_set = $2 ORDER BY started_at DESC, id DESC LIMIT $3)`,
+			op.Org, op.StackSet, keep)
+		return err
+	})
+	return wrapErr(err, "add operation %s of stack set %s of %s", op.ID, op.StackSet, op.Org)
+}
+
+func (s *Store) ListStackSetOperations(ctx context.Context, org, stackSet string) ([]store.StackSetOperation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+stackSetOperationColumns+` FROM stack_set_operations
+		WHERE org = $1 AND stack_set = $2 ORDER BY started_at DESC, id DESC`, org, stackSet)
+	ops, err := collect(rows, err, scanStackSetOperation)
+	return ops, wrapErr(err, "list operations of stack set %s of %s", stackSet, org)
 }

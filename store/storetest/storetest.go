@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Organizations", testOrganizations},
 		{"StackSets", testStackSets},
 		{"StackSetOperations", testStackSetOperations},
+		{"StackSetOperationHistory", testStackSetOperationHistory},
 		{"Users", testUsers},
 		{"Tokens", testTokens},
 		{"Policies", testPolicies},
@@ -2323,5 +2324,77 @@ func testStackSetOperations(t *testing.T, s store.Store) {
 	}
 	if err := s.BeginStackSetOperation(ctx, org, "Baseline", "op-next", t0, until); err != nil {
 		t.Errorf("an operation after the last ended: %v", err)
+	}
+}
+
+// testStackSetOperationHistory: what operations did is kept, newest
+// first, only the newest few of each stack set, and goes with the stack
+// set.
+func testStackSetOperationHistory(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	org := stackSetFixture(t, s)
+	for _, name := range []string{"Baseline", "Other"} {
+		if err := s.CreateStackSet(ctx, store.StackSet{Org: org, Name: name, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ops, err := s.ListStackSetOperations(ctx, org, "Baseline"); err != nil || len(ops) != 0 {
+		t.Fatalf("ListStackSetOperations before any = %+v, %v", ops, err)
+	}
+	op := func(name, id string, start time.Time) store.StackSetOperation {
+		return store.StackSetOperation{Org: org, StackSet: name, ID: id, Action: "DEPLOY", By: "prn:postern:iam:" + acctA + ":user/ünï",
+			Stopped: "1 accounts failed", Accounts: `[{"account":"000000000010","status":"FAILED","reason":"ünï \"quoted\""}]`,
+			StartedAt: start, EndedAt: start.Add(1500 * time.Microsecond)}
+	}
+	first := op("Baseline", "op-1", t0)
+	if err := s.AddStackSetOperation(ctx, first, 3); err != nil {
+		t.Fatalf("AddStackSetOperation: %v", err)
+	}
+	ops, err := s.ListStackSetOperations(ctx, org, "Baseline")
+	if err != nil || len(ops) != 1 {
+		t.Fatalf("ListStackSetOperations = %+v, %v", ops, err)
+	}
+	checkEqual(t, "ListStackSetOperations[0]", ops[0], first)
+	if err := s.AddStackSetOperation(ctx, first, 3); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("AddStackSetOperation twice = %v, want ErrConflict", err)
+	}
+	if err := s.AddStackSetOperation(ctx, op("Nope", "op-x", t0), 3); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("AddStackSetOperation of an unknown stack set = %v, want ErrNotFound", err)
+	}
+	if err := s.AddStackSetOperation(ctx, op("Baseline", "op-y", t0), 0); err == nil {
+		t.Fatal("AddStackSetOperation keeping none: no error")
+	}
+	// Out of order, and two at one instant (ordered by id): only the
+	// three newest stay.
+	for _, o := range []store.StackSetOperation{
+		op("Baseline", "op-4", t0.Add(4*time.Minute)), op("Baseline", "op-2", t0.Add(2*time.Minute)),
+		op("Baseline", "op-3a", t0.Add(3*time.Minute)), op("Baseline", "op-3b", t0.Add(3*time.Minute)),
+		op("Other", "op-9", t0.Add(9*time.Minute)),
+	} {
+		if err := s.AddStackSetOperation(ctx, o, 3); err != nil {
+			t.Fatalf("AddStackSetOperation(%s): %v", o.ID, err)
+		}
+	}
+	ops, err = s.ListStackSetOperations(ctx, org, "Baseline")
+	var ids []string
+	for _, o := range ops {
+		ids = append(ids, o.ID)
+	}
+	if err != nil || !slices.Equal(ids, []string{"op-4", "op-3b", "op-3a"}) {
+		t.Fatalf("ListStackSetOperations = %v, %v; want op-4, op-3b, op-3a", ids, err)
+	}
+	if ops, err := s.ListStackSetOperations(ctx, org, "Other"); err != nil || len(ops) != 1 || ops[0].ID != "op-9" {
+		t.Fatalf("another stack set's operations = %+v, %v", ops, err)
+	}
+	// Deleting the stack set deletes its history: one made again with its
+	// name starts with none.
+	if err := s.DeleteStackSet(ctx, org, "Baseline"); err != nil {
+		t.Fatalf("DeleteStackSet with operations: %v", err)
+	}
+	if err := s.CreateStackSet(ctx, store.StackSet{Org: org, Name: "Baseline", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if ops, err := s.ListStackSetOperations(ctx, org, "Baseline"); err != nil || len(ops) != 0 {
+		t.Fatalf("the operations of a stack set made again = %+v, %v", ops, err)
 	}
 }

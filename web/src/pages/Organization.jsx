@@ -2,6 +2,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { fmtTime } from '../lib/format.js';
 import { Badge, Banner, Confirm, Copyable, Empty, ErrorBanner, Loading, PageHeader, useAsync } from '../components/ui.jsx';
+import { RolloutCard } from './OrganizationRollout.jsx';
 
 const ORG = '/v1/organization';
 const NOT_IN_USE = 'AWSOrganizationsNotInUseException';
@@ -222,7 +223,7 @@ function MemberView({ me, org }) {
   return (
     <>
       <Banner kind="info" title="This is a member account">
-        Members see only which organization they belong to. The organization's units and accounts are seen and managed from its management account,{' '}
+        Members see only which organization they belong to. The organization's units and accounts, its archive and its rollout are seen and managed from its management account,{' '}
         <span class="mono">{org.managementAccountId}</span>.
       </Banner>
       <section class="card" aria-labelledby="org-facts" data-org={org.id}>
@@ -373,7 +374,7 @@ function ArchiveCard({ archive }) {
   );
 }
 
-function ManagementView({ org, units = [], accounts = [], archive, listError, can, onChanged, onRetry }) {
+function ManagementView({ org, units = [], accounts = [], archive, listError, can, stackSet, onChanged, onRetry }) {
   const tree = useMemo(() => orgTree(org.rootId, units, accounts), [org.rootId, units, accounts]);
   const [dialog, setDialog] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -478,12 +479,13 @@ function ManagementView({ org, units = [], accounts = [], archive, listError, ca
         </section>
       )}
       {archive !== undefined && <ArchiveCard archive={archive} />}
+      {!listError && <RolloutCard accounts={accounts} units={units} can={can} selected={stackSet} />}
       <ActionDialog dialog={dialog} tree={tree} busy={busy} error={error} onChange={setDialog} onConfirm={run} onCancel={() => setDialog(null)} />
     </>
   );
 }
 
-export function Organization({ me, can }) {
+export function Organization({ me, can, params }) {
   const o = useAsync((signal) => load(me.account, signal), [me.account]);
   const [created, setCreated] = useState('');
   const org = o.data?.org;
@@ -516,6 +518,7 @@ export function Organization({ me, can }) {
         archive={o.data.archive}
         listError={o.data.listError}
         can={can}
+        stackSet={params?.get('stackset') || ''}
         onRetry={o.reload}
         onChanged={() => {
           setCreated('');
