@@ -635,6 +635,10 @@ type OrgArchive struct {
 	// shipped to Prefix/ACCOUNT/logs/GROUP/YYYY/MM/DD/HH/, are buffered
 	// (0-900; default 60).
 	LogsIntervalSeconds *int `json:"logsBufferIntervalSeconds,omitempty"`
+	// LogGroups name the accounts' log groups shipped there: names, or
+	// prefixes ending in '*' (default: the session log group,
+	// /postern/sessions).
+	LogGroups []string `json:"logGroups,omitempty"`
 }
 
 // OrgArchiveStatus is the archive's settings and, per account, its copies.

@@ -163,12 +163,15 @@ func TestOrgArchive(t *testing.T) {
 		}
 	}
 	var shown api.OrgArchiveStatus
-	e.jsonOut(ctx, &shown, "org", "archive", "show")
-	for _, a := range shown.Accounts {
-		if a.LogEventsPending != 0 {
-			t.Errorf("account %s: %d log events pending after they were shipped", a.Account, a.LogEventsPending)
+	waitFor(ctx, t, "every account's log events shipped, and counted so", func() bool {
+		e.jsonOut(ctx, &shown, "org", "archive", "show")
+		for _, a := range shown.Accounts {
+			if a.LogEventsPending != 0 {
+				return false
+			}
 		}
-	}
+		return len(shown.Accounts) >= 3
+	})
 
 	// The accounts' audit trails go there too, sealed the same way, as
 	// objects of consecutive records.
@@ -203,7 +206,7 @@ func TestOrgArchive(t *testing.T) {
 	var st api.OrgArchiveStatus
 	for {
 		out, _, _ := e.withToken(ctx, role.Token, "org", "archive", "show", "-o", "json")
-		if json.Unmarshal([]byte(out), &st) == nil && undelivered(st, "000000000001") > 0 {
+		if json.Unmarshal([]byte(out), &st) == nil && undelivered(st, "000000000001") > 0 && logEventsPending(st, "000000000001") > 0 {
 			break
 		}
 		select {
@@ -232,6 +235,16 @@ func TestOrgArchive(t *testing.T) {
 			t.Errorf("the management account's copies: %+v, want 4 delivered, none waiting", a)
 		}
 	}
+}
+
+// logEventsPending counts an account's log events not shipped yet.
+func logEventsPending(st api.OrgArchiveStatus, account string) int64 {
+	for _, a := range st.Accounts {
+		if a.Account == account {
+			return a.LogEventsPending
+		}
+	}
+	return 0
 }
 
 // undelivered counts an account's archive copies not delivered yet.
@@ -281,7 +294,8 @@ func orgWithArchive(t *testing.T) (e *env, minio *miniotest.Server, org api.Orga
 	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--key", "prn:postern:kms:000000000001:key/e04ff48b-4b8a-4c2b-ad25-a985c72cb1a6"}, "must be the ARN of a key (or alias) of the archive account")
 	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "no-such-bucket", "--key", keyARN}, "the archive bucket no-such-bucket cannot take copies")
 	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--key", keyARN, "--logs-buffer-interval", "901"}, "logsBufferIntervalSeconds: 901: from 0 to 900")
-	e.mustRun(ctx, "org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--prefix", "central", "--key", keyARN, "--logs-buffer-interval", "0")
+	e.mustFail([]string{"org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--key", keyARN, "--log-groups", "/app/*/x*"}, `logGroups: "/app/*/x*": a log group's name, or a prefix of one ending in '*'`)
+	e.mustRun(ctx, "org", "archive", "set", "--account", archive.ID, "--bucket", "org-archive", "--prefix", "central", "--key", keyARN, "--logs-buffer-interval", "0", "--log-groups", "/postern/sessions,/app/*")
 
 	return e, minio, org, archive, role, keyARN
 }

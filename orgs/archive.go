@@ -14,6 +14,7 @@ import (
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/ids"
+	"github.com/postern/postern/lazyregexp"
 	"github.com/postern/postern/rollout"
 	"github.com/postern/postern/store"
 )
@@ -42,7 +43,16 @@ type Archive struct {
 	// LogsIntervalSeconds is how long the members' session log events
 	// shipped to the archive are buffered (nil: 60 s).
 	LogsIntervalSeconds *int `json:"logsIntervalSeconds,omitempty"`
+	// LogGroups name the members' log groups shipped to the archive
+	// (names, or prefixes ending in '*'); empty: the session log group.
+	LogGroups []string `json:"logGroups,omitempty"`
 }
+
+// maxArchivedGroups bounds an archive's log group names.
+const maxArchivedGroups = 20
+
+// reArchivedGroup is a log group's name as CloudWatch Logs allows it.
+var reArchivedGroup = lazyregexp.New(`^[.\-_/#A-Za-z0-9]{1,512}$`)
 
 // ArchiveOf returns an organization's archive, or nil if it has none.
 func ArchiveOf(o store.Organization) (*Archive, error) {
@@ -81,7 +91,7 @@ func (a Archive) Target(org string) delivery.ArchiveTarget {
 }
 
 func apiArchive(a Archive) api.OrgArchive {
-	return api.OrgArchive{Account: a.Account, Bucket: a.Bucket, Prefix: a.Prefix, KeyARN: a.KeyARN, LogsIntervalSeconds: a.LogsIntervalSeconds}
+	return api.OrgArchive{Account: a.Account, Bucket: a.Bucket, Prefix: a.Prefix, KeyARN: a.KeyARN, LogsIntervalSeconds: a.LogsIntervalSeconds, LogGroups: a.LogGroups}
 }
 
 func (h *Handlers) putArchive(w http.ResponseWriter, r *http.Request) error {
@@ -119,7 +129,16 @@ func (h *Handlers) putArchive(w http.ResponseWriter, r *http.Request) error {
 	if n := req.LogsIntervalSeconds; n != nil && (*n < 0 || *n > 900) {
 		return invalid("logsBufferIntervalSeconds: %d: from 0 to 900", *n)
 	}
-	a := Archive{Account: acct.ID, Bucket: req.Bucket, Prefix: strings.TrimSuffix(req.Prefix, "/"), KeyARN: req.KeyARN, LogsIntervalSeconds: req.LogsIntervalSeconds}
+	if len(req.LogGroups) > maxArchivedGroups {
+		return invalid("logGroups: %d names: at most %d", len(req.LogGroups), maxArchivedGroups)
+	}
+	for _, g := range req.LogGroups {
+		if name := strings.TrimSuffix(g, "*"); !reArchivedGroup.MatchString(name) || strings.Contains(name, "*") {
+			return invalid("logGroups: %q: a log group's name, or a prefix of one ending in '*'", rollout.Clip(g))
+		}
+	}
+	a := Archive{Account: acct.ID, Bucket: req.Bucket, Prefix: strings.TrimSuffix(req.Prefix, "/"), KeyARN: req.KeyARN,
+		LogsIntervalSeconds: req.LogsIntervalSeconds, LogGroups: req.LogGroups}
 	if h.CheckArchive != nil {
 		if err := h.CheckArchive(r.Context(), a); err != nil {
 			return httpapi.Errorf(http.StatusBadRequest, api.CodeDestinationCheckFailed, "the archive bucket %s cannot take copies: %v", a.Bucket, err)

@@ -38,8 +38,7 @@ func (s *Server) subscriptions() *subscriptions.Handlers {
 		Authorize: func(r *http.Request, action authz.Action, resource authz.Entity) error {
 			return s.authorize(r, action, resource)
 		},
-		Archives:       s.logArchives,
-		ArchivedGroups: []string{OwnLogGroup},
+		Archives: s.logArchives,
 	}
 	if s.cfg.LogStore != nil {
 		d.Logs = s.cfg.LogStore
@@ -90,16 +89,26 @@ func (s *Server) logArchives(ctx context.Context) ([]subscriptions.Archive, erro
 		if err != nil {
 			return nil, err
 		}
-		ar := subscriptions.Archive{Org: o.ID, Account: a.Account, Bucket: a.Bucket, Prefix: a.Prefix, KeyARN: a.KeyARN, Interval: archiveLogsInterval}
-		if a.LogsIntervalSeconds != nil {
-			ar.Interval = time.Duration(*a.LogsIntervalSeconds) * time.Second
-		}
+		ar := archiveOf(o.ID, a)
 		for _, acct := range accts {
 			ar.Members = append(ar.Members, acct.ID)
 		}
 		out = append(out, ar)
 	}
 	return out, nil
+}
+
+// archiveOf is an archive's log shipping settings.
+func archiveOf(org string, a *orgs.Archive) subscriptions.Archive {
+	ar := subscriptions.Archive{Org: org, Account: a.Account, Bucket: a.Bucket, Prefix: a.Prefix, KeyARN: a.KeyARN,
+		Interval: archiveLogsInterval, Groups: a.LogGroups}
+	if a.LogsIntervalSeconds != nil {
+		ar.Interval = time.Duration(*a.LogsIntervalSeconds) * time.Second
+	}
+	if len(ar.Groups) == 0 {
+		ar.Groups = []string{OwnLogGroup}
+	}
+	return ar
 }
 
 // firehoseDeps gives the firehose worker what it works with.
@@ -151,18 +160,38 @@ func (s *Server) sealShipped(ctx context.Context, w io.Writer, st firehose.Strea
 	return s.sealForArchive(ctx, w, a.Target(org), account, path.Base(objectKey), "logs")
 }
 
-// archiveLogsBacklog counts an account's session log events its
-// organization's archive has yet to ship.
+// archiveLogsBacklog counts an account's log events its organization's
+// archive has yet to ship, and says when the oldest was taken.
 func (s *Server) archiveLogsBacklog(ctx context.Context, account string) (int64, time.Time, error) {
 	ls := s.cfg.LogStore
 	if ls == nil {
 		return 0, time.Time{}, nil
 	}
-	cur, _, err := ls.Cursor(ctx, account, OwnLogGroup, subscriptions.ArchiveCursor)
-	if err != nil {
-		return 0, time.Time{}, nil // no session log group yet: nothing owed
+	a, org, err := orgs.ArchiveFor(ctx, s.store, s.store.GetOrganization, account)
+	if err != nil || a == nil {
+		return 0, time.Time{}, err
 	}
-	return ls.Backlog(ctx, account, OwnLogGroup, cur)
+	groups, err := s.subscriptions().ArchivedGroups(ctx, archiveOf(org, a), account)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	var total int64
+	var oldest time.Time
+	for _, g := range groups {
+		cur, _, err := ls.Cursor(ctx, account, g, subscriptions.ArchiveCursor)
+		if err != nil {
+			continue // deleted since: nothing owed
+		}
+		n, first, err := ls.Backlog(ctx, account, g, cur)
+		if err != nil {
+			continue
+		}
+		total += n
+		if !first.IsZero() && (oldest.IsZero() || first.Before(oldest)) {
+			oldest = first
+		}
+	}
+	return total, oldest, nil
 }
 
 // streamContext is the encryption context of a delivery stream's object's

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/postern/postern/api"
@@ -36,6 +37,7 @@ type LogStore interface {
 	CreateDeliveryStream(ctx context.Context, d logstore.DeliveryStream) error
 	DeliveryStreams(ctx context.Context, account string) ([]logstore.DeliveryStream, error)
 	DeleteDeliveryStream(ctx context.Context, account, name string) error
+	Groups(ctx context.Context, account string) ([]logstore.Group, error)
 }
 
 // Archive is an organization's archive as log shipping needs it: where
@@ -50,6 +52,34 @@ type Archive struct {
 	Interval time.Duration
 	// Members are the organization's accounts, the archive's own too.
 	Members []string
+	// Groups name the log groups shipped of each member: names, or
+	// prefixes ending in '*'.
+	Groups []string
+}
+
+// Ships reports whether the archive ships a log group of that name.
+func (a Archive) Ships(group string) bool {
+	for _, g := range a.Groups {
+		if p, ok := strings.CutSuffix(g, "*"); ok && strings.HasPrefix(group, p) || g == group {
+			return true
+		}
+	}
+	return false
+}
+
+// ArchivedGroups are the account's log groups the archive ships.
+func (h *Handlers) ArchivedGroups(ctx context.Context, a Archive, account string) ([]string, error) {
+	gs, err := h.Logs.Groups(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, g := range gs {
+		if a.Ships(g.Name) {
+			out = append(out, g.Name)
+		}
+	}
+	return out, nil
 }
 
 // Deps are what the handlers and sources need from the server.
@@ -76,8 +106,6 @@ type Deps struct {
 	ObjectKey func(r *http.Request, s firehose.Stream, req api.DeliveryStreamKeyRequest) ([]byte, error)
 	// Archives lists the organizations' archives; nil: none.
 	Archives func(ctx context.Context) ([]Archive, error)
-	// ArchivedGroups are the log groups an archive ships of each member.
-	ArchivedGroups []string
 }
 
 // ArchiveStreamName is the delivery stream an archive ships log groups
@@ -198,7 +226,11 @@ func (h *Handlers) Sources(ctx context.Context) ([]firehose.Source, error) {
 	for _, a := range as {
 		s := ArchiveStream(a)
 		for _, m := range a.Members {
-			for _, g := range h.ArchivedGroups {
+			groups, err := h.ArchivedGroups(ctx, a, m)
+			if err != nil {
+				return nil, err
+			}
+			for _, g := range groups {
 				cur, _, err := h.Logs.Cursor(ctx, m, g, ArchiveCursor)
 				if errors.Is(err, logstore.ErrNotFound) {
 					continue // the member has no such group yet

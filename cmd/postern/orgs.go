@@ -273,7 +273,7 @@ func newOrgArchiveCmd() *cobra.Command {
 			if prefix != "" {
 				prefix += "/"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Every account's sessions are copied to s3://%s/%sACCOUNT/sessions/YYYY/MM/DD/, and its session log group to %sACCOUNT/logs/postern/sessions/YYYY/MM/DD/HH/, sealed with %s (account %s).\n", got.Bucket, prefix, prefix, got.KeyARN, got.Account)
+			fmt.Fprintf(cmd.OutOrStdout(), "Every account's sessions are copied to s3://%s/%sACCOUNT/sessions/YYYY/MM/DD/, and its log groups to %sACCOUNT/logs/GROUP/YYYY/MM/DD/HH/, sealed with %s (account %s).\n", got.Bucket, prefix, prefix, got.KeyARN, got.Account)
 			return nil
 		},
 	}
@@ -281,6 +281,7 @@ func newOrgArchiveCmd() *cobra.Command {
 	set.Flags().StringVar(&a.Bucket, "bucket", "", "its bucket")
 	set.Flags().StringVar(&a.Prefix, "prefix", "", "a prefix for the copies' keys")
 	set.Flags().StringVar(&a.KeyARN, "key", "", "the archive account's key that seals them (prn:postern:kms:ACCOUNT:key/ID); its policy must let the organization's recorders use it (aws:SourceOrgID)")
+	set.Flags().StringSliceVar(&a.LogGroups, "log-groups", nil, "the accounts' log groups shipped to the archive: names, or prefixes ending in '*' (default /postern/sessions)")
 	set.Flags().IntVar(&logsInterval, "logs-buffer-interval", 60, "seconds the accounts' session log events are buffered before a batch is shipped (0-900)")
 	set.Flags().StringVarP(&setOut, "output", "o", "text", "text or json")
 
