@@ -654,11 +654,15 @@ func newActivationsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "activations", Short: "Create and list node activations"}
 	var req api.CreateActivationRequest
 	var tags []string
+	var createOut string
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create an activation code for registering nodes",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if createOut != "text" && createOut != "json" {
+				return usagef("-o %q: must be text or json", createOut)
+			}
 			t, err := parseTags(tags)
 			if err != nil {
 				return err
@@ -675,6 +679,14 @@ func newActivationsCmd() *cobra.Command {
 				return err
 			}
 			w := cmd.OutOrStdout()
+			if createOut == "json" {
+				// With the server, so that a script has the whole
+				// register command.
+				return table(w, "json", nil, nil, struct {
+					api.Activation
+					Server string `json:"server"`
+				}{a, cfg.Server})
+			}
 			fmt.Fprintf(w, "Activation Code: %s\nActivation ID:   %s\nExpires:         %s\nRegistrations:   %d\n\n", a.Code, a.ID, fmtTime(a.ExpiresAt), a.RegistrationLimit)
 			fmt.Fprintf(w, "On each node, run:\n  postern-agent register --server %s --code %s --id %s --ca-pin %s\n  postern-agent run\n", cfg.Server, a.Code, a.ID, a.CAPin)
 			return nil
@@ -686,6 +698,7 @@ func newActivationsCmd() *cobra.Command {
 	f.StringVar(&req.Description, "description", "", "description")
 	f.StringVar(&req.DefaultName, "name", "", "default name for the nodes")
 	f.StringArrayVar(&tags, "tag", nil, "tag key=value for the nodes (repeatable)")
+	f.StringVarP(&createOut, "output", "o", "text", "text, or json (with the server's URL)")
 	var out string
 	ls := &cobra.Command{
 		Use:   "ls",

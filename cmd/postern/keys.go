@@ -39,12 +39,15 @@ func newKeysCmd() *cobra.Command {
 	ls.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
 
 	var req api.CreateKeyRequest
-	var policyFile, alias string
+	var policyFile, alias, createOut string
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create a key (administrators only)",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if createOut != "text" && createOut != "json" {
+				return usagef("-o %q: must be text or json", createOut)
+			}
 			if policyFile != "" {
 				b, err := os.ReadFile(policyFile)
 				if err != nil {
@@ -65,6 +68,9 @@ func newKeysCmd() *cobra.Command {
 					return fmt.Errorf("created key %s, but: %w", k.KeyID, err)
 				}
 			}
+			if createOut == "json" {
+				return table(cmd.OutOrStdout(), "json", nil, nil, k)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Created key %s (%s).\n", k.KeyID, k.ARN)
 			return nil
 		},
@@ -73,6 +79,7 @@ func newKeysCmd() *cobra.Command {
 	create.Flags().StringVar(&policyFile, "policy-file", "", "key policy (AWS KMS's JSON form); default: the account's administrators may do everything")
 	create.Flags().IntVar(&req.RotationPeriodDays, "rotation-period-days", 0, "rotate the key this often; 0: yearly; -1: never")
 	create.Flags().StringVar(&alias, "alias", "", "also give the key this alias (alias/NAME)")
+	create.Flags().StringVarP(&createOut, "output", "o", "text", "text or json")
 
 	var showOut string
 	show := &cobra.Command{
