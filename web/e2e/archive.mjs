@@ -31,6 +31,9 @@ await run('archive', async () => {
     if (delivered !== '2') throw new Error(`the management account's delivered copies: "${delivered}", want 2 (transcript and cast)`);
     const failing = (await mine.locator('td[data-col="failing"]').textContent()).trim();
     if (failing !== '0') throw new Error(`failing copies: "${failing}"`);
+    const logs = (await mine.locator('td[data-col="logs"]').textContent()).trim();
+    if (!/^\d+$/.test(logs)) throw new Error(`log events pending: "${logs}", want a count`);
+    await card.locator('dd').getByText('/postern/sessions, /app/*', { exact: true }).waitFor();
     await card.locator(`tr[data-archive-account="${archiveAccount}"]`).waitFor();
     await shot('20-organization-archive');
   });

@@ -317,7 +317,8 @@ function ActionDialog({ dialog, tree, busy, error, onChange, onConfirm, onCancel
 
 // ArchiveCard shows the organization's central archive: where every
 // account's copies go, and per account how many are delivered, waiting for
-// their sessions to end, due, and failing, with the oldest undelivered.
+// their sessions to end, due, and failing, with the oldest undelivered,
+// and how many of its log events are still to be shipped there.
 function ArchiveCard({ archive }) {
   const setCmd = 'postern org archive set --account ACCOUNT --bucket BUCKET --key prn:postern:kms:ACCOUNT:key/ID';
   return (
@@ -340,6 +341,10 @@ function ArchiveCard({ archive }) {
               ['Archive account', <span class="mono">{archive.accountId}</span>],
               ['Bucket', <span class="mono">{`s3://${archive.bucket}/${archive.prefix ? archive.prefix + '/' : ''}ACCOUNT/`}</span>],
               ['Key', <span class="mono">{archive.kmsKeyArn}</span>],
+              [
+                'Log groups shipped',
+                <span class="mono">{(archive.logGroups && archive.logGroups.length ? archive.logGroups : ['/postern/sessions']).join(', ')}</span>,
+              ],
             ]}
           />
           <table class="table" aria-label="Copies per account">
@@ -351,6 +356,7 @@ function ArchiveCard({ archive }) {
                 <th>Due</th>
                 <th>Failing</th>
                 <th>Oldest undelivered</th>
+                <th>Log events pending</th>
               </tr>
             </thead>
             <tbody>
@@ -364,6 +370,9 @@ function ArchiveCard({ archive }) {
                   <td data-col="due">{a.pending}</td>
                   <td data-col="failing">{a.failing ? <Badge kind="bad" label={String(a.failing)} /> : '0'}</td>
                   <td>{a.oldestUndelivered ? fmtTime(a.oldestUndelivered) : '—'}</td>
+                  <td data-col="logs" title={a.logEventsOldest ? `oldest taken ${fmtTime(a.logEventsOldest)}` : undefined}>
+                    {a.logEventsPending}
+                  </td>
                 </tr>
               ))}
             </tbody>
