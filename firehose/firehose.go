@@ -28,6 +28,7 @@ package firehose
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -35,6 +36,15 @@ import (
 
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/lazyregexp"
+)
+
+// Destinations of a stream, Firehose's.
+const (
+	DestS3 = "S3"
+	// DestHTTP POSTs each record to an HTTPS endpoint (a webhook).
+	DestHTTP = "HTTP"
+	// DestOpenSearch indexes each event in OpenSearch or Elasticsearch.
+	DestOpenSearch = "OpenSearch"
 )
 
 // Compression values, Firehose's CompressionFormat.
@@ -59,11 +69,17 @@ type Stream struct {
 	Name    string // Firehose's rules: 1-64 of [a-zA-Z0-9_.-]
 	// Bucket and Prefix are where objects go (the server's S3-compatible
 	// storage). ErrorPrefix, when set, takes the batches the bucket
-	// refuses for good under the stream's prefix (see Worker).
+	// refuses for good (see Worker). For the other destinations, Bucket
+	// and ErrorPrefix are the backup of the records they refuse for good.
 	Bucket, Prefix, ErrorPrefix string
 	BufferBytes                 int64
 	BufferInterval              time.Duration
 	Compression                 string
+	// Destination is DestS3 (also when empty), DestHTTP or
+	// DestOpenSearch; the settings of the last two are the caller's
+	// (Target), as the worker hands records to Deps.Send.
+	Destination string          `json:",omitempty"`
+	Target      json.RawMessage `json:",omitempty"`
 	// KeyARN, when set, is the Postern key each object is sealed with
 	// (package envelope), as the session logs are.
 	KeyARN    string
@@ -112,8 +128,22 @@ func (s Stream) Validate() error {
 	if !reName.MatchString(s.Name) {
 		bad("name %q: 1 to 64 letters, digits, '_', '.' or '-'", s.Name)
 	}
-	if s.Bucket == "" {
-		bad("bucket: required")
+	switch s.Destination {
+	case "", DestS3:
+		if s.Bucket == "" {
+			bad("bucket: required")
+		}
+	case DestHTTP, DestOpenSearch:
+		// The bucket is then the backup of what the destination
+		// refuses for good, under the error prefix.
+		if s.KeyARN != "" {
+			bad("key: only for an S3 destination")
+		}
+		if (s.Bucket == "") != (s.ErrorPrefix == "") {
+			bad("bucket and error prefix: both or neither (the backup of what %s refuses)", s.Destination)
+		}
+	default:
+		bad("destination %q: %s, %s or %s", s.Destination, DestS3, DestHTTP, DestOpenSearch)
 	}
 	for field, p := range map[string]string{"prefix": s.Prefix, "error prefix": s.ErrorPrefix} {
 		if len(p) > 1024 || !rePrefix.MatchString(p) || strings.HasPrefix(p, "/") {

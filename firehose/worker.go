@@ -57,6 +57,11 @@ type Deps struct {
 	// batch then goes under the stream's error prefix if it has one.
 	// Nil: nothing is refused for good.
 	Refused func(error) bool
+	// Send delivers records of a stream whose destination is not S3
+	// (HTTP, OpenSearch), in order, and says how many it delivered
+	// before failing: the next attempt starts after them. Nil: such
+	// streams fail to deliver, and say why.
+	Send func(ctx context.Context, s Stream, records [][]byte) (sent int, err error)
 	// Seal starts an object sealed with the stream's key, for the source
 	// account (the partition's, or the stream's own when the stream is
 	// not partitioned by source) and the object's key. Nil: streams with
@@ -101,7 +106,8 @@ type buffer struct {
 	parts          []prefixPart
 	account, group string // the partition's source; empty when not partitioned
 	data           []byte
-	records        int
+	ends           []int // where each record of data ends (after its '\n')
+	sent           int   // records a Send delivered already
 	events         int
 	first          time.Time        // when it took its first events
 	covers         map[srcKey]int64 // each source's last event read into it
@@ -287,8 +293,7 @@ func (b *buffer) add(s Source, evs []logstore.Event) {
 		p := byStream[e.Stream]
 		if p == nil || len(p.LogEvents) >= maxPayloadEvents {
 			if p != nil {
-				b.data = appendPayload(b.data, p)
-				b.records++
+				b.appendRecord(p)
 			}
 			p = &Payload{MessageType: DataMessage, Owner: s.Account, LogGroup: s.Group, LogStream: e.Stream, SubscriptionFilters: []string{s.Filter}}
 			if byStream[e.Stream] == nil {
@@ -300,10 +305,26 @@ func (b *buffer) add(s Source, evs []logstore.Event) {
 		b.events++
 	}
 	for _, name := range order {
-		b.data = appendPayload(b.data, byStream[name])
-		b.records++
+		b.appendRecord(byStream[name])
 	}
 	b.covers[s.key()] = evs[len(evs)-1].ID
+}
+
+// appendRecord appends one payload as a record.
+func (b *buffer) appendRecord(p *Payload) {
+	b.data = appendPayload(b.data, p)
+	b.ends = append(b.ends, len(b.data))
+}
+
+// records are the buffer's records, without their newlines.
+func (b *buffer) records() [][]byte {
+	out := make([][]byte, len(b.ends))
+	start := 0
+	for i, end := range b.ends {
+		out[i] = b.data[start : end-1]
+		start = end
+	}
+	return out
 }
 
 // flushDue writes the buffers that are full, old enough, or the largest
@@ -370,18 +391,39 @@ func (w *Worker) flush(ctx context.Context, b *buffer) error {
 	var key string
 	var size int
 	isError := false
-	if b.records > 0 {
+	if b.stream.Destination != "" && b.stream.Destination != DestS3 && len(b.ends) > 0 {
+		if w.d.Send == nil {
+			return fmt.Errorf("stream %s sends to %s, which this server cannot", b.stream.Name, b.stream.Destination)
+		}
+		recs := b.records()
+		for b.sent < len(recs) {
+			n, err := w.d.Send(ctx, b.stream, recs[b.sent:])
+			b.sent += n
+			if err == nil {
+				break
+			}
+			// A record the destination refuses for good goes to the
+			// stream's S3 backup, and the rest go on.
+			if w.d.Refused == nil || !w.d.Refused(err) || b.stream.Bucket == "" || b.stream.ErrorPrefix == "" || b.sent >= len(recs) {
+				return err
+			}
+			if _, _, derr := w.deadLetter(ctx, b, recs[b.sent:b.sent+1], b.stream.Destination+".Refused", err, now); derr != nil {
+				return derr
+			}
+			b.sent++
+			w.mu.Lock()
+			w.statusOf(b.stream.ARN()).ErrorObjects++
+			w.mu.Unlock()
+		}
+		size = len(b.data)
+	} else if len(b.ends) > 0 {
 		var err error
 		key, size, err = w.write(ctx, b, b.parts, b.data, now)
 		if err != nil && w.d.Refused != nil && w.d.Refused(err) && b.stream.ErrorPrefix != "" {
-			eparts, perr := parsePrefix(b.stream.ErrorPrefix + "delivery-failed/")
-			if perr != nil {
-				return errors.Join(err, perr)
-			}
 			var eerr error
-			key, size, eerr = w.write(ctx, b, eparts, errorRecords(b, err), now)
+			key, size, eerr = w.deadLetter(ctx, b, b.records(), "S3.Refused", err, now)
 			if eerr != nil {
-				return fmt.Errorf("%w; and under the error prefix: %w", err, eerr)
+				return eerr
 			}
 			isError = true
 			err = nil
@@ -400,7 +442,7 @@ func (w *Worker) flush(ctx context.Context, b *buffer) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := w.statusOf(b.stream.ARN())
-	if b.records > 0 {
+	if len(b.ends) > 0 {
 		if isError {
 			st.ErrorObjects++
 		} else {
@@ -463,19 +505,33 @@ func (w *Worker) write(ctx context.Context, b *buffer, parts []prefixPart, data 
 	return key, body.Len(), nil
 }
 
-// errorRecords is a refused buffer in Firehose's error output: one JSON
+// deadLetter writes records a destination refused for good under the
+// stream's error prefix, in S3.
+func (w *Worker) deadLetter(ctx context.Context, b *buffer, records [][]byte, code string, cause error, now time.Time) (key string, size int, err error) {
+	eparts, err := parsePrefix(b.stream.ErrorPrefix + "delivery-failed/")
+	if err != nil {
+		return "", 0, errors.Join(cause, err)
+	}
+	key, size, err = w.write(ctx, b, eparts, errorRecords(b, records, code, cause), now)
+	if err != nil {
+		return "", 0, fmt.Errorf("%w; and under the error prefix: %w", cause, err)
+	}
+	return key, size, nil
+}
+
+// errorRecords are refused records in Firehose's error output: one JSON
 // line per record with the attempt count, the error and the record's
 // bytes in base64.
-func errorRecords(b *buffer, cause error) []byte {
+func errorRecords(b *buffer, records [][]byte, code string, cause error) []byte {
 	var out []byte
-	for line := range bytes.Lines(b.data) {
+	for _, line := range records {
 		rec, _ := json.Marshal(struct {
 			AttemptsMade     int    `json:"attemptsMade"`
 			ArrivalTimestamp int64  `json:"arrivalTimestamp"`
 			ErrorCode        string `json:"errorCode"`
 			ErrorMessage     string `json:"errorMessage"`
 			RawData          string `json:"rawData"`
-		}{b.attempts + 1, b.first.UnixMilli(), "S3.Refused", cause.Error(), base64.StdEncoding.EncodeToString(bytes.TrimSuffix(line, []byte("\n")))})
+		}{b.attempts + 1, b.first.UnixMilli(), code, cause.Error(), base64.StdEncoding.EncodeToString(line)})
 		out = append(append(out, rec...), '\n')
 	}
 	return out

@@ -438,3 +438,62 @@ func FuzzPrefix(f *testing.F) {
 		}
 	})
 }
+
+// TestSendResumes: a stream whose destination is not S3 hands its records
+// to Send in order; a failure resumes after what was delivered; a record
+// refused for good goes to the S3 backup, and the rest go on.
+func TestSendResumes(t *testing.T) {
+	ctx := context.Background()
+	s := Stream{Account: "111111111111", Name: "hook", Destination: DestHTTP, Bucket: "b", ErrorPrefix: "failed/", BufferInterval: 0}
+	s.Defaults()
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	src := Source{Account: "111111111111", Group: "g", Filter: "all", Stream: s}
+	f := newFixture(t, src)
+	var got []string
+	calls := 0
+	d := f.deps()
+	d.Send = func(_ context.Context, st Stream, records [][]byte) (int, error) {
+		calls++
+		for i, r := range records {
+			var p Payload
+			if err := json.Unmarshal(r, &p); err != nil {
+				t.Fatal(err)
+			}
+			msg := p.LogEvents[0].Message
+			switch {
+			case msg == "two" && calls == 1:
+				return i, errors.New("503 Service Unavailable")
+			case msg == "bad":
+				return i, fmt.Errorf("400: %w", errRefused)
+			}
+			got = append(got, p.LogStream+":"+msg)
+		}
+		return len(records), nil
+	}
+	f.w = New(d)
+	g := f.groups[src.Account+src.Group]
+	for _, m := range []string{"one", "two", "bad", "three"} {
+		g.add("st-"+m, f.clock.Now(), m) // a stream each: a record each
+	}
+	f.w.Pass(ctx)
+	if strings.Join(got, " ") != "st-one:one" || f.cursors[src.key()] != 0 {
+		t.Fatalf("after a failure: sent %q, cursor %d", got, f.cursors[src.key()])
+	}
+	f.clock.Advance(time.Minute)
+	f.w.Pass(ctx)
+	if strings.Join(got, " ") != "st-one:one st-two:two st-three:three" || f.cursors[src.key()] != 4 {
+		t.Errorf("after the retry: sent %q, cursor %d", got, f.cursors[src.key()])
+	}
+	objs := f.objects()
+	if len(objs) != 1 {
+		t.Fatalf("backup objects: %v", keysOf(objs))
+	}
+	for k, body := range objs {
+		plain := body // uncompressed, as the stream says
+		if !strings.HasPrefix(k, "b/failed/delivery-failed/") || !strings.Contains(string(plain), `"errorCode":"HTTP.Refused"`) || strings.Count(string(plain), "\n") != 1 {
+			t.Errorf("backup %s: %s", k, plain)
+		}
+	}
+}
