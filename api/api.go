@@ -443,8 +443,24 @@ type DeliveryStream struct {
 	// decrypt opens them for whoever the key's policy lets decrypt.
 	KMSKeyID     string    `json:"kmsKeyArn,omitempty"`
 	CreationTime time.Time `json:"createTimestamp,omitempty"`
+	// Destination is S3 (the default), HTTP or OpenSearch. For the last
+	// two, Bucket and ErrorPrefix name the backup of what the destination
+	// refuses for good.
+	Destination string        `json:"destination,omitempty"`
+	HTTP        *HTTPEndpoint `json:"httpEndpointDestination,omitempty"`
 	// Status is filled by describe and list.
 	Status *DeliveryStreamStatus `json:"status,omitempty"`
+}
+
+// HTTPEndpoint is a delivery stream's webhook (package webhook): each
+// record is POSTed, signed with Secret (never returned), as CloudWatch
+// Logs' subscription payload (format awslogs, as a Lambda function gets
+// it) or as it is (json).
+type HTTPEndpoint struct {
+	URL    string `json:"url"`
+	Secret string `json:"secret,omitempty"`
+	CAPEM  string `json:"caPem,omitempty"`
+	Format string `json:"format,omitempty"`
 }
 
 // DeliveryStreamKeyRequest asks for the key of a delivery stream's sealed

@@ -14,7 +14,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/postern/postern/firehose"
 	"net"
 	"net/http"
 	"os"
@@ -29,12 +28,14 @@ import (
 	"github.com/postern/postern/connlimit"
 	"github.com/postern/postern/delivery"
 	"github.com/postern/postern/diskspace"
+	"github.com/postern/postern/firehose"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/relay"
 	"github.com/postern/postern/signin"
 	"github.com/postern/postern/sso"
 	"github.com/postern/postern/store"
+	"github.com/postern/postern/webhook"
 	"github.com/postern/postern/wire"
 )
 
@@ -152,6 +153,8 @@ type Server struct {
 	// firehose ships log groups on through subscription filters and
 	// archives (package firehose); nil without the built-in log store.
 	firehose *firehose.Worker
+	// webhooks posts to delivery streams' HTTP endpoints.
+	webhooks webhook.Client
 	outbox   *outbox // how much the outbox holds, and its bound
 	// logSignal wakes tails of the built-in log store.
 	logSignal logSignal

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +26,7 @@ import (
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/orgs"
 	"github.com/postern/postern/subscriptions"
+	"github.com/postern/postern/webhook"
 )
 
 // archiveLogsInterval is how long an archive buffers the log events it
@@ -45,6 +48,13 @@ func (s *Server) subscriptions() *subscriptions.Handlers {
 	}
 	if s.firehose != nil {
 		d.Status, d.Kick = s.firehose.Status, s.firehose.Kick
+	}
+	d.CheckEndpoint = func(ctx context.Context, e webhook.Endpoint) error {
+		body, err := webhookBody(e, controlMessage(s.now()))
+		if err != nil {
+			return err
+		}
+		return s.webhooks.Post(ctx, e, "control-"+newTokenID(), body)
 	}
 	if s.cfg.Keys != nil {
 		d.CheckKey, d.ObjectKey = s.checkStreamKey, s.streamObjectKey
@@ -127,8 +137,9 @@ func (s *Server) firehoseDeps() firehose.Deps {
 			_, err := s.cfg.S3.Put(ctx, S3Target{Bucket: bucket}, key, contentType, bytes.NewReader(body))
 			return err
 		},
-		Refused: s3Refused,
+		Refused: func(err error) bool { return s3Refused(err) || webhook.Refused(err) },
 		Seal:    s.sealShipped,
+		Send:    s.sendRecords,
 	}
 }
 
@@ -253,4 +264,46 @@ func (s *Server) streamObjectKey(r *http.Request, st firehose.Stream, req api.De
 		return nil, err
 	}
 	return streamObjectKeyOf(dk, st.ARN(), req.Object)
+}
+
+// controlMessage is the payload CloudWatch Logs sends a destination to
+// check it, when a subscription is made.
+func controlMessage(now time.Time) []byte {
+	b, _ := json.Marshal(firehose.Payload{
+		MessageType: "CONTROL_MESSAGE", Owner: "CloudwatchLogs", SubscriptionFilters: []string{},
+		LogEvents: []firehose.LogEvent{{ID: "", Timestamp: now.UnixMilli(), Message: "CWL CONTROL MESSAGE: Checking health of destination Postern delivery stream."}},
+	})
+	return b
+}
+
+// webhookBody is a record as an endpoint's format wants it.
+func webhookBody(e webhook.Endpoint, record []byte) ([]byte, error) {
+	if e.Format == webhook.FormatJSON {
+		return record, nil
+	}
+	return webhook.AWSLogsBody(record)
+}
+
+// sendRecords delivers records of a stream that does not write to S3.
+func (s *Server) sendRecords(ctx context.Context, st firehose.Stream, records [][]byte) (int, error) {
+	switch st.Destination {
+	case firehose.DestHTTP:
+		var e webhook.Endpoint
+		if err := json.Unmarshal(st.Target, &e); err != nil {
+			return 0, fmt.Errorf("delivery stream %s: its endpoint: %w", st.Name, err)
+		}
+		for i, rec := range records {
+			body, err := webhookBody(e, rec)
+			if err != nil {
+				return i, err
+			}
+			// The same id on every attempt at this record.
+			sum := sha256.Sum256(append([]byte(st.ARN()+"\x00"), rec...))
+			if err := s.webhooks.Post(ctx, e, hex.EncodeToString(sum[:16]), body); err != nil {
+				return i, err
+			}
+		}
+		return len(records), nil
+	}
+	return 0, fmt.Errorf("delivery stream %s: destination %s is not one this server sends to", st.Name, st.Destination)
 }

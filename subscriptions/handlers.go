@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/postern/postern/firehose"
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/logstore"
+	"github.com/postern/postern/webhook"
 )
 
 func groupEntity(account, name string) authz.Entity { return authz.Named("LogGroup", account, name) }
@@ -127,6 +129,27 @@ func (h *Handlers) createStream(w http.ResponseWriter, r *http.Request) error {
 		s.BufferInterval = time.Duration(*req.BufferIntervalSeconds) * time.Second
 	}
 	s.Defaults()
+	s.Destination = req.Destination
+	var hook *webhook.Endpoint
+	if req.Destination == firehose.DestHTTP {
+		if req.HTTP == nil {
+			return invalid("httpEndpointDestination: required for destination HTTP")
+		}
+		hook = &webhook.Endpoint{URL: req.HTTP.URL, Secret: req.HTTP.Secret, CAPEM: req.HTTP.CAPEM, Format: req.HTTP.Format}
+		if hook.Format == "" {
+			hook.Format = webhook.FormatAWSLogs
+		}
+		if err := hook.Check(); err != nil {
+			return invalid("httpEndpointDestination: %v", err)
+		}
+		target, err := json.Marshal(hook)
+		if err != nil {
+			return err
+		}
+		s.Target = target
+	} else if req.HTTP != nil {
+		return invalid("httpEndpointDestination: only for destination HTTP")
+	}
 	if err := s.Validate(); err != nil {
 		return invalid("%v", err)
 	}
@@ -140,11 +163,23 @@ func (h *Handlers) createStream(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.KeyARN = arn
 	}
-	if h.CheckBucket == nil {
-		return httpapi.Errorf(http.StatusConflict, api.CodeDestinationUnavailable, "this server has no S3 destination configured (--s3-endpoint), which delivery streams write to")
+	if s.Bucket != "" {
+		if h.CheckBucket == nil {
+			return httpapi.Errorf(http.StatusConflict, api.CodeDestinationUnavailable, "this server has no S3 destination configured (--s3-endpoint), which delivery streams write to")
+		}
+		if err := h.CheckBucket(r.Context(), s.Bucket, s.Prefix); err != nil {
+			return httpapi.Errorf(http.StatusBadRequest, api.CodeDestinationCheckFailed, "bucket %s cannot take the stream's objects: %v", s.Bucket, err)
+		}
 	}
-	if err := h.CheckBucket(r.Context(), s.Bucket, s.Prefix); err != nil {
-		return httpapi.Errorf(http.StatusBadRequest, api.CodeDestinationCheckFailed, "bucket %s cannot take the stream's objects: %v", s.Bucket, err)
+	if hook != nil {
+		if h.CheckEndpoint == nil {
+			return invalid("destination: this server cannot send to HTTP endpoints")
+		}
+		// As CloudWatch Logs checks a destination with a control
+		// message when a subscription is made.
+		if err := h.CheckEndpoint(r.Context(), *hook); err != nil {
+			return httpapi.Errorf(http.StatusBadRequest, api.CodeDestinationCheckFailed, "httpEndpointDestination: %s did not take a control message: %v", hook.URL, err)
+		}
 	}
 	settings, err := json.Marshal(s)
 	if err != nil {
@@ -160,8 +195,15 @@ func (h *Handlers) createStream(w http.ResponseWriter, r *http.Request) error {
 
 func apiStream(s firehose.Stream) api.DeliveryStream {
 	secs := int(s.BufferInterval / time.Second)
-	return api.DeliveryStream{Name: s.Name, ARN: s.ARN(), Bucket: s.Bucket, Prefix: s.Prefix, ErrorPrefix: s.ErrorPrefix,
-		BufferSizeMiB: int(s.BufferBytes >> 20), BufferIntervalSeconds: &secs, Compression: s.Compression, KMSKeyID: s.KeyARN, CreationTime: s.CreatedAt}
+	out := api.DeliveryStream{Name: s.Name, ARN: s.ARN(), Bucket: s.Bucket, Prefix: s.Prefix, ErrorPrefix: s.ErrorPrefix,
+		BufferSizeMiB: int(s.BufferBytes >> 20), BufferIntervalSeconds: &secs, Compression: s.Compression, KMSKeyID: s.KeyARN,
+		CreationTime: s.CreatedAt, Destination: cmp.Or(s.Destination, firehose.DestS3)}
+	var hook webhook.Endpoint
+	if s.Destination == firehose.DestHTTP && json.Unmarshal(s.Target, &hook) == nil {
+		// Never the secret.
+		out.HTTP = &api.HTTPEndpoint{URL: hook.URL, CAPEM: hook.CAPEM, Format: hook.Format}
+	}
+	return out
 }
 
 // status is a stream's status, with its sources' backlog.

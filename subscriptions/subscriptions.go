@@ -24,6 +24,7 @@ import (
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/logstore"
+	"github.com/postern/postern/webhook"
 )
 
 // LogStore is what subscriptions need of the log store.
@@ -93,6 +94,9 @@ type Deps struct {
 	// prefix; nil: the server has no S3 destination, and streams are
 	// refused.
 	CheckBucket func(ctx context.Context, bucket, prefix string) error
+	// CheckEndpoint posts a control message to a webhook; nil: HTTP
+	// destinations are refused.
+	CheckEndpoint func(ctx context.Context, e webhook.Endpoint) error
 	// Status is the worker's account of each stream, by ARN.
 	Status func() map[string]firehose.StreamStatus
 	// Kick tells the worker that sources changed.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -104,6 +106,8 @@ func newDeliveryStreamsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "delivery-streams", Short: "Batch log events into objects in S3-compatible storage, as Data Firehose does"}
 	var s api.DeliveryStream
 	var interval int
+	var hook api.HTTPEndpoint
+	var secretFile, caFile string
 	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a delivery stream",
@@ -117,7 +121,16 @@ place the time itself (!{timestamp:yyyy/MM/dd}) and name the source
 (!{source:account}, !{source:logGroup}), which gives each its own objects. A
 batch the bucket refuses for good (access denied) goes under
 ERROR-PREFIX/delivery-failed/ in Firehose's error records; one it cannot
-take for now waits, and is retried. With --kms-key each object is sealed
+take for now waits, and is retried.
+
+With --destination HTTP each record is POSTed to --http-url instead, signed
+(Postern-Signature: t=UNIX,v1=HMAC-SHA256(secret, t.body)), as CloudWatch
+Logs' subscription payload in {"awslogs":{"data":...}} (a Lambda handler's
+input) or as it is (--http-format json); creating it posts a control
+message, which the endpoint must take. --bucket and --error-prefix are then
+the backup of the records it refuses for good (a 4xx).
+
+With --kms-key each object is sealed
 (after compression) with a data key of that key, as session logs are, and
 postern logs decrypt opens it for whoever the key's policy lets decrypt.
 
@@ -125,8 +138,28 @@ postern logs decrypt opens it for whoever the key's policy lets decrypt.
 		Args: exactArgs(1, "the stream's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s.Name = args[0]
-			if s.Bucket == "" {
-				return usagef("--bucket is required")
+			switch s.Destination {
+			case "", "S3":
+				if s.Bucket == "" {
+					return usagef("--bucket is required")
+				}
+			case "HTTP":
+				if hook.URL == "" || secretFile == "" {
+					return usagef("--http-url and --http-secret-file are required for destination HTTP")
+				}
+				secret, err := os.ReadFile(secretFile)
+				if err != nil {
+					return err
+				}
+				hook.Secret = strings.TrimRight(string(secret), "\r\n")
+				if caFile != "" {
+					ca, err := os.ReadFile(caFile)
+					if err != nil {
+						return err
+					}
+					hook.CAPEM = string(ca)
+				}
+				s.HTTP = &hook
 			}
 			if cmd.Flags().Changed("buffer-interval") {
 				s.BufferIntervalSeconds = &interval
@@ -139,6 +172,10 @@ postern logs decrypt opens it for whoever the key's policy lets decrypt.
 			if err != nil {
 				return err
 			}
+			if got.HTTP != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "Delivery stream %s posts to %s (%s): %s\n", got.Name, got.HTTP.URL, got.HTTP.Format, got.ARN)
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Delivery stream %s writes to s3://%s/%s: %s\n", got.Name, got.Bucket, got.Prefix, got.ARN)
 			return nil
 		},
@@ -150,6 +187,11 @@ postern logs decrypt opens it for whoever the key's policy lets decrypt.
 	cf.IntVar(&s.BufferSizeMiB, "buffer-size", 5, "MiB buffered before an object is written (1-128)")
 	cf.IntVar(&interval, "buffer-interval", 300, "seconds buffered before an object is written (0-900)")
 	cf.StringVar(&s.Compression, "compression", "UNCOMPRESSED", "UNCOMPRESSED or GZIP")
+	cf.StringVar(&s.Destination, "destination", "S3", "S3, or HTTP (a webhook: --http-url, --http-secret-file)")
+	cf.StringVar(&hook.URL, "http-url", "", "the webhook's https:// URL")
+	cf.StringVar(&secretFile, "http-secret-file", "", "a file holding the secret the requests are signed with (at least 32 bytes)")
+	cf.StringVar(&caFile, "http-ca-file", "", "the CA certificate (PEM) the webhook's certificate is checked against; default: the system's")
+	cf.StringVar(&hook.Format, "http-format", "awslogs", "awslogs (CloudWatch Logs' subscription payload, as Lambda gets it) or json (the payload as it is)")
 	cf.StringVar(&s.KMSKeyID, "kms-key", "", "seal each object with this key of the account (ID, alias or ARN); postern logs decrypt opens them")
 
 	var out string
@@ -158,7 +200,11 @@ postern logs decrypt opens it for whoever the key's policy lets decrypt.
 		if st == nil {
 			st = &api.DeliveryStreamStatus{}
 		}
-		return []string{d.Name, "s3://" + d.Bucket + "/" + d.Prefix, d.Compression, strconv.Itoa(d.BufferSizeMiB) + " MiB/" + strconv.Itoa(*d.BufferIntervalSeconds) + " s",
+		dest := "s3://" + d.Bucket + "/" + d.Prefix
+		if d.HTTP != nil {
+			dest = d.HTTP.URL
+		}
+		return []string{d.Name, dest, d.Compression, strconv.Itoa(d.BufferSizeMiB) + " MiB/" + strconv.Itoa(*d.BufferIntervalSeconds) + " s",
 			strconv.FormatInt(st.Objects, 10), strconv.FormatInt(st.Events, 10), strconv.FormatInt(st.Backlog, 10), st.LastError}
 	}
 	header := []string{"NAME", "DESTINATION", "COMPRESSION", "BUFFER", "OBJECTS", "EVENTS", "BACKLOG", "LAST ERROR"}
