@@ -97,6 +97,10 @@ require github.com/prometheus/common v0.72.0
 // cross-builds stay plain.
 require github.com/jackc/pgx/v5 v5.13.0
 
+// Event rules publish to SNS topics through AWS's own SDK (package
+// snstopic), as the S3 and CloudWatch Logs destinations do.
+require github.com/aws/aws-sdk-go-v2/service/sns v1.48.0
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -28,6 +28,8 @@ const (
 	PathDashboard   = "/v1/dashboard"
 	PathOrg         = "/v1/organization"
 	PathStackSets   = PathOrg + "/stacksets"
+	// PathRules are event rules (package events, package subscriptions).
+	PathRules = "/v1/events/rules"
 	// PathDeliveryStreams are delivery streams (package firehose).
 	PathDeliveryStreams = "/v1/delivery-streams"
 	PathHealth          = "/healthz"
@@ -461,6 +463,42 @@ type HTTPEndpoint struct {
 	Secret string `json:"secret,omitempty"`
 	CAPEM  string `json:"caPem,omitempty"`
 	Format string `json:"format,omitempty"`
+}
+
+// Rule is an event rule, EventBridge's: the account's events (in its
+// /postern/events log group) that EventPattern matches go to each target,
+// at least once and in order, each target from a cursor of its own.
+type Rule struct {
+	Name         string       `json:"name"`
+	Description  string       `json:"description,omitempty"`
+	EventPattern string       `json:"eventPattern"`    // EventBridge's JSON pattern
+	State        string       `json:"state,omitempty"` // ENABLED (default) or DISABLED
+	Targets      []RuleTarget `json:"targets"`
+	CreationTime time.Time    `json:"creationTime,omitempty"`
+}
+
+// RuleTarget is where a rule's events go: a webhook or an SNS topic, as
+// the event or what InputTransformer makes of it.
+type RuleTarget struct {
+	ID string `json:"id"`
+	// Webhook posts each event (format json: the event, or the
+	// transformer's output; slack: {"text": ...}), signed as delivery
+	// streams' webhooks are. Its secret is never returned.
+	Webhook *HTTPEndpoint `json:"webhook,omitempty"`
+	// SNSTopicARN publishes each event to a topic (the server's AWS
+	// configuration, AWS_ENDPOINT_URL_SNS).
+	SNSTopicARN      string            `json:"snsTopicArn,omitempty"`
+	InputTransformer *InputTransformer `json:"inputTransformer,omitempty"`
+	// Backlog is filled when rules are listed: events matched or not
+	// that the target has yet to pass.
+	Backlog int64 `json:"backlogEvents,omitempty"`
+}
+
+// InputTransformer is EventBridge's: each <name> of InputTemplate is
+// replaced by the value at InputPathsMap[name] in the event ($.detail.x).
+type InputTransformer struct {
+	InputPathsMap map[string]string `json:"inputPathsMap,omitempty"`
+	InputTemplate string            `json:"inputTemplate"`
 }
 
 // DeliveryStreamKeyRequest asks for the key of a delivery stream's sealed

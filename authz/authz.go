@@ -63,6 +63,10 @@ const (
 	CreateDeliveryStream        Action = "CreateDeliveryStream"
 	DescribeDeliveryStreams     Action = "DescribeDeliveryStreams"
 	DeleteDeliveryStream        Action = "DeleteDeliveryStream"
+	// Event rules, EventBridge's: checked on the rule.
+	PutRule       Action = "PutRule"
+	DescribeRules Action = "DescribeRules"
+	DeleteRule    Action = "DeleteRule"
 
 	DescribeKeys Action = "DescribeKeys"
 	CreateKey    Action = "CreateKey"
@@ -146,6 +150,7 @@ var Actions = []Action{
 	DescribeMetricFilters, PutMetricFilter, DeleteMetricFilter,
 	DescribeSubscriptionFilters, PutSubscriptionFilter, DeleteSubscriptionFilter,
 	CreateDeliveryStream, DescribeDeliveryStreams, DeleteDeliveryStream,
+	PutRule, DescribeRules, DeleteRule,
 	DescribeKeys, CreateKey, ManageKey, UseKey,
 	DescribeDocuments, GetDocument, PutDocument, DeleteDocument, ValidateDocument, GetPreferences, UpdatePreferences,
 	DescribeUsers, CreateUser, UpdateUser, DeleteUser,
@@ -480,6 +485,7 @@ var resourceTypes = map[Action]string{
 	DescribeMetricFilters: "LogGroup", PutMetricFilter: "LogGroup", DeleteMetricFilter: "LogGroup",
 	DescribeSubscriptionFilters: "LogGroup", PutSubscriptionFilter: "LogGroup", DeleteSubscriptionFilter: "LogGroup",
 	CreateDeliveryStream: "DeliveryStream", DescribeDeliveryStreams: "DeliveryStream", DeleteDeliveryStream: "DeliveryStream",
+	PutRule: "Rule", DescribeRules: "Rule", DeleteRule: "Rule",
 	DescribeKeys: "Key", CreateKey: "Account", ManageKey: "Key", UseKey: "Key",
 	DescribeDocuments: "Document", GetDocument: "Document", PutDocument: "Document", DeleteDocument: "Document",
 	ValidateDocument: "Account", GetPreferences: "Document", UpdatePreferences: "Document",

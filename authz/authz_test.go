@@ -76,7 +76,7 @@ var (
 	operatorOwn   = []Action{DescribeSessions, ResumeSession, TerminateSession, GetSessionLogs}
 	auditorReads  = []Action{
 		DescribeNodes, DescribeSessions, GetSessionLogs, ObserveSession,
-		DescribeLogGroups, DescribeLogStreams, GetLogEvents, QueryLogs, DescribeMetricFilters, DescribeSubscriptionFilters, DescribeDeliveryStreams,
+		DescribeLogGroups, DescribeLogStreams, GetLogEvents, QueryLogs, DescribeMetricFilters, DescribeSubscriptionFilters, DescribeDeliveryStreams, DescribeRules,
 		DescribeDocuments, GetDocument, ValidateDocument, GetPreferences,
 		DescribeKeys, DescribeUsers, DescribePolicies, TestPolicy,
 		LookupAuditEvents, VerifyAuditTrail, DescribeActivations,

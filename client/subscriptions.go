@@ -61,3 +61,22 @@ func (c *Client) DeliveryStreamKey(ctx context.Context, name string, req api.Del
 	err := c.do(ctx, "POST", api.PathDeliveryStreams+"/"+url.PathEscape(name)+"/key", req, &out)
 	return out.Key, err
 }
+
+// PutRule creates or replaces an event rule.
+func (c *Client) PutRule(ctx context.Context, r api.Rule) (api.Rule, error) {
+	var out api.Rule
+	err := c.do(ctx, "PUT", api.PathRules, r, &out)
+	return out, err
+}
+
+// Rules lists the account's event rules, each target with its backlog.
+func (c *Client) Rules(ctx context.Context) ([]api.Rule, error) {
+	var out []api.Rule
+	err := c.do(ctx, "GET", api.PathRules, nil, &out)
+	return out, err
+}
+
+// DeleteRule deletes an event rule.
+func (c *Client) DeleteRule(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", api.PathRules+"?name="+url.QueryEscape(name), nil, nil)
+}

@@ -80,6 +80,9 @@ type Stream struct {
 	// (Target), as the worker hands records to Deps.Send.
 	Destination string          `json:",omitempty"`
 	Target      json.RawMessage `json:",omitempty"`
+	// PerEvent makes each record hold one event, for destinations that
+	// take events one by one (event rules' targets).
+	PerEvent bool `json:",omitempty"`
 	// KeyARN, when set, is the Postern key each object is sealed with
 	// (package envelope), as the session logs are.
 	KeyARN    string

@@ -16,10 +16,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/postern/postern/filterpattern"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/logstore"
 )
+
+// Matcher says whether an event's message is to be delivered.
+type Matcher interface {
+	Match(message string) bool
+}
 
 // Source is one log group read into a delivery stream from a durable
 // cursor.
@@ -29,8 +33,9 @@ type Source struct {
 	// filter's name, or a name of Postern's own holding ':', which
 	// filter names cannot.
 	Filter string
-	// Pattern keeps the events it matches; nil keeps every event.
-	Pattern *filterpattern.Pattern
+	// Pattern keeps the events it matches (a filter pattern, an event
+	// pattern); nil keeps every event.
+	Pattern Matcher
 	// Cursor is the ID of the last event delivered (or skipped).
 	Cursor int64
 	// Stream is where the events go.
@@ -284,6 +289,10 @@ func (w *Worker) readSource(ctx context.Context, s Source) error {
 // add appends the events s's pattern keeps, one Payload per log stream
 // (in the order streams first appear), and notes how far s was read.
 func (b *buffer) add(s Source, evs []logstore.Event) {
+	perRecord := maxPayloadEvents
+	if s.Stream.PerEvent {
+		perRecord = 1
+	}
 	var order []string
 	byStream := map[string]*Payload{}
 	for _, e := range evs {
@@ -291,7 +300,7 @@ func (b *buffer) add(s Source, evs []logstore.Event) {
 			continue
 		}
 		p := byStream[e.Stream]
-		if p == nil || len(p.LogEvents) >= maxPayloadEvents {
+		if p == nil || len(p.LogEvents) >= perRecord {
 			if p != nil {
 				b.appendRecord(p)
 			}

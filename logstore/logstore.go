@@ -407,6 +407,20 @@ CREATE TABLE delivery_streams (
 	PRIMARY KEY (account, name)
 ) STRICT;
 `,
+	// 7: event rules (rules.go), which read each account's event group
+	// (package events) from cursors of their own.
+	`
+CREATE TABLE event_rules (
+	account     TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	description TEXT NOT NULL,
+	pattern     TEXT NOT NULL,
+	state       TEXT NOT NULL,
+	targets     TEXT NOT NULL,
+	created_at  INTEGER NOT NULL,
+	PRIMARY KEY (account, name)
+) STRICT;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/events"
 	"github.com/postern/postern/relay"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/wire"
@@ -228,6 +229,7 @@ func (s *Server) setUpAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 		old.Mux.Close()
 	}
 	s.logf("server: agent %s connected from %s (%d live sessions)", n.ID, remote, len(hello.Sessions))
+	s.nodeEvent(ctx, n, events.NodeOnline)
 	s.resumeSessions(toResume, ac, hello.Sessions)
 	s.startHeartbeat(ctx, ac)
 	return ac
@@ -243,6 +245,9 @@ func (s *Server) agentClosed(ac *agentConn) {
 	}
 	s.agentsMu.Unlock()
 	s.logf("server: agent %s disconnected", ac.NodeID)
+	if current && !s.stopping.Load() {
+		s.nodeEventByID(s.ctx, ac.NodeID, events.NodeOffline)
+	}
 	// The store gets the last heartbeat; not from a connection the node
 	// has already replaced, nor when the server stops, where the agents
 	// come back to a new one in a moment anyway and a write per agent

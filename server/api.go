@@ -15,6 +15,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/events"
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/orgs"
@@ -408,6 +409,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.logf("server: node %s (%s) registered with activation %s", nodeID, name, a.ID)
+	s.nodeEvent(r.Context(), n, events.NodeRegistered)
 	if renamed != "" {
 		s.logf("server: node %s: %s", nodeID, renamed)
 	}

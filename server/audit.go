@@ -17,6 +17,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/audit"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/events"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/store"
@@ -291,6 +292,9 @@ func (s *Server) deliverAudit(ctx context.Context, rec store.AuditRecord) {
 		return
 	}
 	s.logSignal.notify()
+	// And as an event, as CloudTrail's records reach EventBridge.
+	s.events.Emit(ctx, rec.Account, events.SourceAudit, events.APICall, nil, api.AuditRecord{Seq: rec.Seq, Time: rec.Time, Actor: rec.Actor,
+		Action: rec.Action, Resource: rec.Resource, Source: rec.Source, Result: rec.Result, Status: rec.Status, RequestID: rec.RequestID, Detail: rec.Detail})
 }
 
 // statusWriter remembers the status written, and lets WebSocket upgrades

@@ -125,6 +125,7 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 		"PUT " + api.PathLogGroups + "/metric-filters":       `{"logGroupName":"` + group + `","filterName":"f","filterPattern":"sudo","metricNamespace":"ns","metricName":"m"}`,
 		"POST " + api.PathKeys:                               `{"description":"k"}`,
 		"PUT " + api.PathLogGroups + "/subscription-filters": `{"logGroupName":"` + group + `","filterName":"f","destinationArn":"prn:postern:firehose:000000000001:deliverystream/s"}`,
+		"PUT " + api.PathRules:                               `{"name":"r","eventPattern":"{\"source\":[\"x\"]}","targets":[]}`,
 		"POST " + api.PathDeliveryStreams:                    `{"deliveryStreamName":"s","bucket":"b"}`,
 		"POST " + api.PathKeys + "/{action}":                 `{"keyId":"` + key.ID + `"}`,
 		"POST " + api.PathDocuments:                          `{"name":"MyDoc","content":"{}"}`,

@@ -28,11 +28,13 @@ import (
 	"github.com/postern/postern/connlimit"
 	"github.com/postern/postern/delivery"
 	"github.com/postern/postern/diskspace"
+	"github.com/postern/postern/events"
 	"github.com/postern/postern/firehose"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/relay"
 	"github.com/postern/postern/signin"
+	"github.com/postern/postern/snstopic"
 	"github.com/postern/postern/sso"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/webhook"
@@ -153,9 +155,15 @@ type Server struct {
 	// firehose ships log groups on through subscription filters and
 	// archives (package firehose); nil without the built-in log store.
 	firehose *firehose.Worker
-	// webhooks posts to delivery streams' HTTP endpoints.
+	// events tells what happens as EventBridge events (package events);
+	// nil without the built-in log store.
+	events *events.Bus
+	// webhooks posts to delivery streams' HTTP endpoints and rules'
+	// webhooks.
 	webhooks webhook.Client
-	outbox   *outbox // how much the outbox holds, and its bound
+	// sns publishes to rules' SNS topics.
+	sns    snstopic.Publisher
+	outbox *outbox // how much the outbox holds, and its bound
 	// logSignal wakes tails of the built-in log store.
 	logSignal logSignal
 	// metricFilters count the built-in log groups' matching events.
@@ -295,6 +303,7 @@ func New(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.expireLogs(logRetentionEvery) }()
 		s.firehose = firehose.New(s.firehoseDeps())
+		s.events = &events.Bus{Store: cfg.LogStore, Now: s.now, Logf: s.logf, Region: eventsRegion, Put: s.firehose.Kick}
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.firehose.Run(ctx) }()
 	}
@@ -454,6 +463,11 @@ func (s *Server) relayDeps() relay.Deps {
 		Ended: func(final store.Session, how string) {
 			s.deliver.Kick()
 			s.auditEvent(final, "SessionEnded", how)
+			state := events.StateTerminated
+			if final.Status == store.StatusFailed {
+				state = events.StateFailed
+			}
+			s.sessionEvent(s.ctx, final, nil, state)
 		},
 		CatchupRead:  func() { s.catchupRecords.Add(1) },
 		OutputMemory: s.cfg.OutputMemory, SyncInterval: s.cfg.SyncInterval, GracePeriod: s.cfg.GracePeriod,

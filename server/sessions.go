@@ -17,6 +17,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/events"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/relay"
@@ -179,6 +180,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	}
 	s.logf("server: session %s (%s) started by %s on %s as %q", sess.ID, plan.document, sess.Owner, n.ID, sess.RunAsUser)
 	s.auditEvent(sess, "SessionStarted", fmt.Sprintf("document %s on %s as %q", plan.document, n.ID, sess.RunAsUser))
+	s.sessionEvent(r.Context(), sess, &n, events.StateStarted)
 	out := s.apiSession(sess)
 	out.TargetName = s.targetName(r, sess, map[string]store.Node{n.ID: n}, nil)
 	s.apiDeliveries(r.Context(), sess, &out)

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net/http"
 	"path"
+	"strings"
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -21,10 +22,13 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/envelope"
+	"github.com/postern/postern/events"
 	"github.com/postern/postern/firehose"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/keys"
+	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/orgs"
+	"github.com/postern/postern/snstopic"
 	"github.com/postern/postern/subscriptions"
 	"github.com/postern/postern/webhook"
 )
@@ -304,6 +308,88 @@ func (s *Server) sendRecords(ctx context.Context, st firehose.Stream, records []
 			}
 		}
 		return len(records), nil
+	case subscriptions.DestRule:
+		var t api.RuleTarget
+		if err := json.Unmarshal(st.Target, &t); err != nil {
+			return 0, fmt.Errorf("%s: its target: %w", st.Name, err)
+		}
+		for i, rec := range records {
+			var p firehose.Payload
+			if err := json.Unmarshal(rec, &p); err != nil {
+				return i, err
+			}
+			for _, ev := range p.LogEvents {
+				err := s.sendEvent(ctx, st, t, ev)
+				if err != nil && (webhook.Refused(err) || snstopic.Refused(err)) {
+					// Refused for good: to the dead letters, with why.
+					err = s.deadLetter(ctx, st, ev, err)
+				}
+				if err != nil {
+					return i, err
+				}
+			}
+		}
+		return len(records), nil
 	}
 	return 0, fmt.Errorf("delivery stream %s: destination %s is not one this server sends to", st.Name, st.Destination)
+}
+
+// DeadLetterGroup holds the events a rule's target refused for good, each
+// with the rule, the target and why, one stream per rule.
+const DeadLetterGroup = "/postern/events/dead-letter"
+
+// deadLetter keeps an event a rule's target refused for good.
+func (s *Server) deadLetter(ctx context.Context, st firehose.Stream, ev firehose.LogEvent, cause error) error {
+	_, rest, _ := strings.Cut(st.Name, ":")
+	rule, target, _ := strings.Cut(rest, ":")
+	msg, err := json.Marshal(map[string]any{"rule": rule, "target": target, "reason": cause.Error(), "event": json.RawMessage(ev.Message)})
+	if err != nil {
+		return err
+	}
+	if err := s.ensureGroup(ctx, st.Account, DeadLetterGroup); err != nil {
+		return err
+	}
+	s.logf("server: rule %s: target %s refused an event for good (%v); it is in %s", rule, target, cause, DeadLetterGroup)
+	return s.cfg.LogStore.PutEvents(ctx, st.Account, DeadLetterGroup, rule, []logstore.Event{{Time: s.now(), Message: string(msg)}})
+}
+
+// sendEvent delivers one event to a rule's target.
+func (s *Server) sendEvent(ctx context.Context, st firehose.Stream, t api.RuleTarget, ev firehose.LogEvent) error {
+	_, rest, _ := strings.Cut(st.Name, ":")
+	rule, _, _ := strings.Cut(rest, ":")
+	input := ev.Message
+	if t.InputTransformer != nil {
+		var err error
+		if input, err = subscriptions.Transform([]byte(ev.Message), rule, t.InputTransformer); err != nil {
+			return err
+		}
+	}
+	switch {
+	case t.Webhook != nil:
+		e := webhook.Endpoint{URL: t.Webhook.URL, Secret: t.Webhook.Secret, CAPEM: t.Webhook.CAPEM, Format: t.Webhook.Format}
+		body := []byte(input)
+		if e.Format == webhook.FormatSlack {
+			if t.InputTransformer == nil {
+				input = eventSummary(ev.Message)
+			}
+			body, _ = json.Marshal(map[string]string{"text": input})
+		}
+		var id struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal([]byte(ev.Message), &id)
+		return s.webhooks.Post(ctx, e, id.ID+"/"+t.ID, body)
+	case t.SNSTopicARN != "":
+		return s.sns.Publish(ctx, t.SNSTopicARN, "", input)
+	}
+	return fmt.Errorf("%s: a target with nowhere to go", st.Name)
+}
+
+// eventSummary is an event in one line, for a chat message.
+func eventSummary(event string) string {
+	var ev events.Event
+	if json.Unmarshal([]byte(event), &ev) != nil {
+		return event
+	}
+	return fmt.Sprintf("%s (%s) in account %s at %s: %s", ev.DetailType, ev.Source, ev.Account, ev.Time, ev.Detail)
 }

@@ -1,7 +1,8 @@
-// Package subscriptions is log groups' subscription filters and the
-// delivery streams they feed (package firehose): the API's handlers, and
-// the sources the firehose worker reads, among them every organization's
-// archive of its accounts' session log groups.
+// Package subscriptions is what reads log groups onward: subscription
+// filters and the delivery streams they feed (package firehose), event
+// rules and their targets (rules.go, over each account's event group of
+// package events), and every organization's archive of its accounts' log
+// groups. It serves their API and gives the firehose worker its sources.
 //
 // Subscription filters and delivery streams live in the log store, beside
 // the groups they read; a filter names its stream by ARN, and only a
@@ -39,6 +40,11 @@ type LogStore interface {
 	DeliveryStreams(ctx context.Context, account string) ([]logstore.DeliveryStream, error)
 	DeleteDeliveryStream(ctx context.Context, account, name string) error
 	Groups(ctx context.Context, account string) ([]logstore.Group, error)
+	PutRule(ctx context.Context, r logstore.Rule) error
+	Rules(ctx context.Context, account string) ([]logstore.Rule, error)
+	DeleteRule(ctx context.Context, account, name string) error
+	LastEventID(ctx context.Context, account, group string) (int64, error)
+	DeleteCursor(ctx context.Context, account, group, filter string) error
 }
 
 // Archive is an organization's archive as log shipping needs it: where
@@ -152,6 +158,9 @@ func (h *Handlers) Routes() []httpapi.Route {
 		{Pattern: "GET " + ds + "/{name}", Action: authz.DescribeDeliveryStreams, Handler: h.describeStream},
 		{Pattern: "DELETE " + ds + "/{name}", Action: authz.DeleteDeliveryStream, Handler: h.deleteStream},
 		{Pattern: "POST " + ds + "/{name}/key", Action: authz.DescribeDeliveryStreams, Handler: h.objectKey},
+		{Pattern: "GET " + api.PathRules, Action: authz.DescribeRules, Handler: h.listRules},
+		{Pattern: "PUT " + api.PathRules, Action: authz.PutRule, Handler: h.putRule},
+		{Pattern: "DELETE " + api.PathRules, Action: authz.DeleteRule, Handler: h.deleteRule},
 	}
 }
 
@@ -211,15 +220,22 @@ func (h *Handlers) Sources(ctx context.Context) ([]firehose.Source, error) {
 		if !ok || s.Account != f.Account {
 			continue // its stream was deleted: nothing to send to
 		}
-		var p *filterpattern.Pattern
+		src := firehose.Source{Account: f.Account, Group: f.Group, Filter: f.Name, Cursor: f.Cursor, Stream: s}
 		if f.Pattern != "" {
-			if p, err = filterpattern.Parse(f.Pattern); err != nil {
+			p, err := filterpattern.Parse(f.Pattern)
+			if err != nil {
 				h.Logf("subscriptions: %s %s: %v", f.Group, f.Name, err)
 				continue
 			}
+			src.Pattern = p // not a nil *Pattern in the interface
 		}
-		out = append(out, firehose.Source{Account: f.Account, Group: f.Group, Filter: f.Name, Pattern: p, Cursor: f.Cursor, Stream: s})
+		out = append(out, src)
 	}
+	rules, err := h.ruleSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, rules...)
 	if h.Archives == nil {
 		return out, nil
 	}

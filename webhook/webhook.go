@@ -60,6 +60,9 @@ const (
 	// FormatAWSLogs is CloudWatch Logs' subscription payload as Lambda
 	// gets it: {"awslogs":{"data":BASE64(GZIP(PAYLOAD))}}.
 	FormatAWSLogs = "awslogs"
+	// FormatSlack is {"text": ...}, what Slack's incoming webhooks and
+	// those that copy them take.
+	FormatSlack = "slack"
 )
 
 // Endpoint is where a webhook goes.
@@ -87,8 +90,8 @@ func (e Endpoint) Check() error {
 	if len(e.Secret) < MinSecretLen {
 		errs = append(errs, fmt.Errorf("secret: %d bytes: at least %d", len(e.Secret), MinSecretLen))
 	}
-	if e.Format != "" && e.Format != FormatJSON && e.Format != FormatAWSLogs {
-		errs = append(errs, fmt.Errorf("format %q: %s or %s", e.Format, FormatJSON, FormatAWSLogs))
+	if e.Format != "" && e.Format != FormatJSON && e.Format != FormatAWSLogs && e.Format != FormatSlack {
+		errs = append(errs, fmt.Errorf("format %q: %s, %s or %s", e.Format, FormatJSON, FormatAWSLogs, FormatSlack))
 	}
 	if e.CAPEM != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(e.CAPEM)) {
 		errs = append(errs, errors.New("ca: no PEM certificate in it"))
