@@ -2,8 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,14 +17,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/postern/postern/api"
 )
 
 // listingArgs are the arguments of the listing commands that need some,
 // by command path without "postern ".
 var listingArgs = map[string][]string{
-	"logs streams":            {"/postern/audit"},
-	"logs query":              {"fields @timestamp, action | limit 3", "--group", "/postern/audit", "--since", "1h"},
-	"org stacksets instances": {"listing"},
+	"logs streams":              {"/postern/audit"},
+	"logs query":                {"fields @timestamp, action | limit 3", "--group", "/postern/audit", "--since", "1h"},
+	"org stacksets instances":   {"listing"},
+	"org stacksets operations":  {"listing"},
+	"delivery-streams describe": {"listing"},
 }
 
 // operations print what they did, account by account, as a table: they
@@ -52,6 +61,16 @@ func TestListingsDefaultOutput(t *testing.T) {
 	}
 	e.mustRun(ctx, "org", "stacksets", "create", "listing", "--template", template)
 	e.mustRun(ctx, "org", "stacksets", "deploy", "listing", "--targets", "000000000001")
+	// A delivery stream to a webhook, a subscription filter sending to
+	// it, and a rule.
+	hook := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
+	t.Cleanup(hook.Close)
+	secret := writeFile(t, "secret", strings.Repeat("l", 32))
+	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hook.Certificate().Raw})))
+	e.mustRun(ctx, "delivery-streams", "create", "listing", "--destination", "HTTP", "--http-url", hook.URL, "--http-secret-file", secret, "--http-ca-file", ca)
+	e.mustRun(ctx, "logs", "subscription-filters", "put", "--group", "/listing", "--name", "ship", "--destination", "prn:postern:firehose:000000000001:deliverystream/listing")
+	targets, _ := json.Marshal([]api.RuleTarget{{ID: "hook", Webhook: &api.HTTPEndpoint{URL: hook.URL, Secret: strings.Repeat("l", 32), CAPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hook.Certificate().Raw})), Format: "json"}}})
+	e.mustRun(ctx, "events", "rules", "put", "listing", "--pattern-file", writeFile(t, "pattern.json", `{"source": ["postern.nodes"]}`), "--targets-file", writeFile(t, "targets.json", string(targets)))
 
 	listings := findListings(ctx, t)
 	var names []string
