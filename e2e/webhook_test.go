@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -104,7 +105,8 @@ func TestWebhookDeliveryStream(t *testing.T) {
 	closedURL := "https://" + closed.Addr().String() + "/hook"
 	closed.Close()
 
-	e := startDev(t)
+	e := startDev(t, "--metrics-listen", "127.0.0.1:0")
+	metricsURL := e.dev.waitFor(ctx, regexp.MustCompile(`metrics on (http://\S+)`))[1]
 	node := hostname(t)
 	create := func(args ...string) []string {
 		return append([]string{"delivery-streams", "create", "hook", "--destination", "HTTP", "--buffer-interval", "0"}, args...)
@@ -147,12 +149,25 @@ func TestWebhookDeliveryStream(t *testing.T) {
 		e.jsonOut(ctx, &ds, "delivery-streams", "describe", "hook")
 		return ds.Status != nil && strings.Contains(ds.Status.LastError, "503")
 	})
+	// The metrics say so: failing, and a backlog with an age.
+	streamLabel := `stream="` + ds.ARN + `"`
+	waitFor(ctx, t, "the metrics to show the failing stream and its backlog", func() bool {
+		m := scrape(t, metricsURL, e.metricsToken())
+		return strings.Contains(m, "postern_delivery_stream_failing{"+streamLabel+"} 1") &&
+			regexp.MustCompile(`postern_subscription_backlog_events\{account="000000000001",log_group="/postern/sessions",reader="hook"\} [1-9]`).MatchString(m)
+	})
 	recv.mu.Lock()
 	recv.status = 0
 	recv.mu.Unlock()
 	waitFor(ctx, t, "the events held during the outage at the webhook", func() bool {
 		_, data := recv.messages()
 		return strings.Contains(data, "Zq7Outage")
+	})
+	waitFor(ctx, t, "the metrics to show the backlog drained", func() bool {
+		m := scrape(t, metricsURL, e.metricsToken())
+		return strings.Contains(m, "postern_delivery_stream_failing{"+streamLabel+"} 0") &&
+			strings.Contains(m, `postern_subscription_backlog_events{account="000000000001",log_group="/postern/sessions",reader="hook"} 0`) &&
+			regexp.MustCompile(`postern_delivery_stream_events_total\{`+regexp.QuoteMeta(streamLabel)+`\} [1-9]`).MatchString(m)
 	})
 	recv.mu.Lock()
 	defer recv.mu.Unlock()

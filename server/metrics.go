@@ -68,7 +68,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 			return value(n)
 		}
 	}
-	reg.MustRegister(m.deliveries, m.streamLatency, m.metricsRefused,
+	reg.MustRegister(m.deliveries, m.streamLatency, m.metricsRefused, subscriptionMetrics{s},
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "postern_client_catchup_records_total",
 			Help: "Journal records read to serve clients further behind than the relay's memory (resumes, late watchers, slow readers).",
