@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -174,4 +175,95 @@ func TestWebhookDeliveryStream(t *testing.T) {
 	if recv.bad != 0 {
 		t.Errorf("%d requests were not signed right", recv.bad)
 	}
+}
+
+// TestWebhookServerKilledMidDelivery kills the server (SIGKILL) while a
+// webhook holds a delivery in flight: the server that comes back on the
+// same data delivers it again from the filter's cursor (at least once),
+// and goes on with what follows.
+func TestWebhookServerKilledMidDelivery(t *testing.T) {
+	ctx := testCtx(t)
+	secret := strings.Repeat("k", 40)
+	var (
+		mu       sync.Mutex
+		inFlight = make(chan struct{})
+		release  = make(chan struct{})
+		blocked  bool
+		killSeen int // deliveries of the killed one after the restart
+		restart  bool
+		after    bool
+	)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if webhook.Verify([]byte(secret), r.Header.Get(webhook.SignatureHeader), body, time.Now()) != nil {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var p firehose.Payload
+		json.Unmarshal(body, &p) // format json: the payload as it is
+		text := ""
+		for _, e := range p.LogEvents {
+			text += e.Message
+		}
+		mu.Lock()
+		switch {
+		case strings.Contains(text, "Zq5Kill") && !blocked:
+			blocked = true
+			mu.Unlock()
+			close(inFlight)
+			<-release // the server is killed meanwhile
+			return
+		case strings.Contains(text, "Zq5Kill") && restart:
+			killSeen++
+		}
+		if strings.Contains(text, "Zq5After") {
+			after = true
+		}
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	defer close(release)
+	dir := t.TempDir()
+	caFile, secretFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "secret")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
+	os.WriteFile(secretFile, []byte(secret), 0o600)
+
+	e := startDev(t)
+	node := hostname(t)
+	var ds api.DeliveryStream
+	e.mustRun(ctx, "delivery-streams", "create", "hook", "--destination", "HTTP", "--buffer-interval", "0",
+		"--http-url", srv.URL, "--http-secret-file", secretFile, "--http-ca-file", caFile, "--http-format", "json")
+	e.jsonOut(ctx, &ds, "delivery-streams", "describe", "hook")
+	e.mustRun(ctx, "exec", node, "--", "true")
+	e.waitDelivered(ctx, e.sessions(ctx)[0].ID)
+	e.mustRun(ctx, "logs", "subscription-filters", "put", "--group", "/postern/sessions", "--name", "hook", "--destination", ds.ARN)
+	e.mustRun(ctx, "exec", node, "--", "echo", "Zq5Kill")
+	select {
+	case <-inFlight:
+	case <-ctx.Done():
+		t.Fatal("the delivery never reached the webhook")
+	}
+	e.dev.signal(syscall.SIGKILL)
+	<-e.dev.done
+	mu.Lock()
+	restart = true
+	mu.Unlock()
+	e.startDevIn(ctx)
+	waitFor(ctx, t, "the killed server's delivery, again from the cursor", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return killSeen >= 1
+	})
+	waitFor(ctx, t, "the node back online", func() bool {
+		_, errOut, code := e.run(ctx, "exec", node, "--", "echo", "Zq5After")
+		if code != 0 && !strings.Contains(errOut, "offline") {
+			t.Fatalf("exec after the restart: %s", errOut)
+		}
+		return code == 0
+	})
+	waitFor(ctx, t, "what follows the restart at the webhook", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return after
+	})
 }
