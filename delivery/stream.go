@@ -398,6 +398,9 @@ func (d *Worker) Stream(ctx context.Context, dl *store.Delivery, dest CloudWatch
 			if err := d.sendLines(ctx, dest, t, dl.SessionID, &ev, sink.lines, extra...); err != nil {
 				return err
 			}
+			if d.Commands != nil && len(cmds) > 0 {
+				d.Commands(*dl, extra[:len(cmds)])
+			}
 			cmds, conns = cmds[:0], conns[:0]
 			if len(sink.lines) > 0 && !oldest.IsZero() {
 				d.Streamed(dl.Destination, d.Now().Sub(oldest))

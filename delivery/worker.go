@@ -190,6 +190,9 @@ type Deps struct {
 	JournalKey  func(ctx context.Context, account, id string) (cipher.AEAD, error)
 	// EnvelopeWriter seals an artifact for client-side encryption.
 	EnvelopeWriter func(ctx context.Context, w io.Writer, dl store.Delivery) (*envelope.Writer, error)
+	// Commands is told of the command events a stream delivered (their
+	// JSON), once they are; nil: nobody. A stream run again tells again.
+	Commands func(dl store.Delivery, events []string)
 	// ArchiveEnvelope seals an archive copy with the archive's key.
 	ArchiveEnvelope func(ctx context.Context, w io.Writer, dl store.Delivery, t ArchiveTarget) (*envelope.Writer, error)
 	// SessionEnded reports whether a session has ended (its journal

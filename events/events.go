@@ -181,3 +181,15 @@ type NodeState struct {
 	State  string            `json:"state"`
 	Tags   map[string]string `json:"tags,omitempty"`
 }
+
+// KeyState is a KMS Key State Change's detail: the key's state after an
+// action on it (enable, disable, schedule-deletion, cancel-deletion,
+// rotate).
+type KeyState struct {
+	KeyID        string     `json:"keyId"`
+	KeyARN       string     `json:"keyArn"`
+	KeyState     string     `json:"keyState"`
+	Action       string     `json:"action"`
+	DeletionDate *time.Time `json:"deletionDate,omitempty"`
+	UserIdentity Identity   `json:"userIdentity"`
+}

@@ -175,6 +175,12 @@ func (s *Server) deliveryDeps() delivery.Deps {
 		LogDestination: s.logDestination, EnsureOwnLogGroup: s.ensureOwnLogGroup,
 		JournalPath: s.journalPath, JournalKey: s.journalKey, EnvelopeWriter: s.envelopeWriter, ArchiveEnvelope: s.archiveEnvelope,
 		SessionEnded: s.sessionEnded, OutputSoFar: s.outputSoFar,
+		Commands: func(dl store.Delivery, cmds []string) {
+			// Once per command: from the stream every session has.
+			if dl.Destination == ownLogs {
+				s.commandEvents(s.ctx, dl, cmds)
+			}
+		},
 		Changed: func() { s.outbox.changed() },
 		Delivered: func(destination, artifact, result string) {
 			s.metrics.deliveries.WithLabelValues(destination, artifact, result).Inc()

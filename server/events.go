@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/postern/postern/events"
 	"github.com/postern/postern/ids"
+	"github.com/postern/postern/keys"
 	"github.com/postern/postern/store"
 )
 
@@ -57,4 +59,36 @@ func (s *Server) nodeEventByID(ctx context.Context, id, state string) {
 		return
 	}
 	s.nodeEvent(ctx, n, state)
+}
+
+// keyEvent emits a key's state change (or rotation), in the key's
+// account.
+func (s *Server) keyEvent(ctx context.Context, k keys.Key, action, by string) {
+	if s.events == nil {
+		return
+	}
+	d := events.KeyState{KeyID: k.ID, KeyARN: k.ARN, KeyState: k.State, Action: action, UserIdentity: events.Identity{ARN: by}}
+	if !k.DeletionDate.IsZero() {
+		t := k.DeletionDate.UTC()
+		d.DeletionDate = &t
+	}
+	s.events.Emit(context.WithoutCancel(ctx), k.Account, events.SourceKeys, events.KeyStateChange, []string{k.ARN}, d)
+}
+
+// commandEvents emits a session's commands as events, their detail the
+// command events streamed to the session's log groups.
+func (s *Server) commandEvents(ctx context.Context, dl store.Delivery, cmds []string) {
+	if s.events == nil {
+		return
+	}
+	for _, c := range cmds {
+		var target struct {
+			Target struct {
+				ID string `json:"id"`
+			} `json:"target"`
+		}
+		_ = json.Unmarshal([]byte(c), &target)
+		s.events.Emit(ctx, dl.Account, events.SourceSessions, events.SessionCommand,
+			[]string{ids.ARN("ssm", dl.Account, "session", dl.SessionID), ids.ARN("ssm", dl.Account, "managed-instance", target.Target.ID)}, json.RawMessage(c))
+	}
 }

@@ -199,6 +199,10 @@ func (s *Server) handleKeyAction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return keyError(err)
 	}
+	switch action := r.PathValue("action"); action {
+	case "enable", "disable", "schedule-deletion", "cancel-deletion", "rotate":
+		s.keyEvent(ctx, k, action, actorARN(callerOf(r)))
+	}
 	writeJSON(w, http.StatusOK, apiKey(k))
 	return nil
 }
