@@ -259,9 +259,10 @@ func (t *test) matchLeaf(v any) bool {
 }
 
 // The matcher walks the pattern and looks up each of its fields in the
-// event, so its cost depends on the pattern, not on the size of the event:
-// every (pattern node, event node) pair is visited at most once per $or
-// branch that names it.
+// event, so it never reads event fields the pattern does not name. Each
+// node of the pattern meets each event value at its path at most once (a
+// $or's branches are distinct nodes), so matching costs at most the
+// pattern's size times the number of values along its paths.
 //
 // ex is nil for Match; Explain passes a trace to collect what matched or
 // why not, and path, the event path of the value at hand, is only kept up
@@ -287,7 +288,7 @@ func matchObject(o *objectPat, m map[string]any, ex *trace, path string) bool {
 		}
 		var ok bool
 		if f.obj != nil {
-			ok = matchNested(f.obj, v, present, ex, fp)
+			ok = matchNested(f.obj, v, ex, fp)
 		} else {
 			ok = matchValues(f, v, present, ex, fp)
 		}
@@ -321,10 +322,10 @@ func matchOr(f *fieldPat, m map[string]any, ex *trace, path string) bool {
 }
 
 // matchNested matches a nested pattern object against the event's value
-// at its place. An array matches if one element matches as a whole
+// at its place, nil if there is none. An array matches if one element matches as a whole
 // (array consistency); a missing field, a leaf or an empty array leaves
 // nothing but the pattern's exists: false tests to pass.
-func matchNested(o *objectPat, v any, present bool, ex *trace, path string) bool {
+func matchNested(o *objectPat, v any, ex *trace, path string) bool {
 	switch t := v.(type) {
 	case map[string]any:
 		return matchObject(o, t, ex, path)
@@ -339,7 +340,7 @@ func matchNested(o *objectPat, v any, present bool, ex *trace, path string) bool
 		// rather than an allocation for every element.
 		at := -1
 		for i, e := range t {
-			if matchNested(o, e, true, nil, "") {
+			if matchNested(o, e, nil, "") {
 				at = i
 				break
 			}
@@ -348,7 +349,7 @@ func matchNested(o *objectPat, v any, present bool, ex *trace, path string) bool
 			return at >= 0
 		}
 		i := max(at, 0)
-		matched := matchNested(o, t[i], true, ex, fmt.Sprintf("%s[%d]", path, i))
+		matched := matchNested(o, t[i], ex, fmt.Sprintf("%s[%d]", path, i))
 		if !matched && len(t) > 1 {
 			ex.failed.Reason += fmt.Sprintf(" (and no other element of %s matches either)", path)
 		}
