@@ -83,30 +83,32 @@ func orFailure(branches []FieldExplanation) string {
 	return b.String()
 }
 
-// matchedValue records that test t, one of tests, passed a leaf of v, naming the leaf's
-// path when it is an element of an array.
-func (tr *trace) matchedValue(path string, tests []*test, t *test, v any) {
-	p, leaf, _ := findLeaf(t, v, path)
-	if t.kind == testExact {
+// matchedValue records that op, one of tests, passed a leaf of v, naming
+// the leaf's path when it is an element of an array; op is nil when the
+// leaf was found in the field's set of exact values. An exact value is
+// shown with the whole list it is in, an operator alone.
+func (tr *trace) matchedValue(path string, tests []*test, op *test, pass func(any) bool, v any) {
+	p, leaf, _ := findLeaf(pass, v, path)
+	if op == nil || op.kind == testExact {
 		tr.matched = append(tr.matched, FieldExplanation{Path: p, Reason: fmt.Sprintf("%s is one of %s", renderValue(leaf), renderTests(tests))})
 		return
 	}
-	tr.matched = append(tr.matched, FieldExplanation{Path: p, Reason: fmt.Sprintf("%s matches %s", renderValue(leaf), nodeJSON(t.src))})
+	tr.matched = append(tr.matched, FieldExplanation{Path: p, Reason: fmt.Sprintf("%s matches %s", renderValue(leaf), nodeJSON(op.src))})
 }
 
-func findLeaf(t *test, v any, path string) (string, any, bool) {
+func findLeaf(pass func(any) bool, v any, path string) (string, any, bool) {
 	switch x := v.(type) {
 	case map[string]any:
 		return "", nil, false
 	case []any:
 		for i, e := range x {
-			if p, leaf, ok := findLeaf(t, e, fmt.Sprintf("%s[%d]", path, i)); ok {
+			if p, leaf, ok := findLeaf(pass, e, fmt.Sprintf("%s[%d]", path, i)); ok {
 				return p, leaf, true
 			}
 		}
 		return "", nil, false
 	}
-	return path, v, t.matchLeaf(v)
+	return path, v, pass(v)
 }
 
 func (tr *trace) matchedExists(path string, t *test, v any, present bool) {

@@ -259,13 +259,16 @@ func (t *test) matchLeaf(v any) bool {
 }
 
 // The matcher walks the pattern and looks up each of its fields in the
-// event, so its cost depends on the pattern, not on the size of the event:
-// every (pattern node, event node) pair is visited at most once per $or
-// branch that names it.
+// event, so it never reads event fields the pattern does not name. Each
+// node of the pattern meets each event value at its path at most once (a
+// $or's branches are distinct nodes), so matching costs at most the
+// pattern's size times the number of values along its paths.
 //
 // ex is nil for Match; Explain passes a trace to collect what matched or
 // why not, and path, the event path of the value at hand, is only kept up
-// to date then (building it would cost Match allocations).
+// to date then (building it would cost Match allocations). Where there is
+// a choice (an array's elements, $or's branches), Explain finds the one
+// that decides without tracing and traces only that.
 
 // matchObject matches a pattern object against an event object, nil when
 // the event has no object there.
@@ -285,9 +288,9 @@ func matchObject(o *objectPat, m map[string]any, ex *trace, path string) bool {
 		}
 		var ok bool
 		if f.obj != nil {
-			ok = matchNested(f.obj, v, present, ex, fp)
+			ok = matchNested(f.obj, v, ex, fp)
 		} else {
-			ok = matchValues(f.tests, v, present, ex, fp)
+			ok = matchValues(f, v, present, ex, fp)
 		}
 		if !ok {
 			return false
@@ -297,32 +300,32 @@ func matchObject(o *objectPat, m map[string]any, ex *trace, path string) bool {
 }
 
 func matchOr(f *fieldPat, m map[string]any, ex *trace, path string) bool {
-	if ex == nil {
-		for _, b := range f.or {
-			if matchObject(b, m, nil, path) {
-				return true
-			}
-		}
-		return false
-	}
-	var failed []FieldExplanation
 	for _, b := range f.or {
-		sub := &trace{}
-		if matchObject(b, m, sub, path) {
-			ex.matched = append(ex.matched, sub.matched...)
+		if matchObject(b, m, nil, path) {
+			if ex != nil {
+				matchObject(b, m, ex, path) // trace the branch that matched
+			}
 			return true
 		}
-		failed = append(failed, sub.failed)
+	}
+	if ex == nil {
+		return false
+	}
+	failed := make([]FieldExplanation, len(f.or))
+	for i, b := range f.or {
+		sub := &trace{}
+		matchObject(b, m, sub, path)
+		failed[i] = sub.failed
 	}
 	ex.fail(joinPath(path, keyOr), orFailure(failed))
 	return false
 }
 
 // matchNested matches a nested pattern object against the event's value
-// at its place. An array matches if one element matches as a whole
+// at its place, nil if there is none. An array matches if one element matches as a whole
 // (array consistency); a missing field, a leaf or an empty array leaves
 // nothing but the pattern's exists: false tests to pass.
-func matchNested(o *objectPat, v any, present bool, ex *trace, path string) bool {
+func matchNested(o *objectPat, v any, ex *trace, path string) bool {
 	switch t := v.(type) {
 	case map[string]any:
 		return matchObject(o, t, ex, path)
@@ -330,30 +333,27 @@ func matchNested(o *objectPat, v any, present bool, ex *trace, path string) bool
 		if len(t) == 0 {
 			return matchObject(o, nil, ex, path)
 		}
-		if ex == nil {
-			for _, e := range t {
-				if matchNested(o, e, true, nil, "") {
-					return true
-				}
-			}
-			return false
-		}
-		var first FieldExplanation
+		// Find the element that decides with the matcher that does not
+		// trace, then trace that one only: the element that matches, or
+		// the first if none does. However long the arrays, Explain then
+		// costs at most what Match does once per level of nesting,
+		// rather than an allocation for every element.
+		at := -1
 		for i, e := range t {
-			sub := &trace{}
-			if matchNested(o, e, true, sub, fmt.Sprintf("%s[%d]", path, i)) {
-				ex.matched = append(ex.matched, sub.matched...)
-				return true
-			}
-			if i == 0 {
-				first = sub.failed
+			if matchNested(o, e, nil, "") {
+				at = i
+				break
 			}
 		}
-		if len(t) > 1 {
-			first.Reason += fmt.Sprintf(" (and no other element of %s matches either)", path)
+		if ex == nil {
+			return at >= 0
 		}
-		ex.failed = first
-		return false
+		i := max(at, 0)
+		matched := matchNested(o, t[i], ex, fmt.Sprintf("%s[%d]", path, i))
+		if !matched && len(t) > 1 {
+			ex.failed.Reason += fmt.Sprintf(" (and no other element of %s matches either)", path)
+		}
+		return matched
 	}
 	return matchObject(o, nil, ex, path)
 }
@@ -362,8 +362,14 @@ func matchNested(o *objectPat, v any, present bool, ex *trace, path string) bool
 // at its place: any test passed by any leaf there. Leaves are the values
 // that are not objects or arrays, with arrays crushed out however deep they
 // nest.
-func matchValues(tests []*test, v any, present bool, ex *trace, path string) bool {
-	for _, t := range tests {
+func matchValues(f *fieldPat, v any, present bool, ex *trace, path string) bool {
+	if f.set != nil && present && anyLeafIn(f.set, v) {
+		if ex != nil {
+			ex.matchedValue(path, f.tests, nil, f.set.has, v)
+		}
+		return true
+	}
+	for _, t := range f.scan {
 		if t.kind == testExists {
 			if (present && hasLeaf(v)) == t.exists {
 				if ex != nil {
@@ -375,13 +381,13 @@ func matchValues(tests []*test, v any, present bool, ex *trace, path string) boo
 		}
 		if present && anyLeaf(t, v) {
 			if ex != nil {
-				ex.matchedValue(path, tests, t, v)
+				ex.matchedValue(path, f.tests, t, t.matchLeaf, v)
 			}
 			return true
 		}
 	}
 	if ex != nil {
-		ex.failedValues(path, tests, v, present)
+		ex.failedValues(path, f.tests, v, present)
 	}
 	return false
 }
@@ -399,6 +405,21 @@ func hasLeaf(v any) bool {
 		return false
 	}
 	return true
+}
+
+func anyLeafIn(s *exactSet, v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		return false
+	case []any:
+		for _, e := range x {
+			if anyLeafIn(s, e) {
+				return true
+			}
+		}
+		return false
+	}
+	return s.has(v)
 }
 
 func anyLeaf(t *test, v any) bool {

@@ -63,18 +63,23 @@ func readJSON(data []byte) (*node, error) {
 		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, errorf("", "the pattern has more after its closing brace: %s", syntaxMessage(err, "more JSON"))
+		return nil, errorf("", "the pattern has more after its closing brace: %s", syntaxMessage(dec, err, "more JSON"))
 	}
 	return n, nil
 }
 
-func syntaxMessage(err error, what string) string {
+// syntaxMessage describes an error of dec.Token, or what when there is
+// none. A SyntaxError's Offset counts from where the decoder last
+// buffered, not from the start of the input; InputOffset is the offending
+// byte's index, which plus one is the count encoding/json's Unmarshal
+// reports.
+func syntaxMessage(dec *json.Decoder, err error, what string) string {
 	var se *json.SyntaxError
 	switch {
 	case err == nil:
 		return what
 	case errors.As(err, &se):
-		return fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)
+		return fmt.Sprintf("invalid JSON at byte %d: %v", dec.InputOffset()+1, se)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "the JSON ends early"
 	default:
@@ -85,7 +90,7 @@ func syntaxMessage(err error, what string) string {
 func readNode(dec *json.Decoder, path string) (*node, error) {
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, errorf(path, "%s", syntaxMessage(err, ""))
+		return nil, errorf(path, "%s", syntaxMessage(dec, err, ""))
 	}
 	switch t := tok.(type) {
 	case json.Delim:
@@ -95,7 +100,7 @@ func readNode(dec *json.Decoder, path string) (*node, error) {
 			for dec.More() {
 				kt, err := dec.Token()
 				if err != nil {
-					return nil, errorf(path, "%s", syntaxMessage(err, ""))
+					return nil, errorf(path, "%s", syntaxMessage(dec, err, ""))
 				}
 				key, ok := kt.(string)
 				if !ok { // json.Decoder reports this as a syntax error first
@@ -109,7 +114,7 @@ func readNode(dec *json.Decoder, path string) (*node, error) {
 				n.vals = append(n.vals, v)
 			}
 			if _, err := dec.Token(); err != nil {
-				return nil, errorf(path, "%s", syntaxMessage(err, ""))
+				return nil, errorf(path, "%s", syntaxMessage(dec, err, ""))
 			}
 			return n, nil
 		case '[':
@@ -122,7 +127,7 @@ func readNode(dec *json.Decoder, path string) (*node, error) {
 				n.vals = append(n.vals, v)
 			}
 			if _, err := dec.Token(); err != nil {
-				return nil, errorf(path, "%s", syntaxMessage(err, ""))
+				return nil, errorf(path, "%s", syntaxMessage(dec, err, ""))
 			}
 			return n, nil
 		}
@@ -183,6 +188,67 @@ type fieldPat struct {
 	obj   *objectPat
 	tests []*test
 	or    []*objectPat
+
+	// A long list of exact strings and numbers is looked up in set, and
+	// scan has the rest of tests; otherwise set is nil and scan is tests.
+	// A pattern can list a thousand values, and an event array tens of
+	// thousands: comparing each with each would cost a million times
+	// more than a lookup.
+	set  *exactSet
+	scan []*test
+}
+
+// minExactSet is the number of exact strings and numbers from which a
+// field looks them up in a set rather than comparing them one by one.
+const minExactSet = 8
+
+// exactSet holds exact strings, and numbers by their JSON text.
+type exactSet struct {
+	strs map[string]struct{}
+	nums map[string]struct{}
+}
+
+func (s *exactSet) has(v any) bool {
+	switch t := v.(type) {
+	case string:
+		_, ok := s.strs[t]
+		return ok
+	case number:
+		_, ok := s.nums[t.lit]
+		return ok
+	}
+	return false
+}
+
+func (f *fieldPat) index() {
+	f.scan = f.tests
+	n := 0
+	for _, t := range f.tests {
+		if t.kind == testExact {
+			switch t.lit.(type) {
+			case string, number:
+				n++
+			}
+		}
+	}
+	if n < minExactSet {
+		return
+	}
+	f.set = &exactSet{strs: map[string]struct{}{}, nums: map[string]struct{}{}}
+	f.scan = nil
+	for _, t := range f.tests {
+		if t.kind == testExact {
+			switch lit := t.lit.(type) {
+			case string:
+				f.set.strs[lit] = struct{}{}
+				continue
+			case number:
+				f.set.nums[lit.lit] = struct{}{}
+				continue
+			}
+		}
+		f.scan = append(f.scan, t)
+	}
 }
 
 // compileObject compiles a pattern object. path names it in errors; inOr
@@ -237,6 +303,7 @@ func compileObject(n *node, path string, inOr bool) (*objectPat, error) {
 				}
 				f.tests = append(f.tests, t)
 			}
+			f.index()
 		default:
 			return nil, errorf(fp, "must be an array of values, such as [%s], or an object, not %s", nodeJSON(v), v.kindName())
 		}
