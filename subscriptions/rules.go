@@ -24,8 +24,12 @@ import (
 // Target (a RuleTarget's JSON, with the webhook's secret).
 const DestRule = "Rule"
 
-// maxTargets is EventBridge's limit of targets per rule.
-const maxTargets = 5
+// maxTargets is EventBridge's limit of targets per rule, and maxRules
+// its limit of rules per event bus (an account here).
+const (
+	maxTargets = 5
+	maxRules   = 300
+)
 
 // RuleCursor names a rule's target's cursor in the account's event group.
 func RuleCursor(rule, target string) string { return "rule:" + rule + ":" + target }
@@ -174,6 +178,13 @@ func (h *Handlers) putRule(w http.ResponseWriter, r *http.Request) error {
 	old, err := h.Logs.Rules(r.Context(), c.Account)
 	if err != nil {
 		return err
+	}
+	exists := false
+	for _, o := range old {
+		exists = exists || o.Name == req.Name
+	}
+	if !exists && len(old) >= maxRules {
+		return httpapi.Errorf(http.StatusBadRequest, api.CodeLimitExceededException, "account %s has %d rules: at most %d", c.Account, len(old), maxRules)
 	}
 	for _, o := range old {
 		if o.Name != req.Name {
