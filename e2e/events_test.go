@@ -202,4 +202,24 @@ func TestEventRules(t *testing.T) {
 		t.Errorf("test-pattern on a matching event: %q", out)
 	}
 	e.mustRun(ctx, "events", "rules", "delete", "prod-sessions")
+
+	// Keys' and nodes' state changes are events too, in the account's
+	// event group.
+	keyOut := e.mustRun(ctx, "keys", "create", "--description", "events")
+	keyID := regexp.MustCompile(`Created key (\S+) `).FindStringSubmatch(keyOut)[1]
+	e.mustRun(ctx, "keys", "disable", keyID)
+	kinds := func(stream string) string {
+		out, _, _ := e.run(ctx, "logs", "events", "/postern/events", stream, "-o", "json")
+		return out
+	}
+	waitFor(ctx, t, "the key's state change in /postern/events", func() bool {
+		k := kinds("postern.kms")
+		return strings.Contains(k, `KMS Key State Change`) && strings.Contains(k, `\"keyState\":\"Disabled\"`) && strings.Contains(k, keyID)
+	})
+	nodes := kinds("postern.nodes")
+	for _, want := range []string{`\"state\":\"Registered\"`, `\"state\":\"Online\"`, `\"name\":\"prod-1\"`} {
+		if !strings.Contains(nodes, want) {
+			t.Errorf("node events lack %s:\n%s", want, nodes)
+		}
+	}
 }
