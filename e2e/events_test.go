@@ -127,6 +127,8 @@ func TestEventRules(t *testing.T) {
 	e.mustFail([]string{"events", "rules", "put", "bad", "--pattern-file", writeFile(t, "bad.json", `{"detail": {"state": {"prefix": 1}}}`)}, "eventPattern: ")
 	e.mustFail([]string{"events", "rules", "put", "bad", "--pattern-file", pattern, "--targets-file", writeFile(t, "badt.json", `[{"id": "x", "snsTopicArn": "topic"}]`)}, `targets[0].snsTopicArn "topic"`)
 	e.mustFail([]string{"events", "rules", "put", "bad", "--pattern-file", pattern, "--targets-file", writeFile(t, "badw.json", `[{"id": "x", "webhook": {"url": "https://h.example/", "secret": "short"}}]`)}, "targets[0].webhook: secret: 5 bytes")
+	e.mustFail([]string{"events", "rules", "put", "bad", "--pattern-file", pattern, "--targets-file", writeFile(t, "nosuch.json", `[{"id": "x", "snsTopicArn": "arn:aws:sns:us-east-1:123456789012:missing"}]`)}, "targets[0] (x): sns: topic arn:aws:sns:us-east-1:123456789012:missing")
+	e.mustFail([]string{"events", "rules", "put", "bad", "--pattern-file", pattern, "--targets-file", writeFile(t, "untrusted.json", `[{"id": "x", "webhook": {"url": "`+hook.URL+`", "secret": "`+secret+`"}}]`)}, "targets[0] (x): "+hook.URL)
 	e.mustRun(ctx, "events", "rules", "put", "prod-sessions", "--pattern-file", pattern, "--targets-file", targetsFile)
 
 	// A prod node beside postern dev's own (untagged) one.

@@ -53,6 +53,12 @@ func (s *Server) subscriptions() *subscriptions.Handlers {
 	if s.firehose != nil {
 		d.Status, d.Kick = s.firehose.Status, s.firehose.Kick
 	}
+	d.CheckTarget = func(ctx context.Context, t api.RuleTarget) error {
+		if t.Webhook != nil {
+			return s.webhooks.Reach(ctx, webhook.Endpoint{URL: t.Webhook.URL, CAPEM: t.Webhook.CAPEM})
+		}
+		return s.sns.Check(ctx, t.SNSTopicARN)
+	}
 	d.CheckEndpoint = func(ctx context.Context, e webhook.Endpoint) error {
 		body, err := webhookBody(e, controlMessage(s.now()))
 		if err != nil {

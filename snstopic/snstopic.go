@@ -25,8 +25,8 @@ type Publisher struct {
 	err    error
 }
 
-// Publish sends message to the topic arn.
-func (p *Publisher) Publish(ctx context.Context, arn, subject, message string) error {
+// load reads the AWS configuration, once.
+func (p *Publisher) load(ctx context.Context) error {
 	p.once.Do(func() {
 		cfg, err := config.LoadDefaultConfig(context.WithoutCancel(ctx))
 		if err != nil {
@@ -35,8 +35,13 @@ func (p *Publisher) Publish(ctx context.Context, arn, subject, message string) e
 		}
 		p.client = sns.NewFromConfig(cfg)
 	})
-	if p.err != nil {
-		return p.err
+	return p.err
+}
+
+// Publish sends message to the topic arn.
+func (p *Publisher) Publish(ctx context.Context, arn, subject, message string) error {
+	if err := p.load(ctx); err != nil {
+		return err
 	}
 	parts := strings.Split(arn, ":")
 	if len(parts) < 6 {
@@ -49,6 +54,22 @@ func (p *Publisher) Publish(ctx context.Context, arn, subject, message string) e
 	_, err := p.client.Publish(ctx, in, func(o *sns.Options) { o.Region = parts[3] })
 	if err != nil {
 		return fmt.Errorf("sns: publish to %s: %w", arn, err)
+	}
+	return nil
+}
+
+// Check says whether the topic arn exists and can be read.
+func (p *Publisher) Check(ctx context.Context, arn string) error {
+	if err := p.load(ctx); err != nil {
+		return err
+	}
+	parts := strings.Split(arn, ":")
+	if len(parts) < 6 {
+		return fmt.Errorf("sns: %q is not a topic's ARN", arn)
+	}
+	_, err := p.client.GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: aws.String(arn)}, func(o *sns.Options) { o.Region = parts[3] })
+	if err != nil {
+		return fmt.Errorf("sns: topic %s: %w", arn, err)
 	}
 	return nil
 }

@@ -170,6 +170,11 @@ func (h *Handlers) putRule(w http.ResponseWriter, r *http.Request) error {
 		if seen[t.ID] {
 			return invalid("targets[%d].id %q: used twice", i, t.ID)
 		}
+		if h.CheckTarget != nil {
+			if err := h.CheckTarget(r.Context(), t); err != nil {
+				return httpapi.Errorf(http.StatusBadRequest, api.CodeDestinationCheckFailed, "targets[%d] (%s): %v", i, t.ID, err)
+			}
+		}
 		seen[t.ID] = true
 		t.Backlog = 0
 	}

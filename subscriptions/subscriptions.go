@@ -103,6 +103,10 @@ type Deps struct {
 	// CheckEndpoint posts a control message to a webhook; nil: HTTP
 	// destinations are refused.
 	CheckEndpoint func(ctx context.Context, e webhook.Endpoint) error
+	// CheckTarget checks that a rule's target can be reached (a
+	// webhook's TLS, an SNS topic's existence) without sending it
+	// anything; nil: not checked.
+	CheckTarget func(ctx context.Context, t api.RuleTarget) error
 	// Status is the worker's account of each stream, by ARN.
 	Status func() map[string]firehose.StreamStatus
 	// Kick tells the worker that sources changed.

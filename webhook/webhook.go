@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -249,4 +250,38 @@ func (c *Client) client(caPEM string) (*http.Client, error) {
 	}
 	c.clients[caPEM] = hc
 	return hc, nil
+}
+
+// Reach checks that e's host answers TLS with a certificate the endpoint
+// trusts, without sending a request: a receiver acts on every request,
+// so a check must not be one.
+func (c *Client) Reach(ctx context.Context, e Endpoint) error {
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return err
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host += ":443"
+	}
+	cfg := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+	if e.CAPEM != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(e.CAPEM)) {
+			return errors.New("webhook: the endpoint's CA holds no certificate")
+		}
+		cfg.RootCAs = pool
+	}
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	d := tls.Dialer{Config: cfg, NetDialer: &net.Dialer{Timeout: timeout}}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.URL, err)
+	}
+	return conn.Close()
 }
