@@ -70,7 +70,8 @@ func (c *Client) now() time.Time {
 	return time.Now()
 }
 
-// client is the opensearch-go client of d's cluster and credentials.
+// client is the opensearch-go client of d's cluster and credentials,
+// kept for its connections.
 func (c *Client) client(d Destination) (*opensearchapi.Client, error) {
 	k := connKey(d)
 	c.mu.Lock()
@@ -78,6 +79,22 @@ func (c *Client) client(d Destination) (*opensearchapi.Client, error) {
 	if oc := c.clients[k]; oc != nil {
 		return oc, nil
 	}
+	oc, err := newClient(d)
+	if err != nil {
+		return nil, err
+	}
+	if c.clients == nil || len(c.clients) >= maxClients {
+		for _, old := range c.clients {
+			_ = old.Client.Close()
+		}
+		c.clients = map[string]*opensearchapi.Client{}
+	}
+	c.clients[k] = oc
+	return oc, nil
+}
+
+// newClient makes an opensearch-go client for d; Close lets go of it.
+func newClient(d Destination) (*opensearchapi.Client, error) {
 	discover := false
 	cfg := opensearch.Config{
 		Addresses: []string{d.Endpoint},
@@ -104,13 +121,6 @@ func (c *Client) client(d Destination) (*opensearchapi.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clusterEndpoint %s: %w", d.Endpoint, err)
 	}
-	if c.clients == nil || len(c.clients) >= maxClients {
-		for _, old := range c.clients {
-			_ = old.Client.Close()
-		}
-		c.clients = map[string]*opensearchapi.Client{}
-	}
-	c.clients[k] = oc
 	return oc, nil
 }
 
@@ -172,10 +182,14 @@ func (c *Client) Check(ctx context.Context, d Destination) error {
 	if err := d.Check(); err != nil {
 		return err
 	}
-	oc, err := c.client(d)
+	// A client of its own: one refused is not kept (its transport
+	// would go on probing a cluster that said no), and deliveries make
+	// theirs when they start.
+	oc, err := newClient(d)
 	if err != nil {
 		return err
 	}
+	defer oc.Client.Close()
 	info, err := oc.Info(ctx, nil)
 	if err != nil {
 		status := statusOf(info.Inspect().Response)

@@ -72,7 +72,7 @@ func (n *noSleep) sleep(_ context.Context, d time.Duration) error {
 	return nil
 }
 
-func newClient(t *testing.T) (*Client, *noSleep) {
+func testClient(t *testing.T) (*Client, *noSleep) {
 	ns := &noSleep{}
 	c := &Client{Sleep: ns.sleep}
 	t.Cleanup(c.Close)
@@ -87,7 +87,7 @@ func newClient(t *testing.T) (*Client, *noSleep) {
 func TestSendIndexesEvents(t *testing.T) {
 	ctx := context.Background()
 	srv, d := cluster(t)
-	c, _ := newClient(t)
+	c, _ := testClient(t)
 	if err := c.Check(ctx, d); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestSendIndexesEvents(t *testing.T) {
 func TestItemRetries(t *testing.T) {
 	ctx := context.Background()
 	srv, d := cluster(t)
-	c, ns := newClient(t)
+	c, ns := testClient(t)
 	busyID := DocumentID(account, "/postern/sessions", "3")
 	srv.Fail(func(it searchtest.Item) int {
 		if it.ID == busyID && it.Attempt <= 2 {
@@ -201,7 +201,7 @@ func TestItemRetries(t *testing.T) {
 func TestRefusedItems(t *testing.T) {
 	ctx := context.Background()
 	srv, d := cluster(t)
-	c, _ := newClient(t)
+	c, _ := testClient(t)
 	chosen := DocumentID(account, "/postern/sessions", "2")
 	stuck := DocumentID(account, "/postern/sessions", "5")
 	srv.Fail(func(it searchtest.Item) int {
@@ -252,7 +252,7 @@ func TestCheck(t *testing.T) {
 	}
 	closedURL := "https://" + closed.Addr().String()
 	closed.Close()
-	c, _ := newClient(t)
+	c, _ := testClient(t)
 	for _, tc := range []struct {
 		change func(*Destination)
 		want   string
@@ -301,7 +301,7 @@ func TestTemplate(t *testing.T) {
 	ctx := context.Background()
 	srv, d := cluster(t)
 	now := day1
-	c, _ := newClient(t)
+	c, _ := testClient(t)
 	c.Now = func() time.Time { return now }
 	if _, err := c.Send(ctx, d, [][]byte{record(t, "a", 1, day1, "one")}); err != nil {
 		t.Fatal(err)
@@ -362,7 +362,7 @@ func TestNoRotation(t *testing.T) {
 	ctx := context.Background()
 	srv, d := cluster(t)
 	d.Rotation = NoRotation
-	c, _ := newClient(t)
+	c, _ := testClient(t)
 	if _, err := c.Send(ctx, d, [][]byte{record(t, "a", 1, day1, "one"), record(t, "a", 2, day1.Add(48*time.Hour), "two")}); err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/relay"
+	"github.com/postern/postern/searchindex"
 	"github.com/postern/postern/signin"
 	"github.com/postern/postern/sso"
 	"github.com/postern/postern/store"
@@ -155,7 +156,9 @@ type Server struct {
 	firehose *firehose.Worker
 	// webhooks posts to delivery streams' HTTP endpoints.
 	webhooks webhook.Client
-	outbox   *outbox // how much the outbox holds, and its bound
+	// searchIndex indexes delivery streams' events in OpenSearch.
+	searchIndex searchindex.Client
+	outbox      *outbox // how much the outbox holds, and its bound
 	// logSignal wakes tails of the built-in log store.
 	logSignal logSignal
 	// metricFilters count the built-in log groups' matching events.
@@ -437,6 +440,7 @@ func (s *Server) Close() {
 	closing.Wait()
 	s.wg.Wait()
 	s.relays.Close()
+	s.searchIndex.Close()
 }
 
 // relayDeps are what the relays get of the server.

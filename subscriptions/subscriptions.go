@@ -24,6 +24,7 @@ import (
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/logstore"
+	"github.com/postern/postern/searchindex"
 	"github.com/postern/postern/webhook"
 )
 
@@ -97,6 +98,10 @@ type Deps struct {
 	// CheckEndpoint posts a control message to a webhook; nil: HTTP
 	// destinations are refused.
 	CheckEndpoint func(ctx context.Context, e webhook.Endpoint) error
+	// CheckSearch checks that an OpenSearch cluster answers and takes
+	// the stream's index template; nil: OpenSearch destinations are
+	// refused.
+	CheckSearch func(ctx context.Context, d searchindex.Destination) error
 	// Status is the worker's account of each stream, by ARN.
 	Status func() map[string]firehose.StreamStatus
 	// Kick tells the worker that sources changed.
