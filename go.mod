@@ -127,3 +127,11 @@ require (
 	github.com/oauth2-proxy/mockoidc v0.0.0-20261103160011-e06ed0b7cb7f
 	golang.org/x/oauth2 v0.38.0
 )
+
+// Delivery streams to OpenSearch or Elasticsearch (package searchindex):
+// the official Go client of the OpenSearch project, as issue 19 asks; its
+// typed bulk and index template calls, retries of busy requests and TLS
+// with a given CA are what searchindex would otherwise write by hand. It
+// brings nothing new into the build but itself (its AWS SDK dependency is
+// already Postern's).
+require github.com/opensearch-project/opensearch-go/v4 v4.8.1

@@ -448,8 +448,9 @@ type DeliveryStream struct {
 	// Destination is S3 (the default), HTTP or OpenSearch. For the last
 	// two, Bucket and ErrorPrefix name the backup of what the destination
 	// refuses for good.
-	Destination string        `json:"destination,omitempty"`
-	HTTP        *HTTPEndpoint `json:"httpEndpointDestination,omitempty"`
+	Destination string                 `json:"destination,omitempty"`
+	HTTP        *HTTPEndpoint          `json:"httpEndpointDestination,omitempty"`
+	OpenSearch  *OpenSearchDestination `json:"openSearchDestination,omitempty"`
 	// Status is filled by describe and list.
 	Status *DeliveryStreamStatus `json:"status,omitempty"`
 }
@@ -499,6 +500,26 @@ type RuleTarget struct {
 type InputTransformer struct {
 	InputPathsMap map[string]string `json:"inputPathsMap,omitempty"`
 	InputTemplate string            `json:"inputTemplate"`
+}
+
+// OpenSearchDestination is a delivery stream's OpenSearch or
+// Elasticsearch cluster (package searchindex): each log event is one
+// document, bulk-indexed into IndexName-YYYY.MM.DD (the event's day, UTC;
+// IndexName alone with NoRotation), under an index template of that name
+// put when the stream is made. Password and APIKey are never returned;
+// Authentication says which is set.
+type OpenSearchDestination struct {
+	ClusterEndpoint string `json:"clusterEndpoint"`
+	IndexName       string `json:"indexName"`
+	// IndexRotationPeriod is OneDay (the default), OneHour, OneMonth or
+	// NoRotation.
+	IndexRotationPeriod string `json:"indexRotationPeriod,omitempty"`
+	Username            string `json:"username,omitempty"`
+	Password            string `json:"password,omitempty"`
+	APIKey              string `json:"apiKey,omitempty"`
+	CAPEM               string `json:"caPem,omitempty"`
+	// Authentication is Basic, ApiKey or None (filled by describe).
+	Authentication string `json:"authentication,omitempty"`
 }
 
 // DeliveryStreamKeyRequest asks for the key of a delivery stream's sealed

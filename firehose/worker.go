@@ -64,8 +64,10 @@ type Deps struct {
 	Refused func(error) bool
 	// Send delivers records of a stream whose destination is not S3
 	// (HTTP, OpenSearch), in order, and says how many it delivered
-	// before failing: the next attempt starts after them. Nil: such
-	// streams fail to deliver, and say why.
+	// before failing: the next attempt starts after them. A destination
+	// that takes records item by item and refuses some items for good
+	// says so with a *Refusal. Nil: such streams fail to deliver, and
+	// say why.
 	Send func(ctx context.Context, s Stream, records [][]byte) (sent int, err error)
 	// Seal starts an object sealed with the stream's key, for the source
 	// account (the partition's, or the stream's own when the stream is
@@ -79,6 +81,47 @@ type Deps struct {
 	// more is read until they are.
 	MaxBuffered int64
 }
+
+// Refusal is Send's error when the destination took records item by item
+// (an OpenSearch bulk request's documents) and refused some items for
+// good: the first `sent` records are delivered but for Rows, which go to
+// the stream's S3 backup in their place; then Err, when set, is why the
+// records after the first `sent` were not delivered, and they are tried
+// again later. Without a backup (or while it cannot be written) nothing
+// moves past the record of the first row and the stream waits, as for any
+// error: a destination that answers with a Refusal must take a record
+// twice without harm (OpenSearch: the same document ids).
+type Refusal struct {
+	Rows []RefusedRow // in record order, each Record < sent
+	Err  error
+}
+
+// RefusedRow is one item a destination refused for good: one line of
+// Firehose's error output.
+type RefusedRow struct {
+	// Record is the index, in the records given to Send, of the record
+	// it came from.
+	Record int
+	// Data is what was refused (the error record's rawData).
+	Data          []byte
+	Code, Message string
+	// DocumentID and Index are where an OpenSearch document was to go
+	// (esDocumentId and esIndexName of Firehose's error records).
+	DocumentID, Index string
+}
+
+func (r *Refusal) Error() string {
+	if len(r.Rows) == 0 {
+		return fmt.Sprint(r.Err)
+	}
+	msg := fmt.Sprintf("%d refused for good, the first: %s", len(r.Rows), r.Rows[0].Message)
+	if r.Err != nil {
+		msg += "; then " + r.Err.Error()
+	}
+	return msg
+}
+
+func (r *Refusal) Unwrap() error { return r.Err }
 
 // DefaultMaxBuffered is Deps.MaxBuffered's default.
 const DefaultMaxBuffered = 64 << 20
@@ -405,18 +448,42 @@ func (w *Worker) flush(ctx context.Context, b *buffer) error {
 			return fmt.Errorf("stream %s sends to %s, which this server cannot", b.stream.Name, b.stream.Destination)
 		}
 		recs := b.records()
+		backup := b.stream.Bucket != "" && b.stream.ErrorPrefix != ""
 		for b.sent < len(recs) {
 			n, err := w.d.Send(ctx, b.stream, recs[b.sent:])
+			var rf *Refusal
+			if errors.As(err, &rf) && len(rf.Rows) > 0 {
+				// Parts of records refused for good go to the backup,
+				// and the records they came from count as sent. Until
+				// they are written there, nothing moves past the first
+				// of them.
+				if !backup {
+					b.sent += min(rf.Rows[0].Record, n)
+					return err
+				}
+				if _, _, derr := w.deadLetter(ctx, b, rf.Rows, rf, now); derr != nil {
+					b.sent += min(rf.Rows[0].Record, n)
+					return derr
+				}
+				b.sent += n
+				w.mu.Lock()
+				w.statusOf(b.stream.ARN()).ErrorObjects++
+				w.mu.Unlock()
+				if rf.Err != nil {
+					return rf.Err
+				}
+				continue
+			}
 			b.sent += n
 			if err == nil {
 				break
 			}
 			// A record the destination refuses for good goes to the
 			// stream's S3 backup, and the rest go on.
-			if w.d.Refused == nil || !w.d.Refused(err) || b.stream.Bucket == "" || b.stream.ErrorPrefix == "" || b.sent >= len(recs) {
+			if w.d.Refused == nil || !w.d.Refused(err) || !backup || b.sent >= len(recs) {
 				return err
 			}
-			if _, _, derr := w.deadLetter(ctx, b, recs[b.sent:b.sent+1], b.stream.Destination+".Refused", err, now); derr != nil {
+			if _, _, derr := w.deadLetter(ctx, b, recordRows(recs[b.sent:b.sent+1], b.stream.Destination+".Refused", err), err, now); derr != nil {
 				return derr
 			}
 			b.sent++
@@ -430,7 +497,7 @@ func (w *Worker) flush(ctx context.Context, b *buffer) error {
 		key, size, err = w.write(ctx, b, b.parts, b.data, now)
 		if err != nil && w.d.Refused != nil && w.d.Refused(err) && b.stream.ErrorPrefix != "" {
 			var eerr error
-			key, size, eerr = w.deadLetter(ctx, b, b.records(), "S3.Refused", err, now)
+			key, size, eerr = w.deadLetter(ctx, b, recordRows(b.records(), "S3.Refused", err), err, now)
 			if eerr != nil {
 				return eerr
 			}
@@ -514,33 +581,44 @@ func (w *Worker) write(ctx context.Context, b *buffer, parts []prefixPart, data 
 	return key, body.Len(), nil
 }
 
-// deadLetter writes records a destination refused for good under the
+// deadLetter writes what a destination refused for good under the
 // stream's error prefix, in S3.
-func (w *Worker) deadLetter(ctx context.Context, b *buffer, records [][]byte, code string, cause error, now time.Time) (key string, size int, err error) {
+func (w *Worker) deadLetter(ctx context.Context, b *buffer, rows []RefusedRow, cause error, now time.Time) (key string, size int, err error) {
 	eparts, err := parsePrefix(b.stream.ErrorPrefix + "delivery-failed/")
 	if err != nil {
 		return "", 0, errors.Join(cause, err)
 	}
-	key, size, err = w.write(ctx, b, eparts, errorRecords(b, records, code, cause), now)
+	key, size, err = w.write(ctx, b, eparts, errorRecords(b, rows), now)
 	if err != nil {
 		return "", 0, fmt.Errorf("%w; and under the error prefix: %w", cause, err)
 	}
 	return key, size, nil
 }
 
+// recordRows are whole records refused for one reason.
+func recordRows(records [][]byte, code string, cause error) []RefusedRow {
+	rows := make([]RefusedRow, len(records))
+	for i, r := range records {
+		rows[i] = RefusedRow{Record: i, Data: r, Code: code, Message: cause.Error()}
+	}
+	return rows
+}
+
 // errorRecords are refused records in Firehose's error output: one JSON
-// line per record with the attempt count, the error and the record's
-// bytes in base64.
-func errorRecords(b *buffer, records [][]byte, code string, cause error) []byte {
+// line per record (or per document, for OpenSearch) with the attempt
+// count, the error and the record's bytes in base64.
+func errorRecords(b *buffer, rows []RefusedRow) []byte {
 	var out []byte
-	for _, line := range records {
+	for _, r := range rows {
 		rec, _ := json.Marshal(struct {
 			AttemptsMade     int    `json:"attemptsMade"`
 			ArrivalTimestamp int64  `json:"arrivalTimestamp"`
 			ErrorCode        string `json:"errorCode"`
 			ErrorMessage     string `json:"errorMessage"`
 			RawData          string `json:"rawData"`
-		}{b.attempts + 1, b.first.UnixMilli(), code, cause.Error(), base64.StdEncoding.EncodeToString(line)})
+			DocumentID       string `json:"esDocumentId,omitempty"`
+			IndexName        string `json:"esIndexName,omitempty"`
+		}{b.attempts + 1, b.first.UnixMilli(), r.Code, r.Message, base64.StdEncoding.EncodeToString(r.Data), r.DocumentID, r.Index})
 		out = append(append(out, rec...), '\n')
 	}
 	return out

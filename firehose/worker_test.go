@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -495,5 +497,139 @@ func TestSendResumes(t *testing.T) {
 		if !strings.HasPrefix(k, "b/failed/delivery-failed/") || !strings.Contains(string(plain), `"errorCode":"HTTP.Refused"`) || strings.Count(string(plain), "\n") != 1 {
 			t.Errorf("backup %s: %s", k, plain)
 		}
+	}
+}
+
+// itemDest is a destination that takes each record's events one by one,
+// as OpenSearch's bulk API takes documents: an event "bad..." is refused
+// for good, "busy..." fails for now the first time it is tried, and the
+// rest are taken (again, harmlessly, when a record is sent twice).
+type itemDest struct {
+	taken map[string]int // times each event was taken
+	tried map[string]int
+}
+
+func (d *itemDest) send(_ context.Context, _ Stream, records [][]byte) (int, error) {
+	var rows []RefusedRow
+	for i, r := range records {
+		var p Payload
+		if err := json.Unmarshal(r, &p); err != nil {
+			return i, err
+		}
+		busy := false
+		for _, e := range p.LogEvents {
+			d.tried[e.Message]++
+			switch {
+			case strings.HasPrefix(e.Message, "bad"):
+				rows = append(rows, RefusedRow{Record: i, Data: []byte(e.Message), Code: "OpenSearch.mapper_parsing_exception",
+					Message: "400 mapper_parsing_exception: " + e.Message, DocumentID: "id-" + e.ID, Index: "idx"})
+			case strings.HasPrefix(e.Message, "busy") && d.tried[e.Message] == 1:
+				busy = true
+			default:
+				d.taken[e.Message]++
+			}
+		}
+		if busy {
+			// Rows of this record are not reported: it is sent again.
+			for len(rows) > 0 && rows[len(rows)-1].Record == i {
+				rows = rows[:len(rows)-1]
+			}
+			err := errors.New("429 es_rejected_execution_exception")
+			if len(rows) > 0 {
+				return i, &Refusal{Rows: rows, Err: err}
+			}
+			return i, err
+		}
+	}
+	if len(rows) > 0 {
+		return len(records), &Refusal{Rows: rows}
+	}
+	return len(records), nil
+}
+
+// TestSendRefusal: a destination that refuses some items of the records
+// it is given (a *Refusal) gets the rest delivered; the refused items go
+// to the S3 backup, one error record each with the document's id and
+// index, and the stream goes on after them; items failing for now are
+// tried again from their record. Without a backup the stream waits at the
+// first refused item's record, and the cursor stays.
+func TestSendRefusal(t *testing.T) {
+	ctx := context.Background()
+	for _, withBackup := range []bool{true, false} {
+		t.Run(fmt.Sprintf("backup=%v", withBackup), func(t *testing.T) {
+			s := Stream{Account: "111111111111", Name: "search", Destination: DestOpenSearch}
+			if withBackup {
+				s.Bucket, s.ErrorPrefix = "b", "failed/"
+			}
+			s.Defaults()
+			if err := s.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			src := Source{Account: "111111111111", Group: "g", Filter: "all", Stream: s}
+			f := newFixture(t, src)
+			dest := &itemDest{taken: map[string]int{}, tried: map[string]int{}}
+			d := f.deps()
+			d.Send = dest.send
+			f.w = New(d)
+			g := f.groups[src.Account+src.Group]
+			g.add("st-a", f.clock.Now(), "ok1", "bad1")
+			g.add("st-b", f.clock.Now(), "ok2")
+			g.add("st-c", f.clock.Now(), "busy1", "bad2")
+			g.add("st-d", f.clock.Now(), "ok3")
+
+			f.w.Pass(ctx)
+			if f.cursors[src.key()] != 0 {
+				t.Fatalf("cursor %d while busy1 waits", f.cursors[src.key()])
+			}
+			f.clock.Advance(time.Minute)
+			f.w.Pass(ctx)
+			f.clock.Advance(time.Minute)
+			f.w.Pass(ctx)
+			st := f.w.Status()[s.ARN()]
+			if !withBackup {
+				if f.cursors[src.key()] != 0 || len(f.objects()) != 0 {
+					t.Errorf("without a backup: cursor %d, objects %v", f.cursors[src.key()], keysOf(f.objects()))
+				}
+				// Every attempt starts again at st-a, the first
+				// refused item's record.
+				if !strings.Contains(st.LastError, "refused for good") || dest.tried["ok1"] != 3 {
+					t.Errorf("without a backup: last error %q; ok1 tried %d times, want 3", st.LastError, dest.tried["ok1"])
+				}
+				return
+			}
+			for _, m := range []string{"ok1", "ok2", "busy1", "ok3"} {
+				if dest.taken[m] < 1 {
+					t.Errorf("%s was not delivered: %v", m, dest.taken)
+				}
+			}
+			if dest.taken["ok1"] != 1 || dest.taken["ok2"] != 1 {
+				t.Errorf("records before the busy one were sent again: %v", dest.taken)
+			}
+			if f.cursors[src.key()] != 6 || st.ErrorObjects != 2 || st.LastError != "" {
+				t.Errorf("cursor %d, error objects %d, last error %q", f.cursors[src.key()], st.ErrorObjects, st.LastError)
+			}
+			var rows []string
+			for k, body := range f.objects() {
+				if !strings.HasPrefix(k, "b/failed/delivery-failed/") {
+					t.Errorf("backup object %s", k)
+				}
+				for line := range strings.Lines(string(body)) {
+					var r struct {
+						ErrorCode, ErrorMessage, RawData string
+						EsDocumentID, EsIndexName        string
+					}
+					if err := json.Unmarshal([]byte(line), &r); err != nil {
+						t.Fatal(err)
+					}
+					raw, _ := base64.StdEncoding.DecodeString(r.RawData)
+					rows = append(rows, string(raw)+" "+r.ErrorCode+" "+r.EsDocumentID+" "+r.EsIndexName)
+				}
+			}
+			slices.Sort(rows)
+			want := "bad1 OpenSearch.mapper_parsing_exception id-2 idx|bad2 OpenSearch.mapper_parsing_exception id-5 idx"
+			if strings.Join(rows, "|") != want {
+				t.Errorf("backup rows:\n%s\nwant\n%s", strings.Join(rows, "|"), want)
+			}
+		})
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/relay"
+	"github.com/postern/postern/searchindex"
 	"github.com/postern/postern/signin"
 	"github.com/postern/postern/snstopic"
 	"github.com/postern/postern/sso"
@@ -164,6 +165,8 @@ type Server struct {
 	// sns publishes to rules' SNS topics.
 	sns    snstopic.Publisher
 	outbox *outbox // how much the outbox holds, and its bound
+	// searchIndex indexes delivery streams' events in OpenSearch.
+	searchIndex searchindex.Client
 	// logSignal wakes tails of the built-in log store.
 	logSignal logSignal
 	// metricFilters count the built-in log groups' matching events.
@@ -446,6 +449,7 @@ func (s *Server) Close() {
 	closing.Wait()
 	s.wg.Wait()
 	s.relays.Close()
+	s.searchIndex.Close()
 }
 
 // relayDeps are what the relays get of the server.

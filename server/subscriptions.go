@@ -28,6 +28,7 @@ import (
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/orgs"
+	"github.com/postern/postern/searchindex"
 	"github.com/postern/postern/snstopic"
 	"github.com/postern/postern/subscriptions"
 	"github.com/postern/postern/webhook"
@@ -65,6 +66,11 @@ func (s *Server) subscriptions() *subscriptions.Handlers {
 			return err
 		}
 		return s.webhooks.Post(ctx, e, "control-"+newTokenID(), body)
+	}
+	d.CheckSearch = func(ctx context.Context, dest searchindex.Destination) error {
+		ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+		defer cancel()
+		return s.searchIndex.Check(ctx, dest)
 	}
 	if s.cfg.Keys != nil {
 		d.CheckKey, d.ObjectKey = s.checkStreamKey, s.streamObjectKey
@@ -336,6 +342,12 @@ func (s *Server) sendRecords(ctx context.Context, st firehose.Stream, records []
 			}
 		}
 		return len(records), nil
+	case firehose.DestOpenSearch:
+		var d searchindex.Destination
+		if err := json.Unmarshal(st.Target, &d); err != nil {
+			return 0, fmt.Errorf("delivery stream %s: its cluster: %w", st.Name, err)
+		}
+		return s.searchIndex.Send(ctx, d, records)
 	}
 	return 0, fmt.Errorf("delivery stream %s: destination %s is not one this server sends to", st.Name, st.Destination)
 }

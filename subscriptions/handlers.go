@@ -13,6 +13,7 @@ import (
 	"github.com/postern/postern/firehose"
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/logstore"
+	"github.com/postern/postern/searchindex"
 	"github.com/postern/postern/webhook"
 )
 
@@ -150,6 +151,28 @@ func (h *Handlers) createStream(w http.ResponseWriter, r *http.Request) error {
 	} else if req.HTTP != nil {
 		return invalid("httpEndpointDestination: only for destination HTTP")
 	}
+	var search *searchindex.Destination
+	if req.Destination == firehose.DestOpenSearch {
+		if req.OpenSearch == nil {
+			return invalid("openSearchDestination: required for destination OpenSearch")
+		}
+		o := req.OpenSearch
+		search = &searchindex.Destination{Endpoint: o.ClusterEndpoint, IndexPrefix: o.IndexName, Rotation: o.IndexRotationPeriod,
+			Username: o.Username, Password: o.Password, APIKey: o.APIKey, CAPEM: o.CAPEM}
+		if search.Rotation == "" {
+			search.Rotation = searchindex.OneDay
+		}
+		if err := search.Check(); err != nil {
+			return invalid("openSearchDestination: %v", err)
+		}
+		target, err := json.Marshal(search)
+		if err != nil {
+			return err
+		}
+		s.Target = target
+	} else if req.OpenSearch != nil {
+		return invalid("openSearchDestination: only for destination OpenSearch")
+	}
 	if err := s.Validate(); err != nil {
 		return invalid("%v", err)
 	}
@@ -181,6 +204,16 @@ func (h *Handlers) createStream(w http.ResponseWriter, r *http.Request) error {
 			return httpapi.Errorf(http.StatusBadRequest, api.CodeDestinationCheckFailed, "httpEndpointDestination: %s did not take a control message: %v", hook.URL, err)
 		}
 	}
+	if search != nil {
+		if h.CheckSearch == nil {
+			return invalid("destination: this server cannot send to OpenSearch")
+		}
+		// The cluster answers, takes these credentials, and takes
+		// the index template the documents are mapped by.
+		if err := h.CheckSearch(r.Context(), *search); err != nil {
+			return httpapi.Errorf(http.StatusBadRequest, api.CodeDestinationCheckFailed, "openSearchDestination: %v", err)
+		}
+	}
 	settings, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -188,7 +221,14 @@ func (h *Handlers) createStream(w http.ResponseWriter, r *http.Request) error {
 	if err := h.Logs.CreateDeliveryStream(r.Context(), logstore.DeliveryStream{Account: c.Account, Name: s.Name, Settings: string(settings), CreatedAt: s.CreatedAt}); err != nil {
 		return storeError(err, "delivery stream "+s.Name)
 	}
-	h.Logf("subscriptions: %s created delivery stream %s -> s3://%s/%s", c.User.Name, s.Name, s.Bucket, s.Prefix)
+	dest := "s3://" + s.Bucket + "/" + s.Prefix
+	switch {
+	case hook != nil:
+		dest = hook.URL
+	case search != nil:
+		dest = search.Endpoint + " " + search.IndexPattern()
+	}
+	h.Logf("subscriptions: %s created delivery stream %s -> %s", c.User.Name, s.Name, dest)
 	httpapi.WriteJSON(w, http.StatusOK, apiStream(s))
 	return nil
 }
@@ -202,6 +242,12 @@ func apiStream(s firehose.Stream) api.DeliveryStream {
 	if s.Destination == firehose.DestHTTP && json.Unmarshal(s.Target, &hook) == nil {
 		// Never the secret.
 		out.HTTP = &api.HTTPEndpoint{URL: hook.URL, CAPEM: hook.CAPEM, Format: hook.Format}
+	}
+	var search searchindex.Destination
+	if s.Destination == firehose.DestOpenSearch && json.Unmarshal(s.Target, &search) == nil {
+		// Never the password or the API key.
+		out.OpenSearch = &api.OpenSearchDestination{ClusterEndpoint: search.Endpoint, IndexName: search.IndexPrefix,
+			IndexRotationPeriod: search.Rotation, Username: search.Username, CAPEM: search.CAPEM, Authentication: search.Authentication()}
 	}
 	return out
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/logstore"
+	"github.com/postern/postern/searchindex"
 	"github.com/postern/postern/webhook"
 )
 
@@ -107,6 +108,10 @@ type Deps struct {
 	// webhook's TLS, an SNS topic's existence) without sending it
 	// anything; nil: not checked.
 	CheckTarget func(ctx context.Context, t api.RuleTarget) error
+	// CheckSearch checks that an OpenSearch cluster answers and takes
+	// the stream's index template; nil: OpenSearch destinations are
+	// refused.
+	CheckSearch func(ctx context.Context, d searchindex.Destination) error
 	// Status is the worker's account of each stream, by ARN.
 	Status func() map[string]firehose.StreamStatus
 	// Kick tells the worker that sources changed.

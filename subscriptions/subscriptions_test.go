@@ -2,14 +2,18 @@ package subscriptions
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/postern/postern/clocktest"
 	"github.com/postern/postern/firehose"
 	"github.com/postern/postern/logstore"
+	"github.com/postern/postern/searchindex"
+	"github.com/postern/postern/webhook"
 )
 
 // TestSources builds the worker's sources from a real log store: filters
@@ -73,5 +77,31 @@ func TestSources(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("sources:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestStreamHidesSecrets: what describe and list return of a stream never
+// holds its destination's password, API key or webhook secret, and says
+// how it signs in.
+func TestStreamHidesSecrets(t *testing.T) {
+	for _, d := range []searchindex.Destination{
+		{Endpoint: "https://search.example.com", IndexPrefix: "p", Rotation: searchindex.OneDay, Username: "u", Password: "pw-secret"},
+		{Endpoint: "https://search.example.com", IndexPrefix: "p", Rotation: searchindex.NoRotation, APIKey: "key-secret"},
+	} {
+		target, _ := json.Marshal(d)
+		s := firehose.Stream{Account: "111111111111", Name: "search", Destination: firehose.DestOpenSearch, Target: target}
+		out, _ := json.Marshal(apiStream(s))
+		if strings.Contains(string(out), "secret") {
+			t.Errorf("the stream as returned holds a secret: %s", out)
+		}
+		o := apiStream(s).OpenSearch
+		if o == nil || o.ClusterEndpoint != d.Endpoint || o.IndexName != "p" || o.IndexRotationPeriod != d.Rotation || o.Username != d.Username || o.Authentication != d.Authentication() {
+			t.Errorf("openSearchDestination %+v for %+v", o, d)
+		}
+	}
+	target, _ := json.Marshal(webhook.Endpoint{URL: "https://hook.example.com", Secret: strings.Repeat("secret", 8)})
+	out, _ := json.Marshal(apiStream(firehose.Stream{Account: "111111111111", Name: "hook", Destination: firehose.DestHTTP, Target: target}))
+	if strings.Contains(string(out), "secret") {
+		t.Errorf("the stream as returned holds a secret: %s", out)
 	}
 }

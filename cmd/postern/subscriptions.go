@@ -108,6 +108,8 @@ func newDeliveryStreamsCmd() *cobra.Command {
 	var interval int
 	var hook api.HTTPEndpoint
 	var secretFile, caFile string
+	var search api.OpenSearchDestination
+	var passwordFile, apiKeyFile, searchCAFile string
 	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a delivery stream",
@@ -129,6 +131,23 @@ Logs' subscription payload in {"awslogs":{"data":...}} (a Lambda handler's
 input) or as it is (--http-format json); creating it posts a control
 message, which the endpoint must take. --bucket and --error-prefix are then
 the backup of the records it refuses for good (a 4xx).
+
+With --destination OpenSearch each event is a document, bulk-indexed into
+an OpenSearch or Elasticsearch cluster at --opensearch-endpoint, in the index
+INDEX-PREFIX-YYYY.MM.DD of its day (UTC; --index-rotation NoRotation: one
+index, INDEX-PREFIX): its JSON message's fields (eventTime, sessionId,
+target.id, userIdentity.arn, runAsUser, sessionData; command, exitCode,
+durationMs of command events) with @timestamp, @id, @owner, @log_group and
+@log_stream, as CloudWatch Logs' OpenSearch subscription writes them; a
+message that is not JSON goes in @message. Creating it checks that the
+cluster answers with these credentials and puts the index template
+INDEX-PREFIX, which maps those fields. Documents the cluster refuses for good
+(a 400 mapper_parsing_exception) go to --bucket and --error-prefix, one
+error record each; those it is too busy for are tried again.
+
+  postern delivery-streams create search --destination OpenSearch \
+    --opensearch-endpoint https://search.example.com:9200 --index-prefix postern-sessions \
+    --username postern --password-file pw --ca-file ca.pem --buffer-interval 60
 
 With --kms-key each object is sealed
 (after compression) with a data key of that key, as session logs are, and
@@ -160,6 +179,29 @@ postern logs decrypt opens it for whoever the key's policy lets decrypt.
 					hook.CAPEM = string(ca)
 				}
 				s.HTTP = &hook
+			case "OpenSearch":
+				if search.ClusterEndpoint == "" || search.IndexName == "" {
+					return usagef("--opensearch-endpoint and --index-prefix are required for destination OpenSearch")
+				}
+				if (search.Username == "") != (passwordFile == "") {
+					return usagef("--username and --password-file go together")
+				}
+				for _, f := range []struct {
+					path string
+					to   *string
+				}{{passwordFile, &search.Password}, {apiKeyFile, &search.APIKey}, {searchCAFile, &search.CAPEM}} {
+					if f.path == "" {
+						continue
+					}
+					b, err := os.ReadFile(f.path)
+					if err != nil {
+						return err
+					}
+					*f.to = string(b)
+				}
+				search.Password = strings.TrimRight(search.Password, "\r\n")
+				search.APIKey = strings.TrimSpace(search.APIKey)
+				s.OpenSearch = &search
 			}
 			if cmd.Flags().Changed("buffer-interval") {
 				s.BufferIntervalSeconds = &interval
@@ -176,6 +218,10 @@ postern logs decrypt opens it for whoever the key's policy lets decrypt.
 				fmt.Fprintf(cmd.OutOrStdout(), "Delivery stream %s posts to %s (%s): %s\n", got.Name, got.HTTP.URL, got.HTTP.Format, got.ARN)
 				return nil
 			}
+			if o := got.OpenSearch; o != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "Delivery stream %s indexes into %s, %s (%s): %s\n", got.Name, o.ClusterEndpoint, indexPattern(*o), o.Authentication, got.ARN)
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Delivery stream %s writes to s3://%s/%s: %s\n", got.Name, got.Bucket, got.Prefix, got.ARN)
 			return nil
 		},
@@ -187,11 +233,18 @@ postern logs decrypt opens it for whoever the key's policy lets decrypt.
 	cf.IntVar(&s.BufferSizeMiB, "buffer-size", 5, "MiB buffered before an object is written (1-128)")
 	cf.IntVar(&interval, "buffer-interval", 300, "seconds buffered before an object is written (0-900)")
 	cf.StringVar(&s.Compression, "compression", "UNCOMPRESSED", "UNCOMPRESSED or GZIP")
-	cf.StringVar(&s.Destination, "destination", "S3", "S3, or HTTP (a webhook: --http-url, --http-secret-file)")
+	cf.StringVar(&s.Destination, "destination", "S3", "S3, HTTP (a webhook: --http-url, --http-secret-file) or OpenSearch (--opensearch-endpoint, --index-prefix)")
 	cf.StringVar(&hook.URL, "http-url", "", "the webhook's https:// URL")
 	cf.StringVar(&secretFile, "http-secret-file", "", "a file holding the secret the requests are signed with (at least 32 bytes)")
 	cf.StringVar(&caFile, "http-ca-file", "", "the CA certificate (PEM) the webhook's certificate is checked against; default: the system's")
 	cf.StringVar(&hook.Format, "http-format", "awslogs", "awslogs (CloudWatch Logs' subscription payload, as Lambda gets it) or json (the payload as it is)")
+	cf.StringVar(&search.ClusterEndpoint, "opensearch-endpoint", "", "the OpenSearch or Elasticsearch cluster's https:// URL")
+	cf.StringVar(&search.IndexName, "index-prefix", "", "the indices' name: PREFIX-YYYY.MM.DD, and the index template's")
+	cf.StringVar(&search.IndexRotationPeriod, "index-rotation", "OneDay", "OneDay (PREFIX-YYYY.MM.DD), OneHour, OneMonth or NoRotation (PREFIX)")
+	cf.StringVar(&search.Username, "username", "", "the cluster's user (basic authentication, with --password-file)")
+	cf.StringVar(&passwordFile, "password-file", "", "a file holding the user's password")
+	cf.StringVar(&apiKeyFile, "api-key-file", "", "a file holding an API key, sent as Authorization: ApiKey KEY (instead of a user)")
+	cf.StringVar(&searchCAFile, "ca-file", "", "the CA certificate (PEM) the cluster's certificate is checked against; default: the system's")
 	cf.StringVar(&s.KMSKeyID, "kms-key", "", "seal each object with this key of the account (ID, alias or ARN); postern logs decrypt opens them")
 
 	var out string
@@ -203,6 +256,9 @@ postern logs decrypt opens it for whoever the key's policy lets decrypt.
 		dest := "s3://" + d.Bucket + "/" + d.Prefix
 		if d.HTTP != nil {
 			dest = d.HTTP.URL
+		}
+		if d.OpenSearch != nil {
+			dest = strings.TrimSuffix(d.OpenSearch.ClusterEndpoint, "/") + "/" + indexPattern(*d.OpenSearch)
 		}
 		return []string{d.Name, dest, d.Compression, strconv.Itoa(d.BufferSizeMiB) + " MiB/" + strconv.Itoa(*d.BufferIntervalSeconds) + " s",
 			strconv.FormatInt(st.Objects, 10), strconv.FormatInt(st.Events, 10), strconv.FormatInt(st.Backlog, 10), st.LastError}
@@ -265,4 +321,12 @@ postern logs decrypt opens it for whoever the key's policy lets decrypt.
 	}
 	cmd.AddCommand(create, ls, describe, del)
 	return cmd
+}
+
+// indexPattern names an OpenSearch destination's indices.
+func indexPattern(o api.OpenSearchDestination) string {
+	if o.IndexRotationPeriod == "NoRotation" {
+		return o.IndexName
+	}
+	return o.IndexName + "-*"
 }
