@@ -153,12 +153,13 @@ func TestBuiltinLogGroups(t *testing.T) {
 
 	var groups []api.LogGroup
 	e.jsonOut(ctx, &groups, "logs", "groups", "ls", "-o", "json")
-	// Postern's own groups are there too: where every session goes, and
-	// the audit trail's.
-	if len(groups) != 4 || groups[0].Name != "/audit/sessions" || groups[0].RetentionInDays != 30 || groups[0].StoredBytes == 0 ||
+	// Postern's own groups are there too: where every session goes, the
+	// audit trail's, and the account's events (kept 30 days).
+	if len(groups) != 5 || groups[0].Name != "/audit/sessions" || groups[0].RetentionInDays != 30 || groups[0].StoredBytes == 0 ||
 		groups[1].Name != "/postern/audit" || groups[1].StoredBytes == 0 ||
-		groups[2].Name != "/postern/sessions" || groups[2].StoredBytes == 0 ||
-		groups[3].Name != "secure" || groups[3].KMSKeyID != "alias/postern-logs" || !groups[0].Encrypted || !groups[3].Encrypted {
+		groups[2].Name != "/postern/events" || groups[2].StoredBytes == 0 || groups[2].RetentionInDays != 30 ||
+		groups[3].Name != "/postern/sessions" || groups[3].StoredBytes == 0 ||
+		groups[4].Name != "secure" || groups[4].KMSKeyID != "alias/postern-logs" || !groups[0].Encrypted || !groups[4].Encrypted {
 		t.Errorf("groups: %+v", groups)
 	}
 	if out := e.mustRun(ctx, "logs", "groups", "set-retention", "/postern/sessions", "90"); out != "Log group /postern/sessions keeps events 90 days.\n" {
@@ -168,7 +169,7 @@ func TestBuiltinLogGroups(t *testing.T) {
 		t.Errorf("a retention CloudWatch does not offer: exit %d, %q", code, errOut)
 	}
 	e.jsonOut(ctx, &groups, "logs", "groups", "ls", "-o", "json")
-	if len(groups) != 4 || groups[2].RetentionInDays != 90 {
+	if len(groups) != 5 || groups[3].RetentionInDays != 90 {
 		t.Errorf("after set-retention: %+v", groups)
 	}
 	if out := e.mustRun(ctx, "logs", "streams", "/audit/sessions"); !strings.Contains(out, e.sessions(ctx)[2].ID) {

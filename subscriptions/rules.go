@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/postern/postern/api"
@@ -15,6 +14,7 @@ import (
 	"github.com/postern/postern/events"
 	"github.com/postern/postern/firehose"
 	"github.com/postern/postern/httpapi"
+	"github.com/postern/postern/lazyregexp"
 	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/webhook"
 )
@@ -34,7 +34,7 @@ const (
 // RuleCursor names a rule's target's cursor in the account's event group.
 func RuleCursor(rule, target string) string { return "rule:" + rule + ":" + target }
 
-var reTargetID = regexp.MustCompile(`^[\.\-_A-Za-z0-9]{1,64}$`)
+var reTargetID = lazyregexp.New(`^[\.\-_A-Za-z0-9]{1,64}$`)
 
 // eventMatcher matches events' messages (EventBridge events' JSON).
 type eventMatcher struct{ p *eventpattern.Pattern }
@@ -139,9 +139,9 @@ func checkTarget(i int, t api.RuleTarget) error {
 }
 
 var (
-	reTopicARN    = regexp.MustCompile(`^arn:[a-z-]+:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
-	rePathName    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	rePlaceholder = regexp.MustCompile(`<([A-Za-z0-9_.-]+)>`)
+	reTopicARN    = lazyregexp.New(`^arn:[a-z-]+:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
+	rePathName    = lazyregexp.New(`^[A-Za-z0-9_-]{1,64}$`)
+	rePlaceholder = lazyregexp.New(`<([A-Za-z0-9_.-]+)>`)
 )
 
 func (h *Handlers) putRule(w http.ResponseWriter, r *http.Request) error {

@@ -51,7 +51,9 @@ const Version = "v0.0.0-20260212201848-7aac2a2c5b7c"
 const Region = "us-east-1"
 
 // startTimeout bounds how long Start and Restart wait for
-// /minio/health/live.
+// /minio/health/ready: not live, which a MinIO answers before its object
+// layer is up (it then refuses requests with XMinioServerNotInitialized,
+// which a loaded machine made tests meet).
 const startTimeout = 30 * time.Second
 
 // Options adjust the server [StartWith] runs.
@@ -252,7 +254,7 @@ func (s *Server) start() error {
 	deadline := time.Now().Add(startTimeout)
 	hc := &http.Client{Timeout: time.Second}
 	for {
-		resp, err := hc.Get(s.URL() + "/minio/health/live")
+		resp, err := hc.Get(s.URL() + "/minio/health/ready")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -268,7 +270,7 @@ func (s *Server) start() error {
 		}
 		if time.Now().After(deadline) {
 			s.killLocked()
-			return fmt.Errorf("MinIO on %s not live after %s", s.addr, startTimeout)
+			return fmt.Errorf("MinIO on %s not ready after %s", s.addr, startTimeout)
 		}
 	}
 }
