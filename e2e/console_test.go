@@ -3,20 +3,28 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/firehose"
+	"github.com/postern/postern/webhook"
 )
 
 // chromiumPath is Debian's Chromium, which scripts/install-test-deps
@@ -223,4 +231,181 @@ func endedPortSession(t *testing.T, ctx context.Context, e *env) (string, string
 	fwd.stop(ctx)
 	e.waitEnded(ctx, id)
 	return id, fmt.Sprintf("localhost:%d", port)
+}
+
+// TestConsoleIntegrations drives the console's Integrations page in a real
+// browser against a real `postern dev`. Set up with the CLI first: an
+// HTTPS webhook delivery stream to a receiver in the test (checking each
+// request's signature), a subscription filter on /postern/sessions with a
+// name and pattern like markup, a rule on sessions' state changes whose
+// webhook target answers 400, a session, its events at the stream's
+// webhook and the rule's refusals in the dead letters. Then
+// web/e2e/integrations.mjs sees the stream with its delivered events, the
+// filter, the rule with its pattern and target, the dead letters with
+// their reason and the recent events, all names and patterns as text;
+// asks the test (POST $POSTERN_CONTROL_URL/fail) to make the stream's
+// endpoint answer 503 and run a session, and after Refresh sees the stream
+// failing, with its error and backlog; and, signed in as an operator, who
+// may describe none of it, sees each card's refusal or an empty listing
+// that says listings are filtered.
+func TestConsoleIntegrations(t *testing.T) {
+	node, web := consoleDeps(t)
+	ctx := testCtx(t)
+	secret := strings.Repeat("s", 40)
+	var (
+		mu        sync.Mutex // guards the fields below
+		failing   bool       // the stream's endpoint answers 503
+		delivered strings.Builder
+		unsigned  int
+		ruleCalls int
+	)
+	hook := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if webhook.Verify([]byte(secret), r.Header.Get(webhook.SignatureHeader), body, time.Now()) != nil {
+			unsigned++
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		switch r.URL.Path {
+		case "/rule":
+			// A target that refuses every event for good: to the dead
+			// letters, with this as the reason.
+			ruleCalls++
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, "Zq9 channel archived")
+		case "/stream":
+			if failing {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			var p firehose.Payload
+			json.Unmarshal(body, &p) // format json: the payload as it is
+			for _, ev := range p.LogEvents {
+				delivered.WriteString(ev.Message + "\n")
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer hook.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hook.Certificate().Raw})
+	caFile, secretFile := writeFile(t, "ca.pem", string(ca)), writeFile(t, "secret", secret)
+	got := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return delivered.String()
+	}
+
+	e := startDev(t)
+	host := hostname(t)
+	const stream, filter, filterPattern = "console-hook", "<b>Zq9 ship</b>", `-"<b>Zq9Markup</b>"`
+	e.mustRun(ctx, "delivery-streams", "create", stream, "--destination", "HTTP", "--buffer-interval", "0",
+		"--http-url", hook.URL+"/stream", "--http-secret-file", secretFile, "--http-ca-file", caFile, "--http-format", "json")
+	var ds api.DeliveryStream
+	e.jsonOut(ctx, &ds, "delivery-streams", "describe", stream)
+	// The session log group is made by the first session.
+	e.mustRun(ctx, "exec", host, "--", "true")
+	e.waitDelivered(ctx, e.sessions(ctx)[0].ID)
+	e.mustRun(ctx, "logs", "subscription-filters", "put", "--group", "/postern/sessions", "--name", filter, "--pattern", filterPattern, "--destination", ds.ARN)
+	targets, _ := json.Marshal([]api.RuleTarget{{ID: "chat", Webhook: &api.HTTPEndpoint{URL: hook.URL + "/rule", Secret: secret, CAPEM: string(ca), Format: "json"}}})
+	e.mustRun(ctx, "events", "rules", "put", "console-rule", "--description", `<img src=x onerror="window.__pwned=1"> notify chat`,
+		"--pattern-file", writeFile(t, "pattern.json", `{"source": ["postern.sessions"], "detail-type": ["Session State Change", "<b>Zq9Markup</b>"]}`),
+		"--targets-file", writeFile(t, "targets.json", string(targets)))
+
+	e.mustRun(ctx, "exec", host, "--", "echo", "Zq9Hooked")
+	waitFor(ctx, t, "the session's events at the stream's webhook", func() bool { return strings.Contains(got(), "Zq9Hooked") })
+	waitFor(ctx, t, "the rule's refused events in the dead letters", func() bool {
+		out, _, _ := e.run(ctx, "logs", "tail", "--group", "/postern/events/dead-letter", "--since", "1h")
+		return strings.Contains(out, "Zq9 channel archived")
+	})
+	waitFor(ctx, t, "the stream to have caught up", func() bool {
+		e.jsonOut(ctx, &ds, "delivery-streams", "describe", stream)
+		return ds.Status != nil && ds.Status.Events > 0 && ds.Status.Backlog == 0
+	})
+
+	// The page asks for the outage when it has shown the healthy stream:
+	// the endpoint answers 503, a session's events then wait, and the
+	// answer comes once the stream says it is failing with a backlog.
+	ctl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/fail" {
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		failing = true
+		mu.Unlock()
+		if err := outage(r.Context(), e, host, stream); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer ctl.Close()
+
+	const operatorPassword = "correct horse battery staple"
+	cmd := exec.CommandContext(ctx, bin, "users", "create", "oscar", "--group", "operators", "--password")
+	cmd.Env = append(os.Environ(), append(e.vars(), "POSTERN_PASSWORD="+operatorPassword)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("users create oscar: %v\n%s", err, out)
+	}
+
+	runBrowserTest(t, ctx, e, node, web, "integrations.mjs",
+		"POSTERN_STREAM="+stream,
+		"POSTERN_STREAM_URL="+hook.URL+"/stream",
+		"POSTERN_RULE_URL="+hook.URL+"/rule",
+		"POSTERN_FILTER="+filter,
+		"POSTERN_FILTER_PATTERN="+filterPattern,
+		"POSTERN_CONTROL_URL="+ctl.URL,
+		"POSTERN_OPERATOR=oscar",
+		"POSTERN_OPERATOR_PASSWORD="+operatorPassword,
+	)
+	mu.Lock()
+	defer mu.Unlock()
+	if unsigned != 0 {
+		t.Errorf("%d requests were not signed right", unsigned)
+	}
+	if ruleCalls == 0 {
+		t.Errorf("the rule's target was never called")
+	}
+}
+
+// outage runs a session on host while the stream's endpoint fails, and
+// waits until the stream reports the failure with a backlog. It runs in
+// the control server's handler, so it reports errors rather than failing
+// the test itself.
+func outage(ctx context.Context, e *env, host, stream string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	postern := func(args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = append(os.Environ(), e.vars()...)
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("postern %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+		return out, nil
+	}
+	if _, err := postern("exec", host, "--", "echo", "Zq9Outage"); err != nil {
+		return err
+	}
+	for {
+		out, err := postern("delivery-streams", "describe", stream, "-o", "json")
+		if err != nil {
+			return err
+		}
+		var ds api.DeliveryStream
+		if err := json.Unmarshal(out, &ds); err != nil {
+			return fmt.Errorf("describe: %w: %s", err, out)
+		}
+		if st := ds.Status; st != nil && st.FailingSince != nil && st.Backlog > 0 && strings.Contains(st.LastError, "503") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stream %s never reported the outage with a backlog: %+v", stream, ds.Status)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

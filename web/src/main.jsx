@@ -19,6 +19,7 @@ import { Live } from './pages/Live.jsx';
 import { Logs } from './pages/Logs.jsx';
 import { Preferences } from './pages/Preferences.jsx';
 import { Organization } from './pages/Organization.jsx';
+import { Integrations } from './pages/Integrations.jsx';
 import { NotFound } from './pages/NotFound.jsx';
 
 const routes = [
@@ -30,6 +31,7 @@ const routes = [
   ['/sessions/:id', SessionDetail, 'Session'],
   ['/sessions/:id/live', Live, 'Live view'],
   ['/logs', Logs, 'Logs'],
+  ['/integrations', Integrations, 'Integrations'],
   ['/preferences', Preferences, 'Preferences'],
   ['/organization', Organization, 'Organization'],
 ];

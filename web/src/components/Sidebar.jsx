@@ -3,6 +3,7 @@ const items = [
   ['/nodes', 'Nodes', 'M4 5h16v4H4V5zm0 6h16v4H4v-4zm0 6h16v4H4v-4zm2-10.5h2v1H6v-1zm0 6h2v1H6v-1zm0 6h2v1H6v-1z'],
   ['/sessions', 'Sessions', 'M3 4h18v14H3V4zm2 2v10h14V6H5zm1.5 2.5 3 2.5-3 2.5M11 14h5'],
   ['/logs', 'Logs', 'M5 3h10l4 4v14H5V3zm2 6h10M7 13h10M7 17h6'],
+  ['/integrations', 'Integrations', 'M3 12h6m0 0 4-6h5m-5 12-4-6m4 6h5M16 3l3 3-3 3M16 15l3 3-3 3'],
   ['/preferences', 'Preferences', 'M12 8a4 4 0 1 0 0 8 4 4 0 0 0 0-8zm8.5 4-2 1.2.2 2.3-2.2.9-1.2 2-2.3-.4L12 21l-1.8-1.9-2.3.4-1.2-2-2.2-.9.2-2.3-2-1.3 2-1.2-.2-2.3 2.2-.9 1.2-2 2.3.4L12 3l1.8 1.9 2.3-.4 1.2 2 2.2.9-.2 2.3 2 1.3z'],
   ['/organization', 'Organization', 'M9 3h6v4H9V3zm-6 14h6v4H3v-4zm12 0h6v4h-6v-4zM12 7v5M6 17v-5h12v5'],
 ];
