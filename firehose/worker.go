@@ -138,9 +138,17 @@ type Worker struct {
 	d    Deps
 	kick chan struct{}
 
-	// Owned by the goroutine running Pass.
-	bufs map[bufKey]*buffer
-	read map[srcKey]int64 // events read into a buffer, not yet written
+	// Owned by the goroutine running Pass. A buffer being written
+	// (inFlight) belongs to its flush goroutine until its result comes
+	// back on done.
+	bufs   map[bufKey]*buffer
+	read   map[srcKey]int64 // events read into a buffer, not yet written
+	flying int              // flushes under way
+
+	// done takes the flushes' results; it has room for maxFlushes, so a
+	// flush never waits to hand its result over.
+	done    chan flushResult
+	flushes sync.WaitGroup // the flush goroutines
 
 	mu     sync.Mutex // guards status
 	status map[string]*StreamStatus
@@ -162,6 +170,7 @@ type buffer struct {
 
 	attempts    int
 	nextAttempt time.Time
+	inFlight    bool // a flush goroutine is writing it
 }
 
 // StreamStatus is what a stream has delivered and what it owes.
@@ -189,7 +198,21 @@ func New(d Deps) *Worker {
 	if d.MaxBuffered <= 0 {
 		d.MaxBuffered = DefaultMaxBuffered
 	}
-	return &Worker{d: d, kick: make(chan struct{}, 1), bufs: map[bufKey]*buffer{}, read: map[srcKey]int64{}, status: map[string]*StreamStatus{}}
+	return &Worker{d: d, kick: make(chan struct{}, 1), bufs: map[bufKey]*buffer{}, read: map[srcKey]int64{}, status: map[string]*StreamStatus{},
+		done: make(chan flushResult, maxFlushes)}
+}
+
+// maxFlushes bounds the buffers being written at once. Each stream's
+// buffer is written by a goroutine of its own, so that a destination
+// that hangs holds up its own stream, not the others.
+const maxFlushes = 16
+
+// flushResult is how a flush ended.
+type flushResult struct {
+	k   bufKey
+	b   *buffer
+	at  time.Time
+	err error
 }
 
 // Kick makes the worker look at its sources now: new events, a new
@@ -206,12 +229,15 @@ func (w *Worker) Kick() {
 func (w *Worker) Run(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	defer w.flushes.Wait() // they end with ctx
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-w.kick:
+		case r := <-w.done:
+			w.apply(ctx, r)
 		}
 		next := w.Pass(ctx)
 		wait := time.Second
@@ -252,6 +278,7 @@ func (w *Worker) statusOf(arn string) *StreamStatus {
 // Pass reads what the sources have new and writes the buffers that are
 // due. It returns when the next buffer falls due (zero: none waits).
 func (w *Worker) Pass(ctx context.Context) time.Time {
+	w.applyDone(ctx)
 	srcs, err := w.d.Sources(ctx)
 	if err != nil {
 		w.d.Logf("firehose: list sources: %v", err)
@@ -296,7 +323,7 @@ func (w *Worker) readSource(ctx context.Context, s Source) error {
 	after := max(w.read[k], s.Cursor)
 	for range 10 { // at most 10 pages a pass, so that one source cannot starve the rest
 		b := w.bufs[bk]
-		if b != nil && (int64(len(b.data)) >= b.stream.BufferBytes || b.attempts > 0) {
+		if b != nil && (b.inFlight || int64(len(b.data)) >= b.stream.BufferBytes || b.attempts > 0) {
 			return nil
 		}
 		if w.total() >= w.d.MaxBuffered {
@@ -394,6 +421,9 @@ func (w *Worker) flushDue(ctx context.Context) time.Time {
 	}
 	for _, k := range keys {
 		b := w.bufs[k]
+		if b.inFlight {
+			continue
+		}
 		over := w.total() > w.d.MaxBuffered
 		ready := int64(len(b.data)) >= b.stream.BufferBytes || !now.Before(b.first.Add(b.stream.BufferInterval)) || over
 		if !ready {
@@ -404,26 +434,18 @@ func (w *Worker) flushDue(ctx context.Context) time.Time {
 			due(b.nextAttempt)
 			continue
 		}
-		if err := w.flush(ctx, b); err != nil {
-			if ctx.Err() != nil {
-				return next
-			}
-			b.attempts++
-			backoff := min(time.Second<<min(b.attempts-1, 16), maxBackoff)
-			b.nextAttempt = now.Add(backoff)
-			due(b.nextAttempt)
-			w.mu.Lock()
-			st := w.statusOf(k.stream)
-			st.LastError = err.Error()
-			if st.FailingSince.IsZero() {
-				st.FailingSince = now
-			}
-			st.NextAttempt = b.nextAttempt
-			w.mu.Unlock()
-			w.d.Logf("firehose: %s: %v (attempt %d; next in %v)", b.stream.Name, err, b.attempts, backoff)
+		if w.flying >= maxFlushes {
+			due(now.Add(10 * time.Millisecond)) // once one is done
 			continue
 		}
-		delete(w.bufs, k)
+		b.inFlight = true
+		w.flying++
+		w.flushes.Add(1)
+		go func() {
+			defer w.flushes.Done()
+			err := w.flush(ctx, b)
+			w.done <- flushResult{k: k, b: b, at: now, err: err}
+		}()
 	}
 	w.mu.Lock()
 	for _, st := range w.status {
@@ -434,6 +456,52 @@ func (w *Worker) flushDue(ctx context.Context) time.Time {
 	}
 	w.mu.Unlock()
 	return next
+}
+
+// applyDone takes the results of the flushes that have ended.
+func (w *Worker) applyDone(ctx context.Context) {
+	for {
+		select {
+		case r := <-w.done:
+			w.apply(ctx, r)
+		default:
+			return
+		}
+	}
+}
+
+// apply takes a flush's result: a written buffer goes, a failed one
+// waits for its next attempt.
+func (w *Worker) apply(ctx context.Context, r flushResult) {
+	w.flying--
+	b := r.b
+	b.inFlight = false
+	if r.err == nil {
+		delete(w.bufs, r.k)
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	b.attempts++
+	backoff := min(time.Second<<min(b.attempts-1, 16), maxBackoff)
+	b.nextAttempt = r.at.Add(backoff)
+	w.mu.Lock()
+	st := w.statusOf(r.k.stream)
+	st.LastError = r.err.Error()
+	if st.FailingSince.IsZero() {
+		st.FailingSince = r.at
+	}
+	st.NextAttempt = b.nextAttempt
+	w.mu.Unlock()
+	w.d.Logf("firehose: %s: %v (attempt %d; next in %v)", b.stream.Name, r.err, b.attempts, backoff)
+}
+
+// Wait waits for the flushes under way and takes their results, for
+// tests that drive Pass themselves.
+func (w *Worker) Wait(ctx context.Context) {
+	w.flushes.Wait()
+	w.applyDone(ctx)
 }
 
 // flush writes a buffer as one object (or, refused for good, under the

@@ -49,6 +49,7 @@ type bucket struct {
 type fixture struct {
 	clock   *clocktest.Clock
 	groups  map[string]*group // by account/group
+	cmu     sync.Mutex        // guards cursors: flushes save them from goroutines of their own
 	cursors map[srcKey]int64
 	bucket  *bucket
 	sources []Source
@@ -78,7 +79,7 @@ func (f *fixture) deps() Deps {
 		Sources: func(context.Context) ([]Source, error) {
 			out := make([]Source, len(f.sources))
 			for i, s := range f.sources {
-				s.Cursor = f.cursors[s.key()]
+				s.Cursor = f.cursor(s)
 				out[i] = s
 			}
 			return out, nil
@@ -99,6 +100,8 @@ func (f *fixture) deps() Deps {
 			return out, nil
 		},
 		SaveCursor: func(_ context.Context, account, group, filter string, id int64) error {
+			f.cmu.Lock()
+			defer f.cmu.Unlock()
 			f.cursors[srcKey{account, group, filter}] = id
 			return nil
 		},
@@ -125,6 +128,19 @@ func (f *fixture) objects() map[string][]byte {
 		out[k] = v
 	}
 	return out
+}
+
+// cursor is a source's stored cursor.
+func (f *fixture) cursor(s Source) int64 {
+	f.cmu.Lock()
+	defer f.cmu.Unlock()
+	return f.cursors[s.key()]
+}
+
+// pass runs a pass of the worker and waits for the flushes it started.
+func (f *fixture) pass(ctx context.Context) {
+	f.w.Pass(ctx)
+	f.w.Wait(ctx)
 }
 
 // payloads decodes an object's lines.
@@ -169,15 +185,15 @@ func TestBuffersByTime(t *testing.T) {
 	g.add("bob-2", f.clock.Now(), "three")
 	g.add("alice-1", f.clock.Now(), "four")
 
-	f.w.Pass(ctx)
+	f.pass(ctx)
 	if n := len(f.objects()); n != 0 {
 		t.Fatalf("%d objects before the interval", n)
 	}
-	if c := f.cursors[src.key()]; c != 0 {
+	if c := f.cursor(src); c != 0 {
 		t.Fatalf("cursor %d before anything was written", c)
 	}
 	f.clock.Advance(60 * time.Second) // 14:00:30: the next hour's partition
-	f.w.Pass(ctx)
+	f.pass(ctx)
 	objs := f.objects()
 	if len(objs) != 1 {
 		t.Fatalf("objects: %v", keysOf(objs))
@@ -200,11 +216,11 @@ func TestBuffersByTime(t *testing.T) {
 			t.Errorf("events %q, want %q", strings.Join(got, " "), want)
 		}
 	}
-	if c := f.cursors[src.key()]; c != 4 {
+	if c := f.cursor(src); c != 4 {
 		t.Errorf("cursor %d after the object, want 4", c)
 	}
 	f.clock.Advance(time.Hour)
-	f.w.Pass(ctx)
+	f.pass(ctx)
 	if n := len(f.objects()); n != 1 {
 		t.Errorf("%d objects with nothing new", n)
 	}
@@ -229,7 +245,7 @@ func TestBuffersBySize(t *testing.T) {
 	for range 1200 {
 		f.groups[src.Account+src.Group].add("st", f.clock.Now(), line)
 	}
-	f.w.Pass(ctx)
+	f.pass(ctx)
 	objs := f.objects()
 	if len(objs) != 1 {
 		t.Fatalf("%d objects past the size, want 1", len(objs))
@@ -240,15 +256,15 @@ func TestBuffersBySize(t *testing.T) {
 			n += len(p.LogEvents)
 		}
 	}
-	if c := f.cursors[src.key()]; int(c) != n || n < 1000 {
+	if c := f.cursor(src); int(c) != n || n < 1000 {
 		t.Errorf("cursor %d, events written %d", c, n)
 	}
-	f.w.Pass(ctx) // takes the rest, which waits for the interval
+	f.pass(ctx) // takes the rest, which waits for the interval
 	if len(f.objects()) != 1 {
 		t.Fatalf("%d objects before the rest's interval", len(f.objects()))
 	}
 	f.clock.Advance(900 * time.Second)
-	f.w.Pass(ctx)
+	f.pass(ctx)
 	total := 0
 	for _, body := range f.objects() {
 		for _, p := range payloads(t, body, true) {
@@ -270,8 +286,9 @@ func TestNothingLost(t *testing.T) {
 	g := f.groups[src.Account+src.Group]
 	f.bucket.fail = errors.New("connection refused")
 	g.add("st", f.clock.Now(), "a", "b")
-	next := f.w.Pass(ctx)
-	if len(f.objects()) != 0 || f.cursors[src.key()] != 0 {
+	f.pass(ctx)
+	next := f.w.Pass(ctx) // the failed buffer's next attempt
+	if len(f.objects()) != 0 || f.cursor(src) != 0 {
 		t.Fatal("delivered to a failing bucket")
 	}
 	st := f.w.Status()[src.Stream.ARN()]
@@ -282,7 +299,7 @@ func TestNothingLost(t *testing.T) {
 	f.w = New(f.deps())
 	g.add("st", f.clock.Now(), "c")
 	f.bucket.fail = nil
-	f.w.Pass(ctx)
+	f.pass(ctx)
 	var got []string
 	for _, body := range f.objects() {
 		for _, p := range payloads(t, body, true) {
@@ -314,13 +331,13 @@ func TestPatternAndPartitions(t *testing.T) {
 	b := Source{Account: "222222222222", Group: "app", Filter: "all", Stream: s}
 	f := newFixture(t, a, b)
 	f.groups[a.Account+a.Group].add("x", f.clock.Now(), "fine", "still fine")
-	f.w.Pass(ctx)
-	if len(f.objects()) != 0 || f.cursors[a.key()] != 2 {
-		t.Fatalf("nothing matched: objects %v, cursor %d (want 2)", keysOf(f.objects()), f.cursors[a.key()])
+	f.pass(ctx)
+	if len(f.objects()) != 0 || f.cursor(a) != 2 {
+		t.Fatalf("nothing matched: objects %v, cursor %d (want 2)", keysOf(f.objects()), f.cursor(a))
 	}
 	f.groups[a.Account+a.Group].add("x", f.clock.Now(), "an ERROR here")
 	f.groups[b.Account+b.Group].add("y", f.clock.Now(), "hello")
-	f.w.Pass(ctx)
+	f.pass(ctx)
 	objs := f.objects()
 	var ks []string
 	for k := range objs {
@@ -344,7 +361,7 @@ func TestErrorPrefix(t *testing.T) {
 	f := newFixture(t, src)
 	f.bucket.fail = fmt.Errorf("put: %w", errRefused)
 	f.groups[src.Account+src.Group].add("st", f.clock.Now(), "m")
-	f.w.Pass(ctx)
+	f.pass(ctx)
 	objs := f.objects()
 	if len(objs) != 1 {
 		t.Fatalf("objects %v", keysOf(objs))
@@ -365,8 +382,8 @@ func TestErrorPrefix(t *testing.T) {
 			t.Errorf("error record %+v (%v)", rec, err)
 		}
 	}
-	if f.cursors[src.key()] != 1 || f.w.Status()[s.ARN()].ErrorObjects != 1 {
-		t.Errorf("cursor %d, status %+v", f.cursors[src.key()], f.w.Status()[s.ARN()])
+	if f.cursor(src) != 1 || f.w.Status()[s.ARN()].ErrorObjects != 1 {
+		t.Errorf("cursor %d, status %+v", f.cursor(src), f.w.Status()[s.ARN()])
 	}
 }
 
@@ -383,7 +400,7 @@ func TestMaxBuffered(t *testing.T) {
 	for range 500 {
 		f.groups[src.Account+src.Group].add("st", f.clock.Now(), strings.Repeat("y", 1000))
 	}
-	f.w.Pass(ctx)
+	f.pass(ctx)
 	if len(f.objects()) == 0 {
 		t.Fatal("nothing written past the bound")
 	}
@@ -479,14 +496,14 @@ func TestSendResumes(t *testing.T) {
 	for _, m := range []string{"one", "two", "bad", "three"} {
 		g.add("st-"+m, f.clock.Now(), m) // a stream each: a record each
 	}
-	f.w.Pass(ctx)
-	if strings.Join(got, " ") != "st-one:one" || f.cursors[src.key()] != 0 {
-		t.Fatalf("after a failure: sent %q, cursor %d", got, f.cursors[src.key()])
+	f.pass(ctx)
+	if strings.Join(got, " ") != "st-one:one" || f.cursor(src) != 0 {
+		t.Fatalf("after a failure: sent %q, cursor %d", got, f.cursor(src))
 	}
 	f.clock.Advance(time.Minute)
-	f.w.Pass(ctx)
-	if strings.Join(got, " ") != "st-one:one st-two:two st-three:three" || f.cursors[src.key()] != 4 {
-		t.Errorf("after the retry: sent %q, cursor %d", got, f.cursors[src.key()])
+	f.pass(ctx)
+	if strings.Join(got, " ") != "st-one:one st-two:two st-three:three" || f.cursor(src) != 4 {
+		t.Errorf("after the retry: sent %q, cursor %d", got, f.cursor(src))
 	}
 	objs := f.objects()
 	if len(objs) != 1 {
@@ -577,18 +594,18 @@ func TestSendRefusal(t *testing.T) {
 			g.add("st-c", f.clock.Now(), "busy1", "bad2")
 			g.add("st-d", f.clock.Now(), "ok3")
 
-			f.w.Pass(ctx)
-			if f.cursors[src.key()] != 0 {
-				t.Fatalf("cursor %d while busy1 waits", f.cursors[src.key()])
+			f.pass(ctx)
+			if f.cursor(src) != 0 {
+				t.Fatalf("cursor %d while busy1 waits", f.cursor(src))
 			}
 			f.clock.Advance(time.Minute)
-			f.w.Pass(ctx)
+			f.pass(ctx)
 			f.clock.Advance(time.Minute)
-			f.w.Pass(ctx)
+			f.pass(ctx)
 			st := f.w.Status()[s.ARN()]
 			if !withBackup {
-				if f.cursors[src.key()] != 0 || len(f.objects()) != 0 {
-					t.Errorf("without a backup: cursor %d, objects %v", f.cursors[src.key()], keysOf(f.objects()))
+				if f.cursor(src) != 0 || len(f.objects()) != 0 {
+					t.Errorf("without a backup: cursor %d, objects %v", f.cursor(src), keysOf(f.objects()))
 				}
 				// Every attempt starts again at st-a, the first
 				// refused item's record.
@@ -605,8 +622,8 @@ func TestSendRefusal(t *testing.T) {
 			if dest.taken["ok1"] != 1 || dest.taken["ok2"] != 1 {
 				t.Errorf("records before the busy one were sent again: %v", dest.taken)
 			}
-			if f.cursors[src.key()] != 6 || st.ErrorObjects != 2 || st.LastError != "" {
-				t.Errorf("cursor %d, error objects %d, last error %q", f.cursors[src.key()], st.ErrorObjects, st.LastError)
+			if f.cursor(src) != 6 || st.ErrorObjects != 2 || st.LastError != "" {
+				t.Errorf("cursor %d, error objects %d, last error %q", f.cursor(src), st.ErrorObjects, st.LastError)
 			}
 			var rows []string
 			for k, body := range f.objects() {
@@ -631,5 +648,47 @@ func TestSendRefusal(t *testing.T) {
 				t.Errorf("backup rows:\n%s\nwant\n%s", strings.Join(rows, "|"), want)
 			}
 		})
+	}
+}
+
+// TestHungDestinationHoldsOnlyItself: a stream whose destination hangs
+// holds up its own records, not another stream's.
+func TestHungDestinationHoldsOnlyItself(t *testing.T) {
+	ctx := context.Background()
+	hung := Stream{Account: "111111111111", Name: "hung", Destination: DestHTTP, BufferInterval: 0}
+	hung.Defaults()
+	fine := stream("fine", 0)
+	a := Source{Account: "111111111111", Group: "a", Filter: "all", Stream: hung}
+	b := Source{Account: "111111111111", Group: "b", Filter: "all", Stream: fine}
+	f := newFixture(t, a, b)
+	release := make(chan struct{})
+	d := f.deps()
+	d.Send = func(ctx context.Context, _ Stream, records [][]byte) (int, error) {
+		select {
+		case <-release:
+			return len(records), nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	f.w = New(d)
+	f.groups["111111111111a"].add("s", f.clock.Now(), "to the hung one")
+	f.groups["111111111111b"].add("s", f.clock.Now(), "to the fine one")
+	f.w.Pass(ctx)
+	deadline := time.Now().Add(time.Minute)
+	for f.cursor(b) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the fine stream waited for the hung one")
+		}
+		time.Sleep(5 * time.Millisecond)
+		f.w.Pass(ctx)
+	}
+	if len(f.objects()) != 1 || f.cursor(a) != 0 {
+		t.Errorf("objects %v, the hung stream's cursor %d", keysOf(f.objects()), f.cursor(a))
+	}
+	close(release)
+	f.w.Wait(ctx)
+	if f.cursor(a) != 1 {
+		t.Errorf("the hung stream's cursor after it answered: %d", f.cursor(a))
 	}
 }
