@@ -51,9 +51,7 @@ const Version = "v0.0.0-20260212201848-7aac2a2c5b7c"
 const Region = "us-east-1"
 
 // startTimeout bounds how long Start and Restart wait for
-// /minio/health/ready: not live, which a MinIO answers before its object
-// layer is up (it then refuses requests with XMinioServerNotInitialized,
-// which a loaded machine made tests meet).
+// /minio/health/ready and then for S3 requests to be answered (serves).
 const startTimeout = 30 * time.Second
 
 // Options adjust the server [StartWith] runs.
@@ -258,7 +256,7 @@ func (s *Server) start() error {
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK && s.serves() {
 				return nil
 			}
 		}
@@ -307,6 +305,16 @@ func (s *Server) Client() *s3.Client {
 		})
 	})
 	return s.client
+}
+
+// serves reports whether MinIO answers S3 requests: its health checks
+// can pass while its object layer still refuses them
+// (XMinioServerNotInitialized), which a loaded machine made tests meet.
+func (s *Server) serves() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := s.Client().ListBuckets(ctx, &s3.ListBucketsInput{})
+	return err == nil
 }
 
 func ctx10s() (context.Context, context.CancelFunc) {
