@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -364,29 +365,36 @@ under _other.
 	ls.Flags().StringVar(&group, "group", "", "only this log group's")
 	ls.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
 
-	var delGroup, delName string
-	del := &cobra.Command{
+	del := newFilterDeleteCmd("metric filter", (*client.Client).DeleteMetricFilter)
+	cmd.AddCommand(put, ls, del)
+	return cmd
+}
+
+// newFilterDeleteCmd is the delete command of a log group's filters (metric
+// or subscription): del deletes the group's filter of a name.
+func newFilterDeleteCmd(what string, del func(c *client.Client, ctx context.Context, group, name string) error) *cobra.Command {
+	var group, name string
+	cmd := &cobra.Command{
 		Use:   "delete",
-		Short: "Delete a metric filter",
+		Short: "Delete a " + what,
 		Args:  exactArgs(0, "no arguments (flags only)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if delGroup == "" || delName == "" {
+			if group == "" || name == "" {
 				return usagef("--group and --name are required")
 			}
 			c, _, err := apiClient()
 			if err != nil {
 				return err
 			}
-			if err := c.DeleteMetricFilter(cmd.Context(), delGroup, delName); err != nil {
+			if err := del(c, cmd.Context(), group, name); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted metric filter %s of log group %s.\n", delName, delGroup)
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s %s of log group %s.\n", what, name, group)
 			return nil
 		},
 	}
-	del.Flags().StringVar(&delGroup, "group", "", "log group")
-	del.Flags().StringVar(&delName, "name", "", "filter name")
-	cmd.AddCommand(put, ls, del)
+	cmd.Flags().StringVar(&group, "group", "", "log group")
+	cmd.Flags().StringVar(&name, "name", "", "filter name")
 	return cmd
 }
 

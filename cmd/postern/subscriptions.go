@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/client"
 )
 
 func newSubscriptionFiltersCmd() *cobra.Command {
@@ -76,28 +77,7 @@ arrives after it; a group has at most two.
 	ls.Flags().StringVar(&group, "group", "", "only this log group's")
 	ls.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
 
-	var delGroup, delName string
-	del := &cobra.Command{
-		Use:   "delete",
-		Short: "Delete a subscription filter",
-		Args:  exactArgs(0, "no arguments (flags only)"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if delGroup == "" || delName == "" {
-				return usagef("--group and --name are required")
-			}
-			c, _, err := apiClient()
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteSubscriptionFilter(cmd.Context(), delGroup, delName); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted subscription filter %s of log group %s.\n", delName, delGroup)
-			return nil
-		},
-	}
-	del.Flags().StringVar(&delGroup, "group", "", "log group")
-	del.Flags().StringVar(&delName, "name", "", "filter name")
+	del := newFilterDeleteCmd("subscription filter", (*client.Client).DeleteSubscriptionFilter)
 	cmd.AddCommand(put, ls, del)
 	return cmd
 }
