@@ -17,6 +17,10 @@ import (
 	"github.com/postern/postern/webhook"
 )
 
+// maxStreams is Data Firehose's default limit of delivery streams a
+// region (an account here).
+const maxStreams = 50
+
 func groupEntity(account, name string) authz.Entity { return authz.Named("LogGroup", account, name) }
 
 func streamEntity(account, name string) authz.Entity {
@@ -213,6 +217,11 @@ func (h *Handlers) createStream(w http.ResponseWriter, r *http.Request) error {
 		if err := h.CheckSearch(r.Context(), *search); err != nil {
 			return httpapi.Errorf(http.StatusBadRequest, api.CodeDestinationCheckFailed, "openSearchDestination: %v", err)
 		}
+	}
+	if have, err := h.Logs.DeliveryStreams(r.Context(), c.Account); err != nil {
+		return err
+	} else if len(have) >= maxStreams {
+		return httpapi.Errorf(http.StatusBadRequest, api.CodeLimitExceededException, "account %s has %d delivery streams: at most %d", c.Account, len(have), maxStreams)
 	}
 	settings, err := json.Marshal(s)
 	if err != nil {
