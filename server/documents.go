@@ -77,6 +77,11 @@ type sessionPlan struct {
 	kmsKeyID   string // the key that seals the recording; empty: the account's default
 	// inputs are the preferences in force, for planDeliveries.
 	inputs document.Inputs
+	// env is added to the command's environment; sessionID, if set, is
+	// the session's id, chosen by its starter (Run Command stores it
+	// before the start).
+	env       map[string]string
+	sessionID string
 }
 
 var errPipesNeedCommand = errorf(http.StatusBadRequest, api.CodeValidationError, "pipes: a session without a terminal needs a command")
