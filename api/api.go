@@ -309,6 +309,9 @@ type Document struct {
 	CreatedBy   string     `json:"createdBy,omitempty"`
 	CreatedAt   *time.Time `json:"createdDate,omitempty"`
 	Builtin     bool       `json:"builtin,omitempty"`
+	// DocumentType is Command for a command document (postern run's,
+	// which has no session type); empty for a session document.
+	DocumentType string `json:"documentType,omitempty"`
 }
 
 // PutDocumentRequest creates a document version, sets the preferences, or

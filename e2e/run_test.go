@@ -167,6 +167,14 @@ func TestRunCommand(t *testing.T) {
 	}
 	e.mustFail([]string{"run", "cancel", id}, "already ended")
 
+	// The document is a built-in one, listed and shown as the others.
+	if out := e.mustRun(ctx, "documents", "show", "AWS-RunShellScript"); !strings.Contains(out, `"action": "aws:runShellScript"`) {
+		t.Errorf("documents show AWS-RunShellScript:\n%s", out)
+	}
+	if out := e.mustRun(ctx, "documents", "ls"); !regexp.MustCompile(`Postern-RunShellScript\s+Command\s+1\s+built-in`).MatchString(out) {
+		t.Errorf("documents ls:\n%s", out)
+	}
+
 	// Refusals say what is wrong.
 	e.mustFail([]string{"run", "--targets", "Key=tag:env,Values=staging", "--parameters", "commands=true"}, "no node of account 000000000001 matches the targets tag:env=staging")
 	e.mustFail([]string{"run", "--targets", "env=prod", "--parameters", "commands=true"}, "want Key=KEY,Values=VALUE")
