@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -221,6 +223,31 @@ func TestRunCommand(t *testing.T) {
 			t.Errorf("no audit record %s %s", want[0], want[1])
 		}
 	}
+
+	// Operators send commands only where they may start sessions (env=dev
+	// by default), and see their own; auditors see all, cancel none.
+	const pw = "correct horse battery staple"
+	for _, u := range [][2]string{{"olivia", "operators"}, {"audrey", "auditors"}} {
+		cmd := exec.CommandContext(ctx, bin, "users", "create", u[0], "--group", u[1], "--password")
+		cmd.Env = append(os.Environ(), append(e.vars(), "POSTERN_PASSWORD="+pw)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("users create %s: %v\n%s", u[0], err, out)
+		}
+	}
+	olivia, audrey := e.as(t, "olivia", pw), e.as(t, "audrey", pw)
+	olivia.mustFail([]string{"run", "--targets", "Key=tag:env,Values=prod", "--parameters", "commands=id"}, "olivia is not allowed to StartSession on "+p1+", "+p2)
+	var mine []api.Command
+	olivia.jsonOut(ctx, &mine, "run", "ls")
+	if len(mine) != 0 {
+		t.Errorf("an operator sees others' commands: %+v", mine)
+	}
+	olivia.mustFail([]string{"run", "show", tagged.ID}, "olivia is not allowed to ListCommands")
+	var all []api.Command
+	audrey.jsonOut(ctx, &all, "run", "ls")
+	if len(all) != len(ls) {
+		t.Errorf("an auditor sees %d commands, want %d", len(all), len(ls))
+	}
+	audrey.mustFail([]string{"run", "cancel", tagged.ID}, "audrey is not allowed to CancelCommand")
 
 	// A command outlives a restart of the server: its node's session goes
 	// on, and its end is learned after.
