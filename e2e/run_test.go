@@ -224,6 +224,36 @@ func TestRunCommand(t *testing.T) {
 		}
 	}
 
+	// Status changes are events, for rules to match.
+	var sawCommand, sawInvocation bool
+	for _, line := range strings.Split(strings.TrimSpace(e.mustRun(ctx, "logs", "events", "/postern/events", "postern.commands")), "\n") {
+		var ev struct {
+			DetailType string `json:"detail-type"`
+			Source     string
+			Detail     struct {
+				CommandID  string `json:"command-id"`
+				Status     string
+				InstanceID string `json:"instance-id"`
+				ExitCode   *int   `json:"exit-code"`
+			}
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("event %q: %v", line, err)
+		}
+		if ev.Source != "postern.commands" || ev.Detail.CommandID != tagged.ID || ev.Detail.Status != "Failed" {
+			continue
+		}
+		switch ev.DetailType {
+		case "Command Status-change Notification":
+			sawCommand = true
+		case "Command Invocation Status-change Notification":
+			sawInvocation = sawInvocation || ev.Detail.InstanceID == p2 && ev.Detail.ExitCode != nil && *ev.Detail.ExitCode == 1
+		}
+	}
+	if !sawCommand || !sawInvocation {
+		t.Errorf("events of the failed command: command %v, prod-2's invocation %v", sawCommand, sawInvocation)
+	}
+
 	// Operators send commands only where they may start sessions (env=dev
 	// by default), and see their own; auditors see all, cancel none.
 	const pw = "correct horse battery staple"
