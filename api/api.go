@@ -32,7 +32,9 @@ const (
 	PathRules = "/v1/events/rules"
 	// PathDeliveryStreams are delivery streams (package firehose).
 	PathDeliveryStreams = "/v1/delivery-streams"
-	PathHealth          = "/healthz"
+	// PathCommands are Run Command's commands (package runcommand).
+	PathCommands = "/v1/commands"
+	PathHealth   = "/healthz"
 )
 
 // Error is the body of every non-2xx response.
@@ -307,6 +309,9 @@ type Document struct {
 	CreatedBy   string     `json:"createdBy,omitempty"`
 	CreatedAt   *time.Time `json:"createdDate,omitempty"`
 	Builtin     bool       `json:"builtin,omitempty"`
+	// DocumentType is Command for a command document (postern run's,
+	// which has no session type); empty for a session document.
+	DocumentType string `json:"documentType,omitempty"`
 }
 
 // PutDocumentRequest creates a document version, sets the preferences, or
@@ -931,4 +936,82 @@ type PropertyDifference struct {
 	Path     string `json:"path"`
 	Expected any    `json:"expected"`
 	Actual   any    `json:"actual"`
+}
+
+// SendCommandRequest runs a command document on nodes, as Run Command's
+// SendCommand: the nodes named by NodeIDs, or those Targets pick.
+type SendCommandRequest struct {
+	DocumentName string `json:"documentName"`
+	// Parameters are the document's parameters, each a list of values
+	// as Systems Manager takes them ({"commands": ["uptime", "df -h"]}).
+	Parameters map[string][]string `json:"parameters,omitempty"`
+	// NodeIDs are nodes by id (Run Command's InstanceIds); Targets pick
+	// nodes by tag. One of the two, not both.
+	NodeIDs []string        `json:"instanceIds,omitempty"`
+	Targets []CommandTarget `json:"targets,omitempty"`
+	// MaxConcurrency is how many nodes run it at once, a number or a
+	// percentage of them (default 50); MaxErrors how many may fail
+	// before no more are started (default 0).
+	MaxConcurrency string `json:"maxConcurrency,omitempty"`
+	MaxErrors      string `json:"maxErrors,omitempty"`
+	Comment        string `json:"comment,omitempty"`
+}
+
+// CommandTarget picks nodes, as Run Command's Targets: Key is
+// InstanceIds (Values are node ids), tag:NAME (nodes whose tag NAME has
+// one of Values) or tag-key (nodes that have one of the tags Values).
+// A node must match every target of a command.
+type CommandTarget struct {
+	Key    string   `json:"key"`
+	Values []string `json:"values"`
+}
+
+// Command is a command sent to nodes, and how it stands.
+type Command struct {
+	ID             string              `json:"commandId"`
+	DocumentName   string              `json:"documentName"`
+	Owner          string              `json:"owner"`
+	Comment        string              `json:"comment,omitempty"`
+	Parameters     map[string][]string `json:"parameters,omitempty"`
+	Targets        []CommandTarget     `json:"targets"`
+	MaxConcurrency string              `json:"maxConcurrency"`
+	MaxErrors      string              `json:"maxErrors"`
+	// TimeoutSeconds is the execution timeout each node's run has.
+	TimeoutSeconds int `json:"executionTimeoutSeconds"`
+	// Status is Pending, InProgress, Success, Failed, TimedOut,
+	// Cancelling or Cancelled; StatusDetails says more (Incomplete,
+	// MaxErrorsExceeded, ...).
+	Status         string     `json:"status"`
+	StatusDetails  string     `json:"statusDetails"`
+	TargetCount    int        `json:"targetCount"`
+	CompletedCount int        `json:"completedCount"`
+	ErrorCount     int        `json:"errorCount"`
+	RequestedAt    time.Time  `json:"requestedDateTime"`
+	EndedAt        *time.Time `json:"endDateTime,omitempty"`
+	// Invocations are its nodes' parts, when one command is shown.
+	Invocations []CommandInvocation `json:"invocations,omitempty"`
+}
+
+// CommandInvocation is a command's run on one node.
+type CommandInvocation struct {
+	NodeID   string `json:"instanceId"`
+	NodeName string `json:"instanceName,omitempty"`
+	// Status is Pending, InProgress, Success, Failed, TimedOut or
+	// Cancelled; StatusDetails says more (ExecutionTimedOut,
+	// Undeliverable, AccessDenied, MaxErrorsExceeded, ...).
+	Status        string `json:"status"`
+	StatusDetails string `json:"statusDetails"`
+	// SessionID is the session that runs it: its recording has the
+	// whole output (postern logs get SESSION).
+	SessionID string `json:"sessionId,omitempty"`
+	ExitCode  *int   `json:"exitCode,omitempty"`
+	// The first 24,000 characters of standard output and error, and how
+	// long each was.
+	StandardOutputContent string     `json:"standardOutputContent"`
+	StandardErrorContent  string     `json:"standardErrorContent"`
+	StandardOutputBytes   int64      `json:"standardOutputBytes"`
+	StandardErrorBytes    int64      `json:"standardErrorBytes"`
+	OutputTruncated       bool       `json:"outputTruncated,omitempty"`
+	StartedAt             *time.Time `json:"executionStartDateTime,omitempty"`
+	EndedAt               *time.Time `json:"executionEndDateTime,omitempty"`
 }

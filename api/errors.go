@@ -87,6 +87,12 @@ const (
 	CodeDeliveryPending    = "DeliveryPending"
 	CodeLogUnreadable      = "LogUnreadable"
 
+	// Run Command, as Systems Manager words it.
+	CodeInvalidCommandID  = "InvalidCommandId"
+	CodeInvalidInstanceID = "InvalidInstanceId"
+	CodeInvalidTarget     = "InvalidTarget"
+	CodeCommandEnded      = "CommandEnded"
+
 	// Destinations, keys and the server's own state.
 	CodeDestinationUnavailable   = "DestinationUnavailable"
 	CodeDestinationCheckFailed   = "DestinationCheckFailed"

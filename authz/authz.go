@@ -68,6 +68,13 @@ const (
 	DescribeRules Action = "DescribeRules"
 	DeleteRule    Action = "DeleteRule"
 
+	// Run Command: sending a command is checked on the account (and
+	// starting a session on each of its nodes, as StartSession);
+	// listing and cancelling on the command, whose owner is its sender.
+	SendCommand   Action = "SendCommand"
+	ListCommands  Action = "ListCommands"
+	CancelCommand Action = "CancelCommand"
+
 	DescribeKeys Action = "DescribeKeys"
 	CreateKey    Action = "CreateKey"
 	ManageKey    Action = "ManageKey"
@@ -151,6 +158,7 @@ var Actions = []Action{
 	DescribeSubscriptionFilters, PutSubscriptionFilter, DeleteSubscriptionFilter,
 	CreateDeliveryStream, DescribeDeliveryStreams, DeleteDeliveryStream,
 	PutRule, DescribeRules, DeleteRule,
+	SendCommand, ListCommands, CancelCommand,
 	DescribeKeys, CreateKey, ManageKey, UseKey,
 	DescribeDocuments, GetDocument, PutDocument, DeleteDocument, ValidateDocument, GetPreferences, UpdatePreferences,
 	DescribeUsers, CreateUser, UpdateUser, DeleteUser,
@@ -486,6 +494,7 @@ var resourceTypes = map[Action]string{
 	DescribeSubscriptionFilters: "LogGroup", PutSubscriptionFilter: "LogGroup", DeleteSubscriptionFilter: "LogGroup",
 	CreateDeliveryStream: "DeliveryStream", DescribeDeliveryStreams: "DeliveryStream", DeleteDeliveryStream: "DeliveryStream",
 	PutRule: "Rule", DescribeRules: "Rule", DeleteRule: "Rule",
+	SendCommand: "Account", ListCommands: "Command", CancelCommand: "Command",
 	DescribeKeys: "Key", CreateKey: "Account", ManageKey: "Key", UseKey: "Key",
 	DescribeDocuments: "Document", GetDocument: "Document", PutDocument: "Document", DeleteDocument: "Document",
 	ValidateDocument: "Account", GetPreferences: "Document", UpdatePreferences: "Document",
@@ -504,3 +513,13 @@ var resourceTypes = map[Action]string{
 
 // ResourceType is the type of resource a is checked on.
 func ResourceType(a Action) string { return resourceTypes[a] }
+
+// Command is a command sent with Run Command, with its sender as its
+// owner (as a session's), so that a policy can say "their own commands".
+func Command(account, id, owner string) Entity {
+	return Entity{
+		Type: "Command", ID: id, Account: account,
+		Attrs: map[string]string{"ownerName": owner},
+		Refs:  map[string]Entity{"owner": {Type: "User", ID: owner}},
+	}
+}

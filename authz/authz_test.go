@@ -54,6 +54,11 @@ func resourcesFor(a Action, user string) []resourceCase {
 						own: owner == user, devNode: tags["env"] == "dev", homeAcct: h})
 				}
 			}
+		case "Command":
+			for _, owner := range []string{user, "someone-else"} {
+				out = append(out, resourceCase{name: fmt.Sprintf("command of %s in %s", owner, acct), entity: Command(acct, "11111111-2222-4333-8444-555555555555", owner),
+					own: owner == user, homeAcct: h})
+			}
 		case "User":
 			for _, name := range []string{user, "someone-else"} {
 				out = append(out, resourceCase{name: fmt.Sprintf("user %s in %s", name, acct), entity: User(acct, name, nil, ""), own: name == user, homeAcct: h})
@@ -73,10 +78,10 @@ func resourcesFor(a Action, user string) []resourceCase {
 
 var (
 	operatorReads = []Action{DescribeNodes, DescribeDocuments, GetDocument, ValidateDocument, GetPreferences}
-	operatorOwn   = []Action{DescribeSessions, ResumeSession, TerminateSession, GetSessionLogs}
+	operatorOwn   = []Action{DescribeSessions, ResumeSession, TerminateSession, GetSessionLogs, ListCommands, CancelCommand}
 	auditorReads  = []Action{
 		DescribeNodes, DescribeSessions, GetSessionLogs, ObserveSession,
-		DescribeLogGroups, DescribeLogStreams, GetLogEvents, QueryLogs, DescribeMetricFilters, DescribeSubscriptionFilters, DescribeDeliveryStreams, DescribeRules,
+		DescribeLogGroups, DescribeLogStreams, GetLogEvents, QueryLogs, DescribeMetricFilters, DescribeSubscriptionFilters, DescribeDeliveryStreams, DescribeRules, ListCommands,
 		DescribeDocuments, GetDocument, ValidateDocument, GetPreferences,
 		DescribeKeys, DescribeUsers, DescribePolicies, TestPolicy,
 		LookupAuditEvents, VerifyAuditTrail, DescribeActivations,
@@ -103,6 +108,8 @@ func want(role string, a Action, rc resourceCase) bool {
 			return true
 		case a == StartSession:
 			return rc.devNode
+		case a == SendCommand:
+			return true // on the account; each node is a StartSession
 		case slices.Contains(operatorOwn, a):
 			return rc.own
 		case a == UseKey:

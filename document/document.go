@@ -181,6 +181,23 @@ type Parameter struct {
 // wrong type are errors that name where they are. All the problems found
 // are reported together, joined with errors.Join.
 func Parse(data []byte) (*Document, error) {
+	tree, err := decodeText(data)
+	if err != nil {
+		return nil, err
+	}
+	d, err := fromTree(tree)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// decodeText decodes a document's JSON or YAML text into maps, lists,
+// strings, json.Numbers, bools and nils, strictly (see Parse).
+func decodeText(data []byte) (any, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("document is %d bytes; the limit is %d", len(data), MaxSize)
 	}
@@ -206,12 +223,5 @@ func Parse(data []byte) (*Document, error) {
 		}
 		return nil, fmt.Errorf("document: %w", err)
 	}
-	d, err := fromTree(tree)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.Validate(); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return tree, nil
 }

@@ -406,16 +406,22 @@ func quoteShort(s string) string {
 // references checks that every placeholder in the properties names a
 // parameter.
 func (v *validator) references(d *Document) {
-	walkStrings("properties", d.Properties, func(path, s string) {
+	v.referencesIn("properties", d.Properties, d.Parameters)
+}
+
+// referencesIn checks that every placeholder in tree, found at path,
+// names one of params.
+func (v *validator) referencesIn(path string, tree any, params map[string]Parameter) {
+	walkStrings(path, tree, func(path, s string) {
 		for _, m := range ssmRefRE.FindAllString(s, -1) {
 			v.errorf(path, "%s: Parameter Store references are not supported", m)
 		}
 		for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
-			if _, ok := d.Parameters[m[1]]; ok || v.full() {
+			if _, ok := params[m[1]]; ok || v.full() {
 				continue
 			}
 			msg := fmt.Sprintf("%s refers to an undefined parameter %s", m[0], m[1])
-			if s := suggest.Closest(m[1], sortedKeys(d.Parameters)); s != "" {
+			if s := suggest.Closest(m[1], sortedKeys(params)); s != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", s)
 			}
 			v.errorf(path, "%s", msg)

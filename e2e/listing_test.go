@@ -46,9 +46,10 @@ func TestListingsDefaultOutput(t *testing.T) {
 	ctx := testCtx(t)
 	e := startDevEnv(t, noAWS)
 
-	// Something to list everywhere: a session, a log group with a metric
-	// filter, a token.
+	// Something to list everywhere: a session, a command, a log group
+	// with a metric filter, a token.
 	e.mustRun(ctx, "exec", hostname(t), "--", "true")
+	e.mustRun(ctx, "run", "--node-ids", hostname(t), "--parameters", "commands=true")
 	e.mustRun(ctx, "logs", "groups", "create", "/listing")
 	e.mustRun(ctx, "logs", "metric-filters", "put", "--group", "/listing", "--name", "all",
 		"--pattern", "", "--metric-namespace", "Listing", "--metric-name", "Events")

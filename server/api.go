@@ -108,6 +108,7 @@ var (
 func (s *Server) routes() []route {
 	rs := append(s.ssoRoutes(), s.orgs().Routes()...)
 	rs = append(rs, s.subscriptionRoutes()...)
+	rs = append(rs, s.commandRoutes()...)
 	return append(rs, []route{
 		{Pattern: "GET /", Public: "the web console's static pages (each API call they make is checked)", Open: web.Handler().ServeHTTP},
 		{Pattern: "GET " + api.PathHealth, Public: "health check: says only ok", Open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},

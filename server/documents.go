@@ -77,6 +77,11 @@ type sessionPlan struct {
 	kmsKeyID   string // the key that seals the recording; empty: the account's default
 	// inputs are the preferences in force, for planDeliveries.
 	inputs document.Inputs
+	// env is added to the command's environment; sessionID, if set, is
+	// the session's id, chosen by its starter (Run Command stores it
+	// before the start).
+	env       map[string]string
+	sessionID string
 }
 
 var errPipesNeedCommand = errorf(http.StatusBadRequest, api.CodeValidationError, "pipes: a session without a terminal needs a command")
@@ -183,6 +188,10 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 	return p, nil
 }
 
+// commandDocumentType is a command document's documentType (postern run's
+// AWS-RunShellScript), as Systems Manager calls it.
+const commandDocumentType = "Command"
+
 func apiDocument(d store.Document, builtin bool) api.Document {
 	out := api.Document{Name: d.Name, Version: d.Version, SessionType: d.SessionType, Description: d.Description, Content: d.Content, CreatedBy: d.CreatedBy, Builtin: builtin}
 	if !d.CreatedAt.IsZero() {
@@ -215,6 +224,14 @@ func (s *Server) handleListDocuments(w http.ResponseWriter, r *http.Request) err
 		b, _ := document.Builtin(name)
 		out = append(out, apiDocument(store.Document{Name: name, Version: 1, SessionType: string(b.SessionType), Description: b.Description}, true))
 	}
+	for _, name := range document.BuiltinCommandNames() {
+		if s.allowed(r, authz.DescribeDocuments, authz.Named("Document", c.Account, name)) {
+			b, _ := document.BuiltinCommand(name)
+			d := apiDocument(store.Document{Name: name, Version: 1, Description: b.Description}, true)
+			d.DocumentType = commandDocumentType
+			out = append(out, d)
+		}
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -240,6 +257,13 @@ func (s *Server) handleGetDocument(w http.ResponseWriter, r *http.Request) error
 		if content, ok := document.BuiltinContent(name); ok && version <= 1 {
 			b, _ := document.Builtin(name)
 			writeJSON(w, http.StatusOK, apiDocument(store.Document{Name: name, Version: 1, SessionType: string(b.SessionType), Description: b.Description, Content: content}, true))
+			return nil
+		}
+		if content, ok := document.BuiltinCommandContent(name); ok && version <= 1 {
+			b, _ := document.BuiltinCommand(name)
+			d := apiDocument(store.Document{Name: name, Version: 1, Description: b.Description, Content: content}, true)
+			d.DocumentType = commandDocumentType
+			writeJSON(w, http.StatusOK, d)
 			return nil
 		}
 		return errorf(http.StatusNotFound, api.CodeInvalidDocument, "document %q does not exist: see `postern documents ls`", name)

@@ -269,7 +269,7 @@ func (s *Server) handleTestPolicy(w http.ResponseWriter, r *http.Request) error 
 }
 
 // testResource resolves `policy test`'s resource: node:ID|NAME,
-// session:ID, document:NAME, log-group:NAME, key:ID, user:NAME or
+// session:ID, command:ID, document:NAME, log-group:NAME, key:ID, user:NAME or
 // account.
 func (s *Server) testResource(r *http.Request, ref string) (authz.Entity, []authzOption, error) {
 	c := callerOf(r)
@@ -294,6 +294,12 @@ func (s *Server) testResource(r *http.Request, ref string) (authz.Entity, []auth
 		}
 		e, opts := s.sessionEntity(ctx, sess, nil)
 		return e, opts, nil
+	case "command":
+		cmd, err := s.store.GetCommand(ctx, c.Account, name)
+		if err != nil {
+			return bad("command %q does not exist", name)
+		}
+		return authz.Command(cmd.Account, cmd.ID, cmd.Owner), nil, nil
 	case "user":
 		u, err := s.store.GetUser(ctx, c.Account, name)
 		if err != nil {
@@ -307,5 +313,5 @@ func (s *Server) testResource(r *http.Request, ref string) (authz.Entity, []auth
 	case "key":
 		return authz.Named("Key", c.Account, name), nil, nil
 	}
-	return bad("%q: want node:ID, session:ID, document:NAME, log-group:NAME, key:ID, user:NAME or account", ref)
+	return bad("%q: want node:ID, session:ID, command:ID, document:NAME, log-group:NAME, key:ID, user:NAME or account", ref)
 }

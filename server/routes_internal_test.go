@@ -24,6 +24,7 @@ type routeFixture struct {
 	s               *Server
 	nodeID, session string
 	group, keyID    string
+	command         string
 }
 
 func newRouteFixture(t testing.TB) routeFixture {
@@ -76,6 +77,11 @@ func newRouteFixture(t testing.TB) routeFixture {
 		Status: store.StatusTerminated, StartedAt: now.Add(-time.Minute), EndedAt: now}); err != nil {
 		t.Fatal(err)
 	}
+	f.command = "11111111-2222-4333-8444-555555555555"
+	if err := st.CreateCommand(ctx, store.Command{Account: store.DefaultAccount, ID: f.command, Owner: "admin", DocumentName: "AWS-RunShellScript",
+		Targets: "[]", MaxConcurrency: "50", MaxErrors: "0", Script: "true", Timeout: time.Hour, Status: "InProgress", RequestedAt: now}, nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := ls.CreateGroup(ctx, logstore.Group{Account: store.DefaultAccount, Name: f.group, CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +122,8 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 		"DELETE " + api.PathPolicies + "/{id}":            {api.PathPolicies + "/defaults", ""},
 		"GET " + api.PathDocuments + "/{name}":            {api.PathDocuments + "/SSM-SessionManagerRunShell", ""},
 		"DELETE " + api.PathDocuments + "/{name}":         {api.PathDocuments + "/MyDoc", ""},
+		"GET " + api.PathCommands + "/{id}":               {api.PathCommands + "/" + f.command, ""},
+		"POST " + api.PathCommands + "/{id}/cancel":       {api.PathCommands + "/" + f.command + "/cancel", ""},
 	}
 	bodies := map[string]string{
 		"POST " + api.PathActivations:                        `{"registrationLimit":1}`,
@@ -135,6 +143,7 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 		"PATCH " + api.PathUsers + "/{name}":                 `{"runAs":"ops"}`,
 		"POST " + api.PathUsers + "/{name}/tokens":           `{"name":"ci"}`,
 		"POST " + api.PathPolicies + "/test":                 `{"principal":"carol","action":"StartSession","resource":"node:` + nodeID + `"}`,
+		"POST " + api.PathCommands:                           `{"documentName":"AWS-RunShellScript","parameters":{"commands":["true"]},"instanceIds":["` + nodeID + `"]}`,
 	}
 	query := "?group=" + group + "&name=" + group + "&days=7&q=fields+@message"
 

@@ -33,6 +33,7 @@ import (
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/relay"
+	"github.com/postern/postern/runcommand"
 	"github.com/postern/postern/searchindex"
 	"github.com/postern/postern/signin"
 	"github.com/postern/postern/snstopic"
@@ -163,8 +164,10 @@ type Server struct {
 	// webhooks.
 	webhooks webhook.Client
 	// sns publishes to rules' SNS topics.
-	sns    snstopic.Publisher
-	outbox *outbox // how much the outbox holds, and its bound
+	sns snstopic.Publisher
+	// runCommand runs commands on nodes (package runcommand).
+	runCommand *runcommand.Service
+	outbox     *outbox // how much the outbox holds, and its bound
 	// searchIndex indexes delivery streams' events in OpenSearch.
 	searchIndex searchindex.Client
 	// logSignal wakes tails of the built-in log store.
@@ -327,6 +330,15 @@ func New(cfg Config) (*Server, error) {
 		rl.Finish()
 	}
 	s.recoveredEnded = nil
+	// Commands that were running take up their sessions, recovered
+	// above, again.
+	s.runCommand = s.newRunCommand()
+	if err := s.runCommand.Start(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("server: run command: %w", err)
+	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); <-ctx.Done(); s.runCommand.Wait() }()
 	return s, nil
 }
 

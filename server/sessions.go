@@ -65,13 +65,46 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	if plan.deliveries, err = s.planDeliveries(r.Context(), c.Account, plan.inputs); err != nil {
 		return err
 	}
+	sess, _, err := s.startSession(r.Context(), c, n, req, plan, nil)
+	if err != nil {
+		return err
+	}
+	port := plan.settings.Port
+	out := s.apiSession(sess)
+	out.TargetName = s.targetName(r, sess, map[string]store.Node{n.ID: n}, nil)
+	s.apiDeliveries(r.Context(), sess, &out)
+	out.SessionType = plan.sessionType
+	out.Pipes = plan.pipes
+	if port != nil {
+		out.Port = &api.PortForward{Host: port.Host, PortNumber: port.Port, LocalPortNumber: plan.localPort}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// startSession starts a planned and authorized session of c on node n:
+// its record, recording, deliveries and relay, then the node's side, and
+// returns it once it runs (or has already ended) with its relay. With
+// held not nil, the server itself is the session's client from its start
+// (see relay.Hold), and *held lets go; a session without a terminal then
+// gets no input.
+func (s *Server) startSession(ctx context.Context, c caller, n store.Node, req api.StartSessionRequest, plan sessionPlan, held *func()) (store.Session, *relay.Relay, error) {
+	started := false
+	if held != nil {
+		defer func() {
+			if !started && *held != nil {
+				(*held)() // it failed to start: nothing to wait for
+				*held = nil
+			}
+		}()
+	}
 	ac := s.agent(n.ID)
 	if ac == nil {
 		last := "never"
 		if !n.LastSeen.IsZero() {
 			last = "last seen " + n.LastSeen.UTC().Format(time.RFC3339)
 		}
-		return errorf(http.StatusConflict, api.CodeTargetNotConnected, "node %s (%s) is offline (%s): check that `postern-agent run` is running on it", n.ID, n.Name, last)
+		return store.Session{}, nil, errorf(http.StatusConflict, api.CodeTargetNotConnected, "node %s (%s) is offline (%s): check that `postern-agent run` is running on it", n.ID, n.Name, last)
 	}
 	cols, rows := req.Cols, req.Rows
 	if cols <= 0 || rows <= 0 || cols > 10000 || rows > 10000 {
@@ -84,16 +117,19 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		StartedAt: now, Cols: cols, Rows: rows, Settings: plan.settings,
 	}
 	sess.Settings.Type, sess.Settings.Pipes, sess.Settings.RunAs = plan.sessionType, plan.pipes, plan.runAs
-	sealed, jkey, err := s.sealSession(r.Context(), c, &sess, plan.kmsKeyID)
-	if err != nil {
-		return err
+	if plan.sessionID != "" {
+		sess.ID = plan.sessionID
 	}
-	if err := s.store.CreateSession(r.Context(), sess); err != nil {
-		return err
+	sealed, jkey, err := s.sealSession(ctx, c, &sess, plan.kmsKeyID)
+	if err != nil {
+		return store.Session{}, nil, err
+	}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return store.Session{}, nil, err
 	}
 	jpath := s.journalPath(sess.Account, sess.ID)
 	if err := os.MkdirAll(filepath.Dir(jpath), 0o700); err != nil {
-		return err
+		return store.Session{}, nil, err
 	}
 	meta := recording.Meta{
 		SessionID: sess.ID, Start: now, Width: cols, Height: rows,
@@ -110,31 +146,38 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	j, err := recording.CreateJournal(jpath, meta, jkey)
 	if err != nil {
 		sess.Status, sess.StatusReason, sess.EndedAt = store.StatusFailed, "RecordingFailed", s.now()
-		s.store.UpdateSession(context.WithoutCancel(r.Context()), sess)
-		return err
+		s.store.UpdateSession(context.WithoutCancel(ctx), sess)
+		return store.Session{}, nil, err
 	}
 	// After the journal: a streamed delivery is due at once, and reads
 	// the journal from its start (before, its first attempt could fail
 	// on a journal not made yet, and wait out a retry).
-	if err := s.createDeliveries(r.Context(), sess, plan.deliveries); err != nil {
+	if err := s.createDeliveries(ctx, sess, plan.deliveries); err != nil {
 		j.Close()
 		os.Remove(jpath)
 		sess.Status, sess.StatusReason, sess.EndedAt = store.StatusFailed, "DeliveryUnavailable", s.now()
-		s.store.UpdateSession(context.WithoutCancel(r.Context()), sess)
-		return err
+		s.store.UpdateSession(context.WithoutCancel(ctx), sess)
+		return store.Session{}, nil, err
 	}
 	rl := s.relays.Start(sess, jpath, j, 0)
+	if held != nil {
+		// The server is the session's client, from its first moment.
+		*held = rl.Hold()
+		if plan.pipes {
+			rl.CloseInput()
+		}
+	}
 	// A change of the user that landed after this request was
 	// authenticated, and before the relay was in the table that the
 	// change's sweep of live sessions reads, is seen now.
-	if err := s.startStillValid(r.Context(), c, plan); err != nil {
+	if err := s.startStillValid(ctx, c, plan); err != nil {
 		reason, msg := "StartFailed", err.Error()
 		var ae *apiError
 		if errors.As(err, &ae) {
 			reason = ae.Code
 		}
 		rl.Fail(reason, msg)
-		return err
+		return store.Session{}, nil, err
 	}
 	port := plan.settings.Port
 	if port != nil {
@@ -142,12 +185,13 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		// nothing to start on the node yet.
 		rl.Marker(fmt.Sprintf("port forwarding to %s:%d", relay.HostOrLocal(port.Host), port.Port))
 	} else {
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		att, res, err := rl.Open(ctx, &ac.Link, wire.TOpen, wire.Open{
+		att, res, err := rl.Open(octx, &ac.Link, wire.TOpen, wire.Open{
 			SessionID: sess.ID, Owner: sess.Owner, RunAs: plan.runAs, AllowRoot: plan.allowRoot,
 			Command: plan.command, Cols: cols, Rows: rows, ShellProfile: plan.profile, Pipes: plan.pipes, TypedMarks: ac.typedMarks,
 			IdleTimeout: plan.settings.IdleTimeout, IdleCountsOutput: plan.settings.IdleCountsOutput, MaxDuration: plan.settings.MaxDuration,
+			Env: plan.env,
 		})
 		if err == nil && !res.OK {
 			err = errors.New(res.Error)
@@ -159,7 +203,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 		}
 		if err != nil {
 			rl.Fail("StartFailed", err.Error())
-			return errorf(http.StatusBadGateway, api.CodeStartFailed, "node %s could not start the session: %v", n.ID, err)
+			return store.Session{}, nil, errorf(http.StatusBadGateway, api.CodeStartFailed, "node %s could not start the session: %v", n.ID, err)
 		}
 		rl.SetRunAsUser(res.RunAsUser)
 		if !rl.RunAgent(att) {
@@ -168,29 +212,21 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 			// taken over, and ended, as late output is.
 			att.Stream.Close()
 			s.handOverLate(&ac.Link, sess.ID)
-			return endedWhileStarting(rl)
+			return store.Session{}, nil, endedWhileStarting(rl)
 		}
 	}
 	// Connected, unless it is already ending (a command that was quick
 	// to exit, a termination): the client that attaches gets its output
 	// and how it ended.
-	sess, err = rl.Connected(r.Context())
+	sess, err = rl.Connected(ctx)
 	if err != nil {
-		return err
+		return store.Session{}, nil, err
 	}
 	s.logf("server: session %s (%s) started by %s on %s as %q", sess.ID, plan.document, sess.Owner, n.ID, sess.RunAsUser)
 	s.auditEvent(sess, "SessionStarted", fmt.Sprintf("document %s on %s as %q", plan.document, n.ID, sess.RunAsUser))
-	s.sessionEvent(r.Context(), sess, &n, events.StateStarted)
-	out := s.apiSession(sess)
-	out.TargetName = s.targetName(r, sess, map[string]store.Node{n.ID: n}, nil)
-	s.apiDeliveries(r.Context(), sess, &out)
-	out.SessionType = plan.sessionType
-	out.Pipes = plan.pipes
-	if port != nil {
-		out.Port = &api.PortForward{Host: port.Host, PortNumber: port.Port, LocalPortNumber: plan.localPort}
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	s.sessionEvent(ctx, sess, &n, events.StateStarted)
+	started = true
+	return sess, rl, nil
 }
 
 // startContext is what StartSession is decided on besides the node: the

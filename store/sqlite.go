@@ -420,6 +420,52 @@ CREATE TABLE stack_set_operations (
 ) STRICT;
 CREATE INDEX stack_set_operations_started ON stack_set_operations (org, stack_set, started_at);
 `,
+	// 15: Run Command's commands and their invocations, one per node.
+	`
+CREATE TABLE commands (
+	account           TEXT NOT NULL REFERENCES accounts (id),
+	id                TEXT NOT NULL,
+	owner             TEXT NOT NULL,
+	document_name     TEXT NOT NULL,
+	parameters        TEXT NOT NULL,
+	targets           TEXT NOT NULL,
+	comment           TEXT NOT NULL,
+	max_concurrency   TEXT NOT NULL,
+	max_errors        TEXT NOT NULL,
+	script            TEXT NOT NULL,
+	working_directory TEXT NOT NULL,
+	timeout_seconds   INTEGER NOT NULL,
+	status            TEXT NOT NULL,
+	status_details    TEXT NOT NULL,
+	target_count      INTEGER NOT NULL,
+	completed_count   INTEGER NOT NULL,
+	error_count       INTEGER NOT NULL,
+	requested_at      INTEGER,
+	ended_at          INTEGER,
+	PRIMARY KEY (account, id)
+) STRICT;
+CREATE INDEX commands_requested ON commands (account, requested_at);
+CREATE INDEX commands_running ON commands (requested_at) WHERE ended_at IS NULL;
+CREATE TABLE command_invocations (
+	account        TEXT NOT NULL,
+	command_id     TEXT NOT NULL,
+	node_id        TEXT NOT NULL,
+	seq            INTEGER NOT NULL,
+	node_name      TEXT NOT NULL,
+	status         TEXT NOT NULL,
+	status_details TEXT NOT NULL,
+	session_id     TEXT NOT NULL,
+	exit_code      INTEGER,
+	stdout         TEXT NOT NULL,
+	stderr         TEXT NOT NULL,
+	stdout_bytes   INTEGER NOT NULL,
+	stderr_bytes   INTEGER NOT NULL,
+	started_at     INTEGER,
+	ended_at       INTEGER,
+	PRIMARY KEY (account, command_id, node_id),
+	FOREIGN KEY (account, command_id) REFERENCES commands (account, id)
+) STRICT;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

@@ -347,6 +347,68 @@ type SessionFilter struct {
 	Limit   int       // 0: no limit
 }
 
+// Command is one run of a command document on managed nodes, as Systems
+// Manager's Run Command sends one (package runcommand): what was asked,
+// and how it stands. Its invocations, one per node, hold each node's
+// part.
+type Command struct {
+	Account string
+	ID      string // a UUID, as Run Command's command ids
+	Owner   string // the user who sent it, whose sessions run it
+	// DocumentName is the document as named by the sender; Parameters
+	// the values given (a StringList's as a JSON list); Targets the
+	// targets asked for, as package runcommand encodes them (JSON).
+	DocumentName string
+	Parameters   map[string]string
+	Targets      string
+	Comment      string
+	// MaxConcurrency and MaxErrors are as given: a number or a
+	// percentage ("10%").
+	MaxConcurrency, MaxErrors string
+	// Script, WorkingDirectory and Timeout are what the document
+	// resolved to, run on every node: fixed when the command is sent.
+	Script           string
+	WorkingDirectory string
+	Timeout          time.Duration // whole seconds
+	Status           string
+	StatusDetails    string
+	// TargetCount is how many nodes it was sent to; CompletedCount how
+	// many reached a terminal status; ErrorCount how many of those
+	// count against MaxErrors.
+	TargetCount, CompletedCount, ErrorCount int
+	RequestedAt                             time.Time
+	EndedAt                                 time.Time // zero while it runs
+}
+
+// CommandInvocation is a command's part on one node.
+type CommandInvocation struct {
+	Account, CommandID, NodeID string
+	// Seq orders a command's invocations: the order they start in.
+	Seq           int
+	NodeName      string
+	Status        string
+	StatusDetails string
+	// SessionID is the session that runs it, chosen before it starts
+	// (so that a server restarted meanwhile finds it); empty while none
+	// was chosen.
+	SessionID string
+	ExitCode  *int // nil while unknown
+	// Stdout and Stderr are the beginning of the command's output
+	// (package runcommand bounds it); StdoutBytes and StderrBytes how
+	// long all of it was. The whole is in the session's recording.
+	Stdout, Stderr           string
+	StdoutBytes, StderrBytes int64
+	StartedAt, EndedAt       time.Time
+}
+
+// CommandFilter selects commands in ListCommands. Zero fields match all.
+type CommandFilter struct {
+	Account string
+	Owner   string
+	Active  *bool // true: running only (EndedAt zero); false: ended only
+	Limit   int   // 0: no limit
+}
+
 // Key states, as AWS KMS names them.
 const (
 	KeyEnabled         = "Enabled"
@@ -657,6 +719,26 @@ type DeliveryCount struct {
 	Oldest          time.Time
 }
 
+// Commands stores Run Command's commands and their invocations.
+type Commands interface {
+	// CreateCommand stores a new command of an existing account with its
+	// invocations, all or none (ErrConflict if the id exists).
+	CreateCommand(ctx context.Context, c Command, invs []CommandInvocation) error
+	GetCommand(ctx context.Context, account, id string) (Command, error)
+	// ListCommands returns matching commands, newest first (by request
+	// time, then id).
+	ListCommands(ctx context.Context, f CommandFilter) ([]Command, error)
+	// UpdateCommand replaces what changes after creation (status,
+	// details, counts, end); ErrNotFound unless it exists.
+	UpdateCommand(ctx context.Context, c Command) error
+	// ListCommandInvocations returns a command's invocations by Seq.
+	ListCommandInvocations(ctx context.Context, account, commandID string) ([]CommandInvocation, error)
+	// UpdateCommandInvocation replaces what changes after creation
+	// (status, details, session, exit code, output, start, end);
+	// ErrNotFound unless it exists.
+	UpdateCommandInvocation(ctx context.Context, inv CommandInvocation) error
+}
+
 // Keys stores the key service's keys, versions and aliases.
 type Keys interface {
 	// CreateKey stores a new key with its versions, which must be numbered
@@ -726,6 +808,7 @@ type Store interface {
 	Deliveries
 	Keys
 	Audit
+	Commands
 
 	Close() error
 }

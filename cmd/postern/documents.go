@@ -69,7 +69,11 @@ func newDocumentsCmd() *cobra.Command {
 				if d.Builtin {
 					owner = "built-in"
 				}
-				rows = append(rows, []string{d.Name, d.SessionType, fmt.Sprint(d.Version), owner, d.Description})
+				typ := d.SessionType
+				if d.DocumentType != "" {
+					typ = d.DocumentType
+				}
+				rows = append(rows, []string{d.Name, typ, fmt.Sprint(d.Version), owner, d.Description})
 			}
 			return table(cmd.OutOrStdout(), out, []string{"NAME", "TYPE", "VERSION", "OWNER", "DESCRIPTION"}, rows, ds)
 		},

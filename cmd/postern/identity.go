@@ -384,7 +384,7 @@ change that would leave you unable to manage policies.`,
 and the policies that decided it (the permits that allow, or the forbids
 that deny; "no policy permits it" for Cedar's default deny).
 
-RESOURCE is node:ID|NAME, session:ID, document:NAME, log-group:NAME,
+RESOURCE is node:ID|NAME, session:ID, command:ID, document:NAME, log-group:NAME,
 key:ID, user:NAME or account. StartSession's context is document, reason
 and runAs (the OS user the session runs as; empty when the node's agent
 chooses). --with ID=FILE evaluates with FILE in place
@@ -453,7 +453,7 @@ Exits 0 when allowed, 3 when denied.`,
 	f := test.Flags()
 	f.StringVar(&principal, "principal", "", "a user name")
 	f.StringVar(&action, "action", "", "an action, e.g. StartSession")
-	f.StringVar(&resource, "resource", "", "node:ID|NAME, session:ID, document:NAME, log-group:NAME, key:ID, user:NAME or account")
+	f.StringVar(&resource, "resource", "", "node:ID|NAME, session:ID, command:ID, document:NAME, log-group:NAME, key:ID, user:NAME or account")
 	f.StringArrayVar(&ctxPairs, "context", nil, "request context, key=value (e.g. operation=kms:Decrypt for UseKey)")
 	f.StringVar(&with, "with", "", "ID=FILE: evaluate with this policy text in place of policy ID")
 	f.StringVarP(&testOut, "output", "o", "text", "text or json")

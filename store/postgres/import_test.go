@@ -98,6 +98,17 @@ func fill(t *testing.T, s store.Store) {
 	must(s.AddKeyVersion(ctx, store.DefaultAccount, "1234abcd-12ab-34cd-56ef-000000000001", store.KeyVersion{Version: 2, Wrapped: []byte("second"), CreatedAt: t0.Add(time.Hour)}, time.Time{}))
 	must(s.CreateKey(ctx, store.Key{Account: acctB, ID: "1234abcd-12ab-34cd-56ef-000000000002", State: store.KeyPendingDeletion, DeletionDate: t0.Add(7 * 24 * time.Hour)}))
 	must(s.PutAlias(ctx, store.KeyAlias{Account: store.DefaultAccount, Name: "alias/session-manager-logs", KeyID: "1234abcd-12ab-34cd-56ef-000000000001", CreatedAt: t0}))
+	// A command on two nodes, one of them done: invocations refer to
+	// their command, commands to their account.
+	three := 3
+	must(s.CreateCommand(ctx, store.Command{Account: store.DefaultAccount, ID: "11111111-2222-4333-8444-555555555555", Owner: "admin", DocumentName: "AWS-RunShellScript",
+		Parameters: map[string]string{"commands": `["uptime"]`}, Targets: `[{"Key":"tag:env","Values":["prod"]}]`, Comment: "ünï", MaxConcurrency: "50%", MaxErrors: "0",
+		Script: "uptime", Timeout: time.Hour, Status: "Failed", StatusDetails: "Failed", TargetCount: 2, CompletedCount: 2, ErrorCount: 1, RequestedAt: t0, EndedAt: t0.Add(time.Minute)},
+		[]store.CommandInvocation{
+			{Account: store.DefaultAccount, CommandID: "11111111-2222-4333-8444-555555555555", NodeID: "mi-00000000000000001", NodeName: "web-1", Status: "Failed", StatusDetails: "Failed",
+				SessionID: "admin-00000000000000001", ExitCode: &three, Stdout: "out ✓", Stderr: "err", StdoutBytes: 1 << 40, StderrBytes: 3, StartedAt: t0, EndedAt: t0.Add(time.Second)},
+			{Account: store.DefaultAccount, CommandID: "11111111-2222-4333-8444-555555555555", NodeID: "mi-00000000000000002", Seq: 1, NodeName: "bare", Status: "Cancelled", StatusDetails: "Cancelled"},
+		}))
 	must(s.SetRootKeyCheck(ctx, []byte("root key check\x00\xff")))
 	link := func(r store.AuditRecord) []byte { return fmt.Appendf(nil, "%d|%x", r.Seq, r.PrevHash) }
 	for i, action := range []string{"POST /v1/sessions", "SessionEnded"} {
@@ -158,6 +169,12 @@ func contents(t *testing.T, s store.Store) map[string]any {
 	for _, name := range []string{"audit/s3", "audit/cloudwatch"} {
 		v, err := s.Cursor(ctx, name)
 		put("cursor "+name, v, err)
+	}
+	cmds, err := s.ListCommands(ctx, store.CommandFilter{})
+	put("commands", cmds, err)
+	for _, c := range cmds {
+		v, err := s.ListCommandInvocations(ctx, c.Account, c.ID)
+		put("command invocations "+c.ID, v, err)
 	}
 	sets, err := s.ListStackSets(ctx, "o-abcdefghij")
 	put("stack sets", sets, err)

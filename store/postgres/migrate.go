@@ -311,6 +311,52 @@ CREATE TABLE stack_set_operations (
 );
 CREATE INDEX stack_set_operations_started ON stack_set_operations (org, stack_set, started_at);
 `,
+	// 6: Run Command's commands and their invocations (SQLite's 15).
+	`
+CREATE TABLE commands (
+	account           text COLLATE "C" NOT NULL REFERENCES accounts (id),
+	id                text COLLATE "C" NOT NULL,
+	owner             text COLLATE "C" NOT NULL,
+	document_name     text COLLATE "C" NOT NULL,
+	parameters        text COLLATE "C" NOT NULL,
+	targets           text COLLATE "C" NOT NULL,
+	comment           text COLLATE "C" NOT NULL,
+	max_concurrency   text COLLATE "C" NOT NULL,
+	max_errors        text COLLATE "C" NOT NULL,
+	script            text COLLATE "C" NOT NULL,
+	working_directory text COLLATE "C" NOT NULL,
+	timeout_seconds   bigint NOT NULL,
+	status            text COLLATE "C" NOT NULL,
+	status_details    text COLLATE "C" NOT NULL,
+	target_count      bigint NOT NULL,
+	completed_count   bigint NOT NULL,
+	error_count       bigint NOT NULL,
+	requested_at      timestamptz,
+	ended_at          timestamptz,
+	PRIMARY KEY (account, id)
+);
+CREATE INDEX commands_requested ON commands (account, requested_at);
+CREATE INDEX commands_running ON commands (requested_at) WHERE ended_at IS NULL;
+CREATE TABLE command_invocations (
+	account        text COLLATE "C" NOT NULL,
+	command_id     text COLLATE "C" NOT NULL,
+	node_id        text COLLATE "C" NOT NULL,
+	seq            bigint NOT NULL,
+	node_name      text COLLATE "C" NOT NULL,
+	status         text COLLATE "C" NOT NULL,
+	status_details text COLLATE "C" NOT NULL,
+	session_id     text COLLATE "C" NOT NULL,
+	exit_code      bigint,
+	stdout         text COLLATE "C" NOT NULL,
+	stderr         text COLLATE "C" NOT NULL,
+	stdout_bytes   bigint NOT NULL,
+	stderr_bytes   bigint NOT NULL,
+	started_at     timestamptz,
+	ended_at       timestamptz,
+	PRIMARY KEY (account, command_id, node_id),
+	FOREIGN KEY (account, command_id) REFERENCES commands (account, id)
+);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

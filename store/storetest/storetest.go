@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RootKeyCheckConcurrent", testRootKeyCheckConcurrent},
 		{"Audit", testAudit},
 		{"AuditConcurrent", testAuditConcurrent},
+		{"Commands", testCommands},
+		{"ListCommands", testListCommands},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
