@@ -493,8 +493,14 @@ type RuleTarget struct {
 	Webhook *HTTPEndpoint `json:"webhook,omitempty"`
 	// SNSTopicARN publishes each event to a topic (the server's AWS
 	// configuration, AWS_ENDPOINT_URL_SNS).
-	SNSTopicARN      string            `json:"snsTopicArn,omitempty"`
-	InputTransformer *InputTransformer `json:"inputTransformer,omitempty"`
+	SNSTopicARN string `json:"snsTopicArn,omitempty"`
+	// RunCommand sends a command to nodes for each event (postern run),
+	// as RunAs: the user who put the rule, whose permissions it has
+	// when it runs (set by the server), as EventBridge's target has its
+	// role. The event is not the command's input.
+	RunCommand       *SendCommandRequest `json:"runCommand,omitempty"`
+	RunAs            string              `json:"runAs,omitempty"`
+	InputTransformer *InputTransformer   `json:"inputTransformer,omitempty"`
 	// Backlog is filled when rules are listed: events matched or not
 	// that the target has yet to pass.
 	Backlog int64 `json:"backlogEvents,omitempty"`

@@ -225,3 +225,54 @@ func TestEventRules(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleRuleRunsCommand is the README's automation: a rule on sessions
+// terminated for idleness runs a command on the nodes tagged env=prod,
+// as the user who put the rule; the command's result says it ran there.
+func TestIdleRuleRunsCommand(t *testing.T) {
+	t.Parallel() // a minute of idleness: let the rest run meanwhile
+	ctx := testCtx(t)
+	e := startDev(t)
+	ids := e.addAgents(ctx, "env=prod", "prod-1", "prod-2")
+	prefs := writeFile(t, "prefs.json", `{"schemaVersion": "1.0", "sessionType": "Standard_Stream", "inputs": {"idleSessionTimeout": "1"}}`)
+	e.mustRun(ctx, "prefs", "set", "-f", prefs)
+	pattern := writeFile(t, "idle.json", `{"source": ["postern.sessions"], "detail-type": ["Session State Change"],
+		"detail": {"state": ["Terminated"], "reason": ["IdleTimeout"]}}`)
+	targets := writeFile(t, "cleanup.json", `[{"id": "cleanup", "runCommand": {"documentName": "AWS-RunShellScript",
+		"parameters": {"commands": ["echo cleaned up on $AWS_SSM_INSTANCE_ID"]},
+		"targets": [{"key": "tag:env", "values": ["prod"]}], "maxConcurrency": "1", "maxErrors": "0"}}]`)
+	e.mustFail([]string{"events", "rules", "put", "idle-cleanup", "--pattern-file", pattern, "--targets-file",
+		writeFile(t, "bad.json", `[{"id": "x", "runCommand": {"documentName": "AWS-RunShellScript", "targets": [{"key": "tag:", "values": []}]}}]`)}, "targets[0].runCommand.targets[0]")
+	e.mustRun(ctx, "events", "rules", "put", "idle-cleanup", "--pattern-file", pattern, "--targets-file", targets)
+	var rules []api.Rule
+	e.jsonOut(ctx, &rules, "events", "rules", "ls")
+	if len(rules) != 1 || rules[0].Targets[0].RunAs != "admin" {
+		t.Errorf("the rule's target runs as %+v, want admin (who put it)", rules)
+	}
+
+	// A session nobody types in: ended for idleness after a minute.
+	e.run(ctx, "exec", hostname(t), "--", "sleep", "600")
+	idled := false
+	for _, sess := range e.sessions(ctx) {
+		idled = idled || sess.StatusReason == "IdleTimeout"
+	}
+	if !idled {
+		t.Fatalf("no session ended for idleness: %+v", e.sessions(ctx))
+	}
+	var cmds []api.Command
+	waitFor(ctx, t, "the rule's command on the prod nodes", func() bool {
+		e.jsonOut(ctx, &cmds, "run", "ls")
+		return len(cmds) == 1 && cmds[0].Status == "Success"
+	})
+	if !strings.HasPrefix(cmds[0].Comment, "rule idle-cleanup, event ") || cmds[0].Owner != "admin" || cmds[0].TargetCount != 2 {
+		t.Errorf("the rule's command: %+v", cmds[0])
+	}
+	var c api.Command
+	e.jsonOut(ctx, &c, "run", "show", cmds[0].ID)
+	for name, id := range ids {
+		in := byNode(c)[id]
+		if in.Status != "Success" || in.StandardOutputContent != "cleaned up on "+id+"\n" {
+			t.Errorf("%s: %+v", name, in)
+		}
+	}
+}

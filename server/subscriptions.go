@@ -24,10 +24,12 @@ import (
 	"github.com/postern/postern/envelope"
 	"github.com/postern/postern/events"
 	"github.com/postern/postern/firehose"
+	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/keys"
 	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/orgs"
+	"github.com/postern/postern/runcommand"
 	"github.com/postern/postern/searchindex"
 	"github.com/postern/postern/snstopic"
 	"github.com/postern/postern/subscriptions"
@@ -55,10 +57,13 @@ func (s *Server) subscriptions() *subscriptions.Handlers {
 		d.Status, d.Kick = s.firehose.Status, s.firehose.Kick
 	}
 	d.CheckTarget = func(ctx context.Context, t api.RuleTarget) error {
-		if t.Webhook != nil {
+		switch {
+		case t.Webhook != nil:
 			return s.webhooks.Reach(ctx, webhook.Endpoint{URL: t.Webhook.URL, CAPEM: t.Webhook.CAPEM})
+		case t.SNSTopicARN != "":
+			return s.sns.Check(ctx, t.SNSTopicARN)
 		}
-		return s.sns.Check(ctx, t.SNSTopicARN)
+		return nil
 	}
 	d.CheckEndpoint = func(ctx context.Context, e webhook.Endpoint) error {
 		body, err := webhookBody(e, controlMessage(s.now()))
@@ -332,7 +337,7 @@ func (s *Server) sendRecords(ctx context.Context, st firehose.Stream, records []
 			}
 			for _, ev := range p.LogEvents {
 				err := s.sendEvent(ctx, st, t, ev)
-				if err != nil && (webhook.Refused(err) || snstopic.Refused(err)) {
+				if err != nil && (webhook.Refused(err) || snstopic.Refused(err) || refusedCommand(err)) {
 					// Refused for good: to the dead letters, with why.
 					err = s.deadLetter(ctx, st, ev, err)
 				}
@@ -399,6 +404,18 @@ func (s *Server) sendEvent(ctx context.Context, st firehose.Stream, t api.RuleTa
 		return s.webhooks.Post(ctx, e, id.ID+"/"+t.ID, body)
 	case t.SNSTopicARN != "":
 		return s.sns.Publish(ctx, t.SNSTopicARN, "", input)
+	case t.RunCommand != nil:
+		if s.runCommand == nil {
+			return errors.New("this server cannot run commands")
+		}
+		req := *t.RunCommand
+		var id struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal([]byte(ev.Message), &id)
+		req.Comment = firstRunes("rule "+rule+", event "+id.ID+" "+req.Comment, runcommand.MaxComment)
+		_, err := s.runCommand.Send(ctx, st.Account, t.RunAs, req)
+		return err
 	}
 	return fmt.Errorf("%s: a target with nowhere to go", st.Name)
 }
@@ -410,4 +427,23 @@ func eventSummary(event string) string {
 		return event
 	}
 	return fmt.Sprintf("%s (%s) in account %s at %s: %s", ev.DetailType, ev.Source, ev.Account, ev.Time, ev.Detail)
+}
+
+// refusedCommand reports whether Run Command refused a rule's command
+// for good: the rule's user may no longer send it, no node matches, the
+// parameters are wrong.
+func refusedCommand(err error) bool {
+	var he *httpapi.Error
+	return errors.As(err, &he) && he.Status >= 400 && he.Status < 500 && he.Status != http.StatusTooManyRequests
+}
+
+// firstRunes is s cut to n runes.
+func firstRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/lazyregexp"
 	"github.com/postern/postern/logstore"
+	"github.com/postern/postern/runcommand"
 	"github.com/postern/postern/webhook"
 )
 
@@ -103,9 +104,26 @@ func checkTarget(i int, t api.RuleTarget) error {
 	if !reTargetID.MatchString(t.ID) {
 		return fmt.Errorf("%s.id %q: 1 to 64 letters, digits, '.', '-' or '_'", at, t.ID)
 	}
+	kinds := 0
+	for _, set := range []bool{t.Webhook != nil, t.SNSTopicARN != "", t.RunCommand != nil} {
+		if set {
+			kinds++
+		}
+	}
 	switch {
-	case (t.Webhook != nil) == (t.SNSTopicARN != ""):
-		return fmt.Errorf("%s: one of webhook and snsTopicArn", at)
+	case kinds != 1:
+		return fmt.Errorf("%s: one of webhook, snsTopicArn and runCommand", at)
+	case t.RunCommand != nil:
+		rc := t.RunCommand
+		if rc.DocumentName == "" {
+			return fmt.Errorf("%s.runCommand.documentName: required (AWS-RunShellScript)", at)
+		}
+		if (len(rc.NodeIDs) == 0) == (len(rc.Targets) == 0) {
+			return fmt.Errorf("%s.runCommand: one of instanceIds and targets", at)
+		}
+		if err := runcommand.CheckTargets(rc.Targets); err != nil {
+			return fmt.Errorf("%s.runCommand.%w", at, err)
+		}
 	case t.Webhook != nil:
 		e := webhook.Endpoint{URL: t.Webhook.URL, Secret: t.Webhook.Secret, CAPEM: t.Webhook.CAPEM, Format: t.Webhook.Format}
 		if e.Format == webhook.FormatAWSLogs {
@@ -169,6 +187,14 @@ func (h *Handlers) putRule(w http.ResponseWriter, r *http.Request) error {
 		}
 		if seen[t.ID] {
 			return invalid("targets[%d].id %q: used twice", i, t.ID)
+		}
+		if t.RunCommand != nil {
+			// Its commands run as whoever puts the rule, who must be
+			// allowed to send them now.
+			if err := h.Authorize(r, authz.SendCommand, authz.AccountEntity(c.Account)); err != nil {
+				return err
+			}
+			req.Targets[i].RunAs = c.User.Name
 		}
 		if h.CheckTarget != nil {
 			if err := h.CheckTarget(r.Context(), t); err != nil {

@@ -37,7 +37,9 @@ func TestCheckTarget(t *testing.T) {
 		want string
 	}{
 		{api.RuleTarget{ID: "a b", SNSTopicARN: "arn:aws:sns:us-east-1:123456789012:t"}, "targets[0].id"},
-		{api.RuleTarget{ID: "a"}, "one of webhook and snsTopicArn"},
+		{api.RuleTarget{ID: "a"}, "one of webhook, snsTopicArn and runCommand"},
+		{api.RuleTarget{ID: "a", RunCommand: &api.SendCommandRequest{DocumentName: "AWS-RunShellScript"}}, "runCommand: one of instanceIds and targets"},
+		{api.RuleTarget{ID: "a", RunCommand: &api.SendCommandRequest{Targets: []api.CommandTarget{{Key: "tag:env", Values: []string{"prod"}}}}}, "runCommand.documentName"},
 		{api.RuleTarget{ID: "a", SNSTopicARN: "arn:aws:sqs:us-east-1:123456789012:t"}, "snsTopicArn"},
 		{api.RuleTarget{ID: "a", Webhook: &api.HTTPEndpoint{URL: "https://h/", Secret: secret, Format: "awslogs"}}, "json or slack"},
 		{api.RuleTarget{ID: "a", SNSTopicARN: "arn:aws:sns:us-east-1:123456789012:t", InputTransformer: &api.InputTransformer{InputTemplate: "<x>"}}, "<x> names no input path"},
