@@ -34,7 +34,15 @@ func (r *Relay) ServeClient(ctx context.Context, ws *websocket.Conn, offset uint
 		offset = r.ring.end
 	}
 	owner := 0 // this attachment's key in r.owners; 0 for an observer
+	var came string
 	if !observe {
+		if r.clients == 0 && !r.ended {
+			came = "Connected"
+			if r.hadClient {
+				came = "Resumed"
+			}
+		}
+		r.hadClient = true
 		r.clients++
 		r.clientsGone = time.Time{}
 		r.lastOwner++
@@ -45,18 +53,28 @@ func (r *Relay) ServeClient(ctx context.Context, ws *websocket.Conn, offset uint
 		r.owners[owner] = offset
 	}
 	noticeIdx := len(r.notices)
+	sess := r.sess
 	r.mu.Unlock()
+	if came != "" && r.t.ClientState != nil {
+		r.t.ClientState(sess, came)
+	}
 	defer func() {
 		r.mu.Lock()
+		left := false
 		if !observe {
 			delete(r.owners, owner)
 			r.clients--
 			if r.clients == 0 {
 				r.clientsGone = r.t.Now()
+				left = !r.ended && !r.ending
 			}
 		}
+		sess := r.sess
 		r.cond.Broadcast()
 		r.mu.Unlock()
+		if left && r.t.ClientState != nil {
+			r.t.ClientState(sess, "Disconnected")
+		}
 	}()
 
 	// Notice a vanished client, so its grace period starts.

@@ -65,6 +65,11 @@ type Deps struct {
 	// final state stored, deliveries released), with a line that says
 	// how it ended.
 	Ended func(final store.Session, how string)
+	// ClientState is told when a session's client comes (Connected the
+	// first time, Resumed after it was gone) and goes (Disconnected,
+	// while the session lives on for its grace period); nil: nobody.
+	// Observers do not count.
+	ClientState func(sess store.Session, state string)
 	// CatchupRead counts one journal record read for a client the relay's
 	// memory no longer covers.
 	CatchupRead func()
@@ -167,6 +172,7 @@ type Relay struct {
 	exitRec     wire.Record
 	ending      bool // end has begun; nothing else may end the session
 	ended       bool // artifacts and store are final
+	hadClient   bool // a client (not an observer) has attached before
 	exit        wire.Exit
 	closed      bool // journal closed
 	// owners is how far each attached owner's client has been sent

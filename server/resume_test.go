@@ -3,8 +3,11 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,8 +16,11 @@ import (
 	"github.com/postern/postern/agent"
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/events"
+	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/netfault"
 	"github.com/postern/postern/recording"
+	"github.com/postern/postern/server"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/wire"
 )
@@ -77,7 +83,13 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestResumeAcrossConnectionCuts(t *testing.T) {
 	// Short liveness timing, so black-holed links are noticed quickly.
 	t.Cleanup(wire.SetLiveness(100*time.Millisecond, 300*time.Millisecond))
-	ts := startServer(t)
+	// A log store, for the session's state changes as events.
+	ls, err := logstore.Open(context.Background(), filepath.Join(t.TempDir(), "logs.db"), logstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ls.Close() })
+	ts := startServerWith(t, func(c *server.Config) { c.LogStore = ls })
 	target := strings.TrimPrefix(ts.url, "https://")
 	agentProxy, err := netfault.New(target)
 	if err != nil {
@@ -162,6 +174,32 @@ func TestResumeAcrossConnectionCuts(t *testing.T) {
 	}
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Fatalf("client output differs from the stream the node produced (%d bytes, want %d)\n%s", len(got), want.Len(), firstDiff(got, want.Bytes()))
+	}
+
+	// Its state changes are events: the client's cuts are Disconnected,
+	// its returns Resumed.
+	var states []string
+	waitFor(t, func() bool {
+		evs, _ := ls.GroupEvents(ctx, store.DefaultAccount, events.LogGroup, 0, 10000)
+		states = states[:0]
+		for _, e := range evs {
+			var ev struct {
+				DetailType string              `json:"detail-type"`
+				Detail     events.SessionState `json:"detail"`
+			}
+			if json.Unmarshal([]byte(e.Message), &ev) == nil && ev.DetailType == events.SessionStateChange && ev.Detail.SessionID == sess.ID {
+				states = append(states, ev.Detail.State)
+			}
+		}
+		return len(states) > 0 && states[len(states)-1] == events.StateTerminated
+	})
+	for _, want := range []string{events.StateStarted, events.StateConnected, events.StateDisconnected, events.StateResumed} {
+		if !slices.Contains(states, want) {
+			t.Errorf("the session's states %v lack %s", states, want)
+		}
+	}
+	if states[0] != events.StateStarted && states[0] != events.StateConnected {
+		t.Errorf("the session's states begin with %s: %v", states[0], states)
 	}
 
 	// The recording holds the same bytes.

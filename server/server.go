@@ -485,6 +485,9 @@ func (s *Server) relayDeps() relay.Deps {
 			}
 			s.sessionEvent(s.ctx, final, nil, state)
 		},
+		ClientState: func(sess store.Session, state string) {
+			s.sessionEvent(s.ctx, sess, nil, state)
+		},
 		CatchupRead:  func() { s.catchupRecords.Add(1) },
 		OutputMemory: s.cfg.OutputMemory, SyncInterval: s.cfg.SyncInterval, GracePeriod: s.cfg.GracePeriod,
 	}
