@@ -36,6 +36,8 @@ const (
 	RegisterNode        Action = "RegisterNode"
 	ConnectAgent        Action = "ConnectAgent"
 	DescribeNodes       Action = "DescribeNodes"
+	// DeregisterNode removes a node: its agent no longer connects.
+	DeregisterNode Action = "DeregisterNode"
 
 	StartSession      Action = "StartSession"
 	ResumeSession     Action = "ResumeSession"
@@ -151,7 +153,7 @@ const (
 // tests that go through them all.
 var Actions = []Action{
 	GetCallerIdentity,
-	CreateActivation, DescribeActivations, RegisterNode, ConnectAgent, DescribeNodes,
+	CreateActivation, DescribeActivations, RegisterNode, ConnectAgent, DescribeNodes, DeregisterNode,
 	StartSession, ResumeSession, ObserveSession, TerminateSession, DescribeSessions, GetSessionLogs, DeleteSessionLogs,
 	DescribeLogGroups, CreateLogGroup, DeleteLogGroup, PutRetentionPolicy, DescribeLogStreams, GetLogEvents, QueryLogs,
 	DescribeMetricFilters, PutMetricFilter, DeleteMetricFilter,
@@ -485,7 +487,7 @@ func Named(typ, account, name string) Entity {
 // resourceTypes is the type of resource each action is checked on.
 var resourceTypes = map[Action]string{
 	GetCallerIdentity: "User",
-	CreateActivation:  "Account", DescribeActivations: "Account", RegisterNode: "Account", ConnectAgent: "Node", DescribeNodes: "Node",
+	CreateActivation:  "Account", DescribeActivations: "Account", RegisterNode: "Account", ConnectAgent: "Node", DescribeNodes: "Node", DeregisterNode: "Node",
 	StartSession: "Node", ResumeSession: "Session", ObserveSession: "Session", TerminateSession: "Session", DescribeSessions: "Session",
 	GetSessionLogs: "Session", DeleteSessionLogs: "Session",
 	DescribeLogGroups: "LogGroup", CreateLogGroup: "LogGroup", DeleteLogGroup: "LogGroup", PutRetentionPolicy: "LogGroup",

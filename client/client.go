@@ -311,6 +311,11 @@ func (c *Client) Activations(ctx context.Context) ([]api.Activation, error) {
 	return out, err
 }
 
+// DeregisterNode removes a node (by id or name).
+func (c *Client) DeregisterNode(ctx context.Context, node string) error {
+	return c.do(ctx, "DELETE", api.PathNodes+"/"+url.PathEscape(node), nil, nil)
+}
+
 // Nodes lists the account's managed nodes.
 func (c *Client) Nodes(ctx context.Context) ([]api.Node, error) {
 	var out []api.Node

@@ -218,7 +218,22 @@ func TestEventRules(t *testing.T) {
 		k := kinds("postern.kms")
 		return strings.Contains(k, `KMS Key State Change`) && strings.Contains(k, `\"keyState\":\"Disabled\"`) && strings.Contains(k, keyID)
 	})
-	nodes := kinds("postern.nodes")
+	// Deregistered: gone from the nodes, its agent refused from then on.
+	e.mustRun(ctx, "nodes", "deregister", "prod-1")
+	var ns []api.Node
+	e.jsonOut(ctx, &ns, "nodes")
+	for _, n := range ns {
+		if n.Name == "prod-1" {
+			t.Errorf("prod-1 is still listed after deregister: %+v", n)
+		}
+	}
+	e.mustFail([]string{"exec", "prod-1", "--", "true"}, "prod-1")
+	e.mustFail([]string{"nodes", "deregister", "prod-1"}, "prod-1")
+	var nodes string
+	waitFor(ctx, t, "the node's Deregistered event", func() bool {
+		nodes = kinds("postern.nodes")
+		return strings.Contains(nodes, `\"state\":\"Deregistered\"`)
+	})
 	for _, want := range []string{`\"state\":\"Registered\"`, `\"state\":\"Online\"`, `\"name\":\"prod-1\"`} {
 		if !strings.Contains(nodes, want) {
 			t.Errorf("node events lack %s:\n%s", want, nodes)

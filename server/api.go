@@ -125,6 +125,7 @@ func (s *Server) routes() []route {
 		{Pattern: "POST " + api.PathActivations, Action: authz.CreateActivation, Handler: s.handleCreateActivation},
 		{Pattern: "GET " + api.PathActivations, Action: authz.DescribeActivations, Handler: s.handleListActivations},
 		{Pattern: "GET " + api.PathNodes, Action: authz.DescribeNodes, Handler: s.handleNodes},
+		{Pattern: "DELETE " + api.PathNodes + "/{id}", Action: authz.DeregisterNode, Handler: s.handleDeregisterNode},
 		{Pattern: "POST " + api.PathSessions, Action: authz.StartSession, Handler: s.handleStartSession},
 		{Pattern: "GET " + api.PathSessions, Action: authz.DescribeSessions, Handler: s.handleListSessions},
 		{Pattern: "GET " + api.PathSessions + "/{id}", Action: authz.DescribeSessions, Handler: s.handleGetSession},

@@ -3,7 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
 
+	"github.com/postern/postern/authz"
 	"github.com/postern/postern/events"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/keys"
@@ -54,6 +57,9 @@ func (s *Server) nodeEventByID(ctx context.Context, id, state string) {
 		return
 	}
 	n, err := s.store.GetNode(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return // deregistered, which said so
+	}
 	if err != nil {
 		s.logf("server: node %s: %v", id, err)
 		return
@@ -91,4 +97,29 @@ func (s *Server) commandEvents(ctx context.Context, dl store.Delivery, cmds []st
 		s.events.Emit(ctx, dl.Account, events.SourceSessions, events.SessionCommand,
 			[]string{ids.ARN("ssm", dl.Account, "session", dl.SessionID), ids.ARN("ssm", dl.Account, "managed-instance", target.Target.ID)}, json.RawMessage(c))
 	}
+}
+
+// handleDeregisterNode removes a node, as Systems Manager's
+// DeregisterManagedInstance does: gone from the listing, its agent
+// disconnected and refused from now on (its certificate names a node
+// that no longer exists), its sessions' history kept.
+func (s *Server) handleDeregisterNode(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	n, err := s.resolveNode(r.Context(), c.Account, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(r, authz.DeregisterNode, nodeEntity(n)); err != nil {
+		return err
+	}
+	if err := s.store.DeleteNode(r.Context(), c.Account, n.ID); err != nil {
+		return err
+	}
+	if ac := s.agent(n.ID); ac != nil {
+		ac.Mux.Close()
+	}
+	s.logf("server: node %s (%s) deregistered by %s", n.ID, n.Name, c.User.Name)
+	s.nodeEvent(r.Context(), n, events.NodeDeregistered)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

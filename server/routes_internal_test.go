@@ -121,6 +121,7 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 		"PUT " + api.PathPolicies + "/{id}":               {api.PathPolicies + "/extra", `{"text":"permit (principal, action, resource);"}`},
 		"DELETE " + api.PathPolicies + "/{id}":            {api.PathPolicies + "/defaults", ""},
 		"GET " + api.PathDocuments + "/{name}":            {api.PathDocuments + "/SSM-SessionManagerRunShell", ""},
+		"DELETE " + api.PathNodes + "/{id}":               {api.PathNodes + "/" + nodeID, ""},
 		"DELETE " + api.PathDocuments + "/{name}":         {api.PathDocuments + "/MyDoc", ""},
 		"GET " + api.PathCommands + "/{id}":               {api.PathCommands + "/" + f.command, ""},
 		"POST " + api.PathCommands + "/{id}/cancel":       {api.PathCommands + "/" + f.command + "/cancel", ""},

@@ -927,6 +927,12 @@ func (s *SQLite) TouchNode(ctx context.Context, id string, seen time.Time, ip, a
 	return wrapErr(checkAffected(res, err), "touch node %s", id)
 }
 
+// DeleteNode implements Store.
+func (s *SQLite) DeleteNode(ctx context.Context, account, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM nodes WHERE account = ? AND id = ?`, account, id)
+	return wrapErr(checkAffected(res, err), "delete node %s", id)
+}
+
 func (s *SQLite) CreateSession(ctx context.Context, se Session) error {
 	settings, err := json.Marshal(se.Settings)
 	if err != nil {

@@ -640,6 +640,10 @@ type Nodes interface {
 	// TouchNode records that the node connected or sent a heartbeat, and
 	// updates what it reports about itself.
 	TouchNode(ctx context.Context, id string, seen time.Time, ip, agentVersion string) error
+	// DeleteNode deregisters the account's node: it is gone from the
+	// listing and its certificate no longer connects; its sessions stay,
+	// naming it (ErrNotFound if the account has no such node).
+	DeleteNode(ctx context.Context, account, id string) error
 }
 
 // Documents stores session documents, by version.

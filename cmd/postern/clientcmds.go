@@ -118,6 +118,22 @@ func newNodesCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "deregister NODE",
+		Short: "Remove a node: its agent is disconnected and refused from now on; its sessions' history stays",
+		Args:  exactArgs(1, "one node id or name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			if err := c.DeregisterNode(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deregistered node %s. Register it again with a new activation.\n", args[0])
+			return nil
+		},
+	})
 	return cmd
 }
 

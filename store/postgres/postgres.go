@@ -542,6 +542,12 @@ func (s *Store) TouchNode(ctx context.Context, id string, seen time.Time, ip, ag
 	return wrapErr(checkAffected(tag, err), "touch node %s", id)
 }
 
+// DeleteNode implements store.Store.
+func (s *Store) DeleteNode(ctx context.Context, account, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM nodes WHERE account = $1 AND id = $2`, account, id)
+	return wrapErr(checkAffected(tag, err), "delete node %s", id)
+}
+
 func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 	settings, err := json.Marshal(se.Settings)
 	if err != nil {

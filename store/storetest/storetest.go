@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RegisterNodeConcurrentLimit", testRegisterNodeConcurrentLimit},
 		{"Nodes", testNodes},
 		{"TouchNode", testTouchNode},
+		{"DeleteNode", testDeleteNode},
 		{"Sessions", testSessions},
 		{"UpdateSession", testUpdateSession},
 		{"Documents", testDocuments},
@@ -744,6 +745,33 @@ func testTouchNode(t *testing.T, s store.Store) {
 	}
 	if err := s.TouchNode(ctx, "mi-fffffffffffffffff", t0, "", ""); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("TouchNode(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+// testDeleteNode: a deregistered node is gone from its account, and only
+// its account may deregister it.
+func testDeleteNode(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	act := newActivation("11111111-1111-4111-8111-111111111112", acctA)
+	createActivation(t, s, act)
+	n := newNode("mi-00000000000000002")
+	if err := s.RegisterNode(ctx, act.ID, n, t0); err != nil {
+		t.Fatalf("RegisterNode: %v", err)
+	}
+	if err := s.DeleteNode(ctx, acctB, n.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteNode from another account = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteNode(ctx, acctA, n.ID); err != nil {
+		t.Fatalf("DeleteNode: %v", err)
+	}
+	if _, err := s.GetNode(ctx, n.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetNode after DeleteNode = %v, want ErrNotFound", err)
+	}
+	if ns, err := s.ListNodes(ctx, acctA); err != nil || len(ns) != 0 {
+		t.Errorf("ListNodes after DeleteNode = %+v, %v", ns, err)
+	}
+	if err := s.DeleteNode(ctx, acctA, n.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteNode twice = %v, want ErrNotFound", err)
 	}
 }
 
