@@ -13,7 +13,6 @@ import (
 	"maps"
 	"net/http"
 	"path"
-	"strings"
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -363,8 +362,7 @@ const DeadLetterGroup = "/postern/events/dead-letter"
 
 // deadLetter keeps an event a rule's target refused for good.
 func (s *Server) deadLetter(ctx context.Context, st firehose.Stream, ev firehose.LogEvent, cause error) error {
-	_, rest, _ := strings.Cut(st.Name, ":")
-	rule, target, _ := strings.Cut(rest, ":")
+	rule, target := subscriptions.RuleOf(st.Name)
 	msg, err := json.Marshal(map[string]any{"rule": rule, "target": target, "reason": cause.Error(), "event": json.RawMessage(ev.Message)})
 	if err != nil {
 		return err
@@ -378,8 +376,7 @@ func (s *Server) deadLetter(ctx context.Context, st firehose.Stream, ev firehose
 
 // sendEvent delivers one event to a rule's target.
 func (s *Server) sendEvent(ctx context.Context, st firehose.Stream, t api.RuleTarget, ev firehose.LogEvent) error {
-	_, rest, _ := strings.Cut(st.Name, ":")
-	rule, _, _ := strings.Cut(rest, ":")
+	rule, _ := subscriptions.RuleOf(st.Name)
 	input := ev.Message
 	if t.InputTransformer != nil {
 		var err error

@@ -32,8 +32,16 @@ const (
 	maxRules   = 300
 )
 
-// RuleCursor names a rule's target's cursor in the account's event group.
+// RuleCursor names a rule's target's cursor in the account's event group,
+// and the stream its events go through.
 func RuleCursor(rule, target string) string { return "rule:" + rule + ":" + target }
+
+// RuleOf splits what RuleCursor made.
+func RuleOf(cursor string) (rule, target string) {
+	rest, _ := strings.CutPrefix(cursor, "rule:")
+	rule, target, _ = strings.Cut(rest, ":")
+	return rule, target
+}
 
 var reTargetID = lazyregexp.New(`^[\.\-_A-Za-z0-9]{1,64}$`)
 

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/postern/postern/api"
+	"github.com/postern/postern/client"
 	"github.com/postern/postern/eventpattern"
 )
 
@@ -107,22 +108,7 @@ target refuses for good (a 4xx; a topic that does not exist) goes to the
 		},
 	}
 	ls.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
-	del := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete an event rule",
-		Args:  exactArgs(1, "the rule's name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := apiClient()
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteRule(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted rule %s.\n", args[0])
-			return nil
-		},
-	}
+	del := newDeleteByNameCmd("rule", "Delete an event rule", "the rule's name", (*client.Client).DeleteRule)
 
 	var tpPattern, tpEvent, tpOut string
 	testPattern := &cobra.Command{

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -283,22 +284,7 @@ postern logs decrypt opens it for whoever the key's policy lets decrypt.
 		},
 	}
 	describe.Flags().StringVarP(&dout, "output", "o", "table", "table, json or csv")
-	del := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a delivery stream no subscription filter sends to",
-		Args:  exactArgs(1, "the stream's name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := apiClient()
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteDeliveryStream(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Deleted delivery stream %s.\n", args[0])
-			return nil
-		},
-	}
+	del := newDeleteByNameCmd("delivery stream", "Delete a delivery stream no subscription filter sends to", "the stream's name", (*client.Client).DeleteDeliveryStream)
 	cmd.AddCommand(create, ls, describe, del)
 	return cmd
 }
@@ -309,4 +295,25 @@ func indexPattern(o api.OpenSearchDestination) string {
 		return o.IndexName
 	}
 	return o.IndexName + "-*"
+}
+
+// newDeleteByNameCmd is a "delete NAME" command: del deletes the what
+// of that name.
+func newDeleteByNameCmd(what, short, arg string, del func(c *client.Client, ctx context.Context, name string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME",
+		Short: short,
+		Args:  exactArgs(1, arg),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := apiClient()
+			if err != nil {
+				return err
+			}
+			if err := del(c, cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s %s.\n", what, args[0])
+			return nil
+		},
+	}
 }
