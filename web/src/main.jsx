@@ -13,6 +13,7 @@ import { Login, SSOReturn } from './pages/Login.jsx';
 import { Dashboard } from './pages/Dashboard.jsx';
 import { Nodes } from './pages/Nodes.jsx';
 import { Shell } from './pages/Shell.jsx';
+import { Desktop } from './pages/Desktop.jsx';
 import { Sessions } from './pages/Sessions.jsx';
 import { SessionDetail } from './pages/SessionDetail.jsx';
 import { Live } from './pages/Live.jsx';
@@ -27,6 +28,7 @@ const routes = [
   ['/dashboard', Dashboard, 'Dashboard'],
   ['/nodes', Nodes, 'Nodes'],
   ['/shell/:id', Shell, 'Shell'],
+  ['/desktop/:id', Desktop, 'Desktop'],
   ['/sessions', Sessions, 'Sessions'],
   ['/sessions/:id', SessionDetail, 'Session'],
   ['/sessions/:id/live', Live, 'Live view'],
@@ -121,7 +123,7 @@ function App() {
       break;
     }
   }
-  const full = route.path.startsWith('/shell/') || route.path.endsWith('/live');
+  const full = route.path.startsWith('/shell/') || route.path.startsWith('/desktop/') || route.path.endsWith('/live');
   return (
     <div class="app">
       <a class="skip-link" href="#main">

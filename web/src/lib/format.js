@@ -84,12 +84,14 @@ export function portTarget(host, port) {
 
 // sessionKind says what a session is, for lists and headings: a port
 // session (SSH through `postern proxy`, or a port forward) carries
-// connections, not a terminal, and is never a shell.
+// connections, not a terminal, and is never a shell; a desktop session
+// (sessionType Desktop) has a screen, not a terminal.
 export function sessionKind(s) {
   if (s.port) {
     const ssh = /(^|-)StartSSHSession$/.test(s.documentName || '');
     return { kind: 'port', label: ssh ? 'SSH' : 'Port forward', target: portTarget(s.port.host, s.port.portNumber) };
   }
+  if (s.sessionType === 'Desktop') return { kind: 'desktop', label: 'Desktop', target: '' };
   if (s.pipes) return { kind: 'command', label: 'Command', target: '' };
   if (s.sessionType === 'InteractiveCommands') return { kind: 'commands', label: 'Commands', target: '' };
   return { kind: 'shell', label: 'Shell', target: '' };

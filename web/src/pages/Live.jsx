@@ -3,6 +3,7 @@ import { api, sessionPath } from '../lib/api.js';
 import { fmtTime } from '../lib/format.js';
 import { Loading, useAsync } from '../components/ui.jsx';
 import { StatePill, useTerminalSession } from './Shell.jsx';
+import { Desktop, isDesktop } from './Desktop.jsx';
 
 // castSize reads the session's recording so far for the size of its
 // terminal, so the live view wraps lines where the owner's screen does.
@@ -60,17 +61,24 @@ function LiveTerminal({ id, size }) {
   );
 }
 
-export function Live({ id }) {
+export function Live({ id, can }) {
   const sess = useAsync((signal) => api(sessionPath(id), { signal }), [id]);
+  if (isDesktop(sess.data)) return <Desktop id={id} params={new URLSearchParams('watch=1')} can={can} />;
+  return <LiveShell id={id} sess={sess} />;
+}
+
+function LiveShell({ id, sess }) {
   const [size, setSize] = useState(undefined);
   useEffect(() => {
+    // A desktop's live view is the Desktop page's; wait to know which.
+    if (!sess.data && !sess.error) return undefined;
     const ac = new AbortController();
     castSize(id, ac.signal).then(
       (s) => setSize(s && s.cols > 0 && s.rows > 0 ? s : null),
       () => !ac.signal.aborted && setSize(null),
     );
     return () => ac.abort();
-  }, [id]);
+  }, [id, !!(sess.data || sess.error)]);
   const s = sess.data;
   return (
     <div class="shell-page">

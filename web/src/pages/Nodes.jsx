@@ -3,6 +3,7 @@ import { api } from '../lib/api.js';
 import { navigate } from '../lib/router.js';
 import { ago, fmtTime } from '../lib/format.js';
 import { Badge, Banner, Empty, ErrorBanner, Loading, PageHeader, useAsync } from '../components/ui.jsx';
+import { startDesktop } from './Desktop.jsx';
 
 function osLabel(n) {
   const os = n.os ? n.os[0].toUpperCase() + n.os.slice(1) : '';
@@ -49,11 +50,12 @@ export function Nodes({ can, params }) {
   );
   const online = (nodes.data || []).filter((n) => n.online).length;
 
-  const start = async (n) => {
-    setStarting(n.id);
+  // start opens a shell, or with desktop the node's remote desktop.
+  const start = async (n, desktop = false) => {
+    setStarting(`${desktop ? 'desktop' : 'shell'}:${n.id}`);
     setStartError(null);
     try {
-      await startSession(n);
+      await (desktop ? startDesktop(n) : startSession(n));
     } catch (e) {
       setStartError({ node: n, error: e });
       setStarting('');
@@ -152,7 +154,18 @@ export function Nodes({ can, params }) {
                         title={n.online ? `Open a shell on ${n.name || n.id}` : 'The node is offline'}
                         onClick={() => start(n)}
                       >
-                        {starting === n.id ? 'Starting…' : 'Start session'}
+                        {starting === `shell:${n.id}` ? 'Starting…' : 'Start session'}
+                      </button>
+                    )}
+                    {can.startSessions && (
+                      <button
+                        type="button"
+                        class="btn btn-sm"
+                        disabled={!n.online || starting !== ''}
+                        title={n.online ? `Connect to the remote desktop (RDP) of ${n.name || n.id}` : 'The node is offline'}
+                        onClick={() => start(n, true)}
+                      >
+                        {starting === `desktop:${n.id}` ? 'Starting…' : 'Connect (desktop)'}
                       </button>
                     )}
                     <a class="btn btn-sm" href={`#/sessions?state=all&target=${encodeURIComponent(n.id)}`}>

@@ -5,6 +5,8 @@ import { clock, fmtBytes, fmtDuration, fmtNum, fmtTime, portTarget, sessionDurat
 import { monoFont } from '../lib/xterm.js';
 import { Badge, Banner, Confirm, Empty, ErrorBanner, Loading, PageHeader, Tabs, useAsync, Copyable } from '../components/ui.jsx';
 import { isActive } from './Sessions.jsx';
+import { isDesktop } from './Desktop.jsx';
+import { DesktopPlayback } from './DesktopPlayback.jsx';
 
 const SPEEDS = [0.5, 1, 1.5, 2, 4, 8];
 
@@ -320,6 +322,7 @@ export function SessionDetail({ id, me, can }) {
   const nodeName = sess?.targetName || nodes.data?.find((n) => n.id === sess?.target)?.name;
   const active = sess && isActive(sess);
   const mine = sess && sess.owner === me.user;
+  const desktop = isDesktop(sess);
 
   useEffect(() => {
     if (!active) return undefined;
@@ -356,9 +359,14 @@ export function SessionDetail({ id, me, can }) {
         <a href="#/sessions">Sessions</a> <span aria-hidden="true">/</span> <span aria-current="page">{id}</span>
       </nav>
       <PageHeader title={<Copyable text={id}>{<span class="mono">{id}</span>}</Copyable>} subtitle={`${sess.owner} on ${nodeName || sess.target} · ${sessionKind(sess).label}${sessionKind(sess).target ? ` to ${sessionKind(sess).target}` : ''} · ${fmtTime(sess.startDate)}`}>
-        {active && mine && !sess.pipes && !sess.port && (
+        {active && mine && !sess.pipes && !sess.port && !desktop && (
           <a class="btn btn-primary" href={`#/shell/${encodeURIComponent(id)}?node=${encodeURIComponent(nodeName || sess.target)}`}>
             Resume shell
+          </a>
+        )}
+        {active && mine && desktop && (
+          <a class="btn btn-primary" href={`#/desktop/${encodeURIComponent(id)}?resume=1&node=${encodeURIComponent(nodeName || sess.target)}`}>
+            Resume desktop
           </a>
         )}
         {active && !sess.port && (can.observe || mine) && (
@@ -371,14 +379,22 @@ export function SessionDetail({ id, me, can }) {
             Terminate
           </button>
         )}
-        {!sess.port && (
-          <a class="btn" href={`${sessionPath(id)}/logs?format=cast`} download={`${id}.cast`}>
-            Download .cast
+        {desktop ? (
+          <a class="btn" href={`${sessionPath(id)}/logs?format=guac`} download={`${id}.guac`}>
+            Download .guac
           </a>
+        ) : (
+          <>
+            {!sess.port && (
+              <a class="btn" href={`${sessionPath(id)}/logs?format=cast`} download={`${id}.cast`}>
+                Download .cast
+              </a>
+            )}
+            <a class="btn" href={`${sessionPath(id)}/logs?format=log`} download={`${id}.log`}>
+              Download .log
+            </a>
+          </>
         )}
-        <a class="btn" href={`${sessionPath(id)}/logs?format=log`} download={`${id}.log`}>
-          Download .log
-        </a>
       </PageHeader>
       {error && (
         <Banner title="The session was not terminated" onDismiss={() => setError(null)}>
@@ -396,6 +412,15 @@ export function SessionDetail({ id, me, can }) {
             </h2>
           </div>
           <Connections id={id} active={active} />
+        </section>
+      ) : desktop ? (
+        <section class="card" aria-labelledby="rec-title">
+          <div class="card-head">
+            <h2 class="card-title" id="rec-title">
+              Recording
+            </h2>
+          </div>
+          <DesktopPlayback id={id} active={active} />
         </section>
       ) : (
         <section class="card" aria-labelledby="rec-title">

@@ -119,7 +119,7 @@ export function Sessions({ params, me, can }) {
 
   return (
     <div class="page">
-      <PageHeader title="Sessions" subtitle="Every shell, command and port forward, live and recorded.">
+      <PageHeader title="Sessions" subtitle="Every shell, command, port forward and desktop, live and recorded.">
         <button type="button" class="btn" onClick={downloadReport} disabled={report.busy}>
           {report.busy ? 'Preparing…' : 'Download 30-day report (CSV)'}
         </button>
@@ -255,7 +255,10 @@ export function Sessions({ params, me, can }) {
                     <td class="num mono">{s.exitCode ?? '—'}</td>
                     <td class="actions">
                       {active && mine && !s.pipes && !port && (
-                        <a class="btn btn-sm btn-primary" href={`#/shell/${encodeURIComponent(s.sessionId)}?node=${encodeURIComponent(s.targetName || names.get(s.target) || s.target)}`}>
+                        <a
+                          class="btn btn-sm btn-primary"
+                          href={`#/${kind.kind === 'desktop' ? 'desktop' : 'shell'}/${encodeURIComponent(s.sessionId)}?${kind.kind === 'desktop' ? 'resume=1&' : ''}node=${encodeURIComponent(s.targetName || names.get(s.target) || s.target)}`}
+                        >
                           Resume
                         </a>
                       )}
