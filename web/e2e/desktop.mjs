@@ -83,6 +83,7 @@ const pagePoint = (p, which, x, y) =>
     ([which, x, y]) => {
       const src = which === 'desktop' ? window.postern?.desktop?.client : window.postern?.player;
       const d = src.getDisplay();
+      d.getElement().scrollIntoView({ block: 'center', inline: 'center' });
       const r = d.getElement().getBoundingClientRect();
       const s = d.getScale();
       return { x: r.left + (x + 0.5) * s, y: r.top + (y + 0.5) * s, scale: s };
@@ -230,8 +231,7 @@ await run('desktop', async () => {
       return el.width <= area.width + 1 && el.height <= area.height + 1;
     });
     if (!fits) throw new Error('after resizing, the desktop does not fit the page');
-    const c = await expectColor(page, 'desktop', 'after resizing');
-    result.desktopSizeAfterResize = `${c.width}x${c.height}`;
+    await expectColor(page, 'desktop', 'after resizing');
     await shot('43-desktop-resized');
   });
 
@@ -251,15 +251,24 @@ await run('desktop', async () => {
     const duration = Number(await player.getAttribute('data-duration'));
     if (!(duration > 0)) throw new Error(`the recording's duration is ${duration}`);
     result.recordingDurationMs = duration;
-    const target = Math.floor(duration / 2 / 100) * 100;
-    await page.getByRole('slider', { name: 'Position in the recording' }).fill(String(target));
-    await player.and(page.locator('[data-seeking="false"]')).waitFor();
-    await page.waitForFunction((t) => Number(document.querySelector('[data-desktop-player]').dataset.position) <= t, target);
-    result.seekedTo = Number(await player.getAttribute('data-position'));
+    const slider = page.getByRole('slider', { name: 'Position in the recording' });
+    const seekTo = async (t) => {
+      await slider.fill(String(t));
+      await player.and(page.locator('[data-seeking="false"]')).waitFor();
+      // The frame shown is the last one at or before t.
+      await page.waitForFunction((t) => Number(document.querySelector('[data-desktop-player]').dataset.position) <= t, t);
+      return Number(await player.getAttribute('data-position'));
+    };
+    const middle = Math.floor(duration / 2);
+    result.seekedTo = await seekTo(middle);
     await waitScreen(page, 'player');
-    const c = await expectColor(page, 'player', `the recording at ${target} ms`);
+    const c = await expectColor(page, 'player', `the recording at ${middle} ms`);
     result.playbackPixel = c.pixel;
     await shot('44-desktop-playback');
+    // The end is the last frame, exactly.
+    const end = await seekTo(duration);
+    if (end !== duration) throw new Error(`sought to the end (${duration} ms), the player is at ${end} ms`);
+    await expectColor(page, 'player', 'the recording at its end');
     // Twice as fast: the same recording, its clock in its own time.
     await page.getByLabel('Speed').selectOption('2');
     await player.and(page.locator('[data-speed="2"][data-loaded="true"]')).waitFor({ timeout: 30_000 });
@@ -267,9 +276,10 @@ await run('desktop', async () => {
     if (Math.abs(d2 - duration) > 2) throw new Error(`at 2x the recording lasts ${d2} ms of its own time, want ${duration}`);
     const scaled = await page.evaluate(() => window.postern.player.getDuration());
     if (Math.abs(scaled * 2 - duration) > 2) throw new Error(`at 2x the player takes ${scaled} ms, want ${duration / 2}`);
-    // Playing moves the position on from where it was sought.
+    // Playing from the start moves the position on.
+    await seekTo(0);
     await page.getByRole('button', { name: 'Play' }).click();
-    await page.waitForFunction((t) => Number(document.querySelector('[data-desktop-player]').dataset.position) > t, result.seekedTo);
+    await page.waitForFunction(() => Number(document.querySelector('[data-desktop-player]').dataset.position) > 0);
     const href = await page.getByRole('link', { name: 'Download .guac' }).first().getAttribute('href');
     if (!href.endsWith(`/v1/sessions/${encodeURIComponent(result.sessionId)}/logs?format=guac`)) throw new Error(`Download .guac links to ${href}`);
   });

@@ -102,3 +102,42 @@ export function retime(text, speed) {
   out.push(text.slice(copied));
   return out.join('');
 }
+
+const CHUNK = 256 << 10;
+
+// RecordingTunnel hands a recording's text (Guacamole instructions) to a
+// Guacamole.SessionRecording, as a tunnel that plays it once and closes.
+// SessionRecording also takes a Blob, but guacamole-common-js 1.5.0 as
+// published on npm never keeps the Blob it is given (it parses an
+// undefined recordingBlob and fails on its size), so the console feeds
+// it through this tunnel instead: the tunnel path is the one the library
+// uses for recordings streamed from a server. The text is parsed in
+// chunks between tasks so that a long recording does not freeze the page.
+export class RecordingTunnel extends Guacamole.Tunnel {
+  constructor(text) {
+    super();
+    const closed = () => this.state === Guacamole.Tunnel.State.CLOSED;
+    this.connect = () => {
+      this.setState(Guacamole.Tunnel.State.OPEN);
+      const parser = new Guacamole.Parser();
+      parser.oninstruction = (opcode, args) => this.oninstruction?.(opcode, args);
+      let i = 0;
+      const step = () => {
+        if (closed()) return;
+        try {
+          parser.receive(text.slice(i, i + CHUNK));
+        } catch (e) {
+          this.onerror?.(new Guacamole.Status(Guacamole.Status.Code.SERVER_ERROR, `the recording is not Guacamole instructions: ${e.message}`));
+          this.setState(Guacamole.Tunnel.State.CLOSED);
+          return;
+        }
+        i += CHUNK;
+        if (i < text.length) setTimeout(step, 0);
+        else this.setState(Guacamole.Tunnel.State.CLOSED);
+      };
+      setTimeout(step, 0);
+    };
+    this.disconnect = () => this.setState(Guacamole.Tunnel.State.CLOSED);
+    this.sendMessage = () => {};
+  }
+}

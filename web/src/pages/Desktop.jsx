@@ -113,9 +113,11 @@ function useDesktopScreen({ areaRef, screenRef, watch, onState, onClipboard }) {
       clearTimeout(t);
       t = setTimeout(() => {
         const s = areaSize(areaRef.current);
-        if (conn.current?.connected()) {
+        const want = `${s.width}x${s.height}`;
+        // The login asked for the size the page had then.
+        if (conn.current?.connected() && screenRef.current.dataset.requestedSize !== want) {
           conn.current.sendSize(s.width, s.height);
-          screenRef.current.dataset.requestedSize = `${s.width}x${s.height}`;
+          screenRef.current.dataset.requestedSize = want;
         }
       }, 300);
     });

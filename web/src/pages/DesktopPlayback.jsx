@@ -1,13 +1,14 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, sessionPath } from '../lib/api.js';
 import { clock } from '../lib/format.js';
-import { Guacamole, RecordingError, retime } from '../lib/guac.js';
+import { Guacamole, RecordingError, RecordingTunnel, retime } from '../lib/guac.js';
 import { Banner, ErrorBanner, Loading, useAsync } from '../components/ui.jsx';
 
 const SPEEDS = [0.5, 1, 2, 4];
 
 // DesktopPlayback plays a desktop session's recording (the .guac the
-// server delivers) with guacamole-common-js's SessionRecording: a seek
+// server delivers) with guacamole-common-js's SessionRecording (fed by a
+// RecordingTunnel, lib/guac.js, which says why): a seek
 // bar, play and pause, and speed. SessionRecording has no speed of its
 // own; another speed plays a copy of the recording whose sync timestamps
 // are retimed (lib/guac.js retime), and the page converts its positions
@@ -23,7 +24,7 @@ export function DesktopPlayback({ id, active }) {
   const file = useAsync(
     async (signal) => {
       const res = await api(`${sessionPath(id)}/logs`, { params: { format: 'guac' }, raw: true, signal });
-      return res.blob();
+      return res.text();
     },
     [id],
   );
@@ -40,25 +41,25 @@ export function DesktopPlayback({ id, active }) {
   const resume = useRef({ at: 0, playing: false });
 
   useEffect(() => {
-    const blob = file.data;
-    if (!blob || !screen.current) return undefined;
+    const text = file.data;
+    if (typeof text !== 'string' || !screen.current) return undefined;
     let gone = false;
     let r = null;
     let timer = 0;
     setLoaded(false);
     setError('');
     (async () => {
-      let source = blob;
+      let source = text;
       if (speed !== 1) {
         try {
-          source = new Blob([retime(await blob.text(), speed)]);
+          source = retime(text, speed);
         } catch (e) {
           if (!gone) setError(e instanceof RecordingError ? e.message : String(e.message || e));
           return;
         }
       }
       if (gone) return;
-      r = new Guacamole.SessionRecording(source);
+      r = new Guacamole.SessionRecording(new RecordingTunnel(source));
       rec.current = r;
       window.postern = { ...(window.postern || {}), player: r };
       const display = r.getDisplay();
@@ -102,6 +103,7 @@ export function DesktopPlayback({ id, active }) {
       const ro = new ResizeObserver(fit);
       ro.observe(screen.current);
       r.stopFit = () => ro.disconnect();
+      r.connect();
     })();
     return () => {
       gone = true;
@@ -155,7 +157,7 @@ export function DesktopPlayback({ id, active }) {
           aria-label="Position in the recording"
           min={0}
           max={duration}
-          step={100}
+          step={1}
           value={pos}
           disabled={!loaded}
           onInput={(e) => seek(Number(e.currentTarget.value))}
