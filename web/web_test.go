@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -236,4 +237,31 @@ func TestHandler(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestScripts runs the console's own unit tests (test/*.test.mjs, with
+// Node's test runner): the parts of the console with logic of their own,
+// such as the desktop player's retiming of a recording. It skips without
+// node or the npm packages (npm ci), unless POSTERN_REQUIRE_CHROMIUM says
+// the browser tests' tools must be there.
+func TestScripts(t *testing.T) {
+	skip := func(why string) {
+		t.Helper()
+		if os.Getenv("POSTERN_REQUIRE_CHROMIUM") != "" {
+			t.Fatalf("%s; POSTERN_REQUIRE_CHROMIUM is set", why)
+		}
+		t.Skip(why)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		skip("node is missing")
+	}
+	if _, err := os.Stat(filepath.Join("node_modules", "guacamole-common-js", "package.json")); err != nil {
+		skip("node_modules is missing (npm ci)")
+	}
+	cmd := exec.Command(node, "--test", "test/")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test test/: %v\n%s", err, out)
+	}
 }

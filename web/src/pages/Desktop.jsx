@@ -269,7 +269,7 @@ export function DesktopView({ id, session, watch = false, resume = false, can = 
       <div class="shell-bar shell-bar-sub">
         <StatePill state={s} detail={state.detail} />
         <div class="shell-actions">
-          {!watch && (
+          {!watch && !ended && (
             <button type="button" class="btn btn-dark btn-sm" aria-expanded={clipOpen} onClick={() => setClipOpen(!clipOpen)}>
               Clipboard
             </button>
@@ -306,7 +306,7 @@ export function DesktopView({ id, session, watch = false, resume = false, can = 
           Could not reconnect. The desktop may still be connected at the server: try Reconnect.
         </div>
       )}
-      {clipOpen && !watch && <ClipboardPanel text={clip} disabled={s !== 'connected'} onSend={(t) => conn.current?.sendClipboard(t)} />}
+      {clipOpen && !watch && !ended && <ClipboardPanel text={clip} disabled={s !== 'connected'} onSend={(t) => conn.current?.sendClipboard(t)} />}
       <div class="desktop-area" ref={areaRef}>
         <div
           class="desktop-screen"

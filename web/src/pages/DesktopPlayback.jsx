@@ -16,8 +16,8 @@ const SPEEDS = [0.5, 1, 2, 4];
 // read the recording's time.
 //
 // For tests: the element [data-desktop-player] carries data-loaded,
-// data-duration and data-position (milliseconds of the recording's own
-// time), data-seeking, data-playing and data-speed, and
+// data-duration and data-position (the frame on screen), in milliseconds
+// of the recording's own time, data-seeking, data-playing and data-speed, and
 // window.postern.player is the SessionRecording (getDisplay().flatten()
 // is the frame shown, as a canvas).
 export function DesktopPlayback({ id, active }) {
@@ -30,8 +30,15 @@ export function DesktopPlayback({ id, active }) {
   );
   const [speed, setSpeed] = useState(1);
   const [duration, setDuration] = useState(0);
+  // pos: where the seek bar and clock are (where the user sought, or
+  // the frame playing); shown: the time of the frame on screen.
   const [pos, setPos] = useState(0);
-  const [loaded, setLoaded] = useState(false);
+  const [shown, setShown] = useState(0);
+  // The recording (and speed) the player has loaded: loaded only once the
+  // player for this recording at this speed is ready, not in the moment
+  // between a new speed and its player.
+  const [ready, setReady] = useState(null);
+  const loaded = ready !== null && ready.text === file.data && ready.speed === speed;
   const [playing, setPlaying] = useState(false);
   const [seeking, setSeeking] = useState(false);
   const [error, setError] = useState('');
@@ -46,7 +53,7 @@ export function DesktopPlayback({ id, active }) {
     let gone = false;
     let r = null;
     let timer = 0;
-    setLoaded(false);
+    setReady(null);
     setError('');
     (async () => {
       let source = text;
@@ -72,21 +79,26 @@ export function DesktopPlayback({ id, active }) {
       };
       display.onresize = fit;
       const at = () => Math.round(r.getPosition() * speed);
+      const track = () => {
+        const t = at();
+        setPos(t);
+        setShown(t);
+      };
       r.onprogress = (d) => !gone && setDuration(Math.round(d * speed));
       r.onerror = (m) => !gone && setError(String(m));
       r.onplay = () => {
         if (gone) return;
         setPlaying(true);
         clearInterval(timer);
-        timer = setInterval(() => setPos(at()), 100);
+        timer = setInterval(track, 100);
       };
       r.onpause = () => {
         if (gone) return;
         setPlaying(false);
         clearInterval(timer);
-        setPos(at());
+        track();
       };
-      r.onseek = () => !gone && setPos(at());
+      r.onseek = () => !gone && r.isPlaying() && track();
       r.onload = () => {
         if (gone) return;
         setDuration(Math.round(r.getDuration() * speed));
@@ -95,8 +107,9 @@ export function DesktopPlayback({ id, active }) {
         r.seek(resume.current.at / speed, () => {
           if (gone) return;
           setSeeking(false);
-          setPos(at());
-          setLoaded(true);
+          setPos(resume.current.at);
+          setShown(at());
+          setReady({ text, speed });
           if (resume.current.playing) r.play();
         });
       };
@@ -125,7 +138,7 @@ export function DesktopPlayback({ id, active }) {
     setSeeking(true);
     r.seek(ms / speed, () => {
       setSeeking(false);
-      setPos(Math.round(r.getPosition() * speed));
+      setShown(Math.round(r.getPosition() * speed));
     });
   };
 
@@ -140,7 +153,7 @@ export function DesktopPlayback({ id, active }) {
         data-desktop-player
         data-loaded={loaded ? 'true' : 'false'}
         data-duration={duration}
-        data-position={pos}
+        data-position={shown}
         data-seeking={seeking ? 'true' : 'false'}
         data-playing={playing ? 'true' : 'false'}
         data-speed={speed}
