@@ -28,6 +28,7 @@ export class DesktopConnection {
     this.tunnel = null;
     this.closed = false;
     this.everOpened = false;
+    this.everConnected = false; // the desktop was on screen once
     this.lostAt = 0;
     this.attempt = 0;
     this.backoff = MIN_BACKOFF;
@@ -88,16 +89,25 @@ export class DesktopConnection {
     tunnel.onerror = () => {
       broke = true;
     };
-    // The server or the desktop refused, in words: final.
+    // The server's last word (an `error` instruction), final either way:
+    // success or the session closed is an end (the user disconnected
+    // elsewhere, the desktop logged off, the session was terminated);
+    // anything else is a failure, in the server's words.
     client.onerror = (status) => {
       if (!current()) return;
       failed = true;
       this.finish();
-      this.setState('failed', { message: statusText(status), code: status.code });
+      const ok = status.code === Guacamole.Status.Code.SUCCESS;
+      if (ok || (status.code === Guacamole.Status.Code.SESSION_CLOSED && this.everConnected)) {
+        this.setState('ended', { reason: ok ? '' : statusText(status) });
+      } else {
+        this.setState('failed', { message: statusText(status), code: status.code, wasConnected: this.everConnected });
+      }
     };
     client.onstatechange = (s) => {
       if (!current()) return;
       if (s === Guacamole.Client.State.CONNECTED) {
+        this.everConnected = true;
         const wasLost = this.lostAt !== 0;
         this.lostAt = 0;
         this.attempt = 0;

@@ -87,11 +87,13 @@ export function portTarget(host, port) {
 // connections, not a terminal, and is never a shell; a desktop session
 // (sessionType Desktop) has a screen, not a terminal.
 export function sessionKind(s) {
+  // A desktop session is also a port session (to the node's RDP port),
+  // but what it has is a screen.
+  if (s.sessionType === 'Desktop') return { kind: 'desktop', label: 'Desktop', target: s.port ? portTarget(s.port.host, s.port.portNumber) : '' };
   if (s.port) {
     const ssh = /(^|-)StartSSHSession$/.test(s.documentName || '');
     return { kind: 'port', label: ssh ? 'SSH' : 'Port forward', target: portTarget(s.port.host, s.port.portNumber) };
   }
-  if (s.sessionType === 'Desktop') return { kind: 'desktop', label: 'Desktop', target: '' };
   if (s.pipes) return { kind: 'command', label: 'Command', target: '' };
   if (s.sessionType === 'InteractiveCommands') return { kind: 'commands', label: 'Commands', target: '' };
   return { kind: 'shell', label: 'Shell', target: '' };

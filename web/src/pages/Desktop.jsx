@@ -288,7 +288,7 @@ export function DesktopView({ id, session, watch = false, resume = false, can = 
       </div>
       {s === 'failed' && (
         <div class="shell-banner bad" role="alert" data-error-code={state.detail.code ?? ''}>
-          Could not connect: {state.detail.message}
+          {state.detail.wasConnected ? 'The desktop connection failed' : 'Could not connect'}: {state.detail.message}
         </div>
       )}
       {error && (
@@ -330,8 +330,9 @@ export function DesktopView({ id, session, watch = false, resume = false, can = 
         {ended && (
           <div class="term-ended" role="region" aria-label="Desktop connection ended">
             <div>
-              <strong>{s === 'failed' ? 'The desktop could not be connected' : 'Disconnected'}</strong>
+              <strong>{s === 'failed' ? (state.detail.wasConnected ? 'The desktop connection failed' : 'The desktop could not be connected') : 'Disconnected'}</strong>
               {s === 'failed' && <span class="muted"> {state.detail.message}</span>}
+              {s === 'ended' && state.detail.reason && <span class="muted"> {state.detail.reason}</span>}
             </div>
             <div class="term-ended-actions">
               <a class="btn btn-primary btn-sm" href={`#/sessions/${encodeURIComponent(id)}`}>

@@ -369,7 +369,7 @@ export function SessionDetail({ id, me, can }) {
             Resume desktop
           </a>
         )}
-        {active && !sess.port && (can.observe || mine) && (
+        {active && (!sess.port || desktop) && (can.observe || mine) && (
           <a class="btn" href={`#/sessions/${encodeURIComponent(id)}/live`}>
             Watch live
           </a>
@@ -404,16 +404,7 @@ export function SessionDetail({ id, me, can }) {
       <section class="card" aria-label="Session details">
         <Meta s={sess} nodeName={nodeName} />
       </section>
-      {sess.port ? (
-        <section class="card" aria-labelledby="conn-title">
-          <div class="card-head">
-            <h2 class="card-title" id="conn-title">
-              Connections
-            </h2>
-          </div>
-          <Connections id={id} active={active} />
-        </section>
-      ) : desktop ? (
+      {desktop ? (
         <section class="card" aria-labelledby="rec-title">
           <div class="card-head">
             <h2 class="card-title" id="rec-title">
@@ -421,6 +412,15 @@ export function SessionDetail({ id, me, can }) {
             </h2>
           </div>
           <DesktopPlayback id={id} active={active} />
+        </section>
+      ) : sess.port ? (
+        <section class="card" aria-labelledby="conn-title">
+          <div class="card-head">
+            <h2 class="card-title" id="conn-title">
+              Connections
+            </h2>
+          </div>
+          <Connections id={id} active={active} />
         </section>
       ) : (
         <section class="card" aria-labelledby="rec-title">
