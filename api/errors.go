@@ -86,6 +86,10 @@ const (
 	CodeLateOutputArriving = "LateOutputArriving"
 	CodeDeliveryPending    = "DeliveryPending"
 	CodeLogUnreadable      = "LogUnreadable"
+	// Remote desktops.
+	CodeNotDesktopSession         = "NotDesktopSession"
+	CodeDesktopUnavailable        = "DesktopUnavailable"
+	CodeInvalidDesktopPreferences = "InvalidConnectionRecordingPreferences"
 
 	// Run Command, as Systems Manager words it.
 	CodeInvalidCommandID  = "InvalidCommandId"

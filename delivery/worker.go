@@ -130,6 +130,10 @@ var (
 var artifacts = []struct{ name, contentType string }{
 	{"log", "text/plain; charset=utf-8"},
 	{"cast", "application/x-asciicast"},
+	// A desktop session's: its recording, and who/where/when with the
+	// recording's hash (DesktopMetadata).
+	{"guac", "application/vnd.postern.guac; charset=utf-8"},
+	{"json", "application/json"},
 }
 
 // Worker works the outbox: it delivers due artifacts, one at a time
@@ -207,6 +211,9 @@ type Deps struct {
 	Streamed  func(destination string, latency time.Duration)
 	// Limits bound what streams send (zero: DefaultStreamLimits).
 	Limits StreamLimits
+	// NodeName names a node in a desktop recording's metadata; nil: the
+	// metadata has the node's id only.
+	NodeName func(ctx context.Context, id string) string
 }
 
 type deliveryKey struct{ account, session, destination, artifact string }
@@ -525,13 +532,16 @@ func (d *Worker) render(ctx context.Context, dl store.Delivery, seal sealer, upl
 			}
 			out = env
 		}
-		var cast, log io.Writer
-		if dl.Artifact == "cast" {
-			cast = out
-		} else {
-			log = out
+		switch dl.Artifact {
+		case "guac":
+			_, err = recording.RenderGuac(jpath, key, out)
+		case "json":
+			err = d.renderDesktopMetadata(ctx, dl, jpath, key, out)
+		case "cast":
+			err = recording.RenderJournal(jpath, key, out, nil)
+		default:
+			err = recording.RenderJournal(jpath, key, nil, out)
 		}
-		err = recording.RenderJournal(jpath, key, cast, log)
 		if err == nil && env != nil {
 			err = env.Close()
 		}

@@ -10,6 +10,7 @@ import (
 func TestBuiltinNames(t *testing.T) {
 	want := []string{
 		"Postern-SessionManagerRunShell",
+		"Postern-StartDesktopSession",
 		"Postern-StartInteractiveCommand",
 		"Postern-StartNonInteractiveCommand",
 		"Postern-StartPortForwardingSession",

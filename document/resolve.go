@@ -21,6 +21,10 @@ const (
 	// connection over its stdin and stdout, as ssh's ProxyCommand wants
 	// (AWS-StartSSHSession). This is what Session Manager's client does too.
 	StdioForwarding = ""
+	// RemoteDesktop: the server itself is the client, with its desktop
+	// engine, and shows the node's RDP desktop in the browser
+	// (Postern-StartDesktopSession). A Postern extension.
+	RemoteDesktop = "RemoteDesktop"
 )
 
 // Resolved is the session a document starts, with its parameters
@@ -52,7 +56,7 @@ type Resolved struct {
 
 // PortForward is where a Port session forwards connections.
 type PortForward struct {
-	// Type is LocalPortForwarding or StdioForwarding.
+	// Type is LocalPortForwarding, StdioForwarding or RemoteDesktop.
 	Type string
 	// PortNumber is the port connected to, 1–65535.
 	PortNumber int

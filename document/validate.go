@@ -634,10 +634,10 @@ func forwardType(v any) (string, error) {
 	switch v {
 	case nil, "":
 		return StdioForwarding, nil
-	case LocalPortForwarding:
-		return LocalPortForwarding, nil
+	case LocalPortForwarding, RemoteDesktop:
+		return v.(string), nil
 	}
-	return "", fmt.Errorf("%s is not supported (use %q, or leave it out to forward one connection over stdin and stdout)", describe(v), LocalPortForwarding)
+	return "", fmt.Errorf("%s is not supported (use %q, %q for a remote desktop in the browser, or leave it out to forward one connection over stdin and stdout)", describe(v), LocalPortForwarding, RemoteDesktop)
 }
 
 // hostName returns a host to forward to: a DNS name or an IP address, or ""

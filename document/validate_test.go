@@ -99,7 +99,7 @@ func TestValidateErrors(t *testing.T) {
 		{"port number zero", portDoc(``, `"portNumber":0`), []string{`properties.portNumber: 0 is out of range 1–65535`}},
 		{"port number text", portDoc(``, `"portNumber":"http"`), []string{`properties.portNumber: "http" is not a port number`}},
 		{"local port range", portDoc(``, `"portNumber":"22","localPortNumber":"65536"`), []string{`properties.localPortNumber: 65536 is out of range 0–65535`}},
-		{"forward type", portDoc(``, `"portNumber":"22","type":"RemotePortForwarding"`), []string{`properties.type: "RemotePortForwarding" is not supported (use "LocalPortForwarding", or leave it out`}},
+		{"forward type", portDoc(``, `"portNumber":"22","type":"RemotePortForwarding"`), []string{`properties.type: "RemotePortForwarding" is not supported (use "LocalPortForwarding", "RemoteDesktop" for a remote desktop`}},
 		{"host form", portDoc(``, `"portNumber":"22","host":"db internal"`), []string{`properties.host: "db internal" is not a host name or address`}},
 		{"host option", portDoc(``, `"portNumber":"22","host":"-oProxyCommand=x"`), []string{`properties.host: "-oProxyCommand=x" is not a host name or address`}},
 		{"port unknown property", portDoc(``, `"portNumber":"22","hots":"db"`), []string{`properties.hots: unknown field (did you mean host?)`}},

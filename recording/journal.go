@@ -543,7 +543,7 @@ func parsePayload(p []byte) (Record, error) {
 	}
 	p = p[payloadFixedLen:]
 	switch r.Kind {
-	case KindOutput, KindInput, KindMarker, KindStderr, KindTyped, KindConnection:
+	case KindOutput, KindInput, KindMarker, KindStderr, KindTyped, KindConnection, KindDisplay, KindDesktop, KindKey:
 	case KindResize:
 		if len(p) < 4 {
 			return Record{}, errBadFrame

@@ -180,7 +180,7 @@ func TestJournalRejectsBadRecords(t *testing.T) {
 		name string
 		rec  Record
 	}{
-		{"unknown kind", Record{Seq: 1, Kind: 9}},
+		{"unknown kind", Record{Seq: 1, Kind: KindKey + 1}},
 		{"kind zero", Record{Seq: 1}},
 		{"negative time", Record{Seq: 1, Kind: KindOutput, Time: -1}},
 		{"resize to zero", Record{Seq: 1, Kind: KindResize}},

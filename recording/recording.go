@@ -39,6 +39,20 @@ const (
 	// closed; Data is a Connection as JSON (EncodeConnection). Only the
 	// server writes them: no agent record becomes one.
 	KindConnection Kind = 8
+	// KindDisplay: what a desktop session's viewer was sent, as Guacamole
+	// protocol instructions (package guac), whole instructions only; the
+	// records' data in order is the connection's .guac recording. Only
+	// the server writes them.
+	KindDisplay Kind = 9
+	// KindDesktop: a desktop connection's facts as JSON (DesktopInfo):
+	// the desktop user, the security it was made with and the desktop's
+	// certificate. Only the server writes them.
+	KindDesktop Kind = 10
+	// KindKey: a key the desktop's user pressed or released, as the
+	// Guacamole key instruction; recorded only where the preferences opt
+	// in (passwords are typed into desktops too). Only the server writes
+	// them.
+	KindKey Kind = 11
 )
 
 // Marks in a KindTyped record's Data, one byte each, in the order typed.
@@ -69,11 +83,17 @@ func (k Kind) String() string {
 		return "typed"
 	case KindConnection:
 		return "connection"
+	case KindDisplay:
+		return "display"
+	case KindDesktop:
+		return "desktop"
+	case KindKey:
+		return "key"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
-func (k Kind) valid() bool { return k >= KindOutput && k <= KindConnection }
+func (k Kind) valid() bool { return k >= KindOutput && k <= KindKey }
 
 // Record is one event of a session as the agent numbered and timed it.
 type Record struct {
@@ -105,6 +125,10 @@ type Meta struct {
 	// one as it closes, are its transcript (with its KindMarker notes;
 	// journals written before KindConnection have only those).
 	Port bool `json:"port,omitempty"`
+	// Desktop marks a remote desktop session (a port session whose client
+	// is the server's desktop engine): its KindDisplay records are the
+	// recording (RenderGuac), and its transcript is a port session's.
+	Desktop bool `json:"desktop,omitempty"`
 	// Sealed, on a journal, says that its records are encrypted and how
 	// to get the key back; nil for a journal in the clear.
 	Sealed *Sealed `json:"sealed,omitempty"`

@@ -94,6 +94,8 @@ func (t *TranscriptWriter) Write(r Record) error {
 		}
 	case KindConnection:
 		return t.line(r.Time, connectionText(r.Data))
+	case KindDesktop:
+		return t.line(r.Time, desktopText(r.Data))
 	}
 	return nil
 }

@@ -239,7 +239,7 @@ type activityConn struct {
 
 func (a activityConn) Read(p []byte) (int, error) {
 	n, err := a.ReadWriteCloser.Read(p)
-	if n > 0 {
+	if n > 0 && !a.r.inputIdle {
 		now := a.r.t.Now()
 		a.r.mu.Lock()
 		a.r.lastActivity = now
@@ -257,6 +257,19 @@ func (a activityConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return a.Close()
+}
+
+// Record appends a record the server makes to the session's journal (a
+// desktop session's display and facts), kept until durable as markers are.
+func (r *Relay) Record(kind recording.Kind, data []byte) { r.appendServerRecord(kind, data) }
+
+// Touch marks the user active now, for the idle timeout of a session
+// whose input the server sees itself (a desktop's keys and mouse).
+func (r *Relay) Touch() {
+	now := r.t.Now()
+	r.mu.Lock()
+	r.lastActivity = now
+	r.mu.Unlock()
 }
 
 // marker records a line in a port session's journal: port sessions carry

@@ -205,7 +205,11 @@ type Relay struct {
 	// (appendServerRecord).
 	marks        []recording.Record
 	lastActivity time.Time
-	warned       bool
+	// inputIdle: only the user's input (Touch) counts as activity, not
+	// the bytes of forwarded connections: a desktop's screen updates
+	// flow whether or not anyone is at it. Fixed at Start.
+	inputIdle bool
+	warned    bool
 	// terminatingAt is when the server asked the agent to end the session
 	// (termReason says why); if the agent has not ended it TerminateWait
 	// later, the server ends it alone.
@@ -261,6 +265,7 @@ func (t *Table) Start(sess store.Session, journalPath string, j *recording.Journ
 		opened: sess.StartedAt, lastActivity: now,
 		// From the store, so that a recovered session keeps them.
 		limits: sess.Settings, port: sess.Settings.Port,
+		inputIdle: sess.Settings.Desktop != nil,
 	}
 	r.cond = sync.NewCond(&r.mu)
 	t.mu.Lock()

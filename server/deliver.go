@@ -51,7 +51,15 @@ func s3TargetFor(in document.Inputs, clientSide bool) S3Target {
 // checks each destination now: a session whose recording could not be
 // delivered where the preferences say is refused before it starts, with
 // the reason (Session Manager would find out at the end, if at all).
-func (s *Server) planDeliveries(ctx context.Context, account string, in document.Inputs) ([]plannedDelivery, error) {
+//
+// A desktop session's artifacts are its recording and the recording's
+// metadata (desktopArtifacts) instead of a transcript and a cast, and it
+// streams no events to the log store: it has no terminal output.
+func (s *Server) planDeliveries(ctx context.Context, account string, in document.Inputs, desktop bool) ([]plannedDelivery, error) {
+	files := []string{"log", "cast"}
+	if desktop {
+		files = desktopArtifacts
+	}
 	var plan []plannedDelivery
 	if s.cfg.LogStore != nil {
 		// Before the checks: preferences may name it. A log store that
@@ -77,7 +85,7 @@ func (s *Server) planDeliveries(ctx context.Context, account string, in document
 		if err := check(ctx, func(ctx context.Context) error { return s.cfg.S3.Check(ctx, t) }); err != nil {
 			return nil, err
 		}
-		plan = append(plan, plannedDelivery{destination: "s3", target: t, artifacts: []string{"log", "cast"}})
+		plan = append(plan, plannedDelivery{destination: "s3", target: t, artifacts: files})
 	}
 	if in.CloudWatchLogGroupName != "" {
 		// CloudWatch Logs when configured, else Postern's own log groups.
@@ -102,7 +110,7 @@ func (s *Server) planDeliveries(ctx context.Context, account string, in document
 		}
 		plan = append(plan, plannedDelivery{destination: name, target: t, artifacts: []string{artifact}})
 	}
-	if s.cfg.LogStore != nil {
+	if s.cfg.LogStore != nil && !desktop {
 		// Every session streams to Postern's own log store, whatever
 		// the preferences say, so that it can be tailed and searched.
 		// Preferences that name that very group get its stream (two
@@ -121,7 +129,7 @@ func (s *Server) planDeliveries(ctx context.Context, account string, in document
 		return nil, err
 	}
 	if a != nil {
-		plan = append(plan, plannedDelivery{destination: delivery.ArchiveDestination, target: a.Target(org), artifacts: []string{"log", "cast"}})
+		plan = append(plan, plannedDelivery{destination: delivery.ArchiveDestination, target: a.Target(org), artifacts: files})
 	}
 	return plan, nil
 }
@@ -187,6 +195,13 @@ func (s *Server) deliveryDeps() delivery.Deps {
 		},
 		Streamed: func(destination string, latency time.Duration) {
 			s.metrics.streamLatency.WithLabelValues(destination).Observe(latency.Seconds())
+		},
+		NodeName: func(ctx context.Context, id string) string {
+			n, err := s.store.GetNode(ctx, id)
+			if err != nil {
+				return ""
+			}
+			return n.Name
 		},
 	}
 }

@@ -184,6 +184,11 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 		// Its connections are made by the agent itself: no process runs
 		// as the run-as user (which was still checked above, as before).
 		p.runAs, p.allowRoot = "", false
+		if res.Port.Type == document.RemoteDesktop {
+			if err := s.planDesktop(ctx, c.Account, &p); err != nil {
+				return sessionPlan{}, err
+			}
+		}
 	}
 	return p, nil
 }
@@ -212,6 +217,9 @@ func (s *Server) handleListDocuments(w http.ResponseWriter, r *http.Request) err
 	own := map[string]bool{}
 	for _, d := range ds {
 		own[d.Name] = true
+		if d.SessionType == desktopPrefsType {
+			continue // preferences, not a document to start sessions with (postern desktop preferences)
+		}
 		d.Content = ""
 		if s.allowed(r, authz.DescribeDocuments, authz.Named("Document", c.Account, d.Name)) {
 			out = append(out, apiDocument(d, false))

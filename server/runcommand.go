@@ -169,7 +169,7 @@ func (cr commandRunner) Start(ctx context.Context, spec runcommand.Spec) (runcom
 	if !d.Allowed {
 		return nil, fmt.Errorf("%s is not allowed to StartSession on %s (%s): %w", spec.Owner, onNodeAs(n.ID, plan.runAs), d.Explain(), runcommand.ErrAccessDenied)
 	}
-	if plan.deliveries, err = s.planDeliveries(ctx, c.Account, plan.inputs); err != nil {
+	if plan.deliveries, err = s.planDeliveries(ctx, c.Account, plan.inputs, false); err != nil {
 		return nil, err
 	}
 	var release func()

@@ -391,8 +391,10 @@ func (s *Server) handleArtifactKey(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	id := r.PathValue("id")
-	if req.Artifact != "log" && req.Artifact != "cast" {
-		return errorf(http.StatusBadRequest, api.CodeValidationError, "artifact: %q must be log or cast", req.Artifact)
+	switch req.Artifact {
+	case "log", "cast", "guac", "json":
+	default:
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "artifact: %q must be log, cast, guac or json", req.Artifact)
 	}
 	if _, err := s.session(r, authz.GetSessionLogs, id); err != nil {
 		return err

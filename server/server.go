@@ -27,6 +27,7 @@ import (
 	"github.com/postern/postern/audit"
 	"github.com/postern/postern/connlimit"
 	"github.com/postern/postern/delivery"
+	"github.com/postern/postern/desktop"
 	"github.com/postern/postern/diskspace"
 	"github.com/postern/postern/events"
 	"github.com/postern/postern/firehose"
@@ -61,6 +62,9 @@ type Config struct {
 	CertFile, KeyFile string
 	// Logf logs; nil discards.
 	Logf logger.Logf
+	// DesktopProgram is the desktop engine (postern-desktop); empty: beside
+	// the server's executable, or on PATH.
+	DesktopProgram string
 	// GracePeriod is how long a session waits for its client or agent to
 	// come back after a dropped connection (default 2 minutes).
 	GracePeriod time.Duration
@@ -149,6 +153,8 @@ type Server struct {
 	registerMu sync.Mutex
 	// relays are the live sessions (package relay).
 	relays *relay.Table
+	// desktops are the live desktop connections (desktop.go).
+	desktops desktops
 
 	// late keeps one late hand-over per session at a time (late.go).
 	late lateHandOvers
@@ -282,6 +288,7 @@ func New(cfg Config) (*Server, error) {
 		disk: diskspace.New(cfg.DataDir, uint64(cfg.MinFreeDisk), cfg.Now),
 	}
 	s.relays = relay.NewTable(ctx, s.relayDeps())
+	s.desktops.conns = map[string]*desktop.Conn{}
 	if cfg.SSO != nil {
 		s.ssoHandoffs = sso.NewHandoffs[ssoUser](s.now)
 	}

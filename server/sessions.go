@@ -62,7 +62,7 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	if err := s.authorizeAs(r, authz.StartSession, nodeEntity(n), onNodeAs(n.ID, plan.runAs), startContext(doc, req.Reason, plan.runAs)...); err != nil {
 		return err
 	}
-	if plan.deliveries, err = s.planDeliveries(r.Context(), c.Account, plan.inputs); err != nil {
+	if plan.deliveries, err = s.planDeliveries(r.Context(), c.Account, plan.inputs, plan.settings.Desktop != nil); err != nil {
 		return err
 	}
 	sess, _, err := s.startSession(r.Context(), c, n, req, plan, nil)
@@ -301,6 +301,9 @@ func (s *Server) apiSession(sess store.Session) api.Session {
 	}
 	if sess.Active() {
 		out.StreamURL = api.PathSessions + "/" + sess.ID + "/stream"
+		if sess.Settings.Desktop != nil {
+			out.StreamURL = api.PathSessions + "/" + sess.ID + "/desktop"
+		}
 		out.Logs = []api.LogLocation{{Destination: "local", Format: "journal", Location: s.journalPath(sess.Account, sess.ID), Status: "Recording"}}
 	} else {
 		st := "Complete"
@@ -449,8 +452,11 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
 	if format == "" {
 		format = "log"
 	}
-	if format != "log" && format != "cast" {
-		return errorf(http.StatusBadRequest, api.CodeValidationError, "format: %q must be log or cast", format)
+	switch {
+	case format == "guac" && sess.Settings.Desktop == nil:
+		return errorf(http.StatusConflict, api.CodeNotDesktopSession, "session %s is not a desktop session: it has no .guac recording (format log or cast)", sess.ID)
+	case format != "log" && format != "cast" && format != "guac":
+		return errorf(http.StatusBadRequest, api.CodeValidationError, "format: %q must be log, cast or guac (a desktop's recording)", format)
 	}
 	// The journal is the recording; the .cast and .log are views of it,
 	// rendered as they are read (a few hundred MB/s), so that recording
@@ -467,21 +473,32 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
+	key, err := s.readerJournalKey(r.Context(), callerOf(r), sess.ID)
+	if err != nil {
+		return errorf(http.StatusForbidden, api.CodeLogUnreadable, "session %s: %v", sess.ID, err)
+	}
 	ctype := "text/plain; charset=utf-8"
-	if format == "cast" {
+	switch format {
+	case "cast":
 		ctype = "application/x-asciicast"
+	case "guac":
+		ctype = GuacContentType
 	}
 	w.Header().Set("Content-Type", ctype)
 	bw := bufio.NewWriterSize(w, 64<<10)
+	if format == "guac" {
+		if _, err := recording.RenderGuac(jpath, key, bw); err != nil {
+			s.logf("server: session %s: rendering its recording: %v", sess.ID, err)
+			return nil
+		}
+		bw.Flush()
+		return nil
+	}
 	var cast, log io.Writer
 	if format == "cast" {
 		cast = bw
 	} else {
 		log = bw
-	}
-	key, err := s.readerJournalKey(r.Context(), callerOf(r), sess.ID)
-	if err != nil {
-		return errorf(http.StatusForbidden, api.CodeLogUnreadable, "session %s: %v", sess.ID, err)
 	}
 	if err := recording.RenderJournal(jpath, key, cast, log); err != nil {
 		// The status line is gone; the client sees a short body.
@@ -636,8 +653,14 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 			}
 			continue
 		}
-		if rl, exited := s.relays.Recover(sess, jpath, j, key); exited {
+		rl, exited := s.relays.Recover(sess, jpath, j, key)
+		if exited {
 			s.recoveredEnded = append(s.recoveredEnded, rl)
+		} else if sess.Settings.Desktop != nil {
+			// Its engine ended with the server that ran it; its
+			// recording up to then is kept and delivered.
+			rl.Fail("ServerRestarted", "the server restarted during the desktop connection")
+			continue
 		}
 		s.logf("server: recovered session %s at record %d; waiting for its agent", sess.ID, j.LastSeq())
 	}

@@ -270,6 +270,18 @@ type SessionSettings struct {
 	// decided on, and a change of the owner's runAs ends the session,
 	// by it.
 	RunAs string `json:"runAs,omitempty"`
+	// Desktop marks a remote desktop session (Type "Desktop"): a port
+	// session to the node's RDP server whose client is the server's
+	// desktop engine.
+	Desktop *DesktopSettings `json:"desktop,omitempty"`
+}
+
+// DesktopSettings are what a desktop session keeps from the account's
+// connection recording preferences.
+type DesktopSettings struct {
+	// RecordKeys records the keys the user presses (opt-in: passwords
+	// are typed into desktops too).
+	RecordKeys bool `json:"recordKeys,omitempty"`
 }
 
 // PortTarget is the destination of a port session's connections, from the
