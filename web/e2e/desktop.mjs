@@ -3,7 +3,8 @@
 // background of DESKTOP_COLOR, in Debian's Chromium driven by
 // playwright-core. e2e/desktop_test.go starts the desktop and `postern
 // dev` and runs this. It:
-//   - signs in, opens Nodes, clicks "Connect (desktop)" on the node, logs
+//   - signs in, opens Nodes, clicks "Connect (desktop)" on the node (with
+//     the RDP port DESKTOP_PORT), logs
 //     in with DESKTOP_USER / DESKTOP_PASSWORD, and waits for the screen;
 //   - checks the colour at DESKTOP_POINT, both in the display's own pixels
 //     (Guacamole's display flattened to a canvas) and on the page (a
@@ -25,6 +26,7 @@
 //   DESKTOP_USER      the desktop's user name (required)
 //   DESKTOP_PASSWORD  its password (required)
 //   DESKTOP_COLOR     the background colour, #rrggbb (required)
+//   DESKTOP_PORT      the node's RDP port, typed into the Connect dialog (default: the document's, 3389)
 //   DESKTOP_POINT     x,y in desktop pixels where the background shows (default 10,10)
 //   DESKTOP_TYPE_AT   x,y in desktop pixels to click before typing (default: the centre)
 //   DESKTOP_TEXT      what to type (default: postern-desktop-<random>)
@@ -56,6 +58,7 @@ const point = (process.env.DESKTOP_POINT || '10,10').split(',').map(Number);
 const typeAt = process.env.DESKTOP_TYPE_AT ? process.env.DESKTOP_TYPE_AT.split(',').map(Number) : null;
 const typed = process.env.DESKTOP_TEXT || `postern-desktop-${Math.random().toString(36).slice(2, 10)}`;
 const tolerance = Number(process.env.DESKTOP_TOLERANCE || 8);
+const rdpPort = process.env.DESKTOP_PORT || '';
 
 const result = { node: nodeName, color: colorHex, point, typed };
 const hex = (c) => `#${[c.r, c.g, c.b].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
@@ -147,6 +150,9 @@ async function connectDesktop(pw) {
   const row = page.locator('tr[data-node]').filter({ has: page.locator('.cell-main', { hasText: nodeName }) }).first();
   await row.waitFor();
   await row.getByRole('button', { name: 'Connect (desktop)' }).click();
+  const dialog = page.getByRole('dialog');
+  if (rdpPort) await dialog.getByLabel('RDP port on the node').fill(rdpPort);
+  await dialog.getByRole('button', { name: 'Connect', exact: true }).click();
   await page.waitForURL(/#\/desktop\//);
   const id = decodeURIComponent(/#\/desktop\/([^?]+)/.exec(page.url())[1]);
   await page.getByLabel('User name').fill(desktopUser);

@@ -12,10 +12,16 @@ export const DESKTOP_DOCUMENT = 'Postern-StartDesktopSession';
 
 export const isDesktop = (s) => s?.sessionType === 'Desktop';
 
-// startDesktop starts a desktop session on a node and opens its page,
-// where the user logs in to the desktop.
-export async function startDesktop(node) {
-  const s = await api('/v1/sessions', { method: 'POST', body: { target: node.id, documentName: DESKTOP_DOCUMENT } });
+// The document's default RDP port.
+export const RDP_PORT = '3389';
+
+// startDesktop starts a desktop session to a node's RDP port (the
+// document's default when not given) and opens its page, where the user
+// logs in to the desktop.
+export async function startDesktop(node, port = '') {
+  const body = { target: node.id, documentName: DESKTOP_DOCUMENT };
+  if (port && port !== RDP_PORT) body.parameters = { portNumber: port };
+  const s = await api('/v1/sessions', { method: 'POST', body });
   navigate(`/desktop/${encodeURIComponent(s.sessionId)}`, { node: node.name || node.id });
 }
 

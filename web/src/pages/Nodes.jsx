@@ -2,8 +2,8 @@ import { useMemo, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { navigate } from '../lib/router.js';
 import { ago, fmtTime } from '../lib/format.js';
-import { Badge, Banner, Empty, ErrorBanner, Loading, PageHeader, useAsync } from '../components/ui.jsx';
-import { startDesktop } from './Desktop.jsx';
+import { Badge, Banner, Confirm, Empty, ErrorBanner, Loading, PageHeader, useAsync } from '../components/ui.jsx';
+import { RDP_PORT, startDesktop } from './Desktop.jsx';
 
 function osLabel(n) {
   const os = n.os ? n.os[0].toUpperCase() + n.os.slice(1) : '';
@@ -50,12 +50,18 @@ export function Nodes({ can, params }) {
   );
   const online = (nodes.data || []).filter((n) => n.online).length;
 
+  // The node whose remote desktop is being opened, and on which port.
+  const [desk, setDesk] = useState(null);
+  const [rdpPort, setRdpPort] = useState(RDP_PORT);
+  const portOK = /^\d{1,5}$/.test(rdpPort) && Number(rdpPort) >= 1 && Number(rdpPort) <= 65535;
+
   // start opens a shell, or with desktop the node's remote desktop.
   const start = async (n, desktop = false) => {
     setStarting(`${desktop ? 'desktop' : 'shell'}:${n.id}`);
     setStartError(null);
+    setDesk(null);
     try {
-      await (desktop ? startDesktop(n) : startSession(n));
+      await (desktop ? startDesktop(n, rdpPort) : startSession(n));
     } catch (e) {
       setStartError({ node: n, error: e });
       setStarting('');
@@ -163,7 +169,7 @@ export function Nodes({ can, params }) {
                         class="btn btn-sm"
                         disabled={!n.online || starting !== ''}
                         title={n.online ? `Connect to the remote desktop (RDP) of ${n.name || n.id}` : 'The node is offline'}
-                        onClick={() => start(n, true)}
+                        onClick={() => setDesk(n)}
                       >
                         {starting === `desktop:${n.id}` ? 'Starting…' : 'Connect (desktop)'}
                       </button>
@@ -178,6 +184,22 @@ export function Nodes({ can, params }) {
           </table>
         </div>
       )}
+      <Confirm
+        open={!!desk}
+        title={`Remote desktop of ${desk ? desk.name || desk.id : ''}`}
+        confirmLabel="Connect"
+        busy={starting !== ''}
+        disabled={!portOK}
+        onConfirm={() => start(desk, true)}
+        onCancel={() => setDesk(null)}
+      >
+        <p>A recorded RDP connection to the node's own desktop, through its agent. You log in to the desktop on the next page.</p>
+        <label class="field">
+          <span>RDP port on the node</span>
+          <input inputMode="numeric" value={rdpPort} aria-invalid={!portOK} onInput={(e) => setRdpPort(e.currentTarget.value.trim())} />
+        </label>
+        {!portOK && <p class="tone-bad small">A port is a number from 1 to 65535.</p>}
+      </Confirm>
     </div>
   );
 }
