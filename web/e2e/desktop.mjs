@@ -258,11 +258,13 @@ await run('desktop', async () => {
     if (!(duration > 0)) throw new Error(`the recording's duration is ${duration}`);
     result.recordingDurationMs = duration;
     const slider = page.getByRole('slider', { name: 'Position in the recording' });
+    // Seeking through the seek bar; done when the player says so
+    // (data-sought counts the seeks completed). SessionRecording shows a
+    // frame near t, so the position is read back, not assumed.
     const seekTo = async (t) => {
+      const n = Number(await player.getAttribute('data-sought'));
       await slider.fill(String(t));
-      await player.and(page.locator('[data-seeking="false"]')).waitFor();
-      // The frame shown is the last one at or before t.
-      await page.waitForFunction((t) => Number(document.querySelector('[data-desktop-player]').dataset.position) <= t, t);
+      await page.waitForFunction((n) => Number(document.querySelector('[data-desktop-player]').dataset.sought) > n, n);
       return Number(await player.getAttribute('data-position'));
     };
     const middle = Math.floor(duration / 2);
@@ -283,7 +285,7 @@ await run('desktop', async () => {
     const scaled = await page.evaluate(() => window.postern.player.getDuration());
     if (Math.abs(scaled * 2 - duration) > 2) throw new Error(`at 2x the player takes ${scaled} ms, want ${duration / 2}`);
     // Playing from the start moves the position on.
-    await seekTo(0);
+    if ((await seekTo(0)) !== 0) throw new Error('sought to the start, the player is not at 0');
     await page.getByRole('button', { name: 'Play' }).click();
     await page.waitForFunction(() => Number(document.querySelector('[data-desktop-player]').dataset.position) > 0);
     const href = await page.getByRole('link', { name: 'Download .guac' }).first().getAttribute('href');

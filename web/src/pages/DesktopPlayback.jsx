@@ -16,8 +16,9 @@ const SPEEDS = [0.5, 1, 2, 4];
 // read the recording's time.
 //
 // For tests: the element [data-desktop-player] carries data-loaded,
-// data-duration and data-position (the frame on screen), in milliseconds
-// of the recording's own time, data-seeking, data-playing and data-speed, and
+// data-duration and data-position (the frame on screen: SessionRecording
+// seeks to a frame near the time asked for, not always at or before it),
+// in milliseconds of the recording's own time, data-sought (seeks done), data-seeking, data-playing and data-speed, and
 // window.postern.player is the SessionRecording (getDisplay().flatten()
 // is the frame shown, as a canvas).
 export function DesktopPlayback({ id, active }) {
@@ -41,6 +42,7 @@ export function DesktopPlayback({ id, active }) {
   const loaded = ready !== null && ready.text === file.data && ready.speed === speed;
   const [playing, setPlaying] = useState(false);
   const [seeking, setSeeking] = useState(false);
+  const [sought, setSought] = useState(0); // seeks completed, for tests
   const [error, setError] = useState('');
   const screen = useRef(null);
   const rec = useRef(null);
@@ -139,6 +141,7 @@ export function DesktopPlayback({ id, active }) {
     r.seek(ms / speed, () => {
       setSeeking(false);
       setShown(Math.round(r.getPosition() * speed));
+      setSought((n) => n + 1);
     });
   };
 
@@ -155,6 +158,7 @@ export function DesktopPlayback({ id, active }) {
         data-duration={duration}
         data-position={shown}
         data-seeking={seeking ? 'true' : 'false'}
+        data-sought={sought}
         data-playing={playing ? 'true' : 'false'}
         data-speed={speed}
         aria-label="Recording of the desktop"
