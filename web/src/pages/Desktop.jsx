@@ -408,7 +408,7 @@ export function Desktop({ id, params, can }) {
       <p class="shell-hint">
         {watch
           ? 'You are watching as it happens; nothing you do is sent to the desktop, and its user is not interrupted.'
-          : 'Click the desktop to type into it. The window scales to fit the page; resizing the page resizes the desktop where it allows. If the network drops, the page reconnects to the same desktop by itself. The connection is recorded.'}
+          : 'Click the desktop to type into it; Clipboard exchanges text with the desktop\'s clipboard. The window scales to fit the page; resizing the page resizes the desktop where it allows. If the network drops, the page reconnects to the same desktop by itself. The connection is recorded.'}
       </p>
     </div>
   );
