@@ -11,6 +11,8 @@
 //     screenshot of the region, decoded in the page);
 //   - clicks at DESKTOP_TYPE_AT (the window that takes the typing) and
 //     types DESKTOP_TEXT followed by Enter;
+//   - sends DESKTOP_TEXT prefixed with postern-clipboard- to the desktop's
+//     clipboard (the Go test may check it arrived);
 //   - watches the session live from a second page (read-only) and sees the
 //     same colour there;
 //   - drops the socket and sees the page reconnect to the same desktop;
@@ -67,12 +69,16 @@ const near = (c) => Math.abs(c.r - want.r) <= tolerance && Math.abs(c.g - want.g
 // The pixel at (x, y) of a Guacamole display, flattened to a canvas:
 // which is 'desktop' (window.postern.desktop.client, the live screen) or
 // 'player' (window.postern.player, the recording's frame).
+// It waits for the display to draw what it has been sent (images decode
+// asynchronously) first.
 const displayPixel = (p, which, x, y) =>
   p.evaluate(
-    ([which, x, y]) => {
+    async ([which, x, y]) => {
       const src = which === 'desktop' ? window.postern?.desktop?.client : window.postern?.player;
       const d = src?.getDisplay();
-      if (!d || !d.getWidth() || !d.getHeight()) return null;
+      if (!d) return null;
+      await new Promise((done) => d.flush(done));
+      if (!d.getWidth() || !d.getHeight()) return null;
       const c = d.flatten();
       const [r, g, b] = c.getContext('2d').getImageData(x, y, 1, 1).data;
       return { r, g, b, width: c.width, height: c.height };
@@ -200,6 +206,15 @@ await run('desktop', async () => {
     await page.keyboard.press('Enter');
     result.typedAt = [x, y];
     await shot('41-desktop-typed');
+  });
+
+  await step("send text to the desktop's clipboard", async () => {
+    result.clipboardSent = `postern-clipboard-${typed}`;
+    await page.getByRole('button', { name: 'Clipboard' }).click();
+    await page.getByRole('region', { name: 'Clipboard' }).locator('textarea').fill(result.clipboardSent);
+    await page.getByRole('button', { name: 'Send to desktop' }).click();
+    await page.getByRole('button', { name: 'Sent' }).waitFor();
+    await page.getByRole('button', { name: 'Clipboard' }).click();
   });
 
   await step('watch it live, read-only, from another page', async () => {

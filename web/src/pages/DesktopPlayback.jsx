@@ -106,14 +106,14 @@ export function DesktopPlayback({ id, active }) {
         setDuration(Math.round(r.getDuration() * speed));
         // Show the frame where the last player was (the first frame at first).
         setSeeking(true);
-        r.seek(resume.current.at / speed, () => {
+        r.seek(resume.current.at / speed, () => r.getDisplay().flush(() => {
           if (gone) return;
           setSeeking(false);
           setPos(resume.current.at);
           setShown(at());
           setReady({ text, speed });
           if (resume.current.playing) r.play();
-        });
+        }));
       };
       const ro = new ResizeObserver(fit);
       ro.observe(screen.current);
@@ -139,9 +139,14 @@ export function DesktopPlayback({ id, active }) {
     setPos(ms);
     setSeeking(true);
     r.seek(ms / speed, () => {
-      setSeeking(false);
-      setShown(Math.round(r.getPosition() * speed));
-      setSought((n) => n + 1);
+      // The seek has handed the frame's instructions to the display,
+      // which draws them in order (images decode asynchronously): done
+      // once it has drawn them all.
+      r.getDisplay().flush(() => {
+        setSeeking(false);
+        setShown(Math.round(r.getPosition() * speed));
+        setSought((n) => n + 1);
+      });
     });
   };
 
