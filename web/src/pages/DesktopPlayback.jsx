@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, sessionPath } from '../lib/api.js';
 import { clock } from '../lib/format.js';
 import { Guacamole, RecordingError, RecordingTunnel, retime } from '../lib/guac.js';
-import { Banner, ErrorBanner, Loading, useAsync } from '../components/ui.jsx';
+import { Banner, Empty, ErrorBanner, Loading, useAsync } from '../components/ui.jsx';
 
 const SPEEDS = [0.5, 1, 2, 4];
 
@@ -152,6 +152,19 @@ export function DesktopPlayback({ id, active }) {
 
   if (file.loading && !file.data) return <Loading label="Loading the recording…" />;
   if (file.error) return <ErrorBanner error={file.error} title="The recording cannot be loaded" onRetry={file.reload} />;
+  // No frame (no sync): the desktop never got on screen.
+  if (typeof file.data === 'string' && !file.data.includes('4.sync,')) {
+    return (
+      <Empty icon="▭" title={active ? 'Nothing recorded yet' : 'Nothing was recorded'}>
+        <p>{active ? 'The desktop has not been on screen yet.' : 'The desktop never got on screen: the connection ended before its first frame.'}</p>
+        {active && (
+          <button type="button" class="btn btn-sm" onClick={file.reload}>
+            Reload recording
+          </button>
+        )}
+      </Empty>
+    );
+  }
   return (
     <div class="player-col">
       {error && <Banner title="The recording cannot be played">{error}</Banner>}
