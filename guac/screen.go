@@ -294,6 +294,7 @@ func (s *Screen) blob(a []string) error {
 	st.data = append(st.data, make([]byte, n)...)
 	m, err := base64.StdEncoding.Decode(st.data[before:], []byte(a[1]))
 	if err != nil {
+		st.data = st.data[:before]
 		s.closeStream(a[0])
 		return fmt.Errorf("stream %.20q: %v", a[0], err)
 	}

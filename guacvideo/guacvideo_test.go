@@ -383,10 +383,17 @@ func TestExportCancel(t *testing.T) {
 	requireFFmpeg(t)
 	// An hour of a screen changing colour every second: far more than the
 	// test lets it write.
+	var redFill, blueFill recording
+	redFill.fill(t, 320, 240, red)
+	blueFill.fill(t, 320, 240, blue)
 	var r recording
 	r.size(320, 240)
 	for i := range int64(3600) {
-		r.fill(t, 320, 240, color.RGBA{uint8(i), uint8(i * 7), uint8(i * 13), 255})
+		fill := redFill.b
+		if i%2 == 1 {
+			fill = blueFill.b
+		}
+		r.b = append(r.b, fill...)
 		r.sync(t0 + i*1000)
 	}
 	dir := t.TempDir()
