@@ -21,6 +21,9 @@ type Frame struct {
 	// Image is layer 0: the Screen's own image, valid only until the
 	// iteration continues (copy it to keep it).
 	Image *image.RGBA
+	// Changed says whether Image may differ from the frame before's (the
+	// first frame's is true); a false lets a consumer skip copying it.
+	Changed bool
 }
 
 // RecordingError says where a recording could not be read: at which byte
@@ -100,6 +103,7 @@ func Frames(r io.Reader, lim Limits) iter.Seq2[Frame, error] {
 		rr := newRecordingReader(r)
 		s := NewScreen(lim)
 		var last int64
+		first := true
 		for {
 			in, err := rr.read()
 			if err == io.EOF {
@@ -117,7 +121,9 @@ func Frames(r io.Reader, lim Limits) iter.Seq2[Frame, error] {
 				continue
 			}
 			last = max(last, s.Time())
-			if !yield(Frame{Time: time.UnixMilli(last), Image: s.Frame()}, nil) {
+			changed := s.changed || first
+			s.changed, first = false, false
+			if !yield(Frame{Time: time.UnixMilli(last), Image: s.Frame(), Changed: changed}, nil) {
 				return
 			}
 		}

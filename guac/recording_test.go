@@ -18,24 +18,28 @@ func TestFrames(t *testing.T) {
 	r.add("sync", "1700000000500")
 	r.png(t, "0", compOver, 0, 0, 0, uniform(8, 8, blue))
 	r.add("sync", "1700000000400") // a clock stepping back
+	r.add("mouse", "1", "1")
+	r.add("sync", "1700000000600") // nothing drawn
 	r.png(t, "0", compOver, 0, 0, 0, uniform(8, 8, green))
 	// No sync after the green: never shown.
 
 	type got struct {
-		ms int64
-		c  color.RGBA
+		ms      int64
+		c       color.RGBA
+		changed bool
 	}
 	var frames []got
 	for f, err := range Frames(bytes.NewReader(r.b), Limits{}) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		frames = append(frames, got{f.Time.UnixMilli(), f.Image.RGBAAt(3, 3)})
+		frames = append(frames, got{f.Time.UnixMilli(), f.Image.RGBAAt(3, 3), f.Changed})
 	}
 	want := []got{
-		{1700000000000, color.RGBA{}},
-		{1700000000500, red},
-		{1700000000500, blue},
+		{1700000000000, color.RGBA{}, true},
+		{1700000000500, red, true},
+		{1700000000500, blue, true},
+		{1700000000600, blue, false},
 	}
 	if len(frames) != len(want) {
 		t.Fatalf("frames %v, want %v", frames, want)
@@ -60,11 +64,11 @@ func TestFrames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantSum := Summary{Width: 8, Height: 8, Start: time.UnixMilli(1700000000000), End: time.UnixMilli(1700000000500), Frames: 3}
+	wantSum := Summary{Width: 8, Height: 8, Start: time.UnixMilli(1700000000000), End: time.UnixMilli(1700000000600), Frames: 4}
 	if sum != wantSum {
 		t.Errorf("summary %+v, want %+v", sum, wantSum)
 	}
-	if sum.Duration() != 500*time.Millisecond {
+	if sum.Duration() != 600*time.Millisecond {
 		t.Errorf("duration %v", sum.Duration())
 	}
 }

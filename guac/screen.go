@@ -88,6 +88,7 @@ type Screen struct {
 	streams  map[string]*imgStream
 	buffered int // blob bytes of all open streams
 	sync     int64
+	changed  bool // layer 0 was drawn on or resized since Frames last looked
 }
 
 type layer struct {
@@ -215,7 +216,15 @@ func (s *Screen) resize(l *layer, w, h int) error {
 	draw.Draw(img, img.Bounds(), l.img, image.Point{}, draw.Src)
 	s.pixels += w*h - old.Dx()*old.Dy()
 	l.img = img
+	s.drew(l)
 	return nil
+}
+
+// drew notes that l changed, for Frames' Changed when l is layer 0.
+func (s *Screen) drew(l *layer) {
+	if l == s.layers[0] {
+		s.changed = true
+	}
 }
 
 // fit grows an autosize layer to hold r (coordinates from 0).
@@ -331,6 +340,7 @@ func (s *Screen) end(a []string) error {
 		return fmt.Errorf("stream %.20q: layer %d: %w", a[0], st.layer, err)
 	}
 	draw.Draw(l.img, r, img, b.Min, st.op)
+	s.drew(l)
 	return nil
 }
 
@@ -386,6 +396,7 @@ func (s *Screen) copy(a []string) error {
 	// draw clips dr to the destination and moves the source point along;
 	// it copies overlapping rectangles of one image (scrolls) correctly.
 	draw.Draw(dst.img, dr, src.img, sr.Min, op)
+	s.drew(dst)
 	return nil
 }
 
@@ -436,6 +447,7 @@ func (s *Screen) cfill(a []string) error {
 			return fmt.Errorf("layer %d: %w", v[1], err)
 		}
 		draw.Draw(l.img, r, fill, image.Point{}, op)
+		s.drew(l)
 	}
 	return nil
 }

@@ -268,7 +268,8 @@ func (e *encoder) frame(f guac.Frame) error {
 		}
 	}
 	e.prevT = t
-	if e.fit(f.Image) {
+	if f.Changed {
+		e.fit(f.Image)
 		e.unseen = true
 	}
 	return nil
@@ -321,26 +322,22 @@ func (e *encoder) wait() error {
 	return fmt.Errorf("ffmpeg: %w: %s", err, msg)
 }
 
-// fit copies img into the video's frame, and says whether that changed
-// it: as it is when of the video's size, else scaled to fit (nearest
-// neighbour, aspect ratio kept) in the middle of a black frame.
-func (e *encoder) fit(img *image.RGBA) (changed bool) {
+// fit copies img into the video's frame: as it is when of the video's
+// size, else scaled to fit (nearest neighbour, aspect ratio kept) in the
+// middle of a black frame.
+func (e *encoder) fit(img *image.RGBA) {
 	dst := e.last
 	b := img.Bounds()
 	if b.Dx() == e.w && b.Dy() == e.h {
 		rowLen := 4 * e.w
 		for y := 0; y < e.h; y++ {
-			d, s := dst.Pix[y*dst.Stride:y*dst.Stride+rowLen], img.Pix[y*img.Stride:y*img.Stride+rowLen]
-			if !bytes.Equal(d, s) {
-				copy(d, s)
-				changed = true
-			}
+			copy(dst.Pix[y*dst.Stride:y*dst.Stride+rowLen], img.Pix[y*img.Stride:y*img.Stride+rowLen])
 		}
-		return changed
+		return
 	}
 	clear(dst.Pix)
 	if b.Empty() {
-		return true
+		return
 	}
 	// The largest size of img's aspect ratio that fits.
 	sw, sh := e.w, b.Dy()*e.w/b.Dx()
@@ -348,7 +345,7 @@ func (e *encoder) fit(img *image.RGBA) (changed bool) {
 		sw, sh = b.Dx()*e.h/b.Dy(), e.h
 	}
 	if sw == 0 || sh == 0 {
-		return true
+		return
 	}
 	ox, oy := (e.w-sw)/2, (e.h-sh)/2
 	xs := make([]int, sw)
@@ -362,7 +359,6 @@ func (e *encoder) fit(img *image.RGBA) (changed bool) {
 			copy(drow[4*x:4*x+4], srow[sx:sx+4])
 		}
 	}
-	return true
 }
 
 // tailBuffer keeps the last max bytes written to it: ffmpeg's last words
