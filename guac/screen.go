@@ -30,6 +30,9 @@ type Limits struct {
 	MaxStreamBytes, MaxBufferedBytes int
 	// MaxPathRects bounds the rectangles of one layer's path (default 4096).
 	MaxPathRects int
+	// MaxBuffers bounds the buffers (negative layer indexes) kept at once
+	// (default 1024), so that naming ever new ones grows nothing.
+	MaxBuffers int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -45,6 +48,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxStreamBytes, 32<<20)
 	def(&l.MaxBufferedBytes, 64<<20)
 	def(&l.MaxPathRects, 4096)
+	def(&l.MaxBuffers, 1024)
 	return l
 }
 
@@ -188,16 +192,19 @@ func compositeOp(mask int) (draw.Op, error) {
 // drawable returns the layer instructions for index draw on, nil for a
 // visible layer other than 0 (ignored). A buffer springs into existence
 // when first drawn on, as in guacamole-common-js.
-func (s *Screen) drawable(index int) *layer {
+func (s *Screen) drawable(index int) (*layer, error) {
 	if index > 0 {
-		return nil
+		return nil, nil
 	}
 	l := s.layers[index]
 	if l == nil {
+		if len(s.layers)-1 >= s.lim.MaxBuffers {
+			return nil, fmt.Errorf("buffer %d: more than %d buffers: %w", index, s.lim.MaxBuffers, ErrLimit)
+		}
 		l = &layer{img: image.NewRGBA(image.Rectangle{}), autosize: true}
 		s.layers[index] = l
 	}
-	return l
+	return l, nil
 }
 
 // resize gives l a w x h image keeping what it shows, within the limits.
@@ -245,9 +252,9 @@ func (s *Screen) size(a []string) error {
 	if v[1] < 0 || v[2] < 0 {
 		return fmt.Errorf("negative size %dx%d", v[1], v[2])
 	}
-	l := s.drawable(v[0])
+	l, err := s.drawable(v[0])
 	if l == nil {
-		return nil
+		return err
 	}
 	return s.resize(l, v[1], v[2])
 }
@@ -333,7 +340,10 @@ func (s *Screen) end(a []string) error {
 	if err != nil {
 		return fmt.Errorf("stream %.20q: %s at (%d,%d) on layer %d: %w", a[0], st.mimetype, st.x, st.y, st.layer, err)
 	}
-	l := s.drawable(st.layer)
+	l, err := s.drawable(st.layer)
+	if err != nil {
+		return fmt.Errorf("stream %.20q: %w", a[0], err)
+	}
 	b := img.Bounds()
 	r := image.Rect(st.x, st.y, st.x+b.Dx(), st.y+b.Dy())
 	if err := s.fit(l, r); err != nil {
@@ -380,9 +390,13 @@ func (s *Screen) copy(a []string) error {
 	if v[3] < 0 || v[4] < 0 {
 		return fmt.Errorf("negative size %dx%d", v[3], v[4])
 	}
-	src, dst := s.drawable(v[0]), s.drawable(v[6])
-	if src == nil || dst == nil {
+	src := s.layers[v[0]] // a buffer never drawn on has nothing to copy
+	if src == nil {
 		return nil
+	}
+	dst, err := s.drawable(v[6])
+	if dst == nil {
+		return err
 	}
 	// Only what the source has can be copied.
 	sr := image.Rect(v[1], v[2], v[1]+v[3], v[2]+v[4]).Intersect(src.img.Bounds())
@@ -409,9 +423,9 @@ func (s *Screen) rect(a []string) error {
 	if v[3] < 0 || v[4] < 0 {
 		return fmt.Errorf("negative size %dx%d", v[3], v[4])
 	}
-	l := s.drawable(v[0])
+	l, err := s.drawable(v[0])
 	if l == nil {
-		return nil
+		return err
 	}
 	if len(l.path) >= s.lim.MaxPathRects {
 		return fmt.Errorf("layer %d: path of more than %d rectangles: %w", v[0], s.lim.MaxPathRects, ErrLimit)
@@ -435,7 +449,7 @@ func (s *Screen) cfill(a []string) error {
 			return fmt.Errorf("argument %d (%d) is not a colour component 0-255", i+3, c)
 		}
 	}
-	l := s.drawable(v[1])
+	l := s.layers[v[1]] // a buffer never drawn on has no path to fill
 	if l == nil {
 		return nil
 	}

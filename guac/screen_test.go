@@ -258,7 +258,7 @@ func hugePNG(t testing.TB, w, h uint32) []byte {
 }
 
 func TestScreenRefuses(t *testing.T) {
-	lim := Limits{MaxWidth: 100, MaxHeight: 100, MaxPixels: 6000, MaxStreams: 2, MaxStreamBytes: 4000, MaxBufferedBytes: 6000, MaxPathRects: 2}
+	lim := Limits{MaxWidth: 100, MaxHeight: 100, MaxPixels: 6000, MaxStreams: 2, MaxStreamBytes: 4000, MaxBufferedBytes: 6000, MaxPathRects: 2, MaxBuffers: 3}
 	big := make([]byte, 3000)
 	for _, tc := range []struct {
 		name string
@@ -275,6 +275,11 @@ func TestScreenRefuses(t *testing.T) {
 			r.add("rect", "-2", "0", "0", "1", "1000")
 			r.add("cfill", "14", "-2", "1", "2", "3", "4")
 		}, "cfill: layer -2: 1x1000: beyond the limit"},
+		{"buffers", func(r *rec) {
+			for i := 1; i <= 4; i++ {
+				r.add("rect", strconv.Itoa(-i), "0", "0", "1", "1")
+			}
+		}, "rect: buffer -4: more than 3 buffers"},
 		{"negative", func(r *rec) { r.add("size", "0", "-1", "1") }, "size: negative size -1x1"},
 		{"not a number", func(r *rec) { r.add("size", "0", "1e3", "1") }, `size: argument 2 is "1e3", not an integer`},
 		{"out of range", func(r *rec) { r.add("copy", "0", "0", "0", "99999999999", "1", "12", "0", "0", "0") }, "copy: argument 4 (99999999999) is out of range"},
@@ -389,7 +394,7 @@ func FuzzScreen(f *testing.F) {
 	r.add("copy", "-3", "0", "0", "100", "100", "12", "0", "-50", "-50")
 	r.add("sync", "2")
 	f.Add(r.b)
-	lim := Limits{MaxWidth: 256, MaxHeight: 256, MaxPixels: 1 << 16, MaxStreams: 4, MaxStreamBytes: 1 << 16, MaxBufferedBytes: 1 << 17, MaxPathRects: 16}
+	lim := Limits{MaxWidth: 256, MaxHeight: 256, MaxPixels: 1 << 16, MaxStreams: 4, MaxStreamBytes: 1 << 16, MaxBufferedBytes: 1 << 17, MaxPathRects: 16, MaxBuffers: 8}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := NewScreen(lim)
 		rd := NewReader(bytes.NewReader(data), 0)
@@ -399,7 +404,7 @@ func FuzzScreen(f *testing.F) {
 				break
 			}
 			s.Apply(in) // errors are fine; panics and unbounded growth are not
-			if s.pixels > lim.MaxPixels || s.buffered > lim.MaxBufferedBytes || len(s.streams) > lim.MaxStreams {
+			if s.pixels > lim.MaxPixels || len(s.layers) > lim.MaxBuffers+1 || s.buffered > lim.MaxBufferedBytes || len(s.streams) > lim.MaxStreams {
 				t.Fatalf("beyond the limits: %d pixels, %d bytes, %d streams", s.pixels, s.buffered, len(s.streams))
 			}
 			if b := s.Frame().Bounds(); b.Dx() > lim.MaxWidth || b.Dy() > lim.MaxHeight {
