@@ -86,8 +86,8 @@ func BenchmarkExport60s(b *testing.B) {
 		n++
 	}
 	self1, child1 := cpuTimes()
-	b.ReportMetric((self1 - self0).Seconds()/float64(n), "go-cpu-s/op")
-	b.ReportMetric((child1 - child0).Seconds()/float64(n), "ffmpeg-cpu-s/op")
+	b.ReportMetric((self1-self0).Seconds()/float64(n), "go-cpu-s/op")
+	b.ReportMetric((child1-child0).Seconds()/float64(n), "ffmpeg-cpu-s/op")
 	b.ReportMetric((self1-self0+child1-child0).Seconds()/float64(n), "cpu-s/op")
 	b.ReportMetric(float64(len(rec))/float64(1<<20), "rec-MiB")
 }

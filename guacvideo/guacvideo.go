@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/postern/postern/guac"
@@ -183,8 +182,9 @@ func Export(ctx context.Context, rec io.Reader, out string, opts Options) (err e
 		err = ctx.Err()
 	case err == nil:
 		err = werr
-	case werr != nil && isPipeErr(err):
-		// ffmpeg died first: what it said explains the broken pipe.
+	case werr != nil && !errors.As(err, new(*guac.RecordingError)):
+		// Writing to ffmpeg failed because ffmpeg died: what it said
+		// explains it, where a broken pipe does not.
 		err = werr
 	}
 	if err != nil {
@@ -194,10 +194,6 @@ func Export(ctx context.Context, rec io.Reader, out string, opts Options) (err e
 		return fmt.Errorf("video export: %w", err)
 	}
 	return nil
-}
-
-func isPipeErr(err error) bool {
-	return errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EPIPE)
 }
 
 // encoder turns a recording's frames into frames at a fixed rate on
@@ -231,20 +227,21 @@ func (e *encoder) start(ctx context.Context, ffmpeg string, c container, w, h in
 		"-an"}
 	args = append(args, c.codec...)
 	args = append(args, "-f", c.format, "-y", path)
-	e.ff = exec.CommandContext(ctx, ffmpeg, args...)
+	cmd := exec.CommandContext(ctx, ffmpeg, args...)
 	// ffmpeg gets no chance to finish writing once ctx is cancelled, and
 	// its pipes are not left to hold Wait up.
-	e.ff.WaitDelay = 5 * time.Second
+	cmd.WaitDelay = 5 * time.Second
 	e.stderr = &tailBuffer{max: 16 << 10}
-	e.ff.Stderr = e.stderr
-	stdin, err := e.ff.StdinPipe()
+	cmd.Stderr = e.stderr
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err
 	}
-	e.stdin = stdin
-	if err := e.ff.Start(); err != nil {
+	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", ffmpeg, err)
 	}
+	// Only a started ffmpeg is the encoder's to wait for.
+	e.ff, e.stdin = cmd, stdin
 	return nil
 }
 
