@@ -470,3 +470,19 @@ func (c *Client) SetUserAttributes(ctx context.Context, name string, req api.Set
 	err := c.do(ctx, "PATCH", api.PathUsers+"/"+url.PathEscape(name), req, &out)
 	return out, err
 }
+
+// DesktopPreferences returns the account's connection recording
+// preferences for remote desktops.
+func (c *Client) DesktopPreferences(ctx context.Context) (api.DesktopPreferences, error) {
+	var out api.DesktopPreferences
+	err := c.do(ctx, "GET", api.PathDesktopPreferences, nil, &out)
+	return out, err
+}
+
+// SetDesktopPreferences replaces them with content, a JSON document in the
+// shape of AWS::SSMGuiConnect::Preferences (validated by the server).
+func (c *Client) SetDesktopPreferences(ctx context.Context, content []byte) (api.DesktopPreferences, error) {
+	var out api.DesktopPreferences
+	err := c.do(ctx, "PUT", api.PathDesktopPreferences, json.RawMessage(content), &out)
+	return out, err
+}

@@ -477,3 +477,20 @@ func (c *Client) dialWSWith(ctx context.Context, path, token string) (*websocket
 	}
 	return ws, cd.Corker(), nil
 }
+
+// DialDesktop attaches to a desktop session as the web console does: a
+// WebSocket whose text messages are whole Guacamole instructions (package
+// guac). The owner's first attach sends the login instruction; watch is a
+// read-only view. The caller owns the connection.
+func (c *Client) DialDesktop(ctx context.Context, sessionID string, watch bool) (*websocket.Conn, error) {
+	path := api.PathSessions + "/" + url.PathEscape(sessionID) + "/desktop"
+	if watch {
+		path += "?mode=observe"
+	}
+	ws, _, err := c.dialWS(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(16 << 20)
+	return ws, nil
+}

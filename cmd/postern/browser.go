@@ -12,7 +12,12 @@ import (
 // POSTERN_NO_BROWSER is set (a remote shell, a test acting as the
 // browser). Failing to open is not an error: the URL is on the screen.
 func openBrowser(url string) error {
-	fmt.Fprintf(os.Stderr, "To sign in, open this URL in your browser:\n  %s\n", url)
+	return showURL("To sign in, open this URL in your browser", url)
+}
+
+// showURL prints what to do with url, then opens it as openBrowser does.
+func showURL(what, url string) error {
+	fmt.Fprintf(os.Stderr, "%s:\n  %s\n", what, url)
 	if os.Getenv("POSTERN_NO_BROWSER") != "" {
 		return nil
 	}

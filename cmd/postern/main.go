@@ -32,7 +32,7 @@ func newRoot() *cobra.Command {
 	}, version)
 	root.AddCommand(
 		newDevCmd(), newServerCmd(), agentcli.New("agent", "Register and run the node agent (what postern-agent does)"),
-		newLoginCmd(), newWhoAmICmd(), newNodesCmd(), newConnectCmd(), newExecCmd(), newRunCmd(), newForwardCmd(), newProxyCmd(),
+		newLoginCmd(), newWhoAmICmd(), newNodesCmd(), newConnectCmd(), newExecCmd(), newRunCmd(), newForwardCmd(), newProxyCmd(), newDesktopCmd(),
 		newSessionsCmd(), newTerminateCmd(), newLogsCmd(), newActivationsCmd(),
 		newDocumentsCmd(), newPrefsCmd(), newUsersCmd(), newTokensCmd(), newPolicyCmd(), newKeysCmd(), newAuditCmd(), newOrgCmd(), newDeliveryStreamsCmd(), newEventsCmd(), newAdminCmd(),
 	)

@@ -44,7 +44,10 @@ type serverOptions struct {
 	listen   string
 	hosts    []string
 	grace    time.Duration
-	quiet    bool
+	// desktopProgram is the desktop engine (postern-desktop); empty:
+	// beside this executable, or on PATH.
+	desktopProgram string
+	quiet          bool
 	// signInLifetime and ssoSignInLifetime bound a sign-in; 0: defaults.
 	signInLifetime, ssoSignInLifetime time.Duration
 	// maxPendingConns caps a source's unauthenticated connections; 0:
@@ -224,7 +227,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	o.hosts = append(o.hosts, externalHosts(o.listen)...)
 	srv, err := server.New(server.Config{
 		SSO: idp, AuditArchive: o.audit,
-		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace,
+		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace, DesktopProgram: o.desktopProgram,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
 		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, MetricFilterMaxSeries: o.metricFilterMaxSeries, OutboxMaxBytes: o.outboxMax, MinFreeDisk: o.minFreeDisk, Keys: ks,
 		S3ClientSideEncryption: o.destinations.S3.ClientSideEncryption, AuditKey: ks.AuditKey(),
@@ -375,6 +378,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&o.listen, "listen", ":8443", "address to listen on")
 	f.StringSliceVar(&o.hosts, "host", nil, "extra names or addresses for the server certificate")
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
+	f.StringVar(&o.desktopProgram, "desktop-program", "", "the remote desktop engine (postern-desktop); default: beside this executable, or on PATH")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090; scrapers need a token allowed GetMetrics")
 	f.IntVar(&o.metricFilterMaxSeries, "metric-filter-max-series", server.DefaultMetricFilterMaxSeries, "combinations of dimension values each metric filter counts separately; more count under \"_other\"")
@@ -412,6 +416,7 @@ works at once. State lives in one data directory; running it again resumes it.`,
 	f.StringVar(&o.data, "data", filepath.Join(home, ".local", "share", "postern", "dev"), "data directory")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8443", "address to listen on (port 0 picks a free one)")
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
+	f.StringVar(&o.desktopProgram, "desktop-program", "", "the remote desktop engine (postern-desktop); default: beside this executable, or on PATH")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "log only errors")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090; scrapers need a token allowed GetMetrics")
@@ -603,6 +608,11 @@ func loadServerConfig(path string, o *serverOptions) error {
 			S3KeyPrefix            string `json:"s3KeyPrefix"`
 			CloudWatchLogGroupName string `json:"cloudWatchLogGroupName"`
 		} `json:"audit"`
+		// Desktop configures remote desktops.
+		Desktop struct {
+			// Program is the desktop engine (postern-desktop).
+			Program string `json:"program"`
+		} `json:"desktop"`
 		destinationsConfig
 	}
 	if err := configfile.Unmarshal(path, b, &c); err != nil {
@@ -621,6 +631,9 @@ func loadServerConfig(path string, o *serverOptions) error {
 		o.listen = c.Listen
 	}
 	o.hosts = append(o.hosts, c.Hosts...)
+	if c.Desktop.Program != "" {
+		o.desktopProgram = c.Desktop.Program
+	}
 	o.destinations = c.destinationsConfig
 	if c.Audit.S3BucketName != "" {
 		o.audit.S3 = &server.S3Target{Bucket: c.Audit.S3BucketName, Prefix: c.Audit.S3KeyPrefix, ClientSide: c.S3.ClientSideEncryption}
