@@ -27,6 +27,7 @@ type relayFixture struct {
 	jpath string
 	j     *recording.Journal
 	ended chan store.Session // what Deps.Ended was told
+	agent *Link              // what Deps.Agent answers: nil, the node is offline
 }
 
 func newRelayFixture(t *testing.T) *relayFixture {
@@ -53,7 +54,7 @@ func newRelayFixture(t *testing.T) *relayFixture {
 	}
 	f.table = NewTable(ctx, Deps{
 		Store: st, Disk: diskspace.New(dir, 0, f.clk.Now), Now: f.clk.Now, Logf: t.Logf,
-		Agent:       func(string) *Link { return nil },
+		Agent:       func(string) *Link { return f.agent },
 		Grant:       func(_ string, first any) (any, error) { return first, nil },
 		HandOver:    func(*Link, ...string) { t.Error("a late hand-over of a session that ended on its agent") },
 		Ended:       func(final store.Session, how string) { f.ended <- final },
