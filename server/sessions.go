@@ -299,19 +299,20 @@ func (s *Server) apiSession(sess store.Session) api.Session {
 			out.SessionType = "Port"
 		}
 	}
+	local := api.LogLocation{Destination: "local", Format: "journal", Location: s.journalPath(sess.Account, sess.ID), Status: "Complete"}
+	if fi, err := os.Stat(local.Location); err == nil {
+		local.Bytes = fi.Size()
+	} else {
+		local.Status = "Missing"
+	}
 	if sess.Active() {
 		out.StreamURL = api.PathSessions + "/" + sess.ID + "/stream"
 		if sess.Settings.Desktop != nil {
 			out.StreamURL = api.PathSessions + "/" + sess.ID + "/desktop"
 		}
-		out.Logs = []api.LogLocation{{Destination: "local", Format: "journal", Location: s.journalPath(sess.Account, sess.ID), Status: "Recording"}}
-	} else {
-		st := "Complete"
-		if _, err := os.Stat(s.journalPath(sess.Account, sess.ID)); err != nil {
-			st = "Missing"
-		}
-		out.Logs = []api.LogLocation{{Destination: "local", Format: "journal", Location: s.journalPath(sess.Account, sess.ID), Status: st}}
+		local.Status = "Recording"
 	}
+	out.Logs = []api.LogLocation{local}
 	return out
 }
 
@@ -421,6 +422,11 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) erro
 		if e, opts := s.sessionEntity(r.Context(), sess, nodes); s.allowed(r, authz.DescribeSessions, e, opts...) {
 			as := s.apiSession(sess)
 			as.TargetName = s.targetName(r, sess, nodes, describable)
+			if sess.Settings.Desktop != nil {
+				// History shows where a desktop's recording went (its
+				// bucket) and how big it is, as the reports list them.
+				s.apiDeliveries(r.Context(), sess, &as)
+			}
 			out = append(out, as)
 		}
 	}

@@ -29,6 +29,14 @@ export function nodeNames(nodes) {
 
 export const isActive = (s) => !s.endDate && ['Connected', 'Connecting', 'Terminating'].includes(s.status);
 
+// recordingOf is where a session's recording is for the report: a desktop's
+// .guac where it was delivered (the listing carries a desktop's
+// deliveries), else the journal on the server, with its size.
+function recordingOf(s) {
+  const logs = s.logs || [];
+  return logs.find((l) => l.format === 'guac' && l.status === 'Delivered') || logs.find((l) => l.destination === 'local') || {};
+}
+
 export async function connectionsReport(names) {
   const list = await api('/v1/sessions', { params: { since: '30d' } });
   const rows = list.map((s) => [
@@ -47,8 +55,10 @@ export async function connectionsReport(names) {
     s.reason || '',
     sessionKind(s).label,
     sessionKind(s).target,
+    recordingOf(s).location || '',
+    recordingOf(s).bytes ?? '',
   ]);
-  const csv = toCSV(['session_id', 'user', 'node_id', 'node_name', 'status', 'status_reason', 'start_time', 'end_time', 'duration_seconds', 'exit_code', 'document', 'run_as', 'reason', 'type', 'port_target'], rows);
+  const csv = toCSV(['session_id', 'user', 'node_id', 'node_name', 'status', 'status_reason', 'start_time', 'end_time', 'duration_seconds', 'exit_code', 'document', 'run_as', 'reason', 'type', 'port_target', 'recording_location', 'recording_bytes'], rows);
   download(`postern-connections-${isoDay(new Date())}.csv`, csv);
   return list.length;
 }
