@@ -34,4 +34,3 @@ func TestStartTyped(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
