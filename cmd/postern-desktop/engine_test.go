@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/postern/postern/desktop/desktoptest"
 	"github.com/postern/postern/guac"
@@ -476,31 +477,45 @@ func TestDesktopFlowControl(t *testing.T) {
 	v := startEngine(t, config(d.Addr, d.User, d.Password, "nla"))
 	v.connected()
 	v.waitScreen(d)
-	syncs := []string{}
-	done := make(chan error, 1)
+
+	// The background changes colour until told to stop, each change
+	// outlasting a capture of the shadow server (16 a second), so every
+	// change is a frame's worth of damage.
+	stop := make(chan int)
+	changed := make(chan error, 1)
 	go func() {
-		// Ten changes of the whole background, each a full repaint.
-		for i := 0; i < 10; i++ {
-			c := fmt.Sprintf("#%02x%02x%02x", 10*i, 0x80, 0x40)
-			if out, err := d.Command("xsetroot", "-solid", c).CombinedOutput(); err != nil {
-				done <- fmt.Errorf("xsetroot: %v: %s", err, out)
+		for i := 0; ; i++ {
+			select {
+			case more := <-stop:
+				for j := 0; j < more; j++ {
+					if err := setRoot(d, fmt.Sprintf("#%02x8040", (i+j)%256)); err != nil {
+						changed <- err
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				changed <- setRoot(d, "#00ff00")
+				return
+			default:
+			}
+			if err := setRoot(d, fmt.Sprintf("#%02x8040", i%256)); err != nil {
+				changed <- err
 				return
 			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if out, err := d.Command("xsetroot", "-solid", "#00ff00").CombinedOutput(); err != nil {
-			done <- fmt.Errorf("xsetroot: %v: %s", err, out)
-			return
-		}
-		done <- nil
 	}()
+	var syncs []string
 	for len(syncs) < 3 {
 		f := v.frame()
 		syncs = append(syncs, f[len(f)-1].Args[0])
 	}
-	if err := <-done; err != nil {
+	// Ten more changes with three frames unacknowledged, then the last
+	// colour; nothing may come but what finishes the third frame.
+	stop <- 10
+	if err := <-changed; err != nil {
 		t.Fatal(err)
 	}
-	// Everything that arrived while the screen changed ten times.
 drain:
 	for {
 		select {
@@ -532,4 +547,12 @@ func TestDesktopBadConfig(t *testing.T) {
 		}
 		v.noPassword("sekrit")
 	}
+}
+
+// setRoot changes the desktop's background colour through X.
+func setRoot(d *desktoptest.Desktop, c string) error {
+	if out, err := d.Command("xsetroot", "-solid", c).CombinedOutput(); err != nil {
+		return fmt.Errorf("xsetroot: %v: %s", err, out)
+	}
+	return nil
 }
