@@ -134,18 +134,13 @@ func (k *keyboard) key(keysym uint32, pressed bool) []keyEvent {
 		}
 		// The key's own release; the Shift adjustments around the press
 		// were already undone.
-		last := evs[len(evs)-1]
-		for _, e := range evs {
-			if e.down && !isShift(e) {
-				last = e
-			}
-		}
-		last.down = false
-		return []keyEvent{last}
+		e := mainKey(evs)
+		e.down = false
+		return []keyEvent{e}
 	}
-	if _, ok := k.held[keysym]; ok {
-		// Auto-repeat: press again without a release.
-		delete(k.held, keysym)
+	if evs, ok := k.held[keysym]; ok {
+		// Auto-repeat: the key's press again, nothing else changes.
+		return []keyEvent{mainKey(evs)}
 	}
 	var evs []keyEvent
 	if sc, ok := keysymScancodes[keysym]; ok {
@@ -175,6 +170,18 @@ func (k *keyboard) key(keysym uint32, pressed bool) []keyEvent {
 	}
 	k.held[keysym] = evs
 	return evs
+}
+
+// mainKey is the press among a key's events that is the key itself, not
+// a Shift adjustment around it.
+func mainKey(evs []keyEvent) keyEvent {
+	main := evs[len(evs)-1]
+	for _, e := range evs {
+		if e.down && !isShift(e) {
+			main = e
+		}
+	}
+	return main
 }
 
 func isShift(e keyEvent) bool {

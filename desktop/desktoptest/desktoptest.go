@@ -1,14 +1,5 @@
-// Package desktoptest starts a real RDP server for tests: a virtual X display
-// (Xvfb) with known content, a solid background colour and an xterm showing a
-// marker string, shared over RDP by FreeRDP's shadow server
-// (freerdp-shadow-cli) on loopback, with NLA against a user name and
-// password of its own or with TLS only. Text typed into the xterm (ended by
-// Enter) lands in a file the test reads with Typed, so a test can check that
-// keystrokes sent over RDP arrived.
-//
-// It needs Debian's xvfb, freerdp2-shadow-x11, xterm, x11-xserver-utils and
-// xdotool. Without them a test is skipped, unless POSTERN_REQUIRE_DESKTOP=1
-// (then it fails), so CI cannot silently skip the desktop tests.
+//go:build linux
+
 package desktoptest
 
 import (
@@ -307,7 +298,7 @@ func SAMLine(user, domain, password string) string {
 // SIGKILL if it does not go. The returned channel closes when it exits.
 func start(t testing.TB, cmd *exec.Cmd, name string) <-chan struct{} {
 	t.Helper()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("desktoptest: start %s: %v", name, err)
 	}
