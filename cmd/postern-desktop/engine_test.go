@@ -556,3 +556,62 @@ func setRoot(d *desktoptest.Desktop, c string) error {
 	}
 	return nil
 }
+
+// Mouse instructions move the desktop's pointer.
+func TestDesktopMouse(t *testing.T) {
+	d := desktoptest.Start(t, desktoptest.Options{})
+	v := startEngine(t, config(d.Addr, d.User, d.Password, "nla"))
+	v.connected()
+	v.waitScreen(d)
+	for _, p := range []image.Point{{321, 123}, {700, 600}} {
+		v.send("mouse", strconv.Itoa(p.X), strconv.Itoa(p.Y), "0")
+		for {
+			// The move reaches X through the RDP server's input queue.
+			at, err := d.Pointer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at == p {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	v.send("disconnect")
+	if got := v.exit(); got != 0 {
+		t.Fatalf("exit status %d", got)
+	}
+}
+
+// The RDP server dies mid-connection: an error for the viewer, exit 1.
+func TestDesktopServerGone(t *testing.T) {
+	d := desktoptest.Start(t, desktoptest.Options{})
+	v := startEngine(t, config(d.Addr, d.User, d.Password, "nla"))
+	v.connected()
+	v.waitScreen(d)
+	d.StopRDP()
+	if msg := v.expectError(guac.StatusUpstreamError, 1); msg != "the connection to the desktop was lost" {
+		t.Fatalf("message %q", msg)
+	}
+}
+
+// Killed mid-connection, the program just dies: it starts nothing that
+// could outlive it, and the desktop takes the next connection.
+func TestDesktopKilled(t *testing.T) {
+	d := desktoptest.Start(t, desktoptest.Options{})
+	v := startEngine(t, config(d.Addr, d.User, d.Password, "nla"))
+	v.connected()
+	v.waitScreen(d)
+	pid := v.cmd.Process.Pid
+	children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if len(bytes.TrimSpace(children)) != 0 {
+		t.Fatalf("postern-desktop has child processes: %s", children)
+	}
+	v.cmd.Process.Kill()
+	if got := v.exit(); got != -1 {
+		t.Fatalf("exit status %d, want death by signal", got)
+	}
+	v2 := startEngine(t, config(d.Addr, d.User, d.Password, "nla"))
+	v2.connected()
+	v2.waitScreen(d)
+}

@@ -71,6 +71,8 @@ type engine struct {
 	state atomic.Int32 // stateConnecting, then stateConnected or stateTimedOut
 	quit  atomic.Bool  // the viewer asked to disconnect (or stdin closed)
 
+	stdoutGone atomic.Bool // writing a frame failed
+
 	certMu sync.Mutex // guards cert and tlsUp
 	cert   string     // the server certificate's SHA-256, hex
 	tlsUp  bool       // the TLS handshake got as far as the certificate
@@ -160,17 +162,26 @@ func (e *engine) run(in *bufio.Reader) int {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	sent := make(chan error, 1)
-	go func() { sent <- e.display.run(ctx, e.out, newEncoder()) }()
+	go func() {
+		err := e.display.run(ctx, e.out, newEncoder())
+		if err != nil {
+			// stdout is gone: nobody sees the desktop any more.
+			e.stdoutGone.Store(true)
+			C.pd_wake(e.ctx)
+		}
+		sent <- err
+	}()
 	// The reader ends with stdin (or the process): it only queues input
 	// and sets flags, and the loop below never waits for it.
 	go e.readInput(in)
 
-	for C.pd_wait(e.ctx, 100) != 0 && !e.quit.Load() {
+	for C.pd_wait(e.ctx, 100) != 0 && !e.quit.Load() && !e.stdoutGone.Load() {
 		e.sendInput()
 	}
 	cancel()
 	if err := <-sent; err != nil {
 		e.log.Printf("stdout: %v", err)
+		return exitFailed
 	}
 	if e.quit.Load() {
 		e.log.Print("disconnected as asked")

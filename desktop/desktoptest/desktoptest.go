@@ -59,9 +59,34 @@ type Desktop struct {
 	// there are not Background.
 	Xterm image.Rectangle
 
-	dir   string
-	typed string // the file the xterm's shell writes what is typed
-	env   []string
+	dir          string
+	typed        string // the file the xterm's shell writes what is typed
+	env          []string
+	shadow       *exec.Cmd
+	shadowExited <-chan struct{}
+}
+
+// StopRDP kills the RDP server (SIGKILL), as a desktop that goes away
+// mid-connection; the display stays.
+func (d *Desktop) StopRDP() {
+	d.shadow.Process.Kill()
+	<-d.shadowExited
+}
+
+// Pointer is where the X pointer is on the screen.
+func (d *Desktop) Pointer() (image.Point, error) {
+	out, err := d.Command("xdotool", "getmouselocation", "--shell").Output()
+	if err != nil {
+		return image.Point{}, fmt.Errorf("xdotool getmouselocation: %w", err)
+	}
+	v := map[string]int{}
+	for _, line := range strings.Split(string(out), "\n") {
+		k, val, ok := strings.Cut(line, "=")
+		if n, err := strconv.Atoi(val); ok && err == nil {
+			v[k] = n
+		}
+	}
+	return image.Pt(v["X"], v["Y"]), nil
 }
 
 // requirePrograms are the programs Start runs.
@@ -267,6 +292,8 @@ func (d *Desktop) startShadow(ctx context.Context, t testing.TB, sec Security) {
 	log := d.logFile(t, "shadow.log")
 	cmd.Stdout, cmd.Stderr = log, log
 	exited := start(t, cmd, "freerdp-shadow-cli")
+	d.shadow = cmd
+	d.shadowExited = exited
 	waitFor(ctx, t, "freerdp-shadow-cli listening on "+d.Addr, func() bool {
 		select {
 		case <-exited:
