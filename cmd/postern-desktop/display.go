@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/postern/postern/guac"
 )
@@ -62,6 +63,32 @@ type display struct {
 	unacked   []int64
 	lastSync  int64
 	lastFrame time.Time
+	free      [][]byte // pixel buffers of encoded frames, for the next
+}
+
+// image is an RGBA image of r on a reused buffer when one is big enough.
+func (d *display) image(r image.Rectangle) *image.RGBA {
+	n := r.Dx() * r.Dy() * 4
+	for i, b := range d.free {
+		if cap(b) >= n {
+			d.free = append(d.free[:i], d.free[i+1:]...)
+			return &image.RGBA{Pix: b[:n], Stride: r.Dx() * 4, Rect: r}
+		}
+	}
+	return image.NewRGBA(r)
+}
+
+// release gives an encoded frame's buffers back; a few are kept (a full
+// screen's worth at most is what a frame needs).
+func (d *display) release(f *frame) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, img := range f.rects {
+		if len(d.free) < 4 {
+			d.free = append(d.free, img.Pix)
+		}
+	}
+	f.rects = nil
 }
 
 func newDisplay(now func() time.Time) *display {
@@ -179,7 +206,7 @@ func (d *display) take() (*frame, time.Duration) {
 		}
 	}
 	for _, r := range mergeRects(d.damage) {
-		img := image.NewRGBA(r)
+		img := d.image(r)
 		for y := r.Min.Y; y < r.Max.Y; y++ {
 			copy(img.Pix[img.PixOffset(r.Min.X, y):img.PixOffset(r.Max.X, y)], d.fb.Pix[d.fb.PixOffset(r.Min.X, y):d.fb.PixOffset(r.Max.X, y)])
 		}
@@ -201,10 +228,13 @@ func (d *display) take() (*frame, time.Duration) {
 func (d *display) run(ctx context.Context, out *output, enc *encoder) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var buf []byte
 	for {
 		f, wait := d.take()
 		if f != nil {
-			if err := out.write(enc.appendFrame(nil, f)); err != nil {
+			buf = enc.appendFrame(buf[:0], f)
+			d.release(f)
+			if err := out.write(buf); err != nil {
 				return err
 			}
 			continue
@@ -311,7 +341,8 @@ func (e *encoder) appendImage(b []byte, img *image.RGBA) []byte {
 		n := min(raw, len(data))
 		e.b64 = base64.StdEncoding.AppendEncode(e.b64[:0], data[:n])
 		data = data[n:]
-		b = guac.Append(b, "blob", imageStream, string(e.b64))
+		// Append copies the chunk at once: no string copy needed.
+		b = guac.Append(b, "blob", imageStream, unsafe.String(unsafe.SliceData(e.b64), len(e.b64)))
 	}
 	return guac.Append(b, "end", imageStream)
 }

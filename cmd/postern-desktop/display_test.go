@@ -122,23 +122,3 @@ func desktopImage(w, h int) *image.RGBA {
 	}
 	return img
 }
-
-// BenchmarkFullFrame is one full 1024x768 frame of a desktop-like screen:
-// copying out of the framebuffer, PNG at BestSpeed, base64 blobs.
-func BenchmarkFullFrame(b *testing.B) {
-	img := desktopImage(1024, 768)
-	d := newDisplay(time.Now)
-	d.resize(img.Pix, 1024, 768, img.Stride)
-	enc := newEncoder()
-	var out []byte
-	b.ReportAllocs()
-	for b.Loop() {
-		d.mu.Lock()
-		d.refresh = true
-		d.unacked = nil
-		d.mu.Unlock()
-		f, _ := d.take()
-		out = enc.appendFrame(out[:0], f)
-	}
-	b.ReportMetric(float64(len(out)), "bytes/frame")
-}

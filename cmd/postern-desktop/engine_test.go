@@ -339,7 +339,9 @@ func TestDesktopTCP(t *testing.T) {
 		}
 	}
 	covered := image.Rectangle{}
+	size := 0
 	for _, in := range f {
+		size += len(in.String())
 		if in.Opcode == "img" {
 			x, _ := strconv.Atoi(in.Args[4])
 			y, _ := strconv.Atoi(in.Args[5])
@@ -349,6 +351,7 @@ func TestDesktopTCP(t *testing.T) {
 	if !v.showsDesktop(d) || covered.Min != (image.Point{}) {
 		t.Fatalf("refresh frame %d instructions, images from %v", len(f), covered)
 	}
+	t.Logf("a full frame of the test desktop: %d bytes of instructions", size)
 	v.send("disconnect")
 	if got := v.exit(); got != 0 {
 		t.Fatalf("exit status %d after disconnect, want 0", got)
