@@ -1,14 +1,5 @@
-// Package desktoptest starts a real RDP server for tests: a virtual X display
-// (Xvfb) with known content, a solid background colour and an xterm showing a
-// marker string, shared over RDP by FreeRDP's shadow server
-// (freerdp-shadow-cli) on loopback, with NLA against a user name and
-// password of its own or with TLS only. Text typed into the xterm (ended by
-// Enter) lands in a file the test reads with Typed, so a test can check that
-// keystrokes sent over RDP arrived.
-//
-// It needs Debian's xvfb, freerdp2-shadow-x11, xterm, x11-xserver-utils and
-// xdotool. Without them a test is skipped, unless POSTERN_REQUIRE_DESKTOP=1
-// (then it fails), so CI cannot silently skip the desktop tests.
+//go:build linux
+
 package desktoptest
 
 import (
@@ -68,9 +59,34 @@ type Desktop struct {
 	// there are not Background.
 	Xterm image.Rectangle
 
-	dir   string
-	typed string // the file the xterm's shell writes what is typed
-	env   []string
+	dir          string
+	typed        string // the file the xterm's shell writes what is typed
+	env          []string
+	shadow       *exec.Cmd
+	shadowExited <-chan struct{}
+}
+
+// StopRDP kills the RDP server (SIGKILL), as a desktop that goes away
+// mid-connection; the display stays.
+func (d *Desktop) StopRDP() {
+	d.shadow.Process.Kill()
+	<-d.shadowExited
+}
+
+// Pointer is where the X pointer is on the screen.
+func (d *Desktop) Pointer() (image.Point, error) {
+	out, err := d.Command("xdotool", "getmouselocation", "--shell").Output()
+	if err != nil {
+		return image.Point{}, fmt.Errorf("xdotool getmouselocation: %w", err)
+	}
+	v := map[string]int{}
+	for _, line := range strings.Split(string(out), "\n") {
+		k, val, ok := strings.Cut(line, "=")
+		if n, err := strconv.Atoi(val); ok && err == nil {
+			v[k] = n
+		}
+	}
+	return image.Pt(v["X"], v["Y"]), nil
 }
 
 // requirePrograms are the programs Start runs.
@@ -276,6 +292,8 @@ func (d *Desktop) startShadow(ctx context.Context, t testing.TB, sec Security) {
 	log := d.logFile(t, "shadow.log")
 	cmd.Stdout, cmd.Stderr = log, log
 	exited := start(t, cmd, "freerdp-shadow-cli")
+	d.shadow = cmd
+	d.shadowExited = exited
 	waitFor(ctx, t, "freerdp-shadow-cli listening on "+d.Addr, func() bool {
 		select {
 		case <-exited:
@@ -307,7 +325,7 @@ func SAMLine(user, domain, password string) string {
 // SIGKILL if it does not go. The returned channel closes when it exits.
 func start(t testing.TB, cmd *exec.Cmd, name string) <-chan struct{} {
 	t.Helper()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("desktoptest: start %s: %v", name, err)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package desktoptest
 
 import (
@@ -34,4 +36,3 @@ func TestStartTyped(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
