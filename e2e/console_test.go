@@ -140,6 +140,12 @@ func consoleDeps(t *testing.T) (node, web string) {
 // $POSTERN_ARTIFACTS/console (or a temporary directory).
 func runBrowserTest(t *testing.T, ctx context.Context, e *env, node, web, script string, extra ...string) {
 	t.Helper()
+	runBrowserTestOutput(t, ctx, e, node, web, script, extra...)
+}
+
+// runBrowserTestOutput is runBrowserTest, returning what the script printed.
+func runBrowserTestOutput(t *testing.T, ctx context.Context, e *env, node, web, script string, extra ...string) string {
+	t.Helper()
 	password := os.Getenv("POSTERN_ADMIN_PASSWORD")
 	if b, err := os.ReadFile(filepath.Join(e.dir, "data", "admin-password")); err == nil {
 		password = strings.TrimSpace(string(b))
@@ -162,6 +168,7 @@ func runBrowserTest(t *testing.T, ctx context.Context, e *env, node, web, script
 		t.Fatalf("browser test %s failed (%v); screenshots in %s\n%s", script, err, shots, out)
 	}
 	t.Logf("screenshots in %s\n%s", shots, out)
+	return string(out)
 }
 
 // ssoCallbackOf is a browser of its own starting a single sign-on at start:

@@ -39,6 +39,23 @@ func ParseDesktop(data []byte) (DesktopInfo, error) {
 	return d, nil
 }
 
+// merge takes what a later record says: the login's user and security,
+// then the connection's certificate and size.
+func (d *DesktopInfo) merge(o DesktopInfo) {
+	for _, f := range []struct {
+		dst *string
+		v   string
+	}{{&d.User, o.User}, {&d.Domain, o.Domain}, {&d.Security, o.Security}, {&d.Certificate, o.Certificate}} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
+	}
+	if o.Width > 0 {
+		d.Width, d.Height = o.Width, o.Height
+	}
+	d.Connected = d.Connected || o.Connected
+}
+
 // Text is the transcript's line for the record.
 func (d DesktopInfo) Text() string {
 	who := d.User
@@ -72,7 +89,7 @@ func desktopText(data []byte) string {
 type GuacSummary struct {
 	Bytes   int64
 	SHA256  string
-	Desktop DesktopInfo   // the last KindDesktop record's
+	Desktop DesktopInfo   // what the KindDesktop records say, together
 	Length  time.Duration // time of the last record
 }
 
@@ -105,7 +122,7 @@ func RenderGuac(path string, key cipher.AEAD, w io.Writer) (GuacSummary, error) 
 			}
 		case KindDesktop:
 			if d, err := ParseDesktop(r.Data); err == nil {
-				sum.Desktop = d
+				sum.Desktop.merge(d)
 			}
 		}
 	}

@@ -49,8 +49,8 @@ func TestRenderGuac(t *testing.T) {
 	if sum.Bytes != int64(len(want)) || sum.SHA256 != hex.EncodeToString(h[:]) || sum.Length != 4*time.Second {
 		t.Errorf("summary = %+v", sum)
 	}
-	if sum.Desktop.Certificate != "ab12" || sum.Desktop.Width != 1024 {
-		t.Errorf("summary's desktop = %+v, want the connected record's", sum.Desktop)
+	if want := (DesktopInfo{User: "alice", Domain: "CORP", Security: "nla", Certificate: "ab12", Width: 1024, Height: 768, Connected: true}); sum.Desktop != want {
+		t.Errorf("summary's desktop = %+v, want the login's and the connection's facts together: %+v", sum.Desktop, want)
 	}
 	// The transcript is a port session's, with the desktop's facts.
 	var log bytes.Buffer
