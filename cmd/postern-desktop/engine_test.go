@@ -58,6 +58,7 @@ type viewer struct {
 
 	screen  *image.RGBA
 	streams map[string]*imgStream
+	home    string
 }
 
 type imgStream struct {
@@ -96,6 +97,9 @@ func startEngineLine(t *testing.T, line []byte) *viewer {
 	v := &viewer{t: t, ins: make(chan guac.Instruction, 1024), stderr: &syncBuffer{}, exited: make(chan struct{}),
 		streams: map[string]*imgStream{}}
 	v.cmd = exec.Command(engineBin)
+	// A home of its own: the program may leave nothing in it.
+	v.home = t.TempDir()
+	v.cmd.Env = append(os.Environ(), "HOME="+v.home, "XDG_CONFIG_HOME="+filepath.Join(v.home, ".config"))
 	v.cmd.Stderr = v.stderr
 	var err error
 	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
@@ -357,6 +361,9 @@ func TestDesktopTCP(t *testing.T) {
 		t.Fatalf("exit status %d after disconnect, want 0", got)
 	}
 	v.noPassword(d.Password)
+	if left, _ := os.ReadDir(v.home); len(left) != 0 {
+		t.Fatalf("postern-desktop left %v in its home", left)
+	}
 }
 
 // The server's end of the agent's tunnel is a Unix socket: FreeRDP

@@ -72,6 +72,7 @@ type engine struct {
 	quit  atomic.Bool  // the viewer asked to disconnect (or stdin closed)
 
 	stdoutGone atomic.Bool // writing a frame failed
+	configDir  string      // FreeRDP's config path, removed at the end
 
 	certMu sync.Mutex // guards cert and tlsUp
 	cert   string     // the server certificate's SHA-256, hex
@@ -120,6 +121,17 @@ func (e *engine) run(in *bufio.Reader) int {
 		return e.fail("could not start the RDP client (out of memory?)", guac.StatusServerError)
 	}
 	defer C.pd_free(e.ctx)
+	// FreeRDP's certificate store makes directories and a known_hosts2
+	// file under its config path (~/.config/freerdp by default) while it
+	// connects: nothing is to be stored (certificates are accepted for the
+	// connection only), so it gets a directory of its own, removed once
+	// connected (only a SIGKILL during the connect leaves it behind).
+	configDir, err := os.MkdirTemp("", "postern-desktop-")
+	if err != nil {
+		return e.fail("could not start the RDP client: "+err.Error(), guac.StatusServerError)
+	}
+	defer os.RemoveAll(configDir)
+	e.configDir = configDir
 	if err := e.configure(); err != nil {
 		return e.fail(err.Error(), guac.StatusServerError)
 	}
@@ -133,12 +145,14 @@ func (e *engine) run(in *bufio.Reader) int {
 		if e.state.CompareAndSwap(stateConnecting, stateTimedOut) {
 			e.log.Printf("connect timed out after %v", timeout)
 			e.fail(fmt.Sprintf("the desktop did not answer within %d seconds", e.cfg.ConnectTimeoutSeconds), guac.StatusUpstreamTimeout)
+			os.RemoveAll(configDir)
 			os.Exit(exitFailed)
 		}
 	})
 	e.log.Printf("connecting to %s (security %s, user %q)", e.cfg.Address, e.cfg.Security, e.cfg.Username)
 	ok := C.freerdp_connect(e.ctx.instance) != 0
 	timer.Stop()
+	os.RemoveAll(configDir)
 	if !e.state.CompareAndSwap(stateConnecting, stateConnected) {
 		select {} // the timer is ending the program
 	}
@@ -250,6 +264,7 @@ func (e *engine) configure() error {
 		str(C.FreeRDP_ServerHostname, h)
 		u32(C.FreeRDP_ServerPort, p)
 	}
+	str(C.FreeRDP_ConfigPath, e.configDir)
 	if e.cfg.Username != "" {
 		str(C.FreeRDP_Username, e.cfg.Username)
 	}
