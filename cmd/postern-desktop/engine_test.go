@@ -625,3 +625,18 @@ func TestDesktopKilled(t *testing.T) {
 	v2.connected()
 	v2.waitScreen(d)
 }
+
+// The viewer asks for a security the desktop does not offer: 515, saying
+// the negotiation failed.
+func TestDesktopSecurityMismatch(t *testing.T) {
+	nla := desktoptest.Start(t, desktoptest.Options{})
+	v := startEngine(t, config(nla.Addr, "", "", "tls"))
+	if msg := v.expectError(guac.StatusUpstreamError, 1); !strings.Contains(msg, "security negotiation") {
+		t.Fatalf("TLS asked of an NLA desktop: %q", msg)
+	}
+	tls := desktoptest.Start(t, desktoptest.Options{Security: desktoptest.TLS})
+	v = startEngine(t, config(tls.Addr, "u", "p", "nla"))
+	if msg := v.expectError(guac.StatusUpstreamError, 1); !strings.Contains(msg, "security negotiation") {
+		t.Fatalf("NLA asked of a TLS desktop: %q", msg)
+	}
+}
