@@ -74,9 +74,11 @@ type engine struct {
 	stdoutGone atomic.Bool // writing a frame failed
 	configDir  string      // FreeRDP's config path, removed at the end
 
-	certMu sync.Mutex // guards cert and tlsUp
+	certMu sync.Mutex // guards cert
 	cert   string     // the server certificate's SHA-256, hex
-	tlsUp  bool       // the TLS handshake got as far as the certificate
+
+	wakeMu sync.RWMutex // guards freed: the context is freed under the write lock
+	freed  bool
 
 	inputMu sync.Mutex // guards input
 	input   []rdpInput // for the loop to send, in order
@@ -120,7 +122,14 @@ func (e *engine) run(in *bufio.Reader) int {
 	if e.ctx == nil {
 		return e.fail("could not start the RDP client (out of memory?)", guac.StatusServerError)
 	}
-	defer C.pd_free(e.ctx)
+	defer func() {
+		// The input reader may still wake the loop: not once the
+		// context is gone.
+		e.wakeMu.Lock()
+		e.freed = true
+		e.wakeMu.Unlock()
+		C.pd_free(e.ctx)
+	}()
 	// FreeRDP's certificate store makes directories and a known_hosts2
 	// file under its config path (~/.config/freerdp by default) while it
 	// connects: nothing is to be stored (certificates are accepted for the
@@ -181,7 +190,7 @@ func (e *engine) run(in *bufio.Reader) int {
 		if err != nil {
 			// stdout is gone: nobody sees the desktop any more.
 			e.stdoutGone.Store(true)
-			C.pd_wake(e.ctx)
+			e.wake()
 		}
 		sent <- err
 	}()
@@ -368,7 +377,7 @@ func (e *engine) probe() error {
 func (e *engine) readInput(in io.Reader) {
 	defer func() {
 		e.quit.Store(true)
-		C.pd_wake(e.ctx)
+		e.wake()
 	}()
 	r := guac.NewReader(in, guac.MaxInstruction)
 	kb := newKeyboard()
@@ -462,7 +471,16 @@ func (e *engine) queue(in ...rdpInput) {
 	e.inputMu.Lock()
 	e.input = append(e.input, in...)
 	e.inputMu.Unlock()
-	C.pd_wake(e.ctx)
+	e.wake()
+}
+
+// wake makes the loop look at its flags and input now.
+func (e *engine) wake() {
+	e.wakeMu.RLock()
+	defer e.wakeMu.RUnlock()
+	if !e.freed {
+		C.pd_wake(e.ctx)
+	}
 }
 
 // sendInput sends the queued input, on the loop's thread (FreeRDP's
