@@ -640,3 +640,25 @@ func TestDesktopSecurityMismatch(t *testing.T) {
 		t.Fatalf("NLA asked of a TLS desktop: %q", msg)
 	}
 }
+
+// The desktop's screen changes size: a size instruction and a frame of the
+// new size follow.
+func TestDesktopResizedByServer(t *testing.T) {
+	d := desktoptest.Start(t, desktoptest.Options{})
+	v := startEngine(t, config(d.Addr, d.User, d.Password, "nla"))
+	v.connected()
+	v.waitScreen(d)
+	// xrandr complains that the output does not fit and resizes the
+	// screen all the same (Xvfb has one fixed mode).
+	d.Command("xrandr", "--fb", "800x600").Run()
+	for {
+		f := v.frame()
+		v.send("sync", f[len(f)-1].Args[0])
+		if v.screen.Rect.Size() == image.Pt(800, 600) {
+			break
+		}
+	}
+	if c := v.screen.RGBAAt(790, 590); c != desktoptest.Background {
+		t.Fatalf("pixel at 790,590 of the resized screen: %v", c)
+	}
+}
