@@ -297,7 +297,9 @@ func (e *engine) configure() error {
 	boolean(C.FreeRDP_RdpSecurity, sec == "any" || sec == "rdp")
 	boolean(C.FreeRDP_ExtSecurity, false)
 	if e.cfg.DPI != defaultDPI {
-		scale := e.cfg.DPI * 100 / defaultDPI
+		// MS-RDPBCGR allows a desktop scale factor of 100-500 percent
+		// (a device scale factor of 100, 140 or 180: 100 here).
+		scale := max(100, min(500, e.cfg.DPI*100/defaultDPI))
 		u32(C.FreeRDP_DesktopScaleFactor, scale)
 		u32(C.FreeRDP_DeviceScaleFactor, 100)
 	}
