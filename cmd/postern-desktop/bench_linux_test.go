@@ -3,6 +3,9 @@
 package main
 
 import (
+	"bytes"
+	"image"
+	"image/png"
 	"syscall"
 	"testing"
 	"time"
@@ -40,4 +43,43 @@ func cpuTime() time.Duration {
 		panic(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkPNG compares the PNG writer with image/png at BestSpeed on a
+// full 1024x768 screen, text-heavy and mostly flat.
+func BenchmarkPNG(b *testing.B) {
+	text := desktopImage(1024, 768)
+	flat := desktopImage(1024, 768)
+	for i := 0; i < len(flat.Pix); i += 4 {
+		if flat.Pix[i] == 0x20 && (i/flat.Stride)%40 < 30 {
+			flat.Pix[i], flat.Pix[i+1], flat.Pix[i+2] = 0xFF, 0xFF, 0xFF
+		}
+	}
+	for _, screen := range []struct {
+		name string
+		img  *image.RGBA
+	}{{"text", text}, {"flat", flat}} {
+		b.Run(screen.name+"/postern", func(b *testing.B) {
+			var p pngWriter
+			var buf bytes.Buffer
+			cpu0 := cpuTime()
+			for b.Loop() {
+				buf.Reset()
+				p.encode(&buf, screen.img)
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/frame")
+			b.ReportMetric(float64(buf.Len()), "png-bytes")
+		})
+		b.Run(screen.name+"/image-png", func(b *testing.B) {
+			enc := png.Encoder{CompressionLevel: png.BestSpeed}
+			var buf bytes.Buffer
+			cpu0 := cpuTime()
+			for b.Loop() {
+				buf.Reset()
+				enc.Encode(&buf, screen.img)
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/frame")
+			b.ReportMetric(float64(buf.Len()), "png-bytes")
+		})
+	}
 }

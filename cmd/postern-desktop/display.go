@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/base64"
 	"image"
-	"image/png"
 	"io"
 	"strconv"
 	"sync"
@@ -293,22 +292,12 @@ func area(r image.Rectangle) int { return r.Dx() * r.Dy() }
 // encoder turns frames into instructions. Not safe for concurrent use: the
 // display's sender owns it.
 type encoder struct {
-	png  png.Encoder
-	buf  bytes.Buffer
-	b64  []byte
-	args [6]string
+	png pngWriter
+	buf bytes.Buffer
+	b64 []byte
 }
 
-type pngPool struct{ b *png.EncoderBuffer }
-
-func (p *pngPool) Get() *png.EncoderBuffer  { return p.b }
-func (p *pngPool) Put(b *png.EncoderBuffer) { p.b = b }
-
-func newEncoder() *encoder {
-	// BestSpeed: deflate's fastest level costs a fraction of the default's
-	// CPU for screen content and the pool keeps the zlib writer's buffers.
-	return &encoder{png: png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: &pngPool{}}}
-}
+func newEncoder() *encoder { return &encoder{} }
 
 // imageStream is the stream every img uses: each ends before the next
 // starts, so one id reused after end is enough.
@@ -329,10 +318,7 @@ func (e *encoder) appendFrame(b []byte, f *frame) []byte {
 // img stream: img, blobs of at most guac.BlobChunk base64 characters, end.
 func (e *encoder) appendImage(b []byte, img *image.RGBA) []byte {
 	e.buf.Reset()
-	if err := e.png.Encode(&e.buf, img); err != nil {
-		// Only a zero-sized image fails; take never builds one.
-		panic(err)
-	}
+	e.png.encode(&e.buf, img)
 	b = guac.Append(b, "img", imageStream, "14", "0", "image/png",
 		strconv.Itoa(img.Rect.Min.X), strconv.Itoa(img.Rect.Min.Y))
 	data := e.buf.Bytes()

@@ -122,3 +122,34 @@ func desktopImage(w, h int) *image.RGBA {
 	}
 	return img
 }
+
+// The PNG writer's images decode to their pixels, whatever the size.
+func TestPNGWriter(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var p pngWriter
+	for _, size := range []image.Point{{1, 1}, {3, 700}, {1024, 768}, {17, 5}} {
+		img := image.NewRGBA(image.Rect(10, 20, 10+size.X, 20+size.Y))
+		for i := range img.Pix {
+			img.Pix[i] = byte(rnd.IntN(256))
+			if i%4 == 3 {
+				img.Pix[i] = 0xFF
+			}
+		}
+		var buf bytes.Buffer
+		p.encode(&buf, img)
+		got, err := png.Decode(&buf)
+		if err != nil {
+			t.Fatalf("%v: %v", size, err)
+		}
+		if got.Bounds().Size() != size {
+			t.Fatalf("size %v, want %v", got.Bounds().Size(), size)
+		}
+		for y := 0; y < size.Y; y++ {
+			for x := 0; x < size.X; x++ {
+				if c := color.RGBAModel.Convert(got.At(x, y)); c != img.RGBAAt(10+x, 20+y) {
+					t.Fatalf("%v: pixel %d,%d is %v, want %v", size, x, y, c, img.RGBAAt(10+x, 20+y))
+				}
+			}
+		}
+	}
+}

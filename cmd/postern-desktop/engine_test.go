@@ -58,6 +58,7 @@ type viewer struct {
 
 	screen  *image.RGBA
 	streams map[string]*imgStream
+	home    string
 }
 
 type imgStream struct {
@@ -96,6 +97,9 @@ func startEngineLine(t *testing.T, line []byte) *viewer {
 	v := &viewer{t: t, ins: make(chan guac.Instruction, 1024), stderr: &syncBuffer{}, exited: make(chan struct{}),
 		streams: map[string]*imgStream{}}
 	v.cmd = exec.Command(engineBin)
+	// A home of its own: the program may leave nothing in it.
+	v.home = t.TempDir()
+	v.cmd.Env = append(os.Environ(), "HOME="+v.home, "XDG_CONFIG_HOME="+filepath.Join(v.home, ".config"))
 	v.cmd.Stderr = v.stderr
 	var err error
 	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
@@ -357,6 +361,9 @@ func TestDesktopTCP(t *testing.T) {
 		t.Fatalf("exit status %d after disconnect, want 0", got)
 	}
 	v.noPassword(d.Password)
+	if left, _ := os.ReadDir(v.home); len(left) != 0 {
+		t.Fatalf("postern-desktop left %v in its home", left)
+	}
 }
 
 // The server's end of the agent's tunnel is a Unix socket: FreeRDP
@@ -617,4 +624,41 @@ func TestDesktopKilled(t *testing.T) {
 	v2 := startEngine(t, config(d.Addr, d.User, d.Password, "nla"))
 	v2.connected()
 	v2.waitScreen(d)
+}
+
+// The viewer asks for a security the desktop does not offer: 515, saying
+// the negotiation failed.
+func TestDesktopSecurityMismatch(t *testing.T) {
+	nla := desktoptest.Start(t, desktoptest.Options{})
+	v := startEngine(t, config(nla.Addr, "", "", "tls"))
+	if msg := v.expectError(guac.StatusUpstreamError, 1); !strings.Contains(msg, "security negotiation") {
+		t.Fatalf("TLS asked of an NLA desktop: %q", msg)
+	}
+	tls := desktoptest.Start(t, desktoptest.Options{Security: desktoptest.TLS})
+	v = startEngine(t, config(tls.Addr, "u", "p", "nla"))
+	if msg := v.expectError(guac.StatusUpstreamError, 1); !strings.Contains(msg, "security negotiation") {
+		t.Fatalf("NLA asked of a TLS desktop: %q", msg)
+	}
+}
+
+// The desktop's screen changes size: a size instruction and a frame of the
+// new size follow.
+func TestDesktopResizedByServer(t *testing.T) {
+	d := desktoptest.Start(t, desktoptest.Options{})
+	v := startEngine(t, config(d.Addr, d.User, d.Password, "nla"))
+	v.connected()
+	v.waitScreen(d)
+	// xrandr complains that the output does not fit and resizes the
+	// screen all the same (Xvfb has one fixed mode).
+	d.Command("xrandr", "--fb", "800x600").Run()
+	for {
+		f := v.frame()
+		v.send("sync", f[len(f)-1].Args[0])
+		if v.screen.Rect.Size() == image.Pt(800, 600) {
+			break
+		}
+	}
+	if c := v.screen.RGBAAt(790, 590); c != desktoptest.Background {
+		t.Fatalf("pixel at 790,590 of the resized screen: %v", c)
+	}
 }

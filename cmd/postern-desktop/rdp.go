@@ -72,10 +72,13 @@ type engine struct {
 	quit  atomic.Bool  // the viewer asked to disconnect (or stdin closed)
 
 	stdoutGone atomic.Bool // writing a frame failed
+	configDir  string      // FreeRDP's config path, removed at the end
 
-	certMu sync.Mutex // guards cert and tlsUp
+	certMu sync.Mutex // guards cert
 	cert   string     // the server certificate's SHA-256, hex
-	tlsUp  bool       // the TLS handshake got as far as the certificate
+
+	wakeMu sync.RWMutex // guards freed: the context is freed under the write lock
+	freed  bool
 
 	inputMu sync.Mutex // guards input
 	input   []rdpInput // for the loop to send, in order
@@ -119,7 +122,25 @@ func (e *engine) run(in *bufio.Reader) int {
 	if e.ctx == nil {
 		return e.fail("could not start the RDP client (out of memory?)", guac.StatusServerError)
 	}
-	defer C.pd_free(e.ctx)
+	defer func() {
+		// The input reader may still wake the loop: not once the
+		// context is gone.
+		e.wakeMu.Lock()
+		e.freed = true
+		e.wakeMu.Unlock()
+		C.pd_free(e.ctx)
+	}()
+	// FreeRDP's certificate store makes directories and a known_hosts2
+	// file under its config path (~/.config/freerdp by default) while it
+	// connects: nothing is to be stored (certificates are accepted for the
+	// connection only), so it gets a directory of its own, removed once
+	// connected (only a SIGKILL during the connect leaves it behind).
+	configDir, err := os.MkdirTemp("", "postern-desktop-")
+	if err != nil {
+		return e.fail("could not start the RDP client: "+err.Error(), guac.StatusServerError)
+	}
+	defer os.RemoveAll(configDir)
+	e.configDir = configDir
 	if err := e.configure(); err != nil {
 		return e.fail(err.Error(), guac.StatusServerError)
 	}
@@ -133,12 +154,14 @@ func (e *engine) run(in *bufio.Reader) int {
 		if e.state.CompareAndSwap(stateConnecting, stateTimedOut) {
 			e.log.Printf("connect timed out after %v", timeout)
 			e.fail(fmt.Sprintf("the desktop did not answer within %d seconds", e.cfg.ConnectTimeoutSeconds), guac.StatusUpstreamTimeout)
+			os.RemoveAll(configDir)
 			os.Exit(exitFailed)
 		}
 	})
 	e.log.Printf("connecting to %s (security %s, user %q)", e.cfg.Address, e.cfg.Security, e.cfg.Username)
 	ok := C.freerdp_connect(e.ctx.instance) != 0
 	timer.Stop()
+	os.RemoveAll(configDir)
 	if !e.state.CompareAndSwap(stateConnecting, stateConnected) {
 		select {} // the timer is ending the program
 	}
@@ -167,7 +190,7 @@ func (e *engine) run(in *bufio.Reader) int {
 		if err != nil {
 			// stdout is gone: nobody sees the desktop any more.
 			e.stdoutGone.Store(true)
-			C.pd_wake(e.ctx)
+			e.wake()
 		}
 		sent <- err
 	}()
@@ -250,6 +273,7 @@ func (e *engine) configure() error {
 		str(C.FreeRDP_ServerHostname, h)
 		u32(C.FreeRDP_ServerPort, p)
 	}
+	str(C.FreeRDP_ConfigPath, e.configDir)
 	if e.cfg.Username != "" {
 		str(C.FreeRDP_Username, e.cfg.Username)
 	}
@@ -273,7 +297,9 @@ func (e *engine) configure() error {
 	boolean(C.FreeRDP_RdpSecurity, sec == "any" || sec == "rdp")
 	boolean(C.FreeRDP_ExtSecurity, false)
 	if e.cfg.DPI != defaultDPI {
-		scale := e.cfg.DPI * 100 / defaultDPI
+		// MS-RDPBCGR allows a desktop scale factor of 100-500 percent
+		// (a device scale factor of 100, 140 or 180: 100 here).
+		scale := max(100, min(500, e.cfg.DPI*100/defaultDPI))
 		u32(C.FreeRDP_DesktopScaleFactor, scale)
 		u32(C.FreeRDP_DeviceScaleFactor, 100)
 	}
@@ -353,7 +379,7 @@ func (e *engine) probe() error {
 func (e *engine) readInput(in io.Reader) {
 	defer func() {
 		e.quit.Store(true)
-		C.pd_wake(e.ctx)
+		e.wake()
 	}()
 	r := guac.NewReader(in, guac.MaxInstruction)
 	kb := newKeyboard()
@@ -447,7 +473,16 @@ func (e *engine) queue(in ...rdpInput) {
 	e.inputMu.Lock()
 	e.input = append(e.input, in...)
 	e.inputMu.Unlock()
-	C.pd_wake(e.ctx)
+	e.wake()
+}
+
+// wake makes the loop look at its flags and input now.
+func (e *engine) wake() {
+	e.wakeMu.RLock()
+	defer e.wakeMu.RUnlock()
+	if !e.freed {
+		C.pd_wake(e.ctx)
+	}
 }
 
 // sendInput sends the queued input, on the loop's thread (FreeRDP's
