@@ -20,7 +20,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/postern/postern/api"
 	"github.com/postern/postern/delivery"
 	"github.com/postern/postern/desktop/desktoptest"
 	"github.com/postern/postern/guac"
@@ -180,10 +179,19 @@ func TestDesktopEngineKilled(t *testing.T) {
 	e, _ := desktopEnv(t, ctx, "killed")
 	dt := desktoptest.Start(t, desktoptest.Options{})
 	_, port, _ := strings.Cut(dt.Addr, ":")
+	// Started as a user does from the CLI: it prints the console's page.
+	stdout, stderr, code := e.run(ctx, "desktop", hostname(t), "--port", port)
+	id, ok := strings.CutPrefix(strings.TrimSpace(stdout), "Starting desktop session with SessionId: ")
+	if code != 0 || !ok || !strings.Contains(stderr, "/#/desktop/"+id) {
+		t.Fatalf("postern desktop: exit %d\n%s%s", code, stdout, stderr)
+	}
 	c := e.api()
-	sess, err := c.StartSession(ctx, api.StartSessionRequest{Target: hostname(t), Document: "Postern-StartDesktopSession", Parameters: map[string]string{"portNumber": port}})
+	sess, err := c.Session(ctx, id)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sess.SessionType != "Desktop" || sess.StreamURL != "/v1/sessions/"+id+"/desktop" {
+		t.Fatalf("the session is %+v", sess)
 	}
 	ws, err := c.DialDesktop(ctx, sess.ID, false)
 	if err != nil {
@@ -224,6 +232,23 @@ func TestDesktopEngineKilled(t *testing.T) {
 	}
 	// The server serves on.
 	e.mustRun(ctx, "exec", hostname(t), "--", "true")
+
+	// Preferences that could only refuse every connection are refused
+	// themselves, each mistake named; the ones in force stay.
+	bad := writeFile(t, "bad-prefs.json", `{"ConnectionRecordingPreferences": {"KMSKeyArn": "", "RecordingDestinations": {"S3Buckets": [{"BucketName": "Bad_Name", "BucketOwner": "1"}]}}}`)
+	_, errOut, code := e.run(ctx, "desktop", "preferences", "set", "-f", bad)
+	for _, want := range []string{"KMSKeyArn: a key is required", "S3Buckets[0].BucketName", "S3Buckets[0].BucketOwner"} {
+		if code == 0 || !strings.Contains(errOut, want) {
+			t.Errorf("bad preferences: exit %d, %q; want it to say %q", code, errOut, want)
+		}
+	}
+	missing := writeFile(t, "missing-bucket.json", `{"ConnectionRecordingPreferences": {"KMSKeyArn": "alias/desktop-recordings", "RecordingDestinations": {"S3Buckets": [{"BucketName": "no-such-bucket", "BucketOwner": "`+store.DefaultAccount+`"}]}}}`)
+	if _, errOut, code := e.run(ctx, "desktop", "preferences", "set", "-f", missing); code == 0 || !strings.Contains(errOut, "no-such-bucket") {
+		t.Errorf("preferences naming a bucket that does not exist: exit %d, %q", code, errOut)
+	}
+	if out := e.mustRun(ctx, "desktop", "preferences", "get"); !strings.Contains(out, `"KeyPrefix": "killed"`) {
+		t.Errorf("the preferences in force changed:\n%s", out)
+	}
 }
 
 // desktopReader yields the instructions a desktop WebSocket receives.

@@ -162,7 +162,9 @@ type env struct {
 }
 
 func (e *env) vars() []string {
-	return []string{"POSTERN_HOME=" + e.home, "HOME=" + e.dir}
+	// POSTERN_NO_BROWSER: a command that would open a page (postern
+	// desktop) only prints its URL.
+	return []string{"POSTERN_HOME=" + e.home, "HOME=" + e.dir, "POSTERN_NO_BROWSER=1"}
 }
 
 var readyRE = regexp.MustCompile(`postern dev ready: (https://\S+)`)
