@@ -133,8 +133,10 @@ type Deps struct {
 	// Carry carries one connection of the engine to the node's RDP
 	// server until either side ends it, and records it.
 	Carry func(ctx context.Context, conn net.Conn) error
-	// Record appends a record to the session's journal.
-	Record func(kind recording.Kind, data []byte)
+	// Record appends a record to the session's journal. An error means
+	// the recording cannot keep up (a full disk): the connection ends
+	// rather than show what is not recorded.
+	Record func(kind recording.Kind, data []byte) error
 	// Touch marks the user active (input), for the idle timeout.
 	Touch func()
 	// Ended is called once the engine has exited, with how; it returns
@@ -170,6 +172,7 @@ type Result struct {
 type EngineError struct {
 	Code    guac.Status
 	Message string
+	reason  string // the status reason, where the code does not say it
 }
 
 func (e *EngineError) Error() string { return e.Message }
@@ -177,6 +180,9 @@ func (e *EngineError) Error() string { return e.Message }
 // Reason is the session's status reason for a failure, as history and
 // events show it.
 func (e *EngineError) Reason() string {
+	if e.reason != "" {
+		return e.reason
+	}
 	switch e.Code {
 	case guac.StatusClientUnauthorized, guac.StatusClientForbidden:
 		return "DesktopAuthenticationFailed"
@@ -409,13 +415,20 @@ func (c *Conn) send(b []byte) {
 func (c *Conn) readEngine(stdout io.Reader, info func(recording.DesktopInfo)) {
 	r := guac.NewReader(stdout, 0)
 	var batch []byte
+	recorded := true
 	flush := func() {
-		if len(batch) == 0 {
+		if len(batch) == 0 || !recorded {
 			return
 		}
 		msg := bytes.Clone(batch)
 		batch = batch[:0]
-		c.d.Record(recording.KindDisplay, msg)
+		if err := c.d.Record(recording.KindDisplay, msg); err != nil {
+			// Nobody sees what is not recorded.
+			recorded = false
+			c.report(&EngineError{Code: guac.StatusServerError, Message: "the desktop connection ended: " + err.Error(), reason: "RecordingFailed"})
+			c.cmd.Process.Kill()
+			return
+		}
 		c.broadcast(msg)
 	}
 	for {
@@ -707,7 +720,12 @@ func (c *Conn) input(in guac.Instruction, raw []byte, v *viewer, watch bool) err
 		}
 		c.d.Touch()
 		if c.d.RecordKeys {
-			c.d.Record(recording.KindKey, bytes.Clone(raw))
+			if err := c.d.Record(recording.KindKey, bytes.Clone(raw)); err != nil {
+				// No key goes unrecorded: the connection ends.
+				c.report(&EngineError{Code: guac.StatusServerError, Message: "the desktop connection ended: " + err.Error(), reason: "RecordingFailed"})
+				c.cmd.Process.Kill()
+				return errLeft
+			}
 		}
 	case "size":
 		if err := numbers(in, 2, 3); err != nil {

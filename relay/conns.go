@@ -259,9 +259,28 @@ func (a activityConn) CloseWrite() error {
 	return a.Close()
 }
 
+// MaxPendingRecords bounds the data of the server's records a relay keeps
+// until they are durable: a journal that cannot take them (a full disk)
+// must stop a desktop, not grow the server's memory with its screen.
+const MaxPendingRecords = 32 << 20
+
+// ErrRecordingBehind is Record's refusal past MaxPendingRecords.
+var ErrRecordingBehind = errors.New("the recording cannot be written fast enough (is the data directory's disk full?)")
+
 // Record appends a record the server makes to the session's journal (a
-// desktop session's display and facts), kept until durable as markers are.
-func (r *Relay) Record(kind recording.Kind, data []byte) { r.appendServerRecord(kind, data) }
+// desktop session's display and facts), kept until durable as markers
+// are. It refuses one that would keep more than MaxPendingRecords waiting:
+// its caller must stop producing them.
+func (r *Relay) Record(kind recording.Kind, data []byte) error {
+	r.mu.Lock()
+	behind := r.marksBytes+len(data) > MaxPendingRecords
+	r.mu.Unlock()
+	if behind {
+		return ErrRecordingBehind
+	}
+	r.appendServerRecord(kind, data)
+	return nil
+}
 
 // Touch marks the user active now, for the idle timeout of a session
 // whose input the server sees itself (a desktop's keys and mouse).
@@ -301,6 +320,7 @@ func (r *Relay) appendServerRecord(kind recording.Kind, data []byte) {
 	}
 	r.serverSeq = max(r.serverSeq, r.journal.LastSeq()) + 1
 	r.marks = append(r.marks, recording.Record{Seq: r.serverSeq, Time: r.t.Now().Sub(r.opened), Kind: kind, Data: data})
+	r.marksBytes += len(data)
 	r.writeMarksLocked()
 }
 
@@ -309,9 +329,11 @@ func (r *Relay) appendServerRecord(kind recording.Kind, data []byte) {
 func (r *Relay) writeMarksLocked() {
 	durable := r.journal.DurableSeq()
 	keep := r.marks[:0]
+	r.marksBytes = 0
 	for _, m := range r.marks {
 		if m.Seq > durable {
 			keep = append(keep, m)
+			r.marksBytes += len(m.Data)
 		}
 	}
 	clear(r.marks[len(keep):])

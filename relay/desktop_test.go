@@ -24,7 +24,21 @@ func TestDesktopIdleIsInput(t *testing.T) {
 	release := r.Hold() // the desktop engine, as the server holds it
 	defer release()
 
-	r.Record(recording.KindDisplay, []byte("4.sync,1.1;"))
+	if err := r.Record(recording.KindDisplay, []byte("4.sync,1.1;")); err != nil {
+		t.Fatal(err)
+	}
+	// A journal that cannot keep up (its disk full) refuses more than
+	// MaxPendingRecords waiting, rather than growing memory.
+	r.mu.Lock()
+	pending := r.marksBytes
+	r.marksBytes = MaxPendingRecords
+	r.mu.Unlock()
+	if err := r.Record(recording.KindDisplay, []byte("x")); err != ErrRecordingBehind {
+		t.Errorf("Record with %d bytes waiting: %v, want ErrRecordingBehind", MaxPendingRecords, err)
+	}
+	r.mu.Lock()
+	r.marksBytes = pending
+	r.mu.Unlock()
 	// Screen updates through the forwarded connection: not activity.
 	screen := activityConn{r: r, ReadWriteCloser: nopRWC{strings.NewReader("screen update")}}
 	f.clk.Advance(50 * time.Second)

@@ -204,6 +204,7 @@ type Relay struct {
 	// marks are a port session's records not yet durable
 	// (appendServerRecord).
 	marks        []recording.Record
+	marksBytes   int // the data in marks (Record refuses beyond MaxPendingRecords)
 	lastActivity time.Time
 	// inputIdle: only the user's input (Touch) counts as activity, not
 	// the bytes of forwarded connections: a desktop's screen updates

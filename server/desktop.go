@@ -302,7 +302,9 @@ func (s *Server) openDesktop(ctx context.Context, t wsTransport, sess store.Sess
 		},
 	}, login, func(info recording.DesktopInfo) {
 		if data, err := recording.EncodeDesktop(info); err == nil {
-			rl.Record(recording.KindDesktop, data)
+			if err := rl.Record(recording.KindDesktop, data); err != nil {
+				logf("desktop facts not recorded: %v", err)
+			}
 		}
 	})
 	if err != nil {
