@@ -457,7 +457,12 @@ func signalGroup(pid int, exited <-chan struct{}, sig unix.Signal) {
 		return
 	default:
 	}
-	_ = unix.Kill(-pid, sig) // ESRCH: already gone
+	if err := unix.Kill(-pid, sig); err == unix.ESRCH {
+		// No group yet: the child is between fork and its setsid (a
+		// hang-up right after the start). It is not reaped (exited is
+		// open), so pid is still it; the signal waits for it there.
+		_ = unix.Kill(pid, sig)
+	}
 	if sig != unix.SIGKILL && sig != unix.SIGCONT {
 		_ = unix.Kill(-pid, unix.SIGCONT)
 	}
