@@ -90,6 +90,9 @@ const (
 	CodeNotDesktopSession         = "NotDesktopSession"
 	CodeDesktopUnavailable        = "DesktopUnavailable"
 	CodeInvalidDesktopPreferences = "InvalidConnectionRecordingPreferences"
+	// CodeDesktopOnly refuses a terminal stream or a raw port forward of
+	// a desktop session, which is shown (and recorded) only as a desktop.
+	CodeDesktopOnly = "DesktopSessionOnly"
 
 	// Run Command, as Systems Manager words it.
 	CodeInvalidCommandID  = "InvalidCommandId"

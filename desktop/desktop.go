@@ -228,6 +228,9 @@ const (
 	// stopWait is how long a disconnected engine gets to exit before it
 	// is killed.
 	stopWait = 10 * time.Second
+	// refreshEvery is how often a viewer joining may have the engine send
+	// the whole screen; joins in between share the next one.
+	refreshEvery = time.Second
 	// connectTimeout is the engine's bound on reaching the desktop.
 	connectTimeout = 20 * time.Second
 )
@@ -252,6 +255,15 @@ type Conn struct {
 	disconnected bool   // the owner asked
 	connected    bool
 	final        []byte // the last message, once the engine has ended
+	// lastSync is the engine's latest sync timestamp: acknowledged for
+	// an owner who leaves, whose unacknowledged frames would otherwise
+	// hold the engine (and the recording) until someone comes back.
+	lastSync string
+	// lastRefresh and refreshDue rate-limit refresh (a full-screen frame
+	// for every viewer, recorded): a watcher reconnecting in a loop must
+	// not flood the owner or the recording.
+	lastRefresh time.Time
+	refreshDue  *time.Timer
 
 	done chan struct{}
 	res  Result
@@ -337,13 +349,17 @@ func (c *Conn) Close() { c.cancel() }
 // stop asks the engine to disconnect, closes its input, and kills it if
 // it lingers.
 func (c *Conn) stop() {
-	c.send(guac.Encode("disconnect"))
-	c.inMu.Lock()
-	c.stdin.Close()
-	c.inMu.Unlock()
-	c.ln.Close()
+	// The timer runs first: an engine that no longer reads its input
+	// would block the disconnect's write, and must still be killed.
 	t := time.NewTimer(stopWait)
 	defer t.Stop()
+	go func() {
+		c.send(guac.Encode("disconnect"))
+		c.inMu.Lock()
+		c.stdin.Close()
+		c.inMu.Unlock()
+	}()
+	c.ln.Close()
 	select {
 	case <-c.done:
 	case <-t.C:
@@ -417,7 +433,11 @@ func (c *Conn) readEngine(stdout io.Reader, info func(recording.DesktopInfo)) {
 	var batch []byte
 	recorded := true
 	flush := func() {
-		if len(batch) == 0 || !recorded {
+		if !recorded {
+			batch = batch[:0]
+			return
+		}
+		if len(batch) == 0 {
 			return
 		}
 		msg := bytes.Clone(batch)
@@ -425,6 +445,7 @@ func (c *Conn) readEngine(stdout io.Reader, info func(recording.DesktopInfo)) {
 		if err := c.d.Record(recording.KindDisplay, msg); err != nil {
 			// Nobody sees what is not recorded.
 			recorded = false
+			batch = batch[:0]
 			c.report(&EngineError{Code: guac.StatusServerError, Message: "the desktop connection ended: " + err.Error(), reason: "RecordingFailed"})
 			c.cmd.Process.Kill()
 			return
@@ -473,6 +494,9 @@ func (c *Conn) readEngine(stdout io.Reader, info func(recording.DesktopInfo)) {
 			flush()
 			c.mu.Lock()
 			unwatched := c.owner == nil
+			if len(in.Args) > 0 {
+				c.lastSync = in.Args[0]
+			}
 			c.mu.Unlock()
 			if unwatched && len(in.Args) > 0 {
 				// Nobody sets the pace: the recording goes on.
@@ -520,6 +544,9 @@ func (c *Conn) finish() {
 	res := Result{Err: c.reported, Closed: c.closedBy, Disconnected: c.disconnected, Connected: c.connected}
 	if c.ownerGone != nil {
 		c.ownerGone.Stop()
+	}
+	if c.refreshDue != nil {
+		c.refreshDue.Stop()
 	}
 	c.mu.Unlock()
 	res.Exit = "exit status 0"
@@ -572,8 +599,15 @@ func (c *Conn) broadcast(msg []byte) {
 	}
 }
 
-// ownerLeftLocked starts the owner's grace period. c.mu must be held.
+// ownerLeftLocked starts the owner's grace period, and acknowledges what
+// the engine sent the owner, so that it goes on (for the recording and the
+// watchers) without them. c.mu must be held.
 func (c *Conn) ownerLeftLocked() {
+	if ts := c.lastSync; ts != "" {
+		// Acks are cumulative; sent from a goroutine of its own because
+		// c.mu is held and the engine's input may be slow to take it.
+		go c.send(guac.Encode("sync", ts))
+	}
 	if c.ownerGone != nil {
 		c.ownerGone.Stop()
 	}
@@ -625,7 +659,7 @@ func (c *Conn) Serve(ctx context.Context, t Transport, watch bool) error {
 	}
 	c.mu.Unlock()
 	// A viewer that joins mid-connection needs the whole screen.
-	c.send(guac.Encode("refresh"))
+	c.refresh()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -661,6 +695,29 @@ func (c *Conn) Serve(ctx context.Context, t Transport, watch bool) error {
 	}
 	c.mu.Unlock()
 	return err
+}
+
+// refresh asks the engine for the whole screen, at most once per
+// refreshEvery: joins in between get the one that comes next.
+func (c *Conn) refresh() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refreshDue != nil {
+		return // one is coming
+	}
+	wait := refreshEvery - time.Since(c.lastRefresh)
+	if wait <= 0 {
+		c.lastRefresh = time.Now()
+		go c.send(guac.Encode("refresh"))
+		return
+	}
+	c.refreshDue = time.AfterFunc(wait, func() {
+		c.mu.Lock()
+		c.refreshDue = nil
+		c.lastRefresh = time.Now()
+		c.mu.Unlock()
+		c.send(guac.Encode("refresh"))
+	})
 }
 
 // errLeft is a browser that closed its socket or said disconnect.

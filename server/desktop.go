@@ -43,6 +43,11 @@ const (
 	desktopPrefsType = "ConnectionRecordingPreferences"
 )
 
+// errDesktopPrefsDocument refuses the documents API on the connection
+// recording preferences, which have their own (and its permissions).
+var errDesktopPrefsDocument = errorf(http.StatusBadRequest, api.CodeValidationError,
+	"%s are the connection recording preferences: use `postern desktop preferences get|set` (%s)", desktopPrefsName, api.PathDesktopPreferences)
+
 // loginWait bounds how long a desktop's first browser has to send its
 // login once the socket is open.
 const loginWait = 60 * time.Second
@@ -189,7 +194,7 @@ func (s *Server) handleDesktop(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusForbidden, api.CodeAccessDenied, "session %s belongs to %s; only its owner may use the desktop (others may watch it with mode=observe)", sess.ID, sess.Owner)
 	}
 	rl := s.relays.Get(sess.ID)
-	if rl == nil || !sess.Active() || rl.Ending() {
+	if rl == nil || !sess.Active() || sess.Status == store.StatusTerminating || rl.Ending() {
 		return errorf(http.StatusConflict, api.CodeSessionEnded, "session %s has ended (%s %s): play its recording instead", sess.ID, sess.Status, sess.StatusReason)
 	}
 	if !watch {
@@ -343,6 +348,12 @@ func (s *Server) openDesktop(ctx context.Context, t wsTransport, sess store.Sess
 // desktopEnded ends a desktop session as its engine ended, and says what
 // its viewers are told last.
 func (s *Server) desktopEnded(sess store.Session, rl *relay.Relay, res desktop.Result) (string, guac.Status) {
+	if s.stopping.Load() || s.ctx.Err() != nil {
+		// The server stops (the engine was told to go with it): the
+		// session is not over but lost, and the next start's recovery
+		// ends it as ServerRestarted, its recording delivered.
+		return "the server is shutting down; the desktop connection is lost", guac.StatusServerError
+	}
 	if rl.Ending() {
 		// The session ended first (terminated, a limit, a revoked user):
 		// that is why the engine stopped.

@@ -252,6 +252,9 @@ func (s *Server) handleGetDocument(w http.ResponseWriter, r *http.Request) error
 	if err := s.authorize(r, authz.GetDocument, authz.Named("Document", c.Account, name)); err != nil {
 		return err
 	}
+	if name == desktopPrefsName {
+		return errDesktopPrefsDocument
+	}
 	version := 0
 	if v := r.URL.Query().Get("version"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -366,6 +369,11 @@ func (s *Server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) er
 	name := r.PathValue("name")
 	if err := s.authorize(r, authz.DeleteDocument, authz.Named("Document", c.Account, name)); err != nil {
 		return err
+	}
+	if document.PosternName(name) == desktopPrefsName {
+		// Deleting them would stop every desktop recording from reaching
+		// its bucket: that takes UpdatePreferences, through their own API.
+		return errDesktopPrefsDocument
 	}
 	if err := s.refuseProtected(r.Context(), c.Account, stacktemplate.TypeDocument, name); err != nil {
 		return err

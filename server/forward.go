@@ -30,6 +30,11 @@ func (s *Server) handleForward(w http.ResponseWriter, r *http.Request) error {
 	if sess.Owner != c.User.Name {
 		return errorf(http.StatusForbidden, api.CodeAccessDenied, "session %s belongs to %s", sess.ID, sess.Owner)
 	}
+	if sess.Settings.Desktop != nil {
+		// Its desktop is shown, and recorded, through the server's engine
+		// only: a raw tunnel would carry it unrecorded.
+		return errorf(http.StatusConflict, api.CodeDesktopOnly, "session %s is a desktop session: open it in the console (%s/%s/desktop), not as a port forward", sess.ID, api.PathSessions, sess.ID)
+	}
 	rl := s.relays.Get(sess.ID)
 	if rl == nil || rl.Port() == nil || !sess.Active() {
 		return errorf(http.StatusConflict, api.CodeNotPortSession, "session %s is not an active port forwarding session", sess.ID)

@@ -541,6 +541,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	if !observe && sess.Owner != c.User.Name {
 		return errorf(http.StatusForbidden, api.CodeAccessDenied, "session %s belongs to %s; only its owner may type into it (others may watch it with mode=observe)", sess.ID, sess.Owner)
 	}
+	if sess.Settings.Desktop != nil {
+		return errorf(http.StatusConflict, api.CodeDesktopOnly, "session %s is a desktop session: it has no terminal stream (its desktop: %s/%s/desktop)", sess.ID, api.PathSessions, sess.ID)
+	}
 	var offset uint64
 	if v := r.URL.Query().Get("offset"); v != "" {
 		if offset, err = strconv.ParseUint(v, 10, 64); err != nil {
