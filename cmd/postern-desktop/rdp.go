@@ -674,8 +674,9 @@ func goClipboardReceived(handle C.uintptr_t, format C.UINT32, data *C.BYTE, n C.
 		limit = maxClipboard + 1
 	}
 	b := unsafe.Slice((*byte)(unsafe.Pointer(data)), int(min(uint64(n), uint64(limit)+1)))
+	// decodeClipboard refuses a text that runs past limit.
 	text, ok := decodeClipboard(uint32(format), b)
-	if !ok || uint64(n) > uint64(limit) && indexNUL(b) < 0 {
+	if !ok {
 		e.log.Printf("clipboard from the desktop ignored: %d bytes in format %d (at most %d bytes of text)", n, format, maxClipboard)
 		return
 	}
