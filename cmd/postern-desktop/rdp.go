@@ -692,7 +692,9 @@ func goDisplayControlCaps(handle C.uintptr_t, maxMonitors, factorA, factorB C.UI
 	e := cgo.Handle(handle).Value().(*engine)
 	e.dispMu.Lock()
 	e.dispReady = true
-	e.maxArea = uint64(factorA) * uint64(factorB) * uint64(max(maxMonitors, 1))
+	// MS-RDPEDISP bounds: at most 16 monitors, factors of at most 8192
+	// (which also keeps the product from overflowing).
+	e.maxArea = uint64(max(1, min(factorA, 8192))) * uint64(max(1, min(factorB, 8192))) * uint64(max(1, min(maxMonitors, 16)))
 	e.dispMu.Unlock()
 	e.log.Printf("display control: at most %d monitors of %dx%d", maxMonitors, factorA, factorB)
 	e.wake()

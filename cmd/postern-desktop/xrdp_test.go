@@ -173,7 +173,7 @@ func TestXrdpClipboardFromDesktop(t *testing.T) {
 // channel: the engine then sends the new size. Sizes out of bounds or
 // not numbers are ignored; the engine goes on.
 func TestXrdpResize(t *testing.T) {
-	_, v := startXrdpEngine(t)
+	x, v := startXrdpEngine(t)
 	other := v.ackFrames()
 	waitSize := func(w, h string) {
 		t.Helper()
@@ -193,6 +193,17 @@ func TestXrdpResize(t *testing.T) {
 	}
 	v.send("size", "1280", "800")
 	waitSize("1280", "800")
+	// The session's X screen is that size.
+	for {
+		out, err := x.Command("xdotool", "getdisplaygeometry").Output()
+		if err != nil {
+			t.Fatalf("xdotool getdisplaygeometry: %v", err)
+		}
+		if strings.TrimSpace(string(out)) == "1280 800" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	for _, bad := range [][]string{{"-1", "700"}, {"99999", "99999"}, {"abc", "def"}, {"1100"}, {"8193", "600"}, {"0", "0"}} {
 		v.send("size", bad...)
 	}

@@ -41,7 +41,7 @@ type Xrdp struct {
 }
 
 // xrdpPrograms are what StartXrdp runs.
-var xrdpPrograms = []string{"xrdp", "xrdp-sesman", "/usr/lib/xorg/Xorg", "xterm", "xclip", "unshare", "mount", "useradd", "userdel", "chpasswd"}
+var xrdpPrograms = []string{"xrdp", "xrdp-sesman", "/usr/lib/xorg/Xorg", "xterm", "xclip", "xdotool", "unshare", "mount", "useradd", "userdel", "chpasswd"}
 
 // xorgxrdpDriver is xorgxrdp's X driver: Xorg starts without it, but
 // nothing shows.
@@ -70,7 +70,7 @@ func StartXrdp(t testing.TB) *Xrdp {
 	}
 	for _, p := range xrdpPrograms {
 		if _, err := exec.LookPath(p); err != nil {
-			skip("%s not installed (apt-get install xrdp xorgxrdp xterm xclip): %v", p, err)
+			skip("%s not installed (apt-get install xrdp xorgxrdp xterm xclip xdotool): %v", p, err)
 		}
 	}
 	if _, err := os.Stat(xorgxrdpDriver); err != nil {
