@@ -475,7 +475,7 @@ func (e *engine) readInput(in io.Reader) {
 				e.dispMu.Unlock()
 				e.wake()
 			} else {
-				e.log.Printf("size %q ignored", ins.Args)
+				e.log.Printf("size %.60q ignored", strings.Join(ins.Args, ","))
 			}
 		}
 	}

@@ -112,6 +112,7 @@ func TestXrdpClipboardToDesktop(t *testing.T) {
 	if !strings.Contains(v.stderr.String(), "clipboard from the viewer ignored: text longer than") {
 		t.Fatalf("no log of the ignored clipboard:\n%s", v.stderr.String())
 	}
+	v.noPassword(x.Password)
 }
 
 // Text copied on the desktop comes out as clipboard, blobs, end.
