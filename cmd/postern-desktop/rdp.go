@@ -84,7 +84,22 @@ type engine struct {
 	input   []rdpInput // for the loop to send, in order
 
 	rects []image.Rectangle // goPaint's, reused; the loop's only
+
+	clipMu   sync.Mutex // guards clipText
+	clipText []byte     // the viewer's clipboard as CF_UNICODETEXT; nil for none
+
+	dispMu     sync.Mutex  // guards the Display Control state below
+	dispReady  bool        // the server sent its Display Control caps
+	maxArea    uint64      // from the caps: the most pixels a layout may have
+	wantSize   *viewerSize // the viewer's latest size, not sent yet
+	lastResize time.Time   // when a layout was last sent
+	sentSize   viewerSize  // what was last sent
 }
+
+// resizeInterval is the least time between two layouts sent to the
+// desktop: a browser window being dragged sends many sizes, and every
+// layout makes the server redo its session's screen.
+const resizeInterval = time.Second
 
 // MS-RDPBCGR's security protocols (FreeRDP's nego.h is not installed):
 // CredSSP, that is NLA, with and without the Early User Authorization PDU.
@@ -103,10 +118,11 @@ const (
 
 // rdpInput is one input event for the RDP loop to send.
 type rdpInput struct {
-	key   *keyEvent
-	mouse bool
-	flags uint16
-	x, y  uint16
+	announce bool // the viewer's clipboard changed: tell the desktop
+	key      *keyEvent
+	mouse    bool
+	flags    uint16
+	x, y     uint16
 }
 
 func (e *engine) run(in *bufio.Reader) int {
@@ -200,6 +216,7 @@ func (e *engine) run(in *bufio.Reader) int {
 
 	for C.pd_wait(e.ctx, 100) != 0 && !e.quit.Load() && !e.stdoutGone.Load() {
 		e.sendInput()
+		e.resizeIfDue(time.Now())
 	}
 	cancel()
 	if err := <-sent; err != nil {
@@ -291,6 +308,10 @@ func (e *engine) configure() error {
 	boolean(C.FreeRDP_SoftwareGdi, true)
 	boolean(C.FreeRDP_IgnoreCertificate, false) // the callback records the fingerprint
 	boolean(C.FreeRDP_AutoReconnectionEnabled, false)
+	// The clipboard (cliprdr) and resizing from the viewer (the Display
+	// Control channel on drdynvc); servers without them ignore them.
+	boolean(C.FreeRDP_RedirectClipboard, true)
+	boolean(C.FreeRDP_SupportDisplayControl, true)
 	sec := e.cfg.Security
 	boolean(C.FreeRDP_NlaSecurity, sec == "any" || sec == "nla")
 	boolean(C.FreeRDP_TlsSecurity, sec == "any" || sec == "tls")
@@ -299,8 +320,7 @@ func (e *engine) configure() error {
 	if e.cfg.DPI != defaultDPI {
 		// MS-RDPBCGR allows a desktop scale factor of 100-500 percent
 		// (a device scale factor of 100, 140 or 180: 100 here).
-		scale := max(100, min(500, e.cfg.DPI*100/defaultDPI))
-		u32(C.FreeRDP_DesktopScaleFactor, scale)
+		u32(C.FreeRDP_DesktopScaleFactor, scaleFactor(e.cfg.DPI))
 		u32(C.FreeRDP_DeviceScaleFactor, 100)
 	}
 	return errors.Join(errs...)
@@ -384,6 +404,7 @@ func (e *engine) readInput(in io.Reader) {
 	r := guac.NewReader(in, guac.MaxInstruction)
 	kb := newKeyboard()
 	var mouseMask int
+	var clip clipboardIn
 	for {
 		ins, _, err := r.Next()
 		if err != nil {
@@ -429,9 +450,34 @@ func (e *engine) readInput(in io.Reader) {
 			}
 			e.queue(mouseEvents(mouseMask, mask, clamp16(x), clamp16(y))...)
 			mouseMask = mask
+		case "clipboard":
+			if len(ins.Args) >= 2 {
+				clip.start(ins.Args[0], ins.Args[1])
+			}
+		case "blob":
+			if len(ins.Args) >= 2 {
+				clip.blob(ins.Args[0], ins.Args[1])
+			}
+		case "end":
+			if len(ins.Args) < 1 {
+				continue
+			}
+			text, ok, err := clip.end(ins.Args[0])
+			if err != nil {
+				e.log.Printf("clipboard from the viewer ignored: %v", err)
+			} else if ok {
+				e.setClipboard(text)
+			}
+		case "size":
+			if s, ok := parseSize(ins.Args, e.cfg.DPI); ok {
+				e.dispMu.Lock()
+				e.wantSize = &s
+				e.dispMu.Unlock()
+				e.wake()
+			} else {
+				e.log.Printf("size %.60q ignored", strings.Join(ins.Args, ","))
+			}
 		}
-		// size: the Display Control channel is not implemented; the
-		// browser scales. clipboard: not implemented yet.
 	}
 }
 
@@ -465,6 +511,44 @@ func mouseEvents(prev, mask int, x, y uint16) []rdpInput {
 	return evs
 }
 
+// setClipboard makes text the desktop's clipboard: the desktop is told
+// there is text and asks for it when something there pastes.
+func (e *engine) setClipboard(text string) {
+	e.clipMu.Lock()
+	e.clipText = unicodeText(text)
+	e.clipMu.Unlock()
+	e.log.Printf("clipboard from the viewer: %d bytes", len(text))
+	e.queue(rdpInput{announce: true})
+}
+
+// resizeIfDue sends the viewer's latest size to the desktop through the
+// Display Control channel, at most once per resizeInterval; without the
+// channel it waits (for ever, on servers that have none).
+func (e *engine) resizeIfDue(now time.Time) {
+	e.dispMu.Lock()
+	due := e.dispReady && e.wantSize != nil && now.Sub(e.lastResize) >= resizeInterval
+	var s viewerSize
+	if due {
+		s = fitArea(*e.wantSize, e.maxArea)
+		e.wantSize = nil
+		due = s != e.sentSize || s.width != int(e.ctx.gdi.width) || s.height != int(e.ctx.gdi.height)
+	}
+	if due {
+		e.lastResize, e.sentSize = now, s
+	}
+	e.dispMu.Unlock()
+	if !due {
+		return
+	}
+	// The physical size in millimetres, from the DPI.
+	pw, ph := s.width*254/(s.dpi*10), s.height*254/(s.dpi*10)
+	if C.pd_disp_send(e.ctx, C.UINT32(s.width), C.UINT32(s.height), C.UINT32(scaleFactor(s.dpi)), C.UINT32(pw), C.UINT32(ph)) == 0 {
+		e.log.Printf("resize to %dx%d: the Display Control channel refused it", s.width, s.height)
+		return
+	}
+	e.log.Printf("asked the desktop for %dx%d (dpi %d)", s.width, s.height, s.dpi)
+}
+
 // queue hands input to the loop and wakes it.
 func (e *engine) queue(in ...rdpInput) {
 	if len(in) == 0 {
@@ -495,6 +579,9 @@ func (e *engine) sendInput() {
 	input := e.ctx.input
 	for _, ev := range in {
 		switch {
+		case ev.announce:
+			// Not ready yet: the channel's Monitor Ready announces it.
+			C.pd_clipboard_announce(e.ctx)
 		case ev.mouse:
 			C.freerdp_input_send_mouse_event(input, C.UINT16(ev.flags), C.UINT16(ev.x), C.UINT16(ev.y))
 		case ev.key.unicode:
@@ -549,4 +636,66 @@ func goCertificate(handle C.uintptr_t, fingerprint *C.char, flags C.DWORD) {
 func goLogonErrorInfo(handle C.uintptr_t, data, typ C.UINT32) {
 	e := cgo.Handle(handle).Value().(*engine)
 	e.log.Printf("logon info: %s [%s]", C.GoString(C.freerdp_get_logon_error_info_data(data)), C.GoString(C.freerdp_get_logon_error_info_type(typ)))
+}
+
+//export goClipboardHasText
+func goClipboardHasText(handle C.uintptr_t) C.int {
+	e := cgo.Handle(handle).Value().(*engine)
+	e.clipMu.Lock()
+	defer e.clipMu.Unlock()
+	if e.clipText == nil {
+		return 0
+	}
+	return 1
+}
+
+// goClipboardData is the viewer's text as CF_UNICODETEXT in memory from
+// malloc (the caller frees it), or NULL when there is none.
+//
+//export goClipboardData
+func goClipboardData(handle C.uintptr_t, n *C.UINT32) *C.BYTE {
+	e := cgo.Handle(handle).Value().(*engine)
+	e.clipMu.Lock()
+	defer e.clipMu.Unlock()
+	if e.clipText == nil {
+		return nil
+	}
+	*n = C.UINT32(len(e.clipText))
+	return (*C.BYTE)(C.CBytes(e.clipText))
+}
+
+//export goClipboardReceived
+func goClipboardReceived(handle C.uintptr_t, format C.UINT32, data *C.BYTE, n C.UINT32) {
+	e := cgo.Handle(handle).Value().(*engine)
+	// Whatever the server claims, no more than this is read: the
+	// longest text that could fit in maxClipboard, with its NUL.
+	limit := 2*maxClipboard + 2
+	if format == formatText {
+		limit = maxClipboard + 1
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(data)), int(min(uint64(n), uint64(limit)+1)))
+	// decodeClipboard refuses a text that runs past limit.
+	text, ok := decodeClipboard(uint32(format), b)
+	if !ok {
+		e.log.Printf("clipboard from the desktop ignored: %d bytes in format %d (at most %d bytes of text)", n, format, maxClipboard)
+		return
+	}
+	e.log.Printf("clipboard from the desktop: %d bytes", len(text))
+	if err := e.out.write(appendClipboard(nil, text)); err != nil {
+		e.stdoutGone.Store(true)
+		e.wake()
+	}
+}
+
+//export goDisplayControlCaps
+func goDisplayControlCaps(handle C.uintptr_t, maxMonitors, factorA, factorB C.UINT32) {
+	e := cgo.Handle(handle).Value().(*engine)
+	e.dispMu.Lock()
+	e.dispReady = true
+	// MS-RDPEDISP bounds: at most 16 monitors, factors of at most 8192
+	// (which also keeps the product from overflowing).
+	e.maxArea = uint64(max(1, min(factorA, 8192))) * uint64(max(1, min(factorB, 8192))) * uint64(max(1, min(maxMonitors, 16)))
+	e.dispMu.Unlock()
+	e.log.Printf("display control: at most %d monitors of %dx%d", maxMonitors, factorA, factorB)
+	e.wake()
 }

@@ -3,7 +3,10 @@
 package desktoptest
 
 import (
+	"net"
 	"os"
+	"os/user"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +37,38 @@ func TestStartTyped(t *testing.T) {
 	d.WaitTyped(t, "hello-x\n")
 	if _, err := os.Stat(d.dir); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// StartXrdp listens, has made its user, and leaves nothing behind: not
+// the user, not a process of it, not a mount.
+func TestStartXrdpCleansUp(t *testing.T) {
+	var x *Xrdp
+	t.Run("xrdp", func(t *testing.T) {
+		x = StartXrdp(t)
+		c, err := net.Dial("tcp", x.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if _, err := user.Lookup(x.User); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if x == nil {
+		return // skipped
+	}
+	if _, err := user.Lookup(x.User); err == nil {
+		t.Fatalf("user %s still there", x.User)
+	}
+	if pids := userProcesses(x.uid); len(pids) != 0 {
+		t.Fatalf("processes of the user left: %v", pids)
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mounts), x.dir) {
+		t.Fatalf("a mount of %s left in the test's namespace", x.dir)
 	}
 }
