@@ -273,12 +273,13 @@ var ErrRecordingBehind = errors.New("the recording cannot be written fast enough
 // its caller must stop producing them.
 func (r *Relay) Record(kind recording.Kind, data []byte) error {
 	r.mu.Lock()
-	behind := r.marksBytes+len(data) > MaxPendingRecords
-	r.mu.Unlock()
-	if behind {
+	defer r.mu.Unlock()
+	// What has become durable since the last append no longer counts.
+	r.forgetDurableLocked()
+	if r.marksBytes+len(data) > MaxPendingRecords {
 		return ErrRecordingBehind
 	}
-	r.appendServerRecord(kind, data)
+	r.appendServerRecordLocked(kind, data)
 	return nil
 }
 
@@ -315,6 +316,11 @@ func (r *Relay) recordConn(c recording.Connection) {
 func (r *Relay) appendServerRecord(kind recording.Kind, data []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.appendServerRecordLocked(kind, data)
+}
+
+// appendServerRecordLocked is appendServerRecord with r.mu held.
+func (r *Relay) appendServerRecordLocked(kind recording.Kind, data []byte) {
 	if r.closed {
 		return
 	}
@@ -327,17 +333,7 @@ func (r *Relay) appendServerRecord(kind recording.Kind, data []byte) {
 // writeMarksLocked forgets the records of appendServerRecord that are
 // durable and appends those the journal does not have. r.mu must be held.
 func (r *Relay) writeMarksLocked() {
-	durable := r.journal.DurableSeq()
-	keep := r.marks[:0]
-	r.marksBytes = 0
-	for _, m := range r.marks {
-		if m.Seq > durable {
-			keep = append(keep, m)
-			r.marksBytes += len(m.Data)
-		}
-	}
-	clear(r.marks[len(keep):])
-	r.marks = keep
+	r.forgetDurableLocked()
 	wrote := false
 	for _, m := range r.marks {
 		if m.Seq <= r.journal.LastSeq() {
@@ -361,6 +357,22 @@ func (r *Relay) writeMarksLocked() {
 		default:
 		}
 	}
+}
+
+// forgetDurableLocked drops the marks the journal has made durable. r.mu
+// must be held.
+func (r *Relay) forgetDurableLocked() {
+	durable := r.journal.DurableSeq()
+	keep := r.marks[:0]
+	r.marksBytes = 0
+	for _, m := range r.marks {
+		if m.Seq > durable {
+			keep = append(keep, m)
+			r.marksBytes += len(m.Data)
+		}
+	}
+	clear(r.marks[len(keep):])
+	r.marks = keep
 }
 
 // connCloseWait bounds how long a port session's end waits for its open

@@ -30,14 +30,14 @@ func TestDesktopIdleIsInput(t *testing.T) {
 	// A journal that cannot keep up (its disk full) refuses more than
 	// MaxPendingRecords waiting, rather than growing memory.
 	r.mu.Lock()
-	pending := r.marksBytes
-	r.marksBytes = MaxPendingRecords
+	stuck := recording.Record{Seq: r.journal.LastSeq() + 1000, Kind: recording.KindDisplay, Data: make([]byte, MaxPendingRecords)}
+	r.marks = append(r.marks, stuck) // not durable, and not going to be
 	r.mu.Unlock()
 	if err := r.Record(recording.KindDisplay, []byte("x")); err != ErrRecordingBehind {
 		t.Errorf("Record with %d bytes waiting: %v, want ErrRecordingBehind", MaxPendingRecords, err)
 	}
 	r.mu.Lock()
-	r.marksBytes = pending
+	r.marks = r.marks[:len(r.marks)-1]
 	r.mu.Unlock()
 	// Screen updates through the forwarded connection: not activity.
 	screen := activityConn{r: r, ReadWriteCloser: nopRWC{strings.NewReader("screen update")}}
