@@ -264,6 +264,16 @@ func (j *Journal) Err() error {
 // completed Sync: the one the server may acknowledge to the agent.
 func (j *Journal) DurableSeq() uint64 { return j.durable.Load() }
 
+// Durable returns the last record covered by a completed Sync and the
+// size of the file up to its end: the bytes a copy of the journal may take
+// (package journalstore ships them), which hold whole frames only. It
+// waits for a Sync in progress.
+func (j *Journal) Durable() (seq uint64, size int64) {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	return j.durable.Load(), j.durableSize
+}
+
 // Append adds r to the journal's buffer. It reports false, and writes
 // nothing, for a record at or below LastSeq: the agent replays what was not
 // acknowledged after a reconnect, and some of that was already recorded. A
@@ -659,6 +669,48 @@ func newJournalReader(f *os.File, key cipher.AEAD) (*JournalReader, error) {
 
 // Meta returns the session description from the journal's header.
 func (r *JournalReader) Meta() Meta { return r.meta }
+
+// FrameBoundary returns the furthest end of a frame (or of the header)
+// in the journal f that is past from and at most limit, where from is 0
+// or itself such an end, so that a copy cut there holds whole frames
+// only. It reads only the length fields it steps over; it trusts the
+// bytes up to limit to be whole frames (a Journal's durable part), and
+// fails if they do not step evenly. It returns from if the first frame
+// after from ends past limit.
+func FrameBoundary(f io.ReaderAt, from, limit int64) (int64, error) {
+	at := from
+	var b [headerPrefixLen]byte
+	if at == 0 {
+		if _, err := f.ReadAt(b[:], 0); err != nil {
+			return 0, fmt.Errorf("recording: journal header: %w", err)
+		}
+		if string(b[:len(journalMagic)]) != journalMagic {
+			return 0, fmt.Errorf("%w: not a journal (bad magic)", ErrCorrupt)
+		}
+		end := int64(headerPrefixLen) + int64(binary.BigEndian.Uint32(b[len(journalMagic):]))
+		if end > limit {
+			return 0, nil
+		}
+		at = end
+	}
+	for {
+		if at+frameHeaderLen > limit {
+			return at, nil
+		}
+		if _, err := f.ReadAt(b[:frameHeaderLen], at); err != nil {
+			return 0, fmt.Errorf("recording: journal frame at %d: %w", at, err)
+		}
+		n := binary.BigEndian.Uint32(b[:])
+		if n > MaxFrame+sealOverhead || n < payloadFixedLen {
+			return 0, fmt.Errorf("%w: frame at %d has length %d", ErrCorrupt, at, n)
+		}
+		next := at + frameHeaderLen + int64(n)
+		if next > limit {
+			return at, nil
+		}
+		at = next
+	}
+}
 
 // Next returns the next record, or io.EOF at the end of the good records:
 // at the end of the file, or at the first frame that is incomplete or does

@@ -449,6 +449,21 @@ func TestJournalDurableSeq(t *testing.T) {
 	if _, recs, _ := readAll(t, path); len(recs) != 3 {
 		t.Fatalf("%d records visible after Sync, want 3", len(recs))
 	}
+	// Durable's size is the file's up to the last synced frame: a copy
+	// of that many bytes is a journal with every durable record.
+	j.Append(Record{Seq: 4, Kind: KindOutput, Data: []byte("not yet synced")})
+	j.Flush()
+	seq, size := j.Durable()
+	fi, _ := os.Stat(path)
+	if seq != 3 || size >= fi.Size() {
+		t.Fatalf("Durable = %d, %d bytes with the file at %d, want 3 and less", seq, size, fi.Size())
+	}
+	b, _ := os.ReadFile(path)
+	cp := filepath.Join(t.TempDir(), "copy.journal")
+	os.WriteFile(cp, b[:size], 0o600)
+	if _, recs, damaged := readAll(t, cp); len(recs) != 3 || damaged {
+		t.Fatalf("a copy of Durable's bytes holds %d records (damaged %v), want 3 whole", len(recs), damaged)
+	}
 }
 
 // One goroutine appends while another syncs, as the server does; run

@@ -83,7 +83,51 @@ type Deps struct {
 	// GracePeriod is how long a session waits for its agent, or for a
 	// client, before it ends.
 	GracePeriod time.Duration
+
+	// Ship starts copying a session's journal to object storage, the
+	// recordings' system of record when one is configured (package
+	// journalstore); fresh says the journal is new. nil: the journal on
+	// this server's disk is the system of record.
+	Ship func(account, id, path string, fresh bool) Shipper
+	// ShipInterval is how long durable records wait at most before
+	// they are shipped (default DefaultShipInterval); ShipStallTimeout
+	// how long shipping may fail before the agent is acknowledged what
+	// is durable here only (default DefaultShipStallTimeout).
+	ShipInterval, ShipStallTimeout time.Duration
 }
+
+// Shipper copies one session's journal to object storage as it grows
+// (journalstore.Shipper). The committer calls it, one call at a time.
+type Shipper interface {
+	// Ship stores the journal's bytes up to size, durable whole frames
+	// ending with record seq.
+	Ship(ctx context.Context, seq uint64, size int64) error
+	// Shipped returns the last record and the bytes stored.
+	Shipped() (seq uint64, size int64)
+	// Finish stores the complete (closed) journal; Close lets go of it
+	// without, for a restart to resume.
+	Finish(ctx context.Context) error
+	Close()
+}
+
+// Defaults of Deps' shipping.
+const (
+	// DefaultShipInterval bounds how long a record waits for object
+	// storage, and so how much an agent holds unacknowledged, at one
+	// PUT per running session per interval at most.
+	DefaultShipInterval = 2 * time.Second
+	// DefaultShipStallTimeout is how long a session waits for object
+	// storage that fails, before it is acknowledged on local disk alone:
+	// its agent's buffer is bounded, and a command that cannot write
+	// stops.
+	DefaultShipStallTimeout = 30 * time.Second
+	// shipEagerly is how many durable bytes ship at once, without
+	// waiting for the interval.
+	shipEagerly = 1 << 20
+	// shipFinishWait bounds storing a session's whole journal at its
+	// end; past it the backlog takes over.
+	shipFinishWait = time.Minute
+)
 
 // Table holds the server's live relays, and owns their goroutines.
 type Table struct {
@@ -103,6 +147,12 @@ func NewTable(ctx context.Context, d Deps) *Table {
 	}
 	if d.CatchupRead == nil {
 		d.CatchupRead = func() {}
+	}
+	if d.ShipInterval <= 0 {
+		d.ShipInterval = DefaultShipInterval
+	}
+	if d.ShipStallTimeout <= 0 {
+		d.ShipStallTimeout = DefaultShipStallTimeout
 	}
 	return &Table{Deps: d, ctx: ctx, relays: map[string]*Relay{}}
 }
@@ -135,11 +185,15 @@ func (t *Table) OnNode(nodeID string) []*Relay {
 }
 
 // Close waits for the relays' goroutines, which end with the table's
-// context, then closes (and so syncs) every journal still open.
+// context, then closes (and so syncs) every journal still open. What is
+// not shipped stays on the backlog, for the next start.
 func (t *Table) Close() {
 	t.wg.Wait()
 	for _, r := range t.Select(func(*Relay) bool { return true }) {
 		r.CloseJournal()
+		if r.ship != nil {
+			r.ship.Close()
+		}
 	}
 }
 
@@ -152,6 +206,9 @@ type Relay struct {
 	journalPath                string
 	journal                    *recording.Journal
 	kick                       chan struct{} // wakes the committer; capacity 1
+	// ship copies the journal to object storage; nil without. Only the
+	// committer uses it until the session ends, then only end.
+	ship Shipper
 	// pipes is set for a session without a terminal: clients get its
 	// standard output and error as chunks (see clientOutput).
 	pipes bool
@@ -256,6 +313,10 @@ type Attachment struct {
 // output so far is outEnd bytes, adds it to the table and starts its
 // committer and watcher.
 func (t *Table) Start(sess store.Session, journalPath string, j *recording.Journal, outEnd uint64) *Relay {
+	return t.start(sess, journalPath, j, outEnd, true)
+}
+
+func (t *Table) start(sess store.Session, journalPath string, j *recording.Journal, outEnd uint64, fresh bool) *Relay {
 	now := t.Now()
 	r := &Relay{
 		t: t, id: sess.ID, account: sess.Account, owner: sess.Owner, target: sess.Target,
@@ -269,6 +330,9 @@ func (t *Table) Start(sess store.Session, journalPath string, j *recording.Journ
 		inputIdle: sess.Settings.Desktop != nil,
 	}
 	r.cond = sync.NewCond(&r.mu)
+	if t.Ship != nil {
+		r.ship = t.Ship(sess.Account, sess.ID, journalPath, fresh)
+	}
 	t.mu.Lock()
 	t.relays[sess.ID] = r
 	t.mu.Unlock()
@@ -288,7 +352,7 @@ func (t *Table) Recover(sess store.Session, journalPath string, j *recording.Jou
 	if err != nil {
 		t.Logf("server: session %s: %v", sess.ID, err)
 	}
-	r = t.Start(sess, journalPath, j, outEnd)
+	r = t.start(sess, journalPath, j, outEnd, false)
 	if exit != nil {
 		r.mu.Lock()
 		r.exitSeq, r.exitRec = exit.Seq, *exit
@@ -545,15 +609,21 @@ const (
 
 // commit is the group commit: whatever was appended while the previous
 // fsync ran is synced by the next one, and the agent is told what is
-// durable so it can free it.
+// durable so it can free it. With object storage, durable means shipped
+// there (see shipDue).
 func (r *Relay) commit() {
 	var acked uint64
 	var lastSync time.Time
+	sh := shipping{last: time.Now()}
+	shipTimer := time.NewTimer(time.Hour)
+	shipTimer.Stop()
+	defer shipTimer.Stop()
 	for {
 		select {
 		case <-r.t.ctx.Done():
 			return
 		case <-r.kick:
+		case <-shipTimer.C: // durable records wait to be shipped
 		}
 		time.Sleep(r.t.SyncInterval)
 		select {
@@ -579,17 +649,87 @@ func (r *Relay) commit() {
 		att, exitSeq, ending := r.agent, r.exitSeq, r.ending
 		r.mu.Unlock()
 		if exitSeq != 0 && durable >= exitSeq && !ending {
+			// end ships the rest (with object storage), stores the end
+			// and acknowledges it.
 			r.Finish()
 		}
-		if att != nil && durable > acked {
-			if err := att.W.Write(wire.TAck, wire.AppendSeq(nil, durable)); err == nil {
-				acked = durable
-			}
-		}
 		if exitSeq != 0 && durable >= exitSeq {
+			if r.ship == nil && att != nil && durable > acked {
+				att.W.Write(wire.TAck, wire.AppendSeq(nil, durable))
+			}
 			return
 		}
+		ackable, wait := r.shipDue(&sh)
+		if wait > 0 {
+			shipTimer.Reset(wait)
+		}
+		if att != nil && ackable > acked {
+			if err := att.W.Write(wire.TAck, wire.AppendSeq(nil, ackable)); err == nil {
+				acked = ackable
+			}
+		}
 	}
+}
+
+// shipping is the committer's view of shipping to object storage.
+type shipping struct {
+	last    time.Time // the last attempt
+	failing time.Time // since when attempts fail; zero while they work
+	local   bool      // acknowledging on local disk (failing too long)
+}
+
+// shipDue ships the journal's durable records to object storage when
+// they are due (a megabyte of them, or the oldest waiting ShipInterval),
+// and returns the last record the agent may free, and how long until
+// shipping is due again if records wait. Without object storage that is
+// the last durable record. With it, the last shipped one: the agent
+// keeps the rest, so a server lost with its disk loses nothing. Once
+// shipping has failed for ShipStallTimeout the relay acknowledges what
+// is durable here instead, so that the node's command goes on; the
+// journal is shipped when object storage is back, and until then it is
+// on the backlog (journalstore.Store.Pending).
+func (r *Relay) shipDue(sh *shipping) (ackable uint64, wait time.Duration) {
+	seq, size := r.journal.Durable()
+	if r.ship == nil {
+		return seq, 0
+	}
+	shippedSeq, shippedSize := r.ship.Shipped()
+	if size > shippedSize && (size-shippedSize >= shipEagerly || time.Since(sh.last) >= r.t.ShipInterval || !sh.failing.IsZero()) {
+		if !sh.failing.IsZero() && time.Since(sh.last) < r.t.ShipInterval {
+			// Failing: try once an interval, not at every sync.
+			return r.shipAck(sh, seq, shippedSeq), r.t.ShipInterval - time.Since(sh.last)
+		}
+		sh.last = time.Now()
+		if err := r.ship.Ship(r.t.ctx, seq, size); err != nil {
+			if sh.failing.IsZero() {
+				sh.failing = sh.last
+				r.t.Logf("server: session %s: shipping its recording to object storage: %v (the node keeps what is not shipped, for %s)", r.id, err, r.t.ShipStallTimeout)
+			}
+		} else {
+			if sh.local {
+				r.t.Logf("server: session %s: object storage takes its recording again", r.id)
+			}
+			sh.failing, sh.local = time.Time{}, false
+			shippedSeq, shippedSize = r.ship.Shipped()
+		}
+	}
+	if size > shippedSize {
+		wait = max(r.t.ShipInterval-time.Since(sh.last), time.Millisecond)
+	}
+	return r.shipAck(sh, seq, shippedSeq), wait
+}
+
+// shipAck is what may be acknowledged: shipped, or durable here once
+// shipping has failed for too long.
+func (r *Relay) shipAck(sh *shipping, durable, shipped uint64) uint64 {
+	if !sh.failing.IsZero() && time.Since(sh.failing) >= r.t.ShipStallTimeout {
+		if !sh.local {
+			sh.local = true
+			r.t.Logf("server: session %s: object storage has failed for %s: acknowledging its records on this server's disk until it is back; a loss of this server's disk now would lose them", r.id, r.t.ShipStallTimeout)
+		}
+		return durable
+	}
+	return shipped
 }
 
 // pace waits until the next fsync is due (see minSyncGap), or reports
@@ -677,6 +817,16 @@ func (r *Relay) end(status, reason string, code *int, msg string) {
 	}
 	if err := r.CloseJournal(); err != nil {
 		r.t.Logf("server: session %s: %v", r.id, err)
+	}
+	if r.ship != nil {
+		// The whole recording in object storage before anyone sees the
+		// session as ended, if object storage answers; if not, the
+		// backlog ships it later.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.t.ctx), shipFinishWait)
+		if err := r.ship.Finish(ctx); err != nil {
+			r.t.Logf("server: session %s: its recording stays on this server's disk until object storage takes it: %v", r.id, err)
+		}
+		cancel()
 	}
 	if err := r.t.Store.UpdateSession(context.WithoutCancel(r.t.ctx), final); err != nil {
 		r.t.Logf("server: session %s: %v", r.id, err)

@@ -32,6 +32,12 @@ type relayFixture struct {
 
 func newRelayFixture(t *testing.T) *relayFixture {
 	t.Helper()
+	return newRelayFixtureWith(t, nil)
+}
+
+// newRelayFixtureWith is newRelayFixture with deps changed by mod.
+func newRelayFixtureWith(t *testing.T, mod func(*Deps)) *relayFixture {
+	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
@@ -52,14 +58,18 @@ func newRelayFixture(t *testing.T) *relayFixture {
 	if f.j, err = recording.CreateJournal(f.jpath, recording.Meta{SessionID: f.sess.ID, Start: f.sess.StartedAt, Width: 80, Height: 24}, nil); err != nil {
 		t.Fatal(err)
 	}
-	f.table = NewTable(ctx, Deps{
+	deps := Deps{
 		Store: st, Disk: diskspace.New(dir, 0, f.clk.Now), Now: f.clk.Now, Logf: t.Logf,
 		Agent:       func(string) *Link { return f.agent },
 		Grant:       func(_ string, first any) (any, error) { return first, nil },
 		HandOver:    func(*Link, ...string) { t.Error("a late hand-over of a session that ended on its agent") },
 		Ended:       func(final store.Session, how string) { f.ended <- final },
 		GracePeriod: time.Minute,
-	})
+	}
+	if mod != nil {
+		mod(&deps)
+	}
+	f.table = NewTable(ctx, deps)
 	t.Cleanup(f.table.Close)
 	return f
 }
