@@ -336,6 +336,9 @@ func (t *Table) start(sess store.Session, journalPath string, j *recording.Journ
 	t.mu.Lock()
 	t.relays[sess.ID] = r
 	t.mu.Unlock()
+	if r.ship != nil {
+		r.kick <- struct{}{} // ship the header
+	}
 	t.wg.Go(r.commit)
 	t.wg.Go(r.watch)
 	return r
@@ -614,7 +617,9 @@ const (
 func (r *Relay) commit() {
 	var acked uint64
 	var lastSync time.Time
-	sh := shipping{last: time.Now()}
+	// The first durable bytes ship at once: the journal's header is in
+	// object storage from the session's first moments.
+	var sh shipping
 	shipTimer := time.NewTimer(time.Hour)
 	shipTimer.Stop()
 	defer shipTimer.Stop()

@@ -141,6 +141,13 @@ func (s *Server) takeLate(ac *relay.Link, id string) error {
 	}
 
 	path := s.journalPath(sess.Account, sess.ID)
+	if s.relays.Get(sess.ID) == nil && sess.ShredKey != nil {
+		// This server may never have seen the session, or lost its
+		// disk: the late output goes after all of the recording.
+		if err := s.fetchJournalNow(ctx, sess.Account, sess.ID); err != nil {
+			return err // the node keeps what it holds for a later try
+		}
+	}
 	key, err := s.journalKey(ctx, sess.Account, sess.ID)
 	var j *recording.Journal
 	if err == nil {
@@ -196,6 +203,12 @@ func (s *Server) takeLate(ac *relay.Link, id string) error {
 	}
 	// Record how far the recording goes, and deliver it again.
 	bg := context.WithoutCancel(ctx)
+	if rs := s.cfg.Recordings; rs != nil {
+		// If object storage does not take it now, the backlog will.
+		if serr := rs.Ship(bg, sess.Account, sess.ID, path); serr != nil {
+			s.logf("server: session %s: its late output stays on this server's disk until object storage takes it: %v", sess.ID, serr)
+		}
+	}
 	if cur, gerr := s.store.GetSession(bg, sess.ID); gerr != nil {
 		err = errors.Join(err, gerr)
 	} else {

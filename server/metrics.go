@@ -129,6 +129,18 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 			return s.now().Sub(oldest).Seconds()
 		})),
 	)
+	if rs := s.cfg.Recordings; rs != nil {
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "postern_recordings_unshipped_journals",
+				Help: "Session journals not yet wholly in object storage, the recordings' system of record: running sessions, and ended ones waiting for object storage.",
+			}, func() float64 { return float64(rs.Pending().Journals) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "postern_recordings_unshipped_bytes",
+				Help: "Bytes of session journals that are on this server's disk only; alert when it grows: a loss of this disk would lose them.",
+			}, func() float64 { return float64(rs.Pending().Bytes) }),
+		)
+	}
 	return m
 }
 

@@ -176,6 +176,9 @@ func (s *Server) readerJournalKey(ctx context.Context, c caller, id string) (cip
 }
 
 func (s *Server) unsealJournal(ctx context.Context, kc keys.Caller, account, id string, cache bool) (cipher.AEAD, error) {
+	if err := s.fetchJournal(ctx, account, id); err != nil {
+		return nil, fmt.Errorf("session %s: %w", id, err)
+	}
 	meta, err := recording.ReadJournalMeta(s.journalPath(account, id))
 	if err != nil {
 		return nil, err
@@ -255,6 +258,15 @@ func (s *Server) handleDeleteLogs(w http.ResponseWriter, r *http.Request) error 
 		out.JournalRemoved = true
 	} else if !errors.Is(err, os.ErrNotExist) {
 		s.logf("server: session %s: removing its journal: %v", sess.ID, err)
+	}
+	if rs := s.cfg.Recordings; rs != nil {
+		// Shredded already: what is left there cannot be read, and the
+		// next delete removes it.
+		if err := rs.Delete(ctx, sess.Account, sess.ID); err != nil {
+			s.logf("server: session %s: removing its journal from object storage: %v", sess.ID, err)
+		} else {
+			out.JournalRemoved = true
+		}
 	}
 	if ls := s.cfg.LogStore; ls != nil {
 		if out.LogStreamsDeleted, err = ls.DeleteStreams(ctx, sess.Account, sess.ID); err != nil {

@@ -121,6 +121,12 @@ type Config struct {
 	// SSO, when set, signs users in through an OpenID Connect provider
 	// (package sso).
 	SSO *sso.Provider
+	// Recordings keeps session journals in object storage, their system
+	// of record (package journalstore); nil: this server's disk is.
+	Recordings RecordingStore
+	// ShipInterval and ShipStallTimeout pace shipping to Recordings
+	// (relay.Deps; zero: relay's defaults).
+	ShipInterval, ShipStallTimeout time.Duration
 	// OutboxMaxBytes bounds the recordings waiting for delivery to log
 	// destinations (default DefaultOutboxMaxBytes); at the bound, sessions
 	// whose preferences name a destination are refused.
@@ -324,6 +330,12 @@ func New(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.runKeys(keysEvery) }()
 	}
+	if cfg.Recordings != nil {
+		// After recovery, which gave each running session its shipper:
+		// what remains on the backlog is complete.
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); cfg.Recordings.RunBacklog(ctx, backlogEvery) }()
+	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.archiveAudit(ctx) }()
 	s.wg.Add(1)
@@ -497,6 +509,7 @@ func (s *Server) relayDeps() relay.Deps {
 		},
 		CatchupRead:  func() { s.catchupRecords.Add(1) },
 		OutputMemory: s.cfg.OutputMemory, SyncInterval: s.cfg.SyncInterval, GracePeriod: s.cfg.GracePeriod,
+		Ship: s.shipper(), ShipInterval: s.cfg.ShipInterval, ShipStallTimeout: s.cfg.ShipStallTimeout,
 	}
 }
 

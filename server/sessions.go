@@ -470,6 +470,10 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
 	jpath := s.journalPath(sess.Account, sess.ID)
 	if rl := s.relays.Get(sess.ID); rl != nil && sess.Active() {
 		rl.SyncJournal() // include what was just said
+	} else if sess.ShredKey != nil {
+		if err := s.fetchJournal(r.Context(), sess.Account, sess.ID); err != nil {
+			return errorf(http.StatusServiceUnavailable, api.CodeRecordingUnavailable, "session %s: %v", sess.ID, err)
+		}
 	}
 	if _, err := os.Stat(jpath); errors.Is(err, os.ErrNotExist) {
 		if sess.ShredKey == nil && !sess.Active() {
@@ -624,6 +628,9 @@ func (s *Server) serveEnded(ctx context.Context, ws *websocket.Conn, sess store.
 // the key its relay used: whoever may resume or watch a session was shown
 // its output live, and is shown the rest the same way.
 func (s *Server) endedCursor(ctx context.Context, sess store.Session) (*relay.JournalCursor, error) {
+	if err := s.fetchJournal(ctx, sess.Account, sess.ID); err != nil {
+		return nil, err
+	}
 	path := s.journalPath(sess.Account, sess.ID)
 	meta, err := recording.ReadJournalMeta(path)
 	if errors.Is(err, os.ErrNotExist) && sess.ShredKey == nil {

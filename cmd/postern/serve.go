@@ -57,6 +57,8 @@ type serverOptions struct {
 	debugListen string
 	// destinations configures S3 and CloudWatch Logs delivery.
 	destinations destinationsConfig
+	// recordings keeps journals in object storage; zero: on local disk.
+	recordings recordingsConfig
 	// sso configures single sign-on; nil: passwords and tokens only.
 	sso *sso.Config
 	// audit is where the audit trail is copied.
@@ -203,6 +205,11 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		st.Close()
 		return nil, err
 	}
+	recs, shipEvery, shipStall, err := recordingStore(ctx, o, logf)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	logs, err := logstore.Open(ctx, filepath.Join(o.data, "logs.db"), logstore.Options{Logf: logf, Keys: keys.LogGroupKeys{S: ks}})
 	if err != nil {
 		st.Close()
@@ -225,14 +232,19 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	// Listening on every address: the certificate must name what remote
 	// clients and agents will dial, not only loopback.
 	o.hosts = append(o.hosts, externalHosts(o.listen)...)
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		SSO: idp, AuditArchive: o.audit,
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace, DesktopProgram: o.desktopProgram,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
 		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, MetricFilterMaxSeries: o.metricFilterMaxSeries, OutboxMaxBytes: o.outboxMax, MinFreeDisk: o.minFreeDisk, Keys: ks,
 		S3ClientSideEncryption: o.destinations.S3.ClientSideEncryption, AuditKey: ks.AuditKey(),
 		SignInLifetime: o.signInLifetime, SSOSignInLifetime: o.ssoSignInLifetime, MaxPendingConns: o.maxPendingConns,
-	})
+		ShipInterval: shipEvery, ShipStallTimeout: shipStall,
+	}
+	if recs != nil {
+		cfg.Recordings = recs
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		closeStores()
 		return nil, err
@@ -608,6 +620,9 @@ func loadServerConfig(path string, o *serverOptions) error {
 			S3KeyPrefix            string `json:"s3KeyPrefix"`
 			CloudWatchLogGroupName string `json:"cloudWatchLogGroupName"`
 		} `json:"audit"`
+		// Recordings keeps session journals in object storage, their
+		// system of record.
+		Recordings recordingsConfig `json:"recordings"`
 		// Desktop configures remote desktops.
 		Desktop struct {
 			// Program is the desktop engine (postern-desktop).
@@ -635,6 +650,7 @@ func loadServerConfig(path string, o *serverOptions) error {
 		o.desktopProgram = c.Desktop.Program
 	}
 	o.destinations = c.destinationsConfig
+	o.recordings = c.Recordings
 	if c.Audit.S3BucketName != "" {
 		o.audit.S3 = &server.S3Target{Bucket: c.Audit.S3BucketName, Prefix: c.Audit.S3KeyPrefix, ClientSide: c.S3.ClientSideEncryption}
 	}

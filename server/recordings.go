@@ -1,0 +1,76 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/postern/postern/journalstore"
+	"github.com/postern/postern/relay"
+)
+
+// RecordingStore keeps session journals in object storage, so that a
+// recording outlives the server that relayed it and any server reads it
+// (journalstore.Store).
+type RecordingStore interface {
+	// Shipper starts shipping a running session's journal.
+	Shipper(account, id, path string, fresh bool) *journalstore.Shipper
+	// Fetch appends to path what object storage holds beyond it.
+	Fetch(ctx context.Context, account, id, path string) (int64, error)
+	// Ship stores a complete journal whole (after late output).
+	Ship(ctx context.Context, account, id, path string) error
+	// Delete removes a session's journal from object storage.
+	Delete(ctx context.Context, account, id string) error
+	// Pending is the backlog of journals not wholly stored.
+	Pending() journalstore.Pending
+	// RunBacklog ships the backlog until ctx ends.
+	RunBacklog(ctx context.Context, every time.Duration)
+}
+
+// backlogEvery is how often journals that could not be stored when
+// their sessions ended are tried again.
+const backlogEvery = 30 * time.Second
+
+// shipper is the relays' Ship: nil without object storage.
+func (s *Server) shipper() func(account, id, path string, fresh bool) relay.Shipper {
+	rs := s.cfg.Recordings
+	if rs == nil {
+		return nil
+	}
+	return func(account, id, path string, fresh bool) relay.Shipper { return rs.Shipper(account, id, path, fresh) }
+}
+
+// fetchJournal brings this server's copy of a session's journal up to
+// what object storage holds (all of it, for a server that never saw the
+// session or lost its disk), before it is read. A journal this server
+// writes (a session it relays, output it is being handed) is its own
+// and the most there is: it is left alone.
+func (s *Server) fetchJournal(ctx context.Context, account, id string) error {
+	if s.relays.Get(id) != nil || s.handingOver(id) {
+		return nil
+	}
+	return s.fetchJournalNow(ctx, account, id)
+}
+
+// fetchJournalNow is fetchJournal for the journal's writer, before it
+// writes. Object storage that does not answer is an error only for a
+// journal this server has no copy of: its own copy is read instead.
+func (s *Server) fetchJournalNow(ctx context.Context, account, id string) error {
+	if s.cfg.Recordings == nil {
+		return nil
+	}
+	path := s.journalPath(account, id)
+	n, err := s.cfg.Recordings.Fetch(ctx, account, id, path)
+	if err != nil {
+		if _, serr := os.Stat(path); serr == nil {
+			s.logf("server: session %s: reading this server's copy of its recording, which may lack its end: %v", id, err)
+			return nil
+		}
+		return fmt.Errorf("its recording is kept in object storage, which did not give it: %w", err)
+	}
+	if n > 0 {
+		s.logf("server: session %s: fetched %d bytes of its recording from object storage", id, n)
+	}
+	return nil
+}
