@@ -341,3 +341,51 @@ func FuzzTextRenderer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFrameBoundary: whatever the bytes, a boundary is an error or lies
+// in [from, limit]; over a real journal every boundary is a frame's end,
+// so the prefix it cuts reads whole.
+func FuzzFrameBoundary(f *testing.F) {
+	path := filepath.Join(f.TempDir(), "seed.journal")
+	j, err := CreateJournal(path, testMeta, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i := uint64(1); i <= 5; i++ {
+		j.Append(Record{Seq: i, Kind: KindOutput, Data: bytes.Repeat([]byte("x"), int(i)*7)})
+	}
+	j.Close()
+	seed, _ := os.ReadFile(path)
+	f.Add(seed, int64(0), int64(len(seed)))
+	f.Add(seed, int64(0), int64(len(seed)/2))
+	f.Add([]byte("PSTNJNL1\xff\xff\xff\xff"), int64(0), int64(100))
+	f.Fuzz(func(t *testing.T, b []byte, from, limit int64) {
+		if from < 0 || limit < from || limit > int64(len(b)) {
+			return
+		}
+		end, err := FrameBoundary(bytes.NewReader(b), from, limit)
+		if err != nil {
+			return
+		}
+		if end < from || end > limit {
+			t.Fatalf("FrameBoundary(%d, %d) = %d, outside", from, limit, end)
+		}
+		if from == 0 && bytes.Equal(b, seed) && end > 0 {
+			p := filepath.Join(t.TempDir(), "cut.journal")
+			os.WriteFile(p, b[:end], 0o600)
+			r, err := ReadJournal(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			for _, err := range r.All() {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if r.Damaged() {
+				t.Fatalf("cut at %d leaves a torn frame", end)
+			}
+		}
+	})
+}

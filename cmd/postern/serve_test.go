@@ -120,3 +120,34 @@ func TestDevCLIHome(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordingsConfig: a recordings: section is checked before the
+// server starts, each mistake named.
+func TestRecordingsConfig(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	for body, want := range map[string]string{
+		"recordings: {s3KeyPrefix: x}\n":                                  "recordings: s3BucketName is required",
+		"recordings: {s3BucketName: Bad_Bucket}\n":                        "invalid S3 bucket name",
+		"recordings: {s3BucketName: ok-bucket, shipInterval: soon}\n":     `recordings.shipInterval: "soon" is not a positive duration`,
+		"recordings: {s3BucketName: ok-bucket, stallTimeout: -1s}\n":      `recordings.stallTimeout: "-1s" is not a positive duration`,
+		"recordings: {s3BucketName: ok-bucket, s3KeyPrefix: /abs}\n":      `starts with "/"`,
+		"recordings: {s3BucketName: ok-bucket, shipIntervall: 1s}\n":      `unknown field "recordings.shipIntervall" (did you mean shipInterval?)`,
+		"recordings: {s3BucketName: ok-bucket}\ns3: {timeout: forever}\n": `s3.timeout: "forever" is not a positive duration`,
+	} {
+		p := filepath.Join(dir, "postern.yaml")
+		os.WriteFile(p, []byte(body), 0o600)
+		o := serverOptions{data: dir}
+		err := loadServerConfig(p, &o)
+		if err == nil {
+			_, _, _, err = recordingStore(ctx, o, t.Logf)
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v; want an error containing %q", body, err, want)
+		}
+	}
+	// Without the section: no store, the data directory keeps recordings.
+	if st, _, _, err := recordingStore(ctx, serverOptions{data: dir}, t.Logf); st != nil || err != nil {
+		t.Errorf("no recordings section: %v, %v", st, err)
+	}
+}
