@@ -89,6 +89,7 @@ func StartPipes(ctx context.Context, s Spec) (*PipeProcess, error) {
 		p.outs[i] = &pipeReader{f: f, conn: conn, closing: p.closing}
 	}
 	p.Stdin, p.Stdout, p.Stderr = p.stdin, p.outs[0], p.outs[1]
+	childrenHearHangup()
 	p.cmd = &exec.Cmd{
 		Path:   pr.path,
 		Args:   pr.argv,

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"os/user"
 	"path/filepath"
 	"regexp"
@@ -540,6 +541,33 @@ func TestContextEndHangsUp(t *testing.T) {
 	ctx := testContext(t)
 	sctx, cancel := context.WithCancel(ctx)
 	tm := start(t, sctx, Spec{Command: []string{"sleep", "1000"}})
+	cancel()
+	if code := tm.wait(ctx); code != 128+int(syscall.SIGHUP) {
+		t.Errorf("exit code = %d, want %d (SIGHUP)", code, 128+int(syscall.SIGHUP))
+	}
+}
+
+// TestHangupUnderNohup: an agent started with SIGHUP ignored (nohup, some
+// service managers) still hangs its commands up with SIGHUP, not SIGKILL
+// after the grace period: ignored signals stay ignored across exec, so
+// the package must not pass that on. The test runs itself again under
+// nohup.
+func TestHangupUnderNohup(t *testing.T) {
+	if os.Getenv("POSTERN_SHELL_NOHUP") == "" {
+		cmd := exec.Command("nohup", os.Args[0], "-test.run=^TestHangupUnderNohup$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "POSTERN_SHELL_NOHUP=1")
+		if out, err := cmd.CombinedOutput(); err != nil || !bytes.Contains(out, []byte("--- PASS")) {
+			t.Fatalf("under nohup: %v\n%s", err, out)
+		}
+		return
+	}
+	if !signal.Ignored(syscall.SIGHUP) {
+		t.Fatal("nohup did not start the test with SIGHUP ignored")
+	}
+	ctx := testContext(t)
+	sctx, cancel := context.WithCancel(ctx)
+	tm := start(t, sctx, Spec{Command: []string{"/bin/sh", "-c", "echo ready; exec sleep 1000"}})
+	tm.expect(ctx, "ready")
 	cancel()
 	if code := tm.wait(ctx); code != 128+int(syscall.SIGHUP) {
 		t.Errorf("exit code = %d, want %d (SIGHUP)", code, 128+int(syscall.SIGHUP))

@@ -91,6 +91,7 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 		return nil, fmt.Errorf("shell: start %s: %w", argv[0], err)
 	}
 
+	childrenHearHangup()
 	p.cmd = &exec.Cmd{
 		Path:   path,
 		Args:   argv,
