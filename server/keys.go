@@ -235,12 +235,12 @@ func (s *Server) refuseProtectedKey(ctx context.Context, ks KeyService, account,
 
 // runKeys rotates and destroys keys when due, every interval until the
 // server stops.
-func (s *Server) runKeys(interval time.Duration) {
+func (s *Server) runKeys(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		rotated, destroyed, err := s.cfg.Keys.RunDue(s.ctx)
-		if err != nil && s.ctx.Err() == nil {
+		rotated, destroyed, err := s.cfg.Keys.RunDue(ctx)
+		if err != nil && ctx.Err() == nil {
 			s.logf("server: keys: %v", err)
 		}
 		for _, k := range rotated {
@@ -250,7 +250,7 @@ func (s *Server) runKeys(interval time.Duration) {
 			s.logf("server: keys: destroyed %s after its waiting period: what it protected is unreadable", k)
 		}
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}

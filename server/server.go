@@ -11,6 +11,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ import (
 	"github.com/postern/postern/diskspace"
 	"github.com/postern/postern/events"
 	"github.com/postern/postern/firehose"
+	"github.com/postern/postern/lease"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
 	"github.com/postern/postern/relay"
@@ -124,6 +126,10 @@ type Config struct {
 	// Recordings keeps session journals in object storage, their system
 	// of record (package journalstore); nil: this server's disk is.
 	Recordings RecordingStore
+	// LeaseTTL is how long a lease on shared background work lasts
+	// without renewal (default lease.DefaultTTL): how long a dead
+	// server's work waits for another.
+	LeaseTTL time.Duration
 	// ShipInterval and ShipStallTimeout pace shipping to Recordings
 	// (relay.Deps; zero: relay's defaults).
 	ShipInterval, ShipStallTimeout time.Duration
@@ -222,6 +228,10 @@ type Server struct {
 	// console; nil without single sign-on.
 	ssoHandoffs *sso.Handoffs[ssoUser]
 
+	// instance names this server's process among those sharing the
+	// database (host name and a random part): the holder of its leases.
+	instance string
+
 	// ctx ends when the server shuts down; every relay goroutine
 	// watches it.
 	ctx    context.Context
@@ -291,7 +301,8 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, logf: cfg.Logf, store: cfg.Store, ca: ca, cert: cert, signer: signer, now: cfg.Now,
 		agents: map[string]*agentConn{}, logins: signin.New(), auditFlood: audit.NewThrottle(),
 		ctx: ctx, cancel: cancel, chain: audit.NewChain(cfg.AuditKey),
-		disk: diskspace.New(cfg.DataDir, uint64(cfg.MinFreeDisk), cfg.Now),
+		disk:     diskspace.New(cfg.DataDir, uint64(cfg.MinFreeDisk), cfg.Now),
+		instance: instanceName(cfg.DataDir),
 	}
 	s.relays = relay.NewTable(ctx, s.relayDeps())
 	s.desktops.conns = map[string]*desktop.Conn{}
@@ -316,8 +327,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.metrics = newMetrics(s, cfg.Metrics)
 	s.deliver = delivery.New(s.deliveryDeps())
-	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.deliver.Run(ctx) }()
+	// Work on what the servers of a deployment share runs on one of them
+	// at a time.
+	s.leased("deliveries", s.deliver.Run)
 	if cfg.LogStore != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.expireLogs(logRetentionEvery) }()
@@ -327,8 +339,7 @@ func New(cfg Config) (*Server, error) {
 		go func() { defer s.wg.Done(); s.firehose.Run(ctx) }()
 	}
 	if cfg.Keys != nil {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.runKeys(keysEvery) }()
+		s.leased("keys", func(ctx context.Context) { s.runKeys(ctx, keysEvery) })
 	}
 	if cfg.Recordings != nil {
 		// After recovery, which gave each running session its shipper:
@@ -336,8 +347,7 @@ func New(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); cfg.Recordings.RunBacklog(ctx, backlogEvery) }()
 	}
-	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.archiveAudit(ctx) }()
+	s.leased("audit-archive", s.archiveAudit)
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.flushAuditFlood(ctx) }()
 	s.wg.Add(1)
@@ -359,6 +369,29 @@ func New(cfg Config) (*Server, error) {
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); <-ctx.Done(); s.runCommand.Wait() }()
 	return s, nil
+}
+
+// instanceName names a server among those sharing a database: its host,
+// so that an operator reading the leases knows the machine, and its data
+// directory, so that a server restarted (even after SIGKILL) is the same
+// holder and takes its leases up at once rather than after they expire.
+func instanceName(dataDir string) string {
+	h, _ := os.Hostname()
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	sum := sha256.Sum256([]byte(dataDir))
+	return fmt.Sprintf("%s/%x", h, sum[:4])
+}
+
+// leased runs work while this server holds the lease name (package
+// lease): on one server at a time of those sharing the database.
+func (s *Server) leased(name string, work func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		lease.Run(s.ctx, s.store, name, s.instance, s.cfg.LeaseTTL, s.logf, work)
+	}()
 }
 
 // logRetentionEvery is how often the built-in log groups' retention is

@@ -466,6 +466,14 @@ CREATE TABLE command_invocations (
 	FOREIGN KEY (account, command_id) REFERENCES commands (account, id)
 ) STRICT;
 `,
+	// 16: leases: which server does a piece of background work.
+	`
+CREATE TABLE leases (
+	name    TEXT PRIMARY KEY,
+	holder  TEXT NOT NULL,
+	expires INTEGER NOT NULL
+) STRICT;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -680,6 +688,24 @@ func (s *SQLite) RevokeUserTokens(ctx context.Context, account, user string) (in
 	}
 	n, err := res.RowsAffected()
 	return int(n), wrapErr(err, "revoke the tokens of %s/%s", account, user)
+}
+
+func (s *SQLite) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	now := time.Now()
+	res, err := s.db.ExecContext(ctx, `INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+		WHERE leases.holder = excluded.holder OR leases.expires <= ?`,
+		name, holder, now.Add(ttl).UnixMicro(), now.UnixMicro())
+	if err != nil {
+		return false, wrapErr(err, "acquire lease %s", name)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrapErr(err, "acquire lease %s", name)
+}
+
+func (s *SQLite) ReleaseLease(ctx context.Context, name, holder string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
+	return wrapErr(err, "release lease %s", name)
 }
 
 func (s *SQLite) Cursor(ctx context.Context, name string) (int64, error) {

@@ -635,6 +635,20 @@ type Cursors interface {
 	SetCursor(ctx context.Context, name string, value int64) error
 }
 
+// Leases are named, expiring claims that several servers sharing a
+// database use so that background work runs on one of them at a time.
+// Expiry is on the store's clock (the database's, for PostgreSQL), so
+// that servers' clocks need not agree.
+type Leases interface {
+	// AcquireLease takes the lease name for holder for ttl from now, if
+	// it is free, expired, or holder's already (a renewal), and reports
+	// whether holder holds it. Of holders that race for a free lease,
+	// exactly one gets it.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	// ReleaseLease gives the lease up if holder holds it.
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
 // Nodes stores hybrid activations and the nodes registered with them.
 type Nodes interface {
 	CreateActivation(ctx context.Context, a Activation) error
@@ -811,6 +825,7 @@ type Audit interface {
 // Store is the metadata database the server uses: every role, and Close.
 // Implementations are safe for concurrent use.
 type Store interface {
+	Leases
 	Accounts
 	Organizations
 	StackSets

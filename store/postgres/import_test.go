@@ -41,6 +41,9 @@ func fill(t *testing.T, s store.Store) {
 	must(s.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "admin", PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", Groups: []string{"administrators", "operators"}, RunAs: "ubuntu", CreatedAt: t0}))
 	must(s.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "sso", Federated: "https://idp.example.com sub-1", CreatedAt: t0.Add(time.Minute)}))
 	must(s.CreateUser(ctx, store.User{Account: acctB, Name: "admin"}))
+	if ok, err := s.AcquireLease(ctx, "outbox", "server-a", time.Hour); !ok || err != nil {
+		t.Fatalf("AcquireLease = %v, %v", ok, err)
+	}
 	// An organization of the default account, with a nested unit and a
 	// member account in it: an account's place refers to units, units to
 	// their parents and organization, the organization to its account.

@@ -357,6 +357,14 @@ CREATE TABLE command_invocations (
 	FOREIGN KEY (account, command_id) REFERENCES commands (account, id)
 );
 `,
+	// 2: leases (SQLite's version 16).
+	`
+CREATE TABLE leases (
+	name    text COLLATE "C" PRIMARY KEY,
+	holder  text COLLATE "C" NOT NULL,
+	expires timestamptz NOT NULL
+);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

@@ -293,6 +293,23 @@ func (s *Store) Cursor(ctx context.Context, name string) (int64, error) {
 	return v, wrapErr(err, "cursor %s", name)
 }
 
+// AcquireLease measures expiry on the database's clock, so that the
+// servers' clocks need not agree.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO leases (name, holder, expires) VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond')
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+		WHERE leases.holder = excluded.holder OR leases.expires <= clock_timestamp()`, name, holder, ttl.Microseconds())
+	if err != nil {
+		return false, wrapErr(err, "acquire lease %s", name)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM leases WHERE name = $1 AND holder = $2`, name, holder)
+	return wrapErr(err, "release lease %s", name)
+}
+
 func (s *Store) SetCursor(ctx context.Context, name string, value int64) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO cursors (name, value) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)

@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tokens", testTokens},
 		{"Policies", testPolicies},
 		{"Cursors", testCursors},
+		{"Leases", testLeases},
+		{"LeasesConcurrent", testLeasesConcurrent},
 		{"Activations", testActivations},
 		{"RegisterNode", testRegisterNode},
 		{"RegisterNodeRefusals", testRegisterNodeRefusals},
@@ -2426,5 +2428,69 @@ func testStackSetOperationHistory(t *testing.T, s store.Store) {
 	}
 	if ops, err := s.ListStackSetOperations(ctx, org, "Baseline"); err != nil || len(ops) != 0 {
 		t.Fatalf("the operations of a stack set made again = %+v, %v", ops, err)
+	}
+}
+
+func testLeases(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	acquire := func(name, holder string, ttl time.Duration, want bool) {
+		t.Helper()
+		if got, err := s.AcquireLease(ctx, name, holder, ttl); err != nil || got != want {
+			t.Fatalf("AcquireLease(%s, %s) = %v, %v; want %v", name, holder, got, err, want)
+		}
+	}
+	acquire("outbox", "server-a", time.Hour, true)
+	acquire("outbox", "server-b", time.Hour, false)
+	acquire("outbox", "server-a", time.Hour, true) // a renewal
+	acquire("retention", "server-b", time.Hour, true)
+	if err := s.ReleaseLease(ctx, "outbox", "server-b"); err != nil { // not b's: nothing happens
+		t.Fatal(err)
+	}
+	acquire("outbox", "server-b", time.Hour, false)
+	if err := s.ReleaseLease(ctx, "outbox", "server-a"); err != nil {
+		t.Fatal(err)
+	}
+	acquire("outbox", "server-b", time.Hour, true)
+	// An expired lease is anyone's; until it expires, its holder's.
+	acquire("archive", "server-a", 300*time.Millisecond, true)
+	acquire("archive", "server-b", time.Hour, false)
+	time.Sleep(400 * time.Millisecond)
+	acquire("archive", "server-b", time.Hour, true)
+	acquire("archive", "server-a", time.Hour, false)
+}
+
+// testLeasesConcurrent: of servers racing for a free lease, exactly one
+// gets it, round after round.
+func testLeasesConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const servers, rounds = 8, 30
+	for r := 0; r < rounds; r++ {
+		name := fmt.Sprintf("race-%d", r)
+		var wg sync.WaitGroup
+		won := make(chan string, servers)
+		start := make(chan struct{})
+		for i := 0; i < servers; i++ {
+			wg.Go(func() {
+				<-start
+				holder := fmt.Sprintf("server-%d", i)
+				ok, err := s.AcquireLease(ctx, name, holder, time.Hour)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					won <- holder
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(won)
+		var winners []string
+		for w := range won {
+			winners = append(winners, w)
+		}
+		if len(winners) != 1 {
+			t.Fatalf("round %d: %d servers hold the lease: %v", r, len(winners), winners)
+		}
 	}
 }
