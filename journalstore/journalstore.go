@@ -28,6 +28,7 @@
 package journalstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -70,6 +71,8 @@ var (
 	// ErrConflict: a chunk's offset holds other bytes, written by another
 	// server that believes it relays the session too.
 	ErrConflict = errors.New("journalstore: another server wrote this part of the journal")
+	// ErrFinished: Ship after Finish or Close.
+	ErrFinished = errors.New("journalstore: the journal's shipping has ended")
 	// ErrGap: the objects of a journal leave a hole, so what follows it
 	// cannot be read (an object was deleted by hand, say).
 	ErrGap = errors.New("journalstore: the journal in object storage has a gap")
@@ -253,16 +256,46 @@ func (s *Store) Fetch(ctx context.Context, account, id, path string) (int64, err
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return 0, fmt.Errorf("journalstore: session %s: %w", id, err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+	// All or nothing: a new file appears under its name only whole, and
+	// a file that was there is cut back to where it was if the fetch
+	// fails, so that nobody takes a half-fetched journal for a copy.
+	target := path
+	if size == 0 {
+		target = path + ".fetching"
+	}
+	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("journalstore: session %s: %w", id, err)
 	}
 	defer f.Close()
-	at := size
+	if err := s.fetchInto(ctx, f, size, use); err != nil {
+		if size == 0 {
+			os.Remove(target)
+		} else {
+			f.Truncate(size)
+		}
+		return 0, fmt.Errorf("journalstore: session %s: %w", id, err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("journalstore: session %s: %w", id, err)
+	}
+	if target != path {
+		if err := os.Rename(target, path); err != nil {
+			return 0, fmt.Errorf("journalstore: session %s: %w", id, err)
+		}
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return 0, fmt.Errorf("journalstore: session %s: %w", id, err)
+		}
+	}
+	return end - size, nil
+}
+
+// fetchInto writes the pieces' bytes from at on into f.
+func (s *Store) fetchInto(ctx context.Context, f *os.File, at int64, use []piece) error {
 	for _, p := range use {
 		rc, err := s.objs.Get(ctx, p.name, at-p.off)
 		if err != nil {
-			return at - size, fmt.Errorf("journalstore: session %s: %w", id, err)
+			return err
 		}
 		n, err := io.Copy(io.NewOffsetWriter(f, at), io.LimitReader(rc, p.end()-at))
 		rc.Close()
@@ -271,13 +304,20 @@ func (s *Store) Fetch(ctx context.Context, account, id, path string) (int64, err
 			err = fmt.Errorf("%s ended at byte %d of %d", p.name, at-p.off, p.size)
 		}
 		if err != nil {
-			return at - size, fmt.Errorf("journalstore: session %s: read %s: %w", id, p.name, err)
+			return fmt.Errorf("read %s: %w", p.name, err)
 		}
 	}
-	if err := f.Sync(); err != nil {
-		return at - size, fmt.Errorf("journalstore: session %s: %w", id, err)
+	return nil
+}
+
+// syncDir makes a directory's entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
 	}
-	return at - size, nil
+	defer d.Close()
+	return d.Sync()
 }
 
 // Delete removes every object of the session's journal and its backlog
@@ -323,10 +363,24 @@ func (s *Store) writeMarker(m marker) error {
 	}
 	b, _ := json.Marshal(m)
 	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, p)
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync() // a marker that a power loss forgets is a journal never shipped
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err == nil {
+		err = syncDir(s.queue)
+	}
+	return err
 }
 
 // markers lists the backlog's markers.
@@ -360,11 +414,12 @@ type Shipper struct {
 	st                *Store
 	account, id, path string
 
-	mu    sync.Mutex // guards the fields below
-	f     *os.File   // the journal, for reading; opened at the first Ship
-	known bool       // off is known (a new journal, or listed)
-	off   int64      // bytes of the file in object storage
-	seq   uint64     // last record in object storage, as far as known
+	mu       sync.Mutex // guards the fields below
+	f        *os.File   // the journal, for reading; opened at the first Ship
+	finished bool       // Finish or Close began: Ship refuses
+	known    bool       // off is known (a new journal, or listed)
+	off      int64      // bytes of the file in object storage
+	seq      uint64     // last record in object storage, as far as known
 }
 
 // Shipper returns the shipper of the journal at path and puts the
@@ -403,6 +458,9 @@ func (sh *Shipper) Shipped() (seq uint64, size int64) {
 func (sh *Shipper) Ship(ctx context.Context, seq uint64, size int64) error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if sh.finished {
+		return fmt.Errorf("journalstore: session %s: %w", sh.id, ErrFinished)
+	}
 	if !sh.known {
 		ps, err := sh.st.pieces(ctx, sh.account, sh.id)
 		if err != nil {
@@ -489,7 +547,8 @@ func (sh *Shipper) sameAs(ctx context.Context, name string, body []byte) (bool, 
 // (closed), deletes its chunks and takes it off the backlog. If it fails,
 // the journal stays on the backlog and Backlog's caller retries.
 func (sh *Shipper) Finish(ctx context.Context) error {
-	sh.mu.Lock()
+	sh.mu.Lock() // after a Ship in flight, whose chunk finish then lists
+	sh.finished = true
 	if sh.f != nil {
 		sh.f.Close()
 		sh.f = nil
@@ -511,6 +570,7 @@ func (sh *Shipper) Finish(ctx context.Context) error {
 // the backlog (the server is stopping, say, and a restart resumes it).
 func (sh *Shipper) Close() {
 	sh.mu.Lock()
+	sh.finished = true
 	if sh.f != nil {
 		sh.f.Close()
 		sh.f = nil
@@ -521,15 +581,6 @@ func (sh *Shipper) Close() {
 		delete(sh.st.live, sh.id)
 	}
 	sh.st.mu.Unlock()
-}
-
-// Ship stores a complete (closed) journal whole, as Finish does: for a
-// journal extended after its session ended (late output).
-func (s *Store) Ship(ctx context.Context, account, id, path string) error {
-	if err := s.writeMarker(marker{Account: account, Session: id, Path: path}); err != nil {
-		return fmt.Errorf("journalstore: session %s: backlog marker: %w", id, err)
-	}
-	return s.finish(ctx, account, id, path)
 }
 
 func (s *Store) finish(ctx context.Context, account, id, path string) error {
@@ -552,11 +603,19 @@ func (s *Store) finish(ctx context.Context, account, id, path string) error {
 	if err != nil {
 		return err
 	}
-	// Object storage may hold more than this file (another server
-	// relayed the session on, after this one lost it): never replace
-	// that with less.
-	if _, end, _ := cover(ps, 0); end > fi.Size() {
+	// What object storage holds must be this file's beginning, byte for
+	// byte: if another server relayed the session on after this one lost
+	// it, the two differ from where they parted, and this file must not
+	// replace the other's.
+	use, end, err := cover(ps, 0)
+	if err != nil {
+		return fmt.Errorf("journalstore: session %s: %w", id, err)
+	}
+	if end > fi.Size() {
 		return fmt.Errorf("journalstore: session %s: %w: object storage holds %d bytes of it, this server's file %d", id, ErrConflict, end, fi.Size())
+	}
+	if err := s.samePrefix(ctx, f, use); err != nil {
+		return fmt.Errorf("journalstore: session %s: %w", id, err)
 	}
 	if err := s.objs.PutFile(ctx, dir(account, id)+wholeName, f); err != nil {
 		return fmt.Errorf("journalstore: session %s: %w", id, err)
@@ -573,6 +632,45 @@ func (s *Store) finish(ctx context.Context, account, id, path string) error {
 	}
 	if err := os.Remove(s.markerPath(account, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("journalstore: session %s: %w", id, err)
+	}
+	return nil
+}
+
+// samePrefix checks that the pieces hold f's bytes where they say.
+func (s *Store) samePrefix(ctx context.Context, f *os.File, use []piece) error {
+	var at int64
+	buf, mine := make([]byte, 64<<10), make([]byte, 64<<10)
+	for _, p := range use {
+		rc, err := s.objs.Get(ctx, p.name, at-p.off)
+		if err != nil {
+			return err
+		}
+		r := io.LimitReader(rc, p.end()-at)
+		for {
+			n, rerr := io.ReadFull(r, buf)
+			if n > 0 {
+				if _, err := f.ReadAt(mine[:n], at); err != nil {
+					rc.Close()
+					return fmt.Errorf("read the journal: %w", err)
+				}
+				if !bytes.Equal(buf[:n], mine[:n]) {
+					rc.Close()
+					return fmt.Errorf("%w: %s differs from this server's file at byte %d", ErrConflict, p.name, at)
+				}
+				at += int64(n)
+			}
+			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+				break
+			}
+			if rerr != nil {
+				rc.Close()
+				return fmt.Errorf("read %s: %w", p.name, rerr)
+			}
+		}
+		rc.Close()
+		if at != p.end() {
+			return fmt.Errorf("%s ended at byte %d of %d", p.name, at-p.off, p.size)
+		}
 	}
 	return nil
 }
@@ -627,7 +725,17 @@ func (s *Store) ShipBacklog(ctx context.Context) error {
 		if live {
 			continue
 		}
-		if err := s.finish(ctx, m.Account, m.Session, m.Path); err != nil {
+		err := s.finish(ctx, m.Account, m.Session, m.Path)
+		if errors.Is(err, ErrConflict) {
+			// Retrying cannot help: another server's recording of the
+			// session differs from this one's. Kept aside, once.
+			q := s.markerPath(m.Account, m.Session)
+			if rerr := os.Rename(q, strings.TrimSuffix(q, ".json")+".conflict"); rerr == nil {
+				s.logf("journalstore: session %s: ALARM: this server's journal %s differs from the one in object storage, which another server wrote; it is not shipped (kept, with its marker as %s.conflict)", m.Session, m.Path, strings.TrimSuffix(q, ".json"))
+			}
+			continue
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -187,9 +187,10 @@ func TestShipFetchFinish(t *testing.T) {
 		t.Fatalf("the journal fetched after Finish (%d bytes) differs from the file (%d)", len(b), len(a))
 	}
 	// Late output extends the ended journal: shipped whole again.
+	late := r.st.Shipper("000000000001", "s", path, false)
 	j = journal(t, path, 152, 3)
 	j.Close()
-	if err := r.st.Ship(ctx, "000000000001", "s", path); err != nil {
+	if err := late.Finish(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.st.Fetch(ctx, "000000000001", "s", third); err != nil {
@@ -220,7 +221,8 @@ func TestTakeOver(t *testing.T) {
 	if err := sh.Ship(ctx, seq, size); err != nil {
 		t.Fatal(err)
 	}
-	sh.Close() // the server died; its journal and marker with it
+	// The first server is cut off (its disk as good as lost to the
+	// others); a second takes over from object storage.
 
 	st2, err := New(r.bucket, filepath.Join(t.TempDir(), "queue2"), t.Logf)
 	if err != nil {
@@ -251,10 +253,21 @@ func TestTakeOver(t *testing.T) {
 	if err := sh.Ship(ctx, seq, size); !errors.Is(err, ErrConflict) {
 		t.Fatalf("a second writer's Ship: %v, want ErrConflict", err)
 	}
-	// Nor replace the whole journal with its shorter one.
+	// Nor replace the whole journal with its own, shorter or longer.
+	if err := r.st.Shipper("000000000001", "s", first, false).Finish(ctx); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a second writer's shorter whole journal: %v, want ErrConflict", err)
+	}
+	appendLines(t, j, 46, 30)
 	j.Close()
-	if err := r.st.Ship(ctx, "000000000001", "s", first); !errors.Is(err, ErrConflict) {
-		t.Fatalf("a second writer's whole journal: %v, want ErrConflict", err)
+	if err := r.st.Shipper("000000000001", "s", first, false).Finish(ctx); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a second writer's longer whole journal: %v, want ErrConflict", err)
+	}
+	// Its backlog keeps it aside rather than retry for ever.
+	if err := r.st.ShipBacklog(ctx); err != nil {
+		t.Fatalf("ShipBacklog with a conflicting journal: %v", err)
+	}
+	if p := r.st.Pending(); p.Journals != 0 {
+		t.Errorf("Pending after the conflict was put aside: %+v", p)
 	}
 	j2.Close()
 	if err := sh2.Finish(ctx); err != nil {
@@ -307,6 +320,45 @@ func TestShipSplitsAtFrames(t *testing.T) {
 		if b, err := recording.FrameBoundary(f, 0, end); err != nil || b != end {
 			t.Fatalf("chunk %s ends at %d, not at a frame's end (%d, %v)", k, end, b, err)
 		}
+	}
+}
+
+// A fetch that fails leaves nothing behind: no file that a reader or a
+// recovering server would take for a copy of the journal.
+func TestFetchAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	path := filepath.Join(t.TempDir(), "s.journal")
+	j := journal(t, path, 1, 20)
+	sh := r.st.Shipper("000000000001", "s", path, true)
+	seq, size := j.Durable()
+	if err := sh.Ship(ctx, seq, size); err != nil {
+		t.Fatal(err)
+	}
+	r.srv.Stop()
+	other := filepath.Join(t.TempDir(), "s.journal")
+	if _, err := r.st.Fetch(ctx, "000000000001", "s", other); err == nil {
+		t.Fatal("Fetch with object storage down succeeded")
+	}
+	if _, err := os.Stat(other); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a failed fetch left %s: %v", other, err)
+	}
+	if err := r.srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.st.Fetch(ctx, "000000000001", "s", other); err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(t, other); got != want(1, 20) {
+		t.Fatalf("fetched %q", got)
+	}
+	// After Finish, Ship refuses rather than reopen the file.
+	j.Close()
+	if err := sh.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Ship(ctx, seq+1, size+10); !errors.Is(err, ErrFinished) {
+		t.Fatalf("Ship after Finish: %v, want ErrFinished", err)
 	}
 }
 

@@ -110,6 +110,12 @@ type Shipper interface {
 	Close()
 }
 
+// ErrNotOwner is a Shipper's error when another server writes the
+// session's recording in object storage: retrying cannot help, and the
+// node must not be told anything is safe on the strength of this
+// server's disk.
+var ErrNotOwner = errors.New("another server writes this session's recording")
+
 // Defaults of Deps' shipping.
 const (
 	// DefaultShipInterval bounds how long a record waits for object
@@ -681,6 +687,9 @@ type shipping struct {
 	last    time.Time // the last attempt
 	failing time.Time // since when attempts fail; zero while they work
 	local   bool      // acknowledging on local disk (failing too long)
+	// notOwner: another server writes the recording (ErrNotOwner);
+	// nothing more is shipped, or acknowledged.
+	notOwner bool
 }
 
 // shipDue ships the journal's durable records to object storage when
@@ -699,13 +708,20 @@ func (r *Relay) shipDue(sh *shipping) (ackable uint64, wait time.Duration) {
 		return seq, 0
 	}
 	shippedSeq, shippedSize := r.ship.Shipped()
+	if sh.notOwner {
+		return shippedSeq, 0
+	}
 	if size > shippedSize && (size-shippedSize >= shipEagerly || time.Since(sh.last) >= r.t.ShipInterval || !sh.failing.IsZero()) {
 		if !sh.failing.IsZero() && time.Since(sh.last) < r.t.ShipInterval {
 			// Failing: try once an interval, not at every sync.
 			return r.shipAck(sh, seq, shippedSeq), r.t.ShipInterval - time.Since(sh.last)
 		}
 		sh.last = time.Now()
-		if err := r.ship.Ship(r.t.ctx, seq, size); err != nil {
+		if err := r.ship.Ship(r.t.ctx, seq, size); errors.Is(err, ErrNotOwner) {
+			sh.notOwner = true
+			r.t.Logf("server: session %s: ALARM: %v; this server ships and acknowledges nothing more of it", r.id, err)
+			return shippedSeq, 0
+		} else if err != nil {
 			if sh.failing.IsZero() {
 				sh.failing = sh.last
 				r.t.Logf("server: session %s: shipping its recording to object storage: %v (the node keeps what is not shipped, for %s)", r.id, err, r.t.ShipStallTimeout)
@@ -823,13 +839,15 @@ func (r *Relay) end(status, reason string, code *int, msg string) {
 	if err := r.CloseJournal(); err != nil {
 		r.t.Logf("server: session %s: %v", r.id, err)
 	}
+	freeTo := final.RecordedSeq // what the agent may free
 	if r.ship != nil {
 		// The whole recording in object storage before anyone sees the
 		// session as ended, if object storage answers; if not, the
-		// backlog ships it later.
+		// backlog ships it later, and the node keeps what is not there.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.t.ctx), shipFinishWait)
 		if err := r.ship.Finish(ctx); err != nil {
 			r.t.Logf("server: session %s: its recording stays on this server's disk until object storage takes it: %v", r.id, err)
+			freeTo, _ = r.ship.Shipped()
 		}
 		cancel()
 	}
@@ -842,7 +860,7 @@ func (r *Relay) end(status, reason string, code *int, msg string) {
 	}
 	if att != nil && status == store.StatusTerminated {
 		// Let the agent free the session.
-		att.W.Write(wire.TAck, wire.AppendSeq(nil, final.RecordedSeq))
+		att.W.Write(wire.TAck, wire.AppendSeq(nil, freeTo))
 	}
 	if ac := r.t.Agent(r.target); att == nil && port == nil && ac != nil && reason != "AgentRestarted" {
 		// The node is connected but not attached to the session (a

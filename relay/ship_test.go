@@ -146,3 +146,72 @@ func TestShippingAcks(t *testing.T) {
 		t.Errorf("backlog after the end = %+v", p)
 	}
 }
+
+// TestShippingEndWithStorageDown: a session that ends while object
+// storage is down (and has not been down long enough to acknowledge on
+// local disk) tells its agent only what object storage holds: the agent
+// keeps the rest for a later hand-over, and the journal waits on the
+// backlog.
+func TestShippingEndWithStorageDown(t *testing.T) {
+	ctx := context.Background()
+	srv := miniotest.Start(t)
+	srv.CreateBucket(t, "recordings", false)
+	c, err := s3logs.New(ctx, s3logs.Config{Endpoint: srv.URL(), Region: srv.Region(), AccessKeyID: srv.AccessKey(), SecretAccessKey: srv.SecretKey(), Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := journalstore.New(c.Bucket(s3logs.Target{Bucket: "recordings"}), filepath.Join(t.TempDir(), "queue"), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newRelayFixtureWith(t, func(d *Deps) {
+		d.Ship = func(account, id, path string, fresh bool) Shipper { return js.Shipper(account, id, path, fresh) }
+		d.ShipInterval = 100 * time.Millisecond
+		d.ShipStallTimeout = time.Hour
+	})
+	r := f.table.Start(f.sess, f.jpath, f.j, 0)
+	att, agent := agentPair(t)
+	if !r.RunAgent(att) {
+		t.Fatal("RunAgent refused a running session")
+	}
+	acks := make(chan uint64, 100)
+	go func() {
+		defer close(acks)
+		for {
+			fr, err := agent.R.Read()
+			if err != nil {
+				return
+			}
+			if seq, err := wire.ParseSeq(fr.Payload); err == nil && fr.Type == wire.TAck {
+				acks <- seq
+			}
+		}
+	}()
+	send := func(rec wire.Record) {
+		t.Helper()
+		if err := agent.W.Write(wire.TRecord, wire.AppendRecord(nil, rec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(wire.Record{Seq: 1, Kind: wire.RecOutput, Data: []byte("shipped\r\n")})
+	if got := <-acks; got != 1 {
+		t.Fatalf("first ack %d, want 1", got)
+	}
+	srv.Stop()
+	send(wire.Record{Seq: 2, Kind: wire.RecOutput, Data: []byte("not shipped\r\n")})
+	send(wire.Record{Seq: 3, Kind: wire.RecExit, Data: []byte("Exited")})
+	select {
+	case <-f.ended:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the session did not end")
+	}
+	att.Stream.Close()
+	for seq := range acks {
+		if seq > 1 {
+			t.Fatalf("the agent was told record %d is safe while object storage holds only record 1", seq)
+		}
+	}
+	if p := js.Pending(); p.Journals != 1 {
+		t.Errorf("backlog = %+v, want the ended journal", p)
+	}
+}

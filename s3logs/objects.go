@@ -1,6 +1,7 @@
 package s3logs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,7 +62,8 @@ func (b *Bucket) fail(ctx context.Context, op, key string, err error) error {
 	switch code, status, _ := apiDetails(err); {
 	case code == "NoSuchKey" || code == "NotFound" || status == http.StatusNotFound:
 		return fmt.Errorf("s3://%s/%s: %w", b.t.Bucket, key, ErrNoObject)
-	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:
+	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed,
+		code == "ConditionalRequestConflict" || status == http.StatusConflict: // another put of the key in flight
 		return fmt.Errorf("s3://%s/%s: %w", b.t.Bucket, key, ErrObjectExists)
 	}
 	return &PutError{Bucket: b.t.Bucket, Key: key, Reason: b.c.explain(ctx, err, b.t, op), Err: err}
@@ -82,7 +84,7 @@ func (b *Bucket) PutNew(ctx context.Context, name string, body []byte) error {
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(b.t.Bucket),
 		Key:           aws.String(key),
-		Body:          strings.NewReader(string(body)),
+		Body:          bytes.NewReader(body),
 		ContentLength: aws.Int64(int64(len(body))),
 		IfNoneMatch:   aws.String("*"),
 		ContentType:   aws.String("application/octet-stream"),
@@ -102,8 +104,8 @@ func (b *Bucket) PutNew(ctx context.Context, name string, body []byte) error {
 	return nil
 }
 
-// PutFile stores what r reads (size bytes) under name, replacing any
-// object of that name; large bodies go in parts, as Put's.
+// PutFile stores what r reads under name, replacing any object of that
+// name; large bodies go in parts, as Put's.
 func (b *Bucket) PutFile(ctx context.Context, name string, r io.ReadSeeker) error {
 	if _, err := b.key(name); err != nil {
 		return err

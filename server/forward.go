@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 
 	"github.com/coder/websocket"
 
@@ -70,16 +69,8 @@ func (s *Server) handleConnections(w http.ResponseWriter, r *http.Request) error
 	if sess.Settings.Port == nil {
 		return errorf(http.StatusConflict, api.CodeNotPortSession, "session %s is not a port forwarding session: it has no forwarded connections (its recording: postern logs get %s)", sess.ID, sess.ID)
 	}
-	jpath := s.journalPath(sess.Account, sess.ID)
-	if rl := s.relays.Get(sess.ID); rl != nil && sess.Active() {
-		rl.SyncJournal() // include what was just recorded
-	}
-	if _, err := os.Stat(jpath); errors.Is(err, os.ErrNotExist) {
-		if sess.ShredKey == nil && !sess.Active() {
-			return errorf(http.StatusGone, api.CodeLogDeleted, "session %s's logs were deleted (postern logs delete): they cannot be read", sess.ID)
-		}
-		return errorf(http.StatusNotFound, api.CodeLogNotFound, "session %s has no recording", sess.ID)
-	} else if err != nil {
+	jpath, err := s.recordingFor(r.Context(), sess)
+	if err != nil {
 		return err
 	}
 	key, err := s.readerJournalKey(r.Context(), callerOf(r), sess.ID)

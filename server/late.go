@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/postern/postern/journalstore"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/relay"
 	"github.com/postern/postern/store"
@@ -162,6 +163,14 @@ func (s *Server) takeLate(ac *relay.Link, id string) error {
 	if j != nil {
 		from = j.LastSeq()
 	}
+	var ship *journalstore.Shipper
+	if rs := s.cfg.Recordings; rs != nil && j != nil {
+		// On the backlog before the first late record is written, and
+		// kept from it while they are: if this server stops before the
+		// journal is shipped, the next start ships it.
+		ship = rs.Shipper(sess.Account, sess.ID, path, false)
+		defer ship.Close()
+	}
 	att, res, err := relay.Open(ctx, ac, s.grant, wire.TResume, wire.Resume{SessionID: sess.ID, AckedSeq: from, Ended: ended})
 	if err == nil && !res.OK {
 		att.Stream.Close()
@@ -203,9 +212,9 @@ func (s *Server) takeLate(ac *relay.Link, id string) error {
 	}
 	// Record how far the recording goes, and deliver it again.
 	bg := context.WithoutCancel(ctx)
-	if rs := s.cfg.Recordings; rs != nil {
+	if ship != nil {
 		// If object storage does not take it now, the backlog will.
-		if serr := rs.Ship(bg, sess.Account, sess.ID, path); serr != nil {
+		if serr := ship.Finish(bg); serr != nil {
 			s.logf("server: session %s: its late output stays on this server's disk until object storage takes it: %v", sess.ID, serr)
 		}
 	}

@@ -2,9 +2,14 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/store"
 
 	"github.com/postern/postern/journalstore"
 	"github.com/postern/postern/relay"
@@ -18,8 +23,6 @@ type RecordingStore interface {
 	Shipper(account, id, path string, fresh bool) *journalstore.Shipper
 	// Fetch appends to path what object storage holds beyond it.
 	Fetch(ctx context.Context, account, id, path string) (int64, error)
-	// Ship stores a complete journal whole (after late output).
-	Ship(ctx context.Context, account, id, path string) error
 	// Delete removes a session's journal from object storage.
 	Delete(ctx context.Context, account, id string) error
 	// Pending is the backlog of journals not wholly stored.
@@ -38,7 +41,47 @@ func (s *Server) shipper() func(account, id, path string, fresh bool) relay.Ship
 	if rs == nil {
 		return nil
 	}
-	return func(account, id, path string, fresh bool) relay.Shipper { return rs.Shipper(account, id, path, fresh) }
+	return func(account, id, path string, fresh bool) relay.Shipper {
+		return ownedShipper{rs.Shipper(account, id, path, fresh)}
+	}
+}
+
+// ownedShipper tells the relay when another server writes the recording.
+type ownedShipper struct{ *journalstore.Shipper }
+
+func (o ownedShipper) Ship(ctx context.Context, seq uint64, size int64) error {
+	err := o.Shipper.Ship(ctx, seq, size)
+	switch {
+	case errors.Is(err, journalstore.ErrConflict) || errors.Is(err, journalstore.ErrGap):
+		return fmt.Errorf("%w: %w", relay.ErrNotOwner, err)
+	case errors.Is(err, journalstore.ErrFinished):
+		return nil // the session's end shipped it; Shipped says how far
+	}
+	return err
+}
+
+// recordingFor readies a session's journal for a reader and returns its
+// path: synced to include what was just recorded, if this server relays
+// the session, else fetched from object storage as far as it goes; or
+// the API's error for a recording deleted, missing or out of reach.
+func (s *Server) recordingFor(ctx context.Context, sess store.Session) (string, error) {
+	jpath := s.journalPath(sess.Account, sess.ID)
+	if rl := s.relays.Get(sess.ID); rl != nil && sess.Active() {
+		rl.SyncJournal()
+	} else if sess.ShredKey != nil {
+		if err := s.fetchJournal(ctx, sess.Account, sess.ID); err != nil {
+			return "", errorf(http.StatusServiceUnavailable, api.CodeRecordingUnavailable, "session %s: %v", sess.ID, err)
+		}
+	}
+	if _, err := os.Stat(jpath); errors.Is(err, os.ErrNotExist) {
+		if sess.ShredKey == nil && !sess.Active() {
+			return "", errorf(http.StatusGone, api.CodeLogDeleted, "session %s's logs were deleted (postern logs delete): they cannot be read", sess.ID)
+		}
+		return "", errorf(http.StatusNotFound, api.CodeLogNotFound, "session %s has no recording", sess.ID)
+	} else if err != nil {
+		return "", err
+	}
+	return jpath, nil
 }
 
 // fetchJournal brings this server's copy of a session's journal up to

@@ -467,20 +467,8 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) error {
 	// The journal is the recording; the .cast and .log are views of it,
 	// rendered as they are read (a few hundred MB/s), so that recording
 	// costs one sequential write and the artifacts take no space.
-	jpath := s.journalPath(sess.Account, sess.ID)
-	if rl := s.relays.Get(sess.ID); rl != nil && sess.Active() {
-		rl.SyncJournal() // include what was just said
-	} else if sess.ShredKey != nil {
-		if err := s.fetchJournal(r.Context(), sess.Account, sess.ID); err != nil {
-			return errorf(http.StatusServiceUnavailable, api.CodeRecordingUnavailable, "session %s: %v", sess.ID, err)
-		}
-	}
-	if _, err := os.Stat(jpath); errors.Is(err, os.ErrNotExist) {
-		if sess.ShredKey == nil && !sess.Active() {
-			return errorf(http.StatusGone, api.CodeLogDeleted, "session %s's logs were deleted (postern logs delete): they cannot be read", sess.ID)
-		}
-		return errorf(http.StatusNotFound, api.CodeLogNotFound, "session %s has no recording", sess.ID)
-	} else if err != nil {
+	jpath, err := s.recordingFor(r.Context(), sess)
+	if err != nil {
 		return err
 	}
 	key, err := s.readerJournalKey(r.Context(), callerOf(r), sess.ID)
