@@ -114,6 +114,9 @@ const (
 	CodeOutboxFull               = "OutboxFull"
 	CodeAuditFailed              = "AuditFailed" // the call's audit record could not be written, so the call failed
 	CodeDiskFull                 = "DiskFull"
+	// CodeDatabaseUnavailable: the metadata database does not answer;
+	// live sessions go on, new ones wait for it.
+	CodeDatabaseUnavailable = "DatabaseUnavailable"
 	CodeServerStopping           = "ServerStopping"
 	CodeInternalError            = "InternalError"
 )

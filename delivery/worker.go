@@ -155,6 +155,10 @@ type Worker struct {
 	gen     uint64
 	doneGen map[deliveryKey]uint64
 
+	// pollErr logs a failed poll for due work, at most once a minute
+	// (a database that does not answer fails every poll).
+	pollErr logger.Logf
+
 	// reopenMu serializes reopening a session's deliveries (late output,
 	// the server's late hand-over) with recording the outcome of an attempt, so that an
 	// attempt which rendered the journal before it grew cannot mark its
@@ -239,7 +243,7 @@ func New(deps Deps) *Worker {
 	if deps.Streamed == nil {
 		deps.Streamed = func(string, time.Duration) {}
 	}
-	return &Worker{Deps: deps, wake: make(chan struct{}, 1), active: map[deliveryKey]bool{}, doneGen: map[deliveryKey]uint64{}, reopened: map[deliveryKey]bool{}}
+	return &Worker{Deps: deps, pollErr: logger.Throttled(deps.Logf, time.Minute), wake: make(chan struct{}, 1), active: map[deliveryKey]bool{}, doneGen: map[deliveryKey]uint64{}, reopened: map[deliveryKey]bool{}}
 }
 
 // Kick makes the worker look for due work now.
@@ -264,7 +268,7 @@ func (d *Worker) Run(ctx context.Context) {
 		d.mu.Unlock()
 		due, err := d.Store.DueDeliveries(ctx, d.Now(), 32+running)
 		if err != nil && ctx.Err() == nil {
-			d.Logf("server: outbox: %v", err)
+			d.pollErr("server: outbox: %v", err)
 		}
 		for _, dl := range due {
 			k := keyOf(dl)

@@ -137,6 +137,8 @@ const maxBackoff = 5 * time.Minute
 type Worker struct {
 	d    Deps
 	kick chan struct{}
+	// pollErr logs a failed listing of sources, at most once a minute.
+	pollErr logger.Logf
 
 	// Owned by the goroutine running Pass. A buffer being written
 	// (inFlight) belongs to its flush goroutine until its result comes
@@ -198,7 +200,7 @@ func New(d Deps) *Worker {
 	if d.MaxBuffered <= 0 {
 		d.MaxBuffered = DefaultMaxBuffered
 	}
-	return &Worker{d: d, kick: make(chan struct{}, 1), bufs: map[bufKey]*buffer{}, read: map[srcKey]int64{}, status: map[string]*StreamStatus{},
+	return &Worker{d: d, pollErr: logger.Throttled(d.Logf, time.Minute), kick: make(chan struct{}, 1), bufs: map[bufKey]*buffer{}, read: map[srcKey]int64{}, status: map[string]*StreamStatus{},
 		done: make(chan flushResult, maxFlushes)}
 }
 
@@ -281,7 +283,7 @@ func (w *Worker) Pass(ctx context.Context) time.Time {
 	w.applyDone(ctx)
 	srcs, err := w.d.Sources(ctx)
 	if err != nil {
-		w.d.Logf("firehose: list sources: %v", err)
+		w.pollErr("firehose: list sources: %v", err)
 		return time.Time{}
 	}
 	live := make(map[srcKey]bool, len(srcs))

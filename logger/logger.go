@@ -9,6 +9,8 @@ import (
 	"log"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Logf is a printf-style log function.
@@ -24,6 +26,35 @@ func Std(format string, args ...any) { log.Printf(format, args...) }
 func WithPrefix(logf Logf, prefix string) Logf {
 	return func(format string, args ...any) {
 		logf("%s", prefix+fmt.Sprintf(format, args...))
+	}
+}
+
+// Throttled returns a Logf for a line that repeats while a condition
+// lasts (a database that does not answer, polled every second): it logs
+// the first, then at most one an interval, saying how many it left out.
+// It is safe for concurrent use.
+func Throttled(logf Logf, every time.Duration) Logf { return throttled(logf, every, time.Now) }
+
+func throttled(logf Logf, every time.Duration, clock func() time.Time) Logf {
+	var mu sync.Mutex // guards the two below
+	var last time.Time
+	var dropped int
+	return func(format string, args ...any) {
+		mu.Lock()
+		now := clock()
+		if !last.IsZero() && now.Sub(last) < every {
+			dropped++
+			mu.Unlock()
+			return
+		}
+		n := dropped
+		last, dropped = now, 0
+		mu.Unlock()
+		line := fmt.Sprintf(format, args...)
+		if n > 0 {
+			line += fmt.Sprintf(" (and %d more like it in the last %s)", n, every)
+		}
+		logf("%s", line)
 	}
 }
 

@@ -3,8 +3,12 @@ package logger
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/postern/postern/clocktest"
 )
 
 func TestJSON(t *testing.T) {
@@ -31,5 +35,20 @@ func TestJSON(t *testing.T) {
 	}
 	if _, err := New("xml", &b); err == nil {
 		t.Error("xml accepted")
+	}
+}
+
+func TestThrottled(t *testing.T) {
+	var lines []string
+	clk := clocktest.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	logf := throttled(func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }, time.Minute, clk.Now)
+	for i := 0; i < 5; i++ {
+		logf("poll %d failed", i)
+		clk.Advance(time.Second)
+	}
+	clk.Advance(time.Minute)
+	logf("poll %d failed", 5)
+	if len(lines) != 2 || lines[0] != "poll 0 failed" || lines[1] != "poll 5 failed (and 4 more like it in the last 1m0s)" {
+		t.Fatalf("lines = %q", lines)
 	}
 }

@@ -851,13 +851,9 @@ func (r *Relay) end(status, reason string, code *int, msg string) {
 		}
 		cancel()
 	}
-	if err := r.t.Store.UpdateSession(context.WithoutCancel(r.t.ctx), final); err != nil {
-		r.t.Logf("server: session %s: %v", r.id, err)
-	}
-	// The journal is complete: its artifacts may go to the destinations.
-	if err := r.t.Store.ReleaseDeliveries(context.WithoutCancel(r.t.ctx), r.account, r.id, r.t.Now()); err != nil {
-		r.t.Logf("server: session %s: %v", r.id, err)
-	}
+	// The final state, and the release of the artifacts to the
+	// destinations now that the journal is complete.
+	r.storeEnd(final)
 	if att != nil && status == store.StatusTerminated {
 		// Let the agent free the session.
 		att.W.Write(wire.TAck, wire.AppendSeq(nil, freeTo))
@@ -879,6 +875,45 @@ func (r *Relay) end(status, reason string, code *int, msg string) {
 	r.t.Ended(final, fmt.Sprintf("%s %s, exit %d", status, reason, exit.Code))
 	// Clients still attached drain the remaining output and the exit;
 	// the relay leaves the table when they are gone (see watch).
+}
+
+// storeEndRetry bounds the wait between tries to store a session's end
+// while the database does not answer.
+const storeEndRetry = 15 * time.Second
+
+// storeEnd stores a session's final state and releases its deliveries.
+// If the database does not take them, they are tried again until it does
+// (or the server stops: a restart then finds the session's exit in its
+// journal and ends it again), while the session's clients are told it
+// ended: a database outage neither holds them nor loses the end.
+func (r *Relay) storeEnd(final store.Session) {
+	try := func() error {
+		ctx := context.WithoutCancel(r.t.ctx)
+		if err := r.t.Store.UpdateSession(ctx, final); err != nil {
+			return err
+		}
+		return r.t.Store.ReleaseDeliveries(ctx, r.account, r.id, r.t.Now())
+	}
+	err := try()
+	if err == nil {
+		return
+	}
+	r.t.Logf("server: session %s: storing its end: %v; trying again until the database answers", r.id, err)
+	r.t.wg.Go(func() {
+		wait := time.Second
+		for {
+			select {
+			case <-r.t.ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			if err := try(); err == nil {
+				r.t.Logf("server: session %s: its end is stored", r.id)
+				return
+			}
+			wait = min(2*wait, storeEndRetry)
+		}
+	})
 }
 
 func (r *Relay) CloseJournal() error {

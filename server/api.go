@@ -179,7 +179,12 @@ func (s *Server) routes() []route {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	err = s.diskError(err)
 	var ae *apiError
-	if !errors.As(err, &ae) {
+	if !errors.As(err, &ae) && errors.Is(err, store.ErrUnavailable) {
+		s.logf("server: %s %s: %v", r.Method, r.URL.Path, err)
+		ae = errorf(http.StatusServiceUnavailable, api.CodeDatabaseUnavailable, "the server's database does not answer: sessions already running go on, and new ones can start once it is back; try again shortly")
+		ae.RetryAfter = 5
+	}
+	if ae == nil {
 		s.logf("server: %s %s: %v", r.Method, r.URL.Path, err)
 		ae = errorf(http.StatusInternalServerError, api.CodeInternalError, "internal error; see the server log")
 	}

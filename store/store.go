@@ -24,6 +24,9 @@ var (
 	ErrConflict  = errors.New("already exists")
 	ErrExpired   = errors.New("activation expired")
 	ErrExhausted = errors.New("activation registration limit reached")
+	// ErrUnavailable: the database does not answer (down, unreachable,
+	// refusing connections); the same call may succeed later.
+	ErrUnavailable = errors.New("the database does not answer")
 )
 
 // DefaultAccount is the account a fresh installation creates.

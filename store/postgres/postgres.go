@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -1152,6 +1153,9 @@ func wrapErr(err error, format string, args ...any) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = store.ErrNotFound
 	}
+	if unavailable(err) {
+		return fmt.Errorf("store: "+format+": %w: %w", append(args, store.ErrUnavailable, err)...)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -1162,6 +1166,24 @@ func wrapErr(err error, format string, args ...any) error {
 		}
 	}
 	return fmt.Errorf("store: "+format+": %w", append(args, err)...)
+}
+
+// unavailable reports whether err says the database cannot be reached or
+// is not serving, rather than that the statement failed: a connection
+// that could not be made, was cut, or was ended by the server.
+func unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08, connection exceptions; 57P01-57P03, the server
+		// shutting down or not yet accepting connections.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || pgconn.SafeToRetry(err)
 }
 
 // checkAffected turns an update or delete that matched no row into

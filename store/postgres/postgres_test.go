@@ -124,3 +124,33 @@ func TestTwoServers(t *testing.T) {
 		t.Errorf("%d audit records, want %d", len(rs), tries)
 	}
 }
+
+// TestUnavailable: a database that refuses connections, or ends them, is
+// ErrUnavailable (the server answers DatabaseUnavailable, and retries),
+// not a failed statement; once it is back, the same store works again.
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn := pgtest.NewDatabase(t)
+	s, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Cursor(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.SetReachable(t, dsn, false)
+	for range 3 { // a connection cut in use, then refused ones
+		if _, err := s.Cursor(ctx, "x"); !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("Cursor with the database away: %v, want ErrUnavailable", err)
+		}
+	}
+	if _, err := s.GetSession(ctx, "nobody-0123456789abcdef0"); !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetSession with the database away: %v, want ErrUnavailable only", err)
+	}
+	pgtest.SetReachable(t, dsn, true)
+	if _, err := s.Cursor(ctx, "x"); err != nil {
+		t.Fatalf("Cursor once the database is back: %v", err)
+	}
+}

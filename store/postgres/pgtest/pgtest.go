@@ -398,3 +398,34 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return strings.TrimSpace(b.b.String())
 }
+
+// SetReachable makes database name, one NewDatabase returned the URL of,
+// refuse every connection and end those it has (reachable false), as a
+// database server that went away does to its clients, or accept them
+// again (true).
+func SetReachable(t testing.TB, dbURL string, reachable bool) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	mu.Lock()
+	srv := shared
+	mu.Unlock()
+	if srv == nil {
+		t.Fatal("pgtest: SetReachable before NewDatabase")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	ident := pgx.Identifier{name}.Sanitize()
+	if err := srv.admin(ctx, fmt.Sprintf(`ALTER DATABASE %s WITH ALLOW_CONNECTIONS %t`, ident, reachable)); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	if !reachable {
+		lit := strings.ReplaceAll(name, "'", "''")
+		if err := srv.admin(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '`+lit+`' AND pid <> pg_backend_pid()`); err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+	}
+}
