@@ -117,6 +117,6 @@ const (
 	// CodeDatabaseUnavailable: the metadata database does not answer;
 	// live sessions go on, new ones wait for it.
 	CodeDatabaseUnavailable = "DatabaseUnavailable"
-	CodeServerStopping           = "ServerStopping"
-	CodeInternalError            = "InternalError"
+	CodeServerStopping      = "ServerStopping"
+	CodeInternalError       = "InternalError"
 )
