@@ -117,6 +117,9 @@ const (
 	// CodeDatabaseUnavailable: the metadata database does not answer;
 	// live sessions go on, new ones wait for it.
 	CodeDatabaseUnavailable = "DatabaseUnavailable"
-	CodeServerStopping      = "ServerStopping"
-	CodeInternalError       = "InternalError"
+	// CodeSessionNotReady: a running session this server is still
+	// taking up (after a restart, from object storage).
+	CodeSessionNotReady = "SessionNotReady"
+	CodeServerStopping  = "ServerStopping"
+	CodeInternalError   = "InternalError"
 )

@@ -28,7 +28,14 @@ import (
 // reconnects to it, every session resumes and ends, every recording holds
 // every line exactly once and in order, and the user's CLI reconnects by
 // itself and prints every line exactly once.
-func TestServerLostWithItsDisk(t *testing.T) {
+func TestServerLostWithItsDisk(t *testing.T) { lostServer(t, false) }
+
+// TestServerLostBucketDown: as TestServerLostWithItsDisk, with the bucket
+// down as the new server starts: it takes the sessions up once the
+// bucket answers, and nothing is lost.
+func TestServerLostBucketDown(t *testing.T) { lostServer(t, true) }
+
+func lostServer(t *testing.T, bucketDown bool) {
 	ctx := testCtx(t)
 	dsn := pgtest.NewDatabase(t)
 	s3 := miniotest.Start(t)
@@ -111,10 +118,19 @@ func TestServerLostWithItsDisk(t *testing.T) {
 	if err := os.RemoveAll(dataA); err != nil {
 		t.Fatal(err)
 	}
+	if bucketDown {
+		s3.Stop()
+	}
 	dataB := filepath.Join(c.dir, "server-b")
 	c.server = start(t, srvEnv, "server", "--data", dataB, "--config", config("b", true))
 	c.server.waitFor(ctx, regexp.MustCompile(`listening on https://`))
 	c.waitOnline(ctx)
+	if bucketDown {
+		c.server.waitFor(ctx, regexp.MustCompile(`taking the session up when it does`))
+		if err := s3.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	if err := cli.Wait(); err != nil {
 		t.Fatalf("postern exec across the server's loss: %v\nstderr: %s", err, cliErr.String())

@@ -217,10 +217,12 @@ func (s *Server) setUpAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 	ac := &agentConn{Link: relay.Link{NodeID: n.ID, Mux: mux}, ctl: wire.NewWriter(ctl), ctlRead: ctl, since: s.now(), typedMarks: hello.TypedMarks, ip: ip, version: hello.AgentVersion}
 	ac.seen.Store(ac.since.UnixNano())
 	ac.hb.stored = ac.since // the last-seen time in the store
-	// Which sessions to resume is decided before the agent is published:
-	// a session started on it afterwards is new, not one its hello forgot.
-	toResume := s.relays.OnNode(n.ID)
+	// Which sessions to resume is decided as the agent is published: a
+	// session started on it afterwards is new, not one its hello forgot,
+	// and one recovered late (recoverLater) is either here or finds the
+	// agent published.
 	s.agentsMu.Lock()
+	toResume := s.relays.OnNode(n.ID)
 	old := s.agents[n.ID]
 	s.agents[n.ID] = ac
 	s.agentsMu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"github.com/postern/postern/store"
 
 	"github.com/postern/postern/journalstore"
+	"github.com/postern/postern/recording"
 	"github.com/postern/postern/relay"
 )
 
@@ -82,6 +83,49 @@ func (s *Server) recordingFor(ctx context.Context, sess store.Session) (string, 
 		return "", err
 	}
 	return jpath, nil
+}
+
+// recoverLaterEvery is how often a session whose recording object storage
+// would not give at start is tried again.
+const recoverLaterEvery = 10 * time.Second
+
+// recoverLater takes up a running session once object storage gives its
+// journal: the node keeps everything meanwhile, and the session is
+// resumed on it if it is connected (if not, when it connects).
+func (s *Server) recoverLater(sess store.Session) {
+	t := time.NewTicker(recoverLaterEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.fetchJournalNow(s.ctx, sess.Account, sess.ID); err != nil {
+			continue
+		}
+		key, err := s.journalKey(s.ctx, sess.Account, sess.ID)
+		var j *recording.Journal
+		if err == nil {
+			j, err = recording.OpenJournal(s.journalPath(sess.Account, sess.ID), key)
+		}
+		if err != nil {
+			s.logf("server: session %s: its recording cannot be reopened: %v; trying again", sess.ID, err)
+			continue
+		}
+		s.agentsMu.Lock() // see setUpAgent: resumed here or there
+		rl, exited := s.relays.Recover(sess, s.journalPath(sess.Account, sess.ID), j, key)
+		ac := s.agents[sess.Target]
+		s.agentsMu.Unlock()
+		s.logf("server: recovered session %s at record %d from object storage", sess.ID, j.LastSeq())
+		switch {
+		case exited:
+			rl.Finish()
+		case ac != nil:
+			rl.Resume(&ac.Link)
+		}
+		return
+	}
 }
 
 // fetchJournal brings this server's copy of a session's journal up to

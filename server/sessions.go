@@ -548,6 +548,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if rl == nil && sess.Active() {
+		// Running, and not relayed here yet: its recording is on its way
+		// from object storage (recoverLater). Clients retry a 503.
+		e := errorf(http.StatusServiceUnavailable, api.CodeSessionNotReady, "session %s is running but this server has not taken it up yet (its recording is on its way from object storage): try again shortly", sess.ID)
+		e.RetryAfter = 2
+		return e
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return nil // Accept wrote the response
@@ -644,6 +651,16 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 	}
 	for _, sess := range ss {
 		jpath := s.journalPath(sess.Account, sess.ID)
+		if _, serr := os.Stat(jpath); errors.Is(serr, os.ErrNotExist) && s.cfg.Recordings != nil && sess.Settings.Desktop == nil {
+			if err := s.fetchJournalNow(ctx, sess.Account, sess.ID); err != nil {
+				// Object storage does not answer: the session waits
+				// for it, rather than fail for want of its recording.
+				s.logf("server: session %s: its recording is in object storage, which does not answer (%v); taking the session up when it does", sess.ID, err)
+				s.wg.Add(1)
+				go func() { defer s.wg.Done(); s.recoverLater(sess) }()
+				continue
+			}
+		}
 		key, err := s.journalKey(ctx, sess.Account, sess.ID)
 		var j *recording.Journal
 		if err == nil {
