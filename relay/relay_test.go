@@ -36,7 +36,7 @@ func newRelayFixture(t *testing.T) *relayFixture {
 }
 
 // newRelayFixtureWith is newRelayFixture with deps changed by mod.
-func newRelayFixtureWith(t *testing.T, mod func(*Deps)) *relayFixture {
+func newRelayFixtureWith(t testing.TB, mod func(*Deps)) *relayFixture {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -76,7 +76,7 @@ func newRelayFixtureWith(t *testing.T, mod func(*Deps)) *relayFixture {
 
 // agentPair is a yamux connection standing in for an agent's: the
 // relay's side gets an Attachment, the test plays the agent on the other.
-func agentPair(t *testing.T) (server *Attachment, agent *Attachment) {
+func agentPair(t testing.TB) (server *Attachment, agent *Attachment) {
 	t.Helper()
 	a, b := net.Pipe()
 	cfg := yamux.DefaultConfig()
@@ -102,7 +102,7 @@ func agentPair(t *testing.T) (server *Attachment, agent *Attachment) {
 		&Attachment{Stream: as, W: wire.NewWriter(as), R: wire.NewReader(as)}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/postern/postern/journalstore"
+	"github.com/postern/postern/logger"
 	"github.com/postern/postern/s3logs"
 	"github.com/postern/postern/s3logs/miniotest"
 	"github.com/postern/postern/store"
@@ -213,5 +215,85 @@ func TestShippingEndWithStorageDown(t *testing.T) {
 	}
 	if p := js.Pending(); p.Journals != 1 {
 		t.Errorf("backlog = %+v, want the ended journal", p)
+	}
+}
+
+// BenchmarkAgentThroughput measures what a recording's system of record
+// costs the node: an agent sends 32 KiB records as fast as its window of
+// unacknowledged records (16 MiB, as the real agent's) allows, and the
+// benchmark runs until the last is acknowledged, with the journal on
+// local disk (acknowledged once synced) and with a real MinIO as the
+// system of record (acknowledged once shipped).
+//
+//	go test -run NONE -bench AgentThroughput ./relay
+func BenchmarkAgentThroughput(b *testing.B) {
+	for _, bucket := range []bool{false, true} {
+		name := "local-disk"
+		if bucket {
+			name = "object-storage"
+		}
+		b.Run(name, func(b *testing.B) { benchAgent(b, bucket) })
+	}
+}
+
+func benchAgent(b *testing.B, bucket bool) {
+	const rec, window, total = 32 << 10, 16 << 20, 256 << 20
+	var c *s3logs.Client
+	if bucket {
+		srv := miniotest.Start(b)
+		srv.CreateBucket(b, "recordings", false)
+		var err error
+		c, err = s3logs.New(context.Background(), s3logs.Config{Endpoint: srv.URL(), Region: srv.Region(), AccessKeyID: srv.AccessKey(), SecretAccessKey: srv.SecretKey(), Timeout: 10 * time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	data := make([]byte, rec)
+	b.SetBytes(total)
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		var ship func(account, id, path string, fresh bool) Shipper
+		if bucket {
+			// Each run's session is new: a prefix of its own.
+			js, err := journalstore.New(c.Bucket(s3logs.Target{Bucket: "recordings", Prefix: fmt.Sprintf("run-%d", i)}), filepath.Join(b.TempDir(), "queue"), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ship = func(account, id, path string, fresh bool) Shipper { return js.Shipper(account, id, path, fresh) }
+		}
+		f := newRelayFixtureWith(b, func(d *Deps) { d.Ship, d.Logf = ship, logger.Discard })
+		r := f.table.Start(f.sess, f.jpath, f.j, 0)
+		att, agent := agentPair(b)
+		r.RunAgent(att)
+		var acked atomic.Uint64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				fr, err := agent.R.Read()
+				if err != nil {
+					return
+				}
+				if seq, err := wire.ParseSeq(fr.Payload); err == nil && fr.Type == wire.TAck {
+					acked.Store(seq)
+					if seq == total/rec {
+						return
+					}
+				}
+			}
+		}()
+		b.StartTimer()
+		for seq := uint64(1); seq <= total/rec; seq++ {
+			for (seq-acked.Load())*rec > window {
+				time.Sleep(100 * time.Microsecond)
+			}
+			if err := agent.W.Write(wire.TRecord, wire.AppendRecord(nil, wire.Record{Seq: seq, Kind: wire.RecOutput, Data: data})); err != nil {
+				b.Fatal(err)
+			}
+		}
+		<-done
+		b.StopTimer()
+		att.Stream.Close()
 	}
 }
