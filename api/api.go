@@ -111,6 +111,15 @@ type Token struct {
 	Secret    string    `json:"secret,omitempty"`
 }
 
+// AccessKey is a user's key for the AWS-compatible APIs; the secret is
+// shown once, when it is made.
+type AccessKey struct {
+	AccessKeyID     string    `json:"accessKeyId"`
+	User            string    `json:"user"`
+	CreatedAt       time.Time `json:"createdAt"`
+	SecretAccessKey string    `json:"secretAccessKey,omitempty"`
+}
+
 // Policy is one of an account's Cedar policy documents.
 type Policy struct {
 	ID        string    `json:"id"`

@@ -45,16 +45,17 @@ const (
 	CodeResourceAlreadyExistsException = "ResourceAlreadyExistsException"
 	// CodeResourceInUse: Firehose's and CloudWatch Logs' ResourceInUseException,
 	// a resource that something else still names.
-	CodeResourceInUse   = "ResourceInUseException"
-	CodeUserNotFound    = "UserNotFound"
-	CodeUserExists      = "UserExists"
-	CodeTokenNotFound   = "TokenNotFound"
-	CodePolicyNotFound  = "PolicyNotFound"
-	CodeAccountNotFound = "AccountNotFoundException"
-	CodeOrgUnitNotFound = "OrganizationalUnitNotFoundException"
-	CodeSessionNotFound = "SessionNotFound"
-	CodeLogNotFound     = "LogNotFound"
-	CodeLogDeleted      = "LogDeleted"
+	CodeResourceInUse     = "ResourceInUseException"
+	CodeUserNotFound      = "UserNotFound"
+	CodeUserExists        = "UserExists"
+	CodeTokenNotFound     = "TokenNotFound"
+	CodeAccessKeyNotFound = "AccessKeyNotFound"
+	CodePolicyNotFound    = "PolicyNotFound"
+	CodeAccountNotFound   = "AccountNotFoundException"
+	CodeOrgUnitNotFound   = "OrganizationalUnitNotFoundException"
+	CodeSessionNotFound   = "SessionNotFound"
+	CodeLogNotFound       = "LogNotFound"
+	CodeLogDeleted        = "LogDeleted"
 	// CodeRecordingUnavailable: the recording is kept in object storage,
 	// which did not answer, and this server has no copy.
 	CodeRecordingUnavailable   = "RecordingUnavailable"

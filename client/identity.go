@@ -80,3 +80,23 @@ func (c *Client) TestPolicy(ctx context.Context, req api.PolicyTestRequest) (api
 	err := c.do(ctx, "POST", api.PathPolicies+"/test", req, &out)
 	return out, err
 }
+
+// AccessKeys lists a user's access keys for the AWS-compatible APIs.
+func (c *Client) AccessKeys(ctx context.Context, user string) ([]api.AccessKey, error) {
+	var out []api.AccessKey
+	err := c.do(ctx, "GET", api.PathUsers+"/"+url.PathEscape(user)+"/access-keys", nil, &out)
+	return out, err
+}
+
+// CreateAccessKey makes an access key for a user; its secret is in the
+// answer only.
+func (c *Client) CreateAccessKey(ctx context.Context, user string) (api.AccessKey, error) {
+	var out api.AccessKey
+	err := c.do(ctx, "POST", api.PathUsers+"/"+url.PathEscape(user)+"/access-keys", nil, &out)
+	return out, err
+}
+
+// DeleteAccessKey deletes a user's access key.
+func (c *Client) DeleteAccessKey(ctx context.Context, user, id string) error {
+	return c.do(ctx, "DELETE", api.PathUsers+"/"+url.PathEscape(user)+"/access-keys/"+url.PathEscape(id), nil, nil)
+}

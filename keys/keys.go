@@ -99,9 +99,10 @@ type Service struct {
 	rand io.Reader
 	// defaultMu serializes making accounts' default keys.
 	defaultMu sync.Mutex
-	ext       External // nil: no keys outside Postern
-	extAll    bool     // every reference goes to ext
-	auditKey  []byte   // see AuditKey
+	ext       External    // nil: no keys outside Postern
+	extAll    bool        // every reference goes to ext
+	auditKey  []byte      // see AuditKey
+	secrets   cipher.AEAD // see SealSecret
 	// place finds an account's organization (Options.Place); nil:
 	// accounts belong to none.
 	place func(ctx context.Context, account string) (org, path string, err error)
@@ -111,6 +112,16 @@ type Service struct {
 // from the root key: whoever can write the database without holding the
 // root key cannot forge the trail.
 func (s *Service) AuditKey() []byte { return s.auditKey }
+
+// SealSecret encrypts a secret the server must keep readable for itself
+// (an access key's, which both sides of a Signature Version 4 sign
+// with), under a key derived from the root key, bound to aad: a copy of
+// the database alone does not give it away, and a sealed secret moved to
+// another row does not open.
+func (s *Service) SealSecret(secret, aad []byte) []byte { return s.seal(s.secrets, secret, aad) }
+
+// OpenSecret decrypts what SealSecret sealed with the same aad.
+func (s *Service) OpenSecret(sealed, aad []byte) ([]byte, error) { return open(s.secrets, sealed, aad) }
 
 // External is a key service outside Postern, AWS KMS (package awskms), for
 // the kmsKeyId values that name its keys: ARNs "arn:aws:kms:...", or every
@@ -160,6 +171,13 @@ func Open(ctx context.Context, st Store, rootKeyFile string, opts Options) (*Ser
 		return nil, err
 	}
 	if s.auditKey, err = hkdf.Key(sha256.New, root, nil, "postern audit chain", 32); err != nil {
+		return nil, err
+	}
+	secretsKey, err := hkdf.Key(sha256.New, root, nil, "postern stored secrets", 32)
+	if err != nil {
+		return nil, err
+	}
+	if s.secrets, err = newGCM(secretsKey); err != nil {
 		return nil, err
 	}
 	if check == nil {

@@ -629,3 +629,20 @@ func TestSetDescriptionAndRotation(t *testing.T) {
 		t.Errorf("bob, whom the policy does not name, changed the description: %v", err)
 	}
 }
+
+// TestSealedSecrets: a secret sealed for one row opens only for it, and
+// only with the same root key (a reopened service opens it).
+func TestSealedSecrets(t *testing.T) {
+	e := newEnv(t)
+	sealed := e.svc.SealSecret([]byte("wJalrXUtnFEMI"), []byte("000000000001/AKIA1"))
+	if strings.Contains(string(sealed), "wJalrXUtnFEMI") {
+		t.Fatal("the sealed secret holds the secret")
+	}
+	got, err := e.open(t).OpenSecret(sealed, []byte("000000000001/AKIA1"))
+	if err != nil || string(got) != "wJalrXUtnFEMI" {
+		t.Fatalf("OpenSecret = %q, %v", got, err)
+	}
+	if _, err := e.svc.OpenSecret(sealed, []byte("000000000001/AKIA2")); err == nil {
+		t.Error("a secret sealed for one access key opened for another")
+	}
+}

@@ -111,6 +111,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.commandRoutes()...)
 	return append(rs, []route{
 		{Pattern: "GET /", Public: "the web console's static pages (each API call they make is checked)", Open: web.Handler().ServeHTTP},
+		{Pattern: "POST /{$}", Public: "the AWS-compatible APIs (X-Amz-Target): Signature Version 4 with an access key; each operation authorized by the same policies (awsapi.go)", Open: s.handleAWS},
 		{Pattern: "GET " + api.PathHealth, Public: "health check: says only ok", Open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},
 		{Pattern: "POST " + api.PathLogin, Public: "signs in with a password (rate limited)", Open: s.guard().Public(s.login)},
 		{Pattern: "POST " + api.PathRefresh, Public: "trades a refresh token", Open: s.guard().Public(s.refresh)},
@@ -167,6 +168,10 @@ func (s *Server) routes() []route {
 		{Pattern: "GET " + api.PathUsers + "/{name}/tokens", Action: authz.DescribeTokens, Handler: s.handleListTokens},
 		{Pattern: "POST " + api.PathUsers + "/{name}/tokens", Action: authz.CreateToken, Handler: s.handleCreateToken},
 		{Pattern: "DELETE " + api.PathUsers + "/{name}/tokens/{id}", Action: authz.RevokeToken, Handler: s.handleRevokeToken},
+		// Access keys are credentials as tokens are: the same actions.
+		{Pattern: "GET " + api.PathUsers + "/{name}/access-keys", Action: authz.DescribeTokens, Handler: s.handleListAccessKeys},
+		{Pattern: "POST " + api.PathUsers + "/{name}/access-keys", Action: authz.CreateToken, Handler: s.handleCreateAccessKey},
+		{Pattern: "DELETE " + api.PathUsers + "/{name}/access-keys/{id}", Action: authz.RevokeToken, Handler: s.handleDeleteAccessKey},
 		{Pattern: "GET " + api.PathPolicies, Action: authz.DescribePolicies, Handler: s.handleListPolicies},
 		{Pattern: "PUT " + api.PathPolicies + "/{id}", Action: authz.PutPolicy, Handler: s.handlePutPolicy},
 		{Pattern: "DELETE " + api.PathPolicies + "/{id}", Action: authz.DeletePolicy, Handler: s.handleDeletePolicy},

@@ -36,6 +36,10 @@ type KeyService interface {
 	SetRotation(ctx context.Context, c keys.Caller, ref string, period time.Duration) error
 	KeyOf(ctx context.Context, account, ref string) (keyAccount, id string, err error)
 	RunDue(ctx context.Context) (rotated, destroyed []string, err error)
+	// SealSecret and OpenSecret keep secrets the server itself needs
+	// (access keys') sealed in the store.
+	SealSecret(secret, aad []byte) []byte
+	OpenSecret(sealed, aad []byte) ([]byte, error)
 }
 
 func (s *Server) keyService() (KeyService, error) {

@@ -474,6 +474,18 @@ CREATE TABLE leases (
 	expires INTEGER NOT NULL
 ) STRICT;
 `,
+	// 17: access keys for the AWS-compatible APIs.
+	`
+CREATE TABLE access_keys (
+	id            TEXT PRIMARY KEY,
+	account       TEXT NOT NULL,
+	user_name     TEXT NOT NULL,
+	sealed_secret BLOB NOT NULL,
+	created_at    INTEGER,
+	FOREIGN KEY (account, user_name) REFERENCES users (account, name) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX access_keys_user ON access_keys (account, user_name);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -706,6 +718,35 @@ func (s *SQLite) AcquireLease(ctx context.Context, name, holder string, ttl time
 func (s *SQLite) ReleaseLease(ctx context.Context, name, holder string) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
 	return wrapErr(err, "release lease %s", name)
+}
+
+func (s *SQLite) CreateAccessKey(ctx context.Context, k AccessKey) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO access_keys (id, account, user_name, sealed_secret, created_at) VALUES (?, ?, ?, ?, ?)`,
+		k.ID, k.Account, k.User, k.SealedSecret, timeArg(k.CreatedAt))
+	return wrapErr(err, "create access key for %s/%s", k.Account, k.User)
+}
+
+const accessKeyColumns = `id, account, user_name, sealed_secret, created_at`
+
+func scanAccessKey(row scanner) (AccessKey, error) {
+	var k AccessKey
+	return k, row.Scan(&k.ID, &k.Account, &k.User, &k.SealedSecret, microTime{&k.CreatedAt})
+}
+
+func (s *SQLite) GetAccessKey(ctx context.Context, id string) (AccessKey, error) {
+	k, err := scanAccessKey(s.db.QueryRowContext(ctx, `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = ?`, id))
+	return k, wrapErr(err, "access key %s", id)
+}
+
+func (s *SQLite) ListAccessKeys(ctx context.Context, account, user string) ([]AccessKey, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+accessKeyColumns+` FROM access_keys WHERE account = ? AND user_name = ? ORDER BY created_at, id`, account, user)
+	ks, err := collect(rows, err, scanAccessKey)
+	return ks, wrapErr(err, "list access keys of %s/%s", account, user)
+}
+
+func (s *SQLite) DeleteAccessKey(ctx context.Context, account, user, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM access_keys WHERE account = ? AND user_name = ? AND id = ?`, account, user, id)
+	return wrapErr(checkAffected(res, err), "delete access key %s of %s/%s", id, account, user)
 }
 
 func (s *SQLite) Cursor(ctx context.Context, name string) (int64, error) {

@@ -652,6 +652,28 @@ type Leases interface {
 	ReleaseLease(ctx context.Context, name, holder string) error
 }
 
+// AccessKey is a user's key for Postern's AWS-compatible APIs (Signature
+// Version 4): an ID the user's requests name, and a secret both sides
+// sign with, which the store keeps sealed (the server seals it).
+type AccessKey struct {
+	ID           string // AKIA... (20 characters)
+	Account      string
+	User         string
+	SealedSecret []byte
+	CreatedAt    time.Time
+}
+
+// AccessKeys stores users' access keys.
+type AccessKeys interface {
+	CreateAccessKey(ctx context.Context, k AccessKey) error
+	// GetAccessKey finds a key by its ID alone, as a signed request
+	// names it.
+	GetAccessKey(ctx context.Context, id string) (AccessKey, error)
+	// ListAccessKeys returns a user's keys, oldest first.
+	ListAccessKeys(ctx context.Context, account, user string) ([]AccessKey, error)
+	DeleteAccessKey(ctx context.Context, account, user, id string) error
+}
+
 // Nodes stores hybrid activations and the nodes registered with them.
 type Nodes interface {
 	CreateActivation(ctx context.Context, a Activation) error
@@ -829,6 +851,7 @@ type Audit interface {
 // Implementations are safe for concurrent use.
 type Store interface {
 	Leases
+	AccessKeys
 	Accounts
 	Organizations
 	StackSets

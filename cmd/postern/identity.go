@@ -275,6 +275,73 @@ Actions: ` + actionList(),
 	return cmd
 }
 
+func newAccessKeysCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "access-keys",
+		Short: "Manage access keys for the AWS-compatible APIs (aws ssm ... --endpoint-url)",
+		Long: `An access key signs requests to Postern's AWS-compatible APIs with
+Signature Version 4, as the AWS CLI and SDKs sign them for AWS: give them
+the key's ID and secret (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, or a
+profile) and Postern's address (--endpoint-url https://SERVER:8443). A key
+carries every permission of its user; a user has at most two.`,
+	}
+	var user, out string
+	ls := &cobra.Command{
+		Use: "ls [--user U]", Short: "List access keys (their secrets are never shown again)", Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, cfg, err := apiClient()
+			if err != nil {
+				return err
+			}
+			ks, err := c.AccessKeys(cmd.Context(), cmp.Or(user, cfg.User))
+			if err != nil {
+				return err
+			}
+			var rows [][]string
+			for _, k := range ks {
+				rows = append(rows, []string{k.AccessKeyID, k.User, fmtTime(k.CreatedAt)})
+			}
+			return table(cmd.OutOrStdout(), out, []string{"ACCESS KEY ID", "USER", "CREATED"}, rows, ks)
+		},
+	}
+	ls.Flags().StringVar(&user, "user", "", "whose keys (default: yours)")
+	ls.Flags().StringVarP(&out, "output", "o", "table", "table, json or csv")
+	create := &cobra.Command{
+		Use: "create [--user U]", Short: "Make an access key; its secret is printed once", Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, cfg, err := apiClient()
+			if err != nil {
+				return err
+			}
+			k, err := c.CreateAccessKey(cmd.Context(), cmp.Or(user, cfg.User))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "Access key %s for %s. Its secret is shown only now; for the AWS CLI:\n", k.AccessKeyID, k.User)
+			fmt.Fprintf(cmd.OutOrStdout(), "AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", k.AccessKeyID, k.SecretAccessKey)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&user, "user", "", "whose key (default: yours)")
+	del := &cobra.Command{
+		Use: "delete ID [--user U]", Short: "Delete an access key: requests signed with it are refused at once", Args: exactArgs(1, "an access key ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, cfg, err := apiClient()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteAccessKey(cmd.Context(), cmp.Or(user, cfg.User), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted %s.\n", args[0])
+			return nil
+		},
+	}
+	del.Flags().StringVar(&user, "user", "", "whose key (default: yours)")
+	cmd.AddCommand(ls, create, del)
+	return cmd
+}
+
 func actionList() string {
 	var names []string
 	for _, a := range authz.Actions {

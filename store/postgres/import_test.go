@@ -41,6 +41,7 @@ func fill(t *testing.T, s store.Store) {
 	must(s.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "admin", PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", Groups: []string{"administrators", "operators"}, RunAs: "ubuntu", CreatedAt: t0}))
 	must(s.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "sso", Federated: "https://idp.example.com sub-1", CreatedAt: t0.Add(time.Minute)}))
 	must(s.CreateUser(ctx, store.User{Account: acctB, Name: "admin"}))
+	must(s.CreateAccessKey(ctx, store.AccessKey{ID: "AKIAPOSTERN000000001", Account: store.DefaultAccount, User: "admin", SealedSecret: []byte("sealed"), CreatedAt: t0}))
 	if ok, err := s.AcquireLease(ctx, "outbox", "server-a", time.Hour); !ok || err != nil {
 		t.Fatalf("AcquireLease = %v, %v", ok, err)
 	}

@@ -365,6 +365,18 @@ CREATE TABLE leases (
 	expires timestamptz NOT NULL
 );
 `,
+	// 3: access keys (SQLite's version 17).
+	`
+CREATE TABLE access_keys (
+	id            text COLLATE "C" PRIMARY KEY,
+	account       text COLLATE "C" NOT NULL,
+	user_name     text COLLATE "C" NOT NULL,
+	sealed_secret bytea NOT NULL,
+	created_at    timestamptz,
+	FOREIGN KEY (account, user_name) REFERENCES users (account, name) ON DELETE CASCADE
+);
+CREATE INDEX access_keys_user ON access_keys (account, user_name);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

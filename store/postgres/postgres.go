@@ -294,6 +294,35 @@ func (s *Store) Cursor(ctx context.Context, name string) (int64, error) {
 	return v, wrapErr(err, "cursor %s", name)
 }
 
+func (s *Store) CreateAccessKey(ctx context.Context, k store.AccessKey) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO access_keys (id, account, user_name, sealed_secret, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		k.ID, k.Account, k.User, k.SealedSecret, tsArg(k.CreatedAt))
+	return wrapErr(err, "create access key for %s/%s", k.Account, k.User)
+}
+
+const accessKeyColumns = `id, account, user_name, sealed_secret, created_at`
+
+func scanAccessKey(row scanner) (store.AccessKey, error) {
+	var k store.AccessKey
+	return k, row.Scan(&k.ID, &k.Account, &k.User, &k.SealedSecret, ts{&k.CreatedAt})
+}
+
+func (s *Store) GetAccessKey(ctx context.Context, id string) (store.AccessKey, error) {
+	k, err := scanAccessKey(s.pool.QueryRow(ctx, `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = $1`, id))
+	return k, wrapErr(err, "access key %s", id)
+}
+
+func (s *Store) ListAccessKeys(ctx context.Context, account, user string) ([]store.AccessKey, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+accessKeyColumns+` FROM access_keys WHERE account = $1 AND user_name = $2 ORDER BY created_at, id`, account, user)
+	ks, err := collect(rows, err, scanAccessKey)
+	return ks, wrapErr(err, "list access keys of %s/%s", account, user)
+}
+
+func (s *Store) DeleteAccessKey(ctx context.Context, account, user, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM access_keys WHERE account = $1 AND user_name = $2 AND id = $3`, account, user, id)
+	return wrapErr(checkAffected(tag, err), "delete access key %s of %s/%s", id, account, user)
+}
+
 // AcquireLease measures expiry on the database's clock, so that the
 // servers' clocks need not agree.
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Policies", testPolicies},
 		{"Cursors", testCursors},
 		{"Leases", testLeases},
+		{"AccessKeys", testAccessKeys},
 		{"LeasesConcurrent", testLeasesConcurrent},
 		{"Activations", testActivations},
 		{"RegisterNode", testRegisterNode},
@@ -2492,5 +2493,48 @@ func testLeasesConcurrent(t *testing.T, s store.Store) {
 		if len(winners) != 1 {
 			t.Fatalf("round %d: %d servers hold the lease: %v", r, len(winners), winners)
 		}
+	}
+}
+
+func testAccessKeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, u := range []string{"alice", "bob"} {
+		if err := s.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: u}); err != nil && !errors.Is(err, store.ErrConflict) {
+			t.Fatal(err)
+		}
+	}
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	keys := []store.AccessKey{
+		{ID: "AKIAPOSTERN000000001", Account: store.DefaultAccount, User: "alice", SealedSecret: []byte{1, 2, 3}, CreatedAt: t0},
+		{ID: "AKIAPOSTERN000000002", Account: store.DefaultAccount, User: "alice", SealedSecret: []byte{4, 5}, CreatedAt: t0.Add(time.Minute)},
+		{ID: "AKIAPOSTERN000000003", Account: store.DefaultAccount, User: "bob", SealedSecret: []byte{6}, CreatedAt: t0},
+	}
+	for _, k := range keys {
+		if err := s.CreateAccessKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateAccessKey(ctx, keys[0]); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a second key with the same ID: %v, want ErrConflict", err)
+	}
+	got, err := s.GetAccessKey(ctx, "AKIAPOSTERN000000002")
+	if err != nil || !reflect.DeepEqual(got, keys[1]) {
+		t.Errorf("GetAccessKey = %+v, %v; want %+v", got, err, keys[1])
+	}
+	if _, err := s.GetAccessKey(ctx, "AKIAPOSTERN000000009"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetAccessKey of an unknown ID: %v", err)
+	}
+	ks, err := s.ListAccessKeys(ctx, store.DefaultAccount, "alice")
+	if err != nil || len(ks) != 2 || ks[0].ID != keys[0].ID || ks[1].ID != keys[1].ID {
+		t.Errorf("ListAccessKeys(alice) = %+v, %v", ks, err)
+	}
+	if err := s.DeleteAccessKey(ctx, store.DefaultAccount, "bob", keys[0].ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("bob deleting alice's key: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteAccessKey(ctx, store.DefaultAccount, "alice", keys[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetAccessKey(ctx, keys[0].ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a deleted key is still found: %v", err)
 	}
 }

@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/postern/postern/client"
+)
+
+// awsCLI runs the real AWS CLI against a Postern server with an access
+// key, trusting the server's CA, and returns stdout, stderr and whether
+// it succeeded.
+func awsCLI(t *testing.T, e *env, keyID, secret string, args ...string) (string, string, bool) {
+	t.Helper()
+	awsBin, err := exec.LookPath("aws")
+	if err != nil {
+		t.Fatal("the aws CLI is not installed: run ./scripts/install-test-deps")
+	}
+	cfg, err := client.LoadConfig(e.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(e.dir, "aws-ca.pem")
+	if err := os.WriteFile(ca, []byte(cfg.CA), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(testCtx(t), awsBin, append(args, "--endpoint-url", e.url, "--region", "us-east-1", "--output", "json")...)
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_CA_BUNDLE="+ca,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "HOME="+e.dir, "AWS_MAX_ATTEMPTS=1")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err == nil
+}
+
+var accessKeyRE = regexp.MustCompile(`AWS_ACCESS_KEY_ID=(AKIA[A-Z2-7]{16})\nAWS_SECRET_ACCESS_KEY=(\S{40})\n`)
+
+// TestAWSCLIDescribeInstanceInformation: an access key from `postern
+// access-keys create` signs the AWS CLI's requests; `aws ssm
+// describe-instance-information` lists the nodes its user may see, with
+// filters and AWS's errors for a wrong secret, a deleted key and bad
+// input.
+func TestAWSCLIDescribeInstanceInformation(t *testing.T) {
+	ctx := testCtx(t)
+	e := startDev(t)
+	m := accessKeyRE.FindStringSubmatch(e.mustRun(ctx, "access-keys", "create"))
+	if m == nil {
+		t.Fatal("access-keys create printed no key")
+	}
+	id, secret := m[1], m[2]
+	if ls := e.mustRun(ctx, "access-keys", "ls"); !strings.Contains(ls, id) || strings.Contains(ls, secret) {
+		t.Errorf("access-keys ls:\n%s", ls)
+	}
+
+	out, errOut, ok := awsCLI(t, e, id, secret, "ssm", "describe-instance-information")
+	if !ok {
+		t.Fatalf("aws ssm describe-instance-information: %s", errOut)
+	}
+	var res struct {
+		InstanceInformationList []struct {
+			InstanceId, PingStatus, ComputerName, ResourceType, PlatformType string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(res.InstanceInformationList) != 1 {
+		t.Fatalf("instances: %s", out)
+	}
+	n := res.InstanceInformationList[0]
+	if !strings.HasPrefix(n.InstanceId, "mi-") || n.PingStatus != "Online" || n.ComputerName != hostname(t) || n.ResourceType != "ManagedInstance" || n.PlatformType != "Linux" {
+		t.Errorf("instance: %+v", n)
+	}
+	out, _, _ = awsCLI(t, e, id, secret, "ssm", "describe-instance-information", "--filters", "Key=PingStatus,Values=ConnectionLost")
+	if !strings.Contains(out, `"InstanceInformationList": []`) {
+		t.Errorf("filtered to ConnectionLost: %s", out)
+	}
+	for _, c := range []struct {
+		name, secret string
+		args         []string
+		want         string
+	}{
+		{"wrong secret", strings.Repeat("x", 40), nil, "InvalidSignatureException"},
+		{"max results out of range", secret, []string{"--max-results", "100"}, "ValidationException"},
+		{"unknown filter", secret, []string{"--filters", "Key=tag:Env,Values=prod"}, "InvalidFilterKey"},
+	} {
+		_, errOut, ok := awsCLI(t, e, id, c.secret, append([]string{"ssm", "describe-instance-information"}, c.args...)...)
+		if ok || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: ok %v, %s; want %s", c.name, ok, errOut, c.want)
+		}
+	}
+
+	// A user who may not describe nodes sees none.
+	pw := "nobody-password-1"
+	cmd := exec.CommandContext(ctx, bin, "users", "create", "nobody", "--password")
+	cmd.Env = append(os.Environ(), append(e.vars(), "POSTERN_PASSWORD="+pw)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("users create: %v\n%s", err, out)
+	}
+	nobody := e.as(t, "nobody", pw)
+	m = accessKeyRE.FindStringSubmatch(nobody.mustRun(ctx, "access-keys", "create"))
+	if m == nil {
+		t.Fatal("nobody's access-keys create printed no key")
+	}
+	out, errOut, ok = awsCLI(t, e, m[1], m[2], "ssm", "describe-instance-information")
+	if !ok || !strings.Contains(out, `"InstanceInformationList": []`) {
+		t.Errorf("nobody's describe-instance-information: %s %s", out, errOut)
+	}
+
+	// A deleted key is refused at once.
+	e.mustRun(ctx, "access-keys", "delete", id)
+	_, errOut, ok = awsCLI(t, e, id, secret, "ssm", "describe-instance-information")
+	if ok || !strings.Contains(errOut, "UnrecognizedClientException") {
+		t.Errorf("a deleted key: ok %v, %s", ok, errOut)
+	}
+}

@@ -1,0 +1,237 @@
+package server
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/postern/postern/authz"
+	"github.com/postern/postern/sigv4"
+	"github.com/postern/postern/store"
+)
+
+// The AWS-compatible APIs: AWS JSON 1.1 on POST / (X-Amz-Target names the
+// operation), authenticated by Signature Version 4 with access keys
+// Postern issued (package sigv4), authorized by the same Cedar policies as
+// the native API, answering in AWS's shapes, so that `aws ssm ...
+// --endpoint-url https://SERVER` works against Postern.
+
+// AWS's error codes that Postern answers with.
+const (
+	awsUnknownOperation   = "UnknownOperationException"
+	awsValidation         = "ValidationException"
+	awsSerialization      = "SerializationException"
+	awsInternalError      = "InternalServerError"
+	awsInvalidFilterKey   = "InvalidFilterKey"
+	awsInvalidNextToken   = "InvalidNextToken"
+	awsServiceUnavailable = "ServiceUnavailableException"
+)
+
+// maxAWSBody bounds an AWS API request's body, read before its signature
+// can be checked: nothing an unauthenticated caller sends grows memory
+// beyond it.
+const maxAWSBody = 1 << 20
+
+// awsService is a target prefix's service, as signatures scope it.
+var awsServices = map[string]string{"AmazonSSM": "ssm"}
+
+type awsError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *awsError) Error() string { return e.code + ": " + e.msg }
+
+func awsErrorf(status int, code, format string, args ...any) *awsError {
+	return &awsError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// handleAWS authenticates and dispatches one AWS JSON 1.1 request.
+func (s *Server) handleAWS(w http.ResponseWriter, r *http.Request) {
+	out, err := s.serveAWS(r)
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	if err != nil {
+		var ae *awsError
+		var se *sigv4.Error
+		switch {
+		case errors.As(err, &ae):
+		case errors.As(err, &se):
+			status := http.StatusBadRequest
+			if se.Code == sigv4.CodeMissingAuthentication {
+				status = http.StatusForbidden
+			}
+			ae = &awsError{status: status, code: se.Code, msg: se.Message}
+		case errors.Is(err, store.ErrUnavailable):
+			s.logf("server: AWS API %s: %v", r.Header.Get("X-Amz-Target"), err)
+			ae = awsErrorf(http.StatusServiceUnavailable, awsServiceUnavailable, "the server's database does not answer; try again shortly")
+		default:
+			s.logf("server: AWS API %s: %v", r.Header.Get("X-Amz-Target"), err)
+			ae = awsErrorf(http.StatusInternalServerError, awsInternalError, "internal error; see the server log")
+		}
+		w.WriteHeader(ae.status)
+		json.NewEncoder(w).Encode(map[string]string{"__type": ae.code, "message": ae.msg})
+		return
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+func (s *Server) serveAWS(r *http.Request) (any, error) {
+	prefix, op, ok := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	service := awsServices[prefix]
+	if !ok || service == "" {
+		return nil, awsErrorf(http.StatusBadRequest, awsUnknownOperation, "X-Amz-Target %q names no operation this server offers (AmazonSSM.*)", clipTo(r.Header.Get("X-Amz-Target"), 100))
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxAWSBody+1))
+	if err != nil {
+		return nil, awsErrorf(http.StatusBadRequest, awsSerialization, "reading the request: %v", err)
+	}
+	if len(body) > maxAWSBody {
+		return nil, awsErrorf(http.StatusRequestEntityTooLarge, awsSerialization, "the request's body is larger than %d bytes", maxAWSBody)
+	}
+	v, err := sigv4.Verify(r, body, s.now(), service, s.accessKeyCaller(r.Context()))
+	if err != nil {
+		return nil, err
+	}
+	c := v.Principal
+	switch prefix + "." + op {
+	case "AmazonSSM.DescribeInstanceInformation":
+		return s.awsDescribeInstanceInformation(r, c, body)
+	}
+	return nil, awsErrorf(http.StatusBadRequest, awsUnknownOperation, "%s.%s is not an operation this server offers", prefix, clipTo(op, 100))
+}
+
+// decodeAWS reads an operation's JSON input, refusing fields it does not
+// know, as AWS's services refuse them.
+func decodeAWS(body []byte, v any) error {
+	if len(body) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return awsErrorf(http.StatusBadRequest, awsSerialization, "the request is not the operation's JSON input: %v", err)
+	}
+	return nil
+}
+
+// ssmInstance is one entry of DescribeInstanceInformation, in
+// Session Manager's words.
+type ssmInstance struct {
+	InstanceID       string  `json:"InstanceId"`
+	PingStatus       string  `json:"PingStatus"`
+	LastPingDateTime float64 `json:"LastPingDateTime,omitempty"`
+	AgentVersion     string  `json:"AgentVersion,omitempty"`
+	IsLatestVersion  bool    `json:"IsLatestVersion"`
+	PlatformType     string  `json:"PlatformType,omitempty"`
+	PlatformName     string  `json:"PlatformName,omitempty"`
+	ActivationID     string  `json:"ActivationId,omitempty"`
+	RegistrationDate float64 `json:"RegistrationDate,omitempty"`
+	ResourceType     string  `json:"ResourceType"`
+	Name             string  `json:"Name,omitempty"`
+	IPAddress        string  `json:"IPAddress,omitempty"`
+	ComputerName     string  `json:"ComputerName,omitempty"`
+}
+
+func (s *Server) awsDescribeInstanceInformation(r *http.Request, c caller, body []byte) (any, error) {
+	var in struct {
+		Filters []struct {
+			Key    string
+			Values []string
+		}
+		MaxResults int
+		NextToken  string
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	if in.MaxResults != 0 && (in.MaxResults < 5 || in.MaxResults > 50) {
+		return nil, awsErrorf(http.StatusBadRequest, awsValidation, "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 5 and 50", in.MaxResults)
+	}
+	max := in.MaxResults
+	if max == 0 {
+		max = 50
+	}
+	start := 0
+	if in.NextToken != "" {
+		b, err := base64.RawURLEncoding.DecodeString(in.NextToken)
+		n, err2 := strconv.Atoi(string(b))
+		if err != nil || err2 != nil || n < 0 {
+			return nil, awsErrorf(http.StatusBadRequest, awsInvalidNextToken, "NextToken %q is not one this server gave", clipTo(in.NextToken, 64))
+		}
+		start = n
+	}
+	keep := func(ssmInstance) bool { return true }
+	for _, f := range in.Filters {
+		switch f.Key {
+		case "InstanceIds":
+			prev := keep
+			keep = func(i ssmInstance) bool { return prev(i) && slices.Contains(f.Values, i.InstanceID) }
+		case "PingStatus":
+			prev := keep
+			keep = func(i ssmInstance) bool { return prev(i) && slices.Contains(f.Values, i.PingStatus) }
+		default:
+			return nil, awsErrorf(http.StatusBadRequest, awsInvalidFilterKey, "filter key %q is not supported (InstanceIds, PingStatus)", clipTo(f.Key, 64))
+		}
+	}
+	ns, err := s.store.ListNodes(r.Context(), c.Account)
+	if err != nil {
+		return nil, err
+	}
+	var all []ssmInstance
+	for _, n := range ns {
+		d, err := s.decide(r.Context(), c, authz.DescribeNodes, nodeEntity(n))
+		if err != nil {
+			return nil, err
+		}
+		if !d.Allowed {
+			continue
+		}
+		an := s.apiNode(n)
+		i := ssmInstance{
+			InstanceID: n.ID, PingStatus: an.PingStatus, AgentVersion: n.AgentVersion, PlatformType: platformType(n.OS),
+			PlatformName: n.Platform, ActivationID: n.ActivationID, ResourceType: "ManagedInstance", Name: n.Name,
+			IPAddress: n.IP, ComputerName: n.Hostname,
+		}
+		if !an.LastSeen.IsZero() {
+			i.LastPingDateTime = float64(an.LastSeen.UnixMilli()) / 1000
+		}
+		if !n.RegisteredAt.IsZero() {
+			i.RegistrationDate = float64(n.RegisteredAt.UnixMilli()) / 1000
+		}
+		if keep(i) {
+			all = append(all, i)
+		}
+	}
+	out := struct {
+		InstanceInformationList []ssmInstance
+		NextToken               string `json:",omitempty"`
+	}{InstanceInformationList: []ssmInstance{}}
+	if start < len(all) {
+		end := min(start+max, len(all))
+		out.InstanceInformationList = all[start:end]
+		if end < len(all) {
+			out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(end)))
+		}
+	}
+	return out, nil
+}
+
+// platformType is Session Manager's name for a node's OS family.
+func platformType(os string) string {
+	switch os {
+	case "linux":
+		return "Linux"
+	case "windows":
+		return "Windows"
+	case "darwin":
+		return "MacOS"
+	}
+	return os
+}
