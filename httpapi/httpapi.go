@@ -175,6 +175,16 @@ func (g *Guard) Authed(action authz.Action, h func(http.ResponseWriter, *http.Re
 	})
 }
 
+// WithCaller returns r carrying c as its caller, for a public route that
+// authenticates by its own means (a Signature Version 4, package sigv4),
+// and a function that reports whether the request's authorization has
+// been checked since (Caller.Checked): such a route answers only if it
+// was, as the guard's routes do.
+func WithCaller(r *http.Request, c Caller) (*http.Request, func() bool) {
+	c.mark = new(atomic.Bool)
+	return r.WithContext(context.WithValue(r.Context(), callerKey{}, c)), c.mark.Load
+}
+
 // Public adapts a handler of a route that takes no user's token.
 func (g *Guard) Public(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/sigv4"
 	"github.com/postern/postern/store"
 )
@@ -99,12 +100,26 @@ func (s *Server) serveAWS(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := v.Principal
-	switch prefix + "." + op {
-	case "AmazonSSM.DescribeInstanceInformation":
-		return s.awsDescribeInstanceInformation(r, c, body)
+	s.guard().Authenticated(r, v.Principal) // the audit trail's actor, the connection's admission
+	r, checked := httpapi.WithCaller(r, v.Principal)
+	handle := awsOperations[prefix+"."+op]
+	if handle == nil {
+		return nil, awsErrorf(http.StatusBadRequest, awsUnknownOperation, "%s.%s is not an operation this server offers", prefix, clipTo(op, 100))
 	}
-	return nil, awsErrorf(http.StatusBadRequest, awsUnknownOperation, "%s.%s is not an operation this server offers", prefix, clipTo(op, 100))
+	out, err := handle(s, r, body)
+	if err == nil && !checked() {
+		s.uncheckedRequests.Add(1)
+		s.logf("server: BUG: AWS API %s.%s answered without an authorization check; refused", prefix, op)
+		return nil, awsErrorf(http.StatusInternalServerError, awsInternalError, "internal error: the server did not check this request's authorization")
+	}
+	return out, err
+}
+
+// awsOperations are the AWS API's operations by X-Amz-Target. Each checks
+// its request's authorization (s.authorize, or s.allowed for listings)
+// before it answers: serveAWS refuses an answer that was not checked.
+var awsOperations = map[string]func(s *Server, r *http.Request, body []byte) (any, error){
+	"AmazonSSM.DescribeInstanceInformation": (*Server).awsDescribeInstanceInformation,
 }
 
 // decodeAWS reads an operation's JSON input, refusing fields it does not
@@ -139,7 +154,8 @@ type ssmInstance struct {
 	ComputerName     string  `json:"ComputerName,omitempty"`
 }
 
-func (s *Server) awsDescribeInstanceInformation(r *http.Request, c caller, body []byte) (any, error) {
+func (s *Server) awsDescribeInstanceInformation(r *http.Request, body []byte) (any, error) {
+	c := callerOf(r)
 	var in struct {
 		Filters []struct {
 			Key    string
@@ -184,13 +200,10 @@ func (s *Server) awsDescribeInstanceInformation(r *http.Request, c caller, body 
 	if err != nil {
 		return nil, err
 	}
+	s.listing(r)
 	var all []ssmInstance
 	for _, n := range ns {
-		d, err := s.decide(r.Context(), c, authz.DescribeNodes, nodeEntity(n))
-		if err != nil {
-			return nil, err
-		}
-		if !d.Allowed {
+		if !s.allowed(r, authz.DescribeNodes, nodeEntity(n)) {
 			continue
 		}
 		an := s.apiNode(n)
