@@ -120,3 +120,73 @@ func TestAWSCLIDescribeInstanceInformation(t *testing.T) {
 		t.Errorf("a deleted key: ok %v, %s", ok, errOut)
 	}
 }
+
+// TestAWSCLILogs: `aws logs` reads the built-in log groups as it reads
+// CloudWatch Logs: groups, streams, a stream's events, and events found
+// by a filter pattern, paged by tokens that neither repeat nor skip.
+func TestAWSCLILogs(t *testing.T) {
+	ctx := testCtx(t)
+	e := startDev(t)
+	m := accessKeyRE.FindStringSubmatch(e.mustRun(ctx, "access-keys", "create"))
+	if m == nil {
+		t.Fatal("access-keys create printed no key")
+	}
+	aws := func(args ...string) string {
+		t.Helper()
+		out, errOut, ok := awsCLI(t, e, m[1], m[2], append([]string{"logs"}, args...)...)
+		if !ok {
+			t.Fatalf("aws logs %v: %s", args, errOut)
+		}
+		return out
+	}
+	e.mustRun(ctx, "exec", hostname(t), "--", "sh", "-c", `i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo "aws-line-$i"; sleep 0.03; done`)
+	id := e.sessions(ctx)[0].ID
+	e.waitDelivered(ctx, id)
+	const group = "/postern/sessions"
+
+	if out := aws("describe-log-groups", "--log-group-name-prefix", "/postern/"); !strings.Contains(out, `"logGroupName": "`+group+`"`) {
+		t.Errorf("describe-log-groups: %s", out)
+	}
+	if out := aws("describe-log-streams", "--log-group-name", group); !strings.Contains(out, `"logStreamName": "`+id+`"`) {
+		t.Errorf("describe-log-streams: %s", out)
+	}
+	type events struct {
+		Events []struct {
+			LogStreamName, Message, EventID string
+			Timestamp                      int64
+		}
+	}
+	var found events
+	json.Unmarshal([]byte(aws("filter-log-events", "--log-group-name", group, "--filter-pattern", `"aws-line-7"`)), &found)
+	if len(found.Events) == 0 || found.Events[0].LogStreamName != id || !strings.Contains(found.Events[0].Message, "aws-line-7") {
+		t.Errorf("filter-log-events for aws-line-7: %+v", found)
+	}
+	// The same events, whole or a page of two at a time.
+	var whole, paged events
+	json.Unmarshal([]byte(aws("filter-log-events", "--log-group-name", group, "--log-stream-names", id)), &whole)
+	json.Unmarshal([]byte(aws("filter-log-events", "--log-group-name", group, "--log-stream-names", id, "--page-size", "2")), &paged)
+	if len(whole.Events) < 2 || len(paged.Events) != len(whole.Events) {
+		t.Fatalf("%d events whole, %d in pages of two", len(whole.Events), len(paged.Events))
+	}
+	for i := range whole.Events {
+		if whole.Events[i].EventID != paged.Events[i].EventID {
+			t.Fatalf("event %d: %s whole, %s paged: pages repeated or skipped events", i, whole.Events[i].EventID, paged.Events[i].EventID)
+		}
+	}
+	var got events
+	json.Unmarshal([]byte(aws("get-log-events", "--log-group-name", group, "--log-stream-name", id, "--start-from-head")), &got)
+	if len(got.Events) != len(whole.Events) || !strings.Contains(got.Events[len(got.Events)-1].Message+got.Events[0].Message, id) {
+		t.Errorf("get-log-events: %d events, want %d", len(got.Events), len(whole.Events))
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get-log-events", "--log-group-name", "/nope", "--log-stream-name", "x"}, "ResourceNotFoundException"},
+		{[]string{"filter-log-events", "--log-group-name", group, "--filter-pattern", `{ $.x = `}, "InvalidParameterException"},
+	} {
+		if _, errOut, ok := awsCLI(t, e, m[1], m[2], append([]string{"logs"}, c.args...)...); ok || !strings.Contains(errOut, c.want) {
+			t.Errorf("aws logs %v: ok %v, %s; want %s", c.args, ok, errOut, c.want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/sigv4"
@@ -40,7 +41,7 @@ const (
 const maxAWSBody = 1 << 20
 
 // awsService is a target prefix's service, as signatures scope it.
-var awsServices = map[string]string{"AmazonSSM": "ssm"}
+var awsServices = map[string]string{"AmazonSSM": "ssm", "Logs_20140328": "logs"}
 
 type awsError struct {
 	status int
@@ -61,8 +62,23 @@ func (s *Server) handleAWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var ae *awsError
 		var se *sigv4.Error
+		var pe *apiError
 		switch {
 		case errors.As(err, &ae):
+		case errors.As(err, &pe):
+			// The native API's checks (authorization, what exists),
+			// in AWS's words.
+			code := pe.Code
+			switch code {
+			case api.CodeAccessDenied:
+				code = "AccessDeniedException"
+			case api.CodeValidationError:
+				code = awsValidation
+			}
+			ae = &awsError{status: pe.Status, code: code, msg: pe.Msg}
+			if pe.Status < 500 && pe.Status != http.StatusForbidden {
+				ae.status = http.StatusBadRequest
+			}
 		case errors.As(err, &se):
 			status := http.StatusBadRequest
 			if se.Code == sigv4.CodeMissingAuthentication {
@@ -120,6 +136,10 @@ func (s *Server) serveAWS(r *http.Request) (any, error) {
 // before it answers: serveAWS refuses an answer that was not checked.
 var awsOperations = map[string]func(s *Server, r *http.Request, body []byte) (any, error){
 	"AmazonSSM.DescribeInstanceInformation": (*Server).awsDescribeInstanceInformation,
+	"Logs_20140328.DescribeLogGroups":       (*Server).awsDescribeLogGroups,
+	"Logs_20140328.DescribeLogStreams":      (*Server).awsDescribeLogStreams,
+	"Logs_20140328.GetLogEvents":            (*Server).awsGetLogEvents,
+	"Logs_20140328.FilterLogEvents":         (*Server).awsFilterLogEvents,
 }
 
 // decodeAWS reads an operation's JSON input, refusing fields it does not

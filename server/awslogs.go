@@ -1,0 +1,375 @@
+package server
+
+import (
+	"cmp"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postern/postern/authz"
+	"github.com/postern/postern/filterpattern"
+	"github.com/postern/postern/ids"
+	"github.com/postern/postern/logstore"
+)
+
+// CloudWatch Logs' API (Logs_20140328) on the built-in log groups, so
+// that `aws logs describe-log-groups`, `get-log-events` and
+// `filter-log-events` read them as they read CloudWatch Logs.
+
+const awsResourceNotFound = "ResourceNotFoundException"
+
+// awsToken is a pagination token: the position after which the next
+// page starts (an event's ID, which only grows, so a token never repeats
+// or skips an event; or an index in a name-ordered list), with the kind
+// of list it is for.
+func awsToken(kind string, pos int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + "/" + strconv.FormatInt(pos, 10)))
+}
+
+func parseAWSToken(kind, tok string) (int64, error) {
+	if tok == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	k, v, ok := strings.Cut(string(b), "/")
+	n, err2 := strconv.ParseInt(v, 10, 64)
+	if err != nil || !ok || k != kind || err2 != nil || n < 0 {
+		return 0, awsErrorf(http.StatusBadRequest, awsInvalidParameter, "The specified nextToken is invalid: %q is not a token this server gave for this call", clipTo(tok, 64))
+	}
+	return n, nil
+}
+
+const awsInvalidParameter = "InvalidParameterException"
+
+func awsLimit(n, max, def int) (int, error) {
+	switch {
+	case n == 0:
+		return def, nil
+	case n < 1 || n > max:
+		return 0, awsErrorf(http.StatusBadRequest, awsInvalidParameter, "1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and %d", n, max)
+	}
+	return n, nil
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v *int64) time.Time {
+	if v == nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(*v)
+}
+
+// awsLogStore is the built-in log store, or AWS's error for its absence.
+func (s *Server) awsLogStore() (LogStore, error) {
+	if s.cfg.LogStore == nil {
+		return nil, awsErrorf(http.StatusBadRequest, awsResourceNotFound, "this server keeps no log groups (no built-in log store)")
+	}
+	return s.cfg.LogStore, nil
+}
+
+func (s *Server) awsDescribeLogGroups(r *http.Request, body []byte) (any, error) {
+	var in struct {
+		LogGroupNamePrefix string `json:"logGroupNamePrefix"`
+		Limit              int    `json:"limit"`
+		NextToken          string `json:"nextToken"`
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	limit, err := awsLimit(in.Limit, 50, 50)
+	if err != nil {
+		return nil, err
+	}
+	start, err := parseAWSToken("groups", in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	ls, err := s.awsLogStore()
+	if err != nil {
+		return nil, err
+	}
+	c := callerOf(r)
+	gs, err := ls.Groups(r.Context(), c.Account)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(gs, func(a, b logstore.Group) int { return strings.Compare(a.Name, b.Name) })
+	s.listing(r)
+	type group struct {
+		LogGroupName    string `json:"logGroupName"`
+		Arn             string `json:"arn"`
+		CreationTime    int64  `json:"creationTime"`
+		RetentionInDays int    `json:"retentionInDays,omitempty"`
+		StoredBytes     int64  `json:"storedBytes"`
+		KmsKeyID        string `json:"kmsKeyId,omitempty"`
+	}
+	out := struct {
+		LogGroups []group `json:"logGroups"`
+		NextToken string  `json:"nextToken,omitempty"`
+	}{LogGroups: []group{}}
+	var matched []logstore.Group
+	for _, g := range gs {
+		if strings.HasPrefix(g.Name, in.LogGroupNamePrefix) && s.allowed(r, authz.DescribeLogGroups, logGroupEntity(g.Account, g.Name)) {
+			matched = append(matched, g)
+		}
+	}
+	for i := int(start); i < len(matched) && len(out.LogGroups) < limit; i++ {
+		g := matched[i]
+		out.LogGroups = append(out.LogGroups, group{LogGroupName: g.Name, Arn: ids.ARN("logs", g.Account, "log-group", g.Name) + ":*",
+			CreationTime: ms(g.CreatedAt), RetentionInDays: g.RetentionDays, StoredBytes: g.StoredBytes, KmsKeyID: g.KMSKeyID})
+		if i+1 < len(matched) && len(out.LogGroups) == limit {
+			out.NextToken = awsToken("groups", int64(i+1))
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) awsDescribeLogStreams(r *http.Request, body []byte) (any, error) {
+	var in struct {
+		LogGroupName        string `json:"logGroupName"`
+		LogGroupIdentifier  string `json:"logGroupIdentifier"`
+		LogStreamNamePrefix string `json:"logStreamNamePrefix"`
+		OrderBy             string `json:"orderBy"`
+		Descending          bool   `json:"descending"`
+		Limit               int    `json:"limit"`
+		NextToken           string `json:"nextToken"`
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	name := cmp.Or(in.LogGroupName, in.LogGroupIdentifier)
+	limit, err := awsLimit(in.Limit, 50, 50)
+	if err != nil {
+		return nil, err
+	}
+	start, err := parseAWSToken("streams", in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	if in.OrderBy != "" && in.OrderBy != "LogStreamName" && in.OrderBy != "LastEventTime" {
+		return nil, awsErrorf(http.StatusBadRequest, awsInvalidParameter, "orderBy: %q must be LogStreamName or LastEventTime", clipTo(in.OrderBy, 64))
+	}
+	ls, err := s.awsLogStore()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(r, authz.DescribeLogStreams, logGroupEntity(callerOf(r).Account, name)); err != nil {
+		return nil, err
+	}
+	streams, err := ls.Streams(r.Context(), callerOf(r).Account, name)
+	if err != nil {
+		return nil, awsLogError(err, name)
+	}
+	var matched []logstore.Stream
+	for _, st := range streams {
+		if strings.HasPrefix(st.Name, in.LogStreamNamePrefix) {
+			matched = append(matched, st)
+		}
+	}
+	slices.SortStableFunc(matched, func(a, b logstore.Stream) int {
+		if in.OrderBy == "LastEventTime" {
+			return a.LastEvent.Compare(b.LastEvent)
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	if in.Descending {
+		slices.Reverse(matched)
+	}
+	type stream struct {
+		LogStreamName       string `json:"logStreamName"`
+		Arn                 string `json:"arn"`
+		CreationTime        int64  `json:"creationTime,omitempty"`
+		FirstEventTimestamp int64  `json:"firstEventTimestamp,omitempty"`
+		LastEventTimestamp  int64  `json:"lastEventTimestamp,omitempty"`
+		LastIngestionTime   int64  `json:"lastIngestionTime,omitempty"`
+		StoredBytes         int64  `json:"storedBytes"`
+	}
+	out := struct {
+		LogStreams []stream `json:"logStreams"`
+		NextToken  string   `json:"nextToken,omitempty"`
+	}{LogStreams: []stream{}}
+	for i := int(start); i < len(matched) && len(out.LogStreams) < limit; i++ {
+		st := matched[i]
+		out.LogStreams = append(out.LogStreams, stream{LogStreamName: st.Name,
+			Arn:          ids.ARN("logs", callerOf(r).Account, "log-group", name) + ":log-stream:" + st.Name,
+			CreationTime: ms(st.FirstEvent), FirstEventTimestamp: ms(st.FirstEvent), LastEventTimestamp: ms(st.LastEvent),
+			LastIngestionTime: ms(st.LastIngested), StoredBytes: st.StoredBytes})
+		if i+1 < len(matched) && len(out.LogStreams) == limit {
+			out.NextToken = awsToken("streams", int64(i+1))
+		}
+	}
+	return out, nil
+}
+
+// awsLogError is a log store's error in AWS's words.
+func awsLogError(err error, group string) error {
+	switch {
+	case errors.Is(err, logstore.ErrNotFound):
+		return awsErrorf(http.StatusBadRequest, awsResourceNotFound, "The specified log group does not exist: %s", clipTo(group, 512))
+	case errors.Is(err, logstore.ErrInvalid):
+		return awsErrorf(http.StatusBadRequest, awsInvalidParameter, "%v", err)
+	}
+	return err
+}
+
+type awsLogEvent struct {
+	LogStreamName string `json:"logStreamName,omitempty"`
+	Timestamp     int64  `json:"timestamp"`
+	Message       string `json:"message"`
+	IngestionTime int64  `json:"ingestionTime"`
+	EventID       string `json:"eventId,omitempty"`
+}
+
+// awsMaxEvents bounds a page of events, as CloudWatch Logs does.
+const awsMaxEvents = 10000
+
+func (s *Server) awsGetLogEvents(r *http.Request, body []byte) (any, error) {
+	var in struct {
+		LogGroupName       string `json:"logGroupName"`
+		LogGroupIdentifier string `json:"logGroupIdentifier"`
+		LogStreamName      string `json:"logStreamName"`
+		StartTime          *int64 `json:"startTime"`
+		EndTime            *int64 `json:"endTime"`
+		NextToken          string `json:"nextToken"`
+		Limit              int    `json:"limit"`
+		StartFromHead      *bool  `json:"startFromHead"`
+		Unmask             bool   `json:"unmask"`
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	name := cmp.Or(in.LogGroupName, in.LogGroupIdentifier)
+	limit, err := awsLimit(in.Limit, awsMaxEvents, awsMaxEvents)
+	if err != nil {
+		return nil, err
+	}
+	// Forward tokens only: pages go from the oldest event on; a
+	// backward token stands where the first page began.
+	after, err := parseAWSToken("f", strings.TrimPrefix(in.NextToken, "b"))
+	if err != nil {
+		return nil, err
+	}
+	ls, err := s.awsLogStore()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.mayReadGroup(r, ls, authz.GetLogEvents, name); err != nil {
+		return nil, err
+	}
+	since, until := fromMS(in.StartTime), fromMS(in.EndTime)
+	out := struct {
+		Events            []awsLogEvent `json:"events"`
+		NextForwardToken  string        `json:"nextForwardToken"`
+		NextBackwardToken string        `json:"nextBackwardToken"`
+	}{Events: []awsLogEvent{}}
+	pos := after
+	for len(out.Events) < limit {
+		evs, err := ls.Events(r.Context(), callerOf(r).Account, name, in.LogStreamName, pos, limit-len(out.Events))
+		if err != nil {
+			return nil, awsLogError(err, name)
+		}
+		for _, e := range evs {
+			pos = e.ID
+			if (!since.IsZero() && e.Time.Before(since)) || (!until.IsZero() && !e.Time.Before(until)) {
+				continue
+			}
+			out.Events = append(out.Events, awsLogEvent{Timestamp: ms(e.Time), Message: e.Message, IngestionTime: ms(e.Ingested)})
+		}
+		if len(evs) == 0 {
+			break
+		}
+	}
+	// At the end, the token stays where it is: the CLI stops when a
+	// token comes back unchanged, and a later call sees what came since.
+	out.NextForwardToken = awsToken("f", pos)
+	out.NextBackwardToken = "b" + awsToken("f", after)
+	return out, nil
+}
+
+func (s *Server) awsFilterLogEvents(r *http.Request, body []byte) (any, error) {
+	var in struct {
+		LogGroupName        string   `json:"logGroupName"`
+		LogGroupIdentifier  string   `json:"logGroupIdentifier"`
+		LogStreamNames      []string `json:"logStreamNames"`
+		LogStreamNamePrefix string   `json:"logStreamNamePrefix"`
+		StartTime           *int64   `json:"startTime"`
+		EndTime             *int64   `json:"endTime"`
+		FilterPattern       string   `json:"filterPattern"`
+		NextToken           string   `json:"nextToken"`
+		Limit               int      `json:"limit"`
+		Interleaved         bool     `json:"interleaved"`
+		Unmask              bool     `json:"unmask"`
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	name := cmp.Or(in.LogGroupName, in.LogGroupIdentifier)
+	limit, err := awsLimit(in.Limit, awsMaxEvents, awsMaxEvents)
+	if err != nil {
+		return nil, err
+	}
+	after, err := parseAWSToken("filter", in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.LogStreamNames) > 0 && in.LogStreamNamePrefix != "" {
+		return nil, awsErrorf(http.StatusBadRequest, awsInvalidParameter, "logStreamNames and logStreamNamePrefix are mutually exclusive")
+	}
+	var pat *filterpattern.Pattern
+	if in.FilterPattern != "" {
+		if pat, err = filterpattern.Parse(in.FilterPattern); err != nil {
+			return nil, awsErrorf(http.StatusBadRequest, awsInvalidParameter, "Invalid filter pattern: %v", err)
+		}
+	}
+	ls, err := s.awsLogStore()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.mayReadGroup(r, ls, authz.GetLogEvents, name); err != nil {
+		return nil, err
+	}
+	rd := ls.ReadGroup(r.Context(), callerOf(r).Account, name, logstore.ReadOptions{After: after, Since: fromMS(in.StartTime), Until: fromMS(in.EndTime)})
+	defer rd.Close()
+	out := struct {
+		Events             []awsLogEvent `json:"events"`
+		SearchedLogStreams []any         `json:"searchedLogStreams"`
+		NextToken          string        `json:"nextToken,omitempty"`
+	}{Events: []awsLogEvent{}, SearchedLogStreams: []any{}}
+	// A page ends at limit events, or after a bounded read, so that a
+	// filter that matches little does not hold the server: the token
+	// then goes on from the last event read.
+	const maxScan = 200000
+	scanned, last := 0, after
+	for len(out.Events) < limit && scanned < maxScan {
+		e, ok := rd.Next()
+		if !ok {
+			break
+		}
+		scanned++
+		last = e.ID
+		if len(in.LogStreamNames) > 0 && !slices.Contains(in.LogStreamNames, e.Stream) || !strings.HasPrefix(e.Stream, in.LogStreamNamePrefix) {
+			continue
+		}
+		if pat != nil && !pat.Match(e.Message) {
+			continue
+		}
+		out.Events = append(out.Events, awsLogEvent{LogStreamName: e.Stream, Timestamp: ms(e.Time), Message: e.Message, IngestionTime: ms(e.Ingested), EventID: strconv.FormatInt(e.ID, 10)})
+	}
+	if err := rd.Err(); err != nil {
+		return nil, awsLogError(err, name)
+	}
+	if len(out.Events) == limit || scanned == maxScan {
+		out.NextToken = awsToken("filter", last)
+	}
+	return out, nil
+}
