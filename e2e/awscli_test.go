@@ -153,7 +153,7 @@ func TestAWSCLILogs(t *testing.T) {
 	type events struct {
 		Events []struct {
 			LogStreamName, Message, EventID string
-			Timestamp                      int64
+			Timestamp                       int64
 		}
 	}
 	var found events
