@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postern/postern/client"
 )
@@ -94,6 +95,49 @@ func TestAWSCLIDescribeInstanceInformation(t *testing.T) {
 		if ok || !strings.Contains(errOut, c.want) {
 			t.Errorf("%s: ok %v, %s; want %s", c.name, ok, errOut, c.want)
 		}
+	}
+
+	// Sessions: listed, terminated, in the history; a node's connection;
+	// documents by AWS's names.
+	if out, _, _ := awsCLI(t, e, id, secret, "ssm", "get-connection-status", "--target", n.InstanceId); !strings.Contains(out, `"connected"`) {
+		t.Errorf("get-connection-status: %s", out)
+	}
+	if out, errOut, _ := awsCLI(t, e, id, secret, "ssm", "get-document", "--name", "AWS-StartPortForwardingSession"); !strings.Contains(out, "portNumber") {
+		t.Errorf("get-document: %s %s", out, errOut)
+	}
+	if _, errOut, ok := awsCLI(t, e, id, secret, "ssm", "get-document", "--name", "No-Such-Document"); ok || !strings.Contains(errOut, "InvalidDocument") {
+		t.Errorf("get-document of nothing: %s", errOut)
+	}
+	long := exec.CommandContext(ctx, bin, "exec", n.InstanceId, "--", "sleep", "60")
+	long.Env = append(os.Environ(), e.vars()...)
+	if err := long.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var sid string
+	for try := 0; sid == ""; try++ {
+		if try == 100 {
+			t.Fatal("the running session never showed in describe-sessions --state Active")
+		}
+		time.Sleep(100 * time.Millisecond)
+		out, errOut, ok := awsCLI(t, e, id, secret, "ssm", "describe-sessions", "--state", "Active")
+		if !ok {
+			t.Fatalf("describe-sessions: %s", errOut)
+		}
+		var ds struct{ Sessions []struct{ SessionId, Status, Target, Owner string } }
+		json.Unmarshal([]byte(out), &ds)
+		if len(ds.Sessions) == 1 {
+			sid = ds.Sessions[0].SessionId
+			if ds.Sessions[0].Target != n.InstanceId || !strings.HasSuffix(ds.Sessions[0].Owner, ":user/admin") {
+				t.Errorf("active session: %+v", ds.Sessions[0])
+			}
+		}
+	}
+	if out, errOut, ok := awsCLI(t, e, id, secret, "ssm", "terminate-session", "--session-id", sid); !ok || !strings.Contains(out, sid) {
+		t.Errorf("terminate-session: %s %s", out, errOut)
+	}
+	long.Wait()
+	if out, _, _ := awsCLI(t, e, id, secret, "ssm", "describe-sessions", "--state", "History", "--filters", "key=SessionId,value="+sid); !strings.Contains(out, `"Terminated"`) {
+		t.Errorf("the terminated session in the history: %s", out)
 	}
 
 	// A user who may not describe nodes sees none.

@@ -136,6 +136,10 @@ func (s *Server) serveAWS(r *http.Request) (any, error) {
 // before it answers: serveAWS refuses an answer that was not checked.
 var awsOperations = map[string]func(s *Server, r *http.Request, body []byte) (any, error){
 	"AmazonSSM.DescribeInstanceInformation": (*Server).awsDescribeInstanceInformation,
+	"AmazonSSM.DescribeSessions":            (*Server).awsDescribeSessions,
+	"AmazonSSM.TerminateSession":            (*Server).awsTerminateSession,
+	"AmazonSSM.GetConnectionStatus":         (*Server).awsGetConnectionStatus,
+	"AmazonSSM.GetDocument":                 (*Server).awsGetDocument,
 	"Logs_20140328.DescribeLogGroups":       (*Server).awsDescribeLogGroups,
 	"Logs_20140328.DescribeLogStreams":      (*Server).awsDescribeLogStreams,
 	"Logs_20140328.GetLogEvents":            (*Server).awsGetLogEvents,

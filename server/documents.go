@@ -245,16 +245,6 @@ func (s *Server) handleListDocuments(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) handleGetDocument(w http.ResponseWriter, r *http.Request) error {
-	c := callerOf(r)
-	// SSM-SessionManagerRunShell shows the account's preferences, as it
-	// applies them.
-	name := document.PosternName(r.PathValue("name"))
-	if err := s.authorize(r, authz.GetDocument, authz.Named("Document", c.Account, name)); err != nil {
-		return err
-	}
-	if name == desktopPrefsName {
-		return errDesktopPrefsDocument
-	}
 	version := 0
 	if v := r.URL.Query().Get("version"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -263,27 +253,45 @@ func (s *Server) handleGetDocument(w http.ResponseWriter, r *http.Request) error
 		}
 		version = n
 	}
+	d, err := s.getDocument(r, r.PathValue("name"), version)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+// getDocument authorizes and returns a document's version (0: the
+// latest) by a Postern-, AWS- or SSM- name: the account's own, or a
+// built-in one. SSM-SessionManagerRunShell shows the account's
+// preferences, as it applies them.
+func (s *Server) getDocument(r *http.Request, name string, version int) (api.Document, error) {
+	c := callerOf(r)
+	name = document.PosternName(name)
+	if err := s.authorize(r, authz.GetDocument, authz.Named("Document", c.Account, name)); err != nil {
+		return api.Document{}, err
+	}
+	if name == desktopPrefsName {
+		return api.Document{}, errDesktopPrefsDocument
+	}
 	d, err := s.store.GetDocument(r.Context(), c.Account, name, version)
 	if errors.Is(err, store.ErrNotFound) {
 		if content, ok := document.BuiltinContent(name); ok && version <= 1 {
 			b, _ := document.Builtin(name)
-			writeJSON(w, http.StatusOK, apiDocument(store.Document{Name: name, Version: 1, SessionType: string(b.SessionType), Description: b.Description, Content: content}, true))
-			return nil
+			return apiDocument(store.Document{Name: name, Version: 1, SessionType: string(b.SessionType), Description: b.Description, Content: content}, true), nil
 		}
 		if content, ok := document.BuiltinCommandContent(name); ok && version <= 1 {
 			b, _ := document.BuiltinCommand(name)
 			d := apiDocument(store.Document{Name: name, Version: 1, Description: b.Description, Content: content}, true)
 			d.DocumentType = commandDocumentType
-			writeJSON(w, http.StatusOK, d)
-			return nil
+			return d, nil
 		}
-		return errorf(http.StatusNotFound, api.CodeInvalidDocument, "document %q does not exist: see `postern documents ls`", name)
+		return api.Document{}, errorf(http.StatusNotFound, api.CodeInvalidDocument, "document %q does not exist: see `postern documents ls`", name)
 	}
 	if err != nil {
-		return err
+		return api.Document{}, err
 	}
-	writeJSON(w, http.StatusOK, apiDocument(d, false))
-	return nil
+	return apiDocument(d, false), nil
 }
 
 // documentWriter stores an account's documents and preferences as the

@@ -1,0 +1,213 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/authz"
+	"github.com/postern/postern/ids"
+	"github.com/postern/postern/store"
+)
+
+// Session Manager's API (AmazonSSM) on Postern's sessions, nodes and
+// documents.
+
+// awsInvalidDocument is SSM's error for a document that does not exist.
+const awsInvalidDocument = "InvalidDocument"
+
+func epoch(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
+
+type ssmSession struct {
+	SessionID    string  `json:"SessionId"`
+	Target       string  `json:"Target"`
+	Status       string  `json:"Status"`
+	StartDate    float64 `json:"StartDate,omitempty"`
+	EndDate      float64 `json:"EndDate,omitempty"`
+	DocumentName string  `json:"DocumentName,omitempty"`
+	Owner        string  `json:"Owner,omitempty"`
+	Reason       string  `json:"Reason,omitempty"`
+	Details      string  `json:"Details,omitempty"`
+}
+
+func (s *Server) awsDescribeSessions(r *http.Request, body []byte) (any, error) {
+	var in struct {
+		State      string
+		MaxResults int
+		NextToken  string
+		Filters    []struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		}
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	c := callerOf(r)
+	f := store.SessionFilter{Account: c.Account}
+	switch in.State {
+	case "Active":
+		t := true
+		f.Active = &t
+	case "History":
+		t := false
+		f.Active = &t
+	default:
+		return nil, awsErrorf(http.StatusBadRequest, awsValidation, "1 validation error detected: Value '%s' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [Active, History]", clipTo(in.State, 32))
+	}
+	max := in.MaxResults
+	switch {
+	case max == 0:
+		max = 20
+	case max < 1 || max > 200:
+		return nil, awsErrorf(http.StatusBadRequest, awsValidation, "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 200", max)
+	}
+	start, err := parseAWSToken("sessions", in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	var after, before time.Time
+	var status, id string
+	for _, fl := range in.Filters {
+		switch fl.Key {
+		case "InvokedAfter", "InvokedBefore":
+			t, err := time.Parse(time.RFC3339, fl.Value)
+			if err != nil {
+				return nil, awsErrorf(http.StatusBadRequest, awsValidation, "filter %s: %q is not a time such as 2026-12-06T00:00:00Z", fl.Key, clipTo(fl.Value, 64))
+			}
+			if fl.Key == "InvokedAfter" {
+				after, f.Since = t, t
+			} else {
+				before = t
+			}
+		case "Target":
+			f.Target = fl.Value
+		case "Owner":
+			// A user's name, or their ARN in this account.
+			f.Owner = strings.TrimPrefix(fl.Value, strings.TrimSuffix(ids.UserARN(c.Account, "x"), "x"))
+		case "Status":
+			status = fl.Value
+		case "SessionId":
+			id = fl.Value
+		default:
+			return nil, awsErrorf(http.StatusBadRequest, awsValidation, "filter key %q is not one of InvokedAfter, InvokedBefore, Target, Owner, Status, SessionId", clipTo(fl.Key, 64))
+		}
+	}
+	ss, err := s.store.ListSessions(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	s.listing(r)
+	nodes := map[string]store.Node{}
+	var matched []ssmSession
+	for _, sess := range ss {
+		if rl := s.relays.Get(sess.ID); rl != nil {
+			sess = rl.Session()
+		}
+		if (!after.IsZero() && sess.StartedAt.Before(after)) || (!before.IsZero() && !sess.StartedAt.Before(before)) ||
+			(status != "" && sess.Status != status) || (id != "" && sess.ID != id) {
+			continue
+		}
+		if e, opts := s.sessionEntity(r.Context(), sess, nodes); !s.allowed(r, authz.DescribeSessions, e, opts...) {
+			continue
+		}
+		o := ssmSession{SessionID: sess.ID, Target: sess.Target, Status: sess.Status, StartDate: epoch(sess.StartedAt),
+			DocumentName: sess.Document, Owner: ids.UserARN(sess.Account, sess.Owner), Reason: sess.Reason, Details: sess.StatusReason}
+		if !sess.EndedAt.IsZero() {
+			o.EndDate = epoch(sess.EndedAt)
+		}
+		matched = append(matched, o)
+	}
+	out := struct {
+		Sessions  []ssmSession `json:"Sessions"`
+		NextToken string       `json:"NextToken,omitempty"`
+	}{Sessions: []ssmSession{}}
+	for i := int(start); i < len(matched) && len(out.Sessions) < max; i++ {
+		out.Sessions = append(out.Sessions, matched[i])
+		if i+1 < len(matched) && len(out.Sessions) == max {
+			out.NextToken = awsToken("sessions", int64(i+1))
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) awsTerminateSession(r *http.Request, body []byte) (any, error) {
+	var in struct{ SessionId string }
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	sess, err := s.session(r, authz.TerminateSession, in.SessionId)
+	if err != nil {
+		return nil, err
+	}
+	// As in Session Manager, terminating an ended session is not an
+	// error: it is terminated.
+	if rl := s.relays.Get(sess.ID); rl != nil && sess.Active() {
+		rl.Terminate("TerminatedByUser")
+	}
+	return map[string]string{"SessionId": sess.ID}, nil
+}
+
+func (s *Server) awsGetConnectionStatus(r *http.Request, body []byte) (any, error) {
+	var in struct{ Target string }
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	n, err := s.resolveNode(r.Context(), callerOf(r).Account, in.Target)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(r, authz.DescribeNodes, nodeEntity(n)); err != nil {
+		return nil, err
+	}
+	status := "notconnected"
+	if s.NodeOnline(n.ID) {
+		status = "connected"
+	}
+	return map[string]string{"Target": in.Target, "Status": status}, nil
+}
+
+func (s *Server) awsGetDocument(r *http.Request, body []byte) (any, error) {
+	var in struct {
+		Name            string
+		DocumentVersion string
+		VersionName     string
+		DocumentFormat  string
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	if in.DocumentFormat != "" && in.DocumentFormat != "JSON" {
+		return nil, awsErrorf(http.StatusBadRequest, "InvalidDocumentType", "documentFormat %q: this server keeps documents as JSON", clipTo(in.DocumentFormat, 16))
+	}
+	version := 0
+	if v := in.DocumentVersion; v != "" && v != "$LATEST" && v != "$DEFAULT" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, awsErrorf(http.StatusBadRequest, "InvalidDocumentVersion", "document version %q is not a number, $LATEST or $DEFAULT", clipTo(v, 32))
+		}
+		version = n
+	}
+	d, err := s.getDocument(r, in.Name, version)
+	if ae := (*apiError)(nil); errors.As(err, &ae) && ae.Code == api.CodeInvalidDocument {
+		return nil, awsErrorf(http.StatusBadRequest, awsInvalidDocument, "%s", ae.Msg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	docType := "Session"
+	if d.DocumentType != "" {
+		docType = d.DocumentType
+	}
+	out := map[string]any{
+		"Name": in.Name, "DocumentVersion": strconv.Itoa(d.Version), "Status": "Active", "Content": d.Content,
+		"DocumentType": docType, "DocumentFormat": "JSON",
+	}
+	if d.CreatedAt != nil {
+		out["CreatedDate"] = epoch(*d.CreatedAt)
+	}
+	return out, nil
+}
