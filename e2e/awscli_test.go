@@ -123,7 +123,9 @@ func TestAWSCLIDescribeInstanceInformation(t *testing.T) {
 		if !ok {
 			t.Fatalf("describe-sessions: %s", errOut)
 		}
-		var ds struct{ Sessions []struct{ SessionId, Status, Target, Owner string } }
+		var ds struct {
+			Sessions []struct{ SessionId, Status, Target, Owner string }
+		}
 		json.Unmarshal([]byte(out), &ds)
 		if len(ds.Sessions) == 1 {
 			sid = ds.Sessions[0].SessionId
