@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -224,11 +225,32 @@ func TestAWSCLILogs(t *testing.T) {
 	if len(got.Events) != len(whole.Events) || !strings.Contains(got.Events[len(got.Events)-1].Message+got.Events[0].Message, id) {
 		t.Errorf("get-log-events: %d events, want %d", len(got.Events), len(whole.Events))
 	}
+	// A Logs Insights query, started and its results fetched.
+	var started struct{ QueryId string }
+	now := time.Now().Unix()
+	json.Unmarshal([]byte(aws("start-query", "--log-group-name", group, "--start-time", strconv.FormatInt(now-3600, 10), "--end-time", strconv.FormatInt(now+60, 10),
+		"--query-string", `filter @logStream = "`+id+`" | stats count(*) as n`)), &started)
+	var qr struct {
+		Status  string
+		Results [][]struct{ Field, Value string }
+	}
+	for try := 0; qr.Status != "Complete"; try++ {
+		if try == 100 || qr.Status == "Failed" {
+			t.Fatalf("get-query-results: %+v", qr)
+		}
+		time.Sleep(50 * time.Millisecond)
+		json.Unmarshal([]byte(aws("get-query-results", "--query-id", started.QueryId)), &qr)
+	}
+	if len(qr.Results) != 1 || len(qr.Results[0]) != 1 || qr.Results[0][0].Field != "n" || qr.Results[0][0].Value != strconv.Itoa(len(whole.Events)) {
+		t.Errorf("query results %+v, want n = %d", qr.Results, len(whole.Events))
+	}
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"get-log-events", "--log-group-name", "/nope", "--log-stream-name", "x"}, "ResourceNotFoundException"},
+		{[]string{"start-query", "--log-group-name", group, "--start-time", "0", "--end-time", "1", "--query-string", "stats nonsense("}, "MalformedQueryException"},
+		{[]string{"get-query-results", "--query-id", "0123456789abcdef0123456789abcdef"}, "ResourceNotFoundException"},
 		{[]string{"filter-log-events", "--log-group-name", group, "--filter-pattern", `{ $.x = `}, "InvalidParameterException"},
 	} {
 		if _, errOut, ok := awsCLI(t, e, m[1], m[2], append([]string{"logs"}, c.args...)...); ok || !strings.Contains(errOut, c.want) {

@@ -144,6 +144,9 @@ var awsOperations = map[string]func(s *Server, r *http.Request, body []byte) (an
 	"Logs_20140328.DescribeLogStreams":      (*Server).awsDescribeLogStreams,
 	"Logs_20140328.GetLogEvents":            (*Server).awsGetLogEvents,
 	"Logs_20140328.FilterLogEvents":         (*Server).awsFilterLogEvents,
+	"Logs_20140328.StartQuery":              (*Server).awsStartQuery,
+	"Logs_20140328.GetQueryResults":         (*Server).awsGetQueryResults,
+	"Logs_20140328.StopQuery":               (*Server).awsStopQuery,
 }
 
 // decodeAWS reads an operation's JSON input, refusing fields it does not

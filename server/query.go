@@ -51,34 +51,10 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	if end.Before(start) {
 		return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "end %s is before start %s", end.Format(time.RFC3339), start.Format(time.RFC3339))
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
-	defer cancel()
 	began := time.Now()
-	// Events come in the order the store took them, which is close to
-	// their own; the time range is applied to each.
-	after, err := ls.FirstEventSince(ctx, c.Account, group, start)
+	res, err := runQuery(r.Context(), ls, q, c.Account, group, start, end)
 	if err != nil {
-		return logStoreError(err, "log group "+group)
-	}
-	// The store hands over only events in the time range that the
-	// query's filters can match, and only what the query reads of them.
-	opts := logstore.QueryOptions(q.Fields(), q.MessageLiterals(), start, end)
-	opts.After = after
-	rd := ls.ReadGroup(ctx, c.Account, group, opts)
-	defer rd.Close()
-	next := func() (logquery.Event, bool) {
-		e, ok := rd.Next()
-		return logquery.Event{Timestamp: e.Time, Ingestion: e.Ingested, Stream: e.Stream, Message: e.Message}, ok
-	}
-	res, err := q.Run(ctx, next, logquery.Limits{})
-	if err == nil {
-		err = rd.Err()
-	}
-	if err != nil {
-		if ctx.Err() != nil && r.Context().Err() == nil {
-			return errorf(http.StatusBadRequest, api.CodeLimitExceededException, "the query took longer than %v: narrow the time range or add a filter", queryTimeout)
-		}
-		return errorf(http.StatusBadRequest, api.CodeQueryFailed, "%v", err)
+		return err
 	}
 	rows := res.Rows
 	if rows == nil {
@@ -86,4 +62,38 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, api.QueryResult{Columns: res.Columns, Rows: rows, Scanned: res.Scanned, Matched: res.Matched, ElapsedMS: time.Since(began).Milliseconds()})
 	return nil
+}
+
+// runQuery runs q over the events of an account's group whose time is
+// within [start, end], for at most queryTimeout; its errors are the API's.
+func runQuery(ctx context.Context, ls LogStore, q *logquery.Query, account, group string, start, end time.Time) (*logquery.Result, error) {
+	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	// Events come in the order the store took them, which is close to
+	// their own; the time range is applied to each.
+	after, err := ls.FirstEventSince(qctx, account, group, start)
+	if err != nil {
+		return nil, logStoreError(err, "log group "+group)
+	}
+	// The store hands over only events in the time range that the
+	// query's filters can match, and only what the query reads of them.
+	opts := logstore.QueryOptions(q.Fields(), q.MessageLiterals(), start, end)
+	opts.After = after
+	rd := ls.ReadGroup(qctx, account, group, opts)
+	defer rd.Close()
+	next := func() (logquery.Event, bool) {
+		e, ok := rd.Next()
+		return logquery.Event{Timestamp: e.Time, Ingestion: e.Ingested, Stream: e.Stream, Message: e.Message}, ok
+	}
+	res, err := q.Run(qctx, next, logquery.Limits{})
+	if err == nil {
+		err = rd.Err()
+	}
+	if err != nil {
+		if qctx.Err() != nil && ctx.Err() == nil {
+			return nil, errorf(http.StatusBadRequest, api.CodeLimitExceededException, "the query took longer than %v: narrow the time range or add a filter", queryTimeout)
+		}
+		return nil, errorf(http.StatusBadRequest, api.CodeQueryFailed, "%v", err)
+	}
+	return res, nil
 }

@@ -227,6 +227,8 @@ type Server struct {
 	// ssoHandoffs carry single sign-on results to the CLI and the web
 	// console; nil without single sign-on.
 	ssoHandoffs *sso.Handoffs[ssoUser]
+	// awsQueries are the AWS API's started Logs Insights queries.
+	awsQueries awsQueries
 
 	// instance names this server's process among those sharing the
 	// database (host name and a random part): the holder of its leases.
