@@ -225,6 +225,26 @@ func TestAWSCLILogs(t *testing.T) {
 	if len(got.Events) != len(whole.Events) || !strings.Contains(got.Events[len(got.Events)-1].Message+got.Events[0].Message, id) {
 		t.Errorf("get-log-events: %d events, want %d", len(got.Events), len(whole.Events))
 	}
+	// A group made, given a retention and a metric filter, and deleted.
+	aws("create-log-group", "--log-group-name", "/aws-cli/made")
+	if _, errOut, ok := awsCLI(t, e, m[1], m[2], "logs", "create-log-group", "--log-group-name", "/aws-cli/made"); ok || !strings.Contains(errOut, "ResourceAlreadyExistsException") {
+		t.Errorf("creating a group twice: %s", errOut)
+	}
+	aws("put-retention-policy", "--log-group-name", "/aws-cli/made", "--retention-in-days", "30")
+	aws("put-metric-filter", "--log-group-name", "/aws-cli/made", "--filter-name", "errors", "--filter-pattern", "ERROR",
+		"--metric-transformations", "metricName=Errors,metricNamespace=App,metricValue=1")
+	if out := aws("describe-metric-filters", "--log-group-name", "/aws-cli/made"); !strings.Contains(out, `"filterName": "errors"`) || !strings.Contains(out, `"metricName": "Errors"`) {
+		t.Errorf("describe-metric-filters: %s", out)
+	}
+	if out := aws("describe-log-groups", "--log-group-name-prefix", "/aws-cli/"); !strings.Contains(out, `"retentionInDays": 30`) {
+		t.Errorf("the made group: %s", out)
+	}
+	aws("delete-metric-filter", "--log-group-name", "/aws-cli/made", "--filter-name", "errors")
+	aws("delete-log-group", "--log-group-name", "/aws-cli/made")
+	if out := aws("describe-log-groups", "--log-group-name-prefix", "/aws-cli/"); strings.Contains(out, "/aws-cli/made") {
+		t.Errorf("a deleted group is still listed: %s", out)
+	}
+
 	// A Logs Insights query, started and its results fetched.
 	var started struct{ QueryId string }
 	now := time.Now().Unix()

@@ -145,6 +145,12 @@ var awsOperations = map[string]func(s *Server, r *http.Request, body []byte) (an
 	"Logs_20140328.GetLogEvents":            (*Server).awsGetLogEvents,
 	"Logs_20140328.FilterLogEvents":         (*Server).awsFilterLogEvents,
 	"Logs_20140328.StartQuery":              (*Server).awsStartQuery,
+	"Logs_20140328.CreateLogGroup":          (*Server).awsCreateLogGroup,
+	"Logs_20140328.DeleteLogGroup":          (*Server).awsDeleteLogGroup,
+	"Logs_20140328.PutRetentionPolicy":      (*Server).awsPutRetentionPolicy,
+	"Logs_20140328.PutMetricFilter":         (*Server).awsPutMetricFilter,
+	"Logs_20140328.DescribeMetricFilters":   (*Server).awsDescribeMetricFilters,
+	"Logs_20140328.DeleteMetricFilter":      (*Server).awsDeleteMetricFilter,
 	"Logs_20140328.GetQueryResults":         (*Server).awsGetQueryResults,
 	"Logs_20140328.StopQuery":               (*Server).awsStopQuery,
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/filterpattern"
 	"github.com/postern/postern/ids"
@@ -372,4 +373,136 @@ func (s *Server) awsFilterLogEvents(r *http.Request, body []byte) (any, error) {
 		out.NextToken = awsToken("filter", last)
 	}
 	return out, nil
+}
+
+func (s *Server) awsCreateLogGroup(r *http.Request, body []byte) (any, error) {
+	var in struct {
+		LogGroupName string            `json:"logGroupName"`
+		KmsKeyID     string            `json:"kmsKeyId"`
+		Tags         map[string]string `json:"tags"`
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	if len(in.Tags) > 0 {
+		return nil, awsErrorf(http.StatusBadRequest, awsInvalidParameter, "tags: this server's log groups take no tags")
+	}
+	_, err := s.createLogGroup(r, api.CreateLogGroupRequest{Name: in.LogGroupName, KMSKeyID: in.KmsKeyID})
+	return struct{}{}, err
+}
+
+func (s *Server) awsDeleteLogGroup(r *http.Request, body []byte) (any, error) {
+	var in struct {
+		LogGroupName string `json:"logGroupName"`
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	return struct{}{}, s.deleteLogGroup(r, in.LogGroupName)
+}
+
+func (s *Server) awsPutRetentionPolicy(r *http.Request, body []byte) (any, error) {
+	var in struct {
+		LogGroupName    string `json:"logGroupName"`
+		RetentionInDays int    `json:"retentionInDays"`
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	return struct{}{}, s.setRetention(r, in.LogGroupName, in.RetentionInDays)
+}
+
+type awsMetricTransformation struct {
+	MetricName      string            `json:"metricName"`
+	MetricNamespace string            `json:"metricNamespace"`
+	MetricValue     string            `json:"metricValue"`
+	DefaultValue    *float64          `json:"defaultValue,omitempty"`
+	Dimensions      map[string]string `json:"dimensions,omitempty"`
+	Unit            string            `json:"unit,omitempty"`
+}
+
+func (s *Server) awsPutMetricFilter(r *http.Request, body []byte) (any, error) {
+	var in struct {
+		LogGroupName           string                    `json:"logGroupName"`
+		FilterName             string                    `json:"filterName"`
+		FilterPattern          string                    `json:"filterPattern"`
+		MetricTransformations  []awsMetricTransformation `json:"metricTransformations"`
+		ApplyOnTransformedLogs bool                      `json:"applyOnTransformedLogs"`
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	if len(in.MetricTransformations) != 1 {
+		return nil, awsErrorf(http.StatusBadRequest, awsInvalidParameter, "metricTransformations: exactly one, as CloudWatch Logs takes")
+	}
+	mt := in.MetricTransformations[0]
+	if mt.DefaultValue != nil || mt.Unit != "" {
+		return nil, awsErrorf(http.StatusBadRequest, awsInvalidParameter, "defaultValue and unit are not kept by this server's metric filters")
+	}
+	_, err := s.putMetricFilter(r, api.MetricFilter{Group: in.LogGroupName, Name: in.FilterName, Pattern: in.FilterPattern,
+		Namespace: mt.MetricNamespace, MetricName: mt.MetricName, Value: mt.MetricValue, Dimensions: mt.Dimensions})
+	return struct{}{}, err
+}
+
+func (s *Server) awsDescribeMetricFilters(r *http.Request, body []byte) (any, error) {
+	var in struct {
+		LogGroupName     string `json:"logGroupName"`
+		FilterNamePrefix string `json:"filterNamePrefix"`
+		MetricName       string `json:"metricName"`
+		MetricNamespace  string `json:"metricNamespace"`
+		Limit            int    `json:"limit"`
+		NextToken        string `json:"nextToken"`
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	limit, err := awsLimit(in.Limit, 50, 50)
+	if err != nil {
+		return nil, err
+	}
+	start, err := parseAWSToken("metricfilters", in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := s.listMetricFilters(r, in.LogGroupName)
+	if err != nil {
+		return nil, err
+	}
+	type filter struct {
+		FilterName            string                    `json:"filterName"`
+		FilterPattern         string                    `json:"filterPattern"`
+		MetricTransformations []awsMetricTransformation `json:"metricTransformations"`
+		CreationTime          int64                     `json:"creationTime"`
+		LogGroupName          string                    `json:"logGroupName"`
+	}
+	var matched []filter
+	for _, f := range fs {
+		if !strings.HasPrefix(f.Name, in.FilterNamePrefix) || (in.MetricName != "" && f.MetricName != in.MetricName) || (in.MetricNamespace != "" && f.Namespace != in.MetricNamespace) {
+			continue
+		}
+		matched = append(matched, filter{FilterName: f.Name, FilterPattern: f.Pattern, CreationTime: ms(f.CreationTime), LogGroupName: f.Group,
+			MetricTransformations: []awsMetricTransformation{{MetricName: f.MetricName, MetricNamespace: f.Namespace, MetricValue: f.Value, Dimensions: f.Dimensions}}})
+	}
+	out := struct {
+		MetricFilters []filter `json:"metricFilters"`
+		NextToken     string   `json:"nextToken,omitempty"`
+	}{MetricFilters: []filter{}}
+	for i := int(start); i < len(matched) && len(out.MetricFilters) < limit; i++ {
+		out.MetricFilters = append(out.MetricFilters, matched[i])
+		if i+1 < len(matched) && len(out.MetricFilters) == limit {
+			out.NextToken = awsToken("metricfilters", int64(i+1))
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) awsDeleteMetricFilter(r *http.Request, body []byte) (any, error) {
+	var in struct {
+		LogGroupName string `json:"logGroupName"`
+		FilterName   string `json:"filterName"`
+	}
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	return struct{}{}, s.deleteMetricFilter(r, in.LogGroupName, in.FilterName)
 }

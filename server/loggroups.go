@@ -72,34 +72,52 @@ func (s *Server) handleListLogGroups(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) handleCreateLogGroup(w http.ResponseWriter, r *http.Request) error {
-	c := callerOf(r)
 	var req api.CreateLogGroupRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	if err := s.authorize(r, authz.CreateLogGroup, logGroupEntity(c.Account, req.Name)); err != nil {
-		return err
-	}
-	ls, err := s.logStore()
+	g, err := s.createLogGroup(r, req)
 	if err != nil {
 		return err
 	}
-	g := logstore.Group{Account: c.Account, Name: req.Name, RetentionDays: req.RetentionInDays, KMSKeyID: req.KMSKeyID, CreatedAt: s.now()}
-	if err := ls.CreateGroup(r.Context(), g); err != nil {
-		return logStoreError(err, "log group "+req.Name)
-	}
-	g, err = ls.Group(r.Context(), c.Account, req.Name)
-	if err != nil {
-		return err
-	}
-	s.logf("server: %s created log group %s (retention %d days, key %q)", c.User.Name, g.Name, g.RetentionDays, g.KMSKeyID)
 	writeJSON(w, http.StatusOK, apiLogGroup(g))
 	return nil
 }
 
-func (s *Server) handleDeleteLogGroup(w http.ResponseWriter, r *http.Request) error {
+// createLogGroup authorizes and creates a log group, for the native API
+// and CloudWatch Logs'.
+func (s *Server) createLogGroup(r *http.Request, req api.CreateLogGroupRequest) (logstore.Group, error) {
 	c := callerOf(r)
-	name := r.URL.Query().Get("name")
+	if err := s.authorize(r, authz.CreateLogGroup, logGroupEntity(c.Account, req.Name)); err != nil {
+		return logstore.Group{}, err
+	}
+	ls, err := s.logStore()
+	if err != nil {
+		return logstore.Group{}, err
+	}
+	g := logstore.Group{Account: c.Account, Name: req.Name, RetentionDays: req.RetentionInDays, KMSKeyID: req.KMSKeyID, CreatedAt: s.now()}
+	if err := ls.CreateGroup(r.Context(), g); err != nil {
+		return logstore.Group{}, logStoreError(err, "log group "+req.Name)
+	}
+	g, err = ls.Group(r.Context(), c.Account, req.Name)
+	if err != nil {
+		return logstore.Group{}, err
+	}
+	s.logf("server: %s created log group %s (retention %d days, key %q)", c.User.Name, g.Name, g.RetentionDays, g.KMSKeyID)
+	return g, nil
+}
+
+func (s *Server) handleDeleteLogGroup(w http.ResponseWriter, r *http.Request) error {
+	if err := s.deleteLogGroup(r, r.URL.Query().Get("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteLogGroup authorizes and deletes a log group.
+func (s *Server) deleteLogGroup(r *http.Request, name string) error {
+	c := callerOf(r)
 	if err := s.authorize(r, authz.DeleteLogGroup, logGroupEntity(c.Account, name)); err != nil {
 		return err
 	}
@@ -114,15 +132,31 @@ func (s *Server) handleDeleteLogGroup(w http.ResponseWriter, r *http.Request) er
 		return logStoreError(err, "log group "+name)
 	}
 	s.logf("server: %s deleted log group %s", c.User.Name, name)
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 // handleSetRetention sets ?name='s retention to ?days= (0: never expire),
 // as PutRetentionPolicy does.
 func (s *Server) handleSetRetention(w http.ResponseWriter, r *http.Request) error {
-	c := callerOf(r)
 	name, v := r.URL.Query().Get("name"), r.URL.Query().Get("days")
+	days, err := strconv.Atoi(v)
+	if err != nil {
+		// Authorized first: the answer says nothing of the group.
+		if aerr := s.authorize(r, authz.PutRetentionPolicy, logGroupEntity(callerOf(r).Account, name)); aerr != nil {
+			return aerr
+		}
+		return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "days: %q is not a number of days", v)
+	}
+	if err := s.setRetention(r, name, days); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// setRetention authorizes and sets a log group's retention.
+func (s *Server) setRetention(r *http.Request, name string, days int) error {
+	c := callerOf(r)
 	if err := s.authorize(r, authz.PutRetentionPolicy, logGroupEntity(c.Account, name)); err != nil {
 		return err
 	}
@@ -133,15 +167,10 @@ func (s *Server) handleSetRetention(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	days, err := strconv.Atoi(v)
-	if err != nil {
-		return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "days: %q is not a number of days", v)
-	}
 	if err := ls.SetRetention(r.Context(), c.Account, name, days); err != nil {
 		return logStoreError(err, "log group "+name)
 	}
 	s.logf("server: %s set the retention of log group %s to %d days", c.User.Name, name, days)
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

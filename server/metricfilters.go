@@ -357,17 +357,28 @@ func validLabel(s string) bool {
 }
 
 func (s *Server) handlePutMetricFilter(w http.ResponseWriter, r *http.Request) error {
-	c := callerOf(r)
 	var req api.MetricFilter
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	if err := s.authorize(r, authz.PutMetricFilter, logGroupEntity(c.Account, req.Group)); err != nil {
+	out, err := s.putMetricFilter(r, req)
+	if err != nil {
 		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// putMetricFilter authorizes and puts a metric filter, for the native
+// API and CloudWatch Logs'.
+func (s *Server) putMetricFilter(r *http.Request, req api.MetricFilter) (api.MetricFilter, error) {
+	c := callerOf(r)
+	if err := s.authorize(r, authz.PutMetricFilter, logGroupEntity(c.Account, req.Group)); err != nil {
+		return req, err
 	}
 	ls, err := s.logStore()
 	if err != nil {
-		return err
+		return req, err
 	}
 	if req.Value == "" {
 		req.Value = "1"
@@ -376,32 +387,41 @@ func (s *Server) handlePutMetricFilter(w http.ResponseWriter, r *http.Request) e
 		Namespace: req.Namespace, MetricName: req.MetricName, Value: req.Value, Dimensions: req.Dimensions, CreatedAt: s.now()}
 	cf, err := compile(f)
 	if err != nil {
-		return errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "%v", err)
+		return req, errorf(http.StatusBadRequest, api.CodeInvalidParameterException, "%v", err)
 	}
 	if err := s.metricFilters.conflict(cf); err != nil {
-		return errorf(http.StatusConflict, api.CodeInvalidParameterException, "%v", err)
+		return req, errorf(http.StatusConflict, api.CodeInvalidParameterException, "%v", err)
 	}
 	if err := ls.PutMetricFilter(r.Context(), f); err != nil {
-		return logStoreError(err, "log group "+req.Group)
+		return req, logStoreError(err, "log group "+req.Group)
 	}
 	if err := s.metricFilters.load(r.Context(), ls); err != nil {
-		return err
+		return req, err
 	}
 	s.logf("server: %s put metric filter %s on log group %s: %s -> %s/%s", c.User.Name, f.Name, f.Group, f.Pattern, f.Namespace, f.MetricName)
-	writeJSON(w, http.StatusOK, req)
-	return nil
+	return req, nil
 }
 
 func (s *Server) handleListMetricFilters(w http.ResponseWriter, r *http.Request) error {
-	ls, err := s.logStore()
+	out, err := s.listMetricFilters(r, r.URL.Query().Get("group"))
 	if err != nil {
 		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// listMetricFilters lists the metric filters (of group, if not empty)
+// the caller may describe.
+func (s *Server) listMetricFilters(r *http.Request, group string) ([]api.MetricFilter, error) {
+	ls, err := s.logStore()
+	if err != nil {
+		return nil, err
 	}
 	fs, err := ls.MetricFilters(r.Context(), callerOf(r).Account)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	group := r.URL.Query().Get("group")
 	s.listing(r)
 	out := []api.MetricFilter{}
 	for _, f := range fs {
@@ -411,13 +431,20 @@ func (s *Server) handleListMetricFilters(w http.ResponseWriter, r *http.Request)
 		out = append(out, api.MetricFilter{Group: f.Group, Name: f.Name, Pattern: f.Pattern, Namespace: f.Namespace,
 			MetricName: f.MetricName, Value: f.Value, Dimensions: f.Dimensions, CreationTime: f.CreatedAt})
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return out, nil
 }
 
 func (s *Server) handleDeleteMetricFilter(w http.ResponseWriter, r *http.Request) error {
+	if err := s.deleteMetricFilter(r, r.URL.Query().Get("group"), r.URL.Query().Get("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteMetricFilter authorizes and deletes a group's metric filter.
+func (s *Server) deleteMetricFilter(r *http.Request, group, name string) error {
 	c := callerOf(r)
-	group, name := r.URL.Query().Get("group"), r.URL.Query().Get("name")
 	if err := s.authorize(r, authz.DeleteMetricFilter, logGroupEntity(c.Account, group)); err != nil {
 		return err
 	}
@@ -431,9 +458,5 @@ func (s *Server) handleDeleteMetricFilter(w http.ResponseWriter, r *http.Request
 		}
 		return err
 	}
-	if err := s.metricFilters.load(r.Context(), ls); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.metricFilters.load(r.Context(), ls)
 }
