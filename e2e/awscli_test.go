@@ -2,7 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
 )
 
@@ -143,6 +153,41 @@ func TestAWSCLIDescribeInstanceInformation(t *testing.T) {
 		t.Errorf("the terminated session in the history: %s", out)
 	}
 
+	// In the audit trail, as the operation, by the key's user.
+	var rs []api.AuditRecord
+	e.jsonOut(ctx, &rs, "audit", "query")
+	audited := false
+	for _, r := range rs {
+		audited = audited || r.Action == "AWS AmazonSSM.TerminateSession" && strings.HasSuffix(r.Actor, ":user/admin") && r.Result == "Allowed"
+	}
+	if !audited {
+		t.Errorf("no audit record of the AWS CLI's TerminateSession in:\n%+v", rs)
+	}
+
+	// The operation is chosen by X-Amz-Target: a signature that leaves
+	// it out is refused, so a request cannot be replayed as another.
+	body := []byte(`{}`)
+	req, _ := http.NewRequest("POST", e.url+"/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}, req, hex.EncodeToString(sum[:]), "ssm", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Target", "AmazonSSM.DescribeInstanceInformation") // after signing
+	cfg, _ := client.LoadConfig(e.home)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(cfg.CA))
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "IncompleteSignatureException") {
+		t.Errorf("an unsigned X-Amz-Target: %d %s", resp.StatusCode, b)
+	}
+
 	// A user who may not describe nodes sees none.
 	pw := "nobody-password-1"
 	cmd := exec.CommandContext(ctx, bin, "users", "create", "nobody", "--password")
@@ -158,6 +203,13 @@ func TestAWSCLIDescribeInstanceInformation(t *testing.T) {
 	out, errOut, ok = awsCLI(t, e, m[1], m[2], "ssm", "describe-instance-information")
 	if !ok || !strings.Contains(out, `"InstanceInformationList": []`) {
 		t.Errorf("nobody's describe-instance-information: %s %s", out, errOut)
+	}
+
+	// Changing a user's groups revokes their access keys with their
+	// tokens.
+	e.mustRun(ctx, "users", "set", "nobody", "--groups", "operators")
+	if _, errOut, ok := awsCLI(t, e, m[1], m[2], "ssm", "describe-instance-information"); ok || !strings.Contains(errOut, "UnrecognizedClientException") {
+		t.Errorf("a key of a user whose groups changed: ok %v, %s", ok, errOut)
 	}
 
 	// A deleted key is refused at once.

@@ -5,7 +5,7 @@
 // that two servers never do the work at once.
 //
 // Timing: a lease lasts TTL from each renewal on the store's clock; the
-// holder renews every TTL/3 and stops its work once TTL/2 has passed on
+// holder renews every TTL/8 and stops its work once TTL/2 has passed on
 // its own clock since the last renewal it sent that the store confirmed.
 // So the holder stops at least TTL/2 before anyone else can take the
 // lease, whatever the servers' clocks say, as long as the clocks' rates
@@ -78,7 +78,9 @@ func hold(ctx context.Context, st Store, name, holder string, ttl time.Duration,
 		defer close(done)
 		work(wctx)
 	}()
-	renew := time.NewTicker(ttl / 3)
+	// Several tries per deadline: one slow or failed renewal must not
+	// stop the work.
+	renew := time.NewTicker(ttl / 8)
 	defer renew.Stop()
 	deadline := time.NewTimer(time.Until(sent.Add(ttl / 2)))
 	defer deadline.Stop()

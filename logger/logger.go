@@ -52,7 +52,7 @@ func throttled(logf Logf, every time.Duration, clock func() time.Time) Logf {
 		mu.Unlock()
 		line := fmt.Sprintf(format, args...)
 		if n > 0 {
-			line += fmt.Sprintf(" (and %d more like it in the last %s)", n, every)
+			line += fmt.Sprintf(" (and %d more like it since the last one logged)", n)
 		}
 		logf("%s", line)
 	}

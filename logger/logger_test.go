@@ -48,7 +48,7 @@ func TestThrottled(t *testing.T) {
 	}
 	clk.Advance(time.Minute)
 	logf("poll %d failed", 5)
-	if len(lines) != 2 || lines[0] != "poll 0 failed" || lines[1] != "poll 5 failed (and 4 more like it in the last 1m0s)" {
+	if len(lines) != 2 || lines[0] != "poll 0 failed" || lines[1] != "poll 5 failed (and 4 more like it since the last one logged)" {
 		t.Fatalf("lines = %q", lines)
 	}
 }

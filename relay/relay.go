@@ -877,6 +877,9 @@ func (r *Relay) end(status, reason string, code *int, msg string) {
 	// the relay leaves the table when they are gone (see watch).
 }
 
+// storeEndTimeout bounds each try to store a session's end.
+const storeEndTimeout = 10 * time.Second
+
 // storeEndRetry bounds the wait between tries to store a session's end
 // while the database does not answer.
 const storeEndRetry = 15 * time.Second
@@ -888,7 +891,10 @@ const storeEndRetry = 15 * time.Second
 // ended: a database outage neither holds them nor loses the end.
 func (r *Relay) storeEnd(final store.Session) {
 	try := func() error {
-		ctx := context.WithoutCancel(r.t.ctx)
+		// Bounded: a database host gone without a reset must not hold
+		// the session's clients from their exit.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.t.ctx), storeEndTimeout)
+		defer cancel()
 		if err := r.t.Store.UpdateSession(ctx, final); err != nil {
 			return err
 		}
@@ -896,6 +902,10 @@ func (r *Relay) storeEnd(final store.Session) {
 	}
 	err := try()
 	if err == nil {
+		return
+	}
+	if !errors.Is(err, store.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) {
+		r.t.Logf("server: session %s: storing its end: %v", r.id, err)
 		return
 	}
 	r.t.Logf("server: session %s: storing its end: %v; trying again until the database answers", r.id, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/orgs"
 	"github.com/postern/postern/sigv4"
 	"github.com/postern/postern/store"
 )
@@ -39,9 +40,18 @@ func (s *Server) handleCreateAccessKey(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	if c := callerOf(r); len(c.Token.Scopes) > 0 {
+	c := callerOf(r)
+	if len(c.Token.Scopes) > 0 {
 		// It would carry every permission of its user.
 		return errorf(http.StatusForbidden, api.CodeAccessDenied, "token %s is scoped (%v): an access key carries all of its user's permissions, so it is made with an unscoped sign-in", c.Token.ID, c.Token.Scopes)
+	}
+	if u.Federated != "" {
+		// Its sign-in lasts hours (ssoSignInLifetime); a key would not end.
+		return errorf(http.StatusForbidden, api.CodeAccessDenied, "%s signs in with single sign-on, whose sign-ins end; an access key would not: single sign-on users get none", u.Name)
+	}
+	if _, _, assumed := orgs.AssumedBy(c.Token); assumed {
+		// It would outlive the role's session, which is short on purpose.
+		return errorf(http.StatusForbidden, api.CodeAccessDenied, "an assumed role's session cannot make access keys: they would outlive it")
 	}
 	if s.cfg.Keys == nil {
 		return errorf(http.StatusServiceUnavailable, api.CodeNoKeyService, "this server has no key service to keep access keys' secrets sealed")

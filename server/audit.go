@@ -39,6 +39,9 @@ type auditInfo struct {
 	account, actor string
 	detail         string
 	authz          string // the authorization decision, when there was one
+	// action, when set, names the call instead of its route: an AWS API
+	// operation (all of them share POST /).
+	action string
 }
 
 type auditKey struct{}
@@ -53,7 +56,8 @@ func (s *Server) audited(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Health checks and the console's static pages are not calls
 		// of anyone's: the API calls the pages make are.
-		if r.URL.Path == api.PathHealth || !strings.HasPrefix(r.URL.Path, "/v1/") {
+		awsAPI := r.Method == http.MethodPost && r.URL.Path == "/"
+		if r.URL.Path == api.PathHealth || !strings.HasPrefix(r.URL.Path, "/v1/") && !awsAPI {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -68,7 +72,9 @@ func (s *Server) audited(h http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), auditKey{}, ai))
 		h.ServeHTTP(sw, r)
 		action := r.Pattern
-		if action == "" {
+		if ai.action != "" {
+			action = ai.action
+		} else if action == "" {
 			action = r.Method + " " + r.URL.Path // no route matched
 		}
 		detail := ai.detail

@@ -102,6 +102,9 @@ func (s *Server) handleAWS(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveAWS(r *http.Request) (any, error) {
 	prefix, op, ok := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
 	service := awsServices[prefix]
+	if ai := auditOf(r); ai != nil && ok && service != "" && awsOperations[prefix+"."+op] != nil {
+		ai.action = "AWS " + prefix + "." + op // in the trail as the operation, not POST /
+	}
 	if !ok || service == "" {
 		return nil, awsErrorf(http.StatusBadRequest, awsUnknownOperation, "X-Amz-Target %q names no operation this server offers (AmazonSSM.*)", clipTo(r.Header.Get("X-Amz-Target"), 100))
 	}
@@ -114,6 +117,14 @@ func (s *Server) serveAWS(r *http.Request) (any, error) {
 	}
 	v, err := sigv4.Verify(r, body, s.now(), service, s.accessKeyCaller(r.Context()))
 	if err != nil {
+		return nil, err
+	}
+	// The operation is chosen by X-Amz-Target: it must be signed, or a
+	// request signed for one operation could be replayed as another.
+	if !slices.Contains(v.SignedHeaders, "x-amz-target") {
+		return nil, &sigv4.Error{Code: sigv4.CodeIncompleteSignature, Message: "the X-Amz-Target header must be signed (SignedHeaders)"}
+	}
+	if err := s.refuseWhenFull(r); err != nil {
 		return nil, err
 	}
 	s.guard().Authenticated(r, v.Principal) // the audit trail's actor, the connection's admission

@@ -231,8 +231,12 @@ type awsLogEvent struct {
 	EventID       string `json:"eventId,omitempty"`
 }
 
-// awsMaxEvents bounds a page of events, as CloudWatch Logs does.
-const awsMaxEvents = 10000
+// awsMaxEvents bounds a page of events, as CloudWatch Logs does;
+// maxScan the events one call reads to fill it.
+const (
+	awsMaxEvents = 10000
+	maxScan      = 200000
+)
 
 func (s *Server) awsGetLogEvents(r *http.Request, body []byte) (any, error) {
 	var in struct {
@@ -274,11 +278,12 @@ func (s *Server) awsGetLogEvents(r *http.Request, body []byte) (any, error) {
 		NextBackwardToken string        `json:"nextBackwardToken"`
 	}{Events: []awsLogEvent{}}
 	pos := after
-	for len(out.Events) < limit {
+	for scanned := 0; len(out.Events) < limit && scanned < maxScan; {
 		evs, err := ls.Events(r.Context(), callerOf(r).Account, name, in.LogStreamName, pos, limit-len(out.Events))
 		if err != nil {
 			return nil, awsLogError(err, name)
 		}
+		scanned += len(evs)
 		for _, e := range evs {
 			pos = e.ID
 			if (!since.IsZero() && e.Time.Before(since)) || (!until.IsZero() && !e.Time.Before(until)) {
@@ -346,10 +351,9 @@ func (s *Server) awsFilterLogEvents(r *http.Request, body []byte) (any, error) {
 		SearchedLogStreams []any         `json:"searchedLogStreams"`
 		NextToken          string        `json:"nextToken,omitempty"`
 	}{Events: []awsLogEvent{}, SearchedLogStreams: []any{}}
-	// A page ends at limit events, or after a bounded read, so that a
-	// filter that matches little does not hold the server: the token
-	// then goes on from the last event read.
-	const maxScan = 200000
+	// A page ends at limit events, or after a bounded read (maxScan), so
+	// that a filter that matches little does not hold the server: the
+	// token then goes on from the last event read.
 	scanned, last := 0, after
 	for len(out.Events) < limit && scanned < maxScan {
 		e, ok := rd.Next()

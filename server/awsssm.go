@@ -144,8 +144,13 @@ func (s *Server) awsTerminateSession(r *http.Request, body []byte) (any, error) 
 		return nil, err
 	}
 	// As in Session Manager, terminating an ended session is not an
-	// error: it is terminated.
-	if rl := s.relays.Get(sess.ID); rl != nil && sess.Active() {
+	// error: it is terminated. A running one not taken up here yet is not
+	// said to be.
+	if sess.Active() {
+		rl := s.relays.Get(sess.ID)
+		if rl == nil {
+			return nil, awsErrorf(http.StatusServiceUnavailable, awsServiceUnavailable, "session %s is running but this server has not taken it up yet (its recording is on its way from object storage): try again shortly", sess.ID)
+		}
 		rl.Terminate("TerminatedByUser")
 	}
 	return map[string]string{"SessionId": sess.ID}, nil

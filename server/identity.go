@@ -58,6 +58,17 @@ func (s *Server) revokeUser(ctx context.Context, account, user, why string) erro
 	if err != nil {
 		return err
 	}
+	// Access keys too: credentials like tokens, and they never expire.
+	keys, err := s.store.ListAccessKeys(ctx, account, user)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.store.DeleteAccessKey(ctx, account, user, k.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		n++
+	}
 	var ended []string
 	for _, r := range s.relays.Select(ownedBy(account, user)) {
 		if r.Ending() {
@@ -67,7 +78,7 @@ func (s *Server) revokeUser(ctx context.Context, account, user, why string) erro
 		r.Terminate(api.CodeUserRevoked)
 		ended = append(ended, r.ID())
 	}
-	s.logf("server: %s/%s: %s: revoked %d tokens, ending sessions %v", account, user, why, n, ended)
+	s.logf("server: %s/%s: %s: revoked %d tokens and access keys, ending sessions %v", account, user, why, n, ended)
 	return nil
 }
 

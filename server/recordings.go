@@ -95,13 +95,27 @@ const recoverLaterEvery = 10 * time.Second
 func (s *Server) recoverLater(sess store.Session) {
 	t := time.NewTicker(recoverLaterEvery)
 	defer t.Stop()
-	for {
+	fail := func(err error) {
+		s.logf("server: session %s cannot be recovered: %v", sess.ID, err)
+		sess.Status, sess.StatusReason, sess.EndedAt = store.StatusFailed, "ServerRestarted", s.now()
+		if err := s.store.UpdateSession(context.WithoutCancel(s.ctx), sess); err != nil {
+			s.logf("server: session %s: %v", sess.ID, err)
+		}
+	}
+	for tries := 1; ; tries++ {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
 		}
 		if err := s.fetchJournalNow(s.ctx, sess.Account, sess.ID); err != nil {
+			if errors.Is(err, journalstore.ErrGap) {
+				fail(err) // object storage answered: what it holds cannot be read
+				return
+			}
+			if tries%30 == 1 { // every 5 minutes
+				s.logf("server: session %s: object storage still does not give its recording: %v", sess.ID, err)
+			}
 			continue
 		}
 		key, err := s.journalKey(s.ctx, sess.Account, sess.ID)
@@ -110,8 +124,9 @@ func (s *Server) recoverLater(sess store.Session) {
 			j, err = recording.OpenJournal(s.journalPath(sess.Account, sess.ID), key)
 		}
 		if err != nil {
-			s.logf("server: session %s: its recording cannot be reopened: %v; trying again", sess.ID, err)
-			continue
+			// Object storage answered and holds nothing usable of it.
+			fail(err)
+			return
 		}
 		s.agentsMu.Lock() // see setUpAgent: resumed here or there
 		rl, exited := s.relays.Recover(sess, s.journalPath(sess.Account, sess.ID), j, key)

@@ -11,14 +11,16 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -299,12 +301,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	instance, err := instanceName(cfg.DataDir)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
 	s := &Server{
 		cfg: cfg, logf: cfg.Logf, store: cfg.Store, ca: ca, cert: cert, signer: signer, now: cfg.Now,
 		agents: map[string]*agentConn{}, logins: signin.New(), auditFlood: audit.NewThrottle(),
 		ctx: ctx, cancel: cancel, chain: audit.NewChain(cfg.AuditKey),
 		disk:     diskspace.New(cfg.DataDir, uint64(cfg.MinFreeDisk), cfg.Now),
-		instance: instanceName(cfg.DataDir),
+		instance: instance,
 	}
 	s.relays = relay.NewTable(ctx, s.relayDeps())
 	s.desktops.conns = map[string]*desktop.Conn{}
@@ -374,16 +381,25 @@ func New(cfg Config) (*Server, error) {
 }
 
 // instanceName names a server among those sharing a database: its host,
-// so that an operator reading the leases knows the machine, and its data
-// directory, so that a server restarted (even after SIGKILL) is the same
-// holder and takes its leases up at once rather than after they expire.
-func instanceName(dataDir string) string {
+// so that an operator reading the leases knows the machine, and a random
+// ID kept in its data directory, so that a server restarted (even after
+// SIGKILL) is the same holder and takes its leases up at once rather than
+// after they expire, while two servers (two containers with the same
+// paths, say) never share a name.
+func instanceName(dataDir string) (string, error) {
 	h, _ := os.Hostname()
-	if abs, err := filepath.Abs(dataDir); err == nil {
-		dataDir = abs
+	p := filepath.Join(dataDir, "instance-id")
+	id, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		var b [8]byte
+		rand.Read(b[:])
+		id = []byte(hex.EncodeToString(b[:]))
+		err = os.WriteFile(p, id, 0o600)
 	}
-	sum := sha256.Sum256([]byte(dataDir))
-	return fmt.Sprintf("%s/%x", h, sum[:4])
+	if err != nil {
+		return "", fmt.Errorf("server: instance id: %w", err)
+	}
+	return h + "/" + strings.TrimSpace(string(id)), nil
 }
 
 // leased runs work while this server holds the lease name (package

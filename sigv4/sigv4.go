@@ -69,9 +69,10 @@ type Credential struct {
 
 // Verified is a request whose signature checks out.
 type Verified[P any] struct {
-	Credential Credential
-	Principal  P
-	Time       time.Time // the request's X-Amz-Date
+	Credential    Credential
+	SignedHeaders []string
+	Principal     P
+	Time          time.Time // the request's X-Amz-Date
 }
 
 // Verify checks r's signature over body (the request's whole body, read
@@ -107,8 +108,12 @@ func Verify[P any](r *http.Request, body []byte, now time.Time, service string, 
 	if d := now.Sub(t); d > MaxSkew || d < -MaxSkew {
 		return v, fail(CodeInvalidSignature, "Signature expired: %s is now earlier than %s (%s - 15 min.)", amzDate, now.Add(-MaxSkew).UTC().Format(amzDateFormat), now.UTC().Format(amzDateFormat))
 	}
-	if !slices.Contains(p.SignedHeaders, "host") {
-		return v, fail(CodeInvalidSignature, "the Host header must be signed")
+	// What says who, when and what for must be signed: the host, the
+	// time, and the body's type when there is one.
+	for _, h := range []string{"host", "x-amz-date", "content-type"} {
+		if (h == "host" || r.Header.Get(h) != "") && !slices.Contains(p.SignedHeaders, h) {
+			return v, fail(CodeIncompleteSignature, "the %s header must be signed (SignedHeaders)", h)
+		}
 	}
 	secret, principal, err := lookup(p.Credential.AccessKeyID)
 	if errors.Is(err, ErrUnknownKey) {
@@ -122,7 +127,7 @@ func Verify[P any](r *http.Request, body []byte, now time.Time, service string, 
 	if !hmac.Equal([]byte(want), []byte(p.Signature)) {
 		return v, fail(CodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
 	}
-	return Verified[P]{Credential: p.Credential, Principal: principal, Time: t}, nil
+	return Verified[P]{Credential: p.Credential, SignedHeaders: p.SignedHeaders, Principal: principal, Time: t}, nil
 }
 
 // Authorization is a parsed Authorization header.

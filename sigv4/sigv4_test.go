@@ -85,6 +85,14 @@ func TestVerifySDKSignatures(t *testing.T) {
 			return r2
 		}, body, now, "ssm", CodeInvalidSignature},
 		"no authorization": {func() *http.Request { r2 := r.Clone(context.Background()); r2.Header.Del("Authorization"); return r2 }, body, now, "ssm", CodeMissingAuthentication},
+		"content type not signed": {func() *http.Request {
+			r2 := httptest.NewRequest("POST", "https://postern.example/", bytes.NewReader(body))
+			r2.Header.Set("X-Amz-Target", "AmazonSSM.DescribeInstanceInformation")
+			sum := sha256.Sum256(body)
+			v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret}, r2, hex.EncodeToString(sum[:]), "ssm", "us-east-1", now)
+			r2.Header.Set("Content-Type", "application/x-amz-json-1.1") // after signing
+			return r2
+		}, body, now, "ssm", CodeIncompleteSignature},
 		"unknown key": {func() *http.Request {
 			r2 := r.Clone(context.Background())
 			r2.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), testKey, "AKIAUNKNOWN000000000", 1))

@@ -1201,6 +1201,9 @@ func wrapErr(err error, format string, args ...any) error {
 // is not serving, rather than that the statement failed: a connection
 // that could not be made, was cut, or was ended by the server.
 func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false // the caller's own deadline or cancellation
+	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
 		return true
