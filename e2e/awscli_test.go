@@ -119,6 +119,30 @@ func TestAWSCLIDescribeInstanceInformation(t *testing.T) {
 	if _, errOut, ok := awsCLI(t, e, id, secret, "ssm", "get-document", "--name", "No-Such-Document"); ok || !strings.Contains(errOut, "InvalidDocument") {
 		t.Errorf("get-document of nothing: %s", errOut)
 	}
+	// Documents made and changed with create-document and
+	// update-document; the preferences are SSM-SessionManagerRunShell.
+	doc := func(desc string) string {
+		return `{"schemaVersion": "1.0", "description": "` + desc + `", "sessionType": "Standard_Stream", "inputs": {}}`
+	}
+	if out, errOut, ok := awsCLI(t, e, id, secret, "ssm", "create-document", "--name", "Team-Shell", "--document-type", "Session", "--content", doc("one")); !ok || !strings.Contains(out, `"DocumentVersion": "1"`) {
+		t.Errorf("create-document: %s %s", out, errOut)
+	}
+	if _, errOut, ok := awsCLI(t, e, id, secret, "ssm", "create-document", "--name", "Team-Shell", "--document-type", "Session", "--content", doc("two")); ok || !strings.Contains(errOut, "DocumentAlreadyExists") {
+		t.Errorf("create-document twice: %s", errOut)
+	}
+	if out, errOut, ok := awsCLI(t, e, id, secret, "ssm", "update-document", "--name", "Team-Shell", "--document-version", "$LATEST", "--content", doc("two")); !ok || !strings.Contains(out, `"DocumentVersion": "2"`) {
+		t.Errorf("update-document: %s %s", out, errOut)
+	}
+	if _, errOut, ok := awsCLI(t, e, id, secret, "ssm", "update-document", "--name", "Team-Shell", "--document-version", "1", "--content", doc("three")); ok || !strings.Contains(errOut, "InvalidDocumentVersion") {
+		t.Errorf("update-document of an old version: %s", errOut)
+	}
+	prefs := `{"schemaVersion": "1.0", "sessionType": "Standard_Stream", "inputs": {"idleSessionTimeout": "15"}}`
+	if _, errOut, ok := awsCLI(t, e, id, secret, "ssm", "update-document", "--name", "SSM-SessionManagerRunShell", "--document-version", "$LATEST", "--content", prefs); !ok {
+		t.Errorf("update-document of the preferences: %s", errOut)
+	}
+	if out := e.mustRun(ctx, "prefs", "get"); !strings.Contains(out, `"idleSessionTimeout": "15"`) {
+		t.Errorf("the preferences after update-document:\n%s", out)
+	}
 	long := exec.CommandContext(ctx, bin, "exec", n.InstanceId, "--", "sleep", "60")
 	long.Env = append(os.Environ(), e.vars()...)
 	if err := long.Start(); err != nil {

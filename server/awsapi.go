@@ -151,6 +151,8 @@ var awsOperations = map[string]func(s *Server, r *http.Request, body []byte) (an
 	"AmazonSSM.TerminateSession":            (*Server).awsTerminateSession,
 	"AmazonSSM.GetConnectionStatus":         (*Server).awsGetConnectionStatus,
 	"AmazonSSM.GetDocument":                 (*Server).awsGetDocument,
+	"AmazonSSM.CreateDocument":              (*Server).awsCreateDocument,
+	"AmazonSSM.UpdateDocument":              (*Server).awsUpdateDocument,
 	"Logs_20140328.DescribeLogGroups":       (*Server).awsDescribeLogGroups,
 	"Logs_20140328.DescribeLogStreams":      (*Server).awsDescribeLogStreams,
 	"Logs_20140328.GetLogEvents":            (*Server).awsGetLogEvents,

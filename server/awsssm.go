@@ -9,6 +9,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/document"
 	"github.com/postern/postern/ids"
 	"github.com/postern/postern/store"
 )
@@ -215,4 +216,102 @@ func (s *Server) awsGetDocument(r *http.Request, body []byte) (any, error) {
 		out["CreatedDate"] = epoch(*d.CreatedAt)
 	}
 	return out, nil
+}
+
+// ssmDocumentDescription is CreateDocument's and UpdateDocument's answer.
+func ssmDocumentDescription(name string, d store.Document) map[string]any {
+	v := strconv.Itoa(d.Version)
+	return map[string]any{"DocumentDescription": map[string]any{
+		"Name": name, "DocumentVersion": v, "LatestVersion": v, "DefaultVersion": v, "Status": "Active",
+		"DocumentType": "Session", "DocumentFormat": "JSON", "CreatedDate": epoch(d.CreatedAt), "Description": d.Description,
+	}}
+}
+
+// awsDocumentInput is CreateDocument's and UpdateDocument's input.
+type awsDocumentInput struct {
+	Name            string
+	Content         string
+	DocumentType    string
+	DocumentFormat  string
+	DocumentVersion string
+	TargetType      string
+	VersionName     string
+}
+
+func (in awsDocumentInput) check() error {
+	if in.DocumentType != "" && in.DocumentType != "Session" {
+		return awsErrorf(http.StatusBadRequest, "InvalidDocumentType", "documentType %q: this server keeps Session documents", clipTo(in.DocumentType, 32))
+	}
+	if in.DocumentFormat != "" && in.DocumentFormat != "JSON" && in.DocumentFormat != "YAML" {
+		return awsErrorf(http.StatusBadRequest, "InvalidDocumentSchemaVersion", "documentFormat %q must be JSON or YAML", clipTo(in.DocumentFormat, 16))
+	}
+	return nil
+}
+
+func (s *Server) awsCreateDocument(r *http.Request, body []byte) (any, error) {
+	var in awsDocumentInput
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.check(); err != nil {
+		return nil, err
+	}
+	d, err := s.putDocument(r, in.Name, in.Content, func(latest store.Document) error {
+		if _, builtin := document.Builtin(document.PosternName(in.Name)); latest.Version > 0 || builtin {
+			return awsErrorf(http.StatusBadRequest, "DocumentAlreadyExists", "document %s already exists: update it (UpdateDocument)", clipTo(in.Name, 128))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ssmDocumentDescription(in.Name, d), nil
+}
+
+// awsUpdateDocument stores a new version of a document; the preferences
+// document (SSM-SessionManagerRunShell) is the account's preferences,
+// as Session Manager updates them.
+func (s *Server) awsUpdateDocument(r *http.Request, body []byte) (any, error) {
+	var in awsDocumentInput
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	if err := in.check(); err != nil {
+		return nil, err
+	}
+	check := func(latest store.Document) error {
+		if latest.Version == 0 {
+			return awsErrorf(http.StatusBadRequest, awsInvalidDocument, "document %s does not exist (or is built in): create it (CreateDocument)", clipTo(in.Name, 128))
+		}
+		if v := in.DocumentVersion; v != "" && v != "$LATEST" && v != strconv.Itoa(latest.Version) {
+			return awsErrorf(http.StatusBadRequest, "InvalidDocumentVersion", "document version %q is not the latest (%d) or $LATEST", clipTo(v, 32), latest.Version)
+		}
+		if latest.Content == in.Content {
+			return awsErrorf(http.StatusBadRequest, "DuplicateDocumentContent", "the content is that of version %d already", latest.Version)
+		}
+		return nil
+	}
+	if document.PosternName(in.Name) == DefaultDocument {
+		c := callerOf(r)
+		if err := s.authorize(r, authz.UpdatePreferences, authz.Named("Document", c.Account, DefaultDocument)); err != nil {
+			return nil, err
+		}
+		latest, err := s.store.GetDocument(r.Context(), c.Account, DefaultDocument, 0)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if v := in.DocumentVersion; latest.Version > 0 && v != "" && v != "$LATEST" && v != strconv.Itoa(latest.Version) {
+			return nil, awsErrorf(http.StatusBadRequest, "InvalidDocumentVersion", "document version %q is not the latest (%d) or $LATEST", clipTo(v, 32), latest.Version)
+		}
+		d, err := s.putPreferences(r, in.Content)
+		if err != nil {
+			return nil, err
+		}
+		return ssmDocumentDescription(in.Name, d), nil
+	}
+	d, err := s.putDocument(r, in.Name, in.Content, check)
+	if err != nil {
+		return nil, err
+	}
+	return ssmDocumentDescription(in.Name, d), nil
 }

@@ -352,24 +352,41 @@ func (w documentWriter) DeleteDocument(ctx context.Context, account, name string
 }
 
 func (s *Server) handleCreateDocument(w http.ResponseWriter, r *http.Request) error {
-	c := callerOf(r)
 	var req api.PutDocumentRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	if err := s.authorize(r, authz.PutDocument, authz.Named("Document", c.Account, req.Name)); err != nil {
-		return err
-	}
-	if err := s.refuseProtected(r.Context(), c.Account, stacktemplate.TypeDocument, req.Name); err != nil {
-		return err
-	}
-	d, err := s.documents().PutDocument(r.Context(), c.Account, c.User.Name, req.Name, req.Content)
+	d, err := s.putDocument(r, req.Name, req.Content, nil)
 	if err != nil {
 		return err
 	}
 	d.Content = ""
 	writeJSON(w, http.StatusOK, apiDocument(d, false))
 	return nil
+}
+
+// putDocument authorizes and stores a new version of one of the
+// account's documents, for the native API and Session Manager's. check,
+// if not nil, looks at the latest stored version first (store.Document{}
+// for none) and may refuse.
+func (s *Server) putDocument(r *http.Request, name, content string, check func(latest store.Document) error) (store.Document, error) {
+	c := callerOf(r)
+	if err := s.authorize(r, authz.PutDocument, authz.Named("Document", c.Account, name)); err != nil {
+		return store.Document{}, err
+	}
+	if err := s.refuseProtected(r.Context(), c.Account, stacktemplate.TypeDocument, name); err != nil {
+		return store.Document{}, err
+	}
+	if check != nil {
+		latest, err := s.store.GetDocument(r.Context(), c.Account, document.PosternName(name), 0)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Document{}, err
+		}
+		if err := check(latest); err != nil {
+			return store.Document{}, err
+		}
+	}
+	return s.documents().PutDocument(r.Context(), c.Account, c.User.Name, name, content)
 }
 
 func (s *Server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) error {
@@ -459,13 +476,20 @@ func (s *Server) handlePutPreferences(w http.ResponseWriter, r *http.Request) er
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	if err := s.refuseProtected(r.Context(), c.Account, stacktemplate.TypeDocument, DefaultDocument); err != nil {
-		return err
-	}
-	d, err := s.documents().PutPreferences(r.Context(), c.Account, c.User.Name, req.Content)
+	d, err := s.putPreferences(r, req.Content)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, apiDocument(d, false))
 	return nil
+}
+
+// putPreferences stores a new version of the account's preferences; the
+// caller has authorized UpdatePreferences.
+func (s *Server) putPreferences(r *http.Request, content string) (store.Document, error) {
+	c := callerOf(r)
+	if err := s.refuseProtected(r.Context(), c.Account, stacktemplate.TypeDocument, DefaultDocument); err != nil {
+		return store.Document{}, err
+	}
+	return s.documents().PutPreferences(r.Context(), c.Account, c.User.Name, content)
 }
