@@ -54,6 +54,7 @@ func TestListingsDefaultOutput(t *testing.T) {
 	e.mustRun(ctx, "logs", "metric-filters", "put", "--group", "/listing", "--name", "all",
 		"--pattern", "", "--metric-namespace", "Listing", "--metric-name", "Events")
 	e.mustRun(ctx, "tokens", "create", "--name", "listing")
+	e.mustRun(ctx, "access-keys", "create")
 	e.mustRun(ctx, "org", "create")
 	e.mustRun(ctx, "org", "create-unit", "Listing")
 	template := filepath.Join(t.TempDir(), "listing.yaml")
