@@ -79,42 +79,13 @@ func startCluster(t *testing.T, ctx context.Context, grace string) *cluster {
 	return c
 }
 
-func (c *cluster) waitOnline(ctx context.Context) {
-	for {
-		ns, err := c.admin.Nodes(ctx)
-		if err == nil && len(ns) == 1 && ns[0].Online {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			c.t.Fatalf("agent did not come online: %v %+v", err, ns)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// TestServerCrashLosesNothing kills the server with SIGKILL while 20
-// sessions print known streams, restarts it, and checks that every
-// recording holds every byte each node produced.
-func TestServerCrashLosesNothing(t *testing.T) {
-	ctx := testCtx(t)
-	c := startCluster(t, ctx, "2m")
-
-	const sessions, lines = 20, 1500
-	var ids []string
-	for i := 0; i < sessions; i++ {
-		script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do i=$((i+1)); echo "s%d-line-$i"; if [ $((i %% 100)) -eq 0 ]; then sleep 0.1; fi; done`, lines, i)
-		s, err := c.admin.StartSession(ctx, api.StartSessionRequest{Target: c.nodeID, Command: []string{"/bin/sh", "-c", script}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, s.ID)
-	}
-	time.Sleep(500 * time.Millisecond) // let output flow; where the kill lands is what varies
-	c.server.signal(syscall.SIGKILL)
-	<-c.server.done
-	c.startServer(ctx, "2m")
-
+// checkNumberedRecordings waits for sessions ids[i], which printed
+// "s<i>-line-1" to "s<i>-line-<lines>", to end, and checks that each
+// ended well and that its recording holds every line exactly once and in
+// order, across what happened (what says what).
+func (c *cluster) checkNumberedRecordings(ctx context.Context, ids []string, lines int, what string) {
+	t := c.t
+	t.Helper()
 	for i, id := range ids {
 		var s api.Session
 		for {
@@ -153,9 +124,48 @@ func TestServerCrashLosesNothing(t *testing.T) {
 			fmt.Fprintf(&want, "s%d-line-%d\r\n", i, n)
 		}
 		if got.String() != want.String() {
-			t.Errorf("session %s: recording has %d bytes, want %d: bytes were lost, duplicated or reordered across the crash", id, got.Len(), want.Len())
+			t.Errorf("session %s: recording has %d bytes, want %d: bytes were lost, duplicated or reordered across %s", id, got.Len(), want.Len(), what)
 		}
 	}
+}
+
+func (c *cluster) waitOnline(ctx context.Context) {
+	for {
+		ns, err := c.admin.Nodes(ctx)
+		if err == nil && len(ns) == 1 && ns[0].Online {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("agent did not come online: %v %+v", err, ns)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestServerCrashLosesNothing kills the server with SIGKILL while 20
+// sessions print known streams, restarts it, and checks that every
+// recording holds every byte each node produced.
+func TestServerCrashLosesNothing(t *testing.T) {
+	ctx := testCtx(t)
+	c := startCluster(t, ctx, "2m")
+
+	const sessions, lines = 20, 1500
+	var ids []string
+	for i := 0; i < sessions; i++ {
+		script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do i=$((i+1)); echo "s%d-line-$i"; if [ $((i %% 100)) -eq 0 ]; then sleep 0.1; fi; done`, lines, i)
+		s, err := c.admin.StartSession(ctx, api.StartSessionRequest{Target: c.nodeID, Command: []string{"/bin/sh", "-c", script}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	time.Sleep(500 * time.Millisecond) // let output flow; where the kill lands is what varies
+	c.server.signal(syscall.SIGKILL)
+	<-c.server.done
+	c.startServer(ctx, "2m")
+
+	c.checkNumberedRecordings(ctx, ids, lines, "the crash")
 	if !strings.Contains(c.server.Output(), "recovered session") {
 		t.Errorf("the restarted server recovered no session; the kill landed after every session ended, so the test proved nothing")
 	}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
-	"github.com/postern/postern/recording"
 	"github.com/postern/postern/s3logs/miniotest"
 	"github.com/postern/postern/store/postgres/pgtest"
 )
@@ -143,46 +142,7 @@ func lostServer(t *testing.T, bucketDown bool) {
 		t.Errorf("the CLI printed %d bytes, want %d: lines lost, repeated or reordered across the server's loss\nstderr: %s", cliOut.Len(), want.Len(), cliErr.String())
 	}
 
-	for i, id := range ids {
-		var s api.Session
-		for {
-			s, err = c.admin.Session(ctx, id)
-			if err == nil && s.Status != "Connected" && s.Status != "Connecting" && s.Status != "Terminating" {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("session %s did not end: %+v %v", id, s, err)
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-		if s.Status != "Terminated" || s.ExitCode == nil || *s.ExitCode != 0 {
-			t.Errorf("session %s = %s/%s exit %v, want Terminated with 0", id, s.Status, s.StatusReason, s.ExitCode)
-			continue
-		}
-		rc, err := c.admin.Logs(ctx, id, "cast")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, events, err := recording.ReadCast(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatalf("session %s: %v", id, err)
-		}
-		var got strings.Builder
-		for _, ev := range events {
-			if ev.Type == "o" {
-				got.WriteString(ev.Data)
-			}
-		}
-		var want strings.Builder
-		for n := 1; n <= lines; n++ {
-			fmt.Fprintf(&want, "s%d-line-%d\r\n", i, n)
-		}
-		if got.String() != want.String() {
-			t.Errorf("session %s: recording has %d bytes, want %d: bytes were lost, duplicated or reordered across the server's loss", id, got.Len(), want.Len())
-		}
-	}
+	c.checkNumberedRecordings(ctx, ids, lines, "the server's loss")
 	out := c.server.Output()
 	if n := strings.Count(out, "recovered session"); n < 2 || !strings.Contains(out, "from object storage") {
 		t.Errorf("the new server recovered %d sessions from object storage, want the CLI's and others: the kill landed after they ended, so the test proved little\n%s", n, out)

@@ -1,14 +1,12 @@
 package server
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/postern/postern/api"
@@ -220,14 +218,9 @@ func (s *Server) awsDescribeInstanceInformation(r *http.Request, body []byte) (a
 	if max == 0 {
 		max = 50
 	}
-	start := 0
-	if in.NextToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(in.NextToken)
-		n, err2 := strconv.Atoi(string(b))
-		if err != nil || err2 != nil || n < 0 {
-			return nil, awsErrorf(http.StatusBadRequest, awsInvalidNextToken, "NextToken %q is not one this server gave", clipTo(in.NextToken, 64))
-		}
-		start = n
+	start, err := parseAWSToken("instances", in.NextToken)
+	if err != nil {
+		return nil, awsErrorf(http.StatusBadRequest, awsInvalidNextToken, "NextToken %q is not one this server gave", clipTo(in.NextToken, 64))
 	}
 	keep := func(ssmInstance) bool { return true }
 	for _, f := range in.Filters {
@@ -268,17 +261,11 @@ func (s *Server) awsDescribeInstanceInformation(r *http.Request, body []byte) (a
 			all = append(all, i)
 		}
 	}
-	out := struct {
+	var out struct {
 		InstanceInformationList []ssmInstance
 		NextToken               string `json:",omitempty"`
-	}{InstanceInformationList: []ssmInstance{}}
-	if start < len(all) {
-		end := min(start+max, len(all))
-		out.InstanceInformationList = all[start:end]
-		if end < len(all) {
-			out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(end)))
-		}
 	}
+	out.InstanceInformationList, out.NextToken = awsPage(all, start, max, "instances")
 	return out, nil
 }
 

@@ -46,6 +46,19 @@ func parseAWSToken(kind, tok string) (int64, error) {
 
 const awsInvalidParameter = "InvalidParameterException"
 
+// awsPage is the page of items from start (the position a token gave)
+// at most limit long, and the token of the page after it, if any.
+func awsPage[T any](items []T, start int64, limit int, kind string) ([]T, string) {
+	if start >= int64(len(items)) {
+		return []T{}, ""
+	}
+	end := min(int(start)+limit, len(items))
+	if end < len(items) {
+		return items[start:end], awsToken(kind, int64(end))
+	}
+	return items[start:end], ""
+}
+
 func awsLimit(n, max, def int) (int, error) {
 	switch {
 	case n == 0:
@@ -114,24 +127,18 @@ func (s *Server) awsDescribeLogGroups(r *http.Request, body []byte) (any, error)
 		StoredBytes     int64  `json:"storedBytes"`
 		KmsKeyID        string `json:"kmsKeyId,omitempty"`
 	}
-	out := struct {
-		LogGroups []group `json:"logGroups"`
-		NextToken string  `json:"nextToken,omitempty"`
-	}{LogGroups: []group{}}
-	var matched []logstore.Group
+	var matched []group
 	for _, g := range gs {
 		if strings.HasPrefix(g.Name, in.LogGroupNamePrefix) && s.allowed(r, authz.DescribeLogGroups, logGroupEntity(g.Account, g.Name)) {
-			matched = append(matched, g)
+			matched = append(matched, group{LogGroupName: g.Name, Arn: ids.ARN("logs", g.Account, "log-group", g.Name) + ":*",
+				CreationTime: ms(g.CreatedAt), RetentionInDays: g.RetentionDays, StoredBytes: g.StoredBytes, KmsKeyID: g.KMSKeyID})
 		}
 	}
-	for i := int(start); i < len(matched) && len(out.LogGroups) < limit; i++ {
-		g := matched[i]
-		out.LogGroups = append(out.LogGroups, group{LogGroupName: g.Name, Arn: ids.ARN("logs", g.Account, "log-group", g.Name) + ":*",
-			CreationTime: ms(g.CreatedAt), RetentionInDays: g.RetentionDays, StoredBytes: g.StoredBytes, KmsKeyID: g.KMSKeyID})
-		if i+1 < len(matched) && len(out.LogGroups) == limit {
-			out.NextToken = awsToken("groups", int64(i+1))
-		}
+	var out struct {
+		LogGroups []group `json:"logGroups"`
+		NextToken string  `json:"nextToken,omitempty"`
 	}
+	out.LogGroups, out.NextToken = awsPage(matched, start, limit, "groups")
 	return out, nil
 }
 
@@ -195,20 +202,18 @@ func (s *Server) awsDescribeLogStreams(r *http.Request, body []byte) (any, error
 		LastIngestionTime   int64  `json:"lastIngestionTime,omitempty"`
 		StoredBytes         int64  `json:"storedBytes"`
 	}
-	out := struct {
-		LogStreams []stream `json:"logStreams"`
-		NextToken  string   `json:"nextToken,omitempty"`
-	}{LogStreams: []stream{}}
-	for i := int(start); i < len(matched) && len(out.LogStreams) < limit; i++ {
-		st := matched[i]
-		out.LogStreams = append(out.LogStreams, stream{LogStreamName: st.Name,
+	rows := make([]stream, len(matched))
+	for i, st := range matched {
+		rows[i] = stream{LogStreamName: st.Name,
 			Arn:          ids.ARN("logs", callerOf(r).Account, "log-group", name) + ":log-stream:" + st.Name,
 			CreationTime: ms(st.FirstEvent), FirstEventTimestamp: ms(st.FirstEvent), LastEventTimestamp: ms(st.LastEvent),
-			LastIngestionTime: ms(st.LastIngested), StoredBytes: st.StoredBytes})
-		if i+1 < len(matched) && len(out.LogStreams) == limit {
-			out.NextToken = awsToken("streams", int64(i+1))
-		}
+			LastIngestionTime: ms(st.LastIngested), StoredBytes: st.StoredBytes}
 	}
+	var out struct {
+		LogStreams []stream `json:"logStreams"`
+		NextToken  string   `json:"nextToken,omitempty"`
+	}
+	out.LogStreams, out.NextToken = awsPage(rows, start, limit, "streams")
 	return out, nil
 }
 
@@ -487,16 +492,11 @@ func (s *Server) awsDescribeMetricFilters(r *http.Request, body []byte) (any, er
 		matched = append(matched, filter{FilterName: f.Name, FilterPattern: f.Pattern, CreationTime: ms(f.CreationTime), LogGroupName: f.Group,
 			MetricTransformations: []awsMetricTransformation{{MetricName: f.MetricName, MetricNamespace: f.Namespace, MetricValue: f.Value, Dimensions: f.Dimensions}}})
 	}
-	out := struct {
+	var out struct {
 		MetricFilters []filter `json:"metricFilters"`
 		NextToken     string   `json:"nextToken,omitempty"`
-	}{MetricFilters: []filter{}}
-	for i := int(start); i < len(matched) && len(out.MetricFilters) < limit; i++ {
-		out.MetricFilters = append(out.MetricFilters, matched[i])
-		if i+1 < len(matched) && len(out.MetricFilters) == limit {
-			out.NextToken = awsToken("metricfilters", int64(i+1))
-		}
 	}
+	out.MetricFilters, out.NextToken = awsPage(matched, start, limit, "metricfilters")
 	return out, nil
 }
 

@@ -122,16 +122,11 @@ func (s *Server) awsDescribeSessions(r *http.Request, body []byte) (any, error) 
 		}
 		matched = append(matched, o)
 	}
-	out := struct {
+	var out struct {
 		Sessions  []ssmSession `json:"Sessions"`
 		NextToken string       `json:"NextToken,omitempty"`
-	}{Sessions: []ssmSession{}}
-	for i := int(start); i < len(matched) && len(out.Sessions) < max; i++ {
-		out.Sessions = append(out.Sessions, matched[i])
-		if i+1 < len(matched) && len(out.Sessions) == max {
-			out.NextToken = awsToken("sessions", int64(i+1))
-		}
 	}
+	out.Sessions, out.NextToken = awsPage(matched, start, max, "sessions")
 	return out, nil
 }
 
