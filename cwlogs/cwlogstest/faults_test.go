@@ -80,13 +80,9 @@ func TestDelay(t *testing.T) {
 		srv.SetDelay(5 * time.Second)
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
-		start := time.Now()
 		err := describe(ctx, c)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("error = %v, want context.DeadlineExceeded", err)
-		}
-		if el := time.Since(start); el > 3*time.Second {
-			t.Errorf("call took %v", el)
 		}
 		srv.SetDelay(0)
 		if err := describe(t.Context(), c); err != nil {

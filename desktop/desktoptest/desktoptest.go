@@ -136,6 +136,13 @@ func Start(t testing.TB, opts Options) *Desktop {
 	}
 	d.startXterm(ctx, t)
 	d.startShadow(ctx, t, opts.Security)
+	// A failing test shows what the RDP server said: a dropped connection
+	// is otherwise only "transport failed" at the client.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("desktoptest: freerdp-shadow-cli log (end):\n%s", d.readLog("shadow.log"))
+		}
+	})
 	return d
 }
 
