@@ -486,6 +486,13 @@ CREATE TABLE access_keys (
 ) STRICT;
 CREATE INDEX access_keys_user ON access_keys (account, user_name);
 `,
+	// 18: placements: which server holds a node's link or a session.
+	`
+CREATE TABLE placements (
+	key    TEXT PRIMARY KEY,
+	server TEXT NOT NULL
+) STRICT;
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -718,6 +725,56 @@ func (s *SQLite) AcquireLease(ctx context.Context, name, holder string, ttl time
 func (s *SQLite) ReleaseLease(ctx context.Context, name, holder string) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
 	return wrapErr(err, "release lease %s", name)
+}
+
+func (s *SQLite) LeaseHolders(ctx context.Context, prefix string) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, holder FROM leases WHERE substr(name, 1, ?) = ? AND expires > ?`,
+		len(prefix), prefix, time.Now().UnixMicro())
+	if err != nil {
+		return nil, wrapErr(err, "lease holders %s*", prefix)
+	}
+	defer rows.Close()
+	m := map[string]string{}
+	for rows.Next() {
+		var name, holder string
+		if err := rows.Scan(&name, &holder); err != nil {
+			return nil, wrapErr(err, "lease holders %s*", prefix)
+		}
+		m[name] = holder
+	}
+	return m, wrapErr(rows.Err(), "lease holders %s*", prefix)
+}
+
+func (s *SQLite) Place(ctx context.Context, key, server string) (string, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", wrapErr(err, "place %s", key)
+	}
+	defer tx.Rollback()
+	var prev string
+	err = tx.QueryRowContext(ctx, `SELECT server FROM placements WHERE key = ?`, key).Scan(&prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", wrapErr(err, "placement of %s", key)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO placements (key, server) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET server = excluded.server`, key, server); err != nil {
+		return "", wrapErr(err, "place %s", key)
+	}
+	return prev, wrapErr(tx.Commit(), "place %s", key)
+}
+
+func (s *SQLite) Placement(ctx context.Context, key string) (string, error) {
+	var server string
+	err := s.db.QueryRowContext(ctx, `SELECT server FROM placements WHERE key = ?`, key).Scan(&server)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return server, wrapErr(err, "placement of %s", key)
+}
+
+func (s *SQLite) Unplace(ctx context.Context, key, server string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM placements WHERE key = ? AND server = ?`, key, server)
+	return wrapErr(err, "unplace %s", key)
 }
 
 func (s *SQLite) CreateAccessKey(ctx context.Context, k AccessKey) error {

@@ -650,6 +650,23 @@ type Leases interface {
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	// ReleaseLease gives the lease up if holder holds it.
 	ReleaseLease(ctx context.Context, name, holder string) error
+	// LeaseHolders returns the holders of the unexpired leases whose
+	// names start with prefix, by name (the servers' presence leases).
+	LeaseHolders(ctx context.Context, prefix string) (map[string]string, error)
+}
+
+// Placements say which server holds what lives on one server at a time
+// among those sharing a database: a node's agent link ("node/ID") and a
+// running session's relay ("session/ID"). Whether that server is alive
+// is its presence lease's business (Leases), not the placement's.
+type Placements interface {
+	// Place records that server holds key, and returns who held it
+	// before ("" for nobody).
+	Place(ctx context.Context, key, server string) (prev string, err error)
+	// Placement returns who holds key, "" for nobody.
+	Placement(ctx context.Context, key string) (string, error)
+	// Unplace forgets key if server holds it.
+	Unplace(ctx context.Context, key, server string) error
 }
 
 // AccessKey is a user's key for Postern's AWS-compatible APIs (Signature
@@ -851,6 +868,7 @@ type Audit interface {
 // Implementations are safe for concurrent use.
 type Store interface {
 	Leases
+	Placements
 	AccessKeys
 	Accounts
 	Organizations

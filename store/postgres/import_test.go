@@ -42,6 +42,9 @@ func fill(t *testing.T, s store.Store) {
 	must(s.CreateUser(ctx, store.User{Account: store.DefaultAccount, Name: "sso", Federated: "https://idp.example.com sub-1", CreatedAt: t0.Add(time.Minute)}))
 	must(s.CreateUser(ctx, store.User{Account: acctB, Name: "admin"}))
 	must(s.CreateAccessKey(ctx, store.AccessKey{ID: "AKIAPOSTERN000000001", Account: store.DefaultAccount, User: "admin", SealedSecret: []byte("sealed"), CreatedAt: t0}))
+	if _, err := s.Place(ctx, "node/mi-0", "server-a"); err != nil {
+		t.Fatal(err)
+	}
 	if ok, err := s.AcquireLease(ctx, "outbox", "server-a", time.Hour); !ok || err != nil {
 		t.Fatalf("AcquireLease = %v, %v", ok, err)
 	}

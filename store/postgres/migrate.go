@@ -377,6 +377,13 @@ CREATE TABLE access_keys (
 );
 CREATE INDEX access_keys_user ON access_keys (account, user_name);
 `,
+	// 4: placements (SQLite's version 18).
+	`
+CREATE TABLE placements (
+	key    text COLLATE "C" PRIMARY KEY,
+	server text COLLATE "C" NOT NULL
+);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.

@@ -340,6 +340,47 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	return wrapErr(err, "release lease %s", name)
 }
 
+func (s *Store) LeaseHolders(ctx context.Context, prefix string) (map[string]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name, holder FROM leases WHERE starts_with(name, $1) AND expires > clock_timestamp()`, prefix)
+	if err != nil {
+		return nil, wrapErr(err, "lease holders %s*", prefix)
+	}
+	defer rows.Close()
+	m := map[string]string{}
+	for rows.Next() {
+		var name, holder string
+		if err := rows.Scan(&name, &holder); err != nil {
+			return nil, wrapErr(err, "lease holders %s*", prefix)
+		}
+		m[name] = holder
+	}
+	return m, wrapErr(rows.Err(), "lease holders %s*", prefix)
+}
+
+// Place reads the previous holder and writes the new one in one
+// statement: the row lock orders two servers placing the same key.
+func (s *Store) Place(ctx context.Context, key, server string) (string, error) {
+	var prev string
+	err := s.pool.QueryRow(ctx, `WITH old AS (SELECT server FROM placements WHERE key = $1 FOR UPDATE),
+		up AS (INSERT INTO placements (key, server) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET server = excluded.server)
+		SELECT COALESCE((SELECT server FROM old), '')`, key, server).Scan(&prev)
+	return prev, wrapErr(err, "place %s", key)
+}
+
+func (s *Store) Placement(ctx context.Context, key string) (string, error) {
+	var server string
+	err := s.pool.QueryRow(ctx, `SELECT server FROM placements WHERE key = $1`, key).Scan(&server)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return server, wrapErr(err, "placement of %s", key)
+}
+
+func (s *Store) Unplace(ctx context.Context, key, server string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM placements WHERE key = $1 AND server = $2`, key, server)
+	return wrapErr(err, "unplace %s", key)
+}
+
 func (s *Store) SetCursor(ctx context.Context, name string, value int64) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO cursors (name, value) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)

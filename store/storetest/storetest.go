@@ -42,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Leases", testLeases},
 		{"AccessKeys", testAccessKeys},
 		{"LeasesConcurrent", testLeasesConcurrent},
+		{"LeaseHolders", testLeaseHolders},
+		{"Placements", testPlacements},
 		{"Activations", testActivations},
 		{"RegisterNode", testRegisterNode},
 		{"RegisterNodeRefusals", testRegisterNodeRefusals},
@@ -2537,4 +2539,69 @@ func testAccessKeys(t *testing.T, s store.Store) {
 	if _, err := s.GetAccessKey(ctx, keys[0].ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a deleted key is still found: %v", err)
 	}
+}
+
+// testLeaseHolders: the holders of unexpired leases by a name's prefix
+// (how servers find each other), on the store's clock.
+func testLeaseHolders(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, l := range []struct {
+		name, holder string
+		ttl          time.Duration
+	}{
+		{"server/a", "https://a:8443", time.Hour},
+		{"server/b", "https://b:8443", 200 * time.Millisecond},
+		{"servers", "not a server", time.Hour},
+		{"deliveries", "a", time.Hour},
+	} {
+		if ok, err := s.AcquireLease(ctx, l.name, l.holder, l.ttl); err != nil || !ok {
+			t.Fatalf("AcquireLease(%s) = %v, %v", l.name, ok, err)
+		}
+	}
+	got, err := s.LeaseHolders(ctx, "server/")
+	if want := map[string]string{"server/a": "https://a:8443", "server/b": "https://b:8443"}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("LeaseHolders = %v, %v; want %v", got, err, want)
+	}
+	time.Sleep(300 * time.Millisecond)
+	got, err = s.LeaseHolders(ctx, "server/")
+	if want := map[string]string{"server/a": "https://a:8443"}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("after b expired: LeaseHolders = %v, %v; want %v", got, err, want)
+	}
+	if got, err := s.LeaseHolders(ctx, "nothing/"); err != nil || len(got) != 0 {
+		t.Fatalf("LeaseHolders(nothing/) = %v, %v", got, err)
+	}
+}
+
+// testPlacements: a placement names one server, says who had it before,
+// and is forgotten only by its holder.
+func testPlacements(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	place := func(key, server, wantPrev string) {
+		t.Helper()
+		if prev, err := s.Place(ctx, key, server); err != nil || prev != wantPrev {
+			t.Fatalf("Place(%s, %s) = %q, %v; want %q", key, server, prev, err, wantPrev)
+		}
+	}
+	at := func(key, want string) {
+		t.Helper()
+		if got, err := s.Placement(ctx, key); err != nil || got != want {
+			t.Fatalf("Placement(%s) = %q, %v; want %q", key, got, err, want)
+		}
+	}
+	at("node/mi-1", "")
+	place("node/mi-1", "a", "")
+	place("session/s-1", "a", "")
+	at("node/mi-1", "a")
+	place("node/mi-1", "b", "a")
+	at("node/mi-1", "b")
+	if err := s.Unplace(ctx, "node/mi-1", "a"); err != nil { // not a's any more
+		t.Fatal(err)
+	}
+	at("node/mi-1", "b")
+	if err := s.Unplace(ctx, "node/mi-1", "b"); err != nil {
+		t.Fatal(err)
+	}
+	at("node/mi-1", "")
+	at("session/s-1", "a")
+	place("node/mi-1", "c", "")
 }
