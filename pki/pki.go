@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -364,4 +365,43 @@ func randSerial() *big.Int {
 		panic("pki: crypto/rand failed: " + err.Error()) // crypto/rand does not fail on supported platforms
 	}
 	return n.Add(n, big.NewInt(1))
+}
+
+// PeerUnit is the organizational unit that marks a certificate as one
+// server's identity towards the others of its cluster (PeerCertificate).
+// Node certificates never carry it: SignClient names only a common name.
+const PeerUnit = "postern-server"
+
+// PeerCertificate issues, in memory, the client certificate a server
+// presents to the other servers sharing its CA, named by its instance.
+// It is issued afresh at each start and never written to disk.
+func (ca *CA) PeerCertificate(instance string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("pki: generate peer key: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: randSerial(),
+		Subject:      pkix.Name{CommonName: instance, OrganizationalUnit: []string{PeerUnit}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("pki: issue peer certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("pki: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// IsPeer reports whether a verified client certificate is a server's of
+// the same cluster (PeerCertificate).
+func IsPeer(leaf *x509.Certificate) bool {
+	return leaf != nil && slices.Equal(leaf.Subject.OrganizationalUnit, []string{PeerUnit})
 }

@@ -1,8 +1,13 @@
 package pki
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,5 +73,45 @@ func TestVerifyPinned(t *testing.T) {
 	}
 	if err := verify(theirs.Certificate, nil); err == nil {
 		t.Error("foreign chain accepted")
+	}
+}
+
+// A server's peer certificate verifies for client authentication and is
+// told apart from a node's, whatever the node's request asked for.
+func TestPeerCertificate(t *testing.T) {
+	ca, err := LoadOrCreateCA(t.TempDir(), "test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := ca.PeerCertificate("host/0123abcd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peer.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("peer cert does not verify: %v", err)
+	}
+	if !IsPeer(peer.Leaf) || peer.Leaf.Subject.CommonName != "host/0123abcd" {
+		t.Errorf("IsPeer = false or CN %q", peer.Leaf.Subject.CommonName)
+	}
+	// A node asking for the peers' unit in its request does not get it.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "mi-0", OrganizationalUnit: []string{PeerUnit}}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _, err := ca.SignClient(csr, "mi-0a1b2c3d4e5f60718", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(certPEM)
+	node, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if IsPeer(node) || IsPeer(nil) {
+		t.Error("a node's certificate passes for a server's")
 	}
 }

@@ -214,6 +214,9 @@ func (s *Server) setUpAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 	if err := s.store.TouchNode(ctx, n.ID, s.now(), ip, hello.AgentVersion); err != nil {
 		s.logf("server: agent %s: %v", n.ID, err)
 	}
+	// Sessions of a server that is gone, which this node carries: taken
+	// up here before the node's relays are resumed.
+	s.adoptSessions(ctx, hello.Sessions)
 	ac := &agentConn{Link: relay.Link{NodeID: n.ID, Mux: mux}, ctl: wire.NewWriter(ctl), ctlRead: ctl, since: s.now(), typedMarks: hello.TypedMarks, ip: ip, version: hello.AgentVersion}
 	ac.seen.Store(ac.since.UnixNano())
 	ac.hb.stored = ac.since // the last-seen time in the store
@@ -230,6 +233,7 @@ func (s *Server) setUpAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 		// The node reconnected before we noticed the old connection die.
 		old.Mux.Close()
 	}
+	s.place(ctx, "node/"+n.ID)
 	s.logf("server: agent %s connected from %s (%d live sessions)", n.ID, remote, len(hello.Sessions))
 	s.nodeEvent(ctx, n, events.NodeOnline)
 	s.resumeSessions(toResume, ac, hello.Sessions)
@@ -249,6 +253,7 @@ func (s *Server) agentClosed(ac *agentConn) {
 	s.logf("server: agent %s disconnected", ac.NodeID)
 	if current && !s.stopping.Load() {
 		s.nodeEventByID(s.ctx, ac.NodeID, events.NodeOffline)
+		s.unplace("node/" + ac.NodeID)
 	}
 	// The store gets the last heartbeat; not from a connection the node
 	// has already replaced, nor when the server stops, where the agents

@@ -15,6 +15,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authn"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/cluster"
 	"github.com/postern/postern/events"
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/ids"
@@ -26,7 +27,7 @@ import (
 // Handler returns the server's HTTP handler: the route table behind the
 // guard (package httpapi), every call audited.
 func (s *Server) Handler() http.Handler {
-	return s.audited(s.guard().Mux(s.routes()))
+	return s.clustered(s.audited(s.guard().Mux(s.routes())))
 }
 
 // guard is the API's guard, with the server's authentication, admission
@@ -112,6 +113,7 @@ func (s *Server) routes() []route {
 	return append(rs, []route{
 		{Pattern: "GET /", Public: "the web console's static pages (each API call they make is checked)", Open: web.Handler().ServeHTTP},
 		{Pattern: "POST /{$}", Public: "the AWS-compatible APIs (X-Amz-Target): Signature Version 4 with an access key; each operation authorized by the same policies (awsapi.go)", Open: s.handleAWS},
+		{Pattern: "GET " + cluster.InstancePath, Public: "says which server this is (its instance name), for the servers sharing its database", Open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, s.instance+"\n") }},
 		{Pattern: "GET " + api.PathHealth, Public: "health check: says only ok", Open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},
 		{Pattern: "POST " + api.PathLogin, Public: "signs in with a password (rate limited)", Open: s.guard().Public(s.login)},
 		{Pattern: "POST " + api.PathRefresh, Public: "trades a refresh token", Open: s.guard().Public(s.refresh)},
@@ -439,23 +441,28 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.listing(r)
+	elsewhere := s.linkedElsewhere(r.Context())
 	out := []api.Node{}
 	for _, n := range ns {
 		if s.allowed(r, authz.DescribeNodes, nodeEntity(n)) {
-			out = append(out, s.apiNode(n))
+			out = append(out, s.apiNode(n, elsewhere))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
-func (s *Server) apiNode(n store.Node) api.Node {
+// apiNode is a node as the API shows it; elsewhere says which nodes are
+// connected to other live servers (linkedElsewhere).
+func (s *Server) apiNode(n store.Node, elsewhere func(nodeID string) bool) api.Node {
 	ac := s.agent(n.ID)
-	online, ping, seen := ac != nil, "ConnectionLost", n.LastSeen
+	online, ping, seen := ac != nil || elsewhere(n.ID), "ConnectionLost", n.LastSeen
 	if online {
 		ping = "Online"
-		// The store's time of a connected node is written only now and
-		// then; the connection knows the last heartbeat.
+	}
+	// The store's time of a connected node is written only now and
+	// then; the connection knows the last heartbeat.
+	if ac != nil {
 		if t := ac.lastSeen(); t.After(seen) {
 			seen = t
 		}

@@ -240,12 +240,13 @@ func (s *Server) awsDescribeInstanceInformation(r *http.Request, body []byte) (a
 		return nil, err
 	}
 	s.listing(r)
+	elsewhere := s.linkedElsewhere(r.Context())
 	var all []ssmInstance
 	for _, n := range ns {
 		if !s.allowed(r, authz.DescribeNodes, nodeEntity(n)) {
 			continue
 		}
-		an := s.apiNode(n)
+		an := s.apiNode(n, elsewhere)
 		i := ssmInstance{
 			InstanceID: n.ID, PingStatus: an.PingStatus, AgentVersion: n.AgentVersion, PlatformType: platformType(n.OS),
 			PlatformName: n.Platform, ActivationID: n.ActivationID, ResourceType: "ManagedInstance", Name: n.Name,

@@ -165,7 +165,7 @@ func (s *Server) awsGetConnectionStatus(r *http.Request, body []byte) (any, erro
 		return nil, err
 	}
 	status := "notconnected"
-	if s.NodeOnline(n.ID) {
+	if s.NodeOnline(n.ID) || s.linkedElsewhere(r.Context())(n.ID) {
 		status = "connected"
 	}
 	return map[string]string{"Target": in.Target, "Status": status}, nil

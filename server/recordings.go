@@ -128,6 +128,7 @@ func (s *Server) recoverLater(sess store.Session) {
 			fail(err)
 			return
 		}
+		s.place(s.ctx, "session/"+sess.ID)
 		s.agentsMu.Lock() // see setUpAgent: resumed here or there
 		rl, exited := s.relays.Recover(sess, s.journalPath(sess.Account, sess.ID), j, key)
 		ac := s.agents[sess.Target]

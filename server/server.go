@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/postern/postern/audit"
+	"github.com/postern/postern/cluster"
 	"github.com/postern/postern/connlimit"
 	"github.com/postern/postern/delivery"
 	"github.com/postern/postern/desktop"
@@ -128,6 +129,10 @@ type Config struct {
 	// Recordings keeps session journals in object storage, their system
 	// of record (package journalstore); nil: this server's disk is.
 	Recordings RecordingStore
+	// Advertise is the URL the other servers sharing the database reach
+	// this one at (https://host:port); empty: where it listens, or for
+	// every address the host's name (package cluster).
+	Advertise string
 	// LeaseTTL is how long a lease on shared background work lasts
 	// without renewal (default lease.DefaultTTL): how long a dead
 	// server's work waits for another.
@@ -232,6 +237,8 @@ type Server struct {
 	// awsQueries are the AWS API's started Logs Insights queries.
 	awsQueries awsQueries
 
+	// cluster is this server's view of the others sharing its database.
+	cluster *cluster.Cluster
 	// instance names this server's process among those sharing the
 	// database (host name and a random part): the holder of its leases.
 	instance string
@@ -321,6 +328,10 @@ func New(cfg Config) (*Server, error) {
 	if err := s.cfg.Store.EnsureAccount(ctx, store.Account{ID: store.DefaultAccount, Name: "default", CreatedAt: s.now()}); err != nil {
 		cancel()
 		return nil, fmt.Errorf("server: %w", err)
+	}
+	if s.cluster, err = s.newCluster(); err != nil {
+		cancel()
+		return nil, err
 	}
 	if err := s.recoverSessions(ctx); err != nil {
 		cancel()
@@ -489,6 +500,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// TLS over the per-source cap over batched socket I/O.
 	tln := tls.NewListener(connlimit.Wrap(wire.BatchListener(ln), s.cfg.MaxPendingConns), s.TLSConfig())
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.cluster.Announce(s.ctx, s.advertise(ln)) }()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tln) }()
 	select {
@@ -547,6 +560,7 @@ func (s *Server) relayDeps() relay.Deps {
 		Grant:    s.grant,
 		HandOver: s.handOverLate,
 		Ended: func(final store.Session, how string) {
+			s.unplace("session/" + final.ID)
 			s.deliver.Kick()
 			s.auditEvent(final, "SessionEnded", how)
 			state := events.StateTerminated

@@ -159,6 +159,7 @@ func (s *Server) startSession(ctx context.Context, c caller, n store.Node, req a
 		s.store.UpdateSession(context.WithoutCancel(ctx), sess)
 		return store.Session{}, nil, err
 	}
+	s.place(ctx, "session/"+sess.ID)
 	rl := s.relays.Start(sess, jpath, j, 0)
 	if held != nil {
 		// The server is the session's client, from its first moment.
@@ -650,6 +651,15 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 		return fmt.Errorf("server: recover sessions: %w", err)
 	}
 	for _, sess := range ss {
+		// Sharing the database: another server's sessions are its
+		// own, or, if it is gone, are taken up by the server their
+		// node dials next (adoptSessions). Sessions of no server are
+		// from before servers recorded what they hold.
+		if holder, err := s.store.Placement(ctx, "session/"+sess.ID); err != nil {
+			return fmt.Errorf("server: recover sessions: %w", err)
+		} else if holder != "" && holder != s.instance {
+			continue
+		}
 		jpath := s.journalPath(sess.Account, sess.ID)
 		if _, serr := os.Stat(jpath); errors.Is(serr, os.ErrNotExist) && s.cfg.Recordings != nil && sess.Settings.Desktop == nil {
 			if err := s.fetchJournalNow(ctx, sess.Account, sess.ID); err != nil {
@@ -674,6 +684,7 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 			}
 			continue
 		}
+		s.place(ctx, "session/"+sess.ID)
 		rl, exited := s.relays.Recover(sess, jpath, j, key)
 		if exited {
 			s.recoveredEnded = append(s.recoveredEnded, rl)

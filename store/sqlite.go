@@ -728,21 +728,8 @@ func (s *SQLite) ReleaseLease(ctx context.Context, name, holder string) error {
 }
 
 func (s *SQLite) LeaseHolders(ctx context.Context, prefix string) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, holder FROM leases WHERE substr(name, 1, ?) = ? AND expires > ?`,
-		len(prefix), prefix, time.Now().UnixMicro())
-	if err != nil {
-		return nil, wrapErr(err, "lease holders %s*", prefix)
-	}
-	defer rows.Close()
-	m := map[string]string{}
-	for rows.Next() {
-		var name, holder string
-		if err := rows.Scan(&name, &holder); err != nil {
-			return nil, wrapErr(err, "lease holders %s*", prefix)
-		}
-		m[name] = holder
-	}
-	return m, wrapErr(rows.Err(), "lease holders %s*", prefix)
+	return scanPairs(s.db.QueryContext(ctx, `SELECT name, holder FROM leases WHERE substr(name, 1, ?) = ? AND expires > ?`,
+		len(prefix), prefix, time.Now().UnixMicro()))
 }
 
 func (s *SQLite) Place(ctx context.Context, key, server string) (string, error) {
@@ -770,6 +757,27 @@ func (s *SQLite) Placement(ctx context.Context, key string) (string, error) {
 		return "", nil
 	}
 	return server, wrapErr(err, "placement of %s", key)
+}
+
+func (s *SQLite) PlacementsWith(ctx context.Context, prefix string) (map[string]string, error) {
+	return scanPairs(s.db.QueryContext(ctx, `SELECT key, server FROM placements WHERE substr(key, 1, ?) = ?`, len(prefix), prefix))
+}
+
+// scanPairs reads rows of two strings into a map.
+func scanPairs(rows *sql.Rows, err error) (map[string]string, error) {
+	if err != nil {
+		return nil, wrapErr(err, "placements")
+	}
+	defer rows.Close()
+	m := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, wrapErr(err, "placements")
+		}
+		m[k] = v
+	}
+	return m, wrapErr(rows.Err(), "placements")
 }
 
 func (s *SQLite) Unplace(ctx context.Context, key, server string) error {

@@ -667,6 +667,9 @@ type Placements interface {
 	Placement(ctx context.Context, key string) (string, error)
 	// Unplace forgets key if server holds it.
 	Unplace(ctx context.Context, key, server string) error
+	// PlacementsWith returns the placements of the keys that start with
+	// prefix: key → server.
+	PlacementsWith(ctx context.Context, prefix string) (map[string]string, error)
 }
 
 // AccessKey is a user's key for Postern's AWS-compatible APIs (Signature

@@ -42,8 +42,10 @@ type serverOptions struct {
 	// for SQLite in the data directory.
 	database string
 	listen   string
-	hosts    []string
-	grace    time.Duration
+	// advertise is the URL peers reach this server at (server.Config).
+	advertise string
+	hosts     []string
+	grace     time.Duration
 	// desktopProgram is the desktop engine (postern-desktop); empty:
 	// beside this executable, or on PATH.
 	desktopProgram string
@@ -239,7 +241,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, MetricFilterMaxSeries: o.metricFilterMaxSeries, OutboxMaxBytes: o.outboxMax, MinFreeDisk: o.minFreeDisk, Keys: ks,
 		S3ClientSideEncryption: o.destinations.S3.ClientSideEncryption, AuditKey: ks.AuditKey(),
 		SignInLifetime: o.signInLifetime, SSOSignInLifetime: o.ssoSignInLifetime, MaxPendingConns: o.maxPendingConns,
-		ShipInterval: shipEvery, ShipStallTimeout: shipStall,
+		ShipInterval: shipEvery, ShipStallTimeout: shipStall, Advertise: o.advertise,
 	}
 	if recs != nil {
 		cfg.Recordings = recs
@@ -587,10 +589,13 @@ func loadServerConfig(path string, o *serverOptions) error {
 		Data string `json:"data"`
 		// Database is where the metadata lives: a postgres:// URL;
 		// empty for SQLite in the data directory.
-		Database string   `json:"database"`
-		Listen   string   `json:"listen"`
-		Hosts    []string `json:"hosts"`
-		Grace    string   `json:"grace"`
+		Database string `json:"database"`
+		Listen   string `json:"listen"`
+		// Advertise is the URL the other servers sharing the
+		// database reach this one at.
+		Advertise string   `json:"advertise"`
+		Hosts     []string `json:"hosts"`
+		Grace     string   `json:"grace"`
 		// SignInLifetime and SSOSignInLifetime bound a sign-in, however
 		// often it is refreshed (durations: 720h, 12h).
 		SignInLifetime    string `json:"signInLifetime"`
@@ -644,6 +649,12 @@ func loadServerConfig(path string, o *serverOptions) error {
 	}
 	if c.Listen != "" {
 		o.listen = c.Listen
+	}
+	if c.Advertise != "" {
+		if u, err := url.Parse(c.Advertise); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("%s: advertise: %q is not an https://HOST:PORT URL", path, c.Advertise)
+		}
+		o.advertise = c.Advertise
 	}
 	o.hosts = append(o.hosts, c.Hosts...)
 	if c.Desktop.Program != "" {

@@ -341,20 +341,29 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 }
 
 func (s *Store) LeaseHolders(ctx context.Context, prefix string) (map[string]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, holder FROM leases WHERE starts_with(name, $1) AND expires > clock_timestamp()`, prefix)
+	return s.pairs(ctx, `SELECT name, holder FROM leases WHERE starts_with(name, $1) AND expires > clock_timestamp()`, prefix)
+}
+
+func (s *Store) PlacementsWith(ctx context.Context, prefix string) (map[string]string, error) {
+	return s.pairs(ctx, `SELECT key, server FROM placements WHERE starts_with(key, $1)`, prefix)
+}
+
+// pairs reads rows of two strings, selected by a prefix, into a map.
+func (s *Store) pairs(ctx context.Context, query, prefix string) (map[string]string, error) {
+	rows, err := s.pool.Query(ctx, query, prefix)
 	if err != nil {
-		return nil, wrapErr(err, "lease holders %s*", prefix)
+		return nil, wrapErr(err, "%s*", prefix)
 	}
 	defer rows.Close()
 	m := map[string]string{}
 	for rows.Next() {
-		var name, holder string
-		if err := rows.Scan(&name, &holder); err != nil {
-			return nil, wrapErr(err, "lease holders %s*", prefix)
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, wrapErr(err, "%s*", prefix)
 		}
-		m[name] = holder
+		m[k] = v
 	}
-	return m, wrapErr(rows.Err(), "lease holders %s*", prefix)
+	return m, wrapErr(rows.Err(), "%s*", prefix)
 }
 
 // Place reads the previous holder and writes the new one in one

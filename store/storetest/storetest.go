@@ -2604,4 +2604,9 @@ func testPlacements(t *testing.T, s store.Store) {
 	at("node/mi-1", "")
 	at("session/s-1", "a")
 	place("node/mi-1", "c", "")
+	place("node/mi-2", "a", "")
+	got, err := s.PlacementsWith(ctx, "node/")
+	if want := map[string]string{"node/mi-1": "c", "node/mi-2": "a"}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("PlacementsWith(node/) = %v, %v; want %v", got, err, want)
+	}
 }

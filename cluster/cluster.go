@@ -1,0 +1,256 @@
+// Package cluster lets several servers that share a database find each
+// other, and hands a request to the server that holds what it is about.
+//
+// Presence: each server holds the lease "server/INSTANCE" (package lease)
+// with the URL its peers reach it at as the holder, renewed every TTL/8
+// on the database's clock; a server whose lease has expired is gone, and
+// what it held is free to take. A clean stop releases the lease at once.
+//
+// Holding: a node's agent link ("node/ID") and a running session's relay
+// ("session/ID") live on one server at a time, recorded as placements in
+// the store. A request for one that a live peer holds is proxied there
+// (Forward), over TLS verified both ways by the cluster's CA: the peer
+// presents its server certificate, this server a peer certificate
+// (pki.PeerCertificate), and the user's credentials travel unchanged, so
+// the peer authenticates, authorizes and audits the request itself, once.
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/postern/postern/lease"
+	"github.com/postern/postern/logger"
+	"github.com/postern/postern/pki"
+)
+
+// Store is what a cluster needs of the metadata store (store.Leases and
+// store.Placements' reading half).
+type Store interface {
+	lease.Store
+	LeaseHolders(ctx context.Context, prefix string) (map[string]string, error)
+	Placement(ctx context.Context, key string) (string, error)
+}
+
+// presencePrefix names the servers' presence leases.
+const presencePrefix = "server/"
+
+// Headers of a proxied request. A peer's own requests are trusted with
+// them only when they come with a peer certificate (FromPeer).
+const (
+	// HopHeader names the server that forwarded a request: the peer
+	// serves it itself, so a request is never forwarded twice.
+	HopHeader = "X-Postern-Forwarded-By"
+	// ClientAddrHeader is the caller's address as the first server saw
+	// it, for the peer's audit trail and per-client limits.
+	ClientAddrHeader = "X-Postern-Client-Addr"
+)
+
+// peersFresh is how long the list of live peers is reused before it is
+// read again: a peer that has just died is proxied to for at most this
+// long plus the lease's TTL, and each attempt fails fast (connection
+// refused) into Unreachable.
+const peersFresh = time.Second
+
+// Deps are what a Cluster needs.
+type Deps struct {
+	Store Store
+	// ID is this server's instance name (the holder of its leases).
+	ID string
+	// Peer is the certificate this server presents to its peers;
+	// Roots verify theirs (the cluster's CA, and the system's roots for
+	// a server certificate from a public CA).
+	Peer  tls.Certificate
+	Roots *x509.CertPool
+	// TTL is the presence lease's lifetime (default lease.DefaultTTL).
+	TTL  time.Duration
+	Logf logger.Logf
+	// Unreachable answers a request whose holder could not be reached.
+	Unreachable func(w http.ResponseWriter, r *http.Request, holder string, err error)
+}
+
+// Cluster is this server's view of its peers.
+type Cluster struct {
+	d     Deps
+	proxy *httputil.ReverseProxy
+
+	mu      sync.Mutex        // guards peers and fetched
+	peers   map[string]string // live peers' instance → URL, this server's included
+	fetched time.Time
+}
+
+// New makes a cluster view.
+func New(d Deps) *Cluster {
+	if d.Logf == nil {
+		d.Logf = logger.Discard
+	}
+	if d.TTL <= 0 {
+		d.TTL = lease.DefaultTTL
+	}
+	c := &Cluster{d: d}
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{
+			RootCAs:      d.Roots,
+			Certificates: []tls.Certificate{d.Peer},
+			MinVersion:   tls.VersionTLS12,
+			// WebSockets are upgraded over HTTP/1.1.
+			NextProtos: []string{"http/1.1"},
+		},
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 5 * time.Second,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     time.Minute,
+	}
+	c.proxy = &httputil.ReverseProxy{
+		Transport: tr,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			target := pr.In.Context().Value(targetKey{}).(*url.URL)
+			pr.SetURL(target)
+			// The Host the caller asked for: the console's cookie
+			// checks compare it with the Origin.
+			pr.Out.Host = pr.In.Host
+			pr.Out.Header.Set(HopHeader, d.ID)
+			pr.Out.Header.Set(ClientAddrHeader, pr.In.RemoteAddr)
+		},
+		// Streams (terminal output, desktops) are flushed as they come.
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			holder, _ := r.Context().Value(holderKey{}).(string)
+			c.forget()
+			d.Unreachable(w, r, holder, err)
+		},
+		ErrorLog: nil,
+	}
+	return c
+}
+
+// ID is this server's instance name.
+func (c *Cluster) ID() string { return c.d.ID }
+
+// Announce holds this server's presence lease, naming addr (the URL
+// peers reach it at), until ctx ends, then releases it.
+func (c *Cluster) Announce(ctx context.Context, addr string) {
+	lease.Run(ctx, c.d.Store, presencePrefix+c.d.ID, addr, c.d.TTL, logger.Discard, func(ctx context.Context) {
+		<-ctx.Done()
+	})
+}
+
+// InstancePath is where a server says which instance it is, to its
+// peers (Reachable).
+const InstancePath = "/v1/cluster/instance"
+
+// Reachable reports whether server answers at addr as itself. A server
+// killed outright keeps its presence lease until the lease expires; its
+// sessions' nodes dial another server within seconds, which asks here
+// rather than wait. A server that answers as another instance (a
+// replacement on the same address) is not the one asked about.
+func (c *Cluster) Reachable(ctx context.Context, server, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(addr, "/")+InstancePath, nil)
+	if err != nil {
+		return false
+	}
+	res, err := c.proxy.Transport.RoundTrip(req)
+	if err != nil {
+		c.d.Logf("cluster: server %s at %s does not answer: %v", server, addr, err)
+		return false
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
+	return res.StatusCode == http.StatusOK && strings.TrimSpace(string(b)) == server
+}
+
+// Peers returns the live servers, this one included once it has
+// announced itself: instance → URL.
+func (c *Cluster) Peers(ctx context.Context) (map[string]string, error) {
+	c.mu.Lock()
+	if c.peers != nil && time.Since(c.fetched) < peersFresh {
+		defer c.mu.Unlock()
+		return c.peers, nil
+	}
+	c.mu.Unlock()
+	held, err := c.d.Store.LeaseHolders(ctx, presencePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: live servers: %w", err)
+	}
+	peers := make(map[string]string, len(held))
+	for name, addr := range held {
+		peers[strings.TrimPrefix(name, presencePrefix)] = addr
+	}
+	c.mu.Lock()
+	c.peers, c.fetched = peers, time.Now()
+	c.mu.Unlock()
+	return peers, nil
+}
+
+// forget drops the cached peers (one did not answer).
+func (c *Cluster) forget() {
+	c.mu.Lock()
+	c.peers = nil
+	c.mu.Unlock()
+}
+
+// Alive reports whether server is a live peer, and its URL.
+func (c *Cluster) Alive(ctx context.Context, server string) (string, bool, error) {
+	peers, err := c.Peers(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	addr, ok := peers[server]
+	return addr, ok, nil
+}
+
+// Holder returns the live peer other than this server that holds key,
+// and its URL; "" when this server, nobody, or a dead server holds it.
+func (c *Cluster) Holder(ctx context.Context, key string) (server, addr string, err error) {
+	server, err = c.d.Store.Placement(ctx, key)
+	if err != nil || server == "" || server == c.d.ID {
+		return "", "", err
+	}
+	addr, ok, err := c.Alive(ctx, server)
+	if err != nil || !ok {
+		return "", "", err
+	}
+	return server, addr, nil
+}
+
+type (
+	targetKey struct{}
+	holderKey struct{}
+)
+
+// Forward proxies r to the peer holder at addr, WebSocket upgrades
+// included, and copies its answer back.
+func (c *Cluster) Forward(w http.ResponseWriter, r *http.Request, holder, addr string) {
+	u, err := url.Parse(addr)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		c.d.Unreachable(w, r, holder, fmt.Errorf("cluster: server %s announced the address %q, not an https:// URL", holder, addr))
+		return
+	}
+	ctx := context.WithValue(context.WithValue(r.Context(), targetKey{}, u), holderKey{}, holder)
+	c.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// FromPeer reports whether r comes from a server of the cluster (its TLS
+// client certificate is a verified peer certificate), and if so takes
+// the caller's address it forwarded as r's.
+func FromPeer(r *http.Request) bool {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || !pki.IsPeer(r.TLS.VerifiedChains[0][0]) {
+		return false
+	}
+	if a := r.Header.Get(ClientAddrHeader); a != "" {
+		r.RemoteAddr = a
+	}
+	return true
+}

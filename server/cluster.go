@@ -1,0 +1,264 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/postern/postern/api"
+	"github.com/postern/postern/cluster"
+	"github.com/postern/postern/recording"
+	"github.com/postern/postern/store"
+	"github.com/postern/postern/wire"
+)
+
+// Several servers on one database (package cluster): a node's agent link
+// and its sessions' relays live on the server the agent dialled; requests
+// for them that land elsewhere are forwarded there. A session whose server
+// died is taken up by the server its agent dials next (adoptSessions),
+// from its recording in object storage.
+
+// newCluster makes this server's view of its peers.
+func (s *Server) newCluster() (*cluster.Cluster, error) {
+	peer, err := s.ca.PeerCertificate(s.instance)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	roots.AddCert(s.ca.Cert)
+	return cluster.New(cluster.Deps{
+		Store: s.store, ID: s.instance, Peer: peer, Roots: roots,
+		TTL: s.cfg.LeaseTTL, Logf: s.logf,
+		Unreachable: func(w http.ResponseWriter, r *http.Request, holder string, err error) {
+			s.logf("server: %s %s: forwarding to %s, which holds it: %v", r.Method, r.URL.Path, holder, err)
+			e := errorf(http.StatusServiceUnavailable, api.CodeSessionNotReady, "the server that holds this does not answer (%s); try again shortly: if it is gone, another server takes its sessions up", holder)
+			e.RetryAfter = 2
+			s.writeError(w, r, e)
+		},
+	}), nil
+}
+
+// advertise is the URL peers reach this server at: the configuration's,
+// or where it listens (for every address, the host's name).
+func (s *Server) advertise(ln net.Listener) string {
+	if s.cfg.Advertise != "" {
+		return s.cfg.Advertise
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		} else {
+			host = "127.0.0.1"
+		}
+	}
+	return "https://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+// clustered forwards a request about a node or session that a live peer
+// holds to it, before anything here authenticates, audits or counts it:
+// the peer does all of that, once. A request a peer forwarded is served
+// here, never forwarded again.
+func (s *Server) clustered(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cluster == nil || cluster.FromPeer(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		key := s.holderKey(r)
+		if key == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		holder, addr, err := s.cluster.Holder(r.Context(), key)
+		if err != nil || holder == "" {
+			// Here, or nowhere live: served here, which answers as
+			// it can (a database error included).
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.cluster.Forward(w, r, holder, addr)
+	})
+}
+
+// sessionRoutes are the routes, under a session, that its relay serves.
+var sessionRoutes = map[string]bool{"stream": true, "forward": true, "desktop": true, "terminate": true}
+
+// maxStartBody bounds what is read of a session's start to find its
+// target; a larger body is served here (and refused by the handler).
+const maxStartBody = 64 << 10
+
+// holderKey names what a request is about when only one server can serve
+// it: a running session's relay ("session/ID"), or for a new session its
+// node's agent link ("node/ID"); "" for anything any server serves.
+func (s *Server) holderKey(r *http.Request) string {
+	rest, ok := strings.CutPrefix(r.URL.Path, api.PathSessions+"/")
+	if ok {
+		id, sub, _ := strings.Cut(rest, "/")
+		if id != "" && sessionRoutes[sub] {
+			return "session/" + id
+		}
+		return ""
+	}
+	if r.Method != http.MethodPost || r.URL.Path != api.PathSessions {
+		return ""
+	}
+	// A new session: on its node's server. The target may be a name,
+	// which only the caller's account resolves.
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxStartBody+1))
+	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+	if err != nil || len(body) > maxStartBody {
+		return ""
+	}
+	var req api.StartSessionRequest
+	if json.Unmarshal(body, &req) != nil || req.Target == "" {
+		return ""
+	}
+	c, err := s.authenticate(r)
+	if err != nil {
+		return ""
+	}
+	n, err := s.resolveNode(r.Context(), c.Account, req.Target)
+	if err != nil {
+		return ""
+	}
+	return "node/" + n.ID
+}
+
+// place records that this server holds key (a node's link, a session's
+// relay). A failure is logged: requests for it that land elsewhere are
+// then served there, as without a cluster.
+func (s *Server) place(ctx context.Context, key string) string {
+	prev, err := s.store.Place(ctx, key, s.instance)
+	if err != nil {
+		s.logf("server: %s: %v", key, err)
+	}
+	return prev
+}
+
+// unplace forgets that this server holds key.
+func (s *Server) unplace(key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+	defer cancel()
+	if err := s.store.Unplace(ctx, key, s.instance); err != nil && !s.stopping.Load() {
+		s.logf("server: %s: %v", key, err)
+	}
+}
+
+// heldByLivePeer returns the server other than this one that holds key,
+// if it is alive: its presence lease holds and it answers as itself.
+func (s *Server) heldByLivePeer(ctx context.Context, key string) (string, bool) {
+	if s.cluster == nil {
+		return "", false
+	}
+	holder, addr, err := s.cluster.Holder(ctx, key)
+	if err != nil || holder == "" {
+		return "", false
+	}
+	return holder, s.cluster.Reachable(ctx, holder, addr)
+}
+
+// adoptSessions takes up, before the agent is published, the running
+// sessions its hello names that no relay here carries: sessions of a
+// server that died (or was stopped), whose node has dialled this one.
+// Each is recovered from its recording (object storage when configured)
+// and resumed with the node's other sessions; the agent sends again what
+// no server acknowledged. A session a live peer still holds is left to
+// it. One that cannot be recovered is left to the hand-over of sessions
+// that ended (late.go), as before.
+func (s *Server) adoptSessions(ctx context.Context, held []wire.LiveSession) {
+	for _, ls := range held {
+		if s.relays.Get(ls.ID) != nil {
+			continue
+		}
+		sess, err := s.store.GetSession(ctx, ls.ID)
+		if err != nil || !sess.Active() {
+			continue
+		}
+		if holder, ok := s.heldByLivePeer(ctx, "session/"+sess.ID); ok {
+			s.logf("server: session %s: its node dialled this server while %s, alive, still holds the session; left there", sess.ID, holder)
+			continue
+		}
+		if err := s.adopt(ctx, sess); err != nil {
+			s.logf("server: session %s cannot be taken up here yet: %v; trying again every %v", sess.ID, err, recoverLaterEvery)
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); s.recoverLater(sess) }()
+		}
+	}
+}
+
+// adopt recovers one running session from its recording, here.
+func (s *Server) adopt(ctx context.Context, sess store.Session) error {
+	if sess.Settings.Desktop != nil {
+		return errors.New("a desktop's engine ended with the server that ran it")
+	}
+	jpath := s.journalPath(sess.Account, sess.ID)
+	from := "this server's disk"
+	switch _, err := os.Stat(jpath); {
+	case s.cfg.Recordings != nil:
+		// Always from the bucket, which has what the node was told is
+		// safe: a copy here is one made to read the session while
+		// another server relayed it, and may lack its end, and a
+		// journal resumed short of what was acknowledged has a gap.
+		from = "object storage"
+		if _, err := s.cfg.Recordings.Fetch(ctx, sess.Account, sess.ID, jpath); err != nil {
+			return fmt.Errorf("its recording is kept in object storage, which did not give it: %w", err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		return errors.New("its recording is on the disk of the server that relayed it, and no object storage holds recordings")
+	}
+	key, err := s.journalKey(ctx, sess.Account, sess.ID)
+	if err != nil {
+		return err
+	}
+	j, err := recording.OpenJournal(jpath, key)
+	if err != nil {
+		return err
+	}
+	prev := s.place(ctx, "session/"+sess.ID)
+	s.agentsMu.Lock() // see setUpAgent
+	rl, exited := s.relays.Recover(sess, jpath, j, key)
+	s.agentsMu.Unlock()
+	s.logf("server: took up session %s (held by %q) at record %d from %s", sess.ID, prev, j.LastSeq(), from)
+	if exited {
+		rl.Finish()
+	}
+	return nil
+}
+
+// linkedElsewhere returns whether a node's agent is connected to another
+// live server, from one read of the placements: listings show those
+// nodes online too. Without the answer (a database error), none is.
+func (s *Server) linkedElsewhere(ctx context.Context) func(nodeID string) bool {
+	none := func(string) bool { return false }
+	if s.cluster == nil {
+		return none
+	}
+	peers, err := s.cluster.Peers(ctx)
+	if err != nil || len(peers) < 2 {
+		return none // alone: what is connected is connected here
+	}
+	placed, err := s.store.PlacementsWith(ctx, "node/")
+	if err != nil {
+		s.logf("server: nodes connected to other servers: %v", err)
+		return none
+	}
+	return func(nodeID string) bool {
+		holder := placed["node/"+nodeID]
+		_, live := peers[holder]
+		return holder != s.instance && live
+	}
+}
