@@ -125,7 +125,7 @@ func lostServer(t *testing.T, bucketDown bool) {
 	c.server.waitFor(ctx, regexp.MustCompile(`listening on https://`))
 	c.waitOnline(ctx)
 	if bucketDown {
-		c.server.waitFor(ctx, regexp.MustCompile(`cannot be taken up here yet`))
+		c.server.waitFor(ctx, regexp.MustCompile(`taking the session up when it does|cannot be taken up here yet`))
 		if err := s3.Restart(); err != nil {
 			t.Fatal(err)
 		}

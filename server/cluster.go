@@ -184,6 +184,9 @@ func (s *Server) adoptSessions(ctx context.Context, held []wire.LiveSession) {
 		if s.relays.Get(ls.ID) != nil {
 			continue
 		}
+		if _, later := s.recoveringLater.Load(ls.ID); later {
+			continue // waiting for object storage already
+		}
 		sess, err := s.store.GetSession(ctx, ls.ID)
 		if err != nil || !sess.Active() {
 			continue
@@ -261,4 +264,23 @@ func (s *Server) linkedElsewhere(ctx context.Context) func(nodeID string) bool {
 		_, live := peers[holder]
 		return holder != s.instance && live
 	}
+}
+
+// alone reports whether no other server sharing the database is alive:
+// none holds its presence lease, or none of those that do answers as
+// itself (a server killed a moment ago keeps its lease until it expires).
+func (s *Server) alone(ctx context.Context) bool {
+	if s.cluster == nil {
+		return true
+	}
+	peers, err := s.cluster.Peers(ctx)
+	if err != nil {
+		return true // and the recovery's own reads say what is wrong
+	}
+	for id, addr := range peers {
+		if id != s.instance && s.cluster.Reachable(ctx, id, addr) {
+			return false
+		}
+	}
+	return true
 }

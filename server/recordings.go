@@ -93,6 +93,11 @@ const recoverLaterEvery = 10 * time.Second
 // journal: the node keeps everything meanwhile, and the session is
 // resumed on it if it is connected (if not, when it connects).
 func (s *Server) recoverLater(sess store.Session) {
+	// Once per session: at start, and when its node dials (adoptSessions).
+	if _, dup := s.recoveringLater.LoadOrStore(sess.ID, true); dup {
+		return
+	}
+	defer s.recoveringLater.Delete(sess.ID)
 	t := time.NewTicker(recoverLaterEvery)
 	defer t.Stop()
 	fail := func(err error) {

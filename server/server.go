@@ -237,6 +237,9 @@ type Server struct {
 	// awsQueries are the AWS API's started Logs Insights queries.
 	awsQueries awsQueries
 
+	// recoveringLater holds the ids of the sessions recoverLater waits
+	// to take up (a sync.Map: its own lock).
+	recoveringLater sync.Map
 	// cluster is this server's view of the others sharing its database.
 	cluster *cluster.Cluster
 	// instance names this server's process among those sharing the

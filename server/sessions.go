@@ -650,14 +650,18 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: recover sessions: %w", err)
 	}
+	alone := len(ss) == 0 || s.alone(ctx)
 	for _, sess := range ss {
-		// Sharing the database: another server's sessions are its
-		// own, or, if it is gone, are taken up by the server their
-		// node dials next (adoptSessions). Sessions of no server are
-		// from before servers recorded what they hold.
+		// Sharing the database with live servers: another server's
+		// sessions are its own, or, if it is gone, are taken up by
+		// the server their node dials next (adoptSessions). Alone,
+		// every running session is this server's to take up (a
+		// server that lost its disk, or whose host was renamed, is
+		// another instance). Sessions of no server are from before
+		// servers recorded what they hold.
 		if holder, err := s.store.Placement(ctx, "session/"+sess.ID); err != nil {
 			return fmt.Errorf("server: recover sessions: %w", err)
-		} else if holder != "" && holder != s.instance {
+		} else if holder != "" && holder != s.instance && !alone {
 			continue
 		}
 		jpath := s.journalPath(sess.Account, sess.ID)
