@@ -85,7 +85,7 @@ func (s *Server) orgs() *orgs.Handlers {
 		},
 		ArchiveKey:  s.unwrapArchiveKey,
 		LogsBacklog: s.archiveLogsBacklog,
-		Changed:     s.places.forget,
+		Changed:     s.configChanged,
 		Rollout:     s.applier(),
 	})
 }

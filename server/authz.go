@@ -38,6 +38,7 @@ func (s *Server) policies(ctx context.Context, account string) (*authz.PolicySet
 	if ps != nil {
 		return ps, nil
 	}
+	gen := s.configGen.Load()
 	stored, seeded, err := s.store.Policies(ctx, account)
 	if err != nil {
 		return nil, err
@@ -60,19 +61,16 @@ func (s *Server) policies(ctx context.Context, account string) (*authz.PolicySet
 		return nil, fmt.Errorf("server: policies of account %s: %w", account, err)
 	}
 	s.policyCache.mu.Lock()
-	if s.policyCache.sets == nil {
-		s.policyCache.sets = map[string]*authz.PolicySet{}
+	// Not what was read before a change dropped the cache: the next
+	// call reads again.
+	if s.configGen.Load() == gen {
+		if s.policyCache.sets == nil {
+			s.policyCache.sets = map[string]*authz.PolicySet{}
+		}
+		s.policyCache.sets[account] = ps
 	}
-	s.policyCache.sets[account] = ps
 	s.policyCache.mu.Unlock()
 	return ps, nil
-}
-
-// forgetPolicies drops an account's cached policies after a change.
-func (s *Server) forgetPolicies(account string) {
-	s.policyCache.mu.Lock()
-	delete(s.policyCache.sets, account)
-	s.policyCache.mu.Unlock()
 }
 
 // authzMark records that a request's authorization was checked.

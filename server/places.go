@@ -11,9 +11,9 @@ import (
 // placeCache keeps accounts' places in their organizations (orgs.Place):
 // every decision gives the principal its organization and path as
 // attributes (orgId, orgPath), and they change only when the
-// organization does, which empties the cache (orgs.Deps.Changed). With
-// several servers, another server's change reaches this one's cache only
-// at its next change or restart.
+// organization does, which empties the cache (orgs.Deps.Changed), here
+// and, within configPoll, on the other servers sharing the database
+// (configwatch.go).
 type placeCache struct {
 	mu sync.Mutex       // guards m
 	m  map[string]place // by account

@@ -59,7 +59,7 @@ type policyWriter struct {
 
 func (s *Server) policyWriter() policyWriter {
 	return policyWriter{
-		st: s.store, now: s.now, forget: s.forgetPolicies,
+		st: s.store, now: s.now, forget: func(string) { s.configChanged() },
 		seed: func(ctx context.Context, account string) error {
 			_, err := s.policies(ctx, account)
 			return err

@@ -237,6 +237,10 @@ type Server struct {
 	// awsQueries are the AWS API's started Logs Insights queries.
 	awsQueries awsQueries
 
+	// configSeen is the last configuration stamp read or written
+	// (configwatch.go); configGen counts the drops of the caches.
+	configSeen atomic.Int64
+	configGen  atomic.Uint64
 	// recoveringLater holds the ids of the sessions recoverLater waits
 	// to take up (a sync.Map: its own lock).
 	recoveringLater sync.Map
@@ -371,6 +375,8 @@ func New(cfg Config) (*Server, error) {
 		go func() { defer s.wg.Done(); cfg.Recordings.RunBacklog(ctx, backlogEvery) }()
 	}
 	s.leased("audit-archive", s.archiveAudit)
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.watchConfig(ctx) }()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.flushAuditFlood(ctx) }()
 	s.wg.Add(1)
