@@ -16,9 +16,11 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -146,8 +148,52 @@ func (c *Cluster) Announce(ctx context.Context, addr string) {
 }
 
 // InstancePath is where a server says which instance it is, to its
-// peers (Reachable).
-const InstancePath = "/v1/cluster/instance"
+// peers (Reachable); ReleasePath is where a peer asks it to let go of a
+// node's sessions (Release).
+const (
+	InstancePath = "/v1/cluster/instance"
+	ReleasePath  = "/v1/cluster/release"
+)
+
+// ReleaseRequest asks a server to let go of a node whose agent dialled
+// another: its link to the node and the node's running sessions, which
+// the asking server takes up.
+type ReleaseRequest struct {
+	Node string `json:"node"`
+}
+
+// ReleaseResponse names the sessions let go of.
+type ReleaseResponse struct {
+	Sessions []string `json:"sessions"`
+}
+
+// Release asks server, at addr, to let go of node (ReleaseRequest), and
+// waits until it has: its sessions' recordings are then whole in object
+// storage up to what it acknowledged.
+func (c *Cluster) Release(ctx context.Context, server, addr, node string) (ReleaseResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	body, _ := json.Marshal(ReleaseRequest{Node: node})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(addr, "/")+ReleasePath, bytes.NewReader(body))
+	if err != nil {
+		return ReleaseResponse{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := c.proxy.Transport.RoundTrip(req)
+	if err != nil {
+		return ReleaseResponse{}, fmt.Errorf("cluster: ask %s to let go of node %s: %w", server, node, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode != http.StatusOK {
+		return ReleaseResponse{}, fmt.Errorf("cluster: ask %s to let go of node %s: %s: %s", server, node, res.Status, bytes.TrimSpace(b))
+	}
+	var out ReleaseResponse
+	if err := json.Unmarshal(b, &out); err != nil {
+		return ReleaseResponse{}, fmt.Errorf("cluster: %s's answer to a release: %w", server, err)
+	}
+	return out, nil
+}
 
 // Reachable reports whether server answers at addr as itself. A server
 // killed outright keeps its presence lease until the lease expires; its

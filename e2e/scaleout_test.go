@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
 	"github.com/postern/postern/s3logs/miniotest"
+	"github.com/postern/postern/store/postgres"
 	"github.com/postern/postern/store/postgres/pgtest"
 )
 
@@ -27,11 +30,14 @@ import (
 // the users' calls land on any of them. Every node runs a session that
 // prints numbered lines, started through the load balancer (so most
 // starts are forwarded to the server the node dialled), and the user's
-// CLI runs one more on a node of the server that is then killed
-// (SIGKILL) and whose data directory is removed. Every agent is back
-// online through the load balancer within 30 s, every session ends with
-// every line in its recording exactly once and in order, and the CLI
-// reconnects by itself and prints every line exactly once.
+// CLI runs one more on a node of the busiest server. The load balancer
+// then drains that server, alive (its connections cut, none new): its
+// nodes dial the others, which have it let go of their sessions and take
+// them up. Then another server is killed (SIGKILL) and its data
+// directory removed. Every agent is on a live server within 30 s of
+// each, every session ends with every line in its recording exactly once
+// and in order, and the CLI reconnects by itself and prints every line
+// exactly once.
 func TestThreeServersLoseOne(t *testing.T) {
 	haproxy, err := exec.LookPath("haproxy")
 	if err != nil {
@@ -85,8 +91,10 @@ func TestThreeServersLoseOne(t *testing.T) {
 	startServer(2, true)
 
 	lb := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	hsock := filepath.Join(dir, "haproxy.sock")
 	hcfg := fmt.Sprintf(`global
 	maxconn 4096
+	stats socket %s mode 600 level admin
 defaults
 	mode tcp
 	timeout connect 2s
@@ -102,7 +110,7 @@ backend servers
 	server a %s check inter 500ms fall 2 rise 2
 	server b %s check inter 500ms fall 2 rise 2
 	server c %s check inter 500ms fall 2 rise 2
-`, lb, servers[0].addr, servers[1].addr, servers[2].addr)
+`, hsock, lb, servers[0].addr, servers[1].addr, servers[2].addr)
 	hpath := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(hpath, []byte(hcfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -155,9 +163,9 @@ backend servers
 	}
 	waitAllOnline(ctx, t, c.admin, agents)
 
-	// The victim: the server with the most agents; the CLI's node is one
-	// of them.
-	victim, cliNode := servers[0], ""
+	// The drained server: the one with the most agents; the CLI's node
+	// is one of them.
+	drained, cliNode := servers[0], ""
 	most := -1
 	for _, s := range servers {
 		var here []string
@@ -167,14 +175,14 @@ backend servers
 			}
 		}
 		if len(here) > most {
-			victim, most, cliNode = s, len(here), here[0]
+			drained, most, cliNode = s, len(here), here[0]
 		}
 	}
-	t.Logf("agents per server: the victim, server %s, holds %d of %d", victim.name, most, agents)
+	t.Logf("agents per server: server %s, to be drained, holds %d of %d", drained.name, most, agents)
 
 	// A session per node printing numbered lines, started through the
 	// load balancer, at once.
-	const lines = 400
+	const lines = 800
 	ids := make([]string, agents)
 	began := time.Now()
 	var wg sync.WaitGroup
@@ -200,7 +208,7 @@ backend servers
 		t.Fatal(err)
 	}
 	e := &env{t: t, dir: dir, home: home}
-	cli := exec.CommandContext(ctx, bin, "exec", cliNode, "--", "sh", "-c", `i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo "cli-line-$i"; sleep 0.03; done`)
+	cli := exec.CommandContext(ctx, bin, "exec", cliNode, "--", "sh", "-c", `i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo "cli-line-$i"; sleep 0.03; done`)
 	cli.Env = append(os.Environ(), e.vars()...)
 	var cliOut, cliErr bytes.Buffer
 	cli.Stdout, cli.Stderr = &cliOut, &cliErr
@@ -208,60 +216,108 @@ backend servers
 		t.Fatal(err)
 	}
 
-	// How often each of the victim's nodes has connected to the other
-	// servers: it is back once it has once more.
-	connects := func(n string) (c int) {
-		for _, s := range servers {
-			if s != victim {
-				c += strings.Count(s.p.Output(), "agent "+n+" connected")
-			}
-		}
-		return c
+	// Which server each node's link is on, from the database.
+	st, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
 	}
-	before := map[string]int{}
-	for _, n := range nodes {
-		if strings.Contains(victim.p.Output(), "agent "+n+" connected") {
-			before[n] = connects(n)
+	defer st.Close()
+	instance := func(s *server) string {
+		id, err := os.ReadFile(filepath.Join(s.data, "instance-id"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := os.Hostname()
+		return h + "/" + strings.TrimSpace(string(id))
+	}
+	// waitNodesLeave waits until no node's link is on inst any more: each
+	// agent has dialled another server and been placed there.
+	waitNodesLeave := func(inst, what string, since time.Time) {
+		for {
+			placed, err := st.PlacementsWith(ctx, "node/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			left := 0
+			for _, srv := range placed {
+				if srv == inst {
+					left++
+				}
+			}
+			if left == 0 && len(placed) == agents {
+				t.Logf("every agent of the %s server was on another %v after it", what, time.Since(since).Round(time.Millisecond))
+				return
+			}
+			if time.Since(since) > 30*time.Second {
+				t.Fatalf("%d agents still on the %s server, %d placed in all, 30 s after it", left, what, len(placed))
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 
+	// The load balancer drains a live server: its connections (agents,
+	// the CLI) are cut and it takes no new ones. Its nodes dial the
+	// others, which ask it to let go of their sessions.
 	time.Sleep(1500 * time.Millisecond) // output flows, and some is shipped
+	drainedAt := time.Now()
+	haproxyCommand(t, hsock, "set server servers/"+drained.name+" state maint")
+	haproxyCommand(t, hsock, "shutdown sessions server servers/"+drained.name)
+	waitNodesLeave(instance(drained), "drained", drainedAt)
+	if !strings.Contains(drained.p.Output(), "let go of its sessions") {
+		t.Errorf("the drained server let go of no session: its nodes' sessions were not handed over")
+	}
+
+	// Then another server dies (SIGKILL) and loses its data directory.
+	victim := servers[0]
+	if victim == drained {
+		victim = servers[1]
+	}
+	victimInstance := instance(victim)
 	victim.p.signal(syscall.SIGKILL)
 	<-victim.p.done
 	killed := time.Now()
 	if err := os.RemoveAll(victim.data); err != nil {
 		t.Fatal(err)
 	}
-	for n, b := range before {
-		for connects(n) == b {
-			if time.Since(killed) > 30*time.Second {
-				t.Fatalf("node %s did not reconnect to another server within 30 s of the kill", n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	t.Logf("the victim's %d agents reconnected to the other servers %v after the kill", len(before), time.Since(killed).Round(time.Millisecond))
+	waitNodesLeave(victimInstance, "killed", killed)
 	waitAllOnline(ctx, t, c.admin, agents)
 
 	if err := cli.Wait(); err != nil {
 		t.Fatalf("postern exec across the server's loss: %v\nstderr: %s", err, cliErr.String())
 	}
 	var want strings.Builder
-	for n := 1; n <= 200; n++ {
+	for n := 1; n <= 300; n++ {
 		fmt.Fprintf(&want, "cli-line-%d\n", n)
 	}
 	if cliOut.String() != want.String() {
 		t.Errorf("the CLI printed %d bytes, want %d: lines lost, repeated or reordered across the server's loss\nstderr: %s", cliOut.Len(), want.Len(), cliErr.String())
 	}
-	c.checkNumberedRecordings(ctx, ids, lines, "the loss of one of three servers")
+	c.checkNumberedRecordings(ctx, ids, lines, "a drained server and the loss of another")
 	took := 0
 	for _, s := range servers {
 		if s != victim {
 			took += strings.Count(s.p.Output(), "took up session")
 		}
 	}
-	if took < 2 {
-		t.Errorf("the other servers took up %d sessions: the kill landed after they ended, so the test proved little", took)
+	if took < 4 {
+		t.Errorf("the other servers took up %d sessions: the drain and the kill landed after they ended, so the test proved little", took)
+	}
+}
+
+// haproxyCommand sends one command to HAProxy's runtime API.
+func haproxyCommand(t *testing.T, sock, cmd string) {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(c)
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Fatalf("haproxy %q: %s", cmd, s)
 	}
 }
 

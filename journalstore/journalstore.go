@@ -583,6 +583,18 @@ func (sh *Shipper) Close() {
 	sh.st.mu.Unlock()
 }
 
+// Abandon lets go of the journal for another server, which ships it from
+// now on: as Close, and the journal leaves this server's backlog, so that
+// nothing here ever stores it whole over what the other wrote since.
+func (sh *Shipper) Abandon() error {
+	sh.Close()
+	defer sh.st.lock(sh.id)()
+	if err := os.Remove(sh.st.markerPath(sh.account, sh.id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("journalstore: session %s: %w", sh.id, err)
+	}
+	return nil
+}
+
 func (s *Store) finish(ctx context.Context, account, id, path string) error {
 	defer s.lock(id)()
 	f, err := os.Open(path)

@@ -111,12 +111,16 @@ func (r *Relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64,
 	var frame []byte
 	for {
 		r.mu.Lock()
-		for ctx.Err() == nil && sent >= r.ring.end && !r.ended && noticeIdx >= len(r.notices) {
+		for ctx.Err() == nil && sent >= r.ring.end && !r.ended && !r.released && noticeIdx >= len(r.notices) {
 			r.cond.Wait()
 		}
 		if ctx.Err() != nil {
 			r.mu.Unlock()
 			return ctx.Err()
+		}
+		if r.released {
+			r.mu.Unlock()
+			return ErrReleased
 		}
 		var notices []string
 		if noticeIdx < len(r.notices) {

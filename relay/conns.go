@@ -72,7 +72,7 @@ func (r *Relay) Forward(ctx context.Context, l *Link, client string, accept func
 	defer att.Stream.Close()
 	// The session's end cancels cctx with its reason (closeConns); the
 	// server's stop cancels it through the table's context.
-	cctx, ccancel := context.WithCancelCause(r.t.ctx)
+	cctx, ccancel := context.WithCancelCause(r.ctx)
 	defer ccancel(nil)
 	clientSide, err := accept(cctx)
 	if err != nil {

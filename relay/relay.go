@@ -105,9 +105,11 @@ type Shipper interface {
 	// Shipped returns the last record and the bytes stored.
 	Shipped() (seq uint64, size int64)
 	// Finish stores the complete (closed) journal; Close lets go of it
-	// without, for a restart to resume.
+	// without, for a restart to resume; Abandon lets go of it for
+	// another server, which ships it from then on.
 	Finish(ctx context.Context) error
 	Close()
+	Abandon() error
 }
 
 // ErrNotOwner is a Shipper's error when another server writes the
@@ -207,7 +209,12 @@ func (t *Table) Close() {
 // it. The agent's records go to the journal first; the committer syncs the
 // journal in groups and acknowledges to the agent what is durable.
 type Relay struct {
-	t                          *Table
+	t *Table
+	// ctx ends with the table's, or when the relay is released (Release);
+	// wg is its committer and watcher.
+	ctx                        context.Context
+	cancel                     context.CancelFunc
+	wg                         sync.WaitGroup
 	id, account, owner, target string
 	journalPath                string
 	journal                    *recording.Journal
@@ -233,7 +240,8 @@ type Relay struct {
 	clientsGone time.Time // when the last client left; zero while one is attached
 	exitSeq     uint64    // seq of the exit record once received
 	exitRec     wire.Record
-	ending      bool // end has begun; nothing else may end the session
+	ending      bool // end has begun, or a release; nothing else may end the session
+	released    bool // let go of, alive, for another server (Release)
 	ended       bool // artifacts and store are final
 	hadClient   bool // a client (not an observer) has attached before
 	exit        wire.Exit
@@ -336,6 +344,7 @@ func (t *Table) start(sess store.Session, journalPath string, j *recording.Journ
 		inputIdle: sess.Settings.Desktop != nil,
 	}
 	r.cond = sync.NewCond(&r.mu)
+	r.ctx, r.cancel = context.WithCancel(t.ctx)
 	if t.Ship != nil {
 		r.ship = t.Ship(sess.Account, sess.ID, journalPath, fresh)
 	}
@@ -345,9 +354,68 @@ func (t *Table) start(sess store.Session, journalPath string, j *recording.Journ
 	if r.ship != nil {
 		r.kick <- struct{}{} // ship the header
 	}
-	t.wg.Go(r.commit)
-	t.wg.Go(r.watch)
+	r.wg.Add(2)
+	t.wg.Go(func() { defer r.wg.Done(); r.commit() })
+	t.wg.Go(func() { defer r.wg.Done(); r.watch() })
 	return r
+}
+
+// ErrReleased ends what serves a session that was let go of, alive, for
+// another server (Release): a client reconnects, and is sent there.
+var ErrReleased = errors.New("the session moved to another server")
+
+// Release lets go of a running session without ending it, for another
+// server that its node dialled to take up: the agent's attachment and
+// the clients are dropped (clients reconnect, and the server they land
+// on sends them on), the committer and watcher stop, what is durable is
+// shipped to object storage and the journal closed, and the relay leaves
+// the table. It reports false, and does nothing, if the session has
+// begun to end here.
+func (r *Relay) Release(ctx context.Context) (bool, error) {
+	r.mu.Lock()
+	if r.ending {
+		r.mu.Unlock()
+		return false, nil
+	}
+	r.ending, r.released = true, true
+	att := r.agent
+	r.agent = nil
+	r.cond.Broadcast()
+	r.mu.Unlock()
+	if att != nil {
+		att.Stream.Close()
+	}
+	r.cancel()
+	r.wg.Wait()
+	r.closeConns("the session moved to another server")
+	var errs []error
+	if err := r.journal.Sync(); err != nil {
+		errs = append(errs, fmt.Errorf("sync the recording: %w", err))
+	}
+	if r.ship != nil {
+		if seq, size := r.journal.Durable(); len(errs) == 0 {
+			if _, shipped := r.ship.Shipped(); size > shipped {
+				if err := r.ship.Ship(ctx, seq, size); err != nil {
+					errs = append(errs, fmt.Errorf("ship the recording: %w", err))
+				}
+			}
+		}
+		if err := r.ship.Abandon(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := r.CloseJournal(); err != nil && !errors.Is(err, recording.ErrClosed) {
+		errs = append(errs, err)
+	}
+	r.t.mu.Lock()
+	if r.t.relays[r.id] == r {
+		delete(r.t.relays, r.id)
+	}
+	r.t.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		return true, fmt.Errorf("relay: release session %s: %w", r.id, err)
+	}
+	return true, nil
 }
 
 // Recover takes up a session that was live when the server stopped, from
@@ -440,7 +508,7 @@ func (r *Relay) attachAgent(ac *Link) {
 		r.t.HandOver(ac, r.id)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.t.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 	defer cancel()
 	att, res, err := r.Open(ctx, ac, wire.TResume, wire.Resume{SessionID: r.id, AckedSeq: r.journal.LastSeq()})
 	if err != nil {
@@ -631,7 +699,7 @@ func (r *Relay) commit() {
 	defer shipTimer.Stop()
 	for {
 		select {
-		case <-r.t.ctx.Done():
+		case <-r.ctx.Done():
 			return
 		case <-r.kick:
 		case <-shipTimer.C: // durable records wait to be shipped
@@ -717,7 +785,7 @@ func (r *Relay) shipDue(sh *shipping) (ackable uint64, wait time.Duration) {
 			return r.shipAck(sh, seq, shippedSeq), r.t.ShipInterval - time.Since(sh.last)
 		}
 		sh.last = time.Now()
-		if err := r.ship.Ship(r.t.ctx, seq, size); errors.Is(err, ErrNotOwner) {
+		if err := r.ship.Ship(r.ctx, seq, size); errors.Is(err, ErrNotOwner) {
 			sh.notOwner = true
 			r.t.Logf("server: session %s: ALARM: %v; this server ships and acknowledges nothing more of it", r.id, err)
 			return shippedSeq, 0
@@ -766,7 +834,7 @@ func (r *Relay) pace(lastSync time.Time) bool {
 		}
 		t := time.NewTimer(wait)
 		select {
-		case <-r.t.ctx.Done():
+		case <-r.ctx.Done():
 			t.Stop()
 			return false
 		case <-t.C:
@@ -1103,7 +1171,7 @@ func (r *Relay) watch() {
 	defer tick.Stop()
 	for {
 		select {
-		case <-r.t.ctx.Done():
+		case <-r.ctx.Done():
 			return
 		case <-tick.C:
 		}

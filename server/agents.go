@@ -216,7 +216,7 @@ func (s *Server) setUpAgent(ctx context.Context, n store.Node, mux *yamux.Sessio
 	}
 	// Sessions of a server that is gone, which this node carries: taken
 	// up here before the node's relays are resumed.
-	s.adoptSessions(ctx, hello.Sessions)
+	s.adoptSessions(ctx, n)
 	ac := &agentConn{Link: relay.Link{NodeID: n.ID, Mux: mux}, ctl: wire.NewWriter(ctl), ctlRead: ctl, since: s.now(), typedMarks: hello.TypedMarks, ip: ip, version: hello.AgentVersion}
 	ac.seen.Store(ac.since.UnixNano())
 	ac.hb.stored = ac.since // the last-seen time in the store

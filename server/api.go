@@ -113,6 +113,7 @@ func (s *Server) routes() []route {
 	return append(rs, []route{
 		{Pattern: "GET /", Public: "the web console's static pages (each API call they make is checked)", Open: web.Handler().ServeHTTP},
 		{Pattern: "POST /{$}", Public: "the AWS-compatible APIs (X-Amz-Target): Signature Version 4 with an access key; each operation authorized by the same policies (awsapi.go)", Open: s.handleAWS},
+		{Pattern: "POST " + cluster.ReleasePath, Public: "a server sharing the database asks this one to let go of a node that dialled it; refused unless its certificate is a peer's of the cluster's CA (cluster.FromPeer)", Open: s.handleRelease},
 		{Pattern: "GET " + cluster.InstancePath, Public: "says which server this is (its instance name), for the servers sharing its database", Open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, s.instance+"\n") }},
 		{Pattern: "GET " + api.PathHealth, Public: "health check: says only ok", Open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},
 		{Pattern: "POST " + api.PathLogin, Public: "signs in with a password (rate limited)", Open: s.guard().Public(s.login)},

@@ -16,9 +16,9 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/cluster"
+	"github.com/postern/postern/ids"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/store"
-	"github.com/postern/postern/wire"
 )
 
 // Several servers on one database (package cluster): a node's agent link
@@ -158,42 +158,67 @@ func (s *Server) unplace(key string) {
 	}
 }
 
-// heldByLivePeer returns the server other than this one that holds key,
-// if it is alive: its presence lease holds and it answers as itself.
-func (s *Server) heldByLivePeer(ctx context.Context, key string) (string, bool) {
+// livePeerHolding returns the server other than this one that holds key,
+// and its URL, if it is alive: its presence lease holds and it answers as
+// itself.
+func (s *Server) livePeerHolding(ctx context.Context, key string) (holder, addr string) {
 	if s.cluster == nil {
-		return "", false
+		return "", ""
 	}
 	holder, addr, err := s.cluster.Holder(ctx, key)
-	if err != nil || holder == "" {
-		return "", false
+	if err != nil || holder == "" || !s.cluster.Reachable(ctx, holder, addr) {
+		return "", ""
 	}
-	return holder, s.cluster.Reachable(ctx, holder, addr)
+	return holder, addr
 }
 
-// adoptSessions takes up, before the agent is published, the running
-// sessions its hello names that no relay here carries: sessions of a
-// server that died (or was stopped), whose node has dialled this one.
-// Each is recovered from its recording (object storage when configured)
-// and resumed with the node's other sessions; the agent sends again what
-// no server acknowledged. A session a live peer still holds is left to
-// it. One that cannot be recovered is left to the hand-over of sessions
-// that ended (late.go), as before.
-func (s *Server) adoptSessions(ctx context.Context, held []wire.LiveSession) {
-	for _, ls := range held {
-		if s.relays.Get(ls.ID) != nil {
+// adoptSessions takes up, before the agent is published, the node's
+// running sessions that no relay here carries: those of a server that
+// died (or stopped), and those of a live server the node left (a network
+// blip, a balancer that sent it elsewhere), which is first asked to let
+// go of them (Release). Each is recovered from its recording (object
+// storage when configured) and resumed with the node's other sessions;
+// the agent sends again what no server acknowledged, and a session the
+// agent no longer has fails as it would after a restart. A session that
+// cannot be recovered yet (object storage down) is tried again.
+func (s *Server) adoptSessions(ctx context.Context, n store.Node) {
+	active := true
+	ss, err := s.store.ListSessions(ctx, store.SessionFilter{Account: n.Account, Target: n.ID, Active: &active})
+	if err != nil {
+		s.logf("server: node %s: its running sessions: %v", n.ID, err)
+		return
+	}
+	asked := map[string]bool{} // live holders asked to let go of the node
+	for _, sess := range ss {
+		if s.relays.Get(sess.ID) != nil {
 			continue
 		}
-		if _, later := s.recoveringLater.Load(ls.ID); later {
+		if _, later := s.recoveringLater.Load(sess.ID); later {
 			continue // waiting for object storage already
 		}
-		sess, err := s.store.GetSession(ctx, ls.ID)
-		if err != nil || !sess.Active() {
+		holder, err := s.store.Placement(ctx, "session/"+sess.ID)
+		if err != nil {
+			s.logf("server: session %s: %v", sess.ID, err)
 			continue
 		}
-		if holder, ok := s.heldByLivePeer(ctx, "session/"+sess.ID); ok {
-			s.logf("server: session %s: its node dialled this server while %s, alive, still holds the session; left there", sess.ID, holder)
+		if holder == s.instance {
+			continue // relayed, started or taken up here in a moment
+		}
+		holder, addr := s.livePeerHolding(ctx, "session/"+sess.ID)
+		if holder != "" && s.cfg.Recordings == nil {
+			// Its recording is on that server's disk alone: it cannot
+			// move, and waits there for the node.
+			s.logf("server: session %s: its node dialled this server while %s holds it, and without object storage for recordings it cannot move", sess.ID, holder)
 			continue
+		}
+		if holder != "" && !asked[holder] {
+			asked[holder] = true
+			res, err := s.cluster.Release(ctx, holder, addr, n.ID)
+			if err != nil {
+				s.logf("server: node %s dialled this server; %v: its sessions there are taken up here all the same", n.ID, err)
+			} else if len(res.Sessions) > 0 {
+				s.logf("server: node %s dialled this server; %s let go of its sessions %s", n.ID, holder, strings.Join(res.Sessions, ", "))
+			}
 		}
 		if err := s.adopt(ctx, sess); err != nil {
 			s.logf("server: session %s cannot be taken up here yet: %v; trying again every %v", sess.ID, err, recoverLaterEvery)
@@ -203,11 +228,57 @@ func (s *Server) adoptSessions(ctx context.Context, held []wire.LiveSession) {
 	}
 }
 
+// handleRelease lets go of a node whose agent dialled another server of
+// the cluster, at that server's request (cluster.ReleasePath): the link
+// here is stale and closes, and the node's running sessions are released
+// (relay.Relay.Release) for the asking server to take up.
+func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
+	if !cluster.FromPeer(r) {
+		s.writeError(w, r, errorf(http.StatusForbidden, api.CodeAccessDenied, "only the servers sharing this server's database may ask it to let go of a node"))
+		return
+	}
+	var req cluster.ReleaseRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || !ids.ValidNode(req.Node) {
+		s.writeError(w, r, errorf(http.StatusBadRequest, api.CodeValidationError, "a release names a node id"))
+		return
+	}
+	if s.cfg.Recordings == nil {
+		s.writeError(w, r, errorf(http.StatusConflict, api.CodeValidationError, "this server keeps recordings on its own disk (no recordings: in its configuration): its sessions cannot move to another server"))
+		return
+	}
+	s.agentsMu.Lock()
+	ac := s.agents[req.Node]
+	s.agentsMu.Unlock()
+	if ac != nil {
+		ac.Mux.Close()
+	}
+	out := cluster.ReleaseResponse{Sessions: []string{}}
+	for _, rl := range s.relays.OnNode(req.Node) {
+		if rl.Session().Settings.Desktop != nil {
+			continue // its engine ends with the node's link here
+		}
+		ok, err := rl.Release(r.Context())
+		if err != nil {
+			s.logf("server: %v", err)
+		}
+		if ok {
+			s.unplace("session/" + rl.ID())
+			// The other server writes the recording now: a copy here
+			// could part from it, and reads fetch it afresh.
+			if err := os.Remove(s.journalPath(rl.Account(), rl.ID())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.logf("server: session %s: %v", rl.ID(), err)
+			}
+			out.Sessions = append(out.Sessions, rl.ID())
+		}
+	}
+	if len(out.Sessions) > 0 {
+		s.logf("server: node %s dialled %s; let go of its sessions %s", req.Node, r.Header.Get(cluster.HopHeader), strings.Join(out.Sessions, ", "))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // adopt recovers one running session from its recording, here.
 func (s *Server) adopt(ctx context.Context, sess store.Session) error {
-	if sess.Settings.Desktop != nil {
-		return errors.New("a desktop's engine ended with the server that ran it")
-	}
 	jpath := s.journalPath(sess.Account, sess.ID)
 	from := "this server's disk"
 	switch _, err := os.Stat(jpath); {
@@ -236,8 +307,13 @@ func (s *Server) adopt(ctx context.Context, sess store.Session) error {
 	rl, exited := s.relays.Recover(sess, jpath, j, key)
 	s.agentsMu.Unlock()
 	s.logf("server: took up session %s (held by %q) at record %d from %s", sess.ID, prev, j.LastSeq(), from)
-	if exited {
+	switch {
+	case exited:
 		rl.Finish()
+	case sess.Settings.Desktop != nil:
+		// Its engine ended with the server that ran it; its recording
+		// up to then is kept and delivered.
+		rl.Fail("ServerLost", "the server that ran the desktop connection is gone")
 	}
 	return nil
 }

@@ -124,7 +124,11 @@ func (s *Server) startSession(ctx context.Context, c caller, n store.Node, req a
 	if err != nil {
 		return store.Session{}, nil, err
 	}
+	// Placed before it exists: a node that dials again meanwhile finds
+	// it this server's, not one to take up (adoptSessions).
+	s.place(ctx, "session/"+sess.ID)
 	if err := s.store.CreateSession(ctx, sess); err != nil {
+		s.unplace("session/" + sess.ID)
 		return store.Session{}, nil, err
 	}
 	jpath := s.journalPath(sess.Account, sess.ID)
@@ -159,7 +163,6 @@ func (s *Server) startSession(ctx context.Context, c caller, n store.Node, req a
 		s.store.UpdateSession(context.WithoutCancel(ctx), sess)
 		return store.Session{}, nil, err
 	}
-	s.place(ctx, "session/"+sess.ID)
 	rl := s.relays.Start(sess, jpath, j, 0)
 	if held != nil {
 		// The server is the session's client, from its first moment.
