@@ -6,6 +6,7 @@ package agentcli
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -72,7 +73,7 @@ func New(use, short string) *cobra.Command {
 	f.StringVar(&ro.CAPin, "ca-pin", "", "trust the server CA with this fingerprint (sha256:...)")
 	f.StringVar(&ro.CAFile, "ca-file", "", "trust the server CA in this PEM file")
 
-	var runAs, logFormat string
+	var runAs, logFormat, server string
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent: connect out to the server and serve sessions",
@@ -82,7 +83,12 @@ func New(use, short string) *cobra.Command {
 			if err != nil {
 				return cli.Usagef("--log-format: %v", err)
 			}
-			a, err := agent.New(agent.Config{Dir: dir, Logf: logf, DefaultRunAs: runAs})
+			if server != "" {
+				if u, err := url.Parse(server); err != nil || u.Scheme != "https" || u.Host == "" {
+					return cli.Usagef("--server: %q is not an https://host:port URL", server)
+				}
+			}
+			a, err := agent.New(agent.Config{Dir: dir, Logf: logf, DefaultRunAs: runAs, Server: server})
 			if err != nil {
 				return err
 			}
@@ -90,6 +96,7 @@ func New(use, short string) *cobra.Command {
 		},
 	}
 	run.Flags().StringVar(&logFormat, "log-format", logger.FormatText, "log lines as text, or json (log/slog's JSON lines)")
+	run.Flags().StringVar(&server, "server", "", "dial this server instead of the one the node registered with (servers moved behind a load balancer)")
 	run.Flags().StringVar(&runAs, "run-as", "", "OS user for sessions that name none (default: ssm-user when root, else the agent's user)")
 	cmd.AddCommand(reg, run)
 	return cmd

@@ -193,17 +193,33 @@ func (t *Table) OnNode(nodeID string) []*Relay {
 }
 
 // Close waits for the relays' goroutines, which end with the table's
-// context, then closes (and so syncs) every journal still open. What is
-// not shipped stays on the backlog, for the next start.
+// context, then closes (and so syncs) every journal still open, and
+// ships what is durable of each, within closeShipWait in all: another
+// server sharing the bucket can then take the sessions up. What is not
+// shipped stays on the backlog, for the next start.
 func (t *Table) Close() {
 	t.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), closeShipWait)
+	defer cancel()
 	for _, r := range t.Select(func(*Relay) bool { return true }) {
 		r.CloseJournal()
-		if r.ship != nil {
-			r.ship.Close()
+		if r.ship == nil {
+			continue
 		}
+		if seq, size := r.journal.Durable(); ctx.Err() == nil {
+			if _, shipped := r.ship.Shipped(); size > shipped {
+				if err := r.ship.Ship(ctx, seq, size); err != nil {
+					t.Logf("server: session %s: shipping its recording as the server stops: %v (on the backlog)", r.id, err)
+				}
+			}
+		}
+		r.ship.Close()
 	}
 }
+
+// closeShipWait bounds the shipping of journals when the server stops:
+// a stop must not wait long on object storage that does not answer.
+const closeShipWait = 5 * time.Second
 
 // Relay carries one session between its agent and its clients and records
 // it. The agent's records go to the journal first; the committer syncs the

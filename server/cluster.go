@@ -304,6 +304,13 @@ func (s *Server) adopt(ctx context.Context, sess store.Session) error {
 	}
 	prev := s.place(ctx, "session/"+sess.ID)
 	s.agentsMu.Lock() // see setUpAgent
+	if s.relays.Get(sess.ID) != nil {
+		// Taken up meanwhile (its node dialled as the orphans were
+		// looked for): once is all.
+		s.agentsMu.Unlock()
+		j.Close()
+		return nil
+	}
 	rl, exited := s.relays.Recover(sess, jpath, j, key)
 	s.agentsMu.Unlock()
 	s.logf("server: took up session %s (held by %q) at record %d from %s", sess.ID, prev, j.LastSeq(), from)
@@ -359,4 +366,74 @@ func (s *Server) alone(ctx context.Context) bool {
 		}
 	}
 	return true
+}
+
+// orphansEvery is how often the holder of the "orphans" lease looks for
+// sessions whose server is gone and whose node has not dialled another.
+const orphansEvery = 30 * time.Second
+
+// takeOrphans takes up, every orphansEvery until ctx ends, the running
+// sessions held by a server that is gone whose node is connected to no
+// live server: here they wait for the node for the grace period, and end
+// (failed, recording delivered) if it never comes, instead of staying
+// active for ever. A node that dials another server later is handed over
+// from here as from any live server. Only with object storage, where
+// any server finds their recordings.
+func (s *Server) takeOrphans(ctx context.Context) {
+	t := time.NewTicker(orphansEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.takeOrphansOnce(ctx); err != nil && ctx.Err() == nil {
+			s.logf("server: sessions of servers that are gone: %v", err)
+		}
+	}
+}
+
+func (s *Server) takeOrphansOnce(ctx context.Context) error {
+	if s.cluster == nil || s.cfg.Recordings == nil {
+		// Without object storage a session's recording is on its
+		// server's disk alone: it waits for that server's restart.
+		return nil
+	}
+	sessions, err := s.store.PlacementsWith(ctx, "session/")
+	if err != nil {
+		return err
+	}
+	peers, err := s.cluster.Peers(ctx)
+	if err != nil {
+		return err
+	}
+	var nodes map[string]string // read once, if any session is orphaned
+	for key, holder := range sessions {
+		if _, live := peers[holder]; live || holder == s.instance {
+			continue
+		}
+		sess, err := s.store.GetSession(ctx, strings.TrimPrefix(key, "session/"))
+		if err != nil || !sess.Active() || s.relays.Get(sess.ID) != nil {
+			continue
+		}
+		if _, later := s.recoveringLater.Load(sess.ID); later {
+			continue
+		}
+		if nodes == nil {
+			if nodes, err = s.store.PlacementsWith(ctx, "node/"); err != nil {
+				return err
+			}
+		}
+		if _, live := peers[nodes["node/"+sess.Target]]; live {
+			continue // its node is on a live server, which takes it up
+		}
+		s.logf("server: session %s: its server %s is gone and its node is not connected; waiting for the node here", sess.ID, holder)
+		if err := s.adopt(ctx, sess); err != nil {
+			s.logf("server: session %s cannot be taken up here yet: %v; trying again every %v", sess.ID, err, recoverLaterEvery)
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); s.recoverLater(sess) }()
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,19 +51,24 @@ func TestPolicyChangeReachesOtherServer(t *testing.T) {
 type peer struct {
 	*server.Server
 	addr string
+	stop func() // stops the server cleanly (its store stays open)
 }
 
 func (p *peer) url(t *testing.T) string { return "https://" + p.addr }
 
 // startPeer starts a second server sharing ts's store and CA, with a data
-// directory of its own.
-func startPeer(t *testing.T, ts *testServer) *peer {
+// directory of its own (and recordings in object storage, if given).
+func startPeer(t *testing.T, ts *testServer, recordings ...server.RecordingStore) *peer {
 	t.Helper()
 	dir := t.TempDir()
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		DataDir: dir, Store: ts.srvStore, Logf: t.Logf, Now: ts.clk.Now,
 		CACertFile: filepath.Join(ts.dir, "tls", "ca.crt"), CAKeyFile: filepath.Join(ts.dir, "tls", "ca.key"),
-	})
+	}
+	if len(recordings) > 0 {
+		cfg.Recordings = recordings[0]
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +79,8 @@ func startPeer(t *testing.T, ts *testServer) *peer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &peer{Server: srv, addr: ln.Addr().String()}
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return &peer{Server: srv, addr: ln.Addr().String(), stop: stop}
 }

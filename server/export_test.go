@@ -1,6 +1,9 @@
 package server
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // CheckLimits runs the idle-timeout and maximum-duration check of session id
 // at the server's current time, as the relay's watcher does on every tick,
@@ -105,3 +108,8 @@ func SetSessionIDHook(f func(user string)) (restore func()) {
 	}
 	return func() { newSessionID = old }
 }
+
+// TakeOrphans looks once for the running sessions of servers that are
+// gone whose nodes are connected nowhere, and takes them up here, as the
+// holder of the "orphans" lease does every orphansEvery.
+func (s *Server) TakeOrphans(ctx context.Context) error { return s.takeOrphansOnce(ctx) }

@@ -375,6 +375,7 @@ func New(cfg Config) (*Server, error) {
 		go func() { defer s.wg.Done(); cfg.Recordings.RunBacklog(ctx, backlogEvery) }()
 	}
 	s.leased("audit-archive", s.archiveAudit)
+	s.leased("orphans", s.takeOrphans)
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.watchConfig(ctx) }()
 	s.wg.Add(1)
