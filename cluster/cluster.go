@@ -171,28 +171,39 @@ type ReleaseResponse struct {
 // waits until it has: its sessions' recordings are then whole in object
 // storage up to what it acknowledged.
 func (c *Cluster) Release(ctx context.Context, server, addr, node string) (ReleaseResponse, error) {
+	var out ReleaseResponse
+	err := c.Call(ctx, server, addr, ReleasePath, ReleaseRequest{Node: node}, &out)
+	return out, err
+}
+
+// Call posts in, as JSON, to path on server at addr as this server (its
+// peer certificate), and decodes the answer into out. An answer other
+// than 200 OK is an error that quotes it.
+func (c *Cluster) Call(ctx context.Context, server, addr, path string, in, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	body, _ := json.Marshal(ReleaseRequest{Node: node})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(addr, "/")+ReleasePath, bytes.NewReader(body))
+	body, err := json.Marshal(in)
 	if err != nil {
-		return ReleaseResponse{}, err
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(addr, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	res, err := c.proxy.Transport.RoundTrip(req)
 	if err != nil {
-		return ReleaseResponse{}, fmt.Errorf("cluster: ask %s to let go of node %s: %w", server, node, err)
+		return fmt.Errorf("cluster: %s on %s: %w", path, server, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if res.StatusCode != http.StatusOK {
-		return ReleaseResponse{}, fmt.Errorf("cluster: ask %s to let go of node %s: %s: %s", server, node, res.Status, bytes.TrimSpace(b))
+		return fmt.Errorf("cluster: %s on %s: %s: %s", path, server, res.Status, bytes.TrimSpace(b))
 	}
-	var out ReleaseResponse
-	if err := json.Unmarshal(b, &out); err != nil {
-		return ReleaseResponse{}, fmt.Errorf("cluster: %s's answer to a release: %w", server, err)
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("cluster: %s on %s: its answer: %w", path, server, err)
 	}
-	return out, nil
+	return nil
 }
 
 // Reachable reports whether server answers at addr as itself. A server

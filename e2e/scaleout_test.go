@@ -163,6 +163,29 @@ backend servers
 	}
 	waitAllOnline(ctx, t, c.admin, agents)
 
+	// Run Command on every node, sent through the load balancer: the
+	// server it lands on carries it out, and starts the invocations on
+	// nodes of the other servers there.
+	cmd, err := c.admin.SendCommand(ctx, api.SendCommandRequest{DocumentName: "AWS-RunShellScript",
+		Parameters: map[string][]string{"commands": {"echo ran-on-$AWS_SSM_INSTANCE_ID"}}, NodeIDs: nodes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cmd.EndedAt == nil {
+		time.Sleep(100 * time.Millisecond)
+		if cmd, err = c.admin.Command(ctx, cmd.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cmd.Status != "Success" || len(cmd.Invocations) != agents {
+		t.Errorf("command %s: %s/%s with %d invocations; want Success on %d", cmd.ID, cmd.Status, cmd.StatusDetails, len(cmd.Invocations), agents)
+	}
+	for _, in := range cmd.Invocations {
+		if in.Status != "Success" || in.StandardOutputContent != "ran-on-"+in.NodeID+"\n" {
+			t.Errorf("command %s on %s: %s/%s, output %q", cmd.ID, in.NodeID, in.Status, in.StatusDetails, in.StandardOutputContent)
+		}
+	}
+
 	// The drained server: the one with the most agents; the CLI's node
 	// is one of them.
 	drained, cliNode := servers[0], ""

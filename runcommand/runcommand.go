@@ -160,6 +160,12 @@ type Deps struct {
 	// TickEvery is how often running commands look at their nodes'
 	// execution timeouts (default a second).
 	TickEvery time.Duration
+	// Claim reports whether this server is to carry out command id of
+	// account, taking it for itself if so: among servers sharing the
+	// database, one carries out each command. Released tells that a
+	// command this server carried out is over. nil: always, nothing.
+	Claim    func(ctx context.Context, account, id string) bool
+	Released func(account, id string)
 }
 
 // Service sends commands and carries them out.
@@ -201,6 +207,9 @@ func (s *Service) Start(ctx context.Context) error {
 		return err
 	}
 	for _, c := range cmds {
+		if s.Claim != nil && !s.Claim(ctx, c.Account, c.ID) {
+			continue // another server's
+		}
 		invs, err := s.Store.ListCommandInvocations(ctx, c.Account, c.ID)
 		if err != nil {
 			return err
@@ -210,6 +219,27 @@ func (s *Service) Start(ctx context.Context) error {
 		s.logf("runcommand: command %s of %s: taken up again after a restart (%s)", c.ID, c.Owner, c.Status)
 		s.launch(r)
 	}
+	return nil
+}
+
+// TakeUp carries out command id of account here, taken up from the store
+// as after a restart, unless it runs here already or is over: for a
+// command whose server is gone (the caller has claimed it).
+func (s *Service) TakeUp(ctx context.Context, account, id string) error {
+	s.mu.Lock()
+	_, running := s.runs[runKey(account, id)]
+	s.mu.Unlock()
+	if running {
+		return nil
+	}
+	c, invs, err := s.Command(ctx, account, id)
+	if err != nil || !c.EndedAt.IsZero() {
+		return err
+	}
+	r := s.newRun(c, invs)
+	r.recover(ctx)
+	s.logf("runcommand: command %s of %s: taken up from a server that is gone (%s)", c.ID, c.Owner, c.Status)
+	s.launch(r)
 	return nil
 }
 
@@ -231,6 +261,10 @@ func (s *Service) launch(r *run) {
 			s.mu.Lock()
 			delete(s.runs, key)
 			s.mu.Unlock()
+			// Over, not stopped with the server: nobody's now.
+			if s.Released != nil && s.ctx.Err() == nil {
+				s.Released(r.cmd.Account, r.cmd.ID)
+			}
 		}()
 		tick := time.NewTicker(s.TickEvery)
 		defer tick.Stop()

@@ -92,6 +92,9 @@ func (s *Service) Send(ctx context.Context, account, user string, req api.SendCo
 		user, c.ID, c.DocumentName, len(nodes), c.MaxConcurrency, concurrencyOf(conc, len(nodes)), c.MaxErrors, errs.Of(len(nodes)))
 	s.audit(ctx, c, "CommandSent", fmt.Sprintf("document %s on %d nodes (%s), max concurrency %s, max errors %s; %s",
 		c.DocumentName, len(nodes), nodeList(nodes), c.MaxConcurrency, c.MaxErrors, c.Comment))
+	if s.Claim != nil {
+		s.Claim(ctx, c.Account, c.ID) // new: this server's
+	}
 	r := s.newRun(c, invs)
 	r.commandEvent(ctx)
 	s.launch(r)

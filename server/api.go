@@ -114,6 +114,8 @@ func (s *Server) routes() []route {
 		{Pattern: "GET /", Public: "the web console's static pages (each API call they make is checked)", Open: web.Handler().ServeHTTP},
 		{Pattern: "POST /{$}", Public: "the AWS-compatible APIs (X-Amz-Target): Signature Version 4 with an access key; each operation authorized by the same policies (awsapi.go)", Open: s.handleAWS},
 		{Pattern: "POST " + cluster.ReleasePath, Public: "a server sharing the database asks this one to let go of a node that dialled it; refused unless its certificate is a peer's of the cluster's CA (cluster.FromPeer)", Open: s.handleRelease},
+		{Pattern: "POST " + peerCommandStartPath, Public: "a server sharing the database starts a command's invocation on a node connected here; refused unless its certificate is a peer's (peerRequest), and decided as a session start of the command's sender", Open: s.handlePeerCommandStart},
+		{Pattern: "POST " + peerCommandStopPath, Public: "a server sharing the database ends an invocation's session relayed here; refused unless its certificate is a peer's (peerRequest)", Open: s.handlePeerCommandStop},
 		{Pattern: "GET " + cluster.InstancePath, Public: "says which server this is (its instance name), for the servers sharing its database", Open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, s.instance+"\n") }},
 		{Pattern: "GET " + api.PathHealth, Public: "health check: says only ok", Open: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") }},
 		{Pattern: "POST " + api.PathLogin, Public: "signs in with a password (rate limited)", Open: s.guard().Public(s.login)},

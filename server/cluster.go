@@ -113,6 +113,18 @@ func (s *Server) holderKey(r *http.Request) string {
 		}
 		return ""
 	}
+	if rest, ok := strings.CutPrefix(r.URL.Path, api.PathCommands+"/"); ok && r.Method == http.MethodPost {
+		// A cancellation: to the server carrying the command out.
+		id, sub, _ := strings.Cut(rest, "/")
+		if sub != "cancel" || id == "" {
+			return ""
+		}
+		c, err := s.authenticate(r)
+		if err != nil {
+			return ""
+		}
+		return commandKey(c.Account, id)
+	}
 	if r.Method != http.MethodPost || r.URL.Path != api.PathSessions {
 		return ""
 	}
@@ -395,16 +407,22 @@ func (s *Server) takeOrphans(ctx context.Context) {
 }
 
 func (s *Server) takeOrphansOnce(ctx context.Context) error {
-	if s.cluster == nil || s.cfg.Recordings == nil {
+	if s.cluster == nil {
+		return nil
+	}
+	peers, err := s.cluster.Peers(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.takeOrphanCommands(ctx, peers); err != nil {
+		return err
+	}
+	if s.cfg.Recordings == nil {
 		// Without object storage a session's recording is on its
 		// server's disk alone: it waits for that server's restart.
 		return nil
 	}
 	sessions, err := s.store.PlacementsWith(ctx, "session/")
-	if err != nil {
-		return err
-	}
-	peers, err := s.cluster.Peers(ctx)
 	if err != nil {
 		return err
 	}

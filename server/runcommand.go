@@ -35,6 +35,8 @@ func (s *Server) newRunCommand() *runcommand.Service {
 		NewSessionID: func(user string) string {
 			return newSessionID(user)
 		},
+		Claim:    s.claimCommand,
+		Released: func(account, id string) { s.unplace(commandKey(account, id)) },
 	}
 	if s.events != nil {
 		d.Emit = s.events.Emit
@@ -142,6 +144,12 @@ func (cr commandRunner) Start(ctx context.Context, spec runcommand.Spec) (runcom
 	if err != nil {
 		return nil, err
 	}
+	if s.agent(n.ID) == nil {
+		// Connected to another server: started there.
+		if holder, addr := s.livePeerHolding(ctx, "node/"+n.ID); holder != "" {
+			return s.startRemoteCommand(ctx, holder, addr, spec)
+		}
+	}
 	script := spec.Script
 	if spec.WorkingDirectory != "" {
 		// Run Command fails a command whose working directory is
@@ -199,7 +207,9 @@ func (cr commandRunner) Resume(ctx context.Context, account, id string) (runcomm
 		return nil, err
 	}
 	if sess.Active() {
-		return nil, fmt.Errorf("session %s is %s, but this server does not relay it", id, sess.Status)
+		// Relayed by another server (or to be taken up by one):
+		// followed in the store.
+		return &remoteExecution{s: s, account: account, id: id}, nil
 	}
 	return &sessionExecution{s: s, id: id, account: account, final: sess}, nil
 }
