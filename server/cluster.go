@@ -102,9 +102,17 @@ var sessionRoutes = map[string]bool{"stream": true, "forward": true, "desktop": 
 const maxStartBody = 64 << 10
 
 // holderKey names what a request is about when only one server can serve
-// it: a running session's relay ("session/ID"), or for a new session its
-// node's agent link ("node/ID"); "" for anything any server serves.
+// it: a running session's relay ("session/ID"), for a new session its
+// node's agent link ("node/ID"), for a command's cancellation the server
+// carrying it out ("command/ACCOUNT/ID"); "" for anything any server
+// serves. A request without credentials is served here (and refused):
+// only a signed-in caller's requests cost a peer anything.
 func (s *Server) holderKey(r *http.Request) string {
+	if r.Header.Get("Authorization") == "" {
+		if ck, err := r.Cookie(sessionCookie); err != nil || ck.Value == "" {
+			return ""
+		}
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, api.PathSessions+"/")
 	if ok {
 		id, sub, _ := strings.Cut(rest, "/")
