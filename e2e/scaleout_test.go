@@ -35,9 +35,10 @@ import (
 // nodes dial the others, which have it let go of their sessions and take
 // them up. Then another server is killed (SIGKILL) and its data
 // directory removed. Every agent is on a live server within 30 s of
-// each, every session ends with every line in its recording exactly once
-// and in order, and the CLI reconnects by itself and prints every line
-// exactly once.
+// each, every session ends with every line exactly once and in order in
+// its recording and in its client's output (each session has one,
+// through the load balancer), and the CLI reconnects by itself and prints
+// every line exactly once.
 func TestThreeServersLoseOne(t *testing.T) {
 	haproxy, err := exec.LookPath("haproxy")
 	if err != nil {
@@ -226,6 +227,20 @@ backend servers
 	}
 	t.Logf("%d sessions started through the load balancer in %v", agents, time.Since(began).Round(time.Millisecond))
 
+	// A client on every session, as `postern connect` is: through the
+	// load balancer, reconnecting by itself wherever its session goes.
+	outs := make([]bytes.Buffer, agents)
+	var attached sync.WaitGroup
+	noInput, closeInput := io.Pipe()
+	defer closeInput.Close()
+	for i, id := range ids {
+		attached.Go(func() {
+			if _, err := c.admin.RunTerminal(ctx, id, client.TerminalIO{In: noInput, Out: &outs[i], Notices: io.Discard}, client.ResumeOptions{}); err != nil {
+				t.Errorf("the client of session %s: %v", id, err)
+			}
+		})
+	}
+
 	home := filepath.Join(dir, "cli")
 	if err := client.SaveConfig(home, client.Config{Server: url, CA: string(ca), Token: tok}); err != nil {
 		t.Fatal(err)
@@ -314,6 +329,16 @@ backend servers
 	}
 	if cliOut.String() != want.String() {
 		t.Errorf("the CLI printed %d bytes, want %d: lines lost, repeated or reordered across the server's loss\nstderr: %s", cliOut.Len(), want.Len(), cliErr.String())
+	}
+	attached.Wait()
+	for i, id := range ids {
+		var want strings.Builder
+		for n := 1; n <= lines; n++ {
+			fmt.Fprintf(&want, "s%d-line-%d\r\n", i, n)
+		}
+		if got := outs[i].String(); got != want.String() {
+			t.Errorf("session %s: its client printed %d bytes, want %d: lines lost, repeated or reordered across the drain and the kill", id, len(got), want.Len())
+		}
 	}
 	c.checkNumberedRecordings(ctx, ids, lines, "a drained server and the loss of another")
 	took := 0
