@@ -10,7 +10,8 @@ import (
 )
 
 // Configuration that servers cache (accounts' parsed policies, their
-// places in organizations) changes on one server at a time. Servers
+// places in organizations, sessions' journal keys, which a shredding
+// voids) changes on one server at a time. Servers
 // sharing a database learn of each other's changes through one stamp in
 // the store, the cursor configCursor: a change writes a new random stamp,
 // and every server reads it every configPoll and drops its caches when
@@ -25,7 +26,7 @@ const configCursor = "config-changed"
 const configPoll = time.Second
 
 // configChanged drops this server's caches and tells the others, after
-// a change of policies or organizations here.
+// a change of policies or organizations, or a shredding, here.
 func (s *Server) configChanged() {
 	s.forgetConfig()
 	var b [8]byte
@@ -39,14 +40,16 @@ func (s *Server) configChanged() {
 	}
 }
 
-// forgetConfig drops every cached policy set and organization place. A
-// load that began before (policies) does not install what it read.
+// forgetConfig drops every cached policy set, organization place and
+// journal key. A load that began before (policies) does not install what
+// it read.
 func (s *Server) forgetConfig() {
 	s.configGen.Add(1)
 	s.policyCache.mu.Lock()
 	s.policyCache.sets = nil
 	s.policyCache.mu.Unlock()
 	s.places.forget()
+	s.journalKeys.forgetAll()
 }
 
 // watchConfig reads the stamp every configPoll until ctx ends, and drops

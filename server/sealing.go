@@ -94,6 +94,13 @@ func (jk *journalKeys) forget(id string) {
 	jk.mu.Unlock()
 }
 
+// forgetAll empties the cache (another server shredded a session's key).
+func (jk *journalKeys) forgetAll() {
+	jk.mu.Lock()
+	jk.m = nil
+	jk.mu.Unlock()
+}
+
 // sealingContext is the encryption context of a session's data key.
 func sealingContext(sess store.Session) keys.EncryptionContext {
 	return keys.EncryptionContext{"postern:account": sess.Account, "postern:session": sess.ID}
@@ -250,6 +257,9 @@ func (s *Server) handleDeleteLogs(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	s.journalKeys.forget(sess.ID)
+	// The other servers sharing the database drop the keys they hold
+	// too: a copy of the journal there is unreadable from now on.
+	s.configChanged()
 	if rl := s.relays.Get(sess.ID); rl != nil { // an ended session's relay lingers a while
 		rl.ForgetShredKey()
 	}
