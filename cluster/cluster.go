@@ -21,6 +21,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -29,6 +30,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/postern/postern/lease"
@@ -86,9 +88,10 @@ type Cluster struct {
 	d     Deps
 	proxy *httputil.ReverseProxy
 
-	mu      sync.Mutex        // guards peers and fetched
+	mu      sync.Mutex        // guards peers, fetched and known
 	peers   map[string]string // live peers' instance → URL, this server's included
 	fetched time.Time
+	known   map[string]string // every server seen alive → its last URL
 }
 
 // New makes a cluster view.
@@ -206,26 +209,66 @@ func (c *Cluster) Call(ctx context.Context, server, addr, path string, in, out a
 	return nil
 }
 
-// Reachable reports whether server answers at addr as itself. A server
-// killed outright keeps its presence lease until the lease expires; its
-// sessions' nodes dial another server within seconds, which asks here
-// rather than wait. A server that answers as another instance (a
-// replacement on the same address) is not the one asked about.
-func (c *Cluster) Reachable(ctx context.Context, server, addr string) bool {
+// Liveness is what a probe of a server found (Probe).
+type Liveness int
+
+const (
+	// Alive: it answered as itself.
+	Alive Liveness = iota
+	// Gone: nothing listens at its address (connection refused), or
+	// another instance answers there (a replacement).
+	Gone
+	// Unknown: no answer in time, a TLS failure, or another error. The
+	// server may be alive; nothing it holds is to be taken.
+	Unknown
+)
+
+func (l Liveness) String() string {
+	return [...]string{"alive", "gone", "unknown"}[l]
+}
+
+// Probe asks server, at addr, who it is. A server killed outright keeps
+// its presence lease until the lease expires; its sessions' nodes dial
+// another server within seconds, which asks here rather than wait. Only
+// an answer that proves it gone counts as Gone: a server that does not
+// answer in time, or fails TLS, may be alive and holding what it holds.
+func (c *Cluster) Probe(ctx context.Context, server, addr string) Liveness {
+	if addr == "" {
+		return Unknown
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(addr, "/")+InstancePath, nil)
 	if err != nil {
-		return false
+		return Unknown
 	}
 	res, err := c.proxy.Transport.RoundTrip(req)
 	if err != nil {
-		c.d.Logf("cluster: server %s at %s does not answer: %v", server, addr, err)
-		return false
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return Gone
+		}
+		c.d.Logf("cluster: server %s at %s: %v", server, addr, err)
+		return Unknown
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
-	return res.StatusCode == http.StatusOK && strings.TrimSpace(string(b)) == server
+	switch {
+	case res.StatusCode != http.StatusOK:
+		return Unknown
+	case strings.TrimSpace(string(b)) == server:
+		return Alive
+	default:
+		return Gone // another instance answers at its address
+	}
+}
+
+// LastAddr is the URL server announced when this server last saw its
+// presence lease ("" if never): to probe a server whose lease has
+// expired, which may be alive but cut off from the database.
+func (c *Cluster) LastAddr(server string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.known[server]
 }
 
 // Peers returns the live servers, this one included once it has
@@ -247,6 +290,12 @@ func (c *Cluster) Peers(ctx context.Context) (map[string]string, error) {
 	}
 	c.mu.Lock()
 	c.peers, c.fetched = peers, time.Now()
+	if c.known == nil {
+		c.known = map[string]string{}
+	}
+	for id, addr := range peers {
+		c.known[id] = addr
+	}
 	c.mu.Unlock()
 	return peers, nil
 }

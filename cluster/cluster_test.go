@@ -96,11 +96,22 @@ func TestHolderAndForward(t *testing.T) {
 	if h, _, err := b.Holder(ctx, "node/mi-2"); err != nil || h != "" {
 		t.Fatalf("b.Holder of an unplaced key = %q, %v", h, err)
 	}
-	if !b.Reachable(ctx, "host/a", srvA.URL) {
-		t.Error("host/a does not answer as itself")
+	if l := b.Probe(ctx, "host/a", srvA.URL); l != Alive {
+		t.Errorf("host/a is %v, want alive", l)
 	}
-	if b.Reachable(ctx, "host/z", srvA.URL) {
-		t.Error("host/a passes for host/z: a replacement on a dead server's address would hold its sessions")
+	if l := b.Probe(ctx, "host/z", srvA.URL); l != Gone {
+		t.Errorf("host/z, whose address host/a answers, is %v, want gone: a replacement on a dead server's address would hold its sessions", l)
+	}
+	if l := b.Probe(ctx, "host/c", "https://127.0.0.1:1"); l != Gone {
+		t.Errorf("a server whose address refuses connections is %v, want gone", l)
+	}
+	stranger := httptest.NewTLSServer(http.NotFoundHandler()) // a certificate of another CA
+	defer stranger.Close()
+	if l := b.Probe(ctx, "host/d", stranger.URL); l != Unknown {
+		t.Errorf("a server failing TLS is %v, want unknown: it may be alive", l)
+	}
+	if b.LastAddr("host/a") != srvA.URL {
+		t.Errorf("LastAddr(host/a) = %q", b.LastAddr("host/a"))
 	}
 
 	req := httptest.NewRequest(http.MethodPost, "https://postern.example/v1/sessions", strings.NewReader("{}"))

@@ -65,7 +65,9 @@ func TestThreeServersLoseOne(t *testing.T) {
 	startServer := func(i int, ca bool) {
 		s := &server{name: string(rune('a' + i)), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 		s.data = filepath.Join(dir, "server-"+s.name)
-		cfg := fmt.Sprintf("database: %q\nlisten: %q\ngrace: 2m\n"+
+		// leaseTTL: a dead server's commands and orphans are taken up
+		// within two of it.
+		cfg := fmt.Sprintf("database: %q\nlisten: %q\ngrace: 2m\nleaseTTL: 6s\n"+
 			"s3: {endpoint: %q, region: %q, accessKeyId: %q, secretAccessKey: %q, timeout: 5s}\n"+
 			"recordings: {s3BucketName: postern-recordings, s3KeyPrefix: fleet, shipInterval: 500ms}\n",
 			dsn, s.addr, s3.URL(), s3.Region(), s3.AccessKey(), s3.SecretKey())
@@ -163,29 +165,6 @@ backend servers
 		start(t, nil, "agent", "run", "--dir", adir)
 	}
 	waitAllOnline(ctx, t, c.admin, agents)
-
-	// Run Command on every node, sent through the load balancer: the
-	// server it lands on carries it out, and starts the invocations on
-	// nodes of the other servers there.
-	cmd, err := c.admin.SendCommand(ctx, api.SendCommandRequest{DocumentName: "AWS-RunShellScript",
-		Parameters: map[string][]string{"commands": {"echo ran-on-$AWS_SSM_INSTANCE_ID"}}, NodeIDs: nodes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cmd.EndedAt == nil {
-		time.Sleep(100 * time.Millisecond)
-		if cmd, err = c.admin.Command(ctx, cmd.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if cmd.Status != "Success" || len(cmd.Invocations) != agents {
-		t.Errorf("command %s: %s/%s with %d invocations; want Success on %d", cmd.ID, cmd.Status, cmd.StatusDetails, len(cmd.Invocations), agents)
-	}
-	for _, in := range cmd.Invocations {
-		if in.Status != "Success" || in.StandardOutputContent != "ran-on-"+in.NodeID+"\n" {
-			t.Errorf("command %s on %s: %s/%s, output %q", cmd.ID, in.NodeID, in.Status, in.StatusDetails, in.StandardOutputContent)
-		}
-	}
 
 	// The drained server: the one with the most agents; the CLI's node
 	// is one of them.
@@ -296,6 +275,27 @@ backend servers
 	// The load balancer drains a live server: its connections (agents,
 	// the CLI) are cut and it takes no new ones. Its nodes dial the
 	// others, which ask it to let go of their sessions.
+	// The server that will be killed.
+	victim := servers[0]
+	if victim == drained {
+		victim = servers[1]
+	}
+	// Run Command on every node, sent to the server that will be killed
+	// and still running through the drain and the kill: it carries the
+	// command out and starts the invocations on nodes of the other
+	// servers there; an invocation whose node moves is followed where it
+	// goes; once it is dead, another server takes the command up.
+	const cmdLines = 40
+	onVictim, err := client.New(client.Config{Server: "https://" + victim.addr, CA: string(ca), Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := onVictim.SendCommand(ctx, api.SendCommandRequest{DocumentName: "AWS-RunShellScript",
+		Parameters: map[string][]string{"commands": {fmt.Sprintf(`for i in $(seq 1 %d); do echo "ran-$i-on-$AWS_SSM_INSTANCE_ID"; sleep 0.1; done`, cmdLines)}}, NodeIDs: nodes})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	time.Sleep(1500 * time.Millisecond) // output flows, and some is shipped
 	drainedAt := time.Now()
 	haproxyCommand(t, hsock, "set server servers/"+drained.name+" state maint")
@@ -306,10 +306,6 @@ backend servers
 	}
 
 	// Then another server dies (SIGKILL) and loses its data directory.
-	victim := servers[0]
-	if victim == drained {
-		victim = servers[1]
-	}
 	victimInstance := instance(victim)
 	victim.p.signal(syscall.SIGKILL)
 	<-victim.p.done
@@ -330,6 +326,24 @@ backend servers
 	if cliOut.String() != want.String() {
 		t.Errorf("the CLI printed %d bytes, want %d: lines lost, repeated or reordered across the server's loss\nstderr: %s", cliOut.Len(), want.Len(), cliErr.String())
 	}
+	for cmd.EndedAt == nil {
+		time.Sleep(100 * time.Millisecond)
+		if cmd, err = c.admin.Command(ctx, cmd.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cmd.Status != "Success" || len(cmd.Invocations) != agents {
+		t.Errorf("command %s: %s/%s with %d invocations; want Success on %d", cmd.ID, cmd.Status, cmd.StatusDetails, len(cmd.Invocations), agents)
+	}
+	for _, in := range cmd.Invocations {
+		var want strings.Builder
+		for i := 1; i <= cmdLines; i++ {
+			fmt.Fprintf(&want, "ran-%d-on-%s\n", i, in.NodeID)
+		}
+		if in.Status != "Success" || in.StandardOutputContent != want.String() {
+			t.Errorf("command %s on %s: %s/%s, output %q", cmd.ID, in.NodeID, in.Status, in.StatusDetails, in.StandardOutputContent)
+		}
+	}
 	attached.Wait()
 	for i, id := range ids {
 		var want strings.Builder
@@ -349,6 +363,13 @@ backend servers
 	}
 	if took < 4 {
 		t.Errorf("the other servers took up %d sessions: the drain and the kill landed after they ended, so the test proved little", took)
+	}
+	takenUp := false
+	for _, s := range servers {
+		takenUp = takenUp || s != victim && strings.Contains(s.p.Output(), "command "+cmd.ID+" of admin: taken up from a server that is gone")
+	}
+	if !takenUp {
+		t.Errorf("no server took command %s up from the killed one", cmd.ID)
 	}
 }
 

@@ -587,10 +587,20 @@ func (sh *Shipper) Close() {
 // now on: as Close, and the journal leaves this server's backlog, so that
 // nothing here ever stores it whole over what the other wrote since.
 func (sh *Shipper) Abandon() error {
+	// The marker goes first, under the session's lock: the backlog,
+	// which takes the lock to finish a journal and skips live ones,
+	// never sees this one unmarked and not live.
+	err := sh.st.Forget(sh.account, sh.id)
 	sh.Close()
-	defer sh.st.lock(sh.id)()
-	if err := os.Remove(sh.st.markerPath(sh.account, sh.id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("journalstore: session %s: %w", sh.id, err)
+	return err
+}
+
+// Forget takes a session's journal off this server's backlog: another
+// server writes it.
+func (s *Store) Forget(account, id string) error {
+	defer s.lock(id)()
+	if err := os.Remove(s.markerPath(account, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("journalstore: session %s: %w", id, err)
 	}
 	return nil
 }

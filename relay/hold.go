@@ -46,7 +46,7 @@ func (r *Relay) CloseInput() { r.inputEOF() }
 
 // Wait waits until the session has ended (its journal complete and closed,
 // its final state stored) and returns that final state; ok is false if ctx
-// ended first.
+// ended first, or the relay was released (Released).
 func (r *Relay) Wait(ctx context.Context) (final store.Session, ok bool) {
 	stop := context.AfterFunc(ctx, func() {
 		r.mu.Lock()
@@ -56,8 +56,17 @@ func (r *Relay) Wait(ctx context.Context) (final store.Session, ok bool) {
 	defer stop()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for !r.ended && ctx.Err() == nil {
+	for !r.ended && !r.released && ctx.Err() == nil {
 		r.cond.Wait()
 	}
 	return r.sess, r.ended
+}
+
+// Released reports whether the relay let go of its session, alive, for
+// another server (Release): Wait then returns without its end, which
+// that server records.
+func (r *Relay) Released() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.released
 }

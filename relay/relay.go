@@ -193,33 +193,20 @@ func (t *Table) OnNode(nodeID string) []*Relay {
 }
 
 // Close waits for the relays' goroutines, which end with the table's
-// context, then closes (and so syncs) every journal still open, and
-// ships what is durable of each, within closeShipWait in all: another
-// server sharing the bucket can then take the sessions up. What is not
-// shipped stays on the backlog, for the next start.
+// context, then closes (and so syncs) every journal still open. What is
+// not shipped stays on the backlog, for the next start. It is not shipped
+// now: its records were not acknowledged, so their nodes send them again
+// to whichever server takes the sessions up, which may already be
+// writing the journals in the bucket.
 func (t *Table) Close() {
 	t.wg.Wait()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), closeShipWait)
-	defer cancel()
 	for _, r := range t.Select(func(*Relay) bool { return true }) {
 		r.CloseJournal()
-		if r.ship == nil {
-			continue
+		if r.ship != nil {
+			r.ship.Close()
 		}
-		if seq, size := r.journal.Durable(); ctx.Err() == nil {
-			if _, shipped := r.ship.Shipped(); size > shipped {
-				if err := r.ship.Ship(ctx, seq, size); err != nil {
-					t.Logf("server: session %s: shipping its recording as the server stops: %v (on the backlog)", r.id, err)
-				}
-			}
-		}
-		r.ship.Close()
 	}
 }
-
-// closeShipWait bounds the shipping of journals when the server stops:
-// a stop must not wait long on object storage that does not answer.
-const closeShipWait = 5 * time.Second
 
 // Relay carries one session between its agent and its clients and records
 // it. The agent's records go to the journal first; the committer syncs the
@@ -386,7 +373,9 @@ var ErrReleased = errors.New("the session moved to another server")
 // on sends them on), the committer and watcher stop, what is durable is
 // shipped to object storage and the journal closed, and the relay leaves
 // the table. It reports false, and does nothing, if the session has
-// begun to end here.
+// begun to end here. An error says the bucket does not have all of it:
+// the journal then stays on this server's backlog, and the session must
+// not be taken up elsewhere.
 func (r *Relay) Release(ctx context.Context) (bool, error) {
 	r.mu.Lock()
 	if r.ending {
@@ -416,7 +405,11 @@ func (r *Relay) Release(ctx context.Context) (bool, error) {
 				}
 			}
 		}
-		if err := r.ship.Abandon(); err != nil {
+		if len(errs) > 0 {
+			// The bucket lacks some of it: it stays on this server's
+			// backlog, the only place that has it.
+			r.ship.Close()
+		} else if err := r.ship.Abandon(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -1216,6 +1209,7 @@ func (r *Relay) Check(now time.Time) (done bool) {
 				delete(r.t.relays, r.id)
 			}
 			r.t.mu.Unlock()
+			r.cancel() // its context leaves the table's
 			return true
 		}
 	case stalled:

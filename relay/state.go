@@ -74,14 +74,15 @@ func (r *Relay) ForgetShredKey() {
 }
 
 // WaitEnded waits while the session's end is under way, and reports
-// whether it is still running (its end has not begun).
+// whether it is still running (its end has not begun), here or, released,
+// on another server.
 func (r *Relay) WaitEnded() (running bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for r.ending && !r.ended {
+	for r.ending && !r.ended && !r.released {
 		r.cond.Wait()
 	}
-	return !r.ending
+	return !r.ending || r.released
 }
 
 // Ended reports whether the session has ended: its journal is complete.

@@ -17,7 +17,9 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/cluster"
 	"github.com/postern/postern/ids"
+	"github.com/postern/postern/lease"
 	"github.com/postern/postern/recording"
+	"github.com/postern/postern/relay"
 	"github.com/postern/postern/store"
 )
 
@@ -74,7 +76,12 @@ func (s *Server) advertise(ln net.Listener) string {
 // here, never forwarded again.
 func (s *Server) clustered(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.cluster == nil || cluster.FromPeer(r) {
+		if s.cluster == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if cluster.FromPeer(r) {
+			connAuthenticated(r) // a peer's connection is no stranger's
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -90,6 +97,18 @@ func (s *Server) clustered(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if r.Header.Get("X-Amz-Target") == "" {
+			// Only a signed-in caller's request costs a peer anything,
+			// and its connection, which may carry a terminal for
+			// hours, stops counting as a stranger's (connlimit). (An
+			// AWS API call is checked by the peer: its signature
+			// covers what only the peer verifies.)
+			if _, err := s.authenticate(r); err != nil {
+				next.ServeHTTP(w, r)
+				return
+			}
+			connAuthenticated(r)
+		}
 		s.cluster.Forward(w, r, holder, addr)
 	})
 }
@@ -97,9 +116,18 @@ func (s *Server) clustered(next http.Handler) http.Handler {
 // sessionRoutes are the routes, under a session, that its relay serves.
 var sessionRoutes = map[string]bool{"stream": true, "forward": true, "desktop": true, "terminate": true}
 
-// maxStartBody bounds what is read of a session's start to find its
-// target; a larger body is served here (and refused by the handler).
+// maxStartBody bounds what is read of a request's body to find what it
+// is about (peekBody); a larger body is served here (and refused by the
+// handler).
 const maxStartBody = 64 << 10
+
+// peekBody reads up to maxStartBody of r's body and puts it back for the
+// handler, or for the peer it is forwarded to.
+func peekBody(r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxStartBody+1))
+	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+	return body, err == nil && len(body) <= maxStartBody
+}
 
 // holderKey names what a request is about when only one server can serve
 // it: a running session's relay ("session/ID"), for a new session its
@@ -133,14 +161,20 @@ func (s *Server) holderKey(r *http.Request) string {
 		}
 		return commandKey(c.Account, id)
 	}
+	if r.Method == http.MethodPost && r.URL.Path == "/" && r.Header.Get("X-Amz-Target") == "AmazonSSM.TerminateSession" {
+		var in struct{ SessionId string }
+		if body, ok := peekBody(r); ok && json.Unmarshal(body, &in) == nil && in.SessionId != "" {
+			return "session/" + in.SessionId
+		}
+		return ""
+	}
 	if r.Method != http.MethodPost || r.URL.Path != api.PathSessions {
 		return ""
 	}
 	// A new session: on its node's server. The target may be a name,
 	// which only the caller's account resolves.
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxStartBody+1))
-	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
-	if err != nil || len(body) > maxStartBody {
+	body, ok := peekBody(r)
+	if !ok {
 		return ""
 	}
 	var req api.StartSessionRequest
@@ -178,29 +212,59 @@ func (s *Server) unplace(key string) {
 	}
 }
 
-// livePeerHolding returns the server other than this one that holds key,
-// and its URL, if it is alive: its presence lease holds and it answers as
-// itself.
-func (s *Server) livePeerHolding(ctx context.Context, key string) (holder, addr string) {
-	if s.cluster == nil {
-		return "", ""
+// holderOf returns who holds key, its URL, and whether it is alive: for
+// this server, Alive; for nobody, Gone; for a server whose presence lease
+// holds or whose lease expired (cut off from the database, perhaps),
+// what a probe of its (last known) address finds. Only Gone lets another
+// server take what it holds.
+func (s *Server) holderOf(ctx context.Context, key string) (holder, addr string, l cluster.Liveness, err error) {
+	holder, err = s.store.Placement(ctx, key)
+	switch {
+	case err != nil:
+		return "", "", cluster.Unknown, err
+	case holder == "":
+		return "", "", cluster.Gone, nil
+	case holder == s.instance:
+		return holder, "", cluster.Alive, nil
+	case s.cluster == nil:
+		return holder, "", cluster.Unknown, nil
 	}
-	holder, addr, err := s.cluster.Holder(ctx, key)
-	if err != nil || holder == "" || !s.cluster.Reachable(ctx, holder, addr) {
+	addr, _, err = s.cluster.Alive(ctx, holder)
+	if err != nil {
+		return holder, "", cluster.Unknown, err
+	}
+	if addr == "" {
+		addr = s.cluster.LastAddr(holder) // its lease has expired
+		if addr == "" {
+			// Never seen alive by this server: it announced itself
+			// and went before this one looked.
+			return holder, "", cluster.Gone, nil
+		}
+	}
+	return holder, addr, s.cluster.Probe(ctx, holder, addr), nil
+}
+
+// livePeerHolding returns the server other than this one that holds key,
+// and its URL, if it answers as itself.
+func (s *Server) livePeerHolding(ctx context.Context, key string) (holder, addr string) {
+	holder, addr, l, err := s.holderOf(ctx, key)
+	if err != nil || holder == s.instance || l != cluster.Alive {
 		return "", ""
 	}
 	return holder, addr
 }
 
 // adoptSessions takes up, before the agent is published, the node's
-// running sessions that no relay here carries: those of a server that
-// died (or stopped), and those of a live server the node left (a network
+// running sessions that no relay here carries: those of a server that is
+// gone (or stopped), and those of a live server the node left (a network
 // blip, a balancer that sent it elsewhere), which is first asked to let
-// go of them (Release). Each is recovered from its recording (object
-// storage when configured) and resumed with the node's other sessions;
-// the agent sends again what no server acknowledged, and a session the
-// agent no longer has fails as it would after a restart. A session that
-// cannot be recovered yet (object storage down) is tried again.
+// go of them (Release); only those it let go of are taken. Each is
+// recovered from its recording in object storage and resumed with the
+// node's other sessions; the agent sends again what no server
+// acknowledged, and a session the agent no longer has fails as it would
+// after a restart. One whose server may be alive but does not answer is
+// left to it; one that cannot be recovered yet (object storage down) is
+// tried again.
 func (s *Server) adoptSessions(ctx context.Context, n store.Node) {
 	active := true
 	ss, err := s.store.ListSessions(ctx, store.SessionFilter{Account: n.Account, Target: n.ID, Active: &active})
@@ -208,7 +272,13 @@ func (s *Server) adoptSessions(ctx context.Context, n store.Node) {
 		s.logf("server: node %s: its running sessions: %v", n.ID, err)
 		return
 	}
-	asked := map[string]bool{} // live holders asked to let go of the node
+	type holderState struct {
+		addr     string
+		l        cluster.Liveness
+		asked    bool
+		released map[string]bool // what it let go of, once asked
+	}
+	holders := map[string]*holderState{} // each probed and asked once
 	for _, sess := range ss {
 		if s.relays.Get(sess.ID) != nil {
 			continue
@@ -216,7 +286,8 @@ func (s *Server) adoptSessions(ctx context.Context, n store.Node) {
 		if _, later := s.recoveringLater.Load(sess.ID); later {
 			continue // waiting for object storage already
 		}
-		holder, err := s.store.Placement(ctx, "session/"+sess.ID)
+		key := "session/" + sess.ID
+		holder, err := s.store.Placement(ctx, key)
 		if err != nil {
 			s.logf("server: session %s: %v", sess.ID, err)
 			continue
@@ -224,23 +295,46 @@ func (s *Server) adoptSessions(ctx context.Context, n store.Node) {
 		if holder == s.instance {
 			continue // relayed, started or taken up here in a moment
 		}
-		holder, addr := s.livePeerHolding(ctx, "session/"+sess.ID)
-		if holder != "" && s.cfg.Recordings == nil {
-			// Its recording is on that server's disk alone: it cannot
-			// move, and waits there for the node.
-			s.logf("server: session %s: its node dialled this server while %s holds it, and without object storage for recordings it cannot move", sess.ID, holder)
-			continue
-		}
-		if holder != "" && !asked[holder] {
-			asked[holder] = true
-			res, err := s.cluster.Release(ctx, holder, addr, n.ID)
-			if err != nil {
-				s.logf("server: node %s dialled this server; %v: its sessions there are taken up here all the same", n.ID, err)
-			} else if len(res.Sessions) > 0 {
-				s.logf("server: node %s dialled this server; %s let go of its sessions %s", n.ID, holder, strings.Join(res.Sessions, ", "))
+		from := holder
+		if holder != "" {
+			if s.cfg.Recordings == nil {
+				// Its recording is on that server's disk alone: it
+				// waits for that server.
+				s.logf("server: session %s: its node dialled this server while %s holds it, and without object storage for recordings it cannot move", sess.ID, holder)
+				continue
+			}
+			h := holders[holder]
+			if h == nil {
+				h = &holderState{}
+				_, h.addr, h.l, _ = s.holderOf(ctx, key)
+				holders[holder] = h
+			}
+			switch h.l {
+			case cluster.Unknown:
+				s.logf("server: session %s: its node dialled this server, and %s, which holds the session, does not answer but may be alive: left to it", sess.ID, holder)
+				continue
+			case cluster.Alive:
+				if !h.asked {
+					h.asked = true
+					res, err := s.cluster.Release(ctx, holder, h.addr, n.ID)
+					if err != nil {
+						s.logf("server: node %s dialled this server; %v", n.ID, err)
+					} else if len(res.Sessions) > 0 {
+						s.logf("server: node %s dialled this server; %s let go of its sessions %s", n.ID, holder, strings.Join(res.Sessions, ", "))
+					}
+					h.released = map[string]bool{}
+					for _, id := range res.Sessions {
+						h.released[id] = true
+					}
+				}
+				if !h.released[sess.ID] {
+					s.logf("server: session %s: %s did not let go of it; left to it", sess.ID, holder)
+					continue
+				}
+				from = "" // unplaced as it was let go of
 			}
 		}
-		if err := s.adopt(ctx, sess); err != nil {
+		if err := s.adopt(ctx, sess, from); err != nil {
 			s.logf("server: session %s cannot be taken up here yet: %v; trying again every %v", sess.ID, err, recoverLaterEvery)
 			s.wg.Add(1)
 			go func() { defer s.wg.Done(); s.recoverLater(sess) }()
@@ -279,7 +373,10 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
 		}
 		ok, err := rl.Release(r.Context())
 		if err != nil {
+			// The bucket lacks some of it: the journal stays here, on
+			// the backlog, and the session is not the other's to take.
 			s.logf("server: %v", err)
+			continue
 		}
 		if ok {
 			s.unplace("session/" + rl.ID())
@@ -297,10 +394,25 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// adopt recovers one running session from its recording, here.
-func (s *Server) adopt(ctx context.Context, sess store.Session) error {
+// adopt takes one running session up here, from from (its holder, ""
+// for nobody): it takes the placement only if from still has it (of
+// servers taking it up at once, one does), then recovers the session from
+// its recording. A session of a Run Command command is held as its
+// client, as on the server that started it.
+func (s *Server) adopt(ctx context.Context, sess store.Session, from string) error {
+	key := "session/" + sess.ID
+	if from != s.instance {
+		ok, err := s.store.PlaceIf(ctx, key, s.instance, from)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			s.logf("server: session %s: another server took it up first", sess.ID)
+			return nil
+		}
+	}
 	jpath := s.journalPath(sess.Account, sess.ID)
-	from := "this server's disk"
+	from = "this server's disk"
 	switch _, err := os.Stat(jpath); {
 	case s.cfg.Recordings != nil:
 		// Always from the bucket, which has what the node was told is
@@ -314,26 +426,23 @@ func (s *Server) adopt(ctx context.Context, sess store.Session) error {
 	case errors.Is(err, os.ErrNotExist):
 		return errors.New("its recording is on the disk of the server that relayed it, and no object storage holds recordings")
 	}
-	key, err := s.journalKey(ctx, sess.Account, sess.ID)
+	key2, err := s.journalKey(ctx, sess.Account, sess.ID)
 	if err != nil {
 		return err
 	}
-	j, err := recording.OpenJournal(jpath, key)
+	j, err := recording.OpenJournal(jpath, key2)
 	if err != nil {
 		return err
 	}
-	prev := s.place(ctx, "session/"+sess.ID)
 	s.agentsMu.Lock() // see setUpAgent
 	if s.relays.Get(sess.ID) != nil {
-		// Taken up meanwhile (its node dialled as the orphans were
-		// looked for): once is all.
 		s.agentsMu.Unlock()
 		j.Close()
-		return nil
+		return nil // taken up meanwhile: once is all
 	}
-	rl, exited := s.relays.Recover(sess, jpath, j, key)
+	rl, exited := s.relays.Recover(sess, jpath, j, key2)
 	s.agentsMu.Unlock()
-	s.logf("server: took up session %s (held by %q) at record %d from %s", sess.ID, prev, j.LastSeq(), from)
+	s.logf("server: took up session %s at record %d from %s", sess.ID, j.LastSeq(), from)
 	switch {
 	case exited:
 		rl.Finish()
@@ -341,8 +450,21 @@ func (s *Server) adopt(ctx context.Context, sess store.Session) error {
 		// Its engine ended with the server that ran it; its recording
 		// up to then is kept and delivered.
 		rl.Fail("ServerLost", "the server that ran the desktop connection is gone")
+	case sess.Settings.Command != "":
+		s.holdCommandSession(rl)
 	}
 	return nil
+}
+
+// holdCommandSession holds a Run Command invocation's session as its
+// client until it ends: nobody else attaches to it, and a session
+// without a client ends after the grace period.
+func (s *Server) holdCommandSession(rl *relay.Relay) {
+	release := rl.Hold()
+	s.wg.Go(func() {
+		defer release()
+		rl.Wait(s.ctx)
+	})
 }
 
 // linkedElsewhere returns whether a node's agent is connected to another
@@ -370,29 +492,27 @@ func (s *Server) linkedElsewhere(ctx context.Context) func(nodeID string) bool {
 }
 
 // alone reports whether no other server sharing the database is alive:
-// none holds its presence lease, or none of those that do answers as
-// itself (a server killed a moment ago keeps its lease until it expires).
+// none holds its presence lease, or every one that does is proved gone
+// (a server killed a moment ago keeps its lease until it expires). When
+// in doubt (a database error, a server that does not answer), it is not.
 func (s *Server) alone(ctx context.Context) bool {
 	if s.cluster == nil {
 		return true
 	}
 	peers, err := s.cluster.Peers(ctx)
 	if err != nil {
-		return true // and the recovery's own reads say what is wrong
+		return false // not known: nothing of others' is taken
 	}
 	for id, addr := range peers {
-		if id != s.instance && s.cluster.Reachable(ctx, id, addr) {
+		if id != s.instance && s.cluster.Probe(ctx, id, addr) != cluster.Gone {
 			return false
 		}
 	}
 	return true
 }
 
-// orphansEvery is how often the holder of the "orphans" lease looks for
-// sessions whose server is gone and whose node has not dialled another.
-const orphansEvery = 30 * time.Second
-
-// takeOrphans takes up, every orphansEvery until ctx ends, the running
+// takeOrphans takes up, every lease TTL (how long a server's presence
+// outlives it) until ctx ends, the running
 // sessions held by a server that is gone whose node is connected to no
 // live server: here they wait for the node for the grace period, and end
 // (failed, recording delivered) if it never comes, instead of staying
@@ -400,7 +520,11 @@ const orphansEvery = 30 * time.Second
 // from here as from any live server. Only with object storage, where
 // any server finds their recordings.
 func (s *Server) takeOrphans(ctx context.Context) {
-	t := time.NewTicker(orphansEvery)
+	every := s.cfg.LeaseTTL
+	if every <= 0 {
+		every = lease.DefaultTTL
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -434,9 +558,19 @@ func (s *Server) takeOrphansOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var nodes map[string]string // read once, if any session is orphaned
+	gone := map[string]bool{} // servers probed: whether each is proved gone
+	isGone := func(server string) bool {
+		g, ok := gone[server]
+		if !ok {
+			// Its lease expired, but it may only be cut off from the
+			// database, relaying its sessions all the same.
+			g = s.cluster.Probe(ctx, server, s.cluster.LastAddr(server)) == cluster.Gone || s.cluster.LastAddr(server) == ""
+			gone[server] = g
+		}
+		return g
+	}
 	for key, holder := range sessions {
-		if _, live := peers[holder]; live || holder == s.instance {
+		if _, live := peers[holder]; live || holder == s.instance || !isGone(holder) {
 			continue
 		}
 		sess, err := s.store.GetSession(ctx, strings.TrimPrefix(key, "session/"))
@@ -446,20 +580,37 @@ func (s *Server) takeOrphansOnce(ctx context.Context) error {
 		if _, later := s.recoveringLater.Load(sess.ID); later {
 			continue
 		}
-		if nodes == nil {
-			if nodes, err = s.store.PlacementsWith(ctx, "node/"); err != nil {
-				return err
-			}
+		// Read now, not once for all: its node may have dialled a
+		// server since, which takes it up (and if both try, the
+		// placement goes to one).
+		node, err := s.store.Placement(ctx, "node/"+sess.Target)
+		if err != nil {
+			return err
 		}
-		if _, live := peers[nodes["node/"+sess.Target]]; live {
-			continue // its node is on a live server, which takes it up
+		if _, live := peers[node]; live {
+			continue
 		}
 		s.logf("server: session %s: its server %s is gone and its node is not connected; waiting for the node here", sess.ID, holder)
-		if err := s.adopt(ctx, sess); err != nil {
+		if err := s.adopt(ctx, sess, holder); err != nil {
 			s.logf("server: session %s cannot be taken up here yet: %v; trying again every %v", sess.ID, err, recoverLaterEvery)
 			s.wg.Add(1)
 			go func() { defer s.wg.Done(); s.recoverLater(sess) }()
 		}
 	}
 	return nil
+}
+
+// heldAlive reports whether server, another one, answers as itself,
+// probing it once per map.
+func (s *Server) heldAlive(ctx context.Context, server string, checked map[string]bool) bool {
+	alive, ok := checked[server]
+	if !ok {
+		addr, _, err := s.cluster.Alive(ctx, server)
+		if err == nil && addr == "" {
+			addr = s.cluster.LastAddr(server)
+		}
+		alive = err == nil && s.cluster.Probe(ctx, server, addr) == cluster.Alive
+		checked[server] = alive
+	}
+	return alive
 }

@@ -57,7 +57,10 @@ func TestOrphanedSessionIsTakenUp(t *testing.T) {
 	}
 	// Its server goes (a clean stop: the session stays active, held by
 	// a server that is no more), and the node, which knows only that
-	// server's address, dials it in vain.
+	// server's address, dials it in vain. The journal's beginning is in
+	// the bucket first (shipped at once at a session's start): a server
+	// does not ship at its stop what it never acknowledged.
+	waitFor(t, func() bool { return len(s3.Keys(t, "recordings", "journals/")) > 0 })
 	a.stop()
 	held := func() string {
 		h, err := b.srvStore.Placement(ctx, "session/"+sess.ID)

@@ -34,22 +34,27 @@ const remotePoll = time.Second
 
 func commandKey(account, id string) string { return "command/" + account + "/" + id }
 
-// claimCommand takes command id for this server unless a live peer
-// carries it out (runcommand.Deps.Claim).
+// claimCommand takes command id for this server unless another server
+// carries it out that is not proved gone (runcommand.Deps.Claim); of
+// servers claiming it at once, one gets it.
 func (s *Server) claimCommand(ctx context.Context, account, id string) bool {
 	key := commandKey(account, id)
-	holder, err := s.store.Placement(ctx, key)
+	holder, _, l, err := s.holderOf(ctx, key)
 	if err != nil {
 		s.logf("server: command %s: %v", id, err)
 		return false
 	}
-	if holder != "" && holder != s.instance {
-		if h, _ := s.livePeerHolding(ctx, key); h != "" {
-			return false
-		}
+	if holder == s.instance {
+		return true
 	}
-	s.place(ctx, key)
-	return true
+	if l != cluster.Gone {
+		return false
+	}
+	ok, err := s.store.PlaceIf(ctx, key, s.instance, holder)
+	if err != nil {
+		s.logf("server: command %s: %v", id, err)
+	}
+	return ok
 }
 
 // peerCommandStart is an invocation a peer asks this server to start on
@@ -92,7 +97,8 @@ func (s *Server) handlePeerCommandStart(w http.ResponseWriter, r *http.Request) 
 	if !s.peerRequest(w, r, &spec) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Minute)
+	// Within the asking server's wait for the answer (cluster.Call).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 25*time.Second)
 	defer cancel()
 	ex, err := commandRunner{s}.Start(ctx, spec)
 	var res peerCommandStartResponse
@@ -197,15 +203,17 @@ func (s *Server) takeOrphanCommands(ctx context.Context, peers map[string]string
 		return err
 	}
 	for key, holder := range cmds {
-		if _, live := peers[holder]; live || holder == s.instance {
+		if _, live := peers[holder]; live && holder != s.instance {
 			continue
 		}
+		// This server's and not running here (a database error when it
+		// started), or a server's whose lease expired.
 		account, id, ok := strings.Cut(strings.TrimPrefix(key, "command/"), "/")
 		if !ok || !s.claimCommand(ctx, account, id) {
 			continue
 		}
 		if err := s.runCommand.TakeUp(ctx, account, id); err != nil {
-			s.logf("server: command %s of a server that is gone: %v", id, err)
+			s.logf("server: command %s: taking it up: %v", id, err)
 		}
 	}
 	return nil

@@ -111,5 +111,5 @@ func SetSessionIDHook(f func(user string)) (restore func()) {
 
 // TakeOrphans looks once for the running sessions of servers that are
 // gone whose nodes are connected nowhere, and takes them up here, as the
-// holder of the "orphans" lease does every orphansEvery.
+// holder of the "orphans" lease does every lease TTL.
 func (s *Server) TakeOrphans(ctx context.Context) error { return s.takeOrphansOnce(ctx) }

@@ -15,8 +15,9 @@ import (
 // and, within configPoll, on the other servers sharing the database
 // (configwatch.go).
 type placeCache struct {
-	mu sync.Mutex       // guards m
-	m  map[string]place // by account
+	mu  sync.Mutex       // guards m and gen
+	m   map[string]place // by account
+	gen uint64           // counts forget: a lookup across one is not kept
 }
 
 type place struct{ org, path string }
@@ -25,6 +26,7 @@ type place struct{ org, path string }
 func (c *placeCache) of(ctx context.Context, st orgs.PlaceStore, account string) (place, error) {
 	c.mu.Lock()
 	p, ok := c.m[account]
+	gen := c.gen
 	c.mu.Unlock()
 	if ok {
 		return p, nil
@@ -35,10 +37,12 @@ func (c *placeCache) of(ctx context.Context, st orgs.PlaceStore, account string)
 	}
 	p = place{org, path}
 	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]place{}
+	if c.gen == gen {
+		if c.m == nil {
+			c.m = map[string]place{}
+		}
+		c.m[account] = p
 	}
-	c.m[account] = p
 	c.mu.Unlock()
 	return p, nil
 }
@@ -47,6 +51,7 @@ func (c *placeCache) of(ctx context.Context, st orgs.PlaceStore, account string)
 func (c *placeCache) forget() {
 	c.mu.Lock()
 	c.m = nil
+	c.gen++
 	c.mu.Unlock()
 }
 

@@ -30,6 +30,8 @@ type RecordingStore interface {
 	Pending() journalstore.Pending
 	// RunBacklog ships the backlog until ctx ends.
 	RunBacklog(ctx context.Context, every time.Duration)
+	// Forget takes a journal off the backlog: another server writes it.
+	Forget(account, id string) error
 }
 
 // backlogEvery is how often journals that could not be stored when
@@ -113,6 +115,16 @@ func (s *Server) recoverLater(sess store.Session) {
 			return
 		case <-t.C:
 		}
+		// Meanwhile it may have ended, or another server may have
+		// taken it up: then it is not this server's to take.
+		if cur, err := s.store.GetSession(s.ctx, sess.ID); err == nil && !cur.Active() {
+			return
+		} else if err == nil {
+			sess = cur
+		}
+		if holder, err := s.store.Placement(s.ctx, "session/"+sess.ID); err == nil && holder != "" && holder != s.instance {
+			return
+		}
 		if err := s.fetchJournalNow(s.ctx, sess.Account, sess.ID); err != nil {
 			if errors.Is(err, journalstore.ErrGap) {
 				fail(err) // object storage answered: what it holds cannot be read
@@ -135,6 +147,11 @@ func (s *Server) recoverLater(sess store.Session) {
 		}
 		s.place(s.ctx, "session/"+sess.ID)
 		s.agentsMu.Lock() // see setUpAgent: resumed here or there
+		if s.relays.Get(sess.ID) != nil {
+			s.agentsMu.Unlock()
+			j.Close()
+			return
+		}
 		rl, exited := s.relays.Recover(sess, s.journalPath(sess.Account, sess.ID), j, key)
 		ac := s.agents[sess.Target]
 		s.agentsMu.Unlock()
@@ -144,6 +161,9 @@ func (s *Server) recoverLater(sess store.Session) {
 			rl.Finish()
 		case ac != nil:
 			rl.Resume(&ac.Link)
+		}
+		if !exited && sess.Settings.Command != "" {
+			s.holdCommandSession(rl)
 		}
 		return
 	}

@@ -168,6 +168,7 @@ func (cr commandRunner) Start(ctx context.Context, spec runcommand.Spec) (runcom
 	plan.document, plan.sessionID = spec.DocumentName, spec.SessionID
 	// A command has its execution timeout instead: nobody types into it.
 	plan.settings.IdleTimeout, plan.settings.IdleCountsOutput = 0, false
+	plan.settings.Command = spec.CommandID
 	// As Systems Manager's agent tells the commands it runs.
 	plan.env = map[string]string{"AWS_SSM_INSTANCE_ID": n.ID, "AWS_SSM_REGION_NAME": eventsRegion, "POSTERN_COMMAND_ID": spec.CommandID}
 	d, err := s.decide(ctx, c, authz.StartSession, nodeEntity(n), startContext(spec.DocumentName, reason, plan.runAs)...)
@@ -229,6 +230,12 @@ func (e *sessionExecution) Wait(ctx context.Context) (runcommand.Outcome, bool) 
 	final := e.final
 	if e.rl != nil {
 		f, ok := e.rl.Wait(ctx)
+		if !ok && e.rl.Released() {
+			// Its node dialled another server, which relays it now:
+			// followed in the store from here on.
+			e.release()
+			return (&remoteExecution{s: e.s, account: e.account, id: e.id}).Wait(ctx)
+		}
 		if !ok {
 			return runcommand.Outcome{}, false
 		}
@@ -242,7 +249,10 @@ func (e *sessionExecution) Wait(ctx context.Context) (runcommand.Outcome, bool) 
 
 // Stop implements runcommand.Execution.
 func (e *sessionExecution) Stop(reason string) {
-	if e.rl != nil {
+	switch {
+	case e.rl != nil && e.rl.Released():
+		(&remoteExecution{s: e.s, account: e.account, id: e.id}).Stop(reason)
+	case e.rl != nil:
 		e.rl.Terminate(reason)
 	}
 }
@@ -250,6 +260,11 @@ func (e *sessionExecution) Stop(reason string) {
 // commandOutput reads an ended session's standard output and error from
 // its journal.
 func (s *Server) commandOutput(ctx context.Context, sess store.Session, stdout, stderr io.Writer) error {
+	// Relayed, or ended, on another server: its journal is whole in the
+	// bucket only (a copy here may lack its end, or be gone).
+	if err := s.fetchJournal(ctx, sess.Account, sess.ID); err != nil {
+		return err
+	}
 	key, err := s.journalKey(ctx, sess.Account, sess.ID)
 	if err != nil {
 		return err

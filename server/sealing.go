@@ -183,6 +183,7 @@ func (s *Server) readerJournalKey(ctx context.Context, c caller, id string) (cip
 }
 
 func (s *Server) unsealJournal(ctx context.Context, kc keys.Caller, account, id string, cache bool) (cipher.AEAD, error) {
+	gen := s.configGen.Load() // a shredding after this: not cached
 	if err := s.fetchJournal(ctx, account, id); err != nil {
 		return nil, fmt.Errorf("session %s: %w", id, err)
 	}
@@ -211,7 +212,7 @@ func (s *Server) unsealJournal(ctx context.Context, kc keys.Caller, account, id 
 	if err != nil {
 		return nil, err
 	}
-	if cache {
+	if cache && s.configGen.Load() == gen {
 		s.journalKeys.put(id, aead)
 	}
 	return aead, nil

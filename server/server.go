@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -510,8 +511,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// TLS over the per-source cap over batched socket I/O.
 	tln := tls.NewListener(connlimit.Wrap(wire.BatchListener(ln), s.cfg.MaxPendingConns), s.TLSConfig())
+	addr := s.advertise(ln)
+	if u, err := url.Parse(addr); err == nil && s.cert.Leaf != nil && s.cert.Leaf.VerifyHostname(u.Hostname()) != nil {
+		s.logf("server: ERROR: this server's certificate does not name %s, the address the other servers sharing its database reach it at (advertise): they cannot verify it, and take it for gone; add %s to hosts: in the configuration", addr, u.Hostname())
+	}
 	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.cluster.Announce(s.ctx, s.advertise(ln)) }()
+	go func() { defer s.wg.Done(); s.cluster.Announce(s.ctx, addr) }()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(tln) }()
 	select {

@@ -654,6 +654,7 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 		return fmt.Errorf("server: recover sessions: %w", err)
 	}
 	alone := len(ss) == 0 || s.alone(ctx)
+	checked := map[string]bool{} // servers probed: whether each is alive
 	for _, sess := range ss {
 		// Sharing the database with live servers: another server's
 		// sessions are its own, or, if it is gone, are taken up by
@@ -665,8 +666,18 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 		if holder, err := s.store.Placement(ctx, "session/"+sess.ID); err != nil {
 			return fmt.Errorf("server: recover sessions: %w", err)
 		} else if holder != "" && holder != s.instance && !alone {
+			// Another server's. If it answers for it, what this
+			// server's disk and backlog hold of it (from before it
+			// moved) is not to be shipped; in doubt, it is kept.
+			if s.cfg.Recordings != nil && s.heldAlive(ctx, holder, checked) {
+				if err := s.cfg.Recordings.Forget(sess.Account, sess.ID); err != nil {
+					s.logf("server: session %s: %v", sess.ID, err)
+				}
+				os.Remove(s.journalPath(sess.Account, sess.ID))
+			}
 			continue
 		}
+		s.place(ctx, "session/"+sess.ID)
 		jpath := s.journalPath(sess.Account, sess.ID)
 		if _, serr := os.Stat(jpath); errors.Is(serr, os.ErrNotExist) && s.cfg.Recordings != nil && sess.Settings.Desktop == nil {
 			if err := s.fetchJournalNow(ctx, sess.Account, sess.ID); err != nil {
@@ -691,8 +702,10 @@ func (s *Server) recoverSessions(ctx context.Context) error {
 			}
 			continue
 		}
-		s.place(ctx, "session/"+sess.ID)
 		rl, exited := s.relays.Recover(sess, jpath, j, key)
+		if !exited && sess.Settings.Command != "" && sess.Settings.Desktop == nil {
+			s.holdCommandSession(rl)
+		}
 		if exited {
 			s.recoveredEnded = append(s.recoveredEnded, rl)
 		} else if sess.Settings.Desktop != nil {

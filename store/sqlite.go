@@ -759,6 +759,21 @@ func (s *SQLite) Placement(ctx context.Context, key string) (string, error) {
 	return server, wrapErr(err, "placement of %s", key)
 }
 
+func (s *SQLite) PlaceIf(ctx context.Context, key, server, from string) (bool, error) {
+	var res sql.Result
+	var err error
+	if from == "" {
+		res, err = s.db.ExecContext(ctx, `INSERT INTO placements (key, server) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, server)
+	} else {
+		res, err = s.db.ExecContext(ctx, `UPDATE placements SET server = ? WHERE key = ? AND server = ?`, server, key, from)
+	}
+	if err != nil {
+		return false, wrapErr(err, "place %s", key)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrapErr(err, "place %s", key)
+}
+
 func (s *SQLite) PlacementsWith(ctx context.Context, prefix string) (map[string]string, error) {
 	return scanPairs(s.db.QueryContext(ctx, `SELECT key, server FROM placements WHERE substr(key, 1, ?) = ?`, len(prefix), prefix))
 }

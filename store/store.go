@@ -277,6 +277,10 @@ type SessionSettings struct {
 	// session to the node's RDP server whose client is the server's
 	// desktop engine.
 	Desktop *DesktopSettings `json:"desktop,omitempty"`
+	// Command is the Run Command command whose invocation this session
+	// is: the server relaying it holds it as its client, wherever it
+	// runs (a server that takes it up from another holds it too).
+	Command string `json:"command,omitempty"`
 }
 
 // DesktopSettings are what a desktop session keeps from the account's
@@ -665,6 +669,10 @@ type Placements interface {
 	Place(ctx context.Context, key, server string) (prev string, err error)
 	// Placement returns who holds key, "" for nobody.
 	Placement(ctx context.Context, key string) (string, error)
+	// PlaceIf records that server holds key only if from holds it now
+	// ("" for nobody), and reports whether it did: of servers taking a
+	// key from the same holder, one gets it.
+	PlaceIf(ctx context.Context, key, server, from string) (bool, error)
 	// Unplace forgets key if server holds it.
 	Unplace(ctx context.Context, key, server string) error
 	// PlacementsWith returns the placements of the keys that start with

@@ -44,8 +44,10 @@ type serverOptions struct {
 	listen   string
 	// advertise is the URL peers reach this server at (server.Config).
 	advertise string
-	hosts     []string
-	grace     time.Duration
+	// leaseTTL is server.Config.LeaseTTL (0: the default).
+	leaseTTL time.Duration
+	hosts    []string
+	grace    time.Duration
 	// desktopProgram is the desktop engine (postern-desktop); empty:
 	// beside this executable, or on PATH.
 	desktopProgram string
@@ -234,6 +236,13 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	// Listening on every address: the certificate must name what remote
 	// clients and agents will dial, not only loopback.
 	o.hosts = append(o.hosts, externalHosts(o.listen)...)
+	// And what the other servers sharing the database dial.
+	if o.advertise == "" {
+		o.advertise = defaultAdvertise(o.listen)
+	}
+	if u, err := url.Parse(o.advertise); err == nil && u.Hostname() != "" {
+		o.hosts = append(o.hosts, u.Hostname())
+	}
 	cfg := server.Config{
 		SSO: idp, AuditArchive: o.audit,
 		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace, DesktopProgram: o.desktopProgram,
@@ -241,7 +250,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, MetricFilterMaxSeries: o.metricFilterMaxSeries, OutboxMaxBytes: o.outboxMax, MinFreeDisk: o.minFreeDisk, Keys: ks,
 		S3ClientSideEncryption: o.destinations.S3.ClientSideEncryption, AuditKey: ks.AuditKey(),
 		SignInLifetime: o.signInLifetime, SSOSignInLifetime: o.ssoSignInLifetime, MaxPendingConns: o.maxPendingConns,
-		ShipInterval: shipEvery, ShipStallTimeout: shipStall, Advertise: o.advertise,
+		ShipInterval: shipEvery, ShipStallTimeout: shipStall, Advertise: o.advertise, LeaseTTL: o.leaseTTL,
 	}
 	if recs != nil {
 		cfg.Recordings = recs
@@ -596,6 +605,9 @@ func loadServerConfig(path string, o *serverOptions) error {
 		Advertise string   `json:"advertise"`
 		Hosts     []string `json:"hosts"`
 		Grace     string   `json:"grace"`
+		// LeaseTTL is how long a lease on shared work, and a server's
+		// presence, outlive a server that stops renewing them.
+		LeaseTTL string `json:"leaseTTL"`
 		// SignInLifetime and SSOSignInLifetime bound a sign-in, however
 		// often it is refreshed (durations: 720h, 12h).
 		SignInLifetime    string `json:"signInLifetime"`
@@ -704,7 +716,7 @@ func loadServerConfig(path string, o *serverOptions) error {
 	for _, d := range []struct {
 		name, v string
 		dst     *time.Duration
-	}{{"grace", c.Grace, &o.grace}, {"signInLifetime", c.SignInLifetime, &o.signInLifetime}, {"ssoSignInLifetime", c.SSOSignInLifetime, &o.ssoSignInLifetime}} {
+	}{{"grace", c.Grace, &o.grace}, {"signInLifetime", c.SignInLifetime, &o.signInLifetime}, {"ssoSignInLifetime", c.SSOSignInLifetime, &o.ssoSignInLifetime}, {"leaseTTL", c.LeaseTTL, &o.leaseTTL}} {
 		if d.v == "" {
 			continue
 		}
@@ -719,4 +731,23 @@ func loadServerConfig(path string, o *serverOptions) error {
 	}
 	o.maxPendingConns = c.MaxPendingConns
 	return nil
+}
+
+// defaultAdvertise is the URL the other servers sharing the database
+// reach this one at when the configuration does not say: where it
+// listens, or for every address the host's name. Empty for a port the
+// system picks (port 0: a development server), which Serve fills in.
+func defaultAdvertise(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "0" {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			return ""
+		}
+		host = h
+	}
+	return "https://" + net.JoinHostPort(host, port)
 }

@@ -376,6 +376,22 @@ func (s *Store) Place(ctx context.Context, key, server string) (string, error) {
 	return prev, wrapErr(err, "place %s", key)
 }
 
+func (s *Store) PlaceIf(ctx context.Context, key, server, from string) (bool, error) {
+	q := `UPDATE placements SET server = $2 WHERE key = $1 AND server = $3`
+	if from == "" {
+		q = `INSERT INTO placements (key, server) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`
+	}
+	args := []any{key, server}
+	if from != "" {
+		args = append(args, from)
+	}
+	tag, err := s.pool.Exec(ctx, q, args...)
+	if err != nil {
+		return false, wrapErr(err, "place %s", key)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 func (s *Store) Placement(ctx context.Context, key string) (string, error) {
 	var server string
 	err := s.pool.QueryRow(ctx, `SELECT server FROM placements WHERE key = $1`, key).Scan(&server)

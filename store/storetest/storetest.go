@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -2605,6 +2606,33 @@ func testPlacements(t *testing.T, s store.Store) {
 	at("session/s-1", "a")
 	place("node/mi-1", "c", "")
 	place("node/mi-2", "a", "")
+	placeIf := func(key, server, from string, want bool) {
+		t.Helper()
+		if ok, err := s.PlaceIf(ctx, key, server, from); err != nil || ok != want {
+			t.Fatalf("PlaceIf(%s, %s, from %q) = %v, %v; want %v", key, server, from, ok, err, want)
+		}
+	}
+	placeIf("session/s-2", "b", "", true)  // nobody's: taken
+	placeIf("session/s-2", "c", "", false) // b's now
+	placeIf("session/s-2", "c", "a", false)
+	placeIf("session/s-2", "c", "b", true)
+	at("session/s-2", "c")
+	// Of servers taking a key from the same holder, one gets it.
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if ok, err := s.PlaceIf(ctx, "session/s-2", fmt.Sprintf("taker-%d", i), "c"); err != nil {
+				t.Error(err)
+			} else if ok {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d servers took session/s-2 from c, want 1", wins.Load())
+	}
 	got, err := s.PlacementsWith(ctx, "node/")
 	if want := map[string]string{"node/mi-1": "c", "node/mi-2": "a"}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("PlacementsWith(node/) = %v, %v; want %v", got, err, want)
