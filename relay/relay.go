@@ -73,6 +73,13 @@ type Deps struct {
 	// CatchupRead counts one journal record read for a client the relay's
 	// memory no longer covers.
 	CatchupRead func()
+	// Moved reports whether another server holds session id now (its
+	// node dialled that one, which took it up); nil: none ever does.
+	// A relay whose agent stays away asks before it ends the session.
+	Moved func(id string) bool
+	// Released is told that a relay let go of its session for another
+	// server (Release), its journal shipped: the copy here is stale.
+	Released func(account, id string)
 
 	// OutputMemory is how much recent output each relay keeps for clients
 	// (default DefaultOutputMemory).
@@ -423,6 +430,9 @@ func (r *Relay) Release(ctx context.Context) (bool, error) {
 	r.t.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
 		return true, fmt.Errorf("relay: release session %s: %w", r.id, err)
+	}
+	if r.t.Released != nil {
+		r.t.Released(r.account, r.id)
 	}
 	return true, nil
 }
@@ -1227,6 +1237,19 @@ func (r *Relay) Check(now time.Time) (done bool) {
 		if att != nil {
 			att.Stream.Close() // nothing more of it is relayed or recorded
 		}
+	case (r.port != nil && r.t.Agent(r.target) == nil || r.port == nil && agent == nil) && now.Sub(lost) > grace && r.t.Moved != nil && r.t.Moved(r.id):
+		// Its node dialled another server, which took the session up
+		// (this one was restarting, say): let go of it, not end it.
+		// Not from the watcher, which Release waits for.
+		r.t.Logf("server: session %s: another server relays it now; letting go of it here", r.id)
+		r.t.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.t.ctx), time.Minute)
+			defer cancel()
+			if _, err := r.Release(ctx); err != nil {
+				r.t.Logf("server: %v", err)
+			}
+		})
+		return true
 	case r.port != nil && r.t.Agent(r.target) == nil && now.Sub(lost) > grace:
 		r.Fail("AgentDisconnected", fmt.Sprintf("node %s went offline", r.target))
 	case r.port == nil && agent == nil && now.Sub(lost) > grace:

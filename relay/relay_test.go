@@ -212,3 +212,36 @@ func TestGracePeriodOnTheTablesClock(t *testing.T) {
 		t.Fatal("the session did not end past its grace period")
 	}
 }
+
+// TestGracePeriodMovedSession: a session whose agent stays away past the
+// grace period because its node dialled another server, which took the
+// session up, is let go of (Release), not ended: its end is the other
+// server's to record.
+func TestGracePeriodMovedSession(t *testing.T) {
+	released := make(chan string, 1)
+	f := newRelayFixtureWith(t, func(d *Deps) {
+		d.Moved = func(string) bool { return true }
+		d.Released = func(_, id string) { released <- id }
+	})
+	r := f.table.Start(f.sess, f.jpath, f.j, 0)
+	f.clk.Advance(61 * time.Second)
+	if done := r.Check(f.clk.Now()); !done {
+		t.Fatal("the relay is not done past its grace period")
+	}
+	select {
+	case id := <-released:
+		if id != f.sess.ID {
+			t.Errorf("released %s", id)
+		}
+	case final := <-f.ended:
+		t.Fatalf("the session was ended (%s/%s) while another server relays it", final.Status, final.StatusReason)
+	case <-time.After(time.Minute):
+		t.Fatal("the relay did not let go of the session")
+	}
+	if f.table.Get(f.sess.ID) != nil || !r.Released() {
+		t.Error("the released relay is still in the table")
+	}
+	if s, err := f.st.GetSession(t.Context(), f.sess.ID); err != nil || !s.Active() {
+		t.Errorf("stored session %+v, %v; want it still active", s, err)
+	}
+}

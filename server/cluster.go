@@ -380,11 +380,6 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) {
 		}
 		if ok {
 			s.unplace("session/" + rl.ID())
-			// The other server writes the recording now: a copy here
-			// could part from it, and reads fetch it afresh.
-			if err := os.Remove(s.journalPath(rl.Account(), rl.ID())); err != nil && !errors.Is(err, os.ErrNotExist) {
-				s.logf("server: session %s: %v", rl.ID(), err)
-			}
 			out.Sessions = append(out.Sessions, rl.ID())
 		}
 	}
@@ -613,4 +608,23 @@ func (s *Server) heldAlive(ctx context.Context, server string, checked map[strin
 		checked[server] = alive
 	}
 	return alive
+}
+
+// sessionMoved reports whether another server holds session id now
+// (relay.Deps.Moved).
+func (s *Server) sessionMoved(id string) bool {
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	holder, err := s.store.Placement(ctx, "session/"+id)
+	return err == nil && holder != "" && holder != s.instance
+}
+
+// sessionReleased removes this server's copy of a session's journal once
+// its relay let go of it (relay.Deps.Released): the other server writes
+// the recording now, a copy here could part from it, and reads fetch it
+// afresh.
+func (s *Server) sessionReleased(account, id string) {
+	if err := os.Remove(s.journalPath(account, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.logf("server: session %s: %v", id, err)
+	}
 }

@@ -588,6 +588,8 @@ func (s *Server) relayDeps() relay.Deps {
 			s.sessionEvent(s.ctx, sess, nil, state)
 		},
 		CatchupRead:  func() { s.catchupRecords.Add(1) },
+		Moved:        s.sessionMoved,
+		Released:     s.sessionReleased,
 		OutputMemory: s.cfg.OutputMemory, SyncInterval: s.cfg.SyncInterval, GracePeriod: s.cfg.GracePeriod,
 		Ship: s.shipper(), ShipInterval: s.cfg.ShipInterval, ShipStallTimeout: s.cfg.ShipStallTimeout,
 	}
