@@ -285,7 +285,7 @@ backend servers
 	// command out and starts the invocations on nodes of the other
 	// servers there; an invocation whose node moves is followed where it
 	// goes; once it is dead, another server takes the command up.
-	const cmdLines = 40
+	const cmdLines = 80
 	onVictim, err := client.New(client.Config{Server: "https://" + victim.addr, CA: string(ca), Token: tok})
 	if err != nil {
 		t.Fatal(err)
@@ -294,6 +294,21 @@ backend servers
 		Parameters: map[string][]string{"commands": {fmt.Sprintf(`for i in $(seq 1 %d); do echo "ran-$i-on-$AWS_SSM_INSTANCE_ID"; sleep 0.1; done`, cmdLines)}}, NodeIDs: nodes})
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	// Every invocation started (one after the other) before the drain:
+	// an invocation whose node moves while it is being started fails to
+	// start (see the closing note), which is not what this test is about.
+	for started := false; !started; {
+		got, err := c.admin.Command(ctx, cmd.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		started = len(got.Invocations) == agents
+		for _, in := range got.Invocations {
+			started = started && in.Status != "Pending"
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	time.Sleep(1500 * time.Millisecond) // output flows, and some is shipped
