@@ -151,7 +151,7 @@ func (c *Cluster) Announce(ctx context.Context, addr string) {
 }
 
 // InstancePath is where a server says which instance it is, to its
-// peers (Reachable); ReleasePath is where a peer asks it to let go of a
+// peers (Probe); ReleasePath is where a peer asks it to let go of a
 // node's sessions (Release).
 const (
 	InstancePath = "/v1/cluster/instance"
