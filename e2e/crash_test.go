@@ -119,14 +119,21 @@ func (c *cluster) checkNumberedRecordings(ctx context.Context, ids []string, lin
 				got.WriteString(ev.Data)
 			}
 		}
-		var want strings.Builder
-		for n := 1; n <= lines; n++ {
-			fmt.Fprintf(&want, "s%d-line-%d\r\n", i, n)
-		}
-		if got.String() != want.String() {
-			t.Errorf("session %s: recording has %d bytes, want %d: bytes were lost, duplicated or reordered across %s", id, got.Len(), want.Len(), what)
+		want := numberedLines(lines, func(n int) string { return fmt.Sprintf("s%d-line-%d\r\n", i, n) })
+		if got.String() != want {
+			t.Errorf("session %s: recording has %d bytes, want %d: bytes were lost, duplicated or reordered across %s", id, got.Len(), len(want), what)
 		}
 	}
+}
+
+// numberedLines is line(1) through line(n): what a test's numbered-line
+// printer prints, for comparing with what arrived.
+func numberedLines(n int, line func(int) string) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		b.WriteString(line(i))
+	}
+	return b.String()
 }
 
 func (c *cluster) waitOnline(ctx context.Context) {

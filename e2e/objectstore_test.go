@@ -134,12 +134,8 @@ func lostServer(t *testing.T, bucketDown bool) {
 	if err := cli.Wait(); err != nil {
 		t.Fatalf("postern exec across the server's loss: %v\nstderr: %s", err, cliErr.String())
 	}
-	var want strings.Builder
-	for n := 1; n <= 200; n++ {
-		fmt.Fprintf(&want, "cli-line-%d\n", n)
-	}
-	if cliOut.String() != want.String() {
-		t.Errorf("the CLI printed %d bytes, want %d: lines lost, repeated or reordered across the server's loss\nstderr: %s", cliOut.Len(), want.Len(), cliErr.String())
+	if want := numberedLines(200, func(n int) string { return fmt.Sprintf("cli-line-%d\n", n) }); cliOut.String() != want {
+		t.Errorf("the CLI printed %d bytes, want %d: lines lost, repeated or reordered across the server's loss\nstderr: %s", cliOut.Len(), len(want), cliErr.String())
 	}
 
 	c.checkNumberedRecordings(ctx, ids, lines, "the server's loss")

@@ -334,12 +334,8 @@ backend servers
 	if err := cli.Wait(); err != nil {
 		t.Fatalf("postern exec across the server's loss: %v\nstderr: %s", err, cliErr.String())
 	}
-	var want strings.Builder
-	for n := 1; n <= 300; n++ {
-		fmt.Fprintf(&want, "cli-line-%d\n", n)
-	}
-	if cliOut.String() != want.String() {
-		t.Errorf("the CLI printed %d bytes, want %d: lines lost, repeated or reordered across the server's loss\nstderr: %s", cliOut.Len(), want.Len(), cliErr.String())
+	if want := numberedLines(300, func(n int) string { return fmt.Sprintf("cli-line-%d\n", n) }); cliOut.String() != want {
+		t.Errorf("the CLI printed %d bytes, want %d: lines lost, repeated or reordered across the server's loss\nstderr: %s", cliOut.Len(), len(want), cliErr.String())
 	}
 	for cmd.EndedAt == nil {
 		time.Sleep(100 * time.Millisecond)
@@ -351,22 +347,16 @@ backend servers
 		t.Errorf("command %s: %s/%s with %d invocations; want Success on %d", cmd.ID, cmd.Status, cmd.StatusDetails, len(cmd.Invocations), agents)
 	}
 	for _, in := range cmd.Invocations {
-		var want strings.Builder
-		for i := 1; i <= cmdLines; i++ {
-			fmt.Fprintf(&want, "ran-%d-on-%s\n", i, in.NodeID)
-		}
-		if in.Status != "Success" || in.StandardOutputContent != want.String() {
+		want := numberedLines(cmdLines, func(i int) string { return fmt.Sprintf("ran-%d-on-%s\n", i, in.NodeID) })
+		if in.Status != "Success" || in.StandardOutputContent != want {
 			t.Errorf("command %s on %s: %s/%s, output %q", cmd.ID, in.NodeID, in.Status, in.StatusDetails, in.StandardOutputContent)
 		}
 	}
 	attached.Wait()
 	for i, id := range ids {
-		var want strings.Builder
-		for n := 1; n <= lines; n++ {
-			fmt.Fprintf(&want, "s%d-line-%d\r\n", i, n)
-		}
-		if got := outs[i].String(); got != want.String() {
-			t.Errorf("session %s: its client printed %d bytes, want %d: lines lost, repeated or reordered across the drain and the kill", id, len(got), want.Len())
+		want := numberedLines(lines, func(n int) string { return fmt.Sprintf("s%d-line-%d\r\n", i, n) })
+		if got := outs[i].String(); got != want {
+			t.Errorf("session %s: its client printed %d bytes, want %d: lines lost, repeated or reordered across the drain and the kill", id, len(got), len(want))
 		}
 	}
 	c.checkNumberedRecordings(ctx, ids, lines, "a drained server and the loss of another")
