@@ -113,7 +113,11 @@ func (s *Store) indexNext(ctx context.Context, groupID int64) error {
 	}
 	aead, err := s.sealer(ctx, s.db, groupID)
 	if errors.Is(err, ErrNotFound) {
-		return nil // gone since it was counted
+		// Gone since it was counted.
+		s.pendingMu.Lock()
+		delete(s.pending, groupID)
+		s.pendingMu.Unlock()
+		return nil
 	}
 	if err != nil {
 		return err
@@ -147,16 +151,11 @@ func (s *Store) indexNext(ctx context.Context, groupID int64) error {
 		}
 		b.add(e.id, msg)
 	}
-	data := sealSegment(aead, groupID, b.encode())
-	// The group may have gone since it was listed; its events with it.
-	res, err := s.db.ExecContext(ctx, `
-		INSERT INTO index_segments (group_id, first_id, last_id, data)
-		SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM log_groups WHERE id = ?)`,
-		groupID, b.ids[0], b.ids[len(b.ids)-1], data, groupID)
+	gone, err := s.addSegment(ctx, groupID, b.ids[0], b.ids[len(b.ids)-1], len(b.ids), sealSegment(aead, groupID, b.encode()))
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
+	if gone {
 		s.pendingMu.Lock()
 		delete(s.pending, groupID)
 		s.pendingMu.Unlock()
@@ -168,6 +167,37 @@ func (s *Store) indexNext(ctx context.Context, groupID int64) error {
 	s.pending[groupID] = max(s.pending[groupID], s.segmentSize)
 	s.pendingMu.Unlock()
 	return nil
+}
+
+// addSegment stores the segment data of the group's n events first..last,
+// unless the group is gone (gone), or some of those events are (deleted
+// while they were read: the next round reads what is left), or another
+// server stored the same segment first (the unique first_id).
+func (s *Store) addSegment(ctx context.Context, groupID, first, last int64, n int, data []byte) (gone bool, err error) {
+	t, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer t.Rollback()
+	if err := lockIndex(ctx, t, groupID); err != nil {
+		return false, err
+	}
+	var exists bool
+	var held int
+	err = t.QueryRowContext(ctx, `
+		SELECT EXISTS (SELECT 1 FROM log_groups WHERE id = ?),
+			(SELECT COUNT(*) FROM log_events INDEXED BY events_group WHERE group_id = ? AND id BETWEEN ? AND ?)`,
+		groupID, groupID, first, last).Scan(&exists, &held)
+	if err != nil || !exists || held != n {
+		return !exists, err
+	}
+	if _, err := t.ExecContext(ctx, `
+		INSERT INTO index_segments (group_id, first_id, last_id, data) VALUES (?, ?, ?, ?)
+		ON CONFLICT (group_id, first_id) DO NOTHING`,
+		groupID, first, last, data); err != nil {
+		return false, err
+	}
+	return false, t.Commit()
 }
 
 // indexedUpTo returns the last event ID the group's segments cover.
@@ -226,17 +256,41 @@ func (s *Store) reindex(ctx context.Context, groupID, lo, hi int64) error {
 		if err != nil {
 			return err
 		}
-		if len(b.ids) == 0 {
-			_, err = s.db.ExecContext(ctx, `DELETE FROM index_segments WHERE id = ?`, sr.id)
-		} else {
-			_, err = s.db.ExecContext(ctx, `UPDATE index_segments SET data = ? WHERE id = ?`, sealSegment(aead, groupID, b.encode()), sr.id)
+		var data []byte
+		if len(b.ids) > 0 {
+			data = sealSegment(aead, groupID, b.encode())
 		}
-		if err != nil {
+		if err := s.replaceSegment(ctx, groupID, sr, data); err != nil {
 			return err
 		}
 		s.segs.remove(sr.id)
 	}
 	return nil
+}
+
+// replaceSegment replaces the segment sr of the group by data, over the
+// same range, or deletes it if data is nil. The rebuilt segment takes a
+// new ID: other servers (PostgreSQL) may hold the old one decoded in
+// their caches, which must not be consulted for it again.
+func (s *Store) replaceSegment(ctx context.Context, groupID int64, sr segmentRef, data []byte) error {
+	t, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer t.Rollback()
+	if err := lockIndex(ctx, t, groupID); err != nil {
+		return err
+	}
+	if _, err := t.ExecContext(ctx, `DELETE FROM index_segments WHERE id = ?`, sr.id); err != nil {
+		return err
+	}
+	if data != nil {
+		if _, err := t.ExecContext(ctx, `INSERT INTO index_segments (group_id, first_id, last_id, data) VALUES (?, ?, ?, ?)`,
+			groupID, sr.first, sr.last, data); err != nil {
+			return err
+		}
+	}
+	return t.Commit()
 }
 
 // dropEmptySegments deletes the segments none of whose events are left.

@@ -29,6 +29,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/postern/postern/lazyregexp"
 	"github.com/postern/postern/logger"
 	"modernc.org/sqlite"
@@ -101,14 +102,16 @@ type Event struct {
 	Stream string
 }
 
-// Store is a log store in one SQLite database file.
+// Store is a log store in one SQLite database file, or in a PostgreSQL
+// database that several servers share (OpenPostgres).
 //
-// All queries share a single connection, as in package store: SQLite admits
-// one writer at a time anyway, so more connections would only turn
-// in-process contention into SQLITE_BUSY polling, while one connection makes
-// database/sql queue callers. A Store is safe for concurrent use.
+// On SQLite, all queries share a single connection, as in package store:
+// SQLite admits one writer at a time anyway, so more connections would
+// only turn in-process contention into SQLITE_BUSY polling, while one
+// connection makes database/sql queue callers. A Store is safe for
+// concurrent use.
 type Store struct {
-	db   *sql.DB
+	db   *db
 	now  func() time.Time
 	logf logger.Logf
 
@@ -160,13 +163,6 @@ type Options struct {
 // that lasts until Close. The Store indexes events in the background until
 // Close.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	now, logf := opts.Now, opts.Logf
-	if now == nil {
-		now = time.Now
-	}
-	if logf == nil {
-		logf = logger.Discard
-	}
 	dsn, err := sqliteDSN(path)
 	if err != nil {
 		return nil, fmt.Errorf("logstore: open %s: %w", path, err)
@@ -181,7 +177,21 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
+	return start(ctx, db, sqliteDialect, path, opts)
+}
 
+// start makes a Store of the database sdb, named desc in errors, brings
+// its schema up to date and starts its writer and indexer. It closes sdb
+// if it fails.
+func start(ctx context.Context, sdb *sql.DB, d *dialect, desc string, opts Options) (*Store, error) {
+	now, logf := opts.Now, opts.Logf
+	if now == nil {
+		now = time.Now
+	}
+	if logf == nil {
+		logf = logger.Discard
+	}
+	db := &db{DB: sdb, d: d}
 	s := &Store{
 		db:          db,
 		now:         now,
@@ -200,9 +210,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("logstore: open %s: %w", path, err)
+		return nil, fmt.Errorf("logstore: open %s: %w", desc, err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	migrate := s.migrate
+	if d.postgres {
+		migrate = s.migratePostgres
+	}
+	if err := migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -215,7 +229,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("logstore: open %s: %w", path, err)
+		return nil, fmt.Errorf("logstore: open %s: %w", desc, err)
 	}
 	for _, g := range groups {
 		s.pending[g] = s.segmentSize
@@ -421,6 +435,14 @@ CREATE TABLE event_rules (
 	PRIMARY KEY (account, name)
 ) STRICT;
 `,
+	// 8: at most one segment per group and first event, so that two
+	// servers indexing the same events at once (PostgreSQL, postgres.go)
+	// cannot both write one. One process never wrote duplicates; any
+	// there are go first all the same.
+	`
+DELETE FROM index_segments WHERE id NOT IN (SELECT MIN(id) FROM index_segments GROUP BY group_id, first_id);
+CREATE UNIQUE INDEX index_segments_first ON index_segments (group_id, first_id);
+`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -589,7 +611,7 @@ func (s *Store) DeleteStreams(ctx context.Context, account, stream string) (int,
 		return 0, fmt.Errorf("logstore: delete streams %s: %w", stream, err)
 	}
 	for _, h := range hits {
-		if _, err := s.db.ExecContext(ctx, `DELETE FROM log_streams WHERE id = ?`, h.stream); err != nil {
+		if err := s.deleteStream(ctx, h.group, h.stream); err != nil {
 			return 0, fmt.Errorf("logstore: delete stream %s: %w", stream, err)
 		}
 		if h.hi == 0 {
@@ -599,8 +621,28 @@ func (s *Store) DeleteStreams(ctx context.Context, account, stream string) (int,
 			return 0, fmt.Errorf("logstore: delete stream %s: rebuild index: %w", stream, err)
 		}
 	}
-	s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	if !s.db.d.postgres {
+		s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
 	return len(hits), nil
+}
+
+// deleteStream deletes the group's stream id and its events, under the
+// group's index lock: a segment being built from them on another server
+// is written before (and rebuilt by the caller) or refused after.
+func (s *Store) deleteStream(ctx context.Context, groupID, id int64) error {
+	t, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer t.Rollback()
+	if err := lockIndex(ctx, t, groupID); err != nil {
+		return err
+	}
+	if _, err := t.ExecContext(ctx, `DELETE FROM log_streams WHERE id = ?`, id); err != nil {
+		return err
+	}
+	return t.Commit()
 }
 
 // PutEvents appends events, in order, to the stream of the account's group
@@ -781,12 +823,15 @@ func (s *Store) expireStream(ctx context.Context, id, now int64) (int64, error) 
 	}
 	defer tx.Rollback()
 
-	// The retention is read again, under the write lock: it may have
+	// The retention is read again, under the write lock (on PostgreSQL,
+	// the group's, as writers take it: see lockGroup): it may have
 	// changed, or the group gone, since ExpireEvents listed the stream.
+	q := `SELECT g.retention_days FROM log_streams s JOIN log_groups g ON g.id = s.group_id WHERE s.id = ?`
+	if tx.d.postgres {
+		q += ` FOR NO KEY UPDATE OF g`
+	}
 	var days int64
-	err = tx.QueryRowContext(ctx, `
-		SELECT g.retention_days FROM log_streams s JOIN log_groups g ON g.id = s.group_id
-		WHERE s.id = ?`, id).Scan(&days)
+	err = tx.QueryRowContext(ctx, q, id).Scan(&days)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && days == 0) {
 		return 0, nil
 	}
@@ -817,7 +862,7 @@ func (s *Store) expireStream(ctx context.Context, id, now int64) (int64, error) 
 	return n, nil
 }
 
-// querier is a *sql.DB or *sql.Tx.
+// querier is a *db or *tx.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
@@ -912,6 +957,10 @@ func wrapErr(err error, format string, args ...any) error {
 		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
 			err = ErrExists
 		}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == pgUniqueViolation {
+		err = ErrExists
 	}
 	return fmt.Errorf("logstore: "+format+": %w", append(args, err)...)
 }

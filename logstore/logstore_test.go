@@ -14,6 +14,8 @@ import (
 
 	"github.com/postern/postern/clocktest"
 	"github.com/postern/postern/logstore"
+	"github.com/postern/postern/logstore/internal/pgdb"
+	"github.com/postern/postern/store/postgres/pgtest"
 )
 
 const acct = "000000000001"
@@ -21,9 +23,21 @@ const acct = "000000000001"
 // newClock is the one fake clock of the tests, at a fixed time.
 func newClock() *clocktest.Clock { return clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) }
 
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// openStore opens the store at path: in SQLite, or in a PostgreSQL
+// database standing for path under TestOnPostgres (postgres_test.go).
+func openStore(t *testing.T, path string, opts logstore.Options) (*logstore.Store, error) {
+	t.Helper()
+	if pgdb.Selected(t) {
+		return logstore.OpenPostgres(t.Context(), pgdb.URL(t, path), opts)
+	}
+	return logstore.Open(t.Context(), path, opts)
+}
+
 func open(t *testing.T, path string, c *clocktest.Clock) *logstore.Store {
 	t.Helper()
-	s, err := logstore.Open(t.Context(), path, logstore.Options{Now: c.Now, Logf: t.Logf})
+	s, err := openStore(t, path, logstore.Options{Now: c.Now, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -737,7 +751,7 @@ func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "logs.db")
 	ctx := t.Context()
 
-	s, err := logstore.Open(ctx, path, logstore.Options{Now: c.Now, Logf: t.Logf})
+	s, err := openStore(t, path, logstore.Options{Now: c.Now, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -797,7 +811,11 @@ func TestReopen(t *testing.T) {
 // migrationCount returns how many migrations the database at path records.
 func migrationCount(t *testing.T, path string) int {
 	t.Helper()
-	db, err := sql.Open("sqlite", path) // the driver package store and logstore use
+	driver, source := "sqlite", path // the driver package store and logstore use
+	if pgdb.Selected(t) {
+		driver, source = "pgx", pgdb.URL(t, path)+"&search_path="+logstore.PostgresSchema
+	}
+	db, err := sql.Open(driver, source)
 	if err != nil {
 		t.Fatal(err)
 	}

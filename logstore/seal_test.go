@@ -32,7 +32,7 @@ func sealedStore(t *testing.T, dir string, c *clocktest.Clock) (*logstore.Store,
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls, err := logstore.Open(t.Context(), filepath.Join(dir, "logs.db"), logstore.Options{Now: c.Now, Logf: t.Logf, Keys: keys.LogGroupKeys{S: ks}})
+	ls, err := openStore(t, filepath.Join(dir, "logs.db"), logstore.Options{Now: c.Now, Logf: t.Logf, Keys: keys.LogGroupKeys{S: ks}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestSealedGroupKeyPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s2, err := logstore.Open(ctx, filepath.Join(dir, "logs.db"), logstore.Options{Keys: keys.LogGroupKeys{S: ks}})
+	s2, err := openStore(t, filepath.Join(dir, "logs.db"), logstore.Options{Keys: keys.LogGroupKeys{S: ks}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,9 @@ func (s *Store) PutSubscriptionFilter(ctx context.Context, f SubscriptionFilter)
 		return wrapErr(err, "put subscription filter %s", f.Name)
 	}
 	defer tx.Rollback()
-	groupID, err := lookupGroup(ctx, tx, f.Account, f.Group)
+	// Locked, so that the count below stays true to the commit, and the
+	// new cursor starts after every event committed before it.
+	groupID, err := lockGroup(ctx, tx, f.Account, f.Group)
 	if err != nil {
 		return fmt.Errorf("logstore: put subscription filter %s: %w", f.Name, err)
 	}
@@ -158,7 +160,9 @@ func (s *Store) SaveCursor(ctx context.Context, account, group, filter string, i
 	res, err := s.db.ExecContext(ctx, `
 		INSERT INTO subscription_cursors (group_id, filter, delivered_id)
 		SELECT ?, ?, ? WHERE instr(?, ':') > 0 OR EXISTS (SELECT 1 FROM subscription_filters WHERE group_id = ? AND name = ?)
-		ON CONFLICT (group_id, filter) DO UPDATE SET delivered_id = MAX(delivered_id, excluded.delivered_id)`,
+		ON CONFLICT (group_id, filter) DO UPDATE SET delivered_id = CASE
+			WHEN excluded.delivered_id > subscription_cursors.delivered_id THEN excluded.delivered_id
+			ELSE subscription_cursors.delivered_id END`,
 		groupID, filter, id, filter, groupID, filter)
 	return wrapErr(checkAffected(res, err), "save cursor %s", filter)
 }

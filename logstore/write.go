@@ -1,9 +1,11 @@
 package logstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -142,6 +144,22 @@ func (s *Store) commitWrites(ctx context.Context, ws []*writeReq) []error {
 		return fail(err)
 	}
 	defer tx.Rollback()
+	if tx.d.postgres {
+		// The batch's groups, locked in one order (account, then
+		// name), so that two servers' batches wait for each other
+		// rather than deadlock. A group not found fails its write
+		// below.
+		groups := make([][2]string, 0, len(ws))
+		for _, w := range ws {
+			groups = append(groups, [2]string{w.account, w.group})
+		}
+		slices.SortFunc(groups, func(a, b [2]string) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+		for _, g := range slices.Compact(groups) {
+			if _, err := lockGroup(ctx, tx, g[0], g[1]); err != nil && !errors.Is(err, ErrNotFound) {
+				return fail(err)
+			}
+		}
+	}
 	in := func(q string) *sql.Stmt { return tx.StmtContext(ctx, stmts[q]) }
 	now := s.now().UnixMilli()
 	for i, w := range ws {
@@ -175,7 +193,7 @@ func (s *Store) commitWrites(ctx context.Context, ws []*writeReq) []error {
 
 // insert writes w's events in the transaction tx, whose prepared
 // statements in returns.
-func (s *Store) insert(ctx context.Context, tx *sql.Tx, in func(string) *sql.Stmt, w *writeReq, now int64) error {
+func (s *Store) insert(ctx context.Context, tx *tx, in func(string) *sql.Stmt, w *writeReq, now int64) error {
 	var ingested any // NULL keeps the stream's last_ingested
 	if len(w.events) > 0 {
 		ingested = now
@@ -203,9 +221,9 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, in func(string) *sql.Stm
 		args = args[:0]
 		for j := i; j < i+n; j++ {
 			if aead != nil {
-				args = append(args, streamID, groupID, w.events[j].Time.UnixMilli(), now, "", seal(aead, "event", groupID, []byte(w.msgs[j])))
+				args = append(args, streamID, groupID, w.events[j].Time.UnixMilli(), now, tx.d.message(""), seal(aead, "event", groupID, []byte(w.msgs[j])))
 			} else {
-				args = append(args, streamID, groupID, w.events[j].Time.UnixMilli(), now, w.msgs[j], nil)
+				args = append(args, streamID, groupID, w.events[j].Time.UnixMilli(), now, tx.d.message(w.msgs[j]), nil)
 			}
 		}
 		if _, err := in(insertEventsSQL(n)).ExecContext(ctx, args...); err != nil {
@@ -219,7 +237,8 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, in func(string) *sql.Stm
 // upsertStreamSQL creates a stream or counts what is added to it (or, to
 // replace its events, counts anew), returning its id.
 func upsertStreamSQL(replace bool) string {
-	counts := `events = events + excluded.events, stored_bytes = stored_bytes + excluded.stored_bytes`
+	// Qualified: PostgreSQL takes a bare column here for ambiguous.
+	counts := `events = log_streams.events + excluded.events, stored_bytes = log_streams.stored_bytes + excluded.stored_bytes`
 	if replace {
 		counts = `events = excluded.events, stored_bytes = excluded.stored_bytes`
 	}
@@ -227,7 +246,7 @@ func upsertStreamSQL(replace bool) string {
 		INSERT INTO log_streams (group_id, name, last_ingested, events, stored_bytes)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (group_id, name) DO UPDATE SET
-			last_ingested = COALESCE(excluded.last_ingested, last_ingested), ` + counts + `
+			last_ingested = COALESCE(excluded.last_ingested, log_streams.last_ingested), ` + counts + `
 		RETURNING id`
 }
 
