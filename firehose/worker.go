@@ -227,10 +227,13 @@ func (w *Worker) Kick() {
 }
 
 // Run delivers until ctx ends. Buffers not written by then are dropped:
-// their events are read again from the cursors by the next run.
+// their events are read again from the cursors by the next run, of this
+// worker (servers sharing a log store run it under a lease, which may
+// come back) or another's. Runs must not overlap.
 func (w *Worker) Run(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	defer w.reset()
 	defer w.flushes.Wait() // they end with ctx
 	for {
 		select {
@@ -254,6 +257,20 @@ func (w *Worker) Run(ctx context.Context) {
 		}
 		t.Reset(wait)
 	}
+}
+
+// reset drops what a run read and did not write, once its flushes have
+// ended, so that the next run starts from the cursors.
+func (w *Worker) reset() {
+	for {
+		select {
+		case <-w.done:
+			continue
+		default:
+		}
+		break
+	}
+	w.bufs, w.read, w.flying = map[bufKey]*buffer{}, map[srcKey]int64{}, 0
 }
 
 // Status returns each stream's status, by ARN.

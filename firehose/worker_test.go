@@ -692,3 +692,35 @@ func TestHungDestinationHoldsOnlyItself(t *testing.T) {
 		t.Errorf("the hung stream's cursor after it answered: %d", f.cursor(a))
 	}
 }
+
+// TestRunAgainStartsFromCursors: servers sharing a log store run the
+// worker under a lease, which moves. A run that ends drops what it had
+// buffered and not written, so that when its server takes the lease back
+// it starts from the cursors the other server moved, rather than writing
+// its stale buffer again.
+func TestRunAgainStartsFromCursors(t *testing.T) {
+	ctx := context.Background()
+	src := Source{Account: "111111111111", Group: "/postern/sessions", Filter: "all", Stream: stream("s1", 60*time.Second)}
+	f := newFixture(t, src)
+	g := f.groups[src.Account+src.Group]
+	g.add("alice-1", f.clock.Now(), "one", "two")
+	f.pass(ctx) // buffered, not written: the interval has not passed
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	f.w.Run(ended) // the lease is lost
+
+	other := New(f.deps()) // another server's worker takes over
+	other.Pass(ctx)
+	f.clock.Advance(60 * time.Second)
+	other.Pass(ctx)
+	other.Wait(ctx)
+	if n, c := len(f.objects()), f.cursor(src); n != 1 || c != 2 {
+		t.Fatalf("the other server wrote %d objects, cursor %d; want 1 and 2", n, c)
+	}
+
+	f.clock.Advance(time.Hour) // the lease comes back
+	f.pass(ctx)
+	if n := len(f.objects()); n != 1 {
+		t.Errorf("%d objects after the lease came back with nothing new: the old buffer was written again", n)
+	}
+}
