@@ -126,6 +126,10 @@ const (
 	// lockDocuments, with a hash of account and name, serializes
 	// numbering a document's versions.
 	lockDocuments int32 = 0x706f7302
+
+	// Package logstore's, in the same database: 0x706f7374_65726e10
+	// (its migrations) and the family 0x706f7310 (a log group's index
+	// segments, by group ID). See logstore/postgres.go.
 )
 
 func (s *Store) EnsureAccount(ctx context.Context, a store.Account) error {
