@@ -239,21 +239,21 @@ func splitMessage(s string, max int) []string {
 	return out
 }
 
-// expireLogs enforces the log groups' retention every interval until the
-// server stops.
-func (s *Server) expireLogs(interval time.Duration) {
+// expireLogs enforces the log groups' retention every interval until ctx
+// ends (the server stops, or another holds the lease).
+func (s *Server) expireLogs(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		n, err := s.cfg.LogStore.ExpireEvents(s.ctx)
+		n, err := s.cfg.LogStore.ExpireEvents(ctx)
 		switch {
-		case err != nil && s.ctx.Err() == nil:
+		case err != nil && ctx.Err() == nil:
 			s.logf("server: log store retention: %v", err)
 		case n > 0:
 			s.logf("server: log store retention: %d events past their group's retention deleted", n)
 		}
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}

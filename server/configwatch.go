@@ -11,7 +11,8 @@ import (
 
 // Configuration that servers cache (accounts' parsed policies, their
 // places in organizations, sessions' journal keys, which a shredding
-// voids) changes on one server at a time. Servers
+// voids, and the metric filters every write of a log group is counted
+// by) changes on one server at a time. Servers
 // sharing a database learn of each other's changes through one stamp in
 // the store, the cursor configCursor: a change writes a new random stamp,
 // and every server reads it every configPoll and drops its caches when
@@ -26,7 +27,8 @@ const configCursor = "config-changed"
 const configPoll = time.Second
 
 // configChanged drops this server's caches and tells the others, after
-// a change of policies or organizations, or a shredding, here.
+// a change of policies, organizations or metric filters, or a shredding,
+// here.
 func (s *Server) configChanged() {
 	s.forgetConfig()
 	var b [8]byte
@@ -71,6 +73,11 @@ func (s *Server) watchConfig(ctx context.Context) {
 		}
 		if s.configSeen.Swap(v) != v {
 			s.forgetConfig()
+			if ls := s.cfg.LogStore; ls != nil {
+				if err := s.metricFilters.load(ctx, ls); err != nil {
+					logf("server: metric filters changed by another server: %v", err)
+				}
+			}
 		}
 	}
 }

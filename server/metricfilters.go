@@ -398,6 +398,7 @@ func (s *Server) putMetricFilter(r *http.Request, req api.MetricFilter) (api.Met
 	if err := s.metricFilters.load(r.Context(), ls); err != nil {
 		return req, err
 	}
+	s.configChanged() // the other servers count with it too
 	s.logf("server: %s put metric filter %s on log group %s: %s -> %s/%s", c.User.Name, f.Name, f.Group, f.Pattern, f.Namespace, f.MetricName)
 	return req, nil
 }
@@ -458,5 +459,9 @@ func (s *Server) deleteMetricFilter(r *http.Request, group, name string) error {
 		}
 		return err
 	}
-	return s.metricFilters.load(r.Context(), ls)
+	if err := s.metricFilters.load(r.Context(), ls); err != nil {
+		return err
+	}
+	s.configChanged() // the other servers stop counting it too
+	return nil
 }

@@ -359,12 +359,14 @@ func New(cfg Config) (*Server, error) {
 	// at a time.
 	s.leased("deliveries", s.deliver.Run)
 	if cfg.LogStore != nil {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.expireLogs(logRetentionEvery) }()
+		// Servers sharing a database share the log store too
+		// (PostgreSQL): its retention and its delivery streams run on
+		// one of them. A Kick here reaches only this server's worker;
+		// the one running finds new events within a second anyway.
+		s.leased("log-retention", func(ctx context.Context) { s.expireLogs(ctx, logRetentionEvery) })
 		s.firehose = firehose.New(s.firehoseDeps())
 		s.events = &events.Bus{Store: cfg.LogStore, Now: s.now, Logf: s.logf, Region: eventsRegion, Put: s.firehose.Kick}
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.firehose.Run(ctx) }()
+		s.leased("firehose", s.firehose.Run)
 	}
 	if cfg.Keys != nil {
 		s.leased("keys", func(ctx context.Context) { s.runKeys(ctx, keysEvery) })
