@@ -15,8 +15,8 @@ import (
 // TestMigrateStoreToPostgres moves a SQLite deployment to PostgreSQL with
 // postern admin migrate-store and runs the same data directory's server
 // on PostgreSQL: the same login, nodes, sessions and their recordings,
-// keys, users, activations and documents, and an audit trail that still
-// verifies.
+// keys, users, activations and documents, built-in log groups, and an
+// audit trail that still verifies.
 func TestMigrateStoreToPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
@@ -41,6 +41,9 @@ func TestMigrateStoreToPostgres(t *testing.T) {
 	listings := [][]string{
 		{"nodes"}, {"sessions", "--state", "history"}, {"keys", "ls"}, {"activations", "ls"},
 		{"users", "ls"}, {"tokens", "ls"}, {"documents", "ls"}, {"policy", "ls"},
+		// The built-in log groups move too: the session's events and
+		// the audit trail's, with their sizes and index.
+		{"logs", "groups", "ls"}, {"logs", "groups", "streams", "/postern/sessions"},
 	}
 	before := map[string]string{}
 	for _, args := range listings {
@@ -57,7 +60,8 @@ func TestMigrateStoreToPostgres(t *testing.T) {
 	if !strings.Contains(out, "every table's count matches") {
 		t.Fatalf("migrate-store:\n%s", out)
 	}
-	for _, table := range []string{"accounts", "users", "tokens", "sessions", "keys", "key_versions", "audit"} {
+	for _, table := range []string{"accounts", "users", "tokens", "sessions", "keys", "key_versions", "audit",
+		"postern_logs.log_groups", "postern_logs.log_streams", "postern_logs.log_events"} {
 		if !regexp.MustCompile(`(?m)^` + table + `\s+([1-9]\d*)\s+([1-9]\d*)\s*$`).MatchString(out) {
 			t.Errorf("migrate-store shows no rows copied for %s:\n%s", table, out)
 		}
@@ -69,8 +73,10 @@ func TestMigrateStoreToPostgres(t *testing.T) {
 
 	// The SQLite file is put aside, so that a server that read it would
 	// start empty and fail what follows.
-	if err := os.Rename(filepath.Join(data, "postern.db"), filepath.Join(data, "postern.db.migrated")); err != nil {
-		t.Fatal(err)
+	for _, db := range []string{"postern.db", "logs.db"} {
+		if err := os.Rename(filepath.Join(data, db), filepath.Join(data, db+".migrated")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfg := filepath.Join(e.dir, "postern.yaml")
 	if err := os.WriteFile(cfg, []byte("database: "+dsn+"\n"), 0o600); err != nil {
@@ -78,17 +84,20 @@ func TestMigrateStoreToPostgres(t *testing.T) {
 	}
 	e.startDevIn(ctx, "--config", cfg)
 	e.dev.waitFor(ctx, regexp.MustCompile(`metadata in PostgreSQL database`))
-	if _, err := os.Stat(filepath.Join(data, "postern.db")); !os.IsNotExist(err) {
-		t.Errorf("the server on PostgreSQL made a postern.db: %v", err)
+	for _, db := range []string{"postern.db", "logs.db"} {
+		if _, err := os.Stat(filepath.Join(data, db)); !os.IsNotExist(err) {
+			t.Errorf("the server on PostgreSQL made a %s: %v", db, err)
+		}
 	}
 
 	for _, args := range listings {
 		got, want := e.mustRun(ctx, args...), before[strings.Join(args, " ")]
-		switch args[0] {
-		case "nodes":
-			// Nodes show when they were last seen.
+		switch strings.Join(args, " ") {
+		case "nodes", "logs groups ls":
+			// Nodes show when they were last seen; the audit trail's
+			// group grows with every call.
 			got, want = firstColumn(got), firstColumn(want)
-		case "tokens":
+		case "tokens ls":
 			// postern dev signed in anew: one token more.
 			for _, id := range strings.Split(firstColumn(want), "\n") {
 				if !strings.Contains(got, id) {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -375,6 +376,32 @@ backend servers
 	}
 	if !takenUp {
 		t.Errorf("no server took command %s up from the killed one", cmd.ID)
+	}
+
+	// The built-in log groups are in the database too: each live server,
+	// asked directly, lists every session's stream of the sessions'
+	// own group, whichever server wrote it (the killed one included).
+	for _, s := range servers {
+		if s == victim {
+			continue
+		}
+		direct, _ := client.New(client.Config{Server: "https://" + s.addr, CA: string(ca), Token: tok})
+		var missing []string
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			streams, err := direct.LogStreams(ctx, "/postern/sessions")
+			missing = nil
+			for _, id := range ids {
+				if err != nil || !slices.ContainsFunc(streams, func(st api.LogStream) bool { return strings.Contains(st.Name, id) }) {
+					missing = append(missing, id)
+				}
+			}
+			if len(missing) == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(missing) > 0 {
+			t.Errorf("server %s lists no stream of /postern/sessions for %d sessions: %v", s.name, len(missing), missing)
+		}
 	}
 }
 

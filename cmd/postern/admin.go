@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/store/postgres"
 )
@@ -28,12 +30,14 @@ func newMigrateStoreCmd() *cobra.Command {
 	var replace bool
 	cmd := &cobra.Command{
 		Use:   "migrate-store --from DATA_DIR|FILE.db --to postgres://...",
-		Short: "Copy a SQLite deployment's metadata into an empty PostgreSQL database",
+		Short: "Copy a SQLite deployment's metadata and log groups into an empty PostgreSQL database",
 		Long: `Copy every row of every table of a server's SQLite metadata (postern.db in
 its data directory) into a PostgreSQL database, in one transaction, and
 check each table's row count on both sides before committing: the target
-ends up with all of it or with none. Stop the server first: what it
-writes after the copy would stay behind.
+ends up with all of it or with none. The built-in log groups (logs.db
+beside it, if there is one) follow the same way, in a transaction of their
+own, into the schema postern_logs. Stop the server first: what it writes
+after the copy would stay behind.
 
 The target must be empty (a new database; the schema is created) unless
 --replace is given, which empties it first. The source is brought up to
@@ -82,7 +86,42 @@ func migrateStore(cmd *cobra.Command, from, to string, replace bool) error {
 	if err != nil {
 		return err
 	}
-	return printCounts(cmd.OutOrStdout(), path, dst.String(), counts)
+	logCounts, err := migrateLogStore(ctx, filepath.Join(filepath.Dir(path), "logs.db"), to, replace)
+	if err != nil {
+		return fmt.Errorf("the metadata was copied, the built-in log groups were not (run again with --replace): %w", err)
+	}
+	return printCounts(cmd.OutOrStdout(), path, dst.String(), append(counts, logCounts...))
+}
+
+// migrateLogStore copies the built-in log groups of the SQLite file path,
+// if there is one, into the PostgreSQL database to, and returns its
+// tables' counts named as in PostgreSQL.
+func migrateLogStore(ctx context.Context, path, to string, replace bool) ([]postgres.TableCount, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	src, err := logstore.Open(ctx, path, logstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	dst, err := logstore.OpenPostgres(ctx, to, logstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer dst.Close()
+	lc, err := dst.ImportSQLite(ctx, src, replace)
+	if errors.Is(err, logstore.ErrNotEmpty) {
+		return nil, fmt.Errorf("%w (--replace)", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var counts []postgres.TableCount
+	for _, c := range lc {
+		counts = append(counts, postgres.TableCount{Table: logstore.PostgresSchema + "." + c.Table, Source: c.Source, Target: c.Target})
+	}
+	return counts, nil
 }
 
 // sqlitePath finds the database --from names; it must exist, since

@@ -136,9 +136,9 @@ func externalHosts(listen string) []string {
 	return hosts
 }
 
-// dataFiles are the databases in the data directory: password and token
-// hashes, per-session shred keys (postern.db, unless the metadata lives in
-// PostgreSQL), the sealed log store.
+// dataFiles are the databases in the data directory, unless they live in
+// PostgreSQL: password and token hashes, per-session shred keys
+// (postern.db), the sealed log store (logs.db).
 var (
 	metadataFiles = []string{"postern.db", "postern.db-wal", "postern.db-shm"}
 	logFiles      = []string{"logs.db", "logs.db-wal", "logs.db-shm"}
@@ -148,10 +148,10 @@ var (
 // alone (0700, 0600), creating the databases so: SQLite would create them
 // as the umask says, 0644 in a 0755 directory on most systems, and keeps
 // its WAL files as the database is. Existing ones are tightened too.
-// sqliteMetadata is whether postern.db is among them.
-func privateData(dir string, sqliteMetadata bool) error {
-	dataFiles := logFiles
-	if sqliteMetadata {
+// sqlite is whether the databases are there (not in PostgreSQL).
+func privateData(dir string, sqlite bool) error {
+	var dataFiles []string
+	if sqlite {
 		dataFiles = append(slices.Clip(metadataFiles), logFiles...)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -214,7 +214,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		st.Close()
 		return nil, err
 	}
-	logs, err := logstore.Open(ctx, filepath.Join(o.data, "logs.db"), logstore.Options{Logf: logf, Keys: keys.LogGroupKeys{S: ks}})
+	logs, err := openLogStore(ctx, o, logstore.Options{Logf: logf, Keys: keys.LogGroupKeys{S: ks}}, logf)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -325,6 +325,25 @@ func openStore(ctx context.Context, o serverOptions, logf logger.Logf) (store.St
 	}
 	logf("server: metadata in %s", st)
 	return st, nil
+}
+
+// openLogStore opens the built-in log groups: in the PostgreSQL database
+// when o.database names one, so that every server sharing it reads every
+// server's events, else in SQLite in the data directory.
+func openLogStore(ctx context.Context, o serverOptions, opts logstore.Options, logf logger.Logf) (*logstore.Store, error) {
+	sqlite := filepath.Join(o.data, "logs.db")
+	if o.database == "" {
+		return logstore.Open(ctx, sqlite, opts)
+	}
+	ls, err := logstore.OpenPostgres(ctx, o.database, opts)
+	if err != nil {
+		return nil, err
+	}
+	logf("server: built-in log groups in the same database (schema %s)", logstore.PostgresSchema)
+	if fi, err := os.Stat(sqlite); err == nil && fi.Size() > 0 {
+		logf("server: WARNING: %s holds log groups from before PostgreSQL, which this server does not read: move them with postern admin migrate-store", sqlite)
+	}
+	return ls, nil
 }
 
 func isPostgresURL(s string) bool {
