@@ -196,6 +196,12 @@ type Deps struct {
 	// JournalPath and JournalKey find a session's journal and its key.
 	JournalPath func(account, id string) string
 	JournalKey  func(ctx context.Context, account, id string) (cipher.AEAD, error)
+	// FetchJournal brings the journal at JournalPath up to what object
+	// storage holds, before a delivery reads it: the session may have
+	// run on another server sharing the database (whose disk this one
+	// cannot read), or been handed over from here. nil: journals are
+	// only ever local.
+	FetchJournal func(ctx context.Context, account, id string) error
 	// EnvelopeWriter seals an artifact for client-side encryption.
 	EnvelopeWriter func(ctx context.Context, w io.Writer, dl store.Delivery) (*envelope.Writer, error)
 	// Commands is told of the command events a stream delivered (their
@@ -401,6 +407,11 @@ func backoff(attempts int) time.Duration {
 // the destination's upload: nothing is staged on disk, and the journal
 // stays the only copy until every destination has its artifacts.
 func (d *Worker) deliver(ctx context.Context, dl *store.Delivery) (string, int64, error) {
+	if d.FetchJournal != nil {
+		if err := d.FetchJournal(ctx, dl.Account, dl.SessionID); err != nil {
+			return "", 0, err
+		}
+	}
 	if dl.Artifact == "events" {
 		dest, err := d.LogDestination(dl.Destination)
 		if err != nil {

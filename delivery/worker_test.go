@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"crypto/cipher"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -244,5 +245,97 @@ func TestStaleDueIsNotDeliveredTwice(t *testing.T) {
 	case r := <-results:
 		t.Fatalf("delivered twice (second attempt: %s); %d events in the stream", r, len(fake.Events("audit", id)))
 	default:
+	}
+}
+
+// writeJournal writes a finished session's journal of records at path.
+func writeJournal(t *testing.T, path, id string, start time.Time, records ...recording.Record) {
+	t.Helper()
+	j, err := recording.CreateJournal(path, recording.Meta{SessionID: id, Start: start, Width: 80, Height: 24}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range records {
+		r.Seq = uint64(i + 1)
+		if _, err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestJournalFetchedBeforeDelivery: a session that ran on another server
+// sharing the database has no journal on this one's disk; the worker has
+// it fetched (from object storage, on a server) before reading it, and
+// delivers all of it.
+func TestJournalFetchedBeforeDelivery(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := clocktest.New(time.Now().Truncate(time.Millisecond))
+	const account, id = store.DefaultAccount, "alice-00000000000000004"
+	if err := st.EnsureAccount(ctx, store.Account{ID: account, Name: "default", CreatedAt: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	code := 0
+	if err := st.CreateSession(ctx, store.Session{ID: id, Account: account, Owner: "alice", Target: "mi-00000000000000001",
+		Status: store.StatusTerminated, StartedAt: clk.Now(), EndedAt: clk.Now(), ExitCode: &code}); err != nil {
+		t.Fatal(err)
+	}
+	// The journal is elsewhere (the bucket); this server's path is empty.
+	remote, local := filepath.Join(dir, "bucket.journal"), filepath.Join(dir, "local", id+".journal")
+	writeJournal(t, remote, id, clk.Now(), recording.Record{Kind: recording.KindOutput, Data: []byte("ran on another server\r\n")}, recording.Record{Kind: recording.KindExit})
+	if err := st.CreateDeliveries(ctx, []store.Delivery{{Account: account, SessionID: id, Destination: "cloudwatch", Artifact: "log",
+		Target: `{"logGroup":"audit"}`, Status: store.DeliveryPending, CreatedAt: clk.Now(), UpdatedAt: clk.Now(), NextAttempt: clk.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	fake := cwlogstest.NewServer()
+	defer fake.Close()
+	createGroup(t, fake, "audit")
+	cw, err := cwlogs.New(ctx, cwlogs.Config{Endpoint: fake.URL(), Region: "us-east-1", AccessKeyID: "k", SecretAccessKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan string, 10)
+	w := New(Deps{
+		Store: st, Now: clk.Now, Logf: t.Logf,
+		LogDestination: func(string) (CloudWatchDestination, error) { return CloudWatchLogs{Client: cw}, nil },
+		JournalPath:    func(string, string) string { return local },
+		JournalKey:     func(context.Context, string, string) (cipher.AEAD, error) { return nil, nil },
+		FetchJournal: func(_ context.Context, a, s string) error {
+			if a != account || s != id {
+				t.Errorf("fetched %s/%s's journal, want %s/%s's", a, s, account, id)
+			}
+			b, err := os.ReadFile(remote)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
+				return err
+			}
+			return os.WriteFile(local, b, 0o600)
+		},
+		Delivered: func(dest, artifact, result string) { results <- result },
+	})
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { w.Run(wctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if r := <-results; r != "delivered" {
+		ds, _ := st.ListDeliveries(ctx, account, id)
+		t.Fatalf("attempt: %s (%+v), want delivered", r, ds)
+	}
+	var lines []string
+	for _, e := range fake.Events("audit", id) {
+		lines = append(lines, e.Message)
+	}
+	if got := strings.Join(lines, "\n"); !strings.Contains(got, "ran on another server") {
+		t.Errorf("transcript delivered: %q", got)
 	}
 }

@@ -181,7 +181,8 @@ func (s *Server) deliveryDeps() delivery.Deps {
 	return delivery.Deps{
 		Store: s.store, Now: s.now, Logf: s.logf, S3: s.cfg.S3,
 		LogDestination: s.logDestination, EnsureOwnLogGroup: s.ensureOwnLogGroup,
-		JournalPath: s.journalPath, JournalKey: s.journalKey, EnvelopeWriter: s.envelopeWriter, ArchiveEnvelope: s.archiveEnvelope,
+		JournalPath: s.journalPath, JournalKey: s.journalKey, FetchJournal: s.fetchJournal,
+		EnvelopeWriter: s.envelopeWriter, ArchiveEnvelope: s.archiveEnvelope,
 		SessionEnded: s.sessionEnded, OutputSoFar: s.outputSoFar,
 		Commands: func(dl store.Delivery, cmds []string) {
 			// Once per command: from the stream every session has.
