@@ -101,6 +101,12 @@ require github.com/jackc/pgx/v5 v5.13.0
 // snstopic), as the S3 and CloudWatch Logs destinations do.
 require github.com/aws/aws-sdk-go-v2/service/sns v1.48.0
 
+// The PROXY protocol (versions 1 and 2) that TCP load balancers put
+// before a connection, for clients' addresses behind them (package
+// proxyheader): HAProxy's format, parsed and fuzzed by a library others
+// run in production. v0.15.0: v0.16 needs a newer Go than the machines'.
+require github.com/pires/go-proxyproto v0.15.0
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -68,7 +68,9 @@ func TestThreeServersLoseOne(t *testing.T) {
 		s.data = filepath.Join(dir, "server-"+s.name)
 		// leaseTTL: a dead server's commands and orphans are taken up
 		// within two of it.
-		cfg := fmt.Sprintf("database: %q\nlisten: %q\ngrace: 2m\nleaseTTL: 6s\n"+
+		// proxyProtocolFrom: HAProxy connects from 127.0.0.2 (source
+		// below) and names each client in a PROXY header.
+		cfg := fmt.Sprintf("database: %q\nlisten: %q\ngrace: 2m\nleaseTTL: 6s\nproxyProtocolFrom: [127.0.0.2]\n"+
 			"s3: {endpoint: %q, region: %q, accessKeyId: %q, secretAccessKey: %q, timeout: 5s}\n"+
 			"recordings: {s3BucketName: postern-recordings, s3KeyPrefix: fleet, shipInterval: 500ms}\n",
 			dsn, s.addr, s3.URL(), s3.Region(), s3.AccessKey(), s3.SecretKey())
@@ -111,9 +113,10 @@ frontend postern
 	default_backend servers
 backend servers
 	balance roundrobin
-	server a %s check inter 500ms fall 2 rise 2
-	server b %s check inter 500ms fall 2 rise 2
-	server c %s check inter 500ms fall 2 rise 2
+	source 127.0.0.2
+	server a %s send-proxy-v2 check check-send-proxy inter 500ms fall 2 rise 2
+	server b %s send-proxy-v2 check check-send-proxy inter 500ms fall 2 rise 2
+	server c %s send-proxy-v2 check check-send-proxy inter 500ms fall 2 rise 2
 `, hsock, lb, servers[0].addr, servers[1].addr, servers[2].addr)
 	hpath := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(hpath, []byte(hcfg), 0o600); err != nil {
@@ -378,6 +381,29 @@ backend servers
 		t.Errorf("no server took command %s up from the killed one", cmd.ID)
 	}
 
+	// Behind the balancer the servers saw the clients' own addresses (the
+	// PROXY header), not the balancer's: every request's audit record has
+	// the test's 127.0.0.1 for source, whichever server wrote it
+	// (forwarded requests included).
+	records, err := c.admin.Audit(ctx, client.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sourced := 0
+	for _, r := range records {
+		if r.Source == "" {
+			continue // the server's own (a session's start or end)
+		}
+		sourced++
+		if host, _, _ := net.SplitHostPort(r.Source); host != "127.0.0.1" {
+			t.Errorf("audit record %d (%s) has source %q: want the client's 127.0.0.1, not the balancer's 127.0.0.2", r.Seq, r.Action, r.Source)
+			break
+		}
+	}
+	if sourced == 0 {
+		t.Error("no audit record has a source")
+	}
+
 	// The built-in log groups are in the database too: each live server,
 	// asked directly, lists every session's stream of the sessions'
 	// own group, whichever server wrote it (the killed one included).
@@ -387,8 +413,10 @@ backend servers
 		}
 		direct, _ := client.New(client.Config{Server: "https://" + s.addr, CA: string(ca), Token: tok})
 		var missing []string
+		var err error
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-			streams, err := direct.LogStreams(ctx, "/postern/sessions")
+			var streams []api.LogStream
+			streams, err = direct.LogStreams(ctx, "/postern/sessions")
 			missing = nil
 			for _, id := range ids {
 				if err != nil || !slices.ContainsFunc(streams, func(st api.LogStream) bool { return strings.Contains(st.Name, id) }) {
@@ -400,7 +428,7 @@ backend servers
 			}
 		}
 		if len(missing) > 0 {
-			t.Errorf("server %s lists no stream of /postern/sessions for %d sessions: %v", s.name, len(missing), missing)
+			t.Errorf("server %s lists no stream of /postern/sessions for %d sessions (%v): %v", s.name, len(missing), err, missing)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -39,6 +40,7 @@ import (
 	"github.com/postern/postern/lease"
 	"github.com/postern/postern/logger"
 	"github.com/postern/postern/pki"
+	"github.com/postern/postern/proxyheader"
 	"github.com/postern/postern/relay"
 	"github.com/postern/postern/runcommand"
 	"github.com/postern/postern/searchindex"
@@ -88,6 +90,10 @@ type Config struct {
 	// address's /64) may hold open before they authenticate (default
 	// 256; negative for no cap). See package connlimit.
 	MaxPendingConns int
+	// ProxyProtocolFrom are the load balancers whose connections start
+	// with a PROXY protocol header: their clients' addresses are taken
+	// from it (package proxyheader). Empty: none.
+	ProxyProtocolFrom []netip.Prefix
 	// OutputMemory is how much of each session's latest output the relay
 	// keeps in memory for its clients (default 8 MiB); a client further
 	// behind reads the recording instead.
@@ -511,8 +517,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return ctx
 		},
 	}
-	// TLS over the per-source cap over batched socket I/O.
-	tln := tls.NewListener(connlimit.Wrap(wire.BatchListener(ln), s.cfg.MaxPendingConns), s.TLSConfig())
+	// TLS over the per-source cap over the clients' addresses behind a
+	// balancer over batched socket I/O.
+	tln := tls.NewListener(connlimit.Wrap(proxyheader.Wrap(wire.BatchListener(ln), s.cfg.ProxyProtocolFrom), s.cfg.MaxPendingConns), s.TLSConfig())
 	addr := s.advertise(ln)
 	if u, err := url.Parse(addr); err == nil && s.cert.Leaf != nil && s.cert.Leaf.VerifyHostname(u.Hostname()) != nil {
 		s.logf("server: ERROR: this server's certificate does not name %s, the address the other servers sharing its database reach it at (advertise): they cannot verify it, and take it for gone; add %s to hosts: in the configuration", addr, u.Hostname())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/user"
@@ -57,6 +58,9 @@ type serverOptions struct {
 	// maxPendingConns caps a source's unauthenticated connections; 0:
 	// default, negative: none.
 	maxPendingConns int
+	// proxyProtocolFrom are the load balancers whose connections start
+	// with a PROXY protocol header naming the client.
+	proxyProtocolFrom []netip.Prefix
 	// debugListen serves Go's profiler (net/http/pprof) there; empty: off.
 	debugListen string
 	// destinations configures S3 and CloudWatch Logs delivery.
@@ -249,7 +253,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
 		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, MetricFilterMaxSeries: o.metricFilterMaxSeries, OutboxMaxBytes: o.outboxMax, MinFreeDisk: o.minFreeDisk, Keys: ks,
 		S3ClientSideEncryption: o.destinations.S3.ClientSideEncryption, AuditKey: ks.AuditKey(),
-		SignInLifetime: o.signInLifetime, SSOSignInLifetime: o.ssoSignInLifetime, MaxPendingConns: o.maxPendingConns,
+		SignInLifetime: o.signInLifetime, SSOSignInLifetime: o.ssoSignInLifetime, MaxPendingConns: o.maxPendingConns, ProxyProtocolFrom: o.proxyProtocolFrom,
 		ShipInterval: shipEvery, ShipStallTimeout: shipStall, Advertise: o.advertise, LeaseTTL: o.leaseTTL,
 	}
 	if recs != nil {
@@ -633,13 +637,16 @@ func loadServerConfig(path string, o *serverOptions) error {
 		SSOSignInLifetime string `json:"ssoSignInLifetime"`
 		// MaxPendingConns caps the connections a source address holds
 		// before they authenticate (-1: no cap).
-		MaxPendingConns int    `json:"maxPendingConns"`
-		TLSCert         string `json:"tlsCert"`
-		TLSKey          string `json:"tlsKey"`
-		CACert          string `json:"caCert"`
-		CAKey           string `json:"caKey"`
-		MetricsListen   string `json:"metricsListen"`
-		OutboxMaxBytes  int64  `json:"outboxMaxBytes"`
+		MaxPendingConns int `json:"maxPendingConns"`
+		// ProxyProtocolFrom names the load balancers (addresses or
+		// CIDR prefixes) that send a PROXY protocol header first.
+		ProxyProtocolFrom []string `json:"proxyProtocolFrom"`
+		TLSCert           string   `json:"tlsCert"`
+		TLSKey            string   `json:"tlsKey"`
+		CACert            string   `json:"caCert"`
+		CAKey             string   `json:"caKey"`
+		MetricsListen     string   `json:"metricsListen"`
+		OutboxMaxBytes    int64    `json:"outboxMaxBytes"`
 		// MinFreeDisk is the free space (bytes) the data directory
 		// keeps; -1 for none.
 		MinFreeDisk int64 `json:"minFreeDisk"`
@@ -749,7 +756,26 @@ func loadServerConfig(path string, o *serverOptions) error {
 		*d.dst = v
 	}
 	o.maxPendingConns = c.MaxPendingConns
+	for _, s := range c.ProxyProtocolFrom {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("%s: proxyProtocolFrom: %w", path, err)
+		}
+		o.proxyProtocolFrom = append(o.proxyProtocolFrom, p)
+	}
 	return nil
+}
+
+// parsePrefix reads an address (a prefix of its own) or a CIDR prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an IP address nor a CIDR prefix (10.0.0.5, 10.0.0.0/24)", s)
+	}
+	return p.Masked(), nil
 }
 
 // defaultAdvertise is the URL the other servers sharing the database

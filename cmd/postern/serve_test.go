@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,11 +33,18 @@ func TestServerConfigLimits(t *testing.T) {
 	if o.database != "postgres://postern@db.internal/postern?sslmode=verify-full" {
 		t.Errorf("database: %q", o.database)
 	}
+	if err := loadServerConfig(write("proxyProtocolFrom: [10.0.0.10, 10.1.2.0/24, '::ffff:10.0.0.11', 10.2.3.4/16]\n"), &o); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(o.proxyProtocolFrom); got != "[10.0.0.10/32 10.1.2.0/24 10.0.0.11/32 10.2.0.0/16]" {
+		t.Errorf("proxyProtocolFrom: %s", got)
+	}
 	for body, want := range map[string]string{
 		"database: mysql://root:s3cret@db/postern\n": "database: not a postgres:// or postgresql:// URL",
-		"listn: :9443\n":               `postern.yaml:1: unknown field "listn" (did you mean listen?)`,
-		"ssoSignInLifetime: 8 hours\n": "ssoSignInLifetime: time: unknown unit",
-		"signInLifetime: -1h\n":        "signInLifetime: -1h must be positive",
+		"listn: :9443\n":                          `postern.yaml:1: unknown field "listn" (did you mean listen?)`,
+		"ssoSignInLifetime: 8 hours\n":            "ssoSignInLifetime: time: unknown unit",
+		"signInLifetime: -1h\n":                   "signInLifetime: -1h must be positive",
+		"proxyProtocolFrom: [haproxy.internal]\n": `proxyProtocolFrom: "haproxy.internal" is neither an IP address nor a CIDR prefix`,
 	} {
 		if err := loadServerConfig(write(body), &serverOptions{}); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%q: %v; want an error containing %q", body, err, want)
