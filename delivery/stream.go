@@ -256,8 +256,20 @@ func (d *Worker) Stream(ctx context.Context, dl *store.Delivery, dest CloudWatch
 	var cursorWritten time.Time // when dl.Cursor was last stored
 	var rendered int64          // output fed to the renderer, resumed or not
 	var lastOut uint64          // the session's output so far, at the last flush
+	// A session relayed by another server sharing the database grows
+	// here only by fetching its journal from object storage (deliver
+	// fetched it first; for a session relayed here it is a no-op):
+	// every streamFetchEvery while it runs, and once when it has ended,
+	// when object storage holds all of it.
+	fetchedAt, fetchedEnded := time.Now(), false
 	for {
 		ended := d.SessionEnded(ctx, dl.SessionID)
+		if d.FetchJournal != nil && (ended && !fetchedEnded || time.Since(fetchedAt) >= streamFetchEvery) {
+			if err := d.FetchJournal(ctx, dl.Account, dl.SessionID); err != nil {
+				return err
+			}
+			fetchedAt, fetchedEnded = time.Now(), ended
+		}
 		if budget >= 0 && !ended {
 			// While the session prints faster than anyone reads, its
 			// own-log stream waits: on two cores, indexing beside a
@@ -435,6 +447,11 @@ func (d *Worker) Stream(ctx context.Context, dl *store.Delivery, dest CloudWatch
 		}
 	}
 }
+
+// streamFetchEvery is how often a stream fetches the journal of a session
+// running on another server: the lag of its events, and an object
+// storage listing per such session each time.
+const streamFetchEvery = 5 * time.Second
 
 // sendLines sends lines as events of at most Limits.MaxEvent bytes each,
 // then the extra events' messages (command and connection events), in one

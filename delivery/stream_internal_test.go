@@ -1,9 +1,11 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"crypto/cipher"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -159,5 +161,91 @@ func TestStreamAgainSendsNothingTwice(t *testing.T) {
 	}
 	if got := len(fake.Events("audit", id)); got != events {
 		t.Errorf("the second run sent %d more events (commands now %q)", got-events, commands())
+	}
+}
+
+// TestStreamFetchesTheEndOfARemoteSession: a session relayed by another
+// server ended while this one streamed the part of its journal it had
+// fetched; the stream fetches again once the session has ended and sends
+// the rest, rather than ending with what it had.
+func TestStreamFetchesTheEndOfARemoteSession(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := clocktest.New(time.Now().Truncate(time.Millisecond))
+	const account, id = store.DefaultAccount, "alice-00000000000000005"
+	if err := st.EnsureAccount(ctx, store.Account{ID: account, Name: "default", CreatedAt: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	code := 0
+	if err := st.CreateSession(ctx, store.Session{ID: id, Account: account, Owner: "alice", Target: "mi-00000000000000001",
+		Status: store.StatusTerminated, StartedAt: clk.Now(), EndedAt: clk.Now().Add(time.Second), ExitCode: &code}); err != nil {
+		t.Fatal(err)
+	}
+	out := func(s string) recording.Record { return recording.Record{Kind: recording.KindOutput, Data: []byte(s)} }
+	partial, full := filepath.Join(dir, "partial.journal"), filepath.Join(dir, "full.journal")
+	writeJournal(t, partial, id, clk.Now(), out("line one\r\n"), out("line two\r\n"))
+	writeJournal(t, full, id, clk.Now(), out("line one\r\n"), out("line two\r\n"), out("line three\r\n"), recording.Record{Kind: recording.KindExit})
+	early, err := os.ReadFile(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(whole, early) {
+		t.Fatal("the partial journal is not a prefix of the whole")
+	}
+	local := filepath.Join(dir, id+".journal")
+	if err := os.WriteFile(local, early, 0o600); err != nil { // what deliver fetched while it ran
+		t.Fatal(err)
+	}
+	fetches := 0
+	fake := cwlogstest.NewServer()
+	defer fake.Close()
+	cw, err := cwlogs.New(ctx, cwlogs.Config{Endpoint: fake.URL(), Region: "us-east-1", AccessKeyID: "k", SecretAccessKey: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createGroup(t, fake, "audit")
+	d := New(Deps{
+		Store: st, Now: clk.Now, Logf: t.Logf,
+		JournalPath:  func(string, string) string { return local },
+		JournalKey:   func(context.Context, string, string) (cipher.AEAD, error) { return nil, nil },
+		SessionEnded: func(context.Context, string) bool { return true },
+		// As journalstore's Fetch does: what the bucket holds beyond
+		// the local copy is appended to it.
+		FetchJournal: func(context.Context, string, string) error {
+			fetches++
+			f, err := os.OpenFile(local, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.Write(whole[len(early):])
+			early = whole
+			return err
+		},
+		Limits: StreamLimits{MaxEvent: 64 << 10},
+	})
+	dl := &store.Delivery{Account: account, SessionID: id, Destination: "cloudwatch", Artifact: "events", Target: `{"logGroup":"audit","streaming":true}`,
+		Status: store.DeliveryPending, CreatedAt: clk.Now(), UpdatedAt: clk.Now(), NextAttempt: clk.Now()}
+	if err := st.CreateDeliveries(ctx, []store.Delivery{*dl}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stream(ctx, dl, CloudWatchLogs{Client: cw}, CloudWatchTarget{Account: account, LogGroup: "audit", Streaming: true}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range fake.Events("audit", id) {
+		got = append(got, e.Message)
+	}
+	if all := strings.Join(got, "\n"); fetches != 1 || !strings.Contains(all, "line three") || dl.Cursor != 4 {
+		t.Errorf("after %d fetches, cursor %d, streamed:\n%s\nwant one fetch, cursor 4 and line three", fetches, dl.Cursor, all)
 	}
 }
