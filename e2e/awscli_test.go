@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +36,17 @@ func awsCLI(t *testing.T, e *env, keyID, secret string, args ...string) (string,
 	if err != nil {
 		t.Fatal("the aws CLI is not installed: run ./scripts/install-test-deps")
 	}
+	cmd := awsCommand(t, e, awsBin, keyID, secret, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err == nil
+}
+
+// awsCommand is the AWS CLI at awsBin, signed with the access key, against
+// e's server, trusting its CA.
+func awsCommand(t *testing.T, e *env, awsBin, keyID, secret string, args ...string) *exec.Cmd {
+	t.Helper()
 	cfg, err := client.LoadConfig(e.home)
 	if err != nil {
 		t.Fatal(err)
@@ -44,11 +57,8 @@ func awsCLI(t *testing.T, e *env, keyID, secret string, args ...string) (string,
 	}
 	cmd := exec.CommandContext(testCtx(t), awsBin, append(args, "--endpoint-url", e.url, "--region", "us-east-1", "--output", "json")...)
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+keyID, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_CA_BUNDLE="+ca,
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "HOME="+e.dir, "AWS_MAX_ATTEMPTS=1")
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	return out.String(), errOut.String(), err == nil
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "HOME="+e.dir, "AWS_MAX_ATTEMPTS=1", "AWS_PAGER=")
+	return cmd
 }
 
 var accessKeyRE = regexp.MustCompile(`AWS_ACCESS_KEY_ID=(AKIA[A-Z2-7]{16})\nAWS_SECRET_ACCESS_KEY=(\S{40})\n`)
@@ -353,4 +363,83 @@ func TestAWSCLILogs(t *testing.T) {
 			t.Errorf("aws logs %v: ok %v, %s; want %s", c.args, ok, errOut, c.want)
 		}
 	}
+}
+
+// awsCLIv2 finds version 2 of the AWS CLI, which has aws logs tail (the
+// machine's own may be version 1): Debian's awscli package, which
+// scripts/install-test-deps installs.
+func awsCLIv2(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/aws", "/usr/local/bin/aws"} {
+		if out, err := exec.Command(p, "--version").CombinedOutput(); err == nil && strings.HasPrefix(string(out), "aws-cli/2.") {
+			return p
+		}
+	}
+	t.Fatal("version 2 of the AWS CLI is not installed at /usr/bin/aws: run ./scripts/install-test-deps")
+	return ""
+}
+
+// TestAWSCLILogsTail: aws logs tail prints a built-in group's events, and
+// with --follow goes on printing what sessions write afterwards, as
+// against CloudWatch Logs.
+func TestAWSCLILogsTail(t *testing.T) {
+	ctx := testCtx(t)
+	e := startDev(t)
+	v2 := awsCLIv2(t)
+	m := accessKeyRE.FindStringSubmatch(e.mustRun(ctx, "access-keys", "create"))
+	if m == nil {
+		t.Fatal("access-keys create printed no key")
+	}
+	e.mustRun(ctx, "exec", hostname(t), "--", "sh", "-c", `for i in 1 2 3; do echo "tail-line-$i"; done`)
+	e.waitDelivered(ctx, e.sessions(ctx)[0].ID)
+	out, err := awsCommand(t, e, v2, m[1], m[2], "logs", "tail", "/postern/sessions", "--since", "1h", "--format", "short").Output()
+	if err != nil {
+		t.Fatalf("aws logs tail: %v\n%s", err, out)
+	}
+	for i := 1; i <= 3; i++ {
+		if !strings.Contains(string(out), fmt.Sprintf("tail-line-%d", i)) {
+			t.Errorf("aws logs tail printed no tail-line-%d:\n%s", i, out)
+		}
+	}
+
+	follow := awsCommand(t, e, v2, m[1], m[2], "logs", "tail", "/postern/sessions", "--follow", "--since", "1h", "--format", "short")
+	var fout syncBuffer
+	follow.Stdout, follow.Stderr = &fout, &fout
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { follow.Process.Kill(); follow.Wait() }()
+	waitOut := func(s string) {
+		t.Helper()
+		for !strings.Contains(fout.String(), s) {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("aws logs tail --follow printed no %s:\n%s", s, fout.String())
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	// What is there first; then what comes after, which only following
+	// can show.
+	waitOut("tail-line-3")
+	e.mustRun(ctx, "exec", hostname(t), "--", "sh", "-c", `for i in 1 2 3; do echo "followed-line-$i"; done`)
+	waitOut("followed-line-3")
+}
+
+// syncBuffer is a buffer a command writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
