@@ -19,12 +19,24 @@ import (
 // maxOutputFrame is the most output sent to a client in one message.
 const maxOutputFrame = 256 << 10
 
+// ClientConn is a client's connection: one of the session's frames (wire)
+// per binary message. The native API's clients have a WebSocket; AWS's
+// session-manager-plugin has a data channel of its own, which the server
+// translates (server/ssmsessions.go).
+type ClientConn interface {
+	Read(ctx context.Context) (websocket.MessageType, []byte, error)
+	Write(ctx context.Context, typ websocket.MessageType, p []byte) error
+	Close(code websocket.StatusCode, reason string) error
+	CloseNow() error
+	Ping(ctx context.Context) error
+}
+
 // ServeClient relays a session to one attached client until the client
 // goes away or the session ends and the client has everything. An
 // observer (a read-only live view) gets the same output but its input is
 // dropped, and it neither keeps the session alive nor sets its pace: only
 // the owner's attachments count for the grace period and for awaitOwner.
-func (r *Relay) ServeClient(ctx context.Context, ws *websocket.Conn, offset uint64, observe bool) {
+func (r *Relay) ServeClient(ctx context.Context, ws ClientConn, offset uint64, observe bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.mu.Lock()
@@ -105,7 +117,7 @@ func (r *Relay) ServeClient(ctx context.Context, ws *websocket.Conn, offset uint
 // up and falls behind again still reads each record once. An owner's
 // attachment (owner, its key in r.owners; 0 for an observer) notes there
 // how far it has been sent, which paces the session (see awaitOwner).
-func (r *Relay) sendClient(ctx context.Context, ws *websocket.Conn, sent uint64, noticeIdx int, owner int) error {
+func (r *Relay) sendClient(ctx context.Context, ws ClientConn, sent uint64, noticeIdx int, owner int) error {
 	cur := NewJournalCursor(r.journalPath, r.journal.Key(), r.pipes, r.t.CatchupRead)
 	defer cur.close()
 	var frame []byte
@@ -281,14 +293,14 @@ func SendEnded(ctx context.Context, ws *websocket.Conn, cur *JournalCursor, sent
 
 // writeOutput sends an output frame built by wire.AppendOutputHeader and
 // the output appended to it.
-func writeOutput(ctx context.Context, ws *websocket.Conn, frame []byte) error {
+func writeOutput(ctx context.Context, ws ClientConn, frame []byte) error {
 	wire.SetFrameLen(frame)
 	return ws.Write(ctx, websocket.MessageBinary, frame)
 }
 
 // readClient applies the client's frames until it disconnects. A malformed
 // frame ends only this client's attachment.
-func (r *Relay) readClient(ctx context.Context, ws *websocket.Conn, observe bool) {
+func (r *Relay) readClient(ctx context.Context, ws ClientConn, observe bool) {
 	for {
 		typ, msg, err := ws.Read(ctx)
 		if err != nil {
@@ -468,7 +480,7 @@ func eachRecord(path string, key cipher.AEAD, fn func(recording.Record) bool) er
 }
 
 // SendExit tells a client how its session ended.
-func SendExit(ctx context.Context, ws *websocket.Conn, exit wire.Exit) error {
+func SendExit(ctx context.Context, ws ClientConn, exit wire.Exit) error {
 	b, err := json.Marshal(exit)
 	if err != nil {
 		return fmt.Errorf("exit frame: %w", err)
@@ -476,6 +488,6 @@ func SendExit(ctx context.Context, ws *websocket.Conn, exit wire.Exit) error {
 	return writeFrame(ctx, ws, wire.TExit, b)
 }
 
-func writeFrame(ctx context.Context, ws *websocket.Conn, t wire.Type, payload []byte) error {
+func writeFrame(ctx context.Context, ws ClientConn, t wire.Type, payload []byte) error {
 	return ws.Write(ctx, websocket.MessageBinary, wire.AppendFrame(nil, t, payload))
 }

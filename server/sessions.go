@@ -30,42 +30,11 @@ import (
 const DefaultDocument = "Postern-SessionManagerRunShell"
 
 func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) error {
-	c := callerOf(r)
 	var req api.StartSessionRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	if req.Target == "" {
-		return errorf(http.StatusBadRequest, api.CodeValidationError, "target: a node id or name is required")
-	}
-	n, err := s.resolveNode(r.Context(), c.Account, req.Target)
-	if err != nil {
-		return err
-	}
-	doc := req.Document
-	if doc == "" {
-		doc = DefaultDocument
-	}
-	// The decision needs the OS user the session would run as, which
-	// planning resolves: planning comes first, reading and checking
-	// only; the destinations, which it may reach over the network, are
-	// checked after the decision. A request that cannot be planned is
-	// decided on without the run-as user, only to choose which refusal
-	// the caller sees.
-	plan, planErr := s.planSession(r.Context(), c, req)
-	if planErr != nil {
-		if err := s.authorize(r, authz.StartSession, nodeEntity(n), withContext("document", doc), withContext("reason", req.Reason)); err != nil {
-			return err
-		}
-		return planErr
-	}
-	if err := s.authorizeAs(r, authz.StartSession, nodeEntity(n), onNodeAs(n.ID, plan.runAs), startContext(doc, req.Reason, plan.runAs)...); err != nil {
-		return err
-	}
-	if plan.deliveries, err = s.planDeliveries(r.Context(), c.Account, plan.inputs, plan.settings.Desktop != nil); err != nil {
-		return err
-	}
-	sess, _, err := s.startSession(r.Context(), c, n, req, plan, nil)
+	sess, n, plan, err := s.startRequested(r, req, nil)
 	if err != nil {
 		return err
 	}
@@ -80,6 +49,50 @@ func (s *Server) handleStartSession(w http.ResponseWriter, r *http.Request) erro
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// startRequested plans, authorizes and starts the caller's session req,
+// for the native API and AWS's StartSession. A non-nil accept may refuse
+// a plan (what a client cannot carry) before anything starts.
+func (s *Server) startRequested(r *http.Request, req api.StartSessionRequest, accept func(sessionPlan) error) (store.Session, store.Node, sessionPlan, error) {
+	c := callerOf(r)
+	if req.Target == "" {
+		return store.Session{}, store.Node{}, sessionPlan{}, errorf(http.StatusBadRequest, api.CodeValidationError, "target: a node id or name is required")
+	}
+	n, err := s.resolveNode(r.Context(), c.Account, req.Target)
+	if err != nil {
+		return store.Session{}, store.Node{}, sessionPlan{}, err
+	}
+	doc := req.Document
+	if doc == "" {
+		doc = DefaultDocument
+	}
+	// The decision needs the OS user the session would run as, which
+	// planning resolves: planning comes first, reading and checking
+	// only; the destinations, which it may reach over the network, are
+	// checked after the decision. A request that cannot be planned is
+	// decided on without the run-as user, only to choose which refusal
+	// the caller sees.
+	plan, planErr := s.planSession(r.Context(), c, req)
+	if planErr != nil {
+		if err := s.authorize(r, authz.StartSession, nodeEntity(n), withContext("document", doc), withContext("reason", req.Reason)); err != nil {
+			return store.Session{}, n, plan, err
+		}
+		return store.Session{}, n, plan, planErr
+	}
+	if err := s.authorizeAs(r, authz.StartSession, nodeEntity(n), onNodeAs(n.ID, plan.runAs), startContext(doc, req.Reason, plan.runAs)...); err != nil {
+		return store.Session{}, n, plan, err
+	}
+	if accept != nil {
+		if err := accept(plan); err != nil {
+			return store.Session{}, n, plan, err
+		}
+	}
+	if plan.deliveries, err = s.planDeliveries(r.Context(), c.Account, plan.inputs, plan.settings.Desktop != nil); err != nil {
+		return store.Session{}, n, plan, err
+	}
+	sess, _, err := s.startSession(r.Context(), c, n, req, plan, nil)
+	return sess, n, plan, err
 }
 
 // startSession starts a planned and authorized session of c on node n:

@@ -191,11 +191,18 @@ func (c *muxConn) writeFrame(body []byte) (int, error) {
 	return len(body), nil
 }
 
+// Pinger is a connection KeepAlive watches: a WebSocket, or what stands
+// for one.
+type Pinger interface {
+	Ping(ctx context.Context) error
+	CloseNow() error
+}
+
 // KeepAlive pings a WebSocket peer every keep-alive interval until ctx
 // ends or a ping goes unanswered for the liveness timeout (Liveness); then it closes the connection,
 // so the reader on it fails and its owner reconnects or gives up. Someone
 // must be reading c for pongs to arrive.
-func KeepAlive(ctx context.Context, c *websocket.Conn) {
+func KeepAlive(ctx context.Context, c Pinger) {
 	interval, timeout := Liveness()
 	t := time.NewTicker(interval)
 	defer t.Stop()
