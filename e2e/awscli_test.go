@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,9 +23,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/coder/websocket"
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/ptytest"
+	"github.com/postern/postern/ssmchannel/plugintest"
 )
 
 // awsCLI runs the real AWS CLI against a Postern server with an access
@@ -442,4 +446,89 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestAWSCLIStartSession: `aws ssm start-session` (AWS CLI version 2)
+// against Postern runs AWS's own session-manager-plugin (built from its
+// source), which opens the session's data channel: a shell on the node,
+// typed into through a real terminal, resized, exited, and recorded as
+// any session.
+func TestAWSCLIStartSession(t *testing.T) {
+	ctx := testCtx(t)
+	e := startDev(t)
+	v2 := awsCLIv2(t)
+	plugin := plugintest.Path(t)
+	m := accessKeyRE.FindStringSubmatch(e.mustRun(ctx, "access-keys", "create"))
+	if m == nil {
+		t.Fatal("access-keys create printed no key")
+	}
+	// The CLI runs session-manager-plugin from the PATH; the plugin
+	// checks the data channel's certificate against the roots
+	// SSL_CERT_FILE names: Postern's CA (see the README).
+	bin := t.TempDir()
+	if err := os.Symlink(plugin, filepath.Join(bin, "session-manager-plugin")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := awsCommand(t, e, v2, m[1], m[2], "ssm", "start-session", "--target", hostname(t))
+	cmd.Env = append(cmd.Env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "SSL_CERT_FILE="+filepath.Join(e.dir, "aws-ca.pem"))
+	pty := ptytest.Start(t, cmd)
+	id := pty.ExpectRegexp(ctx, regexp.MustCompile(`Starting session with SessionId: (\S+)`))[1]
+	pty.WriteLine(setPrompt)
+	pty.Expect(ctx, prompt)
+	pty.WriteLine("echo plugin-$((6*7))")
+	pty.Expect(ctx, "plugin-42")
+	pty.Expect(ctx, prompt)
+	// The plugin looks at its terminal's size twice a second: asked
+	// until the shell has it.
+	pty.Resize(111, 33)
+	for !strings.Contains(pty.Output(), "33 111") {
+		if ctx.Err() != nil {
+			t.Fatalf("the shell never saw the new size:\n%s", pty.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+		pty.WriteLine("stty size")
+		pty.Expect(ctx, prompt)
+	}
+	pty.WriteLine("exit 0")
+	pty.Expect(ctx, "exit code 0")
+	if code := pty.Wait(ctx); code != 0 {
+		t.Errorf("aws ssm start-session exited %d", code)
+	}
+
+	var sess api.Session
+	for {
+		e.jsonOut(ctx, &sess, "sessions", "show", id)
+		if sess.Status != "Connected" && sess.Status != "Connecting" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if sess.Status != "Terminated" || sess.ExitCode == nil || *sess.ExitCode != 0 {
+		t.Errorf("session %s: %s, exit %v; want Terminated with 0", id, sess.Status, sess.ExitCode)
+	}
+	if log := e.mustRun(ctx, "logs", "get", id); !strings.Contains(log, "plugin-42") {
+		t.Errorf("the recording of %s holds no plugin-42:\n%s", id, log)
+	}
+
+	// The data channel takes only the TokenValue StartSession gave for
+	// its session: another token (here a sign-in's, valid for the API)
+	// is refused, with why.
+	cfg, _ := client.LoadConfig(e.home)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(cfg.CA))
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	for token, want := range map[string]string{"pst_not-a-token": "unknown, expired or revoked", cfg.Token: "not this session's data channel's"} {
+		ws, _, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(e.url, "https")+"/v1/ssm/data-channel/"+id, &websocket.DialOptions{HTTPClient: hc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		open, _ := json.Marshal(map[string]string{"MessageSchemaVersion": "1.0", "RequestId": "r", "TokenValue": token, "ClientId": "c"})
+		ws.Write(ctx, websocket.MessageText, open)
+		_, _, err = ws.Read(ctx)
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || !strings.Contains(ce.Reason, want) {
+			t.Errorf("a data channel opened with another token: %v; want a policy violation saying %q", err, want)
+		}
+		ws.CloseNow()
+	}
 }

@@ -127,6 +127,7 @@ func (s *Server) routes() []route {
 		{Pattern: "GET " + api.PathSessions + "/{id}/commands", Action: authz.GetSessionLogs, Handler: s.handleSessionCommands},
 		{Pattern: "POST " + api.PathRegister, Public: "authenticated by an activation code; authorized as RegisterNode", Open: s.guard().Public(s.register)},
 		{Pattern: "GET " + api.PathAgent, Public: "authenticated by the agent's client certificate", Open: s.handleAgent},
+		{Pattern: "GET " + PathSSMDataChannel + "/{id}", Public: "session-manager-plugin's data channel: authenticated by the TokenValue StartSession gave for this session, in its first frame; decided on as a resume of the session (StartSession)", Open: s.handleSSMDataChannel},
 		{Pattern: "GET " + api.PathWhoAmI, Action: authz.GetCallerIdentity, Handler: s.handleWhoAmI},
 		{Pattern: "POST " + api.PathActivations, Action: authz.CreateActivation, Handler: s.handleCreateActivation},
 		{Pattern: "GET " + api.PathActivations, Action: authz.DescribeActivations, Handler: s.handleListActivations},
@@ -222,7 +223,21 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 		}
 		tok, viaCookie = ck.Value, true
 	}
-	t, err := s.store.GetToken(r.Context(), authn.HashSecret(tok), s.now())
+	c, err := s.tokenCaller(r.Context(), tok)
+	if err != nil {
+		return caller{}, err
+	}
+	if viaCookie {
+		if err := cookieCheck(r, tok); err != nil {
+			return caller{}, err
+		}
+	}
+	return c, nil
+}
+
+// tokenCaller is who the token tok (its secret) signs in, or why nobody.
+func (s *Server) tokenCaller(ctx context.Context, tok string) (caller, error) {
+	t, err := s.store.GetToken(ctx, authn.HashSecret(tok), s.now())
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			err = errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "your token is unknown, expired or revoked: run `postern login` again")
@@ -232,12 +247,7 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	if t.Kind == store.TokenRefresh {
 		return caller{}, errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "a refresh token only buys a new session token (POST %s)", api.PathRefresh)
 	}
-	if viaCookie {
-		if err := cookieCheck(r, tok); err != nil {
-			return caller{}, err
-		}
-	}
-	u, err := s.store.GetUser(r.Context(), t.Account, t.User)
+	u, err := s.store.GetUser(ctx, t.Account, t.User)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			err = errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "user %s no longer exists", t.User)

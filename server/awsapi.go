@@ -147,6 +147,7 @@ var awsOperations = map[string]func(s *Server, r *http.Request, body []byte) (an
 	"AmazonSSM.DescribeInstanceInformation": (*Server).awsDescribeInstanceInformation,
 	"AmazonSSM.DescribeSessions":            (*Server).awsDescribeSessions,
 	"AmazonSSM.TerminateSession":            (*Server).awsTerminateSession,
+	"AmazonSSM.StartSession":                (*Server).awsStartSession,
 	"AmazonSSM.GetConnectionStatus":         (*Server).awsGetConnectionStatus,
 	"AmazonSSM.GetDocument":                 (*Server).awsGetDocument,
 	"AmazonSSM.CreateDocument":              (*Server).awsCreateDocument,

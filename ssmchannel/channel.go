@@ -343,6 +343,10 @@ func (c *Channel) Close(ctx context.Context, output string) error {
 	})
 	defer stop()
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
 	for len(c.unacked) > 0 && c.conn != nil && ctx.Err() == nil {
 		c.cond.Wait()
 	}
