@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -530,5 +533,111 @@ func TestAWSCLIStartSession(t *testing.T) {
 			t.Errorf("a data channel opened with another token: %v; want a policy violation saying %q", err, want)
 		}
 		ws.CloseNow()
+	}
+}
+
+// awsPluginEnv is the environment the AWS CLI runs session-manager-plugin
+// in, signed with the access key: the plugin on the PATH, and Postern's
+// CA as the roots it checks the data channel's certificate against.
+func awsPluginEnv(t *testing.T, e *env, keyID, secret string) []string {
+	t.Helper()
+	bin := t.TempDir()
+	if err := os.Symlink(plugintest.Path(t), filepath.Join(bin, "session-manager-plugin")); err != nil {
+		t.Fatal(err)
+	}
+	env := awsCommand(t, e, awsCLIv2(t), keyID, secret).Env
+	return append(env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "SSL_CERT_FILE="+filepath.Join(e.dir, "aws-ca.pem"))
+}
+
+// TestAWSCLIPortSessions: AWS-StartSSHSession as ssh's ProxyCommand to a
+// real sshd, and AWS-StartPortForwardingSession carrying a
+// SHA-256-checked transfer, both through aws ssm start-session and AWS's
+// plugin.
+func TestAWSCLIPortSessions(t *testing.T) {
+	ctx := testCtx(t)
+	sshPort, key := startSSHD(t, ctx)
+	e := startDev(t)
+	v2 := awsCLIv2(t)
+	m := accessKeyRE.FindStringSubmatch(e.mustRun(ctx, "access-keys", "create"))
+	if m == nil {
+		t.Fatal("access-keys create printed no key")
+	}
+	env := awsPluginEnv(t, e, m[1], m[2])
+	endpoint := " --endpoint-url " + e.url + " --region us-east-1"
+
+	ssh := exec.CommandContext(ctx, "ssh", "-F", "/dev/null", "-i", key,
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+		"-o", "ProxyCommand="+v2+" ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p"+endpoint,
+		"-p", fmt.Sprint(sshPort), "root@"+hostname(t), "echo via-aws-ssh-$((40+2))")
+	ssh.Env = env
+	began := time.Now()
+	if out, err := ssh.CombinedOutput(); err != nil || !strings.Contains(string(out), "via-aws-ssh-42") {
+		t.Fatalf("ssh with aws ssm start-session as ProxyCommand: %v\n%s", err, out)
+	}
+	t.Logf("ssh through aws ssm start-session took %v", time.Since(began))
+	// Its session carried the one connection, and ended with it.
+	var hist []api.Session
+	e.jsonOut(ctx, &hist, "sessions")
+	if len(hist) != 1 || hist[0].Document != "AWS-StartSSHSession" || hist[0].SessionType != "Port" {
+		t.Fatalf("sessions = %+v, want one AWS-StartSSHSession port session", hist)
+	}
+	if s := waitSession(ctx, t, e, hist[0].ID, func(s api.Session) bool { return !isActive(s) }); s.Status != "Terminated" {
+		t.Errorf("the ssh session ended %s/%s", s.Status, s.StatusReason)
+	}
+
+	// A target that answers the SHA-256 of the n bytes it reads.
+	const n = 4 << 20
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				h := sha256.New()
+				if _, err := io.CopyN(h, c, n); err == nil {
+					io.WriteString(c, hex.EncodeToString(h.Sum(nil)))
+				}
+			}()
+		}
+	}()
+	local := freePort(t)
+	fwd := exec.CommandContext(ctx, v2, "ssm", "start-session", "--target", hostname(t), "--document-name", "AWS-StartPortForwardingSession",
+		"--parameters", fmt.Sprintf("portNumber=%d,localPortNumber=%d", ln.Addr().(*net.TCPAddr).Port, local), "--endpoint-url", e.url, "--region", "us-east-1")
+	fwd.Env = env
+	fwd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the CLI and its plugin, killed together
+	var fout syncBuffer
+	fwd.Stdout, fwd.Stderr = &fout, &fout
+	if err := fwd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { syscall.Kill(-fwd.Process.Pid, syscall.SIGKILL); fwd.Wait() }()
+	for !strings.Contains(fout.String(), "opened for sessionId") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("aws ssm start-session (port forwarding) printed:\n%s", fout.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	for i := range 2 { // one connection after another
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", local))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, n)
+		rand.Read(data)
+		sum := sha256.Sum256(data)
+		go c.Write(data)
+		got, err := io.ReadAll(io.LimitReader(c, 64))
+		c.Close()
+		if err != nil || string(got) != hex.EncodeToString(sum[:]) {
+			t.Fatalf("connection %d: the target hashed %q (%v), want %x", i, got, err, sum)
+		}
 	}
 }

@@ -1,13 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
+	"github.com/postern/postern/document"
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/relay"
 	"github.com/postern/postern/ssmchannel"
@@ -64,15 +68,21 @@ func (s *Server) awsStartSession(r *http.Request, body []byte) (any, error) {
 		params[k] = strings.Join(v, "\n")
 	}
 	req := api.StartSessionRequest{Target: in.Target, Document: in.DocumentName, Parameters: params, Reason: in.Reason}
-	sess, _, _, err := s.startRequested(r, req, func(p sessionPlan) error {
-		// What the data channel carries so far: a terminal.
-		if p.settings.Port != nil || p.settings.Desktop != nil || p.pipes {
-			return awsErrorf(http.StatusBadRequest, awsValidation, "document %s is not a shell or interactive command session: port forwarding and commands without a terminal through aws ssm start-session are not supported yet (use postern forward / postern exec)", p.document)
+	sess, _, plan, err := s.startRequested(r, req, func(p sessionPlan) error {
+		// What the data channel carries: a terminal, or a port.
+		if p.settings.Desktop != nil || p.pipes {
+			return awsErrorf(http.StatusBadRequest, awsValidation, "document %s runs without a terminal, or is a desktop: through aws ssm start-session only shells, interactive commands and port forwarding are supported yet (use postern exec / postern desktop)", p.document)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	url := "wss://" + r.Host + PathSSMDataChannel + "/" + sess.ID
+	if plan.settings.Port != nil && !plan.settings.Port.Stdio {
+		// The plugin learns the port it listens on from the
+		// handshake only: the channel is told it by its URL.
+		url += "?localPortNumber=" + strconv.Itoa(plan.localPort)
 	}
 	c := callerOf(r)
 	tok, _, err := s.issueToken(r.Context(), store.Token{ID: newTokenID(), Account: c.Account, User: c.User.Name, Kind: store.TokenAPI,
@@ -80,7 +90,7 @@ func (s *Server) awsStartSession(r *http.Request, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{"SessionId": sess.ID, "TokenValue": tok, "StreamUrl": "wss://" + r.Host + PathSSMDataChannel + "/" + sess.ID}, nil
+	return map[string]string{"SessionId": sess.ID, "TokenValue": tok, "StreamUrl": url}, nil
 }
 
 // handleSSMDataChannel serves the plugin's data channel of a session: the
@@ -128,6 +138,10 @@ func (s *Server) handleSSMDataChannel(w http.ResponseWriter, r *http.Request) {
 	rl := s.relays.Get(id)
 	if rl == nil {
 		refuse("session %s is not running on this server", id)
+		return
+	}
+	if sess.Settings.Port != nil {
+		s.serveSSMPort(ctx, r, ws, sess, rl)
 		return
 	}
 	sc := &ssmClient{frames: make(chan []byte, 64), gone: make(chan struct{})}
@@ -260,4 +274,129 @@ func (c *ssmClient) Ping(ctx context.Context) error {
 	default:
 		return nil
 	}
+}
+
+// serveSSMPort carries a port session over the plugin's data channel:
+// each connection the plugin accepts on its side (one, for ssh's
+// ProxyCommand) is one connection through the session's relay, recorded
+// as `postern forward`'s are. The plugin sends the connection's bytes as
+// output payloads and ends it with a DisconnectToPort flag; the next bytes
+// open the next.
+func (s *Server) serveSSMPort(ctx context.Context, r *http.Request, ws *websocket.Conn, sess store.Session, rl *relay.Relay) {
+	port := sess.Settings.Port
+	props := map[string]string{"portNumber": strconv.Itoa(port.Port)}
+	if !port.Stdio {
+		props["type"] = document.LocalPortForwarding
+		props["localPortNumber"] = r.URL.Query().Get("localPortNumber")
+	}
+	p := &ssmPort{data: make(chan []byte, 64), flags: make(chan ssmchannel.Flag, 4)}
+	ch := ssmchannel.NewChannel(ssmchannel.Options{
+		SessionType: "Port", Properties: props, SessionID: sess.ID, Target: sess.Target, Now: s.now, Logf: s.logf,
+		Input: p.input,
+	})
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer cancel()
+		if err := ch.Serve(sctx, ws); err != nil && sctx.Err() == nil {
+			s.logf("server: session %s: data channel: %v", sess.ID, err)
+		}
+	})
+	defer wg.Wait()
+	ended := make(chan struct{})
+	wg.Go(func() { rl.Wait(sctx); close(ended) })
+	for {
+		// A connection begins with its first bytes.
+		var first []byte
+		select {
+		case <-sctx.Done():
+			return
+		case first = <-p.data:
+		case f := <-p.flags:
+			if f == ssmchannel.FlagTerminateSession {
+				rl.Terminate("TerminatedByUser")
+			}
+			continue
+		case <-ended:
+			ch.Close(sctx, "")
+			return
+		}
+		ac := s.agent(sess.Target)
+		if ac == nil {
+			ch.Close(sctx, "node "+sess.Target+" is offline")
+			return
+		}
+		err := rl.Forward(sctx, &ac.Link, r.RemoteAddr, func(connCtx context.Context) (io.ReadWriteCloser, error) {
+			return &ssmPortConn{ctx: connCtx, channel: sctx, ch: ch, p: p, pending: first, closed: make(chan struct{})}, nil
+		})
+		if ce := (*relay.ConnectError)(nil); errors.As(err, &ce) {
+			s.logf("server: session %s: data channel: %v", sess.ID, ce.Err)
+		}
+		if port.Stdio || rl.Ended() {
+			// ssh's one connection is the session: it ends with it.
+			ch.Close(sctx, "")
+			return
+		}
+	}
+}
+
+// ssmPort is what the plugin sends of a port session: the connection's
+// bytes, and flags.
+type ssmPort struct {
+	data  chan []byte
+	flags chan ssmchannel.Flag
+}
+
+func (p *ssmPort) input(pt ssmchannel.PayloadType, b []byte) {
+	switch pt {
+	case ssmchannel.PayloadOutput:
+		p.data <- bytes.Clone(b)
+	case ssmchannel.PayloadFlag:
+		p.flags <- ssmchannel.Flag(binary.BigEndian.Uint32(b))
+	}
+}
+
+// ssmPortConn is one forwarded connection's plugin side, for the relay.
+// It ends when the plugin ends it (a flag), the plugin's channel ends
+// (channel), the relay closes it (the target closed its side), or the
+// session ends (ctx).
+type ssmPortConn struct {
+	ctx, channel context.Context
+	ch           *ssmchannel.Channel
+	p            *ssmPort
+	pending      []byte // read, not yet handed over
+	closed       chan struct{}
+	closeOnce    sync.Once
+}
+
+func (c *ssmPortConn) Read(b []byte) (int, error) {
+	for len(c.pending) == 0 {
+		select {
+		case c.pending = <-c.p.data:
+		case f := <-c.p.flags:
+			if f == ssmchannel.FlagDisconnectToPort || f == ssmchannel.FlagTerminateSession {
+				if f == ssmchannel.FlagTerminateSession {
+					c.p.flags <- f // for serveSSMPort, which ends the session
+				}
+				return 0, io.EOF
+			}
+		case <-c.ctx.Done():
+			return 0, io.EOF
+		case <-c.channel.Done():
+			return 0, io.EOF
+		case <-c.closed:
+			return 0, io.EOF
+		}
+	}
+	n := copy(b, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+func (c *ssmPortConn) Write(b []byte) (int, error) { return c.ch.Write(c.ctx, b) }
+
+func (c *ssmPortConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return nil
 }
