@@ -294,16 +294,18 @@ func (s *Server) serveSSMPort(ctx context.Context, r *http.Request, ws *websocke
 		SessionType: "Port", Properties: props, SessionID: sess.ID, Target: sess.Target, Now: s.now, Logf: s.logf,
 		Input: p.input,
 	})
+	// Deferred in this order so that the goroutines are told to end
+	// (cancel) before they are waited for.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer cancel()
 		if err := ch.Serve(sctx, ws); err != nil && sctx.Err() == nil {
 			s.logf("server: session %s: data channel: %v", sess.ID, err)
 		}
 	})
-	defer wg.Wait()
 	ended := make(chan struct{})
 	wg.Go(func() { rl.Wait(sctx); close(ended) })
 	for {
