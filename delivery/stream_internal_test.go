@@ -170,22 +170,8 @@ func TestStreamAgainSendsNothingTwice(t *testing.T) {
 // the rest, rather than ending with what it had.
 func TestStreamFetchesTheEndOfARemoteSession(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clk := clocktest.New(time.Now().Truncate(time.Millisecond))
 	const account, id = store.DefaultAccount, "alice-00000000000000005"
-	if err := st.EnsureAccount(ctx, store.Account{ID: account, Name: "default", CreatedAt: clk.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	code := 0
-	if err := st.CreateSession(ctx, store.Session{ID: id, Account: account, Owner: "alice", Target: "mi-00000000000000001",
-		Status: store.StatusTerminated, StartedAt: clk.Now(), EndedAt: clk.Now().Add(time.Second), ExitCode: &code}); err != nil {
-		t.Fatal(err)
-	}
+	st, clk, dir := endedSession(t, id)
 	out := func(s string) recording.Record { return recording.Record{Kind: recording.KindOutput, Data: []byte(s)} }
 	partial, full := filepath.Join(dir, "partial.journal"), filepath.Join(dir, "full.journal")
 	writeJournal(t, partial, id, clk.Now(), out("line one\r\n"), out("line two\r\n"))

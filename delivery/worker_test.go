@@ -248,6 +248,30 @@ func TestStaleDueIsNotDeliveredTwice(t *testing.T) {
 	}
 }
 
+// endedSession makes a store in a temporary directory holding the default
+// account's session id, ended with exit code 0 at the clock's time, and
+// returns the store, the clock (near the real time: destinations refuse
+// events far from theirs) and the directory.
+func endedSession(t *testing.T, id string) (store.Store, *clocktest.Clock, string) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(dir, "postern.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := clocktest.New(time.Now().Truncate(time.Millisecond))
+	if err := st.EnsureAccount(t.Context(), store.Account{ID: store.DefaultAccount, Name: "default", CreatedAt: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	code := 0
+	if err := st.CreateSession(t.Context(), store.Session{ID: id, Account: store.DefaultAccount, Owner: "alice", Target: "mi-00000000000000001",
+		Status: store.StatusTerminated, StartedAt: clk.Now(), EndedAt: clk.Now().Add(time.Second), ExitCode: &code}); err != nil {
+		t.Fatal(err)
+	}
+	return st, clk, dir
+}
+
 // writeJournal writes a finished session's journal of records at path.
 func writeJournal(t *testing.T, path, id string, start time.Time, records ...recording.Record) {
 	t.Helper()
@@ -272,22 +296,8 @@ func writeJournal(t *testing.T, path, id string, start time.Time, records ...rec
 // delivers all of it.
 func TestJournalFetchedBeforeDelivery(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "postern.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clk := clocktest.New(time.Now().Truncate(time.Millisecond))
 	const account, id = store.DefaultAccount, "alice-00000000000000004"
-	if err := st.EnsureAccount(ctx, store.Account{ID: account, Name: "default", CreatedAt: clk.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	code := 0
-	if err := st.CreateSession(ctx, store.Session{ID: id, Account: account, Owner: "alice", Target: "mi-00000000000000001",
-		Status: store.StatusTerminated, StartedAt: clk.Now(), EndedAt: clk.Now(), ExitCode: &code}); err != nil {
-		t.Fatal(err)
-	}
+	st, clk, dir := endedSession(t, id)
 	// The journal is elsewhere (the bucket); this server's path is empty.
 	remote, local := filepath.Join(dir, "bucket.journal"), filepath.Join(dir, "local", id+".journal")
 	writeJournal(t, remote, id, clk.Now(), recording.Record{Kind: recording.KindOutput, Data: []byte("ran on another server\r\n")}, recording.Record{Kind: recording.KindExit})
