@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +50,7 @@ type Channel struct {
 	responded bool              // the plugin answered the handshake request
 	ready     bool              // the handshake completed: output may flow
 	conn      *websocket.Conn   // the connection being served; nil between
+	gen       uint64            // counts connections: which one conn is
 	closed    bool
 
 	// kick wakes the send loop when output is queued or the
@@ -61,7 +63,9 @@ type pending struct {
 	m        Message
 	frame    []byte
 	sent     time.Time // first sent; zero until then
-	lastSent time.Time
+	lastSent time.Time // last sent on connection gen; zero if not on it yet
+	gen      uint64    // the connection it was last sent on
+	earlier  bool      // sent on a connection before gen too
 	resends  int
 }
 
@@ -190,8 +194,13 @@ func (c *Channel) Serve(ctx context.Context, ws *websocket.Conn) error {
 		c.conn.Close(websocket.StatusGoingAway, "the plugin connected again")
 	}
 	c.conn = ws
+	c.gen++
 	for _, p := range c.unacked {
-		p.lastSent = time.Time{} // all of it again, on the new connection
+		// All of it again, on the new connection: the plugin may
+		// have it already (its acknowledgement lost with the old
+		// connection), see acknowledged.
+		p.earlier = p.earlier || !p.sent.IsZero()
+		p.lastSent = time.Time{}
 	}
 	c.cond.Broadcast()
 	c.mu.Unlock()
@@ -283,7 +292,7 @@ func (c *Channel) due(ws *websocket.Conn) ([][]byte, error) {
 		if p.sent.IsZero() {
 			p.sent = now
 		}
-		p.lastSent = now
+		p.lastSent, p.gen = now, c.gen
 		out = append(out, p.frame)
 	}
 	return out, nil
@@ -411,6 +420,19 @@ func (c *Channel) readLoop(ctx context.Context, ws *websocket.Conn) error {
 
 // acknowledged takes an acknowledgement: the message it names is done.
 // Acknowledgements are individual, not cumulative.
+//
+// One inference makes up for the plugin's silence about duplicates: it
+// drops a message it has handed over already without acknowledging it
+// again (src/datachannel/streaming.go), so a message whose
+// acknowledgement was lost with a connection would be sent again
+// forever. The plugin reads a connection's messages in order and
+// acknowledges each it takes before reading the next; messages are first
+// sent on a connection in sequence order. So when it acknowledges a
+// message, every earlier one sent on the same connection was either
+// acknowledged before it, or dropped as a duplicate: those still waiting
+// that had also been sent on an earlier connection are done. (A message
+// first sent on this connection cannot be a duplicate, and is left to
+// its own acknowledgement.)
 func (c *Channel) acknowledged(m Message) {
 	var a Ack
 	if err := json.Unmarshal(m.Payload, &a); err != nil {
@@ -419,22 +441,27 @@ func (c *Channel) acknowledged(m Message) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, p := range c.unacked {
-		if p.m.Seq != a.Seq {
-			continue
-		}
-		if p.resends == 0 && !p.sent.IsZero() {
-			c.sampleRTT(c.opts.Now().Sub(p.sent))
-		}
-		c.unackedN -= len(p.m.Payload)
-		c.unacked = append(c.unacked[:i], c.unacked[i+1:]...)
-		if p.m.Seq == seqHandshakeComplete {
-			c.ready = true
-			c.poke()
-		}
-		c.cond.Broadcast()
+	i := slices.IndexFunc(c.unacked, func(p *pending) bool { return p.m.Seq == a.Seq })
+	if i < 0 {
 		return
 	}
+	p := c.unacked[i]
+	if p.resends == 0 && !p.earlier && !p.sent.IsZero() {
+		c.sampleRTT(c.opts.Now().Sub(p.sent))
+	}
+	gen := p.gen
+	c.unacked = slices.DeleteFunc(c.unacked, func(q *pending) bool {
+		done := q == p || q.m.Seq < p.m.Seq && q.earlier && q.gen == gen && !q.lastSent.IsZero()
+		if done {
+			c.unackedN -= len(q.m.Payload)
+			if q.m.Seq == seqHandshakeComplete {
+				c.ready = true
+				c.poke()
+			}
+		}
+		return done
+	})
+	c.cond.Broadcast()
 }
 
 // sampleRTT updates the retransmission timeout with a round trip

@@ -25,8 +25,16 @@ type peer struct {
 // servePeer starts a channel behind an HTTP server and connects a peer.
 func servePeer(t *testing.T, opts Options) (*Channel, *peer) {
 	t.Helper()
+	ch, dial := servePeers(t, opts)
+	return ch, dial()
+}
+
+// servePeers starts a channel behind an HTTP server; dial connects a
+// peer to it, another connection of the same channel each time.
+func servePeers(t *testing.T, opts Options) (ch *Channel, dial func() *peer) {
+	t.Helper()
 	opts.Logf = t.Logf
-	ch := NewChannel(opts)
+	ch = NewChannel(opts)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := websocket.Accept(w, r, nil)
 		if err != nil {
@@ -39,16 +47,19 @@ func servePeer(t *testing.T, opts Options) (*Channel, *peer) {
 		ch.Serve(r.Context(), ws)
 	}))
 	t.Cleanup(srv.Close)
-	ws, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
+	return ch, func() *peer {
+		t.Helper()
+		ws, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.CloseNow() })
+		open, _ := json.Marshal(OpenDataChannel{MessageSchemaVersion: "1.0", RequestID: "r", TokenValue: "t", ClientID: "c", ClientVersion: "1.3.0.0"})
+		if err := ws.Write(t.Context(), websocket.MessageText, open); err != nil {
+			t.Fatal(err)
+		}
+		return &peer{t: t, ws: ws}
 	}
-	t.Cleanup(func() { ws.CloseNow() })
-	open, _ := json.Marshal(OpenDataChannel{MessageSchemaVersion: "1.0", RequestID: "r", TokenValue: "t", ClientID: "c", ClientVersion: "1.3.0.0"})
-	if err := ws.Write(t.Context(), websocket.MessageText, open); err != nil {
-		t.Fatal(err)
-	}
-	return ch, &peer{t: t, ws: ws}
 }
 
 // next reads the next message that is not an acknowledgement; acks are
@@ -210,5 +221,77 @@ func TestOutputResentUntilAcknowledged(t *testing.T) {
 	}
 	if m := p.next(&acks); m.Seq != 3 || string(m.Payload) != "next" {
 		t.Fatalf("after the acknowledgement: seq %d %q", m.Seq, m.Payload)
+	}
+}
+
+// TestReconnectEndsDuplicates: output the plugin took on a connection
+// that was cut before its acknowledgement came is sent again on the next
+// connection, where the plugin drops it without a word (it acknowledges
+// no duplicate); the acknowledgement of a later message ends it, so it is
+// not sent again for ever. Output first sent on the new connection waits
+// for its own acknowledgement.
+func TestReconnectEndsDuplicates(t *testing.T) {
+	ch, dial := servePeers(t, Options{SessionType: "Standard_Stream"})
+	p := dial()
+	p.handshake()
+	var acks []Ack
+	if _, err := ch.Write(t.Context(), []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if m := p.next(&acks); m.Seq != 2 {
+		t.Fatalf("first output: seq %d", m.Seq)
+	}
+	// Taken, but the connection is cut before its acknowledgement.
+	p.ws.CloseNow()
+	if _, err := ch.Write(t.Context(), []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+
+	p = dial()
+	again := p.next(&acks)
+	if again.Seq != 2 || string(again.Payload) != "one" {
+		t.Fatalf("first on the new connection: seq %d %q; want 2 again", again.Seq, again.Payload)
+	}
+	// The plugin drops it (a duplicate) and acknowledges what follows.
+	two := p.next(&acks)
+	for two.Seq == 2 {
+		two = p.next(&acks)
+	}
+	if two.Seq != 3 || string(two.Payload) != "two" {
+		t.Fatalf("then: seq %d %q; want 3", two.Seq, two.Payload)
+	}
+	p.ack(two)
+	waitUnacked(t, ch, nil)
+
+	// On this connection only: no inference.
+	ch.Write(t.Context(), []byte("three"))
+	ch.Write(t.Context(), []byte("four"))
+	for {
+		m := p.next(&acks)
+		if m.Seq == 5 {
+			p.ack(m)
+			break
+		}
+	}
+	waitUnacked(t, ch, []int64{4})
+}
+
+// waitUnacked waits until the channel's output waiting for an
+// acknowledgement is want (by sequence number).
+func waitUnacked(t *testing.T, ch *Channel, want []int64) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ch.mu.Lock()
+		var got []int64
+		for _, p := range ch.unacked {
+			got = append(got, p.m.Seq)
+		}
+		ch.mu.Unlock()
+		if equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for acknowledgement: %v; want %v", got, want)
+		}
 	}
 }

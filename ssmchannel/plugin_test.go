@@ -155,3 +155,90 @@ func TestRealPlugin(t *testing.T) {
 		t.Errorf("the plugin exited %d", code)
 	}
 }
+
+// TestRealPluginResumes cuts the plugin's connection in the middle of a
+// session: the plugin calls ResumeSession at its endpoint, dials again
+// with the new token, and the session goes on where it was, output
+// written while it was away included, nothing printed twice.
+func TestRealPluginResumes(t *testing.T) {
+	plugin := plugintest.Path(t)
+	ctx := ptytest.Context(t)
+	s := &lineShell{t: t}
+	s.ch = NewChannel(Options{
+		SessionType: "Standard_Stream", SessionID: "s-resume", Target: "mi-test", Logf: t.Logf,
+		Input: func(pt PayloadType, b []byte) { s.input(ctx, pt, b) },
+	})
+	var (
+		mu      sync.Mutex // guards the fields below
+		conn    *websocket.Conn
+		tokens  []string
+		resumes int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			if got := r.Header.Get("X-Amz-Target"); got != "AmazonSSM.ResumeSession" {
+				t.Errorf("the plugin called %s", got)
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			mu.Lock()
+			resumes++
+			tok := fmt.Sprintf("token-%d", resumes+1)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			json.NewEncoder(w).Encode(map[string]string{"SessionId": "s-resume", "TokenValue": tok, "StreamUrl": "ws://ignored"})
+			return
+		}
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		open, err := ReadOpen(r.Context(), ws)
+		if err != nil {
+			t.Errorf("opening frame: %v", err)
+			return
+		}
+		mu.Lock()
+		conn = ws
+		tokens = append(tokens, open.TokenValue)
+		mu.Unlock()
+		s.ch.Serve(ctx, ws)
+	}))
+	defer srv.Close()
+
+	resp, _ := json.Marshal(map[string]string{"SessionId": "s-resume", "TokenValue": "token-1", "StreamUrl": "ws" + strings.TrimPrefix(srv.URL, "http") + "/data-channel/s-resume"})
+	cmd := exec.Command(plugin, string(resp), "us-east-1", "StartSession", "", `{"Target":"mi-test"}`, srv.URL)
+	// The plugin signs ResumeSession with these (the test's server does
+	// not check them).
+	cmd.Env = append(cmd.Environ(), "SSM_PLUGIN_SKIP_CLIENT_CONFIGURE=true", "AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_SESSION_TOKEN=")
+	p := ptytest.Start(t, cmd)
+	p.Expect(ctx, "Starting session with SessionId: s-resume")
+	p.Write("before\r")
+	p.Expect(ctx, "you typed: before")
+
+	mu.Lock()
+	conn.CloseNow()
+	mu.Unlock()
+	// Written while the plugin is away: it is shown once it is back.
+	if _, err := s.ch.Write(ctx, []byte("written-while-away\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	p.Expect(ctx, "written-while-away")
+	p.Write("after\r")
+	p.Expect(ctx, "you typed: after")
+	mu.Lock()
+	if resumes != 1 || len(tokens) != 2 || tokens[1] != "token-2" {
+		t.Errorf("%d ResumeSession calls, connections with tokens %q; want one call, then a connection with token-2", resumes, tokens)
+	}
+	mu.Unlock()
+	p.Write("bye\r")
+	p.Expect(ctx, "closed by the test shell")
+	if code := p.Wait(ctx); code != 0 {
+		t.Errorf("the plugin exited %d", code)
+	}
+	for _, l := range []string{"you typed: before", "written-while-away", "you typed: after"} {
+		if n := strings.Count(p.Output(), l); n != 1 {
+			t.Errorf("%q shown %d times, want once:\n%s", l, n, p.Output())
+		}
+	}
+}
