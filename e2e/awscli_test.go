@@ -30,6 +30,7 @@ import (
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/netfault"
 	"github.com/postern/postern/ptytest"
 	"github.com/postern/postern/ssmchannel/plugintest"
 )
@@ -455,7 +456,8 @@ func (s *syncBuffer) String() string {
 // against Postern runs AWS's own session-manager-plugin (built from its
 // source), which opens the session's data channel: a shell on the node,
 // typed into through a real terminal, resized, exited, and recorded as
-// any session.
+// any session; its connection is cut in the middle, and the plugin
+// resumes it (ResumeSession) where it was.
 func TestAWSCLIStartSession(t *testing.T) {
 	ctx := testCtx(t)
 	e := startDev(t)
@@ -474,6 +476,18 @@ func TestAWSCLIStartSession(t *testing.T) {
 	}
 	cmd := awsCommand(t, e, v2, m[1], m[2], "ssm", "start-session", "--target", hostname(t))
 	cmd.Env = append(cmd.Env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "SSL_CERT_FILE="+filepath.Join(e.dir, "aws-ca.pem"))
+	// Through a proxy that can cut connections: the CLI's endpoint, and
+	// so the StreamUrl the plugin dials.
+	px, err := netfault.New(strings.TrimPrefix(e.url, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	for i, a := range cmd.Args {
+		if a == "--endpoint-url" {
+			cmd.Args[i+1] = "https://" + px.Addr()
+		}
+	}
 	pty := ptytest.Start(t, cmd)
 	id := pty.ExpectRegexp(ctx, regexp.MustCompile(`Starting session with SessionId: (\S+)`))[1]
 	pty.WriteLine(setPrompt)
@@ -491,6 +505,23 @@ func TestAWSCLIStartSession(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		pty.WriteLine("stty size")
 		pty.Expect(ctx, prompt)
+	}
+	// Cut while the shell is about to print: the plugin resumes, and
+	// what was printed meanwhile is shown once.
+	// (Once the line is echoed: the plugin ends, as with AWS, when it
+	// finds the connection broken while it sends rather than while it
+	// reads.)
+	pty.WriteLine("sleep 0.5; echo after-$((6*8))")
+	pty.Expect(ctx, "echo after-$((6*8))")
+	if n := px.Cut(); n == 0 {
+		t.Fatal("no connection to cut")
+	}
+	pty.Expect(ctx, "after-48")
+	pty.Expect(ctx, prompt)
+	pty.WriteLine("echo typed-$((7*7))")
+	pty.Expect(ctx, "typed-49")
+	if n := strings.Count(pty.Output(), "after-48"); n != 1 {
+		t.Errorf("after-48 shown %d times across the resume, want once", n)
 	}
 	pty.WriteLine("exit 0")
 	pty.Expect(ctx, "exit code 0")
@@ -511,6 +542,19 @@ func TestAWSCLIStartSession(t *testing.T) {
 	}
 	if log := e.mustRun(ctx, "logs", "get", id); !strings.Contains(log, "plugin-42") {
 		t.Errorf("the recording of %s holds no plugin-42:\n%s", id, log)
+	}
+
+	// A command without a terminal (NonInteractiveCommands): its
+	// standard output and error shown, how it ended told.
+	cmd = awsCommand(t, e, v2, m[1], m[2], "ssm", "start-session", "--target", hostname(t),
+		"--document-name", "AWS-StartNonInteractiveCommand", "--parameters", `{"command":["echo to-out-$((2*3)); echo to-err-$((3*3)) >&2; exit 3"]}`)
+	cmd.Env = append(cmd.Env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "SSL_CERT_FILE="+filepath.Join(e.dir, "aws-ca.pem"))
+	pty = ptytest.Start(t, cmd)
+	pty.Expect(ctx, "to-out-6")
+	pty.Expect(ctx, "exit code 3")
+	pty.Wait(ctx)
+	if !strings.Contains(pty.Output(), "to-err-9") {
+		t.Errorf("the command's standard error is not shown:\n%s", pty.Output())
 	}
 
 	// The data channel takes only the TokenValue StartSession gave for
@@ -639,5 +683,18 @@ func TestAWSCLIPortSessions(t *testing.T) {
 		if err != nil || string(got) != hex.EncodeToString(sum[:]) {
 			t.Fatalf("connection %d: the target hashed %q (%v), want %x", i, got, err, sum)
 		}
+	}
+	// Terminated from elsewhere: the plugin is told, and exits.
+	m = regexp.MustCompile(`Starting session with SessionId: (\S+)`).FindStringSubmatch(fout.String())
+	if m == nil {
+		t.Fatalf("no session id in:\n%s", fout.String())
+	}
+	e.mustRun(ctx, "terminate", m[1])
+	exited := make(chan struct{})
+	go func() { fwd.Process.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		t.Fatalf("the plugin did not exit when its session was terminated:\n%s", fout.String())
 	}
 }

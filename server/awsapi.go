@@ -148,6 +148,7 @@ var awsOperations = map[string]func(s *Server, r *http.Request, body []byte) (an
 	"AmazonSSM.DescribeSessions":            (*Server).awsDescribeSessions,
 	"AmazonSSM.TerminateSession":            (*Server).awsTerminateSession,
 	"AmazonSSM.StartSession":                (*Server).awsStartSession,
+	"AmazonSSM.ResumeSession":               (*Server).awsResumeSession,
 	"AmazonSSM.GetConnectionStatus":         (*Server).awsGetConnectionStatus,
 	"AmazonSSM.GetDocument":                 (*Server).awsGetDocument,
 	"AmazonSSM.CreateDocument":              (*Server).awsCreateDocument,

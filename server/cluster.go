@@ -20,6 +20,7 @@ import (
 	"github.com/postern/postern/lease"
 	"github.com/postern/postern/recording"
 	"github.com/postern/postern/relay"
+	"github.com/postern/postern/sigv4"
 	"github.com/postern/postern/store"
 )
 
@@ -97,12 +98,13 @@ func (s *Server) clustered(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if r.Header.Get("X-Amz-Target") == "" {
+		if r.Header.Get("X-Amz-Target") == "" && !strings.HasPrefix(r.URL.Path, PathSSMDataChannel+"/") {
 			// Only a signed-in caller's request costs a peer anything,
 			// and its connection, which may carry a terminal for
 			// hours, stops counting as a stranger's (connlimit). (An
 			// AWS API call is checked by the peer: its signature
-			// covers what only the peer verifies.)
+			// covers what only the peer verifies; so is a data
+			// channel's token, in its first frame.)
 			if _, err := s.authenticate(r); err != nil {
 				next.ServeHTTP(w, r)
 				return
@@ -136,6 +138,13 @@ func peekBody(r *http.Request) ([]byte, bool) {
 // serves. A request without credentials is served here (and refused):
 // only a signed-in caller's requests cost a peer anything.
 func (s *Server) holderKey(r *http.Request) string {
+	if id, ok := strings.CutPrefix(r.URL.Path, PathSSMDataChannel+"/"); ok && id != "" {
+		// The plugin's data channel: its credentials come in its
+		// first frame, which only the session's server reads. Until
+		// then its connection counts here as a stranger's, which
+		// bounds what strangers can make peers hold.
+		return "session/" + id
+	}
 	if r.Header.Get("Authorization") == "" {
 		if ck, err := r.Cookie(sessionCookie); err != nil || ck.Value == "" {
 			return ""
@@ -167,6 +176,25 @@ func (s *Server) holderKey(r *http.Request) string {
 			return "session/" + in.SessionId
 		}
 		return ""
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/" && r.Header.Get("X-Amz-Target") == "AmazonSSM.StartSession" {
+		// A new session through AWS's API, on its node's server,
+		// whose StreamUrl the plugin then dials. Only a validly
+		// signed request is forwarded (and the peer checks it again).
+		var in struct{ Target string }
+		body, ok := peekBody(r)
+		if !ok || json.Unmarshal(body, &in) != nil || in.Target == "" {
+			return ""
+		}
+		v, err := sigv4.Verify(r, body, s.now(), awsServices["AmazonSSM"], s.accessKeyCaller(r.Context()))
+		if err != nil {
+			return ""
+		}
+		n, err := s.resolveNode(r.Context(), v.Principal.Account, in.Target)
+		if err != nil {
+			return ""
+		}
+		return "node/" + n.ID
 	}
 	if r.Method != http.MethodPost || r.URL.Path != api.PathSessions {
 		return ""

@@ -60,14 +60,22 @@ func (p *peer) url(t *testing.T) string { return "https://" + p.addr }
 // directory of its own (and recordings in object storage, if given).
 func startPeer(t *testing.T, ts *testServer, recordings ...server.RecordingStore) *peer {
 	t.Helper()
+	return startPeerWith(t, ts, func(cfg *server.Config) {
+		if len(recordings) > 0 {
+			cfg.Recordings = recordings[0]
+		}
+	})
+}
+
+// startPeerWith is startPeer with tune adjusting the configuration.
+func startPeerWith(t *testing.T, ts *testServer, tune func(*server.Config)) *peer {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := server.Config{
 		DataDir: dir, Store: ts.srvStore, Logf: t.Logf, Now: ts.clk.Now,
 		CACertFile: filepath.Join(ts.dir, "tls", "ca.crt"), CAKeyFile: filepath.Join(ts.dir, "tls", "ca.key"),
 	}
-	if len(recordings) > 0 {
-		cfg.Recordings = recordings[0]
-	}
+	tune(&cfg)
 	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -179,6 +179,9 @@ type Server struct {
 	registerMu sync.Mutex
 	// relays are the live sessions (package relay).
 	relays *relay.Table
+	// ssm are the data channels of sessions opened through AWS's
+	// session-manager-plugin (ssmsessions.go).
+	ssm ssmChannels
 	// desktops are the live desktop connections (desktop.go).
 	desktops desktops
 

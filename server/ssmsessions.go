@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/postern/postern/authz"
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/httpapi"
+	"github.com/postern/postern/logger"
 	"github.com/postern/postern/relay"
 	"github.com/postern/postern/ssmchannel"
 	"github.com/postern/postern/store"
@@ -46,6 +46,10 @@ const ssmTokenTTL = 10 * time.Minute
 // session's channel takes it.
 func ssmTokenName(sessionID string) string { return "ssm-data-channel " + sessionID }
 
+// ssmResumeTokenName names the token ResumeSession gives: it opens the
+// session's data channel only where the channel is, to go on with it.
+func ssmResumeTokenName(sessionID string) string { return "ssm-data-channel-resume " + sessionID }
+
 // ssmTokenScope is the only action a data channel's token may be used
 // for elsewhere: starting (resuming) a session.
 var ssmTokenScope = []string{string(authz.StartSession)}
@@ -69,9 +73,10 @@ func (s *Server) awsStartSession(r *http.Request, body []byte) (any, error) {
 	}
 	req := api.StartSessionRequest{Target: in.Target, Document: in.DocumentName, Parameters: params, Reason: in.Reason}
 	sess, _, plan, err := s.startRequested(r, req, func(p sessionPlan) error {
-		// What the data channel carries: a terminal, or a port.
-		if p.settings.Desktop != nil || p.pipes {
-			return awsErrorf(http.StatusBadRequest, awsValidation, "document %s runs without a terminal, or is a desktop: through aws ssm start-session only shells, interactive commands and port forwarding are supported yet (use postern exec / postern desktop)", p.document)
+		// What the data channel carries: a terminal, a command's
+		// output, or a port.
+		if p.settings.Desktop != nil {
+			return awsErrorf(http.StatusBadRequest, awsValidation, "document %s is a desktop: open it in the console or with postern desktop; aws ssm start-session carries shells, commands and ports", p.document)
 		}
 		return nil
 	})
@@ -93,9 +98,42 @@ func (s *Server) awsStartSession(r *http.Request, body []byte) (any, error) {
 	return map[string]string{"SessionId": sess.ID, "TokenValue": tok, "StreamUrl": url}, nil
 }
 
-// handleSSMDataChannel serves the plugin's data channel of a session: the
-// opening frame's TokenValue must be the one StartSession gave for this
-// session, whose user is decided on as on a resume.
+// awsResumeSession gives the plugin, whose connection was cut, a token to
+// dial the session's data channel again. A session that has ended gets
+// none: the plugin then says the session timed out, and exits.
+func (s *Server) awsResumeSession(r *http.Request, body []byte) (any, error) {
+	var in struct{ SessionId string }
+	if err := decodeAWS(body, &in); err != nil {
+		return nil, err
+	}
+	if in.SessionId == "" {
+		return nil, awsErrorf(http.StatusBadRequest, awsValidation, "SessionId is required")
+	}
+	sess, err := s.session(r, authz.ResumeSession, in.SessionId)
+	if err != nil {
+		return nil, err
+	}
+	c := callerOf(r)
+	if sess.Owner != c.User.Name {
+		return nil, errorf(http.StatusForbidden, api.CodeAccessDenied, "session %s belongs to %s", sess.ID, sess.Owner)
+	}
+	if !sess.Active() {
+		return map[string]string{"SessionId": sess.ID}, nil
+	}
+	tok, _, err := s.issueToken(r.Context(), store.Token{ID: newTokenID(), Account: c.Account, User: c.User.Name, Kind: store.TokenAPI,
+		Name: ssmResumeTokenName(sess.ID), Scopes: ssmTokenScope}, ssmTokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"SessionId": sess.ID, "TokenValue": tok, "StreamUrl": "wss://" + r.Host + PathSSMDataChannel + "/" + sess.ID}, nil
+}
+
+// handleSSMDataChannel serves one of the plugin's connections to a
+// session's data channel: the opening frame's TokenValue must be one that
+// StartSession or ResumeSession gave for this session, whose user is
+// decided on as on a resume. The first connection sets the channel up
+// (ssmAttachment); after ResumeSession the plugin dials again and goes on
+// with the same channel where it was.
 func (s *Server) handleSSMDataChannel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
@@ -120,7 +158,8 @@ func (s *Server) handleSSMDataChannel(w http.ResponseWriter, r *http.Request) {
 		refuse("%v", err)
 		return
 	}
-	if c.Token.Name != ssmTokenName(id) {
+	resuming := c.Token.Name == ssmResumeTokenName(id)
+	if c.Token.Name != ssmTokenName(id) && !resuming {
 		refuse("the token is not this session's data channel's")
 		return
 	}
@@ -140,50 +179,231 @@ func (s *Server) handleSSMDataChannel(w http.ResponseWriter, r *http.Request) {
 		refuse("session %s is not running on this server", id)
 		return
 	}
-	if sess.Settings.Port != nil {
-		s.serveSSMPort(ctx, r, ws, sess, rl)
+	a := s.ssm.get(id)
+	if a == nil && resuming {
+		// The plugin goes on with the sequence numbers of a channel
+		// this server never had (the server that had it stopped): a
+		// new channel would not be understood.
+		refuse("the data channel of session %s was lost with the server that held it: start a new session", id)
 		return
 	}
-	sc := &ssmClient{frames: make(chan []byte, 64), gone: make(chan struct{})}
-	sc.ch = ssmchannel.NewChannel(ssmchannel.Options{
-		SessionType: "Standard_Stream", SessionID: id, Target: sess.Target, Now: s.now, Logf: s.logf,
-		Input:  sc.input,
-		Resize: sc.resize,
-	})
-	var wg sync.WaitGroup
-	wg.Go(func() { rl.ServeClient(ctx, sc, 0, false) })
-	if err := sc.ch.Serve(ctx, ws); err != nil && ctx.Err() == nil {
+	if a == nil {
+		a = s.ssm.open(id, func() *ssmAttachment {
+			return s.newSSMAttachment(sess, rl, r.RemoteAddr, r.URL.Query().Get("localPortNumber"))
+		})
+	}
+	if a.shell {
+		a.serveShell(ctx, ws, rl, s.logf)
+		return
+	}
+	if err := a.ch.Serve(ctx, ws); err != nil && ctx.Err() == nil {
 		s.logf("server: session %s: data channel: %v", id, err)
+	}
+}
+
+// ssmChannels are the data channels of this server's sessions opened by
+// the plugin, by session: a channel outlives the plugin's connections
+// (ResumeSession), and is forgotten when its session ends here.
+type ssmChannels struct {
+	mu sync.Mutex // guards m
+	m  map[string]*ssmAttachment
+}
+
+func (t *ssmChannels) get(id string) *ssmAttachment {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[id]
+}
+
+// open returns the session's channel, made by mk if it has none.
+func (t *ssmChannels) open(id string, mk func() *ssmAttachment) *ssmAttachment {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a := t.m[id]; a != nil {
+		return a
+	}
+	if t.m == nil {
+		t.m = map[string]*ssmAttachment{}
+	}
+	a := mk()
+	t.m[id] = a
+	return a
+}
+
+func (t *ssmChannels) forget(id string, a *ssmAttachment) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m[id] == a {
+		delete(t.m, id)
+	}
+}
+
+// ssmAttachment is a session's data channel to the plugin, across the
+// plugin's connections. A shell's is the relay's client while a
+// connection is served (ssmClient), which resumes from the output the
+// channel has taken, as a native client resumes from what it has shown;
+// between connections the session is without a client, and ends if the
+// plugin is not back within the relay's grace period. A port session's
+// forwards its connections (serveSSMPort) whether the plugin is connected
+// or on its way back.
+type ssmAttachment struct {
+	ch    *ssmchannel.Channel
+	shell bool // a shell or a command, not a port
+	pipes bool // a command without a terminal
+
+	mu     sync.Mutex // guards client
+	client *ssmClient // the relay's client of the connection served, or nil
+
+	// wmu serializes output into the channel (a client that is ending
+	// and the next may overlap) and guards the fields below.
+	wmu sync.Mutex
+	// offset is how much of the session's client output stream has
+	// been taken: put into the channel, or into out.
+	offset uint64
+	// out is output taken but not yet in the channel (its Write ended
+	// before all of it went in: the connection was cut); it goes first
+	// on the next connection. At most one of the relay's frames.
+	out bytes.Buffer
+	// demux turns a command's chunked standard output and error
+	// (wire.StreamDemux) into out: the plugin shows both as output.
+	demux *wire.StreamDemux
+	exit  string // what the channel's close tells the user
+}
+
+// newSSMAttachment sets up sess's data channel, and what ends it: the end
+// of the session here.
+func (s *Server) newSSMAttachment(sess store.Session, rl *relay.Relay, remote, localPort string) *ssmAttachment {
+	a := &ssmAttachment{shell: sess.Settings.Port == nil, pipes: rl.Pipes()}
+	// (On the wall clock, not the server's: the channel's timers are
+	// its transport's, run by a ticker, as TCP's are.)
+	opts := ssmchannel.Options{SessionID: sess.ID, Target: sess.Target, Logf: s.logf}
+	var p *ssmPort
+	if a.shell {
+		// The plugin treats the three alike; the type says what it is.
+		opts.SessionType = "Standard_Stream"
+		if t := sess.Settings.Type; t == string(document.InteractiveCommands) || t == string(document.NonInteractiveCommands) {
+			opts.SessionType = t
+		}
+		opts.Input = a.input
+		if a.pipes {
+			a.demux = &wire.StreamDemux{Stdout: &a.out, Stderr: &a.out}
+		} else {
+			opts.Resize = a.resize
+		}
+	} else {
+		port := sess.Settings.Port
+		opts.SessionType = "Port"
+		opts.Properties = map[string]string{"portNumber": strconv.Itoa(port.Port)}
+		if !port.Stdio {
+			opts.Properties["type"] = document.LocalPortForwarding
+			opts.Properties["localPortNumber"] = localPort
+		}
+		p = &ssmPort{data: make(chan []byte, 64), flags: make(chan ssmchannel.Flag, 4), done: make(chan struct{})}
+		opts.Input = p.input
+	}
+	a.ch = ssmchannel.NewChannel(opts)
+	s.wg.Go(func() {
+		ctx, cancel := context.WithCancel(s.ctx)
+		// Deferred in this order so that the forwarding is told to
+		// end (cancel) before it is waited for.
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer cancel()
+		if p != nil {
+			wg.Go(func() {
+				s.serveSSMPort(ctx, remote, a.ch, p, sess, rl)
+				close(p.done)
+				cancel()
+			})
+		}
+		final, ended := rl.Wait(ctx)
+		s.ssm.forget(sess.ID, a)
+		a.mu.Lock()
+		attached := a.client != nil
+		a.mu.Unlock()
+		switch {
+		case rl.Released():
+			a.ch.Close(ctx, "session "+sess.ID+" moved to another server, which cannot take its data channel: start a new session")
+		case s.ctx.Err() != nil:
+			a.ch.Close(context.Background(), "the server is stopping")
+		case attached && ended:
+			// The relay's client is given the rest of the output,
+			// then the exit, and closes the channel with it.
+		case ended && final.ExitCode != nil:
+			a.ch.Close(ctx, ssmExitMessage(final.Status, *final.ExitCode, final.StatusReason))
+		default:
+			a.ch.Close(ctx, "")
+		}
+	})
+	return a
+}
+
+// serveShell serves one of the plugin's connections as the relay's
+// client, from the output the channel has not taken yet.
+func (a *ssmAttachment) serveShell(ctx context.Context, ws *websocket.Conn, rl *relay.Relay, logf logger.Logf) {
+	sc := &ssmClient{a: a, frames: make(chan []byte, 64), gone: make(chan struct{})}
+	a.mu.Lock()
+	a.client = sc
+	a.mu.Unlock()
+	a.wmu.Lock()
+	offset := a.offset
+	a.wmu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer cancel() // no client, no connection
+		// What the last connection took but could not send first.
+		a.wmu.Lock()
+		err := a.flush(ctx)
+		a.wmu.Unlock()
+		if err == nil {
+			rl.ServeClient(ctx, sc, offset, false)
+		}
+	})
+	if err := a.ch.Serve(ctx, ws); err != nil && ctx.Err() == nil {
+		logf("server: session %s: data channel: %v", rl.ID(), err)
 	}
 	sc.leave()
 	wg.Wait()
+	a.mu.Lock()
+	if a.client == sc {
+		a.client = nil
+	}
+	a.mu.Unlock()
 }
 
-// ssmClient is a session's client that is the plugin's data channel: the
-// relay's frames (wire) in, the channel's messages out.
+// input takes the plugin's keys (or a flag, ignored for a terminal).
+func (a *ssmAttachment) input(pt ssmchannel.PayloadType, b []byte) {
+	if pt == ssmchannel.PayloadOutput {
+		a.send(wire.AppendFrame(nil, wire.TInput, b))
+	}
+}
+
+func (a *ssmAttachment) resize(cols, rows int) {
+	a.send(wire.AppendFrame(nil, wire.TResize, wire.AppendResize(nil, cols, rows)))
+}
+
+// send hands a frame to the relay's reader of the connection served.
+func (a *ssmAttachment) send(f []byte) {
+	a.mu.Lock()
+	c := a.client
+	a.mu.Unlock()
+	if c != nil {
+		c.send(f)
+	}
+}
+
+// ssmClient is the relay's client while one of the plugin's connections
+// is served: the relay's frames (wire) in, the channel's messages out.
 type ssmClient struct {
-	ch     *ssmchannel.Channel
+	a      *ssmAttachment
 	frames chan []byte   // input and resize frames for the relay
 	gone   chan struct{} // closed when the plugin's connection has ended
-
-	mu   sync.Mutex // guards exit
-	exit string     // what the channel's close tells the user
-	once sync.Once
+	once   sync.Once
 }
 
 var _ relay.ClientConn = (*ssmClient)(nil)
-
-// input takes the plugin's keys (or a flag, ignored for a terminal).
-func (c *ssmClient) input(pt ssmchannel.PayloadType, b []byte) {
-	if pt != ssmchannel.PayloadOutput {
-		return
-	}
-	c.send(wire.AppendFrame(nil, wire.TInput, b))
-}
-
-func (c *ssmClient) resize(cols, rows int) {
-	c.send(wire.AppendFrame(nil, wire.TResize, wire.AppendResize(nil, cols, rows)))
-}
 
 // send hands a frame to the relay's reader; the channel's reader waits
 // for it (the plugin's input then waits for its acknowledgement).
@@ -208,65 +428,90 @@ func (c *ssmClient) Read(ctx context.Context) (websocket.MessageType, []byte, er
 	}
 }
 
-// Write takes the relay's frames: output goes to the plugin, a notice as
-// a line of its own, the exit to the channel's close.
+// Write takes the relay's frames: output goes to the plugin (what the
+// channel took on an earlier connection skipped), a notice as a line of
+// its own, the exit to the channel's close.
 func (c *ssmClient) Write(ctx context.Context, _ websocket.MessageType, p []byte) error {
 	f, err := wire.DecodeFrame(p)
 	if err != nil {
 		return err
 	}
+	a := c.a
+	a.wmu.Lock()
+	defer a.wmu.Unlock()
 	switch f.Type {
 	case wire.TOutput:
-		_, data, err := wire.ParseOutput(f.Payload)
+		off, data, err := wire.ParseOutput(f.Payload)
 		if err != nil {
 			return err
 		}
-		_, err = c.ch.Write(ctx, data)
-		return err
+		if off > a.offset {
+			return fmt.Errorf("output resumes at %d, the channel has taken %d", off, a.offset)
+		}
+		if skip := a.offset - off; skip < uint64(len(data)) {
+			data = data[skip:]
+			if a.demux != nil {
+				if _, err := a.demux.Write(data); err != nil {
+					return err
+				}
+			} else {
+				a.out.Write(data)
+			}
+			a.offset += uint64(len(data))
+		}
+		return a.flush(ctx)
 	case wire.TNotice:
-		_, err := c.ch.Write(ctx, []byte("\r\n"+string(f.Payload)+"\r\n"))
-		return err
+		a.out.WriteString("\r\n" + string(f.Payload) + "\r\n")
+		return a.flush(ctx)
 	case wire.TExit:
 		var e wire.Exit
 		if err := json.Unmarshal(f.Payload, &e); err != nil {
 			return err
 		}
-		msg := fmt.Sprintf("%s, exit code %d", e.Status, e.Code)
-		if e.Reason != "" && !slices.Contains([]string{"", "Exited"}, e.Reason) {
-			msg += " (" + e.Reason + ")"
-		}
-		c.mu.Lock()
-		c.exit = msg
-		c.mu.Unlock()
+		a.exit = ssmExitMessage(e.Status, e.Code, e.Reason)
 	case wire.TError:
-		c.mu.Lock()
-		c.exit = string(f.Payload)
-		c.mu.Unlock()
+		a.exit = string(f.Payload)
 	}
 	return nil
 }
 
+// ssmExitMessage is what the plugin prints when the session has ended.
+func ssmExitMessage(status string, code int, reason string) string {
+	msg := fmt.Sprintf("%s, exit code %d", status, code)
+	if reason != "" && reason != "Exited" {
+		msg += " (" + reason + ")"
+	}
+	return msg
+}
+
+// flush puts what was taken into the channel. a.wmu is held.
+func (a *ssmAttachment) flush(ctx context.Context) error {
+	n, err := a.ch.Write(ctx, a.out.Bytes())
+	a.out.Next(n)
+	return err
+}
+
 // Close ends the channel, telling the plugin how the session ended.
 func (c *ssmClient) Close(websocket.StatusCode, string) error {
-	c.mu.Lock()
-	exit := c.exit
-	c.mu.Unlock()
-	err := c.ch.Close(context.Background(), exit)
+	c.a.wmu.Lock()
+	exit := c.a.exit
+	c.a.wmu.Unlock()
+	err := c.a.ch.Close(context.Background(), exit)
 	c.leave()
 	return err
 }
 
-// CloseNow ends the channel at once.
+// CloseNow ends this client but not the channel: the relay lets go of a
+// client that left (the plugin's connection was cut: it comes back) or
+// failed, or of a session it handed over (newSSMAttachment tells the
+// plugin); the connection's Serve then ends (serveShell).
 func (c *ssmClient) CloseNow() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // no waiting for acknowledgements
-	err := c.ch.Close(ctx, "")
 	c.leave()
-	return err
+	return nil
 }
 
 // Ping answers for the channel, which keeps its own connection alive: a
-// plugin that has gone ends Serve, and with it this attachment.
+// plugin that has gone ends Serve, and with it this client.
 func (c *ssmClient) Ping(ctx context.Context) error {
 	select {
 	case <-c.gone:
@@ -276,43 +521,18 @@ func (c *ssmClient) Ping(ctx context.Context) error {
 	}
 }
 
-// serveSSMPort carries a port session over the plugin's data channel:
-// each connection the plugin accepts on its side (one, for ssh's
-// ProxyCommand) is one connection through the session's relay, recorded
-// as `postern forward`'s are. The plugin sends the connection's bytes as
-// output payloads and ends it with a DisconnectToPort flag; the next bytes
-// open the next.
-func (s *Server) serveSSMPort(ctx context.Context, r *http.Request, ws *websocket.Conn, sess store.Session, rl *relay.Relay) {
-	port := sess.Settings.Port
-	props := map[string]string{"portNumber": strconv.Itoa(port.Port)}
-	if !port.Stdio {
-		props["type"] = document.LocalPortForwarding
-		props["localPortNumber"] = r.URL.Query().Get("localPortNumber")
-	}
-	p := &ssmPort{data: make(chan []byte, 64), flags: make(chan ssmchannel.Flag, 4)}
-	ch := ssmchannel.NewChannel(ssmchannel.Options{
-		SessionType: "Port", Properties: props, SessionID: sess.ID, Target: sess.Target, Now: s.now, Logf: s.logf,
-		Input: p.input,
-	})
-	// Deferred in this order so that the goroutines are told to end
-	// (cancel) before they are waited for.
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wg.Go(func() {
-		defer cancel()
-		if err := ch.Serve(sctx, ws); err != nil && sctx.Err() == nil {
-			s.logf("server: session %s: data channel: %v", sess.ID, err)
-		}
-	})
-	ended := make(chan struct{})
-	wg.Go(func() { rl.Wait(sctx); close(ended) })
+// serveSSMPort carries a port session over the plugin's data channel
+// until ctx ends: each connection the plugin accepts on its side (one,
+// for ssh's ProxyCommand) is one connection through the session's relay,
+// recorded as `postern forward`'s are. The plugin sends the connection's
+// bytes as output payloads and ends it with a DisconnectToPort flag; the
+// next bytes open the next.
+func (s *Server) serveSSMPort(ctx context.Context, remote string, ch *ssmchannel.Channel, p *ssmPort, sess store.Session, rl *relay.Relay) {
 	for {
 		// A connection begins with its first bytes.
 		var first []byte
 		select {
-		case <-sctx.Done():
+		case <-ctx.Done():
 			return
 		case first = <-p.data:
 		case f := <-p.flags:
@@ -320,24 +540,21 @@ func (s *Server) serveSSMPort(ctx context.Context, r *http.Request, ws *websocke
 				rl.Terminate("TerminatedByUser")
 			}
 			continue
-		case <-ended:
-			ch.Close(sctx, "")
-			return
 		}
 		ac := s.agent(sess.Target)
 		if ac == nil {
-			ch.Close(sctx, "node "+sess.Target+" is offline")
+			ch.Close(ctx, "node "+sess.Target+" is offline")
 			return
 		}
-		err := rl.Forward(sctx, &ac.Link, r.RemoteAddr, func(connCtx context.Context) (io.ReadWriteCloser, error) {
-			return &ssmPortConn{ctx: connCtx, channel: sctx, ch: ch, p: p, pending: first, closed: make(chan struct{})}, nil
+		err := rl.Forward(ctx, &ac.Link, remote, func(connCtx context.Context) (io.ReadWriteCloser, error) {
+			return &ssmPortConn{ctx: connCtx, channel: ctx, ch: ch, p: p, pending: first, closed: make(chan struct{})}, nil
 		})
 		if ce := (*relay.ConnectError)(nil); errors.As(err, &ce) {
 			s.logf("server: session %s: data channel: %v", sess.ID, ce.Err)
 		}
-		if port.Stdio || rl.Ended() {
+		if sess.Settings.Port.Stdio || rl.Ended() {
 			// ssh's one connection is the session: it ends with it.
-			ch.Close(sctx, "")
+			ch.Close(ctx, "")
 			return
 		}
 	}
@@ -348,14 +565,21 @@ func (s *Server) serveSSMPort(ctx context.Context, r *http.Request, ws *websocke
 type ssmPort struct {
 	data  chan []byte
 	flags chan ssmchannel.Flag
+	done  chan struct{} // closed when the session's forwarding has ended
 }
 
 func (p *ssmPort) input(pt ssmchannel.PayloadType, b []byte) {
 	switch pt {
 	case ssmchannel.PayloadOutput:
-		p.data <- bytes.Clone(b)
+		select {
+		case p.data <- bytes.Clone(b):
+		case <-p.done:
+		}
 	case ssmchannel.PayloadFlag:
-		p.flags <- ssmchannel.Flag(binary.BigEndian.Uint32(b))
+		select {
+		case p.flags <- ssmchannel.Flag(binary.BigEndian.Uint32(b)):
+		case <-p.done:
+		}
 	}
 }
 
