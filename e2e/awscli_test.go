@@ -255,10 +255,55 @@ func TestAWSCLIDescribeInstanceInformation(t *testing.T) {
 	}
 
 	// A deleted key is refused at once.
+	// Short-lived credentials (STS GetSessionToken) sign as the key's
+	// user, are refused when altered, make no more of themselves, and
+	// end with the key that made them.
+	out, errOut, ok = awsCLI(t, e, id, secret, "sts", "get-session-token", "--duration-seconds", "900")
+	if !ok {
+		t.Fatalf("aws sts get-session-token: %s", errOut)
+	}
+	var st struct {
+		Credentials struct{ AccessKeyId, SecretAccessKey, SessionToken, Expiration string }
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || !strings.HasPrefix(st.Credentials.AccessKeyId, "ASIA") || st.Credentials.SessionToken == "" {
+		t.Fatalf("get-session-token: %v\n%s", err, out)
+	}
+	if exp, err := time.Parse(time.RFC3339, st.Credentials.Expiration); err != nil || time.Until(exp) > 16*time.Minute || time.Until(exp) < 10*time.Minute {
+		t.Errorf("session credentials expire at %s, want in 15 minutes", st.Credentials.Expiration)
+	}
+	withToken := func(token string, args ...string) (string, bool) {
+		cmd := awsCommand(t, e, "aws", st.Credentials.AccessKeyId, st.Credentials.SecretAccessKey, args...)
+		cmd.Env = append(cmd.Env, "AWS_SESSION_TOKEN="+token)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return out.String(), err == nil
+	}
+	if out, ok := withToken(st.Credentials.SessionToken, "ssm", "describe-instance-information"); !ok || !strings.Contains(out, n.InstanceId) {
+		t.Errorf("signed with session credentials: %v %s", ok, out)
+	}
+	tok := []byte(st.Credentials.SessionToken)
+	tok[len(tok)/2] ^= 1
+	for _, c := range []struct {
+		name, token, want string
+		args              []string
+	}{
+		{"altered token", string(tok), "UnrecognizedClientException", []string{"ssm", "describe-instance-information"}},
+		{"no token", "", "UnrecognizedClientException", []string{"ssm", "describe-instance-information"}},
+		{"more of themselves", st.Credentials.SessionToken, "AccessDenied", []string{"sts", "get-session-token"}},
+	} {
+		if out, ok := withToken(c.token, c.args...); ok || !strings.Contains(out, c.want) {
+			t.Errorf("%s: ok %v, %s; want %s", c.name, ok, out, c.want)
+		}
+	}
+
 	e.mustRun(ctx, "access-keys", "delete", id)
 	_, errOut, ok = awsCLI(t, e, id, secret, "ssm", "describe-instance-information")
 	if ok || !strings.Contains(errOut, "UnrecognizedClientException") {
 		t.Errorf("a deleted key: ok %v, %s", ok, errOut)
+	}
+	if out, ok := withToken(st.Credentials.SessionToken, "ssm", "describe-instance-information"); ok || !strings.Contains(out, "was deleted") {
+		t.Errorf("session credentials of a deleted key: ok %v, %s", ok, out)
 	}
 }
 

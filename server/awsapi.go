@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,48 +54,66 @@ func awsErrorf(status int, code, format string, args ...any) *awsError {
 	return &awsError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// handleAWS authenticates and dispatches one AWS JSON 1.1 request.
+// handleAWS authenticates and dispatches one AWS JSON 1.1 request, or an
+// STS query (awssts.go).
 func (s *Server) handleAWS(w http.ResponseWriter, r *http.Request) {
+	if isSTSRequest(r) {
+		s.handleSTS(w, r)
+		return
+	}
 	out, err := s.serveAWS(r)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	if err != nil {
-		var ae *awsError
-		var se *sigv4.Error
-		var pe *apiError
-		switch {
-		case errors.As(err, &ae):
-		case errors.As(err, &pe):
-			// The native API's checks (authorization, what exists),
-			// in AWS's words.
-			code := pe.Code
-			switch code {
-			case api.CodeAccessDenied:
-				code = "AccessDeniedException"
-			case api.CodeValidationError:
-				code = awsValidation
-			}
-			ae = &awsError{status: pe.Status, code: code, msg: pe.Msg}
-			if pe.Status < 500 && pe.Status != http.StatusForbidden {
-				ae.status = http.StatusBadRequest
-			}
-		case errors.As(err, &se):
-			status := http.StatusBadRequest
-			if se.Code == sigv4.CodeMissingAuthentication {
-				status = http.StatusForbidden
-			}
-			ae = &awsError{status: status, code: se.Code, msg: se.Message}
-		case errors.Is(err, store.ErrUnavailable):
-			s.logf("server: AWS API %s: %v", r.Header.Get("X-Amz-Target"), err)
-			ae = awsErrorf(http.StatusServiceUnavailable, awsServiceUnavailable, "the server's database does not answer; try again shortly")
-		default:
-			s.logf("server: AWS API %s: %v", r.Header.Get("X-Amz-Target"), err)
-			ae = awsErrorf(http.StatusInternalServerError, awsInternalError, "internal error; see the server log")
-		}
+		ae := s.awsErrorOf(r, err)
 		w.WriteHeader(ae.status)
 		json.NewEncoder(w).Encode(map[string]string{"__type": ae.code, "message": ae.msg})
 		return
 	}
 	json.NewEncoder(w).Encode(out)
+}
+
+// newRequestID is the id of an answer, as AWS gives each.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// awsErrorOf is err in AWS's terms.
+func (s *Server) awsErrorOf(r *http.Request, err error) *awsError {
+	var ae *awsError
+	var se *sigv4.Error
+	var pe *apiError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &pe):
+		// The native API's checks (authorization, what exists),
+		// in AWS's words.
+		code := pe.Code
+		switch code {
+		case api.CodeAccessDenied:
+			code = "AccessDeniedException"
+		case api.CodeValidationError:
+			code = awsValidation
+		}
+		ae = &awsError{status: pe.Status, code: code, msg: pe.Msg}
+		if pe.Status < 500 && pe.Status != http.StatusForbidden {
+			ae.status = http.StatusBadRequest
+		}
+	case errors.As(err, &se):
+		status := http.StatusBadRequest
+		if se.Code == sigv4.CodeMissingAuthentication {
+			status = http.StatusForbidden
+		}
+		ae = &awsError{status: status, code: se.Code, msg: se.Message}
+	case errors.Is(err, store.ErrUnavailable):
+		s.logf("server: AWS API %s: %v", r.Header.Get("X-Amz-Target"), err)
+		ae = awsErrorf(http.StatusServiceUnavailable, awsServiceUnavailable, "the server's database does not answer; try again shortly")
+	default:
+		s.logf("server: AWS API %s: %v", r.Header.Get("X-Amz-Target"), err)
+		ae = awsErrorf(http.StatusInternalServerError, awsInternalError, "internal error; see the server log")
+	}
+	return ae
 }
 
 func (s *Server) serveAWS(r *http.Request) (any, error) {
@@ -113,8 +132,11 @@ func (s *Server) serveAWS(r *http.Request) (any, error) {
 	if len(body) > maxAWSBody {
 		return nil, awsErrorf(http.StatusRequestEntityTooLarge, awsSerialization, "the request's body is larger than %d bytes", maxAWSBody)
 	}
-	v, err := sigv4.Verify(r, body, s.now(), service, s.accessKeyCaller(r.Context()))
+	v, err := sigv4.Verify(r, body, s.now(), service, s.awsLookup(r))
 	if err != nil {
+		return nil, err
+	}
+	if err := checkSecurityTokenSigned(r, v.SignedHeaders); err != nil {
 		return nil, err
 	}
 	// The operation is chosen by X-Amz-Target: it must be signed, or a

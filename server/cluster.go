@@ -186,7 +186,7 @@ func (s *Server) holderKey(r *http.Request) string {
 		if !ok || json.Unmarshal(body, &in) != nil || in.Target == "" {
 			return ""
 		}
-		v, err := sigv4.Verify(r, body, s.now(), awsServices["AmazonSSM"], s.accessKeyCaller(r.Context()))
+		v, err := sigv4.Verify(r, body, s.now(), awsServices["AmazonSSM"], s.awsLookup(r))
 		if err != nil {
 			return ""
 		}

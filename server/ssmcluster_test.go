@@ -23,9 +23,7 @@ import (
 
 	"github.com/postern/postern/agent"
 	"github.com/postern/postern/api"
-	"github.com/postern/postern/keys"
 	"github.com/postern/postern/ptytest"
-	"github.com/postern/postern/server"
 	"github.com/postern/postern/ssmchannel/plugintest"
 )
 
@@ -37,15 +35,7 @@ import (
 func TestSSMSessionThroughAnotherServer(t *testing.T) {
 	plugin := plugintest.Path(t)
 	// Both servers open access keys' secrets with one root key.
-	t.Setenv(keys.RootKeyEnv, "")
-	rootKey := filepath.Join(t.TempDir(), "root.key")
-	withKeys := func(c *server.Config) {
-		ks, err := keys.Open(t.Context(), c.Store, rootKey, keys.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Keys = ks
-	}
+	withKeys := withKeyService(t)
 	b := startServerWith(t, withKeys)
 	a := startPeerWith(t, b, withKeys)
 	ctx := ptytest.Context(t)
