@@ -107,6 +107,11 @@ require github.com/aws/aws-sdk-go-v2/service/sns v1.48.0
 // run in production. v0.15.0: v0.16 needs a newer Go than the machines'.
 require github.com/pires/go-proxyproto v0.15.0
 
+// The stream multiplexing AWS's session-manager-plugin runs over a port
+// session's data channel (server/ssmsessions.go): its own library, at the
+// version the plugin is built with by scripts/install-test-deps.
+require github.com/xtaci/smux v1.5.58
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

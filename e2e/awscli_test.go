@@ -674,8 +674,10 @@ func TestAWSCLIPortSessions(t *testing.T) {
 		t.Errorf("the ssh session ended %s/%s", s.Status, s.StatusReason)
 	}
 
-	// A target that answers the SHA-256 of the n bytes it reads.
-	const n = 4 << 20
+	// A target that answers the SHA-256 of the n bytes it reads (more
+	// than the channel lets wait for acknowledgement; the plugin sends
+	// at most about 1 MB/s, one 1 KiB message a millisecond).
+	const n = 1 << 20
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -714,25 +716,55 @@ func TestAWSCLIPortSessions(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	for i := range 2 { // one connection after another
+	transfer := func(i int) error {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", local))
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
+		defer c.Close()
 		data := make([]byte, n)
 		rand.Read(data)
 		sum := sha256.Sum256(data)
 		go c.Write(data)
 		got, err := io.ReadAll(io.LimitReader(c, 64))
-		c.Close()
 		if err != nil || string(got) != hex.EncodeToString(sum[:]) {
-			t.Fatalf("connection %d: the target hashed %q (%v), want %x", i, got, err, sum)
+			return fmt.Errorf("connection %d: the target hashed %q (%v), want %x", i, got, err, sum)
+		}
+		return nil
+	}
+	for i := range 2 { // one connection after another
+		if err := transfer(i); err != nil {
+			t.Fatal(err)
 		}
 	}
+	// Several at once: the plugin multiplexes them over the channel.
+	began = time.Now()
+	errs := make(chan error, 3)
+	for i := range 3 {
+		go func() { errs <- transfer(2 + i) }()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("3 connections at once carried %d MiB each in %v", n>>20, time.Since(began))
 	// Terminated from elsewhere: the plugin is told, and exits.
 	m = regexp.MustCompile(`Starting session with SessionId: (\S+)`).FindStringSubmatch(fout.String())
 	if m == nil {
 		t.Fatalf("no session id in:\n%s", fout.String())
+	}
+	// The three were open at once: multiplexed, not one after another.
+	cs, err := e.api().Connections(ctx, m[1])
+	if err != nil || len(cs) != 5 {
+		t.Fatalf("connections of %s: %d, %v; want 5", m[1], len(cs), err)
+	}
+	for _, c := range cs[2:] {
+		for _, d := range cs[2:] {
+			if c.EndTime == nil || d.EndTime == nil || !c.StartTime.Before(*d.EndTime) {
+				t.Errorf("connections %d and %d did not overlap: %+v", c.ID, d.ID, cs[2:])
+			}
+		}
 	}
 	e.mustRun(ctx, "terminate", m[1])
 	exited := make(chan struct{})

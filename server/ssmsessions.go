@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/xtaci/smux"
 
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/authz"
@@ -522,12 +523,16 @@ func (c *ssmClient) Ping(ctx context.Context) error {
 }
 
 // serveSSMPort carries a port session over the plugin's data channel
-// until ctx ends: each connection the plugin accepts on its side (one,
-// for ssh's ProxyCommand) is one connection through the session's relay,
-// recorded as `postern forward`'s are. The plugin sends the connection's
-// bytes as output payloads and ends it with a DisconnectToPort flag; the
-// next bytes open the next.
+// until ctx ends: each connection the plugin accepts on its side is one
+// connection through the session's relay, recorded as `postern
+// forward`'s are. A local port's connections are multiplexed (smux,
+// serveSSMMux); ssh's ProxyCommand has one, whose bytes are the channel's
+// output payloads, ended by a DisconnectToPort flag.
 func (s *Server) serveSSMPort(ctx context.Context, remote string, ch *ssmchannel.Channel, p *ssmPort, sess store.Session, rl *relay.Relay) {
+	if !sess.Settings.Port.Stdio {
+		s.serveSSMMux(ctx, remote, ch, p, sess, rl)
+		return
+	}
 	for {
 		// A connection begins with its first bytes.
 		var first []byte
@@ -559,6 +564,86 @@ func (s *Server) serveSSMPort(ctx context.Context, remote string, ch *ssmchannel
 		}
 	}
 }
+
+// serveSSMMux serves the smux session the plugin runs over the channel
+// for a local port: each stream it opens is a connection it accepted,
+// all of them at once if need be.
+func (s *Server) serveSSMMux(ctx context.Context, remote string, ch *ssmchannel.Channel, p *ssmPort, sess store.Session, rl *relay.Relay) {
+	cfg := smux.DefaultConfig()
+	cfg.KeepAliveDisabled = true // as the plugin's: idle sessions must time out
+	ms, err := smux.Server(&ssmMuxConn{ctx: ctx, ch: ch, p: p}, cfg)
+	if err != nil {
+		s.logf("server: session %s: data channel: %v", sess.ID, err)
+		return
+	}
+	// Deferred in this order so that the streams and the flags'
+	// reader are told to end (ms.Close, ctx) before they are waited for.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ms.Close()
+	stop := context.AfterFunc(ctx, func() { ms.Close() })
+	defer stop()
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ms.CloseChan():
+				return
+			case f := <-p.flags:
+				if f == ssmchannel.FlagTerminateSession {
+					rl.Terminate("TerminatedByUser")
+				}
+			}
+		}
+	})
+	for {
+		st, err := ms.AcceptStream()
+		if err != nil {
+			return // the channel, or the session, ended
+		}
+		ac := s.agent(sess.Target)
+		if ac == nil {
+			st.Close()
+			ch.Close(ctx, "node "+sess.Target+" is offline")
+			return
+		}
+		wg.Go(func() {
+			defer st.Close()
+			err := rl.Forward(ctx, &ac.Link, remote, func(context.Context) (io.ReadWriteCloser, error) { return st, nil })
+			if ce := (*relay.ConnectError)(nil); errors.As(err, &ce) {
+				s.logf("server: session %s: data channel: %v", sess.ID, ce.Err)
+			}
+		})
+	}
+}
+
+// ssmMuxConn is the channel's byte stream both ways, on which the plugin
+// runs an smux client: what it sends as output payloads in, Write out.
+type ssmMuxConn struct {
+	ctx     context.Context
+	ch      *ssmchannel.Channel
+	p       *ssmPort
+	pending []byte // read, not yet handed over
+}
+
+func (c *ssmMuxConn) Read(b []byte) (int, error) {
+	for len(c.pending) == 0 {
+		select {
+		case c.pending = <-c.p.data:
+		case <-c.ctx.Done():
+			return 0, io.EOF
+		}
+	}
+	n := copy(b, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+func (c *ssmMuxConn) Write(b []byte) (int, error) { return c.ch.Write(c.ctx, b) }
+
+// Close leaves the channel to its owner (newSSMAttachment).
+func (c *ssmMuxConn) Close() error { return nil }
 
 // ssmPort is what the plugin sends of a port session: the connection's
 // bytes, and flags.

@@ -88,11 +88,13 @@ type Options struct {
 	Logf   logger.Logf
 }
 
-// agentVersion is the version the handshake claims. Above 2.3.722.0 the
-// plugin ends a port session with a flag rather than its own call to
-// TerminateSession; not above 3.0.196.0, it forwards a port without
-// multiplexing (src/version/versionvalidator.go).
-const agentVersion = "3.0.196.0"
+// agentVersion is the version the handshake claims, which decides how
+// the plugin forwards a port (src/version/versionvalidator.go): above
+// 2.3.722.0 it ends a port session with a flag rather than its own call
+// to TerminateSession; above 3.0.196.0 it multiplexes a local port's
+// connections over the channel with smux, and above 3.1.1511.0 without
+// smux's keep-alives (which would keep an idle session from timing out).
+const agentVersion = "3.3.987.0"
 
 // outputChunk is the most output one message carries, as AWS's agent
 // sends.
