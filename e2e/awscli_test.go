@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -363,6 +364,26 @@ func TestAWSCLILogs(t *testing.T) {
 	json.Unmarshal([]byte(aws("get-log-events", "--log-group-name", group, "--log-stream-name", id, "--start-from-head")), &got)
 	if len(got.Events) != len(whole.Events) || !strings.Contains(got.Events[len(got.Events)-1].Message+got.Events[0].Message, id) {
 		t.Errorf("get-log-events: %d events, want %d", len(got.Events), len(whole.Events))
+	}
+	// Without --start-from-head, as from CloudWatch Logs: the newest
+	// events; the backward token goes back from there.
+	var newest, before struct {
+		Events            []struct{ Message string }
+		NextBackwardToken string `json:"nextBackwardToken"`
+	}
+	json.Unmarshal([]byte(aws("get-log-events", "--log-group-name", group, "--log-stream-name", id, "--limit", "3")), &newest)
+	json.Unmarshal([]byte(aws("get-log-events", "--log-group-name", group, "--log-stream-name", id, "--limit", "3", "--next-token", newest.NextBackwardToken)), &before)
+	if n := len(got.Events); n >= 6 {
+		var want, gotBack []string
+		for _, e := range got.Events[n-6:] {
+			want = append(want, e.Message)
+		}
+		for _, e := range append(before.Events, newest.Events...) {
+			gotBack = append(gotBack, e.Message)
+		}
+		if !slices.Equal(gotBack, want) {
+			t.Errorf("the newest 3 events and the 3 before them: %q, want %q", gotBack, want)
+		}
 	}
 	// A group made, given a retention and a metric filter, and deleted.
 	aws("create-log-group", "--log-group-name", "/aws-cli/made")

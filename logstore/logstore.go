@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -697,6 +698,23 @@ func (s *Store) Streams(ctx context.Context, account, group string) ([]Stream, e
 // last ID returned as after to read on. It returns ErrNotFound if the group
 // does not exist; an unknown stream has no events.
 func (s *Store) Events(ctx context.Context, account, group, stream string, after int64, limit int) ([]Event, error) {
+	return s.streamEvents(ctx, account, group, stream, `e.id > ? ORDER BY e.id`, after, limit)
+}
+
+// EventsBefore returns up to limit events of the stream of the account's
+// group with IDs less than before, the last ones there are, in ID order;
+// limit <= 0 means 10,000. Pass the first ID returned as before to read
+// back further: it is how a reader starts at the newest events, as
+// CloudWatch Logs' GetLogEvents does.
+func (s *Store) EventsBefore(ctx context.Context, account, group, stream string, before int64, limit int) ([]Event, error) {
+	es, err := s.streamEvents(ctx, account, group, stream, `e.id < ? ORDER BY e.id DESC`, before, limit)
+	slices.Reverse(es)
+	return es, err
+}
+
+// streamEvents reads a stream's events where the ID compares with pos as
+// cond says, in its order.
+func (s *Store) streamEvents(ctx context.Context, account, group, stream, cond string, pos int64, limit int) ([]Event, error) {
 	if limit <= 0 {
 		limit = defaultEventsLimit
 	}
@@ -711,8 +729,7 @@ func (s *Store) Events(ctx context.Context, account, group, stream string, after
 	rows, err := s.db.QueryContext(ctx, `
 		SELECT e.id, e.time, e.ingested, e.message, e.sealed
 		FROM log_streams s JOIN log_events e ON e.stream_id = s.id
-		WHERE s.group_id = ? AND s.name = ? AND e.id > ?
-		ORDER BY e.id LIMIT ?`, groupID, stream, after, limit)
+		WHERE s.group_id = ? AND s.name = ? AND `+cond+` LIMIT ?`, groupID, stream, pos, limit)
 	es, err := collect(rows, err, func(row scanner) (Event, error) {
 		var e Event
 		var sealed []byte

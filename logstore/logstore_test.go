@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -576,6 +577,32 @@ func TestEventsPaging(t *testing.T) {
 	}
 	if !slices.Equal(got, messages(all)) {
 		t.Errorf("paged messages = %q, want %q", got, messages(all))
+	}
+
+	// Backwards from the newest, as GetLogEvents starts: the same
+	// events, each page in ID order.
+	pages, got = nil, nil
+	before := int64(math.MaxInt64)
+	for {
+		es, err := s.EventsBefore(ctx, acct, "/g", "s", before, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, len(es))
+		if len(es) == 0 {
+			break
+		}
+		got = append(messages(es), got...)
+		before = es[0].ID
+	}
+	if want := []int{10, 10, 5, 0}; !slices.Equal(pages, want) {
+		t.Errorf("backward page sizes = %v, want %v", pages, want)
+	}
+	if !slices.Equal(got, messages(all)) {
+		t.Errorf("backward paged messages = %q, want %q", got, messages(all))
+	}
+	if es, err := s.EventsBefore(ctx, acct, "/g", "s", all[5].ID, 3); err != nil || !slices.Equal(messages(es), []string{"2", "3", "4"}) {
+		t.Errorf("3 before event 5: %q, %v", messages(es), err)
 	}
 
 	for _, tt := range []struct {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"errors"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -263,11 +264,17 @@ func (s *Server) awsGetLogEvents(r *http.Request, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Forward tokens only: pages go from the oldest event on; a
-	// backward token stands where the first page began.
-	after, err := parseAWSToken("f", strings.TrimPrefix(in.NextToken, "b"))
+	// As CloudWatch Logs pages: from the oldest event on with
+	// startFromHead, else back from the newest; a forward token ("f")
+	// reads the events after its position, a backward one ("b") those
+	// before it, and each page is in the order of the events.
+	backward := strings.HasPrefix(in.NextToken, "b")
+	pos, err := parseAWSToken("f", strings.TrimPrefix(in.NextToken, "b"))
 	if err != nil {
 		return nil, err
+	}
+	if in.NextToken == "" && (in.StartFromHead == nil || !*in.StartFromHead) {
+		backward, pos = true, math.MaxInt64
 	}
 	ls, err := s.awsLogStore()
 	if err != nil {
@@ -282,28 +289,56 @@ func (s *Server) awsGetLogEvents(r *http.Request, body []byte) (any, error) {
 		NextForwardToken  string        `json:"nextForwardToken"`
 		NextBackwardToken string        `json:"nextBackwardToken"`
 	}{Events: []awsLogEvent{}}
-	pos := after
-	for scanned := 0; len(out.Events) < limit && scanned < maxScan; {
-		evs, err := ls.Events(r.Context(), callerOf(r).Account, name, in.LogStreamName, pos, limit-len(out.Events))
-		if err != nil {
-			return nil, awsLogError(err, name)
+	take := func(e logstore.Event) {
+		if (!since.IsZero() && e.Time.Before(since)) || (!until.IsZero() && !e.Time.Before(until)) {
+			return
 		}
-		scanned += len(evs)
-		for _, e := range evs {
-			pos = e.ID
-			if (!since.IsZero() && e.Time.Before(since)) || (!until.IsZero() && !e.Time.Before(until)) {
-				continue
+		out.Events = append(out.Events, awsLogEvent{Timestamp: ms(e.Time), Message: e.Message, IngestionTime: ms(e.Ingested)})
+	}
+	// first and last are the lowest and highest positions read; at the
+	// end a token stays where it is: the CLI stops when a token comes
+	// back unchanged, and a later call sees what came since.
+	var first, last int64
+	if backward {
+		first, last = pos, 0
+		for scanned := 0; len(out.Events) < limit && scanned < maxScan; {
+			evs, err := ls.EventsBefore(r.Context(), callerOf(r).Account, name, in.LogStreamName, first, limit-len(out.Events))
+			if err != nil {
+				return nil, awsLogError(err, name)
 			}
-			out.Events = append(out.Events, awsLogEvent{Timestamp: ms(e.Time), Message: e.Message, IngestionTime: ms(e.Ingested)})
+			if len(evs) == 0 {
+				break
+			}
+			scanned += len(evs)
+			last = max(last, evs[len(evs)-1].ID)
+			first = evs[0].ID
+			for _, e := range slices.Backward(evs) {
+				take(e)
+			}
 		}
-		if len(evs) == 0 {
-			break
+		slices.Reverse(out.Events)
+		if last == 0 && pos != math.MaxInt64 {
+			last = pos - 1 // nothing before pos: what follows it comes next
+		}
+	} else {
+		first, last = pos+1, pos
+		for scanned := 0; len(out.Events) < limit && scanned < maxScan; {
+			evs, err := ls.Events(r.Context(), callerOf(r).Account, name, in.LogStreamName, last, limit-len(out.Events))
+			if err != nil {
+				return nil, awsLogError(err, name)
+			}
+			if len(evs) == 0 {
+				break
+			}
+			scanned += len(evs)
+			for _, e := range evs {
+				last = e.ID
+				take(e)
+			}
 		}
 	}
-	// At the end, the token stays where it is: the CLI stops when a
-	// token comes back unchanged, and a later call sees what came since.
-	out.NextForwardToken = awsToken("f", pos)
-	out.NextBackwardToken = "b" + awsToken("f", after)
+	out.NextForwardToken = awsToken("f", last)
+	out.NextBackwardToken = "b" + awsToken("f", first)
 	return out, nil
 }
 

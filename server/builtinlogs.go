@@ -31,6 +31,7 @@ type LogStore interface {
 	ReplaceStream(ctx context.Context, account, group, stream string, events []logstore.Event) error
 	Streams(ctx context.Context, account, group string) ([]logstore.Stream, error)
 	Events(ctx context.Context, account, group, stream string, after int64, limit int) ([]logstore.Event, error)
+	EventsBefore(ctx context.Context, account, group, stream string, before int64, limit int) ([]logstore.Event, error)
 	GroupEvents(ctx context.Context, account, group string, after int64, limit int) ([]logstore.Event, error)
 	ReadGroup(ctx context.Context, account, group string, opts logstore.ReadOptions) *logstore.GroupReader
 	FirstEventSince(ctx context.Context, account, group string, since time.Time) (int64, error)
