@@ -220,11 +220,13 @@ func (c *Channel) Serve(ctx context.Context, ws *websocket.Conn) error {
 	go func() { errc <- c.readLoop(ctx, ws) }()
 	err := <-errc
 	cancel()
-	<-errc
+	if err2 := <-errc; errors.Is(err2, ErrGaveUp) {
+		err = err2 // the reader may have seen the close first
+	}
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
-	if closed {
+	if closed && !errors.Is(err, ErrGaveUp) {
 		return nil
 	}
 	return err
@@ -237,6 +239,13 @@ func (c *Channel) sendLoop(ctx context.Context, ws *websocket.Conn) error {
 	defer t.Stop()
 	for {
 		frames, err := c.due(ws)
+		if errors.Is(err, ErrGaveUp) {
+			// The plugin is there but takes nothing (AWS's agent and
+			// the plugin give up as long after): it is told why, as
+			// a user who is still looking would want.
+			c.finish(ctx, "the session's output went unacknowledged for "+resendGiveUp.String()+": the plugin is not taking it; the channel is closed")
+			return err
+		}
 		if err != nil {
 			return err
 		}
@@ -360,6 +369,18 @@ func (c *Channel) Close(ctx context.Context, output string) error {
 	}
 	for len(c.unacked) > 0 && c.conn != nil && ctx.Err() == nil {
 		c.cond.Wait()
+	}
+	c.mu.Unlock()
+	return c.finish(ctx, output)
+}
+
+// finish closes the channel at once: channel_closed with output on the
+// connection served, if any, and Serve ends.
+func (c *Channel) finish(ctx context.Context, output string) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
 	}
 	ws := c.conn
 	c.closed = true

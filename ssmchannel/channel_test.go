@@ -3,6 +3,7 @@ package ssmchannel
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/postern/postern/clocktest"
 )
 
 // peer is a hand-written plugin, for what the real one (plugin_test.go)
@@ -293,5 +296,58 @@ func waitUnacked(t *testing.T, ch *Channel, want []int64) {
 		if time.Now().After(deadline) {
 			t.Fatalf("waiting for acknowledgement: %v; want %v", got, want)
 		}
+	}
+}
+
+// TestGivesUpWithAReason: output the plugin never acknowledges is sent
+// again until resendGiveUp has passed; then the plugin is told why the
+// channel closes, and Serve says it gave up.
+func TestGivesUpWithAReason(t *testing.T) {
+	clk := clocktest.New(time.Now())
+	served := make(chan error, 1)
+	ch := NewChannel(Options{SessionType: "Standard_Stream", Now: clk.Now, Logf: t.Logf})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		if _, err := ReadOpen(r.Context(), ws); err != nil {
+			t.Errorf("open: %v", err)
+			return
+		}
+		served <- ch.Serve(r.Context(), ws)
+	}))
+	t.Cleanup(srv.Close)
+	ws, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	open, _ := json.Marshal(OpenDataChannel{MessageSchemaVersion: "1.0", RequestID: "r", TokenValue: "t", ClientID: "c"})
+	ws.Write(t.Context(), websocket.MessageText, open)
+	p := &peer{t: t, ws: ws}
+	p.handshake()
+	ch.Write(t.Context(), []byte("never acknowledged"))
+	var acks []Ack
+	if m := p.next(&acks); string(m.Payload) != "never acknowledged" {
+		t.Fatalf("output %q", m.Payload)
+	}
+	clk.Advance(resendGiveUp)
+	for {
+		m := p.next(&acks)
+		if m.Type == OutputStreamData {
+			continue // sent again meanwhile
+		}
+		var cc ChannelClosedPayload
+		if m.Type != ChannelClosed || json.Unmarshal(m.Payload, &cc) != nil || !strings.Contains(cc.Output, "unacknowledged for 5m0s") {
+			t.Fatalf("%s %s; want channel_closed saying why", m.Type, m.Payload)
+		}
+		break
+	}
+	// As the plugin, which exits: the connection's close completes.
+	for _, _, err := ws.Read(t.Context()); err == nil; _, _, err = ws.Read(t.Context()) {
+	}
+	if err := <-served; !errors.Is(err, ErrGaveUp) {
+		t.Errorf("Serve: %v, want ErrGaveUp", err)
 	}
 }
