@@ -719,24 +719,30 @@ func TestAWSCLIPortSessions(t *testing.T) {
 			}()
 		}
 	}()
-	local := freePort(t)
-	fwd := exec.CommandContext(ctx, v2, "ssm", "start-session", "--target", hostname(t), "--document-name", "AWS-StartPortForwardingSession",
-		"--parameters", fmt.Sprintf("portNumber=%d,localPortNumber=%d", ln.Addr().(*net.TCPAddr).Port, local), "--endpoint-url", e.url, "--region", "us-east-1")
-	fwd.Env = env
-	fwd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the CLI and its plugin, killed together
-	var fout syncBuffer
-	fwd.Stdout, fwd.Stderr = &fout, &fout
-	if err := fwd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { syscall.Kill(-fwd.Process.Pid, syscall.SIGKILL); fwd.Wait() }()
-	for !strings.Contains(fout.String(), "opened for sessionId") {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("aws ssm start-session (port forwarding) printed:\n%s", fout.String())
-		case <-time.After(100 * time.Millisecond):
+	// forward starts aws ssm start-session with a port document, its
+	// local port local, and returns it once the plugin listens.
+	forward := func(local int, document, params string) (*exec.Cmd, *syncBuffer) {
+		fwd := exec.CommandContext(ctx, v2, "ssm", "start-session", "--target", hostname(t), "--document-name", document,
+			"--parameters", fmt.Sprintf("portNumber=%d,localPortNumber=%d%s", ln.Addr().(*net.TCPAddr).Port, local, params), "--endpoint-url", e.url, "--region", "us-east-1")
+		fwd.Env = env
+		fwd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the CLI and its plugin, killed together
+		fout := &syncBuffer{}
+		fwd.Stdout, fwd.Stderr = fout, fout
+		if err := fwd.Start(); err != nil {
+			t.Fatal(err)
 		}
+		t.Cleanup(func() { syscall.Kill(-fwd.Process.Pid, syscall.SIGKILL); fwd.Wait() })
+		for !strings.Contains(fout.String(), "opened for sessionId") {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("aws ssm start-session (%s) printed:\n%s", document, fout.String())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return fwd, fout
 	}
+	local := freePort(t)
+	fwd, fout := forward(local, "AWS-StartPortForwardingSession", "")
 	transfer := func(i int) error {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", local))
 		if err != nil {
@@ -794,5 +800,16 @@ func TestAWSCLIPortSessions(t *testing.T) {
 	case <-exited:
 	case <-ctx.Done():
 		t.Fatalf("the plugin did not exit when its session was terminated:\n%s", fout.String())
+	}
+
+	// To a host the node reaches (AWS-StartPortForwardingSessionToRemoteHost).
+	local = freePort(t)
+	_, fout = forward(local, "AWS-StartPortForwardingSessionToRemoteHost", ",host=localhost")
+	if err := transfer(5); err != nil {
+		t.Fatal(err)
+	}
+	m = regexp.MustCompile(`Starting session with SessionId: (\S+)`).FindStringSubmatch(fout.String())
+	if cs, err := e.api().Connections(ctx, m[1]); err != nil || len(cs) != 1 || cs[0].TargetHost != "localhost" {
+		t.Errorf("the remote host's connections: %+v, %v; want one to localhost", cs, err)
 	}
 }
