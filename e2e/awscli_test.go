@@ -52,6 +52,32 @@ func awsCLI(t *testing.T, e *env, keyID, secret string, args ...string) (string,
 	return out.String(), errOut.String(), err == nil
 }
 
+// awsProfileEnv is an environment in which the AWS CLI's files hold a
+// profile "postern" as the README writes it: e's endpoint, its CA and the
+// key; nothing of them in the environment.
+func awsProfileEnv(t *testing.T, e *env, keyID, secret string) []string {
+	t.Helper()
+	cfg, err := client.LoadConfig(e.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	profile := filepath.Join(dir, "config")
+	creds := filepath.Join(dir, "credentials")
+	for f, text := range map[string]string{
+		ca:      cfg.CA,
+		profile: "[profile postern]\nregion = us-east-1\nendpoint_url = " + e.url + "\nca_bundle = " + ca + "\n",
+		creds:   "[postern]\naws_access_key_id = " + keyID + "\naws_secret_access_key = " + secret + "\n",
+	} {
+		if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return append(os.Environ(), "AWS_CONFIG_FILE="+profile, "AWS_SHARED_CREDENTIALS_FILE="+creds, "HOME="+dir,
+		"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_CA_BUNDLE=", "AWS_PAGER=", "SSL_CERT_FILE="+ca)
+}
+
 // awsCommand is the AWS CLI at awsBin, signed with the access key, against
 // e's server, trusting its CA.
 func awsCommand(t *testing.T, e *env, awsBin, keyID, secret string, args ...string) *exec.Cmd {
@@ -107,6 +133,13 @@ func TestAWSCLIDescribeInstanceInformation(t *testing.T) {
 	n := res.InstanceInformationList[0]
 	if !strings.HasPrefix(n.InstanceId, "mi-") || n.PingStatus != "Online" || n.ComputerName != hostname(t) || n.ResourceType != "ManagedInstance" || n.PlatformType != "Linux" {
 		t.Errorf("instance: %+v", n)
+	}
+	// A profile, as the README writes one: the endpoint, the CA and the
+	// key in the AWS CLI's own files, nothing on the command line.
+	cmd := exec.CommandContext(ctx, "aws", "--profile", "postern", "ssm", "describe-instance-information", "--output", "json")
+	cmd.Env = awsProfileEnv(t, e, id, secret)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), n.InstanceId) {
+		t.Errorf("aws --profile postern ssm describe-instance-information: %v\n%s", err, out)
 	}
 	out, _, _ = awsCLI(t, e, id, secret, "ssm", "describe-instance-information", "--filters", "Key=PingStatus,Values=ConnectionLost")
 	if !strings.Contains(out, `"InstanceInformationList": []`) {
@@ -233,7 +266,7 @@ func TestAWSCLIDescribeInstanceInformation(t *testing.T) {
 
 	// A user who may not describe nodes sees none.
 	pw := "nobody-password-1"
-	cmd := exec.CommandContext(ctx, bin, "users", "create", "nobody", "--password")
+	cmd = exec.CommandContext(ctx, bin, "users", "create", "nobody", "--password")
 	cmd.Env = append(os.Environ(), append(e.vars(), "POSTERN_PASSWORD="+pw)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("users create: %v\n%s", err, out)
@@ -611,10 +644,11 @@ func TestAWSCLIStartSession(t *testing.T) {
 	}
 
 	// A command without a terminal (NonInteractiveCommands): its
-	// standard output and error shown, how it ended told.
-	cmd = awsCommand(t, e, v2, m[1], m[2], "ssm", "start-session", "--target", hostname(t),
+	// standard output and error shown, how it ended told. (From the
+	// README's profile, with version 1 of the AWS CLI.)
+	cmd = exec.CommandContext(ctx, "aws", "--profile", "postern", "ssm", "start-session", "--target", hostname(t),
 		"--document-name", "AWS-StartNonInteractiveCommand", "--parameters", `{"command":["echo to-out-$((2*3)); echo to-err-$((3*3)) >&2; exit 3"]}`)
-	cmd.Env = append(cmd.Env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "SSL_CERT_FILE="+filepath.Join(e.dir, "aws-ca.pem"))
+	cmd.Env = append(awsProfileEnv(t, e, m[1], m[2]), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	pty = ptytest.Start(t, cmd)
 	pty.Expect(ctx, "to-out-6")
 	pty.Expect(ctx, "exit code 3")
