@@ -141,6 +141,7 @@ func (s *Server) handleSSMDataChannel(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept wrote the response
 	}
+	defer ws.CloseNow() // a channel that closed before it was served says nothing
 	ctx := r.Context()
 	refuse := func(format string, args ...any) {
 		msg := fmt.Sprintf(format, args...)
