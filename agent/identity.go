@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -21,8 +22,42 @@ import (
 	"github.com/postern/postern/pki"
 )
 
-// Version is the agent's version, reported at registration and on connect.
+// Version is the agent's version, reported at registration and on
+// connect; scripts/release sets it (-ldflags -X), as it sets Commit.
 var Version = "0.1.0-dev"
+
+// Commit is the source revision a release was built from; empty in other
+// builds, which take the revision the Go toolchain stamped (BuildCommit).
+var Commit = ""
+
+// BuildCommit is the revision this binary was built from: Commit, else
+// the toolchain's vcs.revision ("-dirty" if the tree had changes), else
+// "unknown" (a build outside a repository).
+func BuildCommit() string {
+	if Commit != "" {
+		return Commit
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "unknown"
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+}
 
 // Identity is what registration leaves on the node: who it is and how to
 // reach and trust the server.

@@ -66,20 +66,20 @@ func ParseTags(in []string) (map[string]string, error) {
 // Root sets the conventions every Postern program follows on its root
 // command: errors are printed once by Main (not by cobra, not with the
 // usage), flag mistakes are usage errors, and `--version` and `version`
-// print "NAME VERSION".
-func Root(root *cobra.Command, version string) *cobra.Command {
+// print "NAME VERSION" and, on a line of its own, "commit COMMIT".
+func Root(root *cobra.Command, version, commit string) *cobra.Command {
 	root.SilenceUsage, root.SilenceErrors = true, true
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return UsageError{fmt.Errorf("%v\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
 	root.Version = version
-	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\ncommit " + commit + "\n")
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  ExactArgs(0, "no arguments"),
 		Run: func(cmd *cobra.Command, args []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), root.Name(), version)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\ncommit %s\n", root.Name(), version, commit)
 		},
 	})
 	return root

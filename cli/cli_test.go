@@ -21,7 +21,7 @@ func run(root *cobra.Command, args ...string) (string, error) {
 }
 
 func newTestRoot() *cobra.Command {
-	root := Root(&cobra.Command{Use: "prog"}, "1.2.3")
+	root := Root(&cobra.Command{Use: "prog"}, "1.2.3", "abc123")
 	root.AddCommand(&cobra.Command{Use: "two", Args: ExactArgs(2, "two words"), RunE: func(*cobra.Command, []string) error { return ExitCode(7) }})
 	return root
 }
@@ -29,8 +29,8 @@ func newTestRoot() *cobra.Command {
 func TestVersion(t *testing.T) {
 	for _, args := range [][]string{{"--version"}, {"version"}, {"-v"}} {
 		out, err := run(newTestRoot(), args...)
-		if err != nil || out != "prog 1.2.3\n" {
-			t.Errorf("prog %v: %q, %v; want \"prog 1.2.3\\n\"", args, out, err)
+		if want := "prog 1.2.3\ncommit abc123\n"; err != nil || out != want {
+			t.Errorf("prog %v: %q, %v; want %q", args, out, err, want)
 		}
 	}
 }

@@ -11,5 +11,5 @@ import (
 )
 
 func main() {
-	cli.Main(cli.Root(agentcli.New("postern-agent", "Postern's node agent: register this node, then run the agent"), agent.Version))
+	cli.Main(cli.Root(agentcli.New("postern-agent", "Postern's node agent: register this node, then run the agent"), agent.Version, agent.BuildCommit()))
 }

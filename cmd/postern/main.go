@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/postern/postern/agent"
 	"github.com/postern/postern/agentcli"
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/cli"
@@ -29,7 +30,7 @@ func newRoot() *cobra.Command {
 	root := cli.Root(&cobra.Command{
 		Use:   "postern",
 		Short: "Postern: shell access to your nodes without inbound ports, with every session recorded",
-	}, version)
+	}, version, agent.BuildCommit())
 	root.AddCommand(
 		newDevCmd(), newServerCmd(), agentcli.New("agent", "Register and run the node agent (what postern-agent does)"),
 		newLoginCmd(), newWhoAmICmd(), newNodesCmd(), newConnectCmd(), newExecCmd(), newRunCmd(), newForwardCmd(), newProxyCmd(), newDesktopCmd(),
