@@ -219,7 +219,9 @@ func TestControlKeysAndFullScreen(t *testing.T) {
 }
 
 // TestDevRestartKeepsState checks that a second `postern dev` on the same
-// data directory resumes: same node, same history, sessions work.
+// data directory resumes: same node, same history, sessions work. The
+// data directory it restarts on is a backup of the first, taken while it
+// ran, restored after the original was lost.
 func TestDevRestartKeepsState(t *testing.T) {
 	ctx := testCtx(t)
 	e := startDev(t)
@@ -227,11 +229,27 @@ func TestDevRestartKeepsState(t *testing.T) {
 	e.jsonOut(ctx, &before, "nodes")
 	pty := ptytest.Start(t, e.connectCmd(hostname(t)))
 	id := pty.ExpectRegexp(ctx, sessionIDRE)[1]
+	pty.WriteLine("echo backed-$((3*5))")
+	pty.Expect(ctx, "backed-15")
 	pty.WriteLine("exit 0")
 	pty.Wait(ctx)
+
+	data, bk := filepath.Join(e.dir, "data"), filepath.Join(e.dir, "backup")
+	if out := e.mustRun(ctx, "admin", "backup", bk, "--data", data); !strings.Contains(out, "backed up") {
+		t.Errorf("admin backup printed %q", out)
+	}
 	e.dev.stop(ctx)
+	if err := os.Rename(data, data+".lost"); err != nil {
+		t.Fatal(err)
+	}
+	if out := e.mustRun(ctx, "admin", "restore", bk, "--data", data); !strings.Contains(out, "restored") {
+		t.Errorf("admin restore printed %q", out)
+	}
 
 	e.startDevIn(ctx)
+	if log := e.mustRun(ctx, "logs", "get", id); !strings.Contains(log, "backed-15") {
+		t.Errorf("the restored recording of %s:\n%s", id, log)
+	}
 	var after []api.Node
 	e.jsonOut(ctx, &after, "nodes")
 	if len(after) != 1 || after[0].ID != before[0].ID || !after[0].Online {

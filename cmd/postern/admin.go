@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/postern/postern/backup"
 	"github.com/postern/postern/logstore"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/store/postgres"
@@ -21,7 +23,72 @@ func newAdminCmd() *cobra.Command {
 		Use:   "admin",
 		Short: "Work on a server's own state, on the server's machine",
 	}
-	cmd.AddCommand(newMigrateStoreCmd())
+	cmd.AddCommand(newMigrateStoreCmd(), newBackupCmd(), newRestoreCmd())
+	return cmd
+}
+
+func newBackupCmd() *cobra.Command {
+	var data string
+	var exclude []string
+	cmd := &cobra.Command{
+		Use:   "backup DIR [--data DATA_DIR] [--exclude root.key]",
+		Short: "Copy a server's data directory, while it runs, into a new directory",
+		Long: `Write a backup of a server's data directory into DIR, which must not
+exist or be empty. The server may be running: its databases (postern.db,
+logs.db) are copied as consistent snapshots, then its keys, certificates,
+session journals and desktop recordings as they are. DIR/MANIFEST.json,
+written last, lists every file with its SHA-256; restore checks them.
+
+Not in the data directory, so not in the backup: a PostgreSQL database
+(back it up with pg_dump), object storage, a root key given in the
+environment or kept in AWS KMS.`,
+		Args: exactArgs(1, "the backup's directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := backup.Create(cmd.Context(), data, args[0], backup.Options{Version: version, Exclude: exclude})
+			if err != nil {
+				return err
+			}
+			var n int64
+			for _, f := range m.Files {
+				n += f.Size
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backed up %s into %s: %d files, %d bytes\n", data, args[0], len(m.Files), n)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&data, "data", "/var/lib/postern", "the server's data directory")
+	cmd.Flags().StringSliceVar(&exclude, "exclude", nil, "a file of the data directory to leave out (relative, e.g. root.key: keep it apart; put it back before starting)")
+	return cmd
+}
+
+func newRestoreCmd() *cobra.Command {
+	var data string
+	cmd := &cobra.Command{
+		Use:   "restore DIR --data DATA_DIR",
+		Short: "Restore a backup as a new data directory",
+		Long: `Check the backup in DIR against its manifest (every file's size and
+SHA-256), then write it as the data directory DATA_DIR, which must not
+exist or be empty: move a damaged one aside first. Nothing is written
+unless the whole backup checks out, and a restore that fails leaves no
+half-written directory. Start the server on DATA_DIR afterwards; it
+brings an older backup's databases up to its schema as it starts.`,
+		Args: exactArgs(1, "the backup's directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if data == "" {
+				return usagef("--data is required: the data directory to restore into")
+			}
+			m, err := backup.Restore(cmd.Context(), args[0], data)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "restored %s (made %s by Postern %s) into %s: %d files\n", args[0], m.Created.Format(time.RFC3339), m.Version, data, len(m.Files))
+			for _, x := range m.Excluded {
+				fmt.Fprintf(cmd.OutOrStdout(), "left out of the backup, to put back before the server starts: %s\n", filepath.Join(data, filepath.FromSlash(x)))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&data, "data", "", "the data directory to restore into (empty or absent)")
 	return cmd
 }
 
