@@ -158,3 +158,16 @@ func TestRecordingsConfig(t *testing.T) {
 		t.Errorf("no recordings section: %v, %v", st, err)
 	}
 }
+
+// TestPackagedConfig: the configuration the postern-server package
+// installs (packaging/server.yaml) is one the server takes, saying what
+// the unit and the README say it does.
+func TestPackagedConfig(t *testing.T) {
+	var o serverOptions
+	if err := loadServerConfig(filepath.Join("..", "..", "packaging", "server.yaml"), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.data != "/var/lib/postern" || o.listen != ":8443" {
+		t.Errorf("packaged configuration: data %q, listen %q", o.data, o.listen)
+	}
+}
