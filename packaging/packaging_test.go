@@ -79,8 +79,10 @@ func TestPackages(t *testing.T) {
 	agentDeb := filepath.Join(v1, "postern-agent_1.0.0_"+arch+".deb")
 
 	for deb, want := range map[string][]string{
-		serverDeb: {"-rwxr-xr-x root/root * ./usr/bin/postern", "-rw-r--r-- root/root * ./lib/systemd/system/postern-server.service", "-rw-r--r-- root/root * ./etc/postern/server.yaml"},
-		agentDeb:  {"-rwxr-xr-x root/root * ./usr/bin/postern-agent", "-rw-r--r-- root/root * ./lib/systemd/system/postern-agent.service"},
+		serverDeb: {"-rwxr-xr-x root/root * ./usr/bin/postern", "-rw-r--r-- root/root * ./lib/systemd/system/postern-server.service", "-rw-r--r-- root/root * ./etc/postern/server.yaml",
+			"-rw-r--r-- root/root * ./usr/share/man/man1/postern.1", "-rw-r--r-- root/root * ./usr/share/man/man1/postern-admin-backup.1"},
+		agentDeb: {"-rwxr-xr-x root/root * ./usr/bin/postern-agent", "-rw-r--r-- root/root * ./lib/systemd/system/postern-agent.service",
+			"-rw-r--r-- root/root * ./usr/share/man/man1/postern-agent-register.1"},
 	} {
 		listing := string(run(t, "dpkg-deb", "--contents", deb))
 		for _, w := range want {

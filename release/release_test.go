@@ -43,6 +43,16 @@ func TestReproducibleRelease(t *testing.T) {
 		outs = append(outs, out)
 	}
 
+	// The manual pages too, one per command.
+	for _, page := range []string{"postern/postern.1", "postern/postern-admin-backup.1", "postern-agent/postern-agent-register.1"} {
+		a, err := os.ReadFile(filepath.Join(outs[0], "man", page))
+		if err != nil || !bytes.HasPrefix(a, []byte(".nh\n.TH ")) || !bytes.Contains(a, []byte("Postern "+version)) {
+			t.Errorf("man/%s: %v\n%.200s", page, err, a)
+		}
+		if b, _ := os.ReadFile(filepath.Join(outs[1], "man", page)); !bytes.Equal(a, b) {
+			t.Errorf("man/%s differs between the checkouts", page)
+		}
+	}
 	sums, err := os.ReadFile(filepath.Join(outs[0], "SHA256SUMS"))
 	if err != nil {
 		t.Fatal(err)

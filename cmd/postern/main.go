@@ -35,7 +35,7 @@ func newRoot() *cobra.Command {
 		newDevCmd(), newServerCmd(), agentcli.New("agent", "Register and run the node agent (what postern-agent does)"),
 		newLoginCmd(), newWhoAmICmd(), newNodesCmd(), newConnectCmd(), newExecCmd(), newRunCmd(), newForwardCmd(), newProxyCmd(), newDesktopCmd(),
 		newSessionsCmd(), newTerminateCmd(), newLogsCmd(), newActivationsCmd(),
-		newDocumentsCmd(), newPrefsCmd(), newUsersCmd(), newTokensCmd(), newAccessKeysCmd(), newPolicyCmd(), newKeysCmd(), newAuditCmd(), newOrgCmd(), newDeliveryStreamsCmd(), newEventsCmd(), newAdminCmd(),
+		newDocumentsCmd(), newPrefsCmd(), newUsersCmd(), newTokensCmd(), newAccessKeysCmd(), newPolicyCmd(), newKeysCmd(), newAuditCmd(), newOrgCmd(), newDeliveryStreamsCmd(), newEventsCmd(), newAdminCmd(), newManCmd(),
 	)
 	addCompletions(root)
 	return root
