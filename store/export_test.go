@@ -11,3 +11,11 @@ var Migrations = migrations
 // DB returns the store's database handle, to inspect what the interface
 // does not show.
 func (s *SQLite) DB() *sql.DB { return s.db }
+
+// AddMigrations adds migrations after this version's, for a test of an
+// upgrade; restore takes them away.
+func AddMigrations(m ...string) (restore func()) {
+	saved := migrations
+	migrations = append(append([]string(nil), migrations...), m...)
+	return func() { migrations = saved }
+}
