@@ -27,25 +27,7 @@ func TestOrphanedSessionIsTakenUp(t *testing.T) {
 	b := startServerWith(t, func(c *server.Config) { c.Recordings = recordingsIn(t, s3) }) // the server that stays
 	ctx := t.Context()
 	a := startPeer(t, b, recordingsIn(t, s3)) // the server that goes
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	act := b.activation(t, api.CreateActivationRequest{})
-	dir := t.TempDir()
-	id, err := agent.Register(ctx, agent.RegisterOptions{Server: b.url, Code: act.Code, ID: act.ID, CAPin: act.CAPin, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ag, err := agent.New(agent.Config{Dir: dir, Logf: t.Logf, DefaultRunAs: me.Username, Server: a.url(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx, stopAgent := context.WithCancel(context.Background())
-	agentDone := make(chan struct{})
-	go func() { ag.Run(actx); close(agentDone) }()
-	t.Cleanup(func() { stopAgent(); <-agentDone })
-	waitFor(t, func() bool { return a.NodeOnline(id.NodeID) })
+	id := agentOnPeer(t, b, a)
 
 	onA, err := client.New(client.Config{Server: a.url(t), CA: string(b.srv.CA().CertPEM), Token: b.adminToken})
 	if err != nil {
@@ -101,4 +83,31 @@ func recordingsIn(t *testing.T, s3 *miniotest.Server) server.RecordingStore {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// agentOnPeer registers a node with b and runs its agent, dialling the
+// peer a only (the node knows that server's address alone), until the
+// test ends; it returns once a holds the node.
+func agentOnPeer(t *testing.T, b *testServer, a *peer) agent.Identity {
+	t.Helper()
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	act := b.activation(t, api.CreateActivationRequest{})
+	dir := t.TempDir()
+	id, err := agent.Register(t.Context(), agent.RegisterOptions{Server: b.url, Code: act.Code, ID: act.ID, CAPin: act.CAPin, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ag, err := agent.New(agent.Config{Dir: dir, Logf: t.Logf, DefaultRunAs: me.Username, Server: a.url(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, stopAgent := context.WithCancel(context.Background())
+	agentDone := make(chan struct{})
+	go func() { ag.Run(actx); close(agentDone) }()
+	t.Cleanup(func() { stopAgent(); <-agentDone })
+	waitFor(t, func() bool { return a.NodeOnline(id.NodeID) })
+	return id
 }

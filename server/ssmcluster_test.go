@@ -4,7 +4,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,8 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"github.com/postern/postern/agent"
-	"github.com/postern/postern/api"
 	"github.com/postern/postern/ptytest"
 	"github.com/postern/postern/ssmchannel/plugintest"
 )
@@ -39,26 +35,7 @@ func TestSSMSessionThroughAnotherServer(t *testing.T) {
 	b := startServerWith(t, withKeys)
 	a := startPeerWith(t, b, withKeys)
 	ctx := ptytest.Context(t)
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The node's agent dials a.
-	act := b.activation(t, api.CreateActivationRequest{})
-	dir := t.TempDir()
-	id, err := agent.Register(ctx, agent.RegisterOptions{Server: b.url, Code: act.Code, ID: act.ID, CAPin: act.CAPin, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ag, err := agent.New(agent.Config{Dir: dir, Logf: t.Logf, DefaultRunAs: me.Username, Server: a.url(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx, stopAgent := context.WithCancel(context.Background())
-	agentDone := make(chan struct{})
-	go func() { ag.Run(actx); close(agentDone) }()
-	t.Cleanup(func() { stopAgent(); <-agentDone })
-	waitFor(t, func() bool { return a.NodeOnline(id.NodeID) })
+	id := agentOnPeer(t, b, a) // the node's agent dials a
 
 	key, err := b.admin.CreateAccessKey(ctx, "admin")
 	if err != nil {
