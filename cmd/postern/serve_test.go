@@ -171,3 +171,17 @@ func TestPackagedConfig(t *testing.T) {
 		t.Errorf("packaged configuration: data %q, listen %q", o.data, o.listen)
 	}
 }
+
+// TestComposeConfig: the server configuration of the container example
+// (deploy/container) is one the server takes: PostgreSQL, MinIO and the
+// recordings' bucket by the compose services' names.
+func TestComposeConfig(t *testing.T) {
+	var o serverOptions
+	if err := loadServerConfig(filepath.Join("..", "..", "deploy", "container", "server.yaml"), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.database != "postgres://postern@postgres:5432/postern?sslmode=disable" || o.recordings.S3BucketName != "postern-recordings" ||
+		o.destinations.S3.Endpoint != "http://minio:9000" || !o.destinations.S3.ForcePathStyle {
+		t.Errorf("compose configuration: database %q, recordings %+v, s3 %+v", o.database, o.recordings, o.destinations.S3)
+	}
+}
