@@ -611,68 +611,72 @@ func waitOnline(ctx context.Context, rs *runningServer, nodeID string) error {
 	return fmt.Errorf("the local agent %s did not connect within 30s", nodeID)
 }
 
+// serverFile is a server configuration file (postern server --config):
+// every key is in the README's table (TestConfigKeysDocumented).
+type serverFile struct {
+	Data string `json:"data"`
+	// Database is where the metadata lives: a postgres:// URL;
+	// empty for SQLite in the data directory.
+	Database string `json:"database"`
+	Listen   string `json:"listen"`
+	// Advertise is the URL the other servers sharing the
+	// database reach this one at.
+	Advertise string   `json:"advertise"`
+	Hosts     []string `json:"hosts"`
+	Grace     string   `json:"grace"`
+	// LeaseTTL is how long a lease on shared work, and a server's
+	// presence, outlive a server that stops renewing them.
+	LeaseTTL string `json:"leaseTTL"`
+	// SignInLifetime and SSOSignInLifetime bound a sign-in, however
+	// often it is refreshed (durations: 720h, 12h).
+	SignInLifetime    string `json:"signInLifetime"`
+	SSOSignInLifetime string `json:"ssoSignInLifetime"`
+	// MaxPendingConns caps the connections a source address holds
+	// before they authenticate (-1: no cap).
+	MaxPendingConns int `json:"maxPendingConns"`
+	// ProxyProtocolFrom names the load balancers (addresses or
+	// CIDR prefixes) that send a PROXY protocol header first.
+	ProxyProtocolFrom []string `json:"proxyProtocolFrom"`
+	TLSCert           string   `json:"tlsCert"`
+	TLSKey            string   `json:"tlsKey"`
+	CACert            string   `json:"caCert"`
+	CAKey             string   `json:"caKey"`
+	MetricsListen     string   `json:"metricsListen"`
+	OutboxMaxBytes    int64    `json:"outboxMaxBytes"`
+	// MinFreeDisk is the free space (bytes) the data directory
+	// keeps; -1 for none.
+	MinFreeDisk int64 `json:"minFreeDisk"`
+	// MetricFilterMaxSeries bounds each metric filter's
+	// combinations of dimension values.
+	MetricFilterMaxSeries int `json:"metricFilterMaxSeries"`
+	// SSO signs users in through an OpenID Connect provider.
+	SSO *sso.Config `json:"sso"`
+	// Audit copies the audit trail to an S3 bucket and/or a
+	// CloudWatch Logs group (through the s3: and cloudWatch:
+	// configuration).
+	Audit struct {
+		S3BucketName           string `json:"s3BucketName"`
+		S3KeyPrefix            string `json:"s3KeyPrefix"`
+		CloudWatchLogGroupName string `json:"cloudWatchLogGroupName"`
+	} `json:"audit"`
+	// Recordings keeps session journals in object storage, their
+	// system of record.
+	Recordings recordingsConfig `json:"recordings"`
+	// Desktop configures remote desktops.
+	Desktop struct {
+		// Program is the desktop engine (postern-desktop).
+		Program string `json:"program"`
+	} `json:"desktop"`
+	destinationsConfig
+}
+
 // loadServerConfig reads a server configuration file.
 func loadServerConfig(path string, o *serverOptions) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	var c struct {
-		Data string `json:"data"`
-		// Database is where the metadata lives: a postgres:// URL;
-		// empty for SQLite in the data directory.
-		Database string `json:"database"`
-		Listen   string `json:"listen"`
-		// Advertise is the URL the other servers sharing the
-		// database reach this one at.
-		Advertise string   `json:"advertise"`
-		Hosts     []string `json:"hosts"`
-		Grace     string   `json:"grace"`
-		// LeaseTTL is how long a lease on shared work, and a server's
-		// presence, outlive a server that stops renewing them.
-		LeaseTTL string `json:"leaseTTL"`
-		// SignInLifetime and SSOSignInLifetime bound a sign-in, however
-		// often it is refreshed (durations: 720h, 12h).
-		SignInLifetime    string `json:"signInLifetime"`
-		SSOSignInLifetime string `json:"ssoSignInLifetime"`
-		// MaxPendingConns caps the connections a source address holds
-		// before they authenticate (-1: no cap).
-		MaxPendingConns int `json:"maxPendingConns"`
-		// ProxyProtocolFrom names the load balancers (addresses or
-		// CIDR prefixes) that send a PROXY protocol header first.
-		ProxyProtocolFrom []string `json:"proxyProtocolFrom"`
-		TLSCert           string   `json:"tlsCert"`
-		TLSKey            string   `json:"tlsKey"`
-		CACert            string   `json:"caCert"`
-		CAKey             string   `json:"caKey"`
-		MetricsListen     string   `json:"metricsListen"`
-		OutboxMaxBytes    int64    `json:"outboxMaxBytes"`
-		// MinFreeDisk is the free space (bytes) the data directory
-		// keeps; -1 for none.
-		MinFreeDisk int64 `json:"minFreeDisk"`
-		// MetricFilterMaxSeries bounds each metric filter's
-		// combinations of dimension values.
-		MetricFilterMaxSeries int `json:"metricFilterMaxSeries"`
-		// SSO signs users in through an OpenID Connect provider.
-		SSO *sso.Config `json:"sso"`
-		// Audit copies the audit trail to an S3 bucket and/or a
-		// CloudWatch Logs group (through the s3: and cloudWatch:
-		// configuration).
-		Audit struct {
-			S3BucketName           string `json:"s3BucketName"`
-			S3KeyPrefix            string `json:"s3KeyPrefix"`
-			CloudWatchLogGroupName string `json:"cloudWatchLogGroupName"`
-		} `json:"audit"`
-		// Recordings keeps session journals in object storage, their
-		// system of record.
-		Recordings recordingsConfig `json:"recordings"`
-		// Desktop configures remote desktops.
-		Desktop struct {
-			// Program is the desktop engine (postern-desktop).
-			Program string `json:"program"`
-		} `json:"desktop"`
-		destinationsConfig
-	}
+	var c serverFile
 	if err := configfile.Unmarshal(path, b, &c); err != nil {
 		return err
 	}

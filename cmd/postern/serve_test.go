@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +184,42 @@ func TestComposeConfig(t *testing.T) {
 	if o.database != "postgres://postern@postgres:5432/postern?sslmode=disable" || o.recordings.S3BucketName != "postern-recordings" ||
 		o.destinations.S3.Endpoint != "http://minio:9000" || !o.destinations.S3.ForcePathStyle {
 		t.Errorf("compose configuration: database %q, recordings %+v, s3 %+v", o.database, o.recordings, o.destinations.S3)
+	}
+}
+
+// TestConfigKeysDocumented: every key of a server configuration file
+// has its row in the README's table ("The server's configuration
+// file"), which is the configuration's reference.
+func TestConfigKeysDocumented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(b), "### The server's configuration file\n")
+	table, _, _ = strings.Cut(table, "\n### ")
+	documented := map[string]bool{}
+	for _, line := range strings.Split(table, "\n") {
+		if cells := strings.Split(line, "|"); len(cells) > 2 && strings.HasPrefix(line, "| `") {
+			for _, k := range strings.Split(cells[1], ",") {
+				documented[strings.Trim(strings.TrimSpace(k), "`")] = true
+			}
+		}
+	}
+	var keys func(reflect.Type)
+	var missing []string
+	keys = func(ty reflect.Type) {
+		for f := range ty.Fields() {
+			if f.Anonymous {
+				keys(f.Type)
+				continue
+			}
+			if k, _, _ := strings.Cut(f.Tag.Get("json"), ","); k != "" && !documented[k] {
+				missing = append(missing, k)
+			}
+		}
+	}
+	keys(reflect.TypeFor[serverFile]())
+	if len(missing) > 0 {
+		t.Errorf("configuration keys missing from the README's table: %v", missing)
 	}
 }
