@@ -23,7 +23,7 @@ func TestPosternAgentBinary(t *testing.T) {
 	if out, err := exec.CommandContext(ctx, "go", "build", "-race", "-o", agentBin, "../cmd/postern-agent").CombinedOutput(); err != nil {
 		t.Fatalf("building postern-agent: %v\n%s", err, out)
 	}
-	if out, err := exec.CommandContext(ctx, agentBin, "--version").Output(); err != nil || !regexp.MustCompile(`^postern-agent \S+\n$`).Match(out) {
+	if out, err := exec.CommandContext(ctx, agentBin, "--version").Output(); err != nil || !regexp.MustCompile(`^postern-agent \S+\ncommit \S+\n$`).Match(out) {
 		t.Errorf("postern-agent --version: %q, %v", out, err)
 	}
 

@@ -74,8 +74,15 @@ func awsProfileEnv(t *testing.T, e *env, keyID, secret string) []string {
 			t.Fatal(err)
 		}
 	}
-	return append(os.Environ(), "AWS_CONFIG_FILE="+profile, "AWS_SHARED_CREDENTIALS_FILE="+creds, "HOME="+dir,
-		"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_CA_BUNDLE=", "AWS_PAGER=", "SSL_CERT_FILE="+ca)
+	// Left out, not set empty: an empty AWS_CA_BUNDLE turns the CLI's
+	// certificate check off.
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "AWS_CONFIG_FILE="+profile, "AWS_SHARED_CREDENTIALS_FILE="+creds, "HOME="+dir, "AWS_PAGER=", "SSL_CERT_FILE="+ca)
 }
 
 // awsCommand is the AWS CLI at awsBin, signed with the access key, against

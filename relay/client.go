@@ -267,7 +267,7 @@ func (r *Relay) waitStalled(ctx context.Context) bool {
 // after offset that the journal holds, then how the session ended. The
 // exit says how long the output is, so a client that could not be given
 // all of it knows; if the journal cannot be read, it says why instead.
-func SendEnded(ctx context.Context, ws *websocket.Conn, cur *JournalCursor, sent uint64, exit wire.Exit) error {
+func SendEnded(ctx context.Context, ws ClientConn, cur *JournalCursor, sent uint64, exit wire.Exit) error {
 	defer cur.close()
 	var frame []byte
 	for {

@@ -41,7 +41,13 @@ func withKeyService(t *testing.T) func(*server.Config) {
 // an STS query). mutate, if given, changes the request after signing.
 func awsPost(t *testing.T, ts *testServer, creds aws.Credentials, service, target string, body []byte, mutate ...func(*http.Request)) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, ts.url+"/", bytes.NewReader(body))
+	return awsPostTo(t, ts, ts.url, creds, service, target, body, mutate...)
+}
+
+// awsPostTo is awsPost to the server at url (a peer of ts, say).
+func awsPostTo(t *testing.T, ts *testServer, url string, creds aws.Credentials, service, target string, body []byte, mutate ...func(*http.Request)) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/", bytes.NewReader(body))
 	if target != "" {
 		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 		req.Header.Set("X-Amz-Target", target)

@@ -617,7 +617,7 @@ func (s *Server) authorizeResume(r *http.Request, sess store.Session) error {
 
 // serveEnded sends a client of an ended session whose relay is gone the
 // output after offset from its journal, then the exit.
-func (s *Server) serveEnded(ctx context.Context, ws *websocket.Conn, sess store.Session, offset uint64) {
+func (s *Server) serveEnded(ctx context.Context, ws relay.ClientConn, sess store.Session, offset uint64) {
 	exit := wire.Exit{Code: 255, Reason: sess.StatusReason, Status: sess.Status}
 	if sess.ExitCode != nil {
 		exit.Code = *sess.ExitCode

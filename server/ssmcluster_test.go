@@ -3,21 +3,15 @@
 package server_test
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/postern/postern/ptytest"
 	"github.com/postern/postern/ssmchannel/plugintest"
@@ -29,7 +23,7 @@ import (
 // the plugin's data channel, dialled at the server the CLI called, is
 // carried to the session's server; the shell works through AWS's plugin.
 func TestSSMSessionThroughAnotherServer(t *testing.T) {
-	plugin := plugintest.Path(t)
+	pluginBin := plugintest.Path(t)
 	// Both servers open access keys' secrets with one root key.
 	withKeys := withKeyService(t)
 	b := startServerWith(t, withKeys)
@@ -41,40 +35,32 @@ func TestSSMSessionThroughAnotherServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// StartSession, signed as the AWS CLI signs it, to b.
-	body, _ := json.Marshal(map[string]any{"Target": id.NodeID, "DocumentName": "AWS-StartInteractiveCommand", "Parameters": map[string][]string{"command": {"echo cluster-$((5*5)); sleep 1"}}})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.url+"/", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "AmazonSSM.StartSession")
-	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey}, req, hex.EncodeToString(sum[:]), "ssm", "us-east-1", b.clk.Now()); err != nil {
-		t.Fatal(err)
-	}
 	caFile := filepath.Join(b.dir, "tls", "ca.crt")
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
+	type started struct{ SessionId, TokenValue, StreamUrl string }
+	// start calls StartSession, signed as the AWS CLI signs it, at url.
+	start := func(url, document, command string) started {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"Target": id.NodeID, "DocumentName": document, "Parameters": map[string][]string{"command": {command}}})
+		status, resp := awsPostTo(t, b, url, aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey}, "ssm", "AmazonSSM.StartSession", body)
+		var out started
+		if err := json.Unmarshal([]byte(resp), &out); err != nil || status != http.StatusOK || out.TokenValue == "" {
+			t.Fatalf("StartSession at %s: %d %s", url, status, resp)
+		}
+		return out
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}).Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// plugin runs session-manager-plugin on what StartSession gave.
+	plugin := func(out started, endpoint string) *ptytest.PTY {
+		raw, _ := json.Marshal(out)
+		cmd := exec.Command(pluginBin, string(raw), "us-east-1", "StartSession", "", `{"Target":"`+id.NodeID+`"}`, endpoint)
+		cmd.Env = append(cmd.Environ(), "SSM_PLUGIN_SKIP_CLIENT_CONFIGURE=true", "SSL_CERT_FILE="+caFile)
+		return ptytest.Start(t, cmd)
 	}
-	var out struct{ SessionId, TokenValue, StreamUrl string }
-	err = json.NewDecoder(resp.Body).Decode(&out)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK || out.TokenValue == "" {
-		t.Fatalf("StartSession on the other server: %s, %+v, %v", resp.Status, out, err)
-	}
+
+	out := start(b.url, "AWS-StartInteractiveCommand", "echo cluster-$((5*5)); sleep 1")
 	if want := "wss://" + strings.TrimPrefix(b.url, "https://") + "/"; !strings.HasPrefix(out.StreamUrl, want) {
 		t.Errorf("StreamUrl %s; want it on the server the CLI called (%s...)", out.StreamUrl, want)
 	}
-
-	raw, _ := json.Marshal(out)
-	cmd := exec.Command(plugin, string(raw), "us-east-1", "StartSession", "", `{"Target":"`+id.NodeID+`"}`, b.url)
-	cmd.Env = append(cmd.Environ(), "SSM_PLUGIN_SKIP_CLIENT_CONFIGURE=true", "SSL_CERT_FILE="+caFile)
-	p := ptytest.Start(t, cmd)
+	p := plugin(out, b.url)
 	p.Expect(ctx, "cluster-25")
 	_, onA := a.OutputEnd(out.SessionId)
 	_, onB := b.srv.OutputEnd(out.SessionId)
@@ -84,5 +70,25 @@ func TestSSMSessionThroughAnotherServer(t *testing.T) {
 	p.Expect(ctx, "exit code 0")
 	if code := p.Wait(ctx); code != 0 {
 		t.Errorf("the plugin exited %d", code)
+	}
+
+	// A command that ends before the plugin comes (a quick one, a slow
+	// plugin): its output and its end are given to the plugin when it
+	// comes, by the relay while the server still has it, then from the
+	// recording.
+	for _, relayGone := range []bool{false, true} {
+		out = start(a.url(t), "AWS-StartNonInteractiveCommand", "echo quick-$((4*4)); echo err-$((5*4)) >&2; exit 3")
+		waitFor(t, func() bool { s, err := b.admin.Session(ctx, out.SessionId); return err == nil && s.EndedAt != nil })
+		if relayGone {
+			b.clk.Advance(11 * time.Second) // an ended relay leaves the server 10 s after the end
+			waitFor(t, func() bool { _, relayed := a.OutputEnd(out.SessionId); return !relayed })
+		}
+		p = plugin(out, a.url(t))
+		p.Expect(ctx, "quick-16")
+		p.Expect(ctx, "exit code 3")
+		p.Wait(ctx)
+		if !strings.Contains(p.Output(), "err-20") {
+			t.Errorf("the ended command's standard error is not shown (relay gone: %v):\n%s", relayGone, p.Output())
+		}
 	}
 }

@@ -177,6 +177,12 @@ func (s *Server) handleSSMDataChannel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rl := s.relays.Get(id)
+	if rl == nil && !sess.Active() && sess.Settings.Port == nil && !resuming {
+		// It ended before the plugin came (a command quicker than
+		// the plugin's start): its output and end, from the recording.
+		s.serveSSMEnded(ctx, ws, sess)
+		return
+	}
 	if rl == nil {
 		refuse("session %s is not running on this server", id)
 		return
@@ -272,10 +278,61 @@ type ssmAttachment struct {
 	exit  string // what the channel's close tells the user
 }
 
+// serveSSMEnded serves a session that ended before the plugin's first
+// connection: what the recording holds, then how it ended.
+func (s *Server) serveSSMEnded(ctx context.Context, ws *websocket.Conn, sess store.Session) {
+	a, _ := s.newSSMChannel(sess, sess.Settings.Pipes, "")
+	sc := &ssmClient{a: a, frames: make(chan []byte), gone: make(chan struct{})}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { s.serveEnded(ctx, sc, sess, 0) })
+	if err := a.ch.Serve(ctx, ws); err != nil && ctx.Err() == nil {
+		s.logf("server: session %s: data channel: %v", sess.ID, err)
+	}
+}
+
 // newSSMAttachment sets up sess's data channel, and what ends it: the end
 // of the session here.
 func (s *Server) newSSMAttachment(sess store.Session, rl *relay.Relay, remote, localPort string) *ssmAttachment {
-	a := &ssmAttachment{shell: sess.Settings.Port == nil, pipes: rl.Pipes()}
+	a, p := s.newSSMChannel(sess, rl.Pipes(), localPort)
+	s.wg.Go(func() {
+		ctx, cancel := context.WithCancel(s.ctx)
+		// Deferred in this order so that the forwarding is told to
+		// end (cancel) before it is waited for.
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer cancel()
+		if p != nil {
+			wg.Go(func() {
+				s.serveSSMPort(ctx, remote, a.ch, p, sess, rl)
+				close(p.done)
+				cancel()
+			})
+		}
+		rl.Wait(ctx)
+		s.ssm.forget(sess.ID, a)
+		switch {
+		case rl.Released():
+			a.ch.Close(ctx, "session "+sess.ID+" moved to another server, which cannot take its data channel: start a new session")
+		case s.ctx.Err() != nil:
+			a.ch.Close(context.Background(), "the server is stopping")
+		case p != nil:
+			a.ch.Close(ctx, "")
+		}
+		// A shell's channel is closed by the relay's client, with the
+		// rest of the output and how the session ended; a plugin that
+		// is away then resumes into a session that has ended (its
+		// ResumeSession gets no token: it says the session timed out).
+	})
+	return a
+}
+
+// newSSMChannel makes sess's data channel; for a port session also what
+// the plugin sends of it.
+func (s *Server) newSSMChannel(sess store.Session, pipes bool, localPort string) (*ssmAttachment, *ssmPort) {
+	a := &ssmAttachment{shell: sess.Settings.Port == nil, pipes: pipes}
 	// (On the wall clock, not the server's: the channel's timers are
 	// its transport's, run by a ticker, as TCP's are.)
 	opts := ssmchannel.Options{SessionID: sess.ID, Target: sess.Target, Logf: s.logf}
@@ -304,40 +361,7 @@ func (s *Server) newSSMAttachment(sess store.Session, rl *relay.Relay, remote, l
 		opts.Input = p.input
 	}
 	a.ch = ssmchannel.NewChannel(opts)
-	s.wg.Go(func() {
-		ctx, cancel := context.WithCancel(s.ctx)
-		// Deferred in this order so that the forwarding is told to
-		// end (cancel) before it is waited for.
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		defer cancel()
-		if p != nil {
-			wg.Go(func() {
-				s.serveSSMPort(ctx, remote, a.ch, p, sess, rl)
-				close(p.done)
-				cancel()
-			})
-		}
-		final, ended := rl.Wait(ctx)
-		s.ssm.forget(sess.ID, a)
-		a.mu.Lock()
-		attached := a.client != nil
-		a.mu.Unlock()
-		switch {
-		case rl.Released():
-			a.ch.Close(ctx, "session "+sess.ID+" moved to another server, which cannot take its data channel: start a new session")
-		case s.ctx.Err() != nil:
-			a.ch.Close(context.Background(), "the server is stopping")
-		case attached && ended:
-			// The relay's client is given the rest of the output,
-			// then the exit, and closes the channel with it.
-		case ended && final.ExitCode != nil:
-			a.ch.Close(ctx, ssmExitMessage(final.Status, *final.ExitCode, final.StatusReason))
-		default:
-			a.ch.Close(ctx, "")
-		}
-	})
-	return a
+	return a, p
 }
 
 // serveShell serves one of the plugin's connections as the relay's
@@ -354,13 +378,15 @@ func (a *ssmAttachment) serveShell(ctx context.Context, ws *websocket.Conn, rl *
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		defer cancel() // no client, no connection
 		// What the last connection took but could not send first.
 		a.wmu.Lock()
 		err := a.flush(ctx)
 		a.wmu.Unlock()
 		if err == nil {
 			rl.ServeClient(ctx, sc, offset, false)
+		}
+		if !a.ch.Closing() {
+			cancel() // no client, no connection (a closing channel's Serve ends with its close)
 		}
 	})
 	if err := a.ch.Serve(ctx, ws); err != nil && ctx.Err() == nil {

@@ -51,7 +51,14 @@ type Channel struct {
 	ready     bool              // the handshake completed: output may flow
 	conn      *websocket.Conn   // the connection being served; nil between
 	gen       uint64            // counts connections: which one conn is
-	closed    bool
+	since     time.Time         // when conn began to be served
+	// closing is set by Close: the channel ends, with closeOutput, once
+	// its output is acknowledged (or closeDrainMax has passed) on a
+	// connection, this one or the plugin's next; closeAt is when.
+	closing     bool
+	closeOutput string
+	closeAt     time.Time
+	closed      bool
 
 	// kick wakes the send loop when output is queued or the
 	// handshake completes.
@@ -197,6 +204,7 @@ func (c *Channel) Serve(ctx context.Context, ws *websocket.Conn) error {
 	}
 	c.conn = ws
 	c.gen++
+	c.since = c.opts.Now()
 	for _, p := range c.unacked {
 		// All of it again, on the new connection: the plugin may
 		// have it already (its acknowledgement lost with the old
@@ -253,6 +261,9 @@ func (c *Channel) sendLoop(ctx context.Context, ws *websocket.Conn) error {
 			if err := ws.Write(ctx, websocket.MessageBinary, f); err != nil {
 				return err
 			}
+		}
+		if output, ok := c.finishing(ws); ok {
+			return c.finish(ctx, output)
 		}
 		select {
 		case <-ctx.Done():
@@ -349,10 +360,14 @@ func (c *Channel) Write(ctx context.Context, p []byte) (int, error) {
 	return n, nil
 }
 
-// Close ends the channel: it waits (up to closeDrainMax, or ctx) for the
-// output to be acknowledged, then tells the plugin the channel closed,
-// with output to print (the plugin prints a line of its own when it is
-// empty), and ends Serve.
+// Close ends the channel: once its output is acknowledged (or
+// closeDrainMax has passed) on a connection, it tells the plugin the
+// channel closed, with output to print (the plugin prints a line of its
+// own when it is empty), and ends Serve. Without a connection (the
+// plugin has not dialled yet, or is on its way back) the end waits for
+// the next: what was written, and how it ended, is not lost. Output may
+// still be written until then. Close waits for the end up to
+// closeDrainMax, or ctx; the first Close's output is the one told.
 func (c *Channel) Close(ctx context.Context, output string) error {
 	ctx, cancel := context.WithTimeout(ctx, closeDrainMax)
 	defer cancel()
@@ -363,15 +378,37 @@ func (c *Channel) Close(ctx context.Context, output string) error {
 	})
 	defer stop()
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
+	defer c.mu.Unlock()
+	if !c.closed && !c.closing {
+		c.closing, c.closeOutput, c.closeAt = true, output, c.opts.Now()
+		c.poke()
 	}
-	for len(c.unacked) > 0 && c.conn != nil && ctx.Err() == nil {
+	for !c.closed && ctx.Err() == nil {
 		c.cond.Wait()
 	}
-	c.mu.Unlock()
-	return c.finish(ctx, output)
+	return nil
+}
+
+// Closing reports whether Close was called.
+func (c *Channel) Closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing || c.closed
+}
+
+// finishing reports whether the channel, closing, may end on ws now, and
+// with what output.
+func (c *Channel) finishing(ws *websocket.Conn) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closing || c.closed || c.conn != ws {
+		return "", false
+	}
+	start := c.since
+	if c.closeAt.After(start) {
+		start = c.closeAt
+	}
+	return c.closeOutput, len(c.unacked) == 0 || c.opts.Now().Sub(start) >= closeDrainMax
 }
 
 // finish closes the channel at once: channel_closed with output on the
@@ -484,6 +521,9 @@ func (c *Channel) acknowledged(m Message) {
 		}
 		return done
 	})
+	if c.closing {
+		c.poke() // it may end now
+	}
 	c.cond.Broadcast()
 }
 

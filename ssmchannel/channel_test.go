@@ -351,3 +351,31 @@ func TestGivesUpWithAReason(t *testing.T) {
 		t.Errorf("Serve: %v, want ErrGaveUp", err)
 	}
 }
+
+// TestCloseBeforeConnection: a channel closed before the plugin has
+// dialled (a command that ended first) keeps its output and its end for
+// the plugin's connection: the output, then channel_closed with why.
+func TestCloseBeforeConnection(t *testing.T) {
+	ch, dial := servePeers(t, Options{SessionType: "Standard_Stream"})
+	if _, err := ch.Write(t.Context(), []byte("said before anyone came")); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() { ch.Close(t.Context(), "Success, exit code 3"); close(closed) }()
+	p := dial()
+	p.handshake()
+	var acks []Ack
+	m := p.next(&acks)
+	if string(m.Payload) != "said before anyone came" {
+		t.Fatalf("first output %q", m.Payload)
+	}
+	p.ack(m)
+	m = p.next(&acks)
+	var cc ChannelClosedPayload
+	if m.Type != ChannelClosed || json.Unmarshal(m.Payload, &cc) != nil || cc.Output != "Success, exit code 3" {
+		t.Fatalf("%s %s; want channel_closed with the exit", m.Type, m.Payload)
+	}
+	for _, _, err := p.ws.Read(t.Context()); err == nil; _, _, err = p.ws.Read(t.Context()) {
+	}
+	<-closed
+}
