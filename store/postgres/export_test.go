@@ -11,3 +11,11 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Convert is convert, for its table test.
 var Convert = convert
+
+// AddMigrations adds migrations after this version's, for a test of an
+// upgrade; restore takes them away.
+func AddMigrations(m ...string) (restore func()) {
+	saved := migrations
+	migrations = append(append([]string(nil), migrations...), m...)
+	return func() { migrations = saved }
+}

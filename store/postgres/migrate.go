@@ -386,27 +386,17 @@ CREATE TABLE placements (
 `,
 }
 
-// migrate applies the migrations the database has not seen yet.
+// migrate applies the migrations the database has not seen yet, all in
+// one transaction that holds the migrations' advisory lock: servers
+// starting at once against a new database take turns (the second finds
+// the work done), and an upgrade whose migration fails leaves the
+// database as it was, at its old version, and says so. The bookkeeping
+// table is created under the same lock, since CREATE TABLE IF NOT EXISTS
+// run twice at once can fail.
 func (s *Store) migrate(ctx context.Context) error {
-	for {
-		done, err := s.migrateOne(ctx)
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
-	}
-}
-
-// migrateOne applies the next migration, if any, in a transaction that
-// holds the migrations' advisory lock: servers starting at once against a
-// new database take turns, and each reads the version after the one
-// before it committed. The bookkeeping table is created under the same
-// lock, since CREATE TABLE IF NOT EXISTS run twice at once can fail.
-func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
-	var next int
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	var from int
+	var failed int // the version whose migration failed; 0: none
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockMigrations); err != nil {
 			return err
 		}
@@ -417,31 +407,30 @@ func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
 			)`); err != nil {
 			return err
 		}
-		var version int
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&from); err != nil {
 			return err
 		}
-		switch {
-		case version == len(migrations):
-			done = true
-			return nil
-		case version > len(migrations):
-			return fmt.Errorf("database schema version %d is newer than this binary's %d", version, len(migrations))
+		if from > len(migrations) {
+			return fmt.Errorf("database schema version %d is newer than this binary's %d", from, len(migrations))
 		}
-		next = version + 1
-		// No arguments: the simple protocol, which runs a migration's
-		// several statements.
-		if _, err := tx.Exec(ctx, migrations[version]); err != nil {
-			return err
+		for v := from; v < len(migrations); v++ {
+			// No arguments: the simple protocol, which runs a
+			// migration's several statements.
+			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+				failed = v + 1
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v+1, time.Now()); err != nil {
+				return err
+			}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, next, time.Now())
-		return err
+		return nil
 	})
-	if err != nil {
-		if next == 0 {
-			return false, fmt.Errorf("migrate: %w", err)
-		}
-		return false, fmt.Errorf("migrate to version %d: %w", next, err)
+	switch {
+	case err != nil && failed != 0:
+		return fmt.Errorf("migrate from version %d to %d: version %d failed: %w; the database is unchanged, at version %d", from, len(migrations), failed, err, from)
+	case err != nil:
+		return fmt.Errorf("migrate: %w", err)
 	}
-	return done, nil
+	return nil
 }

@@ -212,3 +212,34 @@ func TestOpenUnresponsive(t *testing.T) {
 	}
 	t.Logf("Open: %v", err)
 }
+
+// TestFailedMigrationLeavesDatabase: an upgrade whose migration fails
+// changes nothing, earlier new migrations included, and says at which
+// version the database stays.
+func TestFailedMigrationLeavesDatabase(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.NewDatabase(t)
+	s, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	restore := postgres.AddMigrations(`CREATE TABLE upgrade_probe (x integer)`, `THIS IS NOT SQL`)
+	_, err = postgres.Open(ctx, dsn)
+	restore()
+	if err == nil || !strings.Contains(err.Error(), "the database is unchanged, at version") {
+		t.Fatalf("a failing migration: %v", err)
+	}
+	s, err = postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ms := appliedMigrations(t, s); len(ms) != postgres.SchemaVersion {
+		t.Errorf("after the failed upgrade %d migrations are applied, want %d", len(ms), postgres.SchemaVersion)
+	}
+	var n int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename = 'upgrade_probe'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("upgrade_probe: %d tables (%v), want none", n, err)
+	}
+}
