@@ -28,16 +28,18 @@ type peer struct {
 // servePeer starts a channel behind an HTTP server and connects a peer.
 func servePeer(t *testing.T, opts Options) (*Channel, *peer) {
 	t.Helper()
-	ch, dial := servePeers(t, opts)
+	ch, dial, _ := servePeers(t, opts)
 	return ch, dial()
 }
 
 // servePeers starts a channel behind an HTTP server; dial connects a
-// peer to it, another connection of the same channel each time.
-func servePeers(t *testing.T, opts Options) (ch *Channel, dial func() *peer) {
+// peer to it, another connection of the same channel each time; served
+// receives what each connection's Serve returned.
+func servePeers(t *testing.T, opts Options) (ch *Channel, dial func() *peer, served <-chan error) {
 	t.Helper()
 	opts.Logf = t.Logf
 	ch = NewChannel(opts)
+	results := make(chan error, 8)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := websocket.Accept(w, r, nil)
 		if err != nil {
@@ -47,7 +49,10 @@ func servePeers(t *testing.T, opts Options) (ch *Channel, dial func() *peer) {
 			t.Errorf("open: %v", err)
 			return
 		}
-		ch.Serve(r.Context(), ws)
+		select {
+		case results <- ch.Serve(r.Context(), ws):
+		default: // nobody is asking
+		}
 	}))
 	t.Cleanup(srv.Close)
 	return ch, func() *peer {
@@ -62,7 +67,7 @@ func servePeers(t *testing.T, opts Options) (ch *Channel, dial func() *peer) {
 			t.Fatal(err)
 		}
 		return &peer{t: t, ws: ws}
-	}
+	}, results
 }
 
 // next reads the next message that is not an acknowledgement; acks are
@@ -234,7 +239,7 @@ func TestOutputResentUntilAcknowledged(t *testing.T) {
 // not sent again for ever. Output first sent on the new connection waits
 // for its own acknowledgement.
 func TestReconnectEndsDuplicates(t *testing.T) {
-	ch, dial := servePeers(t, Options{SessionType: "Standard_Stream"})
+	ch, dial, _ := servePeers(t, Options{SessionType: "Standard_Stream"})
 	p := dial()
 	p.handshake()
 	var acks []Ack
@@ -304,28 +309,8 @@ func waitUnacked(t *testing.T, ch *Channel, want []int64) {
 // channel closes, and Serve says it gave up.
 func TestGivesUpWithAReason(t *testing.T) {
 	clk := clocktest.New(time.Now())
-	served := make(chan error, 1)
-	ch := NewChannel(Options{SessionType: "Standard_Stream", Now: clk.Now, Logf: t.Logf})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		if _, err := ReadOpen(r.Context(), ws); err != nil {
-			t.Errorf("open: %v", err)
-			return
-		}
-		served <- ch.Serve(r.Context(), ws)
-	}))
-	t.Cleanup(srv.Close)
-	ws, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	open, _ := json.Marshal(OpenDataChannel{MessageSchemaVersion: "1.0", RequestID: "r", TokenValue: "t", ClientID: "c"})
-	ws.Write(t.Context(), websocket.MessageText, open)
-	p := &peer{t: t, ws: ws}
+	ch, dial, served := servePeers(t, Options{SessionType: "Standard_Stream", Now: clk.Now})
+	p := dial()
 	p.handshake()
 	ch.Write(t.Context(), []byte("never acknowledged"))
 	var acks []Ack
@@ -345,7 +330,7 @@ func TestGivesUpWithAReason(t *testing.T) {
 		break
 	}
 	// As the plugin, which exits: the connection's close completes.
-	for _, _, err := ws.Read(t.Context()); err == nil; _, _, err = ws.Read(t.Context()) {
+	for _, _, err := p.ws.Read(t.Context()); err == nil; _, _, err = p.ws.Read(t.Context()) {
 	}
 	if err := <-served; !errors.Is(err, ErrGaveUp) {
 		t.Errorf("Serve: %v, want ErrGaveUp", err)
@@ -356,7 +341,7 @@ func TestGivesUpWithAReason(t *testing.T) {
 // dialled (a command that ended first) keeps its output and its end for
 // the plugin's connection: the output, then channel_closed with why.
 func TestCloseBeforeConnection(t *testing.T) {
-	ch, dial := servePeers(t, Options{SessionType: "Standard_Stream"})
+	ch, dial, _ := servePeers(t, Options{SessionType: "Standard_Stream"})
 	if _, err := ch.Write(t.Context(), []byte("said before anyone came")); err != nil {
 		t.Fatal(err)
 	}
