@@ -1,7 +1,9 @@
 // Package packaging holds what Postern's Linux packages are made of (nfpm
 // configurations, systemd units, maintainer scripts, the default
-// configuration) and the test that builds them with scripts/package and
-// installs them: upgraded and removed, they keep data and configuration.
+// configuration) and the tests of what ships: release builds
+// (scripts/release) reproducible and stamped, the packages built with
+// scripts/package and installed (upgraded and removed, they keep data
+// and configuration), the container image's build steps.
 package packaging
 
 import (

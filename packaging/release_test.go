@@ -1,8 +1,4 @@
-// Package release tests scripts/release, which builds Postern's release
-// artifacts: what it builds runs and says its version and commit, matches
-// its checksums, and is the same bytes when built again from another
-// checkout of the same commit.
-package release
+package packaging
 
 import (
 	"bytes"
@@ -14,8 +10,8 @@ import (
 	"testing"
 )
 
-// version is what the test releases as.
-const version = "9.9.9-test"
+// releaseVersion is what TestReproducibleRelease releases as.
+const releaseVersion = "9.9.9-test"
 
 // TestReproducibleRelease clones the repository's HEAD twice, into two
 // different directories, releases each for this machine's platform, and
@@ -30,23 +26,23 @@ func TestReproducibleRelease(t *testing.T) {
 		t.Skipf("not in a git checkout: %v", err)
 	}
 	repo := strings.TrimSpace(string(top))
-	head := strings.TrimSpace(string(must(t, exec.Command("git", "-C", repo, "rev-parse", "HEAD"))))
+	head := strings.TrimSpace(string(runCmd(t, exec.Command("git", "-C", repo, "rev-parse", "HEAD"))))
 	target := runtime.GOOS + "/" + runtime.GOARCH
 	var outs []string
 	for _, name := range []string{"one", "another-checkout"} {
 		dir := filepath.Join(t.TempDir(), name)
-		must(t, exec.Command("git", "clone", "-q", repo, dir))
+		runCmd(t, exec.Command("git", "clone", "-q", repo, dir))
 		out := filepath.Join(dir, "dist")
-		cmd := exec.Command(filepath.Join(dir, "scripts", "release"), version, out)
+		cmd := exec.Command(filepath.Join(dir, "scripts", "release"), releaseVersion, out)
 		cmd.Env = append(os.Environ(), "POSTERN_RELEASE_TARGETS="+target)
-		must(t, cmd)
+		runCmd(t, cmd)
 		outs = append(outs, out)
 	}
 
 	// The manual pages too, one per command.
 	for _, page := range []string{"postern/postern.1", "postern/postern-admin-backup.1", "postern-agent/postern-agent-register.1"} {
 		a, err := os.ReadFile(filepath.Join(outs[0], "man", page))
-		if err != nil || !bytes.HasPrefix(a, []byte(".nh\n.TH ")) || !bytes.Contains(a, []byte("Postern "+version)) {
+		if err != nil || !bytes.HasPrefix(a, []byte(".nh\n.TH ")) || !bytes.Contains(a, []byte("Postern "+releaseVersion)) {
 			t.Errorf("man/%s: %v\n%.200s", page, err, a)
 		}
 		if b, _ := os.ReadFile(filepath.Join(outs[1], "man", page)); !bytes.Equal(a, b) {
@@ -59,13 +55,13 @@ func TestReproducibleRelease(t *testing.T) {
 	}
 	check := exec.Command("sha256sum", "--check", "--strict", "SHA256SUMS")
 	check.Dir = outs[0]
-	must(t, check)
+	runCmd(t, check)
 	for _, cmd := range []string{"postern", "postern-agent"} {
 		ext := ""
 		if runtime.GOOS == "windows" {
 			ext = ".exe"
 		}
-		name := cmd + "-" + version + "-" + runtime.GOOS + "-" + runtime.GOARCH + ext
+		name := cmd + "-" + releaseVersion + "-" + runtime.GOOS + "-" + runtime.GOARCH + ext
 		if !bytes.Contains(sums, []byte("  "+name+"\n")) {
 			t.Errorf("SHA256SUMS names no %s:\n%s", name, sums)
 		}
@@ -81,23 +77,10 @@ func TestReproducibleRelease(t *testing.T) {
 			t.Errorf("%s: %d bytes from one checkout, %d from another: the build is not reproducible", name, len(a), len(b))
 		}
 		for _, args := range [][]string{{"version"}, {"--version"}} {
-			got := string(must(t, exec.Command(filepath.Join(outs[0], name), args...)))
-			if want := cmd + " " + version + "\ncommit " + head + "\n"; got != want {
+			got := string(runCmd(t, exec.Command(filepath.Join(outs[0], name), args...)))
+			if want := cmd + " " + releaseVersion + "\ncommit " + head + "\n"; got != want {
 				t.Errorf("%s %v printed %q, want %q", name, args, got, want)
 			}
 		}
 	}
-}
-
-// must runs cmd and returns its standard output, failing the test with
-// its output if it fails.
-func must(t *testing.T, cmd *exec.Cmd) []byte {
-	t.Helper()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%v: %v\n%s%s", cmd.Args, err, out, stderr.Bytes())
-	}
-	return out
 }
