@@ -24,6 +24,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -113,6 +114,12 @@ func Create(ctx context.Context, dataDir, dest string, opts Options) (Manifest, 
 		if err := snapshot(ctx, src, filepath.Join(dest, name)); err != nil {
 			return m, err
 		}
+		f, err := sum(filepath.Join(dest, name))
+		if err != nil {
+			return m, fmt.Errorf("backup: %w", err)
+		}
+		f.Path = name
+		m.Files = append(m.Files, f)
 	}
 	err := filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -134,31 +141,21 @@ func Create(ctx context.Context, dataDir, dest string, opts Options) (Manifest, 
 		if !d.Type().IsRegular() || isDatabaseFile(rel) || slices.Contains(opts.Exclude, filepath.ToSlash(rel)) {
 			return nil // sockets, links; the databases are snapshot
 		}
-		if err := copyFile(p, filepath.Join(dest, rel)); errors.Is(err, fs.ErrNotExist) {
+		// The manifest sums what was written, as it was written.
+		f, err := copyFile(p, filepath.Join(dest, rel))
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil
-		} else {
-			return err
 		}
-	})
-	if err != nil {
-		return m, fmt.Errorf("backup: copying %s: %w", dataDir, err)
-	}
-	// The manifest sums what was written, as it was written.
-	err = filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dest, p)
-		f, err := sum(p)
 		f.Path = filepath.ToSlash(rel)
 		m.Files = append(m.Files, f)
 		return err
 	})
 	if err != nil {
-		return m, fmt.Errorf("backup: %w", err)
+		return m, fmt.Errorf("backup: copying %s: %w", dataDir, err)
 	}
+	slices.SortFunc(m.Files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := writeFileSync(filepath.Join(dest, ManifestName), append(b, '\n')); err != nil {
+	if _, err := writeNew(filepath.Join(dest, ManifestName), bytes.NewReader(append(b, '\n'))); err != nil {
 		return m, fmt.Errorf("backup: %w", err)
 	}
 	return m, nil
@@ -238,11 +235,12 @@ func Restore(ctx context.Context, src, dataDir string) (Manifest, error) {
 		if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
 			return m, fmt.Errorf("backup: %w", err)
 		}
-		if err := copyFile(filepath.Join(src, filepath.FromSlash(f.Path)), to); err != nil {
+		got, err := copyFile(filepath.Join(src, filepath.FromSlash(f.Path)), to)
+		if err != nil {
 			return m, fmt.Errorf("backup: %w", err)
 		}
 		// Checked again as copied: the backup may have changed since.
-		if got, err := sum(to); err != nil || got.SHA256 != f.SHA256 || got.Size != f.Size {
+		if got.SHA256 != f.SHA256 || got.Size != f.Size {
 			return m, fmt.Errorf("backup: %s changed while it was restored; nothing was restored", f.Path)
 		}
 	}
@@ -326,43 +324,33 @@ func emptyDir(dir string) error {
 	return nil
 }
 
-// copyFile copies src to a new file dst (0600) and syncs it.
-func copyFile(src, dst string) error {
+// copyFile copies src to a new file dst (0600), synced, and returns
+// what it wrote's size and SHA-256.
+func copyFile(src, dst string) (File, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return File{}, err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return writeNew(dst, in)
 }
 
-// writeFileSync writes b to a new file p (0600) and syncs it.
-func writeFileSync(p string, b []byte) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// writeNew writes r to a new file p (0600), syncs it, and returns the
+// size and SHA-256 of what it wrote.
+func writeNew(p string, r io.Reader) (File, error) {
+	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return err
+		return File{}, err
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(out, h), r)
+	if err == nil {
+		err = out.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if cerr := out.Close(); err == nil {
+		err = cerr
 	}
-	return f.Close()
+	return File{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, err
 }
 
 // sum returns p's size and SHA-256.
