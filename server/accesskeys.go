@@ -113,17 +113,7 @@ func (s *Server) handleDeleteAccessKey(w http.ResponseWriter, r *http.Request) e
 // the key was made counts as the user is).
 func (s *Server) accessKeyCaller(ctx context.Context) sigv4.Lookup[caller] {
 	return func(id string) (string, caller, error) {
-		k, err := s.store.GetAccessKey(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return "", caller{}, sigv4.ErrUnknownKey
-		}
-		if err != nil {
-			return "", caller{}, err
-		}
-		u, err := s.store.GetUser(ctx, k.Account, k.User)
-		if errors.Is(err, store.ErrNotFound) {
-			return "", caller{}, sigv4.ErrUnknownKey
-		}
+		k, u, err := s.accessKeyUser(ctx, id)
 		if err != nil {
 			return "", caller{}, err
 		}
@@ -136,4 +126,21 @@ func (s *Server) accessKeyCaller(ctx context.Context) sigv4.Lookup[caller] {
 		}
 		return string(secret), caller{Account: k.Account, User: u, Token: store.Token{ID: k.ID, Account: k.Account, User: k.User, Kind: "AccessKey"}}, nil
 	}
+}
+
+// accessKeyUser returns access key id and its user, as they are now, or
+// sigv4.ErrUnknownKey if either is gone.
+func (s *Server) accessKeyUser(ctx context.Context, id string) (store.AccessKey, store.User, error) {
+	k, err := s.store.GetAccessKey(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return k, store.User{}, sigv4.ErrUnknownKey
+	}
+	if err != nil {
+		return k, store.User{}, err
+	}
+	u, err := s.store.GetUser(ctx, k.Account, k.User)
+	if errors.Is(err, store.ErrNotFound) {
+		return k, u, sigv4.ErrUnknownKey
+	}
+	return k, u, err
 }

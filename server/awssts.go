@@ -207,15 +207,16 @@ func (s *Server) sessionCredsCaller(ctx context.Context, token string) sigv4.Loo
 		if !s.now().Before(time.Unix(sc.Expires, 0)) {
 			return "", caller{}, &sigv4.Error{Code: awsExpiredToken, Message: fmt.Sprintf("The security token included in the request is expired (at %s)", time.Unix(sc.Expires, 0).UTC().Format(time.RFC3339))}
 		}
-		_, parent, err := s.accessKeyCaller(ctx)(sc.Parent)
-		if errors.Is(err, sigv4.ErrUnknownKey) || err == nil && (parent.Account != sc.Account || parent.User.Name != sc.User) {
+		// The key that made them, and its user, still there (its
+		// secret is not needed: the token holds theirs).
+		k, u, err := s.accessKeyUser(ctx, sc.Parent)
+		if errors.Is(err, sigv4.ErrUnknownKey) || err == nil && (k.Account != sc.Account || k.User != sc.User) {
 			return "", caller{}, &sigv4.Error{Code: sigv4.CodeUnrecognizedClient, Message: fmt.Sprintf("The security token included in the request is invalid: access key %s, which made it, was deleted.", sc.Parent)}
 		}
 		if err != nil {
 			return "", caller{}, err
 		}
-		parent.Token = store.Token{ID: sc.KeyID, Account: sc.Account, User: sc.User, Kind: "SessionCredentials"}
-		return sc.Secret, parent, nil
+		return sc.Secret, caller{Account: sc.Account, User: u, Token: store.Token{ID: sc.KeyID, Account: sc.Account, User: sc.User, Kind: "SessionCredentials"}}, nil
 	}
 }
 
