@@ -131,8 +131,11 @@ await run('integrations', async () => {
   await step('the endpoint fails: after Refresh, the stream is failing, with its error and backlog', async () => {
     const res = await fetch(`${control}/fail`, { method: 'POST' });
     if (!res.ok) throw new Error(`the test could not make the endpoint fail: ${res.status} ${await res.text()}`);
+    // Both listings are read after Refresh: the filters' answer may come
+    // after the streams', and the card would still show the healthy one.
     await Promise.all([
       page.waitForResponse((r) => r.url().includes('/v1/delivery-streams') && r.ok()),
+      page.waitForResponse((r) => r.url().includes('/v1/log-groups/subscription-filters') && r.ok()),
       page.getByRole('button', { name: 'Refresh', exact: true }).click(),
     ]);
     const row = streamRow();
@@ -144,6 +147,9 @@ await run('integrations', async () => {
     if (backlog < 1) throw new Error(`backlog ${backlog} while failing`);
     await page.getByRole('alert').filter({ hasText: 'A delivery stream is failing' }).waitFor();
     const frow = card('filters').locator('tr').filter({ has: page.getByText(filter, { exact: true }) });
+    // Its answer may be rendered a moment after the streams': wait for a
+    // count that is not zero, then read it.
+    await frow.locator('[data-col="backlog"]', { hasText: /[1-9]/ }).waitFor({ timeout: 10000 }).catch(() => {});
     if ((await count(cell(frow, 'backlog'))) < 1) throw new Error("the filter's backlog is empty while its stream fails");
     await cell(frow, 'oldest').getByText(/ago|just now/).waitFor();
     await noMarkup();
