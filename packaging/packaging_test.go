@@ -1,9 +1,3 @@
-// Package packaging holds what Postern's Linux packages are made of (nfpm
-// configurations, systemd units, maintainer scripts, the default
-// configuration) and the tests of what ships: release builds
-// (scripts/release) reproducible and stamped, the packages built with
-// scripts/package and installed (upgraded and removed, they keep data
-// and configuration), the container image's build steps.
 package packaging
 
 import (
@@ -82,7 +76,8 @@ func TestPackages(t *testing.T) {
 
 	for deb, want := range map[string][]string{
 		serverDeb: {"-rwxr-xr-x root/root * ./usr/bin/postern", "-rw-r--r-- root/root * ./lib/systemd/system/postern-server.service", "-rw-r--r-- root/root * ./etc/postern/server.yaml",
-			"-rw-r--r-- root/root * ./usr/share/man/man1/postern.1", "-rw-r--r-- root/root * ./usr/share/man/man1/postern-admin-backup.1"},
+			"-rw-r--r-- root/root * ./usr/share/man/man1/postern.1", "-rw-r--r-- root/root * ./usr/share/man/man1/postern-admin-backup.1",
+			"-rwxr-xr-x root/root * ./usr/share/postern/agent/postern-agent-1.0.0-linux-" + arch},
 		agentDeb: {"-rwxr-xr-x root/root * ./usr/bin/postern-agent", "-rw-r--r-- root/root * ./lib/systemd/system/postern-agent.service",
 			"-rw-r--r-- root/root * ./usr/share/man/man1/postern-agent-register.1"},
 	} {
@@ -157,6 +152,23 @@ func TestPackages(t *testing.T) {
 	if got := string(run(t, "/usr/bin/postern-agent", "version")); !strings.HasPrefix(got, "postern-agent 1.0.0\n") {
 		t.Errorf("postern-agent version: %q", got)
 	}
+	// The agents the server offers nodes (agentDownloads), this release's.
+	offered := func() []string {
+		des, _ := os.ReadDir("/usr/share/postern/agent")
+		var names []string
+		for _, de := range des {
+			names = append(names, de.Name())
+		}
+		return names
+	}
+	if got := offered(); len(got) != 1 || got[0] != "postern-agent-1.0.0-linux-"+arch {
+		t.Errorf("/usr/share/postern/agent holds %q", got)
+	} else if v := string(run(t, "/usr/share/postern/agent/"+got[0], "version")); !strings.HasPrefix(v, "postern-agent 1.0.0\n") {
+		t.Errorf("the agent offered says %q", v)
+	}
+	if conf, _ := os.ReadFile("/etc/postern/server.yaml"); !strings.Contains(string(conf), "\nagentDownloads: /usr/share/postern/agent\n") {
+		t.Errorf("the configuration does not offer the packaged agents:\n%s", conf)
+	}
 	verify := exec.Command("systemd-analyze", "verify", "/lib/systemd/system/postern-server.service", "/lib/systemd/system/postern-agent.service")
 	if out, err := verify.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
@@ -174,6 +186,9 @@ func TestPackages(t *testing.T) {
 	run(t, "dpkg", "--install", filepath.Join(v2, "postern-server_1.0.1_"+arch+".deb"), filepath.Join(v2, "postern-agent_1.0.1_"+arch+".deb"))
 	if got := string(run(t, "/usr/bin/postern", "version")); !strings.HasPrefix(got, "postern 1.0.1\n") {
 		t.Errorf("after the upgrade: %q", got)
+	}
+	if got := offered(); len(got) != 1 || got[0] != "postern-agent-1.0.1-linux-"+arch {
+		t.Errorf("after the upgrade /usr/share/postern/agent holds %q, want the new release's agent only", got)
 	}
 	keeps := func(when string) {
 		t.Helper()

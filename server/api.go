@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/postern/postern/events"
 	"github.com/postern/postern/httpapi"
 	"github.com/postern/postern/ids"
+	"github.com/postern/postern/nodeinstall"
 	"github.com/postern/postern/orgs"
 	"github.com/postern/postern/store"
 	"github.com/postern/postern/web"
@@ -110,6 +112,7 @@ func (s *Server) routes() []route {
 	rs := append(s.ssoRoutes(), s.orgs().Routes()...)
 	rs = append(rs, s.subscriptionRoutes()...)
 	rs = append(rs, s.commandRoutes()...)
+	install := &nodeinstall.Handler{Downloads: s.cfg.AgentDownloads, CAPEM: s.ca.CertPEM}
 	return append(rs, []route{
 		{Pattern: "GET /", Public: "the web console's static pages (each API call they make is checked)", Open: web.Handler().ServeHTTP},
 		{Pattern: "POST /{$}", Public: "the AWS-compatible APIs (X-Amz-Target): Signature Version 4 with an access key; each operation authorized by the same policies (awsapi.go)", Open: s.handleAWS},
@@ -126,6 +129,9 @@ func (s *Server) routes() []route {
 		{Pattern: "GET " + api.PathDashboard, Action: authz.DescribeSessions, Handler: s.handleDashboard},
 		{Pattern: "GET " + api.PathSessions + "/{id}/commands", Action: authz.GetSessionLogs, Handler: s.handleSessionCommands},
 		{Pattern: "POST " + api.PathRegister, Public: "authenticated by an activation code; authorized as RegisterNode", Open: s.guard().Public(s.register)},
+		{Pattern: "GET " + nodeinstall.PathScript, Public: "the node install script: run on a node not yet registered, it trusts nothing of this server until it has checked the CA against the activation's pin (package nodeinstall)", Open: install.Script},
+		{Pattern: "GET " + nodeinstall.PathCA, Public: "the CA certificate, which every TLS handshake sends anyway; the install script checks it against the pin", Open: install.CA},
+		{Pattern: "GET " + nodeinstall.PathAgent + "{file}", Public: "the agent builds the install script downloads, and their checksums: files the operator put in agentDownloads, read-only", Open: install.Agent},
 		{Pattern: "GET " + api.PathAgent, Public: "authenticated by the agent's client certificate", Open: s.handleAgent},
 		{Pattern: "GET " + PathSSMDataChannel + "/{id}", Public: "session-manager-plugin's data channel: authenticated by the TokenValue StartSession gave for this session, in its first frame; decided on as a resume of the session (StartSession)", Open: s.handleSSMDataChannel},
 		{Pattern: "GET " + api.PathWhoAmI, Action: authz.GetCallerIdentity, Handler: s.handleWhoAmI},
@@ -317,9 +323,23 @@ func (s *Server) handleCreateActivation(w http.ResponseWriter, r *http.Request) 
 	}
 	out := apiActivation(a, now)
 	out.Code = code
-	out.CAPin = s.ca.Pin()
+	if s.chainHasCA() {
+		out.CAPin = s.ca.Pin()
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// chainHasCA reports whether the certificate chain the server sends holds
+// its CA: a pin of the CA verifies only then (a certificate from files,
+// say a public CA's, may not carry it).
+func (s *Server) chainHasCA() bool {
+	for i, raw := range s.cert.Certificate {
+		if i > 0 && bytes.Equal(raw, s.ca.Cert.Raw) {
+			return true
+		}
+	}
+	return false
 }
 
 func apiActivation(a store.Activation, now time.Time) api.Activation {

@@ -10,6 +10,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -22,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +75,10 @@ type Config struct {
 	// DesktopProgram is the desktop engine (postern-desktop); empty: beside
 	// the server's executable, or on PATH.
 	DesktopProgram string
+	// AgentDownloads is a directory of postern-agent release builds that
+	// the one-line node install downloads (package nodeinstall); empty:
+	// none are offered.
+	AgentDownloads string
 	// GracePeriod is how long a session waits for its client or agent to
 	// come back after a dropped connection (default 2 minutes).
 	GracePeriod time.Duration
@@ -469,6 +475,12 @@ func loadTLS(cfg Config) (*pki.CA, tls.Certificate, error) {
 		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
 		if err != nil {
 			return nil, tls.Certificate{}, fmt.Errorf("server: TLS certificate: %w", err)
+		}
+		// Issued by the CA but without it in the file: the chain sent
+		// gets it, so that agents can pin it (pki.VerifyPinned looks for
+		// it there).
+		if cert.Leaf.CheckSignatureFrom(ca.Cert) == nil && !slices.ContainsFunc(cert.Certificate, func(raw []byte) bool { return bytes.Equal(raw, ca.Cert.Raw) }) {
+			cert.Certificate = append(cert.Certificate, ca.Cert.Raw)
 		}
 		return ca, cert, nil
 	}

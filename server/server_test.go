@@ -338,3 +338,62 @@ func TestClientRenewsExpiredToken(t *testing.T) {
 		t.Errorf("stale client: %v", err)
 	}
 }
+
+// TestActivationPin: an activation carries the CA's pin when the chain the
+// server sends holds the CA (its own certificate, or one from files that
+// the CA issued: the CA is added to the chain, and an agent registers with
+// the pin), and none when the certificate is another CA's (a pin could
+// not verify: the node's system roots decide).
+func TestActivationPin(t *testing.T) {
+	pkiDir := t.TempDir()
+	ca, err := pki.LoadOrCreateCA(pkiDir, "operator CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.ServerCertificate(pkiDir, []string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	otherDir := t.TempDir()
+	other, err := pki.LoadOrCreateCA(otherDir, "a public CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.ServerCertificate(otherDir, []string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		certDir  string // "": the server's own
+		trust    *pki.CA
+		wantsPin bool
+	}{{"its own certificate", "", nil, true}, {"a file its CA issued", pkiDir, ca, true}, {"another CA's", otherDir, other, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			ts := startServerWith(t, func(cfg *server.Config) {
+				if c.certDir != "" {
+					cfg.CACertFile, cfg.CAKeyFile = filepath.Join(pkiDir, "ca.crt"), filepath.Join(pkiDir, "ca.key")
+					cfg.CertFile, cfg.KeyFile = filepath.Join(c.certDir, "server.crt"), filepath.Join(c.certDir, "server.key")
+				}
+			})
+			trust := ts.srv.CA()
+			if c.trust != nil {
+				trust = c.trust
+			}
+			admin, err := client.New(client.Config{Server: ts.url, CA: string(trust.CertPEM), Token: ts.adminToken})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := admin.CreateActivation(t.Context(), api.CreateActivationRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (a.CAPin != "") != c.wantsPin || (c.wantsPin && a.CAPin != ts.srv.CA().Pin()) {
+				t.Fatalf("pin %q, want one: %v", a.CAPin, c.wantsPin)
+			}
+			if c.wantsPin {
+				if _, err := agent.Register(t.Context(), agent.RegisterOptions{Server: ts.url, Code: a.Code, ID: a.ID, CAPin: a.CAPin, Dir: t.TempDir()}); err != nil {
+					t.Errorf("registering with the pin: %v", err)
+				}
+			}
+		})
+	}
+}

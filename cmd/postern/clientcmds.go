@@ -23,6 +23,7 @@ import (
 	"github.com/postern/postern/document"
 	"github.com/postern/postern/envelope"
 	"github.com/postern/postern/firehose"
+	"github.com/postern/postern/nodeinstall"
 	"github.com/postern/postern/recording"
 )
 
@@ -695,16 +696,27 @@ func newActivationsCmd() *cobra.Command {
 				return err
 			}
 			w := cmd.OutOrStdout()
+			install := nodeinstall.Command(cfg.Server, a.Code, a.ID, a.CAPin)
 			if createOut == "json" {
 				// With the server, so that a script has the whole
-				// register command.
+				// register command, and the install command.
 				return table(w, "json", nil, nil, struct {
 					api.Activation
-					Server string `json:"server"`
-				}{a, cfg.Server})
+					Server         string `json:"server"`
+					InstallCommand string `json:"installCommand"`
+				}{a, cfg.Server, install})
 			}
 			fmt.Fprintf(w, "Activation Code: %s\nActivation ID:   %s\nExpires:         %s\nRegistrations:   %d\n\n", a.Code, a.ID, fmtTime(a.ExpiresAt), a.RegistrationLimit)
-			fmt.Fprintf(w, "On each node, run:\n  postern-agent register --server %s --code %s --id %s --ca-pin %s\n  postern-agent run\n", cfg.Server, a.Code, a.ID, a.CAPin)
+			how := "it downloads the agent from the server, registers the node and starts the agent's service"
+			if a.CAPin != "" {
+				how = "it checks the server's CA against the activation's pin first, then " + how[3:]
+			}
+			fmt.Fprintf(w, "On each Linux or macOS node, in sh, bash or zsh (%s):\n  %s\n\n", how, install)
+			pin := ""
+			if a.CAPin != "" {
+				pin = " --ca-pin " + a.CAPin
+			}
+			fmt.Fprintf(w, "Or, where postern-agent is installed:\n  postern-agent register --server %s --code %s --id %s%s\n  postern-agent run\n", cfg.Server, a.Code, a.ID, pin)
 			return nil
 		},
 	}

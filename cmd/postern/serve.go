@@ -52,6 +52,9 @@ type serverOptions struct {
 	// desktopProgram is the desktop engine (postern-desktop); empty:
 	// beside this executable, or on PATH.
 	desktopProgram string
+	// agentDownloads is the directory of postern-agent builds the node
+	// install script downloads; empty: none.
+	agentDownloads string
 	quiet          bool
 	// signInLifetime and ssoSignInLifetime bound a sign-in; 0: defaults.
 	signInLifetime, ssoSignInLifetime time.Duration
@@ -186,6 +189,14 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	if err := privateData(o.data, o.database == ""); err != nil {
 		return nil, err
 	}
+	if o.agentDownloads != "" {
+		// A typo here would only show when a node is installed.
+		if fi, err := os.Stat(o.agentDownloads); err != nil {
+			return nil, fmt.Errorf("agentDownloads: %w", err)
+		} else if !fi.IsDir() {
+			return nil, fmt.Errorf("agentDownloads %s: not a directory (of postern-agent builds)", o.agentDownloads)
+		}
+	}
 	st, err := openStore(ctx, o, logf)
 	if err != nil {
 		return nil, err
@@ -249,7 +260,7 @@ func startServer(ctx context.Context, o serverOptions, logf logger.Logf) (*runni
 	}
 	cfg := server.Config{
 		SSO: idp, AuditArchive: o.audit,
-		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace, DesktopProgram: o.desktopProgram,
+		DataDir: o.data, Store: st, Hosts: o.hosts, Logf: logf, GracePeriod: o.grace, DesktopProgram: o.desktopProgram, AgentDownloads: o.agentDownloads,
 		CACertFile: o.caCert, CAKeyFile: o.caKey, CertFile: o.cert, KeyFile: o.key,
 		S3: s3d, CloudWatch: cwd, LogStore: logs, Metrics: reg, MetricFilterMaxSeries: o.metricFilterMaxSeries, OutboxMaxBytes: o.outboxMax, MinFreeDisk: o.minFreeDisk, Keys: ks,
 		S3ClientSideEncryption: o.destinations.S3.ClientSideEncryption, AuditKey: ks.AuditKey(),
@@ -425,6 +436,7 @@ func newServerCmd() *cobra.Command {
 	f.StringSliceVar(&o.hosts, "host", nil, "extra names or addresses for the server certificate")
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
 	f.StringVar(&o.desktopProgram, "desktop-program", "", "the remote desktop engine (postern-desktop); default: beside this executable, or on PATH")
+	f.StringVar(&o.agentDownloads, "agent-downloads", "", "directory of postern-agent release builds that nodes install with /install.sh (postern activations create prints the command)")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090; scrapers need a token allowed GetMetrics")
 	f.IntVar(&o.metricFilterMaxSeries, "metric-filter-max-series", server.DefaultMetricFilterMaxSeries, "combinations of dimension values each metric filter counts separately; more count under \"_other\"")
@@ -463,6 +475,7 @@ works at once. State lives in one data directory; running it again resumes it.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8443", "address to listen on (port 0 picks a free one)")
 	f.DurationVar(&o.grace, "grace", 2*time.Minute, "how long a session waits for a dropped client or agent")
 	f.StringVar(&o.desktopProgram, "desktop-program", "", "the remote desktop engine (postern-desktop); default: beside this executable, or on PATH")
+	f.StringVar(&o.agentDownloads, "agent-downloads", "", "directory of postern-agent release builds that nodes install with /install.sh (postern activations create prints the command)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "log only errors")
 	f.StringVar(&o.debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics (/metrics) on this address, e.g. 127.0.0.1:9090; scrapers need a token allowed GetMetrics")
@@ -662,6 +675,9 @@ type serverFile struct {
 	// Recordings keeps session journals in object storage, their
 	// system of record.
 	Recordings recordingsConfig `json:"recordings"`
+	// AgentDownloads is the directory of postern-agent release
+	// builds the node install script downloads.
+	AgentDownloads string `json:"agentDownloads"`
 	// Desktop configures remote desktops.
 	Desktop struct {
 		// Program is the desktop engine (postern-desktop).
@@ -701,6 +717,9 @@ func loadServerConfig(path string, o *serverOptions) error {
 	o.hosts = append(o.hosts, c.Hosts...)
 	if c.Desktop.Program != "" {
 		o.desktopProgram = c.Desktop.Program
+	}
+	if c.AgentDownloads != "" {
+		o.agentDownloads = c.AgentDownloads
 	}
 	o.destinations = c.destinationsConfig
 	o.recordings = c.Recordings

@@ -1,0 +1,281 @@
+#!/bin/sh
+# Postern's node installer, served by a Postern server at /install.sh. It
+# downloads postern-agent from that server, checks its SHA-256, registers
+# this node with an activation and installs the agent as a service
+# (systemd on Linux, launchd on macOS). `postern activations create`
+# prints the command that runs it:
+#
+#   curl -fsSL https://SERVER/install.sh | sudo sh -s -- --code CODE --id ID [--ca-pin sha256:HEX]
+#
+# With --ca-pin, the server's CA is fetched and checked against the pin
+# before anything else is downloaded, and every download after it trusts
+# that CA only. Nothing is installed before the agent is downloaded,
+# checked and the node registered: a wrong pin, an expired activation or
+# a server out of reach stops it with the reason and leaves the machine
+# as it was; a failure while installing takes back what it wrote.
+set -eu
+
+# The server this script came from (filled in by the server, from the
+# address it was fetched at); --server overrides it.
+server={{.Server}}
+
+usage() {
+  cat <<'EOF'
+usage: install.sh --code CODE --id ID [options]     (as root)
+       install.sh --upgrade [options]
+
+  --code CODE       the activation code (postern activations create)
+  --id ID           the activation id
+  --ca-pin PIN      trust the server's CA with this fingerprint (sha256:HEX)
+  --server URL      the server, https://HOST:PORT (default: the one this script came from)
+  --name NAME       the node's name (default: the activation's, else the host name)
+  --tag KEY=VALUE   a tag for the node (repeatable)
+  --dir DIR         the agent's identity (default: /var/lib/postern-agent)
+  --root DIR        install under DIR instead of / (the service names the paths under
+                    it; nothing is started)
+  --no-start        install the service without starting it
+  --upgrade         replace the agent of a registered node with the server's, and restart it
+EOF
+}
+
+say() { printf 'postern install: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+# quote prints its argument quoted for the shell.
+quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+# sedesc escapes a replacement for sed's s|||.
+sedesc() { printf '%s' "$1" | sed 's/[|&\\]/\\&/g'; }
+
+code='' actid='' pin='' name='' dir='' root='' start=yes upgrade=no tags=''
+while [ $# -gt 0 ]; do
+  case $1 in
+    --*=*) v=${1#*=} o=${1%%=*}; shift; set -- "$o" "$v" "$@"; continue ;;
+    --no-start) start=no; shift; continue ;;
+    --upgrade) upgrade=yes; shift; continue ;;
+    -h | --help) usage; exit 0 ;;
+    --server | --code | --id | --ca-pin | --name | --tag | --dir | --root)
+      [ $# -ge 2 ] || die "$1 needs a value (see --help)" ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+  case $1 in
+    --server) server=$2 ;;
+    --code) code=$2 ;;
+    --id) actid=$2 ;;
+    --ca-pin) pin=$(printf '%s' "$2" | tr 'A-F' 'a-f') ;;
+    --name) name=$2 ;;
+    --tag) tags="$tags --tag $(quote "$2")" ;;
+    --dir) dir=$2 ;;
+    --root) root=${2%/} ;;
+  esac
+  shift 2
+done
+
+case $server in
+  https://?*) server=${server%/} ;;
+  '') die "--server is needed: the Postern server's https://HOST:PORT" ;;
+  *) die "--server $server: not an https:// URL" ;;
+esac
+if [ $upgrade = no ] && { [ -z "$code" ] || [ -z "$actid" ]; }; then
+  die "--code and --id are needed: run postern activations create for them"
+fi
+case $pin in
+  '') ;;
+  sha256:*)
+    hex=${pin#sha256:}
+    case $hex in *[!0-9a-f]*) die "--ca-pin $pin: not sha256: and 64 hexadecimal digits" ;; esac
+    [ ${#hex} -eq 64 ] || die "--ca-pin $pin: not sha256: and 64 hexadecimal digits" ;;
+  *) die "--ca-pin $pin: not sha256: and 64 hexadecimal digits" ;;
+esac
+if [ -z "$root" ] && [ "$(id -u)" != 0 ]; then
+  die "run it as root (sudo sh -s -- ...): it installs a system service"
+fi
+command -v curl >/dev/null 2>&1 || die "curl is needed and not installed"
+
+case $(uname -s) in
+  Linux) os=linux ;;
+  Darwin) os=darwin ;;
+  *) die "this script installs on Linux and macOS, not $(uname -s)" ;;
+esac
+case $(uname -m) in
+  x86_64 | amd64) arch=amd64 ;;
+  aarch64 | arm64) arch=arm64 ;;
+  *) die "no postern-agent is built for $(uname -m)" ;;
+esac
+bindir=$root/usr/local/bin
+[ -n "$dir" ] || dir=$root/var/lib/postern-agent
+case $os in
+  linux) service=$root/etc/systemd/system/postern-agent.service ;;
+  darwin) service=$root/Library/LaunchDaemons/com.postern.agent.plist ;;
+esac
+
+if [ $upgrade = no ] && [ -e "$dir/identity.json" ]; then
+  die "this node is already registered ($dir/identity.json exists): --upgrade replaces its agent; to register it again, deregister it (postern nodes deregister NODE), remove $dir and run this again"
+fi
+if [ $upgrade = yes ] && [ ! -e "$dir/identity.json" ]; then
+  die "--upgrade: this node is not registered here ($dir/identity.json is missing)"
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/postern-install.XXXXXX")
+# undo holds, quoted, what was installed: removed again if a later step
+# fails.
+# pending is the node registered but not yet installed.
+undo='' pending=''
+cleanup() {
+  status=$?
+  if [ $status -ne 0 ] && [ -n "$undo" ]; then
+    eval "rm -f $undo"
+    say "took back what was installed"
+  fi
+  if [ $status -ne 0 ] && [ -n "$pending" ]; then
+    say "the server has node $pending registered all the same: deregister it (postern nodes deregister $pending) and use a new activation"
+  fi
+  rm -rf "$tmp"
+  exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+sha256() {
+  if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -c1-64
+}
+b64decode() { base64 -d 2>/dev/null || base64 -D; }
+
+# fetch URL FILE [CURL-OPTION...] writes URL's body to FILE, or stops with
+# why it could not.
+cafile=''
+fetch() {
+  url=$1 file=$2
+  shift 2
+  if [ -n "$cafile" ]; then set -- --cacert "$cafile" "$@"; fi
+  if ! status=$(curl -sS --proto '=https' -o "$file" -w '%{http_code}' "$@" "$url" 2>"$tmp/curl.err"); then
+    why=$(head -n 1 "$tmp/curl.err")
+    case $why in
+      *certificate* | *subject* | *SSL*)
+        if [ -n "$cafile" ]; then
+          why="$why (the server's certificate must name the host you reach it by: add it to hosts in the server's configuration)"
+        else
+          why="$why (this system does not trust the server's certificate: pass --ca-pin, which postern activations create prints)"
+        fi ;;
+    esac
+    die "cannot fetch $url: $why; nothing was installed"
+  fi
+  [ "$status" = 200 ] || die "$url answered $status: $(head -c 300 "$file" 2>/dev/null); nothing was installed"
+}
+
+# The server's CA, checked against the pin before anything is trusted.
+if [ -n "$pin" ]; then
+  fetch "$server/install/ca.pem" "$tmp/ca.pem" --insecure
+  got=$(sed -e '/-----/d' "$tmp/ca.pem" | b64decode > "$tmp/ca.der" && sha256 "$tmp/ca.der")
+  if [ "sha256:$got" != "$pin" ]; then
+    die "the server's CA is sha256:$got, not the pinned $pin: this is not the server the activation came from, or something between you answered instead; nothing was installed"
+  fi
+  cafile=$tmp/ca.pem
+fi
+
+# The agent for this machine, and its checksum.
+fetch "$server/install/agent/SHA256SUMS" "$tmp/SHA256SUMS"
+line=$(grep -E "^[0-9a-f]{64}  postern-agent-([^ ]*-)?$os-$arch\$" "$tmp/SHA256SUMS" | head -n 1 || true)
+if [ -z "$line" ]; then
+  die "the server offers no postern-agent for $os/$arch (it has: $(cut -c67- "$tmp/SHA256SUMS" | tr '\n' ' ')); nothing was installed"
+fi
+want=${line%% *} file=${line##* }
+fetch "$server/install/agent/$file" "$tmp/postern-agent"
+got=$(sha256 "$tmp/postern-agent")
+[ "$got" = "$want" ] || die "$file: its SHA-256 is $got, the server lists $want: the download is damaged; nothing was installed"
+chmod 0755 "$tmp/postern-agent"
+"$tmp/postern-agent" version >"$tmp/version" 2>&1 || die "$file does not run on this machine: $(head -c 300 "$tmp/version"); nothing was installed"
+version=$(head -n 1 "$tmp/version")
+
+# Registered before anything is installed: an activation that is
+# expired, used up or mistyped stops here.
+if [ $upgrade = no ]; then
+  set -- register --dir "$tmp/identity" --server "$server" --code "$code" --id "$actid"
+  if [ -n "$pin" ]; then set -- "$@" --ca-pin "$pin"; fi
+  if [ -n "$name" ]; then set -- "$@" --name "$name"; fi
+  eval "set -- \"\$@\" $tags"
+  "$tmp/postern-agent" "$@" >"$tmp/register.out" || die "the node was not registered (the reason is above); nothing was installed"
+  node=$(sed -n 's/^Registered this node as \([^ ]*\).*/\1/p' "$tmp/register.out")
+  pending=$node
+fi
+
+# Installed: each file written beside its place and renamed into it.
+mkdir -p "$bindir"
+cp "$tmp/postern-agent" "$bindir/.postern-agent.new"
+chmod 0755 "$bindir/.postern-agent.new"
+if [ $upgrade = no ] && [ ! -e "$bindir/postern-agent" ]; then undo="$undo $(quote "$bindir/postern-agent")"; fi
+mv -f "$bindir/.postern-agent.new" "$bindir/postern-agent"
+
+if [ $upgrade = no ]; then
+  mkdir -p "$dir"
+  chmod 0700 "$dir"
+  for f in "$tmp/identity"/*; do
+    base=${f##*/}
+    [ "$base" = identity.json ] && continue
+    cp -p "$f" "$dir/.$base.new"
+    undo="$undo $(quote "$dir/$base")"
+    mv -f "$dir/.$base.new" "$dir/$base"
+  done
+  # identity.json last: the service starts once it is there.
+  cp -p "$tmp/identity/identity.json" "$dir/.identity.json.new"
+  undo="$undo $(quote "$dir/identity.json")"
+  mv -f "$dir/.identity.json.new" "$dir/identity.json"
+
+  mkdir -p "${service%/*}"
+  case $os in
+    linux)
+      {
+        echo "# The Postern agent, installed by $server/install.sh."
+        sed -e '1,/^\[Unit\]/{/^#/d;}' \
+          -e "s|/usr/bin/postern-agent|$(sedesc "$bindir/postern-agent")|g" \
+          -e "s|/var/lib/postern-agent|$(sedesc "$dir")|g" <<'POSTERN_UNIT_EOF'
+{{.Unit}}POSTERN_UNIT_EOF
+      } >"$service.new" ;;
+    darwin)
+      sed -e "s|/usr/local/bin/postern-agent|$(sedesc "$bindir/postern-agent")|g" \
+        -e "s|/var/lib/postern-agent|$(sedesc "$dir")|g" >"$service.new" <<'POSTERN_PLIST_EOF'
+{{.Launchd}}POSTERN_PLIST_EOF
+  esac
+  chmod 0644 "$service.new"
+  undo="$undo $(quote "$service")"
+  mv -f "$service.new" "$service"
+fi
+undo='' pending=''
+
+# Started (or restarted on the new binary).
+started=no
+if [ $start = yes ] && [ -z "$root" ]; then
+  case $os in
+    linux)
+      if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        systemctl daemon-reload
+        if [ $upgrade = yes ]; then
+          systemctl restart postern-agent.service
+        else
+          systemctl enable --now postern-agent.service
+        fi
+        started=yes
+      fi ;;
+    darwin)
+      if [ $upgrade = yes ]; then
+        launchctl kickstart -k system/com.postern.agent
+      else
+        launchctl bootstrap system "$service"
+      fi
+      started=yes ;;
+  esac
+fi
+
+if [ $upgrade = yes ]; then
+  say "the agent is now $version ($bindir/postern-agent)"
+else
+  say "registered this node as $node; $version in $bindir/postern-agent, its identity in $dir"
+fi
+if [ $started = yes ]; then
+  say "the agent service is running"
+elif [ -n "$root" ]; then
+  say "installed under $root; nothing was started"
+else
+  case $os in
+    linux) say "start it with: systemctl daemon-reload && systemctl enable --now postern-agent (without systemd: $bindir/postern-agent run --dir $dir)" ;;
+    darwin) say "start it with: launchctl bootstrap system $service" ;;
+  esac
+fi

@@ -1,0 +1,282 @@
+// Package nodeinstall is the one-line node install a Postern server
+// offers: the script at /install.sh (POSIX sh, for Linux and macOS), the
+// server's CA for the script's first contact (which the script checks
+// against the activation's pin before it trusts anything), and the
+// postern-agent builds the script downloads, from a directory of release
+// binaries, each listed with its SHA-256.
+//
+// Everything here is public and read-only: what an unauthenticated caller
+// can make the server do is read a file the operator put in the downloads
+// directory, and hash it once per change.
+package nodeinstall
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed" // the script
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/postern/postern/lazyregexp"
+	"github.com/postern/postern/packaging"
+)
+
+// What the handler serves.
+const (
+	PathScript = "/install.sh"
+	PathCA     = "/install/ca.pem"
+	// PathAgent is followed by SumsFile, or a file SumsFile lists.
+	PathAgent = "/install/agent/"
+	SumsFile  = "SHA256SUMS"
+)
+
+//go:embed install.sh
+var script string
+
+// scriptTemplate is parsed at the first request, not at init.
+var scriptTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("install.sh").Funcs(template.FuncMap{"quote": shellQuote}).Parse(
+		strings.Replace(script, "server={{.Server}}", "server={{quote .Server}}", 1)))
+})
+
+// agentName is how releases name the agent: postern-agent-VERSION-OS-ARCH
+// (scripts/release), or without the version.
+var agentName = lazyregexp.New(`^postern-agent-(?:[A-Za-z0-9._+-]+-)?(linux|darwin|windows)-(amd64|arm64)(\.exe)?$`)
+
+// Handler serves the install script, the CA and the agent downloads.
+type Handler struct {
+	// Downloads is a directory of postern-agent builds, named as releases
+	// name them. Empty: none are offered (the script says how to offer
+	// them).
+	Downloads string
+	// CAPEM is the server's CA certificate.
+	CAPEM []byte
+
+	mu sync.Mutex // guards sums
+	// sums holds the files' checksums, each for the size and modification
+	// time the file had when it was hashed: a file replaced is hashed
+	// again. Only files in the listing are kept.
+	sums map[string]fileSum
+}
+
+type fileSum struct {
+	size int64
+	mod  time.Time
+	sum  string
+}
+
+// Script serves the install script, its default server the address it
+// was fetched at.
+func (h *Handler) Script(w http.ResponseWriter, r *http.Request) {
+	var b bytes.Buffer
+	err := scriptTemplate().Execute(&b, struct{ Server, Unit, Launchd string }{
+		Server:  serverURL(r.Host),
+		Unit:    withNewline(packaging.AgentUnit),
+		Launchd: withNewline(packaging.AgentLaunchd),
+	})
+	if err != nil {
+		http.Error(w, "install.sh: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/x-shellscript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(b.Bytes())
+}
+
+// CA serves the server's CA certificate, PEM. It is public: every TLS
+// handshake sends it too.
+func (h *Handler) CA(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(h.CAPEM)
+}
+
+// Agent serves PathAgent+name: the checksum list, or a build it lists.
+func (h *Handler) Agent(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, PathAgent)
+	if h.Downloads == "" {
+		http.Error(w, "this server offers no agent downloads: set agentDownloads in its configuration to a directory of postern-agent release builds", http.StatusNotFound)
+		return
+	}
+	list, err := h.listing()
+	if err != nil {
+		http.Error(w, "agent downloads: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if name == SumsFile {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		for _, e := range list {
+			fmt.Fprintf(w, "%s  %s\n", e.sum, e.name)
+		}
+		return
+	}
+	for _, e := range list {
+		if e.name != name {
+			continue
+		}
+		f, err := os.Open(filepath.Join(h.Downloads, name))
+		if err != nil {
+			http.Error(w, "agent downloads: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer f.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("X-Checksum-Sha256", e.sum)
+		http.ServeContent(w, r, name, e.mod, f)
+		return
+	}
+	http.Error(w, fmt.Sprintf("%q is not one of this server's agent downloads (see %s%s)", name, PathAgent, SumsFile), http.StatusNotFound)
+}
+
+type entry struct {
+	name, os, arch string
+	mod            time.Time
+	sum            string
+}
+
+// listing returns the builds offered, the newest file for each platform,
+// sorted by name, with their checksums.
+func (h *Handler) listing() ([]entry, error) {
+	des, err := os.ReadDir(h.Downloads)
+	if err != nil {
+		return nil, err
+	}
+	newest := map[string]entry{} // by os/arch
+	sizes := map[string]int64{}
+	for _, de := range des {
+		m := agentName.FindStringSubmatch(de.Name())
+		if m == nil {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(h.Downloads, de.Name())) // a link to a build counts
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		e := entry{name: de.Name(), os: m[1], arch: m[2], mod: fi.ModTime()}
+		key := m[1] + "/" + m[2] + m[3]
+		if old, ok := newest[key]; ok && (old.mod.After(e.mod) || (old.mod.Equal(e.mod) && old.name > e.name)) {
+			continue
+		}
+		newest[key] = e
+		sizes[e.name] = fi.Size()
+	}
+	list := make([]entry, 0, len(newest))
+	for _, e := range newest {
+		list = append(list, e)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].name < list[j].name })
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	sums := make(map[string]fileSum, len(list))
+	for i, e := range list {
+		s, ok := h.sums[e.name]
+		if !ok || s.size != sizes[e.name] || !s.mod.Equal(e.mod) {
+			sum, err := fileSHA256(filepath.Join(h.Downloads, e.name))
+			if err != nil {
+				return nil, err
+			}
+			s = fileSum{size: sizes[e.name], mod: e.mod, sum: sum}
+		}
+		sums[e.name] = s
+		list[i].sum = s.sum
+	}
+	h.sums = sums
+	return list, nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	d := sha256.New()
+	if _, err := io.Copy(d, f); err != nil {
+		return "", fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	return hex.EncodeToString(d.Sum(nil)), nil
+}
+
+// serverURL is the https URL of host (a request's Host), or "" when it is
+// not a plain host name or address with an optional port: the script then
+// asks for --server rather than carry something odd into a shell.
+func serverURL(host string) string {
+	if host == "" || len(host) > 260 {
+		return ""
+	}
+	name, port, err := net.SplitHostPort(host)
+	if err != nil {
+		name, port = host, ""
+	}
+	if err != nil && strings.Contains(host, ":") {
+		return "" // an IPv6 address needs brackets
+	}
+	if port != "" && !portNumber.MatchString(port) {
+		return ""
+	}
+	if net.ParseIP(name) == nil && !hostName.MatchString(name) {
+		return ""
+	}
+	return "https://" + host
+}
+
+var (
+	hostName   = lazyregexp.New(`^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$`)
+	portNumber = lazyregexp.New(`^[0-9]{1,5}$`)
+)
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func withNewline(s string) string {
+	if strings.HasSuffix(s, "\n") {
+		return s
+	}
+	return s + "\n"
+}
+
+// Command is the command that installs a node with an activation from
+// server (https://HOST:PORT), for sh, bash or zsh on Linux and macOS.
+// With a pin (the server's certificate is issued by its own CA), it first
+// fetches the CA, checks it against the pin and trusts only it from then
+// on, the install script included: nothing from the server runs before
+// its CA matched. Without one, the server's certificate must be one the
+// node's system trusts.
+func Command(server, code, id, pin string) string {
+	server = strings.TrimRight(server, "/")
+	args := "--code " + shellWord(code) + " --id " + shellWord(id)
+	if pin == "" {
+		return "curl -fsSL " + shellWord(server+PathScript) + " | sudo sh -s -- " + args
+	}
+	hex := strings.TrimPrefix(pin, "sha256:")
+	return `f=$(mktemp) && curl -fsSk ` + shellWord(server+PathCA) + ` -o "$f" && ` +
+		`{ [ "$(sed /-----/d "$f" | (base64 -d 2>/dev/null || base64 -D) | (sha256sum 2>/dev/null || shasum -a 256) | cut -c1-64)" = ` + shellWord(hex) +
+		` ] || ! echo ` + shellQuote("the server CA is not "+pin) + ` >&2; } && ` +
+		`curl -fsSL --cacert "$f" ` + shellWord(server+PathScript) + " | sudo sh -s -- " + args + " --ca-pin " + shellWord(pin)
+}
+
+// shellWord is s as one shell word: as it is when nothing in it is
+// special, quoted otherwise.
+func shellWord(s string) string {
+	if plainWord.MatchString(s) {
+		return s
+	}
+	return shellQuote(s)
+}
+
+var plainWord = lazyregexp.New(`^[A-Za-z0-9._:/@%+=,-]+$`) // no glob or expansion
