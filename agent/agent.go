@@ -51,6 +51,10 @@ type Config struct {
 	// Empty: "ssm-user" (created if missing) when the agent runs as root,
 	// the agent's own user otherwise.
 	DefaultRunAs string
+	// Shell is the program that sessions without a command start on
+	// Windows (default: PowerShell, cmd.exe where there is none);
+	// elsewhere sessions start the user's login shell.
+	Shell string
 	// DialContext, if set, dials the server's TCP address (tests inject
 	// fault-injecting proxies here).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)

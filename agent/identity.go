@@ -264,6 +264,9 @@ func primaryIP() string {
 
 // platformName reads PRETTY_NAME from os-release where there is one.
 func platformName() string {
+	if name := windowsVersion(); name != "" {
+		return name
+	}
 	b, err := os.ReadFile("/etc/os-release")
 	if err != nil {
 		return runtime.GOOS

@@ -194,7 +194,7 @@ func (a *Agent) open(ctx context.Context, o wire.Open) (*session, error) {
 		cols, rows = 80, 24
 	}
 	spec := shell.Spec{
-		User: runAs, Command: o.Command, Env: env,
+		User: runAs, Command: o.Command, Env: env, Shell: a.cfg.Shell,
 		Cols: uint16(cols), Rows: uint16(rows),
 		// Command events for the recording (bash; others as they are).
 		Integration: true,

@@ -17,14 +17,18 @@ import (
 	"github.com/postern/postern/logger"
 )
 
+// serviceFlag is run's flag on the Windows service's command line.
+const serviceFlag = "windows-service"
+
 // DefaultDir is where the agent keeps its identity: $POSTERN_AGENT_DIR, a
-// system path when it runs as root, under the user's home otherwise.
+// system path when it runs as root (an administrator on Windows:
+// %ProgramData%\Postern\agent), under the user's home otherwise.
 func DefaultDir() string {
 	if d := os.Getenv("POSTERN_AGENT_DIR"); d != "" {
 		return d
 	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/postern-agent"
+	if d, ok := systemDir(); ok {
+		return d
 	}
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, ".local", "share", "postern", "agent")
@@ -73,7 +77,8 @@ func New(use, short string) *cobra.Command {
 	f.StringVar(&ro.CAPin, "ca-pin", "", "trust the server CA with this fingerprint (sha256:...)")
 	f.StringVar(&ro.CAFile, "ca-file", "", "trust the server CA in this PEM file")
 
-	var runAs, logFormat, server string
+	var runAs, logFormat, server, shellProgram string
+	var asWindowsService bool
 	run := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent: connect out to the server and serve sessions",
@@ -88,16 +93,22 @@ func New(use, short string) *cobra.Command {
 					return cli.Usagef("--server: %q is not an https://host:port URL", server)
 				}
 			}
-			a, err := agent.New(agent.Config{Dir: dir, Logf: logf, DefaultRunAs: runAs, Server: server})
+			a, err := agent.New(agent.Config{Dir: dir, Logf: logf, DefaultRunAs: runAs, Server: server, Shell: shellProgram})
 			if err != nil {
 				return err
 			}
-			return a.Run(c.Context())
+			return asService(c.Context(), asWindowsService, a.Run)
 		},
 	}
 	run.Flags().StringVar(&logFormat, "log-format", logger.FormatText, "log lines as text, or json (log/slog's JSON lines)")
 	run.Flags().StringVar(&server, "server", "", "dial this server instead of the one the node registered with (servers moved behind a load balancer)")
+	run.Flags().BoolVar(&asWindowsService, serviceFlag, false, "run under the Windows service manager (the service's command line)")
+	run.Flags().MarkHidden(serviceFlag)
+	run.Flags().StringVar(&shellProgram, "shell", "", "Windows: the program sessions without a command start (default: PowerShell, cmd.exe where there is none)")
 	run.Flags().StringVar(&runAs, "run-as", "", "OS user for sessions that name none (default: ssm-user when root, else the agent's user)")
 	cmd.AddCommand(reg, run)
+	if s := serviceCmd(&dir); s != nil {
+		cmd.AddCommand(s)
+	}
 	return cmd
 }

@@ -45,6 +45,12 @@ type Spec struct {
 	// LANG). Later entries win.
 	Env []string
 
+	// Shell, on Windows, is the program started when Command is nil
+	// (looked up in the session's PATH); "" means Windows PowerShell, or
+	// cmd.exe (%ComSpec%) where there is none. Elsewhere the user's login
+	// shell is started and Shell is not used.
+	Shell string
+
 	// Dir is the working directory; "" means the user's home directory, or
 	// / when that does not exist.
 	Dir string

@@ -8,8 +8,10 @@ import (
 	"github.com/postern/postern/agent"
 	"github.com/postern/postern/agentcli"
 	"github.com/postern/postern/cli"
+	"github.com/postern/postern/shell"
 )
 
 func main() {
+	shell.ServeConsoleChild() // on Windows, a session's go-between
 	cli.Main(cli.Root(agentcli.New("postern-agent", "Postern's node agent: register this node, then run the agent"), agent.Version, agent.BuildCommit()))
 }

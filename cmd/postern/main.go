@@ -14,6 +14,7 @@ import (
 	"github.com/postern/postern/api"
 	"github.com/postern/postern/cli"
 	"github.com/postern/postern/client"
+	"github.com/postern/postern/shell"
 )
 
 // The command line conventions postern shares with postern-agent.
@@ -24,7 +25,10 @@ func usagef(format string, args ...any) error { return cli.Usagef(format, args..
 // exactArgs is cobra.ExactArgs with a usage error.
 func exactArgs(n int, names string) cobra.PositionalArgs { return cli.ExactArgs(n, names) }
 
-func main() { cli.Main(newRoot()) }
+func main() {
+	shell.ServeConsoleChild() // on Windows, a session's go-between (postern agent run)
+	cli.Main(newRoot())
+}
 
 func newRoot() *cobra.Command {
 	root := cli.Root(&cobra.Command{
