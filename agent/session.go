@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/user"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -799,7 +800,13 @@ func (s *session) typeProfile(profile string) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	if _, err := s.proc.Write([]byte(strings.TrimRight(profile, "\n") + "\n")); err != nil {
+	text := strings.TrimRight(profile, "\n") + "\n"
+	if runtime.GOOS == "windows" {
+		// A console takes Enter as a carriage return (a line feed is
+		// Ctrl-J); a Unix terminal turns it into a newline by itself.
+		text = strings.ReplaceAll(strings.ReplaceAll(text, "\r\n", "\n"), "\n", "\r")
+	}
+	if _, err := s.proc.Write([]byte(text)); err != nil {
 		s.a.logf("agent: session %s: shell profile: %v", s.id, err)
 	}
 }

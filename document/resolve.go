@@ -83,8 +83,22 @@ type PortForward struct {
 // any other text is a list of that one string.
 //
 // The commands run are the Linux ones (properties.linux, or properties
-// itself); Windows and macOS commands are accepted but, for now, never run.
+// itself), as on macOS nodes; ResolveOn gives a Windows node's.
 func (d *Document) Resolve(params map[string]string) (*Resolved, error) {
+	return d.ResolveOn(Linux, params)
+}
+
+// Platforms a document resolves for: the node's operating system, as its
+// agent reports it (Go's GOOS). Anything but Windows runs the Linux
+// commands.
+const (
+	Linux   = "linux"
+	Windows = "windows"
+)
+
+// ResolveOn is Resolve for a node running platform: on Windows, the
+// commands are properties.windows.commands, run by Windows PowerShell.
+func (d *Document) ResolveOn(platform string, params map[string]string) (*Resolved, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
@@ -100,7 +114,11 @@ func (d *Document) Resolve(params map[string]string) (*Resolved, error) {
 	case Port:
 		r.Port, err = resolvePort(d.Properties, vals)
 	case InteractiveCommands, NonInteractiveCommands:
-		err = resolveCommands(r, d, vals)
+		if platform == Windows {
+			err = resolveWindowsCommands(r, d, vals)
+		} else {
+			err = resolveCommands(r, d, vals)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -257,7 +275,7 @@ func resolveCommands(r *Resolved, d *Document, vals map[string]value) error {
 	if linux, ok := d.Properties["linux"].(map[string]any); ok {
 		path, sec = "properties.linux", linux
 	} else if _, ok := d.Properties["commands"]; !ok {
-		return errors.New("properties: this document has no Linux commands (properties.linux.commands or properties.commands), and Postern runs commands on Linux nodes only")
+		return errors.New("properties: this document has no Linux commands (properties.linux.commands or properties.commands), which Linux and macOS nodes run")
 	}
 	lines, err := commandLines(sec["commands"])
 	if err != nil {

@@ -110,7 +110,7 @@ func TestResolveErrors(t *testing.T) {
 		{"string list as port", portDoc(`"p":{"type":"StringList","default":["22"]}`, `"portNumber":"{{p}}"`), nil, []string{`properties.portNumber: must be a port number, not a list`}},
 		{"elevated from parameter", cmdDoc(`"e":{"default":"false"}`, `"commands":"ls","runAsElevated":"{{e}}"`), map[string]string{"e": "maybe"}, []string{`properties.runAsElevated: must be true or false, not "maybe"`}},
 		{"empty raw command", string(mustBuiltinJSON(t, "Postern-StartInteractiveCommand")), map[string]string{"command": "  "}, []string{`properties.linux.commands: empty once parameters are substituted`}},
-		{"windows only", cmdDoc(``, `"windows":{"commands":"dir"}`), nil, []string{`this document has no Linux commands`, `Linux nodes only`}},
+		{"windows only", cmdDoc(``, `"windows":{"commands":"dir"}`), nil, []string{`this document has no Linux commands`, `which Linux and macOS nodes run`}},
 		{
 			"raw command that opens a quote",
 			cmdDoc(`"cmd":{"default":"echo"},"x":{"default":"a"}`, `"linux":{"commands":["{{ cmd }}","echo {{ x }}"]}`),

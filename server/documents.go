@@ -91,7 +91,10 @@ var errPipesNeedCommand = errorf(http.StatusBadRequest, api.CodeValidationError,
 // nothing outside the server, so that it can run before the request's
 // authorization, which needs the run-as user it resolves; the
 // destinations are checked afterwards (planDeliveries).
-func (s *Server) planSession(ctx context.Context, c caller, req api.StartSessionRequest) (sessionPlan, error) {
+//
+// platform is the node's operating system (store.Node.OS): a Windows node
+// gets a document's Windows commands and the Windows shell profile.
+func (s *Server) planSession(ctx context.Context, c caller, req api.StartSessionRequest, platform string) (sessionPlan, error) {
 	if req.Pipes && len(req.Command) == 0 && (req.Document == "" || document.PosternName(req.Document) == DefaultDocument) {
 		return sessionPlan{}, errPipesNeedCommand
 	}
@@ -113,7 +116,7 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 		if err != nil {
 			return sessionPlan{}, err
 		}
-		res, err = doc.Resolve(req.Parameters)
+		res, err = doc.ResolveOn(platform, req.Parameters)
 		if err != nil {
 			return sessionPlan{}, errorf(http.StatusBadRequest, api.CodeInvalidParameters, "document %s: %v", req.Document, err)
 		}
@@ -155,6 +158,9 @@ func (s *Server) planSession(ctx context.Context, c caller, req api.StartSession
 				return sessionPlan{}, errPipesNeedCommand
 			}
 			p.profile = in.ShellProfile.Linux
+			if platform == document.Windows {
+				p.profile = in.ShellProfile.Windows
+			}
 		} else if req.Pipes {
 			// `postern exec` without --tty: the command runs as a
 			// NonInteractiveCommands document's would.

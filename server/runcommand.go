@@ -87,7 +87,7 @@ func (s *Server) authorizeCommand(ctx context.Context, account, user, doc string
 		return errorf(http.StatusForbidden, api.CodeAccessDenied, "%s is not allowed to SendCommand on account %s (%s)", user, account, d.Explain())
 	}
 	// The run-as user the sessions would have, for the decisions.
-	plan, err := s.planSession(ctx, c, api.StartSessionRequest{Command: []string{document.Shell, "-c", "true"}, Pipes: true})
+	plan, err := s.planSession(ctx, c, api.StartSessionRequest{Command: []string{document.Shell, "-c", "true"}, Pipes: true}, document.Linux)
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func (cr commandRunner) Start(ctx context.Context, spec runcommand.Spec) (runcom
 		reason += ": " + spec.Comment
 	}
 	req := api.StartSessionRequest{Target: n.ID, Command: []string{document.Shell, "-c", script}, Pipes: true, Reason: reason}
-	plan, err := s.planSession(ctx, c, req)
+	plan, err := s.planSession(ctx, c, req, n.OS)
 	if err != nil {
 		return nil, err
 	}

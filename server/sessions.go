@@ -73,7 +73,7 @@ func (s *Server) startRequested(r *http.Request, req api.StartSessionRequest, ac
 	// checked after the decision. A request that cannot be planned is
 	// decided on without the run-as user, only to choose which refusal
 	// the caller sees.
-	plan, planErr := s.planSession(r.Context(), c, req)
+	plan, planErr := s.planSession(r.Context(), c, req, n.OS)
 	if planErr != nil {
 		if err := s.authorize(r, authz.StartSession, nodeEntity(n), withContext("document", doc), withContext("reason", req.Reason)); err != nil {
 			return store.Session{}, n, plan, err
