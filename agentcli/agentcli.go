@@ -107,8 +107,6 @@ func New(use, short string) *cobra.Command {
 	run.Flags().StringVar(&shellProgram, "shell", "", "Windows: the program sessions without a command start (default: PowerShell, cmd.exe where there is none)")
 	run.Flags().StringVar(&runAs, "run-as", "", "OS user for sessions that name none (default: ssm-user when root, else the agent's user)")
 	cmd.AddCommand(reg, run)
-	if s := serviceCmd(&dir); s != nil {
-		cmd.AddCommand(s)
-	}
+	cmd.AddCommand(platformCommands(&dir)...)
 	return cmd
 }

@@ -18,6 +18,7 @@ func asService(ctx context.Context, service bool, run func(context.Context) erro
 	return run(ctx)
 }
 
-// serviceCmd is nil: the Windows service manager's commands exist on
-// Windows only.
-func serviceCmd(dir *string) *cobra.Command { return nil }
+// platformCommands are none: the Windows service's and install exist on
+// Windows only (Linux and macOS nodes install with install.sh or a
+// package).
+func platformCommands(dir *string) []*cobra.Command { return nil }

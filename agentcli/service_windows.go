@@ -80,6 +80,11 @@ func (h *serviceHandler) Execute(args []string, req <-chan svc.ChangeRequest, st
 	}
 }
 
+// platformCommands are Windows's: the service's, and install.
+func platformCommands(dir *string) []*cobra.Command {
+	return []*cobra.Command{serviceCmd(dir), installCmd(dir)}
+}
+
 // serviceCmd installs and removes the agent's Windows service.
 func serviceCmd(dir *string) *cobra.Command {
 	cmd := &cobra.Command{Use: "service", Short: "Install or remove the agent's Windows service"}
@@ -93,37 +98,9 @@ func serviceCmd(dir *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			runArgs := []string{"run", "--" + serviceFlag, "--dir", *dir}
-			if shellProgram != "" {
-				runArgs = append(runArgs, "--shell", shellProgram)
-			}
-			if server != "" {
-				runArgs = append(runArgs, "--server", server)
-			}
-			m, err := mgr.Connect()
+			runArgs, err := installService(exe, *dir, shellProgram, server)
 			if err != nil {
-				return fmt.Errorf("the service manager (run as an administrator): %w", err)
-			}
-			defer m.Disconnect()
-			if s, err := m.OpenService(serviceName); err == nil {
-				s.Close()
-				return fmt.Errorf("the service %s exists already: `%s service uninstall` first", serviceName, c.Root().Name())
-			}
-			s, err := m.CreateService(serviceName, exe, mgr.Config{
-				DisplayName: "Postern agent",
-				Description: "Dials out to a Postern server and runs the sessions it is asked for on this node.",
-				StartType:   mgr.StartAutomatic,
-			}, runArgs...)
-			if err != nil {
-				return fmt.Errorf("create the service: %w", err)
-			}
-			defer s.Close()
-			// Restarted after a failure, as systemd's Restart=always.
-			if err := s.SetRecoveryActions([]mgr.RecoveryAction{{Type: mgr.ServiceRestart, Delay: 2 * time.Second}, {Type: mgr.ServiceRestart, Delay: 2 * time.Second}, {Type: mgr.ServiceRestart, Delay: 10 * time.Second}}, 86400); err != nil {
-				return fmt.Errorf("the service's recovery: %w", err)
-			}
-			if err := s.Start(); err != nil {
-				return fmt.Errorf("start the service: %w", err)
+				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "Installed and started the %s service: %s %v\n", serviceName, exe, runArgs)
 			return nil
@@ -162,4 +139,44 @@ func serviceCmd(dir *string) *cobra.Command {
 	}
 	cmd.AddCommand(install, uninstall)
 	return cmd
+}
+
+// installService creates the service running exe with run's arguments
+// (automatic start, restarted after a failure, as systemd's
+// Restart=always) and starts it.
+func installService(exe, dir, shellProgram, server string) ([]string, error) {
+	runArgs := []string{"run", "--" + serviceFlag, "--dir", dir}
+	if shellProgram != "" {
+		runArgs = append(runArgs, "--shell", shellProgram)
+	}
+	if server != "" {
+		runArgs = append(runArgs, "--server", server)
+	}
+	m, err := mgr.Connect()
+	if err != nil {
+		return nil, fmt.Errorf("the service manager (run as an administrator): %w", err)
+	}
+	defer m.Disconnect()
+	if s, err := m.OpenService(serviceName); err == nil {
+		s.Close()
+		return nil, fmt.Errorf("the service %s exists already: `postern-agent service uninstall` first", serviceName)
+	}
+	s, err := m.CreateService(serviceName, exe, mgr.Config{
+		DisplayName: "Postern agent",
+		Description: "Dials out to a Postern server and runs the sessions it is asked for on this node.",
+		StartType:   mgr.StartAutomatic,
+	}, runArgs...)
+	if err != nil {
+		return nil, fmt.Errorf("create the service: %w", err)
+	}
+	defer s.Close()
+	if err := s.SetRecoveryActions([]mgr.RecoveryAction{{Type: mgr.ServiceRestart, Delay: 2 * time.Second}, {Type: mgr.ServiceRestart, Delay: 2 * time.Second}, {Type: mgr.ServiceRestart, Delay: 10 * time.Second}}, 86400); err != nil {
+		s.Delete()
+		return nil, fmt.Errorf("the service's recovery: %w", err)
+	}
+	if err := s.Start(); err != nil {
+		s.Delete()
+		return nil, fmt.Errorf("start the service: %w", err)
+	}
+	return runArgs, nil
 }

@@ -38,6 +38,9 @@ const (
 	// PathCommands are Run Command's commands (package runcommand).
 	PathCommands = "/v1/commands"
 	PathHealth   = "/healthz"
+	// PathAgentDownloads serves the agent builds the node install
+	// command downloads, and their SHA256SUMS (package nodeinstall).
+	PathAgentDownloads = "/install/agent/"
 )
 
 // Error is the body of every non-2xx response.

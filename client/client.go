@@ -297,6 +297,22 @@ func (c *Client) WhoAmI(ctx context.Context) (api.WhoAmI, error) {
 	return out, err
 }
 
+// AgentDownloadSums returns the server's list of agent builds for the
+// node install command, as SHA256SUMS lines; a server that offers none
+// answers 404 (an *Error).
+func (c *Client) AgentDownloadSums(ctx context.Context) (string, error) {
+	resp, err := c.raw(ctx, "GET", api.PathAgentDownloads+"SHA256SUMS", nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("client: agent downloads: %w", err)
+	}
+	return string(b), nil
+}
+
 // CreateActivation creates an activation; the answer holds the code.
 func (c *Client) CreateActivation(ctx context.Context, req api.CreateActivationRequest) (api.Activation, error) {
 	var out api.Activation

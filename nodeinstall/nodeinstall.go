@@ -27,6 +27,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/postern/postern/api"
 	"github.com/postern/postern/lazyregexp"
 	"github.com/postern/postern/packaging"
 )
@@ -36,7 +37,7 @@ const (
 	PathScript = "/install.sh"
 	PathCA     = "/install/ca.pem"
 	// PathAgent is followed by SumsFile, or a file SumsFile lists.
-	PathAgent = "/install/agent/"
+	PathAgent = api.PathAgentDownloads
 	SumsFile  = "SHA256SUMS"
 )
 
@@ -280,3 +281,52 @@ func shellWord(s string) string {
 }
 
 var plainWord = lazyregexp.New(`^[A-Za-z0-9._:/@%+=,-]+$`) // no glob or expansion
+
+// Offers reports which kinds of node sums (SHA256SUMS lines, as the
+// server serves them) has agent builds for: Linux or macOS, and Windows.
+func Offers(sums string) (unix, windows bool) {
+	for _, line := range strings.Split(sums, "\n") {
+		_, name, ok := strings.Cut(line, "  ")
+		m := agentName.FindStringSubmatch(name)
+		if !ok || m == nil {
+			continue
+		}
+		if m[1] == "windows" {
+			windows = true
+		} else {
+			unix = true
+		}
+	}
+	return unix, windows
+}
+
+// WindowsCommand is the PowerShell command (as an administrator) that
+// installs a Windows node: it downloads the agent build file, which sums
+// lists (SHA256SUMS lines, as the server serves them), checks it against
+// the SHA-256 given here, which came to the one who prints the command
+// over their own trusted connection to the server, and runs its install
+// (register with the pin, copy to Program Files, the service). The
+// download itself need not be trusted (curl.exe -k): nothing runs before
+// its checksum matched. "" when sums has no Windows build.
+func WindowsCommand(server, sums, code, id, pin string) string {
+	var file, sum string
+	for _, line := range strings.Split(sums, "\n") {
+		s, name, ok := strings.Cut(line, "  ")
+		if ok && len(s) == 64 && agentName.MatchString(name) && strings.HasSuffix(name, "-windows-amd64.exe") {
+			file, sum = name, s
+		}
+	}
+	if file == "" {
+		return ""
+	}
+	server = strings.TrimRight(server, "/")
+	args := " install --server " + psQuote(server) + " --code " + psQuote(code) + " --id " + psQuote(id)
+	if pin != "" {
+		args += " --ca-pin " + psQuote(pin)
+	}
+	return `$f = "$env:TEMP\postern-agent.exe"; curl.exe -fsSk -o $f ` + psQuote(server+PathAgent+file) +
+		`; if ((Get-FileHash -Algorithm SHA256 $f).Hash -ne ` + psQuote(sum) + `) { throw 'postern-agent.exe does not match its SHA-256: nothing was installed' }; & $f` + args
+}
+
+// psQuote quotes s for PowerShell: single quotes, doubled inside.
+func psQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

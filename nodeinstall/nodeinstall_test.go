@@ -357,3 +357,30 @@ func TestCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowsCommand: the PowerShell command names the server's Windows
+// build and its SHA-256, quotes every value for PowerShell, and is empty
+// without a Windows build; Offers tells the kinds of node apart.
+func TestWindowsCommand(t *testing.T) {
+	sum := strings.Repeat("a", 64)
+	sums := strings.Repeat("b", 64) + "  postern-agent-1.0.0-linux-amd64\n" + sum + "  postern-agent-1.0.0-windows-amd64.exe\n"
+	got := WindowsCommand("https://h:1/", sums, "c'1", "id", "sha256:00")
+	want := `$f = "$env:TEMP\postern-agent.exe"; curl.exe -fsSk -o $f 'https://h:1/install/agent/postern-agent-1.0.0-windows-amd64.exe'; if ((Get-FileHash -Algorithm SHA256 $f).Hash -ne '` + sum +
+		`') { throw 'postern-agent.exe does not match its SHA-256: nothing was installed' }; & $f install --server 'https://h:1' --code 'c''1' --id 'id' --ca-pin 'sha256:00'`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if got := WindowsCommand("https://h:1", strings.Repeat("b", 64)+"  postern-agent-1.0.0-linux-amd64\n", "c", "i", ""); got != "" {
+		t.Errorf("without a Windows build: %s", got)
+	}
+	for sums, want := range map[string][2]bool{
+		"": {false, false},
+		sum + "  postern-agent-1.0.0-darwin-arm64\n":      {true, false},
+		sum + "  postern-agent-windows-amd64.exe\n":       {false, true},
+		sum + "  postern-1.0.0-linux-amd64\nnot a line\n": {false, false},
+	} {
+		if u, w := Offers(sums); u != want[0] || w != want[1] {
+			t.Errorf("Offers(%q) = %v, %v; want %v", sums, u, w, want)
+		}
+	}
+}

@@ -696,22 +696,41 @@ func newActivationsCmd() *cobra.Command {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			install := nodeinstall.Command(cfg.Server, a.Code, a.ID, a.CAPin)
+			// The install commands, for the kinds of node the server has
+			// agent builds for (none: 404, and a note below).
+			sums, _ := c.AgentDownloadSums(cmd.Context())
+			offersUnix, offersWindows := nodeinstall.Offers(sums)
+			var install, installWindows string
+			if offersUnix {
+				install = nodeinstall.Command(cfg.Server, a.Code, a.ID, a.CAPin)
+			}
+			if offersWindows {
+				installWindows = nodeinstall.WindowsCommand(cfg.Server, sums, a.Code, a.ID, a.CAPin)
+			}
 			if createOut == "json" {
 				// With the server, so that a script has the whole
-				// register command, and the install command.
+				// register command, and the install commands.
 				return table(w, "json", nil, nil, struct {
 					api.Activation
-					Server         string `json:"server"`
-					InstallCommand string `json:"installCommand"`
-				}{a, cfg.Server, install})
+					Server                string `json:"server"`
+					InstallCommand        string `json:"installCommand,omitempty"`
+					WindowsInstallCommand string `json:"windowsInstallCommand,omitempty"`
+				}{a, cfg.Server, install, installWindows})
 			}
 			fmt.Fprintf(w, "Activation Code: %s\nActivation ID:   %s\nExpires:         %s\nRegistrations:   %d\n\n", a.Code, a.ID, fmtTime(a.ExpiresAt), a.RegistrationLimit)
-			how := "it downloads the agent from the server, registers the node and starts the agent's service"
-			if a.CAPin != "" {
-				how = "it checks the server's CA against the activation's pin first, then " + how[3:]
+			if install != "" {
+				how := "it downloads the agent from the server, registers the node and starts the agent's service"
+				if a.CAPin != "" {
+					how = "it checks the server's CA against the activation's pin first, then " + how[3:]
+				}
+				fmt.Fprintf(w, "On each Linux or macOS node, in sh, bash or zsh (%s):\n  %s\n\n", how, install)
 			}
-			fmt.Fprintf(w, "On each Linux or macOS node, in sh, bash or zsh (%s):\n  %s\n\n", how, install)
+			if installWindows != "" {
+				fmt.Fprintf(w, "On each Windows node, in PowerShell as an administrator (it checks the agent's SHA-256 before running it; the agent registers with the pin and installs its service):\n  %s\n\n", installWindows)
+			}
+			if install == "" && installWindows == "" {
+				fmt.Fprintf(w, "(This server offers no agent downloads: with agentDownloads set, this prints a one-line install for each kind of node.)\n\n")
+			}
 			pin := ""
 			if a.CAPin != "" {
 				pin = " --ca-pin " + a.CAPin

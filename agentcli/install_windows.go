@@ -1,0 +1,144 @@
+//go:build windows
+
+package agentcli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/windows"
+
+	"github.com/postern/postern/agent"
+	"github.com/postern/postern/cli"
+)
+
+// installCmd is what the Windows install command (nodeinstall's
+// WindowsCommand) runs once it has checked this executable's SHA-256:
+// register, copy to Program Files, install and start the service.
+func installCmd(dir *string) *cobra.Command {
+	var ro agent.RegisterOptions
+	var tags []string
+	var shellProgram, programDir string
+	cmd := &cobra.Command{
+		Use:   "install --server URL --code CODE --id ID [--ca-pin PIN]",
+		Short: "Register this node, copy the agent to Program Files and install its service (as an administrator)",
+		Args:  cli.ExactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if ro.Server == "" || ro.Code == "" || ro.ID == "" {
+				return cli.Usagef("%s needs --server, --code and --id (from `postern activations create`)", c.CommandPath())
+			}
+			if !windows.GetCurrentProcessToken().IsElevated() {
+				return errors.New("install needs an administrator (PowerShell: Run as administrator): it installs a service; nothing was installed")
+			}
+			t, err := cli.ParseTags(tags)
+			if err != nil {
+				return err
+			}
+			ro.Tags, ro.Dir = t, *dir
+			if _, err := os.Stat(filepath.Join(*dir, "identity.json")); err == nil {
+				return fmt.Errorf("this node is already registered (%s): to register it again, `postern-agent service uninstall`, deregister it and remove %s; nothing was installed", filepath.Join(*dir, "identity.json"), *dir)
+			}
+			if programDir == "" {
+				pf := os.Getenv("ProgramFiles")
+				if pf == "" {
+					pf = `C:\Program Files`
+				}
+				programDir = filepath.Join(pf, "Postern")
+			}
+			exe := filepath.Join(programDir, "postern-agent.exe")
+			// Undone in reverse if a later step fails.
+			var undo []func()
+			fail := func(err error) error {
+				for i := len(undo) - 1; i >= 0; i-- {
+					undo[i]()
+				}
+				return err
+			}
+			id, err := agent.Register(c.Context(), ro)
+			if err != nil {
+				return fmt.Errorf("%w; nothing was installed", err)
+			}
+			undo = append(undo, func() {
+				removeIdentity(*dir)
+				fmt.Fprintf(c.ErrOrStderr(), "%s: the server has node %s registered all the same: deregister it (postern nodes deregister %s) and use a new activation\n", c.Root().Name(), id.NodeID, id.NodeID)
+			})
+			created, err := copySelf(exe)
+			if err != nil {
+				return fail(err)
+			}
+			if created {
+				undo = append(undo, func() { os.Remove(exe) })
+			}
+			if _, err := installService(exe, *dir, shellProgram, ""); err != nil {
+				return fail(err)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "Registered this node as %s (name %s); the agent is %s, its identity in %s; the %s service is running.\n", id.NodeID, cli.Printable(id.Name), exe, *dir, serviceName)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&ro.Server, "server", "", "server URL, https://host:port")
+	f.StringVar(&ro.Code, "code", "", "activation code")
+	f.StringVar(&ro.ID, "id", "", "activation id")
+	f.StringVar(&ro.Name, "name", "", "node name (default: the activation's default, else the hostname)")
+	f.StringArrayVar(&tags, "tag", nil, "tag key=value (repeatable)")
+	f.StringVar(&ro.CAPin, "ca-pin", "", "trust the server CA with this fingerprint (sha256:...)")
+	f.StringVar(&shellProgram, "shell", "", "the program sessions without a command start (default: PowerShell)")
+	f.StringVar(&programDir, "program-dir", "", `where the agent is copied (default: %ProgramFiles%\Postern)`)
+	return cmd
+}
+
+// removeIdentity removes what Register wrote in dir, file by file (Go's
+// os.RemoveAll deletes in a way Wine does not implement).
+func removeIdentity(dir string) {
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		os.Remove(filepath.Join(dir, de.Name()))
+	}
+	os.Remove(dir)
+}
+
+// copySelf copies this executable to dst (through a temporary file and a
+// rename), unless it is dst; it reports whether it made dst.
+func copySelf(dst string) (bool, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return false, err
+	}
+	if strings.EqualFold(filepath.Clean(self), filepath.Clean(dst)) {
+		return false, nil
+	}
+	_, statErr := os.Stat(dst)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return false, fmt.Errorf("install the agent: %w", err)
+	}
+	in, err := os.Open(self)
+	if err != nil {
+		return false, fmt.Errorf("install the agent: %w", err)
+	}
+	defer in.Close()
+	tmp := dst + ".new"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return false, fmt.Errorf("install the agent: %w", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return false, fmt.Errorf("install the agent: %w", err)
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(tmp)
+		return false, fmt.Errorf("install the agent: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return false, fmt.Errorf("install the agent: %w", err)
+	}
+	return os.IsNotExist(statErr), nil
+}
