@@ -295,8 +295,8 @@ func sqliteDSN(path string) (string, error) {
 	return "file:" + p + params, nil
 }
 
-// migrations are applied in order, each in its own transaction; the version
-// of a database is the number applied. Append only: never edit or reorder an
+// migrations are applied in order, all those a database lacks in one
+// transaction; the version of a database is the number applied. Append only: never edit or reorder an
 // entry once it has shipped.
 //
 // Times are INTEGER unix milliseconds, CloudWatch Logs' precision, NULL for
@@ -455,49 +455,44 @@ func (s *Store) migrate(ctx context.Context) error {
 		) STRICT`); err != nil {
 		return fmt.Errorf("logstore: migrate: %w", err)
 	}
-	for {
-		done, err := s.migrateOne(ctx)
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
-	}
+	return s.migrateAll(ctx)
 }
 
-// migrateOne applies the next migration, if any. It reads the version inside
-// the transaction so that two processes opening a new database at once do not
-// both apply it.
-func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
+// migrateAll applies every pending migration in one transaction, so that
+// an upgrade whose migration fails leaves the database as it was, at its
+// old version (which the old binary still opens), and says so. It reads
+// the version inside the transaction so that two processes opening a new
+// database at once do not both apply them.
+func (s *Store) migrateAll(ctx context.Context) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("logstore: migrate: %w", err)
+		return fmt.Errorf("logstore: migrate: %w", err)
 	}
 	defer tx.Rollback()
 
 	var version int
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
-		return false, fmt.Errorf("logstore: migrate: %w", err)
+		return fmt.Errorf("logstore: migrate: %w", err)
 	}
 	switch {
 	case version == len(migrations):
-		return true, nil
+		return nil
 	case version > len(migrations):
-		return false, fmt.Errorf("logstore: migrate: database schema version %d is newer than this binary's %d", version, len(migrations))
+		return fmt.Errorf("logstore: migrate: database schema version %d is newer than this binary's %d", version, len(migrations))
 	}
-	next := version + 1
-	if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
-		return false, fmt.Errorf("logstore: migrate to version %d: %w", next, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		next, s.now().UnixMilli()); err != nil {
-		return false, fmt.Errorf("logstore: migrate to version %d: %w", next, err)
+	for v := version; v < len(migrations); v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("logstore: migrate from version %d to %d: version %d failed: %w; the database is unchanged, at version %d", version, len(migrations), v+1, err, version)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+			v+1, s.now().UnixMilli()); err != nil {
+			return fmt.Errorf("logstore: migrate to version %d: %w", v+1, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("logstore: migrate to version %d: %w", next, err)
+		return fmt.Errorf("logstore: migrate from version %d to %d: %w; the database is unchanged, at version %d", version, len(migrations), err, version)
 	}
-	return false, nil
+	return nil
 }
 
 // CreateGroup creates the log group g. It fails with ErrExists if the

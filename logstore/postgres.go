@@ -211,7 +211,7 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 	}
 	for v := version; v < len(postgresMigrations); v++ {
 		if _, err := t.ExecContext(ctx, postgresMigrations[v]); err != nil {
-			return fmt.Errorf("logstore: migrate to version %d: %w", v+1, err)
+			return fmt.Errorf("logstore: migrate from version %d to %d: version %d failed: %w; the database is unchanged, at version %d", version, len(postgresMigrations), v+1, err, version)
 		}
 		if _, err := t.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
 			v+1, s.now().UnixMilli()); err != nil {
