@@ -41,6 +41,9 @@ const (
 	// PathAgentDownloads serves the agent builds the node install
 	// command downloads, and their SHA256SUMS (package nodeinstall).
 	PathAgentDownloads = "/install/agent/"
+	// PathInstallCA serves the CA certificate the node install command
+	// checks against the activation's pin.
+	PathInstallCA = "/install/ca.pem"
 )
 
 // Error is the body of every non-2xx response.

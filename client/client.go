@@ -313,6 +313,21 @@ func (c *Client) AgentDownloadSums(ctx context.Context) (string, error) {
 	return string(b), nil
 }
 
+// InstallCA returns the CA certificate the server serves to the node
+// install command, as it serves it.
+func (c *Client) InstallCA(ctx context.Context) ([]byte, error) {
+	resp, err := c.raw(ctx, "GET", api.PathInstallCA, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("client: the server's CA: %w", err)
+	}
+	return b, nil
+}
+
 // CreateActivation creates an activation; the answer holds the code.
 func (c *Client) CreateActivation(ctx context.Context, req api.CreateActivationRequest) (api.Activation, error) {
 	var out api.Activation

@@ -45,6 +45,19 @@ quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 # sedesc escapes a replacement for sed's s|||.
 sedesc() { printf '%s' "$1" | sed 's/[|&\\]/\\&/g'; }
 
+# pemcheck succeeds if $1 holds one PEM certificate and nothing else: what
+# is hashed against the pin is then all that curl will trust.
+pemcheck() {
+  [ "$(sed -n '1p' "$1")" = "-----BEGIN CERTIFICATE-----" ] &&
+    [ "$(sed -n '$p' "$1")" = "-----END CERTIFICATE-----" ] &&
+    [ "$(grep -c -e '-----' "$1")" = 2 ] &&
+    ! sed '1d;$d' "$1" | grep -q '[^A-Za-z0-9+/=]'
+}
+
+# All of it is in main, called on the last line: a download cut short
+# runs nothing.
+main() {
+
 code='' actid='' pin='' name='' dir='' root='' start=yes upgrade=no tags=''
 while [ $# -gt 0 ]; do
   case $1 in
@@ -107,6 +120,9 @@ case $os in
   darwin) service=$root/Library/LaunchDaemons/com.postern.agent.plist ;;
 esac
 
+if [ -z "$root" ] && [ -x /usr/bin/postern-agent ] && [ -f /lib/systemd/system/postern-agent.service ]; then
+  die "postern-agent is installed by its package here: upgrade it with the package; register with postern-agent register (postern activations create prints it) and start it with systemctl start postern-agent"
+fi
 if [ $upgrade = no ] && [ -e "$dir/identity.json" ]; then
   die "this node is already registered ($dir/identity.json exists): --upgrade replaces its agent; to register it again, deregister it (postern nodes deregister NODE), remove $dir and run this again"
 fi
@@ -114,7 +130,10 @@ if [ $upgrade = yes ] && [ ! -e "$dir/identity.json" ]; then
   die "--upgrade: this node is not registered here ($dir/identity.json is missing)"
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/postern-install.XXXXXX")
+# The agent is run from here to check it: not /tmp, which is often
+# mounted noexec.
+mkdir -p "$root/var/lib"
+tmp=$(mktemp -d "$root/var/lib/.postern-install.XXXXXX")
 # undo holds, quoted, what was installed: removed again if a later step
 # fails.
 # pending is the node registered but not yet installed.
@@ -164,7 +183,9 @@ fetch() {
 # The server's CA, checked against the pin before anything is trusted.
 if [ -n "$pin" ]; then
   fetch "$server/install/ca.pem" "$tmp/ca.pem" --insecure
-  got=$(sed -e '/-----/d' "$tmp/ca.pem" | b64decode > "$tmp/ca.der" && sha256 "$tmp/ca.der")
+  pemcheck "$tmp/ca.pem" || die "$server/install/ca.pem is not one PEM certificate and nothing else: this is not a Postern server, or something between you answered instead; nothing was installed"
+  sed -e '/-----/d' "$tmp/ca.pem" | b64decode >"$tmp/ca.der" || die "$server/install/ca.pem does not decode; nothing was installed"
+  got=$(sha256 "$tmp/ca.der")
   if [ "sha256:$got" != "$pin" ]; then
     die "the server's CA is sha256:$got, not the pinned $pin: this is not the server the activation came from, or something between you answered instead; nothing was installed"
   fi
@@ -248,17 +269,17 @@ if [ $start = yes ] && [ -z "$root" ]; then
       if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
         systemctl daemon-reload
         if [ $upgrade = yes ]; then
-          systemctl restart postern-agent.service
+          systemctl restart postern-agent.service || die "the agent was replaced but did not restart: see systemctl status postern-agent"
         else
-          systemctl enable --now postern-agent.service
+          systemctl enable --now postern-agent.service || die "installed, but the service did not start: see systemctl status postern-agent"
         fi
         started=yes
       fi ;;
     darwin)
       if [ $upgrade = yes ]; then
-        launchctl kickstart -k system/com.postern.agent
+        launchctl kickstart -k system/com.postern.agent || die "the agent was replaced but did not restart: see /var/log/postern-agent.log"
       else
-        launchctl bootstrap system "$service"
+        launchctl bootstrap system "$service" || die "installed, but the daemon did not start: see /var/log/postern-agent.log"
       fi
       started=yes ;;
   esac
@@ -279,3 +300,6 @@ else
     darwin) say "start it with: launchctl bootstrap system $service" ;;
   esac
 fi
+}
+
+main "$@"

@@ -15,6 +15,8 @@ import (
 	"crypto/sha256"
 	_ "embed" // the script
 	"encoding/hex"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -35,7 +37,7 @@ import (
 // What the handler serves.
 const (
 	PathScript = "/install.sh"
-	PathCA     = "/install/ca.pem"
+	PathCA     = api.PathInstallCA
 	// PathAgent is followed by SumsFile, or a file SumsFile lists.
 	PathAgent = api.PathAgentDownloads
 	SumsFile  = "SHA256SUMS"
@@ -254,21 +256,37 @@ func withNewline(s string) string {
 // Command is the command that installs a node with an activation from
 // server (https://HOST:PORT), for sh, bash or zsh on Linux and macOS.
 // With a pin (the server's certificate is issued by its own CA), it first
-// fetches the CA, checks it against the pin and trusts only it from then
-// on, the install script included: nothing from the server runs before
-// its CA matched. Without one, the server's certificate must be one the
-// node's system trusts.
-func Command(server, code, id, pin string) string {
+// fetches the CA (caPEM is what the server serves at PathCA, which the
+// caller read over a connection it trusts and checked with CheckCA),
+// checks the file's SHA-256, and trusts only it from then on, the install
+// script included: nothing from the server runs before its CA matched,
+// and what curl trusts is exactly what was checked. Without a pin, the
+// server's certificate must be one the node's system trusts.
+func Command(server string, caPEM []byte, code, id, pin string) string {
 	server = strings.TrimRight(server, "/")
 	args := "--code " + shellWord(code) + " --id " + shellWord(id)
 	if pin == "" {
 		return "curl -fsSL " + shellWord(server+PathScript) + " | sudo sh -s -- " + args
 	}
-	hex := strings.TrimPrefix(pin, "sha256:")
+	sum := sha256.Sum256(caPEM)
 	return `f=$(mktemp) && curl -fsSk ` + shellWord(server+PathCA) + ` -o "$f" && ` +
-		`{ [ "$(sed /-----/d "$f" | (base64 -d 2>/dev/null || base64 -D) | (sha256sum 2>/dev/null || shasum -a 256) | cut -c1-64)" = ` + shellWord(hex) +
-		` ] || ! echo ` + shellQuote("the server CA is not "+pin) + ` >&2; } && ` +
+		`{ [ "$( (sha256sum "$f" 2>/dev/null || shasum -a 256 "$f") | cut -c1-64)" = ` + hex.EncodeToString(sum[:]) +
+		` ] || ! echo ` + shellQuote("the server CA is not the one the activation pins ("+pin+")") + ` >&2; } && ` +
 		`curl -fsSL --cacert "$f" ` + shellWord(server+PathScript) + " | sudo sh -s -- " + args + " --ca-pin " + shellWord(pin)
+}
+
+// CheckCA checks that caPEM, as served at PathCA, is one PEM certificate
+// and nothing else, whose fingerprint is pin.
+func CheckCA(caPEM []byte, pin string) error {
+	block, rest := pem.Decode(caPEM)
+	if block == nil || block.Type != "CERTIFICATE" || len(rest) != 0 || !bytes.Equal(pem.EncodeToMemory(block), caPEM) {
+		return errors.New("the server's CA is not one PEM certificate and nothing else")
+	}
+	sum := sha256.Sum256(block.Bytes)
+	if got := "sha256:" + hex.EncodeToString(sum[:]); got != pin {
+		return fmt.Errorf("the server's CA is %s, not the activation's %s", got, pin)
+	}
+	return nil
 }
 
 // shellWord is s as one shell word: as it is when nothing in it is
@@ -328,5 +346,18 @@ func WindowsCommand(server, sums, code, id, pin string) string {
 		`; if ((Get-FileHash -Algorithm SHA256 $f).Hash -ne ` + psQuote(sum) + `) { throw 'postern-agent.exe does not match its SHA-256: nothing was installed' }; & $f` + args
 }
 
-// psQuote quotes s for PowerShell: single quotes, doubled inside.
-func psQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// psQuote quotes s for PowerShell: single quotes, each of the characters
+// PowerShell takes for one (' and the typographic ‘ ’ ‚ ‛) doubled inside.
+func psQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('\'')
+	for _, r := range s {
+		b.WriteRune(r)
+		switch r {
+		case '\'', '\u2018', '\u2019', '\u201a', '\u201b':
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/pem"
 	"io"
 	"log"
 	"net/http"
@@ -328,34 +327,74 @@ func FuzzServerURL(f *testing.F) {
 // be, and its CA check accepts the server's CA and nothing else (run with
 // sh up to the check; the install itself is tested end to end in e2e).
 func TestCommand(t *testing.T) {
-	if got := Command("https://h:1/", "abc", "id-1", ""); got != "curl -fsSL https://h:1/install.sh | sudo sh -s -- --code abc --id id-1" {
+	if got := Command("https://h:1/", nil, "abc", "id-1", ""); got != "curl -fsSL https://h:1/install.sh | sudo sh -s -- --code abc --id id-1" {
 		t.Errorf("without a pin: %s", got)
 	}
-	if got := Command("https://h:1", "a b", "$(x)", ""); !strings.HasSuffix(got, "--code 'a b' --id '$(x)'") {
+	if got := Command("https://h:1", nil, "a b", "$(x)", ""); !strings.HasSuffix(got, "--code 'a b' --id '$(x)'") {
 		t.Errorf("quoted: %s", got)
 	}
 	s := newServer(t, "")
+	served := s.h.CAPEM
+	if err := CheckCA(served, s.pin); err != nil {
+		t.Fatalf("the server's own CA: %v", err)
+	}
+	other, err := pki.LoadOrCreateCA(t.TempDir(), "another CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The real CA with another after it: the pin's certificate comes
+	// first, but curl would trust both.
+	tampered := append(append(append([]byte(nil), served...), "!\n"...), other.CertPEM...)
 	for _, c := range []struct {
-		pin  string
-		pass bool
-	}{{s.pin, true}, {"sha256:" + strings.Repeat("1", 64), false}} {
-		line := Command(s.URL, "C", "I", c.pin)
+		name   string
+		serve  []byte
+		pass   bool
+		reason string
+	}{{"its CA", served, true, ""}, {"another CA", other.CertPEM, false, "the server CA is not the one the activation pins"}, {"its CA and another", tampered, false, "the server CA is not the one the activation pins"}} {
+		s.h.CAPEM = c.serve
+		line := Command(s.URL, served, "C", "I", s.pin)
 		check, _, found := strings.Cut(line, " && curl -fsSL --cacert")
 		if !found {
 			t.Fatalf("no second fetch in %s", line)
 		}
 		out, err := exec.Command("sh", "-c", check+` && cat "$f"`).CombinedOutput()
 		if (err == nil) != c.pass {
-			t.Errorf("pin %s: err=%v\n%s", c.pin, err, out)
+			t.Errorf("%s: err=%v\n%s", c.name, err, out)
 		}
 		if c.pass {
-			if b, _ := pem.Decode(out); b == nil || !bytes.Contains(out, []byte("CERTIFICATE")) {
-				t.Errorf("the CA fetched:\n%s", out)
+			if !bytes.Equal(out, served) {
+				t.Errorf("%s: the CA fetched:\n%s", c.name, out)
 			}
-		} else if !strings.Contains(string(out), "the server CA is not "+c.pin) {
-			t.Errorf("a wrong pin: %s", out)
+		} else if !strings.Contains(string(out), c.reason) {
+			t.Errorf("%s: %s", c.name, out)
 		}
 	}
+	s.h.CAPEM = served
+	if err := CheckCA(tampered, s.pin); err == nil || !strings.Contains(err.Error(), "not one PEM certificate and nothing else") {
+		t.Errorf("CheckCA of a tampered file: %v", err)
+	}
+	if err := CheckCA(other.CertPEM, s.pin); err == nil || !strings.Contains(err.Error(), "not the activation's") {
+		t.Errorf("CheckCA of another CA: %v", err)
+	}
+}
+
+// TestTamperedCA: the script takes a CA file only if it is one
+// certificate and nothing else (GNU base64 decodes up to the first bad
+// character: the real CA, then junk, then another CA would hash as the
+// pin, and curl would trust both).
+func TestTamperedCA(t *testing.T) {
+	s := newServer(t, t.TempDir())
+	other, err := pki.LoadOrCreateCA(t.TempDir(), "another CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.h.CAPEM = append(append(append([]byte(nil), s.h.CAPEM...), "!\n"...), other.CertPEM...)
+	root := t.TempDir()
+	out, ok := s.run(t, "--code", "C", "--id", "I", "--ca-pin", s.pin, "--root", root)
+	if ok || !strings.Contains(out, "is not one PEM certificate and nothing else") {
+		t.Errorf("ok=%v:\n%s", ok, out)
+	}
+	empty(t, root)
 }
 
 // TestWindowsCommand: the PowerShell command names the server's Windows
@@ -369,6 +408,9 @@ func TestWindowsCommand(t *testing.T) {
 		`') { throw 'postern-agent.exe does not match its SHA-256: nothing was installed' }; & $f install --server 'https://h:1' --code 'c''1' --id 'id' --ca-pin 'sha256:00'`
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if got := psQuote("a’b'c"); got != "'a’’b''c'" {
+		t.Errorf("psQuote: %s", got)
 	}
 	if got := WindowsCommand("https://h:1", strings.Repeat("b", 64)+"  postern-agent-1.0.0-linux-amd64\n", "c", "i", ""); got != "" {
 		t.Errorf("without a Windows build: %s", got)

@@ -702,7 +702,21 @@ func newActivationsCmd() *cobra.Command {
 			offersUnix, offersWindows := nodeinstall.Offers(sums)
 			var install, installWindows string
 			if offersUnix {
-				install = nodeinstall.Command(cfg.Server, a.Code, a.ID, a.CAPin)
+				// With a pin, the command checks the CA file it
+				// fetches by that file's SHA-256: this is the file,
+				// read over this trusted connection.
+				var caPEM []byte
+				var caErr error
+				if a.CAPin != "" {
+					if caPEM, caErr = c.InstallCA(cmd.Context()); caErr == nil {
+						caErr = nodeinstall.CheckCA(caPEM, a.CAPin)
+					}
+				}
+				if caErr != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "postern: no install command for Linux and macOS nodes: %v\n", caErr)
+				} else {
+					install = nodeinstall.Command(cfg.Server, caPEM, a.Code, a.ID, a.CAPin)
+				}
 			}
 			if offersWindows {
 				installWindows = nodeinstall.WindowsCommand(cfg.Server, sums, a.Code, a.ID, a.CAPin)
