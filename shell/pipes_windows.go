@@ -37,6 +37,7 @@ type PipeProcess struct {
 	exitCode int
 	waitErr  error
 
+	released  chan struct{} // closed once wait has released the handles
 	closing   chan struct{} // closed when Close starts
 	closeOnce sync.Once
 }
@@ -81,7 +82,7 @@ func StartPipes(ctx context.Context, s Spec) (*PipeProcess, error) {
 		proc:   proc,
 		stdin:  os.NewFile(uintptr(ours[0]), "stdin"),
 		outs:   [2]*os.File{os.NewFile(uintptr(ours[1]), "stdout"), os.NewFile(uintptr(ours[2]), "stderr")},
-		exited: make(chan struct{}), closing: make(chan struct{}),
+		exited: make(chan struct{}), released: make(chan struct{}), closing: make(chan struct{}),
 	}
 	p.Stdin = &stdinWriter{f: p.stdin}
 	p.Stdout, p.Stderr = &pipeOutput{f: p.outs[0]}, &pipeOutput{f: p.outs[1]}
@@ -101,8 +102,10 @@ func (p *PipeProcess) wait(stopCtx func() bool) {
 		t.Stop()
 	}
 	// What the command left running holds the pipes open: ending it ends
-	// them.
+	// them. Then the handles go, here only, after their last use.
 	p.proc.kill()
+	p.proc.release()
+	close(p.released)
 }
 
 // Wait waits for the process to exit and returns its exit code. Wait may
@@ -136,14 +139,13 @@ func (p *PipeProcess) Close() error {
 		close(p.closing)
 		p.proc.kill()
 		select {
-		case <-p.exited:
+		case <-p.released:
 		case <-time.After(hangupGrace):
 		}
 		p.stdin.Close()
 		for _, f := range p.outs {
 			f.Close()
 		}
-		p.proc.release()
 	})
 	return nil
 }

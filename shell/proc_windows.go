@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unsafe"
 
@@ -25,6 +26,9 @@ type started struct {
 	process windows.Handle
 	job     windows.Handle // KILL_ON_JOB_CLOSE: closing it ends the processes left
 	pid     int
+
+	mu       sync.Mutex // guards released, and the handles' use against their release
+	released bool
 }
 
 // procOptions are createProcess's inputs.
@@ -140,8 +144,14 @@ func (s *started) wait() (int, error) {
 	return int(code), nil
 }
 
-// kill ends every process of the job.
+// kill ends every process of the job; once the handles are released it
+// does nothing (their values may be another's by then).
 func (s *started) kill() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released {
+		return nil
+	}
 	if err := windows.TerminateJobObject(s.job, 1); err != nil {
 		return fmt.Errorf("shell: end the session's processes: %w", err)
 	}
@@ -149,7 +159,14 @@ func (s *started) kill() error {
 }
 
 // release closes the handles (the job's last: what is left of it ends).
+// Only the goroutine that waits calls it, after its wait.
 func (s *started) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released {
+		return
+	}
+	s.released = true
 	windows.CloseHandle(s.process)
 	windows.CloseHandle(s.job)
 }

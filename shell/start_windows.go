@@ -105,8 +105,10 @@ type Process struct {
 	exitCode int           // set before exited is closed
 	waitErr  error         // set before exited is closed
 
-	consoleOnce sync.Once
-	consoleDone chan struct{} // closed once the pseudo console is closed
+	consoleMu     sync.Mutex // guards consoleClosed, and the console's use against its close
+	consoleClosed bool
+	consoleDone   chan struct{} // closed once the pseudo console is closed
+	released      chan struct{} // closed once wait has released the process's handles
 
 	closing   chan struct{} // closed when Close starts
 	closeOnce sync.Once
@@ -153,7 +155,7 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 	}
 	p := &Process{
 		console: console, input: os.NewFile(uintptr(inW), "console input"), output: os.NewFile(uintptr(outR), "console output"),
-		exited: make(chan struct{}), consoleDone: make(chan struct{}), closing: make(chan struct{}),
+		exited: make(chan struct{}), consoleDone: make(chan struct{}), released: make(chan struct{}), closing: make(chan struct{}),
 	}
 	p.proc, err = createProcess(procOptions{
 		argv: append([]string{self}, argv...), env: append(env, consoleChildEnv+"=1"), dir: dir, console: console,
@@ -172,7 +174,9 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 
 // wait waits for the process, then lets readers drain its output: the
 // console is closed after drainWindow (or at Close), which ends the
-// output pipe once the console has written what it had.
+// output pipe once the console has written what it had. It alone
+// releases the process's handles, after its last use of them, so that
+// no handle is used once closed (Windows reuses handle values at once).
 func (p *Process) wait(stopCtx func() bool) {
 	p.exitCode, p.waitErr = p.proc.wait()
 	stopCtx()
@@ -184,18 +188,25 @@ func (p *Process) wait(stopCtx func() bool) {
 		t.Stop()
 	}
 	p.proc.kill() // what the program left running
+	p.proc.release()
+	close(p.released)
 	p.closeConsole()
 }
 
 // closeConsole closes the pseudo console once, in its own goroutine: it
 // waits for the console host, which may wait for its output to be read.
+// Once it has begun, Resize does not touch the console.
 func (p *Process) closeConsole() {
-	p.consoleOnce.Do(func() {
-		go func() {
-			windows.ClosePseudoConsole(p.console)
-			close(p.consoleDone)
-		}()
-	})
+	p.consoleMu.Lock()
+	defer p.consoleMu.Unlock()
+	if p.consoleClosed {
+		return
+	}
+	p.consoleClosed = true
+	go func() {
+		windows.ClosePseudoConsole(p.console)
+		close(p.consoleDone)
+	}()
 }
 
 // Read reads what the console shows. Once the process has exited and the
@@ -236,6 +247,11 @@ func (p *Process) Write(b []byte) (int, error) {
 // Resize sets the console's size. Wine does not implement it: the error
 // says so.
 func (p *Process) Resize(cols, rows uint16) error {
+	p.consoleMu.Lock()
+	defer p.consoleMu.Unlock()
+	if p.consoleClosed {
+		return fmt.Errorf("shell: resize: the session's console is closed: %w", os.ErrClosed)
+	}
 	if err := windows.ResizePseudoConsole(p.console, windows.Coord{X: int16(cols), Y: int16(rows)}); err != nil {
 		return fmt.Errorf("shell: resize the pseudo console: %w", err)
 	}
@@ -290,7 +306,7 @@ func (p *Process) Close() error {
 		p.proc.kill()
 		p.closeConsole()
 		select {
-		case <-p.exited:
+		case <-p.released:
 		case <-time.After(hangupGrace):
 		}
 		// The console host may wait for its last output to be read.
@@ -301,7 +317,6 @@ func (p *Process) Close() error {
 		}
 		p.input.Close()
 		p.output.Close()
-		p.proc.release()
 	})
 	return nil
 }
