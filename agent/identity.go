@@ -227,8 +227,8 @@ func Register(ctx context.Context, opts RegisterOptions) (Identity, error) {
 
 // SaveIdentity writes an identity and its key material to dir.
 func SaveIdentity(dir string, id Identity, keyPEM, certPEM, caPEM []byte) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("agent: %w", err)
+	if err := privateDir(dir); err != nil {
+		return err
 	}
 	files := []struct {
 		name string

@@ -51,6 +51,13 @@ func installCmd(dir *string) *cobra.Command {
 				programDir = filepath.Join(pf, "Postern")
 			}
 			exe := filepath.Join(programDir, "postern-agent.exe")
+			// What can be checked here is, before the activation is
+			// spent.
+			if exists, err := serviceExists(); err != nil {
+				return fmt.Errorf("%w; nothing was installed", err)
+			} else if exists {
+				return fmt.Errorf("the %s service exists already: `postern-agent service uninstall` first; nothing was installed", serviceName)
+			}
 			// Undone in reverse if a later step fails.
 			var undo []func()
 			fail := func(err error) error {
@@ -64,7 +71,7 @@ func installCmd(dir *string) *cobra.Command {
 				return fmt.Errorf("%w; nothing was installed", err)
 			}
 			undo = append(undo, func() {
-				removeIdentity(*dir)
+				removeIdentity(*dir, id)
 				fmt.Fprintf(c.ErrOrStderr(), "%s: the server has node %s registered all the same: deregister it (postern nodes deregister %s) and use a new activation\n", c.Root().Name(), id.NodeID, id.NodeID)
 			})
 			created, err := copySelf(exe)
@@ -74,7 +81,7 @@ func installCmd(dir *string) *cobra.Command {
 			if created {
 				undo = append(undo, func() { os.Remove(exe) })
 			}
-			if _, err := installService(exe, *dir, shellProgram, ""); err != nil {
+			if _, err := installService(exe, *dir, shellProgram, "", func(w string) { fmt.Fprintf(c.ErrOrStderr(), "%s: note: %s\n", c.Root().Name(), w) }); err != nil {
 				return fail(err)
 			}
 			fmt.Fprintf(c.OutOrStdout(), "Registered this node as %s (name %s); the agent is %s, its identity in %s; the %s service is running.\n", id.NodeID, cli.Printable(id.Name), exe, *dir, serviceName)
@@ -93,14 +100,15 @@ func installCmd(dir *string) *cobra.Command {
 	return cmd
 }
 
-// removeIdentity removes what Register wrote in dir, file by file (Go's
-// os.RemoveAll deletes in a way Wine does not implement).
-func removeIdentity(dir string) {
-	des, _ := os.ReadDir(dir)
-	for _, de := range des {
-		os.Remove(filepath.Join(dir, de.Name()))
+// removeIdentity removes the files Register wrote in dir, and dir if that
+// leaves it empty.
+func removeIdentity(dir string, id agent.Identity) {
+	for _, f := range []string{"identity.json", id.KeyFile, id.CertFile, id.CAFile} {
+		if f != "" {
+			os.Remove(filepath.Join(dir, f))
+		}
 	}
-	os.Remove(dir)
+	os.Remove(dir) // fails, as it should, if anything else is there
 }
 
 // copySelf copies this executable to dst (through a temporary file and a

@@ -98,7 +98,7 @@ func serviceCmd(dir *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			runArgs, err := installService(exe, *dir, shellProgram, server)
+			runArgs, err := installService(exe, *dir, shellProgram, server, func(w string) { fmt.Fprintf(c.ErrOrStderr(), "%s: note: %s\n", c.Root().Name(), w) })
 			if err != nil {
 				return err
 			}
@@ -141,10 +141,25 @@ func serviceCmd(dir *string) *cobra.Command {
 	return cmd
 }
 
+// serviceExists reports whether the agent's service is installed.
+func serviceExists() (bool, error) {
+	m, err := mgr.Connect()
+	if err != nil {
+		return false, fmt.Errorf("the service manager (run as an administrator): %w", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(serviceName)
+	if err != nil {
+		return false, nil
+	}
+	s.Close()
+	return true, nil
+}
+
 // installService creates the service running exe with run's arguments
 // (automatic start, restarted after a failure, as systemd's
 // Restart=always) and starts it.
-func installService(exe, dir, shellProgram, server string) ([]string, error) {
+func installService(exe, dir, shellProgram, server string, warn func(string)) ([]string, error) {
 	runArgs := []string{"run", "--" + serviceFlag, "--dir", dir}
 	if shellProgram != "" {
 		runArgs = append(runArgs, "--shell", shellProgram)
@@ -173,6 +188,12 @@ func installService(exe, dir, shellProgram, server string) ([]string, error) {
 	if err := s.SetRecoveryActions([]mgr.RecoveryAction{{Type: mgr.ServiceRestart, Delay: 2 * time.Second}, {Type: mgr.ServiceRestart, Delay: 2 * time.Second}, {Type: mgr.ServiceRestart, Delay: 10 * time.Second}}, 86400); err != nil {
 		s.Delete()
 		return nil, fmt.Errorf("the service's recovery: %w", err)
+	}
+	// The agent stopping with an error (Execute's exit code) counts as a
+	// failure too, not only a crash. Wine's service manager does not
+	// know the setting: said, not fatal.
+	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
+		warn(fmt.Sprintf("the service is restarted after a crash, but not after the agent stops with an error: %v", err))
 	}
 	if err := s.Start(); err != nil {
 		s.Delete()
