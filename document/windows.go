@@ -14,6 +14,10 @@ import (
 // on.
 const PowerShell = "powershell.exe"
 
+// maxEncodedCommand bounds the encoded script: a Windows command line
+// holds at most 32767 characters, the program and flags included.
+const maxEncodedCommand = 32000
+
 // resolveWindowsCommands resolves properties.windows for a Windows node.
 //
 // Parameters stand only alone on a line there (AWS-StartInteractiveCommand's
@@ -49,7 +53,11 @@ func resolveWindowsCommands(r *Resolved, d *Document, vals map[string]value) err
 	if strings.TrimSpace(script) == "" {
 		return errors.New("properties.windows.commands: empty once parameters are substituted")
 	}
-	r.Command = []string{PowerShell, "-NoLogo", "-EncodedCommand", EncodePowerShell(script)}
+	enc := EncodePowerShell(script)
+	if len(enc) > maxEncodedCommand {
+		return fmt.Errorf("properties.windows.commands: the script is %d bytes, too long for a Windows command line once encoded (%d characters; at most %d): put it in a file on the node and run that", len(script), len(enc), maxEncodedCommand)
+	}
+	r.Command = []string{PowerShell, "-NoLogo", "-EncodedCommand", enc}
 	return nil
 }
 

@@ -60,3 +60,12 @@ func TestResolveOnWindows(t *testing.T) {
 		t.Errorf("a document without Windows commands: %v", err)
 	}
 }
+
+// TestWindowsScriptTooLong: a script that cannot fit a Windows command
+// line once encoded is refused with its size.
+func TestWindowsScriptTooLong(t *testing.T) {
+	doc, _ := Builtin("Postern-StartNonInteractiveCommand")
+	if _, err := doc.ResolveOn(Windows, map[string]string{"command": strings.Repeat("x", 13000)}); err == nil || !strings.Contains(err.Error(), "too long for a Windows command line once encoded") {
+		t.Errorf("a long script: %v", err)
+	}
+}

@@ -141,12 +141,13 @@ func (w *wineNode) agent(ctx context.Context, args ...string) (string, error) {
 // test does what curl.exe and Get-FileHash do there: no PowerShell runs
 // under Wine), then its install (registered with the pin, copied to
 // Program Files, the service installed and started by the service
-// manager). It serves a command without
-// a terminal (its output, error and exit code apart), an interactive
+// manager; a second install is refused). It serves a command without a
+// terminal (its output, error and exit code apart), an interactive
 // cmd.exe through a pseudo console with the preferences' Windows shell
 // profile typed at its start (recorded), and a port forwarded to a
-// listener the node reaches; then the service is removed and the node
-// goes offline. PowerShell, the default shell, is not there under Wine
+// listener the node reaches; Run Command, whose scripts are sh, is
+// refused with why; then the service is removed and the node goes
+// offline. PowerShell, the default shell, is not there under Wine
 // (the service runs sessions in cmd.exe, --shell); window resizes are
 // not implemented by Wine's pseudo console.
 func TestWindowsNode(t *testing.T) {
@@ -210,6 +211,14 @@ func TestWindowsNode(t *testing.T) {
 		so, se, code := e.run(ctx, "exec", "winnode", "--", "cmd.exe", "/c", "echo out-%OS% & echo err-zq9 1>&2 & exit 7")
 		if code != 7 || !strings.Contains(so, "out-Windows_NT") || strings.Contains(so, "err-zq9") || !strings.Contains(se, "err-zq9") {
 			t.Errorf("exit %d\nstdout %q\nstderr %q", code, so, se)
+		}
+	})
+
+	t.Run("run command", func(t *testing.T) {
+		// Run Command's documents are sh scripts: refused, with why.
+		out, errOut, code := e.run(ctx, "run", "--node-ids", node.ID, "--parameters", "commands=echo hi")
+		if code != 1 || !strings.Contains(out, "Failed") || !strings.Contains(out+errOut, "Run Command runs shell scripts on Linux and macOS nodes only") {
+			t.Errorf("exit %d\n%s\n%s", code, out, errOut)
 		}
 	})
 

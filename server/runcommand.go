@@ -150,6 +150,11 @@ func (cr commandRunner) Start(ctx context.Context, spec runcommand.Spec) (runcom
 			return s.startRemoteCommand(ctx, holder, addr, spec)
 		}
 	}
+	if n.OS == document.Windows {
+		// The documents Run Command takes are sh scripts
+		// (AWS-RunShellScript's); a Windows node has no sh.
+		return nil, fmt.Errorf("node %s runs Windows: Run Command runs shell scripts on Linux and macOS nodes only", n.ID)
+	}
 	script := spec.Script
 	if spec.WorkingDirectory != "" {
 		// Run Command fails a command whose working directory is
