@@ -24,12 +24,20 @@ import (
 // CA of its own that issued its certificate.
 type server struct {
 	*httptest.Server
-	h   *Handler
-	pin string
-	ca  string // the CA certificate's file
+	h     *Handler
+	pin   string
+	ca    string // the CA certificate's file
+	caPEM []byte // the CA certificate
 }
 
 func newServer(t *testing.T, downloads string) *server {
+	t.Helper()
+	return newServerServing(t, downloads, nil)
+}
+
+// newServerServing is newServer serving serveCA(its CA's PEM) as its CA
+// instead (set before the server starts: its handlers read it).
+func newServerServing(t *testing.T, downloads string, serveCA func([]byte) []byte) *server {
 	t.Helper()
 	ca, err := pki.LoadOrCreateCA(t.TempDir(), "test CA")
 	if err != nil {
@@ -40,6 +48,9 @@ func newServer(t *testing.T, downloads string) *server {
 		t.Fatal(err)
 	}
 	h := &Handler{Downloads: downloads, CAPEM: ca.CertPEM}
+	if serveCA != nil {
+		h.CAPEM = serveCA(ca.CertPEM)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathScript, h.Script)
 	mux.HandleFunc("GET "+PathCA, h.CA)
@@ -53,7 +64,7 @@ func newServer(t *testing.T, downloads string) *server {
 	if err := os.WriteFile(caFile, ca.CertPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &server{Server: ts, h: h, pin: ca.Pin(), ca: caFile}
+	return &server{Server: ts, h: h, pin: ca.Pin(), ca: caFile, caPEM: ca.CertPEM}
 }
 
 // get fetches path, trusting the server's CA.
@@ -333,25 +344,26 @@ func TestCommand(t *testing.T) {
 	if got := Command("https://h:1", nil, "a b", "$(x)", ""); !strings.HasSuffix(got, "--code 'a b' --id '$(x)'") {
 		t.Errorf("quoted: %s", got)
 	}
-	s := newServer(t, "")
-	served := s.h.CAPEM
-	if err := CheckCA(served, s.pin); err != nil {
-		t.Fatalf("the server's own CA: %v", err)
-	}
 	other, err := pki.LoadOrCreateCA(t.TempDir(), "another CA")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The real CA with another after it: the pin's certificate comes
 	// first, but curl would trust both.
-	tampered := append(append(append([]byte(nil), served...), "!\n"...), other.CertPEM...)
+	withOther := func(real []byte) []byte {
+		return append(append(append([]byte(nil), real...), "!\n"...), other.CertPEM...)
+	}
 	for _, c := range []struct {
 		name   string
-		serve  []byte
+		serve  func([]byte) []byte
 		pass   bool
 		reason string
-	}{{"its CA", served, true, ""}, {"another CA", other.CertPEM, false, "the server CA is not the one the activation pins"}, {"its CA and another", tampered, false, "the server CA is not the one the activation pins"}} {
-		s.h.CAPEM = c.serve
+	}{{"its CA", nil, true, ""}, {"another CA", func([]byte) []byte { return other.CertPEM }, false, "the server CA is not the one the activation pins"}, {"its CA and another", withOther, false, "the server CA is not the one the activation pins"}} {
+		s := newServerServing(t, "", c.serve)
+		served := s.caPEM
+		if err := CheckCA(served, s.pin); err != nil {
+			t.Fatalf("the server's own CA: %v", err)
+		}
 		line := Command(s.URL, served, "C", "I", s.pin)
 		check, _, found := strings.Cut(line, " && curl -fsSL --cacert")
 		if !found {
@@ -369,8 +381,8 @@ func TestCommand(t *testing.T) {
 			t.Errorf("%s: %s", c.name, out)
 		}
 	}
-	s.h.CAPEM = served
-	if err := CheckCA(tampered, s.pin); err == nil || !strings.Contains(err.Error(), "not one PEM certificate and nothing else") {
+	s := newServer(t, "")
+	if err := CheckCA(withOther(s.caPEM), s.pin); err == nil || !strings.Contains(err.Error(), "not one PEM certificate and nothing else") {
 		t.Errorf("CheckCA of a tampered file: %v", err)
 	}
 	if err := CheckCA(other.CertPEM, s.pin); err == nil || !strings.Contains(err.Error(), "not the activation's") {
@@ -383,12 +395,13 @@ func TestCommand(t *testing.T) {
 // character: the real CA, then junk, then another CA would hash as the
 // pin, and curl would trust both).
 func TestTamperedCA(t *testing.T) {
-	s := newServer(t, t.TempDir())
 	other, err := pki.LoadOrCreateCA(t.TempDir(), "another CA")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.h.CAPEM = append(append(append([]byte(nil), s.h.CAPEM...), "!\n"...), other.CertPEM...)
+	s := newServerServing(t, t.TempDir(), func(real []byte) []byte {
+		return append(append(append([]byte(nil), real...), "!\n"...), other.CertPEM...)
+	})
 	root := t.TempDir()
 	out, ok := s.run(t, "--code", "C", "--id", "I", "--ca-pin", s.pin, "--root", root)
 	if ok || !strings.Contains(out, "is not one PEM certificate and nothing else") {
