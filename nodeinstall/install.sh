@@ -218,11 +218,16 @@ if [ $upgrade = no ]; then
   pending=$node
 fi
 
-# Installed: each file written beside its place and renamed into it.
+# Installed: each file written beside its place and renamed into it. The
+# undo list takes the files this made (their .new too), not those that
+# were there.
+# fresh FILE adds FILE to the undo list unless it exists already.
+fresh() { [ -e "$1" ] || undo="$undo $(quote "$1")"; }
 mkdir -p "$bindir"
+undo="$undo $(quote "$bindir/.postern-agent.new")"
 cp "$tmp/postern-agent" "$bindir/.postern-agent.new"
 chmod 0755 "$bindir/.postern-agent.new"
-if [ $upgrade = no ] && [ ! -e "$bindir/postern-agent" ]; then undo="$undo $(quote "$bindir/postern-agent")"; fi
+[ $upgrade = yes ] || fresh "$bindir/postern-agent"
 mv -f "$bindir/.postern-agent.new" "$bindir/postern-agent"
 
 if [ $upgrade = no ]; then
@@ -231,16 +236,19 @@ if [ $upgrade = no ]; then
   for f in "$tmp/identity"/*; do
     base=${f##*/}
     [ "$base" = identity.json ] && continue
+    undo="$undo $(quote "$dir/.$base.new")"
     cp -p "$f" "$dir/.$base.new"
-    undo="$undo $(quote "$dir/$base")"
+    fresh "$dir/$base"
     mv -f "$dir/.$base.new" "$dir/$base"
   done
   # identity.json last: the service starts once it is there.
+  undo="$undo $(quote "$dir/.identity.json.new") $(quote "$dir/identity.json")"
   cp -p "$tmp/identity/identity.json" "$dir/.identity.json.new"
-  undo="$undo $(quote "$dir/identity.json")"
   mv -f "$dir/.identity.json.new" "$dir/identity.json"
 
   mkdir -p "${service%/*}"
+  undo="$undo $(quote "$service.new")"
+  fresh "$service"
   case $os in
     linux)
       {
@@ -256,7 +264,6 @@ if [ $upgrade = no ]; then
 {{.Launchd}}POSTERN_PLIST_EOF
   esac
   chmod 0644 "$service.new"
-  undo="$undo $(quote "$service")"
   mv -f "$service.new" "$service"
 fi
 undo='' pending=''
