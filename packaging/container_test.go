@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -87,7 +88,19 @@ func TestContainerBuildSteps(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(out, "var", "lib", "postern")); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("the state directory: %v, %v", fi, err)
 	}
-	if _, err := os.Stat(filepath.Join(out, "etc", "postern", "server.yaml")); err != nil {
-		t.Error(err)
+	conf, err := os.ReadFile(filepath.Join(out, "etc", "postern", "server.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The configuration's agent downloads are in the image (the server
+	// refuses to start on a directory that is not there), with the
+	// image's agent, which says its version.
+	m := regexp.MustCompile(`(?m)^agentDownloads: (\S+)$`).FindSubmatch(conf)
+	if m == nil {
+		t.Fatalf("the image's configuration names no agentDownloads:\n%s", conf)
+	}
+	agent := filepath.Join(out, string(m[1]), "postern-agent-7.7.7-linux-"+runtime.GOARCH)
+	if got := string(run(t, agent, "version")); got != "postern-agent 7.7.7\ncommit c0ffee\n" {
+		t.Errorf("the image's agent: %q", got)
 	}
 }
