@@ -189,26 +189,6 @@ func (p *PipeProcess) hangup() {
 func (p *PipeProcess) killAfterGrace()             { killAfterGrace(p.cmd.Process.Pid, p.exited) }
 func (p *PipeProcess) signalGroup(sig unix.Signal) { signalGroup(p.cmd.Process.Pid, p.exited, sig) }
 
-// stdinPipe is the write end of the command's standard input.
-type stdinPipe struct {
-	f    *os.File
-	once sync.Once
-	err  error
-}
-
-func (s *stdinPipe) Write(b []byte) (int, error) {
-	n, err := s.f.Write(b)
-	if err != nil {
-		return n, fmt.Errorf("shell: write standard input: %w", err)
-	}
-	return n, nil
-}
-
-func (s *stdinPipe) Close() error {
-	s.once.Do(func() { s.err = s.f.Close() })
-	return s.err
-}
-
 // pipeReader reads one of the command's outputs. The pipe's read end is
 // non-blocking and known to Go's poller, so Close and deadlines interrupt a
 // blocked Read; after the command exited and the drain window passed, it

@@ -84,7 +84,7 @@ func StartPipes(ctx context.Context, s Spec) (*PipeProcess, error) {
 		outs:   [2]*os.File{os.NewFile(uintptr(ours[1]), "stdout"), os.NewFile(uintptr(ours[2]), "stderr")},
 		exited: make(chan struct{}), released: make(chan struct{}), closing: make(chan struct{}),
 	}
-	p.Stdin = &stdinWriter{f: p.stdin}
+	p.Stdin = &stdinPipe{f: p.stdin}
 	p.Stdout, p.Stderr = &pipeOutput{f: p.outs[0]}, &pipeOutput{f: p.outs[1]}
 	stop := context.AfterFunc(ctx, func() { proc.kill() })
 	go p.wait(stop)
@@ -148,25 +148,6 @@ func (p *PipeProcess) Close() error {
 		}
 	})
 	return nil
-}
-
-type stdinWriter struct {
-	f    *os.File
-	once sync.Once
-	err  error
-}
-
-func (s *stdinWriter) Write(b []byte) (int, error) {
-	n, err := s.f.Write(b)
-	if err != nil {
-		return n, fmt.Errorf("shell: write standard input: %w", err)
-	}
-	return n, nil
-}
-
-func (s *stdinWriter) Close() error {
-	s.once.Do(func() { s.err = s.f.Close() })
-	return s.err
 }
 
 // pipeOutput reads one of the command's outputs: io.EOF once every
