@@ -11,11 +11,23 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/postern/postern/agent"
 	"github.com/postern/postern/cli"
 	"github.com/postern/postern/logger"
 )
+
+// registrationFlags are the flags of what registers a node (register, and
+// install on Windows).
+func registrationFlags(f *pflag.FlagSet, ro *agent.RegisterOptions, tags *[]string) {
+	f.StringVar(&ro.Server, "server", "", "server URL, https://host:port")
+	f.StringVar(&ro.Code, "code", "", "activation code")
+	f.StringVar(&ro.ID, "id", "", "activation id")
+	f.StringVar(&ro.Name, "name", "", "node name (default: the activation's default, else the hostname)")
+	f.StringArrayVar(tags, "tag", nil, "tag key=value (repeatable)")
+	f.StringVar(&ro.CAPin, "ca-pin", "", "trust the server CA with this fingerprint (sha256:...)")
+}
 
 // serviceFlag is run's flag on the Windows service's command line.
 const serviceFlag = "windows-service"
@@ -69,12 +81,7 @@ func New(use, short string) *cobra.Command {
 		},
 	}
 	f := reg.Flags()
-	f.StringVar(&ro.Server, "server", "", "server URL, https://host:port")
-	f.StringVar(&ro.Code, "code", "", "activation code")
-	f.StringVar(&ro.ID, "id", "", "activation id")
-	f.StringVar(&ro.Name, "name", "", "node name (default: the activation's default, else the hostname)")
-	f.StringArrayVar(&tags, "tag", nil, "tag key=value (repeatable)")
-	f.StringVar(&ro.CAPin, "ca-pin", "", "trust the server CA with this fingerprint (sha256:...)")
+	registrationFlags(f, &ro, &tags)
 	f.StringVar(&ro.CAFile, "ca-file", "", "trust the server CA in this PEM file")
 
 	var runAs, logFormat, server, shellProgram string

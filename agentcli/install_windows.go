@@ -89,12 +89,7 @@ func installCmd(dir *string) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&ro.Server, "server", "", "server URL, https://host:port")
-	f.StringVar(&ro.Code, "code", "", "activation code")
-	f.StringVar(&ro.ID, "id", "", "activation id")
-	f.StringVar(&ro.Name, "name", "", "node name (default: the activation's default, else the hostname)")
-	f.StringArrayVar(&tags, "tag", nil, "tag key=value (repeatable)")
-	f.StringVar(&ro.CAPin, "ca-pin", "", "trust the server CA with this fingerprint (sha256:...)")
+	registrationFlags(f, &ro, &tags)
 	f.StringVar(&shellProgram, "shell", "", "the program sessions without a command start (default: PowerShell)")
 	f.StringVar(&programDir, "program-dir", "", `where the agent is copied (default: %ProgramFiles%\Postern)`)
 	return cmd
