@@ -118,7 +118,7 @@ func (r *Relay) ServeClient(ctx context.Context, ws ClientConn, offset uint64, o
 // attachment (owner, its key in r.owners; 0 for an observer) notes there
 // how far it has been sent, which paces the session (see awaitOwner).
 func (r *Relay) sendClient(ctx context.Context, ws ClientConn, sent uint64, noticeIdx int, owner int) error {
-	cur := NewJournalCursor(r.journalPath, r.journal.Key(), r.pipes, r.t.CatchupRead)
+	cur := NewJournalCursor(r.journalPath, r.journal.Key(), r.pipes, func() { r.t.CatchupRead(owner == 0) })
 	defer cur.close()
 	var frame []byte
 	for {

@@ -71,8 +71,8 @@ type Deps struct {
 	// Observers do not count.
 	ClientState func(sess store.Session, state string)
 	// CatchupRead counts one journal record read for a client the relay's
-	// memory no longer covers.
-	CatchupRead func()
+	// memory no longer covers: an observer's, or an owner's.
+	CatchupRead func(observer bool)
 	// Moved reports whether another server holds session id now (its
 	// node dialled that one, which took it up); nil: none ever does.
 	// A relay whose agent stays away asks before it ends the session.
@@ -161,7 +161,7 @@ func NewTable(ctx context.Context, d Deps) *Table {
 		d.OutputMemory = DefaultOutputMemory
 	}
 	if d.CatchupRead == nil {
-		d.CatchupRead = func() {}
+		d.CatchupRead = func(bool) {}
 	}
 	if d.ShipInterval <= 0 {
 		d.ShipInterval = DefaultShipInterval

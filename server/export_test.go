@@ -41,8 +41,15 @@ func (s *Server) CheckSession(id string) bool {
 }
 
 // CatchupRecords is how many journal records have been read to serve
-// clients behind the relay's memory.
-func (s *Server) CatchupRecords() uint64 { return s.catchupRecords.Load() }
+// clients behind the relay's memory, or of ended sessions.
+func (s *Server) CatchupRecords() uint64 {
+	c := &s.catchupRecords
+	return c.owner.Load() + c.observer.Load() + c.ended.Load()
+}
+
+// OwnerCatchupRecords is how many journal records have been read to
+// serve owners' clients behind the relay's memory.
+func (s *Server) OwnerCatchupRecords() uint64 { return s.catchupRecords.owner.Load() }
 
 // OutputEnd is how much output session id's relay has handed to clients,
 // and whether it has a relay.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,10 +70,9 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 		}
 	}
 	reg.MustRegister(m.deliveries, m.streamLatency, m.metricsRefused, subscriptionMetrics{s},
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "postern_client_catchup_records_total",
-			Help: "Journal records read to serve clients further behind than the relay's memory (resumes, late watchers, slow readers).",
-		}, func() float64 { return float64(s.catchupRecords.Load()) }),
+		catchupCounter("owner", &s.catchupRecords.owner),
+		catchupCounter("observer", &s.catchupRecords.observer),
+		catchupCounter("ended", &s.catchupRecords.ended),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "postern_data_free_bytes",
 			Help: "Free space of the data directory's filesystem at the last look.",
@@ -210,4 +210,14 @@ func (s *Server) metricsCaller(r *http.Request) (caller, error) {
 		return caller{}, errorf(http.StatusForbidden, api.CodeAccessDenied, "%s's token %s may not GetMetrics: its scopes are %v", c.User.Name, c.Token.ID, c.Token.Scopes)
 	}
 	return caller{}, errorf(http.StatusForbidden, api.CodeAccessDenied, "%s is not allowed to GetMetrics on account %s (%s)", c.User.Name, c.Account, d.Explain())
+}
+
+// catchupCounter is postern_client_catchup_records_total for one kind of
+// client: an owner's, an observer's, or one of an ended session.
+func catchupCounter(client string, n *atomic.Uint64) prometheus.CounterFunc {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "postern_client_catchup_records_total",
+		Help:        "Journal records read to serve clients further behind than the relay's memory (resumes, late watchers, slow readers), or of ended sessions, by kind of client.",
+		ConstLabels: prometheus.Labels{"client": client},
+	}, func() float64 { return float64(n.Load()) })
 }

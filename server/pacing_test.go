@@ -64,7 +64,7 @@ func TestOwnerPacesSession(t *testing.T) {
 	if got := owner.out.Bytes(); !bytes.Equal(got, want) {
 		t.Fatalf("owner's output differs (%d bytes, want %d)\n%s", len(got), len(want), firstDiff(got, want))
 	}
-	if n := ts.srv.CatchupRecords(); n != 0 {
+	if n := ts.srv.OwnerCatchupRecords(); n != 0 {
 		t.Errorf("%d journal records were read for the owner; a paced owner is served from memory", n)
 	}
 

@@ -221,9 +221,10 @@ type Server struct {
 
 	// catchupRecords counts journal records read to serve clients that
 	// the relay's memory no longer covers (package relay): resumes, late
-	// watchers, slow readers. Each reads a record once, so it grows with
-	// what they are sent, never with how often they fall behind.
-	catchupRecords atomic.Uint64
+	// watchers, slow readers; and clients of ended sessions. Each reads a
+	// record once, so it grows with what they are sent, never with how
+	// often they fall behind.
+	catchupRecords struct{ owner, observer, ended atomic.Uint64 }
 	// chain links the audit trail's records (audit.go).
 	chain audit.Chain
 	// auditMu serializes appends to the audit trail, so that records
@@ -611,7 +612,13 @@ func (s *Server) relayDeps() relay.Deps {
 		ClientState: func(sess store.Session, state string) {
 			s.sessionEvent(s.ctx, sess, nil, state)
 		},
-		CatchupRead:  func() { s.catchupRecords.Add(1) },
+		CatchupRead: func(observer bool) {
+			if observer {
+				s.catchupRecords.observer.Add(1)
+			} else {
+				s.catchupRecords.owner.Add(1)
+			}
+		},
 		Moved:        s.sessionMoved,
 		Released:     s.sessionReleased,
 		OutputMemory: s.cfg.OutputMemory, SyncInterval: s.cfg.SyncInterval, GracePeriod: s.cfg.GracePeriod,

@@ -655,7 +655,7 @@ func (s *Server) endedCursor(ctx context.Context, sess store.Session) (*relay.Jo
 	if err != nil {
 		return nil, err
 	}
-	return relay.NewJournalCursor(path, key, meta.Pipes, func() { s.catchupRecords.Add(1) }), nil
+	return relay.NewJournalCursor(path, key, meta.Pipes, func() { s.catchupRecords.ended.Add(1) }), nil
 }
 
 // recoverSessions reopens the journals of sessions that were active when
