@@ -48,8 +48,8 @@ type Config struct {
 	// Logf logs; nil discards.
 	Logf func(format string, args ...any)
 	// DefaultRunAs is the OS user for sessions whose request names none.
-	// Empty: "ssm-user" (created if missing) when the agent runs as root,
-	// the agent's own user otherwise.
+	// Empty: "ssm-user" (created if missing) when the agent runs as root
+	// (LocalSystem on Windows), the agent's own user otherwise.
 	DefaultRunAs string
 	// Shell is the program that sessions without a command start on
 	// Windows (default: PowerShell, cmd.exe where there is none);

@@ -182,7 +182,7 @@ func (a *Agent) open(ctx context.Context, o wire.Open) (*session, error) {
 	}
 	if o.RunAs != "" && !o.AllowRoot {
 		// The agent checks too: a server alone cannot grant root.
-		if u, err := user.Lookup(runAs); err == nil && u.Uid == "0" {
+		if u, err := user.Lookup(runAs); err == nil && shell.IsRoot(u) {
 			return nil, fmt.Errorf("we couldn't start the session because the run-as user %s is root, which the session preferences do not allow", runAs)
 		}
 	}
@@ -253,7 +253,7 @@ func (a *Agent) runAsUser(ctx context.Context, requested string) (string, error)
 		name = a.cfg.DefaultRunAs
 	}
 	if name == "" {
-		if me.Uid != "0" {
+		if !shell.Privileged() {
 			return me.Username, nil
 		}
 		name = "ssm-user"

@@ -146,7 +146,8 @@ func (w *wineNode) agent(ctx context.Context, args ...string) (string, error) {
 // cmd.exe through a pseudo console with the preferences' Windows shell
 // profile typed at its start (recorded), and a port forwarded to a
 // listener the node reaches; Run Command, whose scripts are sh, is
-// refused with why; then the service is removed and the node goes
+// refused with why, and so is a run-as account the node does not have;
+// then the service is removed and the node goes
 // offline. PowerShell, the default shell, is not there under Wine
 // (the service runs sessions in cmd.exe, --shell); window resizes are
 // not implemented by Wine's pseudo console.
@@ -268,6 +269,18 @@ func TestWindowsNode(t *testing.T) {
 		got := make([]byte, len(msg))
 		if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
 			t.Errorf("echoed %d bytes, %v", len(got), err)
+		}
+	})
+
+	t.Run("run as", func(t *testing.T) {
+		// A run-as account the node does not have: refused by the agent,
+		// with why, as on Linux. (A logon of an account it has is not
+		// possible under Wine: see the README's Windows nodes.)
+		prefs := writeFile(t, "prefs-runas.json", `{"schemaVersion": "1.0", "sessionType": "Standard_Stream", "inputs": {"runAsEnabled": true, "runAsDefaultUser": "nobody-zq9"}}`)
+		e.mustRun(ctx, "prefs", "set", "-f", prefs)
+		_, se, code := e.run(ctx, "exec", "winnode", "--", "cmd.exe", "/c", "echo never")
+		if code == 0 || !strings.Contains(se, "the run-as user nobody-zq9 does not exist on this node") {
+			t.Errorf("exit %d\nstderr %q", code, se)
 		}
 	})
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/user"
 	"sync"
 )
@@ -16,8 +15,10 @@ var ensureMu sync.Mutex
 // EnsureUser makes sure a local user called name exists, the way Session
 // Manager provisions ssm-user: when the agent runs as root and the user is
 // missing, it creates an ordinary account with a home directory, its own
-// group, no password and no supplementary groups (so no sudo or wheel). It
-// reports whether it created the user.
+// group, no password and no supplementary groups (so no sudo or wheel); on
+// Windows, when the agent runs as LocalSystem, a standard local account in
+// Users only, with a random password kept nowhere. It reports whether it
+// created the user.
 //
 // The name must match ^[a-z_][a-z0-9_-]{0,31}$; anything else fails with an
 // error matching ErrInvalidUserName before any program runs. When the agent
@@ -25,8 +26,9 @@ var ensureMu sync.Mutex
 // existing user is accepted as it is, whatever its privileges: the name is
 // the operator's choice.
 //
-// Creating users needs useradd or busybox adduser and is implemented on Linux
-// only; elsewhere a missing user fails with an error matching ErrUnsupported.
+// Creating users needs useradd or busybox adduser on Linux, and is
+// implemented there and on Windows; elsewhere a missing user fails with an
+// error matching ErrUnsupported.
 func EnsureUser(ctx context.Context, name string) (created bool, err error) {
 	if !validUserName(name) {
 		return false, fmt.Errorf("%w %q: must match %s", ErrInvalidUserName, name, userNameRE)
@@ -41,8 +43,8 @@ func EnsureUser(ctx context.Context, name string) (created bool, err error) {
 	if !canCreateUsers {
 		return false, fmt.Errorf("shell: create user %q: %w", name, ErrUnsupported)
 	}
-	if os.Geteuid() != 0 {
-		return false, fmt.Errorf("%w; creating it requires the agent to run as root", &unknownUserError{name})
+	if !Privileged() {
+		return false, fmt.Errorf("%w; creating it requires the agent to run as root (on Windows, as LocalSystem: its service)", &unknownUserError{name})
 	}
 	if err := createUser(ctx, name); err != nil {
 		// Someone else (another agent, an administrator) may have created

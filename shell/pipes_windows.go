@@ -45,10 +45,11 @@ type PipeProcess struct {
 // StartPipes starts s without a terminal. ctx bounds the process's life as
 // for Start; Close must still be called.
 func StartPipes(ctx context.Context, s Spec) (*PipeProcess, error) {
-	argv, env, dir, err := prepareWindows(s)
+	argv, env, dir, logon, err := prepareWindows(s)
 	if err != nil {
 		return nil, err
 	}
+	defer func() { logon.close() }() // nil once createProcess has it
 	// The child's ends are inheritable (and handed over by the handle
 	// list alone); ours are not.
 	sa := &windows.SecurityAttributes{InheritHandle: 1}
@@ -68,7 +69,8 @@ func StartPipes(ctx context.Context, s Spec) (*PipeProcess, error) {
 	for _, h := range ours {
 		windows.SetHandleInformation(h, windows.HANDLE_FLAG_INHERIT, 0)
 	}
-	proc, err := createProcess(procOptions{argv: argv, env: env, dir: dir, std: &theirs})
+	proc, err := createProcess(procOptions{argv: argv, env: env, dir: dir, std: &theirs, logon: logon})
+	logon = nil
 	for _, h := range theirs {
 		windows.CloseHandle(h)
 	}

@@ -26,6 +26,7 @@ type started struct {
 	process windows.Handle
 	job     windows.Handle // KILL_ON_JOB_CLOSE: closing it ends the processes left
 	pid     int
+	logon   *userLogon // the run-as account's logon; nil: the agent's own
 
 	mu       sync.Mutex // guards released, and the handles' use against their release
 	released bool
@@ -41,11 +42,20 @@ type procOptions struct {
 	std *[3]windows.Handle
 	// console, when set, is the pseudo console the child is attached to.
 	console windows.Handle
+	// logon, when set, is the account the child runs as (its token and
+	// profile); createProcess takes it over, the process's release
+	// releases it, and so does a failed start.
+	logon *userLogon
 }
 
 // createProcess starts o's program suspended, puts it in a new job, and
 // lets it run.
-func createProcess(o procOptions) (*started, error) {
+func createProcess(o procOptions) (_ *started, err error) {
+	defer func() {
+		if err != nil {
+			o.logon.close()
+		}
+	}()
 	attrs, err := windows.NewProcThreadAttributeList(2)
 	if err != nil {
 		return nil, fmt.Errorf("shell: %w", err)
@@ -98,7 +108,12 @@ func createProcess(o procOptions) (*started, error) {
 	}
 	var pi windows.ProcessInformation
 	flags := uint32(windows.CREATE_SUSPENDED | windows.CREATE_UNICODE_ENVIRONMENT | windows.EXTENDED_STARTUPINFO_PRESENT)
-	if err := windows.CreateProcess(app, cmdline, nil, nil, inherit, flags, block, dir, &si.StartupInfo, &pi); err != nil {
+	if o.logon != nil {
+		err = windows.CreateProcessAsUser(o.logon.token, app, cmdline, nil, nil, inherit, flags, block, dir, &si.StartupInfo, &pi)
+	} else {
+		err = windows.CreateProcess(app, cmdline, nil, nil, inherit, flags, block, dir, &si.StartupInfo, &pi)
+	}
+	if err != nil {
 		windows.CloseHandle(job)
 		return nil, fmt.Errorf("shell: start %s: %w", o.argv[0], err)
 	}
@@ -115,7 +130,7 @@ func createProcess(o procOptions) (*started, error) {
 		windows.CloseHandle(job)
 		return nil, fmt.Errorf("shell: resume %s: %w", o.argv[0], err)
 	}
-	return &started{process: pi.Process, job: job, pid: int(pi.ProcessId)}, nil
+	return &started{process: pi.Process, job: job, pid: int(pi.ProcessId), logon: o.logon}, nil
 }
 
 func newJob() (windows.Handle, error) {
@@ -169,6 +184,7 @@ func (s *started) release() {
 	s.released = true
 	windows.CloseHandle(s.process)
 	windows.CloseHandle(s.job)
+	s.logon.close()
 }
 
 func uniqueHandles(hs []windows.Handle) []windows.Handle {
@@ -213,16 +229,22 @@ func envKey(kv string) string {
 	return kv
 }
 
-// sessionEnv is the environment a session starts with: the agent's
-// user's own, as a new logon of it would have (not the agent's, which may
-// hold secrets), then extra; names match without regard to case, later
-// entries win.
-func sessionEnv(extra []string) ([]string, error) {
-	tok, err := windows.OpenCurrentProcessToken()
-	if err != nil {
-		return nil, fmt.Errorf("shell: the agent's token: %w", err)
+// sessionEnv is the environment a session starts with: its user's own,
+// as a new logon of it has (for the agent's own user, not the agent's
+// environment, which may hold secrets), then extra; names match without
+// regard to case, later entries win. logon nil is the agent's own user.
+func sessionEnv(logon *userLogon, extra []string) ([]string, error) {
+	tok := windows.Token(0)
+	if logon != nil {
+		tok = logon.token
+	} else {
+		t, err := windows.OpenCurrentProcessToken()
+		if err != nil {
+			return nil, fmt.Errorf("shell: the agent's token: %w", err)
+		}
+		defer t.Close()
+		tok = t
 	}
-	defer tok.Close()
 	base, err := tok.Environ(false)
 	if err != nil {
 		return nil, fmt.Errorf("shell: the user's environment: %w", err)
@@ -319,40 +341,21 @@ func defaultShell(env []string) []string {
 	return []string{filepath.Join(root, "System32", "cmd.exe")}
 }
 
-// checkUser refuses a run-as user other than the agent's own: starting a
-// process as another Windows account takes its password or a logon the
-// agent does not make (yet).
-func checkUser(name string) error {
-	if name == "" {
-		return nil
-	}
-	tok, err := windows.OpenCurrentProcessToken()
-	if err != nil {
-		return fmt.Errorf("shell: the agent's token: %w", err)
-	}
-	defer tok.Close()
-	u, err := tok.GetTokenUser()
-	if err != nil {
-		return fmt.Errorf("shell: the agent's user: %w", err)
-	}
-	account, domain, _, err := u.User.Sid.LookupAccount("")
-	if err != nil {
-		return fmt.Errorf("shell: the agent's user: %w", err)
-	}
-	if strings.EqualFold(name, account) || strings.EqualFold(name, domain+`\`+account) {
-		return nil
-	}
-	return fmt.Errorf("shell: run as %q: sessions on Windows run as the agent's own user (%s\\%s): %w", name, domain, account, ErrUnsupported)
-}
-
 // prepareWindows resolves what s starts: its argv (the program's full
-// path first), environment and directory.
-func prepareWindows(s Spec) (argv, env []string, dir string, err error) {
-	if err := checkUser(s.User); err != nil {
-		return nil, nil, "", err
+// path first), environment and directory, and the logon of its user (nil:
+// the agent's own), which the caller hands to createProcess.
+func prepareWindows(s Spec) (argv, env []string, dir string, logon *userLogon, err error) {
+	if logon, err = userFor(s.User); err != nil {
+		return nil, nil, "", nil, err
 	}
-	if env, err = sessionEnv(s.Env); err != nil {
-		return nil, nil, "", err
+	defer func() {
+		if err != nil {
+			logon.close()
+			logon = nil
+		}
+	}()
+	if env, err = sessionEnv(logon, s.Env); err != nil {
+		return nil, nil, "", nil, err
 	}
 	argv = s.Command
 	if len(argv) == 0 && s.Shell != "" {
@@ -363,7 +366,7 @@ func prepareWindows(s Spec) (argv, env []string, dir string, err error) {
 	}
 	path, err := lookPathIn(argv[0], env)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", nil, err
 	}
 	argv = append([]string{path}, argv[1:]...)
 	dir = s.Dir
@@ -373,5 +376,5 @@ func prepareWindows(s Spec) (argv, env []string, dir string, err error) {
 	if fi, err := os.Stat(dir); dir == "" || err != nil || !fi.IsDir() {
 		dir = getenv(env, "SystemRoot")
 	}
-	return argv, env, dir, nil
+	return argv, env, dir, logon, nil
 }

@@ -119,10 +119,11 @@ type Process struct {
 // bounds the process's life as on Linux: when it ends first, the
 // session's processes are ended and the output read to its end.
 func Start(ctx context.Context, s Spec) (*Process, error) {
-	argv, env, dir, err := prepareWindows(s)
+	argv, env, dir, logon, err := prepareWindows(s)
 	if err != nil {
 		return nil, err
 	}
+	defer func() { logon.close() }() // nil once createProcess has it
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("shell: the go-between: %w", err)
@@ -158,8 +159,9 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 		exited: make(chan struct{}), consoleDone: make(chan struct{}), released: make(chan struct{}), closing: make(chan struct{}),
 	}
 	p.proc, err = createProcess(procOptions{
-		argv: append([]string{self}, argv...), env: append(env, consoleChildEnv+"=1"), dir: dir, console: console,
+		argv: append([]string{self}, argv...), env: append(env, consoleChildEnv+"=1"), dir: dir, console: console, logon: logon,
 	})
+	logon = nil
 	if err != nil {
 		p.closeConsole()
 		<-p.consoleDone
