@@ -80,9 +80,9 @@ func (h *serviceHandler) Execute(args []string, req <-chan svc.ChangeRequest, st
 	}
 }
 
-// platformCommands are Windows's: the service's, and install.
+// platformCommands are Windows's: the service's, install and upgrade.
 func platformCommands(dir *string) []*cobra.Command {
-	return []*cobra.Command{serviceCmd(dir), installCmd(dir)}
+	return []*cobra.Command{serviceCmd(dir), installCmd(dir), upgradeCmd()}
 }
 
 // serviceCmd installs and removes the agent's Windows service.
@@ -123,12 +123,8 @@ func serviceCmd(dir *string) *cobra.Command {
 				return fmt.Errorf("the service %s: %w", serviceName, err)
 			}
 			defer s.Close()
-			if st, err := s.Control(svc.Stop); err == nil {
-				for deadline := time.Now().Add(30 * time.Second); st.State != svc.Stopped && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-					if st, err = s.Query(); err != nil {
-						break
-					}
-				}
+			if err := stopService(s); err != nil {
+				fmt.Fprintf(c.ErrOrStderr(), "%s: note: stopping the service: %v (it is removed all the same)\n", c.Root().Name(), err)
 			}
 			if err := s.Delete(); err != nil {
 				return fmt.Errorf("remove the service: %w", err)
