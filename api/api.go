@@ -44,6 +44,9 @@ const (
 	// PathInstallCA serves the CA certificate the node install command
 	// checks against the activation's pin.
 	PathInstallCA = "/install/ca.pem"
+	// PathInstallScriptPS serves the Windows node install script, whose
+	// SHA-256 the command that runs it holds.
+	PathInstallScriptPS = "/install.ps1"
 )
 
 // Error is the body of every non-2xx response.

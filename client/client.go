@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -301,29 +302,52 @@ func (c *Client) WhoAmI(ctx context.Context) (api.WhoAmI, error) {
 // node install command, as SHA256SUMS lines; a server that offers none
 // answers 404 (an *Error).
 func (c *Client) AgentDownloadSums(ctx context.Context) (string, error) {
-	resp, err := c.raw(ctx, "GET", api.PathAgentDownloads+"SHA256SUMS", nil)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return "", fmt.Errorf("client: agent downloads: %w", err)
-	}
-	return string(b), nil
+	b, err := c.installFile(ctx, api.PathAgentDownloads+"SHA256SUMS", 1<<20)
+	return string(b), err
 }
 
 // InstallCA returns the CA certificate the server serves to the node
-// install command, as it serves it.
-func (c *Client) InstallCA(ctx context.Context) ([]byte, error) {
+// install command, as it serves it, and whether this client's connection
+// to the server was verified through that CA (the server's certificate
+// is its own CA's, which the install commands then pin).
+func (c *Client) InstallCA(ctx context.Context) ([]byte, bool, error) {
 	resp, err := c.raw(ctx, "GET", api.PathInstallCA, nil)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return nil, fmt.Errorf("client: the server's CA: %w", err)
+		return nil, false, fmt.Errorf("client: %s: %w", api.PathInstallCA, err)
+	}
+	through := false
+	if block, _ := pem.Decode(b); block != nil && resp.TLS != nil {
+		for _, chain := range resp.TLS.VerifiedChains {
+			for _, cert := range chain {
+				through = through || bytes.Equal(cert.Raw, block.Bytes)
+			}
+		}
+	}
+	return b, through, nil
+}
+
+// InstallScriptPS returns the Windows node install script, as the server
+// serves it.
+func (c *Client) InstallScriptPS(ctx context.Context) ([]byte, error) {
+	return c.installFile(ctx, api.PathInstallScriptPS, 1<<20)
+}
+
+// installFile reads what the server serves the node install command at
+// path, up to limit bytes.
+func (c *Client) installFile(ctx context.Context, path string, limit int64) ([]byte, error) {
+	resp, err := c.raw(ctx, "GET", path, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, fmt.Errorf("client: %s: %w", path, err)
 	}
 	return b, nil
 }

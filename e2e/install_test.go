@@ -20,7 +20,8 @@ import (
 // under a temporary root (--root; sudo is a shim that runs its command).
 // The node is registered, the unit it wrote passes systemd-analyze
 // verify, the agent started as that unit says comes online and runs a
-// command, and --upgrade replaces it with the newest build. A used
+// command, and the upgrade command `postern nodes upgrade-command` prints
+// (--upgrade) replaces it with the newest build. A used
 // activation stops the script with the server's reason and nothing
 // installed; a failure after registration takes back what was written
 // and names the node to deregister. (Wrong pins, missing builds and
@@ -136,7 +137,13 @@ func TestNodeInstallScript(t *testing.T) {
 	}
 	later := time.Now().Add(time.Minute)
 	os.Chtimes(newer, later, later)
-	if out, err := install(line, "--root", root, "--upgrade"); err != nil || !strings.Contains(out, "the agent is now postern-agent 9.9.1 ("+m[2]+")") {
+	// As `postern nodes upgrade-command` prints it: pinned as the
+	// install was, without an activation.
+	up := regexp.MustCompile(`(?m)^On each Linux or macOS node installed with the node install command, in sh, bash or zsh:\n  (f=\$\(mktemp\) && curl -fsSk \S+/install/ca\.pem .* \| sudo sh -s -- --upgrade --ca-pin sha256:[0-9a-f]{64})$`).FindStringSubmatch(e.mustRun(ctx, "nodes", "upgrade-command"))
+	if up == nil {
+		t.Fatal("nodes upgrade-command does not print the upgrade command")
+	}
+	if out, err := install(up[1], "--root", root); err != nil || !strings.Contains(out, "the agent is now postern-agent 9.9.1 ("+m[2]+")") {
 		t.Errorf("--upgrade: %v\n%s", err, out)
 	}
 	if b, _ := os.ReadFile(m[2]); !strings.Contains(string(b), "9.9.1") {

@@ -56,11 +56,7 @@ func newWineNode(t *testing.T, ctx context.Context) *wineNode {
 	if out, err := exec.CommandContext(ctx, "cp", "-a", filepath.Dir(matches[0]), w.prefix).CombinedOutput(); err != nil {
 		t.Fatalf("copying the Wine prefix: %v\n%s", err, out)
 	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", w.exe, "-ldflags", "-X github.com/postern/postern/agent.Version=9.9.0-win", "../cmd/postern-agent")
-	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building postern-agent.exe: %v\n%s", err, out)
-	}
+	buildWindowsAgent(t, ctx, w.exe, "9.9.0-win")
 	server := exec.Command("/usr/lib/wine/wineserver", "--persistent")
 	server.Env = w.env()
 	if err := server.Start(); err != nil {
@@ -73,6 +69,44 @@ func newWineNode(t *testing.T, ctx context.Context) *wineNode {
 		server.Wait()
 	})
 	return w
+}
+
+// buildWindowsAgent builds postern-agent.exe of version at path.
+func buildWindowsAgent(t *testing.T, ctx context.Context, path, version string) {
+	t.Helper()
+	build := exec.CommandContext(ctx, "go", "build", "-o", path, "-ldflags", "-X github.com/postern/postern/agent.Version="+version, "../cmd/postern-agent")
+	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building postern-agent.exe: %v\n%s", err, out)
+	}
+}
+
+// windowsBuild does what the printed Windows command and install.ps1 do:
+// it downloads install.ps1 from url and checks it has SHA-256 sum, then
+// downloads the agent build the script names and checks it has the
+// SHA-256 the script holds; it returns the build's file and version.
+func windowsBuild(t *testing.T, ctx context.Context, server, url, sum string) (exe, version string) {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "install.ps1")
+	if err := download(ctx, url, script); err != nil {
+		t.Fatal(err)
+	}
+	if got := fileSHA256(t, script); got != sum {
+		t.Fatalf("install.ps1's SHA-256 is %s, the command says %s", got, sum)
+	}
+	b, _ := os.ReadFile(script)
+	m := regexp.MustCompile(`(?m)^\$build = '(postern-agent-(.*)-windows-amd64\.exe)'\n\$sha256 = '([0-9a-f]{64})'$`).FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatalf("install.ps1 names no build:\n%s", b)
+	}
+	exe = filepath.Join(t.TempDir(), "postern-agent.exe")
+	if err := download(ctx, server+"/install/agent/"+m[1], exe); err != nil {
+		t.Fatal(err)
+	}
+	if got := fileSHA256(t, exe); got != m[3] {
+		t.Fatalf("the download's SHA-256 is %s, install.ps1 says %s", got, m[3])
+	}
+	return exe, m[2]
 }
 
 func (w *wineNode) env() []string {
@@ -155,28 +189,27 @@ func TestWindowsNode(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	w := newWineNode(t, ctx)
-	e := startDev(t, "--agent-downloads", filepath.Dir(w.exe))
+	downloads := filepath.Dir(w.exe)
+	e := startDev(t, "--agent-downloads", downloads)
 	prefs := writeFile(t, "prefs.json", `{"schemaVersion": "1.0", "sessionType": "Standard_Stream", "inputs": {"shellProfile": {"linux": "", "windows": "set POSTERN_PROFILE=zq9-%OS%"}}}`)
 	e.mustRun(ctx, "prefs", "set", "-f", prefs)
 
 	out := e.mustRun(ctx, "activations", "create", "--name", "winnode")
-	m := regexp.MustCompile(`(?m)^On each Windows node, in PowerShell as an administrator \([^)]*\):\n  \$f = "\$env:TEMP\\postern-agent.exe"; curl.exe -fsSk -o \$f '([^']+)'; if \(\(Get-FileHash -Algorithm SHA256 \$f\).Hash -ne '([0-9a-f]{64})'\) \{ throw '[^']*' \}; & \$f install (.*)$`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`(?m)^On each Windows node, in PowerShell as an administrator \([^)]*\):\n  \$s = "\$env:TEMP\\postern-install.ps1"; curl.exe -fsSk -o \$s '([^']+)'; if \(\(Get-FileHash -Algorithm SHA256 \$s\).Hash -ne '([0-9a-f]{64})'\) \{ throw '[^']*' \}; & \(\[scriptblock\]::Create\(\[IO.File\]::ReadAllText\(\$s\)\)\) (.*)$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no Windows install command:\n%s", out)
 	}
-	exe := filepath.Join(t.TempDir(), "postern-agent.exe")
-	if err := download(ctx, m[1], exe); err != nil {
-		t.Fatal(err)
-	}
-	if got := fileSHA256(t, exe); got != m[2] {
-		t.Fatalf("the download's SHA-256 is %s, the command says %s", got, m[2])
-	}
+	// What install.ps1 does, with the parameters the command gives it.
 	var args []string
-	for _, a := range regexp.MustCompile(`--([a-z-]+) '([^']*)'`).FindAllStringSubmatch(m[3], -1) {
-		args = append(args, "--"+a[1], a[2])
+	for _, a := range regexp.MustCompile(`-([A-Za-z]+) '([^']*)'`).FindAllStringSubmatch(m[3], -1) {
+		args = append(args, "--"+map[string]string{"Server": "server", "Code": "code", "Id": "id", "CaPin": "ca-pin"}[a[1]], a[2])
 	}
-	if len(args) != 8 || args[6] != "--ca-pin" {
-		t.Fatalf("the install's arguments: %q", m[3])
+	if len(args) != 8 || args[0] != "--server" || args[6] != "--ca-pin" {
+		t.Fatalf("install.ps1's parameters: %q", m[3])
+	}
+	exe, version := windowsBuild(t, ctx, args[1], m[1], m[2])
+	if version != "9.9.0" {
+		t.Errorf("install.ps1 names version %s", version)
 	}
 	dir := windowsPath(filepath.Join(t.TempDir(), "agent"))
 	w.exe = exe // what was downloaded runs
@@ -185,7 +218,8 @@ func TestWindowsNode(t *testing.T) {
 	if err != nil || !regexp.MustCompile(`Registered this node as mi-[0-9a-f]{17} \(name winnode\); the agent is C:\\Program Files\\Postern\\postern-agent.exe, its identity in .*; the postern-agent service is running.`).MatchString(out) {
 		t.Fatalf("install: %v\n%s", err, out)
 	}
-	if got := fileSHA256(t, filepath.Join(w.prefix, "drive_c", "Program Files", "Postern", "postern-agent.exe")); got != m[2] {
+	installed := filepath.Join(w.prefix, "drive_c", "Program Files", "Postern", "postern-agent.exe")
+	if got := fileSHA256(t, installed); got != fileSHA256(t, exe) {
 		t.Errorf("the installed agent is not the download: %s", got)
 	}
 	// Installed already: refused, nothing changed.
@@ -276,11 +310,60 @@ func TestWindowsNode(t *testing.T) {
 		// A run-as account the node does not have: refused by the agent,
 		// with why, as on Linux. (A logon of an account it has is not
 		// possible under Wine: see the README's Windows nodes.)
-		prefs := writeFile(t, "prefs-runas.json", `{"schemaVersion": "1.0", "sessionType": "Standard_Stream", "inputs": {"runAsEnabled": true, "runAsDefaultUser": "nobody-zq9"}}`)
-		e.mustRun(ctx, "prefs", "set", "-f", prefs)
+		runAs := writeFile(t, "prefs-runas.json", `{"schemaVersion": "1.0", "sessionType": "Standard_Stream", "inputs": {"runAsEnabled": true, "runAsDefaultUser": "nobody-zq9"}}`)
+		e.mustRun(ctx, "prefs", "set", "-f", runAs)
+		defer e.mustRun(ctx, "prefs", "set", "-f", prefs)
 		_, se, code := e.run(ctx, "exec", "winnode", "--", "cmd.exe", "/c", "echo never")
 		if code == 0 || !strings.Contains(se, "the run-as user nobody-zq9 does not exist on this node") {
 			t.Errorf("exit %d\nstderr %q", code, se)
+		}
+	})
+
+	t.Run("upgrade", func(t *testing.T) {
+		// A new build offered: install.ps1 names it, and its -Upgrade
+		// runs the build's upgrade.
+		newer := filepath.Join(downloads, "postern-agent-9.9.1-windows-amd64.exe")
+		buildWindowsAgent(t, ctx, newer, "9.9.1-win")
+		later := time.Now().Add(time.Minute)
+		os.Chtimes(newer, later, later)
+		// As `postern nodes upgrade-command` prints it.
+		up := regexp.MustCompile(`(?m)^On each Windows node, in PowerShell as an administrator \([^)]*\):\n  \$s = "\$env:TEMP\\postern-install.ps1"; curl.exe -fsSk -o \$s '([^']+)'; if \(\(Get-FileHash -Algorithm SHA256 \$s\).Hash -ne '([0-9a-f]{64})'\) \{ throw '[^']*' \}; & \(\[scriptblock\]::Create\(\[IO.File\]::ReadAllText\(\$s\)\)\) -Server '([^']+)' -Upgrade$`).FindStringSubmatch(e.mustRun(ctx, "nodes", "upgrade-command"))
+		if up == nil || up[2] == m[2] {
+			t.Fatalf("nodes upgrade-command: %q (the install command's script was %s)", up, m[2])
+		}
+		exe, version := windowsBuild(t, ctx, up[3], up[1], up[2])
+		if version != "9.9.1" {
+			t.Fatalf("install.ps1 names version %s", version)
+		}
+		newAgent := *w
+		newAgent.exe = exe
+		out, err := newAgent.agent(ctx, "upgrade")
+		if err != nil || !strings.Contains(out, `Upgraded the postern-agent service to postern-agent 9.9.1-win (C:\Program Files\Postern\postern-agent.exe); it is running.`) {
+			t.Fatalf("upgrade: %v\n%s", err, out)
+		}
+		if got := fileSHA256(t, installed); got != fileSHA256(t, exe) {
+			t.Error("the installed agent is not the new build")
+		}
+		if _, err := os.Stat(installed + ".old"); err == nil {
+			t.Error("the previous agent was left behind")
+		}
+		waitFor(ctx, t, "the node on the new agent", func() bool {
+			var nodes []api.Node
+			e.jsonOut(ctx, &nodes, "nodes")
+			for _, n := range nodes {
+				if n.ID == node.ID {
+					return n.Online && n.AgentVersion == "9.9.1-win"
+				}
+			}
+			return false
+		})
+		if so, se, code := e.run(ctx, "exec", "winnode", "--", "cmd.exe", "/c", "echo upgraded-zq9"); code != 0 || !strings.Contains(so, "upgraded-zq9") {
+			t.Errorf("after the upgrade: exit %d\n%s\n%s", code, so, se)
+		}
+		// Run from the installed agent itself: refused, nothing changed.
+		newAgent.exe = installed
+		if out, err := newAgent.agent(ctx, "upgrade"); err == nil || !strings.Contains(out, "this is the installed agent") {
+			t.Errorf("upgrade from the installed agent: %v\n%s", err, out)
 		}
 	})
 

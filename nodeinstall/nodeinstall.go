@@ -1,9 +1,11 @@
 // Package nodeinstall is the one-line node install a Postern server
 // offers: the script at /install.sh (POSIX sh, for Linux and macOS), the
 // server's CA for the script's first contact (which the script checks
-// against the activation's pin before it trusts anything), and the
-// postern-agent builds the script downloads, from a directory of release
-// binaries, each listed with its SHA-256.
+// against the activation's pin before it trusts anything), the script at
+// /install.ps1 (PowerShell, for Windows: it holds the SHA-256 of the
+// Windows build, and the command that runs it holds the script's), and
+// the postern-agent builds the scripts download, from a directory of
+// release binaries, each listed with its SHA-256.
 //
 // Everything here is public and read-only: what an unauthenticated caller
 // can make the server do is read a file the operator put in the downloads
@@ -36,8 +38,9 @@ import (
 
 // What the handler serves.
 const (
-	PathScript = "/install.sh"
-	PathCA     = api.PathInstallCA
+	PathScript   = "/install.sh"
+	PathScriptPS = api.PathInstallScriptPS
+	PathCA       = api.PathInstallCA
 	// PathAgent is followed by SumsFile, or a file SumsFile lists.
 	PathAgent = api.PathAgentDownloads
 	SumsFile  = "SHA256SUMS"
@@ -46,10 +49,18 @@ const (
 //go:embed install.sh
 var script string
 
+//go:embed install.ps1
+var scriptPS string
+
 // scriptTemplate is parsed at the first request, not at init.
 var scriptTemplate = sync.OnceValue(func() *template.Template {
 	return template.Must(template.New("install.sh").Funcs(template.FuncMap{"quote": shellQuote}).Parse(
 		strings.Replace(script, "server={{.Server}}", "server={{quote .Server}}", 1)))
+})
+
+// scriptPSTemplate is parsed at the first request, not at init.
+var scriptPSTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("install.ps1").Funcs(template.FuncMap{"quote": psQuote}).Parse(scriptPS))
 })
 
 // agentName is how releases name the agent: postern-agent-VERSION-OS-ARCH
@@ -92,6 +103,36 @@ func (h *Handler) Script(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/x-shellscript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(b.Bytes())
+}
+
+// ScriptPS serves the Windows install script, with the newest Windows
+// build's name and SHA-256 (none: the script says so when run). It is the
+// same for every caller until the builds change: the command that runs it
+// checks its SHA-256.
+func (h *Handler) ScriptPS(w http.ResponseWriter, r *http.Request) {
+	var file, sum string
+	if h.Downloads != "" {
+		list, err := h.listing()
+		if err != nil {
+			http.Error(w, "agent downloads: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		for _, e := range list {
+			if e.os == "windows" && e.arch == "amd64" {
+				file, sum = e.name, e.sum
+			}
+		}
+	}
+	var b bytes.Buffer
+	err := scriptPSTemplate().Execute(&b, struct{ File, SHA256, AgentPath string }{File: file, SHA256: sum, AgentPath: PathAgent})
+	if err != nil {
+		http.Error(w, "install.ps1: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Write(b.Bytes())
@@ -263,8 +304,17 @@ func withNewline(s string) string {
 // and what curl trusts is exactly what was checked. Without a pin, the
 // server's certificate must be one the node's system trusts.
 func Command(server string, caPEM []byte, code, id, pin string) string {
+	return command(server, caPEM, "--code "+shellWord(code)+" --id "+shellWord(id), pin)
+}
+
+// UpgradeCommand is the command that upgrades a node installed by
+// Command to the server's newest build, as Command fetches the script.
+func UpgradeCommand(server string, caPEM []byte, pin string) string {
+	return command(server, caPEM, "--upgrade", pin)
+}
+
+func command(server string, caPEM []byte, args, pin string) string {
 	server = strings.TrimRight(server, "/")
-	args := "--code " + shellWord(code) + " --id " + shellWord(id)
 	if pin == "" {
 		return "curl -fsSL " + shellWord(server+PathScript) + " | sudo sh -s -- " + args
 	}
@@ -278,15 +328,25 @@ func Command(server string, caPEM []byte, code, id, pin string) string {
 // CheckCA checks that caPEM, as served at PathCA, is one PEM certificate
 // and nothing else, whose fingerprint is pin.
 func CheckCA(caPEM []byte, pin string) error {
-	block, rest := pem.Decode(caPEM)
-	if block == nil || block.Type != "CERTIFICATE" || len(rest) != 0 || !bytes.Equal(pem.EncodeToMemory(block), caPEM) {
-		return errors.New("the server's CA is not one PEM certificate and nothing else")
+	got, err := CAPin(caPEM)
+	if err != nil {
+		return err
 	}
-	sum := sha256.Sum256(block.Bytes)
-	if got := "sha256:" + hex.EncodeToString(sum[:]); got != pin {
+	if got != pin {
 		return fmt.Errorf("the server's CA is %s, not the activation's %s", got, pin)
 	}
 	return nil
+}
+
+// CAPin is the pin (sha256:HEX of the certificate) of caPEM, as served at
+// PathCA: one PEM certificate and nothing else.
+func CAPin(caPEM []byte) (string, error) {
+	block, rest := pem.Decode(caPEM)
+	if block == nil || block.Type != "CERTIFICATE" || len(rest) != 0 || !bytes.Equal(pem.EncodeToMemory(block), caPEM) {
+		return "", errors.New("the server's CA is not one PEM certificate and nothing else")
+	}
+	sum := sha256.Sum256(block.Bytes)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
 // shellWord is s as one shell word: as it is when nothing in it is
@@ -319,31 +379,38 @@ func Offers(sums string) (unix, windows bool) {
 }
 
 // WindowsCommand is the PowerShell command (as an administrator) that
-// installs a Windows node: it downloads the agent build file, which sums
-// lists (SHA256SUMS lines, as the server serves them), checks it against
-// the SHA-256 given here, which came to the one who prints the command
-// over their own trusted connection to the server, and runs its install
-// (register with the pin, copy to Program Files, the service). The
-// download itself need not be trusted (curl.exe -k): nothing runs before
-// its checksum matched. "" when sums has no Windows build.
-func WindowsCommand(server, sums, code, id, pin string) string {
-	var file, sum string
-	for _, line := range strings.Split(sums, "\n") {
-		s, name, ok := strings.Cut(line, "  ")
-		if ok && len(s) == 64 && agentName.MatchString(name) && strings.HasSuffix(name, "-windows-amd64.exe") {
-			file, sum = name, s
-		}
-	}
-	if file == "" {
-		return ""
-	}
-	server = strings.TrimRight(server, "/")
-	args := " install --server " + psQuote(server) + " --code " + psQuote(code) + " --id " + psQuote(id)
+// installs a Windows node: it downloads install.ps1 from server, checks it
+// against the SHA-256 of script (the script as the server serves it,
+// which the one who prints the command read over their own trusted
+// connection), and runs it with the activation. The script checks the
+// agent build it downloads against the SHA-256 it holds, and the build
+// registers with the pin and installs its service. The downloads
+// themselves need not be trusted (curl.exe -k): nothing runs before its
+// checksum matched. The script runs as a script block, which the
+// execution policy (Restricted on Windows clients) does not stop, as it
+// would the file.
+func WindowsCommand(server string, script []byte, code, id, pin string) string {
+	args := " -Code " + psQuote(code) + " -Id " + psQuote(id)
 	if pin != "" {
-		args += " --ca-pin " + psQuote(pin)
+		args += " -CaPin " + psQuote(pin)
 	}
-	return `$f = "$env:TEMP\postern-agent.exe"; curl.exe -fsSk -o $f ` + psQuote(server+PathAgent+file) +
-		`; if ((Get-FileHash -Algorithm SHA256 $f).Hash -ne ` + psQuote(sum) + `) { throw 'postern-agent.exe does not match its SHA-256: nothing was installed' }; & $f` + args
+	return windowsCommand(server, script, args)
+}
+
+// WindowsUpgradeCommand is the command that upgrades a Windows node
+// installed by WindowsCommand to the build script (install.ps1 as the
+// server serves it) names; printed anew once the server's build changed.
+func WindowsUpgradeCommand(server string, script []byte) string {
+	return windowsCommand(server, script, " -Upgrade")
+}
+
+func windowsCommand(server string, script []byte, args string) string {
+	server = strings.TrimRight(server, "/")
+	sum := sha256.Sum256(script)
+	args = " -Server " + psQuote(server) + args
+	return `$s = "$env:TEMP\postern-install.ps1"; curl.exe -fsSk -o $s ` + psQuote(server+PathScriptPS) +
+		`; if ((Get-FileHash -Algorithm SHA256 $s).Hash -ne ` + psQuote(hex.EncodeToString(sum[:])) +
+		`) { throw 'install.ps1 is not the script the server showed postern activations create: nothing was installed' }; & ([scriptblock]::Create([IO.File]::ReadAllText($s)))` + args
 }
 
 // psQuote quotes s for PowerShell: single quotes, each of the characters

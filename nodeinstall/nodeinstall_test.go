@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -53,6 +54,7 @@ func newServerServing(t *testing.T, downloads string, serveCA func([]byte) []byt
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathScript, h.Script)
+	mux.HandleFunc("GET "+PathScriptPS, h.ScriptPS)
 	mux.HandleFunc("GET "+PathCA, h.CA)
 	mux.HandleFunc("GET "+PathAgent+"{file}", h.Agent)
 	ts := httptest.NewUnstartedServer(mux)
@@ -344,6 +346,9 @@ func TestCommand(t *testing.T) {
 	if got := Command("https://h:1", nil, "a b", "$(x)", ""); !strings.HasSuffix(got, "--code 'a b' --id '$(x)'") {
 		t.Errorf("quoted: %s", got)
 	}
+	if got := UpgradeCommand("https://h:1/", nil, ""); got != "curl -fsSL https://h:1/install.sh | sudo sh -s -- --upgrade" {
+		t.Errorf("upgrade without a pin: %s", got)
+	}
 	other, err := pki.LoadOrCreateCA(t.TempDir(), "another CA")
 	if err != nil {
 		t.Fatal(err)
@@ -410,24 +415,28 @@ func TestTamperedCA(t *testing.T) {
 	empty(t, root)
 }
 
-// TestWindowsCommand: the PowerShell command names the server's Windows
-// build and its SHA-256, quotes every value for PowerShell, and is empty
-// without a Windows build; Offers tells the kinds of node apart.
+// TestWindowsCommand: the PowerShell command fetches install.ps1, checks
+// it by the SHA-256 of the script it was given, and runs it with the
+// activation, every value quoted for PowerShell; Offers tells the kinds
+// of node apart.
 func TestWindowsCommand(t *testing.T) {
-	sum := strings.Repeat("a", 64)
-	sums := strings.Repeat("b", 64) + "  postern-agent-1.0.0-linux-amd64\n" + sum + "  postern-agent-1.0.0-windows-amd64.exe\n"
-	got := WindowsCommand("https://h:1/", sums, "c'1", "id", "sha256:00")
-	want := `$f = "$env:TEMP\postern-agent.exe"; curl.exe -fsSk -o $f 'https://h:1/install/agent/postern-agent-1.0.0-windows-amd64.exe'; if ((Get-FileHash -Algorithm SHA256 $f).Hash -ne '` + sum +
-		`') { throw 'postern-agent.exe does not match its SHA-256: nothing was installed' }; & $f install --server 'https://h:1' --code 'c''1' --id 'id' --ca-pin 'sha256:00'`
+	script := []byte("param([string]$Code)\n")
+	got := WindowsCommand("https://h:1/", script, "c'1", "id", "sha256:00")
+	want := `$s = "$env:TEMP\postern-install.ps1"; curl.exe -fsSk -o $s 'https://h:1/install.ps1'; if ((Get-FileHash -Algorithm SHA256 $s).Hash -ne '` + sum(string(script)) +
+		`') { throw 'install.ps1 is not the script the server showed postern activations create: nothing was installed' }; & ([scriptblock]::Create([IO.File]::ReadAllText($s))) -Server 'https://h:1' -Code 'c''1' -Id 'id' -CaPin 'sha256:00'`
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if got := WindowsCommand("https://h:1", script, "c", "i", ""); strings.Contains(got, "-CaPin") {
+		t.Errorf("without a pin: %s", got)
+	}
+	if got, want := WindowsUpgradeCommand("https://h:1", script), strings.Replace(want, ` -Code 'c''1' -Id 'id' -CaPin 'sha256:00'`, " -Upgrade", 1); got != want {
+		t.Errorf("upgrade: got\n%s\nwant\n%s", got, want)
 	}
 	if got := psQuote("a’b'c"); got != "'a’’b''c'" {
 		t.Errorf("psQuote: %s", got)
 	}
-	if got := WindowsCommand("https://h:1", strings.Repeat("b", 64)+"  postern-agent-1.0.0-linux-amd64\n", "c", "i", ""); got != "" {
-		t.Errorf("without a Windows build: %s", got)
-	}
+	sum := strings.Repeat("a", 64)
 	for sums, want := range map[string][2]bool{
 		"": {false, false},
 		sum + "  postern-agent-1.0.0-darwin-arm64\n":      {true, false},
@@ -437,5 +446,114 @@ func TestWindowsCommand(t *testing.T) {
 		if u, w := Offers(sums); u != want[0] || w != want[1] {
 			t.Errorf("Offers(%q) = %v, %v; want %v", sums, u, w, want)
 		}
+	}
+}
+
+// TestScriptPS: install.ps1 holds the newest Windows build's name and
+// SHA-256, and follows the builds: the command that checks it then
+// refuses the old one. It is ASCII, the same for every caller (whatever
+// Host they asked), and says when there is no Windows build.
+func TestScriptPS(t *testing.T) {
+	dir := t.TempDir()
+	s := newServer(t, dir)
+	writeExe(t, filepath.Join(dir, "postern-agent-1.0.0-linux-amd64"), "linux")
+	writeExe(t, filepath.Join(dir, "postern-agent-1.0.0-windows-amd64.exe"), "windows 1")
+	code, first := s.get(t, PathScriptPS)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", PathScriptPS, code, first)
+	}
+	vars := func(script string) (string, string) {
+		m := regexp.MustCompile(`(?m)^\$build = '([^']*)'\n\$sha256 = '([^']*)'$`).FindStringSubmatch(script)
+		if m == nil {
+			t.Fatalf("no build in the script:\n%s", script)
+		}
+		return m[1], m[2]
+	}
+	if b, h := vars(first); b != "postern-agent-1.0.0-windows-amd64.exe" || h != sum("windows 1") {
+		t.Errorf("the script names %q %q", b, h)
+	}
+	for i, r := range first {
+		if r > 0x7e || (r < 0x20 && r != '\n') {
+			t.Fatalf("not ASCII at byte %d: %q", i, r)
+		}
+	}
+	if !strings.Contains(first, "& curl.exe -fsSk -o $exe ($Server.TrimEnd('/') + '/install/agent/' + $build)") {
+		t.Errorf("the script downloads from elsewhere:\n%s", first)
+	}
+	req, _ := http.NewRequest("GET", s.URL+PathScriptPS, nil)
+	req.Host = "another.example:9"
+	res, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(again) != first {
+		t.Error("the script differs by the Host asked")
+	}
+
+	newer := filepath.Join(dir, "postern-agent-1.1.0-windows-amd64.exe")
+	writeExe(t, newer, "windows 2")
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(newer, later, later)
+	_, second := s.get(t, PathScriptPS)
+	if b, h := vars(second); b != "postern-agent-1.1.0-windows-amd64.exe" || h != sum("windows 2") {
+		t.Errorf("after a new build, the script names %q %q", b, h)
+	}
+	if WindowsCommand(s.URL, []byte(first), "c", "i", "") == WindowsCommand(s.URL, []byte(second), "c", "i", "") {
+		t.Error("a command printed before the new build would take the new script")
+	}
+
+	_, none := newServer(t, "").get(t, PathScriptPS)
+	if b, h := vars(none); b != "" || h != "" || !strings.Contains(none, "this server offers no Windows agent build") {
+		t.Errorf("without downloads: %q %q", b, h)
+	}
+}
+
+// TestPowerShellSyntax: install.ps1 as served (with a build and without)
+// and the printed commands parse as PowerShell, by tree-sitter's grammar
+// (testdata/pssyntax.mjs; no PowerShell runs here), and the same check
+// refuses the script with a brace gone.
+func TestPowerShellSyntax(t *testing.T) {
+	modules, _ := filepath.Abs(filepath.Join("..", "web", "node_modules"))
+	_, nodeErr := exec.LookPath("node")
+	if _, err := os.Stat(filepath.Join(modules, "tree-sitter-powershell", "tree-sitter-powershell.wasm")); err != nil || nodeErr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node and web/node_modules are needed (scripts/install-test-deps)")
+		}
+		t.Skip("no node or web/node_modules (npm ci --prefix web)")
+	}
+	dir := t.TempDir()
+	writeExe(t, filepath.Join(dir, "postern-agent-1.0.0-windows-amd64.exe"), "windows")
+	s := newServer(t, dir)
+	_, withBuild := s.get(t, PathScriptPS)
+	_, without := newServer(t, "").get(t, PathScriptPS)
+	files := map[string]string{
+		"served.ps1":      withBuild,
+		"no-build.ps1":    without,
+		"command.ps1":     WindowsCommand(s.URL, []byte(withBuild), "c'o\u2019de", "id-1", "sha256:"+strings.Repeat("ab", 32)) + "\n",
+		"command-pin.ps1": WindowsCommand("https://h:1", []byte(without), "code", "id", "") + "\n",
+		"upgrade.ps1":     WindowsUpgradeCommand(s.URL, []byte(withBuild)) + "\n",
+	}
+	check := func(names ...string) (string, error) {
+		// Liftoff only: V8 otherwise compiles the grammar's WebAssembly
+		// again, optimized, and waits seconds for it at exit.
+		args := []string{"--liftoff-only", filepath.Join("testdata", "pssyntax.mjs"), modules}
+		for _, n := range names {
+			p := filepath.Join(t.TempDir(), n)
+			if err := os.WriteFile(p, []byte(files[n]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, p)
+		}
+		out, err := exec.Command("node", args...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := check("served.ps1", "no-build.ps1", "command.ps1", "command-pin.ps1", "upgrade.ps1"); err != nil {
+		t.Errorf("%v\n%s", err, out)
+	}
+	files["broken.ps1"] = strings.Replace(withBuild, "if ($Upgrade) {", "if ($Upgrade) ", 1)
+	if out, err := check("broken.ps1"); err == nil || !strings.Contains(out, "broken.ps1:") {
+		t.Errorf("a script with a brace gone parsed: %v\n%s", err, out)
 	}
 }

@@ -130,6 +130,7 @@ func (s *Server) routes() []route {
 		{Pattern: "GET " + api.PathSessions + "/{id}/commands", Action: authz.GetSessionLogs, Handler: s.handleSessionCommands},
 		{Pattern: "POST " + api.PathRegister, Public: "authenticated by an activation code; authorized as RegisterNode", Open: s.guard().Public(s.register)},
 		{Pattern: "GET " + nodeinstall.PathScript, Public: "the node install script: run on a node not yet registered, it trusts nothing of this server until it has checked the CA against the activation's pin (package nodeinstall)", Open: install.Script},
+		{Pattern: "GET " + nodeinstall.PathScriptPS, Public: "the Windows node install script: it holds the SHA-256 of the Windows agent build, and the command that runs it holds the script's (package nodeinstall)", Open: install.ScriptPS},
 		{Pattern: "GET " + nodeinstall.PathCA, Public: "the CA certificate, which every TLS handshake sends anyway; the install script checks it against the pin", Open: install.CA},
 		{Pattern: "GET " + nodeinstall.PathAgent + "{file}", Public: "the agent builds the install script downloads, and their checksums: files the operator put in agentDownloads, read-only", Open: install.Agent},
 		{Pattern: "GET " + api.PathAgent, Public: "authenticated by the agent's client certificate", Open: s.handleAgent},

@@ -135,7 +135,75 @@ func newNodesCmd() *cobra.Command {
 			return nil
 		},
 	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "upgrade-command",
+		Short: "Print the commands that upgrade nodes installed with the node install commands to the server's agent builds",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, cfg, err := apiClient()
+			if err != nil {
+				return err
+			}
+			unix, windows := nodeCommands(cmd.Context(), c, cmd.ErrOrStderr(), "upgrade",
+				func(caPEM []byte, through bool) (string, error) {
+					if !through {
+						return "", nil // a certificate the nodes' systems trust
+					}
+					return nodeinstall.CAPin(caPEM)
+				},
+				func(caPEM []byte, pin string) string { return nodeinstall.UpgradeCommand(cfg.Server, caPEM, pin) },
+				func(script []byte) string { return nodeinstall.WindowsUpgradeCommand(cfg.Server, script) })
+			w := cmd.OutOrStdout()
+			if unix != "" {
+				fmt.Fprintf(w, "On each Linux or macOS node installed with the node install command, in sh, bash or zsh:\n  %s\n\n", unix)
+			}
+			if windows != "" {
+				fmt.Fprintf(w, "On each Windows node, in PowerShell as an administrator (it holds the SHA-256 of install.ps1 as the server serves it now: print it again after the server's Windows build changes):\n  %s\n\n", windows)
+			}
+			if unix == "" && windows == "" {
+				return errors.New("this server offers no agent downloads (agentDownloads): there is nothing to upgrade to")
+			}
+			fmt.Fprintln(w, "Nodes installed by a package upgrade with the package.")
+			return nil
+		},
+	})
 	return cmd
+}
+
+// nodeCommands makes the node install (or upgrade) commands for the kinds
+// of node the server has agent builds for: unix's for Linux and macOS,
+// windows's for Windows; "" for a kind it has none for (a server with no
+// downloads answers 404), or whose parts could not be had (said on
+// stderr). The commands check what they fetch by its SHA-256 (the CA for
+// unix's when pinned, install.ps1 for windows's): these are those files,
+// read over this client's trusted connection. pin picks the CA pin for
+// unix's: through says whether this connection was verified through the
+// server's CA; "" for none.
+func nodeCommands(ctx context.Context, c *client.Client, stderr io.Writer, what string,
+	pin func(caPEM []byte, through bool) (string, error),
+	unix func(caPEM []byte, pin string) string, windows func(script []byte) string) (unixCmd, windowsCmd string) {
+	sums, _ := c.AgentDownloadSums(ctx)
+	offersUnix, offersWindows := nodeinstall.Offers(sums)
+	if offersUnix {
+		caPEM, through, err := c.InstallCA(ctx)
+		p := ""
+		if err == nil {
+			p, err = pin(caPEM, through)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "postern: no %s command for Linux and macOS nodes: %v\n", what, err)
+		} else {
+			unixCmd = unix(caPEM, p)
+		}
+	}
+	if offersWindows {
+		if script, err := c.InstallScriptPS(ctx); err != nil {
+			fmt.Fprintf(stderr, "postern: no %s command for Windows nodes: %v\n", what, err)
+		} else {
+			windowsCmd = windows(script)
+		}
+	}
+	return unixCmd, windowsCmd
 }
 
 func newConnectCmd() *cobra.Command {
@@ -696,31 +764,19 @@ func newActivationsCmd() *cobra.Command {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			// The install commands, for the kinds of node the server has
-			// agent builds for (none: 404, and a note below).
-			sums, _ := c.AgentDownloadSums(cmd.Context())
-			offersUnix, offersWindows := nodeinstall.Offers(sums)
-			var install, installWindows string
-			if offersUnix {
-				// With a pin, the command checks the CA file it
-				// fetches by that file's SHA-256: this is the file,
-				// read over this trusted connection.
-				var caPEM []byte
-				var caErr error
-				if a.CAPin != "" {
-					if caPEM, caErr = c.InstallCA(cmd.Context()); caErr == nil {
-						caErr = nodeinstall.CheckCA(caPEM, a.CAPin)
+			install, installWindows := nodeCommands(cmd.Context(), c, cmd.ErrOrStderr(), "install",
+				func(caPEM []byte, _ bool) (string, error) {
+					if a.CAPin == "" {
+						return "", nil
 					}
-				}
-				if caErr != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "postern: no install command for Linux and macOS nodes: %v\n", caErr)
-				} else {
-					install = nodeinstall.Command(cfg.Server, caPEM, a.Code, a.ID, a.CAPin)
-				}
-			}
-			if offersWindows {
-				installWindows = nodeinstall.WindowsCommand(cfg.Server, sums, a.Code, a.ID, a.CAPin)
-			}
+					return a.CAPin, nodeinstall.CheckCA(caPEM, a.CAPin)
+				},
+				func(caPEM []byte, pin string) string {
+					return nodeinstall.Command(cfg.Server, caPEM, a.Code, a.ID, pin)
+				},
+				func(script []byte) string {
+					return nodeinstall.WindowsCommand(cfg.Server, script, a.Code, a.ID, a.CAPin)
+				})
 			if createOut == "json" {
 				// With the server, so that a script has the whole
 				// register command, and the install commands.
@@ -740,7 +796,7 @@ func newActivationsCmd() *cobra.Command {
 				fmt.Fprintf(w, "On each Linux or macOS node, in sh, bash or zsh (%s):\n  %s\n\n", how, install)
 			}
 			if installWindows != "" {
-				fmt.Fprintf(w, "On each Windows node, in PowerShell as an administrator (it checks the agent's SHA-256 before running it; the agent registers with the pin and installs its service):\n  %s\n\n", installWindows)
+				fmt.Fprintf(w, "On each Windows node, in PowerShell as an administrator (it checks install.ps1's SHA-256 before running it, and the script the agent's; the agent registers with the pin and installs its service):\n  %s\n\n", installWindows)
 			}
 			if install == "" && installWindows == "" {
 				fmt.Fprintf(w, "(This server offers no agent downloads: with agentDownloads set, this prints a one-line install for each kind of node.)\n\n")
