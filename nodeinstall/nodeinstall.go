@@ -361,7 +361,8 @@ func shellWord(s string) string {
 var plainWord = lazyregexp.New(`^[A-Za-z0-9._:/@%+=,-]+$`) // no glob or expansion
 
 // Offers reports which kinds of node sums (SHA256SUMS lines, as the
-// server serves them) has agent builds for: Linux or macOS, and Windows.
+// server serves them) has agent builds for: Linux or macOS, and Windows
+// (amd64, the one install.ps1 installs).
 func Offers(sums string) (unix, windows bool) {
 	for _, line := range strings.Split(sums, "\n") {
 		_, name, ok := strings.Cut(line, "  ")
@@ -370,7 +371,7 @@ func Offers(sums string) (unix, windows bool) {
 			continue
 		}
 		if m[1] == "windows" {
-			windows = true
+			windows = windows || m[2] == "amd64"
 		} else {
 			unix = true
 		}

@@ -441,6 +441,7 @@ func TestWindowsCommand(t *testing.T) {
 		"": {false, false},
 		sum + "  postern-agent-1.0.0-darwin-arm64\n":      {true, false},
 		sum + "  postern-agent-windows-amd64.exe\n":       {false, true},
+		sum + "  postern-agent-windows-arm64.exe\n":       {false, false},
 		sum + "  postern-1.0.0-linux-amd64\nnot a line\n": {false, false},
 	} {
 		if u, w := Offers(sums); u != want[0] || w != want[1] {

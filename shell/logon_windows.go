@@ -153,7 +153,7 @@ func sidTypeName(t uint32) string {
 // logonAs logs the local account name (DOMAIN\account, as lookupAccount
 // gives it) on by S4U and loads its profile.
 func logonAs(name string) (*userLogon, error) {
-	domain, account, _ := strings.Cut(name, `\`)
+	_, account, _ := strings.Cut(name, `\`)
 	origin := newLSAString("postern-agent")
 	var lsa windows.Handle
 	var mode uint32
@@ -194,7 +194,7 @@ func logonAs(name string) (*userLogon, error) {
 		return nil, fmt.Errorf("shell: run as %s: logon: %w (sub-status %#x)", name, ntError(st), uint32(subStatus))
 	}
 	l := &userLogon{name: name, token: token}
-	if err := l.loadProfile(account, domain); err != nil {
+	if err := l.loadProfile(account); err != nil {
 		l.close()
 		return nil, err
 	}
@@ -221,7 +221,7 @@ func s4uLogonBuffer(account, domain string) []byte {
 
 // loadProfile loads the account's profile (creating it at its first
 // logon), so that the session has its own folder and registry.
-func (l *userLogon) loadProfile(account, domain string) error {
+func (l *userLogon) loadProfile(account string) error {
 	if err := profilePrivileges(); err != nil {
 		return fmt.Errorf("shell: run as %s: load its profile: %w", l.name, err)
 	}
