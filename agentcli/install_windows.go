@@ -5,7 +5,6 @@ package agentcli
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,32 +115,5 @@ func copySelf(dst string) (bool, error) {
 	if strings.EqualFold(filepath.Clean(self), filepath.Clean(dst)) {
 		return false, nil
 	}
-	_, statErr := os.Stat(dst)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return false, fmt.Errorf("install the agent: %w", err)
-	}
-	in, err := os.Open(self)
-	if err != nil {
-		return false, fmt.Errorf("install the agent: %w", err)
-	}
-	defer in.Close()
-	tmp := dst + ".new"
-	out, err := os.Create(tmp)
-	if err != nil {
-		return false, fmt.Errorf("install the agent: %w", err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		os.Remove(tmp)
-		return false, fmt.Errorf("install the agent: %w", err)
-	}
-	if err := out.Close(); err != nil {
-		os.Remove(tmp)
-		return false, fmt.Errorf("install the agent: %w", err)
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return false, fmt.Errorf("install the agent: %w", err)
-	}
-	return os.IsNotExist(statErr), nil
+	return copyFile(self, dst)
 }

@@ -65,38 +65,8 @@ func upgradeCmd() *cobra.Command {
 			warn := func(format string, args ...any) {
 				fmt.Fprintf(c.ErrOrStderr(), "%s: "+format+"\n", append([]any{c.Root().Name()}, args...)...)
 			}
-			if err := stopService(s); err != nil {
-				return fmt.Errorf("stop the %s service: %w; nothing was changed", serviceName, err)
-			}
-			// The old agent stays beside the new one until the new one
-			// runs, to be put back if it does not.
-			old := exe + ".old"
-			os.Remove(old)
-			if err := os.Rename(exe, old); err != nil {
-				if serr := startService(s); serr != nil {
-					warn("starting the service again: %v", serr)
-				}
-				return fmt.Errorf("set the installed agent aside: %w; nothing was changed", err)
-			}
-			restore := func(why error) error {
-				os.Remove(exe)
-				if err := os.Rename(old, exe); err != nil {
-					return fmt.Errorf("%w; putting the previous agent back failed too (%v): it is %s", why, err, old)
-				}
-				if err := startService(s); err != nil {
-					return fmt.Errorf("%w; the previous agent is back in place but did not start: %v", why, err)
-				}
-				return fmt.Errorf("%w; the previous agent is back in place and running", why)
-			}
-			if _, err := copySelf(exe); err != nil {
-				return restore(err)
-			}
-			if err := startService(s); err != nil {
-				stopService(s)
-				return restore(fmt.Errorf("the new agent did not start: %w", err))
-			}
-			if err := os.Remove(old); err != nil {
-				warn("the previous agent is left at %s: %v", old, err)
+			if err := swapAgent(exe, self, func() error { return stopService(s) }, func() error { return startService(s) }, warn); err != nil {
+				return fmt.Errorf("upgrade the %s service: %w", serviceName, err)
 			}
 			fmt.Fprintf(c.OutOrStdout(), "Upgraded the %s service to postern-agent %s (%s); it is running.\n", serviceName, agent.Version, exe)
 			return nil
