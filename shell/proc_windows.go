@@ -109,6 +109,11 @@ func createProcess(o procOptions) (_ *started, err error) {
 	var pi windows.ProcessInformation
 	flags := uint32(windows.CREATE_SUSPENDED | windows.CREATE_UNICODE_ENVIRONMENT | windows.EXTENDED_STARTUPINFO_PRESENT)
 	if o.logon != nil {
+		// Not the agent's window station (the service's, which the
+		// account may not open: its programs would fail to start with
+		// 0xC0000142): an empty name makes Windows connect the process
+		// to its own logon session's, created for it.
+		si.Desktop = &emptyDesktop[0]
 		err = windows.CreateProcessAsUser(o.logon.token, app, cmdline, nil, nil, inherit, flags, block, dir, &si.StartupInfo, &pi)
 	} else {
 		err = windows.CreateProcess(app, cmdline, nil, nil, inherit, flags, block, dir, &si.StartupInfo, &pi)
@@ -132,6 +137,9 @@ func createProcess(o procOptions) (_ *started, err error) {
 	}
 	return &started{process: pi.Process, job: job, pid: int(pi.ProcessId), logon: o.logon}, nil
 }
+
+// emptyDesktop is STARTUPINFO's lpDesktop "" (see createProcess).
+var emptyDesktop = [1]uint16{0}
 
 func newJob() (windows.Handle, error) {
 	job, err := windows.CreateJobObject(nil, nil)
