@@ -40,6 +40,7 @@ func awsS3(t *testing.T, m *miniotest.Server, args ...string) string {
 // leaves the copy readable; with MinIO stopped, copies wait and arrive
 // once it is back, and the archive's status shows them.
 func TestOrgArchive(t *testing.T) {
+	t.Parallel()
 	ctx := testCtx(t)
 	if _, err := exec.LookPath("aws"); err != nil {
 		if os.Getenv("CI") != "" {

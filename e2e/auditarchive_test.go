@@ -17,6 +17,7 @@ import (
 // (its fake) and checks that the archive holds every record of the trail,
 // in order, linked by their hashes, including refusals.
 func TestAuditArchive(t *testing.T) {
+	t.Parallel()
 	ctx := testCtx(t)
 	d := startDestinations(t)
 	d.minio.CreateBucket(t, "audit-archive", false)

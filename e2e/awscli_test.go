@@ -111,6 +111,7 @@ var accessKeyRE = regexp.MustCompile(`AWS_ACCESS_KEY_ID=(AKIA[A-Z2-7]{16})\nAWS_
 // filters and AWS's errors for a wrong secret, a deleted key and bad
 // input.
 func TestAWSCLIDescribeInstanceInformation(t *testing.T) {
+	t.Parallel()
 	ctx := testCtx(t)
 	e := startDev(t)
 	m := accessKeyRE.FindStringSubmatch(e.mustRun(ctx, "access-keys", "create"))
@@ -352,6 +353,7 @@ func TestAWSCLIDescribeInstanceInformation(t *testing.T) {
 // CloudWatch Logs: groups, streams, a stream's events, and events found
 // by a filter pattern, paged by tokens that neither repeat nor skip.
 func TestAWSCLILogs(t *testing.T) {
+	t.Parallel()
 	ctx := testCtx(t)
 	e := startDev(t)
 	m := accessKeyRE.FindStringSubmatch(e.mustRun(ctx, "access-keys", "create"))
@@ -705,6 +707,7 @@ func awsPluginEnv(t *testing.T, e *env, keyID, secret string) []string {
 // SHA-256-checked transfer, both through aws ssm start-session and AWS's
 // plugin.
 func TestAWSCLIPortSessions(t *testing.T) {
+	t.Parallel()
 	ctx := testCtx(t)
 	sshPort, key := startSSHD(t, ctx)
 	e := startDev(t)

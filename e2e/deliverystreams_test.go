@@ -105,6 +105,7 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 // stopped the events wait, counted as backlog, and arrive once it is back;
 // a stream a filter sends to cannot be deleted.
 func TestDeliveryStreams(t *testing.T) {
+	t.Parallel()
 	ctx := testCtx(t)
 	if _, err := exec.LookPath("aws"); err != nil {
 		if os.Getenv("CI") != "" {

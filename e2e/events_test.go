@@ -76,6 +76,7 @@ func awsMoto(t *testing.T, url string, args ...string) string {
 // Slack-style webhook; test-pattern says why an event matches or not; bad
 // patterns and targets are refused naming the field.
 func TestEventRules(t *testing.T) {
+	t.Parallel()
 	ctx := testCtx(t)
 	if _, err := exec.LookPath("aws"); err != nil {
 		t.Skip("no AWS CLI")

@@ -59,6 +59,7 @@ func (e *env) inAccount(t *testing.T, account, user, password string) *env {
 // member's policies scope; both trails say who did what; a member cannot
 // manage the organization, and nobody reaches an account outside it.
 func TestOrganizations(t *testing.T) {
+	t.Parallel()
 	ctx := testCtx(t)
 	e := startDev(t)
 	e.mustFail([]string{"org", "describe"}, "belongs to no organization")

@@ -41,6 +41,7 @@ func readmeScript(t *testing.T, heading string, nth int) string {
 // member's), a new account getting the baseline, and a member's change
 // reported as drift.
 func TestReadmeOrgRecipe(t *testing.T) {
+	t.Parallel()
 	ctx := testCtx(t)
 	for _, tool := range []string{"aws", "jq", "gunzip"} {
 		if _, err := exec.LookPath(tool); err != nil {

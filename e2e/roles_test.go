@@ -47,6 +47,7 @@ func (e *env) mustFail(args []string, want string) {
 // raises their own permissions; API tokens are scoped and revocable; and
 // `postern policy test` says which policy decides.
 func TestDefaultRoles(t *testing.T) {
+	t.Parallel()
 	ctx := testCtx(t)
 	e := startDev(t)
 	var nodes []api.Node

@@ -74,6 +74,7 @@ func byNode(c api.Command) map[string]api.CommandInvocation {
 // cancel; every node's run a session of the sender's, listed, recorded
 // and audited; and a command that outlives a restart of the server.
 func TestRunCommand(t *testing.T) {
+	t.Parallel()
 	ctx := testCtx(t)
 	e := startDev(t)
 	ids := e.addAgents(ctx, "env=prod", "prod-1", "prod-2")

@@ -116,6 +116,7 @@ func writeFile(t *testing.T, name, text string) string {
 // the line; updates roll out; the failure tolerance stops a deployment;
 // removing an instance keeps what is retained.
 func TestStackSets(t *testing.T) {
+	t.Parallel()
 	// Some eighty CLI calls, each a binary built with -race: longer than
 	// testCtx's two minutes on a loaded machine.
 	d := 8 * time.Minute
