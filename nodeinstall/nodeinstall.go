@@ -92,17 +92,21 @@ type fileSum struct {
 // Script serves the install script, its default server the address it
 // was fetched at.
 func (h *Handler) Script(w http.ResponseWriter, r *http.Request) {
-	var b bytes.Buffer
-	err := scriptTemplate().Execute(&b, struct{ Server, Unit, Launchd string }{
+	serveScript(w, scriptTemplate(), "text/x-shellscript; charset=utf-8", struct{ Server, Unit, Launchd string }{
 		Server:  serverURL(r.Host),
 		Unit:    withNewline(packaging.AgentUnit),
 		Launchd: withNewline(packaging.AgentLaunchd),
 	})
-	if err != nil {
-		http.Error(w, "install.sh: "+err.Error(), http.StatusInternalServerError)
+}
+
+// serveScript serves t, executed with data, as contentType, never cached.
+func serveScript(w http.ResponseWriter, t *template.Template, contentType string, data any) {
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		http.Error(w, t.Name()+": "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/x-shellscript; charset=utf-8")
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Write(b.Bytes())
@@ -126,16 +130,7 @@ func (h *Handler) ScriptPS(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	var b bytes.Buffer
-	err := scriptPSTemplate().Execute(&b, struct{ File, SHA256, AgentPath string }{File: file, SHA256: sum, AgentPath: PathAgent})
-	if err != nil {
-		http.Error(w, "install.ps1: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Write(b.Bytes())
+	serveScript(w, scriptPSTemplate(), "text/plain; charset=utf-8", struct{ File, SHA256, AgentPath string }{File: file, SHA256: sum, AgentPath: PathAgent})
 }
 
 // CA serves the server's CA certificate, PEM. It is public: every TLS
