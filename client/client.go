@@ -302,7 +302,7 @@ func (c *Client) WhoAmI(ctx context.Context) (api.WhoAmI, error) {
 // node install command, as SHA256SUMS lines; a server that offers none
 // answers 404 (an *Error).
 func (c *Client) AgentDownloadSums(ctx context.Context) (string, error) {
-	b, err := c.installFile(ctx, api.PathAgentDownloads+"SHA256SUMS", 1<<20)
+	b, _, err := c.installFile(ctx, api.PathAgentDownloads+"SHA256SUMS", 1<<20)
 	return string(b), err
 }
 
@@ -311,18 +311,13 @@ func (c *Client) AgentDownloadSums(ctx context.Context) (string, error) {
 // to the server was verified through that CA (the server's certificate
 // is its own CA's, which the install commands then pin).
 func (c *Client) InstallCA(ctx context.Context) ([]byte, bool, error) {
-	resp, err := c.raw(ctx, "GET", api.PathInstallCA, nil)
+	b, conn, err := c.installFile(ctx, api.PathInstallCA, 64<<10)
 	if err != nil {
 		return nil, false, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return nil, false, fmt.Errorf("client: %s: %w", api.PathInstallCA, err)
-	}
 	through := false
-	if block, _ := pem.Decode(b); block != nil && resp.TLS != nil {
-		for _, chain := range resp.TLS.VerifiedChains {
+	if block, _ := pem.Decode(b); block != nil && conn != nil {
+		for _, chain := range conn.VerifiedChains {
 			for _, cert := range chain {
 				through = through || bytes.Equal(cert.Raw, block.Bytes)
 			}
@@ -334,22 +329,24 @@ func (c *Client) InstallCA(ctx context.Context) ([]byte, bool, error) {
 // InstallScriptPS returns the Windows node install script, as the server
 // serves it.
 func (c *Client) InstallScriptPS(ctx context.Context) ([]byte, error) {
-	return c.installFile(ctx, api.PathInstallScriptPS, 1<<20)
+	b, _, err := c.installFile(ctx, api.PathInstallScriptPS, 1<<20)
+	return b, err
 }
 
 // installFile reads what the server serves the node install command at
-// path, up to limit bytes.
-func (c *Client) installFile(ctx context.Context, path string, limit int64) ([]byte, error) {
+// path, up to limit bytes, and the connection's TLS state (nil without
+// TLS).
+func (c *Client) installFile(ctx context.Context, path string, limit int64) ([]byte, *tls.ConnectionState, error) {
 	resp, err := c.raw(ctx, "GET", path, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
-		return nil, fmt.Errorf("client: %s: %w", path, err)
+		return nil, nil, fmt.Errorf("client: %s: %w", path, err)
 	}
-	return b, nil
+	return b, resp.TLS, nil
 }
 
 // CreateActivation creates an activation; the answer holds the code.
