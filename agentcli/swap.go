@@ -1,6 +1,7 @@
 package agentcli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,10 +15,19 @@ import (
 // the Windows upgrade's, and portable so that its steps are tested
 // everywhere.
 func swapAgent(exe, newExe string, stop, start func() error, warn func(format string, args ...any)) error {
+	old := exe + ".old"
+	// An upgrade cut short (killed) between setting the agent aside and
+	// putting the new one in its place left the agent only at old: put
+	// it back before anything, never remove it below.
+	if _, err := os.Stat(exe); errors.Is(err, os.ErrNotExist) {
+		if err := os.Rename(old, exe); err != nil {
+			return fmt.Errorf("the installed agent %s is missing, and so is the one an earlier upgrade set aside: %w; nothing was changed", exe, err)
+		}
+		warn("put back the previous agent, which an upgrade cut short had left at %s", old)
+	}
 	if err := stop(); err != nil {
 		return fmt.Errorf("stop the service: %w; nothing was changed", err)
 	}
-	old := exe + ".old"
 	os.Remove(old)
 	if err := os.Rename(exe, old); err != nil {
 		if serr := start(); serr != nil {

@@ -68,3 +68,27 @@ func TestSwapAgent(t *testing.T) {
 		})
 	}
 }
+
+// TestSwapAgentAfterACutShortUpgrade: an upgrade killed after it set the
+// agent aside left it only at .old; the next upgrade puts it back first
+// and goes on, rather than removing the only agent there is.
+func TestSwapAgentAfterACutShortUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	exe, newExe := filepath.Join(dir, "postern-agent.exe"), filepath.Join(dir, "download.exe")
+	os.WriteFile(exe+".old", []byte("old"), 0o755)
+	os.WriteFile(newExe, []byte("new"), 0o755)
+	var warned []string
+	fail := errors.New("exit 1")
+	err := swapAgent(exe, newExe, func() error { return nil }, func() error {
+		if b, _ := os.ReadFile(exe); string(b) == "new" {
+			return fail // the new one does not start: the old must be there to go back to
+		}
+		return nil
+	}, func(f string, a ...any) { warned = append(warned, f) })
+	if err == nil || !strings.Contains(err.Error(), "the previous agent is back in place and running") {
+		t.Errorf("error %v", err)
+	}
+	if b, _ := os.ReadFile(exe); string(b) != "old" || len(warned) != 1 {
+		t.Errorf("installed %q, warnings %q", b, warned)
+	}
+}
